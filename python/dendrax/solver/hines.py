@@ -1,0 +1,144 @@
+"""``hines_solve``: the tree-structured linear solve behind every time step.
+
+Differentiation: a custom JVP whose tangent is one more solve with the same
+matrix (through ``lax.custom_linear_solve``), so forward mode works and reverse
+mode transposes it into one solve with the transposed system. Both reuse the
+diagonal eliminated by the forward solve.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+
+from . import _native, _reference
+
+BACKENDS = ("auto", "native", "jax")
+
+
+def hines_solve(parent, lower, diag, upper, rhs, *, backend: str = "auto"):
+    """Solve the tree-structured systems ``A x = rhs`` of a forest.
+
+    Args:
+        parent: int array [N]; ``parent[i] < i`` is the node that node i couples
+            to, ``-1`` marks a root. An operand, not a compile-time constant.
+        lower: [N, *batch]; ``A[i, parent[i]]`` (ignored at roots).
+        diag: [N, *batch]; ``A[i, i]``.
+        upper: [N, *batch]; ``A[parent[i], i]`` (ignored at roots).
+        rhs: [N, *batch]; right-hand sides.
+        backend: ``"native"`` (the compiled XLA FFI kernel for the current
+            platform), ``"jax"`` (pure JAX), or ``"auto"`` (native where it
+            loaded, else jax).
+
+    Returns:
+        x: [N, *batch], same dtype (float32 or float64) as the float operands.
+
+    Raises:
+        ValueError: naming the problem, for bad shapes, dtypes, an unknown
+            backend, non-finite values, or (when concrete) a parent array that
+            breaks ``-1 <= parent[i] < i``.
+    """
+    if backend not in BACKENDS:
+        raise ValueError(f"hines_solve: unknown backend {backend!r}; choose one of {BACKENDS}")
+    parent, floats = _checked(parent, lower, diag, upper, rhs)
+    if backend == "native":
+        why = _native.unavailable_reason("cpu")
+        if why is not None and _native.unavailable_reason("CUDA") is not None:
+            raise ValueError(f"hines_solve: the native backend is unavailable: {why}")
+    shape = floats[-1].shape
+    n = shape[0]
+    if n == 0 or floats[-1].size == 0:
+        return jnp.zeros(shape, floats[-1].dtype)
+    x = _solve(backend, parent, *(a.reshape(n, -1) for a in floats))
+    return x.reshape(shape)
+
+
+def _checked(parent, lower, diag, upper, rhs):
+    names = ("lower", "diag", "upper", "rhs")
+    floats = []
+    for name, a in zip(names, (lower, diag, upper, rhs)):
+        a = a if isinstance(a, jax.Array) else np.asarray(a)
+        if not jnp.issubdtype(a.dtype, jnp.floating) or a.dtype not in (jnp.float32, jnp.float64):
+            raise ValueError(f"hines_solve: {name} must be float32 or float64, got {a.dtype}")
+        floats.append(a)
+    dtypes = {a.dtype for a in floats}
+    if len(dtypes) > 1:
+        raise ValueError(f"hines_solve: lower, diag, upper and rhs must share one dtype, got "
+                         + ", ".join(f"{n}={a.dtype}" for n, a in zip(names, floats)))
+    shapes = {a.shape for a in floats}
+    if len(shapes) > 1:
+        raise ValueError("hines_solve: lower, diag, upper and rhs must share one shape, got "
+                         + ", ".join(f"{n}={a.shape}" for n, a in zip(names, floats)))
+    shape = floats[0].shape
+    if len(shape) == 0:
+        raise ValueError("hines_solve: operands need a node axis: shape [N, *batch]")
+
+    parent = parent if isinstance(parent, jax.Array) else np.asarray(parent)
+    if not jnp.issubdtype(parent.dtype, jnp.integer):
+        raise ValueError(f"hines_solve: parent must be an integer array, got {parent.dtype}")
+    if parent.shape != shape[:1]:
+        raise ValueError(f"hines_solve: parent has shape {parent.shape}, expected ({shape[0]},) "
+                         "to match the node axis of the float operands")
+    if not isinstance(parent, jax.core.Tracer):
+        p = np.asarray(parent)
+        bad = np.flatnonzero((p < -1) | (p >= np.arange(p.size)))
+        if bad.size:
+            i = int(bad[0])
+            raise ValueError(f"hines_solve: parent[{i}] = {int(p[i])} breaks -1 <= parent[i] < i "
+                             f"({bad.size} bad entries); number nodes so that parents come first")
+    for name, a in zip(names, floats):
+        if not isinstance(a, jax.core.Tracer) and not np.all(np.isfinite(np.asarray(a))):
+            raise ValueError(f"hines_solve: {name} has non-finite values")
+    return jnp.asarray(parent, jnp.int32), [jnp.asarray(a) for a in floats]
+
+
+# --- backend dispatch ------------------------------------------------------
+
+def _impl(backend: str, platform: str):
+    if backend != "jax" and _native.available(platform):
+        return _native
+    return _reference
+
+
+def _dispatch(backend: str, fn: str, *args):
+    cpu, cuda = _impl(backend, "cpu"), _impl(backend, "CUDA")
+    if cpu is _reference and cuda is _reference:
+        return getattr(_reference, fn)(*args)
+    return lax.platform_dependent(
+        *args,
+        cpu=getattr(cpu, fn),
+        cuda=getattr(cuda, fn),
+        default=getattr(_reference, fn),
+    )
+
+
+def _matvec(parent, lower, diag, upper, y):
+    """A @ y for [N, T] systems (pure JAX)."""
+    has = (parent >= 0)[:, None]
+    pc = jnp.maximum(parent, 0)
+    out = diag * y + jnp.where(has, lower * y[pc], 0.0)
+    return out.at[pc].add(jnp.where(has, upper * y, 0.0))
+
+
+@partial(jax.custom_jvp, nondiff_argnums=(0,))
+def _solve(backend, parent, lower, diag, upper, rhs):
+    return _dispatch(backend, "factor_solve", parent, lower, diag, upper, rhs)[0]
+
+
+@_solve.defjvp
+def _solve_jvp(backend, primals, tangents):
+    parent, lower, diag, upper, rhs = primals
+    _, dlower, ddiag, dupper, drhs = tangents
+    x, dred = _dispatch(backend, "factor_solve", parent, lower, diag, upper, rhs)
+    # d(A x) = dA x + A dx  =>  A dx = drhs - dA x
+    dx = lax.custom_linear_solve(
+        partial(_matvec, parent, lower, diag, upper),
+        drhs - _matvec(parent, dlower, ddiag, dupper, x),
+        solve=lambda _, b: _dispatch(backend, "substitute", parent, lower, upper, dred, b),
+        transpose_solve=lambda _, b: _dispatch(backend, "substitute", parent, upper, lower, dred, b),
+    )
+    return x, dx
