@@ -1,0 +1,359 @@
+"""Building a cell: insert mechanisms, set parameters, stimulate, record.
+
+A ``Cell`` is a mutable builder over a morphology and its compartments. It
+produces the two things the time loop needs: a static ``Model`` (structure)
+and a params pytree (values), so changing a value never forces a recompile.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+from typing import Iterable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from . import morphology as morph_lib
+from .mechanisms import registry
+from .mechanisms.base import IONS, IonPool, Synapse
+from .model import Model, Placement, Recording
+
+REGION_ALIASES = {"apical": "apic", "basal": "dend", "dendrite": "dend", "dendrites": "dend"}
+
+
+class Location(NamedTuple):
+    """A point on a section: section index and x in [0, 1] (NEURON's sec(x))."""
+
+    section: int
+    x: float
+
+
+@dataclass(frozen=True)
+class SectionRef:
+    """A section of a cell; call it with x to get a Location, like NEURON's sec(x)."""
+
+    index: int
+    region: str
+
+    def __call__(self, x: float = 0.5) -> Location:
+        if not 0.0 <= x <= 1.0:
+            raise ValueError(f"x must lie in [0, 1], got {x}")
+        return Location(self.index, float(x))
+
+
+@dataclass
+class _Stimuli:
+    iclamp: list  # (node, delay, dur, amp)
+    waveform: list  # (node, t array, i array)
+    vclamp: list  # (node, amps[3], durs[3], rs)
+    spikes: dict  # synapse name -> list of (node, params dict, spike times, weight)
+
+
+class Cell:
+    """A neuron: morphology, segmentation, mechanisms, parameters, stimuli, recordings.
+
+    Args:
+        morphology: a ``dendrax.morphology.Morphology`` (e.g. from ``read_morphology``).
+        nseg: segments per section: an int, a sequence (one per section), or
+            "d_lambda" (NEURON's d_lambda rule with ``d_lambda`` and ``freq``).
+        max_length: instead of nseg, the longest segment allowed (um).
+        Ra: axial resistivity, ohm cm (every section; change with ``set``).
+        cm: specific membrane capacitance, uF/cm2.
+    """
+
+    def __init__(self, morphology, *, nseg=1, max_length=None, d_lambda=0.1, freq=100.0,
+                 Ra=35.4, cm=1.0):
+        self.morphology = morphology
+        n_sec = len(morphology.sections)
+        if max_length is not None:
+            nseg = morph_lib.nseg_max_length(morphology, max_length)
+        elif isinstance(nseg, str):
+            if nseg != "d_lambda":
+                raise ValueError(f"nseg must be an int, a list of ints or 'd_lambda', got {nseg!r}")
+            nseg = morph_lib.nseg_d_lambda(morphology, d_lambda=d_lambda, freq=freq, Ra=Ra, cm=cm)
+        nseg = np.broadcast_to(np.asarray(nseg), (n_sec,)).astype(int)
+        if np.any(nseg < 1):
+            raise ValueError(f"nseg must be >= 1 in every section, got {nseg.min()}")
+        self.nseg = nseg
+        self.compartments = morph_lib.compartments(morphology, nseg)
+        n = len(self.compartments.parent)
+        self._segment_nodes = np.flatnonzero(~self.compartments.is_junction)
+        self._values = {
+            "cm": np.full(n, float(cm)),
+            "Ra": np.full(n_sec, float(Ra)),
+            "ions": {},
+            "mechs": {},
+        }
+        for ion in IONS.values():
+            self._values["ions"].update({
+                f"e{ion.name}": np.full(n, ion.e),
+                f"{ion.name}i0": np.full(n, ion.ci),
+                f"{ion.name}o": np.full(n, ion.co)})
+        self._mechs: dict[str, object] = {}  # name -> mechanism, insertion order
+        self._mech_nodes: dict[str, np.ndarray] = {}  # name -> bool [N]
+        self._stim = _Stimuli([], [], [], {})
+        self._recordings: list[tuple[str, Location]] = []
+        _check_finite("Ra", Ra)
+        _check_finite("cm", cm)
+
+    # --- construction shortcuts -------------------------------------------
+    @classmethod
+    def from_sections(cls, sections: list[dict], **kwargs) -> "Cell":
+        """A cell from programmatic sections (see ``Morphology.from_sections``)."""
+        return cls(morph_lib.Morphology.from_sections(sections), **kwargs)
+
+    @classmethod
+    def ball_and_stick(cls, *, soma_diam=20.0, soma_length=20.0, dend_length=200.0,
+                       dend_diam=1.0, **kwargs) -> "Cell":
+        """A soma with one dendrite attached at soma(1)."""
+        return cls.from_sections([
+            {"length": soma_length, "diam": soma_diam, "parent": -1, "region": "soma"},
+            {"length": dend_length, "diam": dend_diam, "parent": 0, "parent_x": 1.0,
+             "region": "dend"},
+        ], **kwargs)
+
+    # --- locations --------------------------------------------------------
+    @property
+    def n_nodes(self) -> int:
+        return len(self.compartments.parent)
+
+    def section(self, index: int) -> SectionRef:
+        n = len(self.morphology.sections)
+        if not -n <= index < n:
+            raise IndexError(f"section {index} out of range: the cell has {n} sections")
+        index %= n
+        return SectionRef(index, self.morphology.sections[index].region)
+
+    def soma(self, x: float = 0.5) -> Location:
+        secs = self.sections("soma")
+        if not secs:
+            raise ValueError("this cell has no soma section")
+        return self.section(secs[0])(x)
+
+    def regions(self) -> list[str]:
+        return sorted({s.region for s in self.morphology.sections})
+
+    def sections(self, where=None) -> list[int]:
+        """Section indices of ``where``: None (all), a region name, an index, a SectionRef, or a list."""
+        n = len(self.morphology.sections)
+        if where is None:
+            return list(range(n))
+        if isinstance(where, str):
+            region = REGION_ALIASES.get(where, where)
+            secs = [i for i, s in enumerate(self.morphology.sections) if s.region == region]
+            if not secs:
+                near = difflib.get_close_matches(where, self.regions() + list(REGION_ALIASES), n=3)
+                raise ValueError(f"no sections in region {where!r}; regions of this cell: "
+                                 f"{self.regions()}" + (f" (did you mean {near}?)" if near else ""))
+            return secs
+        if isinstance(where, SectionRef):
+            return [where.index]
+        if isinstance(where, (int, np.integer)):
+            return [self.section(int(where)).index]
+        if isinstance(where, Location):
+            return [where.section]
+        if isinstance(where, Iterable):
+            return sorted({i for w in where for i in self.sections(w)})
+        raise ValueError(f"cannot select sections with {where!r}")
+
+    def node(self, loc: Location) -> int:
+        if not isinstance(loc, Location):
+            raise ValueError(f"expected a Location such as cell.soma(0.5), got {loc!r}")
+        self.section(loc.section)
+        return int(morph_lib.node_index(self.compartments, loc.section, loc.x))
+
+    def nodes(self, where=None) -> np.ndarray:
+        """Node indices (segment centres) of ``where``; a Location selects one segment."""
+        if isinstance(where, Location):
+            return np.array([self.node(where)])
+        secs = np.asarray(self.sections(where))
+        comps = self.compartments
+        return np.flatnonzero(np.isin(comps.section, secs) & ~comps.is_junction)
+
+    # --- mechanisms and parameters ----------------------------------------
+    def insert(self, name: str, where=None) -> "Cell":
+        """Insert the channel or ion pool ``name`` (a registered plugin) in ``where``."""
+        mech = self._mechs.get(name) or registry.channel(name)
+        nodes = self.nodes(where)
+        if name not in self._mechs:
+            self._mechs[name] = mech
+            self._mech_nodes[name] = np.zeros(self.n_nodes, bool)
+            self._values["mechs"][name] = {k: np.full(self.n_nodes, float(v))
+                                           for k, v in mech.params.items()}
+        self._mech_nodes[name][nodes] = True
+        return self
+
+    def set(self, name: str, value, where=None) -> "Cell":
+        """Set a parameter: "cm", "Ra", an ion's "ena"/"cai0"/"cao", or "<mech>.<param>"."""
+        _check_finite(name, value)
+        if name == "Ra":
+            self._values["Ra"][self.sections(where)] = value
+            return self
+        nodes = self.nodes(where)
+        if name == "cm":
+            self._values["cm"][nodes] = value
+            return self
+        if name in self._values["ions"]:
+            self._values["ions"][name][nodes] = value
+            return self
+        mech, _, param = name.partition(".")
+        if mech not in self._mechs:
+            known = ["cm", "Ra", *self._values["ions"],
+                     *(f"{m}.{p}" for m in self._mechs for p in self._values["mechs"][m])]
+            near = difflib.get_close_matches(name, known, n=3)
+            raise ValueError(f"unknown parameter {name!r}" + (f"; did you mean {near}?" if near
+                             else f"; known: {known}") +
+                             ("" if "." not in name else f" (is {mech!r} inserted?)"))
+        table = self._values["mechs"][mech]
+        if param not in table:
+            near = difflib.get_close_matches(param, list(table), n=3)
+            raise ValueError(f"{mech} has no parameter {param!r}; its parameters: {sorted(table)}"
+                             + (f" (did you mean {near}?)" if near else ""))
+        present = nodes[self._mech_nodes[mech][nodes]]
+        if present.size == 0:
+            raise ValueError(f"{mech} is not inserted where {name} was set ({where!r})")
+        table[param][present] = value
+        return self
+
+    # --- stimuli and recordings -------------------------------------------
+    def iclamp(self, loc: Location, *, delay: float, dur: float, amp: float) -> "Cell":
+        """A step current (nA) from delay to delay + dur (ms), as NEURON's IClamp."""
+        for k, v in (("delay", delay), ("dur", dur), ("amp", amp)):
+            _check_finite(f"iclamp {k}", v)
+        self._stim.iclamp.append((self.node(loc), float(delay), float(dur), float(amp)))
+        return self
+
+    def stimulate(self, loc: Location, t, i) -> "Cell":
+        """A current waveform i (nA) at times t (ms), linearly interpolated (Vector.play)."""
+        t, i = np.asarray(t, float), np.asarray(i, float)
+        if t.ndim != 1 or t.shape != i.shape or t.size < 1:
+            raise ValueError(f"waveform needs 1-D t and i of one length, got {t.shape} and {i.shape}")
+        _check_finite("waveform", i)
+        _check_finite("waveform times", t)
+        self._stim.waveform.append((self.node(loc), t, i))
+        return self
+
+    def vclamp(self, loc: Location, *, amp, dur, rs: float = 1.0) -> "Cell":
+        """A voltage clamp as NEURON's SEClamp: up to three levels amp (mV) for dur (ms), series resistance rs (MOhm)."""
+        amp = list(np.atleast_1d(np.asarray(amp, float)))
+        dur = list(np.atleast_1d(np.asarray(dur, float)))
+        if len(amp) != len(dur) or not 1 <= len(amp) <= 3:
+            raise ValueError("vclamp takes 1 to 3 levels: amp and dur of equal length")
+        if rs <= 0:
+            raise ValueError(f"vclamp series resistance rs must be > 0 MOhm, got {rs}")
+        _check_finite("vclamp amp", amp)
+        _check_finite("vclamp dur", dur)
+        amp += [amp[-1]] * (3 - len(amp))
+        dur += [0.0] * (3 - len(dur))
+        self._stim.vclamp.append((self.node(loc), amp, dur, float(rs)))
+        return self
+
+    def record(self, name: str = "v", loc: Location | None = None) -> "Cell":
+        """Record "v" or a mechanism state "<mech>.<state>" at ``loc`` (default: the soma centre)."""
+        loc = self.soma() if loc is None else loc
+        node = self.node(loc)
+        if name != "v":
+            mech, _, state = name.partition(".")
+            if mech not in self._mechs:
+                raise ValueError(f"cannot record {name!r}: {mech!r} is not inserted in this cell")
+            if state not in self._mechs[mech].states and not (
+                    isinstance(self._mechs[mech], IonPool) and state == f"{self._mechs[mech].ion}i"):
+                raise ValueError(f"{mech} has no state {state!r}; states: {sorted(self._mechs[mech].states)}")
+            if not self._mech_nodes[mech][node]:
+                raise ValueError(f"cannot record {name!r} at {loc}: {mech} is not inserted there")
+        self._recordings.append((name, loc))
+        return self
+
+    @property
+    def recordings(self) -> list[tuple[str, Location]]:
+        return list(self._recordings)
+
+    # --- what the simulator consumes --------------------------------------
+    def _placement_nodes(self, name) -> np.ndarray | None:
+        mask = self._mech_nodes[name]
+        if mask[self._segment_nodes].all():
+            return None
+        return np.flatnonzero(mask).astype(np.int32)
+
+    def model(self) -> Model:
+        """The static structure of this cell for ``dendrax.simulation.run``."""
+        placements = tuple(Placement(m, self._placement_nodes(n)) for n, m in self._mechs.items())
+        ions = tuple(sorted({i for m in self._mechs.values() for i in m.ions}
+                            | {m.ion for m in self._mechs.values() if isinstance(m, IonPool)}))
+        dynamic = tuple(sorted({m.ion for m in self._mechs.values() if isinstance(m, IonPool)}))
+        recs = []
+        for name, loc in self._recordings:
+            node = self.node(loc)
+            local = node
+            if name != "v":
+                p = placements[list(self._mechs).index(name.split(".")[0])]
+                if p.nodes is not None:
+                    local = int(np.searchsorted(p.nodes, node))
+            recs.append(Recording(name, node, local))
+        as_nodes = lambda xs: np.asarray([x[0] for x in xs], np.int32)
+        return Model(
+            parent=self.compartments.parent.astype(np.int32),
+            channels=placements,
+            ions=ions,
+            dynamic_ions=dynamic,
+            iclamp_nodes=as_nodes(self._stim.iclamp),
+            waveform_nodes=as_nodes(self._stim.waveform),
+            vclamp_nodes=as_nodes(self._stim.vclamp),
+            recordings=tuple(recs),
+        )
+
+    @property
+    def params(self) -> dict:
+        """All parameter values as a pytree of arrays (what jax.grad differentiates).
+
+        Keys: "cm" [N] (uF/cm2), "Ra" [n_sections] (ohm cm), "ions" {name: [N]},
+        one dict per inserted mechanism {param: [n_nodes_of_mech]}, and
+        "iclamp" {"amp", "delay", "dur": [K]}, "vclamp" {"amp", "dur": [M, 3], "rs": [M]}.
+        """
+        v = self._values
+        out = {"cm": jnp.asarray(v["cm"]), "Ra": jnp.asarray(v["Ra"]),
+               "ions": {k: jnp.asarray(a) for k, a in v["ions"].items()}}
+        for name in self._mechs:
+            nodes = self._placement_nodes(name)
+            out[name] = {k: jnp.asarray(a if nodes is None else a[nodes])
+                         for k, a in v["mechs"][name].items()}
+        ic = np.asarray([s[1:] for s in self._stim.iclamp], float).reshape(-1, 3)
+        out["iclamp"] = {"delay": jnp.asarray(ic[:, 0]), "dur": jnp.asarray(ic[:, 1]),
+                         "amp": jnp.asarray(ic[:, 2])}
+        vc = self._stim.vclamp
+        out["vclamp"] = {"amp": jnp.asarray(np.asarray([s[1] for s in vc], float).reshape(-1, 3)),
+                         "dur": jnp.asarray(np.asarray([s[2] for s in vc], float).reshape(-1, 3)),
+                         "rs": jnp.asarray(np.asarray([s[3] for s in vc], float))}
+        return out
+
+    def core_params(self, params: dict, *, v_init, celsius) -> dict:
+        """Params in simulator units: geometry to areas and axial conductances (traceable)."""
+        comps = self.compartments
+        area = jnp.asarray(comps.area)
+        ri = 4e-2 / np.pi * params["Ra"][comps.section] * jnp.asarray(comps.axial_integral)
+        g_axial = jnp.where(comps.parent >= 0, 1.0 / jnp.where(comps.parent >= 0, ri, 1.0), 0.0)
+        return {
+            "area": area, "g_axial": g_axial, "cm": params["cm"],
+            "v_init": jnp.asarray(v_init, area.dtype), "celsius": jnp.asarray(celsius, area.dtype),
+            "ions": params["ions"],
+            "channels": tuple(params[name] for name in self._mechs),
+            "synapses": (),
+            "iclamp": params["iclamp"], "vclamp": params["vclamp"],
+        }
+
+    def drive(self, n_steps: int, dt: float) -> dict:
+        """Per-step inputs: waveform currents at t + dt/2, spike weights per step."""
+        t_mid = (np.arange(n_steps) + 0.5) * dt
+        wave = [np.interp(t_mid, t, i, left=i[0], right=i[-1]) for _, t, i in self._stim.waveform]
+        return {"waveform": jnp.asarray(np.stack(wave, 1) if wave else np.zeros((n_steps, 0))),
+                "spikes": ()}
+
+
+def _check_finite(name, value):
+    if isinstance(value, jax.core.Tracer):
+        return
+    arr = np.asarray(value, dtype=float)
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name} must be finite, got {value!r}")

@@ -1,0 +1,161 @@
+"""The mechanism API: what a channel, an ion pool or a synapse must say.
+
+A mechanism is a small class. It declares its parameters (with defaults), its
+states, the ions it touches, and pure functions of JAX arrays. The simulator
+derives everything else: the conductance the implicit voltage step needs is the
+derivative of ``current`` with respect to ``v`` (by autodiff), and states
+advance by exponential Euler from ``rates`` unless ``advance`` is overridden.
+
+Every function receives arrays over the compartments where the mechanism is
+inserted, shape [n]:
+
+    v       membrane potential, mV
+    states  dict state name -> array
+    params  dict parameter name -> array (the mechanism's own, unprefixed)
+    env     dict of what the compartment provides, read-only: "celsius" (degC),
+            and for each ion X the mechanism lists: "eX" (mV), "Xi", "Xo" (mM),
+            and "iX" (mA/cm2, total membrane current of that ion; for pools)
+
+Units are NEURON's: densities in S/cm2 and mA/cm2 (outward positive), point
+processes in uS and nA, time in ms.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar, Mapping
+
+import jax.numpy as jnp
+
+Array = Any
+Params = Mapping[str, Array]
+States = Mapping[str, Array]
+Env = Mapping[str, Array]
+
+
+@dataclass(frozen=True)
+class Ion:
+    """An ion species: valence and NEURON's default reversal and concentrations."""
+
+    name: str
+    charge: int
+    e: float  # mV, used while no pool changes the concentrations
+    ci: float  # mM, inside
+    co: float  # mM, outside
+
+
+# NEURON's defaults (nrn/src/nrnoc: na_ion, k_ion, ca_ion)
+IONS: dict[str, Ion] = {
+    "na": Ion("na", 1, 50.0, 10.0, 140.0),
+    "k": Ion("k", 1, -77.0, 54.4, 2.5),
+    "ca": Ion("ca", 2, 132.4579341637009, 5e-5, 2.0),
+}
+
+FARADAY = 96485.33212331001  # C/mol (CODATA 2018, as NEURON 9)
+GAS_CONSTANT = 8.31446261815324  # J/(K mol)
+
+
+def nernst(ci, co, charge: int, celsius):
+    """Reversal potential in mV of an ion with concentrations ci, co (mM)."""
+    ktf = 1000.0 * GAS_CONSTANT * (celsius + 273.15) / FARADAY
+    return ktf / charge * jnp.log(co / ci)
+
+
+class Mechanism:
+    """What every mechanism declares.
+
+    Attributes:
+        name: how a cell inserts it (the NEURON SUFFIX or POINT_PROCESS name).
+        params: parameter name -> default value.
+        units: parameter name -> unit string (documentation, shown by tools).
+        states: state name -> value used when ``steady_state`` does not set it.
+        ions: ions whose quantities it uses, e.g. ("na", "k").
+    """
+
+    name: ClassVar[str]
+    params: ClassVar[dict[str, float]] = {}
+    units: ClassVar[dict[str, str]] = {}
+    states: ClassVar[dict[str, float]] = {}
+    ions: ClassVar[tuple[str, ...]] = ()
+
+    def rates(self, v, params: Params, env: Env) -> dict[str, tuple[Array, Array]]:
+        """state name -> (steady state, time constant in ms), for exponential Euler."""
+        return {}
+
+    def steady_state(self, v, params: Params, env: Env) -> dict[str, Array]:
+        """Initial states at membrane potential v (NEURON's INITIAL block).
+
+        Default: the steady states of ``rates``, and the declared defaults for
+        the states ``rates`` does not cover.
+        """
+        out = {k: jnp.full(jnp.shape(v), x, dtype=jnp.result_type(v)) for k, x in self.states.items()}
+        out.update({k: inf for k, (inf, _) in self.rates(v, params, env).items()})
+        return out
+
+    def advance(self, v, states: States, params: Params, env: Env, dt) -> dict[str, Array]:
+        """States one step dt later, at potential v (NEURON's cnexp by default)."""
+        new = dict(states)
+        for k, (inf, tau) in self.rates(v, params, env).items():
+            new[k] = inf + (states[k] - inf) * jnp.exp(-dt / tau)
+        return new
+
+
+class Channel(Mechanism):
+    """A density mechanism: per-compartment states and a membrane current.
+
+    Must define ``current``. ``ions`` lists the ions it carries or reads; a
+    nonspecific current (a leak, Ih) is returned under the key "".
+    """
+
+    def current(self, v, states: States, params: Params, env: Env) -> dict[str, Array]:
+        """Outward current density in mA/cm2 per ion ("" for nonspecific)."""
+        raise NotImplementedError
+
+
+class IonPool(Mechanism):
+    """A density mechanism that changes an ion's inside concentration.
+
+    It has one state named "<ion>i" (e.g. "cai") and ``ion`` names the ion;
+    ``advance`` reads the ion's membrane current from env["i<ion>"]. While a
+    pool is inserted, the ion's reversal potential follows Nernst.
+    """
+
+    ion: ClassVar[str]
+
+
+class Synapse(Mechanism):
+    """A point process on one compartment, driven by presynaptic spikes.
+
+    Must define ``current`` (nA, outward positive, as NEURON's NONSPECIFIC_CURRENT
+    of a point process) and ``on_spike`` (NEURON's NET_RECEIVE).
+    """
+
+    def current(self, v, states: States, params: Params) -> Array:
+        raise NotImplementedError
+
+    def on_spike(self, states: States, params: Params, weight) -> dict[str, Array]:
+        raise NotImplementedError
+
+
+REQUIRED = {Channel: ("name", "current"), IonPool: ("name", "ion", "advance"),
+            Synapse: ("name", "current", "on_spike")}
+
+
+def check_mechanism(obj, kind: type) -> Mechanism:
+    """An instance of ``obj`` (class or instance), or a ValueError naming what is missing."""
+    cls = obj if isinstance(obj, type) else type(obj)
+    if not (isinstance(cls, type) and issubclass(cls, kind)):
+        raise ValueError(f"{obj!r} is not a dendrax {kind.__name__} subclass")
+    missing = [m for m in REQUIRED[kind] if not hasattr(cls, m)
+               or (m in ("current", "on_spike") and getattr(cls, m) is getattr(kind, m, None))
+               or (m == "advance" and kind is IonPool and cls.advance is Mechanism.advance)]
+    if missing:
+        raise ValueError(f"{kind.__name__} {cls.__name__} does not define {', '.join(missing)}")
+    for what in ("params", "states"):
+        table = getattr(cls, what)
+        if not isinstance(table, dict) or not all(isinstance(k, str) for k in table):
+            raise ValueError(f"{cls.__name__}.{what} must be a dict name -> default value")
+    bad_ions = [i for i in cls.ions if i not in IONS]
+    if bad_ions:
+        raise ValueError(f"{cls.__name__} uses unknown ions {bad_ions}; known: {sorted(IONS)}")
+    return obj() if isinstance(obj, type) else obj

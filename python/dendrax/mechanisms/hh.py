@@ -1,0 +1,38 @@
+"""Hodgkin-Huxley sodium, potassium and leak channels, as NEURON's hh.mod."""
+
+import jax.numpy as jnp
+
+from .base import Channel
+
+
+def vtrap(x, y):
+    """x / (exp(x / y) - 1), continued smoothly through x = 0 (hh.mod's vtrap)."""
+    small = jnp.abs(x / y) < 1e-6
+    safe = jnp.where(small, 1.0, x)
+    return jnp.where(small, y * (1.0 - x / y / 2.0), safe / jnp.expm1(safe / y))
+
+
+class HH(Channel):
+    """Squid axon Na+, K+ and leak currents (Hodgkin & Huxley 1952), hh.mod's kinetics."""
+
+    name = "hh"
+    params = {"gnabar": 0.12, "gkbar": 0.036, "gl": 0.0003, "el": -54.3}
+    units = {"gnabar": "S/cm2", "gkbar": "S/cm2", "gl": "S/cm2", "el": "mV"}
+    states = {"m": 0.0, "h": 1.0, "n": 0.0}
+    ions = ("na", "k")
+
+    def rates(self, v, params, env):
+        q10 = 3.0 ** ((env["celsius"] - 6.3) / 10.0)
+        am, bm = 0.1 * vtrap(-(v + 40.0), 10.0), 4.0 * jnp.exp(-(v + 65.0) / 18.0)
+        ah, bh = 0.07 * jnp.exp(-(v + 65.0) / 20.0), 1.0 / (jnp.exp(-(v + 35.0) / 10.0) + 1.0)
+        an, bn = 0.01 * vtrap(-(v + 55.0), 10.0), 0.125 * jnp.exp(-(v + 65.0) / 80.0)
+        return {g: (a / (a + b), 1.0 / (q10 * (a + b)))
+                for g, a, b in (("m", am, bm), ("h", ah, bh), ("n", an, bn))}
+
+    def current(self, v, states, params, env):
+        m, h, n = states["m"], states["h"], states["n"]
+        return {
+            "na": params["gnabar"] * m**3 * h * (v - env["ena"]),
+            "k": params["gkbar"] * n**4 * (v - env["ek"]),
+            "": params["gl"] * (v - params["el"]),
+        }

@@ -1,0 +1,29 @@
+"""Mechanisms by name, from the entry-point groups dendrax.channels and dendrax.synapses."""
+
+from __future__ import annotations
+
+from .. import plugins
+from .base import Channel, IonPool, Mechanism, Synapse, check_mechanism
+
+
+def channel(name: str) -> Mechanism:
+    """The density mechanism (channel or ion pool) registered under ``name``, instantiated."""
+    obj = plugins.load("dendrax.channels", name)
+    kind = IonPool if isinstance(obj, type) and issubclass(obj, IonPool) else Channel
+    mech = check_mechanism(obj, kind)
+    if mech.name != name:
+        raise plugins.PluginError(f"channel plugin registered as {name!r} declares name {mech.name!r}")
+    return mech
+
+
+def synapse(name: str) -> Synapse:
+    """The synapse registered under ``name``, instantiated."""
+    mech = check_mechanism(plugins.load("dendrax.synapses", name), Synapse)
+    if mech.name != name:
+        raise plugins.PluginError(f"synapse plugin registered as {name!r} declares name {mech.name!r}")
+    return mech
+
+
+def available() -> dict[str, dict[str, str]]:
+    """group -> {name: providing package} for every registered mechanism and reader."""
+    return {g: {n: p.package for n, p in sorted(plugins.plugins(g).items())} for g in plugins.GROUPS}

@@ -1,0 +1,292 @@
+"""The time loop: one ``lax.scan`` of NEURON's fixed-step scheme under jit.
+
+Each step from t to t + dt, as NEURON's ``fadvance`` with ``cvode`` off:
+
+1. spikes due by t + dt/2 reach their synapses (NET_RECEIVE);
+2. membrane currents and their conductances (d i / d v, by autodiff) at v(t),
+   stimuli at t + dt/2;
+3. the implicit voltage step: one Hines solve for dv. Backward Euler
+   (NEURON's default) applies v += dv; Crank-Nicolson (``secondorder=2``)
+   solves with 2 C / dt and applies v += 2 dv;
+4. ion pools, then gates, advance to t + dt at the new v (exponential Euler,
+   NEURON's cnexp), so gates are staggered half a step from v.
+
+Units: area um2, conductance uS, current nA, capacitance from cm (uF/cm2).
+"""
+
+from __future__ import annotations
+
+from functools import partial
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+
+from .mechanisms.base import IONS, IonPool, nernst
+import numpy as np
+
+from .model import Model
+from .solver import hines_solve
+
+METHODS = {"backward_euler": 1.0, "crank_nicolson": 2.0}
+DENSITY_TO_NA = 1e-2  # (mA/cm2) * um2 -> nA, and (S/cm2) * um2 -> uS
+CAP_TO_NF = 1e-5  # (uF/cm2) * um2 -> nF
+
+
+def _take(x, nodes):
+    return x if nodes is None else x[nodes]
+
+
+def _put_add(total, nodes, x):
+    return total + x if nodes is None else total.at[nodes].add(x)
+
+
+def _env(model: Model, core, conc):
+    """Per-node ionic environment: reversal potentials, concentrations, celsius."""
+    n = model.n_nodes
+    env = {"celsius": jnp.broadcast_to(core["celsius"], (n,))}
+    for ion in model.ions:
+        info = IONS[ion]
+        ci = conc.get(ion, core["ions"][f"{ion}i0"])
+        co = core["ions"][f"{ion}o"]
+        env[f"{ion}i"], env[f"{ion}o"] = ci, co
+        if ion in model.dynamic_ions:
+            env[f"e{ion}"] = nernst(ci, co, info.charge, env["celsius"])
+        else:
+            env[f"e{ion}"] = core["ions"][f"e{ion}"]
+    return env
+
+
+def _local_env(env, mech, nodes):
+    keys = ["celsius"] + [k for ion in mech.ions for k in (f"e{ion}", f"{ion}i", f"{ion}o", f"i{ion}")]
+    return {k: _take(env[k], nodes) for k in keys if k in env}
+
+
+def _membrane(model: Model, core, v, states, env):
+    """Membrane current (nA), its conductance (uS) per node, and ion current densities."""
+    area = core["area"]
+    n = model.n_nodes
+    i_tot = jnp.zeros(n, v.dtype)
+    g_tot = jnp.zeros(n, v.dtype)
+    i_ion = {ion: jnp.zeros(n, v.dtype) for ion in model.ions}
+    for placement, p, s in zip(model.channels, core["channels"], states):
+        mech, nodes = placement.mech, placement.nodes
+        if isinstance(mech, IonPool):
+            continue
+        local = _local_env(env, mech, nodes)
+        vl = _take(v, nodes)
+        cur, dcur = jax.jvp(lambda u: mech.current(u, s, p, local), (vl,), (jnp.ones_like(vl),))
+        a = _take(area, nodes) * DENSITY_TO_NA
+        i_tot = _put_add(i_tot, nodes, sum(cur.values()) * a)
+        g_tot = _put_add(g_tot, nodes, sum(dcur.values()) * a)
+        for ion, c in cur.items():
+            if ion:
+                i_ion[ion] = _put_add(i_ion[ion], nodes, c)
+    return i_tot, g_tot, i_ion
+
+
+def _synapses(model: Model, core, v, syn_states):
+    n = model.n_nodes
+    i_tot = jnp.zeros(n, v.dtype)
+    g_tot = jnp.zeros(n, v.dtype)
+    for placement, p, s in zip(model.synapses, core["synapses"], syn_states):
+        vl = v[placement.nodes]
+        cur, dcur = jax.jvp(lambda u: placement.mech.current(u, s, p), (vl,), (jnp.ones_like(vl),))
+        i_tot = i_tot.at[placement.nodes].add(cur)
+        g_tot = g_tot.at[placement.nodes].add(dcur)
+    return i_tot, g_tot
+
+
+def _vclamp_target(vc, t):
+    """NEURON SEClamp: amp1 for dur1, then amp2 for dur2, then amp3 for dur3, else amp3... [M]."""
+    edges = jnp.cumsum(vc["dur"], axis=1)
+    amp = vc["amp"]
+    level = jnp.where(t < edges[:, 0], amp[:, 0], jnp.where(t < edges[:, 1], amp[:, 1], amp[:, 2]))
+    # after dur1+dur2+dur3 SEClamp holds its last level (vc = amp3 with on = 0 is not modelled)
+    return level
+
+
+def _axial(parent, g_axial, v):
+    """Axial current leaving each node (nA): sum over neighbours j of g_ij (v_i - v_j)."""
+    has = parent >= 0
+    pc = jnp.maximum(parent, 0)
+    flow = jnp.where(has, g_axial * (v - v[pc]), 0.0)  # from node i to its parent
+    return flow.at[pc].add(-flow)
+
+
+def initial_state(model: Model, core):
+    """v, channel/pool states, concentrations and synapse states at t = 0 (NEURON's finitialize)."""
+    n = model.n_nodes
+    dtype = core["area"].dtype
+    v = jnp.full(n, core["v_init"], dtype)
+    conc = {ion: core["ions"][f"{ion}i0"] for ion in model.dynamic_ions}
+    env = _env(model, core, conc)
+    states = []
+    for placement, p in zip(model.channels, core["channels"]):
+        local = _local_env(env, placement.mech, placement.nodes)
+        vl = _take(v, placement.nodes)
+        s = placement.mech.steady_state(vl, p, local)
+        if isinstance(placement.mech, IonPool):
+            ion = placement.mech.ion
+            s = {**s, f"{ion}i": _take(conc[ion], placement.nodes)}
+        states.append(s)
+    syn = [placement.mech.steady_state(v[placement.nodes], p, {}) for placement, p in
+           zip(model.synapses, core["synapses"])]
+    return v, tuple(states), conc, tuple(syn)
+
+
+def _step(model: Model, core, dt, k, backend, carry, drive):
+    v, states, conc, syn_states, t = carry
+    parent = jnp.asarray(model.parent)
+    # 1. spikes due in this step (weight 0 where none arrives)
+    syn_states = tuple(
+        placement.mech.on_spike(s, p, w)
+        for placement, p, s, w in zip(model.synapses, core["synapses"], syn_states, drive["spikes"]))
+    # 2. currents at v(t), stimuli at t + dt/2
+    t_mid = t + 0.5 * dt
+    env = _env(model, core, conc)
+    i_mem, g_mem, i_ion = _membrane(model, core, v, states, env)
+    i_syn, g_syn = _synapses(model, core, v, syn_states)
+    i_mem, g_mem = i_mem + i_syn, g_mem + g_syn
+    ic = core["iclamp"]
+    on = (t_mid >= ic["delay"]) & (t_mid < ic["delay"] + ic["dur"])
+    i_mem = i_mem.at[model.iclamp_nodes].add(-jnp.where(on, ic["amp"], 0.0))
+    i_mem = i_mem.at[model.waveform_nodes].add(-drive["waveform"])
+    if model.vclamp_nodes.size:
+        vc = core["vclamp"]
+        target = _vclamp_target(vc, t_mid)
+        nodes = model.vclamp_nodes
+        i_mem = i_mem.at[nodes].add(-(target - v[nodes]) / vc["rs"])
+        g_mem = g_mem.at[nodes].add(1.0 / vc["rs"])
+    # 3. implicit voltage step
+    g_ax = core["g_axial"]
+    has = parent >= 0
+    off = jnp.where(has, -g_ax, 0.0)
+    diag_ax = jnp.where(has, g_ax, 0.0).at[jnp.maximum(parent, 0)].add(jnp.where(has, g_ax, 0.0))
+    cap = core["cm"] * core["area"] * CAP_TO_NF
+    diag = k * cap / dt + g_mem + diag_ax
+    rhs = -(i_mem + _axial(parent, g_ax, v))
+    dv = hines_solve(parent, off, diag, off, rhs, backend=backend)
+    v_new = v + k * dv
+    # 4. pools, then gates, at the new v
+    env = {**env, **{f"i{ion}": i_ion[ion] for ion in model.ions}}
+    new_states = list(states)
+    for j, (placement, p, s) in enumerate(zip(model.channels, core["channels"], states)):
+        if isinstance(placement.mech, IonPool):
+            local = _local_env(env, placement.mech, placement.nodes)
+            s = placement.mech.advance(_take(v_new, placement.nodes), s, p, local, dt)
+            new_states[j] = s
+            ion = placement.mech.ion
+            conc = {**conc, ion: _put_into(conc[ion], placement.nodes, s[f"{ion}i"])}
+    env = _env(model, core, conc)
+    for j, (placement, p, s) in enumerate(zip(model.channels, core["channels"], states)):
+        if not isinstance(placement.mech, IonPool):
+            local = _local_env(env, placement.mech, placement.nodes)
+            new_states[j] = placement.mech.advance(_take(v_new, placement.nodes), s, p, local, dt)
+    syn_states = tuple(placement.mech.advance(v_new[placement.nodes], s, p, {}, dt)
+                       for placement, p, s in zip(model.synapses, core["synapses"], syn_states))
+    carry = (v_new, tuple(new_states), conc, syn_states, t + dt)
+    return carry, _record(model, v_new, tuple(new_states))
+
+
+def _put_into(total, nodes, x):
+    return x if nodes is None else total.at[nodes].set(x)
+
+
+def _record(model: Model, v, states):
+    out = []
+    names = [p.mech.name for p in model.channels]
+    for r in model.recordings:
+        if r.name == "v":
+            out.append(v[r.node])
+        else:
+            mech, state = r.name.split(".", 1)
+            out.append(states[names.index(mech)][state][r.local])
+    return jnp.stack(out) if out else jnp.zeros(0, v.dtype)
+
+
+@partial(jax.jit, static_argnames=("model", "n_steps", "method", "backend"))
+def run(model: Model, core, drive, dt, *, n_steps: int, method: str = "backward_euler",
+        backend: str = "auto"):
+    """Simulate ``n_steps`` steps of size ``dt`` (ms).
+
+    Args:
+        model: static structure.
+        core: params pytree in simulator units (see ``dendrax.cell.Cell.core_params``).
+        drive: per-step inputs: "waveform" [n_steps, W] (nA), "spikes": tuple of
+            [n_steps, n_syn] weights per synapse placement.
+        dt: time step, ms.
+
+    Returns:
+        traces [n_steps + 1, n_recordings]: the recordings at t = 0, dt, ..., n_steps dt.
+    """
+    k = METHODS[method]
+    v, states, conc, syn = initial_state(model, core)
+    rec0 = _record(model, v, states)
+    carry = (v, states, conc, syn, jnp.zeros((), v.dtype))
+    _, rec = lax.scan(partial(_step, model, core, dt, k, backend), carry, drive, length=n_steps)
+    return jnp.concatenate([rec0[None], rec], axis=0)
+
+
+class Result:
+    """Recorded traces of a simulation.
+
+    Attributes:
+        t: [n_t] times in ms (0, dt, ..., t_stop).
+        traces: [n_recordings, n_t] in the recorded quantity's units (v in mV).
+        labels: (name, Location) for each recording, in the order they were added.
+    """
+
+    def __init__(self, t, traces, labels):
+        self.t, self.traces, self.labels = t, traces, list(labels)
+
+    def __len__(self):
+        return len(self.labels)
+
+    def __getitem__(self, key):
+        """res[i], or res[name, location] as recorded (e.g. res["v", cell.soma(0.5)])."""
+        if isinstance(key, (int, np.integer)):
+            return self.traces[key]
+        try:
+            return self.traces[self.labels.index(tuple(key))]
+        except ValueError:
+            raise KeyError(f"{key!r} was not recorded; recorded: {self.labels}") from None
+
+
+def simulate(cell, t_stop: float, dt: float = 0.025, *, params=None, v_init: float = -65.0,
+             celsius: float = 6.3, method: str = "backward_euler", backend: str = "auto") -> Result:
+    """Simulate a cell from t = 0 to t_stop (ms) with fixed step dt, as NEURON's run().
+
+    Args:
+        cell: a ``dendrax.Cell`` with its mechanisms, stimuli and recordings.
+        params: a params pytree like ``cell.params`` (default: the cell's own);
+            pass a traced one to differentiate.
+        v_init: initial membrane potential, mV (gates start at their steady state).
+        celsius: temperature, degC (NEURON's default 6.3).
+        method: "backward_euler" (NEURON's default) or "crank_nicolson" (secondorder=2).
+        backend: Hines solve backend, "auto", "native" or "jax".
+
+    Returns:
+        Result with t [n_t] and traces [n_recordings, n_t].
+    """
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; choose one of {sorted(METHODS)}")
+    if not (dt > 0 and np.isfinite(dt)) or not (t_stop > 0 and np.isfinite(t_stop)):
+        raise ValueError(f"need dt > 0 and t_stop > 0, got dt={dt}, t_stop={t_stop}")
+    if not cell.recordings:
+        raise ValueError("nothing is recorded: call cell.record(...) before simulate")
+    n_steps = int(round(t_stop / dt))
+    params = cell.params if params is None else params
+    _check_params(params)
+    core = cell.core_params(params, v_init=v_init, celsius=celsius)
+    traces = run(cell.model(), core, cell.drive(n_steps, dt), jnp.asarray(dt),
+                 n_steps=n_steps, method=method, backend=backend)
+    return Result(np.arange(n_steps + 1) * dt, traces.T, cell.recordings)
+
+
+def _check_params(params):
+    for path, leaf in jax.tree_util.tree_leaves_with_path(params):
+        if isinstance(leaf, jax.core.Tracer):
+            continue
+        if not np.all(np.isfinite(np.asarray(leaf))):
+            raise ValueError(f"parameter {jax.tree_util.keystr(path)} has non-finite values")
