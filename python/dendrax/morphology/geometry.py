@@ -1,0 +1,146 @@
+"""Differentiable segment geometry: areas and axial integrals as a pure JAX function.
+
+:func:`frustum_table` walks the morphology once (numpy, static) and records every frustum
+piece NEURON integrates over (see :mod:`dendrax.morphology.segmentation`): which node
+receives its area and its axial integral, its length, and how the diameters at its two
+ends interpolate the pt3d diameters. :func:`geometry_jax` then evaluates, with
+``jax.numpy`` only,
+
+    area[i]           = pi/2 * sum over pieces of node i of (d1 + d2) * sqrt(l^2 + ((d2 - d1)/2)^2)
+    axial_integral[i] = sum over pieces on the path from node i to its parent of l / (d1 d2)
+
+for given point diameters and per-section length scales, so ``jax.grad`` flows to both.
+With the morphology's own diameters and scale 1 it reproduces :func:`compartments`'
+``area`` and ``axial_integral``.
+
+Scaling a section's length by ``s`` scales every pt3d arc position, hence every piece
+length, by ``s`` (the segment boundaries move with it; the interpolation weights do not
+change).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .morphology import Morphology
+from .segmentation import PI, _layout, _piece_nodes, _pt3d, section_pieces
+
+__all__ = ["FrustumTable", "frustum_table", "geometry_jax"]
+
+
+@jax.tree_util.register_pytree_node_class
+@dataclass(frozen=True, eq=False)
+class FrustumTable:
+    """Static description of the K frustum pieces of a (morphology, nseg).
+
+    Attributes (numpy arrays, K pieces):
+        area_node: int32 [K] node receiving the piece's area.
+        axial_node: int32 [K] node receiving the piece's axial integral (n_nodes for a
+            piece on the way to a dropped x = 1 junction: discarded).
+        section: int32 [K] section of the piece (indexes the length scales).
+        length: float64 [K] piece length (um) at scale 1.
+        a1, b1: int32 [K] global point indices (into ``Morphology.point_diameters``);
+            f1: float64 [K] weight: diameter at the start = (1 - f1) D[a1] + f1 D[b1].
+        a2, b2, f2: the same for the diameter at the end of the piece.
+        n_nodes, n_sections, n_points: sizes (static).
+    """
+
+    area_node: np.ndarray
+    axial_node: np.ndarray
+    section: np.ndarray
+    length: np.ndarray
+    a1: np.ndarray
+    b1: np.ndarray
+    f1: np.ndarray
+    a2: np.ndarray
+    b2: np.ndarray
+    f2: np.ndarray
+    n_nodes: int
+    n_sections: int
+    n_points: int
+
+    _ARRAYS = ("area_node", "axial_node", "section", "length", "a1", "b1", "f1", "a2", "b2",
+               "f2")
+
+    def tree_flatten(self):
+        return (tuple(getattr(self, k) for k in self._ARRAYS),
+                (self.n_nodes, self.n_sections, self.n_points))
+
+    @classmethod
+    def tree_unflatten(cls, aux, children):
+        return cls(*children, *aux)
+
+    @property
+    def n_pieces(self) -> int:
+        return int(np.shape(self.length)[0])
+
+
+def frustum_table(morph: Morphology, nseg=1) -> FrustumTable:
+    """Build the static frustum table of ``morph`` at ``nseg`` (int or int [S]); node
+    numbering is that of :func:`compartments` (morph, nseg)."""
+    lay = _layout(morph, nseg)
+    N = int(lay.parent.shape[0])
+    offsets = morph.point_offsets
+    cols: dict[str, list[np.ndarray]] = {k: [] for k in FrustumTable._ARRAYS}
+    for i, sec in enumerate(morph.sections):
+        arc, _ = _pt3d(sec.points)
+        pcs = section_pieces(arc, int(lay.nseg[i]))
+        a_node, r_node = _piece_nodes(lay, i, pcs)
+        off = int(offsets[i])
+        cols["area_node"].append(a_node)
+        cols["axial_node"].append(np.where(r_node < 0, N, r_node))
+        cols["section"].append(np.full(a_node.shape, i))
+        cols["length"].append(pcs.x2 - pcs.x1)
+        for k in ("a1", "b1", "a2", "b2"):
+            cols[k].append(getattr(pcs, k) + off)
+        cols["f1"].append(pcs.f1)
+        cols["f2"].append(pcs.f2)
+    arrays = {}
+    for k, v in cols.items():
+        arr = np.concatenate(v)
+        if k in ("length", "f1", "f2"):
+            arr = arr.astype(np.float64)
+        else:
+            arr = arr.astype(np.int32)
+        arr.setflags(write=False)
+        arrays[k] = arr
+    return FrustumTable(**arrays, n_nodes=N, n_sections=morph.n_sections,
+                        n_points=int(offsets[-1]))
+
+
+def geometry_jax(table: FrustumTable, point_diameters, section_length_scale=1.0):
+    """Segment areas and axial integrals as a differentiable JAX function.
+
+    Args:
+        table: from :func:`frustum_table` (a pytree; can be passed through ``jax.jit``).
+        point_diameters: [n_points] diameters (um) of all pt3d points, concatenated in
+            section order (``Morphology.point_diameters``).
+        section_length_scale: scalar or [n_sections] factor multiplying each section's
+            length (1 = the morphology's lengths).
+
+    Returns:
+        (area [N] um2, axial_integral [N] 1/um), as :func:`compartments` returns them.
+    """
+    D = jnp.asarray(point_diameters)
+    dtype = jnp.result_type(D.dtype, jnp.float32)
+    D = D.astype(dtype)
+    scale = jnp.broadcast_to(jnp.asarray(section_length_scale, dtype=dtype),
+                             (table.n_sections,))
+    f1 = jnp.asarray(table.f1, dtype=dtype)
+    f2 = jnp.asarray(table.f2, dtype=dtype)
+    y1 = (1.0 - f1) * D[table.a1] + f1 * D[table.b1]
+    y2 = (1.0 - f2) * D[table.a2] + f2 * D[table.b2]
+    length = scale[table.section] * jnp.asarray(table.length, dtype=dtype)
+    length = jnp.maximum(length, 1e-15)  # NEURON's guard for zero-length pieces
+    half = 0.5 * (y2 - y1)
+    area_terms = (y2 + y1) * jnp.sqrt(length * length + half * half)
+    axial_terms = length / (y1 * y2)
+    area = jax.ops.segment_sum(area_terms, table.area_node,
+                               num_segments=table.n_nodes) * (0.5 * PI)
+    axial = jax.ops.segment_sum(axial_terms, table.axial_node,
+                                num_segments=table.n_nodes + 1)[: table.n_nodes]
+    return area, axial

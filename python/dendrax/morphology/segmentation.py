@@ -1,0 +1,421 @@
+"""NEURON's compartmentalisation of a morphology: nseg rules and the node tree.
+
+NEURON divides each section into ``nseg`` equal segments (in arc length). Its node
+tree has one node at each segment centre, x = (j + 0.5)/nseg, plus a zero-area node at
+each section's x = 1 end and one at the x = 0 end of each root section. A child
+attached at ``parent(x)`` joins
+
+* for 0 < x < 1: the centre node of parent segment ``min(int(nseg * x), nseg - 1)``
+  (so at a segment boundary x = j/nseg, the segment above it, j),
+* for x = 1: the parent's x = 1 node,
+* for x = 0: whatever node the parent's own 0 end joins (the root's x = 0 node for a
+  root parent).
+
+Segment areas and axial resistances come from the pt3d points, integrating the
+piecewise-linear diameter over the frusta between the points and the half-segment
+boundaries, exactly as NEURON does (its ``nrn_area_ri``): the area of a segment is the
+lateral area of its frusta (including the annulus of a step in diameter between two
+points at the same place), and ``seg.ri()`` is the resistance between a segment's
+centre and its parent node (half of this segment plus half of the previous one, or of
+the parent section's attachment node for the first segment).
+
+:func:`compartments` keeps a zero-area junction node only where some section attaches
+to it (a zero-area leaf node changes no other node's voltage) and orders the nodes so
+that parents come first (``parent[i] < i``).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from .morphology import Morphology
+
+__all__ = ["Compartments", "compartments", "node_index", "nseg_d_lambda",
+           "nseg_max_length", "section_pieces", "Pieces", "PI"]
+
+PI = 3.14159265358979323846  # NEURON's PI
+_RI_FACTOR = 4.0 * 0.01 / PI  # ri [MOhm] = Ra [ohm cm] * _RI_FACTOR * integral [1/um]
+
+
+# --------------------------------------------------------------------------- nseg rules
+def _pt3d(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(arc [P], diam [P]) of a section's points as NEURON holds them (float32 storage,
+    float32 differences, float64 arc accumulation)."""
+    from .morphology import pt3d_arc
+    diam = np.abs(np.asarray(points)[:, 3].astype(np.float32).astype(np.float64))
+    return pt3d_arc(points), diam
+
+
+def _lambda_f(arc: np.ndarray, diam: np.ndarray, freq: float, Ra: float, cm: float) -> float:
+    """NEURON stdlib's ``lambda_f(freq)`` (um) from the pt3d points of one section."""
+    if cm == 0:
+        return 1e10
+    lam = 0.0
+    x1, d1 = float(arc[0]), float(diam[0])
+    for x2, d2 in zip(arc[1:].tolist(), diam[1:].tolist()):
+        lam += (x2 - x1) / math.sqrt(d1 + d2)
+        x1, d1 = x2, d2
+    lam *= math.sqrt(2) * 1e-5 * math.sqrt(4 * PI * freq * Ra * cm)
+    L = float(arc[-1])
+    return L / lam if lam != 0 else math.inf
+
+
+def nseg_d_lambda(morph: Morphology, d_lambda: float = 0.1, freq: float = 100.0,
+                  Ra: float = 35.4, cm: float = 1.0, *, round_up: float = 0.999) -> np.ndarray:
+    """nseg per section by NEURON's d_lambda rule.
+
+    ``nseg = int((L / (d_lambda * lambda_f(freq)) + round_up) / 2) * 2 + 1``, the
+    CellBuilder's ``geom_nseg`` (``round_up = 0.999``; the NEURON book's fixnseg.hoc
+    uses 0.9), with ``lambda_f`` the AC length constant at ``freq`` (Hz) computed from
+    all the 3-D points as NEURON's stdlib does. Ra in ohm cm, cm in uF/cm2 (scalars or
+    one value per section).
+
+    Returns:
+        int64 [S] odd nseg >= 1.
+    """
+    n = morph.n_sections
+    ras = np.broadcast_to(np.asarray(Ra, dtype=np.float64), (n,))
+    cms = np.broadcast_to(np.asarray(cm, dtype=np.float64), (n,))
+    out = np.empty(n, dtype=np.int64)
+    for i, sec in enumerate(morph.sections):
+        arc, diam = _pt3d(sec.points)
+        lam = _lambda_f(arc, diam, float(freq), float(ras[i]), float(cms[i]))
+        L = float(arc[-1])
+        ratio = L / (d_lambda * lam) if lam not in (0.0, math.inf) else 0.0
+        out[i] = int((ratio + round_up) / 2) * 2 + 1
+    return out
+
+
+def nseg_max_length(morph: Morphology, max_length: float, *, odd: bool = False) -> np.ndarray:
+    """The smallest nseg per section such that no segment is longer than ``max_length``
+    (um); with ``odd=True`` rounded up to an odd number (so that x = 0.5 is a centre).
+
+    Returns:
+        int64 [S] nseg >= 1.
+    """
+    if not max_length > 0:
+        raise ValueError(f"max_length must be positive, got {max_length}")
+    n = np.maximum(1, np.ceil(morph.lengths / max_length - 1e-9)).astype(np.int64)
+    if odd:
+        n = n + (n % 2 == 0)
+    return n
+
+
+def _nseg_array(morph: Morphology, nseg) -> np.ndarray:
+    arr = np.asarray(nseg)
+    if arr.dtype.kind not in "iuf" or not np.all(np.isfinite(arr)) \
+            or not np.all(np.equal(np.mod(arr, 1), 0)):
+        raise ValueError(f"nseg must be integers, got {nseg!r}")
+    if arr.ndim == 0:
+        arr = np.full(morph.n_sections, arr)
+    if arr.shape != (morph.n_sections,):
+        raise ValueError(f"nseg must be an int or one int per section "
+                         f"({morph.n_sections}), got shape {arr.shape}")
+    arr = arr.astype(np.int64)
+    if np.any(arr < 1) or np.any(arr > 32767):
+        raise ValueError("nseg must be between 1 and 32767")
+    return arr
+
+
+# --------------------------------------------------------------------------- pieces
+@dataclass(frozen=True)
+class Pieces:
+    """The frusta NEURON integrates over for one section, in its order.
+
+    Piece k spans arc positions x1[k]..x2[k] (um) of segment ``seg[k]``, half
+    ``half[k]`` (0: from the segment's start to its centre, 1: from the centre to its
+    end). The diameter at its start is ``(1 - f1) * d[a1] + f1 * d[b1]`` and at its end
+    ``(1 - f2) * d[a2] + f2 * d[b2]``, with d the section's pt3d diameters.
+    """
+
+    seg: np.ndarray
+    half: np.ndarray
+    x1: np.ndarray
+    x2: np.ndarray
+    a1: np.ndarray
+    b1: np.ndarray
+    f1: np.ndarray
+    a2: np.ndarray
+    b2: np.ndarray
+    f2: np.ndarray
+
+
+def section_pieces(arc: np.ndarray, nseg: int) -> Pieces:
+    """Split a section (pt3d arc positions [P], um) into NEURON's integration pieces.
+
+    The pieces are bounded by the pt3d points and the segment half boundaries, walked in
+    the same order and with the same floating-point positions as NEURON, so that sums
+    over them reproduce NEURON's ``area()`` and ``ri()``.
+    """
+    arc = [float(a) for a in arc]
+    npt = len(arc)
+    ds = arc[-1] / float(nseg)
+    rows = []
+    j = 0
+    x1 = arc[0]
+    y1 = (0, 0, 0.0)
+    for inode in range(nseg):
+        si = float(inode) * ds
+        for ihalf in (0, 1):
+            sip = si + ds / 2.0
+            while True:
+                jp = j + 1
+                xj, xjp = arc[j], arc[jp]
+                if xjp > sip or jp == npt - 1:
+                    frac = 1.0 if abs(xjp - xj) < 1e-10 else (sip - xj) / (xjp - xj)
+                    x2, y2, jnext = sip, (j, jp, frac), j
+                else:
+                    x2, y2, jnext = xjp, (jp, jp, 0.0), jp
+                rows.append((inode, ihalf, x1, x2) + y1 + y2)
+                x1, y1 = x2, y2
+                if j == jnext:
+                    break
+                j = jnext
+            si = sip
+    cols = list(zip(*rows))
+    ints = lambda c: np.array(c, dtype=np.int64)  # noqa: E731
+    flts = lambda c: np.array(c, dtype=np.float64)  # noqa: E731
+    return Pieces(seg=ints(cols[0]), half=ints(cols[1]), x1=flts(cols[2]), x2=flts(cols[3]),
+                  a1=ints(cols[4]), b1=ints(cols[5]), f1=flts(cols[6]),
+                  a2=ints(cols[7]), b2=ints(cols[8]), f2=flts(cols[9]))
+
+
+def _piece_terms(delta, y1, y2):
+    """(area term, axial term) of pieces, with NEURON's guards for zero lengths."""
+    delta = np.where(delta < 1e-15, 1e-15, delta)
+    temp = y2 * y1 / delta
+    temp = np.where(temp == 0, 1e-15, temp)
+    axial = 1.0 / temp
+    half = 0.5 * (y2 - y1)
+    area = (y2 + y1) * np.sqrt(delta * delta + half * half)
+    return area, axial
+
+
+# --------------------------------------------------------------------------- the tree
+@dataclass(frozen=True, eq=False)
+class Compartments:
+    """The node tree NEURON solves for a morphology at given nseg (N nodes, S sections).
+
+    Attributes:
+        parent: int32 [N] parent node, parent[i] < i; -1 for a root.
+        section: int32 [N] the section owning each node.
+        x: float64 [N] position in its section: (j + 0.5)/nseg for segment centres,
+            0.0 or 1.0 for junction nodes.
+        is_junction: bool [N] NEURON's zero-area nodes at section ends.
+        area: float64 [N] membrane area (um2), NEURON's ``seg.area()`` (0 at junctions).
+        axial_integral: float64 [N] (1/um) integral of ds / d(s)^2 along the path from
+            node i to parent[i] (inside node i's section), so that
+            ``ri_i [MOhm] = 4e-2 * Ra / pi * axial_integral[i]`` is NEURON's
+            ``seg.ri()``. For a root that is a segment centre it is the half segment
+            from the centre to the section's 0 end (NEURON's ``ri()`` there); 0 for a
+            root junction.
+        nseg: int32 [S] segments per section.
+        first_centre: int32 [S] node of the first segment centre of each section; the
+            centres of section s are nodes first_centre[s] + j, j < nseg[s].
+        end_node: int32 [S] the x = 1 junction node of each section, -1 if dropped.
+        attach_node: int32 [S] the node each section's 0 end joins (the parent's node at
+            parent_x; for a root, its x = 0 junction node, -1 if dropped).
+    """
+
+    parent: np.ndarray
+    section: np.ndarray
+    x: np.ndarray
+    is_junction: np.ndarray
+    area: np.ndarray
+    axial_integral: np.ndarray
+    nseg: np.ndarray
+    first_centre: np.ndarray
+    end_node: np.ndarray
+    attach_node: np.ndarray
+
+    def __post_init__(self) -> None:
+        for name in self.__dataclass_fields__:
+            arr = np.array(getattr(self, name), copy=True)
+            arr.setflags(write=False)
+            object.__setattr__(self, name, arr)
+
+    @property
+    def n_nodes(self) -> int:
+        return int(self.parent.shape[0])
+
+    @property
+    def n_sections(self) -> int:
+        return int(self.nseg.shape[0])
+
+    def ri(self, Ra=35.4) -> np.ndarray:
+        """float64 [N] axial resistance (MOhm) from each node to its parent, NEURON's
+        ``seg.ri()``, for Ra (ohm cm; a scalar or one value per section)."""
+        ra = np.broadcast_to(np.asarray(Ra, dtype=np.float64), (self.n_sections,))
+        return ra[self.section] * _RI_FACTOR * self.axial_integral
+
+    def total_area(self) -> float:
+        return float(self.area.sum())
+
+    def __repr__(self) -> str:
+        return (f"Compartments(n_nodes={self.n_nodes}, n_sections={self.n_sections}, "
+                f"n_junctions={int(self.is_junction.sum())})")
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """Node numbering shared by :func:`compartments` and the frustum table."""
+
+    nseg: np.ndarray
+    parent: np.ndarray
+    section: np.ndarray
+    x: np.ndarray
+    is_junction: np.ndarray
+    first_centre: np.ndarray
+    end_node: np.ndarray
+    attach_node: np.ndarray
+    root_node: np.ndarray  # x = 0 junction of each root section (-1 if dropped / not root)
+
+
+def _layout(morph: Morphology, nseg) -> _Layout:
+    ns = _nseg_array(morph, nseg)
+    S = morph.n_sections
+    secs = morph.sections
+    # which junctions something attaches to; "attach" as (kind, section, j)
+    attach: list[tuple[str, int, int]] = []
+    for i, s in enumerate(secs):
+        if s.parent < 0:
+            attach.append(("root", i, 0))
+            continue
+        p, x = s.parent, s.parent_x
+        if x == 1.0:
+            attach.append(("end", p, 0))
+        elif x == 0.0:
+            attach.append(attach[p])
+        else:
+            attach.append(("centre", p, min(int(float(ns[p]) * x), int(ns[p]) - 1)))
+    needed_end = np.zeros(S, dtype=bool)
+    needed_root = np.zeros(S, dtype=bool)
+    for i, s in enumerate(secs):
+        if s.parent < 0:
+            continue
+        kind, p, _ = attach[i]
+        if kind == "end":
+            needed_end[p] = True
+        elif kind == "root":
+            needed_root[p] = True
+
+    parent, section, xs, junction = [], [], [], []
+    first_centre = np.zeros(S, dtype=np.int64)
+    end_node = np.full(S, -1, dtype=np.int64)
+    root_node = np.full(S, -1, dtype=np.int64)
+    attach_node = np.full(S, -1, dtype=np.int64)
+
+    def node_of(a):
+        kind, p, j = a
+        if kind == "root":
+            return int(root_node[p])
+        if kind == "end":
+            return int(end_node[p])
+        return int(first_centre[p] + j)
+
+    for i, s in enumerate(secs):
+        n = int(ns[i])
+        if s.parent < 0:
+            if needed_root[i]:
+                root_node[i] = len(parent)
+                parent.append(-1)
+                section.append(i)
+                xs.append(0.0)
+                junction.append(True)
+            attach_node[i] = root_node[i]
+        else:
+            attach_node[i] = node_of(attach[i])
+        first_centre[i] = len(parent)
+        for j in range(n):
+            parent.append(int(attach_node[i]) if j == 0 else len(parent) - 1)
+            section.append(i)
+            xs.append((j + 0.5) / n)
+            junction.append(False)
+        if needed_end[i]:
+            end_node[i] = len(parent)
+            parent.append(len(parent) - 1)
+            section.append(i)
+            xs.append(1.0)
+            junction.append(True)
+    return _Layout(nseg=ns, parent=np.array(parent, dtype=np.int64),
+                   section=np.array(section, dtype=np.int64), x=np.array(xs),
+                   is_junction=np.array(junction, dtype=bool), first_centre=first_centre,
+                   end_node=end_node, attach_node=attach_node, root_node=root_node)
+
+
+def _piece_nodes(lay: _Layout, sec: int, pieces: Pieces) -> tuple[np.ndarray, np.ndarray]:
+    """(area node, axial node) of each piece of section ``sec``; -1 where the axial
+    contribution belongs to a dropped x = 1 junction."""
+    n = int(lay.nseg[sec])
+    fc = int(lay.first_centre[sec])
+    area_node = fc + pieces.seg
+    nxt = pieces.seg + pieces.half  # the left half belongs to this centre, right to next
+    axial_node = np.where(nxt < n, fc + nxt, int(lay.end_node[sec]))
+    return area_node, axial_node
+
+
+def compartments(morph: Morphology, nseg=1) -> Compartments:
+    """NEURON's node tree for ``morph`` with ``nseg`` segments per section.
+
+    Args:
+        morph: the morphology.
+        nseg: an int for every section, or an int array [S] (see
+            :func:`nseg_d_lambda`, :func:`nseg_max_length`).
+
+    Returns:
+        :class:`Compartments` with areas and axial integrals equal to NEURON's
+        ``seg.area()`` and ``seg.ri()`` (for the cell built from the same pt3d).
+    """
+    lay = _layout(morph, nseg)
+    N = lay.parent.shape[0]
+    area = np.zeros(N)
+    axial = np.zeros(N + 1)  # last slot collects the halves of dropped end nodes
+    for i, sec in enumerate(morph.sections):
+        arc, diam = _pt3d(sec.points)
+        pcs = section_pieces(arc, int(lay.nseg[i]))
+        y1 = (1.0 - pcs.f1) * diam[pcs.a1] + pcs.f1 * diam[pcs.b1]
+        y2 = (1.0 - pcs.f2) * diam[pcs.a2] + pcs.f2 * diam[pcs.b2]
+        a_term, r_term = _piece_terms(pcs.x2 - pcs.x1, y1, y2)
+        a_node, r_node = _piece_nodes(lay, i, pcs)
+        r_node = np.where(r_node < 0, N, r_node)
+        n = int(lay.nseg[i])
+        fc = int(lay.first_centre[i])
+        area[fc:fc + n] = np.bincount(a_node - fc, weights=a_term, minlength=n) * 0.5 * PI
+        # halves in order, then pairs: NEURON sums each half separately
+        axial += np.bincount(r_node, weights=r_term, minlength=N + 1)
+    return Compartments(parent=lay.parent.astype(np.int32), section=lay.section.astype(np.int32),
+                        x=lay.x, is_junction=lay.is_junction, area=area,
+                        axial_integral=axial[:N], nseg=lay.nseg.astype(np.int32),
+                        first_centre=lay.first_centre.astype(np.int32),
+                        end_node=lay.end_node.astype(np.int32),
+                        attach_node=lay.attach_node.astype(np.int32))
+
+
+def node_index(comps: Compartments, section: int, x: float) -> int:
+    """The node NEURON uses for location ``section(x)``.
+
+    0 < x < 1: the centre of segment ``min(int(nseg * x), nseg - 1)``. x = 1: the
+    section's x = 1 junction node, or its last segment centre if that junction was
+    dropped. x = 0: the node the section's 0 end joins (the parent's node at
+    ``parent_x``, as NEURON's ``sec(0)``); for a root, its x = 0 junction, or its first
+    segment centre if that junction was dropped. (A dropped zero-area leaf node always
+    has the voltage of its neighbouring centre, so these choices are exact.)
+    """
+    s = int(section)
+    if not 0 <= s < comps.n_sections:
+        raise IndexError(f"section {section} out of range (0..{comps.n_sections - 1})")
+    x = float(x)
+    if not 0.0 <= x <= 1.0:
+        raise ValueError(f"x must be in [0, 1], got {x}")
+    n = int(comps.nseg[s])
+    fc = int(comps.first_centre[s])
+    if x == 1.0:
+        e = int(comps.end_node[s])
+        return e if e >= 0 else fc + n - 1
+    if x == 0.0:
+        a = int(comps.attach_node[s])
+        return a if a >= 0 else fc
+    return fc + min(int(float(n) * x), n - 1)

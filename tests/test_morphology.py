@@ -1,0 +1,429 @@
+"""Morphology data model, SWC reader, reader dispatch and compartments (no NEURON needed).
+
+The comparisons against NEURON are in test_geometry_neuron.py.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from dendrax.morphology import (Compartments, Morphology, MorphologyError, Section,
+                                compartments, known_formats, node_index, nseg_d_lambda,
+                                nseg_max_length, read_morphology, read_swc)
+from dendrax.morphology.morphology import pt3d_arc
+from swc_cases import SOMA_CASES, write_swc
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "morphologies"
+
+
+# --------------------------------------------------------------------------- data model
+def test_section_validates_points():
+    with pytest.raises(ValueError, match=r"\[P, 4\]"):
+        Section(np.zeros((3, 3)))
+    with pytest.raises(ValueError, match="at least 2"):
+        Section(np.array([[0, 0, 0, 1.0]]))
+    with pytest.raises(ValueError, match="non-finite"):
+        Section(np.array([[0, 0, 0, 1.0], [np.nan, 0, 0, 1]]))
+    with pytest.raises(ValueError, match="non-positive diameter"):
+        Section(np.array([[0, 0, 0, 1.0], [1, 0, 0, 0]]))
+    with pytest.raises(ValueError, match="parent_x"):
+        Section(np.array([[0, 0, 0, 1.0], [1, 0, 0, 1]]), parent=0, parent_x=1.5)
+
+
+def test_section_is_immutable():
+    s = Section(np.array([[0, 0, 0, 1.0], [3, 4, 0, 1]]), region="axon")
+    with pytest.raises(ValueError):
+        s.points[0, 0] = 5.0
+    with pytest.raises(AttributeError):
+        s.parent = 3  # type: ignore[misc]
+    assert s.length == 5.0
+    assert s == Section(np.array([[0, 0, 0, 1.0], [3, 4, 0, 1]]), region="axon")
+    assert hash(s) == hash(Section(np.array([[0, 0, 0, 1.0], [3, 4, 0, 1]]), region="axon"))
+
+
+def test_morphology_requires_parents_first():
+    a = Section(np.array([[0, 0, 0, 1.0], [1, 0, 0, 1]]))
+    b = Section(np.array([[1, 0, 0, 1.0], [2, 0, 0, 1]]), parent=1)
+    with pytest.raises(ValueError, match="section 1: parent 1"):
+        Morphology((a, b))
+    with pytest.raises(ValueError, match="at least one section"):
+        Morphology(())
+
+
+def test_from_sections_builds_cylinders():
+    m = Morphology.from_sections([
+        dict(length=20.0, diam=10.0, region="soma"),
+        dict(length=200.0, diam=2.0, parent=0, parent_x=1.0, region="dend"),
+        dict(length=100.0, diams=[3.0, 2.0, 1.0], parent=0, parent_x=0.5, region="apic"),
+        dict(length=50.0, diam=1.0, parent=1, parent_x=0.25),
+        dict(length=30.0, diam=5.0),  # a second root
+    ], name="toy")
+    assert m.n_sections == 5 and m.name == "toy"
+    np.testing.assert_allclose(m.lengths, [20, 200, 100, 50, 30], rtol=1e-6)
+    assert m.regions() == {"soma": [0], "dend": [1, 3], "apic": [2]} | {"dend": [1, 3, 4]}
+    assert m.roots == [0, 4]
+    assert m.children(0) == [1, 2]
+    assert list(m.parents) == [-1, 0, 0, 1, -1]
+    np.testing.assert_array_equal(m.sections[2].diameters, [3.0, 2.0, 1.0])
+    # a child starts at its attachment point
+    np.testing.assert_allclose(m.sections[2].xyz[0], [10.0, 0, 0], atol=1e-5)
+    np.testing.assert_allclose(m.sections[3].xyz[0], m.sections[1].xyz[0]
+                               + 0.25 * (m.sections[1].xyz[-1] - m.sections[1].xyz[0]), atol=1e-4)
+    # points are float32 values, as NEURON stores pt3d
+    pts = m.all_points
+    np.testing.assert_array_equal(pts, pts.astype(np.float32).astype(np.float64))
+    assert m.point_offsets.tolist() == [0, 2, 4, 7, 9, 11]
+    assert m.point_diameters.shape == (11,)
+
+
+@pytest.mark.parametrize("spec, message", [
+    (dict(length=0.0, diam=1.0), r"section 0: length must be positive"),
+    (dict(length=-5.0, diam=1.0), r"section 0: length must be positive"),
+    (dict(length=float("nan"), diam=1.0), r"section 0: length must be finite"),
+    (dict(length=float("inf"), diam=1.0), r"section 0: length must be finite"),
+    (dict(length=10.0, diam=0.0), r"section 0: diam must be positive"),
+    (dict(length=10.0, diam=-1.0), r"section 0: diam must be positive"),
+    (dict(length=10.0, diam="thick"), r"section 0: diam must be a number"),
+    (dict(length=10.0, diams=[1.0, 0.0]), r"section 0: diams\[1\] must be positive"),
+    (dict(length=10.0, diams=[1.0]), r"section 0: 'diams' needs at least 2"),
+    (dict(length=10.0), r"section 0: give exactly one of 'diam' or 'diams'"),
+    (dict(length=10.0, diam=1.0, diams=[1, 2]), r"give exactly one"),
+    (dict(diam=1.0), r"section 0: missing 'length'"),
+    (dict(length=10.0, diam=1.0, parent=0), r"section 0: parent 0 must be -1"),
+    (dict(length=10.0, diam=1.0, parent=1.5), r"section 0: parent must be an int"),
+    (dict(length=10.0, diam=1.0, colour="red"), r"section 0: unknown keys \['colour'\]"),
+])
+def test_from_sections_rejects_bad_input(spec, message):
+    with pytest.raises(ValueError, match=message):
+        Morphology.from_sections([spec])
+
+
+def test_from_sections_rejects_bad_child():
+    base = dict(length=10.0, diam=1.0)
+    with pytest.raises(ValueError, match=r"section 1: parent 5 must be -1"):
+        Morphology.from_sections([base, dict(base, parent=5)])
+    with pytest.raises(ValueError, match=r"section 1: parent -2 must be -1"):
+        Morphology.from_sections([base, dict(base, parent=-2)])
+    with pytest.raises(ValueError, match=r"section 1: parent_x must be in \[0, 1\]"):
+        Morphology.from_sections([base, dict(base, parent=0, parent_x=1.2)])
+    with pytest.raises(ValueError, match=r"section 1: region"):
+        Morphology.from_sections([base, dict(base, parent=0, region="")])
+    with pytest.raises(ValueError, match="no sections"):
+        Morphology.from_sections([])
+
+
+def test_pt3d_arc_uses_float32_differences():
+    pts = np.array([[0.1, 0.2, 0.3, 1.0], [1.1, 0.2, 0.3, 1.0], [1.1, 2.7, 0.3, 1.0]])
+    f = pts[:, :3].astype(np.float32)
+    d1 = float(np.float32(f[1, 0] - f[0, 0]))
+    d2 = float(np.float32(f[2, 1] - f[1, 1]))
+    np.testing.assert_array_equal(pt3d_arc(pts), [0.0, d1, d1 + d2])
+
+
+# --------------------------------------------------------------------------- SWC reader
+def test_single_point_soma_is_a_sphere(tmp_path):
+    m = read_swc(write_swc(tmp_path, "one", SOMA_CASES["one_point"]))
+    soma = m.sections[0]
+    assert soma.region == "soma" and soma.parent == -1
+    np.testing.assert_array_equal(soma.points, [[-5, 0, 0, 10], [0, 0, 0, 10], [5, 0, 0, 10]])
+    # a multi-sample branch is "wired": starts at its own first sample, at soma(0.5)
+    assert m.sections[1].parent == 0 and m.sections[1].parent_x == 0.5
+    np.testing.assert_array_equal(m.sections[1].points[0], [5, 0, 0, 2])
+    # a single-sample branch runs from the soma centre (diameter of its own sample)
+    axon = m.sections[m.regions()["axon"][0]]
+    np.testing.assert_array_equal(axon.points, [[0, 0, 0, 1], [0, -5, 0, 1]])
+    assert axon.parent_x == 0.5
+    # children of an ordinary branch point copy the parent sample (with its diameter)
+    np.testing.assert_array_equal(m.sections[2].points[0], [15, 0, 0, 2])
+    assert m.sections[2].parent == 1 and m.sections[2].parent_x == 1.0
+    assert m.name == "one"
+
+
+def test_neuromorpho_three_point_soma(tmp_path):
+    m = read_swc(write_swc(tmp_path, "three", SOMA_CASES["three_point"]))
+    assert [s.region for s in m.sections] == ["soma", "dend", "apic"]
+    # the 3 samples become a sphere around sample 1 (drawn along x)
+    np.testing.assert_array_equal(m.sections[0].points,
+                                  [[4, 10, 0, 12], [10, 10, 0, 12], [16, 10, 0, 12]])
+    assert all(s.parent == 0 and s.parent_x == 0.5 for s in m.sections[1:])
+
+
+def test_three_soma_points_that_are_not_neuromorpho(tmp_path):
+    m = read_swc(write_swc(tmp_path, "three_bad", SOMA_CASES["three_point_unequal"]))
+    assert [s.region for s in m.sections] == ["soma", "soma", "dend"]
+    assert (m.sections[1].parent, m.sections[1].parent_x) == (0, 0.0)
+    assert (m.sections[2].parent, m.sections[2].parent_x) == (0, 0.0)
+
+
+def test_soma_chain(tmp_path):
+    m = read_swc(write_swc(tmp_path, "chain", SOMA_CASES["soma_chain"]))
+    assert m.sections[0].n_points == 5 and m.sections[0].region == "soma"
+    att = [(s.parent, s.parent_x) for s in m.sections[1:]]
+    # first sample of the soma -> 0; last -> 1; interior -> 0.5
+    assert att == [(0, 0.0), (0, 1.0), (0, 0.5)]
+    # a dendrite from the first soma sample starts at it, with its own diameter
+    np.testing.assert_array_equal(m.sections[1].points[0], [0, 0, 0, 2])
+    # a dendrite from an interior soma sample is wired (no copy of the soma sample)
+    np.testing.assert_array_equal(m.sections[3].points[0, :3], [-2, 4, 0])
+    assert m.sections[3].points[0, 3] == np.float32(1.6)
+
+
+def test_two_trees(tmp_path):
+    m = read_swc(write_swc(tmp_path, "two", SOMA_CASES["two_trees"]))
+    # NEURON 9 attaches every later root to the first root section at 0.5
+    assert m.roots == [0]
+    assert (m.sections[2].parent, m.sections[2].parent_x) == (0, 0.5)
+    np.testing.assert_array_equal(m.sections[2].points[0], [100, 0, 0, 4])
+
+
+def test_custom_types_and_zero_length_pieces(tmp_path):
+    m = read_swc(write_swc(tmp_path, "custom", SOMA_CASES["custom_types"]))
+    assert [s.region for s in m.sections] == ["soma", "custom7", "dend", "custom0"]
+    assert m.sections[2].n_points == 4  # duplicate sample kept inside a section
+
+
+def test_comments_blank_lines_and_unsorted_ids(tmp_path):
+    text = "# header\n\n   \n1 1 0 0 0 5 -1  # the soma\n3 3 20 0 0 1 2\n2 3 10 0 0 1 1\n"
+    m = read_swc(write_swc(tmp_path, "unsorted", text))
+    assert m.n_sections == 2
+    np.testing.assert_array_equal(m.sections[1].points[:, 0], [10, 20])
+
+
+def test_shared_section_counts():
+    if not SHARED.is_dir():
+        pytest.skip(f"shared morphologies not found at {SHARED}")
+    counts = {"ball_and_stick.swc": 2, "C010398B-P2.CNG.swc": 78, "n120_ca1.swc": 156,
+              "NMO_49821_ca1_pyramidal.swc": 220}
+    for name, n in counts.items():
+        assert read_swc(SHARED / name).n_sections == n
+
+
+MALFORMED = [
+    ("missing_parent", "1 1 0 0 0 5 -1\n2 3 5 0 0 1 1\n3 3 9 0 0 1 7\n", 3,
+     "parent id 7 of sample 3 does not exist"),
+    ("cycle", "1 1 0 0 0 5 -1\n2 3 5 0 0 1 3\n3 3 9 0 0 1 2\n", 3, "cycle"),
+    ("self_parent", "1 1 0 0 0 5 -1\n2 3 5 0 0 1 2\n", 2, "cycle"),
+    ("parent_after", "1 1 0 0 0 5 -1\n2 3 5 0 0 1 3\n3 3 9 0 0 1 1\n", 2, "not smaller"),
+    ("duplicate_id", "1 1 0 0 0 5 -1\n2 3 5 0 0 1 1\n2 3 9 0 0 1 1\n", 3,
+     "duplicate id 2 .first defined on line 2"),
+    ("zero_radius", "1 1 0 0 0 5 -1\n2 3 5 0 0 0 1\n", 2, "radius must be positive"),
+    ("negative_radius", "1 1 0 0 0 5 -1\n\n2 3 5 0 0 -1 1\n", 3, "radius must be positive"),
+    ("non_numeric", "1 1 0 0 0 5 -1\n2 3 5 zero 0 1 1\n", 2, r"field 4 \(y\) is not a number"),
+    ("nan", "1 1 0 0 0 5 -1\n2 3 5 nan 0 1 1\n", 2, r"field 4 \(y\) is not finite"),
+    ("non_integer_id", "1 1 0 0 0 5 -1\n2.5 3 5 0 0 1 1\n", 2, r"field 1 \(id\) is not an integer"),
+    ("too_few_columns", "1 1 0 0 0 5 -1\n2 3 5 0 0 1\n", 2, "expected 7 fields"),
+    ("too_many_columns", "# c\n1 1 0 0 0 5 -1 0\n", 2, "expected 7 fields"),
+    ("empty", "", 1, "empty file"),
+    ("only_comments", "# nothing\n# here\n", 2, "empty file"),
+]
+
+
+@pytest.mark.parametrize("name, text, line, reason", MALFORMED, ids=[m[0] for m in MALFORMED])
+def test_malformed_swc(tmp_path, name, text, line, reason):
+    path = write_swc(tmp_path, name, text)
+    with pytest.raises(MorphologyError, match=rf"line {line}: .*{reason}"):
+        read_swc(path)
+    assert issubclass(MorphologyError, ValueError)
+
+
+# --------------------------------------------------------------------------- dispatch
+def test_read_morphology_dispatch(tmp_path):
+    path = write_swc(tmp_path, "cell", SOMA_CASES["one_point"])
+    assert "swc" in known_formats()
+    assert read_morphology(path) == read_swc(path)
+    upper = tmp_path / "CELL.SWC"
+    upper.write_text(SOMA_CASES["one_point"])
+    assert read_morphology(upper).n_sections == 6
+    other = tmp_path / "cell.txt"
+    other.write_text(SOMA_CASES["one_point"])
+    assert read_morphology(other, format="swc").n_sections == 6
+    with pytest.raises(MorphologyError, match=r"unknown morphology format 'txt'.*known formats: .*swc"):
+        read_morphology(other)
+    with pytest.raises(MorphologyError, match=r"unknown morphology format 'asc'.*swc"):
+        read_morphology(path, format="asc")
+    nosuffix = tmp_path / "cell"
+    nosuffix.write_text(SOMA_CASES["one_point"])
+    with pytest.raises(MorphologyError, match="no file suffix.*swc"):
+        read_morphology(nosuffix)
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        read_morphology(tmp_path / "missing.swc")
+
+
+def test_read_morphology_bad_plugin(tmp_path, monkeypatch):
+    from dendrax import plugins
+    from dendrax.morphology import readers
+
+    fake = plugins.Plugin("bad", readers.GROUP, "somepkg.mod:reader", "somepkg")
+    table = dict(plugins.plugins(readers.GROUP), bad=fake)
+    monkeypatch.setattr(readers.plugins, "plugins", lambda group: table)
+    monkeypatch.setattr(readers.plugins, "load", lambda group, name: (lambda path: "nope"))
+    path = tmp_path / "cell.bad"
+    path.write_text("whatever")
+    with pytest.raises(TypeError, match=r"reader 'bad' \(somepkg.mod:reader from package "
+                                        r"'somepkg'\) returned str"):
+        read_morphology(path)
+
+    def broken(group, name):
+        raise plugins.PluginError("plugin 'bad' from package 'somepkg' failed to load: boom")
+
+    monkeypatch.setattr(readers.plugins, "load", broken)
+    with pytest.raises(MorphologyError, match="failed to load: boom"):
+        read_morphology(path)
+
+
+# --------------------------------------------------------------------------- compartments
+def _toy() -> Morphology:
+    return Morphology.from_sections([
+        dict(length=20.0, diam=20.0, region="soma"),
+        dict(length=200.0, diams=[3.0, 2.0, 1.5, 1.0], parent=0, parent_x=1.0),
+        dict(length=150.0, diam=1.0, parent=0, parent_x=0.0, region="axon"),
+        dict(length=80.0, diam=1.0, parent=1, parent_x=0.5),
+        dict(length=60.0, diam=0.8, parent=1, parent_x=1.0),
+        dict(length=60.0, diam=0.8, parent=1, parent_x=1.0),
+        dict(length=40.0, diam=0.5, parent=2, parent_x=0.0),
+    ])
+
+
+def test_compartment_tree_structure():
+    m = _toy()
+    nseg = np.array([1, 4, 3, 2, 1, 1, 1])
+    c = compartments(m, nseg)
+    assert isinstance(c, Compartments)
+    assert c.parent.dtype == np.int32 and c.section.dtype == np.int32
+    assert np.all(c.parent < np.arange(c.n_nodes))
+    assert c.n_nodes == nseg.sum() + 3  # root x=0 node, soma x=1 node, dend x=1 node
+    junctions = np.flatnonzero(c.is_junction)
+    assert [(c.section[j], c.x[j]) for j in junctions] == [(0, 0.0), (0, 1.0), (1, 1.0)]
+    assert np.all(c.area[junctions] == 0)
+    assert np.all(c.area[~c.is_junction] > 0)
+    # the axon at soma(0) and the axon's child at axon(0) both join the root's x=0 node
+    assert c.attach_node[2] == c.attach_node[6] == junctions[0]
+    # dend 3 at dend1(0.5) with nseg 4 joins segment int(4*0.5) = 2
+    assert c.attach_node[3] == c.first_centre[1] + 2
+    assert c.attach_node[4] == c.attach_node[5] == c.end_node[1]
+    np.testing.assert_allclose(c.x[c.first_centre[1]:c.first_centre[1] + 4],
+                               [0.125, 0.375, 0.625, 0.875])
+    with pytest.raises(ValueError):
+        c.area[0] = 1.0
+
+
+def test_node_index():
+    m = _toy()
+    c = compartments(m, [1, 4, 3, 2, 1, 1, 1])
+    fc = c.first_centre
+    assert node_index(c, 1, 0.3) == fc[1] + 1
+    assert node_index(c, 1, 0.5) == fc[1] + 2     # a boundary belongs to the segment above
+    assert node_index(c, 1, 0.25) == fc[1] + 1
+    assert node_index(c, 1, 1.0) == c.end_node[1]
+    assert node_index(c, 3, 1.0) == fc[3] + 1     # dropped leaf junction -> last centre
+    assert node_index(c, 3, 0.0) == fc[1] + 2     # sec(0) is the parent's node
+    assert node_index(c, 0, 0.0) == c.attach_node[0]
+    assert node_index(c, 2, 0.0) == c.attach_node[0]
+    single = compartments(Morphology.from_sections([dict(length=10.0, diam=1.0)]), 3)
+    assert single.n_nodes == 3 and not single.is_junction.any()
+    assert node_index(single, 0, 0.0) == 0 and node_index(single, 0, 1.0) == 2
+    with pytest.raises(ValueError):
+        node_index(c, 0, 1.5)
+    with pytest.raises(IndexError):
+        node_index(c, 7, 0.5)
+
+
+def test_nseg_arguments():
+    m = _toy()
+    with pytest.raises(ValueError, match="one int per section"):
+        compartments(m, [1, 2])
+    with pytest.raises(ValueError, match="between 1 and 32767"):
+        compartments(m, 0)
+    with pytest.raises(ValueError, match="integers"):
+        compartments(m, 1.5)
+    n = nseg_max_length(m, 30.0)
+    np.testing.assert_array_equal(n, np.ceil(m.lengths / 30.0 - 1e-9))
+    assert np.all(nseg_max_length(m, 30.0, odd=True) % 2 == 1)
+    with pytest.raises(ValueError):
+        nseg_max_length(m, 0.0)
+    dl = nseg_d_lambda(m)
+    assert dl.dtype == np.int64 and np.all(dl % 2 == 1) and np.all(dl >= 1)
+    assert np.all(nseg_d_lambda(m, d_lambda=0.01) >= dl)
+
+
+def test_cylinder_geometry_closed_form():
+    L, d, n = 200.0, 2.0, 5
+    m = Morphology.from_sections([dict(length=L, diam=d)])
+    c = compartments(m, n)
+    np.testing.assert_allclose(c.area, np.pi * d * L / n, rtol=1e-12)
+    ri = c.ri(100.0)
+    # first node: half a segment to the 0 end; others: a whole segment
+    expected = 4e-2 * 100.0 / np.pi * (L / n) / d ** 2
+    np.testing.assert_allclose(ri[1:], expected, rtol=1e-12)
+    np.testing.assert_allclose(ri[0], expected / 2, rtol=1e-12)
+
+
+@st.composite
+def tree_specs(draw, min_size=1, max_size=8):
+    n = draw(st.integers(min_size, max_size))
+    specs = []
+    for i in range(n):
+        spec = dict(length=draw(st.floats(1.0, 500.0)), region="dend")
+        if draw(st.booleans()):
+            spec["diam"] = draw(st.floats(0.2, 20.0))
+        else:
+            spec["diams"] = draw(st.lists(st.floats(0.2, 20.0), min_size=2, max_size=6))
+        if i > 0:
+            spec["parent"] = draw(st.integers(0, i - 1))
+            spec["parent_x"] = draw(st.sampled_from([0.0, 0.3, 0.5, 1.0, 1.0]))
+        specs.append(spec)
+    return specs
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(specs=tree_specs(), nseg=st.lists(st.integers(1, 9), min_size=8, max_size=8))
+def test_tree_properties(specs, nseg):
+    m = Morphology.from_sections(specs)
+    ns = np.array(nseg[: m.n_sections])
+    c = compartments(m, ns)
+    assert np.all(c.parent < np.arange(c.n_nodes))
+    assert np.sum(c.parent < 0) == len(m.roots)
+    assert np.all(c.area >= 0) and np.all(c.axial_integral >= 0)
+    assert np.all(c.area[~c.is_junction] > 0)
+    # every kept junction has a child node attached somewhere
+    for j in np.flatnonzero(c.is_junction):
+        assert np.any(c.parent == j)
+    # total area does not depend on nseg when no section tapers
+    # (for tapering sections it does, slightly: NEURON integrates frusta per segment)
+    ref = compartments(m, 1)
+    if all("diam" in s for s in specs):
+        np.testing.assert_allclose(c.total_area(), ref.total_area(), rtol=1e-10)
+    # per section, the axial integrals along the section add up to the closed form
+    # sum l / (d1 d2) over its pt3d intervals, whenever its x = 1 node is kept
+    for s, sec in enumerate(m.sections):
+        if c.end_node[s] < 0:
+            continue
+        nodes = list(range(c.first_centre[s], c.first_centre[s] + c.nseg[s])) + [c.end_node[s]]
+        arc = sec.arc
+        d = sec.diameters
+        exact = np.sum(np.diff(arc) / (d[:-1] * d[1:]))
+        np.testing.assert_allclose(c.axial_integral[nodes].sum(), exact, rtol=1e-9)
+
+
+@settings(max_examples=30, deadline=None)
+@given(L=st.floats(1.0, 1000.0), d=st.floats(0.1, 30.0), n1=st.integers(1, 30),
+       n2=st.integers(1, 30))
+def test_cylinder_area_independent_of_nseg(L, d, n1, n2):
+    m = Morphology.from_sections([dict(length=L, diam=d), dict(length=L / 2, diam=d / 2, parent=0)])
+    a1 = compartments(m, n1).total_area()
+    a2 = compartments(m, [n2, n1]).total_area()
+    np.testing.assert_allclose(a1, a2, rtol=1e-10)
+    np.testing.assert_allclose(a1, np.pi * np.sum(m.lengths * [d, d / 2]), rtol=1e-6)
+
+
+def test_sphere_soma_area(tmp_path):
+    m = read_swc(write_swc(tmp_path, "one", SOMA_CASES["one_point"]))
+    c = compartments(m, 1)
+    soma_node = c.first_centre[0]
+    assert math.isclose(c.area[soma_node], np.pi * 10.0 ** 2, rel_tol=1e-12)
