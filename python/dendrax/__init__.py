@@ -1,10 +1,18 @@
-"""dendrax: differentiable simulation of biophysically detailed neurons on JAX."""
+"""dendrax: differentiable simulation of biophysically detailed neurons on JAX.
+
+Layers, imports flowing one way: morphology -> cell (model building) ->
+simulation (the time loop) -> solver (the Hines kernels).
+"""
 
 import jax as _jax
 
 _jax.config.update("jax_enable_x64", True)  # float64 by default, as NEURON
 
-from .solver import hines_solve
+from .solver import hines_solve  # noqa: E402
+from .morphology import Morphology, read_morphology  # noqa: E402
+from .cell import Cell, Location  # noqa: E402
+from .simulation import Result, simulate  # noqa: E402
 
 __version__ = "0.1.0"
-__all__ = ["hines_solve", "__version__"]
+__all__ = ["Cell", "Location", "Morphology", "Result", "hines_solve", "read_morphology",
+           "simulate", "__version__"]

@@ -48,7 +48,7 @@ class _Stimuli:
     iclamp: list  # (node, delay, dur, amp)
     waveform: list  # (node, t array, i array)
     vclamp: list  # (node, amps[3], durs[3], rs)
-    spikes: dict  # synapse name -> list of (node, params dict, spike times, weight)
+    spikes: dict  # synapse name -> (mechanism, [(node, params incl. weight, arrival times)])
 
 
 class Cell:
@@ -79,6 +79,7 @@ class Cell:
         self.nseg = nseg
         self.compartments = morph_lib.compartments(morphology, nseg)
         n = len(self.compartments.parent)
+        self._order, self._rank = _level_order(self.compartments.parent)
         self._segment_nodes = np.flatnonzero(~self.compartments.is_junction)
         self._values = {
             "cm": np.full(n, float(cm)),
@@ -236,7 +237,7 @@ class Cell:
         return self
 
     def vclamp(self, loc: Location, *, amp, dur, rs: float = 1.0) -> "Cell":
-        """A voltage clamp as NEURON's SEClamp: up to three levels amp (mV) for dur (ms), series resistance rs (MOhm)."""
+        """A voltage clamp as NEURON's SEClamp: up to three levels amp (mV) held for dur (ms) each, then off; series resistance rs (MOhm)."""
         amp = list(np.atleast_1d(np.asarray(amp, float)))
         dur = list(np.atleast_1d(np.asarray(dur, float)))
         if len(amp) != len(dur) or not 1 <= len(amp) <= 3:
@@ -266,16 +267,45 @@ class Cell:
         self._recordings.append((name, loc))
         return self
 
+    def synapse(self, name: str, loc: Location, *, spike_times=(), weight: float = 0.001,
+                delay: float = 0.0, **params) -> "Cell":
+        """A synapse (a registered plugin, e.g. "Exp2Syn") at ``loc`` driven by presynaptic
+        spikes at ``spike_times`` (ms), arriving after ``delay`` (ms) with ``weight`` (uS for
+        conductance synapses), as a NEURON NetCon from a VecStim."""
+        mech = registry.synapse(name)
+        if name in self._mechs:
+            raise ValueError(f"{name!r} is already a channel of this cell")
+        unknown = set(params) - set(mech.params)
+        if unknown:
+            raise ValueError(f"{name} has no parameters {sorted(unknown)}; its parameters: "
+                             f"{sorted(mech.params)}")
+        values = {**mech.params, **params, "weight": weight}
+        for k, v in values.items():
+            _check_finite(f"{name}.{k}", v)
+        times = np.asarray(spike_times, float).ravel() + delay
+        _check_finite(f"{name} spike times", times)
+        self._stim.spikes.setdefault(name, (mech, []))[1].append((self.node(loc), values, times))
+        return self
+
     @property
     def recordings(self) -> list[tuple[str, Location]]:
         return list(self._recordings)
 
     # --- what the simulator consumes --------------------------------------
+    # The simulator numbers nodes in level order (all nodes of one depth in the
+    # tree together), so the Hines solve eliminates independent branches side
+    # by side. ``_order[k]`` is the compartment at solver index k, ``_rank`` the inverse.
     def _placement_nodes(self, name) -> np.ndarray | None:
+        """Solver indices of a mechanism's nodes (sorted), or None for every node."""
         mask = self._mech_nodes[name]
         if mask[self._segment_nodes].all():
             return None
-        return np.flatnonzero(mask).astype(np.int32)
+        return np.flatnonzero(mask[self._order]).astype(np.int32)
+
+    def _solver_values(self, name, table) -> np.ndarray:
+        nodes = self._placement_nodes(name)
+        full = table[self._order]
+        return full if nodes is None else full[nodes]
 
     def model(self) -> Model:
         """The static structure of this cell for ``dendrax.simulation.run``."""
@@ -285,22 +315,25 @@ class Cell:
         dynamic = tuple(sorted({m.ion for m in self._mechs.values() if isinstance(m, IonPool)}))
         recs = []
         for name, loc in self._recordings:
-            node = self.node(loc)
+            node = int(self._rank[self.node(loc)])
             local = node
             if name != "v":
                 p = placements[list(self._mechs).index(name.split(".")[0])]
                 if p.nodes is not None:
                     local = int(np.searchsorted(p.nodes, node))
             recs.append(Recording(name, node, local))
-        as_nodes = lambda xs: np.asarray([x[0] for x in xs], np.int32)
+        as_nodes = lambda xs: self._rank[np.asarray([x[0] for x in xs], int)].astype(np.int32)
+        parent = self.compartments.parent[self._order]
         return Model(
-            parent=self.compartments.parent.astype(np.int32),
+            parent=np.where(parent >= 0, self._rank[np.maximum(parent, 0)], -1).astype(np.int32),
             channels=placements,
             ions=ions,
             dynamic_ions=dynamic,
             iclamp_nodes=as_nodes(self._stim.iclamp),
             waveform_nodes=as_nodes(self._stim.waveform),
             vclamp_nodes=as_nodes(self._stim.vclamp),
+            synapses=tuple(Placement(mech, as_nodes(items))
+                           for mech, items in self._stim.spikes.values()),
             recordings=tuple(recs),
         )
 
@@ -310,18 +343,20 @@ class Cell:
 
         Keys: "cm" [N] (uF/cm2), "Ra" [n_sections] (ohm cm), "ions" {name: [N]},
         one dict per inserted mechanism {param: [n_nodes_of_mech]}, and
+        one dict per synapse type {param: [n_synapses], "weight": [n_synapses]},
         "iclamp" {"amp", "delay", "dur": [K]}, "vclamp" {"amp", "dur": [M, 3], "rs": [M]}.
         """
         v = self._values
         out = {"cm": jnp.asarray(v["cm"]), "Ra": jnp.asarray(v["Ra"]),
                "ions": {k: jnp.asarray(a) for k, a in v["ions"].items()}}
         for name in self._mechs:
-            nodes = self._placement_nodes(name)
-            out[name] = {k: jnp.asarray(a if nodes is None else a[nodes])
+            out[name] = {k: jnp.asarray(self._solver_values(name, a))
                          for k, a in v["mechs"][name].items()}
         ic = np.asarray([s[1:] for s in self._stim.iclamp], float).reshape(-1, 3)
         out["iclamp"] = {"delay": jnp.asarray(ic[:, 0]), "dur": jnp.asarray(ic[:, 1]),
                          "amp": jnp.asarray(ic[:, 2])}
+        for name, (mech, items) in self._stim.spikes.items():
+            out[name] = {k: jnp.asarray([x[1][k] for x in items], float) for k in items[0][1]}
         vc = self._stim.vclamp
         out["vclamp"] = {"amp": jnp.asarray(np.asarray([s[1] for s in vc], float).reshape(-1, 3)),
                          "dur": jnp.asarray(np.asarray([s[2] for s in vc], float).reshape(-1, 3)),
@@ -330,16 +365,17 @@ class Cell:
 
     def core_params(self, params: dict, *, v_init, celsius) -> dict:
         """Params in simulator units: geometry to areas and axial conductances (traceable)."""
-        comps = self.compartments
-        area = jnp.asarray(comps.area)
-        ri = 4e-2 / np.pi * params["Ra"][comps.section] * jnp.asarray(comps.axial_integral)
-        g_axial = jnp.where(comps.parent >= 0, 1.0 / jnp.where(comps.parent >= 0, ri, 1.0), 0.0)
+        comps, order = self.compartments, self._order
+        area = jnp.asarray(comps.area[order])
+        ri = 4e-2 / np.pi * params["Ra"][comps.section[order]] * comps.axial_integral[order]
+        has_parent = comps.parent[order] >= 0
+        g_axial = jnp.where(has_parent, 1.0 / jnp.where(has_parent, ri, 1.0), 0.0)
         return {
-            "area": area, "g_axial": g_axial, "cm": params["cm"],
+            "area": area, "g_axial": g_axial, "cm": params["cm"][order],
             "v_init": jnp.asarray(v_init, area.dtype), "celsius": jnp.asarray(celsius, area.dtype),
-            "ions": params["ions"],
+            "ions": {k: a[order] for k, a in params["ions"].items()},
             "channels": tuple(params[name] for name in self._mechs),
-            "synapses": (),
+            "synapses": tuple(params[name] for name in self._stim.spikes),
             "iclamp": params["iclamp"], "vclamp": params["vclamp"],
         }
 
@@ -347,8 +383,27 @@ class Cell:
         """Per-step inputs: waveform currents at t + dt/2, spike weights per step."""
         t_mid = (np.arange(n_steps) + 0.5) * dt
         wave = [np.interp(t_mid, t, i, left=i[0], right=i[-1]) for _, t, i in self._stim.waveform]
+        spikes = []
+        for _, items in self._stim.spikes.values():
+            counts = np.zeros((n_steps, len(items)))
+            for j, (_, _, times) in enumerate(items):
+                # NEURON delivers an event at the start of the step from t_n when t_e <= t_n + dt/2
+                step = np.ceil(np.round((times - 0.5 * dt) / dt, 9)).astype(int)
+                np.add.at(counts[:, j], step[(step >= 0) & (step < n_steps)], 1.0)
+            spikes.append(jnp.asarray(counts))
         return {"waveform": jnp.asarray(np.stack(wave, 1) if wave else np.zeros((n_steps, 0))),
-                "spikes": ()}
+                "spikes": tuple(spikes)}
+
+
+def _level_order(parent: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Nodes sorted by depth in the tree (stable), and the inverse permutation."""
+    depth = np.zeros(len(parent), int)
+    for i, p in enumerate(parent):
+        depth[i] = depth[p] + 1 if p >= 0 else 0
+    order = np.argsort(depth, kind="stable")
+    rank = np.empty_like(order)
+    rank[order] = np.arange(len(order))
+    return order, rank
 
 
 def _check_finite(name, value):

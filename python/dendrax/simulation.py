@@ -43,8 +43,7 @@ def _put_add(total, nodes, x):
 
 def _env(model: Model, core, conc):
     """Per-node ionic environment: reversal potentials, concentrations, celsius."""
-    n = model.n_nodes
-    env = {"celsius": jnp.broadcast_to(core["celsius"], (n,))}
+    env = {"celsius": core["celsius"]}  # a scalar: temperature factors are computed once
     for ion in model.ions:
         info = IONS[ion]
         ci = conc.get(ion, core["ions"][f"{ion}i0"])
@@ -59,7 +58,7 @@ def _env(model: Model, core, conc):
 
 def _local_env(env, mech, nodes):
     keys = ["celsius"] + [k for ion in mech.ions for k in (f"e{ion}", f"{ion}i", f"{ion}o", f"i{ion}")]
-    return {k: _take(env[k], nodes) for k in keys if k in env}
+    return {k: env[k] if k == "celsius" else _take(env[k], nodes) for k in keys if k in env}
 
 
 def _membrane(model: Model, core, v, states, env):
@@ -97,13 +96,13 @@ def _synapses(model: Model, core, v, syn_states):
     return i_tot, g_tot
 
 
-def _vclamp_target(vc, t):
-    """NEURON SEClamp: amp1 for dur1, then amp2 for dur2, then amp3 for dur3, else amp3... [M]."""
+def _vclamp(vc, t):
+    """NEURON's SEClamp at time t: (level [M] in mV, on [M]): amp1 for dur1, amp2 for
+    dur2, amp3 for dur3, then off."""
     edges = jnp.cumsum(vc["dur"], axis=1)
     amp = vc["amp"]
     level = jnp.where(t < edges[:, 0], amp[:, 0], jnp.where(t < edges[:, 1], amp[:, 1], amp[:, 2]))
-    # after dur1+dur2+dur3 SEClamp holds its last level (vc = amp3 with on = 0 is not modelled)
-    return level
+    return level, t < edges[:, 2]
 
 
 def _axial(parent, g_axial, v):
@@ -135,50 +134,58 @@ def initial_state(model: Model, core):
     return v, tuple(states), conc, tuple(syn)
 
 
-def _step(model: Model, core, dt, k, backend, carry, drive):
-    v, states, conc, syn_states, t = carry
+def _matrix(model: Model, core, dt, k):
+    """The loop-invariant parts of the voltage step: off-diagonal, axial diagonal, C/dt."""
     parent = jnp.asarray(model.parent)
+    has = parent >= 0
+    g_ax = jnp.where(has, core["g_axial"], 0.0)
+    diag_ax = g_ax.at[jnp.maximum(parent, 0)].add(g_ax)
+    cap = core["cm"] * core["area"] * CAP_TO_NF
+    return {"parent": parent, "off": -g_ax, "g_axial": g_ax, "diag": k * cap / dt + diag_ax}
+
+
+def _step(model: Model, core, mat, dt, k, backend, carry, drive):
+    v, states, conc, syn_states, t = carry
+    parent = mat["parent"]
     # 1. spikes due in this step (weight 0 where none arrives)
     syn_states = tuple(
-        placement.mech.on_spike(s, p, w)
+        placement.mech.on_spike(s, p, w * p["weight"])
         for placement, p, s, w in zip(model.synapses, core["synapses"], syn_states, drive["spikes"]))
     # 2. currents at v(t), stimuli at t + dt/2
     t_mid = t + 0.5 * dt
     env = _env(model, core, conc)
     i_mem, g_mem, i_ion = _membrane(model, core, v, states, env)
-    i_syn, g_syn = _synapses(model, core, v, syn_states)
-    i_mem, g_mem = i_mem + i_syn, g_mem + g_syn
-    ic = core["iclamp"]
-    on = (t_mid >= ic["delay"]) & (t_mid < ic["delay"] + ic["dur"])
-    i_mem = i_mem.at[model.iclamp_nodes].add(-jnp.where(on, ic["amp"], 0.0))
-    i_mem = i_mem.at[model.waveform_nodes].add(-drive["waveform"])
+    if model.synapses:
+        i_syn, g_syn = _synapses(model, core, v, syn_states)
+        i_mem, g_mem = i_mem + i_syn, g_mem + g_syn
+    if model.iclamp_nodes.size:
+        ic = core["iclamp"]
+        on = (t_mid >= ic["delay"]) & (t_mid < ic["delay"] + ic["dur"])
+        i_mem = i_mem.at[model.iclamp_nodes].add(-jnp.where(on, ic["amp"], 0.0))
+    if model.waveform_nodes.size:
+        i_mem = i_mem.at[model.waveform_nodes].add(-drive["waveform"])
     if model.vclamp_nodes.size:
         vc = core["vclamp"]
-        target = _vclamp_target(vc, t_mid)
         nodes = model.vclamp_nodes
-        i_mem = i_mem.at[nodes].add(-(target - v[nodes]) / vc["rs"])
-        g_mem = g_mem.at[nodes].add(1.0 / vc["rs"])
+        level, on = _vclamp(vc, t_mid)
+        i_mem = i_mem.at[nodes].add(-jnp.where(on, (level - v[nodes]) / vc["rs"], 0.0))
+        g_mem = g_mem.at[nodes].add(jnp.where(on, 1.0 / vc["rs"], 0.0))
     # 3. implicit voltage step
-    g_ax = core["g_axial"]
-    has = parent >= 0
-    off = jnp.where(has, -g_ax, 0.0)
-    diag_ax = jnp.where(has, g_ax, 0.0).at[jnp.maximum(parent, 0)].add(jnp.where(has, g_ax, 0.0))
-    cap = core["cm"] * core["area"] * CAP_TO_NF
-    diag = k * cap / dt + g_mem + diag_ax
-    rhs = -(i_mem + _axial(parent, g_ax, v))
-    dv = hines_solve(parent, off, diag, off, rhs, backend=backend)
+    rhs = -(i_mem + _axial(parent, mat["g_axial"], v))
+    dv = hines_solve(parent, mat["off"], mat["diag"] + g_mem, mat["off"], rhs, backend=backend)
     v_new = v + k * dv
     # 4. pools, then gates, at the new v
-    env = {**env, **{f"i{ion}": i_ion[ion] for ion in model.ions}}
     new_states = list(states)
-    for j, (placement, p, s) in enumerate(zip(model.channels, core["channels"], states)):
-        if isinstance(placement.mech, IonPool):
-            local = _local_env(env, placement.mech, placement.nodes)
-            s = placement.mech.advance(_take(v_new, placement.nodes), s, p, local, dt)
-            new_states[j] = s
-            ion = placement.mech.ion
-            conc = {**conc, ion: _put_into(conc[ion], placement.nodes, s[f"{ion}i"])}
-    env = _env(model, core, conc)
+    if model.dynamic_ions:
+        env = {**env, **{f"i{ion}": i_ion[ion] for ion in model.ions}}
+        for j, (placement, p, s) in enumerate(zip(model.channels, core["channels"], states)):
+            if isinstance(placement.mech, IonPool):
+                local = _local_env(env, placement.mech, placement.nodes)
+                s = placement.mech.advance(_take(v_new, placement.nodes), s, p, local, dt)
+                new_states[j] = s
+                ion = placement.mech.ion
+                conc = {**conc, ion: _put_into(conc[ion], placement.nodes, s[f"{ion}i"])}
+        env = _env(model, core, conc)
     for j, (placement, p, s) in enumerate(zip(model.channels, core["channels"], states)):
         if not isinstance(placement.mech, IonPool):
             local = _local_env(env, placement.mech, placement.nodes)
@@ -205,26 +212,38 @@ def _record(model: Model, v, states):
     return jnp.stack(out) if out else jnp.zeros(0, v.dtype)
 
 
-@partial(jax.jit, static_argnames=("model", "n_steps", "method", "backend"))
-def run(model: Model, core, drive, dt, *, n_steps: int, method: str = "backward_euler",
-        backend: str = "auto"):
-    """Simulate ``n_steps`` steps of size ``dt`` (ms).
+@partial(jax.jit, static_argnames=("model",))
+def initialize(model: Model, core):
+    """The simulation state at t = 0 and the recordings there ([n_recordings])."""
+    v, states, conc, syn = initial_state(model, core)
+    return (v, states, conc, syn, jnp.zeros((), v.dtype)), _record(model, v, states)
+
+
+@partial(jax.jit, static_argnames=("model", "method", "backend"))
+def advance(model: Model, core, state, drive, dt, *, method: str = "backward_euler",
+            backend: str = "auto"):
+    """Advance ``state`` by as many steps of dt (ms) as ``drive`` has rows.
 
     Args:
         model: static structure.
-        core: params pytree in simulator units (see ``dendrax.cell.Cell.core_params``).
-        drive: per-step inputs: "waveform" [n_steps, W] (nA), "spikes": tuple of
-            [n_steps, n_syn] weights per synapse placement.
-        dt: time step, ms.
+        core: params pytree in simulator units (``Cell.core_params``).
+        state: from ``initialize`` or a previous ``advance``.
+        drive: per-step inputs: "waveform" [n_steps, W] (nA at t + dt/2) and
+            "spikes", a tuple of [n_steps, n_syn] weights per synapse placement.
 
     Returns:
-        traces [n_steps + 1, n_recordings]: the recordings at t = 0, dt, ..., n_steps dt.
+        (state, traces [n_steps, n_recordings]) at t + dt, ..., t + n_steps dt.
     """
     k = METHODS[method]
-    v, states, conc, syn = initial_state(model, core)
-    rec0 = _record(model, v, states)
-    carry = (v, states, conc, syn, jnp.zeros((), v.dtype))
-    _, rec = lax.scan(partial(_step, model, core, dt, k, backend), carry, drive, length=n_steps)
+    mat = _matrix(model, core, dt, k)
+    step = jax.checkpoint(partial(_step, model, core, mat, dt, k, backend), prevent_cse=False)
+    return lax.scan(step, state, drive)
+
+
+def run(model: Model, core, drive, dt, *, method: str = "backward_euler", backend: str = "auto"):
+    """Recordings [n_steps + 1, n_recordings] at t = 0, dt, ..., n_steps dt (differentiable)."""
+    state, rec0 = initialize(model, core)
+    _, rec = advance(model, core, state, drive, dt, method=method, backend=backend)
     return jnp.concatenate([rec0[None], rec], axis=0)
 
 
@@ -254,7 +273,8 @@ class Result:
 
 
 def simulate(cell, t_stop: float, dt: float = 0.025, *, params=None, v_init: float = -65.0,
-             celsius: float = 6.3, method: str = "backward_euler", backend: str = "auto") -> Result:
+             celsius: float = 6.3, method: str = "backward_euler", backend: str = "auto",
+             progress: bool = False) -> Result:
     """Simulate a cell from t = 0 to t_stop (ms) with fixed step dt, as NEURON's run().
 
     Args:
@@ -265,6 +285,7 @@ def simulate(cell, t_stop: float, dt: float = 0.025, *, params=None, v_init: flo
         celsius: temperature, degC (NEURON's default 6.3).
         method: "backward_euler" (NEURON's default) or "crank_nicolson" (secondorder=2).
         backend: Hines solve backend, "auto", "native" or "jax".
+        progress: show a progress bar (runs in chunks; for long runs from the CLI).
 
     Returns:
         Result with t [n_t] and traces [n_recordings, n_t].
@@ -279,9 +300,29 @@ def simulate(cell, t_stop: float, dt: float = 0.025, *, params=None, v_init: flo
     params = cell.params if params is None else params
     _check_params(params)
     core = cell.core_params(params, v_init=v_init, celsius=celsius)
-    traces = run(cell.model(), core, cell.drive(n_steps, dt), jnp.asarray(dt),
-                 n_steps=n_steps, method=method, backend=backend)
-    return Result(np.arange(n_steps + 1) * dt, traces.T, cell.recordings)
+    model, drive, dt = cell.model(), cell.drive(n_steps, dt), jnp.asarray(dt)
+    if not progress:
+        traces = run(model, core, drive, dt, method=method, backend=backend)
+    else:
+        traces = _run_with_progress(model, core, drive, dt, method, backend)
+    return Result(np.arange(n_steps + 1) * float(dt), traces.T, cell.recordings)
+
+
+def _run_with_progress(model, core, drive, dt, method, backend, chunks=20):
+    """The same run in equal chunks (one compiled scan) with a tqdm progress bar."""
+    from tqdm import tqdm
+
+    n = drive["waveform"].shape[0]
+    size = -(-n // chunks)
+    state, rec0 = initialize(model, core)
+    out = [rec0[None]]
+    with tqdm(total=n, unit="step", desc="dendrax") as bar:
+        for start in range(0, n, size):
+            piece = jax.tree_util.tree_map(lambda a: a[start:start + size], drive)
+            state, rec = advance(model, core, state, piece, dt, method=method, backend=backend)
+            out.append(rec)
+            bar.update(rec.shape[0])
+    return jnp.concatenate(out, axis=0)
 
 
 def _check_params(params):

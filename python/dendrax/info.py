@@ -1,0 +1,32 @@
+"""What this installation of dendrax can do: versions and solver backends."""
+
+from __future__ import annotations
+
+import platform
+import sys
+
+
+def report() -> str:
+    import jax
+    import jaxlib
+    import numpy
+
+    from . import __version__
+    from .solver import _native
+
+    lines = [
+        f"dendrax {__version__}",
+        f"python {sys.version.split()[0]} ({platform.machine()}, {platform.system()})",
+        f"jax {jax.__version__}, jaxlib {jaxlib.__version__}, numpy {numpy.__version__}",
+        f"jax default backend: {jax.default_backend()}; devices: "
+        + ", ".join(str(d) for d in jax.devices()),
+        "Hines solve backends:",
+        "  jax: available (pure JAX fallback)",
+    ]
+    for platform_name, label in (("cpu", "native cpu"), ("CUDA", "native cuda")):
+        why = _native.unavailable_reason(platform_name)
+        lines.append(f"  {label}: " + ("available" if why is None else f"unavailable: {why}"))
+    auto = "native" if _native.available(jax.default_backend().replace("gpu", "CUDA")
+                                         if jax.default_backend() != "cpu" else "cpu") else "jax"
+    lines.append(f"  auto on the default backend -> {auto}")
+    return "\n".join(lines)
