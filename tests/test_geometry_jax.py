@@ -1,0 +1,155 @@
+"""The differentiable geometry (frustum table + geometry_jax) against the numpy values
+and against finite differences."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from dendrax.morphology import (FrustumTable, Morphology, Section, compartments,
+                                frustum_table, geometry_jax, nseg_d_lambda, read_swc)
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "morphologies"
+geometry = jax.jit(geometry_jax)  # one compilation per table shape (eager is slow)
+
+
+def _cell() -> Morphology:
+    return Morphology.from_sections([
+        dict(length=20.0, diam=20.0, region="soma"),
+        dict(length=300.0, diams=[4.0, 3.0, 2.5, 1.0], parent=0, parent_x=1.0, region="apic"),
+        dict(length=500.0, diam=1.0, parent=0, parent_x=0.0, region="axon"),
+        dict(length=120.0, diams=[2.0, 1.0], parent=1, parent_x=0.5),
+        dict(length=80.0, diam=0.7, parent=1, parent_x=1.0),
+        dict(length=60.0, diam=0.5, parent=1, parent_x=0.4),
+    ])
+
+
+NSEG = np.array([1, 5, 9, 3, 1, 4])
+
+
+def test_matches_numpy_and_jits():
+    m = _cell()
+    c = compartments(m, NSEG)
+    t = frustum_table(m, NSEG)
+    assert isinstance(t, FrustumTable) and t.n_nodes == c.n_nodes
+    area, axial = jax.jit(geometry_jax)(t, m.point_diameters, 1.0)
+    assert area.dtype == jnp.float64
+    np.testing.assert_allclose(area, c.area, rtol=1e-13, atol=0)
+    np.testing.assert_allclose(axial, c.axial_integral, rtol=1e-13, atol=0)
+    area2, _ = geometry_jax(t, m.point_diameters, np.ones(m.n_sections))
+    np.testing.assert_allclose(area2, c.area, rtol=1e-13)
+
+
+@pytest.mark.parametrize("name", ["n120_ca1.swc", "NMO_49821_ca1_pyramidal.swc"])
+def test_matches_numpy_on_real_cells(name):
+    path = SHARED / name
+    if not path.is_file():
+        pytest.skip(f"shared morphology {path} not found")
+    m = read_swc(path)
+    for nseg in (1, nseg_d_lambda(m)):
+        c = compartments(m, nseg)
+        area, axial = geometry(frustum_table(m, nseg), m.point_diameters)
+        np.testing.assert_allclose(area, c.area, rtol=1e-12, atol=0)
+        np.testing.assert_allclose(axial, c.axial_integral, rtol=1e-12, atol=0)
+
+
+def _scaled(m: Morphology, scale: np.ndarray) -> Morphology:
+    """The morphology with each section stretched by scale[s] about its first point and
+    children moved along (rigidly) to stay attached."""
+    new: list[Section] = []
+    shifts: list[np.ndarray] = []
+    for s, sec in enumerate(m.sections):
+        pts = sec.points.copy()
+        shift = np.zeros(3)
+        if sec.parent >= 0:
+            parent_old = m.sections[sec.parent]
+            # where the attachment point moved to: parent's stretch + parent's shift
+            p0 = parent_old.xyz[0]
+            arc = parent_old.arc
+            at = np.array([np.interp(sec.parent_x * arc[-1], arc, parent_old.xyz[:, k])
+                           for k in range(3)])
+            shift = shifts[sec.parent] + (at - p0) * (scale[sec.parent] - 1.0)
+        p0 = pts[0, :3].copy()
+        pts[:, :3] = p0 + shift + (pts[:, :3] - p0) * scale[s]
+        shifts.append(shift)
+        new.append(Section(pts, sec.parent, sec.parent_x, sec.region))
+    return Morphology(tuple(new))
+
+
+def test_length_scale_means_stretching_sections():
+    m = _cell()
+    scale = np.array([1.0, 1.5, 0.5, 2.0, 1.25, 0.75])
+    t = frustum_table(m, NSEG)
+    area, axial = geometry(t, m.point_diameters, scale)
+    c = compartments(_scaled(m, scale), NSEG)
+    # the stretched cell's points are rounded to float32, hence ~1e-7
+    np.testing.assert_allclose(area, c.area, rtol=1e-6)
+    np.testing.assert_allclose(axial, c.axial_integral, rtol=1e-6)
+
+
+def test_gradients_match_finite_differences():
+    m = _cell()
+    t = frustum_table(m, NSEG)
+    d0 = jnp.asarray(m.point_diameters)
+    s0 = jnp.ones(m.n_sections)
+    rng = np.random.default_rng(0)
+    dd = jnp.asarray(rng.normal(size=d0.shape))
+    ds = jnp.asarray(rng.normal(size=s0.shape))
+
+    @jax.jit
+    def both(d, s):
+        area, axial = geometry_jax(t, d, s)
+        return jnp.concatenate([area, axial])
+
+    @jax.jit
+    def jvps(d, s, dd, ds):
+        return (jax.jvp(lambda x: both(x, s), (d,), (dd,))[1],
+                jax.jvp(lambda x: both(d, x), (s,), (ds,))[1])
+
+    gd_dir, gs_dir = jvps(d0, s0, dd, ds)
+    eps = 1e-6
+    for g, fd in [(gd_dir, (both(d0 + eps * dd, s0) - both(d0 - eps * dd, s0)) / (2 * eps)),
+                  (gs_dir, (both(d0, s0 + eps * ds) - both(d0, s0 - eps * ds)) / (2 * eps))]:
+        np.testing.assert_allclose(g, fd, rtol=1e-6, atol=1e-8 * float(jnp.max(jnp.abs(fd))))
+
+    # reverse mode on a scalar loss, against the forward-mode directional derivative
+    def loss(d, s):
+        area, axial = geometry_jax(t, d, s)
+        return jnp.sum(area ** 2) + jnp.sum(jnp.log(axial + 1.0))
+
+    gd, gs = jax.jit(jax.grad(loss, argnums=(0, 1)))(d0, s0)
+    dir_d, dir_s = jax.jit(lambda: (jax.jvp(lambda d: loss(d, s0), (d0,), (dd,))[1],
+                                    jax.jvp(lambda s: loss(d0, s), (s0,), (ds,))[1]))()
+    np.testing.assert_allclose(jnp.dot(gd, dd), dir_d, rtol=1e-10)
+    np.testing.assert_allclose(jnp.dot(gs, ds), dir_s, rtol=1e-10)
+    assert np.all(np.isfinite(gd)) and np.all(np.isfinite(gs))
+
+
+def test_cylinder_gradients_closed_form():
+    L, d, n = 100.0, 2.0, 4
+    m = Morphology.from_sections([dict(length=L, diam=d)])
+    t = frustum_table(m, n)
+    total_area = lambda dd, s: jnp.sum(geometry_jax(t, dd, s)[0])  # noqa: E731
+    gd, gs = jax.jit(jax.grad(total_area, argnums=(0, 1)))(jnp.asarray(m.point_diameters), 1.0)
+    # A = pi L (d0 + d1)/2 for a frustum with tiny taper: dA/dd_k = pi L / 2, dA/ds = pi d L
+    np.testing.assert_allclose(gd, [np.pi * L / 2] * 2, rtol=1e-9)
+    np.testing.assert_allclose(gs, np.pi * d * L, rtol=1e-9)
+
+
+@settings(max_examples=10, deadline=None)
+@given(lengths=st.lists(st.floats(1.0, 300.0), min_size=3, max_size=3),
+       diam=st.floats(0.3, 10.0), taper=st.floats(0.2, 1.0), nseg=st.integers(1, 7))
+def test_random_chains_match_numpy(lengths, diam, taper, nseg):
+    specs = [dict(length=L, diams=[diam, diam * taper, diam * taper ** 2], parent=i - 1,
+                  parent_x=1.0) for i, L in enumerate(lengths)]
+    m = Morphology.from_sections(specs)
+    c = compartments(m, nseg)
+    area, axial = geometry(frustum_table(m, nseg), m.point_diameters)
+    np.testing.assert_allclose(area, c.area, rtol=1e-12)
+    np.testing.assert_allclose(axial, c.axial_integral, rtol=1e-12)

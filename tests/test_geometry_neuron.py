@@ -1,0 +1,191 @@
+"""dendrax's morphology layer against NEURON (the numerical truth).
+
+* read_swc vs Import3d: section count, pt3d points (bit for bit), parent and parent_x,
+  on the shared real cells, on synthetic files for every soma kind and on random trees;
+* compartments vs NEURON: every segment's area and ri, ri at x = 1, total area, at
+  nseg 1, 3 and by the d_lambda rule (agreement to 1e-6 relative is required; it is in
+  fact ~1e-15), and the node tree itself (seg.node_index());
+* Morphology.from_sections cells with unequal nseg, built in NEURON from the same pt3d.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("neuron")
+
+from neuron import h  # noqa: E402
+
+from dendrax.morphology import (Morphology, compartments, node_index,  # noqa: E402
+                                nseg_d_lambda, read_swc)
+from neuron_model import (d_lambda_nseg, neuron_from_morphology, neuron_from_swc,  # noqa: E402
+                          parent_info, pt3d, segment_geometry)
+from swc_cases import SOMA_CASES, random_swc, write_swc  # noqa: E402
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "morphologies"
+CELLS = ["ball_and_stick.swc", "C010398B-P2.CNG.swc", "n120_ca1.swc",
+         "NMO_49821_ca1_pyramidal.swc"]
+RTOL = 1e-6
+RA = 35.4
+
+
+def shared(name: str) -> Path:
+    path = SHARED / name
+    if not path.is_file():
+        pytest.skip(f"shared morphology {path} not found (the ../shared/morphologies folder "
+                    "beside the repository is optional)")
+    return path
+
+
+def assert_same_sections(secs, morph):
+    """NEURON's Import3d sections == ours: count, pt3d bit for bit, parents."""
+    assert len(secs) == morph.n_sections
+    parents, xs = parent_info(secs)
+    for i, (sec, ours) in enumerate(zip(secs, morph.sections)):
+        np.testing.assert_array_equal(pt3d(sec), ours.points, err_msg=f"section {i}")
+    np.testing.assert_array_equal(parents, morph.parents)
+    np.testing.assert_array_equal(xs, morph.parent_xs)
+
+
+def centre_nodes(comps):
+    return np.concatenate([comps.first_centre[s] + np.arange(comps.nseg[s])
+                           for s in range(comps.n_sections)])
+
+
+def rel(a, b):
+    return float(np.max(np.abs(np.asarray(a) - np.asarray(b)) / np.abs(np.asarray(b))))
+
+
+def assert_same_geometry(secs, comps, Ra=RA):
+    """Areas and ri of every segment (and ri at each kept x=1 node) vs NEURON."""
+    g = segment_geometry(secs)
+    idx = centre_nodes(comps)
+    np.testing.assert_array_equal(comps.section[idx], g["section"])
+    np.testing.assert_allclose(comps.x[idx], g["x"], rtol=1e-15)
+    ri = comps.ri(Ra)
+    errors = {"area": rel(comps.area[idx], g["area"]), "ri": rel(ri[idx], g["ri"])}
+    kept = comps.end_node >= 0
+    if kept.any():
+        errors["ri_end"] = rel(ri[comps.end_node[kept]], g["ri_end"][kept])
+    errors["total_area"] = abs(comps.total_area() - g["area"].sum()) / g["area"].sum()
+    for k, v in errors.items():
+        assert v < RTOL, f"{k}: max relative error {v:.3g}"
+    return errors
+
+
+def assert_same_nodes(secs, comps):
+    """Our node tree is NEURON's: map NEURON's nodes (seg.node_index()) to ours through
+    node_index(), and check the map is consistent and preserves parents."""
+    h.finitialize(-65)
+    nrn_to_ours: dict[int, int] = {}
+    nrn_parent: dict[int, int] = {}
+    for s, sec in enumerate(secs):
+        xs = [0.0] + [seg.x for seg in sec] + [1.0]
+        nrn = [sec(x).node_index() for x in xs]
+        ours = [node_index(comps, s, x) for x in xs]
+        for k, (a, b) in enumerate(zip(nrn, ours)):
+            dropped = (k == len(xs) - 1 and comps.end_node[s] < 0) or \
+                      (k == 0 and sec.parentseg() is None and comps.attach_node[s] < 0)
+            if dropped:  # a zero-area leaf we drop maps to the nearest centre
+                continue
+            assert nrn_to_ours.setdefault(a, b) == b, f"section {s} x={xs[k]}"
+            if k > 0:
+                nrn_parent[a] = nrn[k - 1]
+    assert sorted(nrn_to_ours.values()) == list(range(comps.n_nodes))  # a bijection
+    for a, pa in nrn_parent.items():
+        # a parent we dropped is the zero-area x=0 node of a root: we have a root there
+        assert comps.parent[nrn_to_ours[a]] == nrn_to_ours.get(pa, -1)
+
+
+# --------------------------------------------------------------------------- real cells
+@pytest.fixture(scope="module", params=CELLS)
+def cell(request):
+    path = shared(request.param)
+    secs = neuron_from_swc(path)
+    return request.param, secs, read_swc(path)
+
+
+def test_shared_cell_sections(cell):
+    name, secs, morph = cell
+    assert_same_sections(secs, morph)
+
+
+@pytest.mark.parametrize("nseg", [1, 3, "d_lambda"])
+def test_shared_cell_geometry(cell, nseg):
+    name, secs, morph = cell
+    for sec in secs:
+        sec.Ra = RA
+        sec.cm = 1.0
+    if nseg == "d_lambda":
+        for sec in secs:
+            sec.nseg = 1
+        ns = nseg_d_lambda(morph, d_lambda=0.1, freq=100.0, Ra=RA, cm=1.0)
+        np.testing.assert_array_equal(ns, d_lambda_nseg(secs, 0.1, 100.0))
+    else:
+        ns = np.full(morph.n_sections, nseg)
+    for sec, n in zip(secs, ns.tolist()):
+        sec.nseg = n
+    comps = compartments(morph, ns)
+    assert_same_geometry(secs, comps)
+    assert_same_nodes(secs, comps)
+
+
+# --------------------------------------------------------------------------- synthetic
+@pytest.mark.parametrize("case", sorted(SOMA_CASES))
+def test_soma_kinds_match_import3d(tmp_path, case):
+    path = write_swc(tmp_path, case, SOMA_CASES[case])
+    secs = neuron_from_swc(path, nseg=3, Ra=RA)
+    morph = read_swc(path)
+    assert_same_sections(secs, morph)
+    comps = compartments(morph, 3)
+    assert_same_geometry(secs, comps)
+    assert_same_nodes(secs, comps)
+
+
+@pytest.mark.parametrize("block", range(4))
+def test_random_trees_match_import3d(tmp_path, block):
+    for seed in range(block * 25, block * 25 + 25):
+        path = write_swc(tmp_path, f"random{seed}", random_swc(seed))
+        secs = neuron_from_swc(path)
+        morph = read_swc(path)
+        try:
+            assert_same_sections(secs, morph)
+            nseg = (np.arange(morph.n_sections) * 7 + seed) % 4 + 1
+            for sec, n in zip(secs, nseg.tolist()):
+                sec.nseg = n
+            assert_same_geometry(secs, compartments(morph, nseg))
+        except AssertionError as err:
+            raise AssertionError(f"seed {seed}:\n{path.read_text()}") from err
+
+
+def test_from_sections_unequal_nseg():
+    morph = Morphology.from_sections([
+        dict(length=20.0, diam=20.0, region="soma"),
+        dict(length=300.0, diams=[4.0, 3.0, 2.5, 1.0], parent=0, parent_x=1.0, region="apic"),
+        dict(length=500.0, diam=1.0, parent=0, parent_x=0.0, region="axon"),
+        dict(length=120.0, diams=[2.0, 1.0], parent=1, parent_x=0.5),
+        dict(length=80.0, diam=0.7, parent=1, parent_x=1.0),
+        dict(length=75.0, diam=0.6, parent=1, parent_x=1.0),
+        dict(length=60.0, diam=0.5, parent=1, parent_x=0.4),   # a segment boundary at nseg 5
+        dict(length=40.0, diam=0.5, parent=2, parent_x=0.0),
+        dict(length=33.0, diam=0.4, parent=3, parent_x=0.999),
+    ])
+    nseg = np.array([1, 5, 9, 3, 1, 2, 4, 1, 7])
+    secs = neuron_from_morphology(morph, nseg, Ra=100.0)
+    assert_same_sections(secs, morph)
+    comps = compartments(morph, nseg)
+    errors = assert_same_geometry(secs, comps, Ra=100.0)
+    assert errors["area"] < 1e-12 and errors["ri"] < 1e-12
+    assert_same_nodes(secs, comps)
+
+
+def test_d_lambda_matches_neuron_rule():
+    path = shared("n120_ca1.swc")
+    secs = neuron_from_swc(path, Ra=150.0, cm=2.0)
+    morph = read_swc(path)
+    for d_lambda, freq in [(0.1, 100.0), (0.05, 500.0), (0.3, 10.0)]:
+        ours = nseg_d_lambda(morph, d_lambda=d_lambda, freq=freq, Ra=150.0, cm=2.0)
+        np.testing.assert_array_equal(ours, d_lambda_nseg(secs, d_lambda, freq))
