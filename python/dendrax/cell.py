@@ -81,7 +81,10 @@ class Cell:
         n = len(self.compartments.parent)
         self._order, self._rank = _level_order(self.compartments.parent)
         self._segment_nodes = np.flatnonzero(~self.compartments.is_junction)
+        self._frustums = morph_lib.frustum_table(morphology, nseg)
         self._values = {
+            "diam": morphology.point_diameters.astype(float),
+            "L": np.array(morphology.lengths, float),
             "cm": np.full(n, float(cm)),
             "Ra": np.full(n_sec, float(Ra)),
             "ions": {},
@@ -187,10 +190,24 @@ class Cell:
         return self
 
     def set(self, name: str, value, where=None) -> "Cell":
-        """Set a parameter: "cm", "Ra", an ion's "ena"/"cai0"/"cao", or "<mech>.<param>"."""
+        """Set a parameter where given (default everywhere).
+
+        Names: "cm" (uF/cm2), "Ra" (ohm cm, per section), "diam" (um, every 3-D
+        point of the selected sections), "L" (um, section length), an ion's
+        "ena"/"cai0"/"cao"..., or "<mech>.<param>" such as "hh.gnabar".
+        """
         _check_finite(name, value)
-        if name == "Ra":
-            self._values["Ra"][self.sections(where)] = value
+        if name in ("Ra", "L"):
+            if name == "L" and np.any(np.asarray(value) <= 0):
+                raise ValueError(f"L must be > 0 um, got {value!r}")
+            self._values[name][self.sections(where)] = value
+            return self
+        if name == "diam":
+            if np.any(np.asarray(value) <= 0):
+                raise ValueError(f"diam must be > 0 um, got {value!r}")
+            offsets = self.morphology.point_offsets
+            for s in self.sections(where):
+                self._values["diam"][offsets[s]:offsets[s + 1]] = value
             return self
         nodes = self.nodes(where)
         if name == "cm":
@@ -201,7 +218,7 @@ class Cell:
             return self
         mech, _, param = name.partition(".")
         if mech not in self._mechs:
-            known = ["cm", "Ra", *self._values["ions"],
+            known = ["cm", "Ra", "diam", "L", *self._values["ions"],
                      *(f"{m}.{p}" for m in self._mechs for p in self._values["mechs"][m])]
             near = difflib.get_close_matches(name, known, n=3)
             raise ValueError(f"unknown parameter {name!r}" + (f"; did you mean {near}?" if near
@@ -341,13 +358,15 @@ class Cell:
     def params(self) -> dict:
         """All parameter values as a pytree of arrays (what jax.grad differentiates).
 
-        Keys: "cm" [N] (uF/cm2), "Ra" [n_sections] (ohm cm), "ions" {name: [N]},
+        Keys: "cm" [N] (uF/cm2), "Ra" [n_sections] (ohm cm), "diam" [n_points]
+        (um, the 3-D points' diameters), "L" [n_sections] (um), "ions" {name: [N]},
         one dict per inserted mechanism {param: [n_nodes_of_mech]}, and
         one dict per synapse type {param: [n_synapses], "weight": [n_synapses]},
         "iclamp" {"amp", "delay", "dur": [K]}, "vclamp" {"amp", "dur": [M, 3], "rs": [M]}.
         """
         v = self._values
         out = {"cm": jnp.asarray(v["cm"]), "Ra": jnp.asarray(v["Ra"]),
+               "diam": jnp.asarray(v["diam"]), "L": jnp.asarray(v["L"]),
                "ions": {k: jnp.asarray(a) for k, a in v["ions"].items()}}
         for name in self._mechs:
             out[name] = {k: jnp.asarray(self._solver_values(name, a))
@@ -364,10 +383,13 @@ class Cell:
         return out
 
     def core_params(self, params: dict, *, v_init, celsius) -> dict:
-        """Params in simulator units: geometry to areas and axial conductances (traceable)."""
+        """Params in simulator units, nodes in solver order: geometry becomes areas and
+        axial conductances (differentiable in diam and L)."""
         comps, order = self.compartments, self._order
-        area = jnp.asarray(comps.area[order])
-        ri = 4e-2 / np.pi * params["Ra"][comps.section[order]] * comps.axial_integral[order]
+        area, axial = morph_lib.geometry_jax(self._frustums, params["diam"],
+                                             params["L"] / self.morphology.lengths)
+        area, axial = area[order], axial[order]
+        ri = 4e-2 / np.pi * params["Ra"][comps.section[order]] * axial
         has_parent = comps.parent[order] >= 0
         g_axial = jnp.where(has_parent, 1.0 / jnp.where(has_parent, ri, 1.0), 0.0)
         return {

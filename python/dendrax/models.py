@@ -5,14 +5,14 @@ from __future__ import annotations
 from .cell import Cell
 
 
-def branched_neuron(*, nseg="d_lambda", amp: float = 0.5) -> Cell:
+def branched_neuron(*, nseg="d_lambda", amp: float = 0.8) -> Cell:
     """The default cell of ``dendrax simulate``: a small branched neuron that fires.
 
-    A soma (20 x 20 um), an axon (400 um), two basal dendrites (150 um) and an
-    apical trunk (250 um) forking into two tuft branches (200 um); HH in every
-    section (weaker sodium in the dendrites), Ra = 100 ohm cm, cm = 1 uF/cm2, a
-    0.5 nA step at the soma from 5 to 85 ms, v recorded at the soma, axon end
-    and tuft.
+    A soma (20 x 20 um), an axon (400 x 1 um), two basal dendrites (150 x 1.5 um)
+    and an apical trunk (250 x 3 um) forking into two tuft branches (200 x 1.5 um);
+    HH in every section, Ra = 100 ohm cm, cm = 1 uF/cm2, segments by the d_lambda
+    rule, a 0.8 nA step at the soma from 5 to 85 ms (a train of spikes), v
+    recorded at the soma, the axon's end and the tuft.
     """
     sections = [
         {"length": 20.0, "diam": 20.0, "parent": -1, "region": "soma"},
@@ -25,7 +25,6 @@ def branched_neuron(*, nseg="d_lambda", amp: float = 0.5) -> Cell:
     ]
     cell = Cell.from_sections(sections, nseg=nseg, Ra=100.0, cm=1.0)
     cell.insert("hh")
-    cell.set("hh.gnabar", 0.05, where="dend").set("hh.gnabar", 0.05, where="apic")
     cell.iclamp(cell.soma(0.5), delay=5.0, dur=80.0, amp=amp)
     cell.record("v", cell.soma(0.5))
     cell.record("v", cell.section(1)(1.0))

@@ -1,0 +1,166 @@
+"""The time loop against analytic results and finite differences; its contracts."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+import dendrax as dx
+from dendrax import simulation
+
+
+def hh_ball_and_stick(amp=0.3):
+    cell = dx.Cell.ball_and_stick(nseg=[1, 5], Ra=100.0, cm=1.0, dend_length=150.0, dend_diam=2.0)
+    cell.insert("hh")
+    cell.iclamp(cell.soma(0.5), delay=1.0, dur=10.0, amp=amp)
+    cell.record("v", cell.soma(0.5)).record("v", cell.section(1)(0.9))
+    return cell
+
+
+def test_sealed_cable_steady_state_is_cosh():
+    """Passive sealed-end cable, DC current at x = 0: V(x) = I R_in cosh((L-x)/lam) / cosh(L/lam)."""
+    L, d, Ra, g, I = 1000.0, 2.0, 100.0, 1e-4, 0.1
+    cell = dx.Cell.from_sections([{"length": L, "diam": d, "parent": -1, "region": "dend"}],
+                                 nseg=401, Ra=Ra, cm=1.0)
+    cell.insert("pas").set("pas.g", g).set("pas.e", 0.0)
+    cell.iclamp(cell.section(0)(0.0), delay=0.0, dur=1e9, amp=I)
+    xs = np.array([0.1, 0.3, 0.5, 0.7, 0.9, 1.0])
+    for x in xs:
+        cell.record("v", cell.section(0)(x))
+    res = dx.simulate(cell, 300.0, 0.5, v_init=0.0)  # tau = 10 ms: steady long before 300 ms
+    lam = np.sqrt(d * 1e-4 / (4 * Ra * g)) * 1e4  # um
+    r_a = 4 * Ra / (np.pi * (d * 1e-4) ** 2) * 1e-4 * 1e-6  # MOhm per um
+    r_in = r_a * lam / np.tanh(L / lam)  # MOhm
+    expected = I * r_in * np.cosh((L - xs * L) / lam) / np.cosh(L / lam)  # mV
+    np.testing.assert_allclose(np.asarray(res.traces)[:, -1], expected, rtol=2e-3)
+
+
+def test_input_resistance_of_a_sphere_like_soma():
+    """A single passive compartment: V_inf = I / (g A), tau = cm / g."""
+    cell = dx.Cell.from_sections([{"length": 30.0, "diam": 30.0, "parent": -1, "region": "soma"}])
+    cell.insert("pas").set("pas.g", 5e-4).set("pas.e", -70.0)
+    cell.iclamp(cell.soma(), delay=0.0, dur=1e9, amp=0.05)
+    cell.record("v")
+    res = dx.simulate(cell, 50.0, 0.01, v_init=-70.0)
+    area_cm2 = np.pi * 30.0 * 30.0 * 1e-8
+    v_inf = 0.05e-9 / (5e-4 * area_cm2) * 1e3  # mV
+    tau = 1.0 / 5e-4 * 1e-6 * 1e3  # ms
+    v = np.asarray(res.traces[0]) + 70.0
+    np.testing.assert_allclose(v[-1], v_inf, rtol=1e-6)
+    t = res.t[100]  # backward Euler: v_n = v_inf (1 - (1 + dt/tau)^-n)
+    np.testing.assert_allclose(v[100], v_inf * (1 - (1 + 0.01 / tau) ** -100), rtol=1e-9)
+    assert t == pytest.approx(1.0)
+
+
+def _fd_check(loss, params, leaf_path, eps):
+    """Directional derivative along a random direction of one leaf: grad vs central FD."""
+    g = jax.grad(loss)(params)
+    leaf = params
+    gleaf = g
+    for k in leaf_path:
+        leaf, gleaf = leaf[k], gleaf[k]
+    direction = np.random.default_rng(0).uniform(0.5, 1.0, np.shape(leaf))
+
+    def at(h):
+        p = jax.tree_util.tree_map(lambda x: x, params)
+        node = p
+        for k in leaf_path[:-1]:
+            node = node[k]
+        node[leaf_path[-1]] = leaf + h * direction
+        return float(loss(p))
+
+    fd = (at(eps) - at(-eps)) / (2 * eps)
+    ad = float(np.sum(np.asarray(gleaf) * direction))
+    assert abs(ad - fd) <= 1e-4 * max(abs(fd), 1e-8), (leaf_path, ad, fd)
+
+
+@pytest.mark.parametrize("path,eps", [
+    (("hh", "gnabar"), 1e-6), (("hh", "gkbar"), 1e-6), (("cm",), 1e-5), (("Ra",), 1e-3),
+    (("diam",), 1e-5), (("L",), 1e-3), (("iclamp", "amp"), 1e-6), (("ions", "ena"), 1e-4),
+])
+def test_gradients_match_finite_differences(path, eps):
+    cell = hh_ball_and_stick()
+
+    def loss(params):
+        v = dx.simulate(cell, 12.0, 0.025, params=params).traces
+        return jnp.mean((v - (-20.0)) ** 2) / 100.0
+
+    _fd_check(loss, cell.params, path, eps)
+
+
+def test_vmap_over_parameter_sets_equals_separate_runs():
+    cell = hh_ball_and_stick()
+    base = cell.params
+    gna = jnp.array([0.08, 0.12, 0.16])
+    batched = jax.tree_util.tree_map(lambda x: x, base)
+    batched["hh"] = {**base["hh"], "gnabar": gna[:, None] * jnp.ones_like(base["hh"]["gnabar"])}
+    in_axes = jax.tree_util.tree_map(lambda _: None, base)
+    in_axes["hh"] = {k: (0 if k == "gnabar" else None) for k in base["hh"]}
+    out = jax.vmap(lambda p: dx.simulate(cell, 10.0, 0.025, params=p).traces, in_axes=(in_axes,))(batched)
+    for k, g in enumerate(gna):
+        single = cell.params
+        single["hh"]["gnabar"] = g * jnp.ones_like(base["hh"]["gnabar"])
+        np.testing.assert_allclose(out[k], dx.simulate(cell, 10.0, 0.025, params=single).traces,
+                                   atol=1e-10)
+
+
+def test_no_recompile_when_values_change():
+    cell = hh_ball_and_stick()
+    dx.simulate(cell, 5.0, 0.025)
+    before = simulation.advance._cache_size()
+    cell.set("hh.gnabar", 0.2)
+    cell.set("cm", 1.3)
+    other = hh_ball_and_stick(amp=0.7)  # a new cell of the same structure
+    dx.simulate(cell, 5.0, 0.025)
+    dx.simulate(other, 5.0, 0.025)
+    assert simulation.advance._cache_size() == before
+
+
+def test_native_and_jax_backends_agree():
+    cell = hh_ball_and_stick()
+    a = dx.simulate(cell, 15.0, 0.025, backend="native").traces
+    b = dx.simulate(cell, 15.0, 0.025, backend="jax").traces
+    np.testing.assert_allclose(a, b, atol=1e-9)
+
+
+@settings(max_examples=10, deadline=None)
+@given(amp=st.floats(0.0, 0.5), gl=st.floats(1e-5, 1e-3))
+def test_passive_response_is_linear_in_current(amp, gl):
+    """Property: for a passive cell, the deflection from rest scales with the injected current."""
+    cell = dx.Cell.ball_and_stick(nseg=[1, 3])
+    cell.insert("pas").set("pas.g", gl).set("pas.e", -65.0)
+    cell.iclamp(cell.section(1)(0.5), delay=0.5, dur=3.0, amp=1.0)
+    cell.record("v")
+    unit = np.asarray(dx.simulate(cell, 5.0, 0.05).traces[0]) + 65.0
+    p = cell.params
+    p["iclamp"]["amp"] = jnp.array([amp])
+    scaled = np.asarray(dx.simulate(cell, 5.0, 0.05, params=p).traces[0]) + 65.0
+    np.testing.assert_allclose(scaled, amp * unit, atol=1e-10)
+
+
+def test_bad_inputs_raise_clear_errors():
+    cell = hh_ball_and_stick()
+    with pytest.raises(ValueError, match="unknown parameter 'hh.gnabarr'|no parameter 'gnabarr'"):
+        cell.set("hh.gnabarr", 0.1)
+    with pytest.raises(ValueError, match="must be finite"):
+        cell.set("hh.gnabar", float("nan"))
+    with pytest.raises(ValueError, match="no sections in region 'apical'"):
+        cell.set("hh.gnabar", 0.1, where="apical")
+    with pytest.raises(ValueError, match="no channel named 'hhh'|did you mean"):
+        cell.insert("hhh")
+    with pytest.raises(ValueError, match="unknown method"):
+        dx.simulate(cell, 5.0, 0.025, method="rk4")
+    with pytest.raises(ValueError, match="dt > 0"):
+        dx.simulate(cell, 5.0, -0.025)
+    p = cell.params
+    p["hh"]["gkbar"] = p["hh"]["gkbar"].at[0].set(jnp.inf)
+    with pytest.raises(ValueError, match=r"non-finite.*gkbar|gkbar.*non-finite"):
+        dx.simulate(cell, 5.0, 0.025, params=p)
+    with pytest.raises(ValueError, match="not inserted"):
+        cell.record("pas.g")
+    with pytest.raises(IndexError, match="out of range"):
+        cell.section(99)
+    empty = dx.Cell.ball_and_stick()
+    with pytest.raises(ValueError, match="nothing is recorded"):
+        dx.simulate(empty, 5.0)
