@@ -189,3 +189,42 @@ def test_d_lambda_matches_neuron_rule():
     for d_lambda, freq in [(0.1, 100.0), (0.05, 500.0), (0.3, 10.0)]:
         ours = nseg_d_lambda(morph, d_lambda=d_lambda, freq=freq, Ra=150.0, cm=2.0)
         np.testing.assert_array_equal(ours, d_lambda_nseg(secs, d_lambda, freq))
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_random_programmatic_trees(seed):
+    """Random from_sections trees (tapers, several roots, attachments at 0, 1, segment
+    boundaries and elsewhere) with random nseg and Ra, against NEURON."""
+    import random
+
+    for k in range(15):
+        rng = random.Random(1000 * seed + k)
+        n = rng.randint(1, 12)
+        nseg = [rng.randint(1, 10) for _ in range(n)]
+        specs = []
+        for i in range(n):
+            spec = dict(length=rng.uniform(0.5, 400.0), region=rng.choice(["soma", "dend", "axon"]))
+            if rng.random() < 0.5:
+                spec["diam"] = rng.uniform(0.2, 15.0)
+            else:
+                spec["diams"] = [rng.uniform(0.2, 15.0) for _ in range(rng.randint(2, 7))]
+            if i > 0 and rng.random() < 0.9:
+                p = rng.randint(0, i - 1)
+                u = rng.random()
+                if u < 0.15:
+                    x = 0.0
+                elif u < 0.4:
+                    x = 1.0
+                elif u < 0.7 and nseg[p] > 1:
+                    x = rng.randint(1, nseg[p] - 1) / nseg[p]  # a segment boundary
+                else:
+                    x = rng.choice([0.1, 0.29, 1 / 3, 0.57, 2 / 3, 0.7, 0.9])
+                spec.update(parent=p, parent_x=x)
+            specs.append(spec)
+        morph = Morphology.from_sections(specs)
+        Ra = rng.uniform(30.0, 300.0)
+        secs = neuron_from_morphology(morph, nseg, Ra=Ra)
+        comps = compartments(morph, nseg)
+        assert_same_sections(secs, morph)
+        assert_same_geometry(secs, comps, Ra=Ra)
+        assert_same_nodes(secs, comps)

@@ -50,7 +50,10 @@ Children.
       first is attached to the first root section, as though its parent were the
       first sample of the file (NEURON 9 does this because it indexes with -1).
 
-NEURON's pt3d stores float32; the points returned here are those float32 values.
+NEURON's pt3d stores float32; the points returned here are those float32 values, as
+``instantiate(cell)`` with a Python cell object stores them. (``instantiate(None)`` goes
+through hoc command strings formatted with ``%.8g``, which differs only for coordinates
+with more than 8 significant digits; on the shared cells both paths agree bit for bit.)
 
 NEURON itself prints an error and goes on (or fails) for malformed files; this reader
 raises :class:`MorphologyError` with the line number and the reason instead. It also
@@ -294,8 +297,7 @@ def _raw_sections(s: SwcSamples) -> list[_RawSection]:
         ps = int(parent[first])          # may be -1 for a second tree's root
         ps_data = max(ps, 0)             # NEURON reads index -1 as index 0
         psec_i = int(sec_of[ps_data])
-        psec = out[psec_i] if psec_i < len(out) else None
-        assert psec is not None
+        psec = out[psec_i]  # the parent sample comes first, so its section is built
         psec_first = psec.first
         psec_npts = psec.pts.shape[0]
         own = stop - first
