@@ -124,16 +124,26 @@ def _matvec(parent, lower, diag, upper, y):
     return out.at[pc].add(jnp.where(has, upper * y, 0.0))
 
 
-@partial(jax.custom_jvp, nondiff_argnums=(0,))
 def _solve(backend, parent, lower, diag, upper, rhs):
-    return _dispatch(backend, "factor_solve", parent, lower, diag, upper, rhs)[0]
+    return _factor_solve(backend, parent, lower, diag, upper, rhs)[0]
 
 
-@_solve.defjvp
-def _solve_jvp(backend, primals, tangents):
+@partial(jax.custom_jvp, nondiff_argnums=(0,))
+def _factor_solve(backend, parent, lower, diag, upper, rhs):
+    """(x, eliminated diagonal). Only x has a true derivative: the eliminated
+    diagonal only parameterizes the ``solve`` callbacks of ``custom_linear_solve``,
+    whose tangents JAX ignores (a solve is the exact inverse of its matvec)."""
+    return _dispatch(backend, "factor_solve", parent, lower, diag, upper, rhs)
+
+
+@_factor_solve.defjvp
+def _factor_solve_jvp(backend, primals, tangents):
     parent, lower, diag, upper, rhs = primals
     _, dlower, ddiag, dupper, drhs = tangents
-    x, dred = _dispatch(backend, "factor_solve", parent, lower, diag, upper, rhs)
+    # A call of the custom_jvp function itself, not of the FFI kernel, so that this
+    # rule can be differentiated again (Hessians, forward-over-reverse): an FFI call
+    # has no derivative of its own.
+    x, dred = _factor_solve(backend, parent, lower, diag, upper, rhs)
     # d(A x) = dA x + A dx  =>  A dx = drhs - dA x
     dx = lax.custom_linear_solve(
         partial(_matvec, parent, lower, diag, upper),
@@ -141,4 +151,4 @@ def _solve_jvp(backend, primals, tangents):
         solve=lambda _, b: _dispatch(backend, "substitute", parent, lower, upper, dred, b),
         transpose_solve=lambda _, b: _dispatch(backend, "substitute", parent, upper, lower, dred, b),
     )
-    return x, dx
+    return (x, dred), (dx, jnp.zeros_like(dred))
