@@ -20,11 +20,10 @@ from functools import partial
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax import lax
 
 from .mechanisms.base import IONS, IonPool, nernst
-import numpy as np
-
 from .model import Model
 from .solver import hines_solve
 
@@ -219,9 +218,9 @@ def initialize(model: Model, core):
     return (v, states, conc, syn, jnp.zeros((), v.dtype)), _record(model, v, states)
 
 
-@partial(jax.jit, static_argnames=("model", "method", "backend"))
+@partial(jax.jit, static_argnames=("model", "method", "backend", "checkpoint"))
 def advance(model: Model, core, state, drive, dt, *, method: str = "backward_euler",
-            backend: str = "auto"):
+            backend: str = "auto", checkpoint: int | None = None):
     """Advance ``state`` by as many steps of dt (ms) as ``drive`` has rows.
 
     Args:
@@ -229,7 +228,13 @@ def advance(model: Model, core, state, drive, dt, *, method: str = "backward_eul
         core: params pytree in simulator units (``Cell.core_params``).
         state: from ``initialize`` or a previous ``advance``.
         drive: per-step inputs: "waveform" [n_steps, W] (nA at t + dt/2) and
-            "spikes", a tuple of [n_steps, n_syn] weights per synapse placement.
+            "spikes", a tuple of [n_steps, n_syn] counts per synapse placement.
+        checkpoint: memory control for reverse mode. None: keep the state of
+            every step (each step's internals are recomputed in the backward
+            pass). An int k: keep the state every k steps only, and recompute the
+            k steps in between during the backward pass, so a gradient stores
+            about n_steps / k + k states instead of n_steps (k ~ sqrt(n_steps)
+            is the sweet spot); values are identical.
 
     Returns:
         (state, traces [n_steps, n_recordings]) at t + dt, ..., t + n_steps dt.
@@ -237,13 +242,34 @@ def advance(model: Model, core, state, drive, dt, *, method: str = "backward_eul
     k = METHODS[method]
     mat = _matrix(model, core, dt, k)
     step = jax.checkpoint(partial(_step, model, core, mat, dt, k, backend), prevent_cse=False)
-    return lax.scan(step, state, drive)
+    n = jax.tree_util.tree_leaves(drive)[0].shape[0]
+    if checkpoint is None or checkpoint >= n:
+        return lax.scan(step, state, drive)
+    if checkpoint < 1:
+        raise ValueError(f"checkpoint must be a positive number of steps, got {checkpoint}")
+    n_chunks, rest = divmod(n, checkpoint)
+    head = jax.tree_util.tree_map(
+        lambda a: a[: n_chunks * checkpoint].reshape(n_chunks, checkpoint, *a.shape[1:]), drive)
+
+    @jax.checkpoint
+    def chunk(carry, piece):
+        return lax.scan(step, carry, piece)
+
+    state, rec = lax.scan(chunk, state, head)
+    rec = rec.reshape(n_chunks * checkpoint, *rec.shape[2:])
+    if rest:
+        tail = jax.tree_util.tree_map(lambda a: a[n_chunks * checkpoint:], drive)
+        state, rec_tail = lax.scan(step, state, tail)
+        rec = jnp.concatenate([rec, rec_tail], axis=0)
+    return state, rec
 
 
-def run(model: Model, core, drive, dt, *, method: str = "backward_euler", backend: str = "auto"):
+def run(model: Model, core, drive, dt, *, method: str = "backward_euler", backend: str = "auto",
+        checkpoint: int | None = None):
     """Recordings [n_steps + 1, n_recordings] at t = 0, dt, ..., n_steps dt (differentiable)."""
     state, rec0 = initialize(model, core)
-    _, rec = advance(model, core, state, drive, dt, method=method, backend=backend)
+    _, rec = advance(model, core, state, drive, dt, method=method, backend=backend,
+                     checkpoint=checkpoint)
     return jnp.concatenate([rec0[None], rec], axis=0)
 
 
@@ -274,7 +300,7 @@ class Result:
 
 def simulate(cell, t_stop: float, dt: float = 0.025, *, params=None, v_init: float = -65.0,
              celsius: float = 6.3, method: str = "backward_euler", backend: str = "auto",
-             progress: bool = False) -> Result:
+             checkpoint: int | None = None, progress: bool = False) -> Result:
     """Simulate a cell from t = 0 to t_stop (ms) with fixed step dt, as NEURON's run().
 
     Args:
@@ -285,6 +311,8 @@ def simulate(cell, t_stop: float, dt: float = 0.025, *, params=None, v_init: flo
         celsius: temperature, degC (NEURON's default 6.3).
         method: "backward_euler" (NEURON's default) or "crank_nicolson" (secondorder=2).
         backend: Hines solve backend, "auto", "native" or "jax".
+        checkpoint: memory control for gradients: store the state every
+            ``checkpoint`` steps and recompute in between (see ``advance``).
         progress: show a progress bar (runs in chunks; for long runs from the CLI).
 
     Returns:
@@ -302,7 +330,7 @@ def simulate(cell, t_stop: float, dt: float = 0.025, *, params=None, v_init: flo
     core = cell.core_params(params, v_init=v_init, celsius=celsius)
     model, drive, dt = cell.model(), cell.drive(n_steps, dt), jnp.asarray(dt)
     if not progress:
-        traces = run(model, core, drive, dt, method=method, backend=backend)
+        traces = run(model, core, drive, dt, method=method, backend=backend, checkpoint=checkpoint)
     else:
         traces = _run_with_progress(model, core, drive, dt, method, backend)
     return Result(np.arange(n_steps + 1) * float(dt), traces.T, cell.recordings)
