@@ -22,7 +22,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
-__all__ = ["Section", "Morphology", "MorphologyError", "REGIONS", "region_of_type"]
+__all__ = ["Section", "Morphology", "MorphologyError", "REGIONS", "region_of_type", "pt3d_arc"]
 
 
 class MorphologyError(ValueError):
@@ -36,14 +36,6 @@ REGIONS = {1: "soma", 2: "axon", 3: "dend", 4: "apic"}
 def region_of_type(type_code: int) -> str:
     """Region name of an SWC type code: soma/axon/dend/apic, else ``custom<code>``."""
     return REGIONS.get(int(type_code), f"custom{int(type_code)}")
-
-
-def _frozen_array(a: Any, dtype, ndim: int) -> np.ndarray:
-    arr = np.array(a, dtype=dtype, copy=True)
-    if arr.ndim != ndim:
-        raise ValueError(f"expected a {ndim}-d array, got shape {arr.shape}")
-    arr.setflags(write=False)
-    return arr
 
 
 @dataclass(frozen=True, eq=False)
