@@ -43,6 +43,23 @@ class SectionRef:
         return Location(self.index, float(x))
 
 
+@dataclass(frozen=True)
+class ParamSlots:
+    """Entries of one params leaf: ``params[path[0]][path[1]...][index]``.
+
+    Attributes:
+        path: keys into the params pytree, e.g. ("hh", "gnabar") or ("cm",).
+        index: int [k] entries of that leaf.
+        section: int [k] section of each entry.
+        node: int [k] compartment node of each entry (-1 for per-section and per-point leaves).
+    """
+
+    path: tuple
+    index: np.ndarray
+    section: np.ndarray
+    node: np.ndarray
+
+
 @dataclass
 class _Stimuli:
     iclamp: list  # (node, delay, dur, amp)
@@ -216,6 +233,15 @@ class Cell:
         if name in self._values["ions"]:
             self._values["ions"][name][nodes] = value
             return self
+        mech, param = self._mech_param(name)
+        present = nodes[self._mech_nodes[mech][nodes]]
+        if present.size == 0:
+            raise ValueError(f"{mech} is not inserted where {name} was set ({where!r})")
+        self._values["mechs"][mech][param][present] = value
+        return self
+
+    def _mech_param(self, name: str) -> tuple[str, str]:
+        """(mechanism, parameter) of "<mech>.<param>", or a ValueError suggesting names."""
         mech, _, param = name.partition(".")
         if mech not in self._mechs:
             known = ["cm", "Ra", "diam", "L", *self._values["ions"],
@@ -229,11 +255,46 @@ class Cell:
             near = difflib.get_close_matches(param, list(table), n=3)
             raise ValueError(f"{mech} has no parameter {param!r}; its parameters: {sorted(table)}"
                              + (f" (did you mean {near}?)" if near else ""))
+        return mech, param
+
+    def param_slots(self, name: str, where=None) -> "ParamSlots":
+        """Where parameter ``name`` at ``where`` lives in the ``params`` pytree.
+
+        For training: which leaf (``path``) and which entries of it (``index``),
+        with the section and node each entry belongs to, so entries can be
+        grouped (shared) by cell, region, section or segment.
+        """
+        comps = self.compartments
+        offsets = self.morphology.point_offsets
+        if name in ("Ra", "L"):
+            secs = np.asarray(self.sections(where))
+            return ParamSlots((name,), secs, secs, np.full(secs.shape, -1))
+        if name == "diam":
+            secs = self.sections(where)
+            idx = np.concatenate([np.arange(offsets[s], offsets[s + 1]) for s in secs])
+            sec_of = np.concatenate([np.full(offsets[s + 1] - offsets[s], s) for s in secs])
+            return ParamSlots(("diam",), idx, sec_of, np.full(idx.shape, -1))
+        nodes = self.nodes(where)
+        if name == "cm" or name in self._values["ions"]:
+            path = ("cm",) if name == "cm" else ("ions", name)
+            return ParamSlots(path, nodes, comps.section[nodes], nodes)
+        mech, _, param = name.partition(".")
+        if mech in self._stim.spikes:
+            _, items = self._stim.spikes[mech]
+            if param not in items[0][1]:
+                raise ValueError(f"{mech} has no parameter {param!r}; its parameters: {sorted(items[0][1])}")
+            syn_nodes = np.asarray([x[0] for x in items])
+            keep = np.flatnonzero(np.isin(syn_nodes, nodes))
+            return ParamSlots((mech, param), keep, comps.section[syn_nodes[keep]], syn_nodes[keep])
+        mech, param = self._mech_param(name)
         present = nodes[self._mech_nodes[mech][nodes]]
         if present.size == 0:
-            raise ValueError(f"{mech} is not inserted where {name} was set ({where!r})")
-        table[param][present] = value
-        return self
+            raise ValueError(f"{mech} is not inserted in {where!r}")
+        solver = self._placement_nodes(mech)
+        ranks = self._rank[present]
+        idx = ranks if solver is None else np.searchsorted(solver, ranks)
+        order = np.argsort(idx)
+        return ParamSlots((mech, param), idx[order], comps.section[present[order]], present[order])
 
     # --- stimuli and recordings -------------------------------------------
     def iclamp(self, loc: Location, *, delay: float, dur: float, amp: float) -> "Cell":
