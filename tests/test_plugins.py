@@ -1,0 +1,96 @@
+"""Plugin discovery through entry points, and the example third-party package used by name."""
+
+import os
+import textwrap
+
+import numpy as np
+import pytest
+
+import dendrax as dx
+from dendrax import plugins
+from dendrax.mechanisms import available
+from dendrax.plugins import Plugin, PluginError
+
+
+@pytest.fixture
+def fake_entry_points(monkeypatch, tmp_path):
+    """Replace the installed entry points with ones defined here (modules in tmp_path)."""
+    monkeypatch.syspath_prepend(str(tmp_path))
+
+    def install(entries, modules):
+        for name, source in modules.items():
+            (tmp_path / f"{name}.py").write_text(textwrap.dedent(source))
+        monkeypatch.setattr(plugins, "_entry_points",
+                            lambda group: iter([e for e in entries if e.group == group]))
+        plugins.clear_cache()
+
+    yield install
+    plugins.clear_cache()
+
+
+def test_builtins_are_registered_like_plugins():
+    table = available()
+    assert table["dendrax.channels"]["hh"] == "dendrax"
+    assert table["dendrax.channels"]["pas"] == "dendrax"
+    assert table["dendrax.morphology_readers"]["swc"] == "dendrax"
+
+
+def test_two_packages_providing_one_name_is_an_error(fake_entry_points):
+    fake_entry_points([Plugin("kx", "dendrax.channels", "mod_a:K", "pkg-a"),
+                       Plugin("kx", "dendrax.channels", "mod_b:K", "pkg-b")], {})
+    with pytest.raises(PluginError, match="'kx'.*'pkg-a'.*'pkg-b'"):
+        available()
+
+
+def test_broken_plugin_warns_and_the_rest_works(fake_entry_points):
+    fake_entry_points(
+        [Plugin("broken", "dendrax.channels", "broken_mod:Chan", "pkg-broken"),
+         Plugin("hh", "dendrax.channels", "dendrax.mechanisms.hh:HH", "dendrax")],
+        {"broken_mod": "raise ImportError('missing dependency xyz')\n"})
+    with pytest.warns(RuntimeWarning, match="broken.*pkg-broken.*missing dependency xyz"):
+        loaded = plugins.load_all("dendrax.channels")
+    assert "hh" in loaded and "broken" not in loaded
+    with pytest.raises(PluginError, match="pkg-broken.*failed to load"):
+        plugins.load("dendrax.channels", "broken")
+    cell = dx.Cell.ball_and_stick()
+    cell.insert("hh")  # the rest of dendrax keeps working
+
+
+def test_plugin_class_missing_members_is_rejected_at_build_time(fake_entry_points):
+    fake_entry_points([Plugin("nocurrent", "dendrax.channels", "badchan:Bad", "pkg-bad")],
+                      {"badchan": """
+                          from dendrax.mechanisms import Channel
+                          class Bad(Channel):
+                              name = "nocurrent"
+                              params = {"g": 1.0}
+                      """})
+    with pytest.raises(ValueError, match="Bad does not define current"):
+        dx.Cell.ball_and_stick().insert("nocurrent")
+
+
+def test_unknown_names_suggest_the_nearest():
+    with pytest.raises(PluginError, match="did you mean 'hh'"):
+        dx.Cell.ball_and_stick().insert("hhh")
+    with pytest.raises(ValueError, match="unknown morphology format .nope."):
+        dx.read_morphology(__file__, format="nope")
+
+
+def test_example_plugin_package_used_by_name(tmp_path):
+    """The example package (examples/plugins/, installed by pip) used as an outside user would.
+
+    CI installs it (README's test command); elsewhere the test skips if it is absent."""
+    if not os.environ.get("CI"):
+        pytest.importorskip("dendrax_example_plugin")
+    (tmp_path / "cell.cyl").write_text("soma - 20 20 soma\ndend soma 300 1.5 dend\n")
+    morph = dx.read_morphology(tmp_path / "cell.cyl")
+    cell = dx.Cell(morph, nseg=[1, 7])
+    cell.insert("pas").insert("kdr_demo")
+    cell.set("pas.g", 1e-4).set("pas.e", -65.0)
+    cell.synapse("ExpSynDemo", cell.section(1)(0.8), spike_times=[2.0, 6.0], weight=0.01)
+    cell.record("v", cell.soma()).record("kdr_demo.n", cell.soma())
+    res = dx.simulate(cell, 15.0, 0.025)
+    v = np.asarray(res.traces[0])
+    assert v.max() > -64.0, "the synapse should depolarise the soma"
+    assert available()["dendrax.channels"]["kdr_demo"] == "dendrax-example-plugin"
+    assert available()["dendrax.synapses"]["ExpSynDemo"] == "dendrax-example-plugin"
+    assert available()["dendrax.morphology_readers"]["cyl"] == "dendrax-example-plugin"
