@@ -178,3 +178,17 @@ def test_checkpointed_gradients_equal_plain():
         chk = jax.grad(loss)(cell.params, k)
         for a, b in zip(jax.tree_util.tree_leaves(plain), jax.tree_util.tree_leaves(chk)):
             np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-10 * float(np.max(np.abs(a), initial=0.0)))
+
+
+def test_simulate_inside_jit():
+    cell = hh_ball_and_stick()
+    f = jax.jit(lambda p: dx.simulate(cell, 5.0, 0.025, params=p).traces)
+    np.testing.assert_allclose(f(cell.params), dx.simulate(cell, 5.0, 0.025).traces, atol=1e-12)
+
+
+def test_progress_bar_run_equals_plain_run(capsys):
+    cell = hh_ball_and_stick()
+    plain = dx.simulate(cell, 10.0, 0.025).traces
+    chunked = dx.simulate(cell, 10.0, 0.025, progress=True).traces
+    np.testing.assert_allclose(chunked, plain, atol=1e-12)
+    assert "step" in capsys.readouterr().err

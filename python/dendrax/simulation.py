@@ -328,12 +328,12 @@ def simulate(cell, t_stop: float, dt: float = 0.025, *, params=None, v_init: flo
     params = cell.params if params is None else params
     _check_params(params)
     core = cell.core_params(params, v_init=v_init, celsius=celsius)
-    model, drive, dt = cell.model(), cell.drive(n_steps, dt), jnp.asarray(dt)
+    model, drive, step = cell.model(), cell.drive(n_steps, dt), jnp.asarray(dt)
     if not progress:
-        traces = run(model, core, drive, dt, method=method, backend=backend, checkpoint=checkpoint)
+        traces = run(model, core, drive, step, method=method, backend=backend, checkpoint=checkpoint)
     else:
-        traces = _run_with_progress(model, core, drive, dt, method, backend)
-    return Result(np.arange(n_steps + 1) * float(dt), traces.T, cell.recordings)
+        traces = _run_with_progress(model, core, drive, step, method, backend)
+    return Result(np.arange(n_steps + 1) * dt, traces.T, cell.recordings)
 
 
 def _run_with_progress(model, core, drive, dt, method, backend, chunks=20):
