@@ -5,9 +5,10 @@ Each step from t to t + dt, as NEURON's ``fadvance`` with ``cvode`` off:
 1. spikes due by t + dt/2 reach their synapses (NET_RECEIVE);
 2. membrane currents and their conductances (d i / d v, by autodiff) at v(t),
    stimuli at t + dt/2;
-3. the implicit voltage step: one Hines solve for dv. Backward Euler
-   (NEURON's default) applies v += dv; Crank-Nicolson (``secondorder=2``)
-   solves with 2 C / dt and applies v += 2 dv;
+3. the implicit voltage step: one Hines solve for dv (written for u = v + dv,
+   which saves the axial product). Backward Euler (NEURON's default) applies
+   v += dv; Crank-Nicolson (``secondorder=2``) solves with 2 C / dt and
+   applies v += 2 dv;
 4. ion pools, then gates, advance to t + dt at the new v (exponential Euler,
    NEURON's cnexp), so gates are staggered half a step from v.
 
@@ -104,14 +105,6 @@ def _vclamp(vc, t):
     return level, t < edges[:, 2]
 
 
-def _axial(parent, g_axial, v):
-    """Axial current leaving each node (nA): sum over neighbours j of g_ij (v_i - v_j)."""
-    has = parent >= 0
-    pc = jnp.maximum(parent, 0)
-    flow = jnp.where(has, g_axial * (v - v[pc]), 0.0)  # from node i to its parent
-    return flow.at[pc].add(-flow)
-
-
 def initial_state(model: Model, core):
     """v, channel/pool states, concentrations and synapse states at t = 0 (NEURON's finitialize)."""
     n = model.n_nodes
@@ -139,8 +132,8 @@ def _matrix(model: Model, core, dt, k):
     has = parent >= 0
     g_ax = jnp.where(has, core["g_axial"], 0.0)
     diag_ax = g_ax.at[jnp.maximum(parent, 0)].add(g_ax)
-    cap = core["cm"] * core["area"] * CAP_TO_NF
-    return {"parent": parent, "off": -g_ax, "g_axial": g_ax, "diag": k * cap / dt + diag_ax}
+    cap_dt = k * core["cm"] * core["area"] * CAP_TO_NF / dt
+    return {"parent": parent, "off": -g_ax, "cap_dt": cap_dt, "diag": cap_dt + diag_ax}
 
 
 def _step(model: Model, core, mat, dt, k, backend, carry, drive):
@@ -169,10 +162,11 @@ def _step(model: Model, core, mat, dt, k, backend, carry, drive):
         level, on = _vclamp(vc, t_mid)
         i_mem = i_mem.at[nodes].add(-jnp.where(on, (level - v[nodes]) / vc["rs"], 0.0))
         g_mem = g_mem.at[nodes].add(jnp.where(on, 1.0 / vc["rs"], 0.0))
-    # 3. implicit voltage step
-    rhs = -(i_mem + _axial(parent, mat["g_axial"], v))
-    dv = hines_solve(parent, mat["off"], mat["diag"] + g_mem, mat["off"], rhs, backend=backend)
-    v_new = v + k * dv
+    # 3. implicit voltage step, solved for u = v + dv:
+    #    (k C/dt + G_axial + g) u = (k C/dt + g) v - i
+    rhs = (mat["cap_dt"] + g_mem) * v - i_mem
+    u = hines_solve(parent, mat["off"], mat["diag"] + g_mem, mat["off"], rhs, backend=backend)
+    v_new = u if k == 1.0 else k * u - (k - 1.0) * v
     # 4. pools, then gates, at the new v
     new_states = list(states)
     if model.dynamic_ions:
