@@ -197,3 +197,19 @@ def test_real_cells_hh(name, nseg):
         res = dx.simulate(cell, 100.0, 0.025, method=method)
         ref = neuron_run(secs, sites, t_stop=100.0, dt=0.025, method=method)
         assert_agree(res.traces, ref, 0.025)
+
+
+def test_distance_from_soma_matches_neuron():
+    sections = [
+        {"length": 30.0, "diam": 10.0, "parent": -1, "region": "dend"},
+        {"length": 20.0, "diam": 20.0, "parent": 0, "parent_x": 0.4, "region": "soma"},
+        {"length": 100.0, "diam": 2.0, "parent": 1, "parent_x": 1.0, "region": "apic"},
+        {"length": 50.0, "diam": 1.0, "parent": 0, "parent_x": 1.0, "region": "dend"},
+        {"length": 70.0, "diam": 1.0, "parent": 2, "parent_x": 0.3, "region": "apic"},
+    ]
+    cell = dx.Cell.from_sections(sections, nseg=[3, 1, 5, 2, 3])
+    secs = neuron_from_morphology(cell.morphology, [3, 1, 5, 2, 3])
+    h.distance(0, secs[1](0.5))
+    comps = cell.compartments
+    ref = [h.distance(secs[s](x)) for s, x in zip(comps.section, comps.x)]
+    np.testing.assert_allclose(cell.distance(), ref, atol=1e-9)

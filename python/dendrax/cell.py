@@ -185,6 +185,49 @@ class Cell:
         self.section(loc.section)
         return int(morph_lib.node_index(self.compartments, loc.section, loc.x))
 
+    def distance(self) -> np.ndarray:
+        """Path length (um) along the tree from the soma centre to every node, as
+        NEURON's ``h.distance(soma(0.5), seg)`` (which measures a branch point at
+        the centre of the parent segment it joins). float64 [N]."""
+        morph, comps = self.morphology, self.compartments
+        L = morph.lengths
+        n_sec = len(morph.sections)
+        parent = [sec.parent for sec in morph.sections]
+        # where each section's 0 end sits on its parent: the joined node's x
+        joint = np.zeros(n_sec)
+        for i, sec in enumerate(morph.sections):
+            x, p = sec.parent_x, sec.parent
+            if p >= 0 and 0.0 < x < 1.0:
+                n = int(self.nseg[p])
+                x = (min(int(n * x), n - 1) + 0.5) / n
+            joint[i] = x
+        lineage = []  # sections from the root down to each section
+        for i in range(n_sec):
+            lineage.append((lineage[parent[i]] if parent[i] >= 0 else []) + [i])
+        soma = self.soma()
+        out = np.empty(self.n_nodes)
+        for k, (sec, x) in enumerate(zip(comps.section, comps.x)):
+            a, b = lineage[soma.section], lineage[int(sec)]
+            depth = 0
+            while depth < min(len(a), len(b)) and a[depth] == b[depth]:
+                depth += 1
+            common = a[depth - 1]
+
+            def down(path, x_end):
+                """Path length from the common section to (path[-1], x_end) and the exit x on it."""
+                if len(path) == depth:
+                    return 0.0, x_end
+                rest = path[depth:]
+                total = x_end * L[rest[-1]]
+                for s, t in zip(rest[:-1], rest[1:]):
+                    total += joint[t] * L[s]
+                return total, joint[rest[0]]
+
+            da, xa = down(a, soma.x)
+            db, xb = down(b, float(x))
+            out[k] = da + db + abs(xa - xb) * L[common]
+        return out
+
     def nodes(self, where=None) -> np.ndarray:
         """Node indices (segment centres) of ``where``; a Location selects one segment."""
         if isinstance(where, Location):
