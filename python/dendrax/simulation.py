@@ -17,6 +17,7 @@ Units: area um2, conductance uS, current nA, capacitance from cm (uF/cm2).
 
 from __future__ import annotations
 
+import warnings
 from functools import partial
 
 import jax
@@ -327,7 +328,20 @@ def simulate(cell, t_stop: float, dt: float = 0.025, *, params=None, v_init: flo
         traces = run(model, core, drive, step, method=method, backend=backend, checkpoint=checkpoint)
     else:
         traces = _run_with_progress(model, core, drive, step, method, backend)
+    _warn_nonfinite(traces, dt, cell.recordings)
     return Result(np.arange(n_steps + 1) * dt, traces.T, cell.recordings)
+
+
+def _warn_nonfinite(traces, dt, labels):
+    """A run that blew up (e.g. a huge current into a thin dendrite) is reported, not silent."""
+    if isinstance(traces, jax.core.Tracer):
+        return
+    finite = np.isfinite(np.asarray(traces))
+    if not finite.all():
+        step, rec = np.argwhere(~finite)[0]
+        warnings.warn(f"dendrax: the simulation became non-finite at t = {step * dt:g} ms "
+                      f"(first in recording {labels[rec]}); check stimuli and parameters "
+                      "(or reduce dt)", RuntimeWarning, stacklevel=3)
 
 
 def _run_with_progress(model, core, drive, dt, method, backend, chunks=20):

@@ -56,9 +56,15 @@ GAS_CONSTANT = 8.31446261815324  # J/(K mol)
 
 
 def nernst(ci, co, charge: int, celsius):
-    """Reversal potential in mV of an ion with concentrations ci, co (mM)."""
+    """Reversal potential in mV of an ion with concentrations ci, co (mM).
+
+    As NEURON's nrn_nernst: +1e6 mV when ci <= 0 and -1e6 mV when co <= 0 (a
+    pool driven below zero), never NaN.
+    """
     ktf = 1000.0 * GAS_CONSTANT * (celsius + 273.15) / FARADAY
-    return ktf / charge * jnp.log(co / ci)
+    ok = (ci > 0) & (co > 0)
+    e = ktf / charge * jnp.log(jnp.where(ok, co, 1.0) / jnp.where(ok, ci, 1.0))
+    return jnp.where(ci <= 0, 1e6, jnp.where(co <= 0, -1e6, e))
 
 
 class Mechanism:
