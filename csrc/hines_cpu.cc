@@ -1,8 +1,17 @@
 // CPU handlers of the Hines solve on the typed XLA FFI, exported to Python
 // as PyCapsules by a nanobind module.
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
+#include <cstdlib>
 #include <string>
+#include <system_error>
+#include <thread>
+#include <vector>
+
+#if defined(__linux__)
+#include <sched.h>
+#endif
 
 #include "hines_kernel.h"
 #include "layout.h"
@@ -15,7 +24,211 @@ namespace ffi = xla::ffi;
 namespace dendrax {
 namespace {
 
-constexpr int64_t kTile = 64;  // systems solved together: one cache-friendly slab
+// --- threads -------------------------------------------------------------------
+
+// Node-systems a thread must get before a call is split over threads (~0.5 ms).
+constexpr int64_t kMinWorkPerThread = int64_t{1} << 18;
+
+// DENDRAX_NUM_THREADS if set, else the CPUs this process may run on (read once).
+int max_threads() {
+  static const int k = [] {
+    if (const char* s = std::getenv("DENDRAX_NUM_THREADS")) {
+      const int v = std::atoi(s);
+      if (v >= 1) return std::min(v, 256);
+    }
+    int c = 0;
+#if defined(__linux__)
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof(set), &set) == 0) c = CPU_COUNT(&set);
+#endif
+    if (c <= 0) c = static_cast<int>(std::thread::hardware_concurrency());
+    return std::max(1, std::min(c, 64));
+  }();
+  return k;
+}
+
+// Runs body(k, worker) for the work items k in [0, items) on up to max_threads()
+// threads (workers 0..threads-1, this thread being worker 0), at most one thread per
+// kMinWorkPerThread of `work`. Threads take items from a shared counter, so a thread
+// slowed down by other processes simply takes fewer.
+template <typename Body>
+void parallel_for(int64_t items, int64_t work, int max_workers, Body body) {
+  const int threads = static_cast<int>(std::max<int64_t>(
+      1, std::min<int64_t>({max_workers, items, work / kMinWorkPerThread})));
+  if (threads <= 1) {
+    for (int64_t k = 0; k < items; ++k) body(k, 0);
+    return;
+  }
+  std::atomic<int64_t> next{0};
+  auto worker = [&](int w) {
+    for (int64_t k = next++; k < items; k = next++) body(k, w);
+  };
+  std::vector<std::thread> pool;
+  try {
+    for (int j = 1; j < threads; ++j) pool.emplace_back(worker, j);
+  } catch (const std::system_error&) {
+    // no more threads: the ones started and this one do the work
+  }
+  worker(0);
+  for (auto& t : pool) t.join();
+}
+
+// Calls body(l, t0, t1) over all leading batch entries l and systems [0, nt), in
+// about 4 items per thread: whole leading entries, or chunks of the systems axis
+// (whole cache lines, at least kMinChunk systems so that rows stay long).
+constexpr int64_t kMinChunk = 256;
+
+template <typename Body>
+void parallel_systems(const Layout& L, Body body) {
+  const int threads = max_threads();
+  const int64_t want = 4 * static_cast<int64_t>(threads);
+  const int64_t per_lead = std::max<int64_t>(1, (want + L.nlead - 1) / L.nlead);
+  const int64_t chunk = std::max<int64_t>(
+      std::min(kMinChunk, L.nt), ((L.nt + per_lead - 1) / per_lead + 7) / 8 * 8);
+  const int64_t chunks = (L.nt + chunk - 1) / chunk;
+  parallel_for(L.nlead * chunks, L.n * L.nt * L.nlead, threads, [&](int64_t k, int) {
+    const int64_t l = k / chunks, t0 = (k % chunks) * chunk;
+    body(l, t0, std::min(t0 + chunk, L.nt));
+  });
+}
+
+// --- packing short rows --------------------------------------------------------------
+//
+// vmap of a solve of [N] (or [N, few]) systems gives rows of nt < kPackBelow systems
+// and many leading entries: solved one by one, each system is a chain of dependent
+// divisions. Leading entries that share a parent array are packed side by side into
+// rows of up to kPackWidth systems, solved together (SIMD), and unpacked.
+constexpr int64_t kPackBelow = 8;
+constexpr int64_t kPackWidth = 32;
+
+struct Pack {
+  int64_t l0, count;  // leading entries [l0, l0 + count), one parent array
+};
+
+std::vector<Pack> make_packs(const Layout& L) {
+  std::vector<Pack> packs;
+  const int64_t max_count = std::max<int64_t>(1, kPackWidth / L.nt);
+  for (int64_t l = 0; l < L.nlead;) {
+    const int64_t pb = L.block(0, l);
+    int64_t c = 1;
+    while (c < max_count && l + c < L.nlead && L.block(0, l + c) == pb) ++c;
+    packs.push_back({l, c});
+    l += c;
+  }
+  return packs;
+}
+
+// dst [n, count * nt] <- the systems of operand `op` of the pack's leading entries.
+template <typename T>
+void pack_rows(const Layout& L, int op, const T* src, const Pack& pk, T* dst) {
+  const int64_t nt = L.nt, w = pk.count * nt, blk = L.n * nt;
+  const T* rows[kPackWidth];
+  for (int64_t g = 0; g < pk.count; ++g) rows[g] = src + L.block(op, pk.l0 + g) * blk;
+  for (int64_t i = 0; i < L.n; ++i)
+    for (int64_t g = 0; g < pk.count; ++g)
+      for (int64_t t = 0; t < nt; ++t) dst[i * w + g * nt + t] = rows[g][i * nt + t];
+}
+
+// The pack's leading entries of a result (leading entry l at l * n * nt) <- src.
+template <typename T>
+void unpack_rows(const Layout& L, const T* src, const Pack& pk, T* dst) {
+  const int64_t nt = L.nt, w = pk.count * nt, blk = L.n * nt;
+  for (int64_t i = 0; i < L.n; ++i)
+    for (int64_t g = 0; g < pk.count; ++g)
+      for (int64_t t = 0; t < nt; ++t) dst[(pk.l0 + g) * blk + i * nt + t] = src[i * w + g * nt + t];
+}
+
+// Runs solve(pack, scratch) over the packs, where scratch holds `buffers` arrays of
+// n * kPackWidth values for the calling worker. False when packing does not apply.
+template <typename T, typename Solve>
+bool run_packed(const Layout& L, int buffers, Solve solve) {
+  if (L.nt >= kPackBelow || L.nlead < 2) return false;
+  const std::vector<Pack> packs = make_packs(L);
+  if (static_cast<int64_t>(packs.size()) == L.nlead) return false;  // nothing shares a row
+  const int threads = max_threads();
+  std::vector<std::vector<T>> scratch(threads);
+  const size_t size = static_cast<size_t>(buffers * L.n * kPackWidth);
+  parallel_for(static_cast<int64_t>(packs.size()), L.n * L.nt * L.nlead, threads,
+               [&](int64_t k, int w) {
+                 if (scratch[w].size() < size) scratch[w].resize(size);
+                 solve(packs[k], scratch[w].data());
+               });
+  return true;
+}
+
+// --- instruction sets ------------------------------------------------------------
+//
+// The same kernel compiled twice: for the baseline ISA of the build and, on x86-64,
+// for AVX2 (chosen at run time, so the wheel needs no -march flag). No FMA: both
+// variants round identically. DENDRAX_DISABLE_AVX2=1 forces the baseline.
+
+template <typename T>
+using FactorFn = void (*)(const int32_t*, const uint8_t*, const T*, const T*, const T*, const T*,
+                          T*, T*, int64_t, int64_t, int64_t, int64_t);
+template <typename T>
+using SubstituteFn = void (*)(const int32_t*, const uint8_t*, const T*, const T*, const T*,
+                              const T*, T*, int64_t, int64_t, int64_t, int64_t);
+
+template <typename T>
+void factor_baseline(const int32_t* par, const uint8_t* fl, const T* lo, const T* d, const T* up,
+                     const T* r, T* x, T* dinv, int64_t n, int64_t nt, int64_t t0, int64_t t1) {
+  factor_solve_rows(par, fl, lo, d, up, r, x, dinv, n, nt, t0, t1);
+}
+template <typename T>
+void substitute_baseline(const int32_t* par, const uint8_t* fl, const T* lo, const T* up,
+                         const T* dinv, const T* r, T* x, int64_t n, int64_t nt, int64_t t0,
+                         int64_t t1) {
+  substitute_rows(par, fl, lo, up, dinv, r, x, n, nt, t0, t1);
+}
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define DENDRAX_HAVE_AVX2 1
+template <typename T>
+__attribute__((target("avx2"))) void factor_avx2(const int32_t* par, const uint8_t* fl,
+                                                 const T* lo, const T* d, const T* up, const T* r,
+                                                 T* x, T* dinv, int64_t n, int64_t nt, int64_t t0,
+                                                 int64_t t1) {
+  factor_solve_rows(par, fl, lo, d, up, r, x, dinv, n, nt, t0, t1);
+}
+template <typename T>
+__attribute__((target("avx2"))) void substitute_avx2(const int32_t* par, const uint8_t* fl,
+                                                     const T* lo, const T* up, const T* dinv,
+                                                     const T* r, T* x, int64_t n, int64_t nt,
+                                                     int64_t t0, int64_t t1) {
+  substitute_rows(par, fl, lo, up, dinv, r, x, n, nt, t0, t1);
+}
+#endif
+
+bool use_avx2() {
+#ifdef DENDRAX_HAVE_AVX2
+  static const bool k = [] {
+    const char* off = std::getenv("DENDRAX_DISABLE_AVX2");
+    if (off && *off && std::string(off) != "0") return false;
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2") != 0;
+  }();
+  return k;
+#else
+  return false;
+#endif
+}
+
+template <typename T>
+FactorFn<T> factor_kernel() {
+#ifdef DENDRAX_HAVE_AVX2
+  if (use_avx2()) return factor_avx2<T>;
+#endif
+  return factor_baseline<T>;
+}
+template <typename T>
+SubstituteFn<T> substitute_kernel() {
+#ifdef DENDRAX_HAVE_AVX2
+  if (use_avx2()) return substitute_avx2<T>;
+#endif
+  return substitute_baseline<T>;
+}
+
+// --- handlers --------------------------------------------------------------------
 
 ffi::Error check_dtypes(std::initializer_list<const ffi::AnyBuffer*> bufs, ffi::DataType* dtype) {
   *dtype = (*bufs.begin())->element_type();
@@ -27,63 +240,89 @@ ffi::Error check_dtypes(std::initializer_list<const ffi::AnyBuffer*> bufs, ffi::
   return ffi::Error::Success();
 }
 
-// Runs `body(l, parent_block)` for every leading batch entry after checking
-// each distinct parent array once.
-template <typename Body>
-ffi::Error for_each_system(const Layout& L, const int32_t* parent, Body body) {
-  int64_t checked = -1;
-  for (int64_t l = 0; l < L.nlead; ++l) {
-    const int64_t pb = L.block(0, l);
-    const int32_t* par = parent + pb * L.n;
-    if (pb != checked) {
-      if (!valid_parents(par, L.n))
-        return ffi::Error::InvalidArgument(
-            "hines: parent must satisfy -1 <= parent[i] < i for every node i");
-      checked = pb;
-    }
-    body(l, par);
+// Checks every parent array of the call and computes its tree_flags: flags of the
+// parent array of leading entry l start at L.block(0, l) * L.n.
+ffi::Error parent_flags(const Layout& L, const int32_t* parent, std::vector<uint8_t>* flags) {
+  int64_t blocks = 1;
+  for (int d = 0; d < L.rank_lead; ++d)
+    if (L.stride[0][d] != 0) blocks *= L.lead[d];
+  flags->resize(static_cast<size_t>(blocks * L.n));
+  for (int64_t b = 0; b < blocks; ++b) {
+    if (!valid_parents(parent + b * L.n, L.n))
+      return ffi::Error::InvalidArgument(
+          "hines: parent must satisfy -1 <= parent[i] < i for every node i");
+    tree_flags(parent + b * L.n, L.n, flags->data() + b * L.n);
   }
   return ffi::Error::Success();
 }
 
 template <typename T>
 ffi::Error factor_solve_typed(const Layout& L, const int32_t* parent, const T* lo, const T* d,
-                              const T* up, const T* r, T* x, T* dred) {
+                              const T* up, const T* r, T* x, T* dinv) {
+  if (L.n == 0 || L.nt == 0 || L.nlead == 0) return ffi::Error::Success();
+  std::vector<uint8_t> flags;
+  if (auto e = parent_flags(L, parent, &flags); !e.success()) return e;
   const int64_t blk = L.n * L.nt;
-  return for_each_system(L, parent, [&](int64_t l, const int32_t* par) {
-    const T* lo_l = lo + L.block(1, l) * blk;
-    const T* d_l = d + L.block(2, l) * blk;
-    const T* up_l = up + L.block(3, l) * blk;
-    const T* r_l = r + L.block(4, l) * blk;
-    for (int64_t t0 = 0; t0 < L.nt; t0 += kTile)
-      factor_solve(par, lo_l, d_l, up_l, r_l, x + l * blk, dred + l * blk, L.n, L.nt, t0,
-                   std::min(t0 + kTile, L.nt));
+  const FactorFn<T> kernel = factor_kernel<T>();
+  const bool packed = run_packed<T>(L, 6, [&](const Pack& pk, T* buf) {
+    const int64_t w = pk.count * L.nt, m = L.n * kPackWidth;
+    T *plo = buf, *pd = buf + m, *pup = buf + 2 * m, *pr = buf + 3 * m, *px = buf + 4 * m,
+      *pdinv = buf + 5 * m;
+    pack_rows(L, 1, lo, pk, plo);
+    pack_rows(L, 2, d, pk, pd);
+    pack_rows(L, 3, up, pk, pup);
+    pack_rows(L, 4, r, pk, pr);
+    const int64_t pb = L.block(0, pk.l0) * L.n;
+    kernel(parent + pb, flags.data() + pb, plo, pd, pup, pr, px, pdinv, L.n, w, 0, w);
+    unpack_rows(L, px, pk, x);
+    unpack_rows(L, pdinv, pk, dinv);
   });
+  if (packed) return ffi::Error::Success();
+  parallel_systems(L, [&](int64_t l, int64_t t0, int64_t t1) {
+    const int64_t pb = L.block(0, l) * L.n;
+    kernel(parent + pb, flags.data() + pb, lo + L.block(1, l) * blk, d + L.block(2, l) * blk,
+           up + L.block(3, l) * blk, r + L.block(4, l) * blk, x + l * blk, dinv + l * blk, L.n,
+           L.nt, t0, t1);
+  });
+  return ffi::Error::Success();
 }
 
 template <typename T>
 ffi::Error substitute_typed(const Layout& L, const int32_t* parent, const T* lo, const T* up,
-                            const T* dred, const T* r, T* x) {
+                            const T* dinv, const T* r, T* x) {
+  if (L.n == 0 || L.nt == 0 || L.nlead == 0) return ffi::Error::Success();
+  std::vector<uint8_t> flags;
+  if (auto e = parent_flags(L, parent, &flags); !e.success()) return e;
   const int64_t blk = L.n * L.nt;
-  return for_each_system(L, parent, [&](int64_t l, const int32_t* par) {
-    const T* lo_l = lo + L.block(1, l) * blk;
-    const T* up_l = up + L.block(2, l) * blk;
-    const T* dr_l = dred + L.block(3, l) * blk;
-    const T* r_l = r + L.block(4, l) * blk;
-    for (int64_t t0 = 0; t0 < L.nt; t0 += kTile)
-      substitute(par, lo_l, up_l, dr_l, r_l, x + l * blk, L.n, L.nt, t0,
-                 std::min(t0 + kTile, L.nt));
+  const SubstituteFn<T> kernel = substitute_kernel<T>();
+  const bool packed = run_packed<T>(L, 5, [&](const Pack& pk, T* buf) {
+    const int64_t w = pk.count * L.nt, m = L.n * kPackWidth;
+    T *plo = buf, *pup = buf + m, *pdinv = buf + 2 * m, *pr = buf + 3 * m, *px = buf + 4 * m;
+    pack_rows(L, 1, lo, pk, plo);
+    pack_rows(L, 2, up, pk, pup);
+    pack_rows(L, 3, dinv, pk, pdinv);
+    pack_rows(L, 4, r, pk, pr);
+    const int64_t pb = L.block(0, pk.l0) * L.n;
+    kernel(parent + pb, flags.data() + pb, plo, pup, pdinv, pr, px, L.n, w, 0, w);
+    unpack_rows(L, px, pk, x);
   });
+  if (packed) return ffi::Error::Success();
+  parallel_systems(L, [&](int64_t l, int64_t t0, int64_t t1) {
+    const int64_t pb = L.block(0, l) * L.n;
+    kernel(parent + pb, flags.data() + pb, lo + L.block(1, l) * blk, up + L.block(2, l) * blk,
+           dinv + L.block(3, l) * blk, r + L.block(4, l) * blk, x + l * blk, L.n, L.nt, t0, t1);
+  });
+  return ffi::Error::Success();
 }
 
 const char* const kFactorNames[kOperands] = {"parent", "lower", "diag", "upper", "rhs"};
-const char* const kSubstituteNames[kOperands] = {"parent", "lower", "upper", "dred", "rhs"};
+const char* const kSubstituteNames[kOperands] = {"parent", "lower", "upper", "dinv", "rhs"};
 
 ffi::Error FactorSolveImpl(ffi::Buffer<ffi::S32> parent, ffi::AnyBuffer lower, ffi::AnyBuffer diag,
                            ffi::AnyBuffer upper, ffi::AnyBuffer rhs,
-                           ffi::Result<ffi::AnyBuffer> x, ffi::Result<ffi::AnyBuffer> dred) {
+                           ffi::Result<ffi::AnyBuffer> x, ffi::Result<ffi::AnyBuffer> dinv) {
   ffi::DataType dtype;
-  if (auto e = check_dtypes({&lower, &diag, &upper, &rhs, &(*x), &(*dred)}, &dtype); !e.success())
+  if (auto e = check_dtypes({&lower, &diag, &upper, &rhs, &(*x), &(*dinv)}, &dtype); !e.success())
     return e;
   Layout L;
   const ffi::Span<const int64_t> dims[kOperands] = {parent.dimensions(), lower.dimensions(),
@@ -94,28 +333,28 @@ ffi::Error FactorSolveImpl(ffi::Buffer<ffi::S32> parent, ffi::AnyBuffer lower, f
     return factor_solve_typed(L, parent.typed_data(), lower.typed_data<double>(),
                               diag.typed_data<double>(), upper.typed_data<double>(),
                               rhs.typed_data<double>(), x->typed_data<double>(),
-                              dred->typed_data<double>());
+                              dinv->typed_data<double>());
   return factor_solve_typed(L, parent.typed_data(), lower.typed_data<float>(),
                             diag.typed_data<float>(), upper.typed_data<float>(),
                             rhs.typed_data<float>(), x->typed_data<float>(),
-                            dred->typed_data<float>());
+                            dinv->typed_data<float>());
 }
 
 ffi::Error SubstituteImpl(ffi::Buffer<ffi::S32> parent, ffi::AnyBuffer lower, ffi::AnyBuffer upper,
-                          ffi::AnyBuffer dred, ffi::AnyBuffer rhs, ffi::Result<ffi::AnyBuffer> x) {
+                          ffi::AnyBuffer dinv, ffi::AnyBuffer rhs, ffi::Result<ffi::AnyBuffer> x) {
   ffi::DataType dtype;
-  if (auto e = check_dtypes({&lower, &upper, &dred, &rhs, &(*x)}, &dtype); !e.success()) return e;
+  if (auto e = check_dtypes({&lower, &upper, &dinv, &rhs, &(*x)}, &dtype); !e.success()) return e;
   Layout L;
   const ffi::Span<const int64_t> dims[kOperands] = {parent.dimensions(), lower.dimensions(),
-                                                    upper.dimensions(), dred.dimensions(),
+                                                    upper.dimensions(), dinv.dimensions(),
                                                     rhs.dimensions()};
   if (auto e = make_layout(dims, x->dimensions(), kSubstituteNames, &L); !e.success()) return e;
   if (dtype == ffi::DataType::F64)
     return substitute_typed(L, parent.typed_data(), lower.typed_data<double>(),
-                            upper.typed_data<double>(), dred.typed_data<double>(),
+                            upper.typed_data<double>(), dinv.typed_data<double>(),
                             rhs.typed_data<double>(), x->typed_data<double>());
   return substitute_typed(L, parent.typed_data(), lower.typed_data<float>(),
-                          upper.typed_data<float>(), dred.typed_data<float>(),
+                          upper.typed_data<float>(), dinv.typed_data<float>(),
                           rhs.typed_data<float>(), x->typed_data<float>());
 }
 

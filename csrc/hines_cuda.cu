@@ -22,23 +22,23 @@ constexpr int kThreads = 128;
 // host turns the flag into an FFI error.
 template <typename T>
 __global__ void factor_solve_kernel(Layout L, const int32_t* parent, const T* lo, const T* d,
-                                    const T* up, const T* r, T* x, T* dred, int* bad) {
+                                    const T* up, const T* r, T* x, T* dinv, int* bad) {
   const int64_t g = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
   if (g >= L.nlead * L.nt) return;
   const int64_t l = g / L.nt, t = g % L.nt, blk = L.n * L.nt;
   const int32_t* par = parent + L.block(0, l) * L.n;
   if (!valid_parents(par, L.n)) {
-    for (int64_t i = 0; i < L.n; ++i) x[l * blk + i * L.nt + t] = dred[l * blk + i * L.nt + t] = NAN;
+    for (int64_t i = 0; i < L.n; ++i) x[l * blk + i * L.nt + t] = dinv[l * blk + i * L.nt + t] = NAN;
     atomicExch(bad, 1);
     return;
   }
   factor_solve(par, lo + L.block(1, l) * blk, d + L.block(2, l) * blk, up + L.block(3, l) * blk,
-               r + L.block(4, l) * blk, x + l * blk, dred + l * blk, L.n, L.nt, t, t + 1);
+               r + L.block(4, l) * blk, x + l * blk, dinv + l * blk, L.n, L.nt, t, t + 1);
 }
 
 template <typename T>
 __global__ void substitute_kernel(Layout L, const int32_t* parent, const T* lo, const T* up,
-                                  const T* dred, const T* r, T* x, int* bad) {
+                                  const T* dinv, const T* r, T* x, int* bad) {
   const int64_t g = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
   if (g >= L.nlead * L.nt) return;
   const int64_t l = g / L.nt, t = g % L.nt, blk = L.n * L.nt;
@@ -48,7 +48,7 @@ __global__ void substitute_kernel(Layout L, const int32_t* parent, const T* lo, 
     atomicExch(bad, 1);
     return;
   }
-  substitute(par, lo + L.block(1, l) * blk, up + L.block(2, l) * blk, dred + L.block(3, l) * blk,
+  substitute(par, lo + L.block(1, l) * blk, up + L.block(2, l) * blk, dinv + L.block(3, l) * blk,
              r + L.block(4, l) * blk, x + l * blk, L.n, L.nt, t, t + 1);
 }
 
@@ -81,15 +81,15 @@ ffi::Error run_checked(cudaStream_t stream, ffi::ScratchAllocator& scratch, Laun
 int64_t n_blocks(const Layout& L) { return (L.nlead * L.nt + kThreads - 1) / kThreads; }
 
 const char* const kFactorNames[kOperands] = {"parent", "lower", "diag", "upper", "rhs"};
-const char* const kSubstituteNames[kOperands] = {"parent", "lower", "upper", "dred", "rhs"};
+const char* const kSubstituteNames[kOperands] = {"parent", "lower", "upper", "dinv", "rhs"};
 
 ffi::Error FactorSolveCuda(cudaStream_t stream, ffi::ScratchAllocator scratch,
                            ffi::Buffer<ffi::S32> parent, ffi::AnyBuffer lower, ffi::AnyBuffer diag,
                            ffi::AnyBuffer upper, ffi::AnyBuffer rhs,
-                           ffi::Result<ffi::AnyBuffer> x, ffi::Result<ffi::AnyBuffer> dred) {
+                           ffi::Result<ffi::AnyBuffer> x, ffi::Result<ffi::AnyBuffer> dinv) {
   const ffi::DataType dtype = lower.element_type();
   for (auto t : {diag.element_type(), upper.element_type(), rhs.element_type(),
-                 x->element_type(), dred->element_type()})
+                 x->element_type(), dinv->element_type()})
     if (t != dtype) return ffi::Error::InvalidArgument("hines: float operands must share one dtype");
   if (dtype != ffi::DataType::F32 && dtype != ffi::DataType::F64)
     return ffi::Error::InvalidArgument("hines: float operands must be float32 or float64");
@@ -104,26 +104,26 @@ ffi::Error FactorSolveCuda(cudaStream_t stream, ffi::ScratchAllocator scratch,
       factor_solve_kernel<double><<<n_blocks(L), kThreads, 0, stream>>>(
           L, parent.typed_data(), lower.typed_data<double>(), diag.typed_data<double>(),
           upper.typed_data<double>(), rhs.typed_data<double>(), x->typed_data<double>(),
-          dred->typed_data<double>(), bad);
+          dinv->typed_data<double>(), bad);
     else
       factor_solve_kernel<float><<<n_blocks(L), kThreads, 0, stream>>>(
           L, parent.typed_data(), lower.typed_data<float>(), diag.typed_data<float>(),
           upper.typed_data<float>(), rhs.typed_data<float>(), x->typed_data<float>(),
-          dred->typed_data<float>(), bad);
+          dinv->typed_data<float>(), bad);
   });
 }
 
 ffi::Error SubstituteCuda(cudaStream_t stream, ffi::ScratchAllocator scratch,
                           ffi::Buffer<ffi::S32> parent, ffi::AnyBuffer lower, ffi::AnyBuffer upper,
-                          ffi::AnyBuffer dred, ffi::AnyBuffer rhs, ffi::Result<ffi::AnyBuffer> x) {
+                          ffi::AnyBuffer dinv, ffi::AnyBuffer rhs, ffi::Result<ffi::AnyBuffer> x) {
   const ffi::DataType dtype = lower.element_type();
-  for (auto t : {upper.element_type(), dred.element_type(), rhs.element_type(), x->element_type()})
+  for (auto t : {upper.element_type(), dinv.element_type(), rhs.element_type(), x->element_type()})
     if (t != dtype) return ffi::Error::InvalidArgument("hines: float operands must share one dtype");
   if (dtype != ffi::DataType::F32 && dtype != ffi::DataType::F64)
     return ffi::Error::InvalidArgument("hines: float operands must be float32 or float64");
   Layout L;
   const ffi::Span<const int64_t> dims[kOperands] = {parent.dimensions(), lower.dimensions(),
-                                                    upper.dimensions(), dred.dimensions(),
+                                                    upper.dimensions(), dinv.dimensions(),
                                                     rhs.dimensions()};
   if (auto e = make_layout(dims, x->dimensions(), kSubstituteNames, &L); !e.success()) return e;
   if (L.nlead * L.nt == 0 || L.n == 0) return ffi::Error::Success();
@@ -131,11 +131,11 @@ ffi::Error SubstituteCuda(cudaStream_t stream, ffi::ScratchAllocator scratch,
     if (dtype == ffi::DataType::F64)
       substitute_kernel<double><<<n_blocks(L), kThreads, 0, stream>>>(
           L, parent.typed_data(), lower.typed_data<double>(), upper.typed_data<double>(),
-          dred.typed_data<double>(), rhs.typed_data<double>(), x->typed_data<double>(), bad);
+          dinv.typed_data<double>(), rhs.typed_data<double>(), x->typed_data<double>(), bad);
     else
       substitute_kernel<float><<<n_blocks(L), kThreads, 0, stream>>>(
           L, parent.typed_data(), lower.typed_data<float>(), upper.typed_data<float>(),
-          dred.typed_data<float>(), rhs.typed_data<float>(), x->typed_data<float>(), bad);
+          dinv.typed_data<float>(), rhs.typed_data<float>(), x->typed_data<float>(), bad);
   });
 }
 

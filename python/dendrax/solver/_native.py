@@ -57,13 +57,14 @@ def _call(target: str, n_out: int, *operands):
 
 
 def factor_solve(parent, lower, diag, upper, rhs):
-    """Native solve of [N, T] systems. Returns (x, eliminated diagonal)."""
+    """Native solve of [N, T] systems. Returns (x, dinv = 1 / eliminated diagonal)."""
     return _call("dendrax_hines_factor_solve", 2, parent, lower, diag, upper, rhs)
 
 
-def substitute(parent, lower, upper, dred, rhs):
-    """Native solve reusing an eliminated diagonal. Returns x."""
-    (x,) = _call("dendrax_hines_substitute", 1, parent, lower, upper, dred, rhs)
+def substitute(parent, lower, upper, dinv, rhs):
+    """Native solve reusing the dinv of factor_solve (lower and upper swapped: the
+    transposed system). Returns x."""
+    (x,) = _call("dendrax_hines_substitute", 1, parent, lower, upper, dinv, rhs)
     return x
 
 

@@ -2,6 +2,9 @@
 
 Same algorithm and operation order as the native kernel (csrc/hines_kernel.h),
 so both agree to round-off. Node axis first, systems along axis 1: [N, T].
+``factor_solve`` returns the solution and ``dinv``, the reciprocal of the
+eliminated diagonal, which ``substitute`` reuses (lower and upper swapped: the
+transposed system).
 """
 
 from __future__ import annotations
@@ -10,29 +13,37 @@ import jax.numpy as jnp
 from jax import lax
 
 
-def _eliminate(parent, lower, upper, dred, rhs, *, update_diag: bool):
+def _eliminate(parent, lower, upper, dinv, rhs, *, factor: bool):
+    """Leaves first. With factor=True, dinv enters as the diagonal and leaves as the
+    reciprocal of the eliminated diagonal; else it is that reciprocal already."""
     n = parent.shape[0]
 
     def body(k, carry):
-        d, r = carry
+        dv, r = carry
         i = n - 1 - k
+        if factor:
+            inv = 1 / dv[i]
+            dv = dv.at[i].set(inv)
+        else:
+            inv = dv[i]
         p = parent[i]
         has_parent = p >= 0
         pc = jnp.maximum(p, 0)
-        f = jnp.where(has_parent, upper[i] / d[i], 0.0)
-        if update_diag:
-            d = d.at[pc].add(-f * lower[i])
-        r = r.at[pc].add(-f * r[i])
-        return d, r
+        f = upper[i] * inv
+        # roots: add exact zeros (whatever lower and upper hold there)
+        if factor:
+            dv = dv.at[pc].add(jnp.where(has_parent, -(f * lower[i]), 0.0))
+        r = r.at[pc].add(jnp.where(has_parent, -(f * r[i]), 0.0))
+        return dv, r
 
-    return lax.fori_loop(0, n, body, (dred, rhs))
+    return lax.fori_loop(0, n, body, (dinv, rhs))
 
 
-def _back_substitute(parent, lower, dred, r):
+def _back_substitute(parent, lower, dinv, r):
     def body(i, x):
         p = parent[i]
         coupled = jnp.where(p >= 0, lower[i] * x[jnp.maximum(p, 0)], 0.0)
-        return x.at[i].set((x[i] - coupled) / dred[i])
+        return x.at[i].set((x[i] - coupled) * dinv[i])
 
     return lax.fori_loop(0, parent.shape[0], body, r)
 
@@ -45,11 +56,11 @@ def _poison(parent, x):
 
 
 def factor_solve(parent, lower, diag, upper, rhs):
-    dred, r = _eliminate(parent, lower, upper, diag, rhs, update_diag=True)
-    x = _back_substitute(parent, lower, dred, r)
-    return _poison(parent, x), dred
+    dinv, r = _eliminate(parent, lower, upper, diag, rhs, factor=True)
+    x = _back_substitute(parent, lower, dinv, r)
+    return _poison(parent, x), dinv
 
 
-def substitute(parent, lower, upper, dred, rhs):
-    _, r = _eliminate(parent, lower, upper, dred, rhs, update_diag=False)
-    return _poison(parent, _back_substitute(parent, lower, dred, r))
+def substitute(parent, lower, upper, dinv, rhs):
+    _, r = _eliminate(parent, lower, upper, dinv, rhs, factor=False)
+    return _poison(parent, _back_substitute(parent, lower, dinv, r))

@@ -3,7 +3,7 @@
 Differentiation: a custom JVP whose tangent is one more solve with the same
 matrix (through ``lax.custom_linear_solve``), so forward mode works and reverse
 mode transposes it into one solve with the transposed system. Both reuse the
-diagonal eliminated by the forward solve.
+diagonal eliminated by the forward solve (kept as its reciprocal).
 """
 
 from __future__ import annotations
@@ -130,8 +130,8 @@ def _solve(backend, parent, lower, diag, upper, rhs):
 
 @partial(jax.custom_jvp, nondiff_argnums=(0,))
 def _factor_solve(backend, parent, lower, diag, upper, rhs):
-    """(x, eliminated diagonal). Only x has a true derivative: the eliminated
-    diagonal only parameterizes the ``solve`` callbacks of ``custom_linear_solve``,
+    """(x, dinv = 1 / eliminated diagonal). Only x has a true derivative: dinv only
+    parameterizes the ``solve`` callbacks of ``custom_linear_solve``,
     whose tangents JAX ignores (a solve is the exact inverse of its matvec)."""
     return _dispatch(backend, "factor_solve", parent, lower, diag, upper, rhs)
 
@@ -143,12 +143,17 @@ def _factor_solve_jvp(backend, primals, tangents):
     # A call of the custom_jvp function itself, not of the FFI kernel, so that this
     # rule can be differentiated again (Hessians, forward-over-reverse): an FFI call
     # has no derivative of its own.
-    x, dred = _factor_solve(backend, parent, lower, diag, upper, rhs)
+    x, dinv = _factor_solve(backend, parent, lower, diag, upper, rhs)
+    # dinv only parameterizes the solves, whose tangents custom_linear_solve ignores:
+    # a symbolic zero tangent for it lets JAX skip differentiating the tangent solve
+    # where nothing else varies (JAX's rule for that case fails on symbolic zeros,
+    # e.g. in the Hessian of a loss that is linear in rhs).
+    dinv = lax.stop_gradient(dinv)
     # d(A x) = dA x + A dx  =>  A dx = drhs - dA x
     dx = lax.custom_linear_solve(
         partial(_matvec, parent, lower, diag, upper),
         drhs - _matvec(parent, dlower, ddiag, dupper, x),
-        solve=lambda _, b: _dispatch(backend, "substitute", parent, lower, upper, dred, b),
-        transpose_solve=lambda _, b: _dispatch(backend, "substitute", parent, upper, lower, dred, b),
+        solve=lambda _, b: _dispatch(backend, "substitute", parent, lower, upper, dinv, b),
+        transpose_solve=lambda _, b: _dispatch(backend, "substitute", parent, upper, lower, dinv, b),
     )
-    return (x, dred), (dx, jnp.zeros_like(dred))
+    return (x, dinv), (dx, jnp.zeros_like(dinv))
