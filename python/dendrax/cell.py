@@ -17,7 +17,7 @@ import numpy as np
 
 from . import morphology as morph_lib
 from .mechanisms import registry
-from .mechanisms.base import IONS, IonPool, Synapse
+from .mechanisms.base import IONS, Channel, IonPool, check_mechanism
 from .model import Model, Placement, Recording
 
 REGION_ALIASES = {"apical": "apic", "basal": "dend", "dendrite": "dend", "dendrites": "dend"}
@@ -237,9 +237,20 @@ class Cell:
         return np.flatnonzero(np.isin(comps.section, secs) & ~comps.is_junction)
 
     # --- mechanisms and parameters ----------------------------------------
-    def insert(self, name: str, where=None) -> "Cell":
-        """Insert the channel or ion pool ``name`` (a registered plugin) in ``where``."""
-        mech = self._mechs.get(name) or registry.channel(name)
+    def insert(self, mechanism, where=None) -> "Cell":
+        """Insert a channel or ion pool in ``where``: a registered name (a plugin,
+        e.g. "hh"), or a Channel/IonPool instance or class (to try one before
+        packaging it)."""
+        if isinstance(mechanism, str):
+            name = mechanism
+            mech = self._mechs.get(name) or registry.channel(name)
+        else:
+            kind = IonPool if isinstance(mechanism, IonPool) or (
+                isinstance(mechanism, type) and issubclass(mechanism, IonPool)) else Channel
+            mech = check_mechanism(mechanism, kind)
+            name = mech.name
+            if name in self._mechs and type(self._mechs[name]) is not type(mech):
+                raise ValueError(f"another mechanism named {name!r} is already inserted")
         nodes = self.nodes(where)
         if name not in self._mechs:
             self._mechs[name] = mech
@@ -282,6 +293,17 @@ class Cell:
             raise ValueError(f"{mech} is not inserted where {name} was set ({where!r})")
         self._values["mechs"][mech][param][present] = value
         return self
+
+    def get(self, name: str) -> np.ndarray:
+        """Current values of a parameter (a copy): [N] per node for "cm", ions and
+        "<mech>.<param>" (NaN where the mechanism is not inserted), [n_sections] for
+        "Ra" and "L", [n_points] for "diam"."""
+        if name in ("Ra", "L", "diam", "cm"):
+            return self._values[name].copy()
+        if name in self._values["ions"]:
+            return self._values["ions"][name].copy()
+        mech, param = self._mech_param(name)
+        return np.where(self._mech_nodes[mech], self._values["mechs"][mech][param], np.nan)
 
     def _mech_param(self, name: str) -> tuple[str, str]:
         """(mechanism, parameter) of "<mech>.<param>", or a ValueError suggesting names."""
