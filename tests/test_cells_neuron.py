@@ -213,3 +213,31 @@ def test_distance_from_soma_matches_neuron():
     comps = cell.compartments
     ref = [h.distance(secs[s](x)) for s, x in zip(comps.section, comps.x)]
     np.testing.assert_allclose(cell.distance(), ref, atol=1e-9)
+
+
+def test_exp2syn_synapses_and_their_states():
+    cell = dx.Cell.ball_and_stick(nseg=[1, 7], Ra=100.0)
+    cell.insert("hh")
+    loc = cell.section(1)(0.8)
+    times = [2.0, 2.0125, 7.3, 15.0]  # two inside one step, one on a half-step boundary
+    cell.synapse("Exp2Syn", loc, spike_times=times, weight=0.004, tau1=0.4, tau2=4.0, e=0.0)
+    cell.synapse("Exp2Syn", cell.soma(0.5), spike_times=[9.0], weight=0.002, delay=1.0, e=-80.0)
+    cell.record("v", cell.soma(0.5)).record("v", loc).record("Exp2Syn.B", loc)
+    res = dx.simulate(cell, 25.0, 0.025)
+
+    secs = neuron_from_morphology(cell.morphology, [1, 7], Ra=100.0)
+    hh_everywhere(secs)
+    keep = []
+    for (s, x), ts, w, d, e, tau in (((1, 0.8), times, 0.004, 0.0, 0.0, (0.4, 4.0)),
+                                     ((0, 0.5), [9.0], 0.002, 1.0, -80.0, (0.1, 10.0))):
+        syn = h.Exp2Syn(secs[s](x))
+        syn.tau1, syn.tau2, syn.e = tau[0], tau[1], e
+        nc = h.NetCon(None, syn)
+        nc.weight[0] = w
+        # presynaptic spikes at ts arrive after the delay d
+        fih = h.FInitializeHandler(lambda nc=nc, ts=ts, d=d: [nc.event(t + d) for t in ts])
+        keep += [syn, nc, fih]
+    b = h.Vector().record(keep[0]._ref_B)
+    ref = neuron_run(secs, [cell.soma(0.5), loc], t_stop=25.0, dt=0.025, method="backward_euler")
+    assert_agree(np.asarray(res.traces[:2]), ref, 0.025, tol=1e-6)
+    np.testing.assert_allclose(res.traces[2], np.array(b), atol=1e-10)

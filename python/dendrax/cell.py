@@ -395,11 +395,19 @@ class Cell:
         return self
 
     def record(self, name: str = "v", loc: Location | None = None) -> "Cell":
-        """Record "v" or a mechanism state "<mech>.<state>" at ``loc`` (default: the soma centre)."""
+        """Record "v", a mechanism state "<mech>.<state>" (e.g. "hh.m"), or a synapse
+        state "<synapse>.<state>" (e.g. "Exp2Syn.B", the first such synapse at ``loc``)
+        at ``loc`` (default: the soma centre)."""
         loc = self.soma() if loc is None else loc
         node = self.node(loc)
-        if name != "v":
-            mech, _, state = name.partition(".")
+        mech, _, state = name.partition(".")
+        if mech in self._stim.spikes:
+            syn, items = self._stim.spikes[mech]
+            if state not in syn.states:
+                raise ValueError(f"{mech} has no state {state!r}; states: {sorted(syn.states)}")
+            if not any(x[0] == node for x in items):
+                raise ValueError(f"cannot record {name!r} at {loc}: no {mech} synapse there")
+        elif name != "v":
             if mech not in self._mechs:
                 raise ValueError(f"cannot record {name!r}: {mech!r} is not inserted in this cell")
             if state not in self._mechs[mech].states and not (
@@ -460,8 +468,11 @@ class Cell:
         for name, loc in self._recordings:
             node = int(self._rank[self.node(loc)])
             local = node
-            if name != "v":
-                p = placements[list(self._mechs).index(name.split(".")[0])]
+            mech = name.split(".")[0]
+            if mech in self._stim.spikes:
+                local = [x[0] for x in self._stim.spikes[mech][1]].index(self.node(loc))
+            elif name != "v":
+                p = placements[list(self._mechs).index(mech)]
                 if p.nodes is not None:
                     local = int(np.searchsorted(p.nodes, node))
             recs.append(Recording(name, node, local))
@@ -535,8 +546,8 @@ class Cell:
         for _, items in self._stim.spikes.values():
             counts = np.zeros((n_steps, len(items)))
             for j, (_, _, times) in enumerate(items):
-                # NEURON delivers an event at the start of the step from t_n when t_e <= t_n + dt/2
-                step = np.ceil(np.round((times - 0.5 * dt) / dt, 9)).astype(int)
+                # NEURON delivers an event at the start of the step from t_n when t_e < t_n + dt/2
+                step = np.floor(np.round((times - 0.5 * dt) / dt, 9)).astype(int) + 1
                 np.add.at(counts[:, j], step[(step >= 0) & (step < n_steps)], 1.0)
             spikes.append(jnp.asarray(counts))
         return {"waveform": jnp.asarray(np.stack(wave, 1) if wave else np.zeros((n_steps, 0))),

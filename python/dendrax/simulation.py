@@ -187,22 +187,26 @@ def _step(model: Model, core, mat, dt, k, backend, carry, drive):
     syn_states = tuple(placement.mech.advance(v_new[placement.nodes], s, p, {}, dt)
                        for placement, p, s in zip(model.synapses, core["synapses"], syn_states))
     carry = (v_new, tuple(new_states), conc, syn_states, t + dt)
-    return carry, _record(model, v_new, tuple(new_states))
+    return carry, _record(model, v_new, tuple(new_states), syn_states)
 
 
 def _put_into(total, nodes, x):
     return x if nodes is None else total.at[nodes].set(x)
 
 
-def _record(model: Model, v, states):
+def _record(model: Model, v, states, syn_states):
     out = []
-    names = [p.mech.name for p in model.channels]
+    channels = [p.mech.name for p in model.channels]
+    synapses = [p.mech.name for p in model.synapses]
     for r in model.recordings:
         if r.name == "v":
             out.append(v[r.node])
+            continue
+        mech, state = r.name.split(".", 1)
+        if mech in synapses:
+            out.append(syn_states[synapses.index(mech)][state][r.local])
         else:
-            mech, state = r.name.split(".", 1)
-            out.append(states[names.index(mech)][state][r.local])
+            out.append(states[channels.index(mech)][state][r.local])
     return jnp.stack(out) if out else jnp.zeros(0, v.dtype)
 
 
@@ -210,7 +214,7 @@ def _record(model: Model, v, states):
 def initialize(model: Model, core):
     """The simulation state at t = 0 and the recordings there ([n_recordings])."""
     v, states, conc, syn = initial_state(model, core)
-    return (v, states, conc, syn, jnp.zeros((), v.dtype)), _record(model, v, states)
+    return (v, states, conc, syn, jnp.zeros((), v.dtype)), _record(model, v, states, syn)
 
 
 @partial(jax.jit, static_argnames=("model", "method", "backend", "checkpoint"))
