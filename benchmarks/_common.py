@@ -1,0 +1,537 @@
+"""Shared helpers of the cell benchmarks (``single_cell.py``, ``gradients.py``).
+
+The models: a real reconstruction (SWC) with NEURON's segmentation, HH in every
+section (Ra 100 ohm cm, cm 1 uF/cm2), a 0.5 nA step into the soma from 5 to
+85 ms, float64, 100 ms at dt 0.025 ms, celsius 6.3, v_init -65 mV; the voltage
+recorded at 10 sites (the soma centre and 9 random points). The same model is
+built in dendrax, in NEURON (Import3d, ``h.usetable_hh = 0``) and in Jaxley
+(``jx.read_swc``, its own segmentation). Plus an "L5PC-like" model: the Hay et
+al. (2011) channel set, uniform densities per region.
+
+NEURON and Jaxley are optional: when one cannot be imported its columns say
+"skipped (not installed)".
+"""
+
+from __future__ import annotations
+
+import datetime
+import importlib
+import os
+import platform
+import resource
+import statistics
+import sys
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared" / "morphologies"
+CELLS = ["ball_and_stick.swc", "C010398B-P2.CNG.swc", "n120_ca1.swc",
+         "NMO_49821_ca1_pyramidal.swc"]
+ATTRIBUTION = (
+    "Morphologies from `../shared/morphologies` (see its README): `ball_and_stick.swc` "
+    "(Arbor test data, BSD-3-Clause); `C010398B-P2.CNG.swc` (Markram archive), "
+    "`n120_ca1.swc` (Turner archive; Pyapali et al., J Comp Neurol 391:335, 1998) and "
+    "`NMO_49821_ca1_pyramidal.swc` (Hoenigsperger et al., J Physiol 593:1551, 2015) from "
+    "NeuroMorpho.Org (RRID:SCR_002145; Ascoli et al., J Neurosci 27:9247, 2007; Tecuatl, "
+    "Ljungquist & Ascoli, FASEB BioAdvances 6(7):207-221, 2024), CC BY 4.0.")
+
+RA, CM = 100.0, 1.0
+STIM = (5.0, 80.0, 0.5)  # delay ms, dur ms, amp nA
+V_INIT, CELSIUS = -65.0, 6.3
+N_SITES, SITE_SEED = 10, 1
+SKIPPED = "skipped (not installed)"
+
+
+# --- environment ---------------------------------------------------------------------
+
+def setup_jax():
+    """Import jax with float64 on (as NEURON); returns the module."""
+    import jax
+
+    jax.config.update("jax_enable_x64", True)
+    return jax
+
+
+def optional(name: str):
+    """The module ``name``, or None when it cannot be imported (a benchmark then skips it)."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return importlib.import_module(name)
+    except Exception:  # noqa: BLE001 - any failure to import means "not available"
+        return None
+
+
+def neuron_h():
+    """``neuron.h`` with stdrun loaded and hh's rate tables off, or None if NEURON is absent."""
+    if optional("neuron") is None:
+        return None
+    from neuron import h
+
+    h.load_file("stdrun.hoc")
+    h.usetable_hh = 0  # hh.mod's tables approximate the rates; dendrax computes them exactly
+    return h
+
+
+def neuron_helpers():
+    """tests/neuron_model.py (NEURON's Import3d reading, in dendrax's section order)."""
+    sys.path.insert(0, str(REPO / "tests"))
+    try:
+        import neuron_model
+    finally:
+        sys.path.pop(0)
+    return neuron_model
+
+
+def cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def versions() -> dict:
+    out = {"python": platform.python_version()}
+    for name in ("dendrax", "jax", "jaxlib", "numpy", "neuron", "jaxley"):
+        mod = optional(name)
+        out[name] = getattr(mod, "__version__", "?") if mod is not None else "not installed"
+    return out
+
+
+def machine_lines(command: str) -> list[str]:
+    """Markdown lines: machine, versions, date and the command that produced a table."""
+    v = versions()
+    try:
+        from dendrax.solver import native_available
+
+        native = ("native Hines solve (CPU) available" if native_available("cpu")
+                  else "pure-JAX Hines solve (native CPU kernel unavailable)")
+    except Exception:  # noqa: BLE001
+        native = "?"
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    return [
+        f"- Machine: {cpu_model()}, {os.cpu_count()} cores, Linux {platform.release()}; "
+        f"load average at the end of the run {load}",
+        "- Versions: " + ", ".join(f"{k} {val}" for k, val in v.items()) + f"; dendrax: {native}",
+        f"- Date: {datetime.datetime.now().strftime('%Y-%m-%d %H:%M')}",
+        f"- Command: `{command}`",
+    ]
+
+
+# --- cells -----------------------------------------------------------------------------
+
+def resolve_cells(names) -> tuple[list[Path], str | None]:
+    """Paths of the cells to run (names in ../shared/morphologies, or paths), and a
+    message when the shared folder is needed but absent."""
+    names = list(names) if names else list(CELLS)
+    paths, missing = [], []
+    for n in names:
+        p = Path(n)
+        if p.is_file():
+            paths.append(p)
+        elif (SHARED / n).is_file():
+            paths.append(SHARED / n)
+        else:
+            missing.append(n)
+    msg = None
+    if missing:
+        where = (f"real morphologies not found: {SHARED} is absent (see the project README)"
+                 if not SHARED.is_dir() else f"not found in {SHARED}")
+        msg = f"skipped {', '.join(missing)}: {where}"
+    return paths, msg
+
+
+def pick_sites(cell, n: int = N_SITES, seed: int = SITE_SEED):
+    """The soma centre and n - 1 random points (section, x in [0.05, 1])."""
+    rng = np.random.default_rng(seed)
+    n_sec = len(cell.morphology.sections)
+    secs, xs = rng.integers(0, n_sec, n - 1), rng.uniform(0.05, 1.0, n - 1)
+    return [cell.soma(0.5)] + [cell.section(int(i))(float(x)) for i, x in zip(secs, xs)]
+
+
+def site_xyz(morphology, loc) -> np.ndarray:
+    """3-D position (um) of ``loc`` (section, x), by arc length along the section's points."""
+    sec = morphology.sections[loc.section]
+    arc, xyz = sec.arc, sec.xyz
+    s = loc.x * arc[-1]
+    return np.array([np.interp(s, arc, xyz[:, j]) for j in range(3)])
+
+
+def dendrax_hh_cell(path: Path, nseg: int):
+    """dendrax: HH everywhere, the soma step, v recorded at the sites. Returns (cell, sites)."""
+    import dendrax as dx
+
+    cell = dx.Cell(dx.read_morphology(path), nseg=nseg, Ra=RA, cm=CM)
+    cell.insert("hh")
+    delay, dur, amp = STIM
+    cell.iclamp(cell.soma(0.5), delay=delay, dur=dur, amp=amp)
+    sites = pick_sites(cell)
+    for s in sites:
+        cell.record("v", s)
+    return cell, sites
+
+
+def dendrax_forward(cell, t_stop, dt, *, v_init=V_INIT, celsius=CELSIUS, checkpoint=None):
+    """params -> recorded traces [n_t, n_recordings]: the time loop
+    (``dendrax.simulation.run``) with the model, stimulus drive and dt fixed, ready for
+    ``jax.jit``/``grad``/``vmap`` (what ``dx.simulate`` runs, without its Python wrapper)."""
+    import jax.numpy as jnp
+    from dendrax.simulation import run
+
+    n_steps = int(round(t_stop / dt))
+    model, drive = cell.model(), cell.drive(n_steps, dt)
+
+    def forward(params):
+        core = cell.core_params(params, v_init=v_init, celsius=celsius)
+        return run(model, core, drive, jnp.asarray(dt), checkpoint=checkpoint)
+
+    return forward
+
+
+def n_segments(cell) -> int:
+    """Compartments as NEURON counts them (sum of nseg; dendrax's solver also has
+    zero-area junction nodes where a child attaches mid-section)."""
+    return int(cell.nseg.sum())
+
+
+# --- the L5PC-like model ------------------------------------------------------------------
+
+HAY_CHANNELS = ("NaTa_t", "NaTs2_t", "Nap_Et2", "K_Pst", "K_Tst", "SKv3_1", "SK_E2", "Ca_HVA",
+                "Ca_LVAst", "Im", "Ih", "CaDynamics_E2")
+# Densities per region after Hay et al. (2011), PLoS Comput Biol 7:e1002107 (their fitted
+# L5PC model), made uniform per region: Ih is 2e-4 S/cm2 everywhere (the original grows
+# exponentially along the apical trunk) and the apical calcium hot zone is spread uniformly.
+HAY_REGIONS = {
+    "soma": {"pas": {"g": 3.38e-5}, "NaTs2_t": {"gNaTs2_tbar": 0.983955},
+             "SKv3_1": {"gSKv3_1bar": 0.303472}, "SK_E2": {"gSK_E2bar": 0.008407},
+             "Ca_HVA": {"gCa_HVAbar": 0.000992}, "Ca_LVAst": {"gCa_LVAstbar": 0.000333},
+             "Ih": {"gIhbar": 2e-4},
+             "CaDynamics_E2": {"gamma": 0.000609, "decay": 210.485284}},
+    "axon": {"pas": {"g": 3e-5}, "NaTa_t": {"gNaTa_tbar": 3.137968},
+             "Nap_Et2": {"gNap_Et2bar": 0.006827}, "K_Pst": {"gK_Pstbar": 0.973538},
+             "K_Tst": {"gK_Tstbar": 0.089259}, "SKv3_1": {"gSKv3_1bar": 1.021945},
+             "SK_E2": {"gSK_E2bar": 0.007104}, "Ca_HVA": {"gCa_HVAbar": 0.00099},
+             "Ca_LVAst": {"gCa_LVAstbar": 0.008752},
+             "CaDynamics_E2": {"gamma": 0.00291, "decay": 287.198731}},
+    "apic": {"pas": {"g": 5.89e-5}, "NaTs2_t": {"gNaTs2_tbar": 0.012009},
+             "SKv3_1": {"gSKv3_1bar": 0.000513}, "Im": {"gImbar": 0.000143},
+             "Ih": {"gIhbar": 2e-4}, "Ca_HVA": {"gCa_HVAbar": 5.55e-5},
+             "Ca_LVAst": {"gCa_LVAstbar": 1.87e-3},
+             "CaDynamics_E2": {"gamma": 0.0005, "decay": 35.725651}},
+    "dend": {"pas": {"g": 4.67e-5}, "Ih": {"gIhbar": 2e-4}},
+}
+HAY_CM = {"apic": 2.0, "dend": 2.0}
+HAY_E = {"e_pas": -90.0, "ena": 50.0, "ek": -85.0}
+HAY_V_INIT, HAY_CELSIUS = -80.0, 34.0
+
+
+def hay_available() -> str | None:
+    """None when dendrax's Hay channels load, else the reason they do not."""
+    try:
+        from dendrax.mechanisms import channel
+
+        for name in HAY_CHANNELS:
+            channel(name)
+    except Exception as err:  # noqa: BLE001
+        return f"{type(err).__name__}: {err}"
+    return None
+
+
+def hay_regions(cell) -> dict:
+    return {r: m for r, m in HAY_REGIONS.items() if r in cell.regions()}
+
+
+def dendrax_l5pc_cell(path: Path, nseg: int):
+    """dendrax: the L5PC-like model (Hay channels per region, pas everywhere), the soma
+    step, v at the sites. Returns (cell, sites)."""
+    import dendrax as dx
+
+    cell = dx.Cell(dx.read_morphology(path), nseg=nseg, Ra=RA, cm=CM)
+    cell.insert("pas")
+    cell.set("pas.e", HAY_E["e_pas"])
+    # ion pools first: CaDynamics_E2 makes cai (and so eca) dynamic for the whole cell
+    for region, mechs in hay_regions(cell).items():
+        for name in sorted(mechs, key=lambda m: m != "CaDynamics_E2"):
+            if name != "pas":
+                cell.insert(name, where=region)
+            for p, v in mechs[name].items():
+                cell.set(f"{name}.{p}", v, where=region)
+        if region in HAY_CM:
+            cell.set("cm", HAY_CM[region], where=region)
+    cell.set("ena", HAY_E["ena"]).set("ek", HAY_E["ek"])
+    delay, dur, amp = STIM
+    cell.iclamp(cell.soma(0.5), delay=delay, dur=dur, amp=amp)
+    sites = pick_sites(cell)
+    for s in sites:
+        cell.record("v", s)
+    return cell, sites
+
+
+# --- NEURON -----------------------------------------------------------------------------------
+
+@dataclass
+class NeuronModel:
+    """A cell built in NEURON with its stimulus and recordings (kept alive here)."""
+
+    secs: list
+    sites: list
+    t_stop: float
+    dt: float
+    v_init: float = V_INIT
+    celsius: float = CELSIUS
+    keep: list = field(default_factory=list)
+
+    def run(self) -> np.ndarray:
+        from neuron import h
+
+        recs = [h.Vector().record(self.secs[loc.section](loc.x)._ref_v) for loc in self.sites]
+        h.secondorder = 0
+        h.celsius = self.celsius
+        h.dt = self.dt
+        h.steps_per_ms = 1.0 / self.dt
+        h.finitialize(self.v_init)
+        _pc().psolve(self.t_stop)  # NEURON's fixed-step loop in C (continuerun adds a hoc loop)
+        return np.array([np.array(r) for r in recs])
+
+    def n_sections_alive(self) -> int:
+        from neuron import h
+
+        return sum(1 for _ in h.allsec())
+
+
+_PC = []
+
+
+def _pc():
+    if not _PC:
+        from neuron import h
+
+        _PC.append(h.ParallelContext())
+        _PC[0].set_maxstep(10)
+    return _PC[0]
+
+
+def neuron_hh(path, nseg, sites, t_stop, dt) -> NeuronModel:
+    from neuron import h
+
+    secs = neuron_helpers().neuron_from_swc(path, nseg=nseg, Ra=RA, cm=CM)
+    for s in secs:
+        s.insert("hh")
+    return _neuron_stim(h, secs, sites, t_stop, dt)
+
+
+def _neuron_stim(h, secs, sites, t_stop, dt, **kw) -> NeuronModel:
+    ic = h.IClamp(secs[sites[0].section](sites[0].x))
+    ic.delay, ic.dur, ic.amp = STIM
+    return NeuronModel(secs, sites, t_stop, dt, keep=[ic], **kw)
+
+
+def neuron_l5pc(path, nseg, cell, sites, t_stop, dt) -> NeuronModel:
+    """The L5PC-like model in NEURON (needs the reference NMODL of tests/nmodl compiled
+    and loaded: ``load_hay_neuron()``)."""
+    from neuron import h
+
+    secs = neuron_helpers().neuron_from_swc(path, nseg=nseg, Ra=RA, cm=CM)
+    regions = hay_regions(cell)
+    for sec, info in zip(secs, cell.morphology.sections):
+        sec.insert("pas")
+        sec.e_pas = HAY_E["e_pas"]
+        mechs = regions.get(info.region, {})
+        for name, values in mechs.items():
+            if name != "pas":
+                sec.insert(name)
+            for p, v in values.items():
+                setattr(sec, f"{p}_{name}", v)
+        sec.cm = HAY_CM.get(info.region, CM)
+        for ion in ("ena", "ek"):
+            if hasattr(sec, ion):
+                setattr(sec, ion, HAY_E[ion])
+    return _neuron_stim(h, secs, sites, t_stop, dt, v_init=HAY_V_INIT, celsius=HAY_CELSIUS)
+
+
+def load_hay_neuron() -> str | None:
+    """Compile tests/nmodl (the Hay channels as NMODL) with nrnivmodl's default
+    optimisation and load them into this process's NEURON; None on success, else the
+    reason they are unavailable. The build is cached in the temp folder by content hash.
+    (The tests build the same files at -O0 to compile fast; timings need -O2.)"""
+    import hashlib
+    import shutil
+    import subprocess
+    import tempfile
+
+    try:
+        import neuron
+    except ImportError:
+        return SKIPPED
+    files = sorted((REPO / "tests" / "nmodl").glob("*.mod"))
+    names = {f.stem for f in files}
+    if not set(HAY_CHANNELS) <= names:
+        return f"tests/nmodl lacks {sorted(set(HAY_CHANNELS) - names)}"
+    digest = hashlib.sha256(neuron.__version__.encode())
+    for f in files:
+        digest.update(f.name.encode() + f.read_bytes())
+    cache = Path(tempfile.gettempdir()) / f"dendrax-bench-nmodl-{digest.hexdigest()[:16]}"
+
+    def library(d):
+        return next(iter(sorted(d.glob("*/.libs/libnrnmech.so")) +
+                         sorted(d.glob("*/libnrnmech.*"))), None)
+
+    if library(cache) is None:
+        exe = shutil.which("nrnivmodl") or str(Path(sys.executable).with_name("nrnivmodl"))
+        if not Path(exe).exists():
+            return "nrnivmodl not found"
+        work = Path(tempfile.mkdtemp(prefix="dendrax-bench-nmodl-"))
+        for f in files:
+            shutil.copy(f, work / f.name)
+        print(f"compiling tests/nmodl with nrnivmodl (once, cached in {cache}) ...", flush=True)
+        proc = subprocess.run([exe, "."], cwd=work, capture_output=True, text=True)
+        if proc.returncode != 0 or library(work) is None:
+            return f"nrnivmodl failed: {(proc.stdout + proc.stderr)[-500:]}"
+        try:
+            work.rename(cache)
+        except OSError:
+            cache = work if library(cache) is None else cache
+    if not neuron.load_mechanisms(str(cache), warn_if_already_loaded=False):
+        return f"neuron.load_mechanisms({str(cache)!r}) failed"
+    return None
+
+
+# --- Jaxley -----------------------------------------------------------------------------------
+
+def jaxley_hh(path, ncomp, site_points, trainable=True):
+    """The HH model in Jaxley from the same SWC (Jaxley's reader, ncomp compartments per
+    branch), the soma step at the compartment nearest the soma centre, v recorded at the
+    compartments nearest the sites' 3-D positions. With ``trainable``, gNa, gK, gLeak and
+    eLeak are trainable per compartment (as dendrax's params["hh"]).
+
+    Returns (cell, number of compartments, indices of the recorded compartments).
+    """
+    import jaxley as jx
+    from jaxley.channels import HH
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        cell = jx.read_swc(str(path), ncomp=ncomp)
+    cell.insert(HH())
+    cell.set("axial_resistivity", RA)
+    cell.set("capacitance", CM)
+    cell.set("v", V_INIT)
+    cell.init_states()
+    cell.compute_compartment_centers()
+    xyz = cell.nodes[["x", "y", "z"]].to_numpy()
+    idx = [int(np.argmin(((xyz - p) ** 2).sum(1))) for p in site_points]
+    n = len(cell.nodes)
+    if trainable:
+        for key in ("HH_gNa", "HH_gK", "HH_gLeak", "HH_eLeak"):
+            cell.select(nodes=np.arange(n)).make_trainable(key, verbose=False)
+    return cell, n, idx
+
+
+def jaxley_stimulate(cell, idx, t_stop, dt):
+    """Step current at idx[0], v recorded at idx; returns the output row of each site."""
+    import jaxley as jx
+
+    delay, dur, amp = STIM
+    cell.select(nodes=idx[0]).stimulate(jx.step_current(delay, dur, amp, dt, t_stop),
+                                        verbose=False)
+    uniq = list(dict.fromkeys(idx))  # Jaxley keeps one recording per compartment
+    for i in uniq:
+        cell.select(nodes=i).record("v", verbose=False)
+    return np.array([uniq.index(i) for i in idx])  # rows of Jaxley's output, per site
+
+
+# --- timing, memory, output ---------------------------------------------------------------
+
+def timed(fn, repeats: int):
+    """(result of the first call, seconds of the first call, median seconds of ``repeats``
+    further calls). ``fn`` must block until its result is ready."""
+    t0 = time.perf_counter()
+    out = fn()
+    first = time.perf_counter() - t0
+    times = []
+    for _ in range(max(1, repeats)):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return out, first, statistics.median(times)
+
+
+def rss_kib() -> dict:
+    """VmRSS and VmHWM (peak) of this process, KiB."""
+    out = {}
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith(("VmRSS", "VmHWM")):
+                    k, v = line.split(":")
+                    out[k] = int(v.split()[0])
+    except OSError:
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        out = {"VmRSS": peak, "VmHWM": peak}
+    return out
+
+
+def reset_peak_rss() -> bool:
+    """Reset this process's VmHWM to its current RSS (Linux clear_refs 5)."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def mean_abs_dv(a, b) -> float:
+    a, b = np.asarray(a), np.asarray(b)
+    n = min(a.shape[-1], b.shape[-1])
+    return float(np.abs(a[..., :n] - b[..., :n]).mean())
+
+
+def fmt(x, spec=".3g", none="-") -> str:
+    if x is None:
+        return none
+    if isinstance(x, str):
+        return x
+    return format(x, spec)
+
+
+def markdown_table(headers, rows) -> str:
+    lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
+    lines += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+DOC_INTRO = ("# Benchmarks\n\nSpeed and accuracy of dendrax against NEURON and Jaxley; each "
+             "section is written by the script it names (see `benchmarks/`).\n")
+
+
+def write_section(path, title: str, body: str) -> None:
+    """Replace section ``## title`` of the markdown file ``path`` (up to the next ``## ``
+    heading) by ``body``, appending it when absent and creating the file when missing.
+    Other sections are left as they are."""
+    path = Path(path)
+    text = path.read_text() if path.exists() else DOC_INTRO
+    lines = text.splitlines()
+    head = f"## {title}"
+    new = [head, ""] + body.strip("\n").splitlines() + [""]
+    try:
+        start = next(i for i, ln in enumerate(lines) if ln.strip() == head)
+    except StopIteration:
+        while lines and not lines[-1].strip():
+            lines.pop()
+        lines += [""] + new
+    else:
+        end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")),
+                   len(lines))
+        lines[start:end] = new
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines).rstrip("\n") + "\n")

@@ -1,0 +1,411 @@
+"""Gradient cost and peak memory: dendrax vs Jaxley, one run and a vmapped batch.
+
+Models as in ``single_cell.py`` (HH everywhere on the shared SWC cells, the 0.5 nA soma
+step, float64, 100 ms at dt 0.025 ms; plus the "L5PC-like" Hay-channel model when
+dendrax's Hay channels load). The loss is the mean recorded voltage (10 sites, all
+time points). Per model:
+
+* forward: the jitted loss;
+* grad: ``jax.value_and_grad`` of it w.r.t. all HH parameters (dendrax: the
+  ``params["hh"]`` dict, gnabar/gkbar/gl/el per compartment; Jaxley: HH_gNa, HH_gK,
+  HH_gLeak, HH_eLeak trainable per compartment; L5PC-like: every channel's parameters);
+* grad, checkpointed: dendrax ``checkpoint=k`` with k = round(sqrt(n_steps)); Jaxley
+  ``checkpoint_lengths=[k, ceil(n_steps / k)]``;
+
+for one run and for a batch (default 100) under ``jax.vmap`` over parameter sets (gNa
+scaled by 0.5 ... 1.5). The batch runs on a small cell (default: ball_and_stick.swc
+with nseg 16, 32 compartments: the size at which Jaxley was reported to need 7.5 GB
+for 100 runs), since 100 gradient runs of the big cells would take too long on a
+2-core machine.
+
+Every case runs in a fresh Python subprocess (``--case``): build, compile ahead of
+time, then one run with the process's peak resident memory (VmHWM) reset just before
+it, then --repeats timed runs. Reported: the median time, the process's peak RSS over
+its whole life (``ru_maxrss``, includes imports and compilation) and the run increment
+(VmHWM during the run minus VmRSS just before it: what the run itself allocates).
+
+    python benchmarks/gradients.py                                   # everything
+    python benchmarks/gradients.py --cells n120_ca1.swc --batch 10   # a quicker look
+    python benchmarks/gradients.py --markdown docs/benchmarks.md     # rewrite "## Gradients"
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import math
+import resource
+import shlex
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _common as C  # noqa: E402
+
+TITLE = "Gradients"
+TARGET_GRAD, TARGET_MEM = 3.0, 5.0
+MODES = ("fwd", "grad", "grad_ckpt")
+
+
+def parse(argv):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--cells", nargs="+", default=None,
+                   help="SWC names in ../shared/morphologies or paths (default: all four)")
+    p.add_argument("--nseg", nargs="+", type=int, default=[4])
+    p.add_argument("--t-stop", type=float, default=100.0, help="ms")
+    p.add_argument("--dt", type=float, default=0.025, help="ms")
+    p.add_argument("--repeats", type=int, default=3, help="timed runs after the first")
+    p.add_argument("--batch", type=int, default=100, help="runs in the vmapped batch (0: none)")
+    p.add_argument("--batch-cell", default="ball_and_stick.swc",
+                   help="SWC (name or path) of the batch case")
+    p.add_argument("--batch-nseg", type=int, default=16)
+    p.add_argument("--checkpoint", type=int, default=None,
+                   help="dendrax checkpoint steps (default round(sqrt(n_steps)))")
+    p.add_argument("--modes", nargs="+", choices=MODES, default=list(MODES),
+                   help="which measurements (default: all)")
+    p.add_argument("--skip-jaxley", action="store_true")
+    p.add_argument("--skip-l5pc", action="store_true", help="skip the L5PC-like model")
+    p.add_argument("--timeout", type=float, default=1800.0, help="seconds per case")
+    p.add_argument("--in-process", action="store_true",
+                   help="run the cases in this process (quick check; memory not comparable)")
+    p.add_argument("--markdown", metavar="PATH",
+                   help="write the results as section '## Gradients' of PATH")
+    p.add_argument("--json", metavar="PATH", help="also write the raw results as JSON")
+    p.add_argument("--case", help=argparse.SUPPRESS)  # internal: run one case, print JSON
+    return p.parse_args(argv)
+
+
+def log(*a):
+    print(*a, flush=True)
+
+
+# --- one case (runs in its own process) ------------------------------------------------------
+
+def _scales(batch):
+    return np.linspace(0.5, 1.5, batch)
+
+
+def build_dendrax(jax, case):
+    path, nseg, batch, mode = Path(case["path"]), case["nseg"], case["batch"], case["mode"]
+    if case["model"] == "HH":
+        cell, _ = C.dendrax_hh_cell(path, nseg)
+        v_init, celsius, keys = C.V_INIT, C.CELSIUS, ["hh"]
+    else:
+        cell, _ = C.dendrax_l5pc_cell(path, nseg)
+        v_init, celsius = C.HAY_V_INIT, C.HAY_CELSIUS
+        keys = [m for m in cell.params if m in C.HAY_CHANNELS or m == "pas"]
+    ckpt = case["checkpoint"] if mode == "grad_ckpt" else None
+    loop = C.dendrax_forward(cell, case["t_stop"], case["dt"], v_init=v_init, celsius=celsius,
+                             checkpoint=ckpt)
+    params = cell.params
+    sub = {k: params[k] for k in keys}
+
+    def loss(s):
+        return loop({**params, **s}).mean()
+
+    if batch > 1:
+        sub = jax.tree_util.tree_map(lambda a: np.broadcast_to(a, (batch,) + a.shape).copy(), sub)
+        key = "hh" if "hh" in sub else keys[0]
+        name = "gnabar" if key == "hh" else next(iter(sub[key]))
+        sub[key][name] = sub[key][name] * _scales(batch)[:, None]
+    return loss, sub, C.n_segments(cell)
+
+
+def build_jaxley(jax, case):
+    import jax.numpy as jnp
+    import jaxley as jx
+
+    path, nseg, batch, mode = Path(case["path"]), case["nseg"], case["batch"], case["mode"]
+    dcell, sites = C.dendrax_hh_cell(path, nseg)
+    xyz = [C.site_xyz(dcell.morphology, s) for s in sites]
+    cell, n_comp, idx = C.jaxley_hh(path, nseg, xyz)
+    C.jaxley_stimulate(cell, idx, case["t_stop"], case["dt"])
+    n_steps = int(case["t_stop"] // case["dt"] + 1)  # what jx.integrate runs
+    lengths = None
+    if mode == "grad_ckpt":
+        k = case["checkpoint"]
+        lengths = [k, math.ceil(n_steps / k)]
+    params = cell.get_parameters()
+
+    def loss(p):
+        return jx.integrate(cell, params=p, t_max=case["t_stop"], delta_t=case["dt"],
+                            checkpoint_lengths=lengths).mean()
+
+    if batch > 1:
+        params = [{k: jnp.asarray(np.broadcast_to(np.asarray(v), (batch,) + v.shape).copy())
+                   for k, v in d.items()} for d in params]
+        for d in params:
+            if "HH_gNa" in d:
+                d["HH_gNa"] = d["HH_gNa"] * _scales(batch)[:, None]
+    return loss, params, n_comp
+
+
+def run_case(case) -> dict:
+    """Build, compile, measure one case in this process; returns the measurements."""
+    jax = C.setup_jax()
+    import jax.numpy as jnp
+
+    t0 = time.perf_counter()
+    loss, arg, n_comp = (build_dendrax if case["sim"] == "dendrax" else build_jaxley)(jax, case)
+    build_s = time.perf_counter() - t0
+    fn = loss if case["mode"] == "fwd" else jax.value_and_grad(loss)
+    if case["batch"] > 1:
+        fn = jax.vmap(fn)
+    arg = jax.tree_util.tree_map(jnp.asarray, arg)
+    t0 = time.perf_counter()
+    compiled = jax.jit(fn).lower(arg).compile()
+    compile_s = time.perf_counter() - t0
+    gc.collect()
+    before = C.rss_kib()["VmRSS"]
+    reset = C.reset_peak_rss()
+    t0 = time.perf_counter()
+    out = jax.block_until_ready(compiled(arg))
+    first_s = time.perf_counter() - t0
+    peak = C.rss_kib()["VmHWM"]
+    value = float(np.asarray(out[0] if case["mode"] != "fwd" else out).ravel()[0])
+    del out
+    times = []
+    for _ in range(max(1, case["repeats"])):
+        t0 = time.perf_counter()
+        jax.block_until_ready(compiled(arg))
+        times.append(time.perf_counter() - t0)
+    return {**case, "n_comp": n_comp, "build_s": build_s, "compile_s": compile_s,
+            "first_s": first_s, "run_s": float(np.median(times)), "value": value,
+            "max_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            "run_mib": (peak - before) / 1024 if reset else None}
+
+
+def run_case_subprocess(case, timeout) -> dict:
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--case", json.dumps(case)]
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return {**case, "error": f"timed out after {timeout:g} s"}
+    for line in proc.stdout.splitlines():
+        if line.startswith("RESULT "):
+            return json.loads(line[len("RESULT "):])
+    tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
+    why = "killed (out of memory?)" if proc.returncode in (-9, 137) else " / ".join(tail)
+    return {**case, "error": f"exit {proc.returncode}: {why}"}
+
+
+# --- the grid --------------------------------------------------------------------------------
+
+def cases(args, paths, batch_path, kinds, have_jaxley):
+    n_steps = int(round(args.t_stop / args.dt))
+    k = args.checkpoint or max(1, round(math.sqrt(n_steps)))
+    base = {"t_stop": args.t_stop, "dt": args.dt, "repeats": args.repeats, "checkpoint": k}
+    out = []
+    groups = [(kind, p, n, 1) for kind in kinds for p in paths for n in args.nseg]
+    if args.batch > 1 and batch_path is not None:
+        groups.append(("HH", batch_path, args.batch_nseg, args.batch))
+    for kind, path, nseg, batch in groups:
+        sims = ["dendrax"] + (["jaxley"] if have_jaxley and kind == "HH" else [])
+        for sim in sims:
+            for mode in args.modes:
+                out.append({**base, "model": kind, "path": str(path), "cell": path.name,
+                            "nseg": nseg, "batch": batch, "sim": sim, "mode": mode})
+    return out
+
+
+def group_rows(results):
+    """One row per (model, cell, nseg, batch, simulator) with its three modes."""
+    rows = {}
+    for r in results:
+        key = (r["model"], r["cell"], r["nseg"], r["batch"], r["sim"])
+        rows.setdefault(key, {})[r["mode"]] = r
+    return rows
+
+
+def _mem(r):
+    if r is None or "error" in r:
+        return "-"
+    inc = r.get("run_mib")
+    return f"{r['max_rss_mib']:.0f}" + (f" (+{inc:.0f})" if inc is not None else "")
+
+
+def _t(r):
+    if r is None:
+        return "-"
+    return r["error"] if "error" in r else f"{r['run_s']:.3f}"
+
+
+def _ratio(a, b):
+    if a is None or b is None or "error" in a or "error" in b:
+        return None
+    return a["run_s"] / b["run_s"]
+
+
+HEADERS = ["model", "cell", "nseg", "compartments", "batch", "simulator", "forward s",
+           "grad s", "grad/fwd", "grad ckpt s", "grad ckpt/fwd", "grad compile s",
+           "forward MiB", "grad MiB", "grad ckpt MiB"]
+
+
+def table_rows(rows):
+    out = []
+    for (model, cell, nseg, batch, sim), m in rows.items():
+        f, g, c = m.get("fwd"), m.get("grad"), m.get("grad_ckpt")
+        any_r = next((x for x in (f, g, c) if x is not None and "n_comp" in x), None)
+        out.append([model, cell, nseg, any_r["n_comp"] if any_r else "-", batch, sim,
+                    _t(f), _t(g), C.fmt(_ratio(g, f), ".2f"), _t(c), C.fmt(_ratio(c, f), ".2f"),
+                    C.fmt(g.get("compile_s") if g else None, ".1f"),
+                    _mem(f), _mem(g), _mem(c)])
+    return out
+
+
+def targets(rows) -> list[str]:
+    ok = lambda good: "**met**" if good else "**not met**"  # noqa: E731
+    lines = []
+    for (model, cell, nseg, batch, sim), m in rows.items():
+        if sim != "dendrax":
+            continue
+        f = m.get("fwd")
+        parts = []
+        for mode, label in (("grad", "grad"), ("grad_ckpt", "checkpointed grad")):
+            r = _ratio(m.get(mode), f)
+            if r is not None:
+                parts.append(f"{label} {r:.2f}x {ok(r <= TARGET_GRAD)}")
+        jx = rows.get((model, cell, nseg, batch, "jaxley"))
+        if jx:
+            r = _ratio(jx.get("grad"), jx.get("fwd"))
+            if r is not None:
+                parts.append(f"(Jaxley {r:.2f}x)")
+        lines.append(f"- gradient <= {TARGET_GRAD:g}x forward, {model} {cell} nseg {nseg}, "
+                     f"batch {batch}: " + (", ".join(parts) or "not measured"))
+    for (model, cell, nseg, batch, sim), m in rows.items():
+        if sim != "dendrax" or batch <= 1:
+            continue
+        jx = rows.get((model, cell, nseg, batch, "jaxley"))
+        jg = jx.get("grad") if jx else None
+        if jg is None or "error" in jg:
+            why = "Jaxley not measured" if jg is None else f"Jaxley: {jg['error']}"
+            lines.append(f"- batch-{batch} gradient memory >= {TARGET_MEM:g}x below Jaxley: {why}")
+            continue
+        for mode, label in (("grad", "dendrax"), ("grad_ckpt", "dendrax checkpointed")):
+            d = m.get(mode)
+            if d is None or "error" in d:
+                continue
+            peak = jg["max_rss_mib"] / d["max_rss_mib"]
+            inc = (jg["run_mib"] / d["run_mib"] if d.get("run_mib") and jg.get("run_mib")
+                   else None)
+            lines.append(
+                f"- batch-{batch} gradient memory >= {TARGET_MEM:g}x below Jaxley's ({label}): "
+                f"process peak {d['max_rss_mib']:.0f} vs {jg['max_rss_mib']:.0f} MiB = "
+                f"{peak:.1f}x {ok(peak >= TARGET_MEM)}"
+                + (f"; run increment {d['run_mib']:.0f} vs {jg['run_mib']:.0f} MiB = {inc:.1f}x "
+                   f"{ok(inc >= TARGET_MEM)}" if inc is not None else ""))
+    return lines
+
+
+def markdown(rows, args, argv, notes, k) -> str:
+    cmd = shlex.join(["python", "benchmarks/gradients.py", *argv])
+    body = [
+        "Written by `benchmarks/gradients.py`. Models as in *Single cell* (HH everywhere, "
+        f"0.5 nA soma step, float64, {args.t_stop:g} ms at dt {args.dt:g} ms); loss = mean "
+        "recorded voltage (10 sites, all time points).",
+        "",
+        *C.machine_lines(cmd),
+        "",
+        C.markdown_table(HEADERS, table_rows(rows)),
+        "",
+        "Targets:",
+        "",
+        *targets(rows),
+        "",
+        "How it is measured:",
+        "",
+        "- *forward*: the jitted loss; *grad*: jitted `jax.value_and_grad` w.r.t. all HH "
+        "parameters (dendrax: `params['hh']`, gnabar/gkbar/gl/el per compartment; Jaxley: "
+        "HH_gNa, HH_gK, HH_gLeak, HH_eLeak made trainable per compartment; L5PC-like: every "
+        "channel's parameters in dendrax); *grad ckpt*: dendrax `checkpoint="
+        f"{k}` (~sqrt(n_steps)), Jaxley `checkpoint_lengths=[{k}, ceil(n_steps/{k})]`. "
+        f"Times are medians of {args.repeats} runs after compilation.",
+        f"- batch > 1: `jax.vmap` over {args.batch} parameter sets (gNa scaled 0.5 ... 1.5) "
+        f"of the whole forward or value_and_grad, on `{Path(args.batch_cell).name}` with nseg "
+        f"{args.batch_nseg} (a small cell, so that 100 gradient runs finish in minutes on 2 "
+        "cores; the issue's Jaxley figure was 7.5 GB for 100 runs of a 32-compartment cell).",
+        "- Memory: each case runs in a fresh Python subprocess. *MiB* = the process's peak "
+        "resident set over its life (`ru_maxrss`: imports, model building, compilation and "
+        "the runs); in parentheses the run increment: peak RSS during one run (VmHWM, reset "
+        "with `/proc/self/clear_refs` just before it) minus the RSS just before it.",
+        "- Compartments: NEURON's segments for dendrax, Jaxley's own compartments for Jaxley "
+        "(its SWC reader segments the cell differently).",
+        *[f"- {n}" for n in notes],
+        "",
+        C.ATTRIBUTION,
+    ]
+    return "\n".join(body)
+
+
+def main(argv=None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = parse(argv)
+    if args.case:
+        print("RESULT " + json.dumps(run_case(json.loads(args.case))), flush=True)
+        return 0
+    paths, msg = C.resolve_cells(args.cells)
+    notes = []
+    if msg:
+        log(msg)
+        notes.append(msg)
+    batch_paths, bmsg = C.resolve_cells([args.batch_cell]) if args.batch > 1 else ([], None)
+    if bmsg:
+        log(f"batch case: {bmsg}")
+        notes.append(f"batch case: {bmsg}")
+    batch_path = batch_paths[0] if batch_paths else None
+    if not paths and batch_path is None:
+        log("nothing to run")
+        return 0
+    have_jaxley = not args.skip_jaxley and C.optional("jaxley") is not None
+    if args.skip_jaxley:
+        log("Jaxley: skipped (--skip-jaxley)")
+    elif not have_jaxley:
+        log(f"Jaxley: {C.SKIPPED}")
+        notes.append(f"Jaxley: {C.SKIPPED}")
+    kinds = ["HH"]
+    if args.skip_l5pc:
+        log("L5PC-like model: skipped (--skip-l5pc)")
+    elif (why := C.hay_available()) is not None:
+        log(f"L5PC-like model: skipped (dendrax.mechanisms.channel('NaTa_t') does not load: {why})")
+        notes.append("L5PC-like model skipped: dendrax's Hay channels do not load")
+    else:
+        kinds.append("L5PC-like")
+    if args.in_process:
+        notes.append("run with --in-process: all cases in one process, memory columns not "
+                     "comparable")
+    grid = cases(args, paths, batch_path, kinds, have_jaxley)
+    k = grid[0]["checkpoint"] if grid else 0
+    results = []
+    t_all = time.perf_counter()
+    for i, case in enumerate(grid):
+        t0 = time.perf_counter()
+        r = run_case(case) if args.in_process else run_case_subprocess(case, args.timeout)
+        results.append(r)
+        what = (f"{r['model']} {r['cell']} nseg {r['nseg']} batch {r['batch']} {r['sim']} "
+                f"{r['mode']}")
+        if "error" in r:
+            log(f"[{i + 1}/{len(grid)}] {what}: {r['error']}")
+        else:
+            log(f"[{i + 1}/{len(grid)}] {what}: {r['run_s']:.3f} s (compile {r['compile_s']:.1f} "
+                f"s), peak {_mem(r)} MiB [{time.perf_counter() - t0:.0f} s]")
+    log(f"all cases: {time.perf_counter() - t_all:.0f} s")
+    rows = group_rows(results)
+    log("\n" + C.markdown_table(HEADERS, table_rows(rows)) + "\n")
+    for line in targets(rows):
+        log(line)
+    if args.markdown:
+        C.write_section(args.markdown, TITLE, markdown(rows, args, argv, notes, k))
+        log(f"wrote section '## {TITLE}' of {args.markdown}")
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

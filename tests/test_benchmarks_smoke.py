@@ -1,0 +1,83 @@
+"""The cell benchmarks' main paths on a tiny synthetic cell, so the scripts cannot rot.
+
+Runs ``benchmarks/single_cell.py`` and ``benchmarks/gradients.py`` on a 4-section SWC
+written to tmp_path, 2 ms, NEURON and Jaxley skipped, and checks the tables they write
+into a markdown file (keeping another section of that file intact).
+"""
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
+
+SWC = """\
+# soma, a dendrite, two branches
+1 1 0.0 0.0 0.0 8.0 -1
+2 3 8.0 0.0 0.0 0.6 1
+3 3 60.0 0.0 0.0 0.5 2
+4 3 100.0 20.0 0.0 0.4 3
+5 3 100.0 -20.0 0.0 0.4 3
+"""
+
+
+def load(name):
+    sys.path.insert(0, str(BENCH))
+    try:
+        spec = importlib.util.spec_from_file_location(f"bench_{name}", BENCH / f"{name}.py")
+        mod = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(mod)
+    finally:
+        sys.path.remove(str(BENCH))
+    return mod
+
+
+@pytest.fixture
+def files(tmp_path):
+    swc = tmp_path / "tiny.swc"
+    swc.write_text(SWC)
+    md = tmp_path / "bench.md"
+    md.write_text("# Benchmarks\n\n## Hines solve\n\nsomeone else's table\n")
+    return swc, md
+
+
+def test_single_cell_smoke(files, capsys):
+    swc, md = files
+    mod = load("single_cell")
+    assert mod.main(["--cells", str(swc), "--nseg", "2", "--t-stop", "2", "--repeats", "1",
+                     "--skip-jaxley", "--skip-neuron", "--skip-l5pc", "--no-grad",
+                     "--markdown", str(md)]) == 0
+    out = capsys.readouterr().out
+    assert "NEURON: skipped" in out and "Jaxley: skipped" in out
+    text = md.read_text()
+    assert "## Hines solve\n\nsomeone else's table" in text
+    assert "## Single cell" in text and "| HH | tiny.swc | 2 | 8 (" in text
+    assert "ns/compartment-step" in text
+
+
+def test_gradients_smoke(files, capsys):
+    swc, md = files
+    mod = load("gradients")
+    assert mod.main(["--cells", str(swc), "--nseg", "1", "--t-stop", "2", "--repeats", "1",
+                     "--batch", "2", "--batch-cell", str(swc), "--batch-nseg", "1",
+                     "--modes", "grad_ckpt", "--checkpoint", "9", "--skip-jaxley",
+                     "--skip-l5pc", "--in-process", "--markdown", str(md)]) == 0
+    text = md.read_text()
+    assert "## Hines solve" in text and "## Gradients" in text
+    assert "| HH | tiny.swc | 1 | 4 | 1 | dendrax |" in text
+    assert "| HH | tiny.swc | 1 | 4 | 2 | dendrax |" in text
+    assert "error" not in capsys.readouterr().out
+
+
+def test_gradients_case_subprocess(files):
+    """One case through the subprocess path the full benchmark uses."""
+    swc, _ = files
+    mod = load("gradients")
+    case = {"t_stop": 1.0, "dt": 0.025, "repeats": 1, "checkpoint": 5, "model": "HH",
+            "path": str(swc), "cell": swc.name, "nseg": 1, "batch": 1, "sim": "dendrax",
+            "mode": "fwd"}
+    r = mod.run_case_subprocess(case, timeout=120)
+    assert "error" not in r, r
+    assert r["n_comp"] == 4 and r["run_s"] > 0 and r["max_rss_mib"] > 0
