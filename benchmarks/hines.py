@@ -247,7 +247,8 @@ def render(rows, skipped, args, bw1, bwn, floor_ns, cores, argv, malloc) -> str:
         f"- machine: {cpu_model()}, {cores} cores; {platform.system()} {platform.release()}",
         f"- jax {jax.__version__}, jaxlib {jaxlib.__version__}, numpy {np.__version__}, "
         f"Python {platform.python_version()}",
-        f"- date: {datetime.date.today().isoformat()}",
+        f"- date: {datetime.date.today().isoformat()}; load average while measuring: "
+        f"{' '.join(f'{x:.1f}' for x in os.getloadavg())} (1, 5, 15 min)",
         f"- command: `{cmd}`",
         f"- memory bandwidth (numpy copy, read+write): {bw1 / 1e9:.1f} GB/s on 1 thread, "
         f"{bwn / 1e9:.1f} GB/s on {cores}; floor = {args.bytes_per_node:g} B/node / "

@@ -119,23 +119,28 @@ std::vector<Pack> make_packs(const Layout& L) {
 }
 
 // dst [n, count * nt] <- the systems of operand `op` of the pack's leading entries.
+// One source at a time, read in order (the packed rows stay in cache).
 template <typename T>
 void pack_rows(const Layout& L, int op, const T* src, const Pack& pk, T* dst) {
   const int64_t nt = L.nt, w = pk.count * nt, blk = L.n * nt;
-  const T* rows[kPackWidth];
-  for (int64_t g = 0; g < pk.count; ++g) rows[g] = src + L.block(op, pk.l0 + g) * blk;
-  for (int64_t i = 0; i < L.n; ++i)
-    for (int64_t g = 0; g < pk.count; ++g)
-      for (int64_t t = 0; t < nt; ++t) dst[i * w + g * nt + t] = rows[g][i * nt + t];
+  for (int64_t g = 0; g < pk.count; ++g) {
+    const T* __restrict__ s = src + L.block(op, pk.l0 + g) * blk;
+    T* __restrict__ d = dst + g * nt;
+    for (int64_t i = 0; i < L.n; ++i)
+      for (int64_t t = 0; t < nt; ++t) d[i * w + t] = s[i * nt + t];
+  }
 }
 
 // The pack's leading entries of a result (leading entry l at l * n * nt) <- src.
 template <typename T>
 void unpack_rows(const Layout& L, const T* src, const Pack& pk, T* dst) {
   const int64_t nt = L.nt, w = pk.count * nt, blk = L.n * nt;
-  for (int64_t i = 0; i < L.n; ++i)
-    for (int64_t g = 0; g < pk.count; ++g)
-      for (int64_t t = 0; t < nt; ++t) dst[(pk.l0 + g) * blk + i * nt + t] = src[i * w + g * nt + t];
+  for (int64_t g = 0; g < pk.count; ++g) {
+    const T* __restrict__ s = src + g * nt;
+    T* __restrict__ d = dst + (pk.l0 + g) * blk;
+    for (int64_t i = 0; i < L.n; ++i)
+      for (int64_t t = 0; t < nt; ++t) d[i * nt + t] = s[i * w + t];
+  }
 }
 
 // Runs solve(pack, scratch) over the packs, where scratch holds `buffers` arrays of
