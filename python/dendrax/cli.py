@@ -1,4 +1,4 @@
-"""The ``dendrax`` command line: ``info``, ``plugins`` and ``simulate``.
+"""The ``dendrax`` command line: ``info``, ``plugins``, ``simulate`` and ``fit``.
 
 ``dendrax simulate`` with no arguments runs the bundled branched neuron and
 writes traces (CSV, .npz) and a PNG. Every option can also come from a TOML
@@ -171,6 +171,10 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
     sub.add_parser("info", help="versions and available solver backends")
     sub.add_parser("plugins", help="registered channels, synapses and morphology readers")
+    f = sub.add_parser("fit", help="fit parameters to traces, from a TOML config (docs/training.md)")
+    f.add_argument("config", help="TOML file: [cell], [stimulus], [[param]], [target], [optimizer]")
+    f.add_argument("--out", help="output folder (default: the config's out, else dendrax_fit)")
+    f.add_argument("--quiet", action="store_true", help="no progress bar")
     s = sub.add_parser("simulate", help="simulate a cell and write traces and a plot")
     s.add_argument("swc", nargs="?", help="morphology file (default: the bundled branched neuron)")
     s.add_argument("--config", help="TOML file with any of these options")
@@ -232,6 +236,10 @@ def main(argv=None) -> int:
             return _info(opts)
         if opts.command == "plugins":
             return _plugins(opts)
+        if opts.command == "fit":
+            from .training.config import run as fit_config
+
+            return fit_config(opts.config, out=opts.out, quiet=opts.quiet)
         return _simulate(_merge_config(opts))
     except (ValueError, OSError, KeyError, IndexError) as err:
         msg = err.args[0] if isinstance(err, KeyError) and err.args else err

@@ -1,0 +1,170 @@
+"""Many simulations at once: ``jax.vmap`` over parameter sets and stimuli, spread over
+devices with ``jax.sharding`` (a ``Mesh`` over the devices and the batch axis split
+across it, each device running its share with ``jax.shard_map``)."""
+
+from __future__ import annotations
+
+import hashlib
+import weakref
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+
+from ..simulation import simulate
+
+AXIS = "batch"
+
+
+def _merge(base, update, path=()):
+    """``base`` with the leaves given in the (partial) pytree ``update`` replaced."""
+    if not isinstance(update, dict):
+        return update
+    if not isinstance(base, dict):
+        raise ValueError(f"params_batch has a dict at {'/'.join(path) or 'the top'} where the "
+                         "cell's params have an array")
+    unknown = set(update) - set(base)
+    if unknown:
+        raise ValueError(f"params_batch has keys {sorted(unknown)} at {'/'.join(path) or 'the top'}"
+                         f" that the cell's params lack; known: {sorted(base)}")
+    return {k: _merge(v, update[k], path + (k,)) if k in update else v for k, v in base.items()}
+
+
+def batch_axes(params, base) -> tuple[dict, int]:
+    """``in_axes`` for ``jax.vmap``: 0 for leaves with one more leading axis than the cell's
+    (``base``) own leaf, None for the rest; and the batch size."""
+    sizes = set()
+
+    def axis(path, leaf, ref):
+        leaf, ref = np.shape(leaf), np.shape(ref)
+        if leaf == ref:
+            return None
+        if len(leaf) == len(ref) + 1 and leaf[1:] == ref:
+            sizes.add(leaf[0])
+            return 0
+        raise ValueError(f"params_batch{jax.tree_util.keystr(path)} has shape {leaf}; expected "
+                         f"{ref} (shared) or [B, {', '.join(map(str, ref))}] (batched)")
+
+    axes = jax.tree_util.tree_map_with_path(axis, params, base)
+    if len(sizes) > 1:
+        raise ValueError(f"batched leaves disagree on the batch size: {sorted(sizes)}")
+    if not sizes:
+        raise ValueError("no leaf of params_batch has a batch axis (a leading axis of size B "
+                         "in front of the cell's own shape)")
+    return axes, sizes.pop()
+
+
+def simulate_batch(cell, params_batch, t_stop: float, dt: float = 0.025, *, in_axes=None,
+                   base: dict | None = None, devices=None, **simulate_kwargs):
+    """Simulate a batch of parameter sets (and stimuli) in one call: traces [B, n_rec, n_t].
+
+    Args:
+        cell: the ``Cell`` (its structure: mechanisms, stimulus sites, recordings).
+        params_batch: a params pytree, complete or partial (missing leaves come from
+            ``base``, default ``cell.params``). Batched leaves carry a leading batch
+            axis of size B: ``{"hh": {"gnabar": [B, n]}}`` batches the conductance,
+            ``{"iclamp": {"amp": [B, n_clamps]}}`` the stimulus amplitude.
+        t_stop, dt: as ``dendrax.simulate``.
+        in_axes: a pytree of 0 / None like the params (as ``jax.vmap``'s); default:
+            inferred, 0 where a leaf has one more axis than the cell's own.
+        devices: None (every device of the default backend), an int (the first n),
+            or a list of devices. With more than one device the batch is split over
+            them along a ``Mesh`` axis "batch" (padded to a multiple of the device
+            count, the padding dropped from the result). When B is a multiple of the
+            device count the result stays sharded the same way
+            (``NamedSharding(mesh, P("batch"))``); otherwise trimming gathers it.
+        **simulate_kwargs: passed to ``dendrax.simulate`` (v_init, celsius, method,
+            backend, checkpoint).
+
+    Returns:
+        traces [B, n_recordings, n_t] (a jax Array; differentiable).
+
+    The compiled batch function is cached per cell and settings, so repeated calls
+    with new values (same shapes) do not recompile; inside a jitted loss it is
+    traced into the caller's program.
+    """
+    if "params" in simulate_kwargs or "progress" in simulate_kwargs:
+        raise ValueError("simulate_batch takes the params as params_batch and has no progress bar")
+    base = cell.params if base is None else base
+    params = _merge(base, params_batch)
+    if in_axes is None:
+        in_axes, size = batch_axes(params, base)
+    else:
+        try:
+            axes = jax.tree_util.tree_structure(params).flatten_up_to(in_axes)
+        except (ValueError, TypeError):
+            raise ValueError("in_axes must have the structure of the params pytree "
+                             "(0 or None per leaf)") from None
+        if any(a not in (0, None) for a in axes):
+            raise ValueError("in_axes may hold only 0 (batched) and None (shared)")
+        leaves = [np.shape(x)[0] for x, a in zip(jax.tree_util.tree_leaves(params), axes) if a == 0]
+        if not leaves or len(set(leaves)) != 1:
+            raise ValueError("in_axes must mark at least one leaf 0, all of one batch size")
+        size = leaves[0]
+    devices = _devices(devices)
+    n_dev = len(devices)
+    pad = -size % n_dev
+    if pad:  # repeat the last set: every device gets an equal, valid share
+        params = jax.tree_util.tree_map(
+            lambda x, a: x if a is None else jnp.concatenate([x, jnp.repeat(x[-1:], pad, 0)]),
+            params, in_axes, is_leaf=lambda a: a is None)
+    fn, specs, mesh = _compiled(cell, float(t_stop), float(dt), in_axes, tuple(devices),
+                                simulate_kwargs)
+    if mesh is not None:
+        params = jax.tree_util.tree_map(lambda x, s: jax.device_put(x, NamedSharding(mesh, s)),
+                                        params, specs)
+    out = fn(params)
+    return out[:size] if pad else out
+
+
+# compiled batch functions per live cell, keyed by everything they bake in
+_CACHE: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def _compiled(cell, t_stop, dt, in_axes, devices, kwargs):
+    n_steps = int(round(t_stop / dt)) if dt > 0 and np.isfinite(t_stop / dt) else 0
+    with jax.ensure_compile_time_eval():  # concrete even when called inside a jitted loss
+        drive = cell.drive(n_steps, dt) if n_steps > 0 else {}
+    digest = hashlib.sha1()
+    for leaf in jax.tree_util.tree_leaves(drive):
+        digest.update(np.asarray(leaf).tobytes())
+    axes, treedef = jax.tree_util.tree_flatten(in_axes, is_leaf=lambda a: a is None)
+    key = (cell.model(), digest.hexdigest(), t_stop, dt, treedef, tuple(axes), devices,
+           tuple(sorted(kwargs.items())))
+    per_cell = _CACHE.setdefault(cell, {})
+    if key in per_cell:
+        return per_cell[key]
+    ref = weakref.ref(cell)  # the cache must not keep the cell alive
+
+    def one(p):
+        return simulate(ref(), t_stop, dt, params=p, **kwargs).traces
+
+    batched = jax.vmap(one, in_axes=(in_axes,))
+    if len(devices) == 1:
+        entry = (jax.jit(batched), None, None)
+    else:
+        mesh = Mesh(np.asarray(devices), (AXIS,))
+        specs = jax.tree_util.tree_map(lambda a: P() if a is None else P(AXIS), in_axes,
+                                       is_leaf=lambda a: a is None)
+        spmd = jax.shard_map(batched, mesh=mesh, in_specs=(specs,), out_specs=P(AXIS),
+                             check_vma=False)
+        entry = (jax.jit(spmd, out_shardings=NamedSharding(mesh, P(AXIS))), specs, mesh)
+    if len(per_cell) >= 8:
+        per_cell.pop(next(iter(per_cell)))
+    per_cell[key] = entry
+    return entry
+
+
+def _devices(devices):
+    if devices is None:
+        return list(jax.devices())
+    if isinstance(devices, int):
+        available = jax.devices()
+        if not 1 <= devices <= len(available):
+            raise ValueError(f"devices={devices}: {len(available)} device(s) available")
+        return list(available[:devices])
+    devices = list(devices)
+    if not devices:
+        raise ValueError("devices is an empty list")
+    return devices
