@@ -33,6 +33,17 @@ import dendrax  # noqa: E402
 from dendrax.solver import native_available  # noqa: E402
 
 METHODS = ("native", "jax", "tridiag")
+TITLE = "Hines solve"
+INTRO = """Written by `benchmarks/hines.py`: the batched Hines solve (`dendrax.hines_solve`) on
+unbranched cables, where it solves the same tridiagonal systems as
+`jax.lax.linalg.tridiagonal_solve` (LAPACK gtsv, one call per system): the native
+kernel (`backend="native"`), the pure-JAX fallback (`backend="jax"`) and
+`tridiagonal_solve`, forward and gradient. The bandwidth floor counts the memory
+traffic of the two streaming passes of the solve: the elimination reads lower,
+diag, upper, rhs and writes x and the reciprocal pivots (48 B per node), the back
+substitution reads lower, pivots and x and writes x (32 B); native/floor below 1
+means the rows stayed in cache between the passes. The machine is shared, so the
+load average is given; times vary by up to 2x between runs at such loads."""
 
 
 # --- machine ----------------------------------------------------------------------
@@ -181,6 +192,8 @@ def main(argv=None) -> int:
     ap.add_argument("--malloc", choices=["tuned", "default"], default="tuned",
                     help="tuned: keep freed memory in the process (see tune_malloc)")
     ap.add_argument("--output", help="also write the markdown to this file")
+    ap.add_argument("--markdown", metavar="PATH",
+                    help=f"write the results as section '## {TITLE}' of PATH (docs/benchmarks.md)")
     args = ap.parse_args(argv)
 
     if "native" in args.methods and not native_available("cpu"):
@@ -226,6 +239,11 @@ def main(argv=None) -> int:
 
     md = render(rows, skipped, args, bw1, bwn, floor_ns, cores, argv, malloc)
     print(md)
+    if args.markdown:
+        from _common import write_section  # benchmarks/_common.py
+
+        write_section(args.markdown, TITLE, INTRO + "\n\n" + md)
+        print(f"wrote section '## {TITLE}' of {args.markdown}", file=sys.stderr)
     if args.output:
         with open(args.output, "w") as f:
             f.write(md)
@@ -286,7 +304,37 @@ def render(rows, skipped, args, bw1, bwn, floor_ns, cores, argv, malloc) -> str:
         lines.append("| " + " | ".join(cells) + " |")
     if skipped:
         lines += ["", "Skipped: " + "; ".join(skipped) + "."]
+    lines += ["", "Targets:", ""] + [f"- {t}" for t in targets(rows, floor_ns)]
     return "\n".join(lines) + "\n"
+
+
+def targets(rows, floor_ns) -> list[str]:
+    """The performance targets of the native kernel, checked on the measured rows."""
+    out = []
+    by = {(r["N"], r["B"]): r for r in rows}
+    r = by.get((1000, 1000))
+    if r and "native" in r:
+        q = r["native"] / floor_ns
+        out.append(f"native forward within 2x of the bandwidth floor at N=1000, B=1000: "
+                   f"{q:.2f}x: **{'met' if q <= 2 else 'missed'}**")
+    fast = [(r["N"], r["B"], r["jax"] / r["native"]) for r in rows
+            if 10 <= r["B"] <= 100 and "jax" in r and "native" in r]
+    if fast:
+        worst = min(fast, key=lambda f: f[2])
+        ok = all(f[2] >= 2 for f in fast)
+        out.append("native forward >= 2x faster than the jax fallback for B in 10..100: "
+                   f"smallest speed-up {worst[2]:.1f}x (N={worst[0]}, B={worst[1]}): "
+                   f"**{'met' if ok else 'missed'}**")
+    grad = [(r["N"], r["B"], r["native_grad"] / r["native"]) for r in rows
+            if "native_grad" in r and "native" in r]
+    if grad:
+        bad = [f for f in grad if f[2] > 3]
+        worst = max(grad, key=lambda f: f[2])
+        out.append("native gradient <= 3x the forward solve: "
+                   + (f"**met** on every row (largest {worst[2]:.1f}x)" if not bad else
+                      f"**missed** on {len(bad)} of {len(grad)} rows ("
+                      + ", ".join(f"N={n} B={b}: {q:.1f}x" for n, b, q in bad) + ")"))
+    return out
 
 
 if __name__ == "__main__":

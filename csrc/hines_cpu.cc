@@ -4,6 +4,8 @@
 #include <atomic>
 #include <cstdint>
 #include <cstdlib>
+#include <exception>
+#include <new>
 #include <string>
 #include <system_error>
 #include <thread>
@@ -60,17 +62,24 @@ void parallel_for(int64_t items, int64_t work, int max_workers, Body body) {
     return;
   }
   std::atomic<int64_t> next{0};
+  std::atomic<bool> failed{false};
   auto worker = [&](int w) {
-    for (int64_t k = next++; k < items; k = next++) body(k, w);
+    try {
+      for (int64_t k = next++; k < items; k = next++) body(k, w);
+    } catch (...) {  // no exception may leave a thread: the caller rethrows below
+      failed = true;
+      next = items;
+    }
   };
   std::vector<std::thread> pool;
   try {
-    for (int j = 1; j < threads; ++j) pool.emplace_back(worker, j);
+      for (int j = 1; j < threads; ++j) pool.emplace_back(worker, j);
   } catch (const std::system_error&) {
     // no more threads: the ones started and this one do the work
   }
   worker(0);
   for (auto& t : pool) t.join();
+  if (failed) throw std::bad_alloc();  // the only exception bodies can raise
 }
 
 // Calls body(l, t0, t1) over all leading batch entries l and systems [0, nt), in
@@ -334,15 +343,19 @@ ffi::Error FactorSolveImpl(ffi::Buffer<ffi::S32> parent, ffi::AnyBuffer lower, f
                                                     diag.dimensions(), upper.dimensions(),
                                                     rhs.dimensions()};
   if (auto e = make_layout(dims, x->dimensions(), kFactorNames, &L); !e.success()) return e;
-  if (dtype == ffi::DataType::F64)
-    return factor_solve_typed(L, parent.typed_data(), lower.typed_data<double>(),
-                              diag.typed_data<double>(), upper.typed_data<double>(),
-                              rhs.typed_data<double>(), x->typed_data<double>(),
-                              dinv->typed_data<double>());
-  return factor_solve_typed(L, parent.typed_data(), lower.typed_data<float>(),
-                            diag.typed_data<float>(), upper.typed_data<float>(),
-                            rhs.typed_data<float>(), x->typed_data<float>(),
-                            dinv->typed_data<float>());
+  try {
+    if (dtype == ffi::DataType::F64)
+      return factor_solve_typed(L, parent.typed_data(), lower.typed_data<double>(),
+                                diag.typed_data<double>(), upper.typed_data<double>(),
+                                rhs.typed_data<double>(), x->typed_data<double>(),
+                                dinv->typed_data<double>());
+    return factor_solve_typed(L, parent.typed_data(), lower.typed_data<float>(),
+                              diag.typed_data<float>(), upper.typed_data<float>(),
+                              rhs.typed_data<float>(), x->typed_data<float>(),
+                              dinv->typed_data<float>());
+  } catch (const std::exception& err) {  // out of memory for flags or scratch
+    return ffi::Error::Internal(std::string("hines: ") + err.what());
+  }
 }
 
 ffi::Error SubstituteImpl(ffi::Buffer<ffi::S32> parent, ffi::AnyBuffer lower, ffi::AnyBuffer upper,
@@ -354,13 +367,17 @@ ffi::Error SubstituteImpl(ffi::Buffer<ffi::S32> parent, ffi::AnyBuffer lower, ff
                                                     upper.dimensions(), dinv.dimensions(),
                                                     rhs.dimensions()};
   if (auto e = make_layout(dims, x->dimensions(), kSubstituteNames, &L); !e.success()) return e;
-  if (dtype == ffi::DataType::F64)
-    return substitute_typed(L, parent.typed_data(), lower.typed_data<double>(),
-                            upper.typed_data<double>(), dinv.typed_data<double>(),
-                            rhs.typed_data<double>(), x->typed_data<double>());
-  return substitute_typed(L, parent.typed_data(), lower.typed_data<float>(),
-                          upper.typed_data<float>(), dinv.typed_data<float>(),
-                          rhs.typed_data<float>(), x->typed_data<float>());
+  try {
+    if (dtype == ffi::DataType::F64)
+      return substitute_typed(L, parent.typed_data(), lower.typed_data<double>(),
+                              upper.typed_data<double>(), dinv.typed_data<double>(),
+                              rhs.typed_data<double>(), x->typed_data<double>());
+    return substitute_typed(L, parent.typed_data(), lower.typed_data<float>(),
+                            upper.typed_data<float>(), dinv.typed_data<float>(),
+                            rhs.typed_data<float>(), x->typed_data<float>());
+  } catch (const std::exception& err) {  // out of memory for flags or scratch
+    return ffi::Error::Internal(std::string("hines: ") + err.what());
+  }
 }
 
 }  // namespace
