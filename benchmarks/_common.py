@@ -5,8 +5,9 @@ section (Ra 100 ohm cm, cm 1 uF/cm2), a 0.5 nA step into the soma from 5 to
 85 ms, float64, 100 ms at dt 0.025 ms, celsius 6.3, v_init -65 mV; the voltage
 recorded at 10 sites (the soma centre and 9 random points). The same model is
 built in dendrax, in NEURON (Import3d, ``h.usetable_hh = 0``) and in Jaxley
-(``jx.read_swc``, its own segmentation). Plus an "L5PC-like" model: the Hay et
-al. (2011) channel set, uniform densities per region.
+(``jx.read_swc``, its own segmentation). Plus an "L5PC-like" model
+(``dendrax.models.l5pc_like``: the Hay et al. 2011 channels and densities), mirrored
+into NEURON parameter by parameter.
 
 NEURON and Jaxley are optional: when one cannot be imported its columns say
 "skipped (not installed)".
@@ -104,6 +105,19 @@ def versions() -> dict:
     for name in ("dendrax", "jax", "jaxlib", "numpy", "neuron", "jaxley"):
         mod = optional(name)
         out[name] = getattr(mod, "__version__", "?") if mod is not None else "not installed"
+    return out
+
+
+def shown_args(argv) -> list[str]:
+    """argv without the options that do not change the results (--json PATH)."""
+    out, skip = [], False
+    for a in argv:
+        if skip:
+            skip = False
+        elif a == "--json":
+            skip = True
+        elif not a.startswith("--json="):
+            out.append(a)
     return out
 
 
@@ -207,73 +221,43 @@ def n_segments(cell) -> int:
 
 HAY_CHANNELS = ("NaTa_t", "NaTs2_t", "Nap_Et2", "K_Pst", "K_Tst", "SKv3_1", "SK_E2", "Ca_HVA",
                 "Ca_LVAst", "Im", "Ih", "CaDynamics_E2")
-# Densities per region after Hay et al. (2011), PLoS Comput Biol 7:e1002107 (their fitted
-# L5PC model), made uniform per region: Ih is 2e-4 S/cm2 everywhere (the original grows
-# exponentially along the apical trunk) and the apical calcium hot zone is spread uniformly.
-HAY_REGIONS = {
-    "soma": {"pas": {"g": 3.38e-5}, "NaTs2_t": {"gNaTs2_tbar": 0.983955},
-             "SKv3_1": {"gSKv3_1bar": 0.303472}, "SK_E2": {"gSK_E2bar": 0.008407},
-             "Ca_HVA": {"gCa_HVAbar": 0.000992}, "Ca_LVAst": {"gCa_LVAstbar": 0.000333},
-             "Ih": {"gIhbar": 2e-4},
-             "CaDynamics_E2": {"gamma": 0.000609, "decay": 210.485284}},
-    "axon": {"pas": {"g": 3e-5}, "NaTa_t": {"gNaTa_tbar": 3.137968},
-             "Nap_Et2": {"gNap_Et2bar": 0.006827}, "K_Pst": {"gK_Pstbar": 0.973538},
-             "K_Tst": {"gK_Tstbar": 0.089259}, "SKv3_1": {"gSKv3_1bar": 1.021945},
-             "SK_E2": {"gSK_E2bar": 0.007104}, "Ca_HVA": {"gCa_HVAbar": 0.00099},
-             "Ca_LVAst": {"gCa_LVAstbar": 0.008752},
-             "CaDynamics_E2": {"gamma": 0.00291, "decay": 287.198731}},
-    "apic": {"pas": {"g": 5.89e-5}, "NaTs2_t": {"gNaTs2_tbar": 0.012009},
-             "SKv3_1": {"gSKv3_1bar": 0.000513}, "Im": {"gImbar": 0.000143},
-             "Ih": {"gIhbar": 2e-4}, "Ca_HVA": {"gCa_HVAbar": 5.55e-5},
-             "Ca_LVAst": {"gCa_LVAstbar": 1.87e-3},
-             "CaDynamics_E2": {"gamma": 0.0005, "decay": 35.725651}},
-    "dend": {"pas": {"g": 4.67e-5}, "Ih": {"gIhbar": 2e-4}},
-}
-HAY_CM = {"apic": 2.0, "dend": 2.0}
-HAY_E = {"e_pas": -90.0, "ena": 50.0, "ek": -85.0}
-HAY_V_INIT, HAY_CELSIUS = -80.0, 34.0
+HAY_V_INIT, HAY_CELSIUS = -80.0, 34.0  # as the published model
+_NOT_MECHS = {"cm", "Ra", "diam", "L", "ions", "iclamp", "vclamp"}
 
 
-def hay_available() -> str | None:
-    """None when dendrax's Hay channels load, else the reason they do not."""
+def l5pc_unavailable() -> str | None:
+    """None when the L5PC-like model can be built (dendrax's Hay channels load and
+    ``dendrax.models.l5pc_like`` exists), else the reason."""
     try:
         from dendrax.mechanisms import channel
 
         for name in HAY_CHANNELS:
             channel(name)
+        from dendrax.models import l5pc_like  # noqa: F401
     except Exception as err:  # noqa: BLE001
         return f"{type(err).__name__}: {err}"
     return None
 
 
-def hay_regions(cell) -> dict:
-    return {r: m for r, m in HAY_REGIONS.items() if r in cell.regions()}
-
-
 def dendrax_l5pc_cell(path: Path, nseg: int):
-    """dendrax: the L5PC-like model (Hay channels per region, pas everywhere), the soma
-    step, v at the sites. Returns (cell, sites)."""
+    """dendrax: ``dendrax.models.l5pc_like`` (the Hay et al. 2011 channels and densities
+    by region, distance-dependent Ih and apical Ca hot zone) on the SWC, the soma step,
+    v at the sites. Returns (cell, sites)."""
     import dendrax as dx
+    from dendrax.models import l5pc_like
 
-    cell = dx.Cell(dx.read_morphology(path), nseg=nseg, Ra=RA, cm=CM)
-    cell.insert("pas")
-    cell.set("pas.e", HAY_E["e_pas"])
-    # ion pools first: CaDynamics_E2 makes cai (and so eca) dynamic for the whole cell
-    for region, mechs in hay_regions(cell).items():
-        for name in sorted(mechs, key=lambda m: m != "CaDynamics_E2"):
-            if name != "pas":
-                cell.insert(name, where=region)
-            for p, v in mechs[name].items():
-                cell.set(f"{name}.{p}", v, where=region)
-        if region in HAY_CM:
-            cell.set("cm", HAY_CM[region], where=region)
-    cell.set("ena", HAY_E["ena"]).set("ek", HAY_E["ek"])
+    cell = l5pc_like(dx.read_morphology(path), nseg=nseg)
     delay, dur, amp = STIM
     cell.iclamp(cell.soma(0.5), delay=delay, dur=dur, amp=amp)
     sites = pick_sites(cell)
     for s in sites:
         cell.record("v", s)
     return cell, sites
+
+
+def mechanisms(cell) -> list[str]:
+    """Names of the density mechanisms inserted in a cell (its params' mechanism dicts)."""
+    return [k for k in cell.params if k not in _NOT_MECHS]
 
 
 # --- NEURON -----------------------------------------------------------------------------------
@@ -335,27 +319,41 @@ def _neuron_stim(h, secs, sites, t_stop, dt, **kw) -> NeuronModel:
     return NeuronModel(secs, sites, t_stop, dt, keep=[ic], **kw)
 
 
-def neuron_l5pc(path, nseg, cell, sites, t_stop, dt) -> NeuronModel:
-    """The L5PC-like model in NEURON (needs the reference NMODL of tests/nmodl compiled
-    and loaded: ``load_hay_neuron()``)."""
+def neuron_mirror(path, nseg, cell, sites, t_stop, dt, *, v_init, celsius) -> NeuronModel:
+    """The dendrax ``cell`` rebuilt in NEURON from the same SWC: every inserted mechanism
+    in the sections that have it, and every parameter value (per segment), cm, Ra, ena
+    and ek copied from the dendrax cell's params (so any distribution carries over).
+    NMODL mechanisms must be loaded (``load_hay_neuron()`` for the Hay channels)."""
     from neuron import h
 
     secs = neuron_helpers().neuron_from_swc(path, nseg=nseg, Ra=RA, cm=CM)
-    regions = hay_regions(cell)
-    for sec, info in zip(secs, cell.morphology.sections):
-        sec.insert("pas")
-        sec.e_pas = HAY_E["e_pas"]
-        mechs = regions.get(info.region, {})
-        for name, values in mechs.items():
-            if name != "pas":
-                sec.insert(name)
-            for p, v in values.items():
-                setattr(sec, f"{p}_{name}", v)
-        sec.cm = HAY_CM.get(info.region, CM)
-        for ion in ("ena", "ek"):
-            if hasattr(sec, ion):
-                setattr(sec, ion, HAY_E[ion])
-    return _neuron_stim(h, secs, sites, t_stop, dt, v_init=HAY_V_INIT, celsius=HAY_CELSIUS)
+    params, comps = cell.params, cell.compartments
+    for sec, ra in zip(secs, np.asarray(params["Ra"])):
+        sec.Ra = float(ra)
+
+    def segments(name):
+        slots = cell.param_slots(name)
+        leaf = params
+        for key in slots.path:
+            leaf = leaf[key]
+        values = np.asarray(leaf)[slots.index]
+        return [(secs[s](float(comps.x[n])), float(v))
+                for s, n, v in zip(slots.section, slots.node, values)]
+
+    for mech in mechanisms(cell):
+        names = list(params[mech])
+        for s in sorted(set(cell.param_slots(f"{mech}.{names[0]}").section.tolist())):
+            secs[s].insert(mech)
+        for p in names:
+            for seg, v in segments(f"{mech}.{p}"):
+                setattr(seg, f"{p}_{mech}", v)
+    for seg, v in segments("cm"):
+        seg.cm = v
+    for ion in ("ena", "ek"):
+        for seg, v in segments(ion):
+            if hasattr(seg, ion):  # only where a mechanism uses the ion
+                setattr(seg, ion, v)
+    return _neuron_stim(h, secs, sites, t_stop, dt, v_init=v_init, celsius=celsius)
 
 
 def load_hay_neuron() -> str | None:
@@ -488,6 +486,20 @@ def reset_peak_rss() -> bool:
         return True
     except OSError:
         return False
+
+
+def save_run(path, argv, machine, notes, results) -> None:
+    """Save a benchmark run (its arguments, machine lines, notes, results) as JSON."""
+    import json
+
+    Path(path).write_text(json.dumps({"argv": list(argv), "machine": machine, "notes": notes,
+                                      "results": results}, indent=1))
+
+
+def load_run(path) -> dict:
+    import json
+
+    return json.loads(Path(path).read_text())
 
 
 def mean_abs_dv(a, b) -> float:

@@ -1,8 +1,8 @@
 """Gradient cost and peak memory: dendrax vs Jaxley, one run and a vmapped batch.
 
 Models as in ``single_cell.py`` (HH everywhere on the shared SWC cells, the 0.5 nA soma
-step, float64, 100 ms at dt 0.025 ms; plus the "L5PC-like" Hay-channel model when
-dendrax's Hay channels load). The loss is the mean recorded voltage (10 sites, all
+step, float64, 100 ms at dt 0.025 ms; plus the "L5PC-like" Hay-channel model,
+``dendrax.models.l5pc_like``, when dendrax's Hay channels load). The loss is the mean recorded voltage (10 sites, all
 time points). Per model:
 
 * forward: the jitted loss;
@@ -27,6 +27,8 @@ its whole life (``ru_maxrss``, includes imports and compilation) and the run inc
     python benchmarks/gradients.py                                   # everything
     python benchmarks/gradients.py --cells n120_ca1.swc --batch 10   # a quicker look
     python benchmarks/gradients.py --markdown docs/benchmarks.md     # rewrite "## Gradients"
+    python benchmarks/gradients.py --json run.json                   # keep the raw results
+    python benchmarks/gradients.py --from-json run.json --markdown docs/benchmarks.md
 """
 
 from __future__ import annotations
@@ -77,6 +79,8 @@ def parse(argv):
     p.add_argument("--markdown", metavar="PATH",
                    help="write the results as section '## Gradients' of PATH")
     p.add_argument("--json", metavar="PATH", help="also write the raw results as JSON")
+    p.add_argument("--from-json", metavar="PATH",
+                   help="render the tables of a saved --json run instead of running")
     p.add_argument("--case", help=argparse.SUPPRESS)  # internal: run one case, print JSON
     return p.parse_args(argv)
 
@@ -99,7 +103,7 @@ def build_dendrax(jax, case):
     else:
         cell, _ = C.dendrax_l5pc_cell(path, nseg)
         v_init, celsius = C.HAY_V_INIT, C.HAY_CELSIUS
-        keys = [m for m in cell.params if m in C.HAY_CHANNELS or m == "pas"]
+        keys = C.mechanisms(cell)
     ckpt = case["checkpoint"] if mode == "grad_ckpt" else None
     loop = C.dendrax_forward(cell, case["t_stop"], case["dt"], v_init=v_init, celsius=celsius,
                              checkpoint=ckpt)
@@ -303,14 +307,13 @@ def targets(rows) -> list[str]:
     return lines
 
 
-def markdown(rows, args, argv, notes, k) -> str:
-    cmd = shlex.join(["python", "benchmarks/gradients.py", *argv])
+def markdown(rows, args, machine, notes, k) -> str:
     body = [
         "Written by `benchmarks/gradients.py`. Models as in *Single cell* (HH everywhere, "
         f"0.5 nA soma step, float64, {args.t_stop:g} ms at dt {args.dt:g} ms); loss = mean "
         "recorded voltage (10 sites, all time points).",
         "",
-        *C.machine_lines(cmd),
+        *machine,
         "",
         C.markdown_table(HEADERS, table_rows(rows)),
         "",
@@ -333,7 +336,10 @@ def markdown(rows, args, argv, notes, k) -> str:
         "- Memory: each case runs in a fresh Python subprocess. *MiB* = the process's peak "
         "resident set over its life (`ru_maxrss`: imports, model building, compilation and "
         "the runs); in parentheses the run increment: peak RSS during one run (VmHWM, reset "
-        "with `/proc/self/clear_refs` just before it) minus the RSS just before it.",
+        "with `/proc/self/clear_refs` just before it) minus the RSS just before it. The "
+        "process peak is mostly the baseline of imports and compilation (a dendrax process "
+        "~270 MiB; a Jaxley process, which imports pandas and also dendrax to place its "
+        "recording sites, ~700-1000 MiB); the run increment is what the run itself needs.",
         "- Compartments: NEURON's segments for dendrax, Jaxley's own compartments for Jaxley "
         "(its SWC reader segments the cell differently).",
         *[f"- {n}" for n in notes],
@@ -348,6 +354,12 @@ def main(argv=None) -> int:
     args = parse(argv)
     if args.case:
         print("RESULT " + json.dumps(run_case(json.loads(args.case))), flush=True)
+        return 0
+    if args.from_json:
+        saved = C.load_run(args.from_json)
+        run_args = parse(saved["argv"])
+        run_args.markdown = args.markdown
+        report(saved["results"], run_args, saved["machine"], saved["notes"])
         return 0
     paths, msg = C.resolve_cells(args.cells)
     notes = []
@@ -371,16 +383,15 @@ def main(argv=None) -> int:
     kinds = ["HH"]
     if args.skip_l5pc:
         log("L5PC-like model: skipped (--skip-l5pc)")
-    elif (why := C.hay_available()) is not None:
-        log(f"L5PC-like model: skipped (dendrax.mechanisms.channel('NaTa_t') does not load: {why})")
-        notes.append("L5PC-like model skipped: dendrax's Hay channels do not load")
+    elif (why := C.l5pc_unavailable()) is not None:
+        log(f"L5PC-like model: skipped ({why})")
+        notes.append(f"L5PC-like model skipped ({why})")
     else:
         kinds.append("L5PC-like")
     if args.in_process:
         notes.append("run with --in-process: all cases in one process, memory columns not "
                      "comparable")
     grid = cases(args, paths, batch_path, kinds, have_jaxley)
-    k = grid[0]["checkpoint"] if grid else 0
     results = []
     t_all = time.perf_counter()
     for i, case in enumerate(grid):
@@ -395,16 +406,23 @@ def main(argv=None) -> int:
             log(f"[{i + 1}/{len(grid)}] {what}: {r['run_s']:.3f} s (compile {r['compile_s']:.1f} "
                 f"s), peak {_mem(r)} MiB [{time.perf_counter() - t0:.0f} s]")
     log(f"all cases: {time.perf_counter() - t_all:.0f} s")
+    machine = C.machine_lines(
+        shlex.join(["python", "benchmarks/gradients.py", *C.shown_args(argv)]))
+    if args.json:
+        C.save_run(args.json, argv, machine, notes, results)
+    report(results, args, machine, notes)
+    return 0
+
+
+def report(results, args, machine, notes):
     rows = group_rows(results)
+    k = results[0]["checkpoint"] if results else 0
     log("\n" + C.markdown_table(HEADERS, table_rows(rows)) + "\n")
     for line in targets(rows):
         log(line)
     if args.markdown:
-        C.write_section(args.markdown, TITLE, markdown(rows, args, argv, notes, k))
+        C.write_section(args.markdown, TITLE, markdown(rows, args, machine, notes, k))
         log(f"wrote section '## {TITLE}' of {args.markdown}")
-    if args.json:
-        Path(args.json).write_text(json.dumps(results, indent=1))
-    return 0
 
 
 if __name__ == "__main__":

@@ -18,12 +18,15 @@ time after compile (median of --repeats), ns per compartment-step, mean |dV| aga
 NEURON over the 10 sites and all time points (Jaxley: at its compartments nearest the
 sites in 3-D), and time ratios. dendrax also reports value_and_grad / forward for the
 gradient w.r.t. all HH parameters. A second model, "L5PC-like" (the Hay et al. 2011
-channels, uniform per region), runs in dendrax and, when the NMODL of tests/nmodl
-compiles, in NEURON; it is skipped when dendrax's Hay channels do not load.
+channels and densities, ``dendrax.models.l5pc_like``), runs in dendrax and, when the
+NMODL of tests/nmodl compiles, in NEURON with every parameter copied from the dendrax
+cell; it is skipped when dendrax's Hay channels do not load.
 
     python benchmarks/single_cell.py                                  # everything
     python benchmarks/single_cell.py --cells n120_ca1.swc --nseg 4 --repeats 3
     python benchmarks/single_cell.py --markdown docs/benchmarks.md    # rewrite "## Single cell"
+    python benchmarks/single_cell.py --json run.json                  # keep the raw results
+    python benchmarks/single_cell.py --from-json run.json --markdown docs/benchmarks.md
 """
 
 from __future__ import annotations
@@ -62,6 +65,8 @@ def parse(argv):
     p.add_argument("--markdown", metavar="PATH",
                    help="write the results as section '## Single cell' of PATH")
     p.add_argument("--json", metavar="PATH", help="also write the raw results as JSON")
+    p.add_argument("--from-json", metavar="PATH",
+                   help="render the tables of a saved --json run instead of running")
     return p.parse_args(argv)
 
 
@@ -99,7 +104,6 @@ def bench_neuron(model, args):
 
 
 def bench_jaxley(jax, path, nseg, sites_xyz, args):
-    import jax.numpy as jnp
     import jaxley as jx
 
     t0 = time.perf_counter()
@@ -112,11 +116,10 @@ def bench_jaxley(jax, path, nseg, sites_xyz, args):
     traces = np.asarray(traces)[rows]
     del cell, f
     return {"n_comp": n_comp, "build_s": build, "compile_s": max(first - steady, 0.0),
-            "run_s": steady, "traces": traces, "n_steps": traces.shape[1] - 1,
-            "finite": bool(np.isfinite(jnp.asarray(traces)).all())}
+            "run_s": steady, "traces": traces, "n_steps": traces.shape[1] - 1}
 
 
-def run_model(jax, kind, path, nseg, args, have_neuron, have_jaxley, hay_neuron):
+def run_model(jax, kind, path, nseg, args, have_neuron, have_jaxley, hay_neuron, skip):
     row = {"model": kind, "cell": path.name, "nseg": nseg}
     n_steps = int(round(args.t_stop / args.dt))
     if kind == "HH":
@@ -125,7 +128,7 @@ def run_model(jax, kind, path, nseg, args, have_neuron, have_jaxley, hay_neuron)
     else:
         cell, sites = C.dendrax_l5pc_cell(path, nseg)
         v_init, celsius = C.HAY_V_INIT, C.HAY_CELSIUS
-        grad_keys = [m for m in cell.params if m in C.HAY_CHANNELS or m == "pas"]
+        grad_keys = C.mechanisms(cell)
     row.update(n_comp=C.n_segments(cell), n_nodes=cell.n_nodes, n_steps=n_steps)
     d = bench_dendrax(jax, cell, args, v_init=v_init, celsius=celsius, grad_keys=grad_keys)
     row["dendrax"] = d
@@ -139,7 +142,8 @@ def run_model(jax, kind, path, nseg, args, have_neuron, have_jaxley, hay_neuron)
         row["neuron"] = hay_neuron
     elif have_neuron:
         model = (C.neuron_hh(path, nseg, sites, args.t_stop, args.dt) if kind == "HH" else
-                 C.neuron_l5pc(path, nseg, cell, sites, args.t_stop, args.dt))
+                 C.neuron_mirror(path, nseg, cell, sites, args.t_stop, args.dt,
+                                 v_init=v_init, celsius=celsius))
         alive = model.n_sections_alive()
         n = bench_neuron(model, args)
         n["ns"] = n["run_s"] / (row["n_comp"] * n_steps) * 1e9
@@ -154,7 +158,7 @@ def run_model(jax, kind, path, nseg, args, have_neuron, have_jaxley, hay_neuron)
         log(f"  NEURON: run {n['run_s']:.3f} s ({n['ns']:.1f} ns/compartment-step), "
             f"NEURON/dendrax {n['ratio']:.2f}; dendrax mean |dV| {d['dv']:.2e} mV")
     else:
-        row["neuron"] = C.SKIPPED
+        row["neuron"] = skip["neuron"]
 
     if kind != "HH":
         row["jaxley"] = "n/a (Jaxley has no Hay channels)"
@@ -170,7 +174,7 @@ def run_model(jax, kind, path, nseg, args, have_neuron, have_jaxley, hay_neuron)
             f"{j['run_s']:.3f} s ({j['ns']:.1f} ns/compartment-step), Jaxley/dendrax "
             f"{j['ratio']:.2f}" + (f", mean |dV| vs NEURON {j['dv']:.2f} mV" if "dv" in j else ""))
     else:
-        row["jaxley"] = C.SKIPPED
+        row["jaxley"] = skip["jaxley"]
     gc.collect()
     return row
 
@@ -224,17 +228,14 @@ def targets(rows) -> list[str]:
     return lines
 
 
-def markdown(rows, args, argv, notes) -> str:
-    cmd = shlex.join(["python", "benchmarks/single_cell.py", *argv])
-    hay = "; ".join(f"{r}: " + ", ".join(m for m in ms if m != "pas")
-                    for r, ms in C.HAY_REGIONS.items())
+def markdown(rows, args, machine, notes) -> str:
     body = [
         "Written by `benchmarks/single_cell.py`. Per cell and nseg: HH in every section "
         "(Ra 100 ohm cm, cm 1 uF/cm2), a 0.5 nA soma step from 5 to 85 ms, float64, "
         f"{args.t_stop:g} ms at dt {args.dt:g} ms (celsius 6.3, v_init -65 mV), v recorded at "
         "10 sites (soma centre + 9 random points).",
         "",
-        *C.machine_lines(cmd),
+        *machine,
         "",
         C.markdown_table(HEADERS, table_rows(rows)),
         "",
@@ -262,12 +263,23 @@ def markdown(rows, args, argv, notes) -> str:
         "branches and cylinder compartments, so its compartment count, areas and voltages "
         "differ from NEURON's segmentation of the same file: its *mean abs dV* (at the "
         "compartments nearest the sites in 3-D) measures that model difference, not round-off; "
-        "its ns/comp-step uses its own compartment count. Ratios are wall-time ratios "
+        "its ns/comp-step uses its own compartment count. E.g. on C010398B-P2 (nseg 1) both "
+        "fire 7 soma spikes, but Jaxley's reader turns the 3-point soma into two compartments "
+        "(526 + 263 um2 against NEURON's 527 um2), its interspike interval is ~2 % longer and "
+        "the spikes drift apart by up to 2 ms, hence ~10 mV. Ratios are wall-time ratios "
         "(> 1: dendrax faster).",
-        f"- L5PC-like: the Hay et al. (2011) channels, uniform densities per region ({hay}; "
-        "pas everywhere, e_pas -90, ek -85, ena 50, cm 2 in apical/basal dendrites, celsius 34, "
-        "v_init -80 mV). NEURON runs the NMODL files of `tests/nmodl` built by nrnivmodl with "
-        "its default optimisation. Jaxley ships no Hay channels.",
+        "- On cells of 2-8 compartments the per-step overhead dominates, so ns/comp-step is "
+        "large for every simulator; the per-compartment figures mean something from ~100 "
+        "compartments up. On a 2-core machine shared with other jobs (see the load average) "
+        "timings move by tens of percent from run to run.",
+        "- L5PC-like: `dendrax.models.l5pc_like` on the same SWC with the same nseg: the Hay "
+        "et al. (2011) channels (NaTa_t, NaTs2_t, Nap_Et2, K_Pst, K_Tst, SKv3_1, SK_E2, "
+        "Ca_HVA, Ca_LVAst, Im, Ih, CaDynamics_E2, pas) with their densities by region, Ih "
+        "growing with distance and the apical Ca hot zone; celsius 34, v_init -80 mV; the "
+        "same soma step. NEURON runs the NMODL files of `tests/nmodl` (built by nrnivmodl "
+        "with its default optimisation) with every parameter copied segment by segment from "
+        "the dendrax cell. *grad/fwd* is w.r.t. every channel's parameters. Jaxley ships no "
+        "Hay channels.",
         *[f"- {n}" for n in notes],
         "",
         C.ATTRIBUTION,
@@ -278,6 +290,12 @@ def markdown(rows, args, argv, notes) -> str:
 def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parse(argv)
+    if args.from_json:
+        saved = C.load_run(args.from_json)
+        run_args = parse(saved["argv"])
+        run_args.markdown = args.markdown
+        report(saved["results"], run_args, saved["machine"], saved["notes"])
+        return 0
     jax = C.setup_jax()
     paths, msg = C.resolve_cells(args.cells)
     notes = []
@@ -300,13 +318,15 @@ def main(argv=None) -> int:
         log(f"Jaxley: {C.SKIPPED}")
         notes.append(f"Jaxley: {C.SKIPPED}")
 
+    skip = {"neuron": "skipped (--skip-neuron)" if args.skip_neuron else C.SKIPPED,
+            "jaxley": "skipped (--skip-jaxley)" if args.skip_jaxley else C.SKIPPED}
     kinds = ["HH"]
     hay_neuron = None
     if args.skip_l5pc:
         log("L5PC-like model: skipped (--skip-l5pc)")
-    elif (why := C.hay_available()) is not None:
-        log(f"L5PC-like model: skipped (dendrax.mechanisms.channel('NaTa_t') does not load: {why})")
-        notes.append("L5PC-like model skipped: dendrax's Hay channels do not load")
+    elif (why := C.l5pc_unavailable()) is not None:
+        log(f"L5PC-like model: skipped ({why})")
+        notes.append(f"L5PC-like model skipped ({why})")
     else:
         kinds.append("L5PC-like")
         if have_neuron and (why := C.load_hay_neuron()) is not None:
@@ -319,19 +339,24 @@ def main(argv=None) -> int:
             for nseg in args.nseg:
                 log(f"{kind} {path.name} nseg={nseg}")
                 rows.append(run_model(jax, kind, path, nseg, args, have_neuron, have_jaxley,
-                                      hay_neuron))
-    table = C.markdown_table(HEADERS, table_rows(rows))
-    log("\n" + table + "\n")
+                                      hay_neuron, skip))
+    machine = C.machine_lines(
+        shlex.join(["python", "benchmarks/single_cell.py", *C.shown_args(argv)]))
+    strip = lambda v: {k: x for k, x in v.items() if k != "traces"} if isinstance(v, dict) else v  # noqa: E731
+    rows = [{k: strip(v) for k, v in r.items()} for r in rows]
+    if args.json:
+        C.save_run(args.json, argv, machine, notes, rows)
+    report(rows, args, machine, notes)
+    return 0
+
+
+def report(rows, args, machine, notes):
+    log("\n" + C.markdown_table(HEADERS, table_rows(rows)) + "\n")
     for line in targets(rows):
         log(line)
     if args.markdown:
-        C.write_section(args.markdown, TITLE, markdown(rows, args, argv, notes))
+        C.write_section(args.markdown, TITLE, markdown(rows, args, machine, notes))
         log(f"wrote section '## {TITLE}' of {args.markdown}")
-    if args.json:
-        strip = lambda v: {k: x for k, x in v.items() if k != "traces"} if isinstance(v, dict) else v  # noqa: E731
-        Path(args.json).write_text(json.dumps(
-            [{k: strip(v) for k, v in r.items()} for r in rows], indent=1))
-    return 0
 
 
 if __name__ == "__main__":

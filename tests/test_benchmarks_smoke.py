@@ -48,13 +48,17 @@ def test_single_cell_smoke(files, capsys):
     mod = load("single_cell")
     assert mod.main(["--cells", str(swc), "--nseg", "2", "--t-stop", "2", "--repeats", "1",
                      "--skip-jaxley", "--skip-neuron", "--skip-l5pc", "--no-grad",
-                     "--markdown", str(md)]) == 0
+                     "--markdown", str(md), "--json", str(md.with_suffix(".json"))]) == 0
     out = capsys.readouterr().out
     assert "NEURON: skipped" in out and "Jaxley: skipped" in out
     text = md.read_text()
     assert "## Hines solve\n\nsomeone else's table" in text
     assert "## Single cell" in text and "| HH | tiny.swc | 2 | 8 (" in text
-    assert "ns/compartment-step" in text
+    assert "ns/compartment-step" in text and "--json" not in text
+    # re-rendering the saved run gives the same section
+    md.write_text("# Benchmarks\n")
+    assert mod.main(["--from-json", str(md.with_suffix(".json")), "--markdown", str(md)]) == 0
+    assert md.read_text().split("## Single cell")[1] == text.split("## Single cell")[1]
 
 
 def test_gradients_smoke(files, capsys):
