@@ -150,6 +150,7 @@ def run_model(jax, kind, path, nseg, args, have_neuron, have_jaxley, hay_neuron,
         n["ratio"] = n["run_s"] / d["run_s"]
         if alive != len(model.secs):
             n["note"] = f"{alive} sections alive in NEURON (expected {len(model.secs)})"
+            log(f"  warning: {n['note']}: NEURON's time includes other cells")
         ref = n["traces"]
         d["dv"] = C.mean_abs_dv(d["traces"], ref)
         row["neuron"] = n
