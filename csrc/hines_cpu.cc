@@ -274,6 +274,13 @@ template <typename T>
 ffi::Error factor_solve_typed(const Layout& L, const int32_t* parent, const T* lo, const T* d,
                               const T* up, const T* r, T* x, T* dinv) {
   if (L.n == 0 || L.nt == 0 || L.nlead == 0) return ffi::Error::Success();
+  if (L.nlead == 1 && L.nt == 1) {  // one system (a cell's time step): no flags pass
+    if (!valid_parents(parent, L.n))
+      return ffi::Error::InvalidArgument(
+          "hines: parent must satisfy -1 <= parent[i] < i for every node i");
+    factor_solve(parent, lo, d, up, r, x, dinv, L.n, 1, 0, 1);
+    return ffi::Error::Success();
+  }
   std::vector<uint8_t> flags;
   if (auto e = parent_flags(L, parent, &flags); !e.success()) return e;
   const int64_t blk = L.n * L.nt;
@@ -305,6 +312,13 @@ template <typename T>
 ffi::Error substitute_typed(const Layout& L, const int32_t* parent, const T* lo, const T* up,
                             const T* dinv, const T* r, T* x) {
   if (L.n == 0 || L.nt == 0 || L.nlead == 0) return ffi::Error::Success();
+  if (L.nlead == 1 && L.nt == 1) {  // one system: no flags pass
+    if (!valid_parents(parent, L.n))
+      return ffi::Error::InvalidArgument(
+          "hines: parent must satisfy -1 <= parent[i] < i for every node i");
+    substitute(parent, lo, up, dinv, r, x, L.n, 1, 0, 1);
+    return ffi::Error::Success();
+  }
   std::vector<uint8_t> flags;
   if (auto e = parent_flags(L, parent, &flags); !e.success()) return e;
   const int64_t blk = L.n * L.nt;
