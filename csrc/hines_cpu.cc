@@ -83,20 +83,21 @@ void parallel_for(int64_t items, int64_t work, int max_workers, Body body) {
 }
 
 // Calls body(l, t0, t1) over all leading batch entries l and systems [0, nt), in
-// about 4 items per thread: whole leading entries, or chunks of the systems axis
-// (whole cache lines, at least kMinChunk systems so that rows stay long).
-constexpr int64_t kMinChunk = 256;
+// about 2 items per thread: whole leading entries, or equal chunks of the systems
+// axis (whole cache lines, at least kMinChunk systems so that rows stay long).
+constexpr int64_t kMinChunk = 32;
 
 template <typename Body>
 void parallel_systems(const Layout& L, Body body) {
   const int threads = max_threads();
-  const int64_t want = 4 * static_cast<int64_t>(threads);
-  const int64_t per_lead = std::max<int64_t>(1, (want + L.nlead - 1) / L.nlead);
-  const int64_t chunk = std::max<int64_t>(
-      std::min(kMinChunk, L.nt), ((L.nt + per_lead - 1) / per_lead + 7) / 8 * 8);
+  const int64_t want = 2 * static_cast<int64_t>(threads);
+  int64_t k = std::min<int64_t>((want + L.nlead - 1) / L.nlead, L.nt / kMinChunk);
+  if (k > threads) k -= k % threads;  // a multiple of the threads: equal shares
+  k = std::max<int64_t>(k, 1);
+  const int64_t chunk = ((L.nt + k - 1) / k + 7) / 8 * 8;
   const int64_t chunks = (L.nt + chunk - 1) / chunk;
-  parallel_for(L.nlead * chunks, L.n * L.nt * L.nlead, threads, [&](int64_t k, int) {
-    const int64_t l = k / chunks, t0 = (k % chunks) * chunk;
+  parallel_for(L.nlead * chunks, L.n * L.nt * L.nlead, threads, [&](int64_t item, int) {
+    const int64_t l = item / chunks, t0 = (item % chunks) * chunk;
     body(l, t0, std::min(t0 + chunk, L.nt));
   });
 }
