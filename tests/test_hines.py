@@ -9,12 +9,13 @@ float dtypes; both backends ("native" where the compiled kernel loaded).
 
 from __future__ import annotations
 
+import os
 import pathlib
-from functools import partial
 import re
 import subprocess
 import sys
 import textwrap
+from functools import partial
 
 import jax
 import jax.numpy as jnp
@@ -499,8 +500,6 @@ def test_kernel_paths_agree_bit_for_bit(tmp_path):
     arithmetic: all results are identical."""
     if not NATIVE:
         pytest.skip("native CPU kernel unavailable")
-    import os
-
     runs = {"threads4": {"DENDRAX_NUM_THREADS": "4"},
             "serial_baseline": {"DENDRAX_NUM_THREADS": "1", "DENDRAX_DISABLE_AVX2": "1"}}
     out = {}
