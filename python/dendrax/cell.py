@@ -542,12 +542,16 @@ class Cell:
         """Per-step inputs: waveform currents at t + dt/2, spike weights per step."""
         t_mid = (np.arange(n_steps) + 0.5) * dt
         wave = [np.interp(t_mid, t, i, left=i[0], right=i[-1]) for _, t, i in self._stim.waveform]
+        # NEURON delivers an event at the start of the step from t_n when t_e <= t_n + dt/2,
+        # with t accumulated in half steps (t += dt/2 twice a step): ties at half-step
+        # boundaries fall as NEURON's rounding makes them fall
+        half = np.cumsum(np.full(2 * n_steps + 1, 0.5 * dt)) - 0.5 * dt
+        t_deliver = half[0:2 * n_steps:2] + 0.5 * dt
         spikes = []
         for _, items in self._stim.spikes.values():
             counts = np.zeros((n_steps, len(items)))
             for j, (_, _, times) in enumerate(items):
-                # NEURON delivers an event at the start of the step from t_n when t_e < t_n + dt/2
-                step = np.floor(np.round((times - 0.5 * dt) / dt, 9)).astype(int) + 1
+                step = np.searchsorted(t_deliver, times, side="left")
                 np.add.at(counts[:, j], step[(step >= 0) & (step < n_steps)], 1.0)
             spikes.append(jnp.asarray(counts))
         return {"waveform": jnp.asarray(np.stack(wave, 1) if wave else np.zeros((n_steps, 0))),
