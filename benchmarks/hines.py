@@ -42,8 +42,12 @@ kernel (`backend="native"`), the pure-JAX fallback (`backend="jax"`) and
 traffic of the two streaming passes of the solve: the elimination reads lower,
 diag, upper, rhs and writes x and the reciprocal pivots (48 B per node), the back
 substitution reads lower, pivots and x and writes x (32 B); native/floor below 1
-means the rows stayed in cache between the passes. The machine is shared, so the
-load average is given; times vary by up to 2x between runs at such loads."""
+means the rows stayed in cache between the passes. The gradient is the forward
+solve, one transposed solve that reuses the pivots (the same passes over memory,
+without divisions) and XLA's element-wise products that form the four operand
+gradients (and the loss): it cannot drop much below 2.5x the forward solve. The
+machine is shared, so the load average is given; medians vary by up to 2x between
+runs at such loads (the gradient ratio swings accordingly)."""
 
 
 # --- machine ----------------------------------------------------------------------
