@@ -31,6 +31,7 @@ jax.config.update("jax_enable_x64", True)
 
 import dendrax  # noqa: E402
 from dendrax.solver import native_available  # noqa: E402
+from _common import cpu_model  # noqa: E402  (benchmarks/ is on sys.path when run as a script)
 
 METHODS = ("native", "jax", "tridiag")
 TITLE = "Hines solve"
@@ -51,17 +52,6 @@ runs at such loads (the gradient ratio swings accordingly)."""
 
 
 # --- machine ----------------------------------------------------------------------
-
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
 
 def copy_bandwidth(nbytes: int = 1 << 28, threads: int = 1, repeats: int = 5) -> float:
     """Bytes/s moved by a large numpy copy (read + write counted, as STREAM copy),
