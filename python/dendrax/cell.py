@@ -265,7 +265,9 @@ class Cell:
 
         Names: "cm" (uF/cm2), "Ra" (ohm cm, per section), "diam" (um, every 3-D
         point of the selected sections), "L" (um, section length), an ion's
-        "ena"/"cai0"/"cao"..., or "<mech>.<param>" such as "hh.gnabar".
+        "ena"/"cai0"/"cao"..., or "<mech>.<param>" such as "hh.gnabar". ``value``
+        is a scalar, or one value per selected entry (per node of
+        ``cell.nodes(where)``, per section, or per 3-D point for "diam").
         """
         _check_finite(name, value)
         if name in ("Ra", "L"):

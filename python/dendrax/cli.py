@@ -63,16 +63,17 @@ def _build_cell(opts):
         except ValueError:
             raise UsageError(f"--nseg must be an integer or 'd_lambda', got {nseg!r}") from None
     if opts.swc is None:
-        cell = models.branched_neuron(nseg=nseg or "d_lambda")
+        # user recordings replace the bundled cell's own
+        cell = models.branched_neuron(nseg=nseg or "d_lambda", record=not opts.record)
         default = True
     else:
         morph = read_morphology(opts.swc)
         cell = Cell(morph, nseg=nseg or 1, Ra=opts.Ra if opts.Ra is not None else 35.4,
                     cm=opts.cm if opts.cm is not None else 1.0)
         default = False
-    if not default or opts.Ra is not None:
-        cell.set("Ra", opts.Ra) if opts.Ra is not None else None
-    if opts.cm is not None:
+    if default and opts.Ra is not None:
+        cell.set("Ra", opts.Ra)
+    if default and opts.cm is not None:
         cell.set("cm", opts.cm)
     for spec in opts.mechanism or (["hh"] if not default else []):
         name, where = _split_where(spec)
@@ -94,7 +95,6 @@ def _build_cell(opts):
             raise UsageError(f"--iclamp takes amp,delay,dur[@location], got {spec!r}") from None
         cell.iclamp(parse_location(cell, where or "soma(0.5)"), delay=delay, dur=dur, amp=amp)
     if opts.record:
-        cell._recordings.clear() if default else None
         for spec in opts.record:
             name, where = _split_where(spec)
             cell.record(name, parse_location(cell, where or "soma(0.5)"))

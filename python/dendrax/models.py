@@ -7,14 +7,14 @@ import numpy as np
 from .cell import Cell
 
 
-def branched_neuron(*, nseg="d_lambda", amp: float = 0.8) -> Cell:
+def branched_neuron(*, nseg="d_lambda", amp: float = 0.8, record: bool = True) -> Cell:
     """The default cell of ``dendrax simulate``: a small branched neuron that fires.
 
     A soma (20 x 20 um), an axon (400 x 1 um), two basal dendrites (150 x 1.5 um)
     and an apical trunk (250 x 3 um) forking into two tuft branches (200 x 1.5 um);
     HH in every section, Ra = 100 ohm cm, cm = 1 uF/cm2, segments by the d_lambda
-    rule, a 0.8 nA step at the soma from 5 to 85 ms (a train of spikes), v
-    recorded at the soma, the axon's end and the tuft.
+    rule, a 0.8 nA step at the soma from 5 to 85 ms (a train of spikes), and
+    (with ``record``) v recorded at the soma, the axon's end and the tuft.
     """
     sections = [
         {"length": 20.0, "diam": 20.0, "parent": -1, "region": "soma"},
@@ -28,9 +28,10 @@ def branched_neuron(*, nseg="d_lambda", amp: float = 0.8) -> Cell:
     cell = Cell.from_sections(sections, nseg=nseg, Ra=100.0, cm=1.0)
     cell.insert("hh")
     cell.iclamp(cell.soma(0.5), delay=5.0, dur=80.0, amp=amp)
-    cell.record("v", cell.soma(0.5))
-    cell.record("v", cell.section(1)(1.0))
-    cell.record("v", cell.section(5)(0.5))
+    if record:
+        cell.record("v", cell.soma(0.5))
+        cell.record("v", cell.section(1)(1.0))
+        cell.record("v", cell.section(5)(0.5))
     return cell
 
 
@@ -105,11 +106,5 @@ def l5pc_like(morphology, *, nseg="d_lambda") -> Cell:
         distance = cell.distance()
         apical = cell.nodes("apic")
         for name, values in hay_apical_profile(distance[apical], distance[apical].max()).items():
-            for node, value in zip(apical, values):
-                cell.set(name, float(value), where=_node_location(cell, node))
+            cell.set(name, values, where="apic")  # one value per apical node, in nodes() order
     return cell
-
-
-def _node_location(cell, node):
-    comps = cell.compartments
-    return cell.section(int(comps.section[node]))(float(comps.x[node]))
