@@ -199,14 +199,16 @@ def dendrax_forward(cell, t_stop, dt, *, v_init=V_INIT, celsius=CELSIUS, checkpo
     (``dendrax.simulation.run``) with the model, stimulus drive and dt fixed, ready for
     ``jax.jit``/``grad``/``vmap`` (what ``dx.simulate`` runs, without its Python wrapper)."""
     import jax.numpy as jnp
+    from dendrax import lowering
     from dendrax.simulation import run
 
     n_steps = int(round(t_stop / dt))
-    model, drive = cell.model(), cell.drive(n_steps, dt)
+    model, _, layout = lowering.lower(cell)
+    drive = lowering.drive(layout, n_steps, dt)
 
     def forward(params):
-        core = cell.core_params(params, v_init=v_init, celsius=celsius)
-        return run(model, core, drive, jnp.asarray(dt), checkpoint=checkpoint)
+        core = lowering.core_params(layout, params, v_init=v_init, celsius=celsius)
+        return run(model, core, drive, jnp.asarray(dt), checkpoint=checkpoint)[0]
 
     return forward
 
@@ -222,7 +224,6 @@ def n_segments(cell) -> int:
 HAY_CHANNELS = ("NaTa_t", "NaTs2_t", "Nap_Et2", "K_Pst", "K_Tst", "SKv3_1", "SK_E2", "Ca_HVA",
                 "Ca_LVAst", "Im", "Ih", "CaDynamics_E2")
 HAY_V_INIT, HAY_CELSIUS = -80.0, 34.0  # as the published model
-_NOT_MECHS = {"cm", "Ra", "diam", "L", "ions", "iclamp", "vclamp"}
 
 
 def l5pc_unavailable() -> str | None:
@@ -257,7 +258,7 @@ def dendrax_l5pc_cell(path: Path, nseg: int):
 
 def mechanisms(cell) -> list[str]:
     """Names of the density mechanisms inserted in a cell (its params' mechanism dicts)."""
-    return [k for k in cell.params if k not in _NOT_MECHS]
+    return list(cell.params["channels"])
 
 
 # --- NEURON -----------------------------------------------------------------------------------
@@ -328,7 +329,7 @@ def neuron_mirror(path, nseg, cell, sites, t_stop, dt, *, v_init, celsius) -> Ne
 
     secs = neuron_helpers().neuron_from_swc(path, nseg=nseg, Ra=RA, cm=CM)
     params, comps = cell.params, cell.compartments
-    for sec, ra in zip(secs, np.asarray(params["Ra"])):
+    for sec, ra in zip(secs, np.asarray(params["cable"]["Ra"])):
         sec.Ra = float(ra)
 
     def segments(name):
@@ -341,7 +342,7 @@ def neuron_mirror(path, nseg, cell, sites, t_stop, dt, *, v_init, celsius) -> Ne
                 for s, n, v in zip(slots.section, slots.node, values)]
 
     for mech in mechanisms(cell):
-        names = list(params[mech])
+        names = list(params["channels"][mech])
         for s in sorted(set(cell.param_slots(f"{mech}.{names[0]}").section.tolist())):
             secs[s].insert(mech)
         for p in names:

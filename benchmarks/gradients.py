@@ -7,7 +7,7 @@ time points). Per model:
 
 * forward: the jitted loss;
 * grad: ``jax.value_and_grad`` of it w.r.t. all HH parameters (dendrax: the
-  ``params["hh"]`` dict, gnabar/gkbar/gl/el per compartment; Jaxley: HH_gNa, HH_gK,
+  ``params["channels"]["hh"]`` dict, gnabar/gkbar/gl/el per compartment; Jaxley: HH_gNa, HH_gK,
   HH_gLeak, HH_eLeak trainable per compartment; L5PC-like: every channel's parameters);
 * grad, checkpointed: dendrax ``checkpoint=k`` with k = round(sqrt(n_steps)); Jaxley
   ``checkpoint_lengths=[k, ceil(n_steps / k)]``;
@@ -108,10 +108,10 @@ def build_dendrax(jax, case):
     loop = C.dendrax_forward(cell, case["t_stop"], case["dt"], v_init=v_init, celsius=celsius,
                              checkpoint=ckpt)
     params = cell.params
-    sub = {k: params[k] for k in keys}
+    sub = {k: params["channels"][k] for k in keys}
 
     def loss(s):
-        return loop({**params, **s}).mean()
+        return loop({**params, "channels": {**params["channels"], **s}}).mean()
 
     if batch > 1:
         sub = jax.tree_util.tree_map(lambda a: np.broadcast_to(a, (batch,) + a.shape).copy(), sub)

@@ -87,11 +87,11 @@ def bench_dendrax(jax, cell, args, *, v_init, celsius, grad_keys):
         loop = C.dendrax_forward(cell, args.t_stop, args.dt, v_init=v_init, celsius=celsius)
 
         def loss(sub):
-            return loop({**params, **sub}).mean()
+            return loop({**params, "channels": {**params["channels"], **sub}}).mean()
 
         loss_j = jax.jit(loss)
         vg = jax.jit(jax.value_and_grad(loss))
-        sub = {k: params[k] for k in grad_keys}
+        sub = {k: params["channels"][k] for k in grad_keys}
         _, _, f_s = C.timed(lambda: loss_j(sub).block_until_ready(), args.repeats)
         _, _, g_s = C.timed(lambda: jax.block_until_ready(vg(sub)), args.repeats)
         out.update(loss_s=f_s, grad_s=g_s, grad_ratio=g_s / f_s)

@@ -76,8 +76,9 @@ def _fd_check(loss, params, leaf_path, eps):
 
 
 @pytest.mark.parametrize("path,eps", [
-    (("hh", "gnabar"), 1e-6), (("hh", "gkbar"), 1e-6), (("cm",), 1e-5), (("Ra",), 1e-3),
-    (("diam",), 1e-5), (("L",), 1e-3), (("iclamp", "amp"), 1e-6), (("ions", "ena"), 1e-4),
+    (("channels", "hh", "gnabar"), 1e-6), (("channels", "hh", "gkbar"), 1e-6),
+    (("cable", "cm"), 1e-5), (("cable", "Ra"), 1e-3), (("cable", "diam"), 1e-5),
+    (("cable", "L"), 1e-3), (("stimuli", "iclamp", "amp"), 1e-6), (("ions", "ena"), 1e-4),
 ])
 def test_gradients_match_finite_differences(path, eps):
     cell = hh_ball_and_stick()
@@ -94,13 +95,14 @@ def test_vmap_over_parameter_sets_equals_separate_runs():
     base = cell.params
     gna = jnp.array([0.08, 0.12, 0.16])
     batched = jax.tree_util.tree_map(lambda x: x, base)
-    batched["hh"] = {**base["hh"], "gnabar": gna[:, None] * jnp.ones_like(base["hh"]["gnabar"])}
+    batched["channels"]["hh"] = {**base["channels"]["hh"],
+                                "gnabar": gna[:, None] * jnp.ones_like(base["channels"]["hh"]["gnabar"])}
     in_axes = jax.tree_util.tree_map(lambda _: None, base)
-    in_axes["hh"] = {k: (0 if k == "gnabar" else None) for k in base["hh"]}
+    in_axes["channels"]["hh"] = {k: (0 if k == "gnabar" else None) for k in base["channels"]["hh"]}
     out = jax.vmap(lambda p: dx.simulate(cell, 10.0, 0.025, params=p).traces, in_axes=(in_axes,))(batched)
     for k, g in enumerate(gna):
         single = cell.params
-        single["hh"]["gnabar"] = g * jnp.ones_like(base["hh"]["gnabar"])
+        single["channels"]["hh"]["gnabar"] = g * jnp.ones_like(base["channels"]["hh"]["gnabar"])
         np.testing.assert_allclose(out[k], dx.simulate(cell, 10.0, 0.025, params=single).traces,
                                    atol=1e-10)
 
@@ -134,7 +136,7 @@ def test_passive_response_is_linear_in_current(amp, gl):
     cell.record("v")
     unit = np.asarray(dx.simulate(cell, 5.0, 0.05).traces[0]) + 65.0
     p = cell.params
-    p["iclamp"]["amp"] = jnp.array([amp])
+    p["stimuli"]["iclamp"]["amp"] = jnp.array([amp])
     scaled = np.asarray(dx.simulate(cell, 5.0, 0.05, params=p).traces[0]) + 65.0
     np.testing.assert_allclose(scaled, amp * unit, atol=1e-8)
 
@@ -154,7 +156,7 @@ def test_bad_inputs_raise_clear_errors():
     with pytest.raises(ValueError, match="dt > 0"):
         dx.simulate(cell, 5.0, -0.025)
     p = cell.params
-    p["hh"]["gkbar"] = p["hh"]["gkbar"].at[0].set(jnp.inf)
+    p["channels"]["hh"]["gkbar"] = p["channels"]["hh"]["gkbar"].at[0].set(jnp.inf)
     with pytest.raises(ValueError, match=r"non-finite.*gkbar|gkbar.*non-finite"):
         dx.simulate(cell, 5.0, 0.025, params=p)
     with pytest.raises(ValueError, match="not inserted"):

@@ -125,10 +125,10 @@ def test_region_sharing_writes_one_value_per_region():
     params = tr.apply(new)
     for region, value in zip(tr.groups("hh.gnabar"), [0.1, 0.2, 0.3, 0.4]):
         slots = cell.param_slots("hh.gnabar", region)
-        np.testing.assert_allclose(params["hh"]["gnabar"][slots.index], value, rtol=1e-12)
+        np.testing.assert_allclose(params["channels"]["hh"]["gnabar"][slots.index], value, rtol=1e-12)
     # the cell's own params are untouched, everything else is passed through
-    assert float(cell.params["hh"]["gnabar"][cell.param_slots("hh.gnabar", "soma").index[0]]) == 0.12
-    np.testing.assert_array_equal(params["hh"]["gkbar"], cell.params["hh"]["gkbar"])
+    assert float(cell.params["channels"]["hh"]["gnabar"][cell.param_slots("hh.gnabar", "soma").index[0]]) == 0.12
+    np.testing.assert_array_equal(params["channels"]["hh"]["gkbar"], cell.params["channels"]["hh"]["gkbar"])
 
 
 def test_section_segment_and_list_sharing():
@@ -147,17 +147,17 @@ def test_section_segment_and_list_sharing():
     theta["Ra"] = Sigmoid(10.0, 500.0).inverse(jnp.array([50.0, 150.0]))
     theta["L@dend"] = jnp.array([300.0])
     p = tr.apply(theta)
-    np.testing.assert_allclose(p["hh"]["gl"][cell.param_slots("hh.gl", "dend").index],
+    np.testing.assert_allclose(p["channels"]["hh"]["gl"][cell.param_slots("hh.gl", "dend").index],
                                np.arange(1.0, 5.0) * 1e-4)
-    np.testing.assert_allclose(p["Ra"], [50.0, 150.0, 150.0], rtol=1e-12)
-    np.testing.assert_allclose(p["L"], [20.0, 300.0, 150.0], rtol=1e-6)
+    np.testing.assert_allclose(p["cable"]["Ra"], [50.0, 150.0, 150.0], rtol=1e-12)
+    np.testing.assert_allclose(p["cable"]["L"], [20.0, 300.0, 150.0], rtol=1e-6)
     # a group's initial value is the mean of its entries
     cell.set("cm", 2.0, where=cell.section(1)(0.1))
     np.testing.assert_allclose(Trainables(cell).add("cm").init()["cm"], [(7 * 1.0 + 2.0) / 8])
     # radius is half of diam
     r = Trainables(cell).add("radius", "dend")
     np.testing.assert_allclose(r.init()["radius@dend"], [1.0])
-    np.testing.assert_allclose(r.apply({"radius@dend": jnp.array([1.5])})["diam"][
+    np.testing.assert_allclose(r.apply({"radius@dend": jnp.array([1.5])})["cable"]["diam"][
         cell.param_slots("diam", "dend").index], 3.0)
 
 
@@ -197,8 +197,8 @@ def test_sample_inside_bounds_apply_jits_and_vmaps():
     batch = jax.tree_util.tree_map(lambda *xs: jnp.stack(xs), *thetas[:4])
     vm = jax.vmap(tr.apply)(batch)
     jt = jax.jit(tr.apply)(thetas[2])
-    np.testing.assert_allclose(vm["hh"]["gnabar"][2], jt["hh"]["gnabar"], rtol=1e-14)
-    np.testing.assert_allclose(jt["hh"]["gnabar"], tr.apply(thetas[2])["hh"]["gnabar"], rtol=1e-14)
+    np.testing.assert_allclose(vm["channels"]["hh"]["gnabar"][2], jt["channels"]["hh"]["gnabar"], rtol=1e-14)
+    np.testing.assert_allclose(jt["channels"]["hh"]["gnabar"], tr.apply(thetas[2])["channels"]["hh"]["gnabar"], rtol=1e-14)
 
 
 # --- gradients through apply vs finite differences ---------------------------
@@ -247,31 +247,31 @@ def test_gradient_through_apply_matches_finite_differences(grad_setup, label):
 # --- batched and sharded simulation ------------------------------------------
 def test_simulate_batch_over_parameters_and_stimuli_equals_separate_runs():
     cell = three_section_cell(nseg=(1, 2, 2))
-    n = cell.params["hh"]["gnabar"].shape[0]
+    n = cell.params["channels"]["hh"]["gnabar"].shape[0]
     gna = jnp.array([0.08, 0.12, 0.16])[:, None] * jnp.ones((1, n))
     amps = jnp.array([[0.1], [0.3], [0.5]])
-    out = simulate_batch(cell, {"hh": {"gnabar": gna}, "iclamp": {"amp": amps}}, 8.0, 0.025)
+    out = simulate_batch(cell, {"channels": {"hh": {"gnabar": gna}}, "stimuli": {"iclamp": {"amp": amps}}}, 8.0, 0.025)
     assert out.shape == (3, 3, 321)
     for k in range(3):
         p = cell.params
-        p["hh"]["gnabar"], p["iclamp"]["amp"] = gna[k], amps[k]
+        p["channels"]["hh"]["gnabar"], p["stimuli"]["iclamp"]["amp"] = gna[k], amps[k]
         np.testing.assert_allclose(out[k], dx.simulate(cell, 8.0, 0.025, params=p).traces,
                                    atol=1e-10)
     # explicit in_axes on a full pytree give the same
     full = cell.params
-    full["iclamp"] = {**full["iclamp"], "amp": amps}
+    full["stimuli"]["iclamp"] = {**full["stimuli"]["iclamp"], "amp": amps}
     axes = jax.tree_util.tree_map(lambda _: None, cell.params)
-    axes["iclamp"]["amp"] = 0
+    axes["stimuli"]["iclamp"]["amp"] = 0
     again = simulate_batch(cell, full, 8.0, 0.025, in_axes=axes)
     p = cell.params
-    p["iclamp"]["amp"] = amps[2]
+    p["stimuli"]["iclamp"]["amp"] = amps[2]
     np.testing.assert_allclose(again[2], dx.simulate(cell, 8.0, 0.025, params=p).traces, atol=1e-10)
     with pytest.raises(ValueError, match="batch size"):
-        simulate_batch(cell, {"hh": {"gnabar": gna}, "iclamp": {"amp": amps[:2]}}, 8.0, 0.025)
+        simulate_batch(cell, {"channels": {"hh": {"gnabar": gna}}, "stimuli": {"iclamp": {"amp": amps[:2]}}}, 8.0, 0.025)
     with pytest.raises(ValueError, match="no leaf"):
         simulate_batch(cell, {}, 8.0, 0.025)
     with pytest.raises(ValueError, match="lack"):
-        simulate_batch(cell, {"hh": {"gnabarr": gna}}, 8.0, 0.025)
+        simulate_batch(cell, {"channels": {"hh": {"gnabarr": gna}}}, 8.0, 0.025)
 
 
 SHARDED_SCRIPT = textwrap.dedent("""
@@ -284,17 +284,17 @@ SHARDED_SCRIPT = textwrap.dedent("""
     cell.insert("hh")
     cell.iclamp(cell.soma(0.5), delay=1.0, dur=5.0, amp=0.3)
     cell.record("v", cell.soma(0.5)).record("v", cell.section(1)(0.9))
-    n = cell.params["hh"]["gnabar"].shape[0]
+    n = cell.params["channels"]["hh"]["gnabar"].shape[0]
     for B in (8, 6):
-        batch = {"hh": {"gnabar": jnp.linspace(0.08, 0.16, B)[:, None] * jnp.ones((1, n))},
-                 "iclamp": {"amp": jnp.linspace(0.1, 0.5, B)[:, None]}}
+        batch = {"channels": {"hh": {"gnabar": jnp.linspace(0.08, 0.16, B)[:, None] * jnp.ones((1, n))}},
+                 "stimuli": {"iclamp": {"amp": jnp.linspace(0.1, 0.5, B)[:, None]}}}
         sharded = simulate_batch(cell, batch, 6.0, 0.025)
         single = simulate_batch(cell, batch, 6.0, 0.025, devices=1)
         assert sharded.shape == single.shape == (B, 2, 241)
         np.testing.assert_allclose(sharded, single, atol=1e-10)
         for k in range(B):
             p = cell.params
-            p["hh"]["gnabar"], p["iclamp"]["amp"] = batch["hh"]["gnabar"][k], batch["iclamp"]["amp"][k]
+            p["channels"]["hh"]["gnabar"], p["stimuli"]["iclamp"]["amp"] = batch["channels"]["hh"]["gnabar"][k], batch["stimuli"]["iclamp"]["amp"][k]
             np.testing.assert_allclose(sharded[k], dx.simulate(cell, 6.0, 0.025, params=p).traces,
                                        atol=1e-10)
         if B == 8:
@@ -303,7 +303,7 @@ SHARDED_SCRIPT = textwrap.dedent("""
             assert len(shards) == 4 and {s.data.shape for s in shards} == {(2, 2, 241)}
             assert len({s.device for s in shards}) == 4
     # gradients flow through the sharded batch
-    f = lambda s: simulate_batch(cell, {"iclamp": {"amp": s * jnp.ones((8, 1))}}, 6.0, 0.025).mean()
+    f = lambda s: simulate_batch(cell, {"stimuli": {"iclamp": {"amp": s * jnp.ones((8, 1))}}}, 6.0, 0.025).mean()
     g, eps = float(jax.grad(f)(0.3)), 1e-6
     fd = (float(f(0.3 + eps)) - float(f(0.3 - eps))) / (2 * eps)
     assert abs(g - fd) <= 1e-5 * abs(fd), (g, fd)
@@ -361,7 +361,7 @@ def test_recovers_hh_conductances_and_axial_resistivity_from_random_start():
     tr = Trainables(cell)
     for name, (lo, hi) in BOUNDS.items():
         tr.add(name, transform=Sigmoid(lo, hi))
-    amps = {"iclamp": {"amp": jnp.array([[-0.1], [0.15], [0.6]])}}
+    amps = {"stimuli": {"iclamp": {"amp": jnp.array([[-0.1], [0.15], [0.6]])}}}
 
     def traces(theta):
         return simulate_batch(cell, amps, 15.0, 0.025, base=tr.apply(theta), checkpoint=25)

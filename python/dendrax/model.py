@@ -1,10 +1,11 @@
 """The compiled model: the static structure one jitted simulation is built for.
 
-A ``Model`` holds what fixes the shapes of a simulation (the node tree, where
-each mechanism sits, where stimuli and recordings are) as numpy arrays and
-mechanism objects. Values that may change without a recompile (conductances,
-cm, Ra, geometry, stimulus amplitudes) live in the params pytree instead.
-Two models with the same structure compare equal, so they share compiled code.
+A ``Model`` holds what fixes the shapes of a simulation (the node forest, where
+each mechanism sits, where stimuli, synapses, spike sources and recordings are)
+as numpy arrays and mechanism objects. Values that may change without a
+recompile (conductances, cm, Ra, geometry, stimulus amplitudes, synaptic
+weights and delays) live in the params pytree instead. Two models with the same
+structure compare equal, so they share compiled code.
 """
 
 from __future__ import annotations
@@ -13,19 +14,58 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .mechanisms.base import Channel, IonPool, Synapse
+from .mechanisms.base import Channel, GradedSynapse, IonPool, Synapse
+
+
+def _empty():
+    return np.zeros(0, np.int32)
+
+
+def _bytes(a):
+    return None if a is None else (a.dtype.str, a.tobytes())
 
 
 @dataclass(frozen=True, eq=False)
 class Placement:
     """A mechanism and the nodes it sits on (None: every node)."""
 
-    mech: Channel | IonPool | Synapse
+    mech: Channel | IonPool | Synapse | GradedSynapse
     nodes: np.ndarray | None  # int32 [n]
 
     def key(self):
-        nodes = None if self.nodes is None else self.nodes.tobytes()
-        return (type(self.mech).__module__, type(self.mech).__qualname__, self.mech.name, nodes)
+        return (type(self.mech).__module__, type(self.mech).__qualname__, self.mech.name,
+                _bytes(self.nodes))
+
+
+@dataclass(frozen=True, eq=False)
+class EventInputs:
+    """How the synapses of one event-driven placement receive spikes.
+
+    Synapse ``j`` of the placement is fed either by a spike source of the network
+    (``conn_local``/``conn_source``: detected spikes through the ring buffer, delayed
+    by the synapse's ``delay`` parameter) or by a spike train given up front
+    (``train_local``: ``Cell.synapse(spike_times=...)`` and artificial sources).
+    """
+
+    conn_local: np.ndarray = field(default_factory=_empty)  # int32 [c] synapse index
+    conn_source: np.ndarray = field(default_factory=_empty)  # int32 [c] source index
+    train_local: np.ndarray = field(default_factory=_empty)  # int32 [r] synapse index
+
+    def key(self):
+        return (_bytes(self.conn_local), _bytes(self.conn_source), _bytes(self.train_local))
+
+
+@dataclass(frozen=True, eq=False)
+class GradedPlacement:
+    """Graded synapses of one kind: postsynaptic nodes and presynaptic voltage slots."""
+
+    mech: GradedSynapse
+    nodes: np.ndarray  # int32 [n] postsynaptic nodes
+    pre: np.ndarray  # int32 [n] index into Model.graded_pre_nodes
+
+    def key(self):
+        return (type(self.mech).__module__, type(self.mech).__qualname__, self.mech.name,
+                _bytes(self.nodes), _bytes(self.pre))
 
 
 @dataclass(frozen=True, eq=False)
@@ -39,44 +79,73 @@ class Recording:
 
 @dataclass(frozen=True, eq=False)
 class Model:
-    """Static structure of a cell (or a set of cells) for the time loop.
+    """Static structure of a cell or a network of cells for the time loop.
 
     Attributes:
-        parent: int32 [N], the node tree (parent[i] < i, -1 for roots).
-        channels: density mechanisms in insertion order (ion pools included).
-        synapses: point processes with their nodes.
+        parent: int32 [N], the node forest (parent[i] < i, -1 for the root of each cell).
+        channels: density mechanisms in insertion order (ion pools included), each
+            placed on its nodes across all cells.
+        synapses: event-driven point processes (NET_RECEIVE) with their nodes.
+        inputs: one ``EventInputs`` per entry of ``synapses``.
+        graded: graded synapses (current a function of pre- and postsynaptic v).
+        graded_pre_nodes: int32 [P], nodes whose voltage graded synapses read.
         ions: ions some mechanism uses, in a fixed order.
         dynamic_ions: ions whose inside concentration a pool changes (Nernst reversal).
         iclamp_nodes: int32 [K], nodes of step current clamps.
         waveform_nodes: int32 [W], nodes of waveform current clamps.
         vclamp_nodes: int32 [M], nodes of voltage clamps.
+        source_nodes: int32 [S], nodes whose voltage is watched for spikes.
+        source_threshold: float64 [S], their thresholds (mV).
+        ring_size: steps of spike history kept (1 + the longest delay in steps).
+        history_size: steps of presynaptic voltage kept for delayed graded synapses.
+        spike_records: int32 [Q], sources whose spike times are recorded.
         recordings: what is recorded, in order.
     """
 
     parent: np.ndarray
     channels: tuple[Placement, ...] = ()
     synapses: tuple[Placement, ...] = ()
+    inputs: tuple[EventInputs, ...] = ()
+    graded: tuple[GradedPlacement, ...] = ()
+    graded_pre_nodes: np.ndarray = field(default_factory=_empty)
     ions: tuple[str, ...] = ()
     dynamic_ions: tuple[str, ...] = ()
-    iclamp_nodes: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int32))
-    waveform_nodes: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int32))
-    vclamp_nodes: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int32))
+    iclamp_nodes: np.ndarray = field(default_factory=_empty)
+    waveform_nodes: np.ndarray = field(default_factory=_empty)
+    vclamp_nodes: np.ndarray = field(default_factory=_empty)
+    source_nodes: np.ndarray = field(default_factory=_empty)
+    source_threshold: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    ring_size: int = 1
+    history_size: int = 1
+    spike_records: np.ndarray = field(default_factory=_empty)
     recordings: tuple[Recording, ...] = ()
 
     @property
     def n_nodes(self) -> int:
         return int(self.parent.shape[0])
 
+    @property
+    def n_sources(self) -> int:
+        return int(self.source_nodes.shape[0])
+
     def _key(self):
         return (
-            self.parent.tobytes(),
+            _bytes(self.parent),
             tuple(p.key() for p in self.channels),
             tuple(p.key() for p in self.synapses),
+            tuple(i.key() for i in self.inputs),
+            tuple(g.key() for g in self.graded),
+            _bytes(self.graded_pre_nodes),
             self.ions,
             self.dynamic_ions,
-            self.iclamp_nodes.tobytes(),
-            self.waveform_nodes.tobytes(),
-            self.vclamp_nodes.tobytes(),
+            _bytes(self.iclamp_nodes),
+            _bytes(self.waveform_nodes),
+            _bytes(self.vclamp_nodes),
+            _bytes(self.source_nodes),
+            _bytes(self.source_threshold),
+            self.ring_size,
+            self.history_size,
+            _bytes(self.spike_records),
             tuple((r.name, r.node, r.local) for r in self.recordings),
         )
 

@@ -2,7 +2,11 @@
 
 Each step from t to t + dt, as NEURON's ``fadvance`` with ``cvode`` off:
 
-1. spikes due by t + dt/2 reach their synapses (NET_RECEIVE);
+0. spike sources whose v rose above threshold since the last check fire (NEURON's
+   threshold check at the start of a step; the spike time is t);
+1. spikes due by t + dt/2 reach their synapses (NET_RECEIVE): spike trains given
+   up front, and spikes of the network's sources after each connection's delay
+   (from a ring buffer of the last ``ring_size`` steps of spikes per source);
 2. membrane currents and their conductances (d i / d v, by autodiff) at v(t),
    stimuli at t + dt/2;
 3. the implicit voltage step: one Hines solve for dv (written for u = v + dv,
@@ -18,13 +22,16 @@ Units: area um2, conductance uS, current nA, capacitance from cm (uF/cm2).
 from __future__ import annotations
 
 import warnings
+from dataclasses import replace
 from functools import partial
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
+from .lowering import core_params, drive, lower
 from .mechanisms.base import IONS, IonPool, nernst
 from .model import Model
 from .solver import hines_solve
@@ -85,13 +92,20 @@ def _membrane(model: Model, core, v, states, env):
     return i_tot, g_tot, i_ion
 
 
-def _synapses(model: Model, core, v, syn_states):
+def _synapses(model: Model, core, v, syn_states, v_pre, graded_states):
+    """Synaptic current (nA) and its conductance (uS) per node: event-driven and graded."""
     n = model.n_nodes
     i_tot = jnp.zeros(n, v.dtype)
     g_tot = jnp.zeros(n, v.dtype)
     for placement, p, s in zip(model.synapses, core["synapses"], syn_states):
         vl = v[placement.nodes]
         cur, dcur = jax.jvp(lambda u: placement.mech.current(u, s, p), (vl,), (jnp.ones_like(vl),))
+        i_tot = i_tot.at[placement.nodes].add(cur)
+        g_tot = g_tot.at[placement.nodes].add(dcur)
+    for placement, p, s, vp in zip(model.graded, core["graded"], graded_states, v_pre):
+        vl = v[placement.nodes]
+        cur, dcur = jax.jvp(lambda u: placement.mech.current(u, vp, s, p), (vl,),
+                            (jnp.ones_like(vl),))
         i_tot = i_tot.at[placement.nodes].add(cur)
         g_tot = g_tot.at[placement.nodes].add(dcur)
     return i_tot, g_tot
@@ -106,8 +120,37 @@ def _vclamp(vc, t):
     return level, t < edges[:, 2]
 
 
-def initial_state(model: Model, core):
-    """v, channel/pool states, concentrations and synapse states at t = 0 (NEURON's finitialize)."""
+class State(NamedTuple):
+    """The simulation state carried from step to step (a pytree).
+
+    Attributes:
+        v: [N] membrane potential, mV, per solver node.
+        channels: per channel placement, its states {name: [n]}.
+        conc: inside concentration [N] (mM) of each ion a pool changes.
+        synapses: per event-synapse placement, its states {name: [n]}.
+        graded: per graded-synapse placement, its states {name: [n]}.
+        t: time, ms.
+        step: the number of steps taken.
+        ring: [ring_size, S] spikes of each source in the last ring_size steps (slot
+            step % ring_size), for delivery after each connection's delay.
+        above: [S] whether each source's voltage was above threshold at the last check.
+        history: [history_size, P] presynaptic voltages of graded synapses, for delays.
+    """
+
+    v: Any
+    channels: tuple
+    conc: dict
+    synapses: tuple
+    graded: tuple
+    t: Any
+    step: Any
+    ring: Any
+    above: Any
+    history: Any
+
+
+def initial_state(model: Model, core) -> State:
+    """The state at t = 0 (NEURON's finitialize): v = v_init, gates at steady state."""
     n = model.n_nodes
     dtype = core["area"].dtype
     v = jnp.full(n, core["v_init"], dtype)
@@ -124,7 +167,14 @@ def initial_state(model: Model, core):
         states.append(s)
     syn = [placement.mech.steady_state(v[placement.nodes], p, {}) for placement, p in
            zip(model.synapses, core["synapses"])]
-    return v, tuple(states), conc, tuple(syn)
+    v_pre = v[model.graded_pre_nodes]
+    graded = [placement.mech.steady_state(v_pre[placement.pre], p, {"v": v[placement.nodes]})
+              for placement, p in zip(model.graded, core["graded"])]
+    return State(v=v, channels=tuple(states), conc=conc, synapses=tuple(syn), graded=tuple(graded),
+                 t=jnp.zeros((), dtype), step=jnp.zeros((), jnp.int32),
+                 ring=jnp.zeros((model.ring_size, model.n_sources), dtype),
+                 above=jnp.zeros(model.n_sources, bool),
+                 history=jnp.broadcast_to(v_pre, (model.history_size, v_pre.shape[0])))
 
 
 def _matrix(model: Model, core, dt, k):
@@ -137,26 +187,57 @@ def _matrix(model: Model, core, dt, k):
     return {"parent": parent, "off": -g_ax, "cap_dt": cap_dt, "diag": cap_dt + diag_ax}
 
 
-def _step(model: Model, core, mat, dt, k, backend, carry, drive):
-    v, states, conc, syn_states, t = carry
+def _delay_steps(delay, dt, size):
+    """Whole steps between a spike's detection and its delivery: NEURON delivers an event
+    due at t_e in the step from t_n when t_e <= t_n + dt/2 (clipped to the ring's size)."""
+    steps = jnp.ceil(delay / dt - 0.5 - 1e-9)
+    return jnp.clip(steps, 0, size - 1).astype(jnp.int32)
+
+
+def _step(model: Model, core, mat, dt, k, backend, carry: State, xs):
+    v, states, conc, syn_states, graded_states = (carry.v, carry.channels, carry.conc,
+                                                  carry.synapses, carry.graded)
+    n = carry.step
     parent = mat["parent"]
-    # 1. spikes due in this step (weight 0 where none arrives)
-    syn_states = tuple(
-        placement.mech.on_spike(s, p, w * p["weight"])
-        for placement, p, s, w in zip(model.synapses, core["synapses"], syn_states, drive["spikes"]))
+    # 0. spike detection at t (NEURON checks thresholds at the start of each step): a
+    #    source fires when its v is above threshold and was not at the last check
+    ring, above, fired = carry.ring, carry.above, jnp.zeros(model.n_sources, bool)
+    if model.n_sources:
+        over = v[model.source_nodes] > model.source_threshold
+        fired = over & ~above
+        ring = ring.at[n % model.ring_size].set(fired.astype(v.dtype))
+        above = over
+    history = carry.history
+    if model.graded_pre_nodes.size:
+        history = history.at[n % model.history_size].set(v[model.graded_pre_nodes])
+    # 1. events due by t + dt/2 reach their synapses (weight 0 where none arrives)
+    new_syn = []
+    for placement, inp, p, s, trains, delay in zip(model.synapses, model.inputs, core["synapses"],
+                                                   syn_states, xs["trains"], mat["delay_steps"]):
+        count = jnp.zeros(placement.nodes.shape[0], v.dtype)
+        if inp.train_local.size:
+            count = count.at[inp.train_local].set(trains)
+        if inp.conn_local.size:
+            count = count.at[inp.conn_local].set(
+                ring[(n - delay) % model.ring_size, inp.conn_source])
+        new_syn.append(placement.mech.on_spike(s, p, count * p["weight"]))
+    syn_states = tuple(new_syn)
+    v_pre = [history[(n - d) % model.history_size, g.pre]
+             for g, d in zip(model.graded, mat["graded_steps"])]
     # 2. currents at v(t), stimuli at t + dt/2
+    t = carry.t
     t_mid = t + 0.5 * dt
     env = _env(model, core, conc)
     i_mem, g_mem, i_ion = _membrane(model, core, v, states, env)
-    if model.synapses:
-        i_syn, g_syn = _synapses(model, core, v, syn_states)
+    if model.synapses or model.graded:
+        i_syn, g_syn = _synapses(model, core, v, syn_states, v_pre, graded_states)
         i_mem, g_mem = i_mem + i_syn, g_mem + g_syn
     if model.iclamp_nodes.size:
         ic = core["iclamp"]
         on = (t_mid >= ic["delay"]) & (t_mid < ic["delay"] + ic["dur"])
         i_mem = i_mem.at[model.iclamp_nodes].add(-jnp.where(on, ic["amp"], 0.0))
     if model.waveform_nodes.size:
-        i_mem = i_mem.at[model.waveform_nodes].add(-drive["waveform"])
+        i_mem = i_mem.at[model.waveform_nodes].add(-xs["waveform"])
     if model.vclamp_nodes.size:
         vc = core["vclamp"]
         nodes = model.vclamp_nodes
@@ -186,48 +267,75 @@ def _step(model: Model, core, mat, dt, k, backend, carry, drive):
             new_states[j] = placement.mech.advance(_take(v_new, placement.nodes), s, p, local, dt)
     syn_states = tuple(placement.mech.advance(v_new[placement.nodes], s, p, {}, dt)
                        for placement, p, s in zip(model.synapses, core["synapses"], syn_states))
-    carry = (v_new, tuple(new_states), conc, syn_states, t + dt)
-    return carry, _record(model, v_new, tuple(new_states), syn_states)
+    graded_states = tuple(
+        placement.mech.advance(vp, s, p, {"v": v_new[placement.nodes]}, dt)
+        for placement, p, s, vp in zip(model.graded, core["graded"], graded_states, v_pre))
+    carry = State(v=v_new, channels=tuple(new_states), conc=conc, synapses=syn_states,
+                  graded=graded_states, t=t + dt, step=n + 1, ring=ring, above=above,
+                  history=history)
+    return carry, (_record(model, carry), fired[model.spike_records])
 
 
 def _put_into(total, nodes, x):
     return x if nodes is None else total.at[nodes].set(x)
 
 
-def _record(model: Model, v, states, syn_states):
+def _record(model: Model, state: State):
     out = []
     channels = [p.mech.name for p in model.channels]
     synapses = [p.mech.name for p in model.synapses]
+    graded = [p.mech.name for p in model.graded]
     for r in model.recordings:
         if r.name == "v":
-            out.append(v[r.node])
+            out.append(state.v[r.node])
             continue
-        mech, state = r.name.split(".", 1)
+        mech, name = r.name.split(".", 1)
         if mech in synapses:
-            out.append(syn_states[synapses.index(mech)][state][r.local])
+            out.append(state.synapses[synapses.index(mech)][name][r.local])
+        elif mech in graded:
+            out.append(state.graded[graded.index(mech)][name][r.local])
         else:
-            out.append(states[channels.index(mech)][state][r.local])
-    return jnp.stack(out) if out else jnp.zeros(0, v.dtype)
+            out.append(state.channels[channels.index(mech)][name][r.local])
+    return jnp.stack(out) if out else jnp.zeros(0, state.v.dtype)
 
 
 @partial(jax.jit, static_argnames=("model",))
 def initialize(model: Model, core):
     """The simulation state at t = 0 and the recordings there ([n_recordings])."""
-    v, states, conc, syn = initial_state(model, core)
-    return (v, states, conc, syn, jnp.zeros((), v.dtype)), _record(model, v, states, syn)
+    state = initial_state(model, core)
+    return state, _record(model, state)
+
+
+def schedule(model: Model, core, drive, dt):
+    """The per-step inputs of the scan: waveform currents [n_steps, W] and, per event
+    placement, the spikes of its train-fed synapses arriving in each step [n_steps, r]
+    (each train shifted by its synapse's delay; delivered as NEURON delivers them)."""
+    t_deliver = jnp.asarray(drive["t_deliver"])
+    n_steps = t_deliver.shape[0]
+    trains = []
+    for inp, p, times in zip(model.inputs, core["synapses"], drive["trains"]):
+        r = inp.train_local.size
+        if not r:
+            trains.append(jnp.zeros((n_steps, 0), t_deliver.dtype))
+            continue
+        arrival = jnp.asarray(times) + p["delay"][inp.train_local][:, None]
+        step = jnp.searchsorted(t_deliver, arrival, side="left")
+        col = jnp.broadcast_to(jnp.arange(r)[:, None], step.shape)
+        trains.append(jnp.zeros((n_steps, r), t_deliver.dtype).at[step, col].add(1.0, mode="drop"))
+    return {"waveform": jnp.asarray(drive["waveform"]), "trains": tuple(trains)}
 
 
 @partial(jax.jit, static_argnames=("model", "method", "backend", "checkpoint"))
-def advance(model: Model, core, state, drive, dt, *, method: str = "backward_euler",
+def advance(model: Model, core, state, xs, dt, *, method: str = "backward_euler",
             backend: str = "auto", checkpoint: int | None = None):
-    """Advance ``state`` by as many steps of dt (ms) as ``drive`` has rows.
+    """Advance ``state`` by as many steps of dt (ms) as ``xs`` has rows.
 
     Args:
-        model: static structure.
-        core: params pytree in simulator units (``Cell.core_params``).
+        model: static structure (``dendrax.lower``).
+        core: params pytree in simulator units (``dendrax.lowering.core_params``).
         state: from ``initialize`` or a previous ``advance``.
-        drive: per-step inputs: "waveform" [n_steps, W] (nA at t + dt/2) and
-            "spikes", a tuple of [n_steps, n_syn] counts per synapse placement.
+        xs: per-step inputs from ``schedule``: "waveform" [n_steps, W] (nA at t + dt/2)
+            and "trains", a tuple of [n_steps, r] spike counts per event placement.
         checkpoint: memory control for reverse mode. None: keep the state of
             every step (each step's internals are recomputed in the backward
             pass). An int k: keep the state every k steps only, and recompute the
@@ -236,53 +344,78 @@ def advance(model: Model, core, state, drive, dt, *, method: str = "backward_eul
             is the sweet spot); values are identical.
 
     Returns:
-        (state, traces [n_steps, n_recordings]) at t + dt, ..., t + n_steps dt.
+        (state, (traces [n_steps, n_recordings] at t + dt, ..., t + n_steps dt,
+        spikes [n_steps, Q]: whether each recorded source fired at the start of each step)).
     """
     k = METHODS[method]
     mat = _matrix(model, core, dt, k)
+    mat["delay_steps"] = tuple(
+        _delay_steps(p["delay"][inp.conn_local], dt, model.ring_size) if inp.conn_local.size else None
+        for inp, p in zip(model.inputs, core["synapses"]))
+    mat["graded_steps"] = tuple(
+        jnp.clip(jnp.round(p["delay"] / dt), 0, model.history_size - 1).astype(jnp.int32)
+        for p in core["graded"])
     step = jax.checkpoint(partial(_step, model, core, mat, dt, k, backend), prevent_cse=False)
-    n = jax.tree_util.tree_leaves(drive)[0].shape[0]
+    n = jax.tree_util.tree_leaves(xs)[0].shape[0]
     if checkpoint is None or checkpoint >= n:
-        return lax.scan(step, state, drive)
+        return lax.scan(step, state, xs)
     if checkpoint < 1:
         raise ValueError(f"checkpoint must be a positive number of steps, got {checkpoint}")
     n_chunks, rest = divmod(n, checkpoint)
     head = jax.tree_util.tree_map(
-        lambda a: a[: n_chunks * checkpoint].reshape(n_chunks, checkpoint, *a.shape[1:]), drive)
+        lambda a: a[: n_chunks * checkpoint].reshape(n_chunks, checkpoint, *a.shape[1:]), xs)
 
     @jax.checkpoint
     def chunk(carry, piece):
         return lax.scan(step, carry, piece)
 
-    state, rec = lax.scan(chunk, state, head)
-    rec = rec.reshape(n_chunks * checkpoint, *rec.shape[2:])
+    state, out = lax.scan(chunk, state, head)
+    out = jax.tree_util.tree_map(lambda a: a.reshape(n_chunks * checkpoint, *a.shape[2:]), out)
     if rest:
-        tail = jax.tree_util.tree_map(lambda a: a[n_chunks * checkpoint:], drive)
-        state, rec_tail = lax.scan(step, state, tail)
-        rec = jnp.concatenate([rec, rec_tail], axis=0)
-    return state, rec
+        tail = jax.tree_util.tree_map(lambda a: a[n_chunks * checkpoint:], xs)
+        state, out_tail = lax.scan(step, state, tail)
+        out = jax.tree_util.tree_map(lambda a, b: jnp.concatenate([a, b], axis=0), out, out_tail)
+    return state, out
 
 
 def run(model: Model, core, drive, dt, *, method: str = "backward_euler", backend: str = "auto",
         checkpoint: int | None = None):
-    """Recordings [n_steps + 1, n_recordings] at t = 0, dt, ..., n_steps dt (differentiable)."""
+    """Recordings [n_steps + 1, n_recordings] at t = 0, dt, ..., n_steps dt and the spike
+    raster [n_steps, Q] of the recorded sources (differentiable in ``core``)."""
     state, rec0 = initialize(model, core)
-    _, rec = advance(model, core, state, drive, dt, method=method, backend=backend,
-                     checkpoint=checkpoint)
-    return jnp.concatenate([rec0[None], rec], axis=0)
+    xs = schedule(model, core, drive, dt)
+    _, (rec, spikes) = advance(model, core, state, xs, dt, method=method, backend=backend,
+                               checkpoint=checkpoint)
+    return jnp.concatenate([rec0[None], rec], axis=0), spikes
 
 
+@jax.tree_util.register_pytree_node_class
 class Result:
-    """Recorded traces of a simulation.
+    """What a simulation recorded (a pytree: ``jax.jit`` can return it).
 
     Attributes:
         t: [n_t] times in ms (0, dt, ..., t_stop).
         traces: [n_recordings, n_t] in the recorded quantity's units (v in mV).
-        labels: (name, Location) for each recording, in the order they were added.
+        labels: (name, Location) for each recording, in the order they were added
+            (in a network, each Location carries its cell index).
+        raster: [n_t - 1, Q] bool: whether recorded spike source q fired at t[n].
+        spike_cells: [Q] the cell of each recorded spike source.
     """
 
-    def __init__(self, t, traces, labels):
+    def __init__(self, t, traces, labels, raster=None, spike_cells=()):
         self.t, self.traces, self.labels = t, traces, list(labels)
+        self.raster = jnp.zeros((max(len(t) - 1, 0), 0), bool) if raster is None else raster
+        self.spike_cells = tuple(int(c) for c in spike_cells)
+
+    def tree_flatten(self):
+        return (self.t, self.traces, self.raster), (tuple(self.labels), self.spike_cells)
+
+    @classmethod
+    def tree_unflatten(cls, aux, children):
+        obj = cls.__new__(cls)
+        obj.t, obj.traces, obj.raster = children
+        obj.labels, obj.spike_cells = list(aux[0]), aux[1]
+        return obj
 
     def __len__(self):
         return len(self.labels)
@@ -291,21 +424,36 @@ class Result:
         """res[i], or res[name, location] as recorded (e.g. res["v", cell.soma(0.5)])."""
         if isinstance(key, (int, np.integer)):
             return self.traces[key]
-        try:
-            return self.traces[self.labels.index(tuple(key))]
-        except ValueError:
-            raise KeyError(f"{key!r} was not recorded; recorded: {self.labels}") from None
+        key = tuple(key)
+        if key in self.labels:
+            return self.traces[self.labels.index(key)]
+        if len(key) == 2 and hasattr(key[1], "_replace") and key[1].cell is None:
+            hits = [i for i, (n, loc) in enumerate(self.labels)
+                    if n == key[0] and loc._replace(cell=None) == key[1]]
+            if len(hits) == 1:
+                return self.traces[hits[0]]
+        raise KeyError(f"{key!r} was not recorded; recorded: {self.labels}")
+
+    @property
+    def spikes(self) -> list:
+        """Spike times (ms) of each recorded source, in the order recorded: a list of
+        numpy arrays (NEURON's NetCon.record: the time of the step at whose start v was
+        first found above threshold)."""
+        raster = np.asarray(self.raster)
+        t = np.asarray(self.t)[:raster.shape[0]]
+        return [t[raster[:, q]] for q in range(raster.shape[1])]
 
 
-def simulate(cell, t_stop: float, dt: float = 0.025, *, params=None, v_init: float = -65.0,
+def simulate(target, t_stop: float, dt: float = 0.025, *, params=None, v_init: float = -65.0,
              celsius: float = 6.3, method: str = "backward_euler", backend: str = "auto",
              checkpoint: int | None = None, progress: bool = False) -> Result:
-    """Simulate a cell from t = 0 to t_stop (ms) with fixed step dt, as NEURON's run().
+    """Simulate a cell or a network from t = 0 to t_stop (ms) with fixed step dt, as NEURON's run().
 
     Args:
-        cell: a ``dendrax.Cell`` with its mechanisms, stimuli and recordings.
-        params: a params pytree like ``cell.params`` (default: the cell's own);
-            pass a traced one to differentiate.
+        target: a ``dendrax.Cell`` or ``dendrax.Network`` (anything ``Simulatable``) with
+            its mechanisms, stimuli, connections and recordings.
+        params: a params pytree like ``dendrax.lower(target).params`` (default: the
+            target's own); pass a traced one to differentiate.
         v_init: initial membrane potential, mV (gates start at their steady state).
         celsius: temperature, degC (NEURON's default 6.3).
         method: "backward_euler" (NEURON's default) or "crank_nicolson" (secondorder=2).
@@ -315,25 +463,47 @@ def simulate(cell, t_stop: float, dt: float = 0.025, *, params=None, v_init: flo
         progress: show a progress bar (runs in chunks; for long runs from the CLI).
 
     Returns:
-        Result with t [n_t] and traces [n_recordings, n_t].
+        Result with t [n_t], traces [n_recordings, n_t] and the spikes of recorded sources.
     """
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; choose one of {sorted(METHODS)}")
     if not (dt > 0 and np.isfinite(dt)) or not (t_stop > 0 and np.isfinite(t_stop)):
         raise ValueError(f"need dt > 0 and t_stop > 0, got dt={dt}, t_stop={t_stop}")
-    if not cell.recordings:
-        raise ValueError("nothing is recorded: call cell.record(...) before simulate")
+    model, base, layout = lower(target)
+    if not model.recordings and not model.spike_records.size:
+        raise ValueError("nothing is recorded: call .record(...) or .record_spikes() before simulate")
     n_steps = int(round(t_stop / dt))
-    params = cell.params if params is None else params
+    params = base if params is None else params
     _check_params(params)
-    core = cell.core_params(params, v_init=v_init, celsius=celsius)
-    model, drive, step = cell.model(), cell.drive(n_steps, dt), jnp.asarray(dt)
+    model = sized(model, layout, params, dt)
+    core = core_params(layout, params, v_init=v_init, celsius=celsius)
+    drv, step = drive(layout, n_steps, dt), jnp.asarray(dt)
     if not progress:
-        traces = run(model, core, drive, step, method=method, backend=backend, checkpoint=checkpoint)
+        traces, raster = run(model, core, drv, step, method=method, backend=backend,
+                             checkpoint=checkpoint)
     else:
-        traces = _run_with_progress(model, core, drive, step, method, backend)
-    _warn_nonfinite(traces, dt, cell.recordings)
-    return Result(np.arange(n_steps + 1) * dt, traces.T, cell.recordings)
+        traces, raster = _run_with_progress(model, core, drv, step, method, backend)
+    _warn_nonfinite(traces, dt, layout.labels)
+    return Result(jnp.asarray(np.arange(n_steps + 1) * dt), traces.T, layout.labels, raster,
+                  layout.spike_cells)
+
+
+def sized(model: Model, layout, params, dt) -> Model:
+    """``model`` with its spike ring and voltage history sized for the longest delays at dt
+    (the delays in ``params`` when they are concrete, else those built in)."""
+    event, graded = layout.max_delay, layout.max_graded_delay
+    for name, group in layout.synapses.items():
+        delay = params["synapses"][name]["delay"]
+        if isinstance(delay, jax.core.Tracer) or not delay.size:
+            continue
+        d = float(np.max(np.asarray(delay)))
+        if group.graded:
+            graded = max(graded, d)
+        else:
+            event = max(event, d)
+    ring = int(np.ceil(event / dt - 0.5 - 1e-9)) + 1 if model.n_sources else 1
+    history = int(np.round(graded / dt)) + 1 if model.graded else 1
+    return replace(model, ring_size=max(ring, 1), history_size=max(history, 1))
 
 
 def _warn_nonfinite(traces, dt, labels):
@@ -352,17 +522,20 @@ def _run_with_progress(model, core, drive, dt, method, backend, chunks=20):
     """The same run in equal chunks (one compiled scan) with a tqdm progress bar."""
     from tqdm import tqdm
 
-    n = drive["waveform"].shape[0]
+    xs = schedule(model, core, drive, dt)
+    n = xs["waveform"].shape[0]
     size = -(-n // chunks)
     state, rec0 = initialize(model, core)
-    out = [rec0[None]]
+    recs, rasters = [rec0[None]], []
     with tqdm(total=n, unit="step", desc="dendrax") as bar:
         for start in range(0, n, size):
-            piece = jax.tree_util.tree_map(lambda a: a[start:start + size], drive)
-            state, rec = advance(model, core, state, piece, dt, method=method, backend=backend)
-            out.append(rec)
+            piece = jax.tree_util.tree_map(lambda a: a[start:start + size], xs)
+            state, (rec, raster) = advance(model, core, state, piece, dt, method=method,
+                                           backend=backend)
+            recs.append(rec)
+            rasters.append(raster)
             bar.update(rec.shape[0])
-    return jnp.concatenate(out, axis=0)
+    return jnp.concatenate(recs, axis=0), jnp.concatenate(rasters, axis=0)
 
 
 def _check_params(params):

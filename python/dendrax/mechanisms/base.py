@@ -143,8 +143,24 @@ class Synapse(Mechanism):
         raise NotImplementedError
 
 
+class GradedSynapse(Mechanism):
+    """A synapse whose current is a smooth function of the presynaptic voltage (no
+    spikes, no thresholds: differentiable everywhere), as Jaxley's graded synapses.
+
+    Must define ``current(v, v_pre, states, params)`` (nA, outward positive;
+    v: postsynaptic potential, v_pre: presynaptic potential, both mV, [n]).
+    States advance from the presynaptic potential: ``rates(v_pre, params, env)``
+    for exponential Euler (or an ``advance(v_pre, states, params, env, dt)``
+    override), where env["v"] is the postsynaptic potential. Units as NEURON's
+    point processes: uS, nA, mV, ms.
+    """
+
+    def current(self, v, v_pre, states: States, params: Params) -> Array:
+        raise NotImplementedError
+
+
 REQUIRED = {Channel: ("name", "current"), IonPool: ("name", "ion", "advance"),
-            Synapse: ("name", "current", "on_spike")}
+            Synapse: ("name", "current", "on_spike"), GradedSynapse: ("name", "current")}
 
 
 def check_mechanism(obj, kind: type) -> Mechanism:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .. import plugins
-from .base import Channel, IonPool, Mechanism, Synapse, check_mechanism
+from .base import Channel, GradedSynapse, IonPool, Mechanism, Synapse, check_mechanism
 
 
 def channel(name: str) -> Mechanism:
@@ -16,9 +16,12 @@ def channel(name: str) -> Mechanism:
     return mech
 
 
-def synapse(name: str) -> Synapse:
-    """The synapse registered under ``name``, instantiated."""
-    mech = check_mechanism(plugins.load("dendrax.synapses", name), Synapse)
+def synapse(name: str) -> Synapse | GradedSynapse:
+    """The synapse (event-driven or graded) registered under ``name``, instantiated."""
+    obj = plugins.load("dendrax.synapses", name)
+    kind = GradedSynapse if isinstance(obj, GradedSynapse) or (
+        isinstance(obj, type) and issubclass(obj, GradedSynapse)) else Synapse
+    mech = check_mechanism(obj, kind)
     if mech.name != name:
         raise plugins.PluginError(f"synapse plugin registered as {name!r} declares name {mech.name!r}")
     return mech

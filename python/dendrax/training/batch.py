@@ -12,6 +12,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
+from .. import lowering
+from ..lowering import lower
 from ..simulation import simulate
 
 AXIS = "batch"
@@ -60,11 +62,13 @@ def simulate_batch(cell, params_batch, t_stop: float, dt: float = 0.025, *, in_a
     """Simulate a batch of parameter sets (and stimuli) in one call: traces [B, n_rec, n_t].
 
     Args:
-        cell: the ``Cell`` (its structure: mechanisms, stimulus sites, recordings).
+        cell: the ``Cell`` or ``Network`` (its structure: mechanisms, stimulus sites,
+            connections, recordings).
         params_batch: a params pytree, complete or partial (missing leaves come from
             ``base``, default ``cell.params``). Batched leaves carry a leading batch
-            axis of size B: ``{"hh": {"gnabar": [B, n]}}`` batches the conductance,
-            ``{"iclamp": {"amp": [B, n_clamps]}}`` the stimulus amplitude.
+            axis of size B: ``{"channels": {"hh": {"gnabar": [B, n]}}}`` batches the
+            conductance, ``{"stimuli": {"iclamp": {"amp": [B, n_clamps]}}}`` the stimulus
+            amplitude.
         t_stop, dt: as ``dendrax.simulate``.
         in_axes: a pytree of 0 / None like the params (as ``jax.vmap``'s); default:
             inferred, 0 where a leaf has one more axis than the cell's own.
@@ -124,13 +128,14 @@ _CACHE: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
 def _compiled(cell, t_stop, dt, in_axes, devices, kwargs):
     n_steps = int(round(t_stop / dt)) if dt > 0 and np.isfinite(t_stop / dt) else 0
+    model, _, layout = lower(cell)
     with jax.ensure_compile_time_eval():  # concrete even when called inside a jitted loss
-        drive = cell.drive(n_steps, dt) if n_steps > 0 else {}
+        drive = lowering.drive(layout, n_steps, dt) if n_steps > 0 else {}
     digest = hashlib.sha1()
     for leaf in jax.tree_util.tree_leaves(drive):
         digest.update(np.asarray(leaf).tobytes())
     axes, treedef = jax.tree_util.tree_flatten(in_axes, is_leaf=lambda a: a is None)
-    key = (cell.model(), digest.hexdigest(), t_stop, dt, treedef, tuple(axes), devices,
+    key = (model, digest.hexdigest(), t_stop, dt, treedef, tuple(axes), devices,
            tuple(sorted(kwargs.items())))
     per_cell = _CACHE.setdefault(cell, {})
     if key in per_cell:

@@ -1,8 +1,8 @@
 """Which parameters to train, how they are shared, and in which space.
 
-``Trainables(cell)`` collects parameters to fit. Each ``add`` names a parameter
+``Trainables(cell)`` (or ``Trainables(network)``) collects parameters to fit. Each ``add`` names a parameter
 (anything ``Cell.set`` takes, plus synapse parameters such as
-"Exp2Syn.weight", plus "radius", half of "diam"), where it is trained, how its
+"Exp2Syn.weight" or "IonotropicSynapse.gS", plus "radius", half of "diam"), where it is trained, how its
 entries are shared, and a transform to an unconstrained free space. The result
 is a small pytree ``theta = {label: array [n_groups]}`` of free values for an
 optimizer; ``apply(theta)`` writes them into the cell's full params pytree (pure
@@ -82,7 +82,7 @@ class Trainables:
     """
 
     def __init__(self, cell):
-        self.cell = cell
+        self.cell = cell  # a Cell or a Network (anything with params and param_slots)
         self._entries: list[_Entry] = []
 
     # --- declaring --------------------------------------------------------
@@ -120,16 +120,14 @@ class Trainables:
             if share == "cell":
                 group, groups = np.zeros(index.size, int), ("cell",)
             elif share == "region":
-                regions = np.array([cell.morphology.sections[s].region for s in section])
-                names, group = np.unique(regions, return_inverse=True)
+                names, group = np.unique(np.asarray(slots.region, str), return_inverse=True)
                 groups = tuple(str(r) for r in names)
             elif share == "section":
                 secs, group = np.unique(section, return_inverse=True)
                 groups = tuple(f"sec{s}" for s in secs)
             else:
-                kind = {"diam": "point", "Ra": "sec", "L": "sec"}.get(leaf_name)
-                if kind is None:
-                    kind = "syn" if slots.path[0] in cell._stim.spikes else "node"
+                kind = {"node": "node", "section": "sec", "point": "point",
+                        "synapse": "syn"}[slots.kind]
                 ids = slots.node if kind == "node" else (section if kind == "sec" else index)
                 group = np.arange(index.size)
                 groups = tuple(f"{kind}{i}" for i in ids)

@@ -1,0 +1,611 @@
+"""Lowering: a description (a ``Cell`` or a ``Network``) -> what the time loop runs.
+
+``lower(x)`` returns ``Lowered(model, params, layout)``:
+
+* ``model``: the static ``Model`` (node forest, mechanism placements, synapses,
+  spike sources, recordings) that a jitted simulation is compiled for;
+* ``params``: every value that may change without a recompile, as a pytree with
+  one namespace per kind of quantity, so no mechanism name can clobber another::
+
+      {"cable":    {"cm": [N], "Ra": [n_sections], "diam": [n_points], "L": [n_sections]},
+       "ions":     {"ena": [N], "nai0": [N], "nao": [N], ...},
+       "channels": {"hh": {"gnabar": [n_hh], ...}, ...},
+       "synapses": {"Exp2Syn": {"tau1": [n], ..., "weight": [n], "delay": [n]}, ...},
+       "stimuli":  {"iclamp": {"delay", "dur", "amp": [K]}, "vclamp": {"amp", "dur": [M, 3], "rs": [M]}}}
+
+* ``layout``: where everything sits: cell, section and point offsets of the
+  concatenated forest, the solver's node order, and ``Layout.slots`` / ``Layout.node``
+  to map a location or a parameter to its entries.
+
+All cells of a network go into one forest (``parent[i] < i``), numbered in level
+order (all nodes of one depth together, over all cells), so one Hines solve per
+step eliminates independent branches and cells side by side. Each mechanism is
+one placement over all its nodes in all cells: one vectorised update per
+mechanism type.
+"""
+
+from __future__ import annotations
+
+import weakref
+from dataclasses import dataclass
+from typing import NamedTuple, Protocol, Sequence, runtime_checkable
+
+import jax.numpy as jnp
+import numpy as np
+
+from . import morphology as morph_lib
+from .cell import Cell, Location, SectionRef
+from .mechanisms.base import IonPool
+from .model import EventInputs, GradedPlacement, Model, Placement, Recording
+
+
+@runtime_checkable
+class Simulatable(Protocol):
+    """What dendrax can lower and simulate: a ``Cell``, a ``Network``, or anything that
+    lists its cells and (optionally) the wiring between them.
+
+    Attributes:
+        cells: the cells, in order (a cell's index is its position).
+        wiring: a ``dendrax.network.Wiring`` (connections, spike records, network-level
+            recordings), or None for a lone cell.
+        revision: a number that changes whenever the description changes (lowerings
+            are cached per revision).
+    """
+
+    @property
+    def cells(self) -> Sequence[Cell]: ...
+
+    @property
+    def wiring(self): ...
+
+    @property
+    def revision(self): ...
+
+
+@dataclass(frozen=True)
+class ParamSlots:
+    """Entries of one params leaf: ``params[path[0]][path[1]]...[index]``.
+
+    Attributes:
+        path: keys into the params pytree, e.g. ("channels", "hh", "gnabar") or ("cable", "cm").
+        index: int [k] entries of that leaf.
+        section: int [k] section of each entry (numbered over the whole network).
+        node: int [k] compartment of each entry in the forest's own numbering (-1 for
+            per-section and per-point leaves).
+        cell: int [k] cell of each entry.
+        region: str [k] region of each entry's section.
+        kind: what one entry is: "node", "section", "point" or "synapse".
+    """
+
+    path: tuple
+    index: np.ndarray
+    section: np.ndarray
+    node: np.ndarray
+    cell: np.ndarray
+    region: np.ndarray
+    kind: str
+
+
+@dataclass(frozen=True, eq=False)
+class SynapseGroup:
+    """The synapses of one kind over the network, in params order."""
+
+    mech: object
+    cell: np.ndarray  # int [n] postsynaptic cell
+    node: np.ndarray  # int [n] postsynaptic forest node (own numbering)
+    graded: bool
+
+
+@dataclass(frozen=True, eq=False)
+class Layout:
+    """Where everything of a lowered description sits.
+
+    Attributes:
+        cells: the cell descriptions.
+        node_offset, section_offset, point_offset: int [n_cells + 1]: cell c owns forest
+            nodes node_offset[c]:node_offset[c+1] (its own numbering shifted), and so on.
+        order: int [N]: order[k] is the forest node at solver index k; rank is its inverse.
+        frustums: the forest's ``FrustumTable`` (differentiable geometry).
+        lengths: float [n_sections] section lengths at scale 1 (um).
+        section_of: int [N] global section of each solver node.
+        regions: str [n_sections] region of each section.
+        channels: per channel name, the solver nodes it sits on (None: all).
+        synapses: per synapse name, a ``SynapseGroup``.
+        labels: (name, Location) of every recording, in order.
+        spike_cells: int [Q] cell of each recorded spike source.
+        trains: per event placement, the spike trains of its train-fed synapses.
+        waveforms: (t, i) of each waveform clamp.
+        max_delay, max_graded_delay: the longest delays (ms) built in.
+        network: whether the description is a network (labels carry cell indices).
+    """
+
+    cells: tuple
+    node_offset: np.ndarray
+    section_offset: np.ndarray
+    point_offset: np.ndarray
+    order: np.ndarray
+    rank: np.ndarray
+    frustums: morph_lib.FrustumTable
+    lengths: np.ndarray
+    section_of: np.ndarray
+    regions: np.ndarray
+    channels: dict
+    synapses: dict
+    labels: tuple
+    spike_cells: np.ndarray
+    trains: tuple
+    waveforms: tuple
+    max_delay: float
+    max_graded_delay: float
+    network: bool
+
+    @property
+    def n_nodes(self) -> int:
+        return int(self.order.shape[0])
+
+    def cell_of(self, loc: Location) -> int:
+        if loc.cell is None:
+            if len(self.cells) != 1:
+                raise ValueError(f"{loc} does not say which cell it is on: use "
+                                 "net.cell(i).soma(...) or net.cell(i).section(k)(x)")
+            return 0
+        if not 0 <= loc.cell < len(self.cells):
+            raise IndexError(f"cell {loc.cell} out of range: the network has {len(self.cells)} cells")
+        return int(loc.cell)
+
+    def forest_node(self, loc: Location) -> int:
+        """The forest node (own numbering) of a location."""
+        c = self.cell_of(loc)
+        return int(self.node_offset[c]) + self.cells[c].node(loc)
+
+    def node(self, loc: Location) -> int:
+        """The solver index of a location (what ``Model`` arrays and v [N] are indexed by)."""
+        return int(self.rank[self.forest_node(loc)])
+
+    # --- selections for parameters ---------------------------------------
+    def _select(self, where):
+        """(forest node mask [N], section mask [n_sections]) of ``where``."""
+        nodes = np.zeros(self.n_nodes, bool)
+        secs = np.zeros(self.regions.shape[0], bool)
+        items = where if isinstance(where, (list, tuple)) and not isinstance(where, Location) \
+            else [where]
+        for w in items:
+            cells = range(len(self.cells))
+            if isinstance(w, (Location, SectionRef)) and (w.cell is not None or len(self.cells) == 1):
+                cells = [self.cell_of(Location(0, 0.0, w.cell))]
+            elif hasattr(w, "index") and hasattr(w, "cell") and not isinstance(w, (Location, SectionRef)):
+                cells, w = [w.index], None  # a network's cell view: the whole cell
+            elif isinstance(w, (Location, SectionRef)) or (
+                    self.network and isinstance(w, (int, np.integer))):
+                raise ValueError(f"{w!r} does not say which cell it is on: use net.cell(i)...")
+            found = False
+            for c in cells:
+                cell = self.cells[c]
+                try:
+                    s = np.asarray(cell.sections(w), int)
+                except ValueError:
+                    if len(cells) == 1:
+                        raise
+                    continue
+                found = True
+                secs[self.section_offset[c] + s] = True
+                nodes[self.node_offset[c] + cell.nodes(w)] = True
+            if not found:
+                raise ValueError(f"no cell of the network has {w!r}")
+        return nodes, secs
+
+    def slots(self, name: str, where=None) -> ParamSlots:
+        """Where parameter ``name`` at ``where`` lives in the params pytree.
+
+        Args:
+            name: "cm", "Ra", "diam", "L", an ion parameter ("ena", ...), "<mech>.<param>"
+                (e.g. "hh.gnabar") or "<synapse>.<param>" (e.g. "Exp2Syn.weight").
+            where: None (everywhere), a region name, a section or location (of a cell in a
+                network: ``net.cell(i).soma(0.5)``), a network's cell (``net.cell(i)``), or a
+                list of these.
+        """
+        nodes_sel, secs_sel = self._select(where)
+        sec_cell = np.repeat(np.arange(len(self.cells)), np.diff(self.section_offset))
+        if name in ("Ra", "L"):
+            s = np.flatnonzero(secs_sel)
+            return ParamSlots(("cable", name), s, s, np.full(s.shape, -1), sec_cell[s],
+                              self.regions[s], "section")
+        if name == "diam":
+            s = np.flatnonzero(secs_sel)
+            pt_off = self._section_points()
+            idx = np.concatenate([np.arange(pt_off[k], pt_off[k + 1]) for k in s] or [np.zeros(0, int)])
+            sec_of = np.repeat(s, pt_off[s + 1] - pt_off[s])
+            return ParamSlots(("cable", "diam"), idx, sec_of, np.full(idx.shape, -1),
+                              sec_cell[sec_of], self.regions[sec_of], "point")
+        node_cell = np.repeat(np.arange(len(self.cells)), np.diff(self.node_offset))
+        is_segment = np.concatenate([~c.compartments.is_junction for c in self.cells])
+        mech, _, param = name.partition(".")
+        ion_params = self.cells[0].values["ions"]
+        if name == "cm" or name in ion_params:
+            path = ("cable", "cm") if name == "cm" else ("ions", name)
+            forest = np.flatnonzero(nodes_sel & is_segment)
+            idx = self.rank[forest]
+            o = np.argsort(idx)
+            forest, idx = forest[o], idx[o]
+            sec = self.section_of[idx]
+            return ParamSlots(path, idx, sec, forest, node_cell[forest], self.regions[sec], "node")
+        if mech in self.synapses:
+            group = self.synapses[mech]
+            keys = set(group.mech.params) | ({"delay"} if group.graded else {"weight", "delay"})
+            if param not in keys:
+                raise ValueError(f"{mech} has no parameter {param!r}; its parameters: {sorted(keys)}")
+            keep = np.flatnonzero(nodes_sel[group.node])
+            if keep.size == 0:
+                raise ValueError(f"no {mech} synapse at {where!r}")
+            forest = group.node[keep]
+            sec = self.section_of[self.rank[forest]]
+            return ParamSlots(("synapses", mech, param), keep, sec, forest, group.cell[keep],
+                              self.regions[sec], "synapse")
+        if mech not in self.channels:
+            known = ["cm", "Ra", "diam", "L", *ion_params,
+                     *(f"{m}.{p}" for c in self.cells for m in c.values["mechs"]
+                       for p in c.values["mechs"][m]),
+                     *(f"{s}.{p}" for s, g in self.synapses.items() for p in g.mech.params)]
+            import difflib
+
+            near = difflib.get_close_matches(name, sorted(set(known)), n=3)
+            raise ValueError(f"unknown parameter {name!r}" + (f"; did you mean {near}?" if near
+                             else f"; known: {sorted(set(known))}") +
+                             ("" if "." not in name else f" (is {mech!r} inserted?)"))
+        table = next(c.values["mechs"][mech] for c in self.cells if mech in c.values["mechs"])
+        if param not in table:
+            import difflib
+
+            near = difflib.get_close_matches(param, list(table), n=3)
+            raise ValueError(f"{mech} has no parameter {param!r}; its parameters: {sorted(table)}"
+                             + (f" (did you mean {near}?)" if near else ""))
+        mask = np.concatenate([c.mechanism_nodes.get(mech, np.zeros(c.n_nodes, bool))
+                               for c in self.cells])
+        forest = np.flatnonzero(nodes_sel & mask)
+        if forest.size == 0:
+            raise ValueError(f"{mech} is not inserted in {where!r}")
+        ranks = self.rank[forest]
+        solver = self.channels[mech]
+        idx = ranks if solver is None else np.searchsorted(solver, ranks)
+        o = np.argsort(idx)
+        forest, idx = forest[o], idx[o]
+        sec = self.section_of[ranks[o]]
+        return ParamSlots(("channels", mech, param), idx, sec, forest, node_cell[forest],
+                          self.regions[sec], "node")
+
+    def _section_points(self) -> np.ndarray:
+        """Global point offsets of every section: [n_sections + 1]."""
+        out = [np.zeros(1, int)]
+        for c, cell in enumerate(self.cells):
+            out.append(cell.morphology.point_offsets[1:] + self.point_offset[c])
+        return np.concatenate(out)
+
+
+class Lowered(NamedTuple):
+    """What ``lower`` returns."""
+
+    model: Model
+    params: dict
+    layout: Layout
+
+
+_CACHE: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def lower(x: Simulatable) -> Lowered:
+    """Lower a ``Cell`` or a ``Network`` (anything ``Simulatable``) to (model, params, layout).
+
+    Cached per description and revision: lowering again after no change is free;
+    any change (``insert``, ``set``, a new connection, ...) lowers anew.
+    """
+    if not isinstance(x, Simulatable):
+        raise TypeError(f"cannot simulate {type(x).__name__}: expected a dendrax.Cell, a "
+                        "dendrax.Network, or an object with cells, wiring and revision")
+    key = x.revision
+    hit = _CACHE.get(x)
+    if hit is None or hit[0] != key:
+        hit = (key, _lower(tuple(x.cells), x.wiring))
+        _CACHE[x] = hit
+    model, params, layout = hit[1]
+    return Lowered(model, _copy_dicts(params), layout)  # the caller may edit its params
+
+
+def _copy_dicts(tree):
+    return {k: _copy_dicts(v) if isinstance(v, dict) else v for k, v in tree.items()}
+
+
+def _level_order(parent: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Nodes sorted by depth in the forest (stable), and the inverse permutation."""
+    depth = np.zeros(len(parent), int)
+    for i, p in enumerate(parent.tolist()):
+        depth[i] = depth[p] + 1 if p >= 0 else 0
+    order = np.argsort(depth, kind="stable")
+    rank = np.empty_like(order)
+    rank[order] = np.arange(len(order))
+    return order, rank
+
+
+def _offsets(sizes) -> np.ndarray:
+    return np.concatenate([[0], np.cumsum(np.asarray(list(sizes), int))]).astype(int)
+
+
+def _concat_frustums(cells, node_off, sec_off, pt_off) -> morph_lib.FrustumTable:
+    n_total = int(node_off[-1])
+    cols = {k: [] for k in morph_lib.FrustumTable._ARRAYS}
+    for c, cell in enumerate(cells):
+        t = cell.frustums
+        cols["area_node"].append(t.area_node + node_off[c])
+        cols["axial_node"].append(np.where(t.axial_node >= t.n_nodes, n_total,
+                                           t.axial_node + node_off[c]))
+        cols["section"].append(t.section + sec_off[c])
+        cols["length"].append(t.length)
+        for k in ("a1", "b1", "a2", "b2"):
+            cols[k].append(getattr(t, k) + pt_off[c])
+        cols["f1"].append(t.f1)
+        cols["f2"].append(t.f2)
+    arrays = {k: np.concatenate(v).astype(np.float64 if k in ("length", "f1", "f2") else np.int32)
+              for k, v in cols.items()}
+    return morph_lib.FrustumTable(**arrays, n_nodes=n_total, n_sections=int(sec_off[-1]),
+                                  n_points=int(pt_off[-1]))
+
+
+def _lower(cells: tuple, wiring) -> Lowered:
+    if not cells:
+        raise ValueError("nothing to simulate: the network has no cells")
+    network = wiring is not None
+    node_off = _offsets(c.n_nodes for c in cells)
+    sec_off = _offsets(len(c.morphology.sections) for c in cells)
+    pt_off = _offsets(c.morphology.point_offsets[-1] for c in cells)
+    N = int(node_off[-1])
+    forest_parent = np.concatenate([np.where(c.compartments.parent >= 0,
+                                             c.compartments.parent + node_off[i], -1)
+                                    for i, c in enumerate(cells)])
+    order, rank = _level_order(forest_parent)
+    parent = forest_parent[order]
+    solver_parent = np.where(parent >= 0, rank[np.maximum(parent, 0)], -1).astype(np.int32)
+    is_segment = np.concatenate([~c.compartments.is_junction for c in cells])
+    section = np.concatenate([c.compartments.section + sec_off[i] for i, c in enumerate(cells)])
+    regions = np.array([s.region for c in cells for s in c.morphology.sections], dtype=object)
+
+    def forest(c, node):
+        return int(node_off[c]) + int(node)
+
+    def as_solver(nodes):
+        return rank[np.asarray(nodes, int)].astype(np.int32)
+
+    # --- channels and ion pools: one placement per mechanism over all cells ---
+    mechs: dict[str, object] = {}
+    for cell in cells:
+        for name, m in cell.mechanisms.items():
+            other = mechs.setdefault(name, m)
+            if type(other) is not type(m):
+                raise ValueError(f"two different mechanisms are named {name!r} in this network "
+                                 f"({type(other).__qualname__} and {type(m).__qualname__})")
+    placements, channel_nodes, channel_params = [], {}, {}
+    for name, m in mechs.items():
+        mask = np.concatenate([c.mechanism_nodes.get(name, np.zeros(c.n_nodes, bool)) for c in cells])
+        nodes = None if mask[is_segment].all() else np.flatnonzero(mask[order]).astype(np.int32)
+        placements.append(Placement(m, nodes))
+        channel_nodes[name] = nodes
+        table = {}
+        for p, default in m.params.items():
+            full = np.concatenate([c.values["mechs"][name][p] if name in c.values["mechs"]
+                                   else np.full(c.n_nodes, float(default)) for c in cells])[order]
+            table[p] = jnp.asarray(full if nodes is None else full[nodes])
+        channel_params[name] = table
+    ions = tuple(sorted({i for m in mechs.values() for i in m.ions}
+                        | {m.ion for m in mechs.values() if isinstance(m, IonPool)}))
+    dynamic = tuple(sorted({m.ion for m in mechs.values() if isinstance(m, IonPool)}))
+
+    # --- cable and ion values ----------------------------------------------
+    cat = lambda key: np.concatenate([np.asarray(c.values[key], float) for c in cells])  # noqa: E731
+    cable = {"cm": jnp.asarray(cat("cm")[order]), "Ra": jnp.asarray(cat("Ra")),
+             "diam": jnp.asarray(cat("diam")), "L": jnp.asarray(cat("L"))}
+    ion_params = {k: jnp.asarray(np.concatenate([c.values["ions"][k] for c in cells])[order])
+                  for k in cells[0].values["ions"]}
+
+    # --- stimuli -------------------------------------------------------------
+    iclamp = [(forest(c, s[0]), *s[1:]) for c, cell in enumerate(cells) for s in cell.stimuli.iclamp]
+    waves = [(forest(c, s[0]), s[1], s[2]) for c, cell in enumerate(cells)
+             for s in cell.stimuli.waveform]
+    vclamp = [(forest(c, s[0]), *s[1:]) for c, cell in enumerate(cells) for s in cell.stimuli.vclamp]
+    ic = np.asarray([s[1:] for s in iclamp], float).reshape(-1, 3)
+    stimuli = {"iclamp": {"delay": jnp.asarray(ic[:, 0]), "dur": jnp.asarray(ic[:, 1]),
+                          "amp": jnp.asarray(ic[:, 2])},
+               "vclamp": {"amp": jnp.asarray(np.asarray([s[1] for s in vclamp], float).reshape(-1, 3)),
+                          "dur": jnp.asarray(np.asarray([s[2] for s in vclamp], float).reshape(-1, 3)),
+                          "rs": jnp.asarray(np.asarray([s[3] for s in vclamp], float))}}
+
+    # --- spike sources (watched nodes) -------------------------------------
+    sources: dict[tuple[int, float], int] = {}
+
+    def source(fnode, threshold):
+        return sources.setdefault((int(fnode), float(threshold)), len(sources))
+
+    # --- synapses: spike-train-fed (cells), then connections (network) -------
+    # per name: lists of forest nodes, cells, param tables, and how each is fed
+    groups: dict[str, dict] = {}
+
+    def group(name, mech, graded):
+        g = groups.setdefault(name, {"mech": mech, "graded": graded, "node": [], "cell": [],
+                                     "values": [], "train_local": [], "trains": [],
+                                     "conn_local": [], "conn_source": [], "pre": []})
+        if type(g["mech"]) is not type(mech):
+            raise ValueError(f"two different synapse kinds are named {name!r}")
+        return g
+
+    for c, cell in enumerate(cells):
+        for name, (mech, items) in cell.stimuli.spikes.items():
+            g = group(name, mech, False)
+            for node, values, times in items:
+                g["train_local"].append(len(g["node"]))
+                g["trains"].append(times)
+                g["node"].append(forest(c, node))
+                g["cell"].append(c)
+                g["values"].append({k: np.asarray([v], float) for k, v in values.items()})
+    spike_cells = []
+    spike_records = []
+    labels = []
+    net_recordings = []
+    if network:
+        for block in wiring.blocks:
+            g = group(block.synapse, block.mech, block.graded)
+            n = block.size
+            post = np.array([forest(c, cells[c].node(Location(s, x))) for c, s, x in
+                             _unique_locs(block.post_cell, block.post_section, block.post_x)])
+            post = post[_inverse_locs(block.post_cell, block.post_section, block.post_x)]
+            first = len(g["node"])
+            g["node"].extend(post.tolist())
+            g["cell"].extend(block.post_cell.tolist())
+            g["values"].append({k: np.broadcast_to(np.asarray(v, float), (n,)) for k, v in
+                                block.values.items()})
+            local = np.arange(first, first + n)
+            if block.pre_cell is None:  # artificial sources: spike trains
+                g["train_local"].extend(local.tolist())
+                g["trains"].extend(wiring.sources[s] for s in block.pre_source)
+                continue
+            pre = np.array([forest(c, cells[c].node(Location(s, x))) for c, s, x in
+                            _unique_locs(block.pre_cell, block.pre_section, block.pre_x)])
+            pre = pre[_inverse_locs(block.pre_cell, block.pre_section, block.pre_x)]
+            if block.graded:
+                g["pre"].extend(pre.tolist())
+            else:
+                thr = np.broadcast_to(np.asarray(block.threshold, float), (n,))
+                g["conn_local"].extend(local.tolist())
+                g["conn_source"].extend(source(p, t) for p, t in zip(pre, thr))
+        for c, sec, x, thr in wiring.spike_records:
+            spike_records.append(source(forest(c, cells[c].node(Location(sec, x))), thr))
+            spike_cells.append(c)
+        net_recordings = wiring.recordings
+
+    synapse_params, event_placements, inputs, trains = {}, [], [], []
+    graded_placements, graded_pre = [], {}
+    synapse_groups = {}
+    max_delay = max_graded = 0.0
+    for name, g in groups.items():
+        values = {k: np.concatenate([v[k] for v in g["values"]]) for k in g["values"][0]}
+        synapse_params[name] = {k: jnp.asarray(v) for k, v in values.items()}
+        node = np.asarray(g["node"], int)
+        synapse_groups[name] = SynapseGroup(g["mech"], np.asarray(g["cell"], int), node, g["graded"])
+        if g["graded"]:
+            pre = np.asarray([graded_pre.setdefault(int(rank[p]), len(graded_pre)) for p in g["pre"]],
+                             np.int32)
+            graded_placements.append(GradedPlacement(g["mech"], as_solver(node), pre))
+            max_graded = max(max_graded, float(values["delay"].max(initial=0.0)))
+            continue
+        event_placements.append(Placement(g["mech"], as_solver(node)))
+        inputs.append(EventInputs(np.asarray(g["conn_local"], np.int32),
+                                  np.asarray(g["conn_source"], np.int32),
+                                  np.asarray(g["train_local"], np.int32)))
+        trains.append(tuple(np.asarray(t, float) for t in g["trains"]))
+        if g["conn_local"]:
+            max_delay = max(max_delay, float(values["delay"][g["conn_local"]].max()))
+
+    # --- recordings ------------------------------------------------------------
+    placement_names = [p.mech.name for p in placements]
+    recs = []
+
+    def recording(c, name, loc):
+        fnode = forest(c, cells[c].node(loc))
+        node = int(rank[fnode])
+        mech = name.split(".")[0]
+        local = node
+        if name != "v" and mech in synapse_groups:
+            hits = np.flatnonzero(synapse_groups[mech].node == fnode)
+            if hits.size == 0:
+                raise ValueError(f"cannot record {name!r} at {loc}: no {mech} synapse there")
+            local = int(hits[0])
+        elif name != "v":
+            nodes = channel_nodes[mech] if mech in placement_names else None
+            if nodes is not None:
+                local = int(np.searchsorted(nodes, node))
+        recs.append(Recording(name, node, local))
+        labels.append((name, loc._replace(cell=c) if network else loc))
+
+    for c, cell in enumerate(cells):
+        for name, loc in cell.recordings:
+            recording(c, name, loc)
+    for c, name, loc in net_recordings:
+        recording(c, name, loc)
+
+    src = sorted(sources.items(), key=lambda kv: kv[1])
+    model = Model(
+        parent=solver_parent,
+        channels=tuple(placements),
+        synapses=tuple(event_placements),
+        inputs=tuple(inputs),
+        graded=tuple(graded_placements),
+        graded_pre_nodes=np.asarray(sorted(graded_pre, key=graded_pre.get), np.int32),
+        ions=ions,
+        dynamic_ions=dynamic,
+        iclamp_nodes=as_solver([s[0] for s in iclamp]),
+        waveform_nodes=as_solver([s[0] for s in waves]),
+        vclamp_nodes=as_solver([s[0] for s in vclamp]),
+        source_nodes=as_solver([k[0] for k, _ in src]),
+        source_threshold=np.asarray([k[1] for k, _ in src], float),
+        spike_records=np.asarray(spike_records, np.int32),
+        recordings=tuple(recs),
+    )
+    params = {"cable": cable, "ions": ion_params, "channels": channel_params,
+              "synapses": synapse_params, "stimuli": stimuli}
+    layout = Layout(
+        cells=cells, node_offset=node_off, section_offset=sec_off, point_offset=pt_off,
+        order=order, rank=rank, frustums=_concat_frustums(cells, node_off, sec_off, pt_off),
+        lengths=np.concatenate([c.morphology.lengths for c in cells]).astype(float),
+        section_of=section[order], regions=regions, channels=channel_nodes,
+        synapses=synapse_groups, labels=tuple(labels), spike_cells=np.asarray(spike_cells, int),
+        trains=tuple(trains), waveforms=tuple((t, i) for _, t, i in waves),
+        max_delay=max_delay, max_graded_delay=max_graded, network=network)
+    return Lowered(model, params, layout)
+
+
+def _unique_locs(cell, section, x):
+    keys = np.stack([np.asarray(cell, float), np.asarray(section, float), np.asarray(x, float)], 1)
+    return [(int(a), int(b), float(c)) for a, b, c in np.unique(keys, axis=0)]
+
+
+def _inverse_locs(cell, section, x):
+    keys = np.stack([np.asarray(cell, float), np.asarray(section, float), np.asarray(x, float)], 1)
+    return np.unique(keys, axis=0, return_inverse=True)[1].ravel()
+
+
+# --- values in simulator units (pure JAX: differentiable) -------------------
+def core_params(layout: Layout, params: dict, *, v_init, celsius) -> dict:
+    """Params in simulator units, per-node arrays in solver order: geometry becomes areas
+    and axial conductances (differentiable in diam and L)."""
+    cable = params["cable"]
+    area, axial = morph_lib.geometry_jax(layout.frustums, cable["diam"], cable["L"] / layout.lengths)
+    area, axial = area[layout.order], axial[layout.order]
+    ri = 4e-2 / np.pi * cable["Ra"][layout.section_of] * axial
+    has_parent = np.concatenate([c.compartments.parent >= 0 for c in layout.cells])[layout.order]
+    g_axial = jnp.where(has_parent, 1.0 / jnp.where(has_parent, ri, 1.0), 0.0)
+    synapses = params["synapses"]
+    return {
+        "area": area, "g_axial": g_axial, "cm": cable["cm"],
+        "v_init": jnp.asarray(v_init, area.dtype), "celsius": jnp.asarray(celsius, area.dtype),
+        "ions": params["ions"],
+        "channels": tuple(params["channels"][n] for n in layout.channels),
+        "synapses": tuple(synapses[n] for n, g in layout.synapses.items() if not g.graded),
+        "graded": tuple(synapses[n] for n, g in layout.synapses.items() if g.graded),
+        "iclamp": params["stimuli"]["iclamp"], "vclamp": params["stimuli"]["vclamp"],
+    }
+
+
+def drive(layout: Layout, n_steps: int, dt: float) -> dict:
+    """Per-step inputs computed on the host: waveform currents at t + dt/2 [n_steps, W],
+    the delivery times NEURON compares event times with [n_steps], and the spike
+    trains of train-fed synapses (padded with +inf) per event placement [r, k]."""
+    t_mid = (np.arange(n_steps) + 0.5) * dt
+    wave = [np.interp(t_mid, t, i, left=i[0], right=i[-1]) for t, i in layout.waveforms]
+    # NEURON delivers an event at the start of the step from t_n when t_e <= t_n + dt/2,
+    # with t accumulated in half steps (t += dt/2 twice a step): ties at half-step
+    # boundaries fall as NEURON's rounding makes them fall
+    half = np.cumsum(np.full(2 * n_steps + 1, 0.5 * dt)) - 0.5 * dt
+    t_deliver = half[0:2 * n_steps:2] + 0.5 * dt
+    trains = []
+    for group in layout.trains:
+        k = max([len(t) for t in group] + [1])
+        trains.append(np.stack([np.pad(t, (0, k - len(t)), constant_values=np.inf) for t in group])
+                      if group else np.zeros((0, 1)))
+    return {"waveform": np.stack(wave, 1) if wave else np.zeros((n_steps, 0)),
+            "t_deliver": t_deliver, "trains": tuple(trains)}

@@ -1,0 +1,20 @@
+"""docs/networks.md's examples run, in order, in one namespace."""
+
+import re
+from pathlib import Path
+
+import numpy as np
+
+DOCS = Path(__file__).resolve().parents[1] / "docs"
+
+
+def test_networks_guide_examples_run():
+    code = re.findall(r"```python\n(.*?)```", (DOCS / "networks.md").read_text(), re.S)
+    assert len(code) >= 4
+    ns = {}
+    for block in code:
+        exec(compile(block, "docs/networks.md", "exec"), ns)
+    res = ns["res"]
+    assert [len(s) for s in res.spikes[:3]] == [1, 1, 1]  # the chain 0 -> 1 -> 2 fires once
+    assert ns["big"].n_connections == 100 + len(ns["big"].wiring.blocks[1].post_cell) + 19
+    assert np.all(np.isfinite(np.asarray(ns["grads"]["synapses"]["Exp2Syn"]["weight"])))

@@ -1,0 +1,226 @@
+"""Networks of cells against NEURON: Exp2Syn synapses driven by NetCons.
+
+Each network is described once (``neuron_network.NetSpec``) and built both in
+dendrax (``dx.Network``) and in NEURON (``h.Exp2Syn`` + ``h.NetCon``). The two must
+agree as single cells do (~1e-10 mV): the same number of spikes in every cell, every
+spike in the same time step, mean |dV| < 1e-6 mV at every recorded site.
+
+For each case a NEURON-only test first checks that the network does what the case is
+about (a loop keeps firing, a subthreshold EPSP crosses a low threshold, two events
+arrive in one step ...), so the comparison cannot pass for a trivial reason.
+"""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+neuron = pytest.importorskip("neuron")
+
+from neuron_network import Conn, CellSpec, NetSpec, build_neuron, run_dendrax  # noqa: E402
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "morphologies"
+DT = 0.025
+BS = dict(nseg=[1, 5], Ra=100.0, cm=1.0)  # HH ball-and-stick: soma 20x20 um, dend 200x1 um
+SOMA = "soma"
+
+
+def bs(iclamps=()):
+    return CellSpec(**BS, iclamps=list(iclamps))
+
+
+# --- the networks -------------------------------------------------------------
+
+def feedforward() -> NetSpec:
+    """A (clamped, fires 3x) excites B at the soma and C on the dendrite (thresholds 10
+    and -20 mV at two sites of A, delays 2 and 3.5 ms); B inhibits C (e = -80 mV,
+    threshold 0, delay 1 ms), which fires tonically from its own clamp."""
+    return NetSpec(
+        cells=[bs([(SOMA, 0.5, 2.0, 40.0, 0.2)]), bs(), bs([(SOMA, 0.5, 1.0, 50.0, 0.12)])],
+        conns=[Conn((0, SOMA, 0.5), (1, SOMA, 0.5), weight=0.004, delay=2.0, threshold=10.0),
+               Conn((0, 1, 0.9), (2, 1, 0.7), weight=0.003, delay=3.5, threshold=-20.0),
+               Conn((1, SOMA, 0.5), (2, SOMA, 0.5), weight=0.01, delay=1.0, threshold=0.0,
+                    tau1=0.5, tau2=8.0, e=-80.0)],
+        record=[(1, 1, 0.5), (2, 1, 0.7), (2, 1, 1.0)],
+        t_stop=50.0, dt=DT)
+
+
+def recurrent_loop() -> NetSpec:
+    """A -> B -> C -> A, one artificial spike into A at 1 ms starts activity that goes
+    round the loop (different thresholds and delays on each edge) until t_stop."""
+    return NetSpec(
+        cells=[bs(), bs(), bs()],
+        sources=[[1.0]],
+        conns=[Conn(("source", 0), (0, SOMA, 0.5), weight=0.004, delay=0.5),
+               Conn((0, SOMA, 0.5), (1, SOMA, 0.5), weight=0.004, delay=2.5, threshold=0.0),
+               Conn((1, 1, 0.5), (2, 1, 0.3), weight=0.004, delay=3.0, threshold=-10.0),
+               Conn((2, SOMA, 0.5), (0, 1, 0.25), weight=0.005, delay=2.0, threshold=20.0)],
+        record=[(1, 1, 0.5), (2, 1, 0.3)],
+        t_stop=60.0, dt=DT)
+
+
+def offgrid_delays() -> NetSpec:
+    """Delays that are not multiples of dt (1.31, 2.77, 0.6075, 0.9675 ms: 52.4, 110.8,
+    24.3, 38.7 steps; none within 0.1 dt of a half-step tie): each event is delivered
+    in the step NEURON delivers it in."""
+    return NetSpec(
+        cells=[bs([(SOMA, 0.5, 2.0, 40.0, 0.2)]), bs([(SOMA, 0.5, 1.0, 50.0, 0.05)]), bs()],
+        sources=[[6.0, 21.0]],
+        conns=[Conn((0, SOMA, 0.5), (1, SOMA, 0.5), weight=0.003, delay=1.31, threshold=0.0),
+               Conn((0, 1, 0.5), (2, 1, 0.65), weight=0.002, delay=2.77, threshold=-10.0),
+               Conn(("source", 0), (1, 1, 0.45), weight=0.006, delay=0.6075, tau2=6.0, e=-80.0),
+               Conn((1, SOMA, 0.5), (2, SOMA, 0.5), weight=0.002, delay=0.9675, threshold=-5.0)],
+        record=[(1, 1, 0.45), (2, 1, 0.65)],
+        t_stop=50.0, dt=DT)
+
+
+def subthreshold_crossing() -> NetSpec:
+    """Two artificial EPSPs (5 and 25 ms) take A from -65 to about -59 mV, no spike.
+    A's soma connects to B with threshold -60 mV: each EPSP is an event (the detector
+    re-arms in between) and makes B fire. A's dendrite connects to C with threshold
+    10 mV: nothing."""
+    return NetSpec(
+        cells=[bs(), bs(), bs()],
+        sources=[[5.0, 25.0]],
+        conns=[Conn(("source", 0), (0, SOMA, 0.5), weight=0.001, delay=0.0),
+               Conn((0, SOMA, 0.5), (1, SOMA, 0.5), weight=0.004, delay=1.0, threshold=-60.0),
+               Conn((0, 1, 0.1), (2, SOMA, 0.5), weight=0.004, delay=1.0, threshold=10.0)],
+        record=[(0, 1, 0.1)],
+        t_stop=40.0, dt=DT)
+
+
+def simultaneous_arrivals() -> NetSpec:
+    """A and B are identical and fire together; each connects, with the same delay, to
+    its own synapse at C's soma. Each EPSP alone is subthreshold (D gets only A's and
+    stays silent), the two arriving in the same step make C fire. At 31 ms two artificial
+    trains put two events into one step at D's dendrite, and D fires."""
+    clamp = [(SOMA, 0.5, 2.0, 30.0, 0.2)]
+    return NetSpec(
+        cells=[bs(clamp), bs(clamp), bs(), bs()],
+        sources=[[30.0], [30.0]],
+        conns=[Conn((0, SOMA, 0.5), (2, SOMA, 0.5), weight=0.0008, delay=1.5, threshold=0.0),
+               Conn((1, SOMA, 0.5), (2, SOMA, 0.5), weight=0.0008, delay=1.5, threshold=0.0),
+               Conn((0, 1, 0.5), (3, SOMA, 0.5), weight=0.0008, delay=1.5, threshold=0.0),
+               Conn(("source", 0), (3, 1, 0.5), weight=0.0006, delay=1.0),
+               Conn(("source", 1), (3, 1, 0.5), weight=0.0006, delay=1.0)],
+        record=[(3, 1, 0.5)],
+        t_stop=45.0, dt=DT)
+
+
+def swc_network() -> NetSpec:
+    """Two real reconstructions (nseg = 1) with HH everywhere: the clamped neocortical
+    cell drives the CA1 cell at the soma and on an apical dendrite (from an axon site,
+    threshold -20 mV); the CA1 cell inhibits the first one on a dendrite."""
+    a, b = str(SHARED / "C010398B-P2.CNG.swc"), str(SHARED / "n120_ca1.swc")
+    return NetSpec(
+        cells=[CellSpec(kind="swc", path=a, nseg=1, Ra=100.0, cm=1.0,
+                        iclamps=[(SOMA, 0.5, 2.0, 40.0, 0.3)]),
+               CellSpec(kind="swc", path=b, nseg=1, Ra=100.0, cm=1.0)],
+        conns=[Conn((0, SOMA, 0.5), (1, SOMA, 0.5), weight=0.012, delay=1.7, threshold=0.0),
+               Conn((0, 70, 0.5), (1, 20, 0.5), weight=0.003, delay=2.31, threshold=-20.0),
+               Conn((1, SOMA, 0.5), (0, 10, 0.5), weight=0.01, delay=1.13, threshold=-10.0,
+                    tau2=8.0, e=-80.0)],
+        record=[(0, 10, 0.5), (0, 70, 0.5), (1, 20, 0.5)],
+        t_stop=50.0, dt=DT)
+
+
+CASES = {f.__name__: f for f in (feedforward, recurrent_loop, offgrid_delays,
+                                 subthreshold_crossing, simultaneous_arrivals, swc_network)}
+
+
+def make(name) -> NetSpec:
+    if name == "swc_network":
+        for f in ("C010398B-P2.CNG.swc", "n120_ca1.swc"):
+            if not (SHARED / f).exists():
+                pytest.skip(f"../shared/morphologies not found: {SHARED / f} is absent")
+    return CASES[name]()
+
+
+_NEURON = {}
+
+
+def neuron_result(name):
+    """NEURON's run of a case (cached: the NEURON-only and the comparison test share it)."""
+    if name not in _NEURON:
+        spec = make(name)
+        _NEURON[name] = build_neuron(spec).run()
+    return _NEURON[name]
+
+
+# --- each case does what it claims (NEURON alone) ------------------------------
+
+def test_neuron_spike_detector_matches_netcon():
+    """The soma spike times are detected from the sampled voltage; on connections whose
+    source is a soma at the recording threshold NEURON's own NetCon.record agrees."""
+    spec = make("feedforward")
+    ref = neuron_result("feedforward")
+    c = spec.conns[2]  # B soma, threshold 0 = spec.spike_threshold
+    assert c.threshold == spec.spike_threshold
+    np.testing.assert_allclose(ref.conn_spikes[2], ref.spikes[c.pre[0]], atol=1e-9)
+    assert len(ref.spikes[1]) >= 2
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_neuron_scenario(name):
+    spec, ref = make(name), neuron_result(name)
+    n = [len(s) for s in ref.spikes]
+    assert ref.v.shape == (len(spec.sites()), round(spec.t_stop / spec.dt) + 1)
+    assert np.allclose(np.diff(ref.t), spec.dt)
+    if name == "feedforward":
+        assert n[0] == 3 and n[1] == 3 and n[2] >= 2
+    elif name == "recurrent_loop":
+        # activity sustained by the loop alone: every cell keeps firing to the end
+        assert min(n) >= 3, n
+        assert all(s[-1] > spec.t_stop - 20.0 for s in ref.spikes)
+    elif name == "offgrid_delays":
+        for k, d in ((0, 1.31), (1, 2.77), (2, 0.6075), (3, 0.9675)):
+            frac = (d / spec.dt) % 1.0
+            assert 0.05 < abs(frac - 0.5) < 0.45  # off the grid, far from a half-step tie
+            assert spec.conns[k].delay == d
+            assert k == 2 or len(ref.conn_spikes[k]) >= 1
+        assert min(n[:3]) >= 1
+    elif name == "subthreshold_crossing":
+        assert n == [0, 2, 0], n
+        assert ref.v[0].max() < -55.0
+        assert len(ref.conn_spikes[1]) == 2 and len(ref.conn_spikes[2]) == 0
+    elif name == "simultaneous_arrivals":
+        np.testing.assert_array_equal(ref.spikes[0], ref.spikes[1])
+        np.testing.assert_allclose(ref.conn_spikes[0], ref.conn_spikes[1], atol=0)
+        assert n[2] >= 1 and n[3] == 1 and ref.spikes[3][0] > 31.0, n
+    elif name == "swc_network":
+        assert n[0] >= 2 and n[1] >= 2, n
+
+
+# --- dendrax against NEURON ------------------------------------------------------
+
+def compare(name):
+    spec, ref = make(name), neuron_result(name)
+    ours = run_dendrax(spec)
+    dt = spec.dt
+    report = [f"{name}:"]
+    problems = []
+    for i, (a, b) in enumerate(zip(ours.spikes, ref.spikes)):
+        report.append(f"  cell {i}: dendrax {np.round(a, 4).tolist()} NEURON "
+                      f"{np.round(b, 4).tolist()}")
+        if len(a) != len(b):
+            problems.append(f"cell {i}: {len(a)} spikes, NEURON {len(b)}")
+        else:
+            bad = np.abs(a - b) > 1e-9 + 0.5 * dt
+            if bad.any():
+                problems.append(f"cell {i}: spike times {a[bad]} vs NEURON {b[bad]}")
+    assert ours.v.shape == ref.v.shape, (ours.v.shape, ref.v.shape)
+    np.testing.assert_allclose(ours.t, ref.t, atol=1e-9)
+    for site, a, b in zip(spec.sites(), ours.v, ref.v):
+        dv = np.abs(a - b)
+        report.append(f"  v{site}: mean |dV| {dv.mean():.3g} max {dv.max():.3g} mV")
+        if not dv.mean() < 1e-6:
+            k = int(np.argmax(dv > 1e-6))
+            problems.append(f"v at {site}: mean |dV| {dv.mean():.3g} mV, first |dV| > 1e-6 at "
+                            f"step {k} (t = {ref.t[k]:.4f} ms): {a[k]:.6f} vs {b[k]:.6f}")
+    print("\n".join(report))
+    assert not problems, "\n".join(problems + report)
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_network_matches_neuron(name):
+    compare(name)
