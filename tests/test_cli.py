@@ -92,3 +92,217 @@ def test_info_and_plugins_as_console_commands():
     assert "native cpu: available" in info.stdout
     plugins = subprocess.run([sys.executable, "-m", "dendrax", "plugins"], capture_output=True, text=True)
     assert plugins.returncode == 0 and "hh" in plugins.stdout and "swc" in plugins.stdout
+
+
+# --- dendrax.spec: one builder for the command line and the config files ------------------
+
+def test_cell_spec_from_dict_and_from_options_build_the_same_cell(tmp_path):
+    import argparse
+
+    from dendrax.spec import CellSpec
+
+    swc = tmp_path / "cell.swc"
+    swc.write_text(SWC)
+    table = {"swc": str(swc), "nseg": 3, "Ra": 120, "mechanisms": ["hh", "pas@dend"],
+             "set": ["hh.gnabar=0.2@soma", "pas.g=1e-4@dend[0](0.5)"],
+             "iclamp": "0.4,2,10@soma(0.5)", "record": ["v@soma(0.5)", "hh.m@dend[0](0.5)"]}
+    a = CellSpec.from_dict(table).build()
+    opts = argparse.Namespace(swc=str(swc), nseg="3", Ra=120.0, cm=None,
+                              mechanism=table["mechanisms"], set=table["set"],
+                              iclamp=[table["iclamp"]], record=table["record"])
+    b = CellSpec.from_options(opts).build()
+    assert a.recordings == b.recordings and len(a.recordings) == 2
+    for name in ("hh.gnabar", "pas.g", "Ra", "cm"):
+        np.testing.assert_array_equal(a.get(name), b.get(name))
+    assert a.get("hh.gnabar").max() == 0.2
+
+
+def test_cell_spec_defaults():
+    from dendrax.spec import CellSpec
+
+    bundled = CellSpec().build()                # the default cell: its own step and recordings
+    assert len(bundled.recordings) == 3
+    bs = CellSpec(model="ball_and_stick", nseg=[1, 4]).build()  # hh, a step, v at the soma
+    assert bs.n_nodes > 5 and bs.recordings == [("v", bs.soma(0.5))]
+    assert bs.get("hh.gnabar").size > 0
+    quiet = CellSpec(model="ball_and_stick").build(defaults=False)   # a network's cell
+    assert quiet.recordings == []
+
+
+@pytest.mark.parametrize("table,message", [
+    ({"model": "ball"}, "[cell] model must be one of"),
+    ({"model": "branched_neuron", "swc": "x.swc"}, "[cell] takes either model or swc"),
+    ({"nseg": "many"}, "[cell] nseg must be an integer"),
+    ({"nseg": [1, 0]}, "[cell] nseg must be an integer"),
+    ({"Ra": -1}, "[cell] Ra must be a positive number"),
+    ({"mechanisms": [1]}, "[cell] mechanisms must be a string or a list of strings"),
+    ({"nsegs": 1}, "unknown config key(s) ['nsegs'] in [cell]"),
+])
+def test_cell_spec_errors_name_the_key(table, message):
+    from dendrax.spec import CellSpec, SpecError
+
+    with pytest.raises(SpecError) as err:
+        CellSpec.from_dict(table)
+    assert message in str(err.value), str(err.value)
+
+
+@pytest.mark.parametrize("table,message", [
+    ({"set": ["hh.gnabar=x"]}, "[cell] set takes name=value"),
+    ({"iclamp": "1,2"}, "[cell] iclamp takes amp,delay,dur"),
+    ({"record": "v@soma(7)"}, "x must lie in"),
+    ({"record": "v@soma[1](0.5)"}, "soma has 1 sections, no [1]"),
+    ({"mechanisms": "hh@nowhere"}, "no sections in region 'nowhere'"),
+])
+def test_cell_spec_build_errors(table, message):
+    from dendrax.spec import CellSpec
+
+    with pytest.raises(ValueError) as err:
+        CellSpec.from_dict({"model": "ball_and_stick", **table}).build()
+    assert message in str(err.value), str(err.value)
+
+
+def test_front_ends_use_no_private_names_of_other_modules():
+    """cli.py, spec.py, plotting.py and dendrax.training import only public names."""
+    import ast
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1] / "python" / "dendrax"
+    files = [root / "cli.py", root / "spec.py", root / "plotting.py",
+             *sorted((root / "training").glob("*.py"))]
+    bad = []
+    for f in files:
+        for node in ast.walk(ast.parse(f.read_text())):
+            if not isinstance(node, ast.ImportFrom):
+                continue
+            if node.level or (node.module or "").startswith("dendrax"):
+                bad += [f"{f.name}:{node.lineno} {a.name}" for a in node.names
+                        if a.name.startswith("_") and a.name != "__version__"]
+    assert not bad, bad
+
+
+# --- networks: dendrax simulate net.toml ----------------------------------------------------
+
+NET = """
+[[cell]]                        # cell 0: clamped
+model = "ball_and_stick"
+nseg = [1, 5]
+Ra = 100.0
+iclamp = "0.2,2,40@soma(0.5)"
+
+[[cell]]                        # cells 1 and 2
+model = "ball_and_stick"
+nseg = [1, 5]
+Ra = 100.0
+count = 2
+
+[[connection]]                  # 0 excites 1 only
+pre = 0
+post = 1
+synapse = "Exp2Syn"
+weight = 0.004
+delay = 2.0
+
+[simulation]
+t_stop = 30
+
+[record]
+v = ["cell 0", "cell 1 soma(0.5)", "cell 2 dend[0](0.5)"]
+"""
+
+
+def _spikes(path):
+    rows = np.loadtxt(path, delimiter=",", skiprows=1, ndmin=2)
+    return {c: rows[rows[:, 0] == c, 1] for c in np.unique(rows[:, 0]).astype(int)}
+
+
+def test_network_toml_writes_spikes_traces_and_raster(tmp_path, capsys):
+    (tmp_path / "net.toml").write_text(NET)
+    assert main(["simulate", str(tmp_path / "net.toml"), "--out", str(tmp_path / "o"),
+                 "--quiet"]) == 0
+    assert "simulated 3 cells" in capsys.readouterr().out
+    assert (tmp_path / "o" / "spikes.csv").read_text().splitlines()[0] == "cell,t_ms"
+    spikes = _spikes(tmp_path / "o" / "spikes.csv")
+    assert len(spikes.get(0, [])) >= 1, "the clamped cell fires"
+    assert len(spikes.get(1, [])) == len(spikes[0]), "the connected cell follows it"
+    assert np.all(spikes[1] >= spikes[0] + 2.0)  # after the 2 ms delay
+    assert 2 not in spikes, "the unconnected cell stays silent"
+    csv = np.loadtxt(tmp_path / "o" / "traces.csv", delimiter=",", skiprows=1)
+    assert csv.shape == (1201, 4) and csv[:, 1].max() > 0 and csv[:, 3].max() < -60
+    data = np.load(tmp_path / "o" / "traces.npz")
+    assert data["traces"].shape == (3, 1201)
+    assert list(data["spike_cells"]).count(1) == len(spikes[1])
+    png = tmp_path / "o" / "network.png"
+    assert png.read_bytes()[:4] == b"\x89PNG" and png.stat().st_size > 10_000
+    # --config works the same; command-line options win over [simulation]
+    assert main(["simulate", "--config", str(tmp_path / "net.toml"), "--t-stop", "10",
+                 "--out", str(tmp_path / "p"), "--quiet", "--no-plot"]) == 0
+    assert np.loadtxt(tmp_path / "p" / "traces.csv", delimiter=",", skiprows=1).shape == (401, 4)
+    assert not (tmp_path / "p" / "network.png").exists()
+
+
+def test_network_spec_matches_the_python_api():
+    import dendrax as dx
+    from dendrax.spec import NetworkSpec
+
+    cfg = {"cell": [{"model": "ball_and_stick", "count": 20}],
+           "connection": [{"pre": "0:10", "post": "10:20", "synapse": "Exp2Syn", "weight": 0.001,
+                           "p": 0.3, "seed": 4, "post_loc": "dend[0](0.5)",
+                           "params": {"tau2": 3.0}}],
+           "record": {"spikes": "10:20", "v": []}}
+    net = NetworkSpec.from_dict(cfg).build()
+    ref = dx.Network.replicate(dx.Cell.ball_and_stick(), 20)
+    ref.sparse_connect(range(10), range(10, 20), "Exp2Syn", p=0.3, key=4, weight=0.001,
+                       post_loc=ref.cell(0).section(1)(0.5)._replace(cell=None), tau2=3.0)
+    (a,), (b,) = net.wiring.blocks, ref.wiring.blocks
+    assert a.size == b.size > 0
+    for name in ("pre_cell", "post_cell", "post_section", "post_x"):
+        np.testing.assert_array_equal(getattr(a, name), getattr(b, name))
+    np.testing.assert_array_equal(a.values["tau2"], 3.0)
+    assert [r[0] for r in net.wiring.spike_records] == list(range(10, 20))
+
+
+@pytest.mark.parametrize("edit,message", [
+    (lambda c: c.replace("post = 1", 'post = "1:4"'),
+     "[[connection]] 0 post: range '1:4' does not fit the network's 3 cells"),
+    (lambda c: c.replace("delay = 2.0", "delay = 2.0\ndelays = 1"),
+     "unknown config key(s) ['delays'] in [[connection]] 0"),
+    (lambda c: c.replace("count = 2", "count = 0"), "[[cell]] 1 count must be a positive integer"),
+    (lambda c: c.replace('synapse = "Exp2Syn"', 'synapse = "Exp3Syn"'), "[[connection]] 0:"),
+    (lambda c: c.replace("weight = 0.004", ""), "need a weight"),
+    (lambda c: c.replace('"cell 0"', '"soma(0.5)"'), "use e.g. \"cell 2 soma(0.5)\""),
+    (lambda c: c.replace('"cell 0"', '"cell 0 apic(0.5)"'), "no sections in region 'apic'"),
+    (lambda c: c.replace("t_stop = 30", "t_stop = -1"), "[simulation] t_stop must be a positive"),
+    (lambda c: c.replace("[record]", "[recording]"), "unknown config key(s) ['recording']"),
+])
+def test_bad_network_configs_give_one_line(tmp_path, capsys, edit, message):
+    (tmp_path / "net.toml").write_text(edit(NET))
+    assert main(["simulate", str(tmp_path / "net.toml"), "--out", str(tmp_path / "o"),
+                 "--quiet", "--no-plot"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("dendrax: error:") and message in err and "\n" not in err, err
+
+
+def test_single_cell_options_are_errors_with_a_network(tmp_path, capsys):
+    (tmp_path / "net.toml").write_text(NET)
+    assert main(["simulate", str(tmp_path / "net.toml"), "--nseg", "3", "--quiet"]) == 2
+    assert "do not apply to a network config" in capsys.readouterr().err
+
+
+def test_docs_network_example_runs(tmp_path, monkeypatch, capsys):
+    """docs/cli.md's network TOML runs as written (from a fresh folder) and does what it says."""
+    import re
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "cli.md").read_text()
+    (toml,) = [b for b in re.findall(r"```toml\n(.*?)```", doc, re.S) if "[[cell]]" in b]
+    assert "dendrax simulate net.toml" in doc
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "net.toml").write_text(toml)
+    assert main(["simulate", "net.toml", "--quiet"]) == 0
+    assert "simulated 12 cells" in capsys.readouterr().out
+    spikes = _spikes(tmp_path / "net_out" / "spikes.csv")
+    population = [c for c in range(1, 11) if c in spikes]
+    assert len(spikes[0]) >= 2 and 0 < len(population) < 10  # p = 0.5: some, not all
+    assert len(spikes.get(11, [])) >= 1, "the readout fires when the population does"
+    assert (tmp_path / "net_out" / "network.png").exists()
+    assert np.loadtxt(tmp_path / "net_out" / "traces.csv", delimiter=",", skiprows=1).shape[1] == 4

@@ -3,110 +3,32 @@
 ``dendrax simulate`` with no arguments runs the bundled branched neuron and
 writes traces (CSV, .npz) and a PNG. Every option can also come from a TOML
 file (``--config run.toml``) with the same names (dashes or underscores);
-command-line options win. Bad arguments give a one-line error and exit 2.
+command-line options win. ``dendrax simulate net.toml`` with ``[[cell]]`` and
+``[[connection]]`` tables simulates a network and writes its spikes too.
+Models are built by ``dendrax.spec`` (shared with ``dendrax fit``). Bad
+arguments give a one-line error and exit 2.
 """
 
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 from pathlib import Path
 
 import numpy as np
 
-LOCATION = re.compile(r"^\s*(?P<sec>[A-Za-z_]+(\[\d+\])?|\d+)\s*(\(\s*(?P<x>[0-9.eE+-]+)\s*\))?\s*$")
+from .spec import CellSpec, NetworkSpec, SpecError, is_network, load_toml, parse_location
 
+__all__ = ["UsageError", "main", "parse_location"]
 
-class UsageError(ValueError):
-    """A bad command-line or config value."""
-
-
-def parse_location(cell, text: str):
-    """'soma(0.5)', '12(0.3)' (section index), 'apic[2](1)' (k-th section of a region)."""
-    m = LOCATION.match(text)
-    if not m:
-        raise UsageError(f"bad location {text!r}; use e.g. soma(0.5), 12(0.3) or apic[2](1)")
-    sec, x = m.group("sec"), float(m.group("x") or 0.5)
-    if sec.isdigit():
-        return cell.section(int(sec))(x)
-    region, _, k = sec.partition("[")
-    secs = cell.sections(region)
-    k = int(k.rstrip("]") or 0)
-    if k >= len(secs):
-        raise UsageError(f"{region} has {len(secs)} sections, no [{k}]")
-    return cell.section(secs[k])(x)
-
-
-def _split_where(text: str):
-    value, _, where = text.partition("@")
-    return value.strip(), (where.strip() or None)
-
-
-def _where(cell, where):
-    if where is None:
-        return None
-    if "(" in where:
-        return parse_location(cell, where)
-    return int(where) if where.isdigit() else where
-
-
-def _build_cell(opts):
-    from . import models
-    from .cell import Cell
-    from .morphology import read_morphology
-
-    nseg = opts.nseg
-    if nseg not in (None, "d_lambda"):
-        try:
-            nseg = int(nseg)
-        except ValueError:
-            raise UsageError(f"--nseg must be an integer or 'd_lambda', got {nseg!r}") from None
-    if opts.swc is None:
-        # user recordings replace the bundled cell's own
-        cell = models.branched_neuron(nseg=nseg or "d_lambda", record=not opts.record)
-        default = True
-    else:
-        morph = read_morphology(opts.swc)
-        cell = Cell(morph, nseg=nseg or 1, Ra=opts.Ra if opts.Ra is not None else 35.4,
-                    cm=opts.cm if opts.cm is not None else 1.0)
-        default = False
-    if default and opts.Ra is not None:
-        cell.set("Ra", opts.Ra)
-    if default and opts.cm is not None:
-        cell.set("cm", opts.cm)
-    for spec in opts.mechanism or (["hh"] if not default else []):
-        name, where = _split_where(spec)
-        cell.insert(name, where=_where(cell, where))
-    for spec in opts.set or []:
-        assignment, where = _split_where(spec)
-        name, eq, value = assignment.partition("=")
-        if not eq:
-            raise UsageError(f"--set takes name=value[@where], got {spec!r}")
-        try:
-            cell.set(name.strip(), float(value), where=_where(cell, where))
-        except ValueError as err:
-            raise UsageError(str(err)) from None
-    for spec in opts.iclamp or ([] if default else ["0.5,5,80@soma(0.5)"]):
-        values, where = _split_where(spec)
-        try:
-            amp, delay, dur = (float(v) for v in values.split(","))
-        except ValueError:
-            raise UsageError(f"--iclamp takes amp,delay,dur[@location], got {spec!r}") from None
-        cell.iclamp(parse_location(cell, where or "soma(0.5)"), delay=delay, dur=dur, amp=amp)
-    if opts.record:
-        for spec in opts.record:
-            name, where = _split_where(spec)
-            cell.record(name, parse_location(cell, where or "soma(0.5)"))
-    elif not default:
-        cell.record("v", cell.soma(0.5) if "soma" in cell.regions() else cell.section(0)(0.5))
-    return cell
+# a bad argument or config value: one line on stderr and exit status 2
+UsageError = SpecError
 
 
 def _simulate(opts) -> int:
     from .simulation import simulate
 
-    cell = _build_cell(opts)
+    cell = CellSpec.from_options(opts).build()
     n_user = len(cell.recordings)
     user_labels = cell.recordings
     # peak v for the morphology plot: record every segment centre too
@@ -175,8 +97,9 @@ def _parser() -> argparse.ArgumentParser:
     f.add_argument("config", help="TOML file: [cell], [stimulus], [[param]], [target], [optimizer]")
     f.add_argument("--out", help="output folder (default: the config's out, else dendrax_fit)")
     f.add_argument("--quiet", action="store_true", help="no progress bar")
-    s = sub.add_parser("simulate", help="simulate a cell and write traces and a plot")
-    s.add_argument("swc", nargs="?", help="morphology file (default: the bundled branched neuron)")
+    s = sub.add_parser("simulate", help="simulate a cell or a network and write traces and a plot")
+    s.add_argument("swc", nargs="?", help="morphology file (default: the bundled branched neuron), "
+                   "or a .toml config: options as --config, or a network ([[cell]] tables)")
     s.add_argument("--config", help="TOML file with any of these options")
     s.add_argument("--nseg", help="segments per section: an integer or d_lambda")
     s.add_argument("--Ra", type=float, help="axial resistivity, ohm cm")
@@ -196,20 +119,31 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+CELL_OPTIONS = ("nseg", "Ra", "cm", "mechanism", "set", "iclamp", "record")
+
+
 def _merge_config(opts):
+    """The options of ``dendrax simulate``: defaults, then the TOML config, then the command
+    line. A network config (``[[cell]]`` tables) gives ``(options, NetworkSpec)``, any other
+    ``(options, None)``. ``dendrax simulate run.toml`` reads run.toml as the config."""
     values = dict(SIMULATE_DEFAULTS)
+    if opts.swc is not None and str(opts.swc).endswith(".toml"):
+        if opts.config:
+            raise UsageError(f"two configs: {opts.swc} and --config {opts.config}")
+        opts.config, opts.swc = opts.swc, None
+    network = None
     if opts.config:
-        try:
-            import tomllib
-        except ImportError:  # Python < 3.11
-            import tomli as tomllib
-        try:
-            with open(opts.config, "rb") as f:
-                cfg = tomllib.load(f)
-        except OSError as err:
-            raise UsageError(f"cannot read config {opts.config}: {err.strerror}") from None
-        except tomllib.TOMLDecodeError as err:
-            raise UsageError(f"config {opts.config} is not valid TOML: {err}") from None
+        cfg = load_toml(opts.config)
+        if is_network(cfg):
+            given = [k for k in CELL_OPTIONS + ("swc",) if getattr(opts, k, None) is not None]
+            if given:
+                raise UsageError(f"options {given} do not apply to a network config: set them "
+                                 f"in its [[cell]] tables")
+            network = NetworkSpec.from_dict(cfg)
+            values.update(network.simulation)
+            if network.out is not None:
+                values["out"] = network.out
+            cfg = {}
         for key, value in cfg.items():
             k = key.replace("-", "_")
             if k not in values:
@@ -224,9 +158,44 @@ def _merge_config(opts):
     for k in ("t_stop", "dt"):
         if not (isinstance(values[k], (int, float)) and values[k] > 0):
             raise UsageError(f"{k} must be a positive number, got {values[k]!r}")
-    if values["nseg"] is not None:
-        values["nseg"] = str(values["nseg"])
-    return argparse.Namespace(**values)
+    return argparse.Namespace(**values), network
+
+
+def _simulate_network(opts, spec, source) -> int:
+    from .simulation import simulate
+
+    net = spec.build()
+    n_steps = int(round(opts.t_stop / opts.dt))
+    n_nodes = sum(int(getattr(net.cell(i), "n_nodes", 1)) for i in range(len(net)))
+    res = simulate(net, opts.t_stop, opts.dt, v_init=opts.v_init, celsius=opts.celsius,
+                   method=opts.method, progress=not opts.quiet and n_steps * n_nodes > 2e5)
+    t = np.asarray(res.t)
+    traces = np.asarray(res.traces).reshape(len(res.labels), len(t))
+    labels = [f"{name}@cell {loc.cell} {loc.section}({loc.x:g})" for name, loc in res.labels]
+    cells = list(getattr(res, "spike_cells", []) or [])
+    times = [np.asarray(s, float).ravel() for s in (getattr(res, "spikes", []) or [])]
+    out = Path(opts.out)
+    out.mkdir(parents=True, exist_ok=True)
+    rows = sorted((float(s), int(c)) for c, ts in zip(cells, times) for s in ts)
+    with open(out / "spikes.csv", "w") as f:
+        f.write("cell,t_ms\n")
+        f.writelines(f"{c},{s:.10g}\n" for s, c in rows)
+    np.savez(out / "traces.npz", t=t, traces=traces, labels=np.asarray(labels, dtype=str),
+             spike_cells=np.asarray([c for _, c in rows], int),
+             spike_times=np.asarray([s for s, _ in rows], float))
+    np.savetxt(out / "traces.csv", np.column_stack([t, traces.T]), delimiter=",",
+               header=",".join(["t_ms"] + labels), comments="")
+    written = [out / "spikes.csv", out / "traces.csv", out / "traces.npz"]
+    if not opts.no_plot:
+        from .plotting import plot_network
+
+        plot_network(t, traces, labels, cells, times, out / "network.png", n_cells=len(net),
+                     title=f"dendrax: {Path(source).name}")
+        written.append(out / "network.png")
+    print(f"simulated {len(net)} cells for {opts.t_stop:g} ms (dt {opts.dt:g} ms): {len(rows)} "
+          f"spikes from {sum(1 for ts in times if ts.size)} of {len(cells)} recorded cells; "
+          f"wrote {', '.join(map(str, written))}")
+    return 0
 
 
 def main(argv=None) -> int:
@@ -240,7 +209,10 @@ def main(argv=None) -> int:
             from .training.config import run as fit_config
 
             return fit_config(opts.config, out=opts.out, quiet=opts.quiet)
-        return _simulate(_merge_config(opts))
+        options, network = _merge_config(opts)
+        if network is not None:
+            return _simulate_network(options, network, opts.config)
+        return _simulate(options)
     except (ValueError, OSError, KeyError, IndexError) as err:
         msg = err.args[0] if isinstance(err, KeyError) and err.args else err
         print(f"dendrax: error: {msg}", file=sys.stderr)

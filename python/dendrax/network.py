@@ -31,6 +31,18 @@ from .mechanisms.base import GradedSynapse
 NETCON_THRESHOLD = 10.0  # mV, NEURON's default NetCon threshold
 
 
+def _rng(key) -> np.random.Generator:
+    """A numpy generator seeded by a JAX PRNG key (typed or raw) or an int: the same key
+    gives the same draws."""
+    if isinstance(key, (int, np.integer)):
+        return np.random.default_rng(int(key))
+    import jax
+
+    if jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key):
+        key = jax.random.key_data(key)
+    return np.random.default_rng(np.asarray(key).astype(np.uint64).ravel().tolist())
+
+
 class Source(NamedTuple):
     """An artificial spike source of a network (``spike_source``, ``poisson_source``)."""
 
@@ -178,17 +190,13 @@ class Network:
     def poisson_source(self, rate: float, key, *, start: float = 0.0, stop: float) -> Source:
         """A Poisson spike train of ``rate`` (Hz) from ``start`` to ``stop`` (ms), drawn from the
         JAX PRNG ``key`` (or an int seed): the same key gives the same train."""
-        import jax
-
         if not (np.isfinite(rate) and rate >= 0):
             raise ValueError(f"rate must be a finite number >= 0 Hz, got {rate!r}")
         if not (np.isfinite(start) and np.isfinite(stop) and 0 <= start <= stop):
             raise ValueError(f"need 0 <= start <= stop (ms), got start={start}, stop={stop}")
-        key = jax.random.PRNGKey(key) if isinstance(key, (int, np.integer)) else key
         mean = rate * (stop - start) * 1e-3
         n_max = int(mean + 10.0 * np.sqrt(mean) + 20)
-        gaps = np.asarray(jax.random.exponential(key, (n_max,))) * (1e3 / rate) if rate > 0 \
-            else np.zeros(0)
+        gaps = _rng(key).exponential(1e3 / rate, n_max) if rate > 0 else np.zeros(0)
         times = start + np.cumsum(gaps)
         return self.spike_source(times[times < stop])
 
@@ -230,14 +238,10 @@ class Network:
                        **kwargs) -> "Network":
         """Connect each (pre, post) pair independently with probability ``p``, drawn from
         the JAX PRNG ``key`` (or an int seed). Otherwise as ``fully_connect``."""
-        import jax
-
         if not 0.0 <= p <= 1.0:
             raise ValueError(f"p must lie in [0, 1], got {p!r}")
         pre, post = np.asarray(list(pre), int), np.asarray(list(post), int)
-        key = jax.random.PRNGKey(key) if isinstance(key, (int, np.integer)) else key
-        mask = np.asarray(jax.random.bernoulli(key, p, (pre.size, post.size)))
-        i, j = np.nonzero(mask)
+        i, j = np.nonzero(_rng(key).random((pre.size, post.size)) < p)
         return self._pairs(pre[i], post[j], synapse, pre_loc, post_loc, kwargs)
 
     def connect_matrix(self, matrix, synapse: str, *, pre=None, post=None,
@@ -276,9 +280,9 @@ class Network:
             raise IndexError(f"cell indices must lie in [0, {n}), got {cells.min()}..{cells.max()}")
         cells %= max(n, 1)
         if loc is None:
-            somas = {int(c): self._cells[c].soma() for c in np.unique(cells)}
-            sec = np.array([somas[int(c)].section for c in cells], int)
-            return sec, np.full(cells.size, 0.5)
+            unique, inverse = np.unique(cells, return_inverse=True)
+            soma = np.array([self._cells[c].soma().section for c in unique], int)
+            return soma[inverse.ravel()], np.full(cells.size, 0.5)
         if not isinstance(loc, Location):
             raise ValueError(f"expected a Location such as cell.soma(0.5), got {loc!r}")
         for c in np.unique(cells):

@@ -187,11 +187,33 @@ def _matrix(model: Model, core, dt, k):
     return {"parent": parent, "off": -g_ax, "cap_dt": cap_dt, "diag": cap_dt + diag_ax}
 
 
-def _delay_steps(delay, dt, size):
+def _delay_steps(delay, dt):
     """Whole steps between a spike's detection and its delivery: NEURON delivers an event
-    due at t_e in the step from t_n when t_e <= t_n + dt/2 (clipped to the ring's size)."""
-    steps = jnp.ceil(delay / dt - 0.5 - 1e-9)
-    return jnp.clip(steps, 0, size - 1).astype(jnp.int32)
+    due at t_e in the step from t_n when t_e <= t_n + dt/2."""
+    return jnp.maximum(jnp.ceil(delay / dt - 0.5 - 1e-9), 0).astype(jnp.int32)
+
+
+def _fit_buffers(model: Model, core, dt):
+    """Per placement, the delay of each connection in steps, and whether any is longer than
+    the spike ring / voltage history holds (possible only with traced delays)."""
+    event = tuple(_delay_steps(p["delay"][inp.conn_local], dt) if inp.conn_local.size else None
+                  for inp, p in zip(model.inputs, core["synapses"]))
+    graded = tuple(jnp.maximum(jnp.round(p["delay"] / dt), 0).astype(jnp.int32)
+                   for p in core["graded"])
+    over = jnp.zeros((), bool)
+    for d in event:
+        if d is not None:
+            over |= jnp.any(d >= model.ring_size)
+    for d in graded:
+        over |= jnp.any(d >= model.history_size)
+    return event, graded, over
+
+
+def _warn_too_long(over):
+    if bool(np.any(np.asarray(over))):
+        warnings.warn("dendrax: a delay in params is longer than the network was built for; the "
+                      "run's outputs are NaN. Build the network with the longest delay you will "
+                      "use (connect(..., delay=...)) or pass concrete params", RuntimeWarning)
 
 
 def _step(model: Model, core, mat, dt, k, backend, carry: State, xs):
@@ -349,12 +371,18 @@ def advance(model: Model, core, state, xs, dt, *, method: str = "backward_euler"
     """
     k = METHODS[method]
     mat = _matrix(model, core, dt, k)
-    mat["delay_steps"] = tuple(
-        _delay_steps(p["delay"][inp.conn_local], dt, model.ring_size) if inp.conn_local.size else None
-        for inp, p in zip(model.inputs, core["synapses"]))
-    mat["graded_steps"] = tuple(
-        jnp.clip(jnp.round(p["delay"] / dt), 0, model.history_size - 1).astype(jnp.int32)
-        for p in core["graded"])
+    mat["delay_steps"], mat["graded_steps"], too_long = _fit_buffers(model, core, dt)
+    state, out = _scan(model, core, mat, dt, k, backend, checkpoint, state, xs)
+    if model.n_sources or model.graded:
+        # a traced delay longer than the buffers hold: NaN outputs and a warning, never a
+        # silently wrong run
+        jax.debug.callback(_warn_too_long, too_long)
+        out = jax.tree_util.tree_map(
+            lambda a: jnp.where(too_long, jnp.nan, a) if a.dtype.kind == "f" else a, out)
+    return state, out
+
+
+def _scan(model, core, mat, dt, k, backend, checkpoint, state, xs):
     step = jax.checkpoint(partial(_step, model, core, mat, dt, k, backend), prevent_cse=False)
     n = jax.tree_util.tree_leaves(xs)[0].shape[0]
     if checkpoint is None or checkpoint >= n:

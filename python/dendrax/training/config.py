@@ -9,13 +9,12 @@ values (``fitted.json``), the loss per step (``history.csv``) and a plot of it
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
 import numpy as np
 
-from ..cli import UsageError, _build_cell, _where
+from ..spec import CellSpec, SpecError, check_keys, get_number, load_toml, parse_where
 
 KEYS = {
     None: {"cell", "stimulus", "param", "target", "optimizer", "out"},
@@ -26,65 +25,32 @@ KEYS = {
     "target": {"synthetic", "npz"},
     "optimizer": {"name", "steps", "learning_rate", "seed", "start", "warmup"},
 }
-MODELS = ("branched_neuron",)
 
 
 def _load(path) -> dict:
-    try:
-        import tomllib
-    except ImportError:  # Python < 3.11
-        import tomli as tomllib
-    try:
-        with open(path, "rb") as f:
-            cfg = tomllib.load(f)
-    except OSError as err:
-        raise UsageError(f"cannot read config {path}: {err.strerror}") from None
-    except tomllib.TOMLDecodeError as err:
-        raise UsageError(f"config {path} is not valid TOML: {err}") from None
+    cfg = load_toml(path)
     _check_keys(cfg, None)
     for table in ("cell", "stimulus", "target", "optimizer"):
         if not isinstance(cfg.get(table, {}), dict):
-            raise UsageError(f"[{table}] must be a table")
+            raise SpecError(f"[{table}] must be a table")
         _check_keys(cfg.get(table, {}), table)
     params = cfg.get("param")
     if not params or not isinstance(params, list):
-        raise UsageError("no parameters to fit: add [[param]] tables with a name "
-                         "(e.g. name = \"hh.gnabar\", lower = 0.05, upper = 0.3)")
+        raise SpecError("no parameters to fit: add [[param]] tables with a name "
+                        "(e.g. name = \"hh.gnabar\", lower = 0.05, upper = 0.3)")
     for p in params:
         _check_keys(p, "param")
         if "name" not in p:
-            raise UsageError(f"[[param]] needs a name, got {p}")
+            raise SpecError(f"[[param]] needs a name, got {p}")
     return cfg
 
 
 def _check_keys(table, name):
-    unknown = set(table) - KEYS[name]
-    if unknown:
-        where = f"[{name}]" if name else "the top level"
-        raise UsageError(f"unknown config key(s) {sorted(unknown)} in {where}; known: "
-                         f"{sorted(KEYS[name])}")
+    check_keys(table, KEYS[name], f"[{name}]" if name else "the top level")
 
 
 def _number(table, key, default, *, positive=False, integer=False, section=""):
-    value = table.get(key, default)
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and np.isfinite(value)
-    if ok and integer:
-        ok = float(value) == int(value)
-    if not ok or (positive and value <= 0):
-        kind = "a positive " if positive else "a "
-        raise UsageError(f"{section}{key} must be {kind}{'integer' if integer else 'number'}, "
-                         f"got {value!r}")
-    return int(value) if integer else float(value)
-
-
-def _list_of_str(table, key, section):
-    value = table.get(key)
-    if value is None:
-        return None
-    value = [value] if isinstance(value, str) else value
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise UsageError(f"[{section}] {key} must be a string or a list of strings, got {value!r}")
-    return value
+    return get_number(table, key, default, positive=positive, integer=integer, prefix=section)
 
 
 def build(cfg) -> dict:
@@ -95,21 +61,11 @@ def build(cfg) -> dict:
     from .transforms import Identity, Sigmoid, Softplus
 
     c, s = cfg.get("cell", {}), cfg.get("stimulus", {})
-    if "model" in c and "swc" in c:
-        raise UsageError("[cell] takes either model or swc, not both")
-    model = c.get("model", "branched_neuron" if "swc" not in c else None)
-    if model is not None and model not in MODELS:
-        raise UsageError(f"[cell] model must be one of {MODELS} (or give swc), got {model!r}")
-    nseg = c.get("nseg")
-    opts = argparse.Namespace(
-        swc=c.get("swc"), nseg=None if nseg is None else str(nseg),
-        Ra=None if "Ra" not in c else _number(c, "Ra", None, positive=True, section="[cell] "),
-        cm=None if "cm" not in c else _number(c, "cm", None, positive=True, section="[cell] "),
-        mechanism=_list_of_str(c, "mechanisms", "cell"), set=_list_of_str(c, "set", "cell"),
-        iclamp=_list_of_str(s, "iclamp", "stimulus"), record=_list_of_str(s, "record", "stimulus"))
-    cell = _build_cell(opts)
-    if len(cell.params["iclamp"]["amp"]) == 0:
-        raise UsageError("[stimulus] needs at least one iclamp (\"AMP,DELAY,DUR@location\")")
+    spec = CellSpec.from_dict(c, "[cell]", keys=sorted(KEYS["cell"])).merged(
+        CellSpec.from_dict(s, "[stimulus]", keys=("iclamp", "record"), strict=False))
+    cell = spec.build()
+    if len(cell.params["stimuli"]["iclamp"]["amp"]) == 0:
+        raise SpecError("[stimulus] needs at least one iclamp (\"AMP,DELAY,DUR@location\")")
     t_stop = _number(s, "t_stop", 20.0, positive=True, section="[stimulus] ")
     dt = _number(s, "dt", 0.025, positive=True, section="[stimulus] ")
     sim = {"v_init": _number(s, "v_init", -65.0, section="[stimulus] "),
@@ -118,15 +74,15 @@ def build(cfg) -> dict:
     if "checkpoint" in s:
         sim["checkpoint"] = _number(s, "checkpoint", None, positive=True, integer=True,
                                     section="[stimulus] ")
-    n_clamps = len(cell.params["iclamp"]["amp"])
-    amps = s.get("amps", [list(np.asarray(cell.params["iclamp"]["amp"]))])
+    n_clamps = len(cell.params["stimuli"]["iclamp"]["amp"])
+    amps = s.get("amps", [list(np.asarray(cell.params["stimuli"]["iclamp"]["amp"]))])
     try:
         amps = np.asarray([a if isinstance(a, list) else [a] * n_clamps for a in amps], float)
     except (TypeError, ValueError):
-        raise UsageError(f"[stimulus] amps must be a list of numbers (nA) or of lists with one "
+        raise SpecError(f"[stimulus] amps must be a list of numbers (nA) or of lists with one "
                          f"amplitude per iclamp, got {s['amps']!r}") from None
     if amps.ndim != 2 or amps.shape[1] != n_clamps or amps.shape[0] == 0 or not np.isfinite(amps).all():
-        raise UsageError(f"[stimulus] amps: each entry needs {n_clamps} amplitude(s) (one per "
+        raise SpecError(f"[stimulus] amps: each entry needs {n_clamps} amplitude(s) (one per "
                          f"iclamp), got {s['amps']!r}")
 
     tr = Trainables(cell)
@@ -137,24 +93,24 @@ def build(cfg) -> dict:
                 _number(p, k, None, section=f"[[param]] {p['name']}: ")
         if lower is not None and upper is not None:
             if not lower < upper:
-                raise UsageError(f"[[param]] {p['name']}: need lower < upper, got {lower}, {upper}")
+                raise SpecError(f"[[param]] {p['name']}: need lower < upper, got {lower}, {upper}")
             transform = Sigmoid(lower, upper)
         elif lower is not None:
             transform = Softplus(lower)
         elif upper is not None:
-            raise UsageError(f"[[param]] {p['name']}: an upper bound needs a lower bound too")
+            raise SpecError(f"[[param]] {p['name']}: an upper bound needs a lower bound too")
         else:
             transform = Identity()
         share = p.get("share", "cell")
         if isinstance(share, list):
-            share = [_where(cell, str(w)) for w in share]
+            share = [parse_where(cell, str(w)) for w in share]
         where = p.get("where")
-        where = None if where is None else _where(cell, str(where))
+        where = None if where is None else parse_where(cell, str(where))
         tr.add(p["name"], where, share=share, transform=transform, label=p.get("label"))
 
     t = cfg.get("target")
     if not t or len(t) != 1:
-        raise UsageError("[target] needs exactly one of synthetic = {name = value, ...} or "
+        raise SpecError("[target] needs exactly one of synthetic = {name = value, ...} or "
                          "npz = \"traces.npz\"")
     n_t = int(round(t_stop / dt)) + 1
     shape = (len(amps), len(cell.recordings), n_t)
@@ -162,28 +118,28 @@ def build(cfg) -> dict:
         try:
             with np.load(t["npz"]) as data:
                 if "traces" not in data:
-                    raise UsageError(f"{t['npz']} has no array 'traces' (it has {sorted(data)})")
+                    raise SpecError(f"{t['npz']} has no array 'traces' (it has {sorted(data)})")
                 target = np.asarray(data["traces"], float)
                 if "t" in data and (len(data["t"]) != n_t or not np.allclose(np.diff(data["t"]), dt)):
-                    raise UsageError(f"{t['npz']}: its t ({len(data['t'])} samples) does not match "
+                    raise SpecError(f"{t['npz']}: its t ({len(data['t'])} samples) does not match "
                                      f"t_stop {t_stop:g} ms at dt {dt:g} ms ({n_t} samples)")
         except OSError as err:
-            raise UsageError(f"cannot read target {t['npz']}: {err}") from None
+            raise SpecError(f"cannot read target {t['npz']}: {err}") from None
         target = target[None] if target.ndim == 2 else target
         if target.shape != shape:
-            raise UsageError(f"target traces have shape {target.shape[-target.ndim:]}; expected "
+            raise SpecError(f"target traces have shape {target.shape[-target.ndim:]}; expected "
                              f"{shape} (stimuli, recordings, time samples) or {shape[1:]}")
         truth = None
     else:
         truth = _flatten(t["synthetic"]) if isinstance(t["synthetic"], dict) else None
         if not truth:
-            raise UsageError("[target] synthetic must be a table of name[@where] = value")
+            raise SpecError("[target] synthetic must be a table of name[@where] = value")
         params = cell.params
         for key, value in truth.items():
             name, _, where = key.partition("@")
             if not isinstance(value, (int, float)) or isinstance(value, bool):
-                raise UsageError(f"[target] synthetic {key}: the value must be a number, got {value!r}")
-            slots = cell.param_slots(name.strip(), _where(cell, where.strip() or None))
+                raise SpecError(f"[target] synthetic {key}: the value must be a number, got {value!r}")
+            slots = cell.param_slots(name.strip(), parse_where(cell, where.strip() or None))
             node = params
             for k in slots.path[:-1]:
                 node = node[k]
@@ -200,11 +156,11 @@ def build(cfg) -> dict:
         "warmup": _number(o, "warmup", 0, integer=True, section="[optimizer] "),
     }
     if settings["warmup"] < 0:
-        raise UsageError(f"[optimizer] warmup must be >= 0 Adam steps, got {settings['warmup']}")
+        raise SpecError(f"[optimizer] warmup must be >= 0 Adam steps, got {settings['warmup']}")
     if settings["name"] not in ("adam", "lbfgs"):
-        raise UsageError(f"[optimizer] name must be adam or lbfgs, got {settings['name']!r}")
+        raise SpecError(f"[optimizer] name must be adam or lbfgs, got {settings['name']!r}")
     if settings["start"] not in ("random", "cell"):
-        raise UsageError(f"[optimizer] start must be random (inside the bounds) or cell, got "
+        raise SpecError(f"[optimizer] start must be random (inside the bounds) or cell, got "
                          f"{settings['start']!r}")
     built = {"cell": cell, "trainables": tr, "amps": jnp.asarray(amps), "t_stop": t_stop,
              "dt": dt, "sim": sim, "truth": truth, "optimizer": settings,
@@ -229,8 +185,8 @@ def _simulate(b, params, checkpoint=True):
     from .batch import simulate_batch
 
     sim = b["sim"] if checkpoint else {k: v for k, v in b["sim"].items() if k != "checkpoint"}
-    return simulate_batch(b["cell"], {"iclamp": {"amp": b["amps"]}}, b["t_stop"], b["dt"],
-                          base=params, **sim)
+    return simulate_batch(b["cell"], {"stimuli": {"iclamp": {"amp": b["amps"]}}}, b["t_stop"],
+                          b["dt"], base=params, **sim)
 
 
 def run(path, *, out=None, quiet=False) -> int:
@@ -246,7 +202,7 @@ def run(path, *, out=None, quiet=False) -> int:
     tr, o = b["trainables"], b["optimizer"]
     target = b["target"]
     if not np.all(np.isfinite(np.asarray(target))):
-        raise UsageError("the target traces are not finite (a synthetic target that blew up?)")
+        raise SpecError("the target traces are not finite (a synthetic target that blew up?)")
 
     def loss(theta):
         v = _simulate(b, tr.apply(theta))

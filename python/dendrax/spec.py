@@ -1,0 +1,611 @@
+"""Cells and networks from specs: plain dicts (as loaded from TOML) or command-line options.
+
+One place turns text into models for every front end (``dendrax simulate``,
+``dendrax fit``, scripts):
+
+* ``CellSpec`` describes one cell: a bundled model or a morphology file,
+  segmentation, mechanisms, parameter assignments, current clamps and
+  recordings, all as the strings the command line takes
+  (``"hh@dend"``, ``"hh.gnabar=0.2@soma"``, ``"0.5,5,80@soma(0.5)"``,
+  ``"v@apic[2](1)"``). ``CellSpec.from_dict`` reads a TOML table,
+  ``CellSpec.from_options`` the options of ``dendrax simulate``;
+  ``build()`` makes the ``Cell``.
+* ``NetworkSpec`` describes a network: ``[[cell]]`` tables (a ``CellSpec`` and
+  a ``count`` of copies each), ``[[connection]]`` tables, ``[simulation]`` and
+  ``[record]``; ``NetworkSpec.from_dict`` reads it, ``build()`` makes the
+  ``Network`` with its recordings.
+* The parsers the specs use are public too: ``parse_location``,
+  ``parse_where``, ``split_where``, ``parse_cells``, ``parse_cell_location``,
+  and ``load_toml``, ``check_keys``, ``get_number``, ``get_strings`` for config
+  files.
+
+Every bad value raises ``SpecError`` (a ``ValueError``) with a one-line
+message naming the option or TOML key it came from.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from dataclasses import dataclass, field, fields
+from typing import Mapping
+
+import numpy as np
+
+__all__ = [
+    "CELL_KEYS", "CONNECTION_KEYS", "MODELS", "NETWORK_CELL_KEYS", "CellSpec", "NetworkSpec",
+    "SpecError", "check_keys", "get_number", "get_strings", "is_network", "load_toml",
+    "parse_cell_location", "parse_cells", "parse_location", "parse_where", "split_where",
+]
+
+
+class SpecError(ValueError):
+    """A bad value in a spec (a config file or a command-line option); one-line message."""
+
+
+MODELS = ("branched_neuron", "ball_and_stick")
+CELL_KEYS = ("model", "swc", "nseg", "Ra", "cm", "mechanisms", "set", "iclamp", "record")
+LIST_KEYS = ("mechanisms", "set", "iclamp", "record")
+DEFAULT_ICLAMP = "0.5,5,80@soma(0.5)"
+
+LOCATION = re.compile(r"^\s*(?P<sec>[A-Za-z_]+(\[\d+\])?|\d+)\s*(\(\s*(?P<x>[0-9.eE+-]+)\s*\))?\s*$")
+CELL_LOCATION = re.compile(
+    r"^\s*cell\s*(?:\[\s*(?P<i>\d+)\s*\]\s*|(?P<j>\d+)(?:\s+|$))(?P<loc>.*?)\s*$")
+
+
+# --- config files ---------------------------------------------------------------------------
+def load_toml(path) -> dict:
+    """A TOML file as a dict; unreadable or invalid files raise SpecError."""
+    try:
+        import tomllib
+    except ImportError:  # Python < 3.11
+        import tomli as tomllib
+    try:
+        with open(path, "rb") as f:
+            return tomllib.load(f)
+    except OSError as err:
+        raise SpecError(f"cannot read config {path}: {err.strerror}") from None
+    except tomllib.TOMLDecodeError as err:
+        raise SpecError(f"config {path} is not valid TOML: {err}") from None
+
+
+def check_keys(table, known, where: str) -> None:
+    """SpecError naming the keys of ``table`` not in ``known``; ``where`` names the table."""
+    if not isinstance(table, Mapping):
+        raise SpecError(f"{where} must be a table, got {table!r}")
+    unknown = set(table) - set(known)
+    if unknown:
+        raise SpecError(f"unknown config key(s) {sorted(unknown)} in {where}; known: "
+                        f"{sorted(known)}")
+
+
+def get_number(table, key, default=None, *, positive=False, integer=False, prefix=""):
+    """``table[key]`` (or ``default``) as a float (an int with ``integer``), checked finite
+    (and > 0 with ``positive``); errors read ``f"{prefix}{key} must be ..."``."""
+    value = table.get(key, default)
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and np.isfinite(value)
+    if ok and integer:
+        ok = float(value) == int(value)
+    if not ok or (positive and value <= 0):
+        kind = "a positive " if positive else "a "
+        raise SpecError(f"{prefix}{key} must be {kind}{'integer' if integer else 'number'}, "
+                        f"got {value!r}")
+    return int(value) if integer else float(value)
+
+
+def get_strings(table, key, where: str):
+    """``table[key]`` as a list of strings (a single string becomes a list), or None."""
+    value = table.get(key)
+    if value is None:
+        return None
+    value = [value] if isinstance(value, str) else value
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise SpecError(f"{where} {key} must be a string or a list of strings, got {value!r}")
+    return list(value)
+
+
+# --- locations ------------------------------------------------------------------------------
+def split_where(text: str) -> tuple[str, str | None]:
+    """``"hh.gnabar=0.2@soma"`` -> ``("hh.gnabar=0.2", "soma")``; no ``@``: ``(text, None)``."""
+    value, _, where = text.partition("@")
+    return value.strip(), (where.strip() or None)
+
+
+def parse_location(cell, text: str):
+    """A Location on ``cell`` (a Cell, or a network's cell view): ``"soma(0.5)"``, a section
+    index ``"12(0.3)"``, or the k-th section of a region ``"apic[2](1)"``; x defaults to 0.5."""
+    m = LOCATION.match(text)
+    if not m:
+        raise SpecError(f"bad location {text!r}; use e.g. soma(0.5), 12(0.3) or apic[2](1)")
+    sec, x = m.group("sec"), float(m.group("x") or 0.5)
+    if sec.isdigit():
+        return cell.section(int(sec))(x)
+    region, _, k = sec.partition("[")
+    secs = cell.sections(region)
+    k = int(k.rstrip("]") or 0)
+    if k >= len(secs):
+        raise SpecError(f"{region} has {len(secs)} sections, no [{k}]")
+    return cell.section(secs[k])(x)
+
+
+def parse_where(cell, where):
+    """What ``Cell.insert``/``set`` take from text: None, a region name, a section index
+    (``"3"``) or a location (``"dend[0](0.5)"``)."""
+    if where is None:
+        return None
+    where = str(where).strip()
+    if "(" in where:
+        return parse_location(cell, where)
+    return int(where) if where.isdigit() else where
+
+
+def parse_cells(value, n_cells: int, what: str) -> list[int]:
+    """Cell indices from an int, a range string ``"a:b"`` (cells a to b - 1; ``":10"``,
+    ``"5:"`` and a step ``"0:50:2"`` as in Python), a digit string, or a list of these;
+    each must lie in [0, n_cells)."""
+    items = value if isinstance(value, list) else [value]
+    out: list[int] = []
+    for item in items:
+        if isinstance(item, bool) or not isinstance(item, (int, str)):
+            raise SpecError(f"{what} must be a cell index, a range \"a:b\" or a list of them, "
+                            f"got {value!r}")
+        if isinstance(item, str) and ":" in item:
+            try:
+                parts = [int(p) if p.strip() else None for p in item.split(":")]
+                negative = any(p is not None and p < 0 for p in parts)
+                if len(parts) > 3 or negative or parts[2:] == [0]:
+                    raise ValueError
+            except ValueError:
+                raise SpecError(f"{what}: bad range {item!r}; use e.g. \"0:50\" (cells 0 to "
+                                f"49) or \"0:50:2\"") from None
+            start, stop = parts[0] or 0, parts[1] if parts[1] is not None else n_cells
+            if stop > n_cells or start >= stop:
+                raise SpecError(f"{what}: range {item!r} does not fit the network's {n_cells} "
+                                f"cells (0 to {n_cells - 1})")
+            out.extend(range(start, stop, parts[2] if len(parts) == 3 and parts[2] else 1))
+            continue
+        try:
+            index = int(item)
+        except ValueError:
+            raise SpecError(f"{what}: bad cell index {item!r}") from None
+        if not 0 <= index < n_cells:
+            raise SpecError(f"{what}: cell {index} out of range (the network has {n_cells} "
+                            f"cells)")
+        out.append(index)
+    return out
+
+
+def parse_cell_location(net, text: str, what: str = "location"):
+    """``"cell 2 soma(0.5)"`` (also ``"cell[2] dend[0](1)"``; no location: soma(0.5)) ->
+    a Location on cell 2 of ``net``."""
+    m = CELL_LOCATION.match(text)
+    if not m:
+        raise SpecError(f"{what}: bad location {text!r}; use e.g. \"cell 2 soma(0.5)\"")
+    index = int(m.group("i") or m.group("j"))
+    if not 0 <= index < len(net):
+        raise SpecError(f"{what}: cell {index} out of range (the network has {len(net)} cells)")
+    try:
+        return parse_location(net.cell(index), m.group("loc") or "soma(0.5)")
+    except (ValueError, IndexError) as err:
+        raise SpecError(f"{what} {text!r}: {err}") from None
+
+
+# --- one cell -------------------------------------------------------------------------------
+@dataclass
+class CellSpec:
+    """One cell as text: a bundled ``model`` (``MODELS``) or an ``swc`` file, and the
+    command line's strings for the rest.
+
+    Attributes:
+        model: "branched_neuron" (the default when there is no swc) or "ball_and_stick".
+        swc: a morphology file (any registered format).
+        nseg: an int, a list of ints (one per section) or "d_lambda"; default: the
+            model's own (d_lambda for branched_neuron), else 1.
+        Ra, cm: ohm cm and uF/cm2 for every section (default the model's, else 35.4 and 1).
+        mechanisms: ``"NAME[@where]"``; default ``["hh"]`` except for branched_neuron
+            (which has HH already).
+        set: ``"NAME=VALUE[@where]"``.
+        iclamp: ``"AMP,DELAY,DUR[@location]"`` (nA, ms, ms; location default soma(0.5)).
+        record: ``"NAME[@location]"``.
+        labels: how errors name each field (e.g. ``{"nseg": "--nseg"}``); default
+            ``"[cell] <field>"``.
+    """
+
+    model: str | None = None
+    swc: str | None = None
+    nseg: object = None
+    Ra: float | None = None
+    cm: float | None = None
+    mechanisms: list | None = None
+    set: list | None = None
+    iclamp: list | None = None
+    record: list | None = None
+    labels: dict = field(default_factory=dict, repr=False, compare=False)
+
+    # --- reading --------------------------------------------------------------------------
+    @classmethod
+    def from_dict(cls, table: Mapping, where: str = "[cell]", *, keys=CELL_KEYS,
+                  strict: bool = True) -> "CellSpec":
+        """A spec from a TOML table. ``keys``: those read; any other key is an error with
+        ``strict``, else ignored (for tables shared with other settings). ``where`` names
+        the table in errors."""
+        if not isinstance(table, Mapping):
+            raise SpecError(f"{where} must be a table, got {table!r}")
+        if strict:
+            check_keys(table, keys, where)
+        values: dict = {}
+        for key in keys:
+            if key not in table:
+                continue
+            value = table[key]
+            if key in LIST_KEYS:
+                value = get_strings(table, key, where)
+            elif key in ("model", "swc"):
+                if not isinstance(value, str):
+                    raise SpecError(f"{where} {key} must be a string, got {value!r}")
+            elif key in ("Ra", "cm"):
+                value = get_number(table, key, positive=True, prefix=f"{where} ")
+            values[key] = value
+        spec = cls(**values, labels={k: f"{where} {k}" for k in keys})
+        spec.check()
+        return spec
+
+    @classmethod
+    def from_options(cls, opts) -> "CellSpec":
+        """A spec from ``dendrax simulate``'s options (an argparse Namespace or an object
+        with ``swc nseg Ra cm mechanism set iclamp record``)."""
+        get = lambda k: getattr(opts, k, None)  # noqa: E731
+        spec = cls(swc=get("swc"), nseg=get("nseg"), Ra=get("Ra"), cm=get("cm"),
+                   mechanisms=get("mechanism"), set=get("set"), iclamp=get("iclamp"),
+                   record=get("record"),
+                   labels={"swc": "SWC", "nseg": "--nseg", "Ra": "--Ra", "cm": "--cm",
+                           "mechanisms": "--mechanism", "set": "--set", "iclamp": "--iclamp",
+                           "record": "--record", "model": "model"})
+        spec.check()
+        return spec
+
+    def merged(self, other: "CellSpec") -> "CellSpec":
+        """This spec with every field that ``other`` sets (not None) taken from ``other``."""
+        out = copy.copy(self)
+        out.labels = dict(self.labels)
+        for f in fields(self):
+            if f.name != "labels" and getattr(other, f.name) is not None:
+                setattr(out, f.name, getattr(other, f.name))
+                if f.name in other.labels:
+                    out.labels[f.name] = other.labels[f.name]
+        return out
+
+    def label(self, key: str) -> str:
+        return self.labels.get(key, f"[cell] {key}")
+
+    def check(self) -> "CellSpec":
+        """Check the values that need no cell (model, nseg, numbers, string lists)."""
+        if self.model is not None and self.swc is not None:
+            where = self.label("model").rpartition(" ")[0] or "a cell"
+            raise SpecError(f"{where} takes either model or swc, not both")
+        if self.model is not None and self.model not in MODELS:
+            raise SpecError(f"{self.label('model')} must be one of {MODELS} (or give swc), got "
+                            f"{self.model!r}")
+        self.nseg = self._nseg()
+        for key in ("Ra", "cm"):
+            value = getattr(self, key)
+            if value is not None and not (isinstance(value, (int, float))
+                                          and not isinstance(value, bool)
+                                          and np.isfinite(value) and value > 0):
+                raise SpecError(f"{self.label(key)} must be a positive number, got {value!r}")
+        for key in LIST_KEYS:
+            value = getattr(self, key)
+            if isinstance(value, str):
+                setattr(self, key, [value])
+            elif value is not None and not (isinstance(value, (list, tuple))
+                                            and all(isinstance(v, str) for v in value)):
+                raise SpecError(f"{self.label(key)} must be a string or a list of strings, "
+                                f"got {value!r}")
+        return self
+
+    def _nseg(self):
+        nseg = self.nseg
+        bad = SpecError(f"{self.label('nseg')} must be an integer, a list of integers (one per "
+                        f"section) or 'd_lambda', got {nseg!r}")
+        if nseg is None or nseg == "d_lambda":
+            return nseg
+        if isinstance(nseg, bool):
+            raise bad
+        if isinstance(nseg, str):
+            try:
+                nseg = int(nseg)
+            except ValueError:
+                raise bad from None
+        if isinstance(nseg, float) and nseg == int(nseg):
+            nseg = int(nseg)
+        if isinstance(nseg, int):
+            if nseg < 1:
+                raise SpecError(f"{self.label('nseg')} must be >= 1, got {nseg}")
+            return nseg
+        if isinstance(nseg, (list, tuple)) and nseg and all(
+                isinstance(n, int) and not isinstance(n, bool) and n >= 1 for n in nseg):
+            return list(nseg)
+        raise bad
+
+    # --- building -------------------------------------------------------------------------
+    @property
+    def kind(self) -> str:
+        """"swc", or the bundled model's name."""
+        return "swc" if self.swc is not None else (self.model or "branched_neuron")
+
+    def build(self, *, defaults: bool = True):
+        """The Cell.
+
+        With ``defaults`` (a cell simulated on its own), a cell without iclamps gets the
+        model's own step (branched_neuron) or ``0.5,5,80@soma(0.5)``, and one without
+        recordings the model's own or v at the soma. Without (a network's cell), there is no
+        default stimulus (branched_neuron's own step is set to 0 nA) and no recording.
+        """
+        from . import models
+        from .cell import Cell
+
+        kind = self.kind
+        bundled = kind == "branched_neuron"
+        if bundled:
+            # user recordings replace the bundled cell's own
+            cell = models.branched_neuron(nseg=self.nseg or "d_lambda",
+                                          amp=0.8 if defaults else 0.0,
+                                          record=defaults and not self.record)
+        else:
+            kwargs = {"nseg": self.nseg or 1, "Ra": 35.4 if self.Ra is None else self.Ra,
+                      "cm": 1.0 if self.cm is None else self.cm}
+            if kind == "ball_and_stick":
+                cell = Cell.ball_and_stick(**kwargs)
+            else:
+                from .morphology import read_morphology
+
+                cell = Cell(read_morphology(self.swc), **kwargs)
+        if bundled and self.Ra is not None:
+            cell.set("Ra", self.Ra)
+        if bundled and self.cm is not None:
+            cell.set("cm", self.cm)
+        mechanisms = self.mechanisms if self.mechanisms is not None else ([] if bundled else ["hh"])
+        for text in mechanisms:
+            name, where = split_where(text)
+            cell.insert(name, where=parse_where(cell, where))
+        for text in self.set or []:
+            assignment, where = split_where(text)
+            name, eq, value = assignment.partition("=")
+            try:
+                value = float(value)
+            except ValueError:
+                eq = ""
+            if not eq:
+                raise SpecError(f"{self.label('set')} takes name=value[@where], got {text!r}")
+            try:
+                cell.set(name.strip(), value, where=parse_where(cell, where))
+            except ValueError as err:
+                raise SpecError(str(err)) from None
+        iclamps = self.iclamp
+        if iclamps is None:
+            iclamps = [DEFAULT_ICLAMP] if defaults and not bundled else []
+        for text in iclamps:
+            values, where = split_where(text)
+            try:
+                amp, delay, dur = (float(v) for v in values.split(","))
+            except ValueError:
+                raise SpecError(f"{self.label('iclamp')} takes amp,delay,dur[@location], got "
+                                f"{text!r}") from None
+            cell.iclamp(parse_location(cell, where or "soma(0.5)"), delay=delay, dur=dur, amp=amp)
+        if self.record:
+            for text in self.record:
+                name, where = split_where(text)
+                cell.record(name, parse_location(cell, where or "soma(0.5)"))
+        elif defaults and not bundled:
+            cell.record("v", cell.soma(0.5) if "soma" in cell.regions() else cell.section(0)(0.5))
+        return cell
+
+
+# --- networks -------------------------------------------------------------------------------
+NETWORK_KEYS = ("cell", "connection", "simulation", "record", "out")
+NETWORK_CELL_KEYS = ("model", "swc", "nseg", "Ra", "cm", "mechanisms", "set", "iclamp", "count")
+CONNECTION_KEYS = ("pre", "post", "synapse", "weight", "delay", "threshold", "p", "seed",
+                   "params", "pre_loc", "post_loc")
+SIMULATION_KEYS = ("t_stop", "dt", "v_init", "celsius", "method")
+SIMULATION_DEFAULTS = {"t_stop": 100.0, "dt": 0.025, "v_init": -65.0, "celsius": 6.3,
+                       "method": "backward_euler"}
+METHODS = ("backward_euler", "crank_nicolson")
+RECORD_KEYS = ("spikes", "v", "spike_threshold")
+
+
+def is_network(cfg: Mapping) -> bool:
+    """Whether a loaded TOML describes a network: it has ``[[cell]]`` tables (an array)."""
+    return isinstance(cfg.get("cell"), list)
+
+
+@dataclass
+class NetworkSpec:
+    """A network as text (see docs/cli.md, "Networks").
+
+    Attributes:
+        cells: (CellSpec, count) per ``[[cell]]`` table; cells are numbered in table order.
+        connections: the ``[[connection]]`` tables, checked.
+        simulation: t_stop, dt, v_init, celsius, method.
+        record: spikes (True, False, or cell indices), v (``"cell N LOCATION"`` strings),
+            spike_threshold (mV).
+        out: the output folder, or None.
+    """
+
+    cells: list
+    connections: list = field(default_factory=list)
+    simulation: dict = field(default_factory=lambda: dict(SIMULATION_DEFAULTS))
+    record: dict = field(default_factory=dict)
+    out: str | None = None
+
+    @classmethod
+    def from_dict(cls, cfg: Mapping) -> "NetworkSpec":
+        """A spec from a loaded network TOML (``[[cell]]``, ``[[connection]]``,
+        ``[simulation]``, ``[record]``, ``out``)."""
+        check_keys(cfg, NETWORK_KEYS, "a network config (the top level)")
+        tables = cfg.get("cell")
+        if not isinstance(tables, list) or not tables:
+            raise SpecError("a network needs [[cell]] tables (model = \"ball_and_stick\" or "
+                            "swc = \"...\", count = N)")
+        cells = []
+        for k, table in enumerate(tables):
+            where = f"[[cell]] {k}"
+            check_keys(table, NETWORK_CELL_KEYS, where)
+            count = get_number(table, "count", 1, positive=True, integer=True, prefix=f"{where} ")
+            spec = CellSpec.from_dict({key: v for key, v in table.items() if key != "count"},
+                                      where, keys=NETWORK_CELL_KEYS[:-1])
+            cells.append((spec, count))
+        n_cells = sum(count for _, count in cells)
+        connections = cfg.get("connection", [])
+        if not isinstance(connections, list):
+            raise SpecError("connections are [[connection]] tables (an array of tables)")
+        connections = [cls._connection(c, k, n_cells) for k, c in enumerate(connections)]
+
+        sim_table = cfg.get("simulation", {})
+        check_keys(sim_table, SIMULATION_KEYS, "[simulation]")
+        simulation = dict(SIMULATION_DEFAULTS)
+        for key in ("t_stop", "dt", "v_init", "celsius"):
+            simulation[key] = get_number(sim_table, key, SIMULATION_DEFAULTS[key],
+                                         positive=key in ("t_stop", "dt"), prefix="[simulation] ")
+        simulation["method"] = sim_table.get("method", SIMULATION_DEFAULTS["method"])
+        if simulation["method"] not in METHODS:
+            raise SpecError(f"[simulation] method must be one of {METHODS}, got "
+                            f"{simulation['method']!r}")
+
+        rec = cfg.get("record", {})
+        check_keys(rec, RECORD_KEYS, "[record]")
+        record = {"spikes": rec.get("spikes", True),
+                  "spike_threshold": get_number(rec, "spike_threshold", 10.0,
+                                                prefix="[record] ")}
+        if record["spikes"] is not True and record["spikes"] is not False:
+            record["spikes"] = parse_cells(record["spikes"], n_cells, "[record] spikes")
+        v = get_strings(rec, "v", "[record]")
+        if v is None:  # default: the soma of the first cell of every [[cell]] table
+            starts = np.cumsum([0] + [count for _, count in cells[:-1]])
+            v = [f"cell {int(s)} soma(0.5)" for s in starts]
+        record["v"] = v
+        out = cfg.get("out")
+        if out is not None and not isinstance(out, str):
+            raise SpecError(f"out must be a folder name, got {out!r}")
+        return cls(cells, connections, simulation, record, out)
+
+    @staticmethod
+    def _connection(table, k: int, n_cells: int) -> dict:
+        where = f"[[connection]] {k}"
+        check_keys(table, CONNECTION_KEYS, where)
+        for key in ("pre", "post", "synapse"):
+            if key not in table:
+                raise SpecError(f"{where} needs {key} (pre and post: a cell index, a range "
+                                f"\"0:50\" or a list; synapse: e.g. \"Exp2Syn\")")
+        if not isinstance(table["synapse"], str):
+            raise SpecError(f"{where} synapse must be a name such as \"Exp2Syn\", got "
+                            f"{table['synapse']!r}")
+        conn = {"pre": parse_cells(table["pre"], n_cells, f"{where} pre"),
+                "post": parse_cells(table["post"], n_cells, f"{where} post"),
+                "synapse": table["synapse"], "where": where, "kwargs": {}}
+        for key in ("weight", "delay", "threshold"):
+            if key in table:
+                conn["kwargs"][key] = get_number(table, key, prefix=f"{where} ")
+        if conn["kwargs"].get("delay", 0.0) < 0:
+            raise SpecError(f"{where} delay must be >= 0 ms, got {conn['kwargs']['delay']}")
+        params = table.get("params", {})
+        if not isinstance(params, Mapping):
+            raise SpecError(f"{where} params must be a table of name = value, got {params!r}")
+        for key in params:
+            if key in conn["kwargs"]:
+                raise SpecError(f"{where}: {key} is given twice (as a key and in params)")
+            conn["kwargs"][key] = get_number(params, key, prefix=f"{where} params.")
+        conn["p"] = None
+        if "p" in table:
+            conn["p"] = get_number(table, "p", prefix=f"{where} ")
+            if not 0.0 <= conn["p"] <= 1.0:
+                raise SpecError(f"{where} p must lie in [0, 1], got {conn['p']}")
+        conn["seed"] = get_number(table, "seed", 0, integer=True, prefix=f"{where} ")
+        for key in ("pre_loc", "post_loc"):
+            value = table.get(key)
+            if value is not None and not isinstance(value, str):
+                raise SpecError(f"{where} {key} must be a location such as \"dend[0](0.5)\", "
+                                f"got {value!r}")
+            conn[key] = value
+        return conn
+
+    @property
+    def n_cells(self) -> int:
+        return sum(count for _, count in self.cells)
+
+    def table_of(self) -> np.ndarray:
+        """[n_cells] the ``[[cell]]`` table each cell comes from."""
+        return np.repeat(np.arange(len(self.cells)), [count for _, count in self.cells])
+
+    def build(self):
+        """The ``dendrax.network.Network``: its cells (copies of each table's cell), its
+        connections and its recordings (spikes, v)."""
+        from .network import Network
+
+        cells = []
+        for spec, count in self.cells:
+            template = spec.build(defaults=False)
+            cells.append(template)
+            cells.extend(template.copy() for _ in range(count - 1))
+        net = Network(cells)
+        table = self.table_of()
+        first = np.searchsorted(table, np.arange(len(self.cells)))  # first cell of each table
+        for conn in self.connections:
+            self._connect(net, conn, table, first)
+        if self.record["spikes"] is not False:
+            net.record_spikes(None if self.record["spikes"] is True else self.record["spikes"],
+                              threshold=self.record["spike_threshold"])
+        for text in self.record["v"]:
+            net.record("v", parse_cell_location(net, text, "[record] v"))
+        return net
+
+    @staticmethod
+    def _connect(net, conn, table, first) -> None:
+        where = conn["where"]
+
+        def loc_of(text, cell_index, key):
+            # a location on the cell's own morphology, without the cell index (applied to
+            # every cell of the group)
+            if text is None:
+                return None
+            try:
+                loc = parse_location(net.cell(int(cell_index)), text)
+            except (ValueError, IndexError) as err:
+                raise SpecError(f"{where} {key}: {err}") from None
+            return type(loc)(loc[0], loc[1])
+
+        def grouped(cells, text, key):
+            # cells of one [[cell]] table share their morphology: a location per table
+            locs, out = {}, {}
+            for c in cells:
+                t = int(table[c])
+                if t not in locs:
+                    locs[t] = loc_of(text, first[t], key)
+                out.setdefault(locs[t], []).append(c)
+            return list(out.items())
+
+        n = 0
+        for pre_loc, pre in grouped(conn["pre"], conn["pre_loc"], "pre_loc"):
+            for post_loc, post in grouped(conn["post"], conn["post_loc"], "post_loc"):
+                kwargs = dict(conn["kwargs"])
+                if pre_loc is not None:
+                    kwargs["pre_loc"] = pre_loc
+                if post_loc is not None:
+                    kwargs["post_loc"] = post_loc
+                try:
+                    if conn["p"] is None:
+                        net.fully_connect(pre, post, conn["synapse"], **kwargs)
+                    else:
+                        # one group: the seed itself, as net.sparse_connect(..., key=seed)
+                        key = conn["seed"] if n == 0 else _fold(conn["seed"], n)
+                        net.sparse_connect(pre, post, conn["synapse"], p=conn["p"], key=key,
+                                           **kwargs)
+                except (ValueError, IndexError, KeyError) as err:
+                    msg = err.args[0] if isinstance(err, KeyError) and err.args else err
+                    raise SpecError(f"{where}: {msg}") from None
+                n += 1
+
+
+def _fold(seed: int, n: int):
+    import jax
+
+    return jax.random.fold_in(jax.random.PRNGKey(seed), n)
