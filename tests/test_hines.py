@@ -475,6 +475,7 @@ def test_jit_with_traced_parent(backend):
 
 KERNEL_PATHS = textwrap.dedent("""
     import sys, numpy as np, jax, jax.numpy as jnp
+    jax.config.update("jax_enable_x64", True)
     import dendrax
     rng = np.random.default_rng(0)
     n, b = 300, 2000  # 6e5 node-systems: split over threads

@@ -539,6 +539,7 @@ def test_simulate_batch_over_network_weights_equals_separate_runs():
 
 SHARDED_NET_SCRIPT = textwrap.dedent("""
     import jax, jax.numpy as jnp, numpy as np
+    jax.config.update("jax_enable_x64", True)
     import dendrax as dx
     from dendrax.training.batch import simulate_batch
 

@@ -194,3 +194,26 @@ def test_progress_bar_run_equals_plain_run(capsys):
     chunked = dx.simulate(cell, 10.0, 0.025, progress=True).traces
     np.testing.assert_allclose(chunked, plain, atol=1e-12)
     assert "step" in capsys.readouterr().err
+
+
+def test_params_namespaces_and_reserved_mechanism_names():
+    """Mechanisms and core quantities live in separate namespaces; names that would be
+    ambiguous are refused at insert time, naming the problem."""
+    from dendrax.mechanisms import Channel
+
+    cell = hh_ball_and_stick()
+    assert set(cell.params) == {"cable", "ions", "channels", "synapses", "stimuli"}
+    assert set(cell.params["cable"]) == {"cm", "Ra", "diam", "L"}
+
+    def channel(name):
+        return type("C", (Channel,), {"name": name, "params": {"g": 1e-4},
+                                      "current": lambda self, v, s, p, env: {"": p["g"] * v}})
+
+    for bad in ("cm", "iclamp", "ena", "v", "hh.x", ""):
+        with pytest.raises(ValueError, match="reserved|identifier"):
+            cell.insert(channel(bad))
+    with pytest.raises(ValueError, match="already inserted"):
+        cell.insert(channel("hh"))  # a different class under a name already in use
+    cell.insert(channel("leak2"))  # any other name is fine, next to the core quantities
+    assert set(cell.params["channels"]) == {"hh", "leak2"}
+    assert dx.simulate(cell, 1.0, 0.025).traces.shape == (2, 41)

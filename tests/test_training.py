@@ -276,6 +276,7 @@ def test_simulate_batch_over_parameters_and_stimuli_equals_separate_runs():
 
 SHARDED_SCRIPT = textwrap.dedent("""
     import jax, jax.numpy as jnp, numpy as np
+    jax.config.update("jax_enable_x64", True)
     import dendrax as dx
     from dendrax.training.batch import simulate_batch
 

@@ -3,19 +3,26 @@
 Layers, imports flowing one way: description (cell, network) -> lowering
 (model, params, layout) -> simulation (the time loop) -> solver (the Hines
 kernels); morphology and mechanisms are side rooms they call.
+
+Precision: importing dendrax changes no JAX setting. dendrax computes in JAX's
+default float dtype. For float64 (NEURON's numbers, ~1e-10 mV) turn JAX's 64-bit
+mode on once, first thing, before building cells::
+
+    import jax
+    jax.config.update("jax_enable_x64", True)   # or JAX_ENABLE_X64=1 in the environment
+
+Without it everything runs in float32 (supported; ~1e-2 mV from NEURON) and the first
+``simulate`` says so with a ``dendrax.PrecisionWarning``. The ``dendrax`` command
+turns float64 on itself.
 """
 
-import jax as _jax
-
-_jax.config.update("jax_enable_x64", True)  # float64 by default, as NEURON
-
-from .solver import hines_solve  # noqa: E402
-from .morphology import Morphology, read_morphology  # noqa: E402
-from .cell import Cell, Location  # noqa: E402
-from .network import Network  # noqa: E402
-from .lowering import Simulatable, lower  # noqa: E402
-from .simulation import Result, simulate  # noqa: E402
+from .solver import hines_solve
+from .morphology import Morphology, read_morphology
+from .cell import Cell, Location
+from .network import Network
+from .lowering import Simulatable, lower
+from .simulation import PrecisionWarning, Result, simulate
 
 __version__ = "0.1.0"
-__all__ = ["Cell", "Location", "Morphology", "Network", "Result", "Simulatable", "hines_solve",
-           "lower", "read_morphology", "simulate", "__version__"]
+__all__ = ["Cell", "Location", "Morphology", "Network", "PrecisionWarning", "Result", "Simulatable",
+           "hines_solve", "lower", "read_morphology", "simulate", "__version__"]

@@ -199,6 +199,9 @@ def _simulate_network(opts, spec, source) -> int:
 
 
 def main(argv=None) -> int:
+    import jax
+
+    jax.config.update("jax_enable_x64", True)  # the command owns its process: NEURON's float64
     opts = _parser().parse_args(argv)
     try:
         if opts.command == "info":

@@ -302,7 +302,7 @@ def lower(x: Simulatable) -> Lowered:
     if not isinstance(x, Simulatable):
         raise TypeError(f"cannot simulate {type(x).__name__}: expected a dendrax.Cell, a "
                         "dendrax.Network, or an object with cells, wiring and revision")
-    key = x.revision
+    key = (x.revision, jax.config.jax_enable_x64)  # arrays are made in the current float dtype
     hit = _CACHE.get(x)
     if hit is None or hit[0] != key:
         hit = (key, _lower(tuple(x.cells), x.wiring))

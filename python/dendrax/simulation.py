@@ -472,6 +472,23 @@ class Result:
         return [t[raster[:, q]] for q in range(raster.shape[1])]
 
 
+class PrecisionWarning(UserWarning):
+    """dendrax is computing in float32 because JAX's 64-bit mode is off."""
+
+
+_warned_float32 = False
+
+
+def _warn_if_float32():
+    global _warned_float32
+    if jax.config.jax_enable_x64 or _warned_float32:
+        return
+    _warned_float32 = True
+    warnings.warn("dendrax is simulating in float32 because jax_enable_x64 is off (about 1e-2 mV "
+                  "from NEURON); for float64 call jax.config.update(\"jax_enable_x64\", True) "
+                  "before building cells", PrecisionWarning, stacklevel=3)
+
+
 def simulate(target, t_stop: float, dt: float = 0.025, *, params=None, v_init: float = -65.0,
              celsius: float = 6.3, method: str = "backward_euler", backend: str = "auto",
              checkpoint: int | None = None, progress: bool = False) -> Result:
@@ -497,6 +514,7 @@ def simulate(target, t_stop: float, dt: float = 0.025, *, params=None, v_init: f
         raise ValueError(f"unknown method {method!r}; choose one of {sorted(METHODS)}")
     if not (dt > 0 and np.isfinite(dt)) or not (t_stop > 0 and np.isfinite(t_stop)):
         raise ValueError(f"need dt > 0 and t_stop > 0, got dt={dt}, t_stop={t_stop}")
+    _warn_if_float32()
     model, base, layout = lower(target)
     if not model.recordings and not model.spike_records.size:
         raise ValueError("nothing is recorded: call .record(...) or .record_spikes() before simulate")

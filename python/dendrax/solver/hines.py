@@ -61,7 +61,9 @@ def _checked(parent, lower, diag, upper, rhs):
     names = ("lower", "diag", "upper", "rhs")
     floats = []
     for name, a in zip(names, (lower, diag, upper, rhs)):
-        a = a if isinstance(a, jax.Array) else np.asarray(a)
+        if not isinstance(a, jax.Array):  # the dtype JAX gives it (float64 -> float32 with x64 off)
+            a = np.asarray(a)
+            a = a.astype(jax.dtypes.canonicalize_dtype(a.dtype), copy=False)
         if not jnp.issubdtype(a.dtype, jnp.floating) or a.dtype not in (jnp.float32, jnp.float64):
             raise ValueError(f"hines_solve: {name} must be float32 or float64, got {a.dtype}")
         floats.append(a)

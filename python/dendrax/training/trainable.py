@@ -214,7 +214,7 @@ class Trainables:
                 continue
             lo, hi = e.transform.bounds
             lo, hi = lo + margin * (hi - lo), hi - margin * (hi - lo)
-            u = jax.random.uniform(k, (len(e.groups),), jnp.float64, lo, hi)
+            u = jax.random.uniform(k, (len(e.groups),), float, lo, hi)
             theta[e.label] = e.transform.inverse(u)
         return theta
 
@@ -224,7 +224,7 @@ class Trainables:
         theta = self.init(base) if set(values) != set(self.labels) else {}
         for label, v in values.items():
             e = self._entry(label)
-            v = jnp.broadcast_to(jnp.asarray(v, jnp.float64), (len(e.groups),))
+            v = jnp.broadcast_to(jnp.asarray(v, float), (len(e.groups),))
             free = e.transform.inverse(v)
             if not bool(jnp.all(jnp.isfinite(free))):
                 lo, hi = e.transform.bounds

@@ -37,7 +37,7 @@ class Transform:
     def bounds(self) -> tuple[float, float]:
         """(lower, upper): the open interval ``forward`` maps the real line onto."""
         with np.errstate(all="ignore"):
-            ends = [float(self.forward(jnp.asarray(x, jnp.float64))) for x in (-np.inf, np.inf)]
+            ends = [float(self.forward(jnp.asarray(x, float))) for x in (-np.inf, np.inf)]
         lo, hi = sorted(ends)
         return lo, hi
 
