@@ -335,26 +335,6 @@ def _offsets(sizes) -> np.ndarray:
     return np.concatenate([[0], np.cumsum(np.asarray(list(sizes), int))]).astype(int)
 
 
-def _concat_frustums(cells, node_off, sec_off, pt_off) -> morph_lib.FrustumTable:
-    n_total = int(node_off[-1])
-    cols = {k: [] for k in morph_lib.FrustumTable._ARRAYS}
-    for c, cell in enumerate(cells):
-        t = cell.frustums
-        cols["area_node"].append(t.area_node + node_off[c])
-        cols["axial_node"].append(np.where(t.axial_node >= t.n_nodes, n_total,
-                                           t.axial_node + node_off[c]))
-        cols["section"].append(t.section + sec_off[c])
-        cols["length"].append(t.length)
-        for k in ("a1", "b1", "a2", "b2"):
-            cols[k].append(getattr(t, k) + pt_off[c])
-        cols["f1"].append(t.f1)
-        cols["f2"].append(t.f2)
-    arrays = {k: np.concatenate(v).astype(np.float64 if k in ("length", "f1", "f2") else np.int32)
-              for k, v in cols.items()}
-    return morph_lib.FrustumTable(**arrays, n_nodes=n_total, n_sections=int(sec_off[-1]),
-                                  n_points=int(pt_off[-1]))
-
-
 def _lower(cells: tuple, wiring) -> Lowered:
     if not cells:
         raise ValueError("nothing to simulate: the network has no cells")
@@ -561,7 +541,7 @@ def _lower(cells: tuple, wiring) -> Lowered:
               "synapses": synapse_params, "stimuli": stimuli}
     layout = Layout(
         cells=cells, node_offset=node_off, section_offset=sec_off, point_offset=pt_off,
-        order=order, rank=rank, frustums=_concat_frustums(cells, node_off, sec_off, pt_off),
+        order=order, rank=rank, frustums=morph_lib.concatenate_tables([c.frustums for c in cells]),
         lengths=np.concatenate([c.morphology.lengths for c in cells]).astype(float),
         section_of=section[order], regions=regions, channels=channel_nodes,
         synapses=synapse_groups, labels=tuple(labels), spike_cells=np.asarray(spike_cells, int),

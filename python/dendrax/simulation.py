@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import replace
-from functools import partial
+from functools import lru_cache, partial
 from typing import Any, NamedTuple
 
 import jax
@@ -131,8 +131,10 @@ class State(NamedTuple):
         graded: per graded-synapse placement, its states {name: [n]}.
         t: time, ms.
         step: the number of steps taken.
-        ring: [ring_size, S] spikes of each source in the last ring_size steps (slot
-            step % ring_size), for delivery after each connection's delay.
+        ring: uint32 [ring_size, ceil(S / 32)]: which sources fired in each of the last
+            ring_size steps (slot step % ring_size; one bit per source), for delivery
+            after each connection's delay. Bits, not floats: a gradient keeps the carry
+            of every step, and spikes carry no derivative.
         above: [S] whether each source's voltage was above threshold at the last check.
         history: [history_size, P] presynaptic voltages of graded synapses, for delays.
     """
@@ -172,7 +174,7 @@ def initial_state(model: Model, core) -> State:
               for placement, p in zip(model.graded, core["graded"])]
     return State(v=v, channels=tuple(states), conc=conc, synapses=tuple(syn), graded=tuple(graded),
                  t=jnp.zeros((), dtype), step=jnp.zeros((), jnp.int32),
-                 ring=jnp.zeros((model.ring_size, model.n_sources), dtype),
+                 ring=jnp.zeros((model.ring_size, -(-model.n_sources // 32)), jnp.uint32),
                  above=jnp.zeros(model.n_sources, bool),
                  history=jnp.broadcast_to(v_pre, (model.history_size, v_pre.shape[0])))
 
@@ -216,6 +218,14 @@ def _warn_too_long(over):
                       "use (connect(..., delay=...)) or pass concrete params", RuntimeWarning)
 
 
+def _pack_bits(flags):
+    """bool [S] -> uint32 [ceil(S / 32)], bit i % 32 of word i // 32 set where flags[i]."""
+    n_words = -(-flags.shape[0] // 32)
+    padded = jnp.pad(flags.astype(jnp.uint32), (0, n_words * 32 - flags.shape[0]))
+    shifts = jnp.arange(32, dtype=jnp.uint32)
+    return jnp.sum(padded.reshape(n_words, 32) << shifts, axis=1, dtype=jnp.uint32)
+
+
 def _step(model: Model, core, mat, dt, k, backend, carry: State, xs):
     v, states, conc, syn_states, graded_states = (carry.v, carry.channels, carry.conc,
                                                   carry.synapses, carry.graded)
@@ -227,7 +237,7 @@ def _step(model: Model, core, mat, dt, k, backend, carry: State, xs):
     if model.n_sources:
         over = v[model.source_nodes] > model.source_threshold
         fired = over & ~above
-        ring = ring.at[n % model.ring_size].set(fired.astype(v.dtype))
+        ring = ring.at[n % model.ring_size].set(_pack_bits(fired))
         above = over
     history = carry.history
     if model.graded_pre_nodes.size:
@@ -240,8 +250,10 @@ def _step(model: Model, core, mat, dt, k, backend, carry: State, xs):
         if inp.train_local.size:
             count = count.at[inp.train_local].set(trains)
         if inp.conn_local.size:
-            count = count.at[inp.conn_local].set(
-                ring[(n - delay) % model.ring_size, inp.conn_source])
+            words = ring[(n - delay) % model.ring_size, inp.conn_source // 32]
+            bits = ((words >> (inp.conn_source % 32).astype(jnp.uint32)) & jnp.uint32(1)).astype(v.dtype)
+            # every synapse fed by a connection, in order (no spike trains): no scatter
+            count = bits if inp.conn_local.size == count.shape[0] else count.at[inp.conn_local].set(bits)
         new_syn.append(placement.mech.on_spike(s, p, count * p["weight"]))
     syn_states = tuple(new_syn)
     v_pre = [history[(n - d) % model.history_size, g.pre]
@@ -302,23 +314,39 @@ def _put_into(total, nodes, x):
     return x if nodes is None else total.at[nodes].set(x)
 
 
-def _record(model: Model, state: State):
-    out = []
+@lru_cache(maxsize=64)
+def _record_plan(model: Model):
+    """Recordings grouped by the array they read (one gather each), and the permutation
+    back to the order they were added: ((source, state, indices), ...), order."""
     channels = [p.mech.name for p in model.channels]
     synapses = [p.mech.name for p in model.synapses]
     graded = [p.mech.name for p in model.graded]
-    for r in model.recordings:
+    groups: dict[tuple, list] = {}
+    for i, r in enumerate(model.recordings):
         if r.name == "v":
-            out.append(state.v[r.node])
-            continue
-        mech, name = r.name.split(".", 1)
-        if mech in synapses:
-            out.append(state.synapses[synapses.index(mech)][name][r.local])
-        elif mech in graded:
-            out.append(state.graded[graded.index(mech)][name][r.local])
+            key, index = ("v", 0, ""), r.node
         else:
-            out.append(state.channels[channels.index(mech)][name][r.local])
-    return jnp.stack(out) if out else jnp.zeros(0, state.v.dtype)
+            mech, name = r.name.split(".", 1)
+            kind = "synapses" if mech in synapses else "graded" if mech in graded else "channels"
+            table = {"synapses": synapses, "graded": graded, "channels": channels}[kind]
+            key, index = (kind, table.index(mech), name), r.local
+        groups.setdefault(key, []).append((i, index))
+    plan = tuple((key, np.asarray([k for _, k in items], np.int32)) for key, items in groups.items())
+    order = np.argsort([i for items in groups.values() for i, _ in items]).astype(np.int32)
+    return plan, order
+
+
+def _record(model: Model, state: State):
+    """The recorded quantities [n_recordings], one gather per array they come from."""
+    if not model.recordings:
+        return jnp.zeros(0, state.v.dtype)
+    plan, order = _record_plan(model)
+    pieces = []
+    for (kind, j, name), index in plan:
+        source = state.v if kind == "v" else getattr(state, kind)[j][name]
+        pieces.append(source[index])
+    out = pieces[0] if len(pieces) == 1 else jnp.concatenate(pieces)
+    return out if np.array_equal(order, np.arange(order.size)) else out[order]
 
 
 @partial(jax.jit, static_argnames=("model",))

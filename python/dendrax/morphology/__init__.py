@@ -10,7 +10,7 @@
   JAX function of diameters and section lengths (``geometry.py``).
 """
 
-from .geometry import FrustumTable, frustum_table, geometry_jax
+from .geometry import FrustumTable, concatenate_tables, frustum_table, geometry_jax
 from .morphology import Morphology, MorphologyError, Section
 from .readers import known_formats, read_morphology
 from .segmentation import (Compartments, compartments, node_index, nseg_d_lambda,
@@ -21,5 +21,5 @@ __all__ = [
     "Morphology", "Section", "MorphologyError",
     "read_swc", "read_morphology", "known_formats",
     "Compartments", "compartments", "node_index", "nseg_d_lambda", "nseg_max_length",
-    "FrustumTable", "frustum_table", "geometry_jax",
+    "FrustumTable", "concatenate_tables", "frustum_table", "geometry_jax",
 ]

@@ -29,7 +29,7 @@ import numpy as np
 from .morphology import Morphology
 from .segmentation import PI, _layout, _piece_nodes, _pt3d, section_pieces
 
-__all__ = ["FrustumTable", "frustum_table", "geometry_jax"]
+__all__ = ["FrustumTable", "concatenate_tables", "frustum_table", "geometry_jax"]
 
 
 @jax.tree_util.register_pytree_node_class
@@ -110,6 +110,29 @@ def frustum_table(morph: Morphology, nseg=1) -> FrustumTable:
         arrays[k] = arr
     return FrustumTable(**arrays, n_nodes=N, n_sections=morph.n_sections,
                         n_points=int(offsets[-1]))
+
+
+def concatenate_tables(tables) -> FrustumTable:
+    """One table for several cells side by side: nodes, sections and points of table k
+    follow those of tables 0..k-1 (a forest), so one ``geometry_jax`` call serves them all."""
+    tables = list(tables)
+    node_off = np.cumsum([0] + [t.n_nodes for t in tables])
+    sec_off = np.cumsum([0] + [t.n_sections for t in tables])
+    pt_off = np.cumsum([0] + [t.n_points for t in tables])
+    n_total = int(node_off[-1])
+    cols = {k: [] for k in FrustumTable._ARRAYS}
+    for t, nodes, secs, pts in zip(tables, node_off, sec_off, pt_off):
+        cols["area_node"].append(t.area_node + nodes)
+        cols["axial_node"].append(np.where(t.axial_node >= t.n_nodes, n_total, t.axial_node + nodes))
+        cols["section"].append(t.section + secs)
+        for k in ("a1", "b1", "a2", "b2"):
+            cols[k].append(getattr(t, k) + pts)
+        for k in ("length", "f1", "f2"):
+            cols[k].append(getattr(t, k))
+    arrays = {k: np.concatenate(v).astype(np.float64 if k in ("length", "f1", "f2") else np.int32)
+              for k, v in cols.items()}
+    return FrustumTable(**arrays, n_nodes=n_total, n_sections=int(sec_off[-1]),
+                        n_points=int(pt_off[-1]))
 
 
 def geometry_jax(table: FrustumTable, point_diameters, section_length_scale=1.0):
