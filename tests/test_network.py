@@ -642,3 +642,55 @@ def test_traced_delay_longer_than_built_is_nan_and_warned_never_silently_wrong()
     assert np.all(np.isnan(out[:, 1:]))  # t = 0 (v_init) is right; every later value is NaN
     # concrete params resize the ring instead
     assert np.all(np.isfinite(np.asarray(dx.simulate(net, 10.0, 0.025, params=p).traces)))
+
+
+SPLIT_SCRIPT = textwrap.dedent("""
+    import jax, numpy as np
+    jax.config.update("jax_enable_x64", True)
+    import dendrax as dx
+    from dendrax import distributed
+
+    assert jax.device_count() == 4, jax.devices()
+    cells = []
+    for i in range(11):  # unequal cells: the split balances compartments, pads the rest
+        c = dx.Cell.ball_and_stick(nseg=[1, 1 + i % 3])
+        c.insert("hh")
+        cells.append(c)
+    net = dx.Network(cells)
+    net.cell(0).iclamp(net.cell(0).soma(0.5), delay=1.0, dur=60.0, amp=0.3)
+    net.sparse_connect(range(8), range(11), "Exp2Syn", p=0.4, key=2, weight=0.03, delay=1.1,
+                       tau1=0.3, tau2=3.0)
+    rng = np.random.default_rng(1)
+    net.fully_connect(range(8, 11), range(0, 8), "Exp2Syn", weight=0.01, e=-80.0, tau1=0.5,
+                      tau2=6.0, delay=rng.uniform(1.0, 3.0, 24))  # inhibitory, delays off the grid
+    net.connect(net.spike_source([2.0, 7.5, 20.0]), net.cell(9).section(1)(0.5), "Exp2Syn",
+                weight=0.1, delay=0.7)
+    net.record_spikes()
+    for i in (0, 3, 9, 10):
+        net.record("v", net.cell(i).soma(0.5))
+    ref = dx.simulate(net, 60.0, 0.025)
+    assert sum(len(s) for s in ref.spikes) >= 15, ref.spikes  # spikes cross the cut
+    for n in (1, 3, 4):
+        res = distributed.simulate(net, 60.0, 0.025, devices=n)
+        dv = np.abs(np.asarray(res.traces) - np.asarray(ref.traces)).max()
+        assert dv < 1e-9, (n, dv)
+        assert all(np.array_equal(a, b) for a, b in zip(res.spikes, ref.spikes)), n
+    # refusals name the problem
+    net.connect(net.cell(1).soma(0.5), net.cell(2).soma(0.5), "Exp2Syn", weight=0.01, delay=0.01)
+    try:
+        distributed.simulate(net, 5.0, 0.025, devices=2)
+        raise AssertionError("a delay below dt/2 must be refused")
+    except ValueError as err:
+        assert "minimum delay" in str(err), err
+    print("split ok")
+""")
+
+
+def test_one_network_split_over_four_devices_equals_the_unsplit_run():
+    """One network cut by cells over 4 forced host devices (spikes exchanged once per
+    minimum delay) gives the same voltages and spike times as one device."""
+    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=4"}
+    out = subprocess.run([sys.executable, "-c", SPLIT_SCRIPT], env=env, capture_output=True,
+                         text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "split ok" in out.stdout

@@ -218,7 +218,7 @@ def _warn_too_long(over):
                       "use (connect(..., delay=...)) or pass concrete params", RuntimeWarning)
 
 
-def _pack_bits(flags):
+def pack_bits(flags):
     """bool [S] -> uint32 [ceil(S / 32)], bit i % 32 of word i // 32 set where flags[i]."""
     n_words = -(-flags.shape[0] // 32)
     padded = jnp.pad(flags.astype(jnp.uint32), (0, n_words * 32 - flags.shape[0]))
@@ -237,7 +237,9 @@ def _step(model: Model, core, mat, dt, k, backend, carry: State, xs):
     if model.n_sources:
         over = v[model.source_nodes] > model.source_threshold
         fired = over & ~above
-        ring = ring.at[n % model.ring_size].set(_pack_bits(fired))
+        # this part's words of the ring row (all of it, unless split over devices)
+        ring = lax.dynamic_update_slice(ring, pack_bits(fired)[None],
+                                        (n % model.ring_size, jnp.asarray(mat["ring_offset"], n.dtype)))
         above = over
     history = carry.history
     if model.graded_pre_nodes.size:
@@ -307,7 +309,9 @@ def _step(model: Model, core, mat, dt, k, backend, carry: State, xs):
     carry = State(v=v_new, channels=tuple(new_states), conc=conc, synapses=syn_states,
                   graded=graded_states, t=t + dt, step=n + 1, ring=ring, above=above,
                   history=history)
-    return carry, (_record(model, carry), fired[model.spike_records])
+    record = mat["record"]  # a part of a split network records its own sites
+    return carry, (_record(model, carry) if record is None else record(carry),
+                   fired[model.spike_records])
 
 
 def _put_into(total, nodes, x):
@@ -397,10 +401,8 @@ def advance(model: Model, core, state, xs, dt, *, method: str = "backward_euler"
         (state, (traces [n_steps, n_recordings] at t + dt, ..., t + n_steps dt,
         spikes [n_steps, Q]: whether each recorded source fired at the start of each step)).
     """
-    k = METHODS[method]
-    mat = _matrix(model, core, dt, k)
-    mat["delay_steps"], mat["graded_steps"], too_long = _fit_buffers(model, core, dt)
-    state, out = _scan(model, core, mat, dt, k, backend, checkpoint, state, xs)
+    step, too_long = step_function(model, core, dt, method=method, backend=backend)
+    state, out = _scan(step, checkpoint, state, xs)
     if model.n_sources or model.graded:
         # a traced delay longer than the buffers hold: NaN outputs and a warning, never a
         # silently wrong run
@@ -410,8 +412,23 @@ def advance(model: Model, core, state, xs, dt, *, method: str = "backward_euler"
     return state, out
 
 
-def _scan(model, core, mat, dt, k, backend, checkpoint, state, xs):
-    step = jax.checkpoint(partial(_step, model, core, mat, dt, k, backend), prevent_cse=False)
+def step_function(model: Model, core, dt, *, method: str = "backward_euler",
+                  backend: str = "auto", ring_offset=0, record=None):
+    """The time step as a scan body, ``(state, xs) -> (state, (recordings, spikes))``
+    (rematerialised in reverse mode), and whether a traced delay overflows the buffers.
+
+    ``ring_offset`` (words) and ``record`` (state -> recordings) serve a part of a network
+    split over devices (``dendrax.distributed``): where its sources sit in the spike
+    ring, and what it records.
+    """
+    k = METHODS[method]
+    mat = _matrix(model, core, dt, k)
+    mat["delay_steps"], mat["graded_steps"], too_long = _fit_buffers(model, core, dt)
+    mat["ring_offset"], mat["record"] = ring_offset, record
+    return jax.checkpoint(partial(_step, model, core, mat, dt, k, backend), prevent_cse=False), too_long
+
+
+def _scan(step, checkpoint, state, xs):
     n = jax.tree_util.tree_leaves(xs)[0].shape[0]
     if checkpoint is None or checkpoint >= n:
         return lax.scan(step, state, xs)
