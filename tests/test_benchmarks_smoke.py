@@ -28,6 +28,7 @@ def load(name):
     try:
         spec = importlib.util.spec_from_file_location(f"bench_{name}", BENCH / f"{name}.py")
         mod = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = mod  # (dataclasses look their module up while executing)
         spec.loader.exec_module(mod)
     finally:
         sys.path.remove(str(BENCH))
@@ -85,3 +86,39 @@ def test_gradients_case_subprocess(files):
     r = mod.run_case_subprocess(case, timeout=120)
     assert "error" not in r, r
     assert r["n_comp"] == 4 and r["run_s"] > 0 and r["max_rss_mib"] > 0
+
+
+def test_network_smoke(tmp_path, capsys):
+    """benchmarks/network.py on a 6-cell ball-and-stick network, 3 ms, with NEURON and
+    Jaxley when installed (skipped otherwise), the build test (100 connections) and
+    dendrax's gradients (in process)."""
+    md = tmp_path / "bench.md"
+    md.write_text("# Benchmarks\n\n## Hines solve\n\nsomeone else's table\n")
+    mod = load("network")
+    args = ["--networks", "ball-and-stick", "--n-cells", "6", "--p", "0.5", "--t-stop", "3",
+            "--repeats", "1", "--build-cells", "20", "--build-connections", "100",
+            "--grad-modes", "grad", "--grad-sims", "dendrax", "--grad-t-stop", "1",
+            "--checkpoint", "9", "--in-process", "--markdown", str(md),
+            "--json", str(md.with_suffix(".json"))]
+    have_neuron = importlib.util.find_spec("neuron") is not None
+    have_jaxley = importlib.util.find_spec("jaxley") is not None
+    assert mod.main(args) == 0
+    out = capsys.readouterr().out
+    assert "error" not in out
+    text = md.read_text()
+    assert "## Hines solve\n\nsomeone else's table" in text and "## Networks" in text
+    assert "| ball-and-stick (6 cells, " in text and "| dendrax | Exp2Syn | 36 (42) |" in text
+    assert "connections built (`sparse_connect` + `dx.lower`)" in text
+    assert "| ball-and-stick | dendrax | Exp2Syn | every Exp2Syn weight |" in text
+    assert "| ball-and-stick | dendrax | IonotropicSynapse | every synapse's gS |" in text
+    if have_neuron:  # same spikes as NEURON with exact rates
+        assert "0 cells differ in spike count" in text
+    else:
+        assert "NEURON: skipped (not installed)" in out
+    if have_jaxley:
+        assert "| Jaxley | IonotropicSynapse | 36 |" in text
+    else:
+        assert "Jaxley: skipped (not installed)" in out
+    md.write_text("# Benchmarks\n")
+    assert mod.main(["--from-json", str(md.with_suffix(".json")), "--markdown", str(md)]) == 0
+    assert md.read_text().split("## Networks")[1] == text.split("## Networks")[1]
