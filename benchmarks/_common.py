@@ -503,6 +503,23 @@ def load_run(path) -> dict:
     return json.loads(Path(path).read_text())
 
 
+def replay(args, parse, report, run_case=None) -> bool:
+    """The two paths every benchmark's main shares: ``--case`` (one case, in a subprocess:
+    print its result) and ``--from-json`` (re-render a saved run). True if one was taken."""
+    import json
+
+    if run_case is not None and getattr(args, "case", None):
+        print("RESULT " + json.dumps(run_case(json.loads(args.case))), flush=True)
+        return True
+    if args.from_json:
+        saved = load_run(args.from_json)
+        run_args = parse(saved["argv"])
+        run_args.markdown = args.markdown
+        report(saved["results"], run_args, saved["machine"], saved["notes"])
+        return True
+    return False
+
+
 def mean_abs_dv(a, b) -> float:
     a, b = np.asarray(a), np.asarray(b)
     n = min(a.shape[-1], b.shape[-1])

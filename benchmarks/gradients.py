@@ -352,14 +352,7 @@ def markdown(rows, args, machine, notes, k) -> str:
 def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parse(argv)
-    if args.case:
-        print("RESULT " + json.dumps(run_case(json.loads(args.case))), flush=True)
-        return 0
-    if args.from_json:
-        saved = C.load_run(args.from_json)
-        run_args = parse(saved["argv"])
-        run_args.markdown = args.markdown
-        report(saved["results"], run_args, saved["machine"], saved["notes"])
+    if C.replay(args, parse, report, run_case):
         return 0
     paths, msg = C.resolve_cells(args.cells)
     notes = []

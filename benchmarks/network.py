@@ -778,7 +778,7 @@ def targets(rows, grads, build) -> list[str]:
     lines = []
     bs = next((r for r in rows if r["network"] == "ball-and-stick"), None)
     for r in rows:
-        d, n, tag = r["dendrax"], r["neuron"], f"{r['network']} network"
+        n, tag = r["neuron"], f"{r['network']} network"
         if isinstance(n, dict):
             best = min(("user", "expert", "exact"), key=lambda m: n[m]["run_s"])
             lines.append(
@@ -910,14 +910,7 @@ def markdown(res, args, machine, notes, k) -> str:
 def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parse(argv)
-    if args.case:
-        print("RESULT " + json.dumps(run_case(json.loads(args.case))), flush=True)
-        return 0
-    if args.from_json:
-        saved = C.load_run(args.from_json)
-        run_args = parse(saved["argv"])
-        run_args.markdown = args.markdown
-        report(saved["results"], run_args, saved["machine"], saved["notes"])
+    if C.replay(args, parse, report, run_case):
         return 0
     jax = C.setup_jax()
     notes = []

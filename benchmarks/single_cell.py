@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import json
 import shlex
 import sys
 import time
@@ -291,11 +290,7 @@ def markdown(rows, args, machine, notes) -> str:
 def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parse(argv)
-    if args.from_json:
-        saved = C.load_run(args.from_json)
-        run_args = parse(saved["argv"])
-        run_args.markdown = args.markdown
-        report(saved["results"], run_args, saved["machine"], saved["notes"])
+    if C.replay(args, parse, report):
         return 0
     jax = C.setup_jax()
     paths, msg = C.resolve_cells(args.cells)

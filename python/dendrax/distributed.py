@@ -186,7 +186,7 @@ def simulate(net, t_stop: float, dt: float = 0.025, *, devices=None, params=None
                          "record states")
     if not model.recordings and not model.spike_records.size:
         raise ValueError("nothing is recorded: call .record(...) or .record_spikes() before simulate")
-    devices = _devices(devices)
+    devices = resolve_devices(devices)
     params = base if params is None else params
     model = sim.sized(model, layout, params, dt)
     n_steps = int(round(t_stop / dt))
@@ -216,7 +216,8 @@ def _min_delay_steps(model, layout, params, dt, n_steps) -> int:
     return min(steps, max(n_steps, 1))
 
 
-def _devices(devices):
+def resolve_devices(devices) -> list:
+    """None: every device of the default backend; an int n: the first n; or a list."""
     if devices is None:
         return list(jax.devices())
     if isinstance(devices, int):
@@ -224,7 +225,10 @@ def _devices(devices):
         if not 1 <= devices <= len(available):
             raise ValueError(f"devices={devices}: {len(available)} device(s) available")
         return list(available[:devices])
-    return list(devices)
+    devices = list(devices)
+    if not devices:
+        raise ValueError("devices is an empty list")
+    return devices
 
 
 def _part_model(model: Model, plan: _Plan, idx) -> Model:

@@ -342,7 +342,6 @@ def _lower(cells: tuple, wiring) -> Lowered:
     node_off = _offsets(c.n_nodes for c in cells)
     sec_off = _offsets(len(c.morphology.sections) for c in cells)
     pt_off = _offsets(c.morphology.point_offsets[-1] for c in cells)
-    N = int(node_off[-1])
     forest_parent = np.concatenate([np.where(c.compartments.parent >= 0,
                                              c.compartments.parent + node_off[i], -1)
                                     for i, c in enumerate(cells)])

@@ -13,6 +13,7 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
 from .. import lowering
+from ..distributed import resolve_devices
 from ..lowering import lower
 from ..simulation import simulate
 
@@ -106,7 +107,7 @@ def simulate_batch(cell, params_batch, t_stop: float, dt: float = 0.025, *, in_a
         if not leaves or len(set(leaves)) != 1:
             raise ValueError("in_axes must mark at least one leaf 0, all of one batch size")
         size = leaves[0]
-    devices = _devices(devices)
+    devices = resolve_devices(devices)
     n_dev = len(devices)
     pad = -size % n_dev
     if pad:  # repeat the last set: every device gets an equal, valid share
@@ -159,17 +160,3 @@ def _compiled(cell, t_stop, dt, in_axes, devices, kwargs):
         per_cell.pop(next(iter(per_cell)))
     per_cell[key] = entry
     return entry
-
-
-def _devices(devices):
-    if devices is None:
-        return list(jax.devices())
-    if isinstance(devices, int):
-        available = jax.devices()
-        if not 1 <= devices <= len(available):
-            raise ValueError(f"devices={devices}: {len(available)} device(s) available")
-        return list(available[:devices])
-    devices = list(devices)
-    if not devices:
-        raise ValueError("devices is an empty list")
-    return devices
