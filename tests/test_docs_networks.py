@@ -17,4 +17,6 @@ def test_networks_guide_examples_run():
     res = ns["res"]
     assert [len(s) for s in res.spikes[:3]] == [1, 1, 1]  # the chain 0 -> 1 -> 2 fires once
     assert ns["big"].n_connections == 100 + len(ns["big"].wiring.blocks[1].post_cell) + 19
+    r = np.asarray(ns["out"].traces[1])
+    assert r.max() > 0.5 and r[0] < 0.01  # the graded plugin opened with cell 0's spikes
     assert np.all(np.isfinite(np.asarray(ns["grads"]["synapses"]["Exp2Syn"]["weight"])))

@@ -24,9 +24,9 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .cell import Cell, Location, SectionRef, synapse_values
+from .cell import Cell, Location, SectionRef, check_name, synapse_values
 from .mechanisms import registry
-from .mechanisms.base import GradedSynapse
+from .mechanisms.base import GradedSynapse, Synapse, check_mechanism
 
 NETCON_THRESHOLD = 10.0  # mV, NEURON's default NetCon threshold
 
@@ -41,6 +41,18 @@ def _rng(key) -> np.random.Generator:
     if jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key):
         key = jax.random.key_data(key)
     return np.random.default_rng(np.asarray(key).astype(np.uint64).ravel().tolist())
+
+
+def _synapse(synapse):
+    """A synapse by registered name, or a Synapse / GradedSynapse class or instance (to try
+    one before packaging it)."""
+    if isinstance(synapse, str):
+        return registry.synapse(synapse)
+    kind = GradedSynapse if isinstance(synapse, GradedSynapse) or (
+        isinstance(synapse, type) and issubclass(synapse, GradedSynapse)) else Synapse
+    mech = check_mechanism(synapse, kind)
+    check_name(mech.name)
+    return mech
 
 
 class Source(NamedTuple):
@@ -208,7 +220,8 @@ class Network:
         Args:
             pre: a location on a cell (``net.cell(0).soma(0.5)``) or a ``Source``.
             post: a location on a cell (``net.cell(1).section(1)(0.1)``).
-            synapse: a registered synapse name ("Exp2Syn", "IonotropicSynapse", ...).
+            synapse: a registered synapse name ("Exp2Syn", "IonotropicSynapse", ...), or a
+                ``Synapse`` / ``GradedSynapse`` class or instance.
             weight: uS for conductance synapses (event-driven synapses only; required).
             delay: ms from the spike (or, for graded synapses, the presynaptic voltage)
                 to its effect, >= 0.
@@ -259,7 +272,7 @@ class Network:
         if not np.all(np.isfinite(m)):
             raise ValueError("matrix has non-finite entries")
         i, j = np.nonzero(m)
-        graded = isinstance(registry.synapse(synapse), GradedSynapse)
+        graded = isinstance(_synapse(synapse), GradedSynapse)
         if not graded and "weight" not in kwargs and m.dtype != bool:
             kwargs["weight"] = m[i, j].astype(float)
         return self._pairs(pre[i], post[j], synapse, pre_loc, post_loc, kwargs)
@@ -301,7 +314,8 @@ class Network:
 
     def _block(self, synapse, pre_cell, pre_section, pre_x, pre_source, post_cell, post_section,
                post_x, weight, delay, threshold, params):
-        mech = registry.synapse(synapse)
+        mech = _synapse(synapse)
+        synapse = mech.name
         graded = isinstance(mech, GradedSynapse)
         post_cell = np.asarray(post_cell, int)
         n = post_cell.size
