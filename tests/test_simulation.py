@@ -217,3 +217,65 @@ def test_params_namespaces_and_reserved_mechanism_names():
     cell.insert(channel("leak2"))  # any other name is fine, next to the core quantities
     assert set(cell.params["channels"]) == {"hh", "leak2"}
     assert dx.simulate(cell, 1.0, 0.025).traces.shape == (2, 41)
+
+
+def test_impossible_values_are_refused_naming_parameter_value_and_range():
+    """Physically impossible values never run: each is a ValueError that names the
+    parameter, the value and the valid range (issue: cm = -1 ran and 'spiked' 1,906 times)."""
+    cell = hh_ball_and_stick()
+    cases = [
+        (lambda: cell.set("cm", -1.0, "soma"), r"cm must be > 0 uF/cm2, got -1"),
+        (lambda: cell.set("Ra", 0.0), r"Ra must be > 0 ohm cm, got 0"),
+        (lambda: cell.set("L", -5.0), r"L must be > 0 um, got -5"),
+        (lambda: cell.set("diam", 0.0), r"diam must be > 0 um, got 0"),
+        (lambda: cell.set("hh.gnabar", -0.1), r"hh.gnabar must be >= 0 S/cm2, got -0.1"),
+        (lambda: cell.set("cai0", -1e-4), r"cai0 must be > 0 mM, got -0.0001"),
+        (lambda: cell.set("hh.gl", np.ones(3)), r"hh.gl: got 3 values for 6 entries \(one per node with hh"),
+        (lambda: cell.set("cm", [1.0, 2.0], "dend"), r"cm: got 2 values for 5 entries"),
+        (lambda: cell.iclamp(cell.soma(), delay=1.0, dur=-1.0, amp=0.1), r"iclamp dur must be >= 0"),
+        (lambda: cell.synapse("Exp2Syn", cell.soma(), spike_times=[1.0], tau2=-3.0),
+         r"Exp2Syn.tau2 must be > 0 ms, got -3"),
+        (lambda: dx.simulate(cell, 5.0, 0.025, celsius=-300.0), r"above absolute zero"),
+        (lambda: dx.simulate(cell, 5.0, 0.025, v_init=float("nan")), r"v_init must be a finite"),
+        (lambda: dx.simulate(cell, 0.01, 0.025), r"shorter than half a step"),
+    ]
+    for call, message in cases:
+        with pytest.raises(ValueError, match=message):
+            call()
+    # a params pytree passed to simulate is checked too (the description was not involved)
+    p = cell.params
+    p["cable"]["cm"] = p["cable"]["cm"].at[0].set(-1.0)
+    with pytest.raises(ValueError, match=r"cm must be > 0 uF/cm2, got -1"):
+        dx.simulate(cell, 5.0, 0.025, params=p)
+    p = cell.params
+    p["channels"]["hh"]["gkbar"] = -p["channels"]["hh"]["gkbar"]
+    with pytest.raises(ValueError, match=r"hh.gkbar must be >= 0"):
+        dx.simulate(cell, 5.0, 0.025, params=p)
+    # inside jit the values are traced: no host check, the run proceeds
+    assert jax.jit(lambda q: dx.simulate(cell, 1.0, 0.025, params=q).traces)(cell.params).shape == (2, 41)
+    # a region alias suggests only what the cell has
+    apical_only = dx.Cell.from_sections([
+        {"length": 20.0, "diam": 20.0, "parent": -1, "region": "soma"},
+        {"length": 100.0, "diam": 2.0, "parent": 0, "parent_x": 1.0, "region": "apic"}])
+    with pytest.raises(ValueError, match=r"no sections in region 'basal'") as err:
+        apical_only.set("cm", 1.0, where="basal")
+    assert "['basal']" not in str(err.value), err.value  # never suggests the name it refused
+
+
+def test_plugin_ranges_are_enforced():
+    """A plugin declares its parameters' ranges; values outside are refused by name."""
+    from dendrax.mechanisms import Channel
+
+    class Leak(Channel):
+        name = "leak_r"
+        params = {"g": 1e-4, "e": -70.0}
+        units = {"g": "S/cm2"}
+        ranges = {"g": (0.0, 1.0)}
+
+        def current(self, v, states, params, env):
+            return {"": params["g"] * (v - params["e"])}
+
+    cell = dx.Cell.ball_and_stick().insert(Leak)
+    cell.set("leak_r.g", 0.5).set("leak_r.e", -1e3)  # e is unbounded
+    with pytest.raises(ValueError, match=r"leak_r.g must be in \[0, 1\] S/cm2, got 2"):
+        cell.set("leak_r.g", 2.0)

@@ -17,9 +17,32 @@ import numpy as np
 
 from . import morphology as morph_lib
 from .mechanisms import registry
-from .mechanisms.base import IONS, Channel, IonPool, Synapse, check_mechanism
+from .mechanisms.base import (IONS, NONNEGATIVE, POSITIVE, Channel, IonPool, Range, Synapse,
+                              as_range, check_mechanism)
 
 REGION_ALIASES = {"apical": "apic", "basal": "dend", "dendrite": "dend", "dendrites": "dend"}
+
+# valid values and units of the core quantities (mechanisms declare their own ``ranges``)
+CORE_RANGES = {"cm": (POSITIVE, "uF/cm2"), "Ra": (POSITIVE, "ohm cm"), "diam": (POSITIVE, "um"),
+               "L": (POSITIVE, "um"), "delay": (NONNEGATIVE, "ms")}
+
+
+def value_range(name: str, mech=None) -> tuple[Range | None, str]:
+    """(valid range or None, unit) of a parameter: a core quantity, an ion value ("cai0",
+    "ena", ...), or a parameter of ``mech``."""
+    if mech is not None:
+        if name in CORE_RANGES and name not in mech.params:  # a synapse's delay
+            return CORE_RANGES[name]
+        r = mech.ranges.get(name)
+        return (None if r is None else as_range(r)), mech.units.get(name, "")
+    if name in CORE_RANGES:
+        return CORE_RANGES[name]
+    for ion in IONS:
+        if name in (f"{ion}i0", f"{ion}o", f"{ion}i"):
+            return POSITIVE, "mM"
+        if name == f"e{ion}":
+            return None, "mV"
+    return None, ""
 
 
 class Location(NamedTuple):
@@ -151,7 +174,9 @@ class Cell:
             region = REGION_ALIASES.get(where, where)
             secs = [i for i, s in enumerate(self.morphology.sections) if s.region == region]
             if not secs:
-                near = difflib.get_close_matches(where, self.regions() + list(REGION_ALIASES), n=3)
+                present = set(self.regions())
+                names = self.regions() + [a for a, r in REGION_ALIASES.items() if r in present]
+                near = [m for m in difflib.get_close_matches(where, names, n=3) if m != where]
                 raise ValueError(f"no sections in region {where!r}; regions of this cell: "
                                  f"{self.regions()}" + (f" (did you mean {near}?)" if near else ""))
             return secs
@@ -260,30 +285,35 @@ class Cell:
         """
         self._touch()
         _check_finite(name, value)
+        if name in ("Ra", "L", "diam", "cm") or name in self.values["ions"]:
+            rng, unit = value_range(name)
+            if rng is not None:
+                rng.check(name, value, unit)
         if name in ("Ra", "L"):
-            if name == "L" and np.any(np.asarray(value) <= 0):
-                raise ValueError(f"L must be > 0 um, got {value!r}")
-            self.values[name][self.sections(where)] = value
+            secs = self.sections(where)
+            _assign(name, self.values[name], secs, value, "section")
             return self
         if name == "diam":
-            if np.any(np.asarray(value) <= 0):
-                raise ValueError(f"diam must be > 0 um, got {value!r}")
             offsets = self.morphology.point_offsets
-            for s in self.sections(where):
-                self.values["diam"][offsets[s]:offsets[s + 1]] = value
+            points = np.concatenate([np.arange(offsets[s], offsets[s + 1])
+                                     for s in self.sections(where)])
+            _assign(name, self.values["diam"], points, value, "3-D point")
             return self
         nodes = self.nodes(where)
         if name == "cm":
-            self.values["cm"][nodes] = value
+            _assign(name, self.values["cm"], nodes, value, "node")
             return self
         if name in self.values["ions"]:
-            self.values["ions"][name][nodes] = value
+            _assign(name, self.values["ions"][name], nodes, value, "node")
             return self
         mech, param = self._mech_param(name)
+        rng, unit = value_range(param, self.mechanisms[mech])
+        if rng is not None:
+            rng.check(name, value, unit)
         present = nodes[self.mechanism_nodes[mech][nodes]]
         if present.size == 0:
             raise ValueError(f"{mech} is not inserted where {name} was set ({where!r})")
-        self.values["mechs"][mech][param][present] = value
+        _assign(name, self.values["mechs"][mech][param], present, value, f"node with {mech}")
         return self
 
     def get(self, name: str) -> np.ndarray:
@@ -327,6 +357,7 @@ class Cell:
         self._touch()
         for k, v in (("delay", delay), ("dur", dur), ("amp", amp)):
             _check_finite(f"iclamp {k}", v)
+        NONNEGATIVE.check("iclamp dur", dur, "ms")
         self.stimuli.iclamp.append((self.node(loc), float(delay), float(dur), float(amp)))
         return self
 
@@ -470,9 +501,19 @@ def synapse_values(mech, params: dict, **extra) -> dict:
     values = {**mech.params, **params, **extra}
     for k, v in values.items():
         _check_finite(f"{mech.name}.{k}", v)
-    if "delay" in extra and np.any(np.asarray(extra["delay"], float) < 0):
-        raise ValueError(f"{mech.name} delay must be >= 0 ms, got {extra['delay']!r}")
+        rng, unit = value_range(k, mech)
+        if rng is not None:
+            rng.check(f"{mech.name}.{k}", v, unit)
     return values
+
+
+def _assign(name, table, index, value, what):
+    """table[index] = value, with an error naming the parameter for a wrong-length array."""
+    value = np.asarray(value, float)
+    if value.ndim and value.shape != (len(index),):
+        raise ValueError(f"{name}: got {value.size} values for {len(index)} entries (one per "
+                         f"{what} selected), or give one scalar")
+    table[index] = value
 
 
 def _check_finite(name, value):

@@ -26,7 +26,7 @@ from jax import lax
 from jax.sharding import Mesh, PartitionSpec as P
 
 from . import simulation as sim
-from .lowering import core_params, drive, lower
+from .lowering import check_values, core_params, drive, lower
 from .model import EventInputs, Model, Placement
 
 AXIS = "cells"
@@ -176,8 +176,7 @@ def simulate(net, t_stop: float, dt: float = 0.025, *, devices=None, params=None
     first n; or a list). Arguments and result as ``dendrax.simulate``."""
     if method not in sim.METHODS:
         raise ValueError(f"unknown method {method!r}; choose one of {sorted(sim.METHODS)}")
-    if not (dt > 0 and np.isfinite(dt)) or not (t_stop > 0 and np.isfinite(t_stop)):
-        raise ValueError(f"need dt > 0 and t_stop > 0, got dt={dt}, t_stop={t_stop}")
+    sim.check_run(t_stop, dt, v_init, celsius)
     model, base, layout = lower(net)
     if model.graded:
         raise ValueError("graded synapses are not split over devices yet: use dendrax.simulate")
@@ -188,6 +187,7 @@ def simulate(net, t_stop: float, dt: float = 0.025, *, devices=None, params=None
         raise ValueError("nothing is recorded: call .record(...) or .record_spikes() before simulate")
     devices = resolve_devices(devices)
     params = base if params is None else params
+    check_values(model, params)
     model = sim.sized(model, layout, params, dt)
     n_steps = int(round(t_stop / dt))
     block = _min_delay_steps(model, layout, params, dt, n_steps)

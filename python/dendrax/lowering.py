@@ -35,8 +35,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import morphology as morph_lib
-from .cell import Cell, Location, SectionRef
-from .mechanisms.base import IonPool
+from .cell import Cell, Location, SectionRef, value_range
+from .mechanisms.base import NONNEGATIVE, POSITIVE, IonPool
 from .model import EventInputs, GradedPlacement, Model, Placement, Recording
 
 
@@ -558,6 +558,33 @@ def _unique_rows(*columns):
         code = code * len(values) + inv.ravel()
     _, first, inverse = np.unique(code, return_index=True, return_inverse=True)
     return first, inverse.ravel()
+
+
+def check_values(model: Model, params: dict) -> None:
+    """A ValueError naming the first parameter outside its valid range (cm <= 0, a negative
+    conductance, a negative delay, ...); traced leaves (inside jit or grad) are skipped."""
+    mechs = {p.mech.name: p.mech for p in (*model.channels, *model.synapses, *model.graded)}
+    stimuli = {("iclamp", "dur"): (NONNEGATIVE, "ms"), ("vclamp", "dur"): (NONNEGATIVE, "ms"),
+               ("vclamp", "rs"): (POSITIVE, "MOhm")}
+
+    def check(label, leaf, rng_unit):
+        rng, unit = rng_unit
+        if rng is not None and not isinstance(leaf, jax.core.Tracer):
+            rng.check(label, np.asarray(leaf), unit)
+
+    for k, leaf in params.get("cable", {}).items():
+        check(k, leaf, value_range(k))
+    for k, leaf in params.get("ions", {}).items():
+        check(k, leaf, value_range(k))
+    for kind in ("channels", "synapses"):
+        for name, table in params.get(kind, {}).items():
+            for k, leaf in table.items():
+                if name in mechs:
+                    check(f"{name}.{k}", leaf, value_range(k, mechs[name]))
+    for (stim, k), rng_unit in stimuli.items():
+        leaf = params.get("stimuli", {}).get(stim, {}).get(k)
+        if leaf is not None:
+            check(f"{stim} {k}", leaf, rng_unit)
 
 
 # --- values in simulator units (pure JAX: differentiable) -------------------

@@ -31,7 +31,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from .lowering import core_params, drive, lower
+from .lowering import check_values, core_params, drive, lower
 from .mechanisms.base import IONS, IonPool, nernst
 from .model import Model
 from .solver import hines_solve
@@ -557,8 +557,7 @@ def simulate(target, t_stop: float, dt: float = 0.025, *, params=None, v_init: f
     """
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; choose one of {sorted(METHODS)}")
-    if not (dt > 0 and np.isfinite(dt)) or not (t_stop > 0 and np.isfinite(t_stop)):
-        raise ValueError(f"need dt > 0 and t_stop > 0, got dt={dt}, t_stop={t_stop}")
+    check_run(t_stop, dt, v_init, celsius)
     _warn_if_float32()
     model, base, layout = lower(target)
     if not model.recordings and not model.spike_records.size:
@@ -566,6 +565,7 @@ def simulate(target, t_stop: float, dt: float = 0.025, *, params=None, v_init: f
     n_steps = int(round(t_stop / dt))
     params = base if params is None else params
     _check_params(params)
+    check_values(model, params)
     model = sized(model, layout, params, dt)
     core = core_params(layout, params, v_init=v_init, celsius=celsius)
     drv, step = drive(layout, n_steps, dt), jnp.asarray(dt)
@@ -577,6 +577,21 @@ def simulate(target, t_stop: float, dt: float = 0.025, *, params=None, v_init: f
     _warn_nonfinite(traces, dt, layout.labels)
     return Result(jnp.asarray(np.arange(n_steps + 1) * dt), traces.T, layout.labels, raster,
                   layout.spike_cells)
+
+
+def check_run(t_stop, dt, v_init, celsius) -> None:
+    """ValueErrors for run settings no simulation can have (before anything runs)."""
+    if not (np.isfinite(dt) and dt > 0) or not (np.isfinite(t_stop) and t_stop > 0):
+        raise ValueError(f"need dt > 0 and t_stop > 0, got dt={dt}, t_stop={t_stop}")
+    if t_stop < 0.5 * dt:
+        raise ValueError(f"t_stop = {t_stop} ms is shorter than half a step (dt = {dt} ms): no "
+                         "step would run; use t_stop >= dt")
+    if isinstance(v_init, jax.core.Tracer) or isinstance(celsius, jax.core.Tracer):
+        return
+    if not np.all(np.isfinite(np.asarray(v_init, float))):
+        raise ValueError(f"v_init must be a finite potential (mV), got {v_init}")
+    if not np.all(np.asarray(celsius, float) > -273.15):
+        raise ValueError(f"celsius must be above absolute zero (> -273.15 degC), got {celsius}")
 
 
 def sized(model: Model, layout, params, dt) -> Model:

@@ -22,10 +22,12 @@ processes in uS and nA, time in ms.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
-from typing import Any, ClassVar, Mapping
+from typing import Any, ClassVar, Mapping, NamedTuple
 
 import jax.numpy as jnp
+import numpy as np
 
 Array = Any
 Params = Mapping[str, Array]
@@ -67,6 +69,41 @@ def nernst(ci, co, charge: int, celsius):
     return jnp.where(ci <= 0, 1e6, jnp.where(co <= 0, -1e6, e))
 
 
+class Range(NamedTuple):
+    """The valid values of a parameter: low <= x <= high, or low < x when ``strict``."""
+
+    low: float = -math.inf
+    high: float = math.inf
+    strict: bool = False
+
+    def __str__(self):
+        if self.high == math.inf:
+            return f"{'>' if self.strict else '>='} {self.low:g}"
+        return f"in {'(' if self.strict else '['}{self.low:g}, {self.high:g}]"
+
+    def check(self, name: str, value, unit: str = "") -> None:
+        """A ValueError naming the parameter, the offending value and this range."""
+        arr = np.asarray(value, dtype=float)
+        ok = (arr > self.low if self.strict else arr >= self.low) & (arr <= self.high)
+        if not np.all(ok):
+            bad = arr[~ok] if arr.ndim else arr
+            raise ValueError(f"{name} must be {self}{' ' + unit if unit else ''}, got "
+                             f"{np.ravel(bad)[0]:g}" + (f" (and {np.size(bad) - 1} more)"
+                                                       if np.size(bad) > 1 else ""))
+
+
+POSITIVE = Range(0.0, math.inf, True)
+NONNEGATIVE = Range(0.0)
+
+
+def as_range(r) -> Range:
+    """A Range from a Range or a (low, high) pair (None: unbounded; closed interval)."""
+    if isinstance(r, Range):
+        return r
+    low, high = r
+    return Range(-math.inf if low is None else float(low), math.inf if high is None else float(high))
+
+
 class Mechanism:
     """What every mechanism declares.
 
@@ -74,6 +111,8 @@ class Mechanism:
         name: how a cell inserts it (the NEURON SUFFIX or POINT_PROCESS name).
         params: parameter name -> default value.
         units: parameter name -> unit string (documentation, shown by tools).
+        ranges: parameter name -> valid values, a ``Range`` or a (low, high) pair (None:
+            unbounded); a value outside is refused with an error naming it (optional).
         states: state name -> value used when ``steady_state`` does not set it.
         ions: ions whose quantities it uses, e.g. ("na", "k").
     """
@@ -81,6 +120,7 @@ class Mechanism:
     name: ClassVar[str]
     params: ClassVar[dict[str, float]] = {}
     units: ClassVar[dict[str, str]] = {}
+    ranges: ClassVar[dict] = {}
     states: ClassVar[dict[str, float]] = {}
     ions: ClassVar[tuple[str, ...]] = ()
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 
-from .base import Synapse
+from .base import POSITIVE, Synapse
 
 
 def _tau1(params):
@@ -36,6 +36,7 @@ class Exp2Syn(Synapse):
     name = "Exp2Syn"
     params = {"tau1": 0.1, "tau2": 10.0, "e": 0.0}
     units = {"tau1": "ms", "tau2": "ms", "e": "mV"}
+    ranges = {"tau1": POSITIVE, "tau2": POSITIVE}
     states = {"A": 0.0, "B": 0.0}
 
     def steady_state(self, v, params, env):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 
-from .base import GradedSynapse
+from .base import NONNEGATIVE, POSITIVE, GradedSynapse
 
 
 class IonotropicSynapse(GradedSynapse):
@@ -20,6 +20,7 @@ class IonotropicSynapse(GradedSynapse):
     name = "IonotropicSynapse"
     params = {"gS": 1e-4, "e_syn": 0.0, "k_minus": 0.025, "v_th": -35.0, "delta": 10.0}
     units = {"gS": "uS", "e_syn": "mV", "k_minus": "1/ms", "v_th": "mV", "delta": "mV"}
+    ranges = {"gS": NONNEGATIVE, "k_minus": POSITIVE, "delta": POSITIVE}
     states = {"s": 0.2}
 
     def rates(self, v_pre, params, env):

@@ -23,7 +23,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from .base import FARADAY, IONS, Channel, IonPool
+from .base import FARADAY, IONS, NONNEGATIVE, POSITIVE, Channel, IonPool, Range
 
 Q10 = 2.3  # Hay et al. 2011: kinetics measured at 21 degC, corrected with q10 = 2.3
 T_MEASURED = 21.0
@@ -65,6 +65,7 @@ class NaTa_t(Channel):
     name = "NaTa_t"
     params = {"gNaTa_tbar": 0.00001}
     units = {"gNaTa_tbar": "S/cm2"}
+    ranges = {"gNaTa_tbar": NONNEGATIVE}
     states = {"m": 0.0, "h": 1.0}
     ions = ("na",)
     vm, vh = -38.0, -66.0  # half-points of the m and h rate functions, mV
@@ -91,6 +92,7 @@ class NaTs2_t(NaTa_t):
     name = "NaTs2_t"
     params = {"gNaTs2_tbar": 0.00001}
     units = {"gNaTs2_tbar": "S/cm2"}
+    ranges = {"gNaTs2_tbar": NONNEGATIVE}
     vm, vh = -32.0, -60.0
 
 
@@ -103,6 +105,7 @@ class Nap_Et2(Channel):
     name = "Nap_Et2"
     params = {"gNap_Et2bar": 0.00001}
     units = {"gNap_Et2bar": "S/cm2"}
+    ranges = {"gNap_Et2bar": NONNEGATIVE}
     states = {"m": 0.0, "h": 1.0}
     ions = ("na",)
 
@@ -131,6 +134,7 @@ class K_Pst(Channel):
     name = "K_Pst"
     params = {"gK_Pstbar": 0.00001}
     units = {"gK_Pstbar": "S/cm2"}
+    ranges = {"gK_Pstbar": NONNEGATIVE}
     states = {"m": 0.0, "h": 1.0}
     ions = ("k",)
 
@@ -159,6 +163,7 @@ class K_Tst(Channel):
     name = "K_Tst"
     params = {"gK_Tstbar": 0.00001}
     units = {"gK_Tstbar": "S/cm2"}
+    ranges = {"gK_Tstbar": NONNEGATIVE}
     states = {"m": 0.0, "h": 1.0}
     ions = ("k",)
 
@@ -185,6 +190,7 @@ class SKv3_1(Channel):
     name = "SKv3_1"
     params = {"gSKv3_1bar": 0.00001}
     units = {"gSKv3_1bar": "S/cm2"}
+    ranges = {"gSKv3_1bar": NONNEGATIVE}
     states = {"m": 0.0}
     ions = ("k",)
 
@@ -207,6 +213,7 @@ class SK_E2(Channel):
     name = "SK_E2"
     params = {"gSK_E2bar": 0.000001, "zTau": 1.0}
     units = {"gSK_E2bar": "S/cm2", "zTau": "ms"}
+    ranges = {"gSK_E2bar": NONNEGATIVE, "zTau": POSITIVE}
     states = {"z": 0.0}
     ions = ("ca", "k")
     kd = 0.00043  # mM
@@ -230,6 +237,7 @@ class Ca_HVA(Channel):
     name = "Ca_HVA"
     params = {"gCa_HVAbar": 0.00001}
     units = {"gCa_HVAbar": "S/cm2"}
+    ranges = {"gCa_HVAbar": NONNEGATIVE}
     states = {"m": 0.0, "h": 1.0}
     ions = ("ca",)
 
@@ -255,6 +263,7 @@ class Ca_LVAst(Channel):
     name = "Ca_LVAst"
     params = {"gCa_LVAstbar": 0.00001}
     units = {"gCa_LVAstbar": "S/cm2"}
+    ranges = {"gCa_LVAstbar": NONNEGATIVE}
     states = {"m": 0.0, "h": 1.0}
     ions = ("ca",)
 
@@ -281,6 +290,7 @@ class Im(Channel):
     name = "Im"
     params = {"gImbar": 0.00001}
     units = {"gImbar": "S/cm2"}
+    ranges = {"gImbar": NONNEGATIVE}
     states = {"m": 0.0}
     ions = ("k",)
 
@@ -303,6 +313,7 @@ class Ih(Channel):
     name = "Ih"
     params = {"gIhbar": 0.00001, "ehcn": -45.0}
     units = {"gIhbar": "S/cm2", "ehcn": "mV"}
+    ranges = {"gIhbar": NONNEGATIVE}
     states = {"m": 0.0}
     ions = ()
 
@@ -328,6 +339,7 @@ class CaDynamics_E2(IonPool):
     ions = ("ca",)
     params = {"gamma": 0.05, "decay": 80.0, "depth": 0.1, "minCai": 1e-4}
     units = {"gamma": "1", "decay": "ms", "depth": "um", "minCai": "mM"}
+    ranges = {"gamma": Range(0.0, 1.0), "decay": POSITIVE, "depth": POSITIVE, "minCai": NONNEGATIVE}
     states = {"cai": IONS["ca"].ci}
 
     def advance(self, v, states, params, env, dt):

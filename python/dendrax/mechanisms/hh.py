@@ -2,7 +2,7 @@
 
 import jax.numpy as jnp
 
-from .base import Channel
+from .base import NONNEGATIVE, Channel
 
 
 def vtrap(x, y):
@@ -18,6 +18,7 @@ class HH(Channel):
     name = "hh"
     params = {"gnabar": 0.12, "gkbar": 0.036, "gl": 0.0003, "el": -54.3}
     units = {"gnabar": "S/cm2", "gkbar": "S/cm2", "gl": "S/cm2", "el": "mV"}
+    ranges = {"gnabar": NONNEGATIVE, "gkbar": NONNEGATIVE, "gl": NONNEGATIVE}
     states = {"m": 0.0, "h": 1.0, "n": 0.0}
     ions = ("na", "k")
 
