@@ -260,8 +260,8 @@ def test_read_morphology_bad_plugin(tmp_path, monkeypatch):
     from dendrax.morphology import readers
 
     fake = plugins.Plugin("bad", readers.GROUP, "somepkg.mod:reader", "somepkg")
-    table = dict(plugins.plugins(readers.GROUP), bad=fake)
-    monkeypatch.setattr(readers.plugins, "plugins", lambda group: table)
+    table = dict(plugins.providers(readers.GROUP), bad=(fake,))
+    monkeypatch.setattr(readers.plugins, "providers", lambda group: table)
     monkeypatch.setattr(readers.plugins, "load", lambda group, name: (lambda path: "nope"))
     path = tmp_path / "cell.bad"
     path.write_text("whatever")

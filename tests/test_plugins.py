@@ -35,11 +35,34 @@ def test_builtins_are_registered_like_plugins():
     assert table["dendrax.morphology_readers"]["swc"] == "dendrax"
 
 
-def test_two_packages_providing_one_name_is_an_error(fake_entry_points):
+def test_two_packages_providing_one_name_break_only_that_name(fake_entry_points):
+    """A name two packages register is unusable by its bare name (the error names both and
+    how to pick one); "<package>:<name>" picks one; every other name keeps working, and
+    the listing shows the conflict."""
+    leak = """
+        from dendrax.mechanisms import Channel
+        class K(Channel):
+            name = "kx"
+            params = {"g": %s}
+            def current(self, v, states, params, env):
+                return {"": params["g"] * (v + 70.0)}
+    """
     fake_entry_points([Plugin("kx", "dendrax.channels", "mod_a:K", "pkg-a"),
-                       Plugin("kx", "dendrax.channels", "mod_b:K", "pkg-b")], {})
-    with pytest.raises(PluginError, match="'kx'.*'pkg-a'.*'pkg-b'"):
-        available()
+                       Plugin("kx", "dendrax.channels", "mod_b:K", "pkg-b"),
+                       Plugin("pas", "dendrax.channels", "dendrax.mechanisms.passive:Passive",
+                              "dendrax")],
+                      {"mod_a": leak % "1e-4", "mod_b": leak % "2e-4"})
+    cell = dx.Cell.ball_and_stick()
+    with pytest.raises(PluginError, match="'kx'.*'pkg-a'.*'pkg-b'.*pick one as 'pkg-a:kx'"):
+        cell.insert("kx")
+    cell.insert("pas")  # the rest works
+    cell.insert("pkg-b:kx")  # a chosen provider
+    assert float(cell.get("kx.g")[0]) == 2e-4
+    with pytest.raises(PluginError, match="package 'pkg-c' provides no channel named 'kx'"):
+        cell.insert("pkg-c:kx")
+    listing = available()["dendrax.channels"]
+    assert listing["pas"] == "dendrax"
+    assert listing["kx"].startswith("CONFLICT: pkg-a, pkg-b")
 
 
 def test_broken_plugin_warns_and_the_rest_works(fake_entry_points):

@@ -250,21 +250,20 @@ class Cell:
     # --- mechanisms and parameters ----------------------------------------
     def insert(self, mechanism, where=None) -> "Cell":
         """Insert a channel or ion pool in ``where``: a registered name (a plugin,
-        e.g. "hh"), or a Channel/IonPool instance or class (to try one before
-        packaging it)."""
+        e.g. "hh"; "<package>:<name>" picks one where two packages register a name), or
+        a Channel/IonPool instance or class (to try one before packaging it)."""
         self._touch()
-        if isinstance(mechanism, str):
-            name = mechanism
-            check_name(name)
-            mech = self.mechanisms.get(name) or registry.channel(name)
+        if isinstance(mechanism, str):  # a name, or "<package>:<name>" to pick a provider
+            check_name(mechanism.rpartition(":")[2])
+            mech = self.mechanisms.get(mechanism) or registry.channel(mechanism)
         else:
             kind = IonPool if isinstance(mechanism, IonPool) or (
                 isinstance(mechanism, type) and issubclass(mechanism, IonPool)) else Channel
             mech = check_mechanism(mechanism, kind)
-            name = mech.name
-            check_name(name)
-            if name in self.mechanisms and type(self.mechanisms[name]) is not type(mech):
-                raise ValueError(f"another mechanism named {name!r} is already inserted")
+            check_name(mech.name)
+        name = mech.name
+        if name in self.mechanisms and type(self.mechanisms[name]) is not type(mech):
+            raise ValueError(f"another mechanism named {name!r} is already inserted")
         nodes = self.nodes(where)
         if name not in self.mechanisms:
             self.mechanisms[name] = mech
@@ -425,6 +424,7 @@ class Cell:
         conductance synapses), as a NEURON NetCon from a VecStim."""
         self._touch()
         mech = registry.synapse(name)
+        name = mech.name  # "<package>:<name>" picks one of several providers
         if not isinstance(mech, Synapse):
             raise ValueError(f"{name} is a graded synapse (driven by a presynaptic voltage, not "
                              "by spikes): connect two cells with dendrax.Network.connect")

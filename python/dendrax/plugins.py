@@ -41,54 +41,90 @@ def _entry_points(group: str):
 
 
 @lru_cache(maxsize=None)
-def plugins(group: str) -> dict[str, Plugin]:
-    """Name -> Plugin for one group. Two packages providing one name is an error."""
+def providers(group: str) -> dict[str, tuple[Plugin, ...]]:
+    """Name -> every distinct provider of it in one group (almost always one)."""
     if group not in GROUPS:
         raise PluginError(f"unknown plugin group {group!r}; groups are {GROUPS}")
-    found: dict[str, Plugin] = {}
+    found: dict[str, list[Plugin]] = {}
     for p in _entry_points(group):
-        other = found.get(p.name)
-        if other is not None and (other.package, other.value) != (p.package, p.value):
-            raise PluginError(
-                f"{group}: the name {p.name!r} is provided by two packages, "
-                f"{other.package!r} ({other.value}) and {p.package!r} ({p.value}); "
-                "uninstall one of them")
-        found[p.name] = p
-    return found
+        same = found.setdefault(p.name, [])
+        if all((q.package, q.value) != (p.package, p.value) for q in same):
+            same.append(p)
+    return {name: tuple(ps) for name, ps in found.items()}
+
+
+def plugins(group: str) -> dict[str, Plugin]:
+    """Name -> Plugin for the names of one group that exactly one package provides."""
+    return {name: ps[0] for name, ps in providers(group).items() if len(ps) == 1}
+
+
+def conflicts(group: str) -> dict[str, tuple[Plugin, ...]]:
+    """Names that two or more packages provide (unusable by the bare name)."""
+    return {name: ps for name, ps in providers(group).items() if len(ps) > 1}
+
+
+def _normal(package: str) -> str:
+    return package.lower().replace("_", "-")
+
+
+def resolve(group: str, name: str) -> Plugin:
+    """The plugin ``name`` names: a registered name, or "<package>:<name>" to pick one
+    provider of a name that several packages register.
+
+    Raises:
+        PluginError: unknown name (with the nearest known names), or a name two packages
+            provide (naming both and how to pick one).
+    """
+    package, _, bare = name.rpartition(":")
+    table = providers(group)
+    kind = group.split(".")[-1].rstrip("s")
+    if bare not in table:
+        near = difflib.get_close_matches(bare, list(table), n=3)
+        hint = f"; did you mean {', '.join(map(repr, near))}?" if near else ""
+        raise PluginError(f"no {kind} named {bare!r} (known: {', '.join(sorted(table)) or 'none'})"
+                          f"{hint}")
+    found = table[bare]
+    if package:
+        chosen = [p for p in found if _normal(p.package) == _normal(package)]
+        if not chosen:
+            raise PluginError(f"package {package!r} provides no {kind} named {bare!r}; it is "
+                              f"provided by {', '.join(repr(p.package) for p in found)}")
+        return chosen[0]
+    if len(found) > 1:
+        listing = " and ".join(f"{p.package!r} ({p.value})" for p in found)
+        raise PluginError(f"{group}: the name {bare!r} is provided by {len(found)} packages, "
+                          f"{listing}; pick one as '{found[0].package}:{bare}' (or uninstall one)")
+    return found[0]
 
 
 @lru_cache(maxsize=None)
-def _loaded(group: str, name: str) -> Any:
-    return plugins(group)[name].load()
+def _loaded(plugin: Plugin) -> Any:
+    return plugin.load()
 
 
 def load(group: str, name: str) -> Any:
-    """The object registered under ``name`` in ``group``.
+    """The object registered under ``name`` in ``group`` ("<package>:<name>" picks one of
+    several providers).
 
     Raises:
-        PluginError: unknown name (with the nearest known names), or the plugin
-            failed to import (with its package and error).
+        PluginError: unknown or ambiguous name (see ``resolve``), or the plugin failed to
+            import (with its package and error).
     """
-    table = plugins(group)
-    if name not in table:
-        near = difflib.get_close_matches(name, list(table), n=3)
-        hint = f"; did you mean {', '.join(map(repr, near))}?" if near else ""
-        raise PluginError(f"no {group.split('.')[-1].rstrip('s')} named {name!r} "
-                          f"(known: {', '.join(sorted(table)) or 'none'}){hint}")
+    p = resolve(group, name)
     try:
-        return _loaded(group, name)
+        return _loaded(p)
     except Exception as err:  # noqa: BLE001 - a broken plugin must not take dendrax down
-        p = table[name]
-        raise PluginError(f"plugin {name!r} from package {p.package!r} ({p.value}) failed to "
+        raise PluginError(f"plugin {p.name!r} from package {p.package!r} ({p.value}) failed to "
                           f"load: {type(err).__name__}: {err}") from err
 
 
 def load_all(group: str) -> dict[str, Any]:
-    """Every loadable plugin of a group; broken ones are skipped with a warning."""
+    """Every loadable plugin of a group with one provider; broken ones are skipped with a
+    warning (names several packages provide are left out: see ``conflicts``)."""
     out = {}
     for name, p in plugins(group).items():
         try:
-            out[name] = _loaded(group, name)
+            out[name] = _loaded(p)
         except Exception as err:  # noqa: BLE001
             warnings.warn(f"dendrax: plugin {name!r} from package {p.package!r} ({p.value}) "
                           f"failed to load and is skipped: {type(err).__name__}: {err}",
@@ -98,5 +134,5 @@ def load_all(group: str) -> dict[str, Any]:
 
 def clear_cache() -> None:
     """Forget discovered plugins (after installing a package at run time)."""
-    plugins.cache_clear()
+    providers.cache_clear()
     _loaded.cache_clear()

@@ -11,6 +11,7 @@ def channel(name: str) -> Mechanism:
     obj = plugins.load("dendrax.channels", name)
     kind = IonPool if isinstance(obj, type) and issubclass(obj, IonPool) else Channel
     mech = check_mechanism(obj, kind)
+    name = name.rpartition(":")[2]  # "<package>:<name>" picks one of several providers
     if mech.name != name:
         raise plugins.PluginError(f"channel plugin registered as {name!r} declares name {mech.name!r}")
     return mech
@@ -22,11 +23,20 @@ def synapse(name: str) -> Synapse | GradedSynapse:
     kind = GradedSynapse if isinstance(obj, GradedSynapse) or (
         isinstance(obj, type) and issubclass(obj, GradedSynapse)) else Synapse
     mech = check_mechanism(obj, kind)
+    name = name.rpartition(":")[2]
     if mech.name != name:
         raise plugins.PluginError(f"synapse plugin registered as {name!r} declares name {mech.name!r}")
     return mech
 
 
 def available() -> dict[str, dict[str, str]]:
-    """group -> {name: providing package} for every registered mechanism and reader."""
-    return {g: {n: p.package for n, p in sorted(plugins.plugins(g).items())} for g in plugins.GROUPS}
+    """group -> {name: providing package} for every registered mechanism and reader; a name
+    several packages provide lists them all, marked as a conflict."""
+    out = {}
+    for g in plugins.GROUPS:
+        table = {}
+        for n, ps in sorted(plugins.providers(g).items()):
+            table[n] = ps[0].package if len(ps) == 1 else (
+                "CONFLICT: " + ", ".join(p.package for p in ps) + f" (pick one as '<package>:{n}')")
+        out[g] = table
+    return out

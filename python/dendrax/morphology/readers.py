@@ -23,7 +23,7 @@ GROUP = "dendrax.morphology_readers"
 
 def known_formats() -> list[str]:
     """Names of the registered morphology formats, sorted."""
-    return sorted(plugins.plugins(GROUP))
+    return sorted(plugins.providers(GROUP))
 
 
 def read_morphology(path: str | os.PathLike, format: str | None = None) -> Morphology:
@@ -63,7 +63,7 @@ def read_morphology(path: str | os.PathLike, format: str | None = None) -> Morph
         reader = plugins.load(GROUP, fmt)
     except plugins.PluginError as err:
         raise MorphologyError(f"cannot read {str(p)!r}: {err}") from err
-    entry = plugins.plugins(GROUP)[fmt]
+    entry = plugins.resolve(GROUP, fmt)
     result = reader(p)
     if not isinstance(result, Morphology):
         raise TypeError(f"morphology reader {fmt!r} ({entry.value} from package "
