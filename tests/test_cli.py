@@ -306,3 +306,13 @@ def test_docs_network_example_runs(tmp_path, monkeypatch, capsys):
     assert len(spikes.get(11, [])) >= 1, "the readout fires when the population does"
     assert (tmp_path / "net_out" / "network.png").exists()
     assert np.loadtxt(tmp_path / "net_out" / "traces.csv", delimiter=",", skiprows=1).shape[1] == 4
+
+
+def test_spike_count_is_the_soma_s_whatever_is_recorded_first(tmp_path, capsys):
+    """The summary counts spikes at the soma (NEURON's NetCon.record), not threshold crossings
+    of the first recording (which reported 0 spikes when hh.m came first)."""
+    assert main(["simulate", "--out", str(tmp_path), "--quiet", "--t-stop", "40", "--no-plot",
+                 "--record", "hh.m@soma(0.5)"]) == 0
+    out = capsys.readouterr().out
+    n = int(out.split(" spikes at the soma")[0].rsplit(" ", 1)[-1])
+    assert n >= 2, out

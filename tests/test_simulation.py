@@ -279,3 +279,25 @@ def test_plugin_ranges_are_enforced():
     cell.set("leak_r.g", 0.5).set("leak_r.e", -1e3)  # e is unbounded
     with pytest.raises(ValueError, match=r"leak_r.g must be in \[0, 1\] S/cm2, got 2"):
         cell.set("leak_r.g", 2.0)
+
+
+def test_cell_spike_records_match_threshold_crossings_rates_and_isis():
+    """record_spikes on a cell: NEURON's NetCon.record (the step at whose start v is above
+    threshold for the first time since it was below), checked against the trace in numpy;
+    spikes alone (no trace) can be recorded; rates and inter-spike intervals."""
+    cell = hh_ball_and_stick(amp=1.0)
+    cell.record_spikes().record_spikes(cell.section(1)(0.9), threshold=-20.0)
+    res = dx.simulate(cell, 12.0, 0.025)
+    for k, (trace, thr) in enumerate(((res.traces[0], 10.0), (res.traces[1], -20.0))):
+        v = np.asarray(trace)
+        up = np.flatnonzero((v[1:] > thr) & (v[:-1] <= thr)) + 1  # first sample above
+        np.testing.assert_allclose(res.spikes[k], np.asarray(res.t)[up], atol=1e-12)
+        assert len(up) >= k + 1
+    np.testing.assert_allclose(res.rates(), [len(s) / 12.0 * 1e3 for s in res.spikes])
+    np.testing.assert_allclose(res.rates(5.0, 12.0)[1], 1e3 / 7.0)  # one spike in [5, 12)
+    np.testing.assert_allclose(res.isis()[1], np.diff(res.spikes[1]))
+    spikes_only = dx.Cell.ball_and_stick(nseg=[1, 5], Ra=100.0, dend_length=150.0, dend_diam=2.0)
+    spikes_only.insert("hh").iclamp(spikes_only.soma(), delay=1.0, dur=10.0, amp=1.0)
+    out = dx.simulate(spikes_only.record_spikes(), 12.0, 0.025)
+    assert out.traces.shape == (0, 481)
+    np.testing.assert_array_equal(out.spikes[0], res.spikes[0])

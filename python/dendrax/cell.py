@@ -125,6 +125,7 @@ class Cell:
         self.mechanism_nodes: dict[str, np.ndarray] = {}  # name -> bool [N]
         self.stimuli = Stimuli([], [], [], {})
         self._recordings: list[tuple[str, Location]] = []
+        self.spike_records: list[tuple[int, float, float]] = []  # (section, x, threshold)
         _check_finite("Ra", Ra)
         _check_finite("cm", cm)
 
@@ -397,6 +398,17 @@ class Cell:
         self._recordings.append((name, loc))
         return self
 
+    def record_spikes(self, loc: Location | None = None, *, threshold: float = 10.0) -> "Cell":
+        """Record spike times at ``loc`` (default the soma centre) as NEURON's
+        ``NetCon.record``: a spike when v rises above ``threshold`` (mV, NEURON's default
+        10), found at the start of each step; ``res.spikes``. Needs no trace recording."""
+        self._touch()
+        loc = self.soma() if loc is None else loc
+        self.node(loc)
+        _check_finite("threshold", threshold)
+        self.spike_records.append((loc.section, loc.x, float(threshold)))
+        return self
+
     def check_record(self, name: str, loc: Location, *, synapses=()) -> None:
         """A ValueError unless ``name`` can be recorded at ``loc`` of this cell (``synapses``:
         names of synapse kinds placed from outside the cell, e.g. by a network)."""
@@ -470,6 +482,7 @@ class Cell:
         new.mechanism_nodes = {k: v.copy() for k, v in self.mechanism_nodes.items()}
         new.stimuli = copy.deepcopy(self.stimuli)
         new._recordings = list(self._recordings)
+        new.spike_records = list(self.spike_records)
         new.revision = 0
         return new
 

@@ -36,6 +36,7 @@ def _simulate(opts) -> int:
     segment_nodes = cell.nodes()
     for node in segment_nodes:
         cell.record("v", cell.section(int(comps.section[node]))(float(comps.x[node])))
+    cell.record_spikes(cell.soma(0.5))  # NEURON's NetCon.record at the soma, 10 mV
     n_steps = int(round(opts.t_stop / opts.dt))
     res = simulate(cell, opts.t_stop, opts.dt, v_init=opts.v_init, celsius=opts.celsius,
                    method=opts.method, progress=not opts.quiet and n_steps * len(segment_nodes) > 2e5)
@@ -58,10 +59,10 @@ def _simulate(opts) -> int:
         plot_run(cell, Result(res.t, user, user_labels), np.nan_to_num(peak, nan=np.nanmin(peak)),
                  out / "voltage.png", title=f"dendrax: {opts.swc or 'default branched neuron'}")
         written.append(out / "voltage.png")
-    v_soma = user[0]
-    spikes = int(np.sum((v_soma[1:] >= 0) & (v_soma[:-1] < 0)))
+    spikes = res.spikes[0]
     print(f"simulated {cell.n_nodes} nodes for {opts.t_stop:g} ms (dt {opts.dt:g} ms): "
-          f"{spikes} spikes in the first recording; wrote {', '.join(map(str, written))}")
+          f"{spikes.size} spikes at the soma (v > 10 mV, {res.rates()[0]:.1f} Hz); wrote "
+          f"{', '.join(map(str, written))}")
     return 0
 
 

@@ -439,6 +439,10 @@ def _lower(cells: tuple, wiring) -> Lowered:
     spike_records = []
     labels = []
     net_recordings = []
+    for c, cell in enumerate(cells):
+        for sec, x, thr in cell.spike_records:
+            spike_records.append(source(forest(c, cell.node(Location(sec, x))), thr))
+            spike_cells.append(c)
     if network:
         for block in wiring.blocks:
             g = group(block.synapse, block.mech, block.graded)

@@ -507,6 +507,19 @@ class Result:
                 return self.traces[hits[0]]
         raise KeyError(f"{key!r} was not recorded; recorded: {self.labels}")
 
+    def rates(self, t_start: float = 0.0, t_stop: float | None = None) -> np.ndarray:
+        """Mean firing rate (Hz) of each recorded source between t_start and t_stop (ms;
+        default the end of the run): spikes in [t_start, t_stop) / duration."""
+        t_stop = float(np.asarray(self.t)[-1]) if t_stop is None else t_stop
+        if not t_stop > t_start:
+            raise ValueError(f"need t_stop > t_start, got {t_start}, {t_stop}")
+        return np.array([np.sum((s >= t_start) & (s < t_stop)) for s in self.spikes],
+                        float) * 1e3 / (t_stop - t_start)
+
+    def isis(self) -> list:
+        """Inter-spike intervals (ms) of each recorded source."""
+        return [np.diff(s) for s in self.spikes]
+
     @property
     def spikes(self) -> list:
         """Spike times (ms) of each recorded source, in the order recorded: a list of
