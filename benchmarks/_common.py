@@ -503,6 +503,26 @@ def load_run(path) -> dict:
     return json.loads(Path(path).read_text())
 
 
+def run_case_subprocess(script, case, timeout) -> dict:
+    """One case of ``script`` (its ``--case`` path) in a fresh process: its result, or the
+    case with an "error" (timeout, out of memory, the last lines of its output)."""
+    import json
+    import subprocess
+    import sys
+
+    cmd = [sys.executable, str(Path(script).resolve()), "--case", json.dumps(case)]
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return {**case, "error": f"timed out after {timeout:g} s"}
+    for line in proc.stdout.splitlines():
+        if line.startswith("RESULT "):
+            return json.loads(line[len("RESULT "):])
+    tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
+    why = "killed (out of memory?)" if proc.returncode in (-9, 137) else " / ".join(tail)
+    return {**case, "error": f"exit {proc.returncode}: {why}"}
+
+
 def replay(args, parse, report, run_case=None) -> bool:
     """The two paths every benchmark's main shares: ``--case`` (one case, in a subprocess:
     print its result) and ``--from-json`` (re-render a saved run). True if one was taken."""

@@ -35,11 +35,9 @@ from __future__ import annotations
 
 import argparse
 import gc
-import json
 import math
 import resource
 import shlex
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -186,17 +184,7 @@ def run_case(case) -> dict:
 
 
 def run_case_subprocess(case, timeout) -> dict:
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--case", json.dumps(case)]
-    try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
-    except subprocess.TimeoutExpired:
-        return {**case, "error": f"timed out after {timeout:g} s"}
-    for line in proc.stdout.splitlines():
-        if line.startswith("RESULT "):
-            return json.loads(line[len("RESULT "):])
-    tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
-    why = "killed (out of memory?)" if proc.returncode in (-9, 137) else " / ".join(tail)
-    return {**case, "error": f"exit {proc.returncode}: {why}"}
+    return C.run_case_subprocess(__file__, case, timeout)
 
 
 # --- the grid --------------------------------------------------------------------------------
