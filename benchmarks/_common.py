@@ -284,7 +284,7 @@ class NeuronModel:
         h.dt = self.dt
         h.steps_per_ms = 1.0 / self.dt
         h.finitialize(self.v_init)
-        _pc().psolve(self.t_stop)  # NEURON's fixed-step loop in C (continuerun adds a hoc loop)
+        parallel_context().psolve(self.t_stop)  # NEURON's fixed-step loop in C (continuerun adds a hoc loop)
         return np.array([np.array(r) for r in recs])
 
     def n_sections_alive(self) -> int:
@@ -296,7 +296,7 @@ class NeuronModel:
 _PC = []
 
 
-def _pc():
+def parallel_context():
     if not _PC:
         from neuron import h
 

@@ -38,6 +38,7 @@ from . import morphology as morph_lib
 from .cell import Cell, Location, SectionRef, value_range
 from .mechanisms.base import NONNEGATIVE, POSITIVE, IonPool
 from .model import EventInputs, GradedPlacement, Model, Placement, Recording
+from .network import NetCell
 
 
 @runtime_checkable
@@ -174,7 +175,7 @@ class Layout:
             cells = range(len(self.cells))
             if isinstance(w, (Location, SectionRef)) and (w.cell is not None or len(self.cells) == 1):
                 cells = [self.cell_of(Location(0, 0.0, w.cell))]
-            elif hasattr(w, "index") and hasattr(w, "cell") and not isinstance(w, (Location, SectionRef)):
+            elif isinstance(w, NetCell):
                 cells, w = [w.index], None  # a network's cell view: the whole cell
             elif isinstance(w, (Location, SectionRef)) or (
                     self.network and isinstance(w, (int, np.integer))):
