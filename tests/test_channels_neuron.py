@@ -10,6 +10,9 @@ the same dt:
   cc: current clamp, a hyperpolarizing then a depolarizing step;
   vc: voltage clamp (SEClamp, rs = 1 kOhm) from -90 mV to a step level, then -120 mV.
 
+Recorded and compared: v, every state, and the currents (ina, ik, ica, hh.il, Ih.ihcn,
+pas.i, i_cap, i_membrane as NEURON's i_membrane_, the IClamp's and SEClamp's i).
+
 Both protocols share one compiled dendrax model (two IClamps and one SEClamp;
 in cc the clamp's series resistance is 1e12 MOhm, i.e. disconnected, in both
 simulators), so the file compiles once. Tolerances: mean |dV| < 1e-8 mV (the
@@ -44,6 +47,17 @@ CHANNELS = ("hh",) + HAY
 CONDUCTANCES = {"hh": ("gnabar", "gkbar", "gl"),
                 **{m: tuple(p for p in channel(m).params if p.startswith("g")) for m in HAY}}
 STATES = [(m, s) for m in CHANNELS for s in channel(m).states] + [(POOL, "cai")]
+# recorded currents: dendrax name -> NEURON reference at the segment (seg) or point process
+CURRENTS = {"ina": lambda seg, stims, clamp: seg._ref_ina,
+            "ik": lambda seg, stims, clamp: seg._ref_ik,
+            "ica": lambda seg, stims, clamp: seg._ref_ica,
+            "hh.il": lambda seg, stims, clamp: seg.hh._ref_il,
+            "Ih.ihcn": lambda seg, stims, clamp: seg.Ih._ref_ihcn,
+            "pas.i": lambda seg, stims, clamp: seg.pas._ref_i,
+            "i_cap": lambda seg, stims, clamp: seg._ref_i_cap,
+            "i_membrane": lambda seg, stims, clamp: seg._ref_i_membrane_,
+            "iclamp.i": lambda seg, stims, clamp: stims[0]._ref_i,
+            "vclamp.i": lambda seg, stims, clamp: clamp._ref_i}
 
 # case -> (conductances and pool parameters, depolarizing current nA, vclamp step mV)
 CASES = {
@@ -117,10 +131,13 @@ def neuron_cell(nrn):
         stim.delay, stim.dur = delay, dur
     clamp = h.SEClamp(seg)
     clamp.dur1, clamp.dur2, clamp.dur3 = VCLAMP_DUR
+    h.cvode.use_fast_imem(1)  # i_membrane_
     vecs = [h.Vector().record(seg._ref_v)]
     for m, s in STATES:
         ref = seg._ref_cai if s == "cai" else getattr(getattr(seg, m), f"_ref_{s}")
         vecs.append(h.Vector().record(ref))
+    for ref in CURRENTS.values():
+        vecs.append(h.Vector().record(ref(seg, stims, clamp)))
     return h, sec, stims, clamp, vecs
 
 
@@ -164,6 +181,8 @@ def dendrax_cell():
     cell.record("v", soma)
     for m, s in STATES:
         cell.record(f"{m}.{s}", soma)
+    for name in CURRENTS:
+        cell.record(name, soma)
     return cell
 
 
@@ -188,6 +207,14 @@ def test_matches_neuron(neuron_cell, dendrax_cell, case, mode):
     ref = run_neuron(neuron_cell, case, mode)
     out = run_dendrax(dendrax_cell, case, mode)
     assert out.shape == ref.shape, (out.shape, ref.shape)
+    n_states = 1 + len(STATES)
+    currents, ref_currents = out[n_states:], ref[n_states:]
+    out, ref = out[:n_states], ref[:n_states]
+    # currents (mA/cm2, nA) at every recorded time, relative to the largest current there
+    scale = np.maximum(np.abs(ref_currents).max(axis=1), 1e-12)
+    cur_err = np.abs(currents - ref_currents).max(axis=1) / scale
+    assert cur_err.max() < 1e-8, dict(zip(CURRENTS, cur_err))  # measured <= 1.2e-10
+    assert np.abs(ref_currents[list(CURRENTS).index("i_membrane")]).max() > 1e-3  # not vacuous
     dv = np.abs(out[0] - ref[0])
     err = {f"{m}.{s}": float(np.max(np.abs(out[1 + i] - ref[1 + i]))) for i, (m, s) in enumerate(STATES)}
     cai = ref[1 + STATES.index((POOL, "cai"))]

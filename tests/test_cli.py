@@ -1,11 +1,13 @@
 """The dendrax command line: the main job, options, TOML config, errors."""
 
+import importlib.util
 import subprocess
 import sys
 
 import numpy as np
 import pytest
 
+import dendrax
 from dendrax.cli import main
 
 SWC = """# a tiny synthetic cell: 3-point soma, a dendrite and an axon
@@ -30,6 +32,34 @@ def test_default_main_job_writes_traces_and_plot(tmp_path, capsys):
     csv = np.loadtxt(tmp_path / "traces.csv", delimiter=",", skiprows=1)
     np.testing.assert_allclose(csv[:, 1:].T, data["traces"])
     assert (tmp_path / "voltage.png").stat().st_size > 10_000
+
+
+def test_outputs_describe_themselves(tmp_path):
+    """Columns are named as the user wrote them, with units; the npz carries the run's
+    settings; --nwb writes an NWB file pynwb reads."""
+    import json
+
+    args = ["simulate", "--record", "v@apic[1](0.5)", "--record", "hh.m", "--record",
+            "i_membrane@soma(0.5)", "--t-stop", "5", "--celsius", "10", "--out", str(tmp_path),
+            "--quiet", "--no-plot"]
+    nwb = importlib.util.find_spec("pynwb") is not None
+    assert main(args + (["--nwb"] if nwb else [])) == 0
+    header = (tmp_path / "traces.csv").read_text().splitlines()[0]
+    assert header == "t (ms),v@apic[1](0.5) (mV),hh.m@soma(0.5) (1),i_membrane@soma(0.5) (nA)"
+    data = np.load(tmp_path / "traces.npz")
+    assert list(data["labels"]) == ["v@apic[1](0.5)", "hh.m@soma(0.5)", "i_membrane@soma(0.5)"]
+    assert list(data["units"]) == ["mV", "1", "nA"]
+    meta = json.loads(str(data["meta"]))
+    assert meta["dt"] == 0.025 and meta["celsius"] == 10.0 and meta["t_stop"] == 5.0
+    assert meta["dendrax"] == dendrax.__version__ and meta["morphology"] == "default branched neuron"
+    assert json.loads(meta["options"])["record"] == ["v@apic[1](0.5)", "hh.m", "i_membrane@soma(0.5)"]
+    if nwb:
+        from pynwb import NWBHDF5IO
+
+        with NWBHDF5IO(str(tmp_path / "run.nwb"), "r") as io:
+            f = io.read()
+            series = f.acquisition["v apic[1](0.5)"]
+            np.testing.assert_array_equal(series.data[:], data["traces"][0])
 
 
 def test_swc_with_options_and_toml(tmp_path):
@@ -220,7 +250,9 @@ def test_network_toml_writes_spikes_traces_and_raster(tmp_path, capsys):
     assert main(["simulate", str(tmp_path / "net.toml"), "--out", str(tmp_path / "o"),
                  "--quiet"]) == 0
     assert "simulated 3 cells" in capsys.readouterr().out
-    assert (tmp_path / "o" / "spikes.csv").read_text().splitlines()[0] == "cell,t_ms"
+    assert (tmp_path / "o" / "spikes.csv").read_text().splitlines()[0] == "cell,t (ms)"
+    header = (tmp_path / "o" / "traces.csv").read_text().splitlines()[0]
+    assert header.startswith("t (ms),v@cell[0].soma(0.5) (mV),"), header
     spikes = _spikes(tmp_path / "o" / "spikes.csv")
     assert len(spikes.get(0, [])) >= 1, "the clamped cell fires"
     assert len(spikes.get(1, [])) == len(spikes[0]), "the connected cell follows it"

@@ -22,7 +22,8 @@ from .cell import Cell, Location
 from .network import Network
 from .lowering import Simulatable, lower
 from .simulation import PrecisionWarning, Result, simulate
+from .modelfile import load, save
 
 __version__ = "0.1.0"
 __all__ = ["Cell", "Location", "Morphology", "Network", "PrecisionWarning", "Result", "Simulatable",
-           "hines_solve", "lower", "read_morphology", "simulate", "__version__"]
+           "hines_solve", "load", "lower", "read_morphology", "save", "simulate", "__version__"]

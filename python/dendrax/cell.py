@@ -18,7 +18,10 @@ import numpy as np
 from . import morphology as morph_lib
 from .mechanisms import registry
 from .mechanisms.base import (IONS, NONNEGATIVE, POSITIVE, Channel, IonPool, Range, Synapse,
-                              as_range, check_mechanism)
+                              as_range, channel_currents, check_mechanism)
+
+REDUCTIONS = (None, "max", "min", "mean")
+MEMBRANE_UNITS = {"v": "mV", "i_cap": "mA/cm2", "i_membrane": "nA"}
 
 REGION_ALIASES = {"apical": "apic", "basal": "dend", "dendrite": "dend", "dendrites": "dend"}
 
@@ -124,7 +127,7 @@ class Cell:
         self.mechanisms: dict[str, object] = {}  # name -> mechanism, insertion order
         self.mechanism_nodes: dict[str, np.ndarray] = {}  # name -> bool [N]
         self.stimuli = Stimuli([], [], [], {})
-        self._recordings: list[tuple[str, Location]] = []
+        self._recordings: list[tuple[str, Location, str | None]] = []  # (name, loc, reduce)
         self.spike_records: list[tuple[int, float, float]] = []  # (section, x, threshold)
         _check_finite("Ra", Ra)
         _check_finite("cm", cm)
@@ -190,6 +193,15 @@ class Cell:
         if isinstance(where, Iterable):
             return sorted({i for w in where for i in self.sections(w)})
         raise ValueError(f"cannot select sections with {where!r}")
+
+    def location_name(self, loc: Location) -> str:
+        """NEURON's name of a location: "soma(0.5)", "dend[2](0.3)", "apic[3](1)" (the k-th
+        section of its region; the bare region name when the region has one section)."""
+        self.section(loc.section)
+        region = self.morphology.sections[loc.section].region
+        same = self.sections(region)
+        name = region if len(same) == 1 else f"{region}[{same.index(loc.section)}]"
+        return f"{name}({loc.x:g})"
 
     def node(self, loc: Location) -> int:
         if not isinstance(loc, Location):
@@ -388,15 +400,50 @@ class Cell:
         self.stimuli.vclamp.append((self.node(loc), amp, dur, float(rs)))
         return self
 
-    def record(self, name: str = "v", loc: Location | None = None) -> "Cell":
-        """Record "v", a mechanism state "<mech>.<state>" (e.g. "hh.m"), or a synapse
-        state "<synapse>.<state>" (e.g. "Exp2Syn.B", the first such synapse at ``loc``)
-        at ``loc`` (default: the soma centre)."""
+    def record(self, name: str = "v", loc=None, *, reduce: str | None = None) -> "Cell":
+        """Record ``name`` at ``loc`` (default the soma centre) or at every location of a
+        list (one gathered array: compile time does not grow with the number of sites).
+
+        Args:
+            name: what to record (units in ``Result.units``):
+
+                * "v": membrane potential, mV;
+                * "<mech>.<state>": a state, e.g. "hh.m" (dimensionless), "CaDynamics_E2.cai" (mM);
+                * "<mech>.i<ion>" / its nonspecific current: a channel's current density,
+                  e.g. "hh.ina", "hh.ik", "hh.il", "pas.i", "Ih.ihcn" (mA/cm2, outward positive);
+                * "ina", "ik", "ica": the total current density of an ion (mA/cm2);
+                * "i_cap": capacitive current density (mA/cm2);
+                * "i_membrane": the compartment's whole membrane current, nA (capacitive,
+                  ionic and synaptic; not electrodes), as NEURON's ``i_membrane_``: over a
+                  cell it sums to the current the electrodes inject;
+                * "<synapse>.<state>", "<synapse>.i" (nA), "<synapse>.g" (uS, di/dv): the
+                  first such synapse at ``loc``, e.g. "Exp2Syn.g";
+                * "iclamp.i", "vclamp.i": an electrode's current into the cell, nA.
+            loc: a Location or a list of them (e.g. ``cell.segments()``).
+            reduce: None to keep the trace; "max", "min" or "mean" to keep only that
+                statistic over the run (t = 0 included), computed as the run goes, no trace
+                stored: ``res[name, loc, reduce]``.
+
+        Currents follow NEURON's recording times: the value stored at t + dt is the one
+        computed during the step from t (i_cap, i_membrane and vclamp.i use its new v).
+        """
         self._touch()
-        loc = self.soma() if loc is None else loc
-        self.check_record(name, loc)
-        self._recordings.append((name, loc))
+        if reduce not in REDUCTIONS:
+            raise ValueError(f"reduce must be one of {REDUCTIONS}, got {reduce!r}")
+        locs = [self.soma() if loc is None else loc] if not isinstance(loc, (list, tuple)) \
+            or isinstance(loc, Location) else list(loc)
+        for one in locs:
+            self.check_record(name, one)
+        self._recordings.extend((name, one, reduce) for one in locs)
         return self
+
+    def segments(self, where=None) -> list[Location]:
+        """The centre of every segment of ``where`` (a region, section or list; default all),
+        as NEURON's ``for seg in sec``: e.g. ``cell.record("v", cell.segments(), reduce="max")``."""
+        comps = self.compartments
+        secs = set(self.sections(where))
+        return [Location(int(s), float(x)) for s, x, junction in
+                zip(comps.section, comps.x, comps.is_junction) if not junction and int(s) in secs]
 
     def record_spikes(self, loc: Location | None = None, *, threshold: float = 10.0) -> "Cell":
         """Record spike times at ``loc`` (default the soma centre) as NEURON's
@@ -409,25 +456,57 @@ class Cell:
         self.spike_records.append((loc.section, loc.x, float(threshold)))
         return self
 
-    def check_record(self, name: str, loc: Location, *, synapses=()) -> None:
-        """A ValueError unless ``name`` can be recorded at ``loc`` of this cell (``synapses``:
-        names of synapse kinds placed from outside the cell, e.g. by a network)."""
+    def check_record(self, name: str, loc: Location, *, synapses=None) -> str:
+        """The unit of ``name`` at ``loc``, or a ValueError unless it can be recorded there
+        (``synapses``: {name: mechanism} of synapse kinds placed from outside the cell,
+        e.g. by a network)."""
         node = self.node(loc)
-        mech, _, state = name.partition(".")
-        if mech in self.stimuli.spikes:
-            syn, items = self.stimuli.spikes[mech]
-            if state not in syn.states:
-                raise ValueError(f"{mech} has no state {state!r}; states: {sorted(syn.states)}")
-            if not any(x[0] == node for x in items):
+        if name in MEMBRANE_UNITS:
+            return MEMBRANE_UNITS[name]
+        mech, dot, q = name.partition(".")
+        if not dot and name[:1] == "i" and name[1:] in IONS:
+            if not any(name[1:] in m.ions or getattr(m, "ion", None) == name[1:]
+                       for k, m in self.mechanisms.items() if self.mechanism_nodes[k][node]):
+                raise ValueError(f"cannot record {name!r} at {loc}: no mechanism there uses "
+                                 f"{name[1:]}")
+            return "mA/cm2"
+        if name in ("iclamp.i", "vclamp.i"):
+            clamps = self.stimuli.iclamp + self.stimuli.waveform if mech == "iclamp" \
+                else self.stimuli.vclamp
+            if not any(c[0] == node for c in clamps):
+                raise ValueError(f"cannot record {name!r} at {loc}: no {mech} there")
+            return "nA"
+        kinds = {**(synapses or {}), **{k: m for k, (m, _) in self.stimuli.spikes.items()}}
+        if mech in kinds:
+            if mech in self.stimuli.spikes and not (synapses and mech in synapses) and \
+                    not any(x[0] == node for x in self.stimuli.spikes[mech][1]):
                 raise ValueError(f"cannot record {name!r} at {loc}: no {mech} synapse there")
-        elif name != "v" and mech not in synapses:
-            if mech not in self.mechanisms:
-                raise ValueError(f"cannot record {name!r}: {mech!r} is not inserted in this cell")
-            if state not in self.mechanisms[mech].states and not (
-                    isinstance(self.mechanisms[mech], IonPool) and state == f"{self.mechanisms[mech].ion}i"):
-                raise ValueError(f"{mech} has no state {state!r}; states: {sorted(self.mechanisms[mech].states)}")
-            if not self.mechanism_nodes[mech][node]:
-                raise ValueError(f"cannot record {name!r} at {loc}: {mech} is not inserted there")
+            syn = kinds[mech]
+            if q in syn.states:
+                return syn.units.get(q, "1")
+            if q in ("i", "g"):
+                return "nA" if q == "i" else "uS"
+            raise ValueError(f"{mech} has no state {q!r}; record one of "
+                             f"{sorted(syn.states) + ['g', 'i']}")
+        if not dot:
+            raise ValueError(f"cannot record {name!r}: record one of {sorted(MEMBRANE_UNITS)}, "
+                             "an ion's current (ina, ik, ica), '<mechanism>.<state or current>' "
+                             "or 'iclamp.i' / 'vclamp.i'")
+        if mech not in self.mechanisms:
+            raise ValueError(f"cannot record {name!r}: {mech!r} is not inserted in this cell")
+        m = self.mechanisms[mech]
+        pool = f"{m.ion}i" if isinstance(m, IonPool) else None
+        currents = channel_currents(m) if isinstance(m, Channel) else {}
+        if q in m.states or q == pool:
+            unit = m.units.get(q, "mM" if q == pool else "1")
+        elif q in currents:
+            unit = "mA/cm2"
+        else:
+            raise ValueError(f"{mech} has no state or current {q!r}; record one of "
+                             f"{sorted(set(m.states) | set(currents) | ({pool} - {None}))}")
+        if not self.mechanism_nodes[mech][node]:
+            raise ValueError(f"cannot record {name!r} at {loc}: {mech} is not inserted there")
+        return unit
 
     def synapse(self, name: str, loc: Location, *, spike_times=(), weight: float = 0.001,
                 delay: float = 0.0, **params) -> "Cell":
@@ -450,7 +529,18 @@ class Cell:
 
     @property
     def recordings(self) -> list[tuple[str, Location]]:
+        """(name, location) of every recorded trace, in order."""
+        return [(n, loc) for n, loc, how in self._recordings if how is None]
+
+    @property
+    def recorded(self) -> list[tuple[str, Location, str | None]]:
+        """(name, location, reduce) of everything recorded, traces and statistics, in order."""
         return list(self._recordings)
+
+    @property
+    def reductions(self) -> list[tuple[str, Location, str]]:
+        """(name, location, "max" | "min" | "mean") of every recorded statistic, in order."""
+        return [r for r in self._recordings if r[2] is not None]
 
     @property
     def params(self) -> dict:

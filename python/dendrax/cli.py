@@ -26,38 +26,35 @@ UsageError = SpecError
 
 
 def _simulate(opts) -> int:
-    from .simulation import simulate
+    from .simulation import Result, simulate
 
-    cell = CellSpec.from_options(opts).build()
-    n_user = len(cell.recordings)
-    user_labels = cell.recordings
-    # peak v for the morphology plot: record every segment centre too
-    comps = cell.compartments
-    segment_nodes = cell.nodes()
-    for node in segment_nodes:
-        cell.record("v", cell.section(int(comps.section[node]))(float(comps.x[node])))
-    cell.record_spikes(cell.soma(0.5))  # NEURON's NetCon.record at the soma, 10 mV
+    spec = CellSpec.from_options(opts)
+    cell = spec.build()
+    # columns named as the user wrote them (v@apic[3](1)), else by NEURON's section names
+    names = [text if "@" in text else f"{text}@soma(0.5)" for text in spec.record] \
+        if spec.record else [f"{n}@{cell.location_name(loc)}" for n, loc in cell.recordings]
+    # peak v at every segment for the morphology plot: a statistic, no trace kept
+    segments = cell.segments()
+    if not opts.no_plot:
+        cell.record("v", segments, reduce="max")
+    cell.record_spikes(cell.soma(0.5) if "soma" in cell.regions() else cell.section(0)(0.5))
     n_steps = int(round(opts.t_stop / opts.dt))
     res = simulate(cell, opts.t_stop, opts.dt, v_init=opts.v_init, celsius=opts.celsius,
-                   method=opts.method, progress=not opts.quiet and n_steps * len(segment_nodes) > 2e5)
-    traces = np.asarray(res.traces)
-    user = traces[:n_user]
-    peak = np.full(cell.n_nodes, np.nan)
-    peak[segment_nodes] = traces[n_user:].max(axis=1)
+                   method=opts.method, progress=not opts.quiet and n_steps * cell.n_nodes > 2e6)
     out = Path(opts.out)
     out.mkdir(parents=True, exist_ok=True)
-    labels = [f"{name}@{loc.section}({loc.x:g})" for name, loc in user_labels]
-    np.savez(out / "traces.npz", t=res.t, traces=user, labels=np.asarray(labels))
-    header = ",".join(["t_ms"] + labels)
-    np.savetxt(out / "traces.csv", np.column_stack([res.t, user.T]), delimiter=",",
-               header=header, comments="")
-    written = [out / "traces.csv", out / "traces.npz"]
+    source = opts.swc or "default branched neuron"
+    written = _write_traces(out, res, names, {**res.meta, "morphology": str(source),
+                                             "options": _options_json(opts)})
+    if opts.nwb:
+        written.append(_write_nwb(out, res, cell, source))
     if not opts.no_plot:
         from .plotting import plot_run
-        from .simulation import Result
 
-        plot_run(cell, Result(res.t, user, user_labels), np.nan_to_num(peak, nan=np.nanmin(peak)),
-                 out / "voltage.png", title=f"dendrax: {opts.swc or 'default branched neuron'}")
+        peak = np.full(cell.n_nodes, np.nan)
+        peak[[cell.node(loc) for loc in segments]] = np.asarray(res.stats)
+        plot_run(cell, Result(res.t, res.traces, res.labels, units=res.units, meta=res.meta),
+                 out / "voltage.png", peak=peak, title=f"dendrax: {Path(str(source)).name}")
         written.append(out / "voltage.png")
     spikes = res.spikes[0]
     print(f"simulated {cell.n_nodes} nodes for {opts.t_stop:g} ms (dt {opts.dt:g} ms): "
@@ -65,6 +62,39 @@ def _simulate(opts) -> int:
           f"{', '.join(map(str, written))}")
     return 0
 
+
+def _options_json(opts) -> str:
+    import json
+
+    return json.dumps({k: v for k, v in sorted(vars(opts).items())
+                       if k not in ("quiet", "no_plot", "out")})
+
+
+def _write_traces(out: Path, res, names, meta) -> list:
+    """traces.csv (a column per trace, named with its unit) and traces.npz (t, traces,
+    labels, units and the run's settings)."""
+    import json
+
+    t = np.asarray(res.t)
+    traces = np.asarray(res.traces).reshape(len(names), t.size)
+    header = ",".join(["t (ms)"] + [f"{n} ({u})" for n, u in zip(names, res.units)])
+    np.savetxt(out / "traces.csv", np.column_stack([t, traces.T]), delimiter=",", header=header,
+               comments="")
+    extra = {}
+    if res.spike_cells:
+        rows = sorted((float(s), c) for c, ts in zip(res.spike_cells, res.spikes) for s in ts)
+        extra = {"spike_cells": np.asarray([c for _, c in rows], int),
+                 "spike_times": np.asarray([s for s, _ in rows], float)}
+    np.savez(out / "traces.npz", t=t, traces=traces, labels=np.asarray(names, dtype=str),
+             units=np.asarray(res.units, dtype=str), meta=json.dumps(meta), **extra)
+    return [out / "traces.csv", out / "traces.npz"]
+
+
+def _write_nwb(out: Path, res, target, source) -> Path:
+    from .nwb import write_nwb
+
+    return write_nwb(res, out / "run.nwb", target=target,
+                     session_description=f"dendrax simulate: {source}")
 
 def _plugins(opts) -> int:
     from .mechanisms import available
@@ -86,7 +116,7 @@ def _info(opts) -> int:
 SIMULATE_DEFAULTS = {"swc": None, "nseg": None, "Ra": None, "cm": None, "mechanism": None,
                      "set": None, "iclamp": None, "record": None, "t_stop": 100.0, "dt": 0.025,
                      "v_init": -65.0, "celsius": 6.3, "method": "backward_euler",
-                     "out": "dendrax_out", "no_plot": False, "quiet": False}
+                     "out": "dendrax_out", "no_plot": False, "nwb": False, "quiet": False}
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -116,6 +146,8 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--method", choices=["backward_euler", "crank_nicolson"])
     s.add_argument("--out", help="output folder (default dendrax_out)")
     s.add_argument("--no-plot", dest="no_plot", action="store_true", default=None)
+    s.add_argument("--nwb", action="store_true", default=None,
+                   help="also write run.nwb (Neurodata Without Borders; needs pynwb)")
     s.add_argument("--quiet", action="store_true", default=None, help="no progress bar")
     return p
 
@@ -169,33 +201,28 @@ def _simulate_network(opts, spec, source) -> int:
     n_steps = int(round(opts.t_stop / opts.dt))
     n_nodes = sum(int(getattr(net.cell(i), "n_nodes", 1)) for i in range(len(net)))
     res = simulate(net, opts.t_stop, opts.dt, v_init=opts.v_init, celsius=opts.celsius,
-                   method=opts.method, progress=not opts.quiet and n_steps * n_nodes > 2e5)
-    t = np.asarray(res.t)
-    traces = np.asarray(res.traces).reshape(len(res.labels), len(t))
-    labels = [f"{name}@cell {loc.cell} {loc.section}({loc.x:g})" for name, loc in res.labels]
-    cells = list(getattr(res, "spike_cells", []) or [])
-    times = [np.asarray(s, float).ravel() for s in (getattr(res, "spikes", []) or [])]
+                   method=opts.method, progress=not opts.quiet and n_steps * n_nodes > 2e6)
+    names = [f"{name}@{net.location_name(loc)}" for name, loc in res.labels]
     out = Path(opts.out)
     out.mkdir(parents=True, exist_ok=True)
-    rows = sorted((float(s), int(c)) for c, ts in zip(cells, times) for s in ts)
+    rows = sorted((float(s), c) for c, ts in zip(res.spike_cells, res.spikes) for s in ts)
     with open(out / "spikes.csv", "w") as f:
-        f.write("cell,t_ms\n")
+        f.write("cell,t (ms)\n")
         f.writelines(f"{c},{s:.10g}\n" for s, c in rows)
-    np.savez(out / "traces.npz", t=t, traces=traces, labels=np.asarray(labels, dtype=str),
-             spike_cells=np.asarray([c for _, c in rows], int),
-             spike_times=np.asarray([s for s, _ in rows], float))
-    np.savetxt(out / "traces.csv", np.column_stack([t, traces.T]), delimiter=",",
-               header=",".join(["t_ms"] + labels), comments="")
-    written = [out / "spikes.csv", out / "traces.csv", out / "traces.npz"]
+    written = [out / "spikes.csv", *_write_traces(out, res, names,
+                                                  {**res.meta, "network": str(source)})]
+    if opts.nwb:
+        written.append(_write_nwb(out, res, net, source))
     if not opts.no_plot:
         from .plotting import plot_network
 
-        plot_network(t, traces, labels, cells, times, out / "network.png", n_cells=len(net),
+        plot_network(res.t, res.traces, [n.replace("@", " ") for n in names], res.spike_cells,
+                     res.spikes, out / "network.png", units=res.units, n_cells=len(net),
                      title=f"dendrax: {Path(source).name}")
         written.append(out / "network.png")
     print(f"simulated {len(net)} cells for {opts.t_stop:g} ms (dt {opts.dt:g} ms): {len(rows)} "
-          f"spikes from {sum(1 for ts in times if ts.size)} of {len(cells)} recorded cells; "
-          f"wrote {', '.join(map(str, written))}")
+          f"spikes from {sum(1 for ts in res.spikes if ts.size)} of {len(res.spike_cells)} "
+          f"recorded cells; wrote {', '.join(map(str, written))}")
     return 0
 
 
@@ -217,7 +244,7 @@ def main(argv=None) -> int:
         if network is not None:
             return _simulate_network(options, network, opts.config)
         return _simulate(options)
-    except (ValueError, OSError, KeyError, IndexError) as err:
+    except (ValueError, OSError, KeyError, IndexError, ImportError) as err:
         msg = err.args[0] if isinstance(err, KeyError) and err.args else err
         print(f"dendrax: error: {msg}", file=sys.stderr)
         return 2

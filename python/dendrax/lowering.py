@@ -36,7 +36,7 @@ import numpy as np
 
 from . import morphology as morph_lib
 from .cell import Cell, Location, SectionRef, value_range
-from .mechanisms.base import NONNEGATIVE, POSITIVE, IonPool
+from .mechanisms.base import NONNEGATIVE, POSITIVE, IonPool, channel_currents
 from .model import EventInputs, GradedPlacement, Model, Placement, Recording
 from .network import NetCell
 
@@ -113,7 +113,8 @@ class Layout:
         regions: str [n_sections] region of each section.
         channels: per channel name, the solver nodes it sits on (None: all).
         synapses: per synapse name, a ``SynapseGroup``.
-        labels: (name, Location) of every recording, in order.
+        labels: (name, Location) of every recording, in order (traces and statistics).
+        units: the unit of each recording ("mV", "nA", ...).
         spike_cells: int [Q] cell of each recorded spike source.
         trains: per event placement, the spike trains of its train-fed synapses.
         waveforms: (t, i) of each waveform clamp.
@@ -134,6 +135,7 @@ class Layout:
     channels: dict
     synapses: dict
     labels: tuple
+    units: tuple
     spike_cells: np.ndarray
     trains: tuple
     waveforms: tuple
@@ -497,31 +499,53 @@ def _lower(cells: tuple, wiring) -> Lowered:
             max_delay = max(max_delay, float(values["delay"][g["conn_local"]].max()))
 
     # --- recordings ------------------------------------------------------------
-    placement_names = [p.mech.name for p in placements]
-    recs = []
+    channel_index = {p.mech.name: j for j, p in enumerate(placements)}
+    event_index = {p.mech.name: j for j, p in enumerate(event_placements)}
+    graded_index = {p.mech.name: j for j, p in enumerate(graded_placements)}
+    clamps = {"iclamp": [s[0] for s in iclamp], "waveform": [s[0] for s in waves],
+              "vclamp": [s[0] for s in vclamp]}
+    recs, units = [], []
+    kinds = {name: g.mech for name, g in synapse_groups.items()}
 
-    def recording(c, name, loc):
+    def recording(c, name, loc, reduce):
+        units.append(cells[c].check_record(name, loc, synapses=kinds))
         fnode = forest(c, cells[c].node(loc))
         node = int(rank[fnode])
-        mech = name.split(".")[0]
+        mech, _, q = name.partition(".")
         local = node
-        if name != "v" and mech in synapse_groups:
-            hits = np.flatnonzero(synapse_groups[mech].node == fnode)
-            if hits.size == 0:
-                raise ValueError(f"cannot record {name!r} at {loc}: no {mech} synapse there")
+        if name in ("v", "i_cap", "i_membrane"):
+            source = (name, 0, "")
+        elif name[1:] in ions and not q:
+            source = ("ions", 0, name[1:])
+        elif name in ("iclamp.i", "vclamp.i"):
+            kind = mech if fnode in clamps[mech] else "waveform"
+            source, local = (kind, 0, ""), clamps[kind].index(fnode)
+        elif mech in synapse_groups:
+            group = synapse_groups[mech]
+            hits = np.flatnonzero(group.node == fnode)
             local = int(hits[0])
-        elif name != "v":
-            nodes = channel_nodes[mech] if mech in placement_names else None
+            kind = "graded" if group.graded else "synapses"
+            j = (graded_index if group.graded else event_index)[mech]
+            source = (kind, j, q) if q in group.mech.states else (kind[:-1] + "_currents" if
+                                                                  group.graded else "synapse_currents", j, q)
+        else:
+            j = channel_index[mech]
+            nodes = placements[j].nodes
             if nodes is not None:
                 local = int(np.searchsorted(nodes, node))
-        recs.append(Recording(name, node, local))
+            m = placements[j].mech
+            if q in m.states or (isinstance(m, IonPool) and q == f"{m.ion}i"):
+                source = ("channels", j, q)
+            else:
+                source = ("channel_currents", j, channel_currents(m)[q])
+        recs.append(Recording(name, node, source, local, reduce))
         labels.append((name, loc._replace(cell=c) if network else loc))
 
     for c, cell in enumerate(cells):
-        for name, loc in cell.recordings:
-            recording(c, name, loc)
-    for c, name, loc in net_recordings:
-        recording(c, name, loc)
+        for name, loc, reduce in cell.recorded:
+            recording(c, name, loc, reduce)
+    for c, name, loc, reduce in net_recordings:
+        recording(c, name, loc, reduce)
 
     src = sorted(sources.items(), key=lambda kv: kv[1])
     model = Model(
@@ -548,7 +572,7 @@ def _lower(cells: tuple, wiring) -> Lowered:
         order=order, rank=rank, frustums=morph_lib.concatenate_tables([c.frustums for c in cells]),
         lengths=np.concatenate([c.morphology.lengths for c in cells]).astype(float),
         section_of=section[order], regions=regions, channels=channel_nodes,
-        synapses=synapse_groups, labels=tuple(labels), spike_cells=np.asarray(spike_cells, int),
+        synapses=synapse_groups, labels=tuple(labels), units=tuple(units), spike_cells=np.asarray(spike_cells, int),
         trains=tuple(trains), waveforms=tuple((t, i) for _, t, i in waves),
         max_delay=max_delay, max_graded_delay=max_graded, network=network)
     return Lowered(model, params, layout)
@@ -615,7 +639,8 @@ def core_params(layout: Layout, params: dict, *, v_init, celsius) -> dict:
 
 
 def drive(layout: Layout, n_steps: int, dt: float) -> dict:
-    """Per-step inputs computed on the host: waveform currents at t + dt/2 [n_steps, W],
+    """Per-step inputs computed on the host: waveform currents at t + dt/2 [n_steps, W]
+    (and at t = 0, "waveform0" [W]),
     the delivery times NEURON compares event times with [n_steps], and the spike
     trains of train-fed synapses (padded with +inf) per event placement [r, k]."""
     t_mid = (np.arange(n_steps) + 0.5) * dt
@@ -631,4 +656,5 @@ def drive(layout: Layout, n_steps: int, dt: float) -> dict:
         trains.append(np.stack([np.pad(t, (0, k - len(t)), constant_values=np.inf) for t in group])
                       if group else np.zeros((0, 1)))
     return {"waveform": np.stack(wave, 1) if wave else np.zeros((n_steps, 0)),
+            "waveform0": np.asarray([np.interp(0.0, t, i) for t, i in layout.waveforms], float),
             "t_deliver": t_deliver, "trains": tuple(trains)}

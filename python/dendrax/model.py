@@ -70,11 +70,24 @@ class GradedPlacement:
 
 @dataclass(frozen=True, eq=False)
 class Recording:
-    """One recorded quantity: "v", or "<mech>.<state>" at a node (index local to the mechanism)."""
+    """One recorded quantity.
+
+    Attributes:
+        name: as the user wrote it ("v", "hh.m", "ina", "Exp2Syn.g", ...).
+        node: the solver node it is at.
+        source: (array, placement, key) it is read from: ("v", 0, ""), ("channels", j,
+            state), ("channel_currents", j, ion key), ("ions", 0, ion), ("i_cap", 0, ""),
+            ("i_membrane", 0, ""), ("synapses" | "graded", j, state), ("synapse_currents" |
+            "graded_currents", j, "i" | "g"), ("iclamp" | "waveform" | "vclamp", 0, "").
+        local: index into that array.
+        reduce: None (a trace) or "max", "min", "mean" (a statistic over the run).
+    """
 
     name: str
     node: int
-    local: int  # index into the mechanism's nodes (== node for "v" and mechanisms on every node)
+    source: tuple
+    local: int
+    reduce: str | None = None
 
 
 @dataclass(frozen=True, eq=False)
@@ -146,7 +159,7 @@ class Model:
             self.ring_size,
             self.history_size,
             _bytes(self.spike_records),
-            tuple((r.name, r.node, r.local) for r in self.recordings),
+            tuple((r.name, r.node, r.source, r.local, r.reduce) for r in self.recordings),
         )
 
     def __hash__(self):

@@ -24,7 +24,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .cell import Cell, Location, SectionRef, check_name, synapse_values
+from .cell import REDUCTIONS, Cell, Location, SectionRef, check_name, synapse_values
 from .mechanisms import registry
 from .mechanisms.base import GradedSynapse, Synapse, check_mechanism
 
@@ -99,7 +99,7 @@ class Wiring:
     blocks: list = field(default_factory=list)
     sources: list = field(default_factory=list)  # spike times (ms) of each artificial source
     spike_records: list = field(default_factory=list)  # (cell, section, x, threshold)
-    recordings: list = field(default_factory=list)  # (cell, name, Location)
+    recordings: list = field(default_factory=list)  # (cell, name, Location, reduce)
 
 
 class NetCell:
@@ -115,6 +115,9 @@ class NetCell:
 
     def soma(self, x: float = 0.5) -> Location:
         return self.cell.soma(x)._replace(cell=self.index)
+
+    def segments(self, where=None) -> list[Location]:
+        return [loc._replace(cell=self.index) for loc in self.cell.segments(where)]
 
     def __getattr__(self, name):
         attr = getattr(self.cell, name)
@@ -375,21 +378,26 @@ class Network:
         self._revision += 1
         return self
 
-    def record(self, name: str = "v", loc: Location | None = None) -> "Network":
-        """Record "v", a mechanism state or a synapse state (e.g. "Exp2Syn.B", the first such
-        synapse there) at ``loc``, a location on a cell (``net.cell(2).soma(0.5)``)."""
-        c = self._cell_of(loc)
-        mech = name.partition(".")[0]
-        network_synapses = {b.synapse for b in self.wiring.blocks}
-        self._cells[c].check_record(name, loc, synapses=network_synapses)
-        if mech in network_synapses:
-            state = name.partition(".")[2]
-            kind = next(b.mech for b in self.wiring.blocks if b.synapse == mech)
-            if state not in kind.states:
-                raise ValueError(f"{mech} has no state {state!r}; states: {sorted(kind.states)}")
-        self.wiring.recordings.append((c, name, loc))
+    def record(self, name: str = "v", loc=None, *, reduce: str | None = None) -> "Network":
+        """Record ``name`` (as ``Cell.record``: "v", a state, a current, a synapse's "i" or
+        "g", ...) at ``loc``, a location on a cell (``net.cell(2).soma(0.5)``) or a list of
+        them; ``reduce`` "max" / "min" / "mean" keeps only that statistic."""
+        if reduce not in REDUCTIONS:
+            raise ValueError(f"reduce must be one of {REDUCTIONS}, got {reduce!r}")
+        locs = list(loc) if isinstance(loc, (list, tuple)) and not isinstance(loc, Location) \
+            else [loc]
+        kinds = {b.synapse: b.mech for b in self.wiring.blocks}
+        for one in locs:
+            c = self._cell_of(one)
+            self._cells[c].check_record(name, one, synapses=kinds)
+            self.wiring.recordings.append((c, name, one, reduce))
         self._revision += 1
         return self
+
+    def location_name(self, loc: Location) -> str:
+        """NEURON-style name of a location on a cell of the network: "cell[3].soma(0.5)"."""
+        c = self._cell_of(loc)
+        return f"cell[{c}].{self._cells[c].location_name(loc)}"
 
     @property
     def params(self) -> dict:

@@ -70,15 +70,18 @@ def _local_env(env, mech, nodes):
 
 
 def _membrane(model: Model, core, v, states, env):
-    """Membrane current (nA), its conductance (uS) per node, and ion current densities."""
+    """Membrane current (nA) and its conductance (uS) per node, ion current densities
+    (mA/cm2) per node, and each channel's current densities by ion."""
     area = core["area"]
     n = model.n_nodes
     i_tot = jnp.zeros(n, v.dtype)
     g_tot = jnp.zeros(n, v.dtype)
     i_ion = {ion: jnp.zeros(n, v.dtype) for ion in model.ions}
+    per_mech = []
     for placement, p, s in zip(model.channels, core["channels"], states):
         mech, nodes = placement.mech, placement.nodes
         if isinstance(mech, IonPool):
+            per_mech.append({})
             continue
         local = _local_env(env, mech, nodes)
         vl = _take(v, nodes)
@@ -89,26 +92,31 @@ def _membrane(model: Model, core, v, states, env):
         for ion, c in cur.items():
             if ion:
                 i_ion[ion] = _put_add(i_ion[ion], nodes, c)
-    return i_tot, g_tot, i_ion
+        per_mech.append(cur)
+    return i_tot, g_tot, i_ion, tuple(per_mech)
 
 
 def _synapses(model: Model, core, v, syn_states, v_pre, graded_states):
-    """Synaptic current (nA) and its conductance (uS) per node: event-driven and graded."""
+    """Synaptic current (nA) and its conductance (uS) per node, event-driven and graded,
+    and each placement's {"i": nA, "g": uS (di/dv)} per synapse."""
     n = model.n_nodes
     i_tot = jnp.zeros(n, v.dtype)
     g_tot = jnp.zeros(n, v.dtype)
+    event, graded = [], []
     for placement, p, s in zip(model.synapses, core["synapses"], syn_states):
         vl = v[placement.nodes]
         cur, dcur = jax.jvp(lambda u: placement.mech.current(u, s, p), (vl,), (jnp.ones_like(vl),))
         i_tot = i_tot.at[placement.nodes].add(cur)
         g_tot = g_tot.at[placement.nodes].add(dcur)
+        event.append({"i": cur, "g": dcur})
     for placement, p, s, vp in zip(model.graded, core["graded"], graded_states, v_pre):
         vl = v[placement.nodes]
         cur, dcur = jax.jvp(lambda u: placement.mech.current(u, vp, s, p), (vl,),
                             (jnp.ones_like(vl),))
         i_tot = i_tot.at[placement.nodes].add(cur)
         g_tot = g_tot.at[placement.nodes].add(dcur)
-    return i_tot, g_tot
+        graded.append({"i": cur, "g": dcur})
+    return i_tot, g_tot, tuple(event), tuple(graded)
 
 
 def _vclamp(vc, t):
@@ -137,6 +145,8 @@ class State(NamedTuple):
             of every step, and spikes carry no derivative.
         above: [S] whether each source's voltage was above threshold at the last check.
         history: [history_size, P] presynaptic voltages of graded synapses, for delays.
+        stats: {"max", "min", "sum"}: [R] running statistics of the recordings kept as
+            statistics (``Recording.reduce``), from t = 0 to t.
     """
 
     v: Any
@@ -149,6 +159,7 @@ class State(NamedTuple):
     ring: Any
     above: Any
     history: Any
+    stats: dict
 
 
 def initial_state(model: Model, core) -> State:
@@ -172,11 +183,47 @@ def initial_state(model: Model, core) -> State:
     v_pre = v[model.graded_pre_nodes]
     graded = [placement.mech.steady_state(v_pre[placement.pre], p, {"v": v[placement.nodes]})
               for placement, p in zip(model.graded, core["graded"])]
-    return State(v=v, channels=tuple(states), conc=conc, synapses=tuple(syn), graded=tuple(graded),
-                 t=jnp.zeros((), dtype), step=jnp.zeros((), jnp.int32),
-                 ring=jnp.zeros((model.ring_size, -(-model.n_sources // 32)), jnp.uint32),
-                 above=jnp.zeros(model.n_sources, bool),
-                 history=jnp.broadcast_to(v_pre, (model.history_size, v_pre.shape[0])))
+    state = State(v=v, channels=tuple(states), conc=conc, synapses=tuple(syn), graded=tuple(graded),
+                  t=jnp.zeros((), dtype), step=jnp.zeros((), jnp.int32),
+                  ring=jnp.zeros((model.ring_size, -(-model.n_sources // 32)), jnp.uint32),
+                  above=jnp.zeros(model.n_sources, bool),
+                  history=jnp.broadcast_to(v_pre, (model.history_size, v_pre.shape[0])), stats={})
+    return state
+
+
+def _observe_initial(model: Model, core, state: State, waveform0) -> dict:
+    """What can be recorded at t = 0 (``_step`` gives it at every later step), as NEURON
+    after finitialize: currents at v_init with the initial states, no capacitive current,
+    electrode currents at t = 0 (``waveform0`` [W]: the waveform clamps')."""
+    v = state.v
+    env = _env(model, core, state.conc)
+    _, _, i_ion, per_mech = _membrane(model, core, v, state.channels, env)
+    v_pre = [state.history[0][g.pre] for g in model.graded]
+    _, _, event, graded = _synapses(model, core, v, state.synapses, v_pre, state.graded)
+    t0 = jnp.zeros((), v.dtype)
+    iclamp, vclamp = _iclamp(core, t0), _vclamp_current(model, core, t0, v)
+    # NEURON's i_membrane_ at t = 0: the electrodes' currents (v is uniform, so no axial
+    # current flows and the membrane takes what the electrodes inject)
+    i_membrane = (jnp.zeros_like(v).at[model.iclamp_nodes].add(iclamp)
+                  .at[model.waveform_nodes].add(waveform0).at[model.vclamp_nodes].add(vclamp))
+    return {"v": v, "channels": state.channels, "synapses": state.synapses, "graded": state.graded,
+            "channel_currents": per_mech, "ions": i_ion, "i_cap": jnp.zeros_like(v),
+            "i_membrane": i_membrane, "synapse_currents": event, "graded_currents": graded,
+            "iclamp": iclamp, "waveform": waveform0, "vclamp": vclamp}
+
+
+def _iclamp(core, t):
+    """IClamp currents (nA, into the cell) at time t: [K]."""
+    ic = core["iclamp"]
+    return jnp.where((t >= ic["delay"]) & (t < ic["delay"] + ic["dur"]), ic["amp"], 0.0)
+
+
+def _vclamp_current(model: Model, core, t, v):
+    """SEClamp currents (nA, into the cell) with the level at time t and potential v [N]: [M]."""
+    if not model.vclamp_nodes.size:
+        return jnp.zeros(0, v.dtype)
+    level, on = _vclamp(core["vclamp"], t)
+    return jnp.where(on, (level - v[model.vclamp_nodes]) / core["vclamp"]["rs"], 0.0)
 
 
 def _matrix(model: Model, core, dt, k):
@@ -264,14 +311,16 @@ def _step(model: Model, core, mat, dt, k, backend, carry: State, xs):
     t = carry.t
     t_mid = t + 0.5 * dt
     env = _env(model, core, conc)
-    i_mem, g_mem, i_ion = _membrane(model, core, v, states, env)
+    i_mem, g_mem, i_ion, per_mech = _membrane(model, core, v, states, env)
+    event_cur, graded_cur = (), ()
     if model.synapses or model.graded:
-        i_syn, g_syn = _synapses(model, core, v, syn_states, v_pre, graded_states)
+        i_syn, g_syn, event_cur, graded_cur = _synapses(model, core, v, syn_states, v_pre,
+                                                        graded_states)
         i_mem, g_mem = i_mem + i_syn, g_mem + g_syn
+    i_membrane, g_membrane = i_mem, g_mem  # membrane only, before the electrodes
+    iclamp = _iclamp(core, t_mid)
     if model.iclamp_nodes.size:
-        ic = core["iclamp"]
-        on = (t_mid >= ic["delay"]) & (t_mid < ic["delay"] + ic["dur"])
-        i_mem = i_mem.at[model.iclamp_nodes].add(-jnp.where(on, ic["amp"], 0.0))
+        i_mem = i_mem.at[model.iclamp_nodes].add(-iclamp)
     if model.waveform_nodes.size:
         i_mem = i_mem.at[model.waveform_nodes].add(-xs["waveform"])
     if model.vclamp_nodes.size:
@@ -308,10 +357,23 @@ def _step(model: Model, core, mat, dt, k, backend, carry: State, xs):
         for placement, p, s, vp in zip(model.graded, core["graded"], graded_states, v_pre))
     carry = State(v=v_new, channels=tuple(new_states), conc=conc, synapses=syn_states,
                   graded=graded_states, t=t + dt, step=n + 1, ring=ring, above=above,
-                  history=history)
+                  history=history, stats=carry.stats)
     record = mat["record"]  # a part of a split network records its own sites
-    return carry, (_record(model, carry) if record is None else record(carry),
-                   fired[model.spike_records])
+    if record is not None:
+        return carry, (record(carry), fired[model.spike_records])
+    # what can be recorded after the step, as NEURON records it: currents computed in the
+    # step from v(t); the capacitive and whole-membrane currents over the step (NEURON's
+    # i_cap and i_membrane_); the clamp currents (SEClamp's at the new v)
+    cap = core["cm"] * CAP_TO_NF * core["area"]  # nF
+    i_cap = (v_new - v) / dt * cap  # nA
+    obs = {"v": v_new, "channels": carry.channels, "synapses": syn_states, "graded": graded_states,
+           "channel_currents": per_mech, "ions": i_ion,
+           "i_cap": core["cm"] * (v_new - v) / dt * 1e-3,  # uF/cm2 mV/ms -> mA/cm2
+           "i_membrane": i_cap + i_membrane + g_membrane * (u - v),
+           "synapse_currents": event_cur, "graded_currents": graded_cur, "iclamp": iclamp,
+           "waveform": xs["waveform"], "vclamp": _vclamp_current(model, core, t_mid, v_new)}
+    carry = carry._replace(stats=_accumulate(model, carry.stats, obs))
+    return carry, (_record(model, obs), fired[model.spike_records])
 
 
 def _put_into(total, nodes, x):
@@ -319,69 +381,85 @@ def _put_into(total, nodes, x):
 
 
 @lru_cache(maxsize=64)
-def _record_plan(model: Model):
-    """Recordings grouped by the array they read (one gather each), and the permutation
-    back to the order they were added: ((source, state, indices), ...), order."""
-    channels = [p.mech.name for p in model.channels]
-    synapses = [p.mech.name for p in model.synapses]
-    graded = [p.mech.name for p in model.graded]
+def _record_plan(model: Model, reduced: bool):
+    """The traces (or, with ``reduced``, the statistics) grouped by the array they read (one
+    gather each), and the permutation back to the order they were added:
+    ((source, indices), ...), order."""
     groups: dict[tuple, list] = {}
-    for i, r in enumerate(model.recordings):
-        if r.name == "v":
-            key, index = ("v", 0, ""), r.node
-        else:
-            mech, name = r.name.split(".", 1)
-            kind = "synapses" if mech in synapses else "graded" if mech in graded else "channels"
-            table = {"synapses": synapses, "graded": graded, "channels": channels}[kind]
-            key, index = (kind, table.index(mech), name), r.local
-        groups.setdefault(key, []).append((i, index))
+    rows = [r for r in model.recordings if (r.reduce is not None) == reduced]
+    for i, r in enumerate(rows):
+        groups.setdefault(r.source, []).append((i, r.local))
     plan = tuple((key, np.asarray([k for _, k in items], np.int32)) for key, items in groups.items())
     order = np.argsort([i for items in groups.values() for i, _ in items]).astype(np.int32)
     return plan, order
 
 
-def _record(model: Model, state: State):
-    """The recorded quantities [n_recordings], one gather per array they come from."""
-    if not model.recordings:
-        return jnp.zeros(0, state.v.dtype)
-    plan, order = _record_plan(model)
+def _record(model: Model, obs: dict, reduced: bool = False):
+    """The recorded quantities [R] (traces, or with ``reduced`` the quantities kept as
+    statistics) from what a step exposes (``obs``), one gather per array they come from."""
+    plan, order = _record_plan(model, reduced)
+    if not plan:
+        return jnp.zeros(0, obs["v"].dtype)
     pieces = []
-    for (kind, j, name), index in plan:
-        source = state.v if kind == "v" else getattr(state, kind)[j][name]
-        pieces.append(source[index])
+    for (kind, j, key), index in plan:
+        source = obs[kind]
+        if isinstance(source, tuple):
+            source = source[j]
+        if isinstance(source, dict):
+            source = source[key]
+        pieces.append(jnp.broadcast_to(source, obs["v"].shape)[index] if source.ndim == 0
+                      else source[index])
     out = pieces[0] if len(pieces) == 1 else jnp.concatenate(pieces)
     return out if np.array_equal(order, np.arange(order.size)) else out[order]
 
 
+def _accumulate(model: Model, stats: dict, obs: dict) -> dict:
+    """Running max, min and sum of the recordings kept as statistics."""
+    if not stats:
+        return stats
+    x = _record(model, obs, reduced=True)
+    return {"max": jnp.maximum(stats["max"], x), "min": jnp.minimum(stats["min"], x),
+            "sum": stats["sum"] + x}
+
+
 @partial(jax.jit, static_argnames=("model",))
-def initialize(model: Model, core):
-    """The simulation state at t = 0 and the recordings there ([n_recordings])."""
+def initialize(model: Model, core, waveform0=None):
+    """The simulation state at t = 0 and the traces there ([n_traces]); ``waveform0`` [W]:
+    the waveform clamps' currents at t = 0 (nA; default 0)."""
     state = initial_state(model, core)
-    return state, _record(model, state)
+    if waveform0 is None:
+        waveform0 = jnp.zeros(model.waveform_nodes.shape[0], state.v.dtype)
+    obs = _observe_initial(model, core, state, waveform0)
+    if any(r.reduce for r in model.recordings):
+        first = _record(model, obs, reduced=True)
+        state = state._replace(stats={"max": first, "min": first, "sum": first})
+    return state, _record(model, obs)
 
 
-def schedule(model: Model, core, drive, dt):
-    """The per-step inputs of the scan: waveform currents [n_steps, W] and, per event
-    placement, the spikes of its train-fed synapses arriving in each step [n_steps, r]
-    (each train shifted by its synapse's delay; delivered as NEURON delivers them)."""
+def schedule(model: Model, core, drive, dt, start: int = 0, size: int | None = None):
+    """The per-step inputs of the scan for steps start .. start + size (default all):
+    waveform currents [size, W] and, per event placement, the spikes of its train-fed
+    synapses arriving in each step [size, r] (each train shifted by its synapse's delay;
+    delivered as NEURON delivers them)."""
     t_deliver = jnp.asarray(drive["t_deliver"])
-    n_steps = t_deliver.shape[0]
+    size = t_deliver.shape[0] - start if size is None else size
     trains = []
     for inp, p, times in zip(model.inputs, core["synapses"], drive["trains"]):
         r = inp.train_local.size
         if not r:
-            trains.append(jnp.zeros((n_steps, 0), t_deliver.dtype))
+            trains.append(jnp.zeros((size, 0), t_deliver.dtype))
             continue
         arrival = jnp.asarray(times) + p["delay"][inp.train_local][:, None]
-        step = jnp.searchsorted(t_deliver, arrival, side="left")
+        step = jnp.searchsorted(t_deliver, arrival, side="left") - start
+        step = jnp.where(step >= 0, step, size)  # before this piece: dropped
         col = jnp.broadcast_to(jnp.arange(r)[:, None], step.shape)
-        trains.append(jnp.zeros((n_steps, r), t_deliver.dtype).at[step, col].add(1.0, mode="drop"))
-    return {"waveform": jnp.asarray(drive["waveform"]), "trains": tuple(trains)}
+        trains.append(jnp.zeros((size, r), t_deliver.dtype).at[step, col].add(1.0, mode="drop"))
+    return {"waveform": jnp.asarray(drive["waveform"][start:start + size]), "trains": tuple(trains)}
 
 
-@partial(jax.jit, static_argnames=("model", "method", "backend", "checkpoint"))
+@partial(jax.jit, static_argnames=("model", "method", "backend", "checkpoint", "record_every"))
 def advance(model: Model, core, state, xs, dt, *, method: str = "backward_euler",
-            backend: str = "auto", checkpoint: int | None = None):
+            backend: str = "auto", checkpoint: int | None = None, record_every: int = 1):
     """Advance ``state`` by as many steps of dt (ms) as ``xs`` has rows.
 
     Args:
@@ -396,13 +474,23 @@ def advance(model: Model, core, state, xs, dt, *, method: str = "backward_euler"
             k steps in between during the backward pass, so a gradient stores
             about n_steps / k + k states instead of n_steps (k ~ sqrt(n_steps)
             is the sweet spot); values are identical.
+        record_every: keep the traces of every k-th step only (n_steps must be a
+            multiple of k; with ``checkpoint``, so must checkpoint).
 
     Returns:
-        (state, (traces [n_steps, n_recordings] at t + dt, ..., t + n_steps dt,
+        (state, (traces [n_steps / k, n_traces] at t + k dt, ..., t + n_steps dt,
         spikes [n_steps, Q]: whether each recorded source fired at the start of each step)).
     """
     step, too_long = step_function(model, core, dt, method=method, backend=backend)
+    k = record_every
+    if k > 1:
+        n = jax.tree_util.tree_leaves(xs)[0].shape[0]
+        xs = jax.tree_util.tree_map(lambda a: a.reshape(n // k, k, *a.shape[1:]), xs)
+        step = _every(step, k, sum(r.reduce is None for r in model.recordings))
+        checkpoint = None if checkpoint is None else checkpoint // k
     state, out = _scan(step, checkpoint, state, xs)
+    if k > 1:
+        out = (out[0], out[1].reshape(n, out[1].shape[-1]))
     if model.n_sources or model.graded:
         # a traced delay longer than the buffers hold: NaN outputs and a warning, never a
         # silently wrong run
@@ -410,6 +498,21 @@ def advance(model: Model, core, state, xs, dt, *, method: str = "backward_euler"
         out = jax.tree_util.tree_map(
             lambda a: jnp.where(too_long, jnp.nan, a) if a.dtype.kind == "f" else a, out)
     return state, out
+
+
+def _every(step, k: int, n_traces: int):
+    """k steps as one scan body: the traces of the last, the spikes of all."""
+
+    def body(state, xs):
+        def inner(carry, x):
+            state, (rec, fired) = step(carry[0], x)
+            return (state, rec), fired
+
+        init = (state, jnp.zeros(n_traces, state.v.dtype))
+        (state, rec), fired = lax.scan(inner, init, xs)
+        return state, (rec, fired)
+
+    return body
 
 
 def step_function(model: Model, core, dt, *, method: str = "backward_euler",
@@ -451,15 +554,41 @@ def _scan(step, checkpoint, state, xs):
     return state, out
 
 
+class Output(NamedTuple):
+    """What ``run`` returns (a pytree).
+
+    Attributes:
+        traces: [n_t, n_traces] at t = 0, k dt, 2 k dt, ..., n_steps dt (k = record_every).
+        raster: [n_steps, Q] bool: whether recorded spike source q fired at step n.
+        stats: [n_stats] the statistic ("max", "min", "mean") of each recording kept as one.
+    """
+
+    traces: Any
+    raster: Any
+    stats: Any
+
+
 def run(model: Model, core, drive, dt, *, method: str = "backward_euler", backend: str = "auto",
-        checkpoint: int | None = None):
-    """Recordings [n_steps + 1, n_recordings] at t = 0, dt, ..., n_steps dt and the spike
-    raster [n_steps, Q] of the recorded sources (differentiable in ``core``)."""
-    state, rec0 = initialize(model, core)
+        checkpoint: int | None = None, record_every: int = 1) -> Output:
+    """The whole run from t = 0 (differentiable in ``core``): traces, spike raster and
+    statistics (``Output``)."""
+    state, rec0 = initialize(model, core, drive["waveform0"])
     xs = schedule(model, core, drive, dt)
-    _, (rec, spikes) = advance(model, core, state, xs, dt, method=method, backend=backend,
-                               checkpoint=checkpoint)
-    return jnp.concatenate([rec0[None], rec], axis=0), spikes
+    state, (rec, spikes) = advance(model, core, state, xs, dt, method=method, backend=backend,
+                                   checkpoint=checkpoint, record_every=record_every)
+    n_steps = drive["t_deliver"].shape[0]
+    return Output(jnp.concatenate([rec0[None], rec], axis=0), spikes,
+                  statistics(model, state.stats, n_steps))
+
+
+def statistics(model: Model, stats: dict, n_steps: int):
+    """[n_stats] the requested statistic of each recording kept as one, after n_steps."""
+    how = [r.reduce for r in model.recordings if r.reduce is not None]
+    if not how:
+        return jnp.zeros(0)
+    code = np.asarray([("max", "min", "mean").index(h) for h in how])
+    return jnp.where(code == 0, stats["max"],
+                     jnp.where(code == 1, stats["min"], stats["sum"] / (n_steps + 1)))
 
 
 @jax.tree_util.register_pytree_node_class
@@ -467,50 +596,92 @@ class Result:
     """What a simulation recorded (a pytree: ``jax.jit`` can return it).
 
     Attributes:
-        t: [n_t] times in ms (0, dt, ..., t_stop).
-        traces: [n_recordings, n_t] in the recorded quantity's units (v in mV).
-        labels: (name, Location) for each recording, in the order they were added
-            (in a network, each Location carries its cell index).
-        raster: [n_t - 1, Q] bool: whether recorded spike source q fired at t[n].
+        t: [n_t] times in ms (0, k dt, ..., t_stop; k = record_every).
+        traces: [n_traces, n_t] in the recorded quantity's units (``units``).
+        labels: (name, Location) of each trace, in the order they were added (in a
+            network, each Location carries its cell index).
+        units: the unit of each trace ("mV", "nA", "mA/cm2", "uS", "mM", "1").
+        stats: [n_stats] the statistics asked for with ``record(..., reduce=...)``.
+        stat_labels: (name, Location, "max" | "min" | "mean") of each statistic.
+        stat_units: the unit of each statistic.
+        raster: [n_steps, Q] bool: whether recorded spike source q fired at step n (t = n dt).
         spike_cells: [Q] the cell of each recorded spike source.
+        meta: the run's settings: dt, t_stop, v_init, celsius, method, record_every and the
+            dendrax version.
     """
 
-    def __init__(self, t, traces, labels, raster=None, spike_cells=()):
+    def __init__(self, t, traces, labels, raster=None, spike_cells=(), *, units=None, stats=None,
+                 stat_labels=(), stat_units=(), meta=None, spike_times=None):
         self.t, self.traces, self.labels = t, traces, list(labels)
-        self.raster = jnp.zeros((max(len(t) - 1, 0), 0), bool) if raster is None else raster
+        self.units = tuple(units) if units is not None else tuple(
+            "mV" if name == "v" else "" for name, _ in self.labels)
+        self.stats = jnp.zeros(0) if stats is None else stats
+        self.stat_labels, self.stat_units = list(stat_labels), tuple(stat_units)
+        self.meta = dict(meta or {})
         self.spike_cells = tuple(int(c) for c in spike_cells)
+        self._spike_times = spike_times
+        if raster is None and spike_times is None:
+            raster = jnp.zeros((max(len(t) - 1, 0), 0), bool)
+        self._raster = raster
 
     def tree_flatten(self):
-        return (self.t, self.traces, self.raster), (tuple(self.labels), self.spike_cells)
+        aux = (tuple(self.labels), self.spike_cells, self.units, tuple(self.stat_labels),
+               self.stat_units, tuple(sorted(self.meta.items())))
+        return (self.t, self.traces, self.raster, self.stats), aux
 
     @classmethod
     def tree_unflatten(cls, aux, children):
         obj = cls.__new__(cls)
-        obj.t, obj.traces, obj.raster = children
-        obj.labels, obj.spike_cells = list(aux[0]), aux[1]
+        obj.t, obj.traces, obj._raster, obj.stats = children
+        obj.labels, obj.spike_cells, obj.units = list(aux[0]), aux[1], aux[2]
+        obj.stat_labels, obj.stat_units, obj.meta = list(aux[3]), aux[4], dict(aux[5])
+        obj._spike_times = None
         return obj
 
     def __len__(self):
         return len(self.labels)
 
     def __getitem__(self, key):
-        """res[i], or res[name, location] as recorded (e.g. res["v", cell.soma(0.5)])."""
+        """res[i]; res[name, location] as recorded (e.g. res["v", cell.soma(0.5)]), a trace;
+        res[name, location, "max" | "min" | "mean"], a statistic."""
         if isinstance(key, (int, np.integer)):
             return self.traces[key]
         key = tuple(key)
-        if key in self.labels:
-            return self.traces[self.labels.index(key)]
-        if len(key) == 2 and hasattr(key[1], "_replace") and key[1].cell is None:
-            hits = [i for i, (n, loc) in enumerate(self.labels)
-                    if n == key[0] and loc._replace(cell=None) == key[1]]
+        labels, values = (self.labels, self.traces) if len(key) == 2 else (self.stat_labels,
+                                                                         self.stats)
+        if key in labels:
+            return values[labels.index(key)]
+        if len(key) >= 2 and hasattr(key[1], "_replace") and key[1].cell is None:
+            hits = [i for i, lab in enumerate(labels)
+                    if lab[0] == key[0] and lab[1]._replace(cell=None) == key[1] and lab[2:] == key[2:]]
             if len(hits) == 1:
-                return self.traces[hits[0]]
-        raise KeyError(f"{key!r} was not recorded; recorded: {self.labels}")
+                return values[hits[0]]
+        raise KeyError(f"{key!r} was not recorded; recorded: traces {self.labels}, "
+                       f"statistics {self.stat_labels}")
+
+    @property
+    def dt(self) -> float:
+        """The time step (ms)."""
+        if "dt" in self.meta:
+            return float(self.meta["dt"])
+        t = np.asarray(self.t)
+        return float(t[1] - t[0]) if t.size > 1 else 0.0
+
+    @property
+    def raster(self):
+        """[n_steps, Q] bool: whether recorded spike source q fired at step n (t = n dt)."""
+        if self._raster is None:  # a run streamed in pieces keeps spike times only
+            n_steps = int(round(float(self.meta["t_stop"]) / self.dt))
+            raster = np.zeros((n_steps, len(self._spike_times)), bool)
+            for q, times in enumerate(self._spike_times):
+                raster[np.round(times / self.dt).astype(int), q] = True
+            self._raster = raster
+        return self._raster
 
     def rates(self, t_start: float = 0.0, t_stop: float | None = None) -> np.ndarray:
         """Mean firing rate (Hz) of each recorded source between t_start and t_stop (ms;
         default the end of the run): spikes in [t_start, t_stop) / duration."""
-        t_stop = float(np.asarray(self.t)[-1]) if t_stop is None else t_stop
+        t_stop = float(self.meta.get("t_stop", np.asarray(self.t)[-1])) if t_stop is None else t_stop
         if not t_stop > t_start:
             raise ValueError(f"need t_stop > t_start, got {t_start}, {t_stop}")
         return np.array([np.sum((s >= t_start) & (s < t_stop)) for s in self.spikes],
@@ -525,8 +696,10 @@ class Result:
         """Spike times (ms) of each recorded source, in the order recorded: a list of
         numpy arrays (NEURON's NetCon.record: the time of the step at whose start v was
         first found above threshold)."""
+        if self._spike_times is not None:
+            return list(self._spike_times)
         raster = np.asarray(self.raster)
-        t = np.asarray(self.t)[:raster.shape[0]]
+        t = np.arange(raster.shape[0]) * self.dt
         return [t[raster[:, q]] for q in range(raster.shape[1])]
 
 
@@ -549,7 +722,8 @@ def _warn_if_float32():
 
 def simulate(target, t_stop: float, dt: float = 0.025, *, params=None, v_init: float = -65.0,
              celsius: float = 6.3, method: str = "backward_euler", backend: str = "auto",
-             checkpoint: int | None = None, progress: bool = False) -> Result:
+             checkpoint: int | None = None, record_every: int = 1, chunk: int | None = None,
+             stream: str | None = None, progress: bool = False) -> Result:
     """Simulate a cell or a network from t = 0 to t_stop (ms) with fixed step dt, as NEURON's run().
 
     Args:
@@ -563,10 +737,20 @@ def simulate(target, t_stop: float, dt: float = 0.025, *, params=None, v_init: f
         backend: Hines solve backend, "auto", "native" or "jax".
         checkpoint: memory control for gradients: store the state every
             ``checkpoint`` steps and recompute in between (see ``advance``).
-        progress: show a progress bar (runs in chunks; for long runs from the CLI).
+        record_every: keep traces at every k-th step only (t = 0, k dt, ...; as
+            NEURON's ``Vector.record(..., Dt)``); spikes and statistics still see every step.
+            t_stop / dt must be a multiple of k.
+        chunk: run in pieces of this many steps (one compiled piece, reused): the
+            device holds one piece of traces at a time (a multiple of record_every).
+        stream: a ``.npy`` file to write the traces to piece by piece ([n_t, n_traces],
+            row per time): host memory stays one piece, whatever the run's length;
+            ``res.traces`` then reads the file lazily (a memory map). Implies ``chunk``
+            (default 10,000 steps).
+        progress: show a progress bar (runs in pieces; for long runs from the CLI).
 
     Returns:
-        Result with t [n_t], traces [n_recordings, n_t] and the spikes of recorded sources.
+        Result with t [n_t], traces [n_traces, n_t] and units, statistics, the spikes of
+        recorded sources, and the run's settings (``meta``).
     """
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; choose one of {sorted(METHODS)}")
@@ -576,20 +760,118 @@ def simulate(target, t_stop: float, dt: float = 0.025, *, params=None, v_init: f
     if not model.recordings and not model.spike_records.size:
         raise ValueError("nothing is recorded: call .record(...) or .record_spikes() before simulate")
     n_steps = int(round(t_stop / dt))
+    chunk = _check_pieces(n_steps, record_every, checkpoint, chunk, stream, progress)
     params = base if params is None else params
     _check_params(params)
     check_values(model, params)
     model = sized(model, layout, params, dt)
     core = core_params(layout, params, v_init=v_init, celsius=celsius)
     drv, step = drive(layout, n_steps, dt), jnp.asarray(dt)
-    if not progress:
-        traces, raster = run(model, core, drv, step, method=method, backend=backend,
-                             checkpoint=checkpoint)
+    traced = [r.reduce is None for r in model.recordings]
+    from . import __version__
+
+    meta = {"dt": float(dt), "t_stop": n_steps * float(dt), "v_init": v_init, "celsius": celsius,
+            "method": method, "record_every": record_every, "dendrax": __version__}
+    if isinstance(v_init, jax.core.Tracer) or isinstance(celsius, jax.core.Tracer):
+        meta = {k: v for k, v in meta.items() if k not in ("v_init", "celsius")}
+    kw = dict(units=[u for u, keep in zip(layout.units, traced) if keep],
+              stat_labels=[(*lab, r.reduce) for lab, r in zip(layout.labels, model.recordings)
+                           if r.reduce is not None],
+              stat_units=[u for u, keep in zip(layout.units, traced) if not keep], meta=meta)
+    labels = [lab for lab, keep in zip(layout.labels, traced) if keep]
+    t = jnp.asarray(np.arange(0, n_steps + 1, record_every) * dt)
+    if chunk is None:
+        out = run(model, core, drv, step, method=method, backend=backend, checkpoint=checkpoint,
+                  record_every=record_every)
+        _warn_nonfinite(out.traces, dt * record_every, labels, stats=out.stats)
+        return Result(t, out.traces.T, labels, out.raster, layout.spike_cells, stats=out.stats, **kw)
+    traces, spike_times, stats = _run_in_pieces(model, core, drv, step, method, backend,
+                                                record_every, chunk, stream, progress, labels)
+    return Result(t, traces.T, labels, None, layout.spike_cells, stats=stats,
+                  spike_times=spike_times, **kw)
+
+
+def _check_pieces(n_steps, record_every, checkpoint, chunk, stream, progress):
+    """The piece size (steps) of a run in pieces, or None for one piece; ValueErrors for
+    settings that do not fit together."""
+    if not (isinstance(record_every, (int, np.integer)) and record_every >= 1):
+        raise ValueError(f"record_every must be a positive whole number of steps, got {record_every!r}")
+    if n_steps % record_every:
+        raise ValueError(f"t_stop / dt = {n_steps} steps is not a multiple of record_every = "
+                         f"{record_every}; choose t_stop as a multiple of {record_every} dt")
+    if checkpoint is not None and record_every > 1 and checkpoint % record_every:
+        raise ValueError(f"checkpoint = {checkpoint} must be a multiple of record_every = "
+                         f"{record_every}")
+    if stream is not None and not str(stream).endswith(".npy"):
+        raise ValueError(f"stream must name a .npy file, got {stream!r}")
+    if chunk is None and stream is None and not progress:
+        return None
+    if checkpoint is not None:
+        raise ValueError("checkpoint (for gradients) and chunk / stream / progress (for long "
+                         "runs) do not combine: a run in pieces is not differentiated")
+    if chunk is None:
+        chunk = 10_000 if stream is not None else max(-(-n_steps // 20), 1)
+        chunk = -(-chunk // record_every) * record_every
+    if not (isinstance(chunk, (int, np.integer)) and chunk >= 1) or chunk % record_every:
+        raise ValueError(f"chunk must be a positive multiple of record_every = {record_every} "
+                         f"steps, got {chunk!r}")
+    return int(min(chunk, n_steps))
+
+
+def _run_in_pieces(model, core, drive, dt, method, backend, record_every, chunk, stream, progress,
+                   labels):
+    """The run in pieces of ``chunk`` steps (one compiled piece; the last may be shorter):
+    traces [n_t, n_traces] (a memory-mapped .npy when ``stream``), spike times per source,
+    statistics."""
+    n_steps = drive["t_deliver"].shape[0]
+    state, rec0 = initialize(model, core, drive["waveform0"])
+    rec0 = np.asarray(rec0)
+    n_t = n_steps // record_every + 1
+    if stream is not None:
+        f = open(stream, "wb")
+        np.lib.format.write_array_header_2_0(
+            f, {"descr": np.lib.format.dtype_to_descr(rec0.dtype), "fortran_order": False,
+                "shape": (n_t, rec0.shape[0])})
+        f.write(rec0.tobytes())
+        keep = None
     else:
-        traces, raster = _run_with_progress(model, core, drv, step, method, backend)
-    _warn_nonfinite(traces, dt, layout.labels)
-    return Result(jnp.asarray(np.arange(n_steps + 1) * dt), traces.T, layout.labels, raster,
-                  layout.spike_cells)
+        keep = [rec0[None]]
+    spikes: list = [[] for _ in range(model.spike_records.shape[0])]
+    bar, warned = None, _warn_nonfinite(rec0[None], 0.0, labels)
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=n_steps, unit="step", desc="dendrax")
+    try:
+        for start in range(0, n_steps, chunk):
+            size = min(chunk, n_steps - start)
+            xs = schedule(model, core, drive, dt, start, size)
+            state, (rec, raster) = advance(model, core, state, xs, dt, method=method,
+                                           backend=backend, record_every=record_every)
+            rec = np.asarray(rec)
+            if not warned:
+                warned = _warn_nonfinite(rec, float(dt) * record_every, labels,
+                                         t0=(start + record_every) * float(dt))
+            if keep is None:
+                f.write(rec.tobytes())
+            else:
+                keep.append(rec)
+            steps, sources = np.nonzero(np.asarray(raster))
+            for n, q in zip(steps, sources):
+                spikes[q].append((start + n) * float(dt))
+            if bar is not None:
+                bar.update(size)
+    finally:
+        if bar is not None:
+            bar.close()
+        if keep is None:
+            f.close()
+    traces = np.concatenate(keep) if keep is not None else np.load(stream, mmap_mode="r")
+    times = [np.asarray(s, float) for s in spikes]
+    stats = statistics(model, state.stats, n_steps)
+    if not warned:
+        _warn_nonfinite(np.zeros((0, 0)), 0.0, labels, stats=stats)
+    return traces, times, stats
 
 
 def check_run(t_stop, dt, v_init, celsius) -> None:
@@ -625,36 +907,25 @@ def sized(model: Model, layout, params, dt) -> Model:
     return replace(model, ring_size=max(ring, 1), history_size=max(history, 1))
 
 
-def _warn_nonfinite(traces, dt, labels):
-    """A run that blew up (e.g. a huge current into a thin dendrite) is reported, not silent."""
+def _warn_nonfinite(traces, dt, labels, t0=0.0, stats=None) -> bool:
+    """A run that blew up (e.g. a huge current into a thin dendrite) is reported, not silent
+    (traces [n_t, R] sampled every dt from t0; stats [S]). Whether it warned."""
     if isinstance(traces, jax.core.Tracer):
-        return
+        return False
     finite = np.isfinite(np.asarray(traces))
     if not finite.all():
         step, rec = np.argwhere(~finite)[0]
-        warnings.warn(f"dendrax: the simulation became non-finite at t = {step * dt:g} ms "
+        warnings.warn(f"dendrax: the simulation became non-finite at t = {t0 + step * dt:g} ms "
                       f"(first in recording {labels[rec]}); check stimuli and parameters "
                       "(or reduce dt)", RuntimeWarning, stacklevel=3)
-
-
-def _run_with_progress(model, core, drive, dt, method, backend, chunks=20):
-    """The same run in equal chunks (one compiled scan) with a tqdm progress bar."""
-    from tqdm import tqdm
-
-    xs = schedule(model, core, drive, dt)
-    n = xs["waveform"].shape[0]
-    size = -(-n // chunks)
-    state, rec0 = initialize(model, core)
-    recs, rasters = [rec0[None]], []
-    with tqdm(total=n, unit="step", desc="dendrax") as bar:
-        for start in range(0, n, size):
-            piece = jax.tree_util.tree_map(lambda a: a[start:start + size], xs)
-            state, (rec, raster) = advance(model, core, state, piece, dt, method=method,
-                                           backend=backend)
-            recs.append(rec)
-            rasters.append(raster)
-            bar.update(rec.shape[0])
-    return jnp.concatenate(recs, axis=0), jnp.concatenate(rasters, axis=0)
+        return True
+    if stats is not None and not isinstance(stats, jax.core.Tracer) and \
+            not np.isfinite(np.asarray(stats)).all():
+        warnings.warn("dendrax: the simulation became non-finite (a recorded statistic is not "
+                      "finite); check stimuli and parameters (or reduce dt)", RuntimeWarning,
+                      stacklevel=3)
+        return True
+    return False
 
 
 def _check_params(params):

@@ -110,7 +110,8 @@ class Mechanism:
     Attributes:
         name: how a cell inserts it (the NEURON SUFFIX or POINT_PROCESS name).
         params: parameter name -> default value.
-        units: parameter name -> unit string (documentation, shown by tools).
+        units: parameter or state name -> unit string (shown in recordings' labels and files;
+            states without one are dimensionless, "1").
         ranges: parameter name -> valid values, a ``Range`` or a (low, high) pair (None:
             unbounded); a value outside is refused with an error naming it (optional).
         states: state name -> value used when ``steady_state`` does not set it.
@@ -150,8 +151,11 @@ class Channel(Mechanism):
     """A density mechanism: per-compartment states and a membrane current.
 
     Must define ``current``. ``ions`` lists the ions it carries or reads; a
-    nonspecific current (a leak, Ih) is returned under the key "".
+    nonspecific current (a leak, Ih) is returned under the key "" and is recorded
+    as "<name>.<nonspecific>" (NEURON's NONSPECIFIC_CURRENT name: "il" for hh).
     """
+
+    nonspecific: ClassVar[str] = "i"
 
     def current(self, v, states: States, params: Params, env: Env) -> dict[str, Array]:
         """Outward current density in mA/cm2 per ion ("" for nonspecific)."""
@@ -197,6 +201,24 @@ class GradedSynapse(Mechanism):
 
     def current(self, v, v_pre, states: States, params: Params) -> Array:
         raise NotImplementedError
+
+
+def channel_currents(mech: Channel) -> dict[str, str]:
+    """The currents a channel can record -> their keys in ``current``'s dict: "i<ion>" ->
+    "<ion>" for each ion it carries, ``nonspecific`` -> "" (found by tracing ``current``
+    once on abstract arrays, so it costs no computation)."""
+    import jax
+
+    one = jax.ShapeDtypeStruct((1,), jnp.float32)
+    env = {"celsius": jax.ShapeDtypeStruct((), jnp.float32),
+           **{f"{k}{ion}{q}": one for ion in mech.ions for k, q in (("e", ""), ("", "i"),
+                                                                    ("", "o"), ("i", ""))}}
+    try:
+        keys = jax.eval_shape(mech.current, one, {k: one for k in mech.states},
+                              {k: one for k in mech.params}, env).keys()
+    except Exception:  # a current that needs more than the documented env: assume all ions
+        keys = [*mech.ions, ""]
+    return {(f"i{k}" if k else mech.nonspecific): k for k in keys}
 
 
 REQUIRED = {Channel: ("name", "current"), IonPool: ("name", "ion", "advance"),

@@ -35,7 +35,7 @@ class Exp2Syn(Synapse):
 
     name = "Exp2Syn"
     params = {"tau1": 0.1, "tau2": 10.0, "e": 0.0}
-    units = {"tau1": "ms", "tau2": "ms", "e": "mV"}
+    units = {"tau1": "ms", "tau2": "ms", "e": "mV", "A": "uS", "B": "uS"}
     ranges = {"tau1": POSITIVE, "tau2": POSITIVE}
     states = {"A": 0.0, "B": 0.0}
 

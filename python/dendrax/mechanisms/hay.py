@@ -311,6 +311,7 @@ class Ih(Channel):
     """
 
     name = "Ih"
+    nonspecific = "ihcn"
     params = {"gIhbar": 0.00001, "ehcn": -45.0}
     units = {"gIhbar": "S/cm2", "ehcn": "mV"}
     ranges = {"gIhbar": NONNEGATIVE}

@@ -21,6 +21,7 @@ class HH(Channel):
     ranges = {"gnabar": NONNEGATIVE, "gkbar": NONNEGATIVE, "gl": NONNEGATIVE}
     states = {"m": 0.0, "h": 1.0, "n": 0.0}
     ions = ("na", "k")
+    nonspecific = "il"
 
     def rates(self, v, params, env):
         q10 = 3.0 ** ((env["celsius"] - 6.3) / 10.0)

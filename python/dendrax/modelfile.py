@@ -1,0 +1,769 @@
+"""Saving and loading a built model: a documented, versioned JSON file (not pickle).
+
+``save(target, path)`` writes a ``dendrax.Cell`` or ``dendrax.Network`` as one UTF-8 JSON
+file (e.g. ``cell.dendrax.json``); ``load(path)`` rebuilds it, so that ``dendrax.simulate``
+on the loaded model gives the same traces and spikes bit for bit and ``lower(loaded).params``
+equals ``lower(original).params`` exactly. Floats are written as Python's shortest repr of
+the float64 value, which reads back to the same bits; NaN and infinities are refused (JSON
+cannot hold them portably). Saving a model twice gives identical bytes.
+
+Format ``dendrax-model``, version 1 (units are dendrax's, i.e. NEURON's)::
+
+    {
+      "format": "dendrax-model",          # always this string
+      "version": 1,                        # format version (a reader refuses newer ones)
+      "dendrax": "0.1.0",                  # the dendrax that wrote it (information only)
+      "kind": "cell" | "network",
+      "units": {...},                      # the units below (information only)
+      "mechanisms": [                      # every channel, ion pool and synapse used
+        {"group": "dendrax.channels" | "dendrax.synapses", "name": "hh",
+         "kind": "channel" | "ion_pool" | "synapse" | "graded_synapse",
+         "package": "dendrax", "entry_point": "dendrax.mechanisms.hh:HH"}, ...],
+      "morphologies": [                    # distinct morphologies (cells refer by index)
+        {"name": str, "sections": [
+          {"region": "soma", "parent": -1, "parent_x": 1.0,
+           "points": [[x, y, z, diameter], ...]}, ...]}, ...],   # um; P >= 2 points
+      "cells": [cell, ...],                # exactly one for kind "cell"
+      "wiring": {...}                      # kind "network" only
+    }
+
+A cell (nodes are numbered as ``dendrax.morphology.compartments(morphology, nseg)`` numbers
+them, the cell's own numbering; ``nodes`` lists each node's section and x as a check)::
+
+    {"morphology": 0, "nseg": [per section],
+     "nodes": {"section": [N], "x": [N]},
+     "values": {"cm": [N] uF/cm2, "Ra": [S] ohm cm, "L": [S] um, "diam": [P_total] um
+                (every 3-D point, sections in order), "ions": {"ena": [N] mV,
+                "nai0": [N] mM, "nao": [N] mM, ...}},
+     "channels": [{"name": "hh", "nodes": [node indices where inserted],
+                   "params": {"gnabar": [N], ...}}, ...],     # in insertion order
+     "stimuli": {"iclamp": [{"node", "delay" ms, "dur" ms, "amp" nA}],
+                 "waveform": [{"node", "t": [ms], "i": [nA]}],
+                 "vclamp": [{"node", "amp": [3] mV, "dur": [3] ms, "rs" MOhm}],
+                 "synapses": [{"name": "Exp2Syn", "items": [{"node", "values":
+                              {param: value, "weight": uS, "delay": ms}, "times": [ms]}]}]},
+     "recordings": [[name, location, reduce], ...],   # as Cell.recorded holds them: the
+                      # recorded quantity ("v", "hh.m", ...), a location {"section", "x",
+                      # "cell"} and null (a trace) or "max" / "min" / "mean"
+     "spike_records": [{"section", "x", "threshold" mV}]}
+
+The wiring of a network::
+
+    {"sources": [[spike times, ms], ...],               # artificial spike sources
+     "blocks": [{"synapse": name, "graded": bool,
+                 "pre_cell", "pre_section", "pre_x": [n] or null (for spike sources),
+                 "pre_source": [n] or null, "threshold": [n] mV or null (graded),
+                 "post_cell", "post_section", "post_x": [n],
+                 "values": {param: [n], "weight": [n] uS, "delay": [n] ms}}, ...],
+     "spike_records": [{"cell", "section", "x", "threshold"}],
+     "recordings": [[cell, name, location, reduce], ...]}
+
+Mechanisms are plugins (entry points): ``load`` finds each by its registered name, preferring
+the package that provided it when the model was saved; a name no installed package registers
+is an error naming it and that package.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from . import plugins
+from .cell import REDUCTIONS, Cell, Location, Stimuli
+from .mechanisms import registry
+from .mechanisms.base import GradedSynapse, IonPool, Synapse
+from .morphology import Morphology, Section
+from .network import Block, Network, Wiring
+
+__all__ = ["save", "load", "ModelFileError", "FORMAT", "VERSION"]
+
+FORMAT = "dendrax-model"
+VERSION = 1
+CHANNELS, SYNAPSES = "dendrax.channels", "dendrax.synapses"
+UNITS = {"length": "um", "diameter": "um", "time": "ms", "voltage": "mV", "cm": "uF/cm2",
+         "Ra": "ohm cm", "concentration": "mM", "current (iclamp, waveform)": "nA",
+         "synaptic weight": "uS", "vclamp rs": "MOhm",
+         "channel parameters": "as each mechanism declares (densities in S/cm2)"}
+
+
+class ModelFileError(ValueError):
+    """A model that cannot be saved, or a file that is not a valid dendrax model file."""
+
+
+# =========================================================================== saving
+def save(target, path) -> None:
+    """Write ``target`` (a ``dendrax.Cell`` or ``dendrax.Network``) to ``path`` as a
+    dendrax model file (JSON; see this module's documentation for the format).
+
+    Raises:
+        ModelFileError (a ValueError): a value is NaN or infinite (named by its place in the
+            file), or a mechanism is not a registered plugin (a class inserted directly),
+            so a loaded model could not find it.
+        TypeError: ``target`` is neither a Cell nor a Network.
+    """
+    text = dumps(target)
+    Path(path).write_text(text, encoding="utf-8")
+
+
+def dumps(target) -> str:
+    """The text ``save`` writes."""
+    from . import __version__
+
+    if isinstance(target, Network):
+        kind, cells = "network", list(target.cells)
+    elif isinstance(target, Cell):
+        kind, cells = "cell", [target]
+    else:
+        raise TypeError(f"dendrax.save writes a dendrax.Cell or a dendrax.Network, got "
+                        f"{type(target).__name__}")
+    enc = _Encoder()
+    encoded = [enc.cell(c) for c in cells]
+    doc = {"format": FORMAT, "version": VERSION, "dendrax": __version__, "kind": kind,
+           "units": dict(UNITS)}
+    wiring = enc.wiring(target.wiring) if kind == "network" else None
+    doc["mechanisms"] = list(enc.mechanisms.values())
+    doc["morphologies"] = [_morphology(m) for m in enc.morphologies]
+    doc["cells"] = encoded
+    if wiring is not None:
+        doc["wiring"] = wiring
+    _check_finite(doc, "")
+    return _dump(doc) + "\n"
+
+
+class _Encoder:
+    def __init__(self):
+        self.mechanisms: dict[tuple[str, str], dict] = {}  # (group, name) -> entry, first use
+        self.morphologies: list[Morphology] = []
+
+    def mechanism(self, group: str, mech) -> str:
+        """Register ``mech`` (an instance) in the table; its name."""
+        key = (group, mech.name)
+        if key not in self.mechanisms:
+            p = _provider(group, mech)
+            kind = {CHANNELS: "ion_pool" if isinstance(mech, IonPool) else "channel",
+                    SYNAPSES: "graded_synapse" if isinstance(mech, GradedSynapse) else "synapse"}
+            self.mechanisms[key] = {"group": group, "name": mech.name, "kind": kind[group],
+                                    "package": p.package, "entry_point": p.value}
+        return mech.name
+
+    def morphology(self, m: Morphology) -> int:
+        for i, known in enumerate(self.morphologies):
+            if known is m or known == m:
+                return i
+        self.morphologies.append(m)
+        return len(self.morphologies) - 1
+
+    def cell(self, cell: Cell) -> dict:
+        comps = cell.compartments
+        vals = cell.values
+        channels = []
+        for name, mech in cell.mechanisms.items():
+            channels.append({"name": self.mechanism(CHANNELS, mech),
+                             "nodes": np.flatnonzero(cell.mechanism_nodes[name]).tolist(),
+                             "params": {p: _floats(v) for p, v in vals["mechs"][name].items()}})
+        st = cell.stimuli
+        synapses = []
+        for name, (mech, items) in st.spikes.items():
+            self.mechanism(SYNAPSES, mech)
+            synapses.append({"name": name, "items": [
+                {"node": int(node), "values": {k: float(v) for k, v in values.items()},
+                 "times": _floats(times)} for node, values, times in items]})
+        return {
+            "morphology": self.morphology(cell.morphology),
+            "nseg": [int(n) for n in cell.nseg],
+            "nodes": {"section": np.asarray(comps.section).tolist(), "x": _floats(comps.x)},
+            "values": {"cm": _floats(vals["cm"]), "Ra": _floats(vals["Ra"]),
+                       "L": _floats(vals["L"]), "diam": _floats(vals["diam"]),
+                       "ions": {k: _floats(v) for k, v in vals["ions"].items()}},
+            "channels": channels,
+            "stimuli": {
+                "iclamp": [{"node": int(n), "delay": float(d), "dur": float(t), "amp": float(a)}
+                           for n, d, t, a in st.iclamp],
+                "waveform": [{"node": int(n), "t": _floats(t), "i": _floats(i)}
+                             for n, t, i in st.waveform],
+                "vclamp": [{"node": int(n), "amp": _floats(a), "dur": _floats(d), "rs": float(rs)}
+                           for n, a, d, rs in st.vclamp],
+                "synapses": synapses},
+            "recordings": [_entries(r) for r in _recordings(cell)],
+            "spike_records": [{"section": int(s), "x": float(x), "threshold": float(t)}
+                              for s, x, t in cell.spike_records],
+        }
+
+    def wiring(self, w: Wiring) -> dict:
+        blocks = []
+        for b in w.blocks:
+            self.mechanism(SYNAPSES, b.mech)
+            ints = lambda a: None if a is None else np.asarray(a).astype(int).tolist()  # noqa: E731
+            flts = lambda a: None if a is None else _floats(a)  # noqa: E731
+            n = b.size
+            blocks.append({
+                "synapse": b.synapse, "graded": bool(b.graded),
+                "pre_cell": ints(b.pre_cell), "pre_section": ints(b.pre_section),
+                "pre_x": flts(b.pre_x), "pre_source": ints(b.pre_source),
+                "threshold": None if b.threshold is None else _floats(
+                    np.broadcast_to(np.asarray(b.threshold, float), (n,))),
+                "post_cell": ints(b.post_cell), "post_section": ints(b.post_section),
+                "post_x": flts(b.post_x),
+                "values": {k: _floats(np.broadcast_to(np.asarray(v, float), (n,)))
+                           for k, v in b.values.items()}})
+        return {"sources": [_floats(t) for t in w.sources], "blocks": blocks,
+                "spike_records": [{"cell": int(c), "section": int(s), "x": float(x),
+                                   "threshold": float(t)} for c, s, x, t in w.spike_records],
+                "recordings": [_entries(r) for r in w.recordings]}
+
+
+def _recordings(cell: Cell) -> list:
+    """Every recording of a cell as the cell holds it (traces and statistics)."""
+    return list(cell.recorded)
+
+
+def _provider(group: str, mech) -> plugins.Plugin:
+    """The registered plugin whose object ``mech`` is (an instance of), or a ModelFileError."""
+    cls = type(mech)
+    for p in plugins.providers(group).get(mech.name, ()):
+        try:
+            obj = plugins.load(group, f"{p.package}:{p.name}")
+        except plugins.PluginError:
+            continue
+        if obj is mech or obj is cls or type(obj) is cls:
+            return p
+    raise ModelFileError(
+        f"cannot save mechanism {mech.name!r} ({cls.__module__}.{cls.__qualname__}): it is not "
+        f"a registered plugin, so a loaded model could not find it. Register it under the "
+        f"entry point group {group!r} of an installed package (see docs/mechanisms.md) and "
+        f"insert it by name")
+
+
+def _morphology(m: Morphology) -> dict:
+    return {"name": m.name, "sections": [
+        {"region": s.region, "parent": int(s.parent), "parent_x": float(s.parent_x),
+         "points": np.asarray(s.points, float).tolist()} for s in m.sections]}
+
+
+def _floats(a) -> list:
+    return np.asarray(a, dtype=np.float64).ravel().tolist()
+
+
+def _entries(rec) -> list:
+    """A recording tuple's entries as JSON (strings, numbers, None, locations, lists)."""
+    return [_entry(x) for x in rec]
+
+
+def _entry(x):
+    if isinstance(x, Location):
+        return {"section": int(x.section), "x": float(x.x),
+                "cell": None if x.cell is None else int(x.cell)}
+    if isinstance(x, (list, tuple)):
+        return [_entry(v) for v in x]
+    if isinstance(x, np.ndarray):
+        return [_entry(v) for v in x.tolist()]
+    if isinstance(x, np.generic):
+        return x.item()
+    if x is None or isinstance(x, (str, bool, int, float)):
+        return x
+    raise ModelFileError(f"cannot save a recording entry of type {type(x).__name__}: {x!r}")
+
+
+def _check_finite(x, where: str) -> None:
+    if isinstance(x, float):
+        if not math.isfinite(x):
+            raise ModelFileError(f"cannot save {where}: {x} is not a finite number (a JSON "
+                                 "model file holds finite numbers only)")
+    elif isinstance(x, dict):
+        for k, v in x.items():
+            _check_finite(v, f"{where}.{k}" if where else k)
+    elif isinstance(x, list):
+        for i, v in enumerate(x):
+            if isinstance(v, (dict, list)) or (isinstance(v, float) and not math.isfinite(v)):
+                _check_finite(v, f"{where}[{i}]")
+
+
+def _dump(x, indent: int = 0) -> str:
+    """Deterministic, readable JSON: objects one key a line, flat arrays on one line, small
+    objects and arrays (up to 96 characters) on one line."""
+    if not isinstance(x, (dict, list)) or (
+            isinstance(x, list) and not any(isinstance(v, (dict, list)) for v in x)):
+        return json.dumps(x, allow_nan=False)
+    if _small(x):
+        flat = json.dumps(x, allow_nan=False)
+        if len(flat) + indent <= 96:
+            return flat
+    pad = " " * (indent + 2)
+    if isinstance(x, dict):
+        body = ",\n".join(f"{pad}{json.dumps(k)}: {_dump(v, indent + 2)}" for k, v in x.items())
+        return "{\n" + body + "\n" + " " * indent + "}"
+    body = ",\n".join(pad + _dump(v, indent + 2) for v in x)
+    return "[\n" + body + "\n" + " " * indent + "]"
+
+
+def _small(x, budget: int = 32) -> bool:
+    """Whether ``x`` has at most ``budget`` entries in all (so that it may fit one line)."""
+    stack = [x]
+    while stack:
+        y = stack.pop()
+        items = y.values() if isinstance(y, dict) else y
+        budget -= len(items)
+        if budget < 0:
+            return False
+        stack.extend(v for v in items if isinstance(v, (dict, list)))
+    return True
+
+
+# =========================================================================== loading
+def load(path):
+    """Read a dendrax model file written by ``save``: a ``dendrax.Cell`` or a
+    ``dendrax.Network`` that simulates exactly as the saved one did.
+
+    Raises:
+        ModelFileError (a ValueError), naming the file and the problem: not JSON, not a
+            dendrax model file, a newer format version, a missing or malformed entry
+            (named by its place in the file, e.g. ``cells[0].values.cm``), a wrong-length
+            array, or a mechanism that no installed package registers (naming it and the
+            package that provided it).
+        FileNotFoundError: no such file.
+    """
+    path = os.fspath(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise ModelFileError(f"{path}: not a dendrax model file (not UTF-8 text: {err})") from None
+    return loads(text, path)
+
+
+def loads(text: str, path: str = "<string>"):
+    """The model in ``text`` (the contents of a model file; ``path`` names it in errors)."""
+    r = _Reader(path)
+
+    def constant(name):
+        raise ValueError(f"{name} is not allowed (a model file holds finite numbers only)")
+
+    try:
+        doc = json.loads(text, parse_constant=constant)
+    except json.JSONDecodeError as err:
+        raise ModelFileError(f"{path}: not a dendrax model file: not valid JSON ({err})") from None
+    except ValueError as err:
+        raise ModelFileError(f"{path}: {err}") from None
+    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
+        got = doc.get("format") if isinstance(doc, dict) else type(doc).__name__
+        raise ModelFileError(f"{path}: not a dendrax model file: \"format\" is {got!r}, "
+                             f"expected {FORMAT!r}")
+    version = doc.get("version")
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        r.fail("version", f"expected a positive integer format version, got {version!r}")
+    if version > VERSION:
+        r.fail("version", f"the file has format version {version}, written by dendrax "
+                          f"{doc.get('dendrax', '?')}; this dendrax reads versions up to "
+                          f"{VERSION}: upgrade dendrax to load it")
+    r.keys(doc, "", {"format", "version", "dendrax", "kind", "mechanisms", "morphologies",
+                     "cells"}, {"units", "wiring"})
+    kind = doc["kind"]
+    if kind not in ("cell", "network"):
+        r.fail("kind", f"expected 'cell' or 'network', got {kind!r}")
+    mechs = _read_mechanisms(r, doc["mechanisms"])
+    morphs = [_read_morphology(r, m, f"morphologies[{i}]")
+              for i, m in enumerate(r.list(doc["morphologies"], "morphologies"))]
+    cells_doc = r.list(doc["cells"], "cells")
+    if kind == "cell" and len(cells_doc) != 1:
+        r.fail("cells", f"a file of kind 'cell' holds exactly one cell, got {len(cells_doc)}")
+    templates: dict = {}
+    cells = [_read_cell(r, c, f"cells[{i}]", morphs, mechs, templates)
+             for i, c in enumerate(cells_doc)]
+    if kind == "cell":
+        if "wiring" in doc:
+            r.fail("wiring", "a file of kind 'cell' has no wiring")
+        return cells[0]
+    if "wiring" not in doc:
+        r.fail("", "missing key 'wiring' (a file of kind 'network')")
+    net = Network(cells)
+    net.wiring = _read_wiring(r, doc["wiring"], "wiring", cells, mechs)
+    return net
+
+
+class _Reader:
+    """Checks of the parsed JSON that raise a ModelFileError naming the file and the place."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def fail(self, where: str, msg: str):
+        raise ModelFileError(f"{self.path}: " + (f"{where}: " if where else "") + msg)
+
+    def keys(self, obj, where, required, optional=()):
+        if not isinstance(obj, dict):
+            self.fail(where, f"expected an object, got {_kind(obj)}")
+        missing = [k for k in sorted(required) if k not in obj]
+        if missing:
+            self.fail(where, f"missing key{'s' if len(missing) > 1 else ''} "
+                             f"{', '.join(map(repr, missing))}")
+        unknown = sorted(set(obj) - set(required) - set(optional))
+        if unknown:
+            self.fail(where, f"unknown keys {unknown}; expected {sorted({*required, *optional})}")
+        return obj
+
+    def list(self, x, where, n=None, what=""):
+        if not isinstance(x, list):
+            self.fail(where, f"expected an array, got {_kind(x)}")
+        if n is not None and len(x) != n:
+            note = f" ({what})" if what else ""
+            self.fail(where, f"expected {n} entries{note}, got {len(x)}")
+        return x
+
+    def floats(self, x, where, n=None, what="") -> np.ndarray:
+        x = self.list(x, where, n, what)
+        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in x):
+            self.fail(where, "expected an array of numbers")
+        a = np.array(x, dtype=np.float64)
+        if not np.all(np.isfinite(a)):
+            self.fail(where, "holds a number too large for a float64")
+        return a
+
+    def ints(self, x, where, n=None, what="", low=None, high=None) -> np.ndarray:
+        x = self.list(x, where, n, what)
+        if not all(isinstance(v, int) and not isinstance(v, bool) for v in x):
+            self.fail(where, "expected an array of integers")
+        a = np.array(x, dtype=np.int64)
+        if a.size and low is not None and a.min() < low:
+            self.fail(where, f"entry {a.min()} is below {low}")
+        if a.size and high is not None and a.max() >= high:
+            self.fail(where, f"entry {a.max()} is out of range (must be < {high})")
+        return a
+
+    def number(self, x, where) -> float:
+        if isinstance(x, bool) or not isinstance(x, (int, float)) or not math.isfinite(x):
+            self.fail(where, f"expected a finite number, got {x!r}")
+        return float(x)
+
+    def int(self, x, where, low=None, high=None) -> int:
+        if isinstance(x, bool) or not isinstance(x, int):
+            self.fail(where, f"expected an integer, got {x!r}")
+        if (low is not None and x < low) or (high is not None and x >= high):
+            self.fail(where, f"{x} is out of range [{low}, {high})")
+        return x
+
+    def str(self, x, where) -> str:
+        if not isinstance(x, str):
+            self.fail(where, f"expected a string, got {_kind(x)}")
+        return x
+
+
+def _kind(x) -> str:
+    return {dict: "an object", list: "an array", str: "a string", bool: "a boolean",
+            type(None): "null"}.get(type(x), f"the number {x!r}" if isinstance(x, (int, float))
+                                    else type(x).__name__)
+
+
+def _read_mechanisms(r: _Reader, table, where="mechanisms") -> dict:
+    """(group, name) -> the mechanism instance, found among the installed plugins."""
+    out = {}
+    kinds = {CHANNELS: {"channel": False, "ion_pool": True},
+             SYNAPSES: {"synapse": False, "graded_synapse": True}}
+    for i, e in enumerate(r.list(table, where)):
+        w = f"{where}[{i}]"
+        r.keys(e, w, {"group", "name", "kind", "package"}, {"entry_point"})
+        group, name, kind, package = (r.str(e[k], f"{w}.{k}")
+                                      for k in ("group", "name", "kind", "package"))
+        if group not in kinds:
+            r.fail(f"{w}.group", f"expected one of {sorted(kinds)}, got {group!r}")
+        if kind not in kinds[group]:
+            r.fail(f"{w}.kind", f"expected one of {sorted(kinds[group])}, got {kind!r}")
+        found = plugins.providers(group).get(name, ())
+        if not found:
+            r.fail(w, f"mechanism {name!r} (provided by package {package!r} when the model was "
+                      f"saved) is not registered in this environment (entry point group "
+                      f"{group!r}): install {package!r}")
+        same = [p for p in found if _normal(p.package) == _normal(package)]
+        if same:
+            chosen = same[0]
+        elif len(found) == 1:
+            chosen = found[0]
+            warnings.warn(f"{r.path}: mechanism {name!r} was provided by package {package!r} "
+                          f"when the model was saved; using the one package {chosen.package!r} "
+                          "provides (results may differ)", UserWarning, stacklevel=3)
+        else:
+            r.fail(w, f"mechanism {name!r} was provided by package {package!r}, which is not "
+                      f"installed; {', '.join(repr(p.package) for p in found)} provide the name")
+        try:
+            lookup = registry.channel if group == CHANNELS else registry.synapse
+            mech = lookup(f"{chosen.package}:{name}")
+        except (plugins.PluginError, ValueError) as err:
+            r.fail(w, f"mechanism {name!r} from package {chosen.package!r} cannot be loaded: {err}")
+        is_special = isinstance(mech, IonPool if group == CHANNELS else GradedSynapse)
+        if is_special != kinds[group][kind]:
+            r.fail(f"{w}.kind", f"the file says {name!r} is a {kind}, but the installed "
+                                f"{name!r} ({chosen.package}) is not")
+        out[(group, name)] = mech
+    return out
+
+
+def _normal(package: str) -> str:
+    return package.lower().replace("_", "-")
+
+
+def _read_morphology(r: _Reader, m, where) -> Morphology:
+    r.keys(m, where, {"name", "sections"})
+    name = r.str(m["name"], f"{where}.name")
+    sections = []
+    for i, s in enumerate(r.list(m["sections"], f"{where}.sections")):
+        w = f"{where}.sections[{i}]"
+        r.keys(s, w, {"region", "parent", "parent_x", "points"})
+        pts = r.list(s["points"], f"{w}.points")
+        rows = [r.floats(p, f"{w}.points[{k}]", 4, "x, y, z, diameter") for k, p in enumerate(pts)]
+        try:
+            sections.append(Section(np.array(rows).reshape(-1, 4),
+                                    r.int(s["parent"], f"{w}.parent"),
+                                    r.number(s["parent_x"], f"{w}.parent_x"),
+                                    r.str(s["region"], f"{w}.region")))
+        except ValueError as err:
+            r.fail(w, str(err))
+    try:
+        return Morphology(tuple(sections), name=name)
+    except (ValueError, TypeError) as err:
+        r.fail(where, str(err))
+
+
+def _read_cell(r: _Reader, c, where, morphs, mechs, templates) -> Cell:
+    r.keys(c, where, {"morphology", "nseg", "nodes", "values", "channels", "stimuli",
+                      "recordings", "spike_records"})
+    m = r.int(c["morphology"], f"{where}.morphology", 0, len(morphs))
+    morph = morphs[m]
+    n_sec = len(morph.sections)
+    nseg = r.ints(c["nseg"], f"{where}.nseg", n_sec, "one per section", low=1)
+    key = (m, tuple(nseg.tolist()))
+    if key not in templates:  # cells of one morphology and nseg share their geometry
+        templates[key] = Cell(morph, nseg=nseg)
+    cell = templates[key].copy()
+    n = cell.n_nodes
+    n_pts = int(morph.point_offsets[-1])
+
+    nodes = r.keys(c["nodes"], f"{where}.nodes", {"section", "x"})
+    sec = r.ints(nodes["section"], f"{where}.nodes.section", n, "one per node")
+    x = r.floats(nodes["x"], f"{where}.nodes.x", n, "one per node")
+    if not (np.array_equal(sec, cell.compartments.section)
+            and np.array_equal(x, cell.compartments.x)):
+        r.fail(f"{where}.nodes", "this dendrax numbers the cell's nodes differently from the "
+                                 "dendrax that wrote the file")
+
+    vw = f"{where}.values"
+    v = r.keys(c["values"], vw, {"cm", "Ra", "L", "diam", "ions"})
+    ions = r.keys(v["ions"], f"{vw}.ions", set(cell.values["ions"]))
+    values = {"diam": r.floats(v["diam"], f"{vw}.diam", n_pts, "one per 3-D point"),
+              "L": r.floats(v["L"], f"{vw}.L", n_sec, "one per section"),
+              "cm": r.floats(v["cm"], f"{vw}.cm", n, "one per node"),
+              "Ra": r.floats(v["Ra"], f"{vw}.Ra", n_sec, "one per section"),
+              "ions": {k: r.floats(a, f"{vw}.ions.{k}", n, "one per node")
+                       for k, a in ions.items()},
+              "mechs": {}}
+    mechanisms, mech_nodes = {}, {}
+    for i, ch in enumerate(r.list(c["channels"], f"{where}.channels")):
+        w = f"{where}.channels[{i}]"
+        r.keys(ch, w, {"name", "nodes", "params"})
+        name = r.str(ch["name"], f"{w}.name")
+        mech = mechs.get((CHANNELS, name))
+        if mech is None:
+            r.fail(f"{w}.name", f"{name!r} is not in the file's mechanisms table")
+        if name in mechanisms:
+            r.fail(f"{w}.name", f"{name!r} is listed twice")
+        mask = np.zeros(n, bool)
+        mask[r.ints(ch["nodes"], f"{w}.nodes", low=0, high=n)] = True
+        params = r.keys(ch["params"], f"{w}.params", set(mech.params))
+        mechanisms[name] = mech
+        mech_nodes[name] = mask
+        values["mechs"][name] = {p: r.floats(params[p], f"{w}.params.{p}", n, "one per node")
+                                 for p in mech.params}
+    cell.values = values
+    cell.mechanisms = mechanisms
+    cell.mechanism_nodes = mech_nodes
+
+    sw = f"{where}.stimuli"
+    st = r.keys(c["stimuli"], sw, {"iclamp", "waveform", "vclamp", "synapses"})
+    node = lambda e, w: r.int(e["node"], f"{w}.node", 0, n)  # noqa: E731
+    iclamp, waveform, vclamp, spikes = [], [], [], {}
+    for i, e in enumerate(r.list(st["iclamp"], f"{sw}.iclamp")):
+        w = f"{sw}.iclamp[{i}]"
+        r.keys(e, w, {"node", "delay", "dur", "amp"})
+        iclamp.append((node(e, w), *(r.number(e[k], f"{w}.{k}") for k in ("delay", "dur", "amp"))))
+    for i, e in enumerate(r.list(st["waveform"], f"{sw}.waveform")):
+        w = f"{sw}.waveform[{i}]"
+        r.keys(e, w, {"node", "t", "i"})
+        t = r.floats(e["t"], f"{w}.t")
+        if t.size < 1:
+            r.fail(f"{w}.t", "a waveform needs at least one time")
+        waveform.append((node(e, w), t, r.floats(e["i"], f"{w}.i", t.size, "one per time")))
+    for i, e in enumerate(r.list(st["vclamp"], f"{sw}.vclamp")):
+        w = f"{sw}.vclamp[{i}]"
+        r.keys(e, w, {"node", "amp", "dur", "rs"})
+        vclamp.append((node(e, w), r.floats(e["amp"], f"{w}.amp", 3, "three levels").tolist(),
+                       r.floats(e["dur"], f"{w}.dur", 3, "three levels").tolist(),
+                       r.number(e["rs"], f"{w}.rs")))
+    for i, e in enumerate(r.list(st["synapses"], f"{sw}.synapses")):
+        w = f"{sw}.synapses[{i}]"
+        r.keys(e, w, {"name", "items"})
+        name = r.str(e["name"], f"{w}.name")
+        mech = mechs.get((SYNAPSES, name))
+        if mech is None:
+            r.fail(f"{w}.name", f"{name!r} is not in the file's mechanisms table")
+        if not isinstance(mech, Synapse):
+            r.fail(f"{w}.name", f"{name!r} is not an event-driven synapse")
+        items = []
+        for k, item in enumerate(r.list(e["items"], f"{w}.items")):
+            wk = f"{w}.items[{k}]"
+            r.keys(item, wk, {"node", "values", "times"})
+            vals = r.keys(item["values"], f"{wk}.values", {*mech.params, "weight", "delay"})
+            items.append((node(item, wk), {p: r.number(vals[p], f"{wk}.values.{p}") for p in vals},
+                          r.floats(item["times"], f"{wk}.times")))
+        spikes[name] = (mech, items)
+    cell.stimuli = Stimuli(iclamp, waveform, vclamp, spikes)
+
+    for i, e in enumerate(r.list(c["spike_records"], f"{where}.spike_records")):
+        w = f"{where}.spike_records[{i}]"
+        r.keys(e, w, {"section", "x", "threshold"})
+        try:
+            cell.record_spikes(Location(r.int(e["section"], f"{w}.section"),
+                                        r.number(e["x"], f"{w}.x")),
+                               threshold=r.number(e["threshold"], f"{w}.threshold"))
+        except (ValueError, IndexError) as err:
+            r.fail(w, str(err))
+    recordings = [_read_entries(r, e, f"{where}.recordings[{i}]")
+                  for i, e in enumerate(r.list(c["recordings"], f"{where}.recordings"))]
+    for i, rec in enumerate(recordings):
+        _check_recording(r, cell, rec, f"{where}.recordings[{i}]")
+        if len(rec) != 3:
+            r.fail(f"{where}.recordings[{i}]", "a recording is [name, location, reduce]")
+        cell.record(rec[0], rec[1], reduce=rec[2])
+    cell.revision = 0
+    return cell
+
+
+def _read_entries(r: _Reader, e, where) -> tuple:
+    return tuple(_read_entry(r, x, f"{where}[{i}]") for i, x in enumerate(r.list(e, where)))
+
+
+def _read_entry(r: _Reader, x, where):
+    if isinstance(x, dict):
+        r.keys(x, where, {"section", "x", "cell"})
+        cell = x["cell"]
+        return Location(r.int(x["section"], f"{where}.section"), r.number(x["x"], f"{where}.x"),
+                        None if cell is None else r.int(cell, f"{where}.cell"))
+    if isinstance(x, list):
+        return [_read_entry(r, v, f"{where}[{i}]") for i, v in enumerate(x)]
+    return x
+
+
+def _check_recording(r: _Reader, cell: Cell, rec: tuple, where, synapses=()) -> None:
+    """The recording's name (its first string entry) must be recordable at its locations."""
+    name = next((x for x in rec if isinstance(x, str)), None)
+    if name is None:
+        r.fail(where, "a recording needs the recorded quantity's name")
+    locs = [x for v in rec for x in (v if isinstance(v, list) else [v]) if isinstance(x, Location)]
+    rest = rec[rec.index(name) + 1:]
+    bad = [x for x in rest if (x is None or isinstance(x, str)) and x not in REDUCTIONS]
+    if bad:
+        r.fail(where, f"unknown reduction {bad[0]!r}; expected one of {REDUCTIONS}")
+    for loc in locs:
+        try:
+            cell.check_record(name, loc, synapses=synapses)
+        except (ValueError, IndexError) as err:
+            r.fail(where, str(err))
+
+
+def _read_wiring(r: _Reader, w, where, cells, mechs) -> Wiring:
+    r.keys(w, where, {"sources", "blocks", "spike_records", "recordings"})
+    n_cells = len(cells)
+    sources = []
+    for i, t in enumerate(r.list(w["sources"], f"{where}.sources")):
+        t = r.floats(t, f"{where}.sources[{i}]")
+        if np.any(t < 0) or np.any(np.diff(t) < 0):
+            r.fail(f"{where}.sources[{i}]", "spike times must be >= 0 and sorted")
+        sources.append(t)
+    blocks = []
+    for i, b in enumerate(r.list(w["blocks"], f"{where}.blocks")):
+        blocks.append(_read_block(r, b, f"{where}.blocks[{i}]", cells, mechs, len(sources)))
+    spike_records = []
+    for i, e in enumerate(r.list(w["spike_records"], f"{where}.spike_records")):
+        wi = f"{where}.spike_records[{i}]"
+        r.keys(e, wi, {"cell", "section", "x", "threshold"})
+        c = r.int(e["cell"], f"{wi}.cell", 0, n_cells)
+        s, x = r.int(e["section"], f"{wi}.section"), r.number(e["x"], f"{wi}.x")
+        _check_site(r, cells[c], s, x, wi)
+        spike_records.append((c, s, x, r.number(e["threshold"], f"{wi}.threshold")))
+    recordings = []
+    network_synapses = {b.synapse: b.mech for b in blocks}
+    for i, e in enumerate(r.list(w["recordings"], f"{where}.recordings")):
+        wi = f"{where}.recordings[{i}]"
+        rec = _read_entries(r, e, wi)
+        if not rec:
+            r.fail(wi, "empty recording")
+        c = r.int(rec[0], f"{wi}[0]", 0, n_cells)
+        _check_recording(r, cells[c], rec[1:], wi, synapses=network_synapses)
+        recordings.append(rec)
+    return Wiring(blocks=blocks, sources=sources, spike_records=spike_records,
+                  recordings=recordings)
+
+
+def _check_site(r: _Reader, cell: Cell, section: int, x: float, where) -> None:
+    try:
+        cell.node(Location(section, x))
+    except (ValueError, IndexError) as err:
+        r.fail(where, str(err))
+
+
+def _read_block(r: _Reader, b, where, cells, mechs, n_sources) -> Block:
+    keys = {"synapse", "graded", "pre_cell", "pre_section", "pre_x", "pre_source", "threshold",
+            "post_cell", "post_section", "post_x", "values"}
+    r.keys(b, where, keys)
+    name = r.str(b["synapse"], f"{where}.synapse")
+    mech = mechs.get((SYNAPSES, name))
+    if mech is None:
+        r.fail(f"{where}.synapse", f"{name!r} is not in the file's mechanisms table")
+    graded = b["graded"]
+    if graded is not isinstance(mech, GradedSynapse):
+        r.fail(f"{where}.graded", f"{name} is {'' if isinstance(mech, GradedSynapse) else 'not '}"
+                                  f"a graded synapse, the file says graded={graded!r}")
+    post_cell = r.ints(b["post_cell"], f"{where}.post_cell", low=0, high=len(cells))
+    n = post_cell.size
+    what = "one per connection"
+    post_section = r.ints(b["post_section"], f"{where}.post_section", n, what, low=0)
+    post_x = r.floats(b["post_x"], f"{where}.post_x", n, what)
+    optional = {}
+    for k in ("pre_cell", "pre_section", "pre_x", "pre_source", "threshold"):
+        if b[k] is None:
+            optional[k] = None
+        elif k in ("pre_x", "threshold"):
+            optional[k] = r.floats(b[k], f"{where}.{k}", n, what)
+        else:
+            optional[k] = r.ints(b[k], f"{where}.{k}", n, what, low=0)
+    from_sources = optional["pre_source"] is not None
+    pre = [optional[k] is None for k in ("pre_cell", "pre_section", "pre_x")]
+    if from_sources:
+        if not all(pre) or graded or optional["threshold"] is not None:
+            r.fail(where, "connections from spike sources have pre_source only (no pre_cell, "
+                          "pre_section, pre_x or threshold) and an event-driven synapse")
+        if n and optional["pre_source"].max() >= n_sources:
+            r.fail(f"{where}.pre_source", f"unknown spike source {optional['pre_source'].max()} "
+                                          f"(the file has {n_sources})")
+    else:
+        if any(pre):
+            r.fail(where, "connections need pre_cell, pre_section and pre_x (or pre_source)")
+        if (optional["threshold"] is None) != graded:
+            r.fail(f"{where}.threshold", "event-driven connections have a threshold, graded "
+                                         "ones none")
+        if optional["pre_cell"].size and optional["pre_cell"].max() >= len(cells):
+            r.fail(f"{where}.pre_cell", f"cell {optional['pre_cell'].max()} out of range "
+                                        f"(the network has {len(cells)} cells)")
+    sites = [(post_cell, post_section, post_x)]
+    if not from_sources:
+        sites.append((optional["pre_cell"], optional["pre_section"], optional["pre_x"]))
+    for cs, ss, xs in sites:
+        for c, s, x in set(zip(cs.tolist(), ss.tolist(), xs.tolist())):
+            _check_site(r, cells[c], s, x, where)
+    expected = {*mech.params, "delay"} | (set() if graded else {"weight"})
+    vals = r.keys(b["values"], f"{where}.values", expected)
+    values = {k: r.floats(v, f"{where}.values.{k}", n, what) for k, v in vals.items()}
+    return Block(name, mech, graded, optional["pre_cell"], optional["pre_section"],
+                 optional["pre_x"], optional["pre_source"], optional["threshold"], post_cell,
+                 post_section, post_x, values)
