@@ -1,9 +1,12 @@
-"""The CUDA Hines kernel compiles wherever nvcc is on PATH (no GPU needed), and the
-CMake build of the package produced its extension module."""
+"""The CUDA Hines kernel compiles wherever nvcc is on PATH (no GPU needed), and a CMake
+build of the package with DENDRAX_CUDA=ON (the CUDA kernel is optional, off by default)
+produced its extension module."""
 
 from __future__ import annotations
 
 import importlib
+import importlib.util
+import os
 import pathlib
 import shutil
 import subprocess
@@ -38,24 +41,22 @@ def test_nvcc_compiles_cuda_kernel(tmp_path):
     assert (tmp_path / "hines_cuda.o").stat().st_size > 0
 
 
-def built_cuda_modules() -> list[pathlib.Path]:
-    """_hines_cuda*.so next to the installed package and in the scikit-build tree."""
-    import dendrax
-
-    found = list(pathlib.Path(dendrax.__file__).parent.glob("_hines_cuda*.so"))
-    found += list((ROOT / "build").glob("*/_hines_cuda*.so"))
-    return found
+def cuda_build_requested() -> bool:
+    """DENDRAX_CUDA=ON, what turns the (optional, off by default) CUDA build on, asks
+    for this check too."""
+    return os.environ.get("DENDRAX_CUDA", "").strip().upper() in {"1", "ON", "TRUE", "YES", "Y"}
 
 
 @needs_nvcc
 def test_cmake_build_produced_cuda_module():
-    found = built_cuda_modules()
-    assert found, ("no dendrax/_hines_cuda*.so: rebuild with "
-                   "`pip install --no-build-isolation -e .` (CMake builds it when nvcc exists)")
+    rebuild = "`DENDRAX_CUDA=ON pip install --no-build-isolation -e .`"
+    if importlib.util.find_spec("dendrax._hines_cuda") is None:
+        if not cuda_build_requested():
+            pytest.skip(f"the CUDA kernel is an optional part, not built by default: {rebuild} builds it")
+        pytest.fail(f"DENDRAX_CUDA=ON but no dendrax._hines_cuda is installed: rebuild with {rebuild}")
     # importable without a GPU (the CUDA runtime is linked statically), exports both targets
     module = importlib.import_module("dendrax._hines_cuda")
     assert set(module.registrations()) == {"dendrax_hines_factor_solve", "dendrax_hines_substitute"}
-
 
 
 # The CUDA kernel runs the device-portable loops of csrc/hines_kernel.h

@@ -1,0 +1,201 @@
+"""Recording: many sites as one gathered array, statistics without traces, every k-th
+step, runs in pieces streamed to disk, and the refusals. The quantities themselves are
+compared with NEURON in test_currents_neuron.py and test_channels_neuron.py."""
+
+from __future__ import annotations
+
+import jax
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+import dendrax as dx
+from dendrax import lowering, simulation
+
+T_STOP, DT = 20.0, 0.025
+
+
+def hh_cell(nseg=4):
+    cell = dx.Cell.ball_and_stick(nseg=nseg)
+    cell.insert("hh")
+    cell.iclamp(cell.soma(0.5), delay=2.0, dur=15.0, amp=0.3)
+    cell.synapse("Exp2Syn", cell.section(1)(0.5), spike_times=[3.0, 9.0], weight=0.005)
+    return cell
+
+
+@pytest.fixture(scope="module")
+def reference():
+    """Full traces of v, hh.m, ina and Exp2Syn.g at every segment / the synapse."""
+    cell = hh_cell()
+    for name in ("v", "hh.m", "ina"):
+        cell.record(name, cell.segments())
+    cell.record("Exp2Syn.g", cell.section(1)(0.5))
+    cell.record_spikes()
+    return cell, dx.simulate(cell, T_STOP, DT)
+
+
+def test_statistics_equal_the_trace_reductions(reference):
+    cell, full = reference
+    stats = hh_cell()
+    kinds = ("max", "min", "mean")
+    for how in kinds:
+        for name in ("v", "hh.m", "ina"):
+            stats.record(name, stats.segments(), reduce=how)
+        stats.record("Exp2Syn.g", stats.section(1)(0.5), reduce=how)
+    res = dx.simulate(stats, T_STOP, DT)
+    assert np.asarray(res.traces).shape == (0, res.t.shape[0])  # no trace kept
+    assert len(res.stats) == len(res.stat_labels) == len(res.stat_units) == 3 * len(full.labels)
+    reduce = {"max": np.max, "min": np.min, "mean": np.mean}
+    for (name, loc, how), unit, value in zip(res.stat_labels, res.stat_units, np.asarray(res.stats)):
+        trace = np.asarray(full[name, loc])
+        assert value == pytest.approx(reduce[how](trace), rel=1e-12, abs=1e-15), (name, loc, how)
+        assert res[name, loc, how] == value
+        assert unit == full.units[full.labels.index((name, loc))]
+    assert np.ptp(np.asarray(res.stats)) > 1.0  # not vacuous: the cell fires
+
+
+def test_record_every_keeps_every_kth_sample(reference):
+    cell, full = reference
+    for k in (2, 8):
+        res = dx.simulate(cell, T_STOP, DT, record_every=k)
+        np.testing.assert_allclose(res.t, np.asarray(full.t)[::k])
+        np.testing.assert_allclose(res.traces, np.asarray(full.traces)[:, ::k], rtol=0, atol=1e-6)  # round-off: a differently fused loop
+        assert [s.tolist() for s in res.spikes] == [s.tolist() for s in full.spikes]
+        assert res.meta["record_every"] == k
+
+
+@pytest.mark.parametrize("chunk", [1, 77, 800])
+def test_a_run_in_pieces_equals_one_run(reference, chunk, tmp_path):
+    cell, full = reference
+    res = dx.simulate(cell, T_STOP, DT, chunk=chunk)
+    np.testing.assert_allclose(res.traces, full.traces, rtol=0, atol=1e-6)  # round-off: a differently fused loop
+    assert [s.tolist() for s in res.spikes] == [s.tolist() for s in full.spikes]
+    assert np.array_equal(np.asarray(res.raster), np.asarray(full.raster))
+    path = tmp_path / "run.npy"
+    streamed = dx.simulate(cell, T_STOP, DT, chunk=4 * chunk, stream=str(path), record_every=4)
+    on_disk = np.load(path)
+    assert on_disk.shape == (len(full.t[::4]), len(full.labels))
+    np.testing.assert_allclose(on_disk.T, np.asarray(full.traces)[:, ::4], rtol=0, atol=1e-6)  # round-off: a differently fused loop
+    assert isinstance(streamed.traces.base, np.memmap) or isinstance(streamed.traces, np.memmap)
+
+
+def test_statistics_and_spikes_survive_pieces(reference):
+    cell = hh_cell()
+    cell.record("v", cell.segments(), reduce="max")
+    cell.record("v", cell.soma(0.5), reduce="mean")
+    cell.record_spikes()
+    one = dx.simulate(cell, T_STOP, DT)
+    pieces = dx.simulate(cell, T_STOP, DT, chunk=333)
+    np.testing.assert_allclose(pieces.stats, one.stats, rtol=1e-12)
+    assert [s.tolist() for s in pieces.spikes] == [s.tolist() for s in one.spikes]
+    assert one.spikes[0].size >= 2
+
+
+def test_network_recordings_in_pieces():
+    cell = hh_cell(nseg=2)
+    net = dx.Network.replicate(cell, 3)
+    net.connect(net.cell(0).soma(0.5), net.cell(1).section(1)(0.5), "Exp2Syn", weight=0.02,
+                delay=2.0)
+    net.record_spikes()
+    net.record("v", [net.cell(i).soma(0.5) for i in range(3)])
+    net.record("Exp2Syn.i", net.cell(1).section(1)(0.5))
+    net.record("v", net.cell(1).segments(), reduce="max")
+    one = dx.simulate(net, T_STOP, DT)
+    pieces = dx.simulate(net, T_STOP, DT, chunk=250)
+    np.testing.assert_allclose(pieces.traces, one.traces, rtol=0, atol=1e-6)  # round-off: a differently fused loop
+    np.testing.assert_allclose(pieces.stats, one.stats, rtol=1e-12)
+    assert [s.tolist() for s in pieces.spikes] == [s.tolist() for s in one.spikes]
+    assert one.units == ("mV", "mV", "mV", "nA")
+    assert net.location_name(one.labels[3][1]) == "cell[1].dend(0.5)"
+
+
+def _n_equations(cell):
+    model, params, layout = lowering.lower(cell)
+    core = lowering.core_params(layout, params, v_init=-65.0, celsius=6.3)
+    drv = lowering.drive(layout, 10, DT)
+    jaxpr = jax.make_jaxpr(lambda c: simulation.run(model, c, drv, DT))(core)
+    return len(str(jaxpr).splitlines())
+
+
+def test_program_size_does_not_grow_with_the_number_of_sites():
+    """Sites are gathered in one array per quantity: 1 site or every segment, or the same
+    sites added one by one, compile the same program (compile time stays flat)."""
+    sizes = []
+    for n_sites in (1, 40, 400):
+        cell = dx.Cell.ball_and_stick(nseg=399)
+        cell.insert("hh")
+        cell.record("v", cell.segments()[:n_sites])
+        cell.record("hh.m", cell.segments()[:n_sites])
+        sizes.append(_n_equations(cell))
+    one_by_one = dx.Cell.ball_and_stick(nseg=399)
+    one_by_one.insert("hh")
+    for loc in one_by_one.segments():
+        one_by_one.record("v", loc)
+    # (a reordering gather may appear: a constant, not a growth)
+    assert max(sizes) - min(sizes) <= 4 and _n_equations(one_by_one) <= max(sizes), sizes
+
+
+@settings(max_examples=15, deadline=None)
+@given(k=st.integers(1, 6), pieces=st.integers(1, 7), how=st.sampled_from(["max", "min", "mean"]))
+def test_pieces_and_sampling_property(k, pieces, how):
+    """Any record_every and any piece size give the samples and statistics of one full run."""
+    cell = dx.Cell.ball_and_stick(nseg=2)
+    cell.insert("hh")
+    cell.iclamp(cell.soma(0.5), delay=0.5, dur=2.0, amp=0.5)
+    cell.record("v", cell.segments())
+    cell.record("v", cell.segments(), reduce=how)
+    n_steps = 12 * k
+    full = dx.simulate(cell, n_steps * DT, DT)
+    res = dx.simulate(cell, n_steps * DT, DT, record_every=k, chunk=k * pieces)
+    np.testing.assert_allclose(res.traces, np.asarray(full.traces)[:, ::k], rtol=0, atol=1e-6)  # round-off: a differently fused loop
+    np.testing.assert_allclose(res.stats, full.stats, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("kwargs,message", [
+    ({"record_every": 7}, "not a multiple of record_every"),
+    ({"record_every": 0}, "record_every must be a positive"),
+    ({"record_every": 2, "checkpoint": 5}, "must be a multiple of record_every"),
+    ({"stream": "run.csv"}, "stream must name a .npy file"),
+    ({"chunk": 100, "checkpoint": 10}, "do not combine"),
+    ({"chunk": 3, "record_every": 2}, "chunk must be a positive multiple"),
+])
+def test_refusals(kwargs, message):
+    cell = hh_cell(nseg=1)
+    cell.record("v")
+    with pytest.raises(ValueError, match=message):
+        dx.simulate(cell, 10 * DT * 4, DT, **kwargs)
+
+
+@pytest.mark.parametrize("name,where,message", [
+    ("v", None, None),
+    ("hh.q", "soma", "hh has no state or current 'q'"),
+    ("ica", "soma", "no mechanism there uses ca"),
+    ("vclamp.i", "soma", "no vclamp there"),
+    ("Exp2Syn.x", "syn", "Exp2Syn has no state 'x'"),
+    ("i_membranes", "soma", "cannot record 'i_membranes'"),
+])
+def test_what_cannot_be_recorded(name, where, message):
+    cell = hh_cell(nseg=1)
+    loc = cell.section(1)(0.5) if where == "syn" else cell.soma(0.5)
+    if message is None:
+        cell.record(name, loc)
+        with pytest.raises(ValueError, match="reduce must be one of"):
+            cell.record(name, loc, reduce="median")
+        return
+    with pytest.raises(ValueError, match=message):
+        cell.record(name, loc)
+
+
+def test_location_names():
+    cell = dx.Cell.from_sections([
+        {"length": 20.0, "diam": 20.0, "parent": -1, "region": "soma"},
+        {"length": 100.0, "diam": 1.0, "parent": 0, "region": "apic"},
+        {"length": 100.0, "diam": 1.0, "parent": 1, "region": "apic"},
+        {"length": 100.0, "diam": 1.0, "parent": 0, "region": "dend"}])
+    assert cell.location_name(cell.soma(0.5)) == "soma(0.5)"
+    assert cell.location_name(cell.section(2)(1.0)) == "apic[1](1)"
+    assert cell.location_name(cell.section(3)(0.25)) == "dend(0.25)"
+    from dendrax.spec import parse_location
+
+    for loc in (cell.section(2)(1.0), cell.section(1)(0.3), cell.section(3)(0.25)):
+        assert parse_location(cell, cell.location_name(loc)) == loc  # round trip
