@@ -4,8 +4,9 @@ The models: a real reconstruction (SWC) with NEURON's segmentation, HH in every
 section (Ra 100 ohm cm, cm 1 uF/cm2), a 0.5 nA step into the soma from 5 to
 85 ms, float64, 100 ms at dt 0.025 ms, celsius 6.3, v_init -65 mV; the voltage
 recorded at 10 sites (the soma centre and 9 random points). The same model is
-built in dendrax, in NEURON (Import3d, ``h.usetable_hh = 0``) and in Jaxley
-(``jx.read_swc``, its own segmentation). Plus an "L5PC-like" model
+built in dendrax, in NEURON (Import3d; run as users run it, as experts do, with exact
+rates and in CoreNEURON: ``NeuronModel.run``) and in Jaxley (``jx.read_swc``, its own
+segmentation). Plus an "L5PC-like" model
 (``dendrax.models.l5pc_like``: the Hay et al. 2011 channels and densities), mirrored
 into NEURON parameter by parameter.
 
@@ -69,13 +70,13 @@ def optional(name: str):
 
 
 def neuron_h():
-    """``neuron.h`` with stdrun loaded and hh's rate tables off, or None if NEURON is absent."""
+    """``neuron.h`` with stdrun loaded, or None if NEURON is absent. (hh's rate tables are
+    left at NEURON's default, on; each run sets ``h.usetable_hh`` for its variant.)"""
     if optional("neuron") is None:
         return None
     from neuron import h
 
     h.load_file("stdrun.hoc")
-    h.usetable_hh = 0  # hh.mod's tables approximate the rates; dendrax computes them exactly
     return h
 
 
@@ -275,16 +276,39 @@ class NeuronModel:
     celsius: float = CELSIUS
     keep: list = field(default_factory=list)
 
-    def run(self) -> np.ndarray:
+    def run(self, mode: str = "exact") -> np.ndarray:
+        """Simulate and return the recorded voltages [site, time]. ``mode`` (see
+        ``NEURON_MODES``): "user": NEURON's defaults, ``h.finitialize`` +
+        ``h.continuerun`` (stdrun's hoc loop), hh's rate tables on; "expert":
+        ``h.cvode.cache_efficient(1)`` + ``ParallelContext.psolve`` (the loop in C), tables
+        on; "exact": as expert with ``h.usetable_hh = 0`` (the rates computed exactly, as
+        dendrax does: the accuracy reference); "coreneuron": as expert with
+        ``neuron.coreneuron.enable = True`` (CoreNEURON in memory, from the same wheel;
+        it keeps hh's tables on whatever ``usetable_hh`` says)."""
         from neuron import h
 
+        if mode not in NEURON_MODES:
+            raise ValueError(f"unknown NEURON mode {mode!r}; valid: {', '.join(NEURON_MODES)}")
         recs = [h.Vector().record(self.secs[loc.section](loc.x)._ref_v) for loc in self.sites]
+        h.usetable_hh = 0 if mode == "exact" else 1
+        h.cvode.cache_efficient(0 if mode == "user" else 1)
         h.secondorder = 0
         h.celsius = self.celsius
         h.dt = self.dt
         h.steps_per_ms = 1.0 / self.dt
         h.finitialize(self.v_init)
-        parallel_context().psolve(self.t_stop)  # NEURON's fixed-step loop in C (continuerun adds a hoc loop)
+        if mode == "user":
+            h.continuerun(self.t_stop)
+        elif mode == "coreneuron":
+            from neuron import coreneuron
+
+            coreneuron.enable, coreneuron.verbose = True, 0
+            try:
+                parallel_context().psolve(self.t_stop)
+            finally:
+                coreneuron.enable = False
+        else:
+            parallel_context().psolve(self.t_stop)
         return np.array([np.array(r) for r in recs])
 
     def n_sections_alive(self) -> int:
@@ -292,6 +316,8 @@ class NeuronModel:
 
         return sum(1 for _ in h.allsec())
 
+
+NEURON_MODES = ("user", "expert", "exact", "coreneuron")
 
 _PC = []
 
@@ -357,10 +383,15 @@ def neuron_mirror(path, nseg, cell, sites, t_stop, dt, *, v_init, celsius) -> Ne
     return _neuron_stim(h, secs, sites, t_stop, dt, v_init=v_init, celsius=celsius)
 
 
+HAY = {}  # after load_hay_neuron(): "dir" (the build), "corenrn_lib" or "corenrn_why"
+
+
 def load_hay_neuron() -> str | None:
-    """Compile tests/nmodl (the Hay channels as NMODL) with nrnivmodl's default
-    optimisation and load them into this process's NEURON; None on success, else the
-    reason they are unavailable. The build is cached in the temp folder by content hash.
+    """Compile tests/nmodl (the Hay channels as NMODL) with ``nrnivmodl -coreneuron`` (its
+    default optimisation; also builds the CoreNEURON library of the same files) and load
+    them into this process's NEURON; None on success, else the reason they are
+    unavailable. When the CoreNEURON build fails, the NEURON-only build is used and
+    ``HAY["corenrn_why"]`` says why. Builds are cached in the temp folder by content hash.
     (The tests build the same files at -O0 to compile fast; timings need -O2.)"""
     import hashlib
     import shutil
@@ -375,32 +406,116 @@ def load_hay_neuron() -> str | None:
     names = {f.stem for f in files}
     if not set(HAY_CHANNELS) <= names:
         return f"tests/nmodl lacks {sorted(set(HAY_CHANNELS) - names)}"
-    digest = hashlib.sha256(neuron.__version__.encode())
-    for f in files:
-        digest.update(f.name.encode() + f.read_bytes())
-    cache = Path(tempfile.gettempdir()) / f"dendrax-bench-nmodl-{digest.hexdigest()[:16]}"
+    exe = shutil.which("nrnivmodl") or str(Path(sys.executable).with_name("nrnivmodl"))
 
-    def library(d):
-        return next(iter(sorted(d.glob("*/.libs/libnrnmech.so")) +
-                         sorted(d.glob("*/libnrnmech.*"))), None)
+    def library(d, stem="libnrnmech"):
+        return next(iter(sorted(d.glob(f"*/.libs/{stem}.so")) +
+                         sorted(d.glob(f"*/{stem}.*"))), None)
 
-    if library(cache) is None:
-        exe = shutil.which("nrnivmodl") or str(Path(sys.executable).with_name("nrnivmodl"))
+    def build(flags):
+        digest = hashlib.sha256(neuron.__version__.encode() + " ".join(flags).encode())
+        for f in files:
+            digest.update(f.name.encode() + f.read_bytes())
+        cache = Path(tempfile.gettempdir()) / f"dendrax-bench-nmodl-{digest.hexdigest()[:16]}"
+        want = ["libnrnmech"] + (["libcorenrnmech"] if "-coreneuron" in flags else [])
+        if all(library(cache, w) for w in want):
+            return cache, None
         if not Path(exe).exists():
-            return "nrnivmodl not found"
+            return None, "nrnivmodl not found"
         work = Path(tempfile.mkdtemp(prefix="dendrax-bench-nmodl-"))
         for f in files:
             shutil.copy(f, work / f.name)
-        print(f"compiling tests/nmodl with nrnivmodl (once, cached in {cache}) ...", flush=True)
-        proc = subprocess.run([exe, "."], cwd=work, capture_output=True, text=True)
-        if proc.returncode != 0 or library(work) is None:
-            return f"nrnivmodl failed: {(proc.stdout + proc.stderr)[-500:]}"
+        print(f"compiling tests/nmodl with nrnivmodl {' '.join(flags)} (once, cached in "
+              f"{cache}) ...", flush=True)
+        proc = subprocess.run([exe, *flags, "."], cwd=work, capture_output=True, text=True)
+        if proc.returncode != 0 or not all(library(work, w) for w in want):
+            return None, (f"nrnivmodl {' '.join(flags)} failed: "
+                          f"{(proc.stdout + proc.stderr)[-500:]}")
         try:
             work.rename(cache)
         except OSError:
             cache = work if library(cache) is None else cache
-    if not neuron.load_mechanisms(str(cache), warn_if_already_loaded=False):
-        return f"neuron.load_mechanisms({str(cache)!r}) failed"
+        return cache, None
+
+    HAY.clear()
+    where, why = build(["-coreneuron"])
+    if where is not None:
+        HAY["corenrn_lib"] = str(library(where, "libcorenrnmech"))
+    else:
+        HAY["corenrn_why"] = why
+        where, why = build([])
+        if where is None:
+            return why
+    HAY["dir"] = str(where)
+    if not neuron.load_mechanisms(str(where), warn_if_already_loaded=False):
+        return f"neuron.load_mechanisms({str(where)!r}) failed"
+    return None
+
+
+_CORENRN_PROBE = """
+import sys
+import numpy as np
+import neuron
+from neuron import h, coreneuron
+h.load_file("stdrun.hoc")
+secs = [h.Section(name="soma")]
+secs[0].L = secs[0].diam = 20
+secs[0].insert("hh")
+if len(sys.argv) > 1:
+    neuron.load_mechanisms(sys.argv[1], warn_if_already_loaded=False)
+    d = h.Section(name="dend")
+    d.L, d.diam, d.nseg = 100, 2, 5
+    d.connect(secs[0](1))
+    d.insert("pas")
+    for m in filter(None, sys.argv[2].split(",")):
+        d.insert(m)
+    secs.append(d)
+ic = h.IClamp(secs[0](0.5))
+ic.delay, ic.dur, ic.amp = 1, 5, 0.5
+v = h.Vector().record(secs[-1](0.5)._ref_v)
+pc = h.ParallelContext()
+pc.set_maxstep(10)
+h.cvode.cache_efficient(1)
+h.dt = 0.025
+out = []
+for enable in (False, True):
+    coreneuron.enable, coreneuron.verbose = enable, 0
+    h.finitialize(-65)
+    pc.psolve(10)
+    out.append(np.array(v))
+err = float(np.abs(out[0] - out[1]).max())
+print("PROBE", err if out[1].size == out[0].size == 401 else "wrong length")
+"""
+
+
+def coreneuron_unavailable(mech_dir=None, mechanisms=()) -> str | None:
+    """None when CoreNEURON (from the installed NEURON wheel, in memory via
+    ``neuron.coreneuron.enable``) runs a small HH cell here like NEURON does -- with the
+    NMODL build ``mech_dir`` loaded and ``mechanisms`` inserted in a dendrite when given,
+    and the CoreNEURON library named by $CORENEURONLIB (else the wheel's built-in one) --
+    else the reason. Tried in a subprocess, so a crash inside CoreNEURON cannot take the
+    benchmark down."""
+    import subprocess
+
+    try:
+        import neuron  # noqa: F401
+        from neuron import coreneuron  # noqa: F401
+    except ImportError as err:
+        return f"neuron.coreneuron cannot be imported ({err})"
+    cmd = [sys.executable, "-c", _CORENRN_PROBE]
+    if mech_dir is not None:
+        cmd += [str(mech_dir), ",".join(mechanisms)]
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    except subprocess.TimeoutExpired:
+        return "the CoreNEURON test run timed out"
+    line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("PROBE ")), None)
+    if line is None:
+        tail = " / ".join((proc.stderr or proc.stdout).strip().splitlines()[-3:])
+        return f"the CoreNEURON test run failed (exit {proc.returncode}: {tail})"
+    err = line.split()[1]
+    if err == "wrong" or float(err) > 1e-6:
+        return f"CoreNEURON's test run differs from NEURON's ({line[6:]})"
     return None
 
 

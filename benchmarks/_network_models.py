@@ -205,7 +205,7 @@ def bench_dendrax(jax, spec, synapse, repeats):
     build = time.perf_counter() - t0
     fwd, params = dendrax_loop(net, spec.t_stop, spec.dt)
     f = jax.jit(fwd)
-    (traces, raster), first, steady = C.timed(lambda: jax.block_until_ready(f(params)), repeats)
+    (traces, raster, _), first, steady = C.timed(lambda: jax.block_until_ready(f(params)), repeats)
     spikes = spikes_from_raster(raster, spec.dt)
     n_comp = sum(C.n_segments(c) for c in net.cells)
     return {"build_s": build, "compile_s": max(first - steady, 0.0), "run_s": steady,

@@ -6,17 +6,25 @@ float64, 100 ms at dt 0.025 ms, v recorded at 10 sites. The same model runs in
 
 * dendrax: ``dendrax.simulation.run`` under ``jax.jit`` (what ``dx.simulate`` runs),
   taking the params pytree as its argument;
-* NEURON: the same SWC through Import3d, the same nseg, ``h.usetable_hh = 0``,
-  ``ParallelContext.psolve`` (NEURON's fixed-step loop);
+* NEURON: the same SWC through Import3d, the same nseg, timed four ways
+  (``_common.NeuronModel.run``): "user", as users run it (``h.finitialize`` +
+  ``h.continuerun``, NEURON's defaults: hh's rate tables on); "expert", as experts do
+  (``h.cvode.cache_efficient(1)`` + ``ParallelContext.psolve``, tables on); "exact"
+  (as expert with ``h.usetable_hh = 0``: the exact rates dendrax computes, the
+  reference of every mean |dV|); "CoreNEURON" (the same wheel's CoreNEURON in memory,
+  ``neuron.coreneuron.enable = True`` + ``psolve``; for the L5PC-like model with the
+  library of ``nrnivmodl -coreneuron tests/nmodl``), skipped with the reason when its
+  test run fails;
 * Jaxley: ``jx.read_swc`` of the same file with ``ncomp = nseg`` (its own reader: the
   number and shape of compartments differ from NEURON's), ``jaxley.channels.HH``, the
   same step current, ``jx.integrate`` under ``jax.jit`` with the HH parameters as
   trainable per-compartment arguments.
 
 Reported per simulator: compartments, compile time (first call minus a steady call),
-time after compile (median of --repeats), ns per compartment-step, mean |dV| against
-NEURON over the 10 sites and all time points (Jaxley: at its compartments nearest the
-sites in 3-D), and time ratios. dendrax also reports value_and_grad / forward for the
+time after compile (median of --repeats), ns per compartment-step, time ratios (each
+NEURON variant / dendrax), mean |dV| against NEURON with exact rates over the 10 sites
+and all time points (dendrax, NEURON with its tables, CoreNEURON; Jaxley at its
+compartments nearest the sites in 3-D). dendrax also reports value_and_grad / forward for the
 gradient w.r.t. all HH parameters. A second model, "L5PC-like" (the Hay et al. 2011
 channels and densities, ``dendrax.models.l5pc_like``), runs in dendrax and, when the
 NMODL of tests/nmodl compiles, in NEURON with every parameter copied from the dendrax
@@ -33,6 +41,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import os
 import shlex
 import sys
 import time
@@ -46,6 +55,9 @@ import _common as C  # noqa: E402
 TITLE = "Single cell"
 TARGET_NS, TARGET_COMPILE, TARGET_GRAD = 15.0, 3.0, 3.0
 TARGET_COMPS = 900
+MODES = C.NEURON_MODES  # user, expert, exact, coreneuron
+LABEL = {"user": "NEURON user", "expert": "NEURON expert", "exact": "NEURON exact",
+         "coreneuron": "CoreNEURON"}
 
 
 def parse(argv):
@@ -59,6 +71,8 @@ def parse(argv):
     p.add_argument("--repeats", type=int, default=5, help="timed calls after the first")
     p.add_argument("--skip-jaxley", action="store_true")
     p.add_argument("--skip-neuron", action="store_true")
+    p.add_argument("--skip-coreneuron", action="store_true",
+                   help="skip the CoreNEURON runs (the other NEURON variants still run)")
     p.add_argument("--skip-l5pc", action="store_true", help="skip the L5PC-like model")
     p.add_argument("--no-grad", action="store_true", help="skip dendrax's gradient timing")
     p.add_argument("--markdown", metavar="PATH",
@@ -97,9 +111,26 @@ def bench_dendrax(jax, cell, args, *, v_init, celsius, grad_keys):
     return out
 
 
-def bench_neuron(model, args):
-    ref, _, steady = C.timed(model.run, args.repeats)
-    return {"run_s": steady, "traces": ref}
+def bench_neuron(model, args, coreneuron_why):
+    """Every NEURON variant timed; mean |dV| of the tables (user) and of CoreNEURON against
+    the exact rates. ``coreneuron_why``: None, or why CoreNEURON is not run."""
+    out, traces = {}, {}
+    for mode in MODES:
+        if mode == "coreneuron" and coreneuron_why is not None:
+            out[mode] = coreneuron_why
+            continue
+        traces[mode], _, steady = C.timed(lambda m=mode: model.run(m), args.repeats)
+        out[mode] = {"run_s": steady}
+    ref = traces["exact"]
+    out["traces"] = ref
+    out["dv_tables"] = C.mean_abs_dv(traces["user"], ref)
+    # the variants with tables compute the same thing: their spread is round-off
+    out["max_dv_user_expert"] = float(np.abs(traces["user"] - traces["expert"]).max())
+    if "coreneuron" in traces:
+        out["dv_coreneuron"] = C.mean_abs_dv(traces["coreneuron"], ref)
+        out["max_dv_user_coreneuron"] = float(np.abs(traces["user"] -
+                                                     traces["coreneuron"]).max())
+    return out
 
 
 def bench_jaxley(jax, path, nseg, sites_xyz, args):
@@ -118,7 +149,8 @@ def bench_jaxley(jax, path, nseg, sites_xyz, args):
             "run_s": steady, "traces": traces, "n_steps": traces.shape[1] - 1}
 
 
-def run_model(jax, kind, path, nseg, args, have_neuron, have_jaxley, hay_neuron, skip):
+def run_model(jax, kind, path, nseg, args, have_neuron, have_jaxley, hay_neuron, skip,
+              coreneuron_why):
     row = {"model": kind, "cell": path.name, "nseg": nseg}
     n_steps = int(round(args.t_stop / args.dt))
     if kind == "HH":
@@ -144,9 +176,11 @@ def run_model(jax, kind, path, nseg, args, have_neuron, have_jaxley, hay_neuron,
                  C.neuron_mirror(path, nseg, cell, sites, args.t_stop, args.dt,
                                  v_init=v_init, celsius=celsius))
         alive = model.n_sections_alive()
-        n = bench_neuron(model, args)
-        n["ns"] = n["run_s"] / (row["n_comp"] * n_steps) * 1e9
-        n["ratio"] = n["run_s"] / d["run_s"]
+        n = bench_neuron(model, args, coreneuron_why[kind])
+        for mode in MODES:
+            if isinstance(n[mode], dict):
+                n[mode]["ns"] = n[mode]["run_s"] / (row["n_comp"] * n_steps) * 1e9
+                n[mode]["ratio"] = n[mode]["run_s"] / d["run_s"]
         if alive != len(model.secs):
             n["note"] = f"{alive} sections alive in NEURON (expected {len(model.secs)})"
             log(f"  warning: {n['note']}: NEURON's time includes other cells")
@@ -155,8 +189,17 @@ def run_model(jax, kind, path, nseg, args, have_neuron, have_jaxley, hay_neuron,
         row["neuron"] = n
         del model
         gc.collect()
-        log(f"  NEURON: run {n['run_s']:.3f} s ({n['ns']:.1f} ns/compartment-step), "
-            f"NEURON/dendrax {n['ratio']:.2f}; dendrax mean |dV| {d['dv']:.2e} mV")
+        ran = [m for m in MODES if isinstance(n[m], dict)]
+        log("  NEURON s: " + ", ".join(f"{m} {n[m]['run_s']:.3f}" for m in ran)
+            + "; x dendrax: " + ", ".join(f"{m} {n[m]['ratio']:.2f}" for m in ran))
+        if "coreneuron" not in ran:
+            log(f"  CoreNEURON: {n['coreneuron']}")
+        log(f"  mean |dV| vs NEURON exact: dendrax {d['dv']:.2e} mV, NEURON tables "
+            f"{n['dv_tables']:.2e} mV" + (f", CoreNEURON {n['dv_coreneuron']:.2e} mV"
+                                          if "dv_coreneuron" in n else "")
+            + f" (max |user - expert| {n['max_dv_user_expert']:.1e} mV"
+            + (f", max |user - CoreNEURON| {n['max_dv_user_coreneuron']:.1e} mV)"
+               if "max_dv_user_coreneuron" in n else ")"))
     else:
         row["neuron"] = skip["neuron"]
 
@@ -172,7 +215,8 @@ def run_model(jax, kind, path, nseg, args, have_neuron, have_jaxley, hay_neuron,
         row["jaxley"] = j
         log(f"  Jaxley: {j['n_comp']} compartments, compile {j['compile_s']:.2f} s, run "
             f"{j['run_s']:.3f} s ({j['ns']:.1f} ns/compartment-step), Jaxley/dendrax "
-            f"{j['ratio']:.2f}" + (f", mean |dV| vs NEURON {j['dv']:.2f} mV" if "dv" in j else ""))
+            f"{j['ratio']:.2f}" + (f", mean |dV| vs NEURON exact {j['dv']:.2f} mV" if "dv" in j
+                                  else ""))
     else:
         row["jaxley"] = skip["jaxley"]
     gc.collect()
@@ -181,30 +225,91 @@ def run_model(jax, kind, path, nseg, args, have_neuron, have_jaxley, hay_neuron,
 
 # --- output ----------------------------------------------------------------------------------
 
-HEADERS = ["model", "cell", "nseg", "compartments (dendrax nodes)",
-           "dendrax compile s", "dendrax s", "dendrax ns/comp-step", "dendrax grad/fwd",
-           "dendrax mean abs dV mV", "NEURON s", "NEURON ns/comp-step", "NEURON/dendrax",
-           "Jaxley compartments", "Jaxley compile s", "Jaxley s", "Jaxley ns/comp-step",
-           "Jaxley/dendrax", "Jaxley mean abs dV mV"]
+SPEED_HEADERS = (["model", "cell", "nseg", "compartments (dendrax nodes)", "dendrax compile s",
+                  "dendrax s", "dendrax ns/comp-step", "dendrax grad/fwd"]
+                 + [f"{LABEL[m]} s" for m in MODES] + ["CoreNEURON ns/comp-step"]
+                 + [f"{LABEL[m]} / dendrax" for m in MODES])
+ACCURACY_HEADERS = ["model", "cell", "nseg", "dendrax", "NEURON with tables (user, expert)",
+                    "CoreNEURON", "Jaxley"]
+JAXLEY_HEADERS = ["cell", "nseg", "Jaxley compartments", "Jaxley compile s", "Jaxley s",
+                  "Jaxley ns/comp-step", "Jaxley / dendrax"]
 
 
-def table_rows(rows):
+def _mode(n, mode, key, spec):
+    if not isinstance(n, dict):
+        return ""
+    m = n[mode]
+    return C.fmt(m[key], spec) if isinstance(m, dict) else "-"
+
+
+def speed_rows(rows):
+    out = []
+    for r in rows:
+        d, n = r["dendrax"], r["neuron"]
+        line = [r["model"], r["cell"], r["nseg"], f"{r['n_comp']} ({r['n_nodes']})",
+                C.fmt(d["compile_s"], ".2f"), C.fmt(d["run_s"], ".3f"), C.fmt(d["ns"], ".1f"),
+                C.fmt(d.get("grad_ratio"), ".2f")]
+        if isinstance(n, dict):
+            line += [_mode(n, m, "run_s", ".3f") for m in MODES]
+            line += [_mode(n, "coreneuron", "ns", ".1f")]
+            line += [_mode(n, m, "ratio", ".2f") for m in MODES]
+        else:
+            line += [n] + [""] * (2 * len(MODES))
+        out.append(line)
+    return out
+
+
+def accuracy_rows(rows):
     out = []
     for r in rows:
         d, n, j = r["dendrax"], r["neuron"], r["jaxley"]
-        line = [r["model"], r["cell"], r["nseg"], f"{r['n_comp']} ({r['n_nodes']})",
-                C.fmt(d["compile_s"], ".2f"), C.fmt(d["run_s"], ".3f"), C.fmt(d["ns"], ".1f"),
-                C.fmt(d.get("grad_ratio"), ".2f"), C.fmt(d.get("dv"), ".1e")]
-        if isinstance(n, dict):
-            line += [C.fmt(n["run_s"], ".3f"), C.fmt(n["ns"], ".1f"), C.fmt(n["ratio"], ".2f")]
-        else:
-            line += [n, "", ""]
+        if not isinstance(n, dict):
+            continue
+        cn = n["coreneuron"]
+        out.append([r["model"], r["cell"], r["nseg"], C.fmt(d.get("dv"), ".1e"),
+                    "0 (no tables)" if n["dv_tables"] == 0 else C.fmt(n["dv_tables"], ".2g"),
+                    C.fmt(n.get("dv_coreneuron"), ".2g") if isinstance(cn, dict) else "-",
+                    C.fmt(j.get("dv"), ".2f") if isinstance(j, dict) else "-"])
+    return out
+
+
+def jaxley_rows(rows):
+    out = []
+    for r in rows:
+        j = r["jaxley"]
+        if r["model"] != "HH":
+            continue
         if isinstance(j, dict):
-            line += [j["n_comp"], C.fmt(j["compile_s"], ".2f"), C.fmt(j["run_s"], ".3f"),
-                     C.fmt(j["ns"], ".1f"), C.fmt(j["ratio"], ".2f"), C.fmt(j.get("dv"), ".2f")]
+            out.append([r["cell"], r["nseg"], j["n_comp"], C.fmt(j["compile_s"], ".2f"),
+                        C.fmt(j["run_s"], ".3f"), C.fmt(j["ns"], ".1f"),
+                        C.fmt(j["ratio"], ".2f")])
         else:
-            line += [j, "", "", "", "", ""]
-        out.append(line)
+            out.append([r["cell"], r["nseg"], j] + [""] * 4)
+    return out
+
+
+def tables(rows, t_stop) -> list[str]:
+    """The markdown tables of a run (speed; accuracy when NEURON ran; Jaxley when it ran)."""
+    out = [f"Speed (s: median time of one {t_stop:g} ms simulation after compile; "
+           "*x / dendrax* > 1: dendrax faster):", "", C.markdown_table(SPEED_HEADERS, speed_rows(rows))]
+    acc = accuracy_rows(rows)
+    if acc:
+        out += ["", "Accuracy: mean abs dV (mV) against NEURON with exact rates "
+                "(`h.usetable_hh = 0`), over the 10 sites and all time points:", "",
+                C.markdown_table(ACCURACY_HEADERS, acc)]
+    n = [r["neuron"] for r in rows if isinstance(r["neuron"], dict)]
+    if n:
+        same = max(x["max_dv_user_expert"] for x in n)
+        core = [x["max_dv_user_coreneuron"] for x in n if "max_dv_user_coreneuron" in x]
+        out += ["", f"The NEURON variants with tables agree: max abs difference user vs expert "
+                f"{same:.1g} mV" + (f", user vs CoreNEURON {max(core):.1g} mV" if core else "")
+                + " over all rows."]
+    jx = jaxley_rows(rows)
+    if any(isinstance(r["jaxley"], dict) for r in rows):
+        out += ["", "Jaxley (HH only; its own compartments):", "",
+                C.markdown_table(JAXLEY_HEADERS, jx)]
+    elif jx:
+        out += ["", f"Jaxley: {jx[0][2]}"]
     return out
 
 
@@ -225,6 +330,22 @@ def targets(rows) -> list[str]:
         lines.append(f"- gradient of all HH parameters <= {TARGET_GRAD:g}x forward ({tag}): "
                      f"{d['grad_ratio']:.2f}x, {ok(d['grad_ratio'] <= TARGET_GRAD)}; largest "
                      f"over HH rows: {max(x['dendrax']['grad_ratio'] for x in hh):.2f}x")
+    for model in ("HH", "L5PC-like"):
+        same = [x for x in rows if x["model"] == model and x["cell"] == r["cell"]
+                and x["nseg"] == r["nseg"]]
+        n = same[0]["neuron"] if same else None
+        if not isinstance(n, dict):
+            continue
+        vs = ", ".join(f"{n[m]['ratio']:.2f}x vs {LABEL[m]}" for m in ("user", "expert")
+                       if isinstance(n[m], dict))
+        cn = n["coreneuron"]
+        if isinstance(cn, dict):
+            lines.append(f"- {model}: faster than CoreNEURON, the CPU speed to beat ({tag}): "
+                         f"CoreNEURON / dendrax {cn['ratio']:.2f}, {ok(cn['ratio'] > 1)}; "
+                         f"{vs}")
+        else:
+            lines.append(f"- {model}: faster than CoreNEURON ({tag}): not measured "
+                         f"(CoreNEURON {cn}); {vs}")
     return lines
 
 
@@ -233,11 +354,11 @@ def markdown(rows, args, machine, notes) -> str:
         "Written by `benchmarks/single_cell.py`. Per cell and nseg: HH in every section "
         "(Ra 100 ohm cm, cm 1 uF/cm2), a 0.5 nA soma step from 5 to 85 ms, float64, "
         f"{args.t_stop:g} ms at dt {args.dt:g} ms (celsius 6.3, v_init -65 mV), v recorded at "
-        "10 sites (soma centre + 9 random points).",
+        "10 sites (soma centre + 9 random points); and the L5PC-like model on the same cells.",
         "",
         *machine,
         "",
-        C.markdown_table(HEADERS, table_rows(rows)),
+        *tables(rows, args.t_stop),
         "",
         "Targets:",
         "",
@@ -247,16 +368,39 @@ def markdown(rows, args, machine, notes) -> str:
         "",
         "- dendrax: `dendrax.simulation.run` (what `dx.simulate` runs) under `jax.jit` with the "
         "params pytree as argument. *compile* = first call minus the median steady call; "
-        f"*s* = median of {args.repeats} calls after the first. *grad/fwd* = "
-        "`jax.value_and_grad` of the mean recorded voltage w.r.t. all HH parameters "
-        "(`params['hh']`: gnabar, gkbar, gl, el per compartment; L5PC-like: every channel's "
-        "parameters) over the same jitted scalar loss without gradient.",
+        f"*s* = median of {args.repeats} calls after the first (every simulator). "
+        "*grad/fwd* = `jax.value_and_grad` of the mean recorded voltage w.r.t. all HH "
+        "parameters (`params['channels']['hh']`: gnabar, gkbar, gl, el per compartment; "
+        "L5PC-like: every channel's parameters) over the same jitted scalar loss without "
+        "gradient. dendrax computes the rate functions exactly (no tables).",
         "- Compartments are NEURON's segments (sum of nseg); in parentheses dendrax's solver "
         "nodes, which add zero-area junction nodes where children attach mid-section. "
         "ns/comp-step = time / (compartments x steps).",
-        "- NEURON: the same SWC through Import3d, same nseg, `h.usetable_hh = 0` (exact rates, "
-        "as dendrax), `ParallelContext.psolve` (fixed step, backward Euler); no compile step. "
-        "*mean abs dV*: over the 10 sites and all time points against NEURON.",
+        "- NEURON: the same SWC through Import3d, same nseg, fixed step (backward Euler, "
+        "`secondorder = 0`), `Vector.record` of v at the sites, no compile step; each run "
+        "starts with `h.finitialize`. Four variants of the same model: *user* = as users run "
+        "it, NEURON's defaults: `h.finitialize(v_init)` + `h.continuerun(t_stop)` (stdrun's "
+        "hoc loop), hh's rate tables on (`usetable_hh = 1`); *expert* = as experts run it: "
+        "`h.cvode.cache_efficient(1)` + `ParallelContext.psolve(t_stop)` (the loop in C), "
+        "tables on; *exact* = as expert with `h.usetable_hh = 0`, the rates computed exactly "
+        "as dendrax does: the reference of every mean abs dV; *CoreNEURON* = the CoreNEURON "
+        "of the same NEURON wheel, in memory: as expert with `neuron.coreneuron.enable = "
+        "True` (its default settings: 1 thread, `cell_permute` 0); its time includes "
+        "copying the model to CoreNEURON and the results back on every run (about 1.5 ms "
+        "on the 880-compartment HH cell, measured separately with a one-step run). For the HH "
+        "model it uses the wheel's built-in CoreNEURON mechanisms, or (when the L5PC-like "
+        "model runs) the library of `nrnivmodl -coreneuron tests/nmodl`, which holds hh "
+        "too ($CORENEURONLIB). Before the benchmark a small cell is run in NEURON and in "
+        "CoreNEURON in a subprocess; CoreNEURON is reported only when the two agree.",
+        "- Accuracy: dendrax agrees with *exact* NEURON to round-off. NEURON's default hh "
+        "rate tables (200 entries over -100..100 mV, linearly interpolated) cost the "
+        "*NEURON with tables* column: the *user* and *expert* runs give the same voltages "
+        "(see the line under the accuracy table). CoreNEURON always uses hh's tables: it "
+        "does not take `usetable_hh = 0` from NEURON (checked: its voltages match NEURON's "
+        "with tables, not without), so it has no exact-rate run. The L5PC-like model has no "
+        "hh and the NMODL of `tests/nmodl` declares no TABLE, so there every NEURON variant "
+        "computes exact rates and *user*, *expert* and *exact* differ only in how the loop "
+        "is run.",
         "- Jaxley: `jx.read_swc(ncomp=nseg)`, `jaxley.channels.HH`, `jx.step_current`, "
         "`jx.integrate` under `jax.jit` with gNa, gK, gLeak, eLeak trainable per compartment "
         "(passed as the argument, as dendrax's params). Jaxley's SWC reader builds its own "
@@ -276,15 +420,41 @@ def markdown(rows, args, machine, notes) -> str:
         "et al. (2011) channels (NaTa_t, NaTs2_t, Nap_Et2, K_Pst, K_Tst, SKv3_1, SK_E2, "
         "Ca_HVA, Ca_LVAst, Im, Ih, CaDynamics_E2, pas) with their densities by region, Ih "
         "growing with distance and the apical Ca hot zone; celsius 34, v_init -80 mV; the "
-        "same soma step. NEURON runs the NMODL files of `tests/nmodl` (built by nrnivmodl "
-        "with its default optimisation) with every parameter copied segment by segment from "
-        "the dendrax cell. *grad/fwd* is w.r.t. every channel's parameters. Jaxley ships no "
-        "Hay channels.",
+        "same soma step. NEURON runs the NMODL files of `tests/nmodl` (built by `nrnivmodl "
+        "-coreneuron` with its default optimisation) with every parameter copied segment by "
+        "segment from the dendrax cell. *grad/fwd* is w.r.t. every channel's parameters. "
+        "Jaxley ships no Hay channels.",
         *[f"- {n}" for n in notes],
         "",
         C.ATTRIBUTION,
     ]
     return "\n".join(body)
+
+
+def setup_coreneuron(args, kinds, hay_neuron) -> dict:
+    """Per model, None when CoreNEURON runs it here (tried once in a subprocess), else why
+    not. When the Hay channels are loaded, CoreNEURON needs their library built by
+    ``nrnivmodl -coreneuron`` (it holds hh too): $CORENEURONLIB is set to it for both."""
+    if args.skip_coreneuron:
+        return {k: "skipped (--skip-coreneuron)" for k in ("HH", "L5PC-like")}
+    hay = "L5PC-like" in kinds and hay_neuron is None
+    if not hay:
+        why = C.coreneuron_unavailable()
+        return {"HH": why, "L5PC-like": why}
+    if "corenrn_lib" in C.HAY:
+        before = os.environ.get("CORENEURONLIB")
+        os.environ["CORENEURONLIB"] = C.HAY["corenrn_lib"]
+        why = C.coreneuron_unavailable(C.HAY["dir"], C.HAY_CHANNELS)
+        if why is None:
+            return {"HH": None, "L5PC-like": None}
+        if before is None:
+            del os.environ["CORENEURONLIB"]
+        else:
+            os.environ["CORENEURONLIB"] = before
+    else:
+        why = C.HAY["corenrn_why"]
+    # HH alone may still run on the wheel's built-in CoreNEURON mechanisms
+    return {"HH": C.coreneuron_unavailable(C.HAY["dir"]), "L5PC-like": why}
 
 
 def main(argv=None) -> int:
@@ -329,13 +499,20 @@ def main(argv=None) -> int:
             hay_neuron = why
             log(f"L5PC-like in NEURON: {why}")
 
+    coreneuron_why = setup_coreneuron(args, kinds, hay_neuron) if have_neuron else {}
+    for kind, why in coreneuron_why.items():
+        if why is not None and kind in kinds:
+            log(f"CoreNEURON ({kind}): {why}")
+            if not args.skip_coreneuron:
+                notes.append(f"CoreNEURON not run for the {kind} model: {why}")
+
     rows = []
     for kind in kinds:
         for path in paths:
             for nseg in args.nseg:
                 log(f"{kind} {path.name} nseg={nseg}")
                 rows.append(run_model(jax, kind, path, nseg, args, have_neuron, have_jaxley,
-                                      hay_neuron, skip))
+                                      hay_neuron, skip, coreneuron_why))
     machine = C.machine_lines(
         shlex.join(["python", "benchmarks/single_cell.py", *C.shown_args(argv)]))
     strip = lambda v: {k: x for k, x in v.items() if k != "traces"} if isinstance(v, dict) else v  # noqa: E731
@@ -347,7 +524,7 @@ def main(argv=None) -> int:
 
 
 def report(rows, args, machine, notes):
-    log("\n" + C.markdown_table(HEADERS, table_rows(rows)) + "\n")
+    log("\n" + "\n".join(tables(rows, args.t_stop)) + "\n")
     for line in targets(rows):
         log(line)
     if args.markdown:

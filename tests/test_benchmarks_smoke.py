@@ -1,11 +1,13 @@
 """The cell benchmarks' main paths on a tiny synthetic cell, so the scripts cannot rot.
 
 Runs ``benchmarks/single_cell.py`` and ``benchmarks/gradients.py`` on a 4-section SWC
-written to tmp_path, 2 ms, NEURON and Jaxley skipped, and checks the tables they write
-into a markdown file (keeping another section of that file intact).
+written to tmp_path, 2 ms, NEURON and Jaxley skipped (single_cell.py also once with
+NEURON's four variants when NEURON is installed), and checks the tables they write into
+a markdown file (keeping another section of that file intact).
 """
 
 import importlib.util
+import json
 import sys
 from pathlib import Path
 
@@ -60,6 +62,42 @@ def test_single_cell_smoke(files, capsys):
     md.write_text("# Benchmarks\n")
     assert mod.main(["--from-json", str(md.with_suffix(".json")), "--markdown", str(md)]) == 0
     assert md.read_text().split("## Single cell")[1] == text.split("## Single cell")[1]
+
+
+@pytest.mark.skipif(importlib.util.find_spec("neuron") is None, reason="NEURON not installed")
+def test_single_cell_neuron_smoke(files, capsys):
+    """NEURON as users run it, as experts do, with exact rates and (when it runs here)
+    CoreNEURON: every variant timed, the accuracy table against the exact rates."""
+    swc, md = files
+    mod = load("single_cell")
+    assert mod.main(["--cells", str(swc), "--nseg", "2", "--t-stop", "2", "--repeats", "1",
+                     "--skip-jaxley", "--skip-l5pc", "--no-grad", "--markdown", str(md),
+                     "--json", str(md.with_suffix(".json"))]) == 0
+    out = capsys.readouterr().out
+    assert "NEURON s: user " in out and ", expert " in out and ", exact " in out
+    text = md.read_text()
+    section = text.split("## Single cell")[1]
+    for col in ("NEURON user s", "NEURON expert s", "NEURON exact s", "CoreNEURON s",
+                "NEURON user / dendrax", "CoreNEURON / dendrax",
+                "NEURON with tables (user, expert)"):
+        assert f" {col} |" in section, col
+    row = next(ln for ln in section.splitlines() if ln.startswith("| HH | tiny.swc | 2 | 8 ("))
+    assert len(row.strip("|").split("|")) == len(mod.SPEED_HEADERS)
+    n = json.loads(md.with_suffix(".json").read_text())["results"][0]["neuron"]
+    for mode in ("user", "expert", "exact"):
+        assert n[mode]["run_s"] > 0 and n[mode]["ratio"] > 0, mode
+    if isinstance(n["coreneuron"], str):  # CoreNEURON cannot run here: the section says why
+        assert "CoreNEURON not run for the HH model: " in section
+    else:
+        assert n["coreneuron"]["run_s"] > 0 and n["max_dv_user_coreneuron"] < 1e-6
+    assert n["max_dv_user_expert"] < 1e-6  # the same tables, the same voltages
+    assert n["dv_tables"] >= 0
+    # dendrax computes the exact rates NEURON computes at usetable_hh = 0
+    assert json.loads(md.with_suffix(".json").read_text())["results"][0]["dendrax"]["dv"] < 1e-6
+    assert "CoreNEURON" in section.split("Targets:")[1]
+    md.write_text("# Benchmarks\n")
+    assert mod.main(["--from-json", str(md.with_suffix(".json")), "--markdown", str(md)]) == 0
+    assert md.read_text().split("## Single cell")[1] == section
 
 
 def test_gradients_smoke(files, capsys):
