@@ -24,3 +24,32 @@ def test_cli_guide_config_is_accepted(tmp_path):
                                        .replace("t_stop = 100", "t_stop = 5"))
     assert main(["simulate", "--config", str(tmp_path / "run.toml"), "--out", str(tmp_path),
                  "--no-plot", "--quiet"]) == 0
+
+
+def test_cli_guide_commands_run(tmp_path, monkeypatch):
+    """The dendrax commands shown in docs/cli.md's ```bash blocks run as written."""
+    import shlex
+
+    import numpy as np
+    import pytest
+
+    from dendrax.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    text = (DOCS / "cli.md").read_text()
+    for toml in re.findall(r"```toml\n(.*?)```", text, re.S):
+        if toml.startswith("# net.toml"):
+            (tmp_path / "net.toml").write_text(toml)
+    blocks = re.findall(r"```bash\n(.*?)```", text, re.S)
+    commands = [line for b in blocks for line in b.splitlines() if line.startswith("dendrax ")]
+    assert len(commands) >= 2
+    for line in commands:
+        args = shlex.split(line)[1:]
+        if "--nwb" in args:
+            pytest.importorskip("pynwb")
+        assert main(args) == 0, line
+    first, again = np.load("run1/traces.npz"), np.load("run2/traces.npz")
+    assert first["units"].tolist() == ["mV", "mA/cm2", "nA"]
+    # the saved model reruns bit for bit (its recordings, then the added one)
+    np.testing.assert_array_equal(first["traces"], again["traces"][:3])
+    assert again["labels"].tolist()[-1] == "ik@soma(0.5)" and (tmp_path / "run2" / "run.nwb").exists()

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .modelfile import save as dx_save
 from .spec import CellSpec, NetworkSpec, SpecError, is_network, load_toml, parse_location
 
 __all__ = ["UsageError", "main", "parse_location"]
@@ -25,14 +26,25 @@ __all__ = ["UsageError", "main", "parse_location"]
 UsageError = SpecError
 
 
-def _simulate(opts) -> int:
+def _simulate(opts, model=None) -> int:
     from .simulation import Result, simulate
 
-    spec = CellSpec.from_options(opts)
-    cell = spec.build()
+    out = Path(opts.out)
+    out.mkdir(parents=True, exist_ok=True)
+    saved = []
+    if model is None:
+        spec = CellSpec.from_options(opts)
+        cell = spec.build()
+        dx_save(cell, out / "model.dendrax.json")  # the built model, to rerun or share
+        saved, records = [out / "model.dendrax.json"], spec.record
+    else:  # a saved model: its own recordings, and any --record
+        cell, records = model, None
+        for text in opts.record or []:
+            name, _, where = text.partition("@")
+            cell.record(name, parse_location(cell, where or "soma(0.5)"))
     # columns named as the user wrote them (v@apic[3](1)), else by NEURON's section names
-    names = [text if "@" in text else f"{text}@soma(0.5)" for text in spec.record] \
-        if spec.record else [f"{n}@{cell.location_name(loc)}" for n, loc in cell.recordings]
+    names = [text if "@" in text else f"{text}@soma(0.5)" for text in records] \
+        if records else [f"{n}@{cell.location_name(loc)}" for n, loc in cell.recordings]
     # peak v at every segment for the morphology plot: a statistic, no trace kept
     segments = cell.segments()
     if not opts.no_plot:
@@ -41,11 +53,9 @@ def _simulate(opts) -> int:
     n_steps = int(round(opts.t_stop / opts.dt))
     res = simulate(cell, opts.t_stop, opts.dt, v_init=opts.v_init, celsius=opts.celsius,
                    method=opts.method, progress=not opts.quiet and n_steps * cell.n_nodes > 2e6)
-    out = Path(opts.out)
-    out.mkdir(parents=True, exist_ok=True)
-    source = opts.swc or "default branched neuron"
-    written = _write_traces(out, res, names, {**res.meta, "morphology": str(source),
-                                             "options": _options_json(opts)})
+    source = opts.swc or opts.model_file or "default branched neuron"
+    written = saved + _write_traces(out, res, names, {**res.meta, "morphology": str(source),
+                                                     "options": _options_json(opts)})
     if opts.nwb:
         written.append(_write_nwb(out, res, cell, source))
     if not opts.no_plot:
@@ -160,6 +170,13 @@ def _merge_config(opts):
     line. A network config (``[[cell]]`` tables) gives ``(options, NetworkSpec)``, any other
     ``(options, None)``. ``dendrax simulate run.toml`` reads run.toml as the config."""
     values = dict(SIMULATE_DEFAULTS)
+    model_file = None
+    if opts.swc is not None and str(opts.swc).endswith(".json"):  # a saved model (dx.save)
+        model_file, opts.swc = opts.swc, None
+        given = [k for k in CELL_OPTIONS if k != "record" and getattr(opts, k, None) is not None]
+        if given:
+            raise UsageError(f"options {given} do not apply to a saved model ({model_file}): its "
+                             "values are in the file; change them in Python and save again")
     if opts.swc is not None and str(opts.swc).endswith(".toml"):
         if opts.config:
             raise UsageError(f"two configs: {opts.swc} and --config {opts.config}")
@@ -191,25 +208,28 @@ def _merge_config(opts):
     for k in ("t_stop", "dt"):
         if not (isinstance(values[k], (int, float)) and values[k] > 0):
             raise UsageError(f"{k} must be a positive number, got {values[k]!r}")
-    return argparse.Namespace(**values), network
+    return argparse.Namespace(**values, model_file=model_file), network
 
 
 def _simulate_network(opts, spec, source) -> int:
     from .simulation import simulate
 
-    net = spec.build()
+    out = Path(opts.out)
+    out.mkdir(parents=True, exist_ok=True)
+    net, saved = (spec.build(), [out / "model.dendrax.json"]) if spec is not None else (source, [])
+    if saved:
+        dx_save(net, saved[0])  # the built model, to rerun or share
+    source = opts.model_file or source
     n_steps = int(round(opts.t_stop / opts.dt))
     n_nodes = sum(int(getattr(net.cell(i), "n_nodes", 1)) for i in range(len(net)))
     res = simulate(net, opts.t_stop, opts.dt, v_init=opts.v_init, celsius=opts.celsius,
                    method=opts.method, progress=not opts.quiet and n_steps * n_nodes > 2e6)
     names = [f"{name}@{net.location_name(loc)}" for name, loc in res.labels]
-    out = Path(opts.out)
-    out.mkdir(parents=True, exist_ok=True)
     rows = sorted((float(s), c) for c, ts in zip(res.spike_cells, res.spikes) for s in ts)
     with open(out / "spikes.csv", "w") as f:
         f.write("cell,t (ms)\n")
         f.writelines(f"{c},{s:.10g}\n" for s, c in rows)
-    written = [out / "spikes.csv", *_write_traces(out, res, names,
+    written = [*saved, out / "spikes.csv", *_write_traces(out, res, names,
                                                   {**res.meta, "network": str(source)})]
     if opts.nwb:
         written.append(_write_nwb(out, res, net, source))
@@ -243,6 +263,13 @@ def main(argv=None) -> int:
         options, network = _merge_config(opts)
         if network is not None:
             return _simulate_network(options, network, opts.config)
+        if options.model_file is not None:
+            from .modelfile import load
+
+            model = load(options.model_file)
+            if hasattr(model, "wiring") and model.wiring is not None:
+                return _simulate_network(options, None, model)
+            return _simulate(options, model)
         return _simulate(options)
     except (ValueError, OSError, KeyError, IndexError, ImportError) as err:
         msg = err.args[0] if isinstance(err, KeyError) and err.args else err
