@@ -176,3 +176,13 @@ def test_gitignore_covers_what_pip_wheel_leaves(pyproject):
     assert ignored == set(litter), f"not ignored: {sorted(set(litter) - ignored)}"
     kept = ["LICENSE", "pyproject.toml", "CMakeLists.txt", "csrc/hines_cpu.cc", ".ci/run"]
     assert not git_ignored(kept), "the sources must not be ignored"
+
+
+def test_install_guide_python_examples_run():
+    import re
+
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "install.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", doc, re.S)
+    assert blocks
+    for block in blocks:
+        exec(compile(block, "docs/install.md", "exec"), {})
