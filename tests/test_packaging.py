@@ -179,9 +179,9 @@ def test_gitignore_covers_what_pip_wheel_leaves(pyproject):
 
 
 def test_install_guide_python_examples_run():
-    import re
 
-    doc = (Path(__file__).resolve().parents[1] / "docs" / "install.md").read_text()
+
+    doc = (pathlib.Path(__file__).resolve().parents[1] / "docs" / "install.md").read_text()
     blocks = re.findall(r"```python\n(.*?)```", doc, re.S)
     assert blocks
     for block in blocks:
