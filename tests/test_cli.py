@@ -348,3 +348,21 @@ def test_spike_count_is_the_soma_s_whatever_is_recorded_first(tmp_path, capsys):
     out = capsys.readouterr().out
     n = int(out.split(" spikes at the soma")[0].rsplit(" ", 1)[-1])
     assert n >= 2, out
+
+
+@pytest.mark.parametrize("toml,message", [
+    ('[[population]]\nmodel = "iaf_psc_alpha"\n', "n must be a positive integer"),
+    ('[[population]]\nmodel = "nope"\nn = 3\n', "no point_neuron named 'nope'"),
+    ('[[population]]\nmodel = "iaf_psc_alpha"\nn = 3\nparams = { tau = 1.0 }\n', "has no parameters"),
+    ('[[population]]\nmodel = "iaf_psc_alpha"\nn = 3\nname = "a"\n[[connection]]\npre = "a"\n'
+     'post = "b"\nweight = 1.0\n', "no population named 'b'"),
+    ('[[population]]\nmodel = "iaf_psc_alpha"\nn = 3\nname = "a"\n[[connection]]\npre = "a"\n'
+     'post = "a[x]"\nweight = 1.0\n', "bad selection"),
+    ('[[population]]\nmodel = "iaf_psc_alpha"\nn = 3\nname = "a"\n[[connection]]\npre = "a"\n'
+     'post = "a"\nweight = 1.0\ndelay = 0.01\n[simulation]\ndt = 0.1\n', "less than one step"),
+])
+def test_point_network_toml_refusals(tmp_path, capsys, toml, message):
+    (tmp_path / "p.toml").write_text(toml)
+    assert main(["simulate", str(tmp_path / "p.toml"), "--out", str(tmp_path / "o"), "--quiet",
+                 "--no-plot", "--t-stop", "1"]) == 2
+    assert message in capsys.readouterr().err

@@ -38,8 +38,9 @@ def test_cli_guide_commands_run(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     text = (DOCS / "cli.md").read_text()
     for toml in re.findall(r"```toml\n(.*?)```", text, re.S):
-        if toml.startswith("# net.toml"):
-            (tmp_path / "net.toml").write_text(toml)
+        m = re.match(r"# (\w+\.toml)", toml)
+        if m:  # a file the commands below use
+            (tmp_path / m.group(1)).write_text(toml)
     blocks = re.findall(r"```bash\n(.*?)```", text, re.S)
     commands = [line for b in blocks for line in b.splitlines() if line.startswith("dendrax ")]
     assert len(commands) >= 2
@@ -53,3 +54,6 @@ def test_cli_guide_commands_run(tmp_path, monkeypatch):
     # the saved model reruns bit for bit (its recordings, then the added one)
     np.testing.assert_array_equal(first["traces"], again["traces"][:3])
     assert again["labels"].tolist()[-1] == "ik@soma(0.5)" and (tmp_path / "run2" / "run.nwb").exists()
+    point = np.load("point_out/traces.npz")
+    assert point["units"].tolist() == ["mV", "mV"] and point["spike_times"].size > 100
+    assert point["labels"].tolist() == ["V_m@exc[0]", "V_m@exc[1]"]

@@ -19,8 +19,9 @@ from dendrax.lowering import lower
 from dendrax.mechanisms import Channel
 from dendrax.models import l5pc_like
 from dendrax.morphology import read_swc
-from dendrax.network import Block, Wiring
+from dendrax.network import Block, PopulationSpec, Wiring
 from dendrax.plugins import Plugin
+from dendrax.point import PointNeuron
 
 save, load = modelfile.save, modelfile.load
 ModelFileError = modelfile.ModelFileError
@@ -48,6 +49,8 @@ def assert_same_run(a, b, t_stop, **kw):
     assert np.array_equal(np.asarray(ra.raster), np.asarray(rb.raster))
     assert len(ra.spikes) == len(rb.spikes)
     assert all(np.array_equal(x, y) for x, y in zip(ra.spikes, rb.spikes))
+    assert ra.stat_labels == rb.stat_labels and ra.spike_cells == rb.spike_cells
+    assert np.array_equal(np.asarray(ra.stats), np.asarray(rb.stats))
     return ra
 
 
@@ -142,7 +145,7 @@ def test_ball_and_stick_round_trip(tmp_path):
     assert len(res.spikes[0]) >= 1  # a run that does something
 
     doc = json.loads(path.read_text())
-    assert (doc["format"], doc["version"], doc["kind"]) == ("dendrax-model", 1, "cell")
+    assert (doc["format"], doc["version"], doc["kind"]) == ("dendrax-model", 2, "cell")
     assert doc["dendrax"] == dx.__version__
     assert {(m["name"], m["package"]) for m in doc["mechanisms"]} == {
         ("hh", "dendrax"), ("pas", "dendrax"), ("Exp2Syn", "dendrax")}
@@ -255,6 +258,209 @@ def test_network_round_trip(tmp_path):
     assert sum(len(s) for s in res.spikes) >= 2
 
 
+DT = 0.1  # point neurons need delays >= dt
+
+
+def point_network():
+    """A mixed network: an iaf_psc_alpha population driven by a poisson_generator, a
+    spike_generator and a dc_generator through static connections (per-connection weights
+    and delays), a pairwise-Bernoulli recurrent projection, the population driving an Exp2Syn
+    on a detailed cell and the cell driving point neurons; spikes and V_m recorded, with a
+    reduction."""
+    net = dx.Network()
+    cell = dx.Cell.ball_and_stick(nseg=[1, 3])
+    cell.insert("hh")
+    c = net.add(cell)
+    c.iclamp(c.soma(0.5), delay=1.0, dur=1.0, amp=1.0)
+    noise = net.population("poisson_generator", 2, rate=[8000.0, 6000.0], stop=[np.inf, 30.0])
+    gen = net.population("spike_generator", 2, spike_times=[[1.0, 3.2, 3.3], [2.0]])
+    dc = net.population("dc_generator", 1, amplitude=250.0, start=2.0, stop=25.0)
+    exc = net.population("iaf_psc_alpha", 6, name="exc", I_e=np.linspace(300.0, 380.0, 6),
+                         V_m=-70.0 + np.arange(6.0) * 0.25, tau_syn_ex=[0.5, 1, 2, 0.5, 1, 2])
+    net.connect(noise, exc, weight=np.linspace(2.0, 30.0, 12), delay=np.linspace(0.1, 1.2, 12))
+    net.connect(gen, exc[::2], weight=[400.0, -200.0, 600.0, 100.0, 350.0, 90.0], delay=0.5)
+    net.connect(dc, exc[1:4], weight=[1.0, 0.5, 2.0], delay=0.3)
+    net.connect(exc, exc, weight=-40.0, delay=1.5, p=0.4, key=jax.random.PRNGKey(7))
+    net.connect(exc[:3], c.section(1)(0.5), "Exp2Syn", weight=[0.01, 0.02, 0.015], delay=2.0,
+                tau2=3.0)
+    net.connect(c.soma(0.5), exc[[0, 5]], weight=[800.0, 900.0], delay=[0.7, 1.1],
+                threshold=-10.0)
+    net.record_spikes(exc)
+    net.record_spikes()
+    net.record("V_m", exc[1:4])
+    net.record("I_syn_ex", exc[0])
+    net.record("V_m", exc, reduce="max")
+    net.record("v", c.soma())
+    net.record("Exp2Syn.g", c.section(1)(0.5))
+    return net
+
+
+def test_point_network_round_trip(tmp_path):
+    net = point_network()
+    loaded, path = round_trip(net, tmp_path, "points.dendrax.json")
+    w, v = net.wiring, loaded.wiring
+    assert [(p.name, p.model.name, p.size, p.offset) for p in v.populations] == \
+        [(p.name, p.model.name, p.size, p.offset) for p in w.populations]
+    for p, q in zip(w.populations, v.populations):
+        assert type(p.model) is type(q.model) and list(p.values) == list(q.values)
+        assert all(np.array_equal(p.values[k].view(np.int64), q.values[k].view(np.int64))
+                   for k in p.values)
+        assert len(p.spike_times) == len(q.spike_times)
+        assert all(np.array_equal(a, b) for a, b in zip(p.spike_times, q.spike_times))
+    for a, b in zip(w.blocks, v.blocks):
+        assert (a.synapse, a.graded, a.size) == (b.synapse, b.graded, b.size)
+        for k in ("pre_neuron", "post_neuron", "pre_cell", "post_cell", "threshold"):
+            x, y = getattr(a, k), getattr(b, k)
+            assert (x is None) == (y is None) and (x is None or np.array_equal(x, y)), k
+    assert v.point_spike_records == w.point_spike_records
+    assert v.point_recordings == w.point_recordings
+    assert loaded.n_connections == net.n_connections
+    assert modelfile.dumps(point_network()) == path.read_text()  # the same bytes every time
+    doc = json.loads(path.read_text())
+    assert doc["version"] == 2
+    pops = doc["wiring"]["populations"]
+    assert [(p["model"], p["group"], p["package"]) for p in pops] == [
+        ("poisson_generator", "generator", "dendrax"), ("spike_generator", "generator", "dendrax"),
+        ("dc_generator", "generator", "dendrax"), ("iaf_psc_alpha", "dendrax.point_neurons",
+                                                   "dendrax")]
+    assert pops[0]["values"]["stop"] == ["inf", 30.0]  # infinity, where a model allows it
+    assert pops[1]["spike_times"] == [[1.0, 3.2, 3.3], [2.0]] and pops[3]["spike_times"] is None
+    static = [b for b in doc["wiring"]["blocks"] if b["synapse"] == "static"]
+    assert all(b["post_cell"] is None and set(b["values"]) == {"weight", "delay"} for b in static)
+    assert "static" not in {m["name"] for m in doc["mechanisms"]}
+    assert_same_params(net, loaded)
+    res = assert_same_run(net, loaded, 30.0, dt=DT)
+    assert sum(len(s) for s in res.spikes[1:]) >= 6  # the point neurons fire
+    assert len(res.spikes[0]) >= 1 and np.ptp(np.asarray(res.traces[-2])) > 1.0
+
+
+def test_a_network_of_point_neurons_only_round_trips(tmp_path):
+    net = dx.Network()
+    gen = net.population("spike_generator", 1, spike_times=[0.5, 1.5])
+    pop = net.population("iaf_psc_exp", 3, name="e", I_e=[0.0, 100.0, 200.0])
+    net.connect(gen, pop, weight=1000.0, delay=[0.1, 0.2, 0.3])
+    net.record("V_m", pop[2]).record_spikes(pop[1:])
+    loaded, path = round_trip(net, tmp_path)
+    assert json.loads(path.read_text())["cells"] == [] and len(loaded) == 0
+    assert_same_run(net, loaded, 5.0, dt=DT)
+
+
+def test_loads_version_1_files(tmp_path):
+    """A version 1 file (no point populations, no pre_neuron / post_neuron) still loads."""
+    net = small_network()
+    doc = json.loads(modelfile.dumps(net))
+    doc["version"] = 1
+    for k in ("populations", "point_spike_records", "point_recordings"):
+        assert doc["wiring"].pop(k) == []
+    for b in doc["wiring"]["blocks"]:
+        assert b.pop("pre_neuron") is None and b.pop("post_neuron") is None
+    path = tmp_path / "v1.json"
+    path.write_text(json.dumps(doc))
+    loaded = load(path)
+    assert modelfile.dumps(loaded) == modelfile.dumps(net)  # rewritten as version 2
+    assert_same_params(net, loaded)
+    assert_same_run(net, loaded, 10.0)
+    doc["wiring"]["blocks"][0]["post_neuron"] = None  # version 1 has no such key
+    path.write_text(json.dumps(doc))
+    with pytest.raises(ModelFileError,
+                       match=r"wiring\.blocks\[0\]: unknown keys \['post_neuron'\]"):
+        load(path)
+
+
+class Counter(PointNeuron):
+    """A point-neuron model given to Network.population as a class, not registered."""
+
+    name = "test_counter"
+    params = {"V_th": 1e9}
+    states = ("V_m",)
+
+    def initial(self, p, dt):
+        return {"V_m": 0.0 * p["V_th"]}
+
+    def update(self, s, p, inp, dt):
+        return {"V_m": s["V_m"] + inp["ex"] + inp["in"]}, s["V_m"] > p["V_th"]
+
+
+def test_refuses_to_save_an_unregistered_point_model(tmp_path):
+    net = dx.Network()
+    net.population(Counter, 2)
+    with pytest.raises(ModelFileError, match="cannot save point-neuron model 'test_counter' "
+                                             ".*not a registered plugin.*'dendrax.point_neurons'"):
+        save(net, tmp_path / "counter.json")
+    assert not (tmp_path / "counter.json").exists()
+
+
+def test_refuses_bad_point_populations_and_connections(tmp_path):
+    path = tmp_path / "points.json"
+    text = modelfile.dumps(point_network())
+    pristine = json.loads(text)
+
+    def refused(edit, match, error=ModelFileError):
+        doc = json.loads(text)
+        edit(doc)
+        path.write_text(json.dumps(doc))
+        with pytest.raises(error, match=match):
+            load(path)
+
+    def pop(doc, k=3):
+        return doc["wiring"]["populations"][k]
+
+    def block(doc, k):
+        return doc["wiring"]["blocks"][k]
+
+    assert [b["synapse"] for b in pristine["wiring"]["blocks"]] == [
+        "static", "static", "static", "static", "Exp2Syn", "static"]
+    refused(lambda d: pop(d).update(model="iaf_gone"),
+            rf"{path.name}: wiring\.populations\[3\]: point-neuron model 'iaf_gone' \(provided "
+            r"by package 'dendrax' when the model was saved\) is not registered")
+    refused(lambda d: pop(d, 0).update(model="poisson_gone"),
+            r"populations\[0\]\.model: unknown generator 'poisson_gone'")
+    refused(lambda d: pop(d).update(group="dendrax.synapses"),
+            r"populations\[3\]\.group: expected 'dendrax.point_neurons' or 'generator'")
+    refused(lambda d: pop(d)["values"]["I_e"].pop(),
+            r"populations\[3\]\.values\.I_e: expected 6 entries \(one per neuron\), got 5")
+    refused(lambda d: pop(d)["values"].pop("tau_m"),
+            r"populations\[3\]\.values: missing key 'tau_m'")
+    refused(lambda d: pop(d)["values"]["V_th"].__setitem__(0, "inf"),
+            r"populations\[3\]: iaf_psc_alpha\.V_th must be finite")
+    refused(lambda d: pop(d, 1)["spike_times"].pop(),
+            r"populations\[1\]\.spike_times: expected 2 entries \(one list per generator\)")
+    refused(lambda d: pop(d, 1)["spike_times"].__setitem__(0, [3.0, 1.0]),
+            r"populations\[1\]\.spike_times\[0\]: spike times must be >= 0 and sorted")
+    refused(lambda d: pop(d).update(spike_times=[[1.0]] * 6),
+            r"populations\[3\]\.spike_times: only a spike_generator has spike times")
+    refused(lambda d: pop(d).update(name="exc!"), r"populations\[3\]: .*exc!")
+    refused(lambda d: block(d, 0)["post_neuron"].__setitem__(0, 99),
+            r"blocks\[0\]\.post_neuron: point neuron 99 does not exist \(the network's "
+            r"populations have 11 neurons")
+    refused(lambda d: block(d, 0)["post_neuron"].__setitem__(0, 1),
+            r"blocks\[0\]\.post_neuron: point neuron 1 \('poisson_generator_0'\[1\]\) is a "
+            "poisson_generator, which cannot be a connection's target")
+    refused(lambda d: block(d, 0)["pre_neuron"].pop(),
+            r"blocks\[0\]\.pre_neuron: expected 12 entries \(one per connection\), got 11")
+    refused(lambda d: block(d, 4)["pre_neuron"].__setitem__(0, 0),
+            r"blocks\[4\]\.pre_neuron: point neuron 0 .* is a poisson_generator, which drives "
+            "point neurons only")
+    refused(lambda d: block(d, 0).update(synapse="Exp2Syn"),
+            r"blocks\[0\]\.synapse: connections onto point neurons \(post_neuron\) use the "
+            "'static' synapse")
+    refused(lambda d: block(d, 0).update(pre_source=[0] * 12),
+            r"blocks\[0\]: connections have one kind of presynaptic side.*pre_source and "
+            "pre_neuron")
+    refused(lambda d: block(d, 5).update(threshold=None), r"blocks\[5\]\.threshold: ")
+    refused(lambda d: block(d, 5)["values"].update(tau2=[1.0, 1.0]),
+            r"blocks\[5\]\.values: unknown keys \['tau2'\]")
+    refused(lambda d: d["wiring"]["point_spike_records"][0].__setitem__(1, 6),
+            r"point_spike_records\[0\]\[1\]: 6 is out of range \[0, 6\)")
+    refused(lambda d: d["wiring"]["point_recordings"][0].__setitem__(1, "v"),
+            r"point_recordings\[0\]\[1\]: iaf_psc_alpha cannot record 'v'")
+    refused(lambda d: d["wiring"]["point_recordings"][0].__setitem__(3, "median"),
+            r"point_recordings\[0\]\[3\]: unknown reduction 'median'")
+    refused(lambda d: d["wiring"]["point_recordings"][0].__setitem__(0, 9),
+            r"point_recordings\[0\]\[0\]: 9 is out of range \[0, 4\)")
+    refused(lambda d: d["wiring"].pop("populations"), r"wiring: missing key 'populations'")
+
+
 def test_example_plugin_package_is_recorded_and_found(tmp_path):
     if not os.environ.get("CI"):
         pytest.importorskip("dendrax_example_plugin")
@@ -314,6 +520,43 @@ def test_a_name_two_packages_provide_loads_from_the_saving_package(fake_entry_po
         load(path)
 
 
+DRIFT = """
+import jax.numpy as jnp
+from dendrax.point import PointNeuron
+class Drift(PointNeuron):
+    name = "drift"
+    params = {"rate": %s}
+    states = ("V_m",)
+    def initial(self, p, dt):
+        return {"V_m": jnp.zeros_like(p["rate"])}
+    def update(self, s, p, inp, dt):
+        return {"V_m": s["V_m"] + p["rate"] * dt}, s["V_m"] > 1e9
+"""
+
+
+def test_a_point_model_two_packages_provide_loads_from_the_saving_package(fake_entry_points,
+                                                                          tmp_path):
+    a = Plugin("drift", "dendrax.point_neurons", "mf_drift_a:Drift", "pkg-a")
+    b = Plugin("drift", "dendrax.point_neurons", "mf_drift_b:Drift", "pkg-b")
+    modules = {"mf_drift_a": DRIFT % "1.0", "mf_drift_b": DRIFT % "2.0"}
+    fake_entry_points([a, b], modules)
+    net = dx.Network()
+    net.record("V_m", net.population("pkg-b:drift", 2, name="d"))
+    path = tmp_path / "drift.json"
+    save(net, path)
+    entry = json.loads(path.read_text())["wiring"]["populations"][0]
+    assert (entry["package"], entry["entry_point"]) == ("pkg-b", "mf_drift_b:Drift")
+    loaded = load(path)
+    assert type(loaded.wiring.populations[0].model).__module__ == "mf_drift_b"
+    assert_same_run(net, loaded, 1.0, dt=DT)
+    fake_entry_points([a], modules)  # pkg-b gone, one other provider: used, with a warning
+    with pytest.warns(UserWarning, match="point-neuron model 'drift'.*'pkg-b'.*'pkg-a'"):
+        assert type(load(path).wiring.populations[0].model).__module__ == "mf_drift_a"
+    fake_entry_points([], modules)  # no provider at all
+    with pytest.raises(ModelFileError, match="point-neuron model 'drift'.*'pkg-b'.*not registered"):
+        load(path)
+
+
 # --------------------------------------------------------------------------- exactness
 finite = st.floats(allow_nan=False, allow_infinity=False)
 positive = st.floats(min_value=0.0, exclude_min=True, max_value=1e300, allow_infinity=False)
@@ -348,10 +591,15 @@ def test_the_format_covers_every_piece_of_model_state():
         "morphology", "nseg", "compartments", "frustums", "revision", "values", "mechanisms",
         "mechanism_nodes", "stimuli", "_recordings", "spike_records"}
     assert [f.name for f in dataclasses.fields(Wiring)] == [
-        "blocks", "sources", "spike_records", "recordings"]
+        "blocks", "sources", "spike_records", "recordings", "populations",
+        "point_spike_records", "point_recordings"]
     assert [f.name for f in dataclasses.fields(Block)] == [
         "synapse", "mech", "graded", "pre_cell", "pre_section", "pre_x", "pre_source",
-        "threshold", "post_cell", "post_section", "post_x", "values"]
+        "threshold", "post_cell", "post_section", "post_x", "values", "pre_neuron",
+        "post_neuron"]
+    # offset is not written: populations recreated in order get it back
+    assert [f.name for f in dataclasses.fields(PopulationSpec)] == [
+        "name", "model", "size", "offset", "values", "spike_times"]
     assert set(vars(dx.Network())) == {"_cells", "wiring", "_revision"}
 
 
@@ -393,9 +641,9 @@ def test_refuses_wrong_format(saved):
 
 def test_refuses_a_newer_version(saved):
     path, doc, write = saved
-    doc["version"] = 2
-    with pytest.raises(ValueError, match=f"{path.name}: version: the file has format version 2.*"
-                                         "upgrade dendrax"):
+    doc["version"] = modelfile.VERSION + 1
+    with pytest.raises(ValueError, match=f"{path.name}: version: the file has format version "
+                                         f"{modelfile.VERSION + 1}.*upgrade dendrax"):
         load(write(doc))
     doc["version"] = "1"
     with pytest.raises(ValueError, match="positive integer format version"):

@@ -252,7 +252,7 @@ def test_plot_network_raster_and_panels_by_unit(tmp_path):
     axes = _axes(fig)
     assert set(axes) == {"raster", "traces mV", "traces 1"}
     assert axes["raster"].get_ylim() == (-0.5, 3.5)
-    assert "3 spikes from 2 of 3 recorded cells" in axes["raster"].get_title(loc="left")
+    assert "3 spikes from 2 of 3 recorded neurons" in axes["raster"].get_title(loc="left")
     assert axes["traces mV"].get_ylabel() == "membrane potential (mV)"
     assert axes["traces 1"].get_ylabel() == "gating variable"
     assert _legend_texts(axes["traces mV"]) == labels[:2]

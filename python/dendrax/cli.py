@@ -132,6 +132,9 @@ SIMULATE_DEFAULTS = {"swc": None, "nseg": None, "Ra": None, "cm": None, "mechani
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="dendrax", description=__doc__.split("\n\n")[0])
     sub = p.add_subparsers(dest="command", required=True)
+    from .nmodl.cli import add_parser as add_nmodl
+
+    add_nmodl(sub)
     sub.add_parser("info", help="versions and available solver backends")
     sub.add_parser("plugins", help="registered channels, synapses and morphology readers")
     f = sub.add_parser("fit", help="fit parameters to traces, from a TOML config (docs/training.md)")
@@ -237,12 +240,15 @@ def _simulate_network(opts, spec, source) -> int:
         from .plotting import plot_network
 
         plot_network(res.t, res.traces, [n.replace("@", " ") for n in names], res.spike_cells,
-                     res.spikes, out / "network.png", units=res.units, n_cells=len(net),
+                     res.spikes, out / "network.png", units=res.units,
+                     n_cells=len(net) + sum(len(p) for p in net.populations),
                      title=f"dendrax: {Path(source).name}")
         written.append(out / "network.png")
-    print(f"simulated {len(net)} cells for {opts.t_stop:g} ms (dt {opts.dt:g} ms): {len(rows)} "
+    what = f"{len(net)} cells" + (f" and {sum(len(p) for p in net.populations)} point neurons"
+                                  if net.populations else "")
+    print(f"simulated {what} for {opts.t_stop:g} ms (dt {opts.dt:g} ms): {len(rows)} "
           f"spikes from {sum(1 for ts in res.spikes if ts.size)} of {len(res.spike_cells)} "
-          f"recorded cells; wrote {', '.join(map(str, written))}")
+          f"recorded neurons; wrote {', '.join(map(str, written))}")
     return 0
 
 
@@ -256,6 +262,10 @@ def main(argv=None) -> int:
             return _info(opts)
         if opts.command == "plugins":
             return _plugins(opts)
+        if opts.command == "nmodl":
+            from .nmodl.cli import run as nmodl_run
+
+            return nmodl_run(opts)
         if opts.command == "fit":
             from .training.config import run as fit_config
 

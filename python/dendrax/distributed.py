@@ -180,6 +180,8 @@ def simulate(net, t_stop: float, dt: float = 0.025, *, devices=None, params=None
     model, base, layout = lower(net)
     if model.graded:
         raise ValueError("graded synapses are not split over devices yet: use dendrax.simulate")
+    if model.n_points:
+        raise ValueError("point populations are not split over devices yet: use dendrax.simulate")
     if any(r.name != "v" for r in model.recordings):
         raise ValueError("a split network records v and spikes only: use dendrax.simulate to "
                          "record states")

@@ -27,7 +27,7 @@ mechanism type.
 from __future__ import annotations
 
 import weakref
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import NamedTuple, Protocol, Sequence, runtime_checkable
 
 import jax
@@ -37,8 +37,9 @@ import numpy as np
 from . import morphology as morph_lib
 from .cell import Cell, Location, SectionRef, value_range
 from .mechanisms.base import NONNEGATIVE, POSITIVE, IonPool, channel_currents
-from .model import EventInputs, GradedPlacement, Model, Placement, Recording
-from .network import NetCell
+from .model import (EventInputs, GradedPlacement, Model, PlasticPlacement, Placement,
+                    PointPlacement, Recording, StaticInputs)
+from .network import NetCell, NeuronRef
 
 
 @runtime_checkable
@@ -120,6 +121,11 @@ class Layout:
         waveforms: (t, i) of each waveform clamp.
         max_delay, max_graded_delay: the longest delays (ms) built in.
         network: whether the description is a network (labels carry cell indices).
+        populations: the point populations (``PopulationSpec``), in order.
+        plastic: the plastic synapse kinds onto point neurons, in loop order.
+        spike_shift: int [Q]: steps from a recorded spike's raster row to its time (1 for
+            point neurons, which spike at the end of their update step).
+        max_static_delay: the longest delay (ms) of a connection onto point neurons.
     """
 
     cells: tuple
@@ -142,6 +148,10 @@ class Layout:
     max_delay: float
     max_graded_delay: float
     network: bool
+    populations: tuple = ()
+    plastic: tuple = ()
+    spike_shift: np.ndarray = None
+    max_static_delay: float = 0.0
 
     @property
     def n_nodes(self) -> int:
@@ -339,20 +349,21 @@ def _offsets(sizes) -> np.ndarray:
 
 
 def _lower(cells: tuple, wiring) -> Lowered:
-    if not cells:
-        raise ValueError("nothing to simulate: the network has no cells")
+    if not cells and not (wiring is not None and wiring.populations):
+        raise ValueError("nothing to simulate: the network has no cells and no populations")
     network = wiring is not None
     node_off = _offsets(c.n_nodes for c in cells)
     sec_off = _offsets(len(c.morphology.sections) for c in cells)
     pt_off = _offsets(c.morphology.point_offsets[-1] for c in cells)
     forest_parent = np.concatenate([np.where(c.compartments.parent >= 0,
                                              c.compartments.parent + node_off[i], -1)
-                                    for i, c in enumerate(cells)])
+                                    for i, c in enumerate(cells)] + [np.zeros(0, int)])
     order, rank = _level_order(forest_parent)
     parent = forest_parent[order]
     solver_parent = np.where(parent >= 0, rank[np.maximum(parent, 0)], -1).astype(np.int32)
-    is_segment = np.concatenate([~c.compartments.is_junction for c in cells])
-    section = np.concatenate([c.compartments.section + sec_off[i] for i, c in enumerate(cells)])
+    is_segment = np.concatenate([~c.compartments.is_junction for c in cells] + [np.zeros(0, bool)])
+    section = np.concatenate([c.compartments.section + sec_off[i] for i, c in enumerate(cells)]
+                             + [np.zeros(0, int)])
     regions = np.array([s.region for c in cells for s in c.morphology.sections], dtype=object)
 
     def forest(c, node):
@@ -393,11 +404,12 @@ def _lower(cells: tuple, wiring) -> Lowered:
     dynamic = tuple(sorted({m.ion for m in mechs.values() if isinstance(m, IonPool)}))
 
     # --- cable and ion values ----------------------------------------------
-    cat = lambda key: np.concatenate([np.asarray(c.values[key], float) for c in cells])  # noqa: E731
+    cat = lambda key: np.concatenate([np.asarray(c.values[key], float) for c in cells]  # noqa: E731
+                                     + [np.zeros(0)])
     cable = {"cm": _put(cat("cm")[order]), "Ra": _put(cat("Ra")),
              "diam": _put(cat("diam")), "L": _put(cat("L"))}
     ion_params = {k: _put(np.concatenate([c.values["ions"][k] for c in cells])[order])
-                  for k in cells[0].values["ions"]}
+                  for k in (cells[0].values["ions"] if cells else ())}
 
     # --- stimuli -------------------------------------------------------------
     iclamp = [(forest(c, s[0]), *s[1:]) for c, cell in enumerate(cells) for s in cell.stimuli.iclamp]
@@ -446,8 +458,24 @@ def _lower(cells: tuple, wiring) -> Lowered:
         for sec, x, thr in cell.spike_records:
             spike_records.append(source(forest(c, cell.node(Location(sec, x))), thr))
             spike_cells.append(c)
+    static = {"source": [], "target": [], "weight": [], "delay": [], "kind": [], "mech": {},
+              "values": []}  # onto point neurons
     if network:
         for block in wiring.blocks:
+            if block.post_neuron is not None:  # static and plastic connections onto point neurons
+                static["kind"].append(np.full(block.size, block.synapse, dtype=object))
+                static["mech"][block.synapse] = block.mech
+                static["values"].append(block.values)
+                static["target"].append(block.post_neuron)
+                static["weight"].append(block.values["weight"])
+                static["delay"].append(block.values["delay"])
+                if block.pre_neuron is not None:
+                    static["source"].append(-1 - block.pre_neuron)  # numbered below
+                else:
+                    pre = sites(block.pre_cell, block.pre_section, block.pre_x)
+                    static["source"].append(np.array([source(q, t) for q, t in
+                                                      zip(pre, block.threshold)], int))
+                continue
             g = group(block.synapse, block.mech, block.graded)
             n = block.size
             post = sites(block.post_cell, block.post_section, block.post_x)
@@ -457,6 +485,10 @@ def _lower(cells: tuple, wiring) -> Lowered:
             g["values"].append({k: np.broadcast_to(np.asarray(v, float), (n,)) for k, v in
                                 block.values.items()})
             local = np.arange(first, first + n)
+            if block.pre_neuron is not None:  # point neurons drive a cell's synapses
+                g["conn_local"].extend(local.tolist())
+                g["conn_source"].extend((-1 - block.pre_neuron).tolist())  # numbered below
+                continue
             if block.pre_cell is None:  # artificial sources: spike trains
                 g["train_local"].extend(local.tolist())
                 g["trains"].extend(wiring.sources[s] for s in block.pre_source)
@@ -474,6 +506,17 @@ def _lower(cells: tuple, wiring) -> Lowered:
             spike_records.append(source(forest(c, cells[c].node(Location(sec, x))), thr))
             spike_cells.append(c)
         net_recordings = wiring.recordings
+    # point neurons follow the cells' spike sources in the ring: source n_cell_sources + k
+    # for the k-th point neuron (numbered over all populations)
+    n_cell_sources = len(sources)
+    populations = tuple(wiring.populations) if network else ()
+    spike_shift = [0] * len(spike_records)
+    for g in groups.values():
+        g["conn_source"] = [q if q >= 0 else n_cell_sources - 1 - q for q in g["conn_source"]]
+    for pop, i in (wiring.point_spike_records if network else ()):
+        spike_records.append(n_cell_sources + populations[pop].offset + i)
+        spike_cells.append(len(cells) + populations[pop].offset + i)
+        spike_shift.append(1)  # a point neuron spikes at the end of its update step
 
     synapse_params, event_placements, inputs, trains = {}, [], [], []
     graded_placements, graded_pre = [], {}
@@ -497,6 +540,17 @@ def _lower(cells: tuple, wiring) -> Lowered:
         trains.append(tuple(np.asarray(t, float) for t in g["trains"]))
         if g["conn_local"]:
             max_delay = max(max_delay, float(values["delay"][g["conn_local"]].max()))
+
+    # --- point neurons: one placement per population, static inputs by kind ---------
+    points, static_inputs, plastic, population_params, max_static = _lower_points(
+        populations, static, n_cell_sources)
+    if static_inputs is not None:
+        synapse_params["static"] = {"weight": _put(static_inputs.weight),
+                                    "delay": _put(static_inputs.delay)}
+        static_inputs = replace(static_inputs, weight=None, delay=None)
+    for name, values in plastic[1].items():
+        synapse_params[name] = {k: _put(v) for k, v in values.items()}
+    plastic = plastic[0]
 
     # --- recordings ------------------------------------------------------------
     channel_index = {p.mech.name: j for j, p in enumerate(placements)}
@@ -546,6 +600,19 @@ def _lower(cells: tuple, wiring) -> Lowered:
             recording(c, name, loc, reduce)
     for c, name, loc, reduce in net_recordings:
         recording(c, name, loc, reduce)
+    point_index = {pl.population: j for j, pl in enumerate(points)}
+    plastic_index = {pl.mech.name: j for j, pl in enumerate(plastic)}
+    for pop, name, i, reduce in (wiring.point_recordings if network else ()):
+        if isinstance(pop, str):  # a plastic connection's state
+            mech = plastic[plastic_index[pop]].mech
+            recs.append(Recording(name, -1, ("plastic", plastic_index[pop], name), int(i), reduce))
+            units.append("ms" if name == "t_last" else mech.units.get(
+                name, "pA or nS" if name == "weight" else "1"))
+        else:
+            spec = populations[pop]
+            recs.append(Recording(name, -1, ("points", point_index[pop], name), int(i), reduce))
+            units.append(spec.model.units.get(name, ""))
+        labels.append((name, NeuronRef(pop, int(i))))
 
     src = sorted(sources.items(), key=lambda kv: kv[1])
     model = Model(
@@ -564,18 +631,79 @@ def _lower(cells: tuple, wiring) -> Lowered:
         source_threshold=np.asarray([k[1] for k, _ in src], float),
         spike_records=np.asarray(spike_records, np.int32),
         recordings=tuple(recs),
+        points=points,
+        plastic=plastic,
+        n_points=sum(p.size for p in populations),
+        static=static_inputs,
+        spike_generators=np.asarray([p.offset + i for p in populations if p.spike_times
+                                     for i in range(p.size)], np.int32),
     )
     params = {"cable": cable, "ions": ion_params, "channels": channel_params,
               "synapses": synapse_params, "stimuli": stimuli}
+    if populations:
+        params["populations"] = population_params
     layout = Layout(
         cells=cells, node_offset=node_off, section_offset=sec_off, point_offset=pt_off,
         order=order, rank=rank, frustums=morph_lib.concatenate_tables([c.frustums for c in cells]),
-        lengths=np.concatenate([c.morphology.lengths for c in cells]).astype(float),
+        lengths=np.concatenate([c.morphology.lengths for c in cells] + [np.zeros(0)]).astype(float),
         section_of=section[order], regions=regions, channels=channel_nodes,
         synapses=synapse_groups, labels=tuple(labels), units=tuple(units), spike_cells=np.asarray(spike_cells, int),
         trains=tuple(trains), waveforms=tuple((t, i) for _, t, i in waves),
-        max_delay=max_delay, max_graded_delay=max_graded, network=network)
+        max_delay=max_delay, max_graded_delay=max_graded, network=network,
+        populations=populations, spike_shift=np.asarray(spike_shift, int),
+        plastic=tuple(pl.mech.name for pl in plastic),
+        max_static_delay=max_static)
     return Lowered(model, params, layout)
+
+
+def _lower_points(populations, static, n_cell_sources):
+    """(placements of the point-neuron populations, their static inputs (weights and delays
+    still attached), params {population: {param: [n]}}, the longest static delay)."""
+    from .point import PointNeuron
+
+    points = tuple(PointPlacement(p.model, p.offset, p.size, k) for k, p in enumerate(populations)
+                   if isinstance(p.model, PointNeuron))
+    params = {p.name: {k: _put(v) for k, v in p.values.items()} for p in populations}
+    if not static["target"]:
+        return points, None, ((), {}), params, 0.0
+    source = np.concatenate(static["source"])
+    target = np.concatenate(static["target"]).astype(np.int32)
+    weight, delay = np.concatenate(static["weight"]), np.concatenate(static["delay"])
+    kinds = np.concatenate(static["kind"])
+    ring_source_all = np.where(source < 0, n_cell_sources + (-1 - source), source)
+    # plastic kinds: their own placements and params (weights are state of the run)
+    plastic, plastic_params = [], {}
+    for name, mech in static["mech"].items():
+        if name == "static":
+            continue
+        mine = np.flatnonzero(kinds == name)
+        plastic.append(PlasticPlacement(mech, ring_source_all[mine].astype(np.int32),
+                                        target[mine]))
+        plastic_params[name] = {k: np.concatenate([np.broadcast_to(np.asarray(v[k], float),
+                                                                   (np.size(v["weight"]),))
+                                                   for v, kd in zip(static["values"], static["kind"])
+                                                   if kd.size and kd[0] == name])
+                                for k in (*mech.params, "weight", "delay")}
+    max_delay = float(delay.max(initial=0.0))
+    keep = kinds == "static"
+    if not keep.any():
+        return points, None, (tuple(plastic), plastic_params), params, max_delay
+    source, target, weight, delay = source[keep], target[keep], weight[keep], delay[keep]
+    kind = np.full(source.shape, "ring", dtype=object)  # cells, neurons, spike generators
+    point = np.where(source < 0, -1 - source, -1)
+    for p in populations:
+        mine = (point >= p.offset) & (point < p.offset + p.size)
+        if p.model.name in ("poisson_generator", "dc_generator"):
+            kind[mine] = p.model.name
+    ring = np.flatnonzero(kind == "ring")
+    ring_source = np.where(source[ring] < 0, n_cell_sources + point[ring], source[ring])
+    pois, dc = np.flatnonzero(kind == "poisson_generator"), np.flatnonzero(kind == "dc_generator")
+    i32 = lambda a: np.asarray(a, np.int32)  # noqa: E731
+    inputs = StaticInputs(
+        ring_conn=i32(ring), ring_source=i32(ring_source), ring_target=target[ring],
+        poisson_conn=i32(pois), poisson_gen=i32(point[pois]), poisson_target=target[pois],
+        dc_conn=i32(dc), dc_gen=i32(point[dc]), dc_target=target[dc], weight=weight, delay=delay)
+    return points, inputs, (tuple(plastic), plastic_params), params, max_delay
 
 
 def _unique_rows(*columns):
@@ -624,7 +752,8 @@ def core_params(layout: Layout, params: dict, *, v_init, celsius) -> dict:
     area, axial = morph_lib.geometry_jax(layout.frustums, cable["diam"], cable["L"] / layout.lengths)
     area, axial = area[layout.order], axial[layout.order]
     ri = 4e-2 / np.pi * cable["Ra"][layout.section_of] * axial
-    has_parent = np.concatenate([c.compartments.parent >= 0 for c in layout.cells])[layout.order]
+    has_parent = np.concatenate([c.compartments.parent >= 0 for c in layout.cells]
+                                + [np.zeros(0, bool)])[layout.order]
     g_axial = jnp.where(has_parent, 1.0 / jnp.where(has_parent, ri, 1.0), 0.0)
     synapses = params["synapses"]
     return {
@@ -635,7 +764,30 @@ def core_params(layout: Layout, params: dict, *, v_init, celsius) -> dict:
         "synapses": tuple(synapses[n] for n, g in layout.synapses.items() if not g.graded),
         "graded": tuple(synapses[n] for n, g in layout.synapses.items() if g.graded),
         "iclamp": params["stimuli"]["iclamp"], "vclamp": params["stimuli"]["vclamp"],
+        **_point_params(layout, params, area.dtype),
     }
+
+
+def _point_params(layout: Layout, params: dict, dtype) -> dict:
+    """Point populations' params in loop order, static weights and delays, and the
+    generators' settings over all point neurons (zero where a member is no such generator)."""
+    from .point import PointNeuron
+
+    pops = layout.populations
+    if not pops:
+        return {"points": (), "static": None, "generators": None, "key": None, "plastic": ()}
+    table = params["populations"]
+    out = {"points": tuple(table[p.name] for p in pops if isinstance(p.model, PointNeuron)),
+           "static": params["synapses"].get("static"), "key": jax.random.PRNGKey(0),
+           "plastic": tuple(params["synapses"][name] for name in layout.plastic)}
+
+    def over_all(key, fill):
+        return jnp.concatenate([jnp.asarray(table[p.name][key], dtype) if key in table[p.name]
+                                else jnp.full(p.size, fill, dtype) for p in pops])
+
+    out["generators"] = {"rate": over_all("rate", 0.0), "amplitude": over_all("amplitude", 0.0),
+                         "start": over_all("start", 0.0), "stop": over_all("stop", jnp.inf)}
+    return out
 
 
 def drive(layout: Layout, n_steps: int, dt: float) -> dict:
@@ -655,6 +807,12 @@ def drive(layout: Layout, n_steps: int, dt: float) -> dict:
         k = max([len(t) for t in group] + [1])
         trains.append(np.stack([np.pad(t, (0, k - len(t)), constant_values=np.inf) for t in group])
                       if group else np.zeros((0, 1)))
+    # spike_generator members: spikes per step (NEST puts a spike at t on step round(t / dt))
+    members = [t for p in layout.populations for t in p.spike_times]
+    generators = np.zeros((n_steps, len(members)))
+    for k, times in enumerate(members):
+        steps = np.round(np.asarray(times) / dt).astype(int)
+        np.add.at(generators, (steps[(steps >= 0) & (steps < n_steps)], k), 1.0)
     return {"waveform": np.stack(wave, 1) if wave else np.zeros((n_steps, 0)),
             "waveform0": np.asarray([np.interp(0.0, t, i) for t, i in layout.waveforms], float),
-            "t_deliver": t_deliver, "trains": tuple(trains)}
+            "t_deliver": t_deliver, "trains": tuple(trains), "generators": generators}

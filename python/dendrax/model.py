@@ -91,6 +91,63 @@ class Recording:
 
 
 @dataclass(frozen=True, eq=False)
+class PointPlacement:
+    """A population of point neurons: its model and its neurons start .. start + size - 1
+    (numbered over all populations; ``population``: its index among them)."""
+
+    model: object
+    start: int
+    size: int
+    population: int
+
+    def key(self):
+        return (type(self.model).__module__, type(self.model).__qualname__, self.model.name,
+                self.start, self.size, self.population, getattr(self.model, "surrogate", None))
+
+
+@dataclass(frozen=True, eq=False)
+class PlasticPlacement:
+    """Plastic connections of one kind onto point neurons (``dendrax.point.plasticity``):
+    their ring sources and target point neurons [C], in params order."""
+
+    mech: object
+    source: np.ndarray
+    target: np.ndarray
+
+    def key(self):
+        return (self.mech.name, _bytes(self.source), _bytes(self.target))
+
+
+@dataclass(frozen=True, eq=False)
+class StaticInputs:
+    """Static connections onto point neurons (NEST's static_synapse), by source kind; each
+    ``*_conn`` indexes params["synapses"]["static"] (weight, delay), targets are point
+    neurons (numbered over all populations).
+
+    ring: sources in the spike ring (cells' spike sources, point neurons, spike
+    generators); poisson: poisson_generator connections (an independent train each);
+    dc: dc_generator connections (currents).
+    """
+
+    ring_conn: np.ndarray
+    ring_source: np.ndarray
+    ring_target: np.ndarray
+    poisson_conn: np.ndarray
+    poisson_gen: np.ndarray
+    poisson_target: np.ndarray
+    dc_conn: np.ndarray
+    dc_gen: np.ndarray
+    dc_target: np.ndarray
+    weight: np.ndarray | None = None
+    delay: np.ndarray | None = None
+
+    def key(self):
+        return tuple(_bytes(getattr(self, k)) for k in (
+            "ring_conn", "ring_source", "ring_target", "poisson_conn", "poisson_gen",
+            "poisson_target", "dc_conn", "dc_gen", "dc_target"))
+
+
+@dataclass(frozen=True, eq=False)
 class Model:
     """Static structure of a cell or a network of cells for the time loop.
 
@@ -113,6 +170,13 @@ class Model:
         history_size: steps of presynaptic voltage kept for delayed graded synapses.
         spike_records: int32 [Q], sources whose spike times are recorded.
         recordings: what is recorded, in order.
+        points: point-neuron populations (generators have none).
+        n_points: point neurons and generators over all populations (ring sources
+            S + k for the k-th, S = len(source_nodes)).
+        static: static connections onto point neurons, or None.
+        plastic: plastic connections onto point neurons, per kind.
+        inbuf_size: steps of future input the plastic connections' buffer holds.
+        spike_generators: int32 [G] the point numbers of spike_generator members.
     """
 
     parent: np.ndarray
@@ -132,14 +196,26 @@ class Model:
     history_size: int = 1
     spike_records: np.ndarray = field(default_factory=_empty)
     recordings: tuple[Recording, ...] = ()
+    points: tuple[PointPlacement, ...] = ()
+    plastic: tuple[PlasticPlacement, ...] = ()
+    inbuf_size: int = 1
+    n_points: int = 0
+    static: StaticInputs | None = None
+    spike_generators: np.ndarray = field(default_factory=_empty)
 
     @property
     def n_nodes(self) -> int:
         return int(self.parent.shape[0])
 
     @property
+    def surrogate(self) -> bool:
+        """Whether some population's spikes carry surrogate gradients."""
+        return any(getattr(p.model, "surrogate", None) is not None for p in self.points)
+
+    @property
     def n_sources(self) -> int:
-        return int(self.source_nodes.shape[0])
+        """Spike sources in the ring: the cells' watched nodes, then every point neuron."""
+        return int(self.source_nodes.shape[0]) + self.n_points
 
     def _key(self):
         return (
@@ -160,6 +236,12 @@ class Model:
             self.history_size,
             _bytes(self.spike_records),
             tuple((r.name, r.node, r.source, r.local, r.reduce) for r in self.recordings),
+            tuple(p.key() for p in self.points),
+            tuple(p.key() for p in self.plastic),
+            self.inbuf_size,
+            self.n_points,
+            None if self.static is None else self.static.key(),
+            _bytes(self.spike_generators),
         )
 
     def __hash__(self):

@@ -5,13 +5,17 @@ file (e.g. ``cell.dendrax.json``); ``load(path)`` rebuilds it, so that ``dendrax
 on the loaded model gives the same traces and spikes bit for bit and ``lower(loaded).params``
 equals ``lower(original).params`` exactly. Floats are written as Python's shortest repr of
 the float64 value, which reads back to the same bits; NaN and infinities are refused (JSON
-cannot hold them portably). Saving a model twice gives identical bytes.
+cannot hold them portably), except that a point population's parameter may be +-infinity
+where its model allows it (a generator's ``stop``, infinite by default), written as the
+string "inf" or "-inf". Saving a model twice gives identical bytes.
 
-Format ``dendrax-model``, version 1 (units are dendrax's, i.e. NEURON's)::
+Format ``dendrax-model``, version 2 (units are dendrax's, i.e. NEURON's; point populations'
+parameters and static weights are NEST's)::
 
     {
       "format": "dendrax-model",          # always this string
-      "version": 1,                        # format version (a reader refuses newer ones)
+      "version": 2,                        # format version (a reader refuses newer ones and
+                                           # reads version 1, which has no point populations)
       "dendrax": "0.1.0",                  # the dendrax that wrote it (information only)
       "kind": "cell" | "network",
       "units": {...},                      # the units below (information only)
@@ -47,20 +51,37 @@ them, the cell's own numbering; ``nodes`` lists each node's section and x as a c
                       # "cell"} and null (a trace) or "max" / "min" / "mean"
      "spike_records": [{"section", "x", "threshold" mV}]}
 
-The wiring of a network::
+The wiring of a network (point neurons are numbered over all populations, in order: the
+k-th population's neurons follow the sizes of the populations before it)::
 
     {"sources": [[spike times, ms], ...],               # artificial spike sources
-     "blocks": [{"synapse": name, "graded": bool,
-                 "pre_cell", "pre_section", "pre_x": [n] or null (for spike sources),
-                 "pre_source": [n] or null, "threshold": [n] mV or null (graded),
-                 "post_cell", "post_section", "post_x": [n],
-                 "values": {param: [n], "weight": [n] uS, "delay": [n] ms}}, ...],
+     "populations": [                                   # point populations, in order of creation
+       {"name": "exc", "model": "iaf_psc_alpha",
+        "group": "dendrax.point_neurons" | "generator",  # a plugin, or a built-in generator
+        "package": "dendrax", "entry_point": "module:Class" (plugins only),
+        "size": n, "values": {param: [n], ...},          # every parameter of the model
+        "spike_times": [[ms, ...] per generator] (spike_generator) or null}, ...],
+     "blocks": [{"synapse": name, "graded": bool,      # "static" onto point neurons (no
+                                                       # mechanisms-table entry)
+                 "pre_cell", "pre_section", "pre_x": [n] or null (for other sources),
+                 "pre_source": [n] or null, "pre_neuron": [n] or null (point neurons),
+                 "threshold": [n] mV or null (graded, or not from a cell),
+                 "post_cell", "post_section", "post_x": [n] or null (onto point neurons),
+                 "post_neuron": [n] or null,
+                 "values": {param: [n], "weight": [n] uS (pA or nS onto point neurons),
+                            "delay": [n] ms}}, ...],
      "spike_records": [{"cell", "section", "x", "threshold"}],
-     "recordings": [[cell, name, location, reduce], ...]}
+     "recordings": [[cell, name, location, reduce], ...],
+     "point_spike_records": [[population, neuron], ...],
+     "point_recordings": [[population, name, neuron, reduce], ...]}
 
-Mechanisms are plugins (entry points): ``load`` finds each by its registered name, preferring
-the package that provided it when the model was saved; a name no installed package registers
-is an error naming it and that package.
+Version 1 is version 2 without ``populations``, ``point_spike_records``,
+``point_recordings``, ``pre_neuron`` and ``post_neuron``; ``load`` still reads it.
+
+Mechanisms and point-neuron models are plugins (entry points): ``load`` finds each by its
+registered name, preferring the package that provided it when the model was saved; a name no
+installed package registers is an error naming it and that package. Generators
+("poisson_generator", "spike_generator", "dc_generator") are dendrax's own, found by name.
 """
 
 from __future__ import annotations
@@ -79,16 +100,20 @@ from .mechanisms import registry
 from .mechanisms.base import GradedSynapse, IonPool, Synapse
 from .morphology import Morphology, Section
 from .network import Block, Network, Wiring
+from .point import GENERATORS, GROUP as POINT_NEURONS, Generator, PointNeuron, SpikeGenerator
+from .point import StaticSynapse, model as point_model
 
 __all__ = ["save", "load", "ModelFileError", "FORMAT", "VERSION"]
 
 FORMAT = "dendrax-model"
-VERSION = 1
+VERSION = 2
 CHANNELS, SYNAPSES = "dendrax.channels", "dendrax.synapses"
+GENERATOR = "generator"  # the "group" of a population of a built-in generator
 UNITS = {"length": "um", "diameter": "um", "time": "ms", "voltage": "mV", "cm": "uF/cm2",
          "Ra": "ohm cm", "concentration": "mM", "current (iclamp, waveform)": "nA",
          "synaptic weight": "uS", "vclamp rs": "MOhm",
-         "channel parameters": "as each mechanism declares (densities in S/cm2)"}
+         "channel parameters": "as each mechanism declares (densities in S/cm2)",
+         "point populations": "NEST's (mV, ms, pF, pA, nS, Hz); static weights pA or nS"}
 
 
 class ModelFileError(ValueError):
@@ -102,8 +127,9 @@ def save(target, path) -> None:
 
     Raises:
         ModelFileError (a ValueError): a value is NaN or infinite (named by its place in the
-            file), or a mechanism is not a registered plugin (a class inserted directly),
-            so a loaded model could not find it.
+            file), or a mechanism or point-neuron model is not a registered plugin (a class
+            inserted or given to ``Network.population`` directly), so a loaded model could
+            not find it.
         TypeError: ``target`` is neither a Cell nor a Network.
     """
     text = dumps(target)
@@ -195,9 +221,15 @@ class _Encoder:
         }
 
     def wiring(self, w: Wiring) -> dict:
+        populations = [self.population(p, f"wiring.populations[{i}]")
+                       for i, p in enumerate(w.populations)]
         blocks = []
-        for b in w.blocks:
-            self.mechanism(SYNAPSES, b.mech)
+        for i, b in enumerate(w.blocks):
+            if b.post_neuron is None:
+                self.mechanism(SYNAPSES, b.mech)
+            elif b.synapse != "static" or not isinstance(b.mech, StaticSynapse):
+                raise ModelFileError(f"cannot save wiring.blocks[{i}]: connections onto point "
+                                     f"neurons use the 'static' synapse, got {b.synapse!r}")
             ints = lambda a: None if a is None else np.asarray(a).astype(int).tolist()  # noqa: E731
             flts = lambda a: None if a is None else _floats(a)  # noqa: E731
             n = b.size
@@ -205,16 +237,44 @@ class _Encoder:
                 "synapse": b.synapse, "graded": bool(b.graded),
                 "pre_cell": ints(b.pre_cell), "pre_section": ints(b.pre_section),
                 "pre_x": flts(b.pre_x), "pre_source": ints(b.pre_source),
+                "pre_neuron": ints(b.pre_neuron),
                 "threshold": None if b.threshold is None else _floats(
                     np.broadcast_to(np.asarray(b.threshold, float), (n,))),
                 "post_cell": ints(b.post_cell), "post_section": ints(b.post_section),
-                "post_x": flts(b.post_x),
+                "post_x": flts(b.post_x), "post_neuron": ints(b.post_neuron),
                 "values": {k: _floats(np.broadcast_to(np.asarray(v, float), (n,)))
                            for k, v in b.values.items()}})
-        return {"sources": [_floats(t) for t in w.sources], "blocks": blocks,
+        return {"sources": [_floats(t) for t in w.sources], "populations": populations,
+                "blocks": blocks,
                 "spike_records": [{"cell": int(c), "section": int(s), "x": float(x),
                                    "threshold": float(t)} for c, s, x, t in w.spike_records],
-                "recordings": [_entries(r) for r in w.recordings]}
+                "recordings": [_entries(r) for r in w.recordings],
+                "point_spike_records": [[int(p), int(i)] for p, i in w.point_spike_records],
+                "point_recordings": [[int(p), str(name), int(i), reduce]
+                                     for p, name, i, reduce in w.point_recordings]}
+
+    def population(self, spec, where: str) -> dict:
+        """A point population's entry (its model found among the registered plugins, or a
+        built-in generator)."""
+        m = spec.model
+        if isinstance(m, Generator):
+            if GENERATORS.get(m.name) is not type(m):
+                cls = type(m)
+                raise ModelFileError(
+                    f"cannot save {where} ({spec.name!r}): its generator "
+                    f"{cls.__module__}.{cls.__qualname__} is not one of dendrax's generators "
+                    f"{sorted(GENERATORS)}")
+            entry = {"name": spec.name, "model": m.name, "group": GENERATOR, "package": "dendrax"}
+        else:
+            p = _provider(POINT_NEURONS, m, what="point-neuron model",
+                          how="give it to Network.population by name (see docs/point_neurons.md)")
+            entry = {"name": spec.name, "model": m.name, "group": POINT_NEURONS,
+                     "package": p.package, "entry_point": p.value}
+        entry["size"] = int(spec.size)
+        entry["values"] = {k: _numbers(v) for k, v in spec.values.items()}
+        entry["spike_times"] = ([_floats(t) for t in spec.spike_times]
+                                if isinstance(m, SpikeGenerator) else None)
+        return entry
 
 
 def _recordings(cell: Cell) -> list:
@@ -222,7 +282,8 @@ def _recordings(cell: Cell) -> list:
     return list(cell.recorded)
 
 
-def _provider(group: str, mech) -> plugins.Plugin:
+def _provider(group: str, mech, what: str = "mechanism",
+              how: str = "insert it by name") -> plugins.Plugin:
     """The registered plugin whose object ``mech`` is (an instance of), or a ModelFileError."""
     cls = type(mech)
     for p in plugins.providers(group).get(mech.name, ()):
@@ -233,10 +294,10 @@ def _provider(group: str, mech) -> plugins.Plugin:
         if obj is mech or obj is cls or type(obj) is cls:
             return p
     raise ModelFileError(
-        f"cannot save mechanism {mech.name!r} ({cls.__module__}.{cls.__qualname__}): it is not "
+        f"cannot save {what} {mech.name!r} ({cls.__module__}.{cls.__qualname__}): it is not "
         f"a registered plugin, so a loaded model could not find it. Register it under the "
         f"entry point group {group!r} of an installed package (see docs/mechanisms.md) and "
-        f"insert it by name")
+        f"{how}")
 
 
 def _morphology(m: Morphology) -> dict:
@@ -247,6 +308,12 @@ def _morphology(m: Morphology) -> dict:
 
 def _floats(a) -> list:
     return np.asarray(a, dtype=np.float64).ravel().tolist()
+
+
+def _numbers(a) -> list:
+    """As ``_floats``, with +-infinity written as the strings "inf" / "-inf" (NaN stays, to be
+    refused by ``_check_finite``)."""
+    return [("inf" if v > 0 else "-inf") if math.isinf(v) else v for v in _floats(a)]
 
 
 def _entries(rec) -> list:
@@ -323,7 +390,8 @@ def load(path):
         ModelFileError (a ValueError), naming the file and the problem: not JSON, not a
             dendrax model file, a newer format version, a missing or malformed entry
             (named by its place in the file, e.g. ``cells[0].values.cm``), a wrong-length
-            array, or a mechanism that no installed package registers (naming it and the
+            array, a connection to a point neuron that does not exist, or a mechanism or
+            point-neuron model that no installed package registers (naming it and the
             package that provided it).
         FileNotFoundError: no such file.
     """
@@ -355,6 +423,7 @@ def loads(text: str, path: str = "<string>"):
     version = doc.get("version")
     if isinstance(version, bool) or not isinstance(version, int) or version < 1:
         r.fail("version", f"expected a positive integer format version, got {version!r}")
+    r.version = version
     if version > VERSION:
         r.fail("version", f"the file has format version {version}, written by dendrax "
                           f"{doc.get('dendrax', '?')}; this dendrax reads versions up to "
@@ -380,7 +449,7 @@ def loads(text: str, path: str = "<string>"):
     if "wiring" not in doc:
         r.fail("", "missing key 'wiring' (a file of kind 'network')")
     net = Network(cells)
-    net.wiring = _read_wiring(r, doc["wiring"], "wiring", cells, mechs)
+    _read_wiring(r, doc["wiring"], "wiring", net, mechs)
     return net
 
 
@@ -389,6 +458,7 @@ class _Reader:
 
     def __init__(self, path):
         self.path = path
+        self.version = VERSION
 
     def fail(self, where: str, msg: str):
         raise ModelFileError(f"{self.path}: " + (f"{where}: " if where else "") + msg)
@@ -433,6 +503,21 @@ class _Reader:
             self.fail(where, f"entry {a.max()} is out of range (must be < {high})")
         return a
 
+    def numbers(self, x, where, n=None, what="") -> np.ndarray:
+        """An array of numbers in which the strings "inf" and "-inf" stand for +-infinity."""
+        x = self.list(x, where, n, what)
+        inf = {"inf": math.inf, "-inf": -math.inf}
+        if not all(v in inf if isinstance(v, str) else
+                   isinstance(v, (int, float)) and not isinstance(v, bool) for v in x):
+            self.fail(where, 'expected an array of numbers (or "inf", "-inf")')
+        try:
+            nums = [float(v) for v in x if not isinstance(v, str)]
+        except OverflowError:
+            nums = [math.inf]
+        if not all(math.isfinite(v) for v in nums):
+            self.fail(where, "holds a number too large for a float64")
+        return np.array([inf[v] if isinstance(v, str) else v for v in x], dtype=np.float64)
+
     def number(self, x, where) -> float:
         if isinstance(x, bool) or not isinstance(x, (int, float)) or not math.isfinite(x):
             self.fail(where, f"expected a finite number, got {x!r}")
@@ -471,22 +556,7 @@ def _read_mechanisms(r: _Reader, table, where="mechanisms") -> dict:
             r.fail(f"{w}.group", f"expected one of {sorted(kinds)}, got {group!r}")
         if kind not in kinds[group]:
             r.fail(f"{w}.kind", f"expected one of {sorted(kinds[group])}, got {kind!r}")
-        found = plugins.providers(group).get(name, ())
-        if not found:
-            r.fail(w, f"mechanism {name!r} (provided by package {package!r} when the model was "
-                      f"saved) is not registered in this environment (entry point group "
-                      f"{group!r}): install {package!r}")
-        same = [p for p in found if _normal(p.package) == _normal(package)]
-        if same:
-            chosen = same[0]
-        elif len(found) == 1:
-            chosen = found[0]
-            warnings.warn(f"{r.path}: mechanism {name!r} was provided by package {package!r} "
-                          f"when the model was saved; using the one package {chosen.package!r} "
-                          "provides (results may differ)", UserWarning, stacklevel=3)
-        else:
-            r.fail(w, f"mechanism {name!r} was provided by package {package!r}, which is not "
-                      f"installed; {', '.join(repr(p.package) for p in found)} provide the name")
+        chosen = _chosen(r, w, group, name, package, "mechanism")
         try:
             lookup = registry.channel if group == CHANNELS else registry.synapse
             mech = lookup(f"{chosen.package}:{name}")
@@ -498,6 +568,26 @@ def _read_mechanisms(r: _Reader, table, where="mechanisms") -> dict:
                                 f"{name!r} ({chosen.package}) is not")
         out[(group, name)] = mech
     return out
+
+
+def _chosen(r: _Reader, w, group, name, package, what) -> plugins.Plugin:
+    """The installed provider of ``name`` in ``group``: the package that provided it when the
+    model was saved, else the one package that provides it (with a warning)."""
+    found = plugins.providers(group).get(name, ())
+    if not found:
+        r.fail(w, f"{what} {name!r} (provided by package {package!r} when the model was "
+                  f"saved) is not registered in this environment (entry point group "
+                  f"{group!r}): install {package!r}")
+    same = [p for p in found if _normal(p.package) == _normal(package)]
+    if same:
+        return same[0]
+    if len(found) > 1:
+        r.fail(w, f"{what} {name!r} was provided by package {package!r}, which is not "
+                  f"installed; {', '.join(repr(p.package) for p in found)} provide the name")
+    warnings.warn(f"{r.path}: {what} {name!r} was provided by package {package!r} when the "
+                  f"model was saved; using the one package {found[0].package!r} provides "
+                  "(results may differ)", UserWarning, stacklevel=4)
+    return found[0]
 
 
 def _normal(package: str) -> str:
@@ -671,8 +761,17 @@ def _check_recording(r: _Reader, cell: Cell, rec: tuple, where, synapses=()) -> 
             r.fail(where, str(err))
 
 
-def _read_wiring(r: _Reader, w, where, cells, mechs) -> Wiring:
-    r.keys(w, where, {"sources", "blocks", "spike_records", "recordings"})
+WIRING_V1 = ("sources", "blocks", "spike_records", "recordings")
+WIRING_V2 = ("populations", "point_spike_records", "point_recordings")  # added in version 2
+
+
+def _read_wiring(r: _Reader, w, where, net: Network, mechs) -> None:
+    """Give ``net`` (holding its cells) the wiring in ``w``: point populations through
+    ``Network.population`` (in order, so each gets its saved offset), their recordings
+    through ``record`` and ``record_spikes``."""
+    v2 = r.version >= 2
+    r.keys(w, where, {*WIRING_V1, *(WIRING_V2 if v2 else ())})
+    cells = net.cells
     n_cells = len(cells)
     sources = []
     for i, t in enumerate(r.list(w["sources"], f"{where}.sources")):
@@ -680,9 +779,12 @@ def _read_wiring(r: _Reader, w, where, cells, mechs) -> Wiring:
         if np.any(t < 0) or np.any(np.diff(t) < 0):
             r.fail(f"{where}.sources[{i}]", "spike times must be >= 0 and sorted")
         sources.append(t)
+    pops = [_read_population(r, e, f"{where}.populations[{i}]", net)
+            for i, e in enumerate(r.list(w["populations"], f"{where}.populations"))] if v2 else []
     blocks = []
     for i, b in enumerate(r.list(w["blocks"], f"{where}.blocks")):
-        blocks.append(_read_block(r, b, f"{where}.blocks[{i}]", cells, mechs, len(sources)))
+        blocks.append(_read_block(r, b, f"{where}.blocks[{i}]", cells, mechs, len(sources),
+                                  net.wiring.populations))
     spike_records = []
     for i, e in enumerate(r.list(w["spike_records"], f"{where}.spike_records")):
         wi = f"{where}.spike_records[{i}]"
@@ -701,8 +803,88 @@ def _read_wiring(r: _Reader, w, where, cells, mechs) -> Wiring:
         c = r.int(rec[0], f"{wi}[0]", 0, n_cells)
         _check_recording(r, cells[c], rec[1:], wi, synapses=network_synapses)
         recordings.append(rec)
-    return Wiring(blocks=blocks, sources=sources, spike_records=spike_records,
-                  recordings=recordings)
+    wiring = net.wiring
+    wiring.sources, wiring.blocks = sources, blocks
+    wiring.spike_records, wiring.recordings = spike_records, recordings
+    if v2:
+        _read_point_records(r, w, where, net, pops)
+
+
+def _read_population(r: _Reader, e, w, net: Network):
+    """A point population, created by ``net.population`` (a ``Population``)."""
+    r.keys(e, w, {"name", "model", "group", "package", "size", "values", "spike_times"},
+           {"entry_point"})
+    name, model, group, package = (r.str(e[k], f"{w}.{k}")
+                                   for k in ("name", "model", "group", "package"))
+    size = r.int(e["size"], f"{w}.size", 1)
+    if group == GENERATOR:
+        if model not in GENERATORS:
+            r.fail(f"{w}.model", f"unknown generator {model!r}; dendrax's generators are "
+                                 f"{sorted(GENERATORS)}")
+        spec = model
+        mech = GENERATORS[model]()
+    elif group == POINT_NEURONS:
+        chosen = _chosen(r, w, POINT_NEURONS, model, package, "point-neuron model")
+        spec = f"{chosen.package}:{model}"
+        try:
+            mech = point_model(spec)
+        except (plugins.PluginError, ValueError, TypeError) as err:
+            r.fail(w, f"point-neuron model {model!r} from package {chosen.package!r} cannot be "
+                      f"loaded: {err}")
+        if not isinstance(mech, PointNeuron) or mech.name != model:
+            r.fail(f"{w}.model", f"the installed {model!r} ({chosen.package}) is not a "
+                                 f"point-neuron model named {model!r}")
+    else:
+        r.fail(f"{w}.group", f"expected {POINT_NEURONS!r} or {GENERATOR!r}, got {group!r}")
+    vals = r.keys(e["values"], f"{w}.values", set(mech.params))
+    values = {k: r.numbers(vals[k], f"{w}.values.{k}", size, "one per neuron")
+              for k in mech.params}
+    trains = None
+    if isinstance(mech, SpikeGenerator):
+        trains = []
+        for i, t in enumerate(r.list(e["spike_times"], f"{w}.spike_times", size,
+                                     "one list per generator")):
+            t = r.floats(t, f"{w}.spike_times[{i}]")
+            if np.any(t < 0) or np.any(np.diff(t) < 0):
+                r.fail(f"{w}.spike_times[{i}]", "spike times must be >= 0 and sorted")
+            trains.append(t)
+    elif e["spike_times"] is not None:
+        r.fail(f"{w}.spike_times", f"only a spike_generator has spike times; a {model} has null")
+    try:
+        return net.population(spec, size, name=name, spike_times=trains, **values)
+    except (ValueError, TypeError) as err:
+        r.fail(w, str(err))
+
+
+def _read_point_records(r: _Reader, w, where, net: Network, pops) -> None:
+    """The point populations' spike records and recordings, made by ``net.record_spikes``
+    and ``net.record`` (one call per run of entries of one population, name and reduce)."""
+    from itertools import groupby
+
+    def neuron(e, wi, k):
+        p = r.int(e[0], f"{wi}[0]", 0, len(pops))
+        return p, r.int(e[k], f"{wi}[{k}]", 0, len(pops[p]))
+
+    spikes = []
+    for i, e in enumerate(r.list(w["point_spike_records"], f"{where}.point_spike_records")):
+        wi = f"{where}.point_spike_records[{i}]"
+        spikes.append(neuron(r.list(e, wi, 2, "[population, neuron]"), wi, 1))
+    for p, run in groupby(spikes, key=lambda x: x[0]):
+        net.record_spikes(pops[p][[i for _, i in run]])
+    recs = []
+    for i, e in enumerate(r.list(w["point_recordings"], f"{where}.point_recordings")):
+        wi = f"{where}.point_recordings[{i}]"
+        p, k = neuron(r.list(e, wi, 4, "[population, name, neuron, reduce]"), wi, 2)
+        name, reduce = r.str(e[1], f"{wi}[1]"), e[3]
+        if reduce not in REDUCTIONS:
+            r.fail(f"{wi}[3]", f"unknown reduction {reduce!r}; expected one of {REDUCTIONS}")
+        model = pops[p].model
+        if name not in model.recordables:
+            r.fail(f"{wi}[1]", f"{model.name} cannot record {name!r}; it records "
+                               f"{list(model.recordables)}")
+        recs.append((p, name, k, reduce))
+    for (p, name, reduce), run in groupby(recs, key=lambda x: (x[0], x[1], x[3])):
+        net.record(name, pops[p][[x[2] for x in run]], reduce=reduce)
 
 
 def _check_site(r: _Reader, cell: Cell, section: int, x: float, where) -> None:
@@ -712,58 +894,123 @@ def _check_site(r: _Reader, cell: Cell, section: int, x: float, where) -> None:
         r.fail(where, str(err))
 
 
-def _read_block(r: _Reader, b, where, cells, mechs, n_sources) -> Block:
+def _neuron_name(populations, k: int) -> str:
+    """Point neuron ``k`` (numbered over all populations) as "<population>[i]"."""
+    p = next(p for p in populations if p.offset <= k < p.offset + p.size)
+    return f"{p.name!r}[{k - p.offset}]"
+
+
+def _read_neurons(r: _Reader, x, where, n, populations) -> np.ndarray:
+    """Point neurons [n], numbered over all populations, that exist."""
+    a = r.ints(x, where, n, "one per connection")
+    n_points = sum(p.size for p in populations)
+    bad = a[(a < 0) | (a >= n_points)]
+    if bad.size:
+        r.fail(where, f"point neuron {bad[0]} does not exist (the network's populations have "
+                      f"{n_points} neurons, numbered from 0 over all populations)")
+    return a
+
+
+def _read_block(r: _Reader, b, where, cells, mechs, n_sources, populations=()) -> Block:
     keys = {"synapse", "graded", "pre_cell", "pre_section", "pre_x", "pre_source", "threshold",
             "post_cell", "post_section", "post_x", "values"}
-    r.keys(b, where, keys)
+    r.keys(b, where, keys | ({"pre_neuron", "post_neuron"} if r.version >= 2 else set()))
     name = r.str(b["synapse"], f"{where}.synapse")
-    mech = mechs.get((SYNAPSES, name))
-    if mech is None:
-        r.fail(f"{where}.synapse", f"{name!r} is not in the file's mechanisms table")
     graded = b["graded"]
-    if graded is not isinstance(mech, GradedSynapse):
-        r.fail(f"{where}.graded", f"{name} is {'' if isinstance(mech, GradedSynapse) else 'not '}"
-                                  f"a graded synapse, the file says graded={graded!r}")
-    post_cell = r.ints(b["post_cell"], f"{where}.post_cell", low=0, high=len(cells))
-    n = post_cell.size
+    if not isinstance(graded, bool):
+        r.fail(f"{where}.graded", f"expected true or false, got {graded!r}")
     what = "one per connection"
-    post_section = r.ints(b["post_section"], f"{where}.post_section", n, what, low=0)
-    post_x = r.floats(b["post_x"], f"{where}.post_x", n, what)
+    post_neuron = b.get("post_neuron")
+    if post_neuron is not None:  # static connections onto point neurons
+        if name != "static":
+            r.fail(f"{where}.synapse", f"connections onto point neurons (post_neuron) use the "
+                                       f"'static' synapse, got {name!r}")
+        if graded:
+            r.fail(f"{where}.graded", "static connections are not graded")
+        if any(b[k] is not None for k in ("post_cell", "post_section", "post_x")):
+            r.fail(where, "connections onto point neurons have post_neuron only (post_cell, "
+                          "post_section and post_x null)")
+        mech = StaticSynapse()
+        post_neuron = _read_neurons(r, post_neuron, f"{where}.post_neuron", None, populations)
+        n = post_neuron.size
+        for p in populations:
+            hit = post_neuron[(post_neuron >= p.offset) & (post_neuron < p.offset + p.size)]
+            if hit.size and isinstance(p.model, Generator):
+                r.fail(f"{where}.post_neuron", f"point neuron {hit[0]} "
+                       f"({_neuron_name(populations, int(hit[0]))}) is a {p.model.name}, which "
+                       "cannot be a connection's target")
+        post_cell = post_section = post_x = None
+    else:
+        mech = mechs.get((SYNAPSES, name))
+        if mech is None:
+            r.fail(f"{where}.synapse", f"{name!r} is not in the file's mechanisms table")
+        if graded is not isinstance(mech, GradedSynapse):
+            r.fail(f"{where}.graded",
+                   f"{name} is {'' if isinstance(mech, GradedSynapse) else 'not '}"
+                   f"a graded synapse, the file says graded={graded!r}")
+        post_cell = r.ints(b["post_cell"], f"{where}.post_cell", low=0, high=len(cells))
+        n = post_cell.size
+        post_section = r.ints(b["post_section"], f"{where}.post_section", n, what, low=0)
+        post_x = r.floats(b["post_x"], f"{where}.post_x", n, what)
     optional = {}
-    for k in ("pre_cell", "pre_section", "pre_x", "pre_source", "threshold"):
-        if b[k] is None:
+    for k in ("pre_cell", "pre_section", "pre_x", "pre_source", "pre_neuron", "threshold"):
+        if b.get(k) is None:  # pre_neuron is absent from version 1 files
             optional[k] = None
         elif k in ("pre_x", "threshold"):
             optional[k] = r.floats(b[k], f"{where}.{k}", n, what)
+        elif k == "pre_neuron":
+            optional[k] = _read_neurons(r, b[k], f"{where}.{k}", n, populations)
         else:
             optional[k] = r.ints(b[k], f"{where}.{k}", n, what, low=0)
-    from_sources = optional["pre_source"] is not None
-    pre = [optional[k] is None for k in ("pre_cell", "pre_section", "pre_x")]
-    if from_sources:
-        if not all(pre) or graded or optional["threshold"] is not None:
-            r.fail(where, "connections from spike sources have pre_source only (no pre_cell, "
-                          "pre_section, pre_x or threshold) and an event-driven synapse")
+    on_cells = [optional[k] is not None for k in ("pre_cell", "pre_section", "pre_x")]
+    if any(on_cells) and not all(on_cells):
+        r.fail(where, "connections from cells need pre_cell, pre_section and pre_x")
+    pre = [k for k, on in (("pre_cell", all(on_cells)),
+                           ("pre_source", optional["pre_source"] is not None),
+                           ("pre_neuron", optional["pre_neuron"] is not None)) if on]
+    if len(pre) != 1:
+        r.fail(where, "connections have one kind of presynaptic side: pre_cell, pre_section and "
+                      "pre_x (cells), pre_source (spike sources) or pre_neuron (point neurons); "
+                      f"this block has {' and '.join(pre) or 'none'}")
+    pre = pre[0]
+    if graded and pre != "pre_cell":
+        r.fail(where, f"{name} is a graded synapse: its presynaptic side must be a cell")
+    if (optional["threshold"] is None) != (graded or pre != "pre_cell"):
+        r.fail(f"{where}.threshold", "event-driven connections from cells have a threshold; "
+                                     "graded ones and those from spike sources or point neurons "
+                                     "have none")
+    if pre == "pre_source":
+        if post_neuron is not None:
+            r.fail(where, "spike sources drive cells only (a spike_generator population drives "
+                          "point neurons)")
         if n and optional["pre_source"].max() >= n_sources:
             r.fail(f"{where}.pre_source", f"unknown spike source {optional['pre_source'].max()} "
                                           f"(the file has {n_sources})")
-    else:
-        if any(pre):
-            r.fail(where, "connections need pre_cell, pre_section and pre_x (or pre_source)")
-        if (optional["threshold"] is None) != graded:
-            r.fail(f"{where}.threshold", "event-driven connections have a threshold, graded "
-                                         "ones none")
+    elif pre == "pre_cell":
         if optional["pre_cell"].size and optional["pre_cell"].max() >= len(cells):
             r.fail(f"{where}.pre_cell", f"cell {optional['pre_cell'].max()} out of range "
                                         f"(the network has {len(cells)} cells)")
-    sites = [(post_cell, post_section, post_x)]
-    if not from_sources:
+    elif post_neuron is None:  # point neurons onto cells: not from current or Poisson devices
+        for p in populations:
+            a = optional["pre_neuron"]
+            hit = a[(a >= p.offset) & (a < p.offset + p.size)]
+            if hit.size and isinstance(p.model, Generator) and p.model.name != "spike_generator":
+                r.fail(f"{where}.pre_neuron", f"point neuron {hit[0]} "
+                       f"({_neuron_name(populations, int(hit[0]))}) is a {p.model.name}, which "
+                       "drives point neurons only")
+    sites = [] if post_neuron is not None else [(post_cell, post_section, post_x)]
+    if pre == "pre_cell":
         sites.append((optional["pre_cell"], optional["pre_section"], optional["pre_x"]))
     for cs, ss, xs in sites:
         for c, s, x in set(zip(cs.tolist(), ss.tolist(), xs.tolist())):
             _check_site(r, cells[c], s, x, where)
-    expected = {*mech.params, "delay"} | (set() if graded else {"weight"})
+    if post_neuron is not None:
+        expected = {"weight", "delay"}
+    else:
+        expected = {*mech.params, "delay"} | (set() if graded else {"weight"})
     vals = r.keys(b["values"], f"{where}.values", expected)
     values = {k: r.floats(v, f"{where}.values.{k}", n, what) for k, v in vals.items()}
     return Block(name, mech, graded, optional["pre_cell"], optional["pre_section"],
                  optional["pre_x"], optional["pre_source"], optional["threshold"], post_cell,
-                 post_section, post_x, values)
+                 post_section, post_x, values, pre_neuron=optional["pre_neuron"],
+                 post_neuron=post_neuron)

@@ -66,11 +66,16 @@ class Block:
     """Connections made by one call, as arrays of equal length n.
 
     Attributes:
-        synapse: the synapse kind's registered name; mech: its instance; graded: its family.
-        pre_cell, pre_section, pre_x: int/float [n] presynaptic sites (None for artificial
-            sources, then pre_source [n] holds their indices).
-        threshold: float [n] spike threshold (mV) of event connections.
-        post_cell, post_section, post_x: [n] postsynaptic sites.
+        synapse: the synapse kind's registered name ("static" onto point neurons); mech: its
+            instance; graded: its family.
+        pre_cell, pre_section, pre_x: int/float [n] presynaptic sites on cells (None for
+            other sources).
+        pre_source: int [n] artificial sources (``spike_source``), or None.
+        pre_neuron: int [n] point neurons or generators (numbered over all populations in
+            order of creation), or None.
+        threshold: float [n] spike threshold (mV) of connections from cells.
+        post_cell, post_section, post_x: [n] postsynaptic sites on cells (None when the
+            targets are point neurons, then post_neuron [n] holds them).
         values: parameter name -> float [n] (synapse parameters, weight, delay).
     """
 
@@ -82,14 +87,87 @@ class Block:
     pre_x: np.ndarray | None
     pre_source: np.ndarray | None
     threshold: np.ndarray | None
-    post_cell: np.ndarray
-    post_section: np.ndarray
-    post_x: np.ndarray
+    post_cell: np.ndarray | None
+    post_section: np.ndarray | None
+    post_x: np.ndarray | None
     values: dict
+    pre_neuron: np.ndarray | None = None
+    post_neuron: np.ndarray | None = None
 
     @property
     def size(self) -> int:
-        return int(self.post_cell.shape[0])
+        return int((self.post_cell if self.post_neuron is None else self.post_neuron).shape[0])
+
+
+@dataclass(frozen=True, eq=False)
+class PopulationSpec:
+    """A population of point neurons or generators, as created.
+
+    Attributes:
+        name: its name (params live under params["populations"][name]).
+        model: a ``dendrax.point.PointNeuron`` or ``Generator`` instance.
+        size: number of neurons.
+        offset: the number of point neurons in the populations created before it.
+        values: parameter name -> float [size], NEST's units.
+        spike_times: spike_generator only: one array of times (ms) per generator.
+    """
+
+    name: str
+    model: object
+    size: int
+    offset: int
+    values: dict
+    spike_times: tuple = ()
+
+
+class NeuronRef(NamedTuple):
+    """One point neuron, as recordings label it: population index and neuron index (or a
+    plastic connection: its synapse kind's name and its index among them)."""
+
+    population: int
+    index: int
+
+
+class Neurons(NamedTuple):
+    """Some neurons of a point population: its index and theirs within it (int [k])."""
+
+    population: int
+    index: np.ndarray
+
+
+class Population:
+    """A population of point neurons (or generators) in a network: ``pop[i]``, ``pop[a:b]``,
+    ``pop[[i, j]]`` select neurons (``Neurons``) for ``connect``, ``record`` and
+    ``record_spikes``; the population itself stands for all of them."""
+
+    def __init__(self, network: "Network", index: int):
+        self.network, self.index = network, index
+
+    @property
+    def spec(self) -> PopulationSpec:
+        return self.network.wiring.populations[self.index]
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def model(self):
+        return self.spec.model
+
+    def __len__(self) -> int:
+        return self.spec.size
+
+    def __getitem__(self, key) -> Neurons:
+        ids = np.arange(len(self))[key]
+        return Neurons(self.index, np.atleast_1d(ids).astype(int))
+
+    @property
+    def all(self) -> Neurons:
+        return Neurons(self.index, np.arange(len(self)))
+
+    def __repr__(self):
+        return f"Population({self.name!r}: {len(self)} {self.model.name})"
 
 
 @dataclass
@@ -100,6 +178,9 @@ class Wiring:
     sources: list = field(default_factory=list)  # spike times (ms) of each artificial source
     spike_records: list = field(default_factory=list)  # (cell, section, x, threshold)
     recordings: list = field(default_factory=list)  # (cell, name, Location, reduce)
+    populations: list = field(default_factory=list)  # PopulationSpec, in order of creation
+    point_spike_records: list = field(default_factory=list)  # (population, neuron)
+    point_recordings: list = field(default_factory=list)  # (population, name, neuron, reduce)
 
 
 class NetCell:
@@ -177,6 +258,11 @@ class Network:
     def __len__(self) -> int:
         return len(self._cells)
 
+    @property
+    def populations(self) -> list:
+        """The point populations (``Population`` handles), in order of creation."""
+        return [Population(self, k) for k in range(len(self.wiring.populations))]
+
     def cell(self, i: int) -> NetCell:
         """Cell ``i`` (its locations carry the cell index: ``net.cell(i).soma(0.5)``)."""
         n = len(self._cells)
@@ -215,22 +301,236 @@ class Network:
         times = start + np.cumsum(gaps)
         return self.spike_source(times[times < stop])
 
-    # --- connections ------------------------------------------------------------
-    def connect(self, pre, post: Location, synapse: str, *, weight=None, delay=1.0,
-                threshold=NETCON_THRESHOLD, **params) -> "Network":
-        """One synapse of kind ``synapse`` at ``post`` driven from ``pre``.
+    # --- point neurons ---------------------------------------------------------
+    def population(self, model, n: int, *, name: str | None = None, spike_times=None,
+                   surrogate=None, **params) -> Population:
+        """A population of ``n`` point neurons or generators (docs/point_neurons.md).
 
         Args:
-            pre: a location on a cell (``net.cell(0).soma(0.5)``) or a ``Source``.
-            post: a location on a cell (``net.cell(1).section(1)(0.1)``).
-            synapse: a registered synapse name ("Exp2Syn", "IonotropicSynapse", ...), or a
-                ``Synapse`` / ``GradedSynapse`` class or instance.
-            weight: uS for conductance synapses (event-driven synapses only; required).
+            model: a registered point-neuron model with NEST's name ("iaf_psc_alpha",
+                "iaf_psc_exp", ...; ``dendrax plugins`` lists them), a generator
+                ("poisson_generator", "spike_generator", "dc_generator"), or a
+                ``dendrax.point.PointNeuron`` subclass.
+            n: number of neurons.
+            name: the population's name (default "<model>_<k>"); its parameters are
+                ``params["populations"][name]``.
+            spike_times: spike_generator only: the spike times (ms) of each generator (one
+                list, or n lists).
+            surrogate: for training: a surrogate gradient for the spikes (a name such as
+                "fast_sigmoid" or a ``dendrax.point.surrogate.Surrogate``); the spikes then
+                carry gradients (``dendrax.point.surrogate``). Values are unchanged.
+            **params: the model's parameters in NEST's names and units (scalars or one
+                value per neuron), e.g. ``I_e=376.0`` (pA), ``rate=8000.0`` (Hz).
+        """
+        from .point import SpikeGenerator, model as point_model
+
+        from .point.surrogate import as_surrogate
+
+        mech = point_model(model)
+        if surrogate is not None:
+            if not hasattr(mech, "spike"):
+                raise ValueError(f"{mech.name} is a generator: it has no spikes to differentiate")
+            mech = type(mech)()  # this population's own instance
+            mech.surrogate = as_surrogate(surrogate)
+        if not isinstance(n, (int, np.integer)) or n < 1:
+            raise ValueError(f"n must be a positive integer, got {n!r}")
+        n = int(n)
+        pops = self.wiring.populations
+        name = f"{mech.name}_{len(pops)}" if name is None else name
+        check_name(name)
+        if any(p.name == name for p in pops):
+            raise ValueError(f"a population named {name!r} exists already")
+        unknown = set(params) - set(mech.params)
+        if unknown:
+            raise ValueError(f"{mech.name} has no parameters {sorted(unknown)}; its parameters: "
+                             f"{sorted(mech.params)}")
+        values = {}
+        for k, default in mech.params.items():
+            v = np.asarray(params.get(k, default), float)
+            if v.ndim and v.shape != (n,):
+                raise ValueError(f"{mech.name}.{k}: got {v.size} values for {n} neurons, or give "
+                                 "one scalar")
+            if np.any(np.isnan(v)) or (np.any(np.isinf(v)) and np.isfinite(default)):
+                raise ValueError(f"{mech.name}.{k} must be finite, got {params.get(k)!r}")
+            rng = mech.ranges.get(k)
+            if rng is not None:
+                from .mechanisms.base import as_range
+
+                as_range(rng).check(f"{mech.name}.{k}", v, mech.units.get(k, ""))
+            values[k] = np.broadcast_to(v, (n,)).copy()
+        trains = ()
+        if isinstance(mech, SpikeGenerator):
+            times = [] if spike_times is None else list(spike_times)
+            if not times or np.ndim(times[0]) == 0:  # one list (maybe empty) for every member
+                times = [times] * n
+            if len(times) != n:
+                raise ValueError(f"spike_generator: give one list of spike times, or {n} lists")
+            trains = tuple(np.sort(np.asarray(t, float).ravel()) for t in times)
+            for t in trains:
+                if not np.all(np.isfinite(t)) or np.any(t < 0):
+                    raise ValueError(f"spike times must be finite and >= 0 ms, got {t}")
+        elif spike_times is not None:
+            raise ValueError(f"spike_times is for spike_generator, not {mech.name}")
+        offset = sum(p.size for p in pops)
+        pops.append(PopulationSpec(name, mech, n, offset, values, trains))
+        self._revision += 1
+        return Population(self, len(pops) - 1)
+
+    def _neurons(self, x) -> Neurons:
+        """Neurons of a Population / Neurons, checked."""
+        if isinstance(x, Population):
+            x = x.all
+        pop = self.wiring.populations[x.population]
+        ids = np.asarray(x.index, int).ravel()
+        if ids.size and (ids.min() < 0 or ids.max() >= pop.size):
+            raise IndexError(f"neurons of {pop.name!r} range over 0..{pop.size - 1}, got "
+                             f"{ids.min()}..{ids.max()}")
+        return Neurons(x.population, ids)
+
+    def _connect_points(self, pre, post, synapse, weight, delay, threshold, params, rule, p, key):
+        """Connections with a point population at either end (NEST's Connect rules)."""
+        from .mechanisms.base import as_range
+        from .point import Generator, StaticSynapse
+        from .point.plasticity import PLASTIC
+
+        def ends(x):
+            if isinstance(x, (Population, Neurons)):
+                nrn = self._neurons(x)
+                return nrn, nrn.index.size
+            if isinstance(x, Location):
+                return x, 1
+            if isinstance(x, (list, tuple)) and x and all(isinstance(v, Location) for v in x):
+                return list(x), len(x)
+            raise ValueError(f"connect takes populations, neurons (pop[i:j]) or locations on "
+                             f"cells, got {x!r}")
+
+        a, n_pre = ends(pre)
+        b, n_post = ends(post)
+        if rule == "one_to_one":
+            if n_pre != n_post:
+                raise ValueError(f"one_to_one needs equal sizes, got {n_pre} and {n_post}")
+            i, j = np.arange(n_pre), np.arange(n_post)
+        elif rule == "pairwise_bernoulli":
+            if not 0.0 <= p <= 1.0:
+                raise ValueError(f"p must lie in [0, 1], got {p!r}")
+            if key is None:
+                raise ValueError("p= needs key= (a JAX PRNG key or an int seed)")
+            i, j = np.nonzero(_rng(key).random((n_pre, n_post)) < p)
+        else:
+            i, j = np.repeat(np.arange(n_pre), n_post), np.tile(np.arange(n_post), n_pre)
+        offsets = [q.offset for q in self.wiring.populations]
+        kw = {}
+        if isinstance(a, Neurons):
+            kw["pre_neuron"] = offsets[a.population] + a.index[i]
+            pre_cell = pre_section = pre_x = thr = None
+        else:
+            locs = a if isinstance(a, list) else [a]
+            cells = np.array([self._cell_of(loc) for loc in locs], int)[i]
+            pre_cell, pre_section = cells, np.array([loc.section for loc in locs], int)[i]
+            pre_x = np.array([loc.x for loc in locs], float)[i]
+            thr = np.broadcast_to(np.asarray(threshold, float), (i.size,)).copy()
+        source = self.wiring.populations[a.population].model if isinstance(a, Neurons) else None
+        if isinstance(b, Neurons):
+            if isinstance(self.wiring.populations[b.population].model, Generator):
+                raise ValueError("a generator cannot be a connection's target")
+            kw["post_neuron"] = offsets[b.population] + b.index[j]
+            post_cell = post_section = post_x = None
+            if synapse in ("static", "static_synapse", StaticSynapse):
+                if params:
+                    raise ValueError(f"static connections take weight and delay only, got "
+                                     f"{sorted(params)}")
+                mech, name = StaticSynapse(), "static"
+                values = {"weight": weight, "delay": delay}
+            elif synapse in PLASTIC:
+                mech = PLASTIC[synapse]()
+                name = mech.name
+                unknown = set(params) - set(mech.params)
+                if unknown:
+                    raise ValueError(f"{name} has no parameters {sorted(unknown)}; its "
+                                     f"parameters: {sorted(mech.params)}")
+                values = {**mech.params, **params, "weight": weight, "delay": delay}
+                for k, v in params.items():
+                    if k in mech.ranges:
+                        as_range(mech.ranges[k]).check(f"{name}.{k}", np.asarray(v, float),
+                                                       mech.units.get(k, ""))
+                if isinstance(source, Generator) and source.name != "spike_generator":
+                    raise ValueError(f"{name} connections need spiking sources, not a "
+                                     f"{source.name}")
+            else:
+                raise ValueError(f"connections onto point neurons use 'static' (NEST's "
+                                 f"static_synapse), 'stdp_synapse' or 'tsodyks2_synapse', got "
+                                 f"{synapse!r}")
+        else:
+            mech = _synapse(synapse)
+            name = mech.name
+            if isinstance(mech, GradedSynapse):
+                raise ValueError(f"{name} is a graded synapse: point neurons have no voltage "
+                                 "trace to drive it; use an event synapse (e.g. Exp2Syn)")
+            locs = b if isinstance(b, list) else [b]
+            post_cell = np.array([self._cell_of(loc) for loc in locs], int)[j]
+            post_section = np.array([loc.section for loc in locs], int)[j]
+            post_x = np.array([loc.x for loc in locs], float)[j]
+            values = synapse_values(mech, params, weight=0.0, delay=1.0)
+            values.update(weight=weight, delay=delay)
+        if weight is None:
+            raise ValueError(f"{name} connections need a weight")
+        if isinstance(source, Generator) and source.name != "spike_generator" \
+                and "post_neuron" not in kw:
+            raise ValueError(f"a {source.name} drives point neurons only; drive cells with "
+                             "spike_source / poisson_source, or iclamp")
+        n = i.size
+        try:
+            values = {k: np.broadcast_to(np.asarray(v, float), (n,)).copy() for k, v in values.items()}
+        except ValueError:
+            raise ValueError(f"{name}: every parameter must be a scalar or have one value per "
+                             f"connection ({n})") from None
+        for k, v in values.items():
+            if not np.all(np.isfinite(v)):
+                raise ValueError(f"{name}.{k} must be finite")
+        if np.any(values["delay"] < 0):
+            raise ValueError(f"delay must be >= 0 ms, got {values['delay'].min()}")
+        self.wiring.blocks.append(Block(name, mech, False, pre_cell, pre_section, pre_x, None,
+                                        thr, post_cell, post_section, post_x, values, **kw))
+        self._revision += 1
+        return self
+
+    # --- connections ------------------------------------------------------------
+    def connect(self, pre, post, synapse: str = "static", *, weight=None, delay=1.0,
+                threshold=NETCON_THRESHOLD, p: float | None = None, key=None,
+                one_to_one: bool = False, all_to_all: bool = False, **params) -> "Network":
+        """Connect ``pre`` to ``post`` with synapses of kind ``synapse``.
+
+        Between cells: one synapse at ``post`` driven from ``pre``. With a point population
+        (or ``pop[i:j]``) at either end, NEST's rules: all to all (the default), one to one
+        (``one_to_one=True``), or each pair with probability ``p`` (``key``: a JAX PRNG key
+        or an int seed); onto point neurons the synapse is "static" (weight in pA for
+        current-based models, nS for conductance-based ones; negative: inhibitory).
+
+        Args:
+            pre: a location on a cell (``net.cell(0).soma(0.5)``), a ``Source``, a
+                population or some of its neurons.
+            post: a location on a cell (``net.cell(1).section(1)(0.1)``), a population or
+                some of its neurons.
+            synapse: "static" onto point neurons; else a registered synapse name ("Exp2Syn",
+                "IonotropicSynapse", ...), or a ``Synapse`` / ``GradedSynapse`` class or instance.
+            weight: uS for conductance synapses on cells; pA / nS onto point neurons
+                (required for event-driven synapses; scalar or one per connection).
             delay: ms from the spike (or, for graded synapses, the presynaptic voltage)
-                to its effect, >= 0.
-            threshold: mV; spikes are detected when pre's v rises above it (event-driven).
+                to its effect, >= 0 (>= dt onto point neurons, as NEST).
+            threshold: mV; spikes are detected when a cell's v rises above it.
             **params: the synapse's parameters (e.g. tau1, tau2, e).
         """
+        points = any(isinstance(x, (Population, Neurons)) for x in (pre, post))
+        if points:
+            rule = "one_to_one" if one_to_one else "pairwise_bernoulli" if p is not None \
+                else "all_to_all"
+            if one_to_one + (p is not None) + all_to_all > 1:
+                raise ValueError("choose one rule: all_to_all, one_to_one or p")
+            return self._connect_points(pre, post, synapse, weight, delay, threshold, params,
+                                        rule, p, key)
+        if p is not None or key is not None or one_to_one or all_to_all:
+            raise ValueError("p, key, one_to_one and all_to_all are rules between populations; "
+                             "between cells use fully_connect / sparse_connect / connect_matrix")
         if isinstance(pre, Source):
             return self._block(synapse, None, None, None, [pre.index], [self._cell_of(post)],
                                [post.section], [post.x], weight, delay, threshold, params)
@@ -367,7 +667,14 @@ class Network:
     def record_spikes(self, cells=None, *, threshold: float = NETCON_THRESHOLD,
                       loc: Location | None = None) -> "Network":
         """Record the spike times of ``cells`` (default all) at ``loc`` (default each soma
-        centre), as NEURON's ``NetCon.record``: ``res.spikes[k]`` for the k-th recorded."""
+        centre), as NEURON's ``NetCon.record``: ``res.spikes[k]`` for the k-th recorded.
+        ``cells`` may be a point population or some of its neurons (``pop[:100]``): their
+        spikes on the grid, as NEST's spike_recorder."""
+        if isinstance(cells, (Population, Neurons)):
+            nrn = self._neurons(cells)
+            self.wiring.point_spike_records.extend((nrn.population, int(i)) for i in nrn.index)
+            self._revision += 1
+            return self
         cells = np.arange(len(self)) if cells is None else np.asarray(
             [cells] if np.isscalar(cells) else list(cells), int)
         if not np.isfinite(threshold):
@@ -384,6 +691,28 @@ class Network:
         them; ``reduce`` "max" / "min" / "mean" keeps only that statistic."""
         if reduce not in REDUCTIONS:
             raise ValueError(f"reduce must be one of {REDUCTIONS}, got {reduce!r}")
+        if isinstance(loc, str):  # a plastic synapse kind: every connection of it
+            from .point.plasticity import PLASTIC
+
+            if loc not in PLASTIC or not any(b.synapse == loc for b in self.wiring.blocks):
+                raise ValueError(f"no {loc!r} connections to record; plastic kinds: "
+                                 f"{sorted(PLASTIC)}")
+            if name not in PLASTIC[loc].states:
+                raise ValueError(f"{loc} records {list(PLASTIC[loc].states)}, not {name!r}")
+            n = sum(b.size for b in self.wiring.blocks if b.synapse == loc)
+            self.wiring.point_recordings.extend((loc, name, k, reduce) for k in range(n))
+            self._revision += 1
+            return self
+        if isinstance(loc, (Population, Neurons)):
+            nrn = self._neurons(loc)
+            model = self.wiring.populations[nrn.population].model
+            if name not in model.recordables:
+                raise ValueError(f"{model.name} cannot record {name!r}; it records "
+                                 f"{list(model.recordables)}")
+            self.wiring.point_recordings.extend((nrn.population, name, int(i), reduce)
+                                                for i in nrn.index)
+            self._revision += 1
+            return self
         locs = list(loc) if isinstance(loc, (list, tuple)) and not isinstance(loc, Location) \
             else [loc]
         kinds = {b.synapse: b.mech for b in self.wiring.blocks}
@@ -394,8 +723,13 @@ class Network:
         self._revision += 1
         return self
 
-    def location_name(self, loc: Location) -> str:
-        """NEURON-style name of a location on a cell of the network: "cell[3].soma(0.5)"."""
+    def location_name(self, loc) -> str:
+        """NEURON-style name of a location on a cell of the network: "cell[3].soma(0.5)";
+        of a point neuron: "<population>[i]"."""
+        if isinstance(loc, NeuronRef):
+            if isinstance(loc.population, str):  # a plastic connection
+                return f"{loc.population}[{loc.index}]"
+            return f"{self.wiring.populations[loc.population].name}[{loc.index}]"
         c = self._cell_of(loc)
         return f"cell[{c}].{self._cells[c].location_name(loc)}"
 

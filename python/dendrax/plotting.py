@@ -469,12 +469,28 @@ def plot_network(t, traces, labels, spike_cells, spike_times, path, *, units=Non
     if "mV" in groups:
         groups = {"mV": groups.pop("mV"), **groups}
     raster_h = float(np.clip(0.6 + 0.04 * size, 1.2, 3.0))
-    heights = [raster_h] + [2.0 if u == "mV" else 1.2 for u in groups]
+    with_rate = len(cells) >= 10  # a population rate panel under the raster
+    heights = [raster_h] + [0.9] * with_rate + [2.0 if u == "mV" else 1.2 for u in groups]
     fig_h = float(np.clip(1.1 + 1.05 * sum(heights), 3.6, 10.0))
     fig = Figure(figsize=(11.0, fig_h), dpi=DPI, layout="constrained")
     grid = fig.add_gridspec(len(heights), 1, height_ratios=heights)
     ax_r = fig.add_subplot(grid[0], label="raster")
-    axes = [ax_r] + [fig.add_subplot(grid[k], sharex=ax_r) for k in range(1, len(heights))]
+    axes = [ax_r] + [fig.add_subplot(grid[k], sharex=ax_r,
+                                     label="rate" if with_rate and k == 1 else "")
+                     for k in range(1, len(heights))]
+    if with_rate:
+        ax_rate = axes.pop(1)
+        span = (t[-1] - t[0]) if t.size > 1 else 1.0
+        width = float(np.clip(span / 100.0, 0.5, 10.0))  # ms per bin
+        edges = np.arange(t[0] if t.size else 0.0, (t[-1] if t.size else 1.0) + width, width)
+        counts = np.histogram(np.concatenate(times) if n_spikes else np.zeros(0), edges)[0]
+        ax_rate.step(edges[:-1], counts / (len(cells) * width * 1e-3), where="post", color="k",
+                     lw=1.0)
+        ax_rate.set_ylabel("rate (Hz)")
+        ax_rate.spines[["top", "right"]].set_visible(False)
+        ax_rate.tick_params(labelbottom=not groups)
+        if not groups:
+            ax_rate.set_xlabel("time (ms)")
 
     if n_spikes:
         xs = np.concatenate(times)
@@ -482,7 +498,7 @@ def plot_network(t, traces, labels, spike_cells, spike_times, path, *, units=Non
         ax_r.scatter(xs, ys, s=float(np.clip(2500.0 / max(size, 1), 6.0, 120.0)), marker="|",
                      color="k", linewidths=1.0)
     ax_r.set_ylim(-0.5, max(size, 1) - 0.5)
-    ax_r.set_ylabel("cell")
+    ax_r.set_ylabel("neuron")
     if size <= 12:
         ax_r.set_yticks(range(max(size, 1)))
     else:
@@ -490,7 +506,7 @@ def plot_network(t, traces, labels, spike_cells, spike_times, path, *, units=Non
     duration = (t[-1] - t[0]) / 1e3 if t.size > 1 else 0.0
     rate = n_spikes / (len(cells) * duration) if cells and duration > 0 else 0.0
     ax_r.set_title(f"{n_spikes} spikes from {sum(1 for s in times if s.size)} of {len(cells)} "
-                   f"recorded cells (mean {rate:.1f} Hz)", fontsize=9, color="0.35", loc="left")
+                   f"recorded neurons (mean {rate:.1f} Hz)", fontsize=9, color="0.35", loc="left")
     # one colour per recorded site, one line style per quantity (as plot_run)
     names = [_split_label(lab)[0] for lab in labels]
     sites = list(dict.fromkeys(_split_label(lab)[1] for lab in labels))
@@ -507,9 +523,10 @@ def plot_network(t, traces, labels, spike_cells, spike_times, path, *, units=Non
                   borderaxespad=0.3)
     for ax in axes:
         ax.spines[["top", "right"]].set_visible(False)
-        if ax is not axes[-1]:
+        if ax is not axes[-1] or (with_rate and not groups):
             ax.tick_params(labelbottom=False)
-    axes[-1].set_xlabel("time (ms)")
+    if not (with_rate and not groups):
+        axes[-1].set_xlabel("time (ms)")
     ax_r.set_xlim(t[0] if t.size else 0.0, t[-1] if t.size > 1 and t[-1] > t[0] else
                   (t[0] if t.size else 0.0) + 1.0)
     fig.suptitle(short_title(title), fontsize=13, fontweight="bold", x=0.01, ha="left")

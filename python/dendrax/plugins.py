@@ -15,7 +15,8 @@ from functools import lru_cache
 from importlib import metadata
 from typing import Any
 
-GROUPS = ("dendrax.channels", "dendrax.synapses", "dendrax.morphology_readers")
+GROUPS = ("dendrax.channels", "dendrax.synapses", "dendrax.point_neurons",
+          "dendrax.morphology_readers")
 
 
 class PluginError(ValueError):

@@ -147,6 +147,15 @@ class State(NamedTuple):
         history: [history_size, P] presynaptic voltages of graded synapses, for delays.
         stats: {"max", "min", "sum"}: [R] running statistics of the recordings kept as
             statistics (``Recording.reduce``), from t = 0 to t.
+        points: per point-neuron population, its states {name: [n]}.
+        point_fired: [n_points] whether each point neuron spiked in the last step (they
+            enter the spike ring at the start of this one).
+        point_spikes: [n_points] the same as floats carrying surrogate gradients, and
+        spike_history: [ring_size, n_points] those of the last ring_size steps (only where a
+            population has a surrogate; else None).
+        plastic: per plastic connection kind, its states {name: [C]} (e.g. the weights).
+        inbuf: [inbuf_size, 2, n_points] the input plastic connections sent to each point
+            neuron for the coming steps (excitatory, inhibitory), or None.
     """
 
     v: Any
@@ -160,9 +169,15 @@ class State(NamedTuple):
     above: Any
     history: Any
     stats: dict
+    points: tuple = ()
+    point_fired: Any = None
+    point_spikes: Any = None
+    spike_history: Any = None
+    plastic: tuple = ()
+    inbuf: Any = None
 
 
-def initial_state(model: Model, core) -> State:
+def initial_state(model: Model, core, dt=None) -> State:
     """The state at t = 0 (NEURON's finitialize): v = v_init, gates at steady state."""
     n = model.n_nodes
     dtype = core["area"].dtype
@@ -186,8 +201,18 @@ def initial_state(model: Model, core) -> State:
     state = State(v=v, channels=tuple(states), conc=conc, synapses=tuple(syn), graded=tuple(graded),
                   t=jnp.zeros((), dtype), step=jnp.zeros((), jnp.int32),
                   ring=jnp.zeros((model.ring_size, -(-model.n_sources // 32)), jnp.uint32),
-                  above=jnp.zeros(model.n_sources, bool),
-                  history=jnp.broadcast_to(v_pre, (model.history_size, v_pre.shape[0])), stats={})
+                  above=jnp.zeros(model.source_nodes.shape[0], bool),
+                  history=jnp.broadcast_to(v_pre, (model.history_size, v_pre.shape[0])), stats={},
+                  points=tuple(pl.model.initial(p, dt) for pl, p in
+                               zip(model.points, core.get("points", ()))),
+                  point_fired=jnp.zeros(model.n_points, bool),
+                  plastic=tuple(pl.mech.initial(p) for pl, p in
+                                zip(model.plastic, core.get("plastic", ()))),
+                  inbuf=jnp.zeros((model.inbuf_size, 2, model.n_points), dtype)
+                  if model.plastic else None)
+    if model.surrogate:
+        state = state._replace(point_spikes=jnp.zeros(model.n_points, dtype),
+                               spike_history=jnp.zeros((model.ring_size, model.n_points), dtype))
     return state
 
 
@@ -209,7 +234,8 @@ def _observe_initial(model: Model, core, state: State, waveform0) -> dict:
     return {"v": v, "channels": state.channels, "synapses": state.synapses, "graded": state.graded,
             "channel_currents": per_mech, "ions": i_ion, "i_cap": jnp.zeros_like(v),
             "i_membrane": i_membrane, "synapse_currents": event, "graded_currents": graded,
-            "iclamp": iclamp, "waveform": waveform0, "vclamp": vclamp}
+            "iclamp": iclamp, "waveform": waveform0, "vclamp": vclamp, "points": state.points,
+            "plastic": state.plastic}
 
 
 def _iclamp(core, t):
@@ -243,8 +269,9 @@ def _delay_steps(delay, dt):
 
 
 def _fit_buffers(model: Model, core, dt):
-    """Per placement, the delay of each connection in steps, and whether any is longer than
-    the spike ring / voltage history holds (possible only with traced delays)."""
+    """Per placement, the delay of each connection in steps, the static connections' (NEST's
+    round(delay / dt)), and whether any is longer than the spike ring / voltage history
+    holds (possible only with traced delays)."""
     event = tuple(_delay_steps(p["delay"][inp.conn_local], dt) if inp.conn_local.size else None
                   for inp, p in zip(model.inputs, core["synapses"]))
     graded = tuple(jnp.maximum(jnp.round(p["delay"] / dt), 0).astype(jnp.int32)
@@ -255,7 +282,12 @@ def _fit_buffers(model: Model, core, dt):
             over |= jnp.any(d >= model.ring_size)
     for d in graded:
         over |= jnp.any(d >= model.history_size)
-    return event, graded, over
+    static = None
+    if model.static is not None:
+        static = jnp.round(core["static"]["delay"] / dt).astype(jnp.int32)
+        if model.static.ring_conn.size:
+            over |= jnp.any(static[model.static.ring_conn] - 1 >= model.ring_size)
+    return event, graded, static, over
 
 
 def _warn_too_long(over):
@@ -280,14 +312,20 @@ def _step(model: Model, core, mat, dt, k, backend, carry: State, xs):
     parent = mat["parent"]
     # 0. spike detection at t (NEURON checks thresholds at the start of each step): a
     #    source fires when its v is above threshold and was not at the last check
-    ring, above, fired = carry.ring, carry.above, jnp.zeros(model.n_sources, bool)
-    if model.n_sources:
+    ring, above = carry.ring, carry.above
+    fired = jnp.zeros(model.source_nodes.shape[0], bool)
+    if model.source_nodes.size:
         over = v[model.source_nodes] > model.source_threshold
         fired = over & ~above
-        # this part's words of the ring row (all of it, unless split over devices)
-        ring = lax.dynamic_update_slice(ring, pack_bits(fired)[None],
-                                        (n % model.ring_size, jnp.asarray(mat["ring_offset"], n.dtype)))
         above = over
+    point_fired = carry.point_fired
+    if model.spike_generators.size:  # spike_generator spikes at t (NEST's stamp t / dt)
+        point_fired = point_fired.at[model.spike_generators].set(xs["generators"] > 0)
+    if model.n_sources:
+        # this part's words of the ring row (all of it, unless split over devices)
+        row = pack_bits(jnp.concatenate([fired, point_fired]) if model.n_points else fired)
+        ring = lax.dynamic_update_slice(ring, row[None],
+                                        (n % model.ring_size, jnp.asarray(mat["ring_offset"], n.dtype)))
     history = carry.history
     if model.graded_pre_nodes.size:
         history = history.at[n % model.history_size].set(v[model.graded_pre_nodes])
@@ -355,9 +393,22 @@ def _step(model: Model, core, mat, dt, k, backend, carry: State, xs):
     graded_states = tuple(
         placement.mech.advance(vp, s, p, {"v": v_new[placement.nodes]}, dt)
         for placement, p, s, vp in zip(model.graded, core["graded"], graded_states, v_pre))
+    points, point_fired = carry.points, carry.point_fired
+    spike_history, point_spikes = carry.spike_history, carry.point_spikes
+    if model.surrogate:  # the spikes entering the ring now, as floats with gradients
+        spike_history = spike_history.at[n % model.ring_size].set(point_spikes)
+    plastic, inbuf = carry.plastic, carry.inbuf
+    if model.points:
+        points, point_spikes, plastic, inbuf = _update_points(model, core, mat, dt, carry, ring,
+                                                              n, spike_history)
+        point_fired = point_spikes > 0.5 if model.surrogate else point_spikes
     carry = State(v=v_new, channels=tuple(new_states), conc=conc, synapses=syn_states,
                   graded=graded_states, t=t + dt, step=n + 1, ring=ring, above=above,
-                  history=history, stats=carry.stats)
+                  history=history, stats=carry.stats, points=points, point_fired=point_fired,
+                  point_spikes=point_spikes if model.surrogate else None,
+                  spike_history=spike_history, plastic=plastic, inbuf=inbuf)
+    if model.n_points:  # recorded point spikes: those of this step's update (at t + dt)
+        fired = jnp.concatenate([fired, point_fired])
     record = mat["record"]  # a part of a split network records its own sites
     if record is not None:
         return carry, (record(carry), fired[model.spike_records])
@@ -371,9 +422,97 @@ def _step(model: Model, core, mat, dt, k, backend, carry: State, xs):
            "i_cap": core["cm"] * (v_new - v) / dt * 1e-3,  # uF/cm2 mV/ms -> mA/cm2
            "i_membrane": i_cap + i_membrane + g_membrane * (u - v),
            "synapse_currents": event_cur, "graded_currents": graded_cur, "iclamp": iclamp,
-           "waveform": xs["waveform"], "vclamp": _vclamp_current(model, core, t_mid, v_new)}
+           "waveform": xs["waveform"], "vclamp": _vclamp_current(model, core, t_mid, v_new),
+           "points": points, "plastic": plastic}
     carry = carry._replace(stats=_accumulate(model, carry.stats, obs))
     return carry, (_record(model, obs), fired[model.spike_records])
+
+
+def _update_points(model: Model, core, mat, dt, carry: State, ring, n, spike_history):
+    """Point neurons' step from t to t + dt (NEST's grid-based update): the weights of the
+    spikes read in this step, split by sign, and generator currents, then each
+    population's update. Returns (states per population, fired [n_points]: bool, or with
+    surrogates float 0/1 carrying gradients)."""
+    P = model.n_points
+    dtype = carry.v.dtype
+    ex, inh, current = (jnp.zeros(P, dtype) for _ in range(3))
+    st = model.static
+    if st is not None:
+        weight = core["static"]["weight"]
+        steps = mat["static_steps"]  # round(delay / dt), NEST's delay in steps
+        if st.ring_conn.size:
+            # a spike in ring row r is read by the target in step r + delay_steps - 1
+            rows = (n - steps[st.ring_conn] + 1) % model.ring_size
+            words = ring[rows, st.ring_source // 32]
+            bits = ((words >> (st.ring_source % 32).astype(jnp.uint32)) & jnp.uint32(1)).astype(dtype)
+            if model.surrogate:  # point sources: the same 0/1, with the spikes' gradients
+                k = st.ring_source - model.source_nodes.shape[0]
+                h = spike_history[rows, jnp.maximum(k, 0)]
+                bits = bits + jnp.where(k >= 0, h - lax.stop_gradient(h), 0.0)
+            x = weight[st.ring_conn] * bits
+            ex += jax.ops.segment_sum(jnp.where(x > 0, x, 0.0), st.ring_target, P)
+            inh += jax.ops.segment_sum(jnp.where(x < 0, x, 0.0), st.ring_target, P)
+        gen = core["generators"]
+        if st.poisson_conn.size:
+            # NEST's poisson_generator: in its step s (start < s dt <= stop), a Poisson number
+            # of spikes per target, read by the target in step s + delay_steps
+            s_gen = n - steps[st.poisson_conn]
+            g = st.poisson_gen
+            active = (jnp.round(gen["start"][g] / dt) < s_gen) & (s_gen <= jnp.round(gen["stop"][g] / dt))
+            lam = jnp.where(active, gen["rate"][g] * dt * 1e-3, 0.0)
+            k = jax.random.poisson(jax.random.fold_in(core["key"], n), lam).astype(dtype)
+            x = weight[st.poisson_conn] * k
+            ex += jax.ops.segment_sum(jnp.where(x > 0, x, 0.0), st.poisson_target, P)
+            inh += jax.ops.segment_sum(jnp.where(x < 0, x, 0.0), st.poisson_target, P)
+        if st.dc_conn.size:
+            # NEST's dc_generator (a current device: active when start < (s + 2) dt <= stop)
+            s_gen = n - steps[st.dc_conn] + 2
+            g = st.dc_gen
+            active = (jnp.round(gen["start"][g] / dt) < s_gen) & (s_gen <= jnp.round(gen["stop"][g] / dt))
+            x = jnp.where(active, gen["amplitude"][g] * weight[st.dc_conn], 0.0)
+            current += jax.ops.segment_sum(x, st.dc_target, P)
+    plastic, inbuf = carry.plastic, carry.inbuf
+    if model.plastic:
+        plastic, inbuf = _plastic_step(model, core, dt, carry, ring, n)
+        slot = n % model.inbuf_size
+        ex, inh = ex + inbuf[slot, 0], inh + inbuf[slot, 1]
+        inbuf = inbuf.at[slot].set(0.0)
+    states, fired = [], jnp.zeros(P, dtype if model.surrogate else bool)
+    for pl, p, s in zip(model.points, core["points"], carry.points):
+        sl = slice(pl.start, pl.start + pl.size)
+        new, spiked = pl.model.update(s, p, {"ex": ex[sl], "in": inh[sl], "current": current[sl]},
+                                      dt)
+        states.append(new)
+        fired = fired.at[sl].set(spiked.astype(fired.dtype))
+    return tuple(states), fired, plastic, inbuf
+
+
+def _ring_bit(model: Model, ring, row, source, dtype=bool):
+    """Whether ring source ``source`` [C] fired at the time of ring row ``row`` (mod size)."""
+    words = ring[row % model.ring_size, source // 32]
+    return (((words >> (source % 32).astype(jnp.uint32)) & jnp.uint32(1)) > 0).astype(dtype)
+
+
+def _plastic_step(model: Model, core, dt, carry: State, ring, n):
+    """Plastic connections at step n (time t = n dt): their rules act on the spikes sent now
+    (ring row n) and the postsynaptic spikes reaching them, and each sent spike is added to
+    its target's input buffer for the step that reads it (n + delay_steps - 1), with the
+    weight it carries now (NEST sends the updated weight)."""
+    t = n * dt
+    S = model.source_nodes.shape[0]
+    states, inbuf = [], carry.inbuf
+    for pl, p, s in zip(model.plastic, core["plastic"], carry.plastic):
+        d = jnp.round(p["delay"] / dt).astype(jnp.int32)
+        post = S + pl.target
+        pre = _ring_bit(model, ring, n, pl.source)
+        arrival = _ring_bit(model, ring, n - d, post)  # post spikes at t - d reach it now
+        before = _ring_bit(model, ring, n - d - 1, post, carry.v.dtype)
+        new, w = pl.mech.step(s, p, t, dt, pre, arrival, before)
+        states.append(new)
+        x = jnp.where(pre, w, 0.0)
+        inbuf = inbuf.at[(n + d - 1) % model.inbuf_size, (x < 0).astype(jnp.int32),
+                         pl.target].add(x)
+    return tuple(states), inbuf
 
 
 def _put_into(total, nodes, x):
@@ -423,10 +562,10 @@ def _accumulate(model: Model, stats: dict, obs: dict) -> dict:
 
 
 @partial(jax.jit, static_argnames=("model",))
-def initialize(model: Model, core, waveform0=None):
+def initialize(model: Model, core, waveform0=None, dt=None):
     """The simulation state at t = 0 and the traces there ([n_traces]); ``waveform0`` [W]:
-    the waveform clamps' currents at t = 0 (nA; default 0)."""
-    state = initial_state(model, core)
+    the waveform clamps' currents at t = 0 (nA; default 0); dt (ms) for point neurons."""
+    state = initial_state(model, core, dt)
     if waveform0 is None:
         waveform0 = jnp.zeros(model.waveform_nodes.shape[0], state.v.dtype)
     obs = _observe_initial(model, core, state, waveform0)
@@ -454,7 +593,10 @@ def schedule(model: Model, core, drive, dt, start: int = 0, size: int | None = N
         step = jnp.where(step >= 0, step, size)  # before this piece: dropped
         col = jnp.broadcast_to(jnp.arange(r)[:, None], step.shape)
         trains.append(jnp.zeros((size, r), t_deliver.dtype).at[step, col].add(1.0, mode="drop"))
-    return {"waveform": jnp.asarray(drive["waveform"][start:start + size]), "trains": tuple(trains)}
+    out = {"waveform": jnp.asarray(drive["waveform"][start:start + size]), "trains": tuple(trains)}
+    if model.spike_generators.size:
+        out["generators"] = jnp.asarray(drive["generators"][start:start + size])
+    return out
 
 
 @partial(jax.jit, static_argnames=("model", "method", "backend", "checkpoint", "record_every"))
@@ -526,7 +668,8 @@ def step_function(model: Model, core, dt, *, method: str = "backward_euler",
     """
     k = METHODS[method]
     mat = _matrix(model, core, dt, k)
-    mat["delay_steps"], mat["graded_steps"], too_long = _fit_buffers(model, core, dt)
+    mat["delay_steps"], mat["graded_steps"], mat["static_steps"], too_long = _fit_buffers(
+        model, core, dt)
     mat["ring_offset"], mat["record"] = ring_offset, record
     return jax.checkpoint(partial(_step, model, core, mat, dt, k, backend), prevent_cse=False), too_long
 
@@ -572,7 +715,7 @@ def run(model: Model, core, drive, dt, *, method: str = "backward_euler", backen
         checkpoint: int | None = None, record_every: int = 1) -> Output:
     """The whole run from t = 0 (differentiable in ``core``): traces, spike raster and
     statistics (``Output``)."""
-    state, rec0 = initialize(model, core, drive["waveform0"])
+    state, rec0 = initialize(model, core, drive["waveform0"], dt)
     xs = schedule(model, core, drive, dt)
     state, (rec, spikes) = advance(model, core, state, xs, dt, method=method, backend=backend,
                                    checkpoint=checkpoint, record_every=record_every)
@@ -605,13 +748,16 @@ class Result:
         stat_labels: (name, Location, "max" | "min" | "mean") of each statistic.
         stat_units: the unit of each statistic.
         raster: [n_steps, Q] bool: whether recorded spike source q fired at step n (t = n dt).
-        spike_cells: [Q] the cell of each recorded spike source.
+        spike_cells: [Q] the neuron of each recorded spike source: cells 0 .. C - 1, then
+            point neurons C + k (k numbered over all populations).
+        spike_shift: [Q] steps from a raster row to the spike's time (1 for point neurons,
+            which spike at the end of their update: row n means t = (n + 1) dt).
         meta: the run's settings: dt, t_stop, v_init, celsius, method, record_every and the
             dendrax version.
     """
 
     def __init__(self, t, traces, labels, raster=None, spike_cells=(), *, units=None, stats=None,
-                 stat_labels=(), stat_units=(), meta=None, spike_times=None):
+                 stat_labels=(), stat_units=(), meta=None, spike_times=None, spike_shift=None):
         self.t, self.traces, self.labels = t, traces, list(labels)
         self.units = tuple(units) if units is not None else tuple(
             "mV" if name == "v" else "" for name, _ in self.labels)
@@ -619,6 +765,8 @@ class Result:
         self.stat_labels, self.stat_units = list(stat_labels), tuple(stat_units)
         self.meta = dict(meta or {})
         self.spike_cells = tuple(int(c) for c in spike_cells)
+        self.spike_shift = tuple(int(k) for k in (spike_shift if spike_shift is not None
+                                                  else [0] * len(self.spike_cells)))
         self._spike_times = spike_times
         if raster is None and spike_times is None:
             raster = jnp.zeros((max(len(t) - 1, 0), 0), bool)
@@ -626,7 +774,7 @@ class Result:
 
     def tree_flatten(self):
         aux = (tuple(self.labels), self.spike_cells, self.units, tuple(self.stat_labels),
-               self.stat_units, tuple(sorted(self.meta.items())))
+               self.stat_units, tuple(sorted(self.meta.items())), self.spike_shift)
         return (self.t, self.traces, self.raster, self.stats), aux
 
     @classmethod
@@ -635,6 +783,7 @@ class Result:
         obj.t, obj.traces, obj._raster, obj.stats = children
         obj.labels, obj.spike_cells, obj.units = list(aux[0]), aux[1], aux[2]
         obj.stat_labels, obj.stat_units, obj.meta = list(aux[3]), aux[4], dict(aux[5])
+        obj.spike_shift = aux[6]
         obj._spike_times = None
         return obj
 
@@ -674,7 +823,7 @@ class Result:
             n_steps = int(round(float(self.meta["t_stop"]) / self.dt))
             raster = np.zeros((n_steps, len(self._spike_times)), bool)
             for q, times in enumerate(self._spike_times):
-                raster[np.round(times / self.dt).astype(int), q] = True
+                raster[np.round(times / self.dt).astype(int) - self.spike_shift[q], q] = True
             self._raster = raster
         return self._raster
 
@@ -699,8 +848,9 @@ class Result:
         if self._spike_times is not None:
             return list(self._spike_times)
         raster = np.asarray(self.raster)
-        t = np.arange(raster.shape[0]) * self.dt
-        return [t[raster[:, q]] for q in range(raster.shape[1])]
+        steps = np.arange(raster.shape[0])
+        return [(steps[raster[:, q]] + self.spike_shift[q]) * self.dt
+                for q in range(raster.shape[1])]
 
 
 class PrecisionWarning(UserWarning):
@@ -723,7 +873,7 @@ def _warn_if_float32():
 def simulate(target, t_stop: float, dt: float = 0.025, *, params=None, v_init: float = -65.0,
              celsius: float = 6.3, method: str = "backward_euler", backend: str = "auto",
              checkpoint: int | None = None, record_every: int = 1, chunk: int | None = None,
-             stream: str | None = None, progress: bool = False) -> Result:
+             stream: str | None = None, progress: bool = False, key=None) -> Result:
     """Simulate a cell or a network from t = 0 to t_stop (ms) with fixed step dt, as NEURON's run().
 
     Args:
@@ -747,6 +897,8 @@ def simulate(target, t_stop: float, dt: float = 0.025, *, params=None, v_init: f
             ``res.traces`` then reads the file lazily (a memory map). Implies ``chunk``
             (default 10,000 steps).
         progress: show a progress bar (runs in pieces; for long runs from the CLI).
+        key: the random draws of poisson_generator populations (a JAX PRNG key or an int
+            seed; default 0): the same key gives the same run.
 
     Returns:
         Result with t [n_t], traces [n_traces, n_t] and units, statistics, the spikes of
@@ -766,6 +918,8 @@ def simulate(target, t_stop: float, dt: float = 0.025, *, params=None, v_init: f
     check_values(model, params)
     model = sized(model, layout, params, dt)
     core = core_params(layout, params, v_init=v_init, celsius=celsius)
+    if key is not None and core.get("key") is not None:
+        core["key"] = jax.random.PRNGKey(key) if isinstance(key, (int, np.integer)) else key
     drv, step = drive(layout, n_steps, dt), jnp.asarray(dt)
     traced = [r.reduce is None for r in model.recordings]
     from . import __version__
@@ -784,10 +938,13 @@ def simulate(target, t_stop: float, dt: float = 0.025, *, params=None, v_init: f
         out = run(model, core, drv, step, method=method, backend=backend, checkpoint=checkpoint,
                   record_every=record_every)
         _warn_nonfinite(out.traces, dt * record_every, labels, stats=out.stats)
-        return Result(t, out.traces.T, labels, out.raster, layout.spike_cells, stats=out.stats, **kw)
+        return Result(t, out.traces.T, labels, out.raster, layout.spike_cells, stats=out.stats,
+                      spike_shift=layout.spike_shift, **kw)
     traces, spike_times, stats = _run_in_pieces(model, core, drv, step, method, backend,
-                                                record_every, chunk, stream, progress, labels)
+                                                record_every, chunk, stream, progress, labels,
+                                                layout.spike_shift)
     return Result(t, traces.T, labels, None, layout.spike_cells, stats=stats,
+                  spike_shift=layout.spike_shift,
                   spike_times=spike_times, **kw)
 
 
@@ -819,12 +976,12 @@ def _check_pieces(n_steps, record_every, checkpoint, chunk, stream, progress):
 
 
 def _run_in_pieces(model, core, drive, dt, method, backend, record_every, chunk, stream, progress,
-                   labels):
+                   labels, shift):
     """The run in pieces of ``chunk`` steps (one compiled piece; the last may be shorter):
     traces [n_t, n_traces] (a memory-mapped .npy when ``stream``), spike times per source,
     statistics."""
     n_steps = drive["t_deliver"].shape[0]
-    state, rec0 = initialize(model, core, drive["waveform0"])
+    state, rec0 = initialize(model, core, drive["waveform0"], dt)
     rec0 = np.asarray(rec0)
     n_t = n_steps // record_every + 1
     if stream is not None:
@@ -858,7 +1015,7 @@ def _run_in_pieces(model, core, drive, dt, method, backend, record_every, chunk,
                 keep.append(rec)
             steps, sources = np.nonzero(np.asarray(raster))
             for n, q in zip(steps, sources):
-                spikes[q].append((start + n) * float(dt))
+                spikes[q].append((start + n + shift[q]) * float(dt))
             if bar is not None:
                 bar.update(size)
     finally:
@@ -903,8 +1060,33 @@ def sized(model: Model, layout, params, dt) -> Model:
         else:
             event = max(event, d)
     ring = int(np.ceil(event / dt - 0.5 - 1e-9)) + 1 if model.n_sources else 1
+    if model.static is not None:
+        delay = params["synapses"]["static"]["delay"]
+        static = layout.max_static_delay
+        if not isinstance(delay, jax.core.Tracer):
+            delay = np.asarray(delay)
+            if delay.size and np.round(delay.min() / dt) < 1:
+                raise ValueError(f"a connection onto point neurons has delay {delay.min():g} ms, "
+                                 f"less than one step (dt = {dt:g} ms); NEST's minimum delay "
+                                 "is the resolution: use delay >= dt")
+            static = max(static, float(delay.max(initial=0.0)))
+        ring = max(ring, int(np.round(static / dt)))
+    inbuf = 1
+    for name in layout.plastic:  # STDP reads the post spikes of d + 1 steps ago
+        delay = params["synapses"][name]["delay"]
+        d = layout.max_static_delay if isinstance(delay, jax.core.Tracer) else float(
+            np.max(np.asarray(delay), initial=0.0))
+        if not isinstance(delay, jax.core.Tracer) and np.asarray(delay).size and \
+                np.round(np.min(np.asarray(delay)) / dt) < 1:
+            raise ValueError(f"a {name} connection has delay {np.min(delay):g} ms, less than one "
+                             f"step (dt = {dt:g} ms); NEST's minimum delay is the resolution")
+        ring = max(ring, int(np.round(d / dt)) + 2)
+        inbuf = max(inbuf, int(np.round(d / dt)))
+    if not layout.plastic:
+        inbuf = 1
     history = int(np.round(graded / dt)) + 1 if model.graded else 1
-    return replace(model, ring_size=max(ring, 1), history_size=max(history, 1))
+    return replace(model, ring_size=max(ring, 1), history_size=max(history, 1),
+                   inbuf_size=max(inbuf, 1))
 
 
 def _warn_nonfinite(traces, dt, labels, t0=0.0, stats=None) -> bool:
@@ -932,5 +1114,8 @@ def _check_params(params):
     for path, leaf in jax.tree_util.tree_leaves_with_path(params):
         if isinstance(leaf, jax.core.Tracer):
             continue
-        if not np.all(np.isfinite(np.asarray(leaf))):
+        value = np.asarray(leaf)
+        if getattr(path[0], "key", None) == "populations":  # NEST's bounds may be infinite
+            value = np.where(np.isinf(value), 0.0, value)  # (V_min = -inf, stop = inf)
+        if not np.all(np.isfinite(value)):
             raise ValueError(f"parameter {jax.tree_util.keystr(path)} has non-finite values")

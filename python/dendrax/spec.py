@@ -402,20 +402,47 @@ class CellSpec:
 
 
 # --- networks -------------------------------------------------------------------------------
-NETWORK_KEYS = ("cell", "connection", "simulation", "record", "out")
+NETWORK_KEYS = ("cell", "population", "connection", "simulation", "record", "out")
+POPULATION_KEYS = ("model", "n", "name", "params", "spike_times")
 NETWORK_CELL_KEYS = ("model", "swc", "nseg", "Ra", "cm", "mechanisms", "set", "iclamp", "count")
 CONNECTION_KEYS = ("pre", "post", "synapse", "weight", "delay", "threshold", "p", "seed",
-                   "params", "pre_loc", "post_loc")
+                   "params", "pre_loc", "post_loc", "one_to_one")
 SIMULATION_KEYS = ("t_stop", "dt", "v_init", "celsius", "method")
 SIMULATION_DEFAULTS = {"t_stop": 100.0, "dt": 0.025, "v_init": -65.0, "celsius": 6.3,
                        "method": "backward_euler"}
 METHODS = ("backward_euler", "crank_nicolson")
-RECORD_KEYS = ("spikes", "v", "spike_threshold")
+RECORD_KEYS = ("spikes", "v", "spike_threshold", "V_m")
+POPULATION_REF = re.compile(r"^(?P<name>[A-Za-z_]\w*)(\[(?P<sel>[^\]]*)\])?$")
 
 
 def is_network(cfg: Mapping) -> bool:
-    """Whether a loaded TOML describes a network: it has ``[[cell]]`` tables (an array)."""
-    return isinstance(cfg.get("cell"), list)
+    """Whether a loaded TOML describes a network: it has ``[[cell]]`` or ``[[population]]``
+    tables (arrays)."""
+    return isinstance(cfg.get("cell"), list) or isinstance(cfg.get("population"), list)
+
+
+def parse_population(value, populations: Mapping, what: str):
+    """``"exc"`` or ``"exc[0:10]"`` (Python's slice of the population) -> (name, indices);
+    None when ``value`` names no population (a cell index or range)."""
+    if not isinstance(value, str):
+        return None
+    m = POPULATION_REF.match(value.strip())
+    if not m or m.group("name") not in populations:
+        if m and not value.strip()[0].isdigit() and ":" not in value:
+            raise SpecError(f"{what}: no population named {m.group('name')!r}; populations: "
+                            f"{sorted(populations)}")
+        return None
+    name, sel = m.group("name"), m.group("sel")
+    n = populations[name]
+    if sel is None:
+        return name, np.arange(n)
+    try:
+        parts = [int(p) if p.strip() else None for p in sel.split(":")]
+        index = np.arange(n)[slice(*parts)] if len(parts) > 1 else np.atleast_1d(np.arange(n)[parts[0]])
+    except (ValueError, IndexError, TypeError):
+        raise SpecError(f"{what}: bad selection {value!r} of {name} ({n} neurons); use e.g. "
+                        f"\"{name}[0:10]\" or \"{name}[3]\"") from None
+    return name, index
 
 
 @dataclass
@@ -427,8 +454,10 @@ class NetworkSpec:
         connections: the ``[[connection]]`` tables, checked.
         simulation: t_stop, dt, v_init, celsius, method.
         record: spikes (True, False, or cell indices), v (``"cell N LOCATION"`` strings),
-            spike_threshold (mV).
+            spike_threshold (mV), V_m ((population, neuron indices) to record).
         out: the output folder, or None.
+        populations: the ``[[population]]`` tables, checked (model, n, name, params,
+            spike_times).
     """
 
     cells: list
@@ -436,16 +465,24 @@ class NetworkSpec:
     simulation: dict = field(default_factory=lambda: dict(SIMULATION_DEFAULTS))
     record: dict = field(default_factory=dict)
     out: str | None = None
+    populations: list = field(default_factory=list)
 
     @classmethod
     def from_dict(cls, cfg: Mapping) -> "NetworkSpec":
         """A spec from a loaded network TOML (``[[cell]]``, ``[[connection]]``,
         ``[simulation]``, ``[record]``, ``out``)."""
         check_keys(cfg, NETWORK_KEYS, "a network config (the top level)")
-        tables = cfg.get("cell")
-        if not isinstance(tables, list) or not tables:
+        tables = cfg.get("cell", [])
+        pops = cfg.get("population", [])
+        if not isinstance(tables, list) or not isinstance(pops, list) or not (tables or pops):
             raise SpecError("a network needs [[cell]] tables (model = \"ball_and_stick\" or "
-                            "swc = \"...\", count = N)")
+                            "swc = \"...\", count = N) or [[population]] tables (model = "
+                            "\"iaf_psc_alpha\", n = N)")
+        populations = [cls._population(t, k) for k, t in enumerate(pops)]
+        names = [p["name"] for p in populations]
+        if len(set(names)) != len(names):
+            raise SpecError(f"[[population]] names must differ, got {names}")
+        sizes = {p["name"]: p["n"] for p in populations}
         cells = []
         for k, table in enumerate(tables):
             where = f"[[cell]] {k}"
@@ -458,7 +495,7 @@ class NetworkSpec:
         connections = cfg.get("connection", [])
         if not isinstance(connections, list):
             raise SpecError("connections are [[connection]] tables (an array of tables)")
-        connections = [cls._connection(c, k, n_cells) for k, c in enumerate(connections)]
+        connections = [cls._connection(c, k, n_cells, sizes) for k, c in enumerate(connections)]
 
         sim_table = cfg.get("simulation", {})
         check_keys(sim_table, SIMULATION_KEYS, "[simulation]")
@@ -480,28 +517,63 @@ class NetworkSpec:
             record["spikes"] = parse_cells(record["spikes"], n_cells, "[record] spikes")
         v = get_strings(rec, "v", "[record]")
         if v is None:  # default: the soma of the first cell of every [[cell]] table
-            starts = np.cumsum([0] + [count for _, count in cells[:-1]])
+            starts = np.cumsum([0] + [count for _, count in cells[:-1]]) if cells else []
             v = [f"cell {int(s)} soma(0.5)" for s in starts]
         record["v"] = v
+        record["V_m"] = [parse_population(t, sizes, "[record] V_m")
+                         for t in (get_strings(rec, "V_m", "[record]") or [])]
+        if None in record["V_m"]:
+            raise SpecError("[record] V_m takes populations, e.g. [\"exc[0:3]\"]")
         out = cfg.get("out")
         if out is not None and not isinstance(out, str):
             raise SpecError(f"out must be a folder name, got {out!r}")
-        return cls(cells, connections, simulation, record, out)
+        return cls(cells, connections, simulation, record, out, populations)
 
     @staticmethod
-    def _connection(table, k: int, n_cells: int) -> dict:
+    def _population(table, k: int) -> dict:
+        where = f"[[population]] {k}"
+        if not isinstance(table, Mapping):
+            raise SpecError(f"{where} must be a table")
+        check_keys(table, POPULATION_KEYS, where)
+        if not isinstance(table.get("model"), str):
+            raise SpecError(f"{where} needs model = \"<name>\" (e.g. \"iaf_psc_alpha\", "
+                            "\"poisson_generator\")")
+        n = get_number(table, "n", None, positive=True, integer=True, prefix=f"{where} ")
+        if n is None:
+            raise SpecError(f"{where} needs n = <number of neurons>")
+        name = table.get("name", f"{table['model']}_{k}")
+        if not isinstance(name, str) or not name.isidentifier():
+            raise SpecError(f"{where} name must be an identifier, got {name!r}")
+        params = table.get("params", {})
+        if not isinstance(params, Mapping):
+            raise SpecError(f"{where} params must be a table of name = value")
+        for key, value in params.items():
+            if not isinstance(value, (int, float, list)) or isinstance(value, bool):
+                raise SpecError(f"{where} params.{key} must be a number or a list of numbers, "
+                                f"got {value!r}")
+        return {"model": table["model"], "n": int(n), "name": name, "params": dict(params),
+                "spike_times": table.get("spike_times"), "where": where}
+
+    @staticmethod
+    def _connection(table, k: int, n_cells: int, sizes: Mapping = {}) -> dict:
         where = f"[[connection]] {k}"
         check_keys(table, CONNECTION_KEYS, where)
-        for key in ("pre", "post", "synapse"):
+        ends = {key: parse_population(table.get(key), sizes, f"{where} {key}")
+                for key in ("pre", "post")}
+        points = any(e is not None for e in ends.values())
+        for key in ("pre", "post") + (() if points else ("synapse",)):
             if key not in table:
                 raise SpecError(f"{where} needs {key} (pre and post: a cell index, a range "
-                                f"\"0:50\" or a list; synapse: e.g. \"Exp2Syn\")")
-        if not isinstance(table["synapse"], str):
+                                f"\"0:50\", a list, or a population \"exc\" / \"exc[0:10]\"; "
+                                f"synapse: e.g. \"Exp2Syn\")")
+        synapse = table.get("synapse", "static")
+        if not isinstance(synapse, str):
             raise SpecError(f"{where} synapse must be a name such as \"Exp2Syn\", got "
-                            f"{table['synapse']!r}")
-        conn = {"pre": parse_cells(table["pre"], n_cells, f"{where} pre"),
-                "post": parse_cells(table["post"], n_cells, f"{where} post"),
-                "synapse": table["synapse"], "where": where, "kwargs": {}}
+                            f"{synapse!r}")
+        conn = {key: ends[key] if ends[key] is not None else
+                parse_cells(table[key], n_cells, f"{where} {key}") for key in ("pre", "post")}
+        conn.update(synapse=synapse, where=where, kwargs={}, points=points,
+                    one_to_one=bool(table.get("one_to_one", False)))
         for key in ("weight", "delay", "threshold"):
             if key in table:
                 conn["kwargs"][key] = get_number(table, key, prefix=f"{where} ")
@@ -547,16 +619,58 @@ class NetworkSpec:
             cells.append(template)
             cells.extend(template.copy() for _ in range(count - 1))
         net = Network(cells)
+        pops = {}
+        for p in self.populations:
+            try:
+                pops[p["name"]] = net.population(p["model"], p["n"], name=p["name"],
+                                                 spike_times=p["spike_times"], **p["params"])
+            except (ValueError, TypeError) as err:
+                raise SpecError(f"{p['where']}: {err}") from None
         table = self.table_of()
         first = np.searchsorted(table, np.arange(len(self.cells)))  # first cell of each table
-        for conn in self.connections:
-            self._connect(net, conn, table, first)
+        for n, conn in enumerate(self.connections):
+            if conn["points"]:
+                self._connect_points(net, conn, pops, n)
+            else:
+                self._connect(net, conn, table, first)
         if self.record["spikes"] is not False:
-            net.record_spikes(None if self.record["spikes"] is True else self.record["spikes"],
-                              threshold=self.record["spike_threshold"])
+            if self.cells:
+                net.record_spikes(None if self.record["spikes"] is True else self.record["spikes"],
+                                  threshold=self.record["spike_threshold"])
+            if self.record["spikes"] is True:
+                from .point import Generator
+
+                for pop in pops.values():
+                    if not isinstance(pop.model, Generator):
+                        net.record_spikes(pop)
         for text in self.record["v"]:
             net.record("v", parse_cell_location(net, text, "[record] v"))
+        for name, index in self.record.get("V_m", []):
+            net.record("V_m", pops[name][index])
         return net
+
+    @staticmethod
+    def _connect_points(net, conn, pops, n) -> None:
+        """A connection table with a population at one end (NEST's rules: all to all, one to
+        one, or each pair with probability p)."""
+        where = conn["where"]
+
+        def end(value):
+            if isinstance(value, tuple):
+                return pops[value[0]][value[1]]
+            if len(value) != 1:
+                raise SpecError(f"{where}: a connection with a population takes one cell "
+                                f"(its soma), got {len(value)} cells")
+            return net.cell(value[0]).soma(0.5)
+
+        kwargs = dict(conn["kwargs"])
+        if conn["p"] is not None:
+            kwargs.update(p=conn["p"], key=_fold(conn["seed"], n))
+        try:
+            net.connect(end(conn["pre"]), end(conn["post"]), conn["synapse"],
+                        one_to_one=conn["one_to_one"], **kwargs)
+        except (ValueError, IndexError) as err:
+            raise SpecError(f"{where}: {err}") from None
 
     @staticmethod
     def _connect(net, conn, table, first) -> None:

@@ -129,7 +129,8 @@ def concatenate_tables(tables) -> FrustumTable:
             cols[k].append(getattr(t, k) + pts)
         for k in ("length", "f1", "f2"):
             cols[k].append(getattr(t, k))
-    arrays = {k: np.concatenate(v).astype(np.float64 if k in ("length", "f1", "f2") else np.int32)
+    arrays = {k: np.concatenate(v + [np.zeros(0)]).astype(np.float64 if k in ("length", "f1", "f2")
+                                                          else np.int32)
               for k, v in cols.items()}
     return FrustumTable(**arrays, n_nodes=n_total, n_sections=int(sec_off[-1]),
                         n_points=int(pt_off[-1]))

@@ -1,0 +1,762 @@
+"""Python source of a dendrax mechanism class from an NMODL Description.
+
+The generated module is plain, readable Python: one class (a ``Channel``, ``IonPool`` or
+``Synapse``) whose methods are the NMODL blocks, each statement on its own line with the
+NMODL it came from nearby. Variables live in a dict ``x`` (parameters, states, assigned
+variables, what the compartment provides) and a block's LOCALs in ``l``; IF/ELSE runs
+both branches and selects with ``jnp.where`` (see ``runtime.join``), so the code traces
+under ``jit`` and differentiates like any JAX function.
+
+Which NMODL block becomes which method:
+
+    BREAKPOINT (after SOLVE)   current(v, states, params, env)   mA/cm2 per ion (nA: synapse)
+    SOLVE ... METHOD m         advance(v, states, params, env, dt)
+    INITIAL                    steady_state(v, params, env)
+    NET_RECEIVE(weight)        on_spike(states, params, weight)
+    FUNCTION / PROCEDURE       methods taking x (and returning a value: FUNCTION)
+
+ASSIGNED variables (and PARAMETERs) that one block sets and another reads before setting
+(Exp2Syn's ``factor``, set in INITIAL and read in NET_RECEIVE) are carried between calls as
+extra states, as NEURON keeps them per instance.
+"""
+
+from __future__ import annotations
+
+import keyword
+import math
+import re
+
+from .describe import (SPECIAL, Assign, Call, Conserve, Description, Diff, If,
+                       NmodlError, Reaction, SolveSteady)
+from .units import UnitError, Units
+
+FUNCS = {"exp": "jnp.exp", "log": "jnp.log", "log10": "jnp.log10", "fabs": "jnp.abs",
+         "sqrt": "jnp.sqrt", "pow": "jnp.power", "sin": "jnp.sin", "cos": "jnp.cos",
+         "tan": "jnp.tan", "asin": "jnp.arcsin", "acos": "jnp.arccos", "atan": "jnp.arctan",
+         "atan2": "jnp.arctan2", "sinh": "jnp.sinh", "cosh": "jnp.cosh", "tanh": "jnp.tanh",
+         "floor": "jnp.floor", "ceil": "jnp.ceil", "fmin": "jnp.minimum", "fmax": "jnp.maximum",
+         "exprelr": "rt.exprelr", "expm1": "jnp.expm1", "fmod": "jnp.fmod"}
+# Python operator precedence (higher binds tighter)
+PREC = {"||": 1, "&&": 2, "not": 3, "<": 4, ">": 4, "<=": 4, ">=": 4, "==": 4, "!=": 4,
+        "+": 5, "-": 5, "*": 6, "/": 6, "neg": 7, "^": 8}
+NEWTON_ITERATIONS = 8
+
+
+RESERVED = {"x", "l", "s", "f", "cons", "self", "jnp", "rt", "weight", "v", "states", "params",
+            "env", "dt"}
+
+
+def _ident(name: str) -> str:
+    """A Python identifier for an NMODL name (keywords get a trailing underscore)."""
+    out = re.sub(r"\W", "_", name)
+    if not out or out[0].isdigit():
+        out = "M_" + out
+    return out + "_" if keyword.iskeyword(out) else out
+
+
+TAKEN = {"name", "params", "units", "ranges", "states", "ions", "ion", "nonspecific", "carried",
+         "newton_iterations", "current", "advance", "steady_state", "on_spike", "rates"}
+
+
+def _method(name: str) -> str:
+    """The method name of a FUNCTION or PROCEDURE (avoiding the mechanism API's names)."""
+    out = _ident(name)
+    return out + "_" if out in TAKEN - {"rates"} or out.startswith("_") else out
+
+
+def _block(kind: str, name: str) -> str:
+    """The method name of a DERIVATIVE or KINETIC block."""
+    return f"_{kind.lower()}_{_ident(name)}"
+
+
+def _arg(name: str) -> str:
+    """A Python parameter name for a FUNCTION/PROCEDURE argument."""
+    out = _ident(name)
+    return out + "_" if out in RESERVED else out
+
+
+class Generator:
+    """Builds the module source of one Description (``source()``)."""
+
+    def __init__(self, d: Description):
+        self.d = d
+        self.problems: list[tuple[int, str]] = []
+        self.lines: list[str] = []
+        self.counter = 0
+        self.pool = next((ion for ion, u in d.ions.items() if f"{ion}i" in u["write"]), None)
+        self.kind = "Synapse" if d.point else ("IonPool" if self.pool else "Channel")
+        self.constants = dict(d.constants)
+        for name, (u1, u2) in (("FARADAY", ("faraday", "coulombs")),
+                               ("R", ("k-mole", "joule/degC"))):
+            if name in d.used and name not in self._declared_vars():
+                try:
+                    self.constants[name] = (Units().factor(u1, u2), f"({u1}) ({u2})")
+                except (UnitError, ImportError) as err:  # pragma: no cover - no neuron
+                    self.problems.append((0, f"{name}: {err}"))
+        if "PI" in d.used and "PI" not in self._declared_vars():
+            self.constants["PI"] = (math.pi, "pi")
+        self.ion_vars = {v for u in d.ions.values() for v in u["read"] + u["write"]}
+        specials = SPECIAL | self.ion_vars
+        self.params = {k: p for k, p in d.params.items() if k not in specials}
+        self.assigned = {k: u for k, u in d.assigned.items()
+                         if k not in specials and k not in d.states and k not in self.params}
+        for cur in d.nonspecific:
+            self.assigned.setdefault(cur, "nA" if d.point else "mA/cm2")
+        self.carried = self._carried()
+
+    def _declared_vars(self):
+        d = self.d
+        return set(d.params) | set(d.states) | set(d.assigned) | set(d.constants)
+
+    # --- which variables persist between blocks ----------------------------------------
+    def _tracked(self):
+        return set(self.assigned) | set(self.params)
+
+    def _flow(self, stmts, defined: set, local: set, memo: dict, reads: set, writes: set):
+        """Reads (before being set) and writes of mechanism variables by ``stmts``; returns
+        the variables certainly set after them."""
+        tracked = self._tracked()
+
+        def expr(e):
+            if e[0] == "var":
+                if e[1] in tracked and e[1] not in local and e[1] not in defined:
+                    reads.add(e[1])
+            elif e[0] == "bin":
+                expr(e[2])
+                expr(e[3])
+            elif e[0] in ("neg", "not"):
+                expr(e[1])
+            elif e[0] == "call":
+                for a in e[2]:
+                    expr(a)
+                call(e[1])
+
+        def call(name):
+            f = self.d.functions.get(name)
+            if f is None:
+                return
+            if name not in memo:
+                memo[name] = None  # recursion guard
+                r, w = set(), set()
+                sets = self._flow(f.body, set(), set(f.args) | set(f.locals) | {f.name}, memo,
+                                  r, w)
+                memo[name] = (r, w, sets)
+            if memo[name] is None:
+                return
+            r, w, sets = memo[name]
+            reads.update(r - defined)
+            writes.update(w)
+            defined.update(sets)
+
+        for s in stmts:
+            if isinstance(s, Assign):
+                expr(s.expr)
+                if s.name not in local and s.name in tracked:
+                    writes.add(s.name)
+                    defined.add(s.name)
+            elif isinstance(s, Call):
+                for a in s.args:
+                    expr(a)
+                call(s.name)
+            elif isinstance(s, If):
+                expr(s.cond)
+                d1, d2 = set(defined), set(defined)
+                self._flow(s.body, d1, local, memo, reads, writes)
+                self._flow(s.orelse, d2, local, memo, reads, writes)
+                defined |= d1 & d2
+            elif isinstance(s, Diff):
+                expr(s.expr)
+            elif isinstance(s, Reaction):
+                expr(s.kf)
+                if s.kb is not None:
+                    expr(s.kb)
+            elif isinstance(s, Conserve):
+                expr(s.total)
+            elif isinstance(s, SolveSteady):
+                b = self.d.blocks.get(s.block)
+                if b is not None:
+                    self._flow(b.body, defined, set(b.locals), memo, reads, writes)
+                else:
+                    call(s.block)
+        return defined
+
+    def _entry_points(self):
+        d = self.d
+        out = {"INITIAL": (d.initial, set(d.initial_locals)),
+               "BREAKPOINT": (d.breakpoint, set(d.breakpoint_locals))}
+        if d.solve is not None:
+            name = d.solve[0]
+            if name in d.blocks:
+                out["SOLVE"] = (d.blocks[name].body, set(d.blocks[name].locals))
+            elif name in d.functions:
+                out["SOLVE"] = ([Call(name, [], d.solve[2])], set())
+        if d.net_receive is not None:
+            args, body, local, _ = d.net_receive
+            out["NET_RECEIVE"] = (body, set(args) | set(local))
+        return out
+
+    def _carried(self):
+        reads, writes = {}, {}
+        for where, (stmts, local) in self._entry_points().items():
+            r, w = set(), set()
+            self._flow(stmts, set(), local, {}, r, w)
+            reads[where], writes[where] = r, w
+        written = set().union(*writes.values())
+        carried = []
+        for name in sorted(set().union(*reads.values()) & written):
+            if name in self.params and not any(name in w for w in writes.values()):
+                continue
+            if name in writes["BREAKPOINT"]:
+                wherever = [k for k, r in reads.items() if name in r]
+                self.problems.append((0, f"'{name}' is set in BREAKPOINT and read in "
+                                         f"{' and '.join(wherever)} before being set there: "
+                                         "dendrax computes currents without side effects"))
+                continue
+            if name in self.params and "INITIAL" not in [k for k, w in writes.items() if name in w]:
+                self.problems.append((0, f"PARAMETER '{name}' is changed outside INITIAL"))
+                continue
+            carried.append(name)
+        return carried
+
+    # --- expressions -----------------------------------------------------------------
+    def expr(self, e, ctx, parent: int = 0, right: bool = False) -> str:
+        kind = e[0]
+        if kind == "num":
+            v = e[1]
+            return repr(float(v)) if math.isfinite(v) else f"float('{v}')"
+        if kind == "var":
+            return self.var(e[1], ctx)
+        if kind == "neg":
+            inner = self.expr(e[1], ctx, PREC["neg"])
+            text = f"-{inner}"
+            return f"({text})" if parent >= PREC["neg"] else text
+        if kind == "not":
+            return f"jnp.logical_not({self.expr(e[1], ctx)})"
+        if kind == "call":
+            return self.call_expr(e[1], e[2], ctx)
+        op, a, b = e[1], e[2], e[3]
+        if op == "&&":
+            return f"jnp.logical_and({self.expr(a, ctx)}, {self.expr(b, ctx)})"
+        if op == "||":
+            return f"jnp.logical_or({self.expr(a, ctx)}, {self.expr(b, ctx)})"
+        p = PREC[op]
+        if op == "^":
+            left = self.expr(a, ctx, p + 1)  # (-a) ** b, (a ** b) ** c
+            rt = self.expr(b, ctx, p)
+            text = f"{left} ** {rt}"
+        elif p == 4:  # comparisons do not chain
+            text = f"{self.expr(a, ctx, p + 1)} {op} {self.expr(b, ctx, p + 1)}"
+        else:
+            text = f"{self.expr(a, ctx, p)} {op} {self.expr(b, ctx, p + 1)}"
+        return f"({text})" if p < parent or (p == parent and right) else text
+
+    def var(self, name, ctx) -> str:
+        if ctx.get("subst") and name in ctx["subst"]:
+            return ctx["subst"][name]
+        if name in ctx["local"]:
+            return f'{ctx["l"]}[{name!r}]'
+        if name in self.constants and name not in self._declared_vars() - set(self.d.constants):
+            return _ident(name)
+        if name == "PI" and "PI" in self.constants:
+            return "PI"
+        return f'{ctx["x"]}[{name!r}]'
+
+    def call_expr(self, name, args, ctx) -> str:
+        rendered = [self.expr(a, ctx) for a in args]
+        if name in self.d.functions:
+            f = self.d.functions[name]
+            if len(args) != len(f.args):
+                self.problems.append((ctx.get("line", 0), f"{name} takes {len(f.args)} "
+                                                          f"arguments, called with {len(args)}"))
+            return f"self.{_method(name)}({', '.join([ctx['x']] + rendered)})"
+        if name in FUNCS:
+            return f"{FUNCS[name]}({', '.join(rendered)})"
+        self.problems.append((ctx.get("line", 0), f"unknown function {name}()"))
+        return "jnp.nan"
+
+    # --- statements -------------------------------------------------------------------
+    def emit(self, depth: int, text: str) -> None:
+        self.lines.append("    " * depth + text)
+
+    def body(self, stmts, ctx, depth: int) -> None:
+        for s in stmts:
+            ctx["line"] = getattr(s, "line", 0)
+            if isinstance(s, Assign):
+                self.assign(s, ctx, depth)
+            elif isinstance(s, Call):
+                if s.name in self.d.functions:
+                    self.emit(depth, self.call_expr(s.name, s.args, ctx))
+                elif s.name in FUNCS:
+                    continue  # a builtin called for nothing
+                else:
+                    self.problems.append((s.line, f"unknown procedure {s.name}()"))
+            elif isinstance(s, If):
+                self.if_(s, ctx, depth)
+            elif isinstance(s, Diff):
+                self.diff(s, ctx, depth)
+            elif isinstance(s, Reaction):
+                self.reaction(s, ctx, depth)
+            elif isinstance(s, Conserve):
+                self.conserve(s, ctx, depth)
+            elif isinstance(s, SolveSteady):
+                self.solve_steady(s, ctx, depth)
+
+    def assign(self, s: Assign, ctx, depth):
+        name = s.name
+        if name in self.constants and name not in self._declared_vars() - set(self.d.constants):
+            self.problems.append((s.line, f"assignment to the constant {name}"))
+            return
+        if name in self.d.states and ctx.get("where") == "current":
+            self.problems.append((s.line, f"BREAKPOINT assigns the STATE {name}: only SOLVE "
+                                          "changes states"))
+        if name in ("v", "celsius", "dt"):
+            self.problems.append((s.line, f"assignment to '{name}' is not supported"))
+            return
+        if name in self.ion_vars and name not in self.d.states:
+            ion = next(i for i, u in self.d.ions.items() if name in u["read"] + u["write"])
+            if name not in self.d.ions[ion]["write"] and name not in self.d.nonspecific:
+                self.problems.append((s.line, f"assignment to {name}, which USEION {ion} only "
+                                              "READs"))
+        target = f'{ctx["l"]}[{name!r}]' if name in ctx["local"] else f'{ctx["x"]}[{name!r}]'
+        self.emit(depth, f"{target} = {self.expr(s.expr, ctx)}")
+
+    def if_(self, s: If, ctx, depth):
+        self.counter += 1
+        n = self.counter
+        x, l = ctx["x"], ctx["l"]
+        self.emit(depth, f"c{n} = {self.expr(s.cond, ctx)}")
+        self.emit(depth, f"x{n}a, l{n}a = rt.fork({x}, {l})  # if")
+        self.body(s.body, {**ctx, "x": f"x{n}a", "l": f"l{n}a"}, depth)
+        self.emit(depth, f"x{n}b, l{n}b = rt.fork({x}, {l})  # else")
+        self.body(s.orelse, {**ctx, "x": f"x{n}b", "l": f"l{n}b"}, depth)
+        self.emit(depth, f"rt.join(c{n}, ({x}, {l}), (x{n}a, l{n}a), (x{n}b, l{n}b))")
+
+    def diff(self, s: Diff, ctx, depth):
+        if s.state not in self.d.states:
+            self.problems.append((s.line, f"{s.state}' = ...: {s.state} is not a STATE"))
+            return
+        method = ctx.get("method")
+        x = ctx["x"]
+        if method == "cnexp":
+            degree = self.degree(s.expr, s.state)
+            if degree is None or degree > 1:
+                # nocmodl then emits s * exp(dt df/ds), which drops the equation's constant
+                # term: not a solution of the equation, so refused rather than copied
+                self.problems.append((s.line, f"METHOD cnexp needs {s.state}' linear in "
+                                              f"{s.state} (NEURON's cnexp is wrong otherwise); "
+                                              "use METHOD derivimplicit"))
+            rhs = self.expr(s.expr, {**ctx, "subst": {s.state: "s"}})
+            self.emit(depth, f"{x}[{s.state!r}] = rt.cnexp(lambda s: {rhs}, {x}[{s.state!r}], "
+                             f"{x}['dt'])")
+        else:
+            self.emit(depth, f"{x}[{(s.state + chr(39))!r}] = {self.expr(s.expr, ctx)}")
+
+    def degree(self, e, state):
+        """Polynomial degree of ``e`` in ``state`` (None: not a polynomial)."""
+        kind = e[0]
+        if kind == "num":
+            return 0
+        if kind == "var":
+            return 1 if e[1] == state else 0
+        if kind == "neg":
+            return self.degree(e[1], state)
+        if kind in ("not", "call"):
+            args = [e[1]] if kind == "not" else e[2]
+            return 0 if all(self.degree(a, state) == 0 for a in args) else None
+        op, a, b = e[1], self.degree(e[2], state), self.degree(e[3], state)
+        if a is None or b is None:
+            return None
+        if op in ("+", "-"):
+            return max(a, b)
+        if op == "*":
+            return a + b
+        if op == "/":
+            return a if b == 0 else None
+        if op == "^":
+            if b == 0 and e[3][0] == "num" and float(e[3][1]).is_integer() and e[3][1] >= 0:
+                return a * int(e[3][1])
+            return 0 if a == 0 and b == 0 else None
+        return 0 if a == 0 and b == 0 else None
+
+    def reaction(self, s: Reaction, ctx, depth):
+        x = ctx["x"]
+        for _, st in s.lhs + s.rhs:
+            if st not in self.d.states:
+                self.problems.append((s.line, f"'{s.text}': {st} is not a STATE"))
+                return
+        self.emit(depth, f"# {s.text}")
+
+        def product(side):
+            parts = []
+            for coef, st in side:
+                parts += [f"{x}[{st!r}]"] * coef
+            return " * ".join(parts)
+
+        if s.op == "<<":
+            st = s.lhs[0][1]
+            self.emit(depth, f"{x}[{st + chr(39)!r}] = {x}[{st + chr(39)!r}] + "
+                             f"{self.expr(s.kf, ctx, PREC['+'])}")
+            return
+        kf = self.expr(s.kf, ctx, PREC["*"])
+        flux = f"{kf} * {product(s.lhs)}"
+        if s.op == "<->" and s.kb is not None:
+            kb = self.expr(s.kb, ctx, PREC["*"])
+            flux += f" - {kb} * {product(s.rhs)}" if s.rhs else f" - {kb}"
+        self.emit(depth, f"f = {flux}")
+        for sign, side in (("-", s.lhs), ("+", s.rhs)):
+            for coef, st in side:
+                key = repr(st + "'")
+                self.emit(depth, f"{x}[{key}] = {x}[{key}] {sign} " + (f"{coef}.0 * f" if coef != 1
+                                                                       else "f"))
+
+    def conserve(self, s: Conserve, ctx, depth):
+        used = ctx.setdefault("conserved", [])
+        row = next((st for _, st in reversed(s.terms) if st not in used), None)
+        if row is None:
+            self.problems.append((s.line, f"'{s.text}': no state left to conserve"))
+            return
+        used.append(row)
+        x = ctx["x"]
+        total = " + ".join((f"{c}.0 * " if c != 1 else "") + f"{x}[{st!r}]" for c, st in s.terms)
+        self.emit(depth, f"# {s.text}: replaces the equation of {row}")
+        self.emit(depth, f"cons[{row!r}] = {self.expr(s.total, ctx, PREC['-'])} - ({total})")
+
+    def solve_steady(self, s: SolveSteady, ctx, depth):
+        x = ctx["x"]
+        b = self.d.blocks.get(s.block)
+        if b is None:
+            if s.block in self.d.functions and not s.steady:
+                self.emit(depth, f"self.{_method(s.block)}({x})")
+                return
+            self.problems.append((s.line, f"SOLVE {s.block} in INITIAL: no such block"))
+            return
+        states = self.block_states(b)
+        if b.kind == "KINETIC" and s.method in (None, "sparse") and s.steady:
+            self.emit(depth, f"rt.kinetic_steady(self.{_block(b.kind, b.name)}, {x}, {tuple(states)!r}, "
+                             f"self.newton_iterations, linear={self.linear(b)})")
+        elif b.kind == "DERIVATIVE" and s.method == "derivimplicit" and s.steady:
+            self.emit(depth, f"rt.implicit_steady(self.{_block(b.kind, b.name)}, {x}, "
+                             f"{tuple(states)!r}, self.newton_iterations)")
+        else:
+            what = f"SOLVE {s.block}" + (f" STEADYSTATE {s.method}" if s.steady else "")
+            self.problems.append((s.line, f"{what} in INITIAL is not supported (supported: "
+                                          "STEADYSTATE sparse for KINETIC, STEADYSTATE "
+                                          "derivimplicit for DERIVATIVE)"))
+
+    def block_states(self, b):
+        out = []
+        for s in _walk(b.body):
+            if isinstance(s, Diff):
+                out.append(s.state)
+            elif isinstance(s, Reaction):
+                out += [st for _, st in s.lhs + s.rhs]
+        return list(dict.fromkeys(st for st in out if st in self.d.states))
+
+    def linear(self, b) -> bool:
+        """A KINETIC scheme NEURON solves as linear: first-order reactions whose rates do
+        not involve states."""
+        for s in _walk(b.body):
+            if isinstance(s, Reaction):
+                if any(c != 1 for c, _ in s.lhs + s.rhs) or len(s.lhs) > 1 or len(s.rhs) > 1:
+                    return False
+                for e in (s.kf, s.kb):
+                    if e is not None and any(self.degree(e, st) != 0 for st in self.d.states):
+                        return False
+        return True
+
+    # --- the module ---------------------------------------------------------------------
+    def source(self) -> str:
+        d = self.d
+        if self.problems:
+            raise NmodlError(d.source, sorted(self.problems))
+        self.header()
+        self.cls()
+        self.emit(0, "")
+        self.emit(0, "")
+        self.emit(0, "# the NMODL this module was generated from")
+        self.emit(0, "NMODL = " + repr(self.d.text))
+        if self.problems:
+            raise NmodlError(d.source, sorted(set(self.problems)))
+        return "\n".join(self.lines) + "\n"
+
+    def header(self):
+        d = self.d
+        e = self.emit
+        title = f" ({d.title})" if d.title else ""
+        e(0, f'"""dendrax mechanism {d.name}{title}, generated from {_short(d.source)} by '
+             "dendrax.nmodl.")
+        e(0, "")
+        e(0, "Edit the NMODL and regenerate rather than this file. Units are NEURON's: mV, ms,")
+        e(0, "S/cm2 and mA/cm2 (density mechanisms), uS and nA (point processes), mM.")
+        e(0, '"""')
+        e(0, "")
+        e(0, "import jax.numpy as jnp")
+        e(0, "")
+        e(0, f"from dendrax.mechanisms.base import {self.kind}")
+        e(0, "from dendrax.nmodl import runtime as rt")
+        e(0, "")
+        for name, (value, note) in self.constants.items():
+            if name in d.used:
+                e(0, f"{_ident(name)} = {value!r}  # {note}")
+
+    def cls(self):
+        d = self.d
+        e = self.emit
+        e(0, "")
+        e(0, f"class {_ident(d.name)}({self.kind}):")
+        doc = d.title or f"{d.name}, from NMODL"
+        e(1, f'"""{doc}"""')
+        e(0, "")
+        e(1, f"name = {d.name!r}")
+        e(1, "params = {" + ", ".join(f"{k!r}: {p.default!r}" for k, p in self.params.items())
+          + "}")
+        units = {k: p.unit for k, p in self.params.items() if p.unit}
+        units.update({k: u for k, u in d.states.items() if u})
+        e(1, f"units = {units!r}")
+        ranges = {k: (p.low, p.high) for k, p in self.params.items() if p.low is not None}
+        if ranges:
+            e(1, f"ranges = {ranges!r}")
+        states = {k: 0.0 for k in d.states}
+        for k in self.carried:
+            states[k] = 0.0
+        e(1, f"states = {states!r}")
+        if self.carried:
+            e(1, "# set in one block, read in another: carried between calls as states")
+            e(1, f"carried = {tuple(self.carried)!r}")
+        ions = tuple(d.ions)
+        if not d.point:
+            e(1, f"ions = {ions!r}")
+        if self.pool:
+            e(1, f"ion = {self.pool!r}")
+        if d.nonspecific and not d.point:
+            e(1, f"nonspecific = {d.nonspecific[0]!r}")
+        solved = d.blocks.get(d.solve[0]) if d.solve else None
+        if solved is not None and (d.solve[1] in ("derivimplicit", "sparse", None)
+                                   or any(isinstance(s, SolveSteady) for s in d.initial)):
+            e(1, f"newton_iterations = {NEWTON_ITERATIONS}  # implicit steps: Newton iterations")
+        elif any(isinstance(s, SolveSteady) for s in d.initial):
+            e(1, f"newton_iterations = {NEWTON_ITERATIONS}")
+        self.vars_method()
+        self.initial_method()
+        if d.point or not self.pool:
+            self.current_method()
+        self.advance_method()
+        if d.point:
+            self.spike_method()
+        for b in d.blocks.values():
+            self.block_method(b)
+        for f in d.functions.values():
+            self.function_method(f)
+
+    def vars_method(self):
+        d = self.d
+        e = self.emit
+        assigned = {k: 0.0 for k in self.assigned if k not in self.carried}
+        e(0, "")
+        e(1, "def _vars(self, v, states, params, env, dt=None):")
+        e(2, '"""The variables a block sees: assigned (0 until set), parameters, states (and')
+        e(2, 'carried values), v (mV), dt (ms), celsius (degC) and the ions\' e (mV), i, o (mM)."""')
+        e(2, f"x = {assigned!r}")
+        e(2, "x.update(params)")
+        e(2, "x.update(states)")
+        e(2, "x['v'] = v")
+        e(2, "x['dt'] = dt")
+        if not d.point and "celsius" in d.used:
+            e(2, "x['celsius'] = env['celsius']")
+        for ion, u in d.ions.items():
+            for var in u["read"]:
+                if var in d.states:
+                    continue
+                if var == f"i{ion}":
+                    e(2, f"x[{var!r}] = env.get({var!r}, 0.0)  # mA/cm2, the ion's total current")
+                else:
+                    e(2, f"x[{var!r}] = env[{var!r}]")
+            for var in u["write"]:
+                if var not in d.states and var not in u["read"]:
+                    e(2, f"x[{var!r}] = 0.0")
+        e(2, "return x")
+        e(0, "")
+        e(1, "def _states(self, x, ref):")
+        e(2, "return {k: rt.like(ref, x[k]) for k in self.states}")
+
+    def ctx(self, where, local=(), method=None):
+        return {"x": "x", "l": "l", "local": set(local), "where": where, "method": method}
+
+    def locals_line(self, names, args=()):
+        init = {a: a for a in args}
+        parts = [f"{a!r}: {_arg(a)}" for a in args]
+        parts += [f"{n!r}: 0.0" for n in names if n not in init]
+        self.emit(2, "l = {" + ", ".join(parts) + "}")
+
+    def initial_method(self):
+        d = self.d
+        e = self.emit
+        e(0, "")
+        e(1, "def steady_state(self, v, params, env):")
+        e(2, '"""INITIAL: the states at potential v."""')
+        start = {k: 0.0 for k in d.states}
+        start.update({k: 0.0 for k in self.carried if k not in self.params})
+        e(2, f"x = self._vars(v, {start!r}, params, env)  # states start at 0, as NEURON's")
+        if d.initial_locals:
+            self.locals_line(d.initial_locals)
+        else:
+            e(2, "l = {}")
+        self.body(d.initial, self.ctx("initial", d.initial_locals), 2)
+        e(2, "return self._states(x, v)")
+
+    def current_method(self):
+        d = self.d
+        e = self.emit
+        e(0, "")
+        if d.point:
+            e(1, "def current(self, v, states, params):")
+            e(2, '"""BREAKPOINT: the current in nA (outward positive)."""')
+            e(2, "x = self._vars(v, states, params, {})")
+        else:
+            e(1, "def current(self, v, states, params, env):")
+            e(2, '"""BREAKPOINT: current densities in mA/cm2 by ion ("" nonspecific), outward."""')
+            e(2, "x = self._vars(v, states, params, env)")
+        self.locals_line(d.breakpoint_locals) if d.breakpoint_locals else e(2, "l = {}")
+        self.body(d.breakpoint, self.ctx("current", d.breakpoint_locals), 2)
+        nonspec = " + ".join(f"x[{n!r}]" for n in d.nonspecific)
+        if d.point:
+            e(2, f"return rt.like(v, {nonspec})")
+            return
+        out = [f"{ion!r}: rt.like(v, x[{'i' + ion!r}])" for ion, u in d.ions.items()
+               if f"i{ion}" in u["write"]]
+        if nonspec:
+            out.append(f"'': rt.like(v, {nonspec})")
+        e(2, "return {" + ", ".join(out) + "}")
+
+    def advance_method(self):
+        d = self.d
+        e = self.emit
+        e(0, "")
+        e(1, "def advance(self, v, states, params, env, dt):")
+        e(2, '"""SOLVE: the states one step dt (ms) later, at the new potential v."""')
+        e(2, "x = self._vars(v, states, params, env, dt)")
+        if d.solve is None:
+            e(2, "return self._states(x, v)")
+            return
+        name, method, ln = d.solve
+        if name in d.functions:
+            e(2, f"self.{_method(name)}(x)  # SOLVE {name}: a PROCEDURE, run every step")
+            e(2, "return self._states(x, v)")
+            return
+        b = d.blocks[name]
+        states = tuple(self.block_states(b))
+        if b.kind == "KINETIC":
+            e(2, f"rt.kinetic(self.{_block(b.kind, name)}, x, {states!r}, dt, self.newton_iterations, "
+                 f"linear={self.linear(b)})")
+        elif method == "cnexp":
+            e(2, f"# SOLVE {name} METHOD cnexp: each state's exact exponential step, in order")
+            e(2, "l = {" + ", ".join(f"{n!r}: 0.0" for n in b.locals) + "}")
+            self.body(b.body, {**self.ctx("advance", b.locals, "cnexp")}, 2)
+        elif method == "derivimplicit":
+            e(2, f"rt.implicit(self.{_block(b.kind, name)}, x, {states!r}, dt, self.newton_iterations)")
+        elif method == "euler":
+            e(2, f"rt.euler(self.{_block(b.kind, name)}, x, {states!r}, dt)")
+        e(2, "return self._states(x, v)")
+
+    def spike_method(self):
+        d = self.d
+        e = self.emit
+        e(0, "")
+        e(1, "def on_spike(self, states, params, weight):")
+        if d.net_receive is None:
+            e(2, '"""No NET_RECEIVE: events change nothing."""')
+            e(2, "return dict(states)")
+            return
+        args, body, local, _ = d.net_receive
+        e(2, f'"""NET_RECEIVE({args[0]}): the states after an event of this weight."""')
+        e(2, "x = self._vars(None, states, params, {})")
+        e(2, "l = {" + ", ".join([f"{args[0]!r}: weight"] + [f"{n!r}: 0.0" for n in local]) + "}")
+        self.body(body, self.ctx("net_receive", set(args) | set(local)), 2)
+        if self.increments(body, args[0], set(local)):
+            e(2, "# every statement adds a multiple of the weight: a zero weight changes nothing")
+            e(2, "return self._states(x, weight)")
+        else:
+            e(2, "# not plain increments: applied only where an event arrives (weight != 0)")
+            e(2, "return rt.gate(weight, self._states(x, weight), states)")
+
+    def increments(self, body, weight, local) -> bool:
+        def scaled(e):
+            k = e[0]
+            if k == "var":
+                return e[1] == weight
+            if k == "neg":
+                return scaled(e[1])
+            if k == "bin" and e[1] == "*":
+                return scaled(e[2]) or scaled(e[3])
+            if k == "bin" and e[1] == "/":
+                return scaled(e[2])
+            if k == "bin" and e[1] in "+-":
+                return scaled(e[2]) and scaled(e[3])
+            return False
+
+        for s in body:
+            if not isinstance(s, Assign) or s.name in local:
+                return False
+            ex = s.expr
+            if not (ex[0] == "bin" and ex[1] in "+-" and ex[2] == ("var", s.name)
+                    and scaled(ex[3])):
+                return False
+        return True
+
+    def block_method(self, b):
+        d = self.d
+        e = self.emit
+        method = None
+        if d.solve and d.solve[0] == b.name:
+            method = d.solve[1]
+        steady = [s for s in _walk(d.initial) if isinstance(s, SolveSteady) and s.block == b.name]
+        if method == "cnexp" and not steady:
+            return  # inlined in advance
+        states = self.block_states(b)
+        e(0, "")
+        e(1, f"def {_block(b.kind, b.name)}(self, x):")
+        if b.kind == "KINETIC":
+            e(2, f'"""KINETIC {b.name}: d/dt of {", ".join(states)} (per ms) and the')
+            e(2, 'conservation residuals, at the states in x."""')
+        else:
+            e(2, f'"""DERIVATIVE {b.name}: d/dt of {", ".join(states)} (per ms) at the states in x."""')
+        e(2, "l = {" + ", ".join(f"{n!r}: 0.0" for n in b.locals) + "}")
+        e(2, "x.update({" + ", ".join(f"{s + chr(39)!r}: 0.0" for s in states) + "})")
+        if b.kind == "KINETIC":
+            e(2, "cons = {}")
+        self.body(b.body, self.ctx("block", b.locals, method or "derivimplicit"), 2)
+        derivs = "{" + ", ".join(f"{s!r}: x[{s + chr(39)!r}]" for s in states) + "}"
+        e(2, f"return {derivs}, cons" if b.kind == "KINETIC" else f"return {derivs}")
+
+    def function_method(self, f):
+        e = self.emit
+        args = [_arg(a) for a in f.args]
+        e(0, "")
+        e(1, f"def {_method(f.name)}(self, x{''.join(', ' + a for a in args)}):")
+        e(2, f'"""{f.kind} {f.name}({", ".join(f.args)})."""')
+        local = list(f.locals) + ([f.name] if f.kind == "FUNCTION" else [])
+        self.locals_line(local, f.args)
+        self.body(f.body, self.ctx("function", set(local) | set(f.args), "derivimplicit"), 2)
+        if f.kind == "FUNCTION":
+            e(2, f"return l[{f.name!r}]")
+
+
+def _walk(stmts):
+    for s in stmts:
+        yield s
+        if isinstance(s, If):
+            yield from _walk(s.body)
+            yield from _walk(s.orelse)
+
+
+def _short(source: str) -> str:
+    return source.replace("\\", "/").rsplit("/", 1)[-1]
+
+
+def generate(d: Description) -> str:
+    """The Python module source of the mechanism ``d`` describes (NmodlError listing the
+    problems when something cannot be generated)."""
+    return Generator(d).source()
+
+
+__all__ = ["generate", "Generator"]

@@ -1,0 +1,854 @@
+"""An NMODL file as a plain description: what it declares and what its blocks do.
+
+The text is parsed by NEURON's NMODL framework (``neuron.nmodl.NmodlDriver``); this module
+walks the resulting AST and keeps what a dendrax mechanism needs, in small Python objects
+(``Description``, statements, expression tuples) that the code generator turns into
+source. Everything outside the supported subset is collected as a ``Problem`` naming the
+construct and its line, and ``describe`` raises one ``NmodlError`` listing them all.
+
+Expressions are tuples: ``("num", value)``, ``("var", name)``, ``("bin", op, a, b)`` with
+op one of ``+ - * / ^ < > <= >= == != && ||``, ``("neg", a)``, ``("not", a)`` and
+``("call", name, [args])``.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..mechanisms.base import IONS
+
+# NEURON names a mechanism sees without declaring them (values come from the simulator)
+SPECIAL = {"v", "celsius", "dt", "t", "area", "diam"}
+BUILTINS = {"exp", "log", "log10", "fabs", "sqrt", "pow", "sin", "cos", "tan", "asin", "acos",
+            "atan", "atan2", "sinh", "cosh", "tanh", "floor", "ceil", "fmin", "fmax", "exprelr",
+            "expm1", "fmod"}
+METHODS = {"cnexp", "derivimplicit", "euler", "sparse"}
+# constructs refused wherever they appear: AST node type -> how the message names them
+REFUSED_NODES = {
+    "Verbatim": "VERBATIM (C code)", "Pointer": "POINTER", "BbcorePointer": "BBCOREPOINTER",
+    "FunctionTableBlock": "FUNCTION_TABLE", "WatchStatement": "WATCH", "External": "EXTERNAL",
+    "ElectrodeCurrent": "ELECTRODE_CURRENT", "LinearBlock": "LINEAR block",
+    "NonLinearBlock": "NONLINEAR block", "DiscreteBlock": "DISCRETE block",
+    "PartialBlock": "PARTIAL block", "ForNetcon": "FOR_NETCONS", "LagStatement": "LAG",
+    "Compartment": "COMPARTMENT", "LonDiffuse": "LONGITUDINAL_DIFFUSION",
+    "WhileStatement": "WHILE loop", "FromStatement": "FROM loop", "MatchBlock": "MATCH",
+    "ConstructorBlock": "CONSTRUCTOR", "DestructorBlock": "DESTRUCTOR",
+    "BeforeBlock": "BEFORE block", "AfterBlock": "AFTER block", "RandomVarList": "RANDOM",
+    "IndependentBlock": None, "Include": "INCLUDE", "Define": "DEFINE",
+}
+REFUSED_CALLS = {"net_send": "net_send (self-events)", "net_event": "net_event",
+                 "net_move": "net_move", "printf": "printf", "random": "random numbers",
+                 "normrand": "random numbers", "scop_random": "random numbers",
+                 "nrn_random_pick": "random numbers", "at_time": "at_time"}
+
+
+class NmodlError(ValueError):
+    """An NMODL file dendrax cannot turn into a mechanism; ``problems`` lists
+    (line, message) for each construct refused (line 0: the file as a whole)."""
+
+    def __init__(self, source: str, problems: list[tuple[int, str]]):
+        self.source, self.problems = source, problems
+        lines = [f"{source}:{ln}: {msg}" if ln else f"{source}: {msg}" for ln, msg in problems]
+        super().__init__("\n".join(lines))
+
+
+# --- statements -------------------------------------------------------------------------
+
+@dataclass
+class Assign:
+    name: str
+    expr: tuple
+    line: int
+
+
+@dataclass
+class Call:
+    name: str
+    args: list
+    line: int
+
+
+@dataclass
+class If:
+    cond: tuple
+    body: list
+    orelse: list  # [] when absent; an ELSE IF is an If inside orelse
+    line: int
+
+
+@dataclass
+class Diff:
+    """``state' = expr`` in a DERIVATIVE block."""
+    state: str
+    expr: tuple
+    line: int
+
+
+@dataclass
+class Reaction:
+    """``~ lhs <-> rhs (kf, kb)`` (op "<->"), ``~ lhs -> rhs (kf)`` or ``~ s << (flux)``.
+    Sides are lists of (stoichiometry, state)."""
+    lhs: list
+    op: str
+    rhs: list
+    kf: tuple
+    kb: tuple | None
+    line: int
+    text: str
+
+
+@dataclass
+class Conserve:
+    terms: list  # (coefficient, state)
+    total: tuple
+    line: int
+    text: str
+
+
+@dataclass
+class SolveSteady:
+    """``SOLVE block STEADYSTATE method`` (or ``SOLVE block``) inside INITIAL."""
+    block: str
+    method: str | None
+    steady: bool
+    line: int
+
+
+@dataclass
+class Function:
+    kind: str  # "FUNCTION" or "PROCEDURE"
+    name: str
+    args: list
+    body: list
+    locals: list
+    line: int
+
+
+@dataclass
+class Block:
+    kind: str  # "DERIVATIVE" or "KINETIC" (or "PROCEDURE" when solved)
+    name: str
+    body: list
+    locals: list
+    line: int
+
+
+@dataclass
+class Param:
+    default: float
+    unit: str
+    low: float | None = None
+    high: float | None = None
+
+
+@dataclass
+class Description:
+    """What an NMODL file declares (see the module docstring for expressions)."""
+
+    name: str = ""
+    point: bool = False  # POINT_PROCESS (a synapse) rather than SUFFIX (a density mechanism)
+    title: str = ""
+    source: str = "<text>"
+    text: str = ""
+    ions: dict = field(default_factory=dict)  # ion -> {"read": [...], "write": [...], "valence"}
+    nonspecific: list = field(default_factory=list)
+    range_vars: list = field(default_factory=list)
+    global_vars: list = field(default_factory=list)
+    params: dict = field(default_factory=dict)  # name -> Param
+    states: dict = field(default_factory=dict)  # name -> unit
+    assigned: dict = field(default_factory=dict)  # name -> unit
+    constants: dict = field(default_factory=dict)  # name -> (value, comment)
+    functions: dict = field(default_factory=dict)  # name -> Function
+    blocks: dict = field(default_factory=dict)  # name -> Block (DERIVATIVE / KINETIC)
+    initial: list = field(default_factory=list)
+    initial_locals: list = field(default_factory=list)
+    breakpoint: list = field(default_factory=list)
+    breakpoint_locals: list = field(default_factory=list)
+    solve: tuple | None = None  # (block name, method or None, line)
+    net_receive: tuple | None = None  # (args, body, locals, line)
+    used: set = field(default_factory=set)  # every variable name read or written anywhere
+
+
+# --- locating lines -------------------------------------------------------------------
+
+class Lines:
+    """Finds where a construct is in the text (the parser's AST carries no positions to
+    Python): comments are blanked, then words are searched from a given line on."""
+
+    def __init__(self, text: str):
+        text = re.sub(r"(?s)\bCOMMENT\b.*?\bENDCOMMENT\b", lambda m: "\n" * m.group(0).count("\n"),
+                      text)
+        self.lines = [re.sub(r"[:?].*", "", ln) for ln in text.splitlines()]
+
+    def find(self, words, start: int = 1, stop: int | None = None) -> int:
+        """The first line >= start holding ``words`` (a regex) -- 0 when none."""
+        pat = re.compile(words)
+        end = len(self.lines) if stop is None else min(stop, len(self.lines))
+        for i in range(max(start, 1) - 1, end):
+            if pat.search(self.lines[i]):
+                return i + 1
+        return 0
+
+
+def _word(name: str) -> str:
+    return r"(?<![\w])" + re.escape(name) + r"(?![\w])"
+
+
+# --- the walk --------------------------------------------------------------------------
+
+def _type(node) -> str:
+    return node.get_node_type_name()
+
+
+def _name(node) -> str:
+    return node.get_node_name()
+
+
+def _unit(node) -> str:
+    if node is None:
+        return ""
+    from neuron.nmodl import to_nmodl
+
+    return to_nmodl(node).strip().strip("()").strip()
+
+
+def _number(node) -> float:
+    from neuron.nmodl import to_nmodl
+
+    t = _type(node)
+    if t in ("Double", "Float", "Integer"):
+        return float(node.eval())
+    return float(to_nmodl(node))
+
+
+class Walker:
+    """Turns the AST into a Description, collecting problems."""
+
+    def __init__(self, text: str, source: str):
+        self.text, self.source = text, source
+        self.lines = Lines(text)
+        self.problems: list[tuple[int, str]] = []
+        self.d = Description(source=source, text=text)
+        self.line = 1  # the line statements are searched from
+        self.stop: int | None = None
+
+    def problem(self, line: int, msg: str) -> None:
+        if (line, msg) not in self.problems:
+            self.problems.append((line, msg))
+
+    def at(self, words: str) -> int:
+        """The line of ``words`` in the current block, from the last statement on."""
+        ln = self.lines.find(words, self.line, self.stop) or self.lines.find(words, 1)
+        if ln and (self.stop is None or ln <= self.stop) and ln >= self.line:
+            self.line = ln
+        return ln
+
+    # blocks ----------------------------------------------------------------------------
+    def program(self, prog) -> Description:
+        heads = []
+        cursor = 1
+        for b in prog.blocks:
+            key = self._block_keyword(b)
+            ln = self.lines.find(key, cursor) if key else 0
+            heads.append(ln)
+            cursor = ln or cursor
+        for i, b in enumerate(prog.blocks):
+            self.line = heads[i] or 1
+            later = [h for h in heads[i + 1:] if h]
+            self.stop = later[0] if later else None
+            self.block(b)
+        return self.d
+
+    @staticmethod
+    def _block_keyword(b) -> str | None:
+        t = _type(b)
+        keys = {"NeuronBlock": r"\bNEURON\s*\{", "UnitBlock": r"\bUNITS\s*\{",
+                "ParamBlock": r"\bPARAMETER\s*\{", "AssignedBlock": r"\bASSIGNED\s*\{",
+                "StateBlock": r"\bSTATE\s*\{", "BreakpointBlock": r"\bBREAKPOINT\s*\{",
+                "InitialBlock": r"\bINITIAL\s*\{", "ConstantBlock": r"\bCONSTANT\s*\{",
+                "NetReceiveBlock": r"\bNET_RECEIVE\b", "Verbatim": r"\bVERBATIM\b",
+                "LineComment": None, "BlockComment": None, "Model": r"\bTITLE\b"}
+        if t in keys:
+            return keys[t]
+        named = {"DerivativeBlock": "DERIVATIVE", "KineticBlock": "KINETIC",
+                 "FunctionBlock": "FUNCTION", "ProcedureBlock": "PROCEDURE",
+                 "LinearBlock": "LINEAR", "NonLinearBlock": "NONLINEAR",
+                 "DiscreteBlock": "DISCRETE", "FunctionTableBlock": "FUNCTION_TABLE"}
+        if t in named:
+            return rf"\b{named[t]}\s+{re.escape(_name(b))}\b"
+        word = {"IndependentBlock": "INDEPENDENT", "ConstructorBlock": "CONSTRUCTOR",
+                "DestructorBlock": "DESTRUCTOR", "BeforeBlock": "BEFORE", "AfterBlock": "AFTER",
+                "Include": "INCLUDE", "Define": "DEFINE"}.get(t)
+        return rf"\b{word}\b" if word else None
+
+    def block(self, b) -> None:
+        t = _type(b)
+        ln = self.line
+        if t in ("LineComment", "BlockComment", "IndependentBlock", "UnitState"):
+            return
+        if t == "Model":
+            from neuron.nmodl import to_nmodl
+
+            self.d.title = to_nmodl(b).replace("TITLE", "", 1).strip()
+            return
+        if t in REFUSED_NODES:
+            self.problem(ln, f"{REFUSED_NODES[t]} is not supported")
+            return
+        handler = getattr(self, f"_{t}", None)
+        if handler is None:
+            self.problem(ln, f"the {_keyword(t)} block is not supported")
+            return
+        handler(b)
+
+    def _NeuronBlock(self, b):
+        d = self.d
+        for s in b.statement_block.statements:
+            t = _type(s)
+            if t == "Suffix":
+                kind = _name(s.type)
+                d.name = _name(s.name)
+                self.at(_word(d.name))
+                if kind == "POINT_PROCESS":
+                    d.point = True
+                elif kind == "ARTIFICIAL_CELL":
+                    self.problem(self.line, "ARTIFICIAL_CELL is not supported (dendrax synapses "
+                                 "sit on a compartment: write a POINT_PROCESS)")
+                elif kind != "SUFFIX":
+                    self.problem(self.line, f"{kind} is not supported")
+            elif t == "Useion":
+                ion = _name(s.name)
+                ln = self.at(r"\bUSEION\s+" + re.escape(ion))
+                use = d.ions.setdefault(ion, {"read": [], "write": [], "valence": None, "line": ln})
+                use["read"] += [_name(v) for v in s.readlist]
+                use["write"] += [_name(v) for v in s.writelist]
+                if s.valence is not None:
+                    use["valence"] = _number(s.valence.value)
+            elif t == "Nonspecific":
+                self.at(r"\bNONSPECIFIC_CURRENT\b")
+                d.nonspecific += [_name(v) for v in s.currents]
+            elif t == "Range":
+                d.range_vars += [_name(v) for v in s.variables]
+            elif t == "Global":
+                d.global_vars += [_name(v) for v in s.variables]
+            elif t in ("ThreadSafe", "LineComment", "BlockComment", "ConductanceHint",
+                       "RepresentsStatement"):
+                continue
+            elif t in REFUSED_NODES:
+                word = REFUSED_NODES[t].split()[0]
+                self.problem(self.at(rf"\b{word}\b"), f"{REFUSED_NODES[t]} is not supported")
+            else:
+                from neuron.nmodl import to_nmodl
+
+                text = to_nmodl(s).strip()
+                self.problem(self.at(_word(text.split()[0])) if text else self.line,
+                             f"NEURON block statement '{text}' is not supported")
+
+    def _UnitBlock(self, b):
+        from .units import UnitError, Units
+
+        units = Units()
+        for s in b.definitions:
+            t = _type(s)
+            if t == "UnitDef":
+                units.define(_unit(s.unit1), _unit(s.unit2))
+            elif t == "FactorDef":
+                name = _name(s.name)
+                ln = self.at(_word(name) + r"\s*=")
+                try:
+                    if s.value is not None:
+                        value = _number(s.value)
+                        note = f"{value!r} ({_unit(s.unit1)})"
+                    elif s.gt is not None and s.gt.eval():
+                        value = 1.0 / units.factor(_unit(s.unit1), _unit(s.unit2))
+                        note = f"({_unit(s.unit1)}) -> ({_unit(s.unit2)})"
+                    else:
+                        value = units.factor(_unit(s.unit1), _unit(s.unit2))
+                        note = f"({_unit(s.unit1)}) ({_unit(s.unit2)})"
+                except (UnitError, ImportError) as err:
+                    self.problem(ln, f"unit factor {name}: {err}")
+                    continue
+                self.d.constants[name] = (value, note)
+
+    def _ConstantBlock(self, b):
+        for s in b.statements:
+            if _type(s) != "ConstantStatement":
+                continue
+            c = s.constant
+            self.d.constants[_name(c.name)] = (_number(c.value), "CONSTANT")
+
+    def _ParamBlock(self, b):
+        for s in b.statements:
+            if _type(s) != "ParamAssign":
+                continue
+            name = _name(s.name)
+            ln = self.at(_word(name))
+            if s.value is None:
+                default = 0.0
+            else:
+                default = _number(s.value)
+            p = Param(default, _unit(s.unit))
+            if s.limit is not None:
+                p.low, p.high = _number(s.limit.min), _number(s.limit.max)
+            if _type(s.name) == "IndexedName":
+                self.problem(ln, f"array PARAMETER {name}[...] is not supported")
+                continue
+            self.d.params[name] = p
+
+    def _definitions(self, b, table, what):
+        for s in b.definitions:
+            if _type(s) != "AssignedDefinition":
+                continue
+            name = _name(s.name)
+            ln = self.at(_word(name))
+            if s.length is not None or _type(s.name) == "IndexedName":
+                self.problem(ln, f"array {what} {name}[...] is not supported")
+                continue
+            table[name] = _unit(s.unit)
+
+    def _AssignedBlock(self, b):
+        self._definitions(b, self.d.assigned, "ASSIGNED")
+
+    def _StateBlock(self, b):
+        self._definitions(b, self.d.states, "STATE")
+
+    def _BreakpointBlock(self, b):
+        body, local = [], []
+        for s in b.statement_block.statements:
+            if _type(s) == "ExpressionStatement" and _type(s.expression) == "SolveBlock":
+                sb = s.expression
+                ln = self.at(r"\bSOLVE\b")
+                if sb.steadystate is not None:
+                    self.problem(ln, "SOLVE ... STEADYSTATE belongs in INITIAL")
+                method = _name(sb.method) if sb.method is not None else None
+                if self.d.solve is not None:
+                    self.problem(ln, "more than one SOLVE in BREAKPOINT is not supported")
+                self.d.solve = (_name(sb.block_name), method, ln)
+                if body:
+                    self.problem(ln, "statements before SOLVE in BREAKPOINT are not supported")
+                continue
+            self.statement(s, body, local)
+        self.d.breakpoint, self.d.breakpoint_locals = body, local
+
+    def _InitialBlock(self, b):
+        self.d.initial, self.d.initial_locals = self.statements(b.statement_block)
+
+    def _DerivativeBlock(self, b):
+        self._solved(b, "DERIVATIVE")
+
+    def _KineticBlock(self, b):
+        self._solved(b, "KINETIC")
+
+    def _solved(self, b, kind):
+        name = _name(b)
+        ln = self.line
+        body, local = self.statements(b.statement_block, kind=kind)
+        self.d.blocks[name] = Block(kind, name, body, local, ln)
+
+    def _FunctionBlock(self, b):
+        self._function(b, "FUNCTION")
+
+    def _ProcedureBlock(self, b):
+        self._function(b, "PROCEDURE")
+
+    def _function(self, b, kind):
+        name = _name(b)
+        ln = self.line
+        args = [_name(a.name) for a in b.parameters]
+        body, local = self.statements(b.statement_block, kind=kind)
+        self.d.functions[name] = Function(kind, name, args, body, local, ln)
+
+    def _NetReceiveBlock(self, b):
+        ln = self.line
+        args = [_name(a.name) for a in b.parameters]
+        body, local = self.statements(b.statement_block, kind="NET_RECEIVE")
+        self.d.net_receive = (args, body, local, ln)
+
+    # statements ------------------------------------------------------------------------
+    def statements(self, sb, kind=None):
+        body, local = [], []
+        for s in sb.statements:
+            self.statement(s, body, local, kind)
+        return body, local
+
+    def statement(self, s, body, local, kind=None):
+        from neuron.nmodl import to_nmodl
+
+        t = _type(s)
+        if t in ("LineComment", "BlockComment", "UnitState", "TableStatement",
+                 "ConductanceHint"):
+            if t == "TableStatement":
+                self.at(r"\bTABLE\b")
+            return
+        if t == "LocalListStatement":
+            self.at(r"\bLOCAL\b")
+            for v in s.variables:
+                if _type(v.name) == "IndexedName":
+                    self.problem(self.line, f"LOCAL array {_name(v)}[...] is not supported")
+                local.append(_name(v))
+            return
+        if t == "ProtectStatement":
+            self.statement_expr(s.expression, body, local, kind)
+            return
+        if t == "ExpressionStatement":
+            self.statement_expr(s.expression, body, local, kind)
+            return
+        if t == "IfStatement":
+            body.append(self.if_statement(s, local, kind))
+            return
+        if t == "Conserve":
+            ln = self.at(r"\bCONSERVE\b")
+            if kind != "KINETIC":
+                self.problem(ln, "CONSERVE outside a KINETIC block")
+            terms = self.react_terms(s.react, ln)
+            body.append(Conserve(terms, self.expr(s.expr, ln), ln, to_nmodl(s).strip()))
+            return
+        if t == "ReactionStatement":
+            ln = self.at(r"~")
+            body.append(self.reaction(s, ln))
+            return
+        if t in REFUSED_NODES and REFUSED_NODES[t]:
+            word = REFUSED_NODES[t].split()[0]
+            self.problem(self.at(rf"\b{word}\b"), f"{REFUSED_NODES[t]} is not supported")
+            return
+        text = to_nmodl(s).strip().split("\n")[0]
+        first = re.match(r"\w+", text)
+        ln = self.at(_word(first.group(0))) if first else self.line
+        self.problem(ln, f"the statement '{text}' is not supported")
+
+    def statement_expr(self, e, body, local, kind):
+        from neuron.nmodl import to_nmodl
+
+        t = _type(e)
+        while t in ("WrappedExpression", "ParenExpression"):
+            e = e.expression
+            t = _type(e)
+        if t == "DiffEqExpression":
+            be = e.expression
+            state = _name(be.lhs.name) if _type(be.lhs) == "VarName" else _name(be.lhs)
+            ln = self.at(_word(state) + r"\s*'")
+            if kind != "DERIVATIVE":
+                self.problem(ln, f"{state}' = ... outside a DERIVATIVE block")
+            order = getattr(be.lhs.name if _type(be.lhs) == "VarName" else be.lhs, "order", None)
+            if order is not None and _number(order) > 1:
+                self.problem(ln, f"the higher-order equation for {state} is not supported")
+            body.append(Diff(state, self.expr(be.rhs, ln), ln))
+            return
+        if t == "BinaryExpression" and e.op.eval() == "=":
+            if _type(e.lhs) != "VarName":
+                ln = self.at(r"=")
+                self.problem(ln, f"assignment to '{to_nmodl(e.lhs)}' is not supported")
+                return
+            name = _name(e.lhs)
+            ln = self.at(_word(name) + r"\s*=")
+            if e.lhs.index is not None or _type(e.lhs.name) == "IndexedName":
+                self.problem(ln, f"assignment to an array element {name}[...] is not supported")
+                return
+            body.append(Assign(name, self.expr(e.rhs, ln), ln))
+            return
+        if t == "FunctionCall":
+            name = _name(e)
+            ln = self.at(_word(name) + r"\s*\(")
+            self.check_call(name, ln)
+            body.append(Call(name, [self.expr(a, ln) for a in e.arguments], ln))
+            return
+        if t == "SolveBlock":
+            ln = self.at(r"\bSOLVE\b")
+            method = _name(e.method) if e.method is not None else None
+            steady = _name(e.steadystate) if e.steadystate is not None else None
+            if kind is not None:
+                self.problem(ln, f"SOLVE inside {kind} is not supported")
+            body.append(SolveSteady(_name(e.block_name), steady or method, steady is not None, ln))
+            return
+        if t in REFUSED_NODES and REFUSED_NODES[t]:
+            word = REFUSED_NODES[t].split()[0]
+            self.problem(self.at(rf"\b{word}\b"), f"{REFUSED_NODES[t]} is not supported")
+            return
+        text = to_nmodl(e).strip().split("\n")[0]
+        first = re.match(r"\w+", text)
+        ln = self.at(_word(first.group(0))) if first else self.line
+        self.problem(ln, f"the statement '{text}' is not supported")
+
+    def if_statement(self, s, local, kind):
+        ln = self.at(r"\bif\s*\(")
+        cond = self.expr(s.condition, ln)
+        body, _ = [], None
+        for x in s.statement_block.statements:
+            self.statement(x, body, local, kind)
+        orelse: list = []
+        tail = orelse
+        for ei in s.elseifs:
+            eln = self.at(r"\belse\s+if\b")
+            sub: list = []
+            for x in ei.statement_block.statements:
+                self.statement(x, sub, local, kind)
+            nested = If(self.expr(ei.condition, eln), sub, [], eln)
+            tail.append(nested)
+            tail = nested.orelse
+        if s.elses is not None:
+            self.at(r"\belse\b")
+            for x in s.elses.statement_block.statements:
+                self.statement(x, tail, local, kind)
+        return If(cond, body, orelse, ln)
+
+    def react_terms(self, node, ln):
+        """[(stoichiometry, state)] of a reaction side or a CONSERVE sum."""
+        out = []
+        for part in _flatten_plus(node):
+            if _type(part) == "ReactVarName":
+                coef = int(_number(part.value)) if part.value is not None else 1
+                out.append((coef, _name(part.name)))
+            elif _type(part) == "VarName":
+                out.append((1, _name(part)))
+            else:
+                from neuron.nmodl import to_nmodl
+
+                self.problem(ln, f"reaction term '{to_nmodl(part)}' is not supported")
+        return out
+
+    def reaction(self, s, ln):
+        from neuron.nmodl import to_nmodl
+
+        op = s.op.eval()
+        text = to_nmodl(s).strip()
+        lhs = self.react_terms(s.reaction1, ln)
+        if op == "<<":
+            if len(lhs) != 1 or lhs[0][0] != 1:
+                self.problem(ln, f"'{text}': a flux (<<) into one state is supported")
+            return Reaction(lhs, op, [], self.expr(s.expression1, ln), None, ln, text)
+        rhs = self.react_terms(s.reaction2, ln) if s.reaction2 is not None else []
+        kb = self.expr(s.expression2, ln) if s.expression2 is not None else None
+        if op not in ("<->", "->"):
+            self.problem(ln, f"reaction operator {op} is not supported")
+        return Reaction(lhs, op, rhs, self.expr(s.expression1, ln), kb, ln, text)
+
+    def check_call(self, name, ln):
+        if name in REFUSED_CALLS:
+            self.problem(ln, f"{REFUSED_CALLS[name]} is not supported")
+
+    # expressions -----------------------------------------------------------------------
+    def expr(self, e, ln) -> tuple:
+        from neuron.nmodl import to_nmodl
+
+        t = _type(e)
+        if t in ("WrappedExpression", "ParenExpression"):
+            return self.expr(e.expression, ln)
+        if t in ("Double", "Float", "Integer"):
+            return ("num", float(e.eval()))
+        if t == "Boolean":
+            return ("num", 1.0 if e.eval() else 0.0)
+        if t == "VarName":
+            if e.index is not None or _type(e.name) == "IndexedName":
+                self.problem(ln, f"array element {_name(e)}[...] is not supported")
+            if e.at is not None:
+                self.problem(ln, f"'{to_nmodl(e)}' (@ index) is not supported")
+            name = _name(e)
+            self.d.used.add(name)
+            return ("var", name)
+        if t in ("Name", "PrimeName"):
+            if t == "PrimeName":
+                self.problem(ln, f"reading a derivative {to_nmodl(e)} is not supported")
+            name = _name(e)
+            self.d.used.add(name)
+            return ("var", name)
+        if t == "BinaryExpression":
+            op = e.op.eval()
+            return ("bin", op, self.expr(e.lhs, ln), self.expr(e.rhs, ln))
+        if t == "UnaryExpression":
+            op = e.op.eval()
+            inner = self.expr(e.expression, ln)
+            return ("neg", inner) if op == "-" else ("not", inner)
+        if t == "FunctionCall":
+            name = _name(e)
+            self.check_call(name, ln)
+            return ("call", name, [self.expr(a, ln) for a in e.arguments])
+        self.problem(ln, f"the expression '{to_nmodl(e).strip()}' is not supported")
+        return ("num", math.nan)
+
+
+def _flatten_plus(node):
+    t = _type(node)
+    if t in ("WrappedExpression", "ParenExpression"):
+        return _flatten_plus(node.expression)
+    if t == "BinaryExpression" and node.op.eval() == "+":
+        return _flatten_plus(node.lhs) + _flatten_plus(node.rhs)
+    return [node]
+
+
+def _keyword(node_type: str) -> str:
+    return re.sub(r"Block$", "", node_type).upper()
+
+
+def parse(text: str, source: str = "<text>"):
+    """The NMODL framework's AST of ``text``, or an NmodlError with the parser's message."""
+    try:
+        from neuron.nmodl import NmodlDriver
+    except ImportError as err:
+        raise ImportError("reading NMODL needs NEURON's NMODL framework: pip install "
+                          f"'dendrax[nmodl]' (the neuron package, >= 9.0): {err}") from None
+    try:
+        return NmodlDriver().parse_string(text)
+    except RuntimeError as err:
+        msg = str(err).strip()
+        m = re.search(r"Location\s*:\s*(\d+)", msg)
+        first = msg.splitlines()[0] if msg else "syntax error"
+        raise NmodlError(source, [(int(m.group(1)) if m else 0, first)]) from None
+
+
+def describe(text: str, source: str = "<text>") -> Description:
+    """The Description of an NMODL text; NmodlError listing every construct refused."""
+    prog = parse(text, source)
+    w = Walker(text, source)
+    d = w.program(prog)
+    check(d, w)
+    if w.problems:
+        raise NmodlError(source, sorted(w.problems))
+    return d
+
+
+def read(path_or_text) -> tuple[str, str]:
+    """(text, source name) of a path or of NMODL text itself."""
+    if isinstance(path_or_text, Path) or (isinstance(path_or_text, str) and "\n" not in path_or_text
+                                          and "{" not in path_or_text):
+        p = Path(path_or_text)
+        if not p.exists():
+            raise FileNotFoundError(f"no NMODL file {str(p)!r}")
+        return p.read_text(), str(p)
+    return str(path_or_text), "<text>"
+
+
+# --- semantic checks ------------------------------------------------------------------
+
+def check(d: Description, w: Walker) -> None:
+    """Refusals that need the whole file: names, ions, solve methods, variables."""
+    problem = w.problem
+    lines = w.lines
+    if not d.name:
+        problem(0, "no SUFFIX or POINT_PROCESS in the NEURON block")
+        return
+    known_ions = sorted(IONS)
+    for ion, use in d.ions.items():
+        ln = use["line"]
+        if ion not in IONS:
+            problem(ln, f"USEION {ion}: dendrax knows the ions {', '.join(known_ions)}")
+            continue
+        if use["valence"] is not None and int(use["valence"]) != IONS[ion].charge:
+            problem(ln, f"USEION {ion} VALENCE {use['valence']:g}: dendrax's {ion} has charge "
+                        f"{IONS[ion].charge}")
+        if d.point:
+            problem(ln, f"USEION in a POINT_PROCESS is not supported (dendrax synapses see no "
+                        f"ion concentrations): {ion}")
+        for var in use["write"]:
+            if var not in (f"i{ion}", f"{ion}i"):
+                problem(ln, f"USEION {ion} WRITE {var} is not supported (a mechanism writes "
+                            f"i{ion} or {ion}i)")
+        for var in use["read"]:
+            if var == f"i{ion}" and f"{ion}i" not in use["write"]:
+                problem(ln, f"USEION {ion} READ {var}: only an ion pool (WRITE {ion}i) can read "
+                            "the ion's current")
+    pools = [ion for ion, u in d.ions.items() if f"{ion}i" in u["write"]]
+    writes_current = [ion for ion, u in d.ions.items() if f"i{ion}" in u["write"]] + d.nonspecific
+    if pools:
+        ion = pools[0]
+        ln = d.ions[ion]["line"]
+        if len(pools) > 1:
+            problem(ln, f"a mechanism writing several concentrations ({pools}) is not supported")
+        if writes_current:
+            problem(ln, "a mechanism writing both a concentration and a current is not supported")
+        if f"{ion}i" not in d.states:
+            problem(ln, f"WRITE {ion}i needs {ion}i to be a STATE (dendrax's ion pools integrate "
+                        "it)")
+    elif not d.point and not writes_current:
+        problem(0, "the mechanism writes no current and no concentration")
+    if d.point and not d.nonspecific:
+        problem(0, "a POINT_PROCESS needs a NONSPECIFIC_CURRENT (its current in nA)")
+    # the SOLVE statement and the solved block
+    if d.solve is not None:
+        block, method, ln = d.solve
+        if block in d.blocks:
+            kind = d.blocks[block].kind
+            if kind == "DERIVATIVE" and method not in ("cnexp", "derivimplicit", "euler"):
+                problem(ln, f"SOLVE {block} METHOD {method}: DERIVATIVE blocks are solved with "
+                            "cnexp, derivimplicit or euler" if method else
+                        f"SOLVE {block}: name the METHOD (cnexp, derivimplicit or euler)")
+            if kind == "KINETIC" and method not in (None, "sparse"):
+                problem(ln, f"SOLVE {block} METHOD {method}: KINETIC blocks are solved with sparse")
+        elif block in d.functions and d.functions[block].kind == "PROCEDURE":
+            if method is not None:
+                problem(ln, f"SOLVE {block} METHOD {method}: a PROCEDURE is solved without METHOD")
+        else:
+            problem(ln, f"SOLVE {block}: no DERIVATIVE, KINETIC or PROCEDURE named {block}")
+    elif d.states and not pools:
+        changing = [b for b in d.blocks.values()]
+        if changing:
+            problem(0, "STATE variables but no SOLVE in BREAKPOINT")
+    # variables
+    declared = (set(d.params) | set(d.states) | set(d.assigned) | set(d.constants)
+                | {v for u in d.ions.values() for v in u["read"] + u["write"]}
+                | set(d.nonspecific) | SPECIAL | {"PI", "FARADAY", "R"})
+    for name in ("area", "diam"):
+        if name in d.used:
+            problem(lines.find(_word(name)), f"'{name}' is not supported (dendrax passes "
+                                             "mechanisms no geometry)")
+    if "t" in d.used:
+        problem(lines.find(_word("t")), "'t' (time) is not supported: dendrax mechanisms are "
+                                        "time-invariant functions of their states")
+    if d.point and "celsius" in d.used:
+        problem(lines.find(_word("celsius")), "'celsius' in a POINT_PROCESS is not supported "
+                                              "(dendrax synapses see no temperature)")
+    for name in sorted(d.used - declared - set(d.functions) - BUILTINS):
+        if not any(name in f.args + f.locals for f in d.functions.values()) and \
+                not any(name in b.locals for b in d.blocks.values()) and \
+                name not in d.initial_locals + d.breakpoint_locals and \
+                not (d.net_receive and name in d.net_receive[0] + d.net_receive[2]):
+            problem(lines.find(_word(name)), f"'{name}' is used but not declared")
+    if d.net_receive is not None:
+        args, body, _, ln = d.net_receive
+        if not d.point:
+            problem(ln, "NET_RECEIVE in a density mechanism")
+        if len(args) != 1:
+            problem(ln, f"NET_RECEIVE with {len(args)} arguments: dendrax delivers one weight "
+                        "per event")
+        if "v" in _names(body):
+            problem(ln, "'v' in NET_RECEIVE is not supported")
+    for name in d.range_vars + d.global_vars:
+        if name not in declared:
+            problem(lines.find(_word(name)), f"RANGE/GLOBAL {name} is not declared")
+    for name in d.params:
+        if name in ("weight", "delay") and d.point:
+            problem(lines.find(_word(name)), f"PARAMETER '{name}' clashes with dendrax's "
+                                             "synapse weight/delay: rename it")
+
+
+def _names(stmts) -> set:
+    """Every variable name an expression in ``stmts`` reads or a statement writes."""
+    out: set = set()
+
+    def ex(e):
+        if e[0] == "var":
+            out.add(e[1])
+        elif e[0] == "bin":
+            ex(e[2])
+            ex(e[3])
+        elif e[0] in ("neg", "not"):
+            ex(e[1])
+        elif e[0] == "call":
+            for a in e[2]:
+                ex(a)
+
+    for s in stmts:
+        if isinstance(s, Assign):
+            out.add(s.name)
+            ex(s.expr)
+        elif isinstance(s, Call):
+            for a in s.args:
+                ex(a)
+        elif isinstance(s, If):
+            ex(s.cond)
+            out |= _names(s.body) | _names(s.orelse)
+        elif isinstance(s, Diff):
+            out.add(s.state)
+            ex(s.expr)
+    return out

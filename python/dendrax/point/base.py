@@ -1,0 +1,73 @@
+"""The point-neuron API: what a NEST-style model must say.
+
+A point neuron has no morphology: its states (one entry per neuron, arrays [n]) advance by
+one explicit update per time step, as NEST's grid-based models do (``update`` in NEST's
+C++), and it spikes at the end of a step: the spike time is t + dt, on the grid. Input
+arrives as the summed weights of the spikes due in the step, split by sign as NEST splits
+them (excitatory: w > 0, inhibitory: w < 0), and a current (pA) from current generators.
+
+Units are NEST's for NEST-named models: mV, ms, pF, pA, nS (weights: pA for current-based
+synapses, nS for conductance-based ones).
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, Mapping
+
+Array = Any
+
+
+class PointNeuron:
+    """A point-neuron model.
+
+    Attributes:
+        name: the model's name (NEST's, e.g. "iaf_psc_alpha").
+        params: parameter name -> default, NEST's names and units (including the initial
+            membrane potential "V_m" where NEST has one).
+        units: parameter or state name -> unit.
+        ranges: parameter name -> valid values (``dendrax.mechanisms.base.Range`` or a pair).
+        states: the state names, in NEST's names where NEST records them ("V_m", "I_syn_ex",
+            ...); refractory counters are states too.
+        recordables: the states a multimeter can record (default: all of ``states``).
+    """
+
+    name: ClassVar[str]
+    params: ClassVar[dict[str, float]] = {}
+    units: ClassVar[dict[str, str]] = {}
+    ranges: ClassVar[dict] = {}
+    states: ClassVar[tuple[str, ...]] = ()
+    surrogate = None  # a dendrax.point.surrogate.Surrogate (set per population) or None
+
+    def spike(self, x):
+        """Threshold crossing, x = V - threshold (mV): a bool array, or with the
+        population's surrogate a 0/1 float array carrying the surrogate gradient. Models
+        call this for their threshold so that ``surrogate=`` makes them trainable."""
+        from .surrogate import spike
+
+        return spike(x, self.surrogate)
+
+    @property
+    def recordables(self) -> tuple[str, ...]:
+        return self.states
+
+    def initial(self, params: Mapping[str, Array], dt) -> dict[str, Array]:
+        """The states at t = 0 ([n] each), as NEST's after Create (e.g. V_m = params["V_m"])."""
+        raise NotImplementedError
+
+    def update(self, states: Mapping[str, Array], params: Mapping[str, Array],
+               inputs: Mapping[str, Array], dt) -> tuple[dict[str, Array], Array]:
+        """One step from t to t + dt, in NEST's order of operations.
+
+        Args:
+            states, params: [n] arrays.
+            inputs: "ex": [n] summed weights > 0 of the spikes read in this step (NEST's
+                ring-buffer slot of this step), "in": [n] summed weights < 0 (negative),
+                "current": [n] pA, the current read in this step (NEST's ``y0`` / ``I_stim``
+                buffer, which most models apply from the next step on, as NEST does).
+            dt: the step, ms.
+
+        Returns:
+            (new states, spiked [n] bool): whether each neuron crossed threshold in this
+            step (spike time t + dt).
+        """
+        raise NotImplementedError

@@ -1,0 +1,109 @@
+"""Plastic connections onto point neurons, as NEST's ``stdp_synapse`` and
+``tsodyks2_synapse``: the weights (or the short-term state) are state of the run.
+
+Both act when a presynaptic spike is sent (its time t on the grid), as NEST's ``send``:
+
+``stdp_synapse`` (pair-based STDP; Guetig et al. 2003 weight dependence; NEST
+models/stdp_synapse.h). With d the connection's delay (all dendritic, as NEST's default):
+
+1. facilitation by each postsynaptic spike t_post with t_last - d < t_post <= t - d (the post
+   spikes reaching the synapse since the last presynaptic spike), in order:
+   w <- facilitate(w, K+ exp((t_last - (t_post + d)) / tau_plus));
+2. depression by the postsynaptic trace at t - d (spikes strictly before it):
+   w <- depress(w, K-(t - d)), K-(t) = sum over t_post < t of exp(-(t - t_post) / tau_minus);
+3. the spike is sent with the new w; K+ <- K+ exp((t_last - t) / tau_plus) + 1; t_last <- t.
+
+facilitate(w, k) = Wmax min(1, w/Wmax + lambda (1 - w/Wmax)^mu_plus k),
+depress(w, k) = Wmax max(0, w/Wmax - alpha lambda (w/Wmax)^mu_minus k). NEST keeps tau_minus
+on the postsynaptic neuron; here it is a parameter of the connection (equal on every
+connection onto one neuron to match NEST).
+
+``tsodyks2_synapse`` (Tsodyks & Markram 1997; Maass & Markram 2002 eqs. 4-5): at each spike
+after the first, with h = t - t_last, x <- 1 + (x - x u - 1) exp(-h/tau_rec),
+u <- U + u (1 - U) exp(-h/tau_fac) (0 for tau_fac = 0); the spike carries weight u x w.
+
+Units: ms, weights as the target model's (pA or nS).
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import jax.numpy as jnp
+
+from ..mechanisms.base import NONNEGATIVE, POSITIVE, Range
+
+
+class PlasticSynapse:
+    """A plastic connection kind: NEST's name, parameters (per connection), states."""
+
+    name: ClassVar[str]
+    params: ClassVar[dict[str, float]] = {}
+    units: ClassVar[dict[str, str]] = {}
+    ranges: ClassVar[dict] = {}
+    states: ClassVar[tuple[str, ...]] = ()
+
+
+class StdpSynapse(PlasticSynapse):
+    """NEST's ``stdp_synapse`` (see the module docstring)."""
+
+    name = "stdp_synapse"
+    params = {"tau_plus": 20.0, "lambda": 0.01, "alpha": 1.0, "mu_plus": 1.0, "mu_minus": 1.0,
+              "Wmax": 100.0, "tau_minus": 20.0}
+    units = {"tau_plus": "ms", "lambda": "1", "alpha": "1", "mu_plus": "1", "mu_minus": "1",
+             "Wmax": "pA or nS", "tau_minus": "ms"}
+    ranges = {"tau_plus": POSITIVE, "tau_minus": POSITIVE, "lambda": NONNEGATIVE,
+              "alpha": NONNEGATIVE, "mu_plus": NONNEGATIVE, "mu_minus": NONNEGATIVE}
+    states = ("weight", "Kplus", "t_last", "Kminus")
+
+    def initial(self, p):
+        w = jnp.asarray(p["weight"])
+        return {"weight": w, "Kplus": jnp.zeros_like(w), "t_last": jnp.zeros_like(w),
+                "Kminus": jnp.zeros_like(w)}
+
+    def step(self, s, p, t, dt, pre, post_arrival, post_before):
+        """One step at time t (ms): ``pre`` [C] whether the presynaptic spike is sent now,
+        ``post_arrival`` [C] whether a postsynaptic spike reaches the synapse now (t_post + d
+        = t), ``post_before`` [C] whether the postsynaptic neuron spiked at t - d - dt (for
+        the trace K-(t - d)). Returns (new states, the weight each sent spike carries)."""
+        w, kplus, t_last = s["weight"], s["Kplus"], s["t_last"]
+        wmax = p["Wmax"]
+        # K-(t - d): post spikes strictly before t - d
+        kminus = (s["Kminus"] + post_before) * jnp.exp(-dt / p["tau_minus"])
+        fac = w / wmax + p["lambda"] * jnp.power(1.0 - w / wmax, p["mu_plus"]) * (
+            kplus * jnp.exp((t_last - t) / p["tau_plus"]))
+        w = jnp.where(post_arrival, jnp.where(fac < 1.0, fac * wmax, wmax), w)
+        dep = w / wmax - p["alpha"] * p["lambda"] * jnp.power(w / wmax, p["mu_minus"]) * kminus
+        w = jnp.where(pre, jnp.where(dep > 0.0, dep * wmax, 0.0), w)
+        kplus = jnp.where(pre, kplus * jnp.exp((t_last - t) / p["tau_plus"]) + 1.0, kplus)
+        t_last = jnp.where(pre, t, t_last)
+        return {"weight": w, "Kplus": kplus, "t_last": t_last, "Kminus": kminus}, w
+
+
+class Tsodyks2Synapse(PlasticSynapse):
+    """NEST's ``tsodyks2_synapse`` (see the module docstring)."""
+
+    name = "tsodyks2_synapse"
+    params = {"U": 0.5, "u": 0.5, "x": 1.0, "tau_rec": 800.0, "tau_fac": 0.0}
+    units = {"U": "1", "u": "1", "x": "1", "tau_rec": "ms", "tau_fac": "ms"}
+    ranges = {"U": Range(0.0, 1.0), "u": Range(0.0, 1.0), "x": Range(0.0, 1.0),
+              "tau_rec": POSITIVE, "tau_fac": NONNEGATIVE}
+    states = ("u", "x", "t_last")
+
+    def initial(self, p):
+        u = jnp.asarray(p["u"]) * 1.0
+        return {"u": u, "x": jnp.asarray(p["x"]) * 1.0, "t_last": jnp.full_like(u, -1.0)}
+
+    def step(self, s, p, t, dt, pre, post_arrival, post_before):
+        u, x, t_last = s["u"], s["x"], s["t_last"]
+        h = t - t_last
+        x_decay = jnp.exp(-h / p["tau_rec"])
+        u_decay = jnp.where(p["tau_fac"] == 0, 0.0,
+                            jnp.exp(-h / jnp.where(p["tau_fac"] == 0, 1.0, p["tau_fac"])))
+        later = pre & (t_last >= 0.0)
+        x = jnp.where(later, 1.0 + (x - x * u - 1.0) * x_decay, x)
+        u = jnp.where(later, p["U"] + u * (1.0 - p["U"]) * u_decay, u)
+        return {"u": u, "x": x, "t_last": jnp.where(pre, t, t_last)}, x * u * p["weight"]
+
+
+PLASTIC = {k.name: k for k in (StdpSynapse, Tsodyks2Synapse)}

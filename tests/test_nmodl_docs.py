@@ -1,0 +1,38 @@
+"""Every python code block of docs/nmodl.md runs, in order, in one namespace."""
+
+from __future__ import annotations
+
+import pathlib
+import re
+
+import pytest
+
+pytest.importorskip("neuron.nmodl", reason="NEURON's NMODL framework (dendrax[nmodl])")
+
+DOC = pathlib.Path(__file__).resolve().parents[1] / "docs" / "nmodl.md"
+BLOCK = re.compile(r"^```python\n(.*?)^```", re.S | re.M)
+
+
+def blocks():
+    text = DOC.read_text()
+    return [(text[:m.start()].count("\n") + 2, m.group(1)) for m in BLOCK.finditer(text)]
+
+
+def test_code_blocks_run(capsys):
+    from dendrax.nmodl import registry
+
+    namespace: dict = {"__name__": "docs_nmodl"}
+    try:
+        for line, code in blocks():
+            try:
+                exec(compile(code, f"{DOC}:{line}", "exec"), namespace)
+            except Exception as err:  # which block failed, with its line in the doc
+                pytest.fail(f"docs/nmodl.md block at line {line} failed: "
+                            f"{type(err).__name__}: {err}")
+    finally:
+        registry.unregister()
+    out = capsys.readouterr().out
+    assert len(blocks()) >= 6
+    assert "Channel kdr" in out and "d peak / d gbar" in out
+    assert "POINTER is not supported" in out and "'t' (time) is not supported" in out
+    assert '[project.entry-points."dendrax.channels"]' in out

@@ -1,0 +1,98 @@
+"""Whole point networks against NEST 3 run in this process: spike times on the grid and
+membrane traces through populations, static connections with delays and generators.
+
+A spike_generator and a dc_generator drive a population of iaf_psc_alpha neurons (different
+I_e, so some fire); they drive a second population (iaf_psc_exp) through random static
+connections with positive and negative weights and delays of 1 to 3 ms; a third population
+(iaf_psc_delta) receives from both. Exact-integration models: traces to 1e-9 mV, identical
+spike times (tests/test_point_models.py checks each model alone)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import dendrax as dx
+
+nest = pytest.importorskip("nest", reason="NEST is the reference for point networks "
+                           "(pip install nest-simulator)")
+
+DT, T_STOP = 0.1, 200.0
+N = 6
+RNG = np.random.default_rng(7)
+I_E = np.linspace(300.0, 420.0, N)
+PAIRS = [(i, j) for i in range(N) for j in range(N) if RNG.random() < 0.5]
+W_AB = RNG.choice([-30.0, 40.0, 60.0], size=len(PAIRS))
+D_AB = RNG.choice([1.0, 1.5, 2.3, 3.0], size=len(PAIRS))
+STIM_TIMES = [5.0, 12.3, 40.0, 41.0, 90.5]
+
+
+def run_nest():
+    nest.ResetKernel()
+    nest.set(resolution=DT, print_time=False)
+    nest.verbosity = nest.VerbosityLevel.ERROR
+    a = nest.Create("iaf_psc_alpha", N, params={"I_e": I_E.tolist()})
+    b = nest.Create("iaf_psc_exp", N, params={"I_e": 200.0, "tau_syn_ex": 3.0})
+    c = nest.Create("iaf_psc_delta", 2, params={"I_e": 100.0})
+    sg = nest.Create("spike_generator", params={"spike_times": STIM_TIMES})
+    dc = nest.Create("dc_generator", params={"amplitude": 150.0, "start": 50.0, "stop": 150.0})
+    nest.Connect(sg, a, syn_spec={"weight": 300.0, "delay": 1.0})
+    nest.Connect(dc, b, syn_spec={"weight": 1.0, "delay": 2.0})
+    for (i, j), w, d in zip(PAIRS, W_AB, D_AB):
+        nest.Connect(a[i], b[j], syn_spec={"weight": float(w), "delay": float(d)})
+    nest.Connect(b, c, "all_to_all", syn_spec={"weight": 2.0, "delay": 1.2})
+    nest.Connect(a[:2], c, "all_to_all", syn_spec={"weight": -1.5, "delay": 0.7})
+    sr = nest.Create("spike_recorder")
+    nest.Connect(a + b + c, sr)
+    mm = nest.Create("multimeter", params={"record_from": ["V_m"], "interval": DT})
+    nest.Connect(mm, a + b + c)
+    nest.Simulate(T_STOP)
+    ev = sr.get("events")
+    ids = list((a + b + c).tolist())
+    spikes = [np.sort(ev["times"][ev["senders"] == k]) for k in ids]
+    m = mm.get("events")
+    times = m["times"][m["senders"] == ids[0]]  # the multimeter's sample times (ms)
+    v = np.array([m["V_m"][m["senders"] == k] for k in ids])
+    return spikes, (times, v)
+
+
+def run_dendrax():
+    net = dx.Network()
+    a = net.population("iaf_psc_alpha", N, I_e=I_E)
+    b = net.population("iaf_psc_exp", N, I_e=200.0, tau_syn_ex=3.0)
+    c = net.population("iaf_psc_delta", 2, I_e=100.0)
+    sg = net.population("spike_generator", 1, spike_times=STIM_TIMES)
+    dc = net.population("dc_generator", 1, amplitude=150.0, start=50.0, stop=150.0)
+    net.connect(sg, a, weight=300.0, delay=1.0)
+    net.connect(dc, b, weight=1.0, delay=2.0)
+    for (i, j), w, d in zip(PAIRS, W_AB, D_AB):
+        net.connect(a[i], b[j], weight=w, delay=d)
+    net.connect(b, c, weight=2.0, delay=1.2)
+    net.connect(a[:2], c, weight=-1.5, delay=0.7)
+    for pop in (a, b, c):
+        net.record_spikes(pop)
+        net.record("V_m", pop)
+    res = dx.simulate(net, T_STOP, DT)
+    return res.spikes, (np.asarray(res.t), np.asarray(res.traces))
+
+
+@pytest.fixture(scope="module")
+def runs():
+    return run_nest(), run_dendrax()
+
+
+def test_spike_times_equal_nests(runs):
+    (ref, _), (ours, _) = runs
+    assert sum(s.size for s in ref) > 20, "the network is not silent"
+    assert sum(ref[k].size for k in range(N, 2 * N)) > 0, "population b fires"
+    for k, (r, o) in enumerate(zip(ref, ours)):
+        np.testing.assert_allclose(o, r, atol=1e-9, err_msg=f"neuron {k}")
+
+
+def test_membrane_traces_equal_nests(runs):
+    (_, (t_ref, ref)), (_, (t, ours)) = runs
+    steps = np.round(t_ref / DT).astype(int)  # NEST samples at these steps
+    assert steps.size > 0.9 * (T_STOP / DT) and np.allclose(t[steps], t_ref)
+    ours = ours[:, steps]
+    assert np.ptp(ref) > 10.0
+    assert np.abs(ours - ref).max() < 1e-9, np.abs(ours - ref).max(axis=1)

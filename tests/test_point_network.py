@@ -1,0 +1,218 @@
+"""Point populations inside a dendrax.Network: spike timing through the ring (NEST's rule:
+a spike at t with delay d acts on the state at t + d), generators, mixed networks with
+detailed cells, refusals. The models themselves are compared with NEST in
+test_point_models.py; whole networks in test_point_nest.py."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import dendrax as dx
+from dendrax.point import PointNeuron
+
+DT = 0.1
+
+
+class Counter(PointNeuron):
+    """A test model: V_m adds the weights it receives (no leak); it spikes (and resets to 0)
+    when V_m >= V_th; ``I`` integrates the current input."""
+
+    name = "test_counter"
+    params = {"V_th": 1e9}
+    units = {"V_m": "mV", "I": "pA"}
+    states = ("V_m", "I")
+
+    def initial(self, p, dt):
+        return {"V_m": jnp.zeros_like(p["V_th"]), "I": jnp.zeros_like(p["V_th"])}
+
+    def update(self, s, p, inp, dt):
+        v = s["V_m"] + inp["ex"] + inp["in"]
+        spiked = v >= p["V_th"]
+        return {"V_m": jnp.where(spiked, 0.0, v), "I": s["I"] + inp["current"]}, spiked
+
+
+def jump_times(trace, t):
+    """Times at which a recorded trace changes."""
+    trace = np.asarray(trace)
+    return np.asarray(t)[1:][np.diff(trace) != 0]
+
+
+@pytest.mark.parametrize("delay", [0.1, 0.3, 1.5])
+def test_a_spike_acts_delay_after_it_was_sent(delay):
+    net = dx.Network()
+    gen = net.population("spike_generator", 1, spike_times=[1.0, 2.5])
+    pop = net.population(Counter, 2)
+    net.connect(gen, pop[0], weight=2.0, delay=delay)
+    net.connect(gen, pop[1], weight=-3.0, delay=delay)
+    net.record("V_m", pop)
+    res = dx.simulate(net, 6.0, DT)
+    np.testing.assert_allclose(jump_times(res.traces[0], res.t), [1.0 + delay, 2.5 + delay])
+    assert np.asarray(res.traces[0])[-1] == 4.0 and np.asarray(res.traces[1])[-1] == -6.0
+
+
+def test_chains_of_point_neurons_and_their_spike_times():
+    """A fires when the generator's spike arrives (t = 1 + 0.5); B receives A's spike 1.2 ms
+    later and fires; recorded spike times are on the grid, at the end of the update."""
+    net = dx.Network()
+    gen = net.population("spike_generator", 1, spike_times=[1.0])
+    a = net.population(Counter, 1, V_th=1.0)
+    b = net.population(Counter, 1, V_th=1.0)
+    net.connect(gen, a, weight=1.0, delay=0.5)
+    net.connect(a, b, weight=1.0, delay=1.2)
+    net.record_spikes(a)
+    net.record_spikes(b)
+    res = dx.simulate(net, 5.0, DT)
+    np.testing.assert_allclose(res.spikes[0], [1.5])
+    np.testing.assert_allclose(res.spikes[1], [2.7])
+    assert res.spike_cells == (1, 2) and res.spike_shift == (1, 1)  # after the generator
+    np.testing.assert_allclose(dx.simulate(net, 5.0, DT, chunk=7).spikes[1], [2.7])
+
+
+def test_dc_generator_follows_nests_activity_window():
+    """NEST's current generators: active in the step from s dt when start < (s + 2) dt <= stop;
+    the current reaches the target delay later."""
+    net = dx.Network()
+    dc = net.population("dc_generator", 1, amplitude=2.0, start=1.0, stop=2.0)
+    pop = net.population(Counter, 1)
+    net.connect(dc, pop, weight=1.5, delay=0.3)
+    net.record("I", pop)
+    res = dx.simulate(net, 4.0, DT)
+    steps = round(1.0 / DT)  # the active steps s: 1.0 < (s + 2) dt <= 2.0 -> s = 9 .. 18
+    assert np.asarray(res.traces[0])[-1] == pytest.approx(3.0 * steps)
+    first = jump_times(res.traces[0], res.t)[0]
+    assert first == pytest.approx((9 + 3) * DT + DT)  # read in step s + 3, recorded at its end
+
+
+def test_poisson_generator_rates_and_independence():
+    net = dx.Network()
+    noise = net.population("poisson_generator", 1, rate=2000.0, start=10.0)
+    pop = net.population(Counter, 200)
+    net.connect(noise, pop, weight=1.0, delay=1.0)
+    net.record("V_m", pop, reduce="max")
+    res = dx.simulate(net, 510.0, DT)
+    counts = np.asarray(res.stats)  # spikes received per target (no leak, no threshold)
+    expected = 2000.0 * 0.5  # active for 500 ms (from 10 ms, read 1 ms later)
+    assert abs(counts.mean() - expected) < 4 * np.sqrt(expected / counts.size)
+    assert abs(counts.var() / expected - 1.0) < 0.3  # Poisson: variance = mean
+    # every target its own train: traces of two targets are uncorrelated
+    net2 = dx.Network()
+    noise2 = net2.population("poisson_generator", 1, rate=2000.0)
+    pop2 = net2.population(Counter, 2)
+    net2.connect(noise2, pop2, weight=1.0, delay=1.0)
+    net2.record("V_m", pop2)
+    tr = np.diff(np.asarray(dx.simulate(net2, 500.0, DT).traces), axis=1)
+    assert abs(np.corrcoef(tr)[0, 1]) < 0.05
+    # reproducible: the same network gives the same draws
+    again = np.diff(np.asarray(dx.simulate(net2, 500.0, DT).traces), axis=1)
+    assert np.array_equal(tr, again)
+
+
+def test_point_neurons_drive_cells_as_spike_sources_do():
+    """A point neuron's spikes reach an Exp2Syn on a cell exactly as the same spike times
+    from a spike source do (that path is compared with NEURON in test_network_neuron.py)."""
+    def cell():
+        c = dx.Cell.ball_and_stick(nseg=[1, 3])
+        c.insert("hh")
+        return c
+
+    net = dx.Network()
+    gen = net.population("spike_generator", 1, spike_times=[1.0, 4.0])
+    pop = net.population(Counter, 1, V_th=1.0)
+    net.connect(gen, pop, weight=1.0, delay=0.1)
+    post = net.add(cell())
+    net.connect(pop, post.section(1)(0.5), "Exp2Syn", weight=0.02, delay=2.0, tau2=3.0)
+    net.record("v", post.soma(0.5))
+    net.record_spikes(pop)
+    res = dx.simulate(net, 12.0, DT)
+    times = res.spikes[0]
+    np.testing.assert_allclose(times, [1.1, 4.1])
+    ref = dx.Network()
+    src = ref.spike_source(times)
+    c = ref.add(cell())
+    ref.connect(src, c.section(1)(0.5), "Exp2Syn", weight=0.02, delay=2.0, tau2=3.0)
+    ref.record("v", c.soma(0.5))
+    np.testing.assert_array_equal(res.traces, dx.simulate(ref, 12.0, DT).traces)
+    assert np.ptp(np.asarray(res.traces)) > 1.0
+
+
+def test_cells_drive_point_neurons():
+    net = dx.Network()
+    c = net.add(dx.Cell.ball_and_stick(nseg=[1, 3]))
+    c.insert("hh")
+    c.iclamp(c.soma(0.5), delay=1.0, dur=0.5, amp=1.0)
+    pop = net.population(Counter, 1)
+    net.connect(c.soma(0.5), pop, weight=1.0, delay=0.7)
+    net.record_spikes([0])
+    net.record("V_m", pop)
+    res = dx.simulate(net, 8.0, DT)
+    t_cell = res.spikes[0]
+    assert t_cell.size == 1
+    np.testing.assert_allclose(jump_times(res.traces[0], res.t), t_cell + 0.7)
+
+
+def test_populations_params_are_trainable_leaves():
+    net = dx.Network()
+    gen = net.population("spike_generator", 1, spike_times=[1.0])
+    pop = net.population(Counter, 3, name="counters")
+    net.connect(gen, pop, weight=np.array([1.0, 2.0, 3.0]), delay=1.0)
+    net.record("V_m", pop)
+    params = net.params
+    assert set(params["populations"]) == {"spike_generator_0", "counters"}
+    np.testing.assert_array_equal(params["synapses"]["static"]["weight"], [1.0, 2.0, 3.0])
+
+    def loss(w):
+        p = {**params, "synapses": {**params["synapses"], "static": {**params["synapses"]["static"],
+                                                                    "weight": w}}}
+        return dx.simulate(net, 3.0, DT, params=p).traces[:, -1].sum()
+
+    np.testing.assert_allclose(jax.grad(loss)(params["synapses"]["static"]["weight"]), [1, 1, 1])
+
+
+@pytest.mark.parametrize("build,message", [
+    (lambda net, pop: net.connect(pop, pop, weight=1.0, delay=0.05), "less than one step"),
+    (lambda net, pop: net.population("no_such_model", 3), "no point_neuron named 'no_such_model'"),
+    (lambda net, pop: net.population(Counter, 3, V_thr=1.0), "has no parameters"),
+    (lambda net, pop: net.population(Counter, 2, V_th=[1.0, 2.0, 3.0]), "got 3 values for 2"),
+    (lambda net, pop: net.connect(pop, net.population("poisson_generator", 1), weight=1.0),
+     "cannot be a connection's target"),
+    (lambda net, pop: net.connect(pop, pop, "Exp2Syn", weight=1.0), "use 'static'"),
+    (lambda net, pop: net.connect(pop, pop, weight=1.0, p=0.5), "needs key="),
+    (lambda net, pop: net.connect(pop, pop, weight=1.0, p=0.5, key=1, one_to_one=True),
+     "choose one rule"),
+    (lambda net, pop: net.connect(pop[:2], pop, weight=1.0, one_to_one=True), "equal sizes"),
+    (lambda net, pop: net.population("spike_generator", 2, spike_times=[[1.0]]), "or 2 lists"),
+    (lambda net, pop: net.population(Counter, 1, name="counters"), "exists already"),
+    (lambda net, pop: net.record("v", pop), "cannot record 'v'"),
+    (lambda net, pop: pop[5], "out of bounds"),
+])
+def test_refusals(build, message):
+    net = dx.Network()
+    pop = net.population(Counter, 3, name="counters")
+    net.record("V_m", pop)
+    with pytest.raises((ValueError, IndexError), match=message):
+        build(net, pop)
+        dx.simulate(net, 1.0, DT)
+
+
+def test_a_network_of_only_point_neurons_and_its_names():
+    net = dx.Network()
+    pop = net.population(Counter, 2, name="exc")
+    net.record("V_m", pop[1])
+    res = dx.simulate(net, 1.0, DT)
+    assert net.location_name(res.labels[0][1]) == "exc[1]" and res.units == ("mV",)
+    assert "poisson_generator" in repr(net.population("poisson_generator", 1))
+
+
+def test_the_run_key_sets_the_poisson_draws():
+    net = dx.Network()
+    noise = net.population("poisson_generator", 1, rate=3000.0)
+    pop = net.population(Counter, 3)
+    net.connect(noise, pop, weight=1.0, delay=0.1)
+    net.record("V_m", pop)
+    a = np.asarray(dx.simulate(net, 50.0, DT, key=1).traces)
+    b = np.asarray(dx.simulate(net, 50.0, DT, key=jax.random.PRNGKey(1)).traces)
+    c = np.asarray(dx.simulate(net, 50.0, DT, key=2).traces)
+    assert np.array_equal(a, b) and not np.array_equal(a, c)
