@@ -14,3 +14,4 @@ def test_point_neuron_guide_examples_run():
         exec(compile(block, "docs/point_neurons.md", "exec"), ns)
     assert ns["res"].rates().mean() > 1.0
     assert ns["both"].spikes[0].size >= 1
+    assert float(ns["learned"].traces[0][-1]) > 40.0

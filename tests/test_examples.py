@@ -35,3 +35,13 @@ def test_network_classification_small_learns():
     assert out["train_accuracy"] >= 0.85, out["train_accuracy"]
     # the trained conductances stayed inside the sigmoid's bounds
     assert np.all((out["gS"] > 0) & (out["gS"] < example.SMALL.g_max))
+
+
+def test_train_snn_small_learns():
+    """A LIF network trained with surrogate gradients (examples/train_snn.py --small): the
+    loss falls, test accuracy rises well above chance, and the input weights (behind the
+    hidden spikes) are trained too."""
+    out = load("train_snn").main(["--small"])
+    assert np.mean(out["history"][-5:]) < 0.8 * out["history"][0]
+    assert out["accuracy_before"] < 0.7 and out["accuracy_after"] >= 0.85
+    assert out["input_weight_change"] > 0.05
