@@ -216,3 +216,21 @@ def test_the_run_key_sets_the_poisson_draws():
     b = np.asarray(dx.simulate(net, 50.0, DT, key=jax.random.PRNGKey(1)).traces)
     c = np.asarray(dx.simulate(net, 50.0, DT, key=2).traces)
     assert np.array_equal(a, b) and not np.array_equal(a, c)
+
+
+def test_quantities_are_converted_or_refused():
+    pint = pytest.importorskip("pint")
+    u = pint.UnitRegistry()
+    net = dx.Network()
+    a = net.population("iaf_psc_alpha", 1, I_e=0.376 * u.nA, V_th=-0.055 * u.V, name="a")
+    np.testing.assert_allclose(net.params["populations"]["a"]["I_e"], [376.0])
+    np.testing.assert_allclose(net.params["populations"]["a"]["V_th"], [-55.0])
+    b = net.population("iaf_cond_exp", 1, name="b")
+    net.connect(a, b, weight=2.0 * u.nS, delay=1500.0 * u.us)
+    net.connect(a, a, weight=20.0 * u.pA, delay=1.0 * u.ms)
+    np.testing.assert_allclose(net.params["synapses"]["static"]["weight"], [2.0, 20.0])
+    np.testing.assert_allclose(net.params["synapses"]["static"]["delay"], [1.5, 1.0])
+    with pytest.raises(ValueError, match="cannot be expressed in mV"):
+        net.population("iaf_psc_alpha", 1, V_th=20.0 * u.ms)
+    with pytest.raises(ValueError, match="weight = .* cannot be expressed in nS"):
+        net.connect(a, b, weight=20.0 * u.pA)

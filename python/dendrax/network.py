@@ -27,6 +27,7 @@ import numpy as np
 from .cell import REDUCTIONS, Cell, Location, SectionRef, check_name, synapse_values
 from .mechanisms import registry
 from .mechanisms.base import GradedSynapse, Synapse, check_mechanism
+from .quantities import is_quantity, magnitude
 
 NETCON_THRESHOLD = 10.0  # mV, NEURON's default NetCon threshold
 
@@ -346,7 +347,8 @@ class Network:
                              f"{sorted(mech.params)}")
         values = {}
         for k, default in mech.params.items():
-            v = np.asarray(params.get(k, default), float)
+            v = np.asarray(magnitude(params.get(k, default), mech.units.get(k, "1"),
+                                     f"{mech.name}.{k}"), float)
             if v.ndim and v.shape != (n,):
                 raise ValueError(f"{mech.name}.{k}: got {v.size} values for {n} neurons, or give "
                                  "one scalar")
@@ -406,6 +408,13 @@ class Network:
 
         a, n_pre = ends(pre)
         b, n_post = ends(post)
+        if isinstance(b, Neurons):  # quantities: converted to the target's weight unit, or refused
+            target = self.wiring.populations[b.population].model
+            weight = magnitude(weight, getattr(target, "weight_unit", "pA"), "weight")
+        else:
+            weight = magnitude(weight, "uS", "weight")
+        delay = magnitude(delay, "ms", "delay")
+        params = {k: magnitude(v, "1", k) if is_quantity(v) else v for k, v in params.items()}
         if rule == "one_to_one":
             if n_pre != n_post:
                 raise ValueError(f"one_to_one needs equal sizes, got {n_pre} and {n_post}")

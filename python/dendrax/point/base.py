@@ -29,6 +29,8 @@ class PointNeuron:
         states: the state names, in NEST's names where NEST records them ("V_m", "I_syn_ex",
             ...); refractory counters are states too.
         recordables: the states a multimeter can record (default: all of ``states``).
+        weight_unit: the unit of weights onto it: "pA" (current-based), "nS"
+            (conductance-based) or "mV" (voltage jumps).
     """
 
     name: ClassVar[str]
@@ -37,6 +39,7 @@ class PointNeuron:
     ranges: ClassVar[dict] = {}
     states: ClassVar[tuple[str, ...]] = ()
     surrogate = None  # a dendrax.point.surrogate.Surrogate (set per population) or None
+    weight_unit: ClassVar[str] = "pA"  # what a connection's weight onto it is in
 
     def spike(self, x):
         """Threshold crossing, x = V - threshold (mV): a bool array, or with the

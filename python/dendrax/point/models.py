@@ -257,6 +257,7 @@ class IafPscDelta(_NoRecordInternals, PointNeuron):
     """
 
     name = "iaf_psc_delta"
+    weight_unit = "mV"
     params = {"C_m": 250.0, "E_L": -70.0, "I_e": 0.0, "V_m": -70.0, "V_min": -sys.float_info.max,
               "V_reset": -70.0, "V_th": -55.0, "refractory_input": 0.0, "t_ref": 2.0,
               "tau_m": 10.0}
@@ -329,6 +330,7 @@ class IafCondExp(_NoRecordInternals, PointNeuron):
     """
 
     name = "iaf_cond_exp"
+    weight_unit = "nS"
     params = {"C_m": 250.0, "E_L": -70.0, "E_ex": 0.0, "E_in": -85.0, "I_e": 0.0, "V_m": -70.0,
               "V_reset": -60.0, "V_th": -55.0, "g_L": 16.6667, "g_ex": 0.0, "g_in": 0.0,
               "t_ref": 2.0, "tau_syn_ex": 0.2, "tau_syn_in": 2.0}
@@ -406,6 +408,7 @@ class AeifCondExp(_NoRecordInternals, PointNeuron):
     """
 
     name = "aeif_cond_exp"
+    weight_unit = "nS"
     params = {"C_m": 281.0, "Delta_T": 2.0, "E_L": -70.6, "E_ex": 0.0, "E_in": -85.0,
               "I_e": 0.0, "V_m": -70.6, "V_peak": 0.0, "V_reset": -60.0, "V_th": -50.4,
               "a": 4.0, "b": 80.5, "g_L": 30.0, "g_ex": 0.0, "g_in": 0.0, "gsl_error_tol": 1e-6,
@@ -609,6 +612,7 @@ class Izhikevich(_NoRecordInternals, PointNeuron):
     """
 
     name = "izhikevich"
+    weight_unit = "mV"
     params = {"I_e": 0.0, "U_m": -13.0, "V_m": -65.0, "V_min": -sys.float_info.max, "V_th": 30.0,
               "a": 0.02, "b": 0.2, "c": -65.0, "consistent_integration": 1.0, "d": 8.0}
     units = {"I_e": "pA", "U_m": "mV", "V_m": "mV", "V_min": "mV", "V_th": "mV", "a": "1/ms",
@@ -687,6 +691,7 @@ class LIF(_NoRecordInternals, PointNeuron):
     """ + _BRAINPY_NOTE
 
     name = "LIF"
+    weight_unit = "mV"
     params = {"V_rest": 0.0, "V_reset": 0.0, "V_th": 1.0, "tau": 5.0, "R": 1.0, "I_e": 0.0,
               "V_m": 0.0, "soft_reset": 1.0}
     units = {"V_rest": "mV", "V_reset": "mV", "V_th": "mV", "tau": "ms", "R": "GOhm",
@@ -729,6 +734,7 @@ class ExpIF(_NoRecordInternals, PointNeuron):
     """ + _BRAINPY_NOTE
 
     name = "ExpIF"
+    weight_unit = "mV"
     params = {"V_rest": -65.0, "V_reset": -68.0, "V_th": -30.0, "V_T": -59.9, "delta_T": 3.48,
               "tau": 10.0, "R": 1.0, "I_e": 0.0, "V_m": -65.0, "soft_reset": 1.0}
     units = {"V_rest": "mV", "V_reset": "mV", "V_th": "mV", "V_T": "mV", "delta_T": "mV",
@@ -773,6 +779,7 @@ class ALIF(_NoRecordInternals, PointNeuron):
     """ + _BRAINPY_NOTE
 
     name = "ALIF"
+    weight_unit = "mV"
     params = {"V_rest": 0.0, "V_reset": 0.0, "V_th": 1.0, "tau": 5.0, "tau_a": 100.0,
               "beta": 0.1, "R": 1.0, "I_e": 0.0, "V_m": 0.0, "a": 0.0, "soft_reset": 1.0}
     units = {"V_rest": "mV", "V_reset": "mV", "V_th": "mV", "tau": "ms", "tau_a": "ms",

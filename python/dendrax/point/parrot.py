@@ -14,6 +14,7 @@ class ParrotNeuron(PointNeuron):
     connect by static synapses only). No states to record."""
 
     name = "parrot_neuron"
+    weight_unit = "1"
     params = {}
     states = ("count",)
 
