@@ -234,3 +234,17 @@ def test_quantities_are_converted_or_refused():
         net.population("iaf_psc_alpha", 1, V_th=20.0 * u.ms)
     with pytest.raises(ValueError, match="weight = .* cannot be expressed in nS"):
         net.connect(a, b, weight=20.0 * u.pA)
+
+
+def test_fixed_indegree():
+    net = dx.Network()
+    a = net.population(Counter, 50)
+    b = net.population(Counter, 20)
+    net.connect(a, b, weight=1.0, delay=1.0, indegree=7, key=3)
+    block = net.wiring.blocks[-1]
+    assert block.size == 140
+    np.testing.assert_array_equal(np.bincount(block.post_neuron - 50, minlength=20), 7)
+    assert block.pre_neuron.min() >= 0 and block.pre_neuron.max() < 50
+    assert len(np.unique(block.pre_neuron)) > 30  # drawn, not the first 7
+    with pytest.raises(ValueError, match="choose one rule"):
+        net.connect(a, b, weight=1.0, indegree=2, p=0.1, key=1)

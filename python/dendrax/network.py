@@ -419,6 +419,15 @@ class Network:
             if n_pre != n_post:
                 raise ValueError(f"one_to_one needs equal sizes, got {n_pre} and {n_post}")
             i, j = np.arange(n_pre), np.arange(n_post)
+        elif rule == "fixed_indegree":
+            if key is None:
+                raise ValueError("indegree= needs key= (a JAX PRNG key or an int seed)")
+            if not isinstance(p, (int, np.integer)) or p < 0:
+                raise ValueError(f"indegree must be a whole number >= 0, got {p!r}")
+            # NEST's fixed_indegree (autapses and multapses allowed): each target draws its
+            # sources uniformly with replacement
+            j = np.repeat(np.arange(n_post), int(p))
+            i = _rng(key).integers(0, n_pre, j.size) if n_pre else np.zeros(0, int)
         elif rule == "pairwise_bernoulli":
             if not 0.0 <= p <= 1.0:
                 raise ValueError(f"p must lie in [0, 1], got {p!r}")
@@ -506,14 +515,17 @@ class Network:
     # --- connections ------------------------------------------------------------
     def connect(self, pre, post, synapse: str = "static", *, weight=None, delay=1.0,
                 threshold=NETCON_THRESHOLD, p: float | None = None, key=None,
-                one_to_one: bool = False, all_to_all: bool = False, **params) -> "Network":
+                one_to_one: bool = False, all_to_all: bool = False, indegree: int | None = None,
+                **params) -> "Network":
         """Connect ``pre`` to ``post`` with synapses of kind ``synapse``.
 
         Between cells: one synapse at ``post`` driven from ``pre``. With a point population
         (or ``pop[i:j]``) at either end, NEST's rules: all to all (the default), one to one
-        (``one_to_one=True``), or each pair with probability ``p`` (``key``: a JAX PRNG key
-        or an int seed); onto point neurons the synapse is "static" (weight in pA for
-        current-based models, nS for conductance-based ones; negative: inhibitory).
+        (``one_to_one=True``), each pair with probability ``p``, or ``indegree`` sources
+        drawn for every target (NEST's fixed_indegree; ``key``: a JAX PRNG key or an int
+        seed); onto point neurons the synapse is "static" (weight in the target model's
+        ``weight_unit``: pA, nS or mV; negative: inhibitory), "stdp_synapse" or
+        "tsodyks2_synapse".
 
         Args:
             pre: a location on a cell (``net.cell(0).soma(0.5)``), a ``Source``, a
@@ -532,13 +544,13 @@ class Network:
         points = any(isinstance(x, (Population, Neurons)) for x in (pre, post))
         if points:
             rule = "one_to_one" if one_to_one else "pairwise_bernoulli" if p is not None \
-                else "all_to_all"
-            if one_to_one + (p is not None) + all_to_all > 1:
-                raise ValueError("choose one rule: all_to_all, one_to_one or p")
+                else "fixed_indegree" if indegree is not None else "all_to_all"
+            if one_to_one + (p is not None) + all_to_all + (indegree is not None) > 1:
+                raise ValueError("choose one rule: all_to_all, one_to_one, p or indegree")
             return self._connect_points(pre, post, synapse, weight, delay, threshold, params,
-                                        rule, p, key)
-        if p is not None or key is not None or one_to_one or all_to_all:
-            raise ValueError("p, key, one_to_one and all_to_all are rules between populations; "
+                                        rule, indegree if indegree is not None else p, key)
+        if p is not None or key is not None or one_to_one or all_to_all or indegree is not None:
+            raise ValueError("p, key, indegree, one_to_one and all_to_all are rules between populations; "
                              "between cells use fully_connect / sparse_connect / connect_matrix")
         if isinstance(pre, Source):
             return self._block(synapse, None, None, None, [pre.index], [self._cell_of(post)],
