@@ -21,7 +21,9 @@ from dendrax.models import l5pc_like
 from dendrax.morphology import read_swc
 from dendrax.network import Block, PopulationSpec, Wiring
 from dendrax.plugins import Plugin
-from dendrax.point import PointNeuron
+from dendrax.point import PointNeuron, StaticSynapse
+from dendrax.point.plasticity import PLASTIC, StdpSynapse, Tsodyks2Synapse
+from dendrax.point.surrogate import Surrogate
 
 save, load = modelfile.save, modelfile.load
 ModelFileError = modelfile.ModelFileError
@@ -145,7 +147,7 @@ def test_ball_and_stick_round_trip(tmp_path):
     assert len(res.spikes[0]) >= 1  # a run that does something
 
     doc = json.loads(path.read_text())
-    assert (doc["format"], doc["version"], doc["kind"]) == ("dendrax-model", 2, "cell")
+    assert (doc["format"], doc["version"], doc["kind"]) == ("dendrax-model", 3, "cell")
     assert doc["dendrax"] == dx.__version__
     assert {(m["name"], m["package"]) for m in doc["mechanisms"]} == {
         ("hh", "dendrax"), ("pas", "dendrax"), ("Exp2Syn", "dendrax")}
@@ -317,7 +319,7 @@ def test_point_network_round_trip(tmp_path):
     assert loaded.n_connections == net.n_connections
     assert modelfile.dumps(point_network()) == path.read_text()  # the same bytes every time
     doc = json.loads(path.read_text())
-    assert doc["version"] == 2
+    assert doc["version"] == 3
     pops = doc["wiring"]["populations"]
     assert [(p["model"], p["group"], p["package"]) for p in pops] == [
         ("poisson_generator", "generator", "dendrax"), ("spike_generator", "generator", "dendrax"),
@@ -325,6 +327,7 @@ def test_point_network_round_trip(tmp_path):
                                                    "dendrax")]
     assert pops[0]["values"]["stop"] == ["inf", 30.0]  # infinity, where a model allows it
     assert pops[1]["spike_times"] == [[1.0, 3.2, 3.3], [2.0]] and pops[3]["spike_times"] is None
+    assert all(p["surrogate"] is None for p in pops)
     static = [b for b in doc["wiring"]["blocks"] if b["synapse"] == "static"]
     assert all(b["post_cell"] is None and set(b["values"]) == {"weight", "delay"} for b in static)
     assert "static" not in {m["name"] for m in doc["mechanisms"]}
@@ -357,7 +360,7 @@ def test_loads_version_1_files(tmp_path):
     path = tmp_path / "v1.json"
     path.write_text(json.dumps(doc))
     loaded = load(path)
-    assert modelfile.dumps(loaded) == modelfile.dumps(net)  # rewritten as version 2
+    assert modelfile.dumps(loaded) == modelfile.dumps(net)  # rewritten as the current version
     assert_same_params(net, loaded)
     assert_same_run(net, loaded, 10.0)
     doc["wiring"]["blocks"][0]["post_neuron"] = None  # version 1 has no such key
@@ -443,7 +446,8 @@ def test_refuses_bad_point_populations_and_connections(tmp_path):
             "point neurons only")
     refused(lambda d: block(d, 0).update(synapse="Exp2Syn"),
             r"blocks\[0\]\.synapse: connections onto point neurons \(post_neuron\) use the "
-            "'static' synapse")
+            r"'static' synapse or a plastic one \['stdp_synapse', 'tsodyks2_synapse'\], got "
+            "'Exp2Syn'")
     refused(lambda d: block(d, 0).update(pre_source=[0] * 12),
             r"blocks\[0\]: connections have one kind of presynaptic side.*pre_source and "
             "pre_neuron")
@@ -459,6 +463,217 @@ def test_refuses_bad_point_populations_and_connections(tmp_path):
     refused(lambda d: d["wiring"]["point_recordings"][0].__setitem__(0, 9),
             r"point_recordings\[0\]\[0\]: 9 is out of range \[0, 4\)")
     refused(lambda d: d["wiring"].pop("populations"), r"wiring: missing key 'populations'")
+
+
+def plastic_network():
+    """spike_generator -> parrot_neuron -> stdp_synapse -> iaf_psc_alpha (per-connection
+    weights, delays and parameters), a second spike_generator driving the post neurons hard
+    so that they spike (the pairings change the weights), tsodyks2_synapse connections from a
+    parrot and from a cell (with a threshold), a population with a sigmoid surrogate gradient
+    driven by a poisson_generator; the stdp weights, the tsodyks2 resources (a reduction), V_m
+    and spikes recorded."""
+    net = dx.Network()
+    cell = dx.Cell.ball_and_stick(nseg=[1, 1])
+    cell.insert("hh")
+    c = net.add(cell)
+    c.iclamp(c.soma(0.5), delay=1.0, dur=30.0, amp=0.5)
+    pre = net.population("spike_generator", 2, name="pre",
+                         spike_times=[[2.0, 12.0, 22.0, 32.0], [5.0, 15.0, 25.0]])
+    drive = net.population("spike_generator", 1, name="drive", spike_times=[4.0, 14.0, 24.0, 33.0])
+    noise = net.population("poisson_generator", 1, name="noise", rate=5000.0)
+    parrot = net.population("parrot_neuron", 2, name="parrot")
+    post = net.population("iaf_psc_alpha", 2, name="post")
+    trained = net.population("iaf_psc_alpha", 2, name="trained", surrogate="sigmoid",
+                             I_e=[360.0, 375.0])
+    net.connect(pre, parrot, one_to_one=True, weight=1.0, delay=DT)
+    net.connect(drive, post, weight=2000.0, delay=DT)
+    net.connect(noise, trained, weight=5.0, delay=0.2)
+    net.connect(parrot, post, "stdp_synapse", weight=[40.0, 30.0, 45.0, 35.0],
+                delay=[1.0, 1.5, 2.0, 0.5], tau_plus=16.0, alpha=[1.1, 1.0, 0.9, 1.2],
+                mu_plus=0.5, tau_minus=25.0)
+    net.connect(parrot[0], trained, "tsodyks2_synapse", weight=300.0, delay=0.5, U=0.4, u=0.4,
+                tau_fac=20.0)
+    net.connect(c.soma(0.5), post[1], "tsodyks2_synapse", weight=200.0, delay=1.2,
+                threshold=-10.0, tau_rec=100.0)
+    net.record("weight", "stdp_synapse")
+    net.record("x", "tsodyks2_synapse", reduce="min")
+    net.record("V_m", post).record("V_m", trained[0])
+    net.record_spikes(post).record_spikes(parrot).record_spikes(trained)
+    return net
+
+
+def test_plastic_network_round_trip(tmp_path):
+    net = plastic_network()
+    loaded, path = round_trip(net, tmp_path, "plastic.dendrax.json")
+    assert modelfile.dumps(plastic_network()) == path.read_text()  # the same bytes every time
+    w, v = net.wiring, loaded.wiring
+    assert [b.synapse for b in v.blocks] == [
+        "static", "static", "static", "stdp_synapse", "tsodyks2_synapse", "tsodyks2_synapse"]
+    for a, b in zip(w.blocks, v.blocks):
+        assert type(a.mech) is type(b.mech) and (a.graded, a.size) == (b.graded, b.size)
+        for k in ("pre_neuron", "post_neuron", "pre_cell", "pre_section", "pre_x", "threshold"):
+            x, y = getattr(a, k), getattr(b, k)
+            assert (x is None) == (y is None) and (x is None or np.array_equal(x, y)), k
+        assert list(a.values) == list(b.values)  # every parameter, then weight and delay
+        assert all(np.array_equal(a.values[k].view(np.int64), b.values[k].view(np.int64))
+                   for k in a.values)
+    assert isinstance(v.blocks[3].mech, StdpSynapse) and isinstance(v.blocks[5].mech,
+                                                                    Tsodyks2Synapse)
+    assert v.point_recordings == w.point_recordings
+    assert v.point_spike_records == w.point_spike_records
+    assert [getattr(p.model, "surrogate", None) for p in v.populations] == \
+        [None] * 5 + [Surrogate("sigmoid", 1.0)]
+    assert type(v.populations[5].model).surrogate is None  # the population's own instance
+    doc = json.loads(path.read_text())
+    assert not {"static", *PLASTIC} & {m["name"] for m in doc["mechanisms"]}  # built in
+    assert doc["wiring"]["populations"][5]["surrogate"] == {"name": "sigmoid", "slope": 1.0}
+    stdp = doc["wiring"]["blocks"][3]
+    assert list(stdp["values"]) == [*StdpSynapse.params, "weight", "delay"]
+    assert stdp["values"]["alpha"] == [1.1, 1.0, 0.9, 1.2] and stdp["pre_neuron"] == [4, 4, 5, 5]
+    assert doc["wiring"]["blocks"][5]["threshold"] == [-10.0]
+    assert doc["wiring"]["point_recordings"][0] == ["stdp_synapse", "weight", 0, None]
+    assert doc["wiring"]["point_recordings"][6] == ["tsodyks2_synapse", "x", 2, "min"]
+    assert_same_params(net, loaded)
+    res = assert_same_run(net, loaded, 40.0, dt=DT)
+    weights = np.asarray(res.traces[:4])  # the weight traces: the pairings change them
+    assert res.labels[:4] == [
+        ("weight", dx.network.NeuronRef("stdp_synapse", k)) for k in range(4)]
+    assert np.all(np.ptp(weights, axis=1) > 0.1)
+    assert all(len(s) >= 3 for s in res.spikes[:4])  # post neurons and parrots spike
+    assert np.asarray(res.stats).shape == (3,) and np.all(np.asarray(res.stats) < 1.0)
+
+
+def test_plastic_recordings_of_some_connections_load(tmp_path):
+    """Recordings of some plastic connections (not made by net.record, which records them
+    all) load as they are."""
+    doc = json.loads(modelfile.dumps(plastic_network()))
+    doc["wiring"]["point_recordings"] = [["stdp_synapse", "Kplus", 3, None],
+                                         ["stdp_synapse", "weight", 1, "max"]]
+    loaded = modelfile.loads(json.dumps(doc))
+    assert loaded.wiring.point_recordings == [("stdp_synapse", "Kplus", 3, None),
+                                              ("stdp_synapse", "weight", 1, "max")]
+    assert json.loads(modelfile.dumps(loaded)) == doc
+
+
+def test_refuses_bad_plastic_connections_and_surrogates(tmp_path):
+    path = tmp_path / "plastic.json"
+    text = modelfile.dumps(plastic_network())
+
+    def refused(edit, match, error=ModelFileError):
+        doc = json.loads(text)
+        edit(doc)
+        path.write_text(json.dumps(doc))
+        with pytest.raises(error, match=match):
+            load(path)
+
+    def block(doc, k=3):
+        return doc["wiring"]["blocks"][k]
+
+    def pop(doc, k=5):
+        return doc["wiring"]["populations"][k]
+
+    def recording(doc, k=0):
+        return doc["wiring"]["point_recordings"][k]
+
+    refused(lambda d: block(d).update(synapse="hebb_synapse"),
+            r"blocks\[3\]\.synapse: connections onto point neurons \(post_neuron\) use the "
+            r"'static' synapse or a plastic one \['stdp_synapse', 'tsodyks2_synapse'\], got "
+            "'hebb_synapse'")
+    refused(lambda d: block(d).update(graded=True),
+            r"blocks\[3\]\.graded: connections onto point neurons are not graded")
+    refused(lambda d: block(d)["values"].update(tau_x=[1.0] * 4),
+            r"blocks\[3\]\.values: unknown keys \['tau_x'\]")
+    refused(lambda d: block(d)["values"].pop("Wmax"), r"blocks\[3\]\.values: missing key 'Wmax'")
+    refused(lambda d: block(d, 4)["values"].update(U=[0.5]),
+            r"blocks\[4\]\.values\.U: expected 2 entries \(one per connection\), got 1")
+    refused(lambda d: block(d)["values"]["tau_plus"].pop(),
+            r"blocks\[3\]\.values\.tau_plus: expected 4 entries \(one per connection\), got 3")
+    refused(lambda d: block(d)["values"]["tau_plus"].__setitem__(2, 0.0),
+            r"blocks\[3\]\.values\.tau_plus: stdp_synapse\.tau_plus must be > 0 ms, got 0")
+    refused(lambda d: block(d, 4)["values"]["U"].__setitem__(0, 1.5),
+            r"blocks\[4\]\.values\.U: tsodyks2_synapse\.U must be in \[0, 1\]")
+    refused(lambda d: block(d)["pre_neuron"].__setitem__(0, 3),
+            r"blocks\[3\]\.pre_neuron: point neuron 3 \('noise'\[0\]\) is a poisson_generator, "
+            "which cannot drive stdp_synapse connections")
+    refused(lambda d: block(d, 5).update(threshold=None), r"blocks\[5\]\.threshold: ")
+    refused(lambda d: pop(d).update(surrogate={"name": "relu", "slope": 1.0}),
+            r"populations\[5\]\.surrogate\.name: unknown surrogate 'relu'; the surrogates are "
+            r"\('fast_sigmoid', 'sigmoid'")
+    refused(lambda d: pop(d).update(surrogate={"name": "sigmoid", "slope": 0.0}),
+            r"populations\[5\]\.surrogate\.slope: a surrogate's slope must be > 0")
+    refused(lambda d: pop(d).update(surrogate={"name": "sigmoid"}),
+            r"populations\[5\]\.surrogate: missing key 'slope'")
+    refused(lambda d: pop(d).update(surrogate="sigmoid"),
+            r"populations\[5\]\.surrogate: expected an object, got a string")
+    refused(lambda d: pop(d, 2).update(surrogate={"name": "sigmoid", "slope": 1.0}),
+            r"populations\[2\]: poisson_generator is a generator: it has no spikes")
+    refused(lambda d: pop(d).pop("surrogate"), r"populations\[5\]: missing key 'surrogate'")
+    refused(lambda d: recording(d).__setitem__(0, "hebb_synapse"),
+            r"point_recordings\[0\]\[0\]: unknown plastic synapse kind 'hebb_synapse'")
+    refused(lambda d: recording(d).__setitem__(1, "u"),
+            r"point_recordings\[0\]\[1\]: stdp_synapse records \['weight', 'Kplus', 't_last', "
+            r"'Kminus'\], not 'u'")
+    refused(lambda d: recording(d).__setitem__(2, 4),
+            r"point_recordings\[0\]\[2\]: 4 is out of range \[0, 4\)")
+    refused(lambda d: recording(d).__setitem__(3, "median"),
+            r"point_recordings\[0\]\[3\]: unknown reduction 'median'")
+    refused(lambda d: d["wiring"]["blocks"].__delitem__(slice(4, None)),
+            r"point_recordings\[4\]\[0\]: the network has no tsodyks2_synapse connections")
+
+
+def test_refuses_to_save_plastic_blocks_and_surrogates_it_cannot_load(tmp_path):
+    net = plastic_network()
+    stdp = net.wiring.blocks[3]
+    net.wiring.blocks[3] = dataclasses.replace(stdp, mech=StaticSynapse())
+    with pytest.raises(ModelFileError, match=r"cannot save wiring\.blocks\[3\]: connections onto "
+                                             r"point neurons use the 'static' synapse or a plastic "
+                                             r"one .*'stdp_synapse' \(StaticSynapse\)"):
+        save(net, tmp_path / "x.json")
+    net.wiring.blocks[3] = dataclasses.replace(
+        stdp, values={k: v for k, v in stdp.values.items() if k != "Wmax"})
+    with pytest.raises(ModelFileError, match=r"cannot save wiring\.blocks\[3\]: its stdp_synapse "
+                                             r"connections have values .*expected .*'Wmax'"):
+        save(net, tmp_path / "x.json")
+    net.wiring.blocks[3] = stdp
+    net.wiring.populations[5].model.surrogate = Surrogate("relu")
+    with pytest.raises(ModelFileError, match=r"cannot save wiring\.populations\[5\] \('trained'\): "
+                                             r"its surrogate .*unknown surrogate 'relu'"):
+        save(net, tmp_path / "x.json")
+    assert not (tmp_path / "x.json").exists()
+
+
+def test_loads_version_2_files(tmp_path):
+    """A version 2 file (no surrogates, no plastic connections) still loads; what version 3
+    adds is refused in it."""
+    net = point_network()
+    text = modelfile.dumps(net)
+    doc = json.loads(text)
+    doc["version"] = 2
+    for p in doc["wiring"]["populations"]:
+        assert p.pop("surrogate") is None
+    loaded = modelfile.loads(json.dumps(doc))
+    assert modelfile.dumps(loaded) == text  # rewritten as the current version
+    assert_same_params(net, loaded)
+
+    def refused(doc, match):
+        with pytest.raises(ModelFileError, match=match):
+            modelfile.loads(json.dumps(doc))
+
+    pops = doc["wiring"]["populations"]
+    refused({**doc, "wiring": {**doc["wiring"], "populations": [
+        {**pops[0], "surrogate": None}, *pops[1:]]}},
+        r"populations\[0\]: unknown keys \['surrogate'\]")
+    recs = doc["wiring"]["point_recordings"]
+    refused({**doc, "wiring": {**doc["wiring"], "point_recordings": [
+        ["stdp_synapse", "weight", 0, None], *recs]}},
+        r"point_recordings\[0\]\[0\]: expected an integer, got 'stdp_synapse'")
+    plastic = json.loads(modelfile.dumps(plastic_network()))
+    plastic["version"] = 2
+    for p in plastic["wiring"]["populations"]:
+        p.pop("surrogate")
+    refused(plastic, r"blocks\[3\]\.synapse: connections onto point neurons \(post_neuron\) use "
+                     r"the 'static' synapse in a version 2 file \(plastic ones from version 3 "
+                     r"on\), got 'stdp_synapse'")
 
 
 def test_example_plugin_package_is_recorded_and_found(tmp_path):
@@ -601,6 +816,15 @@ def test_the_format_covers_every_piece_of_model_state():
     assert [f.name for f in dataclasses.fields(PopulationSpec)] == [
         "name", "model", "size", "offset", "values", "spike_times"]
     assert set(vars(dx.Network())) == {"_cells", "wiring", "_revision"}
+    # a population's model instance holds no state but its surrogate ("surrogate" in the
+    # file); plastic kinds are saved by name, with every parameter, weight and delay
+    net = dx.Network()
+    assert vars(net.population("iaf_psc_alpha", 1).model) == {}
+    assert vars(net.population("iaf_psc_alpha", 1, surrogate="arctan").model) == {
+        "surrogate": Surrogate("arctan", 1.0)}
+    assert Surrogate._fields == ("name", "slope")
+    assert sorted(PLASTIC) == ["stdp_synapse", "tsodyks2_synapse"]
+    assert all(vars(kind()) == {} for kind in PLASTIC.values())
 
 
 # --------------------------------------------------------------------------- refusals

@@ -792,16 +792,22 @@ def _point_params(layout: Layout, params: dict, dtype) -> dict:
 
 def drive(layout: Layout, n_steps: int, dt: float) -> dict:
     """Per-step inputs computed on the host: waveform currents at t + dt/2 [n_steps, W]
-    (and at t = 0, "waveform0" [W]),
-    the delivery times NEURON compares event times with [n_steps], and the spike
-    trains of train-fed synapses (padded with +inf) per event placement [r, k]."""
-    t_mid = (np.arange(n_steps) + 0.5) * dt
-    wave = [np.interp(t_mid, t, i, left=i[0], right=i[-1]) for t, i in layout.waveforms]
-    # NEURON delivers an event at the start of the step from t_n when t_e <= t_n + dt/2,
-    # with t accumulated in half steps (t += dt/2 twice a step): ties at half-step
-    # boundaries fall as NEURON's rounding makes them fall
-    half = np.cumsum(np.full(2 * n_steps + 1, 0.5 * dt)) - 0.5 * dt
-    t_deliver = half[0:2 * n_steps:2] + 0.5 * dt
+    (and at t = 0, "waveform0" [W]), the delivery times NEURON compares event times with
+    [n_steps] (only where spike trains feed synapses, else None: a long run keeps no
+    per-step host array it does not need), the spike trains of train-fed synapses (padded
+    with +inf) per event placement [r, k], and spike_generator spikes per step [n_steps, G]."""
+    wave = []
+    if layout.waveforms:
+        t_mid = (np.arange(n_steps) + 0.5) * dt
+        wave = [np.interp(t_mid, t, i, left=i[0], right=i[-1]) for t, i in layout.waveforms]
+    t_deliver = None
+    if any(len(g) for g in layout.trains):
+        # NEURON delivers an event at the start of the step from t_n when t_e <= t_n + dt/2,
+        # with t accumulated in half steps (t += dt/2 twice a step): ties at half-step
+        # boundaries fall as NEURON's rounding makes them fall
+        half = np.cumsum(np.full(2 * n_steps + 1, 0.5 * dt)) - 0.5 * dt
+        t_deliver = np.ascontiguousarray(half[0:2 * n_steps:2] + 0.5 * dt)
+        del half
     trains = []
     for group in layout.trains:
         k = max([len(t) for t in group] + [1])

@@ -9,13 +9,13 @@ cannot hold them portably), except that a point population's parameter may be +-
 where its model allows it (a generator's ``stop``, infinite by default), written as the
 string "inf" or "-inf". Saving a model twice gives identical bytes.
 
-Format ``dendrax-model``, version 2 (units are dendrax's, i.e. NEURON's; point populations'
-parameters and static weights are NEST's)::
+Format ``dendrax-model``, version 3 (units are dendrax's, i.e. NEURON's; point populations'
+parameters and the weights of connections onto point neurons are NEST's)::
 
     {
       "format": "dendrax-model",          # always this string
-      "version": 2,                        # format version (a reader refuses newer ones and
-                                           # reads version 1, which has no point populations)
+      "version": 3,                        # format version (a reader refuses newer ones and
+                                           # reads versions 1 and 2, see below)
       "dendrax": "0.1.0",                  # the dendrax that wrote it (information only)
       "kind": "cell" | "network",
       "units": {...},                      # the units below (information only)
@@ -60,28 +60,37 @@ k-th population's neurons follow the sizes of the populations before it)::
         "group": "dendrax.point_neurons" | "generator",  # a plugin, or a built-in generator
         "package": "dendrax", "entry_point": "module:Class" (plugins only),
         "size": n, "values": {param: [n], ...},          # every parameter of the model
-        "spike_times": [[ms, ...] per generator] (spike_generator) or null}, ...],
-     "blocks": [{"synapse": name, "graded": bool,      # "static" onto point neurons (no
-                                                       # mechanisms-table entry)
+        "spike_times": [[ms, ...] per generator] (spike_generator) or null,
+        "surrogate": {"name": "sigmoid", "slope": 1/mV} or null}, ...],  # surrogate gradient
+     "blocks": [{"synapse": name, "graded": bool,      # onto point neurons "static",
+                                                       # "stdp_synapse" or "tsodyks2_synapse"
+                                                       # (built in: no mechanisms-table entry)
                  "pre_cell", "pre_section", "pre_x": [n] or null (for other sources),
                  "pre_source": [n] or null, "pre_neuron": [n] or null (point neurons),
                  "threshold": [n] mV or null (graded, or not from a cell),
                  "post_cell", "post_section", "post_x": [n] or null (onto point neurons),
                  "post_neuron": [n] or null,
                  "values": {param: [n], "weight": [n] uS (pA or nS onto point neurons),
-                            "delay": [n] ms}}, ...],
+                            "delay": [n] ms}}, ...],   # a plastic kind: every parameter
      "spike_records": [{"cell", "section", "x", "threshold"}],
      "recordings": [[cell, name, location, reduce], ...],
      "point_spike_records": [[population, neuron], ...],
      "point_recordings": [[population, name, neuron, reduce], ...]}
+                       # or [plastic kind ("stdp_synapse"), state ("weight"), connection, reduce]:
+                       # the connection numbered over all blocks of that kind, in order
 
-Version 1 is version 2 without ``populations``, ``point_spike_records``,
-``point_recordings``, ``pre_neuron`` and ``post_neuron``; ``load`` still reads it.
+Version 2 is version 3 without ``surrogate`` and without plastic connections and their
+recordings (connections onto point neurons are "static"). Version 1 is version 2 without
+``populations``, ``point_spike_records``, ``point_recordings``, ``pre_neuron`` and
+``post_neuron``. ``load`` still reads both (and refuses in them what they cannot hold). A
+reader of version 2 would refuse what version 3 adds (the ``surrogate`` key, plastic kinds,
+a plastic kind in place of a population index), hence the new number.
 
 Mechanisms and point-neuron models are plugins (entry points): ``load`` finds each by its
 registered name, preferring the package that provided it when the model was saved; a name no
 installed package registers is an error naming it and that package. Generators
-("poisson_generator", "spike_generator", "dc_generator") are dendrax's own, found by name.
+("poisson_generator", "spike_generator", "dc_generator") and plastic synapse kinds
+(``dendrax.point.plasticity.PLASTIC``) are dendrax's own, found by name.
 """
 
 from __future__ import annotations
@@ -97,23 +106,25 @@ import numpy as np
 from . import plugins
 from .cell import REDUCTIONS, Cell, Location, Stimuli
 from .mechanisms import registry
-from .mechanisms.base import GradedSynapse, IonPool, Synapse
+from .mechanisms.base import GradedSynapse, IonPool, Synapse, as_range
 from .morphology import Morphology, Section
 from .network import Block, Network, Wiring
 from .point import GENERATORS, GROUP as POINT_NEURONS, Generator, PointNeuron, SpikeGenerator
 from .point import StaticSynapse, model as point_model
+from .point.plasticity import PLASTIC
+from .point.surrogate import NAMES as SURROGATES, Surrogate, as_surrogate
 
 __all__ = ["save", "load", "ModelFileError", "FORMAT", "VERSION"]
 
 FORMAT = "dendrax-model"
-VERSION = 2
+VERSION = 3
 CHANNELS, SYNAPSES = "dendrax.channels", "dendrax.synapses"
 GENERATOR = "generator"  # the "group" of a population of a built-in generator
 UNITS = {"length": "um", "diameter": "um", "time": "ms", "voltage": "mV", "cm": "uF/cm2",
          "Ra": "ohm cm", "concentration": "mM", "current (iclamp, waveform)": "nA",
          "synaptic weight": "uS", "vclamp rs": "MOhm",
          "channel parameters": "as each mechanism declares (densities in S/cm2)",
-         "point populations": "NEST's (mV, ms, pF, pA, nS, Hz); static weights pA or nS"}
+         "point populations": "NEST's (mV, ms, pF, pA, nS, Hz); weights onto them pA or nS"}
 
 
 class ModelFileError(ValueError):
@@ -227,9 +238,8 @@ class _Encoder:
         for i, b in enumerate(w.blocks):
             if b.post_neuron is None:
                 self.mechanism(SYNAPSES, b.mech)
-            elif b.synapse != "static" or not isinstance(b.mech, StaticSynapse):
-                raise ModelFileError(f"cannot save wiring.blocks[{i}]: connections onto point "
-                                     f"neurons use the 'static' synapse, got {b.synapse!r}")
+            else:
+                _check_point_block(b, f"wiring.blocks[{i}]")
             ints = lambda a: None if a is None else np.asarray(a).astype(int).tolist()  # noqa: E731
             flts = lambda a: None if a is None else _floats(a)  # noqa: E731
             n = b.size
@@ -250,8 +260,8 @@ class _Encoder:
                                    "threshold": float(t)} for c, s, x, t in w.spike_records],
                 "recordings": [_entries(r) for r in w.recordings],
                 "point_spike_records": [[int(p), int(i)] for p, i in w.point_spike_records],
-                "point_recordings": [[int(p), str(name), int(i), reduce]
-                                     for p, name, i, reduce in w.point_recordings]}
+                "point_recordings": [[p if isinstance(p, str) else int(p), str(name), int(i),
+                                      reduce] for p, name, i, reduce in w.point_recordings]}
 
     def population(self, spec, where: str) -> dict:
         """A point population's entry (its model found among the registered plugins, or a
@@ -274,7 +284,32 @@ class _Encoder:
         entry["values"] = {k: _numbers(v) for k, v in spec.values.items()}
         entry["spike_times"] = ([_floats(t) for t in spec.spike_times]
                                 if isinstance(m, SpikeGenerator) else None)
+        s = getattr(m, "surrogate", None)
+        if s is not None:
+            try:
+                s = as_surrogate(s)
+            except (ValueError, TypeError) as err:
+                raise ModelFileError(f"cannot save {where} ({spec.name!r}): its surrogate "
+                                     f"{s!r}: {err}") from None
+            s = {"name": s.name, "slope": float(s.slope)}
+        entry["surrogate"] = s
         return entry
+
+
+def _check_point_block(b: Block, where: str) -> None:
+    """A block onto point neurons must be one that ``load`` rebuilds: the built-in "static"
+    synapse or a plastic kind with every parameter, weight and delay."""
+    if b.synapse == "static" and isinstance(b.mech, StaticSynapse):
+        expected = {"weight", "delay"}
+    elif b.synapse in PLASTIC and type(b.mech) is PLASTIC[b.synapse]:
+        expected = {*PLASTIC[b.synapse].params, "weight", "delay"}
+    else:
+        raise ModelFileError(f"cannot save {where}: connections onto point neurons use the "
+                             f"'static' synapse or a plastic one {sorted(PLASTIC)}, got "
+                             f"{b.synapse!r} ({type(b.mech).__name__})")
+    if set(b.values) != expected:
+        raise ModelFileError(f"cannot save {where}: its {b.synapse} connections have values "
+                             f"{sorted(b.values)}, expected {sorted(expected)}")
 
 
 def _recordings(cell: Cell) -> list:
@@ -390,7 +425,8 @@ def load(path):
         ModelFileError (a ValueError), naming the file and the problem: not JSON, not a
             dendrax model file, a newer format version, a missing or malformed entry
             (named by its place in the file, e.g. ``cells[0].values.cm``), a wrong-length
-            array, a connection to a point neuron that does not exist, or a mechanism or
+            array, a connection to a point neuron that does not exist, an unknown plastic
+            synapse kind or surrogate, a parameter out of its range, or a mechanism or
             point-neuron model that no installed package registers (naming it and the
             package that provided it).
         FileNotFoundError: no such file.
@@ -812,8 +848,8 @@ def _read_wiring(r: _Reader, w, where, net: Network, mechs) -> None:
 
 def _read_population(r: _Reader, e, w, net: Network):
     """A point population, created by ``net.population`` (a ``Population``)."""
-    r.keys(e, w, {"name", "model", "group", "package", "size", "values", "spike_times"},
-           {"entry_point"})
+    r.keys(e, w, {"name", "model", "group", "package", "size", "values", "spike_times",
+                  *(("surrogate",) if r.version >= 3 else ())}, {"entry_point"})
     name, model, group, package = (r.str(e[k], f"{w}.{k}")
                                    for k in ("name", "model", "group", "package"))
     size = r.int(e["size"], f"{w}.size", 1)
@@ -850,15 +886,33 @@ def _read_population(r: _Reader, e, w, net: Network):
             trains.append(t)
     elif e["spike_times"] is not None:
         r.fail(f"{w}.spike_times", f"only a spike_generator has spike times; a {model} has null")
+    surrogate = _read_surrogate(r, e.get("surrogate"), f"{w}.surrogate")
     try:
-        return net.population(spec, size, name=name, spike_times=trains, **values)
+        return net.population(spec, size, name=name, spike_times=trains, surrogate=surrogate,
+                              **values)
     except (ValueError, TypeError) as err:
         r.fail(w, str(err))
 
 
+def _read_surrogate(r: _Reader, s, where) -> Surrogate | None:
+    """A population's surrogate gradient (null: none; absent before version 3)."""
+    if s is None:
+        return None
+    r.keys(s, where, {"name", "slope"})
+    name = r.str(s["name"], f"{where}.name")
+    if name not in SURROGATES:
+        r.fail(f"{where}.name", f"unknown surrogate {name!r}; the surrogates are {SURROGATES}")
+    slope = r.number(s["slope"], f"{where}.slope")
+    if not slope > 0:
+        r.fail(f"{where}.slope", f"a surrogate's slope must be > 0 (1/mV), got {slope!r}")
+    return Surrogate(name, slope)
+
+
 def _read_point_records(r: _Reader, w, where, net: Network, pops) -> None:
     """The point populations' spike records and recordings, made by ``net.record_spikes``
-    and ``net.record`` (one call per run of entries of one population, name and reduce)."""
+    and ``net.record`` (one call per run of entries of one population, name and reduce), and
+    the recordings of plastic connections (``net.record(name, kind)`` where they are all of
+    that kind's connections, as it makes them; else the entries as they are)."""
     from itertools import groupby
 
     def neuron(e, wi, k):
@@ -871,20 +925,43 @@ def _read_point_records(r: _Reader, w, where, net: Network, pops) -> None:
         spikes.append(neuron(r.list(e, wi, 2, "[population, neuron]"), wi, 1))
     for p, run in groupby(spikes, key=lambda x: x[0]):
         net.record_spikes(pops[p][[i for _, i in run]])
+    n_plastic = {}  # plastic kind -> its connections (recordings number them in block order)
+    for b in net.wiring.blocks:
+        if b.synapse in PLASTIC and b.post_neuron is not None:
+            n_plastic[b.synapse] = n_plastic.get(b.synapse, 0) + b.size
     recs = []
     for i, e in enumerate(r.list(w["point_recordings"], f"{where}.point_recordings")):
         wi = f"{where}.point_recordings[{i}]"
-        p, k = neuron(r.list(e, wi, 4, "[population, name, neuron, reduce]"), wi, 2)
-        name, reduce = r.str(e[1], f"{wi}[1]"), e[3]
+        r.list(e, wi, 4, "[population, name, neuron, reduce]")
+        if isinstance(e[0], str) and r.version >= 3:  # a plastic connection's state
+            kind, name = e[0], r.str(e[1], f"{wi}[1]")
+            if kind not in PLASTIC:
+                r.fail(f"{wi}[0]", f"unknown plastic synapse kind {kind!r}; the plastic kinds "
+                                   f"are {sorted(PLASTIC)}")
+            if kind not in n_plastic:
+                r.fail(f"{wi}[0]", f"the network has no {kind} connections to record")
+            if name not in PLASTIC[kind].states:
+                r.fail(f"{wi}[1]", f"{kind} records {list(PLASTIC[kind].states)}, not {name!r}")
+            p, k = kind, r.int(e[2], f"{wi}[2]", 0, n_plastic[kind])
+        else:
+            p, k = neuron(e, wi, 2)
+            name = r.str(e[1], f"{wi}[1]")
+            model = pops[p].model
+            if name not in model.recordables:
+                r.fail(f"{wi}[1]", f"{model.name} cannot record {name!r}; it records "
+                                   f"{list(model.recordables)}")
+        reduce = e[3]
         if reduce not in REDUCTIONS:
             r.fail(f"{wi}[3]", f"unknown reduction {reduce!r}; expected one of {REDUCTIONS}")
-        model = pops[p].model
-        if name not in model.recordables:
-            r.fail(f"{wi}[1]", f"{model.name} cannot record {name!r}; it records "
-                               f"{list(model.recordables)}")
         recs.append((p, name, k, reduce))
     for (p, name, reduce), run in groupby(recs, key=lambda x: (x[0], x[1], x[3])):
-        net.record(name, pops[p][[x[2] for x in run]], reduce=reduce)
+        index = [x[2] for x in run]
+        if not isinstance(p, str):
+            net.record(name, pops[p][index], reduce=reduce)
+        elif index == list(range(n_plastic[p])):  # as net.record(name, kind) records them
+            net.record(name, p, reduce=reduce)
+        else:  # some of them (the entries net.record would make for these alone)
+            net.wiring.point_recordings.extend((p, name, k, reduce) for k in index)
 
 
 def _check_site(r: _Reader, cell: Cell, section: int, x: float, where) -> None:
@@ -921,16 +998,18 @@ def _read_block(r: _Reader, b, where, cells, mechs, n_sources, populations=()) -
         r.fail(f"{where}.graded", f"expected true or false, got {graded!r}")
     what = "one per connection"
     post_neuron = b.get("post_neuron")
-    if post_neuron is not None:  # static connections onto point neurons
-        if name != "static":
+    if post_neuron is not None:  # static and plastic connections onto point neurons
+        if name != "static" and (name not in PLASTIC or r.version < 3):
+            plastic = f" or a plastic one {sorted(PLASTIC)}" if r.version >= 3 else \
+                f" in a version {r.version} file (plastic ones from version 3 on)"
             r.fail(f"{where}.synapse", f"connections onto point neurons (post_neuron) use the "
-                                       f"'static' synapse, got {name!r}")
+                                       f"'static' synapse{plastic}, got {name!r}")
         if graded:
-            r.fail(f"{where}.graded", "static connections are not graded")
+            r.fail(f"{where}.graded", "connections onto point neurons are not graded")
         if any(b[k] is not None for k in ("post_cell", "post_section", "post_x")):
             r.fail(where, "connections onto point neurons have post_neuron only (post_cell, "
                           "post_section and post_x null)")
-        mech = StaticSynapse()
+        mech = StaticSynapse() if name == "static" else PLASTIC[name]()
         post_neuron = _read_neurons(r, post_neuron, f"{where}.post_neuron", None, populations)
         n = post_neuron.size
         for p in populations:
@@ -990,26 +1069,34 @@ def _read_block(r: _Reader, b, where, cells, mechs, n_sources, populations=()) -
         if optional["pre_cell"].size and optional["pre_cell"].max() >= len(cells):
             r.fail(f"{where}.pre_cell", f"cell {optional['pre_cell'].max()} out of range "
                                         f"(the network has {len(cells)} cells)")
-    elif post_neuron is None:  # point neurons onto cells: not from current or Poisson devices
+    elif post_neuron is None or name in PLASTIC:  # onto cells, or plastic: spiking sources
         for p in populations:
             a = optional["pre_neuron"]
             hit = a[(a >= p.offset) & (a < p.offset + p.size)]
             if hit.size and isinstance(p.model, Generator) and p.model.name != "spike_generator":
                 r.fail(f"{where}.pre_neuron", f"point neuron {hit[0]} "
                        f"({_neuron_name(populations, int(hit[0]))}) is a {p.model.name}, which "
-                       "drives point neurons only")
+                       + ("drives point neurons only" if post_neuron is None else
+                          f"cannot drive {name} connections (they need spiking sources)"))
     sites = [] if post_neuron is not None else [(post_cell, post_section, post_x)]
     if pre == "pre_cell":
         sites.append((optional["pre_cell"], optional["pre_section"], optional["pre_x"]))
     for cs, ss, xs in sites:
         for c, s, x in set(zip(cs.tolist(), ss.tolist(), xs.tolist())):
             _check_site(r, cells[c], s, x, where)
-    if post_neuron is not None:
-        expected = {"weight", "delay"}
+    if post_neuron is not None:  # every parameter of the kind (none for static), in order
+        vals = r.keys(b["values"], f"{where}.values", {*mech.params, "weight", "delay"})
+        values = {k: r.floats(vals[k], f"{where}.values.{k}", n, what)
+                  for k in (*mech.params, "weight", "delay")}
+        for k, rng in mech.ranges.items():
+            try:
+                as_range(rng).check(f"{name}.{k}", values[k], mech.units.get(k, ""))
+            except ValueError as err:
+                r.fail(f"{where}.values.{k}", str(err))
     else:
         expected = {*mech.params, "delay"} | (set() if graded else {"weight"})
-    vals = r.keys(b["values"], f"{where}.values", expected)
-    values = {k: r.floats(v, f"{where}.values.{k}", n, what) for k, v in vals.items()}
+        vals = r.keys(b["values"], f"{where}.values", expected)
+        values = {k: r.floats(v, f"{where}.values.{k}", n, what) for k, v in vals.items()}
     return Block(name, mech, graded, optional["pre_cell"], optional["pre_section"],
                  optional["pre_x"], optional["pre_source"], optional["threshold"], post_cell,
                  post_section, post_x, values, pre_neuron=optional["pre_neuron"],

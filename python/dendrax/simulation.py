@@ -580,19 +580,20 @@ def schedule(model: Model, core, drive, dt, start: int = 0, size: int | None = N
     waveform currents [size, W] and, per event placement, the spikes of its train-fed
     synapses arriving in each step [size, r] (each train shifted by its synapse's delay;
     delivered as NEURON delivers them)."""
-    t_deliver = jnp.asarray(drive["t_deliver"])
-    size = t_deliver.shape[0] - start if size is None else size
+    size = drive["waveform"].shape[0] - start if size is None else size  # a static shape
+    dtype = jnp.result_type(float)
     trains = []
     for inp, p, times in zip(model.inputs, core["synapses"], drive["trains"]):
         r = inp.train_local.size
         if not r:
-            trains.append(jnp.zeros((size, 0), t_deliver.dtype))
+            trains.append(jnp.zeros((size, 0), dtype))
             continue
+        t_deliver = jnp.asarray(drive["t_deliver"])
         arrival = jnp.asarray(times) + p["delay"][inp.train_local][:, None]
         step = jnp.searchsorted(t_deliver, arrival, side="left") - start
         step = jnp.where(step >= 0, step, size)  # before this piece: dropped
         col = jnp.broadcast_to(jnp.arange(r)[:, None], step.shape)
-        trains.append(jnp.zeros((size, r), t_deliver.dtype).at[step, col].add(1.0, mode="drop"))
+        trains.append(jnp.zeros((size, r), dtype).at[step, col].add(1.0, mode="drop"))
     out = {"waveform": jnp.asarray(drive["waveform"][start:start + size]), "trains": tuple(trains)}
     if model.spike_generators.size:
         out["generators"] = jnp.asarray(drive["generators"][start:start + size])
@@ -719,7 +720,7 @@ def run(model: Model, core, drive, dt, *, method: str = "backward_euler", backen
     xs = schedule(model, core, drive, dt)
     state, (rec, spikes) = advance(model, core, state, xs, dt, method=method, backend=backend,
                                    checkpoint=checkpoint, record_every=record_every)
-    n_steps = drive["t_deliver"].shape[0]
+    n_steps = drive["waveform"].shape[0]
     return Output(jnp.concatenate([rec0[None], rec], axis=0), spikes,
                   statistics(model, state.stats, n_steps))
 
@@ -980,7 +981,9 @@ def _run_in_pieces(model, core, drive, dt, method, backend, record_every, chunk,
     """The run in pieces of ``chunk`` steps (one compiled piece; the last may be shorter):
     traces [n_t, n_traces] (a memory-mapped .npy when ``stream``), spike times per source,
     statistics."""
-    n_steps = drive["t_deliver"].shape[0]
+    n_steps = drive["waveform"].shape[0]
+    if drive["t_deliver"] is not None:  # on the device once, not once per piece
+        drive = {**drive, "t_deliver": jnp.asarray(drive["t_deliver"])}
     state, rec0 = initialize(model, core, drive["waveform0"], dt)
     rec0 = np.asarray(rec0)
     n_t = n_steps // record_every + 1
