@@ -17,6 +17,7 @@ turns float64 on itself.
 """
 
 from .solver import hines_solve
+from . import events
 from .morphology import Morphology, read_morphology
 from .cell import Cell, Location
 from .network import Network
@@ -26,4 +27,4 @@ from .modelfile import load, save
 
 __version__ = "0.1.0"
 __all__ = ["Cell", "Location", "Morphology", "Network", "PrecisionWarning", "Result", "Simulatable",
-           "hines_solve", "load", "lower", "read_morphology", "save", "simulate", "__version__"]
+           "events", "hines_solve", "load", "lower", "read_morphology", "save", "simulate", "__version__"]

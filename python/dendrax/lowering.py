@@ -123,6 +123,9 @@ class Layout:
         network: whether the description is a network (labels carry cell indices).
         populations: the point populations (``PopulationSpec``), in order.
         plastic: the plastic synapse kinds onto point neurons, in loop order.
+        static_csr: the ring-fed static connections sorted by source, as device arrays
+            {"ptr", "target", "conn": index into params["synapses"]["static"]} (inputs of the
+            compiled loop, not constants in it).
         spike_shift: int [Q]: steps from a recorded spike's raster row to its time (1 for
             point neurons, which spike at the end of their update step).
         max_static_delay: the longest delay (ms) of a connection onto point neurons.
@@ -150,6 +153,7 @@ class Layout:
     network: bool
     populations: tuple = ()
     plastic: tuple = ()
+    static_csr: dict | None = None
     spike_shift: np.ndarray = None
     max_static_delay: float = 0.0
 
@@ -652,6 +656,9 @@ def _lower(cells: tuple, wiring) -> Lowered:
         max_delay=max_delay, max_graded_delay=max_graded, network=network,
         populations=populations, spike_shift=np.asarray(spike_shift, int),
         plastic=tuple(pl.mech.name for pl in plastic),
+        static_csr=None if static_inputs is None else {
+            "ptr": _put(static_inputs.csr_ptr), "target": _put(static_inputs.csr_target),
+            "conn": _put(static_inputs.ring_conn[static_inputs.csr_order])},
         max_static_delay=max_static)
     return Lowered(model, params, layout)
 
@@ -699,11 +706,21 @@ def _lower_points(populations, static, n_cell_sources):
     ring_source = np.where(source[ring] < 0, n_cell_sources + point[ring], source[ring])
     pois, dc = np.flatnonzero(kind == "poisson_generator"), np.flatnonzero(kind == "dc_generator")
     i32 = lambda a: np.asarray(a, np.int32)  # noqa: E731
+    # the ring-fed connections sorted by source (CSR) for event-driven delivery
+    order, ptr = _csr(ring_source, n_cell_sources + sum(p.size for p in populations))
     inputs = StaticInputs(
         ring_conn=i32(ring), ring_source=i32(ring_source), ring_target=target[ring],
+        csr_order=i32(order), csr_ptr=i32(ptr), csr_target=target[ring][order],
         poisson_conn=i32(pois), poisson_gen=i32(point[pois]), poisson_target=target[pois],
         dc_conn=i32(dc), dc_gen=i32(point[dc]), dc_target=target[dc], weight=weight, delay=delay)
     return points, inputs, (tuple(plastic), plastic_params), params, max_delay
+
+
+def _csr(source: np.ndarray, n_sources: int):
+    """(order sorting connections by source, row pointer [n_sources + 1])."""
+    order = np.argsort(source, kind="stable")
+    ptr = np.concatenate([[0], np.cumsum(np.bincount(source, minlength=n_sources))])
+    return order, ptr
 
 
 def _unique_rows(*columns):
@@ -775,10 +792,12 @@ def _point_params(layout: Layout, params: dict, dtype) -> dict:
 
     pops = layout.populations
     if not pops:
-        return {"points": (), "static": None, "generators": None, "key": None, "plastic": ()}
+        return {"points": (), "static": None, "generators": None, "key": None, "plastic": (),
+                "static_csr": None}
     table = params["populations"]
     out = {"points": tuple(table[p.name] for p in pops if isinstance(p.model, PointNeuron)),
            "static": params["synapses"].get("static"), "key": jax.random.PRNGKey(0),
+           "static_csr": layout.static_csr,
            "plastic": tuple(params["synapses"][name] for name in layout.plastic)}
 
     def over_all(key, fill):

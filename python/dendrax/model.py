@@ -11,6 +11,7 @@ structure compare equal, so they share compiled code.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 
@@ -127,6 +128,8 @@ class StaticInputs:
     ring: sources in the spike ring (cells' spike sources, point neurons, spike
     generators); poisson: poisson_generator connections (an independent train each);
     dc: dc_generator connections (currents).
+    csr_*: the ring connections sorted by source (event-driven delivery; the compiled loop
+    gets them as inputs from ``Layout.static_csr``).
     """
 
     ring_conn: np.ndarray
@@ -138,13 +141,25 @@ class StaticInputs:
     dc_conn: np.ndarray
     dc_gen: np.ndarray
     dc_target: np.ndarray
+    csr_order: np.ndarray | None = None
+    csr_ptr: np.ndarray | None = None
+    csr_target: np.ndarray | None = None
     weight: np.ndarray | None = None
     delay: np.ndarray | None = None
 
+    @cached_property
+    def _digest(self):
+        import hashlib
+
+        h = hashlib.sha1()
+        for k in ("ring_conn", "ring_source", "ring_target", "poisson_conn", "poisson_gen",
+                  "poisson_target", "dc_conn", "dc_gen", "dc_target"):
+            a = getattr(self, k)
+            h.update(a.dtype.str.encode() + str(a.shape).encode() + a.tobytes())
+        return h.hexdigest()
+
     def key(self):
-        return tuple(_bytes(getattr(self, k)) for k in (
-            "ring_conn", "ring_source", "ring_target", "poisson_conn", "poisson_gen",
-            "poisson_target", "dc_conn", "dc_gen", "dc_target"))
+        return self._digest  # millions of connections: hashed once, not per call
 
 
 @dataclass(frozen=True, eq=False)
@@ -206,6 +221,14 @@ class Model:
     @property
     def n_nodes(self) -> int:
         return int(self.parent.shape[0])
+
+    @property
+    def events(self) -> bool:
+        """Whether static connections from spike sources are delivered event by event
+        (``dendrax.events``) into point neurons' input buffer (not with surrogates, whose
+        spikes carry gradients through the ring instead)."""
+        return (self.static is not None and self.static.ring_conn.size > 0
+                and not self.surrogate)
 
     @property
     def surrogate(self) -> bool:

@@ -31,6 +31,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
+from .events import deliver, take
 from .lowering import check_values, core_params, drive, lower
 from .mechanisms.base import IONS, IonPool, nernst
 from .model import Model
@@ -209,7 +210,7 @@ def initial_state(model: Model, core, dt=None) -> State:
                   plastic=tuple(pl.mech.initial(p) for pl, p in
                                 zip(model.plastic, core.get("plastic", ()))),
                   inbuf=jnp.zeros((model.inbuf_size, 2, model.n_points), dtype)
-                  if model.plastic else None)
+                  if model.plastic or model.events else None)
     if model.surrogate:
         state = state._replace(point_spikes=jnp.zeros(model.n_points, dtype),
                                spike_history=jnp.zeros((model.ring_size, model.n_points), dtype))
@@ -285,7 +286,7 @@ def _fit_buffers(model: Model, core, dt):
     static = None
     if model.static is not None:
         static = jnp.round(core["static"]["delay"] / dt).astype(jnp.int32)
-        if model.static.ring_conn.size:
+        if model.static.ring_conn.size and not model.events:
             over |= jnp.any(static[model.static.ring_conn] - 1 >= model.ring_size)
     return event, graded, static, over
 
@@ -321,6 +322,7 @@ def _step(model: Model, core, mat, dt, k, backend, carry: State, xs):
     point_fired = carry.point_fired
     if model.spike_generators.size:  # spike_generator spikes at t (NEST's stamp t / dt)
         point_fired = point_fired.at[model.spike_generators].set(xs["generators"] > 0)
+    point_fired_in = point_fired  # the point sources of this ring row
     if model.n_sources:
         # this part's words of the ring row (all of it, unless split over devices)
         row = pack_bits(jnp.concatenate([fired, point_fired]) if model.n_points else fired)
@@ -399,8 +401,10 @@ def _step(model: Model, core, mat, dt, k, backend, carry: State, xs):
         spike_history = spike_history.at[n % model.ring_size].set(point_spikes)
     plastic, inbuf = carry.plastic, carry.inbuf
     if model.points:
+        row = jnp.concatenate([fired, carry.point_fired if not model.spike_generators.size
+                               else point_fired_in])
         points, point_spikes, plastic, inbuf = _update_points(model, core, mat, dt, carry, ring,
-                                                              n, spike_history)
+                                                              n, spike_history, row)
         point_fired = point_spikes > 0.5 if model.surrogate else point_spikes
     carry = State(v=v_new, channels=tuple(new_states), conc=conc, synapses=syn_states,
                   graded=graded_states, t=t + dt, step=n + 1, ring=ring, above=above,
@@ -428,7 +432,7 @@ def _step(model: Model, core, mat, dt, k, backend, carry: State, xs):
     return carry, (_record(model, obs), fired[model.spike_records])
 
 
-def _update_points(model: Model, core, mat, dt, carry: State, ring, n, spike_history):
+def _update_points(model: Model, core, mat, dt, carry: State, ring, n, spike_history, row):
     """Point neurons' step from t to t + dt (NEST's grid-based update): the weights of the
     spikes read in this step, split by sign, and generator currents, then each
     population's update. Returns (states per population, fired [n_points]: bool, or with
@@ -440,7 +444,7 @@ def _update_points(model: Model, core, mat, dt, carry: State, ring, n, spike_his
     if st is not None:
         weight = core["static"]["weight"]
         steps = mat["static_steps"]  # round(delay / dt), NEST's delay in steps
-        if st.ring_conn.size:
+        if st.ring_conn.size and not model.events:
             # a spike in ring row r is read by the target in step r + delay_steps - 1
             rows = (n - steps[st.ring_conn] + 1) % model.ring_size
             words = ring[rows, st.ring_source // 32]
@@ -472,11 +476,15 @@ def _update_points(model: Model, core, mat, dt, carry: State, ring, n, spike_his
             x = jnp.where(active, gen["amplitude"][g] * weight[st.dc_conn], 0.0)
             current += jax.ops.segment_sum(x, st.dc_target, P)
     plastic, inbuf = carry.plastic, carry.inbuf
+    if model.events:  # this row's spikes into the buffer, read delay_steps - 1 steps on
+        csr = core["static_csr"]
+        inbuf = deliver(inbuf, row, csr["ptr"], csr["target"], mat["events_delay"],
+                        mat["events_weight"], n)
     if model.plastic:
-        plastic, inbuf = _plastic_step(model, core, dt, carry, ring, n)
-        slot = n % model.inbuf_size
-        ex, inh = ex + inbuf[slot, 0], inh + inbuf[slot, 1]
-        inbuf = inbuf.at[slot].set(0.0)
+        plastic, inbuf = _plastic_step(model, core, dt, carry._replace(inbuf=inbuf), ring, n)
+    if inbuf is not None:
+        inbuf, due = take(inbuf, n)
+        ex, inh = ex + due[0], inh + due[1]
     states, fired = [], jnp.zeros(P, dtype if model.surrogate else bool)
     for pl, p, s in zip(model.points, core["points"], carry.points):
         sl = slice(pl.start, pl.start + pl.size)
@@ -671,6 +679,11 @@ def step_function(model: Model, core, dt, *, method: str = "backward_euler",
     mat = _matrix(model, core, dt, k)
     mat["delay_steps"], mat["graded_steps"], mat["static_steps"], too_long = _fit_buffers(
         model, core, dt)
+    if model.events:  # sorted by source once per run, outside the time loop
+        conn = core["static_csr"]["conn"]
+        mat["events_weight"] = core["static"]["weight"][conn]
+        mat["events_delay"] = mat["static_steps"][conn] - 1
+        too_long |= jnp.any(mat["events_delay"] >= model.inbuf_size)
     mat["ring_offset"], mat["record"] = ring_offset, record
     return jax.checkpoint(partial(_step, model, core, mat, dt, k, backend), prevent_cse=False), too_long
 
@@ -1085,8 +1098,11 @@ def sized(model: Model, layout, params, dt) -> Model:
                              f"step (dt = {dt:g} ms); NEST's minimum delay is the resolution")
         ring = max(ring, int(np.round(d / dt)) + 2)
         inbuf = max(inbuf, int(np.round(d / dt)))
-    if not layout.plastic:
-        inbuf = 1
+    if model.events:
+        delay = params["synapses"]["static"]["delay"]
+        d = layout.max_static_delay if isinstance(delay, jax.core.Tracer) else float(
+            np.max(np.asarray(delay), initial=0.0))
+        inbuf = max(inbuf, int(np.round(d / dt)))
     history = int(np.round(graded / dt)) + 1 if model.graded else 1
     return replace(model, ring_size=max(ring, 1), history_size=max(history, 1),
                    inbuf_size=max(inbuf, 1))
