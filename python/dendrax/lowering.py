@@ -700,11 +700,12 @@ def _lower_points(populations, static, n_cell_sources):
     point = np.where(source < 0, -1 - source, -1)
     for p in populations:
         mine = (point >= p.offset) & (point < p.offset + p.size)
-        if p.model.name in ("poisson_generator", "dc_generator"):
+        if p.model.name in ("poisson_generator", "dc_generator", "noise_generator"):
             kind[mine] = p.model.name
     ring = np.flatnonzero(kind == "ring")
     ring_source = np.where(source[ring] < 0, n_cell_sources + point[ring], source[ring])
     pois, dc = np.flatnonzero(kind == "poisson_generator"), np.flatnonzero(kind == "dc_generator")
+    noise = np.flatnonzero(kind == "noise_generator")
     i32 = lambda a: np.asarray(a, np.int32)  # noqa: E731
     # the ring-fed connections sorted by source (CSR) for event-driven delivery
     order, ptr = _csr(ring_source, n_cell_sources + sum(p.size for p in populations))
@@ -712,7 +713,8 @@ def _lower_points(populations, static, n_cell_sources):
         ring_conn=i32(ring), ring_source=i32(ring_source), ring_target=target[ring],
         csr_order=i32(order), csr_ptr=i32(ptr), csr_target=target[ring][order],
         poisson_conn=i32(pois), poisson_gen=i32(point[pois]), poisson_target=target[pois],
-        dc_conn=i32(dc), dc_gen=i32(point[dc]), dc_target=target[dc], weight=weight, delay=delay)
+        dc_conn=i32(dc), dc_gen=i32(point[dc]), dc_target=target[dc], noise_conn=i32(noise),
+        noise_gen=i32(point[noise]), noise_target=target[noise], weight=weight, delay=delay)
     return points, inputs, (tuple(plastic), plastic_params), params, max_delay
 
 
@@ -805,7 +807,9 @@ def _point_params(layout: Layout, params: dict, dtype) -> dict:
                                 else jnp.full(p.size, fill, dtype) for p in pops])
 
     out["generators"] = {"rate": over_all("rate", 0.0), "amplitude": over_all("amplitude", 0.0),
-                         "start": over_all("start", 0.0), "stop": over_all("stop", jnp.inf)}
+                         "start": over_all("start", 0.0), "stop": over_all("stop", jnp.inf),
+                         "mean": over_all("mean", 0.0), "std": over_all("std", 0.0),
+                         "dt": over_all("dt", 1.0)}
     return out
 
 

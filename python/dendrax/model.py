@@ -127,7 +127,7 @@ class StaticInputs:
 
     ring: sources in the spike ring (cells' spike sources, point neurons, spike
     generators); poisson: poisson_generator connections (an independent train each);
-    dc: dc_generator connections (currents).
+    dc, noise: dc_generator and noise_generator connections (currents).
     csr_*: the ring connections sorted by source (event-driven delivery; the compiled loop
     gets them as inputs from ``Layout.static_csr``).
     """
@@ -141,6 +141,9 @@ class StaticInputs:
     dc_conn: np.ndarray
     dc_gen: np.ndarray
     dc_target: np.ndarray
+    noise_conn: np.ndarray = field(default_factory=_empty)
+    noise_gen: np.ndarray = field(default_factory=_empty)
+    noise_target: np.ndarray = field(default_factory=_empty)
     csr_order: np.ndarray | None = None
     csr_ptr: np.ndarray | None = None
     csr_target: np.ndarray | None = None
@@ -153,7 +156,8 @@ class StaticInputs:
 
         h = hashlib.sha1()
         for k in ("ring_conn", "ring_source", "ring_target", "poisson_conn", "poisson_gen",
-                  "poisson_target", "dc_conn", "dc_gen", "dc_target"):
+                  "poisson_target", "dc_conn", "dc_gen", "dc_target", "noise_conn", "noise_gen",
+                  "noise_target"):
             a = getattr(self, k)
             h.update(a.dtype.str.encode() + str(a.shape).encode() + a.tobytes())
         return h.hexdigest()

@@ -475,6 +475,20 @@ def _update_points(model: Model, core, mat, dt, carry: State, ring, n, spike_his
             active = (jnp.round(gen["start"][g] / dt) < s_gen) & (s_gen <= jnp.round(gen["stop"][g] / dt))
             x = jnp.where(active, gen["amplitude"][g] * weight[st.dc_conn], 0.0)
             current += jax.ops.segment_sum(x, st.dc_target, P)
+        if st.noise_conn.size:
+            # NEST's noise_generator: mean + std N(0, 1), drawn anew every dt (from start),
+            # independently per target; a current device's activity window
+            s_gen = n - steps[st.noise_conn] + 2
+            g = st.noise_gen
+            start = jnp.round(gen["start"][g] / dt)
+            active = (start < s_gen) & (s_gen <= jnp.round(gen["stop"][g] / dt))
+            interval = jnp.floor((s_gen - start - 1) / jnp.round(gen["dt"][g] / dt)).astype(jnp.int32)
+            keys = jax.vmap(lambda c, k: jax.random.fold_in(jax.random.fold_in(
+                jax.random.fold_in(core["key"], 1 << 20), c), k))(
+                    jnp.arange(st.noise_conn.size), interval)
+            z = jax.vmap(lambda k: jax.random.normal(k, (), dtype))(keys)
+            x = jnp.where(active, (gen["mean"][g] + gen["std"][g] * z) * weight[st.noise_conn], 0.0)
+            current += jax.ops.segment_sum(x, st.noise_target, P)
     plastic, inbuf = carry.plastic, carry.inbuf
     if model.events:  # this row's spikes into the buffer, read delay_steps - 1 steps on
         csr = core["static_csr"]

@@ -3,17 +3,19 @@
 ``dendrax.Network.population(name, n, **params)`` creates them by name: a model registered
 in the entry-point group ``dendrax.point_neurons`` (NEST's names: "iaf_psc_alpha", ...;
 plugins add their own) or a generator ("poisson_generator", "spike_generator",
-"dc_generator"). See ``PointNeuron`` for the model contract and docs/point_neurons.md.
+"dc_generator", "noise_generator"). See ``PointNeuron`` for the model contract and docs/point_neurons.md.
 """
 
 from __future__ import annotations
 
 from .base import PointNeuron
-from .generators import GENERATORS, DCGenerator, Generator, PoissonGenerator, SpikeGenerator
+from .generators import (GENERATORS, DCGenerator, Generator, NoiseGenerator, PoissonGenerator,
+                         SpikeGenerator)
 
 GROUP = "dendrax.point_neurons"
 
-__all__ = ["DCGenerator", "Generator", "PointNeuron", "PoissonGenerator", "SpikeGenerator",
+__all__ = ["DCGenerator", "Generator", "NoiseGenerator", "PointNeuron", "PoissonGenerator",
+           "SpikeGenerator",
            "StaticSynapse", "model"]
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from ..mechanisms.base import NONNEGATIVE
+from ..mechanisms.base import NONNEGATIVE, POSITIVE
 
 
 class Generator:
@@ -56,4 +56,16 @@ class DCGenerator(Generator):
     ranges = {"start": NONNEGATIVE, "stop": NONNEGATIVE}
 
 
-GENERATORS = {g.name: g for g in (PoissonGenerator, SpikeGenerator, DCGenerator)}
+class NoiseGenerator(Generator):
+    """NEST's ``noise_generator``: a Gaussian current, ``mean`` + ``std`` N(0, 1) pA, drawn
+    anew every ``dt`` ms (piecewise constant; a multiple of the step) and independently for
+    every target, while active (NEST's window for current devices), times the connection's
+    weight. (NEST's sinusoidal modulation of the std, std_mod, is not modelled.)"""
+
+    name = "noise_generator"
+    params = {"mean": 0.0, "std": 0.0, "dt": 1.0, "start": 0.0, "stop": float("inf")}
+    units = {"mean": "pA", "std": "pA", "dt": "ms", "start": "ms", "stop": "ms"}
+    ranges = {"std": NONNEGATIVE, "dt": POSITIVE, "start": NONNEGATIVE, "stop": NONNEGATIVE}
+
+
+GENERATORS = {g.name: g for g in (PoissonGenerator, SpikeGenerator, DCGenerator, NoiseGenerator)}
