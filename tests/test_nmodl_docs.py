@@ -1,4 +1,6 @@
-"""Every python code block of docs/nmodl.md runs, in order, in one namespace."""
+"""Every python code block of docs/nmodl.md runs, in order, in one namespace: loading a .mod
+file, simulating, a gradient, training a parameter with optax, NEURON's shipped files and
+building a plugin package from a folder."""
 
 from __future__ import annotations
 
@@ -32,7 +34,14 @@ def test_code_blocks_run(capsys):
     finally:
         registry.unregister()
     out = capsys.readouterr().out
-    assert len(blocks()) >= 6
+    assert len(blocks()) >= 8
+    # loading, simulating, a gradient, training a parameter (the loss falls: asserted in
+    # the block), NEURON's shipped files, refusals, a plugin package from a folder
     assert "Channel kdr" in out and "d peak / d gbar" in out
+    assert "kdr.gbar 0.02 -> 0.036" in out
+    import neuron
+
+    if (pathlib.Path(neuron.__file__).parent / ".data" / "share" / "modfile" / "hh.mod").is_file():
+        assert "shipped vs built-in: max |dV|" in out
     assert "POINTER is not supported" in out and "'t' (time) is not supported" in out
     assert '[project.entry-points."dendrax.channels"]' in out
