@@ -1,6 +1,7 @@
 """Point-neuron models: NEST's iaf_psc_alpha, iaf_psc_exp, iaf_psc_delta, iaf_cond_exp,
-aeif_cond_exp, izhikevich and hh_psc_alpha with NEST's names, defaults, units and order of
-operations, and brainpy-style LIF, ExpIF and ALIF.
+iaf_cond_alpha, iaf_cond_beta, aeif_cond_exp, izhikevich and hh_psc_alpha with NEST's names,
+defaults, units and order of operations, brainpy-style LIF, ExpIF and ALIF, and a
+conductance-based LIF with AMPA, NMDA (Mg block) and GABA_A receptors (LIF_AMPA_NMDA).
 
 Our own code, written from the models' equations and from the order of operations in NEST's
 C++ (nest-simulator, models/<name>.cpp, NEST 3.10), which each class cites. What the NEST
@@ -22,9 +23,13 @@ models share:
   round(t0/dt) + round(d/dt) - 1 on and so moves the membrane from the step after.
 
 The exact-integration models (iaf_psc_*) agree with NEST to ~1e-13 mV; the GSL models
-(iaf_cond_exp, aeif_cond_exp, hh_psc_alpha) reproduce NEST's adaptive RKF45 run step for step
-(``propagators.rkf45_evolve``) and agree to ~1e-9 or better; izhikevich is NEST's explicit
-scheme and agrees to rounding. tests/test_point_models.py states and asserts the tolerances.
+(iaf_cond_exp, iaf_cond_alpha, iaf_cond_beta, aeif_cond_exp, hh_psc_alpha) reproduce NEST's
+adaptive RKF45 run step for step (``propagators.rkf45_evolve``) and agree to ~1e-9 or better;
+izhikevich is NEST's explicit scheme and agrees to rounding. tests/test_point_models.py and
+tests/test_point_models_cond.py state and assert the tolerances (iaf_cond_beta with
+tau_rise and tau_decay within ~1e-9 ms of each other: ~1e-6, NEST's normalisation being
+ill-conditioned there). The brainpy-style models and LIF_AMPA_NMDA are checked against
+closed forms (tests/test_point_models.py, tests/test_point_lif_receptors.py).
 
 Thresholds go through ``PointNeuron.spike`` (a bool, or with a population's surrogate a 0/1
 float carrying the surrogate gradient); resets are not differentiated through. The GSL
@@ -379,6 +384,176 @@ class IafCondExp(_NoRecordInternals, PointNeuron):
         v = jnp.where(fired, p["V_reset"], v)
         return ({"V_m": v, "g_ex": g_ex, "g_in": g_in, "I_stim": inputs["current"] * 1.0,
                  "refractory": r, "h_int": h_int}, spike)
+
+
+def beta_normalization(tau_rise, tau_decay):
+    r"""The jump of dg/dt per unit weight that makes a dual-exponential conductance peak at
+    1 nS per nS of weight (NEST's ``beta_normalization_factor``, libnestutil; Rotter &
+    Diesmann 1999; Roth & van Rossum 2010).
+
+    For dx/dt = -x/tau_decay, dg/dt = x - g/tau_rise and x(0) = c, g(0) = 0:
+    g(t) = c / (1/tau_rise - 1/tau_decay) (e^{-t/tau_decay} - e^{-t/tau_rise}), with its
+    peak at t* = tau_decay tau_rise ln(tau_decay/tau_rise) / (tau_decay - tau_rise), so
+    c = (1/tau_rise - 1/tau_decay) / (e^{-t*/tau_decay} - e^{-t*/tau_rise}). Where the taus
+    are equal (|tau_decay - tau_rise| or the peak difference below machine epsilon, as NEST
+    tests it) the alpha function's e / tau_decay.
+    """
+    f = jnp.result_type(float)
+    tau_rise, tau_decay = jnp.asarray(tau_rise, f), jnp.asarray(tau_decay, f)
+    eps = jnp.finfo(f).eps
+    diff = tau_decay - tau_rise
+    distinct = jnp.abs(diff) > eps
+    diff_safe = jnp.where(distinct, diff, 1.0)
+    ratio_safe = jnp.where(distinct, tau_decay / tau_rise, 2.0)
+    t_peak = tau_decay * tau_rise * jnp.log(ratio_safe) / diff_safe
+    peak = jnp.where(distinct, jnp.exp(-t_peak / tau_decay) - jnp.exp(-t_peak / tau_rise), 0.0)
+    alpha = jnp.abs(peak) < eps
+    peak_safe = jnp.where(alpha, 1.0, peak)
+    return jnp.where(alpha, _E / tau_decay, (1.0 / tau_rise - 1.0 / tau_decay) / peak_safe)
+
+
+class _IafCondDual(_NoRecordInternals, PointNeuron):
+    """NEST's iaf_cond_alpha / iaf_cond_beta: the same update, the taus and the jump per
+    weight differ (``_taus``)."""
+
+    weight_unit = "nS"
+    states = ("V_m", "dg_ex", "g_ex", "dg_in", "g_in", "I_stim", "refractory", "h_int",
+              "t_ref_remaining")
+    record = ("V_m", "g_ex", "g_in", "t_ref_remaining")
+    eps_abs, eps_rel = 1e-3, 0.0  # gsl_odeiv_control_y_new( 1e-3, 0.0 )
+    _common_units = {"C_m": "pF", "E_L": "mV", "E_ex": "mV", "E_in": "mV", "I_e": "pA",
+                     "V_m": "mV", "V_reset": "mV", "V_th": "mV", "g_L": "nS", "g_ex": "nS",
+                     "g_in": "nS", "dg_ex": "nS/ms", "dg_in": "nS/ms", "t_ref": "ms",
+                     "I_stim": "pA", "refractory": "steps", "h_int": "ms",
+                     "t_ref_remaining": "ms"}
+    _common_ranges = {"C_m": POSITIVE, "g_L": NONNEGATIVE, "t_ref": NONNEGATIVE,
+                      "g_ex": NONNEGATIVE, "g_in": NONNEGATIVE}
+
+    def _taus(self, p):
+        """-> (tau_rise_ex, tau_decay_ex, tau_rise_in, tau_decay_in, jump_ex, jump_in)."""
+        raise NotImplementedError
+
+    def initial(self, params, dt):
+        v = _state(params, "V_m")
+        z = _zeros(v)
+        return {"V_m": v, "dg_ex": _state(params, "dg_ex") + z, "g_ex": _state(params, "g_ex") + z,
+                "dg_in": _state(params, "dg_in") + z, "g_in": _state(params, "g_in") + z,
+                "I_stim": z, "refractory": z, "h_int": z + dt, "t_ref_remaining": z}
+
+    def update(self, states, params, inputs, dt):
+        p = params
+        r = states["refractory"]
+        refr = r > 0
+        i_stim = states["I_stim"]
+        rise_ex, decay_ex, rise_in, decay_in, jump_ex, jump_in = self._taus(p)
+
+        def f(y):  # NEST's iaf_cond_{alpha,beta}_dynamics, in its order of operations
+            v, dg_ex, g_ex, dg_in, g_in = y
+            vc = jnp.where(refr, p["V_reset"], jnp.minimum(v, p["V_th"]))
+            i_syn_exc = g_ex * (vc - p["E_ex"])
+            i_syn_inh = g_in * (vc - p["E_in"])
+            i_leak = p["g_L"] * (vc - p["E_L"])
+            dv = jnp.where(refr, 0.0,
+                           (-i_leak - i_syn_exc - i_syn_inh + i_stim + p["I_e"]) / p["C_m"])
+            return (dv, -dg_ex / decay_ex, dg_ex - (g_ex / rise_ex),
+                    -dg_in / decay_in, dg_in - (g_in / rise_in))
+
+        names = ("V_m", "dg_ex", "g_ex", "dg_in", "g_in")
+        y, h_int, _ = rkf45_evolve(f, tuple(states[k] for k in names), states["h_int"], dt,
+                                   eps_abs=self.eps_abs, eps_rel=self.eps_rel, a_y=1.0,
+                                   a_dydt=0.0)
+        new = dict(zip(names, y))
+        v = jnp.where(refr, p["V_reset"], new["V_m"])
+        spike = _when(self.spike(v - p["V_th"]), ~refr)
+        fired = _is(spike)
+        r = jnp.where(refr, r - 1, jnp.where(fired, refractory_steps(p["t_ref"], dt), r))
+        new["V_m"] = jnp.where(fired, p["V_reset"], v)
+        new["dg_ex"] = new["dg_ex"] + inputs["ex"] * jump_ex
+        new["dg_in"] = new["dg_in"] + (-inputs["in"]) * jump_in
+        new["I_stim"] = inputs["current"] * 1.0
+        new["refractory"] = r
+        new["h_int"] = h_int
+        new["t_ref_remaining"] = dt * r  # NEST's get_r_(): resolution (ms) * steps left
+        return new, spike
+
+
+class IafCondAlpha(_IafCondDual):
+    r"""NEST's ``iaf_cond_alpha``: leaky integrate-and-fire with alpha-shaped synaptic
+    conductances (Meffin et al. 2004, J Comput Neurosci 16:159; Bernander et al. 1991, PNAS
+    88:11569; Kuhn & Rotter 2004, J Neurosci 24:2345; NEST models/iaf_cond_alpha.cpp).
+
+    .. math::
+        C_m dV/dt = -g_L (V - E_L) - g_{ex} (V - E_{ex}) - g_{in} (V - E_{in}) + I_e + I_{stim}
+
+        d\,dg_X/dt = -dg_X/\tau_{syn,X}, \qquad dg_X/dt = dg_X - g_X/\tau_{syn,X}
+
+    so that a spike of weight w (nS) adds w e/tau_syn to dg_X and the conductance follows
+    g_X(t) = |w| (t/\tau_{syn,X}) e^{1 - t/\tau_{syn,X}}, peaking at |w| nS after tau_syn.
+    V on the right-hand side is clamped to min(V, V_th) and, while refractory, held at
+    V_reset with dV/dt = 0. Per step, as NEST: the five ODEs are integrated over the step
+    with GSL's adaptive RKF45 (absolute error 1e-3, relative 0, the step size carried over,
+    ``propagators.rkf45_evolve``); if refractory the count drops and V = V_reset, else
+    V >= V_th: spike, V = V_reset, refractory for t_ref (NEST's steps); then this step's
+    weights are added to dg_ex / dg_in (inhibitory weights are negative, their magnitude
+    is added); I_stim := current (acts from the next step).
+
+    Units: mV, ms, pF, pA, nS; weights nS; dg_ex / dg_in in nS/ms. Recordables as NEST's:
+    V_m, g_ex, g_in, t_ref_remaining (ms, the refractory steps left times dt). The state
+    "h_int" is the integrator's step (ms).
+    """
+
+    name = "iaf_cond_alpha"
+    params = {"C_m": 250.0, "E_L": -70.0, "E_ex": 0.0, "E_in": -85.0, "I_e": 0.0, "V_m": -70.0,
+              "V_reset": -60.0, "V_th": -55.0, "dg_ex": 0.0, "dg_in": 0.0, "g_L": 16.6667,
+              "g_ex": 0.0, "g_in": 0.0, "t_ref": 2.0, "tau_syn_ex": 0.2, "tau_syn_in": 2.0}
+    units = {**_IafCondDual._common_units, "tau_syn_ex": "ms", "tau_syn_in": "ms"}
+    ranges = {**_IafCondDual._common_ranges, "tau_syn_ex": POSITIVE, "tau_syn_in": POSITIVE}
+
+    def _taus(self, p):
+        tau_ex, tau_in = p["tau_syn_ex"], p["tau_syn_in"]
+        # pre_run_hook: PSConInit = 1.0 * numerics::e / tau_syn
+        return tau_ex, tau_ex, tau_in, tau_in, 1.0 * _E / tau_ex, 1.0 * _E / tau_in
+
+
+class IafCondBeta(_IafCondDual):
+    r"""NEST's ``iaf_cond_beta``: leaky integrate-and-fire with dual-exponential ("beta")
+    synaptic conductances (Meffin et al. 2004; Bernander et al. 1991; Kuhn & Rotter 2004;
+    Rotter & Diesmann 1999, Biol Cybern 81:381; Roth & van Rossum 2010, in De Schutter (ed.),
+    Computational Modeling Methods for Neuroscientists, ch. 6; NEST models/iaf_cond_beta.cpp).
+
+    .. math::
+        C_m dV/dt = -g_L (V - E_L) - g_{ex} (V - E_{ex}) - g_{in} (V - E_{in}) + I_e + I_{stim}
+
+        d\,dg_X/dt = -dg_X/\tau_{decay,X}, \qquad dg_X/dt = dg_X - g_X/\tau_{rise,X}
+
+    A spike of weight w (nS) adds |w| c to dg_X, with c = ``beta_normalization(tau_rise,
+    tau_decay)`` (NEST's), so that
+    g_X(t) = |w| c (e^{-t/\tau_{decay}} - e^{-t/\tau_{rise}}) / (1/\tau_{rise} - 1/\tau_{decay})
+    peaks at |w| nS; with tau_rise = tau_decay (NEST's defaults) it is iaf_cond_alpha's alpha
+    function. Clamping, refractoriness, the RKF45 integration and the order of operations
+    are iaf_cond_alpha's.
+
+    Units: mV, ms, pF, pA, nS; weights nS; dg_ex / dg_in in nS/ms. Recordables as NEST's:
+    V_m, g_ex, g_in, t_ref_remaining (ms). The state "h_int" is the integrator's step (ms).
+    For taus a hair apart (|tau_decay - tau_rise| ~ 1e-9 ms) NEST's normalisation divides
+    two nearly cancelling differences: an ulp of exp / log moves it by ~1e-7 relative, and
+    the result follows NEST's to ~1e-6 instead of rounding.
+    """
+
+    name = "iaf_cond_beta"
+    params = {"C_m": 250.0, "E_L": -70.0, "E_ex": 0.0, "E_in": -85.0, "I_e": 0.0, "V_m": -70.0,
+              "V_reset": -60.0, "V_th": -55.0, "dg_ex": 0.0, "dg_in": 0.0, "g_L": 16.6667,
+              "g_ex": 0.0, "g_in": 0.0, "t_ref": 2.0, "tau_decay_ex": 0.2, "tau_decay_in": 2.0,
+              "tau_rise_ex": 0.2, "tau_rise_in": 2.0}
+    units = {**_IafCondDual._common_units, "tau_decay_ex": "ms", "tau_decay_in": "ms",
+             "tau_rise_ex": "ms", "tau_rise_in": "ms"}
+    ranges = {**_IafCondDual._common_ranges, "tau_decay_ex": POSITIVE,
+              "tau_decay_in": POSITIVE, "tau_rise_ex": POSITIVE, "tau_rise_in": POSITIVE}
+
+    def _taus(self, p):
+        return (p["tau_rise_ex"], p["tau_decay_ex"], p["tau_rise_in"], p["tau_decay_in"],
+                beta_normalization(p["tau_rise_ex"], p["tau_decay_ex"]),
+                beta_normalization(p["tau_rise_in"], p["tau_decay_in"]))
 
 
 class AeifCondExp(_NoRecordInternals, PointNeuron):
@@ -806,9 +981,152 @@ class ALIF(_NoRecordInternals, PointNeuron):
         return {"V_m": v, "a": a}, self.spike(v - (p["V_th"] + p["beta"] * a))
 
 
-MODELS: dict[str, type[PointNeuron]] = {
-    cls.name: cls for cls in (IafPscAlpha, IafPscExp, IafPscDelta, IafCondExp, AeifCondExp,
-                              HhPscAlpha, Izhikevich, LIF, ExpIF, ALIF)}
+# -------------------------------------------------------------------------------------------
+# conductance-based LIF with AMPA, NMDA (Mg block) and GABA_A receptors (brainpy-style)
+# -------------------------------------------------------------------------------------------
 
-__all__ = ["IafPscAlpha", "IafPscExp", "IafPscDelta", "IafCondExp", "AeifCondExp", "HhPscAlpha",
-           "Izhikevich", "LIF", "ExpIF", "ALIF", "MODELS"]
+
+def mg_block(v, mg=1.0, gamma=0.062, k=3.57):
+    r"""The fraction of NMDA receptor channels not blocked by extracellular Mg2+ at membrane
+    potential v (mV) (Jahr & Stevens 1990, J Neurosci 10:3178):
+
+    .. math:: B(V) = 1 / (1 + [Mg^{2+}]\, e^{-\gamma V} / K)
+
+    with [Mg2+] = ``mg`` (mM), gamma = 0.062 /mV and K = 3.57 mM (their fit). B = 1 without Mg;
+    with 1 mM it is 0.5 at V = ln([Mg]/K)/gamma = -20.5 mV and 0.044 at -70 mV.
+    """
+    return 1.0 / (1.0 + mg * jnp.exp(-gamma * v) / k)
+
+
+class LifAmpaNmda(_NoRecordInternals, PointNeuron):
+    r"""Leaky integrate-and-fire with AMPA, NMDA and GABA_A receptor conductances, in the form
+    of the cortical network models of Brunel & Wang 2001 (J Comput Neurosci 11:63) and Wang
+    2002 (Neuron 36:955), the receptors as brainpy's synapse models (``AMPA``, ``NMDA`` with
+    ``MgBlock``, ``GABAa``) with the NMDA gating dual-exponential (linear, not saturating):
+
+    .. math::
+        C_m dV/dt = -g_L (V - E_L) - g_{AMPA} (V - E_{AMPA})
+                    - g_{NMDA} B(V) (V - E_{NMDA}) - g_{GABA_A} (V - E_{GABA_A}) + I_e + I
+
+        dg_{AMPA}/dt = -g_{AMPA}/\tau_{AMPA}, \qquad dg_{GABA_A}/dt = -g_{GABA_A}/\tau_{GABA_A}
+
+        dx_{NMDA}/dt = -x_{NMDA}/\tau_{decay,NMDA}, \qquad
+        dg_{NMDA}/dt = x_{NMDA} - g_{NMDA}/\tau_{rise,NMDA}
+
+        B(V) = 1 / (1 + [Mg] e^{-\gamma_{Mg} V} / K_{Mg})  \quad (``mg_block``)
+
+    An excitatory spike (weight w > 0, nS) adds w to g_AMPA (an exponential conductance of
+    peak w) and ``NMDA_ratio`` w c to x_NMDA, c = ``beta_normalization(tau_rise_NMDA,
+    tau_decay_NMDA)``, so that g_NMDA(t) = NMDA_ratio w c (e^{-t/tau_decay} - e^{-t/tau_rise})
+    / (1/tau_rise - 1/tau_decay) peaks at NMDA_ratio w (before the block; the alpha function
+    when the taus are equal); an inhibitory one (w < 0) adds |w| to g_GABA_A.
+
+    Per step, from t to t + h:
+
+    1. the receptors: the conductances advance exactly over the step (g e^{-h/tau}; the NMDA
+       pair with its 2x2 propagator, g_NMDA e^{-h/tau_rise} + x_NMDA P with
+       P = (e^{-h/tau_decay} - e^{-h/tau_rise}) / (1/tau_rise - 1/tau_decay)), then this
+       step's weights are added: a spike read in the step acts within it (as brainpy, whose
+       synapses update before the neuron), so the state at t + h holds the jump;
+    2. the membrane, unless refractory: one exponential (Rosenbrock-)Euler step
+       V += h phi1(h A) f(V), phi1(z) = (e^z - 1)/z, with f the right-hand side above and
+       A = df/dV at the step's start (including the block's slope, dB/dV = gamma B (1 - B)),
+       the conductances of 1. and the current read in this step (``inputs["current"]``, pA:
+       it acts in this step, as in the brainpy-style LIF models) held over the step. Exact
+       for constant conductances without Mg (the closed-form relaxation to
+       V_inf = sum g E / sum g with time constant C_m / sum g), second order in h for
+       constant conductances with the block (exponential Rosenbrock-Euler; Hochbruck,
+       Ostermann & Schweitzer 2009, SIAM J Numer Anal 47:786), first order for conductances
+       that change within the step (they are held at their end-of-step values, as brainpy's
+       order does; ~0.01 mV at h = 0.1 ms after a 5 nS input, halving with h);
+       while refractory V = V_reset and the count drops;
+    3. the threshold (``PointNeuron.spike``): V >= V_th (not refractory): spike at t + h,
+       V = V_reset at once and refractory for t_ref (NEST's step count) -- the reset and
+       refractoriness of NEST's conductance-based LIF models (iaf_cond_exp), not the deferred
+       soft reset of the brainpy-style LIF, so V never shows above threshold and is held at
+       V_reset as in Brunel & Wang 2001.
+
+    Defaults: the membrane of Brunel & Wang 2001's pyramidal cells (C_m = 0.5 nF, g_L = 25 nS,
+    E_L = -70, V_th = -50, V_reset = -55 mV, t_ref = 2 ms); AMPA tau 2 ms, E 0 mV; NMDA rise
+    2 ms, decay 100 ms, E 0 mV, [Mg] 1 mM, Jahr & Stevens' gamma = 0.062 /mV and K = 3.57 mM;
+    GABA_A tau 10 ms, E -80 mV; NMDA_ratio (peak NMDA / peak AMPA conductance per weight,
+    unblocked) 1. Mg = 0 removes the block (B = 1, an ohmic NMDA conductance).
+
+    Units: mV, ms, pF, pA, nS, mM; gamma_Mg in 1/mV; x_NMDA in nS/ms; weights nS.
+    Recordables: V_m, g_AMPA, g_NMDA (unblocked; the current is g_NMDA B(V) (V - E_NMDA)),
+    g_GABA_A. Everything is differentiable in reverse mode (no adaptive loop); the threshold
+    through the population's surrogate, the reset not.
+    """
+
+    name = "LIF_AMPA_NMDA"
+    weight_unit = "nS"
+    params = {"C_m": 500.0, "g_L": 25.0, "E_L": -70.0, "V_th": -50.0, "V_reset": -55.0,
+              "t_ref": 2.0, "I_e": 0.0, "V_m": -70.0,
+              "tau_AMPA": 2.0, "E_AMPA": 0.0,
+              "tau_rise_NMDA": 2.0, "tau_decay_NMDA": 100.0, "E_NMDA": 0.0, "NMDA_ratio": 1.0,
+              "Mg": 1.0, "gamma_Mg": 0.062, "K_Mg": 3.57,
+              "tau_GABA_A": 10.0, "E_GABA_A": -80.0,
+              "g_AMPA": 0.0, "x_NMDA": 0.0, "g_NMDA": 0.0, "g_GABA_A": 0.0}
+    units = {"C_m": "pF", "g_L": "nS", "E_L": "mV", "V_th": "mV", "V_reset": "mV", "t_ref": "ms",
+             "I_e": "pA", "V_m": "mV", "tau_AMPA": "ms", "E_AMPA": "mV", "tau_rise_NMDA": "ms",
+             "tau_decay_NMDA": "ms", "E_NMDA": "mV", "NMDA_ratio": "1", "Mg": "mM",
+             "gamma_Mg": "1/mV", "K_Mg": "mM", "tau_GABA_A": "ms", "E_GABA_A": "mV",
+             "g_AMPA": "nS", "x_NMDA": "nS/ms", "g_NMDA": "nS", "g_GABA_A": "nS",
+             "refractory": "steps"}
+    ranges = {"C_m": POSITIVE, "g_L": NONNEGATIVE, "t_ref": NONNEGATIVE, "tau_AMPA": POSITIVE,
+              "tau_rise_NMDA": POSITIVE, "tau_decay_NMDA": POSITIVE, "NMDA_ratio": NONNEGATIVE,
+              "Mg": NONNEGATIVE, "K_Mg": POSITIVE, "tau_GABA_A": POSITIVE,
+              "g_AMPA": NONNEGATIVE, "g_NMDA": NONNEGATIVE, "g_GABA_A": NONNEGATIVE,
+              "x_NMDA": NONNEGATIVE}
+    states = ("V_m", "g_AMPA", "x_NMDA", "g_NMDA", "g_GABA_A", "refractory")
+    record = ("V_m", "g_AMPA", "g_NMDA", "g_GABA_A")
+
+    def initial(self, params, dt):
+        v = _state(params, "V_m")
+        z = _zeros(v)
+        return {"V_m": v, "g_AMPA": _state(params, "g_AMPA") + z,
+                "x_NMDA": _state(params, "x_NMDA") + z, "g_NMDA": _state(params, "g_NMDA") + z,
+                "g_GABA_A": _state(params, "g_GABA_A") + z, "refractory": z}
+
+    def update(self, states, params, inputs, dt):
+        h = dt
+        p = params
+        tau_r, tau_d = p["tau_rise_NMDA"], p["tau_decay_NMDA"]
+        # 1. receptors: exact over the step, then this step's spikes
+        w_ex, w_in = inputs["ex"], -inputs["in"]
+        g_a = states["g_AMPA"] * jnp.exp(-h / p["tau_AMPA"]) + w_ex
+        g_g = states["g_GABA_A"] * jnp.exp(-h / p["tau_GABA_A"]) + w_in
+        x = states["x_NMDA"]
+        g_n = states["g_NMDA"] * jnp.exp(-h / tau_r) + x * psc_exp_p21(tau_r, tau_d, 1.0, h)
+        x = x * jnp.exp(-h / tau_d) + p["NMDA_ratio"] * w_ex * beta_normalization(tau_r, tau_d)
+
+        # 2. membrane: exponential Rosenbrock-Euler with the conductances of this step
+        v = states["V_m"]
+        b = mg_block(v, p["Mg"], p["gamma_Mg"], p["K_Mg"])
+        drive_n = v - p["E_NMDA"]
+        f = (-p["g_L"] * (v - p["E_L"]) - g_a * (v - p["E_AMPA"]) - g_n * b * drive_n
+             - g_g * (v - p["E_GABA_A"]) + p["I_e"] + inputs["current"]) / p["C_m"]
+        slope = -(p["g_L"] + g_a + g_g
+                  + g_n * (b + p["gamma_Mg"] * b * (1.0 - b) * drive_n)) / p["C_m"]
+        r = states["refractory"]
+        refr = r > 0
+        v = jnp.where(refr, p["V_reset"], _exp_euler(v, f, slope, h))
+        r = jnp.where(refr, r - 1, r)
+
+        # 3. threshold, reset, refractoriness
+        spike = _when(self.spike(v - p["V_th"]), ~refr)
+        fired = _is(spike)
+        r = jnp.where(fired, refractory_steps(p["t_ref"], dt), r)
+        v = jnp.where(fired, p["V_reset"], v)
+        return ({"V_m": v, "g_AMPA": g_a, "x_NMDA": x, "g_NMDA": g_n, "g_GABA_A": g_g,
+                 "refractory": r}, spike)
+
+
+MODELS: dict[str, type[PointNeuron]] = {
+    cls.name: cls for cls in (IafPscAlpha, IafPscExp, IafPscDelta, IafCondExp, IafCondAlpha,
+                              IafCondBeta, AeifCondExp, HhPscAlpha, Izhikevich, LIF, ExpIF, ALIF,
+                              LifAmpaNmda)}
+
+__all__ = ["IafPscAlpha", "IafPscExp", "IafPscDelta", "IafCondExp", "IafCondAlpha", "IafCondBeta",
+           "AeifCondExp", "HhPscAlpha", "Izhikevich", "LIF", "ExpIF", "ALIF", "LifAmpaNmda",
+           "MODELS", "beta_normalization", "mg_block"]
