@@ -1,4 +1,4 @@
-"""What this installation of dendrax can do: versions and solver backends."""
+"""What this installation of dendrax can do: versions, solver and spike-delivery backends."""
 
 from __future__ import annotations
 
@@ -29,4 +29,11 @@ def report() -> str:
     auto = "native" if _native.available(jax.default_backend().replace("gpu", "CUDA")
                                          if jax.default_backend() != "cpu" else "cpu") else "jax"
     lines.append(f"  auto on the default backend -> {auto}")
+    from .events import native_unavailable_reason as events_why
+
+    lines.append("Spike delivery backends (dendrax.events):")
+    lines.append("  jax: available (pure JAX twin)")
+    for platform_name, label in (("cpu", "native cpu"), ("CUDA", "native cuda")):
+        why = events_why(platform_name)
+        lines.append(f"  {label}: " + ("available" if why is None else f"unavailable: {why}"))
     return "\n".join(lines)
