@@ -69,6 +69,9 @@ CASES = {
     "kin3": ({"kin3": {"gbar": 0.005}}, 0.4, 0.0),
     "nadi": ({"nadi": {"gbar": 0.05, "ks": 0.3}, "hhx": {"gnabar": 0.0, "gkbar": 0.036, "gl": 0.0}},
              0.3, -20.0),
+    # numbers with units inside expressions ("-65 (mV)")
+    "leakunit": ({"leakunit": {"gbar": 0.002}, "hhx": {"gnabar": 0.12, "gkbar": 0.036,
+                                                       "gl": 0.0}}, 0.3, -10.0),
 }
 SYN_TIMES = [5.0, 5.0125, 12.3, 30.0, 30.01, 55.5]
 SYNAPSES = [({"tau1": 0.5, "tau2": 5.0, "e": 0.0}, 0.004), ({"tau1": 3.0, "tau2": 3.0, "e": -80.0},

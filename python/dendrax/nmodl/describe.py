@@ -637,6 +637,8 @@ class Walker:
             return self.expr(e.expression, ln)
         if t in ("Double", "Float", "Integer"):
             return ("num", float(e.eval()))
+        if t == "DoubleUnit":  # "-65 (mV)": the unit annotates the number (modlunit checks
+            return ("num", float(e.value.eval()))  # it); nocmodl uses the number as written
         if t == "Boolean":
             return ("num", 1.0 if e.eval() else 0.0)
         if t == "VarName":
