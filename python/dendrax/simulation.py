@@ -31,10 +31,11 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from .events import deliver, take
 from .lowering import check_values, core_params, drive, lower
 from .mechanisms.base import IONS, IonPool, nernst
 from .model import Model
+from .point_step import update_points
+from .result import Result
 from .solver import hines_solve
 
 METHODS = {"backward_euler": 1.0, "crank_nicolson": 2.0}
@@ -403,7 +404,7 @@ def _step(model: Model, core, mat, dt, k, backend, carry: State, xs):
     if model.points:
         row = jnp.concatenate([fired, carry.point_fired if not model.spike_generators.size
                                else point_fired_in])
-        points, point_spikes, plastic, inbuf = _update_points(model, core, mat, dt, carry, ring,
+        points, point_spikes, plastic, inbuf = update_points(model, core, mat, dt, carry, ring,
                                                               n, spike_history, row)
         point_fired = point_spikes > 0.5 if model.surrogate else point_spikes
     carry = State(v=v_new, channels=tuple(new_states), conc=conc, synapses=syn_states,
@@ -430,111 +431,6 @@ def _step(model: Model, core, mat, dt, k, backend, carry: State, xs):
            "points": points, "plastic": plastic}
     carry = carry._replace(stats=_accumulate(model, carry.stats, obs))
     return carry, (_record(model, obs), fired[model.spike_records])
-
-
-def _update_points(model: Model, core, mat, dt, carry: State, ring, n, spike_history, row):
-    """Point neurons' step from t to t + dt (NEST's grid-based update): the weights of the
-    spikes read in this step, split by sign, and generator currents, then each
-    population's update. Returns (states per population, fired [n_points]: bool, or with
-    surrogates float 0/1 carrying gradients)."""
-    P = model.n_points
-    dtype = carry.v.dtype
-    ex, inh, current = (jnp.zeros(P, dtype) for _ in range(3))
-    st = model.static
-    if st is not None:
-        weight = core["static"]["weight"]
-        steps = mat["static_steps"]  # round(delay / dt), NEST's delay in steps
-        if st.ring_conn.size and not model.events:
-            # a spike in ring row r is read by the target in step r + delay_steps - 1
-            rows = (n - steps[st.ring_conn] + 1) % model.ring_size
-            words = ring[rows, st.ring_source // 32]
-            bits = ((words >> (st.ring_source % 32).astype(jnp.uint32)) & jnp.uint32(1)).astype(dtype)
-            if model.surrogate:  # point sources: the same 0/1, with the spikes' gradients
-                k = st.ring_source - model.source_nodes.shape[0]
-                h = spike_history[rows, jnp.maximum(k, 0)]
-                bits = bits + jnp.where(k >= 0, h - lax.stop_gradient(h), 0.0)
-            x = weight[st.ring_conn] * bits
-            ex += jax.ops.segment_sum(jnp.where(x > 0, x, 0.0), st.ring_target, P)
-            inh += jax.ops.segment_sum(jnp.where(x < 0, x, 0.0), st.ring_target, P)
-        gen = core["generators"]
-        if st.poisson_conn.size:
-            # NEST's poisson_generator: in its step s (start < s dt <= stop), a Poisson number
-            # of spikes per target, read by the target in step s + delay_steps
-            s_gen = n - steps[st.poisson_conn]
-            g = st.poisson_gen
-            active = (jnp.round(gen["start"][g] / dt) < s_gen) & (s_gen <= jnp.round(gen["stop"][g] / dt))
-            lam = jnp.where(active, gen["rate"][g] * dt * 1e-3, 0.0)
-            k = jax.random.poisson(jax.random.fold_in(core["key"], n), lam).astype(dtype)
-            x = weight[st.poisson_conn] * k
-            ex += jax.ops.segment_sum(jnp.where(x > 0, x, 0.0), st.poisson_target, P)
-            inh += jax.ops.segment_sum(jnp.where(x < 0, x, 0.0), st.poisson_target, P)
-        if st.dc_conn.size:
-            # NEST's dc_generator (a current device: active when start < (s + 2) dt <= stop)
-            s_gen = n - steps[st.dc_conn] + 2
-            g = st.dc_gen
-            active = (jnp.round(gen["start"][g] / dt) < s_gen) & (s_gen <= jnp.round(gen["stop"][g] / dt))
-            x = jnp.where(active, gen["amplitude"][g] * weight[st.dc_conn], 0.0)
-            current += jax.ops.segment_sum(x, st.dc_target, P)
-        if st.noise_conn.size:
-            # NEST's noise_generator: mean + std N(0, 1), drawn anew every dt (from start),
-            # independently per target; a current device's activity window
-            s_gen = n - steps[st.noise_conn] + 2
-            g = st.noise_gen
-            start = jnp.round(gen["start"][g] / dt)
-            active = (start < s_gen) & (s_gen <= jnp.round(gen["stop"][g] / dt))
-            interval = jnp.floor((s_gen - start - 1) / jnp.round(gen["dt"][g] / dt)).astype(jnp.int32)
-            keys = jax.vmap(lambda c, k: jax.random.fold_in(jax.random.fold_in(
-                jax.random.fold_in(core["key"], 1 << 20), c), k))(
-                    jnp.arange(st.noise_conn.size), interval)
-            z = jax.vmap(lambda k: jax.random.normal(k, (), dtype))(keys)
-            x = jnp.where(active, (gen["mean"][g] + gen["std"][g] * z) * weight[st.noise_conn], 0.0)
-            current += jax.ops.segment_sum(x, st.noise_target, P)
-    plastic, inbuf = carry.plastic, carry.inbuf
-    if model.events:  # this row's spikes into the buffer, read delay_steps - 1 steps on
-        csr = core["static_csr"]
-        inbuf = deliver(inbuf, row, csr["ptr"], csr["target"], mat["events_delay"],
-                        mat["events_weight"], n)
-    if model.plastic:
-        plastic, inbuf = _plastic_step(model, core, dt, carry._replace(inbuf=inbuf), ring, n)
-    if inbuf is not None:
-        inbuf, due = take(inbuf, n)
-        ex, inh = ex + due[0], inh + due[1]
-    states, fired = [], jnp.zeros(P, dtype if model.surrogate else bool)
-    for pl, p, s in zip(model.points, core["points"], carry.points):
-        sl = slice(pl.start, pl.start + pl.size)
-        new, spiked = pl.model.update(s, p, {"ex": ex[sl], "in": inh[sl], "current": current[sl]},
-                                      dt)
-        states.append(new)
-        fired = fired.at[sl].set(spiked.astype(fired.dtype))
-    return tuple(states), fired, plastic, inbuf
-
-
-def _ring_bit(model: Model, ring, row, source, dtype=bool):
-    """Whether ring source ``source`` [C] fired at the time of ring row ``row`` (mod size)."""
-    words = ring[row % model.ring_size, source // 32]
-    return (((words >> (source % 32).astype(jnp.uint32)) & jnp.uint32(1)) > 0).astype(dtype)
-
-
-def _plastic_step(model: Model, core, dt, carry: State, ring, n):
-    """Plastic connections at step n (time t = n dt): their rules act on the spikes sent now
-    (ring row n) and the postsynaptic spikes reaching them, and each sent spike is added to
-    its target's input buffer for the step that reads it (n + delay_steps - 1), with the
-    weight it carries now (NEST sends the updated weight)."""
-    t = n * dt
-    S = model.source_nodes.shape[0]
-    states, inbuf = [], carry.inbuf
-    for pl, p, s in zip(model.plastic, core["plastic"], carry.plastic):
-        d = jnp.round(p["delay"] / dt).astype(jnp.int32)
-        post = S + pl.target
-        pre = _ring_bit(model, ring, n, pl.source)
-        arrival = _ring_bit(model, ring, n - d, post)  # post spikes at t - d reach it now
-        before = _ring_bit(model, ring, n - d - 1, post, carry.v.dtype)
-        new, w = pl.mech.step(s, p, t, dt, pre, arrival, before)
-        states.append(new)
-        x = jnp.where(pre, w, 0.0)
-        inbuf = inbuf.at[(n + d - 1) % model.inbuf_size, (x < 0).astype(jnp.int32),
-                         pl.target].add(x)
-    return tuple(states), inbuf
 
 
 def _put_into(total, nodes, x):
@@ -760,125 +656,6 @@ def statistics(model: Model, stats: dict, n_steps: int):
     code = np.asarray([("max", "min", "mean").index(h) for h in how])
     return jnp.where(code == 0, stats["max"],
                      jnp.where(code == 1, stats["min"], stats["sum"] / (n_steps + 1)))
-
-
-@jax.tree_util.register_pytree_node_class
-class Result:
-    """What a simulation recorded (a pytree: ``jax.jit`` can return it).
-
-    Attributes:
-        t: [n_t] times in ms (0, k dt, ..., t_stop; k = record_every).
-        traces: [n_traces, n_t] in the recorded quantity's units (``units``).
-        labels: (name, Location) of each trace, in the order they were added (in a
-            network, each Location carries its cell index).
-        units: the unit of each trace ("mV", "nA", "mA/cm2", "uS", "mM", "1").
-        stats: [n_stats] the statistics asked for with ``record(..., reduce=...)``.
-        stat_labels: (name, Location, "max" | "min" | "mean") of each statistic.
-        stat_units: the unit of each statistic.
-        raster: [n_steps, Q] bool: whether recorded spike source q fired at step n (t = n dt).
-        spike_cells: [Q] the neuron of each recorded spike source: cells 0 .. C - 1, then
-            point neurons C + k (k numbered over all populations).
-        spike_shift: [Q] steps from a raster row to the spike's time (1 for point neurons,
-            which spike at the end of their update: row n means t = (n + 1) dt).
-        meta: the run's settings: dt, t_stop, v_init, celsius, method, record_every and the
-            dendrax version.
-    """
-
-    def __init__(self, t, traces, labels, raster=None, spike_cells=(), *, units=None, stats=None,
-                 stat_labels=(), stat_units=(), meta=None, spike_times=None, spike_shift=None):
-        self.t, self.traces, self.labels = t, traces, list(labels)
-        self.units = tuple(units) if units is not None else tuple(
-            "mV" if name == "v" else "" for name, _ in self.labels)
-        self.stats = jnp.zeros(0) if stats is None else stats
-        self.stat_labels, self.stat_units = list(stat_labels), tuple(stat_units)
-        self.meta = dict(meta or {})
-        self.spike_cells = tuple(int(c) for c in spike_cells)
-        self.spike_shift = tuple(int(k) for k in (spike_shift if spike_shift is not None
-                                                  else [0] * len(self.spike_cells)))
-        self._spike_times = spike_times
-        if raster is None and spike_times is None:
-            raster = jnp.zeros((max(len(t) - 1, 0), 0), bool)
-        self._raster = raster
-
-    def tree_flatten(self):
-        aux = (tuple(self.labels), self.spike_cells, self.units, tuple(self.stat_labels),
-               self.stat_units, tuple(sorted(self.meta.items())), self.spike_shift)
-        return (self.t, self.traces, self.raster, self.stats), aux
-
-    @classmethod
-    def tree_unflatten(cls, aux, children):
-        obj = cls.__new__(cls)
-        obj.t, obj.traces, obj._raster, obj.stats = children
-        obj.labels, obj.spike_cells, obj.units = list(aux[0]), aux[1], aux[2]
-        obj.stat_labels, obj.stat_units, obj.meta = list(aux[3]), aux[4], dict(aux[5])
-        obj.spike_shift = aux[6]
-        obj._spike_times = None
-        return obj
-
-    def __len__(self):
-        return len(self.labels)
-
-    def __getitem__(self, key):
-        """res[i]; res[name, location] as recorded (e.g. res["v", cell.soma(0.5)]), a trace;
-        res[name, location, "max" | "min" | "mean"], a statistic."""
-        if isinstance(key, (int, np.integer)):
-            return self.traces[key]
-        key = tuple(key)
-        labels, values = (self.labels, self.traces) if len(key) == 2 else (self.stat_labels,
-                                                                         self.stats)
-        if key in labels:
-            return values[labels.index(key)]
-        if len(key) >= 2 and hasattr(key[1], "_replace") and key[1].cell is None:
-            hits = [i for i, lab in enumerate(labels)
-                    if lab[0] == key[0] and lab[1]._replace(cell=None) == key[1] and lab[2:] == key[2:]]
-            if len(hits) == 1:
-                return values[hits[0]]
-        raise KeyError(f"{key!r} was not recorded; recorded: traces {self.labels}, "
-                       f"statistics {self.stat_labels}")
-
-    @property
-    def dt(self) -> float:
-        """The time step (ms)."""
-        if "dt" in self.meta:
-            return float(self.meta["dt"])
-        t = np.asarray(self.t)
-        return float(t[1] - t[0]) if t.size > 1 else 0.0
-
-    @property
-    def raster(self):
-        """[n_steps, Q] bool: whether recorded spike source q fired at step n (t = n dt)."""
-        if self._raster is None:  # a run streamed in pieces keeps spike times only
-            n_steps = int(round(float(self.meta["t_stop"]) / self.dt))
-            raster = np.zeros((n_steps, len(self._spike_times)), bool)
-            for q, times in enumerate(self._spike_times):
-                raster[np.round(times / self.dt).astype(int) - self.spike_shift[q], q] = True
-            self._raster = raster
-        return self._raster
-
-    def rates(self, t_start: float = 0.0, t_stop: float | None = None) -> np.ndarray:
-        """Mean firing rate (Hz) of each recorded source between t_start and t_stop (ms;
-        default the end of the run): spikes in [t_start, t_stop) / duration."""
-        t_stop = float(self.meta.get("t_stop", np.asarray(self.t)[-1])) if t_stop is None else t_stop
-        if not t_stop > t_start:
-            raise ValueError(f"need t_stop > t_start, got {t_start}, {t_stop}")
-        return np.array([np.sum((s >= t_start) & (s < t_stop)) for s in self.spikes],
-                        float) * 1e3 / (t_stop - t_start)
-
-    def isis(self) -> list:
-        """Inter-spike intervals (ms) of each recorded source."""
-        return [np.diff(s) for s in self.spikes]
-
-    @property
-    def spikes(self) -> list:
-        """Spike times (ms) of each recorded source, in the order recorded: a list of
-        numpy arrays (NEURON's NetCon.record: the time of the step at whose start v was
-        first found above threshold)."""
-        if self._spike_times is not None:
-            return list(self._spike_times)
-        raster = np.asarray(self.raster)
-        steps = np.arange(raster.shape[0])
-        return [(steps[raster[:, q]] + self.spike_shift[q]) * self.dt
-                for q in range(raster.shape[1])]
 
 
 class PrecisionWarning(UserWarning):

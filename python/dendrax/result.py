@@ -1,0 +1,127 @@
+"""What a simulation returns: ``Result``, a pytree of traces, statistics and spikes with
+their labels, units and the run's settings."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+
+@jax.tree_util.register_pytree_node_class
+class Result:
+    """What a simulation recorded (a pytree: ``jax.jit`` can return it).
+
+    Attributes:
+        t: [n_t] times in ms (0, k dt, ..., t_stop; k = record_every).
+        traces: [n_traces, n_t] in the recorded quantity's units (``units``).
+        labels: (name, Location) of each trace, in the order they were added (in a
+            network, each Location carries its cell index).
+        units: the unit of each trace ("mV", "nA", "mA/cm2", "uS", "mM", "1").
+        stats: [n_stats] the statistics asked for with ``record(..., reduce=...)``.
+        stat_labels: (name, Location, "max" | "min" | "mean") of each statistic.
+        stat_units: the unit of each statistic.
+        raster: [n_steps, Q] bool: whether recorded spike source q fired at step n (t = n dt).
+        spike_cells: [Q] the neuron of each recorded spike source: cells 0 .. C - 1, then
+            point neurons C + k (k numbered over all populations).
+        spike_shift: [Q] steps from a raster row to the spike's time (1 for point neurons,
+            which spike at the end of their update: row n means t = (n + 1) dt).
+        meta: the run's settings: dt, t_stop, v_init, celsius, method, record_every and the
+            dendrax version.
+    """
+
+    def __init__(self, t, traces, labels, raster=None, spike_cells=(), *, units=None, stats=None,
+                 stat_labels=(), stat_units=(), meta=None, spike_times=None, spike_shift=None):
+        self.t, self.traces, self.labels = t, traces, list(labels)
+        self.units = tuple(units) if units is not None else tuple(
+            "mV" if name == "v" else "" for name, _ in self.labels)
+        self.stats = jnp.zeros(0) if stats is None else stats
+        self.stat_labels, self.stat_units = list(stat_labels), tuple(stat_units)
+        self.meta = dict(meta or {})
+        self.spike_cells = tuple(int(c) for c in spike_cells)
+        self.spike_shift = tuple(int(k) for k in (spike_shift if spike_shift is not None
+                                                  else [0] * len(self.spike_cells)))
+        self._spike_times = spike_times
+        if raster is None and spike_times is None:
+            raster = jnp.zeros((max(len(t) - 1, 0), 0), bool)
+        self._raster = raster
+
+    def tree_flatten(self):
+        aux = (tuple(self.labels), self.spike_cells, self.units, tuple(self.stat_labels),
+               self.stat_units, tuple(sorted(self.meta.items())), self.spike_shift)
+        return (self.t, self.traces, self.raster, self.stats), aux
+
+    @classmethod
+    def tree_unflatten(cls, aux, children):
+        obj = cls.__new__(cls)
+        obj.t, obj.traces, obj._raster, obj.stats = children
+        obj.labels, obj.spike_cells, obj.units = list(aux[0]), aux[1], aux[2]
+        obj.stat_labels, obj.stat_units, obj.meta = list(aux[3]), aux[4], dict(aux[5])
+        obj.spike_shift = aux[6]
+        obj._spike_times = None
+        return obj
+
+    def __len__(self):
+        return len(self.labels)
+
+    def __getitem__(self, key):
+        """res[i]; res[name, location] as recorded (e.g. res["v", cell.soma(0.5)]), a trace;
+        res[name, location, "max" | "min" | "mean"], a statistic."""
+        if isinstance(key, (int, np.integer)):
+            return self.traces[key]
+        key = tuple(key)
+        labels, values = (self.labels, self.traces) if len(key) == 2 else (self.stat_labels,
+                                                                         self.stats)
+        if key in labels:
+            return values[labels.index(key)]
+        if len(key) >= 2 and hasattr(key[1], "_replace") and key[1].cell is None:
+            hits = [i for i, lab in enumerate(labels)
+                    if lab[0] == key[0] and lab[1]._replace(cell=None) == key[1] and lab[2:] == key[2:]]
+            if len(hits) == 1:
+                return values[hits[0]]
+        raise KeyError(f"{key!r} was not recorded; recorded: traces {self.labels}, "
+                       f"statistics {self.stat_labels}")
+
+    @property
+    def dt(self) -> float:
+        """The time step (ms)."""
+        if "dt" in self.meta:
+            return float(self.meta["dt"])
+        t = np.asarray(self.t)
+        return float(t[1] - t[0]) if t.size > 1 else 0.0
+
+    @property
+    def raster(self):
+        """[n_steps, Q] bool: whether recorded spike source q fired at step n (t = n dt)."""
+        if self._raster is None:  # a run streamed in pieces keeps spike times only
+            n_steps = int(round(float(self.meta["t_stop"]) / self.dt))
+            raster = np.zeros((n_steps, len(self._spike_times)), bool)
+            for q, times in enumerate(self._spike_times):
+                raster[np.round(times / self.dt).astype(int) - self.spike_shift[q], q] = True
+            self._raster = raster
+        return self._raster
+
+    def rates(self, t_start: float = 0.0, t_stop: float | None = None) -> np.ndarray:
+        """Mean firing rate (Hz) of each recorded source between t_start and t_stop (ms;
+        default the end of the run): spikes in [t_start, t_stop) / duration."""
+        t_stop = float(self.meta.get("t_stop", np.asarray(self.t)[-1])) if t_stop is None else t_stop
+        if not t_stop > t_start:
+            raise ValueError(f"need t_stop > t_start, got {t_start}, {t_stop}")
+        return np.array([np.sum((s >= t_start) & (s < t_stop)) for s in self.spikes],
+                        float) * 1e3 / (t_stop - t_start)
+
+    def isis(self) -> list:
+        """Inter-spike intervals (ms) of each recorded source."""
+        return [np.diff(s) for s in self.spikes]
+
+    @property
+    def spikes(self) -> list:
+        """Spike times (ms) of each recorded source, in the order recorded: a list of
+        numpy arrays (NEURON's NetCon.record: the time of the step at whose start v was
+        first found above threshold)."""
+        if self._spike_times is not None:
+            return list(self._spike_times)
+        raster = np.asarray(self.raster)
+        steps = np.arange(raster.shape[0])
+        return [(steps[raster[:, q]] + self.spike_shift[q]) * self.dt
+                for q in range(raster.shape[1])]
