@@ -160,3 +160,59 @@ def test_network_smoke(tmp_path, capsys):
     md.write_text("# Benchmarks\n")
     assert mod.main(["--from-json", str(md.with_suffix(".json")), "--markdown", str(md)]) == 0
     assert md.read_text().split("## Networks")[1] == text.split("## Networks")[1]
+
+
+POINT_FIELDS = ("build_s", "run_s", "n_conn", "n_neurons", "n_steps", "updates_per_s",
+                "events_per_s", "peak_mib", "exc", "inh")
+
+
+def check_point_run(r):
+    assert "error" not in r, r
+    for k in POINT_FIELDS:
+        assert k in r, k
+    assert r["run_s"] > 0 and r["peak_mib"] > 0 and r["n_conn"] > 0
+    assert r["updates_per_s"] > 0 and r["events_per_s"] > 0
+    for pop in ("exc", "inh"):
+        assert r[pop]["rate"] > 0 and "cv" in r[pop] and "n_cv" in r[pop]
+
+
+def test_point_networks_smoke(tmp_path, capsys):
+    """benchmarks/point_networks.py --quick: the Brunel and COBA networks, small, in dendrax
+    (float64), each in a fresh process; the JSON has every field, the section is written and
+    re-rendered from the JSON."""
+    md = tmp_path / "bench.md"
+    md.write_text("# Benchmarks\n\n## Hines solve\n\nsomeone else's table\n")
+    js = md.with_suffix(".json")
+    mod = load("point_networks")
+    assert mod.main(["--quick", "--skip-nest", "--precisions", "float64", "--what-if",
+                     "--markdown", str(md), "--json", str(js)]) == 0
+    results = json.loads(js.read_text())["results"]["results"]
+    assert [r["network"] for r in results] == ["brunel", "coba"]
+    for r in results:
+        check_point_run(r)
+        assert r["sim"] == "dendrax" and r["precision"] == "float64"
+        assert r["lower_s"] >= 0 and r["compile_s"] >= 0
+    text = md.read_text()
+    assert "## Hines solve\n\nsomeone else's table" in text and "## Point networks" in text
+    assert "| Brunel A (625 iaf_psc_delta, 0.0387 M syn.) | 100 | dendrax float64 |" in text
+    assert "| COBA (400 iaf_cond_exp) | 100 | dendrax float64 |" in text
+    assert "--json" not in text and "error" not in capsys.readouterr().out
+    md.write_text("# Benchmarks\n")
+    assert mod.main(["--from-json", str(js), "--markdown", str(md)]) == 0
+    assert md.read_text().split("## Point networks")[1] == text.split("## Point networks")[1]
+
+
+@pytest.mark.skipif(importlib.util.find_spec("nest") is None, reason="NEST not installed")
+def test_point_networks_nest_smoke(tmp_path):
+    """The NEST side of point_networks.py --quick (1 thread, one more seed, no dendrax)."""
+    js = tmp_path / "run.json"
+    mod = load("point_networks")
+    assert mod.main(["--quick", "--precisions", "--what-if", "--threads", "1",
+                     "--json", str(js)]) == 0
+    results = json.loads(js.read_text())["results"]["results"]
+    assert [(r["network"], r["sim"], r.get("stats", False)) for r in results] == [
+        ("brunel", "nest", False), ("brunel", "nest", True), ("coba", "nest", False),
+        ("coba", "nest", True)]
+    for r in results:
+        check_point_run(r)
+        assert r["threads"] == 1 and r["nest"]

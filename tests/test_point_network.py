@@ -293,3 +293,19 @@ def test_noise_generator_statistics():
     assert abs(np.corrcoef(values[0], values[1])[0, 1]) < 0.15
     again = np.asarray(dx.simulate(net, 200.0, DT, key=4).traces)
     assert np.array_equal(again, np.asarray(res.traces))
+
+
+@pytest.mark.parametrize("lam", [0.05, 2.0, 9.5, 30.0])
+def test_poisson_counts_follow_the_poisson_law(lam):
+    """The generators' per-step draws (CDF inversion up to mean 10, else jax's sampler)."""
+    from scipy import stats
+
+    from dendrax.point_step import poisson
+
+    k = np.asarray(poisson(jax.random.PRNGKey(0), jnp.full(200_000, lam)))
+    observed = np.bincount(k, minlength=k.max() + 1)
+    expected = stats.poisson.pmf(np.arange(observed.size), lam) * k.size
+    keep = expected > 5
+    chi2 = ((observed[keep] - expected[keep]) ** 2 / expected[keep]).sum()
+    assert stats.chi2.sf(chi2, keep.sum() - 1) > 1e-3, (lam, chi2)
+    assert abs(k.mean() - lam) < 5 * np.sqrt(lam / k.size)

@@ -45,7 +45,7 @@ def update_points(model: Model, core, mat, dt, carry, ring, n, spike_history, ro
             g = st.poisson_gen
             active = (jnp.round(gen["start"][g] / dt) < s_gen) & (s_gen <= jnp.round(gen["stop"][g] / dt))
             lam = jnp.where(active, gen["rate"][g] * dt * 1e-3, 0.0)
-            k = jax.random.poisson(jax.random.fold_in(core["key"], n), lam).astype(dtype)
+            k = poisson(jax.random.fold_in(core["key"], n), lam).astype(dtype)
             x = weight[st.poisson_conn] * k
             ex += jax.ops.segment_sum(jnp.where(x > 0, x, 0.0), st.poisson_target, P)
             inh += jax.ops.segment_sum(jnp.where(x < 0, x, 0.0), st.poisson_target, P)
@@ -116,3 +116,24 @@ def _plastic_step(model: Model, core, dt, carry, ring, n):
         inbuf = inbuf.at[(n + d - 1) % model.inbuf_size, (x < 0).astype(jnp.int32),
                          pl.target].add(x)
     return tuple(states), inbuf
+
+
+def poisson(key, lam):
+    """Poisson counts of means ``lam`` [C]: by inversion of the CDF (one uniform per draw, a
+    fixed 48-term loop: exact to ~1e-18 in probability for means up to 10, the per-step means
+    of Poisson generators; ~4x faster than ``jax.random.poisson``'s rejection sampling),
+    and by ``jax.random.poisson`` when some mean is larger (lax.cond: only one runs)."""
+
+    def inversion(key, lam):
+        u = jax.random.uniform(key, lam.shape, lam.dtype)
+        p = jnp.exp(-lam)
+        cdf, k = p, jnp.zeros(lam.shape, jnp.int32)
+        for j in range(1, 48):
+            k = k + (u > cdf)
+            p = p * lam / j
+            cdf = cdf + p
+        return k
+
+    return lax.cond(jnp.max(lam, initial=0.0) <= 10.0, inversion,
+                    lambda key, lam: jax.random.poisson(key, lam).astype(jnp.int32), key, lam)
+
