@@ -35,13 +35,6 @@ population after --transient ms, neuron-updates/s (neurons x steps / simulation 
 recurrent synaptic events/s (spikes x out-degree / simulation time; the Poisson input
 not counted).
 
-Where dendrax is slow, ``--what-if`` also runs dendrax with one change made in that
-process only (never in the library), to measure what fixing it would give: "poisson":
-the per-step Poisson draws of ``poisson_generator`` by inversion of the Poisson CDF (one
-uniform per draw, the same distribution) instead of ``jax.random.poisson`` (Knuth's
-multiplication method in a ``while_loop``: ~lambda + 1 rounds of uniforms over all
-targets, until the largest count is drawn).
-
     python benchmarks/point_networks.py                                 # everything
     python benchmarks/point_networks.py --quick                         # small smoke run
     python benchmarks/point_networks.py --markdown docs/benchmarks.md   # "## Point networks"
@@ -103,9 +96,6 @@ def parse(argv):
     p.add_argument("--threads", type=int, nargs="+", default=[2],
                    help="NEST's local_num_threads, a run for each (dendrax is compared with "
                         "the first)")
-    p.add_argument("--what-if", nargs="*", choices=["poisson"], default=["poisson"],
-                   help="also run dendrax (float64, Brunel) with this change made in the "
-                        "benchmark's process (none: skip)")
     p.add_argument("--repeats", type=int, default=2,
                    help="timed simulations after the first (dendrax: the same call again; "
                         "NEST: Simulate for the same length again); the fastest counts")
@@ -221,25 +211,6 @@ def dendrax_coba(dx, case):
     return net, exc, inh, s
 
 
-def _poisson_by_inversion(jax):
-    """jax.random.poisson replaced (in this process) by inversion of the CDF: one uniform
-    per draw; exact for the small means used here (40 terms; checked: mean <= 5)."""
-    import jax.numpy as jnp
-
-    def poisson(key, lam, shape=None, dtype=int):
-        lam = jnp.asarray(lam)
-        u = jax.random.uniform(key, lam.shape, lam.dtype)
-        p = jnp.exp(-lam)
-        cdf, k = p, jnp.zeros(lam.shape, jnp.int32)
-        for j in range(1, 40):
-            k = k + (u > cdf)
-            p = p * lam / j
-            cdf = cdf + p
-        return k.astype(dtype)
-
-    jax.random.poisson = poisson
-
-
 def run_dendrax(case) -> dict:
     import jax
 
@@ -248,9 +219,6 @@ def run_dendrax(case) -> dict:
     warnings.simplefilter("ignore")  # float32's precision warning
     import dendrax as dx
 
-    if case.get("what_if") == "poisson":
-        assert brunel_sizes(case["scale"])["p_rate"] * DT * 1e-3 <= 5.0
-        _poisson_by_inversion(jax)
     t0 = time.perf_counter()
     net, exc, inh, s = (dendrax_brunel if case["network"] == "brunel" else dendrax_coba)(dx, case)
     net.record_spikes(exc[:min(case["n_rec"], s["NE"])])
@@ -434,10 +402,6 @@ def cases(args, have_nest):
                         for k in range(1, args.stat_seeds + 1)]
         for prec in args.precisions:
             out.append({**base, "sim": "dendrax", "precision": prec, "overhead": not args.quick})
-        if net == "brunel":
-            for what in args.what_if or ():
-                out.append({**base, "sim": "dendrax", "precision": "float64", "what_if": what,
-                            "overhead": not args.quick})
     return out
 
 
@@ -451,8 +415,7 @@ def label(r):
         seed = f", seed {r['seed']}" if r.get("stats") else ""
         return " ".join(f"NEST {r.get('nest', '')}".split()) + \
             f" ({r['threads']} thread{'s' * (r['threads'] > 1)}{seed})"
-    what = {"poisson": ", what-if: Poisson draws by CDF inversion"}.get(r.get("what_if"), "")
-    return f"dendrax {r['precision']}{what}"
+    return f"dendrax {r['precision']}"
 
 
 def net_name(r):
@@ -562,54 +525,46 @@ def targets(results) -> list[str]:
 
 
 def findings(results) -> list[str]:
-    """Where dendrax's time and memory go, from the rows (stock vs what-if, per-call work,
-    lowering, peaks)."""
+    """Where dendrax's time and memory go, from the rows: per step against NEST, lowering,
+    the peaks, dx.simulate's per-call work."""
     lines = []
     ok_runs = [r for r in results if "error" not in r]
+    nest_build = {}
+    for x in ok_runs:
+        if x["sim"] == "nest":
+            nest_build[x["network"]] = min(nest_build.get(x["network"], x["build_s"]), x["build_s"])
     for r in ok_runs:
-        if r["sim"] != "dendrax" or r["network"] != "brunel" or r.get("what_if") \
-                or r["precision"] != "float64" or "step_ms" not in r:
+        if r["sim"] != "dendrax" or "step_ms" not in r:
             continue
-        w = next((x for x in ok_runs if x.get("what_if") == "poisson" and same_net(x, r)
-                  and "step_ms" in x), None)
         n = nest_of(results, r)
-        if w is not None:
-            d = r["step_ms"] - w["step_ms"]
-            lines.append(
-                f"- Brunel, {r['t_stop']:g} ms, float64: {r['step_ms']:.2f} ms per step, "
-                f"{w['step_ms']:.2f} ms with the Poisson draws by CDF inversion: "
-                f"`jax.random.poisson` (one draw per neuron per step, mean {brunel_sizes(r['scale'])['p_rate'] * DT * 1e-3:g}) "
-                f"takes {d:.2f} ms of every step ({100 * d / r['step_ms']:.0f} %)"
-                + (f"; NEST needs {n['run_s'] / n['n_steps'] * 1e3:.2f} ms per step" if n else "")
-                + ". Knuth's method in `jax.random.poisson` loops until the largest of the "
-                "12,500 counts is drawn, a threefry draw over all of them per round.")
+        fan_out = r["n_conn"] / r["n_neurons"]
+        per_step = r["events_per_s"] * r["run_s"] / fan_out / r["n_steps"]
+        what = (f"{r['n_neurons']:,} Poisson draws, the delivery of ~{per_step:.0f} spikes x "
+                f"{fan_out:,.0f} targets (native event kernel) and {r['n_neurons']:,} "
+                "`iaf_psc_delta` updates"
+                if r["network"] == "brunel" else
+                f"{r['n_neurons']:,} `iaf_cond_exp` updates by NEST's adaptive RKF45, step for "
+                "step, vectorised (a `while_loop` until every neuron reached the end of the "
+                "step: all take the sub-steps of the slowest)")
+        lines.append(f"- {net_name(r)}, {r['t_stop']:g} ms, {r['precision']}: "
+                     f"{r['step_ms']:.2f} ms per step ({what})"
+                     + (f"; NEST's fastest run {n['run_s'] / n['n_steps'] * 1e3:.2f} ms per step "
+                        f"({n['threads']} thread{'s' * (n['threads'] > 1)})" if n else "")
+                     + f"; `dx.simulate`'s per-call work {r['call_s']:.2f} s.")
     for r in ok_runs:
-        if r["sim"] == "dendrax" and r["network"] == "brunel" and not r.get("what_if") \
-                and r["precision"] == "float64":
-            n = nest_of(results, r)
+        if r["sim"] == "dendrax" and r["network"] == "brunel" and r["precision"] == "float64":
             lines.append(
-                f"- Building: `dx.lower` of the {r['n_conn'] / 1e6:.1f} M connections takes "
+                f"- Building Brunel: `dx.lower` of the {r['n_conn'] / 1e6:.1f} M connections takes "
                 f"{r['lower_s']:.1f} s (the `dx.Network` itself {r['build_s']:.2f} s"
-                + (f"; NEST's whole Create + Connect {n['build_s']:.1f} s" if n else "")
-                + "): per-connection Python-object arrays of synapse kinds and source kinds "
+                + (f"; NEST's whole Create + Connect {nest_build['brunel']:.1f} s"
+                   if "brunel" in nest_build else "")
+                + "): per-connection Python-object arrays of synapse and source kinds "
                 "(`np.full(..., dtype=object)` and string comparisons over every connection) "
                 "and a comparison sort (stable `argsort` of int64 sources) for the CSR order. "
-                f"The process's peak ({r['peak_mib']:.0f} MiB"
-                + (f", NEST {n['peak_mib']:.0f} MiB" if n else "")
-                + ") is reached inside `dx.lower` (its transient copies), not in the "
-                "simulation; float32 does not lower it (the description's arrays are float64).")
-            if "call_s" in r:
-                lines.append(f"- Per call, `dx.simulate` spends {r['call_s']:.2f} s before and "
-                             "after the loop (checks, delays to steps and the CSR gathers over "
-                             "all connections).")
+                f"The process's peak ({r['peak_mib']:.0f} MiB) is reached inside `dx.lower` "
+                "(its transient copies), not in the simulation; float32 does not lower it "
+                "(the description's arrays are float64).")
             break
-    for r in ok_runs:
-        if r["sim"] == "dendrax" and r["network"] == "coba" and "step_ms" in r:
-            n = nest_of(results, r)
-            lines.append(f"- COBA, {r['precision']}: {r['step_ms']:.2f} ms per step for "
-                         f"{r['n_neurons']:,} `iaf_cond_exp` (NEST's adaptive RKF45 step for "
-                         "step, vectorised: every neuron takes the sub-steps of the slowest)"
-                         + (f"; NEST {n['run_s'] / n['n_steps'] * 1e3:.2f} ms" if n else ""))
     return lines
 
 
@@ -681,9 +636,6 @@ def markdown(results, args, machine, notes) -> str:
         "ms/step = (simulation s - that) / (steps - 10).",
         "- neuron-updates/s = neurons x steps / simulation s; syn. events/s = recurrent spikes "
         "(whole run) x mean out-degree / simulation s (the Poisson input not counted).",
-        "- *what-if* rows run dendrax with one change made inside the benchmark's process "
-        "only, to measure a proposed fix (see `--what-if` in the script), not the library "
-        "as released.",
         "- The machine is shared with other jobs (see the load average): timings move by "
         "tens of percent from run to run, and more for NEST's threads: they synchronise "
         "every min-delay interval (Brunel 1.5 ms, COBA 0.2 ms: 5,000 times per simulated "

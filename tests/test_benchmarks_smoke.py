@@ -184,8 +184,8 @@ def test_point_networks_smoke(tmp_path, capsys):
     md.write_text("# Benchmarks\n\n## Hines solve\n\nsomeone else's table\n")
     js = md.with_suffix(".json")
     mod = load("point_networks")
-    assert mod.main(["--quick", "--skip-nest", "--precisions", "float64", "--what-if",
-                     "--markdown", str(md), "--json", str(js)]) == 0
+    assert mod.main(["--quick", "--skip-nest", "--precisions", "float64", "--markdown", str(md),
+                     "--json", str(js)]) == 0
     results = json.loads(js.read_text())["results"]["results"]
     assert [r["network"] for r in results] == ["brunel", "coba"]
     for r in results:
@@ -207,8 +207,7 @@ def test_point_networks_nest_smoke(tmp_path):
     """The NEST side of point_networks.py --quick (1 thread, one more seed, no dendrax)."""
     js = tmp_path / "run.json"
     mod = load("point_networks")
-    assert mod.main(["--quick", "--precisions", "--what-if", "--threads", "1",
-                     "--json", str(js)]) == 0
+    assert mod.main(["--quick", "--precisions", "--threads", "1", "--json", str(js)]) == 0
     results = json.loads(js.read_text())["results"]["results"]
     assert [(r["network"], r["sim"], r.get("stats", False)) for r in results] == [
         ("brunel", "nest", False), ("brunel", "nest", True), ("coba", "nest", False),
