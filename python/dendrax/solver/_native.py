@@ -8,45 +8,14 @@ never fails because an extension is missing.
 
 from __future__ import annotations
 
-import importlib
-import threading
-
 import jax
 
+from .._ffi import Extensions
+
 # platform name used by jax.ffi.register_ffi_target -> extension module
-_MODULES = {"cpu": "dendrax._hines_cpu", "CUDA": "dendrax._hines_cuda"}
-_lock = threading.Lock()
-_status: dict[str, str | None] = {}  # platform -> None if registered, else why not
-
-
-def _register(platform: str) -> str | None:
-    if platform == "CUDA":
-        try:
-            jax.devices("cuda")
-        except RuntimeError as err:
-            return f"JAX has no CUDA backend here ({err})"
-    try:
-        module = importlib.import_module(_MODULES[platform])
-    except ImportError as err:
-        return f"extension {_MODULES[platform]} not importable ({err})"
-    try:
-        for name, capsule in module.registrations().items():
-            jax.ffi.register_ffi_target(name, capsule, platform=platform)
-    except Exception as err:  # noqa: BLE001 - any failure means "not available"
-        return f"registering the {platform} handlers failed ({type(err).__name__}: {err})"
-    return None
-
-
-def unavailable_reason(platform: str) -> str | None:
-    """None when the native kernel for ``platform`` ("cpu" or "CUDA") is registered."""
-    with _lock:
-        if platform not in _status:
-            _status[platform] = _register(platform)
-        return _status[platform]
-
-
-def available(platform: str) -> bool:
-    return unavailable_reason(platform) is None
+_EXTENSIONS = Extensions({"cpu": "dendrax._hines_cpu", "CUDA": "dendrax._hines_cuda"})
+unavailable_reason = _EXTENSIONS.unavailable_reason  # None when the platform's kernel is registered
+available = _EXTENSIONS.available
 
 
 def _call(target: str, n_out: int, *operands):
