@@ -153,6 +153,15 @@ void unpack_rows(const Layout& L, const T* src, const Pack& pk, T* dst) {
   }
 }
 
+// `size` values of scratch for this thread, kept from call to call (a solve inside a
+// time loop would otherwise allocate and zero megabytes every step).
+template <typename T>
+T* thread_scratch(size_t size) {
+  thread_local std::vector<T> buffer;
+  if (buffer.size() < size) buffer.resize(size);
+  return buffer.data();
+}
+
 // Runs solve(pack, scratch) over the packs, where scratch holds `buffers` arrays of
 // n * kPackWidth values for the calling worker. False when packing does not apply.
 template <typename T, typename Solve>
@@ -160,14 +169,9 @@ bool run_packed(const Layout& L, int buffers, Solve solve) {
   if (L.nt >= kPackBelow || L.nlead < 2) return false;
   const std::vector<Pack> packs = make_packs(L);
   if (static_cast<int64_t>(packs.size()) == L.nlead) return false;  // nothing shares a row
-  const int threads = max_threads();
-  std::vector<std::vector<T>> scratch(threads);
   const size_t size = static_cast<size_t>(buffers * L.n * kPackWidth);
-  parallel_for(static_cast<int64_t>(packs.size()), L.n * L.nt * L.nlead, threads,
-               [&](int64_t k, int w) {
-                 if (scratch[w].size() < size) scratch[w].resize(size);
-                 solve(packs[k], scratch[w].data());
-               });
+  parallel_for(static_cast<int64_t>(packs.size()), L.n * L.nt * L.nlead, max_threads(),
+               [&](int64_t k, int) { solve(packs[k], thread_scratch<T>(size)); });
   return true;
 }
 
