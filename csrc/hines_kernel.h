@@ -13,7 +13,9 @@
 //
 // Two formulations with the same arithmetic (same results bit for bit):
 //  * factor_solve / substitute: plain loops over [t0, t1), for any device (one
-//    thread per system on the GPU). A first pass copies diag and rhs to the outputs.
+//    thread per system on the GPU where the parent array is traced or the systems
+//    fill the device; else hines_schedule.h). A first pass copies diag and rhs to the
+//    outputs.
 //  * factor_solve_rows / substitute_rows (CPU): the same elimination without the
 //    copy pass. Per-node flags (tree_flags) say which child updates its parent first,
 //    so that child reads the parent's diag and rhs straight from the inputs, and a
@@ -36,6 +38,23 @@
 #endif
 
 namespace dendrax {
+
+// a * b, never contracted with a following addition into an FMA (nvcc contracts by
+// default; the host builds have no FMA): the GPU rounds as the CPU does, bit for bit.
+DENDRAX_HD float mul(float a, float b) {
+#if defined(__CUDA_ARCH__)
+  return __fmul_rn(a, b);
+#else
+  return a * b;
+#endif
+}
+DENDRAX_HD double mul(double a, double b) {
+#if defined(__CUDA_ARCH__)
+  return __dmul_rn(a, b);
+#else
+  return a * b;
+#endif
+}
 
 // True when every parent[i] lies in [-1, i).
 DENDRAX_HD bool valid_parents(const int32_t* parent, int64_t n) {
@@ -67,9 +86,9 @@ DENDRAX_HD void factor_solve(const int32_t* __restrict__ parent, const T* __rest
       const T inv = T(1) / dinv[i * nt + t];
       dinv[i * nt + t] = inv;
       if (p >= 0) {
-        const T f = upper[i * nt + t] * inv;
-        dinv[p * nt + t] = dinv[p * nt + t] - f * lower[i * nt + t];
-        x[p * nt + t] = x[p * nt + t] - f * x[i * nt + t];
+        const T f = mul(upper[i * nt + t], inv);
+        dinv[p * nt + t] = dinv[p * nt + t] - mul(f, lower[i * nt + t]);
+        x[p * nt + t] = x[p * nt + t] - mul(f, x[i * nt + t]);
       }
     }
   }
@@ -79,7 +98,7 @@ DENDRAX_HD void factor_solve(const int32_t* __restrict__ parent, const T* __rest
       for (int64_t t = t0; t < t1; ++t) x[i * nt + t] = x[i * nt + t] * dinv[i * nt + t];
     } else {
       for (int64_t t = t0; t < t1; ++t)
-        x[i * nt + t] = (x[i * nt + t] - lower[i * nt + t] * x[p * nt + t]) * dinv[i * nt + t];
+        x[i * nt + t] = (x[i * nt + t] - mul(lower[i * nt + t], x[p * nt + t])) * dinv[i * nt + t];
     }
   }
 }
@@ -98,8 +117,8 @@ DENDRAX_HD void substitute(const int32_t* __restrict__ parent, const T* __restri
     const int64_t p = parent[i];
     if (p < 0) continue;
     for (int64_t t = t0; t < t1; ++t) {
-      const T f = upper[i * nt + t] * dinv[i * nt + t];
-      x[p * nt + t] = x[p * nt + t] - f * x[i * nt + t];
+      const T f = mul(upper[i * nt + t], dinv[i * nt + t]);
+      x[p * nt + t] = x[p * nt + t] - mul(f, x[i * nt + t]);
     }
   }
   for (int64_t i = 0; i < n; ++i) {
@@ -108,7 +127,7 @@ DENDRAX_HD void substitute(const int32_t* __restrict__ parent, const T* __restri
       for (int64_t t = t0; t < t1; ++t) x[i * nt + t] = x[i * nt + t] * dinv[i * nt + t];
     } else {
       for (int64_t t = t0; t < t1; ++t)
-        x[i * nt + t] = (x[i * nt + t] - lower[i * nt + t] * x[p * nt + t]) * dinv[i * nt + t];
+        x[i * nt + t] = (x[i * nt + t] - mul(lower[i * nt + t], x[p * nt + t])) * dinv[i * nt + t];
     }
   }
 }

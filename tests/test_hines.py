@@ -303,7 +303,9 @@ def test_grad_is_one_factorization_and_one_transposed_solve():
 # --- transformations ------------------------------------------------------------
 
 def count_calls(text, which):
-    return len(re.findall(rf"custom_call @dendrax_hines_{which}\b", text))
+    """Calls of the native target `which` (on CUDA, with a concrete parent array: its
+    ``_scheduled`` variant)."""
+    return len(re.findall(rf"custom_call @dendrax_hines_{which}(?:_scheduled)?\b", text))
 
 
 def batched(a, axis, size, rng):
@@ -592,13 +594,17 @@ TRACED_BAD_PARENT = textwrap.dedent("""
             except Exception as err:  # an FFI error surfaces as a Python exception
                 assert "parent must satisfy" in str(err), err
                 print("raised", name)
-            else:
-                print("NO ERROR", name, out)
+            else:  # the CUDA kernel: NaN for the bad system (no host synchronisation)
+                bad_part = np.asarray(out)[-1] if name == "vmap" else np.asarray(out)
+                ok = jax.default_backend() == "gpu" and np.all(np.isnan(bad_part))
+                print(("raised" if ok else "NO ERROR"), name, out)
     print("good", float(jax.jit(solve)(good, *ops).sum()))
 """)
 
 
 def test_traced_bad_parent_is_an_ffi_error():
+    """On the CPU an FFI error; on a GPU (the CUDA kernel never waits for the device to
+    report) the systems with the bad parent array come back as NaN, counted alike."""
     if not NATIVE:
         pytest.skip("native CPU kernel unavailable")
     proc = subprocess.run([sys.executable, "-c", TRACED_BAD_PARENT], capture_output=True,

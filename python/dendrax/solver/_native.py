@@ -8,7 +8,11 @@ never fails because an extension is missing.
 
 from __future__ import annotations
 
+from functools import partial
+
 import jax
+import jax.numpy as jnp
+import numpy as np
 
 from .._ffi import Extensions
 
@@ -18,22 +22,67 @@ unavailable_reason = _EXTENSIONS.unavailable_reason  # None when the platform's 
 available = _EXTENSIONS.available
 
 
-def _call(target: str, n_out: int, *operands):
-    """One FFI call; results have the shape and dtype of the last operand."""
-    rhs = operands[-1]
+def _call(target: str, n_out: int, *operands, schedule=None):
+    """One FFI call; results have the shape and dtype of the rhs (operand 4).
+
+    With a ``schedule`` (``dendrax.solver.schedule.Schedule`` of the concrete parent
+    array), the ``_scheduled`` variant of the target runs (CUDA only: the branch-level
+    parallel kernel), with the packed schedule as one more operand and its widest level
+    as the attribute ``width``."""
+    return _systems_last(target, n_out, schedule)(*operands)
+
+
+def _raw(target: str, n_out: int, schedule, parent, *floats):
+    rhs = floats[-1]
     out = jax.ShapeDtypeStruct(rhs.shape, rhs.dtype)
-    return jax.ffi.ffi_call(target, (out,) * n_out, vmap_method="expand_dims")(*operands)
+    if schedule is None:
+        return jax.ffi.ffi_call(target, (out,) * n_out, vmap_method="expand_dims")(parent,
+                                                                                    *floats)
+    call = jax.ffi.ffi_call(target + "_scheduled", (out,) * n_out, vmap_method="expand_dims")
+    return call(parent, *floats, schedule.packed, width=np.int64(schedule.width))
 
 
-def factor_solve(parent, lower, diag, upper, rhs):
+def _systems_last(target: str, n_out: int, schedule):
+    """The FFI call on [N, T] systems, batched by ``jax.vmap`` along the systems axis.
+
+    The kernels vectorise over the trailing axis T (node-major rows: one SIMD lane, or
+    one CUDA thread, per system). ``jax.vmap`` would add its axis in front, giving rows
+    of T systems each solved alone; here a batch of B sharing one tree becomes T * B
+    systems side by side (operands not batched are broadcast). A batch of different
+    trees (a batched ``parent``) keeps the leading-axis layout."""
+
+    @jax.custom_batching.custom_vmap
+    def call(parent, *floats):
+        return _raw(target, n_out, schedule, parent, *floats)
+
+    @call.def_vmap
+    def rule(axis_size, in_batched, parent, *floats):
+        if in_batched[0]:
+            axes = tuple(0 if b else None for b in in_batched)
+            return jax.vmap(partial(_raw, target, n_out, schedule), in_axes=axes)(
+                parent, *floats), (True,) * n_out
+        n, t = floats[-1].shape[-2:] if in_batched[-1] else floats[-1].shape
+        wide = [(jnp.moveaxis(a, 0, -1) if b else
+                 jnp.broadcast_to(a[..., None], (n, t, axis_size))).reshape(n, t * axis_size)
+                for a, b in zip(floats, in_batched[1:])]
+        outs = call(parent, *wide)
+        return tuple(jnp.moveaxis(x.reshape(n, t, axis_size), -1, 0) for x in outs), \
+            (True,) * n_out
+
+    return call
+
+
+def factor_solve(parent, lower, diag, upper, rhs, *, schedule=None):
     """Native solve of [N, T] systems. Returns (x, dinv = 1 / eliminated diagonal)."""
-    return _call("dendrax_hines_factor_solve", 2, parent, lower, diag, upper, rhs)
+    return _call("dendrax_hines_factor_solve", 2, parent, lower, diag, upper, rhs,
+                 schedule=schedule)
 
 
-def substitute(parent, lower, upper, dinv, rhs):
+def substitute(parent, lower, upper, dinv, rhs, *, schedule=None):
     """Native solve reusing the dinv of factor_solve (lower and upper swapped: the
     transposed system). Returns x."""
-    (x,) = _call("dendrax_hines_substitute", 1, parent, lower, upper, dinv, rhs)
+    (x,) = _call("dendrax_hines_substitute", 1, parent, lower, upper, dinv, rhs,
+                 schedule=schedule)
     return x
 
 

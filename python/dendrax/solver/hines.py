@@ -1,5 +1,14 @@
 """``hines_solve``: the tree-structured linear solve behind every time step.
 
+GPU: where the parent array is concrete when the solve is traced (a numpy array, as
+lowering produces), it is validated here once and its branch-level schedule
+(``schedule.py``) is built on the host and passed to the CUDA kernel, which solves each
+tree with many threads and trusts both. A traced parent array (jit with the tree as an
+argument, vmap over per-system trees) runs the one-thread-per-system CUDA kernel, which
+checks it on the device and fills a system whose parent array breaks
+``-1 <= parent[i] < i`` with NaN (no error: that would synchronise the host every call;
+the CPU kernel raises). No CUDA handler waits for the device.
+
 Differentiation: a custom JVP whose tangent is one more solve with the same
 matrix (through ``lax.custom_linear_solve``), so forward mode works and reverse
 mode transposes it into one solve with the transposed system. Both reuse the
@@ -16,6 +25,7 @@ import numpy as np
 from jax import lax
 
 from . import _native, _reference
+from .schedule import build_schedule
 
 BACKENDS = ("auto", "native", "jax")
 
@@ -44,6 +54,7 @@ def hines_solve(parent, lower, diag, upper, rhs, *, backend: str = "auto"):
     """
     if backend not in BACKENDS:
         raise ValueError(f"hines_solve: unknown backend {backend!r}; choose one of {BACKENDS}")
+    schedule_of = parent  # before _checked: jnp.asarray makes a tracer of it under jit
     parent, floats = _checked(parent, lower, diag, upper, rhs)
     if backend == "native":
         why = _native.unavailable_reason("cpu")
@@ -53,8 +64,16 @@ def hines_solve(parent, lower, diag, upper, rhs, *, backend: str = "auto"):
     n = shape[0]
     if n == 0 or floats[-1].size == 0:
         return jnp.zeros(shape, floats[-1].dtype)
-    x = _solve(backend, parent, *(a.reshape(n, -1) for a in floats))
+    x = _solve(backend, _schedule(backend, schedule_of), parent,
+               *(a.reshape(n, -1) for a in floats))
     return x.reshape(shape)
+
+
+def _schedule(backend, parent):
+    """The GPU schedule of a concrete (already validated) parent array, else None."""
+    if backend == "jax" or isinstance(parent, jax.core.Tracer) or not _native.available("CUDA"):
+        return None
+    return build_schedule(np.asarray(parent))
 
 
 def _checked(parent, lower, diag, upper, rhs):
@@ -106,14 +125,18 @@ def _impl(backend: str, platform: str):
     return _reference
 
 
-def _dispatch(backend: str, fn: str, *args):
+def _dispatch(backend: str, schedule, fn: str, *args):
+    """fn of the backend of each platform; the CUDA kernel gets the schedule (if any)."""
     cpu, cuda = _impl(backend, "cpu"), _impl(backend, "CUDA")
     if cpu is _reference and cuda is _reference:
         return getattr(_reference, fn)(*args)
+    cuda_fn = getattr(cuda, fn)
+    if cuda is _native and schedule is not None:
+        cuda_fn = partial(cuda_fn, schedule=schedule)
     return lax.platform_dependent(
         *args,
         cpu=getattr(cpu, fn),
-        cuda=getattr(cuda, fn),
+        cuda=cuda_fn,
         default=getattr(_reference, fn),
     )
 
@@ -126,26 +149,26 @@ def _matvec(parent, lower, diag, upper, y):
     return out.at[pc].add(jnp.where(has, upper * y, 0.0))
 
 
-def _solve(backend, parent, lower, diag, upper, rhs):
-    return _factor_solve(backend, parent, lower, diag, upper, rhs)[0]
+def _solve(backend, schedule, parent, lower, diag, upper, rhs):
+    return _factor_solve(backend, schedule, parent, lower, diag, upper, rhs)[0]
 
 
-@partial(jax.custom_jvp, nondiff_argnums=(0,))
-def _factor_solve(backend, parent, lower, diag, upper, rhs):
+@partial(jax.custom_jvp, nondiff_argnums=(0, 1))
+def _factor_solve(backend, schedule, parent, lower, diag, upper, rhs):
     """(x, dinv = 1 / eliminated diagonal). Only x has a true derivative: dinv only
     parameterizes the ``solve`` callbacks of ``custom_linear_solve``,
     whose tangents JAX ignores (a solve is the exact inverse of its matvec)."""
-    return _dispatch(backend, "factor_solve", parent, lower, diag, upper, rhs)
+    return _dispatch(backend, schedule, "factor_solve", parent, lower, diag, upper, rhs)
 
 
 @_factor_solve.defjvp
-def _factor_solve_jvp(backend, primals, tangents):
+def _factor_solve_jvp(backend, schedule, primals, tangents):
     parent, lower, diag, upper, rhs = primals
     _, dlower, ddiag, dupper, drhs = tangents
     # A call of the custom_jvp function itself, not of the FFI kernel, so that this
     # rule can be differentiated again (Hessians, forward-over-reverse): an FFI call
     # has no derivative of its own.
-    x, dinv = _factor_solve(backend, parent, lower, diag, upper, rhs)
+    x, dinv = _factor_solve(backend, schedule, parent, lower, diag, upper, rhs)
     # dinv only parameterizes the solves, whose tangents custom_linear_solve ignores:
     # a symbolic zero tangent for it lets JAX skip differentiating the tangent solve
     # where nothing else varies (JAX's rule for that case fails on symbolic zeros,
@@ -155,7 +178,8 @@ def _factor_solve_jvp(backend, primals, tangents):
     dx = lax.custom_linear_solve(
         partial(_matvec, parent, lower, diag, upper),
         drhs - _matvec(parent, dlower, ddiag, dupper, x),
-        solve=lambda _, b: _dispatch(backend, "substitute", parent, lower, upper, dinv, b),
-        transpose_solve=lambda _, b: _dispatch(backend, "substitute", parent, upper, lower, dinv, b),
+        solve=lambda _, b: _dispatch(backend, schedule, "substitute", parent, lower, upper, dinv, b),
+        transpose_solve=lambda _, b: _dispatch(backend, schedule, "substitute", parent, upper,
+                                               lower, dinv, b),
     )
     return (x, dinv), (dx, jnp.zeros_like(dinv))
