@@ -215,3 +215,40 @@ def test_point_networks_nest_smoke(tmp_path):
     for r in results:
         check_point_run(r)
         assert r["threads"] == 1 and r["nest"]
+
+
+def test_columns_smoke(tmp_path, capsys):
+    """benchmarks/columns.py --quick on the Izhikevich column (in process; the detailed column's
+    path runs in tests/test_column_detailed.py), the section written and re-rendered; the
+    LFP-overhead line from two detailed rows."""
+    md = tmp_path / "bench.md"
+    md.write_text("# Benchmarks\n\n## Hines solve\n\nsomeone else's table\n")
+    js = md.with_suffix(".json")
+    mod = load("columns")
+    assert mod.main(["--quick", "--skip-detailed", "--in-process", "--markdown", str(md),
+                     "--json", str(js)]) == 0
+    r = json.loads(js.read_text())["results"]["results"][0]
+    assert r["kind"] == "izhikevich" and r["run_s"] > 0 and r["peak_mib"] > 0 and r["rate"] > 0
+    assert "LFP" in r["signals"] and "EMM" in r["signals"]
+    text = md.read_text()
+    assert "## Hines solve\n\nsomeone else's table" in text and "## Columns" in text
+    assert "| izhikevich (cortical_eig) | 100 | all proxies | 100 | 0.1 |" in text
+    md.write_text("# Benchmarks\n")
+    assert mod.main(["--from-json", str(js), "--markdown", str(md)]) == 0
+    assert md.read_text().split("## Columns")[1] == text.split("## Columns")[1]
+    fake = [{"kind": "detailed", "lfp": False, "run_s": 2.0}, {"kind": "detailed", "lfp": True,
+                                                               "run_s": 2.1}]
+    assert abs(mod.lfp_overhead(fake) - 0.05) < 1e-12
+
+
+def test_gpu_benchmark_cpu_pieces(files, capsys):
+    """benchmarks/gpu.py measures on a GPU; --check-cpu runs its steps on the CPU."""
+    swc, md = files
+    out_json = md.with_suffix(".gpu.json")
+    mod = load("gpu")
+    assert mod.main(["--check-cpu", "--cells", str(swc), "--nseg", "2", "--skip-jaxley",
+                     "--json", str(out_json)]) == 0
+    out = capsys.readouterr().out
+    assert "schedule:" in out and "same bits as CPU: True" in out and "batch     2" in out
+    row = json.loads(out_json.read_text())["cells"][0]
+    assert row["schedule"]["levels"] >= 1 and row["dendrax"]["single_s"] > 0

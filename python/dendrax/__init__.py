@@ -24,7 +24,17 @@ from .network import Network
 from .lowering import Simulatable, lower
 from .simulation import PrecisionWarning, Result, simulate
 from .modelfile import load, save
+from . import extracellular
+from .extracellular import Electrodes
+
+
+def __getattr__(name):  # dendrax.column (docs/columns.md) is imported on first use
+    if name == "column":
+        import importlib
+
+        return importlib.import_module(".column", __name__)
+    raise AttributeError(f"module 'dendrax' has no attribute {name!r}")
 
 __version__ = "0.1.0"
-__all__ = ["Cell", "Location", "Morphology", "Network", "PrecisionWarning", "Result", "Simulatable",
-           "events", "hines_solve", "load", "lower", "read_morphology", "save", "simulate", "__version__"]
+__all__ = ["Cell", "Electrodes", "Location", "Morphology", "Network", "PrecisionWarning", "Result", "Simulatable",
+           "events", "extracellular", "hines_solve", "load", "lower", "read_morphology", "save", "simulate", "__version__"]

@@ -129,6 +129,7 @@ class Cell:
         self.stimuli = Stimuli([], [], [], {})
         self._recordings: list[tuple[str, Location, str | None]] = []  # (name, loc, reduce)
         self.spike_records: list[tuple[int, float, float]] = []  # (section, x, threshold)
+        self.field_records: list = []  # extracellular readouts (dendrax.extracellular)
         _check_finite("Ra", Ra)
         _check_finite("cm", cm)
 
@@ -456,6 +457,29 @@ class Cell:
         self.spike_records.append((loc.section, loc.x, float(threshold)))
         return self
 
+    def record_extracellular(self, electrodes, name: str = "lfp") -> "Cell":
+        """Record the extracellular potential at ``electrodes`` (a ``dendrax.Electrodes``)
+        made by this cell's membrane currents, computed inside the run (an [E x N] matrix
+        times ``i_membrane`` each step; no current trace is kept): ``res[name]``, [E, n_t]
+        in uV. Geometry: docs/extracellular.md (the morphology's coordinates)."""
+        from .extracellular import fields
+
+        self._touch()
+        fields.check_name(name, [r.name for r in self.field_records])
+        rec = fields.FieldRecord(name, "lfp", fields.check_electrodes(electrodes))
+        self.field_records.append(rec)
+        return self
+
+    def record_dipole(self, name: str = "dipole") -> "Cell":
+        """Record the cell's current dipole moment ``sum_k i_k r_k`` (segment midpoints r_k)
+        inside the run: ``res[name]``, [3, n_t] (x, y, z) in nA um."""
+        from .extracellular import fields
+
+        self._touch()
+        fields.check_name(name, [r.name for r in self.field_records])
+        self.field_records.append(fields.FieldRecord(name, "dipole"))
+        return self
+
     def check_record(self, name: str, loc: Location, *, synapses=None) -> str:
         """The unit of ``name`` at ``loc``, or a ValueError unless it can be recorded there
         (``synapses``: {name: mechanism} of synapse kinds placed from outside the cell,
@@ -573,6 +597,7 @@ class Cell:
         new.stimuli = copy.deepcopy(self.stimuli)
         new._recordings = list(self._recordings)
         new.spike_records = list(self.spike_records)
+        new.field_records = list(self.field_records)
         new.revision = 0
         return new
 

@@ -141,6 +141,10 @@ def _parser() -> argparse.ArgumentParser:
     f.add_argument("config", help="TOML file: [cell], [stimulus], [[param]], [target], [optimizer]")
     f.add_argument("--out", help="output folder (default: the config's out, else dendrax_fit)")
     f.add_argument("--quiet", action="store_true", help="no progress bar")
+    col = sub.add_parser("column", help="run a cortical column from a TOML config (docs/columns.md)")
+    col.add_argument("config", help="TOML file: [runtime], [[column]], [emitter], [probes], ...")
+    col.add_argument("--out", help="output folder (default: the config's out, else column_out)")
+    col.add_argument("--quiet", action="store_true", help="print nothing")
     s = sub.add_parser("simulate", help="simulate a cell or a network and write traces and a plot")
     s.add_argument("swc", nargs="?", help="morphology file (default: the bundled branched neuron), "
                    "or a .toml config: options as --config, or a network ([[cell]] tables)")
@@ -270,6 +274,10 @@ def main(argv=None) -> int:
             from .training.config import run as fit_config
 
             return fit_config(opts.config, out=opts.out, quiet=opts.quiet)
+        if opts.command == "column":
+            from .column.cli import run as column_run
+
+            return column_run(opts.config, out=opts.out, quiet=opts.quiet)
         options, network = _merge_config(opts)
         if network is not None:
             return _simulate_network(options, network, opts.config)

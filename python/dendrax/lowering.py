@@ -39,6 +39,7 @@ from .cell import Cell, Location, SectionRef, value_range
 from .mechanisms.base import NONNEGATIVE, POSITIVE, IonPool, channel_currents
 from .model import (EventInputs, GradedPlacement, Model, PlasticPlacement, Placement,
                     PointPlacement, Recording, StaticInputs)
+from .extracellular.fields import device_tables, lower_fields
 from .network import NetCell, NeuronRef
 
 
@@ -156,6 +157,7 @@ class Layout:
     static_csr: dict | None = None
     spike_shift: np.ndarray = None
     max_static_delay: float = 0.0
+    fields: tuple = ()  # extracellular readouts' tables (dendrax.extracellular.fields)
 
     @property
     def n_nodes(self) -> int:
@@ -618,6 +620,16 @@ def _lower(cells: tuple, wiring) -> Lowered:
             units.append(spec.model.units.get(name, ""))
         labels.append((name, NeuronRef(pop, int(i))))
 
+    field_rows, field_tables = lower_fields(
+        cells, [getattr(c, "field_records", []) for c in cells],
+        getattr(wiring, "fields", []) if network else [],
+        getattr(wiring, "placements", {}) if network else {}, node_off, rank)
+    for j, (name, rows, unit) in enumerate(field_rows):
+        for e, label in enumerate(rows):
+            recs.append(Recording(name, -1, ("extracellular", j, ""), e, None))
+            labels.append((name, label))
+            units.append(unit)
+
     src = sorted(sources.items(), key=lambda kv: kv[1])
     model = Model(
         parent=solver_parent,
@@ -659,7 +671,7 @@ def _lower(cells: tuple, wiring) -> Lowered:
         static_csr=None if static_inputs is None else {
             "ptr": _put(static_inputs.csr_ptr), "target": _put(static_inputs.csr_target),
             "conn": _put(static_inputs.ring_conn[static_inputs.csr_order])},
-        max_static_delay=max_static)
+        max_static_delay=max_static, fields=tuple(field_tables))
     return Lowered(model, params, layout)
 
 
@@ -783,6 +795,7 @@ def core_params(layout: Layout, params: dict, *, v_init, celsius) -> dict:
         "synapses": tuple(synapses[n] for n, g in layout.synapses.items() if not g.graded),
         "graded": tuple(synapses[n] for n, g in layout.synapses.items() if g.graded),
         "iclamp": params["stimuli"]["iclamp"], "vclamp": params["stimuli"]["vclamp"],
+        "extracellular": device_tables(layout.fields, area.dtype),
         **_point_params(layout, params, area.dtype),
     }
 

@@ -158,6 +158,7 @@ def dumps(target) -> str:
     else:
         raise TypeError(f"dendrax.save writes a dendrax.Cell or a dendrax.Network, got "
                         f"{type(target).__name__}")
+    _refuse_extracellular(target, cells)
     enc = _Encoder()
     encoded = [enc.cell(c) for c in cells]
     doc = {"format": FORMAT, "version": VERSION, "dendrax": __version__, "kind": kind,
@@ -170,6 +171,23 @@ def dumps(target) -> str:
         doc["wiring"] = wiring
     _check_finite(doc, "")
     return _dump(doc) + "\n"
+
+
+def _refuse_extracellular(target, cells) -> None:
+    """Extracellular readouts and cell placements are not part of the file format yet: refuse
+    them by name rather than write a model that loads without them."""
+    names = [r.name for c in cells for r in getattr(c, "field_records", [])]
+    wiring = getattr(target, "wiring", None)
+    names += [r.name for r in getattr(wiring, "fields", [])]
+    if names:
+        raise ModelFileError(f"cannot save extracellular readouts {names} (record_extracellular / "
+                             "record_dipole): the model file does not hold electrodes yet; save "
+                             "the model without them and record them again after dendrax.load")
+    if getattr(wiring, "placements", None):
+        raise ModelFileError(f"cannot save the positions of cells {sorted(wiring.placements)} "
+                             "(Network.add/replicate/place position=, rotation=): the model file "
+                             "does not hold cell positions yet; place the cells again after "
+                             "dendrax.load")
 
 
 class _Encoder:

@@ -182,6 +182,8 @@ class Wiring:
     populations: list = field(default_factory=list)  # PopulationSpec, in order of creation
     point_spike_records: list = field(default_factory=list)  # (population, neuron)
     point_recordings: list = field(default_factory=list)  # (population, name, neuron, reduce)
+    fields: list = field(default_factory=list)  # extracellular readouts (FieldRecord)
+    placements: dict = field(default_factory=dict)  # cell -> (position [3] | None, rotation)
 
 
 class NetCell:
@@ -241,11 +243,21 @@ class Network:
         self._revision = 0
 
     @classmethod
-    def replicate(cls, cell: Cell, n: int) -> "Network":
-        """A network of ``n`` independent copies of ``cell`` (geometry shared, values copied)."""
+    def replicate(cls, cell: Cell, n: int, *, positions=None, rotations=None) -> "Network":
+        """A network of ``n`` independent copies of ``cell`` (geometry shared, values copied),
+        optionally placed in space: ``positions`` [n, 3] (um) and ``rotations`` ([n, 3]
+        angles or [n, 3, 3] matrices), as ``add(..., position=, rotation=)``."""
         if not isinstance(n, (int, np.integer)) or n < 1:
             raise ValueError(f"n must be a positive integer, got {n!r}")
-        return cls([cell.copy() for _ in range(int(n))])
+        net = cls([cell.copy() for _ in range(int(n))])
+        for what, value in (("positions", positions), ("rotations", rotations)):
+            if value is not None and len(value) != n:
+                raise ValueError(f"{what} needs one entry per cell ({n}), got {len(value)}")
+        if positions is not None or rotations is not None:
+            for i in range(int(n)):
+                net.place(i, None if positions is None else positions[i],
+                          None if rotations is None else rotations[i])
+        return net
 
     # --- what lowering reads ------------------------------------------------
     @property
@@ -271,13 +283,38 @@ class Network:
             raise IndexError(f"cell {i!r} out of range: the network has {n} cells")
         return NetCell(self, int(i) % n)
 
-    def add(self, cell: Cell) -> NetCell:
-        """Add a cell; returns its view."""
+    def add(self, cell: Cell, position=None, rotation=None) -> NetCell:
+        """Add a cell; returns its view. ``position`` [3] (um): where the cell's soma centre
+        goes (LFPy's ``set_pos``: the mean of the soma segments' midpoints); ``rotation``:
+        3 angles (radians, about x, then y, then z, as LFPy's ``set_rotation``) or a
+        [3, 3] matrix, about the soma centre. Both only matter for extracellular readouts
+        (``record_extracellular``, ``record_dipole``); None: as in the morphology."""
         if any(c is cell for c in self._cells):
             raise ValueError("this Cell is already in the network; add cell.copy() for a copy")
         self._cells.append(cell)
         self._revision += 1
+        if position is not None or rotation is not None:
+            self.place(len(self._cells) - 1, position, rotation)
         return self.cell(len(self._cells) - 1)
+
+    def place(self, i: int, position=None, rotation=None) -> "Network":
+        """Put cell ``i`` at ``position`` (soma centre, um) with ``rotation`` (see ``add``)."""
+        from .extracellular.geometry import check_position, rotation_matrix
+
+        i = self.cell(i).index
+        pos = None if position is None else check_position(position)
+        rot = None if rotation is None else rotation_matrix(rotation)
+        self.wiring.placements[i] = (pos, rot)
+        self._revision += 1
+        return self
+
+    def position(self, i: int) -> np.ndarray:
+        """[3] where cell ``i``'s soma centre is (um), placed or as in its morphology."""
+        from .extracellular.geometry import soma_centre
+
+        i = self.cell(i).index
+        pos = self.wiring.placements.get(i, (None, None))[0]
+        return pos if pos is not None else soma_centre(self._cells[i])
 
     # --- sources --------------------------------------------------------------
     def spike_source(self, times) -> Source:
@@ -743,6 +780,43 @@ class Network:
             self.wiring.recordings.append((c, name, one, reduce))
         self._revision += 1
         return self
+
+    def record_extracellular(self, electrodes, name: str = "lfp", cells=None) -> "Network":
+        """Record the extracellular potential at ``electrodes`` (``dendrax.Electrodes``)
+        made by the membrane currents of ``cells`` (indices; default all), each placed as
+        ``add``/``replicate``/``place`` put it, inside the run: ``res[name]`` [E, n_t], uV."""
+        from .extracellular import fields
+
+        fields.check_name(name, self._field_names())
+        rec = fields.FieldRecord(name, "lfp", fields.check_electrodes(electrodes),
+                                 self._field_cells(cells))
+        self.wiring.fields.append(rec)
+        self._revision += 1
+        return self
+
+    def record_dipole(self, name: str = "dipole", cells=None, *, per_cell: bool = False) -> "Network":
+        """Record the current dipole moment (nA um) of ``cells`` (default all) inside the run:
+        ``res[name]`` [3, n_t] summed over them, or with ``per_cell`` one moment per cell,
+        [3 C, n_t] (rows 3 k + axis for the k-th cell: ``res[name].reshape(C, 3, -1)``)."""
+        from .extracellular import fields
+
+        fields.check_name(name, self._field_names())
+        self.wiring.fields.append(fields.FieldRecord(name, "dipole", None, self._field_cells(cells),
+                                                     bool(per_cell)))
+        self._revision += 1
+        return self
+
+    def _field_names(self) -> list:
+        return [r.name for r in self.wiring.fields] + [r.name for c in self._cells
+                                                        for r in c.field_records]
+
+    def _field_cells(self, cells):
+        if cells is None:
+            return None
+        idx = [cells] if np.isscalar(cells) else list(cells)
+        if not idx:
+            raise ValueError("cells is empty: give cell indices or None for all")
+        return tuple(self.cell(int(i)).index for i in idx)
 
     def location_name(self, loc) -> str:
         """NEURON-style name of a location on a cell of the network: "cell[3].soma(0.5)";

@@ -53,7 +53,8 @@ MODULE_DESCRIPTION = ("dendrax recordings other than membrane potential and clam
 # recorded unit -> (NWB unit, conversion to it)
 SI_UNITS = {"mV": ("volts", 1e-3), "V": ("volts", 1.0), "nA": ("amperes", 1e-9),
             "pA": ("amperes", 1e-12), "uS": ("siemens", 1e-6), "nS": ("siemens", 1e-9),
-            "ms": ("seconds", 1e-3), "s": ("seconds", 1.0)}
+            "ms": ("seconds", 1e-3), "s": ("seconds", 1.0), "uV": ("volts", 1e-6),
+            "nA um": ("ampere meters", 1e-15)}
 
 QUANTITIES = {"v": "membrane potential", "vclamp.i": "voltage-clamp current",
               "iclamp.i": "current-clamp current", "i_membrane": "total membrane current",
@@ -81,6 +82,8 @@ def _location_name(target, loc) -> str:
     """NEURON-style name of ``loc``: "soma(0.5)", "cell[3].soma(0.5)"."""
     from .network import Network
 
+    if hasattr(loc, "describe"):  # an extracellular readout's row (electrode, dipole axis)
+        return loc.describe()
     named = getattr(target, "location_name", None)
     if named is not None:
         return named(loc)
@@ -305,7 +308,9 @@ def write_nwb(result, path, *, target=None, session_description: str = "dendrax 
             series_name += "'"
         used.add(series_name)
         data = traces[k]
-        label_json = json.dumps({"dendrax": {"quantity": name, "section": int(loc.section),
+        label_json = json.dumps({"dendrax": {"quantity": name, "readout": loc_name,
+                                             "unit": unit}} if hasattr(loc, "describe") else
+                                {"dendrax": {"quantity": name, "section": int(loc.section),
                                              "x": float(loc.x), "cell": loc.cell, "unit": unit}})
         description = f"{_quantity(name)} ({name}, {unit}) at {loc_name}, simulated by dendrax"
         common = dict(name=series_name, data=data, description=description,
@@ -429,7 +434,8 @@ def read_nwb(path) -> dict:
                 label = json.loads(ts.comments)["dendrax"]
             except (TypeError, ValueError, KeyError):
                 continue
-            loc = Location(label["section"], label["x"], label["cell"])
+            loc = label["readout"] if "readout" in label else Location(  # extracellular: by name
+                label["section"], label["x"], label["cell"])
             out["traces"][(label["quantity"], loc)] = (np.asarray(ts.data[:]), label["unit"])
             if not out["t"].size:
                 out["t"] = np.asarray(ts.get_timestamps(), np.float64) * 1e3

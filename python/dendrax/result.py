@@ -17,7 +17,8 @@ class Result:
         traces: [n_traces, n_t] in the recorded quantity's units (``units``).
         labels: (name, Location) of each trace, in the order they were added (in a
             network, each Location carries its cell index).
-        units: the unit of each trace ("mV", "nA", "mA/cm2", "uS", "mM", "1").
+        units: the unit of each trace ("mV", "nA", "mA/cm2", "uS", "mM", "1"; extracellular
+            readouts: "uV" for potentials, "nA um" for current dipole moments).
         stats: [n_stats] the statistics asked for with ``record(..., reduce=...)``.
         stat_labels: (name, Location, "max" | "min" | "mean") of each statistic.
         stat_units: the unit of each statistic.
@@ -66,9 +67,17 @@ class Result:
 
     def __getitem__(self, key):
         """res[i]; res[name, location] as recorded (e.g. res["v", cell.soma(0.5)]), a trace;
-        res[name, location, "max" | "min" | "mean"], a statistic."""
+        res[name, location, "max" | "min" | "mean"], a statistic; res[name], every trace
+        recorded under that name, [rows, n_t] in the order recorded (e.g. res["lfp"]: one
+        row per electrode, uV)."""
         if isinstance(key, (int, np.integer)):
             return self.traces[key]
+        if isinstance(key, str):
+            rows = [i for i, lab in enumerate(self.labels) if lab[0] == key]
+            if not rows:
+                raise KeyError(f"nothing was recorded as {key!r}; recorded names: "
+                               f"{sorted({lab[0] for lab in self.labels})}")
+            return self.traces[np.asarray(rows)]
         key = tuple(key)
         labels, values = (self.labels, self.traces) if len(key) == 2 else (self.stat_labels,
                                                                          self.stats)

@@ -31,6 +31,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
+from .extracellular.fields import observe as observe_fields
 from .lowering import check_values, core_params, drive, lower
 from .mechanisms.base import IONS, IonPool, nernst
 from .model import Model
@@ -237,7 +238,8 @@ def _observe_initial(model: Model, core, state: State, waveform0) -> dict:
             "channel_currents": per_mech, "ions": i_ion, "i_cap": jnp.zeros_like(v),
             "i_membrane": i_membrane, "synapse_currents": event, "graded_currents": graded,
             "iclamp": iclamp, "waveform": waveform0, "vclamp": vclamp, "points": state.points,
-            "plastic": state.plastic}
+            "plastic": state.plastic,
+            "extracellular": observe_fields(core.get("extracellular", ()), i_membrane)}
 
 
 def _iclamp(core, t):
@@ -256,10 +258,10 @@ def _vclamp_current(model: Model, core, t, v):
 
 def _matrix(model: Model, core, dt, k):
     """The loop-invariant parts of the voltage step: off-diagonal, axial diagonal, C/dt."""
-    parent = jnp.asarray(model.parent)
+    parent = np.asarray(model.parent, np.int32)  # concrete: the solver schedules it once
     has = parent >= 0
     g_ax = jnp.where(has, core["g_axial"], 0.0)
-    diag_ax = g_ax.at[jnp.maximum(parent, 0)].add(g_ax)
+    diag_ax = g_ax.at[np.maximum(parent, 0)].add(g_ax)
     cap_dt = k * core["cm"] * core["area"] * CAP_TO_NF / dt
     return {"parent": parent, "off": -g_ax, "cap_dt": cap_dt, "diag": cap_dt + diag_ax}
 
@@ -429,6 +431,7 @@ def _step(model: Model, core, mat, dt, k, backend, carry: State, xs):
            "synapse_currents": event_cur, "graded_currents": graded_cur, "iclamp": iclamp,
            "waveform": xs["waveform"], "vclamp": _vclamp_current(model, core, t_mid, v_new),
            "points": points, "plastic": plastic}
+    obs["extracellular"] = observe_fields(core.get("extracellular", ()), obs["i_membrane"])
     carry = carry._replace(stats=_accumulate(model, carry.stats, obs))
     return carry, (_record(model, obs), fired[model.spike_records])
 

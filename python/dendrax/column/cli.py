@@ -1,0 +1,75 @@
+"""``dendrax column config.toml``: run a configured column, write a raster, LFP / CSD heat
+maps, the readouts (JSON) and, with ``save_signals = true``, the Signals (JSON).
+
+The TOML file holds the configuration's tables (``dendrax.column.config.from_dict``:
+[runtime], [[column]], [cell_types], [emitter], [connectivity], [drive], [probes]) plus
+``[[readout]]`` tables (name, metric and the selection keywords of ``readout_spec``) and
+top-level ``out`` (the output folder, default "column_out") and ``save_signals``.
+docs/columns.md documents the format.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from .config import TOP_KEYS, from_dict
+
+EXTRA_KEYS = ("readout", "out", "save_signals")
+
+
+def load(path):
+    """(Configuration, readout specs, out folder, save_signals) from a TOML file."""
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover
+        import tomli as tomllib
+    from .readouts import readout_spec
+
+    try:
+        data = tomllib.loads(Path(path).read_text())
+    except tomllib.TOMLDecodeError as err:
+        raise ValueError(f"{path}: not valid TOML: {err}") from None
+    unknown = set(data) - set(TOP_KEYS) - set(EXTRA_KEYS)
+    if unknown:
+        raise ValueError(f"{path}: unknown keys {sorted(unknown)}; valid: "
+                         f"{list(TOP_KEYS) + list(EXTRA_KEYS)}")
+    cfg = from_dict({k: v for k, v in data.items() if k in TOP_KEYS})
+    specs = []
+    for r in data.get("readout", []):
+        r = dict(r)
+        if "name" not in r or "metric" not in r:
+            raise ValueError(f"{path}: every [[readout]] needs name and metric, got {r}")
+        specs.append(readout_spec(r.pop("name"), r.pop("metric"), **r))
+    return cfg, specs, Path(data.get("out", "column_out")), bool(data.get("save_signals", False))
+
+
+def run(path, out=None, quiet: bool = False) -> int:
+    """Run the column of a TOML file; returns the exit status (0)."""
+    from . import plots
+    from .construction import construct
+
+    cfg, specs, folder, save_signals = load(path)
+    folder = Path(out) if out is not None else folder
+    folder.mkdir(parents=True, exist_ok=True)
+    model = construct(cfg)
+    sig = model.simulate()
+    written = []
+    if sig.spikes is not None:
+        written.append(plots.raster(sig, model.geometry, folder / "raster.png"))
+    for name in ("LFP", "CSD"):
+        if getattr(sig, name) is not None:
+            written.append(plots.heatmap(sig, name, folder / f"{name.lower()}.png"))
+    result = model.compute_readout(sig, specs)
+    ro = folder / "readouts.json"
+    ro.write_text(json.dumps({**result.to_dict(), "signal_units": sig.units,
+                              "configuration": cfg.to_dict()}, indent=1))
+    written.append(ro)
+    if save_signals:
+        written.append(sig.save_json(folder / "signals.json"))
+    if not quiet:
+        vals = ", ".join(f"{k} = {v:.4g} {result.units[k]}" for k, v in result.results.items())
+        print(f"column: {sum(c.n for c in cfg.columns)} neurons, {cfg.duration_ms:g} ms; "
+              f"{vals or 'no readouts'}; wrote {', '.join(str(p) for p in written)}")
+    return 0

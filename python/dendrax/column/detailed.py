@@ -1,0 +1,212 @@
+"""Multicompartment columns: detailed cells placed in the laminar geometry, with physical
+extracellular signals (``dendrax.extracellular``).
+
+Each neuron is the ``l5pc_like`` emitter's cell (``emitters.detailed_cell``), its soma
+centre at the neuron's laminar position, its apical axis along +z (the pia), turned by a
+random angle about z. Connections are Exp2Syn synapses (tau1 0.5 ms, tau2 3 ms; weight
+uS): from "E" cells (reversal 0 mV) onto the oblique apical branch, from "I" cells
+(reversal -80 mV) onto the soma; a spike is v crossing -10 mV at the presynaptic soma.
+The drive: an IClamp of ``mean`` nA at each soma for the whole run, and an independent
+Poisson train of ``rate_hz`` (drawn from the seed when the model is built, up to the
+configuration's duration) onto the apical tuft and another onto a basal dendrite of every
+cell, Exp2Syn of ``weight`` uS.
+
+Physical signals (recorded inside the run, ``Network.record_extracellular`` /
+``record_dipole``):
+
+* ``LFP`` [time, electrodes] uV: line-source potentials at the laminar electrodes
+  (sigma 0.3 S/m), each column's electrodes seeing every cell of every column;
+* ``CSD`` [time, interior electrodes] uA/mm^3: ``dendrax.extracellular.csd`` (standard
+  second difference, no end padding) of each column's LFP;
+* ``EEG`` [time, columns] uV: the four-sphere model (``eeg_four_sphere``, lfpykit's radii
+  and conductivities) of each column's current dipole, the column's pia placed 100 um below
+  the brain sphere's surface on the z axis (shifted by its centre's x, y), an electrode on
+  the scalp above each column; each electrode sums all columns;
+* ``MEG`` [time, sensors] fT: ``meg`` of each column's dipole at the MEG sensors of the
+  geometry (infinite homogeneous conductor), the component along e_phi = z x R / |z x R|
+  (the azimuthal direction about the column's axis, where a radial dipole's field lies),
+  summed over columns.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .config import CELL_TYPES
+
+SPIKE_THRESHOLD = -10.0  # mV
+TAU1, TAU2 = 0.5, 3.0  # ms
+E_REV = {"E": 0.0, "I": -80.0}
+CELSIUS, V_INIT = 34.0, -80.0
+PIA_DEPTH_UM = 100.0  # the pia below the brain sphere's surface (EEG)
+# sections of emitters.pyramidal_morphology
+SOMA, BASAL, OBLIQUE, TUFT = 0, 2, 8, 9
+
+
+class DetailedColumn:
+    """The network and recordings of a multicompartment column (built by ``build_detailed``)."""
+
+    def __init__(self, model):
+        import jax
+
+        import dendrax as dx
+        from ..extracellular import Electrodes
+        from .emitters import detailed_cell
+
+        cfg, g = model.cfg, model.geometry
+        self.model = model
+        con, drive = cfg.connectivity_values(), cfg.drive_values()
+        rng = np.random.default_rng([cfg.seed, 13])
+        n = g.n_neurons
+        cell = detailed_cell()
+        rotations = np.stack([np.zeros(n), np.zeros(n), 2 * np.pi * rng.random(n)], axis=1)
+        net = dx.Network.replicate(cell, n, positions=g.positions, rotations=rotations)
+        self.n_compartments = sum(c.n_nodes for c in net.cells)
+        # recurrent connections
+        for t_pre in CELL_TYPES:
+            for t_post in CELL_TYPES:
+                pair = t_pre + t_post
+                pre = np.flatnonzero(g.cell_type == t_pre)
+                post = np.flatnonzero(g.cell_type == t_post)
+                if not pre.size or not post.size:
+                    continue
+                p = np.full((pre.size, post.size), con[f"p_{pair}"])
+                same = g.column[pre][:, None] == g.column[post][None, :]
+                lp, lq = g.layer[pre][:, None], g.layer[post][None, :]
+                factor = np.where(lp == lq, 1.0, con["inter_layer"])
+                for key, f in con["layer_pairs"].items():
+                    src, dst = (s.strip() for s in key.split("->"))
+                    factor = np.where((lp == src) & (lq == dst), f, factor)
+                p = p * np.where(same, factor, con["inter_column"])
+                if np.any(p > 1.0):
+                    raise ValueError(f"connection probability {pair} times its layer factor "
+                                     f"exceeds 1 (max {p.max():g})")
+                draw = rng.random(p.shape) < p
+                if not con["autapses"]:
+                    draw &= pre[:, None] != post[None, :]
+                if not draw.any():
+                    continue
+                site = cell.section(OBLIQUE)(0.5) if t_pre == "E" else cell.soma(0.5)
+                net.connect_matrix(draw, "Exp2Syn", pre=pre, post=post, post_loc=site,
+                                   weight=con[f"w_{pair}"], delay=con["delay_ms"],
+                                   threshold=SPIKE_THRESHOLD, tau1=TAU1, tau2=TAU2,
+                                   e=E_REV[t_pre])
+        # drive
+        key = jax.random.PRNGKey(cfg.seed)
+        for i in range(n):
+            t = g.cell_type[i]
+            if drive["mean"][t] != 0.0:
+                net.cell(i).iclamp(net.cell(i).soma(0.5), delay=0.0, dur=1e9,
+                                   amp=drive["mean"][t])
+            if drive["rate_hz"][t] > 0 and drive["weight"][t] > 0:
+                for k, sec in enumerate((TUFT, BASAL)):
+                    src = net.poisson_source(drive["rate_hz"][t],
+                                             jax.random.fold_in(key, 2 * i + k),
+                                             stop=cfg.duration_ms)
+                    net.connect(src, net.cell(i).section(sec)(0.5), "Exp2Syn",
+                                weight=drive["weight"][t], delay=0.0, tau1=TAU1, tau2=TAU2,
+                                e=0.0)
+        # recordings
+        modes = cfg.probe.modes
+        net.record_spikes(threshold=SPIKE_THRESHOLD)
+        for i in range(n):
+            net.record("v", net.cell(i).soma(0.5))
+        self.electrodes = Electrodes(g.electrodes, sigma=0.3, method="linesource")
+        if any(m in modes for m in ("LFP", "CSD")):
+            net.record_extracellular(self.electrodes, "lfp")
+        self.dipoles = []
+        if any(m in modes for m in ("EEG", "MEG")):
+            for c, name in enumerate(g.column_names):
+                cells = np.flatnonzero(g.column == c)
+                net.record_dipole(f"dipole_{c}", cells=cells.tolist())
+                self.dipoles.append(f"dipole_{c}")
+        self.network = net
+
+    def base_params(self):
+        return self.network.params
+
+    def params_with(self, values, base=None):
+        raise ValueError("multicompartment columns have no fit parameters here; use "
+                         "dendrax.training on model.network")
+
+    def run(self, params, duration, dt, seed):
+        """Signals of one run (``Model.run``)."""
+        import jax.numpy as jnp
+
+        import dendrax as dx
+        from ..extracellular import csd, eeg_four_sphere, meg
+
+        model, g, cfg = self.model, self.model.geometry, self.model.cfg
+        modes = cfg.probe.modes
+        res = dx.simulate(self.network, duration, dt, params=params, celsius=CELSIUS,
+                          v_init=V_INIT, key=seed)
+        n, n_steps = g.n_neurons, int(round(duration / dt))
+        v = res.traces[:n, 1:].T
+        spikes = np.zeros((n_steps, n))
+        for q, times in zip(res.spike_cells, res.spikes):
+            k = np.round(np.asarray(times) / dt).astype(int) - 1
+            k = k[(k >= 0) & (k < n_steps)]
+            spikes[k, q] = 1.0
+        t = np.arange(1, n_steps + 1) * dt
+        physical = {}
+        if "LFP" in modes or "CSD" in modes:
+            lfp = res["lfp"][:, 1:]  # [E, T] uV
+            if "LFP" in modes:
+                physical["LFP"] = (lfp.T, "uV")
+            if "CSD" in modes:
+                parts = []
+                for c in range(len(g.column_names)):
+                    mine = np.flatnonzero(g.electrode_column == c)
+                    parts.append(csd(lfp[mine], g.electrodes[mine, 2], sigma=0.3,
+                                     method="standard", vaknin=False))
+                physical["CSD"] = (jnp.concatenate(parts, axis=0).T, "uA/mm^3")
+        if "EEG" in modes or "MEG" in modes:
+            eeg = meg_total = 0.0
+            scalp = self.scalp_electrodes()
+            for c, name in enumerate(self.dipoles):
+                p = res[name][:, 1:]  # [3, T] nA um
+                if "EEG" in modes:
+                    eeg = eeg + eeg_four_sphere(p, self.head_location(c), scalp)
+                if "MEG" in modes:
+                    loc = self.dipole_location(c)
+                    b = meg(p, loc, g.meg_sensors)  # [S, 3, T] fT
+                    r = g.meg_sensors - loc[None, :]
+                    e_phi = np.cross([0.0, 0.0, 1.0], r)
+                    e_phi = e_phi / np.linalg.norm(e_phi, axis=1, keepdims=True)
+                    meg_total = meg_total + jnp.einsum("sct,sc->st", b, e_phi)
+            if "EEG" in modes:
+                physical["EEG"] = (eeg.T, "uV")
+            if "MEG" in modes:
+                physical["MEG"] = (meg_total.T, "fT")
+        return model.derive(t, spikes=jnp.asarray(spikes), V_m=v, I_syn=None, dt=dt,
+                            duration=duration, seed=seed, physical=physical)
+
+    def dipole_location(self, c):
+        """[3] um: column c's centre (the dipole's location) in column coordinates."""
+        g = self.model.geometry
+        z = g.electrodes[g.electrode_column == c, 2]
+        return np.array([*g.electrodes[g.electrode_column == c][0, :2], 0.5 * (z.min() + z.max())])
+
+    def head_location(self, c):
+        """[3] um: column c's centre in head coordinates (pia PIA_DEPTH_UM below the brain
+        sphere's surface)."""
+        from ..extracellular import RADII
+
+        col = self.model.cfg.columns[c]
+        loc = self.dipole_location(c)
+        return np.array([loc[0], loc[1], RADII[0] - PIA_DEPTH_UM - col.depth_um + loc[2]])
+
+    def scalp_electrodes(self):
+        """[C, 3] um: an EEG electrode on the scalp above each column (head coordinates)."""
+        from ..extracellular import RADII
+
+        out = []
+        for c in range(len(self.model.cfg.columns)):
+            x, y, _ = self.head_location(c)
+            out.append([x, y, np.sqrt(RADII[3] ** 2 - x ** 2 - y ** 2)])
+        return np.asarray(out)
+
+
+def build_detailed(model) -> DetailedColumn:
+    """The detailed network of a multicompartment ``Model``."""
+    return DetailedColumn(model)

@@ -1,0 +1,159 @@
+"""Extracellular electrodes and the transfer matrices from membrane currents to potentials.
+
+An infinite, homogeneous, isotropic, ohmic medium of conductivity sigma (S/m). A
+segment k carrying membrane current I_k (nA, outward positive, NEURON's
+``i_membrane_``) makes at electrode e the potential M[e, k] I_k, with M in uV per nA:
+
+* "linesource" (Holt & Koch 1999; LFPy's default): the current spreads evenly along the
+  segment's straight line from start to end, length L:
+  ``M = 1e3 / (4 pi sigma L) * log((l + sqrt(l^2 + r^2)) / (h + sqrt(h^2 + r^2)))``
+  with r the electrode's distance from the segment's axis and h, l its signed distances
+  along the axis beyond the segment's end and start (written in the three forms without
+  cancellation, as lfpykit does);
+* "pointsource": the current leaves at the segment's midpoint:
+  ``M = 1e3 / (4 pi sigma |r_e - r_mid|)``;
+* "root_as_point": line sources, except the root segment of each cell (the first
+  segment of its first section, the soma in cells read from SWC) which is a point
+  source at its midpoint (lfpykit's ``RecExtElectrode(method="root_as_point")``).
+
+Closer than a segment's radius the distance is taken as the radius (``r_limit = d/2``,
+with d NEURON's ``seg.diam``), as lfpykit does: an electrode on or inside a segment
+reads the potential at its membrane surface, finite. (1 nA / (S/m * um) = 1 mV.)
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+import jax
+import jax.numpy as jnp
+
+METHODS = ("linesource", "pointsource", "root_as_point")
+UV_PER_NA = 1e3  # (nA / (S/m um)) in uV
+
+
+def check_sigma(sigma) -> float:
+    if isinstance(sigma, jax.core.Tracer):  # a traced conductivity (differentiating): trusted
+        return sigma
+    s = np.asarray(sigma, float)
+    if s.shape != () or not np.isfinite(s) or not s > 0:
+        raise ValueError(f"sigma must be one finite conductivity > 0 (S/m), got {sigma!r}")
+    return float(s)
+
+
+def check_xyz(xyz, what: str = "electrode positions") -> np.ndarray:
+    a = np.asarray(xyz, float)
+    if a.ndim == 1 and a.shape == (3,):
+        a = a[None]
+    if a.ndim != 2 or a.shape[1] != 3 or a.shape[0] < 1:
+        raise ValueError(f"{what} must be an array [n, 3] of x, y, z (um), got shape "
+                         f"{np.shape(xyz)}")
+    if not np.all(np.isfinite(a)):
+        raise ValueError(f"{what} must be finite, got {a[~np.isfinite(a).all(axis=1)][:3]}")
+    return a
+
+
+def check_method(method) -> str:
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; choose one of {list(METHODS)}")
+    return method
+
+
+class Electrodes:
+    """Point contacts in an infinite homogeneous medium.
+
+    Args:
+        xyz: [E, 3] contact positions (um), in the coordinates of the cells (a network's
+            cells as placed by ``Network.add(..., position=, rotation=)``).
+        sigma: extracellular conductivity (S/m), finite and > 0.
+        method: "linesource" (default), "pointsource" or "root_as_point" (see the module
+            docstring).
+
+    ``cell.record_extracellular(el)`` then gives ``res["lfp"]``, [E, n_t] in uV.
+    """
+
+    def __init__(self, xyz, *, sigma: float = 0.3, method: str = "linesource"):
+        self.xyz = check_xyz(xyz)
+        self.xyz.setflags(write=False)
+        self.sigma = check_sigma(sigma)
+        self.method = check_method(method)
+
+    def __len__(self) -> int:
+        return int(self.xyz.shape[0])
+
+    def __repr__(self) -> str:
+        return f"Electrodes({len(self)} contacts, sigma={self.sigma:g} S/m, method={self.method!r})"
+
+    def __eq__(self, other) -> bool:
+        return (isinstance(other, Electrodes) and self.method == other.method
+                and self.sigma == other.sigma and np.array_equal(self.xyz, other.xyz))
+
+    __hash__ = None
+
+    def to_dict(self) -> dict:
+        """JSON-able: {"xyz": [[x, y, z], ...], "sigma", "method"}."""
+        return {"xyz": self.xyz.tolist(), "sigma": self.sigma, "method": self.method}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Electrodes":
+        return cls(d["xyz"], sigma=d.get("sigma", 0.3), method=d.get("method", "linesource"))
+
+    def matrix(self, geom, roots=()) -> np.ndarray:
+        """[E, N] float64 transfer matrix (uV per nA) for a ``SegmentGeometry`` of N nodes
+        (zero columns for nodes without membrane area); ``roots``: the root segment of
+        each cell (for "root_as_point")."""
+        keep = np.flatnonzero(geom.has_area)
+        out = np.zeros((len(self), geom.start.shape[0]))
+        if not keep.size:
+            return out
+        start, end, diam = geom.start[keep], geom.end[keep], geom.diam[keep]
+        if self.method == "pointsource":
+            m = point_source_matrix(self.xyz, 0.5 * (start + end), diam, self.sigma)
+        else:
+            m = line_source_matrix(self.xyz, start, end, diam, self.sigma)
+            dot = np.flatnonzero(np.all(start == end, axis=1))
+            if dot.size:  # a segment of zero length is a point
+                m = jnp.asarray(m).at[:, dot].set(
+                    point_source_matrix(self.xyz, start[dot], diam[dot], self.sigma))
+            if self.method == "root_as_point" and len(roots):
+                col = np.searchsorted(keep, np.asarray(roots, int))
+                pt = point_source_matrix(self.xyz, 0.5 * (start[col] + end[col]), diam[col],
+                                         self.sigma)
+                m = jnp.asarray(m).at[:, col].set(pt)
+        out[:, keep] = np.asarray(m)
+        return out
+
+
+def point_source_matrix(xyz, mid, diam, sigma):
+    """[E, N] uV per nA from point sources at ``mid`` [N, 3] (um) to contacts ``xyz``
+    [E, 3] (um) in a medium of ``sigma`` (S/m); distances below ``diam / 2`` [N] are
+    taken as diam / 2. Pure JAX: differentiable in every argument."""
+    xyz, mid, diam = jnp.asarray(xyz), jnp.asarray(mid), jnp.asarray(diam)
+    r2 = jnp.sum((xyz[:, None, :] - mid[None, :, :]) ** 2, axis=-1)
+    r2 = jnp.maximum(r2, (0.5 * diam)[None, :] ** 2)
+    return UV_PER_NA / (4.0 * jnp.pi * sigma * jnp.sqrt(r2))
+
+
+def line_source_matrix(xyz, start, end, diam, sigma):
+    """[E, N] uV per nA from line sources ``start`` -> ``end`` [N, 3] (um, nonzero
+    lengths) to contacts ``xyz`` [E, 3] (um) in a medium of ``sigma`` (S/m); axial
+    distances below ``diam / 2`` [N] are taken as diam / 2. Pure JAX: differentiable."""
+    xyz, start, end, diam = (jnp.asarray(a) for a in (xyz, start, end, diam))
+    seg = end - start  # [N, 3]
+    length = jnp.sqrt(jnp.sum(seg * seg, axis=-1))  # [N]
+    to_end = xyz[:, None, :] - end[None, :, :]  # [E, N, 3]
+    h = jnp.sum(to_end * seg[None], axis=-1) / length  # along the axis beyond the end
+    r2 = jnp.abs(jnp.sum(to_end * to_end, axis=-1) - h * h)
+    r2 = jnp.maximum(r2, (0.5 * diam)[None, :] ** 2)
+    # the three forms of lfpykit, each without cancellation where it applies; each is
+    # evaluated on safe operands elsewhere, so that gradients stay finite
+    ahead, behind = h >= 0, h + length < 0  # beyond the end / before the start
+    h_a = jnp.where(ahead, h, 0.0)
+    h_b = jnp.where(behind, h, -2.0 * length)
+    h_c = jnp.where(ahead | behind, -0.5 * length, h)
+    l_a, l_b, l_c = h_a + length, h_b + length, h_c + length
+    root = lambda x: jnp.sqrt(x * x + r2)  # noqa: E731
+    value = jnp.where(ahead, jnp.log((root(l_a) + l_a) / (root(h_a) + h_a)),
+                      jnp.where(behind, jnp.log((root(h_b) - h_b) / (root(l_b) - l_b)),
+                                jnp.log((root(h_c) - h_c) * (root(l_c) + l_c) / r2)))
+    return UV_PER_NA / (4.0 * jnp.pi * sigma * length)[None, :] * value

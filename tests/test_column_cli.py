@@ -1,0 +1,64 @@
+"""`dendrax column config.toml` writes a raster, LFP / CSD heat maps and the readouts."""
+
+import json
+
+from dendrax.cli import main
+
+TOML = """
+save_signals = true
+
+[runtime]
+seed = 1
+duration_ms = 50.0
+dt_ms = 0.5
+
+[[column]]
+name = "A"
+layers = {"L2/3" = 0.5, "L5" = 0.5}
+n = 30
+
+[emitter]
+family = "izhikevich"
+preset = "chattering"
+
+[drive]
+mean = {E = 8.0, I = 4.0}
+
+[probes]
+modes = ["SPK", "Vm", "LFP-proxy", "CSD-proxy"]
+electrodes = 5
+
+[[readout]]
+name = "rate"
+metric = "spike_rate_hz"
+
+[[readout]]
+name = "vm_L5"
+metric = "mean_V_m"
+layer = "L5"
+"""
+
+
+def test_column_cli(tmp_path, capsys):
+    cfg = tmp_path / "col.toml"
+    cfg.write_text(TOML)
+    out = tmp_path / "out"
+    assert main(["column", str(cfg), "--out", str(out)]) == 0
+    assert {p.name for p in out.iterdir()} == {"raster.png", "lfp.png", "csd.png",
+                                              "readouts.json", "signals.json"}
+    data = json.loads((out / "readouts.json").read_text())
+    assert data["results"]["rate"] > 0 and data["units"]["vm_L5"] == "mV"
+    assert data["signal_units"]["LFP"] == "proxy"
+    assert data["configuration"]["emitter"]["preset"] == "chattering"
+    assert "rate = " in capsys.readouterr().out
+
+
+def test_column_cli_bad_config(tmp_path, capsys):
+    cfg = tmp_path / "bad.toml"
+    cfg.write_text(TOML.replace('preset = "chattering"', 'preset = "resonator"'))
+    assert main(["column", str(cfg), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert "unknown preset 'resonator'" in err and "tonic_spiking" in err
+    cfg.write_text(TOML + "\n[extras]\nx = 1\n")
+    assert main(["column", str(cfg)]) == 2
+    assert "unknown keys ['extras']" in capsys.readouterr().err

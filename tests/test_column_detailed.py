@@ -1,0 +1,32 @@
+"""Multicompartment columns: L5PC-like cells in the laminar geometry with physical LFP (uV),
+CSD (uA/mm^3), EEG (uV) and MEG (fT) through dendrax.extracellular. (The same small column
+as docs/columns.md's example, so that one compilation serves both.)"""
+
+import numpy as np
+
+import dendrax.column as dc
+from dendrax.extracellular import csd
+
+
+def test_detailed_column_physical_signals():
+    cfg = (dc.configuration().runtime(seed=0, duration_ms=5.0, dt_ms=0.025)
+           .column("A", ["L2/3", "L5"], 2).cell_types({"E": 1, "I": 1})
+           .set_emitter("multicompartment", "l5pc_like")
+           .drive(mean=0.5)
+           .probes(["SPK", "Vm", "LFP", "CSD", "EEG", "MEG"], electrodes=6))
+    model = dc.construct(cfg)
+    net = model.network
+    assert len(net.cells) == 2 and np.allclose(net.position(0), model.geometry.positions[0])
+    sig = model.simulate()
+    assert sig.units == {"t": "ms", "spikes": "1", "V_m": "mV", "LFP": "uV",
+                         "CSD": "uA/mm^3", "EEG": "uV", "MEG": "fT"}
+    assert sig.LFP.shape == (200, 6) and sig.CSD.shape == (200, 4)
+    assert sig.EEG.shape == (200, 1) and sig.MEG.shape == (200, 1)
+    for x in (sig.LFP, sig.CSD, sig.EEG, sig.MEG, sig.V_m):
+        assert np.all(np.isfinite(x))
+    assert np.abs(sig.LFP).max() > 0 and np.abs(sig.EEG).max() > 0
+    z = model.geometry.electrodes[:, 2]
+    assert np.allclose(sig.CSD, np.asarray(csd(sig.LFP.T, z, method="standard", vaknin=False)).T)
+    # the soma depolarises under the 0.5 nA drive
+    assert sig.V_m[-1].mean() > sig.V_m[0].mean()
+    assert sig.source is None and sig.I_syn is None

@@ -1,0 +1,156 @@
+"""Point-neuron columns run: Signals' shapes, units and proxies (exactly the documented
+linear maps), JSON round trip, readouts and their errors, the emitter families."""
+
+import json
+
+import jax
+import numpy as np
+import pytest
+
+import dendrax.column as dc
+from dendrax.column.readouts import bursts
+
+ALL_PROXY = ["SPK", "Vm", "MUA-proxy", "source-proxy", "LFP-proxy", "CSD-proxy", "EEG-proxy",
+             "MEG-proxy", "EMM"]
+
+
+@pytest.fixture(scope="module")
+def run():
+    cfg = (dc.configuration().runtime(seed=2, duration_ms=100.0, dt_ms=0.5)
+           .column("A", ["L2/3", "L4", "L5"], 30).column("B", ["L2/3", "L5"], 20)
+           .cell_types({"E": 0.8, "I": 0.2}).connectivity(inter_column=0.5)
+           .drive(mean={"E": 6.0, "I": 3.0})
+           .probes(ALL_PROXY, name="all", electrodes=6))
+    model = dc.construct(cfg)
+    return model, model.simulate()
+
+
+def test_signals_shapes_units(run):
+    model, sig = run
+    n_t, n = 200, 50
+    assert np.allclose(sig.t, 0.5 * np.arange(1, 201))
+    for name in ("V_m", "spikes", "I_syn", "source"):
+        assert sig[name].shape == (n_t, n), name
+    assert sig.LFP.shape == (n_t, 12) and sig.CSD.shape == (n_t, 8)
+    assert sig.EEG.shape == (n_t, 2) and sig.MEG.shape == (n_t, 2) and sig.EMM.shape == (n_t, 2)
+    assert sig.MUA.shape == (n_t, 5)
+    assert sig.units == {"t": "ms", "V_m": "mV", "spikes": "1", "I_syn": "mV/ms",
+                         "source": "proxy", "LFP": "proxy", "CSD": "proxy", "EEG": "proxy",
+                         "MEG": "proxy", "EMM": "proxy", "MUA": "proxy"}
+    assert set(np.unique(sig.spikes)) <= {0.0, 1.0} and sig.spikes.sum() > 10
+    assert sig.meta["probe"] == "all" and sig.meta["rows"]["LFP"][0].startswith("A:z=")
+    assert "Signals(" in repr(sig) and sig.present[0] == "V_m"
+    assert np.any(sig.I_syn > 0) and np.any(sig.I_syn < 0)  # excitatory and inhibitory input
+
+
+def test_proxies_are_the_documented_maps(run):
+    model, sig = run
+    g, B = model.geometry, model.basis_spec
+    W = B["LFP-proxy"].matrix
+    assert np.allclose(W.sum(axis=1), 1.0)
+    assert np.all(W[:6, g.column == 1] == 0)  # electrodes of column A see column A only
+    assert np.allclose(sig.LFP, sig.V_m @ W.T)
+    h = g.electrodes[0, 2] - g.electrodes[1, 2]
+    L = sig.LFP
+    for r, e in enumerate(g.csd_electrodes):
+        assert np.allclose(sig.CSD[:, r], -(L[:, e - 1] - 2 * L[:, e] + L[:, e + 1]) / h ** 2)
+    assert np.allclose(sig.source, -sig.I_syn)
+    dip = sig.source @ B["dipole-proxy"].matrix.T
+    a = g.column == 0
+    zmid = 0.5 * (g.electrodes[:6, 2].max() + g.electrodes[:6, 2].min())
+    assert np.allclose(dip[:, 0], sig.source[:, a] @ (g.positions[a, 2] - zmid))
+    assert np.allclose(sig.EEG, dip @ B["EEG-proxy"].matrix.T)
+    assert np.allclose(sig.MEG, dip @ B["MEG-proxy"].matrix.T)
+    assert np.allclose(sig.EMM[:, 1], np.abs(sig.source[:, ~a]).mean(axis=1))
+    top = (g.column == 0) & (g.layer == "L2/3")
+    assert np.allclose(sig.MUA[:, 0], sig.spikes[:, top].mean(axis=1) * 2000.0)
+
+
+def test_json_round_trip(run, tmp_path):
+    _, sig = run
+    path = sig.save_json(tmp_path / "s.json")
+    back = dc.load_signals(path)
+    for name in ("t", *sig.present):
+        assert np.array_equal(np.asarray(back[name]), np.asarray(sig[name])), name
+    assert back.units == sig.units and back.meta == sig.meta
+    assert json.loads(path.read_text())["units"]["LFP"] == "proxy"
+    assert dc.Signals.from_dict(sig.to_dict()).present == sig.present
+    with pytest.raises(ValueError, match="missing"):
+        dc.Signals.from_dict({"t": []})
+    with pytest.raises(KeyError, match="unknown signal"):
+        sig["ECoG"]
+
+
+def test_readouts(run):
+    model, sig = run
+    g = model.geometry
+    specs = [dc.readout_spec(m, m) for m in dc.METRICS]
+    specs.append(dc.readout_spec("rate_E_A", "spike_rate_hz", column="A", cell_type="E",
+                                 t_start_ms=50.0))
+    specs.append(dc.readout_spec("csd_B", "mean_CSD", column="B"))
+    out = model.compute_readout(sig, specs)
+    assert isinstance(out, dc.ReadoutResult) and out.specs == tuple(specs)
+    r = out.results
+    assert np.isclose(r["spike_rate_hz"], sig.spikes.sum() / 50 / 0.1)
+    assert np.isclose(r["max_spike_rate_hz"], sig.spikes.sum(axis=0).max() / 0.1)
+    assert np.isclose(r["mean_V_m"], sig.V_m.mean())
+    assert np.isclose(r["mean_source"], sig.source.mean())
+    assert np.isclose(r["mean_LFP"], sig.LFP.mean()) and np.isclose(r["mean_CSD"], sig.CSD.mean())
+    sel = g.select(column="A", cell_type="E")
+    assert np.isclose(r["rate_E_A"], sig.spikes[100:, sel].sum() / sel.sum() / 0.05)
+    assert np.isclose(r["csd_B"], sig.CSD[:, 4:].mean())
+    assert r["burst_frequency_hz"] >= 0
+    d = out.to_dict()
+    assert d["units"]["spike_rate_hz"] == "Hz" and d["units"]["mean_V_m"] == "mV"
+    assert d["units"]["mean_LFP"] == "proxy" and d["specs"][0]["metric"] == "spike_rate_hz"
+    assert out["mean_V_m"] == r["mean_V_m"]
+    with pytest.raises(ValueError, match="unknown layer 'L6'"):
+        model.compute_readout(sig, dc.readout_spec("x", "mean_V_m", layer="L6"))
+    with pytest.raises(ValueError, match="outside the run"):
+        model.compute_readout(sig, dc.readout_spec("x", "mean_V_m", t_start_ms=200.0))
+    with pytest.raises(ValueError, match="repeat"):
+        model.compute_readout(sig, [dc.readout_spec("x", "mean_V_m")] * 2)
+    no_v = dc.Signals(sig.t, units={}, meta=sig.meta, spikes=sig.spikes)
+    with pytest.raises(ValueError, match="add the probe mode 'Vm'"):
+        model.compute_readout(no_v, dc.readout_spec("x", "mean_V_m"))
+
+
+def test_bursts_counted():
+    raster = np.zeros((100, 2))
+    raster[[10, 13, 16, 60, 62], 0] = 1     # two bursts (3 and 2 spikes), dt 1 ms
+    raster[[10, 40], 1] = 1                 # none
+    assert bursts(raster, 1.0) == 2
+
+
+def test_simulate_entry_points_agree(run):
+    model, sig = run
+    spec = dc.simulation(duration_ms=100.0, dt_ms=0.5, seed=2)
+    a = dc.simulate(model, spec)
+    b = model.simulate(100.0, 0.5, 2)
+    assert np.array_equal(a.spikes, sig.spikes) and np.array_equal(b.V_m, sig.V_m)
+    c = model.simulate(seed=5)  # another noise draw
+    assert not np.array_equal(c.V_m, sig.V_m)
+
+
+@pytest.mark.parametrize("family, preset", [("lif", "brunel_potjans"), ("adex", "nest_default")])
+def test_other_families(family, preset):
+    cfg = (dc.configuration().runtime(duration_ms=60.0, dt_ms=0.5)
+           .column("A", ["L2/3", "L5"], 20).set_emitter(family, preset)
+           .probes(["SPK", "Vm", "source-proxy", "EMM"]))
+    model = dc.construct(cfg)
+    sig = model.simulate()
+    assert sig.units["I_syn"] == "pA" and sig.units["EMM"] == "proxy"
+    assert np.all(np.isfinite(sig.V_m)) and sig.spikes.sum() > 0
+    assert model.compute_readout(sig, dc.readout_spec("r", "spike_rate_hz"))["r"] > 0
+
+
+def test_float32_and_plasticity():
+    cfg = (dc.configuration().runtime(dtype="float32", duration_ms=50.0, dt_ms=0.5)
+           .column("A", ["L4"], 20).connectivity(plasticity=True).probes(["SPK", "Vm"]))
+    model = dc.construct(cfg)
+    assert any(b.synapse == "stdp_synapse" for b in model.network.wiring.blocks)
+    sig = model.simulate()
+    assert sig.V_m.dtype == np.float32 and jax.config.jax_enable_x64
+    with jax.enable_x64(False):
+        with pytest.raises(ValueError, match="64-bit mode is off"):
+            dc.construct(cfg.runtime(dtype="float64")).simulate()
