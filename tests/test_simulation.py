@@ -178,8 +178,11 @@ def test_checkpointed_gradients_equal_plain():
     plain = jax.grad(loss)(cell.params, None)
     for k in (7, 40):  # 480 steps: with and without a remainder
         chk = jax.grad(loss)(cell.params, k)
+        # atol: rounding differs between the two compiled loops; the soma's Ra entry (~3e-4
+        # of the leaf's largest, a sum of large cancelling terms) moves by ~3e-7 of itself
+        # (1e-10 to 2e-10 of the largest); every other leaf agrees to ~1e-12
         for a, b in zip(jax.tree_util.tree_leaves(plain), jax.tree_util.tree_leaves(chk)):
-            np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-10 * float(np.max(np.abs(a), initial=0.0)))
+            np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-9 * float(np.max(np.abs(a), initial=0.0)))
 
 
 def test_simulate_inside_jit():

@@ -4,7 +4,8 @@ A mechanism is a small class. It declares its parameters (with defaults), its
 states, the ions it touches, and pure functions of JAX arrays. The simulator
 derives everything else: the conductance the implicit voltage step needs is the
 derivative of ``current`` with respect to ``v`` (by autodiff), and states
-advance by exponential Euler from ``rates`` unless ``advance`` is overridden.
+advance by exponential Euler from ``rates`` (or from opening and closing rates,
+``alpha_beta``) unless ``advance`` is overridden.
 
 Every function receives arrays over the compartments where the mechanism is
 inserted, shape [n]:
@@ -28,6 +29,8 @@ from typing import Any, ClassVar, Mapping, NamedTuple
 
 import jax.numpy as jnp
 import numpy as np
+
+from .cnexp import exp_euler, kinetics
 
 Array = Any
 Params = Mapping[str, Array]
@@ -126,8 +129,24 @@ class Mechanism:
     ions: ClassVar[tuple[str, ...]] = ()
 
     def rates(self, v, params: Params, env: Env) -> dict[str, tuple[Array, Array]]:
-        """state name -> (steady state, time constant in ms), for exponential Euler."""
-        return {}
+        """state name -> (steady state, time constant in ms), for exponential Euler.
+
+        Default: derived from ``alpha_beta`` when the mechanism defines it, else none.
+        """
+        if not self._has_alpha_beta():
+            return {}
+        return {k: kinetics(a, b, q) for k, (a, b, q) in self.alpha_beta(v, params, env).items()}
+
+    def alpha_beta(self, v, params: Params, env: Env) -> dict[str, tuple[Array, Array, Array]]:
+        """Optional, instead of ``rates``: state name -> (alpha, beta, q), the opening and
+        closing rates in 1/ms and a temperature factor q (scalar or [n], independent of
+        v); steady state alpha / (alpha + beta), time constant 1 / (q (alpha + beta)).
+        The states then advance by the same exponential Euler, whose gradient reuses
+        the forward's rates (cheaper in reverse mode; ``dendrax.mechanisms.cnexp``)."""
+        raise NotImplementedError
+
+    def _has_alpha_beta(self) -> bool:
+        return type(self).alpha_beta is not Mechanism.alpha_beta
 
     def steady_state(self, v, params: Params, env: Env) -> dict[str, Array]:
         """Initial states at membrane potential v (NEURON's INITIAL block).
@@ -141,6 +160,8 @@ class Mechanism:
 
     def advance(self, v, states: States, params: Params, env: Env, dt) -> dict[str, Array]:
         """States one step dt later, at potential v (NEURON's cnexp by default)."""
+        if self._has_alpha_beta() and type(self).rates is Mechanism.rates:
+            return exp_euler(self.alpha_beta, v, states, params, env, dt)
         new = dict(states)
         for k, (inf, tau) in self.rates(v, params, env).items():
             new[k] = inf + (states[k] - inf) * jnp.exp(-dt / tau)

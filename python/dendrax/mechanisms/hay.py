@@ -50,12 +50,6 @@ def qt(env):
     return Q10 ** ((env["celsius"] - T_MEASURED) / 10.0)
 
 
-def _kinetics(alpha, beta, q=1.0):
-    """(steady state, time constant in ms) of a gate with opening/closing rates in 1/ms."""
-    s = alpha + beta
-    return alpha / s, 1.0 / (s * q)
-
-
 class NaTa_t(Channel):
     """Fast inactivating Na+ current (Colbert & Pan 2002, Nat Neurosci 5: 533), axonal/somatic.
 
@@ -70,13 +64,13 @@ class NaTa_t(Channel):
     ions = ("na",)
     vm, vh = -38.0, -66.0  # half-points of the m and h rate functions, mV
 
-    def rates(self, v, params, env):
+    def alpha_beta(self, v, params, env):
         q = qt(env)
         am = 0.182 * linexp(v - self.vm, 6.0)
         bm = 0.124 * linexp(self.vm - v, 6.0)
         ah = 0.015 * linexp(self.vh - v, 6.0)
         bh = 0.015 * linexp(v - self.vh, 6.0)
-        return {"m": _kinetics(am, bm, q), "h": _kinetics(ah, bh, q)}
+        return {"m": (am, bm, q), "h": (ah, bh, q)}
 
     def current(self, v, states, params, env):
         g = params[f"g{self.name}bar"] * states["m"] ** 3 * states["h"]
@@ -241,12 +235,12 @@ class Ca_HVA(Channel):
     states = {"m": 0.0, "h": 1.0}
     ions = ("ca",)
 
-    def rates(self, v, params, env):
+    def alpha_beta(self, v, params, env):
         am = 0.055 * linexp(v + 27.0, 3.8)
         bm = 0.94 * jnp.exp(-(v + 75.0) / 17.0)
         ah = 0.000457 * jnp.exp(-(v + 13.0) / 50.0)
         bh = 0.0065 * sigmoid((v + 15.0) / 28.0)
-        return {"m": _kinetics(am, bm), "h": _kinetics(ah, bh)}
+        return {"m": (am, bm, 1.0), "h": (ah, bh, 1.0)}
 
     def current(self, v, states, params, env):
         g = params["gCa_HVAbar"] * states["m"] ** 2 * states["h"]
@@ -294,10 +288,10 @@ class Im(Channel):
     states = {"m": 0.0}
     ions = ("k",)
 
-    def rates(self, v, params, env):
+    def alpha_beta(self, v, params, env):
         am = 3.3e-3 * jnp.exp(0.1 * (v + 35.0))
         bm = 3.3e-3 * jnp.exp(-0.1 * (v + 35.0))
-        return {"m": _kinetics(am, bm, qt(env))}
+        return {"m": (am, bm, qt(env))}
 
     def current(self, v, states, params, env):
         return {"k": params["gImbar"] * states["m"] * (v - env["ek"])}
@@ -318,10 +312,10 @@ class Ih(Channel):
     states = {"m": 0.0}
     ions = ()
 
-    def rates(self, v, params, env):
+    def alpha_beta(self, v, params, env):
         am = 0.00643 * linexp(-(v + 154.9), 11.9)
         bm = 0.193 * jnp.exp(v / 33.1)
-        return {"m": _kinetics(am, bm)}
+        return {"m": (am, bm, 1.0)}
 
     def current(self, v, states, params, env):
         return {"": params["gIhbar"] * states["m"] * (v - params["ehcn"])}

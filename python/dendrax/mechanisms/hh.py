@@ -34,15 +34,14 @@ class HH(Channel):
     ions = ("na", "k")
     nonspecific = "il"
 
-    def rates(self, v, params, env):
+    def alpha_beta(self, v, params, env):
         q10 = 3.0 ** ((env["celsius"] - 6.3) / 10.0)
         e40 = jnp.exp(-(v + 40.0) / 10.0)
         e80 = jnp.exp(-(v + 65.0) / 80.0)
         am, bm = 0.1 * vtrap(-(v + 40.0), 10.0, e40), 4.0 * jnp.exp(-(v + 65.0) / 18.0)
         ah, bh = 0.07 * jnp.square(jnp.square(e80)), 1.0 / (e40 * math.exp(0.5) + 1.0)
         an, bn = 0.01 * vtrap(-(v + 55.0), 10.0, e40 * math.exp(-1.5)), 0.125 * e80
-        return {g: (a / (a + b), 1.0 / (q10 * (a + b)))
-                for g, a, b in (("m", am, bm), ("h", ah, bh), ("n", an, bn))}
+        return {"m": (am, bm, q10), "h": (ah, bh, q10), "n": (an, bn, q10)}
 
     def current(self, v, states, params, env):
         m, h, n = states["m"], states["h"], states["n"]
