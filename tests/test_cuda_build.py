@@ -440,8 +440,8 @@ def scheduled_calls(text):
 
 def test_cuda_lowering_passes_the_schedule(monkeypatch):
     """Lowered for CUDA (no GPU needed): a concrete parent array gives the scheduled
-    targets with the packed schedule as last operand (leading axes of size 1 under vmap)
-    and its width as attribute, in the solve and in its gradient; a traced one the plain
+    targets with the packed schedule as last operand (under vmap: the batch side by side
+    with the systems, [N, B], and the schedule unbatched) and its width as attribute, in the solve and in its gradient; a traced one the plain
     targets."""
     import jax
     import jax.numpy as jnp
@@ -470,7 +470,8 @@ def test_cuda_lowering_passes_the_schedule(monkeypatch):
     names = sorted(c[0] for c in scheduled_calls(lower(grad, *ops)))
     assert names == ["dendrax_hines_factor_solve_scheduled", "dendrax_hines_substitute_scheduled"]
     calls = scheduled_calls(lower(jax.vmap(solve), *[np.ones((5, n), np.float32)] * 4))
-    assert calls[0][2].split(", ")[-1] == f"tensor<1x{k}xi32>"
+    types = calls[0][2].split(", ")
+    assert types[-1] == f"tensor<{k}xi32>" and types[1] == f"tensor<{n}x5xf32>", types
     traced = lambda p, *a: dendrax.hines_solve(p, *a, backend="native")  # noqa: E731
     assert [c[0] for c in scheduled_calls(lower(traced, parent, *ops))] == [
         "dendrax_hines_factor_solve"]

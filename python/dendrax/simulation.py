@@ -258,10 +258,13 @@ def _vclamp_current(model: Model, core, t, v):
 
 def _matrix(model: Model, core, dt, k):
     """The loop-invariant parts of the voltage step: off-diagonal, axial diagonal, C/dt."""
-    parent = np.asarray(model.parent, np.int32)  # concrete: the solver schedules it once
+    # concrete where it can be (the solver then schedules the tree once); a part of a
+    # network split over devices gets its parent array traced
+    traced = isinstance(model.parent, jax.core.Tracer)
+    parent = model.parent if traced else np.asarray(model.parent, np.int32)
     has = parent >= 0
     g_ax = jnp.where(has, core["g_axial"], 0.0)
-    diag_ax = g_ax.at[np.maximum(parent, 0)].add(g_ax)
+    diag_ax = g_ax.at[(jnp if traced else np).maximum(parent, 0)].add(g_ax)
     cap_dt = k * core["cm"] * core["area"] * CAP_TO_NF / dt
     return {"parent": parent, "off": -g_ax, "cap_dt": cap_dt, "diag": cap_dt + diag_ax}
 
