@@ -173,7 +173,7 @@ def markdown(results, args, machine, notes) -> str:
         "B parameter sets (gNa x 0.5 ... 1.5): dendrax `simulate_batch` (one device), Jaxley "
         "`jax.vmap` of `jx.integrate`, NEURON B cells in one process (`cache_efficient` + "
         "`psolve`, hh tables on as users run it). Each row a fresh process.", "",
-        *[f"- {m}" for m in machine], *[f"- note: {n}" for n in notes], "",
+        *machine, *[f"- note: {n}" for n in notes], "",
         C.markdown_table(HEADERS, table_rows(results)), "", *targets(results)]
     return "\n".join(lines)
 

@@ -174,10 +174,12 @@ def markdown(rows, args, machine, notes) -> str:
         "NEURON with exact rates (`usetable_hh = 0`). Spikes: upward crossings of 0 mV at the "
         "soma. *float32 sufficient*: the same somatic spikes, none moved by more than "
         f"{SPIKE_TOL_MS:g} ms, mean |dV| below {MEAN_DV_TOL:g} mV.", "",
-        *[f"- {m}" for m in machine], *[f"- note: {n}" for n in notes], "",
+        *machine, *[f"- note: {n}" for n in notes], "",
         C.markdown_table(HEADERS, table_rows(rows)), ""]
     ok = [r for r in rows if "f32_s" in r]
     if ok:
+        good = [r for r in ok if sufficient(r.get("f32_vs_neuron", r["f32_vs_f64"]))]
+        lines.append(f"- float32 sufficient in {len(good)} of {len(ok)} models")
         lines.append(f"- float32 speed-up over float64: {min(r['speedup'] for r in ok):.2f}x to "
                      f"{max(r['speedup'] for r in ok):.2f}x")
     return "\n".join(lines)

@@ -252,3 +252,28 @@ def test_gpu_benchmark_cpu_pieces(files, capsys):
     assert "schedule:" in out and "same bits as CPU: True" in out and "batch     2" in out
     row = json.loads(out_json.read_text())["cells"][0]
     assert row["schedule"]["levels"] >= 1 and row["dendrax"]["single_s"] > 0
+
+
+def test_precision_smoke(files, capsys):
+    """benchmarks/precision.py: float64 here, float32 in a subprocess, on the tiny cell."""
+    swc, md = files
+    mod = load("precision")
+    assert mod.main(["--cells", str(swc), "--nseg", "1", "--models", "HH", "--t-stop", "2",
+                     "--repeats", "1", "--skip-neuron", "--markdown", str(md)]) == 0
+    text = md.read_text()
+    assert "## Hines solve\n\nsomeone else's table" in text
+    assert "## float32" in text and "| HH | tiny.swc | 1 | 4 |" in text
+    assert "float32 sufficient in 1 of 1 models" in text
+
+
+def test_batch_smoke(files, capsys):
+    """benchmarks/batch.py: simulate_batch and NEURON's B cells on the tiny cell."""
+    swc, md = files
+    mod = load("batch")
+    sims = ["dendrax"] + (["neuron"] if importlib.util.find_spec("neuron") else [])
+    assert mod.main(["--cell", str(swc), "--nseg", "1", "--batch", "1", "3", "--t-stop", "2",
+                     "--repeats", "1", "--simulators", *sims, "--markdown", str(md)]) == 0
+    text = md.read_text()
+    assert "## Batches" in text and "| dendrax | 3 | 4 |" in text and "error" not in text
+    if "neuron" in sims:
+        assert "| neuron | 3 | 4 |" in text

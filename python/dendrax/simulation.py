@@ -81,6 +81,8 @@ def _membrane(model: Model, core, v, states, env):
     g_tot = jnp.zeros(n, v.dtype)
     i_ion = {ion: jnp.zeros(n, v.dtype) for ion in model.ions}
     per_mech = []
+    # channels on the same nodes (e.g. a region's) add up locally and scatter once
+    groups: dict = {}  # node set -> (nodes, [i], [g], {ion: [i]})
     for placement, p, s in zip(model.channels, core["channels"], states):
         mech, nodes = placement.mech, placement.nodes
         if isinstance(mech, IonPool):
@@ -90,12 +92,19 @@ def _membrane(model: Model, core, v, states, env):
         vl = _take(v, nodes)
         cur, dcur = jax.jvp(lambda u: mech.current(u, s, p, local), (vl,), (jnp.ones_like(vl),))
         a = _take(area, nodes) * DENSITY_TO_NA
-        i_tot = _put_add(i_tot, nodes, sum(cur.values()) * a)
-        g_tot = _put_add(g_tot, nodes, sum(dcur.values()) * a)
+        _, i, g, ions = groups.setdefault(None if nodes is None else nodes.tobytes(),
+                                          (nodes, [], [], {}))
+        i.append(sum(cur.values()) * a)
+        g.append(sum(dcur.values()) * a)
         for ion, c in cur.items():
             if ion:
-                i_ion[ion] = _put_add(i_ion[ion], nodes, c)
+                ions.setdefault(ion, []).append(c)
         per_mech.append(cur)
+    for nodes, i, g, ions in groups.values():
+        i_tot = _put_add(i_tot, nodes, sum(i))
+        g_tot = _put_add(g_tot, nodes, sum(g))
+        for ion, c in ions.items():
+            i_ion[ion] = _put_add(i_ion[ion], nodes, sum(c))
     return i_tot, g_tot, i_ion, tuple(per_mech)
 
 
