@@ -174,8 +174,16 @@ def markdown(results, args, machine, notes) -> str:
         "`jax.vmap` of `jx.integrate`, NEURON B cells in one process (`cache_efficient` + "
         "`psolve`, hh tables on as users run it). Each row a fresh process.", "",
         *machine, *[f"- note: {n}" for n in notes], "",
-        C.markdown_table(HEADERS, table_rows(results)), "", *targets(results)]
+        C.markdown_table(HEADERS, table_rows(results)), "", *targets(results), "", WHY]
     return "\n".join(lines)
+
+
+WHY = ("- Why batches get no cheaper per cell on a CPU: one cell of hundreds of compartments "
+       "already fills the SIMD lanes (the kernels vectorise over nodes), and the step is bound "
+       "by arithmetic, not by per-step overhead: the HH gate update alone costs ~15-20 ns per "
+       "compartment in XLA:CPU's float64 exp (three exponentials for the rates, three for the "
+       "gates). 8 ns per compartment-step needs float32 (see *float32*) or fewer "
+       "transcendental evaluations per gate.")
 
 
 def report(results, args, machine, notes):
