@@ -92,8 +92,9 @@ def _membrane(model: Model, core, v, states, env):
         vl = _take(v, nodes)
         cur, dcur = jax.jvp(lambda u: mech.current(u, s, p, local), (vl,), (jnp.ones_like(vl),))
         a = _take(area, nodes) * DENSITY_TO_NA
-        _, i, g, ions = groups.setdefault(None if nodes is None else nodes.tobytes(),
-                                          (nodes, [], [], {}))
+        key = (None if nodes is None else nodes.tobytes() if isinstance(nodes, np.ndarray)
+               else id(nodes))  # traced nodes (a network part split over devices): alone
+        _, i, g, ions = groups.setdefault(key, (nodes, [], [], {}))
         i.append(sum(cur.values()) * a)
         g.append(sum(dcur.values()) * a)
         for ion, c in cur.items():
