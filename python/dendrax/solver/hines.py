@@ -23,6 +23,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
+from jax.ad_checkpoint import checkpoint_name
 
 from . import _native, _reference
 from .schedule import build_schedule
@@ -169,6 +170,7 @@ def _factor_solve_jvp(backend, schedule, primals, tangents):
     # rule can be differentiated again (Hessians, forward-over-reverse): an FFI call
     # has no derivative of its own.
     x, dinv = _factor_solve(backend, schedule, parent, lower, diag, upper, rhs)
+    x, dinv = checkpoint_name(x, "dendrax.solve"), checkpoint_name(dinv, "dendrax.solve")
     # dinv only parameterizes the solves, whose tangents custom_linear_solve ignores:
     # a symbolic zero tangent for it lets JAX skip differentiating the tangent solve
     # where nothing else varies (JAX's rule for that case fails on symbolic zeros,
