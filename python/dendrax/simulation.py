@@ -8,7 +8,7 @@ Each step from t to t + dt, as NEURON's ``fadvance`` with ``cvode`` off:
    up front, and spikes of the network's sources after each connection's delay
    (from a ring buffer of the last ``ring_size`` steps of spikes per source);
 2. membrane currents and their conductances (d i / d v, by autodiff) at v(t),
-   stimuli at t + dt/2;
+   stimuli at t + dt/2 (``dendrax.currents``);
 3. the implicit voltage step: one Hines solve for dv (written for u = v + dv,
    which saves the axial product). Backward Euler (NEURON's default) applies
    v += dv; Crank-Nicolson (``secondorder=2``) solves with 2 C / dt and
@@ -31,114 +31,18 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
+from .currents import (environment, iclamp_currents, local_environment, membrane_currents,
+                       synaptic_currents, take, vclamp_currents, vclamp_level)
 from .extracellular.fields import observe as observe_fields
 from .lowering import check_values, core_params, drive, lower
-from .mechanisms.base import IONS, IonPool, nernst
+from .mechanisms.base import IonPool
 from .model import Model
 from .point_step import update_points
 from .result import Result
 from .solver import hines_solve
 
 METHODS = {"backward_euler": 1.0, "crank_nicolson": 2.0}
-DENSITY_TO_NA = 1e-2  # (mA/cm2) * um2 -> nA, and (S/cm2) * um2 -> uS
 CAP_TO_NF = 1e-5  # (uF/cm2) * um2 -> nF
-
-
-def _take(x, nodes):
-    return x if nodes is None else x[nodes]
-
-
-def _put_add(total, nodes, x):
-    return total + x if nodes is None else total.at[nodes].add(x)
-
-
-def _env(model: Model, core, conc):
-    """Per-node ionic environment: reversal potentials, concentrations, celsius."""
-    env = {"celsius": core["celsius"]}  # a scalar: temperature factors are computed once
-    for ion in model.ions:
-        info = IONS[ion]
-        ci = conc.get(ion, core["ions"][f"{ion}i0"])
-        co = core["ions"][f"{ion}o"]
-        env[f"{ion}i"], env[f"{ion}o"] = ci, co
-        if ion in model.dynamic_ions:
-            env[f"e{ion}"] = nernst(ci, co, info.charge, env["celsius"])
-        else:
-            env[f"e{ion}"] = core["ions"][f"e{ion}"]
-    return env
-
-
-def _local_env(env, mech, nodes):
-    keys = ["celsius"] + [k for ion in mech.ions for k in (f"e{ion}", f"{ion}i", f"{ion}o", f"i{ion}")]
-    return {k: env[k] if k == "celsius" else _take(env[k], nodes) for k in keys if k in env}
-
-
-def _membrane(model: Model, core, v, states, env):
-    """Membrane current (nA) and its conductance (uS) per node, ion current densities
-    (mA/cm2) per node, and each channel's current densities by ion."""
-    area = core["area"]
-    n = model.n_nodes
-    i_tot = jnp.zeros(n, v.dtype)
-    g_tot = jnp.zeros(n, v.dtype)
-    i_ion = {ion: jnp.zeros(n, v.dtype) for ion in model.ions}
-    per_mech = []
-    # channels on the same nodes (e.g. a region's) add up locally and scatter once
-    groups: dict = {}  # node set -> (nodes, [i], [g], {ion: [i]})
-    for placement, p, s in zip(model.channels, core["channels"], states):
-        mech, nodes = placement.mech, placement.nodes
-        if isinstance(mech, IonPool):
-            per_mech.append({})
-            continue
-        local = _local_env(env, mech, nodes)
-        vl = _take(v, nodes)
-        cur, dcur = jax.jvp(lambda u: mech.current(u, s, p, local), (vl,), (jnp.ones_like(vl),))
-        a = _take(area, nodes) * DENSITY_TO_NA
-        key = (None if nodes is None else nodes.tobytes() if isinstance(nodes, np.ndarray)
-               else id(nodes))  # traced nodes (a network part split over devices): alone
-        _, i, g, ions = groups.setdefault(key, (nodes, [], [], {}))
-        i.append(sum(cur.values()) * a)
-        g.append(sum(dcur.values()) * a)
-        for ion, c in cur.items():
-            if ion:
-                ions.setdefault(ion, []).append(c)
-        per_mech.append(cur)
-    for nodes, i, g, ions in groups.values():
-        i_tot = _put_add(i_tot, nodes, sum(i))
-        g_tot = _put_add(g_tot, nodes, sum(g))
-        for ion, c in ions.items():
-            i_ion[ion] = _put_add(i_ion[ion], nodes, sum(c))
-    return i_tot, g_tot, i_ion, tuple(per_mech)
-
-
-def _synapses(model: Model, core, v, syn_states, v_pre, graded_states):
-    """Synaptic current (nA) and its conductance (uS) per node, event-driven and graded,
-    and each placement's {"i": nA, "g": uS (di/dv)} per synapse."""
-    n = model.n_nodes
-    i_tot = jnp.zeros(n, v.dtype)
-    g_tot = jnp.zeros(n, v.dtype)
-    event, graded = [], []
-    for placement, p, s in zip(model.synapses, core["synapses"], syn_states):
-        vl = v[placement.nodes]
-        cur, dcur = jax.jvp(lambda u: placement.mech.current(u, s, p), (vl,), (jnp.ones_like(vl),))
-        i_tot = i_tot.at[placement.nodes].add(cur)
-        g_tot = g_tot.at[placement.nodes].add(dcur)
-        event.append({"i": cur, "g": dcur})
-    for placement, p, s, vp in zip(model.graded, core["graded"], graded_states, v_pre):
-        vl = v[placement.nodes]
-        cur, dcur = jax.jvp(lambda u: placement.mech.current(u, vp, s, p), (vl,),
-                            (jnp.ones_like(vl),))
-        i_tot = i_tot.at[placement.nodes].add(cur)
-        g_tot = g_tot.at[placement.nodes].add(dcur)
-        graded.append({"i": cur, "g": dcur})
-    return i_tot, g_tot, tuple(event), tuple(graded)
-
-
-def _vclamp(vc, t):
-    """NEURON's SEClamp at time t: (level [M] in mV, on [M]): amp1 for dur1, amp2 for
-    dur2, amp3 for dur3, then off."""
-    edges = jnp.cumsum(vc["dur"], axis=1)
-    amp = vc["amp"]
-    level = jnp.where(t < edges[:, 0], amp[:, 0], jnp.where(t < edges[:, 1], amp[:, 1], amp[:, 2]))
-    return level, t < edges[:, 2]
 
 
 class State(NamedTuple):
@@ -196,15 +100,15 @@ def initial_state(model: Model, core, dt=None) -> State:
     dtype = core["area"].dtype
     v = jnp.full(n, core["v_init"], dtype)
     conc = {ion: core["ions"][f"{ion}i0"] for ion in model.dynamic_ions}
-    env = _env(model, core, conc)
+    env = environment(model, core, conc)
     states = []
     for placement, p in zip(model.channels, core["channels"]):
-        local = _local_env(env, placement.mech, placement.nodes)
-        vl = _take(v, placement.nodes)
+        local = local_environment(env, placement.mech, placement.nodes)
+        vl = take(v, placement.nodes)
         s = placement.mech.steady_state(vl, p, local)
         if isinstance(placement.mech, IonPool):
             ion = placement.mech.ion
-            s = {**s, f"{ion}i": _take(conc[ion], placement.nodes)}
+            s = {**s, f"{ion}i": take(conc[ion], placement.nodes)}
         states.append(s)
     syn = [placement.mech.steady_state(v[placement.nodes], p, {}) for placement, p in
            zip(model.synapses, core["synapses"])]
@@ -234,12 +138,12 @@ def _observe_initial(model: Model, core, state: State, waveform0) -> dict:
     after finitialize: currents at v_init with the initial states, no capacitive current,
     electrode currents at t = 0 (``waveform0`` [W]: the waveform clamps')."""
     v = state.v
-    env = _env(model, core, state.conc)
-    _, _, i_ion, per_mech = _membrane(model, core, v, state.channels, env)
+    env = environment(model, core, state.conc)
+    _, _, i_ion, per_mech = membrane_currents(model, core, v, state.channels, env)
     v_pre = [state.history[0][g.pre] for g in model.graded]
-    _, _, event, graded = _synapses(model, core, v, state.synapses, v_pre, state.graded)
+    _, _, event, graded = synaptic_currents(model, core, v, state.synapses, v_pre, state.graded)
     t0 = jnp.zeros((), v.dtype)
-    iclamp, vclamp = _iclamp(core, t0), _vclamp_current(model, core, t0, v)
+    iclamp, vclamp = iclamp_currents(core, t0), vclamp_currents(model, core, t0, v)
     # NEURON's i_membrane_ at t = 0: the electrodes' currents (v is uniform, so no axial
     # current flows and the membrane takes what the electrodes inject)
     i_membrane = (jnp.zeros_like(v).at[model.iclamp_nodes].add(iclamp)
@@ -250,20 +154,6 @@ def _observe_initial(model: Model, core, state: State, waveform0) -> dict:
             "iclamp": iclamp, "waveform": waveform0, "vclamp": vclamp, "points": state.points,
             "plastic": state.plastic,
             "extracellular": observe_fields(core.get("extracellular", ()), i_membrane)}
-
-
-def _iclamp(core, t):
-    """IClamp currents (nA, into the cell) at time t: [K]."""
-    ic = core["iclamp"]
-    return jnp.where((t >= ic["delay"]) & (t < ic["delay"] + ic["dur"]), ic["amp"], 0.0)
-
-
-def _vclamp_current(model: Model, core, t, v):
-    """SEClamp currents (nA, into the cell) with the level at time t and potential v [N]: [M]."""
-    if not model.vclamp_nodes.size:
-        return jnp.zeros(0, v.dtype)
-    level, on = _vclamp(core["vclamp"], t)
-    return jnp.where(on, (level - v[model.vclamp_nodes]) / core["vclamp"]["rs"], 0.0)
 
 
 def _matrix(model: Model, core, dt, k):
@@ -366,15 +256,15 @@ def _step(model: Model, core, mat, dt, k, backend, carry: State, xs):
     # 2. currents at v(t), stimuli at t + dt/2
     t = carry.t
     t_mid = t + 0.5 * dt
-    env = _env(model, core, conc)
-    i_mem, g_mem, i_ion, per_mech = _membrane(model, core, v, states, env)
+    env = environment(model, core, conc)
+    i_mem, g_mem, i_ion, per_mech = membrane_currents(model, core, v, states, env)
     event_cur, graded_cur = (), ()
     if model.synapses or model.graded:
-        i_syn, g_syn, event_cur, graded_cur = _synapses(model, core, v, syn_states, v_pre,
-                                                        graded_states)
+        i_syn, g_syn, event_cur, graded_cur = synaptic_currents(model, core, v, syn_states,
+                                                                v_pre, graded_states)
         i_mem, g_mem = i_mem + i_syn, g_mem + g_syn
     i_membrane, g_membrane = i_mem, g_mem  # membrane only, before the electrodes
-    iclamp = _iclamp(core, t_mid)
+    iclamp = iclamp_currents(core, t_mid)
     if model.iclamp_nodes.size:
         i_mem = i_mem.at[model.iclamp_nodes].add(-iclamp)
     if model.waveform_nodes.size:
@@ -382,7 +272,7 @@ def _step(model: Model, core, mat, dt, k, backend, carry: State, xs):
     if model.vclamp_nodes.size:
         vc = core["vclamp"]
         nodes = model.vclamp_nodes
-        level, on = _vclamp(vc, t_mid)
+        level, on = vclamp_level(vc, t_mid)
         i_mem = i_mem.at[nodes].add(-jnp.where(on, (level - v[nodes]) / vc["rs"], 0.0))
         g_mem = g_mem.at[nodes].add(jnp.where(on, 1.0 / vc["rs"], 0.0))
     # 3. implicit voltage step, solved for u = v + dv:
@@ -396,16 +286,16 @@ def _step(model: Model, core, mat, dt, k, backend, carry: State, xs):
         env = {**env, **{f"i{ion}": i_ion[ion] for ion in model.ions}}
         for j, (placement, p, s) in enumerate(zip(model.channels, core["channels"], states)):
             if isinstance(placement.mech, IonPool):
-                local = _local_env(env, placement.mech, placement.nodes)
-                s = placement.mech.advance(_take(v_new, placement.nodes), s, p, local, dt)
+                local = local_environment(env, placement.mech, placement.nodes)
+                s = placement.mech.advance(take(v_new, placement.nodes), s, p, local, dt)
                 new_states[j] = s
                 ion = placement.mech.ion
                 conc = {**conc, ion: _put_into(conc[ion], placement.nodes, s[f"{ion}i"])}
-        env = _env(model, core, conc)
+        env = environment(model, core, conc)
     for j, (placement, p, s) in enumerate(zip(model.channels, core["channels"], states)):
         if not isinstance(placement.mech, IonPool):
-            local = _local_env(env, placement.mech, placement.nodes)
-            new_states[j] = placement.mech.advance(_take(v_new, placement.nodes), s, p, local, dt)
+            local = local_environment(env, placement.mech, placement.nodes)
+            new_states[j] = placement.mech.advance(take(v_new, placement.nodes), s, p, local, dt)
     syn_states = tuple(placement.mech.advance(v_new[placement.nodes], s, p, {}, dt)
                        for placement, p, s in zip(model.synapses, core["synapses"], syn_states))
     graded_states = tuple(
@@ -442,7 +332,7 @@ def _step(model: Model, core, mat, dt, k, backend, carry: State, xs):
            "i_cap": core["cm"] * (v_new - v) / dt * 1e-3,  # uF/cm2 mV/ms -> mA/cm2
            "i_membrane": i_cap + i_membrane + g_membrane * (u - v),
            "synapse_currents": event_cur, "graded_currents": graded_cur, "iclamp": iclamp,
-           "waveform": xs["waveform"], "vclamp": _vclamp_current(model, core, t_mid, v_new),
+           "waveform": xs["waveform"], "vclamp": vclamp_currents(model, core, t_mid, v_new),
            "points": points, "plastic": plastic}
     obs["extracellular"] = observe_fields(core.get("extracellular", ()), obs["i_membrane"])
     carry = carry._replace(stats=_accumulate(model, carry.stats, obs))

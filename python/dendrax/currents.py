@@ -1,0 +1,177 @@
+"""The currents of one step: ionic environment, channel and synaptic currents and their
+conductances (dI/dv), clamp currents.
+
+The time loop (``dendrax.simulation``) calls these at v(t) to set up its implicit
+voltage step, and again to report what it records. Conductances are the currents'
+derivatives by the membrane potential (by autodiff, ``jax.jvp``), as NEURON's
+``di/dv``. Arrays are per solver node [N] unless said otherwise; a placement's
+``nodes`` (int32 [n], or None for every node) picks its own.
+
+Units are NEURON's: potential mV, time ms, area um2, current density mA/cm2,
+conductance density S/cm2, current nA, conductance uS, concentration mM, degC.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .mechanisms.base import IONS, IonPool, nernst
+from .model import Model
+
+DENSITY_TO_NA = 1e-2  # (mA/cm2) * um2 -> nA, and (S/cm2) * um2 -> uS
+
+
+def take(x, nodes):
+    """The values of ``x`` [N] at ``nodes`` (int32 [n]): [n]; all of ``x`` where nodes is None."""
+    return x if nodes is None else x[nodes]
+
+
+def _put_add(total, nodes, x):
+    return total + x if nodes is None else total.at[nodes].add(x)
+
+
+def environment(model: Model, core, conc):
+    """Per-node ionic environment: reversal potentials, concentrations, celsius.
+
+    Args:
+        model: static structure (``dendrax.lower``); its ions and those a pool changes.
+        core: params pytree in simulator units (``dendrax.lowering.core_params``).
+        conc: {ion: [N]} inside concentrations (mM) of the ions a pool changes.
+
+    Returns:
+        {"celsius": scalar degC, and per ion "e<ion>" (mV), "<ion>i", "<ion>o" (mM)}: [N]
+        or scalars; "e<ion>" follows Nernst where a pool changes the ion.
+    """
+    env = {"celsius": core["celsius"]}  # a scalar: temperature factors are computed once
+    for ion in model.ions:
+        info = IONS[ion]
+        ci = conc.get(ion, core["ions"][f"{ion}i0"])
+        co = core["ions"][f"{ion}o"]
+        env[f"{ion}i"], env[f"{ion}o"] = ci, co
+        if ion in model.dynamic_ions:
+            env[f"e{ion}"] = nernst(ci, co, info.charge, env["celsius"])
+        else:
+            env[f"e{ion}"] = core["ions"][f"e{ion}"]
+    return env
+
+
+def local_environment(env, mech, nodes):
+    """The part of ``env`` (``environment``'s, and "i<ion>" ion current densities in
+    mA/cm2 where given) that mechanism ``mech`` reads, at its ``nodes``: "celsius" and
+    "e<ion>", "<ion>i", "<ion>o", "i<ion>" of its ions, each [n] (or scalar)."""
+    keys = ["celsius"] + [k for ion in mech.ions for k in (f"e{ion}", f"{ion}i", f"{ion}o", f"i{ion}")]
+    return {k: env[k] if k == "celsius" else take(env[k], nodes) for k in keys if k in env}
+
+
+def membrane_currents(model: Model, core, v, states, env):
+    """Membrane current (nA) and its conductance (uS) per node, ion current densities
+    (mA/cm2) per node, and each channel's current densities by ion.
+
+    Args:
+        model: static structure; ``model.channels`` are the channel and pool placements.
+        core: params pytree in simulator units ("area" [N] um2, "channels").
+        v: [N] membrane potential, mV.
+        states: per channel placement, its states {name: [n]}.
+        env: the ionic environment (``environment``).
+
+    Returns:
+        (i [N] nA, g [N] uS (di/dv), {ion: [N] mA/cm2}, per placement {ion: [n] mA/cm2}
+        ("" for nonspecific; {} for ion pools)).
+    """
+    area = core["area"]
+    n = model.n_nodes
+    i_tot = jnp.zeros(n, v.dtype)
+    g_tot = jnp.zeros(n, v.dtype)
+    i_ion = {ion: jnp.zeros(n, v.dtype) for ion in model.ions}
+    per_mech = []
+    # channels on the same nodes (e.g. a region's) add up locally and scatter once
+    groups: dict = {}  # node set -> (nodes, [i], [g], {ion: [i]})
+    for placement, p, s in zip(model.channels, core["channels"], states):
+        mech, nodes = placement.mech, placement.nodes
+        if isinstance(mech, IonPool):
+            per_mech.append({})
+            continue
+        local = local_environment(env, mech, nodes)
+        vl = take(v, nodes)
+        cur, dcur = jax.jvp(lambda u: mech.current(u, s, p, local), (vl,), (jnp.ones_like(vl),))
+        a = take(area, nodes) * DENSITY_TO_NA
+        key = (None if nodes is None else nodes.tobytes() if isinstance(nodes, np.ndarray)
+               else id(nodes))  # traced nodes (a network part split over devices): alone
+        _, i, g, ions = groups.setdefault(key, (nodes, [], [], {}))
+        i.append(sum(cur.values()) * a)
+        g.append(sum(dcur.values()) * a)
+        for ion, c in cur.items():
+            if ion:
+                ions.setdefault(ion, []).append(c)
+        per_mech.append(cur)
+    for nodes, i, g, ions in groups.values():
+        i_tot = _put_add(i_tot, nodes, sum(i))
+        g_tot = _put_add(g_tot, nodes, sum(g))
+        for ion, c in ions.items():
+            i_ion[ion] = _put_add(i_ion[ion], nodes, sum(c))
+    return i_tot, g_tot, i_ion, tuple(per_mech)
+
+
+def synaptic_currents(model: Model, core, v, syn_states, v_pre, graded_states):
+    """Synaptic current (nA) and its conductance (uS) per node, event-driven and graded,
+    and each placement's {"i": nA, "g": uS (di/dv)} per synapse.
+
+    Args:
+        model: static structure; ``model.synapses`` and ``model.graded`` the placements.
+        core: params pytree in simulator units ("synapses", "graded").
+        v: [N] membrane potential, mV.
+        syn_states: per event-synapse placement, its states {name: [n]}.
+        v_pre: per graded placement, the presynaptic potential [n] (mV) its synapses see.
+        graded_states: per graded placement, its states {name: [n]}.
+
+    Returns:
+        (i [N] nA, g [N] uS, per event placement {"i", "g"}: [n], per graded placement
+        {"i", "g"}: [n]).
+    """
+    n = model.n_nodes
+    i_tot = jnp.zeros(n, v.dtype)
+    g_tot = jnp.zeros(n, v.dtype)
+    event, graded = [], []
+    for placement, p, s in zip(model.synapses, core["synapses"], syn_states):
+        vl = v[placement.nodes]
+        cur, dcur = jax.jvp(lambda u: placement.mech.current(u, s, p), (vl,), (jnp.ones_like(vl),))
+        i_tot = i_tot.at[placement.nodes].add(cur)
+        g_tot = g_tot.at[placement.nodes].add(dcur)
+        event.append({"i": cur, "g": dcur})
+    for placement, p, s, vp in zip(model.graded, core["graded"], graded_states, v_pre):
+        vl = v[placement.nodes]
+        cur, dcur = jax.jvp(lambda u: placement.mech.current(u, vp, s, p), (vl,),
+                            (jnp.ones_like(vl),))
+        i_tot = i_tot.at[placement.nodes].add(cur)
+        g_tot = g_tot.at[placement.nodes].add(dcur)
+        graded.append({"i": cur, "g": dcur})
+    return i_tot, g_tot, tuple(event), tuple(graded)
+
+
+def vclamp_level(vc, t):
+    """NEURON's SEClamp at time t (ms): (level [M] in mV, on [M]): amp1 for dur1, amp2 for
+    dur2, amp3 for dur3, then off. ``vc``: the clamps' params, "dur" and "amp" [M, 3]
+    (ms, mV)."""
+    edges = jnp.cumsum(vc["dur"], axis=1)
+    amp = vc["amp"]
+    level = jnp.where(t < edges[:, 0], amp[:, 0], jnp.where(t < edges[:, 1], amp[:, 1], amp[:, 2]))
+    return level, t < edges[:, 2]
+
+
+def iclamp_currents(core, t):
+    """IClamp currents (nA, into the cell) at time t (ms): [K]. ``core["iclamp"]``:
+    "delay", "dur" (ms) and "amp" (nA), each [K]."""
+    ic = core["iclamp"]
+    return jnp.where((t >= ic["delay"]) & (t < ic["delay"] + ic["dur"]), ic["amp"], 0.0)
+
+
+def vclamp_currents(model: Model, core, t, v):
+    """SEClamp currents (nA, into the cell) with the level at time t (ms) and potential v
+    [N] (mV): [M], at ``model.vclamp_nodes``; series resistance ``core["vclamp"]["rs"]``
+    [M] (MOhm)."""
+    if not model.vclamp_nodes.size:
+        return jnp.zeros(0, v.dtype)
+    level, on = vclamp_level(core["vclamp"], t)
+    return jnp.where(on, (level - v[model.vclamp_nodes]) / core["vclamp"]["rs"], 0.0)
