@@ -655,6 +655,32 @@ def replay(args, parse, report, run_case=None) -> bool:
     return False
 
 
+def start(argv, parse, report, run_case=None):
+    """The head of a benchmark's main: ``argv`` (None: the command line) as a list and its
+    parsed ``args``, after ``replay`` (``--case``, ``--from-json``). Returns (argv, args),
+    args None when replay served the call (main then returns 0). ``report`` must take what
+    ``finish`` saves as results."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = parse(argv)
+    return argv, (None if replay(args, parse, report, run_case) else args)
+
+
+def finish(script_file, argv, args, notes, results, report, *, extra_versions=None) -> int:
+    """The tail of a benchmark's main: the machine lines (command ``python
+    benchmarks/<script>.py`` and ``argv`` without --json), ``results`` saved with them to
+    ``args.json`` when given, then ``report(results, args, machine, notes)``. Non-empty
+    ``extra_versions`` ({name: version}) are appended to the Versions line. Returns 0."""
+    import shlex
+
+    machine = machine_lines(shlex.join(["python", f"benchmarks/{Path(script_file).name}",
+                                        *shown_args(argv)]))
+    machine[1] += "".join(f", {k} {v}" for k, v in (extra_versions or {}).items() if v)
+    if args.json:
+        save_run(args.json, argv, machine, notes, results)
+    report(results, args, machine, notes)
+    return 0
+
+
 def mean_abs_dv(a, b) -> float:
     a, b = np.asarray(a), np.asarray(b)
     n = min(a.shape[-1], b.shape[-1])

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import resource
-import shlex
 import sys
 import time
 from pathlib import Path
@@ -196,9 +195,8 @@ def report(results, args, machine, notes):
 
 
 def main(argv=None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    args = parse(argv)
-    if C.replay(args, parse, report, run_case):
+    argv, args = C.start(argv, parse, report, run_case)
+    if args is None:
         return 0
     paths, msg = C.resolve_cells([args.cell])
     notes = [msg] if msg else []
@@ -219,11 +217,7 @@ def main(argv=None) -> int:
                                         f"{r['run_s']:.3f} s, {r['ns']:.1f} ns/comp-step/cell")
                 + f" ({time.perf_counter() - t0:.0f} s)")
             results.append(r)
-    machine = C.machine_lines(shlex.join(["python", "benchmarks/batch.py", *C.shown_args(argv)]))
-    if args.json:
-        C.save_run(args.json, argv, machine, notes, results)
-    report(results, args, machine, notes)
-    return 0
+    return C.finish(__file__, argv, args, notes, results, report)
 
 
 if __name__ == "__main__":

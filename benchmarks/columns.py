@@ -26,7 +26,6 @@ run time). Reported: seconds per biological second, peak resident memory of the 
 from __future__ import annotations
 
 import argparse
-import shlex
 import sys
 import time
 from pathlib import Path
@@ -159,9 +158,10 @@ def report(results, args, machine, notes):
 
 
 def main(argv=None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    args = parse(argv)
-    if C.replay(args, parse, lambda res, a, m, n: report(res["results"], a, m, n), run_case):
+    # saved and replayed results are {"results": [...]}; report takes the list
+    show = lambda res, a, m, n: report(res["results"], a, m, n)  # noqa: E731
+    argv, args = C.start(argv, parse, show, run_case)
+    if args is None:
         return 0
     results = []
     grid = cases(args)
@@ -176,12 +176,7 @@ def main(argv=None) -> int:
                 f"construct {r['construct_s']:.2f} s, first {r['first_s']:.1f} s, run "
                 f"{r['run_s']:.2f} s ({r['per_bio_s']:.3g} s per biological s), peak "
                 f"{r['peak_mib']:.0f} MiB, rate {r['rate']:.1f} Hz")
-    machine = C.machine_lines(shlex.join(["python", "benchmarks/columns.py",
-                                          *C.shown_args(argv)]))
-    if args.json:
-        C.save_run(args.json, argv, machine, [], {"results": results})
-    report(results, args, machine, [])
-    return 0
+    return C.finish(__file__, argv, args, [], {"results": results}, show)
 
 
 if __name__ == "__main__":

@@ -37,7 +37,6 @@ import argparse
 import gc
 import math
 import resource
-import shlex
 import sys
 import time
 from pathlib import Path
@@ -338,9 +337,8 @@ def markdown(rows, args, machine, notes, k) -> str:
 
 
 def main(argv=None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    args = parse(argv)
-    if C.replay(args, parse, report, run_case):
+    argv, args = C.start(argv, parse, report, run_case)
+    if args is None:
         return 0
     paths, msg = C.resolve_cells(args.cells)
     notes = []
@@ -387,12 +385,7 @@ def main(argv=None) -> int:
             log(f"[{i + 1}/{len(grid)}] {what}: {r['run_s']:.3f} s (compile {r['compile_s']:.1f} "
                 f"s), peak {_mem(r)} MiB [{time.perf_counter() - t0:.0f} s]")
     log(f"all cases: {time.perf_counter() - t_all:.0f} s")
-    machine = C.machine_lines(
-        shlex.join(["python", "benchmarks/gradients.py", *C.shown_args(argv)]))
-    if args.json:
-        C.save_run(args.json, argv, machine, notes, results)
-    report(results, args, machine, notes)
-    return 0
+    return C.finish(__file__, argv, args, notes, results, report)
 
 
 def report(results, args, machine, notes):

@@ -757,9 +757,8 @@ def markdown(res, args, machine, notes) -> str:
 
 
 def main(argv=None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    args = parse(argv)
-    if C.replay(args, parse, report, run_case):
+    argv, args = C.start(argv, parse, report, run_case)
+    if args is None:
         return 0
     # this process stays small (no jax until the end): a child's ru_maxrss starts from
     # the peak RSS of the process that started it
@@ -798,12 +797,7 @@ def main(argv=None) -> int:
     notes.append(f"the whole benchmark took {time.perf_counter() - t_all:.0f} s")
     if args.quick:
         notes.append("--quick: small sizes (a smoke run); not the numbers of the issue")
-    machine = C.machine_lines(shlex.join(["python", "benchmarks/memory.py",
-                                          *C.shown_args(argv)]))
-    if args.json:
-        C.save_run(args.json, argv, machine, notes, res)
-    report(res, args, machine, notes)
-    return 0
+    return C.finish(__file__, argv, args, notes, res, report)
 
 
 def report(res, args, machine, notes):

@@ -53,7 +53,6 @@ from __future__ import annotations
 import argparse
 import gc
 import math
-import shlex
 import sys
 import time
 from pathlib import Path
@@ -548,9 +547,8 @@ def markdown(res, args, machine, notes, k) -> str:
 
 
 def main(argv=None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    args = parse(argv)
-    if C.replay(args, parse, report, run_case):
+    argv, args = C.start(argv, parse, report, run_case)
+    if args is None:
         return 0
     jax = C.setup_jax()
     notes = []
@@ -595,15 +593,10 @@ def main(argv=None) -> int:
         else:
             log(f"[{i + 1}/{len(grid)}] {what}: {r['run_s']:.3f} s (compile {r['compile_s']:.1f} "
                 f"s), peak {_mem(r)} MiB [{time.perf_counter() - t0:.0f} s]")
-    machine = C.machine_lines(shlex.join(["python", "benchmarks/network.py",
-                                          *C.shown_args(argv)]))
     strip = lambda v: ({k: strip(x) for k, x in v.items() if k not in ("traces", "spikes")}  # noqa: E731
                        if isinstance(v, dict) else v)
     res = {"rows": [strip(r) for r in rows], "grads": grads, "build": build}
-    if args.json:
-        C.save_run(args.json, argv, machine, notes, res)
-    report(res, args, machine, notes)
-    return 0
+    return C.finish(__file__, argv, args, notes, res, report)
 
 
 def report(res, args, machine, notes):

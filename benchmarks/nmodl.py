@@ -33,7 +33,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import gc
-import shlex
 import statistics
 import sys
 import time
@@ -324,9 +323,8 @@ def report(results, args, machine, notes):
 
 
 def main(argv=None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    args = parse(argv)
-    if C.replay(args, parse, report):
+    argv, args = C.start(argv, parse, report)
+    if args is None:
         return 0
     import importlib.util
 
@@ -364,13 +362,7 @@ def main(argv=None) -> int:
         for nseg in args.nseg:
             log(f"L5PC-like {path.name} nseg={nseg}")
             rows.append(run_cell(jax, path, nseg, classes, args))
-    machine = C.machine_lines(shlex.join(["python", "benchmarks/nmodl.py",
-                                          *C.shown_args(argv)]))
-    results = {"rows": rows, "import": imp}
-    if args.json:
-        C.save_run(args.json, argv, machine, notes, results)
-    report(results, args, machine, notes)
-    return 0
+    return C.finish(__file__, argv, args, notes, {"rows": rows, "import": imp}, report)
 
 
 if __name__ == "__main__":

@@ -47,7 +47,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shlex
 import subprocess
 import sys
 import time
@@ -660,9 +659,10 @@ def report(results, args, machine, notes):
 
 
 def main(argv=None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    args = parse(argv)
-    if C.replay(args, parse, lambda res, a, m, n: report(res["results"], a, m, n), case_main):
+    # saved and replayed results are {"results": [...]}; report takes the list
+    show = lambda res, a, m, n: report(res["results"], a, m, n)  # noqa: E731
+    argv, args = C.start(argv, parse, show, case_main)
+    if args is None:
         return 0
     notes = []
     have_nest = not args.skip_nest and C.optional("nest") is not None
@@ -686,16 +686,9 @@ def main(argv=None) -> int:
                 + f", simulation {r['run_s']:.2f} s, exc {C.fmt(r['exc']['rate'], '.1f')} Hz "
                 f"CV {C.fmt(r['exc']['cv'], '.2f')}, inh {C.fmt(r['inh']['rate'], '.1f')} Hz, "
                 f"peak {r['peak_mib']:.0f} MiB [{r['wall_s']:.0f} s]")
-    machine = C.machine_lines(shlex.join(["python", "benchmarks/point_networks.py",
-                                          *C.shown_args(argv)]))
     nest_v = next((r["nest"] for r in results if r.get("nest")), None)
-    if nest_v:
-        machine[1] += f", nest {nest_v}"
-    res = {"results": results}
-    if args.json:
-        C.save_run(args.json, argv, machine, notes, res)
-    report(results, args, machine, notes)
-    return 0
+    return C.finish(__file__, argv, args, notes, {"results": results}, show,
+                    extra_versions={"nest": nest_v})
 
 
 if __name__ == "__main__":

@@ -25,7 +25,6 @@ none by more than 0.1 ms and mean |dV| stays below 0.1 mV.
 from __future__ import annotations
 
 import argparse
-import shlex
 import sys
 from pathlib import Path
 
@@ -195,9 +194,8 @@ def report(rows, args, machine, notes):
 def main(argv=None) -> int:
     import tempfile
 
-    argv = list(sys.argv[1:] if argv is None else argv)
-    args = parse(argv)
-    if C.replay(args, parse, report, run_case):
+    argv, args = C.start(argv, parse, report, run_case)
+    if args is None:
         return 0
     jax = C.setup_jax()
     paths, msg = C.resolve_cells(args.cells)
@@ -219,12 +217,7 @@ def main(argv=None) -> int:
                 for nseg in args.nseg:
                     log(f"{kind} {path.name} nseg={nseg}")
                     rows.append(run_model(jax, kind, path, nseg, args, have_neuron, tmp))
-    machine = C.machine_lines(shlex.join(["python", "benchmarks/precision.py",
-                                          *C.shown_args(argv)]))
-    if args.json:
-        C.save_run(args.json, argv, machine, notes, rows)
-    report(rows, args, machine, notes)
-    return 0
+    return C.finish(__file__, argv, args, notes, rows, report)
 
 
 if __name__ == "__main__":

@@ -42,7 +42,6 @@ from __future__ import annotations
 import argparse
 import gc
 import os
-import shlex
 import sys
 import time
 from pathlib import Path
@@ -458,9 +457,8 @@ def setup_coreneuron(args, kinds, hay_neuron) -> dict:
 
 
 def main(argv=None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    args = parse(argv)
-    if C.replay(args, parse, report):
+    argv, args = C.start(argv, parse, report)
+    if args is None:
         return 0
     jax = C.setup_jax()
     paths, msg = C.resolve_cells(args.cells)
@@ -513,14 +511,9 @@ def main(argv=None) -> int:
                 log(f"{kind} {path.name} nseg={nseg}")
                 rows.append(run_model(jax, kind, path, nseg, args, have_neuron, have_jaxley,
                                       hay_neuron, skip, coreneuron_why))
-    machine = C.machine_lines(
-        shlex.join(["python", "benchmarks/single_cell.py", *C.shown_args(argv)]))
     strip = lambda v: {k: x for k, x in v.items() if k != "traces"} if isinstance(v, dict) else v  # noqa: E731
     rows = [{k: strip(v) for k, v in r.items()} for r in rows]
-    if args.json:
-        C.save_run(args.json, argv, machine, notes, rows)
-    report(rows, args, machine, notes)
-    return 0
+    return C.finish(__file__, argv, args, notes, rows, report)
 
 
 def report(rows, args, machine, notes):
