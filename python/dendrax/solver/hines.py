@@ -89,7 +89,7 @@ def _checked(parent, lower, diag, upper, rhs):
         floats.append(a)
     dtypes = {a.dtype for a in floats}
     if len(dtypes) > 1:
-        raise ValueError(f"hines_solve: lower, diag, upper and rhs must share one dtype, got "
+        raise ValueError("hines_solve: lower, diag, upper and rhs must share one dtype, got "
                          + ", ".join(f"{n}={a.dtype}" for n, a in zip(names, floats)))
     shapes = {a.shape for a in floats}
     if len(shapes) > 1:
