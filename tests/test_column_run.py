@@ -144,6 +144,8 @@ def test_other_families(family, preset):
     assert model.compute_readout(sig, dc.readout_spec("r", "spike_rate_hz"))["r"] > 0
 
 
+# NEST's "no bound" defaults (V_min = -DBL_MAX) lowered to float32 are -inf, not an overflow
+@pytest.mark.filterwarnings("error::RuntimeWarning")
 def test_float32_and_plasticity():
     cfg = (dc.configuration().runtime(dtype="float32", duration_ms=50.0, dt_ms=0.5)
            .column("A", ["L4"], 20).connectivity(plasticity=True).probes(["SPK", "Vm"]))

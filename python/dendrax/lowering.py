@@ -26,6 +26,7 @@ mechanism type.
 
 from __future__ import annotations
 
+import sys
 import weakref
 from dataclasses import dataclass, replace
 from typing import NamedTuple, Protocol, Sequence, runtime_checkable
@@ -346,8 +347,15 @@ def _level_order(parent: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _put(a):
-    """A numpy array on the default device, as a jax Array (no compile, unlike jnp.asarray)."""
-    return jax.device_put(np.asarray(a))
+    """A numpy array on the default device, as a jax Array (no compile, unlike jnp.asarray).
+
+    In float32, NEST's "no bound" defaults (+-DBL_MAX, e.g. V_min) become +-inf, which
+    float32 holds with the same meaning; any other value beyond float32's range still
+    warns as it overflows."""
+    a = np.asarray(a)
+    if a.dtype == np.float64 and jax.dtypes.canonicalize_dtype(np.float64) == np.float32:
+        a = np.where(np.abs(a) == sys.float_info.max, np.copysign(np.inf, a), a)
+    return jax.device_put(a)
 
 
 def _offsets(sizes) -> np.ndarray:
