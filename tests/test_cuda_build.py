@@ -441,8 +441,8 @@ def scheduled_calls(text):
 def test_cuda_lowering_passes_the_schedule(monkeypatch):
     """Lowered for CUDA (no GPU needed): a concrete parent array gives the scheduled
     targets with the packed schedule as last operand (under vmap: the batch side by side
-    with the systems, [N, B], and the schedule unbatched) and its width as attribute, in the solve and in its gradient; a traced one the plain
-    targets."""
+    with the systems, [N, B], and the schedule unbatched) and its width as attribute, in
+    the solve and in its gradient; a traced one the plain targets."""
     import jax
     import jax.numpy as jnp
 

@@ -1,5 +1,7 @@
 """The time loop against analytic results and finite differences; its contracts."""
 
+import re
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -183,6 +185,28 @@ def test_checkpointed_gradients_equal_plain():
         # (1e-10 to 2e-10 of the largest); every other leaf agrees to ~1e-12
         for a, b in zip(jax.tree_util.tree_leaves(plain), jax.tree_util.tree_leaves(chk)):
             np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-9 * float(np.max(np.abs(a), initial=0.0)))
+
+
+def test_gradient_reuses_each_steps_factored_matrix():
+    """Reverse mode keeps each step's voltage solve (solution and pivots): the backward
+    pass transposes with the stored pivots instead of factoring the step again."""
+    from dendrax.solver import native_available
+
+    if not native_available("cpu"):
+        pytest.skip("native CPU kernel unavailable")
+    cell = hh_ball_and_stick()
+
+    def calls(checkpoint):
+        def loss(params):
+            return jnp.mean(dx.simulate(cell, 2.0, 0.025, params=params,
+                                        checkpoint=checkpoint).traces ** 2)
+
+        text = jax.jit(jax.grad(loss)).lower(cell.params).as_text()
+        return [len(re.findall(rf"custom_call @dendrax_hines_{w}\b", text))
+                for w in ("factor_solve", "substitute")]
+
+    assert calls(None) == [1, 1]  # the forward loop's solve, the backward's transposed one
+    assert calls(8) == [2, 1]  # plus the forward rerun of each checkpointed stretch
 
 
 def test_simulate_inside_jit():

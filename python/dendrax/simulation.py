@@ -482,10 +482,18 @@ def _every(step, k: int, n_traces: int):
     return body
 
 
+# What reverse mode keeps of each step: the voltage solve's solution and pivots (named in
+# dendrax.solver); the rest is recomputed. Storing the pivots costs less than factoring
+# again (HH, 880 compartments: gradient 3.3x -> 2.9x the forward); storing the gates' rates
+# as well costs more than it saves (the stores are memory-bound).
+_KEEP = jax.checkpoint_policies.save_only_these_names("dendrax.solve")
+
+
 def step_function(model: Model, core, dt, *, method: str = "backward_euler",
                   backend: str = "auto", ring_offset=0, record=None):
     """The time step as a scan body, ``(state, xs) -> (state, (recordings, spikes))``
-    (rematerialised in reverse mode but for its voltage solve), and whether a traced delay overflows the buffers.
+    (rematerialised in reverse mode but for its voltage solve), and whether a traced delay
+    overflows the buffers.
 
     ``ring_offset`` (words) and ``record`` (state -> recordings) serve a part of a network
     split over devices (``dendrax.distributed``): where its sources sit in the spike
@@ -504,12 +512,6 @@ def step_function(model: Model, core, dt, *, method: str = "backward_euler",
     return jax.checkpoint(partial(_step, model, core, mat, dt, k, backend), prevent_cse=False,
                           policy=_KEEP), too_long
 
-
-# What reverse mode keeps of each step: the voltage solve's solution and pivots (named in
-# dendrax.solver); the rest is recomputed. Storing the pivots costs less than factoring
-# again (HH, 880 compartments: gradient 3.3x -> 2.9x the forward); storing the gates' rates
-# as well costs more than it saves (the stores are memory-bound).
-_KEEP = jax.checkpoint_policies.save_only_these_names("dendrax.solve")
 
 
 def _scan(step, checkpoint, state, xs):
