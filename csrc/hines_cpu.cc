@@ -102,76 +102,128 @@ void parallel_systems(const Layout& L, Body body) {
   });
 }
 
-// --- packing short rows --------------------------------------------------------------
+// --- interleaved leading entries ------------------------------------------------------
 //
-// vmap of a solve of [N] (or [N, few]) systems gives rows of nt < kPackBelow systems
-// and many leading entries: solved one by one, each system is a chain of dependent
-// divisions. Leading entries that share a parent array are packed side by side into
-// rows of up to kPackWidth systems, solved together (SIMD), and unpacked.
-constexpr int64_t kPackBelow = 8;
-constexpr int64_t kPackWidth = 32;
+// vmap of a solve of [N] (or [N, few]) systems gives rows of nt < kInterleaveBelow
+// systems and many leading entries: solved one by one, each system is a chain of
+// dependent divisions. Leading entries that share a parent array are solved together
+// instead, node by node with the systems of all entries side by side (independent work
+// that fills the pipeline), each entry read and written where it lies (no packing into
+// scratch), so that a vmapped batch needs no transposes in XLA either. The arithmetic is factor_solve's and
+// substitute's, system by system (the same results, bit for bit).
+constexpr int64_t kInterleaveBelow = 8;
+constexpr int64_t kGroup = 64;  // entries solved together: their rows at a node stay in L1
 
-struct Pack {
-  int64_t l0, count;  // leading entries [l0, l0 + count), one parent array
+// Leading entries solved together (one parent array): block pointers of each entry.
+template <typename T>
+struct Group {
+  int64_t count = 0;
+  int64_t parent = 0;      // offset of the entries' parent array
+  const T* in[4][kGroup];  // the call's four float operands
+  T* out[2][kGroup];       // its results (x, and dinv for factor_solve)
 };
 
-std::vector<Pack> make_packs(const Layout& L) {
-  std::vector<Pack> packs;
-  const int64_t max_count = std::max<int64_t>(1, kPackWidth / L.nt);
+// The groups of a call: about two per thread, never mixing parent arrays.
+template <typename T>
+std::vector<Group<T>> make_groups(const Layout& L, const T* const in[4], T* const out[2]) {
+  const int64_t per = 2 * max_threads();
+  const int64_t size = std::min<int64_t>(kGroup, std::max<int64_t>(1, (L.nlead + per - 1) / per));
+  const int64_t blk = L.n * L.nt;
+  std::vector<Group<T>> groups;
   for (int64_t l = 0; l < L.nlead;) {
+    Group<T>& g = groups.emplace_back();
     const int64_t pb = L.block(0, l);
-    int64_t c = 1;
-    while (c < max_count && l + c < L.nlead && L.block(0, l + c) == pb) ++c;
-    packs.push_back({l, c});
-    l += c;
+    g.parent = pb * L.n;
+    for (; g.count < size && l < L.nlead && L.block(0, l) == pb; ++g.count, ++l) {
+      for (int op = 0; op < 4; ++op) g.in[op][g.count] = in[op] + L.block(op + 1, l) * blk;
+      for (int k = 0; k < 2; ++k) g.out[k][g.count] = out[k] ? out[k] + l * blk : nullptr;
+    }
   }
-  return packs;
+  return groups;
 }
 
-// dst [n, count * nt] <- the systems of operand `op` of the pack's leading entries.
-// One source at a time, read in order (the packed rows stay in cache).
+// Back substitution of a group: x_i = (y_i - lower_i x_p) dinv_i, y_i in x.
 template <typename T>
-void pack_rows(const Layout& L, int op, const T* src, const Pack& pk, T* dst) {
-  const int64_t nt = L.nt, w = pk.count * nt, blk = L.n * nt;
-  for (int64_t g = 0; g < pk.count; ++g) {
-    const T* __restrict__ s = src + L.block(op, pk.l0 + g) * blk;
-    T* __restrict__ d = dst + g * nt;
-    for (int64_t i = 0; i < L.n; ++i)
-      for (int64_t t = 0; t < nt; ++t) d[i * w + t] = s[i * nt + t];
-  }
-}
-
-// The pack's leading entries of a result (leading entry l at l * n * nt) <- src.
-template <typename T>
-void unpack_rows(const Layout& L, const T* src, const Pack& pk, T* dst) {
-  const int64_t nt = L.nt, w = pk.count * nt, blk = L.n * nt;
-  for (int64_t g = 0; g < pk.count; ++g) {
-    const T* __restrict__ s = src + g * nt;
-    T* __restrict__ d = dst + (pk.l0 + g) * blk;
-    for (int64_t i = 0; i < L.n; ++i)
-      for (int64_t t = 0; t < nt; ++t) d[i * nt + t] = s[i * w + t];
+void back_group(const int32_t* parent, const T* const* lo, const T* const* dinv, T* const* x,
+                int64_t count, int64_t n, int64_t nt) {
+  for (int64_t i = 0; i < n; ++i) {
+    const int64_t p = parent[i];
+    for (int64_t g = 0; g < count; ++g) {
+      const T* __restrict__ l = lo[g];
+      const T* __restrict__ di = dinv[g];
+      T* __restrict__ xg = x[g];
+      for (int64_t t = 0; t < nt; ++t) {
+        const int64_t k = i * nt + t;
+        xg[k] = p < 0 ? xg[k] * di[k] : (xg[k] - l[k] * xg[p * nt + t]) * di[k];
+      }
+    }
   }
 }
 
-// `size` values of scratch for this thread, kept from call to call (a solve inside a
-// time loop would otherwise allocate and zero megabytes every step).
+// factor_solve of a group: operands lower, diag, upper, rhs; results x, dinv. (A copy
+// pass first: reading leaves and first children from the inputs instead, as
+// factor_solve_rows does, measured slower here.)
 template <typename T>
-T* thread_scratch(size_t size) {
-  thread_local std::vector<T> buffer;
-  if (buffer.size() < size) buffer.resize(size);
-  return buffer.data();
+void factor_group(const int32_t* parent, const Group<T>& G, int64_t n, int64_t nt) {
+  const int64_t blk = n * nt;
+  for (int64_t g = 0; g < G.count; ++g)
+    for (int64_t k = 0; k < blk; ++k) {
+      G.out[1][g][k] = G.in[1][g][k];
+      G.out[0][g][k] = G.in[3][g][k];
+    }
+  for (int64_t i = n - 1; i >= 0; --i) {
+    const int64_t p = parent[i];
+    for (int64_t g = 0; g < G.count; ++g) {
+      const T* __restrict__ lo = G.in[0][g];
+      const T* __restrict__ up = G.in[2][g];
+      T* __restrict__ x = G.out[0][g];
+      T* __restrict__ dinv = G.out[1][g];
+      for (int64_t t = 0; t < nt; ++t) {
+        const int64_t k = i * nt + t;
+        const T inv = T(1) / dinv[k];
+        dinv[k] = inv;
+        if (p >= 0) {
+          const T f = up[k] * inv;
+          dinv[p * nt + t] = dinv[p * nt + t] - f * lo[k];
+          x[p * nt + t] = x[p * nt + t] - f * x[k];
+        }
+      }
+    }
+  }
+  back_group<T>(parent, G.in[0], G.out[1], G.out[0], G.count, n, nt);
 }
 
-// Runs solve(pack, scratch) over the packs, where scratch holds `buffers` arrays of
-// n * kPackWidth values for the calling worker. False when packing does not apply.
+// substitute of a group: operands lower, upper, dinv, rhs; result x.
+template <typename T>
+void substitute_group(const int32_t* parent, const Group<T>& G, int64_t n, int64_t nt) {
+  const int64_t blk = n * nt;
+  for (int64_t g = 0; g < G.count; ++g)
+    for (int64_t k = 0; k < blk; ++k) G.out[0][g][k] = G.in[3][g][k];
+  for (int64_t i = n - 1; i > 0; --i) {
+    const int64_t p = parent[i];
+    if (p < 0) continue;
+    for (int64_t g = 0; g < G.count; ++g) {
+      const T* __restrict__ up = G.in[1][g];
+      const T* __restrict__ dinv = G.in[2][g];
+      T* __restrict__ x = G.out[0][g];
+      for (int64_t t = 0; t < nt; ++t) {
+        const int64_t k = i * nt + t;
+        const T f = up[k] * dinv[k];
+        x[p * nt + t] = x[p * nt + t] - f * x[k];
+      }
+    }
+  }
+  back_group<T>(parent, G.in[0], G.in[2], G.out[0], G.count, n, nt);
+}
+
+// Runs solve(group) over the call's groups in parallel. False when interleaving does
+// not apply (rows of kInterleaveBelow systems or more, or a single leading entry).
 template <typename T, typename Solve>
-bool run_packed(const Layout& L, int buffers, Solve solve) {
-  if (L.nt >= kPackBelow || L.nlead < 2) return false;
-  const std::vector<Pack> packs = make_packs(L);
-  if (static_cast<int64_t>(packs.size()) == L.nlead) return false;  // nothing shares a row
-  const size_t size = static_cast<size_t>(buffers * L.n * kPackWidth);
-  parallel_for(static_cast<int64_t>(packs.size()), L.n * L.nt * L.nlead, max_threads(),
-               [&](int64_t k, int) { solve(packs[k], thread_scratch<T>(size)); });
+bool run_interleaved(const Layout& L, const T* const in[4], T* const out[2], Solve solve) {
+  if (L.nt >= kInterleaveBelow || L.nlead < 2) return false;
+  const std::vector<Group<T>> groups = make_groups(L, in, out);
+  parallel_for(static_cast<int64_t>(groups.size()), L.n * L.nt * L.nlead, max_threads(),
+               [&](int64_t k, int) { solve(groups[k]); });
   return true;
 }
 
@@ -290,20 +342,13 @@ ffi::Error factor_solve_typed(const Layout& L, const int32_t* parent, const T* l
   if (auto e = parent_flags(L, parent, &flags); !e.success()) return e;
   const int64_t blk = L.n * L.nt;
   const FactorFn<T> kernel = factor_kernel<T>();
-  const bool packed = run_packed<T>(L, 6, [&](const Pack& pk, T* buf) {
-    const int64_t w = pk.count * L.nt, m = L.n * kPackWidth;
-    T *plo = buf, *pd = buf + m, *pup = buf + 2 * m, *pr = buf + 3 * m, *px = buf + 4 * m,
-      *pdinv = buf + 5 * m;
-    pack_rows(L, 1, lo, pk, plo);
-    pack_rows(L, 2, d, pk, pd);
-    pack_rows(L, 3, up, pk, pup);
-    pack_rows(L, 4, r, pk, pr);
-    const int64_t pb = L.block(0, pk.l0) * L.n;
-    kernel(parent + pb, flags.data() + pb, plo, pd, pup, pr, px, pdinv, L.n, w, 0, w);
-    unpack_rows(L, px, pk, x);
-    unpack_rows(L, pdinv, pk, dinv);
-  });
-  if (packed) return ffi::Error::Success();
+  const T* const in[4] = {lo, d, up, r};
+  T* const out[2] = {x, dinv};
+  if (run_interleaved<T>(L, in, out,
+                         [&](const Group<T>& g) {
+                           factor_group(parent + g.parent, g, L.n, L.nt);
+                         }))
+    return ffi::Error::Success();
   parallel_systems(L, [&](int64_t l, int64_t t0, int64_t t1) {
     const int64_t pb = L.block(0, l) * L.n;
     kernel(parent + pb, flags.data() + pb, lo + L.block(1, l) * blk, d + L.block(2, l) * blk,
@@ -328,18 +373,12 @@ ffi::Error substitute_typed(const Layout& L, const int32_t* parent, const T* lo,
   if (auto e = parent_flags(L, parent, &flags); !e.success()) return e;
   const int64_t blk = L.n * L.nt;
   const SubstituteFn<T> kernel = substitute_kernel<T>();
-  const bool packed = run_packed<T>(L, 5, [&](const Pack& pk, T* buf) {
-    const int64_t w = pk.count * L.nt, m = L.n * kPackWidth;
-    T *plo = buf, *pup = buf + m, *pdinv = buf + 2 * m, *pr = buf + 3 * m, *px = buf + 4 * m;
-    pack_rows(L, 1, lo, pk, plo);
-    pack_rows(L, 2, up, pk, pup);
-    pack_rows(L, 3, dinv, pk, pdinv);
-    pack_rows(L, 4, r, pk, pr);
-    const int64_t pb = L.block(0, pk.l0) * L.n;
-    kernel(parent + pb, flags.data() + pb, plo, pup, pdinv, pr, px, L.n, w, 0, w);
-    unpack_rows(L, px, pk, x);
-  });
-  if (packed) return ffi::Error::Success();
+  const T* const in[4] = {lo, up, dinv, r};
+  T* const out[2] = {x, nullptr};
+  if (run_interleaved<T>(L, in, out, [&](const Group<T>& g) {
+        substitute_group(parent + g.parent, g, L.n, L.nt);
+      }))
+    return ffi::Error::Success();
   parallel_systems(L, [&](int64_t l, int64_t t0, int64_t t1) {
     const int64_t pb = L.block(0, l) * L.n;
     kernel(parent + pb, flags.data() + pb, lo + L.block(1, l) * blk, up + L.block(2, l) * blk,

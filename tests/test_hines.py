@@ -488,7 +488,7 @@ KERNEL_PATHS = textwrap.dedent("""
     solve = lambda *a: dendrax.hines_solve(parent, *a, backend="native")
     x = jax.jit(solve)(lo, d, up, r)
     g = jax.jit(jax.grad(lambda *a: jnp.sum(solve(*a) ** 2), argnums=(0, 1, 2, 3)))(lo, d, up, r)
-    # vmap over the systems of a [N] solve: short rows, packed side by side
+    # vmap over the systems of a [N] solve: short rows, solved interleaved
     xv = jax.jit(jax.vmap(solve, in_axes=1, out_axes=1))(lo, d, up, r)
     gv = jax.jit(jax.grad(lambda *a: jnp.sum(jax.vmap(solve, in_axes=1, out_axes=1)(*a) ** 2),
                           argnums=(0, 1, 2, 3)))(lo, d, up, r)
@@ -499,7 +499,7 @@ KERNEL_PATHS = textwrap.dedent("""
 
 def test_kernel_paths_agree_bit_for_bit(tmp_path):
     """Threads (DENDRAX_NUM_THREADS), AVX2 or baseline SIMD (DENDRAX_DISABLE_AVX2) and
-    packing of short rows (vmap) change how systems are scheduled, never their
+    interleaving of short rows (vmap) change how systems are scheduled, never their
     arithmetic: all results are identical."""
     if not NATIVE:
         pytest.skip("native CPU kernel unavailable")
@@ -515,7 +515,7 @@ def test_kernel_paths_agree_bit_for_bit(tmp_path):
     a, b = out["threads4"], out["serial_baseline"]
     for k in a:
         np.testing.assert_array_equal(a[k], b[k], err_msg=k)
-    np.testing.assert_array_equal(a["x"], a["xv"])  # packed == row layout
+    np.testing.assert_array_equal(a["x"], a["xv"])  # interleaved == row layout
     for k in range(4):
         np.testing.assert_array_equal(a[f"g{k}"], a[f"gv{k}"])
 

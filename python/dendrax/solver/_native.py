@@ -22,14 +22,15 @@ unavailable_reason = _EXTENSIONS.unavailable_reason  # None when the platform's 
 available = _EXTENSIONS.available
 
 
-def _call(target: str, n_out: int, *operands, schedule=None):
+def _call(target: str, n_out: int, *operands, schedule=None, platform: str = "cpu"):
     """One FFI call; results have the shape and dtype of the rhs (operand 4).
 
     With a ``schedule`` (``dendrax.solver.schedule.Schedule`` of the concrete parent
     array), the ``_scheduled`` variant of the target runs (CUDA only: the branch-level
     parallel kernel), with the packed schedule as one more operand and its widest level
-    as the attribute ``width``."""
-    return _systems_last(target, n_out, schedule)(*operands)
+    as the attribute ``width``. ``platform`` ("cpu" or "CUDA") picks the layout of a
+    ``jax.vmap`` batch (``_batched``)."""
+    return _batched(target, n_out, schedule, platform == "cpu")(*operands)
 
 
 def _raw(target: str, n_out: int, schedule, parent, *floats):
@@ -42,14 +43,15 @@ def _raw(target: str, n_out: int, schedule, parent, *floats):
     return call(parent, *floats, schedule.packed, width=np.int64(schedule.width))
 
 
-def _systems_last(target: str, n_out: int, schedule):
-    """The FFI call on [N, T] systems, batched by ``jax.vmap`` along the systems axis.
+def _batched(target: str, n_out: int, schedule, leading: bool):
+    """The FFI call on [N, T] systems, batched by ``jax.vmap``.
 
-    The kernels vectorise over the trailing axis T (node-major rows: one SIMD lane, or
-    one CUDA thread, per system). ``jax.vmap`` would add its axis in front, giving rows
-    of T systems each solved alone; here a batch of B sharing one tree becomes T * B
-    systems side by side (operands not batched are broadcast). A batch of different
-    trees (a batched ``parent``) keeps the leading-axis layout."""
+    ``leading`` (the CPU): the batch stays the leading axis, where vmap puts it; the
+    kernel solves the entries of few systems each together, node by node, reading each
+    where it lies (hines_cpu.cc), so XLA needs no transposes. Otherwise (the GPU, which
+    runs one thread per system of the trailing axis T) a batch of B sharing one tree
+    becomes T * B systems side by side (operands not batched are broadcast). A batch of
+    different trees (a batched ``parent``) keeps the leading-axis layout everywhere."""
 
     @jax.custom_batching.custom_vmap
     def call(parent, *floats):
@@ -57,7 +59,7 @@ def _systems_last(target: str, n_out: int, schedule):
 
     @call.def_vmap
     def rule(axis_size, in_batched, parent, *floats):
-        if in_batched[0]:
+        if leading or in_batched[0]:
             axes = tuple(0 if b else None for b in in_batched)
             return jax.vmap(partial(_raw, target, n_out, schedule), in_axes=axes)(
                 parent, *floats), (True,) * n_out
@@ -72,17 +74,18 @@ def _systems_last(target: str, n_out: int, schedule):
     return call
 
 
-def factor_solve(parent, lower, diag, upper, rhs, *, schedule=None):
-    """Native solve of [N, T] systems. Returns (x, dinv = 1 / eliminated diagonal)."""
+def factor_solve(parent, lower, diag, upper, rhs, *, schedule=None, platform="cpu"):
+    """Native solve of [N, T] systems on ``platform`` ("cpu" or "CUDA"). Returns
+    (x, dinv = 1 / eliminated diagonal)."""
     return _call("dendrax_hines_factor_solve", 2, parent, lower, diag, upper, rhs,
-                 schedule=schedule)
+                 schedule=schedule, platform=platform)
 
 
-def substitute(parent, lower, upper, dinv, rhs, *, schedule=None):
+def substitute(parent, lower, upper, dinv, rhs, *, schedule=None, platform="cpu"):
     """Native solve reusing the dinv of factor_solve (lower and upper swapped: the
-    transposed system). Returns x."""
+    transposed system) on ``platform``. Returns x."""
     (x,) = _call("dendrax_hines_substitute", 1, parent, lower, upper, dinv, rhs,
-                 schedule=schedule)
+                 schedule=schedule, platform=platform)
     return x
 
 

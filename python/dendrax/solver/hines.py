@@ -131,12 +131,14 @@ def _dispatch(backend: str, schedule, fn: str, *args):
     cpu, cuda = _impl(backend, "cpu"), _impl(backend, "CUDA")
     if cpu is _reference and cuda is _reference:
         return getattr(_reference, fn)(*args)
-    cuda_fn = getattr(cuda, fn)
-    if cuda is _native and schedule is not None:
-        cuda_fn = partial(cuda_fn, schedule=schedule)
+    cpu_fn, cuda_fn = getattr(cpu, fn), getattr(cuda, fn)
+    if cpu is _native:
+        cpu_fn = partial(cpu_fn, platform="cpu")
+    if cuda is _native:
+        cuda_fn = partial(cuda_fn, schedule=schedule, platform="CUDA")
     return lax.platform_dependent(
         *args,
-        cpu=getattr(cpu, fn),
+        cpu=cpu_fn,
         cuda=cuda_fn,
         default=getattr(_reference, fn),
     )
