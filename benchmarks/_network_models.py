@@ -14,7 +14,8 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import _common as C  # noqa: E402
+import _models as M  # noqa: E402
+import _runner as R  # noqa: E402
 
 THRESHOLD = 10.0  # mV: NetCon threshold of every connection and of the spike recording
 SEED = 1
@@ -140,8 +141,8 @@ def dendrax_net(spec: NetBench, synapse="Exp2Syn"):
     cells = []
     for k in spec.kinds:
         if k not in protos:
-            cell = (dx.Cell.ball_and_stick(nseg=spec.nseg, Ra=C.RA, cm=C.CM) if k == "ball_and_stick"
-                    else dx.Cell(dx.read_morphology(k), nseg=spec.nseg, Ra=C.RA, cm=C.CM))
+            cell = (dx.Cell.ball_and_stick(nseg=spec.nseg, Ra=M.RA, cm=M.CM) if k == "ball_and_stick"
+                    else dx.Cell(dx.read_morphology(k), nseg=spec.nseg, Ra=M.RA, cm=M.CM))
             cell.insert("hh")
             protos[k] = cell
         cells.append(protos[k].copy())
@@ -184,7 +185,7 @@ def dendrax_loop(net, t_stop, dt, *, checkpoint=None):
     drv = lowering.drive(layout, n_steps, dt)
 
     def forward(p):
-        core = lowering.core_params(layout, p, v_init=C.V_INIT, celsius=C.CELSIUS)
+        core = lowering.core_params(layout, p, v_init=M.V_INIT, celsius=M.CELSIUS)
         return run(model, core, drv, jnp.asarray(dt), checkpoint=checkpoint)
 
     return forward, params
@@ -205,9 +206,9 @@ def bench_dendrax(jax, spec, synapse, repeats):
     build = time.perf_counter() - t0
     fwd, params = dendrax_loop(net, spec.t_stop, spec.dt)
     f = jax.jit(fwd)
-    (traces, raster, _), first, steady = C.timed(lambda: jax.block_until_ready(f(params)), repeats)
+    (traces, raster, _), first, steady = R.timed(lambda: jax.block_until_ready(f(params)), repeats)
     spikes = spikes_from_raster(raster, spec.dt)
-    n_comp = sum(C.n_segments(c) for c in net.cells)
+    n_comp = sum(M.n_segments(c) for c in net.cells)
     return {"build_s": build, "compile_s": max(first - steady, 0.0), "run_s": steady,
             "n_comp": n_comp, "n_nodes": sum(c.n_nodes for c in net.cells),
             "traces": np.asarray(traces).T, "spikes": spikes,
@@ -224,13 +225,13 @@ class NeuronNet:
 
         import dendrax as dx
 
-        nm = C.neuron_helpers()
+        nm = M.neuron_helpers()
         bs = dx.Cell.ball_and_stick().morphology
         self.spec, self.keep, self.cells = spec, [], []
         for k in spec.kinds:
-            secs = (nm.neuron_from_morphology(bs, spec.nseg, Ra=C.RA, cm=C.CM)
-                    if k == "ball_and_stick" else nm.neuron_from_swc(k, nseg=spec.nseg, Ra=C.RA,
-                                                                     cm=C.CM))
+            secs = (nm.neuron_from_morphology(bs, spec.nseg, Ra=M.RA, cm=M.CM)
+                    if k == "ball_and_stick" else nm.neuron_from_swc(k, nseg=spec.nseg, Ra=M.RA,
+                                                                     cm=M.CM))
             for s in secs:
                 s.insert("hh")
             self.cells.append(secs)
@@ -266,14 +267,14 @@ class NeuronNet:
         h.usetable_hh = 0 if mode == "exact" else 1
         h.cvode.cache_efficient(0 if mode == "user" else 1)
         h.secondorder = 0
-        h.celsius = C.CELSIUS
+        h.celsius = M.CELSIUS
         h.dt = spec.dt
         h.steps_per_ms = 1.0 / spec.dt
-        h.finitialize(C.V_INIT)
+        h.finitialize(M.V_INIT)
         if mode == "user":
             h.continuerun(spec.t_stop)
         else:
-            C.parallel_context().psolve(spec.t_stop)
+            M.parallel_context().psolve(spec.t_stop)
         h.usetable_hh = 0
         return (np.array([np.array(r) for r in self.v_rec]),
                 [np.array(v) for v in self.spike_vecs])
@@ -284,7 +285,7 @@ def bench_neuron(spec, repeats):
     model = NeuronNet(spec)
     out = {"build_s": time.perf_counter() - t0}
     for mode in ("user", "expert", "exact"):
-        (traces, spikes), _, steady = C.timed(lambda: model.run(mode), repeats)
+        (traces, spikes), _, steady = R.timed(lambda: model.run(mode), repeats)
         out[mode] = {"run_s": steady, "n_spikes": int(sum(s.size for s in spikes))}
         if mode == "exact":
             out["traces"], out["spikes"] = traces, spikes
@@ -310,8 +311,8 @@ def jaxley_net(spec: NetBench, trainable=True):
     cell.branch(0).set("radius", 10.0)
     cell.branch(1).set("length", 200.0 / n_dend)
     cell.branch(1).set("radius", 0.5)
-    cell.set("axial_resistivity", C.RA)
-    cell.set("capacitance", C.CM)
+    cell.set("axial_resistivity", M.RA)
+    cell.set("capacitance", M.CM)
     cell.insert(HH())
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -334,7 +335,7 @@ def jaxley_net(spec: NetBench, trainable=True):
         net.edges.loc[rows, "IonotropicSynapse_gS"] = g.gS
         net.edges.loc[rows, "IonotropicSynapse_e_syn"] = g.e
         first += g.size
-    net.set("v", C.V_INIT)
+    net.set("v", M.V_INIT)
     net.init_states()
     cur = np.stack([jx.step_current(delay, dur, amp, spec.dt, spec.t_stop)
                     for _, delay, dur, amp in spec.iclamps])
@@ -353,7 +354,7 @@ def bench_jaxley(jax, spec, repeats):
     build = time.perf_counter() - t0
     params = net.get_parameters()
     f = jax.jit(lambda p: jx.integrate(net, params=p, t_max=spec.t_stop, delta_t=spec.dt))
-    traces, first, steady = C.timed(lambda: f(params).block_until_ready(), repeats)
+    traces, first, steady = R.timed(lambda: f(params).block_until_ready(), repeats)
     traces = np.asarray(traces)
     spikes = [detect(spec.dt, v) for v in traces]
     return {"build_s": build, "compile_s": max(first - steady, 0.0), "run_s": steady,

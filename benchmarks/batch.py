@@ -30,7 +30,8 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import _common as C  # noqa: E402
+import _models as M  # noqa: E402
+import _runner as R  # noqa: E402
 
 TITLE = "Batches"
 TARGET_NS = 8.0
@@ -66,12 +67,12 @@ def dendrax_case(jax, case):
     import jax.numpy as jnp
     from dendrax.training import simulate_batch
 
-    cell, _ = C.dendrax_hh_cell(Path(case["path"]), case["nseg"])
+    cell, _ = M.dendrax_hh_cell(Path(case["path"]), case["nseg"])
     g = jnp.asarray(cell.params["channels"]["hh"]["gnabar"])
     batch = {"channels": {"hh": {"gnabar": g[None] * jnp.asarray(scales(case["batch"]))[:, None]}}}
     run = lambda: simulate_batch(cell, batch, case["t_stop"], case["dt"], devices=1,  # noqa: E731
-                                 v_init=C.V_INIT, celsius=C.CELSIUS).block_until_ready()
-    return run, C.n_segments(cell)
+                                 v_init=M.V_INIT, celsius=M.CELSIUS).block_until_ready()
+    return run, M.n_segments(cell)
 
 
 def jaxley_case(jax, case):
@@ -79,10 +80,10 @@ def jaxley_case(jax, case):
     import jaxley as jx
 
     path = Path(case["path"])
-    dcell, sites = C.dendrax_hh_cell(path, case["nseg"])
-    xyz = [C.site_xyz(dcell.morphology, s) for s in sites]
-    cell, n_comp, idx = C.jaxley_hh(path, case["nseg"], xyz, trainable=False)
-    C.jaxley_stimulate(cell, idx, case["t_stop"], case["dt"])
+    dcell, sites = M.dendrax_hh_cell(path, case["nseg"])
+    xyz = [M.site_xyz(dcell.morphology, s) for s in sites]
+    cell, n_comp, idx = M.jaxley_hh(path, case["nseg"], xyz, trainable=False)
+    M.jaxley_stimulate(cell, idx, case["t_stop"], case["dt"])
     cell.make_trainable("HH_gNa", verbose=False)  # one value per cell, scaled over the batch
     params = cell.get_parameters()
     g = jnp.asarray(params[0]["HH_gNa"])
@@ -96,10 +97,10 @@ def neuron_case(case):
     from neuron import h
 
     path = Path(case["path"])
-    dcell, sites = C.dendrax_hh_cell(path, case["nseg"])
+    dcell, sites = M.dendrax_hh_cell(path, case["nseg"])
     models = []
     for s in scales(case["batch"]):
-        m = C.neuron_hh(path, case["nseg"], sites, case["t_stop"], case["dt"])
+        m = M.neuron_hh(path, case["nseg"], sites, case["t_stop"], case["dt"])
         for sec in m.secs:
             for seg in sec:
                 seg.gnabar_hh = seg.gnabar_hh * float(s)
@@ -109,24 +110,24 @@ def neuron_case(case):
     h.load_file("stdrun.hoc")
     h.usetable_hh = 1
     h.cvode.cache_efficient(1)
-    h.secondorder, h.celsius, h.dt = 0, C.CELSIUS, case["dt"]
-    pc = C.parallel_context()
+    h.secondorder, h.celsius, h.dt = 0, M.CELSIUS, case["dt"]
+    pc = M.parallel_context()
 
     def run():
-        h.finitialize(C.V_INIT)
+        h.finitialize(M.V_INIT)
         pc.psolve(case["t_stop"])
 
     run.keep = (models, recs)
-    return run, C.n_segments(dcell)
+    return run, M.n_segments(dcell)
 
 
 def run_case(case) -> dict:
     if case["sim"] == "neuron":
         fn, n_comp = neuron_case(case)
     else:
-        jax = C.setup_jax()
+        jax = R.setup_jax()
         fn, n_comp = (dendrax_case if case["sim"] == "dendrax" else jaxley_case)(jax, case)
-    _, first, steady = C.timed(fn, case["repeats"])
+    _, first, steady = R.timed(fn, case["repeats"])
     steps = int(round(case["t_stop"] / case["dt"]))
     return {**case, "n_comp": n_comp, "first_s": first, "run_s": steady,
             "ns": steady / (case["batch"] * n_comp * steps) * 1e9,
@@ -144,10 +145,10 @@ def table_rows(results):
         if "error" in r:
             rows.append([r["sim"], r["batch"], "-", "-", r["error"], "-", "-", "-"])
             continue
-        rows.append([r["sim"], r["batch"], r["n_comp"], C.fmt(r["first_s"], ".2f"),
-                     C.fmt(r["run_s"], ".3f"), C.fmt(r["ns"], ".1f"),
-                     C.fmt(one[r["sim"]] / r["ns"] if r["sim"] in one else None, ".1f"),
-                     C.fmt(r["max_rss_mib"], ".0f")])
+        rows.append([r["sim"], r["batch"], r["n_comp"], R.fmt(r["first_s"], ".2f"),
+                     R.fmt(r["run_s"], ".3f"), R.fmt(r["ns"], ".1f"),
+                     R.fmt(one[r["sim"]] / r["ns"] if r["sim"] in one else None, ".1f"),
+                     R.fmt(r["max_rss_mib"], ".0f")])
     return rows
 
 
@@ -173,51 +174,55 @@ def markdown(results, args, machine, notes) -> str:
         "`jax.vmap` of `jx.integrate`, NEURON B cells in one process (`cache_efficient` + "
         "`psolve`, hh tables on as users run it). Each row a fresh process.", "",
         *machine, *[f"- note: {n}" for n in notes], "",
-        C.markdown_table(HEADERS, table_rows(results)), "", *targets(results), "", WHY]
+        R.markdown_table(HEADERS, table_rows(results)), "", *targets(results), "", WHY]
     return "\n".join(lines)
 
 
-WHY = ("- Why batches get no cheaper per cell on a CPU: one cell of hundreds of compartments "
-       "already fills the SIMD lanes (the kernels vectorise over nodes), and the step is bound "
-       "by arithmetic, not by per-step overhead: the HH gate update alone costs ~15-20 ns per "
-       "compartment in XLA:CPU's float64 exp (three exponentials for the rates, three for the "
-       "gates). 8 ns per compartment-step needs float32 (see *float32*) or fewer "
-       "transcendental evaluations per gate.")
+WHY = ("- Why batches get only a little cheaper per cell on a CPU: one "
+       "cell of hundreds of compartments already fills the SIMD lanes (the kernels vectorise "
+       "over nodes), and the step is bound by arithmetic, not by per-step overhead: the HH "
+       "gate update alone costs ~15-20 ns per compartment in XLA:CPU's float64 exp (~2 ns per "
+       "element, three exponentials for the rates, three for the gates). What a batch saves is "
+       "the Hines solve's latency: the B cells' solves run interleaved, node by node, in one "
+       "kernel call, reading each cell where `jax.vmap` put it (no transposes). 8 ns per "
+       "compartment-step needs fewer transcendental evaluations per gate, or a fused native "
+       "step of the built-in channels; an exp written as a polynomial in jax.numpy was "
+       "vectorised but lost, because XLA then copies it into every fusion that reads it.")
 
 
 def report(results, args, machine, notes):
-    log("\n" + C.markdown_table(HEADERS, table_rows(results)) + "\n")
+    log("\n" + R.markdown_table(HEADERS, table_rows(results)) + "\n")
     for line in targets(results):
         log(line)
     if args.markdown:
-        C.write_section(args.markdown, TITLE, markdown(results, args, machine, notes))
+        R.write_section(args.markdown, TITLE, markdown(results, args, machine, notes))
         log(f"wrote section '## {TITLE}' of {args.markdown}")
 
 
 def main(argv=None) -> int:
-    argv, args = C.start(argv, parse, report, run_case)
+    argv, args = R.start(argv, parse, report, run_case)
     if args is None:
         return 0
-    paths, msg = C.resolve_cells([args.cell])
+    paths, msg = M.resolve_cells([args.cell])
     notes = [msg] if msg else []
     if not paths:
         log(msg or "nothing to run")
         return 0
     sims = [s for s in args.simulators
-            if (s == "dendrax" or C.optional("jaxley" if s == "jaxley" else "neuron") is not None)]
-    notes += [f"{s}: {C.SKIPPED}" for s in args.simulators if s not in sims]
+            if (s == "dendrax" or R.optional("jaxley" if s == "jaxley" else "neuron") is not None)]
+    notes += [f"{s}: {R.SKIPPED}" for s in args.simulators if s not in sims]
     results = []
     for b in args.batch:
         for sim in sims:
             case = {"sim": sim, "path": str(paths[0]), "nseg": args.nseg, "batch": b,
                     "t_stop": args.t_stop, "dt": args.dt, "repeats": args.repeats}
             t0 = time.perf_counter()
-            r = C.run_case_subprocess(__file__, case, args.timeout)
+            r = R.run_case_subprocess(__file__, case, args.timeout)
             log(f"{sim} batch {b}: " + (r["error"] if "error" in r else
                                         f"{r['run_s']:.3f} s, {r['ns']:.1f} ns/comp-step/cell")
                 + f" ({time.perf_counter() - t0:.0f} s)")
             results.append(r)
-    return C.finish(__file__, argv, args, notes, results, report)
+    return R.finish(__file__, argv, args, notes, results, report)
 
 
 if __name__ == "__main__":

@@ -31,7 +31,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import _common as C  # noqa: E402
+import _runner as R  # noqa: E402
 
 TITLE = "Columns"
 PROXIES = ["SPK", "Vm", "MUA-proxy", "source-proxy", "LFP-proxy", "CSD-proxy", "EEG-proxy",
@@ -85,18 +85,18 @@ def config(case):
 
 
 def run_case(case) -> dict:
-    C.setup_jax()
+    R.setup_jax()
     import dendrax.column as dc
 
     t0 = time.perf_counter()
     model = dc.construct(config(case))
     construct_s = time.perf_counter() - t0
-    sig, first, run_s = C.timed(lambda: model.simulate(), case["repeats"])
+    sig, first, run_s = R.timed(lambda: model.simulate(), case["repeats"])
     comps = getattr(model._detailed, "n_compartments", None)
     rate = model.compute_readout(sig, dc.readout_spec("r", "spike_rate_hz"))["r"]
     return {**case, "construct_s": construct_s, "first_s": first, "run_s": run_s,
             "per_bio_s": run_s / (case["t"] * 1e-3), "compartments": comps, "rate": rate,
-            "signals": list(sig.present), "peak_mib": C.rss_kib()["VmHWM"] / 1024}
+            "signals": list(sig.present), "peak_mib": R.rss_kib()["VmHWM"] / 1024}
 
 
 def cases(args):
@@ -119,10 +119,10 @@ def rows(results):
         probes = "all proxies" if r["kind"] == "izhikevich" else (
             f"SPK, Vm, LFP ({r['electrodes']} el.)" if r["lfp"] else "SPK, Vm")
         n = f"{r['n']}" + (f" ({r['compartments']})" if r.get("compartments") else "")
-        out.append([what, n, probes, f"{r['t']:g}", f"{r['dt']:g}", C.fmt(r["construct_s"], ".2f"),
-                    C.fmt(r["first_s"], ".1f"), C.fmt(r["run_s"], ".2f"),
-                    C.fmt(r["per_bio_s"], ".3g"), C.fmt(r["peak_mib"], ".0f"),
-                    C.fmt(r["rate"], ".1f")])
+        out.append([what, n, probes, f"{r['t']:g}", f"{r['dt']:g}", R.fmt(r["construct_s"], ".2f"),
+                    R.fmt(r["first_s"], ".1f"), R.fmt(r["run_s"], ".2f"),
+                    R.fmt(r["per_bio_s"], ".3g"), R.fmt(r["peak_mib"], ".0f"),
+                    R.fmt(r["rate"], ".1f")])
     return out
 
 
@@ -137,7 +137,7 @@ def lfp_overhead(results):
 def markdown(results, args, machine, notes) -> str:
     over = lfp_overhead(results)
     lines = ["Written by `benchmarks/columns.py` (see its docstring for the models).", "",
-             *machine, "", C.markdown_table(HEADERS, rows(results)), ""]
+             *machine, "", R.markdown_table(HEADERS, rows(results)), ""]
     if over is not None:
         lines.append(f"The physical LFP ({args.electrodes} electrodes, line source, inside the "
                      f"run) costs {100 * over:+.1f} % of the detailed column's run time "
@@ -149,24 +149,24 @@ def markdown(results, args, machine, notes) -> str:
 
 
 def report(results, args, machine, notes):
-    log("\n" + C.markdown_table(HEADERS, rows(results)) + "\n")
+    log("\n" + R.markdown_table(HEADERS, rows(results)) + "\n")
     over = lfp_overhead(results)
     if over is not None:
         log(f"LFP overhead: {100 * over:+.1f} %")
     if args.markdown:
-        C.write_section(args.markdown, TITLE, markdown(results, args, machine, notes))
+        R.write_section(args.markdown, TITLE, markdown(results, args, machine, notes))
 
 
 def main(argv=None) -> int:
     # saved and replayed results are {"results": [...]}; report takes the list
     show = lambda res, a, m, n: report(res["results"], a, m, n)  # noqa: E731
-    argv, args = C.start(argv, parse, show, run_case)
+    argv, args = R.start(argv, parse, show, run_case)
     if args is None:
         return 0
     results = []
     grid = cases(args)
     for i, case in enumerate(grid):
-        r = run_case(case) if args.in_process else C.run_case_subprocess(__file__, case,
+        r = run_case(case) if args.in_process else R.run_case_subprocess(__file__, case,
                                                                           args.timeout)
         results.append(r)
         if "error" in r:
@@ -176,7 +176,7 @@ def main(argv=None) -> int:
                 f"construct {r['construct_s']:.2f} s, first {r['first_s']:.1f} s, run "
                 f"{r['run_s']:.2f} s ({r['per_bio_s']:.3g} s per biological s), peak "
                 f"{r['peak_mib']:.0f} MiB, rate {r['rate']:.1f} Hz")
-    return C.finish(__file__, argv, args, [], {"results": results}, show)
+    return R.finish(__file__, argv, args, [], {"results": results}, show)
 
 
 if __name__ == "__main__":

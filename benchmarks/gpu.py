@@ -42,7 +42,8 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import _common as C  # noqa: E402
+import _models as M  # noqa: E402
+import _runner as R  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_CELLS = ["C010398B-P2.CNG.swc", "n120_ca1.swc", "NMO_49821_ca1_pyramidal.swc"]
@@ -93,7 +94,7 @@ def environment(jax, check_cpu):
 
     platform = "cpu" if check_cpu else "CUDA"
     env = {"devices": [str(d) for d in jax.devices()], "default_backend": jax.default_backend(),
-           "versions": C.versions(),
+           "versions": R.versions(),
            "native_cuda": native_unavailable_reason("CUDA") or "registered",
            "native_cpu": native_unavailable_reason("cpu") or "registered"}
     log(f"devices: {env['devices']}")
@@ -184,7 +185,7 @@ def bench_solver(jax, parent, args, device):
 def dendrax_runs(jax, cell, args, device):
     import jax.numpy as jnp
 
-    loop = C.dendrax_forward(cell, args.t_stop, args.dt)
+    loop = M.dendrax_forward(cell, args.t_stop, args.dt)
     params = jax.device_put(cell.params, device)
     hh = params["channels"]["hh"]
 
@@ -207,8 +208,8 @@ def jaxley_runs(jax, path, nseg, sites_xyz, args, device):
     import jax.numpy as jnp
     import jaxley as jx
 
-    cell, n_comp, idx = C.jaxley_hh(path, nseg, sites_xyz)
-    C.jaxley_stimulate(cell, idx, args.t_stop, args.dt)
+    cell, n_comp, idx = M.jaxley_hh(path, nseg, sites_xyz)
+    M.jaxley_stimulate(cell, idx, args.t_stop, args.dt)
     params = jax.device_put(cell.get_parameters(), device)
 
     def run(p):
@@ -228,8 +229,8 @@ def jaxley_runs(jax, path, nseg, sites_xyz, args, device):
 def bench_cell(jax, path, nseg, args, device, have_jaxley):
     from dendrax import lowering
 
-    cell, sites = C.dendrax_hh_cell(path, nseg)
-    n_comp, n_steps = C.n_segments(cell), int(round(args.t_stop / args.dt))
+    cell, sites = M.dendrax_hh_cell(path, nseg)
+    n_comp, n_steps = M.n_segments(cell), int(round(args.t_stop / args.dt))
     model, _, _ = lowering.lower(cell)
     parent = np.asarray(model.parent)
     row = {"cell": path.name, "nseg": nseg, "n_comp": n_comp, "n_nodes": int(parent.size),
@@ -249,7 +250,7 @@ def bench_cell(jax, path, nseg, args, device, have_jaxley):
         f"({ns(d['single_s']):.1f} ns/compartment-step)")
     j = None
     if have_jaxley and not args.skip_jaxley:
-        xyz = np.array([C.site_xyz(cell.morphology, loc) for loc in sites])
+        xyz = np.array([M.site_xyz(cell.morphology, loc) for loc in sites])
         try:
             j = jaxley_runs(jax, path, nseg, xyz, args, device)
         except Exception as err:  # noqa: BLE001 - report, keep going
@@ -273,7 +274,7 @@ def bench_cell(jax, path, nseg, args, device, have_jaxley):
 
 def main(argv=None) -> int:
     args = parse(argv)
-    jax = C.setup_jax()
+    jax = R.setup_jax()
     env, ok = environment(jax, args.check_cpu)
     results = {"env": env, "args": vars(args), "cells": []}
     if not ok:
@@ -281,10 +282,10 @@ def main(argv=None) -> int:
     device = jax.devices("cpu")[0] if args.check_cpu else jax.devices()[0]
     if not args.skip_tests:
         results["tests"] = run_tests()
-    paths, msg = C.resolve_cells(args.cells or DEFAULT_CELLS)
+    paths, msg = M.resolve_cells(args.cells or DEFAULT_CELLS)
     if msg:
         log(msg)
-    have_jaxley = C.optional("jaxley") is not None
+    have_jaxley = R.optional("jaxley") is not None
     if not have_jaxley:
         log("Jaxley not installed: dendrax only")
     with jax.default_device(device):

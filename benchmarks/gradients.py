@@ -44,7 +44,8 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import _common as C  # noqa: E402
+import _models as M  # noqa: E402
+import _runner as R  # noqa: E402
 
 TITLE = "Gradients"
 TARGET_GRAD, TARGET_MEM = 3.0, 5.0
@@ -95,14 +96,14 @@ def _scales(batch):
 def build_dendrax(jax, case):
     path, nseg, batch, mode = Path(case["path"]), case["nseg"], case["batch"], case["mode"]
     if case["model"] == "HH":
-        cell, _ = C.dendrax_hh_cell(path, nseg)
-        v_init, celsius, keys = C.V_INIT, C.CELSIUS, ["hh"]
+        cell, _ = M.dendrax_hh_cell(path, nseg)
+        v_init, celsius, keys = M.V_INIT, M.CELSIUS, ["hh"]
     else:
-        cell, _ = C.dendrax_l5pc_cell(path, nseg)
-        v_init, celsius = C.HAY_V_INIT, C.HAY_CELSIUS
-        keys = C.mechanisms(cell)
+        cell, _ = M.dendrax_l5pc_cell(path, nseg)
+        v_init, celsius = M.HAY_V_INIT, M.HAY_CELSIUS
+        keys = M.mechanisms(cell)
     ckpt = case["checkpoint"] if mode == "grad_ckpt" else None
-    loop = C.dendrax_forward(cell, case["t_stop"], case["dt"], v_init=v_init, celsius=celsius,
+    loop = M.dendrax_forward(cell, case["t_stop"], case["dt"], v_init=v_init, celsius=celsius,
                              checkpoint=ckpt)
     params = cell.params
     sub = {k: params["channels"][k] for k in keys}
@@ -115,7 +116,7 @@ def build_dendrax(jax, case):
         key = "hh" if "hh" in sub else keys[0]
         name = "gnabar" if key == "hh" else next(iter(sub[key]))
         sub[key][name] = sub[key][name] * _scales(batch)[:, None]
-    return loss, sub, C.n_segments(cell)
+    return loss, sub, M.n_segments(cell)
 
 
 def build_jaxley(jax, case):
@@ -123,10 +124,10 @@ def build_jaxley(jax, case):
     import jaxley as jx
 
     path, nseg, batch, mode = Path(case["path"]), case["nseg"], case["batch"], case["mode"]
-    dcell, sites = C.dendrax_hh_cell(path, nseg)
-    xyz = [C.site_xyz(dcell.morphology, s) for s in sites]
-    cell, n_comp, idx = C.jaxley_hh(path, nseg, xyz)
-    C.jaxley_stimulate(cell, idx, case["t_stop"], case["dt"])
+    dcell, sites = M.dendrax_hh_cell(path, nseg)
+    xyz = [M.site_xyz(dcell.morphology, s) for s in sites]
+    cell, n_comp, idx = M.jaxley_hh(path, nseg, xyz)
+    M.jaxley_stimulate(cell, idx, case["t_stop"], case["dt"])
     n_steps = int(case["t_stop"] // case["dt"] + 1)  # what jx.integrate runs
     lengths = None
     if mode == "grad_ckpt":
@@ -149,7 +150,7 @@ def build_jaxley(jax, case):
 
 def run_case(case) -> dict:
     """Build, compile, measure one case in this process; returns the measurements."""
-    jax = C.setup_jax()
+    jax = R.setup_jax()
     import jax.numpy as jnp
 
     t0 = time.perf_counter()
@@ -163,12 +164,12 @@ def run_case(case) -> dict:
     compiled = jax.jit(fn).lower(arg).compile()
     compile_s = time.perf_counter() - t0
     gc.collect()
-    before = C.rss_kib()["VmRSS"]
-    reset = C.reset_peak_rss()
+    before = R.rss_kib()["VmRSS"]
+    reset = R.reset_peak_rss()
     t0 = time.perf_counter()
     out = jax.block_until_ready(compiled(arg))
     first_s = time.perf_counter() - t0
-    peak = C.rss_kib()["VmHWM"]
+    peak = R.rss_kib()["VmHWM"]
     value = float(np.asarray(out[0] if case["mode"] != "fwd" else out).ravel()[0])
     del out
     times = []
@@ -183,7 +184,7 @@ def run_case(case) -> dict:
 
 
 def run_case_subprocess(case, timeout) -> dict:
-    return C.run_case_subprocess(__file__, case, timeout)
+    return R.run_case_subprocess(__file__, case, timeout)
 
 
 # --- the grid --------------------------------------------------------------------------------
@@ -244,8 +245,8 @@ def table_rows(rows):
         f, g, c = m.get("fwd"), m.get("grad"), m.get("grad_ckpt")
         any_r = next((x for x in (f, g, c) if x is not None and "n_comp" in x), None)
         out.append([model, cell, nseg, any_r["n_comp"] if any_r else "-", batch, sim,
-                    _t(f), _t(g), C.fmt(_ratio(g, f), ".2f"), _t(c), C.fmt(_ratio(c, f), ".2f"),
-                    C.fmt(g.get("compile_s") if g else None, ".1f"),
+                    _t(f), _t(g), R.fmt(_ratio(g, f), ".2f"), _t(c), R.fmt(_ratio(c, f), ".2f"),
+                    R.fmt(g.get("compile_s") if g else None, ".1f"),
                     _mem(f), _mem(g), _mem(c)])
     return out
 
@@ -302,7 +303,7 @@ def markdown(rows, args, machine, notes, k) -> str:
         "",
         *machine,
         "",
-        C.markdown_table(HEADERS, table_rows(rows)),
+        R.markdown_table(HEADERS, table_rows(rows)),
         "",
         "Targets:",
         "",
@@ -331,21 +332,21 @@ def markdown(rows, args, machine, notes, k) -> str:
         "(its SWC reader segments the cell differently).",
         *[f"- {n}" for n in notes],
         "",
-        C.ATTRIBUTION,
+        M.ATTRIBUTION,
     ]
     return "\n".join(body)
 
 
 def main(argv=None) -> int:
-    argv, args = C.start(argv, parse, report, run_case)
+    argv, args = R.start(argv, parse, report, run_case)
     if args is None:
         return 0
-    paths, msg = C.resolve_cells(args.cells)
+    paths, msg = M.resolve_cells(args.cells)
     notes = []
     if msg:
         log(msg)
         notes.append(msg)
-    batch_paths, bmsg = C.resolve_cells([args.batch_cell]) if args.batch > 1 else ([], None)
+    batch_paths, bmsg = M.resolve_cells([args.batch_cell]) if args.batch > 1 else ([], None)
     if bmsg:
         log(f"batch case: {bmsg}")
         notes.append(f"batch case: {bmsg}")
@@ -353,16 +354,16 @@ def main(argv=None) -> int:
     if not paths and batch_path is None:
         log("nothing to run")
         return 0
-    have_jaxley = not args.skip_jaxley and C.optional("jaxley") is not None
+    have_jaxley = not args.skip_jaxley and R.optional("jaxley") is not None
     if args.skip_jaxley:
         log("Jaxley: skipped (--skip-jaxley)")
     elif not have_jaxley:
-        log(f"Jaxley: {C.SKIPPED}")
-        notes.append(f"Jaxley: {C.SKIPPED}")
+        log(f"Jaxley: {R.SKIPPED}")
+        notes.append(f"Jaxley: {R.SKIPPED}")
     kinds = ["HH"]
     if args.skip_l5pc:
         log("L5PC-like model: skipped (--skip-l5pc)")
-    elif (why := C.l5pc_unavailable()) is not None:
+    elif (why := M.l5pc_unavailable()) is not None:
         log(f"L5PC-like model: skipped ({why})")
         notes.append(f"L5PC-like model skipped ({why})")
     else:
@@ -385,17 +386,17 @@ def main(argv=None) -> int:
             log(f"[{i + 1}/{len(grid)}] {what}: {r['run_s']:.3f} s (compile {r['compile_s']:.1f} "
                 f"s), peak {_mem(r)} MiB [{time.perf_counter() - t0:.0f} s]")
     log(f"all cases: {time.perf_counter() - t_all:.0f} s")
-    return C.finish(__file__, argv, args, notes, results, report)
+    return R.finish(__file__, argv, args, notes, results, report)
 
 
 def report(results, args, machine, notes):
     rows = group_rows(results)
     k = results[0]["checkpoint"] if results else 0
-    log("\n" + C.markdown_table(HEADERS, table_rows(rows)) + "\n")
+    log("\n" + R.markdown_table(HEADERS, table_rows(rows)) + "\n")
     for line in targets(rows):
         log(line)
     if args.markdown:
-        C.write_section(args.markdown, TITLE, markdown(rows, args, machine, notes, k))
+        R.write_section(args.markdown, TITLE, markdown(rows, args, machine, notes, k))
         log(f"wrote section '## {TITLE}' of {args.markdown}")
 
 

@@ -31,7 +31,7 @@ jax.config.update("jax_enable_x64", True)
 
 import dendrax  # noqa: E402
 from dendrax.solver import native_available  # noqa: E402
-from _common import cpu_model  # noqa: E402  (benchmarks/ is on sys.path when run as a script)
+from _runner import cpu_model  # noqa: E402  (benchmarks/ is on sys.path when run as a script)
 
 METHODS = ("native", "jax", "tridiag")
 TITLE = "Hines solve"
@@ -234,7 +234,7 @@ def main(argv=None) -> int:
     md = render(rows, skipped, args, bw1, bwn, floor_ns, cores, argv, malloc)
     print(md)
     if args.markdown:
-        from _common import write_section  # benchmarks/_common.py
+        from _runner import write_section  # benchmarks/_runner.py
 
         write_section(args.markdown, TITLE, INTRO + "\n\n" + md)
         print(f"wrote section '## {TITLE}' of {args.markdown}", file=sys.stderr)

@@ -50,7 +50,8 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import _common as C  # noqa: E402  (read-only helpers: machine lines, tables, sections)
+import _models as M  # noqa: E402
+import _runner as R  # noqa: E402
 
 TITLE = "Recording memory"
 TARGET_RATIO = 2.0  # the CLI's peak-v plot within 2x the API's time and memory
@@ -166,7 +167,7 @@ def synthetic_swc(path: Path, n_roots: int = 4, depth: int = 6, points: int = 6,
 
 def resolve_cell(name: str, workdir: Path) -> tuple[Path, str | None]:
     """The SWC to use and, when the shared one is absent, a note on the synthetic stand-in."""
-    paths, msg = C.resolve_cells([name])
+    paths, msg = M.resolve_cells([name])
     if paths:
         return paths[0], None
     path = synthetic_swc(workdir / "synthetic_branched.swc")
@@ -197,13 +198,13 @@ def spread(locs, n):
 # --- one measurement (in its own process) -----------------------------------------------------
 
 def _status() -> dict:
-    return {k: v / MIB for k, v in C.rss_kib().items()}
+    return {k: v / MIB for k, v in R.rss_kib().items()}
 
 
 def run_case(case) -> dict:
     """One measurement: kind "api" (case 1), "compile" (case 2) or "long" (case 3)."""
     t_proc = time.perf_counter()
-    jax = C.setup_jax()
+    jax = R.setup_jax()
     import dendrax as dx
 
     import_s = time.perf_counter() - t_proc
@@ -306,7 +307,7 @@ def run_case(case) -> dict:
 
             simulation.advance = watched
         before = _status()
-        reset = C.reset_peak_rss()
+        reset = R.reset_peak_rss()
         t0 = time.perf_counter()
         res = dx.simulate(cell, case["t_stop"], DT, v_init=V_INIT, celsius=CELSIUS, **kw)
         if case["way"] != "stream":  # a streamed result is a memory map: reading it maps it in
@@ -396,7 +397,7 @@ def _median_run(tries: list) -> dict:
 
 def _tries(r) -> str:
     walls = r.get("tries_wall_s") or []
-    return "" if len(walls) < 2 else " (tries: " + ", ".join(C.fmt(w, ".1f") for w in walls) + " s)"
+    return "" if len(walls) < 2 else " (tries: " + ", ".join(R.fmt(w, ".1f") for w in walls) + " s)"
 
 
 def run_cli(path, args, out: Path, extra, soma_ref: Path) -> dict:
@@ -466,7 +467,7 @@ def bench_compile(args, path) -> list:
         r["compile_tries_s"] = [t.get("compile_s") for t in tries]
         rows.append(r)
         log(f"  {_how(r)}: {_line(r)} (tries: "
-            f"{', '.join(C.fmt(t, '.2f') for t in r['compile_tries_s'])})")
+            f"{', '.join(R.fmt(t, '.2f') for t in r['compile_tries_s'])})")
     return rows
 
 
@@ -566,7 +567,7 @@ def cli_rows(cli) -> list:
         out.append([r["run"], what, f"{r['wall_s']:.1f}", f"{r['maxrss_mib']:.0f}",
                     f"{r['wall_s'] / api['wall_s']:.2f}" if ratio else "-",
                     f"{r['maxrss_mib'] / api['maxrss_mib']:.2f}" if ratio else "-",
-                    C.fmt(r.get("simulate_s"), ".2f")])
+                    R.fmt(r.get("simulate_s"), ".2f")])
     return out
 
 
@@ -589,8 +590,8 @@ def compile_rows(rows) -> list:
             continue
         out.append([label, how, f"{r['record_s']:.3f}", f"{r['lower_s']:.3f}",
                     f"{r['first_s']:.2f}", f"{r['steady_s']:.2f}", f"{r['compile_s']:.2f}",
-                    C.fmt(r.get("compile_cpu_s"), ".2f"),
-                    " / ".join(C.fmt(r.get(k), ".2f") for k in ("trace_s", "mlir_s", "xla_s")),
+                    R.fmt(r.get("compile_cpu_s"), ".2f"),
+                    " / ".join(R.fmt(r.get(k), ".2f") for k in ("trace_s", "mlir_s", "xla_s")),
                     f"{r['maxrss_mib']:.0f}"])
     return out
 
@@ -616,7 +617,7 @@ def long_rows(long_, args) -> list:
                   " / ".join(f"{x:.0f}" for x in r["rss_pieces_mib"]) + f" ({r['pieces']} pieces)")
         out.append([way, t, f"{r['n_steps']:,}", f"{kept:.1f}{note}", f"{r['wall_s']:.1f}",
                     f"{r['simulate_s']:.1f}", f"{r['peak_mib']:.0f}",
-                    C.fmt(r.get("run_mib"), ".0f"), pieces])
+                    R.fmt(r.get("run_mib"), ".0f"), pieces])
     return out
 
 
@@ -677,7 +678,7 @@ def targets(res, args) -> list[str]:
             ok = c["stream_equal"] and c["every_equal"]
             stream = ("yes, bit for bit" if c["stream_equal"]
                       else f"no, max |dv| {c['stream_max_abs']:.3g} mV")
-            every = C.fmt(c["every_max_abs"], ".2g", "shapes differ")
+            every = R.fmt(c["every_max_abs"], ".2g", "shapes differ")
             lines.append(f"- {c['t_stop'] / 1e3:g} s: the streamed file equals the in-memory "
                          f"traces ({stream}); the `record_every={args.record_every}` traces "
                          f"equal every {args.record_every}th point of them to round-off (max "
@@ -714,7 +715,7 @@ def markdown(res, args, machine, notes) -> str:
             + (f" The CLI's soma trace equals the API's (max |dv| {check[0]:.2g} mV)."
                if check and check[0] is not None else ""),
             "",
-            C.markdown_table(CLI_HEADERS, cli_rows(cli)),
+            R.markdown_table(CLI_HEADERS, cli_rows(cli)),
             "",
         ]
     comp = res.get("compile")
@@ -731,7 +732,7 @@ def markdown(res, args, machine, notes) -> str:
             "tracing, lowering to MLIR and XLA compilation during the first call. Each row: "
             f"the process with the least compile CPU time of {args.compile_repeats}.",
             "",
-            C.markdown_table(COMPILE_HEADERS, compile_rows(comp)),
+            R.markdown_table(COMPILE_HEADERS, compile_rows(comp)),
             "",
         ]
     long_ = res.get("long")
@@ -748,16 +749,16 @@ def markdown(res, args, machine, notes) -> str:
             "(the cell built and lowered, nothing compiled); *RSS after pieces*: a streamed "
             "run's RSS after its first, middle and last piece.",
             "",
-            C.markdown_table(LONG_HEADERS, long_rows(long_, args)),
+            R.markdown_table(LONG_HEADERS, long_rows(long_, args)),
             "",
         ]
     body += ["Targets (issue 9; 2 shared cores):", "", *targets(res, args), ""]
-    body += ["Notes:", ""] + [f"- {n}" for n in notes] + ["", C.ATTRIBUTION]
+    body += ["Notes:", ""] + [f"- {n}" for n in notes] + ["", M.ATTRIBUTION]
     return "\n".join(body)
 
 
 def main(argv=None) -> int:
-    argv, args = C.start(argv, parse, report, run_case)
+    argv, args = R.start(argv, parse, report, run_case)
     if args is None:
         return 0
     # this process stays small (no jax until the end): a child's ru_maxrss starts from
@@ -797,21 +798,21 @@ def main(argv=None) -> int:
     notes.append(f"the whole benchmark took {time.perf_counter() - t_all:.0f} s")
     if args.quick:
         notes.append("--quick: small sizes (a smoke run); not the numbers of the issue")
-    return C.finish(__file__, argv, args, notes, res, report)
+    return R.finish(__file__, argv, args, notes, res, report)
 
 
 def report(res, args, machine, notes):
     if res.get("cli"):
-        log("\n" + C.markdown_table(CLI_HEADERS, cli_rows(res["cli"])))
+        log("\n" + R.markdown_table(CLI_HEADERS, cli_rows(res["cli"])))
     if res.get("compile"):
-        log("\n" + C.markdown_table(COMPILE_HEADERS, compile_rows(res["compile"])))
+        log("\n" + R.markdown_table(COMPILE_HEADERS, compile_rows(res["compile"])))
     if res.get("long"):
-        log("\n" + C.markdown_table(LONG_HEADERS, long_rows(res["long"], args)))
+        log("\n" + R.markdown_table(LONG_HEADERS, long_rows(res["long"], args)))
     log("")
     for line in targets(res, args):
         log(line)
     if args.markdown:
-        C.write_section(args.markdown, TITLE, markdown(res, args, machine, notes))
+        R.write_section(args.markdown, TITLE, markdown(res, args, machine, notes))
         log(f"wrote section '## {TITLE}' of {args.markdown}")
 
 

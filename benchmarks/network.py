@@ -60,7 +60,8 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import _common as C  # noqa: E402
+import _models as M  # noqa: E402
+import _runner as R  # noqa: E402
 from _network_models import (  # noqa: E402
     BS_NSEG, G_EXC, SEED, SWC_IN, SWC_W, W_EXC, W_INH, ball_and_stick_net, bench_dendrax,
     bench_jaxley, bench_neuron, dendrax_loop, dendrax_net, jaxley_net, swc_net)
@@ -147,7 +148,7 @@ def run_network(jax, spec, args, have_neuron, have_jaxley, skip):
             m["ns"] = m["run_s"] / (d["n_comp"] * n_steps) * 1e9
             m["ratio"] = m["run_s"] / d["run_s"]
         n["match"] = spike_match(d["spikes"], n["spikes"])
-        d["dv"] = C.mean_abs_dv(d["traces"], n["traces"])
+        d["dv"] = M.mean_abs_dv(d["traces"], n["traces"])
         log(f"  NEURON: build {n['build_s']:.2f} s; " + "; ".join(
             f"{mode} {n[mode]['run_s']:.3f} s ({n[mode]['ns']:.1f} ns, x{n[mode]['ratio']:.2f}, "
             f"{n[mode]['n_spikes']} spikes)" for mode in ("user", "expert", "exact")))
@@ -165,7 +166,7 @@ def run_network(jax, spec, args, have_neuron, have_jaxley, skip):
         j = bench_jaxley(jax, spec, args.repeats)
         j["ns"] = j["run_s"] / (j["n_comp"] * j["n_steps"]) * 1e9
         j["ratio"] = j["run_s"] / g["run_s"]
-        j["dv"] = C.mean_abs_dv(j["traces"], g["traces"])
+        j["dv"] = M.mean_abs_dv(j["traces"], g["traces"])
         log(f"  dendrax IonotropicSynapse: compile {g['compile_s']:.2f} s, run {g['run_s']:.3f} s "
             f"({g['ns']:.1f} ns), {g['n_spikes']} spikes")
         log(f"  Jaxley IonotropicSynapse: build {j['build_s']:.2f} s, compile "
@@ -185,7 +186,7 @@ def bench_build(n_conn, n_cells=1000):
     fully_connect and lower the network."""
     import dendrax as dx
 
-    cell = dx.Cell.ball_and_stick(nseg=BS_NSEG, Ra=C.RA, cm=C.CM)
+    cell = dx.Cell.ball_and_stick(nseg=BS_NSEG, Ra=M.RA, cm=M.CM)
     cell.insert("hh")
     out = {}
     t0 = time.perf_counter()
@@ -231,7 +232,7 @@ def make_spec(case):
 
 
 def run_case(case) -> dict:
-    jax = C.setup_jax()
+    jax = R.setup_jax()
     import jax.numpy as jnp
 
     spec = make_spec(case)
@@ -249,7 +250,7 @@ def run_case(case) -> dict:
                                         syn: {**params["synapses"][syn], key: w}}}
             return loop(p)[0].mean()
 
-        n_comp = sum(C.n_segments(c) for c in net.cells)
+        n_comp = sum(M.n_segments(c) for c in net.cells)
     else:
         import jaxley as jx
 
@@ -271,12 +272,12 @@ def run_case(case) -> dict:
     compile_s = time.perf_counter() - t0
     gc.collect()
     # (ru_maxrss would include the parent's memory at fork time: VmHWM is this image's own)
-    hwm0, before = C.rss_kib()["VmHWM"], C.rss_kib()["VmRSS"]
-    reset = C.reset_peak_rss()
+    hwm0, before = R.rss_kib()["VmHWM"], R.rss_kib()["VmRSS"]
+    reset = R.reset_peak_rss()
     t0 = time.perf_counter()
     out = jax.block_until_ready(compiled(arg))
     first_s = time.perf_counter() - t0
-    peak = C.rss_kib()["VmHWM"]
+    peak = R.rss_kib()["VmHWM"]
     value = float(np.asarray(out[0] if case["mode"] != "fwd" else out))
     del out
     times = []
@@ -286,12 +287,12 @@ def run_case(case) -> dict:
         times.append(time.perf_counter() - t0)
     return {**case, "n_comp": n_comp, "build_s": build_s, "compile_s": compile_s,
             "first_s": first_s, "run_s": float(np.median(times)), "value": value,
-            "max_rss_mib": max(hwm0, C.rss_kib()["VmHWM"]) / 1024,
+            "max_rss_mib": max(hwm0, R.rss_kib()["VmHWM"]) / 1024,
             "run_mib": (peak - before) / 1024 if reset else None}
 
 
 def run_case_subprocess(case, timeout) -> dict:
-    return C.run_case_subprocess(__file__, case, timeout)
+    return R.run_case_subprocess(__file__, case, timeout)
 
 
 def grad_cases(args, specs, have_jaxley):
@@ -334,27 +335,27 @@ def sim_rows(rows):
                  f"max spike-time diff {n['match']['max_dt_ms']:.2g} ms, mean abs dV "
                  f"{d['dv']:.1e} mV" if isinstance(n, dict) else "")
         out.append([net, "dendrax", "Exp2Syn", f"{r['n_comp']} ({r['n_nodes']})",
-                    C.fmt(d["build_s"], ".2f"), C.fmt(d["compile_s"], ".2f"),
-                    C.fmt(d["run_s"], ".3f"), C.fmt(d["ns"], ".1f"), d["n_spikes"], "1", check])
+                    R.fmt(d["build_s"], ".2f"), R.fmt(d["compile_s"], ".2f"),
+                    R.fmt(d["run_s"], ".3f"), R.fmt(d["ns"], ".1f"), d["n_spikes"], "1", check])
         if isinstance(n, dict):
             for mode, label in (("user", "NEURON continuerun, tables on (user)"),
                                 ("expert", "NEURON cache_efficient + psolve, tables on (expert)"),
                                 ("exact", "NEURON cache_efficient + psolve, usetable_hh 0")):
                 m = n[mode]
                 out.append([net, label, "Exp2Syn", r["n_comp"],
-                            C.fmt(n["build_s"], ".2f"), "-", C.fmt(m["run_s"], ".3f"),
-                            C.fmt(m["ns"], ".1f"), m["n_spikes"], C.fmt(m["ratio"], ".2f"), ""])
+                            R.fmt(n["build_s"], ".2f"), "-", R.fmt(m["run_s"], ".3f"),
+                            R.fmt(m["ns"], ".1f"), m["n_spikes"], R.fmt(m["ratio"], ".2f"), ""])
         else:
             out.append([net, "NEURON", "Exp2Syn", n] + [""] * 7)
         if isinstance(gr, dict):
             g, j = gr["dendrax"], gr["jaxley"]
             out.append([net, "dendrax", "IonotropicSynapse", f"{g['n_comp']} ({g['n_nodes']})",
-                        C.fmt(g["build_s"], ".2f"), C.fmt(g["compile_s"], ".2f"),
-                        C.fmt(g["run_s"], ".3f"), C.fmt(g["ns"], ".1f"), g["n_spikes"], "1", ""])
+                        R.fmt(g["build_s"], ".2f"), R.fmt(g["compile_s"], ".2f"),
+                        R.fmt(g["run_s"], ".3f"), R.fmt(g["ns"], ".1f"), g["n_spikes"], "1", ""])
             out.append([net, "Jaxley", "IonotropicSynapse", j["n_comp"],
-                        C.fmt(j["build_s"], ".2f"), C.fmt(j["compile_s"], ".2f"),
-                        C.fmt(j["run_s"], ".3f"), C.fmt(j["ns"], ".1f"), j["n_spikes"],
-                        C.fmt(j["ratio"], ".2f"),
+                        R.fmt(j["build_s"], ".2f"), R.fmt(j["compile_s"], ".2f"),
+                        R.fmt(j["run_s"], ".3f"), R.fmt(j["ns"], ".1f"), j["n_spikes"],
+                        R.fmt(j["ratio"], ".2f"),
                         f"mean abs dV vs dendrax {j['dv']:.2g} mV"])
         elif gr:
             out.append([net, "Jaxley", "IonotropicSynapse", gr] + [""] * 7)
@@ -397,9 +398,9 @@ def grad_rows(grads):
     for (net, sim, syn), m in group_grads(grads).items():
         f, g, c = m.get("fwd"), m.get("grad"), m.get("grad_ckpt")
         wrt = ("every Exp2Syn weight" if syn == "Exp2Syn" else "every synapse's gS")
-        out.append([net, sim, syn, wrt, _t(f), _t(g), C.fmt(_ratio(g, f), ".2f"), _t(c),
-                    C.fmt(_ratio(c, f), ".2f"),
-                    C.fmt((g or c or {}).get("compile_s"), ".1f"), _mem(f), _mem(g), _mem(c)])
+        out.append([net, sim, syn, wrt, _t(f), _t(g), R.fmt(_ratio(g, f), ".2f"), _t(c),
+                    R.fmt(_ratio(c, f), ".2f"),
+                    R.fmt((g or c or {}).get("compile_s"), ".1f"), _mem(f), _mem(g), _mem(c)])
     return out
 
 
@@ -408,7 +409,7 @@ BUILD_HEADERS = ["builder", "connections", "connect s", "dendrax.lower s", "tota
 
 
 def build_rows(build):
-    return [[f"`net.{k}`", v["n_conn"]] + [C.fmt(v[x], ".3f") for x in (
+    return [[f"`net.{k}`", v["n_conn"]] + [R.fmt(v[x], ".3f") for x in (
         "connect_s", "lower_s", "total_s", "connect2_s", "lower2_s", "total2_s")]
             for k, v in build.items() if isinstance(v, dict)]
 
@@ -486,19 +487,19 @@ def markdown(res, args, machine, notes, k) -> str:
         f"{args.repeats} runs; *x dendrax* = simulator's time / dendrax's time with the same "
         "synapses):",
         "",
-        C.markdown_table(SIM_HEADERS, sim_rows(rows)),
+        R.markdown_table(SIM_HEADERS, sim_rows(rows)),
         "",
     ]
     if grads:
         body += [f"Gradient of the mean somatic voltage (all cells, all time points) over "
                  f"{args.grad_t_stop:g} ms (the same networks, shorter: plain reverse mode keeps "
-                 "every step's state), each case in a fresh process:", "", C.markdown_table(GRAD_HEADERS, grad_rows(grads)), ""]
+                 "every step's state), each case in a fresh process:", "", R.markdown_table(GRAD_HEADERS, grad_rows(grads)), ""]
     if build:
         body += [f"Building the connections ({build['n_cells']} ball-and-stick cells; "
                  f"`Network.replicate` of them: {build['replicate_s']:.3f} s, not included; "
                  "*again*: the same on a new network in the same process, after the first "
                  "call's one-off costs such as JAX compiling the random draw):",
-                 "", C.markdown_table(BUILD_HEADERS, build_rows(build)), ""]
+                 "", R.markdown_table(BUILD_HEADERS, build_rows(build)), ""]
     body += [
         "Targets (2 cores):",
         "",
@@ -541,34 +542,34 @@ def markdown(res, args, machine, notes, k) -> str:
         "tens of percent from run to run.",
         *[f"- {n}" for n in notes],
         "",
-        C.ATTRIBUTION,
+        M.ATTRIBUTION,
     ]
     return "\n".join(body)
 
 
 def main(argv=None) -> int:
-    argv, args = C.start(argv, parse, report, run_case)
+    argv, args = R.start(argv, parse, report, run_case)
     if args is None:
         return 0
-    jax = C.setup_jax()
+    jax = R.setup_jax()
     notes = []
-    have_neuron = not args.skip_neuron and C.neuron_h() is not None
-    have_jaxley = not args.skip_jaxley and C.optional("jaxley") is not None
-    skip = {"neuron": "skipped (--skip-neuron)" if args.skip_neuron else C.SKIPPED,
-            "jaxley": "skipped (--skip-jaxley)" if args.skip_jaxley else C.SKIPPED}
+    have_neuron = not args.skip_neuron and M.neuron_h() is not None
+    have_jaxley = not args.skip_jaxley and R.optional("jaxley") is not None
+    skip = {"neuron": "skipped (--skip-neuron)" if args.skip_neuron else R.SKIPPED,
+            "jaxley": "skipped (--skip-jaxley)" if args.skip_jaxley else R.SKIPPED}
     for name, have, flag in (("NEURON", have_neuron, args.skip_neuron),
                              ("Jaxley", have_jaxley, args.skip_jaxley)):
         if flag:
             log(f"{name}: skipped (--skip-{name.lower()})")
         elif not have:
-            log(f"{name}: {C.SKIPPED}")
-            notes.append(f"{name}: {C.SKIPPED}")
+            log(f"{name}: {R.SKIPPED}")
+            notes.append(f"{name}: {R.SKIPPED}")
 
     specs = {}
     if "ball-and-stick" in args.networks:
         specs["ball-and-stick"] = ball_and_stick_net(args.n_cells, args.p, args.t_stop, args.dt)
     if "swc" in args.networks:
-        paths, msg = C.resolve_cells(args.swc_cells)
+        paths, msg = M.resolve_cells(args.swc_cells)
         if msg:
             log(f"SWC network: {msg}")
             notes.append(f"SWC network {msg}")
@@ -596,20 +597,20 @@ def main(argv=None) -> int:
     strip = lambda v: ({k: strip(x) for k, x in v.items() if k not in ("traces", "spikes")}  # noqa: E731
                        if isinstance(v, dict) else v)
     res = {"rows": [strip(r) for r in rows], "grads": grads, "build": build}
-    return C.finish(__file__, argv, args, notes, res, report)
+    return R.finish(__file__, argv, args, notes, res, report)
 
 
 def report(res, args, machine, notes):
     k = res["grads"][0]["checkpoint"] if res["grads"] else 0
-    log("\n" + C.markdown_table(SIM_HEADERS, sim_rows(res["rows"])) + "\n")
+    log("\n" + R.markdown_table(SIM_HEADERS, sim_rows(res["rows"])) + "\n")
     if res["grads"]:
-        log(C.markdown_table(GRAD_HEADERS, grad_rows(res["grads"])) + "\n")
+        log(R.markdown_table(GRAD_HEADERS, grad_rows(res["grads"])) + "\n")
     if res["build"]:
-        log(C.markdown_table(BUILD_HEADERS, build_rows(res["build"])) + "\n")
+        log(R.markdown_table(BUILD_HEADERS, build_rows(res["build"])) + "\n")
     for line in targets(res["rows"], res["grads"], res["build"]):
         log(line)
     if args.markdown:
-        C.write_section(args.markdown, TITLE, markdown(res, args, machine, notes, k))
+        R.write_section(args.markdown, TITLE, markdown(res, args, machine, notes, k))
         log(f"wrote section '## {TITLE}' of {args.markdown}")
 
 

@@ -41,12 +41,13 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import _common as C  # noqa: E402
+import _models as M  # noqa: E402
+import _runner as R  # noqa: E402
 
 TITLE = "NMODL import"
 TARGET_RATIO = 1.10
 CELLS = ["n120_ca1.swc", "NMO_49821_ca1_pyramidal.swc"]
-MOD_DIR = C.REPO / "tests" / "nmodl"
+MOD_DIR = M.REPO / "tests" / "nmodl"
 
 
 def parse(argv):
@@ -156,19 +157,19 @@ def same_model(a, b, names) -> None:
 
 def run_cell(jax, path, nseg, classes, args):
     row = {"cell": path.name, "nseg": nseg}
-    hand, _ = C.dendrax_l5pc_cell(path, nseg)
+    hand, _ = M.dendrax_l5pc_cell(path, nseg)
     with shadowed(classes):
-        imported, _ = C.dendrax_l5pc_cell(path, nseg)
+        imported, _ = M.dendrax_l5pc_cell(path, nseg)
     same_model(hand, imported, set(classes))
     row["imported_mechanisms"] = sorted(m for m in imported.mechanisms
                                         if type(imported.mechanisms[m]).__module__
                                         .startswith("dendrax_bench_nmodl"))
     n_steps = int(round(args.t_stop / args.dt))
-    row.update(n_comp=C.n_segments(hand), n_nodes=hand.n_nodes, n_steps=n_steps)
+    row.update(n_comp=M.n_segments(hand), n_nodes=hand.n_nodes, n_steps=n_steps)
     fwd, params, traces, times, compile_s = {}, {}, {}, {}, {}
     for key, cell in (("hand", hand), ("imported", imported)):
-        fwd[key] = jax.jit(C.dendrax_forward(cell, args.t_stop, args.dt, v_init=C.HAY_V_INIT,
-                                             celsius=C.HAY_CELSIUS))
+        fwd[key] = jax.jit(M.dendrax_forward(cell, args.t_stop, args.dt, v_init=M.HAY_V_INIT,
+                                             celsius=M.HAY_CELSIUS))
         params[key] = cell.params
         t0 = time.perf_counter()
         traces[key] = np.asarray(fwd[key](params[key]).block_until_ready()).T
@@ -216,24 +217,24 @@ def speed_rows(rows):
             continue
         h, i = r["hand"], r["imported"]
         out.append([r["cell"], r["nseg"], f"{r['n_comp']} ({r['n_nodes']})",
-                    C.fmt(h["compile_s"], ".2f"), C.fmt(i["compile_s"], ".2f"),
-                    C.fmt(h["run_s"], ".3f"), C.fmt(i["run_s"], ".3f"), C.fmt(r["ratio"], ".3f"),
-                    C.fmt(r["pair_ratio"], ".3f"), C.fmt(r["mean_dv"], ".1e"),
-                    C.fmt(r["max_dv"], ".1e"), r["spikes_soma"]])
+                    R.fmt(h["compile_s"], ".2f"), R.fmt(i["compile_s"], ".2f"),
+                    R.fmt(h["run_s"], ".3f"), R.fmt(i["run_s"], ".3f"), R.fmt(r["ratio"], ".3f"),
+                    R.fmt(r["pair_ratio"], ".3f"), R.fmt(r["mean_dv"], ".1e"),
+                    R.fmt(r["max_dv"], ".1e"), r["spikes_soma"]])
     return out
 
 
 def import_rows(imp):
     rows = [[f["file"], f["mechanism"], f["kind"], f["lines"], f["generated_lines"],
-             C.fmt(f["parse_ms"], ".1f"), C.fmt(f["codegen_ms"], ".1f"),
-             C.fmt(f["exec_ms"], ".1f"), C.fmt(f["total_ms"], ".1f")] for f in imp["files"]]
+             R.fmt(f["parse_ms"], ".1f"), R.fmt(f["codegen_ms"], ".1f"),
+             R.fmt(f["exec_ms"], ".1f"), R.fmt(f["total_ms"], ".1f")] for f in imp["files"]]
     if imp["files"]:
         tot = {k: sum(f[k] for f in imp["files"]) for k in ("parse_ms", "codegen_ms", "exec_ms",
                                                              "total_ms")}
         rows.append([f"all {len(imp['files'])}", "", "", sum(f["lines"] for f in imp["files"]),
                      sum(f["generated_lines"] for f in imp["files"]),
-                     C.fmt(tot["parse_ms"], ".1f"), C.fmt(tot["codegen_ms"], ".1f"),
-                     C.fmt(tot["exec_ms"], ".1f"), C.fmt(tot["total_ms"], ".1f")])
+                     R.fmt(tot["parse_ms"], ".1f"), R.fmt(tot["codegen_ms"], ".1f"),
+                     R.fmt(tot["exec_ms"], ".1f"), R.fmt(tot["total_ms"], ".1f")])
     return rows
 
 
@@ -241,12 +242,12 @@ def tables(results, args) -> list[str]:
     rows, imp = results["rows"], results["import"]
     out = [f"Speed (s: median time of one {args.t_stop:g} ms simulation after compile; "
            "*imported / hand-written* < 1: the imported channels faster):", "",
-           C.markdown_table(SPEED_HEADERS, speed_rows(rows)), "",
+           R.markdown_table(SPEED_HEADERS, speed_rows(rows)), "",
            "Import time per .mod file (`tests/nmodl`, ms; once per process before the first "
            f"file, not included: importing NEURON {imp['neuron_s'] * 1e3:.0f} ms and its NMODL "
            f"framework `neuron.nmodl` {imp['framework_s'] * 1e3:.0f} ms; "
            f"`dendrax.nmodl.load` of a file, all stages: {imp['load_ms_mean']:.1f} ms on "
-           "average):", "", C.markdown_table(IMPORT_HEADERS, import_rows(imp))]
+           "average):", "", R.markdown_table(IMPORT_HEADERS, import_rows(imp))]
     return out
 
 
@@ -308,7 +309,7 @@ def markdown(results, args, machine, notes) -> str:
         "*compile* columns).",
         *[f"- {n}" for n in notes],
         "",
-        C.ATTRIBUTION,
+        M.ATTRIBUTION,
     ]
     return "\n".join(body)
 
@@ -318,12 +319,12 @@ def report(results, args, machine, notes):
     for line in targets(results):
         log(line)
     if args.markdown:
-        C.write_section(args.markdown, TITLE, markdown(results, args, machine, notes))
+        R.write_section(args.markdown, TITLE, markdown(results, args, machine, notes))
         log(f"wrote section '## {TITLE}' of {args.markdown}")
 
 
 def main(argv=None) -> int:
-    argv, args = C.start(argv, parse, report)
+    argv, args = R.start(argv, parse, report)
     if args is None:
         return 0
     import importlib.util
@@ -332,15 +333,15 @@ def main(argv=None) -> int:
         log("NMODL import: skipped (NEURON's NMODL framework, neuron >= 9, is not installed: "
             "pip install 'dendrax[nmodl]')")
         return 0
-    if (why := C.l5pc_unavailable()) is not None:
+    if (why := M.l5pc_unavailable()) is not None:
         log(f"NMODL import: skipped (the L5PC-like model does not build: {why})")
         return 0
     mod_dir = Path(args.mod_dir)
     if not any(mod_dir.glob("*.mod")):
         log(f"NMODL import: skipped (no .mod files in {mod_dir})")
         return 0
-    jax = C.setup_jax()
-    paths, msg = C.resolve_cells(args.cells or CELLS)
+    jax = R.setup_jax()
+    paths, msg = M.resolve_cells(args.cells or CELLS)
     notes = []
     if msg:
         log(msg)
@@ -362,7 +363,7 @@ def main(argv=None) -> int:
         for nseg in args.nseg:
             log(f"L5PC-like {path.name} nseg={nseg}")
             rows.append(run_cell(jax, path, nseg, classes, args))
-    return C.finish(__file__, argv, args, notes, {"rows": rows, "import": imp}, report)
+    return R.finish(__file__, argv, args, notes, {"rows": rows, "import": imp}, report)
 
 
 if __name__ == "__main__":

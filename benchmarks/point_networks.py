@@ -56,7 +56,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import _common as C  # noqa: E402
+import _runner as R  # noqa: E402
 
 TITLE = "Point networks"
 DT = 0.1  # ms, both networks (NEST's example and the COBA benchmark)
@@ -375,7 +375,7 @@ def case_main(case) -> dict:
     """Run one case in this (fresh) process; VmHWM: its peak memory seen from inside
     (``peak_mib`` comes from os.wait4 in the parent; in process, VmHWM stands in)."""
     r = run_case(case)
-    r["peak_mib"] = r["hwm_mib"] = C.rss_kib()["VmHWM"] / 1024
+    r["peak_mib"] = r["hwm_mib"] = R.rss_kib()["VmHWM"] / 1024
     return r
 
 
@@ -463,21 +463,21 @@ def rows(results):
         build = (f"{r['build_s']:.2f}" if r["sim"] == "nest"
                  else f"{r['build_s'] + r['lower_s']:.2f} ({r['build_s']:.2f} + lower "
                       f"{r['lower_s']:.2f})")
-        ratio = C.fmt(n["run_s"] / r["run_s"], ".2f") if n else "-"
+        ratio = R.fmt(n["run_s"] / r["run_s"], ".2f") if n else "-"
         step = (f"{r['step_ms']:.2f} (+ {r['call_s']:.2f})" if "step_ms" in r
                 else f"{r['run_s'] / r['n_steps'] * 1e3:.2f}")
-        out.append(head + [build, C.fmt(r.get("compile_s"), ".1f"), f"{r['run_s']:.2f}", ratio,
+        out.append(head + [build, R.fmt(r.get("compile_s"), ".1f"), f"{r['run_s']:.2f}", ratio,
                            step,
                            f"{r['updates_per_s']:.3g}", f"{r['events_per_s']:.3g}",
-                           C.fmt(r["exc"]["rate"], ".1f"), C.fmt(r["exc"]["cv"], ".2f"),
+                           R.fmt(r["exc"]["rate"], ".1f"), R.fmt(r["exc"]["cv"], ".2f"),
                            f"{r['peak_mib']:.0f}"])
     return out
 
 
 def stats_rows(results):
-    return [[net_name(r), f"{r['t_stop']:g}", label(r), C.fmt(r["exc"]["rate"], ".1f"),
-             C.fmt(r["inh"]["rate"], ".1f"), C.fmt(r["exc"]["cv"], ".2f"),
-             C.fmt(r["inh"]["cv"], ".2f"), f"{r['exc']['n_cv']}, {r['inh']['n_cv']}"]
+    return [[net_name(r), f"{r['t_stop']:g}", label(r), R.fmt(r["exc"]["rate"], ".1f"),
+             R.fmt(r["inh"]["rate"], ".1f"), R.fmt(r["exc"]["cv"], ".2f"),
+             R.fmt(r["inh"]["cv"], ".2f"), f"{r['exc']['n_cv']}, {r['inh']['n_cv']}"]
             for r in results if "error" not in r]
 
 
@@ -495,7 +495,7 @@ def same_stats(results, r):
     if not alive:
         return False, "no NEST realization with activity" + note
     if (a["rate"] or 0) < ALIVE_HZ or a["cv"] is None:
-        return False, f"dendrax fell silent ({C.fmt(a['rate'], '.1f')} Hz)" + note
+        return False, f"dendrax fell silent ({R.fmt(a['rate'], '.1f')} Hz)" + note
     lo, hi = min(x["exc"]["rate"] for x in alive), max(x["exc"]["rate"] for x in alive)
     clo, chi = min(x["exc"]["cv"] for x in alive), max(x["exc"]["cv"] for x in alive)
     good = lo * (1 - RATE_TOL) <= a["rate"] <= hi * (1 + RATE_TOL) and \
@@ -590,11 +590,11 @@ def markdown(results, args, machine, notes) -> str:
         "",
         "Speed and memory:",
         "",
-        C.markdown_table(HEADERS, rows(results)),
+        R.markdown_table(HEADERS, rows(results)),
         "",
         "Statistics (every run, including NEST's runs with other seeds):",
         "",
-        C.markdown_table(STATS_HEADERS, stats_rows(results)),
+        R.markdown_table(STATS_HEADERS, stats_rows(results)),
         "",
         "Targets (the same cores as NEST; *same statistics*: dendrax's excitatory rate within "
         f"NEST's range over its realizations +- {100 * RATE_TOL:.0f} %, its CV within NEST's "
@@ -649,28 +649,28 @@ def markdown(results, args, machine, notes) -> str:
 
 
 def report(results, args, machine, notes):
-    log("\n" + C.markdown_table(HEADERS, rows(results)) + "\n")
-    log(C.markdown_table(STATS_HEADERS, stats_rows(results)) + "\n")
+    log("\n" + R.markdown_table(HEADERS, rows(results)) + "\n")
+    log(R.markdown_table(STATS_HEADERS, stats_rows(results)) + "\n")
     for line in targets(results):
         log(line)
     if args.markdown:
-        C.write_section(args.markdown, TITLE, markdown(results, args, machine, notes))
+        R.write_section(args.markdown, TITLE, markdown(results, args, machine, notes))
         log(f"wrote section '## {TITLE}' of {args.markdown}")
 
 
 def main(argv=None) -> int:
     # saved and replayed results are {"results": [...]}; report takes the list
     show = lambda res, a, m, n: report(res["results"], a, m, n)  # noqa: E731
-    argv, args = C.start(argv, parse, show, case_main)
+    argv, args = R.start(argv, parse, show, case_main)
     if args is None:
         return 0
     notes = []
-    have_nest = not args.skip_nest and C.optional("nest") is not None
+    have_nest = not args.skip_nest and R.optional("nest") is not None
     if args.skip_nest:
         log("NEST: skipped (--skip-nest)")
     elif not have_nest:
-        log(f"NEST: {C.SKIPPED}")
-        notes.append(f"NEST: {C.SKIPPED}")
+        log(f"NEST: {R.SKIPPED}")
+        notes.append(f"NEST: {R.SKIPPED}")
     results = []
     grid = cases(args, have_nest)
     for i, case in enumerate(grid):
@@ -683,11 +683,11 @@ def main(argv=None) -> int:
             log(f"[{i + 1}/{len(grid)}] {what}: build {r['build_s']:.2f} s"
                 + (f" + lower {r['lower_s']:.2f} s, compile {r['compile_s']:.1f} s"
                    if "lower_s" in r else "")
-                + f", simulation {r['run_s']:.2f} s, exc {C.fmt(r['exc']['rate'], '.1f')} Hz "
-                f"CV {C.fmt(r['exc']['cv'], '.2f')}, inh {C.fmt(r['inh']['rate'], '.1f')} Hz, "
+                + f", simulation {r['run_s']:.2f} s, exc {R.fmt(r['exc']['rate'], '.1f')} Hz "
+                f"CV {R.fmt(r['exc']['cv'], '.2f')}, inh {R.fmt(r['inh']['rate'], '.1f')} Hz, "
                 f"peak {r['peak_mib']:.0f} MiB [{r['wall_s']:.0f} s]")
     nest_v = next((r["nest"] for r in results if r.get("nest")), None)
-    return C.finish(__file__, argv, args, notes, {"results": results}, show,
+    return R.finish(__file__, argv, args, notes, {"results": results}, show,
                     extra_versions={"nest": nest_v})
 
 

@@ -31,7 +31,8 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import _common as C  # noqa: E402
+import _models as M  # noqa: E402
+import _runner as R  # noqa: E402
 
 TITLE = "float32"
 SPIKE_TOL_MS, MEAN_DV_TOL = 0.1, 0.1
@@ -60,22 +61,22 @@ def log(*a):
 def build(kind, path, nseg):
     """(cell, sites, v_init, celsius) of a benchmark model."""
     if kind == "HH":
-        cell, sites = C.dendrax_hh_cell(path, nseg)
-        return cell, sites, C.V_INIT, C.CELSIUS
-    cell, sites = C.dendrax_l5pc_cell(path, nseg)
-    return cell, sites, C.HAY_V_INIT, C.HAY_CELSIUS
+        cell, sites = M.dendrax_hh_cell(path, nseg)
+        return cell, sites, M.V_INIT, M.CELSIUS
+    cell, sites = M.dendrax_l5pc_cell(path, nseg)
+    return cell, sites, M.HAY_V_INIT, M.HAY_CELSIUS
 
 
 def run_dendrax(jax, kind, path, nseg, args) -> dict:
     """Traces [site, time] and the steady run time of the jitted loop, in this process's
     precision."""
     cell, _, v_init, celsius = build(kind, path, nseg)
-    fwd = jax.jit(C.dendrax_forward(cell, args.t_stop, args.dt, v_init=v_init, celsius=celsius))
+    fwd = jax.jit(M.dendrax_forward(cell, args.t_stop, args.dt, v_init=v_init, celsius=celsius))
     params = cell.params
-    traces, _, steady = C.timed(lambda: fwd(params).block_until_ready(), args.repeats)
+    traces, _, steady = R.timed(lambda: fwd(params).block_until_ready(), args.repeats)
     traces = np.asarray(traces)
     return {"traces": traces.T.astype(np.float64), "run_s": steady, "dtype": str(traces.dtype),
-            "n_comp": C.n_segments(cell)}
+            "n_comp": M.n_segments(cell)}
 
 
 def run_case(case) -> dict:
@@ -115,7 +116,7 @@ def run_model(jax, kind, path, nseg, args, have_neuron, tmp) -> dict:
     case = {"argv": ["--t-stop", str(args.t_stop), "--dt", str(args.dt), "--repeats",
                      str(args.repeats)], "kind": kind, "path": str(path), "nseg": nseg,
             "out": str(Path(tmp) / f"{kind}_{path.stem}_{nseg}.npy")}
-    d32 = C.run_case_subprocess(__file__, case, timeout=1800)
+    d32 = R.run_case_subprocess(__file__, case, timeout=1800)
     row.update(n_comp=d64["n_comp"], f64_s=d64["run_s"])
     if "error" in d32:
         row["f32"] = d32["error"]
@@ -125,8 +126,8 @@ def run_model(jax, kind, path, nseg, args, have_neuron, tmp) -> dict:
     row["f32_vs_f64"] = compare(f32, d64["traces"], t)
     if have_neuron:
         cell, sites, v_init, celsius = build(kind, path, nseg)
-        model = (C.neuron_hh(path, nseg, sites, args.t_stop, args.dt) if kind == "HH" else
-                 C.neuron_mirror(path, nseg, cell, sites, args.t_stop, args.dt, v_init=v_init,
+        model = (M.neuron_hh(path, nseg, sites, args.t_stop, args.dt) if kind == "HH" else
+                 M.neuron_mirror(path, nseg, cell, sites, args.t_stop, args.dt, v_init=v_init,
                                  celsius=celsius))
         ref = model.run("exact")
         row["f64_vs_neuron"] = compare(d64["traces"], ref, t)
@@ -151,17 +152,17 @@ def table_rows(rows):
     out = []
     for r in rows:
         if "f32_s" not in r:
-            out.append([r["model"], r["cell"], r["nseg"], r["n_comp"], C.fmt(r["f64_s"], ".3f"),
+            out.append([r["model"], r["cell"], r["nseg"], r["n_comp"], R.fmt(r["f64_s"], ".3f"),
                         r.get("f32", "-")] + ["-"] * 6)
             continue
         ref = r.get("f32_vs_neuron", r["f32_vs_f64"])
         f64 = r.get("f64_vs_neuron")
         out.append([
-            r["model"], r["cell"], r["nseg"], r["n_comp"], C.fmt(r["f64_s"], ".3f"),
-            C.fmt(r["f32_s"], ".3f"), C.fmt(r["speedup"], ".2f"),
+            r["model"], r["cell"], r["nseg"], r["n_comp"], R.fmt(r["f64_s"], ".3f"),
+            R.fmt(r["f32_s"], ".3f"), R.fmt(r["speedup"], ".2f"),
             "-" if f64 is None else f"{f64['mean_dv']:.1e} / {f64['max_dv']:.1e}",
             f"{ref['mean_dv']:.1e} / {ref['max_dv']:.1e}",
-            f"{ref['ref_spikes']}, {ref['spikes']}", C.fmt(ref["max_shift_ms"], ".2e"),
+            f"{ref['ref_spikes']}, {ref['spikes']}", R.fmt(ref["max_shift_ms"], ".2e"),
             "yes" if sufficient(ref) else "**no**"])
     return out
 
@@ -174,7 +175,7 @@ def markdown(rows, args, machine, notes) -> str:
         "soma. *float32 sufficient*: the same somatic spikes, none moved by more than "
         f"{SPIKE_TOL_MS:g} ms, mean |dV| below {MEAN_DV_TOL:g} mV.", "",
         *machine, *[f"- note: {n}" for n in notes], "",
-        C.markdown_table(HEADERS, table_rows(rows)), ""]
+        R.markdown_table(HEADERS, table_rows(rows)), ""]
     ok = [r for r in rows if "f32_s" in r]
     if ok:
         good = [r for r in ok if sufficient(r.get("f32_vs_neuron", r["f32_vs_f64"]))]
@@ -185,28 +186,28 @@ def markdown(rows, args, machine, notes) -> str:
 
 
 def report(rows, args, machine, notes):
-    log("\n" + C.markdown_table(HEADERS, table_rows(rows)) + "\n")
+    log("\n" + R.markdown_table(HEADERS, table_rows(rows)) + "\n")
     if args.markdown:
-        C.write_section(args.markdown, TITLE, markdown(rows, args, machine, notes))
+        R.write_section(args.markdown, TITLE, markdown(rows, args, machine, notes))
         log(f"wrote section '## {TITLE}' of {args.markdown}")
 
 
 def main(argv=None) -> int:
     import tempfile
 
-    argv, args = C.start(argv, parse, report, run_case)
+    argv, args = R.start(argv, parse, report, run_case)
     if args is None:
         return 0
-    jax = C.setup_jax()
-    paths, msg = C.resolve_cells(args.cells)
+    jax = R.setup_jax()
+    paths, msg = M.resolve_cells(args.cells)
     notes = [msg] if msg else []
     if not paths:
         log(msg or "nothing to run")
         return 0
-    have_neuron = not args.skip_neuron and C.neuron_h() is not None
+    have_neuron = not args.skip_neuron and M.neuron_h() is not None
     models = list(args.models)
     if "L5PC-like" in models:
-        why = C.l5pc_unavailable() or (C.load_hay_neuron() if have_neuron else None)
+        why = M.l5pc_unavailable() or (M.load_hay_neuron() if have_neuron else None)
         if why is not None:
             models.remove("L5PC-like")
             notes.append(f"L5PC-like model skipped ({why})")
@@ -217,7 +218,7 @@ def main(argv=None) -> int:
                 for nseg in args.nseg:
                     log(f"{kind} {path.name} nseg={nseg}")
                     rows.append(run_model(jax, kind, path, nseg, args, have_neuron, tmp))
-    return C.finish(__file__, argv, args, notes, rows, report)
+    return R.finish(__file__, argv, args, notes, rows, report)
 
 
 if __name__ == "__main__":

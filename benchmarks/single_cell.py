@@ -7,7 +7,7 @@ float64, 100 ms at dt 0.025 ms, v recorded at 10 sites. The same model runs in
 * dendrax: ``dendrax.simulation.run`` under ``jax.jit`` (what ``dx.simulate`` runs),
   taking the params pytree as its argument;
 * NEURON: the same SWC through Import3d, the same nseg, timed four ways
-  (``_common.NeuronModel.run``): "user", as users run it (``h.finitialize`` +
+  (``_models.NeuronModel.run``): "user", as users run it (``h.finitialize`` +
   ``h.continuerun``, NEURON's defaults: hh's rate tables on); "expert", as experts do
   (``h.cvode.cache_efficient(1)`` + ``ParallelContext.psolve``, tables on); "exact"
   (as expert with ``h.usetable_hh = 0``: the exact rates dendrax computes, the
@@ -49,12 +49,13 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import _common as C  # noqa: E402
+import _models as M  # noqa: E402
+import _runner as R  # noqa: E402
 
 TITLE = "Single cell"
 TARGET_NS, TARGET_COMPILE, TARGET_GRAD = 15.0, 3.0, 3.0
 TARGET_COMPS = 900
-MODES = C.NEURON_MODES  # user, expert, exact, coreneuron
+MODES = M.NEURON_MODES  # user, expert, exact, coreneuron
 LABEL = {"user": "NEURON user", "expert": "NEURON expert", "exact": "NEURON exact",
          "coreneuron": "CoreNEURON"}
 
@@ -90,13 +91,13 @@ def log(*a):
 
 def bench_dendrax(jax, cell, args, *, v_init, celsius, grad_keys):
     """Forward (and value_and_grad w.r.t. params[k] for k in grad_keys) of the jitted loop."""
-    fwd = jax.jit(C.dendrax_forward(cell, args.t_stop, args.dt, v_init=v_init, celsius=celsius))
+    fwd = jax.jit(M.dendrax_forward(cell, args.t_stop, args.dt, v_init=v_init, celsius=celsius))
     params = cell.params
-    traces, first, steady = C.timed(lambda: fwd(params).block_until_ready(), args.repeats)
+    traces, first, steady = R.timed(lambda: fwd(params).block_until_ready(), args.repeats)
     out = {"compile_s": max(first - steady, 0.0), "run_s": steady,
            "traces": np.asarray(traces).T}
     if not args.no_grad:
-        loop = C.dendrax_forward(cell, args.t_stop, args.dt, v_init=v_init, celsius=celsius)
+        loop = M.dendrax_forward(cell, args.t_stop, args.dt, v_init=v_init, celsius=celsius)
 
         def loss(sub):
             return loop({**params, "channels": {**params["channels"], **sub}}).mean()
@@ -104,8 +105,8 @@ def bench_dendrax(jax, cell, args, *, v_init, celsius, grad_keys):
         loss_j = jax.jit(loss)
         vg = jax.jit(jax.value_and_grad(loss))
         sub = {k: params["channels"][k] for k in grad_keys}
-        _, _, f_s = C.timed(lambda: loss_j(sub).block_until_ready(), args.repeats)
-        _, _, g_s = C.timed(lambda: jax.block_until_ready(vg(sub)), args.repeats)
+        _, _, f_s = R.timed(lambda: loss_j(sub).block_until_ready(), args.repeats)
+        _, _, g_s = R.timed(lambda: jax.block_until_ready(vg(sub)), args.repeats)
         out.update(loss_s=f_s, grad_s=g_s, grad_ratio=g_s / f_s)
     return out
 
@@ -118,15 +119,15 @@ def bench_neuron(model, args, coreneuron_why):
         if mode == "coreneuron" and coreneuron_why is not None:
             out[mode] = coreneuron_why
             continue
-        traces[mode], _, steady = C.timed(lambda m=mode: model.run(m), args.repeats)
+        traces[mode], _, steady = R.timed(lambda m=mode: model.run(m), args.repeats)
         out[mode] = {"run_s": steady}
     ref = traces["exact"]
     out["traces"] = ref
-    out["dv_tables"] = C.mean_abs_dv(traces["user"], ref)
+    out["dv_tables"] = M.mean_abs_dv(traces["user"], ref)
     # the variants with tables compute the same thing: their spread is round-off
     out["max_dv_user_expert"] = float(np.abs(traces["user"] - traces["expert"]).max())
     if "coreneuron" in traces:
-        out["dv_coreneuron"] = C.mean_abs_dv(traces["coreneuron"], ref)
+        out["dv_coreneuron"] = M.mean_abs_dv(traces["coreneuron"], ref)
         out["max_dv_user_coreneuron"] = float(np.abs(traces["user"] -
                                                      traces["coreneuron"]).max())
     return out
@@ -136,12 +137,12 @@ def bench_jaxley(jax, path, nseg, sites_xyz, args):
     import jaxley as jx
 
     t0 = time.perf_counter()
-    cell, n_comp, idx = C.jaxley_hh(path, nseg, sites_xyz)
-    rows = C.jaxley_stimulate(cell, idx, args.t_stop, args.dt)
+    cell, n_comp, idx = M.jaxley_hh(path, nseg, sites_xyz)
+    rows = M.jaxley_stimulate(cell, idx, args.t_stop, args.dt)
     build = time.perf_counter() - t0
     params = cell.get_parameters()
     f = jax.jit(lambda p: jx.integrate(cell, params=p, t_max=args.t_stop, delta_t=args.dt))
-    traces, first, steady = C.timed(lambda: f(params).block_until_ready(), args.repeats)
+    traces, first, steady = R.timed(lambda: f(params).block_until_ready(), args.repeats)
     traces = np.asarray(traces)[rows]
     del cell, f
     return {"n_comp": n_comp, "build_s": build, "compile_s": max(first - steady, 0.0),
@@ -153,13 +154,13 @@ def run_model(jax, kind, path, nseg, args, have_neuron, have_jaxley, hay_neuron,
     row = {"model": kind, "cell": path.name, "nseg": nseg}
     n_steps = int(round(args.t_stop / args.dt))
     if kind == "HH":
-        cell, sites = C.dendrax_hh_cell(path, nseg)
-        v_init, celsius, grad_keys = C.V_INIT, C.CELSIUS, ["hh"]
+        cell, sites = M.dendrax_hh_cell(path, nseg)
+        v_init, celsius, grad_keys = M.V_INIT, M.CELSIUS, ["hh"]
     else:
-        cell, sites = C.dendrax_l5pc_cell(path, nseg)
-        v_init, celsius = C.HAY_V_INIT, C.HAY_CELSIUS
-        grad_keys = C.mechanisms(cell)
-    row.update(n_comp=C.n_segments(cell), n_nodes=cell.n_nodes, n_steps=n_steps)
+        cell, sites = M.dendrax_l5pc_cell(path, nseg)
+        v_init, celsius = M.HAY_V_INIT, M.HAY_CELSIUS
+        grad_keys = M.mechanisms(cell)
+    row.update(n_comp=M.n_segments(cell), n_nodes=cell.n_nodes, n_steps=n_steps)
     d = bench_dendrax(jax, cell, args, v_init=v_init, celsius=celsius, grad_keys=grad_keys)
     row["dendrax"] = d
     d["ns"] = d["run_s"] / (row["n_comp"] * n_steps) * 1e9
@@ -171,8 +172,8 @@ def run_model(jax, kind, path, nseg, args, have_neuron, have_jaxley, hay_neuron,
     if kind == "L5PC-like" and hay_neuron is not None:
         row["neuron"] = hay_neuron
     elif have_neuron:
-        model = (C.neuron_hh(path, nseg, sites, args.t_stop, args.dt) if kind == "HH" else
-                 C.neuron_mirror(path, nseg, cell, sites, args.t_stop, args.dt,
+        model = (M.neuron_hh(path, nseg, sites, args.t_stop, args.dt) if kind == "HH" else
+                 M.neuron_mirror(path, nseg, cell, sites, args.t_stop, args.dt,
                                  v_init=v_init, celsius=celsius))
         alive = model.n_sections_alive()
         n = bench_neuron(model, args, coreneuron_why[kind])
@@ -184,7 +185,7 @@ def run_model(jax, kind, path, nseg, args, have_neuron, have_jaxley, hay_neuron,
             n["note"] = f"{alive} sections alive in NEURON (expected {len(model.secs)})"
             log(f"  warning: {n['note']}: NEURON's time includes other cells")
         ref = n["traces"]
-        d["dv"] = C.mean_abs_dv(d["traces"], ref)
+        d["dv"] = M.mean_abs_dv(d["traces"], ref)
         row["neuron"] = n
         del model
         gc.collect()
@@ -205,12 +206,12 @@ def run_model(jax, kind, path, nseg, args, have_neuron, have_jaxley, hay_neuron,
     if kind != "HH":
         row["jaxley"] = "n/a (Jaxley has no Hay channels)"
     elif have_jaxley:
-        xyz = [C.site_xyz(cell.morphology, s) for s in sites]
+        xyz = [M.site_xyz(cell.morphology, s) for s in sites]
         j = bench_jaxley(jax, path, nseg, xyz, args)
         j["ns"] = j["run_s"] / (j["n_comp"] * j["n_steps"]) * 1e9
         j["ratio"] = j["run_s"] / d["run_s"]
         if ref is not None:
-            j["dv"] = C.mean_abs_dv(j["traces"], ref)
+            j["dv"] = M.mean_abs_dv(j["traces"], ref)
         row["jaxley"] = j
         log(f"  Jaxley: {j['n_comp']} compartments, compile {j['compile_s']:.2f} s, run "
             f"{j['run_s']:.3f} s ({j['ns']:.1f} ns/compartment-step), Jaxley/dendrax "
@@ -238,7 +239,7 @@ def _mode(n, mode, key, spec):
     if not isinstance(n, dict):
         return ""
     m = n[mode]
-    return C.fmt(m[key], spec) if isinstance(m, dict) else "-"
+    return R.fmt(m[key], spec) if isinstance(m, dict) else "-"
 
 
 def speed_rows(rows):
@@ -246,8 +247,8 @@ def speed_rows(rows):
     for r in rows:
         d, n = r["dendrax"], r["neuron"]
         line = [r["model"], r["cell"], r["nseg"], f"{r['n_comp']} ({r['n_nodes']})",
-                C.fmt(d["compile_s"], ".2f"), C.fmt(d["run_s"], ".3f"), C.fmt(d["ns"], ".1f"),
-                C.fmt(d.get("grad_ratio"), ".2f")]
+                R.fmt(d["compile_s"], ".2f"), R.fmt(d["run_s"], ".3f"), R.fmt(d["ns"], ".1f"),
+                R.fmt(d.get("grad_ratio"), ".2f")]
         if isinstance(n, dict):
             line += [_mode(n, m, "run_s", ".3f") for m in MODES]
             line += [_mode(n, "coreneuron", "ns", ".1f")]
@@ -265,10 +266,10 @@ def accuracy_rows(rows):
         if not isinstance(n, dict):
             continue
         cn = n["coreneuron"]
-        out.append([r["model"], r["cell"], r["nseg"], C.fmt(d.get("dv"), ".1e"),
-                    "0 (no tables)" if n["dv_tables"] == 0 else C.fmt(n["dv_tables"], ".2g"),
-                    C.fmt(n.get("dv_coreneuron"), ".2g") if isinstance(cn, dict) else "-",
-                    C.fmt(j.get("dv"), ".2f") if isinstance(j, dict) else "-"])
+        out.append([r["model"], r["cell"], r["nseg"], R.fmt(d.get("dv"), ".1e"),
+                    "0 (no tables)" if n["dv_tables"] == 0 else R.fmt(n["dv_tables"], ".2g"),
+                    R.fmt(n.get("dv_coreneuron"), ".2g") if isinstance(cn, dict) else "-",
+                    R.fmt(j.get("dv"), ".2f") if isinstance(j, dict) else "-"])
     return out
 
 
@@ -279,9 +280,9 @@ def jaxley_rows(rows):
         if r["model"] != "HH":
             continue
         if isinstance(j, dict):
-            out.append([r["cell"], r["nseg"], j["n_comp"], C.fmt(j["compile_s"], ".2f"),
-                        C.fmt(j["run_s"], ".3f"), C.fmt(j["ns"], ".1f"),
-                        C.fmt(j["ratio"], ".2f")])
+            out.append([r["cell"], r["nseg"], j["n_comp"], R.fmt(j["compile_s"], ".2f"),
+                        R.fmt(j["run_s"], ".3f"), R.fmt(j["ns"], ".1f"),
+                        R.fmt(j["ratio"], ".2f")])
         else:
             out.append([r["cell"], r["nseg"], j] + [""] * 4)
     return out
@@ -290,12 +291,12 @@ def jaxley_rows(rows):
 def tables(rows, t_stop) -> list[str]:
     """The markdown tables of a run (speed; accuracy when NEURON ran; Jaxley when it ran)."""
     out = [f"Speed (s: median time of one {t_stop:g} ms simulation after compile; "
-           "*x / dendrax* > 1: dendrax faster):", "", C.markdown_table(SPEED_HEADERS, speed_rows(rows))]
+           "*x / dendrax* > 1: dendrax faster):", "", R.markdown_table(SPEED_HEADERS, speed_rows(rows))]
     acc = accuracy_rows(rows)
     if acc:
         out += ["", "Accuracy: mean abs dV (mV) against NEURON with exact rates "
                 "(`h.usetable_hh = 0`), over the 10 sites and all time points:", "",
-                C.markdown_table(ACCURACY_HEADERS, acc)]
+                R.markdown_table(ACCURACY_HEADERS, acc)]
     n = [r["neuron"] for r in rows if isinstance(r["neuron"], dict)]
     if n:
         same = max(x["max_dv_user_expert"] for x in n)
@@ -306,7 +307,7 @@ def tables(rows, t_stop) -> list[str]:
     jx = jaxley_rows(rows)
     if any(isinstance(r["jaxley"], dict) for r in rows):
         out += ["", "Jaxley (HH only; its own compartments):", "",
-                C.markdown_table(JAXLEY_HEADERS, jx)]
+                R.markdown_table(JAXLEY_HEADERS, jx)]
     elif jx:
         out += ["", f"Jaxley: {jx[0][2]}"]
     return out
@@ -425,7 +426,7 @@ def markdown(rows, args, machine, notes) -> str:
         "Jaxley ships no Hay channels.",
         *[f"- {n}" for n in notes],
         "",
-        C.ATTRIBUTION,
+        M.ATTRIBUTION,
     ]
     return "\n".join(body)
 
@@ -438,12 +439,12 @@ def setup_coreneuron(args, kinds, hay_neuron) -> dict:
         return {k: "skipped (--skip-coreneuron)" for k in ("HH", "L5PC-like")}
     hay = "L5PC-like" in kinds and hay_neuron is None
     if not hay:
-        why = C.coreneuron_unavailable()
+        why = M.coreneuron_unavailable()
         return {"HH": why, "L5PC-like": why}
-    if "corenrn_lib" in C.HAY:
+    if "corenrn_lib" in M.HAY:
         before = os.environ.get("CORENEURONLIB")
-        os.environ["CORENEURONLIB"] = C.HAY["corenrn_lib"]
-        why = C.coreneuron_unavailable(C.HAY["dir"], C.HAY_CHANNELS)
+        os.environ["CORENEURONLIB"] = M.HAY["corenrn_lib"]
+        why = M.coreneuron_unavailable(M.HAY["dir"], M.HAY_CHANNELS)
         if why is None:
             return {"HH": None, "L5PC-like": None}
         if before is None:
@@ -451,17 +452,17 @@ def setup_coreneuron(args, kinds, hay_neuron) -> dict:
         else:
             os.environ["CORENEURONLIB"] = before
     else:
-        why = C.HAY["corenrn_why"]
+        why = M.HAY["corenrn_why"]
     # HH alone may still run on the wheel's built-in CoreNEURON mechanisms
-    return {"HH": C.coreneuron_unavailable(C.HAY["dir"]), "L5PC-like": why}
+    return {"HH": M.coreneuron_unavailable(M.HAY["dir"]), "L5PC-like": why}
 
 
 def main(argv=None) -> int:
-    argv, args = C.start(argv, parse, report)
+    argv, args = R.start(argv, parse, report)
     if args is None:
         return 0
-    jax = C.setup_jax()
-    paths, msg = C.resolve_cells(args.cells)
+    jax = R.setup_jax()
+    paths, msg = M.resolve_cells(args.cells)
     notes = []
     if msg:
         log(msg)
@@ -469,31 +470,31 @@ def main(argv=None) -> int:
     if not paths:
         log("nothing to run")
         return 0
-    have_neuron = not args.skip_neuron and C.neuron_h() is not None
-    have_jaxley = not args.skip_jaxley and C.optional("jaxley") is not None
+    have_neuron = not args.skip_neuron and M.neuron_h() is not None
+    have_jaxley = not args.skip_jaxley and R.optional("jaxley") is not None
     if args.skip_neuron:
         log("NEURON: skipped (--skip-neuron)")
     elif not have_neuron:
-        log(f"NEURON: {C.SKIPPED}")
-        notes.append(f"NEURON: {C.SKIPPED}")
+        log(f"NEURON: {R.SKIPPED}")
+        notes.append(f"NEURON: {R.SKIPPED}")
     if args.skip_jaxley:
         log("Jaxley: skipped (--skip-jaxley)")
     elif not have_jaxley:
-        log(f"Jaxley: {C.SKIPPED}")
-        notes.append(f"Jaxley: {C.SKIPPED}")
+        log(f"Jaxley: {R.SKIPPED}")
+        notes.append(f"Jaxley: {R.SKIPPED}")
 
-    skip = {"neuron": "skipped (--skip-neuron)" if args.skip_neuron else C.SKIPPED,
-            "jaxley": "skipped (--skip-jaxley)" if args.skip_jaxley else C.SKIPPED}
+    skip = {"neuron": "skipped (--skip-neuron)" if args.skip_neuron else R.SKIPPED,
+            "jaxley": "skipped (--skip-jaxley)" if args.skip_jaxley else R.SKIPPED}
     kinds = ["HH"]
     hay_neuron = None
     if args.skip_l5pc:
         log("L5PC-like model: skipped (--skip-l5pc)")
-    elif (why := C.l5pc_unavailable()) is not None:
+    elif (why := M.l5pc_unavailable()) is not None:
         log(f"L5PC-like model: skipped ({why})")
         notes.append(f"L5PC-like model skipped ({why})")
     else:
         kinds.append("L5PC-like")
-        if have_neuron and (why := C.load_hay_neuron()) is not None:
+        if have_neuron and (why := M.load_hay_neuron()) is not None:
             hay_neuron = why
             log(f"L5PC-like in NEURON: {why}")
 
@@ -513,7 +514,7 @@ def main(argv=None) -> int:
                                       hay_neuron, skip, coreneuron_why))
     strip = lambda v: {k: x for k, x in v.items() if k != "traces"} if isinstance(v, dict) else v  # noqa: E731
     rows = [{k: strip(v) for k, v in r.items()} for r in rows]
-    return C.finish(__file__, argv, args, notes, rows, report)
+    return R.finish(__file__, argv, args, notes, rows, report)
 
 
 def report(rows, args, machine, notes):
@@ -521,7 +522,7 @@ def report(rows, args, machine, notes):
     for line in targets(rows):
         log(line)
     if args.markdown:
-        C.write_section(args.markdown, TITLE, markdown(rows, args, machine, notes))
+        R.write_section(args.markdown, TITLE, markdown(rows, args, machine, notes))
         log(f"wrote section '## {TITLE}' of {args.markdown}")
 
 
