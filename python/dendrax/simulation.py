@@ -472,8 +472,9 @@ def advance(model: Model, core, state, xs, dt, *, method: str = "backward_euler"
 # test, copies of the carry; in reverse mode also the stacking of what each step keeps)
 # is a large part of it. HH ball-and-stick, 100 ms: 2 compartments, 23 -> 18 thunks per
 # step, forward ~15% and gradient ~2x faster (37-44 -> 20-21 ms); 32 compartments,
-# gradient 47-52 -> 33-39 ms. Compiling takes ~1.5 s longer. A cell of hundreds of
-# compartments gained nothing measurable (forward or gradient).
+# gradient 47-52 -> 33-39 ms. Compiling takes ~1-1.5 s longer. A cell of hundreds of
+# compartments gained nothing measurable (forward or gradient). Not with ``checkpoint``
+# (see _scan).
 _SMALL, _UNROLL = 64, 4
 
 
@@ -529,6 +530,9 @@ def step_function(model: Model, core, dt, *, method: str = "backward_euler",
 
 
 def _scan(step, checkpoint, state, xs, unroll: int = 1):
+    """lax.scan of step over xs, ``unroll`` steps per iteration; with ``checkpoint``, in
+    rematerialised stretches of that many steps (not unrolled: compiling the unrolled,
+    rematerialised loops of a many-channel model took 5x longer)."""
     n = jax.tree_util.tree_leaves(xs)[0].shape[0]
     if checkpoint is None or checkpoint >= n:
         return lax.scan(step, state, xs, unroll=unroll)
@@ -540,13 +544,13 @@ def _scan(step, checkpoint, state, xs, unroll: int = 1):
 
     @jax.checkpoint
     def chunk(carry, piece):
-        return lax.scan(step, carry, piece, unroll=unroll)
+        return lax.scan(step, carry, piece)
 
     state, out = lax.scan(chunk, state, head)
     out = jax.tree_util.tree_map(lambda a: a.reshape(n_chunks * checkpoint, *a.shape[2:]), out)
     if rest:
         tail = jax.tree_util.tree_map(lambda a: a[n_chunks * checkpoint:], xs)
-        state, out_tail = lax.scan(step, state, tail, unroll=unroll)
+        state, out_tail = lax.scan(step, state, tail)
         out = jax.tree_util.tree_map(lambda a, b: jnp.concatenate([a, b], axis=0), out, out_tail)
     return state, out
 
