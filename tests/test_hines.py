@@ -437,6 +437,28 @@ def test_vmap_lowers_to_one_native_call():
     assert np.asarray(jax.jit(g)(*args)).shape == (2, b, n)
 
 
+def test_cpu_vmap_keeps_the_batch_where_it_is():
+    """On the CPU a vmapped batch of one tree (B parameter sets of one cell) reaches the
+    kernel as leading entries, where vmap put it, and shared operands unbroadcast: no
+    transposes or broadcasts around the call, in the solve and in its gradient."""
+    if not NATIVE:
+        pytest.skip("native CPU kernel unavailable")
+    n, b = 9, 5
+    parent = np.arange(-1, n - 1)
+    lower, diag, upper, rhs = make_system(parent, (), np.float64, 0)
+    solve = lambda d, r: dendrax.hines_solve(parent, lower, d, upper, r, backend="native")  # noqa: E731
+    args = (np.tile(diag, (b, 1)), np.tile(rhs, (b, 1)))
+    grad = jax.grad(lambda d, r: jnp.sum(jax.vmap(solve)(d, r) ** 2), argnums=(0, 1))
+    for f in (jax.vmap(solve), grad):
+        text = jax.jit(f).lower(*args).as_text()
+        calls = re.findall(r"custom_call @dendrax_hines_\w+\((.*?)\) \{.*?: \((.*?)\) ->", text)
+        assert calls, text
+        for _, types in calls:
+            assert types.count(f"tensor<{b}x{n}x1xf64>") >= 2, types  # diag and rhs (or dinv)
+            assert f"tensor<1x{n}x1xf64>" in types, types  # shared lower / upper
+        assert "stablehlo.transpose" not in text
+
+
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_scan_under_jit_differentiated(backend):
     """An implicit-Euler-like loop: a solve per scan step, gradient through the scan."""

@@ -22,7 +22,7 @@ unavailable_reason = _EXTENSIONS.unavailable_reason  # None when the platform's 
 available = _EXTENSIONS.available
 
 
-def _call(target: str, n_out: int, *operands, schedule=None, platform: str = "cpu"):
+def _call(target: str, n_out: int, *operands, platform: str, schedule=None):
     """One FFI call; results have the shape and dtype of the rhs (operand 4).
 
     With a ``schedule`` (``dendrax.solver.schedule.Schedule`` of the concrete parent
@@ -74,14 +74,14 @@ def _batched(target: str, n_out: int, schedule, leading: bool):
     return call
 
 
-def factor_solve(parent, lower, diag, upper, rhs, *, schedule=None, platform="cpu"):
+def factor_solve(parent, lower, diag, upper, rhs, *, platform: str, schedule=None):
     """Native solve of [N, T] systems on ``platform`` ("cpu" or "CUDA"). Returns
     (x, dinv = 1 / eliminated diagonal)."""
     return _call("dendrax_hines_factor_solve", 2, parent, lower, diag, upper, rhs,
                  schedule=schedule, platform=platform)
 
 
-def substitute(parent, lower, upper, dinv, rhs, *, schedule=None, platform="cpu"):
+def substitute(parent, lower, upper, dinv, rhs, *, platform: str, schedule=None):
     """Native solve reusing the dinv of factor_solve (lower and upper swapped: the
     transposed system) on ``platform``. Returns x."""
     (x,) = _call("dendrax_hines_substitute", 1, parent, lower, upper, dinv, rhs,
