@@ -111,12 +111,17 @@ def dendrax_hh_cell(path: Path, nseg: int):
 
     cell = dx.Cell(dx.read_morphology(path), nseg=nseg, Ra=RA, cm=CM)
     cell.insert("hh")
+    return cell, _stimulate_and_record(cell)
+
+
+def _stimulate_and_record(cell):
+    """The STIM step into the soma and v recorded at ``pick_sites``; returns the sites."""
     delay, dur, amp = STIM
     cell.iclamp(cell.soma(0.5), delay=delay, dur=dur, amp=amp)
     sites = pick_sites(cell)
     for s in sites:
         cell.record("v", s)
-    return cell, sites
+    return sites
 
 
 def dendrax_forward(cell, t_stop, dt, *, v_init=V_INIT, celsius=CELSIUS, checkpoint=None):
@@ -173,12 +178,7 @@ def dendrax_l5pc_cell(path: Path, nseg: int):
     from dendrax.models import l5pc_like
 
     cell = l5pc_like(dx.read_morphology(path), nseg=nseg)
-    delay, dur, amp = STIM
-    cell.iclamp(cell.soma(0.5), delay=delay, dur=dur, amp=amp)
-    sites = pick_sites(cell)
-    for s in sites:
-        cell.record("v", s)
-    return cell, sites
+    return cell, _stimulate_and_record(cell)
 
 
 def mechanisms(cell) -> list[str]:
