@@ -616,7 +616,7 @@ def test_jit_returns_the_result_pytree(spiking_net):
     net = spiking_net
     plain = dx.simulate(net, 25.0, DT)
     jitted = jax.jit(lambda p: dx.simulate(net, 25.0, DT, params=p))(net.params)
-    assert isinstance(jitted, simulation.Result)
+    assert isinstance(jitted, dx.Result)
     np.testing.assert_allclose(jitted.traces, plain.traces, rtol=0, atol=1e-12)
     np.testing.assert_array_equal(jitted.raster, plain.raster)
     np.testing.assert_array_equal(jitted.t, plain.t)

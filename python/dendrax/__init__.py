@@ -22,7 +22,8 @@ from .morphology import Morphology, read_morphology
 from .cell import Cell, Location
 from .network import Network
 from .lowering import Simulatable, lower
-from .simulation import PrecisionWarning, Result, simulate
+from .result import Result
+from .stdrun import PrecisionWarning, simulate
 from .modelfile import load, save
 from . import extracellular
 from .extracellular import Electrodes

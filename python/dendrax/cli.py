@@ -27,7 +27,8 @@ UsageError = SpecError
 
 
 def _simulate(opts, model=None) -> int:
-    from .simulation import Result, simulate
+    from .result import Result
+    from .stdrun import simulate
 
     out = Path(opts.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -219,7 +220,7 @@ def _merge_config(opts):
 
 
 def _simulate_network(opts, spec, source) -> int:
-    from .simulation import simulate
+    from .stdrun import simulate
 
     out = Path(opts.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -28,6 +28,8 @@ from jax.sharding import Mesh, PartitionSpec as P
 from . import simulation as sim
 from .lowering import check_values, core_params, drive, lower
 from .model import EventInputs, Model, Placement
+from .result import Result
+from .stdrun import check_run
 
 AXIS = "cells"
 
@@ -176,7 +178,7 @@ def simulate(net, t_stop: float, dt: float = 0.025, *, devices=None, params=None
     first n; or a list). Arguments and result as ``dendrax.simulate``."""
     if method not in sim.METHODS:
         raise ValueError(f"unknown method {method!r}; choose one of {sorted(sim.METHODS)}")
-    sim.check_run(t_stop, dt, v_init, celsius)
+    check_run(t_stop, dt, v_init, celsius)
     model, base, layout = lower(net)
     if model.graded:
         raise ValueError("graded synapses are not split over devices yet: use dendrax.simulate")
@@ -200,7 +202,7 @@ def simulate(net, t_stop: float, dt: float = 0.025, *, devices=None, params=None
                    n_steps)
     core = core_params(layout, params, v_init=v_init, celsius=celsius)
     traces, raster = fn(core, drv)
-    return sim.Result(jnp.asarray(np.arange(n_steps + 1) * dt), traces.T, layout.labels, raster,
+    return Result(jnp.asarray(np.arange(n_steps + 1) * dt), traces.T, layout.labels, raster,
                       layout.spike_cells)
 
 

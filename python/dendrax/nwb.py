@@ -194,7 +194,7 @@ def write_nwb(result, path, *, target=None, session_description: str = "dendrax 
     from . import __version__
     from .cell import Cell
     from .network import Network
-    from .simulation import Result
+    from .result import Result
 
     if not isinstance(result, Result):
         raise TypeError(f"write_nwb needs the dendrax.Result of dendrax.simulate, got "

@@ -285,7 +285,7 @@ class Model:
         if self.cfg.dtype == "float32" and jax.config.jax_enable_x64:
             import warnings
 
-            from ..simulation import PrecisionWarning
+            from ..stdrun import PrecisionWarning
 
             big = float(np.finfo(np.float32).max)
             with jax.enable_x64(False), warnings.catch_warnings():

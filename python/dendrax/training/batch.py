@@ -15,7 +15,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 from .. import lowering
 from ..distributed import resolve_devices
 from ..lowering import lower
-from ..simulation import simulate
+from ..stdrun import simulate
 
 AXIS = "batch"
 

@@ -1,0 +1,247 @@
+"""The standard run: ``simulate``, the whole run a user asks for, as NEURON's
+``stdrun.hoc`` ``run()`` (initialise, then step to tstop).
+
+It checks the settings and parameters, lowers the cell or network (``dendrax.lowering``),
+runs the time loop (``dendrax.simulation``) in one piece or in pieces (``chunk``,
+``stream``, ``progress``), reports a run that became non-finite, and returns a
+``Result``.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .lowering import check_values, core_params, drive, lower
+from .result import Result
+from .simulation import METHODS, advance, initialize, run, schedule, sized, statistics
+
+
+class PrecisionWarning(UserWarning):
+    """dendrax is computing in float32 because JAX's 64-bit mode is off."""
+
+
+_warned_float32 = False
+
+
+def _warn_if_float32():
+    global _warned_float32
+    if jax.config.jax_enable_x64 or _warned_float32:
+        return
+    _warned_float32 = True
+    warnings.warn("dendrax is simulating in float32 because jax_enable_x64 is off (about 1e-2 mV "
+                  "from NEURON); for float64 call jax.config.update(\"jax_enable_x64\", True) "
+                  "before building cells", PrecisionWarning, stacklevel=3)
+
+
+def simulate(target, t_stop: float, dt: float = 0.025, *, params=None, v_init: float = -65.0,
+             celsius: float = 6.3, method: str = "backward_euler", backend: str = "auto",
+             checkpoint: int | None = None, record_every: int = 1, chunk: int | None = None,
+             stream: str | None = None, progress: bool = False, key=None) -> Result:
+    """Simulate a cell or a network from t = 0 to t_stop (ms) with fixed step dt, as NEURON's run().
+
+    Args:
+        target: a ``dendrax.Cell`` or ``dendrax.Network`` (anything ``Simulatable``) with
+            its mechanisms, stimuli, connections and recordings.
+        params: a params pytree like ``dendrax.lower(target).params`` (default: the
+            target's own); pass a traced one to differentiate.
+        v_init: initial membrane potential, mV (gates start at their steady state).
+        celsius: temperature, degC (NEURON's default 6.3).
+        method: "backward_euler" (NEURON's default) or "crank_nicolson" (secondorder=2).
+        backend: Hines solve backend, "auto", "native" or "jax".
+        checkpoint: memory control for gradients: store the state every
+            ``checkpoint`` steps and recompute in between (see ``advance``).
+        record_every: keep traces at every k-th step only (t = 0, k dt, ...; as
+            NEURON's ``Vector.record(..., Dt)``); spikes and statistics still see every step.
+            t_stop / dt must be a multiple of k.
+        chunk: run in pieces of this many steps (one compiled piece, reused): the
+            device holds one piece of traces at a time (a multiple of record_every).
+        stream: a ``.npy`` file to write the traces to piece by piece ([n_t, n_traces],
+            row per time): host memory stays one piece, whatever the run's length;
+            ``res.traces`` then reads the file lazily (a memory map). Implies ``chunk``
+            (default 10,000 steps).
+        progress: show a progress bar (runs in pieces; for long runs from the CLI).
+        key: the random draws of poisson_generator populations (a JAX PRNG key or an int
+            seed; default 0): the same key gives the same run.
+
+    Returns:
+        Result with t [n_t], traces [n_traces, n_t] and units, statistics, the spikes of
+        recorded sources, and the run's settings (``meta``).
+    """
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; choose one of {sorted(METHODS)}")
+    check_run(t_stop, dt, v_init, celsius)
+    _warn_if_float32()
+    model, base, layout = lower(target)
+    if not model.recordings and not model.spike_records.size:
+        raise ValueError("nothing is recorded: call .record(...) or .record_spikes() before simulate")
+    n_steps = int(round(t_stop / dt))
+    chunk = _check_pieces(n_steps, record_every, checkpoint, chunk, stream, progress)
+    params = base if params is None else params
+    _check_params(params)
+    check_values(model, params)
+    model = sized(model, layout, params, dt)
+    core = core_params(layout, params, v_init=v_init, celsius=celsius)
+    if key is not None and core.get("key") is not None:
+        core["key"] = jax.random.PRNGKey(key) if isinstance(key, (int, np.integer)) else key
+    drv, step = drive(layout, n_steps, dt), jnp.asarray(dt)
+    traced = [r.reduce is None for r in model.recordings]
+    from . import __version__
+
+    meta = {"dt": float(dt), "t_stop": n_steps * float(dt), "v_init": v_init, "celsius": celsius,
+            "method": method, "record_every": record_every, "dendrax": __version__}
+    if isinstance(v_init, jax.core.Tracer) or isinstance(celsius, jax.core.Tracer):
+        meta = {k: v for k, v in meta.items() if k not in ("v_init", "celsius")}
+    kw = dict(units=[u for u, keep in zip(layout.units, traced) if keep],
+              stat_labels=[(*lab, r.reduce) for lab, r in zip(layout.labels, model.recordings)
+                           if r.reduce is not None],
+              stat_units=[u for u, keep in zip(layout.units, traced) if not keep], meta=meta)
+    labels = [lab for lab, keep in zip(layout.labels, traced) if keep]
+    t = jnp.asarray(np.arange(0, n_steps + 1, record_every) * dt)
+    if chunk is None:
+        out = run(model, core, drv, step, method=method, backend=backend, checkpoint=checkpoint,
+                  record_every=record_every)
+        _warn_nonfinite(out.traces, dt * record_every, labels, stats=out.stats)
+        return Result(t, out.traces.T, labels, out.raster, layout.spike_cells, stats=out.stats,
+                      spike_shift=layout.spike_shift, **kw)
+    traces, spike_times, stats = _run_in_pieces(model, core, drv, step, method, backend,
+                                                record_every, chunk, stream, progress, labels,
+                                                layout.spike_shift)
+    return Result(t, traces.T, labels, None, layout.spike_cells, stats=stats,
+                  spike_shift=layout.spike_shift,
+                  spike_times=spike_times, **kw)
+
+
+def _check_pieces(n_steps, record_every, checkpoint, chunk, stream, progress):
+    """The piece size (steps) of a run in pieces, or None for one piece; ValueErrors for
+    settings that do not fit together."""
+    if not (isinstance(record_every, (int, np.integer)) and record_every >= 1):
+        raise ValueError(f"record_every must be a positive whole number of steps, got {record_every!r}")
+    if n_steps % record_every:
+        raise ValueError(f"t_stop / dt = {n_steps} steps is not a multiple of record_every = "
+                         f"{record_every}; choose t_stop as a multiple of {record_every} dt")
+    if checkpoint is not None and record_every > 1 and checkpoint % record_every:
+        raise ValueError(f"checkpoint = {checkpoint} must be a multiple of record_every = "
+                         f"{record_every}")
+    if stream is not None and not str(stream).endswith(".npy"):
+        raise ValueError(f"stream must name a .npy file, got {stream!r}")
+    if chunk is None and stream is None and not progress:
+        return None
+    if checkpoint is not None:
+        raise ValueError("checkpoint (for gradients) and chunk / stream / progress (for long "
+                         "runs) do not combine: a run in pieces is not differentiated")
+    if chunk is None:
+        chunk = 10_000 if stream is not None else max(-(-n_steps // 20), 1)
+        chunk = -(-chunk // record_every) * record_every
+    if not (isinstance(chunk, (int, np.integer)) and chunk >= 1) or chunk % record_every:
+        raise ValueError(f"chunk must be a positive multiple of record_every = {record_every} "
+                         f"steps, got {chunk!r}")
+    return int(min(chunk, n_steps))
+
+
+def _run_in_pieces(model, core, drive, dt, method, backend, record_every, chunk, stream, progress,
+                   labels, shift):
+    """The run in pieces of ``chunk`` steps (one compiled piece; the last may be shorter):
+    traces [n_t, n_traces] (a memory-mapped .npy when ``stream``), spike times per source,
+    statistics."""
+    n_steps = drive["waveform"].shape[0]
+    if drive["t_deliver"] is not None:  # on the device once, not once per piece
+        drive = {**drive, "t_deliver": jnp.asarray(drive["t_deliver"])}
+    state, rec0 = initialize(model, core, drive["waveform0"], dt)
+    rec0 = np.asarray(rec0)
+    n_t = n_steps // record_every + 1
+    if stream is not None:
+        f = open(stream, "wb")
+        np.lib.format.write_array_header_2_0(
+            f, {"descr": np.lib.format.dtype_to_descr(rec0.dtype), "fortran_order": False,
+                "shape": (n_t, rec0.shape[0])})
+        f.write(rec0.tobytes())
+        keep = None
+    else:
+        keep = [rec0[None]]
+    spikes: list = [[] for _ in range(model.spike_records.shape[0])]
+    bar, warned = None, _warn_nonfinite(rec0[None], 0.0, labels)
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=n_steps, unit="step", desc="dendrax")
+    try:
+        for start in range(0, n_steps, chunk):
+            size = min(chunk, n_steps - start)
+            xs = schedule(model, core, drive, dt, start, size)
+            state, (rec, raster) = advance(model, core, state, xs, dt, method=method,
+                                           backend=backend, record_every=record_every)
+            rec = np.asarray(rec)
+            if not warned:
+                warned = _warn_nonfinite(rec, float(dt) * record_every, labels,
+                                         t0=(start + record_every) * float(dt))
+            if keep is None:
+                f.write(rec.tobytes())
+            else:
+                keep.append(rec)
+            steps, sources = np.nonzero(np.asarray(raster))
+            for n, q in zip(steps, sources):
+                spikes[q].append((start + n + shift[q]) * float(dt))
+            if bar is not None:
+                bar.update(size)
+    finally:
+        if bar is not None:
+            bar.close()
+        if keep is None:
+            f.close()
+    traces = np.concatenate(keep) if keep is not None else np.load(stream, mmap_mode="r")
+    times = [np.asarray(s, float) for s in spikes]
+    stats = statistics(model, state.stats, n_steps)
+    if not warned:
+        _warn_nonfinite(np.zeros((0, 0)), 0.0, labels, stats=stats)
+    return traces, times, stats
+
+
+def check_run(t_stop, dt, v_init, celsius) -> None:
+    """ValueErrors for run settings no simulation can have (before anything runs)."""
+    if not (np.isfinite(dt) and dt > 0) or not (np.isfinite(t_stop) and t_stop > 0):
+        raise ValueError(f"need dt > 0 and t_stop > 0, got dt={dt}, t_stop={t_stop}")
+    if t_stop < 0.5 * dt:
+        raise ValueError(f"t_stop = {t_stop} ms is shorter than half a step (dt = {dt} ms): no "
+                         "step would run; use t_stop >= dt")
+    if isinstance(v_init, jax.core.Tracer) or isinstance(celsius, jax.core.Tracer):
+        return
+    if not np.all(np.isfinite(np.asarray(v_init, float))):
+        raise ValueError(f"v_init must be a finite potential (mV), got {v_init}")
+    if not np.all(np.asarray(celsius, float) > -273.15):
+        raise ValueError(f"celsius must be above absolute zero (> -273.15 degC), got {celsius}")
+
+
+def _warn_nonfinite(traces, dt, labels, t0=0.0, stats=None) -> bool:
+    """A run that blew up (e.g. a huge current into a thin dendrite) is reported, not silent
+    (traces [n_t, R] sampled every dt from t0; stats [S]). Whether it warned."""
+    if isinstance(traces, jax.core.Tracer):
+        return False
+    finite = np.isfinite(np.asarray(traces))
+    if not finite.all():
+        step, rec = np.argwhere(~finite)[0]
+        warnings.warn(f"dendrax: the simulation became non-finite at t = {t0 + step * dt:g} ms "
+                      f"(first in recording {labels[rec]}); check stimuli and parameters "
+                      "(or reduce dt)", RuntimeWarning, stacklevel=3)
+        return True
+    if stats is not None and not isinstance(stats, jax.core.Tracer) and \
+            not np.isfinite(np.asarray(stats)).all():
+        warnings.warn("dendrax: the simulation became non-finite (a recorded statistic is not "
+                      "finite); check stimuli and parameters (or reduce dt)", RuntimeWarning,
+                      stacklevel=3)
+        return True
+    return False
+
+
+def _check_params(params):
+    for path, leaf in jax.tree_util.tree_leaves_with_path(params):
+        if isinstance(leaf, jax.core.Tracer):
+            continue
+        value = np.asarray(leaf)
+        if getattr(path[0], "key", None) == "populations":  # NEST's bounds may be infinite
+            value = np.where(np.isinf(value), 0.0, value)  # (V_min = -inf, stop = inf)
+        if not np.all(np.isfinite(value)):
+            raise ValueError(f"parameter {jax.tree_util.keystr(path)} has non-finite values")
