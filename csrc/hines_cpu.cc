@@ -1,23 +1,16 @@
 // CPU handlers of the Hines solve on the typed XLA FFI, exported to Python
 // as PyCapsules by a nanobind module.
 #include <algorithm>
-#include <atomic>
 #include <cstdint>
 #include <cstdlib>
 #include <exception>
-#include <new>
 #include <string>
-#include <system_error>
-#include <thread>
 #include <vector>
-
-#if defined(__linux__)
-#include <sched.h>
-#endif
 
 #include "hines_kernel.h"
 #include "layout.h"
 #include "nanobind/nanobind.h"
+#include "threads.h"
 #include "xla/ffi/api/ffi.h"
 
 namespace nb = nanobind;
@@ -30,57 +23,6 @@ namespace {
 
 // Node-systems a thread must get before a call is split over threads (~0.5 ms).
 constexpr int64_t kMinWorkPerThread = int64_t{1} << 18;
-
-// DENDRAX_NUM_THREADS if set, else the CPUs this process may run on (read once).
-int max_threads() {
-  static const int k = [] {
-    if (const char* s = std::getenv("DENDRAX_NUM_THREADS")) {
-      const int v = std::atoi(s);
-      if (v >= 1) return std::min(v, 256);
-    }
-    int c = 0;
-#if defined(__linux__)
-    cpu_set_t set;
-    if (sched_getaffinity(0, sizeof(set), &set) == 0) c = CPU_COUNT(&set);
-#endif
-    if (c <= 0) c = static_cast<int>(std::thread::hardware_concurrency());
-    return std::max(1, std::min(c, 64));
-  }();
-  return k;
-}
-
-// Runs body(k, worker) for the work items k in [0, items) on up to max_threads()
-// threads (workers 0..threads-1, this thread being worker 0), at most one thread per
-// kMinWorkPerThread of `work`. Threads take items from a shared counter, so a thread
-// slowed down by other processes simply takes fewer.
-template <typename Body>
-void parallel_for(int64_t items, int64_t work, int max_workers, Body body) {
-  const int threads = static_cast<int>(std::max<int64_t>(
-      1, std::min<int64_t>({max_workers, items, work / kMinWorkPerThread})));
-  if (threads <= 1) {
-    for (int64_t k = 0; k < items; ++k) body(k, 0);
-    return;
-  }
-  std::atomic<int64_t> next{0};
-  std::atomic<bool> failed{false};
-  auto worker = [&](int w) {
-    try {
-      for (int64_t k = next++; k < items; k = next++) body(k, w);
-    } catch (...) {  // no exception may leave a thread: the caller rethrows below
-      failed = true;
-      next = items;
-    }
-  };
-  std::vector<std::thread> pool;
-  try {
-      for (int j = 1; j < threads; ++j) pool.emplace_back(worker, j);
-  } catch (const std::system_error&) {
-    // no more threads: the ones started and this one do the work
-  }
-  worker(0);
-  for (auto& t : pool) t.join();
-  if (failed) throw std::bad_alloc();  // the only exception bodies can raise
-}
 
 // Calls body(l, t0, t1) over all leading batch entries l and systems [0, nt), in
 // about 2 items per thread: whole leading entries, or equal chunks of the systems
@@ -96,7 +38,8 @@ void parallel_systems(const Layout& L, Body body) {
   k = std::max<int64_t>(k, 1);
   const int64_t chunk = ((L.nt + k - 1) / k + 7) / 8 * 8;
   const int64_t chunks = (L.nt + chunk - 1) / chunk;
-  parallel_for(L.nlead * chunks, L.n * L.nt * L.nlead, threads, [&](int64_t item, int) {
+  parallel_for(L.nlead * chunks, L.n * L.nt * L.nlead, kMinWorkPerThread, threads,
+               [&](int64_t item, int) {
     const int64_t l = item / chunks, t0 = (item % chunks) * chunk;
     body(l, t0, std::min(t0 + chunk, L.nt));
   });
@@ -109,8 +52,8 @@ void parallel_systems(const Layout& L, Body body) {
 // dependent divisions. Leading entries that share a parent array are solved together
 // instead, node by node with the systems of all entries side by side (independent work
 // that fills the pipeline), each entry read and written where it lies (no packing into
-// scratch), so that a vmapped batch needs no transposes in XLA either. The arithmetic is factor_solve's and
-// substitute's, system by system (the same results, bit for bit).
+// scratch), so that a vmapped batch needs no transposes in XLA either. The arithmetic is
+// factor_solve's and substitute's, system by system (the same results, bit for bit).
 constexpr int64_t kInterleaveBelow = 8;
 // Entries solved together, at most: the lines they touch at a node stay in L1 (8-32 were
 // equally fast on a batch of 100 of an 985-node tree, 64 7% slower).
@@ -226,7 +169,8 @@ template <typename T, typename Solve>
 bool run_interleaved(const Layout& L, const T* const in[4], T* const out[2], Solve solve) {
   if (L.nt >= kInterleaveBelow || L.nlead < 2) return false;
   const std::vector<Group<T>> groups = make_groups(L, in, out);
-  parallel_for(static_cast<int64_t>(groups.size()), L.n * L.nt * L.nlead, max_threads(),
+  parallel_for(static_cast<int64_t>(groups.size()), L.n * L.nt * L.nlead, kMinWorkPerThread,
+               max_threads(),
                [&](int64_t k, int) { solve(groups[k]); });
   return true;
 }

@@ -1,4 +1,5 @@
-"""What this installation of dendrax can do: versions, solver and spike-delivery backends."""
+"""What this installation of dendrax can do: versions, solver, spike-delivery and HH-gate
+backends."""
 
 from __future__ import annotations
 
@@ -36,4 +37,10 @@ def report() -> str:
     for platform_name, label in (("cpu", "native cpu"), ("CUDA", "native cuda")):
         why = events_why(platform_name)
         lines.append(f"  {label}: " + ("available" if why is None else f"unavailable: {why}"))
+    from .mechanisms.hh_kernel import EXTENSIONS as hh_gates
+
+    why = hh_gates.unavailable_reason("cpu")
+    lines.append("HH gate step (dendrax.mechanisms.hh_kernel):")
+    lines.append("  jax: available (pure JAX twin; what a GPU runs)")
+    lines.append("  native cpu: " + ("available" if why is None else f"unavailable: {why}"))
     return "\n".join(lines)

@@ -79,31 +79,46 @@ def _instantiate(t, like):
     return jnp.zeros_like(like) if _zero(t) else t
 
 
-@partial(_exp_euler.defjvp, symbolic_zeros=True)
-def _exp_euler_jvp(alpha_beta, primals, tangents):
-    v, states, params, env, dt = primals
-    dv, dstates, dparams, denv, ddt = tangents
-    need_v = not _zero(dv)
-    if need_v:  # the rates and their d/dv in one pass (shared exponentials)
-        rate, drate = jax.jvp(lambda u: alpha_beta(u, params, env), (v,), (jnp.ones_like(v),))
-    else:
-        rate, drate = alpha_beta(v, params, env), None
-    new = dict(states)
-    dnew = {k: _instantiate(dstates[k], x) for k, x in states.items()}
+def coefficients(alpha_beta, v, states, params, env, dt):
+    """The new states and their derivatives in v and in the old states, node by node.
+
+    Args as ``exp_euler``. Returns (new, slope, decay), dicts over the gates
+    ``alpha_beta`` gives: new {name: [n]} (``exp_euler``'s values, bit for bit),
+    slope = d new / d v and decay = d new / d x (= exp(-dt / tau)), [n] each.
+    """
+    rate, drate = jax.jvp(lambda u: alpha_beta(u, params, env), (v,), (jnp.ones_like(v),))
+    new, slope, decay = {}, {}, {}
     for k, (a, b, q) in rate.items():
         x = states[k]
         inf, tau = kinetics(a, b, q)
         e = jnp.exp(-dt / tau)
         new[k] = inf + (x - inf) * e
-        t = None
-        if need_v:
-            da, db, _ = drate[k]
-            ds = da + db
-            coef = (1.0 - e) * (da - inf * ds) * (q * tau) - (x - inf) * e * (dt * q) * ds
-            t = coef * dv
-        if not _zero(dstates[k]):
-            t = e * dstates[k] if t is None else t + e * dstates[k]
-        dnew[k] = jnp.zeros_like(x) if t is None else t
+        da, db, _ = drate[k]
+        ds = da + db
+        slope[k] = (1.0 - e) * (da - inf * ds) * (q * tau) - (x - inf) * e * (dt * q) * ds
+        decay[k] = e
+    return new, slope, decay
+
+
+@partial(_exp_euler.defjvp, symbolic_zeros=True)
+def _exp_euler_jvp(alpha_beta, primals, tangents):
+    v, states, params, env, dt = primals
+    dv, dstates, dparams, denv, ddt = tangents
+    new = dict(states)
+    dnew = {k: _instantiate(dstates[k], x) for k, x in states.items()}
+    if not _zero(dv):  # the rates and their d/dv in one pass (shared exponentials)
+        gates, slope, decay = coefficients(alpha_beta, v, states, params, env, dt)
+        new.update(gates)
+        for k in gates:
+            t = slope[k] * dv
+            dnew[k] = t if _zero(dstates[k]) else t + decay[k] * dstates[k]
+    else:
+        for k, (a, b, q) in alpha_beta(v, params, env).items():
+            x = states[k]
+            inf, tau = kinetics(a, b, q)
+            e = jnp.exp(-dt / tau)
+            new[k] = inf + (x - inf) * e
+            dnew[k] = jnp.zeros_like(x) if _zero(dstates[k]) else e * dstates[k]
     if not all(_zero(t) for t in jax.tree_util.tree_leaves((dparams, denv, ddt), is_leaf=_zero)):
         # through what the rates read besides v (a parameter, celsius, ...) and dt:
         # plain autodiff, v and the states held

@@ -4,6 +4,7 @@ import math
 
 import jax.numpy as jnp
 
+from . import hh_kernel
 from .base import NONNEGATIVE, Channel
 
 
@@ -16,8 +17,9 @@ def vtrap(x, y, e=None):
     return jnp.where(small, y * (1.0 - x / y / 2.0), safe / denominator)
 
 
-class HH(Channel):
-    """Squid axon Na+, K+ and leak currents (Hodgkin & Huxley 1952), hh.mod's kinetics.
+def rates(v, q):
+    """hh.mod's opening and closing rates (1/ms) at v (mV), with temperature factor q:
+    {"m", "h", "n": (alpha, beta, q)}.
 
     The six rate functions share three exponentials (hh.mod's exponents differ by
     constants or factors: exp(-(v+55)/10) = exp(-(v+40)/10) exp(-1.5), exp(-(v+65)/20) =
@@ -25,6 +27,23 @@ class HH(Channel):
     the six-exponential form to ~1e-12 relative (near v = -40 and -55 mV, where hh.mod's
     own subtraction rounds the same way) at ~0.7x its cost.
     """
+    e40 = jnp.exp(-(v + 40.0) / 10.0)
+    e80 = jnp.exp(-(v + 65.0) / 80.0)
+    am, bm = 0.1 * vtrap(-(v + 40.0), 10.0, e40), 4.0 * jnp.exp(-(v + 65.0) / 18.0)
+    ah, bh = 0.07 * jnp.square(jnp.square(e80)), 1.0 / (e40 * math.exp(0.5) + 1.0)
+    an, bn = 0.01 * vtrap(-(v + 55.0), 10.0, e40 * math.exp(-1.5)), 0.125 * e80
+    return {"m": (am, bm, q), "h": (ah, bh, q), "n": (an, bn, q)}
+
+
+def q10(celsius):
+    """hh.mod's temperature factor: 3 ** ((celsius - 6.3) / 10)."""
+    return 3.0 ** ((celsius - 6.3) / 10.0)
+
+
+class HH(Channel):
+    """Squid axon Na+, K+ and leak currents (Hodgkin & Huxley 1952), hh.mod's kinetics
+    (``rates``). On the CPU the gates advance in a native kernel (``hh_kernel``; exponential
+    Euler in JAX elsewhere, and for a subclass that changes ``alpha_beta``)."""
 
     name = "hh"
     params = {"gnabar": 0.12, "gkbar": 0.036, "gl": 0.0003, "el": -54.3}
@@ -35,13 +54,12 @@ class HH(Channel):
     nonspecific = "il"
 
     def alpha_beta(self, v, params, env):
-        q10 = 3.0 ** ((env["celsius"] - 6.3) / 10.0)
-        e40 = jnp.exp(-(v + 40.0) / 10.0)
-        e80 = jnp.exp(-(v + 65.0) / 80.0)
-        am, bm = 0.1 * vtrap(-(v + 40.0), 10.0, e40), 4.0 * jnp.exp(-(v + 65.0) / 18.0)
-        ah, bh = 0.07 * jnp.square(jnp.square(e80)), 1.0 / (e40 * math.exp(0.5) + 1.0)
-        an, bn = 0.01 * vtrap(-(v + 55.0), 10.0, e40 * math.exp(-1.5)), 0.125 * e80
-        return {"m": (am, bm, q10), "h": (ah, bh, q10), "n": (an, bn, q10)}
+        return rates(v, q10(env["celsius"]))
+
+    def advance(self, v, states, params, env, dt):
+        if type(self).alpha_beta is not HH.alpha_beta or type(self).rates is not HH.rates:
+            return super().advance(v, states, params, env, dt)
+        return hh_kernel.advance(rates, v, states, q10(env["celsius"]), dt)
 
     def current(self, v, states, params, env):
         m, h, n = states["m"], states["h"], states["n"]
