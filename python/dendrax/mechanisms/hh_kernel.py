@@ -11,6 +11,8 @@ relative; tests/test_hh_kernel.py).
 Derivatives: the tangent of the new gates is ``slope * dv + decay * dx`` with both
 coefficients from the kernel's second entry point (as ``cnexp.coefficients``); through
 q and dt it is the twin's. The coefficients' own derivatives (Hessians) are the twin's.
+In reverse mode the forward pass runs the plain entry and the backward pass (which
+recomputes the step) the JVP entry.
 """
 
 from __future__ import annotations
@@ -121,7 +123,11 @@ def _gates_jvp(rates, primals, tangents):
     if _zero(dv) and _zero(dm) and _zero(dh) and _zero(dn):
         new, out = _gates(rates, *primals), [jnp.zeros_like(x) for x in (m, h, n)]
     else:
-        new, slope, decay = _coefficients(rates, *primals)
+        # the new gates from the plain kernel, the coefficients from the JVP entry: in
+        # reverse mode the forward pass needs the former only, and the rematerialised
+        # step in the backward pass the latter only
+        new = _gates(rates, *primals)
+        _, slope, decay = _coefficients(rates, *primals)
         out = []
         for dx, a, e in zip((dm, dh, dn), slope, decay):
             t = None if _zero(dv) else a * dv
