@@ -1,6 +1,31 @@
 """The suite checks NEURON agreement in float64: turn JAX's 64-bit mode on, as the
 README tells users to (importing dendrax does not; see tests/test_precision.py)."""
 
+import os
+import subprocess
+import sys
+
 import jax
+import numpy as np
+import pytest
 
 jax.config.update("jax_enable_x64", True)
+
+
+@pytest.fixture
+def run_in_processes(tmp_path):
+    """``run(script, runs) -> {name: {key: array}}``: ``script`` (Python source that saves an
+    .npz at sys.argv[1]) run once per entry of ``runs`` (name -> environment variables to
+    set), each in a fresh process: for settings a kernel reads once per process."""
+
+    def run(script: str, runs: dict) -> dict:
+        out = {}
+        for name, env in runs.items():
+            path = tmp_path / f"{name}.npz"
+            proc = subprocess.run([sys.executable, "-c", script, str(path)], capture_output=True,
+                                  text=True, timeout=300, env={**os.environ, **env})
+            assert proc.returncode == 0, proc.stderr[-3000:]
+            out[name] = dict(np.load(path))
+        return out
+
+    return run

@@ -5,10 +5,7 @@ first and second order, vmap, float32, threads and instruction sets, bad operand
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
 import textwrap
 
 import jax
@@ -199,20 +196,14 @@ PATHS = textwrap.dedent("""
 """)
 
 
-def test_threads_and_instruction_sets(tmp_path):
+def test_threads_and_instruction_sets(run_in_processes):
     """Threads change which elements a thread computes, never the result (bit for bit);
     the baseline instructions (DENDRAX_DISABLE_AVX2=1: no FMA, no AVX-512) round a little
     differently (~1e-16; the derivative in v, whose terms cancel near v = -40 and -55 mV,
     ~1e-13 of its largest value)."""
     runs = {"threads4": {"DENDRAX_NUM_THREADS": "4"}, "serial": {"DENDRAX_NUM_THREADS": "1"},
             "baseline": {"DENDRAX_NUM_THREADS": "1", "DENDRAX_DISABLE_AVX2": "1"}}
-    out = {}
-    for name, env in runs.items():
-        path = tmp_path / f"{name}.npz"
-        proc = subprocess.run([sys.executable, "-c", PATHS, str(path)], capture_output=True,
-                              text=True, timeout=300, env={**os.environ, **env})
-        assert proc.returncode == 0, proc.stderr[-3000:]
-        out[name] = dict(np.load(path))
+    out = run_in_processes(PATHS, runs)
     for k in out["serial"]:
         np.testing.assert_array_equal(out["threads4"][k], out["serial"][k], err_msg=k)
         np.testing.assert_allclose(out["baseline"][k], out["serial"][k], rtol=1e-14,

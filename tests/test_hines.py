@@ -9,7 +9,6 @@ float dtypes; both backends ("native" where the compiled kernel loaded).
 
 from __future__ import annotations
 
-import os
 import pathlib
 import re
 import subprocess
@@ -519,7 +518,7 @@ KERNEL_PATHS = textwrap.dedent("""
 """)
 
 
-def test_kernel_paths_agree_bit_for_bit(tmp_path):
+def test_kernel_paths_agree_bit_for_bit(run_in_processes):
     """Threads (DENDRAX_NUM_THREADS), AVX2 or baseline SIMD (DENDRAX_DISABLE_AVX2) and
     interleaving of short rows (vmap) change how systems are scheduled, never their
     arithmetic: all results are identical."""
@@ -527,13 +526,7 @@ def test_kernel_paths_agree_bit_for_bit(tmp_path):
         pytest.skip("native CPU kernel unavailable")
     runs = {"threads4": {"DENDRAX_NUM_THREADS": "4"},
             "serial_baseline": {"DENDRAX_NUM_THREADS": "1", "DENDRAX_DISABLE_AVX2": "1"}}
-    out = {}
-    for name, env in runs.items():
-        path = tmp_path / f"{name}.npz"
-        proc = subprocess.run([sys.executable, "-c", KERNEL_PATHS, str(path)], capture_output=True,
-                              text=True, timeout=300, env={**os.environ, **env})
-        assert proc.returncode == 0, proc.stderr[-3000:]
-        out[name] = dict(np.load(path))
+    out = run_in_processes(KERNEL_PATHS, runs)
     a, b = out["threads4"], out["serial_baseline"]
     for k in a:
         np.testing.assert_array_equal(a[k], b[k], err_msg=k)
