@@ -24,6 +24,7 @@
 #include <exception>
 #include <string>
 
+#include "isa.h"
 #include "nanobind/nanobind.h"
 #include "threads.h"
 #include "xla/ffi/api/ffi.h"
@@ -164,9 +165,8 @@ __attribute__((always_inline)) inline void gates_range(const T* __restrict v,
 // --- instruction sets ------------------------------------------------------------
 //
 // Compiled for the build's baseline and, on x86-64, for AVX2 with FMA and for AVX-512
-// (chosen at run time, so the wheel needs no -march flag; AVX-512's 8 lanes halve the
-// time of AVX2's 4 here: the loop is bound by arithmetic, not memory).
-// DENDRAX_DISABLE_AVX2=1 forces the baseline.
+// (isa.h: chosen at run time). AVX-512's 8 lanes halve the time of AVX2's 4 here: the
+// loop is bound by arithmetic, not memory.
 
 template <bool kJvp, typename T>
 using GatesFn = void (*)(const T*, const T*, const T*, const T*, double, double, T* const*,
@@ -178,8 +178,7 @@ void gates_baseline(const T* v, const T* m, const T* h, const T* n, double q, do
   gates_range<kJvp>(v, m, h, n, q, dt, out, off, count);
 }
 
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-#define DENDRAX_HAVE_AVX2 1
+#ifdef DENDRAX_HAVE_AVX2
 template <bool kJvp, typename T>
 __attribute__((target("avx2,fma"))) void gates_avx2(const T* v, const T* m, const T* h,
                                                     const T* n, double q, double dt,
@@ -194,31 +193,12 @@ gates_avx512(const T* v, const T* m, const T* h, const T* n, double q, double dt
 }
 #endif
 
-enum class Isa { kBaseline, kAvx2, kAvx512 };
-
-Isa isa() {
-#ifdef DENDRAX_HAVE_AVX2
-  static const Isa k = [] {
-    const char* off = std::getenv("DENDRAX_DISABLE_AVX2");
-    if (off && *off && std::string(off) != "0") return Isa::kBaseline;
-    __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
-        __builtin_cpu_supports("avx512vl"))
-      return Isa::kAvx512;
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return Isa::kAvx2;
-    return Isa::kBaseline;
-  }();
-  return k;
-#else
-  return Isa::kBaseline;
-#endif
-}
 
 template <bool kJvp, typename T>
 GatesFn<kJvp, T> gates_kernel() {
 #ifdef DENDRAX_HAVE_AVX2
-  if (isa() == Isa::kAvx512) return gates_avx512<kJvp, T>;
-  if (isa() == Isa::kAvx2) return gates_avx2<kJvp, T>;
+  if (cpu_isa() == Isa::kAvx512) return gates_avx512<kJvp, T>;
+  if (cpu_isa() == Isa::kAvx2) return gates_avx2<kJvp, T>;
 #endif
   return gates_baseline<kJvp, T>;
 }

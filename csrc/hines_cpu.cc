@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "hines_kernel.h"
+#include "isa.h"
 #include "layout.h"
 #include "nanobind/nanobind.h"
 #include "threads.h"
@@ -178,8 +179,8 @@ bool run_interleaved(const Layout& L, const T* const in[4], T* const out[2], Sol
 // --- instruction sets ------------------------------------------------------------
 //
 // The same kernel compiled twice: for the baseline ISA of the build and, on x86-64,
-// for AVX2 (chosen at run time, so the wheel needs no -march flag). No FMA: both
-// variants round identically. DENDRAX_DISABLE_AVX2=1 forces the baseline.
+// for AVX2 (isa.h: chosen at run time, also on an AVX-512 CPU). No FMA: both variants
+// round identically.
 
 template <typename T>
 using FactorFn = void (*)(const int32_t*, const uint8_t*, const T*, const T*, const T*, const T*,
@@ -200,8 +201,7 @@ void substitute_baseline(const int32_t* par, const uint8_t* fl, const T* lo, con
   substitute_rows(par, fl, lo, up, dinv, r, x, n, nt, t0, t1);
 }
 
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-#define DENDRAX_HAVE_AVX2 1
+#ifdef DENDRAX_HAVE_AVX2
 template <typename T>
 __attribute__((target("avx2"))) void factor_avx2(const int32_t* par, const uint8_t* fl,
                                                  const T* lo, const T* d, const T* up, const T* r,
@@ -218,19 +218,7 @@ __attribute__((target("avx2"))) void substitute_avx2(const int32_t* par, const u
 }
 #endif
 
-bool use_avx2() {
-#ifdef DENDRAX_HAVE_AVX2
-  static const bool k = [] {
-    const char* off = std::getenv("DENDRAX_DISABLE_AVX2");
-    if (off && *off && std::string(off) != "0") return false;
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx2") != 0;
-  }();
-  return k;
-#else
-  return false;
-#endif
-}
+bool use_avx2() { return cpu_isa() != Isa::kBaseline; }
 
 template <typename T>
 FactorFn<T> factor_kernel() {
