@@ -6,7 +6,7 @@
 // exponentials are a branch-free polynomial the compiler vectorises, and divisions (the
 // slowest vector instruction) are one per rate quotient. The formulas are HH.alpha_beta's
 // and dendrax.mechanisms.cnexp's, so the results differ from that pure-JAX twin only by
-// rounding (~1e-15 relative).
+// rounding (~1e-14 relative).
 //
 // Operands: v, m, h, n of shape [*rows, C] (float32 or float64, one dtype); q (the
 // temperature factor) and dt (ms) of shape [*rows, 1]: one per row (jax's

@@ -67,15 +67,16 @@ def test_kernel_is_what_a_cell_step_runs():
 @settings(max_examples=40, deadline=None)
 @given(celsius=st.floats(-5.0, 45.0), dt=st.floats(1e-3, 1.0), seed=st.integers(0, 2**16))
 def test_values_equal_the_twin(celsius, dt, seed):
-    """To ~1e-15; within 1 mV of hh.mod's singular points (v = -40, -55 mV), where its
-    x / (exp(x/10) - 1) loses digits to cancellation (as in NEURON), to 1e-10."""
+    """To ~1e-14 (asserted 1e-13); within 1 mV of hh.mod's singular points (v = -40,
+    -55 mV), where its x / (exp(x/10) - 1) loses digits to cancellation (as in NEURON), to
+    ~1e-12 (asserted 2e-11; 1.6e-12 the largest over 200,000 random potentials)."""
     v, states = _inputs(seed=seed)
     q = q10(jnp.asarray(celsius))
     out, ref = jax.jit(native)(v, states, q, dt), jax.jit(twin)(v, states, q, dt)
     near = (np.abs(v + 40.0) < 1.0) | (np.abs(v + 55.0) < 1.0)
     for g in "mhn":
         np.testing.assert_allclose(out[g][~near], ref[g][~near], rtol=1e-13, atol=1e-15)
-        np.testing.assert_allclose(out[g][near], ref[g][near], rtol=1e-10, atol=1e-15)
+        np.testing.assert_allclose(out[g][near], ref[g][near], rtol=2e-11, atol=1e-15)
 
 
 def test_float32_rounds_the_float64_result():

@@ -5,7 +5,7 @@ XLA:CPU spends most of an HH cell's time step on the gates (~20 ns per compartme
 ~33 on an 880-compartment cell: six float64 exponentials per node, in several passes
 over memory). The kernel does the same arithmetic in one vectorised loop. It runs where
 the extension loaded and the platform is the CPU; elsewhere (a GPU, a per-node
-temperature) the twin runs. The two agree to the rounding of the exponentials (~1e-15
+temperature) the twin runs. The two agree to the rounding of the exponentials (~1e-14
 relative; tests/test_hh_kernel.py).
 
 Derivatives: the tangent of the new gates is ``slope * dv + decay * dx`` with both
