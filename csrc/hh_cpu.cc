@@ -19,7 +19,6 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
-#include <cstdlib>
 #include <cstring>
 #include <exception>
 #include <string>
@@ -117,14 +116,15 @@ constexpr double kExpMinus1p5 = 0x1.c8f87724b5c1dp-3;    // exp(-1.5)
 // Elements [off, off + count) of one row; the row's q and dt are scalars. out: m', h',
 // n', and with kJvp the slopes d x'/d v and decays d x'/d x of m, h, n.
 template <bool kJvp, typename T>
-__attribute__((always_inline)) inline void gates_range(const T* __restrict v,
-                                                       const T* __restrict m,
-                                                       const T* __restrict h,
-                                                       const T* __restrict n, double q, double dt,
-                                                       T* const* out, int64_t off, int64_t count) {
-  T* __restrict m1 = out[0] + off;
-  T* __restrict h1 = out[1] + off;
-  T* __restrict n1 = out[2] + off;
+__attribute__((always_inline)) inline void gates_range(const T* __restrict v, const T* m,
+                                                       const T* h, const T* n, double q,
+                                                       double dt, T* const* out, int64_t off,
+                                                       int64_t count) {
+  // m', h', n' may be m, h, n themselves (the call aliases them: an update in place), so
+  // these six are not __restrict; ivdep below states what holds either way.
+  T* m1 = out[0] + off;
+  T* h1 = out[1] + off;
+  T* n1 = out[2] + off;
   T* __restrict slope_m = kJvp ? out[3] + off : nullptr;
   T* __restrict slope_h = kJvp ? out[4] + off : nullptr;
   T* __restrict slope_n = kJvp ? out[5] + off : nullptr;
@@ -132,7 +132,7 @@ __attribute__((always_inline)) inline void gates_range(const T* __restrict v,
   T* __restrict decay_h = kJvp ? out[7] + off : nullptr;
   T* __restrict decay_n = kJvp ? out[8] + off : nullptr;
   v += off, m += off, h += off, n += off;
-  // element i reads and writes element i only (the outputs are XLA's fresh buffers)
+  // element i reads and writes element i only: no dependence between iterations
 #pragma GCC ivdep
   for (int64_t i = 0; i < count; ++i) {
     const double vi = v[i];

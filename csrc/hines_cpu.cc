@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <exception>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "hines_kernel.h"
@@ -56,9 +57,21 @@ void parallel_systems(const Layout& L, Body body) {
 // scratch), so that a vmapped batch needs no transposes in XLA either. The arithmetic is
 // factor_solve's and substitute's, system by system (the same results, bit for bit).
 constexpr int64_t kInterleaveBelow = 8;
-// Entries solved together, at most: the lines they touch at a node stay in L1 (8-32 were
-// equally fast on a batch of 100 of an 985-node tree, 64 7% slower).
+// Entries solved together, at most.
 constexpr int64_t kGroup = 32;
+// Interleaving pays while the data of kMinGroup entries (their six arrays: four
+// operands, two results) fits in kGroupBytes, and a group's stays in L2 between its
+// copy, elimination and back substitution passes; larger systems are solved entry by
+// entry. Batch of 100, float64, ns per node-system: trees of 34-400 nodes, 32 entries
+// together 4-5.5, one by one 6-8; 985-node tree (HH NMO_49821, in a jitted loop), one by
+// one 7.8, 32 together (1.5 MB) 9.5, 5 together 10.
+constexpr int64_t kMinGroup = 8;
+constexpr int64_t kGroupBytes = int64_t{256} << 10;
+
+template <typename T>
+int64_t group_fit(const Layout& L) {
+  return kGroupBytes / (6 * L.n * L.nt * static_cast<int64_t>(sizeof(T)));
+}
 
 // Leading entries solved together (one parent array): block pointers of each entry.
 template <typename T>
@@ -75,8 +88,8 @@ template <typename T>
 std::vector<Group<T>> make_groups(const Layout& L, const T* const in[4], T* const out[2]) {
   const int64_t threads = std::max<int64_t>(
       1, std::min<int64_t>(max_threads(), L.n * L.nt * L.nlead / kMinWorkPerThread));
-  const int64_t size = std::min<int64_t>(kGroup, (L.nlead + threads - 1) / threads);
   const int64_t blk = L.n * L.nt;
+  const int64_t size = std::min<int64_t>({kGroup, group_fit<T>(L), (L.nlead + threads - 1) / threads});
   std::vector<Group<T>> groups;
   for (int64_t l = 0; l < L.nlead;) {
     Group<T>& g = groups.emplace_back();
@@ -165,14 +178,38 @@ void substitute_group(const int32_t* parent, const Group<T>& G, int64_t n, int64
 }
 
 // Runs solve(group) over the call's groups in parallel. False when interleaving does
-// not apply (rows of kInterleaveBelow systems or more, or a single leading entry).
+// not apply (rows of kInterleaveBelow systems or more, a single leading entry, or
+// systems too large: group_fit).
 template <typename T, typename Solve>
 bool run_interleaved(const Layout& L, const T* const in[4], T* const out[2], Solve solve) {
-  if (L.nt >= kInterleaveBelow || L.nlead < 2) return false;
+  if (L.nt >= kInterleaveBelow || L.nlead < 2 || group_fit<T>(L) < kMinGroup) return false;
   const std::vector<Group<T>> groups = make_groups(L, in, out);
   parallel_for(static_cast<int64_t>(groups.size()), L.n * L.nt * L.nlead, kMinWorkPerThread,
                max_threads(),
                [&](int64_t k, int) { solve(groups[k]); });
+  return true;
+}
+
+// --- short rows: entry by entry ---------------------------------------------------
+//
+// One system (a cell's time step), or rows of nt < kInterleaveBelow systems whose
+// entries are not interleaved (systems too large): each entry is solved on its own by
+// factor_solve / substitute (the formulation with a copy pass), in parallel over the
+// entries. On rows this short the row kernel's per-node dispatch costs more than it
+// saves: 985-node tree, 100 entries of one system, float64, one thread: 6.2 ns per
+// node-system, against 15 with the row kernel.
+
+// Runs body(l, nt) for every leading entry l in parallel, or returns false when the
+// rows are long enough for the row kernel (nt >= kInterleaveBelow). A single system per row
+// (nt = 1) comes as a compile-time constant: its loops over the row vanish (3x faster).
+template <typename Body>
+bool short_rows(const Layout& L, Body body) {
+  if (L.nt >= kInterleaveBelow) return false;
+  parallel_for(L.nlead, L.n * L.nt * L.nlead, kMinWorkPerThread, max_threads(),
+               [&](int64_t l, int) {
+                 if (L.nt == 1) body(l, std::integral_constant<int64_t, 1>());
+                 else body(l, L.nt);
+               });
   return true;
 }
 
@@ -247,44 +284,51 @@ ffi::Error check_dtypes(std::initializer_list<const ffi::AnyBuffer*> bufs, ffi::
   return ffi::Error::Success();
 }
 
-// Checks every parent array of the call and computes its tree_flags: flags of the
-// parent array of leading entry l start at L.block(0, l) * L.n.
-ffi::Error parent_flags(const Layout& L, const int32_t* parent, std::vector<uint8_t>* flags) {
+// Parent arrays of the call: leading entry l reads the one at L.block(0, l) * L.n.
+int64_t parent_blocks(const Layout& L) {
   int64_t blocks = 1;
   for (int d = 0; d < L.rank_lead; ++d)
     if (L.stride[0][d] != 0) blocks *= L.lead[d];
-  flags->resize(static_cast<size_t>(blocks * L.n));
-  for (int64_t b = 0; b < blocks; ++b) {
+  return blocks;
+}
+
+// Checks every parent array of the call.
+ffi::Error check_parents(const Layout& L, const int32_t* parent) {
+  for (int64_t b = 0, blocks = parent_blocks(L); b < blocks; ++b)
     if (!valid_parents(parent + b * L.n, L.n))
       return ffi::Error::InvalidArgument(
           "hines: parent must satisfy -1 <= parent[i] < i for every node i");
-    tree_flags(parent + b * L.n, L.n, flags->data() + b * L.n);
-  }
   return ffi::Error::Success();
+}
+
+// The tree_flags of every (checked) parent array of the call, at the same offsets.
+std::vector<uint8_t> parent_flags(const Layout& L, const int32_t* parent) {
+  const int64_t blocks = parent_blocks(L);
+  std::vector<uint8_t> flags(static_cast<size_t>(blocks * L.n));
+  for (int64_t b = 0; b < blocks; ++b) tree_flags(parent + b * L.n, L.n, flags.data() + b * L.n);
+  return flags;
 }
 
 template <typename T>
 ffi::Error factor_solve_typed(const Layout& L, const int32_t* parent, const T* lo, const T* d,
                               const T* up, const T* r, T* x, T* dinv) {
   if (L.n == 0 || L.nt == 0 || L.nlead == 0) return ffi::Error::Success();
-  if (L.nlead == 1 && L.nt == 1) {  // one system (a cell's time step): no flags pass
-    if (!valid_parents(parent, L.n))
-      return ffi::Error::InvalidArgument(
-          "hines: parent must satisfy -1 <= parent[i] < i for every node i");
-    factor_solve(parent, lo, d, up, r, x, dinv, L.n, 1, 0, 1);
-    return ffi::Error::Success();
-  }
-  std::vector<uint8_t> flags;
-  if (auto e = parent_flags(L, parent, &flags); !e.success()) return e;
+  if (auto e = check_parents(L, parent); !e.success()) return e;
   const int64_t blk = L.n * L.nt;
-  const FactorFn<T> kernel = factor_kernel<T>();
   const T* const in[4] = {lo, d, up, r};
   T* const out[2] = {x, dinv};
-  if (run_interleaved<T>(L, in, out,
-                         [&](const Group<T>& g) {
-                           factor_group(parent + g.parent, g, L.n, L.nt);
-                         }))
+  if (run_interleaved<T>(L, in, out, [&](const Group<T>& g) {
+        factor_group(parent + g.parent, g, L.n, L.nt);
+      }))
     return ffi::Error::Success();
+  if (short_rows(L, [&](int64_t l, auto nt) {
+        factor_solve(parent + L.block(0, l) * L.n, lo + L.block(1, l) * blk,
+                     d + L.block(2, l) * blk, up + L.block(3, l) * blk, r + L.block(4, l) * blk,
+                     x + l * blk, dinv + l * blk, L.n, nt, 0, nt);
+      }))
+    return ffi::Error::Success();
+  const std::vector<uint8_t> flags = parent_flags(L, parent);
+  const FactorFn<T> kernel = factor_kernel<T>();
   parallel_systems(L, [&](int64_t l, int64_t t0, int64_t t1) {
     const int64_t pb = L.block(0, l) * L.n;
     kernel(parent + pb, flags.data() + pb, lo + L.block(1, l) * blk, d + L.block(2, l) * blk,
@@ -298,23 +342,22 @@ template <typename T>
 ffi::Error substitute_typed(const Layout& L, const int32_t* parent, const T* lo, const T* up,
                             const T* dinv, const T* r, T* x) {
   if (L.n == 0 || L.nt == 0 || L.nlead == 0) return ffi::Error::Success();
-  if (L.nlead == 1 && L.nt == 1) {  // one system: no flags pass
-    if (!valid_parents(parent, L.n))
-      return ffi::Error::InvalidArgument(
-          "hines: parent must satisfy -1 <= parent[i] < i for every node i");
-    substitute(parent, lo, up, dinv, r, x, L.n, 1, 0, 1);
-    return ffi::Error::Success();
-  }
-  std::vector<uint8_t> flags;
-  if (auto e = parent_flags(L, parent, &flags); !e.success()) return e;
+  if (auto e = check_parents(L, parent); !e.success()) return e;
   const int64_t blk = L.n * L.nt;
-  const SubstituteFn<T> kernel = substitute_kernel<T>();
   const T* const in[4] = {lo, up, dinv, r};
   T* const out[2] = {x, nullptr};
   if (run_interleaved<T>(L, in, out, [&](const Group<T>& g) {
         substitute_group(parent + g.parent, g, L.n, L.nt);
       }))
     return ffi::Error::Success();
+  if (short_rows(L, [&](int64_t l, auto nt) {
+        substitute(parent + L.block(0, l) * L.n, lo + L.block(1, l) * blk,
+                   up + L.block(2, l) * blk, dinv + L.block(3, l) * blk, r + L.block(4, l) * blk,
+                   x + l * blk, L.n, nt, 0, nt);
+      }))
+    return ffi::Error::Success();
+  const std::vector<uint8_t> flags = parent_flags(L, parent);
+  const SubstituteFn<T> kernel = substitute_kernel<T>();
   parallel_systems(L, [&](int64_t l, int64_t t0, int64_t t1) {
     const int64_t pb = L.block(0, l) * L.n;
     kernel(parent + pb, flags.data() + pb, lo + L.block(1, l) * blk, up + L.block(2, l) * blk,
@@ -347,7 +390,7 @@ ffi::Error FactorSolveImpl(ffi::Buffer<ffi::S32> parent, ffi::AnyBuffer lower, f
                               diag.typed_data<float>(), upper.typed_data<float>(),
                               rhs.typed_data<float>(), x->typed_data<float>(),
                               dinv->typed_data<float>());
-  } catch (const std::exception& err) {  // out of memory for flags or scratch
+  } catch (const std::exception& err) {  // out of memory for flags or groups
     return ffi::Error::Internal(std::string("hines: ") + err.what());
   }
 }
@@ -369,7 +412,7 @@ ffi::Error SubstituteImpl(ffi::Buffer<ffi::S32> parent, ffi::AnyBuffer lower, ff
     return substitute_typed(L, parent.typed_data(), lower.typed_data<float>(),
                             upper.typed_data<float>(), dinv.typed_data<float>(),
                             rhs.typed_data<float>(), x->typed_data<float>());
-  } catch (const std::exception& err) {  // out of memory for flags or scratch
+  } catch (const std::exception& err) {  // out of memory for flags or groups
     return ffi::Error::Internal(std::string("hines: ") + err.what());
   }
 }

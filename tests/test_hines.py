@@ -513,15 +513,32 @@ KERNEL_PATHS = textwrap.dedent("""
     xv = jax.jit(jax.vmap(solve, in_axes=1, out_axes=1))(lo, d, up, r)
     gv = jax.jit(jax.grad(lambda *a: jnp.sum(jax.vmap(solve, in_axes=1, out_axes=1)(*a) ** 2),
                           argnums=(0, 1, 2, 3)))(lo, d, up, r)
-    np.savez(sys.argv[1], x=x, xv=xv, **{f"g{k}": v for k, v in enumerate(g)},
-             **{f"gv{k}": v for k, v in enumerate(gv)})
+    # trees too large to interleave (hines_cpu.cc: group_fit): entry by entry, one system
+    # per entry and three (vmap over the last axis of [N, 3, 40])
+    n2, b2 = 1200, 120
+    parent2 = np.r_[-1, [rng.integers(max(0, i - 3), i) for i in range(1, n2)]].astype(np.int32)
+    lo2, up2 = rng.uniform(-1, 1, (2, n2, b2))
+    d2 = 4 + rng.uniform(0, 1, (n2, b2))
+    r2 = rng.normal(size=(n2, b2))
+    solve2 = lambda *a: dendrax.hines_solve(parent2, *a, backend="native")
+    x2 = jax.jit(solve2)(lo2, d2, up2, r2)
+    xe2 = jax.jit(jax.vmap(solve2, in_axes=1, out_axes=1))(lo2, d2, up2, r2)
+    three = lambda a: a.reshape(n2, 3, b2 // 3)
+    xt2 = jax.jit(jax.vmap(solve2, in_axes=2, out_axes=2))(*map(three, (lo2, d2, up2, r2)))
+    g2 = jax.jit(jax.grad(lambda *a: jnp.sum(solve2(*a) ** 2), argnums=(0, 1, 2, 3)))(lo2, d2, up2, r2)
+    ge2 = jax.jit(jax.grad(lambda *a: jnp.sum(jax.vmap(solve2, in_axes=1, out_axes=1)(*a) ** 2),
+                           argnums=(0, 1, 2, 3)))(lo2, d2, up2, r2)
+    np.savez(sys.argv[1], x=x, xv=xv, x2=x2, xe2=xe2, xt2=np.reshape(xt2, (n2, b2)),
+             **{f"g{k}": v for k, v in enumerate(g)}, **{f"gv{k}": v for k, v in enumerate(gv)},
+             **{f"g2{k}": v for k, v in enumerate(g2)}, **{f"ge2{k}": v for k, v in enumerate(ge2)})
 """)
 
 
 def test_kernel_paths_agree_bit_for_bit(run_in_processes):
-    """Threads (DENDRAX_NUM_THREADS), AVX2 or baseline SIMD (DENDRAX_DISABLE_AVX2) and
-    interleaving of short rows (vmap) change how systems are scheduled, never their
-    arithmetic: all results are identical."""
+    """Threads (DENDRAX_NUM_THREADS), AVX2 or baseline SIMD (DENDRAX_DISABLE_AVX2), and
+    how short rows (vmap) are solved (interleaved, or entry by entry where the trees are
+    large) change how systems are scheduled, never their arithmetic: all results are
+    identical."""
     if not NATIVE:
         pytest.skip("native CPU kernel unavailable")
     runs = {"threads4": {"DENDRAX_NUM_THREADS": "4"},
@@ -531,8 +548,11 @@ def test_kernel_paths_agree_bit_for_bit(run_in_processes):
     for k in a:
         np.testing.assert_array_equal(a[k], b[k], err_msg=k)
     np.testing.assert_array_equal(a["x"], a["xv"])  # interleaved == row layout
+    np.testing.assert_array_equal(a["x2"], a["xe2"])  # entry by entry == row layout
+    np.testing.assert_array_equal(a["x2"], a["xt2"])
     for k in range(4):
         np.testing.assert_array_equal(a[f"g{k}"], a[f"gv{k}"])
+        np.testing.assert_array_equal(a[f"g2{k}"], a[f"ge2{k}"])
 
 
 # --- errors ---------------------------------------------------------------------

@@ -71,12 +71,13 @@ def _exp_euler(alpha_beta, v, states, params, env, dt):
     return _plain(alpha_beta, v, states, params, env, dt)
 
 
-def _zero(t) -> bool:
+def symbolic_zero(t) -> bool:
+    """Whether a tangent is JAX's symbolic zero (a custom_jvp rule with symbolic_zeros)."""
     return isinstance(t, SymbolicZero)
 
 
 def _instantiate(t, like):
-    return jnp.zeros_like(like) if _zero(t) else t
+    return jnp.zeros_like(like) if symbolic_zero(t) else t
 
 
 def coefficients(alpha_beta, v, states, params, env, dt):
@@ -106,27 +107,27 @@ def _exp_euler_jvp(alpha_beta, primals, tangents):
     dv, dstates, dparams, denv, ddt = tangents
     new = dict(states)
     dnew = {k: _instantiate(dstates[k], x) for k, x in states.items()}
-    if not _zero(dv):  # the rates and their d/dv in one pass (shared exponentials)
+    if not symbolic_zero(dv):  # the rates and their d/dv in one pass (shared exponentials)
         gates, slope, decay = coefficients(alpha_beta, v, states, params, env, dt)
         new.update(gates)
         for k in gates:
             t = slope[k] * dv
-            dnew[k] = t if _zero(dstates[k]) else t + decay[k] * dstates[k]
+            dnew[k] = t if symbolic_zero(dstates[k]) else t + decay[k] * dstates[k]
     else:
         for k, (a, b, q) in alpha_beta(v, params, env).items():
             x = states[k]
             inf, tau = kinetics(a, b, q)
             e = jnp.exp(-dt / tau)
             new[k] = inf + (x - inf) * e
-            dnew[k] = jnp.zeros_like(x) if _zero(dstates[k]) else e * dstates[k]
-    if not all(_zero(t) for t in jax.tree_util.tree_leaves((dparams, denv, ddt), is_leaf=_zero)):
+            dnew[k] = jnp.zeros_like(x) if symbolic_zero(dstates[k]) else e * dstates[k]
+    if not all(symbolic_zero(t) for t in jax.tree_util.tree_leaves((dparams, denv, ddt), is_leaf=symbolic_zero)):
         # through what the rates read besides v (a parameter, celsius, ...) and dt:
         # plain autodiff, v and the states held
         def through(p, en, step):
             return _plain(alpha_beta, v, states, p, en, step)
 
         fill = jax.tree_util.tree_map(_instantiate, (dparams, denv, ddt), (params, env, dt),
-                                      is_leaf=_zero)
+                                      is_leaf=symbolic_zero)
         _, extra = jax.jvp(through, (params, env, dt), fill)
         dnew = {k: dnew[k] + extra[k] for k in dnew}
     return new, dnew
