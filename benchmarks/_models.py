@@ -211,28 +211,8 @@ class NeuronModel:
         it keeps hh's tables on whatever ``usetable_hh`` says)."""
         from neuron import h
 
-        if mode not in NEURON_MODES:
-            raise ValueError(f"unknown NEURON mode {mode!r}; valid: {', '.join(NEURON_MODES)}")
         recs = [h.Vector().record(self.secs[loc.section](loc.x)._ref_v) for loc in self.sites]
-        h.usetable_hh = 0 if mode == "exact" else 1
-        h.cvode.cache_efficient(0 if mode == "user" else 1)
-        h.secondorder = 0
-        h.celsius = self.celsius
-        h.dt = self.dt
-        h.steps_per_ms = 1.0 / self.dt
-        h.finitialize(self.v_init)
-        if mode == "user":
-            h.continuerun(self.t_stop)
-        elif mode == "coreneuron":
-            from neuron import coreneuron
-
-            coreneuron.enable, coreneuron.verbose = True, 0
-            try:
-                parallel_context().psolve(self.t_stop)
-            finally:
-                coreneuron.enable = False
-        else:
-            parallel_context().psolve(self.t_stop)
+        neuron_run(mode, self.t_stop, self.dt, v_init=self.v_init, celsius=self.celsius)
         return np.array([np.array(r) for r in recs])
 
     def n_sections_alive(self) -> int:
@@ -242,6 +222,35 @@ class NeuronModel:
 
 
 NEURON_MODES = ("user", "expert", "exact", "coreneuron")
+
+
+def neuron_run(mode: str, t_stop: float, dt: float, *, v_init: float, celsius: float) -> None:
+    """One fixed-step run (backward Euler) of everything built in NEURON, in ``mode``
+    (``NeuronModel.run`` says what each of NEURON_MODES does); the caller's Vectors
+    record it."""
+    from neuron import h
+
+    if mode not in NEURON_MODES:
+        raise ValueError(f"unknown NEURON mode {mode!r}; valid: {', '.join(NEURON_MODES)}")
+    h.usetable_hh = 0 if mode == "exact" else 1
+    h.cvode.cache_efficient(0 if mode == "user" else 1)
+    h.secondorder = 0
+    h.celsius = celsius
+    h.dt = dt
+    h.steps_per_ms = 1.0 / dt
+    h.finitialize(v_init)
+    if mode == "user":
+        h.continuerun(t_stop)
+    elif mode == "coreneuron":
+        from neuron import coreneuron
+
+        coreneuron.enable, coreneuron.verbose = True, 0
+        try:
+            parallel_context().psolve(t_stop)
+        finally:
+            coreneuron.enable = False
+    else:
+        parallel_context().psolve(t_stop)
 
 _PC = []
 

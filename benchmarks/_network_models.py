@@ -263,18 +263,7 @@ class NeuronNet:
         on) or "exact" (as expert, h.usetable_hh = 0)."""
         from neuron import h
 
-        spec = self.spec
-        h.usetable_hh = 0 if mode == "exact" else 1
-        h.cvode.cache_efficient(0 if mode == "user" else 1)
-        h.secondorder = 0
-        h.celsius = M.CELSIUS
-        h.dt = spec.dt
-        h.steps_per_ms = 1.0 / spec.dt
-        h.finitialize(M.V_INIT)
-        if mode == "user":
-            h.continuerun(spec.t_stop)
-        else:
-            M.parallel_context().psolve(spec.t_stop)
+        M.neuron_run(mode, self.spec.t_stop, self.spec.dt, v_init=M.V_INIT, celsius=M.CELSIUS)
         h.usetable_hh = 0
         return (np.array([np.array(r) for r in self.v_rec]),
                 [np.array(v) for v in self.spike_vecs])
