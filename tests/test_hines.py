@@ -514,8 +514,8 @@ KERNEL_PATHS = textwrap.dedent("""
     gv = jax.jit(jax.grad(lambda *a: jnp.sum(jax.vmap(solve, in_axes=1, out_axes=1)(*a) ** 2),
                           argnums=(0, 1, 2, 3)))(lo, d, up, r)
     # trees too large to interleave (hines_cpu.cc: group_fit): entry by entry, one system
-    # per entry and three (vmap over the last axis of [N, 3, 40])
-    n2, b2 = 1200, 120
+    # per entry (float64 and float32) and three (vmap over the last axis of [N, 3, 40])
+    n2, b2 = 1500, 120
     parent2 = np.r_[-1, [rng.integers(max(0, i - 3), i) for i in range(1, n2)]].astype(np.int32)
     lo2, up2 = rng.uniform(-1, 1, (2, n2, b2))
     d2 = 4 + rng.uniform(0, 1, (n2, b2))
@@ -525,10 +525,14 @@ KERNEL_PATHS = textwrap.dedent("""
     xe2 = jax.jit(jax.vmap(solve2, in_axes=1, out_axes=1))(lo2, d2, up2, r2)
     three = lambda a: a.reshape(n2, 3, b2 // 3)
     xt2 = jax.jit(jax.vmap(solve2, in_axes=2, out_axes=2))(*map(three, (lo2, d2, up2, r2)))
+    f32 = [a.astype(np.float32) for a in (lo2, d2, up2, r2)]
+    xf2 = jax.jit(solve2)(*f32)
+    xef2 = jax.jit(jax.vmap(solve2, in_axes=1, out_axes=1))(*f32)
     g2 = jax.jit(jax.grad(lambda *a: jnp.sum(solve2(*a) ** 2), argnums=(0, 1, 2, 3)))(lo2, d2, up2, r2)
     ge2 = jax.jit(jax.grad(lambda *a: jnp.sum(jax.vmap(solve2, in_axes=1, out_axes=1)(*a) ** 2),
                            argnums=(0, 1, 2, 3)))(lo2, d2, up2, r2)
-    np.savez(sys.argv[1], x=x, xv=xv, x2=x2, xe2=xe2, xt2=np.reshape(xt2, (n2, b2)),
+    np.savez(sys.argv[1], x=x, xv=xv, x2=x2, xe2=xe2, xt2=np.reshape(xt2, (n2, b2)), xf2=xf2,
+             xef2=xef2,
              **{f"g{k}": v for k, v in enumerate(g)}, **{f"gv{k}": v for k, v in enumerate(gv)},
              **{f"g2{k}": v for k, v in enumerate(g2)}, **{f"ge2{k}": v for k, v in enumerate(ge2)})
 """)
@@ -550,6 +554,8 @@ def test_kernel_paths_agree_bit_for_bit(run_in_processes):
     np.testing.assert_array_equal(a["x"], a["xv"])  # interleaved == row layout
     np.testing.assert_array_equal(a["x2"], a["xe2"])  # entry by entry == row layout
     np.testing.assert_array_equal(a["x2"], a["xt2"])
+    np.testing.assert_array_equal(a["xf2"], a["xef2"])
+    assert a["xf2"].dtype == np.float32
     for k in range(4):
         np.testing.assert_array_equal(a[f"g{k}"], a[f"gv{k}"])
         np.testing.assert_array_equal(a[f"g2{k}"], a[f"ge2{k}"])
