@@ -185,13 +185,15 @@ WHY = ("- Why batches get only a little cheaper per cell on a CPU: one cell of h
        "six divisions per node), the Hines solve ~8 ns (a chain of dependent divisions per "
        "cell; each cell's solve runs on its own and in cache: interleaving cells node by node "
        "pays only on trees of up to ~680 nodes, whose data fits in L2), XLA's loops for "
-       "currents, conductances and matrix assembly ~4 ns. The second core adds little: on "
-       "this machine the two cores share their floating-point units (two single-threaded runs "
-       "of the gate kernel side by side each slow from ~6.5 to 8-11 ns per node). 8 ns per "
-       "compartment-step here would need half of the step's arithmetic gone: fewer "
-       "transcendental evaluations per gate, or the currents and assembly fused into the "
-       "kernels; an exp written as a polynomial in jax.numpy was vectorised but lost, because "
-       "XLA then copies it into every fusion that reads it.")
+       "currents, conductances and matrix assembly ~4 ns. The solve's chains are bound by "
+       "latency, so they split well over the two cores (when the solve got its second thread, "
+       "the batch's step fell from 19-20.5 to 15-16 ns per compartment in an A/B); the gate "
+       "kernel's arithmetic does not: on this machine the two cores share their floating-point "
+       "units (two single-threaded runs of the gate kernel side by side each slow from ~6.5 to "
+       "8-11 ns per node). 8 ns per compartment-step here would need about half of the step's "
+       "arithmetic gone: fewer transcendental evaluations per gate, or the currents and "
+       "assembly fused into the kernels; an exp written as a polynomial in jax.numpy was "
+       "vectorised but lost, because XLA then copies it into every fusion that reads it.")
 
 
 def report(results, args, machine, notes):
