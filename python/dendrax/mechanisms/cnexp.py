@@ -120,7 +120,8 @@ def _exp_euler_jvp(alpha_beta, primals, tangents):
             e = jnp.exp(-dt / tau)
             new[k] = inf + (x - inf) * e
             dnew[k] = jnp.zeros_like(x) if symbolic_zero(dstates[k]) else e * dstates[k]
-    if not all(symbolic_zero(t) for t in jax.tree_util.tree_leaves((dparams, denv, ddt), is_leaf=symbolic_zero)):
+    extras = jax.tree_util.tree_leaves((dparams, denv, ddt), is_leaf=symbolic_zero)
+    if not all(symbolic_zero(t) for t in extras):
         # through what the rates read besides v (a parameter, celsius, ...) and dt:
         # plain autodiff, v and the states held
         def through(p, en, step):

@@ -134,7 +134,8 @@ def _gates_jvp(rates, primals, tangents):
             if not symbolic_zero(dx):
                 t = e * dx if t is None else t + e * dx
             out.append(jnp.zeros_like(v) if t is None else t)
-    if not (symbolic_zero(dq) and symbolic_zero(ddt)):  # through the temperature factor or dt: the twin's
+    # through the temperature factor or dt: the twin's
+    if not (symbolic_zero(dq) and symbolic_zero(ddt)):
         fill = [jnp.zeros_like(p) if symbolic_zero(t) else t for p, t in ((q, dq), (dt, ddt))]
         _, extra = jax.jvp(lambda qq, step: _twin(rates, v, m, h, n, qq, step), (q, dt), tuple(fill))
         out = [e + x for e, x in zip(extra, out)]
