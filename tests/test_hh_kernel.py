@@ -50,18 +50,25 @@ def _close(a, b, rtol, atol):
 
 def test_kernel_is_what_a_cell_step_runs():
     """A jitted HH simulation calls the kernel once per step, its gradient the JVP entry
-    too (so a silent fallback to the twin would fail here)."""
+    too (so a silent fallback to the twin would fail here); only the plain run lets the
+    kernel write the new gates over the old."""
     cell = dx.Cell.ball_and_stick(nseg=[1, 3])
     cell.insert("hh")
     cell.record("v", cell.soma(0.5))
     run = lambda p: dx.simulate(cell, 1.0, 0.025, params=p).traces  # noqa: E731
     text = jax.jit(run).lower(cell.params).as_text()
-    assert len(re.findall(r"custom_call @dendrax_hh_gates\b", text)) == 1
+    calls = re.findall(r"custom_call @dendrax_hh_gates\b.*", text)
+    assert len(calls) == 1
+    # the new gates overwrite the old in a plain run ...
+    assert "output_operand_aliases" in calls[0]
     grad = jax.jit(jax.grad(lambda p: jnp.sum(run(p) ** 2))).lower(cell.params).as_text()
     # the forward pass the plain entry, the rematerialised step of the backward pass the
     # JVP entry (its coefficients)
-    assert len(re.findall(r"custom_call @dendrax_hh_gates\b", grad)) == 1
-    assert len(re.findall(r"custom_call @dendrax_hh_gates_jvp\b", grad)) == 1
+    calls = re.findall(r"custom_call @dendrax_hh_gates\b.*", grad)
+    jvp_calls = re.findall(r"custom_call @dendrax_hh_gates_jvp\b.*", grad)
+    assert len(calls) == 1 and len(jvp_calls) == 1
+    # ... not in a gradient, which keeps the old gates of every step
+    assert "output_operand_aliases" not in calls[0] + jvp_calls[0]
 
 
 @settings(max_examples=40, deadline=None)

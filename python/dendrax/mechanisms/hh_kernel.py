@@ -51,7 +51,7 @@ def advance(rates, v, states, q, dt):
               and all(states[g].dtype == v.dtype for g in GATES))
     if not native:
         return _twin_states(rates, v, states, q, dt)
-    new = _gates(rates, v, states["m"], states["h"], states["n"],
+    new = _gates(rates, True, v, states["m"], states["h"], states["n"],
                  jnp.asarray(q, v.dtype), jnp.asarray(dt, v.dtype))
     return {**states, **dict(zip(GATES, new))}
 
@@ -81,22 +81,28 @@ def _twin_coefficients(rates, v, m, h, n, q, dt):
     return tuple(tuple(d[g] for g in GATES) for d in (new, slope, decay))
 
 
-def _call(target, n_out, v, m, h, n, q, dt):
-    """The kernel on [n] operands (q, dt passed as [1]: one per row). The new gates may
-    overwrite the old (the kernel reads each node's gates before it writes them): in the
-    time loop XLA then updates the carried gates in place instead of copying the results
-    into the carry (a batch of 100 HH cells of 985 nodes: 3 copies of 0.8 MB a step,
-    ~12% of the step)."""
+def _call(target, n_out, alias, v, m, h, n, q, dt):
+    """The kernel on [n] operands (q, dt passed as [1]: one per row).
+
+    With ``alias`` the new gates overwrite the old (the kernel reads each node's gates
+    before it writes them): in the time loop XLA then updates the carried gates in place
+    instead of copying the results into the carry (a batch of 100 HH cells of 985 nodes:
+    3 copies of 0.8 MB a step, ~12% of the step). Not where the step is differentiated:
+    reverse mode also keeps the old gates of every step, so XLA must copy them before the
+    kernel overwrites them (the forward pass of a gradient, 312 compartments: ~15% slower
+    with the alias).
+    """
     out = jax.ShapeDtypeStruct(v.shape, v.dtype)
+    aliases = {1: 0, 2: 1, 3: 2} if alias else {}
     return jax.ffi.ffi_call(target, (out,) * n_out, vmap_method="broadcast_all",
-                            input_output_aliases={1: 0, 2: 1, 3: 2})(
+                            input_output_aliases=aliases)(
         v, m, h, n, q.reshape(1), dt.reshape(1))
 
 
-@partial(jax.custom_jvp, nondiff_argnums=(0,))
-def _gates(rates, v, m, h, n, q, dt):
+@partial(jax.custom_jvp, nondiff_argnums=(0, 1))
+def _gates(rates, alias, v, m, h, n, q, dt):
     return lax.platform_dependent(v, m, h, n, q, dt,
-                                  cpu=partial(_call, "dendrax_hh_gates", 3),
+                                  cpu=partial(_call, "dendrax_hh_gates", 3, alias),
                                   default=partial(_twin, rates))
 
 
@@ -104,7 +110,7 @@ def _gates(rates, v, m, h, n, q, dt):
 def _coefficients(rates, v, m, h, n, q, dt):
     """((m', h', n'), slopes d/dv, decays d/dx)."""
     def native(*args):
-        out = _call("dendrax_hh_gates_jvp", 9, *args)
+        out = _call("dendrax_hh_gates_jvp", 9, False, *args)
         return out[:3], out[3:6], out[6:]
 
     return lax.platform_dependent(v, m, h, n, q, dt, cpu=native,
@@ -117,16 +123,16 @@ def _coefficients_jvp(rates, primals, tangents):
 
 
 @partial(_gates.defjvp, symbolic_zeros=True)
-def _gates_jvp(rates, primals, tangents):
+def _gates_jvp(rates, alias, primals, tangents):
     v, m, h, n, q, dt = primals
     dv, dm, dh, dn, dq, ddt = tangents
     if symbolic_zero(dv) and symbolic_zero(dm) and symbolic_zero(dh) and symbolic_zero(dn):
-        new, out = _gates(rates, *primals), [jnp.zeros_like(x) for x in (m, h, n)]
+        new, out = _gates(rates, False, *primals), [jnp.zeros_like(x) for x in (m, h, n)]
     else:
         # the new gates from the plain kernel, the coefficients from the JVP entry: in
         # reverse mode the forward pass needs the former only, and the rematerialised
         # step in the backward pass the latter only
-        new = _gates(rates, *primals)
+        new = _gates(rates, False, *primals)
         _, slope, decay = _coefficients(rates, *primals)
         out = []
         for dx, a, e in zip((dm, dh, dn), slope, decay):
