@@ -209,15 +209,23 @@ def test_gradient_reuses_each_steps_factored_matrix():
     assert calls(8) == [2, 1]  # plus the forward rerun of each checkpointed stretch
 
 
-def test_unrolled_time_loop_gives_the_same_bits(monkeypatch):
-    """A small model runs several steps per iteration of the time loop; that changes how
-    XLA schedules the steps, never their arithmetic: traces (any length, including one
-    that is not a multiple of the unroll) are identical to the plain loop's, bit for bit;
-    gradients agree to rounding: the per-step parameter cotangents are summed in another
-    order, 1e-13 relative for the channels' parameters here; the cable's geometry (Ra, L,
-    diam: sums of large terms that cancel) to ~1e-10 of each leaf's largest entry."""
+@pytest.mark.parametrize("shape", ["unrolled", "chunked"])
+def test_time_loop_shapes_give_the_same_bits(monkeypatch, shape):
+    """A small model runs several steps per iteration of the time loop (unrolled), or its
+    loop as a loop over chunks of steps; either changes how XLA schedules the steps,
+    never their arithmetic: traces (any length, including one that is not a multiple of
+    the unroll) are identical to the plain loop's, bit for bit; gradients agree to
+    rounding: the per-step parameter cotangents are summed in another order, 1e-13
+    relative for the channels' parameters here; the cable's geometry (Ra, L, diam: sums
+    of large terms that cancel) to ~1e-10 of each leaf's largest entry."""
     cell = hh_ball_and_stick()
-    assert simulation._unroll(dx.lower(cell).model) > 1  # the model is small enough
+    model = dx.lower(cell).model
+    if shape == "unrolled":
+        monkeypatch.setattr(simulation, "_SEQUENTIAL_BYTES", 0)  # no chunks
+        assert simulation._unroll(model) > 1  # the model is small enough
+    else:
+        assert simulation._chunk(model, 402, 1, np.float64) == 6  # 402 = 6 * 67
+        assert simulation._chunk(model, 120, 1, np.float64) > 1
 
     def run():
         out = dx.simulate(cell, 10.05, 0.025).traces  # 402 steps
@@ -225,17 +233,38 @@ def test_unrolled_time_loop_gives_the_same_bits(monkeypatch):
             cell.params)
         return out, g
 
-    unrolled = run()
+    shaped = run()
     monkeypatch.setattr(simulation, "_SMALL", 0)
+    monkeypatch.setattr(simulation, "_SEQUENTIAL_BYTES", 0)
     jax.clear_caches()
-    assert simulation._unroll(dx.lower(cell).model) == 1
+    assert simulation._unroll(model) == 1 and simulation._chunk(model, 402, 1, np.float64) == 1
     plain = run()
-    np.testing.assert_array_equal(unrolled[0], plain[0])
-    for a, b in zip(jax.tree_util.tree_leaves(unrolled[1]), jax.tree_util.tree_leaves(plain[1])):
+    np.testing.assert_array_equal(shaped[0], plain[0])
+    for a, b in zip(jax.tree_util.tree_leaves(shaped[1]), jax.tree_util.tree_leaves(plain[1])):
         np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-9 * float(np.max(np.abs(b), initial=0)))
     channels = plain[1]["channels"]["hh"]
-    for k, a in unrolled[1]["channels"]["hh"].items():
+    for k, a in shaped[1]["channels"]["hh"].items():
         np.testing.assert_allclose(a, channels[k], rtol=1e-12)
+
+
+def test_chunks_divide_the_loop_and_fit_the_sequential_size():
+    """The chunk is the largest divisor of the number of iterations whose per-step arrays
+    (nodes, traces, spike flags of record_every steps) fit XLA's sequential size; 1 where
+    none does."""
+    model = dx.lower(hh_ball_and_stick()).model
+    width = max(model.parent.size, sum(r.reduce is None for r in model.recordings)) * 8
+    top = simulation._SEQUENTIAL_BYTES // width
+    assert top >= 2
+    for n in (2, 3, 97, 120, 4000, 4001):
+        c = simulation._chunk(model, n, 1, np.float64)
+        assert n % c == 0 and c <= top
+        assert c == max([d for d in range(1, top + 1) if n % d == 0 and d <= n // 2] or [1])
+    assert simulation._chunk(model, 97, 1, np.float64) == 1  # a prime: unrolled instead
+    # float32 halves the bytes per entry
+    assert simulation._chunk(model, 10 ** 6, 1, np.float32) >= simulation._chunk(model, 10 ** 6, 1, np.float64)
+    big = dx.Cell.ball_and_stick(nseg=[1, 80])
+    big.insert("hh")
+    assert simulation._chunk(dx.lower(big).model, 4000, 1, np.float64) == 1  # 82 nodes: too large
 
 
 def test_simulate_inside_jit():
