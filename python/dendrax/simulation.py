@@ -454,8 +454,9 @@ def advance(model: Model, core, state, xs, dt, *, method: str = "backward_euler"
         step = _every(step, k, sum(r.reduce is None for r in model.recordings))
         checkpoint = None if checkpoint is None else checkpoint // k
     n_iter = jax.tree_util.tree_leaves(xs)[0].shape[0]
-    chunk = _chunk(model, n_iter, k, state.v.dtype) if checkpoint is None else 1
-    state, out = _scan(step, checkpoint, state, xs, _unroll(model), chunk)
+    span = n_iter if checkpoint is None else min(checkpoint, n_iter)  # what one scan runs
+    state, out = _scan(step, checkpoint, state, xs, _unroll(model),
+                       _chunk(model, span, k, state.v.dtype))
     if k > 1:
         out = (out[0], out[1].reshape(n, out[1].shape[-1]))
     if model.n_sources or model.graded:
@@ -492,8 +493,9 @@ def _unroll(model: Model) -> int:
 # into the run's (the same arithmetic, bit for bit). L5PC-like ball-and-stick (2
 # compartments, 13 mechanisms), 100 ms: forward 14.5 -> 5.2 ms, gradient 79 -> 44 ms
 # (8 compartments); HH 2.4 -> 1.9 ms. A vmapped batch has large arrays anyway (~4%
-# slower chunked). The chunk divides the number of iterations, so the step is compiled
-# once; where no divisor fits, the loop is unrolled instead (_unroll).
+# slower chunked). The chunk divides the number of iterations (with ``checkpoint``, the
+# steps of a rematerialised stretch), so the step is compiled once; where no divisor
+# fits, the loop is unrolled instead (_unroll).
 _SEQUENTIAL_BYTES = 512
 
 
@@ -557,33 +559,37 @@ def step_function(model: Model, core, dt, *, method: str = "backward_euler",
 
 
 def _scan(step, checkpoint, state, xs, unroll: int = 1, chunk: int = 1):
-    """lax.scan of step over xs, ``unroll`` steps per iteration, or (``chunk`` > 1, which
-    divides the length) as a scan over chunks of a scan of ``chunk`` steps; with
-    ``checkpoint``, in rematerialised stretches of that many steps (not unrolled:
-    compiling the unrolled, rematerialised loops of a many-channel model took 5x
-    longer)."""
+    """lax.scan of step over xs (``_chunked``); with ``checkpoint``, in rematerialised
+    stretches of that many steps (not unrolled: compiling the unrolled, rematerialised
+    loops of a many-channel model took 5x longer)."""
     n = jax.tree_util.tree_leaves(xs)[0].shape[0]
-    if checkpoint is None and chunk > 1:
-        state, out = lax.scan(partial(lax.scan, step), state, _split(xs, n // chunk, chunk))
-        return state, jax.tree_util.tree_map(lambda a: a.reshape(n, *a.shape[2:]), out)
     if checkpoint is None or checkpoint >= n:
-        return lax.scan(step, state, xs, unroll=unroll)
+        return _chunked(step, state, xs, unroll, chunk)
     if checkpoint < 1:
         raise ValueError(f"checkpoint must be a positive number of steps, got {checkpoint}")
     n_chunks, rest = divmod(n, checkpoint)
-    head = _split(xs, n_chunks, checkpoint)
 
     @jax.checkpoint
     def stretch(carry, piece):
-        return lax.scan(step, carry, piece)
+        return _chunked(step, carry, piece, 1, chunk)
 
-    state, out = lax.scan(stretch, state, head)
+    state, out = lax.scan(stretch, state, _split(xs, n_chunks, checkpoint))
     out = jax.tree_util.tree_map(lambda a: a.reshape(n_chunks * checkpoint, *a.shape[2:]), out)
     if rest:
         tail = jax.tree_util.tree_map(lambda a: a[n_chunks * checkpoint:], xs)
         state, out_tail = lax.scan(step, state, tail)
         out = jax.tree_util.tree_map(lambda a, b: jnp.concatenate([a, b], axis=0), out, out_tail)
     return state, out
+
+
+def _chunked(step, state, xs, unroll: int = 1, chunk: int = 1):
+    """lax.scan of step over xs, ``unroll`` steps per iteration, or (``chunk`` > 1, which
+    divides the length) as a scan over chunks of a scan of ``chunk`` steps."""
+    if chunk <= 1:
+        return lax.scan(step, state, xs, unroll=unroll)
+    n = jax.tree_util.tree_leaves(xs)[0].shape[0]
+    state, out = lax.scan(partial(lax.scan, step), state, _split(xs, n // chunk, chunk))
+    return state, jax.tree_util.tree_map(lambda a: a.reshape(n, *a.shape[2:]), out)
 
 
 def _split(xs, n_chunks: int, size: int):
