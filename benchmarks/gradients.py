@@ -338,8 +338,8 @@ def markdown(rows, args, machine, notes, k) -> str:
         "and writes once per step each. The backward pass takes ~2.2x (48 ms): per step the "
         "gate kernel's JVP entry, one transposed Hines substitution and ~17 small fused loops, "
         "which XLA:CPU dispatches one by one to its thread pool (its runtime is ~1/3 of the "
-        "profile). Recomputing the solve instead of keeping it costs more (5.1x instead of "
-        "3.9x); the gate kernel's in-place update made XLA copy the kept gates each step, so "
+        "profile). Recomputing the solve instead of keeping it costs more (110 against 91 ms in "
+        "an A/B); the gate kernel's in-place update made XLA copy the kept gates each step, so "
         "it is off where the step is differentiated (91 -> 84 ms). Small models run their "
         "loop in chunks that XLA runs sequentially (see *Single cell*), which speeds forward "
         "and gradient alike.",
