@@ -92,13 +92,18 @@ def test_gradients_match_finite_differences(path, eps):
     _fd_check(loss, cell.params, path, eps)
 
 
-def test_channels_of_several_regions_add_up_and_differentiate_in_both_modes():
-    """Channels placed on different node sets add into the node vectors in one scatter
-    (its derivative scatters each quantity on its own): the currents equal each
-    placement's added at its nodes, and forward mode, reverse mode and finite
-    differences agree."""
-    from dendrax import lowering
+@pytest.mark.parametrize("one_scatter", [True, False])
+def test_channels_of_several_regions_add_up_and_differentiate_in_both_modes(monkeypatch,
+                                                                             one_scatter):
+    """Channels placed on different node sets add into the node vectors (in one scatter
+    where the values are few; its derivative scatters each quantity on its own, as where
+    they are many): the currents equal each placement's added at its nodes, and forward
+    mode, reverse mode and finite differences agree."""
+    from dendrax import currents, lowering
     from dendrax.currents import environment, membrane_currents
+
+    if not one_scatter:  # a scatter per node set and quantity, as for many values
+        monkeypatch.setattr(currents, "_ONE_SCATTER", 0)
 
     cell = dx.Cell.ball_and_stick(nseg=[1, 5], Ra=100.0, cm=1.0, dend_length=150.0, dend_diam=2.0)
     cell.insert("hh", where="soma")
@@ -113,6 +118,9 @@ def test_channels_of_several_regions_add_up_and_differentiate_in_both_modes():
     env = environment(model, core, state.conc)
     i_tot, g_tot, i_ion, per_mech = membrane_currents(model, core, v, state.channels, env)
     assert len({p.nodes.tobytes() for p in model.channels if p.nodes is not None}) >= 2
+    jaxpr = str(jax.make_jaxpr(lambda u: membrane_currents(model, core, u, state.channels,
+                                                           env)[:3])(v))
+    assert (jaxpr.count("scatter-add") == 1) == one_scatter
     want_i, want_na = np.zeros(v.shape), np.zeros(v.shape)
     for placement, cur in zip(model.channels, per_mech):
         nodes = np.arange(v.shape[0]) if placement.nodes is None else placement.nodes

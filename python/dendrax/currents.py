@@ -28,6 +28,16 @@ def take(x, nodes):
     return x if nodes is None else x[nodes]
 
 
+# Channels on different node sets (regions) add their currents, conductances and ion
+# currents into the node vectors [N] by scatters. XLA:CPU runs each scatter as an
+# operation of its own, at a fixed cost of ~0.5 us; where the values are few, one scatter
+# of them all, stacked, costs less. Where they are many, stacking them (a concatenation,
+# and zeros for ions a node set lacks) costs more than the scatters it saves. L5PC-like,
+# 100 ms (values stacked): n120_ca1 nseg 1 (550) 60 -> 45 ms, nseg 4 (2200) 145 -> 118 ms;
+# C010398B-P2 nseg 4 (3660) 150 -> 123 ms; NMO_49821 nseg 4 (8220) 280 -> 314 ms.
+_ONE_SCATTER = 4096
+
+
 def _add_at(n: int, nodes, *rows):
     """[N] arrays, zero but for ``rows[k]`` [m] added at ``nodes`` (int32 [m], concrete):
     one scatter of the rows stacked. Its derivative scatters each row on its own: the
@@ -124,12 +134,11 @@ def membrane_currents(model: Model, core, v, states, env):
             if ion:
                 ions.setdefault(ion, []).append(c)
         per_mech.append(cur)
-    # node sets known when traced add in one scatter of [i, g, per-ion current] rows:
-    # XLA:CPU runs each scatter as an operation of its own, at a fixed cost (L5PC-like,
-    # 100 ms: n120_ca1 nseg 1, 8 scatters a step -> 1, 60 -> 45 ms; C010398B nseg 4
-    # 150 -> 123 ms)
+    # node sets known when traced add in one scatter of [i, g, per-ion current] rows, where
+    # those are few (_ONE_SCATTER): see there
     scattered = [grp for grp in groups.values() if isinstance(grp[0], np.ndarray)]
-    if len(scattered) > 1:
+    size = (2 + len(model.ions)) * sum(nodes.size for nodes, _, _, _ in scattered)
+    if len(scattered) > 1 and size <= _ONE_SCATTER:
         rows = [[sum(i) for _, i, _, _ in scattered], [sum(g) for _, _, g, _ in scattered]]
         rows += [[sum(ions[ion]) if ion in ions else jnp.zeros(nodes.size, v.dtype)
                   for nodes, _, _, ions in scattered] for ion in model.ions]
