@@ -34,7 +34,8 @@ namespace ffi = xla::ffi;
 namespace dendrax {
 namespace {
 
-// Elements a thread must get before a call is split over threads (~0.1 ms).
+// Elements a thread must get before a call is split over threads (~0.1 ms; see
+// hines_cpu.cc's kMinWorkPerThread on smaller thresholds).
 constexpr int64_t kMinElementsPerThread = int64_t{1} << 15;
 
 // exp(x) within ~1 ulp for x in [-708, 709] (clamped there: exp(-708) ~ 3e-308 stands for

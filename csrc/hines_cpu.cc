@@ -26,9 +26,12 @@ namespace {
 // Node-systems a thread must get before a call is split over threads: ~0.5 ms in the
 // row kernel (SIMD across systems, ~2 ns per node-system), and ~0.25 ms where systems
 // are solved one scalar chain at a time (short rows, interleaved or entry by entry: 4-8
-// ns). Starting a thread costs tens of microseconds. A batch of 100 HH cells of 985
-// nodes (98,500 node-systems a call) was solved on one thread with the row kernel's
-// threshold; on two its whole step fell from 19-20.5 to 15-16 ns per compartment.
+// ns). A batch of 100 HH cells of 985 nodes (98,500 node-systems a call) was solved on
+// one thread with the row kernel's threshold; on two its whole step fell from 19-20.5 to
+// 15-16 ns per compartment, and with the threads kept between calls (threads.h: Pool)
+// from 11.1 to 9.5. Smaller thresholds lost on 2 cores, although waking a kept thread
+// costs only microseconds: XLA's own threads want the second core between the kernels
+// (a batch of 10 of that cell, split at 4,096 node-systems: 523 -> 587 ms per run).
 constexpr int64_t kMinWorkPerThread = int64_t{1} << 18;
 constexpr int64_t kMinScalarWorkPerThread = int64_t{1} << 15;
 

@@ -508,6 +508,12 @@ KERNEL_PATHS = textwrap.dedent("""
     r = rng.normal(size=(n, b))
     solve = lambda *a: dendrax.hines_solve(parent, *a, backend="native")
     x = jax.jit(solve)(lo, d, up, r)
+    # calls from several threads at once: one gets the kernel's thread pool, the others
+    # start threads of their own (threads.h)
+    from concurrent.futures import ThreadPoolExecutor
+    with ThreadPoolExecutor(4) as ex:
+        xc = list(ex.map(lambda k: np.asarray(jax.jit(solve)(lo, d, up, r)), range(8)))
+    assert all(np.array_equal(a, x) for a in xc)
     g = jax.jit(jax.grad(lambda *a: jnp.sum(solve(*a) ** 2), argnums=(0, 1, 2, 3)))(lo, d, up, r)
     # vmap over the systems of a [N] solve: short rows, solved interleaved
     xv = jax.jit(jax.vmap(solve, in_axes=1, out_axes=1))(lo, d, up, r)
