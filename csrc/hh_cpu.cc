@@ -34,9 +34,9 @@ namespace ffi = xla::ffi;
 namespace dendrax {
 namespace {
 
-// Elements a thread must get before a call is split over threads (~0.1 ms; see
-// hines_cpu.cc's kMinWorkPerThread on smaller thresholds).
-constexpr int64_t kMinElementsPerThread = int64_t{1} << 15;
+// Elements a thread must get before a call is split over threads (~25 us; on XLA's
+// threads, see hines_cpu.cc's kMinWorkPerThread).
+constexpr int64_t kMinElementsPerThread = int64_t{1} << 12;
 
 // exp(x) within ~1 ulp for x in [-708, 709] (clamped there: exp(-708) ~ 3e-308 stands for
 // 0), branch-free: x = k ln2 + r, |r| <= ln2 / 2 (Cody-Waite), exp(r) by its Taylor
@@ -275,7 +275,9 @@ ffi::Error gates(const ffi::AnyBuffer* in, ffi::Result<ffi::AnyBuffer>* const* r
 using R = ffi::Result<ffi::AnyBuffer>;
 
 ffi::Error GatesImpl(ffi::AnyBuffer v, ffi::AnyBuffer m, ffi::AnyBuffer h, ffi::AnyBuffer n,
-                     ffi::AnyBuffer q, ffi::AnyBuffer dt, R m1, R h1, R n1) {
+                     ffi::AnyBuffer q, ffi::AnyBuffer dt, R m1, R h1, R n1,
+                     ffi::ThreadPool threads) {
+  ScopedThreads<ffi::ThreadPool> use(threads);
   const ffi::AnyBuffer in[6] = {v, m, h, n, q, dt};
   R* const res[3] = {&m1, &h1, &n1};
   return gates<false>(in, res);
@@ -283,7 +285,8 @@ ffi::Error GatesImpl(ffi::AnyBuffer v, ffi::AnyBuffer m, ffi::AnyBuffer h, ffi::
 
 ffi::Error GatesJvpImpl(ffi::AnyBuffer v, ffi::AnyBuffer m, ffi::AnyBuffer h, ffi::AnyBuffer n,
                         ffi::AnyBuffer q, ffi::AnyBuffer dt, R m1, R h1, R n1, R am, R ah, R an,
-                        R em, R eh, R en) {
+                        R em, R eh, R en, ffi::ThreadPool threads) {
+  ScopedThreads<ffi::ThreadPool> use(threads);
   const ffi::AnyBuffer in[6] = {v, m, h, n, q, dt};
   R* const res[9] = {&m1, &h1, &n1, &am, &ah, &an, &em, &eh, &en};
   return gates<true>(in, res);
@@ -304,7 +307,8 @@ ffi::Error GatesJvpImpl(ffi::AnyBuffer v, ffi::AnyBuffer m, ffi::AnyBuffer h, ff
       .Ret<xla::ffi::AnyBuffer>()                                                           \
       .Ret<xla::ffi::AnyBuffer>()
 
-XLA_FFI_DEFINE_HANDLER_SYMBOL(DendraxHHGates, dendrax::GatesImpl, DENDRAX_HH_ARGS);
+XLA_FFI_DEFINE_HANDLER_SYMBOL(DendraxHHGates, dendrax::GatesImpl,
+                              DENDRAX_HH_ARGS.Ctx<xla::ffi::ThreadPool>());
 
 XLA_FFI_DEFINE_HANDLER_SYMBOL(DendraxHHGatesJvp, dendrax::GatesJvpImpl,
                               DENDRAX_HH_ARGS.Ret<xla::ffi::AnyBuffer>()
@@ -312,7 +316,8 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(DendraxHHGatesJvp, dendrax::GatesJvpImpl,
                                   .Ret<xla::ffi::AnyBuffer>()
                                   .Ret<xla::ffi::AnyBuffer>()
                                   .Ret<xla::ffi::AnyBuffer>()
-                                  .Ret<xla::ffi::AnyBuffer>());
+                                  .Ret<xla::ffi::AnyBuffer>()
+                                  .Ctx<xla::ffi::ThreadPool>());
 
 NB_MODULE(_hh_cpu, m) {
   m.doc() = "CPU handlers of dendrax's Hodgkin-Huxley gate step for the XLA FFI.";

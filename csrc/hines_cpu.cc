@@ -24,16 +24,17 @@ namespace {
 // --- threads -------------------------------------------------------------------
 
 // Node-systems a thread must get before a call is split over threads: ~0.5 ms in the
-// row kernel (SIMD across systems, ~2 ns per node-system), and ~0.25 ms where systems
-// are solved one scalar chain at a time (short rows, interleaved or entry by entry: 4-8
-// ns). A batch of 100 HH cells of 985 nodes (98,500 node-systems a call) was solved on
-// one thread with the row kernel's threshold; on two its whole step fell from 19-20.5 to
-// 15-16 ns per compartment, and with the threads kept between calls (threads.h: Pool)
-// from 11.1 to 9.5. Smaller thresholds lost on 2 cores, although waking a kept thread
-// costs only microseconds: XLA's own threads want the second core between the kernels
-// (a batch of 10 of that cell, split at 4,096 node-systems: 523 -> 587 ms per run).
+// row kernel (SIMD across systems, ~2 ns per node-system, bound by memory: 1000-node
+// trees, 64 or 128 systems, ran no faster on two threads than on one), ~16-32 us where
+// systems are solved one scalar chain at a time (short rows, interleaved or entry by
+// entry: 4-8 ns). The threads are XLA's (threads.h: ScopedThreads), awake between the
+// step's operations: handing one work costs microseconds, where starting a thread cost
+// tens. HH, 100 ms, cells of 985 nodes under vmap: a batch of 100 (98,500 node-systems a
+// call) 11.1 ns per compartment-step with threads started per call, 9.5 on threads kept
+// by the kernel library, 8.7 on XLA's (with which threads of our own competed for the
+// two cores); a batch of 10 (9,850) on one thread 14.8, split at 4,096 12.2.
 constexpr int64_t kMinWorkPerThread = int64_t{1} << 18;
-constexpr int64_t kMinScalarWorkPerThread = int64_t{1} << 15;
+constexpr int64_t kMinScalarWorkPerThread = int64_t{1} << 12;
 
 // Calls body(l, t0, t1) over all leading batch entries l and systems [0, nt), in
 // about 2 items per thread: whole leading entries, or equal chunks of the systems
@@ -381,7 +382,9 @@ const char* const kSubstituteNames[kOperands] = {"parent", "lower", "upper", "di
 
 ffi::Error FactorSolveImpl(ffi::Buffer<ffi::S32> parent, ffi::AnyBuffer lower, ffi::AnyBuffer diag,
                            ffi::AnyBuffer upper, ffi::AnyBuffer rhs,
-                           ffi::Result<ffi::AnyBuffer> x, ffi::Result<ffi::AnyBuffer> dinv) {
+                           ffi::Result<ffi::AnyBuffer> x, ffi::Result<ffi::AnyBuffer> dinv,
+                           ffi::ThreadPool threads) {
+  ScopedThreads<ffi::ThreadPool> use(threads);
   ffi::DataType dtype;
   if (auto e = check_dtypes({&lower, &diag, &upper, &rhs, &(*x), &(*dinv)}, &dtype); !e.success())
     return e;
@@ -406,7 +409,9 @@ ffi::Error FactorSolveImpl(ffi::Buffer<ffi::S32> parent, ffi::AnyBuffer lower, f
 }
 
 ffi::Error SubstituteImpl(ffi::Buffer<ffi::S32> parent, ffi::AnyBuffer lower, ffi::AnyBuffer upper,
-                          ffi::AnyBuffer dinv, ffi::AnyBuffer rhs, ffi::Result<ffi::AnyBuffer> x) {
+                          ffi::AnyBuffer dinv, ffi::AnyBuffer rhs, ffi::Result<ffi::AnyBuffer> x,
+                          ffi::ThreadPool threads) {
+  ScopedThreads<ffi::ThreadPool> use(threads);
   ffi::DataType dtype;
   if (auto e = check_dtypes({&lower, &upper, &dinv, &rhs, &(*x)}, &dtype); !e.success()) return e;
   Layout L;
@@ -438,7 +443,8 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(DendraxHinesFactorSolve, dendrax::FactorSolveImpl,
                                   .Arg<xla::ffi::AnyBuffer>()
                                   .Arg<xla::ffi::AnyBuffer>()
                                   .Ret<xla::ffi::AnyBuffer>()
-                                  .Ret<xla::ffi::AnyBuffer>());
+                                  .Ret<xla::ffi::AnyBuffer>()
+                                  .Ctx<xla::ffi::ThreadPool>());
 
 XLA_FFI_DEFINE_HANDLER_SYMBOL(DendraxHinesSubstitute, dendrax::SubstituteImpl,
                               xla::ffi::Ffi::Bind()
@@ -447,7 +453,8 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(DendraxHinesSubstitute, dendrax::SubstituteImpl,
                                   .Arg<xla::ffi::AnyBuffer>()
                                   .Arg<xla::ffi::AnyBuffer>()
                                   .Arg<xla::ffi::AnyBuffer>()
-                                  .Ret<xla::ffi::AnyBuffer>());
+                                  .Ret<xla::ffi::AnyBuffer>()
+                                  .Ctx<xla::ffi::ThreadPool>());
 
 NB_MODULE(_hines_cpu, m) {
   m.doc() = "CPU handlers of dendrax's Hines solve for the XLA FFI.";
