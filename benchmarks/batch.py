@@ -188,15 +188,20 @@ WHY = ("- Why batches get only a little cheaper per cell on a CPU: one cell of h
        "with a shallower polynomial 5.6-5.8), the Hines solve ~8 ns (a chain of dependent "
        "divisions per cell; each cell's solve runs on its own and in cache: interleaving "
        "cells node by node pays only on trees of up to ~680 nodes, whose data fits in L2), "
-       "XLA's loops for currents, conductances and matrix assembly ~4 ns. The solve's chains "
-       "split well over the two cores (when the solve got its second thread, the batch's step "
-       "fell from 19-20.5 to 15-16 ns per compartment in an A/B). On the previous VM the two "
+       "XLA's loops for currents, conductances and matrix assembly ~4 ns. Both kernels split "
+       "a batch's cells over XLA's CPU threads, which the FFI lends them: with threads "
+       "started for each call the batch of 100 took 11.1 ns per compartment-step and the "
+       "batch of 10 stayed on one thread (14.8 ns); on XLA's threads, 8.7 and 12.2 (this "
+       "VM, A/B). On the previous VM the two "
        "cores also shared their floating-point units (two single-threaded runs of the gate "
        "kernel side by side each slowed from ~6.5 to 8-11 ns per node); on this run's VM "
-       "they do not (6.0 ns per node alone and side by side). 8 ns per compartment-step would "
-       "need about a third of the step gone: the gate chain shortened, or the currents and "
-       "assembly fused into the kernels; an exp written as a polynomial in jax.numpy was "
-       "vectorised but lost, because XLA then copies it into every fusion that reads it.")
+       "they do not (6.0 ns per node alone and side by side). Where the batch of 100's step "
+       "goes on two threads (XLA's profile of one run, ns per compartment-step per cell): "
+       "gate kernel 3.5, solve 2.4, XLA's two loops that assemble the matrix and right-hand "
+       "side 2.2 (each recomputes the conductances, on one thread). 8 ns would need those "
+       "loops merged into one pass or into the solve, or the gate chain shortened; an exp "
+       "written as a polynomial in jax.numpy was vectorised but lost, because XLA then "
+       "copies it into every fusion that reads it.")
 
 
 def report(results, args, machine, notes):
