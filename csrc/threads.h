@@ -45,7 +45,7 @@ inline int max_threads() {
 struct XlaThreads {
   void* pool = nullptr;
   void (*schedule)(void* pool, std::function<void()> task) = nullptr;
-  int64_t count = 0;  // its threads
+  int64_t (*count)(void* pool) = nullptr;  // its threads (asked only where a call splits)
 };
 
 inline XlaThreads& xla_threads() {
@@ -61,7 +61,7 @@ class ScopedThreads {
                      [](void* p, std::function<void()> task) {
                        static_cast<ThreadPool*>(p)->Schedule(std::move(task));
                      },
-                     pool.num_threads()};
+                     [](void* p) { return static_cast<ThreadPool*>(p)->num_threads(); }};
   }
   ~ScopedThreads() { xla_threads() = saved_; }
   ScopedThreads(const ScopedThreads&) = delete;
@@ -128,8 +128,9 @@ void parallel_for(int64_t items, int64_t work, int64_t min_work, int max_workers
     }
   };
   const XlaThreads& xla = xla_threads();
-  if (xla.pool != nullptr && xla.count > 1) {
-    threads = static_cast<int>(std::min<int64_t>(threads, xla.count));
+  const int64_t xla_count = xla.pool != nullptr ? xla.count(xla.pool) : 0;
+  if (xla_count > 1) {
+    threads = static_cast<int>(std::min<int64_t>(threads, xla_count));
     auto loop = std::make_shared<SharedLoop>();
     loop->items = items;
     loop->body = &body;
