@@ -12,9 +12,7 @@
 #include <memory>
 #include <mutex>
 #include <new>
-#include <system_error>
 #include <thread>
-#include <vector>
 
 #if defined(__linux__)
 #include <sched.h>
@@ -71,8 +69,8 @@ class ScopedThreads {
   XlaThreads saved_;
 };
 
-// The state of a parallel_for on XLA's threads, shared with its tasks. A task may start
-// after the call returned (XLA's threads were busy): it finds no items left and never
+// The state of a parallel_for, shared with its tasks on XLA's threads. A task may start
+// after the call returned (the threads were busy): it finds no items left and never
 // touches the call's body. The call waits for the tasks that took items.
 struct SharedLoop {
   std::atomic<int64_t> next{0};
@@ -105,52 +103,27 @@ struct SharedLoop {
 
 // Runs body(k, worker) for the work items k in [0, items) on up to max_workers
 // threads (workers 0..threads-1, this thread being worker 0), at most one thread per
-// min_work of `work`: on XLA's threads where the handler passed them (ScopedThreads;
-// then at most as many as XLA has), else on threads started for the call (tens of
-// microseconds each). Threads take items from a shared counter, so a thread slowed down
-// by other processes, or one XLA starts late, simply takes fewer.
+// min_work of `work` and no more than XLA lent the handler (ScopedThreads; none: this
+// thread alone). Threads take items from a shared counter, so a thread slowed down by
+// other processes, or one XLA starts late, simply takes fewer.
 template <typename Body>
 void parallel_for(int64_t items, int64_t work, int64_t min_work, int max_workers, Body body) {
-  int threads = static_cast<int>(std::max<int64_t>(
-      1, std::min<int64_t>({max_workers, items, work / min_work})));
+  const XlaThreads& xla = xla_threads();
+  int64_t threads = std::min<int64_t>({max_workers, items, work / min_work});
+  if (threads > 1) threads = std::min<int64_t>(threads, xla.pool ? xla.count(xla.pool) : 1);
   if (threads <= 1) {
     for (int64_t k = 0; k < items; ++k) body(k, 0);
     return;
   }
-  std::atomic<int64_t> next{0};
-  std::atomic<bool> failed{false};
-  auto worker = [&](int w) {
-    try {
-      for (int64_t k = next++; k < items; k = next++) body(k, w);
-    } catch (...) {  // no exception may leave a thread: the caller rethrows below
-      failed = true;
-      next = items;
-    }
-  };
-  const XlaThreads& xla = xla_threads();
-  const int64_t xla_count = xla.pool != nullptr ? xla.count(xla.pool) : 0;
-  if (xla_count > 1) {
-    threads = static_cast<int>(std::min<int64_t>(threads, xla_count));
-    auto loop = std::make_shared<SharedLoop>();
-    loop->items = items;
-    loop->body = &body;
-    loop->call = [](void* b, int64_t k, int w) { (*static_cast<Body*>(b))(k, w); };
-    for (int j = 1; j < threads; ++j) xla.schedule(xla.pool, [loop, j] { loop->task(j); });
-    loop->work(0);
-    std::unique_lock<std::mutex> lock(loop->mutex);
-    loop->finished.wait(lock, [&] { return loop->running == 0; });
-    if (loop->failed) throw std::bad_alloc();
-    return;
-  }
-  std::vector<std::thread> own;  // no XLA threads (ScopedThreads): threads of its own
-  try {
-    for (int j = 1; j < threads; ++j) own.emplace_back(worker, j);
-  } catch (const std::system_error&) {
-    // no more threads: the ones started and this one do the work
-  }
-  worker(0);
-  for (auto& t : own) t.join();
-  if (failed) throw std::bad_alloc();  // the only exception bodies can raise
+  auto loop = std::make_shared<SharedLoop>();
+  loop->items = items;
+  loop->body = &body;
+  loop->call = [](void* b, int64_t k, int w) { (*static_cast<Body*>(b))(k, w); };
+  for (int j = 1; j < threads; ++j) xla.schedule(xla.pool, [loop, j] { loop->task(j); });
+  loop->work(0);
+  std::unique_lock<std::mutex> lock(loop->mutex);
+  loop->finished.wait(lock, [&] { return loop->running == 0; });
+  if (loop->failed) throw std::bad_alloc();  // the only exception bodies can raise
 }
 
 }  // namespace dendrax
