@@ -508,8 +508,8 @@ KERNEL_PATHS = textwrap.dedent("""
     r = rng.normal(size=(n, b))
     solve = lambda *a: dendrax.hines_solve(parent, *a, backend="native")
     x = jax.jit(solve)(lo, d, up, r)
-    # calls from several threads at once: one gets the kernel's thread pool, the others
-    # start threads of their own (threads.h)
+    # calls from several threads at once, all handing work to XLA's threads (threads.h:
+    # a task that starts after its call returned takes no work)
     from concurrent.futures import ThreadPoolExecutor
     with ThreadPoolExecutor(4) as ex:
         xc = list(ex.map(lambda k: np.asarray(jax.jit(solve)(lo, d, up, r)), range(8)))
