@@ -114,8 +114,18 @@ __attribute__((always_inline)) inline void step(const Gate& g, double x, double 
 constexpr double kExpHalf = 0x1.a61298e1e069cp+0;        // exp(0.5), as Python's math.exp
 constexpr double kExpMinus1p5 = 0x1.c8f87724b5c1dp-3;    // exp(-1.5)
 
+// Elements per block of gates_range: its rate arrays (6 or 12 of them) stay in L1.
+constexpr int64_t kBlock = 256;
+
 // Elements [off, off + count) of one row; the row's q and dt are scalars. out: m', h',
 // n', and with kJvp the slopes d x'/d v and decays d x'/d x of m, h, n.
+//
+// Two loops per block of kBlock elements: the rates (three exponentials, vtrap's two
+// quotients and beta_h's) into arrays on the stack, then the gates' steps (a quotient and
+// an exponential each). One loop doing both runs at the latency of its chain exponential
+// -> quotient -> quotient -> exponential (about two elements' worth in flight); the two
+// shorter chains keep more in flight: 6.1 -> 5.3 ns per node (AVX-512), with the same
+// operations in the same order (the same bits).
 template <bool kJvp, typename T>
 __attribute__((always_inline)) inline void gates_range(const T* __restrict v, const T* m,
                                                        const T* h, const T* n, double q,
@@ -133,33 +143,49 @@ __attribute__((always_inline)) inline void gates_range(const T* __restrict v, co
   T* __restrict decay_h = kJvp ? out[7] + off : nullptr;
   T* __restrict decay_n = kJvp ? out[8] + off : nullptr;
   v += off, m += off, h += off, n += off;
-  // element i reads and writes element i only: no dependence between iterations
+  // alpha, beta of m, h, n; with kJvp then their derivatives in v
+  alignas(64) double rate[kJvp ? 12 : 6][kBlock];
+  for (int64_t b = 0; b < count; b += kBlock) {
+    const int64_t size = std::min(kBlock, count - b);
+    for (int64_t i = 0; i < size; ++i) {
+      const double vi = v[b + i];
+      const double e40 = exp_poly(-(vi + 40.0) * 0.1);
+      const double e80 = exp_poly(-(vi + 65.0) * (1.0 / 80.0));
+      const double e18 = exp_poly(-(vi + 65.0) * (1.0 / 18.0));
+      const Vtrap alpha_m = vtrap10(-(vi + 40.0), e40, 0.1);
+      const Vtrap alpha_n = vtrap10(-(vi + 55.0), e40 * kExpMinus1p5, 0.01);
+      const double beta_m = 4.0 * e18;
+      const double e80sq = e80 * e80;
+      const double alpha_h = 0.07 * (e80sq * e80sq);
+      const double beta_h = 1.0 / (e40 * kExpHalf + 1.0);
+      const double beta_n = 0.125 * e80;
+      rate[0][i] = alpha_m.value, rate[1][i] = beta_m;
+      rate[2][i] = alpha_h, rate[3][i] = beta_h;
+      rate[4][i] = alpha_n.value, rate[5][i] = beta_n;
+      if (kJvp) {
+        rate[6][i] = alpha_m.dv, rate[7][i] = beta_m * (-1.0 / 18.0);
+        rate[8][i] = alpha_h * -0.05, rate[9][i] = kExpHalf * 0.1 * e40 * beta_h * beta_h;
+        rate[10][i] = alpha_n.dv, rate[11][i] = beta_n * (-1.0 / 80.0);
+      }
+    }
+    // element i reads and writes element i only: no dependence between iterations
 #pragma GCC ivdep
-  for (int64_t i = 0; i < count; ++i) {
-    const double vi = v[i];
-    const double e40 = exp_poly(-(vi + 40.0) * 0.1);
-    const double e80 = exp_poly(-(vi + 65.0) * (1.0 / 80.0));
-    const double e18 = exp_poly(-(vi + 65.0) * (1.0 / 18.0));
-    const Vtrap alpha_m = vtrap10(-(vi + 40.0), e40, 0.1);
-    const Vtrap alpha_n = vtrap10(-(vi + 55.0), e40 * kExpMinus1p5, 0.01);
-    const double beta_m = 4.0 * e18;
-    const double e80sq = e80 * e80;
-    const double alpha_h = 0.07 * (e80sq * e80sq);
-    const double beta_h = 1.0 / (e40 * kExpHalf + 1.0);
-    const double beta_n = 0.125 * e80;
-    const Gate gm{alpha_m.value, beta_m, alpha_m.dv, beta_m * (-1.0 / 18.0)};
-    const Gate gh{alpha_h, beta_h, alpha_h * -0.05, kExpHalf * 0.1 * e40 * beta_h * beta_h};
-    const Gate gn{alpha_n.value, beta_n, alpha_n.dv, beta_n * (-1.0 / 80.0)};
-    double x, a, e;
-    step<kJvp>(gm, m[i], q, dt, &x, &a, &e);
-    m1[i] = static_cast<T>(x);
-    if (kJvp) slope_m[i] = static_cast<T>(a), decay_m[i] = static_cast<T>(e);
-    step<kJvp>(gh, h[i], q, dt, &x, &a, &e);
-    h1[i] = static_cast<T>(x);
-    if (kJvp) slope_h[i] = static_cast<T>(a), decay_h[i] = static_cast<T>(e);
-    step<kJvp>(gn, n[i], q, dt, &x, &a, &e);
-    n1[i] = static_cast<T>(x);
-    if (kJvp) slope_n[i] = static_cast<T>(a), decay_n[i] = static_cast<T>(e);
+    for (int64_t i = 0; i < size; ++i) {
+      const int64_t j = b + i;
+      const Gate gm{rate[0][i], rate[1][i], kJvp ? rate[6][i] : 0.0, kJvp ? rate[7][i] : 0.0};
+      const Gate gh{rate[2][i], rate[3][i], kJvp ? rate[8][i] : 0.0, kJvp ? rate[9][i] : 0.0};
+      const Gate gn{rate[4][i], rate[5][i], kJvp ? rate[10][i] : 0.0, kJvp ? rate[11][i] : 0.0};
+      double x, a, e;
+      step<kJvp>(gm, m[j], q, dt, &x, &a, &e);
+      m1[j] = static_cast<T>(x);
+      if (kJvp) slope_m[j] = static_cast<T>(a), decay_m[j] = static_cast<T>(e);
+      step<kJvp>(gh, h[j], q, dt, &x, &a, &e);
+      h1[j] = static_cast<T>(x);
+      if (kJvp) slope_h[j] = static_cast<T>(a), decay_h[j] = static_cast<T>(e);
+      step<kJvp>(gn, n[j], q, dt, &x, &a, &e);
+      n1[j] = static_cast<T>(x);
+      if (kJvp) slope_n[j] = static_cast<T>(a), decay_n[j] = static_cast<T>(e);
+    }
   }
 }
 
