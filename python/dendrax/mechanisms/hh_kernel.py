@@ -3,7 +3,7 @@
 
 XLA:CPU spends most of an HH cell's time step on the gates (~20 ns per compartment of
 ~33 on an 880-compartment cell: six float64 exponentials per node, in several passes
-over memory). The kernel does the same arithmetic in one vectorised loop. It runs where
+over memory). The kernel does the same arithmetic in one vectorised pass. It runs where
 the extension loaded and the platform is the CPU; elsewhere (a GPU, a per-node
 temperature) the twin runs. The two agree to the rounding of the exponentials (~1e-14
 relative; tests/test_hh_kernel.py).
