@@ -520,7 +520,8 @@ KERNEL_PATHS = textwrap.dedent("""
     gv = jax.jit(jax.grad(lambda *a: jnp.sum(jax.vmap(solve, in_axes=1, out_axes=1)(*a) ** 2),
                           argnums=(0, 1, 2, 3)))(lo, d, up, r)
     # trees too large to interleave (hines_cpu.cc: group_fit): entry by entry, one system
-    # per entry (float64 and float32) and three (vmap over the last axis of [N, 3, 40])
+    # per entry (float64 and float32; no copy pass: one_system_entries) and three (vmap
+    # over the last axis of [N, 3, 40]: short_rows)
     n2, b2 = 1500, 120
     parent2 = np.r_[-1, [rng.integers(max(0, i - 3), i) for i in range(1, n2)]].astype(np.int32)
     lo2, up2 = rng.uniform(-1, 1, (2, n2, b2))
