@@ -182,8 +182,8 @@ WHY = ("- Why batches get only a little cheaper per cell on a CPU: one cell of h
        "compartments already fills the SIMD lanes (the kernels vectorise over nodes), and the "
        "step is bound by its kernels, not by per-step overhead. Where the batch of 100's step "
        "goes (XLA's profile of one run on this VM, ns per compartment-step per cell, two "
-       "threads): the HH gate kernel 3.1, the Hines solve 2.45, XLA's loops that assemble the "
-       "right-hand side 1.16 and the diagonal 0.77 (XLA splits each over both threads; each "
+       "threads): the HH gate kernel 3.2, the Hines solve 2.0, XLA's loops that assemble the "
+       "right-hand side 1.1 and the diagonal 0.8 (XLA splits each over both threads; each "
        "recomputes the conductances from the gates, since XLA:CPU fuses no sibling outputs). "
        "The gate kernel (six float64 exponentials and six divisions per node; 4.8 ns per node "
        "on one core) runs its rates and its gate steps as two loops per block of 256 nodes "
@@ -191,10 +191,12 @@ WHY = ("- Why batches get only a little cheaper per cell on a CPU: one cell of h
        "6.1 ns), and its exponential's polynomial has degree 11 (a Chebyshev fit; degree 13 "
        "before: 5.3 ns). The solve is a chain of dependent divisions per cell; each cell's "
        "solve runs on its own and in cache (interleaving cells node by node pays only on trees "
-       "of up to ~680 nodes, whose data fits in L2). Both kernels split a batch's cells over "
+       "of up to ~680 nodes, whose data fits in L2), with the tree's flags computed once per "
+       "call so that no cell first copies its diagonal and right-hand side (2.45 ns before). "
+       "Both kernels split a batch's cells over "
        "XLA's CPU threads, which the FFI lends them (with threads started for each call the "
-       "batch of 100 took 11.1 ns per compartment-step). 8 ns would need the two assembly "
-       "loops merged into one pass or into the solve.")
+       "batch of 100 took 11.1 ns per compartment-step). Merging the two assembly loops into "
+       "one pass or into the solve would save most of their ~1.9 ns.")
 
 
 def report(results, args, machine, notes):
