@@ -206,9 +206,10 @@ bool run_interleaved(const Layout& L, const T* const in[4], T* const out[2], Sol
 // One system (a cell's time step), or rows of 2 to kInterleaveBelow - 1 systems whose
 // entries are not interleaved (systems too large): each entry is solved on its own by
 // factor_solve / substitute (the formulation with a copy pass), in parallel over the
-// entries. (Several entries of one system each go to one_system_entries instead.) On rows this short the row kernel's per-node dispatch costs more than it
-// saves: 985-node tree, 100 entries of one system, float64, one thread: 6.2 ns per
-// node-system, against 15 with the row kernel.
+// entries (several entries of one system each go to one_system_entries instead). On
+// rows this short the row kernel's per-node dispatch costs more than it saves: 985-node
+// tree, 100 entries of one system, float64, one thread: 6.2 ns per node-system, against
+// 15 with the row kernel.
 
 // Runs body(l, nt) for every leading entry l in parallel, or returns false when the
 // rows are long enough for the row kernel (nt >= kInterleaveBelow). One system per row

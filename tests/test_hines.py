@@ -535,11 +535,17 @@ KERNEL_PATHS = textwrap.dedent("""
     f32 = [a.astype(np.float32) for a in (lo2, d2, up2, r2)]
     xf2 = jax.jit(solve2)(*f32)
     xef2 = jax.jit(jax.vmap(solve2, in_axes=1, out_axes=1))(*f32)
+    # a forest (three more roots; node n2 - 1, a leaf, cut off alone), entry by entry
+    parent3 = parent2.copy()
+    parent3[[500, 900, n2 - 1]] = -1
+    solve3 = lambda *a: dendrax.hines_solve(parent3, *a, backend="native")
+    x3 = jax.jit(solve3)(lo2, d2, up2, r2)
+    xe3 = jax.jit(jax.vmap(solve3, in_axes=1, out_axes=1))(lo2, d2, up2, r2)
     g2 = jax.jit(jax.grad(lambda *a: jnp.sum(solve2(*a) ** 2), argnums=(0, 1, 2, 3)))(lo2, d2, up2, r2)
     ge2 = jax.jit(jax.grad(lambda *a: jnp.sum(jax.vmap(solve2, in_axes=1, out_axes=1)(*a) ** 2),
                            argnums=(0, 1, 2, 3)))(lo2, d2, up2, r2)
     np.savez(sys.argv[1], x=x, xv=xv, x2=x2, xe2=xe2, xt2=np.reshape(xt2, (n2, b2)), xf2=xf2,
-             xef2=xef2,
+             xef2=xef2, x3=x3, xe3=xe3,
              **{f"g{k}": v for k, v in enumerate(g)}, **{f"gv{k}": v for k, v in enumerate(gv)},
              **{f"g2{k}": v for k, v in enumerate(g2)}, **{f"ge2{k}": v for k, v in enumerate(ge2)})
 """)
@@ -562,6 +568,7 @@ def test_kernel_paths_agree_bit_for_bit(run_in_processes):
     np.testing.assert_array_equal(a["x2"], a["xe2"])  # entry by entry == row layout
     np.testing.assert_array_equal(a["x2"], a["xt2"])
     np.testing.assert_array_equal(a["xf2"], a["xef2"])
+    np.testing.assert_array_equal(a["x3"], a["xe3"])
     assert a["xf2"].dtype == np.float32
     for k in range(4):
         np.testing.assert_array_equal(a[f"g{k}"], a[f"gv{k}"])
