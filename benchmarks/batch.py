@@ -193,10 +193,10 @@ WHY = ("- Why batches get only a little cheaper per cell on a CPU: one cell of h
        "solve runs on its own and in cache (interleaving cells node by node pays only on trees "
        "of up to ~680 nodes, whose data fits in L2), with the tree's flags computed once per "
        "call so that no cell first copies its diagonal and right-hand side (2.45 ns before). "
-       "Both kernels split a batch's cells over "
-       "XLA's CPU threads, which the FFI lends them (with threads started for each call the "
-       "batch of 100 took 11.1 ns per compartment-step). Merging the two assembly loops into "
-       "one pass or into the solve would save most of their ~1.9 ns.")
+       "Both kernels split a batch's cells over XLA's CPU threads, which the FFI lends them "
+       "(with threads started for each call the batch of 100 took 11.1 ns per "
+       "compartment-step). Merging the two assembly loops into one pass or into the solve "
+       "would save most of their ~1.9 ns.")
 
 
 def report(results, args, machine, notes):
