@@ -65,3 +65,39 @@ def test_toml_example_runs_through_the_cli(tmp_path, capsys):
     assert rows[0] == "step,loss" and len(rows) == result["steps"] + 1
     assert (tmp_path / "out" / "history.png").read_bytes()[:4] == b"\x89PNG"
     assert "fitted 2 parameter(s)" in capsys.readouterr().out
+
+
+_GRADIENT_BITS = """
+import hashlib, jax
+jax.config.update("jax_enable_x64", True)
+import numpy as np, dendrax as dx
+from dendrax.models import branched_neuron
+cell = branched_neuron()
+def loss(params):
+    return dx.simulate(cell, 20.0, 0.025, params=params).traces.mean()
+value, grads = jax.jit(jax.value_and_grad(loss))(cell.params)
+leaves = [np.asarray(value)] + [np.asarray(g) for g in jax.tree_util.tree_leaves(grads)]
+print(hashlib.sha256(b"".join(a.tobytes() for a in leaves)).hexdigest(), len(leaves))
+"""
+
+
+def test_huge_pages_tip_gives_the_same_bits(tmp_path):
+    """The documented GLIBC_TUNABLES setting changes how memory is mapped, not a number."""
+    import os
+    import subprocess
+    import sys
+
+    (command,) = [b for b in blocks("bash") if "GLIBC_TUNABLES" in b]
+    name, value = command.split()[0].split("=", 1)
+    assert name == "GLIBC_TUNABLES" and value == "glibc.malloc.hugetlb=1"
+    script = tmp_path / "bits.py"
+    script.write_text(_GRADIENT_BITS)
+    out = []
+    for extra in ({}, {name: value}):
+        env = {k: v for k, v in os.environ.items() if k != name} | extra
+        run = subprocess.run([sys.executable, str(script)], env=env, capture_output=True,
+                             text=True, timeout=600)
+        assert run.returncode == 0, run.stderr[-2000:]
+        out.append(run.stdout.split()[-2:])
+    assert int(out[0][1]) > 10  # the loss and every parameter's gradient
+    assert out[0] == out[1]
