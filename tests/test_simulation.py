@@ -228,6 +228,48 @@ def test_bad_inputs_raise_clear_errors():
         dx.simulate(empty, 5.0)
 
 
+def test_params_pytree_is_checked_against_the_cells():
+    """A misspelt, missing or misshapen entry of params is an error naming it, never
+    ignored (the run would use the old value) or a broadcasting error from deep inside."""
+    cell = hh_ball_and_stick()
+    n = cell.params["channels"]["hh"]["gnabar"].shape[0]
+
+    def edited(edit):
+        p = cell.params
+        edit(p)
+        return p
+
+    cases = [
+        (lambda p: p["channels"]["hh"].update(gnabr=p["channels"]["hh"]["gnabar"]),
+         r"params\['channels'\]\['hh'\] has no entries \['gnabr'\]; valid: \['el', 'gkbar', 'gl', 'gnabar'\]"),
+        (lambda p: p["channels"].update(pas={"g": 1e-4, "e": -70.0}),
+         r"params\['channels'\] has no entries \['pas'\]; valid: \['hh'\]"),
+        (lambda p: p.pop("cable"), r"params lacks \['cable'\]: pass the whole params pytree"),
+        (lambda p: p["channels"]["hh"].pop("gnabar"), r"\['hh'\] lacks \['gnabar'\]"),
+        (lambda p: p["channels"]["hh"].update(gnabar=jnp.ones(3)),
+         rf"\['gnabar'\] has shape \(3,\); expected an array of shape \({n},\)"),
+        (lambda p: p["channels"]["hh"].update(gnabar=jnp.ones((1, n))),
+         rf"has shape \(1, {n}\); expected an array of shape \({n},\)"),
+        (lambda p: p["channels"].update(hh=jnp.ones(n)),
+         r"\['hh'\] must be a dict with entries \['el', 'gkbar', 'gl', 'gnabar'\], got"),
+        (lambda p: p["channels"]["hh"].update(gnabar={"soma": 0.1}), r"\['gnabar'\] has a dict"),
+    ]
+    for edit, message in cases:
+        with pytest.raises(ValueError, match=message):
+            dx.simulate(cell, 1.0, 0.025, params=edited(edit))
+    with pytest.raises(ValueError, match=r"params must be a dict like the target's params.*got list"):
+        dx.simulate(cell, 1.0, 0.025, params=[1, 2, 3])
+    # checked under jit too (shapes and keys are static)
+    bad = edited(lambda p: p["channels"]["hh"].update(gnabr=p["channels"]["hh"]["gnabar"]))
+    with pytest.raises(ValueError, match="no entries"):
+        jax.jit(lambda q: dx.simulate(cell, 1.0, 0.025, params=q).traces)(bad)
+    # a scalar that broadcasts is a valid value, and gives the run of the spelt-out array
+    scalar = edited(lambda p: p["channels"]["hh"].update(gnabar=jnp.asarray(0.1)))
+    spelt = edited(lambda p: p["channels"]["hh"].update(gnabar=jnp.full(n, 0.1)))
+    np.testing.assert_array_equal(dx.simulate(cell, 1.0, 0.025, params=scalar).traces,
+                                  dx.simulate(cell, 1.0, 0.025, params=spelt).traces)
+
+
 def test_checkpointed_gradients_equal_plain():
     cell = hh_ball_and_stick()
 

@@ -756,6 +756,39 @@ def _unique_rows(*columns):
     return first, inverse.ravel()
 
 
+def check_structure(params, base: dict, path: str = "params") -> None:
+    """A ValueError where ``params`` is not a pytree like ``base`` (the target's own params,
+    ``lower(target).params``): a key ``base`` lacks (a misspelt parameter is never silently
+    ignored), a missing key, or a leaf whose shape does not broadcast to base's leaf's."""
+    if not isinstance(base, dict):
+        shape, want = np.shape(params), np.shape(base)
+        if isinstance(params, dict) or _broadcast_shape(shape, want) != want:
+            got = "a dict" if isinstance(params, dict) else f"shape {shape}"
+            raise ValueError(f"{path} has {got}; expected an array of shape {want} (or one "
+                             "that broadcasts to it)")
+        return
+    if not isinstance(params, dict):
+        what = ("like the target's params (dx.lower(target).params)" if path == "params"
+                else f"with entries {sorted(base, key=str)}")
+        raise ValueError(f"{path} must be a dict {what}, got {type(params).__name__}")
+    unknown = sorted(set(params) - set(base), key=str)
+    if unknown:
+        raise ValueError(f"{path} has no entries {unknown}; valid: {sorted(base, key=str)}")
+    missing = sorted(set(base) - set(params), key=str)
+    if missing:
+        raise ValueError(f"{path} lacks {missing}: pass the whole params pytree (start from "
+                         "the target's .params and change what you vary)")
+    for k, ref in base.items():
+        check_structure(params[k], ref, f"{path}[{k!r}]")
+
+
+def _broadcast_shape(shape, want):
+    try:
+        return np.broadcast_shapes(shape, want)
+    except ValueError:
+        return None
+
+
 def check_values(model: Model, params: dict) -> None:
     """A ValueError naming the first parameter outside its valid range (cm <= 0, a negative
     conductance, a negative delay, ...); traced leaves (inside jit or grad) are skipped."""

@@ -15,7 +15,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .lowering import check_values, core_params, drive, lower
+from .lowering import check_structure, check_values, core_params, drive, lower
 from .result import Result
 from .simulation import METHODS, advance, initialize, run, schedule, sized, statistics
 
@@ -81,6 +81,7 @@ def simulate(target, t_stop: float, dt: float = 0.025, *, params=None, v_init: f
     n_steps = int(round(t_stop / dt))
     chunk = _check_pieces(n_steps, record_every, checkpoint, chunk, stream, progress)
     params = base if params is None else params
+    check_structure(params, base)
     _check_params(params)
     check_values(model, params)
     model = sized(model, layout, params, dt)
