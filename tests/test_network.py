@@ -279,7 +279,11 @@ def test_property_unconnected_network_equals_separate_runs(cells):
     built = [TEMPLATES[k](amp) for k, amp in cells]
     res = np.asarray(dx.simulate(dx.Network(built), 4.0, DT).traces)
     alone = np.concatenate([np.asarray(dx.simulate(c, 4.0, DT).traces) for c in built])
-    np.testing.assert_allclose(res, alone, rtol=0, atol=1e-12)
+    # not bit for bit: the network computes on arrays of all its cells' nodes, laid out
+    # differently from one cell's, and rounds differently (~1e-16 relative), which a spike's
+    # upstroke amplifies to ~4e-12 mV (found by hypothesis: two HH cells, amp 0 and 0.125
+    # nA); 1e-10 mV is the agreement with NEURON the docs claim
+    np.testing.assert_allclose(res, alone, rtol=0, atol=1e-10)
 
 
 # --- 4. weights and delays in params: no recompile, the expected effect ----------------

@@ -187,6 +187,21 @@ def test_populations_params_are_trainable_leaves():
     (lambda net, pop: net.population(Counter, 1, name="counters"), "exists already"),
     (lambda net, pop: net.record("v", pop), "cannot record 'v'"),
     (lambda net, pop: pop[5], "out of bounds"),
+    # NEST's set_status refuses these; so does dendrax (the constructor and simulate)
+    (lambda net, pop: net.population("iaf_psc_alpha", 2, V_th=-80.0, V_reset=-70.0),
+     r"iaf_psc_alpha population .*: V_reset < V_th required"),
+    (lambda net, pop: net.population("iaf_cond_exp", 2, V_th=-60.0, V_reset=-60.0),
+     r"V_reset < V_th required"),
+    (lambda net, pop: net.population("aeif_cond_exp", 1, V_peak=-65.0), r"V_reset < V_peak"),
+    (lambda net, pop: net.population("aeif_cond_exp", 1, V_peak=-55.0), r"V_peak >= V_th"),
+    (lambda net, pop: net.population("poisson_generator", 1, rate=5.0, start=10.0, stop=5.0),
+     r"poisson_generator population .*: stop >= start required"),
+    (lambda net, pop: net.connect(net.population("iaf_psc_alpha", 2), net.population(
+        "iaf_psc_alpha", 2), "stdp_synapse", weight=-10.0, Wmax=100.0, all_to_all=True),
+     r"stdp_synapse connections: weight and Wmax must have the same sign"),
+    (lambda net, pop: net.connect(net.population("noise_generator", 1, std=1.0, dt=0.25), pop,
+                                  weight=1.0, all_to_all=True),
+     r"noise_generator .*: dt = 0.25 ms is not a multiple of the simulation step 0.1 ms"),
 ])
 def test_refusals(build, message):
     net = dx.Network()
@@ -195,6 +210,34 @@ def test_refusals(build, message):
     with pytest.raises((ValueError, IndexError), match=message):
         build(net, pop)
         dx.simulate(net, 1.0, DT)
+
+
+def test_population_params_passed_to_simulate_are_checked():
+    """Params given to simulate meet the constructor's rules: concrete ones raise naming the
+    parameter; traced ones (jit, grad, vmap) cannot raise, so the run's outputs are NaN."""
+    net = dx.Network()
+    pop = net.population("iaf_psc_alpha", 2, I_e=400.0, name="a")
+    net.record("V_m", pop)
+
+    def with_values(**values):
+        p = net.params
+        p["populations"]["a"] = {**p["populations"]["a"], **values}
+        return p
+
+    base = net.params["populations"]["a"]
+    with pytest.raises(ValueError, match=r"a.C_m must be > 0 pF, got -250"):
+        dx.simulate(net, 2.0, DT, params=with_values(C_m=-base["C_m"]))
+    with pytest.raises(ValueError, match=r"population 'a' \(iaf_psc_alpha\): V_reset < V_th"):
+        dx.simulate(net, 2.0, DT, params=with_values(V_reset=base["V_th"] + 1.0))
+
+    def run(c_m, v_reset):
+        return dx.simulate(net, 2.0, DT, params=with_values(C_m=c_m, V_reset=v_reset)).traces
+
+    run = jax.jit(run)
+    good = run(base["C_m"], base["V_reset"])
+    np.testing.assert_allclose(good, dx.simulate(net, 2.0, DT).traces, rtol=0, atol=1e-11)
+    assert np.isnan(run(-base["C_m"], base["V_reset"])).all()
+    assert np.isnan(run(base["C_m"], base["V_th"] + 1.0)).all()
 
 
 def test_a_network_of_only_point_neurons_and_its_names():

@@ -228,6 +228,22 @@ def test_bad_inputs_raise_clear_errors():
         dx.simulate(empty, 5.0)
 
 
+def test_params_first_built_inside_jit_do_not_leak_tracers():
+    """cell.params read for the first time inside a jitted loss lowers the cell there; the
+    cached lowering must hold concrete arrays, or the next transformation fails."""
+    cell = hh_ball_and_stick()
+
+    def loss(scale):
+        p = cell.params
+        p["channels"]["hh"]["gnabar"] = p["channels"]["hh"]["gnabar"] * scale
+        return dx.simulate(cell, 1.0, 0.025, params=p).traces.mean()
+
+    value = jax.jit(loss)(1.0)
+    grad = jax.grad(loss)(1.0)
+    assert np.isfinite(value) and np.isfinite(grad)
+    assert not isinstance(cell.params["cable"]["Ra"], jax.core.Tracer)
+
+
 def test_params_pytree_is_checked_against_the_cells():
     """A misspelt, missing or misshapen entry of params is an error naming it, never
     ignored (the run would use the old value) or a broadcasting error from deep inside."""
@@ -436,8 +452,24 @@ def test_impossible_values_are_refused_naming_parameter_value_and_range():
     p["channels"]["hh"]["gkbar"] = -p["channels"]["hh"]["gkbar"]
     with pytest.raises(ValueError, match=r"hh.gkbar must be >= 0"):
         dx.simulate(cell, 5.0, 0.025, params=p)
-    # inside jit the values are traced: no host check, the run proceeds
-    assert jax.jit(lambda q: dx.simulate(cell, 1.0, 0.025, params=q).traces)(cell.params).shape == (2, 41)
+    # inside jit the values are traced: no error can be raised, but a run whose values
+    # break a rule returns NaN rather than a finite, wrong answer
+    run = jax.jit(lambda q: dx.simulate(cell, 1.0, 0.025, params=q).traces)
+    good = run(cell.params)
+    np.testing.assert_allclose(good, dx.simulate(cell, 1.0, 0.025).traces, rtol=0, atol=1e-11)
+    for leaf, value in (("Ra", -1.0), ("cm", 0.0), ("diam", jnp.nan), ("L", jnp.inf)):
+        p = cell.params
+        p["cable"][leaf] = p["cable"][leaf].at[0].set(value)
+        assert np.isnan(run(p)).all(), leaf
+    p = cell.params
+    p["channels"]["hh"]["gkbar"] = -p["channels"]["hh"]["gkbar"]
+    assert np.isnan(run(p)).all()
+    p = cell.params  # el has no range: any finite value is valid
+    p["channels"]["hh"]["el"] = p["channels"]["hh"]["el"] + 100.0
+    assert np.isfinite(run(p)).all()
+    # the gradient of a valid run is unchanged by the check
+    g = jax.grad(lambda q: dx.simulate(cell, 1.0, 0.025, params=q).traces.mean())(cell.params)
+    assert np.isfinite(g["channels"]["hh"]["gnabar"]).all()
     # a region alias suggests only what the cell has
     apical_only = dx.Cell.from_sections([
         {"length": 20.0, "diam": 20.0, "parent": -1, "region": "soma"},

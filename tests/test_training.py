@@ -272,6 +272,17 @@ def test_simulate_batch_over_parameters_and_stimuli_equals_separate_runs():
         simulate_batch(cell, {}, 8.0, 0.025)
     with pytest.raises(ValueError, match="lack"):
         simulate_batch(cell, {"channels": {"hh": {"gnabarr": gna}}}, 8.0, 0.025)
+    # values are checked as simulate checks them: by name where they are concrete...
+    with pytest.raises(ValueError, match=r"\['gnabar'\] has non-finite values"):
+        simulate_batch(cell, {"channels": {"hh": {"gnabar": gna.at[1, 0].set(jnp.nan)}}}, 8.0, 0.025)
+    ra = jnp.stack([cell.params["cable"]["Ra"], -cell.params["cable"]["Ra"]])
+    with pytest.raises(ValueError, match=r"Ra must be > 0 ohm cm, got -100"):
+        simulate_batch(cell, {"cable": {"Ra": ra}}, 8.0, 0.025)
+    # ...and, traced (inside jit), only the members that break a rule come back NaN
+    traced = jax.jit(lambda g: simulate_batch(cell, {"channels": {"hh": {"gnabar": g}}}, 8.0, 0.025))
+    out = traced(gna.at[1].multiply(-1.0))
+    assert np.isnan(out[1]).all()
+    np.testing.assert_allclose(out[np.array([0, 2])], traced(gna)[np.array([0, 2])], rtol=0, atol=1e-12)
 
 
 SHARDED_SCRIPT = textwrap.dedent("""

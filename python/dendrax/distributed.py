@@ -29,7 +29,7 @@ from . import simulation as sim
 from .lowering import check_structure, check_values, core_params, drive, lower
 from .model import EventInputs, Model, Placement
 from .result import Result
-from .stdrun import check_run
+from .stdrun import check_run, refuse_invalid
 
 AXIS = "cells"
 
@@ -192,7 +192,7 @@ def simulate(net, t_stop: float, dt: float = 0.025, *, devices=None, params=None
     devices = resolve_devices(devices)
     params = base if params is None else params
     check_structure(params, base)
-    check_values(model, params)
+    invalid = check_values(model, layout, params)
     model = sim.sized(model, layout, params, dt)
     n_steps = int(round(t_stop / dt))
     block = _min_delay_steps(model, layout, params, dt, n_steps)
@@ -202,7 +202,7 @@ def simulate(net, t_stop: float, dt: float = 0.025, *, devices=None, params=None
     fn = _compiled(model, plan, len(devices), tuple(devices), block, float(dt), method, backend,
                    n_steps)
     core = core_params(layout, params, v_init=v_init, celsius=celsius)
-    traces, raster = fn(core, drv)
+    traces, raster = refuse_invalid(fn(core, drv), invalid)
     return Result(jnp.asarray(np.arange(n_steps + 1) * dt), traces.T, layout.labels, raster,
                       layout.spike_cells)
 

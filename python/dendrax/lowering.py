@@ -37,11 +37,12 @@ import numpy as np
 
 from . import morphology as morph_lib
 from .cell import Cell, Location, SectionRef, value_range
-from .mechanisms.base import NONNEGATIVE, POSITIVE, IonPool, channel_currents
+from .mechanisms.base import NONNEGATIVE, POSITIVE, IonPool, as_range, channel_currents
 from .model import (EventInputs, GradedPlacement, Model, PlasticPlacement, Placement,
                     PointPlacement, Recording, StaticInputs)
 from .extracellular.fields import device_tables, lower_fields
 from .network import NetCell, NeuronRef
+from .point.base import constraints
 
 
 @runtime_checkable
@@ -325,7 +326,10 @@ def lower(x: Simulatable) -> Lowered:
     key = (x.revision, jax.config.jax_enable_x64)  # arrays are made in the current float dtype
     hit = _CACHE.get(x)
     if hit is None or hit[0] != key:
-        hit = (key, _lower(tuple(x.cells), x.wiring))
+        # concrete arrays even when first lowered inside jit (e.g. cell.params in a loss):
+        # the cache outlives the trace, so a traced array kept in it would leak
+        with jax.ensure_compile_time_eval():
+            hit = (key, _lower(tuple(x.cells), x.wiring))
         _CACHE[x] = hit
     model, params, layout = hit[1]
     return Lowered(model, _copy_dicts(params), layout)  # the caller may edit its params
@@ -789,16 +793,27 @@ def _broadcast_shape(shape, want):
         return None
 
 
-def check_values(model: Model, params: dict) -> None:
+def check_values(model: Model, layout: Layout, params: dict) -> list:
     """A ValueError naming the first parameter outside its valid range (cm <= 0, a negative
-    conductance, a negative delay, ...); traced leaves (inside jit or grad) are skipped."""
-    mechs = {p.mech.name: p.mech for p in (*model.channels, *model.synapses, *model.graded)}
+    conductance, a negative delay, a point neuron's V_reset above V_th, ...).
+
+    Traced leaves (inside jit, grad or vmap) cannot raise: for them it returns [boolean
+    scalar: the rule is broken], which ``simulate`` turns into NaN outputs instead of a
+    silently wrong run.
+    """
+    mechs = {p.mech.name: p.mech for p in (*model.channels, *model.synapses, *model.graded,
+                                            *model.plastic)}
     stimuli = {("iclamp", "dur"): (NONNEGATIVE, "ms"), ("vclamp", "dur"): (NONNEGATIVE, "ms"),
                ("vclamp", "rs"): (POSITIVE, "MOhm")}
+    traced = []
 
     def check(label, leaf, rng_unit):
         rng, unit = rng_unit
-        if rng is not None and not isinstance(leaf, jax.core.Tracer):
+        if rng is None:
+            return
+        if isinstance(leaf, jax.core.Tracer):
+            traced.append(rng.violated(leaf))
+        else:
             rng.check(label, np.asarray(leaf), unit)
 
     for k, leaf in params.get("cable", {}).items():
@@ -814,6 +829,24 @@ def check_values(model: Model, params: dict) -> None:
         leaf = params.get("stimuli", {}).get(stim, {}).get(k)
         if leaf is not None:
             check(f"{stim} {k}", leaf, rng_unit)
+    for pop in layout.populations:
+        values, mech = params["populations"][pop.name], pop.model
+        for k, leaf in values.items():
+            rng = mech.ranges.get(k)
+            check(f"{pop.name}.{k}", leaf, (None if rng is None else as_range(rng),
+                                            mech.units.get(k, "")))
+        for rule, bad in constraints(values):
+            if isinstance(bad, jax.core.Tracer):
+                traced.append(bad)
+            elif bad:
+                raise ValueError(f"population {pop.name!r} ({mech.name}): {rule}")
+    for name in layout.plastic:
+        for rule, bad in constraints(params["synapses"][name]):
+            if isinstance(bad, jax.core.Tracer):
+                traced.append(bad)
+            elif bad:
+                raise ValueError(f"{name} connections: {rule}")
+    return traced
 
 
 # --- values in simulator units (pure JAX: differentiable) -------------------

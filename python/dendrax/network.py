@@ -27,6 +27,7 @@ import numpy as np
 from .cell import REDUCTIONS, Cell, Location, SectionRef, check_name, synapse_values
 from .mechanisms import registry
 from .mechanisms.base import GradedSynapse, Synapse, check_mechanism
+from .point.base import constraints
 from .quantities import is_quantity, magnitude
 
 NETCON_THRESHOLD = 10.0  # mV, NEURON's default NetCon threshold
@@ -397,6 +398,7 @@ class Network:
 
                 as_range(rng).check(f"{mech.name}.{k}", v, mech.units.get(k, ""))
             values[k] = np.broadcast_to(v, (n,)).copy()
+        _check_constraints(constraints(values), f"{mech.name} population {name!r}")
         trains = ()
         if isinstance(mech, SpikeGenerator):
             times = [] if spike_times is None else list(spike_times)
@@ -508,6 +510,8 @@ class Network:
                     if k in mech.ranges:
                         as_range(mech.ranges[k]).check(f"{name}.{k}", np.asarray(v, float),
                                                        mech.units.get(k, ""))
+                _check_constraints(constraints({k: np.asarray(v, float) for k, v in values.items()}),
+                                   f"{name} connections")
                 if isinstance(source, Generator) and source.name != "spike_generator":
                     raise ValueError(f"{name} connections need spiking sources, not a "
                                      f"{source.name}")
@@ -843,3 +847,9 @@ class Network:
 
     def __repr__(self):
         return f"Network({len(self)} cells, {self.n_connections} connections)"
+
+
+def _check_constraints(rules, what: str) -> None:
+    for rule, bad in rules:
+        if bad:
+            raise ValueError(f"{what}: {rule}")

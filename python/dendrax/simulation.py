@@ -660,6 +660,16 @@ def sized(model: Model, layout, params, dt) -> Model:
                                  "is the resolution: use delay >= dt")
             static = max(static, float(delay.max(initial=0.0)))
         ring = max(ring, int(np.round(static / dt)))
+    for pop in layout.populations:  # NEST: a noise_generator's dt is a multiple of the step
+        interval = params["populations"][pop.name].get("dt") if pop.model.name == \
+            "noise_generator" else None
+        if interval is None or isinstance(interval, jax.core.Tracer):
+            continue
+        steps = np.asarray(interval, float) / dt
+        if np.any(np.abs(steps - np.round(steps)) > 1e-9 * np.maximum(steps, 1.0)):
+            raise ValueError(f"noise_generator {pop.name!r}: dt = {np.ravel(interval)[0]:g} ms "
+                             f"is not a multiple of the simulation step {dt:g} ms (NEST "
+                             "requires one)")
     inbuf = 1
     for name in layout.plastic:  # STDP reads the post spikes of d + 1 steps ago
         delay = params["synapses"][name]["delay"]

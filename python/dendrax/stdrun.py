@@ -82,8 +82,7 @@ def simulate(target, t_stop: float, dt: float = 0.025, *, params=None, v_init: f
     chunk = _check_pieces(n_steps, record_every, checkpoint, chunk, stream, progress)
     params = base if params is None else params
     check_structure(params, base)
-    _check_params(params)
-    check_values(model, params)
+    invalid = check_finite(params) + check_values(model, layout, params)
     model = sized(model, layout, params, dt)
     core = core_params(layout, params, v_init=v_init, celsius=celsius)
     if key is not None and core.get("key") is not None:
@@ -105,6 +104,7 @@ def simulate(target, t_stop: float, dt: float = 0.025, *, params=None, v_init: f
     if chunk is None:
         out = run(model, core, drv, step, method=method, backend=backend, checkpoint=checkpoint,
                   record_every=record_every)
+        out = refuse_invalid(out, invalid)
         _warn_nonfinite(out.traces, dt * record_every, labels, stats=out.stats)
         return Result(t, out.traces.T, labels, out.raster, layout.spike_cells, stats=out.stats,
                       spike_shift=layout.spike_shift, **kw)
@@ -237,12 +237,33 @@ def _warn_nonfinite(traces, dt, labels, t0=0.0, stats=None) -> bool:
     return False
 
 
-def _check_params(params):
+def check_finite(params) -> list:
+    """A ValueError for a parameter with non-finite values; for traced leaves (which cannot
+    raise) [boolean scalar: non-finite], as ``check_values``."""
+    traced = []
     for path, leaf in jax.tree_util.tree_leaves_with_path(params):
-        if isinstance(leaf, jax.core.Tracer):
+        name = f"parameter {jax.tree_util.keystr(path)}"
+        nest = getattr(path[0], "key", None) == "populations"  # NEST's bounds may be
+        if isinstance(leaf, jax.core.Tracer):                  # infinite (V_min = -inf,
+            bad = jnp.isnan(leaf) if nest else ~jnp.isfinite(leaf)  # stop = inf)
+            traced.append(jnp.any(bad))
             continue
         value = np.asarray(leaf)
-        if getattr(path[0], "key", None) == "populations":  # NEST's bounds may be infinite
-            value = np.where(np.isinf(value), 0.0, value)  # (V_min = -inf, stop = inf)
+        if nest:
+            value = np.where(np.isinf(value), 0.0, value)
         if not np.all(np.isfinite(value)):
-            raise ValueError(f"parameter {jax.tree_util.keystr(path)} has non-finite values")
+            raise ValueError(f"{name} has non-finite values")
+    return traced
+
+
+def refuse_invalid(out, invalid: list):
+    """``out`` (a pytree of results) with its float leaves NaN where a traced parameter
+    broke its rule (``invalid``: boolean scalars from the checks, True where broken): a
+    traced call (jit, grad, vmap) cannot raise, but its answer must not look valid. The
+    same call outside jit raises the error that names the parameter."""
+    if not invalid:
+        return out
+    bad = jnp.any(jnp.stack([jnp.asarray(b) for b in invalid]))
+    return jax.tree_util.tree_map(
+        lambda a: jnp.where(bad, jnp.nan, a) if jnp.issubdtype(a.dtype, jnp.floating) else a, out)
+

@@ -95,6 +95,13 @@ class Range(NamedTuple):
                                                        if np.size(bad) > 1 else ""))
 
 
+    def violated(self, value):
+        """Whether any element of a (traced) array lies outside this range or is NaN: a
+        boolean scalar, for checks that cannot raise (inside jit, grad or vmap)."""
+        ok = (value > self.low if self.strict else value >= self.low) & (value <= self.high)
+        return ~jnp.all(ok)
+
+
 POSITIVE = Range(0.0, math.inf, True)
 NONNEGATIVE = Range(0.0)
 

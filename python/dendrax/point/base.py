@@ -74,3 +74,41 @@ class PointNeuron:
             step (spike time t + dt).
         """
         raise NotImplementedError
+
+
+def constraints(values: Mapping) -> list:
+    """NEST's rules between the parameters of a point model, generator or plastic synapse
+    (its set_status refuses values that break them): [(rule, violated)] for the rules
+    whose parameters ``values`` has; violated is a bool, or a boolean scalar for traced
+    values.
+
+    V_reset < V_th (aeif's V_reset < V_peak and V_peak >= V_th instead), start <= stop
+    (generators), weight and Wmax of one sign (STDP).
+    """
+    import jax.numpy as jnp
+
+    rules = []
+
+    def rule(text, ok):
+        rules.append((text, ~jnp.all(ok)))
+
+    v = values
+    if "V_reset" in v and "V_peak" in v:
+        rule("V_reset < V_peak required", v["V_reset"] < v["V_peak"])
+        if "V_th" in v:
+            rule("V_peak >= V_th required", v["V_peak"] >= v["V_th"])
+    elif "V_reset" in v and "V_th" in v:
+        rule("V_reset < V_th required (the reset potential must be below threshold)",
+             v["V_reset"] < v["V_th"])
+    if "start" in v and "stop" in v:
+        rule("stop >= start required", v["stop"] >= v["start"])
+    if "Wmax" in v and "weight" in v:
+        rule("weight and Wmax must have the same sign",
+             (v["weight"] >= 0) == (v["Wmax"] >= 0))
+    return [(text, bad if _traced(bad) else bool(bad)) for text, bad in rules]
+
+
+def _traced(x) -> bool:
+    import jax
+
+    return isinstance(x, jax.core.Tracer)

@@ -15,7 +15,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 from .. import lowering
 from ..distributed import resolve_devices
 from ..lowering import lower
-from ..stdrun import simulate
+from ..stdrun import check_finite, simulate
 
 AXIS = "batch"
 
@@ -93,6 +93,11 @@ def simulate_batch(cell, params_batch, t_stop: float, dt: float = 0.025, *, in_a
         raise ValueError("simulate_batch takes the params as params_batch and has no progress bar")
     base = cell.params if base is None else base
     params = _merge(base, params_batch)
+    # values given concretely are checked here, where an error can name them (inside the
+    # compiled batch they are traced: a broken rule would only make that member NaN)
+    model, _, layout = lower(cell)
+    check_finite(params)
+    lowering.check_values(model, layout, params)
     if in_axes is None:
         in_axes, size = batch_axes(params, base)
     else:
