@@ -34,6 +34,15 @@ def test_default_main_job_writes_traces_and_plot(tmp_path, capsys):
     assert (tmp_path / "voltage.png").stat().st_size > 10_000
 
 
+def test_the_summary_says_how_long_the_run_was(tmp_path, capsys):
+    """A t_stop off the step grid runs to the nearest step; the summary says that time."""
+    with pytest.warns(UserWarning, match="not a whole number of steps"):
+        assert main(["simulate", "--out", str(tmp_path), "--quiet", "--no-plot", "--t-stop",
+                     "1.01"]) == 0
+    assert "for 1 ms (dt 0.025 ms)" in capsys.readouterr().out
+    assert np.load(tmp_path / "traces.npz")["traces"].shape[1] == 41
+
+
 def test_outputs_describe_themselves(tmp_path):
     """Columns are named as the user wrote them, with units; the npz carries the run's
     settings; --nwb writes an NWB file pynwb reads."""

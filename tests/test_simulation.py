@@ -1,6 +1,7 @@
 """The time loop against analytic results and finite differences; its contracts."""
 
 import re
+import warnings
 
 import jax
 import jax.numpy as jnp
@@ -226,6 +227,19 @@ def test_bad_inputs_raise_clear_errors():
     empty = dx.Cell.ball_and_stick()
     with pytest.raises(ValueError, match="nothing is recorded"):
         dx.simulate(empty, 5.0)
+
+
+def test_t_stop_off_the_step_grid_warns_and_ends_at_the_nearest_step():
+    """As NEURON's run() (which steps while t < tstop - dt/2), but said, not silent."""
+    cell = hh_ball_and_stick()
+    with pytest.warns(UserWarning, match=r"t_stop = 1 ms is not a whole number of steps of "
+                                         r"dt = 0.3 ms: the run ends at the nearest step, t = 0.9 ms"):
+        res = dx.simulate(cell, 1.0, 0.3)
+    np.testing.assert_allclose(res.t[-1], 0.9)
+    assert res.meta["t_stop"] == pytest.approx(0.9)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        dx.simulate(cell, 40.0, 0.025)  # 1600 steps: on the grid up to rounding
 
 
 def test_params_first_built_inside_jit_do_not_leak_tracers():

@@ -68,7 +68,7 @@ def _simulate(opts, model=None) -> int:
                  out / "voltage.png", peak=peak, title=f"dendrax: {Path(str(source)).name}")
         written.append(out / "voltage.png")
     spikes = res.spikes[0]
-    print(f"simulated {cell.n_nodes} nodes for {opts.t_stop:g} ms (dt {opts.dt:g} ms): "
+    print(f"simulated {cell.n_nodes} nodes for {res.meta['t_stop']:g} ms (dt {opts.dt:g} ms): "
           f"{spikes.size} spikes at the soma (v > 10 mV, {res.rates()[0]:.1f} Hz); wrote "
           f"{', '.join(map(str, written))}")
     return 0
@@ -251,7 +251,7 @@ def _simulate_network(opts, spec, source) -> int:
         written.append(out / "network.png")
     what = f"{len(net)} cells" + (f" and {sum(len(p) for p in net.populations)} point neurons"
                                   if net.populations else "")
-    print(f"simulated {what} for {opts.t_stop:g} ms (dt {opts.dt:g} ms): {len(rows)} "
+    print(f"simulated {what} for {res.meta['t_stop']:g} ms (dt {opts.dt:g} ms): {len(rows)} "
           f"spikes from {sum(1 for ts in res.spikes if ts.size)} of {len(res.spike_cells)} "
           f"recorded neurons; wrote {', '.join(map(str, written))}")
     return 0

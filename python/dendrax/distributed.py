@@ -29,7 +29,7 @@ from . import simulation as sim
 from .lowering import check_structure, check_values, core_params, drive, lower
 from .model import EventInputs, Model, Placement
 from .result import Result
-from .stdrun import check_run, refuse_invalid
+from .stdrun import check_run, refuse_invalid, warn_if_rounded
 
 AXIS = "cells"
 
@@ -195,6 +195,7 @@ def simulate(net, t_stop: float, dt: float = 0.025, *, devices=None, params=None
     invalid = check_values(model, layout, params)
     model = sim.sized(model, layout, params, dt)
     n_steps = int(round(t_stop / dt))
+    warn_if_rounded(t_stop, dt, n_steps)
     block = _min_delay_steps(model, layout, params, dt, n_steps)
     parts = partition(np.diff(layout.node_offset), len(devices))
     plan = _Plan(model, layout, parts)

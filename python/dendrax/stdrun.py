@@ -79,6 +79,7 @@ def simulate(target, t_stop: float, dt: float = 0.025, *, params=None, v_init: f
     if not model.recordings and not model.spike_records.size:
         raise ValueError("nothing is recorded: call .record(...) or .record_spikes() before simulate")
     n_steps = int(round(t_stop / dt))
+    warn_if_rounded(t_stop, dt, n_steps)
     chunk = _check_pieces(n_steps, record_every, checkpoint, chunk, stream, progress)
     params = base if params is None else params
     check_structure(params, base)
@@ -114,6 +115,16 @@ def simulate(target, t_stop: float, dt: float = 0.025, *, params=None, v_init: f
     return Result(t, traces.T, labels, None, layout.spike_cells, stats=stats,
                   spike_shift=layout.spike_shift,
                   spike_times=spike_times, **kw)
+
+
+def warn_if_rounded(t_stop, dt, n_steps) -> None:
+    """NEURON's run() stops at the step nearest t_stop (its loop runs while t < t_stop -
+    dt/2), and so does simulate; a t_stop that is not a whole number of steps says so."""
+    end = n_steps * float(dt)
+    if abs(end - t_stop) > 1e-9 * max(abs(t_stop), 1.0):
+        warnings.warn(f"t_stop = {t_stop:g} ms is not a whole number of steps of dt = {dt:g} ms:"
+                      f" the run ends at the nearest step, t = {end:g} ms (as NEURON's run() "
+                      "does)", UserWarning, stacklevel=3)
 
 
 def _check_pieces(n_steps, record_every, checkpoint, chunk, stream, progress):
