@@ -229,6 +229,37 @@ def test_bad_inputs_raise_clear_errors():
         dx.simulate(empty, 5.0)
 
 
+@pytest.mark.parametrize("kwargs,message", [
+    (dict(nseg=2.5), r"nseg must be whole numbers of segments, got 2.5"),
+    (dict(nseg=[1, 2.7]), r"nseg must be whole numbers"),
+    (dict(nseg=[1, 2, 3]), r"nseg has 3 values for 2 sections"),
+    (dict(nseg=0), r"nseg must be >= 1 in every section, got 0"),
+    (dict(nseg="lambda"), r"nseg must be an int, a list of ints or 'd_lambda'"),
+    (dict(nseg=3, max_length=10.0), r"give nseg or max_length, not both"),
+    (dict(nseg=3, d_lambda=0.01), r"d_lambda and freq set the segmentation with nseg='d_lambda'"),
+    (dict(max_length=20.0, freq=500.0), r"d_lambda and freq set the segmentation"),
+    (dict(nseg="d_lambda", d_lambda=-0.1), r"d_lambda must be a finite number > 0, got -0.1"),
+    (dict(nseg="d_lambda", d_lambda=float("nan")), r"d_lambda must be a finite number > 0"),
+    (dict(nseg="d_lambda", freq=-100.0), r"freq must be a finite number > 0, got -100"),
+    (dict(max_length=-1.0), r"max_length must be positive"),
+])
+def test_segmentation_settings_that_do_not_make_one_are_refused(kwargs, message):
+    """Never a truncated nseg or a silently ignored setting."""
+    with pytest.raises(ValueError, match=message):
+        dx.Cell.ball_and_stick(**kwargs)
+
+
+def test_segmentation_defaults():
+    assert list(dx.Cell.ball_and_stick().nseg) == [1, 1]
+    assert list(dx.Cell.ball_and_stick(nseg=[1, 3]).nseg) == [1, 3]
+    assert list(dx.Cell.ball_and_stick(max_length=10.0).nseg) == [2, 20]
+    d_lambda = dx.Cell.ball_and_stick(nseg="d_lambda").nseg
+    finer = dx.Cell.ball_and_stick(nseg="d_lambda", d_lambda=0.01).nseg
+    assert list(d_lambda) == list(dx.Cell.ball_and_stick(nseg="d_lambda", d_lambda=0.1,
+                                                         freq=100.0).nseg)
+    assert np.all(finer >= d_lambda) and finer.sum() > d_lambda.sum()
+
+
 def test_t_stop_off_the_step_grid_warns_and_ends_at_the_nearest_step():
     """As NEURON's run() (which steps while t < tstop - dt/2), but said, not silent."""
     cell = hh_ball_and_stick()
@@ -445,7 +476,9 @@ def test_impossible_values_are_refused_naming_parameter_value_and_range():
         (lambda: cell.set("diam", 0.0), r"diam must be > 0 um, got 0"),
         (lambda: cell.set("hh.gnabar", -0.1), r"hh.gnabar must be >= 0 S/cm2, got -0.1"),
         (lambda: cell.set("cai0", -1e-4), r"cai0 must be > 0 mM, got -0.0001"),
-        (lambda: cell.set("hh.gl", np.ones(3)), r"hh.gl: got 3 values for 6 entries \(one per node with hh"),
+        (lambda: cell.set("hh.gl", np.ones(3)),
+         r"hh.gl: got 3 values for 6 entries \(give a flat list of 6, one per node with hh"),
+        (lambda: cell.set("hh.gl", [[1e-4] * 6]), r"hh.gl: got an array of shape \(1, 6\) for 6"),
         (lambda: cell.set("cm", [1.0, 2.0], "dend"), r"cm: got 2 values for 5 entries"),
         (lambda: cell.iclamp(cell.soma(), delay=1.0, dur=-1.0, amp=0.1), r"iclamp dur must be >= 0"),
         (lambda: cell.synapse("Exp2Syn", cell.soma(), spike_times=[1.0], tau2=-3.0),

@@ -86,26 +86,19 @@ class Cell:
 
     Args:
         morphology: a ``dendrax.morphology.Morphology`` (e.g. from ``read_morphology``).
-        nseg: segments per section: an int, a sequence (one per section), or
-            "d_lambda" (NEURON's d_lambda rule with ``d_lambda`` and ``freq``).
+        nseg: segments per section: an int (default 1), a sequence (one per section),
+            or "d_lambda" (NEURON's d_lambda rule with ``d_lambda``, default 0.1, and
+            ``freq``, default 100 Hz).
         max_length: instead of nseg, the longest segment allowed (um).
         Ra: axial resistivity, ohm cm (every section; change with ``set``).
         cm: specific membrane capacitance, uF/cm2.
     """
 
-    def __init__(self, morphology, *, nseg=1, max_length=None, d_lambda=0.1, freq=100.0,
+    def __init__(self, morphology, *, nseg=None, max_length=None, d_lambda=None, freq=None,
                  Ra=35.4, cm=1.0):
         self.morphology = morphology
         n_sec = len(morphology.sections)
-        if max_length is not None:
-            nseg = morph_lib.nseg_max_length(morphology, max_length)
-        elif isinstance(nseg, str):
-            if nseg != "d_lambda":
-                raise ValueError(f"nseg must be an int, a list of ints or 'd_lambda', got {nseg!r}")
-            nseg = morph_lib.nseg_d_lambda(morphology, d_lambda=d_lambda, freq=freq, Ra=Ra, cm=cm)
-        nseg = np.broadcast_to(np.asarray(nseg), (n_sec,)).astype(int)
-        if np.any(nseg < 1):
-            raise ValueError(f"nseg must be >= 1 in every section, got {nseg.min()}")
+        nseg = _segmentation(morphology, nseg, max_length, d_lambda, freq, Ra, cm)
         self.nseg = nseg
         self.compartments = morph_lib.compartments(morphology, nseg)
         n = len(self.compartments.parent)
@@ -608,6 +601,36 @@ class Cell:
 RESERVED = ("v", "cm", "Ra", "diam", "L", "radius", "iclamp", "vclamp", "weight", "delay")
 
 
+def _segmentation(morphology, nseg, max_length, d_lambda, freq, Ra, cm) -> np.ndarray:
+    """int [sections] nseg from Cell's arguments; a ValueError for values or combinations
+    that do not make one (never a silently truncated or ignored setting)."""
+    n_sec = len(morphology.sections)
+    for name, value in (("d_lambda", d_lambda), ("freq", freq)):
+        if value is not None and not (np.isscalar(value) and np.isfinite(value) and value > 0):
+            raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
+    if max_length is not None:
+        if nseg is not None:
+            raise ValueError("give nseg or max_length, not both")
+        nseg = morph_lib.nseg_max_length(morphology, max_length)
+    if (d_lambda is not None or freq is not None) and not (isinstance(nseg, str)):
+        raise ValueError("d_lambda and freq set the segmentation with nseg='d_lambda'; "
+                         f"got nseg={nseg!r}")
+    if isinstance(nseg, str):
+        if nseg != "d_lambda":
+            raise ValueError(f"nseg must be an int, a list of ints or 'd_lambda', got {nseg!r}")
+        return morph_lib.nseg_d_lambda(morphology, d_lambda=0.1 if d_lambda is None else d_lambda,
+                                       freq=100.0 if freq is None else freq, Ra=Ra, cm=cm)
+    arr = np.asarray(1 if nseg is None else nseg)
+    if arr.dtype.kind not in "iuf" or not np.all(np.isfinite(arr)) or np.any(arr % 1):
+        raise ValueError(f"nseg must be whole numbers of segments, got {nseg!r}")
+    if arr.ndim > 1 or (arr.ndim == 1 and arr.size != n_sec):
+        raise ValueError(f"nseg has {arr.size} values for {n_sec} sections: give one int, or "
+                         "one per section")
+    if np.any(arr < 1):
+        raise ValueError(f"nseg must be >= 1 in every section, got {arr.min():g}")
+    return np.broadcast_to(arr, (n_sec,)).astype(int)
+
+
 def check_name(name) -> None:
     """A mechanism name must be a plain identifier that no core quantity uses."""
     if not isinstance(name, str) or not name.isidentifier():
@@ -639,8 +662,10 @@ def _assign(name, table, index, value, what):
     """table[index] = value, with an error naming the parameter for a wrong-length array."""
     value = np.asarray(value, float)
     if value.ndim and value.shape != (len(index),):
-        raise ValueError(f"{name}: got {value.size} values for {len(index)} entries (one per "
-                         f"{what} selected), or give one scalar")
+        got = (f"{value.size} values" if value.ndim == 1 else
+               f"an array of shape {value.shape}")
+        raise ValueError(f"{name}: got {got} for {len(index)} entries (give a flat list of "
+                         f"{len(index)}, one per {what} selected, or one scalar)")
     table[index] = value
 
 
