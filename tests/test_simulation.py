@@ -479,6 +479,8 @@ def test_impossible_values_are_refused_naming_parameter_value_and_range():
         (lambda: cell.set("hh.gl", np.ones(3)),
          r"hh.gl: got 3 values for 6 entries \(give a flat list of 6, one per node with hh"),
         (lambda: cell.set("hh.gl", [[1e-4] * 6]), r"hh.gl: got an array of shape \(1, 6\) for 6"),
+        (lambda: cell.stimulate(cell.soma(0.5), [0.0, 2.0, 1.0], [0.0, 0.1, 0.2]),
+         r"waveform times must not decrease .*got t\[2\] = 1 after t\[1\] = 2 ms"),
         (lambda: cell.set("cm", [1.0, 2.0], "dend"), r"cm: got 2 values for 5 entries"),
         (lambda: cell.iclamp(cell.soma(), delay=1.0, dur=-1.0, amp=0.1), r"iclamp dur must be >= 0"),
         (lambda: cell.synapse("Exp2Syn", cell.soma(), spike_times=[1.0], tau2=-3.0),

@@ -375,6 +375,12 @@ class Cell:
             raise ValueError(f"waveform needs 1-D t and i of one length, got {t.shape} and {i.shape}")
         _check_finite("waveform", i)
         _check_finite("waveform times", t)
+        back = np.flatnonzero(np.diff(t) < 0)
+        if back.size:
+            k = int(back[0]) + 1
+            raise ValueError(f"waveform times must not decrease (equal times make a step, as "
+                             f"Vector.play's), got t[{k}] = {t[k]:g} after t[{k - 1}] = "
+                             f"{t[k - 1]:g} ms")
         self.stimuli.waveform.append((self.node(loc), t, i))
         return self
 
