@@ -332,6 +332,9 @@ def test_bad_inputs(cell_run, tmp_path):
         write_nwb(res, tmp_path / "x.nwb", target=cell, no_such_field=1)
     with pytest.raises(FileNotFoundError):
         read_nwb(tmp_path / "missing.nwb")
+    (tmp_path / "text.nwb").write_text("not hdf5")
+    with pytest.raises(ValueError, match=r"text.nwb is not an NWB file \(NWB files are HDF5"):
+        read_nwb(tmp_path / "text.nwb")
 
 
 def test_pynwb_is_optional(monkeypatch, cell_run, tmp_path):

@@ -199,6 +199,9 @@ def test_populations_params_are_trainable_leaves():
     (lambda net, pop: net.connect(net.population("iaf_psc_alpha", 2), net.population(
         "iaf_psc_alpha", 2), "stdp_synapse", weight=-10.0, Wmax=100.0, all_to_all=True),
      r"stdp_synapse connections: weight and Wmax must have the same sign"),
+    (lambda net, pop: net.connect(net.population("iaf_psc_alpha", 2), net.population(
+        "iaf_psc_alpha", 2), "tsodyks2_synapse", weight=1.0, U=1.5, all_to_all=True),
+     r"tsodyks2_synapse.U must be in \[0, 1\], got 1.5$"),
     (lambda net, pop: net.connect(net.population("noise_generator", 1, std=1.0, dt=0.25), pop,
                                   weight=1.0, all_to_all=True),
      r"noise_generator .*: dt = 0.25 ms is not a multiple of the simulation step 0.1 ms"),

@@ -488,6 +488,16 @@ def test_impossible_values_are_refused_naming_parameter_value_and_range():
         (lambda: dx.simulate(cell, 5.0, 0.025, celsius=-300.0), r"above absolute zero"),
         (lambda: dx.simulate(cell, 5.0, 0.025, v_init=float("nan")), r"v_init must be a finite"),
         (lambda: dx.simulate(cell, 0.01, 0.025), r"shorter than half a step"),
+        (lambda: dx.simulate(cell, 5.0, "0.025"), r"dt must be one number of ms, got '0.025'"),
+        (lambda: dx.simulate(cell, [5.0], 0.025), r"t_stop must be one number of ms"),
+        (lambda: dx.simulate(cell, 1e9, 1e-9), r"t_stop / dt = 1e\+18 steps; a run takes at most "
+                                              r"2,147,483,647 steps"),
+        (lambda: dx.simulate(cell, 5.0, 0.025, checkpoint=2.5),
+         r"checkpoint must be None or a positive whole number of steps, got 2.5"),
+        (lambda: dx.simulate(cell, 5.0, 0.025, key="abc"),
+         r"key must be an int seed or a JAX PRNG key"),
+        (lambda: cell.iclamp(cell.soma(0.5), delay=1.0, dur=1.0, amp=np.array([0.1, 0.2])),
+         r"iclamp amp must be one number, got array"),
     ]
     for call, message in cases:
         with pytest.raises(ValueError, match=message):

@@ -182,6 +182,11 @@ def test_trainables_errors():
         tr.apply({})
     with pytest.raises(ValueError, match="shape"):
         tr.apply({"hh.gnabar": jnp.zeros((2, 1))})
+    regions = Trainables(cell).add("hh.gnabar", share="region", transform=Sigmoid(0.05, 0.3))
+    with pytest.raises(ValueError, match=r"hh.gnabar: got 4 values for its 3 groups \["):
+        regions.from_values({"hh.gnabar": [0.1, 0.1, 0.1, 0.1]})
+    with pytest.raises(ValueError, match=r"must lie inside \(0.05, 0.3\)"):
+        regions.from_values({"hh.gnabar": 0.5})
 
 
 def test_sample_inside_bounds_apply_jits_and_vmaps():

@@ -362,6 +362,9 @@ class Cell:
         """A step current (nA) from delay to delay + dur (ms), as NEURON's IClamp."""
         self._touch()
         for k, v in (("delay", delay), ("dur", dur), ("amp", amp)):
+            if np.ndim(v) or not isinstance(np.asarray(v).item(), (int, float)):
+                raise ValueError(f"iclamp {k} must be one number, got {v!r} (one IClamp per "
+                                 "call; a time course of current: cell.stimulate)")
             _check_finite(f"iclamp {k}", v)
         NONNEGATIVE.check("iclamp dur", dur, "ms")
         self.stimuli.iclamp.append((self.node(loc), float(delay), float(dur), float(amp)))

@@ -415,7 +415,11 @@ def read_nwb(path) -> dict:
         raise FileNotFoundError(f"no NWB file at {path}")
     out = {"t": np.zeros(0), "traces": {}, "stats": {}, "spikes": [], "spike_cells": [],
            "meta": {}}
-    with pynwb.NWBHDF5IO(str(path), mode="r") as io:
+    try:
+        io = pynwb.NWBHDF5IO(str(path), mode="r")
+    except OSError as err:  # h5py's "file signature not found" and the like
+        raise ValueError(f"{path} is not an NWB file (NWB files are HDF5; {err})") from None
+    with io:
         nwb = io.read()
         notes = nwb.notes or ""
         if NOTES_MARKER in notes:

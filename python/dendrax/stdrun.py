@@ -20,6 +20,9 @@ from .result import Result
 from .simulation import METHODS, advance, initialize, run, schedule, sized, statistics
 
 
+MAX_STEPS = 2**31 - 1  # the time loop counts steps in int32
+
+
 class PrecisionWarning(UserWarning):
     """dendrax is computing in float32 because JAX's 64-bit mode is off."""
 
@@ -86,8 +89,10 @@ def simulate(target, t_stop: float, dt: float = 0.025, *, params=None, v_init: f
     invalid = check_finite(params) + check_values(model, layout, params)
     model = sized(model, layout, params, dt)
     core = core_params(layout, params, v_init=v_init, celsius=celsius)
-    if key is not None and core.get("key") is not None:
-        core["key"] = jax.random.PRNGKey(key) if isinstance(key, (int, np.integer)) else key
+    if key is not None:
+        key = _random_key(key)
+        if core.get("key") is not None:  # only poisson_generator populations draw
+            core["key"] = key
     drv, step = drive(layout, n_steps, dt), jnp.asarray(dt)
     traced = [r.reduce is None for r in model.recordings]
     from . import __version__
@@ -117,6 +122,17 @@ def simulate(target, t_stop: float, dt: float = 0.025, *, params=None, v_init: f
                   spike_times=spike_times, **kw)
 
 
+def _random_key(key):
+    """A JAX PRNG key from an int seed or a key; a ValueError for anything else."""
+    if isinstance(key, (int, np.integer)) and not isinstance(key, bool):
+        return jax.random.PRNGKey(key)
+    if isinstance(key, jax.Array) and (jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key)
+                                       or (key.dtype == jnp.uint32 and key.shape == (2,))):
+        return key
+    raise ValueError(f"key must be an int seed or a JAX PRNG key (jax.random.PRNGKey(seed)), "
+                     f"got {key!r}")
+
+
 def warn_if_rounded(t_stop, dt, n_steps) -> None:
     """NEURON's run() stops at the step nearest t_stop (its loop runs while t < t_stop -
     dt/2), and so does simulate; a t_stop that is not a whole number of steps says so."""
@@ -130,6 +146,10 @@ def warn_if_rounded(t_stop, dt, n_steps) -> None:
 def _check_pieces(n_steps, record_every, checkpoint, chunk, stream, progress):
     """The piece size (steps) of a run in pieces, or None for one piece; ValueErrors for
     settings that do not fit together."""
+    if checkpoint is not None and not (isinstance(checkpoint, (int, np.integer))
+                                       and not isinstance(checkpoint, bool) and checkpoint >= 1):
+        raise ValueError(f"checkpoint must be None or a positive whole number of steps, got "
+                         f"{checkpoint!r}")
     if not (isinstance(record_every, (int, np.integer)) and record_every >= 1):
         raise ValueError(f"record_every must be a positive whole number of steps, got {record_every!r}")
     if n_steps % record_every:
@@ -214,8 +234,16 @@ def _run_in_pieces(model, core, drive, dt, method, backend, record_every, chunk,
 
 def check_run(t_stop, dt, v_init, celsius) -> None:
     """ValueErrors for run settings no simulation can have (before anything runs)."""
+    for name, value in (("dt", dt), ("t_stop", t_stop)):
+        if isinstance(value, (str, bytes, bool)) or np.ndim(value) != 0 or \
+                not np.issubdtype(np.asarray(value).dtype, np.number):
+            raise ValueError(f"{name} must be one number of ms, got {value!r}")
     if not (np.isfinite(dt) and dt > 0) or not (np.isfinite(t_stop) and t_stop > 0):
         raise ValueError(f"need dt > 0 and t_stop > 0, got dt={dt}, t_stop={t_stop}")
+    if t_stop / dt > MAX_STEPS:
+        raise ValueError(f"t_stop / dt = {t_stop / dt:.3g} steps; a run takes at most "
+                         f"{MAX_STEPS:,} steps (its step counter is int32): use a larger dt "
+                         "or a shorter run")
     if t_stop < 0.5 * dt:
         raise ValueError(f"t_stop = {t_stop} ms is shorter than half a step (dt = {dt} ms): no "
                          "step would run; use t_stop >= dt")

@@ -90,6 +90,7 @@ class Range(NamedTuple):
         ok = (arr > self.low if self.strict else arr >= self.low) & (arr <= self.high)
         if not np.all(ok):
             bad = arr[~ok] if arr.ndim else arr
+            unit = "" if unit == "1" else unit  # dimensionless
             raise ValueError(f"{name} must be {self}{' ' + unit if unit else ''}, got "
                              f"{np.ravel(bad)[0]:g}" + (f" (and {np.size(bad) - 1} more)"
                                                        if np.size(bad) > 1 else ""))

@@ -224,7 +224,11 @@ class Trainables:
         theta = self.init(base) if set(values) != set(self.labels) else {}
         for label, v in values.items():
             e = self._entry(label)
-            v = jnp.broadcast_to(jnp.asarray(v, float), (len(e.groups),))
+            v = jnp.asarray(v, float)
+            if v.ndim > 1 or (v.ndim == 1 and v.shape[0] != len(e.groups)):
+                raise ValueError(f"{label}: got {v.size} values for its {len(e.groups)} groups "
+                                 f"{list(e.groups)}: give one per group, or one scalar")
+            v = jnp.broadcast_to(v, (len(e.groups),))
             free = e.transform.inverse(v)
             if not bool(jnp.all(jnp.isfinite(free))):
                 lo, hi = e.transform.bounds
