@@ -199,3 +199,26 @@ def test_location_names():
 
     for loc in (cell.section(2)(1.0), cell.section(1)(0.3), cell.section(3)(0.25)):
         assert parse_location(cell, cell.location_name(loc)) == loc  # round trip
+
+
+def test_result_access_refuses_what_was_not_recorded(reference):
+    """An index past the traces is an error (JAX would clamp it to the last trace), and a
+    rate over a window outside the run is refused (it would be diluted by time without
+    spikes)."""
+    cell, res = reference
+    n = len(res.labels)
+    np.testing.assert_array_equal(res[n - 1], res.traces[n - 1])
+    np.testing.assert_array_equal(res[-n], res.traces[0])
+    for key in (n, -n - 1):
+        with pytest.raises(IndexError, match=rf"trace {key} out of range: {n} traces were recorded"):
+            res[key]
+    for key in (1.5, None, slice(0, 2), ("v",)):
+        with pytest.raises(KeyError, match=r"res\[\.\.\.\] takes a trace index"):
+            res[key]
+    np.testing.assert_array_equal(res[["v", cell.soma(0.125)]], res["v", cell.soma(0.125)])
+    assert res.rates(0.0, T_STOP)[0] == res.rates()[0] == len(res.spikes[0]) * 1e3 / T_STOP
+    for window in ({"t_start": -90.0}, {"t_stop": 1000.0}, {"t_stop": float("inf")},
+                   {"t_start": "a"}):
+        with pytest.raises(ValueError, match=rf"{next(iter(window))} must be a time within the "
+                                             rf"run, 0 to {T_STOP:g} ms"):
+            res.rates(**window)

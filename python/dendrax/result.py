@@ -70,7 +70,11 @@ class Result:
         res[name, location, "max" | "min" | "mean"], a statistic; res[name], every trace
         recorded under that name, [rows, n_t] in the order recorded (e.g. res["lfp"]: one
         row per electrode, uV)."""
-        if isinstance(key, (int, np.integer)):
+        if isinstance(key, (int, np.integer)) and not isinstance(key, bool):
+            n = len(self.labels)
+            if not -n <= key < n:  # JAX would clamp it to the last (or first) trace
+                raise IndexError(f"trace {key} out of range: {n} traces were recorded "
+                                 f"(indices 0 to {n - 1}, or negative from the end)")
             return self.traces[key]
         if isinstance(key, str):
             rows = [i for i, lab in enumerate(self.labels) if lab[0] == key]
@@ -78,7 +82,10 @@ class Result:
                 raise KeyError(f"nothing was recorded as {key!r}; recorded names: "
                                f"{sorted({lab[0] for lab in self.labels})}")
             return self.traces[np.asarray(rows)]
-        key = tuple(key)
+        key = tuple(key) if isinstance(key, list) else key
+        if not isinstance(key, tuple) or len(key) not in (2, 3):
+            raise KeyError(f"res[...] takes a trace index, a recorded name, (name, location) or "
+                           f"(name, location, statistic), got {key!r}")
         labels, values = (self.labels, self.traces) if len(key) == 2 else (self.stat_labels,
                                                                          self.stats)
         if key in labels:
@@ -113,7 +120,14 @@ class Result:
     def rates(self, t_start: float = 0.0, t_stop: float | None = None) -> np.ndarray:
         """Mean firing rate (Hz) of each recorded source between t_start and t_stop (ms;
         default the end of the run): spikes in [t_start, t_stop) / duration."""
-        t_stop = float(self.meta.get("t_stop", np.asarray(self.t)[-1])) if t_stop is None else t_stop
+        end = float(self.meta.get("t_stop", np.asarray(self.t)[-1]))
+        t_stop = end if t_stop is None else t_stop
+        for name, value in (("t_start", t_start), ("t_stop", t_stop)):
+            if isinstance(value, (str, bytes, bool)) or not np.isscalar(value) or \
+                    not 0.0 <= value <= end * (1 + 1e-12):
+                raise ValueError(f"rates: {name} must be a time within the run, 0 to {end:g} "
+                                 f"ms, got {value!r} (outside it no spike is seen, so the rate "
+                                 "would be diluted)")
         if not t_stop > t_start:
             raise ValueError(f"need t_stop > t_start, got {t_start}, {t_stop}")
         return np.array([np.sum((s >= t_start) & (s < t_stop)) for s in self.spikes],
