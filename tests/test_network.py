@@ -506,9 +506,34 @@ def test_builder_and_connect_errors():
         net.connect(pre, post, "Exp2Syn", weight=0.001, tau3=1.0)
     with pytest.raises(ValueError, match="shape"):
         net.connect_matrix(np.ones((3, 2)), "Exp2Syn")
-    with pytest.raises(ValueError, match=r"p must lie in \[0, 1\]"):
+    with pytest.raises(ValueError, match=r"p must be a probability in \[0, 1\], got 1.5"):
         net.sparse_connect([0], [1], "Exp2Syn", p=1.5, key=0, weight=0.001)
+    with pytest.raises(ValueError, match=r"p must be a probability in \[0, 1\], got '0.5'"):
+        net.sparse_connect([0], [1], "Exp2Syn", p="0.5", key=0, weight=0.001)
+    # never a truncated index, a boolean read as 0 or 1, or a dropped cell
+    with pytest.raises(ValueError, match=r"pre must be cell indices \(whole numbers\), got \[0.7\]"):
+        net.fully_connect([0.7], [1], "Exp2Syn", weight=0.001)
+    with pytest.raises(ValueError, match=r"post must be cell indices"):
+        net.fully_connect([0], [True], "Exp2Syn", weight=0.001)
+    with pytest.raises(ValueError, match=r"is on cell 0, but the location is placed on each"):
+        net.fully_connect([0], [1], "Exp2Syn", weight=0.001, post_loc=net.cell(0).section(1)(0.5))
+    # a graded synapse's matrix says where, not how strong
+    with pytest.raises(ValueError, match=r"IonotropicSynapse is a graded synapse, which has no "
+                                         r"weight: give a matrix of booleans"):
+        net.connect_matrix(np.array([[0.0, 0.5], [0.0, 0.0]]), "IonotropicSynapse")
+    with pytest.raises(ValueError, match=r"matrix must hold numbers \(weights\) or booleans"):
+        net.connect_matrix([["a", "b"], ["c", "d"]], "Exp2Syn")
+    el = dx.Electrodes(np.array([[0.0, 50.0, 0.0]]))
+    with pytest.raises(ValueError, match=r"cells lists a cell more than once: \[0, 0\]"):
+        net.record_extracellular(el, cells=[0, 0])
+    with pytest.raises(ValueError, match=r"cells must be cell indices"):
+        net.record_dipole(cells=[True, False])
+    with pytest.raises(ValueError, match=r"per_cell must be True or False, got 'yes'"):
+        net.record_dipole(per_cell="yes")
     assert net.n_connections == 0  # nothing half-built
+    net.fully_connect([0.0], [1.0], "Exp2Syn", weight=0.001)  # whole numbers as floats: fine
+    net.connect_matrix(np.array([[False, True], [False, False]]), "IonotropicSynapse")
+    assert net.n_connections == 2
     c = hh_cell()
     with pytest.raises(ValueError, match="same Cell object appears twice"):
         dx.Network([c, hh_cell(), c])

@@ -607,7 +607,7 @@ class Network:
         e.g. ``cell.section(1)(0.5)``; default: the soma centre). Parameters as
         ``connect``; each may be a scalar or an array with one value per connection
         (pre-major order)."""
-        pre, post = np.asarray(list(pre), int), np.asarray(list(post), int)
+        pre, post = _indices(pre, "pre"), _indices(post, "post")
         return self._pairs(np.repeat(pre, post.size), np.tile(post, pre.size), synapse,
                            pre_loc, post_loc, kwargs)
 
@@ -616,9 +616,9 @@ class Network:
                        **kwargs) -> "Network":
         """Connect each (pre, post) pair independently with probability ``p``, drawn from
         the JAX PRNG ``key`` (or an int seed). Otherwise as ``fully_connect``."""
-        if not 0.0 <= p <= 1.0:
-            raise ValueError(f"p must lie in [0, 1], got {p!r}")
-        pre, post = np.asarray(list(pre), int), np.asarray(list(post), int)
+        if isinstance(p, (str, bytes, bool)) or not np.isscalar(p) or not 0.0 <= p <= 1.0:
+            raise ValueError(f"p must be a probability in [0, 1], got {p!r}")
+        pre, post = _indices(pre, "pre"), _indices(post, "post")
         i, j = np.nonzero(_rng(key).random((pre.size, post.size)) < p)
         return self._pairs(pre[i], post[j], synapse, pre_loc, post_loc, kwargs)
 
@@ -629,8 +629,10 @@ class Network:
         nonzero (default pre, post: all cells). For event synapses without a ``weight``
         argument the matrix entries are the weights (uS)."""
         m = np.asarray(matrix)
-        pre = np.arange(len(self)) if pre is None else np.asarray(list(pre), int)
-        post = np.arange(len(self)) if post is None else np.asarray(list(post), int)
+        if m.dtype.kind not in "biuf":
+            raise ValueError(f"matrix must hold numbers (weights) or booleans, got {m.dtype}")
+        pre = np.arange(len(self)) if pre is None else _indices(pre, "pre")
+        post = np.arange(len(self)) if post is None else _indices(post, "post")
         if m.shape != (pre.size, post.size):
             raise ValueError(f"matrix has shape {m.shape}; expected ({pre.size}, {post.size}) "
                              "(pre cells x post cells)")
@@ -638,6 +640,10 @@ class Network:
             raise ValueError("matrix has non-finite entries")
         i, j = np.nonzero(m)
         graded = isinstance(_synapse(synapse), GradedSynapse)
+        if graded and m.dtype != bool and np.any(m[i, j] != 1):
+            raise ValueError(f"{synapse} is a graded synapse, which has no weight: give a matrix "
+                             "of booleans (or 0 and 1) for where to connect, and its "
+                             "conductance as a parameter (e.g. gS=...)")
         if not graded and "weight" not in kwargs and m.dtype != bool:
             kwargs["weight"] = m[i, j].astype(float)
         return self._pairs(pre[i], post[j], synapse, pre_loc, post_loc, kwargs)
@@ -663,6 +669,10 @@ class Network:
             return soma[inverse.ravel()], np.full(cells.size, 0.5)
         if not isinstance(loc, Location):
             raise ValueError(f"expected a Location such as cell.soma(0.5), got {loc!r}")
+        if loc.cell is not None:
+            raise ValueError(f"{loc} is on cell {loc.cell}, but the location is placed on each "
+                             "connected cell: give one without a cell, e.g. "
+                             "dx.Location(section, x) or template.section(k)(x)")
         for c in np.unique(cells):
             self._cells[c].section(loc.section)  # IndexError where a cell lacks the section
         return np.full(cells.size, loc.section, int), np.full(cells.size, float(loc.x))
@@ -805,6 +815,8 @@ class Network:
         from .extracellular import fields
 
         fields.check_name(name, self._field_names())
+        if not isinstance(per_cell, (bool, np.bool_)):
+            raise ValueError(f"per_cell must be True or False, got {per_cell!r}")
         self.wiring.fields.append(fields.FieldRecord(name, "dipole", None, self._field_cells(cells),
                                                      bool(per_cell)))
         self._revision += 1
@@ -817,10 +829,13 @@ class Network:
     def _field_cells(self, cells):
         if cells is None:
             return None
-        idx = [cells] if np.isscalar(cells) else list(cells)
-        if not idx:
+        idx = _indices([cells] if np.isscalar(cells) else cells, "cells")
+        if not idx.size:
             raise ValueError("cells is empty: give cell indices or None for all")
-        return tuple(self.cell(int(i)).index for i in idx)
+        out = tuple(self.cell(int(i)).index for i in idx)
+        if len(set(out)) < len(out):  # a cell counted twice would double its field
+            raise ValueError(f"cells lists a cell more than once: {idx.tolist()}")
+        return out
 
     def location_name(self, loc) -> str:
         """NEURON-style name of a location on a cell of the network: "cell[3].soma(0.5)";
@@ -853,3 +868,15 @@ def _check_constraints(rules, what: str) -> None:
     for rule, bad in rules:
         if bad:
             raise ValueError(f"{what}: {rule}")
+
+
+def _indices(values, what: str) -> np.ndarray:
+    """int [n] cell indices from an iterable; a ValueError for anything that is not a whole
+    number (a float would be truncated, a boolean read as 0 or 1)."""
+    arr = np.asarray(list(values) if not isinstance(values, np.ndarray) else values)
+    if arr.size and (arr.dtype.kind not in "iu" or arr.ndim != 1):
+        if arr.dtype.kind == "f" and arr.ndim == 1 and np.all(np.isfinite(arr)) \
+                and np.all(arr % 1 == 0):
+            return arr.astype(int)
+        raise ValueError(f"{what} must be cell indices (whole numbers), got {values!r}")
+    return arr.astype(int).reshape(-1)
