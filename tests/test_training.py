@@ -187,6 +187,17 @@ def test_trainables_errors():
         regions.from_values({"hh.gnabar": [0.1, 0.1, 0.1, 0.1]})
     with pytest.raises(ValueError, match=r"must lie inside \(0.05, 0.3\)"):
         regions.from_values({"hh.gnabar": 0.5})
+    # bounds that would fit only refused values
+    with pytest.raises(ValueError, match=r"hh.gnabar must be >= 0 S/cm2, but Sigmoid\(-1, -0.5\) "
+                                         r"spans \(-1, -0.5\): choose bounds inside"):
+        Trainables(cell).add("hh.gnabar", transform=(-1.0, -0.5))
+    with pytest.raises(ValueError, match=r"cm must be > 0 uF/cm2, but Softplus\(-1\)"):
+        Trainables(cell).add("cm", transform=Softplus(-1.0))
+    Trainables(cell).add("hh.gnabar", transform=(0.0, 0.5)).add("hh.el", transform=(-90.0, -40.0))
+    with pytest.raises(ValueError, match=r"steps must be a whole number >= 0, got 2.5"):
+        fit(lambda th: 0.0, {}, steps=2.5)
+    with pytest.raises(ValueError, match=r"optimizer must be an optax optimizer"):
+        fit(lambda th: 0.0, {}, optimizer="adam", steps=1)
 
 
 def test_sample_inside_bounds_apply_jits_and_vmaps():

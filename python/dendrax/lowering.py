@@ -793,6 +793,17 @@ def _broadcast_shape(shape, want):
         return None
 
 
+def valid_range(model: Model, path: tuple):
+    """(Range or None, unit) of the params leaf at ``path`` (e.g. ("cable", "cm"),
+    ("channels", "hh", "gnabar")): what ``check_values`` holds it to."""
+    if path[0] in ("cable", "ions"):
+        return value_range(path[1])
+    mechs = {p.mech.name: p.mech for p in (*model.channels, *model.synapses, *model.graded)}
+    if path[0] in ("channels", "synapses") and path[1] in mechs:
+        return value_range(path[2], mechs[path[1]])
+    return None, ""
+
+
 def check_values(model: Model, layout: Layout, params: dict) -> list:
     """A ValueError naming the first parameter outside its valid range (cm <= 0, a negative
     conductance, a negative delay, a point neuron's V_reset above V_th, ...).

@@ -224,7 +224,7 @@ def run(path, *, out=None, quiet=False) -> int:
     fitted = {
         "fitted": tr.table(res.best_theta),
         "start": tr.table(theta0),
-        "loss": res.best_loss,
+        "loss": res.best_loss if np.isfinite(res.best_loss) else None,  # JSON has no inf
         "final_loss": float(res.history[-1]) if res.history.size else None,
         "steps": int(res.history.size),
         "stopped": res.stopped,

@@ -59,9 +59,13 @@ def fit(loss, theta0, *, optimizer=None, steps: int, progress: bool = True, call
     import optax
     from tqdm.auto import tqdm
 
-    if steps < 0:
-        raise ValueError(f"steps must be >= 0, got {steps}")
+    if not isinstance(steps, (int, np.integer)) or isinstance(steps, bool) or steps < 0:
+        raise ValueError(f"steps must be a whole number >= 0, got {steps!r}")
     optimizer = optax.adam(0.05) if optimizer is None else optimizer
+    if not (callable(getattr(optimizer, "init", None)) and callable(getattr(optimizer, "update",
+                                                                            None))):
+        raise ValueError(f"optimizer must be an optax optimizer (e.g. optax.adam(0.05)), got "
+                         f"{optimizer!r}")
     extra_args = isinstance(optimizer, optax.GradientTransformationExtraArgs)
 
     def step(theta, state):

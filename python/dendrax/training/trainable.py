@@ -31,6 +31,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..cell import Location, SectionRef
+from ..lowering import lower, valid_range
 from .transforms import Transform, as_transform
 
 SHARES = ("cell", "region", "section", "segment")
@@ -153,8 +154,10 @@ class Trainables:
         for e in self._entries:
             if e.path == slots.path and np.intersect1d(e.index, index).size:
                 raise ValueError(f"{name} at {where!r} overlaps entries already trained as {e.label!r}")
+        transform = as_transform(transform)
+        _check_bounds(name, transform, *valid_range(lower(cell).model, slots.path), factor)
         self._entries.append(_Entry(label, name, slots.path, index, np.asarray(group, int),
-                                    groups, as_transform(transform), factor))
+                                    groups, transform, factor))
         return self
 
     # --- inspecting -------------------------------------------------------
@@ -264,3 +267,18 @@ class Trainables:
                 node = node[k]
             node[e.path[-1]] = leaf.at[e.index].set(value[e.group].astype(leaf.dtype))
         return params
+
+
+def _check_bounds(name, transform, rng, unit, factor) -> None:
+    """A ValueError where a finite bound of ``transform`` lets the parameter leave its
+    valid range (e.g. bounds (-1, -0.5) for a conductance >= 0): every value it could
+    fit would be refused. An unbounded side (the identity's) is not checked."""
+    if rng is None:
+        return
+    lo, hi = (b * factor for b in transform.bounds)  # values in the leaf's terms (radius: diam)
+    below = np.isfinite(lo) and lo < rng.low
+    above = np.isfinite(hi) and hi > rng.high
+    if below or above:
+        raise ValueError(f"{name} must be {rng}{' ' + unit if unit else ''}, but {transform!r} "
+                         f"spans ({transform.bounds[0]:g}, {transform.bounds[1]:g}): choose "
+                         "bounds inside the valid range")
