@@ -91,6 +91,36 @@ def test_plugin_class_missing_members_is_rejected_at_build_time(fake_entry_point
         dx.Cell.ball_and_stick().insert("nocurrent")
 
 
+@pytest.mark.parametrize("declare,message", [
+    ('ranges = {"gg": (0, None)}', r"Leaky.ranges names \['gg'\], which are not its parameters: "
+                                    r"\['e', 'g'\]"),
+    ('units = {"gbar": "S/cm2"}', r"Leaky.units names \['gbar'\], which are not its parameters "
+                                   r"or states"),
+    ('ranges = {"g": (0, 1, 2)}', r"Leaky.ranges\['g'\] must be a Range or a \(low, high\) pair"),
+    ('ranges = {"g": (1.0, 0.0)}', r"with low <= high"),
+    ('ranges = {"g": (float("nan"), None)}', r"Leaky.ranges\['g'\] must be a Range"),
+    ('units = {"g": 5}', r"Leaky.units\['g'\] must be a string, got 5"),
+    ('params = {"g": None, "e": -70.0}', r"Leaky.params\['g'\] must be a finite number"),
+    ('params = {"g": "abc", "e": -70.0}', r"Leaky.params\['g'\] must be a finite number"),
+])
+def test_a_plugins_declarations_are_checked(declare, message):
+    """A typo in ranges or units would leave a parameter unchecked: refused at insert."""
+    from dendrax.mechanisms import Channel
+
+    namespace = {"Channel": Channel}
+    exec(textwrap.dedent(f"""
+        class Leaky(Channel):
+            name = "leaky_test"
+            params = {{"g": 1e-4, "e": -70.0}}
+            {declare}
+
+            def current(self, v, states, params, env):
+                return {{"": params["g"] * (v - params["e"])}}
+    """), namespace)
+    with pytest.raises(ValueError, match=message):
+        dx.Cell.ball_and_stick().insert(namespace["Leaky"])
+
+
 def test_unknown_names_suggest_the_nearest():
     with pytest.raises(PluginError, match="did you mean 'hh'"):
         dx.Cell.ball_and_stick().insert("hhh")

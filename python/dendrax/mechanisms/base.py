@@ -271,4 +271,27 @@ def check_mechanism(obj, kind: type) -> Mechanism:
     bad_ions = [i for i in cls.ions if i not in IONS]
     if bad_ions:
         raise ValueError(f"{cls.__name__} uses unknown ions {bad_ions}; known: {sorted(IONS)}")
+    for k, default in cls.params.items():
+        if isinstance(default, (str, bytes, bool)) or not np.isscalar(default) and \
+                np.ndim(default) != 0 or not np.isfinite(np.asarray(default, float)):
+            raise ValueError(f"{cls.__name__}.params[{k!r}] must be a finite number (the "
+                             f"default), got {default!r}")
+    # a typo in ranges or units would leave a parameter unchecked or unlabelled, silently
+    for what, known in (("ranges", cls.params), ("units", {**cls.params, **cls.states})):
+        unknown = sorted(set(getattr(cls, what, {})) - set(known))
+        if unknown:
+            raise ValueError(f"{cls.__name__}.{what} names {unknown}, which are not its "
+                             f"{'parameters' if what == 'ranges' else 'parameters or states'}: "
+                             f"{sorted(known)}")
+    for k, r in getattr(cls, "ranges", {}).items():
+        try:
+            rng = as_range(r)
+        except (TypeError, ValueError):
+            rng = None
+        if rng is None or np.isnan(rng.low) or np.isnan(rng.high) or rng.low > rng.high:
+            raise ValueError(f"{cls.__name__}.ranges[{k!r}] must be a Range or a (low, high) "
+                             f"pair with low <= high (None: unbounded), got {r!r}")
+    for k, u in getattr(cls, "units", {}).items():
+        if not isinstance(u, str):
+            raise ValueError(f"{cls.__name__}.units[{k!r}] must be a string, got {u!r}")
     return obj() if isinstance(obj, type) else obj
