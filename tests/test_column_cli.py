@@ -62,3 +62,15 @@ def test_column_cli_bad_config(tmp_path, capsys):
     cfg.write_text(TOML + "\n[extras]\nx = 1\n")
     assert main(["column", str(cfg)]) == 2
     assert "unknown keys ['extras']" in capsys.readouterr().err
+    for extra, needle in (('save_signals = "no"\n', "save_signals must be true or false"),
+                          ('out = 1\n', "out must be a folder name"),
+                          ('readout = 5\n', "readouts are an array of tables")):
+        body = TOML.replace("save_signals = true\n", "")
+        if "readout" in extra:
+            body = body.split("[[readout]]")[0]
+        cfg.write_text(extra + body)
+        assert main(["column", str(cfg)]) == 2
+        assert needle in capsys.readouterr().err, needle
+    cfg.write_text(TOML + '\n[[readout]]\nname = "r2"\nmetric = "mean_V_m"\nlayr = "L4"\n')
+    assert main(["column", str(cfg)]) == 2
+    assert "[[readout]] 'r2' has unknown keys ['layr']" in capsys.readouterr().err

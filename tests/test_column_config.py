@@ -6,6 +6,7 @@ import pytest
 
 import dendrax
 import dendrax.column as dc
+
 from dendrax.column import config as C
 from dendrax.column import emitters as E
 from dendrax.column import geometry as G
@@ -51,6 +52,11 @@ def test_immutable_and_chainable():
     (lambda: dc.configuration().set_emitter("lif", "tonic_spiking"), "'nest_default'"),
     (lambda: dc.configuration().probes(["LFP-proxy", "ECoG"]), "unknown probe modes ['ECoG']"),
     (lambda: dc.configuration().probes([]), "at least one mode"),
+    (lambda: dc.configuration().probes(None), "probes takes a list of modes"),
+    (lambda: dc.configuration().column("A", {"L4": 1.0}, 10, center_um=5.0), "center_um is (x, y)"),
+    (lambda: C.from_dict({"connectivity": 5}), "[connectivity] must be a table"),
+    (lambda: C.from_dict({"drive": [1]}), "[drive] must be a table"),
+    (lambda: C.from_dict({"column": 3}), "columns are tables"),
     (lambda: dc.configuration().probes("SPK", electrodes=2), "electrodes"),
     (lambda: dc.configuration().connectivity(p_XY=0.1), "unknown connectivity keywords"),
     (lambda: dc.configuration().connectivity(p=1.5), "p must lie in"),
@@ -90,6 +96,13 @@ def test_whole_configuration_checks(cfg, needle):
     with pytest.raises(ValueError) as err:
         dc.construct(cfg)
     assert needle in str(err.value), str(err.value)
+
+
+def test_layer_counts_of_one_neuron_each():
+    """Whole numbers summing to n are counts, even all ones (as fractions they would sum
+    to n, not 1)."""
+    cfg = dc.configuration().column("A", {"L4": 1, "L5": 1}, 2)
+    assert cfg.columns[0].layers == (("L4", 0.5), ("L5", 0.5))
 
 
 def test_construct_refuses_other_objects():

@@ -77,6 +77,16 @@ def test_json_round_trip(run, tmp_path):
     assert dc.Signals.from_dict(sig.to_dict()).present == sig.present
     with pytest.raises(ValueError, match="missing"):
         dc.Signals.from_dict({"t": []})
+    bad = sig.to_dict()
+    bad["V_m"] = bad["V_m"][:-3]
+    with pytest.raises(ValueError, match=r"V_m has shape \(\d+, \d+\); expected \[\d+ times"):
+        dc.Signals.from_dict(bad)
+    bad = {**sig.to_dict(), "t": sig.to_dict()["t"][::-1]}
+    with pytest.raises(ValueError, match="t must be increasing"):
+        dc.Signals.from_dict(bad)
+    (tmp_path / "junk.json").write_text("{not json")
+    with pytest.raises(ValueError, match=r"junk.json: not a Signals JSON file"):
+        dc.load_signals(tmp_path / "junk.json")
     with pytest.raises(KeyError, match="unknown signal"):
         sig["ECoG"]
 
@@ -108,6 +118,11 @@ def test_readouts(run):
         model.compute_readout(sig, dc.readout_spec("x", "mean_V_m", layer="L6"))
     with pytest.raises(ValueError, match="outside the run"):
         model.compute_readout(sig, dc.readout_spec("x", "mean_V_m", t_start_ms=200.0))
+    with pytest.raises(ValueError, match=r"window edge 50.03 ms is not on the step grid"):
+        model.compute_readout(sig, dc.readout_spec("x", "mean_V_m", t_start_ms=50.03))
+    for bad in ({"t_stop_ms": float("inf")}, {"t_start_ms": "abc"}):
+        with pytest.raises(ValueError, match=r"must be a finite time in ms"):
+            dc.readout_spec("x", "mean_V_m", **bad)
     with pytest.raises(ValueError, match="repeat"):
         model.compute_readout(sig, [dc.readout_spec("x", "mean_V_m")] * 2)
     no_v = dc.Signals(sig.t, units={}, meta=sig.meta, spikes=sig.spikes)

@@ -17,6 +17,7 @@ from pathlib import Path
 from .config import TOP_KEYS, from_dict
 
 EXTRA_KEYS = ("readout", "out", "save_signals")
+READOUT_KEYS = ("column", "layer", "cell_type", "t_start_ms", "t_stop_ms")  # readout_spec's
 
 
 def load(path):
@@ -36,13 +37,26 @@ def load(path):
         raise ValueError(f"{path}: unknown keys {sorted(unknown)}; valid: "
                          f"{list(TOP_KEYS) + list(EXTRA_KEYS)}")
     cfg = from_dict({k: v for k, v in data.items() if k in TOP_KEYS})
+    readouts = data.get("readout", [])
+    if not isinstance(readouts, list) or not all(isinstance(r, dict) for r in readouts):
+        raise ValueError(f"{path}: readouts are an array of tables, [[readout]] each, got "
+                         f"{readouts!r}")
     specs = []
-    for r in data.get("readout", []):
+    for r in readouts:
         r = dict(r)
         if "name" not in r or "metric" not in r:
             raise ValueError(f"{path}: every [[readout]] needs name and metric, got {r}")
+        extra = set(r) - {"name", "metric", *READOUT_KEYS}
+        if extra:
+            raise ValueError(f"{path}: [[readout]] {r['name']!r} has unknown keys {sorted(extra)};"
+                             f" valid: {['name', 'metric', *READOUT_KEYS]}")
         specs.append(readout_spec(r.pop("name"), r.pop("metric"), **r))
-    return cfg, specs, Path(data.get("out", "column_out")), bool(data.get("save_signals", False))
+    out, save = data.get("out", "column_out"), data.get("save_signals", False)
+    if not isinstance(out, str) or not out:
+        raise ValueError(f"{path}: out must be a folder name (a string), got {out!r}")
+    if not isinstance(save, bool):
+        raise ValueError(f"{path}: save_signals must be true or false, got {save!r}")
+    return cfg, specs, Path(out), save
 
 
 def run(path, out=None, quiet: bool = False) -> int:

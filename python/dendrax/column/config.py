@@ -181,8 +181,8 @@ class Configuration:
             if not items:
                 raise ValueError("layers: give at least one layer")
             vals = [_number(f"layers[{k!r}]", v, low=0.0) for k, v in items]
-            if all(float(v).is_integer() for v in vals) and sum(vals) == n and n > 1 \
-                    and any(v > 1 for v in vals):
+            # whole numbers summing to n > 1 cannot be fractions (those sum to 1): counts
+            if all(float(v).is_integer() for v in vals) and sum(vals) == n and n > 1:
                 fracs = [v / n for v in vals]
             elif abs(sum(vals) - 1.0) > 1e-9:
                 raise ValueError(f"layer fractions must sum to 1 (or counts to n = {n}), got "
@@ -205,6 +205,8 @@ class Configuration:
         if center_um is None:
             center = (1000.0 * len(self.columns), 0.0)
         else:
+            if isinstance(center_um, (str, bytes)) or not hasattr(center_um, "__len__"):
+                raise ValueError(f"center_um is (x, y) in um, got {center_um!r}")
             center = tuple(_number("center_um", c) for c in center_um)
             if len(center) != 2:
                 raise ValueError(f"center_um is (x, y) in um, got {center_um!r}")
@@ -313,6 +315,8 @@ class Configuration:
         labels them; ``electrodes``: number of laminar electrodes on each column's axis."""
         if isinstance(modes, str):
             modes = [modes]
+        if not isinstance(modes, (list, tuple)):
+            raise ValueError(f"probes takes a list of modes of {list(MODES)}, got {modes!r}")
         modes = tuple(dict.fromkeys(modes))
         unknown = [m for m in modes if m not in MODES]
         if unknown:
@@ -444,6 +448,8 @@ def from_dict(data: Mapping) -> Configuration:
         cfg = cfg.runtime(**_only(data["runtime"], ("seed", "dtype", "duration_ms", "dt_ms"),
                                   "runtime"))
     cols = data.get("column", [])
+    if not isinstance(cols, (Mapping, list)):
+        raise ValueError(f"columns are tables, [[column]] each, got {cols!r}")
     for c in [cols] if isinstance(cols, Mapping) else cols:
         c = _only(c, ("name", "layers", "n", "depth_um", "radius_um", "center_um"), "column")
         for k in ("name", "layers", "n"):
@@ -457,6 +463,9 @@ def from_dict(data: Mapping) -> Configuration:
         if "family" not in e:
             raise ValueError("[emitter] needs 'family'")
         cfg = cfg.set_emitter(e["family"], e.get("preset"))
+    for section in ("connectivity", "drive"):  # their keywords are checked by the methods
+        if section in data and not isinstance(data[section], Mapping):
+            raise ValueError(f"[{section}] must be a table, got {data[section]!r}")
     if "connectivity" in data:
         cfg = cfg.connectivity(**data["connectivity"])
     if "drive" in data:

@@ -69,8 +69,12 @@ def readout_spec(name: str, metric: str, *, column: str | None = None, layer: st
         raise ValueError(f"unknown cell type {cell_type!r}; cell types: ['E', 'I']")
     if metric in ("mean_LFP", "mean_CSD") and (layer is not None or cell_type is not None):
         raise ValueError(f"{metric} averages electrodes: select them by column only")
+    for what, value in (("t_start_ms", t_start_ms), ("t_stop_ms", t_stop_ms)):
+        if value is not None and (isinstance(value, (str, bytes, bool)) or not np.isscalar(value)
+                                  or not np.isfinite(value)):
+            raise ValueError(f"{what} must be a finite time in ms, got {value!r}")
     t0 = float(t_start_ms)
-    if not np.isfinite(t0) or t0 < 0:
+    if t0 < 0:
         raise ValueError(f"t_start_ms must be >= 0, got {t_start_ms!r}")
     if t_stop_ms is not None and not float(t_stop_ms) > t0:
         raise ValueError(f"t_stop_ms must exceed t_start_ms ({t0}), got {t_stop_ms!r}")
@@ -105,6 +109,10 @@ def _window(signals, spec):
         t_stop = float(meta["duration_ms"]) if "duration_ms" in meta else float(t[-1])
     # row k covers the step (t[k] - dt, t[k]]
     k0, k1 = int(round(spec.t_start_ms / dt)), int(round(t_stop / dt))
+    for edge, k in ((spec.t_start_ms, k0), (t_stop, k1)):
+        if abs(edge - k * dt) > 1e-9 * max(dt, abs(edge)):  # never a silently moved window
+            raise ValueError(f"readout {spec.name!r}: window edge {edge:g} ms is not on the "
+                             f"step grid (dt = {dt:g} ms): use a multiple of dt")
     if not 0 <= k0 < k1 <= len(t):
         raise ValueError(f"readout {spec.name!r}: window [{spec.t_start_ms}, {t_stop}] ms is "
                          f"outside the run (0 to {len(t) * dt:g} ms)")

@@ -110,18 +110,36 @@ class Signals:
 
     @classmethod
     def from_dict(cls, data: dict) -> "Signals":
+        if not isinstance(data, dict):
+            raise ValueError(f"not a Signals dict: got {type(data).__name__}")
         missing = {"t", "units"} - set(data)
         if missing:
             raise ValueError(f"not a Signals dict: missing {sorted(missing)}")
-        arrays = {n: None if data.get(n) is None else np.asarray(data[n], float)
-                  for n in SIGNALS}
-        return cls(np.asarray(data["t"], float), units=data["units"], meta=data.get("meta"),
-                   **arrays)
+        if not isinstance(data["units"], dict) or not isinstance(data.get("meta", {}) or {}, dict):
+            raise ValueError("not a Signals dict: units and meta must be objects (name -> value)")
+        t = np.asarray(data["t"], float)
+        if t.ndim != 1 or t.size < 1 or not np.all(np.isfinite(t)) or np.any(np.diff(t) <= 0):
+            raise ValueError("not a Signals dict: t must be increasing, finite times (ms)")
+        arrays = {}
+        for n in SIGNALS:
+            x = None if data.get(n) is None else np.asarray(data[n], float)
+            if x is not None and (x.ndim != 2 or x.shape[0] != t.size):
+                raise ValueError(f"not a Signals dict: {n} has shape {x.shape}; expected "
+                                 f"[{t.size} times, rows]")
+            arrays[n] = x
+        return cls(t, units=data["units"], meta=data.get("meta"), **arrays)
 
     @classmethod
     def load_json(cls, path) -> "Signals":
         """Signals from a file written by ``save_json``."""
-        return cls.from_dict(json.loads(Path(path).read_text()))
+        try:
+            data = json.loads(Path(path).read_text())
+        except json.JSONDecodeError as err:
+            raise ValueError(f"{path}: not a Signals JSON file ({err})") from None
+        try:
+            return cls.from_dict(data)
+        except ValueError as err:
+            raise ValueError(f"{path}: {err}") from None
 
 
 def load_signals(path) -> Signals:
