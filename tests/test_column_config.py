@@ -6,7 +6,6 @@ import pytest
 
 import dendrax
 import dendrax.column as dc
-
 from dendrax.column import config as C
 from dendrax.column import emitters as E
 from dendrax.column import geometry as G

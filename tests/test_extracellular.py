@@ -227,5 +227,16 @@ def test_bad_head_and_meg_inputs_are_refused():
         eeg_four_sphere(np.ones(4), [0, 0, 78000.0], xyz)
     with pytest.raises(ValueError, match="exactly at the dipole"):
         meg(np.ones(3), [0, 0, 0.0], [[0, 0, 0.0]])
+    for n_terms in (0, -5, 2.5):
+        with pytest.raises(ValueError, match=r"n_terms must be a whole number >= 1"):
+            eeg_four_sphere(np.ones(3), [0, 0, 78000.0], xyz, n_terms=n_terms)
+    with pytest.raises(ValueError, match="electrodes_xyz has non-finite values"):
+        eeg_four_sphere(np.ones(3), [0, 0, 78000.0], [[0, 0, np.nan]])
+    with pytest.raises(ValueError, match="the dipole has non-finite values"):
+        eeg_four_sphere([1.0, np.nan, 0.0], [0, 0, 78000.0], xyz)
+    with pytest.raises(ValueError, match="sensors_xyz has non-finite values"):
+        meg(np.ones(3), [0, 0, 0.0], [[0, 0, np.inf]])
+    with pytest.raises(ValueError, match=r"an Electrodes dict has exactly the keys"):
+        dx.Electrodes.from_dict({"xyz": [[0.0, 0.0, 0.0]]})
     with pytest.raises(ValueError, match="unknown CSD method 'kcsd'; choose one of"):
         csd(np.zeros((5, 2)), np.arange(5.0), method="kcsd")

@@ -86,6 +86,9 @@ def test_delta_icsd_of_a_wide_gaussian_layer():
     ({"method": "delta", "z": [0.0, 1.0, 3.0, 4.0, 5.0]}, "equally spaced"),
     ({"method": "delta", "diam": -1.0}, "diam must be a finite disc diameter"),
     ({"lfp": np.zeros((4, 2))}, "E = len\\(z\\) = 5"),
+    ({"method": "delta", "diam": "abc"}, "diam must be a finite disc diameter"),
+    ({"vaknin": "no"}, "vaknin must be True or False, got 'no'"),
+    ({"lfp": np.full((5, 2), np.nan)}, "lfp has non-finite values"),
 ])
 def test_bad_csd_inputs_are_refused(kwargs, message):
     args = {"lfp": np.zeros((5, 2)), "z": np.arange(5.0), **kwargs}

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
+import jax
 import jax.numpy as jnp
 
 CSD_METHODS = ("standard", "delta")
@@ -47,7 +48,11 @@ def csd(lfp, z, *, sigma: float = 0.3, method: str = "standard", diam: float = 5
     if method not in CSD_METHODS:
         raise ValueError(f"unknown CSD method {method!r}; choose one of {list(CSD_METHODS)}")
     sigma = check_sigma(sigma)
+    if not isinstance(vaknin, (bool, np.bool_)):
+        raise ValueError(f"vaknin must be True or False, got {vaknin!r}")
     phi = jnp.asarray(lfp)
+    if not isinstance(phi, jax.core.Tracer) and not np.all(np.isfinite(np.asarray(phi))):
+        raise ValueError("lfp has non-finite values (a run that blew up?)")
     z = np.asarray(z, float)
     if z.ndim != 1 or z.size < 3 or not np.all(np.isfinite(z)):
         raise ValueError(f"z must be 1-D finite depths (um) of at least 3 contacts, got {z!r}")
@@ -62,7 +67,8 @@ def csd(lfp, z, *, sigma: float = 0.3, method: str = "standard", diam: float = 5
     h = np.abs(dz)
     if not np.allclose(h, h.mean(), rtol=1e-9):
         raise ValueError(f"the delta iCSD needs equally spaced contacts; spacings: {h}")
-    if not (np.isfinite(diam) and diam > 0):
+    if isinstance(diam, (str, bytes, bool)) or not np.isscalar(diam) or not (
+            np.isfinite(diam) and diam > 0):
         raise ValueError(f"diam must be a finite disc diameter > 0 (um), got {diam!r}")
     return jnp.linalg.solve(jnp.asarray(delta_matrix(z, sigma, diam)), phi)
 

@@ -48,6 +48,8 @@ def _check_dipole(dipole):
     p = jnp.asarray(dipole)
     if p.ndim not in (1, 2) or p.shape[0] != 3:
         raise ValueError(f"a dipole is [3] or [3, T] (nA um), got shape {p.shape}")
+    if _concrete(p) and not np.all(np.isfinite(np.asarray(p))):
+        raise ValueError("the dipole has non-finite values (a run that blew up?)")
     return p
 
 
@@ -84,12 +86,19 @@ def eeg_four_sphere(dipole, location, electrodes_xyz, radii=RADII, sigmas=SIGMAS
     if _concrete(sigmas) and (np.shape(sigmas) != (4,) or not np.all(np.isfinite(sigmas))
                               or not np.all(sigmas > 0)):
         raise ValueError(f"sigmas must be 4 finite conductivities > 0 (S/m), got {sigmas!r}")
+    if n_terms is not None and (isinstance(n_terms, bool) or not isinstance(
+            n_terms, (int, np.integer)) or n_terms < 1):
+        raise ValueError(f"n_terms must be a whole number >= 1 (terms of the series), got "
+                         f"{n_terms!r}")
     rz_vec = jnp.asarray(location, float)
     if rz_vec.shape != (3,):
         raise ValueError(f"location must be [3] (um), got shape {rz_vec.shape}")
     r_el = jnp.asarray(electrodes_xyz, float)
     if r_el.ndim != 2 or r_el.shape[1] != 3:
         raise ValueError(f"electrodes_xyz must be [E, 3] (um), got shape {r_el.shape}")
+    for what, x in (("location", rz_vec), ("electrodes_xyz", r_el)):
+        if _concrete(x) and not np.all(np.isfinite(np.asarray(x))):
+            raise ValueError(f"{what} has non-finite values")
     rz = jnp.linalg.norm(rz_vec)
     r = jnp.linalg.norm(r_el, axis=1)
     if _concrete(rz) and _concrete(r) and _concrete(radii):
@@ -188,6 +197,9 @@ def meg(dipole, location, sensors_xyz):
         raise ValueError(f"sensors_xyz must be [S, 3] (um), got shape {sens.shape}")
     R = sens - loc[None, :]
     dist = jnp.linalg.norm(R, axis=1)
+    for what, x in (("location", loc), ("sensors_xyz", sens)):
+        if _concrete(x) and not np.all(np.isfinite(np.asarray(x))):
+            raise ValueError(f"{what} has non-finite values")
     if _concrete(dist) and np.any(np.asarray(dist) == 0):
         raise ValueError("a sensor sits exactly at the dipole's location: the field is infinite")
     p2 = p if p.ndim == 2 else p[:, None]

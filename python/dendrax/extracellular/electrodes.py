@@ -96,7 +96,13 @@ class Electrodes:
 
     @classmethod
     def from_dict(cls, d: dict) -> "Electrodes":
-        return cls(d["xyz"], sigma=d.get("sigma", 0.3), method=d.get("method", "linesource"))
+        """The inverse of ``to_dict``: every key it writes, and no other."""
+        keys = {"xyz", "sigma", "method"}
+        if not isinstance(d, dict) or set(d) != keys:
+            got = sorted(d) if isinstance(d, dict) else type(d).__name__
+            raise ValueError(f"an Electrodes dict has exactly the keys {sorted(keys)} (as "
+                             f"to_dict writes them), got {got}")
+        return cls(d["xyz"], sigma=d["sigma"], method=d["method"])
 
     def matrix(self, geom, roots=()) -> np.ndarray:
         """[E, N] float64 transfer matrix (uV per nA) for a ``SegmentGeometry`` of N nodes
