@@ -531,6 +531,13 @@ def test_builder_and_connect_errors():
     with pytest.raises(ValueError, match=r"per_cell must be True or False, got 'yes'"):
         net.record_dipole(per_cell="yes")
     assert net.n_connections == 0  # nothing half-built
+    far = dx.Network([hh_cell(), hh_cell()])
+    far.connect(far.cell(0).soma(0.5), far.cell(1).soma(0.5), "IonotropicSynapse", gS=0.01,
+                delay=1e9)
+    far.record("v", far.cell(1).soma(0.5))
+    with pytest.raises(ValueError, match=r"the delays \(the longest delay, 1e\+09 ms\) need a "
+                                         r"voltage history of 4e\+10 steps .* 298 GiB"):
+        dx.simulate(far, 1.0, 0.025)
     net.fully_connect([0.0], [1.0], "Exp2Syn", weight=0.001)  # whole numbers as floats: fine
     net.connect_matrix(np.array([[False, True], [False, False]]), "IonotropicSynapse")
     assert net.n_connections == 2

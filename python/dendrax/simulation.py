@@ -687,5 +687,18 @@ def sized(model: Model, layout, params, dt) -> Model:
             np.max(np.asarray(delay), initial=0.0))
         inbuf = max(inbuf, int(np.round(d / dt)))
     history = int(np.round(graded / dt)) + 1 if model.graded else 1
+    itemsize = np.dtype(jnp.result_type(float)).itemsize
+    buffers = (("spike ring", ring, 4 * -(-max(model.n_sources + model.n_points, 1) // 32), event),
+               ("voltage history", history, itemsize * model.graded_pre_nodes.size, graded),
+               ("input buffer", inbuf, 2 * itemsize * model.n_points, None))
+    for what, steps, row_bytes, delay in buffers:
+        if steps * row_bytes > _MAX_DELAY_BUFFER:
+            longest = "" if delay is None else f" (the longest delay, {delay:g} ms)"
+            raise ValueError(f"the delays{longest} need a {what} of {steps:.3g} steps of dt = "
+                             f"{dt:g} ms, {steps * row_bytes / 2**30:.3g} GiB: use shorter "
+                             "delays or a larger dt")
     return replace(model, ring_size=max(ring, 1), history_size=max(history, 1),
                    inbuf_size=max(inbuf, 1))
+
+
+_MAX_DELAY_BUFFER = 2**31  # bytes: a delay buffer beyond this is a mistake, not a model
