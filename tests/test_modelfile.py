@@ -934,6 +934,11 @@ def test_refuses_missing_keys_and_wrong_lengths(saved):
     doc["morphologies"][0]["sections"][1]["points"][0] = [1.0, 2.0, 3.0]
     with pytest.raises(ValueError, match=r"sections\[1\]\.points\[0\]: expected 4 entries"):
         load(write(doc))
+    points = doc["morphologies"][0]["sections"][0]["points"]
+    doc["morphologies"][0]["sections"][1]["points"][0] = [0.0, 0.0, 0.0, 1.0]
+    doc["morphologies"][0]["sections"][0]["points"] = [points[0]] * len(points)
+    with pytest.raises(ValueError, match=r"sections\[0\]: the section has zero length"):
+        load(write(doc))
 
 
 def test_refuses_bad_network_wiring(tmp_path):

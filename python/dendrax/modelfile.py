@@ -657,6 +657,10 @@ def _read_morphology(r: _Reader, m, where) -> Morphology:
         r.keys(s, w, {"region", "parent", "parent_x", "points"})
         pts = r.list(s["points"], f"{w}.points")
         rows = [r.floats(p, f"{w}.points[{k}]", 4, "x, y, z, diameter") for k, p in enumerate(pts)]
+        xyz = np.array(rows, float).reshape(-1, 4)[:, :3]
+        if len(xyz) >= 2 and not np.any(np.linalg.norm(np.diff(xyz, axis=0), axis=1) > 0):
+            r.fail(w, "the section has zero length (all its points coincide): its membrane "
+                      "area would be 0")
         try:
             sections.append(Section(np.array(rows).reshape(-1, 4),
                                     r.int(s["parent"], f"{w}.parent"),
