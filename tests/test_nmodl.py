@@ -256,6 +256,14 @@ REFUSALS = {
     "undeclared": (_bad(deriv="n' = (ninf - n) / 5"), 14, "'ninf' is used but not declared"),
     "array": (_bad(extra="ASSIGNED { arr[3] }"), 16, "array"),
     "syntax": (_bad(deriv="n' = (1 - n) / "), 15, "syntax error"),
+    # nocmodl refuses these; loading them would let the later declaration silently win
+    "two suffixes": (_bad(neuron="SUFFIX other"), 4, "a second SUFFIX (other) after bad"),
+    "parameter twice": (_bad(extra="PARAMETER { gbar = 0.02 (S/cm2) }"), 16,
+                        "gbar is declared twice in PARAMETER"),
+    "parameter and state": (_bad(extra="PARAMETER { n = 1 }"), 16,
+                            "n is declared twice (STATE, then PARAMETER)"),
+    "empty limits": (_bad(extra="PARAMETER { a = 0.5 <1, 0> }"), 16, "limits <1, 0> admit no value"),
+    "infinite": (_bad(extra="PARAMETER { big = 1e400 }"), 16, "big = inf: not a finite number"),
 }
 
 
@@ -278,6 +286,10 @@ def test_every_problem_is_reported_at_once():
 def test_missing_file_and_missing_current():
     with pytest.raises(FileNotFoundError, match="no NMODL file"):
         nmodl.load("does/not/exist.mod")
+    with pytest.raises(ValueError, match="empty NMODL path or text"):
+        nmodl.load("")
+    with pytest.raises(TypeError, match="give a path to an NMODL file or its text"):
+        nmodl.load(None)
     with pytest.raises(NmodlError, match="writes no current"):
         nmodl.load("NEURON { SUFFIX quiet }\nPARAMETER { a = 1 }\n", register=False)
 

@@ -233,6 +233,7 @@ class Walker:
         self.problems: list[tuple[int, str]] = []
         self.d = Description(source=source, text=text)
         self.line = 1  # the line statements are searched from
+        self.declared, self.declared_lines = {}, {}  # name -> block, line of its declaration
         self.stop: int | None = None
 
     def problem(self, line: int, msg: str) -> None:
@@ -309,6 +310,10 @@ class Walker:
             t = _type(s)
             if t == "Suffix":
                 kind = _name(s.type)
+                if d.name:
+                    self.problem(self.at(_word(_name(s.name))), f"a second {kind} "
+                                 f"({_name(s.name)}) after {d.name}: one mechanism per file")
+                    continue
                 d.name = _name(s.name)
                 self.at(_word(d.name))
                 if kind == "POINT_PROCESS":
@@ -395,6 +400,14 @@ class Walker:
             if _type(s.name) == "IndexedName":
                 self.problem(ln, f"array PARAMETER {name}[...] is not supported")
                 continue
+            if not math.isfinite(default):
+                self.problem(ln, f"PARAMETER {name} = {default}: not a finite number")
+                continue
+            if s.limit is not None and not p.low <= p.high:
+                self.problem(ln, f"PARAMETER {name}'s limits <{p.low:g}, {p.high:g}> admit no "
+                             "value")
+                continue
+            self._declare(name, ln, "PARAMETER")
             self.d.params[name] = p
 
     def _definitions(self, b, table, what):
@@ -406,7 +419,17 @@ class Walker:
             if s.length is not None or _type(s.name) == "IndexedName":
                 self.problem(ln, f"array {what} {name}[...] is not supported")
                 continue
+            self._declare(name, ln, what)
             table[name] = _unit(s.unit)
+
+    def _declare(self, name, ln, what):
+        """A name is declared once, in one of PARAMETER, ASSIGNED and STATE (NEURON's
+        nocmodl refuses a redeclaration; here the later one would silently win)."""
+        before = self.declared.setdefault(name, what)
+        if before != what:
+            self.problem(ln, f"{name} is declared twice ({before}, then {what})")
+        elif self.declared_lines.setdefault(name, ln) != ln:
+            self.problem(ln, f"{name} is declared twice in {what}")
 
     def _AssignedBlock(self, b):
         self._definitions(b, self.d.assigned, "ASSIGNED")
@@ -712,6 +735,11 @@ def describe(text: str, source: str = "<text>") -> Description:
 
 def read(path_or_text) -> tuple[str, str]:
     """(text, source name) of a path or of NMODL text itself."""
+    if not isinstance(path_or_text, (str, Path)):
+        raise TypeError(f"give a path to an NMODL file or its text (a str), got "
+                        f"{type(path_or_text).__name__}")
+    if isinstance(path_or_text, str) and not path_or_text.strip():
+        raise ValueError("empty NMODL path or text")
     if isinstance(path_or_text, Path) or (isinstance(path_or_text, str) and "\n" not in path_or_text
                                           and "{" not in path_or_text):
         p = Path(path_or_text)
