@@ -718,6 +718,14 @@ SPLIT_SCRIPT = textwrap.dedent("""
         raise AssertionError("a delay below dt/2 must be refused")
     except ValueError as err:
         assert "minimum delay" in str(err), err
+    for devices, words in ((0, "give 1 to 4"), ("abc", "None, a count or a list"),
+                           ([0, 1], "must be jax devices"),
+                           (jax.devices()[:1] * 2, "more than once")):
+        try:
+            distributed.simulate(net, 5.0, 0.025, devices=devices)
+            raise AssertionError(f"devices={devices!r} must be refused")
+        except ValueError as err:
+            assert words in str(err), err
     print("split ok")
 """)
 

@@ -224,16 +224,24 @@ def _min_delay_steps(model, layout, params, dt, n_steps) -> int:
 
 def resolve_devices(devices) -> list:
     """None: every device of the default backend; an int n: the first n; or a list."""
+    available = jax.devices()
     if devices is None:
-        return list(jax.devices())
-    if isinstance(devices, int):
-        available = jax.devices()
+        return list(available)
+    if isinstance(devices, (int, np.integer)) and not isinstance(devices, bool):
         if not 1 <= devices <= len(available):
-            raise ValueError(f"devices={devices}: {len(available)} device(s) available")
+            raise ValueError(f"devices={devices}: give 1 to {len(available)} (the device(s) "
+                             "available), a list of devices, or None for all")
         return list(available[:devices])
+    if isinstance(devices, (str, bytes, bool)) or not hasattr(devices, "__iter__"):
+        raise ValueError(f"devices must be None, a count or a list of jax devices "
+                         f"(jax.devices()), got {devices!r}")
     devices = list(devices)
     if not devices:
         raise ValueError("devices is an empty list")
+    if not all(isinstance(d, jax.Device) for d in devices):
+        raise ValueError(f"devices must be jax devices (from jax.devices()), got {devices!r}")
+    if len(set(devices)) < len(devices):
+        raise ValueError(f"devices lists a device more than once: {devices}")
     return devices
 
 
