@@ -510,6 +510,16 @@ def test_builder_and_connect_errors():
         net.sparse_connect([0], [1], "Exp2Syn", p=1.5, key=0, weight=0.001)
     with pytest.raises(ValueError, match=r"p must be a probability in \[0, 1\], got '0.5'"):
         net.sparse_connect([0], [1], "Exp2Syn", p="0.5", key=0, weight=0.001)
+    for key, words in (("abc", r"key must be an int seed >= 0 or a JAX PRNG key"),
+                       (-3, r"key: an int seed is >= 0, got -3")):
+        with pytest.raises(ValueError, match=words):
+            net.sparse_connect([0], [1], "Exp2Syn", p=0.5, key=key, weight=0.001)
+    with pytest.raises(ValueError, match=r"threshold must be a number, got 'x'"):
+        net.record_spikes(threshold="x")
+    with pytest.raises(ValueError, match=r"rate must be a number, got '5'"):
+        net.poisson_source("5", 1, stop=10.0)
+    with pytest.raises(ValueError, match=r"rate x duration = 1e\+10 spikes expected"):
+        net.poisson_source(1e12, 1, stop=10.0)
     # never a truncated index, a boolean read as 0 or 1, or a dropped cell
     with pytest.raises(ValueError, match=r"pre must be cell indices \(whole numbers\), got \[0.7\]"):
         net.fully_connect([0.7], [1], "Exp2Syn", weight=0.001)

@@ -455,6 +455,8 @@ class Cell:
         self._touch()
         loc = self.soma() if loc is None else loc
         self.node(loc)
+        if isinstance(threshold, (str, bytes, bool)) or not np.isscalar(threshold):
+            raise ValueError(f"threshold must be one number (mV), got {threshold!r}")
         _check_finite("threshold", threshold)
         self.spike_records.append((loc.section, loc.x, float(threshold)))
         return self

@@ -36,13 +36,27 @@ NETCON_THRESHOLD = 10.0  # mV, NEURON's default NetCon threshold
 def _rng(key) -> np.random.Generator:
     """A numpy generator seeded by a JAX PRNG key (typed or raw) or an int: the same key
     gives the same draws."""
-    if isinstance(key, (int, np.integer)):
-        return np.random.default_rng(int(key))
     import jax
 
+    if isinstance(key, (int, np.integer)) and not isinstance(key, bool):
+        if key < 0:
+            raise ValueError(f"key: an int seed is >= 0, got {key}")
+        return np.random.default_rng(int(key))
+    if not isinstance(key, jax.Array) or not (jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key)
+                                              or key.dtype == np.uint32):
+        raise ValueError(f"key must be an int seed >= 0 or a JAX PRNG key "
+                         f"(jax.random.PRNGKey(seed)), got {key!r}")
     if jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key):
         key = jax.random.key_data(key)
     return np.random.default_rng(np.asarray(key).astype(np.uint64).ravel().tolist())
+
+
+def _real(name: str, value) -> float:
+    """``value`` as a float, or a ValueError naming the argument (not numpy's)."""
+    if isinstance(value, (str, bytes, bool)) or not np.isscalar(value) or \
+            not np.issubdtype(np.asarray(value).dtype, np.number):
+        raise ValueError(f"{name} must be a number, got {value!r}")
+    return float(value)
 
 
 def _synapse(synapse):
@@ -330,11 +344,15 @@ class Network:
     def poisson_source(self, rate: float, key, *, start: float = 0.0, stop: float) -> Source:
         """A Poisson spike train of ``rate`` (Hz) from ``start`` to ``stop`` (ms), drawn from the
         JAX PRNG ``key`` (or an int seed): the same key gives the same train."""
+        rate, start, stop = _real("rate", rate), _real("start", start), _real("stop", stop)
         if not (np.isfinite(rate) and rate >= 0):
             raise ValueError(f"rate must be a finite number >= 0 Hz, got {rate!r}")
         if not (np.isfinite(start) and np.isfinite(stop) and 0 <= start <= stop):
             raise ValueError(f"need 0 <= start <= stop (ms), got start={start}, stop={stop}")
         mean = rate * (stop - start) * 1e-3
+        if mean > 1e8:
+            raise ValueError(f"rate x duration = {mean:.3g} spikes expected from one source: "
+                             "check the rate (Hz) and the times (ms)")
         n_max = int(mean + 10.0 * np.sqrt(mean) + 20)
         gaps = _rng(key).exponential(1e3 / rate, n_max) if rate > 0 else np.zeros(0)
         times = start + np.cumsum(gaps)
@@ -747,9 +765,9 @@ class Network:
             self.wiring.point_spike_records.extend((nrn.population, int(i)) for i in nrn.index)
             self._revision += 1
             return self
-        cells = np.arange(len(self)) if cells is None else np.asarray(
-            [cells] if np.isscalar(cells) else list(cells), int)
-        if not np.isfinite(threshold):
+        cells = np.arange(len(self)) if cells is None else _indices(
+            [cells] if np.isscalar(cells) else cells, "cells")
+        if not np.isfinite(_real("threshold", threshold)):
             raise ValueError(f"threshold must be finite, got {threshold!r}")
         secs, xs = self._site(cells, loc)
         for c, s, x in zip(cells.tolist(), secs.tolist(), xs.tolist()):
