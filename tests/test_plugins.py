@@ -121,6 +121,50 @@ def test_a_plugins_declarations_are_checked(declare, message):
         dx.Cell.ball_and_stick().insert(namespace["Leaky"])
 
 
+@pytest.mark.parametrize("returns,message", [
+    ('{"cl": params["g"] * (v - params["e"])}',
+     r"Ohmic.current returns currents of \['cl'\], which it does not declare: ions = \(\)"),
+    ('params["g"] * (v - params["e"])', r"Ohmic.current must return a dict"),
+    ('{"": (params["g"] * (v - params["e"]))[:2]}',
+     r"Ohmic.current\[''\] must have one value per node \(shape \[n\]\), got shape \(2,\)"),
+    ('{"": (params["g"] * (v - params["e"])).astype(int)}',
+     r"Ohmic.current\[''\] must be a float array, got int"),
+])
+def test_a_channels_current_is_checked_at_insert(returns, message):
+    """What current returns is checked on abstract arrays when the channel is inserted: a
+    wrong key, shape or dtype is named there, not deep inside the run."""
+    from dendrax.mechanisms import Channel
+
+    namespace = {"Channel": Channel}
+    exec(textwrap.dedent(f"""
+        class Ohmic(Channel):
+            name = "ohmic_test"
+            params = {{"g": 1e-4, "e": -70.0}}
+
+            def current(self, v, states, params, env):
+                return {returns}
+    """), namespace)
+    with pytest.raises(ValueError, match=message):
+        dx.Cell.ball_and_stick().insert(namespace["Ohmic"])
+
+
+def test_a_synapse_class_is_used_as_a_registered_name_is():
+    from dendrax.mechanisms.exp2syn import Exp2Syn
+
+    class Mine(Exp2Syn):
+        name = "mine_test"
+
+    runs = []
+    for synapse in (Mine, "Exp2Syn"):
+        cell = dx.Cell.ball_and_stick()
+        cell.record("v", cell.section(1)(0.5))
+        cell.synapse(synapse, cell.section(1)(0.5), spike_times=[1.0], weight=0.01)
+        runs.append(np.asarray(dx.simulate(cell, 5.0, 0.025).traces))
+    np.testing.assert_array_equal(runs[0], runs[1])
+    with pytest.raises(ValueError, match="42 is not a dendrax Synapse subclass"):
+        dx.Cell.ball_and_stick().synapse(42, dx.Cell.ball_and_stick().soma(0.5))
+
+
 def test_unknown_names_suggest_the_nearest():
     with pytest.raises(PluginError, match="did you mean 'hh'"):
         dx.Cell.ball_and_stick().insert("hhh")

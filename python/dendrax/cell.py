@@ -536,13 +536,16 @@ class Cell:
             raise ValueError(f"cannot record {name!r} at {loc}: {mech} is not inserted there")
         return unit
 
-    def synapse(self, name: str, loc: Location, *, spike_times=(), weight: float = 0.001,
+    def synapse(self, name, loc: Location, *, spike_times=(), weight: float = 0.001,
                 delay: float = 0.0, **params) -> "Cell":
-        """A synapse (a registered plugin, e.g. "Exp2Syn") at ``loc`` driven by presynaptic
+        """A synapse (a registered plugin's name, e.g. "Exp2Syn", or a ``Synapse`` class) at
+        ``loc`` driven by presynaptic
         spikes at ``spike_times`` (ms), arriving after ``delay`` (ms) with ``weight`` (uS for
         conductance synapses), as a NEURON NetCon from a VecStim."""
         self._touch()
-        mech = registry.synapse(name)
+        mech = registry.synapse(name)  # a registered name, or a synapse class to try out
+        if not isinstance(name, str):
+            check_name(mech.name)
         name = mech.name  # "<package>:<name>" picks one of several providers
         if not isinstance(mech, Synapse):
             raise ValueError(f"{name} is a graded synapse (driven by a presynaptic voltage, not "

@@ -26,7 +26,7 @@ import numpy as np
 
 from .cell import REDUCTIONS, Cell, Location, SectionRef, check_name, synapse_values
 from .mechanisms import registry
-from .mechanisms.base import GradedSynapse, Synapse, check_mechanism
+from .mechanisms.base import GradedSynapse
 from .point.base import constraints
 from .quantities import is_quantity, magnitude
 
@@ -62,12 +62,9 @@ def _real(name: str, value) -> float:
 def _synapse(synapse):
     """A synapse by registered name, or a Synapse / GradedSynapse class or instance (to try
     one before packaging it)."""
-    if isinstance(synapse, str):
-        return registry.synapse(synapse)
-    kind = GradedSynapse if isinstance(synapse, GradedSynapse) or (
-        isinstance(synapse, type) and issubclass(synapse, GradedSynapse)) else Synapse
-    mech = check_mechanism(synapse, kind)
-    check_name(mech.name)
+    mech = registry.synapse(synapse)
+    if not isinstance(synapse, str):
+        check_name(mech.name)
     return mech
 
 

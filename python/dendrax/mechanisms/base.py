@@ -294,4 +294,39 @@ def check_mechanism(obj, kind: type) -> Mechanism:
     for k, u in getattr(cls, "units", {}).items():
         if not isinstance(u, str):
             raise ValueError(f"{cls.__name__}.units[{k!r}] must be a string, got {u!r}")
-    return obj() if isinstance(obj, type) else obj
+    mech = obj() if isinstance(obj, type) else obj
+    if kind is Channel:
+        _check_current(mech)
+    return mech
+
+
+def _check_current(mech) -> None:
+    """A ValueError where a channel's ``current`` returns what the loop cannot use: not a
+    dict, a current of an ion it does not declare, or not one value per node (checked on
+    abstract arrays: no computation). A current that needs more than the documented
+    environment is left to the run."""
+    import jax
+
+    name = type(mech).__name__
+    one = jax.ShapeDtypeStruct((3,), jnp.float32)
+    env = {"celsius": jax.ShapeDtypeStruct((), jnp.float32),
+           **{f"{k}{ion}{q}": one for ion in mech.ions for k, q in (("e", ""), ("", "i"),
+                                                                    ("", "o"), ("i", ""))}}
+    try:
+        out = jax.eval_shape(mech.current, one, {k: one for k in mech.states},
+                             {k: one for k in mech.params}, env)
+    except Exception:
+        return
+    if not isinstance(out, dict):
+        raise ValueError(f"{name}.current must return a dict {{ion: current, '': the "
+                         f"nonspecific current}}, got {type(out).__name__}")
+    bad = sorted(set(out) - set(mech.ions) - {""})
+    if bad:
+        raise ValueError(f"{name}.current returns currents of {bad}, which it does not declare: "
+                         f"ions = {tuple(mech.ions)} ('' is its nonspecific current)")
+    for k, x in out.items():
+        if getattr(x, "shape", None) not in ((3,), ()):
+            raise ValueError(f"{name}.current[{k!r}] must have one value per node (shape [n]), "
+                             f"got shape {getattr(x, 'shape', None)}")
+        if not jnp.issubdtype(x.dtype, jnp.floating):
+            raise ValueError(f"{name}.current[{k!r}] must be a float array, got {x.dtype}")

@@ -17,8 +17,14 @@ def channel(name: str) -> Mechanism:
     return mech
 
 
-def synapse(name: str) -> Synapse | GradedSynapse:
-    """The synapse (event-driven or graded) registered under ``name``, instantiated."""
+def synapse(name) -> Synapse | GradedSynapse:
+    """The synapse (event-driven or graded) registered under ``name``, instantiated; a
+    synapse class or instance is checked and used as it is (as ``Cell.insert`` takes
+    channels)."""
+    if not isinstance(name, str):
+        graded = isinstance(name, GradedSynapse) or (isinstance(name, type)
+                                                     and issubclass(name, GradedSynapse))
+        return check_mechanism(name, GradedSynapse if graded else Synapse)
     obj = plugins.load("dendrax.synapses", name)
     kind = GradedSynapse if isinstance(obj, GradedSynapse) or (
         isinstance(obj, type) and issubclass(obj, GradedSynapse)) else Synapse
