@@ -377,6 +377,17 @@ def test_cli_check(capsys, tmp_path):
     assert "POINTER" in capsys.readouterr().err
 
 
+def test_packaging_a_name_taken_by_another_package_warns(tmp_path, capsys):
+    """Installed, it would make cell.insert("hh") ambiguous for every user of hh."""
+    mod = tmp_path / "hh.mod"
+    mod.write_text("NEURON {\n  SUFFIX hh\n  NONSPECIFIC_CURRENT i\n}\n"
+                   "PARAMETER { g = 0.001 (S/cm2) }\nASSIGNED { v (mV) i (mA/cm2) }\n"
+                   "BREAKPOINT { i = g * (v + 70) }\n")
+    with pytest.warns(UserWarning, match=r"'hh' is already provided by dendrax; once this package "
+                                         r"is installed, cell.insert\('hh'\) is ambiguous"):
+        assert nmodl_main(["nmodl", str(mod), "-o", str(tmp_path / "leak")]) == 0
+
+
 def test_cli_writes_an_installable_package(tmp_path, capsys):
     out = tmp_path / "my-lab-model"
     assert nmodl_main(["nmodl", str(CASES), str(HERE / "nmodl" / "CaDynamics_E2.mod"),

@@ -16,7 +16,10 @@ dendrax. The generated modules need dendrax (not NEURON) at run time.
 from __future__ import annotations
 
 import re
+import warnings
 from pathlib import Path
+
+from .. import plugins
 
 from .codegen import _ident, generate
 from .describe import NmodlError, describe, read
@@ -73,6 +76,14 @@ def write_package(files, out, *, name: str | None = None, skip_unsupported: bool
             continue
         if d.name in seen:
             raise ValueError(f"{f} and {seen[d.name]} both define the mechanism {d.name!r}")
+        group = "dendrax.synapses" if d.point else "dendrax.channels"
+        taken = [q.package for q in plugins.providers(group).get(d.name, ())
+                 if q.package.lower().replace("_", "-") != dist]
+        if taken:  # installing it would make the name ambiguous for every user of it
+            warnings.warn(f"{f}: {d.name!r} is already provided by {', '.join(taken)}; once "
+                          f"this package is installed, cell.insert({d.name!r}) is ambiguous "
+                          f"and needs '<package>:{d.name}' (e.g. '{dist}:{d.name}'). Rename "
+                          "the SUFFIX / POINT_PROCESS to avoid that", UserWarning, stacklevel=2)
         seen[d.name] = f
         generated[d.name] = (d, code, f)
     if errors:
