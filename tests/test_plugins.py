@@ -148,6 +148,25 @@ def test_a_channels_current_is_checked_at_insert(returns, message):
         dx.Cell.ball_and_stick().insert(namespace["Ohmic"])
 
 
+def test_rates_of_an_undeclared_state_are_refused():
+    from dendrax.mechanisms import Channel
+
+    class Gate(Channel):
+        name = "gate_test"
+        params = {"g": 1e-4}
+        states = {"m": 0.0}
+
+        def alpha_beta(self, v, params, env):
+            return {"m": (v * 0 + 1.0, v * 0 + 1.0, 1.0), "h": (v * 0 + 1.0, v * 0 + 2.0, 1.0)}
+
+        def current(self, v, states, params, env):
+            return {"": params["g"] * states["m"] * v}
+
+    with pytest.raises(ValueError, match=r"Gate's rates give \['h'\], which are not its states "
+                                         r"\['m'\]: declare them in states"):
+        dx.Cell.ball_and_stick().insert(Gate)
+
+
 def test_a_synapse_class_is_used_as_a_registered_name_is():
     from dendrax.mechanisms.exp2syn import Exp2Syn
 

@@ -296,15 +296,15 @@ def check_mechanism(obj, kind: type) -> Mechanism:
             raise ValueError(f"{cls.__name__}.units[{k!r}] must be a string, got {u!r}")
     mech = obj() if isinstance(obj, type) else obj
     if kind is Channel:
-        _check_current(mech)
+        _check_outputs(mech)
     return mech
 
 
-def _check_current(mech) -> None:
-    """A ValueError where a channel's ``current`` returns what the loop cannot use: not a
-    dict, a current of an ion it does not declare, or not one value per node (checked on
-    abstract arrays: no computation). A current that needs more than the documented
-    environment is left to the run."""
+def _check_outputs(mech) -> None:
+    """A ValueError where a channel's ``rates`` name a state it does not declare (it would
+    be dropped), or its ``current`` returns what the loop cannot use: not a dict, a current
+    of an ion it does not declare, or not one value per node (checked on abstract arrays:
+    no computation). What needs more than the documented environment is left to the run."""
     import jax
 
     name = type(mech).__name__
@@ -312,6 +312,13 @@ def _check_current(mech) -> None:
     env = {"celsius": jax.ShapeDtypeStruct((), jnp.float32),
            **{f"{k}{ion}{q}": one for ion in mech.ions for k, q in (("e", ""), ("", "i"),
                                                                     ("", "o"), ("i", ""))}}
+    try:
+        rates = jax.eval_shape(mech.rates, one, {k: one for k in mech.params}, env)
+    except Exception:
+        rates = {}
+    if isinstance(rates, dict) and set(rates) - set(mech.states):
+        raise ValueError(f"{name}'s rates give {sorted(set(rates) - set(mech.states))}, which are "
+                         f"not its states {sorted(mech.states)}: declare them in states")
     try:
         out = jax.eval_shape(mech.current, one, {k: one for k in mech.states},
                              {k: one for k in mech.params}, env)
