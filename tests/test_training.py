@@ -487,6 +487,10 @@ def test_cli_fit_npz_target_writes_results(tmp_path, capsys):
     (lambda c: c.replace("t_stop = 8.0", "t_stop = 8.0\namps = [[0.1, 0.2]]"), "amplitude"),
     (lambda c: c + "\n[[param]]\nname = 'cm'\nwhere = 'dend'\n", "already used"),
     (lambda c: "x = = 1", "not valid TOML"),
+    (lambda c: c.replace("upper = 1e-3", "upper = -1e-5").replace("lower = ", "lower = -1e-4 #"),
+     "hh.gl must be >= 0 S/cm2, but Sigmoid"),
+    (lambda c: c.replace('npz = "', 'npz = "' + __file__ + '" #"'), "as an .npz file of traces"),
+    (lambda c: c.replace("[optimizer]", "[optimizer]\nseed = 2.5"), "seed must be an integer"),
 ])
 def test_cli_fit_bad_configs_exit_2_with_one_line(tmp_path, capsys, edit, message):
     from dendrax.cli import main

@@ -85,9 +85,9 @@ def get_number(table, key, default=None, *, positive=False, integer=False, prefi
     value = table.get(key, default)
     ok = isinstance(value, (int, float)) and not isinstance(value, bool) and np.isfinite(value)
     if ok and integer:
-        ok = float(value) == int(value)
+        ok = isinstance(value, int) or float(value).is_integer()
     if not ok or (positive and value <= 0):
-        kind = "a positive " if positive else "a "
+        kind = "a positive " if positive else ("an " if integer else "a ")
         raise SpecError(f"{prefix}{key} must be {kind}{'integer' if integer else 'number'}, "
                         f"got {value!r}")
     return int(value) if integer else float(value)

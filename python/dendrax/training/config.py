@@ -123,8 +123,11 @@ def build(cfg) -> dict:
                 if "t" in data and (len(data["t"]) != n_t or not np.allclose(np.diff(data["t"]), dt)):
                     raise SpecError(f"{t['npz']}: its t ({len(data['t'])} samples) does not match "
                                      f"t_stop {t_stop:g} ms at dt {dt:g} ms ({n_t} samples)")
-        except OSError as err:
-            raise SpecError(f"cannot read target {t['npz']}: {err}") from None
+        except (OSError, ValueError) as err:  # numpy: "pickled (object) data" for non-npz
+            if isinstance(err, SpecError):
+                raise
+            raise SpecError(f"cannot read target {t['npz']} as an .npz file of traces: "
+                            f"{err}") from None
         target = target[None] if target.ndim == 2 else target
         if target.shape != shape:
             raise SpecError(f"target traces have shape {target.shape[-target.ndim:]}; expected "
