@@ -283,6 +283,47 @@ def test_every_problem_is_reported_at_once():
     assert {ln for ln, _ in problems} >= {4, 14}
 
 
+RUNAWAY = """NEURON {
+    SUFFIX runaway
+    NONSPECIFIC_CURRENT i
+    RANGE k
+}
+PARAMETER { k = 1e6 (/ms) }
+ASSIGNED { v (mV) i (mA/cm2) }
+STATE { m }
+INITIAL { m = 1 }
+BREAKPOINT {
+    SOLVE st METHOD derivimplicit
+    i = 1e-6 * m * (v + 65)
+}
+DERIVATIVE st { m' = k * m * m * m }
+"""
+
+
+def test_newton_that_does_not_converge_gives_nan_not_a_wrong_state():
+    """derivimplicit's 8 Newton iterations from m = 1 on m' = k m^3 (k = 1e6/ms): the
+    implicit step's root (m ~ -0.034) is far, and the last iterate still moves by a third.
+    dendrax returns NaN for that compartment (a finite state that solves nothing would be
+    a silent wrong answer; NEURON iterates up to 50 times and stops with "not converged"
+    beyond), while a mild k converges to the root of the backward-Euler equation."""
+    cls = nmodl.load(RUNAWAY, register=False)
+    mech, v = cls(), jnp.full(2, -65.0)
+    env = {"celsius": jnp.asarray(6.3)}
+    for k, converged in ((1e6, False), (0.01, True)):
+        params = {"k": jnp.full(2, k)}
+        s = mech.advance(v, mech.steady_state(v, params, env), params, env, 0.025)
+        if converged:
+            m = np.asarray(s["m"])  # backward Euler: m - 1 = dt k m^3
+            np.testing.assert_allclose(m - 1.0, 0.025 * k * m ** 3, rtol=1e-12)
+        else:
+            assert np.isnan(np.asarray(s["m"])).all()
+    # with more iterations (docs/nmodl.md) the stiff step converges too
+    cls.newton_iterations = 40
+    params = {"k": jnp.full(2, 1e6)}
+    m = np.asarray(mech.advance(v, mech.steady_state(v, params, env), params, env, 0.025)["m"])
+    np.testing.assert_allclose(m - 1.0, 0.025 * 1e6 * m ** 3, rtol=1e-9, atol=1e-12)
+
+
 def test_missing_file_and_missing_current():
     with pytest.raises(FileNotFoundError, match="no NMODL file"):
         nmodl.load("does/not/exist.mod")

@@ -78,9 +78,17 @@ def euler(deriv, x: dict, names, dt) -> None:
 def _newton(residual, values, iterations: int, clamp: bool):
     """``iterations`` Newton steps on residual(values) = 0 (exact Jacobian by forward-mode
     autodiff, one column per unknown; compartments are independent, so the systems are
-    solved batched)."""
+    solved batched).
+
+    Where the last of several steps still moved a value by more than NEURON's convergence
+    criterion (1e-6, relative to the value or to 1e-6 where it is smaller), Newton has not
+    converged in these iterations (a stiff step far from its root, or no root): that
+    compartment's values are NaN, never a finite state that solves nothing (NEURON
+    iterates up to 50 times, then stops with "not converged")."""
     k = len(values)
+    previous = None
     for _ in range(iterations):
+        previous = values
         f = residual(values)
         cols = []
         for j in range(k):
@@ -101,7 +109,13 @@ def _newton(residual, values, iterations: int, clamp: bool):
         values = [v + dv for v, dv in zip(values, delta)]
         if clamp:
             values = [jnp.maximum(v, 0.0) for v in values]
-    return values
+    if iterations < 2:  # one step: a linear system, solved exactly
+        return values
+    # the last step's change (after clamping: a state held at 0 has converged)
+    moved = [jnp.abs(v - p) > 1e-6 * jnp.maximum(jnp.abs(v), 1e-6)
+             for v, p in zip(values, previous)]
+    stuck = jnp.any(jnp.stack([jnp.broadcast_to(m, shape) for m in moved]), axis=0)
+    return [jnp.where(stuck, jnp.nan, v) for v in values]
 
 
 def implicit(deriv, x: dict, names, dt, iterations: int) -> None:
