@@ -798,7 +798,8 @@ def valid_range(model: Model, path: tuple):
     ("channels", "hh", "gnabar")): what ``check_values`` holds it to."""
     if path[0] in ("cable", "ions"):
         return value_range(path[1])
-    mechs = {p.mech.name: p.mech for p in (*model.channels, *model.synapses, *model.graded)}
+    mechs = {p.mech.name: p.mech for p in (*model.channels, *model.synapses, *model.graded,
+                                            *model.plastic)}
     if path[0] in ("channels", "synapses") and path[1] in mechs:
         return value_range(path[2], mechs[path[1]])
     return None, ""
@@ -812,8 +813,6 @@ def check_values(model: Model, layout: Layout, params: dict) -> list:
     scalar: the rule is broken], which ``simulate`` turns into NaN outputs instead of a
     silently wrong run.
     """
-    mechs = {p.mech.name: p.mech for p in (*model.channels, *model.synapses, *model.graded,
-                                            *model.plastic)}
     stimuli = {("iclamp", "dur"): (NONNEGATIVE, "ms"), ("vclamp", "dur"): (NONNEGATIVE, "ms"),
                ("vclamp", "rs"): (POSITIVE, "MOhm")}
     traced = []
@@ -827,15 +826,13 @@ def check_values(model: Model, layout: Layout, params: dict) -> list:
         else:
             rng.check(label, np.asarray(leaf), unit)
 
-    for k, leaf in params.get("cable", {}).items():
-        check(k, leaf, value_range(k))
-    for k, leaf in params.get("ions", {}).items():
-        check(k, leaf, value_range(k))
+    for kind in ("cable", "ions"):
+        for k, leaf in params.get(kind, {}).items():
+            check(k, leaf, valid_range(model, (kind, k)))
     for kind in ("channels", "synapses"):
         for name, table in params.get(kind, {}).items():
             for k, leaf in table.items():
-                if name in mechs:
-                    check(f"{name}.{k}", leaf, value_range(k, mechs[name]))
+                check(f"{name}.{k}", leaf, valid_range(model, (kind, name, k)))
     for (stim, k), rng_unit in stimuli.items():
         leaf = params.get("stimuli", {}).get(stim, {}).get(k)
         if leaf is not None:

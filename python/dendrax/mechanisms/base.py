@@ -238,16 +238,25 @@ def channel_currents(mech: Channel) -> dict[str, str]:
     once on abstract arrays, so it costs no computation)."""
     import jax
 
-    one = jax.ShapeDtypeStruct((1,), jnp.float32)
-    env = {"celsius": jax.ShapeDtypeStruct((), jnp.float32),
-           **{f"{k}{ion}{q}": one for ion in mech.ions for k, q in (("e", ""), ("", "i"),
-                                                                    ("", "o"), ("i", ""))}}
+    one, env = _abstract_inputs(mech, 1)
     try:
         keys = jax.eval_shape(mech.current, one, {k: one for k in mech.states},
                               {k: one for k in mech.params}, env).keys()
     except Exception:  # a current that needs more than the documented env: assume all ions
         keys = [*mech.ions, ""]
     return {(f"i{k}" if k else mech.nonspecific): k for k in keys}
+
+
+def _abstract_inputs(mech, n: int):
+    """(an abstract [n] float32 array, the documented environment of abstract arrays) for
+    tracing a mechanism's functions with ``jax.eval_shape`` (no computation)."""
+    import jax
+
+    one = jax.ShapeDtypeStruct((n,), jnp.float32)
+    env = {"celsius": jax.ShapeDtypeStruct((), jnp.float32),
+           **{f"{k}{ion}{q}": one for ion in mech.ions for k, q in (("e", ""), ("", "i"),
+                                                                    ("", "o"), ("i", ""))}}
+    return one, env
 
 
 REQUIRED = {Channel: ("name", "current"), IonPool: ("name", "ion", "advance"),
@@ -308,10 +317,7 @@ def _check_outputs(mech) -> None:
     import jax
 
     name = type(mech).__name__
-    one = jax.ShapeDtypeStruct((3,), jnp.float32)
-    env = {"celsius": jax.ShapeDtypeStruct((), jnp.float32),
-           **{f"{k}{ion}{q}": one for ion in mech.ions for k, q in (("e", ""), ("", "i"),
-                                                                    ("", "o"), ("i", ""))}}
+    one, env = _abstract_inputs(mech, 3)
     try:
         rates = jax.eval_shape(mech.rates, one, {k: one for k in mech.params}, env)
     except Exception:
