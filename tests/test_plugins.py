@@ -184,6 +184,50 @@ def test_a_synapse_class_is_used_as_a_registered_name_is():
         dx.Cell.ball_and_stick().synapse(42, dx.Cell.ball_and_stick().soma(0.5))
 
 
+class _Counter:
+    """A synapse whose NET_RECEIVE counts arrivals whatever their weight (as a
+    facilitation variable would), with no current."""
+
+    @staticmethod
+    def make(on_spike):
+        from dendrax.mechanisms import Synapse
+
+        return type("Counter", (Synapse,), {
+            "name": "counter_test", "params": {}, "states": {"n": 0.0},
+            "advance": lambda self, v, s, p, env, dt: s,
+            "current": lambda self, v, s, p: 0.0 * s["n"],
+            "on_spike": on_spike})
+
+
+def test_on_spike_runs_only_where_a_spike_arrives_of_any_weight():
+    counter = _Counter.make(lambda self, s, p, w: {"n": s["n"] + 1.0})
+    for weight in (0.0, 0.01):
+        cell = dx.Cell.ball_and_stick()
+        site = cell.section(1)(0.5)
+        cell.synapse(counter, site, spike_times=[1.0, 2.0, 4.5], weight=weight)
+        cell.record("counter_test.n", site)
+        res = dx.simulate(cell, 6.0, 0.025)
+        n = np.asarray(res["counter_test.n", site])
+        t = np.asarray(res.t)
+        # delivered in the step from t when the spike time <= t + dt / 2, and recorded at
+        # the step's end, t + dt
+        expected = (np.array([1.0, 2.0, 4.5]) <= t[:, None] - 0.025 / 2 + 1e-9).sum(axis=1)
+        np.testing.assert_array_equal(n, expected)
+
+
+@pytest.mark.parametrize("on_spike, message", [
+    (lambda self, s, p, w: s["n"] + w, r"Counter.on_spike must return a dict of its states "
+                                        r"\['n'\], got ndarray|Array|ShapeDtypeStruct"),
+    (lambda self, s, p, w: {"m": s["n"]}, r"must return a dict of its states \['n'\], got \['m'\]"),
+    (lambda self, s, p, w: {"n": s["n"][:, None] * w}, r"on_spike\['n'\] must have one value per "
+                                                        r"synapse"),
+])
+def test_a_synapses_on_spike_is_checked_at_use(on_spike, message):
+    cell = dx.Cell.ball_and_stick()
+    with pytest.raises(ValueError, match=message):
+        cell.synapse(_Counter.make(on_spike), cell.soma(0.5), spike_times=[1.0])
+
+
 def test_unknown_names_suggest_the_nearest():
     with pytest.raises(PluginError, match="did you mean 'hh'"):
         dx.Cell.ball_and_stick().insert("hhh")

@@ -235,7 +235,7 @@ def _step(model: Model, core, mat, dt, k, backend, carry: State, xs):
     history = carry.history
     if model.graded_pre_nodes.size:
         history = history.at[n % model.history_size].set(v[model.graded_pre_nodes])
-    # 1. events due by t + dt/2 reach their synapses (weight 0 where none arrives)
+    # 1. events due by t + dt/2 reach their synapses
     new_syn = []
     for placement, inp, p, s, trains, delay in zip(model.synapses, model.inputs, core["synapses"],
                                                    syn_states, xs["trains"], mat["delay_steps"]):
@@ -247,7 +247,9 @@ def _step(model: Model, core, mat, dt, k, backend, carry: State, xs):
             bits = ((words >> (inp.conn_source % 32).astype(jnp.uint32)) & jnp.uint32(1)).astype(v.dtype)
             # every synapse fed by a connection, in order (no spike trains): no scatter
             count = bits if inp.conn_local.size == count.shape[0] else count.at[inp.conn_local].set(bits)
-        new_syn.append(placement.mech.on_spike(s, p, count * p["weight"]))
+        # NET_RECEIVE runs where a spike arrived (of any weight, 0 included, as NEURON's)
+        after = placement.mech.on_spike(s, p, count * p["weight"])
+        new_syn.append({name: jnp.where(count > 0, x, s[name]) for name, x in after.items()})
     syn_states = tuple(new_syn)
     v_pre = [history[(n - d) % model.history_size, g.pre]
              for g, d in zip(model.graded, mat["graded_steps"])]

@@ -306,7 +306,31 @@ def check_mechanism(obj, kind: type) -> Mechanism:
     mech = obj() if isinstance(obj, type) else obj
     if kind is Channel:
         _check_outputs(mech)
+    if kind is Synapse:
+        _check_spike(mech)
     return mech
+
+
+def _check_spike(mech) -> None:
+    """A ValueError where a synapse's ``on_spike`` does not return its states, each one
+    value per synapse (checked on abstract arrays: no computation)."""
+    import jax
+
+    name = type(mech).__name__
+    one, _ = _abstract_inputs(mech, 3)
+    try:
+        out = jax.eval_shape(mech.on_spike, {k: one for k in mech.states},
+                             {k: one for k in mech.params}, one)
+    except Exception:
+        return  # what fails on abstract inputs is left to the run
+    if not isinstance(out, dict) or set(out) != set(mech.states):
+        got = sorted(out) if isinstance(out, dict) else type(out).__name__
+        raise ValueError(f"{name}.on_spike must return a dict of its states "
+                         f"{sorted(mech.states)}, got {got}")
+    for k, x in out.items():
+        if getattr(x, "shape", None) not in ((3,), ()):
+            raise ValueError(f"{name}.on_spike[{k!r}] must have one value per synapse (shape "
+                             f"[n]), got shape {getattr(x, 'shape', None)}")
 
 
 def _check_outputs(mech) -> None:

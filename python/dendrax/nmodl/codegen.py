@@ -672,36 +672,7 @@ class Generator:
         e(2, "x = self._vars(None, states, params, {})")
         e(2, "l = {" + ", ".join([f"{args[0]!r}: weight"] + [f"{n!r}: 0.0" for n in local]) + "}")
         self.body(body, self.ctx("net_receive", set(args) | set(local)), 2)
-        if self.increments(body, args[0], set(local)):
-            e(2, "# every statement adds a multiple of the weight: a zero weight changes nothing")
-            e(2, "return self._states(x, weight)")
-        else:
-            e(2, "# not plain increments: applied only where an event arrives (weight != 0)")
-            e(2, "return rt.gate(weight, self._states(x, weight), states)")
-
-    def increments(self, body, weight, local) -> bool:
-        def scaled(e):
-            k = e[0]
-            if k == "var":
-                return e[1] == weight
-            if k == "neg":
-                return scaled(e[1])
-            if k == "bin" and e[1] == "*":
-                return scaled(e[2]) or scaled(e[3])
-            if k == "bin" and e[1] == "/":
-                return scaled(e[2])
-            if k == "bin" and e[1] in "+-":
-                return scaled(e[2]) and scaled(e[3])
-            return False
-
-        for s in body:
-            if not isinstance(s, Assign) or s.name in local:
-                return False
-            ex = s.expr
-            if not (ex[0] == "bin" and ex[1] in "+-" and ex[2] == ("var", s.name)
-                    and scaled(ex[3])):
-                return False
-        return True
+        e(2, "return self._states(x, weight)")
 
     def block_method(self, b):
         d = self.d

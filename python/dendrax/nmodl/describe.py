@@ -693,6 +693,39 @@ class Walker:
         return ("num", math.nan)
 
 
+def _called(node) -> set:
+    """The FUNCTIONs and PROCEDUREs called anywhere in a statement list or expression."""
+    if isinstance(node, tuple) and node[:1] == ("call",):
+        return {node[1]} | _called(node[2])
+    if isinstance(node, Call):
+        return {node.name} | _called(node.args)
+    if isinstance(node, (list, tuple)):
+        return set().union(*(_called(x) for x in node))
+    if hasattr(node, "__dataclass_fields__"):
+        return _called([getattr(node, f) for f in node.__dataclass_fields__])
+    return set()
+
+
+def _recursion(functions: dict) -> dict:
+    """{name: the call cycle from it back to itself} for every function that recurses."""
+    calls = {name: _called(f.body) & set(functions) for name, f in functions.items()}
+    found = {}
+    for start in functions:
+        stack = [(start, [start])]
+        seen = set()
+        while stack:
+            name, path = stack.pop()
+            for callee in sorted(calls[name]):
+                if callee == start:
+                    found[start] = path + [start]
+                    stack = []
+                    break
+                if callee not in seen:
+                    seen.add(callee)
+                    stack.append((callee, path + [callee]))
+    return found
+
+
 def _flatten_plus(node):
     t = _type(node)
     if t in ("WrappedExpression", "ParenExpression"):
@@ -834,6 +867,10 @@ def check(d: Description, w: Walker) -> None:
                 name not in d.initial_locals + d.breakpoint_locals and \
                 not (d.net_receive and name in d.net_receive[0] + d.net_receive[2]):
             problem(lines.find(_word(name)), f"'{name}' is used but not declared")
+    for name, cycle in _recursion(d.functions).items():
+        problem(d.functions[name].line, f"{d.functions[name].kind} {name} calls itself "
+                                        f"({' -> '.join(cycle)}): recursion is not supported "
+                                        "(dendrax inlines FUNCTIONs and PROCEDUREs when it traces)")
     if d.net_receive is not None:
         args, body, _, ln = d.net_receive
         if not d.point:

@@ -172,10 +172,3 @@ def kinetic_steady(scheme, x: dict, names, iterations: int, linear: bool) -> Non
 def implicit_steady(deriv, x: dict, names, iterations: int) -> None:
     """SOLVE ... STEADYSTATE derivimplicit: a backward Euler step of STEADY_DT."""
     implicit(deriv, x, names, STEADY_DT, iterations)
-
-
-def gate(weight, new: dict, old: dict) -> dict:
-    """NET_RECEIVE's effect only where an event arrives (weight != 0), for bodies that are
-    not plain increments proportional to the weight."""
-    hit = weight != 0
-    return {k: jnp.where(hit, new[k], old[k]) for k in new}
