@@ -182,6 +182,12 @@ def test_explicit_stimuli_units_and_no_peak(ball_run, tmp_path):
         plot_run(cell, res, tmp_path / "x.png", peak=np.zeros(3))
     with pytest.raises(ValueError, match="stimuli must be a list"):
         plot_run(cell, res, tmp_path / "x.png", stimuli=[(1, 2)])
+    with pytest.raises(ValueError, match=r"result.units: got 2 for 3 traces"):
+        plot_run(cell, SimpleNamespace(**{**vars(fake), "units": ("mV", "1")}),
+                 tmp_path / "x.png")
+    with pytest.raises(ValueError, match=r"traces must have shape \[labels, times\]"):
+        plot_run(cell, SimpleNamespace(**{**vars(fake), "traces": fake.traces[:, :-1]}),
+                 tmp_path / "x.png")
 
 
 def test_bundled_default_cell_is_drawn_to_scale_apical_up(tmp_path):
@@ -266,6 +272,13 @@ def test_plot_network_raster_and_panels_by_unit(tmp_path):
     assert {k for k in _axes(fig)} == {"raster", "traces mV", "traces "}
     with pytest.raises(ValueError, match="units"):
         plot_network(t, traces, labels, [], [], tmp_path / "n3.png", units=["mV"])
+    with pytest.raises(ValueError, match=r"traces must have shape \[labels, times\] = \(3, 501\), "
+                                         r"got \(3, 500\)"):
+        plot_network(t, traces[:, 1:], labels, [], [], tmp_path / "n4.png")
+    with pytest.raises(ValueError, match=r"traces must have shape .* = \(2, 501\), got \(3, 501\)"):
+        plot_network(t, traces, labels[:2], [], [], tmp_path / "n5.png")
+    with pytest.raises(ValueError, match=r"t must be one time axis \[n_t\], got shape \(1, 501\)"):
+        plot_network(t[None], traces, labels, [], [], tmp_path / "n6.png")
 
 
 def test_figures_stay_out_of_pyplot(ball_run, tmp_path):

@@ -170,6 +170,20 @@ class _Layout2D:
         return np.asarray(segs).reshape(-1, 2, 2), np.asarray(diams), np.asarray(nodes, int)
 
 
+def _traces(t, traces, n_labels: int):
+    """(t [n_t], traces [n_labels, n_t]) as float arrays, or a ValueError naming the shapes."""
+    t = np.asarray(t, float)
+    traces = np.asarray(traces, float)
+    if t.ndim != 1:
+        raise ValueError(f"t must be one time axis [n_t], got shape {t.shape}")
+    if traces.size == 0 and n_labels == 0:
+        return t, traces.reshape(0, t.size)
+    if traces.shape != (n_labels, t.size):
+        raise ValueError(f"traces must have shape [labels, times] = ({n_labels}, {t.size}), got "
+                         f"{traces.shape}")
+    return t, traces
+
+
 def _stimuli_of(cell) -> list:
     """The cell's stimuli as (kind, Location, a, b, amp): ("IClamp", loc, delay ms, dur ms,
     amp nA), ("waveform", loc, t ms, i nA, None), ("SEClamp", loc, amps mV, durs ms, None),
@@ -249,11 +263,12 @@ def plot_run(cell, result, path, *, peak=None, title="dendrax", stimuli=None):
     from matplotlib.figure import Figure
     from mpl_toolkits.axes_grid1.anchored_artists import AnchoredSizeBar
 
-    t = np.asarray(result.t, float)
     labels = list(result.labels)
-    traces = np.asarray(result.traces, float).reshape(len(labels), t.size)
+    t, traces = _traces(result.t, result.traces, len(labels))
     units = getattr(result, "units", None)
-    units = [str(u) for u in units] if units is not None and len(units) == len(labels) else \
+    if units is not None and len(units) != len(labels):
+        raise ValueError(f"result.units: got {len(units)} for {len(labels)} traces")
+    units = [str(u) for u in units] if units is not None else \
         [_default_unit(name) for name, _ in labels]
     if peak is not None:
         peak = np.asarray(peak, float).ravel()
@@ -451,9 +466,8 @@ def plot_network(t, traces, labels, spike_cells, spike_times, path, *, units=Non
     """
     from matplotlib.figure import Figure
 
-    t = np.asarray(t, float)
     labels = [str(x) for x in labels]
-    traces = np.asarray(traces, float).reshape(len(labels), t.size)
+    t, traces = _traces(t, traces, len(labels))
     if units is None:
         units = [_default_unit(_split_label(lab)[0]) for lab in labels]
     units = [str(u) for u in units]
