@@ -26,10 +26,11 @@ from jax import lax
 from jax.sharding import Mesh, PartitionSpec as P
 
 from . import simulation as sim
-from .lowering import check_structure, check_values, core_params, drive, lower
+from .checks import check_structure, check_values, refuse_invalid
+from .lowering import core_params, drive, lower
 from .model import EventInputs, Model, Placement
 from .result import Result
-from .stdrun import check_run, refuse_invalid, warn_if_rounded
+from .stdrun import check_run, warn_if_rounded
 
 AXIS = "cells"
 

@@ -36,13 +36,12 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import morphology as morph_lib
-from .cell import Cell, Location, SectionRef, value_range
-from .mechanisms.base import NONNEGATIVE, POSITIVE, IonPool, as_range, channel_currents
+from .cell import Cell, Location, SectionRef
+from .mechanisms.base import IonPool, channel_currents
 from .model import (EventInputs, GradedPlacement, Model, PlasticPlacement, Placement,
                     PointPlacement, Recording, StaticInputs)
 from .extracellular.fields import device_tables, lower_fields
 from .network import NetCell, NeuronRef
-from .point.base import constraints
 
 
 @runtime_checkable
@@ -758,103 +757,6 @@ def _unique_rows(*columns):
         code = code * len(values) + inv.ravel()
     _, first, inverse = np.unique(code, return_index=True, return_inverse=True)
     return first, inverse.ravel()
-
-
-def check_structure(params, base: dict, path: str = "params") -> None:
-    """A ValueError where ``params`` is not a pytree like ``base`` (the target's own params,
-    ``lower(target).params``): a key ``base`` lacks (a misspelt parameter is never silently
-    ignored), a missing key, or a leaf whose shape does not broadcast to base's leaf's."""
-    if not isinstance(base, dict):
-        shape, want = np.shape(params), np.shape(base)
-        if isinstance(params, dict) or _broadcast_shape(shape, want) != want:
-            got = "a dict" if isinstance(params, dict) else f"shape {shape}"
-            raise ValueError(f"{path} has {got}; expected an array of shape {want} (or one "
-                             "that broadcasts to it)")
-        return
-    if not isinstance(params, dict):
-        what = ("like the target's params (dx.lower(target).params)" if path == "params"
-                else f"with entries {sorted(base, key=str)}")
-        raise ValueError(f"{path} must be a dict {what}, got {type(params).__name__}")
-    unknown = sorted(set(params) - set(base), key=str)
-    if unknown:
-        raise ValueError(f"{path} has no entries {unknown}; valid: {sorted(base, key=str)}")
-    missing = sorted(set(base) - set(params), key=str)
-    if missing:
-        raise ValueError(f"{path} lacks {missing}: pass the whole params pytree (start from "
-                         "the target's .params and change what you vary)")
-    for k, ref in base.items():
-        check_structure(params[k], ref, f"{path}[{k!r}]")
-
-
-def _broadcast_shape(shape, want):
-    try:
-        return np.broadcast_shapes(shape, want)
-    except ValueError:
-        return None
-
-
-def valid_range(model: Model, path: tuple):
-    """(Range or None, unit) of the params leaf at ``path`` (e.g. ("cable", "cm"),
-    ("channels", "hh", "gnabar")): what ``check_values`` holds it to."""
-    if path[0] in ("cable", "ions"):
-        return value_range(path[1])
-    mechs = {p.mech.name: p.mech for p in (*model.channels, *model.synapses, *model.graded,
-                                            *model.plastic)}
-    if path[0] in ("channels", "synapses") and path[1] in mechs:
-        return value_range(path[2], mechs[path[1]])
-    return None, ""
-
-
-def check_values(model: Model, layout: Layout, params: dict) -> list:
-    """A ValueError naming the first parameter outside its valid range (cm <= 0, a negative
-    conductance, a negative delay, a point neuron's V_reset above V_th, ...).
-
-    Traced leaves (inside jit, grad or vmap) cannot raise: for them it returns [boolean
-    scalar: the rule is broken], which ``simulate`` turns into NaN outputs instead of a
-    silently wrong run.
-    """
-    stimuli = {("iclamp", "dur"): (NONNEGATIVE, "ms"), ("vclamp", "dur"): (NONNEGATIVE, "ms"),
-               ("vclamp", "rs"): (POSITIVE, "MOhm")}
-    traced = []
-
-    def check(label, leaf, rng_unit):
-        rng, unit = rng_unit
-        if rng is None:
-            return
-        if isinstance(leaf, jax.core.Tracer):
-            traced.append(rng.violated(leaf))
-        else:
-            rng.check(label, np.asarray(leaf), unit)
-
-    for kind in ("cable", "ions"):
-        for k, leaf in params.get(kind, {}).items():
-            check(k, leaf, valid_range(model, (kind, k)))
-    for kind in ("channels", "synapses"):
-        for name, table in params.get(kind, {}).items():
-            for k, leaf in table.items():
-                check(f"{name}.{k}", leaf, valid_range(model, (kind, name, k)))
-    for (stim, k), rng_unit in stimuli.items():
-        leaf = params.get("stimuli", {}).get(stim, {}).get(k)
-        if leaf is not None:
-            check(f"{stim} {k}", leaf, rng_unit)
-    for pop in layout.populations:
-        values, mech = params["populations"][pop.name], pop.model
-        for k, leaf in values.items():
-            rng = mech.ranges.get(k)
-            check(f"{pop.name}.{k}", leaf, (None if rng is None else as_range(rng),
-                                            mech.units.get(k, "")))
-        for rule, bad in constraints(values):
-            if isinstance(bad, jax.core.Tracer):
-                traced.append(bad)
-            elif bad:
-                raise ValueError(f"population {pop.name!r} ({mech.name}): {rule}")
-    for name in layout.plastic:
-        for rule, bad in constraints(params["synapses"][name]):
-            if isinstance(bad, jax.core.Tracer):
-                traced.append(bad)
-            elif bad:
-                raise ValueError(f"{name} connections: {rule}")
-    return traced
 
 
 # --- values in simulator units (pure JAX: differentiable) -------------------

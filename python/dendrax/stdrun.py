@@ -15,7 +15,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .lowering import check_structure, check_values, core_params, drive, lower
+from .checks import check_finite, check_structure, check_values, refuse_invalid
+from .lowering import core_params, drive, lower
 from .result import Result
 from .simulation import METHODS, advance, initialize, run, schedule, sized, statistics
 
@@ -274,35 +275,3 @@ def _warn_nonfinite(traces, dt, labels, t0=0.0, stats=None) -> bool:
                       stacklevel=3)
         return True
     return False
-
-
-def check_finite(params) -> list:
-    """A ValueError for a parameter with non-finite values; for traced leaves (which cannot
-    raise) [boolean scalar: non-finite], as ``check_values``."""
-    traced = []
-    for path, leaf in jax.tree_util.tree_leaves_with_path(params):
-        name = f"parameter {jax.tree_util.keystr(path)}"
-        nest = getattr(path[0], "key", None) == "populations"  # NEST's bounds may be
-        if isinstance(leaf, jax.core.Tracer):                  # infinite (V_min = -inf,
-            bad = jnp.isnan(leaf) if nest else ~jnp.isfinite(leaf)  # stop = inf)
-            traced.append(jnp.any(bad))
-            continue
-        value = np.asarray(leaf)
-        if nest:
-            value = np.where(np.isinf(value), 0.0, value)
-        if not np.all(np.isfinite(value)):
-            raise ValueError(f"{name} has non-finite values")
-    return traced
-
-
-def refuse_invalid(out, invalid: list):
-    """``out`` (a pytree of results) with its float leaves NaN where a traced parameter
-    broke its rule (``invalid``: boolean scalars from the checks, True where broken): a
-    traced call (jit, grad, vmap) cannot raise, but its answer must not look valid. The
-    same call outside jit raises the error that names the parameter."""
-    if not invalid:
-        return out
-    bad = jnp.any(jnp.stack([jnp.asarray(b) for b in invalid]))
-    return jax.tree_util.tree_map(
-        lambda a: jnp.where(bad, jnp.nan, a) if jnp.issubdtype(a.dtype, jnp.floating) else a, out)
-

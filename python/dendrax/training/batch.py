@@ -13,9 +13,10 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
 from .. import lowering
+from ..checks import check_finite, check_values
 from ..distributed import resolve_devices
 from ..lowering import lower
-from ..stdrun import check_finite, simulate
+from ..stdrun import simulate
 
 AXIS = "batch"
 
@@ -97,7 +98,7 @@ def simulate_batch(cell, params_batch, t_stop: float, dt: float = 0.025, *, in_a
     # compiled batch they are traced: a broken rule would only make that member NaN)
     model, _, layout = lower(cell)
     check_finite(params)
-    lowering.check_values(model, layout, params)
+    check_values(model, layout, params)
     if in_axes is None:
         in_axes, size = batch_axes(params, base)
     else:

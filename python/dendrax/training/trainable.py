@@ -31,7 +31,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..cell import Location, SectionRef
-from ..lowering import lower, valid_range
+from ..checks import valid_range
+from ..lowering import lower
 from .transforms import Transform, as_transform
 
 SHARES = ("cell", "region", "section", "segment")

@@ -1,0 +1,154 @@
+"""Which params a lowered model accepts: the pytree's structure (no misspelt, missing or
+misshapen entry), finite values, and each value inside its valid range (a conductance
+>= 0, cm > 0, a point neuron's V_reset < V_th, ...).
+
+Concrete params that break a rule raise a ValueError naming the parameter. Traced params
+(inside ``jit``, ``grad`` or ``vmap``) cannot raise: the checks return boolean scalars,
+True where a rule is broken, and ``refuse_invalid`` makes the run's outputs NaN rather
+than a finite, wrong answer.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .cell import value_range
+from .mechanisms.base import NONNEGATIVE, POSITIVE, as_range
+from .model import Model
+from .point.base import constraints
+
+if TYPE_CHECKING:
+    from .lowering import Layout
+
+
+def check_structure(params, base: dict, path: str = "params") -> None:
+    """A ValueError where ``params`` is not a pytree like ``base`` (the target's own params,
+    ``lower(target).params``): a key ``base`` lacks (a misspelt parameter is never silently
+    ignored), a missing key, or a leaf whose shape does not broadcast to base's leaf's."""
+    if not isinstance(base, dict):
+        shape, want = np.shape(params), np.shape(base)
+        if isinstance(params, dict) or _broadcast_shape(shape, want) != want:
+            got = "a dict" if isinstance(params, dict) else f"shape {shape}"
+            raise ValueError(f"{path} has {got}; expected an array of shape {want} (or one "
+                             "that broadcasts to it)")
+        return
+    if not isinstance(params, dict):
+        what = ("like the target's params (dx.lower(target).params)" if path == "params"
+                else f"with entries {sorted(base, key=str)}")
+        raise ValueError(f"{path} must be a dict {what}, got {type(params).__name__}")
+    unknown = sorted(set(params) - set(base), key=str)
+    if unknown:
+        raise ValueError(f"{path} has no entries {unknown}; valid: {sorted(base, key=str)}")
+    missing = sorted(set(base) - set(params), key=str)
+    if missing:
+        raise ValueError(f"{path} lacks {missing}: pass the whole params pytree (start from "
+                         "the target's .params and change what you vary)")
+    for k, ref in base.items():
+        check_structure(params[k], ref, f"{path}[{k!r}]")
+
+
+def _broadcast_shape(shape, want):
+    try:
+        return np.broadcast_shapes(shape, want)
+    except ValueError:
+        return None
+
+
+def valid_range(model: Model, path: tuple):
+    """(Range or None, unit) of the params leaf at ``path`` (e.g. ("cable", "cm"),
+    ("channels", "hh", "gnabar")): what ``check_values`` holds it to."""
+    if path[0] in ("cable", "ions"):
+        return value_range(path[1])
+    mechs = {p.mech.name: p.mech for p in (*model.channels, *model.synapses, *model.graded,
+                                            *model.plastic)}
+    if path[0] in ("channels", "synapses") and path[1] in mechs:
+        return value_range(path[2], mechs[path[1]])
+    return None, ""
+
+
+def check_values(model: Model, layout: Layout, params: dict) -> list:
+    """A ValueError naming the first parameter outside its valid range (cm <= 0, a negative
+    conductance, a negative delay, a point neuron's V_reset above V_th, ...).
+
+    Traced leaves (inside jit, grad or vmap) cannot raise: for them it returns [boolean
+    scalar: the rule is broken], which ``simulate`` turns into NaN outputs instead of a
+    silently wrong run.
+    """
+    stimuli = {("iclamp", "dur"): (NONNEGATIVE, "ms"), ("vclamp", "dur"): (NONNEGATIVE, "ms"),
+               ("vclamp", "rs"): (POSITIVE, "MOhm")}
+    traced = []
+
+    def check(label, leaf, rng_unit):
+        rng, unit = rng_unit
+        if rng is None:
+            return
+        if isinstance(leaf, jax.core.Tracer):
+            traced.append(rng.violated(leaf))
+        else:
+            rng.check(label, np.asarray(leaf), unit)
+
+    for kind in ("cable", "ions"):
+        for k, leaf in params.get(kind, {}).items():
+            check(k, leaf, valid_range(model, (kind, k)))
+    for kind in ("channels", "synapses"):
+        for name, table in params.get(kind, {}).items():
+            for k, leaf in table.items():
+                check(f"{name}.{k}", leaf, valid_range(model, (kind, name, k)))
+    for (stim, k), rng_unit in stimuli.items():
+        leaf = params.get("stimuli", {}).get(stim, {}).get(k)
+        if leaf is not None:
+            check(f"{stim} {k}", leaf, rng_unit)
+    for pop in layout.populations:
+        values, mech = params["populations"][pop.name], pop.model
+        for k, leaf in values.items():
+            rng = mech.ranges.get(k)
+            check(f"{pop.name}.{k}", leaf, (None if rng is None else as_range(rng),
+                                            mech.units.get(k, "")))
+        for rule, bad in constraints(values):
+            if isinstance(bad, jax.core.Tracer):
+                traced.append(bad)
+            elif bad:
+                raise ValueError(f"population {pop.name!r} ({mech.name}): {rule}")
+    for name in layout.plastic:
+        for rule, bad in constraints(params["synapses"][name]):
+            if isinstance(bad, jax.core.Tracer):
+                traced.append(bad)
+            elif bad:
+                raise ValueError(f"{name} connections: {rule}")
+    return traced
+
+
+def check_finite(params) -> list:
+    """A ValueError for a parameter with non-finite values; for traced leaves (which cannot
+    raise) [boolean scalar: non-finite], as ``check_values``."""
+    traced = []
+    for path, leaf in jax.tree_util.tree_leaves_with_path(params):
+        name = f"parameter {jax.tree_util.keystr(path)}"
+        nest = getattr(path[0], "key", None) == "populations"  # NEST's bounds may be
+        if isinstance(leaf, jax.core.Tracer):                  # infinite (V_min = -inf,
+            bad = jnp.isnan(leaf) if nest else ~jnp.isfinite(leaf)  # stop = inf)
+            traced.append(jnp.any(bad))
+            continue
+        value = np.asarray(leaf)
+        if nest:
+            value = np.where(np.isinf(value), 0.0, value)
+        if not np.all(np.isfinite(value)):
+            raise ValueError(f"{name} has non-finite values")
+    return traced
+
+
+def refuse_invalid(out, invalid: list):
+    """``out`` (a pytree of results) with its float leaves NaN where a traced parameter
+    broke its rule (``invalid``: boolean scalars from the checks, True where broken): a
+    traced call (jit, grad, vmap) cannot raise, but its answer must not look valid. The
+    same call outside jit raises the error that names the parameter."""
+    if not invalid:
+        return out
+    bad = jnp.any(jnp.stack([jnp.asarray(b) for b in invalid]))
+    return jax.tree_util.tree_map(
+        lambda a: jnp.where(bad, jnp.nan, a) if jnp.issubdtype(a.dtype, jnp.floating) else a, out)
+
