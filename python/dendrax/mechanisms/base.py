@@ -328,9 +328,15 @@ def _check_spike(mech) -> None:
         raise ValueError(f"{name}.on_spike must return a dict of its states "
                          f"{sorted(mech.states)}, got {got}")
     for k, x in out.items():
-        if getattr(x, "shape", None) not in ((3,), ()):
-            raise ValueError(f"{name}.on_spike[{k!r}] must have one value per synapse (shape "
-                             f"[n]), got shape {getattr(x, 'shape', None)}")
+        _one_each(f"{name}.on_spike[{k!r}]", x, "synapse")
+
+
+def _one_each(label: str, x, each: str) -> None:
+    """A ValueError unless the abstract output x of a function traced on [3] arrays
+    (``_abstract_inputs``) has one value per node or synapse (or is a scalar)."""
+    if getattr(x, "shape", None) not in ((3,), ()):
+        raise ValueError(f"{label} must have one value per {each} (shape [n]), got shape "
+                         f"{getattr(x, 'shape', None)}")
 
 
 def _check_outputs(mech) -> None:
@@ -362,8 +368,6 @@ def _check_outputs(mech) -> None:
         raise ValueError(f"{name}.current returns currents of {bad}, which it does not declare: "
                          f"ions = {tuple(mech.ions)} ('' is its nonspecific current)")
     for k, x in out.items():
-        if getattr(x, "shape", None) not in ((3,), ()):
-            raise ValueError(f"{name}.current[{k!r}] must have one value per node (shape [n]), "
-                             f"got shape {getattr(x, 'shape', None)}")
+        _one_each(f"{name}.current[{k!r}]", x, "node")
         if not jnp.issubdtype(x.dtype, jnp.floating):
             raise ValueError(f"{name}.current[{k!r}] must be a float array, got {x.dtype}")
