@@ -236,9 +236,11 @@ def test_shipped_files_match_dendrax_builtins(classes):
 # --- the other files NEURON ships: electrodes and artificial cells, refused ------------------
 
 REFUSED = {
-    "stim.mod": ["ELECTRODE_CURRENT is not supported"],
+    "stim.mod": ["ELECTRODE_CURRENT is not supported (electrodes are built in: Cell.iclamp"],
     "svclmp.mod": ["ELECTRODE_CURRENT is not supported", "at_time is not supported"],
-    "netstim.mod": ["ARTIFICIAL_CELL is not supported", "net_send (self-events) is not supported",
+    "netstim.mod": ["ARTIFICIAL_CELL is not supported (dendrax synapses sit on a compartment: "
+                    "write a POINT_PROCESS; spike sources and NEST's point neurons are built in: "
+                    "Network.spike_source, Network.poisson_source, Network.population)", "net_send (self-events) is not supported",
                     "net_event is not supported", "VERBATIM (C code) is not supported"],
     "pattern.mod": ["ARTIFICIAL_CELL is not supported", "BBCOREPOINTER is not supported",
                     "VERBATIM (C code) is not supported"],

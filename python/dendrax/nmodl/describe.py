@@ -43,6 +43,14 @@ REFUSED_CALLS = {"net_send": "net_send (self-events)", "net_event": "net_event",
                  "net_move": "net_move", "printf": "printf", "random": "random numbers",
                  "normrand": "random numbers", "scop_random": "random numbers",
                  "nrn_random_pick": "random numbers", "at_time": "at_time"}
+# what NEURON users reach for instead, where dendrax has it built in
+INSTEAD = {"ElectrodeCurrent": "electrodes are built in: Cell.iclamp, Cell.vclamp, "
+                               "Cell.stimulate"}
+
+
+def _refused(node_type: str) -> str:
+    hint = INSTEAD.get(node_type)
+    return f"{REFUSED_NODES[node_type]} is not supported" + (f" ({hint})" if hint else "")
 
 
 class NmodlError(ValueError):
@@ -296,7 +304,7 @@ class Walker:
             self.d.title = to_nmodl(b).replace("TITLE", "", 1).strip()
             return
         if t in REFUSED_NODES:
-            self.problem(ln, f"{REFUSED_NODES[t]} is not supported")
+            self.problem(ln, _refused(t))
             return
         handler = getattr(self, f"_{t}", None)
         if handler is None:
@@ -320,7 +328,9 @@ class Walker:
                     d.point = True
                 elif kind == "ARTIFICIAL_CELL":
                     self.problem(self.line, "ARTIFICIAL_CELL is not supported (dendrax synapses "
-                                 "sit on a compartment: write a POINT_PROCESS)")
+                                 "sit on a compartment: write a POINT_PROCESS; spike sources "
+                                 "and NEST's point neurons are built in: Network.spike_source, "
+                                 "Network.poisson_source, Network.population)")
                 elif kind != "SUFFIX":
                     self.problem(self.line, f"{kind} is not supported")
             elif t == "Useion":
@@ -343,7 +353,7 @@ class Walker:
                 continue
             elif t in REFUSED_NODES:
                 word = REFUSED_NODES[t].split()[0]
-                self.problem(self.at(rf"\b{word}\b"), f"{REFUSED_NODES[t]} is not supported")
+                self.problem(self.at(rf"\b{word}\b"), _refused(t))
             else:
                 from neuron.nmodl import to_nmodl
 
@@ -534,7 +544,7 @@ class Walker:
             return
         if t in REFUSED_NODES and REFUSED_NODES[t]:
             word = REFUSED_NODES[t].split()[0]
-            self.problem(self.at(rf"\b{word}\b"), f"{REFUSED_NODES[t]} is not supported")
+            self.problem(self.at(rf"\b{word}\b"), _refused(t))
             return
         text = to_nmodl(s).strip().split("\n")[0]
         first = re.match(r"\w+", text)
@@ -587,7 +597,7 @@ class Walker:
             return
         if t in REFUSED_NODES and REFUSED_NODES[t]:
             word = REFUSED_NODES[t].split()[0]
-            self.problem(self.at(rf"\b{word}\b"), f"{REFUSED_NODES[t]} is not supported")
+            self.problem(self.at(rf"\b{word}\b"), _refused(t))
             return
         text = to_nmodl(e).strip().split("\n")[0]
         first = re.match(r"\w+", text)
