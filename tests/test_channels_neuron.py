@@ -213,7 +213,7 @@ def test_matches_neuron(neuron_cell, dendrax_cell, case, mode):
     # currents (mA/cm2, nA) at every recorded time, relative to the largest current there
     scale = np.maximum(np.abs(ref_currents).max(axis=1), 1e-12)
     cur_err = np.abs(currents - ref_currents).max(axis=1) / scale
-    assert cur_err.max() < 1e-8, dict(zip(CURRENTS, cur_err))  # measured <= 1.2e-10
+    assert cur_err.max() < 1e-9, dict(zip(CURRENTS, cur_err))  # measured <= 1.2e-10
     assert np.abs(ref_currents[list(CURRENTS).index("i_membrane")]).max() > 1e-3  # not vacuous
     dv = np.abs(out[0] - ref[0])
     err = {f"{m}.{s}": float(np.max(np.abs(out[1 + i] - ref[1 + i]))) for i, (m, s) in enumerate(STATES)}
@@ -223,12 +223,13 @@ def test_matches_neuron(neuron_cell, dendrax_cell, case, mode):
     tested = [k for k in err if k.split(".")[0] in CASES[case][0]]
     REPORT[case, mode] = (dv.mean(), dv.max(), gates, err_cai_rel)
     assert np.isfinite(out).all()
-    # the library's acceptance bounds
-    assert dv.mean() < 1e-8, f"mean |dV| {dv.mean():.3g} mV"  # docs: ~1e-10 mV
-    assert gates < 1e-4, f"worst state {max(err, key=err.get)}: {gates:.3g}"
-    assert err_cai_rel < 1e-4
-    # dendrax steps exactly NEURON's scheme: only round-off remains
-    assert dv.max() < 1e-6 and gates < 1e-8 and err_cai_rel < 1e-8, (dv.max(), gates, err_cai_rel)
+    # dendrax steps exactly NEURON's scheme: only round-off remains (docs/mechanisms.md:
+    # ~1e-11 mV on average, gates to ~1e-10; measured (pytest -s): mean <= 1.7e-11 mV,
+    # max <= 7.4e-9 mV (hay_soma; the clamps' switching steps), gates <= 7.7e-11, cai <=
+    # 1e-12 relative)
+    assert dv.mean() < 1e-10, f"mean |dV| {dv.mean():.3g} mV"
+    assert gates < 1e-9, f"worst state {max(err, key=err.get)}: {gates:.3g}"
+    assert dv.max() < 3e-8 and err_cai_rel < 1e-11, (dv.max(), err_cai_rel)
     # the case is not vacuous: the tested gates move, the membrane does something
     for k in tested:
         i = 1 + STATES.index(tuple(k.split(".")))

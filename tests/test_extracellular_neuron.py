@@ -120,5 +120,5 @@ def test_lfp_of_a_real_cell_matches_neuron_and_lfpykit():
     assert ours.shape == ref.shape
     err = np.abs(ours - ref).max(axis=1) / np.abs(ref).max(axis=1)
     # measured ~1e-11: round-off of the two time loops (v agrees to ~1e-10 mV)
-    assert err.max() < 1e-8, err
+    assert err.max() < 1e-10, err
     assert res.units[-1] == "uV"

@@ -76,14 +76,14 @@ def test_kernel_is_what_a_cell_step_runs():
 def test_values_equal_the_twin(celsius, dt, seed):
     """To ~1e-14 (asserted 1e-13); within 1 mV of hh.mod's singular points (v = -40,
     -55 mV), where its x / (exp(x/10) - 1) loses digits to cancellation (as in NEURON), to
-    ~1e-12 (asserted 2e-11; 1.6e-12 the largest over 200,000 random potentials)."""
+    ~1e-12 (asserted 1e-11; 1.6e-12 the largest over 200,000 random potentials)."""
     v, states = _inputs(seed=seed)
     q = q10(jnp.asarray(celsius))
     out, ref = jax.jit(native)(v, states, q, dt), jax.jit(twin)(v, states, q, dt)
     near = (np.abs(v + 40.0) < 1.0) | (np.abs(v + 55.0) < 1.0)
     for g in "mhn":
         np.testing.assert_allclose(out[g][~near], ref[g][~near], rtol=1e-13, atol=1e-15)
-        np.testing.assert_allclose(out[g][near], ref[g][near], rtol=2e-11, atol=1e-15)
+        np.testing.assert_allclose(out[g][near], ref[g][near], rtol=1e-11, atol=1e-15)
 
 
 def test_float32_rounds_the_float64_result():
@@ -214,8 +214,9 @@ def test_threads_and_instruction_sets(run_in_processes):
     out = run_in_processes(PATHS, runs)
     for k in out["serial"]:
         np.testing.assert_array_equal(out["threads4"][k], out["serial"][k], err_msg=k)
-        np.testing.assert_allclose(out["baseline"][k], out["serial"][k], rtol=1e-14,
-                                   atol=1e-12 * float(np.max(np.abs(out["serial"][k]))),
+        # measured: gates 2.8e-16 (absolute), the derivative 2.4e-13 of its largest
+        scale = (1e-12 if k == "jv" else 1e-15) * float(np.max(np.abs(out["serial"][k])))
+        np.testing.assert_allclose(out["baseline"][k], out["serial"][k], rtol=0, atol=scale,
                                    err_msg=k)
 
 

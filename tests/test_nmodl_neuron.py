@@ -15,11 +15,13 @@ NEURON's fixed-step backward Euler. Protocols:
   vc: voltage clamp (SEClamp, rs = 1 kOhm) from -90 mV to a step level, then -120 mV;
   events: spike trains into two synapses (one with tau1 > tau2, NEURON's tau1 limit).
 
-Compared: v and every state (cai of the pool relative to its peak). Measured agreement
-(``pytest -s`` prints the table): mean |dV| ~1e-12..1e-10 mV for cnexp, sparse and
-derivimplicit alike (NEURON's Newton stops at a relative change 1e-6 with a finite-
-difference Jacobian, ours runs to convergence with the exact one: the same root).
-The Hay set also matches dendrax's hand-written channels (mechanisms/hay.py) to round-off.
+Compared: v and every state (cai of the pool relative to its peak), asserted per case at
+about 5x what was measured (TOL). Measured agreement (``pytest -s`` prints the table):
+mean |dV| ~1e-13..3e-11 mV, max |dV| <= 1.6e-9 mV (at the voltage clamp's steps), for
+cnexp, sparse and derivimplicit alike (NEURON's Newton stops at a relative change 1e-6
+with a finite-difference Jacobian, ours runs to convergence with the exact one: the same
+root). The Hay set also matches dendrax's hand-written channels (mechanisms/hay.py) to
+round-off: mean |dV| ~1e-14 mV, max 9e-13 mV.
 """
 
 from __future__ import annotations
@@ -77,6 +79,17 @@ SYN_TIMES = [5.0, 5.0125, 12.3, 30.0, 30.01, 55.5]
 SYNAPSES = [({"tau1": 0.5, "tau2": 5.0, "e": 0.0}, 0.004), ({"tau1": 3.0, "tau2": 3.0, "e": -80.0},
                                                             0.002)]
 REPORT: dict = {}
+# asserted per case (cc and vc alike): (mean |dV| mV, max |dV| mV, worst state);
+# measured (the worse of cc and vc) in the comments
+TOL = {
+    "hay": (2e-12, 1e-8, 3e-10),  # 2.8e-13, 1.6e-9 (vc), 5.7e-11 (Im.m)
+    "hhx": (2e-12, 1e-8, 2e-10),  # 2.9e-13, 1.6e-9 (vc), 2.6e-11 (hhx.h)
+    "kin3": (2e-12, 1e-8, 3e-11),  # 2.4e-13, 1.3e-9 (vc), 3.8e-12 (kin3.C)
+    "nadi": (1e-11, 5e-10, 5e-10),  # 1.7e-12, 7.3e-11 (vc), 1.1e-10 (nadi.s)
+    "leakunit": (2e-12, 1e-8, 2e-10),  # 2.8e-13, 1.6e-9 (vc), 2.6e-11 (hhx.h)
+    "Exp2Synx": (1e-10, 1e-9, 1e-17),  # 2.5e-11, 2.2e-10, 1.7e-18 uS (A)
+    "hay vs hay.py": (1e-13, 5e-12, 1e-13),  # 1.2e-14, 9.3e-13, 1.2e-14 (Im.m)
+}
 
 
 # --- NEURON, in a subprocess --------------------------------------------------------------
@@ -277,7 +290,7 @@ def run_dendrax(cell, case, mode):
 
 
 def compare(name, out, ref, labels):
-    """Errors of v (mV) and states (cai relative to its peak); asserts round-off agreement."""
+    """Errors of v (mV) and states (cai relative to its peak); asserts the case's TOL."""
     assert out.shape == ref.shape, (out.shape, ref.shape)
     assert np.isfinite(out).all()
     dv = np.abs(out[0] - ref[0])
@@ -287,10 +300,11 @@ def compare(name, out, ref, labels):
         errs[lab] = e / np.abs(ref[i]).max() if lab.endswith(".cai") else e
     worst = max(errs, key=errs.get) if errs else None
     REPORT[name] = (dv.mean(), dv.max(), worst, errs.get(worst, np.nan))
-    assert dv.max() < 1e-6, f"{name}: max |dV| {dv.max():.3g} mV"
-    assert dv.mean() < 1e-8, f"{name}: mean |dV| {dv.mean():.3g} mV"
+    tol_mean, tol_max, tol_state = TOL[name.split(":")[0]]
+    assert dv.max() < tol_max, f"{name}: max |dV| {dv.max():.3g} mV"
+    assert dv.mean() < tol_mean, f"{name}: mean |dV| {dv.mean():.3g} mV"
     if errs:
-        assert errs[worst] < 1e-8, f"{name}: worst state {worst} off by {errs[worst]:.3g}"
+        assert errs[worst] < tol_state, f"{name}: worst state {worst} off by {errs[worst]:.3g}"
     return errs
 
 

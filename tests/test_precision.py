@@ -104,4 +104,11 @@ def test_float32_mode(tmp_path):
     f32 = np.load(tmp_path / "f32.npz")
     dv = np.abs(f32["v"].astype(np.float64) - v64)
     assert dv.max() < 0.1 and dv.mean() < 0.01, (dv.max(), dv.mean())
+    # somatic spikes (upward crossings of 0 mV, interpolated) within 0.05 ms (README)
+    def crossings(v, dt=0.025):
+        k = np.flatnonzero((v[1:] >= 0.0) & (v[:-1] < 0.0))
+        return (k + v[k] / (v[k] - v[k + 1])) * dt
+    t64, t32 = crossings(v64[0]), crossings(f32["v"][0].astype(np.float64))
+    assert len(t64) >= 1 and len(t32) == len(t64), (t64, t32)
+    assert np.abs(t32 - t64).max() < 0.05, (t64, t32)
     assert np.max(np.abs(f32["g"] - g64)) < 1e-3 * np.max(np.abs(g64))
