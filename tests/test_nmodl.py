@@ -90,6 +90,9 @@ def test_nonspecific_current_name():
 # --- units -----------------------------------------------------------------------------
 
 def test_unit_factors_as_neuron():
+    from neuron import h  # NEURON's own constants, the reference
+
+    assert FARADAY == h.FARADAY and GAS_CONSTANT == h.R
     u = Units()
     assert u.factor("faraday", "coulombs") == FARADAY  # bit for bit: NEURON's 0x1.78e555060882cp+16
     assert u.factor("k-mole", "joule/degC") == pytest.approx(GAS_CONSTANT, rel=1e-15)
