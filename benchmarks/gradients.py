@@ -313,8 +313,8 @@ def markdown(rows, args, machine, notes, k) -> str:
         "",
         "- *forward*: the jitted loss; *grad*: jitted `jax.value_and_grad` w.r.t. all HH "
         "parameters (dendrax: `params['channels']['hh']`, gnabar/gkbar/gl/el per compartment; "
-        "Jaxley: HH_gNa, HH_gK, HH_gLeak, HH_eLeak made trainable per compartment; L5PC-like: every "
-        "channel's parameters in dendrax); *grad ckpt*: dendrax `checkpoint="
+        "Jaxley: HH_gNa, HH_gK, HH_gLeak, HH_eLeak made trainable per compartment; L5PC-like: "
+        "every channel's parameters in dendrax); *grad ckpt*: dendrax `checkpoint="
         f"{k}` (~sqrt(n_steps)), Jaxley `checkpoint_lengths=[{k}, ceil(n_steps/{k})]`. "
         f"Times are medians of {args.repeats} runs after compilation.",
         f"- batch > 1: `jax.vmap` over {args.batch} parameter sets (gNa scaled 0.5 ... 1.5) "
