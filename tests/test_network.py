@@ -736,6 +736,13 @@ SPLIT_SCRIPT = textwrap.dedent("""
             raise AssertionError(f"devices={devices!r} must be refused")
         except ValueError as err:
             assert words in str(err), err
+    bad = jax.tree_util.tree_map(lambda x: x, net.params)  # a NaN no valid range catches:
+    bad["synapses"]["Exp2Syn"]["e"] = bad["synapses"]["Exp2Syn"]["e"].at[0].set(np.nan)
+    try:  # refused as dx.simulate refuses it
+        distributed.simulate(net, 5.0, 0.025, devices=2, params=bad)
+        raise AssertionError("a NaN parameter must be refused")
+    except ValueError as err:
+        assert "non-finite" in str(err), err
     print("split ok")
 """)
 

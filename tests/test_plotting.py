@@ -277,6 +277,7 @@ def test_plot_network_raster_and_panels_by_unit(tmp_path):
         plot_network(t, traces[:, 1:], labels, [], [], tmp_path / "n4.png")
     with pytest.raises(ValueError, match=r"traces must have shape .* = \(2, 501\), got \(3, 501\)"):
         plot_network(t, traces, labels[:2], [], [], tmp_path / "n5.png")
+    plot_network(t, traces[0], labels[:1], [], [], tmp_path / "one.png")  # one trace, [n_t]
     with pytest.raises(ValueError, match=r"t must be one time axis \[n_t\], got shape \(1, 501\)"):
         plot_network(t[None], traces, labels, [], [], tmp_path / "n6.png")
 

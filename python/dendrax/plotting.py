@@ -176,8 +176,10 @@ def _traces(t, traces, n_labels: int):
     traces = np.asarray(traces, float)
     if t.ndim != 1:
         raise ValueError(f"t must be one time axis [n_t], got shape {t.shape}")
-    if traces.size == 0 and n_labels == 0:
-        return t, traces.reshape(0, t.size)
+    if traces.size == 0 and n_labels == 0:  # nothing recorded
+        traces = traces.reshape(0, t.size)
+    elif traces.ndim == 1 and n_labels == 1:  # one trace given as [n_t]
+        traces = traces[None]
     if traces.shape != (n_labels, t.size):
         raise ValueError(f"traces must have shape [labels, times] = ({n_labels}, {t.size}), got "
                          f"{traces.shape}")

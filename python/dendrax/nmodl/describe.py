@@ -329,7 +329,8 @@ class Walker:
                 elif kind == "ARTIFICIAL_CELL":
                     self.problem(self.line, "ARTIFICIAL_CELL is not supported (dendrax synapses "
                                  "sit on a compartment: write a POINT_PROCESS; spike sources "
-                                 "and NEST's point neurons are built in: Network.spike_source, "
+                                 "and NEST's point neurons are built in: Cell.synapse("
+                                 "spike_times=...), Network.spike_source, "
                                  "Network.poisson_source, Network.population)")
                 elif kind != "SUFFIX":
                     self.problem(self.line, f"{kind} is not supported")
