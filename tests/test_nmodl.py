@@ -17,6 +17,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from hypothesis import given, settings, strategies as st
 
 pytest.importorskip("neuron.nmodl", reason="NEURON's NMODL framework (dendrax[nmodl])")
 
@@ -290,6 +291,29 @@ def test_refused_with_construct_and_line(case):
     assert any(ln == line and words in msg for ln, msg in err.value.problems), err.value.problems
     assert f":{line}: " in str(err.value)
     assert nmodl.check(text), "check reports the problem too"
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(1, 5).flatmap(lambda n: st.lists(
+    st.lists(st.integers(0, n - 1), max_size=3), min_size=n, max_size=n)))
+def test_recursion_refused_exactly_on_call_cycles(callees):
+    """Random call graphs of FUNCTIONs: those on a cycle (reachable from themselves, by a
+    transitive closure computed here) are refused, and only those."""
+    n = len(callees)
+    funcs = "\n".join(f"FUNCTION f{i}(x) {{ f{i} = x" + "".join(f" + f{j}(x)" for j in calls)
+                      + " }" for i, calls in enumerate(callees))
+    reach = np.zeros((n, n), bool)
+    for i, calls in enumerate(callees):
+        reach[i, calls] = True
+    for _ in range(n):
+        reach |= (reach.astype(int) @ reach.astype(int)) > 0
+    cyclic = {f"f{i}" for i in range(n) if reach[i, i]}
+    text = _bad(extra=funcs)
+    problems = nmodl.check(text)
+    flagged = {m.split()[1] for _, m in problems if "calls itself" in m}
+    assert flagged == cyclic, (callees, problems)
+    if not cyclic:
+        nmodl.load(text, register=False)  # the rest of the file is fine
 
 
 def test_every_problem_is_reported_at_once():
