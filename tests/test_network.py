@@ -192,6 +192,29 @@ def _reference(v_pre, steps, area, e_leak, n_t):
     return s, v
 
 
+def test_graded_synapse_current_and_conductance_are_recorded():
+    """"<graded synapse>.i" / ".g" as documented (docs/cells.md), computed in the step from
+    t and stored at t + dt: IonotropicSynapse gS s (v - e_syn) and gS s from the recorded
+    s and v one step earlier; TanhRateSynapse -gS tanh(slope (v_pre - x_offset)), no
+    conductance."""
+    pre, post = (one_compartment(POST["g"], -65.0, POST["diam"], POST["length"]) for _ in "ab")
+    pre.iclamp(pre.soma(), delay=1.0, dur=3.0, amp=0.05)
+    net = dx.Network([pre, post])
+    site = net.cell(1).soma()
+    net.connect(net.cell(0).soma(), site, "IonotropicSynapse", e_syn=0.0, delay=0.0, **KIN)
+    net.connect(net.cell(0).soma(), site, "TanhRateSynapse", delay=0.0, **TANH)
+    for name in ("v", "IonotropicSynapse.s", "IonotropicSynapse.i", "IonotropicSynapse.g",
+                 "TanhRateSynapse.i"):
+        net.record(name, site)
+    net.record("v", net.cell(0).soma())
+    v, s, i, g, i_tanh, v_pre = np.asarray(dx.simulate(net, 6.0, DT).traces)
+    np.testing.assert_allclose(i[1:], KIN["gS"] * s[:-1] * v[:-1], rtol=1e-12, atol=1e-18)
+    np.testing.assert_allclose(g[1:], KIN["gS"] * s[:-1], rtol=1e-12)
+    np.testing.assert_allclose(i_tanh[1:], -TANH["gS"] * np.tanh(
+        (v_pre[:-1] - TANH["x_offset"]) * TANH["slope"]), rtol=1e-12)
+    assert np.ptp(i) > 1e-6 and np.ptp(i_tanh) > 1e-6  # both currents move
+
+
 @pytest.mark.parametrize("k", range(len(DELAYS)))
 def test_graded_kinetics_follow_exponential_euler_of_recorded_v_pre(kinetics_run, k):
     r = kinetics_run

@@ -529,6 +529,11 @@ def test_impossible_values_are_refused_naming_parameter_value_and_range():
     # the gradient of a valid run is unchanged by the check
     g = jax.grad(lambda q: dx.simulate(cell, 1.0, 0.025, params=q).traces.mean())(cell.params)
     assert np.isfinite(g["channels"]["hh"]["gnabar"]).all()
+    # and the gradient of an invalid one is NaN too, never finite zeros
+    p = cell.params
+    p["channels"]["hh"]["gnabar"] = -p["channels"]["hh"]["gnabar"]
+    g = jax.grad(lambda q: dx.simulate(cell, 1.0, 0.025, params=q).traces.mean())(p)
+    assert np.isnan(g["channels"]["hh"]["gnabar"]).all() and np.isnan(g["cable"]["cm"]).all()
     # a region alias suggests only what the cell has
     apical_only = dx.Cell.from_sections([
         {"length": 20.0, "diam": 20.0, "parent": -1, "region": "soma"},

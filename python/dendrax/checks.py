@@ -142,13 +142,17 @@ def check_finite(params) -> list:
 
 
 def refuse_invalid(out, invalid: list):
-    """``out`` (a pytree of results) with its float leaves NaN where a traced parameter
-    broke its rule (``invalid``: boolean scalars from the checks, True where broken): a
-    traced call (jit, grad, vmap) cannot raise, but its answer must not look valid. The
-    same call outside jit raises the error that names the parameter."""
+    """``out`` (a pytree of results) with its float leaves, and gradients through them, NaN
+    where a traced parameter broke its rule (``invalid``: boolean scalars from the checks,
+    True where broken): a traced call (jit, grad, vmap) cannot raise, but its answer must
+    not look valid. The same call outside jit raises the error that names the parameter."""
     if not invalid:
         return out
     bad = jnp.any(jnp.stack([jnp.asarray(b) for b in invalid]))
+    # a product, not a select, so that gradients through the outputs are NaN too (a
+    # select's would be zero); valid outputs are multiplied by 1.0, the same bits
+    nan_if_bad = jnp.where(bad, jnp.nan, 1.0)
     return jax.tree_util.tree_map(
-        lambda a: jnp.where(bad, jnp.nan, a) if jnp.issubdtype(a.dtype, jnp.floating) else a, out)
+        lambda a: a * nan_if_bad.astype(a.dtype) if jnp.issubdtype(a.dtype, jnp.floating)
+        else a, out)
 

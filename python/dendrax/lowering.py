@@ -597,8 +597,8 @@ def _lower(cells: tuple, wiring) -> Lowered:
             local = int(hits[0])
             kind = "graded" if group.graded else "synapses"
             j = (graded_index if group.graded else event_index)[mech]
-            source = (kind, j, q) if q in group.mech.states else (kind[:-1] + "_currents" if
-                                                                  group.graded else "synapse_currents", j, q)
+            currents = "graded_currents" if group.graded else "synapse_currents"
+            source = (kind, j, q) if q in group.mech.states else (currents, j, q)
         else:
             j = channel_index[mech]
             nodes = placements[j].nodes
