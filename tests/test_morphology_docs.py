@@ -21,5 +21,5 @@ def test_docs_examples_run(capsys):
             exec(compile(code, f"{DOC.name}[block {k}]", "exec"), namespace)
         except Exception as err:
             raise AssertionError(f"docs/morphology.md python block {k} failed:\n{code}") from err
-    assert namespace["cell"].n_sections == 3
+    assert namespace["morph"].n_sections == 3
     assert namespace["d_diams"].shape == namespace["morph"].point_diameters.shape

@@ -69,7 +69,8 @@ def _simulate(opts, model=None) -> int:
         written.append(out / "voltage.png")
     spikes = res.spikes[0]
     print(f"simulated {cell.n_nodes} nodes for {res.meta['t_stop']:g} ms (dt {opts.dt:g} ms): "
-          f"{spikes.size} spikes at the soma (v > 10 mV, {res.rates()[0]:.1f} Hz); wrote "
+          f"{spikes.size} spike{'' if spikes.size == 1 else 's'} at the soma (v > 10 mV, "
+          f"{res.rates()[0]:.1f} Hz); wrote "
           f"{', '.join(map(str, written))}")
     return 0
 
