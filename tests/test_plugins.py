@@ -231,6 +231,23 @@ def test_a_synapses_on_spike_is_checked_at_use(on_spike, message):
 def test_unknown_names_suggest_the_nearest():
     with pytest.raises(PluginError, match="did you mean 'hh'"):
         dx.Cell.ball_and_stick().insert("hhh")
+    with pytest.raises(PluginError, match="did you mean 'hh'"):  # case ignored
+        dx.Cell.ball_and_stick().insert("HH")
+    with pytest.raises(PluginError, match="did you mean 'NaTs2_t'"):
+        dx.Cell.ball_and_stick().insert("nats2_t")
+
+
+@pytest.mark.parametrize("place, message", [
+    (lambda c: c.insert("Exp2Syn"), "'Exp2Syn' is a synapse: place it with cell.synapse"),
+    (lambda c: c.synapse("hh", c.soma()), "'hh' is a channel: insert it with cell.insert"),
+    (lambda c: c.insert("IClamp"), r"'IClamp' is an electrode: cell.iclamp\("),
+    (lambda c: c.insert("SEClamp"), r"'SEClamp' is an electrode: cell.vclamp\("),
+    (lambda c: c.synapse("NetStim", c.soma()), "'NetStim' is a spike source"),
+    (lambda c: c.synapse("ExpSyn", c.soma()), "load NEURON's expsyn.mod with dendrax.nmodl.load"),
+])
+def test_names_of_another_kind_say_where_they_belong(place, message):
+    with pytest.raises(PluginError, match=message):
+        place(dx.Cell.ball_and_stick())
     with pytest.raises(ValueError, match="unknown morphology format .nope."):
         dx.read_morphology(__file__, format="nope")
 

@@ -68,6 +68,34 @@ def _normal(package: str) -> str:
     return package.lower().replace("_", "-")
 
 
+# what a NEURON user may reach for under a plugin's name, and where dendrax has it
+ELSEWHERE = {"iclamp": "an electrode: cell.iclamp(loc, delay=, dur=, amp=)",
+             "seclamp": "an electrode: cell.vclamp(loc, amp=, dur=)",
+             "vclamp": "an electrode: cell.vclamp(loc, amp=, dur=)",
+             "netstim": "a spike source: cell.synapse(name, loc, spike_times=...), "
+                        "Network.spike_source or Network.poisson_source",
+             "expsyn": "NEURON's ExpSyn: load NEURON's expsyn.mod with dendrax.nmodl.load "
+                       "(docs/nmodl.md), or use Exp2Syn"}
+# the other group a mechanism name may belong to, and how that kind is placed
+PLACED = {"dendrax.channels": ("dendrax.synapses", "a synapse: place it with "
+                               "cell.synapse(name, loc, ...) or Network.connect"),
+          "dendrax.synapses": ("dendrax.channels", "a channel: insert it with "
+                               "cell.insert(name)")}
+
+
+def _hint(group: str, bare: str, table: dict) -> str:
+    """How to fix an unknown name: where it is registered under another kind, what
+    dendrax has built in instead, or the nearest names (ignoring case)."""
+    other = PLACED.get(group)
+    if other and bare in providers(other[0]):
+        return f"; {bare!r} is {other[1]}"
+    if bare.lower() in ELSEWHERE:
+        return f"; {bare!r} is {ELSEWHERE[bare.lower()]}"
+    lower = {k.lower(): k for k in table}
+    near = [lower[k] for k in difflib.get_close_matches(bare.lower(), list(lower), n=3)]
+    return f"; did you mean {', '.join(map(repr, near))}?" if near else ""
+
+
 def resolve(group: str, name: str) -> Plugin:
     """The plugin ``name`` names: a registered name, or "<package>:<name>" to pick one
     provider of a name that several packages register.
@@ -80,10 +108,8 @@ def resolve(group: str, name: str) -> Plugin:
     table = providers(group)
     kind = group.split(".")[-1].rstrip("s")
     if bare not in table:
-        near = difflib.get_close_matches(bare, list(table), n=3)
-        hint = f"; did you mean {', '.join(map(repr, near))}?" if near else ""
         raise PluginError(f"no {kind} named {bare!r} (known: {', '.join(sorted(table)) or 'none'})"
-                          f"{hint}")
+                          f"{_hint(group, bare, table)}")
     found = table[bare]
     if package:
         chosen = [p for p in found if _normal(p.package) == _normal(package)]
