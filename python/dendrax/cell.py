@@ -145,6 +145,9 @@ class Cell:
     # --- locations --------------------------------------------------------
     @property
     def n_nodes(self) -> int:
+        """The solver's nodes: one per segment centre, plus NEURON's zero-area nodes where
+        sections join (no membrane, so no mechanism sits there); ``cell.nodes()`` lists
+        the segment centres."""
         return len(self.compartments.parent)
 
     def section(self, index: int) -> SectionRef:
@@ -324,8 +327,9 @@ class Cell:
 
     def get(self, name: str) -> np.ndarray:
         """Current values of a parameter (a copy): [N] per node for "cm", ions and
-        "<mech>.<param>" (NaN where the mechanism is not inserted), [n_sections] for
-        "Ra" and "L", [n_points] for "diam"."""
+        "<mech>.<param>" (NaN where the mechanism is not inserted, and at the zero-area
+        nodes where sections join, which have no membrane: index with ``cell.nodes()`` for
+        the segments), [n_sections] for "Ra" and "L", [n_points] for "diam"."""
         if name in ("Ra", "L", "diam", "cm"):
             return self.values[name].copy()
         if name in self.values["ions"]:
