@@ -205,7 +205,7 @@ def test_exp2syn_like_carries_factor_and_clamped_tau1():
     np.testing.assert_allclose(s["A"], [0.004 * float(s["factor"][0]), 0.0], rtol=1e-15)
 
 
-def test_net_receive_runs_only_where_an_event_arrives():
+def test_net_receive_runs_once_per_event_only_where_events_arrive():
     text = """
     NEURON { POINT_PROCESS Latch NONSPECIFIC_CURRENT i RANGE e }
     PARAMETER { e = 0 (mV) tau = 5 (ms) }
@@ -218,7 +218,8 @@ def test_net_receive_runs_only_where_an_event_arrives():
     latch = nmodl.load(text, register=False)
     cell = dx.Cell.ball_and_stick()
     site = cell.section(1)(0.5)
-    cell.synapse(latch, site, spike_times=[1.0, 3.0], weight=0.01)
+    # two events in one step (1.0, 1.01 ms): NEURON sets g = w twice, not g = 2 w
+    cell.synapse(latch, site, spike_times=[1.0, 1.01, 3.0], weight=0.01)
     cell.record("Latch.g", site)
     res = dx.simulate(cell, 6.0, 0.025)
     t, g = np.asarray(res.t), np.asarray(res["Latch.g", site])

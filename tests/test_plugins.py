@@ -199,20 +199,24 @@ class _Counter:
             "on_spike": on_spike})
 
 
-def test_on_spike_runs_only_where_a_spike_arrives_of_any_weight():
+def test_on_spike_runs_once_per_arriving_spike_of_any_weight():
+    """As NEURON's NET_RECEIVE: once per spike, spikes in one step included (1.0 and 1.01
+    ms with dt 0.025 ms; three in one step at 4.5), never where none arrives."""
     counter = _Counter.make(lambda self, s, p, w: {"n": s["n"] + 1.0})
+    times = np.array([1.0, 1.01, 2.0, 4.5, 4.5, 4.51])
     for weight in (0.0, 0.01):
         cell = dx.Cell.ball_and_stick()
         site = cell.section(1)(0.5)
-        cell.synapse(counter, site, spike_times=[1.0, 2.0, 4.5], weight=weight)
+        cell.synapse(counter, site, spike_times=times, weight=weight)
         cell.record("counter_test.n", site)
         res = dx.simulate(cell, 6.0, 0.025)
         n = np.asarray(res["counter_test.n", site])
         t = np.asarray(res.t)
         # delivered in the step from t when the spike time <= t + dt / 2, and recorded at
         # the step's end, t + dt
-        expected = (np.array([1.0, 2.0, 4.5]) <= t[:, None] - 0.025 / 2 + 1e-9).sum(axis=1)
+        expected = (times <= t[:, None] - 0.025 / 2 + 1e-9).sum(axis=1)
         np.testing.assert_array_equal(n, expected)
+        assert n[-1] == 6
 
 
 @pytest.mark.parametrize("on_spike, message", [

@@ -252,7 +252,8 @@ def _part_model(model: Model, plan: _Plan, idx) -> Model:
         parent=idx["parent"],
         channels=tuple(Placement(p.mech, n) for p, n in zip(model.channels, idx["channels"])),
         synapses=tuple(Placement(p.mech, s[0]) for p, s in zip(model.synapses, idx["synapses"])),
-        inputs=tuple(EventInputs(s[1], s[2], s[3]) for s in idx["synapses"]),
+        inputs=tuple(EventInputs(s[1], s[2], s[3], inp.max_arrivals)
+                     for s, inp in zip(idx["synapses"], model.inputs)),
         ions=model.ions, dynamic_ions=model.dynamic_ions,
         iclamp_nodes=idx["iclamp"], waveform_nodes=idx["waveform"], vclamp_nodes=idx["vclamp"],
         source_nodes=idx["sources"], source_threshold=idx["threshold"],

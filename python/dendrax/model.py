@@ -51,9 +51,13 @@ class EventInputs:
     conn_local: np.ndarray = field(default_factory=_empty)  # int32 [c] synapse index
     conn_source: np.ndarray = field(default_factory=_empty)  # int32 [c] source index
     train_local: np.ndarray = field(default_factory=_empty)  # int32 [r] synapse index
+    # the most spikes of one train that can reach its synapse in one step (set for dt by
+    # ``simulation.sized``): NET_RECEIVE runs once per spike, as NEURON's, up to this many
+    max_arrivals: int = 1
 
     def key(self):
-        return (_bytes(self.conn_local), _bytes(self.conn_source), _bytes(self.train_local))
+        return (_bytes(self.conn_local), _bytes(self.conn_source), _bytes(self.train_local),
+                self.max_arrivals)
 
 
 @dataclass(frozen=True, eq=False)

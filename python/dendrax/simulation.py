@@ -247,9 +247,13 @@ def _step(model: Model, core, mat, dt, k, backend, carry: State, xs):
             bits = ((words >> (inp.conn_source % 32).astype(jnp.uint32)) & jnp.uint32(1)).astype(v.dtype)
             # every synapse fed by a connection, in order (no spike trains): no scatter
             count = bits if inp.conn_local.size == count.shape[0] else count.at[inp.conn_local].set(bits)
-        # NET_RECEIVE runs where a spike arrived (of any weight, 0 included, as NEURON's)
-        after = placement.mech.on_spike(s, p, count * p["weight"])
-        new_syn.append({name: jnp.where(count > 0, x, s[name]) for name, x in after.items()})
+        # NET_RECEIVE runs once per arriving spike (of any weight, 0 included), as NEURON's;
+        # the last call takes any spikes beyond max_arrivals (none, when it is set for dt)
+        for j in range(inp.max_arrivals):
+            w = p["weight"] * (count - j if j == inp.max_arrivals - 1 else 1.0)
+            after = placement.mech.on_spike(s, p, w)
+            s = {name: jnp.where(count > j, x, s[name]) for name, x in after.items()}
+        new_syn.append(s)
     syn_states = tuple(new_syn)
     v_pre = [history[(n - d) % model.history_size, g.pre]
              for g, d in zip(model.graded, mat["graded_steps"])]
@@ -699,8 +703,22 @@ def sized(model: Model, layout, params, dt) -> Model:
             raise ValueError(f"the delays{longest} need a {what} of {steps:.3g} steps of dt = "
                              f"{dt:g} ms, {steps * row_bytes / 2**30:.3g} GiB: use shorter "
                              "delays or a larger dt")
+    inputs = tuple(replace(inp, max_arrivals=_max_arrivals(trains, dt))
+                   for inp, trains in zip(model.inputs, layout.trains, strict=True))
     return replace(model, ring_size=max(ring, 1), history_size=max(history, 1),
-                   inbuf_size=max(inbuf, 1))
+                   inbuf_size=max(inbuf, 1), inputs=inputs)
+
+
+def _max_arrivals(trains, dt) -> int:
+    """The most spikes of one train within one step's delivery window (dt wide, whatever
+    the delay shifts it by; a little wider, so that rounding never undercounts)."""
+    most = 1
+    for times in trains:
+        t = np.sort(np.asarray(times, float))
+        if t.size > 1:
+            ends = np.searchsorted(t, t + dt * (1.0 + 1e-6), side="right")
+            most = max(most, int(np.max(ends - np.arange(t.size))))
+    return most
 
 
 _MAX_DELAY_BUFFER = 2**31  # bytes: a delay buffer beyond this is a mistake, not a model
