@@ -280,6 +280,11 @@ def test_quantities_are_converted_or_refused():
         net.population("iaf_psc_alpha", 1, V_th=20.0 * u.ms)
     with pytest.raises(ValueError, match="weight = .* cannot be expressed in nS"):
         net.connect(a, b, weight=20.0 * u.pA)
+    # a plastic synapse's parameters in its declared units (stdp tau_plus: ms)
+    net.connect(a, a, "stdp_synapse", weight=5.0 * u.pA, Wmax=100.0, tau_plus=0.03 * u.s)
+    np.testing.assert_allclose(net.params["synapses"]["stdp_synapse"]["tau_plus"], [30.0])
+    with pytest.raises(ValueError, match="stdp_synapse.tau_plus = .* cannot be expressed in ms"):
+        net.connect(a, a, "stdp_synapse", weight=5.0, Wmax=100.0, tau_plus=3 * u.mV)
 
 
 def test_fixed_indegree():

@@ -16,6 +16,7 @@ import jax
 import numpy as np
 
 from . import morphology as morph_lib
+from .quantities import magnitude
 from .mechanisms import registry
 from .mechanisms.base import (IONS, NONNEGATIVE, POSITIVE, Channel, IonPool, Range, Synapse,
                               as_range, channel_currents, check_mechanism)
@@ -96,6 +97,10 @@ class Cell:
 
     def __init__(self, morphology, *, nseg=None, max_length=None, d_lambda=None, freq=None,
                  Ra=35.4, cm=1.0):
+        max_length, d_lambda, freq, Ra, cm = (
+            magnitude(v, unit, name) for v, unit, name in
+            ((max_length, "um", "max_length"), (d_lambda, "1", "d_lambda"), (freq, "Hz", "freq"),
+             (Ra, "ohm cm", "Ra"), (cm, "uF/cm2", "cm")))
         self.morphology = morphology
         n_sec = len(morphology.sections)
         nseg = _segmentation(morphology, nseg, max_length, d_lambda, freq, Ra, cm)
@@ -129,7 +134,10 @@ class Cell:
     # --- construction shortcuts -------------------------------------------
     @classmethod
     def from_sections(cls, sections: list[dict], **kwargs) -> "Cell":
-        """A cell from programmatic sections (see ``Morphology.from_sections``)."""
+        """A cell from programmatic sections (see ``Morphology.from_sections``; lengths and
+        diameters in um)."""
+        sections = [{k: magnitude(v, "um", k) if k in ("length", "diam", "diams") else v
+                     for k, v in s.items()} if isinstance(s, dict) else s for s in sections]
         return cls(morph_lib.Morphology.from_sections(sections), **kwargs)
 
     @classmethod
@@ -293,11 +301,15 @@ class Cell:
         ``cell.nodes(where)``, per section, or per 3-D point for "diam").
         """
         self._touch()
-        _check_finite(name, value)
         if name in ("Ra", "L", "diam", "cm") or name in self.values["ions"]:
             rng, unit = value_range(name)
-            if rng is not None:
-                rng.check(name, value, unit)
+        else:
+            mech, param = self._mech_param(name)
+            rng, unit = value_range(param, self.mechanisms[mech])
+        value = magnitude(value, unit, name)
+        _check_finite(name, value)
+        if rng is not None:
+            rng.check(name, value, unit)
         if name in ("Ra", "L"):
             secs = self.sections(where)
             _assign(name, self.values[name], secs, value, "section")
@@ -315,10 +327,6 @@ class Cell:
         if name in self.values["ions"]:
             _assign(name, self.values["ions"][name], nodes, value, "node")
             return self
-        mech, param = self._mech_param(name)
-        rng, unit = value_range(param, self.mechanisms[mech])
-        if rng is not None:
-            rng.check(name, value, unit)
         present = nodes[self.mechanism_nodes[mech][nodes]]
         if present.size == 0:
             raise ValueError(f"{mech} is not inserted where {name} was set ({where!r})")
@@ -365,6 +373,8 @@ class Cell:
     def iclamp(self, loc: Location, *, delay: float, dur: float, amp: float) -> "Cell":
         """A step current (nA) from delay to delay + dur (ms), as NEURON's IClamp."""
         self._touch()
+        delay, dur, amp = (magnitude(v, u, f"iclamp {k}") for v, u, k in
+                           ((delay, "ms", "delay"), (dur, "ms", "dur"), (amp, "nA", "amp")))
         for k, v in (("delay", delay), ("dur", dur), ("amp", amp)):
             if np.ndim(v) or not isinstance(np.asarray(v).item(), (int, float)):
                 raise ValueError(f"iclamp {k} must be one number, got {v!r} (one IClamp per "
@@ -377,7 +387,8 @@ class Cell:
     def stimulate(self, loc: Location, t, i) -> "Cell":
         """A current waveform i (nA) at times t (ms), linearly interpolated (Vector.play)."""
         self._touch()
-        t, i = np.asarray(t, float), np.asarray(i, float)
+        t = np.asarray(magnitude(t, "ms", "waveform times"), float)
+        i = np.asarray(magnitude(i, "nA", "waveform"), float)
         if t.ndim != 1 or t.shape != i.shape or t.size < 1:
             raise ValueError(f"waveform needs 1-D t and i of one length, got {t.shape} and {i.shape}")
         _check_finite("waveform", i)
@@ -394,8 +405,9 @@ class Cell:
     def vclamp(self, loc: Location, *, amp, dur, rs: float = 1.0) -> "Cell":
         """A voltage clamp as NEURON's SEClamp: up to three levels amp (mV) held for dur (ms) each, then off; series resistance rs (MOhm)."""
         self._touch()
-        amp = list(np.atleast_1d(np.asarray(amp, float)))
-        dur = list(np.atleast_1d(np.asarray(dur, float)))
+        rs = magnitude(rs, "MOhm", "vclamp rs")
+        amp = list(np.atleast_1d(np.asarray(magnitude(amp, "mV", "vclamp amp"), float)))
+        dur = list(np.atleast_1d(np.asarray(magnitude(dur, "ms", "vclamp dur"), float)))
         if len(amp) != len(dur) or not 1 <= len(amp) <= 3:
             raise ValueError("vclamp takes 1 to 3 levels: amp and dur of equal length")
         if rs <= 0:
@@ -459,6 +471,7 @@ class Cell:
         self._touch()
         loc = self.soma() if loc is None else loc
         self.node(loc)
+        threshold = magnitude(threshold, "mV", "threshold")
         if isinstance(threshold, (str, bytes, bool)) or not np.isscalar(threshold):
             raise ValueError(f"threshold must be one number (mV), got {threshold!r}")
         _check_finite("threshold", threshold)
@@ -557,7 +570,7 @@ class Cell:
         if name in self.mechanisms:
             raise ValueError(f"{name!r} is already a channel of this cell")
         values = synapse_values(mech, params, weight=weight, delay=delay)
-        times = np.asarray(spike_times, float).ravel()
+        times = np.asarray(magnitude(spike_times, "ms", f"{name} spike times"), float).ravel()
         _check_finite(f"{name} spike times", times)
         self.stimuli.spikes.setdefault(name, (mech, []))[1].append((self.node(loc), values, times))
         return self
@@ -669,8 +682,11 @@ def synapse_values(mech, params: dict, **extra) -> dict:
                          f"{sorted(mech.params)}")
     values = {**mech.params, **params, **extra}
     for k, v in values.items():
-        _check_finite(f"{mech.name}.{k}", v)
         rng, unit = value_range(k, mech)
+        if k == "weight":  # NetCon's weight: uS (conductance synapses) unless declared
+            unit = mech.units.get("weight", "uS")
+        v = values[k] = magnitude(v, unit, f"{mech.name}.{k}")
+        _check_finite(f"{mech.name}.{k}", v)
         if rng is not None:
             rng.check(f"{mech.name}.{k}", v, unit)
     return values

@@ -28,7 +28,7 @@ from .cell import REDUCTIONS, Cell, Location, SectionRef, check_name, synapse_va
 from .mechanisms import registry
 from .mechanisms.base import GradedSynapse
 from .point.base import constraints
-from .quantities import is_quantity, magnitude
+from .quantities import magnitude
 
 NETCON_THRESHOLD = 10.0  # mV, NEURON's default NetCon threshold
 
@@ -314,7 +314,7 @@ class Network:
         from .extracellular.geometry import check_position, rotation_matrix
 
         i = self.cell(i).index
-        pos = None if position is None else check_position(position)
+        pos = None if position is None else check_position(magnitude(position, "um", "position"))
         rot = None if rotation is None else rotation_matrix(rotation)
         self.wiring.placements[i] = (pos, rot)
         self._revision += 1
@@ -331,7 +331,7 @@ class Network:
     # --- sources --------------------------------------------------------------
     def spike_source(self, times) -> Source:
         """An artificial spike source firing at ``times`` (ms), as NEURON's VecStim."""
-        times = np.sort(np.asarray(times, float).ravel())
+        times = np.sort(np.asarray(magnitude(times, "ms", "spike times"), float).ravel())
         if not np.all(np.isfinite(times)) or np.any(times < 0):
             raise ValueError(f"spike times must be finite and >= 0 ms, got {times}")
         self.wiring.sources.append(times)
@@ -341,7 +341,8 @@ class Network:
     def poisson_source(self, rate: float, key, *, start: float = 0.0, stop: float) -> Source:
         """A Poisson spike train of ``rate`` (Hz) from ``start`` to ``stop`` (ms), drawn from the
         JAX PRNG ``key`` (or an int seed): the same key gives the same train."""
-        rate, start, stop = _real("rate", rate), _real("start", start), _real("stop", stop)
+        rate, start, stop = (_real(k, magnitude(v, u, k)) for k, v, u in
+                             (("rate", rate, "Hz"), ("start", start, "ms"), ("stop", stop, "ms")))
         if not (np.isfinite(rate) and rate >= 0):
             raise ValueError(f"rate must be a finite number >= 0 Hz, got {rate!r}")
         if not (np.isfinite(start) and np.isfinite(stop) and 0 <= start <= stop):
@@ -468,7 +469,6 @@ class Network:
         else:
             weight = magnitude(weight, "uS", "weight")
         delay = magnitude(delay, "ms", "delay")
-        params = {k: magnitude(v, "1", k) if is_quantity(v) else v for k, v in params.items()}
         if rule == "one_to_one":
             if n_pre != n_post:
                 raise ValueError(f"one_to_one needs equal sizes, got {n_pre} and {n_post}")
@@ -500,7 +500,8 @@ class Network:
             cells = np.array([self._cell_of(loc) for loc in locs], int)[i]
             pre_cell, pre_section = cells, np.array([loc.section for loc in locs], int)[i]
             pre_x = np.array([loc.x for loc in locs], float)[i]
-            thr = np.broadcast_to(np.asarray(threshold, float), (i.size,)).copy()
+            thr = np.broadcast_to(np.asarray(magnitude(threshold, "mV", "threshold"), float),
+                                  (i.size,)).copy()
         source = self.wiring.populations[a.population].model if isinstance(a, Neurons) else None
         if isinstance(b, Neurons):
             if isinstance(self.wiring.populations[b.population].model, Generator):
@@ -520,6 +521,8 @@ class Network:
                 if unknown:
                     raise ValueError(f"{name} has no parameters {sorted(unknown)}; its "
                                      f"parameters: {sorted(mech.params)}")
+                params = {k: magnitude(v, mech.units.get(k, ""), f"{name}.{k}")
+                          for k, v in params.items()}
                 values = {**mech.params, **params, "weight": weight, "delay": delay}
                 for k, v in params.items():
                     if k in mech.ranges:
@@ -735,6 +738,7 @@ class Network:
                 raise ValueError("unknown spike source")
         thr = None
         if not graded and pre_cell is not None:
+            threshold = magnitude(threshold, "mV", "threshold")
             thr = np.broadcast_to(np.asarray(threshold, float), (n,)).copy()
             if not np.all(np.isfinite(thr)):
                 raise ValueError(f"threshold must be finite, got {threshold!r}")
@@ -764,6 +768,7 @@ class Network:
             return self
         cells = np.arange(len(self)) if cells is None else _indices(
             [cells] if np.isscalar(cells) else cells, "cells")
+        threshold = magnitude(threshold, "mV", "threshold")
         if not np.isfinite(_real("threshold", threshold)):
             raise ValueError(f"threshold must be finite, got {threshold!r}")
         secs, xs = self._site(cells, loc)

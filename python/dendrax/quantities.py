@@ -6,11 +6,19 @@ point models). A quantity passed instead is converted when its library can conve
 that unit (``20 * ureg.mV`` for a parameter in mV; ``0.02 * ureg.V`` too), and refused with
 an error naming the parameter, the value and the unit otherwise (``20 * ureg.ms`` for a
 potential).
+Units are written as NEURON and NEST write them ("uF/cm2", "ohm cm", "S/cm2", "mV", "pA");
+``magnitude`` translates them for the quantity's library.
 """
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
+
+# NEURON's and NEST's unit names that the quantity libraries spell otherwise
+_NAMES = {"1": "dimensionless", "uS": "microsiemens", "GOhm": "gigaohm", "MOhm": "megaohm",
+          "ohm cm": "ohm*cm"}
 
 
 def is_quantity(value) -> bool:
@@ -19,20 +27,36 @@ def is_quantity(value) -> bool:
 
 
 def magnitude(value, unit: str, name: str):
-    """``value`` as plain numbers in ``unit`` (a quantity is converted; a plain number is
-    returned as it is). A ValueError when a quantity cannot be expressed in ``unit``."""
+    """``value`` as plain numbers in ``unit`` (a quantity is converted, as is each quantity
+    of a list; a plain number is returned as it is). A ValueError when a quantity cannot
+    be expressed in ``unit``, or where ``unit`` is "" (a plugin's parameter whose unit its
+    mechanism does not declare)."""
+    if isinstance(value, (list, tuple)) and any(is_quantity(x) for x in value):
+        return [magnitude(x, unit, name) for x in value]
     if not is_quantity(value):
         return value
-    unit = {"1": "dimensionless", "uS": "microsiemens", "GOhm": "gigaohm"}.get(unit, unit)
+    if not unit:
+        raise ValueError(f"{name} = {value!r}: its unit is not declared (the mechanism's "
+                         "`units`), so a quantity cannot be converted; give a plain number")
+    shown = unit
+    unit = _NAMES.get(unit, unit)
+    unit = re.sub(r"([A-Za-z])(\d+)", r"\1**\2", "1" + unit if unit[0] == "/" else unit)  # cm2: cm**2
     try:
-        if hasattr(value, "to") and hasattr(value, "magnitude"):  # pint, astropy
-            return np.asarray(value.to(unit).magnitude, float)
-        if hasattr(value, "to_decimal"):  # brainunit
+        if hasattr(value, "to_decimal"):  # brainunit: its names of simple units only
             import brainunit as bu
 
-            return np.asarray(value.to_decimal(getattr(bu, unit)), float)
+            return _plain(value.to_decimal(getattr(bu, unit)))
+        if hasattr(value, "to"):  # pint (.magnitude), astropy (.value)
+            q = value.to(unit)
+            return _plain(q.magnitude if hasattr(q, "magnitude") else q.value)
     except Exception as err:  # the library's own dimensionality error, named
-        raise ValueError(f"{name} = {value!r} cannot be expressed in {unit} ({err}); give it in "
-                         f"{unit}") from None
+        raise ValueError(f"{name} = {value!r} cannot be expressed in {shown} ({err}); give it "
+                         f"in {shown}") from None
     raise ValueError(f"{name} = {value!r} has a unit dendrax cannot convert; give a plain number "
-                     f"in {unit}")
+                     f"in {shown}")
+
+
+def _plain(x):
+    """A float for one number, else a float array."""
+    x = np.asarray(x, float)
+    return x.item() if x.ndim == 0 else x

@@ -17,6 +17,7 @@ import numpy as np
 
 from .checks import check_finite, check_structure, check_values, refuse_invalid
 from .lowering import core_params, drive, lower
+from .quantities import magnitude
 from .result import Result
 from .simulation import METHODS, advance, initialize, run, schedule, sized, statistics
 
@@ -77,6 +78,9 @@ def simulate(target, t_stop: float, dt: float = 0.025, *, params=None, v_init: f
     """
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; choose one of {sorted(METHODS)}")
+    t_stop, dt, v_init, celsius = (magnitude(v, u, k) for v, u, k in (
+        (t_stop, "ms", "t_stop"), (dt, "ms", "dt"), (v_init, "mV", "v_init"),
+        (celsius, "degC", "celsius")))
     check_run(t_stop, dt, v_init, celsius)
     _warn_if_float32()
     model, base, layout = lower(target)
