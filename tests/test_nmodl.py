@@ -507,3 +507,18 @@ def test_cli_writes_an_installable_package(tmp_path, capsys):
                          timeout=600, env=env)
     assert run.returncode == 0, run.stderr[-3000:]
     assert "ok my_lab_model.hhx" in run.stdout
+
+
+def test_reading_nmodl_headless_prints_no_display_warning():
+    """NEURON, loaded to parse NMODL on a machine without a display, says nothing of it;
+    the environment is left as it was."""
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "NEURON_MODULE_OPTIONS")}
+    code = ("import os, dendrax.nmodl as m; m.load(%r); "
+            "print('left:', os.environ.get('NEURON_MODULE_OPTIONS'))" % str(CASES / "hhx.mod"))
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert "DISPLAY" not in out.stdout + out.stderr and "graphics" not in out.stdout + out.stderr
+    assert out.stdout.strip().endswith("left: None")

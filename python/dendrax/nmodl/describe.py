@@ -14,7 +14,9 @@ op one of ``+ - * / ^ < > <= >= == != && ||``, ``("neg", a)``, ``("not", a)`` an
 from __future__ import annotations
 
 import math
+import os
 import re
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -750,10 +752,26 @@ def _keyword(node_type: str) -> str:
     return re.sub(r"Block$", "", node_type).upper()
 
 
+def _nmodl_framework():
+    """``neuron.nmodl``, imported without NEURON's "no DISPLAY environment variable" warning
+    on a headless machine: where NEURON is not yet loaded, no display is set and the user set
+    no NEURON_MODULE_OPTIONS, NEURON starts with -nogui (the environment is restored after)."""
+    quiet = ("neuron" not in sys.modules and not os.environ.get("DISPLAY")
+             and "NEURON_MODULE_OPTIONS" not in os.environ)
+    if quiet:
+        os.environ["NEURON_MODULE_OPTIONS"] = "-nogui"
+    try:
+        import neuron.nmodl
+    finally:
+        if quiet:
+            del os.environ["NEURON_MODULE_OPTIONS"]
+    return neuron.nmodl
+
+
 def parse(text: str, source: str = "<text>"):
     """The NMODL framework's AST of ``text``, or an NmodlError with the parser's message."""
     try:
-        from neuron.nmodl import NmodlDriver
+        NmodlDriver = _nmodl_framework().NmodlDriver
     except ImportError as err:
         raise ImportError("reading NMODL needs NEURON's NMODL framework: pip install "
                           f"'dendrax[nmodl]' (the neuron package, >= 9.0): {err}") from None
