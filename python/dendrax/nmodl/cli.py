@@ -52,7 +52,7 @@ def _describe_ok(path) -> str:
 
 def check_files(files, out=None) -> int:
     """Print the support report of ``files``; 0 when all are supported, else 1."""
-    from .describe import NmodlError
+    from .description import NmodlError
     from .package import mod_files
 
     out = sys.stdout if out is None else out
@@ -70,7 +70,7 @@ def check_files(files, out=None) -> int:
 
 def run(opts) -> int:
     """Run the subcommand; the exit status (2: bad arguments or an unsupported file)."""
-    from .describe import NmodlError
+    from .description import NmodlError
     from .package import write_package
 
     if opts.check:

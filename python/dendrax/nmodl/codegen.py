@@ -26,8 +26,8 @@ import keyword
 import math
 import re
 
-from .describe import (SPECIAL, Assign, Call, Conserve, Description, Diff, If,
-                       NmodlError, Reaction, SolveSteady)
+from .description import (SPECIAL, Assign, Call, Conserve, Description, Diff, If,
+                          NmodlError, Reaction, SolveSteady)
 from .units import UnitError, Units
 
 FUNCS = {"exp": "jnp.exp", "log": "jnp.log", "log10": "jnp.log10", "fabs": "jnp.abs",

@@ -1,14 +1,11 @@
-"""An NMODL file as a plain description: what it declares and what its blocks do.
+"""An NMODL file as a ``Description`` (``dendrax.nmodl.description``): what it declares
+and what its blocks do.
 
 The text is parsed by NEURON's NMODL framework (``neuron.nmodl.NmodlDriver``); this module
-walks the resulting AST and keeps what a dendrax mechanism needs, in small Python objects
-(``Description``, statements, expression tuples) that the code generator turns into
-source. Everything outside the supported subset is collected as a ``Problem`` naming the
-construct and its line, and ``describe`` raises one ``NmodlError`` listing them all.
-
-Expressions are tuples: ``("num", value)``, ``("var", name)``, ``("bin", op, a, b)`` with
-op one of ``+ - * / ^ < > <= >= == != && ||``, ``("neg", a)``, ``("not", a)`` and
-``("call", name, [args])``.
+walks the resulting AST and keeps what a dendrax mechanism needs. Everything outside the
+supported subset is collected as a problem naming the construct and its line; with the
+whole-file checks (``dendrax.nmodl.semantics``), ``describe`` raises one ``NmodlError``
+listing them all.
 """
 
 from __future__ import annotations
@@ -17,17 +14,12 @@ import math
 import os
 import re
 import sys
-from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..mechanisms.base import IONS
+from .description import (Assign, Block, Call, Conserve, Description, Diff, Function, If,
+                          NmodlError, Param, Reaction, SolveSteady)
+from .semantics import check
 
-# NEURON names a mechanism sees without declaring them (values come from the simulator)
-SPECIAL = {"v", "celsius", "dt", "t", "area", "diam"}
-BUILTINS = {"exp", "log", "log10", "fabs", "sqrt", "pow", "sin", "cos", "tan", "asin", "acos",
-            "atan", "atan2", "sinh", "cosh", "tanh", "floor", "ceil", "fmin", "fmax", "exprelr",
-            "expm1", "fmod"}
-METHODS = {"cnexp", "derivimplicit", "euler", "sparse"}
 # constructs refused wherever they appear: AST node type -> how the message names them
 REFUSED_NODES = {
     "Verbatim": "VERBATIM (C code)", "Pointer": "POINTER", "BbcorePointer": "BBCOREPOINTER",
@@ -55,133 +47,6 @@ def _refused(node_type: str) -> str:
     return f"{REFUSED_NODES[node_type]} is not supported" + (f" ({hint})" if hint else "")
 
 
-class NmodlError(ValueError):
-    """An NMODL file dendrax cannot turn into a mechanism; ``problems`` lists
-    (line, message) for each construct refused (line 0: the file as a whole)."""
-
-    def __init__(self, source: str, problems: list[tuple[int, str]]):
-        self.source, self.problems = source, problems
-        lines = [f"{source}:{ln}: {msg}" if ln else f"{source}: {msg}" for ln, msg in problems]
-        super().__init__("\n".join(lines))
-
-
-# --- statements -------------------------------------------------------------------------
-
-@dataclass
-class Assign:
-    name: str
-    expr: tuple
-    line: int
-
-
-@dataclass
-class Call:
-    name: str
-    args: list
-    line: int
-
-
-@dataclass
-class If:
-    cond: tuple
-    body: list
-    orelse: list  # [] when absent; an ELSE IF is an If inside orelse
-    line: int
-
-
-@dataclass
-class Diff:
-    """``state' = expr`` in a DERIVATIVE block."""
-    state: str
-    expr: tuple
-    line: int
-
-
-@dataclass
-class Reaction:
-    """``~ lhs <-> rhs (kf, kb)`` (op "<->"), ``~ lhs -> rhs (kf)`` or ``~ s << (flux)``.
-    Sides are lists of (stoichiometry, state)."""
-    lhs: list
-    op: str
-    rhs: list
-    kf: tuple
-    kb: tuple | None
-    line: int
-    text: str
-
-
-@dataclass
-class Conserve:
-    terms: list  # (coefficient, state)
-    total: tuple
-    line: int
-    text: str
-
-
-@dataclass
-class SolveSteady:
-    """``SOLVE block STEADYSTATE method`` (or ``SOLVE block``) inside INITIAL."""
-    block: str
-    method: str | None
-    steady: bool
-    line: int
-
-
-@dataclass
-class Function:
-    kind: str  # "FUNCTION" or "PROCEDURE"
-    name: str
-    args: list
-    body: list
-    locals: list
-    line: int
-
-
-@dataclass
-class Block:
-    kind: str  # "DERIVATIVE" or "KINETIC" (or "PROCEDURE" when solved)
-    name: str
-    body: list
-    locals: list
-    line: int
-
-
-@dataclass
-class Param:
-    default: float
-    unit: str
-    low: float | None = None
-    high: float | None = None
-
-
-@dataclass
-class Description:
-    """What an NMODL file declares (see the module docstring for expressions)."""
-
-    name: str = ""
-    point: bool = False  # POINT_PROCESS (a synapse) rather than SUFFIX (a density mechanism)
-    title: str = ""
-    source: str = "<text>"
-    text: str = ""
-    ions: dict = field(default_factory=dict)  # ion -> {"read": [...], "write": [...], "valence"}
-    nonspecific: list = field(default_factory=list)
-    range_vars: list = field(default_factory=list)
-    global_vars: list = field(default_factory=list)
-    params: dict = field(default_factory=dict)  # name -> Param
-    states: dict = field(default_factory=dict)  # name -> unit
-    assigned: dict = field(default_factory=dict)  # name -> unit
-    constants: dict = field(default_factory=dict)  # name -> (value, comment)
-    functions: dict = field(default_factory=dict)  # name -> Function
-    blocks: dict = field(default_factory=dict)  # name -> Block (DERIVATIVE / KINETIC)
-    initial: list = field(default_factory=list)
-    initial_locals: list = field(default_factory=list)
-    breakpoint: list = field(default_factory=list)
-    breakpoint_locals: list = field(default_factory=list)
-    solve: tuple | None = None  # (block name, method or None, line)
-    net_receive: tuple | None = None  # (args, body, locals, line)
-    used: set = field(default_factory=set)  # every variable name read or written anywhere
-
-
 # --- locating lines -------------------------------------------------------------------
 
 class Lines:
@@ -201,6 +66,10 @@ class Lines:
             if pat.search(self.lines[i]):
                 return i + 1
         return 0
+
+    def find_word(self, name: str, start: int = 1) -> int:
+        """The first line >= start holding the word ``name`` -- 0 when none."""
+        return self.find(_word(name), start)
 
 
 def _word(name: str) -> str:
@@ -706,39 +575,6 @@ class Walker:
         return ("num", math.nan)
 
 
-def _called(node) -> set:
-    """The FUNCTIONs and PROCEDUREs called anywhere in a statement list or expression."""
-    if isinstance(node, tuple) and node[:1] == ("call",):
-        return {node[1]} | _called(node[2])
-    if isinstance(node, Call):
-        return {node.name} | _called(node.args)
-    if isinstance(node, (list, tuple)):
-        return set().union(*(_called(x) for x in node))
-    if hasattr(node, "__dataclass_fields__"):
-        return _called([getattr(node, f) for f in node.__dataclass_fields__])
-    return set()
-
-
-def _recursion(functions: dict) -> dict:
-    """{name: the call cycle from it back to itself} for every function that recurses."""
-    calls = {name: _called(f.body) & set(functions) for name, f in functions.items()}
-    found = {}
-    for start in functions:
-        stack = [(start, [start])]
-        seen = set()
-        while stack:
-            name, path = stack.pop()
-            for callee in sorted(calls[name]):
-                if callee == start:
-                    found[start] = path + [start]
-                    stack = []
-                    break
-                if callee not in seen:
-                    seen.add(callee)
-                    stack.append((callee, path + [callee]))
-    return found
-
-
 def _flatten_plus(node):
     t = _type(node)
     if t in ("WrappedExpression", "ParenExpression"):
@@ -789,7 +625,7 @@ def describe(text: str, source: str = "<text>") -> Description:
     prog = parse(text, source)
     w = Walker(text, source)
     d = w.program(prog)
-    check(d, w)
+    check(d, w.problem, w.lines)
     if w.problems:
         raise NmodlError(source, sorted(w.problems))
     return d
@@ -809,142 +645,3 @@ def read(path_or_text) -> tuple[str, str]:
             raise FileNotFoundError(f"no NMODL file {str(p)!r}")
         return p.read_text(), str(p)
     return str(path_or_text), "<text>"
-
-
-# --- semantic checks ------------------------------------------------------------------
-
-def check(d: Description, w: Walker) -> None:
-    """Refusals that need the whole file: names, ions, solve methods, variables."""
-    problem = w.problem
-    lines = w.lines
-    if not d.name:
-        problem(0, "no SUFFIX or POINT_PROCESS in the NEURON block")
-        return
-    known_ions = sorted(IONS)
-    for ion, use in d.ions.items():
-        ln = use["line"]
-        if ion not in IONS:
-            problem(ln, f"USEION {ion}: dendrax knows the ions {', '.join(known_ions)}")
-            continue
-        if use["valence"] is not None and int(use["valence"]) != IONS[ion].charge:
-            problem(ln, f"USEION {ion} VALENCE {use['valence']:g}: dendrax's {ion} has charge "
-                        f"{IONS[ion].charge}")
-        if d.point:
-            problem(ln, f"USEION in a POINT_PROCESS is not supported (dendrax synapses see no "
-                        f"ion concentrations): {ion}")
-        for var in use["write"]:
-            if var not in (f"i{ion}", f"{ion}i"):
-                problem(ln, f"USEION {ion} WRITE {var} is not supported (a mechanism writes "
-                            f"i{ion} or {ion}i)")
-        for var in use["read"]:
-            if var == f"i{ion}" and f"{ion}i" not in use["write"]:
-                problem(ln, f"USEION {ion} READ {var}: only an ion pool (WRITE {ion}i) can read "
-                            "the ion's current")
-    pools = [ion for ion, u in d.ions.items() if f"{ion}i" in u["write"]]
-    writes_current = [ion for ion, u in d.ions.items() if f"i{ion}" in u["write"]] + d.nonspecific
-    if pools:
-        ion = pools[0]
-        ln = d.ions[ion]["line"]
-        if len(pools) > 1:
-            problem(ln, f"a mechanism writing several concentrations ({pools}) is not supported")
-        if writes_current:
-            problem(ln, "a mechanism writing both a concentration and a current is not supported")
-        if f"{ion}i" not in d.states:
-            problem(ln, f"WRITE {ion}i needs {ion}i to be a STATE (dendrax's ion pools integrate "
-                        "it)")
-    elif not d.point and not writes_current:
-        problem(0, "the mechanism writes no current and no concentration")
-    if d.point and not d.nonspecific:
-        problem(0, "a POINT_PROCESS needs a NONSPECIFIC_CURRENT (its current in nA)")
-    # the SOLVE statement and the solved block
-    if d.solve is not None:
-        block, method, ln = d.solve
-        if block in d.blocks:
-            kind = d.blocks[block].kind
-            if kind == "DERIVATIVE" and method not in ("cnexp", "derivimplicit", "euler"):
-                problem(ln, f"SOLVE {block} METHOD {method}: DERIVATIVE blocks are solved with "
-                            "cnexp, derivimplicit or euler" if method else
-                        f"SOLVE {block}: name the METHOD (cnexp, derivimplicit or euler)")
-            if kind == "KINETIC" and method not in (None, "sparse"):
-                problem(ln, f"SOLVE {block} METHOD {method}: KINETIC blocks are solved with sparse")
-        elif block in d.functions and d.functions[block].kind == "PROCEDURE":
-            if method is not None:
-                problem(ln, f"SOLVE {block} METHOD {method}: a PROCEDURE is solved without METHOD")
-        else:
-            problem(ln, f"SOLVE {block}: no DERIVATIVE, KINETIC or PROCEDURE named {block}")
-    elif d.states and not pools:
-        changing = [b for b in d.blocks.values()]
-        if changing:
-            problem(0, "STATE variables but no SOLVE in BREAKPOINT")
-    # variables
-    declared = (set(d.params) | set(d.states) | set(d.assigned) | set(d.constants)
-                | {v for u in d.ions.values() for v in u["read"] + u["write"]}
-                | set(d.nonspecific) | SPECIAL | {"PI", "FARADAY", "R"})
-    for name in ("area", "diam"):
-        if name in d.used:
-            problem(lines.find(_word(name)), f"'{name}' is not supported (dendrax passes "
-                                             "mechanisms no geometry)")
-    if "t" in d.used:
-        problem(lines.find(_word("t")), "'t' (time) is not supported: dendrax mechanisms are "
-                                        "time-invariant functions of their states")
-    if d.point and "celsius" in d.used:
-        problem(lines.find(_word("celsius")), "'celsius' in a POINT_PROCESS is not supported "
-                                              "(dendrax synapses see no temperature)")
-    for name in sorted(d.used - declared - set(d.functions) - BUILTINS):
-        if not any(name in f.args + f.locals for f in d.functions.values()) and \
-                not any(name in b.locals for b in d.blocks.values()) and \
-                name not in d.initial_locals + d.breakpoint_locals and \
-                not (d.net_receive and name in d.net_receive[0] + d.net_receive[2]):
-            problem(lines.find(_word(name)), f"'{name}' is used but not declared")
-    for name, cycle in _recursion(d.functions).items():
-        problem(d.functions[name].line, f"{d.functions[name].kind} {name} calls itself "
-                                        f"({' -> '.join(cycle)}): recursion is not supported "
-                                        "(dendrax inlines FUNCTIONs and PROCEDUREs when it traces)")
-    if d.net_receive is not None:
-        args, body, _, ln = d.net_receive
-        if not d.point:
-            problem(ln, "NET_RECEIVE in a density mechanism")
-        if len(args) != 1:
-            problem(ln, f"NET_RECEIVE with {len(args)} arguments: dendrax delivers one weight "
-                        "per event")
-        if "v" in _names(body):
-            problem(ln, "'v' in NET_RECEIVE is not supported")
-    for name in d.range_vars + d.global_vars:
-        if name not in declared:
-            problem(lines.find(_word(name)), f"RANGE/GLOBAL {name} is not declared")
-    for name in d.params:
-        if name in ("weight", "delay") and d.point:
-            problem(lines.find(_word(name)), f"PARAMETER '{name}' clashes with dendrax's "
-                                             "synapse weight/delay: rename it")
-
-
-def _names(stmts) -> set:
-    """Every variable name an expression in ``stmts`` reads or a statement writes."""
-    out: set = set()
-
-    def ex(e):
-        if e[0] == "var":
-            out.add(e[1])
-        elif e[0] == "bin":
-            ex(e[2])
-            ex(e[3])
-        elif e[0] in ("neg", "not"):
-            ex(e[1])
-        elif e[0] == "call":
-            for a in e[2]:
-                ex(a)
-
-    for s in stmts:
-        if isinstance(s, Assign):
-            out.add(s.name)
-            ex(s.expr)
-        elif isinstance(s, Call):
-            for a in s.args:
-                ex(a)
-        elif isinstance(s, If):
-            ex(s.cond)
-            out |= _names(s.body) | _names(s.orelse)
-        elif isinstance(s, Diff):
-            out.add(s.state)
-            ex(s.expr)
-    return out

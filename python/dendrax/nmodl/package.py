@@ -22,7 +22,8 @@ from pathlib import Path
 from .. import plugins
 
 from .codegen import _ident, generate
-from .describe import NmodlError, describe, read
+from .describe import describe, read
+from .description import NmodlError
 
 
 def mod_files(paths) -> list[Path]:

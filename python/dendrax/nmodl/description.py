@@ -1,0 +1,145 @@
+"""What an NMODL file declares and what its blocks do, as plain Python objects: the
+``Description`` that ``dendrax.nmodl.describe`` builds from NEURON's AST and the code
+generator turns into source, its statements, and ``NmodlError``.
+
+Expressions are tuples: ``("num", value)``, ``("var", name)``, ``("bin", op, a, b)`` with
+op one of ``+ - * / ^ < > <= >= == != && ||``, ``("neg", a)``, ``("not", a)`` and
+``("call", name, [args])``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+# NEURON names a mechanism sees without declaring them (values come from the simulator)
+SPECIAL = {"v", "celsius", "dt", "t", "area", "diam"}
+BUILTINS = {"exp", "log", "log10", "fabs", "sqrt", "pow", "sin", "cos", "tan", "asin", "acos",
+            "atan", "atan2", "sinh", "cosh", "tanh", "floor", "ceil", "fmin", "fmax", "exprelr",
+            "expm1", "fmod"}
+
+
+class NmodlError(ValueError):
+    """An NMODL file dendrax cannot turn into a mechanism; ``problems`` lists
+    (line, message) for each construct refused (line 0: the file as a whole)."""
+
+    def __init__(self, source: str, problems: list[tuple[int, str]]):
+        self.source, self.problems = source, problems
+        lines = [f"{source}:{ln}: {msg}" if ln else f"{source}: {msg}" for ln, msg in problems]
+        super().__init__("\n".join(lines))
+
+
+# --- statements -------------------------------------------------------------------------
+
+@dataclass
+class Assign:
+    name: str
+    expr: tuple
+    line: int
+
+
+@dataclass
+class Call:
+    name: str
+    args: list
+    line: int
+
+
+@dataclass
+class If:
+    cond: tuple
+    body: list
+    orelse: list  # [] when absent; an ELSE IF is an If inside orelse
+    line: int
+
+
+@dataclass
+class Diff:
+    """``state' = expr`` in a DERIVATIVE block."""
+    state: str
+    expr: tuple
+    line: int
+
+
+@dataclass
+class Reaction:
+    """``~ lhs <-> rhs (kf, kb)`` (op "<->"), ``~ lhs -> rhs (kf)`` or ``~ s << (flux)``.
+    Sides are lists of (stoichiometry, state)."""
+    lhs: list
+    op: str
+    rhs: list
+    kf: tuple
+    kb: tuple | None
+    line: int
+    text: str
+
+
+@dataclass
+class Conserve:
+    terms: list  # (coefficient, state)
+    total: tuple
+    line: int
+    text: str
+
+
+@dataclass
+class SolveSteady:
+    """``SOLVE block STEADYSTATE method`` (or ``SOLVE block``) inside INITIAL."""
+    block: str
+    method: str | None
+    steady: bool
+    line: int
+
+
+@dataclass
+class Function:
+    kind: str  # "FUNCTION" or "PROCEDURE"
+    name: str
+    args: list
+    body: list
+    locals: list
+    line: int
+
+
+@dataclass
+class Block:
+    kind: str  # "DERIVATIVE" or "KINETIC" (or "PROCEDURE" when solved)
+    name: str
+    body: list
+    locals: list
+    line: int
+
+
+@dataclass
+class Param:
+    default: float
+    unit: str
+    low: float | None = None
+    high: float | None = None
+
+
+@dataclass
+class Description:
+    """What an NMODL file declares (see the module docstring for expressions)."""
+
+    name: str = ""
+    point: bool = False  # POINT_PROCESS (a synapse) rather than SUFFIX (a density mechanism)
+    title: str = ""
+    source: str = "<text>"
+    text: str = ""
+    ions: dict = field(default_factory=dict)  # ion -> {"read": [...], "write": [...], "valence"}
+    nonspecific: list = field(default_factory=list)
+    range_vars: list = field(default_factory=list)
+    global_vars: list = field(default_factory=list)
+    params: dict = field(default_factory=dict)  # name -> Param
+    states: dict = field(default_factory=dict)  # name -> unit
+    assigned: dict = field(default_factory=dict)  # name -> unit
+    constants: dict = field(default_factory=dict)  # name -> (value, comment)
+    functions: dict = field(default_factory=dict)  # name -> Function
+    blocks: dict = field(default_factory=dict)  # name -> Block (DERIVATIVE / KINETIC)
+    initial: list = field(default_factory=list)
+    initial_locals: list = field(default_factory=list)
+    breakpoint: list = field(default_factory=list)
+    breakpoint_locals: list = field(default_factory=list)
+    solve: tuple | None = None  # (block name, method or None, line)
+    net_receive: tuple | None = None  # (args, body, locals, line)
+    used: set = field(default_factory=set)  # every variable name read or written anywhere

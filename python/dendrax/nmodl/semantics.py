@@ -1,0 +1,181 @@
+"""Refusals of an NMODL file that need the whole of it: names, ions, variables used but
+not declared, recursion (``check``, run by ``dendrax.nmodl.describe`` after its walk)."""
+
+from __future__ import annotations
+
+from ..mechanisms.base import IONS
+from .description import BUILTINS, SPECIAL, Assign, Call, Description, Diff, If
+
+
+def check(d: Description, problem, lines) -> None:
+    """Refusals that need the whole file: names, ions, solve methods, variables.
+
+    Args:
+        d: the walk's Description.
+        problem: ``(line, message) -> None``, records a refusal.
+        lines: where words are (``find_word(name) -> line``, 0 when absent).
+    """
+    if not d.name:
+        problem(0, "no SUFFIX or POINT_PROCESS in the NEURON block")
+        return
+    known_ions = sorted(IONS)
+    for ion, use in d.ions.items():
+        ln = use["line"]
+        if ion not in IONS:
+            problem(ln, f"USEION {ion}: dendrax knows the ions {', '.join(known_ions)}")
+            continue
+        if use["valence"] is not None and int(use["valence"]) != IONS[ion].charge:
+            problem(ln, f"USEION {ion} VALENCE {use['valence']:g}: dendrax's {ion} has charge "
+                        f"{IONS[ion].charge}")
+        if d.point:
+            problem(ln, f"USEION in a POINT_PROCESS is not supported (dendrax synapses see no "
+                        f"ion concentrations): {ion}")
+        for var in use["write"]:
+            if var not in (f"i{ion}", f"{ion}i"):
+                problem(ln, f"USEION {ion} WRITE {var} is not supported (a mechanism writes "
+                            f"i{ion} or {ion}i)")
+        for var in use["read"]:
+            if var == f"i{ion}" and f"{ion}i" not in use["write"]:
+                problem(ln, f"USEION {ion} READ {var}: only an ion pool (WRITE {ion}i) can read "
+                            "the ion's current")
+    pools = [ion for ion, u in d.ions.items() if f"{ion}i" in u["write"]]
+    writes_current = [ion for ion, u in d.ions.items() if f"i{ion}" in u["write"]] + d.nonspecific
+    if pools:
+        ion = pools[0]
+        ln = d.ions[ion]["line"]
+        if len(pools) > 1:
+            problem(ln, f"a mechanism writing several concentrations ({pools}) is not supported")
+        if writes_current:
+            problem(ln, "a mechanism writing both a concentration and a current is not supported")
+        if f"{ion}i" not in d.states:
+            problem(ln, f"WRITE {ion}i needs {ion}i to be a STATE (dendrax's ion pools integrate "
+                        "it)")
+    elif not d.point and not writes_current:
+        problem(0, "the mechanism writes no current and no concentration")
+    if d.point and not d.nonspecific:
+        problem(0, "a POINT_PROCESS needs a NONSPECIFIC_CURRENT (its current in nA)")
+    # the SOLVE statement and the solved block
+    if d.solve is not None:
+        block, method, ln = d.solve
+        if block in d.blocks:
+            kind = d.blocks[block].kind
+            if kind == "DERIVATIVE" and method not in ("cnexp", "derivimplicit", "euler"):
+                problem(ln, f"SOLVE {block} METHOD {method}: DERIVATIVE blocks are solved with "
+                            "cnexp, derivimplicit or euler" if method else
+                        f"SOLVE {block}: name the METHOD (cnexp, derivimplicit or euler)")
+            if kind == "KINETIC" and method not in (None, "sparse"):
+                problem(ln, f"SOLVE {block} METHOD {method}: KINETIC blocks are solved with sparse")
+        elif block in d.functions and d.functions[block].kind == "PROCEDURE":
+            if method is not None:
+                problem(ln, f"SOLVE {block} METHOD {method}: a PROCEDURE is solved without METHOD")
+        else:
+            problem(ln, f"SOLVE {block}: no DERIVATIVE, KINETIC or PROCEDURE named {block}")
+    elif d.states and not pools:
+        changing = [b for b in d.blocks.values()]
+        if changing:
+            problem(0, "STATE variables but no SOLVE in BREAKPOINT")
+    # variables
+    declared = (set(d.params) | set(d.states) | set(d.assigned) | set(d.constants)
+                | {v for u in d.ions.values() for v in u["read"] + u["write"]}
+                | set(d.nonspecific) | SPECIAL | {"PI", "FARADAY", "R"})
+    for name in ("area", "diam"):
+        if name in d.used:
+            problem(lines.find_word(name), f"'{name}' is not supported (dendrax passes "
+                                             "mechanisms no geometry)")
+    if "t" in d.used:
+        problem(lines.find_word("t"), "'t' (time) is not supported: dendrax mechanisms are "
+                                        "time-invariant functions of their states")
+    if d.point and "celsius" in d.used:
+        problem(lines.find_word("celsius"), "'celsius' in a POINT_PROCESS is not supported "
+                                              "(dendrax synapses see no temperature)")
+    for name in sorted(d.used - declared - set(d.functions) - BUILTINS):
+        if not any(name in f.args + f.locals for f in d.functions.values()) and \
+                not any(name in b.locals for b in d.blocks.values()) and \
+                name not in d.initial_locals + d.breakpoint_locals and \
+                not (d.net_receive and name in d.net_receive[0] + d.net_receive[2]):
+            problem(lines.find_word(name), f"'{name}' is used but not declared")
+    for name, cycle in _recursion(d.functions).items():
+        problem(d.functions[name].line, f"{d.functions[name].kind} {name} calls itself "
+                                        f"({' -> '.join(cycle)}): recursion is not supported "
+                                        "(dendrax inlines FUNCTIONs and PROCEDUREs when it traces)")
+    if d.net_receive is not None:
+        args, body, _, ln = d.net_receive
+        if not d.point:
+            problem(ln, "NET_RECEIVE in a density mechanism")
+        if len(args) != 1:
+            problem(ln, f"NET_RECEIVE with {len(args)} arguments: dendrax delivers one weight "
+                        "per event")
+        if "v" in _names(body):
+            problem(ln, "'v' in NET_RECEIVE is not supported")
+    for name in d.range_vars + d.global_vars:
+        if name not in declared:
+            problem(lines.find_word(name), f"RANGE/GLOBAL {name} is not declared")
+    for name in d.params:
+        if name in ("weight", "delay") and d.point:
+            problem(lines.find_word(name), f"PARAMETER '{name}' clashes with dendrax's "
+                                             "synapse weight/delay: rename it")
+
+
+def _names(stmts) -> set:
+    """Every variable name an expression in ``stmts`` reads or a statement writes."""
+    out: set = set()
+
+    def ex(e):
+        if e[0] == "var":
+            out.add(e[1])
+        elif e[0] == "bin":
+            ex(e[2])
+            ex(e[3])
+        elif e[0] in ("neg", "not"):
+            ex(e[1])
+        elif e[0] == "call":
+            for a in e[2]:
+                ex(a)
+
+    for s in stmts:
+        if isinstance(s, Assign):
+            out.add(s.name)
+            ex(s.expr)
+        elif isinstance(s, Call):
+            for a in s.args:
+                ex(a)
+        elif isinstance(s, If):
+            ex(s.cond)
+            out |= _names(s.body) | _names(s.orelse)
+        elif isinstance(s, Diff):
+            out.add(s.state)
+            ex(s.expr)
+    return out
+
+
+def _called(node) -> set:
+    """The FUNCTIONs and PROCEDUREs called anywhere in a statement list or expression."""
+    if isinstance(node, tuple) and node[:1] == ("call",):
+        return {node[1]} | _called(node[2])
+    if isinstance(node, Call):
+        return {node.name} | _called(node.args)
+    if isinstance(node, (list, tuple)):
+        return set().union(*(_called(x) for x in node))
+    if hasattr(node, "__dataclass_fields__"):
+        return _called([getattr(node, f) for f in node.__dataclass_fields__])
+    return set()
+
+
+def _recursion(functions: dict) -> dict:
+    """{name: the call cycle from it back to itself} for every function that recurses."""
+    calls = {name: _called(f.body) & set(functions) for name, f in functions.items()}
+    found = {}
+    for start in functions:
+        stack = [(start, [start])]
+        seen = set()
+        while stack:
+            name, path = stack.pop()
+            for callee in sorted(calls[name]):
+                if callee == start:
+                    found[start] = path + [start]
+                    stack = []
+                    break
+                if callee not in seen:
+                    seen.add(callee)
+                    stack.append((callee, path + [callee]))
+    return found
