@@ -131,3 +131,11 @@ def test_network_sources_thresholds_and_positions_take_units():
         np.testing.assert_array_equal(x, y)
     p = dx.Network().poisson_source(0.02 * u.kHz, 1, start=0 * u.ms, stop=1 * u.s)
     assert p.index == 0
+
+
+def test_electrodes_take_units():
+    a = dx.Electrodes(np.array([[0.0, 0.05, 0.0]]) * u.mm, sigma=3 * u.mS / u.cm)
+    np.testing.assert_allclose(a.xyz, [[0.0, 50.0, 0.0]], rtol=1e-14)
+    assert a.sigma == pytest.approx(0.3, rel=1e-14)
+    with pytest.raises(ValueError, match="sigma = .* cannot be expressed in S/m"):
+        dx.Electrodes([[0.0, 50.0, 0.0]], sigma=0.3 * u.ohm)

@@ -28,6 +28,8 @@ import numpy as np
 import jax
 import jax.numpy as jnp
 
+from ..quantities import magnitude
+
 METHODS = ("linesource", "pointsource", "root_as_point")
 UV_PER_NA = 1e3  # (nA / (S/m um)) in uV
 
@@ -73,9 +75,9 @@ class Electrodes:
     """
 
     def __init__(self, xyz, *, sigma: float = 0.3, method: str = "linesource"):
-        self.xyz = check_xyz(xyz)
+        self.xyz = check_xyz(magnitude(xyz, "um", "electrode positions"))
         self.xyz.setflags(write=False)
-        self.sigma = check_sigma(sigma)
+        self.sigma = check_sigma(magnitude(sigma, "S/m", "sigma"))
         self.method = check_method(method)
 
     def __len__(self) -> int:
