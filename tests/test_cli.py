@@ -103,7 +103,8 @@ quiet = true
 @pytest.mark.parametrize("args,message", [
     (["simulate", "--nseg", "x"], "--nseg must be an integer"),
     (["simulate", "/no/such/file.swc"], "does not exist"),
-    (["simulate", "--dt", "-1"], "dt must be a positive number"),
+    (["simulate", "--dt", "-1"], "dt must be a finite positive number"),
+    (["simulate", "--t-stop", "inf"], "t_stop must be a finite positive number, got inf"),
     (["simulate", "-m", "nosuchchannel"], "no channel named 'nosuchchannel'"),
     (["simulate", "--set", "hh.gnabar"], "--set takes name=value"),
     (["simulate", "--record", "v@soma(2)"], "x must lie in"),

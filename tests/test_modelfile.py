@@ -971,3 +971,17 @@ def test_refuses_to_save_what_it_cannot_load(tmp_path):
         save(cell, tmp_path / "leak.json")
     with pytest.raises(TypeError, match="Cell or a dendrax.Network"):
         save("cell", tmp_path / "x.json")
+
+
+def test_refuses_negative_synapse_spike_times_and_empty_synapse_kinds(saved):
+    """What Cell.synapse refuses, a file cannot bring in."""
+    path, doc, write = saved
+    syn = doc["cells"][0]["stimuli"]["synapses"][0]
+    syn["items"][0]["times"] = [-2.5, 6.0]
+    with pytest.raises(ModelFileError, match=r"synapses\[0\]\.items\[0\]\.times: spike times "
+                                             r"must be >= 0 ms"):
+        load(write(doc))
+    syn["items"] = []
+    with pytest.raises(ModelFileError, match=r"synapses\[0\]\.items: a synapse kind without "
+                                             "synapses"):
+        load(write(doc))

@@ -517,9 +517,9 @@ def test_builder_and_connect_errors():
         net.connect(pre, post._replace(cell=5), "Exp2Syn", weight=0.001)
     with pytest.raises(IndexError, match=r"\[0, 2\)"):
         net.fully_connect([0], [2], "Exp2Syn", weight=0.001)
-    with pytest.raises(ValueError, match="one value per connection"):
+    with pytest.raises(ValueError, match=r"give one number or one per connection \(4\), got shape \(3,\)"):
         net.fully_connect([0, 1], [0, 1], "Exp2Syn", weight=np.ones(3) * 1e-3)
-    with pytest.raises(ValueError, match="one value per connection"):
+    with pytest.raises(ValueError, match=r"IonotropicSynapse gS: give one number or one per connection \(2\)"):
         net.fully_connect([0], [0, 1], "IonotropicSynapse", gS=[1e-3, 1e-3, 1e-3])
     with pytest.raises(ValueError, match="delay must be >= 0"):
         net.connect(pre, post, "Exp2Syn", weight=0.001, delay=-1.0)
@@ -778,3 +778,46 @@ def test_one_network_split_over_four_devices_equals_the_unsplit_run():
                          text=True, timeout=600)
     assert out.returncode == 0, out.stderr[-3000:]
     assert "split ok" in out.stdout
+
+
+def test_bad_network_inputs_are_refused_where_given():
+    cell = dx.Cell.ball_and_stick(nseg=2)
+    cell.insert("hh")
+    net = dx.Network.replicate(cell, 3)
+    with pytest.raises(TypeError, match="Network.add takes a dendrax.Cell, got str"):
+        net.add("x")
+    with pytest.raises(ValueError, match="already in the network"):
+        net.add(net.cell(0))  # a view of a cell already added
+    with pytest.raises(ValueError, match=r"x must be in \[0, 1\]"):
+        net.fully_connect([0], [1], "Exp2Syn", post_loc=dx.Location(1, 1.5), weight=0.01)
+    with pytest.raises(IndexError, match="out of range"):
+        net.record_spikes([0], loc=dx.Location(7, 0.5))
+    with pytest.raises(ValueError, match=r"Exp2Syn weight: give one number or one per "
+                                         r"connection \(2\), got shape \(2, 1\)"):
+        net.fully_connect([0, 1], [2], "Exp2Syn", weight=[[0.01], [0.02]])
+    with pytest.raises(ValueError, match=r"threshold: give one number or one per connection"):
+        net.fully_connect([0, 1], [2], "Exp2Syn", weight=0.01, threshold=[1.0, 2.0, 3.0])
+    with pytest.raises(ValueError, match="is on cell 1, not on cell 0"):
+        net.cell(0).record("v", (net.cell(1).soma(),))
+    with pytest.raises(ValueError, match="graded synapse: it has no spike threshold"):
+        net.connect(net.cell(0).soma(), net.cell(1).soma(), "IonotropicSynapse", threshold=-20.0)
+    # a section given from the end (-1) is each cell's last
+    net.fully_connect([0], [1], "Exp2Syn", post_loc=dx.Location(-1, 0.5), weight=0.01)
+    assert net.wiring.blocks[-1].post_section.tolist() == [1]
+    net.connect(net.cell(0).soma(), net.cell(1).soma(), "Exp2Syn", weight=0.01)
+    net.record("Exp2Syn.g", net.cell(2).soma())
+    with pytest.raises(ValueError, match=r"cannot record 'Exp2Syn.g' at .* of cell 2: no Exp2Syn "
+                                         "synapse there"):
+        dx.simulate(net, 1.0)
+
+
+def test_a_location_recorded_on_several_cells_asks_for_the_cell():
+    cell = dx.Cell.ball_and_stick(nseg=1)
+    cell.insert("hh")
+    net = dx.Network.replicate(cell, 2)
+    net.record("v", [net.cell(0).soma(), net.cell(1).soma()])
+    res = dx.simulate(net, 0.5)
+    np.testing.assert_array_equal(res["v", net.cell(1).soma()], res.traces[1])
+    with pytest.raises(KeyError, match=r"was recorded on cells \[0, 1\]: give the cell's "
+                                       r"location, e.g. net.cell\(0\).soma\(0.5\)"):
+        res["v", cell.soma()]

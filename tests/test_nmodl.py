@@ -522,3 +522,14 @@ def test_reading_nmodl_headless_prints_no_display_warning():
     assert out.returncode == 0, out.stderr
     assert "DISPLAY" not in out.stdout + out.stderr and "graphics" not in out.stdout + out.stderr
     assert out.stdout.strip().endswith("left: None")
+
+
+def test_a_latin1_file_loads_as_its_utf8_twin(tmp_path):
+    """ModelDB's older .mod files are often Latin-1 (accented names in comments)."""
+    text = (CASES / "hhx.mod").read_text()
+    latin = "COMMENT\nauthor: Jos\u00e9 M\u00fcller\nENDCOMMENT\n" + text
+    for encoding in ("latin-1", "utf-8"):
+        (tmp_path / encoding).mkdir()
+        (tmp_path / encoding / "hhx.mod").write_bytes(latin.encode(encoding))
+    assert nmodl.source(tmp_path / "latin-1" / "hhx.mod").replace("latin-1", "utf-8") == \
+        nmodl.source(tmp_path / "utf-8" / "hhx.mod")

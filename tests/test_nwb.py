@@ -345,3 +345,37 @@ def test_pynwb_is_optional(monkeypatch, cell_run, tmp_path):
     cell, res = cell_run
     with pytest.raises(ImportError, match=r"pip install 'dendrax\[nwb\]'"):
         write_nwb(res, tmp_path / "x.nwb", target=cell)
+
+
+def test_point_neuron_and_plastic_weight_recordings_round_trip(tmp_path):
+    """Point neurons' traces, statistics and spikes, and plastic weights, written with or
+    without the network, read back under their own labels with the same values."""
+    import jax
+
+    jax.config.update("jax_enable_x64", True)
+    net = dx.Network()
+    p = net.population("iaf_psc_alpha", 2, I_e=[400.0, 420.0])
+    g = net.population("poisson_generator", 1, rate=200.0)
+    q = net.population("parrot_neuron", 1)
+    net.connect(g, q, weight=1.0)
+    net.connect(q, p, "stdp_synapse", weight=50.0, Wmax=100.0)
+    net.record("V_m", p)
+    net.record("weight", "stdp_synapse")
+    net.record("V_m", p, reduce="max")
+    net.record_spikes(p)
+    res = dx.simulate(net, 50.0, 0.1, key=1)
+    assert any(len(s) for s in res.spikes)
+    for target in (net, None):
+        path = tmp_path / f"points_{target is None}.nwb"
+        write_nwb(res, path, target=target)
+        back = read_nwb(path)
+        assert list(back["traces"]) == list(res.labels)
+        for k, label in enumerate(res.labels):
+            values, unit = back["traces"][label]
+            np.testing.assert_array_equal(values, np.asarray(res.traces[k]))
+            assert unit == res.units[k]
+        assert list(back["stats"]) == list(res.stat_labels)
+        for label, stat in zip(res.stat_labels, np.asarray(res.stats)):
+            assert back["stats"][label] == (float(stat), "mV")
+        for a, b in zip(back["spikes"], res.spikes):
+            np.testing.assert_allclose(a, b, rtol=1e-15)

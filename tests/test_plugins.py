@@ -167,6 +167,64 @@ def test_rates_of_an_undeclared_state_are_refused():
         dx.Cell.ball_and_stick().insert(Gate)
 
 
+
+def test_kinetics_pools_and_synapse_currents_are_checked_at_use():
+    """advance, rates, an ion pool's ion and a synapse's current: checked on abstract arrays
+    where the mechanism is inserted or placed, named there, not deep inside the run."""
+    from dendrax.mechanisms import Channel, IonPool, Synapse
+
+    class Renamed(Channel):
+        name = "renamed_test"
+        params = {"g": 1e-4}
+        states = {"m": 0.1}
+
+        def current(self, v, states, params, env):
+            return {"": params["g"] * states["m"] * (v + 70.0)}
+
+        def advance(self, v, states, params, env, dt):
+            return {"mm": states["m"]}
+
+    class OneRate(Renamed):
+        name = "one_rate_test"
+
+        def rates(self, v, params, env):
+            return {"m": (0.5 + 0.0 * v,)}
+
+        advance = Channel.advance
+
+    class Chloride(IonPool):
+        name = "chloride_test"
+        ion = "cl"
+        states = {"cli": 4.0}
+
+        def advance(self, v, states, params, env, dt):
+            return states
+
+    class DictCurrent(Synapse):
+        name = "dict_current_test"
+        params = {"tau": 2.0}
+        states = {"g": 0.0}
+
+        def current(self, v, states, params):
+            return {"x": states["g"] * v}
+
+        def on_spike(self, states, params, weight):
+            return {"g": states["g"] + weight}
+
+    cell = dx.Cell.ball_and_stick()
+    with pytest.raises(ValueError, match=r"Renamed.advance must return its states \['m'\] "
+                                         r"\(a dict name -> \[n\] array\), got \['mm'\]"):
+        cell.insert(Renamed)
+    with pytest.raises(ValueError, match=r"OneRate.rates\['m'\] must be a pair \(steady state, "
+                                         r"time constant in ms\), got 1 values"):
+        cell.insert(OneRate)
+    with pytest.raises(ValueError, match=r"IonPool Chloride: ion must be one of \['ca', 'k', "
+                                         r"'na'\]"):
+        cell.insert(Chloride)
+    with pytest.raises(ValueError, match=r"DictCurrent.current must return one float array "
+                                         r"\(nA, \[n\]\), got dict"):
+        cell.synapse(DictCurrent, cell.soma(), spike_times=[1.0])
+
 def test_a_synapse_class_is_used_as_a_registered_name_is():
     from dendrax.mechanisms.exp2syn import Exp2Syn
 

@@ -280,6 +280,8 @@ def test_quantities_are_converted_or_refused():
         net.population("iaf_psc_alpha", 1, V_th=20.0 * u.ms)
     with pytest.raises(ValueError, match="weight = .* cannot be expressed in nS"):
         net.connect(a, b, weight=20.0 * u.pA)
+    gen = net.population("spike_generator", 1, spike_times=[1.0, 2.5] * u.ms)
+    assert net.wiring.populations[gen.index].spike_times[0].tolist() == [1.0, 2.5]
     # a plastic synapse's parameters in its declared units (stdp tau_plus: ms)
     net.connect(a, a, "stdp_synapse", weight=5.0 * u.pA, Wmax=100.0, tau_plus=0.03 * u.s)
     np.testing.assert_allclose(net.params["synapses"]["stdp_synapse"]["tau_plus"], [30.0])
@@ -360,3 +362,30 @@ def test_poisson_counts_follow_the_poisson_law(lam):
     chi2 = ((observed[keep] - expected[keep]) ** 2 / expected[keep]).sum()
     assert stats.chi2.sf(chi2, keep.sum() - 1) > 1e-3, (lam, chi2)
     assert abs(k.mean() - lam) < 5 * np.sqrt(lam / k.size)
+
+
+def test_switches_are_0_or_1_and_generators_spikes_are_not_recorded():
+    net = dx.Network()
+    with pytest.raises(ValueError, match="LIF.soft_reset must be 0 or 1, got 0.5"):
+        net.population("LIF", 1, soft_reset=0.5)
+    with pytest.raises(ValueError, match="refractory_input must be 0 or 1"):
+        net.population("iaf_psc_delta", 1, refractory_input=0.3)
+    net.population("LIF", 1, soft_reset=1.0)
+    gen = net.population("poisson_generator", 1, rate=10.0)
+    with pytest.raises(ValueError, match="poisson_generator is a generator: its spikes are not "
+                                         "recorded .* parrot_neuron"):
+        net.record_spikes(gen)
+
+
+def test_two_spike_generator_times_on_one_step_are_refused():
+    """The spike ring holds one spike per source and step; NEST would send two with a
+    multiplicity, so the run is refused rather than silently halving them."""
+    net = dx.Network()
+    gen = net.population("spike_generator", 1, spike_times=[1.0, 1.02, 3.0])
+    post = net.population("iaf_psc_delta", 1)
+    net.connect(gen, post, weight=1.0, delay=1.0)
+    net.record("V_m", post)
+    with pytest.raises(ValueError, match=r"spike_generator member 0: 2 spikes fall on one step "
+                                         r"\(t = 1 ms, dt = 0.1 ms\)"):
+        dx.simulate(net, 5.0, 0.1)
+    assert np.isfinite(np.asarray(dx.simulate(net, 5.0, 0.01).traces)).all()  # apart at dt 0.01

@@ -331,6 +331,40 @@ def test_params_pytree_is_checked_against_the_cells():
                                   dx.simulate(cell, 1.0, 0.025, params=spelt).traces)
 
 
+
+def test_params_leaves_may_be_numbers_or_lists_and_nothing_else():
+    """A number or a list where params has an array is that array (every kind of leaf:
+    cable, stimuli, synapses); None, text, booleans and ragged lists are refused by name."""
+    cell = hh_ball_and_stick()
+    cell.iclamp(cell.soma(), delay=0.2, dur=0.5, amp=0.2)
+    cell.vclamp(cell.section(1)(0.5), amp=[-60.0], dur=[0.5])
+    cell.synapse("Exp2Syn", cell.soma(), spike_times=[0.3], weight=0.01)
+    base = cell.params
+
+    def run(path, value):
+        p = cell.params
+        leaf = p
+        for k in path[:-1]:
+            leaf = leaf[k]
+        leaf[path[-1]] = value
+        return np.asarray(dx.simulate(cell, 1.0, 0.025, params=p).traces)
+
+    ref = run(("cable", "cm"), base["cable"]["cm"])
+    for path, value in [(("cable", "Ra"), float(base["cable"]["Ra"][0])),
+                        (("cable", "diam"), base["cable"]["diam"].tolist()),
+                        (("stimuli", "vclamp", "amp"), -60.0),
+                        (("stimuli", "vclamp", "dur"), [0.5, 0.0, 0.0]),
+                        (("stimuli", "iclamp", "amp"), [0.2]),
+                        (("synapses", "Exp2Syn", "delay"), 0),
+                        (("cable", "cm"), [1] * base["cable"]["cm"].shape[0])]:
+        np.testing.assert_array_equal(run(path, value), ref, err_msg=str(path))
+    for value, message in [(None, "is None"), ("50", "is '50'"), (True, "has dtype bool"),
+                           ([[1.0], [2.0, 3.0]], "is a ragged list"),
+                           (np.ones(3, complex), "has dtype complex128")]:
+        with pytest.raises(ValueError, match=r"params\['ions'\]\['ena'\] " + re.escape(message)
+                           + ".*expected real numbers"):
+            run(("ions", "ena"), value)
+
 def test_checkpointed_gradients_equal_plain():
     cell = hh_ball_and_stick()
 
@@ -582,3 +616,42 @@ def test_cell_spike_records_match_threshold_crossings_rates_and_isis():
     out = dx.simulate(spikes_only.record_spikes(), 12.0, 0.025)
     assert out.traces.shape == (0, 481)
     np.testing.assert_array_equal(out.spikes[0], res.spikes[0])
+
+
+def test_values_at_a_section_end_set_its_end_segment_as_neuron():
+    """cell.set(..., where=sec(0) or sec(1)) sets the first or last segment, as NEURON's
+    ``sec(1).cm = 7`` (was: the zero-area junction node, silently doing nothing)."""
+    cell = dx.Cell.ball_and_stick(nseg=[1, 3])
+    cell.insert("hh")
+    cell.set("cm", 7.0, where=cell.section(1)(1.0))
+    cell.set("hh.gnabar", 0.3, where=cell.section(1)(0.0))
+    cell.set("cm", 2.0, where=cell.soma(1.0))
+    segs = cell.nodes()
+    np.testing.assert_array_equal(cell.get("cm")[segs], [2.0, 1.0, 1.0, 7.0])
+    np.testing.assert_array_equal(cell.get("hh.gnabar")[segs], [0.12, 0.3, 0.12, 0.12])
+    with pytest.raises(ValueError, match=r"x must lie in \[0, 1\]"):
+        cell.set("cm", 1.0, where=cell.section(1)(1.5))
+
+
+@pytest.mark.parametrize("build, error, message", [
+    (lambda c: c.synapse("Exp2Syn", c.soma(), spike_times=[-5.0]), ValueError,
+     "Exp2Syn spike times must be >= 0 ms, got -5"),
+    (lambda c: c.synapse("Exp2Syn", c.soma(), spike_times=[[1.0], [2.0]]), ValueError,
+     r"spike times must be a flat list \(ms\), got shape \(2, 1\)"),
+    (lambda c: c.synapse("Exp2Syn", c.soma(), spike_times=[1.0], weight=[0.1, 0.2]), ValueError,
+     r"Exp2Syn \['weight'\] must be one number each"),
+    (lambda c: dx.Cell.ball_and_stick(Ra=-100.0, nseg="d_lambda"), ValueError,
+     "Ra must be > 0 ohm cm, got -100"),
+    (lambda c: dx.Cell.ball_and_stick(Ra=float("nan")), ValueError, "Ra must be finite"),
+    (lambda c: dx.Cell.ball_and_stick(cm=0.0, nseg="d_lambda"), ValueError, "cm must be > 0"),
+    (lambda c: dx.Cell.ball_and_stick(cm=[1.0, 2.0]), ValueError, "cm must be one number"),
+    (lambda c: dx.Cell("cell.swc"), TypeError,
+     r"Cell takes a dendrax Morphology, got str: read a file with dx.read_morphology"),
+    (lambda c: dx.simulate(c, 1.0, celsius=np.inf), ValueError, "celsius must be finite"),
+])
+def test_more_bad_cell_inputs_are_refused(build, error, message):
+    cell = dx.Cell.ball_and_stick(nseg=2)
+    cell.insert("hh")
+    cell.record("v")
+    with pytest.raises(error, match=message):
+        build(cell)

@@ -286,6 +286,8 @@ def test_simulate_batch_over_parameters_and_stimuli_equals_separate_runs():
         simulate_batch(cell, {"channels": {"hh": {"gnabar": gna}}, "stimuli": {"iclamp": {"amp": amps[:2]}}}, 8.0, 0.025)
     with pytest.raises(ValueError, match="no leaf"):
         simulate_batch(cell, {}, 8.0, 0.025)
+    with pytest.raises(ValueError, match=r"runs each member in one piece: it takes no \['chunk'\]"):
+        simulate_batch(cell, {"channels": {"hh": {"gnabar": gna}}}, 8.0, 0.025, chunk=40)
     with pytest.raises(ValueError, match="lack"):
         simulate_batch(cell, {"channels": {"hh": {"gnabarr": gna}}}, 8.0, 0.025)
     # values are checked as simulate checks them: by name where they are concrete...
@@ -401,6 +403,8 @@ def test_recovers_hh_conductances_and_axial_resistivity_from_random_start():
         return jnp.mean((traces(theta) - target) ** 2) / 100.0
 
     theta0 = tr.sample(jax.random.PRNGKey(0))
+    same = tr.sample(0)  # an int seed is that key
+    assert all(np.array_equal(theta0[k], same[k]) for k in theta0)
     start = tr.values(theta0)
     assert max(abs(float(start[k][0]) / v - 1) for k, v in TRUTH.items()) > 0.3
     warm = fit(loss, theta0, optimizer=optax.adam(0.05), steps=30, progress=False)

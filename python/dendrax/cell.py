@@ -9,6 +9,7 @@ turns it (alone or in a ``Network``) into what the time loop needs: a static
 from __future__ import annotations
 
 import difflib
+import os
 from dataclasses import dataclass
 from typing import Iterable, NamedTuple
 
@@ -101,6 +102,17 @@ class Cell:
             magnitude(v, unit, name) for v, unit, name in
             ((max_length, "um", "max_length"), (d_lambda, "1", "d_lambda"), (freq, "Hz", "freq"),
              (Ra, "ohm cm", "Ra"), (cm, "uF/cm2", "cm")))
+        if not isinstance(morphology, morph_lib.Morphology):
+            hint = (": read a file with dx.read_morphology(path)"
+                    if isinstance(morphology, (str, os.PathLike)) else "")
+            raise TypeError(f"Cell takes a dendrax Morphology, got {type(morphology).__name__}"
+                            + hint)
+        for name, value in (("Ra", Ra), ("cm", cm)):  # before they set a segmentation
+            if np.ndim(value) or isinstance(value, (str, bytes, bool)):
+                raise ValueError(f"{name} must be one number ({CORE_RANGES[name][1]}; per "
+                                 f"section or node: cell.set), got {value!r}")
+            _check_finite(name, value)
+            CORE_RANGES[name][0].check(name, value, CORE_RANGES[name][1])
         self.morphology = morphology
         n_sec = len(morphology.sections)
         nseg = _segmentation(morphology, nseg, max_length, d_lambda, freq, Ra, cm)
@@ -128,8 +140,6 @@ class Cell:
         self._recordings: list[tuple[str, Location, str | None]] = []  # (name, loc, reduce)
         self.spike_records: list[tuple[int, float, float]] = []  # (section, x, threshold)
         self.field_records: list = []  # extracellular readouts (dendrax.extracellular)
-        _check_finite("Ra", Ra)
-        _check_finite("cm", cm)
 
     # --- construction shortcuts -------------------------------------------
     @classmethod
@@ -258,9 +268,14 @@ class Cell:
         return out
 
     def nodes(self, where=None) -> np.ndarray:
-        """Node indices (segment centres) of ``where``; a Location selects one segment."""
+        """Node indices (segment centres) of ``where``; a Location selects the segment
+        holding its x (x = 0 and 1: the section's first and last segment, as NEURON
+        assigns ``sec(0).cm``; ``node`` is the potential's node there, a junction)."""
         if isinstance(where, Location):
-            return np.array([self.node(where)])
+            self.node(where)  # checks the section and x
+            comps, s = self.compartments, where.section
+            n = int(comps.nseg[s])
+            return np.array([int(comps.first_centre[s]) + min(int(n * float(where.x)), n - 1)])
         secs = np.asarray(self.sections(where))
         comps = self.compartments
         return np.flatnonzero(np.isin(comps.section, secs) & ~comps.is_junction)
@@ -570,8 +585,16 @@ class Cell:
         if name in self.mechanisms:
             raise ValueError(f"{name!r} is already a channel of this cell")
         values = synapse_values(mech, params, weight=weight, delay=delay)
-        times = np.asarray(magnitude(spike_times, "ms", f"{name} spike times"), float).ravel()
+        many = [k for k, v in values.items() if np.ndim(v)]
+        if many:
+            raise ValueError(f"{name} {many} must be one number each (one synapse per call)")
+        times = np.asarray(magnitude(spike_times, "ms", f"{name} spike times"), float)
+        if times.ndim > 1:
+            raise ValueError(f"{name} spike times must be a flat list (ms), got shape {times.shape}")
         _check_finite(f"{name} spike times", times)
+        if np.any(times < 0):
+            raise ValueError(f"{name} spike times must be >= 0 ms, got {times[times < 0][0]:g}")
+        times = times.ravel()
         self.stimuli.spikes.setdefault(name, (mech, []))[1].append((self.node(loc), values, times))
         return self
 

@@ -25,17 +25,17 @@ if TYPE_CHECKING:
     from .lowering import Layout
 
 
-def check_structure(params, base: dict, path: str = "params") -> None:
-    """A ValueError where ``params`` is not a pytree like ``base`` (the target's own params,
-    ``lower(target).params``): a key ``base`` lacks (a misspelt parameter is never silently
-    ignored), a missing key, or a leaf whose shape does not broadcast to base's leaf's."""
+def conform(params, base: dict, path: str = "params"):
+    """``params`` checked against ``base`` (the target's own params, ``lower(target).params``),
+    with every leaf an array of its base leaf's shape: a number or an array that broadcasts
+    is broadcast, a list becomes an array, whole numbers become floats.
+
+    A ValueError names the entry where ``params`` is not a pytree like ``base``: a key
+    ``base`` lacks (a misspelt parameter is never silently ignored), a missing key, a leaf
+    whose shape does not broadcast to base's leaf's, or one that is not real numbers (None,
+    text, booleans, complex numbers, ragged lists)."""
     if not isinstance(base, dict):
-        shape, want = np.shape(params), np.shape(base)
-        if isinstance(params, dict) or _broadcast_shape(shape, want) != want:
-            got = "a dict" if isinstance(params, dict) else f"shape {shape}"
-            raise ValueError(f"{path} has {got}; expected an array of shape {want} (or one "
-                             "that broadcasts to it)")
-        return
+        return _conform_leaf(params, base, path)
     if not isinstance(params, dict):
         what = ("like the target's params (dx.lower(target).params)" if path == "params"
                 else f"with entries {sorted(base, key=str)}")
@@ -47,8 +47,32 @@ def check_structure(params, base: dict, path: str = "params") -> None:
     if missing:
         raise ValueError(f"{path} lacks {missing}: pass the whole params pytree (start from "
                          "the target's .params and change what you vary)")
-    for k, ref in base.items():
-        check_structure(params[k], ref, f"{path}[{k!r}]")
+    return {k: conform(params[k], ref, f"{path}[{k!r}]") for k, ref in base.items()}
+
+
+def _conform_leaf(x, ref, path: str):
+    want = np.shape(ref)
+    shaped = f"an array of shape {want} (or one that broadcasts to it)"
+    expected = f"expected real numbers, {shaped}"
+    if isinstance(x, dict) or x is None or isinstance(x, (str, bytes)):
+        raise ValueError(f"{path} {'has a dict' if isinstance(x, dict) else f'is {x!r}'}; "
+                         f"{expected}")
+    traced = isinstance(x, jax.Array)
+    if not traced:
+        try:
+            x = np.asarray(x)
+        except ValueError:  # a ragged list
+            raise ValueError(f"{path} is a ragged list; {expected}") from None
+    if x.dtype.kind not in "iuf":
+        raise ValueError(f"{path} has dtype {x.dtype}; {expected}")
+    if x.dtype.kind in "iu":
+        x = x.astype(np.asarray(ref).dtype)
+    shape = np.shape(x)
+    if _broadcast_shape(shape, want) != want:
+        raise ValueError(f"{path} has shape {shape}; expected {shaped}")
+    if shape != want:
+        x = jnp.broadcast_to(x, want) if traced else np.broadcast_to(x, want)
+    return x
 
 
 def _broadcast_shape(shape, want):

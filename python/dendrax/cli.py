@@ -215,8 +215,9 @@ def _merge_config(opts):
         if v is not None:
             values[k] = v
     for k in ("t_stop", "dt"):
-        if not (isinstance(values[k], (int, float)) and values[k] > 0):
-            raise UsageError(f"{k} must be a positive number, got {values[k]!r}")
+        v = values[k]
+        if not (isinstance(v, (int, float)) and not isinstance(v, bool) and 0 < v < float("inf")):
+            raise UsageError(f"{k} must be a finite positive number, got {v!r}")
     return argparse.Namespace(**values, model_file=model_file), network
 
 

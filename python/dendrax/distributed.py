@@ -26,7 +26,7 @@ from jax import lax
 from jax.sharding import Mesh, PartitionSpec as P
 
 from . import simulation as sim
-from .checks import check_finite, check_structure, check_values, refuse_invalid
+from .checks import check_finite, check_values, conform, refuse_invalid
 from .lowering import core_params, drive, lower
 from .model import EventInputs, Model, Placement
 from .result import Result
@@ -192,7 +192,7 @@ def simulate(net, t_stop: float, dt: float = 0.025, *, devices=None, params=None
         raise ValueError("nothing is recorded: call .record(...) or .record_spikes() before simulate")
     devices = resolve_devices(devices)
     params = base if params is None else params
-    check_structure(params, base)
+    params = conform(params, base)
     invalid = check_finite(params) + check_values(model, layout, params)
     model = sim.sized(model, layout, params, dt)
     n_steps = int(round(t_stop / dt))

@@ -594,6 +594,9 @@ def _lower(cells: tuple, wiring) -> Lowered:
         elif mech in synapse_groups:
             group = synapse_groups[mech]
             hits = np.flatnonzero(group.node == fnode)
+            if not hits.size:
+                raise ValueError(f"cannot record {name!r} at {loc} of cell {c}: no {mech} "
+                                 "synapse there")
             local = int(hits[0])
             kind = "graded" if group.graded else "synapses"
             j = (graded_index if group.graded else event_index)[mech]
@@ -839,6 +842,12 @@ def drive(layout: Layout, n_steps: int, dt: float) -> dict:
     for k, times in enumerate(members):
         steps = np.round(np.asarray(times) / dt).astype(int)
         np.add.at(generators, (steps[(steps >= 0) & (steps < n_steps)], k), 1.0)
+    if np.any(generators > 1):  # the spike ring holds one spike per source and step
+        step, k = np.argwhere(generators > 1)[0]
+        raise ValueError(f"spike_generator member {k}: {int(generators[step, k])} spikes fall on "
+                         f"one step (t = {step * dt:g} ms, dt = {dt:g} ms); dendrax sends at "
+                         "most one spike per generator and step (NEST would send them with a "
+                         "multiplicity): space the times by at least dt")
     return {"waveform": np.stack(wave, 1) if wave else np.zeros((n_steps, 0)),
             "waveform0": np.asarray([np.interp(0.0, t, i) for t, i in layout.waveforms], float),
             "t_deliver": t_deliver, "trains": tuple(trains), "generators": generators}

@@ -221,10 +221,9 @@ class NetCell:
             return attr
 
         def call(*args, **kwargs):
-            for a in (*args, *kwargs.values()):
-                for item in (a if isinstance(a, list) else [a]):
-                    if isinstance(item, (Location, SectionRef)) and item.cell not in (None, self.index):
-                        raise ValueError(f"{item} is on cell {item.cell}, not on cell {self.index}")
+            for item in _locations((*args, *kwargs.values())):
+                if item.cell not in (None, self.index):
+                    raise ValueError(f"{item} is on cell {item.cell}, not on cell {self.index}")
             return attr(*args, **kwargs)
 
         return call
@@ -301,6 +300,10 @@ class Network:
         3 angles (radians, about x, then y, then z, as LFPy's ``set_rotation``) or a
         [3, 3] matrix, about the soma centre. Both only matter for extracellular readouts
         (``record_extracellular``, ``record_dipole``); None: as in the morphology."""
+        if isinstance(cell, NetCell):
+            cell = cell.cell
+        if not isinstance(cell, Cell):
+            raise TypeError(f"Network.add takes a dendrax.Cell, got {type(cell).__name__}")
         if any(c is cell for c in self._cells):
             raise ValueError("this Cell is already in the network; add cell.copy() for a copy")
         self._cells.append(cell)
@@ -417,6 +420,7 @@ class Network:
         _check_constraints(constraints(values), f"{mech.name} population {name!r}")
         trains = ()
         if isinstance(mech, SpikeGenerator):
+            spike_times = magnitude(spike_times, "ms", "spike_times")
             times = [] if spike_times is None else list(spike_times)
             if not times or np.ndim(times[0]) == 0:  # one list (maybe empty) for every member
                 times = [times] * n
@@ -517,6 +521,8 @@ class Network:
             elif synapse in PLASTIC:
                 mech = PLASTIC[synapse]()
                 name = mech.name
+                if weight is None:
+                    raise ValueError(f"{name} connections need a weight")
                 unknown = set(params) - set(mech.params)
                 if unknown:
                     raise ValueError(f"{name} has no parameters {sorted(unknown)}; its "
@@ -691,9 +697,13 @@ class Network:
             raise ValueError(f"{loc} is on cell {loc.cell}, but the location is placed on each "
                              "connected cell: give one without a cell, e.g. "
                              "dx.Location(section, x) or template.section(k)(x)")
-        for c in np.unique(cells):
-            self._cells[c].section(loc.section)  # IndexError where a cell lacks the section
-        return np.full(cells.size, loc.section, int), np.full(cells.size, float(loc.x))
+        sections = np.empty(cells.size, int)
+        for c in np.unique(cells):  # an IndexError where a cell lacks the section, a
+            cell = self._cells[c]  # ValueError for an x outside [0, 1]
+            k = cell.section(loc.section).index
+            cell.node(Location(k, loc.x))
+            sections[cells == c] = k
+        return sections, np.full(cells.size, float(loc.x))
 
     def _cell_of(self, loc) -> int:
         if not isinstance(loc, Location):
@@ -713,6 +723,8 @@ class Network:
         post_cell = np.asarray(post_cell, int)
         n = post_cell.size
         if graded:
+            if threshold is not NETCON_THRESHOLD and threshold != NETCON_THRESHOLD:
+                raise ValueError(f"{synapse} is a graded synapse: it has no spike threshold")
             if weight is not None:
                 raise ValueError(f"{synapse} is a graded synapse: it has no weight (set its "
                                  f"conductance parameter, e.g. gS)")
@@ -724,22 +736,15 @@ class Network:
             if weight is None:
                 raise ValueError(f"{synapse} connections need a weight (uS)")
             extra = {"weight": weight, "delay": delay}
-        try:
-            values = synapse_values(mech, params, **extra)
-            values = {k: np.broadcast_to(np.asarray(v, float), (n,)).copy() for k, v in values.items()}
-        except ValueError as err:
-            if "broadcast" not in str(err):
-                raise
-            raise ValueError(f"{synapse}: every parameter must be a scalar or have one value per "
-                             f"connection ({n})") from None
+        values = {k: _per_connection(f"{synapse} {k}", v, n)
+                  for k, v in synapse_values(mech, params, **extra).items()}
         if pre_source is not None:
             pre_source = np.asarray(pre_source, int)
             if pre_source.min(initial=0) < 0 or pre_source.max(initial=-1) >= len(self.wiring.sources):
                 raise ValueError("unknown spike source")
         thr = None
         if not graded and pre_cell is not None:
-            threshold = magnitude(threshold, "mV", "threshold")
-            thr = np.broadcast_to(np.asarray(threshold, float), (n,)).copy()
+            thr = _per_connection("threshold", magnitude(threshold, "mV", "threshold"), n)
             if not np.all(np.isfinite(thr)):
                 raise ValueError(f"threshold must be finite, got {threshold!r}")
         as_arr = lambda a, t: None if a is None else np.asarray(a, t)  # noqa: E731
@@ -763,6 +768,13 @@ class Network:
         spikes on the grid, as NEST's spike_recorder."""
         if isinstance(cells, (Population, Neurons)):
             nrn = self._neurons(cells)
+            from .point import Generator
+
+            model = self.wiring.populations[nrn.population].model
+            if isinstance(model, Generator):
+                raise ValueError(f"{model.name} is a generator: its spikes are not recorded (as "
+                                 "NEST's); connect it to a parrot_neuron population and record "
+                                 "that")
             self.wiring.point_spike_records.extend((nrn.population, int(i)) for i in nrn.index)
             self._revision += 1
             return self
@@ -882,6 +894,25 @@ class Network:
 
     def __repr__(self):
         return f"Network({len(self)} cells, {self.n_connections} connections)"
+
+
+def _per_connection(name: str, value, n: int) -> np.ndarray:
+    """[n] floats of a scalar or of one value per connection; a ValueError naming the
+    parameter otherwise."""
+    v = np.asarray(value, float)
+    if v.shape not in ((), (n,)):
+        raise ValueError(f"{name}: give one number or one per connection ({n}), got shape "
+                         f"{v.shape}")
+    return np.broadcast_to(v, (n,)).copy()
+
+
+def _locations(x):
+    """The Locations and SectionRefs in x, however deep in lists and tuples."""
+    if isinstance(x, (Location, SectionRef)):
+        yield x
+    elif isinstance(x, (list, tuple)):
+        for item in x:
+            yield from _locations(item)
 
 
 def _check_constraints(rules, what: str) -> None:

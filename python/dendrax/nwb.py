@@ -16,7 +16,8 @@
   1e-3), otherwise the unit string as recorded ("1", "mA/cm2", "mM") with conversion 1;
 - statistics kept without traces (``record(..., reduce="max")``) ->
   ``processing["dendrax"]["statistics"]``: a table with columns quantity, location,
-  section, x, cell (-1 for a single cell), statistic, value, unit;
+  section, x, cell (-1 for a single cell), population and neuron (a point neuron's; ""
+  and -1 for sites on cells), statistic, value, unit;
 - recorded spike sources -> the ``units`` table: one unit per source, spike times in
   seconds, with columns "cell" (cell index) and "location";
 - the run's settings (``result.meta``: dt, t_stop, v_init, celsius, method, dendrax
@@ -25,8 +26,9 @@
 
 Every series keeps the recorded values unchanged (float64 stays float64) and names its
 quantity and location in ``description``; its ``comments`` hold the dendrax label as
-JSON ({"dendrax": {"quantity", "section", "x", "cell", "unit"}}), which ``read_nwb``
-uses to give the recordings back as dendrax labels.
+JSON ({"dendrax": {"quantity", "section", "x", "cell", "unit"}}; a point neuron's:
+{"quantity", "population", "neuron", "unit"}), which ``read_nwb`` uses to give the
+recordings back as dendrax labels.
 
 pynwb is optional: ``pip install 'dendrax[nwb]'``; importing dendrax does not import it.
 """
@@ -85,6 +87,9 @@ def _location_name(target, loc) -> str:
     if hasattr(loc, "describe"):  # an extracellular readout's row (electrode, dipole axis)
         return loc.describe()
     named = getattr(target, "location_name", None)
+    if named is None and _is_neuron(loc):  # a point neuron, or a plastic connection by kind
+        pop = loc.population
+        return f"{pop}[{loc.index}]" if isinstance(pop, str) else f"population {pop}[{loc.index}]"
     if named is not None:
         return named(loc)
     if isinstance(target, Network) and loc.cell is not None:
@@ -93,6 +98,20 @@ def _location_name(target, loc) -> str:
             return f"cell[{loc.cell}].{cell.location_name(loc._replace(cell=None))}"
     base = f"sec{loc.section}({loc.x:g})"
     return base if loc.cell is None else f"cell[{loc.cell}].{base}"
+
+
+def _is_neuron(loc) -> bool:
+    """Whether a recording's site is a point neuron (or a plastic connection)."""
+    return hasattr(loc, "population") and hasattr(loc, "index")
+
+
+def _site(loc, name: str) -> dict:
+    """A recording's site in its series' JSON label."""
+    if hasattr(loc, "describe"):
+        return {"readout": name}
+    if _is_neuron(loc):
+        return {"population": loc.population, "neuron": int(loc.index)}
+    return {"section": int(loc.section), "x": float(loc.x), "cell": loc.cell}
 
 
 def _quantity(name: str) -> str:
@@ -308,10 +327,8 @@ def write_nwb(result, path, *, target=None, session_description: str = "dendrax 
             series_name += "'"
         used.add(series_name)
         data = traces[k]
-        label_json = json.dumps({"dendrax": {"quantity": name, "readout": loc_name,
-                                             "unit": unit}} if hasattr(loc, "describe") else
-                                {"dendrax": {"quantity": name, "section": int(loc.section),
-                                             "x": float(loc.x), "cell": loc.cell, "unit": unit}})
+        label_json = json.dumps({"dendrax": {"quantity": name, **_site(loc, loc_name),
+                                             "unit": unit}})
         description = f"{_quantity(name)} ({name}, {unit}) at {loc_name}, simulated by dendrax"
         common = dict(name=series_name, data=data, description=description,
                       comments=label_json, **timed())
@@ -350,13 +367,22 @@ def write_nwb(result, path, *, target=None, session_description: str = "dendrax 
         for col, desc in (("quantity", "what was recorded"), ("location", "the site's name"),
                           ("section", "section index"), ("x", "position along the section"),
                           ("cell", "cell index (-1: a single cell)"),
+                          ("population", "a point neuron's population index, or a plastic "
+                           "connection's kind, as JSON ('' for sites on cells)"),
+                          ("neuron", "the point neuron's (or connection's) index, -1 for "
+                           "sites on cells"),
                           ("statistic", "max, min or mean over the run"),
                           ("value", "the statistic, in unit"), ("unit", "the recorded unit")):
             table.add_column(name=col, description=desc)
         for (name, loc, kind), loc_name, value, unit in zip(stat_labels, stat_names,
                                                             stats, stat_units):
-            table.add_row(quantity=name, location=loc_name, section=int(loc.section),
-                          x=float(loc.x), cell=-1 if loc.cell is None else int(loc.cell),
+            neuron = _is_neuron(loc)
+            table.add_row(quantity=name, location=loc_name,
+                          section=-1 if neuron else int(loc.section),
+                          x=float("nan") if neuron else float(loc.x),
+                          cell=-1 if neuron or loc.cell is None else int(loc.cell),
+                          population=json.dumps(loc.population) if neuron else "",
+                          neuron=int(loc.index) if neuron else -1,
                           statistic=str(kind), value=float(value),
                           unit=unit or _default_unit(name))
         module.add(table)
@@ -409,6 +435,7 @@ def read_nwb(path) -> dict:
     """
     pynwb = _pynwb()
     from .cell import Location
+    from .network import NeuronRef
 
     path = pathlib.Path(path)
     if not path.is_file():
@@ -431,15 +458,20 @@ def read_nwb(path) -> dict:
             if "statistics" in items:
                 rows = items["statistics"].to_dataframe()
                 for r in rows.itertuples():
-                    loc = Location(int(r.section), float(r.x), None if r.cell < 0 else int(r.cell))
+                    if getattr(r, "population", ""):  # a point neuron's
+                        loc = NeuronRef(json.loads(r.population), int(r.neuron))
+                    else:
+                        loc = Location(int(r.section), float(r.x),
+                                       None if r.cell < 0 else int(r.cell))
                     out["stats"][(r.quantity, loc, r.statistic)] = (float(r.value), r.unit)
         for ts in series:
             try:
                 label = json.loads(ts.comments)["dendrax"]
             except (TypeError, ValueError, KeyError):
                 continue
-            loc = label["readout"] if "readout" in label else Location(  # extracellular: by name
-                label["section"], label["x"], label["cell"])
+            loc = (label["readout"] if "readout" in label  # extracellular: by name
+                   else NeuronRef(label["population"], label["neuron"]) if "population" in label
+                   else Location(label["section"], label["x"], label["cell"]))
             out["traces"][(label["quantity"], loc)] = (np.asarray(ts.data[:]), label["unit"])
             if not out["t"].size:
                 out["t"] = np.asarray(ts.get_timestamps(), np.float64) * 1e3

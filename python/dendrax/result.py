@@ -95,6 +95,10 @@ class Result:
                     if lab[0] == key[0] and lab[1]._replace(cell=None) == key[1] and lab[2:] == key[2:]]
             if len(hits) == 1:
                 return values[hits[0]]
+            if hits:
+                cells = sorted({labels[i][1].cell for i in hits})
+                raise KeyError(f"{key!r} was recorded on cells {cells}: give the cell's location, "
+                               f"e.g. net.cell({cells[0]}).soma(0.5)")
         raise KeyError(f"{key!r} was not recorded; recorded: traces {self.labels}, "
                        f"statistics {self.stat_labels}")
 

@@ -15,7 +15,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .checks import check_finite, check_structure, check_values, refuse_invalid
+from .checks import check_finite, check_values, conform, refuse_invalid
 from .lowering import core_params, drive, lower
 from .quantities import magnitude
 from .result import Result
@@ -90,12 +90,12 @@ def simulate(target, t_stop: float, dt: float = 0.025, *, params=None, v_init: f
     warn_if_rounded(t_stop, dt, n_steps)
     chunk = _check_pieces(n_steps, record_every, checkpoint, chunk, stream, progress)
     params = base if params is None else params
-    check_structure(params, base)
+    params = conform(params, base)
     invalid = check_finite(params) + check_values(model, layout, params)
     model = sized(model, layout, params, dt)
     core = core_params(layout, params, v_init=v_init, celsius=celsius)
     if key is not None:
-        key = _random_key(key)
+        key = random_key(key)
         if core.get("key") is not None:  # only poisson_generator populations draw
             core["key"] = key
     drv, step = drive(layout, n_steps, dt), jnp.asarray(dt)
@@ -127,7 +127,7 @@ def simulate(target, t_stop: float, dt: float = 0.025, *, params=None, v_init: f
                   spike_times=spike_times, **kw)
 
 
-def _random_key(key):
+def random_key(key):
     """A JAX PRNG key from an int seed or a key; a ValueError for anything else."""
     if isinstance(key, (int, np.integer)) and not isinstance(key, bool):
         return jax.random.PRNGKey(key)
@@ -256,8 +256,10 @@ def check_run(t_stop, dt, v_init, celsius) -> None:
         return
     if not np.all(np.isfinite(np.asarray(v_init, float))):
         raise ValueError(f"v_init must be a finite potential (mV), got {v_init}")
-    if not np.all(np.asarray(celsius, float) > -273.15):
-        raise ValueError(f"celsius must be above absolute zero (> -273.15 degC), got {celsius}")
+    c = np.asarray(celsius, float)
+    if not (np.all(np.isfinite(c)) and np.all(c > -273.15)):
+        raise ValueError(f"celsius must be finite and above absolute zero (> -273.15 degC), got "
+                         f"{celsius}")
 
 
 def _warn_nonfinite(traces, dt, labels, t0=0.0, stats=None) -> bool:

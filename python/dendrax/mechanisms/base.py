@@ -73,13 +73,17 @@ def nernst(ci, co, charge: int, celsius):
 
 
 class Range(NamedTuple):
-    """The valid values of a parameter: low <= x <= high, or low < x when ``strict``."""
+    """The valid values of a parameter: low <= x <= high, or low < x when ``strict``; only
+    the listed ``values`` where given (a switch: ``FLAG``, 0 or 1)."""
 
     low: float = -math.inf
     high: float = math.inf
     strict: bool = False
+    values: tuple | None = None
 
     def __str__(self):
+        if self.values is not None:
+            return " or ".join(f"{v:g}" for v in self.values)
         if self.high == math.inf:
             return f"{'>' if self.strict else '>='} {self.low:g}"
         return f"in {'(' if self.strict else '['}{self.low:g}, {self.high:g}]"
@@ -88,6 +92,8 @@ class Range(NamedTuple):
         """A ValueError naming the parameter, the offending value and this range."""
         arr = np.asarray(value, dtype=float)
         ok = (arr > self.low if self.strict else arr >= self.low) & (arr <= self.high)
+        if self.values is not None:
+            ok &= np.isin(arr, self.values)
         if not np.all(ok):
             bad = arr[~ok] if arr.ndim else arr
             unit = "" if unit == "1" else unit  # dimensionless
@@ -100,11 +106,14 @@ class Range(NamedTuple):
         """Whether any element of a (traced) array lies outside this range or is NaN: a
         boolean scalar, for checks that cannot raise (inside jit, grad or vmap)."""
         ok = (value > self.low if self.strict else value >= self.low) & (value <= self.high)
+        if self.values is not None:
+            ok &= jnp.isin(value, jnp.asarray(self.values, jnp.result_type(value)))
         return ~jnp.all(ok)
 
 
 POSITIVE = Range(0.0, math.inf, True)
 NONNEGATIVE = Range(0.0)
+FLAG = Range(0.0, 1.0, values=(0.0, 1.0))  # a switch: 0 (off) or 1 (on)
 
 
 def as_range(r) -> Range:
@@ -303,12 +312,68 @@ def check_mechanism(obj, kind: type) -> Mechanism:
     for k, u in getattr(cls, "units", {}).items():
         if not isinstance(u, str):
             raise ValueError(f"{cls.__name__}.units[{k!r}] must be a string, got {u!r}")
+    if kind is IonPool:
+        ion = getattr(cls, "ion", None)
+        if ion not in IONS or f"{ion}i" not in cls.states:
+            raise ValueError(f"IonPool {cls.__name__}: ion must be one of {sorted(IONS)} and "
+                             f"its state '<ion>i' (e.g. 'cai'), got ion={ion!r}, states "
+                             f"{sorted(cls.states)}")
     mech = obj() if isinstance(obj, type) else obj
     if kind is Channel:
         _check_outputs(mech)
+    if kind in (Channel, IonPool, Synapse):
+        _check_kinetics(mech)
     if kind is Synapse:
         _check_spike(mech)
     return mech
+
+
+def _check_kinetics(mech) -> None:
+    """A ValueError where ``rates`` does not give (steady state, time constant) pairs, or
+    ``advance`` or a synapse's ``current`` returns what the loop cannot carry (checked on
+    abstract arrays: no computation; what needs more than the documented environment is
+    left to the run)."""
+    import jax
+
+    name = type(mech).__name__
+    one, env = _abstract_inputs(mech, 3)
+    params, states = {k: one for k in mech.params}, {k: one for k in mech.states}
+    env = {**env, **({f"i{mech.ion}": one} if isinstance(mech, IonPool) else {})}
+    try:
+        rates = jax.eval_shape(mech.rates, one, params, env)
+    except Exception:
+        rates = {}
+    for k, pair in (rates.items() if isinstance(rates, dict) else ()):
+        if not (isinstance(pair, (tuple, list)) and len(pair) == 2):
+            got = (f"{len(pair)} values" if isinstance(pair, (tuple, list))
+                   else type(pair).__name__)
+            raise ValueError(f"{name}.rates[{k!r}] must be a pair (steady state, time constant "
+                             f"in ms), got {got}")
+        for x in pair:
+            _one_each(f"{name}.rates[{k!r}]", x, "node")
+    try:
+        out = jax.eval_shape(mech.advance, one, states, params, {} if isinstance(mech, Synapse)
+                             else env, jax.ShapeDtypeStruct((), jnp.float32))
+    except Exception:
+        out = None
+    if out is not None:
+        if not isinstance(out, dict) or set(out) != set(mech.states):
+            got = sorted(out) if isinstance(out, dict) else type(out).__name__
+            raise ValueError(f"{name}.advance must return its states {sorted(mech.states)} "
+                             f"(a dict name -> [n] array), got {got}")
+        for k, x in out.items():
+            _one_each(f"{name}.advance()[{k!r}]", x, "node")
+            if not jnp.issubdtype(x.dtype, jnp.floating):
+                raise ValueError(f"{name}.advance()[{k!r}] must be a float array, got {x.dtype}")
+    if isinstance(mech, Synapse):
+        try:
+            cur = jax.eval_shape(mech.current, one, states, params)
+        except Exception:
+            return
+        if not hasattr(cur, "dtype") or not jnp.issubdtype(cur.dtype, jnp.floating):
+            raise ValueError(f"{name}.current must return one float array (nA, [n]), got "
+                             f"{type(cur).__name__}")
+        _one_each(f"{name}.current", cur, "synapse")
 
 
 def _check_spike(mech) -> None:

@@ -351,8 +351,13 @@ def _read_cell(r: _Reader, c, where, morphs, mechs, templates) -> Cell:
             wk = f"{w}.items[{k}]"
             r.keys(item, wk, {"node", "values", "times"})
             vals = r.keys(item["values"], f"{wk}.values", {*mech.params, "weight", "delay"})
+            times = r.floats(item["times"], f"{wk}.times")
+            if np.any(times < 0):
+                r.fail(f"{wk}.times", "spike times must be >= 0 ms")
             items.append((node(item, wk), {p: r.number(vals[p], f"{wk}.values.{p}") for p in vals},
-                          r.floats(item["times"], f"{wk}.times")))
+                          times))
+        if not items:
+            r.fail(f"{w}.items", "a synapse kind without synapses (omit it)")
         spikes[name] = (mech, items)
     cell.stimuli = Stimuli(iclamp, waveform, vclamp, spikes)
 

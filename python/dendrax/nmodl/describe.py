@@ -643,5 +643,9 @@ def read(path_or_text) -> tuple[str, str]:
         p = Path(path_or_text)
         if not p.exists():
             raise FileNotFoundError(f"no NMODL file {str(p)!r}")
-        return p.read_text(), str(p)
+        data = p.read_bytes()
+        try:
+            return data.decode("utf-8"), str(p)
+        except UnicodeDecodeError:  # older files (ModelDB's) are often Latin-1, in comments
+            return data.decode("latin-1"), str(p)
     return str(path_or_text), "<text>"

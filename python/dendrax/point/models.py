@@ -50,7 +50,7 @@ from typing import Mapping
 
 import jax.numpy as jnp
 
-from ..mechanisms.base import NONNEGATIVE, POSITIVE, Range
+from ..mechanisms.base import FLAG, NONNEGATIVE, POSITIVE, Range
 from .base import Array, PointNeuron
 from .propagators import psc_alpha_p31_p32, psc_exp_p21, refractory_steps, rkf45_evolve
 
@@ -270,7 +270,7 @@ class IafPscDelta(_NoRecordInternals, PointNeuron):
              "V_th": "mV", "refractory_input": "1", "t_ref": "ms", "tau_m": "ms", "I_stim": "pA",
              "refractory": "steps", "refractory_buffer": "mV"}
     ranges = {"C_m": POSITIVE, "tau_m": POSITIVE, "t_ref": NONNEGATIVE,
-              "refractory_input": Range(0.0, 1.0)}
+              "refractory_input": FLAG}
     states = ("V_m", "I_stim", "refractory", "refractory_buffer")
     record = ("V_m",)
 
@@ -792,7 +792,7 @@ class Izhikevich(_NoRecordInternals, PointNeuron):
               "a": 0.02, "b": 0.2, "c": -65.0, "consistent_integration": 1.0, "d": 8.0}
     units = {"I_e": "pA", "U_m": "mV", "V_m": "mV", "V_min": "mV", "V_th": "mV", "a": "1/ms",
              "b": "1/ms", "c": "mV", "consistent_integration": "1", "d": "mV", "I_stim": "pA"}
-    ranges = {"consistent_integration": Range(0.0, 1.0)}
+    ranges = {"consistent_integration": FLAG}
     states = ("V_m", "U_m", "I_stim")
     record = ("V_m", "U_m")
 
@@ -871,7 +871,7 @@ class LIF(_NoRecordInternals, PointNeuron):
               "V_m": 0.0, "soft_reset": 1.0}
     units = {"V_rest": "mV", "V_reset": "mV", "V_th": "mV", "tau": "ms", "R": "GOhm",
              "I_e": "pA", "V_m": "mV", "soft_reset": "1"}
-    ranges = {"tau": POSITIVE, "R": NONNEGATIVE, "soft_reset": Range(0.0, 1.0)}
+    ranges = {"tau": POSITIVE, "R": NONNEGATIVE, "soft_reset": FLAG}
     states = ("V_m",)
     record = ("V_m",)
 
@@ -915,7 +915,7 @@ class ExpIF(_NoRecordInternals, PointNeuron):
     units = {"V_rest": "mV", "V_reset": "mV", "V_th": "mV", "V_T": "mV", "delta_T": "mV",
              "tau": "ms", "R": "GOhm", "I_e": "pA", "V_m": "mV", "soft_reset": "1"}
     ranges = {"tau": POSITIVE, "delta_T": POSITIVE, "R": NONNEGATIVE,
-              "soft_reset": Range(0.0, 1.0)}
+              "soft_reset": FLAG}
     states = ("V_m",)
     record = ("V_m",)
 
@@ -960,7 +960,7 @@ class ALIF(_NoRecordInternals, PointNeuron):
     units = {"V_rest": "mV", "V_reset": "mV", "V_th": "mV", "tau": "ms", "tau_a": "ms",
              "beta": "mV", "R": "GOhm", "I_e": "pA", "V_m": "mV", "a": "1", "soft_reset": "1"}
     ranges = {"tau": POSITIVE, "tau_a": POSITIVE, "R": NONNEGATIVE, "a": NONNEGATIVE,
-              "soft_reset": Range(0.0, 1.0)}
+              "soft_reset": FLAG}
     states = ("V_m", "a")
     record = ("V_m", "a")
 

@@ -92,6 +92,10 @@ def simulate_batch(cell, params_batch, t_stop: float, dt: float = 0.025, *, in_a
     """
     if "params" in simulate_kwargs or "progress" in simulate_kwargs:
         raise ValueError("simulate_batch takes the params as params_batch and has no progress bar")
+    pieces = sorted({"chunk", "stream"} & set(simulate_kwargs))
+    if pieces:
+        raise ValueError(f"simulate_batch runs each member in one piece: it takes no {pieces} "
+                         "(split a long batch run with dendrax.simulate per member instead)")
     base = cell.params if base is None else base
     params = _merge(base, params_batch)
     # values given concretely are checked here, where an error can name them (inside the

@@ -33,6 +33,7 @@ import numpy as np
 from ..cell import Location, SectionRef
 from ..checks import valid_range
 from ..lowering import lower
+from ..stdrun import random_key
 from .transforms import Transform, as_transform
 
 SHARES = ("cell", "region", "section", "segment")
@@ -207,9 +208,11 @@ class Trainables:
 
     def sample(self, key, *, margin: float = 0.0, base: dict | None = None) -> dict:
         """A random theta: uniform in the constrained bounds of each bounded transform (shrunk by
-        ``margin``, a fraction of the width, at each end); other labels start at ``init``."""
+        ``margin``, a fraction of the width, at each end); other labels start at ``init``.
+        ``key``: a JAX PRNG key or an int seed."""
         if not 0.0 <= margin < 0.5:
             raise ValueError(f"margin must lie in [0, 0.5), got {margin}")
+        key = random_key(key)
         theta = {}
         keys = jax.random.split(key, max(len(self._entries), 1))
         for k, e in zip(keys, self._entries):
