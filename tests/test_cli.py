@@ -124,6 +124,12 @@ def test_bad_config_file(tmp_path, capsys):
     bad.write_text("tstop = 5\n")
     assert main(["simulate", "--config", str(bad)]) == 2
     assert "unknown config key 'tstop'" in capsys.readouterr().err
+    bad.write_text('no_plot = "no"\n')
+    assert main(["simulate", "--config", str(bad)]) == 2
+    assert "no_plot must be true or false, got 'no'" in capsys.readouterr().err
+    bad.write_text("out = 3\n")
+    assert main(["simulate", "--config", str(bad)]) == 2
+    assert "out must be a path (a string), got 3" in capsys.readouterr().err
 
 
 def test_info_and_plugins_as_console_commands():
@@ -370,6 +376,11 @@ def test_spike_count_is_the_soma_s_whatever_is_recorded_first(tmp_path, capsys):
      'post = "a[x]"\nweight = 1.0\n', "bad selection"),
     ('[[population]]\nmodel = "iaf_psc_alpha"\nn = 3\nname = "a"\n[[connection]]\npre = "a"\n'
      'post = "a"\nweight = 1.0\ndelay = 0.01\n[simulation]\ndt = 0.1\n', "less than one step"),
+    ('[[population]]\nmodel = "iaf_psc_alpha"\nn = 3\nname = "a"\n[[connection]]\npre = "a"\n'
+     'post = "a"\nweight = 1.0\none_to_one = "false"\n',
+     "one_to_one must be true or false, got 'false'"),
+    ('[[population]]\nmodel = "iaf_psc_alpha"\nn = 3\nname = "a"\n[[connection]]\npre = "a[5:9]"\n'
+     'post = "a"\nweight = 1.0\n', "'a[5:9]' selects no neuron of a (3 neurons)"),
 ])
 def test_point_network_toml_refusals(tmp_path, capsys, toml, message):
     (tmp_path / "p.toml").write_text(toml)

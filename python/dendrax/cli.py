@@ -12,6 +12,7 @@ arguments give a one-line error and exit 2.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -214,6 +215,12 @@ def _merge_config(opts):
         v = getattr(opts, k, None)
         if v is not None:
             values[k] = v
+    for k in ("no_plot", "nwb", "quiet"):
+        if not isinstance(values.get(k, False), bool):
+            raise UsageError(f"{k} must be true or false, got {values[k]!r}")
+    for k in ("out", "swc"):
+        if values.get(k) is not None and not isinstance(values[k], (str, os.PathLike)):
+            raise UsageError(f"{k} must be a path (a string), got {values[k]!r}")
     for k in ("t_stop", "dt"):
         v = values[k]
         if not (isinstance(v, (int, float)) and not isinstance(v, bool) and 0 < v < float("inf")):

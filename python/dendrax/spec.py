@@ -442,6 +442,8 @@ def parse_population(value, populations: Mapping, what: str):
     except (ValueError, IndexError, TypeError):
         raise SpecError(f"{what}: bad selection {value!r} of {name} ({n} neurons); use e.g. "
                         f"\"{name}[0:10]\" or \"{name}[3]\"") from None
+    if not index.size:
+        raise SpecError(f"{what}: {value!r} selects no neuron of {name} ({n} neurons)")
     return name, index
 
 
@@ -572,8 +574,10 @@ class NetworkSpec:
                             f"{synapse!r}")
         conn = {key: ends[key] if ends[key] is not None else
                 parse_cells(table[key], n_cells, f"{where} {key}") for key in ("pre", "post")}
-        conn.update(synapse=synapse, where=where, kwargs={}, points=points,
-                    one_to_one=bool(table.get("one_to_one", False)))
+        one_to_one = table.get("one_to_one", False)
+        if not isinstance(one_to_one, bool):
+            raise SpecError(f"{where} one_to_one must be true or false, got {one_to_one!r}")
+        conn.update(synapse=synapse, where=where, kwargs={}, points=points, one_to_one=one_to_one)
         for key in ("weight", "delay", "threshold"):
             if key in table:
                 conn["kwargs"][key] = get_number(table, key, prefix=f"{where} ")
