@@ -389,3 +389,19 @@ def test_two_spike_generator_times_on_one_step_are_refused():
                                          r"\(t = 1 ms, dt = 0.1 ms\)"):
         dx.simulate(net, 5.0, 0.1)
     assert np.isfinite(np.asarray(dx.simulate(net, 5.0, 0.01).traces)).all()  # apart at dt 0.01
+
+
+@pytest.mark.parametrize("edit, message", [
+    (dict(params=[("V_th", 1.0)]), "params must be a dict name -> default value"),
+    (dict(params={"V_th": float("nan")}), r"params\['V_th'\] must be a number"),
+    (dict(ranges={"V_thh": (0, None)}), r"ranges names \['V_thh'\], which are not its parameters"),
+    (dict(update=lambda self, s, p, inp, dt: ({"V_m": s["V_m"]}, s["V_m"] > 0)),
+     r"update must give its states \['I', 'V_m'\], got \['V_m'\]"),
+    (dict(update=lambda self, s, p, inp, dt: ({"V_m": s["V_m"][:2], "I": s["I"]}, s["V_m"] > 0)),
+     r"update\(\)\['V_m'\] must have one value per neuron \(shape \[n\]\), got shape \(2,\)"),
+    (dict(update=lambda self, s, p, inp, dt: (s, None)), r"update must return \(states, spiked"),
+])
+def test_a_point_model_plugin_is_checked_where_used(edit, message):
+    Broken = type("Broken", (Counter,), {"name": "broken_test", **edit})
+    with pytest.raises(ValueError, match=message):
+        dx.Network().population(Broken, 2)

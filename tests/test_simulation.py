@@ -655,3 +655,18 @@ def test_more_bad_cell_inputs_are_refused(build, error, message):
     cell.record("v")
     with pytest.raises(error, match=message):
         build(cell)
+
+
+@pytest.mark.parametrize("call", [
+    lambda c: c.iclamp(c.soma(), delay=1.0, dur=1.0, amp=True),
+    lambda c: c.set("cm", "2"),
+    lambda c: c.set("hh.gnabar", 0.1 + 0.1j),
+    lambda c: c.stimulate(c.soma(), [0.0, 1.0], ["a", "b"]),
+    lambda c: c.synapse("Exp2Syn", c.soma(), spike_times=[1.0], weight="0.1"),
+])
+def test_text_booleans_and_complex_numbers_are_not_numbers(call):
+    """numpy would read "2" as 2.0, True as 1.0 and drop an imaginary part: refused."""
+    cell = dx.Cell.ball_and_stick()
+    cell.insert("hh")
+    with pytest.raises(ValueError, match="must be real numbers"):
+        call(cell)

@@ -181,6 +181,9 @@ def test_trainables_errors():
         tr.apply({})
     with pytest.raises(ValueError, match="shape"):
         tr.apply({"hh.gnabar": jnp.zeros((2, 1))})
+    good = tr.init()
+    with pytest.raises(KeyError, match=r"theta has labels \['hh.gkbarr'\] that are not trained"):
+        tr.apply({**good, "hh.gkbarr": jnp.zeros(1)})
     regions = Trainables(cell).add("hh.gnabar", share="region", transform=Sigmoid(0.05, 0.3))
     with pytest.raises(ValueError, match=r"hh.gnabar: got 4 values for its 3 groups \["):
         regions.from_values({"hh.gnabar": [0.1, 0.1, 0.1, 0.1]})

@@ -402,12 +402,12 @@ class Cell:
     def stimulate(self, loc: Location, t, i) -> "Cell":
         """A current waveform i (nA) at times t (ms), linearly interpolated (Vector.play)."""
         self._touch()
-        t = np.asarray(magnitude(t, "ms", "waveform times"), float)
-        i = np.asarray(magnitude(i, "nA", "waveform"), float)
+        t, i = magnitude(t, "ms", "waveform times"), magnitude(i, "nA", "waveform")
+        _check_finite("waveform times", t)
+        _check_finite("waveform", i)
+        t, i = np.asarray(t, float), np.asarray(i, float)
         if t.ndim != 1 or t.shape != i.shape or t.size < 1:
             raise ValueError(f"waveform needs 1-D t and i of one length, got {t.shape} and {i.shape}")
-        _check_finite("waveform", i)
-        _check_finite("waveform times", t)
         back = np.flatnonzero(np.diff(t) < 0)
         if back.size:
             k = int(back[0]) + 1
@@ -727,8 +727,15 @@ def _assign(name, table, index, value, what):
 
 
 def _check_finite(name, value):
+    """A ValueError unless value is finite real numbers (not text, booleans or complex
+    numbers, which numpy would silently turn into others)."""
     if isinstance(value, jax.core.Tracer):
         return
-    arr = np.asarray(value, dtype=float)
+    try:
+        arr = np.asarray(value)
+    except ValueError:  # a ragged list
+        arr = np.asarray(None)
+    if arr.dtype.kind not in "iuf":
+        raise ValueError(f"{name} must be real numbers, got {value!r}")
     if not np.all(np.isfinite(arr)):
         raise ValueError(f"{name} must be finite, got {value!r}")

@@ -8,7 +8,7 @@ plugins add their own) or a generator ("poisson_generator", "spike_generator",
 
 from __future__ import annotations
 
-from .base import PointNeuron
+from .base import PointNeuron, check_point_model
 from .generators import (GENERATORS, DCGenerator, Generator, NoiseGenerator, PoissonGenerator,
                          SpikeGenerator)
 
@@ -37,8 +37,10 @@ def model(name):
     from .. import plugins
 
     if isinstance(name, PointNeuron):
+        check_point_model(name)
         return name
     if isinstance(name, type) and issubclass(name, PointNeuron):
+        check_point_model(name())
         return name()
     if not isinstance(name, str):
         raise TypeError(f"a point-neuron model is a registered name or a PointNeuron subclass, "
@@ -51,4 +53,5 @@ def model(name):
         raise ValueError(f"{err}; generators: {sorted(GENERATORS)}") from None
     if not (isinstance(obj, type) and issubclass(obj, PointNeuron)):
         raise plugins.PluginError(f"{GROUP} plugin {name!r} is not a PointNeuron subclass")
+    check_point_model(obj())
     return obj()

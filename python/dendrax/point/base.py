@@ -112,3 +112,64 @@ def _traced(x) -> bool:
     import jax
 
     return isinstance(x, jax.core.Tracer)
+
+
+def check_point_model(model) -> None:
+    """A ValueError naming what a point-neuron model (a plugin's, say) declares or returns
+    that the loop cannot use: its name, params (name -> number; +-inf allowed, NaN not),
+    states, ranges and units naming unknown entries, recordables that are not states, and
+    (on abstract arrays: no computation) ``initial`` and ``update`` not giving one [n]
+    array per state and an [n] spike flag."""
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+
+    from ..mechanisms.base import as_range
+
+    cls = type(model)
+    label = f"point model {cls.__name__}"
+    name = getattr(cls, "name", None)
+    if not isinstance(name, str) or not name.isidentifier():
+        raise ValueError(f"{label}: name must be an identifier, got {name!r}")
+    params, states = cls.params, cls.states
+    if not isinstance(params, dict) or not all(isinstance(k, str) for k in params):
+        raise ValueError(f"{label}: params must be a dict name -> default value")
+    for k, d in params.items():
+        if isinstance(d, (str, bytes, bool)) or np.ndim(d) or np.isnan(np.asarray(d, float)):
+            raise ValueError(f"{label}: params[{k!r}] must be a number (the default), got {d!r}")
+    if not isinstance(states, (tuple, list)) or not all(isinstance(k, str) for k in states):
+        raise ValueError(f"{label}: states must be a tuple of names")
+    for what, known in (("ranges", set(params)), ("units", set(params) | set(states))):
+        unknown = sorted(set(getattr(cls, what, {})) - known)
+        if unknown:
+            raise ValueError(f"{label}: {what} names {unknown}, which are not its "
+                             f"{'parameters' if what == 'ranges' else 'parameters or states'}")
+    for k, r in getattr(cls, "ranges", {}).items():
+        try:
+            as_range(r)
+        except (TypeError, ValueError):
+            raise ValueError(f"{label}: ranges[{k!r}] must be a Range or a (low, high) pair, "
+                             f"got {r!r}") from None
+    extra = sorted(set(model.recordables) - set(states))
+    if extra:
+        raise ValueError(f"{label}: recordables {extra} are not states {list(states)}")
+    n = jax.ShapeDtypeStruct((3,), jnp.float32)
+    p = {k: n for k in params}
+    dt = jax.ShapeDtypeStruct((), jnp.float32)
+    try:
+        init = jax.eval_shape(model.initial, p, dt)
+        new, spiked = jax.eval_shape(model.update, init, p,
+                                     {"ex": n, "in": n, "current": n}, dt)
+    except Exception:
+        return  # what fails on abstract inputs is left to the run
+    for what, out in (("initial", init), ("update", new)):
+        if not isinstance(out, dict) or set(out) != set(states):
+            got = sorted(out) if isinstance(out, dict) else type(out).__name__
+            raise ValueError(f"{label}: {what} must give its states {sorted(states)}, got {got}")
+        for k, x in out.items():
+            if getattr(x, "shape", None) not in ((3,), ()):
+                raise ValueError(f"{label}: {what}()[{k!r}] must have one value per neuron "
+                                 f"(shape [n]), got shape {getattr(x, 'shape', None)}")
+    if getattr(spiked, "shape", None) not in ((3,), ()):
+        raise ValueError(f"{label}: update must return (states, spiked [n]), got spiked "
+                         f"{spiked!r}")

@@ -256,9 +256,16 @@ class Trainables:
     def apply(self, theta: dict, base: dict | None = None) -> dict:
         """The full params pytree (``base``, default ``cell.params``) with the trained entries
         replaced by the constrained values of ``theta``. Pure JAX: jit and grad through it."""
+        if not isinstance(theta, dict):
+            raise TypeError(f"theta must be a dict label -> array (from init or sample), got "
+                            f"{type(theta).__name__}")
         missing = [e.label for e in self._entries if e.label not in theta]
         if missing:
             raise KeyError(f"theta lacks {missing}; expected labels {self.labels}")
+        unknown = sorted(set(theta) - set(self.labels), key=str)
+        if unknown:  # a misspelt label would leave its parameter untrained, silently
+            raise KeyError(f"theta has labels {unknown} that are not trained; trained: "
+                           f"{self.labels}")
         params = _copy_dicts(self.cell.params if base is None else base)
         for e in self._entries:
             leaf = jnp.asarray(_get(params, e.path))
