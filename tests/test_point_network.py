@@ -405,3 +405,12 @@ def test_a_point_model_plugin_is_checked_where_used(edit, message):
     Broken = type("Broken", (Counter,), {"name": "broken_test", **edit})
     with pytest.raises(ValueError, match=message):
         dx.Network().population(Broken, 2)
+
+
+def test_an_unreachable_tolerance_gives_nan_and_a_warning_not_a_hang():
+    net = dx.Network()
+    pop = net.population("aeif_cond_exp", 1, gsl_error_tol=1e-300)
+    net.record("V_m", pop)
+    with pytest.warns(RuntimeWarning, match="non-finite"):
+        res = dx.simulate(net, 0.2, 0.1)
+    assert np.isnan(np.asarray(res.traces)[0, 1:]).all()

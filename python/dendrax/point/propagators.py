@@ -132,6 +132,9 @@ _C1, _C3, _C4, _C5, _C6 = (902880.0 / 7618050.0, 3953664.0 / 7618050.0, 3855735.
 _EC1, _EC3, _EC4, _EC5, _EC6 = (1.0 / 360.0, -128.0 / 4275.0, -2197.0 / 75240.0, 1.0 / 50.0,
                                 2.0 / 55.0)
 _ORDER = 5  # what GSL's rkf45 reports to the step-size control
+# substeps one neuron may take within one time step before its states are NaN (a runaway
+# or an unreachable tolerance; NEST's models take ~1-10 at dt = 0.1 ms)
+MAX_SUBSTEPS = 100_000
 
 
 def rkf45_step(f: Callable, y, h):
@@ -186,7 +189,9 @@ def rkf45_evolve(f: Callable, y: tuple, h_int, t_end: float, *, eps_abs: float, 
 
     Returns (y, h_int, aux): the carried step size as NEST's ``B_.IntegrationStep_``.
     Implemented with ``lax.while_loop`` (runs until every neuron reached t_end): exact in the
-    forward pass but not reverse-mode differentiable.
+    forward pass but not reverse-mode differentiable. A neuron whose step would need more
+    than ``MAX_SUBSTEPS`` substeps (a runaway, or a tolerance no float reaches) gets NaN
+    states, which the run reports, rather than hanging.
     """
     dtype = h_int.dtype
     t_end_a = jnp.asarray(t_end, dtype)
@@ -195,11 +200,11 @@ def rkf45_evolve(f: Callable, y: tuple, h_int, t_end: float, *, eps_abs: float, 
     rhs = (lambda yy, aa: f_aux(yy, aa)) if f_aux is not None else (lambda yy, aa: f(yy))
 
     def cond(carry):
-        t, _, _, _ = carry
-        return jnp.any(t < t_end_a)
+        t, _, _, _, n = carry
+        return jnp.any(t < t_end_a) & (n < MAX_SUBSTEPS)
 
     def body(carry):
-        t, h, yy, aa = carry
+        t, h, yy, aa, n = carry
         active = t < t_end_a
         rest = t_end_a - t
         final = h > rest
@@ -226,11 +231,12 @@ def rkf45_evolve(f: Callable, y: tuple, h_int, t_end: float, *, eps_abs: float, 
             yy_acc, aa = after_substep(yy_acc, aa, accept)
         t = jnp.where(accept, t_after, t)
         h = jnp.where(active, h_next, h)
-        return t, h, yy_acc, aa
+        return t, h, yy_acc, aa, n + 1
 
-    _, h_int, y, aux = jax.lax.while_loop(cond, body, (t0, h_int, tuple(y), aux))
-    return y, h_int, aux
+    t, h_int, y, aux, _ = jax.lax.while_loop(cond, body, (t0, h_int, tuple(y), aux, 0))
+    unfinished = t < t_end_a
+    return tuple(jnp.where(unfinished, jnp.nan, yi) for yi in y), h_int, aux
 
 
-__all__ = ["TICS_PER_MS", "refractory_steps", "psc_exp_p21", "psc_alpha_p31_p32", "rkf45_step",
+__all__ = ["MAX_SUBSTEPS", "TICS_PER_MS", "refractory_steps", "psc_exp_p21", "psc_alpha_p31_p32", "rkf45_step",
            "rkf45_evolve", "check_dt"]
