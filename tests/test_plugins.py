@@ -212,8 +212,8 @@ def test_kinetics_pools_and_synapse_currents_are_checked_at_use():
             return {"g": states["g"] + weight}
 
     cell = dx.Cell.ball_and_stick()
-    with pytest.raises(ValueError, match=r"Renamed.advance must return its states \['m'\] "
-                                         r"\(a dict name -> \[n\] array\), got \['mm'\]"):
+    with pytest.raises(ValueError, match=r"Renamed.advance must return a dict of its states "
+                                         r"\['m'\], got \['mm'\]"):
         cell.insert(Renamed)
     with pytest.raises(ValueError, match=r"OneRate.rates\['m'\] must be a pair \(steady state, "
                                          r"time constant in ms\), got 1 values"):

@@ -24,6 +24,7 @@ processes in uS and nA, time in ms.
 from __future__ import annotations
 
 import math
+import weakref
 from dataclasses import dataclass
 from typing import Any, ClassVar, Mapping, NamedTuple
 
@@ -319,13 +320,18 @@ def check_mechanism(obj, kind: type) -> Mechanism:
                              f"its state '<ion>i' (e.g. 'cai'), got ion={ion!r}, states "
                              f"{sorted(cls.states)}")
     mech = obj() if isinstance(obj, type) else obj
-    if kind is Channel:
-        _check_outputs(mech)
-    if kind in (Channel, IonPool, Synapse):
-        _check_kinetics(mech)
-    if kind is Synapse:
-        _check_spike(mech)
+    if cls not in _OUTPUTS_CHECKED:  # tracing takes ~5 ms a mechanism: once per class
+        if kind is Channel:
+            _check_outputs(mech)
+        if kind in (Channel, IonPool, Synapse):
+            _check_kinetics(mech)
+        if kind is Synapse:
+            _check_spike(mech)
+        _OUTPUTS_CHECKED.add(cls)
     return mech
+
+
+_OUTPUTS_CHECKED: "weakref.WeakSet[type]" = weakref.WeakSet()
 
 
 def _check_kinetics(mech) -> None:
@@ -357,14 +363,7 @@ def _check_kinetics(mech) -> None:
     except Exception:
         out = None
     if out is not None:
-        if not isinstance(out, dict) or set(out) != set(mech.states):
-            got = sorted(out) if isinstance(out, dict) else type(out).__name__
-            raise ValueError(f"{name}.advance must return its states {sorted(mech.states)} "
-                             f"(a dict name -> [n] array), got {got}")
-        for k, x in out.items():
-            _one_each(f"{name}.advance()[{k!r}]", x, "node")
-            if not jnp.issubdtype(x.dtype, jnp.floating):
-                raise ValueError(f"{name}.advance()[{k!r}] must be a float array, got {x.dtype}")
+        _states_out(f"{name}.advance", out, mech.states, "node")
     if isinstance(mech, Synapse):
         try:
             cur = jax.eval_shape(mech.current, one, states, params)
@@ -388,12 +387,19 @@ def _check_spike(mech) -> None:
                              {k: one for k in mech.params}, one)
     except Exception:
         return  # what fails on abstract inputs is left to the run
-    if not isinstance(out, dict) or set(out) != set(mech.states):
+    _states_out(f"{name}.on_spike", out, mech.states, "synapse")
+
+
+def _states_out(label: str, out, states, each: str) -> None:
+    """A ValueError unless the abstract output ``out`` is a dict of exactly ``states``, each
+    a float array of one value per ``each``."""
+    if not isinstance(out, dict) or set(out) != set(states):
         got = sorted(out) if isinstance(out, dict) else type(out).__name__
-        raise ValueError(f"{name}.on_spike must return a dict of its states "
-                         f"{sorted(mech.states)}, got {got}")
+        raise ValueError(f"{label} must return a dict of its states {sorted(states)}, got {got}")
     for k, x in out.items():
-        _one_each(f"{name}.on_spike[{k!r}]", x, "synapse")
+        _one_each(f"{label}[{k!r}]", x, each)
+        if not jnp.issubdtype(x.dtype, jnp.floating):
+            raise ValueError(f"{label}[{k!r}] must be a float array, got {x.dtype}")
 
 
 def _one_each(label: str, x, each: str) -> None:

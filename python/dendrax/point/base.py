@@ -12,6 +12,7 @@ synapses, nS for conductance-based ones).
 
 from __future__ import annotations
 
+import weakref
 from typing import Any, ClassVar, Mapping
 
 Array = Any
@@ -127,6 +128,8 @@ def check_point_model(model) -> None:
     from ..mechanisms.base import as_range
 
     cls = type(model)
+    if cls in _CHECKED:
+        return
     label = f"point model {cls.__name__}"
     name = getattr(cls, "name", None)
     if not isinstance(name, str) or not name.isidentifier():
@@ -161,6 +164,7 @@ def check_point_model(model) -> None:
         new, spiked = jax.eval_shape(model.update, init, p,
                                      {"ex": n, "in": n, "current": n}, dt)
     except Exception:
+        _CHECKED.add(cls)
         return  # what fails on abstract inputs is left to the run
     for what, out in (("initial", init), ("update", new)):
         if not isinstance(out, dict) or set(out) != set(states):
@@ -173,3 +177,7 @@ def check_point_model(model) -> None:
     if getattr(spiked, "shape", None) not in ((3,), ()):
         raise ValueError(f"{label}: update must return (states, spiked [n]), got spiked "
                          f"{spiked!r}")
+    _CHECKED.add(cls)
+
+
+_CHECKED: "weakref.WeakSet[type]" = weakref.WeakSet()  # tracing costs ms: once per class
