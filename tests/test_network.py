@@ -821,3 +821,15 @@ def test_a_location_recorded_on_several_cells_asks_for_the_cell():
     with pytest.raises(KeyError, match=r"was recorded on cells \[0, 1\]: give the cell's "
                                        r"location, e.g. net.cell\(0\).soma\(0.5\)"):
         res["v", cell.soma()]
+
+
+def test_jax_scalars_are_numbers():
+    """0-d JAX arrays are taken where a number is (they failed np.isscalar)."""
+    cell = dx.Cell.ball_and_stick(nseg="d_lambda", d_lambda=jnp.array(0.1))
+    cell.insert("hh")
+    cell.record_spikes(threshold=jnp.array(0.0))
+    net = dx.Network.replicate(cell, 3)
+    net.sparse_connect([0, 1], [2], "Exp2Syn", p=jnp.array(0.5), key=1, weight=0.01)
+    net.record_spikes(jnp.array(1))
+    src = net.poisson_source(jnp.array(20.0), 1, stop=jnp.array(100.0))
+    assert src.index == 0 and net.cell(jnp.array(1)).index == 1

@@ -17,7 +17,7 @@ import jax
 import numpy as np
 
 from . import morphology as morph_lib
-from .quantities import magnitude
+from .quantities import is_number, magnitude
 from .mechanisms import registry
 from .mechanisms.base import (IONS, NONNEGATIVE, POSITIVE, Channel, IonPool, Range, Synapse,
                               as_range, channel_currents, check_mechanism)
@@ -487,7 +487,7 @@ class Cell:
         loc = self.soma() if loc is None else loc
         self.node(loc)
         threshold = magnitude(threshold, "mV", "threshold")
-        if isinstance(threshold, (str, bytes, bool)) or not np.isscalar(threshold):
+        if not is_number(threshold):
             raise ValueError(f"threshold must be one number (mV), got {threshold!r}")
         _check_finite("threshold", threshold)
         self.spike_records.append((loc.section, loc.x, float(threshold)))
@@ -660,7 +660,7 @@ def _segmentation(morphology, nseg, max_length, d_lambda, freq, Ra, cm) -> np.nd
     that do not make one (never a silently truncated or ignored setting)."""
     n_sec = len(morphology.sections)
     for name, value in (("d_lambda", d_lambda), ("freq", freq)):
-        if value is not None and not (np.isscalar(value) and np.isfinite(value) and value > 0):
+        if value is not None and not (is_number(value) and np.isfinite(value) and value > 0):
             raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
     if max_length is not None:
         if nseg is not None:

@@ -28,7 +28,7 @@ from .cell import REDUCTIONS, Cell, Location, SectionRef, check_name, synapse_va
 from .mechanisms import registry
 from .mechanisms.base import GradedSynapse
 from .point.base import constraints
-from .quantities import magnitude
+from .quantities import is_number, magnitude
 
 NETCON_THRESHOLD = 10.0  # mV, NEURON's default NetCon threshold
 
@@ -53,8 +53,7 @@ def _rng(key) -> np.random.Generator:
 
 def _real(name: str, value) -> float:
     """``value`` as a float, or a ValueError naming the argument (not numpy's)."""
-    if isinstance(value, (str, bytes, bool)) or not np.isscalar(value) or \
-            not np.issubdtype(np.asarray(value).dtype, np.number):
+    if not is_number(value):
         raise ValueError(f"{name} must be a number, got {value!r}")
     return float(value)
 
@@ -290,7 +289,8 @@ class Network:
     def cell(self, i: int) -> NetCell:
         """Cell ``i`` (its locations carry the cell index: ``net.cell(i).soma(0.5)``)."""
         n = len(self._cells)
-        if not isinstance(i, (int, np.integer)) or not -n <= i < n:
+        whole = is_number(i) and np.asarray(i).dtype.kind in "iu"  # ints, 0-d JAX ints too
+        if not whole or not -n <= i < n:
             raise IndexError(f"cell {i!r} out of range: the network has {n} cells")
         return NetCell(self, int(i) % n)
 
@@ -640,7 +640,7 @@ class Network:
                        **kwargs) -> "Network":
         """Connect each (pre, post) pair independently with probability ``p``, drawn from
         the JAX PRNG ``key`` (or an int seed). Otherwise as ``fully_connect``."""
-        if isinstance(p, (str, bytes, bool)) or not np.isscalar(p) or not 0.0 <= p <= 1.0:
+        if not is_number(p) or not 0.0 <= p <= 1.0:
             raise ValueError(f"p must be a probability in [0, 1], got {p!r}")
         pre, post = _indices(pre, "pre"), _indices(post, "post")
         i, j = np.nonzero(_rng(key).random((pre.size, post.size)) < p)
@@ -779,7 +779,7 @@ class Network:
             self._revision += 1
             return self
         cells = np.arange(len(self)) if cells is None else _indices(
-            [cells] if np.isscalar(cells) else cells, "cells")
+            [cells] if np.ndim(cells) == 0 else cells, "cells")
         threshold = magnitude(threshold, "mV", "threshold")
         if not np.isfinite(_real("threshold", threshold)):
             raise ValueError(f"threshold must be finite, got {threshold!r}")
@@ -861,7 +861,7 @@ class Network:
     def _field_cells(self, cells):
         if cells is None:
             return None
-        idx = _indices([cells] if np.isscalar(cells) else cells, "cells")
+        idx = _indices([cells] if np.ndim(cells) == 0 else cells, "cells")
         if not idx.size:
             raise ValueError("cells is empty: give cell indices or None for all")
         out = tuple(self.cell(int(i)).index for i in idx)

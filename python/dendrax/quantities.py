@@ -21,6 +21,17 @@ _NAMES = {"1": "dimensionless", "uS": "microsiemens", "GOhm": "gigaohm", "MOhm":
           "ohm cm": "ohm*cm"}
 
 
+def is_number(value) -> bool:
+    """Whether ``value`` is one real number: a Python or numpy number, or a 0-d array (a
+    JAX scalar included); not text, a boolean or a complex number."""
+    if isinstance(value, (str, bytes, bool, np.bool_)) or np.ndim(value) != 0:
+        return False
+    try:
+        return np.asarray(value).dtype.kind in "iuf"
+    except Exception:  # a traced value: its dtype says
+        return getattr(getattr(value, "dtype", None), "kind", "") in "iuf"
+
+
 def is_quantity(value) -> bool:
     """Whether ``value`` carries a unit (duck-typed: pint, brainunit, astropy)."""
     return any(hasattr(value, a) for a in ("units", "unit", "dimensionality", "mantissa"))

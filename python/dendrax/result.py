@@ -7,6 +7,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .quantities import is_number
+
 
 @jax.tree_util.register_pytree_node_class
 class Result:
@@ -127,7 +129,7 @@ class Result:
         end = float(self.meta.get("t_stop", np.asarray(self.t)[-1]))
         t_stop = end if t_stop is None else t_stop
         for name, value in (("t_start", t_start), ("t_stop", t_stop)):
-            if isinstance(value, (str, bytes, bool)) or not np.isscalar(value) or \
+            if not is_number(value) or \
                     not 0.0 <= value <= end * (1 + 1e-12):
                 raise ValueError(f"rates: {name} must be a time within the run, 0 to {end:g} "
                                  f"ms, got {value!r} (outside it no spike is seen, so the rate "

@@ -30,6 +30,8 @@ from dataclasses import asdict, dataclass
 import jax.numpy as jnp
 import numpy as np
 
+from ..quantities import is_number
+
 METRICS = ("spike_rate_hz", "mean_V_m", "mean_source", "mean_LFP", "mean_CSD",
            "max_spike_rate_hz", "burst_frequency_hz")
 BURST_ISI_MS = 10.0
@@ -70,8 +72,7 @@ def readout_spec(name: str, metric: str, *, column: str | None = None, layer: st
     if metric in ("mean_LFP", "mean_CSD") and (layer is not None or cell_type is not None):
         raise ValueError(f"{metric} averages electrodes: select them by column only")
     for what, value in (("t_start_ms", t_start_ms), ("t_stop_ms", t_stop_ms)):
-        if value is not None and (isinstance(value, (str, bytes, bool)) or not np.isscalar(value)
-                                  or not np.isfinite(value)):
+        if value is not None and (not is_number(value) or not np.isfinite(value)):
             raise ValueError(f"{what} must be a finite time in ms, got {value!r}")
     t0 = float(t_start_ms)
     if t0 < 0:

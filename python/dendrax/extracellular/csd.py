@@ -22,6 +22,8 @@ import numpy as np
 import jax
 import jax.numpy as jnp
 
+from ..quantities import is_number
+
 CSD_METHODS = ("standard", "delta")
 UA_PER_MM3 = 1e3  # (S/m) (uV / um^2) in uA/mm^3
 
@@ -67,7 +69,7 @@ def csd(lfp, z, *, sigma: float = 0.3, method: str = "standard", diam: float = 5
     h = np.abs(dz)
     if not np.allclose(h, h.mean(), rtol=1e-9):
         raise ValueError(f"the delta iCSD needs equally spaced contacts; spacings: {h}")
-    if isinstance(diam, (str, bytes, bool)) or not np.isscalar(diam) or not (
+    if not is_number(diam) or not (
             np.isfinite(diam) and diam > 0):
         raise ValueError(f"diam must be a finite disc diameter > 0 (um), got {diam!r}")
     return jnp.linalg.solve(jnp.asarray(delta_matrix(z, sigma, diam)), phi)
