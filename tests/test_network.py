@@ -801,6 +801,9 @@ def test_bad_network_inputs_are_refused_where_given():
         net.cell(0).record("v", (net.cell(1).soma(),))
     with pytest.raises(ValueError, match="graded synapse: it has no spike threshold"):
         net.connect(net.cell(0).soma(), net.cell(1).soma(), "IonotropicSynapse", threshold=-20.0)
+    with pytest.raises(ValueError, match="graded synapse: it has no spike threshold"):
+        net.fully_connect([0, 1], [2], "IonotropicSynapse", threshold=np.full(2, 10.0))
+    net.fully_connect([0, 2], [1], "Exp2Syn", weight=np.array([0.01]))  # broadcasts
     # a section given from the end (-1) is each cell's last
     net.fully_connect([0], [1], "Exp2Syn", post_loc=dx.Location(-1, 0.5), weight=0.01)
     assert net.wiring.blocks[-1].post_section.tolist() == [1]

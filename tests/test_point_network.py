@@ -283,8 +283,9 @@ def test_quantities_are_converted_or_refused():
     gen = net.population("spike_generator", 1, spike_times=[1.0, 2.5] * u.ms)
     assert net.wiring.populations[gen.index].spike_times[0].tolist() == [1.0, 2.5]
     # a plastic synapse's parameters in its declared units (stdp tau_plus: ms)
-    net.connect(a, a, "stdp_synapse", weight=5.0 * u.pA, Wmax=100.0, tau_plus=0.03 * u.s)
+    net.connect(a, a, "stdp_synapse", weight=5.0 * u.pA, Wmax=0.1 * u.nA, tau_plus=0.03 * u.s)
     np.testing.assert_allclose(net.params["synapses"]["stdp_synapse"]["tau_plus"], [30.0])
+    np.testing.assert_allclose(net.params["synapses"]["stdp_synapse"]["Wmax"], [100.0])  # pA
     with pytest.raises(ValueError, match="stdp_synapse.tau_plus = .* cannot be expressed in ms"):
         net.connect(a, a, "stdp_synapse", weight=5.0, Wmax=100.0, tau_plus=3 * u.mV)
 

@@ -467,11 +467,11 @@ class Network:
 
         a, n_pre = ends(pre)
         b, n_post = ends(post)
+        target_unit = None
         if isinstance(b, Neurons):  # quantities: converted to the target's weight unit, or refused
             target = self.wiring.populations[b.population].model
-            weight = magnitude(weight, getattr(target, "weight_unit", "pA"), "weight")
-        else:
-            weight = magnitude(weight, "uS", "weight")
+            target_unit = getattr(target, "weight_unit", "pA")
+            weight = magnitude(weight, target_unit, "weight")
         delay = magnitude(delay, "ms", "delay")
         if rule == "one_to_one":
             if n_pre != n_post:
@@ -527,8 +527,8 @@ class Network:
                 if unknown:
                     raise ValueError(f"{name} has no parameters {sorted(unknown)}; its "
                                      f"parameters: {sorted(mech.params)}")
-                params = {k: magnitude(v, mech.units.get(k, ""), f"{name}.{k}")
-                          for k, v in params.items()}
+                params = {k: magnitude(v, target_unit if k == "Wmax" else mech.units.get(k, ""),
+                                       f"{name}.{k}") for k, v in params.items()}
                 values = {**mech.params, **params, "weight": weight, "delay": delay}
                 for k, v in params.items():
                     if k in mech.ranges:
@@ -554,6 +554,7 @@ class Network:
             post_section = np.array([loc.section for loc in locs], int)[j]
             post_x = np.array([loc.x for loc in locs], float)[j]
             values = synapse_values(mech, params, weight=0.0, delay=1.0)
+            weight = magnitude(weight, mech.units.get("weight", "uS"), "weight")
             values.update(weight=weight, delay=delay)
         if weight is None:
             raise ValueError(f"{name} connections need a weight")
@@ -723,7 +724,8 @@ class Network:
         post_cell = np.asarray(post_cell, int)
         n = post_cell.size
         if graded:
-            if threshold is not NETCON_THRESHOLD and threshold != NETCON_THRESHOLD:
+            if not (threshold is NETCON_THRESHOLD
+                    or (np.ndim(threshold) == 0 and threshold == NETCON_THRESHOLD)):
                 raise ValueError(f"{synapse} is a graded synapse: it has no spike threshold")
             if weight is not None:
                 raise ValueError(f"{synapse} is a graded synapse: it has no weight (set its "
@@ -900,10 +902,11 @@ def _per_connection(name: str, value, n: int) -> np.ndarray:
     """[n] floats of a scalar or of one value per connection; a ValueError naming the
     parameter otherwise."""
     v = np.asarray(value, float)
-    if v.shape not in ((), (n,)):
+    try:
+        return np.broadcast_to(v, (n,)).copy()
+    except ValueError:
         raise ValueError(f"{name}: give one number or one per connection ({n}), got shape "
-                         f"{v.shape}")
-    return np.broadcast_to(v, (n,)).copy()
+                         f"{v.shape}") from None
 
 
 def _locations(x):

@@ -131,8 +131,9 @@ def random_key(key):
     """A JAX PRNG key from an int seed or a key; a ValueError for anything else."""
     if isinstance(key, (int, np.integer)) and not isinstance(key, bool):
         return jax.random.PRNGKey(key)
-    if isinstance(key, jax.Array) and (jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key)
-                                       or (key.dtype == jnp.uint32 and key.shape == (2,))):
+    if isinstance(key, (jax.Array, np.ndarray)) and (
+            jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key)
+            or (key.dtype == np.uint32 and key.shape == (2,))):
         return key
     raise ValueError(f"key must be an int seed or a JAX PRNG key (jax.random.PRNGKey(seed)), "
                      f"got {key!r}")

@@ -191,7 +191,8 @@ def rkf45_evolve(f: Callable, y: tuple, h_int, t_end: float, *, eps_abs: float, 
     Implemented with ``lax.while_loop`` (runs until every neuron reached t_end): exact in the
     forward pass but not reverse-mode differentiable. A neuron whose step would need more
     than ``MAX_SUBSTEPS`` substeps (a runaway, or a tolerance no float reaches) gets NaN
-    states, which the run reports, rather than hanging.
+    states rather than hanging the run: its recorded traces are NaN (the run warns of
+    them) and it fires no more.
     """
     dtype = h_int.dtype
     t_end_a = jnp.asarray(t_end, dtype)
