@@ -533,3 +533,11 @@ def test_a_latin1_file_loads_as_its_utf8_twin(tmp_path):
         (tmp_path / encoding / "hhx.mod").write_bytes(latin.encode(encoding))
     assert nmodl.source(tmp_path / "latin-1" / "hhx.mod").replace("latin-1", "utf-8") == \
         nmodl.source(tmp_path / "utf-8" / "hhx.mod")
+
+
+def test_a_math_function_with_the_wrong_number_of_arguments_is_refused():
+    text = (CASES / "hhx.mod").read_text()
+    assert "exp(" in text
+    bad = text.replace("exp(", "exp(1, ", 1)
+    with pytest.raises(NmodlError, match=r"exp\(\) takes 1 argument, got 2"):
+        nmodl.source(bad)

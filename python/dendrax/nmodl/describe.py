@@ -16,8 +16,8 @@ import re
 import sys
 from pathlib import Path
 
-from .description import (Assign, Block, Call, Conserve, Description, Diff, Function, If,
-                          NmodlError, Param, Reaction, SolveSteady)
+from .description import (BUILTINS, Assign, Block, Call, Conserve, Description, Diff,
+                          Function, If, NmodlError, Param, Reaction, SolveSteady)
 from .semantics import check
 
 # constructs refused wherever they appear: AST node type -> how the message names them
@@ -456,7 +456,7 @@ class Walker:
         if t == "FunctionCall":
             name = _name(e)
             ln = self.at(_word(name) + r"\s*\(")
-            self.check_call(name, ln)
+            self.check_call(name, ln, len(e.arguments))
             body.append(Call(name, [self.expr(a, ln) for a in e.arguments], ln))
             return
         if t == "SolveBlock":
@@ -529,9 +529,12 @@ class Walker:
             self.problem(ln, f"reaction operator {op} is not supported")
         return Reaction(lhs, op, rhs, self.expr(s.expression1, ln), kb, ln, text)
 
-    def check_call(self, name, ln):
+    def check_call(self, name, ln, n_args: int):
         if name in REFUSED_CALLS:
             self.problem(ln, f"{REFUSED_CALLS[name]} is not supported")
+        elif name in BUILTINS and n_args != BUILTINS[name] and name not in self.d.functions:
+            self.problem(ln, f"{name}() takes {BUILTINS[name]} argument"
+                         f"{'s' if BUILTINS[name] > 1 else ''}, got {n_args}")
 
     # expressions -----------------------------------------------------------------------
     def expr(self, e, ln) -> tuple:
@@ -569,7 +572,7 @@ class Walker:
             return ("neg", inner) if op == "-" else ("not", inner)
         if t == "FunctionCall":
             name = _name(e)
-            self.check_call(name, ln)
+            self.check_call(name, ln, len(e.arguments))
             return ("call", name, [self.expr(a, ln) for a in e.arguments])
         self.problem(ln, f"the expression '{to_nmodl(e).strip()}' is not supported")
         return ("num", math.nan)

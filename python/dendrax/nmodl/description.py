@@ -13,9 +13,11 @@ from dataclasses import dataclass, field
 
 # NEURON names a mechanism sees without declaring them (values come from the simulator)
 SPECIAL = {"v", "celsius", "dt", "t", "area", "diam"}
-BUILTINS = {"exp", "log", "log10", "fabs", "sqrt", "pow", "sin", "cos", "tan", "asin", "acos",
-            "atan", "atan2", "sinh", "cosh", "tanh", "floor", "ceil", "fmin", "fmax", "exprelr",
-            "expm1", "fmod"}
+# the math functions a mechanism may call, with their number of arguments
+BUILTINS = {**dict.fromkeys(("exp", "log", "log10", "fabs", "sqrt", "sin", "cos", "tan", "asin",
+                             "acos", "atan", "sinh", "cosh", "tanh", "floor", "ceil", "exprelr",
+                             "expm1"), 1),
+            **dict.fromkeys(("pow", "atan2", "fmin", "fmax", "fmod"), 2)}
 
 
 class NmodlError(ValueError):

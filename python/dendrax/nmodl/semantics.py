@@ -88,7 +88,7 @@ def check(d: Description, problem, lines) -> None:
     if d.point and "celsius" in d.used:
         problem(lines.find_word("celsius"), "'celsius' in a POINT_PROCESS is not supported "
                                               "(dendrax synapses see no temperature)")
-    for name in sorted(d.used - declared - set(d.functions) - BUILTINS):
+    for name in sorted(d.used - declared - set(d.functions) - set(BUILTINS)):
         if not any(name in f.args + f.locals for f in d.functions.values()) and \
                 not any(name in b.locals for b in d.blocks.values()) and \
                 name not in d.initial_locals + d.breakpoint_locals and \
