@@ -337,6 +337,34 @@ def test_bad_inputs(cell_run, tmp_path):
         read_nwb(tmp_path / "text.nwb")
 
 
+
+def _foreign(path, *, units=False, comments="no comment", notes=None):
+    """An NWB file written by pynwb alone (not by write_nwb)."""
+    from datetime import datetime, timezone
+
+    nwb = pynwb.NWBFile(session_description="other tool", identifier="x", notes=notes,
+                        session_start_time=datetime(2026, 1, 1, tzinfo=timezone.utc))
+    nwb.add_acquisition(TimeSeries(name="v", data=np.zeros(5), unit="mV", rate=1e3,
+                                   comments=comments))
+    if units:
+        nwb.add_unit(spike_times=[0.1, 0.2])
+    with pynwb.NWBHDF5IO(str(path), "w") as io:
+        io.write(nwb)
+    return path
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({}, "holds no dendrax recordings"),
+    ({"units": True}, "units table has no 'cell' column"),
+    ({"comments": json.dumps({"dendrax": {"quantity": "v"}})},
+     r"series 'v' has a dendrax label without \['cell', 'section', 'unit', 'x'\]"),
+    ({"notes": "dendrax settings (JSON): {not json"}, "run settings in its notes are not valid JSON"),
+])
+def test_files_not_written_by_dendrax_are_refused_by_name(tmp_path, kwargs, match):
+    path = _foreign(tmp_path / "other.nwb", **kwargs)
+    with pytest.raises(ValueError, match=match):
+        read_nwb(path)
+
 def test_pynwb_is_optional(monkeypatch, cell_run, tmp_path):
     code = ("import jax; jax.config.update('jax_enable_x64', True); import sys, dendrax, "
             "dendrax.nwb; assert 'pynwb' not in sys.modules")

@@ -450,13 +450,22 @@ def read_nwb(path) -> dict:
         nwb = io.read()
         notes = nwb.notes or ""
         if NOTES_MARKER in notes:
-            out["meta"] = json.loads(notes.split(NOTES_MARKER, 1)[1].strip())
+            try:
+                out["meta"] = json.loads(notes.split(NOTES_MARKER, 1)[1].strip())
+            except ValueError as err:
+                raise ValueError(f"{path}: the run settings in its notes are not valid JSON "
+                                 f"({err})") from None
         series = list(nwb.acquisition.values()) + list(nwb.stimulus.values())
         if MODULE in nwb.processing:
             items = nwb.processing[MODULE].data_interfaces
             series += [v for k, v in items.items() if k != "statistics"]
             if "statistics" in items:
                 rows = items["statistics"].to_dataframe()
+                missing = {"quantity", "statistic", "value", "unit", "section", "x", "cell",
+                           "population", "neuron"} - set(rows.columns)
+                if missing:
+                    raise ValueError(f"{path}: its statistics table lacks the columns "
+                                     f"{sorted(missing)} (not written by dendrax.nwb.write_nwb)")
                 for r in rows.itertuples():
                     if getattr(r, "population", ""):  # a point neuron's
                         loc = NeuronRef(json.loads(r.population), int(r.neuron))
@@ -469,7 +478,13 @@ def read_nwb(path) -> dict:
                 label = json.loads(ts.comments)["dendrax"]
             except (TypeError, ValueError, KeyError):
                 continue
-            loc = (label["readout"] if "readout" in label  # extracellular: by name
+            keys = ({"readout"} if "readout" in label  # extracellular: by name
+                    else {"population", "neuron"} if "population" in label
+                    else {"section", "x", "cell"}) | {"quantity", "unit"}
+            if not isinstance(label, dict) or keys - set(label):
+                raise ValueError(f"{path}: series {ts.name!r} has a dendrax label without "
+                                 f"{sorted(keys - set(label)) if isinstance(label, dict) else keys}")
+            loc = (label["readout"] if "readout" in label
                    else NeuronRef(label["population"], label["neuron"]) if "population" in label
                    else Location(label["section"], label["x"], label["cell"]))
             out["traces"][(label["quantity"], loc)] = (np.asarray(ts.data[:]), label["unit"])
@@ -477,6 +492,9 @@ def read_nwb(path) -> dict:
                 out["t"] = np.asarray(ts.get_timestamps(), np.float64) * 1e3
         if nwb.units is not None:
             table = nwb.units
+            if len(table) and "cell" not in table.colnames:
+                raise ValueError(f"{path}: its units table has no 'cell' column (not written by "
+                                 "dendrax.nwb.write_nwb)")
             for i in range(len(table)):
                 out["spikes"].append(np.asarray(table["spike_times"][i], np.float64) * 1e3)
                 out["spike_cells"].append(int(table["cell"][i]))
