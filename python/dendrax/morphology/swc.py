@@ -95,6 +95,10 @@ class SwcSamples:
     line: np.ndarray
 
 
+F32_MAX = float(np.finfo(np.float32).max)
+F32_TINY = float(np.finfo(np.float32).smallest_subnormal)
+
+
 def _fail(path, line: int, reason: str) -> MorphologyError:
     return MorphologyError(f"{path}: line {line}: {reason}")
 
@@ -142,6 +146,14 @@ def parse_swc(path: str | os.PathLike) -> SwcSamples:
             vals.append(v)
         if vals[5] <= 0:
             raise _fail(path, lineno, f"radius must be positive, got {fields[5]}")
+        for k, v in ((2, vals[2]), (3, vals[3]), (4, vals[4]), (5, 2.0 * vals[5])):
+            if abs(v) > F32_MAX:  # NEURON stores points and diameters as float32
+                raise _fail(path, lineno, f"field {k + 1} ({names[k]}) {fields[k]} is beyond "
+                                          f"float32, as NEURON stores it (|x, y, z, 2 radius| "
+                                          f"<= {F32_MAX:.7g} um)")
+        if np.float32(2.0 * vals[5]) == 0:
+            raise _fail(path, lineno, f"radius {fields[5]} underflows float32, as NEURON stores "
+                                      f"diameters (> {F32_TINY:.3g} um)")
         if vals[0] < 0:
             raise _fail(path, lineno, f"id must be non-negative, got {fields[0]}")
         rows.append(tuple(vals))
