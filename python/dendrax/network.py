@@ -24,6 +24,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from . import connection_rules as rules
 from .cell import REDUCTIONS, Cell, Location, SectionRef, check_name, synapse_values
 from .mechanisms import registry
 from .mechanisms.base import GradedSynapse
@@ -31,24 +32,6 @@ from .point.base import constraints
 from .quantities import is_number, magnitude
 
 NETCON_THRESHOLD = 10.0  # mV, NEURON's default NetCon threshold
-
-
-def _rng(key) -> np.random.Generator:
-    """A numpy generator seeded by a JAX PRNG key (typed or raw) or an int: the same key
-    gives the same draws."""
-    import jax
-
-    if isinstance(key, (int, np.integer)) and not isinstance(key, bool):
-        if key < 0:
-            raise ValueError(f"key: an int seed is >= 0, got {key}")
-        return np.random.default_rng(int(key))
-    if not isinstance(key, jax.Array) or not (jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key)
-                                              or key.dtype == np.uint32):
-        raise ValueError(f"key must be an int seed >= 0 or a JAX PRNG key "
-                         f"(jax.random.PRNGKey(seed)), got {key!r}")
-    if jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key):
-        key = jax.random.key_data(key)
-    return np.random.default_rng(np.asarray(key).astype(np.uint64).ravel().tolist())
 
 
 def _real(name: str, value) -> float:
@@ -355,7 +338,7 @@ class Network:
             raise ValueError(f"rate x duration = {mean:.3g} spikes expected from one source: "
                              "check the rate (Hz) and the times (ms)")
         n_max = int(mean + 10.0 * np.sqrt(mean) + 20)
-        gaps = _rng(key).exponential(1e3 / rate, n_max) if rate > 0 else np.zeros(0)
+        gaps = rules.rng(key).exponential(1e3 / rate, n_max) if rate > 0 else np.zeros(0)
         times = start + np.cumsum(gaps)
         return self.spike_source(times[times < stop])
 
@@ -473,27 +456,14 @@ class Network:
             target_unit = getattr(target, "weight_unit", "pA")
             weight = magnitude(weight, target_unit, "weight")
         delay = magnitude(delay, "ms", "delay")
-        if rule == "one_to_one":
-            if n_pre != n_post:
-                raise ValueError(f"one_to_one needs equal sizes, got {n_pre} and {n_post}")
-            i, j = np.arange(n_pre), np.arange(n_post)
-        elif rule == "fixed_indegree":
-            if key is None:
-                raise ValueError("indegree= needs key= (a JAX PRNG key or an int seed)")
-            if not isinstance(p, (int, np.integer)) or p < 0:
-                raise ValueError(f"indegree must be a whole number >= 0, got {p!r}")
-            # NEST's fixed_indegree (autapses and multapses allowed): each target draws its
-            # sources uniformly with replacement
-            j = np.repeat(np.arange(n_post), int(p))
-            i = _rng(key).integers(0, n_pre, j.size) if n_pre else np.zeros(0, int)
-        elif rule == "pairwise_bernoulli":
-            if not 0.0 <= p <= 1.0:
+        if rule == "pairwise_bernoulli":
+            if not is_number(p) or not 0.0 <= p <= 1.0:
                 raise ValueError(f"p must lie in [0, 1], got {p!r}")
-            if key is None:
-                raise ValueError("p= needs key= (a JAX PRNG key or an int seed)")
-            i, j = np.nonzero(_rng(key).random((n_pre, n_post)) < p)
+            i, j = rules.pairwise_bernoulli(n_pre, n_post, p, key)
+        elif rule == "fixed_indegree":
+            i, j = rules.fixed_indegree(n_pre, n_post, p, key)
         else:
-            i, j = np.repeat(np.arange(n_pre), n_post), np.tile(np.arange(n_post), n_pre)
+            i, j = getattr(rules, rule)(n_pre, n_post)
         offsets = [q.offset for q in self.wiring.populations]
         kw = {}
         if isinstance(a, Neurons):
@@ -633,7 +603,8 @@ class Network:
         ``connect``; each may be a scalar or an array with one value per connection
         (pre-major order)."""
         pre, post = _indices(pre, "pre"), _indices(post, "post")
-        return self._pairs(np.repeat(pre, post.size), np.tile(post, pre.size), synapse,
+        i, j = rules.all_to_all(pre.size, post.size)
+        return self._pairs(pre[i], post[j], synapse,
                            pre_loc, post_loc, kwargs)
 
     def sparse_connect(self, pre, post, synapse: str, *, p: float, key,
@@ -644,7 +615,7 @@ class Network:
         if not is_number(p) or not 0.0 <= p <= 1.0:
             raise ValueError(f"p must be a probability in [0, 1], got {p!r}")
         pre, post = _indices(pre, "pre"), _indices(post, "post")
-        i, j = np.nonzero(_rng(key).random((pre.size, post.size)) < p)
+        i, j = rules.pairwise_bernoulli(pre.size, post.size, p, key)
         return self._pairs(pre[i], post[j], synapse, pre_loc, post_loc, kwargs)
 
     def connect_matrix(self, matrix, synapse: str, *, pre=None, post=None,
