@@ -272,6 +272,8 @@ REFUSALS = {
     "two suffixes": (_bad(neuron="SUFFIX other"), 4, "a second SUFFIX (other) after bad"),
     "parameter twice": (_bad(extra="PARAMETER { gbar = 0.02 (S/cm2) }"), 16,
                         "gbar is declared twice in PARAMETER"),
+    "parameter twice on one line": (_bad(extra="PARAMETER { c = 1 c = 2 }"), 16,
+                                    "c is declared twice in PARAMETER"),
     "parameter and state": (_bad(extra="PARAMETER { n = 1 }"), 16,
                             "n is declared twice (STATE, then PARAMETER)"),
     "empty limits": (_bad(extra="PARAMETER { a = 0.5 <1, 0> }"), 16, "limits <1, 0> admit no value"),

@@ -112,7 +112,7 @@ class Walker:
         self.problems: list[tuple[int, str]] = []
         self.d = Description(source=source, text=text)
         self.line = 1  # the line statements are searched from
-        self.declared, self.declared_lines = {}, {}  # name -> block, line of its declaration
+        self.declared = {}  # name -> the block declaring it
         self.stop: int | None = None
 
     def problem(self, line: int, msg: str) -> None:
@@ -307,11 +307,12 @@ class Walker:
     def _declare(self, name, ln, what):
         """A name is declared once, in one of PARAMETER, ASSIGNED and STATE (NEURON's
         nocmodl refuses a redeclaration; here the later one would silently win)."""
-        before = self.declared.setdefault(name, what)
-        if before != what:
-            self.problem(ln, f"{name} is declared twice ({before}, then {what})")
-        elif self.declared_lines.setdefault(name, ln) != ln:
-            self.problem(ln, f"{name} is declared twice in {what}")
+        before = self.declared.get(name)
+        if before is None:
+            self.declared[name] = what
+        else:
+            self.problem(ln, f"{name} is declared twice ({before}, then {what})"
+                         if before != what else f"{name} is declared twice in {what}")
 
     def _AssignedBlock(self, b):
         self._definitions(b, self.d.assigned, "ASSIGNED")
