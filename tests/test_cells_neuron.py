@@ -170,6 +170,55 @@ def test_voltage_clamp_and_waveform():
     assert_agree(res.traces, ref, 0.025)
 
 
+
+@pytest.mark.parametrize("k", [9, 27, 120])
+def test_stimulus_edges_on_half_steps_switch_in_neurons_step(k):
+    """An IClamp onset and SEClamp level changes at exactly t_n + dt/2: NEURON advances t
+    by dt/2 twice a step, so whether t_n + dt/2 >= delay holds on the tie depends on that
+    rounding; the loop accumulates t the same way and switches in NEURON's step."""
+    dt = 0.025
+    edge = (k + 0.5) * dt
+    cell = dx.Cell.ball_and_stick(nseg=[1, 5], Ra=100.0)
+    cell.insert("hh")
+    cell.iclamp(cell.section(1)(0.9), delay=edge, dur=2 * edge, amp=0.3)
+    cell.vclamp(cell.soma(0.5), amp=[-70.0, -20.0, -60.0], dur=[edge, edge, 1.0], rs=0.5)
+    cell.record("v", cell.soma(0.5)).record("v", cell.section(1)(0.9))
+    t_stop = 3 * edge + 2.0125  # a whole number of steps
+    res = dx.simulate(cell, t_stop, dt)
+
+    secs = neuron_from_morphology(cell.morphology, [1, 5], Ra=100.0)
+    hh_everywhere(secs)
+    vc = h.SEClamp(secs[0](0.5))
+    vc.amp1, vc.amp2, vc.amp3 = -70.0, -20.0, -60.0
+    vc.dur1, vc.dur2, vc.dur3 = edge, edge, 1.0
+    vc.rs = 0.5
+    ic = h.IClamp(secs[1](0.9))
+    ic.delay, ic.dur, ic.amp = edge, 2 * edge, 0.3
+    ref = neuron_run(secs, [cell.soma(0.5), cell.section(1)(0.9)], t_stop=t_stop, dt=dt,
+                     method="backward_euler")
+    assert np.abs(np.asarray(res.traces) - ref).max() < 1e-9  # docs: ~1e-10 mV
+
+
+@pytest.mark.parametrize("t_stop, dt", [(10.01, 0.025), (10.0125, 0.025), (10.02, 0.025),
+                                        (1.0, 0.3), (1.05, 0.1), (0.999, 0.1), (0.0125, 0.025)])
+def test_a_t_stop_off_the_grid_takes_neurons_number_of_steps(t_stop, dt):
+    """NEURON's run() steps while t < t_stop - dt/2 (hoc compares with a 1e-11 tolerance):
+    to the nearest step, on a half step to the earlier one; simulate takes as many."""
+    sec = h.Section(name="steps")
+    t = h.Vector().record(h._ref_t)
+    h.dt = dt
+    h.finitialize(-65.0)
+    h.continuerun(t_stop)
+    cell = dx.Cell.from_sections([{"length": 10.0, "diam": 10.0, "parent": -1, "region": "soma"}])
+    cell.insert("pas").record("v")
+    if round(t_stop / dt) * dt != t_stop:
+        with pytest.warns(UserWarning, match="not a whole number of steps"):
+            res = dx.simulate(cell, t_stop, dt)
+    else:
+        res = dx.simulate(cell, t_stop, dt)
+    assert len(res.t) == len(t), (len(res.t), len(t))
+    del sec
+
 SWC_FILES = ["ball_and_stick.swc", "C010398B-P2.CNG.swc", "n120_ca1.swc", "NMO_49821_ca1_pyramidal.swc"]
 
 

@@ -74,6 +74,18 @@ def offgrid_delays() -> NetSpec:
         t_stop=50.0, dt=DT)
 
 
+def half_step_delays() -> NetSpec:
+    """Delays of a whole number of steps and a half (1.0125 and 2.0375 ms: 40.5 and 81.5
+    steps): NEURON sends a detected spike as an event at t + 1e-10 ms, so each arrives in
+    the later of the two steps, on every spike."""
+    return NetSpec(
+        cells=[bs([(SOMA, 0.5, 2.0, 40.0, 0.2)]), bs(), bs()],
+        conns=[Conn((0, SOMA, 0.5), (1, SOMA, 0.5), weight=0.004, delay=1.0125, threshold=0.0),
+               Conn((0, 1, 0.5), (2, 1, 0.65), weight=0.003, delay=2.0375, threshold=-10.0)],
+        record=[(1, SOMA, 0.5), (2, 1, 0.65)],
+        t_stop=40.0, dt=DT)
+
+
 def offgrid_sources() -> NetSpec:
     """Artificial spike times off the dt grid (VecStim-like sources keep exact times, as
     NEURON's events do), with off-grid delays: delivered in NEURON's step."""
@@ -139,7 +151,7 @@ def swc_network() -> NetSpec:
 
 CASES = {f.__name__: f for f in (feedforward, recurrent_loop, offgrid_delays,
                                  subthreshold_crossing, simultaneous_arrivals, swc_network,
-                                 offgrid_sources)}
+                                 offgrid_sources, half_step_delays)}
 
 
 def make(name) -> NetSpec:
@@ -203,6 +215,10 @@ def test_neuron_scenario(name):
         assert n[2] >= 1 and n[3] == 1 and ref.spikes[3][0] > 31.0, n
     elif name == "swc_network":
         assert n[0] >= 2 and n[1] >= 2, n
+    elif name == "half_step_delays":
+        for c in spec.conns:
+            assert abs(c.delay / spec.dt % 1.0 - 0.5) < 1e-9  # on the tie
+        assert n[0] >= 3 and n[1] >= 3 and n[2] >= 1, n
     elif name == "offgrid_sources":
         assert n[0] >= 2 and n[1] >= 1, n
 

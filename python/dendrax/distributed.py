@@ -27,7 +27,7 @@ from jax.sharding import Mesh, PartitionSpec as P
 
 from . import simulation as sim
 from .checks import check_finite, check_values, conform, refuse_invalid
-from .lowering import core_params, drive, lower
+from .lowering import core_params, drive, lower, step_count
 from .model import EventInputs, Model, Placement
 from .result import Result
 from .stdrun import check_run, warn_if_rounded
@@ -195,7 +195,7 @@ def simulate(net, t_stop: float, dt: float = 0.025, *, devices=None, params=None
     params = conform(params, base)
     invalid = check_finite(params) + check_values(model, layout, params)
     model = sim.sized(model, layout, params, dt)
-    n_steps = int(round(t_stop / dt))
+    n_steps = step_count(t_stop, dt)
     warn_if_rounded(t_stop, dt, n_steps)
     block = _min_delay_steps(model, layout, params, dt, n_steps)
     parts = partition(np.diff(layout.node_offset), len(devices))
@@ -216,7 +216,7 @@ def _min_delay_steps(model, layout, params, dt, n_steps) -> int:
                                         model.inputs) if inp.conn_local.size]
     if not delays:
         return max(n_steps, 1)
-    steps = int(np.min(np.maximum(np.ceil(np.concatenate(delays) / dt - 0.5 - 1e-9), 0)))
+    steps = int(np.min(sim.event_delay_steps(np.concatenate(delays), dt)))
     if steps < 1:
         raise ValueError("a split network exchanges spikes once per minimum delay: every "
                          f"connection delay must exceed dt/2 ({dt / 2:g} ms)")

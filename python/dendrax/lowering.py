@@ -26,6 +26,7 @@ mechanism type.
 
 from __future__ import annotations
 
+import math
 import sys
 import weakref
 from dataclasses import dataclass, replace
@@ -813,6 +814,24 @@ def _point_params(layout: Layout, params: dict, dtype) -> dict:
     return out
 
 
+HOC_FLOAT_EPSILON = 1e-11  # hoc's tolerance in comparisons (float_epsilon)
+
+
+def step_count(t_stop: float, dt: float) -> int:
+    """The number of steps of dt NEURON's run() takes to t_stop (ms): it steps while
+    t < t_stop - dt/2 in hoc, whose comparisons allow float_epsilon (1e-11), so to the step
+    nearest t_stop, and on a half step to the earlier one."""
+    return max(math.ceil(t_stop / dt - 0.5 - HOC_FLOAT_EPSILON / dt), 0)
+
+
+def half_step_times(n_steps: int, dt: float) -> np.ndarray:
+    """t_n + dt/2 of steps n = 0 .. n_steps - 1 [n_steps] (ms) as NEURON computes them: it
+    advances t by dt/2 twice a step (t = 0, dt/2, dt/2 + dt/2, ...), so these are its
+    times bit for bit (the time loop accumulates t the same way)."""
+    half = np.cumsum(np.concatenate([[0.0], np.full(2 * n_steps, 0.5 * dt)]))
+    return np.ascontiguousarray(half[1::2])
+
+
 def drive(layout: Layout, n_steps: int, dt: float) -> dict:
     """Per-step inputs computed on the host: waveform currents at t + dt/2 [n_steps, W]
     (and at t = 0, "waveform0" [W]), the delivery times NEURON compares event times with
@@ -821,16 +840,13 @@ def drive(layout: Layout, n_steps: int, dt: float) -> dict:
     with +inf) per event placement [r, k], and spike_generator spikes per step [n_steps, G]."""
     wave = []
     if layout.waveforms:
-        t_mid = (np.arange(n_steps) + 0.5) * dt
+        t_mid = half_step_times(n_steps, dt)
         wave = [np.interp(t_mid, t, i, left=i[0], right=i[-1]) for t, i in layout.waveforms]
     t_deliver = None
     if any(len(g) for g in layout.trains):
-        # NEURON delivers an event at the start of the step from t_n when t_e <= t_n + dt/2,
-        # with t accumulated in half steps (t += dt/2 twice a step): ties at half-step
-        # boundaries fall as NEURON's rounding makes them fall
-        half = np.cumsum(np.full(2 * n_steps + 1, 0.5 * dt)) - 0.5 * dt
-        t_deliver = np.ascontiguousarray(half[0:2 * n_steps:2] + 0.5 * dt)
-        del half
+        # NEURON delivers an event at the start of the step from t_n when t_e <= t_n + dt/2:
+        # ties at half-step boundaries fall as NEURON's rounding makes them fall
+        t_deliver = half_step_times(n_steps, dt)
     trains = []
     for group in layout.trains:
         k = max([len(t) for t in group] + [1])

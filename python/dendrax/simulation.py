@@ -167,17 +167,26 @@ def _matrix(model: Model, core, dt, k):
     return {"parent": parent, "off": -g_ax, "cap_dt": cap_dt, "diag": cap_dt + diag_ax}
 
 
-def _delay_steps(delay, dt):
-    """Whole steps between a spike's detection and its delivery: NEURON delivers an event
-    due at t_e in the step from t_n when t_e <= t_n + dt/2."""
-    return jnp.maximum(jnp.ceil(delay / dt - 0.5 - 1e-9), 0).astype(jnp.int32)
+# NEURON's fixed step sends a threshold crossing detected at t as an event at t + 1e-10 ms
+# (NetCvode::check_thresh's teps), so a delay of a whole number of steps plus one half
+# arrives a step late, not on the tie
+THRESHOLD_EVENT_OFFSET = 1e-10
+
+
+def event_delay_steps(delay, dt):
+    """Whole steps between a spike's detection at t_n and its delivery (int32, shaped as
+    delay): NEURON delivers the event due at t_e = t_n + 1e-10 + delay in the step from t_m
+    when t_e <= t_m + dt/2."""
+    xp = jnp if isinstance(delay, jax.Array) or isinstance(dt, jax.Array) else np
+    steps = xp.ceil((delay + THRESHOLD_EVENT_OFFSET) / dt - 0.5)
+    return xp.maximum(steps, 0).astype(np.int32)
 
 
 def _fit_buffers(model: Model, core, dt):
     """Per placement, the delay of each connection in steps, the static connections' (NEST's
     round(delay / dt)), and whether any is longer than the spike ring / voltage history
     holds (possible only with traced delays)."""
-    event = tuple(_delay_steps(p["delay"][inp.conn_local], dt) if inp.conn_local.size else None
+    event = tuple(event_delay_steps(p["delay"][inp.conn_local], dt) if inp.conn_local.size else None
                   for inp, p in zip(model.inputs, core["synapses"]))
     graded = tuple(jnp.maximum(jnp.round(p["delay"] / dt), 0).astype(jnp.int32)
                    for p in core["graded"])
@@ -257,9 +266,11 @@ def _step(model: Model, core, mat, dt, k, backend, carry: State, xs):
     syn_states = tuple(new_syn)
     v_pre = [history[(n - d) % model.history_size, g.pre]
              for g, d in zip(model.graded, mat["graded_steps"])]
-    # 2. currents at v(t), stimuli at t + dt/2
+    # 2. currents at v(t), stimuli at t + dt/2 (t advances by dt/2 twice a step, as
+    #    NEURON's: stimulus edges on half steps switch in NEURON's step; the barrier keeps
+    #    XLA from folding the two halves of a constant dt into one)
     t = carry.t
-    t_mid = t + 0.5 * dt
+    t_mid = lax.optimization_barrier(t + 0.5 * dt)
     env = environment(model, core, conc)
     i_mem, g_mem, i_ion, per_mech = membrane_currents(model, core, v, states, env)
     event_cur, graded_cur = (), ()
@@ -317,7 +328,7 @@ def _step(model: Model, core, mat, dt, k, backend, carry: State, xs):
                                                               n, spike_history, row)
         point_fired = point_spikes > 0.5 if model.surrogate else point_spikes
     carry = State(v=v_new, channels=tuple(new_states), conc=conc, synapses=syn_states,
-                  graded=graded_states, t=t + dt, step=n + 1, ring=ring, above=above,
+                  graded=graded_states, t=t_mid + 0.5 * dt, step=n + 1, ring=ring, above=above,
                   history=history, stats=carry.stats, points=points, point_fired=point_fired,
                   point_spikes=point_spikes if model.surrogate else None,
                   spike_history=spike_history, plastic=plastic, inbuf=inbuf)
@@ -654,7 +665,7 @@ def sized(model: Model, layout, params, dt) -> Model:
             graded = max(graded, d)
         else:
             event = max(event, d)
-    ring = int(np.ceil(event / dt - 0.5 - 1e-9)) + 1 if model.n_sources else 1
+    ring = int(event_delay_steps(event, dt)) + 1 if model.n_sources else 1
     if model.static is not None:
         delay = params["synapses"]["static"]["delay"]
         static = layout.max_static_delay

@@ -16,7 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .checks import check_finite, check_values, conform, refuse_invalid
-from .lowering import core_params, drive, lower
+from .lowering import core_params, drive, lower, step_count
 from .quantities import magnitude
 from .result import Result
 from .simulation import METHODS, advance, initialize, run, schedule, sized, statistics
@@ -86,7 +86,7 @@ def simulate(target, t_stop: float, dt: float = 0.025, *, params=None, v_init: f
     model, base, layout = lower(target)
     if not model.recordings and not model.spike_records.size:
         raise ValueError("nothing is recorded: call .record(...) or .record_spikes() before simulate")
-    n_steps = int(round(t_stop / dt))
+    n_steps = step_count(t_stop, dt)
     warn_if_rounded(t_stop, dt, n_steps)
     chunk = _check_pieces(n_steps, record_every, checkpoint, chunk, stream, progress)
     params = base if params is None else params

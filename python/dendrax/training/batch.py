@@ -138,7 +138,7 @@ _CACHE: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
 
 def _compiled(cell, t_stop, dt, in_axes, devices, kwargs):
-    n_steps = int(round(t_stop / dt)) if dt > 0 and np.isfinite(t_stop / dt) else 0
+    n_steps = lowering.step_count(t_stop, dt) if dt > 0 and np.isfinite(t_stop / dt) else 0
     model, _, layout = lower(cell)
     with jax.ensure_compile_time_eval():  # concrete even when called inside a jitted loss
         drive = lowering.drive(layout, n_steps, dt) if n_steps > 0 else {}

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..lowering import step_count
 from ..spec import CellSpec, SpecError, check_keys, get_number, load_toml, parse_where
 
 KEYS = {
@@ -112,7 +113,7 @@ def build(cfg) -> dict:
     if not t or len(t) != 1:
         raise SpecError("[target] needs exactly one of synthetic = {name = value, ...} or "
                          "npz = \"traces.npz\"")
-    n_t = int(round(t_stop / dt)) + 1
+    n_t = step_count(t_stop, dt) + 1
     shape = (len(amps), len(cell.recordings), n_t)
     if "npz" in t:
         try:
