@@ -97,3 +97,34 @@ def test_membrane_traces_equal_nests(runs):
     assert np.ptp(ref) > 10.0
     # measured max |dV| 8.5e-14 mV (rounding; bound ~6x above it)
     assert np.abs(ours - ref).max() < 5e-13, np.abs(ours - ref).max(axis=1)
+
+
+def _relayed(simulator, dt, delay):
+    """A spike_generator (2 and 5 ms) into a parrot_neuron over ``delay``: the parrot's spikes."""
+    if simulator == "nest":
+        nest.ResetKernel()
+        nest.set(resolution=dt, print_time=False)
+        nest.verbosity = nest.VerbosityLevel.ERROR
+        gen = nest.Create("spike_generator", params={"spike_times": [2.0, 5.0]})
+        parrot = nest.Create("parrot_neuron")
+        nest.Connect(gen, parrot, syn_spec={"weight": 1.0, "delay": delay})
+        rec = nest.Create("spike_recorder")
+        nest.Connect(parrot, rec)
+        nest.Simulate(10.0)
+        return np.asarray(rec.get("events")["times"])
+    net = dx.Network()
+    gen = net.population("spike_generator", 1, spike_times=[2.0, 5.0])
+    parrot = net.population("parrot_neuron", 1)
+    net.connect(gen, parrot, weight=1.0, delay=delay)
+    net.record_spikes(parrot)
+    return np.asarray(dx.simulate(net, 10.0, dt).spikes[0])
+
+
+@pytest.mark.parametrize("dt, delay", [(0.1, 0.15), (0.1, 0.25), (0.1, 0.35), (0.1, 1.05),
+                                       (0.1, 0.05), (0.25, 0.625), (0.25, 1.125)])
+def test_delays_round_to_steps_as_nests(dt, delay):
+    """NEST's delay in steps is ld_round(delay * steps_per_ms): halves round up (0.25 ms at
+    dt 0.1 is 3 steps, 0.05 ms is 1), where round(delay / dt) would take the even step."""
+    nest_times = _relayed("nest", dt, delay)
+    assert nest_times.size == 2
+    np.testing.assert_allclose(_relayed("dendrax", dt, delay), nest_times, atol=1e-9)

@@ -36,7 +36,8 @@ def stdp_nest(pre_times, post_times, delay, params, t_stop):
     nest.Connect(post, sr)
     nest.Simulate(t_stop)
     ev = wr.get("events")
-    return ev["times"], ev["weights"], sr.get("events")["times"]
+    final = nest.GetConnections(synapse_model="stdp_rec").get("weight")
+    return ev["times"], ev["weights"], sr.get("events")["times"], final
 
 
 def stdp_dendrax(pre_times, post_times, delay, params, t_stop):
@@ -63,14 +64,18 @@ def test_stdp_weights_follow_nest(offset, delay):
     post = [t + offset for t in pre[:6]]
     params = {"weight": 40.0, "tau_plus": 16.0, "lambda": 0.05, "alpha": 1.1, "mu_plus": 0.5,
               "mu_minus": 0.4, "Wmax": 100.0, "tau_minus": 25.0}
-    t_nest, w_nest, post_nest = stdp_nest(pre, post, delay, params, 400.0)
+    t_nest, w_nest, post_nest, final = stdp_nest(pre, post, delay, params, 400.0)
     t, w, post_ours = stdp_dendrax(pre, post, delay, params, 400.0)
     np.testing.assert_allclose(post_ours, post_nest, atol=1e-9)
     assert w_nest.size == len(pre)
     # NEST records the new weight when the parrot's spike (t_s + 0.1 ms) is sent; ours is the
-    # state after that step
+    # state after that step, and it stays NEST's weight until the next one is sent (the
+    # facilitation by post spikes in between counts from then, as in NEST)
     idx = np.round(t_nest / DT).astype(int) + 1
     np.testing.assert_allclose(w[idx], w_nest, rtol=1e-12, atol=1e-12)
+    for a, b, value in zip(idx, list(idx[1:]) + [w.size], w_nest):
+        np.testing.assert_allclose(w[a:b], value, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(w[-1], final, rtol=1e-12)  # NEST's GetConnections at the end
     assert abs(w_nest[-1] - params["weight"]) > 0.5, "the pairing changes the weight"
 
 

@@ -43,6 +43,7 @@ from .model import (EventInputs, GradedPlacement, Model, PlasticPlacement, Place
                     PointPlacement, Recording, StaticInputs)
 from .extracellular.fields import device_tables, lower_fields
 from .network import NetCell, NeuronRef
+from .point.propagators import TICS_PER_MS
 
 
 @runtime_checkable
@@ -852,11 +853,19 @@ def drive(layout: Layout, n_steps: int, dt: float) -> dict:
         k = max([len(t) for t in group] + [1])
         trains.append(np.stack([np.pad(t, (0, k - len(t)), constant_values=np.inf) for t in group])
                       if group else np.zeros((0, 1)))
-    # spike_generator members: spikes per step (NEST puts a spike at t on step round(t / dt))
+    # spike_generator members: spikes per step. NEST takes times on the grid only (in its
+    # tics: round(t * 1000) a multiple of round(dt * 1000)) and puts a spike at t on step t / dt
     members = [t for p in layout.populations for t in p.spike_times]
     generators = np.zeros((n_steps, len(members)))
+    tics_per_step = round(dt * TICS_PER_MS)
     for k, times in enumerate(members):
-        steps = np.round(np.asarray(times) / dt).astype(int)
+        tics = np.floor(np.asarray(times, float) * TICS_PER_MS + 0.5)
+        off = tics % tics_per_step != 0
+        if np.any(off):
+            raise ValueError(f"spike_generator member {k}: the spike time {times[off][0]:g} ms is "
+                             f"not on the grid of dt = {dt:g} ms (NEST refuses it: 'not "
+                             "representable in current resolution'); give multiples of dt")
+        steps = (tics // tics_per_step).astype(int)
         np.add.at(generators, (steps[(steps >= 0) & (steps < n_steps)], k), 1.0)
     if np.any(generators > 1):  # the spike ring holds one spike per source and step
         step, k = np.argwhere(generators > 1)[0]

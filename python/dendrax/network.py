@@ -411,8 +411,9 @@ class Network:
                 raise ValueError(f"spike_generator: give one list of spike times, or {n} lists")
             trains = tuple(np.sort(np.asarray(t, float).ravel()) for t in times)
             for t in trains:
-                if not np.all(np.isfinite(t)) or np.any(t < 0):
-                    raise ValueError(f"spike times must be finite and >= 0 ms, got {t}")
+                if not np.all(np.isfinite(t)) or np.any(t <= 0):
+                    raise ValueError(f"spike_generator times must be finite and > 0 ms (NEST "
+                                     f"refuses a spike at 0), got {t}")
         elif spike_times is not None:
             raise ValueError(f"spike_times is for spike_generator, not {mech.name}")
         offset = sum(p.size for p in pops)
@@ -506,9 +507,10 @@ class Network:
                                                        mech.units.get(k, ""))
                 _check_constraints(constraints({k: np.asarray(v, float) for k, v in values.items()}),
                                    f"{name} connections")
-                if isinstance(source, Generator) and source.name != "spike_generator":
-                    raise ValueError(f"{name} connections need spiking sources, not a "
-                                     f"{source.name}")
+                if isinstance(source, Generator):  # as NEST's IllegalConnection
+                    raise ValueError(f"{name} connections need neurons or cells as sources, not "
+                                     f"a {source.name} (NEST's devices connect by static "
+                                     "synapses only): relay it through a parrot_neuron")
             else:
                 raise ValueError(f"connections onto point neurons use 'static' (NEST's "
                                  f"static_synapse), 'stdp_synapse' or 'tsodyks2_synapse', got "

@@ -11,6 +11,7 @@ from jax import lax
 
 from .events import deliver, take
 from .model import Model
+from .point.propagators import delay_steps
 
 
 def update_points(model: Model, core, mat, dt, carry, ring, n, spike_history, row):
@@ -24,7 +25,7 @@ def update_points(model: Model, core, mat, dt, carry, ring, n, spike_history, ro
     st = model.static
     if st is not None:
         weight = core["static"]["weight"]
-        steps = mat["static_steps"]  # round(delay / dt), NEST's delay in steps
+        steps = mat["static_steps"]  # NEST's delay in steps
         if st.ring_conn.size and not model.events:
             # a spike in ring row r is read by the target in step r + delay_steps - 1
             rows = (n - steps[st.ring_conn] + 1) % model.ring_size
@@ -105,7 +106,7 @@ def _plastic_step(model: Model, core, dt, carry, ring, n):
     S = model.source_nodes.shape[0]
     states, inbuf = [], carry.inbuf
     for pl, p, s in zip(model.plastic, core["plastic"], carry.plastic):
-        d = jnp.round(p["delay"] / dt).astype(jnp.int32)
+        d = delay_steps(jnp.asarray(p["delay"]), dt)
         post = S + pl.target
         pre = _ring_bit(model, ring, n, pl.source)
         arrival = _ring_bit(model, ring, n - d, post)  # post spikes at t - d reach it now

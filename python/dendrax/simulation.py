@@ -36,6 +36,8 @@ from .currents import (environment, iclamp_currents, local_environment, membrane
 from .extracellular.fields import observe as observe_fields
 from .mechanisms.base import IonPool
 from .model import Model
+from .point.generators import Generator
+from .point.propagators import TICS_PER_MS, delay_steps as nest_delay_steps
 from .point_step import update_points
 from .solver import hines_solve
 
@@ -184,7 +186,7 @@ def event_delay_steps(delay, dt):
 
 def _fit_buffers(model: Model, core, dt):
     """Per placement, the delay of each connection in steps, the static connections' (NEST's
-    round(delay / dt)), and whether any is longer than the spike ring / voltage history
+    ``delay_steps``), and whether any is longer than the spike ring / voltage history
     holds (possible only with traced delays)."""
     event = tuple(event_delay_steps(p["delay"][inp.conn_local], dt) if inp.conn_local.size else None
                   for inp, p in zip(model.inputs, core["synapses"]))
@@ -198,7 +200,7 @@ def _fit_buffers(model: Model, core, dt):
         over |= jnp.any(d >= model.history_size)
     static = None
     if model.static is not None:
-        static = jnp.round(core["static"]["delay"] / dt).astype(jnp.int32)
+        static = nest_delay_steps(jnp.asarray(core["static"]["delay"]), dt)
         if model.static.ring_conn.size and not model.events:
             over |= jnp.any(static[model.static.ring_conn] - 1 >= model.ring_size)
     return event, graded, static, over
@@ -671,12 +673,26 @@ def sized(model: Model, layout, params, dt) -> Model:
         static = layout.max_static_delay
         if not isinstance(delay, jax.core.Tracer):
             delay = np.asarray(delay)
-            if delay.size and np.round(delay.min() / dt) < 1:
+            if delay.size and nest_delay_steps(delay.min(), dt) < 1:
                 raise ValueError(f"a connection onto point neurons has delay {delay.min():g} ms, "
-                                 f"less than one step (dt = {dt:g} ms); NEST's minimum delay "
-                                 "is the resolution: use delay >= dt")
+                                 f"which rounds to no step (dt = {dt:g} ms); NEST's minimum "
+                                 "delay is the resolution: use delay >= dt")
             static = max(static, float(delay.max(initial=0.0)))
-        ring = max(ring, int(np.round(static / dt)))
+        ring = max(ring, int(nest_delay_steps(static, dt)))
+    tics_per_step = round(float(dt) * TICS_PER_MS)
+    for pop in layout.populations:  # NEST: a generator's start and stop lie on the grid
+        for k in ("start", "stop"):
+            edge = params["populations"][pop.name].get(k) if isinstance(pop.model, Generator) \
+                else None
+            if edge is None or isinstance(edge, jax.core.Tracer):
+                continue
+            edge = np.asarray(edge, float)
+            tics = np.floor(np.where(np.isfinite(edge), edge, 0.0) * TICS_PER_MS + 0.5)
+            off = tics % tics_per_step != 0  # stop = inf (the default): never off
+            if np.any(off):
+                raise ValueError(f"{pop.model.name} {pop.name!r}: {k} = {edge[off][0]:g} ms is "
+                                 f"not a multiple of the simulation step {dt:g} ms (NEST "
+                                 "requires one)")
     for pop in layout.populations:  # NEST: a noise_generator's dt is a multiple of the step
         interval = params["populations"][pop.name].get("dt") if pop.model.name == \
             "noise_generator" else None
@@ -693,16 +709,17 @@ def sized(model: Model, layout, params, dt) -> Model:
         d = layout.max_static_delay if isinstance(delay, jax.core.Tracer) else float(
             np.max(np.asarray(delay), initial=0.0))
         if not isinstance(delay, jax.core.Tracer) and np.asarray(delay).size and \
-                np.round(np.min(np.asarray(delay)) / dt) < 1:
-            raise ValueError(f"a {name} connection has delay {np.min(delay):g} ms, less than one "
-                             f"step (dt = {dt:g} ms); NEST's minimum delay is the resolution")
-        ring = max(ring, int(np.round(d / dt)) + 2)
-        inbuf = max(inbuf, int(np.round(d / dt)))
+                nest_delay_steps(np.min(np.asarray(delay)), dt) < 1:
+            raise ValueError(f"a {name} connection has delay {np.min(delay):g} ms, which rounds "
+                             f"to no step (dt = {dt:g} ms); NEST's minimum delay is the "
+                             "resolution")
+        ring = max(ring, int(nest_delay_steps(d, dt)) + 2)
+        inbuf = max(inbuf, int(nest_delay_steps(d, dt)))
     if model.events:
         delay = params["synapses"]["static"]["delay"]
         d = layout.max_static_delay if isinstance(delay, jax.core.Tracer) else float(
             np.max(np.asarray(delay), initial=0.0))
-        inbuf = max(inbuf, int(np.round(d / dt)))
+        inbuf = max(inbuf, int(nest_delay_steps(d, dt)))
     history = int(np.round(graded / dt)) + 1 if model.graded else 1
     itemsize = np.dtype(jnp.result_type(float)).itemsize
     buffers = (("spike ring", ring, 4 * -(-max(model.n_sources + model.n_points, 1) // 32), event),

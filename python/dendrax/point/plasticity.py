@@ -54,19 +54,22 @@ class StdpSynapse(PlasticSynapse):
              "Wmax": "pA or nS", "tau_minus": "ms"}
     ranges = {"tau_plus": POSITIVE, "tau_minus": POSITIVE, "lambda": NONNEGATIVE,
               "alpha": NONNEGATIVE, "mu_plus": NONNEGATIVE, "mu_minus": NONNEGATIVE}
-    states = ("weight", "Kplus", "t_last", "Kminus")
+    # "weight" is NEST's weight (it changes when a spike is sent); "w_facilitated" is it
+    # with the facilitation of the postsynaptic spikes that reached the synapse since, which
+    # NEST applies at the next presynaptic spike (the same arithmetic, done as they arrive)
+    states = ("weight", "Kplus", "t_last", "Kminus", "w_facilitated")
 
     def initial(self, p):
         w = jnp.asarray(p["weight"])
         return {"weight": w, "Kplus": jnp.zeros_like(w), "t_last": jnp.zeros_like(w),
-                "Kminus": jnp.zeros_like(w)}
+                "Kminus": jnp.zeros_like(w), "w_facilitated": w * 1.0}
 
     def step(self, s, p, t, dt, pre, post_arrival, post_before):
         """One step at time t (ms): ``pre`` [C] whether the presynaptic spike is sent now,
         ``post_arrival`` [C] whether a postsynaptic spike reaches the synapse now (t_post + d
         = t), ``post_before`` [C] whether the postsynaptic neuron spiked at t - d - dt (for
         the trace K-(t - d)). Returns (new states, the weight each sent spike carries)."""
-        w, kplus, t_last = s["weight"], s["Kplus"], s["t_last"]
+        w, kplus, t_last = s["w_facilitated"], s["Kplus"], s["t_last"]
         wmax = p["Wmax"]
         # K-(t - d): post spikes strictly before t - d
         kminus = (s["Kminus"] + post_before) * jnp.exp(-dt / p["tau_minus"])
@@ -77,7 +80,8 @@ class StdpSynapse(PlasticSynapse):
         w = jnp.where(pre, jnp.where(dep > 0.0, dep * wmax, 0.0), w)
         kplus = jnp.where(pre, kplus * jnp.exp((t_last - t) / p["tau_plus"]) + 1.0, kplus)
         t_last = jnp.where(pre, t, t_last)
-        return {"weight": w, "Kplus": kplus, "t_last": t_last, "Kminus": kminus}, w
+        return {"weight": jnp.where(pre, w, s["weight"]), "Kplus": kplus, "t_last": t_last,
+                "Kminus": kminus, "w_facilitated": w}, w
 
 
 class Tsodyks2Synapse(PlasticSynapse):

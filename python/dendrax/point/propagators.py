@@ -27,6 +27,7 @@ from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 Array = Any
 
@@ -52,6 +53,17 @@ def refractory_steps(t_ref, dt: float):
     tics_per_step = jnp.round(jnp.asarray(dt) * TICS_PER_MS)  # dt may be traced (jit)
     tics = jnp.floor(jnp.asarray(t_ref) * TICS_PER_MS + 0.5)
     return jnp.floor((tics + (tics_per_step - 1.0)) * (1.0 / tics_per_step))
+
+
+def delay_steps(delay, dt):
+    """NEST's delay in steps, ``Time::delay_ms_to_steps``: ``ld_round(delay * STEPS_PER_MS)``,
+    with STEPS_PER_MS = 1 / (TICS_PER_STEP / TICS_PER_MS) and ld_round rounding halves up
+    (dt = 0.1: 0.25 ms -> 3 steps, 0.15 -> 2, 0.05 -> 1). numpy in, numpy out; JAX arrays
+    (dt or delay traced) in, an int32 JAX array out."""
+    xp = jnp if isinstance(delay, jax.Array) or isinstance(dt, jax.Array) else np
+    tics_per_step = xp.round(xp.asarray(dt) * TICS_PER_MS)
+    steps_per_ms = 1.0 / (tics_per_step / TICS_PER_MS)
+    return xp.floor(xp.asarray(delay) * steps_per_ms + 0.5).astype(np.int32)
 
 
 def _p32(tau_syn, tau_m, c_m, h):
