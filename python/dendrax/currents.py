@@ -17,7 +17,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .mechanisms.base import IONS, IonPool, nernst
+from .mechanisms.base import IONS, IonPool, concentrations_read, nernst
 from .model import Model
 
 DENSITY_TO_NA = 1e-2  # (mA/cm2) * um2 -> nA, and (S/cm2) * um2 -> uS
@@ -72,7 +72,8 @@ def environment(model: Model, core, conc):
 
     Returns:
         {"celsius": scalar degC, and per ion "e<ion>" (mV), "<ion>i", "<ion>o" (mM)}: [N]
-        or scalars; "e<ion>" follows Nernst where a pool changes the ion.
+        or scalars; "e<ion>" follows Nernst at the nodes where a mechanism reads the ion's
+        concentrations or a pool changes them (NEURON's ion style), else it is the parameter.
     """
     env = {"celsius": core["celsius"]}  # a scalar: temperature factors are computed once
     for ion in model.ions:
@@ -80,11 +81,28 @@ def environment(model: Model, core, conc):
         ci = conc.get(ion, core["ions"][f"{ion}i0"])
         co = core["ions"][f"{ion}o"]
         env[f"{ion}i"], env[f"{ion}o"] = ci, co
-        if ion in model.dynamic_ions:
-            env[f"e{ion}"] = nernst(ci, co, info.charge, env["celsius"])
-        else:
-            env[f"e{ion}"] = core["ions"][f"e{ion}"]
+        env[f"e{ion}"] = core["ions"][f"e{ion}"]
+        where = nernst_nodes(model, ion)
+        if where is not False:
+            e = nernst(ci, co, info.charge, env["celsius"])
+            env[f"e{ion}"] = e if where is None else jnp.where(where, e, env[f"e{ion}"])
     return env
+
+
+def nernst_nodes(model: Model, ion: str):
+    """Where ``ion``'s reversal potential follows Nernst: False (nowhere), None (at every
+    node) or a bool mask [N] (numpy where the placements' nodes are, else traced): the
+    nodes of the mechanisms that read its concentrations or change them."""
+    readers = [p.nodes for p in model.channels if ion in concentrations_read(p.mech)]
+    if not readers:
+        return False
+    if any(nodes is None for nodes in readers):
+        return None
+    if all(isinstance(nodes, np.ndarray) for nodes in readers):
+        mask = np.zeros(model.n_nodes, bool)
+        mask[np.concatenate(readers)] = True
+        return mask
+    return jnp.zeros(model.n_nodes, bool).at[jnp.concatenate(readers)].set(True)
 
 
 def local_environment(env, mech, nodes):
@@ -95,7 +113,7 @@ def local_environment(env, mech, nodes):
     return {k: env[k] if k == "celsius" else take(env[k], nodes) for k in keys if k in env}
 
 
-def membrane_currents(model: Model, core, v, states, env):
+def membrane_currents(model: Model, core, v, states, env, ion_conductances: bool = False):
     """Membrane current (nA) and its conductance (uS) per node, ion current densities
     (mA/cm2) per node, and each channel's current densities by ion.
 
@@ -105,16 +123,19 @@ def membrane_currents(model: Model, core, v, states, env):
         v: [N] membrane potential, mV.
         states: per channel placement, its states {name: [n]}.
         env: the ionic environment (``environment``).
+        ion_conductances: also give each ion current's di/dv (NEURON's dcurdv).
 
     Returns:
         (i [N] nA, g [N] uS (di/dv), {ion: [N] mA/cm2}, per placement {ion: [n] mA/cm2}
-        ("" for nonspecific; {} for ion pools)).
+        ("" for nonspecific; {} for ion pools)), and with ``ion_conductances`` a fifth,
+        {ion: [N] mA/cm2/mV}.
     """
     area = core["area"]
     n = model.n_nodes
     i_tot = jnp.zeros(n, v.dtype)
     g_tot = jnp.zeros(n, v.dtype)
-    i_ion = {ion: jnp.zeros(n, v.dtype) for ion in model.ions}
+    keys = list(model.ions) + ([("g", ion) for ion in model.ions] if ion_conductances else [])
+    i_ion = {key: jnp.zeros(n, v.dtype) for key in keys}  # and ("g", ion): di/dv
     per_mech = []
     # channels on the same nodes (e.g. a region's) add up locally and scatter once
     groups: dict = {}  # node set -> (nodes, [i], [g], {ion: [i]})
@@ -135,26 +156,29 @@ def membrane_currents(model: Model, core, v, states, env):
         for ion, c in cur.items():
             if ion:
                 ions.setdefault(ion, []).append(c)
+                if ion_conductances:
+                    ions.setdefault(("g", ion), []).append(dcur[ion])
         per_mech.append(cur)
     # node sets known when traced add in one scatter of [i, g, per-ion current] rows, where
     # those are few (_ONE_SCATTER): see there
     scattered = [grp for grp in groups.values() if isinstance(grp[0], np.ndarray)]
-    size = (2 + len(model.ions)) * sum(nodes.size for nodes, _, _, _ in scattered)
+    size = (2 + len(keys)) * sum(nodes.size for nodes, _, _, _ in scattered)
     if len(scattered) > 1 and size <= _ONE_SCATTER:
         rows = [[sum(i) for _, i, _, _ in scattered], [sum(g) for _, _, g, _ in scattered]]
         rows += [[sum(ions[ion]) if ion in ions else jnp.zeros(nodes.size, v.dtype)
-                  for nodes, _, _, ions in scattered] for ion in model.ions]
+                  for nodes, _, _, ions in scattered] for ion in keys]
         nodes = np.concatenate([nodes for nodes, _, _, _ in scattered])
         added = _add_at(n, nodes, *(jnp.concatenate(r) for r in rows))
         i_tot, g_tot = added[0], added[1]
-        i_ion = {ion: added[2 + j] for j, ion in enumerate(model.ions)}
+        i_ion = {ion: added[2 + j] for j, ion in enumerate(keys)}
         groups = {k: grp for k, grp in groups.items() if not isinstance(grp[0], np.ndarray)}
     for nodes, i, g, ions in groups.values():
         i_tot = _put_add(i_tot, nodes, sum(i))
         g_tot = _put_add(g_tot, nodes, sum(g))
         for ion, c in ions.items():
             i_ion[ion] = _put_add(i_ion[ion], nodes, sum(c))
-    return i_tot, g_tot, i_ion, tuple(per_mech)
+    out = (i_tot, g_tot, {ion: i_ion[ion] for ion in model.ions}, tuple(per_mech))
+    return out + ({ion: i_ion[("g", ion)] for ion in model.ions},) if ion_conductances else out
 
 
 def synaptic_currents(model: Model, core, v, syn_states, v_pre, graded_states):

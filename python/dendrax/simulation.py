@@ -274,7 +274,11 @@ def _step(model: Model, core, mat, dt, k, backend, carry: State, xs):
     t = carry.t
     t_mid = lax.optimization_barrier(t + 0.5 * dt)
     env = environment(model, core, conc)
-    i_mem, g_mem, i_ion, per_mech = membrane_currents(model, core, v, states, env)
+    # Crank-Nicolson (NEURON's secondorder=2) moves the ion currents to t + dt/2 after the
+    # solve, i += di/dv (v(t + dt/2) - v(t)), before the pools read them and for recording
+    half_step_ions = k != 1.0 and bool(model.ions)
+    i_mem, g_mem, i_ion, per_mech, *g_ion = membrane_currents(
+        model, core, v, states, env, ion_conductances=half_step_ions)
     event_cur, graded_cur = (), ()
     if model.synapses or model.graded:
         i_syn, g_syn, event_cur, graded_cur = synaptic_currents(model, core, v, syn_states,
@@ -297,6 +301,8 @@ def _step(model: Model, core, mat, dt, k, backend, carry: State, xs):
     rhs = (mat["cap_dt"] + g_mem) * v - i_mem
     u = hines_solve(parent, mat["off"], mat["diag"] + g_mem, mat["off"], rhs, backend=backend)
     v_new = u if k == 1.0 else k * u - (k - 1.0) * v
+    if half_step_ions:
+        i_ion = {ion: i_ion[ion] + g_ion[0][ion] * (u - v) for ion in model.ions}
     # 4. pools, then gates, at the new v
     new_states = list(states)
     if model.dynamic_ions:

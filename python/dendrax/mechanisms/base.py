@@ -269,6 +269,68 @@ def _abstract_inputs(mech, n: int):
     return one, env
 
 
+class _ReadsEnv(dict):
+    """An environment that notes which keys a mechanism reads."""
+
+    def __init__(self, values, seen):
+        super().__init__(values)
+        self.seen = seen
+
+    def __getitem__(self, key):
+        self.seen.add(key)
+        return super().__getitem__(key)
+
+    def get(self, key, default=None):
+        self.seen.add(key)
+        return super().get(key, default)
+
+    def __contains__(self, key):
+        self.seen.add(key)
+        return super().__contains__(key)
+
+    def __iter__(self):
+        self.seen.update(self.keys())
+        return super().__iter__()
+
+    def items(self):
+        self.seen.update(self.keys())
+        return super().items()
+
+
+_CONCENTRATIONS_READ: "weakref.WeakKeyDictionary[type, frozenset]" = weakref.WeakKeyDictionary()
+
+
+def concentrations_read(mech) -> frozenset:
+    """The ions whose concentrations ("<ion>i", "<ion>o") a channel's ``current``,
+    ``rates`` or ``advance`` reads from its environment, or an ion pool changes (traced once
+    per class on placeholder arrays). NEURON computes such an ion's reversal potential from
+    its concentrations (Nernst) wherever one is read, not only where a pool changes them."""
+    import jax
+
+    cls = type(mech)
+    if cls in _CONCENTRATIONS_READ:
+        return _CONCENTRATIONS_READ[cls]
+    seen: set = set()
+    one = jnp.ones(3, jnp.float32)
+    values = {"celsius": jnp.float32(6.3),
+              **{f"{k}{ion}{q}": one for ion in mech.ions for k, q in (("e", ""), ("", "i"),
+                                                                       ("", "o"), ("i", ""))}}
+    params, states = {k: one for k in mech.params}, {k: one for k in mech.states}
+    calls = (lambda env: mech.current(one, states, params, env),
+             lambda env: mech.rates(one, params, env),
+             lambda env: mech.advance(one, states, params, env, jnp.float32(0.025)))
+    for call in calls if isinstance(mech, (Channel, IonPool)) else ():
+        try:
+            jax.eval_shape(lambda: call(_ReadsEnv(values, seen)))
+        except Exception:  # what the mechanism cannot do (a pool's current) or needs more
+            pass
+    ions = {ion for ion in mech.ions if f"{ion}i" in seen or f"{ion}o" in seen}
+    if isinstance(mech, IonPool):
+        ions.add(mech.ion)
+    _CONCENTRATIONS_READ[cls] = out = frozenset(ions)
+    return out
+
+
 REQUIRED = {Channel: ("name", "current"), IonPool: ("name", "ion", "advance"),
             Synapse: ("name", "current", "on_spike"), GradedSynapse: ("name", "current")}
 
