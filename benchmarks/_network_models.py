@@ -177,7 +177,8 @@ def dendrax_loop(net, t_stop, dt, *, checkpoint=None):
     loop of ``dx.simulate`` without its Python wrapper, ready for jit/grad."""
     import jax.numpy as jnp
     from dendrax import lowering
-    from dendrax.simulation import run, sized
+    from dendrax.delays import sized
+    from dendrax.simulation import run
 
     n_steps = int(round(t_stop / dt))
     model, params, layout = lowering.lower(net)

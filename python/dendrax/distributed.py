@@ -26,6 +26,7 @@ from jax import lax
 from jax.sharding import Mesh, PartitionSpec as P
 
 from . import simulation as sim
+from .delays import event_delay_steps, sized
 from .checks import check_finite, check_values, conform, refuse_invalid
 from .lowering import core_params, drive, lower, step_count
 from .model import EventInputs, Model, Placement
@@ -194,7 +195,7 @@ def simulate(net, t_stop: float, dt: float = 0.025, *, devices=None, params=None
     params = base if params is None else params
     params = conform(params, base)
     invalid = check_finite(params) + check_values(model, layout, params)
-    model = sim.sized(model, layout, params, dt)
+    model = sized(model, layout, params, dt)
     n_steps = step_count(t_stop, dt)
     warn_if_rounded(t_stop, dt, n_steps)
     block = _min_delay_steps(model, layout, params, dt, n_steps)
@@ -216,7 +217,7 @@ def _min_delay_steps(model, layout, params, dt, n_steps) -> int:
                                         model.inputs) if inp.conn_local.size]
     if not delays:
         return max(n_steps, 1)
-    steps = int(np.min(sim.event_delay_steps(np.concatenate(delays), dt)))
+    steps = int(np.min(event_delay_steps(np.concatenate(delays), dt)))
     if steps < 1:
         raise ValueError("a split network exchanges spikes once per minimum delay: every "
                          f"connection delay must exceed dt/2 ({dt / 2:g} ms)")

@@ -52,7 +52,7 @@ class EventInputs:
     conn_source: np.ndarray = field(default_factory=_empty)  # int32 [c] source index
     train_local: np.ndarray = field(default_factory=_empty)  # int32 [r] synapse index
     # the most spikes of one train that can reach its synapse in one step (set for dt by
-    # ``simulation.sized``): NET_RECEIVE runs once per spike, as NEURON's, up to this many
+    # ``delays.sized``): NET_RECEIVE runs once per spike, as NEURON's, up to this many
     max_arrivals: int = 1
 
     def key(self):

@@ -16,10 +16,11 @@ import jax.numpy as jnp
 import numpy as np
 
 from .checks import check_finite, check_values, conform, refuse_invalid
+from .delays import sized
 from .lowering import core_params, drive, lower, step_count
 from .quantities import magnitude
 from .result import Result
-from .simulation import METHODS, advance, initialize, run, schedule, sized, statistics
+from .simulation import METHODS, advance, initialize, run, schedule, statistics
 
 
 MAX_STEPS = 2**31 - 1  # the time loop counts steps in int32

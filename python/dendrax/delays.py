@@ -1,0 +1,162 @@
+"""Delays in whole steps, and the buffers of the time loop sized for them.
+
+Events between cells follow NEURON's fixed step (``event_delay_steps``); connections onto
+point neurons NEST's rounding (``dendrax.point.propagators.delay_steps``); graded synapses
+read the presynaptic voltage ``round(delay / dt)`` steps back. ``sized`` gives a model the
+spike ring, voltage history and input buffer its delays need at a dt; ``fit_buffers``
+gives the loop each connection's delay in steps and whether a traced one overflows them.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import replace
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .model import Model
+from .point.generators import Generator
+from .point.propagators import TICS_PER_MS, delay_steps as nest_delay_steps
+
+_MAX_DELAY_BUFFER = 2**31  # bytes: a delay buffer beyond this is a mistake, not a model
+
+
+# NEURON's fixed step sends a threshold crossing detected at t as an event at t + 1e-10 ms
+# (NetCvode::check_thresh's teps), so a delay of a whole number of steps plus one half
+# arrives a step late, not on the tie
+THRESHOLD_EVENT_OFFSET = 1e-10
+
+
+def event_delay_steps(delay, dt):
+    """Whole steps between a spike's detection at t_n and its delivery (int32, shaped as
+    delay): NEURON delivers the event due at t_e = t_n + 1e-10 + delay in the step from t_m
+    when t_e <= t_m + dt/2."""
+    xp = jnp if isinstance(delay, jax.Array) or isinstance(dt, jax.Array) else np
+    steps = xp.ceil((delay + THRESHOLD_EVENT_OFFSET) / dt - 0.5)
+    return xp.maximum(steps, 0).astype(np.int32)
+
+
+def fit_buffers(model: Model, core, dt):
+    """Per placement, the delay of each connection in steps, the static connections' (NEST's
+    ``delay_steps``), and whether any is longer than the spike ring / voltage history
+    holds (possible only with traced delays)."""
+    event = tuple(event_delay_steps(p["delay"][inp.conn_local], dt) if inp.conn_local.size else None
+                  for inp, p in zip(model.inputs, core["synapses"]))
+    graded = tuple(jnp.maximum(jnp.round(p["delay"] / dt), 0).astype(jnp.int32)
+                   for p in core["graded"])
+    over = jnp.zeros((), bool)
+    for d in event:
+        if d is not None:
+            over |= jnp.any(d >= model.ring_size)
+    for d in graded:
+        over |= jnp.any(d >= model.history_size)
+    static = None
+    if model.static is not None:
+        static = nest_delay_steps(jnp.asarray(core["static"]["delay"]), dt)
+        if model.static.ring_conn.size and not model.events:
+            over |= jnp.any(static[model.static.ring_conn] - 1 >= model.ring_size)
+    return event, graded, static, over
+
+
+def warn_too_long(over):
+    if bool(np.any(np.asarray(over))):
+        warnings.warn("dendrax: a delay in params is longer than the network was built for; the "
+                      "run's outputs are NaN. Build the network with the longest delay you will "
+                      "use (connect(..., delay=...)) or pass concrete params", RuntimeWarning)
+
+
+def sized(model: Model, layout, params, dt) -> Model:
+    """``model`` with its spike ring and voltage history sized for the longest delays at dt
+    (the delays in ``params`` when they are concrete, else those built in)."""
+    event, graded = layout.max_delay, layout.max_graded_delay
+    for name, group in layout.synapses.items():
+        delay = params["synapses"][name]["delay"]
+        if isinstance(delay, jax.core.Tracer) or not delay.size:
+            continue
+        d = float(np.max(np.asarray(delay)))
+        if group.graded:
+            graded = max(graded, d)
+        else:
+            event = max(event, d)
+    ring = int(event_delay_steps(event, dt)) + 1 if model.n_sources else 1
+    if model.static is not None:
+        delay = params["synapses"]["static"]["delay"]
+        static = layout.max_static_delay
+        if not isinstance(delay, jax.core.Tracer):
+            delay = np.asarray(delay)
+            if delay.size and nest_delay_steps(delay.min(), dt) < 1:
+                raise ValueError(f"a connection onto point neurons has delay {delay.min():g} ms, "
+                                 f"which rounds to no step (dt = {dt:g} ms); NEST's minimum "
+                                 "delay is the resolution: use delay >= dt")
+            static = max(static, float(delay.max(initial=0.0)))
+        ring = max(ring, int(nest_delay_steps(static, dt)))
+    tics_per_step = round(float(dt) * TICS_PER_MS)
+    for pop in layout.populations:  # NEST: a generator's start and stop lie on the grid
+        for k in ("start", "stop"):
+            edge = params["populations"][pop.name].get(k) if isinstance(pop.model, Generator) \
+                else None
+            if edge is None or isinstance(edge, jax.core.Tracer):
+                continue
+            edge = np.asarray(edge, float)
+            tics = np.floor(np.where(np.isfinite(edge), edge, 0.0) * TICS_PER_MS + 0.5)
+            off = tics % tics_per_step != 0  # stop = inf (the default): never off
+            if np.any(off):
+                raise ValueError(f"{pop.model.name} {pop.name!r}: {k} = {edge[off][0]:g} ms is "
+                                 f"not a multiple of the simulation step {dt:g} ms (NEST "
+                                 "requires one)")
+    for pop in layout.populations:  # NEST: a noise_generator's dt is a multiple of the step
+        interval = params["populations"][pop.name].get("dt") if pop.model.name == \
+            "noise_generator" else None
+        if interval is None or isinstance(interval, jax.core.Tracer):
+            continue
+        steps = np.asarray(interval, float) / dt
+        if np.any(np.abs(steps - np.round(steps)) > 1e-9 * np.maximum(steps, 1.0)):
+            raise ValueError(f"noise_generator {pop.name!r}: dt = {np.ravel(interval)[0]:g} ms "
+                             f"is not a multiple of the simulation step {dt:g} ms (NEST "
+                             "requires one)")
+    inbuf = 1
+    for name in layout.plastic:  # STDP reads the post spikes of d + 1 steps ago
+        delay = params["synapses"][name]["delay"]
+        d = layout.max_static_delay if isinstance(delay, jax.core.Tracer) else float(
+            np.max(np.asarray(delay), initial=0.0))
+        if not isinstance(delay, jax.core.Tracer) and np.asarray(delay).size and \
+                nest_delay_steps(np.min(np.asarray(delay)), dt) < 1:
+            raise ValueError(f"a {name} connection has delay {np.min(delay):g} ms, which rounds "
+                             f"to no step (dt = {dt:g} ms); NEST's minimum delay is the "
+                             "resolution")
+        ring = max(ring, int(nest_delay_steps(d, dt)) + 2)
+        inbuf = max(inbuf, int(nest_delay_steps(d, dt)))
+    if model.events:
+        delay = params["synapses"]["static"]["delay"]
+        d = layout.max_static_delay if isinstance(delay, jax.core.Tracer) else float(
+            np.max(np.asarray(delay), initial=0.0))
+        inbuf = max(inbuf, int(nest_delay_steps(d, dt)))
+    history = int(np.round(graded / dt)) + 1 if model.graded else 1
+    itemsize = np.dtype(jnp.result_type(float)).itemsize
+    buffers = (("spike ring", ring, 4 * -(-max(model.n_sources + model.n_points, 1) // 32), event),
+               ("voltage history", history, itemsize * model.graded_pre_nodes.size, graded),
+               ("input buffer", inbuf, 2 * itemsize * model.n_points, None))
+    for what, steps, row_bytes, delay in buffers:
+        if steps * row_bytes > _MAX_DELAY_BUFFER:
+            longest = "" if delay is None else f" (the longest delay, {delay:g} ms)"
+            raise ValueError(f"the delays{longest} need a {what} of {steps:.3g} steps of dt = "
+                             f"{dt:g} ms, {steps * row_bytes / 2**30:.3g} GiB: use shorter "
+                             "delays or a larger dt")
+    inputs = tuple(replace(inp, max_arrivals=_max_arrivals(trains, dt))
+                   for inp, trains in zip(model.inputs, layout.trains, strict=True))
+    return replace(model, ring_size=max(ring, 1), history_size=max(history, 1),
+                   inbuf_size=max(inbuf, 1), inputs=inputs)
+
+
+def _max_arrivals(trains, dt) -> int:
+    """The most spikes of one train within one step's delivery window (dt wide, whatever
+    the delay shifts it by; a little wider, so that rounding never undercounts)."""
+    most = 1
+    for times in trains:
+        t = np.sort(np.asarray(times, float))
+        if t.size > 1:
+            ends = np.searchsorted(t, t + dt * (1.0 + 1e-6), side="right")
+            most = max(most, int(np.max(ends - np.arange(t.size))))
+    return most
