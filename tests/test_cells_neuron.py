@@ -290,3 +290,132 @@ def test_exp2syn_synapses_and_their_states():
     ref = neuron_run(secs, [cell.soma(0.5), loc], t_stop=25.0, dt=0.025, method="backward_euler")
     assert_agree(np.asarray(res.traces[:2]), ref, 0.025)
     np.testing.assert_allclose(res.traces[2], np.array(b), atol=1e-10)
+
+
+# --- section ends: NEURON's zero-area nodes at x = 0 and 1 ----------------------------
+END_SITES = {"dend(1)": (1, 1.0), "soma(0)": (0, 0.0)}
+
+
+def place_at(kind, cell, secs, section, x):
+    """The same point process at ``section(x)`` in dendrax and NEURON; returns what NEURON
+    must keep alive."""
+    loc, seg = cell.section(section)(x), secs[section](x)
+    if kind == "iclamp":
+        cell.iclamp(loc, delay=2.0, dur=5.0, amp=0.3)
+        p = h.IClamp(seg)
+        p.delay, p.dur, p.amp = 2.0, 5.0, 0.3
+        return [p]
+    if kind == "vclamp":
+        cell.vclamp(loc, amp=[-20.0], dur=[10.0], rs=5.0)
+        p = h.SEClamp(seg)
+        p.amp1, p.dur1, p.rs = -20.0, 10.0, 5.0
+        return [p]
+    cell.synapse("Exp2Syn", loc, spike_times=[2.0], weight=0.01, tau1=0.5, tau2=3.0)
+    p = h.Exp2Syn(seg)
+    p.tau1, p.tau2 = 0.5, 3.0
+    nc = h.NetCon(None, p)
+    nc.weight[0] = 0.01
+    return [p, nc, h.FInitializeHandler(lambda: nc.event(2.0))]
+
+
+@pytest.mark.parametrize("end", list(END_SITES))
+@pytest.mark.parametrize("kind", ["iclamp", "vclamp", "exp2syn"])
+def test_point_processes_at_section_ends(kind, end):
+    """NEURON puts a point process at a terminal sec(1) or the root's sec(0) on the
+    zero-area node there, which then has its own voltage (an Exp2Syn at dend(1): soma v
+    30.6 mV in dendrax vs -16.4 mV in NEURON when dendrax put it on the last segment)."""
+    section, x = END_SITES[end]
+    cell = dx.Cell.ball_and_stick(nseg=[1, 5], Ra=150.0, dend_diam=0.5)
+    cell.insert("hh")
+    secs = neuron_from_morphology(cell.morphology, [1, 5], Ra=150.0)
+    hh_everywhere(secs)
+    keep = place_at(kind, cell, secs, section, x)  # noqa: F841
+    sites = [cell.section(section)(x), cell.section(1)(0.9), cell.section(1)(0.5),
+             cell.soma(0.5), cell.section(1 - section)(1.0 - x)]
+    for s in sites:
+        cell.record("v", s)
+    cell.record("i_cap", sites[0]).record("hh.m", sites[0]).record("i_membrane", sites[0])
+    seg = secs[section](x)
+    h.cvode.use_fast_imem(1)
+    extra = [h.Vector().record(r) for r in (seg._ref_i_cap, seg._ref_m_hh, seg._ref_i_membrane_)]
+    res = dx.simulate(cell, 20.0, 0.025)
+    ref = neuron_run(secs, sites, t_stop=20.0, dt=0.025, method="backward_euler")
+    h.cvode.use_fast_imem(0)
+    assert np.ptp(ref[0]) > 30.0  # the process does something
+    dv = np.abs(np.asarray(res.traces[:len(sites)]) - ref)
+    assert dv.max() < 1e-9, f"max |dV| = {dv.max()} mV at {sites[int(dv.max(1).argmax())]}"
+    for got, want in zip(res.traces[len(sites):], extra):
+        np.testing.assert_allclose(got, np.array(want), atol=1e-9, rtol=0)
+
+
+def test_point_process_at_an_end_keeps_one_node():
+    """Only an end where something is placed gets a node; values set before are kept and
+    stimuli placed before move with the renumbering."""
+    cell = dx.Cell.ball_and_stick(nseg=[1, 5])
+    n = cell.n_nodes
+    cell.insert("hh").set("hh.gnabar", 0.2, where=cell.section(1)(0.9))
+    cell.iclamp(cell.section(1)(0.5), delay=1.0, dur=1.0, amp=0.1)
+    cell.record("v", cell.section(1)(1.0)).record("hh.m", cell.soma(0.0))
+    assert cell.n_nodes == n  # recording v or a state adds nothing
+    before = cell.node(cell.section(1)(0.5))
+    cell.synapse("Exp2Syn", cell.section(1)(1.0), spike_times=[1.0])
+    assert cell.n_nodes == n + 1
+    end = cell.node(cell.section(1)(1.0))
+    assert cell.compartments.is_junction[end] and cell.compartments.x[end] == 1.0
+    assert cell.stimuli.iclamp[0][0] == cell.node(cell.section(1)(0.5)) == before
+    assert cell.get("hh.gnabar")[cell.nodes(cell.section(1)(0.9))[0]] == 0.2
+    assert not cell.mechanism_nodes["hh"][end]
+    cell.iclamp(cell.soma(0.0), delay=1.0, dur=1.0, amp=0.1)  # the root's 0 end
+    assert cell.n_nodes == n + 2
+    assert cell.stimuli.spikes["Exp2Syn"][1][0][0] == end + 1  # after the new node
+    cell.iclamp(cell.section(1)(1.0), delay=3.0, dur=1.0, amp=0.1)  # already there
+    assert cell.n_nodes == n + 2
+
+
+def test_recordings_at_section_ends_match_neuron():
+    """At x = 0 and 1, v and i_membrane are the node's (i_membrane 0 at a zero-area node);
+    states, currents and i_cap the adjacent segment's, as NEURON's sec(x).m_hh, sec(x).ina
+    (dendrax reported i_cap of its junction node at dend(0) / soma(1), the last segment's
+    i_membrane at dend(1) / soma(0), and refused ina, ik and hh.m at dend(0) / soma(1))."""
+    cell = dx.Cell.ball_and_stick(nseg=[1, 5], Ra=150.0)
+    cell.insert("hh")
+    cell.iclamp(cell.soma(0.5), delay=2.0125, dur=3.337, amp=0.35)
+    secs = neuron_from_morphology(cell.morphology, [1, 5], Ra=150.0)
+    hh_everywhere(secs)
+    ic = h.IClamp(secs[0](0.5))
+    ic.delay, ic.dur, ic.amp = 2.0125, 3.337, 0.35
+    ends = [cell.section(1)(0.0), cell.section(1)(1.0), cell.soma(0.0), cell.soma(1.0)]
+    names = {"v": "v", "i_cap": "i_cap", "i_membrane": "i_membrane_", "ina": "ina",
+             "ik": "ik", "hh.m": "m_hh", "hh.h": "h_hh", "hh.il": "il_hh", "hh.ina": "ina"}
+    h.cvode.use_fast_imem(1)
+    ref = []
+    for name, nrn in names.items():
+        for loc in ends:
+            cell.record(name, loc)
+            ref.append(h.Vector().record(getattr(secs[loc.section](loc.x), "_ref_" + nrn)))
+    res = dx.simulate(cell, 12.0, 0.025, celsius=16.0)
+    neuron_run(secs, [], t_stop=12.0, dt=0.025, method="backward_euler", celsius=16.0)
+    h.cvode.use_fast_imem(0)
+    assert len(spike_times(np.array(ref[2]), 0.025)) == 1
+    for k, (got, want) in enumerate(zip(res.traces, ref)):
+        name, loc = list(names)[k // len(ends)], ends[k % len(ends)]
+        want = np.array(want)
+        if name == "i_membrane":
+            assert not np.any(want)  # zero-area nodes
+        scale = 1.0 if name == "v" else max(np.abs(want).max(), 1e-3)
+        np.testing.assert_allclose(got, want, atol=1e-9 * scale, rtol=0,
+                                   err_msg=f"{name} at {cell.location_name(loc)}")
+
+
+def test_recordings_at_section_ends_refused_where_the_segment_lacks_them():
+    cell = dx.Cell.ball_and_stick(nseg=[1, 5])
+    cell.insert("hh", "soma").insert("pas", "dend")
+    for name, loc, segment in (("hh.m", cell.section(1)(0.0), "dend(0.1)"),
+                               ("ina", cell.section(1)(1.0), "dend(0.9)"),
+                               ("pas.i", cell.soma(1.0), "soma(0.5)")):
+        with pytest.raises(ValueError) as err:
+            cell.record(name, loc)
+        msg = str(err.value)
+        assert cell.location_name(loc) in msg and segment in msg, msg
+        assert "segment" in msg and "v and i_membrane" in msg, msg
+    cell.record("hh.m", cell.soma(1.0)).record("pas.i", cell.section(1)(0.0))  # their segments'

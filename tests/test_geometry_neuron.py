@@ -228,3 +228,37 @@ def test_random_programmatic_trees(seed):
         assert_same_sections(secs, morph)
         assert_same_geometry(secs, comps, Ra=Ra)
         assert_same_nodes(secs, comps)
+
+
+def test_kept_section_ends_match_neuron():
+    """Ends kept for point processes (``ends``): every x = 1 node and the root's x = 0
+    node, as NEURON has them: each one's ri (its half segment) is NEURON's, the rest of
+    the geometry is unchanged, and the differentiable geometry agrees."""
+    from dendrax.morphology import frustum_table, geometry_jax
+
+    morph = Morphology.from_sections([
+        dict(length=20.0, diam=20.0, region="soma"),
+        dict(length=300.0, diams=[4.0, 3.0, 2.5, 1.0], parent=0, parent_x=1.0, region="apic"),
+        dict(length=120.0, diams=[2.0, 1.0], parent=1, parent_x=0.5),
+        dict(length=80.0, diam=0.7, parent=1, parent_x=1.0),
+    ])
+    nseg = np.array([3, 5, 3, 1])
+    ends = [(s, 1.0) for s in range(4)] + [(0, 0.0)]
+    secs = neuron_from_morphology(morph, nseg, Ra=100.0)
+    plain, comps = compartments(morph, nseg), compartments(morph, nseg, ends)
+    assert comps.n_nodes == sum(n + 1 for n in nseg) + 1 == plain.n_nodes + 3  # NEURON's
+    g = segment_geometry(secs)
+    ri = comps.ri(100.0)
+    assert rel(ri[comps.end_node], g["ri_end"]) < RTOL
+    root = node_index(comps, 0, 0.0)
+    assert comps.is_junction[root] and comps.parent[root] == comps.first_centre[0]
+    assert rel(ri[root], secs[0](0.5 / 3).ri()) < RTOL  # the first half segment
+    same = centre_nodes(comps)
+    np.testing.assert_array_equal(comps.area[same], plain.area[centre_nodes(plain)])
+    later = same[same != comps.first_centre[0]]  # the root centre's half went to the leaf
+    np.testing.assert_array_equal(ri[later], plain.ri(100.0)[centre_nodes(plain)][1:])
+    area, axial = geometry_jax(frustum_table(morph, nseg, ends), morph.point_diameters)
+    np.testing.assert_allclose(area, comps.area, rtol=1e-14)
+    np.testing.assert_allclose(axial, comps.axial_integral, rtol=1e-14)
+    with pytest.raises(ValueError, match="not a section end"):
+        compartments(morph, nseg, [(1, 0.0)])  # a child's 0 end is its parent's node

@@ -153,6 +153,22 @@ def test_ball_and_stick_round_trip(tmp_path):
         ("hh", "dendrax"), ("pas", "dendrax"), ("Exp2Syn", "dendrax")}
 
 
+def test_point_processes_at_section_ends_round_trip(tmp_path):
+    """The zero-area end nodes a cell keeps for point processes at a terminal x = 1 or the
+    root's x = 0 are numbered in the file; the loaded cell keeps the same ones."""
+    cell = ball_and_stick()
+    n = cell.n_nodes
+    cell.iclamp(cell.section(1)(1.0), delay=1.0, dur=2.0, amp=0.2)
+    cell.synapse("Exp2Syn", cell.soma(0.0), spike_times=[3.0], weight=0.002)
+    cell.record("v", cell.section(1)(1.0)).record("i_membrane", cell.soma(0.0))
+    assert cell.n_nodes == n + 2
+    loaded, _ = round_trip(cell, tmp_path)
+    assert loaded.n_nodes == cell.n_nodes and loaded.ends == cell.ends
+    np.testing.assert_array_equal(loaded.compartments.parent, cell.compartments.parent)
+    assert_same_params(cell, loaded)
+    assert_same_run(cell, loaded, 8.0)
+
+
 def test_saving_twice_gives_identical_bytes(tmp_path):
     cell = ball_and_stick()
     save(cell, tmp_path / "a.json")
@@ -612,7 +628,7 @@ def test_refuses_bad_plastic_connections_and_surrogates(tmp_path):
             r"point_recordings\[0\]\[0\]: unknown plastic synapse kind 'hebb_synapse'")
     refused(lambda d: recording(d).__setitem__(1, "u"),
             r"point_recordings\[0\]\[1\]: stdp_synapse records \['weight', 'Kplus', 't_last', "
-            r"'Kminus'\], not 'u'")
+            r"'Kminus', 'w_facilitated'\], not 'u'")
     refused(lambda d: recording(d).__setitem__(2, 4),
             r"point_recordings\[0\]\[2\]: 4 is out of range \[0, 4\)")
     refused(lambda d: recording(d).__setitem__(3, "median"),
@@ -805,7 +821,8 @@ def test_the_format_covers_every_piece_of_model_state():
     assert set(vars(dx.Cell.ball_and_stick())) == {
         "morphology", "nseg", "compartments", "frustums", "revision", "values", "mechanisms",
         "mechanism_nodes", "stimuli", "_recordings", "spike_records",
-        "field_records"}  # extracellular readouts: save refuses them by name (not in the format)
+        "field_records",  # extracellular readouts: save refuses them by name (not in the format)
+        "ends"}  # the kept end nodes: read back from "nodes"
     assert [f.name for f in dataclasses.fields(Wiring)] == [
         "blocks", "sources", "spike_records", "recordings", "populations",
         "point_spike_records", "point_recordings",

@@ -149,9 +149,24 @@ def swc_network() -> NetSpec:
         t_stop=50.0, dt=DT)
 
 
+def synapses_at_section_ends() -> NetSpec:
+    """A (clamped, fires once) excites B at its terminal dend(1) and an artificial spike
+    excites B at its root's soma(0): NEURON puts both synapses on the zero-area nodes there,
+    which then have voltages of their own (on the last / first segment instead, B fired at
+    5.175 ms, not NEURON's 5.3 ms, with 30 mV off at its soma)."""
+    thin = CellSpec(nseg=[1, 5], Ra=200.0, cm=1.0, geometry={"dend_diam": 0.5})
+    return NetSpec(
+        cells=[bs([(SOMA, 0.5, 1.0, 1.0, 0.8)]), thin],
+        sources=[[12.0]],
+        conns=[Conn((0, SOMA, 0.5), (1, 1, 1.0), weight=0.01, delay=1.0, threshold=-20.0),
+               Conn(("source", 0), (1, SOMA, 0.0), weight=0.01, delay=0.3)],
+        record=[(1, 1, 1.0), (1, 1, 0.9), (1, SOMA, 0.0)],
+        t_stop=25.0, dt=DT)
+
+
 CASES = {f.__name__: f for f in (feedforward, recurrent_loop, offgrid_delays,
                                  subthreshold_crossing, simultaneous_arrivals, swc_network,
-                                 offgrid_sources, half_step_delays)}
+                                 offgrid_sources, half_step_delays, synapses_at_section_ends)}
 
 
 def make(name) -> NetSpec:
@@ -221,6 +236,10 @@ def test_neuron_scenario(name):
         assert n[0] >= 3 and n[1] >= 3 and n[2] >= 1, n
     elif name == "offgrid_sources":
         assert n[0] >= 2 and n[1] >= 1, n
+    elif name == "synapses_at_section_ends":
+        assert n[0] == 1 and n[1] >= 1, n
+        end, near = ref.v[2], ref.v[3]  # the synapse's node has its own voltage
+        assert np.abs(end - near).max() > 10.0
 
 
 # --- dendrax against NEURON ------------------------------------------------------

@@ -117,6 +117,7 @@ class Cell:
         n_sec = len(morphology.sections)
         nseg = _segmentation(morphology, nseg, max_length, d_lambda, freq, Ra, cm)
         self.nseg = nseg
+        self.ends: tuple = ()  # (section, x) ends whose zero-area node is kept (point_node)
         self.compartments = morph_lib.compartments(morphology, nseg)
         n = len(self.compartments.parent)
         self.frustums = morph_lib.frustum_table(morphology, nseg)
@@ -164,8 +165,8 @@ class Cell:
     @property
     def n_nodes(self) -> int:
         """The solver's nodes: one per segment centre, plus NEURON's zero-area nodes where
-        sections join (no membrane, so no mechanism sits there); ``cell.nodes()`` lists
-        the segment centres."""
+        sections join and at section ends where a point process sits (no membrane, so no
+        mechanism sits there); ``cell.nodes()`` lists the segment centres."""
         return len(self.compartments.parent)
 
     def section(self, index: int) -> SectionRef:
@@ -219,10 +220,55 @@ class Cell:
         return f"{name}({loc.x:g})"
 
     def node(self, loc: Location) -> int:
+        """The node of NEURON's v at ``loc``: a segment centre, or at a section end the
+        zero-area node there (where sections join, or where a point process sits; else
+        the adjacent centre, whose v it shares)."""
         if not isinstance(loc, Location):
             raise ValueError(f"expected a Location such as cell.soma(0.5), got {loc!r}")
         self.section(loc.section)
         return int(morph_lib.node_index(self.compartments, loc.section, loc.x))
+
+    def point_node(self, loc: Location) -> int:
+        """The node a point process at ``loc`` sits on (an electrode, a synapse), as
+        ``node``; at a terminal section's x = 1 or the root's x = 0 NEURON's zero-area node
+        there, which the cell keeps from now on (it has a voltage of its own once current
+        is injected there). Keeping it renumbers the nodes after it."""
+        node = self.node(loc)
+        if not morph_lib.dropped_end(self.compartments, loc.section, loc.x):
+            return node
+        self._keep_end(int(loc.section), float(loc.x))
+        return self.node(loc)
+
+    def segment_node(self, loc: Location) -> int:
+        """The node whose range variables NEURON reads at ``loc`` (states, currents,
+        i_cap; not v or i_membrane, which are the node's): the centre of the segment
+        holding x, at x = 0 and 1 the section's first and last segment."""
+        return int(self.nodes(loc)[0])
+
+    def _keep_end(self, section: int, x: float) -> None:
+        """Keep the zero-area node at ``section(x)`` (a dropped end): new compartments and
+        frustums, every per-node value and stimulus moved to the new numbering (the new
+        node takes its neighbouring centre's values; no mechanism sits on it)."""
+        self._touch()
+        old = self.compartments
+        self.ends = tuple(sorted(self.ends + ((section, x),)))
+        self.compartments = morph_lib.compartments(self.morphology, self.nseg, self.ends)
+        self.frustums = morph_lib.frustum_table(self.morphology, self.nseg, self.ends)
+        source, added = _renumbering(old, self.compartments)
+        moved = np.empty(old.n_nodes, dtype=int)
+        moved[source[~added]] = np.flatnonzero(~added)
+        vals = self.values
+        vals["cm"] = vals["cm"][source]
+        vals["ions"] = {k: v[source] for k, v in vals["ions"].items()}
+        vals["mechs"] = {m: {k: v[source] for k, v in t.items()} for m, t in vals["mechs"].items()}
+        self.mechanism_nodes = {m: v[source] & ~added for m, v in self.mechanism_nodes.items()}
+        st = self.stimuli
+        self.stimuli = Stimuli(
+            [(int(moved[n]), *rest) for n, *rest in st.iclamp],
+            [(int(moved[n]), *rest) for n, *rest in st.waveform],
+            [(int(moved[n]), *rest) for n, *rest in st.vclamp],
+            {k: (m, [(int(moved[n]), *rest) for n, *rest in items])
+             for k, (m, items) in st.spikes.items()})
 
     def distance(self) -> np.ndarray:
         """Path length (um) along the tree from the soma centre to every node, as
@@ -396,7 +442,8 @@ class Cell:
                                  "call; a time course of current: cell.stimulate)")
             _check_finite(f"iclamp {k}", v)
         NONNEGATIVE.check("iclamp dur", dur, "ms")
-        self.stimuli.iclamp.append((self.node(loc), float(delay), float(dur), float(amp)))
+        node = self.point_node(loc)  # first: keeping an end node renumbers the stimuli
+        self.stimuli.iclamp.append((node, float(delay), float(dur), float(amp)))
         return self
 
     def stimulate(self, loc: Location, t, i) -> "Cell":
@@ -414,7 +461,8 @@ class Cell:
             raise ValueError(f"waveform times must not decrease (equal times make a step, as "
                              f"Vector.play's), got t[{k}] = {t[k]:g} after t[{k - 1}] = "
                              f"{t[k - 1]:g} ms")
-        self.stimuli.waveform.append((self.node(loc), t, i))
+        node = self.point_node(loc)  # first: keeping an end node renumbers the stimuli
+        self.stimuli.waveform.append((node, t, i))
         return self
 
     def vclamp(self, loc: Location, *, amp, dur, rs: float = 1.0) -> "Cell":
@@ -431,7 +479,8 @@ class Cell:
         _check_finite("vclamp dur", dur)
         amp += [amp[-1]] * (3 - len(amp))
         dur += [0.0] * (3 - len(dur))
-        self.stimuli.vclamp.append((self.node(loc), amp, dur, float(rs)))
+        node = self.point_node(loc)  # first: keeping an end node renumbers the stimuli
+        self.stimuli.vclamp.append((node, amp, dur, float(rs)))
         return self
 
     def record(self, name: str = "v", loc=None, *, reduce: str | None = None) -> "Cell":
@@ -453,7 +502,10 @@ class Cell:
                 * "<synapse>.<state>", "<synapse>.i" (nA), "<synapse>.g" (uS, di/dv): the
                   first such synapse at ``loc``, e.g. "Exp2Syn.g";
                 * "iclamp.i", "vclamp.i": an electrode's current into the cell, nA.
-            loc: a Location or a list of them (e.g. ``cell.segments()``).
+            loc: a Location or a list of them (e.g. ``cell.segments()``). At a section end
+                (x = 0 or 1), as NEURON: v and i_membrane are the end's node's (a zero-area
+                node's i_membrane is 0 but for a synapse there), states, currents and i_cap
+                the first or last segment's.
             reduce: None to keep the trace; "max", "min" or "mean" to keep only that
                 statistic over the run (t = 0 included), computed as the run goes, no trace
                 stored: ``res[name, loc, reduce]``.
@@ -468,6 +520,8 @@ class Cell:
             or isinstance(loc, Location) else list(loc)
         for one in locs:
             self.check_record(name, one)
+            if name == "i_membrane":  # NEURON's i_membrane_ at an end is its node's (0 there
+                self.point_node(one)  # without a point process): keep that node
         self._recordings.extend((name, one, reduce) for one in locs)
         return self
 
@@ -523,12 +577,13 @@ class Cell:
         node = self.node(loc)
         if name in MEMBRANE_UNITS:
             return MEMBRANE_UNITS[name]
+        segment = self.segment_node(loc)  # range variables: the segment's (NEURON's)
         mech, dot, q = name.partition(".")
         if not dot and name[:1] == "i" and name[1:] in IONS:
             if not any(name[1:] in m.ions or getattr(m, "ion", None) == name[1:]
-                       for k, m in self.mechanisms.items() if self.mechanism_nodes[k][node]):
-                raise ValueError(f"cannot record {name!r} at {loc}: no mechanism there uses "
-                                 f"{name[1:]}")
+                       for k, m in self.mechanisms.items() if self.mechanism_nodes[k][segment]):
+                raise ValueError(f"cannot record {name!r} at {self._where(loc)}: no mechanism "
+                                 f"there uses {name[1:]}")
             return "mA/cm2"
         if name in ("iclamp.i", "vclamp.i"):
             clamps = self.stimuli.iclamp + self.stimuli.waveform if mech == "iclamp" \
@@ -564,9 +619,21 @@ class Cell:
         else:
             raise ValueError(f"{mech} has no state or current {q!r}; record one of "
                              f"{sorted(set(m.states) | set(currents) | ({pool} - {None}))}")
-        if not self.mechanism_nodes[mech][node]:
-            raise ValueError(f"cannot record {name!r} at {loc}: {mech} is not inserted there")
+        if not self.mechanism_nodes[mech][segment]:
+            raise ValueError(f"cannot record {name!r} at {self._where(loc)}: {mech} is not "
+                             "inserted there")
         return unit
+
+    def _where(self, loc: Location) -> str:
+        """A location's name for messages; at a section end, the segment NEURON reads."""
+        name = self.location_name(loc)
+        if loc.x not in (0.0, 1.0):
+            return name
+        seg = self.compartments.x[self.segment_node(loc)]
+        which = "first" if loc.x == 0.0 else "last"
+        return (f"{name} (a range variable at x = {loc.x:g} is the {which} segment's, "
+                f"{self.location_name(Location(loc.section, float(seg)))}; v and i_membrane are "
+                "the end node's)")
 
     def synapse(self, name, loc: Location, *, spike_times=(), weight: float = 0.001,
                 delay: float = 0.0, **params) -> "Cell":
@@ -595,7 +662,8 @@ class Cell:
         if np.any(times < 0):
             raise ValueError(f"{name} spike times must be >= 0 ms, got {times[times < 0][0]:g}")
         times = times.ravel()
-        self.stimuli.spikes.setdefault(name, (mech, []))[1].append((self.node(loc), values, times))
+        node = self.point_node(loc)  # first: keeping an end node renumbers the stimuli
+        self.stimuli.spikes.setdefault(name, (mech, []))[1].append((node, values, times))
         return self
 
     @property
@@ -642,6 +710,7 @@ class Cell:
         new.mechanisms = dict(self.mechanisms)
         new.mechanism_nodes = {k: v.copy() for k, v in self.mechanism_nodes.items()}
         new.stimuli = copy.deepcopy(self.stimuli)
+        new.ends = tuple(self.ends)
         new._recordings = list(self._recordings)
         new.spike_records = list(self.spike_records)
         new.field_records = list(self.field_records)
@@ -713,6 +782,18 @@ def synapse_values(mech, params: dict, **extra) -> dict:
         if rng is not None:
             rng.check(f"{mech.name}.{k}", v, unit)
     return values
+
+
+def _renumbering(old, new) -> tuple[np.ndarray, np.ndarray]:
+    """(source [N_new]: each new node's node in ``old``, added [N_new]: whether it is new)
+    between two node trees of one morphology and nseg, ``new`` with more kept section
+    ends; a kept end's source is the segment centre whose voltage it had."""
+    index = {(int(s), float(x)): i for i, (s, x) in enumerate(zip(old.section, old.x))}
+    added = np.array([(int(s), float(x)) not in index for s, x in zip(new.section, new.x)])
+    source = np.array([index.get((int(s), float(x)), -1) if not a else
+                       morph_lib.node_index(old, int(s), float(x))
+                       for s, x, a in zip(new.section, new.x, added)], dtype=int)
+    return source, added
 
 
 def _assign(name, table, index, value, what):

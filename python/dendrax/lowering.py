@@ -585,6 +585,8 @@ def _lower(cells: tuple, wiring) -> Lowered:
         fnode = forest(c, cells[c].node(loc))
         node = int(rank[fnode])
         mech, _, q = name.partition(".")
+        if not (name in ("v", "i_membrane", "iclamp.i", "vclamp.i") or mech in synapse_groups):
+            node = int(rank[forest(c, cells[c].segment_node(loc))])  # a range variable
         local = node
         if name in ("v", "i_cap", "i_membrane"):
             source = (name, 0, "")

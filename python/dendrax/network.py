@@ -545,6 +545,8 @@ class Network:
                 raise ValueError(f"{name}.{k} must be finite")
         if np.any(values["delay"] < 0):
             raise ValueError(f"delay must be >= 0 ms, got {values['delay'].min()}")
+        if post_cell is not None:  # point neurons onto cells' synapses
+            self._keep_post_ends(post_cell, post_section, post_x)
         self.wiring.blocks.append(Block(name, mech, False, pre_cell, pre_section, pre_x, None,
                                         thr, post_cell, post_section, post_x, values, **kw))
         self._revision += 1
@@ -722,6 +724,7 @@ class Network:
             thr = _per_connection("threshold", magnitude(threshold, "mV", "threshold"), n)
             if not np.all(np.isfinite(thr)):
                 raise ValueError(f"threshold must be finite, got {threshold!r}")
+        self._keep_post_ends(post_cell, np.asarray(post_section, int), np.asarray(post_x, float))
         as_arr = lambda a, t: None if a is None else np.asarray(a, t)  # noqa: E731
         self.wiring.blocks.append(Block(
             synapse, mech, graded, as_arr(pre_cell, int), as_arr(pre_section, int),
@@ -729,6 +732,15 @@ class Network:
             np.asarray(post_x, float), values))
         self._revision += 1
         return self
+
+    def _keep_post_ends(self, cells, sections, xs) -> None:
+        """Let each cell keep NEURON's zero-area node at the section ends where synapses go
+        (a terminal x = 1 or the root's x = 0; ``Cell.point_node``): cells [n], sections [n],
+        xs [n]."""
+        ends = (xs == 0.0) | (xs == 1.0)
+        for c, k, x in sorted({(int(c), int(k), float(x)) for c, k, x in
+                               zip(cells[ends], sections[ends], xs[ends])}):
+            self._cells[c].point_node(Location(k, x))
 
     @property
     def n_connections(self) -> int:
@@ -798,6 +810,8 @@ class Network:
         for one in locs:
             c = self._cell_of(one)
             self._cells[c].check_record(name, one, synapses=kinds)
+            if name == "i_membrane":  # an end's node, as Cell.record
+                self._cells[c].point_node(one._replace(cell=None))
             self.wiring.recordings.append((c, name, one, reduce))
         self._revision += 1
         return self

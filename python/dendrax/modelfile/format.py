@@ -31,8 +31,10 @@ parameters and the weights of connections onto point neurons are NEST's)::
       "wiring": {...}                      # kind "network" only
     }
 
-A cell (nodes are numbered as ``dendrax.morphology.compartments(morphology, nseg)`` numbers
-them, the cell's own numbering; ``nodes`` lists each node's section and x as a check)::
+A cell (nodes are numbered as ``dendrax.morphology.compartments(morphology, nseg, ends)``
+numbers them, the cell's own numbering, with ``ends`` the section ends where point
+processes keep a zero-area node (``Cell.point_node``); ``nodes`` lists each node's section
+and x, from which a reader takes those ends, and as a check)::
 
     {"morphology": 0, "nseg": [per section],
      "nodes": {"section": [N], "x": [N]},

@@ -15,7 +15,7 @@ from .. import plugins
 from ..cell import REDUCTIONS, Cell, Location, Stimuli
 from ..mechanisms import registry
 from ..mechanisms.base import GradedSynapse, IonPool, Synapse, as_range
-from ..morphology import Morphology, Section
+from ..morphology import Morphology, Section, dropped_end
 from ..network import Block, Network
 from ..point import GENERATORS, GROUP as POINT_NEURONS, Generator, PointNeuron, SpikeGenerator
 from ..point import StaticSynapse, model as point_model
@@ -263,6 +263,19 @@ def _read_morphology(r: _Reader, m, where) -> Morphology:
         r.fail(where, str(err))
 
 
+def _keep_ends(r: _Reader, cell: Cell, nodes: dict, where: str) -> None:
+    """Keep the zero-area end nodes the file's cell has where point processes sat (a
+    terminal x = 1, a root's x = 0; ``Cell.point_node``), so the numbering matches."""
+    sec = r.ints(nodes["section"], f"{where}.section")
+    x = r.floats(nodes["x"], f"{where}.x")
+    if sec.shape != x.shape:
+        return  # reported with the node count below
+    for s, at in sorted({(int(s), float(a)) for s, a in zip(sec, x) if a in (0.0, 1.0)}):
+        if 0 <= s < len(cell.morphology.sections) and \
+                dropped_end(cell.compartments, s, at):
+            cell.point_node(Location(s, at))
+
+
 def _read_cell(r: _Reader, c, where, morphs, mechs, templates) -> Cell:
     r.keys(c, where, {"morphology", "nseg", "nodes", "values", "channels", "stimuli",
                       "recordings", "spike_records"})
@@ -274,10 +287,11 @@ def _read_cell(r: _Reader, c, where, morphs, mechs, templates) -> Cell:
     if key not in templates:  # cells of one morphology and nseg share their geometry
         templates[key] = Cell(morph, nseg=nseg)
     cell = templates[key].copy()
-    n = cell.n_nodes
     n_pts = int(morph.point_offsets[-1])
 
     nodes = r.keys(c["nodes"], f"{where}.nodes", {"section", "x"})
+    _keep_ends(r, cell, nodes, f"{where}.nodes")
+    n = cell.n_nodes
     sec = r.ints(nodes["section"], f"{where}.nodes.section", n, "one per node")
     x = r.floats(nodes["x"], f"{where}.nodes.x", n, "one per node")
     if not (np.array_equal(sec, cell.compartments.section)

@@ -3,7 +3,7 @@
 * :class:`Morphology`, :class:`Section` -- the data model (``morphology.py``);
 * :func:`read_swc` -- NEURON Import3d-exact SWC reader (``swc.py``);
 * :func:`read_morphology` -- dispatch to registered readers by format (``readers.py``);
-* :func:`compartments`, :func:`node_index`, :func:`nseg_d_lambda`,
+* :func:`compartments`, :func:`node_index`, :func:`dropped_end`, :func:`nseg_d_lambda`,
   :func:`nseg_max_length` -- NEURON's node tree, areas and axial resistances
   (``segmentation.py``);
 * :func:`frustum_table`, :func:`geometry_jax` -- the same geometry as a differentiable
@@ -13,13 +13,14 @@
 from .geometry import FrustumTable, concatenate_tables, frustum_table, geometry_jax
 from .morphology import Morphology, MorphologyError, Section
 from .readers import known_formats, read_morphology
-from .segmentation import (Compartments, compartments, node_index, nseg_d_lambda,
-                           nseg_max_length)
+from .segmentation import (Compartments, compartments, dropped_end, node_index,
+                           nseg_d_lambda, nseg_max_length)
 from .swc import read_swc
 
 __all__ = [
     "Morphology", "Section", "MorphologyError",
     "read_swc", "read_morphology", "known_formats",
-    "Compartments", "compartments", "node_index", "nseg_d_lambda", "nseg_max_length",
+    "Compartments", "compartments", "dropped_end", "node_index", "nseg_d_lambda",
+    "nseg_max_length",
     "FrustumTable", "concatenate_tables", "frustum_table", "geometry_jax",
 ]

@@ -79,10 +79,10 @@ class FrustumTable:
         return int(np.shape(self.length)[0])
 
 
-def frustum_table(morph: Morphology, nseg=1) -> FrustumTable:
+def frustum_table(morph: Morphology, nseg=1, ends=()) -> FrustumTable:
     """Build the static frustum table of ``morph`` at ``nseg`` (int or int [S]); node
-    numbering is that of :func:`compartments` (morph, nseg)."""
-    lay = _layout(morph, nseg)
+    numbering is that of :func:`compartments` (morph, nseg, ends)."""
+    lay = _layout(morph, nseg, ends)
     N = int(lay.parent.shape[0])
     offsets = morph.point_offsets
     cols: dict[str, list[np.ndarray]] = {k: [] for k in FrustumTable._ARRAYS}

@@ -20,8 +20,10 @@ centre and its parent node (half of this segment plus half of the previous one, 
 the parent section's attachment node for the first segment).
 
 :func:`compartments` keeps a zero-area junction node only where some section attaches
-to it (a zero-area leaf node changes no other node's voltage) and orders the nodes so
-that parents come first (``parent[i] < i``).
+to it, or at a section end given in ``ends`` (where a point process injects current:
+NEURON puts it on that end node, which then has a voltage of its own); a zero-area leaf
+node nothing is placed on has its neighbour's voltage, so dropping it changes no
+voltage. The nodes are ordered so that parents come first (``parent[i] < i``).
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ import numpy as np
 
 from .morphology import Morphology
 
-__all__ = ["Compartments", "compartments", "node_index", "nseg_d_lambda",
+__all__ = ["Compartments", "compartments", "node_index", "dropped_end", "nseg_d_lambda",
            "nseg_max_length", "section_pieces", "Pieces", "PI"]
 
 PI = 3.14159265358979323846  # NEURON's PI
@@ -211,7 +213,9 @@ class Compartments:
             ``ri_i [MOhm] = 4e-2 * Ra / pi * axial_integral[i]`` is NEURON's
             ``seg.ri()``. For a root that is a segment centre it is the half segment
             from the centre to the section's 0 end (NEURON's ``ri()`` there); 0 for a
-            root junction.
+            root junction. A root's x = 0 node kept only for a point process (``ends``)
+            hangs off the first centre as a leaf (the same circuit; the segment stays the
+            root): the half segment is then the leaf's, and the centre's is 0.
         nseg: int32 [S] segments per section.
         first_centre: int32 [S] node of the first segment centre of each section; the
             centres of section s are nodes first_centre[s] + j, j < nseg[s].
@@ -272,9 +276,29 @@ class _Layout:
     end_node: np.ndarray
     attach_node: np.ndarray
     root_node: np.ndarray  # x = 0 junction of each root section (-1 if dropped / not root)
+    root_leaf: np.ndarray  # x = 0 node of a root kept for a point process only (-1: none)
 
 
-def _layout(morph: Morphology, nseg) -> _Layout:
+def _end_masks(morph: Morphology, ends) -> tuple[np.ndarray, np.ndarray]:
+    """(keep the x = 1 node [S], keep the root's x = 0 node [S]) of the section ends
+    ``ends``: (section, x) pairs with x = 1, or x = 0 on a root section."""
+    S = morph.n_sections
+    end, root = np.zeros(S, dtype=bool), np.zeros(S, dtype=bool)
+    for section, x in ends:
+        s, x = int(section), float(x)
+        if not 0 <= s < S:
+            raise IndexError(f"section {section} out of range (0..{S - 1})")
+        if x == 1.0:
+            end[s] = True
+        elif x == 0.0 and morph.sections[s].parent < 0:
+            root[s] = True
+        else:
+            raise ValueError(f"({section}, {x:g}) is not a section end with a node of its own: "
+                             "give x = 1, or x = 0 of a root section")
+    return end, root
+
+
+def _layout(morph: Morphology, nseg, ends=()) -> _Layout:
     ns = _nseg_array(morph, nseg)
     S = morph.n_sections
     secs = morph.sections
@@ -291,7 +315,7 @@ def _layout(morph: Morphology, nseg) -> _Layout:
             attach.append(attach[p])
         else:
             attach.append(("centre", p, min(int(float(ns[p]) * x), int(ns[p]) - 1)))
-    needed_end = np.zeros(S, dtype=bool)
+    needed_end, kept_root = _end_masks(morph, ends)
     needed_root = np.zeros(S, dtype=bool)
     for i, s in enumerate(secs):
         if s.parent < 0:
@@ -301,11 +325,15 @@ def _layout(morph: Morphology, nseg) -> _Layout:
             needed_end[p] = True
         elif kind == "root":
             needed_root[p] = True
+    # a root's x = 0 node that only a point process needs hangs off the first centre as a
+    # leaf (the same circuit; the thick soma stays the root of the elimination)
+    leaf_root = kept_root & ~needed_root
 
     parent, section, xs, junction = [], [], [], []
     first_centre = np.zeros(S, dtype=np.int64)
     end_node = np.full(S, -1, dtype=np.int64)
     root_node = np.full(S, -1, dtype=np.int64)
+    root_leaf = np.full(S, -1, dtype=np.int64)
     attach_node = np.full(S, -1, dtype=np.int64)
 
     def node_of(a):
@@ -340,10 +368,17 @@ def _layout(morph: Morphology, nseg) -> _Layout:
             section.append(i)
             xs.append(1.0)
             junction.append(True)
+        if leaf_root[i]:
+            root_leaf[i] = attach_node[i] = len(parent)
+            parent.append(int(first_centre[i]))
+            section.append(i)
+            xs.append(0.0)
+            junction.append(True)
     return _Layout(nseg=ns, parent=np.array(parent, dtype=np.int64),
                    section=np.array(section, dtype=np.int64), x=np.array(xs),
                    is_junction=np.array(junction, dtype=bool), first_centre=first_centre,
-                   end_node=end_node, attach_node=attach_node, root_node=root_node)
+                   end_node=end_node, attach_node=attach_node, root_node=root_node,
+                   root_leaf=root_leaf)
 
 
 def _piece_nodes(lay: _Layout, sec: int, pieces: Pieces) -> tuple[np.ndarray, np.ndarray]:
@@ -354,22 +389,27 @@ def _piece_nodes(lay: _Layout, sec: int, pieces: Pieces) -> tuple[np.ndarray, np
     area_node = fc + pieces.seg
     nxt = pieces.seg + pieces.half  # the left half belongs to this centre, right to next
     axial_node = np.where(nxt < n, fc + nxt, int(lay.end_node[sec]))
-    return area_node, axial_node
+    leaf = int(lay.root_leaf[sec])  # a root's x = 0 leaf: the first half is its path
+    return area_node, np.where((nxt == 0) & (leaf >= 0), leaf, axial_node)
 
 
-def compartments(morph: Morphology, nseg=1) -> Compartments:
+def compartments(morph: Morphology, nseg=1, ends=()) -> Compartments:
     """NEURON's node tree for ``morph`` with ``nseg`` segments per section.
 
     Args:
         morph: the morphology.
         nseg: an int for every section, or an int array [S] (see
             :func:`nseg_d_lambda`, :func:`nseg_max_length`).
+        ends: section ends whose zero-area node is kept although no section attaches
+            there, as (section, x) pairs: x = 1, or x = 0 of a root section (where a
+            point process sits; see :func:`dropped_end`). Its axial resistance to the
+            last (first) segment centre is the half segment's, as NEURON's.
 
     Returns:
         :class:`Compartments` with areas and axial integrals equal to NEURON's
         ``seg.area()`` and ``seg.ri()`` (for the cell built from the same pt3d).
     """
-    lay = _layout(morph, nseg)
+    lay = _layout(morph, nseg, ends)
     N = lay.parent.shape[0]
     area = np.zeros(N)
     axial = np.zeros(N + 1)  # last slot collects the halves of dropped end nodes
@@ -401,8 +441,10 @@ def node_index(comps: Compartments, section: int, x: float) -> int:
     section's x = 1 junction node, or its last segment centre if that junction was
     dropped. x = 0: the node the section's 0 end joins (the parent's node at
     ``parent_x``, as NEURON's ``sec(0)``); for a root, its x = 0 junction, or its first
-    segment centre if that junction was dropped. (A dropped zero-area leaf node always
-    has the voltage of its neighbouring centre, so these choices are exact.)
+    segment centre if that junction was dropped. (A dropped zero-area leaf node has the
+    voltage of its neighbouring centre while nothing injects current there, so these
+    choices are exact for v; a point process at a dropped end needs the node kept:
+    :func:`dropped_end`, ``compartments(..., ends=)``.)
     """
     s = int(section)
     if not 0 <= s < comps.n_sections:
@@ -419,3 +461,15 @@ def node_index(comps: Compartments, section: int, x: float) -> int:
         a = int(comps.attach_node[s])
         return a if a >= 0 else fc
     return fc + min(int(float(n) * x), n - 1)
+
+
+def dropped_end(comps: Compartments, section: int, x: float) -> bool:
+    """Whether ``section(x)`` is a section end whose zero-area node ``comps`` dropped: x = 1
+    of a section without an x = 1 node (nothing attaches there), or x = 0 of a root
+    section without an x = 0 node. NEURON has a node there; a point process placed
+    there injects into it, so it must be kept (``compartments(..., ends=)``)."""
+    s, x = int(section), float(x)
+    node_index(comps, s, x)  # checks the section and x
+    if x == 1.0:
+        return int(comps.end_node[s]) < 0
+    return x == 0.0 and int(comps.attach_node[s]) < 0
