@@ -375,7 +375,7 @@ def test_spike_count_is_the_soma_s_whatever_is_recorded_first(tmp_path, capsys):
     ('[[population]]\nmodel = "iaf_psc_alpha"\nn = 3\nname = "a"\n[[connection]]\npre = "a"\n'
      'post = "a[x]"\nweight = 1.0\n', "bad selection"),
     ('[[population]]\nmodel = "iaf_psc_alpha"\nn = 3\nname = "a"\n[[connection]]\npre = "a"\n'
-     'post = "a"\nweight = 1.0\ndelay = 0.01\n[simulation]\ndt = 0.1\n', "less than one step"),
+     'post = "a"\nweight = 1.0\ndelay = 0.01\n[simulation]\ndt = 0.1\n', "rounds to no step"),
     ('[[population]]\nmodel = "iaf_psc_alpha"\nn = 3\nname = "a"\n[[connection]]\npre = "a"\n'
      'post = "a"\nweight = 1.0\none_to_one = "false"\n',
      "one_to_one must be true or false, got 'false'"),

@@ -18,9 +18,10 @@ models share:
   step on (it is stored in the state "I_stim", NEST's y0 / I_stim / i_0), while I_e acts at
   once.
 * A spike sent at time t_s over a connection with delay d is read in the step
-  k = round(t_s/dt) + round(d/dt) - 1 (from k dt to (k+1) dt), so its effect shows first in
+  k = t_s/dt + D - 1 (from k dt to (k+1) dt; D the delay in steps as NEST rounds it,
+  ``propagators.delay_steps``), so its effect shows first in
   the state at (k+1) dt = t_s + d; a dc_generator with start t0 is read from step
-  round(t0/dt) + round(d/dt) - 1 on and so moves the membrane from the step after.
+  t0/dt + D - 1 on and so moves the membrane from the step after.
 
 The exact-integration models (iaf_psc_*) agree with NEST to ~1e-13 mV; the GSL models
 (iaf_cond_exp, iaf_cond_alpha, iaf_cond_beta, aeif_cond_exp, hh_psc_alpha) reproduce NEST's
