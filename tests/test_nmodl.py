@@ -189,6 +189,53 @@ def test_if_elseif_else_functions_and_builtins():
     np.testing.assert_allclose(w, target + (0.5 - target) * np.exp(-0.7 / 2.0), rtol=1e-13)
 
 
+NUMBERS_MOD = """
+NEURON { SUFFIX numbers NONSPECIFIC_CURRENT i RANGE g }
+CONSTANT { c = -8  f = 3  x = 2 }
+PARAMETER { g = 0.001 (S/cm2) <0.01, 1> }
+ASSIGNED { v (mV) i (mA/cm2) }
+STATE { root count }
+BREAKPOINT { SOLVE st METHOD cnexp  i = g * (v + 65) }
+INITIAL {
+    root = c^(1/3)
+    count = (v < -20) + (v < 0) + (v > 0 || v < 10) + !(v > 0) + (f == 3)*x
+}
+DERIVATIVE st { root' = 0  count' = 0 }
+"""
+
+
+def test_numbers_as_in_c():
+    """Comparisons and logic are 1 or 0 (bools would add as OR), a negative base to a
+    fractional power is NaN (C's pow; Python's would be complex), CONSTANTs named like
+    the generated code's names (f, x) keep their values, and PARAMETER limits are not
+    enforced (NEURON's are GUI hints: this default lies outside them)."""
+    cls = nmodl.load(NUMBERS_MOD, register=False)
+    s = cls().steady_state(jnp.asarray([-70.0, -10.0, 5.0]), {"g": jnp.full(3, 0.001)},
+                           {"celsius": 6.3, "dt": 0.025})
+    assert s["root"].dtype == jnp.float64 and np.isnan(np.asarray(s["root"])).all()
+    np.testing.assert_array_equal(s["count"], [1 + 1 + 1 + 1 + 2, 0 + 1 + 1 + 1 + 2, 0 + 0 + 1 + 0 + 2])
+    cell = dx.Cell.from_sections([{"length": 10.0, "diam": 10.0, "parent": -1, "region": "soma"}])
+    cell.insert(cls)
+    cell.set("numbers.g", 5.0)  # outside <0.01, 1>, as NEURON allows
+    cell.record("v")
+    assert np.isfinite(np.asarray(dx.simulate(cell, 1.0, 0.025).traces)).all()
+
+
+def test_dt_in_a_point_process_current_refused():
+    text = """NEURON { POINT_PROCESS dtsyn NONSPECIFIC_CURRENT i }
+PARAMETER { g = 0.001 (uS) }
+ASSIGNED { v (mV) i (nA) }
+BREAKPOINT {
+    i = g * (v + 65) * dt
+}
+NET_RECEIVE(w) { }
+"""
+    with pytest.raises(NmodlError) as err:
+        nmodl.load(text, register=False)
+    assert any(ln == 5 and "dt in BREAKPOINT of a POINT_PROCESS" in m
+               for ln, m in err.value.problems), err.value.problems
+
+
 # --- synapses --------------------------------------------------------------------------
 
 def test_exp2syn_like_carries_factor_and_clamped_tau1():

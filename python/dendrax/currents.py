@@ -62,20 +62,24 @@ def _put_add(total, nodes, x):
     return total + x if nodes is None else total.at[nodes].add(x)
 
 
-def environment(model: Model, core, conc):
-    """Per-node ionic environment: reversal potentials, concentrations, celsius.
+def environment(model: Model, core, conc, dt=None):
+    """Per-node ionic environment: reversal potentials, concentrations, celsius, dt.
 
     Args:
         model: static structure (``dendrax.lower``); its ions and those a pool changes.
         core: params pytree in simulator units (``dendrax.lowering.core_params``).
         conc: {ion: [N]} inside concentrations (mM) of the ions a pool changes.
+        dt: the time step (ms), if known.
 
     Returns:
-        {"celsius": scalar degC, and per ion "e<ion>" (mV), "<ion>i", "<ion>o" (mM)}: [N]
-        or scalars; "e<ion>" follows Nernst at the nodes where a mechanism reads the ion's
-        concentrations or a pool changes them (NEURON's ion style), else it is the parameter.
+        {"celsius": scalar degC, "dt": scalar ms (where given), and per ion "e<ion>" (mV),
+        "<ion>i", "<ion>o" (mM)}: [N] or scalars; "e<ion>" follows Nernst at the nodes
+        where a mechanism reads the ion's concentrations or a pool changes them (NEURON's
+        ion style), else it is the parameter.
     """
     env = {"celsius": core["celsius"]}  # a scalar: temperature factors are computed once
+    if dt is not None:
+        env["dt"] = dt
     for ion in model.ions:
         info = IONS[ion]
         ci = conc.get(ion, core["ions"][f"{ion}i0"])
@@ -107,10 +111,12 @@ def nernst_nodes(model: Model, ion: str):
 
 def local_environment(env, mech, nodes):
     """The part of ``env`` (``environment``'s, and "i<ion>" ion current densities in
-    mA/cm2 where given) that mechanism ``mech`` reads, at its ``nodes``: "celsius" and
-    "e<ion>", "<ion>i", "<ion>o", "i<ion>" of its ions, each [n] (or scalar)."""
-    keys = ["celsius"] + [k for ion in mech.ions for k in (f"e{ion}", f"{ion}i", f"{ion}o", f"i{ion}")]
-    return {k: env[k] if k == "celsius" else take(env[k], nodes) for k in keys if k in env}
+    mA/cm2 where given) that mechanism ``mech`` reads, at its ``nodes``: "celsius", "dt"
+    and "e<ion>", "<ion>i", "<ion>o", "i<ion>" of its ions, each [n] (or scalar)."""
+    keys = ["celsius", "dt"] + [k for ion in mech.ions
+                                for k in (f"e{ion}", f"{ion}i", f"{ion}o", f"i{ion}")]
+    return {k: env[k] if k in ("celsius", "dt") else take(env[k], nodes)
+            for k in keys if k in env}
 
 
 def membrane_currents(model: Model, core, v, states, env, ion_conductances: bool = False):

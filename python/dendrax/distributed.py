@@ -287,7 +287,7 @@ def _compiled(model, plan, n_dev, devices, block, dt, method, backend, n_steps):
         step, too_long = sim.step_function(
             m, core, dt, method=method, backend=backend,
             ring_offset=lax.axis_index(AXIS) * plan.words, record=lambda st: st.v[idx["rec"]])
-        state = sim.initial_state(m, core)
+        state = sim.initial_state(m, core, dt)
         state = state._replace(ring=jnp.zeros((model.ring_size, n_dev * plan.words), jnp.uint32))
 
         def run_block(state, piece):

@@ -97,18 +97,23 @@ def initial_state(model: Model, core, dt=None) -> State:
     dtype = core["area"].dtype
     v = jnp.full(n, core["v_init"], dtype)
     conc = {ion: core["ions"][f"{ion}i0"] for ion in model.dynamic_ions}
-    env = environment(model, core, conc)
-    states = []
-    for placement, p in zip(model.channels, core["channels"]):
-        local = local_environment(env, placement.mech, placement.nodes)
-        vl = take(v, placement.nodes)
-        s = placement.mech.steady_state(vl, p, local)
-        if isinstance(placement.mech, IonPool):
-            ion = placement.mech.ion
-            s = {**s, f"{ion}i": take(conc[ion], placement.nodes)}
-        states.append(s)
-    syn = [placement.mech.steady_state(v[placement.nodes], p, {}) for placement, p in
-           zip(model.synapses, core["synapses"])]
+    # the pools' INITIAL first, from <ion>i0; the channels' then see the concentrations
+    # they set (NEURON runs INITIAL blocks in mechanism order, ions first)
+    states = [None] * len(model.channels)
+    pools = [isinstance(placement.mech, IonPool) for placement in model.channels]
+    for first in (True, False):
+        env = environment(model, core, conc, dt)
+        for j, (placement, p) in enumerate(zip(model.channels, core["channels"])):
+            if pools[j] != first:
+                continue
+            local = local_environment(env, placement.mech, placement.nodes)
+            s = placement.mech.steady_state(take(v, placement.nodes), p, local)
+            if first:
+                ion = placement.mech.ion
+                conc = {**conc, ion: _put_into(conc[ion], placement.nodes, s[f"{ion}i"])}
+            states[j] = s
+    syn = [placement.mech.steady_state(v[placement.nodes], p, {} if dt is None else {"dt": dt})
+           for placement, p in zip(model.synapses, core["synapses"])]
     v_pre = v[model.graded_pre_nodes]
     graded = [placement.mech.steady_state(v_pre[placement.pre], p, {"v": v[placement.nodes]})
               for placement, p in zip(model.graded, core["graded"])]
@@ -130,12 +135,12 @@ def initial_state(model: Model, core, dt=None) -> State:
     return state
 
 
-def _observe_initial(model: Model, core, state: State, waveform0) -> dict:
+def _observe_initial(model: Model, core, state: State, waveform0, dt=None) -> dict:
     """What can be recorded at t = 0 (``_step`` gives it at every later step), as NEURON
     after finitialize: currents at v_init with the initial states, no capacitive current,
     electrode currents at t = 0 (``waveform0`` [W]: the waveform clamps')."""
     v = state.v
-    env = environment(model, core, state.conc)
+    env = environment(model, core, state.conc, dt)
     _, _, i_ion, per_mech = membrane_currents(model, core, v, state.channels, env)
     v_pre = [state.history[0][g.pre] for g in model.graded]
     _, _, event, graded = synaptic_currents(model, core, v, state.synapses, v_pre, state.graded)
@@ -226,7 +231,7 @@ def _step(model: Model, core, mat, dt, k, backend, carry: State, xs):
     #    XLA from folding the two halves of a constant dt into one)
     t = carry.t
     t_mid = lax.optimization_barrier(t + 0.5 * dt)
-    env = environment(model, core, conc)
+    env = environment(model, core, conc, dt)
     # Crank-Nicolson (NEURON's secondorder=2) moves the ion currents to t + dt/2 after the
     # solve, i += di/dv (v(t + dt/2) - v(t)), before the pools read them and for recording
     half_step_ions = k != 1.0 and bool(model.ions)
@@ -267,7 +272,7 @@ def _step(model: Model, core, mat, dt, k, backend, carry: State, xs):
                 new_states[j] = s
                 ion = placement.mech.ion
                 conc = {**conc, ion: _put_into(conc[ion], placement.nodes, s[f"{ion}i"])}
-        env = environment(model, core, conc)
+        env = environment(model, core, conc, dt)
     for j, (placement, p, s) in enumerate(zip(model.channels, core["channels"], states)):
         if not isinstance(placement.mech, IonPool):
             local = local_environment(env, placement.mech, placement.nodes)
@@ -368,7 +373,7 @@ def initialize(model: Model, core, waveform0=None, dt=None):
     state = initial_state(model, core, dt)
     if waveform0 is None:
         waveform0 = jnp.zeros(model.waveform_nodes.shape[0], state.v.dtype)
-    obs = _observe_initial(model, core, state, waveform0)
+    obs = _observe_initial(model, core, state, waveform0, dt)
     if any(r.reduce for r in model.recordings):
         first = _record(model, obs, reduced=True)
         state = state._replace(stats={"max": first, "min": first, "sum": first})

@@ -211,6 +211,14 @@ class IonPool(Mechanism):
 
     ion: ClassVar[str]
 
+    def steady_state(self, v, params: Params, env: Env) -> dict[str, Array]:
+        """Initial states (NEURON's INITIAL): as ``Mechanism``'s, and the concentration
+        the ion has at t = 0 (env["<ion>i"], its "<ion>i0"), as NEURON's pools start
+        unless their INITIAL sets it."""
+        out = super().steady_state(v, params, env)
+        key = f"{self.ion}i"
+        return {**out, key: jnp.zeros(jnp.shape(v), jnp.result_type(v)) + env[key]}
+
 
 class Synapse(Mechanism):
     """A point process on one compartment, driven by presynaptic spikes.

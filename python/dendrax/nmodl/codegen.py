@@ -70,7 +70,9 @@ def _block(kind: str, name: str) -> str:
 
 
 def _arg(name: str) -> str:
-    """A Python parameter name for a FUNCTION/PROCEDURE argument."""
+    """A Python parameter name for a FUNCTION/PROCEDURE argument, or the module-level name
+    of a CONSTANT or UNITS factor: never one the generated code uses itself (its own
+    locals start with "_")."""
     out = _ident(name)
     return out + "_" if out in RESERVED else out
 
@@ -103,6 +105,51 @@ class Generator:
         for cur in d.nonspecific:
             self.assigned.setdefault(cur, "nA" if d.point else "mA/cm2")
         self.carried = self._carried()
+        if d.point:  # a point process's current and NET_RECEIVE get no dt from dendrax
+            for where in ("BREAKPOINT", "NET_RECEIVE"):
+                for st in self._entry_points().get(where, ([], set()))[0]:
+                    if "dt" in self._mentions([st], set()):
+                        self.problems.append((st.line, f"dt in {where} of a POINT_PROCESS is "
+                                                       "not supported (dendrax gives it to "
+                                                       "INITIAL and the SOLVE'd block only)"))
+                        break
+
+    def _mentions(self, stmts, seen: set) -> set:
+        """Every name ``stmts`` and the FUNCTIONs and PROCEDUREs they call read or write."""
+        out: set = set()
+
+        def ex(e):
+            if e[0] == "var":
+                out.add(e[1])
+            elif e[0] == "bin":
+                ex(e[2])
+                ex(e[3])
+            elif e[0] in ("neg", "not"):
+                ex(e[1])
+            elif e[0] == "call":
+                for a in e[2]:
+                    ex(a)
+                call(e[1])
+
+        def call(name):
+            f = self.d.functions.get(name)
+            if f is not None and name not in seen:
+                seen.add(name)
+                out.update(self._mentions(f.body, seen))
+
+        for st in _walk(stmts):
+            if isinstance(st, Assign):
+                out.add(st.name)
+                ex(st.expr)
+            elif isinstance(st, Call):
+                for a in st.args:
+                    ex(a)
+                call(st.name)
+            elif isinstance(st, If):
+                ex(st.cond)
+            elif isinstance(st, Diff):
+                ex(st.expr)
+        return out
 
     def _declared_vars(self):
         d = self.d
@@ -230,24 +277,22 @@ class Generator:
             inner = self.expr(e[1], ctx, PREC["neg"])
             text = f"-{inner}"
             return f"({text})" if parent >= PREC["neg"] else text
+        # comparisons and logic are numbers, 1.0 or 0.0, as C's (bools would add as OR)
         if kind == "not":
-            return f"jnp.logical_not({self.expr(e[1], ctx)})"
+            return f"rt.truth(jnp.logical_not({self.expr(e[1], ctx)}))"
         if kind == "call":
             return self.call_expr(e[1], e[2], ctx)
         op, a, b = e[1], e[2], e[3]
         if op == "&&":
-            return f"jnp.logical_and({self.expr(a, ctx)}, {self.expr(b, ctx)})"
+            return f"rt.truth(jnp.logical_and({self.expr(a, ctx)}, {self.expr(b, ctx)}))"
         if op == "||":
-            return f"jnp.logical_or({self.expr(a, ctx)}, {self.expr(b, ctx)})"
+            return f"rt.truth(jnp.logical_or({self.expr(a, ctx)}, {self.expr(b, ctx)}))"
         p = PREC[op]
-        if op == "^":
-            left = self.expr(a, ctx, p + 1)  # (-a) ** b, (a ** b) ** c
-            rt = self.expr(b, ctx, p)
-            text = f"{left} ** {rt}"
-        elif p == 4:  # comparisons do not chain
-            text = f"{self.expr(a, ctx, p + 1)} {op} {self.expr(b, ctx, p + 1)}"
-        else:
-            text = f"{self.expr(a, ctx, p)} {op} {self.expr(b, ctx, p + 1)}"
+        if op == "^":  # C's pow: real (NaN for a negative base to a fractional power)
+            return f"jnp.power({self.expr(a, ctx)}, {self.expr(b, ctx)})"
+        if p == 4:  # comparisons do not chain
+            return f"rt.truth({self.expr(a, ctx, p + 1)} {op} {self.expr(b, ctx, p + 1)})"
+        text = f"{self.expr(a, ctx, p)} {op} {self.expr(b, ctx, p + 1)}"
         return f"({text})" if p < parent or (p == parent and right) else text
 
     def var(self, name, ctx) -> str:
@@ -256,7 +301,7 @@ class Generator:
         if name in ctx["local"]:
             return f'{ctx["l"]}[{name!r}]'
         if name in self.constants and name not in self._declared_vars() - set(self.d.constants):
-            return _ident(name)
+            return _arg(name)
         if name == "PI" and "PI" in self.constants:
             return "PI"
         return f'{ctx["x"]}[{name!r}]'
@@ -324,12 +369,13 @@ class Generator:
         self.counter += 1
         n = self.counter
         x, l = ctx["x"], ctx["l"]
-        self.emit(depth, f"c{n} = {self.expr(s.cond, ctx)}")
-        self.emit(depth, f"x{n}a, l{n}a = rt.fork({x}, {l})  # if")
-        self.body(s.body, {**ctx, "x": f"x{n}a", "l": f"l{n}a"}, depth)
-        self.emit(depth, f"x{n}b, l{n}b = rt.fork({x}, {l})  # else")
-        self.body(s.orelse, {**ctx, "x": f"x{n}b", "l": f"l{n}b"}, depth)
-        self.emit(depth, f"rt.join(c{n}, ({x}, {l}), (x{n}a, l{n}a), (x{n}b, l{n}b))")
+        # generated names start with "_": NMODL names (CONSTANTs are module-level) never do
+        self.emit(depth, f"_c{n} = {self.expr(s.cond, ctx)}")
+        self.emit(depth, f"_x{n}a, _l{n}a = rt.fork({x}, {l})  # if")
+        self.body(s.body, {**ctx, "x": f"_x{n}a", "l": f"_l{n}a"}, depth)
+        self.emit(depth, f"_x{n}b, _l{n}b = rt.fork({x}, {l})  # else")
+        self.body(s.orelse, {**ctx, "x": f"_x{n}b", "l": f"_l{n}b"}, depth)
+        self.emit(depth, f"rt.join(_c{n}, ({x}, {l}), (_x{n}a, _l{n}a), (_x{n}b, _l{n}b))")
 
     def diff(self, s: Diff, ctx, depth):
         if s.state not in self.d.states:
@@ -379,7 +425,7 @@ class Generator:
         return 0 if a == 0 and b == 0 else None
 
     def reaction(self, s: Reaction, ctx, depth):
-        x = ctx["x"]
+        x, reactants = ctx["x"], ctx.get("s", ctx["x"])
         for _, st in s.lhs + s.rhs:
             if st not in self.d.states:
                 self.problems.append((s.line, f"'{s.text}': {st} is not a STATE"))
@@ -389,7 +435,7 @@ class Generator:
         def product(side):
             parts = []
             for coef, st in side:
-                parts += [f"{x}[{st!r}]"] * coef
+                parts += [f"{reactants}[{st!r}]"] * coef
             return " * ".join(parts)
 
         if s.op == "<<":
@@ -416,7 +462,7 @@ class Generator:
             self.problems.append((s.line, f"'{s.text}': no state left to conserve"))
             return
         used.append(row)
-        x = ctx["x"]
+        x = ctx.get("s", ctx["x"])
         total = " + ".join((f"{c}.0 * " if c != 1 else "") + f"{x}[{st!r}]" for c, st in s.terms)
         self.emit(depth, f"# {s.text}: replaces the equation of {row}")
         self.emit(depth, f"cons[{row!r}] = {self.expr(s.total, ctx, PREC['-'])} - ({total})")
@@ -453,15 +499,14 @@ class Generator:
         return list(dict.fromkeys(st for st in out if st in self.d.states))
 
     def linear(self, b) -> bool:
-        """A KINETIC scheme NEURON solves as linear: first-order reactions whose rates do
-        not involve states."""
+        """Whether nocmodl solves the KINETIC scheme as linear (one Newton iteration):
+        every reaction first order, one state on each side. It looks at nothing else: rates
+        that depend on states (directly, or through variables the block computes) are held
+        at the step's starting states in that one iteration (``rt.kinetic``)."""
         for s in _walk(b.body):
             if isinstance(s, Reaction):
                 if any(c != 1 for c, _ in s.lhs + s.rhs) or len(s.lhs) > 1 or len(s.rhs) > 1:
                     return False
-                for e in (s.kf, s.kb):
-                    if e is not None and any(self.degree(e, st) != 0 for st in self.d.states):
-                        return False
         return True
 
     # --- the module ---------------------------------------------------------------------
@@ -497,7 +542,7 @@ class Generator:
         e(0, "")
         for name, (value, note) in self.constants.items():
             if name in d.used:
-                e(0, f"{_ident(name)} = {value!r}  # {note}")
+                e(0, f"{_arg(name)} = {value!r}  # {note}")
 
     def cls(self):
         d = self.d
@@ -513,9 +558,9 @@ class Generator:
         units = {k: p.unit for k, p in self.params.items() if p.unit}
         units.update({k: u for k, u in d.states.items() if u})
         e(1, f"units = {units!r}")
-        ranges = {k: (p.low, p.high) for k, p in self.params.items() if p.low is not None}
-        if ranges:
-            e(1, f"ranges = {ranges!r}")
+        limits = {k: (p.low, p.high) for k, p in self.params.items() if p.low is not None}
+        if limits:  # not ranges: NEURON does not enforce them either
+            e(1, f"# PARAMETER limits, hints for NEURON's GUI that it does not enforce: {limits!r}")
         states = {k: 0.0 for k in d.states}
         for k in self.carried:
             states[k] = 0.0
@@ -560,7 +605,7 @@ class Generator:
         e(2, "x.update(params)")
         e(2, "x.update(states)")
         e(2, "x['v'] = v")
-        e(2, "x['dt'] = dt")
+        e(2, "x['dt'] = env.get('dt') if dt is None else dt  # ms")
         if not d.point and "celsius" in d.used:
             e(2, "x['celsius'] = env['celsius']")
         for ion, u in d.ions.items():
@@ -596,7 +641,12 @@ class Generator:
         e(2, '"""INITIAL: the states at potential v."""')
         start = {k: 0.0 for k in d.states}
         start.update({k: 0.0 for k in self.carried if k not in self.params})
-        e(2, f"x = self._vars(v, {start!r}, params, env)  # states start at 0, as NEURON's")
+        # an ion's concentration that is a STATE starts at the ion's value, as NEURON's
+        ion_states = [k for ion in d.ions for k in (f"{ion}i", f"{ion}o") if k in d.states]
+        e(2, f"_start = {start!r}  # states start at 0, as NEURON's")
+        for k in dict.fromkeys(ion_states):
+            e(2, f"_start[{k!r}] = env[{k!r}]  # the ion's concentration (mM)")
+        e(2, "x = self._vars(v, _start, params, env)")
         if d.initial_locals:
             self.locals_line(d.initial_locals)
         else:
@@ -685,17 +735,23 @@ class Generator:
             return  # inlined in advance
         states = self.block_states(b)
         e(0, "")
-        e(1, f"def {_block(b.kind, b.name)}(self, x):")
         if b.kind == "KINETIC":
+            e(1, f"def {_block(b.kind, b.name)}(self, x, s=None):")
             e(2, f'"""KINETIC {b.name}: d/dt of {", ".join(states)} (per ms) and the')
-            e(2, 'conservation residuals, at the states in x."""')
+            e(2, "conservation residuals: the reactions' rates (and << fluxes) from the")
+            e(2, 'variables in x, their reactants from s (default x)."""')
+            e(2, "s = x if s is None else s")
         else:
+            e(1, f"def {_block(b.kind, b.name)}(self, x):")
             e(2, f'"""DERIVATIVE {b.name}: d/dt of {", ".join(states)} (per ms) at the states in x."""')
         e(2, "l = {" + ", ".join(f"{n!r}: 0.0" for n in b.locals) + "}")
         e(2, "x.update({" + ", ".join(f"{s + chr(39)!r}: 0.0" for s in states) + "})")
         if b.kind == "KINETIC":
             e(2, "cons = {}")
-        self.body(b.body, self.ctx("block", b.locals, method or "derivimplicit"), 2)
+        ctx = self.ctx("block", b.locals, method or "derivimplicit")
+        if b.kind == "KINETIC":
+            ctx["s"] = "s"
+        self.body(b.body, ctx, 2)
         derivs = "{" + ", ".join(f"{s!r}: x[{s + chr(39)!r}]" for s in states) + "}"
         e(2, f"return {derivs}, cons" if b.kind == "KINETIC" else f"return {derivs}")
 

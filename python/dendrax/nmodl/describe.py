@@ -248,8 +248,8 @@ class Walker:
                     if s.value is not None:
                         value = _number(s.value)
                         note = f"{value!r} ({_unit(s.unit1)})"
-                    elif s.gt is not None and s.gt.eval():
-                        value = 1.0 / units.factor(_unit(s.unit1), _unit(s.unit2))
+                    elif s.gt is not None and s.gt.eval():  # the same factor (nocmodl's)
+                        value = units.factor(_unit(s.unit1), _unit(s.unit2))
                         note = f"({_unit(s.unit1)}) -> ({_unit(s.unit2)})"
                     else:
                         value = units.factor(_unit(s.unit1), _unit(s.unit2))

@@ -176,7 +176,7 @@ MECHANISMS = [{items}]
 
 
 def env_for(mech, v):
-    env = {{"celsius": jnp.asarray(34.0)}}
+    env = {{"celsius": jnp.asarray(34.0), "dt": 0.025}}
     for ion in getattr(mech, "ions", ()):
         info = IONS[ion]
         env.update({{f"e{{ion}}": jnp.full_like(v, info.e), f"{{ion}}i": jnp.full_like(v, info.ci),
@@ -189,7 +189,7 @@ def test_runs(name, point):
     mech = getattr({pkg}, name)()
     v = jnp.linspace(-90.0, 30.0, 7)
     params = {{k: jnp.full_like(v, x) for k, x in mech.params.items()}}
-    env = {{}} if point else env_for(mech, v)
+    env = {{"dt": 0.025}} if point else env_for(mech, v)
     states = mech.steady_state(v, params, env)
     new = jax.jit(mech.advance)(v, states, params, env, 0.025)
     assert all(np.isfinite(np.asarray(new[k])).all() for k in mech.states)

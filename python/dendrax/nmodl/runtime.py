@@ -13,9 +13,10 @@ Methods, as NEURON's NMODL translator (nocmodl) generates them:
   1e-6; this one uses the exact Jacobian for a fixed number of iterations, so it lands on
   the same root to round-off once converged);
 - ``sparse``: the same implicit step for a KINETIC scheme, with each CONSERVE equation
-  replacing the equation of one state; a scheme linear in its states takes one Newton
-  iteration (exact), as NEURON's; non-linear ones iterate and clamp negative states to 0
-  after each iteration, as NEURON's;
+  replacing the equation of one state; a scheme of first-order reactions takes one Newton
+  iteration with its rates at the step's starting states, as NEURON's (whose matrix holds
+  rates fixed); non-linear ones iterate and clamp negative states to 0 after each
+  iteration, as NEURON's;
 - ``euler``: forward Euler.
 
 Units: dt in ms, derivatives in (state unit)/ms.
@@ -26,7 +27,10 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-STEADY_DT = 1e9  # ms: NEURON's step for SOLVE ... STEADYSTATE sparse / derivimplicit
+STEADY_DT = 1e9  # ms: NEURON's step for SOLVE ... STEADYSTATE sparse
+# ms: NEURON's step for SOLVE ... STEADYSTATE derivimplicit (_ss_derivimplicit_thread):
+# next to nothing, so the states stay close to where INITIAL put them
+STEADY_DT_DERIVIMPLICIT = 1e-9
 
 
 def like(ref, value):
@@ -35,6 +39,11 @@ def like(ref, value):
         return jnp.asarray(value)
     ref = jnp.asarray(ref)
     return jnp.zeros(ref.shape, jnp.result_type(ref, float)) + value
+
+
+def truth(condition):
+    """A comparison's or logical operator's value as NMODL's (C's): 1.0 or 0.0."""
+    return jnp.where(condition, 1.0, 0.0)
 
 
 def fork(x: dict, l: dict):
@@ -135,40 +144,54 @@ def implicit(deriv, x: dict, names, dt, iterations: int) -> None:
     deriv(x)
 
 
-def kinetic(scheme, x: dict, names, dt, iterations: int, linear: bool) -> None:
-    """sparse: the implicit step of a KINETIC scheme (``scheme(vars) -> ({state:
-    derivative}, {state: conservation residual})``), in place in ``x``."""
+def _scheme_residual(scheme, x: dict, names, dt, linear: bool):
+    """The implicit step's residual in the states ``names``: a linear scheme's rates (and
+    << fluxes) at the states in ``x`` (the step's start, as nocmodl's one iteration, whose
+    matrix holds them fixed), a non-linear one's at the values solved for."""
     old = [jnp.asarray(x[k]) for k in names]
 
     def residual(values):
         y = dict(x)
-        y.update(zip(names, values))
-        d, cons = scheme(y)
+        s = dict(x)
+        s.update(zip(names, values))
+        if not linear:
+            y = s
+        d, cons = scheme(y, s)
         return [cons[k] if k in cons else d[k] - (v - o) / dt
                 for k, v, o in zip(names, values, old)]
 
-    values = _newton(residual, old, 1 if linear else iterations, clamp=not linear)
+    return residual, old
+
+
+def _finish(scheme, x: dict, names, values, linear: bool) -> None:
+    """The solved states into ``x``, and the block's assigned variables as NEURON leaves
+    them: computed at the states of the last iteration's start (a linear scheme: the
+    step's start; a non-linear one: converged, so at the solution)."""
+    if linear:
+        scheme(x)
     x.update(zip(names, values))
-    scheme(x)
+    if not linear:
+        scheme(x)
+
+
+def kinetic(scheme, x: dict, names, dt, iterations: int, linear: bool) -> None:
+    """sparse: the implicit step of a KINETIC scheme (``scheme(vars, reactants) ->
+    ({state: derivative}, {state: conservation residual})``), in place in ``x``."""
+    residual, old = _scheme_residual(scheme, x, names, dt, linear)
+    values = _newton(residual, old, 1 if linear else iterations, clamp=not linear)
+    _finish(scheme, x, names, values, linear)
 
 
 def kinetic_steady(scheme, x: dict, names, iterations: int, linear: bool) -> None:
     """SOLVE ... STEADYSTATE sparse: implicit steps of STEADY_DT from the current states,
     iterated (negative states clamped to 0), as NEURON's."""
-    old = [jnp.asarray(x[k]) for k in names]
-
-    def residual(values):
-        y = dict(x)
-        y.update(zip(names, values))
-        d, cons = scheme(y)
-        return [cons[k] if k in cons else d[k] - (v - o) / STEADY_DT
-                for k, v, o in zip(names, values, old)]
-
+    residual, old = _scheme_residual(scheme, x, names, STEADY_DT, linear)
     values = _newton(residual, old, 3 if linear else iterations, clamp=True)
-    x.update(zip(names, values))
-    scheme(x)
+    _finish(scheme, x, names, values, linear)
 
 
 def implicit_steady(deriv, x: dict, names, iterations: int) -> None:
-    """SOLVE ... STEADYSTATE derivimplicit: a backward Euler step of STEADY_DT."""
-    implicit(deriv, x, names, STEADY_DT, iterations)
+    """SOLVE ... STEADYSTATE derivimplicit: a backward Euler step of
+    STEADY_DT_DERIVIMPLICIT (1e-9 ms), as NEURON's: not the steady state, but (next to) the
+    states INITIAL set."""
+    implicit(deriv, x, names, STEADY_DT_DERIVIMPLICIT, iterations)
