@@ -77,14 +77,21 @@ def test_transfer_matrices_match_lfpykit(method):
     np.testing.assert_allclose(ours, 1e3 * ref, rtol=RTOL, atol=0)
 
 
-def test_transfer_matrices_scale_with_sigma_and_zero_junction_columns():
+def test_transfer_matrices_scale_with_sigma_and_end_nodes_are_points():
+    """A zero-area end node (start == end) is a point source at the node, its distance
+    clamped at its diam / 2 (a point process's current there is not left out)."""
     geom = random_geometry(10)
-    geom = geom._replace(has_area=np.arange(10) % 3 != 0)
-    xyz = electrodes_for(random_geometry())[:5]
-    m1 = Electrodes(xyz, sigma=0.3).matrix(geom)
-    m2 = Electrodes(xyz, sigma=0.6).matrix(geom)
-    assert np.all(m1[:, ~geom.has_area] == 0) and np.all(m1[:, geom.has_area] > 0)
-    np.testing.assert_allclose(m2, m1 / 2, rtol=1e-14)
+    node = np.arange(10) % 3 == 0
+    geom = geom._replace(has_area=~node, end=np.where(node[:, None], geom.start, geom.end))
+    xyz = np.concatenate([electrodes_for(random_geometry())[:5], geom.start[node][:1]])
+    for method in ("linesource", "pointsource"):
+        m1 = Electrodes(xyz, sigma=0.3, method=method).matrix(geom)
+        m2 = Electrodes(xyz, sigma=0.6, method=method).matrix(geom)
+        assert np.all(np.isfinite(m1)) and np.all(m1 > 0)
+        np.testing.assert_allclose(m2, m1 / 2, rtol=1e-14)
+        r = np.linalg.norm(xyz[:, None, :] - geom.start[None, node, :], axis=-1)
+        r = np.maximum(r, geom.diam[node] / 2)  # the last contact sits on the first node
+        np.testing.assert_allclose(m1[:, node], 1e3 / (4 * np.pi * 0.3 * r), rtol=1e-14)
 
 
 def test_dipole_moment_matches_lfpykit():

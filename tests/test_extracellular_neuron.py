@@ -22,7 +22,7 @@ neuron = pytest.importorskip("neuron", reason="NEURON is the reference (pip inst
 lfpykit = pytest.importorskip("lfpykit", reason="lfpykit is the reference (pip install lfpykit)")
 from neuron import h  # noqa: E402
 
-from neuron_model import neuron_from_swc  # noqa: E402
+from neuron_model import neuron_from_morphology, neuron_from_swc  # noqa: E402
 
 h.load_file("stdrun.hoc")
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "morphologies"
@@ -71,8 +71,15 @@ def test_segment_geometry_matches_neuron(name, nseg):
     assert np.abs(geom.start - start).max() <= 1e-12 * scale
     assert np.abs(geom.end - end).max() <= 1e-12 * scale
     np.testing.assert_allclose(geom.diam, diam, rtol=1e-12)
-    junctions = ~segment_geometry(cell).has_area
-    assert np.all(segment_geometry(cell).diam[junctions] == 0)
+    # a zero-area end node: a point at the section's end, with the diameter of the
+    # segment it ends (the clamp of its point source)
+    full, c = segment_geometry(cell), cell.compartments
+    for s in range(len(c.nseg)):
+        node = int(c.end_node[s])
+        if node >= 0:
+            last = int(c.first_centre[s] + c.nseg[s] - 1)
+            assert not full.has_area[node] and full.diam[node] == full.diam[last]
+            np.testing.assert_array_equal(full.start[node], full.end[last])
 
 
 def test_lfp_of_a_real_cell_matches_neuron_and_lfpykit():
@@ -122,3 +129,59 @@ def test_lfp_of_a_real_cell_matches_neuron_and_lfpykit():
     # measured ~1e-11: round-off of the two time loops (v agrees to ~1e-10 mV)
     assert err.max() < 1e-10, err
     assert res.units[-1] == "uV"
+
+
+def test_lfp_keeps_a_synapse_at_a_section_end():
+    """An Exp2Syn at the dendrite's tip, dend(1), sits on NEURON's zero-area end node, whose
+    i_membrane_ is the synapse's current: the LFP and the dipole take it as a point at the
+    tip (it was once left out: the currents summed to the synapse's, 0.28 nA, and the far
+    field was its monopole). Reference: NEURON's i_membrane_ of every segment through
+    lfpykit, and of the end node as a point source (I / (4 pi sigma r)) at the tip."""
+    nseg, dt, t_stop, sigma = [1, 5], 0.025, 8.0, 0.3
+    cell = dx.Cell.ball_and_stick(nseg=nseg, Ra=100.0)
+    cell.insert("pas")
+    tip = cell.section(1)(1.0)
+    cell.synapse("Exp2Syn", tip, spike_times=[1.0], weight=0.01, tau1=0.5, tau2=3.0)
+    geom = segment_geometry(cell)
+    at = geom.start[cell.node(tip)]
+    xyz = at + np.array([[0.0, 20.0, 0.0], [0.0, 0.0, 100.0], [-300.0, 50.0, 0.0],
+                         [1e6, 0.0, 0.0]])
+    cell.record_extracellular(Electrodes(xyz, sigma=sigma)).record_dipole()
+    res = dx.simulate(cell, t_stop, dt)
+
+    secs = neuron_from_morphology(cell.morphology, nseg, Ra=100.0)
+    for s in secs:
+        s.insert("pas")
+    syn = h.Exp2Syn(secs[1](1.0))
+    syn.tau1, syn.tau2 = 0.5, 3.0
+    nc = h.NetCon(None, syn)
+    nc.weight[0] = 0.01
+    fih = h.FInitializeHandler(lambda: nc.event(1.0))  # noqa: F841
+    h.cvode.use_fast_imem(1)
+    imem = [h.Vector().record(seg._ref_i_membrane_) for sec in secs for seg in sec]
+    i_tip = h.Vector().record(secs[1](1.0)._ref_i_membrane_)
+    h.cvode_active(0)
+    h.secondorder, h.dt, h.celsius = 0, dt, 6.3
+    h.finitialize(-65.0)
+    h.continuerun(t_stop)
+    h.cvode.use_fast_imem(0)
+    imem, i_tip = np.array([np.array(x) for x in imem]), np.array(i_tip)
+    assert np.abs(i_tip).max() > 0.2  # nA: the synapse's current, at the end node
+    np.testing.assert_allclose(imem.sum(0), -i_tip, rtol=0, atol=1e-12)  # Kirchhoff
+    start, end, diam = neuron_geometry(secs)
+    cg = lfpykit.CellGeometry(x=np.stack([start[:, 0], end[:, 0]], 1),
+                              y=np.stack([start[:, 1], end[:, 1]], 1),
+                              z=np.stack([start[:, 2], end[:, 2]], 1), d=diam)
+    m = lfpykit.LineSourcePotential(cg, x=xyz[:, 0].copy(), y=xyz[:, 1].copy(),
+                                    z=xyz[:, 2].copy(), sigma=sigma).get_transformation_matrix()
+    r = np.linalg.norm(xyz - end[-1], axis=1)
+    ref = 1e3 * (m @ imem + np.outer(1.0 / (4 * np.pi * sigma * r), i_tip))  # uV
+    ours = np.asarray(res["lfp"])
+    err = np.abs(ours - ref).max(axis=1) / np.abs(ref).max(axis=1)
+    assert err[:3].max() < 1e-10, err
+    # the far contact: no monopole left (the currents sum to zero), a dipole's 1/r^2 only
+    assert np.abs(ours[3]).max() < 1e-3 * 1e3 * np.abs(i_tip).max() / (4 * np.pi * sigma * 1e6)
+    dip = lfpykit.CurrentDipoleMoment(cg).get_transformation_matrix() @ imem
+    dip += np.outer(end[-1], i_tip)
+    np.testing.assert_allclose(np.asarray(res["dipole"]), dip, rtol=0,
+                               atol=1e-10 * np.abs(dip).max())

@@ -33,9 +33,9 @@ FT_PER_NA_PER_UM = 1e12  # mu0 * (nA / um) in T is 1e-3 T: 1e12 fT
 
 
 def dipole_matrix(geom) -> np.ndarray:
-    """[3, N] the segment midpoints (um) as rows x, y, z, zero for nodes without membrane
-    area: ``dipole_matrix(geom) @ i_membrane`` is the current dipole moment (nA um)."""
-    return np.where(geom.has_area[None, :], geom.mid.T, 0.0)
+    """[3, N] the segment midpoints (um) as rows x, y, z (a zero-area end node's: the node):
+    ``dipole_matrix(geom) @ i_membrane`` is the current dipole moment (nA um)."""
+    return np.asarray(geom.mid.T)
 
 
 def current_dipole_moment(i_membrane, geom):

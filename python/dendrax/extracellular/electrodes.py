@@ -108,13 +108,11 @@ class Electrodes:
 
     def matrix(self, geom, roots=()) -> np.ndarray:
         """[E, N] float64 transfer matrix (uV per nA) for a ``SegmentGeometry`` of N nodes
-        (zero columns for nodes without membrane area); ``roots``: the root segment of
-        each cell (for "root_as_point")."""
-        keep = np.flatnonzero(geom.has_area)
-        out = np.zeros((len(self), geom.start.shape[0]))
-        if not keep.size:
-            return out
-        start, end, diam = geom.start[keep], geom.end[keep], geom.diam[keep]
+        (a zero-area end node, whose current is that of the point processes there, as a
+        point source); ``roots``: the root segment of each cell (for "root_as_point")."""
+        if not geom.start.shape[0]:
+            return np.zeros((len(self), 0))
+        start, end, diam = geom.start, geom.end, geom.diam
         if self.method == "pointsource":
             m = point_source_matrix(self.xyz, 0.5 * (start + end), diam, self.sigma)
         else:
@@ -124,12 +122,11 @@ class Electrodes:
                 m = jnp.asarray(m).at[:, dot].set(
                     point_source_matrix(self.xyz, start[dot], diam[dot], self.sigma))
             if self.method == "root_as_point" and len(roots):
-                col = np.searchsorted(keep, np.asarray(roots, int))
+                col = np.asarray(roots, int)
                 pt = point_source_matrix(self.xyz, 0.5 * (start[col] + end[col]), diam[col],
                                          self.sigma)
                 m = jnp.asarray(m).at[:, col].set(pt)
-        out[:, keep] = np.asarray(m)
-        return out
+        return np.asarray(m)
 
 
 def point_source_matrix(xyz, mid, diam, sigma):

@@ -9,8 +9,10 @@ normalised boundaries ``j / nseg`` to 6 decimals first; here they are exact, a
 difference below 5e-7 of the section length). The diameter of a segment is NEURON's
 ``seg.diam``: the mean of the linearly interpolated pt3d diameter over the segment.
 
-NEURON's zero-area junction nodes (section ends where other sections attach) carry no
-membrane current: they have ``has_area`` False and zero length at the section end.
+NEURON's zero-area nodes at section ends (``has_area`` False) have zero length at the
+section end. Their membrane current is that of the point processes placed there (NEURON's
+``i_membrane_`` at those nodes; zero without one), which the fields take as a point source
+at the node, its distance clamped at the radius of the segment the node ends.
 """
 
 from __future__ import annotations
@@ -29,8 +31,9 @@ class SegmentGeometry(NamedTuple):
     Attributes:
         start: float64 [N, 3] start point of each segment (um).
         end: float64 [N, 3] end point (um).
-        diam: float64 [N] NEURON's ``seg.diam`` (um); 0 for junction nodes.
-        has_area: bool [N] False for NEURON's zero-area junction nodes.
+        diam: float64 [N] NEURON's ``seg.diam`` (um); for a zero-area end node, that of
+            the segment it ends.
+        has_area: bool [N] False for NEURON's zero-area nodes at section ends.
     """
 
     start: np.ndarray
@@ -81,13 +84,16 @@ def segment_geometry(cell) -> SegmentGeometry:
         first = int(comps.first_centre[s])
         start[first:first + nseg], end[first:first + nseg] = pts[:-1], pts[1:]
         diam[first:first + nseg] = _segment_diameters(arc, d, nseg)
-        for node in (int(comps.end_node[s]),):
-            if node >= 0:  # the x = 1 junction: a point at the section's end
-                start[node] = end[node] = pts[-1]
-    for s in morph.roots:  # x = 0 junctions of root sections
+        node = int(comps.end_node[s])
+        if node >= 0:  # the x = 1 node: a point at the section's end
+            start[node] = end[node] = pts[-1]
+            diam[node] = diam[first + nseg - 1]
+    for s in morph.roots:  # x = 0 nodes of root sections
         node = _root_junction(comps, s)
         if node >= 0:
-            start[node] = end[node] = start[int(comps.first_centre[s])]
+            first = int(comps.first_centre[s])
+            start[node] = end[node] = start[first]
+            diam[node] = diam[first]
     return SegmentGeometry(start, end, diam, ~np.asarray(comps.is_junction, bool))
 
 
