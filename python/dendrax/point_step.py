@@ -35,9 +35,12 @@ def update_points(model: Model, core, mat, dt, carry, ring, n, spike_history, ro
                 k = st.ring_source - model.source_nodes.shape[0]
                 h = spike_history[rows, jnp.maximum(k, 0)]
                 bits = bits + jnp.where(k >= 0, h - lax.stop_gradient(h), 0.0)
-            x = weight[st.ring_conn] * bits
-            ex += jax.ops.segment_sum(jnp.where(x > 0, x, 0.0), st.ring_target, P)
-            inh += jax.ops.segment_sum(jnp.where(x < 0, x, 0.0), st.ring_target, P)
+            # split by the weight's sign, not the product's: where no spike arrived the
+            # product is 0 but carries the surrogate's gradient
+            w = weight[st.ring_conn]
+            x = w * bits
+            ex += jax.ops.segment_sum(jnp.where(w > 0, x, 0.0), st.ring_target, P)
+            inh += jax.ops.segment_sum(jnp.where(w < 0, x, 0.0), st.ring_target, P)
         gen = core["generators"]
         if st.poisson_conn.size:
             # NEST's poisson_generator: in its step s (start < s dt <= stop), a Poisson number
@@ -47,9 +50,10 @@ def update_points(model: Model, core, mat, dt, carry, ring, n, spike_history, ro
             active = (jnp.round(gen["start"][g] / dt) < s_gen) & (s_gen <= jnp.round(gen["stop"][g] / dt))
             lam = jnp.where(active, gen["rate"][g] * dt * 1e-3, 0.0)
             k = poisson(jax.random.fold_in(core["key"], n), lam).astype(dtype)
-            x = weight[st.poisson_conn] * k
-            ex += jax.ops.segment_sum(jnp.where(x > 0, x, 0.0), st.poisson_target, P)
-            inh += jax.ops.segment_sum(jnp.where(x < 0, x, 0.0), st.poisson_target, P)
+            w = weight[st.poisson_conn]
+            x = w * k
+            ex += jax.ops.segment_sum(jnp.where(w > 0, x, 0.0), st.poisson_target, P)
+            inh += jax.ops.segment_sum(jnp.where(w < 0, x, 0.0), st.poisson_target, P)
         if st.dc_conn.size:
             # NEST's dc_generator (a current device: active when start < (s + 2) dt <= stop)
             s_gen = n - steps[st.dc_conn] + 2
