@@ -210,6 +210,51 @@ def test_propagators_singular_branch():
     assert np.isfinite(float(g(tau))) and np.isfinite(float(g(2.0)))
 
 
+def _decimal_propagators(ts, tm, c, h):
+    """P21 (= P32) and P31 of the closed forms in decimal arithmetic (the context's)."""
+    import decimal
+
+    D = decimal.Decimal
+    ts, tm, c, h = D(ts), D(tm), D(c), D(h)
+    if ts == tm:  # the limits
+        return h / c * (-h / tm).exp(), h * h / (2 * c) * (-h / tm).exp()
+    beta = ts * tm / (tm - ts)
+    gamma = beta / c
+    expm1 = (h / beta).exp() - 1
+    p21 = gamma * (-h / ts).exp() * expm1
+    p31 = gamma * (-h / ts).exp() * (beta * expm1 - h)
+    return p21, p31
+
+
+@pytest.mark.parametrize("delta", [0.0, 1e-12, -1e-9, 1e-6, -1e-4, 3e-3, -0.05, 0.5, -3.0, 20.0])
+def test_propagator_derivatives_across_tau_m_equal_tau_syn(delta):
+    """d P21 and d P31 / d (tau_syn, tau_m, C_m) against central differences of the closed
+    forms in 200-digit arithmetic, on both sides of and at tau_syn == tau_m (NEST's singular
+    branch depends on tau_m alone, its regular one cancels near it: the derivatives were
+    off by up to 100% there; the values stay NEST's)."""
+    import decimal
+
+    h, tm, c = 0.1, 10.0, 250.0
+    ts = tm + delta
+    with decimal.localcontext() as ctx:
+        ctx.prec = 200  # the closed forms cancel ~log10(1 / (e + |delta|)) digits, twice
+        e = decimal.Decimal("1e-40")
+        ref = []
+        for k in range(3):  # d/d tau_syn, tau_m, C_m
+            args = [decimal.Decimal(x) for x in (ts, tm, c)]
+            up, down = list(args), list(args)
+            up[k], down[k] = args[k] + e, args[k] - e
+            hi, lo = _decimal_propagators(*up, h), _decimal_propagators(*down, h)
+            ref.append([float((a - b) / (2 * e)) for a, b in zip(hi, lo)])
+    ref = np.asarray(ref).T  # [P21, P31] x [ts, tm, c]
+    p21 = jax.grad(lambda *a: psc_exp_p21(*a, h), argnums=(0, 1, 2))(ts, tm, c)
+    p31 = jax.grad(lambda *a: psc_alpha_p31_p32(*a, h)[0], argnums=(0, 1, 2))(ts, tm, c)
+    p32 = jax.grad(lambda *a: psc_alpha_p31_p32(*a, h)[1], argnums=(0, 1, 2))(ts, tm, c)
+    np.testing.assert_allclose(np.asarray(p21), ref[0], rtol=1e-10)
+    np.testing.assert_allclose(np.asarray(p32), ref[0], rtol=1e-10)
+    np.testing.assert_allclose(np.asarray(p31), ref[1], rtol=1e-10)
+
+
 # ------------------------------------------------------------------------------------------
 # exact integration
 # ------------------------------------------------------------------------------------------
