@@ -510,3 +510,35 @@ def test_cli_fit_bad_configs_exit_2_with_one_line(tmp_path, capsys, edit, messag
     err = capsys.readouterr().err.strip()
     assert err.startswith("dendrax: error:") and "\n" not in err and message in err, err
     assert not (tmp_path / "out").exists()
+
+
+# --- second derivatives ------------------------------------------------------------------
+
+def test_second_derivatives_with_forward_mode_inside():
+    """Through a simulation with the native kernels (Hines solve, HH gates): jacrev(jacfwd)
+    and jacfwd(jacfwd) agree with each other and with central differences of the gradient;
+    forward-over-reverse fails as docs/training.md says (JAX drops custom rules inside the
+    loop), so the docs stay true."""
+    cell = dx.Cell.ball_and_stick(nseg=[1, 3], dend_length=150.0, dend_diam=2.0, Ra=100.0)
+    cell.insert("hh")
+    cell.iclamp(cell.soma(0.5), delay=1.0, dur=5.0, amp=0.05)
+    cell.record("v", cell.soma(0.5))
+    p0 = cell.params
+    hh = p0["channels"]["hh"]
+
+    def f(s):  # s: [2] scales of gnabar and gkbar
+        p = {**p0, "channels": {**p0["channels"], "hh": {
+            **hh, "gnabar": hh["gnabar"] * s[0], "gkbar": hh["gkbar"] * s[1]}}}
+        return jnp.mean((dx.simulate(cell, 3.0, 0.025, params=p).traces + 62.0) ** 2)
+
+    s0 = jnp.ones(2)
+    rev_fwd = np.asarray(jax.jacrev(jax.jacfwd(f))(s0))
+    fwd_fwd = np.asarray(jax.jacfwd(jax.jacfwd(f))(s0))
+    np.testing.assert_allclose(rev_fwd, fwd_fwd, rtol=1e-9, atol=1e-12 * np.abs(fwd_fwd).max())
+    g, e = jax.jit(jax.grad(f)), 1e-4
+    fd = np.stack([(np.asarray(g(s0 + e * u)) - np.asarray(g(s0 - e * u))) / (2 * e)
+                   for u in np.eye(2)], axis=1)
+    assert np.abs(fd).max() > 1.0
+    np.testing.assert_allclose(rev_fwd, fd, rtol=1e-6, atol=1e-6 * np.abs(fd).max())
+    with pytest.raises(ValueError, match="cannot be differentiated"):
+        jax.hessian(f)(s0)
