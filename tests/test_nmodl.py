@@ -221,6 +221,24 @@ def test_numbers_as_in_c():
     assert np.isfinite(np.asarray(dx.simulate(cell, 1.0, 0.025).traces)).all()
 
 
+def test_flag_in_net_receive_refused_by_name():
+    text = """NEURON { POINT_PROCESS flagsyn NONSPECIFIC_CURRENT i }
+PARAMETER { g = 0.001 (uS) }
+ASSIGNED { v (mV) i (nA) }
+STATE { s }
+BREAKPOINT { SOLVE st METHOD cnexp  i = g * s * v }
+DERIVATIVE st { s' = -s }
+NET_RECEIVE(w) {
+    if (flag == 0) { s = s + w }
+}
+"""
+    with pytest.raises(NmodlError) as err:
+        nmodl.load(text, register=False)
+    assert any(ln == 8 and "'flag' in NET_RECEIVE is not supported" in m
+               for ln, m in err.value.problems), err.value.problems
+    assert not any("not declared" in m for _, m in err.value.problems)
+
+
 def test_dt_in_a_point_process_current_refused():
     text = """NEURON { POINT_PROCESS dtsyn NONSPECIFIC_CURRENT i }
 PARAMETER { g = 0.001 (uS) }

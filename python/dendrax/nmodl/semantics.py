@@ -85,10 +85,14 @@ def check(d: Description, problem, lines) -> None:
     if "t" in d.used:
         problem(lines.find_word("t"), "'t' (time) is not supported: dendrax mechanisms are "
                                         "time-invariant functions of their states")
+    if d.point and "flag" in d.used and "flag" not in declared:
+        problem(lines.find_word("flag"), "'flag' in NET_RECEIVE is not supported (dendrax "
+                                           "has no self-events: net_send, WATCH)")
     if d.point and "celsius" in d.used:
         problem(lines.find_word("celsius"), "'celsius' in a POINT_PROCESS is not supported "
                                               "(dendrax synapses see no temperature)")
-    for name in sorted(d.used - declared - set(d.functions) - set(BUILTINS)):
+    flag = {"flag"} if d.point else set()  # refused above
+    for name in sorted(d.used - declared - set(d.functions) - set(BUILTINS) - flag):
         if not any(name in f.args + f.locals for f in d.functions.values()) and \
                 not any(name in b.locals for b in d.blocks.values()) and \
                 name not in d.initial_locals + d.breakpoint_locals and \
