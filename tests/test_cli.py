@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import dendrax
+import dendrax as dx
 from dendrax.cli import main
 
 SWC = """# a tiny synthetic cell: 3-point soma, a dendrite and an axon
@@ -387,3 +388,27 @@ def test_point_network_toml_refusals(tmp_path, capsys, toml, message):
     assert main(["simulate", str(tmp_path / "p.toml"), "--out", str(tmp_path / "o"), "--quiet",
                  "--no-plot", "--t-stop", "1"]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_saved_cell_with_its_own_statistics_reruns(tmp_path):
+    """A saved cell with a reduce= recording reruns with the plot on (its own statistics
+    come before the plot's per-segment peaks), with the API's numbers."""
+    cell = dx.Cell.ball_and_stick(nseg=[1, 5])
+    cell.insert("hh")
+    cell.iclamp(cell.soma(0.5), delay=1.0, dur=20.0, amp=0.3)
+    cell.record("v", cell.soma(0.5)).record("v", cell.soma(0.5), reduce="max")
+    dx.save(cell, tmp_path / "stats_cell.json")
+    assert main(["simulate", str(tmp_path / "stats_cell.json"), "--t-stop", "5", "--out",
+                 str(tmp_path / "o"), "--quiet"]) == 0
+    assert (tmp_path / "o" / "voltage.png").exists()
+    ref = dx.simulate(dx.load(tmp_path / "stats_cell.json"), 5.0, 0.025)
+    np.testing.assert_array_equal(np.load(tmp_path / "o" / "traces.npz")["traces"], ref.traces)
+
+
+def test_record_on_a_saved_network_refused(tmp_path, capsys):
+    net = dx.Network.replicate(dx.Cell.ball_and_stick(nseg=[1, 3]), 2)
+    net.record("v", net.cell(1).soma(0.5))
+    dx.save(net, tmp_path / "net.json")
+    assert main(["simulate", str(tmp_path / "net.json"), "--record", "v@soma(0.5)",
+                 "--out", str(tmp_path / "o"), "--quiet", "--no-plot"]) == 2
+    assert "--record does not apply to a saved network" in capsys.readouterr().err

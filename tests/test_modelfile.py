@@ -611,6 +611,9 @@ def test_refuses_bad_plastic_connections_and_surrogates(tmp_path):
     refused(lambda d: block(d)["pre_neuron"].__setitem__(0, 3),
             r"blocks\[3\]\.pre_neuron: point neuron 3 \('noise'\[0\]\) is a poisson_generator, "
             "which cannot drive stdp_synapse connections")
+    refused(lambda d: block(d)["pre_neuron"].__setitem__(0, 0),  # as Network.connect
+            r"blocks\[3\]\.pre_neuron: point neuron 0 \('pre'\[0\]\) is a spike_generator, "
+            "which cannot drive stdp_synapse connections .* relay it through a parrot_neuron")
     refused(lambda d: block(d, 5).update(threshold=None), r"blocks\[5\]\.threshold: ")
     refused(lambda d: pop(d).update(surrogate={"name": "relu", "slope": 1.0}),
             r"populations\[5\]\.surrogate\.name: unknown surrogate 'relu'; the surrogates are "
@@ -940,6 +943,11 @@ def test_refuses_missing_keys_and_wrong_lengths(saved):
     with pytest.raises(ValueError, match=r"iclamp\[0\]\.node: 99 is out of range"):
         load(write(doc))
     c["stimuli"]["iclamp"][0]["node"] = 0
+    c["stimuli"]["waveform"][0]["t"][1:3] = [9.0, 4.0]  # as Cell.stimulate
+    with pytest.raises(ValueError, match=r"waveform\[0\]\.t: times must not decrease, got "
+                                         r"t\[2\] = 4 after t\[1\] = 9 ms"):
+        load(write(doc))
+    c["stimuli"]["waveform"][0]["t"][1:3] = [4.0, 9.0]
     c["nseg"] = [1, 6]
     with pytest.raises(ValueError, match=r"cells\[0\]\.nodes\.section: expected 8 entries"):
         load(write(doc))

@@ -407,3 +407,36 @@ def test_point_neuron_and_plastic_weight_recordings_round_trip(tmp_path):
             assert back["stats"][label] == (float(stat), "mV")
         for a, b in zip(back["spikes"], res.spikes):
             np.testing.assert_allclose(a, b, rtol=1e-15)
+
+
+def test_units_of_a_network_with_cells_and_point_neurons_name_their_sources(tmp_path):
+    net = dx.Network()
+    c = net.add(hh_cell())
+    c.iclamp(c.soma(0.5), delay=1.0, dur=10.0, amp=0.3)
+    pop = net.population("iaf_psc_alpha", 2, name="readout", I_e=[400.0, 0.0])
+    net.record_spikes([0]).record_spikes(pop)
+    path = write_nwb(dx.simulate(net, 20.0, DT), str(tmp_path / "mixed.nwb"), target=net)
+    with pynwb.NWBHDF5IO(str(path), "r") as io:
+        units = io.read().units
+        assert list(units["location"][:]) == ["cell[0].soma(0.5)", "readout[0]", "readout[1]"]
+        assert list(units["cell"][:]) == [0, 1, 2]
+
+
+def test_read_nwb_applies_a_rewritten_series_conversion(cell_run, tmp_path):
+    """A series rewritten by another tool with other storage (int16 and a conversion): read
+    back in its label's unit through NWB's data * conversion + offset."""
+    import datetime
+
+    label = {"dendrax": {"quantity": "v", "section": 0, "x": 0.5, "cell": None, "unit": "mV"}}
+    nwb = pynwb.NWBFile(session_description="rewritten", identifier="x",
+                        session_start_time=datetime.datetime.now().astimezone())
+    device = nwb.create_device(name="amp")
+    electrode = nwb.create_icephys_electrode(name="e", device=device, description="soma")
+    nwb.add_acquisition(CurrentClampSeries(
+        name="v", data=np.arange(-3, 7, dtype=np.int16), electrode=electrode, conversion=2e-4,
+        offset=-0.07, rate=40000.0, comments=json.dumps(label)))
+    with pynwb.NWBHDF5IO(str(tmp_path / "r.nwb"), "w") as io:
+        io.write(nwb)
+    (trace, unit), = read_nwb(tmp_path / "r.nwb")["traces"].values()
+    assert unit == "mV"
+    np.testing.assert_allclose(trace, (np.arange(-3, 7) * 2e-4 - 0.07) * 1e3, rtol=1e-14)

@@ -64,7 +64,8 @@ def _simulate(opts, model=None) -> int:
         from .plotting import plot_run
 
         peak = np.full(cell.n_nodes, np.nan)
-        peak[[cell.node(loc) for loc in segments]] = np.asarray(res.stats)
+        # the last statistics: those recorded above (a saved model may have its own first)
+        peak[[cell.node(loc) for loc in segments]] = np.asarray(res.stats)[-len(segments):]
         plot_run(cell, Result(res.t, res.traces, res.labels, units=res.units, meta=res.meta),
                  out / "voltage.png", peak=peak, title=f"dendrax: {Path(str(source)).name}")
         written.append(out / "voltage.png")
@@ -296,6 +297,10 @@ def main(argv=None) -> int:
 
             model = load(options.model_file)
             if hasattr(model, "wiring") and model.wiring is not None:
+                if options.record:
+                    raise UsageError(f"--record does not apply to a saved network "
+                                     f"({options.model_file}): record in Python "
+                                     "(net.record(...)) and save again")
                 return _simulate_network(options, None, model)
             return _simulate(options, model)
         return _simulate(options)

@@ -126,16 +126,19 @@ def _quantity(name: str) -> str:
 
 
 def _spike_locations(target, n_sources):
-    """(section, x) of each recorded spike source in the order lowering numbers them, or
-    None when ``target`` does not say (or says otherwise than the Result)."""
-    from .cell import Cell
-    from .network import Network
+    """Where each recorded spike source is (a ``Location``, or a ``NeuronRef`` for a point
+    neuron) in the order lowering numbers them, or None when ``target`` does not say (or
+    says otherwise than the Result)."""
+    from .cell import Cell, Location
+    from .network import Network, NeuronRef
 
     if isinstance(target, Cell):
-        sites = [(None, s, x) for s, x, _ in target.spike_records]
+        sites = [Location(s, x) for s, x, _ in target.spike_records]
     elif isinstance(target, Network):
-        sites = [(c, s, x) for c, cell in enumerate(target.cells) for s, x, _ in cell.spike_records]
-        sites += [(c, s, x) for c, s, x, _ in target.wiring.spike_records]
+        sites = [Location(s, x, c) for c, cell in enumerate(target.cells)
+                 for s, x, _ in cell.spike_records]
+        sites += [Location(s, x, c) for c, s, x, _ in target.wiring.spike_records]
+        sites += [NeuronRef(p, i) for p, i in target.wiring.point_spike_records]
     else:
         return None
     return sites if len(sites) == n_sources else None
@@ -407,16 +410,25 @@ def write_nwb(result, path, *, target=None, session_description: str = "dendrax 
             if sites is None:
                 where = f"cell[{c}]" if isinstance(target, Network) or c else "unknown"
             else:
-                cell, sec, x = sites[q]
-                from .cell import Location
-
-                where = _location_name(target, Location(sec, x, cell))
+                where = _location_name(target, sites[q])
             nwb.add_unit(spike_times=np.asarray(times, np.float64) / 1e3, cell=int(c),
                          location=where)
 
     with pynwb.NWBHDF5IO(str(path), mode="w") as io:
         io.write(nwb)
     return path
+
+
+def _in_unit(ts, unit: str) -> np.ndarray:
+    """A series' data in ``unit`` (its dendrax label's): as written when its conversion is
+    the one write_nwb gives that unit, else through NWB's ``data * conversion + offset``
+    (a file rewritten by another tool, e.g. as int16 with another conversion)."""
+    data = np.asarray(ts.data[:])
+    to_si = SI_UNITS.get(unit, (unit, 1.0))[1]
+    conversion, offset = float(ts.conversion), float(getattr(ts, "offset", 0.0) or 0.0)
+    if conversion == to_si and offset == 0.0:
+        return data
+    return (data.astype(np.float64) * conversion + offset) / to_si
 
 
 def _docval_names(cls) -> set:
@@ -487,7 +499,8 @@ def read_nwb(path) -> dict:
             loc = (label["readout"] if "readout" in label
                    else NeuronRef(label["population"], label["neuron"]) if "population" in label
                    else Location(label["section"], label["x"], label["cell"]))
-            out["traces"][(label["quantity"], loc)] = (np.asarray(ts.data[:]), label["unit"])
+            out["traces"][(label["quantity"], loc)] = (_in_unit(ts, label["unit"]),
+                                                       label["unit"])
             if not out["t"].size:
                 out["t"] = np.asarray(ts.get_timestamps(), np.float64) * 1e3
         if nwb.units is not None:

@@ -344,6 +344,11 @@ def _read_cell(r: _Reader, c, where, morphs, mechs, templates) -> Cell:
         t = r.floats(e["t"], f"{w}.t")
         if t.size < 1:
             r.fail(f"{w}.t", "a waveform needs at least one time")
+        back = np.flatnonzero(np.diff(t) < 0)
+        if back.size:  # as Cell.stimulate
+            k = int(back[0]) + 1
+            r.fail(f"{w}.t", f"times must not decrease, got t[{k}] = {t[k]:g} after "
+                             f"t[{k - 1}] = {t[k - 1]:g} ms")
         waveform.append((node(e, w), t, r.floats(e["i"], f"{w}.i", t.size, "one per time")))
     for i, e in enumerate(r.list(st["vclamp"], f"{sw}.vclamp")):
         w = f"{sw}.vclamp[{i}]"
@@ -703,11 +708,15 @@ def _read_block(r: _Reader, b, where, cells, mechs, n_sources, populations=()) -
         for p in populations:
             a = optional["pre_neuron"]
             hit = a[(a >= p.offset) & (a < p.offset + p.size)]
-            if hit.size and isinstance(p.model, Generator) and p.model.name != "spike_generator":
+            # a spike_generator drives cells (a NetCon's source), but no plastic synapse
+            # (NEST's devices connect by static synapses only), as Network.connect
+            if hit.size and isinstance(p.model, Generator) and (
+                    p.model.name != "spike_generator" or name in PLASTIC):
                 r.fail(f"{where}.pre_neuron", f"point neuron {hit[0]} "
                        f"({_neuron_name(populations, int(hit[0]))}) is a {p.model.name}, which "
                        + ("drives point neurons only" if post_neuron is None else
-                          f"cannot drive {name} connections (they need spiking sources)"))
+                          f"cannot drive {name} connections (they need neurons or cells as "
+                          "sources: relay it through a parrot_neuron)"))
     sites = [] if post_neuron is not None else [(post_cell, post_section, post_x)]
     if pre == "pre_cell":
         sites.append((optional["pre_cell"], optional["pre_section"], optional["pre_x"]))
