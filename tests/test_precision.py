@@ -112,3 +112,32 @@ def test_float32_mode(tmp_path):
     assert len(t64) >= 1 and len(t32) == len(t64), (t64, t32)
     assert np.abs(t32 - t64).max() < 0.05, (t64, t32)
     assert np.max(np.abs(f32["g"] - g64)) < 1e-3 * np.max(np.abs(g64))
+
+
+LONG_FLOAT32_RUN = """
+import json, warnings
+import numpy as np
+import dendrax as dx
+warnings.simplefilter("ignore")
+cell = dx.Cell.ball_and_stick(nseg=1)
+cell.insert("hh")
+cell.iclamp(cell.soma(0.5), delay=3000.0, dur=2.0, amp=0.5)
+cell.record("v", cell.soma(0.5)).record_spikes()
+res = dx.simulate(cell, 3010.0, 0.1, record_every=7)
+print(json.dumps({"dtype": str(res.traces.dtype), "spikes": np.asarray(res.spikes[0]).tolist()}))
+"""
+
+
+def test_float32_clock_does_not_drift(tmp_path):
+    """A clamp late in a long float32 run switches on in its step: the clock is (n + 1/2) dt
+    from the step count, not a float32 sum (which drifted: an onset at 1000 ms acted 0.7
+    ms early, one at 4000 ms not at all)."""
+    out = run_python(LONG_FLOAT32_RUN, tmp_path)
+    assert out["dtype"] == "float32"
+    cell = dx.Cell.ball_and_stick(nseg=1)
+    cell.insert("hh")
+    cell.iclamp(cell.soma(0.5), delay=3000.0, dur=2.0, amp=0.5)
+    cell.record("v", cell.soma(0.5)).record_spikes()
+    ref = np.asarray(dx.simulate(cell, 3010.0, 0.1, record_every=7).spikes[0])
+    assert ref.size == 1 and len(out["spikes"]) == 1, (ref, out["spikes"])
+    assert abs(out["spikes"][0] - ref[0]) <= 0.1 + 1e-9, (out["spikes"], ref)

@@ -228,9 +228,13 @@ def _step(model: Model, core, mat, dt, k, backend, carry: State, xs):
              for g, d in zip(model.graded, mat["graded_steps"])]
     # 2. currents at v(t), stimuli at t + dt/2 (t advances by dt/2 twice a step, as
     #    NEURON's: stimulus edges on half steps switch in NEURON's step; the barrier keeps
-    #    XLA from folding the two halves of a constant dt into one)
+    #    XLA from folding the two halves of a constant dt into one; in float32 the sum
+    #    would drift, so there t + dt/2 = (n + 1/2) dt)
     t = carry.t
-    t_mid = lax.optimization_barrier(t + 0.5 * dt)
+    if t.dtype == jnp.float64:  # NEURON's clock, to its last bit
+        t_mid = lax.optimization_barrier(t + 0.5 * dt)
+    else:  # float32 would drift (1e-3 ms per 1000 ms): from the step count instead
+        t_mid = (n.astype(t.dtype) + 0.5) * jnp.asarray(dt, t.dtype)
     env = environment(model, core, conc, dt)
     # Crank-Nicolson (NEURON's secondorder=2) moves the ion currents to t + dt/2 after the
     # solve, i += di/dv (v(t + dt/2) - v(t)), before the pools read them and for recording
