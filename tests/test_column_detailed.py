@@ -3,18 +3,22 @@ CSD (uA/mm^3), EEG (uV) and MEG (fT) through dendrax.extracellular. (The same sm
 as docs/columns.md's example, so that one compilation serves both.)"""
 
 import numpy as np
+import pytest
 
 import dendrax.column as dc
 from dendrax.extracellular import csd
 
 
+def small(center=(0.0, 0.0)):
+    return (dc.configuration().runtime(seed=0, duration_ms=5.0, dt_ms=0.025)
+            .column("A", ["L2/3", "L5"], 2, center_um=center).cell_types({"E": 1, "I": 1})
+            .set_emitter("multicompartment", "l5pc_like")
+            .drive(mean=0.5)
+            .probes(["SPK", "Vm", "LFP", "CSD", "EEG", "MEG"], electrodes=6))
+
+
 def test_detailed_column_physical_signals():
-    cfg = (dc.configuration().runtime(seed=0, duration_ms=5.0, dt_ms=0.025)
-           .column("A", ["L2/3", "L5"], 2).cell_types({"E": 1, "I": 1})
-           .set_emitter("multicompartment", "l5pc_like")
-           .drive(mean=0.5)
-           .probes(["SPK", "Vm", "LFP", "CSD", "EEG", "MEG"], electrodes=6))
-    model = dc.construct(cfg)
+    model = dc.construct(small())
     net = model.network
     assert len(net.cells) == 2 and np.allclose(net.position(0), model.geometry.positions[0])
     sig = model.simulate()
@@ -30,3 +34,16 @@ def test_detailed_column_physical_signals():
     # the soma depolarises under the 0.5 nA drive
     assert sig.V_m[-1].mean() > sig.V_m[0].mean()
     assert sig.source is None and sig.I_syn is None
+
+    # the dipole is about the column's centre: moving the column sideways leaves the LFP
+    # and the MEG (an infinite conductor: translation-invariant) as they are, though the
+    # 0.5 nA drive makes the membrane currents sum to 1 nA (about the coordinates' origin
+    # the MEG changed by 28%)
+    moved = dc.construct(small(center=(2000.0, 0.0))).simulate()
+    np.testing.assert_allclose(moved.LFP, sig.LFP, rtol=0, atol=1e-12 * np.abs(sig.LFP).max())
+    np.testing.assert_allclose(moved.MEG, sig.MEG, rtol=1e-9, atol=1e-12 * np.abs(sig.MEG).max())
+    # run settings the drive, drawn when the model was built, cannot follow: refused
+    with pytest.raises(ValueError, match="drawn up to its configuration's duration"):
+        model.simulate(duration_ms=10.0)
+    with pytest.raises(ValueError, match=r"build it with .runtime\(seed=1\)"):
+        model.simulate(seed=1)

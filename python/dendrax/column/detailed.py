@@ -19,7 +19,8 @@ Physical signals (recorded inside the run, ``Network.record_extracellular`` /
 * ``CSD`` [time, interior electrodes] uA/mm^3: ``dendrax.extracellular.csd`` (standard
   second difference, no end padding) of each column's LFP;
 * ``EEG`` [time, columns] uV: the four-sphere model (``eeg_four_sphere``, lfpykit's radii
-  and conductivities) of each column's current dipole, the column's pia placed 100 um below
+  and conductivities) of each column's current dipole (about the column's centre: the
+  IClamp drive's net current is not a dipole), the column's pia placed 100 um below
   the brain sphere's surface on the z axis (shifted by its centre's x, y), an electrode on
   the scalp above each column; each electrode sums all columns;
 * ``MEG`` [time, sensors] fT: ``meg`` of each column's dipole at the MEG sensors of the
@@ -138,6 +139,17 @@ class DetailedColumn:
 
         model, g, cfg = self.model, self.model.geometry, self.model.cfg
         modes = cfg.probe.modes
+        # the Poisson drive was drawn when the model was built, from the configuration's
+        # seed and up to its duration: other run settings would silently not apply
+        if duration > cfg.duration_ms * (1 + 1e-12):
+            raise ValueError(f"a multicompartment column's Poisson drive was drawn up to its "
+                             f"configuration's duration ({cfg.duration_ms:g} ms) when it was "
+                             f"built: run at most that long (got {duration:g} ms), or build it "
+                             "with .runtime(duration_ms=...)")
+        if seed != cfg.seed:
+            raise ValueError(f"a multicompartment column's Poisson drive was drawn from its "
+                             f"configuration's seed ({cfg.seed}) when it was built: build it "
+                             f"with .runtime(seed={seed}) to run another seed")
         res = dx.simulate(self.network, duration, dt, params=params, celsius=CELSIUS,
                           v_init=V_INIT, key=seed)
         n, n_steps = g.n_neurons, int(round(duration / dt))
@@ -164,7 +176,10 @@ class DetailedColumn:
             eeg = meg_total = 0.0
             scalp = self.scalp_electrodes()
             for c, name in enumerate(self.dipoles):
-                p = res[name][:, 1:]  # [3, T] nA um
+                # about the column's centre, where the signals put the dipole: the IClamp
+                # drive's net current (no return path in the model) would make it depend
+                # on the coordinates' origin
+                p = res[name][:, 1:] - self.drive_current(c) * self.dipole_location(c)[:, None]
                 if "EEG" in modes:
                     eeg = eeg + eeg_four_sphere(p, self.head_location(c), scalp)
                 if "MEG" in modes:
@@ -180,6 +195,12 @@ class DetailedColumn:
                 physical["MEG"] = (meg_total.T, "fT")
         return model.derive(t, spikes=jnp.asarray(spikes), V_m=v, I_syn=None, dt=dt,
                             duration=duration, seed=seed, physical=physical)
+
+    def drive_current(self, c) -> float:
+        """nA: the net IClamp current into column c's cells (the membrane currents sum to
+        it, by Kirchhoff's law)."""
+        g, drive = self.model.geometry, self.model.cfg.drive_values()
+        return float(sum(drive["mean"][g.cell_type[i]] for i in np.flatnonzero(g.column == c)))
 
     def dipole_location(self, c):
         """[3] um: column c's centre (the dipole's location) in column coordinates."""
