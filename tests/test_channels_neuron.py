@@ -477,7 +477,7 @@ def test_a_calcium_pool_under_both_integrators_matches_neuron(nrn, method, secon
     h.usetable_hh = 0
     mechs = ("hh", "Ca_HVA", "CaDynamics_E2")
     values = {"Ca_HVA.gCa_HVAbar": 0.002, "CaDynamics_E2.gamma": 0.05, "CaDynamics_E2.decay": 40.0}
-    names = ("v", "CaDynamics_E2.cai", "ica", "ina", "hh.m")
+    names = ("v", "CaDynamics_E2.cai", "ica", "ina", "hh.m", "eca", "cai", "cao", "ek", "ki")
     cell = dx.Cell.from_sections([{"length": 20.0, "diam": 20.0, "parent": -1, "region": "soma"}])
     for m in mechs:
         cell.insert(m)
@@ -498,7 +498,8 @@ def test_a_calcium_pool_under_both_integrators_matches_neuron(nrn, method, secon
         setattr(getattr(seg, m), p, x)
     stim = h.IClamp(seg)
     stim.delay, stim.dur, stim.amp = 5.0, 40.0, 1.0
-    refs = (seg._ref_v, seg._ref_cai, seg._ref_ica, seg._ref_ina, seg.hh._ref_m)
+    refs = (seg._ref_v, seg._ref_cai, seg._ref_ica, seg._ref_ina, seg.hh._ref_m, seg._ref_eca,
+            seg._ref_cai, seg._ref_cao, seg._ref_ek, seg._ref_ki)
     vecs = [h.Vector().record(r) for r in refs]
     h.cvode_active(0)
     h.secondorder, h.celsius, h.dt = secondorder, 20.0, DT

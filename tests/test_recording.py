@@ -170,6 +170,8 @@ def test_refusals(kwargs, message):
     ("v", None, None),
     ("hh.q", "soma", "hh has no state or current 'q'"),
     ("ica", "soma", "no mechanism there uses ca"),
+    ("eca", "soma", "no mechanism there uses ca"),
+    ("cao", "soma", "no mechanism there uses ca"),
     ("vclamp.i", "soma", "no vclamp there"),
     ("Exp2Syn.x", "syn", "Exp2Syn has no state 'x'"),
     ("i_membranes", "soma", "cannot record 'i_membranes'"),

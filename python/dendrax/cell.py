@@ -25,6 +25,15 @@ from .mechanisms.base import (IONS, NONNEGATIVE, POSITIVE, Channel, IonPool, Ran
 REDUCTIONS = (None, "max", "min", "mean")
 MEMBRANE_UNITS = {"v": "mV", "i_cap": "mA/cm2", "i_membrane": "nA"}
 
+def ion_quantity(name: str) -> str | None:
+    """The ion of a recordable ion quantity: its current "i<ion>", reversal potential
+    "e<ion>" or concentrations "<ion>i", "<ion>o" (NEURON's names); else None."""
+    for ion in IONS:
+        if name in (f"i{ion}", f"e{ion}", f"{ion}i", f"{ion}o"):
+            return ion
+    return None
+
+
 REGION_ALIASES = {"apical": "apic", "basal": "dend", "dendrite": "dend", "dendrites": "dend"}
 
 # valid values and units of the core quantities (mechanisms declare their own ``ranges``)
@@ -579,12 +588,13 @@ class Cell:
             return MEMBRANE_UNITS[name]
         segment = self.segment_node(loc)  # range variables: the segment's (NEURON's)
         mech, dot, q = name.partition(".")
-        if not dot and name[:1] == "i" and name[1:] in IONS:
-            if not any(name[1:] in m.ions or getattr(m, "ion", None) == name[1:]
+        ion = ion_quantity(name)
+        if ion is not None:  # ina; ena, nai, nao
+            if not any(ion in m.ions or getattr(m, "ion", None) == ion
                        for k, m in self.mechanisms.items() if self.mechanism_nodes[k][segment]):
                 raise ValueError(f"cannot record {name!r} at {self._where(loc)}: no mechanism "
-                                 f"there uses {name[1:]}")
-            return "mA/cm2"
+                                 f"there uses {ion}")
+            return {"i": "mA/cm2", "e": "mV"}.get(name[0], "mM")
         if name in ("iclamp.i", "vclamp.i"):
             clamps = self.stimuli.iclamp + self.stimuli.waveform if mech == "iclamp" \
                 else self.stimuli.vclamp
@@ -605,8 +615,9 @@ class Cell:
                              f"{sorted(syn.states) + ['g', 'i']}")
         if not dot:
             raise ValueError(f"cannot record {name!r}: record one of {sorted(MEMBRANE_UNITS)}, "
-                             "an ion's current (ina, ik, ica), '<mechanism>.<state or current>' "
-                             "or 'iclamp.i' / 'vclamp.i'")
+                             "an ion's current (ina, ik, ica), reversal potential (ena, ek, "
+                             "eca) or concentrations (nai, nao, cai, ...), "
+                             "'<mechanism>.<state or current>' or 'iclamp.i' / 'vclamp.i'")
         if mech not in self.mechanisms:
             raise ValueError(f"cannot record {name!r}: {mech!r} is not inserted in this cell")
         m = self.mechanisms[mech]

@@ -37,7 +37,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import morphology as morph_lib
-from .cell import Cell, Location, SectionRef
+from .cell import Cell, Location, SectionRef, ion_quantity
 from .mechanisms.base import IonPool, channel_currents
 from .model import (EventInputs, GradedPlacement, Model, PlasticPlacement, Placement,
                     PointPlacement, Recording, StaticInputs)
@@ -590,8 +590,8 @@ def _lower(cells: tuple, wiring) -> Lowered:
         local = node
         if name in ("v", "i_cap", "i_membrane"):
             source = (name, 0, "")
-        elif name[1:] in ions and not q:
-            source = ("ions", 0, name[1:])
+        elif ion_quantity(name) is not None:  # ina: a current; ena, nai, nao: the ion's
+            source = ("ions", 0, name[1:]) if name[0] == "i" else ("ion_values", 0, name)
         elif name in ("iclamp.i", "vclamp.i"):
             kind = mech if fnode in clamps[mech] else "waveform"
             source, local = (kind, 0, ""), clamps[kind].index(fnode)

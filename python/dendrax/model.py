@@ -81,7 +81,8 @@ class Recording:
         name: as the user wrote it ("v", "hh.m", "ina", "Exp2Syn.g", ...).
         node: the solver node it is at.
         source: (array, placement, key) it is read from: ("v", 0, ""), ("channels", j,
-            state), ("channel_currents", j, ion key), ("ions", 0, ion), ("i_cap", 0, ""),
+            state), ("channel_currents", j, ion key), ("ions", 0, ion), ("ion_values", 0,
+            "e<ion>" | "<ion>i" | "<ion>o"), ("i_cap", 0, ""),
             ("i_membrane", 0, ""), ("synapses" | "graded", j, state), ("synapse_currents" |
             "graded_currents", j, "i" | "g"), ("iclamp" | "waveform" | "vclamp", 0, "").
         local: index into that array.

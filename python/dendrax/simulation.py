@@ -154,7 +154,7 @@ def _observe_initial(model: Model, core, state: State, waveform0, dt=None) -> di
             "channel_currents": per_mech, "ions": i_ion, "i_cap": jnp.zeros_like(v),
             "i_membrane": i_membrane, "synapse_currents": event, "graded_currents": graded,
             "iclamp": iclamp, "waveform": waveform0, "vclamp": vclamp, "points": state.points,
-            "plastic": state.plastic,
+            "plastic": state.plastic, "ion_values": _ion_values(model, core, env, state.conc),
             "extracellular": observe_fields(core.get("extracellular", ()), i_membrane)}
 
 
@@ -236,6 +236,7 @@ def _step(model: Model, core, mat, dt, k, backend, carry: State, xs):
     else:  # float32 would drift (1e-3 ms per 1000 ms): from the step count instead
         t_mid = (n.astype(t.dtype) + 0.5) * jnp.asarray(dt, t.dtype)
     env = environment(model, core, conc, dt)
+    env_start = env  # the reversal potentials of this step's currents
     # Crank-Nicolson (NEURON's secondorder=2) moves the ion currents to t + dt/2 after the
     # solve, i += di/dv (v(t + dt/2) - v(t)), before the pools read them and for recording
     half_step_ions = k != 1.0 and bool(model.ions)
@@ -318,10 +319,21 @@ def _step(model: Model, core, mat, dt, k, backend, carry: State, xs):
            "i_membrane": i_cap + i_membrane + g_membrane * (u - v),
            "synapse_currents": event_cur, "graded_currents": graded_cur, "iclamp": iclamp,
            "waveform": xs["waveform"], "vclamp": vclamp_currents(model, core, t_mid, v_new),
-           "points": points, "plastic": plastic}
+           "points": points, "plastic": plastic,
+           "ion_values": _ion_values(model, core, env_start, conc)}
     obs["extracellular"] = observe_fields(core.get("extracellular", ()), obs["i_membrane"])
     carry = carry._replace(stats=_accumulate(model, carry.stats, obs))
     return carry, (_record(model, obs), fired[model.spike_records])
+
+
+def _ion_values(model: Model, core, env, conc) -> dict:
+    """What NEURON records of each ion after a step: "e<ion>" as this step's currents saw
+    it (NEURON computes it with them), "<ion>i" after the pools' update, "<ion>o"."""
+    out = {}
+    for ion in model.ions:
+        out[f"e{ion}"], out[f"{ion}o"] = env[f"e{ion}"], env[f"{ion}o"]
+        out[f"{ion}i"] = conc.get(ion, env[f"{ion}i"])
+    return out
 
 
 def _put_into(total, nodes, x):
