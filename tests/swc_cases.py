@@ -95,6 +95,30 @@ SOMA_CASES = {
 7 0 0 -5 0 1 1
 8 0 0 -15 0 1 7
 """,
+    # NEURON reads coordinates and radii as float32 and applies Import3d's rules to those:
+    # diameters equal in float32 make a 3-point soma a sphere (2 sections, not 3) ...
+    "float32_equal_diameters": """\
+1 1 0 0 0 5 -1
+2 1 0 -5 0 5.0000001 1
+3 1 0 5 0 5 1
+4 3 5 0 0 1 1
+5 3 45 0 0 0.8 4
+""",
+    # ... points equal in float32 are one point (no zero-length section) ...
+    "float32_equal_points": """\
+1 1 0 0 0 5 -1
+2 3 5 0 0 1 1
+3 3 25 0 0 1 2
+4 3 25.0000001 0 0 1 3
+5 3 45 10 0 0.5 3
+6 3 45 -10 0 0.5 4
+""",
+    # ... and a single-point soma's cylinder is built from the float32 values
+    "many_digits": """\
+1 1 0.123456789012 0.98765432101 0 5.12345678901 -1
+2 3 5.1234567891234 1.00000001 0.333333333333 1.11111111111 1
+3 3 25.987654321987 3.1415926535897 2.7182818284590 0.9876543210 2
+""",
 }
 
 

@@ -188,6 +188,16 @@ def test_custom_types_and_zero_length_pieces(tmp_path):
     assert m.sections[2].n_points == 4  # duplicate sample kept inside a section
 
 
+def test_lines_end_at_newlines_only(tmp_path):
+    """A form feed (or another of str.splitlines' separators) inside a comment is part of
+    the comment, and errors name the file's own line numbers."""
+    m = read_swc(write_swc(tmp_path, "ff", "# exported\x0c 2 3 5 0 0 1 1\r\n1 1 0 0 0 5 -1\n"))
+    assert m.n_sections == 1
+    bad = write_swc(tmp_path, "ff2", "# header\x0cmore\x0bheader\n1 1 0 0 0 5 -1\n2 3 5 0 0 0 1\n")
+    with pytest.raises(MorphologyError, match=r"line 3: radius must be positive"):
+        read_swc(bad)
+
+
 def test_comments_blank_lines_and_unsorted_ids(tmp_path):
     text = "# header\n\n   \n1 1 0 0 0 5 -1  # the soma\n3 3 20 0 0 1 2\n2 3 10 0 0 1 1\n"
     m = read_swc(write_swc(tmp_path, "unsorted", text))

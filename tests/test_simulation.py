@@ -494,6 +494,19 @@ def test_params_namespaces_and_reserved_mechanism_names():
             cell.insert(channel(bad))
     with pytest.raises(ValueError, match="already inserted"):
         cell.insert(channel("hh"))  # a different class under a name already in use
+    # the other way round: a registered name never means another class inserted under it
+    other = dx.Cell.ball_and_stick()
+    other.insert(channel("hh"), "soma")
+    with pytest.raises(ValueError, match=r"another mechanism named 'hh' \(C\) is already "
+                                         r"inserted; this one is HH"):
+        other.insert("hh", "dend")
+    # nor does an instance with other settings join one of its class
+    scaled = type("Scaled", (Channel,), {
+        "name": "scaled", "params": {"g": 1e-4}, "__init__": lambda self, k=1.0: setattr(
+            self, "k", k), "current": lambda self, v, s, p, env: {"": self.k * p["g"] * v}})
+    other.insert(scaled(1.0), "soma").insert(scaled(1.0), "dend")  # the same settings: fine
+    with pytest.raises(ValueError, match="already inserted with other settings"):
+        other.insert(scaled(100.0), "dend")
     cell.insert(channel("leak2"))  # any other name is fine, next to the core quantities
     assert set(cell.params["channels"]) == {"hh", "leak2"}
     assert dx.simulate(cell, 1.0, 0.025).traces.shape == (2, 41)

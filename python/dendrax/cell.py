@@ -18,12 +18,25 @@ import numpy as np
 
 from . import morphology as morph_lib
 from .quantities import is_number, magnitude
+from . import plugins
 from .mechanisms import registry
 from .mechanisms.base import (IONS, NONNEGATIVE, POSITIVE, Channel, IonPool, Range, Synapse,
                               as_range, channel_currents, check_mechanism)
 
 REDUCTIONS = (None, "max", "min", "mean")
 MEMBRANE_UNITS = {"v": "mV", "i_cap": "mA/cm2", "i_membrane": "nA"}
+
+def _same_settings(a, b) -> bool:
+    """Whether two instances of one mechanism class carry the same attributes."""
+    try:
+        return bool(vars(a) == vars(b))
+    except Exception:  # e.g. arrays among the attributes: compare them as lists
+        try:
+            return {k: np.asarray(v).tolist() for k, v in vars(a).items()} == \
+                {k: np.asarray(v).tolist() for k, v in vars(b).items()}
+        except Exception:
+            return False
+
 
 def ion_quantity(name: str) -> str | None:
     """The ion of a recordable ion quantity: its current "i<ion>", reversal potential
@@ -343,15 +356,26 @@ class Cell:
         self._touch()
         if isinstance(mechanism, str):  # a name, or "<package>:<name>" to pick a provider
             check_name(mechanism.rpartition(":")[2])
-            mech = self.mechanisms.get(mechanism) or registry.channel(mechanism)
+            # the registered mechanism; a name only this cell knows (a class inserted by
+            # value) means what was inserted
+            known = mechanism in self.mechanisms and \
+                mechanism not in plugins.providers("dendrax.channels")
+            mech = self.mechanisms[mechanism] if known else registry.channel(mechanism)
         else:
             kind = IonPool if isinstance(mechanism, IonPool) or (
                 isinstance(mechanism, type) and issubclass(mechanism, IonPool)) else Channel
             mech = check_mechanism(mechanism, kind)
             check_name(mech.name)
         name = mech.name
-        if name in self.mechanisms and type(self.mechanisms[name]) is not type(mech):
-            raise ValueError(f"another mechanism named {name!r} is already inserted")
+        inserted = self.mechanisms.get(name)
+        if inserted is not None and type(inserted) is not type(mech):
+            raise ValueError(f"another mechanism named {name!r} ({type(inserted).__name__}) "
+                             f"is already inserted; this one is {type(mech).__name__}")
+        if inserted is not None and inserted is not mech and not isinstance(mechanism, (str, type)) \
+                and not _same_settings(inserted, mech):
+            raise ValueError(f"{name!r} is already inserted with other settings (another "
+                             f"{type(mech).__name__} instance); insert the same instance, or "
+                             "give this one another name")
         nodes = self.nodes(where)
         if name not in self.mechanisms:
             self.mechanisms[name] = mech

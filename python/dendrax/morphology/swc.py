@@ -123,7 +123,13 @@ def parse_swc(path: str | os.PathLike) -> SwcSamples:
     lines: list[int] = []
     names = ("id", "type", "x", "y", "z", "radius", "parent")
     n_lines = 0
-    for lineno, raw in enumerate(text.splitlines(), start=1):
+    # lines end at "\n" only (str.splitlines would also break at form feeds and other
+    # separators inside a comment, and shift every later line number)
+    pieces = text.split("\n")
+    if pieces and not pieces[-1]:
+        pieces.pop()  # the final line's end
+    for lineno, raw in enumerate(pieces, start=1):
+        raw = raw.rstrip("\r")
         n_lines = lineno
         content = raw.split("#", 1)[0].strip()
         if not content:
@@ -162,6 +168,9 @@ def parse_swc(path: str | os.PathLike) -> SwcSamples:
         raise _fail(path, max(n_lines, 1), "empty file: no sample lines")
 
     data = np.array(rows, dtype=np.float64)
+    # NEURON's Import3d reads coordinates and radii as float32 and applies its rules
+    # (equal diameters, zero-length pieces, a single-point soma's cylinder) to those
+    data[:, 2:6] = data[:, 2:6].astype(np.float32)
     line = np.array(lines, dtype=np.int64)
     ids = data[:, 0].astype(np.int64)
     pids = data[:, 6].astype(np.int64)
