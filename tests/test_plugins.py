@@ -221,6 +221,11 @@ def test_kinetics_pools_and_synapse_currents_are_checked_at_use():
     with pytest.raises(ValueError, match=r"IonPool Chloride: ion must be one of \['ca', 'k', "
                                          r"'na'\]"):
         cell.insert(Chloride)
+    Unlisted = type("Unlisted", (IonPool,), {"name": "unlisted_test", "ion": "ca",
+                                              "states": {"cai": 5e-5},
+                                              "advance": lambda self, v, s, p, env, dt: s})
+    with pytest.raises(ValueError, match=r"IonPool Unlisted: its ion 'ca' must be in its ions"):
+        cell.insert(Unlisted)
     with pytest.raises(ValueError, match=r"DictCurrent.current must return one float array "
                                          r"\(nA, \[n\]\), got dict"):
         cell.synapse(DictCurrent, cell.soma(), spike_times=[1.0])

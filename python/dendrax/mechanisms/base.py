@@ -389,6 +389,10 @@ def check_mechanism(obj, kind: type) -> Mechanism:
             raise ValueError(f"IonPool {cls.__name__}: ion must be one of {sorted(IONS)} and "
                              f"its state '<ion>i' (e.g. 'cai'), got ion={ion!r}, states "
                              f"{sorted(cls.states)}")
+        if ion not in getattr(cls, "ions", ()):
+            raise ValueError(f"IonPool {cls.__name__}: its ion {ion!r} must be in its ions "
+                             f"(ions = ({ion!r},)): that is how it reads i{ion} and {ion}i, got "
+                             f"ions={getattr(cls, 'ions', ())!r}")
     mech = obj() if isinstance(obj, type) else obj
     if cls not in _OUTPUTS_CHECKED:  # tracing takes ~5 ms a mechanism: once per class
         if kind is Channel:
