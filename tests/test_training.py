@@ -107,6 +107,12 @@ def test_transform_bounds_and_errors():
         Chain(Sigmoid(0, 1), "exp")
     g = jax.grad(lambda f: Chain(Softplus(), Affine(3.0)).forward(f))(0.0)
     np.testing.assert_allclose(float(g), 1.5)
+    # the bounds have no free value, eagerly, compiled and in arrays alike (the upper one
+    # once rounded a hair inside under jit: a finite free value stuck at the bound)
+    s = Sigmoid(0.06, 0.24)
+    for inverse in (s.inverse, jax.jit(s.inverse)):
+        np.testing.assert_array_equal(inverse(jnp.array([0.06, 0.24])), [-np.inf, np.inf])
+        assert float(inverse(0.24)) == np.inf and float(inverse(0.06)) == -np.inf
 
 
 # --- trainables: sharing, init, apply ----------------------------------------
@@ -373,6 +379,16 @@ def test_fit_minimises_and_records(tmp_path):
                   optimizer=optax.sgd(1.0), steps=10, progress=False)
     assert bad.stopped == "non-finite loss" and np.isfinite(loss_at := float(jnp.log(bad.theta["x"])))
     assert loss_at == bad.history[-1]
+    # a finite loss whose gradient is not: the point is kept (history, best), then stop
+    with pytest.warns(RuntimeWarning, match="not finite"):
+        edge = fit(lambda th: jnp.sqrt(th["x"]), {"x": jnp.array(0.0)}, steps=5, progress=False)
+    assert edge.stopped == "non-finite gradient" and edge.history.tolist() == [0.0]
+    assert edge.best_loss == 0.0 and float(edge.best_theta["x"]) == 0.0
+    # a Python int in theta0 is a float parameter
+    whole = fit(lambda th: (th["a"] - 3.0) ** 2, {"a": 1}, optimizer=optax.adam(0.2), steps=200,
+                progress=False)
+    assert whole.theta["a"].dtype == jnp.result_type(float)
+    np.testing.assert_allclose(whole.theta["a"], 3.0, atol=1e-2)
     plot_history(res.history, tmp_path / "h.png")
     assert (tmp_path / "h.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
@@ -542,3 +558,39 @@ def test_second_derivatives_with_forward_mode_inside():
     np.testing.assert_allclose(rev_fwd, fd, rtol=1e-6, atol=1e-6 * np.abs(fd).max())
     with pytest.raises(ValueError, match="cannot be differentiated"):
         jax.hessian(f)(s0)
+
+
+def test_cli_fit_refuses_a_target_recorded_otherwise(tmp_path, capsys):
+    """An .npz of `dendrax simulate` whose labels, start time or run settings differ from
+    the fit's is refused by name (its traces were once fitted swapped), and non-string
+    names and paths are one-line errors (were tracebacks)."""
+    from dendrax.cli import main
+
+    cell = tmp_path / "cell.swc"
+    cell.write_text("1 1 0 0 0 8 -1\n2 3 8 0 0 1 1\n3 3 100 0 0 1 2\n")
+    base = (f'[cell]\nswc = "{cell}"\nmechanisms = ["hh"]\n[stimulus]\n'
+            'iclamp = ["0.3,1,5@soma(0.5)"]\nrecord = ["v@soma(0.5)", "v@dend(0.5)"]\n'
+            't_stop = 2.0\ndt = 0.05\n[[param]]\nname = "hh.gnabar"\nlower = 0.05\n'
+            'upper = 0.3\n[optimizer]\nsteps = 1\n')
+    t = np.arange(41) * 0.05
+    traces = np.zeros((2, 41))
+    npz = tmp_path / "target.npz"
+
+    def run(npz_extra=None, text=None):
+        np.savez(npz, t=t, traces=traces, **(npz_extra or {}))
+        (tmp_path / "fit.toml").write_text(text or base + f'[target]\nnpz = "{npz}"\n')
+        code = main(["fit", str(tmp_path / "fit.toml"), "--out", str(tmp_path / "o"),
+                     "--quiet"])
+        return code, capsys.readouterr().err
+
+    code, err = run({"labels": np.array(["v@dend(0.5)", "v@soma(0.5)"])})
+    assert code == 2 and "its traces are ['v@dend(0.5)', 'v@soma(0.5)'], the fit records" in err
+    code, err = run({"meta": '{"celsius": 30.0}'})
+    assert code == 2 and "its run had celsius = 30.0, the fit's [stimulus] has 6.3" in err
+    t = t + 5.0
+    code, err = run()
+    assert code == 2 and "41 samples from 5 ms) does not match" in err
+    code, err = run(text=base.replace('"hh.gnabar"', "5") + f'[target]\nnpz = "{npz}"\n')
+    assert code == 2 and "[[param]] name must be a string" in err
+    code, err = run(text=base + "[target]\nnpz = 5\n")
+    assert code == 2 and "npz must be a path (a string), got 5" in err

@@ -43,6 +43,9 @@ def _load(path) -> dict:
         _check_keys(p, "param")
         if "name" not in p:
             raise SpecError(f"[[param]] needs a name, got {p}")
+        if not isinstance(p["name"], str):
+            raise SpecError(f"[[param]] name must be a string such as \"hh.gnabar\", got "
+                            f"{p['name']!r}")
     return cfg
 
 
@@ -52,6 +55,32 @@ def _check_keys(table, name):
 
 def _number(table, key, default, *, positive=False, integer=False, section=""):
     return get_number(table, key, default, positive=positive, integer=integer, prefix=section)
+
+
+def _check_npz_run(path, data, cell, sim, dt) -> None:
+    """What a ``dendrax simulate`` .npz says of its run (its labels, and meta's celsius,
+    v_init, method, dt) against the fit's: a target recorded elsewhere or otherwise is
+    refused, not fitted."""
+    import json
+
+    if "labels" in data:
+        ours = [f"{name}@{cell.location_name(loc)}" for name, loc in cell.recordings]
+        theirs = [str(x) for x in data["labels"]]
+        if theirs != ours:
+            raise SpecError(f"{path}: its traces are {theirs}, the fit records {ours} (in this "
+                             "order: [stimulus] record)")
+    if "meta" in data:
+        try:
+            meta = json.loads(str(data["meta"]))
+        except ValueError:
+            return
+        for key, ours in (("celsius", sim["celsius"]), ("v_init", sim["v_init"]),
+                          ("method", sim["method"]), ("dt", dt)):
+            theirs = meta.get(key) if isinstance(meta, dict) else None
+            if theirs is not None and (theirs != ours if isinstance(ours, str)
+                                       else not np.isclose(float(theirs), ours)):
+                raise SpecError(f"{path}: its run had {key} = {theirs}, the fit's [stimulus] has "
+                                 f"{ours}")
 
 
 def build(cfg) -> dict:
@@ -116,14 +145,22 @@ def build(cfg) -> dict:
     n_t = step_count(t_stop, dt) + 1
     shape = (len(amps), len(cell.recordings), n_t)
     if "npz" in t:
+        if not isinstance(t["npz"], str):
+            raise SpecError(f"[target] npz must be a path (a string), got {t['npz']!r}")
         try:
             with np.load(t["npz"]) as data:
                 if "traces" not in data:
                     raise SpecError(f"{t['npz']} has no array 'traces' (it has {sorted(data)})")
                 target = np.asarray(data["traces"], float)
-                if "t" in data and (len(data["t"]) != n_t or not np.allclose(np.diff(data["t"]), dt)):
-                    raise SpecError(f"{t['npz']}: its t ({len(data['t'])} samples) does not match "
-                                     f"t_stop {t_stop:g} ms at dt {dt:g} ms ({n_t} samples)")
+                if "t" in data:
+                    tt = np.asarray(data["t"], float)
+                    if len(tt) != n_t or not np.allclose(np.diff(tt), dt) or \
+                            not np.isclose(tt[0], 0.0, atol=1e-9 * dt):
+                        raise SpecError(f"{t['npz']}: its t ({len(tt)} samples from "
+                                         f"{tt[0] if len(tt) else float('nan'):g} ms) does not "
+                                         f"match t_stop {t_stop:g} ms at dt {dt:g} ms ({n_t} "
+                                         "samples from 0)")
+                _check_npz_run(t["npz"], data, cell, sim, dt)
         except (OSError, ValueError) as err:  # numpy: "pickled (object) data" for non-npz
             if isinstance(err, SpecError):
                 raise

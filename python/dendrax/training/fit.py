@@ -20,7 +20,8 @@ class FitResult:
         history: [n_steps] the loss at the start of each step (float64 numpy).
         best_theta: the parameters with the lowest loss seen (``history.min()``).
         best_loss: that loss.
-        stopped: None, or why the loop ended early ("callback" or "non-finite loss").
+        stopped: None, or why the loop ended early ("callback", "non-finite loss", or
+            "non-finite gradient": the loss there is finite, and kept).
     """
 
     theta: dict
@@ -82,7 +83,8 @@ def fit(loss, theta0, *, optimizer=None, steps: int, progress: bool = True, call
     step = jax.jit(step) if jit else step
     # strong types throughout: a weakly typed leaf (a Python float in theta0, a scalar in
     # optax.lbfgs's state) comes back strongly typed from the first step and would recompile it
-    theta, state = _strong(theta0), _strong(optimizer.init(_strong(theta0)))
+    theta = _strong(theta0, floats=True)
+    state = _strong(optimizer.init(theta))
     history, best, best_theta, stopped, previous = [], math.inf, theta, None, theta
     bar = tqdm(total=steps, desc="fit", unit="step", disable=not progress, leave=False)
     try:
@@ -90,10 +92,15 @@ def fit(loss, theta0, *, optimizer=None, steps: int, progress: bool = True, call
             new_theta, new_state, value, finite = step(theta, state)
             value = float(value)
             if not bool(finite):
-                stopped = "non-finite loss"
+                if math.isfinite(value):  # a finite loss here, its gradient not: keep it
+                    history.append(value)
+                    if value < best:
+                        best, best_theta = value, theta
+                    stopped = "non-finite gradient"
+                else:
+                    stopped, theta = "non-finite loss", previous
                 warnings.warn(f"fit: the loss or its gradient is not finite at step {k} "
                               f"(loss {value}); stopping", RuntimeWarning, stacklevel=2)
-                theta = previous
                 break
             history.append(value)
             if value < best:
@@ -109,8 +116,15 @@ def fit(loss, theta0, *, optimizer=None, steps: int, progress: bool = True, call
     return FitResult(theta, np.asarray(history, float), best_theta, best, stopped)
 
 
-def _strong(tree):
-    return jax.tree_util.tree_map(lambda x: jnp.asarray(x).astype(jnp.asarray(x).dtype), tree)
+def _strong(tree, floats: bool = False):
+    """Strongly typed leaves; with ``floats``, integers (a Python int in theta0) become
+    floats (not in an optimizer's state: its step counts stay integers)."""
+    def strong(x):
+        x = jnp.asarray(x)
+        whole = jnp.issubdtype(x.dtype, jnp.integer) or x.dtype == bool
+        return x.astype(jnp.result_type(float) if floats and whole else x.dtype)
+
+    return jax.tree_util.tree_map(strong, tree)
 
 
 def plot_history(history, path, *, title: str = "dendrax fit") -> None:

@@ -83,8 +83,10 @@ class Sigmoid(Transform):
         return self.lower + (self.upper - self.lower) * jax.nn.sigmoid(free)
 
     def inverse(self, value):
-        u = (jnp.asarray(value) - self.lower) / (self.upper - self.lower)
-        return jnp.log(u) - jnp.log1p(-u)
+        # from the distances to both bounds (not u = (v - lo) / (hi - lo), whose rounding
+        # can put a value on the upper bound a hair inside it): -inf and inf exactly there
+        value = jnp.asarray(value)
+        return jnp.log(value - self.lower) - jnp.log(self.upper - value)
 
     def __repr__(self):
         return f"Sigmoid({self.lower:g}, {self.upper:g})"
