@@ -27,7 +27,7 @@ import math
 import re
 
 from .description import (SPECIAL, Assign, Call, Conserve, Description, Diff, If,
-                          NmodlError, Reaction, SolveSteady)
+                          NmodlError, Reaction, SolveSteady, mentioned)
 from .units import UnitError, Units
 
 FUNCS = {"exp": "jnp.exp", "log": "jnp.log", "log10": "jnp.log10", "fabs": "jnp.abs",
@@ -108,48 +108,11 @@ class Generator:
         if d.point:  # a point process's current and NET_RECEIVE get no dt from dendrax
             for where in ("BREAKPOINT", "NET_RECEIVE"):
                 for st in self._entry_points().get(where, ([], set()))[0]:
-                    if "dt" in self._mentions([st], set()):
+                    if "dt" in mentioned([st], self.d.functions):
                         self.problems.append((st.line, f"dt in {where} of a POINT_PROCESS is "
                                                        "not supported (dendrax gives it to "
                                                        "INITIAL and the SOLVE'd block only)"))
                         break
-
-    def _mentions(self, stmts, seen: set) -> set:
-        """Every name ``stmts`` and the FUNCTIONs and PROCEDUREs they call read or write."""
-        out: set = set()
-
-        def ex(e):
-            if e[0] == "var":
-                out.add(e[1])
-            elif e[0] == "bin":
-                ex(e[2])
-                ex(e[3])
-            elif e[0] in ("neg", "not"):
-                ex(e[1])
-            elif e[0] == "call":
-                for a in e[2]:
-                    ex(a)
-                call(e[1])
-
-        def call(name):
-            f = self.d.functions.get(name)
-            if f is not None and name not in seen:
-                seen.add(name)
-                out.update(self._mentions(f.body, seen))
-
-        for st in _walk(stmts):
-            if isinstance(st, Assign):
-                out.add(st.name)
-                ex(st.expr)
-            elif isinstance(st, Call):
-                for a in st.args:
-                    ex(a)
-                call(st.name)
-            elif isinstance(st, If):
-                ex(st.cond)
-            elif isinstance(st, Diff):
-                ex(st.expr)
-        return out
 
     def _declared_vars(self):
         d = self.d

@@ -145,3 +145,50 @@ class Description:
     solve: tuple | None = None  # (block name, method or None, line)
     net_receive: tuple | None = None  # (args, body, locals, line)
     used: set = field(default_factory=set)  # every variable name read or written anywhere
+
+
+def mentioned(stmts, functions: dict | None = None) -> set:
+    """Every variable name ``stmts`` read (in expressions) or write (assignments,
+    DERIVATIVE states); with ``functions`` (name -> Function), also those of the FUNCTIONs
+    and PROCEDUREs they call, transitively."""
+    out: set = set()
+    seen: set = set()
+
+    def call(name):
+        f = (functions or {}).get(name)
+        if f is not None and name not in seen:
+            seen.add(name)
+            walk(f.body)
+
+    def ex(e):
+        if e[0] == "var":
+            out.add(e[1])
+        elif e[0] == "bin":
+            ex(e[2])
+            ex(e[3])
+        elif e[0] in ("neg", "not"):
+            ex(e[1])
+        elif e[0] == "call":
+            for a in e[2]:
+                ex(a)
+            call(e[1])
+
+    def walk(body):
+        for s in body:
+            if isinstance(s, Assign):
+                out.add(s.name)
+                ex(s.expr)
+            elif isinstance(s, Call):
+                for a in s.args:
+                    ex(a)
+                call(s.name)
+            elif isinstance(s, If):
+                ex(s.cond)
+                walk(s.body)
+                walk(s.orelse)
+            elif isinstance(s, Diff):
+                out.add(s.state)
+                ex(s.expr)
+
+    walk(stmts)
+    return out

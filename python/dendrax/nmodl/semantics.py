@@ -4,7 +4,7 @@ not declared, recursion (``check``, run by ``dendrax.nmodl.describe`` after its 
 from __future__ import annotations
 
 from ..mechanisms.base import IONS
-from .description import BUILTINS, SPECIAL, Assign, Call, Description, Diff, If
+from .description import BUILTINS, SPECIAL, Call, Description, mentioned
 
 
 def check(d: Description, problem, lines) -> None:
@@ -109,7 +109,7 @@ def check(d: Description, problem, lines) -> None:
         if len(args) != 1:
             problem(ln, f"NET_RECEIVE with {len(args)} arguments: dendrax delivers one weight "
                         "per event")
-        if "v" in _names(body):
+        if "v" in mentioned(body):
             problem(ln, "'v' in NET_RECEIVE is not supported")
     for name in d.range_vars + d.global_vars:
         if name not in declared:
@@ -118,38 +118,6 @@ def check(d: Description, problem, lines) -> None:
         if name in ("weight", "delay") and d.point:
             problem(lines.find_word(name), f"PARAMETER '{name}' clashes with dendrax's "
                                              "synapse weight/delay: rename it")
-
-
-def _names(stmts) -> set:
-    """Every variable name an expression in ``stmts`` reads or a statement writes."""
-    out: set = set()
-
-    def ex(e):
-        if e[0] == "var":
-            out.add(e[1])
-        elif e[0] == "bin":
-            ex(e[2])
-            ex(e[3])
-        elif e[0] in ("neg", "not"):
-            ex(e[1])
-        elif e[0] == "call":
-            for a in e[2]:
-                ex(a)
-
-    for s in stmts:
-        if isinstance(s, Assign):
-            out.add(s.name)
-            ex(s.expr)
-        elif isinstance(s, Call):
-            for a in s.args:
-                ex(a)
-        elif isinstance(s, If):
-            ex(s.cond)
-            out |= _names(s.body) | _names(s.orelse)
-        elif isinstance(s, Diff):
-            out.add(s.state)
-            ex(s.expr)
-    return out
 
 
 def _called(node) -> set:
