@@ -26,6 +26,7 @@ from .mechanisms.base import (IONS, NONNEGATIVE, POSITIVE, Channel, IonPool, Ran
 REDUCTIONS = (None, "max", "min", "mean")
 MEMBRANE_UNITS = {"v": "mV", "i_cap": "mA/cm2", "i_membrane": "nA"}
 
+
 def _same_settings(a, b) -> bool:
     """Whether two instances of one mechanism class carry the same attributes."""
     try:
@@ -371,7 +372,8 @@ class Cell:
         if inserted is not None and type(inserted) is not type(mech):
             raise ValueError(f"another mechanism named {name!r} ({type(inserted).__name__}) "
                              f"is already inserted; this one is {type(mech).__name__}")
-        if inserted is not None and inserted is not mech and not isinstance(mechanism, (str, type)) \
+        by_instance = not isinstance(mechanism, (str, type))
+        if inserted is not None and inserted is not mech and by_instance \
                 and not _same_settings(inserted, mech):
             raise ValueError(f"{name!r} is already inserted with other settings (another "
                              f"{type(mech).__name__} instance); insert the same instance, or "

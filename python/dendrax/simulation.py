@@ -154,7 +154,7 @@ def _observe_initial(model: Model, core, state: State, waveform0, dt=None) -> di
             "channel_currents": per_mech, "ions": i_ion, "i_cap": jnp.zeros_like(v),
             "i_membrane": i_membrane, "synapse_currents": event, "graded_currents": graded,
             "iclamp": iclamp, "waveform": waveform0, "vclamp": vclamp, "points": state.points,
-            "plastic": state.plastic, "ion_values": _ion_values(model, core, env, state.conc),
+            "plastic": state.plastic, "ion_values": _ion_values(model, env, state.conc),
             "extracellular": observe_fields(core.get("extracellular", ()), i_membrane)}
 
 
@@ -320,13 +320,13 @@ def _step(model: Model, core, mat, dt, k, backend, carry: State, xs):
            "synapse_currents": event_cur, "graded_currents": graded_cur, "iclamp": iclamp,
            "waveform": xs["waveform"], "vclamp": vclamp_currents(model, core, t_mid, v_new),
            "points": points, "plastic": plastic,
-           "ion_values": _ion_values(model, core, env_start, conc)}
+           "ion_values": _ion_values(model, env_start, conc)}
     obs["extracellular"] = observe_fields(core.get("extracellular", ()), obs["i_membrane"])
     carry = carry._replace(stats=_accumulate(model, carry.stats, obs))
     return carry, (_record(model, obs), fired[model.spike_records])
 
 
-def _ion_values(model: Model, core, env, conc) -> dict:
+def _ion_values(model: Model, env, conc) -> dict:
     """What NEURON records of each ion after a step: "e<ion>" as this step's currents saw
     it (NEURON computes it with them), "<ion>i" after the pools' update, "<ion>o"."""
     out = {}
