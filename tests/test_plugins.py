@@ -230,6 +230,31 @@ def test_kinetics_pools_and_synapse_currents_are_checked_at_use():
                                          r"\(nA, \[n\]\), got dict"):
         cell.synapse(DictCurrent, cell.soma(), spike_times=[1.0])
 
+    # reading a name a mechanism is not given, a state without a number for its default,
+    # and a steady_state that does not give the states: named at insert (were a bare
+    # KeyError, a JAX TypeError or a mismatched carry deep in the run)
+    def leak(**attrs):
+        return type("Leak", (Channel,), {"name": "leak_test", "params": {"g": 1e-4},
+                                         "current": lambda self, v, s, p, env: {
+                                             "": p["g"] * (v + 70.0)}, **attrs})
+
+    reads_h = leak(current=lambda self, v, s, p, env: {"": p["g"] * s["h"] * v})
+    with pytest.raises(ValueError, match=r"Leak.current reads 'h', which it is not given: its "
+                                         r"states \[\], parameters \['g'\]"):
+        cell.insert(reads_h)
+    reads_ek = leak(current=lambda self, v, s, p, env: {"": p["g"] * (v - env["ek"])})
+    with pytest.raises(ValueError, match=r"Leak.current reads 'ek'.*need the ion in ions"):
+        cell.insert(reads_ek)
+    with pytest.raises(ValueError, match=r"Leak.states\['m'\] must be a finite number \(its "
+                                         r"default\), got None"):
+        cell.insert(leak(states={"m": None}))
+    partial = leak(states={"m": 0.5, "n": 0.5},
+                   steady_state=lambda self, v, p, env: {"m": 0.5 + 0.0 * v},
+                   advance=lambda self, v, s, p, env, dt: s)
+    with pytest.raises(ValueError, match=r"Leak.steady_state must return a dict of its states "
+                                         r"\['m', 'n'\], got \['m'\]"):
+        cell.insert(partial)
+
 def test_a_synapse_class_is_used_as_a_registered_name_is():
     from dendrax.mechanisms.exp2syn import Exp2Syn
 

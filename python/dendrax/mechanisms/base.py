@@ -272,6 +272,7 @@ def _abstract_inputs(mech, n: int):
 
     one = jax.ShapeDtypeStruct((n,), jnp.float32)
     env = {"celsius": jax.ShapeDtypeStruct((), jnp.float32),
+           "dt": jax.ShapeDtypeStruct((), jnp.float32),
            **{f"{k}{ion}{q}": one for ion in mech.ions for k, q in (("e", ""), ("", "i"),
                                                                     ("", "o"), ("i", ""))}}
     return one, env
@@ -365,6 +366,11 @@ def check_mechanism(obj, kind: type) -> Mechanism:
                 np.ndim(default) != 0 or not np.isfinite(np.asarray(default, float)):
             raise ValueError(f"{cls.__name__}.params[{k!r}] must be a finite number (the "
                              f"default), got {default!r}")
+    for k, default in (cls.states.items() if isinstance(cls.states, dict) else ()):
+        if isinstance(default, (str, bytes, bool)) or default is None or \
+                np.ndim(default) != 0 or not np.isfinite(np.asarray(default, float)):
+            raise ValueError(f"{cls.__name__}.states[{k!r}] must be a finite number (its "
+                             f"default), got {default!r}")
     # a typo in ranges or units would leave a parameter unchecked or unlabelled, silently
     for what, known in (("ranges", cls.params), ("units", {**cls.params, **cls.states})):
         unknown = sorted(set(getattr(cls, what, {})) - set(known))
@@ -408,6 +414,26 @@ def check_mechanism(obj, kind: type) -> Mechanism:
 _OUTPUTS_CHECKED: "weakref.WeakSet[type]" = weakref.WeakSet()
 
 
+def _traced(label: str, mech, fn, *args, env=()):
+    """``jax.eval_shape(fn, *args)``, or None where tracing on the documented inputs fails
+    (left to the run), but a ValueError where ``fn`` reads a name it is not given (a state,
+    parameter or environment entry it does not declare: a bare KeyError at run time)."""
+    import jax
+
+    try:
+        return jax.eval_shape(fn, *args)
+    except KeyError as err:
+        key = err.args[0] if err.args else None
+        if not isinstance(key, str):
+            return None
+        raise ValueError(f"{label} reads {key!r}, which it is not given: its states "
+                         f"{sorted(mech.states)}, parameters {sorted(mech.params)} and "
+                         f"environment {sorted(env)} (declare it; an ion's e<ion>, <ion>i, "
+                         "<ion>o need the ion in ions)") from None
+    except Exception:
+        return None
+
+
 def _check_kinetics(mech) -> None:
     """A ValueError where ``rates`` does not give (steady state, time constant) pairs, or
     ``advance`` or a synapse's ``current`` returns what the loop cannot carry (checked on
@@ -419,10 +445,7 @@ def _check_kinetics(mech) -> None:
     one, env = _abstract_inputs(mech, 3)
     params, states = {k: one for k in mech.params}, {k: one for k in mech.states}
     env = {**env, **({f"i{mech.ion}": one} if isinstance(mech, IonPool) else {})}
-    try:
-        rates = jax.eval_shape(mech.rates, one, params, env)
-    except Exception:
-        rates = {}
+    rates = _traced(f"{name}.rates", mech, mech.rates, one, params, env, env=env) or {}
     for k, pair in (rates.items() if isinstance(rates, dict) else ()):
         if not (isinstance(pair, (tuple, list)) and len(pair) == 2):
             got = (f"{len(pair)} values" if isinstance(pair, (tuple, list))
@@ -431,17 +454,19 @@ def _check_kinetics(mech) -> None:
                              f"in ms), got {got}")
         for x in pair:
             _one_each(f"{name}.rates[{k!r}]", x, "node")
-    try:
-        out = jax.eval_shape(mech.advance, one, states, params, {} if isinstance(mech, Synapse)
-                             else env, jax.ShapeDtypeStruct((), jnp.float32))
-    except Exception:
-        out = None
+    adv_env = {} if isinstance(mech, Synapse) else env
+    out = _traced(f"{name}.advance", mech, mech.advance, one, states, params, adv_env,
+                  jax.ShapeDtypeStruct((), jnp.float32), env=adv_env)
     if out is not None:
         _states_out(f"{name}.advance", out, mech.states, "node")
+    init_env = {"dt": env["dt"]} if isinstance(mech, Synapse) else env
+    out = _traced(f"{name}.steady_state", mech, mech.steady_state, one, params, init_env,
+                  env=init_env)
+    if out is not None:
+        _states_out(f"{name}.steady_state", out, mech.states, "node")
     if isinstance(mech, Synapse):
-        try:
-            cur = jax.eval_shape(mech.current, one, states, params)
-        except Exception:
+        cur = _traced(f"{name}.current", mech, mech.current, one, states, params)
+        if cur is None:
             return
         if not hasattr(cur, "dtype") or not jnp.issubdtype(cur.dtype, jnp.floating):
             raise ValueError(f"{name}.current must return one float array (nA, [n]), got "
@@ -489,21 +514,16 @@ def _check_outputs(mech) -> None:
     be dropped), or its ``current`` returns what the loop cannot use: not a dict, a current
     of an ion it does not declare, or not one value per node (checked on abstract arrays:
     no computation). What needs more than the documented environment is left to the run."""
-    import jax
-
     name = type(mech).__name__
     one, env = _abstract_inputs(mech, 3)
-    try:
-        rates = jax.eval_shape(mech.rates, one, {k: one for k in mech.params}, env)
-    except Exception:
-        rates = {}
+    rates = _traced(f"{name}.rates", mech, mech.rates, one, {k: one for k in mech.params}, env,
+                    env=env) or {}
     if isinstance(rates, dict) and set(rates) - set(mech.states):
         raise ValueError(f"{name}'s rates give {sorted(set(rates) - set(mech.states))}, which are "
                          f"not its states {sorted(mech.states)}: declare them in states")
-    try:
-        out = jax.eval_shape(mech.current, one, {k: one for k in mech.states},
-                             {k: one for k in mech.params}, env)
-    except Exception:
+    out = _traced(f"{name}.current", mech, mech.current, one, {k: one for k in mech.states},
+                  {k: one for k in mech.params}, env, env=env)
+    if out is None:
         return
     if not isinstance(out, dict):
         raise ValueError(f"{name}.current must return a dict {{ion: current, '': the "
