@@ -128,3 +128,39 @@ def test_delays_round_to_steps_as_nests(dt, delay):
     nest_times = _relayed("nest", dt, delay)
     assert nest_times.size == 2
     np.testing.assert_allclose(_relayed("dendrax", dt, delay), nest_times, atol=1e-9)
+
+
+def _driven(simulator, model, params, delay):
+    """A current device with its default start (0) into one iaf_psc_alpha: (t, V_m)."""
+    if simulator == "nest":
+        nest.ResetKernel()
+        nest.set(resolution=DT, print_time=False)
+        nest.verbosity = nest.VerbosityLevel.ERROR
+        dev = nest.Create(model, params=params)
+        nrn = nest.Create("iaf_psc_alpha")
+        nest.Connect(dev, nrn, syn_spec={"weight": 1.0, "delay": delay})
+        mm = nest.Create("multimeter", params={"record_from": ["V_m"], "interval": DT})
+        nest.Connect(mm, nrn)
+        nest.Simulate(30.0)
+        events = mm.get("events")
+        return np.asarray(events["times"]), np.asarray(events["V_m"])
+    net = dx.Network()
+    dev = net.population(model, 1, **params)
+    nrn = net.population("iaf_psc_alpha", 1)
+    net.connect(dev, nrn, weight=1.0, delay=delay)
+    net.record("V_m", nrn)
+    res = dx.simulate(net, 30.0, DT)
+    return np.asarray(res.t), np.asarray(res.traces[0])
+
+
+@pytest.mark.parametrize("model, params", [("dc_generator", {"amplitude": 400.0}),
+                                           ("noise_generator", {"mean": 400.0, "std": 0.0})])
+@pytest.mark.parametrize("delay", [0.1, 2.5])
+def test_current_devices_from_the_first_step_as_nests(model, params, delay):
+    """A current device starting at 0 acts from its first step, as NEST's (dendrax once
+    counted a step -1 there: the current came one step early, 15 mV apart)."""
+    t_ref, ref = _driven("nest", model, params, delay)
+    t, ours = _driven("dendrax", model, params, delay)
+    k = np.round(t_ref / DT).astype(int)
+    assert np.allclose(t[k], t_ref) and np.ptp(ref) > 10.0
+    np.testing.assert_allclose(ours[k], ref, rtol=0, atol=5e-13)

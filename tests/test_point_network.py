@@ -255,6 +255,20 @@ def test_population_params_passed_to_simulate_are_checked():
     assert np.isnan(run(base["C_m"], base["V_th"] + 1.0)).all()
 
 
+def test_a_step_off_nests_clock_is_refused():
+    """Point neurons count steps in NEST's 1 us tics: a dt that is not a whole number of
+    them is refused, as NEST refuses it (0.0375 ms once made t_ref = 2 ms 1.9875 ms, and
+    dt below 1 us an infinite refractory period)."""
+    net = dx.Network()
+    pop = net.population("iaf_psc_alpha", 1, I_e=1e5, t_ref=2.0)
+    net.record("V_m", pop)
+    for dt in (0.0375, 0.0004):
+        with pytest.raises(ValueError, match=f"dt = {dt:g} ms is not a whole number of NEST's "
+                                             r"tics \(1/1000 ms\)"):
+            dx.simulate(net, 1.0, dt)
+    assert np.isfinite(np.asarray(dx.simulate(net, 1.0, 0.025).traces)).all()
+
+
 def test_a_network_of_only_point_neurons_and_its_names():
     net = dx.Network()
     pop = net.population(Counter, 2, name="exc")

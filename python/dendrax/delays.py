@@ -18,7 +18,7 @@ import numpy as np
 
 from .model import Model
 from .point.generators import Generator
-from .point.propagators import TICS_PER_MS, delay_steps as nest_delay_steps
+from .point.propagators import TICS_PER_MS, check_dt, delay_steps as nest_delay_steps
 
 _MAX_DELAY_BUFFER = 2**31  # bytes: a delay buffer beyond this is a mistake, not a model
 
@@ -92,6 +92,8 @@ def sized(model: Model, layout, params, dt) -> Model:
                                  "delay is the resolution: use delay >= dt")
             static = max(static, float(delay.max(initial=0.0)))
         ring = max(ring, int(nest_delay_steps(static, dt)))
+    if layout.populations:  # point neurons follow NEST's clock of 1 us tics
+        check_dt(float(dt))
     tics_per_step = round(float(dt) * TICS_PER_MS)
     for pop in layout.populations:  # NEST: a generator's start and stop lie on the grid
         for k in ("start", "stop"):

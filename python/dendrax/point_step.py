@@ -56,9 +56,11 @@ def update_points(model: Model, core, mat, dt, carry, ring, n, spike_history, ro
             inh += jax.ops.segment_sum(jnp.where(w < 0, x, 0.0), st.poisson_target, P)
         if st.dc_conn.size:
             # NEST's dc_generator (a current device: active when start < (s + 2) dt <= stop)
+            # ... in a step s >= 0 that the run has (start = 0 would allow s = -1)
             s_gen = n - steps[st.dc_conn] + 2
             g = st.dc_gen
-            active = (jnp.round(gen["start"][g] / dt) < s_gen) & (s_gen <= jnp.round(gen["stop"][g] / dt))
+            active = (jnp.round(gen["start"][g] / dt) < s_gen) \
+                & (s_gen <= jnp.round(gen["stop"][g] / dt)) & (s_gen >= 2)
             x = jnp.where(active, gen["amplitude"][g] * weight[st.dc_conn], 0.0)
             current += jax.ops.segment_sum(x, st.dc_target, P)
         if st.noise_conn.size:
@@ -67,7 +69,7 @@ def update_points(model: Model, core, mat, dt, carry, ring, n, spike_history, ro
             s_gen = n - steps[st.noise_conn] + 2
             g = st.noise_gen
             start = jnp.round(gen["start"][g] / dt)
-            active = (start < s_gen) & (s_gen <= jnp.round(gen["stop"][g] / dt))
+            active = (start < s_gen) & (s_gen <= jnp.round(gen["stop"][g] / dt)) & (s_gen >= 2)
             interval = jnp.floor((s_gen - start - 1) / jnp.round(gen["dt"][g] / dt)).astype(jnp.int32)
             keys = jax.vmap(lambda c, k: jax.random.fold_in(jax.random.fold_in(
                 jax.random.fold_in(core["key"], 1 << 20), c), k))(

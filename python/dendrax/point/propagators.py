@@ -39,7 +39,9 @@ def check_dt(dt: float) -> None:
     """Raise unless dt is a whole number of NEST tics (NEST refuses other resolutions)."""
     tics = dt * TICS_PER_MS
     if abs(tics - round(tics)) > 1e-9 * max(1.0, tics) or round(tics) < 1:
-        raise ValueError(f"dt = {dt} ms is not a whole number of NEST tics (1/{TICS_PER_MS:g} ms)")
+        raise ValueError(f"dt = {dt:g} ms is not a whole number of NEST's tics (1/"
+                         f"{TICS_PER_MS:g} ms), which point neurons count their steps in "
+                         "(NEST refuses such a resolution): use a multiple of 0.001 ms")
 
 
 def refractory_steps(t_ref, dt: float):

@@ -25,7 +25,9 @@ models share:
 
 The exact-integration models (iaf_psc_*) agree with NEST to ~1e-13 mV; the GSL models
 (iaf_cond_exp, iaf_cond_alpha, iaf_cond_beta, aeif_cond_exp, hh_psc_alpha) reproduce NEST's
-adaptive RKF45 run step for step (``propagators.rkf45_evolve``) and agree to ~1e-9 or better;
+adaptive RKF45 run step for step (``propagators.rkf45_evolve``) and agree to round-off that
+their sub-steps amplify (~1e-13 to 1e-8 mV, more near the step control's limits;
+docs/point_neurons.md);
 izhikevich is NEST's explicit scheme and agrees to rounding. tests/test_point_models.py and
 tests/test_point_models_cond.py state and assert the tolerances (iaf_cond_beta with
 tau_rise and tau_decay within ~1e-9 ms of each other: ~1e-6, NEST's normalisation being
