@@ -94,7 +94,7 @@ def parse(argv):
                    default=["float64", "float32"], help="dendrax runs (float64: x64 on)")
     p.add_argument("--threads", type=int, nargs="+", default=[2],
                    help="NEST's local_num_threads, a run for each (dendrax is compared with "
-                        "the first)")
+                        "NEST's fastest run of any thread count or seed)")
     p.add_argument("--repeats", type=int, default=2,
                    help="timed simulations after the first (dendrax: the same call again; "
                         "NEST: Simulate for the same length again); the fastest counts")
@@ -627,8 +627,9 @@ def markdown(results, args, machine, notes) -> str:
         f"{args.transient:g} ms to the end: rate, and the CV of the inter-spike intervals "
         "(mean over neurons with >= 3 spikes). The simulators draw their own connectivity "
         "and Poisson trains, so the statistics agree in distribution, not spike for spike; "
-        f"NEST also runs {args.stat_seeds} more seed(s) (1 thread, statistics only, the first "
-        "length) for the spread between realizations.",
+        f"NEST also runs {args.stat_seeds} more seed(s) (1 thread, the first length) for the "
+        "spread between realizations; they are timed too, and NEST's fastest run of any "
+        "thread count or seed is the speed reference of the targets.",
         "- ms/step: simulation s / steps; for dendrax, where measured, the same network "
         "simulated for 10 steps gives the per-call work of `dx.simulate` (in parentheses: "
         "checks, the O(connections) preparation of the connection arrays, transfers) and "

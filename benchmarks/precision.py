@@ -6,7 +6,7 @@ first site is the soma) run three ways:
 
 * NEURON with exact rates (``h.usetable_hh = 0``, ``cache_efficient`` + ``psolve``): the
   reference;
-* dendrax float64 (``jax_enable_x64`` on, dendrax's default contract) in this process;
+* dendrax float64 (``jax_enable_x64`` on, the documented opt-in) in this process;
 * dendrax float32 (``jax_enable_x64`` off: every array float32, the Hines solve in
   float32) in a fresh process (x64 is process-wide).
 
