@@ -62,20 +62,21 @@ def _network(amp):
 
 def _twin(w, amp):
     """The same network written out in JAX (brainpy.state's LIF step with a soft reset; the
-    hidden spike of a step reaches the readout in the next, delay 0.1 ms = dt):
-    (V_hid, V_out) [n_steps]."""
+    dc_generator's current, from its first step, and the hidden spike of a step each reach
+    their target one step later, delay 0.1 ms = dt): (V_hid, V_out) [n_steps]."""
     from dendrax.point.models.common import exp_euler
 
     sur = Surrogate("fast_sigmoid", 1.0)
 
-    def step(c, _):
+    def step(c, k):
         vh, vo, sent = c
         vh = jnp.where(vh >= 1.0, vh - 1.0, vh)
-        vh = exp_euler(vh, (amp * w[0] - vh) / TAU_HID, -1.0 / TAU_HID, DT)
+        drive = jnp.where(k >= 1, amp * w[0], 0.0)  # the dc_generator's current, 1 step late
+        vh = exp_euler(vh, (drive - vh) / TAU_HID, -1.0 / TAU_HID, DT)
         vo = exp_euler(vo, -vo / TAU_OUT, -1.0 / TAU_OUT, DT) + w[1] * sent
         return (vh, vo, spike(vh - 1.0, sur)), (vh, vo)
 
-    return jax.lax.scan(step, (0.0, 0.0, 0.0), None, length=round(T_STOP / DT))[1]
+    return jax.lax.scan(step, (0.0, 0.0, 0.0), jnp.arange(round(T_STOP / DT)))[1]
 
 
 @pytest.mark.parametrize("amp", [0.95, 1.3])
