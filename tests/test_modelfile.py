@@ -19,7 +19,7 @@ from dendrax.lowering import lower
 from dendrax.mechanisms import Channel
 from dendrax.models import l5pc_like
 from dendrax.morphology import read_swc
-from dendrax.network import Block, PopulationSpec, Wiring
+from dendrax.wiring import Block, PopulationSpec, Wiring
 from dendrax.plugins import Plugin
 from dendrax.point import PointNeuron, StaticSynapse
 from dendrax.point.plasticity import PLASTIC, StdpSynapse, Tsodyks2Synapse

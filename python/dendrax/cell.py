@@ -679,9 +679,7 @@ class Cell:
         spikes at ``spike_times`` (ms), arriving after ``delay`` (ms) with ``weight`` (uS for
         conductance synapses), as a NEURON NetCon from a VecStim."""
         self._touch()
-        mech = registry.synapse(name)  # a registered name, or a synapse class to try out
-        if not isinstance(name, str):
-            check_name(mech.name)
+        mech = synapse_mechanism(name)
         name = mech.name  # "<package>:<name>" picks one of several providers
         if not isinstance(mech, Synapse):
             raise ValueError(f"{name} is a graded synapse (driven by a presynaptic voltage, not "
@@ -800,6 +798,15 @@ def check_name(name) -> None:
     if name in RESERVED or name in ion_names:
         raise ValueError(f"mechanism name {name!r} is reserved (core names: {RESERVED} and ion "
                          "names); rename the mechanism")
+
+
+def synapse_mechanism(synapse):
+    """A synapse by registered name (``"<package>:<name>"`` picks one of several providers),
+    or a ``Synapse`` / ``GradedSynapse`` class or instance (to try one before packaging it)."""
+    mech = registry.synapse(synapse)
+    if not isinstance(synapse, str):
+        check_name(mech.name)
+    return mech
 
 
 def synapse_values(mech, params: dict, **extra) -> dict:

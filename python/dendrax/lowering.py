@@ -42,7 +42,8 @@ from .mechanisms.base import IonPool, channel_currents
 from .model import (EventInputs, GradedPlacement, Model, PlasticPlacement, Placement,
                     PointPlacement, Recording, StaticInputs)
 from .extracellular.fields import device_tables, lower_fields
-from .network import NetCell, NeuronRef
+from .network import NetCell
+from .wiring import NeuronRef
 from .point.propagators import TICS_PER_MS
 
 
@@ -53,7 +54,7 @@ class Simulatable(Protocol):
 
     Attributes:
         cells: the cells, in order (a cell's index is its position).
-        wiring: a ``dendrax.network.Wiring`` (connections, spike records, network-level
+        wiring: a ``dendrax.wiring.Wiring`` (connections, spike records, network-level
             recordings), or None for a lone cell.
         revision: a number that changes whenever the description changes (lowerings
             are cached per revision).

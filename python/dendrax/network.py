@@ -19,19 +19,20 @@ Two kinds of synapses connect cells:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
-from typing import NamedTuple
+from dataclasses import replace
 
 import numpy as np
 
 from . import connection_rules as rules
-from .cell import REDUCTIONS, Cell, Location, SectionRef, check_name, synapse_values
-from .mechanisms import registry
+from .cell import (REDUCTIONS, Cell, Location, SectionRef, synapse_mechanism,
+                   synapse_values)
 from .mechanisms.base import GradedSynapse
-from .point.base import constraints
+from .populations import Population, Neurons, neurons, point_connections, population_spec
 from .quantities import is_number, magnitude
+from .wiring import NETCON_THRESHOLD, Block, NeuronRef, Source, Wiring
 
-NETCON_THRESHOLD = 10.0  # mV, NEURON's default NetCon threshold
+__all__ = ["Network", "NetCell", "Population", "Neurons", "NeuronRef", "Source",
+           "NETCON_THRESHOLD"]
 
 
 def _real(name: str, value) -> float:
@@ -39,145 +40,6 @@ def _real(name: str, value) -> float:
     if not is_number(value):
         raise ValueError(f"{name} must be a number, got {value!r}")
     return float(value)
-
-
-def _synapse(synapse):
-    """A synapse by registered name, or a Synapse / GradedSynapse class or instance (to try
-    one before packaging it)."""
-    mech = registry.synapse(synapse)
-    if not isinstance(synapse, str):
-        check_name(mech.name)
-    return mech
-
-
-class Source(NamedTuple):
-    """An artificial spike source of a network (``spike_source``, ``poisson_source``)."""
-
-    index: int
-
-
-@dataclass(frozen=True, eq=False)
-class Block:
-    """Connections made by one call, as arrays of equal length n.
-
-    Attributes:
-        synapse: the synapse kind's registered name ("static" onto point neurons); mech: its
-            instance; graded: its family.
-        pre_cell, pre_section, pre_x: int/float [n] presynaptic sites on cells (None for
-            other sources).
-        pre_source: int [n] artificial sources (``spike_source``), or None.
-        pre_neuron: int [n] point neurons or generators (numbered over all populations in
-            order of creation), or None.
-        threshold: float [n] spike threshold (mV) of connections from cells.
-        post_cell, post_section, post_x: [n] postsynaptic sites on cells (None when the
-            targets are point neurons, then post_neuron [n] holds them).
-        values: parameter name -> float [n] (synapse parameters, weight, delay).
-    """
-
-    synapse: str
-    mech: object
-    graded: bool
-    pre_cell: np.ndarray | None
-    pre_section: np.ndarray | None
-    pre_x: np.ndarray | None
-    pre_source: np.ndarray | None
-    threshold: np.ndarray | None
-    post_cell: np.ndarray | None
-    post_section: np.ndarray | None
-    post_x: np.ndarray | None
-    values: dict
-    pre_neuron: np.ndarray | None = None
-    post_neuron: np.ndarray | None = None
-
-    @property
-    def size(self) -> int:
-        return int((self.post_cell if self.post_neuron is None else self.post_neuron).shape[0])
-
-
-@dataclass(frozen=True, eq=False)
-class PopulationSpec:
-    """A population of point neurons or generators, as created.
-
-    Attributes:
-        name: its name (params live under params["populations"][name]).
-        model: a ``dendrax.point.PointNeuron`` or ``Generator`` instance.
-        size: number of neurons.
-        offset: the number of point neurons in the populations created before it.
-        values: parameter name -> float [size], NEST's units.
-        spike_times: spike_generator only: one array of times (ms) per generator.
-    """
-
-    name: str
-    model: object
-    size: int
-    offset: int
-    values: dict
-    spike_times: tuple = ()
-
-
-class NeuronRef(NamedTuple):
-    """One point neuron, as recordings label it: population index and neuron index (or a
-    plastic connection: its synapse kind's name and its index among them)."""
-
-    population: int
-    index: int
-
-
-class Neurons(NamedTuple):
-    """Some neurons of a point population: its index and theirs within it (int [k])."""
-
-    population: int
-    index: np.ndarray
-
-
-class Population:
-    """A population of point neurons (or generators) in a network: ``pop[i]``, ``pop[a:b]``,
-    ``pop[[i, j]]`` select neurons (``Neurons``) for ``connect``, ``record`` and
-    ``record_spikes``; the population itself stands for all of them."""
-
-    def __init__(self, network: "Network", index: int):
-        self.network, self.index = network, index
-
-    @property
-    def spec(self) -> PopulationSpec:
-        return self.network.wiring.populations[self.index]
-
-    @property
-    def name(self) -> str:
-        return self.spec.name
-
-    @property
-    def model(self):
-        return self.spec.model
-
-    def __len__(self) -> int:
-        return self.spec.size
-
-    def __getitem__(self, key) -> Neurons:
-        ids = np.arange(len(self))[key]
-        return Neurons(self.index, np.atleast_1d(ids).astype(int))
-
-    @property
-    def all(self) -> Neurons:
-        return Neurons(self.index, np.arange(len(self)))
-
-    def __repr__(self):
-        return f"Population({self.name!r}: {len(self)} {self.model.name})"
-
-
-@dataclass
-class Wiring:
-    """Everything of a network beyond its cells (what lowering reads)."""
-
-    blocks: list = field(default_factory=list)
-    sources: list = field(default_factory=list)  # spike times (ms) of each artificial source
-    spike_records: list = field(default_factory=list)  # (cell, section, x, threshold)
-    recordings: list = field(default_factory=list)  # (cell, name, Location, reduce)
-    populations: list = field(default_factory=list)  # PopulationSpec, in order of creation
-    point_spike_records: list = field(default_factory=list)  # (population, neuron)
-    point_recordings: list = field(default_factory=list)  # (population, name, neuron, reduce)
-    fields: list = field(default_factory=list)  # extracellular readouts (FieldRecord)
-    placements: dict = field(default_factory=dict)  # cell -> (position [3] | None, rotation)
 
 
 class NetCell:
@@ -363,192 +225,19 @@ class Network:
             **params: the model's parameters in NEST's names and units (scalars or one
                 value per neuron), e.g. ``I_e=376.0`` (pA), ``rate=8000.0`` (Hz).
         """
-        from .point import SpikeGenerator, model as point_model
-
-        from .point.surrogate import as_surrogate
-
-        mech = point_model(model)
-        if surrogate is not None:
-            if not hasattr(mech, "spike"):
-                raise ValueError(f"{mech.name} is a generator: it has no spikes to differentiate")
-            mech = type(mech)()  # this population's own instance
-            mech.surrogate = as_surrogate(surrogate)
-        if not isinstance(n, (int, np.integer)) or n < 1:
-            raise ValueError(f"n must be a positive integer, got {n!r}")
-        n = int(n)
-        pops = self.wiring.populations
-        name = f"{mech.name}_{len(pops)}" if name is None else name
-        check_name(name)
-        if any(p.name == name for p in pops):
-            raise ValueError(f"a population named {name!r} exists already")
-        unknown = set(params) - set(mech.params)
-        if unknown:
-            raise ValueError(f"{mech.name} has no parameters {sorted(unknown)}; its parameters: "
-                             f"{sorted(mech.params)}")
-        values = {}
-        for k, default in mech.params.items():
-            v = np.asarray(magnitude(params.get(k, default), mech.units.get(k, "1"),
-                                     f"{mech.name}.{k}"), float)
-            if v.ndim and v.shape != (n,):
-                raise ValueError(f"{mech.name}.{k}: got {v.size} values for {n} neurons, or give "
-                                 "one scalar")
-            if np.any(np.isnan(v)) or (np.any(np.isinf(v)) and np.isfinite(default)):
-                raise ValueError(f"{mech.name}.{k} must be finite, got {params.get(k)!r}")
-            rng = mech.ranges.get(k)
-            if rng is not None:
-                from .mechanisms.base import as_range
-
-                as_range(rng).check(f"{mech.name}.{k}", v, mech.units.get(k, ""))
-            values[k] = np.broadcast_to(v, (n,)).copy()
-        _check_constraints(constraints(values), f"{mech.name} population {name!r}")
-        trains = ()
-        if isinstance(mech, SpikeGenerator):
-            spike_times = magnitude(spike_times, "ms", "spike_times")
-            times = [] if spike_times is None else list(spike_times)
-            if not times or np.ndim(times[0]) == 0:  # one list (maybe empty) for every member
-                times = [times] * n
-            if len(times) != n:
-                raise ValueError(f"spike_generator: give one list of spike times, or {n} lists")
-            trains = tuple(np.sort(np.asarray(t, float).ravel()) for t in times)
-            for t in trains:
-                if not np.all(np.isfinite(t)) or np.any(t <= 0):
-                    raise ValueError(f"spike_generator times must be finite and > 0 ms (NEST "
-                                     f"refuses a spike at 0), got {t}")
-        elif spike_times is not None:
-            raise ValueError(f"spike_times is for spike_generator, not {mech.name}")
-        offset = sum(p.size for p in pops)
-        pops.append(PopulationSpec(name, mech, n, offset, values, trains))
+        spec = population_spec(self.wiring.populations, model, n, name, spike_times,
+                               surrogate, params)
+        self.wiring.populations.append(spec)
         self._revision += 1
-        return Population(self, len(pops) - 1)
-
-    def _neurons(self, x) -> Neurons:
-        """Neurons of a Population / Neurons, checked."""
-        if isinstance(x, Population):
-            x = x.all
-        pop = self.wiring.populations[x.population]
-        ids = np.asarray(x.index, int).ravel()
-        if ids.size and (ids.min() < 0 or ids.max() >= pop.size):
-            raise IndexError(f"neurons of {pop.name!r} range over 0..{pop.size - 1}, got "
-                             f"{ids.min()}..{ids.max()}")
-        return Neurons(x.population, ids)
+        return Population(self, len(self.wiring.populations) - 1)
 
     def _connect_points(self, pre, post, synapse, weight, delay, threshold, params, rule, p, key):
         """Connections with a point population at either end (NEST's Connect rules)."""
-        from .mechanisms.base import as_range
-        from .point import Generator, StaticSynapse
-        from .point.plasticity import PLASTIC
-
-        def ends(x):
-            if isinstance(x, (Population, Neurons)):
-                nrn = self._neurons(x)
-                return nrn, nrn.index.size
-            if isinstance(x, Location):
-                return x, 1
-            if isinstance(x, (list, tuple)) and x and all(isinstance(v, Location) for v in x):
-                return list(x), len(x)
-            raise ValueError(f"connect takes populations, neurons (pop[i:j]) or locations on "
-                             f"cells, got {x!r}")
-
-        a, n_pre = ends(pre)
-        b, n_post = ends(post)
-        target_unit = None
-        if isinstance(b, Neurons):  # quantities: converted to the target's weight unit, or refused
-            target = self.wiring.populations[b.population].model
-            target_unit = getattr(target, "weight_unit", "pA")
-            weight = magnitude(weight, target_unit, "weight")
-        delay = magnitude(delay, "ms", "delay")
-        if rule == "pairwise_bernoulli":
-            if not is_number(p) or not 0.0 <= p <= 1.0:
-                raise ValueError(f"p must lie in [0, 1], got {p!r}")
-            i, j = rules.pairwise_bernoulli(n_pre, n_post, p, key)
-        elif rule == "fixed_indegree":
-            i, j = rules.fixed_indegree(n_pre, n_post, p, key)
-        else:
-            i, j = getattr(rules, rule)(n_pre, n_post)
-        offsets = [q.offset for q in self.wiring.populations]
-        kw = {}
-        if isinstance(a, Neurons):
-            kw["pre_neuron"] = offsets[a.population] + a.index[i]
-            pre_cell = pre_section = pre_x = thr = None
-        else:
-            locs = a if isinstance(a, list) else [a]
-            cells = np.array([self._cell_of(loc) for loc in locs], int)[i]
-            pre_cell, pre_section = cells, np.array([loc.section for loc in locs], int)[i]
-            pre_x = np.array([loc.x for loc in locs], float)[i]
-            thr = np.broadcast_to(np.asarray(magnitude(threshold, "mV", "threshold"), float),
-                                  (i.size,)).copy()
-        source = self.wiring.populations[a.population].model if isinstance(a, Neurons) else None
-        if isinstance(b, Neurons):
-            if isinstance(self.wiring.populations[b.population].model, Generator):
-                raise ValueError("a generator cannot be a connection's target")
-            kw["post_neuron"] = offsets[b.population] + b.index[j]
-            post_cell = post_section = post_x = None
-            if synapse in ("static", "static_synapse", StaticSynapse):
-                if params:
-                    raise ValueError(f"static connections take weight and delay only, got "
-                                     f"{sorted(params)}")
-                mech, name = StaticSynapse(), "static"
-                values = {"weight": weight, "delay": delay}
-            elif synapse in PLASTIC:
-                mech = PLASTIC[synapse]()
-                name = mech.name
-                if weight is None:
-                    raise ValueError(f"{name} connections need a weight")
-                unknown = set(params) - set(mech.params)
-                if unknown:
-                    raise ValueError(f"{name} has no parameters {sorted(unknown)}; its "
-                                     f"parameters: {sorted(mech.params)}")
-                params = {k: magnitude(v, target_unit if k == "Wmax" else mech.units.get(k, ""),
-                                       f"{name}.{k}") for k, v in params.items()}
-                values = {**mech.params, **params, "weight": weight, "delay": delay}
-                for k, v in params.items():
-                    if k in mech.ranges:
-                        as_range(mech.ranges[k]).check(f"{name}.{k}", np.asarray(v, float),
-                                                       mech.units.get(k, ""))
-                _check_constraints(constraints({k: np.asarray(v, float) for k, v in values.items()}),
-                                   f"{name} connections")
-                if isinstance(source, Generator):  # as NEST's IllegalConnection
-                    raise ValueError(f"{name} connections need neurons or cells as sources, not "
-                                     f"a {source.name} (NEST's devices connect by static "
-                                     "synapses only): relay it through a parrot_neuron")
-            else:
-                raise ValueError(f"connections onto point neurons use 'static' (NEST's "
-                                 f"static_synapse), 'stdp_synapse' or 'tsodyks2_synapse', got "
-                                 f"{synapse!r}")
-        else:
-            mech = _synapse(synapse)
-            name = mech.name
-            if isinstance(mech, GradedSynapse):
-                raise ValueError(f"{name} is a graded synapse: point neurons have no voltage "
-                                 "trace to drive it; use an event synapse (e.g. Exp2Syn)")
-            locs = b if isinstance(b, list) else [b]
-            post_cell = np.array([self._cell_of(loc) for loc in locs], int)[j]
-            post_section = np.array([loc.section for loc in locs], int)[j]
-            post_x = np.array([loc.x for loc in locs], float)[j]
-            values = synapse_values(mech, params, weight=0.0, delay=1.0)
-            weight = magnitude(weight, mech.units.get("weight", "uS"), "weight")
-            values.update(weight=weight, delay=delay)
-        if weight is None:
-            raise ValueError(f"{name} connections need a weight")
-        if isinstance(source, Generator) and source.name != "spike_generator" \
-                and "post_neuron" not in kw:
-            raise ValueError(f"a {source.name} drives point neurons only; drive cells with "
-                             "spike_source / poisson_source, or iclamp")
-        n = i.size
-        try:
-            values = {k: np.broadcast_to(np.asarray(v, float), (n,)).copy() for k, v in values.items()}
-        except ValueError:
-            raise ValueError(f"{name}: every parameter must be a scalar or have one value per "
-                             f"connection ({n})") from None
-        for k, v in values.items():
-            if not np.all(np.isfinite(v)):
-                raise ValueError(f"{name}.{k} must be finite")
-        if np.any(values["delay"] < 0):
-            raise ValueError(f"delay must be >= 0 ms, got {values['delay'].min()}")
-        if post_cell is not None:  # point neurons onto cells' synapses
-            self._keep_post_ends(post_cell, post_section, post_x)
-        self.wiring.blocks.append(Block(name, mech, False, pre_cell, pre_section, pre_x, None,
-                                        thr, post_cell, post_section, post_x, values, **kw))
+        block = point_connections(self.wiring.populations, self._cell_of, pre, post, synapse,
+                                  weight, delay, threshold, params, rule, p, key)
+        if block.post_cell is not None:  # point neurons onto cells' synapses
+            self._keep_post_ends(block.post_cell, block.post_section, block.post_x)
+        self.wiring.blocks.append(block)
         self._revision += 1
         return self
 
@@ -639,7 +328,7 @@ class Network:
         if not np.all(np.isfinite(m)):
             raise ValueError("matrix has non-finite entries")
         i, j = np.nonzero(m)
-        graded = isinstance(_synapse(synapse), GradedSynapse)
+        graded = isinstance(synapse_mechanism(synapse), GradedSynapse)
         if graded and m.dtype != bool and np.any(m[i, j] != 1):
             raise ValueError(f"{synapse} is a graded synapse, which has no weight: give a matrix "
                              "of booleans (or 0 and 1) for where to connect, and its "
@@ -693,7 +382,7 @@ class Network:
 
     def _block(self, synapse, pre_cell, pre_section, pre_x, pre_source, post_cell, post_section,
                post_x, weight, delay, threshold, params):
-        mech = _synapse(synapse)
+        mech = synapse_mechanism(synapse)
         synapse = mech.name
         graded = isinstance(mech, GradedSynapse)
         post_cell = np.asarray(post_cell, int)
@@ -754,7 +443,7 @@ class Network:
         ``cells`` may be a point population or some of its neurons (``pop[:100]``): their
         spikes on the grid, as NEST's spike_recorder."""
         if isinstance(cells, (Population, Neurons)):
-            nrn = self._neurons(cells)
+            nrn = neurons(self.wiring.populations, cells)
             from .point import Generator
 
             model = self.wiring.populations[nrn.population].model
@@ -795,7 +484,7 @@ class Network:
             self._revision += 1
             return self
         if isinstance(loc, (Population, Neurons)):
-            nrn = self._neurons(loc)
+            nrn = neurons(self.wiring.populations, loc)
             model = self.wiring.populations[nrn.population].model
             if name not in model.recordables:
                 raise ValueError(f"{model.name} cannot record {name!r}; it records "
@@ -903,12 +592,6 @@ def _locations(x):
     elif isinstance(x, (list, tuple)):
         for item in x:
             yield from _locations(item)
-
-
-def _check_constraints(rules, what: str) -> None:
-    for rule, bad in rules:
-        if bad:
-            raise ValueError(f"{what}: {rule}")
 
 
 def _indices(values, what: str) -> np.ndarray:

@@ -130,7 +130,8 @@ def _spike_locations(target, n_sources):
     neuron) in the order lowering numbers them, or None when ``target`` does not say (or
     says otherwise than the Result)."""
     from .cell import Cell, Location
-    from .network import Network, NeuronRef
+    from .network import Network
+    from .wiring import NeuronRef
 
     if isinstance(target, Cell):
         sites = [Location(s, x) for s, x, _ in target.spike_records]
@@ -447,7 +448,7 @@ def read_nwb(path) -> dict:
     """
     pynwb = _pynwb()
     from .cell import Location
-    from .network import NeuronRef
+    from .wiring import NeuronRef
 
     path = pathlib.Path(path)
     if not path.is_file():

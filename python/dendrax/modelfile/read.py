@@ -16,7 +16,8 @@ from ..cell import REDUCTIONS, Cell, Location, Stimuli
 from ..mechanisms import registry
 from ..mechanisms.base import GradedSynapse, IonPool, Synapse, as_range
 from ..morphology import Morphology, Section, dropped_end
-from ..network import Block, Network
+from ..network import Network
+from ..wiring import Block
 from ..point import GENERATORS, GROUP as POINT_NEURONS, Generator, PointNeuron, SpikeGenerator
 from ..point import StaticSynapse, model as point_model
 from ..point.plasticity import PLASTIC

@@ -12,7 +12,8 @@ from .. import plugins
 from ..cell import Cell, Location
 from ..mechanisms.base import GradedSynapse, IonPool
 from ..morphology import Morphology
-from ..network import Block, Network, Wiring
+from ..network import Network
+from ..wiring import Block, Wiring
 from ..point import GENERATORS, GROUP as POINT_NEURONS, Generator, SpikeGenerator, StaticSynapse
 from ..point.plasticity import PLASTIC
 from ..point.surrogate import as_surrogate
