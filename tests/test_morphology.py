@@ -233,6 +233,13 @@ MALFORMED = [
     ("radius_underflows_float32", "1 1 0 0 0 5 -1\n2 3 5 0 0 1e-50 1\n", 2,
      "radius 1e-50 underflows float32"),
     ("non_integer_id", "1 1 0 0 0 5 -1\n2.5 3 5 0 0 1 1\n", 2, r"field 1 \(id\) is not an integer"),
+    # what Python's float() reads but C's strtod (NEURON's reader) does not
+    ("underscore_digits", "1 1 0 0 0 5 -1\n2 3 1_0 0 0 1 1\n", 2,
+     r"field 3 \(x\) is not a decimal number.*'1_0'"),
+    ("non_ascii_digits", "1 1 0 0 0 5 -1\n2 3 \u0665 0 0 1 1\n", 2,
+     r"field 3 \(x\) is not a decimal number"),
+    ("id_beyond_exact_integers", "1 1 0 0 0 5 -1\n9007199254740993 3 5 0 0 1 1\n", 2,
+     r"field 1 \(id\) 9007199254740993 is too large to count exactly"),
     ("too_few_columns", "1 1 0 0 0 5 -1\n2 3 5 0 0 1\n", 2, "expected 7 fields"),
     ("too_many_columns", "# c\n1 1 0 0 0 5 -1 0\n", 2, "expected 7 fields"),
     ("empty", "", 1, "empty file"),

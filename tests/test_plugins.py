@@ -171,6 +171,8 @@ def test_rates_of_an_undeclared_state_are_refused():
 def test_kinetics_pools_and_synapse_currents_are_checked_at_use():
     """advance, rates, an ion pool's ion and a synapse's current: checked on abstract arrays
     where the mechanism is inserted or placed, named there, not deep inside the run."""
+    import jax.numpy as jnp
+
     from dendrax.mechanisms import Channel, IonPool, Synapse
 
     class Renamed(Channel):
@@ -218,6 +220,14 @@ def test_kinetics_pools_and_synapse_currents_are_checked_at_use():
     with pytest.raises(ValueError, match=r"OneRate.rates\['m'\] must be a pair \(steady state, "
                                          r"time constant in ms\), got 1 values"):
         cell.insert(OneRate)
+    PairRates = type("PairRates", (Channel,), {
+        "name": "pair_rates_test", "params": {"g": 0.01}, "states": {"m": 0.0},
+        "alpha_beta": lambda self, v, p, env: {"m": (0.1 * jnp.exp(v / 10), 0.2)},
+        "current": lambda self, v, s, p, env: {"": p["g"] * s["m"] * (v + 70)}})
+    with pytest.raises(ValueError, match=r"PairRates.alpha_beta\['m'\] must be a triple "
+                                         r"\(alpha, beta in 1/ms, temperature factor q\), got 2 "
+                                         r"values"):  # was a bare unpacking error in the run
+        cell.insert(PairRates)
     with pytest.raises(ValueError, match=r"IonPool Chloride: ion must be one of \['ca', 'k', "
                                          r"'na'\]"):
         cell.insert(Chloride)

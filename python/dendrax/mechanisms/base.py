@@ -445,6 +445,14 @@ def _check_kinetics(mech) -> None:
     one, env = _abstract_inputs(mech, 3)
     params, states = {k: one for k in mech.params}, {k: one for k in mech.states}
     env = {**env, **({f"i{mech.ion}": one} if isinstance(mech, IonPool) else {})}
+    if isinstance(mech, Mechanism) and mech._has_alpha_beta():
+        ab = _traced(f"{name}.alpha_beta", mech, mech.alpha_beta, one, params, env, env=env) or {}
+        for k, triple in (ab.items() if isinstance(ab, dict) else ()):
+            if not (isinstance(triple, (tuple, list)) and len(triple) == 3):
+                got = (f"{len(triple)} values" if isinstance(triple, (tuple, list))
+                       else type(triple).__name__)
+                raise ValueError(f"{name}.alpha_beta[{k!r}] must be a triple (alpha, beta in "
+                                 f"1/ms, temperature factor q), got {got}")
     rates = _traced(f"{name}.rates", mech, mech.rates, one, params, env, env=env) or {}
     for k, pair in (rates.items() if isinstance(rates, dict) else ()):
         if not (isinstance(pair, (tuple, list)) and len(pair) == 2):

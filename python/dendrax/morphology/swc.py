@@ -65,6 +65,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -95,6 +96,7 @@ class SwcSamples:
     line: np.ndarray
 
 
+_DECIMAL = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?\Z")
 F32_MAX = float(np.finfo(np.float32).max)
 F32_TINY = float(np.finfo(np.float32).smallest_subnormal)
 
@@ -147,8 +149,14 @@ def parse_swc(path: str | os.PathLike) -> SwcSamples:
                                           f"{tok!r}") from None
             if not math.isfinite(v):
                 raise _fail(path, lineno, f"field {k + 1} ({name}) is not finite: {tok!r}")
+            if not _DECIMAL.match(tok):  # Python's float() also reads "1_0" and other digits
+                raise _fail(path, lineno, f"field {k + 1} ({name}) is not a decimal number "
+                                          f"(digits 0-9, '.', an exponent): {tok!r}")
             if name in ("id", "type", "parent") and not v.is_integer():
                 raise _fail(path, lineno, f"field {k + 1} ({name}) is not an integer: {tok!r}")
+            if name in ("id", "type", "parent") and abs(v) >= 2 ** 53:
+                raise _fail(path, lineno, f"field {k + 1} ({name}) {tok} is too large to "
+                                          "count exactly (|value| < 2**53)")
             vals.append(v)
         if vals[5] <= 0:
             raise _fail(path, lineno, f"radius must be positive, got {fields[5]}")
