@@ -171,6 +171,40 @@ def test_voltage_clamp_and_waveform():
 
 
 
+
+@pytest.mark.parametrize("t_w, i_w", [
+    ([0.0, 5.0], [0.0, 0.1]),                                    # ends mid-slope: extended
+    ([0.0, 1.0, 1.0, 5.0, 5.0], [0.0, 0.0, 0.1, 0.1, 0.0]),      # ends on a step: the mean
+    ([-5.0, 1.0, 12.0], [0.1, 0.2, 0.2]),                        # began before t = 0
+    ([4.0, 12.0], [0.05, 0.05]),                                 # begins after t = 0
+], ids=["ramp", "step_at_end", "before_0", "after_0"])
+def test_waveform_ends_and_start_as_neurons_vector_play(t_w, i_w):
+    """A waveform past its last time goes on as NEURON's Vector.play(continuous=1) extends
+    its last segment (with a warning: rarely meant); at t = 0 the electrode shows i[0]
+    only where the waveform has begun. Voltage and electrode current, every sample."""
+    cell = dx.Cell.ball_and_stick(nseg=[1, 3], Ra=100.0)
+    cell.insert("hh")
+    cell.stimulate(cell.soma(0.5), t_w, i_w)
+    cell.record("v", cell.soma(0.5)).record("iclamp.i", cell.soma(0.5))
+    ends_early = t_w[-1] < 10.0 and (i_w[-1] != i_w[-2] or t_w[-1] == t_w[-2])
+    if ends_early:
+        with pytest.warns(UserWarning, match="Vector.play.continuous=1., its last segment"):
+            res = dx.simulate(cell, 10.0, 0.025)
+    else:
+        res = dx.simulate(cell, 10.0, 0.025)
+
+    secs = neuron_from_morphology(cell.morphology, [1, 3], Ra=100.0)
+    hh_everywhere(secs)
+    ic = h.IClamp(secs[0](0.5))
+    ic.delay, ic.dur = 0.0, 1e9
+    tv, iv = h.Vector(t_w), h.Vector(i_w)
+    iv.play(ic._ref_amp, tv, 1)
+    i_ref = h.Vector().record(ic._ref_i)
+    v_ref = neuron_run(secs, [cell.soma(0.5)], t_stop=10.0, dt=0.025, method="backward_euler")
+    assert_agree(res.traces[:1], v_ref, 0.025)
+    np.testing.assert_allclose(np.asarray(res.traces[1]), np.array(i_ref), rtol=0, atol=1e-12)
+
+
 @pytest.mark.parametrize("k", [9, 27, 120])
 def test_stimulus_edges_on_half_steps_switch_in_neurons_step(k):
     """An IClamp onset and SEClamp level changes at exactly t_n + dt/2: NEURON advances t

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import math
 import sys
+import warnings
 import weakref
 from dataclasses import dataclass, replace
 from typing import NamedTuple, Protocol, Sequence, runtime_checkable
@@ -836,6 +837,21 @@ def half_step_times(n_steps: int, dt: float) -> np.ndarray:
     return np.ascontiguousarray(half[1::2])
 
 
+def play(tq: np.ndarray, t: np.ndarray, i: np.ndarray) -> np.ndarray:
+    """A waveform (times t [k] ms, values i [k]) at times tq, as NEURON's
+    ``Vector.play(..., continuous=1)``: linear between points (equal times make a step),
+    i[0] before t[0], and from t[-1] on the last segment extended (the mean of the last two
+    values where their times are equal, as NEURON's interpolation divides by nothing)."""
+    out = np.interp(tq, t, i)
+    if t.size > 1:
+        past = tq >= t[-1]
+        if t[-1] == t[-2]:
+            out[past] = 0.5 * (i[-2] + i[-1])
+        else:
+            out[past] = i[-1] + (tq[past] - t[-1]) * ((i[-1] - i[-2]) / (t[-1] - t[-2]))
+    return out
+
+
 def drive(layout: Layout, n_steps: int, dt: float) -> dict:
     """Per-step inputs computed on the host: waveform currents at t + dt/2 [n_steps, W]
     (and at t = 0, "waveform0" [W]), the delivery times NEURON compares event times with
@@ -845,7 +861,14 @@ def drive(layout: Layout, n_steps: int, dt: float) -> dict:
     wave = []
     if layout.waveforms:
         t_mid = half_step_times(n_steps, dt)
-        wave = [np.interp(t_mid, t, i, left=i[0], right=i[-1]) for t, i in layout.waveforms]
+        wave = [play(t_mid, t, i) for t, i in layout.waveforms]
+        for t, i in layout.waveforms:
+            if n_steps and t_mid[-1] > t[-1] and t.size > 1 and play(t_mid[-1:], t, i)[0] != i[-1]:
+                warnings.warn(
+                    f"a waveform ends at t = {t[-1]:g} ms, before the run does "
+                    f"({n_steps * dt:g} ms): as NEURON's Vector.play(continuous=1), its last "
+                    f"segment goes on ({play(t_mid[-1:], t, i)[0]:.6g} nA at the end, not "
+                    f"{i[-1]:g}); add a point at the run's end to hold a value", stacklevel=3)
     t_deliver = None
     if any(len(g) for g in layout.trains):
         # NEURON delivers an event at the start of the step from t_n when t_e <= t_n + dt/2:
@@ -877,5 +900,8 @@ def drive(layout: Layout, n_steps: int, dt: float) -> dict:
                          "most one spike per generator and step (NEST would send them with a "
                          "multiplicity): space the times by at least dt")
     return {"waveform": np.stack(wave, 1) if wave else np.zeros((n_steps, 0)),
-            "waveform0": np.asarray([np.interp(0.0, t, i) for t, i in layout.waveforms], float),
+            # at t = 0 NEURON's IClamp shows the waveform's first value once it has begun,
+            # else its amp before the play (0)
+            "waveform0": np.asarray([i[0] if t[0] <= 0.0 else 0.0 for t, i in layout.waveforms],
+                                    float),
             "t_deliver": t_deliver, "trains": tuple(trains), "generators": generators}
