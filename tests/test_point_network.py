@@ -214,6 +214,15 @@ def test_populations_params_are_trainable_leaves():
     (lambda net, pop: net.connect(net.population("iaf_psc_alpha", 2), net.population(
         "iaf_psc_alpha", 2), "tsodyks2_synapse", weight=1.0, U=1.5, all_to_all=True),
      r"tsodyks2_synapse.U must be in \[0, 1\], got 1.5$"),
+    (lambda net, pop: net.connect(net.population("iaf_psc_alpha", 1), net.population(
+        "iaf_psc_alpha", 1), "stdp_synapse", weight=40.0, Wmax=float("nan")),
+     r"stdp_synapse.Wmax must be finite, got nan"),  # was "must have the same sign"
+    (lambda net, pop: net.population("iaf_psc_alpha", 1, tau_minus=30.0),
+     r"no parameters \['tau_minus'\].*STDP's tau_minus .NEST's neuron parameter. is a "
+     r"parameter of the plastic connections here"),
+    (lambda net, pop: net.connect(pop, dx.Network.add(net, dx.Cell.ball_and_stick()).soma(),
+                                  "stdp_synapse", weight=0.01),
+     r"stdp_synapse connects onto point neurons only"),  # was "no synapse named ..."
     (lambda net, pop: net.connect(net.population("noise_generator", 1, std=1.0, dt=0.25), pop,
                                   weight=1.0, all_to_all=True),
      r"noise_generator .*: dt = 0.25 ms is not a multiple of the simulation step 0.1 ms"),
@@ -440,3 +449,28 @@ def test_an_unreachable_tolerance_gives_nan_and_a_warning_not_a_hang():
     with pytest.warns(RuntimeWarning, match="non-finite"):
         res = dx.simulate(net, 0.2, 0.1)
     assert np.isnan(np.asarray(res.traces)[0, 1:]).all()
+
+
+@pytest.mark.parametrize("kind, delay", [("stdp_synapse", 4.0), ("stdp_synapse", 0.04),
+                                         ("tsodyks2_synapse", 4.0), ("static", 0.0)])
+def test_a_traced_delay_the_network_cannot_run_is_nan_and_warned(kind, delay):
+    """Delays in traced params onto point neurons: longer than built (the buffers would
+    wrap) or below one step (NEST's minimum) cannot run; the outputs are NaN with a warning,
+    never a silently wrapped delivery (a plastic connection's delay went unchecked)."""
+    net = dx.Network()
+    gen = net.population("spike_generator", 1, spike_times=[10.0 + 10.0 * k for k in range(8)])
+    parrot = net.population("parrot_neuron", 1)
+    post = net.population("iaf_psc_alpha", 1)
+    net.connect(gen, parrot, weight=1.0, delay=0.1)
+    net.connect(parrot, post, kind, weight=400.0, delay=1.0)
+    net.record("V_m", post)
+    run = jax.jit(lambda p: dx.simulate(net, 100.0, 0.1, params=p).traces)
+    p = net.params
+    assert np.all(np.isfinite(np.asarray(run(p))))
+    d = p["synapses"][kind]["delay"]
+    p["synapses"][kind]["delay"] = jnp.where(jnp.arange(d.size) == d.size - 1, delay, d)
+    with pytest.warns(RuntimeWarning, match="longer than the network was built for .or, onto "
+                                            "point neurons, shorter than one step"):
+        out = np.asarray(run(p))
+        jax.effects_barrier()
+    assert np.all(np.isnan(out[:, 1:]))

@@ -329,6 +329,18 @@ def test_params_pytree_is_checked_against_the_cells():
     spelt = edited(lambda p: p["channels"]["hh"].update(gnabar=jnp.full(n, 0.1)))
     np.testing.assert_array_equal(dx.simulate(cell, 1.0, 0.025, params=scalar).traces,
                                   dx.simulate(cell, 1.0, 0.025, params=spelt).traces)
+    # params from before a second clamp: its one value is not stretched over both (the
+    # second clamp ran with the first one's amp)
+    cell = dx.Cell.ball_and_stick()
+    cell.insert("hh")
+    cell.iclamp(cell.soma(), delay=0.1, dur=0.5, amp=0.3)
+    cell.record("v", cell.soma())
+    stale = cell.params
+    cell.iclamp(cell.soma(), delay=0.2, dur=0.5, amp=-0.1)
+    with pytest.raises(ValueError, match=r"params\['stimuli'\]\['iclamp'\]\['\w+'\] has shape "
+                                         r"\(1,\) where the target has \(2,\): an axis of size 1 "
+                                         r"is not stretched"):
+        dx.simulate(cell, 1.0, 0.025, params=stale)
 
 
 
@@ -354,7 +366,7 @@ def test_params_leaves_may_be_numbers_or_lists_and_nothing_else():
                         (("cable", "diam"), base["cable"]["diam"].tolist()),
                         (("stimuli", "vclamp", "amp"), -60.0),
                         (("stimuli", "vclamp", "dur"), [0.5, 0.0, 0.0]),
-                        (("stimuli", "iclamp", "amp"), [0.2]),
+                        (("stimuli", "iclamp", "amp"), base["stimuli"]["iclamp"]["amp"].tolist()),
                         (("synapses", "Exp2Syn", "delay"), 0),
                         (("cable", "cm"), [1] * base["cable"]["cm"].shape[0])]:
         np.testing.assert_array_equal(run(path, value), ref, err_msg=str(path))
@@ -545,10 +557,23 @@ def test_impossible_values_are_refused_naming_parameter_value_and_range():
          r"key must be an int seed or a JAX PRNG key"),
         (lambda: cell.iclamp(cell.soma(0.5), delay=1.0, dur=1.0, amp=np.array([0.1, 0.2])),
          r"iclamp amp must be one number, got array"),
+        # refused where the clamp is made, as iclamp's values are (were accepted, text read
+        # as a number, NaN and negative durations refused only by simulate)
+        (lambda: cell.vclamp(cell.soma(), amp=[-70.0], dur=[2.0], rs=float("nan")),
+         r"vclamp rs must be finite, got nan"),
+        (lambda: cell.vclamp(cell.soma(), amp=[-70.0], dur=[2.0], rs=[1.0, 2.0]),
+         r"vclamp rs must be one number \(MOhm\)"),
+        (lambda: cell.vclamp(cell.soma(), amp=[-70.0, -10.0], dur=[2.0, -1.0]),
+         r"vclamp dur must be >= 0 ms, got -1"),
+        (lambda: cell.vclamp(cell.soma(), amp="-70", dur=[1.0]),
+         r"vclamp amp must be real numbers, got '-70'"),
     ]
     for call, message in cases:
         with pytest.raises(ValueError, match=message):
             call()
+    for index in (1.5, "1", True):  # was a TypeError from inside (tuple indices, '<=')
+        with pytest.raises(TypeError, match="section index must be a whole number"):
+            cell.section(index)
     # a params pytree passed to simulate is checked too (the description was not involved)
     p = cell.params
     p["cable"]["cm"] = p["cable"]["cm"].at[0].set(-1.0)
@@ -683,3 +708,19 @@ def test_text_booleans_and_complex_numbers_are_not_numbers(call):
     cell.insert("hh")
     with pytest.raises(ValueError, match="must be real numbers"):
         call(cell)
+
+
+def test_an_electrode_current_is_recorded_only_where_it_is_the_only_one():
+    """Two IClamps (or an IClamp and a waveform) on one node: "iclamp.i" there cannot say
+    which, and is refused (it gave the first one's current alone)."""
+    cell = dx.Cell.ball_and_stick()
+    cell.insert("hh")
+    cell.iclamp(cell.soma(), delay=0.2, dur=0.5, amp=0.1)
+    cell.record("iclamp.i", cell.soma())
+    assert dx.simulate(cell, 1.0, 0.025).traces.shape == (1, 41)
+    cell.stimulate(cell.soma(), [0.0, 1.0], [0.2, 0.2])
+    with pytest.raises(ValueError, match=r"cannot record 'iclamp.i' at .*: 2 IClamps and "
+                                         r"waveforms sit on that node"):
+        dx.simulate(cell, 1.0, 0.025)
+    with pytest.raises(ValueError, match=r"2 IClamps and waveforms sit on that node"):
+        cell.record("iclamp.i", cell.soma())

@@ -194,6 +194,10 @@ class Cell:
 
     def section(self, index: int) -> SectionRef:
         n = len(self.morphology.sections)
+        if isinstance(index, (bool, np.bool_)) or isinstance(index, (str, bytes)) \
+                or np.ndim(index) != 0 or np.asarray(index).dtype.kind not in "iu":
+            raise TypeError(f"section index must be a whole number, got {index!r}")
+        index = int(index)
         if not -n <= index < n:
             raise IndexError(f"section {index} out of range: the cell has {n} sections")
         index %= n
@@ -504,14 +508,18 @@ class Cell:
         """A voltage clamp as NEURON's SEClamp: up to three levels amp (mV) held for dur (ms) each, then off; series resistance rs (MOhm)."""
         self._touch()
         rs = magnitude(rs, "MOhm", "vclamp rs")
-        amp = list(np.atleast_1d(np.asarray(magnitude(amp, "mV", "vclamp amp"), float)))
-        dur = list(np.atleast_1d(np.asarray(magnitude(dur, "ms", "vclamp dur"), float)))
+        amp, dur = magnitude(amp, "mV", "vclamp amp"), magnitude(dur, "ms", "vclamp dur")
+        for k, v in (("amp", amp), ("dur", dur), ("rs", rs)):  # before numpy reads "-70" as -70
+            _check_finite(f"vclamp {k}", v)
+        if np.ndim(rs):
+            raise ValueError(f"vclamp rs must be one number (MOhm), got {rs!r}")
+        amp = list(np.atleast_1d(np.asarray(amp, float)))
+        dur = list(np.atleast_1d(np.asarray(dur, float)))
         if len(amp) != len(dur) or not 1 <= len(amp) <= 3:
             raise ValueError("vclamp takes 1 to 3 levels: amp and dur of equal length")
         if rs <= 0:
             raise ValueError(f"vclamp series resistance rs must be > 0 MOhm, got {rs}")
-        _check_finite("vclamp amp", amp)
-        _check_finite("vclamp dur", dur)
+        NONNEGATIVE.check("vclamp dur", np.asarray(dur), "ms")
         amp += [amp[-1]] * (3 - len(amp))
         dur += [0.0] * (3 - len(dur))
         node = self.point_node(loc)  # first: keeping an end node renumbers the stimuli
@@ -624,8 +632,14 @@ class Cell:
         if name in ("iclamp.i", "vclamp.i"):
             clamps = self.stimuli.iclamp + self.stimuli.waveform if mech == "iclamp" \
                 else self.stimuli.vclamp
-            if not any(c[0] == node for c in clamps):
+            here = sum(c[0] == node for c in clamps)
+            if not here:
                 raise ValueError(f"cannot record {name!r} at {loc}: no {mech} there")
+            if here > 1:  # a recording names its electrode by place alone
+                what = "IClamps and waveforms" if mech == "iclamp" else "SEClamps"
+                raise ValueError(f"cannot record {name!r} at {loc}: {here} {what} sit on that "
+                                 "node and a recording cannot tell them apart; give each "
+                                 "electrode its own node to record it")
             return "nA"
         kinds = {**(synapses or {}), **{k: m for k, (m, _) in self.stimuli.spikes.items()}}
         if mech in kinds:

@@ -27,8 +27,9 @@ if TYPE_CHECKING:
 
 def conform(params, base: dict, path: str = "params"):
     """``params`` checked against ``base`` (the target's own params, ``lower(target).params``),
-    with every leaf an array of its base leaf's shape: a number or an array that broadcasts
-    is broadcast, a list becomes an array, whole numbers become floats.
+    with every leaf an array of its base leaf's shape: a number, or an array that broadcasts
+    by leading axes alone, is broadcast (an axis of size 1 is never stretched over several
+    entries); a list becomes an array, whole numbers become floats.
 
     A ValueError names the entry where ``params`` is not a pytree like ``base``: a key
     ``base`` lacks (a misspelt parameter is never silently ignored), a missing key, a leaf
@@ -70,6 +71,12 @@ def _conform_leaf(x, ref, path: str):
     shape = np.shape(x)
     if _broadcast_shape(shape, want) != want:
         raise ValueError(f"{path} has shape {shape}; expected {shaped}")
+    stretched = [k for k, (a, b) in enumerate(zip(shape[::-1], want[::-1])) if a == 1 and b != 1]
+    if stretched:  # one value where the target has several: stale params, most likely
+        raise ValueError(f"{path} has shape {shape} where the target has {want}: an axis of "
+                         "size 1 is not stretched over several entries (params from before "
+                         "a clamp, synapse or node was added? start from the target's "
+                         "current .params); give a number for one value everywhere")
     if shape != want:
         x = jnp.broadcast_to(x, want) if traced else np.broadcast_to(x, want)
     return x

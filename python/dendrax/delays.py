@@ -55,16 +55,22 @@ def fit_buffers(model: Model, core, dt):
     static = None
     if model.static is not None:
         static = nest_delay_steps(jnp.asarray(core["static"]["delay"]), dt)
+        over |= jnp.any(static < 1)  # onto point neurons: NEST's minimum delay is one step
         if model.static.ring_conn.size and not model.events:
             over |= jnp.any(static[model.static.ring_conn] - 1 >= model.ring_size)
+    for p in core["plastic"] if model.plastic else ():
+        # a plastic connection reads ring rows n - d - 1 and writes input row n + d - 1
+        d = nest_delay_steps(jnp.asarray(p["delay"]), dt)
+        over |= jnp.any((d < 1) | (d + 2 > model.ring_size) | (d > model.inbuf_size))
     return event, graded, static, over
 
 
 def warn_too_long(over):
     if bool(np.any(np.asarray(over))):
-        warnings.warn("dendrax: a delay in params is longer than the network was built for; the "
-                      "run's outputs are NaN. Build the network with the longest delay you will "
-                      "use (connect(..., delay=...)) or pass concrete params", RuntimeWarning)
+        warnings.warn("dendrax: a delay in params is longer than the network was built for "
+                      "(or, onto point neurons, shorter than one step); the run's outputs are "
+                      "NaN. Build the network with the longest delay you will use "
+                      "(connect(..., delay=...)) or pass concrete params", RuntimeWarning)
 
 
 def sized(model: Model, layout, params, dt) -> Model:

@@ -27,7 +27,8 @@ from . import connection_rules as rules
 from .cell import (REDUCTIONS, Cell, Location, SectionRef, synapse_mechanism,
                    synapse_values)
 from .mechanisms.base import GradedSynapse
-from .populations import Population, Neurons, neurons, point_connections, population_spec
+from .populations import (Neurons, Population, neurons, plastic_onto_cells_refused,
+                          point_connections, population_spec)
 from .quantities import is_number, magnitude
 from .wiring import NETCON_THRESHOLD, Block, NeuronRef, Source, Wiring
 
@@ -382,7 +383,7 @@ class Network:
 
     def _block(self, synapse, pre_cell, pre_section, pre_x, pre_source, post_cell, post_section,
                post_x, weight, delay, threshold, params):
-        mech = synapse_mechanism(synapse)
+        mech = synapse_mechanism(plastic_onto_cells_refused(synapse))
         synapse = mech.name
         graded = isinstance(mech, GradedSynapse)
         post_cell = np.asarray(post_cell, int)

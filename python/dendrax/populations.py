@@ -74,8 +74,12 @@ def population_spec(populations: list, model, n: int, name: str | None, spike_ti
         raise ValueError(f"a population named {name!r} exists already")
     unknown = set(params) - set(mech.params)
     if unknown:
+        hint = ("; STDP's tau_minus (NEST's neuron parameter) is a parameter of the plastic "
+                "connections here: connect(..., 'stdp_synapse', tau_minus=...)"
+                if "tau_minus" in unknown and "tau_minus" in PLASTIC["stdp_synapse"].params
+                else "")
         raise ValueError(f"{mech.name} has no parameters {sorted(unknown)}; its parameters: "
-                         f"{sorted(mech.params)}")
+                         f"{sorted(mech.params)}{hint}")
     values = {}
     for k, default in mech.params.items():
         v = np.asarray(magnitude(params.get(k, default), mech.units.get(k, "1"),
@@ -191,6 +195,9 @@ def point_connections(populations: list, cell_of, pre, post, synapse, weight, de
             params = {k: magnitude(v, target_unit if k == "Wmax" else mech.units.get(k, ""),
                                    f"{name}.{k}") for k, v in params.items()}
             values = {**mech.params, **params, "weight": weight, "delay": delay}
+            for k, v in values.items():
+                if not np.all(np.isfinite(np.asarray(v, float))):
+                    raise ValueError(f"{name}.{k} must be finite, got {v!r}")
             for k, v in params.items():
                 if k in mech.ranges:
                     as_range(mech.ranges[k]).check(f"{name}.{k}", np.asarray(v, float),
@@ -206,7 +213,7 @@ def point_connections(populations: list, cell_of, pre, post, synapse, weight, de
                              f"static_synapse), 'stdp_synapse' or 'tsodyks2_synapse', got "
                              f"{synapse!r}")
     else:
-        mech = synapse_mechanism(synapse)
+        mech = synapse_mechanism(plastic_onto_cells_refused(synapse))
         name = mech.name
         if isinstance(mech, GradedSynapse):
             raise ValueError(f"{name} is a graded synapse: point neurons have no voltage "
@@ -237,6 +244,15 @@ def point_connections(populations: list, cell_of, pre, post, synapse, weight, de
         raise ValueError(f"delay must be >= 0 ms, got {values['delay'].min()}")
     return Block(name, mech, False, pre_cell, pre_section, pre_x, None, thr, post_cell,
                  post_section, post_x, values, **kw)
+
+
+def plastic_onto_cells_refused(synapse):
+    """``synapse``, unless it names one of NEST's plastic connections (onto point neurons
+    only): then a ValueError that says so."""
+    if isinstance(synapse, str) and synapse in PLASTIC:
+        raise ValueError(f"{synapse} connects onto point neurons only (NEST's synapse model); "
+                         "onto a cell use a synapse mechanism such as Exp2Syn")
+    return synapse
 
 
 def _check_constraints(rules, what: str) -> None:
