@@ -108,6 +108,8 @@ quiet = true
     (["simulate", "--t-stop", "inf"], "t_stop must be a finite positive number, got inf"),
     (["simulate", "-m", "nosuchchannel"], "no channel named 'nosuchchannel'"),
     (["simulate", "--set", "hh.gnabar"], "--set takes name=value"),
+    (["simulate", "--set", "hh.gnabar=1_0"], "--set takes name=value"),  # float() reads 10
+    (["simulate", "--iclamp", "0.1,1_0,5"], "--iclamp takes amp,delay,dur"),
     (["simulate", "--record", "v@soma(2)"], "x must lie in"),
     (["simulate", "--iclamp", "1,2@soma"], "--iclamp takes amp,delay,dur"),
 ])

@@ -677,6 +677,10 @@ def test_traced_bad_parent_jax_backend_gives_nan():
     f = jax.jit(lambda p, *a: dendrax.hines_solve(p, *a, backend="jax"))
     x = f(np.array([-1, 0, 3, 1]), *G4)
     assert np.all(np.isnan(x))
+    # an int64 entry beyond int32 is not wrapped into a valid parent (2**40 -> 0: the solve
+    # of another tree)
+    x = f(jnp.asarray(np.array([-1, 0, 1, 2 ** 40], np.int64)), *G4)
+    assert np.all(np.isnan(x))
 
 
 # --- documentation ----------------------------------------------------------------

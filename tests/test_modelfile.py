@@ -1010,3 +1010,32 @@ def test_refuses_negative_synapse_spike_times_and_empty_synapse_kinds(saved):
     with pytest.raises(ModelFileError, match=r"synapses\[0\]\.items: a synapse kind without "
                                              "synapses"):
         load(write(doc))
+
+
+def test_a_recordings_location_must_be_a_location(saved):
+    """A text where the location goes was reported as an unknown reduction."""
+    path, doc, write = saved
+    rec = doc["cells"][0]["recordings"][0]
+    rec[1] = "garbage"
+    with pytest.raises(ModelFileError, match=r"recordings\[0\]: the recording's location must "
+                                             r"be \{\"section\", \"x\", \"cell\"\} or a list of "
+                                             r"them, got 'garbage'"):
+        load(write(doc))
+
+
+def test_values_out_of_range_are_refused_naming_the_file(saved):
+    """A value Cell.set refuses (cm <= 0, a negative conductance) loaded and failed only in
+    simulate, without the file's name."""
+    path, doc, write = saved
+    doc["cells"][0]["values"]["cm"][0] = -1.0
+    with pytest.raises(ModelFileError, match=rf"{path.name}: cells\[0\]: cm must be > 0 uF/cm2, "
+                                             r"got -1"):
+        load(write(doc))
+
+
+def test_an_empty_region_name_is_refused(saved):
+    path, doc, write = saved
+    doc["morphologies"][0]["sections"][1]["region"] = ""
+    with pytest.raises(ModelFileError, match=r"sections\[1\]\.region: region must be a non-empty "
+                                             r"string"):
+        load(write(doc))

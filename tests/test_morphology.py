@@ -373,6 +373,21 @@ def test_nseg_arguments():
     dl = nseg_d_lambda(m)
     assert dl.dtype == np.int64 and np.all(dl % 2 == 1) and np.all(dl >= 1)
     assert np.all(nseg_d_lambda(m, d_lambda=0.01) >= dl)
+    # rules asked for more segments than nseg allows: named (were OverflowError, or
+    # "nseg ... got -9.22e18" where the count wrapped)
+    with pytest.raises(ValueError, match=r"the d_lambda rule gives section 0 .* more than "
+                                         r"32767 segments \(d_lambda = 1e-300"):
+        nseg_d_lambda(m, d_lambda=1e-300)
+    with pytest.raises(ValueError, match=r"max_length = 1e-300 um gives section \d+ .* more "
+                                         r"than 32767 segments"):
+        nseg_max_length(m, 1e-300)
+    with pytest.raises(ValueError, match=r"section 0: length must be a number, got '20'"):
+        Morphology.from_sections([dict(length="20", diam=2.0)])
+
+
+def test_a_byte_order_mark_is_not_part_of_the_first_id(tmp_path):
+    path = write_swc(tmp_path, "bom", "\ufeff1 1 0 0 0 5 -1\n2 3 5 0 0 1 1\n")
+    assert read_swc(path).n_sections == 2
 
 
 def test_cylinder_geometry_closed_form():

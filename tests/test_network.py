@@ -515,7 +515,7 @@ def test_builder_and_connect_errors():
         net.cell(2)
     with pytest.raises(IndexError, match="out of range"):
         net.connect(pre, post._replace(cell=5), "Exp2Syn", weight=0.001)
-    with pytest.raises(IndexError, match=r"\[0, 2\)"):
+    with pytest.raises(IndexError, match=r"\[-2, 2\) \(negative ones count from the end\)"):
         net.fully_connect([0], [2], "Exp2Syn", weight=0.001)
     with pytest.raises(ValueError, match=r"give one number or one per connection \(4\), got shape \(3,\)"):
         net.fully_connect([0, 1], [0, 1], "Exp2Syn", weight=np.ones(3) * 1e-3)
@@ -571,6 +571,24 @@ def test_builder_and_connect_errors():
     with pytest.raises(ValueError, match=r"the delays \(the longest delay, 1e\+09 ms\) need a "
                                          r"voltage history of 4e\+10 steps .* 298 GiB"):
         dx.simulate(far, 1.0, 0.025)
+    # an event delay beyond int32 steps: the count wrapped, and the run was NaN with a warning
+    # that the delay was longer than built (the CLI exited 0)
+    far = dx.Network([hh_cell(), hh_cell()])
+    far.connect(far.cell(0).soma(0.5), far.cell(1).soma(0.5), "Exp2Syn", weight=0.01,
+                delay=1e9)
+    far.record("v", far.cell(1).soma(0.5))
+    with pytest.raises(ValueError, match=r"the delays \(the longest delay, 1e\+09 ms\) need a "
+                                         r"spike ring of 4e\+10 steps .* 149 GiB"):
+        dx.simulate(far, 1.0, 0.025)
+    # a train far denser than dt: NET_RECEIVE once per spike was a loop of 300 calls a step
+    # (1e7 Hz took 7 s and 0.6 GB for 5 ms; 1e9 Hz ran out of memory)
+    dense = dx.Network([hh_cell()])
+    src = dense.poisson_source(1e7, 0, stop=5.0)
+    dense.connect(src, dense.cell(0).soma(0.5), "Exp2Syn", weight=0.001, delay=1.0)
+    dense.record("v", dense.cell(0).soma(0.5))
+    with pytest.raises(ValueError, match=r"a spike train brings up to \d+ spikes to one synapse "
+                                         r"within one step .dt = 0.025 ms.; at most 64"):
+        dx.simulate(dense, 5.0, 0.025)
     net.fully_connect([0.0], [1.0], "Exp2Syn", weight=0.001)  # whole numbers as floats: fine
     net.connect_matrix(np.array([[False, True], [False, False]]), "IonotropicSynapse")
     assert net.n_connections == 2

@@ -328,6 +328,20 @@ def test_bad_inputs(cell_run, tmp_path):
     other = dx.Cell.from_sections([{"length": 20.0, "diam": 20.0, "parent": -1, "region": "soma"}])
     with pytest.raises(ValueError, match="target"):
         write_nwb(res, tmp_path / "x.nwb", target=other)
+    # a cell whose sections' numbers fit the labels, with other regions: the sites were
+    # named from it ("axon(0.5)" for a recording in the dendrite)
+    lookalike = cell.copy()
+    lookalike.set("L", 10.0)  # values may differ: the same description
+    write_nwb(res, tmp_path / "x.nwb", target=lookalike)
+    a = dx.Cell.ball_and_stick(nseg=[1, 3])
+    a.record("v", a.section(1)(0.5))
+    ran = dx.simulate(a, 1.0, DT)
+    b = dx.Cell.from_sections([{"length": 20.0, "diam": 20.0, "region": "soma"},
+                               {"length": 100.0, "diam": 1.0, "parent": 0, "parent_x": 1.0,
+                                "region": "axon"}], nseg=[1, 3])
+    b.record("v", b.section(1)(0.5))
+    with pytest.raises(ValueError, match=r"is not the model this Result came from"):
+        write_nwb(ran, tmp_path / "x.nwb", target=b)
     with pytest.raises(TypeError, match="NWBFile field"):
         write_nwb(res, tmp_path / "x.nwb", target=cell, no_such_field=1)
     with pytest.raises(FileNotFoundError):

@@ -262,6 +262,15 @@ def test_population_params_passed_to_simulate_are_checked():
     np.testing.assert_allclose(good, dx.simulate(net, 2.0, DT).traces, rtol=0, atol=1e-11)
     assert np.isnan(run(-base["C_m"], base["V_reset"])).all()
     assert np.isnan(run(base["C_m"], base["V_th"] + 1.0)).all()
+    # infinite values: only where NEST's default is (V_min = -inf); I_e = inf ran as a
+    # finite, wrong trace (check_finite lets populations' inf through for V_min)
+    with pytest.raises(ValueError, match=r"a.I_e must be finite \(iaf_psc_alpha's I_e has a "
+                                         r"finite default, 0\), got inf"):
+        dx.simulate(net, 2.0, DT, params=with_values(I_e=np.full(2, np.inf)))
+    assert np.isfinite(dx.simulate(net, 2.0, DT, params=with_values(
+        V_min=np.full(2, -np.inf))).traces).all()
+    inf_ie = jax.jit(lambda ie: dx.simulate(net, 2.0, DT, params=with_values(I_e=ie)).traces)
+    assert np.isnan(inf_ie(jnp.full(2, jnp.inf))).all()
 
 
 def test_a_step_off_nests_clock_is_refused():

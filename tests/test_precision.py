@@ -141,3 +141,28 @@ def test_float32_clock_does_not_drift(tmp_path):
     ref = np.asarray(dx.simulate(cell, 3010.0, 0.1, record_every=7).spikes[0])
     assert ref.size == 1 and len(out["spikes"]) == 1, (ref, out["spikes"])
     assert abs(out["spikes"][0] - ref[0]) <= 0.1 + 1e-9, (out["spikes"], ref)
+
+
+def test_float32_values_beyond_float32_are_refused(tmp_path):
+    """In float32 a value finite in float64 but beyond float32 became inf and the run NaN
+    (a warning only); it is refused by name, as Cell.set refuses it."""
+    code = """
+        import json, warnings
+        import numpy as np
+        warnings.simplefilter("ignore")
+        import dendrax as dx
+        c = dx.Cell.ball_and_stick(nseg=[1, 2]); c.insert("hh"); c.record("v")
+        p = c.params
+        p["channels"]["hh"]["gnabar"] = np.full(np.shape(p["channels"]["hh"]["gnabar"]), 1e39)
+        out = []
+        for kw in (dict(params=p), dict(v_init=1e39)):
+            try:
+                dx.simulate(c, 1.0, **kw)
+                out.append("ran")
+            except ValueError as err:
+                out.append(str(err))
+        print(json.dumps(out))
+    """
+    params, v_init = run_python(code, tmp_path, x64="0")
+    assert "['channels']['hh']['gnabar'] has values beyond float32" in params
+    assert "v_init must be a finite potential (mV; within float32" in v_init

@@ -546,6 +546,8 @@ def test_impossible_values_are_refused_naming_parameter_value_and_range():
          r"Exp2Syn.tau2 must be > 0 ms, got -3"),
         (lambda: dx.simulate(cell, 5.0, 0.025, celsius=-300.0), r"above absolute zero"),
         (lambda: dx.simulate(cell, 5.0, 0.025, v_init=float("nan")), r"v_init must be a finite"),
+        (lambda: dx.simulate(cell, 5.0, 0.025, v_init=True), r"v_init must be a number \(mV\)"),
+        (lambda: dx.simulate(cell, 5.0, 0.025, celsius="x"), r"celsius must be a number \(degC\)"),
         (lambda: dx.simulate(cell, 0.01, 0.025), r"shorter than half a step"),
         (lambda: dx.simulate(cell, 5.0, "0.025"), r"dt must be one number of ms, got '0.025'"),
         (lambda: dx.simulate(cell, [5.0], 0.025), r"t_stop must be one number of ms"),
@@ -571,6 +573,12 @@ def test_impossible_values_are_refused_naming_parameter_value_and_range():
     for call, message in cases:
         with pytest.raises(ValueError, match=message):
             call()
+    # traced run settings cannot raise: a temperature below absolute zero or a non-finite
+    # v_init makes the outputs NaN (they ran as finite, wrong traces)
+    traced = jax.jit(lambda c, v: dx.simulate(cell, 2.0, 0.025, celsius=c, v_init=v).traces)
+    assert np.isfinite(np.asarray(traced(6.3, -65.0))).all()
+    assert np.isnan(np.asarray(traced(-300.0, -65.0))).all()
+    assert np.isnan(np.asarray(traced(6.3, jnp.inf))).all()
     for index in (1.5, "1", True):  # was a TypeError from inside (tuple indices, '<=')
         with pytest.raises(TypeError, match="section index must be a whole number"):
             cell.section(index)
@@ -724,3 +732,31 @@ def test_an_electrode_current_is_recorded_only_where_it_is_the_only_one():
         dx.simulate(cell, 1.0, 0.025)
     with pytest.raises(ValueError, match=r"2 IClamps and waveforms sit on that node"):
         cell.record("iclamp.i", cell.soma())
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda c: c.soma(True), r"x must be a number in \[0, 1\], got True"),
+    (lambda c: c.set("cm", 2.0, where=True), r"cannot select sections with True"),
+    (lambda c: dx.simulate(c, 1.0, v_init=True), r"v_init must be a number \(mV\), got True"),
+    (lambda c: dx.simulate(c, 1.0, record_every=True), r"record_every must be a positive whole"),
+    (lambda c: c.synapse("Exp2Syn", c.soma(), spike_times=[True, "2.5"], weight=0.01),
+     r"Exp2Syn spike times must be real numbers"),
+    (lambda c: dx.Network().spike_source(["1.0"]), r"spike times must be real numbers"),
+    (lambda c: dx.Network.replicate(c, True), r"n must be a positive integer, got True"),
+    (lambda c: (lambda n: n.connect(n.cell(0).soma(), n.cell(1).soma(), "Exp2Syn", weight=0.01,
+                                    threshold=True))(dx.Network.replicate(c, 2)),
+     r"threshold must be real numbers, got True"),
+    (lambda c: dx.Network().population("iaf_psc_alpha", 2, I_e=True),
+     r"iaf_psc_alpha.I_e must be real numbers, got True"),
+    (lambda c: dx.Network().population("spike_generator", 1, spike_times=[True, 2.0]),
+     r"spike_generator spike_times must be real numbers"),
+    (lambda c: dx.simulate(c, 1 + 0j), r"t_stop must be one number of ms, got \(1\+0j\)"),
+    (lambda c: jax.jit(lambda dt: dx.simulate(c, 1.0, dt).traces)(0.025),
+     r"dt must be a concrete number .* cannot be traced"),  # was TracerArrayConversionError
+])
+def test_booleans_and_text_are_not_read_as_numbers(call, message):
+    """numpy reads True as 1 and "2.5" as 2.5: each was accepted as that number (soma(True)
+    was x = 1, where=True section 1, v_init=True 1 mV); now a ValueError naming it."""
+    cell = hh_ball_and_stick()
+    with pytest.raises(ValueError, match=message):
+        call(cell)

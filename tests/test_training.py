@@ -223,6 +223,15 @@ def test_sample_inside_bounds_apply_jits_and_vmaps():
     jt = jax.jit(tr.apply)(thetas[2])
     np.testing.assert_allclose(vm["channels"]["hh"]["gnabar"][2], jt["channels"]["hh"]["gnabar"], rtol=1e-14)
     np.testing.assert_allclose(jt["channels"]["hh"]["gnabar"], tr.apply(thetas[2])["channels"]["hh"]["gnabar"], rtol=1e-14)
+    # whole numbers are those numbers (was "logistic does not accept dtype int64"); booleans
+    # are refused
+    ints = {k: np.zeros(np.shape(v), int) for k, v in thetas[0].items()}
+    floats = {k: np.zeros(np.shape(v)) for k, v in thetas[0].items()}
+    np.testing.assert_array_equal(tr.apply(ints)["channels"]["hh"]["gnabar"],
+                                  tr.apply(floats)["channels"]["hh"]["gnabar"])
+    with pytest.raises(ValueError, match=r"theta\['hh.gnabar'\] must be real numbers, got "
+                                         r"dtype bool"):
+        tr.apply({k: np.zeros(np.shape(v), bool) for k, v in thetas[0].items()})
 
 
 # --- gradients through apply vs finite differences ---------------------------
@@ -589,7 +598,12 @@ def test_cli_fit_refuses_a_target_recorded_otherwise(tmp_path, capsys):
     assert code == 2 and "its run had celsius = 30.0, the fit's [stimulus] has 6.3" in err
     t = t + 5.0
     code, err = run()
-    assert code == 2 and "41 samples from 5 ms) does not match" in err
+    assert code == 2 and "41 samples from 5 ms, every 0.05 ms) does not match" in err
+    t = t - 5.0
+    t = t * 2  # every 0.1 ms where the fit steps 0.05 ms: its message said only "from 0"
+    code, err = run()
+    assert code == 2 and "(41 samples from 0 ms, every 0.1 ms) does not match" in err
+    t = t / 2
     code, err = run(text=base.replace('"hh.gnabar"', "5") + f'[target]\nnpz = "{npz}"\n')
     assert code == 2 and "[[param]] name must be a string" in err
     code, err = run(text=base + "[target]\nnpz = 5\n")

@@ -17,7 +17,7 @@ import jax
 import numpy as np
 
 from . import morphology as morph_lib
-from .quantities import is_number, magnitude
+from .quantities import is_number, magnitude, real_array
 from . import plugins
 from .mechanisms import registry
 from .mechanisms.base import (IONS, NONNEGATIVE, POSITIVE, Channel, IonPool, Range, Synapse,
@@ -91,6 +91,8 @@ class SectionRef:
     cell: int | None = None
 
     def __call__(self, x: float = 0.5) -> Location:
+        if not is_number(x):
+            raise ValueError(f"x must be a number in [0, 1], got {x!r}")
         if not 0.0 <= x <= 1.0:
             raise ValueError(f"x must lie in [0, 1], got {x}")
         return Location(self.index, float(x), self.cell)
@@ -229,7 +231,7 @@ class Cell:
             return secs
         if isinstance(where, SectionRef):
             return [where.index]
-        if isinstance(where, (int, np.integer)):
+        if isinstance(where, (int, np.integer)) and not isinstance(where, (bool, np.bool_)):
             return [self.section(int(where)).index]
         if isinstance(where, Location):
             return [where.section]
@@ -704,7 +706,8 @@ class Cell:
         many = [k for k, v in values.items() if np.ndim(v)]
         if many:
             raise ValueError(f"{name} {many} must be one number each (one synapse per call)")
-        times = np.asarray(magnitude(spike_times, "ms", f"{name} spike times"), float)
+        times = real_array(magnitude(spike_times, "ms", f"{name} spike times"),
+                           f"{name} spike times")
         if times.ndim > 1:
             raise ValueError(f"{name} spike times must be a flat list (ms), got shape {times.shape}")
         _check_finite(f"{name} spike times", times)

@@ -139,6 +139,14 @@ def check_values(model: Model, layout: Layout, params: dict) -> list:
             rng = mech.ranges.get(k)
             check(f"{pop.name}.{k}", leaf, (None if rng is None else as_range(rng),
                                             mech.units.get(k, "")))
+            if not np.isfinite(mech.params.get(k, np.inf)):
+                continue  # NEST's unbounded defaults (V_min = -inf, stop = inf) may stay so
+            if isinstance(leaf, jax.core.Tracer):  # check_finite lets NEST's inf through
+                traced.append(jnp.any(jnp.isinf(leaf)))
+            elif np.any(np.isinf(np.asarray(leaf))):
+                raise ValueError(f"{pop.name}.{k} must be finite ({mech.name}'s {k} has a "
+                                 f"finite default, {mech.params[k]:g}), got "
+                                 f"{np.asarray(leaf).ravel()[np.isinf(np.asarray(leaf).ravel())][0]}")
         for rule, bad in constraints(values):
             if isinstance(bad, jax.core.Tracer):
                 traced.append(bad)
@@ -169,7 +177,13 @@ def check_finite(params) -> list:
             value = np.where(np.isinf(value), 0.0, value)
         if not np.all(np.isfinite(value)):
             raise ValueError(f"{name} has non-finite values")
+        if not jax.config.jax_enable_x64 and np.any(np.abs(value) > F32_MAX):
+            raise ValueError(f"{name} has values beyond float32 (|x| <= {F32_MAX:.4g}), the "
+                             "precision dendrax runs in while jax_enable_x64 is off")
     return traced
+
+
+F32_MAX = float(np.finfo(np.float32).max)
 
 
 def refuse_invalid(out, invalid: list):

@@ -18,7 +18,7 @@ import numpy as np
 
 from .model import Model
 from .point.generators import Generator
-from .point.propagators import TICS_PER_MS, check_dt, delay_steps as nest_delay_steps
+from .point.propagators import TICS_PER_MS, check_dt, counted, delay_steps as nest_delay_steps
 
 _MAX_DELAY_BUFFER = 2**31  # bytes: a delay buffer beyond this is a mistake, not a model
 
@@ -35,7 +35,7 @@ def event_delay_steps(delay, dt):
     when t_e <= t_m + dt/2."""
     xp = jnp if isinstance(delay, jax.Array) or isinstance(dt, jax.Array) else np
     steps = xp.ceil((delay + THRESHOLD_EVENT_OFFSET) / dt - 0.5)
-    return xp.maximum(steps, 0).astype(np.int32)
+    return counted(xp, xp.maximum(steps, 0))
 
 
 def fit_buffers(model: Model, core, dt):
@@ -87,6 +87,7 @@ def sized(model: Model, layout, params, dt) -> Model:
         else:
             event = max(event, d)
     ring = int(event_delay_steps(event, dt)) + 1 if model.n_sources else 1
+    ring_ms = event  # the longest delay the spike ring serves (for the message)
     if model.static is not None:
         delay = params["synapses"]["static"]["delay"]
         static = layout.max_static_delay
@@ -98,6 +99,7 @@ def sized(model: Model, layout, params, dt) -> Model:
                                  "delay is the resolution: use delay >= dt")
             static = max(static, float(delay.max(initial=0.0)))
         ring = max(ring, int(nest_delay_steps(static, dt)))
+        ring_ms = max(ring_ms, static)
     if layout.populations:  # point neurons follow NEST's clock of 1 us tics
         check_dt(float(dt))
     tics_per_step = round(float(dt) * TICS_PER_MS)
@@ -135,6 +137,7 @@ def sized(model: Model, layout, params, dt) -> Model:
                              f"to no step (dt = {dt:g} ms); NEST's minimum delay is the "
                              "resolution")
         ring = max(ring, int(nest_delay_steps(d, dt)) + 2)
+        ring_ms = max(ring_ms, d)
         inbuf = max(inbuf, int(nest_delay_steps(d, dt)))
     if model.events:
         delay = params["synapses"]["static"]["delay"]
@@ -143,7 +146,7 @@ def sized(model: Model, layout, params, dt) -> Model:
         inbuf = max(inbuf, int(nest_delay_steps(d, dt)))
     history = int(np.round(graded / dt)) + 1 if model.graded else 1
     itemsize = np.dtype(jnp.result_type(float)).itemsize
-    buffers = (("spike ring", ring, 4 * -(-max(model.n_sources + model.n_points, 1) // 32), event),
+    buffers = (("spike ring", ring, 4 * -(-max(model.n_sources + model.n_points, 1) // 32), ring_ms),
                ("voltage history", history, itemsize * model.graded_pre_nodes.size, graded),
                ("input buffer", inbuf, 2 * itemsize * model.n_points, None))
     for what, steps, row_bytes, delay in buffers:
@@ -154,8 +157,17 @@ def sized(model: Model, layout, params, dt) -> Model:
                              "delays or a larger dt")
     inputs = tuple(replace(inp, max_arrivals=_max_arrivals(trains, dt))
                    for inp, trains in zip(model.inputs, layout.trains, strict=True))
+    most = max((inp.max_arrivals for inp in inputs), default=1)
+    if most > MAX_ARRIVALS:  # NET_RECEIVE runs once per spike: a loop written out per step
+        raise ValueError(f"a spike train brings up to {most} spikes to one synapse within one "
+                         f"step (dt = {dt:g} ms); at most {MAX_ARRIVALS} are supported: check "
+                         "the rate (Hz) and times (ms), use a smaller dt, or spread the train "
+                         "over several synapses")
     return replace(model, ring_size=max(ring, 1), history_size=max(history, 1),
                    inbuf_size=max(inbuf, 1), inputs=inputs)
+
+
+MAX_ARRIVALS = 64  # spikes of one train at one synapse within one step
 
 
 def _max_arrivals(trains, dt) -> int:

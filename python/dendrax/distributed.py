@@ -180,7 +180,7 @@ def simulate(net, t_stop: float, dt: float = 0.025, *, devices=None, params=None
     first n; or a list). Arguments and result as ``dendrax.simulate``."""
     if method not in sim.METHODS:
         raise ValueError(f"unknown method {method!r}; choose one of {sorted(sim.METHODS)}")
-    check_run(t_stop, dt, v_init, celsius)
+    invalid_run = check_run(t_stop, dt, v_init, celsius)
     model, base, layout = lower(net)
     if model.graded:
         raise ValueError("graded synapses are not split over devices yet: use dendrax.simulate")
@@ -194,7 +194,7 @@ def simulate(net, t_stop: float, dt: float = 0.025, *, devices=None, params=None
     devices = resolve_devices(devices)
     params = base if params is None else params
     params = conform(params, base)
-    invalid = check_finite(params) + check_values(model, layout, params)
+    invalid = invalid_run + check_finite(params) + check_values(model, layout, params)
     model = sized(model, layout, params, dt)
     n_steps = step_count(t_stop, dt)
     warn_if_rounded(t_stop, dt, n_steps)

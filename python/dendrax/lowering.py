@@ -26,11 +26,13 @@ mechanism type.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import sys
 import warnings
 import weakref
 from dataclasses import dataclass, replace
+from functools import cached_property
 from typing import NamedTuple, Protocol, Sequence, runtime_checkable
 
 import jax
@@ -163,6 +165,16 @@ class Layout:
     spike_shift: np.ndarray = None
     max_static_delay: float = 0.0
     fields: tuple = ()  # extracellular readouts' tables (dendrax.extracellular.fields)
+
+    @cached_property
+    def fingerprint(self) -> str:
+        """A short hash of what names the recorded sites (sections' regions, nodes per
+        cell, recordings): two descriptions with the same one label results alike."""
+        h = hashlib.sha1()
+        for part in ("\0".join(map(str, self.regions)), np.asarray(self.node_offset).tobytes(),
+                     repr(self.labels), repr(self.units), repr(self.spike_cells.tolist())):
+            h.update(part if isinstance(part, bytes) else part.encode())
+        return h.hexdigest()[:16]
 
     @property
     def n_nodes(self) -> int:

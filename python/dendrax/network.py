@@ -29,7 +29,7 @@ from .cell import (REDUCTIONS, Cell, Location, SectionRef, synapse_mechanism,
 from .mechanisms.base import GradedSynapse
 from .populations import (Neurons, Population, neurons, plastic_onto_cells_refused,
                           point_connections, population_spec)
-from .quantities import is_number, magnitude
+from .quantities import is_number, magnitude, real_array
 from .wiring import NETCON_THRESHOLD, Block, NeuronRef, Source, Wiring
 
 __all__ = ["Network", "NetCell", "Population", "Neurons", "NeuronRef", "Source",
@@ -103,7 +103,7 @@ class Network:
         """A network of ``n`` independent copies of ``cell`` (geometry shared, values copied),
         optionally placed in space: ``positions`` [n, 3] (um) and ``rotations`` ([n, 3]
         angles or [n, 3, 3] matrices), as ``add(..., position=, rotation=)``."""
-        if not isinstance(n, (int, np.integer)) or n < 1:
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
             raise ValueError(f"n must be a positive integer, got {n!r}")
         net = cls([cell.copy() for _ in range(int(n))])
         for what, value in (("positions", positions), ("rotations", rotations)):
@@ -136,7 +136,9 @@ class Network:
         """Cell ``i`` (its locations carry the cell index: ``net.cell(i).soma(0.5)``)."""
         n = len(self._cells)
         whole = is_number(i) and np.asarray(i).dtype.kind in "iu"  # ints, 0-d JAX ints too
-        if not whole or not -n <= i < n:
+        if not whole:
+            raise IndexError(f"cell index must be a whole number, got {i!r}")
+        if not -n <= i < n:
             raise IndexError(f"cell {i!r} out of range: the network has {n} cells")
         return NetCell(self, int(i) % n)
 
@@ -180,7 +182,7 @@ class Network:
     # --- sources --------------------------------------------------------------
     def spike_source(self, times) -> Source:
         """An artificial spike source firing at ``times`` (ms), as NEURON's VecStim."""
-        times = np.sort(np.asarray(magnitude(times, "ms", "spike times"), float).ravel())
+        times = np.sort(real_array(magnitude(times, "ms", "spike times"), "spike times").ravel())
         if not np.all(np.isfinite(times)) or np.any(times < 0):
             raise ValueError(f"spike times must be finite and >= 0 ms, got {times}")
         self.wiring.sources.append(times)
@@ -351,7 +353,8 @@ class Network:
         """Section and x [n] of ``loc`` on each of ``cells`` (default each one's soma centre)."""
         n = len(self._cells)
         if cells.size and (cells.min() < -n or cells.max() >= n):
-            raise IndexError(f"cell indices must lie in [0, {n}), got {cells.min()}..{cells.max()}")
+            raise IndexError(f"cell indices must lie in [-{n}, {n}) (negative ones count from "
+                             f"the end), got {cells.min()}..{cells.max()}")
         cells %= max(n, 1)
         if loc is None:
             unique, inverse = np.unique(cells, return_inverse=True)
@@ -411,7 +414,8 @@ class Network:
                 raise ValueError("unknown spike source")
         thr = None
         if not graded and pre_cell is not None:
-            thr = _per_connection("threshold", magnitude(threshold, "mV", "threshold"), n)
+            thr = _per_connection("threshold", real_array(magnitude(threshold, "mV", "threshold"),
+                                                          "threshold"), n)
             if not np.all(np.isfinite(thr)):
                 raise ValueError(f"threshold must be finite, got {threshold!r}")
         self._keep_post_ends(post_cell, np.asarray(post_section, int), np.asarray(post_x, float))

@@ -21,7 +21,7 @@
 - recorded spike sources -> the ``units`` table: one unit per source, spike times in
   seconds, with columns "cell" (cell index) and "location";
 - the run's settings (``result.meta``: dt, t_stop, v_init, celsius, method, dendrax
-  version) -> ``notes`` as JSON after the marker "dendrax settings (JSON): ", a readable
+  version, model fingerprint) -> ``notes`` as JSON after the marker "dendrax settings (JSON): ", a readable
   summary in ``data_collection``, and ``was_generated_by`` [("dendrax", version)].
 
 Every series keeps the recorded values unchanged (float64 stays float64) and names its
@@ -255,6 +255,13 @@ def write_nwb(result, path, *, target=None, session_description: str = "dendrax 
     meta = _jsonable(dict(getattr(result, "meta", None) or {}))
     meta.setdefault("dendrax", __version__)
 
+    if target is not None and "model" in meta:  # the labels alone fit other cells too
+        from .lowering import lower
+
+        if lower(target).layout.fingerprint != meta["model"]:
+            raise ValueError(f"target ({_describe(target)}) is not the model this Result came "
+                             "from (other sections, nodes or recordings): pass the Cell or "
+                             "Network that was simulated, or no target")
     try:
         names = [_location_name(target, loc) for _, loc in labels]
         stat_names = [_location_name(target, loc) for _, loc, _ in stat_labels]

@@ -16,7 +16,7 @@ from .point import Generator, SpikeGenerator, StaticSynapse, model as point_mode
 from .point.base import constraints
 from .point.plasticity import PLASTIC
 from .point.surrogate import as_surrogate
-from .quantities import is_number, magnitude
+from .quantities import is_number, magnitude, real_array
 from .wiring import Block, Neurons, PopulationSpec
 
 
@@ -65,7 +65,7 @@ def population_spec(populations: list, model, n: int, name: str | None, spike_ti
             raise ValueError(f"{mech.name} is a generator: it has no spikes to differentiate")
         mech = type(mech)()  # this population's own instance
         mech.surrogate = as_surrogate(surrogate)
-    if not isinstance(n, (int, np.integer)) or n < 1:
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
         raise ValueError(f"n must be a positive integer, got {n!r}")
     n = int(n)
     name = f"{mech.name}_{len(populations)}" if name is None else name
@@ -82,8 +82,8 @@ def population_spec(populations: list, model, n: int, name: str | None, spike_ti
                          f"{sorted(mech.params)}{hint}")
     values = {}
     for k, default in mech.params.items():
-        v = np.asarray(magnitude(params.get(k, default), mech.units.get(k, "1"),
-                                 f"{mech.name}.{k}"), float)
+        v = real_array(magnitude(params.get(k, default), mech.units.get(k, "1"),
+                                 f"{mech.name}.{k}"), f"{mech.name}.{k}")
         if v.ndim and v.shape != (n,):
             raise ValueError(f"{mech.name}.{k}: got {v.size} values for {n} neurons, or give "
                              "one scalar")
@@ -102,7 +102,8 @@ def population_spec(populations: list, model, n: int, name: str | None, spike_ti
             times = [times] * n
         if len(times) != n:
             raise ValueError(f"spike_generator: give one list of spike times, or {n} lists")
-        trains = tuple(np.sort(np.asarray(t, float).ravel()) for t in times)
+        trains = tuple(np.sort(real_array(t, "spike_generator spike_times").ravel())
+                       for t in times)
         for t in trains:
             if not np.all(np.isfinite(t)) or np.any(t <= 0):
                 raise ValueError(f"spike_generator times must be finite and > 0 ms (NEST "
@@ -169,7 +170,7 @@ def point_connections(populations: list, cell_of, pre, post, synapse, weight, de
         cells = np.array([cell_of(loc) for loc in locs], int)[i]
         pre_cell, pre_section = cells, np.array([loc.section for loc in locs], int)[i]
         pre_x = np.array([loc.x for loc in locs], float)[i]
-        thr = np.broadcast_to(np.asarray(magnitude(threshold, "mV", "threshold"), float),
+        thr = np.broadcast_to(real_array(magnitude(threshold, "mV", "threshold"), "threshold"),
                               (i.size,)).copy()
     source = populations[a.population].model if isinstance(a, Neurons) else None
     if isinstance(b, Neurons):

@@ -32,6 +32,33 @@ def is_number(value) -> bool:
         return getattr(getattr(value, "dtype", None), "kind", "") in "iuf"
 
 
+DECIMAL = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?\Z")
+
+
+def decimal(text: str) -> float:
+    """A number written as C's strtod reads it (digits 0-9, a point, an exponent; or inf,
+    nan), as in SWC files and command lines; a ValueError for anything else, including
+    what Python's float() also takes ("1_0", other scripts' digits)."""
+    t = text.strip()
+    if not (DECIMAL.match(t) or t.lower().lstrip("+-") in ("inf", "infinity", "nan")):
+        raise ValueError(f"not a decimal number: {text!r}")
+    return float(t)
+
+
+def real_array(value, name: str) -> np.ndarray:
+    """``value`` (plain numbers, a list or an array of them) as a float array; a ValueError
+    naming ``name`` for text, booleans or complex numbers, which numpy would turn into
+    other numbers ("2.5" -> 2.5, True -> 1.0)."""
+    try:
+        arr = np.asarray(value)
+    except ValueError:  # a ragged list
+        arr = np.asarray(None)
+    flat = value if isinstance(value, (list, tuple)) else ()
+    if arr.dtype.kind not in "iuf" or any(isinstance(v, (bool, np.bool_)) for v in flat):
+        raise ValueError(f"{name} must be real numbers, got {value!r}")
+    return arr.astype(float)
+
+
 def is_quantity(value) -> bool:
     """Whether ``value`` carries a unit (duck-typed: pint, brainunit, astropy)."""
     return any(hasattr(value, a) for a in ("units", "unit", "dimensionality", "mantissa"))

@@ -29,8 +29,9 @@ class Result:
             point neurons C + k (k numbered over all populations).
         spike_shift: [Q] steps from a raster row to the spike's time (1 for point neurons,
             which spike at the end of their update: row n means t = (n + 1) dt).
-        meta: the run's settings: dt, t_stop, v_init, celsius, method, record_every and the
-            dendrax version.
+        meta: the run's settings: dt, t_stop, v_init, celsius, method, record_every, the
+            dendrax version and "model", a fingerprint of the simulated description
+            (``Layout.fingerprint``: its sections, nodes and recordings).
     """
 
     def __init__(self, t, traces, labels, raster=None, spike_cells=(), *, units=None, stats=None,

@@ -32,6 +32,8 @@ from typing import Mapping
 
 import numpy as np
 
+from .quantities import decimal
+
 __all__ = [
     "CELL_KEYS", "CONNECTION_KEYS", "MODELS", "NETWORK_CELL_KEYS", "CellSpec", "NetworkSpec",
     "SpecError", "check_keys", "get_number", "get_strings", "is_network", "load_toml",
@@ -372,7 +374,7 @@ class CellSpec:
             assignment, where = split_where(text)
             name, eq, value = assignment.partition("=")
             try:
-                value = float(value)
+                value = decimal(value)
             except ValueError:
                 eq = ""
             if not eq:
@@ -387,7 +389,7 @@ class CellSpec:
         for text in iclamps:
             values, where = split_where(text)
             try:
-                amp, delay, dur = (float(v) for v in values.split(","))
+                amp, delay, dur = (decimal(v) for v in values.split(","))
             except ValueError:
                 raise SpecError(f"{self.label('iclamp')} takes amp,delay,dur[@location], got "
                                 f"{text!r}") from None

@@ -82,7 +82,7 @@ def simulate(target, t_stop: float, dt: float = 0.025, *, params=None, v_init: f
     t_stop, dt, v_init, celsius = (magnitude(v, u, k) for v, u, k in (
         (t_stop, "ms", "t_stop"), (dt, "ms", "dt"), (v_init, "mV", "v_init"),
         (celsius, "degC", "celsius")))
-    check_run(t_stop, dt, v_init, celsius)
+    invalid_run = check_run(t_stop, dt, v_init, celsius)
     _warn_if_float32()
     model, base, layout = lower(target)
     if not model.recordings and not model.spike_records.size:
@@ -92,7 +92,7 @@ def simulate(target, t_stop: float, dt: float = 0.025, *, params=None, v_init: f
     chunk = _check_pieces(n_steps, record_every, checkpoint, chunk, stream, progress)
     params = base if params is None else params
     params = conform(params, base)
-    invalid = check_finite(params) + check_values(model, layout, params)
+    invalid = invalid_run + check_finite(params) + check_values(model, layout, params)
     model = sized(model, layout, params, dt)
     core = core_params(layout, params, v_init=v_init, celsius=celsius)
     if key is not None:
@@ -104,7 +104,8 @@ def simulate(target, t_stop: float, dt: float = 0.025, *, params=None, v_init: f
     from . import __version__
 
     meta = {"dt": float(dt), "t_stop": n_steps * float(dt), "v_init": v_init, "celsius": celsius,
-            "method": method, "record_every": record_every, "dendrax": __version__}
+            "method": method, "record_every": record_every, "dendrax": __version__,
+            "model": layout.fingerprint}
     if isinstance(v_init, jax.core.Tracer) or isinstance(celsius, jax.core.Tracer):
         meta = {k: v for k, v in meta.items() if k not in ("v_init", "celsius")}
     kw = dict(units=[u for u, keep in zip(layout.units, traced) if keep],
@@ -157,7 +158,8 @@ def _check_pieces(n_steps, record_every, checkpoint, chunk, stream, progress):
                                        and not isinstance(checkpoint, bool) and checkpoint >= 1):
         raise ValueError(f"checkpoint must be None or a positive whole number of steps, got "
                          f"{checkpoint!r}")
-    if not (isinstance(record_every, (int, np.integer)) and record_every >= 1):
+    if isinstance(record_every, bool) or not (isinstance(record_every, (int, np.integer))
+                                              and record_every >= 1):
         raise ValueError(f"record_every must be a positive whole number of steps, got {record_every!r}")
     if n_steps % record_every:
         raise ValueError(f"t_stop / dt = {n_steps} steps is not a multiple of record_every = "
@@ -175,7 +177,8 @@ def _check_pieces(n_steps, record_every, checkpoint, chunk, stream, progress):
     if chunk is None:
         chunk = 10_000 if stream is not None else max(-(-n_steps // 20), 1)
         chunk = -(-chunk // record_every) * record_every
-    if not (isinstance(chunk, (int, np.integer)) and chunk >= 1) or chunk % record_every:
+    if isinstance(chunk, bool) or not (isinstance(chunk, (int, np.integer)) and chunk >= 1) \
+            or chunk % record_every:
         raise ValueError(f"chunk must be a positive multiple of record_every = {record_every} "
                          f"steps, got {chunk!r}")
     return int(min(chunk, n_steps))
@@ -239,11 +242,16 @@ def _run_in_pieces(model, core, drive, dt, method, backend, record_every, chunk,
     return traces, times, stats
 
 
-def check_run(t_stop, dt, v_init, celsius) -> None:
-    """ValueErrors for run settings no simulation can have (before anything runs)."""
+def check_run(t_stop, dt, v_init, celsius) -> list:
+    """ValueErrors for run settings no simulation can have (before anything runs); for a
+    traced v_init or celsius (which cannot raise) [boolean scalar: broken]."""
     for name, value in (("dt", dt), ("t_stop", t_stop)):
+        if isinstance(value, jax.core.Tracer):
+            raise ValueError(f"{name} must be a concrete number (it sets the number of steps, "
+                             "a shape); it cannot be traced by jit, grad or vmap: pass it "
+                             "outside (e.g. as a static argument)")
         if isinstance(value, (str, bytes, bool)) or np.ndim(value) != 0 or \
-                not np.issubdtype(np.asarray(value).dtype, np.number):
+                np.asarray(value).dtype.kind not in "iuf":
             raise ValueError(f"{name} must be one number of ms, got {value!r}")
     if not (np.isfinite(dt) and dt > 0) or not (np.isfinite(t_stop) and t_stop > 0):
         raise ValueError(f"need dt > 0 and t_stop > 0, got dt={dt}, t_stop={t_stop}")
@@ -254,14 +262,27 @@ def check_run(t_stop, dt, v_init, celsius) -> None:
     if t_stop < 0.5 * dt:
         raise ValueError(f"t_stop = {t_stop} ms is shorter than half a step (dt = {dt} ms): no "
                          "step would run; use t_stop >= dt")
-    if isinstance(v_init, jax.core.Tracer) or isinstance(celsius, jax.core.Tracer):
-        return
-    if not np.all(np.isfinite(np.asarray(v_init, float))):
-        raise ValueError(f"v_init must be a finite potential (mV), got {v_init}")
-    c = np.asarray(celsius, float)
-    if not (np.all(np.isfinite(c)) and np.all(c > -273.15)):
-        raise ValueError(f"celsius must be finite and above absolute zero (> -273.15 degC), got "
-                         f"{celsius}")
+    for name, value in (("v_init", v_init), ("celsius", celsius)):
+        if not isinstance(value, jax.core.Tracer) and (
+                isinstance(value, (str, bytes, bool, np.bool_))
+                or np.asarray(value).dtype.kind not in "iuf"):
+            raise ValueError(f"{name} must be a number ({'mV' if name == 'v_init' else 'degC'}), "
+                             f"got {value!r}")
+    traced = []  # traced values cannot raise: [boolean scalar: broken], as check_values
+    if isinstance(v_init, jax.core.Tracer):
+        traced.append(jnp.any(~jnp.isfinite(v_init)))
+    elif not np.all(np.isfinite(np.asarray(v_init, float))) or (
+            not jax.config.jax_enable_x64 and np.any(np.isinf(np.asarray(v_init, np.float32)))):
+        raise ValueError(f"v_init must be a finite potential (mV; within float32 where "
+                         f"jax_enable_x64 is off), got {v_init}")
+    if isinstance(celsius, jax.core.Tracer):
+        traced.append(jnp.any(~(jnp.isfinite(celsius) & (celsius > -273.15))))
+    else:
+        c = np.asarray(celsius, float)
+        if not (np.all(np.isfinite(c)) and np.all(c > -273.15)):
+            raise ValueError(f"celsius must be finite and above absolute zero (> -273.15 degC), "
+                             f"got {celsius}")
+    return traced
 
 
 def _warn_nonfinite(traces, dt, labels, t0=0.0, stats=None) -> bool:

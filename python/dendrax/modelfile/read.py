@@ -84,17 +84,28 @@ def loads(text: str, path: str = "<string>"):
     if kind == "cell" and len(cells_doc) != 1:
         r.fail("cells", f"a file of kind 'cell' holds exactly one cell, got {len(cells_doc)}")
     templates: dict = {}
-    cells = [_read_cell(r, c, f"cells[{i}]", morphs, mechs, templates)
+    cells = [r.named(f"cells[{i}]", _read_cell, r, c, f"cells[{i}]", morphs, mechs, templates)
              for i, c in enumerate(cells_doc)]
     if kind == "cell":
         if "wiring" in doc:
             r.fail("wiring", "a file of kind 'cell' has no wiring")
-        return cells[0]
+        return r.named("cells[0]", _in_range, cells[0])
     if "wiring" not in doc:
         r.fail("", "missing key 'wiring' (a file of kind 'network')")
     net = Network(cells)
-    _read_wiring(r, doc["wiring"], "wiring", net, mechs)
-    return net
+    r.named("wiring", _read_wiring, r, doc["wiring"], "wiring", net, mechs)
+    return r.named("", _in_range, net)
+
+
+def _in_range(target):
+    """``target``, after the checks simulate makes of its values (cm > 0, conductances
+    >= 0, ...): a file cannot bring in what Cell.set refuses."""
+    from ..checks import check_values
+    from ..lowering import lower
+
+    model, params, layout = lower(target)
+    check_values(model, layout, params)
+    return target
 
 
 class _Reader:
@@ -106,6 +117,16 @@ class _Reader:
 
     def fail(self, where: str, msg: str):
         raise ModelFileError(f"{self.path}: " + (f"{where}: " if where else "") + msg)
+
+    def named(self, where: str, fn, *args):
+        """fn(*args), with a ValueError from what it builds (a value out of range, as
+        Cell.set refuses it) named by the file and ``where``."""
+        try:
+            return fn(*args)
+        except ModelFileError:
+            raise
+        except ValueError as err:
+            self.fail(where, str(err))
 
     def keys(self, obj, where, required, optional=()):
         if not isinstance(obj, dict):
@@ -251,6 +272,8 @@ def _read_morphology(r: _Reader, m, where) -> Morphology:
         if len(xyz) >= 2 and not np.any(np.linalg.norm(np.diff(xyz, axis=0), axis=1) > 0):
             r.fail(w, "the section has zero length (all its points coincide): its membrane "
                       "area would be 0")
+        if isinstance(s["region"], str) and not s["region"]:  # as from_sections refuses it
+            r.fail(f"{w}.region", "region must be a non-empty string")
         try:
             sections.append(Section(np.array(rows).reshape(-1, 4),
                                     r.int(s["parent"], f"{w}.parent"),
@@ -423,6 +446,11 @@ def _check_recording(r: _Reader, cell: Cell, rec: tuple, where, synapses=()) -> 
         r.fail(where, "a recording needs the recorded quantity's name")
     locs = [x for v in rec for x in (v if isinstance(v, list) else [v]) if isinstance(x, Location)]
     rest = rec[rec.index(name) + 1:]
+    if rest and not (isinstance(rest[0], Location) or (isinstance(rest[0], list) and rest[0]
+                                                         and all(isinstance(v, Location)
+                                                                 for v in rest[0]))):
+        r.fail(where, f"the recording's location must be {{\"section\", \"x\", \"cell\"}} or a "
+                      f"list of them, got {rest[0]!r}")
     bad = [x for x in rest if (x is None or isinstance(x, str)) and x not in REDUCTIONS]
     if bad:
         r.fail(where, f"unknown reduction {bad[0]!r}; expected one of {REDUCTIONS}")

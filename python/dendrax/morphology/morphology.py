@@ -332,7 +332,7 @@ class Morphology:
 
 
 def _positive_number(v: Any, what: str) -> float:
-    if isinstance(v, bool):
+    if isinstance(v, (bool, np.bool_, str, bytes)):  # float() would read "20" as 20
         raise ValueError(f"{what} must be a number, got {v!r}")
     try:
         x = float(v)

@@ -87,6 +87,10 @@ def nseg_d_lambda(morph: Morphology, d_lambda: float = 0.1, freq: float = 100.0,
         lam = _lambda_f(arc, diam, float(freq), float(ras[i]), float(cms[i]))
         L = float(arc[-1])
         ratio = L / (d_lambda * lam) if lam not in (0.0, math.inf) else 0.0
+        if not ratio < 2 * 32767:  # beyond any nseg (an inf or nan would not convert)
+            raise ValueError(f"the d_lambda rule gives section {i} ({sec.region}, L = {L:g} "
+                             f"um) more than 32767 segments (d_lambda = {d_lambda:g}, freq = "
+                             f"{freq:g} Hz): check d_lambda, freq, Ra, cm and the geometry")
         out[i] = int((ratio + round_up) / 2) * 2 + 1
     return out
 
@@ -100,7 +104,12 @@ def nseg_max_length(morph: Morphology, max_length: float, *, odd: bool = False) 
     """
     if not max_length > 0:
         raise ValueError(f"max_length must be positive, got {max_length}")
-    n = np.maximum(1, np.ceil(morph.lengths / max_length - 1e-9)).astype(np.int64)
+    n = np.maximum(1, np.ceil(morph.lengths / max_length - 1e-9))
+    if np.any(n > 32767):  # beyond any nseg (and int64 would wrap an overflow)
+        i = int(np.argmax(n))
+        raise ValueError(f"max_length = {max_length:g} um gives section {i} (L = "
+                         f"{morph.lengths[i]:g} um) more than 32767 segments")
+    n = n.astype(np.int64)
     if odd:
         n = n + (n % 2 == 0)
     return n

@@ -65,12 +65,12 @@ from __future__ import annotations
 
 import math
 import os
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from ..quantities import DECIMAL
 from .morphology import Morphology, MorphologyError, Section, region_of_type
 
 __all__ = ["read_swc", "parse_swc", "SwcSamples"]
@@ -96,7 +96,6 @@ class SwcSamples:
     line: np.ndarray
 
 
-_DECIMAL = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?\Z")
 F32_MAX = float(np.finfo(np.float32).max)
 F32_TINY = float(np.finfo(np.float32).smallest_subnormal)
 
@@ -119,7 +118,7 @@ def parse_swc(path: str | os.PathLike) -> SwcSamples:
         FileNotFoundError: the file does not exist.
     """
     path = Path(path)
-    with open(path, "r", encoding="utf-8", errors="replace") as f:
+    with open(path, "r", encoding="utf-8-sig", errors="replace") as f:  # -sig: a BOM is not text
         text = f.read()
     rows: list[tuple[float, ...]] = []
     lines: list[int] = []
@@ -149,7 +148,7 @@ def parse_swc(path: str | os.PathLike) -> SwcSamples:
                                           f"{tok!r}") from None
             if not math.isfinite(v):
                 raise _fail(path, lineno, f"field {k + 1} ({name}) is not finite: {tok!r}")
-            if not _DECIMAL.match(tok):  # Python's float() also reads "1_0" and other digits
+            if not DECIMAL.match(tok):  # Python's float() also reads "1_0" and other digits
                 raise _fail(path, lineno, f"field {k + 1} ({name}) is not a decimal number "
                                           f"(digits 0-9, '.', an exponent): {tok!r}")
             if name in ("id", "type", "parent") and not v.is_integer():

@@ -65,7 +65,16 @@ def delay_steps(delay, dt):
     xp = jnp if isinstance(delay, jax.Array) or isinstance(dt, jax.Array) else np
     tics_per_step = xp.round(xp.asarray(dt) * TICS_PER_MS)
     steps_per_ms = 1.0 / (tics_per_step / TICS_PER_MS)
-    return xp.floor(xp.asarray(delay) * steps_per_ms + 0.5).astype(np.int32)
+    return counted(xp, xp.floor(xp.asarray(delay) * steps_per_ms + 0.5))
+
+
+def counted(xp, steps):
+    """Whole numbers of steps (floats) as integers without wrapping: int64 on the host
+    (where buffers are sized, so that a delay too long for any buffer is named), int32
+    clipped to its largest value on the device (a delay that no buffer holds)."""
+    if xp is np:
+        return np.minimum(steps, 2.0 ** 62).astype(np.int64)
+    return jnp.minimum(steps, np.iinfo(np.int32).max).astype(jnp.int32)
 
 
 def _p32(tau_syn, tau_m, c_m, h):

@@ -115,6 +115,10 @@ def _checked(parent, lower, diag, upper, rhs):
     for name, a in zip(names, floats):
         if not isinstance(a, jax.core.Tracer) and not np.all(np.isfinite(np.asarray(a))):
             raise ValueError(f"hines_solve: {name} has non-finite values")
+    if isinstance(parent, jax.core.Tracer) and jnp.iinfo(parent.dtype).bits > 31:
+        # int32 would wrap a value far out of range into a valid parent (2**40 -> 0): give it
+        # one the kernels refuse instead (parent[i] = N breaks parent[i] < i)
+        parent = jnp.where((parent >= -1) & (parent < shape[0]), parent, shape[0])
     return jnp.asarray(parent, jnp.int32), [jnp.asarray(a) for a in floats]
 
 

@@ -111,7 +111,9 @@ def build(cfg) -> dict:
     except (TypeError, ValueError):
         raise SpecError(f"[stimulus] amps must be a list of numbers (nA) or of lists with one "
                          f"amplitude per iclamp, got {s['amps']!r}") from None
-    if amps.ndim != 2 or amps.shape[1] != n_clamps or amps.shape[0] == 0 or not np.isfinite(amps).all():
+    if amps.ndim == 2 and amps.size and not np.isfinite(amps).all():
+        raise SpecError(f"[stimulus] amps must be finite (nA), got {s['amps']!r}")
+    if amps.ndim != 2 or amps.shape[1] != n_clamps or amps.shape[0] == 0:
         raise SpecError(f"[stimulus] amps: each entry needs {n_clamps} amplitude(s) (one per "
                          f"iclamp), got {s['amps']!r}")
 
@@ -156,10 +158,11 @@ def build(cfg) -> dict:
                     tt = np.asarray(data["t"], float)
                     if len(tt) != n_t or not np.allclose(np.diff(tt), dt) or \
                             not np.isclose(tt[0], 0.0, atol=1e-9 * dt):
+                        step = float(np.median(np.diff(tt))) if len(tt) > 1 else float("nan")
                         raise SpecError(f"{t['npz']}: its t ({len(tt)} samples from "
-                                         f"{tt[0] if len(tt) else float('nan'):g} ms) does not "
-                                         f"match t_stop {t_stop:g} ms at dt {dt:g} ms ({n_t} "
-                                         "samples from 0)")
+                                         f"{tt[0] if len(tt) else float('nan'):g} ms, every "
+                                         f"{step:g} ms) does not match t_stop {t_stop:g} ms at "
+                                         f"dt {dt:g} ms ({n_t} samples from 0, every {dt:g} ms)")
                 _check_npz_run(t["npz"], data, cell, sim, dt)
         except (OSError, ValueError) as err:  # numpy: "pickled (object) data" for non-npz
             if isinstance(err, SpecError):

@@ -269,7 +269,13 @@ class Trainables:
         params = _copy_dicts(self.cell.params if base is None else base)
         for e in self._entries:
             leaf = jnp.asarray(_get(params, e.path))
-            value = e.factor * e.transform.forward(theta[e.label])
+            raw = jnp.asarray(theta[e.label])
+            if not jnp.issubdtype(raw.dtype, jnp.floating):  # ints: the same numbers as floats
+                if not jnp.issubdtype(raw.dtype, jnp.integer):
+                    raise ValueError(f"theta[{e.label!r}] must be real numbers, got dtype "
+                                     f"{raw.dtype}")
+                raw = raw.astype(leaf.dtype)
+            value = e.factor * e.transform.forward(raw)
             if value.shape != (len(e.groups),):
                 raise ValueError(f"theta[{e.label!r}] must have shape ({len(e.groups)},), got "
                                  f"{value.shape}; vmap apply over batches of theta")
