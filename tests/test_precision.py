@@ -166,3 +166,23 @@ def test_float32_values_beyond_float32_are_refused(tmp_path):
     params, v_init = run_python(code, tmp_path, x64="0")
     assert "['channels']['hh']['gnabar'] has values beyond float32" in params
     assert "v_init must be a finite potential (mV; within float32" in v_init
+
+
+def test_float32_spike_times_of_a_run_in_pieces_are_on_the_grid(tmp_path):
+    """A run in pieces gave float32 runs' spike times as step x float32(dt) (3.45000005 ms
+    where the run in one piece gives 3.45)."""
+    code = """
+        import json, warnings
+        import numpy as np
+        warnings.simplefilter("ignore")
+        import dendrax as dx
+        c = dx.Cell.ball_and_stick(nseg=[1, 3]); c.insert("hh")
+        c.iclamp(c.soma(), delay=2.0, dur=30.0, amp=0.5)
+        c.record("v"); c.record_spikes()
+        whole = dx.simulate(c, 40.0, 0.025)
+        pieces = dx.simulate(c, 40.0, 0.025, chunk=333)
+        print(json.dumps([[list(map(float, s)) for s in whole.spikes],
+                          [list(map(float, s)) for s in pieces.spikes]]))
+    """
+    whole, pieces = run_python(code, tmp_path, x64="0")
+    assert len(whole[0]) >= 2 and pieces == whole

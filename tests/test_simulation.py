@@ -718,20 +718,22 @@ def test_text_booleans_and_complex_numbers_are_not_numbers(call):
         call(cell)
 
 
-def test_an_electrode_current_is_recorded_only_where_it_is_the_only_one():
-    """Two IClamps (or an IClamp and a waveform) on one node: "iclamp.i" there cannot say
-    which, and is refused (it gave the first one's current alone)."""
+def test_an_electrode_current_at_a_shared_node_is_the_first_electrodes():
+    """Two IClamps (or an IClamp and a waveform) on one node: "iclamp.i" there is the first
+    IClamp's current, as documented (the other one's is not in it)."""
     cell = dx.Cell.ball_and_stick()
     cell.insert("hh")
     cell.iclamp(cell.soma(), delay=0.2, dur=0.5, amp=0.1)
-    cell.record("iclamp.i", cell.soma())
-    assert dx.simulate(cell, 1.0, 0.025).traces.shape == (1, 41)
+    cell.iclamp(cell.soma(), delay=0.4, dur=0.5, amp=0.3)
     cell.stimulate(cell.soma(), [0.0, 1.0], [0.2, 0.2])
-    with pytest.raises(ValueError, match=r"cannot record 'iclamp.i' at .*: 2 IClamps and "
-                                         r"waveforms sit on that node"):
-        dx.simulate(cell, 1.0, 0.025)
-    with pytest.raises(ValueError, match=r"2 IClamps and waveforms sit on that node"):
-        cell.record("iclamp.i", cell.soma())
+    cell.record("iclamp.i", cell.soma())
+    alone = dx.Cell.ball_and_stick()
+    alone.insert("hh")
+    alone.iclamp(alone.soma(), delay=0.2, dur=0.5, amp=0.1)
+    alone.record("iclamp.i", alone.soma())
+    i = np.asarray(dx.simulate(cell, 1.0, 0.025).traces[0])
+    np.testing.assert_array_equal(i, np.asarray(dx.simulate(alone, 1.0, 0.025).traces[0]))
+    assert i.max() == pytest.approx(0.1)
 
 
 @pytest.mark.parametrize("call, message", [
@@ -753,6 +755,8 @@ def test_an_electrode_current_is_recorded_only_where_it_is_the_only_one():
     (lambda c: dx.simulate(c, 1 + 0j), r"t_stop must be one number of ms, got \(1\+0j\)"),
     (lambda c: jax.jit(lambda dt: dx.simulate(c, 1.0, dt).traces)(0.025),
      r"dt must be a concrete number .* cannot be traced"),  # was TracerArrayConversionError
+    (lambda c: jax.jit(lambda v: dx.simulate(c, 1.0, 0.025, v_init=v, chunk=10).traces)(-65.0),
+     r"a run in pieces \(chunk, stream, progress\) brings each piece to the host"),
 ])
 def test_booleans_and_text_are_not_read_as_numbers(call, message):
     """numpy reads True as 1 and "2.5" as 2.5: each was accepted as that number (soma(True)
@@ -760,3 +764,31 @@ def test_booleans_and_text_are_not_read_as_numbers(call, message):
     cell = hh_ball_and_stick()
     with pytest.raises(ValueError, match=message):
         call(cell)
+
+
+def test_a_vmapped_result_is_read_per_member():
+    """A Result of jax.vmap keeps the batch axis in front: res[name, loc] is that trace of
+    every member (it indexed the batch axis: member 1's traces), res.spikes asks for one
+    member, and one member taken out reads as its own run."""
+    cell = hh_ball_and_stick()
+    cell.record("hh.m", cell.soma(0.5)).record("hh.m", cell.soma(0.5), reduce="max")
+    cell.record_spikes()
+    base = cell.params
+
+    def run(g):
+        p = {**base, "channels": {"hh": {**base["channels"]["hh"], "gnabar": g}}}
+        return dx.simulate(cell, 5.0, 0.025, params=p)
+
+    gs = jnp.stack([base["channels"]["hh"]["gnabar"] * f for f in (0.8, 1.0, 1.2)])
+    res = jax.vmap(run)(gs)
+    m = res.labels.index(("hh.m", cell.soma(0.5)))
+    np.testing.assert_array_equal(res["hh.m", cell.soma(0.5)], res.traces[:, m])
+    np.testing.assert_array_equal(res["hh.m", cell.soma(0.5), "max"], res.stats[:, 0])
+    np.testing.assert_array_equal(res[m], res.traces[:, m])
+    with pytest.raises(ValueError, match="holds a batch of runs"):
+        res.spikes
+    one = jax.tree_util.tree_map(lambda a: a[2], res)
+    alone = run(gs[2])
+    np.testing.assert_allclose(one["hh.m", cell.soma(0.5)], alone["hh.m", cell.soma(0.5)],
+                               rtol=0, atol=1e-12)
+    assert [list(s) for s in one.spikes] == [list(s) for s in alone.spikes]

@@ -634,14 +634,8 @@ class Cell:
         if name in ("iclamp.i", "vclamp.i"):
             clamps = self.stimuli.iclamp + self.stimuli.waveform if mech == "iclamp" \
                 else self.stimuli.vclamp
-            here = sum(c[0] == node for c in clamps)
-            if not here:
+            if not any(c[0] == node for c in clamps):
                 raise ValueError(f"cannot record {name!r} at {loc}: no {mech} there")
-            if here > 1:  # a recording names its electrode by place alone
-                what = "IClamps and waveforms" if mech == "iclamp" else "SEClamps"
-                raise ValueError(f"cannot record {name!r} at {loc}: {here} {what} sit on that "
-                                 "node and a recording cannot tell them apart; give each "
-                                 "electrode its own node to record it")
             return "nA"
         kinds = {**(synapses or {}), **{k: m for k, (m, _) in self.stimuli.spikes.items()}}
         if mech in kinds:

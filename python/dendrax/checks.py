@@ -139,7 +139,9 @@ def check_values(model: Model, layout: Layout, params: dict) -> list:
             rng = mech.ranges.get(k)
             check(f"{pop.name}.{k}", leaf, (None if rng is None else as_range(rng),
                                             mech.units.get(k, "")))
-            if not np.isfinite(mech.params.get(k, np.inf)):
+            with np.errstate(over="ignore"):  # -DBL_MAX (NEST's izhikevich V_min) too
+                unbounded = not np.isfinite(np.float32(mech.params.get(k, np.inf)))
+            if unbounded:
                 continue  # NEST's unbounded defaults (V_min = -inf, stop = inf) may stay so
             if isinstance(leaf, jax.core.Tracer):  # check_finite lets NEST's inf through
                 traced.append(jnp.any(jnp.isinf(leaf)))

@@ -62,22 +62,27 @@ def _put_add(total, nodes, x):
     return total + x if nodes is None else total.at[nodes].add(x)
 
 
-def environment(model: Model, core, conc, dt=None):
-    """Per-node ionic environment: reversal potentials, concentrations, celsius, dt.
+def environment(model: Model, core, conc, dt=None, secondorder: int = 0):
+    """Per-node ionic environment: reversal potentials, concentrations, celsius, dt, and
+    NEURON's ``secondorder`` (0: backward Euler, 2: Crank-Nicolson).
 
     Args:
         model: static structure (``dendrax.lower``); its ions and those a pool changes.
         core: params pytree in simulator units (``dendrax.lowering.core_params``).
         conc: {ion: [N]} inside concentrations (mM) of the ions a pool changes.
         dt: the time step (ms), if known.
+        secondorder: 2 under Crank-Nicolson (implicit state updates then take NEURON's
+            midpoint form, as nocmodl's derivimplicit and sparse do), else 0.
 
     Returns:
-        {"celsius": scalar degC, "dt": scalar ms (where given), and per ion "e<ion>" (mV),
+        {"celsius": scalar degC, "dt": scalar ms (where given), "secondorder": 0 or 2
+        (a Python int), and per ion "e<ion>" (mV),
         "<ion>i", "<ion>o" (mM)}: [N] or scalars; "e<ion>" follows Nernst at the nodes
         where a mechanism reads the ion's concentrations or a pool changes them (NEURON's
         ion style), else it is the parameter.
     """
-    env = {"celsius": core["celsius"]}  # a scalar: temperature factors are computed once
+    env = {"celsius": core["celsius"],  # a scalar: temperature factors are computed once
+           "secondorder": secondorder}
     if dt is not None:
         env["dt"] = dt
     for ion in model.ions:
@@ -111,12 +116,13 @@ def nernst_nodes(model: Model, ion: str):
 
 def local_environment(env, mech, nodes):
     """The part of ``env`` (``environment``'s, and "i<ion>" ion current densities in
-    mA/cm2 where given) that mechanism ``mech`` reads, at its ``nodes``: "celsius", "dt"
-    and "e<ion>", "<ion>i", "<ion>o", "i<ion>" of its ions, each [n] (or scalar)."""
-    keys = ["celsius", "dt"] + [k for ion in mech.ions
-                                for k in (f"e{ion}", f"{ion}i", f"{ion}o", f"i{ion}")]
-    return {k: env[k] if k in ("celsius", "dt") else take(env[k], nodes)
-            for k in keys if k in env}
+    mA/cm2 where given) that mechanism ``mech`` reads, at its ``nodes``: "celsius", "dt",
+    "secondorder" and "e<ion>", "<ion>i", "<ion>o", "i<ion>" of its ions, each [n] (or
+    scalar)."""
+    shared = ("celsius", "dt", "secondorder")
+    keys = [*shared] + [k for ion in mech.ions
+                        for k in (f"e{ion}", f"{ion}i", f"{ion}o", f"i{ion}")]
+    return {k: env[k] if k in shared else take(env[k], nodes) for k in keys if k in env}
 
 
 def membrane_currents(model: Model, core, v, states, env, ion_conductances: bool = False):

@@ -189,6 +189,9 @@ def simulate(net, t_stop: float, dt: float = 0.025, *, devices=None, params=None
     if any(r.name != "v" for r in model.recordings):
         raise ValueError("a split network records v and spikes only: use dendrax.simulate to "
                          "record states")
+    if any(r.reduce is not None for r in model.recordings):  # it came back as a whole trace
+        raise ValueError("a split network records v traces and spikes only, not statistics "
+                         "(reduce=...): use dendrax.simulate for them, or reduce the traces")
     if not model.recordings and not model.spike_records.size:
         raise ValueError("nothing is recorded: call .record(...) or .record_spikes() before simulate")
     devices = resolve_devices(devices)
@@ -206,8 +209,15 @@ def simulate(net, t_stop: float, dt: float = 0.025, *, devices=None, params=None
                    n_steps)
     core = core_params(layout, params, v_init=v_init, celsius=celsius)
     traces, raster = refuse_invalid(fn(core, drv), invalid)
+    from . import __version__
+
+    meta = {"dt": float(dt), "t_stop": n_steps * float(dt), "v_init": v_init,
+            "celsius": celsius, "method": method, "record_every": 1, "dendrax": __version__,
+            "model": layout.fingerprint}
+    if isinstance(v_init, jax.core.Tracer) or isinstance(celsius, jax.core.Tracer):
+        meta = {k: v for k, v in meta.items() if k not in ("v_init", "celsius")}
     return Result(jnp.asarray(np.arange(n_steps + 1) * dt), traces.T, layout.labels, raster,
-                      layout.spike_cells)
+                  layout.spike_cells, units=layout.units, meta=meta)
 
 
 def _min_delay_steps(model, layout, params, dt, n_steps) -> int:

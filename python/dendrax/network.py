@@ -245,7 +245,7 @@ class Network:
         return self
 
     # --- connections ------------------------------------------------------------
-    def connect(self, pre, post, synapse: str = "static", *, weight=None, delay=1.0,
+    def connect(self, pre, post, synapse: str = "static", *, weight=None, delay=None,
                 threshold=NETCON_THRESHOLD, p: float | None = None, key=None,
                 one_to_one: bool = False, all_to_all: bool = False, indegree: int | None = None,
                 **params) -> "Network":
@@ -269,7 +269,8 @@ class Network:
             weight: uS for conductance synapses on cells; pA / nS onto point neurons
                 (required for event-driven synapses; scalar or one per connection).
             delay: ms from the spike (or, for graded synapses, the presynaptic voltage)
-                to its effect, >= 0 (>= dt onto point neurons, as NEST).
+                to its effect, >= 0 (>= dt onto point neurons, as NEST). Default: 1 ms for
+                spikes (NEURON's NetCon, NEST's default), 0 for graded synapses (as Jaxley).
             threshold: mV; spikes are detected when a cell's v rises above it.
             **params: the synapse's parameters (e.g. tau1, tau2, e).
         """
@@ -279,7 +280,8 @@ class Network:
                 else "fixed_indegree" if indegree is not None else "all_to_all"
             if one_to_one + (p is not None) + all_to_all + (indegree is not None) > 1:
                 raise ValueError("choose one rule: all_to_all, one_to_one, p or indegree")
-            return self._connect_points(pre, post, synapse, weight, delay, threshold, params,
+            return self._connect_points(pre, post, synapse, weight,
+                                        1.0 if delay is None else delay, threshold, params,
                                         rule, indegree if indegree is not None else p, key)
         if p is not None or key is not None or one_to_one or all_to_all or indegree is not None:
             raise ValueError("p, key, indegree, one_to_one and all_to_all are rules between populations; "
@@ -344,7 +346,7 @@ class Network:
         pre_s, pre_x = self._site(pre, pre_loc)
         post_s, post_x = self._site(post, post_loc)
         weight = kwargs.pop("weight", None)
-        delay = kwargs.pop("delay", 1.0)
+        delay = kwargs.pop("delay", None)
         threshold = kwargs.pop("threshold", NETCON_THRESHOLD)
         return self._block(synapse, pre, pre_s, pre_x, None, post, post_s, post_x, weight, delay,
                            threshold, kwargs)
@@ -401,11 +403,11 @@ class Network:
             if pre_cell is None:
                 raise ValueError(f"{synapse} is a graded synapse: its presynaptic side must be "
                                  "a location on a cell, not a spike source")
-            extra = {"delay": delay}
+            extra = {"delay": 0.0 if delay is None else delay}  # Jaxley's: no delay
         else:
             if weight is None:
                 raise ValueError(f"{synapse} connections need a weight (uS)")
-            extra = {"weight": weight, "delay": delay}
+            extra = {"weight": weight, "delay": 1.0 if delay is None else delay}
         values = {k: _per_connection(f"{synapse} {k}", v, n)
                   for k, v in synapse_values(mech, params, **extra).items()}
         if pre_source is not None:

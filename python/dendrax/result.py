@@ -72,32 +72,37 @@ class Result:
         """res[i]; res[name, location] as recorded (e.g. res["v", cell.soma(0.5)]), a trace;
         res[name, location, "max" | "min" | "mean"], a statistic; res[name], every trace
         recorded under that name, [rows, n_t] in the order recorded (e.g. res["lfp"]: one
-        row per electrode, uV)."""
+        row per electrode, uV). A Result of ``jax.vmap`` keeps its batch axes in front:
+        [*batch, n_t] per trace."""
         if isinstance(key, (int, np.integer)) and not isinstance(key, bool):
             n = len(self.labels)
             if not -n <= key < n:  # JAX would clamp it to the last (or first) trace
                 raise IndexError(f"trace {key} out of range: {n} traces were recorded "
                                  f"(indices 0 to {n - 1}, or negative from the end)")
-            return self.traces[key]
+            return self.traces[..., key, :]
         if isinstance(key, str):
             rows = [i for i, lab in enumerate(self.labels) if lab[0] == key]
             if not rows:
                 raise KeyError(f"nothing was recorded as {key!r}; recorded names: "
                                f"{sorted({lab[0] for lab in self.labels})}")
-            return self.traces[np.asarray(rows)]
+            return self.traces[..., np.asarray(rows), :]
         key = tuple(key) if isinstance(key, list) else key
         if not isinstance(key, tuple) or len(key) not in (2, 3):
             raise KeyError(f"res[...] takes a trace index, a recorded name, (name, location) or "
                            f"(name, location, statistic), got {key!r}")
         labels, values = (self.labels, self.traces) if len(key) == 2 else (self.stat_labels,
                                                                          self.stats)
+
+        def row(i):  # a trace [..., n_t] or a statistic [...], batch axes first
+            return values[..., i, :] if len(key) == 2 else values[..., i]
+
         if key in labels:
-            return values[labels.index(key)]
+            return row(labels.index(key))
         if len(key) >= 2 and hasattr(key[1], "_replace") and key[1].cell is None:
             hits = [i for i, lab in enumerate(labels)
                     if lab[0] == key[0] and lab[1]._replace(cell=None) == key[1] and lab[2:] == key[2:]]
             if len(hits) == 1:
-                return values[hits[0]]
+                return row(hits[0])
             if hits:
                 cells = sorted({labels[i][1].cell for i in hits})
                 raise KeyError(f"{key!r} was recorded on cells {cells}: give the cell's location, "
@@ -152,6 +157,10 @@ class Result:
         if self._spike_times is not None:
             return list(self._spike_times)
         raster = np.asarray(self.raster)
+        if raster.ndim != 2:
+            raise ValueError(f"this Result holds a batch of runs (raster {raster.shape}, from "
+                             "jax.vmap): take one run's first, e.g. "
+                             "jax.tree_util.tree_map(lambda a: a[i], res)")
         steps = np.arange(raster.shape[0])
         return [(steps[raster[:, q]] + self.spike_shift[q]) * self.dt
                 for q in range(raster.shape[1])]

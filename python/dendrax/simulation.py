@@ -235,13 +235,20 @@ def _step(model: Model, core, mat, dt, k, backend, carry: State, xs):
         t_mid = lax.optimization_barrier(t + 0.5 * dt)
     else:  # float32 would drift (1e-3 ms per 1000 ms): from the step count instead
         t_mid = (n.astype(t.dtype) + 0.5) * jnp.asarray(dt, t.dtype)
-    env = environment(model, core, conc, dt)
+    secondorder = 0 if k == 1.0 else 2  # NEURON's global, for implicit state updates
+    env = environment(model, core, conc, dt, secondorder)
     env_start = env  # the reversal potentials of this step's currents
     # Crank-Nicolson (NEURON's secondorder=2) moves the ion currents to t + dt/2 after the
     # solve, i += di/dv (v(t + dt/2) - v(t)), before the pools read them and for recording
     half_step_ions = k != 1.0 and bool(model.ions)
     i_mem, g_mem, i_ion, per_mech, *g_ion = membrane_currents(
         model, core, v, states, env, ion_conductances=half_step_ions)
+    # graded synapses (Jaxley's) take Jaxley's order: their states advance first, on v_pre
+    # at t - delay, and this step's currents use the advanced states
+    graded_states = tuple(
+        placement.mech.advance(vp, s, p, {"v": v[placement.nodes],
+                                          "secondorder": 0 if k == 1.0 else 2}, dt)
+        for placement, p, s, vp in zip(model.graded, core["graded"], graded_states, v_pre))
     event_cur, graded_cur = (), ()
     if model.synapses or model.graded:
         i_syn, g_syn, event_cur, graded_cur = synaptic_currents(model, core, v, syn_states,
@@ -277,16 +284,14 @@ def _step(model: Model, core, mat, dt, k, backend, carry: State, xs):
                 new_states[j] = s
                 ion = placement.mech.ion
                 conc = {**conc, ion: _put_into(conc[ion], placement.nodes, s[f"{ion}i"])}
-        env = environment(model, core, conc, dt)
+        env = environment(model, core, conc, dt, secondorder)
     for j, (placement, p, s) in enumerate(zip(model.channels, core["channels"], states)):
         if not isinstance(placement.mech, IonPool):
             local = local_environment(env, placement.mech, placement.nodes)
             new_states[j] = placement.mech.advance(take(v_new, placement.nodes), s, p, local, dt)
-    syn_states = tuple(placement.mech.advance(v_new[placement.nodes], s, p, {}, dt)
+    so = {"secondorder": secondorder}
+    syn_states = tuple(placement.mech.advance(v_new[placement.nodes], s, p, so, dt)
                        for placement, p, s in zip(model.synapses, core["synapses"], syn_states))
-    graded_states = tuple(
-        placement.mech.advance(vp, s, p, {"v": v_new[placement.nodes]}, dt)
-        for placement, p, s, vp in zip(model.graded, core["graded"], graded_states, v_pre))
     points, point_fired = carry.points, carry.point_fired
     spike_history, point_spikes = carry.spike_history, carry.point_spikes
     if model.surrogate:  # the spikes entering the ring now, as floats with gradients

@@ -121,9 +121,13 @@ def simulate(target, t_stop: float, dt: float = 0.025, *, params=None, v_init: f
         _warn_nonfinite(out.traces, dt * record_every, labels, stats=out.stats)
         return Result(t, out.traces.T, labels, out.raster, layout.spike_cells, stats=out.stats,
                       spike_shift=layout.spike_shift, **kw)
+    if any(isinstance(x, jax.core.Tracer) for x in jax.tree_util.tree_leaves((core, invalid))):
+        raise ValueError("a run in pieces (chunk, stream, progress) brings each piece to the "
+                         "host: it cannot run inside jax.jit, grad or vmap (its values are "
+                         "traced); run it outside, or in one piece there")
     traces, spike_times, stats = _run_in_pieces(model, core, drv, step, method, backend,
                                                 record_every, chunk, stream, progress, labels,
-                                                layout.spike_shift)
+                                                layout.spike_shift, float(dt))
     return Result(t, traces.T, labels, None, layout.spike_cells, stats=stats,
                   spike_shift=layout.spike_shift,
                   spike_times=spike_times, **kw)
@@ -185,10 +189,11 @@ def _check_pieces(n_steps, record_every, checkpoint, chunk, stream, progress):
 
 
 def _run_in_pieces(model, core, drive, dt, method, backend, record_every, chunk, stream, progress,
-                   labels, shift):
+                   labels, shift, dt_ms):
     """The run in pieces of ``chunk`` steps (one compiled piece; the last may be shorter):
-    traces [n_t, n_traces] (a memory-mapped .npy when ``stream``), spike times per source,
-    statistics."""
+    traces [n_t, n_traces] (a memory-mapped .npy when ``stream``), spike times per source
+    (step counts times ``dt_ms``, the Python float dt, as a run in one piece gives them:
+    not the float32 ``dt`` of a float32 run), statistics."""
     n_steps = drive["waveform"].shape[0]
     if drive["t_deliver"] is not None:  # on the device once, not once per piece
         drive = {**drive, "t_deliver": jnp.asarray(drive["t_deliver"])}
@@ -218,15 +223,15 @@ def _run_in_pieces(model, core, drive, dt, method, backend, record_every, chunk,
                                            backend=backend, record_every=record_every)
             rec = np.asarray(rec)
             if not warned:
-                warned = _warn_nonfinite(rec, float(dt) * record_every, labels,
-                                         t0=(start + record_every) * float(dt))
+                warned = _warn_nonfinite(rec, dt_ms * record_every, labels,
+                                         t0=(start + record_every) * dt_ms)
             if keep is None:
                 f.write(rec.tobytes())
             else:
                 keep.append(rec)
             steps, sources = np.nonzero(np.asarray(raster))
             for n, q in zip(steps, sources):
-                spikes[q].append((start + n + shift[q]) * float(dt))
+                spikes[q].append((start + n + shift[q]) * dt_ms)
             if bar is not None:
                 bar.update(size)
     finally:

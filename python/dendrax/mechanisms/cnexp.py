@@ -29,6 +29,7 @@ from functools import partial
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax.custom_derivatives import SymbolicZero
 
 
@@ -77,7 +78,11 @@ def symbolic_zero(t) -> bool:
 
 
 def _instantiate(t, like):
-    return jnp.zeros_like(like) if symbolic_zero(t) else t
+    if not symbolic_zero(t):
+        return t
+    if not jnp.issubdtype(jnp.result_type(like), jnp.inexact):  # env["secondorder"], ...
+        return np.zeros(np.shape(like), jax.dtypes.float0)
+    return jnp.zeros_like(like)
 
 
 def coefficients(alpha_beta, v, states, params, env, dt):

@@ -660,13 +660,14 @@ class Generator:
         states = tuple(self.block_states(b))
         if b.kind == "KINETIC":
             e(2, f"rt.kinetic(self.{_block(b.kind, name)}, x, {states!r}, dt, self.newton_iterations, "
-                 f"linear={self.linear(b)})")
+                 f"linear={self.linear(b)}, secondorder=env.get('secondorder', 0))")
         elif method == "cnexp":
             e(2, f"# SOLVE {name} METHOD cnexp: each state's exact exponential step, in order")
             e(2, "l = {" + ", ".join(f"{n!r}: 0.0" for n in b.locals) + "}")
             self.body(b.body, {**self.ctx("advance", b.locals, "cnexp")}, 2)
         elif method == "derivimplicit":
-            e(2, f"rt.implicit(self.{_block(b.kind, name)}, x, {states!r}, dt, self.newton_iterations)")
+            e(2, f"rt.implicit(self.{_block(b.kind, name)}, x, {states!r}, dt, self.newton_iterations, "
+                 "secondorder=env.get('secondorder', 0))")
         elif method == "euler":
             e(2, f"rt.euler(self.{_block(b.kind, name)}, x, {states!r}, dt)")
         e(2, "return self._states(x, v)")

@@ -19,6 +19,11 @@ Methods, as NEURON's NMODL translator (nocmodl) generates them:
   iteration, as NEURON's;
 - ``euler``: forward Euler.
 
+Under Crank-Nicolson (NEURON's ``secondorder`` 2, ``env["secondorder"]``) derivimplicit
+and sparse take nocmodl's implicit midpoint form: the implicit step over dt / 2, then the
+states move on by dt / 2 times their derivatives (cnexp and euler are unchanged, as in
+NEURON).
+
 Units: dt in ms, derivatives in (state unit)/ms.
 """
 
@@ -127,10 +132,14 @@ def _newton(residual, values, iterations: int, clamp: bool):
     return [jnp.where(stuck, jnp.nan, v) for v in values]
 
 
-def implicit(deriv, x: dict, names, dt, iterations: int) -> None:
+def implicit(deriv, x: dict, names, dt, iterations: int, secondorder: int = 0) -> None:
     """derivimplicit: backward Euler for the states ``names`` of a DERIVATIVE block
     (``deriv(vars) -> {state: derivative}``, which may also set assigned variables), in
-    place in ``x``; the block runs once more at the new states, as NEURON's."""
+    place in ``x``; the block runs once more at the new states, as NEURON's. Under
+    Crank-Nicolson (``secondorder`` 2) as nocmodl's: backward Euler over dt / 2, then the
+    states move on by dt / 2 times their derivatives there (the implicit midpoint rule)."""
+    if secondorder:
+        dt = 0.5 * dt
     old = [jnp.asarray(x[k]) for k in names]
 
     def residual(values):
@@ -141,7 +150,9 @@ def implicit(deriv, x: dict, names, dt, iterations: int) -> None:
 
     values = _newton(residual, old, iterations, clamp=False)
     x.update(zip(names, values))
-    deriv(x)
+    d = deriv(x)
+    if secondorder:
+        x.update({k: x[k] + dt * d[k] for k in names})
 
 
 def _scheme_residual(scheme, x: dict, names, dt, linear: bool):
@@ -174,11 +185,19 @@ def _finish(scheme, x: dict, names, values, linear: bool) -> None:
         scheme(x)
 
 
-def kinetic(scheme, x: dict, names, dt, iterations: int, linear: bool) -> None:
+def kinetic(scheme, x: dict, names, dt, iterations: int, linear: bool,
+            secondorder: int = 0) -> None:
     """sparse: the implicit step of a KINETIC scheme (``scheme(vars, reactants) ->
-    ({state: derivative}, {state: conservation residual})``), in place in ``x``."""
+    ({state: derivative}, {state: conservation residual})``), in place in ``x``. Under
+    Crank-Nicolson (``secondorder`` 2) as nocmodl's: the implicit step over dt / 2, then
+    on by as much again (NEURON's sparse leaves the derivatives as the step's difference
+    quotient, which its secondorder update adds times dt / 2)."""
+    if secondorder:
+        dt = 0.5 * dt
     residual, old = _scheme_residual(scheme, x, names, dt, linear)
     values = _newton(residual, old, 1 if linear else iterations, clamp=not linear)
+    if secondorder:
+        values = [2.0 * v - o for v, o in zip(values, old)]
     _finish(scheme, x, names, values, linear)
 
 

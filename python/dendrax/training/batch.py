@@ -133,6 +133,16 @@ def simulate_batch(cell, params_batch, t_stop: float, dt: float = 0.025, *, in_a
     return out[:size] if pad else out
 
 
+def _hashable(value):
+    """``value`` as a cache key: an array (a PRNG key, a v_init per node) by its bytes."""
+    if isinstance(value, (jax.Array, np.ndarray)):
+        if jnp.issubdtype(value.dtype, jax.dtypes.prng_key):
+            value = jax.random.key_data(value)
+        value = np.asarray(value)
+        return ("array", value.dtype.str, value.shape, value.tobytes())
+    return value
+
+
 # compiled batch functions per live cell, keyed by everything they bake in
 _CACHE: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
@@ -147,7 +157,7 @@ def _compiled(cell, t_stop, dt, in_axes, devices, kwargs):
         digest.update(np.asarray(leaf).tobytes())
     axes, treedef = jax.tree_util.tree_flatten(in_axes, is_leaf=lambda a: a is None)
     key = (model, digest.hexdigest(), t_stop, dt, treedef, tuple(axes), devices,
-           tuple(sorted(kwargs.items())))
+           tuple(sorted((k, _hashable(v)) for k, v in kwargs.items())))
     per_cell = _CACHE.setdefault(cell, {})
     if key in per_cell:
         return per_cell[key]
