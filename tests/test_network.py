@@ -392,6 +392,11 @@ def test_trainables_on_a_network_share_and_round_trip(graded_net):
     assert len(on2.groups("g2")) == 1
     out = on2.apply({"g2": jnp.array([0.123])})
     np.testing.assert_allclose(out["synapses"]["IonotropicSynapse"]["gS"], [0.005, 0.123])
+    # a delay acts in whole steps: its gradient is 0, so training it is refused (it was
+    # accepted, and a fit never moved it)
+    for name in ("IonotropicSynapse.delay", "Exp2Syn.delay"):
+        with pytest.raises(ValueError, match=rf"{name}: a delay acts in whole steps of dt"):
+            Trainables(net).add(name)
 
 
 def test_gradient_through_trainables_on_a_network_matches_finite_differences(graded_net):
@@ -884,3 +889,22 @@ def test_simulate_batch_takes_a_prng_key_as_simulate_does():
     p["synapses"]["static"]["weight"] = 2 * W
     np.testing.assert_allclose(by_key[1], dx.simulate(net, 20.0, 0.1, params=p, key=7).traces,
                                rtol=0, atol=1e-12)
+
+
+def test_a_graded_delay_rounds_half_steps_up():
+    """delay / dt = 2.5 steps reads v_pre 3 steps late (numpy's round gave 2: halves to
+    even), as 1.5 reads it 2 late: the delayed run is the undelayed one shifted."""
+    def run(delay):
+        pre = one_compartment()
+        pre.vclamp(pre.soma(), amp=[-65.0, -20.0], dur=[0.5, 10.0], rs=0.01)
+        net = dx.Network([pre, one_compartment()])
+        net.connect(net.cell(0).soma(), net.cell(1).soma(), "IonotropicSynapse", delay=delay,
+                    **KIN)
+        net.record("IonotropicSynapse.s", net.cell(1).soma())
+        return np.asarray(dx.simulate(net, 2.0, DT).traces[0])
+
+    base = run(0.0)
+    for halves, steps in ((3, 2), (5, 3)):
+        s = run(halves * DT / 2)
+        np.testing.assert_allclose(s[steps:], base[:base.size - steps], rtol=0, atol=1e-14)
+        assert np.abs(s[steps - 1:] - base[:base.size - steps + 1]).max() > 1e-6

@@ -320,8 +320,13 @@ def _bad(neuron="", method="cnexp", deriv="n' = (1 - n) / 5", extra=""):
 
 
 REFUSALS = {
-    "verbatim": (_bad(extra="PROCEDURE f() {\nVERBATIM\n  return 0;\nENDVERBATIM\n}"), 17,
+    "verbatim": (_bad(extra="PROCEDURE f() {\nVERBATIM\n  nrn_flag = 1;\nENDVERBATIM\n}"), 17,
                  "VERBATIM"),
+    # a FUNCTION's C return would replace its value (a PROCEDURE's closing "return 0;" is
+    # read as the no-op it is, tests/nmodl_cases/mainenx.mod)
+    "verbatim return in a function": (
+        _bad(extra="FUNCTION g() {\ng = 1\nVERBATIM\n  return 0;\nENDVERBATIM\n}"), 18,
+        "VERBATIM"),
     "pointer": (_bad(neuron="POINTER pp"), 4, "POINTER"),
     "function_table": (_bad(extra="FUNCTION_TABLE tab(x)"), 16, "FUNCTION_TABLE"),
     "watch": (_bad(extra="NET_RECEIVE(w) {\n  WATCH (v > 0) 2\n}"), 17, "WATCH"),

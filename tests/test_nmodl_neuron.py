@@ -8,7 +8,8 @@ DERIVATIVE non-linear in a state, solved by derivimplicit; cahvx, capoolx, kcax:
 whose INITIAL sets cai, read by a KINETIC channel's STEADYSTATE; bufpoolx: a buffered pool
 whose INITIAL reads cai; ssdix: STEADYSTATE derivimplicit; coopx: a linear scheme whose
 rate depends on a state; mixx: comparisons as numbers, CONSTANT names, '->' units, dt
-outside the SOLVE) -- is compiled with nrnivmodl
+outside the SOLVE; mainenx: a file-level LOCAL, a SOLVE of a PROCEDURE stepping with dt,
+VERBATIM return 0 closing it) -- is compiled with nrnivmodl
 into one library (cached in the temp dir by a hash of the files) and simulated by NEURON in
 a subprocess (a process loads one mechanism library only, and the test process may hold
 tests/nmodl's). dendrax simulates the same one-compartment cell (L = diam = 20 um, pas)
@@ -88,6 +89,9 @@ CASES = {
     # comparisons as numbers, CONSTANT names, '->' units, dt in INITIAL and BREAKPOINT
     "mix": ({"mixx": {"g": 1e-4}, "hhx": {"gnabar": 0.12, "gkbar": 0.036, "gl": 0.0}}, 0.3,
             -10.0),
+    # file-level LOCAL scratch, SOLVE of a PROCEDURE stepping with dt, VERBATIM return 0
+    "mainen": ({"mainenx": {"gbar": 0.1}, "hhx": {"gnabar": 0.0, "gkbar": 0.036, "gl": 0.0}},
+               0.3, -10.0),
 }
 SYN_TIMES = [5.0, 5.0125, 12.3, 30.0, 30.01, 55.5]
 SYNAPSES = [({"tau1": 0.5, "tau2": 5.0, "e": 0.0}, 0.004), ({"tau1": 3.0, "tau2": 3.0, "e": -80.0},
@@ -107,6 +111,7 @@ TOL = {
     "ssdi": (2e-11, 1e-8, 2e-11),  # 3.1e-12, 1.6e-9 (vc), 2.6e-12 (ssdix.p)
     "coop": (2e-12, 1e-8, 2e-14),  # 2.8e-13, 1.6e-9 (vc), 2.7e-15 (coopx.O)
     "mix": (2e-12, 1e-8, 2e-10),  # 2.9e-13, 1.6e-9 (vc), 2.6e-11 (hhx.h)
+    "mainen": (3e-12, 1e-8, 2e-10),  # 5.1e-13, 1.6e-9 (vc), 2.6e-11 (hhx.h)
     "Exp2Synx": (1e-10, 1e-9, 1e-17),  # 2.5e-11, 2.2e-10, 1.7e-18 uS (A)
     "hay vs hay.py": (1e-13, 5e-12, 1e-13),  # 1.2e-14, 9.3e-13, 1.2e-14 (Im.m)
     # Crank-Nicolson (were 3e-5..5e-3 mean, 2.5e-3..9e-2 max before nocmodl's midpoint form)

@@ -755,6 +755,7 @@ def test_an_electrode_current_at_a_shared_node_is_the_first_electrodes():
     (lambda c: dx.simulate(c, 1 + 0j), r"t_stop must be one number of ms, got \(1\+0j\)"),
     (lambda c: jax.jit(lambda dt: dx.simulate(c, 1.0, dt).traces)(0.025),
      r"dt must be a concrete number .* cannot be traced"),  # was TracerArrayConversionError
+    (lambda c: c.set("HH_gNa", 0.1), r"did you mean 'hh.gnabar' \(Jaxley's 'HH_gNa'\)"),
     (lambda c: jax.jit(lambda v: dx.simulate(c, 1.0, 0.025, v_init=v, chunk=10).traces)(-65.0),
      r"a run in pieces \(chunk, stream, progress\) brings each piece to the host"),
 ])

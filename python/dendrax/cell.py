@@ -454,6 +454,8 @@ class Cell:
             known = ["cm", "Ra", "diam", "L", *self.values["ions"],
                      *(f"{m}.{p}" for m in self.mechanisms for p in self.values["mechs"][m])]
             near = difflib.get_close_matches(name, known, n=3)
+            if name in JAXLEY_NAMES:
+                near = f"{JAXLEY_NAMES[name]!r} (Jaxley's {name!r})"
             raise ValueError(f"unknown parameter {name!r}" + (f"; did you mean {near}?" if near
                              else f"; known: {known}") +
                              ("" if "." not in name else f" (is {mech!r} inserted?)"))
@@ -798,6 +800,13 @@ def _segmentation(morphology, nseg, max_length, d_lambda, freq, Ra, cm) -> np.nd
     if np.any(arr < 1):
         raise ValueError(f"nseg must be >= 1 in every section, got {arr.min():g}")
     return np.broadcast_to(arr, (n_sec,)).astype(int)
+
+
+# Jaxley's parameter names -> dendrax's (units: Jaxley's radius and length um, its
+# axial_resistivity ohm cm, capacitance uF/cm2, HH_g* S/cm2, as dendrax's)
+JAXLEY_NAMES = {"radius": "diam (2 x radius)", "length": "L", "axial_resistivity": "Ra",
+                "capacitance": "cm", "HH_gNa": "hh.gnabar", "HH_gK": "hh.gkbar",
+                "HH_gLeak": "hh.gl", "HH_eLeak": "hh.el", "HH_eNa": "ena", "HH_eK": "ek"}
 
 
 def check_name(name) -> None:

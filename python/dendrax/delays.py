@@ -2,7 +2,7 @@
 
 Events between cells follow NEURON's fixed step (``event_delay_steps``); connections onto
 point neurons NEST's rounding (``dendrax.point.propagators.delay_steps``); graded synapses
-read the presynaptic voltage ``round(delay / dt)`` steps back. ``sized`` gives a model the
+read the presynaptic voltage ``floor(delay / dt + 1/2)`` steps back. ``sized`` gives a model the
 spike ring, voltage history and input buffer its delays need at a dt; ``fit_buffers``
 gives the loop each connection's delay in steps and whether a traced one overflows them.
 """
@@ -44,7 +44,8 @@ def fit_buffers(model: Model, core, dt):
     holds (possible only with traced delays)."""
     event = tuple(event_delay_steps(p["delay"][inp.conn_local], dt) if inp.conn_local.size else None
                   for inp, p in zip(model.inputs, core["synapses"]))
-    graded = tuple(jnp.maximum(jnp.round(p["delay"] / dt), 0).astype(jnp.int32)
+    # whole steps, halves up (numpy's round takes halves to even: 2.5 steps -> 2)
+    graded = tuple(jnp.maximum(jnp.floor(p["delay"] / dt + 0.5), 0).astype(jnp.int32)
                    for p in core["graded"])
     over = jnp.zeros((), bool)
     for d in event:
@@ -144,7 +145,7 @@ def sized(model: Model, layout, params, dt) -> Model:
         d = layout.max_static_delay if isinstance(delay, jax.core.Tracer) else float(
             np.max(np.asarray(delay), initial=0.0))
         inbuf = max(inbuf, int(nest_delay_steps(d, dt)))
-    history = int(np.round(graded / dt)) + 1 if model.graded else 1
+    history = int(np.floor(graded / dt + 0.5)) + 1 if model.graded else 1
     itemsize = np.dtype(jnp.result_type(float)).itemsize
     buffers = (("spike ring", ring, 4 * -(-max(model.n_sources + model.n_points, 1) // 32), ring_ms),
                ("voltage history", history, itemsize * model.graded_pre_nodes.size, graded),

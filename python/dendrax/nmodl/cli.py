@@ -41,8 +41,10 @@ def _describe_ok(path) -> str:
         what.append("states " + ", ".join(d.states))
     if d.solve:
         block, method, _ = d.solve
-        kinds = d.blocks[block].kind if block in d.blocks else "PROCEDURE"
-        what.append(f"SOLVE {block} ({kinds}) METHOD {method or 'sparse'}")
+        if block in d.blocks:
+            what.append(f"SOLVE {block} ({d.blocks[block].kind}) METHOD {method or 'sparse'}")
+        else:
+            what.append(f"SOLVE {block} (PROCEDURE, run every step)")
     if d.net_receive:
         what.append("NET_RECEIVE")
     if g.carried:

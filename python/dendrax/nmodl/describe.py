@@ -42,6 +42,16 @@ INSTEAD = {"ElectrodeCurrent": "electrodes are built in: Cell.iclamp, Cell.vclam
                                "Cell.stimulate"}
 
 
+def _returns_zero(s) -> bool:
+    """Whether statement ``s`` is a VERBATIM block holding only ``return 0;``."""
+    if _type(s) != "Verbatim":
+        return False
+    from neuron.nmodl import to_nmodl
+
+    text = to_nmodl(s).replace("ENDVERBATIM", "").replace("VERBATIM", "")
+    return re.sub(r"\s+", "", text) == "return0;"
+
+
 def _refused(node_type: str) -> str:
     hint = INSTEAD.get(node_type)
     return f"{REFUSED_NODES[node_type]} is not supported" + (f" ({hint})" if hint else "")
@@ -317,6 +327,20 @@ class Walker:
     def _AssignedBlock(self, b):
         self._definitions(b, self.d.assigned, "ASSIGNED")
 
+    def _LocalListStatement(self, b):
+        """LOCAL outside any block (Mainen & Sejnowski's ``LOCAL mexp, hexp``): NEURON's
+        are C statics every instance shares, used as scratch a block writes before it
+        reads; here each compartment's own ASSIGNED variable, which gives the same values
+        wherever a block writes one before reading it."""
+        ln = self.at(r"\bLOCAL\b")
+        for v in b.variables:
+            name = _name(v)
+            if _type(v.name) == "IndexedName":
+                self.problem(ln, f"LOCAL array {name}[...] is not supported")
+                continue
+            self._declare(name, ln, "LOCAL (file level)")
+            self.d.assigned[name] = ""
+
     def _StateBlock(self, b):
         self._definitions(b, self.d.states, "STATE")
 
@@ -375,7 +399,15 @@ class Walker:
     # statements ------------------------------------------------------------------------
     def statements(self, sb, kind=None):
         body, local = [], []
-        for s in sb.statements:
+        items = list(sb.statements)
+        while items and _type(items[-1]) in ("LineComment", "BlockComment"):
+            items.pop()
+        if kind == "PROCEDURE" and items and _returns_zero(items[-1]):
+            # Mainen & Sejnowski's PROCEDUREs end in VERBATIM return 0; ENDVERBATIM: C's
+            # "done, no error", nothing to compute
+            self.at(r"\bVERBATIM\b")
+            items.pop()
+        for s in items:
             self.statement(s, body, local, kind)
         return body, local
 

@@ -110,6 +110,10 @@ class Trainables:
         cell = self.cell
         factor = 1.0
         leaf_name = name
+        if isinstance(name, str) and name.rpartition(".")[2] == "delay":
+            raise ValueError(f"{name}: a delay acts in whole steps of dt, so its gradient is 0 "
+                             "and training it would never move it; search it outside the "
+                             "gradient (one run per candidate delay)")
         if name == "radius":
             leaf_name, factor = "diam", 2.0
         slots = cell.param_slots(leaf_name, where)
