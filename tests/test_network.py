@@ -573,22 +573,17 @@ def test_builder_and_connect_errors():
     with pytest.raises(ValueError, match=r"per_cell must be True or False, got 'yes'"):
         net.record_dipole(per_cell="yes")
     assert net.n_connections == 0  # nothing half-built
-    far = dx.Network([hh_cell(), hh_cell()])
-    far.connect(far.cell(0).soma(0.5), far.cell(1).soma(0.5), "IonotropicSynapse", gS=0.01,
-                delay=1e9)
-    far.record("v", far.cell(1).soma(0.5))
-    with pytest.raises(ValueError, match=r"the delays \(the longest delay, 1e\+09 ms\) need a "
-                                         r"voltage history of 4e\+10 steps .* 298 GiB"):
-        dx.simulate(far, 1.0, 0.025)
-    # an event delay beyond int32 steps: the count wrapped, and the run was NaN with a warning
-    # that the delay was longer than built (the CLI exited 0)
-    far = dx.Network([hh_cell(), hh_cell()])
-    far.connect(far.cell(0).soma(0.5), far.cell(1).soma(0.5), "Exp2Syn", weight=0.01,
-                delay=1e9)
-    far.record("v", far.cell(1).soma(0.5))
-    with pytest.raises(ValueError, match=r"the delays \(the longest delay, 1e\+09 ms\) need a "
-                                         r"spike ring of 4e\+10 steps .* 149 GiB"):
-        dx.simulate(far, 1.0, 0.025)
+    # delays no buffer holds are named (an event delay beyond int32 steps wrapped, and the
+    # run was NaN with a warning that the delay was longer than built: the CLI exited 0)
+    for kind, kw, buffer in (("IonotropicSynapse", {"gS": 0.01}, "voltage history"),
+                             ("Exp2Syn", {"weight": 0.01}, "spike ring")):
+        far = dx.Network([hh_cell(), hh_cell()])
+        far.connect(far.cell(0).soma(0.5), far.cell(1).soma(0.5), kind, delay=1e9, **kw)
+        far.record("v", far.cell(1).soma(0.5))
+        gib = {"voltage history": 298, "spike ring": 149}[buffer]
+        with pytest.raises(ValueError, match=rf"the delays \(the longest delay, 1e\+09 ms\) "
+                                             rf"need a {buffer} of 4e\+10 steps .* {gib} GiB"):
+            dx.simulate(far, 1.0, 0.025)
     # a train far denser than dt: NET_RECEIVE once per spike was a loop of 300 calls a step
     # (1e7 Hz took 7 s and 0.6 GB for 5 ms; 1e9 Hz ran out of memory)
     dense = dx.Network([hh_cell()])

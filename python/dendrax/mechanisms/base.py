@@ -446,20 +446,10 @@ def _check_kinetics(mech) -> None:
     params, states = {k: one for k in mech.params}, {k: one for k in mech.states}
     env = {**env, **({f"i{mech.ion}": one} if isinstance(mech, IonPool) else {})}
     if isinstance(mech, Mechanism) and mech._has_alpha_beta():
-        ab = _traced(f"{name}.alpha_beta", mech, mech.alpha_beta, one, params, env, env=env) or {}
-        for k, triple in (ab.items() if isinstance(ab, dict) else ()):
-            if not (isinstance(triple, (tuple, list)) and len(triple) == 3):
-                got = (f"{len(triple)} values" if isinstance(triple, (tuple, list))
-                       else type(triple).__name__)
-                raise ValueError(f"{name}.alpha_beta[{k!r}] must be a triple (alpha, beta in "
-                                 f"1/ms, temperature factor q), got {got}")
-    rates = _traced(f"{name}.rates", mech, mech.rates, one, params, env, env=env) or {}
-    for k, pair in (rates.items() if isinstance(rates, dict) else ()):
-        if not (isinstance(pair, (tuple, list)) and len(pair) == 2):
-            got = (f"{len(pair)} values" if isinstance(pair, (tuple, list))
-                   else type(pair).__name__)
-            raise ValueError(f"{name}.rates[{k!r}] must be a pair (steady state, time constant "
-                             f"in ms), got {got}")
+        ab = _traced(f"{name}.alpha_beta", mech, mech.alpha_beta, one, params, env, env=env)
+        _tuples(f"{name}.alpha_beta", ab, "a triple (alpha, beta in 1/ms, temperature factor q)")
+    rates = _traced(f"{name}.rates", mech, mech.rates, one, params, env, env=env)
+    for k, pair in _tuples(f"{name}.rates", rates, "a pair (steady state, time constant in ms)"):
         for x in pair:
             _one_each(f"{name}.rates[{k!r}]", x, "node")
     adv_env = {} if isinstance(mech, Synapse) else env
@@ -480,6 +470,20 @@ def _check_kinetics(mech) -> None:
             raise ValueError(f"{name}.current must return one float array (nA, [n]), got "
                              f"{type(cur).__name__}")
         _one_each(f"{name}.current", cur, "synapse")
+
+
+def _tuples(label: str, out, what: str) -> list:
+    """The (state, tuple) items of ``out`` (an abstract ``{state: tuple}``, or None where
+    tracing was left to the run); a ValueError where a value is not ``what`` ("a pair
+    (...)" or "a triple (...)": its length from the word)."""
+    n = {"pair": 2, "triple": 3}[what.split()[1]]
+    items = list(out.items()) if isinstance(out, dict) else []
+    for k, value in items:
+        if not (isinstance(value, (tuple, list)) and len(value) == n):
+            got = (f"{len(value)} values" if isinstance(value, (tuple, list))
+                   else type(value).__name__)
+            raise ValueError(f"{label}[{k!r}] must be {what}, got {got}")
+    return items
 
 
 def _check_spike(mech) -> None:
