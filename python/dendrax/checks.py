@@ -16,9 +16,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .cell import value_range
 from .mechanisms.base import NONNEGATIVE, POSITIVE, as_range
 from .model import Model
+from .names import value_range
 from .point.base import constraints
 
 if TYPE_CHECKING:

@@ -40,10 +40,11 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import morphology as morph_lib
-from .cell import Cell, Location, SectionRef, ion_quantity
+from .cell import Cell, Location, SectionRef
 from .mechanisms.base import IonPool, channel_currents
 from .model import (EventInputs, GradedPlacement, Model, PlasticPlacement, Placement,
                     PointPlacement, Recording, StaticInputs)
+from .names import ion_quantity
 from .extracellular.fields import device_tables, lower_fields
 from .network import NetCell
 from .wiring import NeuronRef

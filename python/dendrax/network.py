@@ -24,9 +24,9 @@ from dataclasses import replace
 import numpy as np
 
 from . import connection_rules as rules
-from .cell import (REDUCTIONS, Cell, Location, SectionRef, synapse_mechanism,
-                   synapse_values)
+from .cell import Cell, Location, SectionRef, synapse_mechanism, synapse_values
 from .mechanisms.base import GradedSynapse
+from .names import REDUCTIONS
 from .populations import (Neurons, Population, neurons, plastic_onto_cells_refused,
                           point_connections, population_spec)
 from .quantities import is_number, magnitude, real_array

@@ -10,8 +10,9 @@ from __future__ import annotations
 import numpy as np
 
 from . import connection_rules as rules
-from .cell import Location, check_name, synapse_mechanism, synapse_values
+from .cell import Location, synapse_mechanism, synapse_values
 from .mechanisms.base import GradedSynapse, as_range
+from .names import check_name
 from .point import Generator, SpikeGenerator, StaticSynapse, model as point_model
 from .point.base import constraints
 from .point.plasticity import PLASTIC

@@ -272,7 +272,7 @@ def _abstract_inputs(mech, n: int):
 
     one = jax.ShapeDtypeStruct((n,), jnp.float32)
     env = {"celsius": jax.ShapeDtypeStruct((), jnp.float32),
-           "dt": jax.ShapeDtypeStruct((), jnp.float32),
+           "dt": jax.ShapeDtypeStruct((), jnp.float32), "secondorder": 0,
            **{f"{k}{ion}{q}": one for ion in mech.ions for k, q in (("e", ""), ("", "i"),
                                                                     ("", "o"), ("i", ""))}}
     return one, env

@@ -12,16 +12,17 @@ from pathlib import Path
 import numpy as np
 
 from .. import plugins
-from ..cell import REDUCTIONS, Cell, Location, Stimuli
+from ..cell import Cell, Location, Stimuli
 from ..mechanisms import registry
 from ..mechanisms.base import GradedSynapse, IonPool, Synapse, as_range
 from ..morphology import Morphology, Section, dropped_end
+from ..names import REDUCTIONS
 from ..network import Network
-from ..wiring import Block
 from ..point import GENERATORS, GROUP as POINT_NEURONS, Generator, PointNeuron, SpikeGenerator
 from ..point import StaticSynapse, model as point_model
 from ..point.plasticity import PLASTIC
 from ..point.surrogate import NAMES as SURROGATES, Surrogate
+from ..wiring import Block
 from .format import CHANNELS, FORMAT, GENERATOR, SYNAPSES, VERSION, ModelFileError
 
 

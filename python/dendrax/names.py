@@ -1,0 +1,68 @@
+"""The names of a cell's quantities: what can be set and recorded, what each must lie in.
+
+Core quantities (cm, Ra, diam, L), ion values (NEURON's "ena", "cai0", ...), the
+recordable membrane quantities and statistics, region aliases, the names a mechanism may
+not take, and Jaxley's names for dendrax's. Units are NEURON's (uF/cm2, ohm cm, um, mM, mV).
+"""
+
+from __future__ import annotations
+
+from .mechanisms.base import IONS, NONNEGATIVE, POSITIVE, Range, as_range
+
+REDUCTIONS = (None, "max", "min", "mean")
+MEMBRANE_UNITS = {"v": "mV", "i_cap": "mA/cm2", "i_membrane": "nA"}
+
+
+def ion_quantity(name: str) -> str | None:
+    """The ion of a recordable ion quantity: its current "i<ion>", reversal potential
+    "e<ion>" or concentrations "<ion>i", "<ion>o" (NEURON's names); else None."""
+    for ion in IONS:
+        if name in (f"i{ion}", f"e{ion}", f"{ion}i", f"{ion}o"):
+            return ion
+    return None
+
+
+REGION_ALIASES = {"apical": "apic", "basal": "dend", "dendrite": "dend", "dendrites": "dend"}
+
+# valid values and units of the core quantities (mechanisms declare their own ``ranges``)
+CORE_RANGES = {"cm": (POSITIVE, "uF/cm2"), "Ra": (POSITIVE, "ohm cm"), "diam": (POSITIVE, "um"),
+               "L": (POSITIVE, "um"), "delay": (NONNEGATIVE, "ms")}
+
+
+def value_range(name: str, mech=None) -> tuple[Range | None, str]:
+    """(valid range or None, unit) of a parameter: a core quantity, an ion value ("cai0",
+    "ena", ...), or a parameter of ``mech``."""
+    if mech is not None:
+        if name in CORE_RANGES and name not in mech.params:  # a synapse's delay
+            return CORE_RANGES[name]
+        r = mech.ranges.get(name)
+        return (None if r is None else as_range(r)), mech.units.get(name, "")
+    if name in CORE_RANGES:
+        return CORE_RANGES[name]
+    for ion in IONS:
+        if name in (f"{ion}i0", f"{ion}o", f"{ion}i"):
+            return POSITIVE, "mM"
+        if name == f"e{ion}":
+            return None, "mV"
+    return None, ""
+
+
+RESERVED = ("v", "cm", "Ra", "diam", "L", "radius", "iclamp", "vclamp", "weight", "delay")
+
+
+# Jaxley's parameter names -> dendrax's (units: Jaxley's radius and length um, its
+# axial_resistivity ohm cm, capacitance uF/cm2, HH_g* S/cm2, as dendrax's)
+JAXLEY_NAMES = {"radius": "diam (2 x radius)", "length": "L", "axial_resistivity": "Ra",
+                "capacitance": "cm", "HH_gNa": "hh.gnabar", "HH_gK": "hh.gkbar",
+                "HH_gLeak": "hh.gl", "HH_eLeak": "hh.el", "HH_eNa": "ena", "HH_eK": "ek"}
+
+
+def check_name(name) -> None:
+    """A mechanism name must be a plain identifier that no core quantity uses."""
+    if not isinstance(name, str) or not name.isidentifier():
+        raise ValueError(f"mechanism name {name!r} must be an identifier (letters, digits, _)")
+    ion_names = {f"{p}{i}{q}" for i in IONS for p, q in (("e", ""), ("", "i"), ("", "i0"),
+                                                         ("", "o"), ("i", ""))}
+    if name in RESERVED or name in ion_names:
+        raise ValueError(f"mechanism name {name!r} is reserved (core names: {RESERVED} and ion "
+                         "names); rename the mechanism")
