@@ -7,14 +7,16 @@ Each step from t to t + dt, as NEURON's ``fadvance`` with ``cvode`` off:
 1. spikes due by t + dt/2 reach their synapses (NET_RECEIVE): spike trains given
    up front, and spikes of the network's sources after each connection's delay
    (from a ring buffer of the last ``ring_size`` steps of spikes per source);
-2. membrane currents and their conductances (d i / d v, by autodiff) at v(t),
+2. graded synapses' states advance first (Jaxley's order, from v_pre at t - delay);
+   membrane currents and their conductances (d i / d v, by autodiff) at v(t),
    stimuli at t + dt/2 (``dendrax.currents``);
 3. the implicit voltage step: one Hines solve for dv (written for u = v + dv,
    which saves the axial product). Backward Euler (NEURON's default) applies
    v += dv; Crank-Nicolson (``secondorder=2``) solves with 2 C / dt and
    applies v += 2 dv;
 4. ion pools, then gates, advance to t + dt at the new v (exponential Euler,
-   NEURON's cnexp), so gates are staggered half a step from v.
+   NEURON's cnexp), so gates are staggered half a step from v; under Crank-Nicolson
+   implicit state updates take nocmodl's midpoint form (``env["secondorder"]`` 2).
 
 Units: area um2, conductance uS, current nA, capacitance from cm (uF/cm2).
 """
@@ -246,8 +248,8 @@ def _step(model: Model, core, mat, dt, k, backend, carry: State, xs):
     # graded synapses (Jaxley's) take Jaxley's order: their states advance first, on v_pre
     # at t - delay, and this step's currents use the advanced states
     graded_states = tuple(
-        placement.mech.advance(vp, s, p, {"v": v[placement.nodes],
-                                          "secondorder": 0 if k == 1.0 else 2}, dt)
+        placement.mech.advance(vp, s, p, {"v": v[placement.nodes], "secondorder": secondorder},
+                               dt)
         for placement, p, s, vp in zip(model.graded, core["graded"], graded_states, v_pre))
     event_cur, graded_cur = (), ()
     if model.synapses or model.graded:
