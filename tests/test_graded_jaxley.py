@@ -64,6 +64,6 @@ def test_ionotropic_synapse_network_matches_jaxley(params):
     n = min(ref.shape[1], out.shape[1])
     assert n == int(round(T_STOP / DT)) + 1
     assert ref[1, :n].max() > 0.0  # the synapse makes the second cell fire
-    np.testing.assert_allclose(out[:2, :n], ref[:2, :n], rtol=0, atol=1e-9)  # mV
+    np.testing.assert_allclose(out[:2, :n], ref[:2, :n], rtol=0, atol=1e-10)  # mV; 3e-11
     np.testing.assert_allclose(out[2, :n], ref[2, :n], rtol=0, atol=1e-11)  # s
     np.testing.assert_allclose(out[3, :n], ref[3, :n], rtol=0, atol=1e-12)  # nA

@@ -819,11 +819,6 @@ def _check_finite(name, value):
     numbers, which numpy would silently turn into others)."""
     if isinstance(value, jax.core.Tracer):
         return
-    try:
-        arr = np.asarray(value)
-    except ValueError:  # a ragged list
-        arr = np.asarray(None)
-    if arr.dtype.kind not in "iuf":
-        raise ValueError(f"{name} must be real numbers, got {value!r}")
+    arr = real_array(value, name)
     if not np.all(np.isfinite(arr)):
         raise ValueError(f"{name} must be finite, got {value!r}")

@@ -147,8 +147,7 @@ def check_values(model: Model, layout: Layout, params: dict) -> list:
                 traced.append(jnp.any(jnp.isinf(leaf)))
             elif np.any(np.isinf(np.asarray(leaf))):
                 raise ValueError(f"{pop.name}.{k} must be finite ({mech.name}'s {k} has a "
-                                 f"finite default, {mech.params[k]:g}), got "
-                                 f"{np.asarray(leaf).ravel()[np.isinf(np.asarray(leaf).ravel())][0]}")
+                                 f"finite default, {mech.params[k]:g}), got inf")
         for rule, bad in constraints(values):
             if isinstance(bad, jax.core.Tracer):
                 traced.append(bad)

@@ -31,7 +31,7 @@ from .checks import check_finite, check_values, conform, refuse_invalid
 from .lowering import core_params, drive, lower, step_count
 from .model import EventInputs, Model, Placement
 from .result import Result
-from .stdrun import check_run, warn_if_rounded
+from .stdrun import check_run, run_meta, warn_if_rounded
 
 AXIS = "cells"
 
@@ -209,13 +209,7 @@ def simulate(net, t_stop: float, dt: float = 0.025, *, devices=None, params=None
                    n_steps)
     core = core_params(layout, params, v_init=v_init, celsius=celsius)
     traces, raster = refuse_invalid(fn(core, drv), invalid)
-    from . import __version__
-
-    meta = {"dt": float(dt), "t_stop": n_steps * float(dt), "v_init": v_init,
-            "celsius": celsius, "method": method, "record_every": 1, "dendrax": __version__,
-            "model": layout.fingerprint}
-    if isinstance(v_init, jax.core.Tracer) or isinstance(celsius, jax.core.Tracer):
-        meta = {k: v for k, v in meta.items() if k not in ("v_init", "celsius")}
+    meta = run_meta(layout, dt, n_steps, v_init, celsius, method, 1)
     return Result(jnp.asarray(np.arange(n_steps + 1) * dt), traces.T, layout.labels, raster,
                   layout.spike_cells, units=layout.units, meta=meta)
 

@@ -875,13 +875,13 @@ def drive(layout: Layout, n_steps: int, dt: float) -> dict:
     if layout.waveforms:
         t_mid = half_step_times(n_steps, dt)
         wave = [play(t_mid, t, i) for t, i in layout.waveforms]
-        for t, i in layout.waveforms:
-            if n_steps and t_mid[-1] > t[-1] and t.size > 1 and play(t_mid[-1:], t, i)[0] != i[-1]:
+        for (t, i), w in zip(layout.waveforms, wave):
+            if n_steps and t_mid[-1] > t[-1] and w[-1] != i[-1]:
                 warnings.warn(
                     f"a waveform ends at t = {t[-1]:g} ms, before the run does "
                     f"({n_steps * dt:g} ms): as NEURON's Vector.play(continuous=1), its last "
-                    f"segment goes on ({play(t_mid[-1:], t, i)[0]:.6g} nA at the end, not "
-                    f"{i[-1]:g}); add a point at the run's end to hold a value", stacklevel=3)
+                    f"segment goes on ({w[-1]:.6g} nA at the end, not {i[-1]:g}); add a point "
+                    "at the run's end to hold a value", stacklevel=3)
     t_deliver = None
     if any(len(g) for g in layout.trains):
         # NEURON delivers an event at the start of the step from t_n when t_e <= t_n + dt/2:

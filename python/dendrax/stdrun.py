@@ -101,13 +101,7 @@ def simulate(target, t_stop: float, dt: float = 0.025, *, params=None, v_init: f
             core["key"] = key
     drv, step = drive(layout, n_steps, dt), jnp.asarray(dt)
     traced = [r.reduce is None for r in model.recordings]
-    from . import __version__
-
-    meta = {"dt": float(dt), "t_stop": n_steps * float(dt), "v_init": v_init, "celsius": celsius,
-            "method": method, "record_every": record_every, "dendrax": __version__,
-            "model": layout.fingerprint}
-    if isinstance(v_init, jax.core.Tracer) or isinstance(celsius, jax.core.Tracer):
-        meta = {k: v for k, v in meta.items() if k not in ("v_init", "celsius")}
+    meta = run_meta(layout, dt, n_steps, v_init, celsius, method, record_every)
     kw = dict(units=[u for u, keep in zip(layout.units, traced) if keep],
               stat_labels=[(*lab, r.reduce) for lab, r in zip(layout.labels, model.recordings)
                            if r.reduce is not None],
@@ -245,6 +239,19 @@ def _run_in_pieces(model, core, drive, dt, method, backend, record_every, chunk,
     if not warned:
         _warn_nonfinite(np.zeros((0, 0)), 0.0, labels, stats=stats)
     return traces, times, stats
+
+
+def run_meta(layout, dt, n_steps, v_init, celsius, method, record_every) -> dict:
+    """A Result's ``meta``: the run's settings and the fingerprint of what was simulated
+    (v_init and celsius only where concrete)."""
+    from . import __version__
+
+    meta = {"dt": float(dt), "t_stop": n_steps * float(dt), "v_init": v_init, "celsius": celsius,
+            "method": method, "record_every": record_every, "dendrax": __version__,
+            "model": layout.fingerprint}
+    if isinstance(v_init, jax.core.Tracer) or isinstance(celsius, jax.core.Tracer):
+        meta = {k: v for k, v in meta.items() if k not in ("v_init", "celsius")}
+    return meta
 
 
 def check_run(t_stop, dt, v_init, celsius) -> list:
