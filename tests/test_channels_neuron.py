@@ -10,8 +10,9 @@ the same dt:
   cc: current clamp, a hyperpolarizing then a depolarizing step;
   vc: voltage clamp (SEClamp, rs = 1 kOhm) from -90 mV to a step level, then -120 mV.
 
-Recorded and compared: v, every state, and the currents (ina, ik, ica, hh.il, Ih.ihcn,
-pas.i, i_cap, i_membrane as NEURON's i_membrane_, the IClamp's and SEClamp's i).
+Recorded and compared: v, every state, the currents (ina, ik, ica, hh.il, Ih.ihcn,
+pas.i, i_cap, i_membrane as NEURON's i_membrane_, the IClamp's and SEClamp's i) and the
+channels' conductances (hh.gna, hh.gk, NaTa_t.gNaTa_t, ...: RANGE ASSIGNED variables).
 
 Both protocols share one compiled dendrax model (two IClamps and one SEClamp;
 in cc the clamp's series resistance is 1e12 MOhm, i.e. disconnected, in both
@@ -57,7 +58,12 @@ CURRENTS = {"ina": lambda seg, stims, clamp: seg._ref_ina,
             "i_cap": lambda seg, stims, clamp: seg._ref_i_cap,
             "i_membrane": lambda seg, stims, clamp: seg._ref_i_membrane_,
             "iclamp.i": lambda seg, stims, clamp: stims[0]._ref_i,
-            "vclamp.i": lambda seg, stims, clamp: clamp._ref_i}
+            "vclamp.i": lambda seg, stims, clamp: clamp._ref_i,
+            # the channels' conductances (RANGE ASSIGNED: hh's gna, the reference NMODL's g<name>)
+            "hh.gna": lambda seg, stims, clamp: seg.hh._ref_gna,
+            "hh.gk": lambda seg, stims, clamp: seg.hh._ref_gk,
+            **{f"{m}.g{m}": (lambda m: lambda seg, stims, clamp: getattr(
+                getattr(seg, m), f"_ref_g{m}"))(m) for m in HAY}}
 
 # case -> (conductances and pool parameters, depolarizing current nA, vclamp step mV)
 CASES = {
@@ -271,7 +277,7 @@ def test_registered_under_its_name(name):
     mech = channel(name)
     assert type(mech) is getattr(hay, name) and mech.name == name
     assert any(p.startswith("g") and p.endswith("bar") for p in mech.params)
-    assert set(mech.units) == set(mech.params)
+    assert set(mech.units) == set(mech.params) | {f"g{name}"}  # and its conductance's
 
 
 def test_pool_and_synapse_registered():

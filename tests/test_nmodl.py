@@ -74,6 +74,12 @@ def test_hay_file_matches_hand_written(path):
         assert set(cur) == set(cur_ref)
         for k in cur_ref:
             np.testing.assert_allclose(cur[k], cur_ref[k], rtol=2e-15, atol=1e-18)
+        # the RANGE ASSIGNED conductance (g<name>, BREAKPOINT's) and its unit
+        extra, extra_ref = mech.assigned(v, s_ref, p, env), ref.assigned(v, s_ref, p, env)
+        assert set(extra) == set(extra_ref) == {f"g{cls.name}"}
+        for k in extra_ref:
+            np.testing.assert_allclose(extra[k], extra_ref[k], rtol=2e-15, atol=1e-18)
+            assert cls.units[k] == ref.units[k] == "S/cm2"
         states = s_ref
     else:
         states = {"cai": jnp.full_like(v, 3e-4)}

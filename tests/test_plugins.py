@@ -94,8 +94,8 @@ def test_plugin_class_missing_members_is_rejected_at_build_time(fake_entry_point
 @pytest.mark.parametrize("declare,message", [
     ('ranges = {"gg": (0, None)}', r"Leaky.ranges names \['gg'\], which are not its parameters: "
                                     r"\['e', 'g'\]"),
-    ('units = {"gbar": "S/cm2"}', r"Leaky.units names \['gbar'\], which are not its parameters "
-                                   r"or states"),
+    ('units = {"gbar": "S/cm2"}', r"Leaky.units names \['gbar'\], which are not its parameters, "
+                                   r"states or assigned"),
     ('ranges = {"g": (0, 1, 2)}', r"Leaky.ranges\['g'\] must be a Range or a \(low, high\) pair"),
     ('ranges = {"g": (1.0, 0.0)}', r"with low <= high"),
     ('ranges = {"g": (float("nan"), None)}', r"Leaky.ranges\['g'\] must be a Range"),
@@ -146,6 +146,59 @@ def test_a_channels_current_is_checked_at_insert(returns, message):
     """), namespace)
     with pytest.raises(ValueError, match=message):
         dx.Cell.ball_and_stick().insert(namespace["Ohmic"])
+
+
+@pytest.mark.parametrize("returns,message", [
+    ('{"e": params["g"] + 0 * v}', r"Ohmic.assigned names \['e'\], which are already its "
+                                   r"parameters, states or currents"),
+    ('{"i": params["g"] + 0 * v}', r"Ohmic.assigned names \['i'\]"),
+    ('params["g"] + 0 * v', r"Ohmic.assigned must return a dict name -> array"),
+    ('{"gleak": (params["g"] + 0 * v)[:2]}', r"Ohmic.assigned\['gleak'\] must have one value per node"),
+])
+def test_a_channels_assigned_values_are_checked_at_insert(returns, message):
+    """``assigned`` (recordable extras, NEURON's RANGE ASSIGNED) is checked like current:
+    a name that is already a parameter, state or current would be ambiguous."""
+    from dendrax.mechanisms import Channel
+
+    namespace = {"Channel": Channel}
+    exec(textwrap.dedent(f"""
+        class Ohmic(Channel):
+            name = "ohmic_test"
+            params = {{"g": 1e-4, "e": -70.0}}
+
+            def current(self, v, states, params, env):
+                return {{"": params["g"] * (v - params["e"])}}
+
+            def assigned(self, v, states, params, env):
+                return {returns}
+    """), namespace)
+    with pytest.raises(ValueError, match=message):
+        dx.Cell.ball_and_stick().insert(namespace["Ohmic"])
+
+
+def test_a_plugins_assigned_value_is_recorded_with_its_unit():
+    from dendrax.mechanisms import Channel
+
+    class Leak(Channel):
+        name = "leak_assigned_test"
+        params = {"g": 2e-4, "e": -70.0}
+        units = {"g": "S/cm2", "e": "mV", "drive": "mV"}
+
+        def current(self, v, states, params, env):
+            return {"": params["g"] * self.assigned(v, states, params, env)["drive"]}
+
+        def assigned(self, v, states, params, env):
+            return {"drive": v - params["e"]}
+
+    cell = dx.Cell.ball_and_stick(nseg=[1, 1]).insert(Leak)
+    cell.iclamp(cell.soma(0.5), delay=0.0, dur=1.0, amp=0.1)
+    cell.record("v", cell.soma(0.5)).record("leak_assigned_test.drive", cell.soma(0.5))
+    res = dx.simulate(cell, 1.0, 0.025)
+    v, drive = np.asarray(res.traces)
+    assert res.units[1] == "mV"
+    # recorded after each step from v(t), as NEURON records BREAKPOINT's values
+    np.testing.assert_allclose(drive[1:], v[:-1] + 70.0, rtol=0, atol=1e-12)
+    assert drive[0] == v[0] + 70.0 and np.ptp(drive) > 1.0
 
 
 def test_rates_of_an_undeclared_state_are_refused():

@@ -168,7 +168,8 @@ def test_refusals(kwargs, message):
 
 @pytest.mark.parametrize("name,where,message", [
     ("v", None, None),
-    ("hh.q", "soma", "hh has no state or current 'q'"),
+    ("hh.q", "soma", r"hh has no state, current or assigned variable 'q'; record one of "
+                     r"\['gk', 'gna', 'h', 'ik', 'il', 'ina', 'm', 'n'\]"),
     ("ica", "soma", "no mechanism there uses ca"),
     ("eca", "soma", "no mechanism there uses ca"),
     ("cao", "soma", "no mechanism there uses ca"),

@@ -20,8 +20,8 @@ from . import morphology as morph_lib
 from .quantities import is_number, magnitude, real_array
 from . import plugins
 from .mechanisms import registry
-from .mechanisms.base import (IONS, NONNEGATIVE, Channel, IonPool, Synapse, channel_currents,
-                              check_mechanism)
+from .mechanisms.base import (IONS, NONNEGATIVE, Channel, IonPool, Synapse, channel_assigned,
+                              channel_currents, check_mechanism)
 from .names import (CORE_RANGES, JAXLEY_NAMES, MEMBRANE_UNITS, REDUCTIONS, REGION_ALIASES,
                     check_name, ion_quantity, value_range)
 
@@ -625,13 +625,17 @@ class Cell:
         m = self.mechanisms[mech]
         pool = f"{m.ion}i" if isinstance(m, IonPool) else None
         currents = channel_currents(m) if isinstance(m, Channel) else {}
+        assigned = channel_assigned(m) if isinstance(m, Channel) else ()
         if q in m.states or q == pool:
             unit = m.units.get(q, "mM" if q == pool else "1")
         elif q in currents:
             unit = "mA/cm2"
+        elif q in assigned:
+            unit = m.units.get(q, "")
         else:
-            raise ValueError(f"{mech} has no state or current {q!r}; record one of "
-                             f"{sorted(set(m.states) | set(currents) | ({pool} - {None}))}")
+            known = set(m.states) | set(currents) | set(assigned) | ({pool} - {None})
+            raise ValueError(f"{mech} has no state, current or assigned variable {q!r}; "
+                             f"record one of {sorted(known)}")
         if not self.mechanism_nodes[mech][segment]:
             raise ValueError(f"cannot record {name!r} at {self._where(loc)}: {mech} is not "
                              "inserted there")

@@ -193,6 +193,17 @@ def membrane_currents(model: Model, core, v, states, env, ion_conductances: bool
     return out + ({ion: i_ion[("g", ion)] for ion in model.ions},) if ion_conductances else out
 
 
+def assigned_values(model: Model, core, v, states, env):
+    """What each channel placement's ``assigned`` gives (e.g. hh's "gna"), at v [N] and
+    its states, as its current sees them: per placement {name: [n]} ({} for ion pools)."""
+    out = []
+    for placement, p, s in zip(model.channels, core["channels"], states):
+        mech, nodes = placement.mech, placement.nodes
+        out.append({} if isinstance(mech, IonPool) else
+                   mech.assigned(take(v, nodes), s, p, local_environment(env, mech, nodes)))
+    return tuple(out)
+
+
 def synaptic_currents(model: Model, core, v, syn_states, v_pre, graded_states):
     """Synaptic current (nA) and its conductance (uS) per node, event-driven and graded,
     and each placement's {"i": nA, "g": uS (di/dv)} per synapse.

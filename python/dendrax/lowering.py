@@ -629,8 +629,10 @@ def _lower(cells: tuple, wiring) -> Lowered:
             m = placements[j].mech
             if q in m.states or (isinstance(m, IonPool) and q == f"{m.ion}i"):
                 source = ("channels", j, q)
-            else:
+            elif q in channel_currents(m):
                 source = ("channel_currents", j, channel_currents(m)[q])
+            else:
+                source = ("channel_assigned", j, q)
         recs.append(Recording(name, node, source, local, reduce))
         labels.append((name, loc._replace(cell=c) if network else loc))
 

@@ -31,8 +31,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from .currents import (environment, iclamp_currents, local_environment, membrane_currents,
-                       synaptic_currents, take, vclamp_currents, vclamp_level)
+from .currents import (assigned_values, environment, iclamp_currents, local_environment,
+                       membrane_currents, synaptic_currents, take, vclamp_currents, vclamp_level)
 from .delays import fit_buffers, warn_too_long
 from .extracellular.fields import observe as observe_fields
 from .mechanisms.base import IonPool
@@ -154,6 +154,7 @@ def _observe_initial(model: Model, core, state: State, waveform0, dt=None) -> di
                   .at[model.waveform_nodes].add(waveform0).at[model.vclamp_nodes].add(vclamp))
     return {"v": v, "channels": state.channels, "synapses": state.synapses, "graded": state.graded,
             "channel_currents": per_mech, "ions": i_ion, "i_cap": jnp.zeros_like(v),
+            "channel_assigned": assigned_values(model, core, v, state.channels, env),
             "i_membrane": i_membrane, "synapse_currents": event, "graded_currents": graded,
             "iclamp": iclamp, "waveform": waveform0, "vclamp": vclamp, "points": state.points,
             "plastic": state.plastic, "ion_values": _ion_values(model, env, state.conc),
@@ -322,6 +323,7 @@ def _step(model: Model, core, mat, dt, k, backend, carry: State, xs):
     i_cap = (v_new - v) / dt * cap  # nA
     obs = {"v": v_new, "channels": carry.channels, "synapses": syn_states, "graded": graded_states,
            "channel_currents": per_mech, "ions": i_ion,
+           "channel_assigned": assigned_values(model, core, v, states, env_start),
            "i_cap": core["cm"] * (v_new - v) / dt * 1e-3,  # uF/cm2 mV/ms -> mA/cm2
            "i_membrane": i_cap + i_membrane + g_membrane * (u - v),
            "synapse_currents": event_cur, "graded_currents": graded_cur, "iclamp": iclamp,

@@ -4,7 +4,7 @@
 NEURON {
     SUFFIX Ca_HVA
     USEION ca READ eca WRITE ica
-    RANGE gCa_HVAbar
+    RANGE gCa_HVAbar, gCa_HVA
 }
 UNITS {
     (S) = (siemens)
@@ -16,6 +16,7 @@ PARAMETER {
 }
 ASSIGNED {
     v (mV)
+    gCa_HVA (S/cm2)
     celsius (degC)
     eca (mV)
     ica (mA/cm2)
@@ -27,7 +28,8 @@ ASSIGNED {
 STATE { m h }
 BREAKPOINT {
     SOLVE states METHOD cnexp
-    ica = gCa_HVAbar * m * m * h * (v - eca)
+    gCa_HVA = gCa_HVAbar * m * m * h
+    ica = gCa_HVA * (v - eca)
 }
 DERIVATIVE states {
     rates(v)

@@ -4,7 +4,7 @@
 NEURON {
     SUFFIX Ca_LVAst
     USEION ca READ eca WRITE ica
-    RANGE gCa_LVAstbar
+    RANGE gCa_LVAstbar, gCa_LVAst
 }
 UNITS {
     (S) = (siemens)
@@ -16,6 +16,7 @@ PARAMETER {
 }
 ASSIGNED {
     v (mV)
+    gCa_LVAst (S/cm2)
     celsius (degC)
     eca (mV)
     ica (mA/cm2)
@@ -27,7 +28,8 @@ ASSIGNED {
 STATE { m h }
 BREAKPOINT {
     SOLVE states METHOD cnexp
-    ica = gCa_LVAstbar * m * m * h * (v - eca)
+    gCa_LVAst = gCa_LVAstbar * m * m * h
+    ica = gCa_LVAst * (v - eca)
 }
 DERIVATIVE states {
     rates(v)

@@ -4,7 +4,7 @@
 NEURON {
     SUFFIX Ih
     NONSPECIFIC_CURRENT ihcn
-    RANGE gIhbar, ehcn
+    RANGE gIhbar, ehcn, gIh
 }
 UNITS {
     (S) = (siemens)
@@ -17,6 +17,7 @@ PARAMETER {
 }
 ASSIGNED {
     v (mV)
+    gIh (S/cm2)
     ihcn (mA/cm2)
     mInf
     mTau (ms)
@@ -24,7 +25,8 @@ ASSIGNED {
 STATE { m }
 BREAKPOINT {
     SOLVE states METHOD cnexp
-    ihcn = gIhbar * m * (v - ehcn)
+    gIh = gIhbar * m
+    ihcn = gIh * (v - ehcn)
 }
 DERIVATIVE states {
     rates(v)

@@ -4,7 +4,7 @@
 NEURON {
     SUFFIX Im
     USEION k READ ek WRITE ik
-    RANGE gImbar
+    RANGE gImbar, gIm
 }
 UNITS {
     (S) = (siemens)
@@ -16,6 +16,7 @@ PARAMETER {
 }
 ASSIGNED {
     v (mV)
+    gIm (S/cm2)
     celsius (degC)
     ek (mV)
     ik (mA/cm2)
@@ -25,7 +26,8 @@ ASSIGNED {
 STATE { m }
 BREAKPOINT {
     SOLVE states METHOD cnexp
-    ik = gImbar * m * (v - ek)
+    gIm = gImbar * m
+    ik = gIm * (v - ek)
 }
 DERIVATIVE states {
     rates(v)

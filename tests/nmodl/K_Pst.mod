@@ -4,7 +4,7 @@
 NEURON {
     SUFFIX K_Pst
     USEION k READ ek WRITE ik
-    RANGE gK_Pstbar
+    RANGE gK_Pstbar, gK_Pst
 }
 UNITS {
     (S) = (siemens)
@@ -16,6 +16,7 @@ PARAMETER {
 }
 ASSIGNED {
     v (mV)
+    gK_Pst (S/cm2)
     celsius (degC)
     ek (mV)
     ik (mA/cm2)
@@ -27,7 +28,8 @@ ASSIGNED {
 STATE { m h }
 BREAKPOINT {
     SOLVE states METHOD cnexp
-    ik = gK_Pstbar * m * m * h * (v - ek)
+    gK_Pst = gK_Pstbar * m * m * h
+    ik = gK_Pst * (v - ek)
 }
 DERIVATIVE states {
     rates(v)

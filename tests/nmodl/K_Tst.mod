@@ -4,7 +4,7 @@
 NEURON {
     SUFFIX K_Tst
     USEION k READ ek WRITE ik
-    RANGE gK_Tstbar
+    RANGE gK_Tstbar, gK_Tst
 }
 UNITS {
     (S) = (siemens)
@@ -16,6 +16,7 @@ PARAMETER {
 }
 ASSIGNED {
     v (mV)
+    gK_Tst (S/cm2)
     celsius (degC)
     ek (mV)
     ik (mA/cm2)
@@ -27,7 +28,8 @@ ASSIGNED {
 STATE { m h }
 BREAKPOINT {
     SOLVE states METHOD cnexp
-    ik = gK_Tstbar * m * m * m * m * h * (v - ek)
+    gK_Tst = gK_Tstbar * m * m * m * m * h
+    ik = gK_Tst * (v - ek)
 }
 DERIVATIVE states {
     rates(v)

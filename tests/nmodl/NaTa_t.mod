@@ -4,7 +4,7 @@
 NEURON {
     SUFFIX NaTa_t
     USEION na READ ena WRITE ina
-    RANGE gNaTa_tbar
+    RANGE gNaTa_tbar, gNaTa_t
 }
 UNITS {
     (S) = (siemens)
@@ -16,6 +16,7 @@ PARAMETER {
 }
 ASSIGNED {
     v (mV)
+    gNaTa_t (S/cm2)
     celsius (degC)
     ena (mV)
     ina (mA/cm2)
@@ -27,7 +28,8 @@ ASSIGNED {
 STATE { m h }
 BREAKPOINT {
     SOLVE states METHOD cnexp
-    ina = gNaTa_tbar * m * m * m * h * (v - ena)
+    gNaTa_t = gNaTa_tbar * m * m * m * h
+    ina = gNaTa_t * (v - ena)
 }
 DERIVATIVE states {
     rates(v)

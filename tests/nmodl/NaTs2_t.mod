@@ -4,7 +4,7 @@
 NEURON {
     SUFFIX NaTs2_t
     USEION na READ ena WRITE ina
-    RANGE gNaTs2_tbar
+    RANGE gNaTs2_tbar, gNaTs2_t
 }
 UNITS {
     (S) = (siemens)
@@ -16,6 +16,7 @@ PARAMETER {
 }
 ASSIGNED {
     v (mV)
+    gNaTs2_t (S/cm2)
     celsius (degC)
     ena (mV)
     ina (mA/cm2)
@@ -27,7 +28,8 @@ ASSIGNED {
 STATE { m h }
 BREAKPOINT {
     SOLVE states METHOD cnexp
-    ina = gNaTs2_tbar * m * m * m * h * (v - ena)
+    gNaTs2_t = gNaTs2_tbar * m * m * m * h
+    ina = gNaTs2_t * (v - ena)
 }
 DERIVATIVE states {
     rates(v)

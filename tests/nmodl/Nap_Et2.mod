@@ -4,7 +4,7 @@
 NEURON {
     SUFFIX Nap_Et2
     USEION na READ ena WRITE ina
-    RANGE gNap_Et2bar
+    RANGE gNap_Et2bar, gNap_Et2
 }
 UNITS {
     (S) = (siemens)
@@ -16,6 +16,7 @@ PARAMETER {
 }
 ASSIGNED {
     v (mV)
+    gNap_Et2 (S/cm2)
     celsius (degC)
     ena (mV)
     ina (mA/cm2)
@@ -27,7 +28,8 @@ ASSIGNED {
 STATE { m h }
 BREAKPOINT {
     SOLVE states METHOD cnexp
-    ina = gNap_Et2bar * m * m * m * h * (v - ena)
+    gNap_Et2 = gNap_Et2bar * m * m * m * h
+    ina = gNap_Et2 * (v - ena)
 }
 DERIVATIVE states {
     rates(v)

@@ -5,7 +5,7 @@ NEURON {
     SUFFIX SK_E2
     USEION k READ ek WRITE ik
     USEION ca READ cai
-    RANGE gSK_E2bar, zTau
+    RANGE gSK_E2bar, zTau, gSK_E2
 }
 UNITS {
     (S) = (siemens)
@@ -18,6 +18,7 @@ PARAMETER {
 }
 ASSIGNED {
     v (mV)
+    gSK_E2 (S/cm2)
     ek (mV)
     ik (mA/cm2)
     cai (mM)
@@ -26,7 +27,8 @@ ASSIGNED {
 STATE { z }
 BREAKPOINT {
     SOLVE states METHOD cnexp
-    ik = gSK_E2bar * z * (v - ek)
+    gSK_E2 = gSK_E2bar * z
+    ik = gSK_E2 * (v - ek)
 }
 DERIVATIVE states {
     rates(cai)

@@ -4,7 +4,7 @@
 NEURON {
     SUFFIX SKv3_1
     USEION k READ ek WRITE ik
-    RANGE gSKv3_1bar
+    RANGE gSKv3_1bar, gSKv3_1
 }
 UNITS {
     (S) = (siemens)
@@ -16,6 +16,7 @@ PARAMETER {
 }
 ASSIGNED {
     v (mV)
+    gSKv3_1 (S/cm2)
     celsius (degC)
     ek (mV)
     ik (mA/cm2)
@@ -25,7 +26,8 @@ ASSIGNED {
 STATE { m }
 BREAKPOINT {
     SOLVE states METHOD cnexp
-    ik = gSKv3_1bar * m * (v - ek)
+    gSKv3_1 = gSKv3_1bar * m
+    ik = gSKv3_1 * (v - ek)
 }
 DERIVATIVE states {
     rates(v)

@@ -200,6 +200,13 @@ class Channel(Mechanism):
         """Outward current density in mA/cm2 per ion ("" for nonspecific)."""
         raise NotImplementedError
 
+    def assigned(self, v, states: States, params: Params, env: Env) -> dict[str, Array]:
+        """Optional: what else the channel computes with its current that can be recorded
+        (NEURON's RANGE ASSIGNED variables of BREAKPOINT, e.g. hh's "gna"): name -> [n]
+        array, at the same v, states and env as ``current``; units in ``units``. None by
+        default."""
+        return {}
+
 
 class IonPool(Mechanism):
     """A density mechanism that changes an ion's inside concentration.
@@ -263,6 +270,15 @@ def channel_currents(mech: Channel) -> dict[str, str]:
     except Exception:  # a current that needs more than the documented env: assume all ions
         keys = [*mech.ions, ""]
     return {(f"i{k}" if k else mech.nonspecific): k for k in keys}
+
+
+def channel_assigned(mech: Channel) -> tuple[str, ...]:
+    """The names of what a channel's ``assigned`` returns (traced once on abstract arrays)."""
+    import jax
+
+    one, env = _abstract_inputs(mech, 1)
+    return tuple(jax.eval_shape(mech.assigned, one, {k: one for k in mech.states},
+                                {k: one for k in mech.params}, env))
 
 
 def _abstract_inputs(mech, n: int):
@@ -374,9 +390,11 @@ def check_mechanism(obj, kind: type) -> Mechanism:
     # a typo in ranges or units would leave a parameter unchecked or unlabelled, silently
     for what, known in (("ranges", cls.params), ("units", {**cls.params, **cls.states})):
         unknown = sorted(set(getattr(cls, what, {})) - set(known))
+        if unknown and what == "units" and kind is Channel:  # units of what it assigns
+            unknown = sorted(set(unknown) - set(_traced_assigned(obj)))
         if unknown:
             raise ValueError(f"{cls.__name__}.{what} names {unknown}, which are not its "
-                             f"{'parameters' if what == 'ranges' else 'parameters or states'}: "
+                             f"{'parameters' if what == 'ranges' else 'parameters, states or assigned'}: "
                              f"{sorted(known)}")
     for k, r in getattr(cls, "ranges", {}).items():
         try:
@@ -548,3 +566,28 @@ def _check_outputs(mech) -> None:
         _one_each(f"{name}.current[{k!r}]", x, "node")
         if not jnp.issubdtype(x.dtype, jnp.floating):
             raise ValueError(f"{name}.current[{k!r}] must be a float array, got {x.dtype}")
+    extra = _traced(f"{name}.assigned", mech, mech.assigned, one, {k: one for k in mech.states},
+                    {k: one for k in mech.params}, env, env=env)
+    if extra is None:
+        return
+    if not isinstance(extra, dict) or not all(isinstance(k, str) for k in extra):
+        raise ValueError(f"{name}.assigned must return a dict name -> array, got "
+                         f"{type(extra).__name__}")
+    taken = set(mech.states) | set(mech.params) | set(channel_currents(mech))
+    clash = sorted(set(extra) & taken)
+    if clash:
+        raise ValueError(f"{name}.assigned names {clash}, which are already its parameters, "
+                         "states or currents: give them names of their own")
+    for k, x in extra.items():
+        _one_each(f"{name}.assigned[{k!r}]", x, "node")
+        if not jnp.issubdtype(x.dtype, jnp.floating):
+            raise ValueError(f"{name}.assigned[{k!r}] must be a float array, got {x.dtype}")
+
+
+def _traced_assigned(obj) -> tuple:
+    """The names a channel class's (or instance's) ``assigned`` returns; () where tracing
+    fails (``_check_outputs`` then names the problem)."""
+    try:
+        return channel_assigned(obj() if isinstance(obj, type) else obj)
+    except Exception:
+        return ()

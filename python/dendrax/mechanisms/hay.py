@@ -20,6 +20,8 @@ and derivatives finite), where the original code nudged v by 1e-4 mV.
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import jax
 import jax.numpy as jnp
 
@@ -50,7 +52,29 @@ def qt(env):
     return Q10 ** ((env["celsius"] - T_MEASURED) / 10.0)
 
 
-class NaTa_t(Channel):
+class Ohmic(Channel):
+    """A channel of one ohmic current, i = g (v - e): a subclass gives ``conductance`` g
+    (S/cm2; recordable as the model's "g<name>", e.g. "NaTa_t.gNaTa_t") and the ion it
+    ``carries`` (reversing at e<ion>; "" for a nonspecific current, reversing at
+    ``reversal``)."""
+
+    carries: ClassVar[str]
+
+    def conductance(self, states, params):
+        raise NotImplementedError
+
+    def reversal(self, params, env):
+        return env[f"e{self.carries}"]
+
+    def current(self, v, states, params, env):
+        g = self.conductance(states, params)
+        return {self.carries: g * (v - self.reversal(params, env))}
+
+    def assigned(self, v, states, params, env):
+        return {f"g{self.name}": self.conductance(states, params)}
+
+
+class NaTa_t(Ohmic):
     """Fast inactivating Na+ current (Colbert & Pan 2002, Nat Neurosci 5: 533), axonal/somatic.
 
     i = gNaTa_tbar m^3 h (v - ena).
@@ -58,10 +82,11 @@ class NaTa_t(Channel):
 
     name = "NaTa_t"
     params = {"gNaTa_tbar": 0.00001}
-    units = {"gNaTa_tbar": "S/cm2"}
+    units = {"gNaTa_tbar": "S/cm2", "gNaTa_t": "S/cm2"}
     ranges = {"gNaTa_tbar": NONNEGATIVE}
     states = {"m": 0.0, "h": 1.0}
     ions = ("na",)
+    carries = "na"
     vm, vh = -38.0, -66.0  # half-points of the m and h rate functions, mV
 
     def alpha_beta(self, v, params, env):
@@ -72,9 +97,8 @@ class NaTa_t(Channel):
         bh = 0.015 * linexp(v - self.vh, 6.0)
         return {"m": (am, bm, q), "h": (ah, bh, q)}
 
-    def current(self, v, states, params, env):
-        g = params[f"g{self.name}bar"] * states["m"] ** 3 * states["h"]
-        return {"na": g * (v - env["ena"])}
+    def conductance(self, states, params):
+        return params[f"g{self.name}bar"] * states["m"] ** 3 * states["h"]
 
 
 class NaTs2_t(NaTa_t):
@@ -85,12 +109,12 @@ class NaTs2_t(NaTa_t):
 
     name = "NaTs2_t"
     params = {"gNaTs2_tbar": 0.00001}
-    units = {"gNaTs2_tbar": "S/cm2"}
+    units = {"gNaTs2_tbar": "S/cm2", "gNaTs2_t": "S/cm2"}
     ranges = {"gNaTs2_tbar": NONNEGATIVE}
     vm, vh = -32.0, -60.0
 
 
-class Nap_Et2(Channel):
+class Nap_Et2(Ohmic):
     """Persistent Na+ current (Magistretti & Alonso 1999, J Gen Physiol 114: 491).
 
     i = gNap_Et2bar m^3 h (v - ena).
@@ -98,10 +122,11 @@ class Nap_Et2(Channel):
 
     name = "Nap_Et2"
     params = {"gNap_Et2bar": 0.00001}
-    units = {"gNap_Et2bar": "S/cm2"}
+    units = {"gNap_Et2bar": "S/cm2", "gNap_Et2": "S/cm2"}
     ranges = {"gNap_Et2bar": NONNEGATIVE}
     states = {"m": 0.0, "h": 1.0}
     ions = ("na",)
+    carries = "na"
 
     def rates(self, v, params, env):
         q = qt(env)
@@ -113,12 +138,11 @@ class Nap_Et2(Channel):
         bh = 6.94e-6 * linexp(v + 64.4, 2.63)
         return {"m": (m_inf, 6.0 / ((am + bm) * q)), "h": (h_inf, 1.0 / ((ah + bh) * q))}
 
-    def current(self, v, states, params, env):
-        g = params["gNap_Et2bar"] * states["m"] ** 3 * states["h"]
-        return {"na": g * (v - env["ena"])}
+    def conductance(self, states, params):
+        return params["gNap_Et2bar"] * states["m"] ** 3 * states["h"]
 
 
-class K_Pst(Channel):
+class K_Pst(Ohmic):
     """Slow inactivating (persistent) K+ current (Korngreen & Sakmann 2000, J Physiol 525: 621).
 
     Kinetics shifted by -10 mV for the junction potential, as in Hay 2011.
@@ -127,10 +151,11 @@ class K_Pst(Channel):
 
     name = "K_Pst"
     params = {"gK_Pstbar": 0.00001}
-    units = {"gK_Pstbar": "S/cm2"}
+    units = {"gK_Pstbar": "S/cm2", "gK_Pst": "S/cm2"}
     ranges = {"gK_Pstbar": NONNEGATIVE}
     states = {"m": 0.0, "h": 1.0}
     ions = ("k",)
+    carries = "k"
 
     def rates(self, v, params, env):
         q = qt(env)
@@ -142,12 +167,11 @@ class K_Pst(Channel):
         h_tau = (360.0 + (1010.0 + 24.0 * (u + 55.0)) * jnp.exp(-(((u + 75.0) / 48.0) ** 2))) / q
         return {"m": (m_inf, m_tau), "h": (h_inf, h_tau)}
 
-    def current(self, v, states, params, env):
-        g = params["gK_Pstbar"] * states["m"] ** 2 * states["h"]
-        return {"k": g * (v - env["ek"])}
+    def conductance(self, states, params):
+        return params["gK_Pstbar"] * states["m"] ** 2 * states["h"]
 
 
-class K_Tst(Channel):
+class K_Tst(Ohmic):
     """Fast inactivating (transient) K+ current (Korngreen & Sakmann 2000, J Physiol 525: 621).
 
     Kinetics shifted by -10 mV for the junction potential, as in Hay 2011.
@@ -156,10 +180,11 @@ class K_Tst(Channel):
 
     name = "K_Tst"
     params = {"gK_Tstbar": 0.00001}
-    units = {"gK_Tstbar": "S/cm2"}
+    units = {"gK_Tstbar": "S/cm2", "gK_Tst": "S/cm2"}
     ranges = {"gK_Tstbar": NONNEGATIVE}
     states = {"m": 0.0, "h": 1.0}
     ions = ("k",)
+    carries = "k"
 
     def rates(self, v, params, env):
         q = qt(env)
@@ -170,12 +195,11 @@ class K_Tst(Channel):
         h_tau = (8.0 + 49.0 * jnp.exp(-(((u + 73.0) / 23.0) ** 2))) / q
         return {"m": (m_inf, m_tau), "h": (h_inf, h_tau)}
 
-    def current(self, v, states, params, env):
-        g = params["gK_Tstbar"] * states["m"] ** 4 * states["h"]
-        return {"k": g * (v - env["ek"])}
+    def conductance(self, states, params):
+        return params["gK_Tstbar"] * states["m"] ** 4 * states["h"]
 
 
-class SKv3_1(Channel):
+class SKv3_1(Ohmic):
     """Fast non-inactivating Kv3.1 K+ current (Rettig et al. 1992, EMBO J 11: 2473).
 
     No temperature correction in the model. i = gSKv3_1bar m (v - ek).
@@ -183,21 +207,22 @@ class SKv3_1(Channel):
 
     name = "SKv3_1"
     params = {"gSKv3_1bar": 0.00001}
-    units = {"gSKv3_1bar": "S/cm2"}
+    units = {"gSKv3_1bar": "S/cm2", "gSKv3_1": "S/cm2"}
     ranges = {"gSKv3_1bar": NONNEGATIVE}
     states = {"m": 0.0}
     ions = ("k",)
+    carries = "k"
 
     def rates(self, v, params, env):
         m_inf = sigmoid((v - 18.7) / 9.7)
         m_tau = 4.0 * sigmoid((v + 46.56) / 44.14)
         return {"m": (m_inf, m_tau)}
 
-    def current(self, v, states, params, env):
-        return {"k": params["gSKv3_1bar"] * states["m"] * (v - env["ek"])}
+    def conductance(self, states, params):
+        return params["gSKv3_1bar"] * states["m"]
 
 
-class SK_E2(Channel):
+class SK_E2(Ohmic):
     """Small-conductance Ca2+-activated K+ current (Köhler et al. 1996, Science 273: 1709).
 
     Gated by the inside calcium concentration cai only:
@@ -206,10 +231,11 @@ class SK_E2(Channel):
 
     name = "SK_E2"
     params = {"gSK_E2bar": 0.000001, "zTau": 1.0}
-    units = {"gSK_E2bar": "S/cm2", "zTau": "ms"}
+    units = {"gSK_E2bar": "S/cm2", "zTau": "ms", "gSK_E2": "S/cm2"}
     ranges = {"gSK_E2bar": NONNEGATIVE, "zTau": POSITIVE}
     states = {"z": 0.0}
     ions = ("ca", "k")
+    carries = "k"
     kd = 0.00043  # mM
     hill = 4.8
 
@@ -218,11 +244,11 @@ class SK_E2(Channel):
         z_inf = c / (c + self.kd ** self.hill) * jnp.ones_like(v)
         return {"z": (z_inf, params["zTau"] * jnp.ones_like(v))}
 
-    def current(self, v, states, params, env):
-        return {"k": params["gSK_E2bar"] * states["z"] * (v - env["ek"])}
+    def conductance(self, states, params):
+        return params["gSK_E2bar"] * states["z"]
 
 
-class Ca_HVA(Channel):
+class Ca_HVA(Ohmic):
     """High-voltage-activated Ca2+ current (Reuveni et al. 1993, J Neurosci 13: 4609).
 
     No temperature correction in the model. i = gCa_HVAbar m^2 h (v - eca).
@@ -230,10 +256,11 @@ class Ca_HVA(Channel):
 
     name = "Ca_HVA"
     params = {"gCa_HVAbar": 0.00001}
-    units = {"gCa_HVAbar": "S/cm2"}
+    units = {"gCa_HVAbar": "S/cm2", "gCa_HVA": "S/cm2"}
     ranges = {"gCa_HVAbar": NONNEGATIVE}
     states = {"m": 0.0, "h": 1.0}
     ions = ("ca",)
+    carries = "ca"
 
     def alpha_beta(self, v, params, env):
         am = 0.055 * linexp(v + 27.0, 3.8)
@@ -242,12 +269,11 @@ class Ca_HVA(Channel):
         bh = 0.0065 * sigmoid((v + 15.0) / 28.0)
         return {"m": (am, bm, 1.0), "h": (ah, bh, 1.0)}
 
-    def current(self, v, states, params, env):
-        g = params["gCa_HVAbar"] * states["m"] ** 2 * states["h"]
-        return {"ca": g * (v - env["eca"])}
+    def conductance(self, states, params):
+        return params["gCa_HVAbar"] * states["m"] ** 2 * states["h"]
 
 
-class Ca_LVAst(Channel):
+class Ca_LVAst(Ohmic):
     """Low-voltage-activated (T-type) Ca2+ current (Avery & Johnston 1996, J Neurosci 16: 5567;
     Randall & Tsien 1997, Neuropharmacology 36: 879), shifted by -10 mV as in Hay 2011.
 
@@ -256,10 +282,11 @@ class Ca_LVAst(Channel):
 
     name = "Ca_LVAst"
     params = {"gCa_LVAstbar": 0.00001}
-    units = {"gCa_LVAstbar": "S/cm2"}
+    units = {"gCa_LVAstbar": "S/cm2", "gCa_LVAst": "S/cm2"}
     ranges = {"gCa_LVAstbar": NONNEGATIVE}
     states = {"m": 0.0, "h": 1.0}
     ions = ("ca",)
+    carries = "ca"
 
     def rates(self, v, params, env):
         q = qt(env)
@@ -270,12 +297,11 @@ class Ca_LVAst(Channel):
         h_tau = (20.0 + 50.0 * sigmoid(-(u + 40.0) / 7.0)) / q
         return {"m": (m_inf, m_tau), "h": (h_inf, h_tau)}
 
-    def current(self, v, states, params, env):
-        g = params["gCa_LVAstbar"] * states["m"] ** 2 * states["h"]
-        return {"ca": g * (v - env["eca"])}
+    def conductance(self, states, params):
+        return params["gCa_LVAstbar"] * states["m"] ** 2 * states["h"]
 
 
-class Im(Channel):
+class Im(Ohmic):
     """Muscarinic (M-type) K+ current (Adams et al. 1982, J Physiol 330: 537).
 
     i = gImbar m (v - ek).
@@ -283,21 +309,22 @@ class Im(Channel):
 
     name = "Im"
     params = {"gImbar": 0.00001}
-    units = {"gImbar": "S/cm2"}
+    units = {"gImbar": "S/cm2", "gIm": "S/cm2"}
     ranges = {"gImbar": NONNEGATIVE}
     states = {"m": 0.0}
     ions = ("k",)
+    carries = "k"
 
     def alpha_beta(self, v, params, env):
         am = 3.3e-3 * jnp.exp(0.1 * (v + 35.0))
         bm = 3.3e-3 * jnp.exp(-0.1 * (v + 35.0))
         return {"m": (am, bm, qt(env))}
 
-    def current(self, v, states, params, env):
-        return {"k": params["gImbar"] * states["m"] * (v - env["ek"])}
+    def conductance(self, states, params):
+        return params["gImbar"] * states["m"]
 
 
-class Ih(Channel):
+class Ih(Ohmic):
     """Hyperpolarization-activated cation current (Kole, Hallermann & Stuart 2006, J Neurosci 26: 1677).
 
     Nonspecific, reversing at ehcn. No temperature correction in the model.
@@ -307,18 +334,22 @@ class Ih(Channel):
     name = "Ih"
     nonspecific = "ihcn"
     params = {"gIhbar": 0.00001, "ehcn": -45.0}
-    units = {"gIhbar": "S/cm2", "ehcn": "mV"}
+    units = {"gIhbar": "S/cm2", "ehcn": "mV", "gIh": "S/cm2"}
     ranges = {"gIhbar": NONNEGATIVE}
     states = {"m": 0.0}
     ions = ()
+    carries = ""
 
     def alpha_beta(self, v, params, env):
         am = 0.00643 * linexp(-(v + 154.9), 11.9)
         bm = 0.193 * jnp.exp(v / 33.1)
         return {"m": (am, bm, 1.0)}
 
-    def current(self, v, states, params, env):
-        return {"": params["gIhbar"] * states["m"] * (v - params["ehcn"])}
+    def conductance(self, states, params):
+        return params["gIhbar"] * states["m"]
+
+    def reversal(self, params, env):
+        return params["ehcn"]
 
 
 class CaDynamics_E2(IonPool):

@@ -47,7 +47,8 @@ class HH(Channel):
 
     name = "hh"
     params = {"gnabar": 0.12, "gkbar": 0.036, "gl": 0.0003, "el": -54.3}
-    units = {"gnabar": "S/cm2", "gkbar": "S/cm2", "gl": "S/cm2", "el": "mV"}
+    units = {"gnabar": "S/cm2", "gkbar": "S/cm2", "gl": "S/cm2", "el": "mV", "gna": "S/cm2",
+             "gk": "S/cm2"}
     ranges = {"gnabar": NONNEGATIVE, "gkbar": NONNEGATIVE, "gl": NONNEGATIVE}
     states = {"m": 0.0, "h": 1.0, "n": 0.0}
     ions = ("na", "k")
@@ -62,9 +63,14 @@ class HH(Channel):
         return hh_kernel.advance(rates, v, states, q10(env["celsius"]), dt)
 
     def current(self, v, states, params, env):
-        m, h, n = states["m"], states["h"], states["n"]
+        g = self.assigned(v, states, params, env)
         return {
-            "na": params["gnabar"] * m**3 * h * (v - env["ena"]),
-            "k": params["gkbar"] * n**4 * (v - env["ek"]),
+            "na": g["gna"] * (v - env["ena"]),
+            "k": g["gk"] * (v - env["ek"]),
             "": params["gl"] * (v - params["el"]),
         }
+
+    def assigned(self, v, states, params, env):
+        """hh.mod's gna and gk (S/cm2), recordable as "hh.gna", "hh.gk"."""
+        m, h, n = states["m"], states["h"], states["n"]
+        return {"gna": params["gnabar"] * m**3 * h, "gk": params["gkbar"] * n**4}

@@ -10,6 +10,7 @@ under ``jit`` and differentiates like any JAX function.
 Which NMODL block becomes which method:
 
     BREAKPOINT (after SOLVE)   current(v, states, params, env)   mA/cm2 per ion (nA: synapse)
+                               assigned(...)                     the RANGE ASSIGNED it sets
     SOLVE ... METHOD m         advance(v, states, params, env, dt)
     INITIAL                    steady_state(v, params, env)
     NET_RECEIVE(weight)        on_spike(states, params, weight)
@@ -105,6 +106,11 @@ class Generator:
         for cur in d.nonspecific:
             self.assigned.setdefault(cur, "nA" if d.point else "mA/cm2")
         self.carried = self._carried()
+        # RANGE ASSIGNED variables BREAKPOINT sets (a channel's conductance, e.g. gNaTa_t):
+        # recordable, as NEURON records them, from the method ``assigned``
+        self.range_assigned = [] if d.point or self.pool else [
+            k for k in d.range_vars if k in self.assigned and k in self.breakpoint_writes
+            and k not in d.nonspecific and k not in self.carried]
         if d.point:  # a point process's current and NET_RECEIVE get no dt from dendrax
             for where in ("BREAKPOINT", "NET_RECEIVE"):
                 for st in self._entry_points().get(where, ([], set()))[0]:
@@ -211,6 +217,7 @@ class Generator:
             r, w = set(), set()
             self._flow(stmts, set(), local, {}, r, w)
             reads[where], writes[where] = r, w
+        self.breakpoint_writes = writes["BREAKPOINT"]
         written = set().union(*writes.values())
         carried = []
         for name in sorted(set().union(*reads.values()) & written):
@@ -520,6 +527,7 @@ class Generator:
           + "}")
         units = {k: p.unit for k, p in self.params.items() if p.unit}
         units.update({k: u for k, u in d.states.items() if u})
+        units.update({k: self.assigned[k] for k in self.range_assigned if self.assigned[k]})
         e(1, f"units = {units!r}")
         limits = {k: (p.low, p.high) for k, p in self.params.items() if p.low is not None}
         if limits:  # not ranges: NEURON does not enforce them either
@@ -548,6 +556,8 @@ class Generator:
         self.initial_method()
         if d.point or not self.pool:
             self.current_method()
+        if self.range_assigned:
+            self.assigned_method()
         self.advance_method()
         if d.point:
             self.spike_method()
@@ -640,6 +650,18 @@ class Generator:
         if nonspec:
             out.append(f"'': rt.like(v, {nonspec})")
         e(2, "return {" + ", ".join(out) + "}")
+
+    def assigned_method(self):
+        d = self.d
+        e = self.emit
+        e(0, "")
+        e(1, "def assigned(self, v, states, params, env):")
+        e(2, '"""BREAKPOINT\'s RANGE ASSIGNED variables, as NEURON records them."""')
+        e(2, "x = self._vars(v, states, params, env)")
+        self.locals_line(d.breakpoint_locals) if d.breakpoint_locals else e(2, "l = {}")
+        self.body(d.breakpoint, self.ctx("current", d.breakpoint_locals), 2)
+        e(2, "return {" + ", ".join(f"{k!r}: rt.like(v, x[{k!r}])" for k in self.range_assigned)
+          + "}")
 
     def advance_method(self):
         d = self.d
