@@ -129,12 +129,12 @@ def dendrax_forward(cell, t_stop, dt, *, v_init=V_INIT, celsius=CELSIUS, checkpo
     (``dendrax.simulation.run``) with the model, stimulus drive and dt fixed, ready for
     ``jax.jit``/``grad``/``vmap`` (what ``dx.simulate`` runs, without its Python wrapper)."""
     import jax.numpy as jnp
-    from dendrax import lowering
+    from dendrax import lowering, timecourse
     from dendrax.simulation import run
 
     n_steps = int(round(t_stop / dt))
     model, _, layout = lowering.lower(cell)
-    drive = lowering.drive(layout, n_steps, dt)
+    drive = timecourse.drive(layout, n_steps, dt)
 
     def forward(params):
         core = lowering.core_params(layout, params, v_init=v_init, celsius=celsius)

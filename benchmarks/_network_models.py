@@ -176,14 +176,14 @@ def dendrax_loop(net, t_stop, dt, *, checkpoint=None):
     """params -> (soma traces [n_t, n_cells], spike raster [n_steps, n_cells]): the time
     loop of ``dx.simulate`` without its Python wrapper, ready for jit/grad."""
     import jax.numpy as jnp
-    from dendrax import lowering
+    from dendrax import lowering, timecourse
     from dendrax.delays import sized
     from dendrax.simulation import run
 
     n_steps = int(round(t_stop / dt))
     model, params, layout = lowering.lower(net)
     model = sized(model, layout, params, dt)
-    drv = lowering.drive(layout, n_steps, dt)
+    drv = timecourse.drive(layout, n_steps, dt)
 
     def forward(p):
         core = lowering.core_params(layout, p, v_init=M.V_INIT, celsius=M.CELSIUS)

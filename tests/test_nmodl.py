@@ -24,7 +24,7 @@ pytest.importorskip("neuron.nmodl", reason="NEURON's NMODL framework (dendrax[nm
 import dendrax as dx
 from dendrax import nmodl
 from dendrax.mechanisms import hay, registry
-from dendrax.mechanisms.base import FARADAY, GAS_CONSTANT, Channel, IonPool, Synapse
+from dendrax.mechanisms.base import FARADAY, GAS_CONSTANT, Channel, IonPool, Synapse, assigned_names
 from dendrax.nmodl import NmodlError
 from dendrax.nmodl import registry as nmodl_registry
 from dendrax.nmodl.cli import main as nmodl_main
@@ -87,6 +87,52 @@ def test_hay_file_matches_hand_written(path):
                                                                                env, 0.025)
     for k in step_ref:
         np.testing.assert_allclose(step[k], step_ref[k], rtol=2e-15, atol=1e-15)
+
+
+RANGE_CASES = """
+NEURON {
+    SUFFIX rangex
+    USEION k READ ek WRITE ik
+    RANGE gbar, g, minf, tauv, stick, never
+}
+UNITS { (mA) = (milliamp) (mV) = (millivolt) (S) = (siemens) }
+PARAMETER { gbar = 0.01 (S/cm2) }
+ASSIGNED { v (mV) ek (mV) ik (mA/cm2) g (S/cm2) minf mtau (ms) tauv stick never }
+STATE { m }
+BREAKPOINT {
+    SOLVE states METHOD cnexp
+    rates(v)
+    g = gbar*m
+    tauv = mtau
+    if (m > 0.3) { stick = 1 }
+    ik = g*(v - ek)
+}
+INITIAL { rates(v)  m = minf }
+DERIVATIVE states { rates(v)  m' = (minf - m)/mtau }
+PROCEDURE rates(v (mV)) {
+    minf = 1/(1 + exp(-(v + 40)/8))
+    mtau = 1 + 4/(1 + exp((v + 40)/10))
+}
+"""
+
+
+def test_which_range_assigned_are_recordable():
+    """BREAKPOINT's RANGE ASSIGNED are recorded as NEURON records them where BREAKPOINT
+    sets them on every path and the SOLVE does not set them again; the others (NEURON's
+    value would be the SOLVE's, at v(t + dt), or the last one set) are refused, saying why."""
+    cls = nmodl.load(RANGE_CASES, register=False)
+    assert assigned_names(cls()) == ("g", "tauv")
+    assert cls.units["g"] == "S/cm2"
+    assert set(cls.unrecordable) == {"minf", "stick", "never"}
+    cell = dx.Cell.ball_and_stick(nseg=[1, 1]).insert(cls)
+    for name, why in (("minf", "its SOLVE'd block sets it"),
+                      ("stick", "BREAKPOINT sets it on some paths only"),
+                      ("never", "BREAKPOINT does not set it")):
+        with pytest.raises(ValueError, match=rf"rangex.mod declares RANGE {name}, but {why}"):
+            cell.record(f"rangex.{name}", cell.soma(0.5))
+    cell.record("rangex.g", cell.soma(0.5)).record("rangex.m", cell.soma(0.5))
+    g, m = np.asarray(dx.simulate(cell, 1.0, 0.025).traces)
+    np.testing.assert_allclose(g, 0.01 * np.concatenate([m[:1], m[:-1]]), rtol=1e-13)
 
 
 def test_nonspecific_current_name():

@@ -48,6 +48,7 @@ import pytest
 
 import dendrax as dx
 from dendrax import nmodl
+from dendrax.mechanisms.base import assigned_names
 from dendrax.nmodl import registry as nmodl_registry
 
 from conftest_mechanisms import ReferenceUnavailable, _library, _nrnivmodl
@@ -113,6 +114,9 @@ TOL = {
     "mix": (2e-12, 1e-8, 2e-10),  # 2.9e-13, 1.6e-9 (vc), 2.6e-11 (hhx.h)
     "mainen": (3e-12, 1e-8, 2e-10),  # 5.1e-13, 1.6e-9 (vc), 2.6e-11 (hhx.h)
     "Exp2Synx": (1e-10, 1e-9, 1e-17),  # 2.5e-11, 2.2e-10, 1.7e-18 uS (A)
+    # NEURON takes di/dv as (i(v + 0.001) - i(v)) / 0.001, dendrax exactly: for a current
+    # non-linear in v (the Mg block) the implicit steps differ by that
+    "nmdax": (2e-6, 2.5e-5, 4e-7),  # 3.9e-7, 4.6e-6, 7.0e-8 (nmdax.block)
     "hay vs hay.py": (1e-13, 5e-12, 1e-13),  # 1.2e-14, 9.3e-13, 1.2e-14 (Im.m)
     # Crank-Nicolson (were 3e-5..5e-3 mean, 2.5e-3..9e-2 max before nocmodl's midpoint form)
     "kin3:cn": (3e-10, 1e-9, 2e-10),  # 6.0e-11, 2.2e-10, 4.3e-11 (kin3.I)
@@ -257,11 +261,12 @@ def protocol(case, mode):
 
 
 def states_of(case):
-    """(mechanism, state) recorded in a case: every state of every mechanism inserted."""
+    """(mechanism, state) recorded in a case: every state of every mechanism inserted, and
+    every RANGE ASSIGNED variable its BREAKPOINT sets (a conductance: hhx.gna, NaTa_t.gNaTa_t)."""
     out = []
     for m in CASES[case][0]:
         cls = CLASSES[m]
-        out += [(m, s) for s in cls.states]
+        out += [(m, s) for s in (*cls.states, *assigned_names(cls()))]
     return out
 
 
@@ -274,10 +279,18 @@ def neuron_spec(case, mode):
             "secondorder": 2 if mode == "cn" else 0}
 
 
-def synapse_spec():
-    record = [("v", None, None), ("pp", 0, "A"), ("pp", 0, "B")]
-    return {"name": "Exp2Synx:events", "mechs": {}, "record": record,
-            "synapses": [("Exp2Synx", p, SYN_TIMES, w) for p, w in SYNAPSES]}
+SYNAPSE_RECORDS = {"Exp2Synx": ("A", "B", "g"), "nmdax": ("A", "B", "g", "block")}
+SYNAPSE_PARAMS = {"Exp2Synx": SYNAPSES,
+                  "nmdax": [({"tau1": 2.0, "tau2": 50.0, "e": 0.0}, 0.004),
+                            ({"tau1": 1.0, "tau2": 30.0, "e": 0.0, "mg": 2.0}, 0.002)]}
+
+
+def synapse_spec(mech="Exp2Synx"):
+    """Two synapses of ``mech`` driven by SYN_TIMES; the first one's states and RANGE
+    ASSIGNED recorded (g: NEURON's, B - A for Exp2Synx, blocked by Mg for nmdax)."""
+    record = [("v", None, None)] + [("pp", 0, q) for q in SYNAPSE_RECORDS[mech]]
+    return {"name": f"{mech}:events", "mechs": {}, "record": record,
+            "synapses": [(mech, p, SYN_TIMES, w) for p, w in SYNAPSE_PARAMS[mech]]}
 
 
 # --- dendrax ----------------------------------------------------------------------------
@@ -306,7 +319,8 @@ def reference(tmp_path_factory):
         build_library()
     except ReferenceUnavailable as err:
         pytest.skip(f"NEURON reference unavailable: {err}")
-    runs = [neuron_spec(c, m) for c in CASES for m in modes(c)] + [synapse_spec()]
+    runs = [neuron_spec(c, m) for c in CASES for m in modes(c)] + [
+        synapse_spec(m) for m in SYNAPSE_RECORDS]
     return neuron_runs(runs, tmp_path_factory.mktemp("nrn"))
 
 
@@ -388,13 +402,13 @@ def test_exp2syn_like_matches_neuron(reference):
     for p, w in SYNAPSES:
         cell.synapse("Exp2Synx", cell.soma(0.5), spike_times=SYN_TIMES, weight=w, **p)
     cell.record("v")
-    cell.record("Exp2Synx.A")
-    cell.record("Exp2Synx.B")
+    for q in SYNAPSE_RECORDS["Exp2Synx"]:
+        cell.record(f"Exp2Synx.{q}")
     res = dx.simulate(cell, T_STOP, DT, v_init=V_INIT, celsius=CELSIUS)
     ref = reference["Exp2Synx:events"]
     out = np.asarray(res.traces)
     assert np.ptp(ref[0]) > 1.0
-    compare("Exp2Synx:events", out, ref, ["Exp2Synx.A", "Exp2Synx.B"])
+    compare("Exp2Synx:events", out, ref, [f"Exp2Synx.{q}" for q in SYNAPSE_RECORDS["Exp2Synx"]])
     # and the built-in Exp2Syn gives the same
     cell2 = dx.Cell.from_sections([{"length": LENGTH, "diam": DIAM, "parent": -1, "region": "soma"}])
     cell2.insert("pas")
@@ -405,6 +419,28 @@ def test_exp2syn_like_matches_neuron(reference):
     cell2.record("v")
     v2 = np.asarray(dx.simulate(cell2, T_STOP, DT, v_init=V_INIT, celsius=CELSIUS).traces[0])
     np.testing.assert_allclose(out[0], v2, rtol=0, atol=1e-10)
+
+
+def test_a_synapse_records_its_own_range_conductance(reference):
+    """nmdax's RANGE g is BREAKPOINT's (B - A) x Mg block, not di/dv (which the block's
+    voltage dependence makes differ, and go negative): recorded as NEURON records it."""
+    cell = dx.Cell.from_sections([{"length": LENGTH, "diam": DIAM, "parent": -1, "region": "soma"}])
+    cell.insert("pas")
+    cell.set("pas.g", LEAK["g"])
+    cell.set("pas.e", LEAK["e"])
+    for p, w in SYNAPSE_PARAMS["nmdax"]:
+        cell.synapse("nmdax", cell.soma(0.5), spike_times=SYN_TIMES, weight=w, **p)
+    cell.record("v")
+    labels = [f"nmdax.{q}" for q in SYNAPSE_RECORDS["nmdax"]]
+    for lab in labels:
+        cell.record(lab)
+    res = dx.simulate(cell, T_STOP, DT, v_init=V_INIT, celsius=CELSIUS)
+    ref = reference["nmdax:events"]
+    out = np.asarray(res.traces)
+    compare("nmdax:events", out, ref, labels)
+    assert res.units[labels.index("nmdax.g") + 1] == "uS"
+    g = ref[1 + labels.index("nmdax.g")]
+    assert g.max() > 1e-4 and np.ptp(ref[1 + labels.index("nmdax.block")]) > 0.01
 
 
 def test_hay_matches_hand_written():

@@ -154,6 +154,10 @@ def test_a_channels_current_is_checked_at_insert(returns, message):
     ('{"i": params["g"] + 0 * v}', r"Ohmic.assigned names \['i'\]"),
     ('params["g"] + 0 * v', r"Ohmic.assigned must return a dict name -> array"),
     ('{"gleak": (params["g"] + 0 * v)[:2]}', r"Ohmic.assigned\['gleak'\] must have one value per node"),
+    ('None', r"Ohmic.assigned must return a dict name -> array"),
+    ('{"g.x": params["g"] + 0 * v}', r"names that are Python identifiers"),
+    ('{"q": float(v[0])}', r"Ohmic.assigned fails on arrays of the documented inputs: "
+                           r"ConcretizationTypeError"),
 ])
 def test_a_channels_assigned_values_are_checked_at_insert(returns, message):
     """``assigned`` (recordable extras, NEURON's RANGE ASSIGNED) is checked like current:
@@ -199,6 +203,33 @@ def test_a_plugins_assigned_value_is_recorded_with_its_unit():
     # recorded after each step from v(t), as NEURON records BREAKPOINT's values
     np.testing.assert_allclose(drive[1:], v[:-1] + 70.0, rtol=0, atol=1e-12)
     assert drive[0] == v[0] + 70.0 and np.ptp(drive) > 1.0
+
+
+def test_a_subclass_that_rewrites_current_does_not_inherit_assigned():
+    """hh's gna belongs to hh's current: a subclass with a current (and parameters) of its
+    own inserts and runs, without it; one that keeps hh's current keeps it too."""
+    from dendrax.mechanisms.hh import HH
+
+    class FastNa(HH):
+        name = "fastna_test"
+        params = {"gfast": 0.05, "efast": 50.0}
+        units = {"gfast": "S/cm2", "efast": "mV"}
+        ranges = {}
+        ions = ()
+
+        def current(self, v, states, params, env):
+            return {"": params["gfast"] * states["m"] ** 3 * states["h"] * (v - params["efast"])}
+
+    class ColdHH(HH):
+        name = "coldhh_test"
+
+    cell = dx.Cell.ball_and_stick(nseg=[1, 1]).insert(FastNa, "soma").insert(ColdHH, "dend")
+    with pytest.raises(ValueError, match="fastna_test has no state, current or assigned "
+                                         "variable 'gna'"):
+        cell.record("fastna_test.gna", cell.soma(0.5))
+    cell.record("coldhh_test.gna", cell.section(1)(0.5)).record("v", cell.soma(0.5))
+    res = dx.simulate(cell, 1.0, 0.025)
+    assert np.isfinite(np.asarray(res.traces)).all()
 
 
 def test_rates_of_an_undeclared_state_are_refused():

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 import dendrax as dx
-from dendrax import lowering, simulation
+from dendrax import lowering, simulation, timecourse
 
 T_STOP, DT = 20.0, 0.025
 
@@ -112,7 +112,7 @@ def test_network_recordings_in_pieces():
 def _n_equations(cell):
     model, params, layout = lowering.lower(cell)
     core = lowering.core_params(layout, params, v_init=-65.0, celsius=6.3)
-    drv = lowering.drive(layout, 10, DT)
+    drv = timecourse.drive(layout, 10, DT)
     jaxpr = jax.make_jaxpr(lambda c: simulation.run(model, c, drv, DT))(core)
     return len(str(jaxpr).splitlines())
 
@@ -174,7 +174,7 @@ def test_refusals(kwargs, message):
     ("eca", "soma", "no mechanism there uses ca"),
     ("cao", "soma", "no mechanism there uses ca"),
     ("vclamp.i", "soma", "no vclamp there"),
-    ("Exp2Syn.x", "syn", "Exp2Syn has no state 'x'"),
+    ("Exp2Syn.x", "syn", r"Exp2Syn has no state or assigned variable 'x'; record one of \['A', 'B', 'g', 'i'\]"),
     ("i_membranes", "soma", "cannot record 'i_membranes'"),
 ])
 def test_what_cannot_be_recorded(name, where, message):

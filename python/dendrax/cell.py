@@ -20,10 +20,17 @@ from . import morphology as morph_lib
 from .quantities import is_number, magnitude, real_array
 from . import plugins
 from .mechanisms import registry
-from .mechanisms.base import (IONS, NONNEGATIVE, Channel, IonPool, Synapse, channel_assigned,
+from .mechanisms.base import (IONS, NONNEGATIVE, Channel, IonPool, Synapse, assigned_names,
                               channel_currents, check_mechanism)
 from .names import (CORE_RANGES, JAXLEY_NAMES, MEMBRANE_UNITS, REDUCTIONS, REGION_ALIASES,
                     check_name, ion_quantity, value_range)
+
+def _unrecordable(mech, name: str) -> str:
+    """Why an NMODL mechanism's RANGE variable ``name`` cannot be recorded ("" if it does
+    not declare it): the generated class lists them in ``unrecordable``."""
+    why = getattr(mech, "unrecordable", {}).get(name)
+    return "" if why is None else f" ({mech.name}.mod declares RANGE {name}, but {why})"
+
 
 def _same_settings(a, b) -> bool:
     """Whether two instances of one mechanism class carry the same attributes."""
@@ -609,12 +616,14 @@ class Cell:
                     not any(x[0] == node for x in self.stimuli.spikes[mech][1]):
                 raise ValueError(f"cannot record {name!r} at {loc}: no {mech} synapse there")
             syn = kinds[mech]
-            if q in syn.states:
+            assigned = assigned_names(syn)
+            if q in syn.states or q in assigned:
                 return syn.units.get(q, "1")
             if q in ("i", "g"):
                 return "nA" if q == "i" else "uS"
-            raise ValueError(f"{mech} has no state {q!r}; record one of "
-                             f"{sorted(syn.states) + ['g', 'i']}")
+            raise ValueError(f"{mech} has no state or assigned variable {q!r}; record one of "
+                             f"{sorted(set(syn.states) | set(assigned) | {'g', 'i'})}"
+                             f"{_unrecordable(syn, q)}")
         if not dot:
             raise ValueError(f"cannot record {name!r}: record one of {sorted(MEMBRANE_UNITS)}, "
                              "an ion's current (ina, ik, ica), reversal potential (ena, ek, "
@@ -625,17 +634,17 @@ class Cell:
         m = self.mechanisms[mech]
         pool = f"{m.ion}i" if isinstance(m, IonPool) else None
         currents = channel_currents(m) if isinstance(m, Channel) else {}
-        assigned = channel_assigned(m) if isinstance(m, Channel) else ()
+        assigned = assigned_names(m)
         if q in m.states or q == pool:
             unit = m.units.get(q, "mM" if q == pool else "1")
         elif q in currents:
             unit = "mA/cm2"
         elif q in assigned:
-            unit = m.units.get(q, "")
+            unit = m.units.get(q, "1")
         else:
             known = set(m.states) | set(currents) | set(assigned) | ({pool} - {None})
             raise ValueError(f"{mech} has no state, current or assigned variable {q!r}; "
-                             f"record one of {sorted(known)}")
+                             f"record one of {sorted(known)}{_unrecordable(m, q)}")
         if not self.mechanism_nodes[mech][segment]:
             raise ValueError(f"cannot record {name!r} at {self._where(loc)}: {mech} is not "
                              "inserted there")

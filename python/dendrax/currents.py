@@ -17,7 +17,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .mechanisms.base import IONS, IonPool, concentrations_read, nernst
+from .mechanisms.base import IONS, IonPool, assigned_of, concentrations_read, nernst
 from .model import Model
 
 DENSITY_TO_NA = 1e-2  # (mA/cm2) * um2 -> nA, and (S/cm2) * um2 -> uS
@@ -193,15 +193,28 @@ def membrane_currents(model: Model, core, v, states, env, ion_conductances: bool
     return out + ({ion: i_ion[("g", ion)] for ion in model.ions},) if ion_conductances else out
 
 
-def assigned_values(model: Model, core, v, states, env):
-    """What each channel placement's ``assigned`` gives (e.g. hh's "gna"), at v [N] and
-    its states, as its current sees them: per placement {name: [n]} ({} for ion pools)."""
-    out = []
-    for placement, p, s in zip(model.channels, core["channels"], states):
-        mech, nodes = placement.mech, placement.nodes
-        out.append({} if isinstance(mech, IonPool) else
-                   mech.assigned(take(v, nodes), s, p, local_environment(env, mech, nodes)))
-    return tuple(out)
+def assigned_values(model: Model, core, v, states, env, syn_states):
+    """What the recorded channels' and event synapses' ``assigned`` give (e.g. hh's "gna"),
+    at v [N] and their states, as their currents see them: (per channel placement, per
+    synapse placement: {name: [n]}, {} where none of a placement's is recorded)."""
+    wanted = {r.source[:2] for r in model.recordings}
+    out = ([], [])
+    for kind, placements, params, values in (("channel_assigned", model.channels,
+                                              core["channels"], states),
+                                             ("synapse_assigned", model.synapses,
+                                              core["synapses"], syn_states)):
+        for j, (placement, p, s) in enumerate(zip(placements, params, values)):
+            fn = assigned_of(placement.mech) if (kind, j) in wanted else None
+            if fn is None:
+                out[kind == "synapse_assigned"].append({})
+                continue
+            vl = take(v, placement.nodes)
+            args = (vl, s, p) + ((local_environment(env, placement.mech, placement.nodes),)
+                                 if kind == "channel_assigned" else ())
+            out[kind == "synapse_assigned"].append(
+                {k: jnp.broadcast_to(jnp.asarray(x, vl.dtype), vl.shape)
+                 for k, x in fn(*args).items()})
+    return tuple(out[0]), tuple(out[1])
 
 
 def synaptic_currents(model: Model, core, v, syn_states, v_pre, graded_states):

@@ -28,7 +28,8 @@ from jax.sharding import Mesh, PartitionSpec as P
 from . import simulation as sim
 from .delays import event_delay_steps, sized
 from .checks import check_finite, check_values, conform, refuse_invalid
-from .lowering import core_params, drive, lower, step_count
+from .lowering import core_params, lower
+from .timecourse import drive, step_count
 from .model import EventInputs, Model, Placement
 from .result import Result
 from .stdrun import check_run, run_meta, warn_if_rounded

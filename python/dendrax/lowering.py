@@ -27,9 +27,7 @@ mechanism type.
 from __future__ import annotations
 
 import hashlib
-import math
 import sys
-import warnings
 import weakref
 from dataclasses import dataclass, replace
 from functools import cached_property
@@ -41,14 +39,13 @@ import numpy as np
 
 from . import morphology as morph_lib
 from .cell import Cell, Location, SectionRef
-from .mechanisms.base import IonPool, channel_currents
+from .mechanisms.base import IonPool, assigned_names, channel_currents
 from .model import (EventInputs, GradedPlacement, Model, PlasticPlacement, Placement,
                     PointPlacement, Recording, StaticInputs)
 from .names import ion_quantity
 from .extracellular.fields import device_tables, lower_fields
 from .network import NetCell
 from .wiring import NeuronRef
-from .point.propagators import TICS_PER_MS
 
 
 @runtime_checkable
@@ -620,7 +617,9 @@ def _lower(cells: tuple, wiring) -> Lowered:
             kind = "graded" if group.graded else "synapses"
             j = (graded_index if group.graded else event_index)[mech]
             currents = "graded_currents" if group.graded else "synapse_currents"
-            source = (kind, j, q) if q in group.mech.states else (currents, j, q)
+            source = ((kind, j, q) if q in group.mech.states else
+                      ("synapse_assigned", j, q) if q in assigned_names(group.mech) else
+                      (currents, j, q))
         else:
             j = channel_index[mech]
             nodes = placements[j].nodes
@@ -832,91 +831,3 @@ def _point_params(layout: Layout, params: dict, dtype) -> dict:
                          "mean": over_all("mean", 0.0), "std": over_all("std", 0.0),
                          "dt": over_all("dt", 1.0)}
     return out
-
-
-HOC_FLOAT_EPSILON = 1e-11  # hoc's tolerance in comparisons (float_epsilon)
-
-
-def step_count(t_stop: float, dt: float) -> int:
-    """The number of steps of dt NEURON's run() takes to t_stop (ms): it steps while
-    t < t_stop - dt/2 in hoc, whose comparisons allow float_epsilon (1e-11), so to the step
-    nearest t_stop, and on a half step to the earlier one."""
-    return max(math.ceil(t_stop / dt - 0.5 - HOC_FLOAT_EPSILON / dt), 0)
-
-
-def half_step_times(n_steps: int, dt: float) -> np.ndarray:
-    """t_n + dt/2 of steps n = 0 .. n_steps - 1 [n_steps] (ms) as NEURON computes them: it
-    advances t by dt/2 twice a step (t = 0, dt/2, dt/2 + dt/2, ...), so these are its
-    times bit for bit (the time loop accumulates t the same way)."""
-    half = np.cumsum(np.concatenate([[0.0], np.full(2 * n_steps, 0.5 * dt)]))
-    return np.ascontiguousarray(half[1::2])
-
-
-def play(tq: np.ndarray, t: np.ndarray, i: np.ndarray) -> np.ndarray:
-    """A waveform (times t [k] ms, values i [k]) at times tq, as NEURON's
-    ``Vector.play(..., continuous=1)``: linear between points (equal times make a step),
-    i[0] before t[0], and from t[-1] on the last segment extended (the mean of the last two
-    values where their times are equal, as NEURON's interpolation divides by nothing)."""
-    out = np.interp(tq, t, i)
-    if t.size > 1:
-        past = tq >= t[-1]
-        if t[-1] == t[-2]:
-            out[past] = 0.5 * (i[-2] + i[-1])
-        else:
-            out[past] = i[-1] + (tq[past] - t[-1]) * ((i[-1] - i[-2]) / (t[-1] - t[-2]))
-    return out
-
-
-def drive(layout: Layout, n_steps: int, dt: float) -> dict:
-    """Per-step inputs computed on the host: waveform currents at t + dt/2 [n_steps, W]
-    (and at t = 0, "waveform0" [W]), the delivery times NEURON compares event times with
-    [n_steps] (only where spike trains feed synapses, else None: a long run keeps no
-    per-step host array it does not need), the spike trains of train-fed synapses (padded
-    with +inf) per event placement [r, k], and spike_generator spikes per step [n_steps, G]."""
-    wave = []
-    if layout.waveforms:
-        t_mid = half_step_times(n_steps, dt)
-        wave = [play(t_mid, t, i) for t, i in layout.waveforms]
-        for (t, i), w in zip(layout.waveforms, wave):
-            if n_steps and t_mid[-1] > t[-1] and w[-1] != i[-1]:
-                warnings.warn(
-                    f"a waveform ends at t = {t[-1]:g} ms, before the run does "
-                    f"({n_steps * dt:g} ms): as NEURON's Vector.play(continuous=1), its last "
-                    f"segment goes on ({w[-1]:.6g} nA at the end, not {i[-1]:g}); add a point "
-                    "at the run's end to hold a value", stacklevel=3)
-    t_deliver = None
-    if any(len(g) for g in layout.trains):
-        # NEURON delivers an event at the start of the step from t_n when t_e <= t_n + dt/2:
-        # ties at half-step boundaries fall as NEURON's rounding makes them fall
-        t_deliver = half_step_times(n_steps, dt)
-    trains = []
-    for group in layout.trains:
-        k = max([len(t) for t in group] + [1])
-        trains.append(np.stack([np.pad(t, (0, k - len(t)), constant_values=np.inf) for t in group])
-                      if group else np.zeros((0, 1)))
-    # spike_generator members: spikes per step. NEST takes times on the grid only (in its
-    # tics: round(t * 1000) a multiple of round(dt * 1000)) and puts a spike at t on step t / dt
-    members = [t for p in layout.populations for t in p.spike_times]
-    generators = np.zeros((n_steps, len(members)))
-    tics_per_step = round(dt * TICS_PER_MS)
-    for k, times in enumerate(members):
-        tics = np.floor(np.asarray(times, float) * TICS_PER_MS + 0.5)
-        off = tics % tics_per_step != 0
-        if np.any(off):
-            raise ValueError(f"spike_generator member {k}: the spike time {times[off][0]:g} ms is "
-                             f"not on the grid of dt = {dt:g} ms (NEST refuses it: 'not "
-                             "representable in current resolution'); give multiples of dt")
-        steps = (tics // tics_per_step).astype(int)
-        np.add.at(generators, (steps[(steps >= 0) & (steps < n_steps)], k), 1.0)
-    if np.any(generators > 1):  # the spike ring holds one spike per source and step
-        step, k = np.argwhere(generators > 1)[0]
-        raise ValueError(f"spike_generator member {k}: {int(generators[step, k])} spikes fall on "
-                         f"one step (t = {step * dt:g} ms, dt = {dt:g} ms); dendrax sends at "
-                         "most one spike per generator and step (NEST would send them with a "
-                         "multiplicity): space the times by at least dt")
-    return {"waveform": np.stack(wave, 1) if wave else np.zeros((n_steps, 0)),
-            # at t = 0 NEURON's IClamp shows the waveform's first value once it has begun,
-            # else its amp before the play (0)
-            "waveform0": np.asarray([i[0] if t[0] <= 0.0 else 0.0 for t, i in layout.waveforms],
-                                    float),
-            "t_deliver": t_deliver, "trains": tuple(trains), "generators": generators}

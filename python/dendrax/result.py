@@ -31,12 +31,16 @@ class Result:
             which spike at the end of their update: row n means t = (n + 1) dt).
         meta: the run's settings: dt, t_stop, v_init, celsius, method, record_every, the
             dendrax version and "model", a fingerprint of the simulated description
-            (``Layout.fingerprint``: its sections, nodes and recordings).
+            (``Layout.fingerprint``: its sections, nodes and recordings); a resumed run's
+            also "t_start", where it took over (its samples and raster start after it).
+        state: the simulation state at t_stop (``dendrax.simulation.State``), which
+            ``simulate(..., resume=res)`` goes on from.
     """
 
     def __init__(self, t, traces, labels, raster=None, spike_cells=(), *, units=None, stats=None,
-                 stat_labels=(), stat_units=(), meta=None, spike_times=None, spike_shift=None):
-        self.t, self.traces, self.labels = t, traces, list(labels)
+                 stat_labels=(), stat_units=(), meta=None, spike_times=None, spike_shift=None,
+                 state=None):
+        self.t, self.traces, self.labels, self.state = t, traces, list(labels), state
         self.units = tuple(units) if units is not None else tuple(
             "mV" if name == "v" else "" for name, _ in self.labels)
         self.stats = jnp.zeros(0) if stats is None else stats
@@ -53,12 +57,12 @@ class Result:
     def tree_flatten(self):
         aux = (tuple(self.labels), self.spike_cells, self.units, tuple(self.stat_labels),
                self.stat_units, tuple(sorted(self.meta.items())), self.spike_shift)
-        return (self.t, self.traces, self.raster, self.stats), aux
+        return (self.t, self.traces, self.raster, self.stats, self.state), aux
 
     @classmethod
     def tree_unflatten(cls, aux, children):
         obj = cls.__new__(cls)
-        obj.t, obj.traces, obj._raster, obj.stats = children
+        obj.t, obj.traces, obj._raster, obj.stats, obj.state = children
         obj.labels, obj.spike_cells, obj.units = list(aux[0]), aux[1], aux[2]
         obj.stat_labels, obj.stat_units, obj.meta = list(aux[3]), aux[4], dict(aux[5])
         obj.spike_shift = aux[6]
@@ -119,27 +123,37 @@ class Result:
         return float(t[1] - t[0]) if t.size > 1 else 0.0
 
     @property
+    def first_step(self) -> int:
+        """The step the run started from: 0, or a resumed run's t_start / dt."""
+        return int(round(float(self.meta.get("t_start", 0.0)) / self.dt)) if self.meta else 0
+
+    @property
     def raster(self):
-        """[n_steps, Q] bool: whether recorded spike source q fired at step n (t = n dt)."""
+        """[n_steps, Q] bool: whether recorded spike source q fired at step n (t = n dt; a
+        resumed run's rows from its first step)."""
         if self._raster is None:  # a run streamed in pieces keeps spike times only
-            n_steps = int(round(float(self.meta["t_stop"]) / self.dt))
+            n_steps = int(round(float(self.meta["t_stop"]) / self.dt)) - self.first_step
             raster = np.zeros((n_steps, len(self._spike_times)), bool)
             for q, times in enumerate(self._spike_times):
-                raster[np.round(times / self.dt).astype(int) - self.spike_shift[q], q] = True
+                rows = np.round(times / self.dt).astype(int) - self.spike_shift[q] - self.first_step
+                raster[rows, q] = True
             self._raster = raster
         return self._raster
 
-    def rates(self, t_start: float = 0.0, t_stop: float | None = None) -> np.ndarray:
+    def rates(self, t_start: float | None = None, t_stop: float | None = None) -> np.ndarray:
         """Mean firing rate (Hz) of each recorded source between t_start and t_stop (ms;
-        default the end of the run): spikes in [t_start, t_stop) / duration."""
+        default the whole run: 0, or a resumed run's t_start, to its end): spikes in
+        [t_start, t_stop) / duration."""
         end = float(self.meta.get("t_stop", np.asarray(self.t)[-1]))
+        begin = float(self.meta.get("t_start", 0.0))
+        t_start = begin if t_start is None else t_start
         t_stop = end if t_stop is None else t_stop
         for name, value in (("t_start", t_start), ("t_stop", t_stop)):
             if not is_number(value) or \
-                    not 0.0 <= value <= end * (1 + 1e-12):
-                raise ValueError(f"rates: {name} must be a time within the run, 0 to {end:g} "
-                                 f"ms, got {value!r} (outside it no spike is seen, so the rate "
-                                 "would be diluted)")
+                    not begin * (1 - 1e-12) <= value <= end * (1 + 1e-12):
+                raise ValueError(f"rates: {name} must be a time within the run, {begin:g} to "
+                                 f"{end:g} ms, got {value!r} (outside it no spike is seen, so "
+                                 "the rate would be diluted)")
         if not t_stop > t_start:
             raise ValueError(f"need t_stop > t_start, got {t_start}, {t_stop}")
         return np.array([np.sum((s >= t_start) & (s < t_stop)) for s in self.spikes],
@@ -161,6 +175,6 @@ class Result:
             raise ValueError(f"this Result holds a batch of runs (raster {raster.shape}, from "
                              "jax.vmap): take one run's first, e.g. "
                              "jax.tree_util.tree_map(lambda a: a[i], res)")
-        steps = np.arange(raster.shape[0])
+        steps = np.arange(raster.shape[0]) + self.first_step
         return [(steps[raster[:, q]] + self.spike_shift[q]) * self.dt
                 for q in range(raster.shape[1])]

@@ -154,7 +154,8 @@ def _observe_initial(model: Model, core, state: State, waveform0, dt=None) -> di
                   .at[model.waveform_nodes].add(waveform0).at[model.vclamp_nodes].add(vclamp))
     return {"v": v, "channels": state.channels, "synapses": state.synapses, "graded": state.graded,
             "channel_currents": per_mech, "ions": i_ion, "i_cap": jnp.zeros_like(v),
-            "channel_assigned": assigned_values(model, core, v, state.channels, env),
+            **dict(zip(("channel_assigned", "synapse_assigned"), assigned_values(
+                model, core, v, state.channels, env, state.synapses))),
             "i_membrane": i_membrane, "synapse_currents": event, "graded_currents": graded,
             "iclamp": iclamp, "waveform": waveform0, "vclamp": vclamp, "points": state.points,
             "plastic": state.plastic, "ion_values": _ion_values(model, env, state.conc),
@@ -227,6 +228,7 @@ def _step(model: Model, core, mat, dt, k, backend, carry: State, xs):
             s = {name: jnp.where(count > j, x, s[name]) for name, x in after.items()}
         new_syn.append(s)
     syn_states = tuple(new_syn)
+    syn_seen = syn_states  # what this step's synaptic currents see (for recording)
     v_pre = [history[(n - d) % model.history_size, g.pre]
              for g, d in zip(model.graded, mat["graded_steps"])]
     # 2. currents at v(t), stimuli at t + dt/2 (t advances by dt/2 twice a step, as
@@ -323,7 +325,8 @@ def _step(model: Model, core, mat, dt, k, backend, carry: State, xs):
     i_cap = (v_new - v) / dt * cap  # nA
     obs = {"v": v_new, "channels": carry.channels, "synapses": syn_states, "graded": graded_states,
            "channel_currents": per_mech, "ions": i_ion,
-           "channel_assigned": assigned_values(model, core, v, states, env_start),
+           **dict(zip(("channel_assigned", "synapse_assigned"), assigned_values(
+               model, core, v, states, env_start, syn_seen))),
            "i_cap": core["cm"] * (v_new - v) / dt * 1e-3,  # uF/cm2 mV/ms -> mA/cm2
            "i_membrane": i_cap + i_membrane + g_membrane * (u - v),
            "synapse_currents": event_cur, "graded_currents": graded_cur, "iclamp": iclamp,
@@ -610,27 +613,36 @@ class Output(NamedTuple):
     """What ``run`` returns (a pytree).
 
     Attributes:
-        traces: [n_t, n_traces] at t = 0, k dt, 2 k dt, ..., n_steps dt (k = record_every).
-        raster: [n_steps, Q] bool: whether recorded spike source q fired at step n.
-        stats: [n_stats] the statistic ("max", "min", "mean") of each recording kept as one.
+        traces: [n_t, n_traces] at t = 0, k dt, 2 k dt, ..., n_steps dt (k = record_every);
+            a run resumed at step s: at (s + k) dt, ..., n_steps dt.
+        raster: [n_steps - s, Q] bool: whether recorded spike source q fired at step s + n.
+        stats: [n_stats] the statistic ("max", "min", "mean") of each recording kept as one,
+            over the whole run from t = 0.
+        state: the ``State`` at the end, to resume from.
     """
 
     traces: Any
     raster: Any
     stats: Any
+    state: Any
 
 
 def run(model: Model, core, drive, dt, *, method: str = "backward_euler", backend: str = "auto",
-        checkpoint: int | None = None, record_every: int = 1) -> Output:
-    """The whole run from t = 0 (differentiable in ``core``): traces, spike raster and
-    statistics (``Output``)."""
-    state, rec0 = initialize(model, core, drive["waveform0"], dt)
-    xs = schedule(model, core, drive, dt)
+        checkpoint: int | None = None, record_every: int = 1, state: State | None = None,
+        start: int = 0) -> Output:
+    """The whole run from t = 0, or from ``state`` at step ``start`` (a resumed run:
+    NEURON's continuerun), to the end of ``drive`` (differentiable in ``core``): traces,
+    spike raster, statistics and the final state (``Output``)."""
+    n_steps = drive["waveform"].shape[0]
+    fresh = state is None
+    if fresh:
+        state, rec0 = initialize(model, core, drive["waveform0"], dt)
+    xs = schedule(model, core, drive, dt, start, n_steps - start)
     state, (rec, spikes) = advance(model, core, state, xs, dt, method=method, backend=backend,
                                    checkpoint=checkpoint, record_every=record_every)
-    n_steps = drive["waveform"].shape[0]
-    return Output(jnp.concatenate([rec0[None], rec], axis=0), spikes,
-                  statistics(model, state.stats, n_steps))
+    if fresh:
+        rec = jnp.concatenate([rec0[None], rec], axis=0)
+    return Output(rec, spikes, statistics(model, state.stats, n_steps), state)
 
 
 def statistics(model: Model, stats: dict, n_steps: int):

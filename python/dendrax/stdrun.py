@@ -17,7 +17,8 @@ import numpy as np
 
 from .checks import check_finite, check_values, conform, refuse_invalid
 from .delays import sized
-from .lowering import core_params, drive, lower, step_count
+from .lowering import core_params, lower
+from .timecourse import drive, step_count
 from .quantities import magnitude
 from .result import Result
 from .simulation import METHODS, advance, initialize, run, schedule, statistics
@@ -43,19 +44,22 @@ def _warn_if_float32():
                   "before building cells", PrecisionWarning, stacklevel=3)
 
 
-def simulate(target, t_stop: float, dt: float = 0.025, *, params=None, v_init: float = -65.0,
-             celsius: float = 6.3, method: str = "backward_euler", backend: str = "auto",
-             checkpoint: int | None = None, record_every: int = 1, chunk: int | None = None,
-             stream: str | None = None, progress: bool = False, key=None) -> Result:
+def simulate(target, t_stop: float, dt: float | None = None, *, params=None,
+             v_init: float | None = None, celsius: float | None = None,
+             method: str | None = None, backend: str = "auto", checkpoint: int | None = None,
+             record_every: int = 1, chunk: int | None = None, stream: str | None = None,
+             progress: bool = False, key=None, resume: Result | None = None) -> Result:
     """Simulate a cell or a network from t = 0 to t_stop (ms) with fixed step dt, as NEURON's run().
 
     Args:
         target: a ``dendrax.Cell`` or ``dendrax.Network`` (anything ``Simulatable``) with
             its mechanisms, stimuli, connections and recordings.
+        dt: the time step, ms (default 0.025).
         params: a params pytree like ``dendrax.lower(target).params`` (default: the
             target's own); pass a traced one to differentiate.
-        v_init: initial membrane potential, mV (gates start at their steady state).
-        celsius: temperature, degC (NEURON's default 6.3).
+        v_init: initial membrane potential, mV (default -65; gates start at their steady
+            state).
+        celsius: temperature, degC (default NEURON's 6.3).
         method: "backward_euler" (NEURON's default) or "crank_nicolson" (secondorder=2).
         backend: Hines solve backend, "auto", "native" or "jax".
         checkpoint: memory control for gradients: store the state every
@@ -72,11 +76,23 @@ def simulate(target, t_stop: float, dt: float = 0.025, *, params=None, v_init: f
         progress: show a progress bar (runs in pieces; for long runs from the CLI).
         key: the random draws of poisson_generator populations (a JAX PRNG key or an int
             seed; default 0): the same key gives the same run.
+        resume: a Result of this target to go on from (NEURON's ``continuerun``, NEST's
+            next ``Simulate``): the run continues from its end (its state at its t_stop)
+            to t_stop, with ``params`` (which may differ from the first run's), its dt,
+            celsius and method unless given; v_init does not apply. The Result holds the
+            samples after the resumed run's end, spikes in that time, statistics over the
+            whole run from t = 0. Resuming in steps gives the run in one piece.
 
     Returns:
         Result with t [n_t], traces [n_traces, n_t] and units, statistics, the spikes of
-        recorded sources, and the run's settings (``meta``).
+        recorded sources, the run's settings (``meta``) and its final ``state``.
     """
+    if resume is not None:
+        dt, v_init, celsius, method = _resumed_settings(resume, dt, v_init, celsius, method)
+    dt = 0.025 if dt is None else dt
+    v_init = -65.0 if v_init is None else v_init
+    celsius = 6.3 if celsius is None else celsius
+    method = "backward_euler" if method is None else method
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; choose one of {sorted(METHODS)}")
     t_stop, dt, v_init, celsius = (magnitude(v, u, k) for v, u, k in (
@@ -89,42 +105,104 @@ def simulate(target, t_stop: float, dt: float = 0.025, *, params=None, v_init: f
         raise ValueError("nothing is recorded: call .record(...) or .record_spikes() before simulate")
     n_steps = step_count(t_stop, dt)
     warn_if_rounded(t_stop, dt, n_steps)
-    chunk = _check_pieces(n_steps, record_every, checkpoint, chunk, stream, progress)
+    start = 0 if resume is None else _resumed_steps(resume, layout, n_steps, t_stop)
+    chunk = _check_pieces(n_steps - start, record_every, checkpoint, chunk, stream, progress)
     params = base if params is None else params
     params = conform(params, base)
     invalid = invalid_run + check_finite(params) + check_values(model, layout, params)
     model = sized(model, layout, params, dt)
     core = core_params(layout, params, v_init=v_init, celsius=celsius)
+    if key is None and resume is not None and "key" in resume.meta:
+        key = np.asarray(resume.meta["key"], np.uint32)  # the resumed run's draws go on
     if key is not None:
         key = random_key(key)
         if core.get("key") is not None:  # only poisson_generator populations draw
             core["key"] = key
+    state = None if resume is None else _resumed_state(resume, model, core, dt)
     drv, step = drive(layout, n_steps, dt), jnp.asarray(dt)
     traced = [r.reduce is None for r in model.recordings]
     meta = run_meta(layout, dt, n_steps, v_init, celsius, method, record_every)
+    if start:
+        meta = {**meta, "t_start": start * float(dt), "v_init": resume.meta.get("v_init")}
+        meta = {k: x for k, x in meta.items() if x is not None}
+    if key is not None and core.get("key") is not None and \
+            not isinstance(key, jax.core.Tracer):  # for a resumed run's default
+        data = jax.random.key_data(key) if jax.dtypes.issubdtype(
+            key.dtype, jax.dtypes.prng_key) else key
+        meta["key"] = tuple(int(x) for x in np.asarray(data).ravel())
     kw = dict(units=[u for u, keep in zip(layout.units, traced) if keep],
               stat_labels=[(*lab, r.reduce) for lab, r in zip(layout.labels, model.recordings)
                            if r.reduce is not None],
               stat_units=[u for u, keep in zip(layout.units, traced) if not keep], meta=meta)
     labels = [lab for lab, keep in zip(layout.labels, traced) if keep]
-    t = jnp.asarray(np.arange(0, n_steps + 1, record_every) * dt)
+    first = start + record_every if start else 0  # a resumed run: after its start
+    t = jnp.asarray(np.arange(first, n_steps + 1, record_every) * dt)
     if chunk is None:
         out = run(model, core, drv, step, method=method, backend=backend, checkpoint=checkpoint,
-                  record_every=record_every)
+                  record_every=record_every, state=state, start=start)
         out = refuse_invalid(out, invalid)
-        _warn_nonfinite(out.traces, dt * record_every, labels, stats=out.stats)
+        _warn_nonfinite(out.traces, dt * record_every, labels, stats=out.stats,
+                        t0=first * float(dt))
         return Result(t, out.traces.T, labels, out.raster, layout.spike_cells, stats=out.stats,
-                      spike_shift=layout.spike_shift, **kw)
+                      spike_shift=layout.spike_shift, state=out.state, **kw)
     if any(isinstance(x, jax.core.Tracer) for x in jax.tree_util.tree_leaves((core, invalid))):
         raise ValueError("a run in pieces (chunk, stream, progress) brings each piece to the "
                          "host: it cannot run inside jax.jit, grad or vmap (its values are "
                          "traced); run it outside, or in one piece there")
-    traces, spike_times, stats = _run_in_pieces(model, core, drv, step, method, backend,
-                                                record_every, chunk, stream, progress, labels,
-                                                layout.spike_shift, float(dt))
+    traces, spike_times, stats, state = _run_in_pieces(
+        model, core, drv, step, method, backend, record_every, chunk, stream, progress, labels,
+        layout.spike_shift, float(dt), state, start)
     return Result(t, traces.T, labels, None, layout.spike_cells, stats=stats,
-                  spike_shift=layout.spike_shift,
-                  spike_times=spike_times, **kw)
+                  spike_shift=layout.spike_shift, spike_times=spike_times, state=state, **kw)
+
+
+def _resumed_settings(resume, dt, v_init, celsius, method):
+    """dt, v_init, celsius, method of a run resuming ``resume``: its own unless given (dt
+    must be its dt); a ValueError for a v_init or a Result that cannot be resumed."""
+    if not isinstance(resume, Result) or resume.state is None:
+        raise ValueError(f"resume takes the Result of a simulate() run (with its final state), "
+                         f"got {type(resume).__name__}")
+    if v_init is not None:
+        raise ValueError("a resumed run goes on from the state where the last run ended: "
+                         "v_init does not apply (set the state's values with params, or start "
+                         "a new run)")
+    meta = resume.meta
+    if dt is not None and magnitude(dt, "ms", "dt") != meta["dt"]:
+        raise ValueError(f"a resumed run keeps the time step of the run it continues "
+                         f"(dt = {meta['dt']:g} ms), got dt = {dt!r}")
+    if celsius is None and "celsius" not in meta:
+        raise ValueError("the run to resume had a traced celsius (not kept in its meta): "
+                         "give celsius")
+    return (meta["dt"], None, meta["celsius"] if celsius is None else celsius,
+            meta["method"] if method is None else method)
+
+
+def _resumed_steps(resume, layout, n_steps: int, t_stop) -> int:
+    """The step a run resuming ``resume`` starts from; ValueErrors for another target or a
+    t_stop not after its end."""
+    if resume.meta.get("model") != layout.fingerprint:
+        raise ValueError("resume: that Result is a run of another cell or network (its "
+                         "sections, nodes or recordings differ): resume a run of this target")
+    start = step_count(resume.meta["t_stop"], resume.meta["dt"])
+    if n_steps <= start:
+        raise ValueError(f"a resumed run goes on to a later t_stop: the run it continues ended "
+                         f"at {resume.meta['t_stop']:g} ms, got t_stop = {t_stop!r}")
+    return start
+
+
+def _resumed_state(resume, model, core, dt):
+    """``resume``'s final state, checked against the state this model carries (one run, not
+    a batch; buffers sized for the same delays)."""
+    expected = jax.eval_shape(lambda c: initialize(model, c, None, dt)[0], core)
+    got = jax.tree_util.tree_map(lambda a: jax.ShapeDtypeStruct(jnp.shape(a), jnp.result_type(a)),
+                                 resume.state)
+    if jax.tree_util.tree_structure(got) != jax.tree_util.tree_structure(expected) or any(
+            a.shape != b.shape or a.dtype != b.dtype for a, b in
+            zip(jax.tree_util.tree_leaves(got), jax.tree_util.tree_leaves(expected))):
+        raise ValueError("resume: that Result's state does not fit this run: resume one run "
+                         "(not a batch from vmap or simulate_batch), in the same precision, "
+                         "with delays that fit the same spike buffers")
+    return resume.state
 
 
 def random_key(key):
@@ -183,34 +261,39 @@ def _check_pieces(n_steps, record_every, checkpoint, chunk, stream, progress):
 
 
 def _run_in_pieces(model, core, drive, dt, method, backend, record_every, chunk, stream, progress,
-                   labels, shift, dt_ms):
-    """The run in pieces of ``chunk`` steps (one compiled piece; the last may be shorter):
-    traces [n_t, n_traces] (a memory-mapped .npy when ``stream``), spike times per source
-    (step counts times ``dt_ms``, the Python float dt, as a run in one piece gives them:
-    not the float32 ``dt`` of a float32 run), statistics."""
+                   labels, shift, dt_ms, state=None, first: int = 0):
+    """The run in pieces of ``chunk`` steps (one compiled piece; the last may be shorter),
+    from t = 0 or from ``state`` at step ``first``: traces [n_t, n_traces] (a memory-mapped
+    .npy when ``stream``), spike times per source (step counts times ``dt_ms``, the Python
+    float dt, as a run in one piece gives them: not the float32 ``dt`` of a float32 run),
+    statistics, the final state."""
     n_steps = drive["waveform"].shape[0]
     if drive["t_deliver"] is not None:  # on the device once, not once per piece
         drive = {**drive, "t_deliver": jnp.asarray(drive["t_deliver"])}
-    state, rec0 = initialize(model, core, drive["waveform0"], dt)
-    rec0 = np.asarray(rec0)
-    n_t = n_steps // record_every + 1
+    if state is None:
+        state, rec0 = initialize(model, core, drive["waveform0"], dt)
+        rec0 = np.asarray(rec0)[None]
+    else:  # a resumed run: its samples start after its first step
+        n_rec = sum(r.reduce is None for r in model.recordings)
+        rec0 = np.zeros((0, n_rec), np.asarray(state.v).dtype)
+    n_t = (n_steps - first) // record_every + rec0.shape[0]
     if stream is not None:
         f = open(stream, "wb")
         np.lib.format.write_array_header_2_0(
             f, {"descr": np.lib.format.dtype_to_descr(rec0.dtype), "fortran_order": False,
-                "shape": (n_t, rec0.shape[0])})
+                "shape": (n_t, rec0.shape[1])})
         f.write(rec0.tobytes())
         keep = None
     else:
-        keep = [rec0[None]]
+        keep = [rec0]
     spikes: list = [[] for _ in range(model.spike_records.shape[0])]
-    bar, warned = None, _warn_nonfinite(rec0[None], 0.0, labels)
+    bar, warned = None, _warn_nonfinite(rec0, 0.0, labels)
     if progress:
         from tqdm import tqdm
 
-        bar = tqdm(total=n_steps, unit="step", desc="dendrax")
+        bar = tqdm(total=n_steps - first, unit="step", desc="dendrax")
     try:
-        for start in range(0, n_steps, chunk):
+        for start in range(first, n_steps, chunk):
             size = min(chunk, n_steps - start)
             xs = schedule(model, core, drive, dt, start, size)
             state, (rec, raster) = advance(model, core, state, xs, dt, method=method,
@@ -238,7 +321,7 @@ def _run_in_pieces(model, core, drive, dt, method, backend, record_every, chunk,
     stats = statistics(model, state.stats, n_steps)
     if not warned:
         _warn_nonfinite(np.zeros((0, 0)), 0.0, labels, stats=stats)
-    return traces, times, stats
+    return traces, times, stats, state
 
 
 def run_meta(layout, dt, n_steps, v_init, celsius, method, record_every) -> dict:

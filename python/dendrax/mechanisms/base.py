@@ -237,6 +237,12 @@ class Synapse(Mechanism):
     def current(self, v, states: States, params: Params) -> Array:
         raise NotImplementedError
 
+    def assigned(self, v, states: States, params: Params) -> dict[str, Array]:
+        """Optional: what else the synapse computes with its current that can be recorded,
+        as ``Channel.assigned`` (e.g. an NMDA synapse's conductance with its Mg block: a
+        "g" given here is recorded in place of di/dv)."""
+        return {}
+
     def on_spike(self, states: States, params: Params, weight) -> dict[str, Array]:
         raise NotImplementedError
 
@@ -272,13 +278,32 @@ def channel_currents(mech: Channel) -> dict[str, str]:
     return {(f"i{k}" if k else mech.nonspecific): k for k in keys}
 
 
-def channel_assigned(mech: Channel) -> tuple[str, ...]:
-    """The names of what a channel's ``assigned`` returns (traced once on abstract arrays)."""
+def assigned_of(mech):
+    """A channel's or event synapse's ``assigned`` where it belongs to its ``current``: defined
+    by the class that defines ``current`` or by one derived from it (a subclass that
+    rewrites ``current`` does not inherit what its parent's current computed); else None."""
+    if not isinstance(mech, (Channel, Synapse)):
+        return None
+    mro = type(mech).__mro__
+    owner = {name: next(k for k in mro if name in vars(k)) for name in ("assigned", "current")}
+    return mech.assigned if issubclass(owner["assigned"], owner["current"]) else None
+
+
+def _assigned_args(mech, one, env):
+    args = (one, {k: one for k in mech.states}, {k: one for k in mech.params})
+    return args + ((env,) if isinstance(mech, Channel) else ())
+
+
+def assigned_names(mech) -> tuple[str, ...]:
+    """The names of what a mechanism's ``assigned`` returns (traced once on abstract arrays;
+    () where it has none)."""
     import jax
 
+    fn = assigned_of(mech)
+    if fn is None:
+        return ()
     one, env = _abstract_inputs(mech, 1)
-    return tuple(jax.eval_shape(mech.assigned, one, {k: one for k in mech.states},
-                                {k: one for k in mech.params}, env))
+    return tuple(jax.eval_shape(fn, *_assigned_args(mech, one, env)))
 
 
 def _abstract_inputs(mech, n: int):
@@ -390,7 +415,7 @@ def check_mechanism(obj, kind: type) -> Mechanism:
     # a typo in ranges or units would leave a parameter unchecked or unlabelled, silently
     for what, known in (("ranges", cls.params), ("units", {**cls.params, **cls.states})):
         unknown = sorted(set(getattr(cls, what, {})) - set(known))
-        if unknown and what == "units" and kind is Channel:  # units of what it assigns
+        if unknown and what == "units" and kind in (Channel, Synapse):  # of what it assigns
             unknown = sorted(set(unknown) - set(_traced_assigned(obj)))
         if unknown:
             raise ValueError(f"{cls.__name__}.{what} names {unknown}, which are not its "
@@ -515,8 +540,10 @@ def _check_spike(mech) -> None:
         out = jax.eval_shape(mech.on_spike, {k: one for k in mech.states},
                              {k: one for k in mech.params}, one)
     except Exception:
-        return  # what fails on abstract inputs is left to the run
-    _states_out(f"{name}.on_spike", out, mech.states, "synapse")
+        out = None  # what fails on abstract inputs is left to the run
+    if out is not None:
+        _states_out(f"{name}.on_spike", out, mech.states, "synapse")
+    _check_assigned(mech, {"i"}, "synapse")
 
 
 def _states_out(label: str, out, states, each: str) -> None:
@@ -566,28 +593,44 @@ def _check_outputs(mech) -> None:
         _one_each(f"{name}.current[{k!r}]", x, "node")
         if not jnp.issubdtype(x.dtype, jnp.floating):
             raise ValueError(f"{name}.current[{k!r}] must be a float array, got {x.dtype}")
-    extra = _traced(f"{name}.assigned", mech, mech.assigned, one, {k: one for k in mech.states},
-                    {k: one for k in mech.params}, env, env=env)
-    if extra is None:
+    _check_assigned(mech, set(channel_currents(mech)), "node")
+
+
+def _check_assigned(mech, currents: set, each: str) -> None:
+    """A ValueError unless a mechanism's ``assigned`` (where it has one) returns a dict of
+    new names (identifiers; not its parameters, states or currents) -> one float per
+    ``each`` (or a scalar), on abstract arrays; a failing trace is named here, not left to
+    a run that records something else."""
+    import jax
+
+    fn = assigned_of(mech)
+    if fn is None:
         return
-    if not isinstance(extra, dict) or not all(isinstance(k, str) for k in extra):
-        raise ValueError(f"{name}.assigned must return a dict name -> array, got "
-                         f"{type(extra).__name__}")
-    taken = set(mech.states) | set(mech.params) | set(channel_currents(mech))
-    clash = sorted(set(extra) & taken)
+    name = type(mech).__name__
+    one, env = _abstract_inputs(mech, 3)
+    try:
+        extra = jax.eval_shape(fn, *_assigned_args(mech, one, env))
+    except Exception as err:
+        raise ValueError(f"{name}.assigned fails on arrays of the documented inputs: "
+                         f"{type(err).__name__}: {err}") from None
+    if not isinstance(extra, dict) or not all(isinstance(k, str) and k.isidentifier()
+                                              for k in extra):
+        raise ValueError(f"{name}.assigned must return a dict name -> array (names that are "
+                         f"Python identifiers), got {extra!r:.200}")
+    clash = sorted(set(extra) & (set(mech.states) | set(mech.params) | currents))
     if clash:
         raise ValueError(f"{name}.assigned names {clash}, which are already its parameters, "
                          "states or currents: give them names of their own")
     for k, x in extra.items():
-        _one_each(f"{name}.assigned[{k!r}]", x, "node")
+        _one_each(f"{name}.assigned[{k!r}]", x, each)
         if not jnp.issubdtype(x.dtype, jnp.floating):
             raise ValueError(f"{name}.assigned[{k!r}] must be a float array, got {x.dtype}")
 
 
 def _traced_assigned(obj) -> tuple:
-    """The names a channel class's (or instance's) ``assigned`` returns; () where tracing
-    fails (``_check_outputs`` then names the problem)."""
+    """The names a mechanism class's (or instance's) ``assigned`` returns; () where tracing
+    fails (``_check_assigned`` then names the problem)."""
     try:
-        return channel_assigned(obj() if isinstance(obj, type) else obj)
+        return assigned_names(obj() if isinstance(obj, type) else obj)
     except Exception:
         return ()

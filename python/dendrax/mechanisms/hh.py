@@ -63,10 +63,10 @@ class HH(Channel):
         return hh_kernel.advance(rates, v, states, q10(env["celsius"]), dt)
 
     def current(self, v, states, params, env):
-        g = self.assigned(v, states, params, env)
+        m, h, n = states["m"], states["h"], states["n"]
         return {
-            "na": g["gna"] * (v - env["ena"]),
-            "k": g["gk"] * (v - env["ek"]),
+            "na": params["gnabar"] * m**3 * h * (v - env["ena"]),
+            "k": params["gkbar"] * n**4 * (v - env["ek"]),
             "": params["gl"] * (v - params["el"]),
         }
 

@@ -106,11 +106,24 @@ class Generator:
         for cur in d.nonspecific:
             self.assigned.setdefault(cur, "nA" if d.point else "mA/cm2")
         self.carried = self._carried()
-        # RANGE ASSIGNED variables BREAKPOINT sets (a channel's conductance, e.g. gNaTa_t):
-        # recordable, as NEURON records them, from the method ``assigned``
-        self.range_assigned = [] if d.point or self.pool else [
-            k for k in d.range_vars if k in self.assigned and k in self.breakpoint_writes
-            and k not in d.nonspecific and k not in self.carried]
+        # RANGE ASSIGNED variables BREAKPOINT sets (a conductance, e.g. gNaTa_t): recordable
+        # from ``assigned``, as NEURON records them, where BREAKPOINT sets them on every path
+        # and the SOLVE'd block does not set them again (then NEURON records its value)
+        certain, written, solved = self.breakpoint_sets
+        self.range_assigned, self.unrecordable = [], {}
+        for k in d.range_vars:
+            if k not in self.assigned or k in d.nonspecific or k in self.carried or self.pool:
+                continue
+            if k in solved:
+                self.unrecordable[k] = ("its SOLVE'd block sets it (NEURON records that value, "
+                                        "at v(t + dt)): dendrax does not keep it")
+            elif k in certain:
+                self.range_assigned.append(k)
+            elif k in written:
+                self.unrecordable[k] = ("BREAKPOINT sets it on some paths only (NEURON keeps "
+                                        "the last value set): dendrax does not keep it")
+            else:
+                self.unrecordable[k] = "BREAKPOINT does not set it: dendrax does not keep it"
         if d.point:  # a point process's current and NET_RECEIVE get no dt from dendrax
             for where in ("BREAKPOINT", "NET_RECEIVE"):
                 for st in self._entry_points().get(where, ([], set()))[0]:
@@ -213,11 +226,13 @@ class Generator:
 
     def _carried(self):
         reads, writes = {}, {}
+        certain = {}
         for where, (stmts, local) in self._entry_points().items():
             r, w = set(), set()
-            self._flow(stmts, set(), local, {}, r, w)
+            certain[where] = self._flow(stmts, set(), local, {}, r, w)
             reads[where], writes[where] = r, w
-        self.breakpoint_writes = writes["BREAKPOINT"]
+        self.breakpoint_sets = (certain["BREAKPOINT"], writes["BREAKPOINT"],
+                                writes.get("SOLVE", set()))
         written = set().union(*writes.values())
         carried = []
         for name in sorted(set().union(*reads.values()) & written):
@@ -539,6 +554,9 @@ class Generator:
         if self.carried:
             e(1, "# set in one block, read in another: carried between calls as states")
             e(1, f"carried = {tuple(self.carried)!r}")
+        if self.unrecordable:
+            e(1, "# RANGE variables that cannot be recorded, and why")
+            e(1, f"unrecordable = {self.unrecordable!r}")
         ions = tuple(d.ions)
         if not d.point:
             e(1, f"ions = {ions!r}")
@@ -556,8 +574,6 @@ class Generator:
         self.initial_method()
         if d.point or not self.pool:
             self.current_method()
-        if self.range_assigned:
-            self.assigned_method()
         self.advance_method()
         if d.point:
             self.spike_method()
@@ -630,38 +646,40 @@ class Generator:
     def current_method(self):
         d = self.d
         e = self.emit
+        env = "" if d.point else ", env"
         e(0, "")
-        if d.point:
-            e(1, "def current(self, v, states, params):")
-            e(2, '"""BREAKPOINT: the current in nA (outward positive)."""')
-            e(2, "x = self._vars(v, states, params, {})")
-        else:
-            e(1, "def current(self, v, states, params, env):")
-            e(2, '"""BREAKPOINT: current densities in mA/cm2 by ion ("" nonspecific), outward."""')
-            e(2, "x = self._vars(v, states, params, env)")
-        self.locals_line(d.breakpoint_locals) if d.breakpoint_locals else e(2, "l = {}")
-        self.body(d.breakpoint, self.ctx("current", d.breakpoint_locals), 2)
+        e(1, f"def _breakpoint(self, v, states, params{env}):")
+        e(2, '"""BREAKPOINT after its SOLVE: the variables it sets, at v and the states."""')
+        e(2, f"x = self._vars(v, states, params, {'{}' if d.point else 'env'})")
+        self.breakpoint_body()
+        e(2, "return x")
+        e(0, "")
+        e(1, f"def current(self, v, states, params{env}):")
         nonspec = " + ".join(f"x[{n!r}]" for n in d.nonspecific)
         if d.point:
+            e(2, '"""BREAKPOINT: the current in nA (outward positive)."""')
+            e(2, "x = self._breakpoint(v, states, params)")
             e(2, f"return rt.like(v, {nonspec})")
-            return
-        out = [f"{ion!r}: rt.like(v, x[{'i' + ion!r}])" for ion, u in d.ions.items()
-               if f"i{ion}" in u["write"]]
-        if nonspec:
-            out.append(f"'': rt.like(v, {nonspec})")
-        e(2, "return {" + ", ".join(out) + "}")
+        else:
+            e(2, '"""BREAKPOINT: current densities in mA/cm2 by ion ("" nonspecific), outward."""')
+            e(2, "x = self._breakpoint(v, states, params, env)")
+            out = [f"{ion!r}: rt.like(v, x[{'i' + ion!r}])" for ion, u in d.ions.items()
+                   if f"i{ion}" in u["write"]]
+            if nonspec:
+                out.append(f"'': rt.like(v, {nonspec})")
+            e(2, "return {" + ", ".join(out) + "}")
+        if self.range_assigned:
+            e(0, "")
+            e(1, f"def assigned(self, v, states, params{env}):")
+            e(2, '"""BREAKPOINT\'s RANGE ASSIGNED variables, as NEURON records them."""')
+            e(2, f"x = self._breakpoint(v, states, params{env})")
+            e(2, "return {" + ", ".join(f"{k!r}: rt.like(v, x[{k!r}])"
+                                        for k in self.range_assigned) + "}")
 
-    def assigned_method(self):
+    def breakpoint_body(self):
         d = self.d
-        e = self.emit
-        e(0, "")
-        e(1, "def assigned(self, v, states, params, env):")
-        e(2, '"""BREAKPOINT\'s RANGE ASSIGNED variables, as NEURON records them."""')
-        e(2, "x = self._vars(v, states, params, env)")
-        self.locals_line(d.breakpoint_locals) if d.breakpoint_locals else e(2, "l = {}")
+        self.locals_line(d.breakpoint_locals) if d.breakpoint_locals else self.emit(2, "l = {}")
         self.body(d.breakpoint, self.ctx("current", d.breakpoint_locals), 2)
-        e(2, "return {" + ", ".join(f"{k!r}: rt.like(v, x[{k!r}])" for k in self.range_assigned)
-          + "}")
 
     def advance_method(self):
         d = self.d

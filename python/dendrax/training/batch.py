@@ -12,7 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
-from .. import lowering
+from .. import timecourse
 from ..checks import check_finite, check_values
 from ..distributed import resolve_devices
 from ..lowering import lower
@@ -148,10 +148,10 @@ _CACHE: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
 
 def _compiled(cell, t_stop, dt, in_axes, devices, kwargs):
-    n_steps = lowering.step_count(t_stop, dt) if dt > 0 and np.isfinite(t_stop / dt) else 0
+    n_steps = timecourse.step_count(t_stop, dt) if dt > 0 and np.isfinite(t_stop / dt) else 0
     model, _, layout = lower(cell)
     with jax.ensure_compile_time_eval():  # concrete even when called inside a jitted loss
-        drive = lowering.drive(layout, n_steps, dt) if n_steps > 0 else {}
+        drive = timecourse.drive(layout, n_steps, dt) if n_steps > 0 else {}
     digest = hashlib.sha1()
     for leaf in jax.tree_util.tree_leaves(drive):
         digest.update(np.asarray(leaf).tobytes())

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..lowering import step_count
+from ..timecourse import step_count
 from ..spec import CellSpec, SpecError, check_keys, get_number, load_toml, parse_where
 
 KEYS = {
