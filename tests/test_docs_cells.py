@@ -29,6 +29,8 @@ def test_cli_guide_config_is_accepted(tmp_path):
 def test_cli_guide_commands_run(tmp_path, monkeypatch):
     """The dendrax commands shown in docs/cli.md's ```bash blocks run as written."""
     import shlex
+    import shutil
+    import subprocess
 
     import numpy as np
     import pytest
@@ -45,6 +47,9 @@ def test_cli_guide_commands_run(tmp_path, monkeypatch):
     commands = [line for b in blocks for line in b.splitlines() if line.startswith("dendrax ")]
     assert len(commands) >= 2
     for line in commands:
+        if shutil.which("bash"):  # pasted into a shell it parses (quoted parentheses)
+            assert subprocess.run(["bash", "-n", "-c", line]).returncode == 0, line
+        assert not re.search(r"(^|\s)[^'\"\s]*[\[(]", line), f"quote locations: {line}"
         args = shlex.split(line)[1:]
         if "--nwb" in args:
             pytest.importorskip("pynwb")

@@ -593,11 +593,31 @@ def test_packaging_a_name_taken_by_another_package_warns(tmp_path, capsys):
         assert nmodl_main(["nmodl", str(mod), "-o", str(tmp_path / "leak")]) == 0
 
 
-def test_cli_writes_an_installable_package(tmp_path, capsys):
+def test_a_saved_model_of_a_loaded_mod_file_says_how_to_load_it(tmp_path):
+    """A mechanism from dendrax.nmodl.load is no installed package: loading the model where
+    the file was not loaded says to load it (or package it), not to install a package."""
+    path = tmp_path / "m.dendrax.json"
+    try:
+        nmodl.load(CASES / "leakunit.mod")
+        cell = dx.Cell.ball_and_stick().insert("leakunit")
+        cell.record("v", cell.soma(0.5))
+        dx.save(cell, path)
+        assert dx.load(path).mechanisms.keys() == cell.mechanisms.keys()  # loaded: it works
+    finally:
+        nmodl_registry.unregister()
+    with pytest.raises(ValueError, match=r"came from dendrax.nmodl.load .*: load the same "
+                                         r"\.mod file first .* or package it"):
+        dx.load(path)
+
+
+def test_cli_writes_an_installable_package(tmp_path, capsys, monkeypatch):
     out = tmp_path / "my-lab-model"
     assert nmodl_main(["nmodl", str(CASES), str(HERE / "nmodl" / "CaDynamics_E2.mod"),
                        "-o", str(out)]) == 0
-    assert "pip install" in capsys.readouterr().out
+    assert f"pip install {out}" in capsys.readouterr().out
+    monkeypatch.chdir(tmp_path)  # a relative folder is named as a path, not a package name
+    assert nmodl_main(["nmodl", str(CASES / "leakunit.mod"), "-o", "rel-pkg"]) == 0
+    assert "pip install ./rel-pkg" in capsys.readouterr().out
     pyproject = (out / "pyproject.toml").read_text()
     assert '[project.entry-points."dendrax.channels"]' in pyproject
     assert 'hhx = "my_lab_model.hhx:hhx"' in pyproject

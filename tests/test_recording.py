@@ -176,6 +176,7 @@ def test_refusals(kwargs, message):
     ("vclamp.i", "soma", "no vclamp there"),
     ("Exp2Syn.x", "syn", r"Exp2Syn has no state or assigned variable 'x'; record one of \['A', 'B', 'g', 'i'\]"),
     ("i_membranes", "soma", "cannot record 'i_membranes'"),
+    ("gna_hh", "soma", r"cannot record 'gna_hh' \(NEURON's gna_hh is hh.gna here\)"),
 ])
 def test_what_cannot_be_recorded(name, where, message):
     cell = hh_cell(nseg=1)

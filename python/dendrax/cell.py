@@ -625,10 +625,14 @@ class Cell:
                              f"{sorted(set(syn.states) | set(assigned) | {'g', 'i'})}"
                              f"{_unrecordable(syn, q)}")
         if not dot:
-            raise ValueError(f"cannot record {name!r}: record one of {sorted(MEMBRANE_UNITS)}, "
-                             "an ion's current (ina, ik, ica), reversal potential (ena, ek, "
-                             "eca) or concentrations (nai, nao, cai, ...), "
-                             "'<mechanism>.<state or current>' or 'iclamp.i' / 'vclamp.i'")
+            var, _, suffix = name.rpartition("_")  # NEURON's spelling: gna_hh, m_hh
+            hint = (f" (NEURON's {name} is {suffix}.{var} here)" if var and suffix in
+                    self.mechanisms else "")
+            raise ValueError(f"cannot record {name!r}{hint}: record one of "
+                             f"{sorted(MEMBRANE_UNITS)}, an ion's current (ina, ik, ica), "
+                             "reversal potential (ena, ek, eca) or concentrations (nai, nao, "
+                             "cai, ...), '<mechanism>.<state, current or assigned>' or "
+                             "'iclamp.i' / 'vclamp.i'")
         if mech not in self.mechanisms:
             raise ValueError(f"cannot record {name!r}: {mech!r} is not inserted in this cell")
         m = self.mechanisms[mech]

@@ -283,6 +283,10 @@ class Network:
             return self._connect_points(pre, post, synapse, weight,
                                         1.0 if delay is None else delay, threshold, params,
                                         rule, indegree if indegree is not None else p, key)
+        if isinstance(synapse, str) and synapse in ("static", "static_synapse"):
+            raise ValueError("a 'static' connection (the default synapse) is one onto point "
+                             "neurons; onto a cell give the synapse to place there, e.g. "
+                             "net.connect(pre, post, 'Exp2Syn', weight=0.001)")
         if p is not None or key is not None or one_to_one or all_to_all or indegree is not None:
             raise ValueError("p, key, indegree, one_to_one and all_to_all are rules between populations; "
                              "between cells use fully_connect / sparse_connect / connect_matrix")

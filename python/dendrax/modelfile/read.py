@@ -17,6 +17,7 @@ from ..mechanisms import registry
 from ..mechanisms.base import GradedSynapse, IonPool, Synapse, as_range
 from ..morphology import Morphology, Section, dropped_end
 from ..names import REDUCTIONS
+from ..nmodl.registry import PACKAGE as NMODL_LOADED
 from ..network import Network
 from ..point import GENERATORS, GROUP as POINT_NEURONS, Generator, PointNeuron, SpikeGenerator
 from ..point import StaticSynapse, model as point_model
@@ -240,6 +241,11 @@ def _chosen(r: _Reader, w, group, name, package, what) -> plugins.Plugin:
     """The installed provider of ``name`` in ``group``: the package that provided it when the
     model was saved, else the one package that provides it (with a warning)."""
     found = plugins.providers(group).get(name, ())
+    if not found and _normal(package) == _normal(NMODL_LOADED):
+        r.fail(w, f"{what} {name!r} came from dendrax.nmodl.load when the model was saved "
+                  "(not an installed package): load the same .mod file first "
+                  f"(dendrax.nmodl.load(path)), or package it (dendrax nmodl FILE.mod -o DIR; "
+                  "pip install ./DIR) and save the model again")
     if not found:
         r.fail(w, f"{what} {name!r} (provided by package {package!r} when the model was "
                   f"saved) is not registered in this environment (entry point group "

@@ -11,6 +11,7 @@ that is not supported, with its line; exit status 1 when something is unsupporte
 
 from __future__ import annotations
 
+import os
 import sys
 
 
@@ -93,7 +94,7 @@ def run(opts) -> int:
         return 2
     names = sorted(info["channels"]) + sorted(info["synapses"])
     print(f"wrote {opts.out}: package {info['package']} with {len(names)} mechanisms "
-          f"({', '.join(names)}); install it with: pip install {opts.out}")
+          f"({', '.join(names)}); install it with: pip install {_as_path(opts.out)}")
     for f, err in info["skipped"].items():
         print(f"skipped {f}:\n{err}", file=sys.stderr)
     return 0
@@ -111,3 +112,9 @@ def main(argv=None) -> int:
 
 if __name__ == "__main__":
     raise SystemExit(main())
+
+
+def _as_path(folder) -> str:
+    """``folder`` as pip reads a path, not a package name: "./out" for "out"."""
+    text = str(folder)
+    return text if os.path.isabs(text) or text.startswith((".", "~")) else f".{os.sep}{text}"
