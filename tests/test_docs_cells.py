@@ -59,6 +59,9 @@ def test_cli_guide_commands_run(tmp_path, monkeypatch):
     # the saved model reruns bit for bit (its recordings, then the added one)
     np.testing.assert_array_equal(first["traces"], again["traces"][:3])
     assert again["labels"].tolist()[-1] == "ik@soma(0.5)" and (tmp_path / "run2" / "run.nwb").exists()
+    import dendrax as dx
+
+    assert len(dx.load(tmp_path / "run2" / "model.dendrax.json").recordings) == 4  # and ik
     point = np.load("point_out/traces.npz")
     assert point["units"].tolist() == ["mV", "mV"] and point["spike_times"].size > 100
     assert point["labels"].tolist() == ["V_m@exc[0]", "V_m@exc[1]"]

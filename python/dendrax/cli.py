@@ -39,12 +39,15 @@ def _simulate(opts, model=None) -> int:
         cell = spec.build()
         dx_save(cell, out / "model.dendrax.json")  # the built model, to rerun or share
         saved, records = [out / "model.dendrax.json"], spec.record
-    else:  # a saved model: its own recordings, and any --record
+    else:  # a saved model: its own recordings, and any --record (then saved again)
         cell, records = model, None
         for text in opts.record or []:
             name, _, where = text.partition("@")
             cell.record(name, parse_location(cell, where or "soma(0.5)"))
-    # columns named as the user wrote them (v@apic[3](1)), else by NEURON's section names
+        if opts.record:
+            dx_save(cell, out / "model.dendrax.json")
+            saved = [out / "model.dendrax.json"]
+    # columns named as the user wrote them (v@apic[3](1)); a saved model's by NEURON's names
     names = [text if "@" in text else f"{text}@soma(0.5)" for text in records] \
         if records else [f"{n}@{cell.location_name(loc)}" for n, loc in cell.recordings]
     # peak v at every segment for the morphology plot: a statistic, no trace kept
