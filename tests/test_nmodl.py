@@ -135,6 +135,17 @@ def test_which_range_assigned_are_recordable():
     np.testing.assert_allclose(g, 0.01 * np.concatenate([m[:1], m[:-1]]), rtol=1e-13)
 
 
+def test_a_pool_writing_cai_sets_it():
+    """WRITE cai: cai is a STATE, or the SOLVE'd block copies a STATE to it (cad.mod);
+    a file that does neither is refused (its cai would never move)."""
+    cad = nmodl.load(CASES / "cadx.mod", register=False)
+    assert issubclass(cad, IonPool) and set(cad.states) == {"ca", "cai"}
+    text = (CASES / "cadx.mod").read_text().replace("    cai = ca\n}", "}")
+    with pytest.raises(NmodlError, match=r"WRITE cai needs cai to be a STATE, or set from one "
+                                         r"by the SOLVE'd block"):
+        nmodl.load(text, register=False)
+
+
 def test_nonspecific_current_name():
     ih = nmodl.load(HERE / "nmodl" / "Ih.mod", register=False)
     assert ih.nonspecific == "ihcn" and ih.ions == ()

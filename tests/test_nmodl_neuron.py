@@ -9,7 +9,8 @@ whose INITIAL sets cai, read by a KINETIC channel's STEADYSTATE; bufpoolx: a buf
 whose INITIAL reads cai; ssdix: STEADYSTATE derivimplicit; coopx: a linear scheme whose
 rate depends on a state; mixx: comparisons as numbers, CONSTANT names, '->' units, dt
 outside the SOLVE; mainenx: a file-level LOCAL, a SOLVE of a PROCEDURE stepping with dt,
-VERBATIM return 0 closing it) -- is compiled with nrnivmodl
+VERBATIM return 0 closing it; cadx: a pool whose STATE ca is copied to cai, as Mainen's
+cad.mod) -- is compiled with nrnivmodl
 into one library (cached in the temp dir by a hash of the files) and simulated by NEURON in
 a subprocess (a process loads one mechanism library only, and the test process may hold
 tests/nmodl's). dendrax simulates the same one-compartment cell (L = diam = 20 um, pas)
@@ -90,6 +91,8 @@ CASES = {
     # comparisons as numbers, CONSTANT names, '->' units, dt in INITIAL and BREAKPOINT
     "mix": ({"mixx": {"g": 1e-4}, "hhx": {"gnabar": 0.12, "gkbar": 0.036, "gl": 0.0}}, 0.3,
             -10.0),
+    # a pool whose STATE ca is copied to cai by its DERIVATIVE (Mainen's cad.mod layout)
+    "cad": ({"cahvx": {"gbar": 0.003}, "cadx": {}}, 0.3, -10.0),
     # file-level LOCAL scratch, SOLVE of a PROCEDURE stepping with dt, VERBATIM return 0
     "mainen": ({"mainenx": {"gbar": 0.1}, "hhx": {"gnabar": 0.0, "gkbar": 0.036, "gl": 0.0}},
                0.3, -10.0),
@@ -113,6 +116,8 @@ TOL = {
     "coop": (2e-12, 1e-8, 2e-14),  # 2.8e-13, 1.6e-9 (vc), 2.7e-15 (coopx.O)
     "mix": (2e-12, 1e-8, 2e-10),  # 2.9e-13, 1.6e-9 (vc), 2.6e-11 (hhx.h)
     "mainen": (3e-12, 1e-8, 2e-10),  # 5.1e-13, 1.6e-9 (vc), 2.6e-11 (hhx.h)
+    "cad": (3e-12, 1e-8, 1e-11),  # 4.8e-13, 1.6e-9 (vc), 1.8e-12 (cahvx.m)
+    "cad:cn": (5e-12, 3e-11, 3e-13),  # 9.2e-13, 4.6e-12, 4.1e-14 (cahvx.m)
     "Exp2Synx": (1e-10, 1e-9, 1e-17),  # 2.5e-11, 2.2e-10, 1.7e-18 uS (A)
     # NEURON takes di/dv as (i(v + 0.001) - i(v)) / 0.001, dendrax exactly: for a current
     # non-linear in v (the Mg block) the implicit steps differ by that
@@ -245,7 +250,7 @@ def neuron_runs(runs, tmp: Path) -> dict:
 # cases also run under Crank-Nicolson ("cn": the cc protocol with NEURON's secondorder = 2),
 # where derivimplicit and sparse take nocmodl's implicit midpoint form (dendrax once took
 # the full implicit step: 0.012 mV for a linear gate, 0.4 mV for a non-linear synapse)
-CN_CASES = ("nadi", "kin3", "bufpool", "coop", "capool")
+CN_CASES = ("nadi", "kin3", "bufpool", "coop", "capool", "cad")
 
 
 def modes(case):
@@ -388,6 +393,8 @@ def test_matches_neuron(reference, case):
         assert np.ptp(ref[0]) > 10.0
         moved = [lab for i, lab in enumerate(labels, 1) if np.ptp(ref[i]) > 1e-3]
         assert moved, f"no state moves in {case}/{mode}"
+        if case == "cad":  # the pool fills (cai = ca, from 1e-4 mM at rest)
+            assert ref[1 + labels.index("cadx.cai")].max() > 1e-3
     if case == "hay":  # spikes, and calcium enters the pool
         ref = reference["hay:cc"]
         assert ref[0].max() > 0.0

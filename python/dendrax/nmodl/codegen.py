@@ -106,6 +106,10 @@ class Generator:
         for cur in d.nonspecific:
             self.assigned.setdefault(cur, "nA" if d.point else "mA/cm2")
         self.carried = self._carried()
+        # a pool whose STATE is not <ion>i but copied to it by the SOLVE'd block (cai = ca,
+        # Mainen's cad.mod): <ion>i is a state too, set where the file sets it
+        if self.pool and f"{self.pool}i" not in d.states:
+            self.carried.append(f"{self.pool}i")
         # RANGE ASSIGNED variables BREAKPOINT sets (a conductance, e.g. gNaTa_t): recordable
         # from ``assigned``, as NEURON records them, where BREAKPOINT sets them on every path
         # and the SOLVE'd block does not set them again (then NEURON records its value)

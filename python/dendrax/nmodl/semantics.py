@@ -4,7 +4,7 @@ not declared, recursion (``check``, run by ``dendrax.nmodl.describe`` after its 
 from __future__ import annotations
 
 from ..mechanisms.base import IONS
-from .description import BUILTINS, SPECIAL, Call, Description, mentioned
+from .description import BUILTINS, SPECIAL, Assign, Call, Description, If, mentioned
 
 
 def check(d: Description, problem, lines) -> None:
@@ -47,9 +47,10 @@ def check(d: Description, problem, lines) -> None:
             problem(ln, f"a mechanism writing several concentrations ({pools}) is not supported")
         if writes_current:
             problem(ln, "a mechanism writing both a concentration and a current is not supported")
-        if f"{ion}i" not in d.states:
-            problem(ln, f"WRITE {ion}i needs {ion}i to be a STATE (dendrax's ion pools integrate "
-                        "it)")
+        if f"{ion}i" not in d.states and not solved_sets(d, f"{ion}i"):
+            problem(ln, f"WRITE {ion}i needs {ion}i to be a STATE, or set from one by the "
+                        f"SOLVE'd block ({ion}i = {ion}, as Mainen's cad.mod): dendrax's ion "
+                        "pools integrate it")
     elif not d.point and not writes_current:
         problem(0, "the mechanism writes no current and no concentration")
     if d.point and not d.nonspecific:
@@ -151,3 +152,25 @@ def _recursion(functions: dict) -> dict:
                     seen.add(callee)
                     stack.append((callee, path + [callee]))
     return found
+
+
+def solved_sets(d: Description, name: str) -> bool:
+    """Whether the SOLVE'd block (or a PROCEDURE it calls) assigns ``name``: an ion pool
+    whose STATE is not <ion>i but copied to it (``cai = ca``)."""
+    if d.solve is None or d.solve[0] not in d.blocks:
+        return False
+    seen: set = set()
+
+    def sets(stmts) -> bool:
+        for st in stmts:
+            if isinstance(st, Assign) and st.name == name:
+                return True
+            if isinstance(st, If) and (sets(st.body) or sets(st.orelse)):
+                return True
+            if isinstance(st, Call) and st.name in d.functions and st.name not in seen:
+                seen.add(st.name)
+                if sets(d.functions[st.name].body):
+                    return True
+        return False
+
+    return sets(d.blocks[d.solve[0]].body)
