@@ -133,19 +133,22 @@ def test_a_plugins_declarations_are_checked(declare, message):
 def test_a_channels_current_is_checked_at_insert(returns, message):
     """What current returns is checked on abstract arrays when the channel is inserted: a
     wrong key, shape or dtype is named there, not deep inside the run."""
+    with pytest.raises(ValueError, match=message):
+        dx.Cell.ball_and_stick().insert(_ohmic(returns))
+
+
+def _ohmic(current, assigned=None):
+    """A leak channel class "ohmic_test" whose current (and assigned) return the given code."""
     from dendrax.mechanisms import Channel
 
+    lines = ["class Ohmic(Channel):", '    name = "ohmic_test"',
+             '    params = {"g": 1e-4, "e": -70.0}',
+             "    def current(self, v, states, params, env):", f"        return {current}"]
+    if assigned is not None:
+        lines += ["    def assigned(self, v, states, params, env):", f"        return {assigned}"]
     namespace = {"Channel": Channel}
-    exec(textwrap.dedent(f"""
-        class Ohmic(Channel):
-            name = "ohmic_test"
-            params = {{"g": 1e-4, "e": -70.0}}
-
-            def current(self, v, states, params, env):
-                return {returns}
-    """), namespace)
-    with pytest.raises(ValueError, match=message):
-        dx.Cell.ball_and_stick().insert(namespace["Ohmic"])
+    exec("\n".join(lines), namespace)
+    return namespace["Ohmic"]
 
 
 @pytest.mark.parametrize("returns,message", [
@@ -162,22 +165,8 @@ def test_a_channels_current_is_checked_at_insert(returns, message):
 def test_a_channels_assigned_values_are_checked_at_insert(returns, message):
     """``assigned`` (recordable extras, NEURON's RANGE ASSIGNED) is checked like current:
     a name that is already a parameter, state or current would be ambiguous."""
-    from dendrax.mechanisms import Channel
-
-    namespace = {"Channel": Channel}
-    exec(textwrap.dedent(f"""
-        class Ohmic(Channel):
-            name = "ohmic_test"
-            params = {{"g": 1e-4, "e": -70.0}}
-
-            def current(self, v, states, params, env):
-                return {{"": params["g"] * (v - params["e"])}}
-
-            def assigned(self, v, states, params, env):
-                return {returns}
-    """), namespace)
     with pytest.raises(ValueError, match=message):
-        dx.Cell.ball_and_stick().insert(namespace["Ohmic"])
+        dx.Cell.ball_and_stick().insert(_ohmic('{"": params["g"] * (v - params["e"])}', returns))
 
 
 def test_a_plugins_assigned_value_is_recorded_with_its_unit():
