@@ -13,6 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .timecourse import play
+
 __all__ = ["plot_network", "plot_run", "quantity_label", "short_title"]
 
 DPI = 130
@@ -26,7 +28,8 @@ MIN_WIDTH = 1.3  # pt: the thinnest neurite drawn
 SCALE_BARS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000)  # um
 
 QUANTITIES = {"mV": "potential", "nA": "current", "mA/cm2": "current density",
-              "uS": "conductance", "mM": "concentration", "ms": "time", "um": "length"}
+              "uS": "conductance", "S/cm2": "conductance density", "mM": "concentration",
+              "ms": "time", "um": "length"}
 PRETTY_UNITS = {"uS": "µS", "um": "µm", "mA/cm2": "mA/cm²", "uF/cm2": "µF/cm²",
                 "S/cm2": "S/cm²"}
 
@@ -337,12 +340,15 @@ def plot_run(cell, result, path, *, peak=None, title="dendrax", stimuli=None):
     if current_stims:
         ax_s = axes[-1]
         for k, (kind, loc, a, b, amp) in enumerate(current_stims):
-            if kind == "IClamp":
-                ts = np.array([t[0], a, a, a + b, a + b, t[-1]])
-                ts = np.clip(ts, t[0], t[-1])
-                ys = np.array([0, 0, amp, amp, 0, 0])
-            else:
-                ts, ys = np.concatenate([[t[0]], a, [t[-1]]]), np.concatenate([[0], b, [0]])
+            if kind == "IClamp":  # on from delay to delay + dur (to the end, if it outlasts it)
+                ts = np.clip(np.array([t[0], a, a, a + b, a + b, t[-1]]), t[0], t[-1])
+                after = 0.0 if a + b < t[-1] else amp
+                ys = np.array([0, 0, amp, amp, after, after])
+            else:  # the played waveform: its points, and its value at the end of the run
+                a, b = np.asarray(a, float), np.asarray(b, float)
+                end = play(np.array([t[-1]]), a, b)[0]
+                ts = np.concatenate([[t[0]], a, [t[-1]]])
+                ys = np.concatenate([[0.0 if a[0] > t[0] else b[0]], b, [end]])
             ax_s.plot(ts, ys, color=STIM_COLOR, lw=1.1, ls=LINESTYLES[k % len(LINESTYLES)],
                       label=f"{_stim_label(kind, a, b, amp)} {_location_name(cell, loc)}")
         ax_s.set_ylabel("stimulus (nA)")
