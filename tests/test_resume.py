@@ -174,18 +174,97 @@ def test_a_resumed_run_differentiates():
     assert abs(fd) > 1e-3
 
 
+def test_what_a_resumed_run_keeps_from_its_start():
+    """Delays (spikes in flight keep theirs: NEURON's events), SEClamp durations (NEURON's
+    tc2, tc3 from INITIAL) and plastic weights (the run's state) cannot change between the
+    runs: refused rather than delivering a spike twice, or never."""
+    cell = dx.Cell.ball_and_stick(nseg=[1, 3]).insert("hh")
+    cell.synapse("Exp2Syn", cell.section(1)(0.5), spike_times=[9.0], weight=0.004, delay=0.0)
+    cell.vclamp(cell.soma(0.5), amp=[-65.0, -50.0, -65.0], dur=[5.0, 20.0, 100.0], rs=1e9)
+    cell.record("v", cell.soma(0.5))
+    first = dx.simulate(cell, 10.0, DT)
+    later = cell.params
+    later["synapses"]["Exp2Syn"]["delay"] = jnp.asarray([3.0])
+    with pytest.raises(ValueError, match="keeps the delays of the run it continues"):
+        dx.simulate(cell, 20.0, params=later, resume=first)
+    later = cell.params
+    later["stimuli"]["vclamp"]["dur"] = jnp.asarray([[5.0, 10.0, 100.0]])
+    with pytest.raises(ValueError, match="keeps the SEClamp durations"):
+        dx.simulate(cell, 20.0, params=later, resume=first)
+    later = cell.params  # a weight, an amplitude: act from then on
+    later["synapses"]["Exp2Syn"]["weight"] = jnp.asarray([0.008])
+    later["stimuli"]["vclamp"]["amp"] = jnp.asarray([[-65.0, -40.0, -65.0]])
+    assert np.isfinite(np.asarray(dx.simulate(cell, 20.0, params=later, resume=first).traces)).all()
+
+    net = dx.Network()
+    noise = net.population("poisson_generator", 2, rate=500.0)
+    relay = net.population("parrot_neuron", 2)
+    pop = net.population("iaf_psc_alpha", 2)
+    net.connect(noise, relay, "static", weight=1.0, delay=1.0, one_to_one=True)
+    net.connect(relay, pop, "stdp_synapse", weight=50.0, delay=1.0)
+    net.record_spikes(pop)
+    a = dx.simulate(net, 50.0, 0.1)
+    learned = net.params
+    learned["synapses"]["stdp_synapse"]["weight"] = jnp.full(4, 10.0)
+    with pytest.raises(ValueError, match=r"keeps the plastic weights .* set it in "
+                                         r"res.state.plastic"):
+        dx.simulate(net, 100.0, params=learned, resume=a)
+    traced_key = jax.jit(lambda k: dx.simulate(net, 50.0, 0.1, key=k))(jax.random.PRNGKey(3))
+    with pytest.raises(ValueError, match="traced key .*: give the same key again"):
+        dx.simulate(net, 100.0, resume=traced_key)
+
+
+def test_the_rates_of_resumed_parts_add_up():
+    """A point neuron spikes at the end of its update (a spike at a part's end is that
+    part's): its window is (t_start, t_stop], NEST's; a cell's [t_start, t_stop)."""
+    net = dx.Network()
+    gen = net.population("spike_generator", 1, spike_times=[[20.0, 40.0, 60.0]])
+    relay = net.population("parrot_neuron", 1)
+    net.connect(gen, relay, "static", weight=1.0, delay=0.1)
+    net.record_spikes(relay)
+    whole = dx.simulate(net, 80.0, 0.1)
+    first = dx.simulate(net, 40.1, 0.1)
+    second = dx.simulate(net, 80.0, resume=first)
+    np.testing.assert_allclose(whole.spikes[0], [20.1, 40.1, 60.1])
+    assert first.spikes[0][-1] == pytest.approx(40.1) and second.spikes[0].size == 1
+    counts = first.rates() * 40.1 / 1e3 + second.rates() * (80.0 - 40.1) / 1e3
+    np.testing.assert_allclose(counts, [3.0])
+    np.testing.assert_allclose(whole.rates(40.1), second.rates())
+
+
+def test_a_batch_resumes_one_run():
+    """simulate_batch goes on from one run's state for every member (its dt by default)."""
+    from dendrax.training.batch import simulate_batch
+
+    cell = dx.Cell.ball_and_stick(nseg=[1, 3]).insert("hh")
+    cell.iclamp(cell.soma(0.5), delay=1.0, dur=20.0, amp=0.3)
+    cell.record("v", cell.soma(0.5))
+    first = dx.simulate(cell, 5.0, 0.05)
+    n = cell.params["channels"]["hh"]["gnabar"].shape[0]
+    gna = jnp.asarray([0.1, 0.12])[:, None] * jnp.ones((1, n))
+    out = simulate_batch(cell, {"channels": {"hh": {"gnabar": gna}}}, 10.0, resume=first)
+    one = dx.simulate(cell, 10.0, resume=first)
+    assert out.shape == (2, 1, 100)
+    np.testing.assert_allclose(np.asarray(out[1]), np.asarray(one.traces), rtol=0, atol=1e-9)
+
+
 def test_what_cannot_be_resumed():
     first = dx.simulate(CELL, 10.0, DT, celsius=10.0)
     with pytest.raises(ValueError, match="v_init does not apply"):
         dx.simulate(CELL, 20.0, v_init=-70.0, resume=first)
     with pytest.raises(ValueError, match=r"keeps the time step .* \(dt = 0.025 ms\)"):
         dx.simulate(CELL, 20.0, 0.05, resume=first)
-    with pytest.raises(ValueError, match="ended at 10 ms, got t_stop = 10"):
+    with pytest.raises(ValueError, match="ended at 10 ms .*, got t_stop = 10"):
         dx.simulate(CELL, 10.0, resume=first)
+    with pytest.raises(ValueError, match="by at least one step"):
+        dx.simulate(CELL, 10.0 + DT / 4, resume=first)
     with pytest.raises(ValueError, match="a run of another cell or network"):
         dx.simulate(_cell().record("v", CELL.section(1)(0.1)), 20.0, resume=first)
     with pytest.raises(ValueError, match="the Result of a simulate"):
         dx.simulate(CELL, 20.0, resume=first.traces)
+    stateless = dx.Result(first.t, first.traces, first.labels, meta=first.meta)
+    with pytest.raises(ValueError, match="got a Result without the final state of a run"):
+        dx.simulate(CELL, 20.0, resume=stateless)
     batch = jax.vmap(lambda g: dx.simulate(CELL, 10.0, DT, celsius=10.0, params={
         **CELL.params, "channels": {**CELL.params["channels"], "hh": {
             **CELL.params["channels"]["hh"], "gnabar": CELL.params["channels"]["hh"]["gnabar"] * g}}}))(

@@ -142,8 +142,10 @@ class Result:
 
     def rates(self, t_start: float | None = None, t_stop: float | None = None) -> np.ndarray:
         """Mean firing rate (Hz) of each recorded source between t_start and t_stop (ms;
-        default the whole run: 0, or a resumed run's t_start, to its end): spikes in
-        [t_start, t_stop) / duration."""
+        default the whole run: 0, or a resumed run's t_start, to its end): spikes in the
+        window / duration. A cell's window is [t_start, t_stop) (it spikes at the start of a
+        step, NEURON's NetCon), a point neuron's (t_start, t_stop] (at the end of its update,
+        NEST's recording window), so the rates of a run's resumed parts add up."""
         end = float(self.meta.get("t_stop", np.asarray(self.t)[-1]))
         begin = float(self.meta.get("t_start", 0.0))
         t_start = begin if t_start is None else t_start
@@ -156,7 +158,9 @@ class Result:
                                  "the rate would be diluted)")
         if not t_stop > t_start:
             raise ValueError(f"need t_stop > t_start, got {t_start}, {t_stop}")
-        return np.array([np.sum((s >= t_start) & (s < t_stop)) for s in self.spikes],
+        return np.array([np.sum((s > t_start) & (s <= t_stop)) if shift else
+                         np.sum((s >= t_start) & (s < t_stop))
+                         for s, shift in zip(self.spikes, self.spike_shift)],
                         float) * 1e3 / (t_stop - t_start)
 
     def isis(self) -> list:

@@ -9,6 +9,7 @@ runs the time loop (``dendrax.simulation``) in one piece or in pieces (``chunk``
 
 from __future__ import annotations
 
+import hashlib
 import warnings
 
 import jax
@@ -20,6 +21,7 @@ from .delays import sized
 from .lowering import core_params, lower
 from .timecourse import drive, step_count
 from .quantities import magnitude
+from .point.plasticity import PLASTIC
 from .result import Result
 from .simulation import METHODS, advance, initialize, run, schedule, statistics
 
@@ -113,6 +115,9 @@ def simulate(target, t_stop: float, dt: float | None = None, *, params=None,
     model = sized(model, layout, params, dt)
     core = core_params(layout, params, v_init=v_init, celsius=celsius)
     if key is None and resume is not None and "key" in resume.meta:
+        if resume.meta["key"] == "traced":
+            raise ValueError("the run to resume drew its Poisson spikes with a traced key (not "
+                             "kept in its meta): give the same key again (key=...)")
         key = np.asarray(resume.meta["key"], np.uint32)  # the resumed run's draws go on
     if key is not None:
         key = random_key(key)
@@ -125,11 +130,16 @@ def simulate(target, t_stop: float, dt: float | None = None, *, params=None,
     if start:
         meta = {**meta, "t_start": start * float(dt), "v_init": resume.meta.get("v_init")}
         meta = {k: x for k, x in meta.items() if x is not None}
-    if key is not None and core.get("key") is not None and \
-            not isinstance(key, jax.core.Tracer):  # for a resumed run's default
-        data = jax.random.key_data(key) if jax.dtypes.issubdtype(
-            key.dtype, jax.dtypes.prng_key) else key
-        meta["key"] = tuple(int(x) for x in np.asarray(data).ravel())
+    if key is not None and core.get("key") is not None:  # for a resumed run's default
+        if isinstance(key, jax.core.Tracer):
+            meta["key"] = "traced"
+        else:
+            data = jax.random.key_data(key) if jax.dtypes.issubdtype(
+                key.dtype, jax.dtypes.prng_key) else key
+            meta["key"] = tuple(int(x) for x in np.asarray(data).ravel())
+    meta["fixed"] = _fixed_at_start(params)
+    if resume is not None:
+        _check_fixed(resume.meta.get("fixed", ()), meta["fixed"])
     kw = dict(units=[u for u, keep in zip(layout.units, traced) if keep],
               stat_labels=[(*lab, r.reduce) for lab, r in zip(layout.labels, model.recordings)
                            if r.reduce is not None],
@@ -156,16 +166,54 @@ def simulate(target, t_stop: float, dt: float | None = None, *, params=None,
                   spike_shift=layout.spike_shift, spike_times=spike_times, state=state, **kw)
 
 
+# what a resumed run cannot change: fixed when the run started (NEURON fixes an event's
+# delivery when it is sent and an SEClamp's level times in INITIAL; a plastic weight is
+# the run's state, params give only its start)
+_FIXED = (("delays", lambda name, group: group.get("delay") if name != "stimuli" else None),
+          ("plastic weights", lambda name, group: group.get("weight") if name in PLASTIC else None),
+          ("SEClamp durations", lambda name, group: group.get("dur") if name == "vclamp" else None))
+
+
+def _fixed_at_start(params) -> tuple:
+    """(what, hash) of the values a resumed run must keep: delays, plastic connections'
+    weights, SEClamp durations (a what is left out where traced)."""
+    groups = list(params.get("synapses", {}).items()) + \
+        [("vclamp", params.get("stimuli", {}).get("vclamp", {}))]
+    out = []
+    for what, pick in _FIXED:
+        values = [pick(name, g) for name, g in groups]
+        values = [v for v in values if v is not None]
+        if any(isinstance(v, jax.core.Tracer) for v in values):
+            continue
+        h = hashlib.sha1()
+        for v in values:
+            h.update(np.ascontiguousarray(np.asarray(v, float)).tobytes())
+        out.append((what, h.hexdigest()[:16]))
+    return tuple(out)
+
+
+def _check_fixed(before, now) -> None:
+    changed = sorted(what for what, h in now if dict(before).get(what, h) != h)
+    if changed:
+        raise ValueError(
+            f"a resumed run keeps the {' and '.join(changed)} of the run it continues (spikes "
+            "in flight keep the delay they were sent with, as NEURON's events; an SEClamp's "
+            "level times are fixed at initialization, as NEURON's tc2, tc3; a plastic weight "
+            "is the run's state, params give only its start: set it in res.state.plastic): "
+            "give the same values, or start a new run")
+
+
 def _resumed_settings(resume, dt, v_init, celsius, method):
     """dt, v_init, celsius, method of a run resuming ``resume``: its own unless given (dt
     must be its dt); a ValueError for a v_init or a Result that cannot be resumed."""
-    if not isinstance(resume, Result) or resume.state is None:
+    if not isinstance(resume, Result) or resume.state is None or "dt" not in resume.meta:
+        what = ("a Result without the final state of a run (read from a file, or made by hand)"
+                if isinstance(resume, Result) else type(resume).__name__)
         raise ValueError(f"resume takes the Result of a simulate() run (with its final state), "
-                         f"got {type(resume).__name__}")
+                         f"got {what}")
     if v_init is not None:
         raise ValueError("a resumed run goes on from the state where the last run ended: "
-                         "v_init does not apply (set the state's values with params, or start "
-                         "a new run)")
+                         "v_init does not apply (start a new run for another v_init)")
     meta = resume.meta
     if dt is not None and magnitude(dt, "ms", "dt") != meta["dt"]:
         raise ValueError(f"a resumed run keeps the time step of the run it continues "
@@ -185,8 +233,9 @@ def _resumed_steps(resume, layout, n_steps: int, t_stop) -> int:
                          "sections, nodes or recordings differ): resume a run of this target")
     start = step_count(resume.meta["t_stop"], resume.meta["dt"])
     if n_steps <= start:
-        raise ValueError(f"a resumed run goes on to a later t_stop: the run it continues ended "
-                         f"at {resume.meta['t_stop']:g} ms, got t_stop = {t_stop!r}")
+        raise ValueError(f"a resumed run goes on to a later t_stop, by at least one step: the "
+                         f"run it continues ended at {resume.meta['t_stop']:g} ms (dt = "
+                         f"{resume.meta['dt']:g} ms), got t_stop = {t_stop!r}")
     return start
 
 
@@ -199,7 +248,8 @@ def _resumed_state(resume, model, core, dt):
     if jax.tree_util.tree_structure(got) != jax.tree_util.tree_structure(expected) or any(
             a.shape != b.shape or a.dtype != b.dtype for a, b in
             zip(jax.tree_util.tree_leaves(got), jax.tree_util.tree_leaves(expected))):
-        raise ValueError("resume: that Result's state does not fit this run: resume one run "
+        raise ValueError("resume: that Result's state does not fit this run: resume a run of "
+                         "this target (the same mechanisms, synapses and connections), one run "
                          "(not a batch from vmap or simulate_batch), in the same precision, "
                          "with delays that fit the same spike buffers")
     return resume.state

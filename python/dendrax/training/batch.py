@@ -16,6 +16,7 @@ from .. import timecourse
 from ..checks import check_finite, check_values
 from ..distributed import resolve_devices
 from ..lowering import lower
+from ..result import Result
 from ..stdrun import simulate
 
 AXIS = "batch"
@@ -59,7 +60,7 @@ def batch_axes(params, base) -> tuple[dict, int]:
     return axes, sizes.pop()
 
 
-def simulate_batch(cell, params_batch, t_stop: float, dt: float = 0.025, *, in_axes=None,
+def simulate_batch(cell, params_batch, t_stop: float, dt: float | None = None, *, in_axes=None,
                    base: dict | None = None, devices=None, **simulate_kwargs):
     """Simulate a batch of parameter sets (and stimuli) in one call: traces [B, n_rec, n_t].
 
@@ -71,7 +72,7 @@ def simulate_batch(cell, params_batch, t_stop: float, dt: float = 0.025, *, in_a
             axis of size B: ``{"channels": {"hh": {"gnabar": [B, n]}}}`` batches the
             conductance, ``{"stimuli": {"iclamp": {"amp": [B, n_clamps]}}}`` the stimulus
             amplitude.
-        t_stop, dt: as ``dendrax.simulate``.
+        t_stop, dt: as ``dendrax.simulate`` (dt: default 0.025 ms, or that of ``resume``).
         in_axes: a pytree of 0 / None like the params (as ``jax.vmap``'s); default:
             inferred, 0 where a leaf has one more axis than the cell's own.
         devices: None (every device of the default backend), an int (the first n),
@@ -124,12 +125,15 @@ def simulate_batch(cell, params_batch, t_stop: float, dt: float = 0.025, *, in_a
         params = jax.tree_util.tree_map(
             lambda x, a: x if a is None else jnp.concatenate([x, jnp.repeat(x[-1:], pad, 0)]),
             params, in_axes, is_leaf=lambda a: a is None)
+    resume = simulate_kwargs.pop("resume", None)  # every member goes on from its state
+    if dt is None:
+        dt = resume.meta.get("dt", 0.025) if isinstance(resume, Result) else 0.025
     fn, specs, mesh = _compiled(cell, float(t_stop), float(dt), in_axes, tuple(devices),
-                                simulate_kwargs)
+                                simulate_kwargs, resume is not None)
     if mesh is not None:
         params = jax.tree_util.tree_map(lambda x, s: jax.device_put(x, NamedSharding(mesh, s)),
                                         params, specs)
-    out = fn(params)
+    out = fn(params, resume)
     return out[:size] if pad else out
 
 
@@ -147,7 +151,7 @@ def _hashable(value):
 _CACHE: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
 
-def _compiled(cell, t_stop, dt, in_axes, devices, kwargs):
+def _compiled(cell, t_stop, dt, in_axes, devices, kwargs, resumed: bool):
     n_steps = timecourse.step_count(t_stop, dt) if dt > 0 and np.isfinite(t_stop / dt) else 0
     model, _, layout = lower(cell)
     with jax.ensure_compile_time_eval():  # concrete even when called inside a jitted loss
@@ -156,24 +160,24 @@ def _compiled(cell, t_stop, dt, in_axes, devices, kwargs):
     for leaf in jax.tree_util.tree_leaves(drive):
         digest.update(np.asarray(leaf).tobytes())
     axes, treedef = jax.tree_util.tree_flatten(in_axes, is_leaf=lambda a: a is None)
-    key = (model, digest.hexdigest(), t_stop, dt, treedef, tuple(axes), devices,
+    key = (model, digest.hexdigest(), t_stop, dt, treedef, tuple(axes), devices, resumed,
            tuple(sorted((k, _hashable(v)) for k, v in kwargs.items())))
     per_cell = _CACHE.setdefault(cell, {})
     if key in per_cell:
         return per_cell[key]
     ref = weakref.ref(cell)  # the cache must not keep the cell alive
 
-    def one(p):
-        return simulate(ref(), t_stop, dt, params=p, **kwargs).traces
+    def one(p, resume):  # the resumed Result is an argument (a pytree), shared by all
+        return simulate(ref(), t_stop, dt, params=p, resume=resume, **kwargs).traces
 
-    batched = jax.vmap(one, in_axes=(in_axes,))
+    batched = jax.vmap(one, in_axes=(in_axes, None))
     if len(devices) == 1:
         entry = (jax.jit(batched), None, None)
     else:
         mesh = Mesh(np.asarray(devices), (AXIS,))
         specs = jax.tree_util.tree_map(lambda a: P() if a is None else P(AXIS), in_axes,
                                        is_leaf=lambda a: a is None)
-        spmd = jax.shard_map(batched, mesh=mesh, in_specs=(specs,), out_specs=P(AXIS),
+        spmd = jax.shard_map(batched, mesh=mesh, in_specs=(specs, P()), out_specs=P(AXIS),
                              check_vma=False)
         entry = (jax.jit(spmd, out_shardings=NamedSharding(mesh, P(AXIS))), specs, mesh)
     if len(per_cell) >= 8:
