@@ -187,7 +187,8 @@ def dendrax_loop(net, t_stop, dt, *, checkpoint=None):
 
     def forward(p):
         core = lowering.core_params(layout, p, v_init=M.V_INIT, celsius=M.CELSIUS)
-        return run(model, core, drv, jnp.asarray(dt), checkpoint=checkpoint)
+        out = run(model, core, drv, jnp.asarray(dt), checkpoint=checkpoint)
+        return out.traces, out.raster, out.stats
 
     return forward, params
 

@@ -29,3 +29,16 @@ def run_in_processes(tmp_path):
         return out
 
     return run
+
+
+@pytest.fixture(autouse=True)
+def _exact_hh_rates_in_neuron():
+    """Every test starts with NEURON's hh computing its rates exactly (usetable_hh = 0, as
+    dendrax does): a test that runs NEURON with its tables (the benchmarks' "user" runs)
+    sets them itself, and one that fails midway must not leave them on for the next."""
+    if "neuron" in sys.modules:
+        from neuron import h
+
+        if hasattr(h, "usetable_hh"):
+            h.usetable_hh = 0
+    yield
