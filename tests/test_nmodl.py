@@ -128,7 +128,7 @@ def test_which_range_assigned_are_recordable():
     for name, why in (("minf", "its SOLVE'd block sets it"),
                       ("stick", "BREAKPOINT sets it on some paths only"),
                       ("never", "BREAKPOINT does not set it")):
-        with pytest.raises(ValueError, match=rf"rangex.mod declares RANGE {name}, but {why}"):
+        with pytest.raises(ValueError, match=rf"its NMODL file declares RANGE {name}, but {why}"):
             cell.record(f"rangex.{name}", cell.soma(0.5))
     cell.record("rangex.g", cell.soma(0.5)).record("rangex.m", cell.soma(0.5))
     g, m = np.asarray(dx.simulate(cell, 1.0, 0.025).traces)
@@ -144,6 +144,14 @@ def test_a_pool_writing_cai_sets_it():
     with pytest.raises(NmodlError, match=r"WRITE cai needs cai to be a STATE, or set from one "
                                          r"by the SOLVE'd block"):
         nmodl.load(text, register=False)
+    # set in a PROCEDURE that the SOLVE'd PROCEDURE calls
+    procedure = """
+BREAKPOINT { SOLVE step }
+PROCEDURE step() { ca = ca + dt * (cainf - ca) / taur  tell(1) }
+PROCEDURE tell(x) { cai = ca }
+"""
+    body = text[:text.index("BREAKPOINT")] + procedure
+    assert set(nmodl.load(body, register=False).states) == {"ca", "cai"}
 
 
 def test_nonspecific_current_name():

@@ -216,9 +216,25 @@ def test_a_subclass_that_rewrites_current_does_not_inherit_assigned():
     with pytest.raises(ValueError, match="fastna_test has no state, current or assigned "
                                          "variable 'gna'"):
         cell.record("fastna_test.gna", cell.soma(0.5))
-    cell.record("coldhh_test.gna", cell.section(1)(0.5)).record("v", cell.soma(0.5))
-    res = dx.simulate(cell, 1.0, 0.025)
-    assert np.isfinite(np.asarray(res.traces)).all()
+    for q in ("gna", "m", "h"):
+        cell.record(f"coldhh_test.{q}", cell.section(1)(0.5))
+    gna, m, h = np.asarray(dx.simulate(cell, 1.0, 0.025).traces)
+    gnabar = cell.params["channels"]["coldhh_test"]["gnabar"][0]
+    # recorded after each step from the states at its start, as the currents
+    np.testing.assert_allclose(gna[1:], gnabar * m[:-1] ** 3 * h[:-1], rtol=1e-12)
+
+
+def test_a_renamed_hay_channel_keeps_its_conductance_name():
+    """A subclass under another name keeps the model's RANGE name of its conductance, as a
+    renamed copy of the .mod file would (and its units stay consistent)."""
+    from dendrax.mechanisms.hay import K_Pst
+
+    class MyK(K_Pst):
+        name = "myk_test"
+
+    cell = dx.Cell.ball_and_stick(nseg=[1, 1]).insert(MyK)
+    cell.record("myk_test.gK_Pst", cell.soma(0.5))
+    assert dx.simulate(cell, 0.1, 0.025).units == ("S/cm2",)
 
 
 def test_rates_of_an_undeclared_state_are_refused():

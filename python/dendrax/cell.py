@@ -29,7 +29,7 @@ def _unrecordable(mech, name: str) -> str:
     """Why an NMODL mechanism's RANGE variable ``name`` cannot be recorded ("" if it does
     not declare it): the generated class lists them in ``unrecordable``."""
     why = getattr(mech, "unrecordable", {}).get(name)
-    return "" if why is None else f" ({mech.name}.mod declares RANGE {name}, but {why})"
+    return "" if why is None else f" (its NMODL file declares RANGE {name}, but {why})"
 
 
 def _same_settings(a, b) -> bool:
@@ -617,17 +617,13 @@ class Cell:
                 raise ValueError(f"cannot record {name!r} at {loc}: no {mech} synapse there")
             syn = kinds[mech]
             assigned = assigned_names(syn)
-            if q in syn.states or q in assigned:
-                return syn.units.get(q, "1")
-            if q in ("i", "g"):
-                return "nA" if q == "i" else "uS"
+            if q in syn.states or q in assigned or q in ("i", "g"):
+                return syn.units.get(q, {"i": "nA", "g": "uS"}.get(q, "1"))
             raise ValueError(f"{mech} has no state or assigned variable {q!r}; record one of "
                              f"{sorted(set(syn.states) | set(assigned) | {'g', 'i'})}"
                              f"{_unrecordable(syn, q)}")
         if not dot:
-            var, _, suffix = name.rpartition("_")  # NEURON's spelling: gna_hh, m_hh
-            hint = (f" (NEURON's {name} is {suffix}.{var} here)" if var and suffix in
-                    self.mechanisms else "")
+            hint = self._neuron_spelling(name)
             raise ValueError(f"cannot record {name!r}{hint}: record one of "
                              f"{sorted(MEMBRANE_UNITS)}, an ion's current (ina, ik, ica), "
                              "reversal potential (ena, ek, eca) or concentrations (nai, nao, "
@@ -653,6 +649,17 @@ class Cell:
             raise ValueError(f"cannot record {name!r} at {self._where(loc)}: {mech} is not "
                              "inserted there")
         return unit
+
+    def _neuron_spelling(self, name: str) -> str:
+        """A hint where ``name`` is NEURON's <variable>_<suffix> of an inserted mechanism
+        (gna_hh, m_NaTa_t) and that variable is recordable: "" otherwise."""
+        for mech in sorted(self.mechanisms, key=len, reverse=True):
+            var = name[:-len(mech) - 1] if name.endswith("_" + mech) else ""
+            m = self.mechanisms[mech]
+            if var and (var in m.states or var in assigned_names(m) or
+                        (isinstance(m, Channel) and var in channel_currents(m))):
+                return f" (NEURON's {name} is {mech}.{var} here)"
+        return ""
 
     def _where(self, loc: Location) -> str:
         """A location's name for messages; at a section end, the segment NEURON reads."""

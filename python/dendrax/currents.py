@@ -193,10 +193,11 @@ def membrane_currents(model: Model, core, v, states, env, ion_conductances: bool
     return out + ({ion: i_ion[("g", ion)] for ion in model.ions},) if ion_conductances else out
 
 
-def assigned_values(model: Model, core, v, states, env, syn_states):
+def assigned_values(model: Model, core, v, states, env, syn_states) -> dict:
     """What the recorded channels' and event synapses' ``assigned`` give (e.g. hh's "gna"),
-    at v [N] and their states, as their currents see them: (per channel placement, per
-    synapse placement: {name: [n]}, {} where none of a placement's is recorded)."""
+    at v [N] and their states, as their currents see them: {"channel_assigned": per channel
+    placement, "synapse_assigned": per synapse placement: {name: [n]}, {} where none of a
+    placement's is recorded}."""
     wanted = {r.source[:2] for r in model.recordings}
     out = ([], [])
     for kind, placements, params, values in (("channel_assigned", model.channels,
@@ -214,7 +215,7 @@ def assigned_values(model: Model, core, v, states, env, syn_states):
             out[kind == "synapse_assigned"].append(
                 {k: jnp.broadcast_to(jnp.asarray(x, vl.dtype), vl.shape)
                  for k, x in fn(*args).items()})
-    return tuple(out[0]), tuple(out[1])
+    return {"channel_assigned": tuple(out[0]), "synapse_assigned": tuple(out[1])}
 
 
 def synaptic_currents(model: Model, core, v, syn_states, v_pre, graded_states):

@@ -15,7 +15,8 @@ class Result:
     """What a simulation recorded (a pytree: ``jax.jit`` can return it).
 
     Attributes:
-        t: [n_t] times in ms (0, k dt, ..., t_stop; k = record_every).
+        t: [n_t] times in ms (0, k dt, ..., t_stop; k = record_every; a resumed run's from
+            t_start + k dt).
         traces: [n_traces, n_t] in the recorded quantity's units (``units``).
         labels: (name, Location) of each trace, in the order they were added (in a
             network, each Location carries its cell index).
@@ -24,7 +25,8 @@ class Result:
         stats: [n_stats] the statistics asked for with ``record(..., reduce=...)``.
         stat_labels: (name, Location, "max" | "min" | "mean") of each statistic.
         stat_units: the unit of each statistic.
-        raster: [n_steps, Q] bool: whether recorded spike source q fired at step n (t = n dt).
+        raster: [n_steps, Q] bool: whether recorded spike source q fired at step n (t = n dt;
+            a resumed run's rows from its ``first_step``).
         spike_cells: [Q] the neuron of each recorded spike source: cells 0 .. C - 1, then
             point neurons C + k (k numbered over all populations).
         spike_shift: [Q] steps from a raster row to the spike's time (1 for point neurons,
@@ -34,7 +36,9 @@ class Result:
             (``Layout.fingerprint``: its sections, nodes and recordings); a resumed run's
             also "t_start", where it took over (its samples and raster start after it).
         state: the simulation state at t_stop (``dendrax.simulation.State``), which
-            ``simulate(..., resume=res)`` goes on from.
+            ``simulate(..., resume=res)`` goes on from. A Result returned from ``jax.jit`` or
+            ``jax.vmap`` carries it too (per member: v, gates, spike buffers, plastic
+            weights); return ``res.traces`` where only the traces are needed.
     """
 
     def __init__(self, t, traces, labels, raster=None, spike_cells=(), *, units=None, stats=None,

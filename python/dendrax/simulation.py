@@ -154,8 +154,7 @@ def _observe_initial(model: Model, core, state: State, waveform0, dt=None) -> di
                   .at[model.waveform_nodes].add(waveform0).at[model.vclamp_nodes].add(vclamp))
     return {"v": v, "channels": state.channels, "synapses": state.synapses, "graded": state.graded,
             "channel_currents": per_mech, "ions": i_ion, "i_cap": jnp.zeros_like(v),
-            **dict(zip(("channel_assigned", "synapse_assigned"), assigned_values(
-                model, core, v, state.channels, env, state.synapses))),
+            **assigned_values(model, core, v, state.channels, env, state.synapses),
             "i_membrane": i_membrane, "synapse_currents": event, "graded_currents": graded,
             "iclamp": iclamp, "waveform": waveform0, "vclamp": vclamp, "points": state.points,
             "plastic": state.plastic, "ion_values": _ion_values(model, env, state.conc),
@@ -325,8 +324,7 @@ def _step(model: Model, core, mat, dt, k, backend, carry: State, xs):
     i_cap = (v_new - v) / dt * cap  # nA
     obs = {"v": v_new, "channels": carry.channels, "synapses": syn_states, "graded": graded_states,
            "channel_currents": per_mech, "ions": i_ion,
-           **dict(zip(("channel_assigned", "synapse_assigned"), assigned_values(
-               model, core, v, states, env_start, syn_seen))),
+           **assigned_values(model, core, v, states, env_start, syn_seen),
            "i_cap": core["cm"] * (v_new - v) / dt * 1e-3,  # uF/cm2 mV/ms -> mA/cm2
            "i_membrane": i_cap + i_membrane + g_membrane * (u - v),
            "synapse_currents": event_cur, "graded_currents": graded_cur, "iclamp": iclamp,

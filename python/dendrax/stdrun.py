@@ -51,7 +51,8 @@ def simulate(target, t_stop: float, dt: float | None = None, *, params=None,
              method: str | None = None, backend: str = "auto", checkpoint: int | None = None,
              record_every: int = 1, chunk: int | None = None, stream: str | None = None,
              progress: bool = False, key=None, resume: Result | None = None) -> Result:
-    """Simulate a cell or a network from t = 0 to t_stop (ms) with fixed step dt, as NEURON's run().
+    """Simulate a cell or a network from t = 0 (or from where ``resume`` ended) to t_stop (ms)
+    with fixed step dt, as NEURON's run() (continuerun()).
 
     Args:
         target: a ``dendrax.Cell`` or ``dendrax.Network`` (anything ``Simulatable``) with
@@ -109,6 +110,12 @@ def simulate(target, t_stop: float, dt: float | None = None, *, params=None,
     warn_if_rounded(t_stop, dt, n_steps)
     start = 0 if resume is None else _resumed_steps(resume, layout, n_steps, t_stop)
     chunk = _check_pieces(n_steps - start, record_every, checkpoint, chunk, stream, progress)
+    if resume is not None and params is None and \
+            resume.meta.get("params") != _digest(conform(base, base)):
+        raise ValueError("the run to resume ran with other params than this target's own (or "
+                         "traced ones): pass them again, params=..., changed where you mean "
+                         "the continued run to differ (a resumed run takes its values from "
+                         "params, not from the run it continues)")
     params = base if params is None else params
     params = conform(params, base)
     invalid = invalid_run + check_finite(params) + check_values(model, layout, params)
@@ -138,6 +145,7 @@ def simulate(target, t_stop: float, dt: float | None = None, *, params=None,
                 key.dtype, jax.dtypes.prng_key) else key
             meta["key"] = tuple(int(x) for x in np.asarray(data).ravel())
     meta["fixed"] = _fixed_at_start(params)
+    meta["params"] = _digest(params)  # None where traced
     if resume is not None:
         _check_fixed(resume.meta.get("fixed", ()), meta["fixed"])
     kw = dict(units=[u for u, keep in zip(layout.units, traced) if keep],
@@ -169,27 +177,29 @@ def simulate(target, t_stop: float, dt: float | None = None, *, params=None,
 # what a resumed run cannot change: fixed when the run started (NEURON fixes an event's
 # delivery when it is sent and an SEClamp's level times in INITIAL; a plastic weight is
 # the run's state, params give only its start)
-_FIXED = (("delays", lambda name, group: group.get("delay") if name != "stimuli" else None),
-          ("plastic weights", lambda name, group: group.get("weight") if name in PLASTIC else None),
-          ("SEClamp durations", lambda name, group: group.get("dur") if name == "vclamp" else None))
+def _fixed_values(params) -> dict:
+    """what -> the values a resumed run must keep: every connection's and spike train's
+    delay, plastic connections' weights, SEClamp durations."""
+    synapses = params.get("synapses", {})
+    return {"delays": [g["delay"] for g in synapses.values() if "delay" in g],
+            "plastic weights": [g["weight"] for name, g in synapses.items() if name in PLASTIC],
+            "SEClamp durations": [params.get("stimuli", {}).get("vclamp", {}).get("dur", ())]}
+
+
+def _digest(values) -> str | None:
+    """A short hash of arrays' values (None where any is traced)."""
+    if any(isinstance(v, jax.core.Tracer) for v in jax.tree_util.tree_leaves(values)):
+        return None
+    h = hashlib.sha1()
+    for v in jax.tree_util.tree_leaves(values):
+        h.update(np.ascontiguousarray(np.asarray(v, float)).tobytes())
+    return h.hexdigest()[:16]
 
 
 def _fixed_at_start(params) -> tuple:
-    """(what, hash) of the values a resumed run must keep: delays, plastic connections'
-    weights, SEClamp durations (a what is left out where traced)."""
-    groups = list(params.get("synapses", {}).items()) + \
-        [("vclamp", params.get("stimuli", {}).get("vclamp", {}))]
-    out = []
-    for what, pick in _FIXED:
-        values = [pick(name, g) for name, g in groups]
-        values = [v for v in values if v is not None]
-        if any(isinstance(v, jax.core.Tracer) for v in values):
-            continue
-        h = hashlib.sha1()
-        for v in values:
-            h.update(np.ascontiguousarray(np.asarray(v, float)).tobytes())
-        out.append((what, h.hexdigest()[:16]))
-    return tuple(out)
+    """(what, hash) of the values a resumed run must keep (a what left out where traced)."""
+    return tuple((what, h) for what, values in _fixed_values(params).items()
+                 if (h := _digest(values)) is not None)
 
 
 def _check_fixed(before, now) -> None:

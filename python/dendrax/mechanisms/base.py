@@ -295,15 +295,22 @@ def _assigned_args(mech, one, env):
 
 
 def assigned_names(mech) -> tuple[str, ...]:
-    """The names of what a mechanism's ``assigned`` returns (traced once on abstract arrays;
-    () where it has none)."""
+    """The names of what a mechanism's ``assigned`` returns (traced once per instance on
+    abstract arrays; () where it has none)."""
     import jax
 
+    if mech in _ASSIGNED_NAMES:
+        return _ASSIGNED_NAMES[mech]
     fn = assigned_of(mech)
-    if fn is None:
-        return ()
-    one, env = _abstract_inputs(mech, 1)
-    return tuple(jax.eval_shape(fn, *_assigned_args(mech, one, env)))
+    names = ()
+    if fn is not None:
+        one, env = _abstract_inputs(mech, 1)
+        names = tuple(jax.eval_shape(fn, *_assigned_args(mech, one, env)))
+    _ASSIGNED_NAMES[mech] = names
+    return names
+
+
+_ASSIGNED_NAMES: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
 
 def _abstract_inputs(mech, n: int):
@@ -418,6 +425,8 @@ def check_mechanism(obj, kind: type) -> Mechanism:
         if unknown and what == "units" and kind in (Channel, Synapse):  # of what it assigns
             unknown = sorted(set(unknown) - set(_traced_assigned(obj)))
         if unknown:
+            if what == "units" and kind in (Channel, Synapse):
+                known = {**known, **dict.fromkeys(_traced_assigned(obj))}
             raise ValueError(f"{cls.__name__}.{what} names {unknown}, which are not its "
                              f"{'parameters' if what == 'ranges' else 'parameters, states or assigned'}: "
                              f"{sorted(known)}")

@@ -54,11 +54,13 @@ def qt(env):
 
 class Ohmic(Channel):
     """A channel of one ohmic current, i = g (v - e): a subclass gives ``conductance`` g
-    (S/cm2; recordable as the model's "g<name>", e.g. "NaTa_t.gNaTa_t") and the ion it
-    ``carries`` (reversing at e<ion>; "" for a nonspecific current, reversing at
+    (S/cm2; recordable under ``conductance_name``, the model's RANGE name, e.g.
+    "NaTa_t.gNaTa_t", which a renamed subclass keeps, as a renamed .mod file does) and the
+    ion it ``carries`` (reversing at e<ion>; "" for a nonspecific current, reversing at
     ``reversal``)."""
 
     carries: ClassVar[str]
+    conductance_name: ClassVar[str]
 
     def conductance(self, states, params):
         raise NotImplementedError
@@ -71,7 +73,7 @@ class Ohmic(Channel):
         return {self.carries: g * (v - self.reversal(params, env))}
 
     def assigned(self, v, states, params, env):
-        return {f"g{self.name}": self.conductance(states, params)}
+        return {self.conductance_name: self.conductance(states, params)}
 
 
 class NaTa_t(Ohmic):
@@ -87,6 +89,7 @@ class NaTa_t(Ohmic):
     states = {"m": 0.0, "h": 1.0}
     ions = ("na",)
     carries = "na"
+    conductance_name = "gNaTa_t"
     vm, vh = -38.0, -66.0  # half-points of the m and h rate functions, mV
 
     def alpha_beta(self, v, params, env):
@@ -108,6 +111,7 @@ class NaTs2_t(NaTa_t):
     """
 
     name = "NaTs2_t"
+    conductance_name = "gNaTs2_t"
     params = {"gNaTs2_tbar": 0.00001}
     units = {"gNaTs2_tbar": "S/cm2", "gNaTs2_t": "S/cm2"}
     ranges = {"gNaTs2_tbar": NONNEGATIVE}
@@ -127,6 +131,7 @@ class Nap_Et2(Ohmic):
     states = {"m": 0.0, "h": 1.0}
     ions = ("na",)
     carries = "na"
+    conductance_name = "gNap_Et2"
 
     def rates(self, v, params, env):
         q = qt(env)
@@ -156,6 +161,7 @@ class K_Pst(Ohmic):
     states = {"m": 0.0, "h": 1.0}
     ions = ("k",)
     carries = "k"
+    conductance_name = "gK_Pst"
 
     def rates(self, v, params, env):
         q = qt(env)
@@ -185,6 +191,7 @@ class K_Tst(Ohmic):
     states = {"m": 0.0, "h": 1.0}
     ions = ("k",)
     carries = "k"
+    conductance_name = "gK_Tst"
 
     def rates(self, v, params, env):
         q = qt(env)
@@ -212,6 +219,7 @@ class SKv3_1(Ohmic):
     states = {"m": 0.0}
     ions = ("k",)
     carries = "k"
+    conductance_name = "gSKv3_1"
 
     def rates(self, v, params, env):
         m_inf = sigmoid((v - 18.7) / 9.7)
@@ -236,6 +244,7 @@ class SK_E2(Ohmic):
     states = {"z": 0.0}
     ions = ("ca", "k")
     carries = "k"
+    conductance_name = "gSK_E2"
     kd = 0.00043  # mM
     hill = 4.8
 
@@ -261,6 +270,7 @@ class Ca_HVA(Ohmic):
     states = {"m": 0.0, "h": 1.0}
     ions = ("ca",)
     carries = "ca"
+    conductance_name = "gCa_HVA"
 
     def alpha_beta(self, v, params, env):
         am = 0.055 * linexp(v + 27.0, 3.8)
@@ -287,6 +297,7 @@ class Ca_LVAst(Ohmic):
     states = {"m": 0.0, "h": 1.0}
     ions = ("ca",)
     carries = "ca"
+    conductance_name = "gCa_LVAst"
 
     def rates(self, v, params, env):
         q = qt(env)
@@ -314,6 +325,7 @@ class Im(Ohmic):
     states = {"m": 0.0}
     ions = ("k",)
     carries = "k"
+    conductance_name = "gIm"
 
     def alpha_beta(self, v, params, env):
         am = 3.3e-3 * jnp.exp(0.1 * (v + 35.0))
@@ -339,6 +351,7 @@ class Ih(Ohmic):
     states = {"m": 0.0}
     ions = ()
     carries = ""
+    conductance_name = "gIh"
 
     def alpha_beta(self, v, params, env):
         am = 0.00643 * linexp(-(v + 154.9), 11.9)

@@ -63,14 +63,19 @@ class HH(Channel):
         return hh_kernel.advance(rates, v, states, q10(env["celsius"]), dt)
 
     def current(self, v, states, params, env):
-        m, h, n = states["m"], states["h"], states["n"]
+        g = _conductances(states, params)
         return {
-            "na": params["gnabar"] * m**3 * h * (v - env["ena"]),
-            "k": params["gkbar"] * n**4 * (v - env["ek"]),
+            "na": g["gna"] * (v - env["ena"]),
+            "k": g["gk"] * (v - env["ek"]),
             "": params["gl"] * (v - params["el"]),
         }
 
     def assigned(self, v, states, params, env):
         """hh.mod's gna and gk (S/cm2), recordable as "hh.gna", "hh.gk"."""
-        m, h, n = states["m"], states["h"], states["n"]
-        return {"gna": params["gnabar"] * m**3 * h, "gk": params["gkbar"] * n**4}
+        return _conductances(states, params)
+
+
+def _conductances(states, params):
+    """hh.mod's gna = gnabar m^3 h and gk = gkbar n^4 (S/cm2)."""
+    m, h, n = states["m"], states["h"], states["n"]
+    return {"gna": params["gnabar"] * m**3 * h, "gk": params["gkbar"] * n**4}

@@ -100,6 +100,12 @@ def run(opts) -> int:
     return 0
 
 
+def _as_path(folder) -> str:
+    """``folder`` as pip reads a path, not a package name: "./out" for "out"."""
+    text = str(folder)
+    return text if os.path.isabs(text) or text.startswith((".", "~")) else f".{os.sep}{text}"
+
+
 def main(argv=None) -> int:
     """``python -m dendrax.nmodl.cli`` (the same as ``dendrax nmodl``)."""
     import argparse
@@ -112,9 +118,3 @@ def main(argv=None) -> int:
 
 if __name__ == "__main__":
     raise SystemExit(main())
-
-
-def _as_path(folder) -> str:
-    """``folder`` as pip reads a path, not a package name: "./out" for "out"."""
-    text = str(folder)
-    return text if os.path.isabs(text) or text.startswith((".", "~")) else f".{os.sep}{text}"

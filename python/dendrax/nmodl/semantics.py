@@ -155,11 +155,21 @@ def _recursion(functions: dict) -> dict:
 
 
 def solved_sets(d: Description, name: str) -> bool:
-    """Whether the SOLVE'd block (or a PROCEDURE it calls) assigns ``name``: an ion pool
-    whose STATE is not <ion>i but copied to it (``cai = ca``)."""
-    if d.solve is None or d.solve[0] not in d.blocks:
+    """Whether what SOLVE runs (its DERIVATIVE / KINETIC block or PROCEDURE, and the
+    PROCEDUREs and FUNCTIONs that calls, in statements or expressions) assigns ``name``: an
+    ion pool whose STATE is not <ion>i but copied to it (``cai = ca``)."""
+    if d.solve is None:
         return False
+    solved = d.blocks.get(d.solve[0]) or d.functions.get(d.solve[0])
     seen: set = set()
+
+    def calls(e):
+        if isinstance(e, tuple) and e and e[0] == "call":
+            yield e[1]
+        for part in (e[1:] if isinstance(e, tuple) else ()):
+            if isinstance(part, (tuple, list)):
+                for sub in (part if isinstance(part, list) else [part]):
+                    yield from calls(sub)
 
     def sets(stmts) -> bool:
         for st in stmts:
@@ -167,10 +177,15 @@ def solved_sets(d: Description, name: str) -> bool:
                 return True
             if isinstance(st, If) and (sets(st.body) or sets(st.orelse)):
                 return True
-            if isinstance(st, Call) and st.name in d.functions and st.name not in seen:
-                seen.add(st.name)
-                if sets(d.functions[st.name].body):
-                    return True
+            called = [st.name] if isinstance(st, Call) else []
+            for e in vars(st).values():  # expressions, and a CALL's argument list
+                for x in (e if isinstance(e, list) else [e]):
+                    called += list(calls(x)) if isinstance(x, tuple) else []
+            for f in called:
+                if f in d.functions and f not in seen:
+                    seen.add(f)
+                    if sets(d.functions[f].body):
+                        return True
         return False
 
-    return sets(d.blocks[d.solve[0]].body)
+    return solved is not None and sets(solved.body)
