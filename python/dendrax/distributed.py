@@ -210,7 +210,7 @@ def simulate(net, t_stop: float, dt: float = 0.025, *, devices=None, params=None
                    n_steps)
     core = core_params(layout, params, v_init=v_init, celsius=celsius)
     traces, raster = refuse_invalid(fn(core, drv), invalid)
-    meta = run_meta(layout, dt, n_steps, v_init, celsius, method, 1)
+    meta = run_meta(layout, params, dt, n_steps, v_init, celsius, method, 1)
     return Result(jnp.asarray(np.arange(n_steps + 1) * dt), traces.T, layout.labels, raster,
                   layout.spike_cells, units=layout.units, meta=meta)
 

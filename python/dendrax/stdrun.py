@@ -133,7 +133,7 @@ def simulate(target, t_stop: float, dt: float | None = None, *, params=None,
     state = None if resume is None else _resumed_state(resume, model, core, dt)
     drv, step = drive(layout, n_steps, dt), jnp.asarray(dt)
     traced = [r.reduce is None for r in model.recordings]
-    meta = run_meta(layout, dt, n_steps, v_init, celsius, method, record_every)
+    meta = run_meta(layout, params, dt, n_steps, v_init, celsius, method, record_every)
     if start:
         meta = {**meta, "t_start": start * float(dt), "v_init": resume.meta.get("v_init")}
         meta = {k: x for k, x in meta.items() if x is not None}
@@ -144,8 +144,6 @@ def simulate(target, t_stop: float, dt: float | None = None, *, params=None,
             data = jax.random.key_data(key) if jax.dtypes.issubdtype(
                 key.dtype, jax.dtypes.prng_key) else key
             meta["key"] = tuple(int(x) for x in np.asarray(data).ravel())
-    meta["fixed"] = _fixed_at_start(params)
-    meta["params"] = _digest(params)  # None where traced
     if resume is not None:
         _check_fixed(resume.meta.get("fixed", ()), meta["fixed"])
     kw = dict(units=[u for u, keep in zip(layout.units, traced) if keep],
@@ -384,14 +382,16 @@ def _run_in_pieces(model, core, drive, dt, method, backend, record_every, chunk,
     return traces, times, stats, state
 
 
-def run_meta(layout, dt, n_steps, v_init, celsius, method, record_every) -> dict:
-    """A Result's ``meta``: the run's settings and the fingerprint of what was simulated
-    (v_init and celsius only where concrete)."""
+def run_meta(layout, params, dt, n_steps, v_init, celsius, method, record_every) -> dict:
+    """A Result's ``meta``: the run's settings, the fingerprint of what was simulated, and
+    digests of its params and of what a resumed run must keep ("fixed"); v_init and celsius
+    only where concrete, the params digest None where traced."""
     from . import __version__
 
     meta = {"dt": float(dt), "t_stop": n_steps * float(dt), "v_init": v_init, "celsius": celsius,
             "method": method, "record_every": record_every, "dendrax": __version__,
-            "model": layout.fingerprint}
+            "model": layout.fingerprint, "params": _digest(params),
+            "fixed": _fixed_at_start(params)}
     if isinstance(v_init, jax.core.Tracer) or isinstance(celsius, jax.core.Tracer):
         meta = {k: v for k, v in meta.items() if k not in ("v_init", "celsius")}
     return meta
