@@ -1,6 +1,7 @@
 """NEURON with the reference NMODL files of tests/nmodl, compiled and loaded once.
 
-``load_reference_mechanisms()`` compiles tests/nmodl/*.mod with nrnivmodl into a
+``load_reference_mechanisms()`` compiles tests/nmodl/*.mod (and the NEURON-only
+references of tests/nmodl_neuron, which dendrax does not import) with nrnivmodl into a
 temporary directory named after a hash of the files (so a later session reuses
 the build instead of compiling for ~30 s again), loads it into this process's
 NEURON, and returns ``neuron.h``. NEURON can load a mechanism library only once
@@ -31,7 +32,9 @@ import tempfile
 from pathlib import Path
 
 NMODL_DIR = Path(__file__).resolve().parent / "nmodl"
-MECHANISMS = sorted(p.stem for p in NMODL_DIR.glob("*.mod"))
+NEURON_ONLY_DIR = Path(__file__).resolve().parent / "nmodl_neuron"
+FILES = sorted(NMODL_DIR.glob("*.mod")) + sorted(NEURON_ONLY_DIR.glob("*.mod"))
+MECHANISMS = sorted(p.stem for p in FILES)
 
 _loaded: object | None = None
 
@@ -60,7 +63,7 @@ def build_reference_mechanisms() -> Path:
         import neuron
     except ImportError as err:  # pragma: no cover - neuron is a test dependency
         raise ReferenceUnavailable(f"NEURON is not installed: {err}") from None
-    files = sorted(NMODL_DIR.glob("*.mod"))
+    files = FILES
     digest = hashlib.sha256(neuron.__version__.encode())
     for f in files:
         digest.update(f.name.encode() + f.read_bytes())

@@ -87,6 +87,7 @@ class NetSpec:
     conns: list = field(default_factory=list)
     sources: list = field(default_factory=list)  # one list of spike times (ms) per train
     record: list = field(default_factory=list)   # (cell, section, x): voltage sites
+    gaps: list = field(default_factory=list)     # (site a, site b, g uS): gap junctions
     spike_threshold: float = 0.0                 # soma spike detection (record_spikes)
     t_stop: float = 40.0
     dt: float = 0.025
@@ -167,6 +168,8 @@ def build_dendrax(spec: NetSpec):
             net.connect(sources[c.pre[1]], loc(c.post), "Exp2Syn", **syn)
         else:
             net.connect(loc(c.pre), loc(c.post), "Exp2Syn", threshold=c.threshold, **syn)
+    for a, b, g in spec.gaps:
+        net.gap_junction(loc(a), loc(b), g=g)
     sites = [loc(s) for s in spec.sites()]
     for s in sites:
         net.record("v", s)
@@ -233,6 +236,16 @@ class NeuronNetwork:
             if not c.from_source and nc.threshold != c.threshold:
                 raise ValueError(f"connection {c}: NEURON shares one threshold per source "
                                  f"node ({nc.threshold}); use another presynaptic site")
+        if spec.gaps:  # tests/nmodl_neuron/halfgap.mod, a half each side
+            from conftest_mechanisms import load_reference_mechanisms
+
+            load_reference_mechanisms()
+        for a, b, g in spec.gaps:
+            for here, there in ((a, b), (b, a)):
+                half = h.halfgap(self.seg(here))
+                half.g = g
+                h.setpointer(self.seg(there)._ref_v, "vgap", half)
+                self.keep.append(half)
         # (no reference to self in the handler: the network is freed with its last user)
         self.fih = h.FInitializeHandler(lambda ev=events: [nc.event(t) for nc, t in ev])
 

@@ -20,3 +20,7 @@ def test_networks_guide_examples_run():
     r = np.asarray(ns["out"].traces[1])
     assert r.max() > 0.5 and r[0] < 0.01  # the graded plugin opened with cell 0's spikes
     assert np.all(np.isfinite(np.asarray(ns["grads"]["synapses"]["Exp2Syn"]["weight"])))
+    # gap junctions: cell 1 fires through the junction alone; one g per half
+    assert np.asarray(ns["coupled"].traces[0]).max() > 0.0
+    np.testing.assert_array_equal(ns["ring"].params["synapses"]["GapJunction"]["g"],
+                                  [0.02, 0.02, 0.003, 0.003])

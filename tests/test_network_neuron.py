@@ -164,9 +164,26 @@ def synapses_at_section_ends() -> NetSpec:
         t_stop=25.0, dt=DT)
 
 
+def gap_junctions() -> NetSpec:
+    """Electrical synapses (NEURON: a pair of half-gap point processes joined by
+    setpointer): A (clamped) fires B, which has no other input, through a strong junction
+    between the somas; B and C share a weak one on their dendrites and C and A another, at
+    A's soma node, which then carries two junctions; B's Exp2Syn onto C and the junctions
+    fire C."""
+    return NetSpec(
+        cells=[bs([(SOMA, 0.5, 2.0, 30.0, 0.25)]), bs(), bs()],
+        conns=[Conn((1, SOMA, 0.5), (2, SOMA, 0.5), weight=0.0005, delay=1.0, threshold=0.0)],
+        gaps=[((0, SOMA, 0.5), (1, SOMA, 0.5), 0.02),
+              ((1, 1, 0.5), (2, 1, 0.3), 0.003),
+              ((2, SOMA, 0.5), (0, SOMA, 0.5), 0.001)],
+        record=[(1, 1, 0.5), (2, 1, 0.3)],
+        t_stop=40.0, dt=DT)
+
+
 CASES = {f.__name__: f for f in (feedforward, recurrent_loop, offgrid_delays,
                                  subthreshold_crossing, simultaneous_arrivals, swc_network,
-                                 offgrid_sources, half_step_delays, synapses_at_section_ends)}
+                                 offgrid_sources, half_step_delays, synapses_at_section_ends,
+                                 gap_junctions)}
 
 
 def make(name) -> NetSpec:
@@ -236,6 +253,9 @@ def test_neuron_scenario(name):
         assert n[0] >= 3 and n[1] >= 3 and n[2] >= 1, n
     elif name == "offgrid_sources":
         assert n[0] >= 2 and n[1] >= 1, n
+    elif name == "gap_junctions":  # B fires only through the junction, after A
+        assert n[0] >= 2 and n[1] == n[0] and n[2] >= 1, n
+        assert np.all((ref.spikes[1] - ref.spikes[0] > 0) & (ref.spikes[1] - ref.spikes[0] < 1))
     elif name == "synapses_at_section_ends":
         assert n[0] == 1 and n[1] >= 1, n
         end, near = ref.v[2], ref.v[3]  # the synapse's node has its own voltage

@@ -297,6 +297,27 @@ class Network:
                            [self._cell_of(post)], [post.section], [post.x], weight, delay,
                            threshold, params)
 
+    def gap_junction(self, a: Location, b: Location, *, g, synapse="GapJunction") -> "Network":
+        """Join the sites ``a`` and ``b`` (locations on cells, ``net.cell(i).soma(0.5)``) by an
+        electrical synapse of conductance ``g`` (uS): a current g (v_a - v_b) leaves ``a``
+        and enters ``b``. It places two halves, ``GapJunction`` at ``b`` reading ``a`` and at
+        ``a`` reading ``b`` (as NEURON's pair of half-gap point processes joined by
+        ``ParallelContext.source_var`` / ``target_var`` or ``setpointer``): each half is
+        implicit in its own site's voltage and takes the other's at the start of the step.
+        ``g`` is one number or one per half ([2]: the half at ``b``, then at ``a``); the
+        halves are two entries of ``params["synapses"]["GapJunction"]["g"]``. ``synapse``:
+        another graded synapse class for both halves (e.g. a rectifying junction)."""
+        ca, cb = self._cell_of(a), self._cell_of(b)
+        if ca == cb and self._cells[ca].node(a) == self._cells[cb].node(b):
+            raise ValueError(f"a gap junction joins two different sites; {a} and {b} are the "
+                             "same node")
+        if not isinstance(synapse_mechanism(synapse), GradedSynapse):
+            raise ValueError(f"a gap junction's halves are graded synapses (a current of v and "
+                             f"v_pre, such as 'GapJunction'); {synapse!r} is not one")
+        return self._block(synapse, [ca, cb], [a.section, b.section], [a.x, b.x], None,
+                           [cb, ca], [b.section, a.section], [b.x, a.x], None, 0.0,
+                           NETCON_THRESHOLD, {"g": g})
+
     def fully_connect(self, pre, post, synapse: str, *, pre_loc: Location | None = None,
                       post_loc: Location | None = None, **kwargs) -> "Network":
         """Connect every cell of ``pre`` to every cell of ``post`` (iterables of cell

@@ -45,3 +45,19 @@ class TanhRateSynapse(GradedSynapse):
 
     def current(self, v, v_pre, states, params):
         return -params["gS"] * jnp.tanh((v_pre - params["x_offset"]) * params["slope"])
+
+
+class GapJunction(GradedSynapse):
+    """One half of an electrical synapse (NEURON's half-gap point process, ``i = g (v -
+    vgap)``): a current g (v - v_pre) (nA, outward positive) through a conductance g (uS)
+    between this site and the presynaptic one. ``Network.gap_junction(a, b, g=...)``
+    places both halves; as NEURON's gap junctions it is implicit in the site's own
+    voltage and takes the other side's voltage at the start of each step."""
+
+    name = "GapJunction"
+    params = {"g": 1e-3}
+    units = {"g": "uS"}
+    ranges = {"g": NONNEGATIVE}
+
+    def current(self, v, v_pre, states, params):
+        return params["g"] * (v - v_pre)
