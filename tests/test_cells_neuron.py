@@ -1,6 +1,6 @@
 """Whole-cell voltages against NEURON on the same geometry, dt and segmentation.
 
-Tolerance: mean |dV| over the recorded sites < 1e-8 mV over the run (the docs
+Tolerance: mean |dV| over the recorded sites < 1e-9 mV over the run (the docs
 claim ~1e-10 mV: the time step is the same algorithm, so only round-off
 differs), and spike times within one dt.
 """

@@ -38,6 +38,13 @@ def test_standard_csd_recovers_a_laminar_gaussian_source():
     padded = np.asarray(csd(phi, z, sigma=SIGMA))
     assert padded.shape == phi.shape
     np.testing.assert_allclose(padded[1:-1], ours, rtol=1e-12)
+    # Vaknin's ends: each end contact repeated one spacing out, so there the second
+    # difference is (phi_1 - phi_0) / h^2; S/m uV/um^2 = 1e6 A/m^3 = 1e3 uA/mm^3
+    h = 50.0
+    np.testing.assert_allclose(padded[0], -SIGMA * (phi[1] - phi[0]) / h**2 * 1e3, rtol=1e-12)
+    np.testing.assert_allclose(padded[-1], -SIGMA * (phi[-2] - phi[-1]) / h**2 * 1e3,
+                               rtol=1e-12)
+    assert np.all(np.abs(padded[[0, -1]]) > 1e-6 * np.abs(padded).max())
     # unequal spacing (17 / 33 um): the three-point formula is first order there,
     # error ~ (h+ - h-) / 3 times the third derivative (2.7e-2 of the peak here)
     zu = np.sort(np.concatenate([z, z[:-1] + 17.0]))

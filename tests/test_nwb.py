@@ -179,10 +179,7 @@ def test_spikes_only_and_silent_sources(tmp_path):
 def test_voltage_clamp_current_is_a_voltage_clamp_series(tmp_path):
     cell = hh_cell()
     cell.vclamp(cell.soma(0.5), amp=[-65.0, -20.0, -65.0], dur=[2.0, 5.0, 5.0])
-    try:
-        cell.record("vclamp.i", cell.soma(0.5))
-    except ValueError:
-        pytest.skip("this dendrax cannot record vclamp.i yet")
+    cell.record("vclamp.i", cell.soma(0.5))
     cell.record("v", cell.soma(0.5))
     res = dx.simulate(cell, 10.0, dt=DT)
     path = write_nwb(res, tmp_path / "vc.nwb", target=cell)
@@ -202,12 +199,9 @@ def test_clamp_stimulus_synapse_and_ion_current_every_k_steps(tmp_path):
     cell = hh_cell()
     cell.iclamp(cell.soma(0.5), delay=1.0, dur=5.0, amp=0.2)
     cell.synapse("Exp2Syn", cell.section(1)(0.5), spike_times=[2.0], weight=0.01)
-    try:
-        cell.record("iclamp.i", cell.soma(0.5)).record("Exp2Syn.g", cell.section(1)(0.5))
-        cell.record("ina", cell.soma(0.5))
-        res = dx.simulate(cell.record("v", cell.soma(0.5)), 10.0, dt=DT, record_every=4)
-    except (ValueError, TypeError) as err:
-        pytest.skip(f"this dendrax cannot record these yet: {err}")
+    cell.record("iclamp.i", cell.soma(0.5)).record("Exp2Syn.g", cell.section(1)(0.5))
+    cell.record("ina", cell.soma(0.5))
+    res = dx.simulate(cell.record("v", cell.soma(0.5)), 10.0, dt=DT, record_every=4)
     units = dict(zip((name for name, _ in res.labels), res.units))
     path = write_nwb(res, tmp_path / "k.nwb", target=cell)
     with pynwb.NWBHDF5IO(str(path), mode="r") as io:
@@ -240,11 +234,8 @@ def test_clamp_stimulus_synapse_and_ion_current_every_k_steps(tmp_path):
 def test_statistics_without_traces_go_to_a_table(tmp_path):
     cell = hh_cell()
     cell.iclamp(cell.soma(0.5), delay=1.0, dur=10.0, amp=0.3)
-    try:
-        cell.record("v", [cell.soma(0.5), cell.section(1)(0.9)], reduce="max")
-        cell.record("hh.h", cell.soma(0.5), reduce="min")
-    except TypeError:
-        pytest.skip("this dendrax has no reduce=")
+    cell.record("v", [cell.soma(0.5), cell.section(1)(0.9)], reduce="max")
+    cell.record("hh.h", cell.soma(0.5), reduce="min")
     cell.record("v", cell.soma(0.5))
     res = dx.simulate(cell, 15.0, dt=DT)
     path = write_nwb(res, tmp_path / "stats.nwb", target=cell)

@@ -535,6 +535,24 @@ def test_alif_adaptation_closed_form():
     # spike-frequency adaptation: the intervals grow; beta = 0 is the LIF
     isi = np.diff(s_times)
     assert isi[-1] > isi[0] + 2 * dt
+    # the threshold V_th + beta a, step by step (both equations linear: exact decays),
+    # with soft and hard resets
+    for soft in (0.0, 1.0):
+        p = {"tau": 10.0, "tau_a": tau_a, "beta": 2.0, "V_th": 10.0, "V_reset": -3.0,
+             "V_rest": 0.0, "R": 1.0, "soft_reset": soft}
+        states, spikes = run(M.ALIF, p, 1, n, dt, current=np.full(n, 25.0))
+        v, a, vs, sp = 0.0, 0.0, [0.0], []
+        for _ in range(n):
+            if v >= p["V_th"] + p["beta"] * a:
+                v = v - (p["V_th"] - p["V_reset"]) if soft else p["V_reset"]
+                a += 1.0
+            v = 25.0 + (v - 25.0) * np.exp(-dt / p["tau"])
+            a *= np.exp(-dt / tau_a)
+            vs.append(v)
+            sp.append(v >= p["V_th"] + p["beta"] * a)
+        assert sum(sp) >= 10
+        np.testing.assert_array_equal(spikes[:, 0], sp)
+        np.testing.assert_allclose(states["V_m"][:, 0], vs, rtol=0, atol=1e-11)
     s_alif, sp_alif = run(M.ALIF, {"beta": 0.0, "soft_reset": 0.0}, 1, 500, dt,
                           current=np.full(500, 3.0))
     s_lif, sp_lif = run(M.LIF, {"soft_reset": 0.0}, 1, 500, dt, current=np.full(500, 3.0))

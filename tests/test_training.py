@@ -25,19 +25,6 @@ from dendrax.training.trainable import Trainables
 from dendrax.training.transforms import Affine, Chain, Identity, Sigmoid, Softplus
 
 
-def _has_exp2syn() -> bool:
-    try:
-        from dendrax.mechanisms import registry
-
-        registry.synapse("Exp2Syn")
-        return True
-    except Exception:
-        return False
-
-
-HAS_SYN = _has_exp2syn()
-
-
 def three_section_cell(nseg=(1, 4, 3), synapse=False):
     """Soma with a dendrite at soma(1) and an axon at soma(0); HH everywhere."""
     cell = dx.Cell.from_sections([
@@ -237,7 +224,7 @@ def test_sample_inside_bounds_apply_jits_and_vmaps():
 # --- gradients through apply vs finite differences ---------------------------
 @pytest.fixture(scope="module")
 def grad_setup():
-    cell = three_section_cell(nseg=(1, 3, 2), synapse=HAS_SYN)
+    cell = three_section_cell(nseg=(1, 3, 2), synapse=True)
     tr = Trainables(cell)
     tr.add("hh.gnabar", share="region", transform=Sigmoid(0.05, 0.3))
     tr.add("hh.gkbar", "soma", transform=Softplus())
@@ -247,8 +234,7 @@ def grad_setup():
     tr.add("diam", "dend", share="segment")
     tr.add("radius", "axon")
     tr.add("L", share="section", transform=Softplus() >> Affine(100.0))
-    if HAS_SYN:
-        tr.add("Exp2Syn.weight", transform=Softplus())
+    tr.add("Exp2Syn.weight", transform=Softplus())
 
     def loss(theta):
         v = dx.simulate(cell, 8.0, 0.025, params=tr.apply(theta)).traces
@@ -259,7 +245,7 @@ def grad_setup():
 
 
 LABELS = ["hh.gnabar", "hh.gkbar@soma", "hh.gl", "cm", "Ra", "diam@dend", "radius@axon", "L",
-          pytest.param("Exp2Syn.weight", marks=pytest.mark.skipif(not HAS_SYN, reason="no Exp2Syn"))]
+          "Exp2Syn.weight"]
 
 
 @pytest.mark.parametrize("label", LABELS)
