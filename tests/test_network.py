@@ -768,6 +768,14 @@ SPLIT_SCRIPT = textwrap.dedent("""
         assert all(np.array_equal(a, b) for a, b in zip(res.spikes, ref.spikes)), n
         # the run's settings, as dx.simulate's (they were empty: no dt, no model fingerprint)
         assert res.meta == ref.meta and res.labels == ref.labels and res.units == ref.units
+    try:  # quantities converted as dx.simulate converts them
+        import pint
+    except ImportError:
+        pint = None
+    if pint is not None:
+        u = pint.UnitRegistry()
+        res = distributed.simulate(net, 0.06 * u.s, 25.0 * u.us, devices=2, v_init=-0.065 * u.V)
+        assert np.abs(np.asarray(res.traces) - np.asarray(ref.traces)).max() < 1e-9
     # refusals name the problem
     net.connect(net.cell(1).soma(0.5), net.cell(2).soma(0.5), "Exp2Syn", weight=0.01, delay=0.01)
     try:

@@ -26,13 +26,13 @@ from jax import lax
 from jax.sharding import Mesh, PartitionSpec as P
 
 from . import simulation as sim
-from .delays import event_delay_steps, sized
-from .checks import check_finite, check_values, conform, refuse_invalid
-from .lowering import core_params, lower
-from .timecourse import drive, step_count
+from .delays import event_delay_steps
+from .checks import refuse_invalid
+from .lowering import core_params
+from .timecourse import drive
 from .model import EventInputs, Model, Placement
 from .result import Result
-from .stdrun import check_run, run_meta, warn_if_rounded
+from .stdrun import checked_params, prepare, run_meta
 
 AXIS = "cells"
 
@@ -179,10 +179,8 @@ def simulate(net, t_stop: float, dt: float = 0.025, *, devices=None, params=None
              backend: str = "auto"):
     """Simulate ``net`` split by cells over ``devices`` (None: every device; an int: the
     first n; or a list). Arguments and result as ``dendrax.simulate``."""
-    if method not in sim.METHODS:
-        raise ValueError(f"unknown method {method!r}; choose one of {sorted(sim.METHODS)}")
-    invalid_run = check_run(t_stop, dt, v_init, celsius)
-    model, base, layout = lower(net)
+    run_ = prepare(net, t_stop, dt, v_init, celsius, method)
+    model, layout, n_steps, dt = run_.model, run_.layout, run_.n_steps, run_.dt
     if model.graded:
         raise ValueError("graded synapses are not split over devices yet: use dendrax.simulate")
     if model.n_points:
@@ -193,24 +191,17 @@ def simulate(net, t_stop: float, dt: float = 0.025, *, devices=None, params=None
     if any(r.reduce is not None for r in model.recordings):  # it came back as a whole trace
         raise ValueError("a split network records v traces and spikes only, not statistics "
                          "(reduce=...): use dendrax.simulate for them, or reduce the traces")
-    if not model.recordings and not model.spike_records.size:
-        raise ValueError("nothing is recorded: call .record(...) or .record_spikes() before simulate")
     devices = resolve_devices(devices)
-    params = base if params is None else params
-    params = conform(params, base)
-    invalid = invalid_run + check_finite(params) + check_values(model, layout, params)
-    model = sized(model, layout, params, dt)
-    n_steps = step_count(t_stop, dt)
-    warn_if_rounded(t_stop, dt, n_steps)
+    model, params, invalid = checked_params(run_, params)
     block = _min_delay_steps(model, layout, params, dt, n_steps)
     parts = partition(np.diff(layout.node_offset), len(devices))
     plan = _Plan(model, layout, parts)
     drv = drive(layout, n_steps, dt)
-    fn = _compiled(model, plan, len(devices), tuple(devices), block, float(dt), method, backend,
-                   n_steps)
-    core = core_params(layout, params, v_init=v_init, celsius=celsius)
+    fn = _compiled(model, plan, len(devices), tuple(devices), block, float(dt), run_.method,
+                   backend, n_steps)
+    core = core_params(layout, params, v_init=run_.v_init, celsius=run_.celsius)
     traces, raster = refuse_invalid(fn(core, drv), invalid)
-    meta = run_meta(layout, params, dt, n_steps, v_init, celsius, method, 1)
+    meta = run_meta(layout, params, dt, n_steps, run_.v_init, run_.celsius, run_.method, 1)
     return Result(jnp.asarray(np.arange(n_steps + 1) * dt), traces.T, layout.labels, raster,
                   layout.spike_cells, units=layout.units, meta=meta)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import warnings
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -18,7 +19,8 @@ import numpy as np
 
 from .checks import check_finite, check_values, conform, refuse_invalid
 from .delays import sized
-from .lowering import core_params, lower
+from .lowering import Layout, core_params, lower
+from .model import Model
 from .timecourse import drive, step_count
 from .quantities import magnitude
 from .point.plasticity import PLASTIC
@@ -43,7 +45,53 @@ def _warn_if_float32():
     _warned_float32 = True
     warnings.warn("dendrax is simulating in float32 because jax_enable_x64 is off (about 1e-2 mV "
                   "from NEURON); for float64 call jax.config.update(\"jax_enable_x64\", True) "
-                  "before building cells", PrecisionWarning, stacklevel=3)
+                  "before building cells", PrecisionWarning, stacklevel=4)
+
+
+class Run(NamedTuple):
+    """A run's checked settings (plain numbers in NEURON's units) and its lowered target."""
+
+    model: Model
+    params: dict  # the target's own params
+    layout: Layout
+    t_stop: float
+    dt: float
+    v_init: float
+    celsius: float
+    method: str
+    n_steps: int
+    invalid: tuple  # traced settings out of range (``refuse_invalid``)
+
+
+def prepare(target, t_stop, dt=None, v_init=None, celsius=None, method=None) -> Run:
+    """Check a run's settings (defaults: dt 0.025 ms, v_init -65 mV, celsius 6.3 degC,
+    backward Euler; quantities converted), lower ``target`` and count its steps; refuses a
+    target that records nothing. Shared by ``simulate`` and ``dendrax.distributed``."""
+    dt = 0.025 if dt is None else dt
+    v_init = -65.0 if v_init is None else v_init
+    celsius = 6.3 if celsius is None else celsius
+    method = "backward_euler" if method is None else method
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; choose one of {sorted(METHODS)}")
+    t_stop, dt, v_init, celsius = (magnitude(v, u, k) for v, u, k in (
+        (t_stop, "ms", "t_stop"), (dt, "ms", "dt"), (v_init, "mV", "v_init"),
+        (celsius, "degC", "celsius")))
+    invalid = check_run(t_stop, dt, v_init, celsius)
+    _warn_if_float32()
+    model, base, layout = lower(target)
+    if not model.recordings and not model.spike_records.size:
+        raise ValueError("nothing is recorded: call .record(...) or .record_spikes() before simulate")
+    n_steps = step_count(t_stop, dt)
+    warn_if_rounded(t_stop, dt, n_steps)
+    return Run(model, base, layout, t_stop, dt, v_init, celsius, method, n_steps, invalid)
+
+
+def checked_params(run_: Run, params=None) -> tuple:
+    """(model sized for ``params``, params conformed to the target's, every traced value out
+    of range): ``params`` default the target's own."""
+    params = conform(run_.params if params is None else params, run_.params)
+    invalid = run_.invalid + check_finite(params) + check_values(run_.model, run_.layout, params)
+    return sized(run_.model, run_.layout, params, run_.dt), params, invalid
 
 
 def simulate(target, t_stop: float, dt: float | None = None, *, params=None,
@@ -92,22 +140,10 @@ def simulate(target, t_stop: float, dt: float | None = None, *, params=None,
     """
     if resume is not None:
         dt, v_init, celsius, method = _resumed_settings(resume, dt, v_init, celsius, method)
-    dt = 0.025 if dt is None else dt
-    v_init = -65.0 if v_init is None else v_init
-    celsius = 6.3 if celsius is None else celsius
-    method = "backward_euler" if method is None else method
-    if method not in METHODS:
-        raise ValueError(f"unknown method {method!r}; choose one of {sorted(METHODS)}")
-    t_stop, dt, v_init, celsius = (magnitude(v, u, k) for v, u, k in (
-        (t_stop, "ms", "t_stop"), (dt, "ms", "dt"), (v_init, "mV", "v_init"),
-        (celsius, "degC", "celsius")))
-    invalid_run = check_run(t_stop, dt, v_init, celsius)
-    _warn_if_float32()
-    model, base, layout = lower(target)
-    if not model.recordings and not model.spike_records.size:
-        raise ValueError("nothing is recorded: call .record(...) or .record_spikes() before simulate")
-    n_steps = step_count(t_stop, dt)
-    warn_if_rounded(t_stop, dt, n_steps)
+    run_ = prepare(target, t_stop, dt, v_init, celsius, method)
+    model, base, layout, n_steps = run_.model, run_.params, run_.layout, run_.n_steps
+    t_stop, dt, v_init, celsius, method = run_.t_stop, run_.dt, run_.v_init, run_.celsius, \
+        run_.method
     start = 0 if resume is None else _resumed_steps(resume, layout, n_steps, t_stop)
     chunk = _check_pieces(n_steps - start, record_every, checkpoint, chunk, stream, progress)
     if resume is not None and params is None and \
@@ -116,10 +152,7 @@ def simulate(target, t_stop: float, dt: float | None = None, *, params=None,
                          "traced ones): pass them again, params=..., changed where you mean "
                          "the continued run to differ (a resumed run takes its values from "
                          "params, not from the run it continues)")
-    params = base if params is None else params
-    params = conform(params, base)
-    invalid = invalid_run + check_finite(params) + check_values(model, layout, params)
-    model = sized(model, layout, params, dt)
+    model, params, invalid = checked_params(run_, params)
     core = core_params(layout, params, v_init=v_init, celsius=celsius)
     if key is None and resume is not None and "key" in resume.meta:
         if resume.meta["key"] == "traced":
@@ -282,7 +315,7 @@ def warn_if_rounded(t_stop, dt, n_steps) -> None:
     if abs(end - t_stop) > 1e-9 * max(abs(t_stop), 1.0):
         warnings.warn(f"t_stop = {t_stop:g} ms is not a whole number of steps of dt = {dt:g} ms:"
                       f" the run ends at the nearest step, t = {end:g} ms (as NEURON's run() "
-                      "does)", UserWarning, stacklevel=3)
+                      "does)", UserWarning, stacklevel=4)
 
 
 def _check_pieces(n_steps, record_every, checkpoint, chunk, stream, progress):
