@@ -713,11 +713,6 @@ class Cell:
         return list(self._recordings)
 
     @property
-    def reductions(self) -> list[tuple[str, Location, str]]:
-        """(name, location, "max" | "min" | "mean") of every recorded statistic, in order."""
-        return [r for r in self._recordings if r[2] is not None]
-
-    @property
     def params(self) -> dict:
         """All parameter values as a pytree of arrays (what jax.grad differentiates); the
         ``params`` of ``dendrax.lower(cell)``. Keys: "cable" {"cm" [N], "Ra" [n_sections],

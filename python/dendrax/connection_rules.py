@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import numpy as np
 
-RULES = ("all_to_all", "one_to_one", "pairwise_bernoulli", "fixed_indegree")
-
 
 def rng(key) -> np.random.Generator:
     """A numpy generator seeded by a JAX PRNG key (typed or raw) or an int seed >= 0: the

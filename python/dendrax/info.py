@@ -13,7 +13,7 @@ def report() -> str:
     import numpy
 
     from . import __version__
-    from .solver import _native
+    from .solver import native_available, native_unavailable_reason
 
     lines = [
         f"dendrax {__version__}",
@@ -25,10 +25,10 @@ def report() -> str:
         "  jax: available (pure JAX fallback)",
     ]
     for platform_name, label in (("cpu", "native cpu"), ("CUDA", "native cuda")):
-        why = _native.unavailable_reason(platform_name)
+        why = native_unavailable_reason(platform_name)
         lines.append(f"  {label}: " + ("available" if why is None else f"unavailable: {why}"))
-    auto = "native" if _native.available(jax.default_backend().replace("gpu", "CUDA")
-                                         if jax.default_backend() != "cpu" else "cpu") else "jax"
+    auto = "native" if native_available(jax.default_backend().replace("gpu", "CUDA")
+                                        if jax.default_backend() != "cpu" else "cpu") else "jax"
     lines.append(f"  auto on the default backend -> {auto}")
     from .events import native_unavailable_reason as events_why
 

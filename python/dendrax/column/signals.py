@@ -15,10 +15,6 @@ import jax
 import numpy as np
 
 SIGNALS = ("V_m", "spikes", "I_syn", "source", "LFP", "CSD", "EEG", "MEG", "EMM", "MUA")
-SHAPES = {"V_m": "[time, neurons]", "spikes": "[time, neurons]", "I_syn": "[time, neurons]",
-          "source": "[time, neurons]", "LFP": "[time, electrodes]",
-          "CSD": "[time, interior electrodes]", "EEG": "[time, EEG sensors]",
-          "MEG": "[time, MEG sensors]", "EMM": "[time, columns]", "MUA": "[time, column-layers]"}
 
 
 @jax.tree_util.register_pytree_node_class

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import jax
 
-from .._ffi import Extensions
+from ..extensions import Extensions
 
 DELIVER = "dendrax_events_deliver"
 TAKE = "dendrax_events_take"

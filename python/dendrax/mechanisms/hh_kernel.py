@@ -23,7 +23,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from .._ffi import Extensions
+from ..extensions import Extensions
 from .cnexp import coefficients, exp_euler, symbolic_zero
 
 EXTENSIONS = Extensions({"cpu": "dendrax._hh_cpu"})

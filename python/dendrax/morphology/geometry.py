@@ -27,7 +27,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .morphology import Morphology
-from .segmentation import PI, _layout, _piece_nodes, _pt3d, section_pieces
+from .segmentation import PI, node_layout, piece_nodes, pt3d, section_pieces
 
 __all__ = ["FrustumTable", "concatenate_tables", "frustum_table", "geometry_jax"]
 
@@ -74,22 +74,18 @@ class FrustumTable:
     def tree_unflatten(cls, aux, children):
         return cls(*children, *aux)
 
-    @property
-    def n_pieces(self) -> int:
-        return int(np.shape(self.length)[0])
-
 
 def frustum_table(morph: Morphology, nseg=1, ends=()) -> FrustumTable:
     """Build the static frustum table of ``morph`` at ``nseg`` (int or int [S]); node
     numbering is that of :func:`compartments` (morph, nseg, ends)."""
-    lay = _layout(morph, nseg, ends)
+    lay = node_layout(morph, nseg, ends)
     N = int(lay.parent.shape[0])
     offsets = morph.point_offsets
     cols: dict[str, list[np.ndarray]] = {k: [] for k in FrustumTable._ARRAYS}
     for i, sec in enumerate(morph.sections):
-        arc, _ = _pt3d(sec.points)
+        arc, _ = pt3d(sec.points)
         pcs = section_pieces(arc, int(lay.nseg[i]))
-        a_node, r_node = _piece_nodes(lay, i, pcs)
+        a_node, r_node = piece_nodes(lay, i, pcs)
         off = int(offsets[i])
         cols["area_node"].append(a_node)
         cols["axial_node"].append(np.where(r_node < 0, N, r_node))

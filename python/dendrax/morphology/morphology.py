@@ -219,9 +219,6 @@ class Morphology:
             out.setdefault(s.region, []).append(i)
         return out
 
-    def total_length(self) -> float:
-        return float(self.lengths.sum())
-
     def __len__(self) -> int:
         return len(self.sections)
 

@@ -43,7 +43,7 @@ _RI_FACTOR = 4.0 * 0.01 / PI  # ri [MOhm] = Ra [ohm cm] * _RI_FACTOR * integral 
 
 
 # --------------------------------------------------------------------------- nseg rules
-def _pt3d(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def pt3d(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(arc [P], diam [P]) of a section's points as NEURON holds them (float32 storage,
     float32 differences, float64 arc accumulation)."""
     from .morphology import pt3d_arc
@@ -83,7 +83,7 @@ def nseg_d_lambda(morph: Morphology, d_lambda: float = 0.1, freq: float = 100.0,
     cms = np.broadcast_to(np.asarray(cm, dtype=np.float64), (n,))
     out = np.empty(n, dtype=np.int64)
     for i, sec in enumerate(morph.sections):
-        arc, diam = _pt3d(sec.points)
+        arc, diam = pt3d(sec.points)
         lam = _lambda_f(arc, diam, float(freq), float(ras[i]), float(cms[i]))
         L = float(arc[-1])
         ratio = L / (d_lambda * lam) if lam not in (0.0, math.inf) else 0.0
@@ -307,7 +307,7 @@ def _end_masks(morph: Morphology, ends) -> tuple[np.ndarray, np.ndarray]:
     return end, root
 
 
-def _layout(morph: Morphology, nseg, ends=()) -> _Layout:
+def node_layout(morph: Morphology, nseg, ends=()) -> _Layout:
     ns = _nseg_array(morph, nseg)
     S = morph.n_sections
     secs = morph.sections
@@ -390,7 +390,7 @@ def _layout(morph: Morphology, nseg, ends=()) -> _Layout:
                    root_leaf=root_leaf)
 
 
-def _piece_nodes(lay: _Layout, sec: int, pieces: Pieces) -> tuple[np.ndarray, np.ndarray]:
+def piece_nodes(lay: _Layout, sec: int, pieces: Pieces) -> tuple[np.ndarray, np.ndarray]:
     """(area node, axial node) of each piece of section ``sec``; -1 where the axial
     contribution belongs to a dropped x = 1 junction."""
     n = int(lay.nseg[sec])
@@ -418,17 +418,17 @@ def compartments(morph: Morphology, nseg=1, ends=()) -> Compartments:
         :class:`Compartments` with areas and axial integrals equal to NEURON's
         ``seg.area()`` and ``seg.ri()`` (for the cell built from the same pt3d).
     """
-    lay = _layout(morph, nseg, ends)
+    lay = node_layout(morph, nseg, ends)
     N = lay.parent.shape[0]
     area = np.zeros(N)
     axial = np.zeros(N + 1)  # last slot collects the halves of dropped end nodes
     for i, sec in enumerate(morph.sections):
-        arc, diam = _pt3d(sec.points)
+        arc, diam = pt3d(sec.points)
         pcs = section_pieces(arc, int(lay.nseg[i]))
         y1 = (1.0 - pcs.f1) * diam[pcs.a1] + pcs.f1 * diam[pcs.b1]
         y2 = (1.0 - pcs.f2) * diam[pcs.a2] + pcs.f2 * diam[pcs.b2]
         a_term, r_term = _piece_terms(pcs.x2 - pcs.x1, y1, y2)
-        a_node, r_node = _piece_nodes(lay, i, pcs)
+        a_node, r_node = piece_nodes(lay, i, pcs)
         r_node = np.where(r_node < 0, N, r_node)
         n = int(lay.nseg[i])
         fc = int(lay.first_centre[i])

@@ -62,14 +62,14 @@ def load(path_or_text, *, register: bool = True):
             syntax error (with the parser's message and line).
         ImportError: NEURON's NMODL framework is not installed (``dendrax[nmodl]``).
     """
-    from .codegen import generate
+    from .codegen import generate, identifier
 
     global _count
     text, name = read(path_or_text)
     d = describe(text, name)
     code = generate(d)
     _count += 1
-    module = exec_source(code, f"dendrax.nmodl.loaded._{_count}_{_ident_for(d.name)}")
+    module = exec_source(code, f"dendrax.nmodl.loaded._{_count}_{identifier(d.name)}")
     cls = next(v for v in module.__dict__.values()
                if isinstance(v, type) and getattr(v, "name", None) == d.name
                and v.__module__ == module.__name__)
@@ -91,7 +91,3 @@ def check(path_or_text) -> list[tuple[int, str]]:
     return []
 
 
-def _ident_for(name: str) -> str:
-    from .codegen import _ident
-
-    return _ident(name)

@@ -47,7 +47,7 @@ RESERVED = {"x", "l", "s", "f", "cons", "self", "jnp", "rt", "weight", "v", "sta
             "env", "dt"}
 
 
-def _ident(name: str) -> str:
+def identifier(name: str) -> str:
     """A Python identifier for an NMODL name (keywords get a trailing underscore)."""
     out = re.sub(r"\W", "_", name)
     if not out or out[0].isdigit():
@@ -61,20 +61,20 @@ TAKEN = {"name", "params", "units", "ranges", "states", "ions", "ion", "nonspeci
 
 def _method(name: str) -> str:
     """The method name of a FUNCTION or PROCEDURE (avoiding the mechanism API's names)."""
-    out = _ident(name)
+    out = identifier(name)
     return out + "_" if out in TAKEN - {"rates"} or out.startswith("_") else out
 
 
 def _block(kind: str, name: str) -> str:
     """The method name of a DERIVATIVE or KINETIC block."""
-    return f"_{kind.lower()}_{_ident(name)}"
+    return f"_{kind.lower()}_{identifier(name)}"
 
 
 def _arg(name: str) -> str:
     """A Python parameter name for a FUNCTION/PROCEDURE argument, or the module-level name
     of a CONSTANT or UNITS factor: never one the generated code uses itself (its own
     locals start with "_")."""
-    out = _ident(name)
+    out = identifier(name)
     return out + "_" if out in RESERVED else out
 
 
@@ -537,7 +537,7 @@ class Generator:
         d = self.d
         e = self.emit
         e(0, "")
-        e(0, f"class {_ident(d.name)}({self.kind}):")
+        e(0, f"class {identifier(d.name)}({self.kind}):")
         doc = d.title or f"{d.name}, from NMODL"
         e(1, f'"""{doc}"""')
         e(0, "")

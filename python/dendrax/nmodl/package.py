@@ -21,7 +21,7 @@ from pathlib import Path
 
 from .. import plugins
 
-from .codegen import _ident, generate
+from .codegen import identifier, generate
 from .describe import describe, read
 from .description import NmodlError
 
@@ -99,7 +99,7 @@ def write_package(files, out, *, name: str | None = None, skip_unsupported: bool
     for mech, (d, code, f) in generated.items():
         module = _module_name(mech)
         (src / f"{module}.py").write_text(code)
-        target = f"{pkg}.{module}:{_ident(mech)}"
+        target = f"{pkg}.{module}:{identifier(mech)}"
         (synapses if d.point else channels)[mech] = target
     (src / "__init__.py").write_text(_init(pkg, generated))
     (out / "pyproject.toml").write_text(_pyproject(dist, pkg, channels, synapses))
@@ -110,7 +110,7 @@ def write_package(files, out, *, name: str | None = None, skip_unsupported: bool
 
 
 def _module_name(mech: str) -> str:
-    return _ident(mech).lower() if _ident(mech).lower() not in ("__init__",) else "m_init"
+    return identifier(mech).lower() if identifier(mech).lower() not in ("__init__",) else "m_init"
 
 
 def _toml_key(name: str) -> str:
@@ -136,9 +136,9 @@ def _pyproject(dist, pkg, channels, synapses) -> str:
 
 def _init(pkg, generated) -> str:
     names = ", ".join(sorted(generated))
-    imports = "\n".join(f"from .{_module_name(m)} import {_ident(m)}" for m in sorted(generated))
+    imports = "\n".join(f"from .{_module_name(m)} import {identifier(m)}" for m in sorted(generated))
     return (f'"""dendrax mechanisms generated from NMODL by ``dendrax nmodl``: {names}."""\n\n'
-            f"{imports}\n\n__all__ = {[_ident(m) for m in sorted(generated)]!r}\n")
+            f"{imports}\n\n__all__ = {[identifier(m) for m in sorted(generated)]!r}\n")
 
 
 def _readme(dist, generated) -> str:
@@ -152,7 +152,7 @@ def _readme(dist, generated) -> str:
 
 
 def _test(pkg, generated) -> str:
-    items = ", ".join(f"({_ident(m)!r}, {d.point})" for m, (d, _, f) in sorted(generated.items()))
+    items = ", ".join(f"({identifier(m)!r}, {d.point})" for m, (d, _, f) in sorted(generated.items()))
     return f'''"""Every mechanism of {pkg} imports, is registered by name, and runs finite."""
 
 import sys

@@ -14,7 +14,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .._ffi import Extensions
+from ..extensions import Extensions
 
 # platform name used by jax.ffi.register_ffi_target -> extension module
 _EXTENSIONS = Extensions({"cpu": "dendrax._hines_cpu", "CUDA": "dendrax._hines_cuda"})
