@@ -133,6 +133,19 @@ def test_which_range_assigned_are_recordable():
     cell.record("rangex.g", cell.soma(0.5)).record("rangex.m", cell.soma(0.5))
     g, m = np.asarray(dx.simulate(cell, 1.0, 0.025).traces)
     np.testing.assert_allclose(g, 0.01 * np.concatenate([m[:1], m[:-1]]), rtol=1e-13)
+    # an ion pool's RANGE ASSIGNED: set by its SOLVE'd block, or not recordable at all
+    text = (CASES / "capoolx.mod").read_text()
+    assert "ASSIGNED {" in text and "RANGE depth" in text
+    text = text.replace("RANGE depth", "RANGE irate, spare, depth").replace(
+        "ASSIGNED {", "ASSIGNED { irate (mM/ms) spare (1)")
+    text = text.replace("DERIVATIVE st {", "DERIVATIVE st {\n    irate = 2 * ica")
+    pool = nmodl.load(text, register=False)
+    assert set(pool.unrecordable) == {"irate", "spare"}
+    cell = dx.Cell.ball_and_stick(nseg=[1, 1]).insert(pool)
+    for name, why in (("irate", "its SOLVE'd block sets it"),
+                      ("spare", "an ion pool's recordables are its states")):
+        with pytest.raises(ValueError, match=rf"declares RANGE {name}, but {why}"):
+            cell.record(f"{pool.name}.{name}", cell.soma(0.5))
 
 
 def test_a_pool_writing_cai_sets_it():
@@ -402,6 +415,8 @@ REFUSALS = {
     "function_table": (_bad(extra="FUNCTION_TABLE tab(x)"), 16, "FUNCTION_TABLE"),
     "watch": (_bad(extra="NET_RECEIVE(w) {\n  WATCH (v > 0) 2\n}"), 17, "WATCH"),
     "net_send": (_bad(extra="NET_RECEIVE(w) {\n  net_send(1, 1)\n}"), 17, "net_send"),
+    "initial in net_receive": (_bad(extra="NET_RECEIVE(w) {\n  INITIAL { n = 0 }\n}"), 17,
+                               "INITIAL inside NET_RECEIVE"),
     "time": (_bad(deriv="n' = (1 - n) / 5 + t"), 14, "'t'"),
     "unknown ion": (_bad(neuron="USEION h READ eh"), 4, "USEION h"),
     "nonlinear cnexp": (_bad(deriv="n' = (1 - n) / 5 - n * n"), 14, "cnexp needs n' linear"),
@@ -550,6 +565,47 @@ def test_gradients_in_every_parameter(mod):
         down = {**params, k: params[k] - h}
         fd = (float(loss(up)) - float(loss(down))) / (2 * h)
         assert g.sum() == pytest.approx(fd, rel=1e-5, abs=1e-12), (k, g.sum(), fd)
+
+
+OVERFLOW_GUARD = """
+NEURON { SUFFIX nastep USEION na READ ena WRITE ina RANGE gbar, vh, k }
+UNITS { (mA) = (milliamp) (mV) = (millivolt) (S) = (siemens) }
+PARAMETER { gbar = 1e-4 (S/cm2) vh = -30 (mV) k = 0.05 (mV) }
+ASSIGNED { v (mV) ena (mV) ina (mA/cm2) }
+BREAKPOINT { ina = gbar*sigm(-(v - vh)/k)*(v - ena) }
+FUNCTION sigm(x) {
+    if (x > 700) {
+        sigm = 0
+    } else {
+        sigm = 1/(1 + exp(x))
+    }
+}
+"""
+
+
+def test_an_exp_overflow_guard_keeps_gradients_finite():
+    """Both branches of an IF are computed: the one not taken overflows exp (v far below vh
+    with k = 0.05 mV), whose derivative is then 0, not inf (0 * inf would make every
+    gradient NaN). Values stay NEURON's: exp is inf past its overflow."""
+    cls = nmodl.load(OVERFLOW_GUARD, register=False)
+    v = jnp.asarray([-70.0, -30.5, -29.9])  # x = 800 (guarded), 10, -2
+
+    def loss(p):
+        return jnp.sum(cls().current(v, {}, p, {"ena": jnp.full(3, 50.0)})["na"] ** 2)
+
+    params = {k: jnp.full(3, x) for k, x in cls.params.items()}
+    grad = jax.grad(loss)(params)
+    for k in params:
+        h = 1e-6 * abs(float(params[k][0]))
+        fd = (float(loss({**params, k: params[k] + h}))
+              - float(loss({**params, k: params[k] - h}))) / (2 * h)
+        assert np.isfinite(np.asarray(grad[k])).all(), k
+        assert float(grad[k].sum()) == pytest.approx(fd, rel=1e-5), k
+    ina = cls().current(v, {}, params, {"ena": jnp.full(3, 50.0)})["na"]
+    assert float(ina[0]) == 0.0  # the guard's branch
+    sigm = 1 / (1 + np.exp(-(np.array([-30.5, -29.9]) + 30) / 0.05))
+    np.testing.assert_allclose(ina[1:], 1e-4 * sigm * (np.array([-30.5, -29.9]) - 50.0),
+                               rtol=1e-12)
 
 
 def test_gradient_through_a_simulation():
@@ -704,3 +760,18 @@ def test_a_math_function_with_the_wrong_number_of_arguments_is_refused():
     bad = text.replace("exp(", "exp(1, ", 1)
     with pytest.raises(NmodlError, match=r"exp\(\) takes 1 argument, got 2"):
         nmodl.source(bad)
+
+
+def test_a_refused_declaration_still_declares_its_name():
+    """An array or non-finite PARAMETER is refused once, where it is declared: no second
+    "used but not declared" problem where it is used."""
+    text = """NEURON { SUFFIX arr RANGE g NONSPECIFIC_CURRENT i }
+PARAMETER { g[3] (S/cm2) big = 1e400 }
+ASSIGNED { v (mV) i (mA/cm2) w[2] }
+BREAKPOINT { i = g*(v + 70) + big + w }
+"""
+    with pytest.raises(NmodlError) as err:
+        nmodl.load(text, register=False)
+    assert [m for _, m in err.value.problems] == [
+        "PARAMETER big = inf: not a finite number", "array PARAMETER g[...] is not supported",
+        "array ASSIGNED w[...] is not supported"]

@@ -31,7 +31,7 @@ from .description import (SPECIAL, Assign, Call, Conserve, Description, Diff, If
                           NmodlError, Reaction, SolveSteady, mentioned)
 from .units import UnitError, Units
 
-FUNCS = {"exp": "jnp.exp", "log": "jnp.log", "log10": "jnp.log10", "fabs": "jnp.abs",
+FUNCS = {"exp": "rt.exp", "log": "jnp.log", "log10": "jnp.log10", "fabs": "jnp.abs",
          "sqrt": "jnp.sqrt", "pow": "jnp.power", "sin": "jnp.sin", "cos": "jnp.cos",
          "tan": "jnp.tan", "asin": "jnp.arcsin", "acos": "jnp.arccos", "atan": "jnp.arctan",
          "atan2": "jnp.arctan2", "sinh": "jnp.sinh", "cosh": "jnp.cosh", "tanh": "jnp.tanh",
@@ -116,9 +116,12 @@ class Generator:
         certain, written, solved = self.breakpoint_sets
         self.range_assigned, self.unrecordable = [], {}
         for k in d.range_vars:
-            if k not in self.assigned or k in d.nonspecific or k in self.carried or self.pool:
+            if k not in self.assigned or k in d.nonspecific or k in self.carried:
                 continue
-            if k in solved:
+            if self.pool and k not in solved:
+                self.unrecordable[k] = ("an ion pool's recordables are its states (its "
+                                        "concentration): dendrax does not keep it")
+            elif k in solved:
                 self.unrecordable[k] = ("its SOLVE'd block sets it (NEURON records that value, "
                                         "at v(t + dt)): dendrax does not keep it")
             elif k in certain:

@@ -52,6 +52,14 @@ def _returns_zero(s) -> bool:
     return re.sub(r"\s+", "", text) == "return0;"
 
 
+def _unsupported_statement(text: str, kind) -> str:
+    if kind == "NET_RECEIVE" and re.match(r"INITIAL\b", text):
+        return ("INITIAL inside NET_RECEIVE (values kept per connection, as Tsodyks-Markram's "
+                "R and tsyn) is not supported: dendrax keeps a synapse's states per synapse; "
+                "give each connection its own synapse, with those values as STATEs")
+    return f"the statement '{text}' is not supported"
+
+
 def _refused(node_type: str) -> str:
     hint = INSTEAD.get(node_type)
     return f"{REFUSED_NODES[node_type]} is not supported" + (f" ({hint})" if hint else "")
@@ -289,16 +297,15 @@ class Walker:
             p = Param(default, _unit(s.unit))
             if s.limit is not None:
                 p.low, p.high = _number(s.limit.min), _number(s.limit.max)
+            # a refused declaration still declares the name (no second, spurious "not
+            # declared" problem where it is used)
             if _type(s.name) == "IndexedName":
                 self.problem(ln, f"array PARAMETER {name}[...] is not supported")
-                continue
-            if not math.isfinite(default):
+            elif not math.isfinite(default):
                 self.problem(ln, f"PARAMETER {name} = {default}: not a finite number")
-                continue
-            if s.limit is not None and not p.low <= p.high:
+            elif s.limit is not None and not p.low <= p.high:
                 self.problem(ln, f"PARAMETER {name}'s limits <{p.low:g}, {p.high:g}> admit no "
                              "value")
-                continue
             self._declare(name, ln, "PARAMETER")
             self.d.params[name] = p
 
@@ -310,7 +317,6 @@ class Walker:
             ln = self.at(_word(name))
             if s.length is not None or _type(s.name) == "IndexedName":
                 self.problem(ln, f"array {what} {name}[...] is not supported")
-                continue
             self._declare(name, ln, what)
             table[name] = _unit(s.unit)
 
@@ -454,7 +460,7 @@ class Walker:
         text = to_nmodl(s).strip().split("\n")[0]
         first = re.match(r"\w+", text)
         ln = self.at(_word(first.group(0))) if first else self.line
-        self.problem(ln, f"the statement '{text}' is not supported")
+        self.problem(ln, _unsupported_statement(text, kind))
 
     def statement_expr(self, e, body, local, kind):
         from neuron.nmodl import to_nmodl
@@ -507,7 +513,7 @@ class Walker:
         text = to_nmodl(e).strip().split("\n")[0]
         first = re.match(r"\w+", text)
         ln = self.at(_word(first.group(0))) if first else self.line
-        self.problem(ln, f"the statement '{text}' is not supported")
+        self.problem(ln, _unsupported_statement(text, kind))
 
     def if_statement(self, s, local, kind):
         ln = self.at(r"\bif\s*\(")

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 STEADY_DT = 1e9  # ms: NEURON's step for SOLVE ... STEADYSTATE sparse
 # ms: NEURON's step for SOLVE ... STEADYSTATE derivimplicit (_ss_derivimplicit_thread):
@@ -63,6 +64,17 @@ def join(cond, base: tuple, then: tuple, other: tuple) -> None:
         for k in set(t) | set(o):
             a, c = t.get(k, b.get(k, 0.0)), o.get(k, b.get(k, 0.0))
             b[k] = a if a is c else jnp.where(cond, a, c)
+
+
+def exp(x):
+    """exp(x) as NEURON computes it (inf where it overflows) whose derivative is 0 there,
+    not inf: an IF computes both branches, so a guard such as ``if (x > 700) {y = 0} else
+    {y = 1/(1 + exp(x))}`` would otherwise turn every gradient into NaN (0 * inf in the
+    branch it does not take)."""
+    x = jnp.asarray(x, jnp.result_type(x, float))
+    info = jnp.finfo(x.dtype)
+    top = np.nextafter(np.log(info.max), 0, dtype=info.dtype)  # the largest finite exp
+    return jnp.where(x > top, jnp.inf, jnp.exp(jnp.minimum(x, top)))
 
 
 def exprelr(x):
