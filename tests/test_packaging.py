@@ -64,6 +64,12 @@ def test_license_file_is_bsd_3_clause():
     assert re.findall(r"(?:^|\s)(\d)\. ", text) == ["1", "2", "3"]
 
 
+def test_version_is_the_pyprojects(pyproject):
+    import dendrax
+
+    assert dendrax.__version__ == pyproject["project"]["version"]
+
+
 def test_pyproject_license_matches_the_file(pyproject):
     license_ = pyproject["project"]["license"]
     spdx = license_ if isinstance(license_, str) else license_.get("text")

@@ -20,6 +20,7 @@ from .solver import hines_solve
 from . import events
 from .morphology import Morphology, read_morphology
 from .cell import Cell, Location
+from .version import __version__
 from .network import Network
 from .lowering import Simulatable, lower
 from .result import Result
@@ -36,6 +37,5 @@ def __getattr__(name):  # dendrax.column (docs/columns.md) is imported on first 
         return importlib.import_module(".column", __name__)
     raise AttributeError(f"module 'dendrax' has no attribute {name!r}")
 
-__version__ = "0.1.0"
 __all__ = ["Cell", "Electrodes", "Location", "Morphology", "Network", "PrecisionWarning", "Result", "Simulatable",
            "events", "extracellular", "hines_solve", "load", "lower", "read_morphology", "save", "simulate", "__version__"]

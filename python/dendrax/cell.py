@@ -11,12 +11,15 @@ from __future__ import annotations
 import difflib
 import os
 from dataclasses import dataclass
-from typing import Iterable, NamedTuple
+from typing import Iterable
 
 import jax
 import numpy as np
 
 from . import morphology as morph_lib
+from .extracellular import fields
+from .locations import Location, SectionRef
+from .lowering import lower
 from .quantities import is_number, magnitude, real_array
 from . import plugins
 from .mechanisms import registry
@@ -42,31 +45,6 @@ def _same_settings(a, b) -> bool:
                 {k: np.asarray(v).tolist() for k, v in vars(b).items()}
         except Exception:
             return False
-
-
-class Location(NamedTuple):
-    """A point on a section: section index and x in [0, 1] (NEURON's sec(x)); in a
-    network, ``cell`` is the index of the cell (None: the cell it is used with)."""
-
-    section: int
-    x: float
-    cell: int | None = None
-
-
-@dataclass(frozen=True)
-class SectionRef:
-    """A section of a cell; call it with x to get a Location, like NEURON's sec(x)."""
-
-    index: int
-    region: str
-    cell: int | None = None
-
-    def __call__(self, x: float = 0.5) -> Location:
-        if not is_number(x):
-            raise ValueError(f"x must be a number in [0, 1], got {x!r}")
-        if not 0.0 <= x <= 1.0:
-            raise ValueError(f"x must lie in [0, 1], got {x}")
-        return Location(self.index, float(x), self.cell)
 
 
 @dataclass
@@ -439,8 +417,7 @@ class Cell:
 
     def param_slots(self, name: str, where=None):
         """Where parameter ``name`` at ``where`` lives in ``cell.params`` (a ``ParamSlots``;
-        see ``dendrax.lowering.Layout.slots``)."""
-        from .lowering import lower  # the description asks its lowering; see lowering.py
+        see ``dendrax.layout.Layout.slots``)."""
 
         return lower(self).layout.slots(name, where)
 
@@ -570,7 +547,6 @@ class Cell:
         made by this cell's membrane currents, computed inside the run (an [E x N] matrix
         times ``i_membrane`` each step; no current trace is kept): ``res[name]``, [E, n_t]
         in uV. Geometry: docs/extracellular.md (the morphology's coordinates)."""
-        from .extracellular import fields
 
         self._touch()
         fields.check_name(name, [r.name for r in self.field_records])
@@ -581,7 +557,6 @@ class Cell:
     def record_dipole(self, name: str = "dipole") -> "Cell":
         """Record the cell's current dipole moment ``sum_k i_k r_k`` (segment midpoints r_k)
         inside the run: ``res[name]``, [3, n_t] (x, y, z) in nA um."""
-        from .extracellular import fields
 
         self._touch()
         fields.check_name(name, [r.name for r in self.field_records])
@@ -721,7 +696,6 @@ class Cell:
         "stimuli" {"iclamp": {"amp", "delay", "dur": [K]}, "vclamp": {"amp", "dur": [M, 3],
         "rs": [M]}}. Per-node arrays are in the solver's node order (``param_slots`` maps
         locations to entries)."""
-        from .lowering import lower
 
         return lower(self).params
 

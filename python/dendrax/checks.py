@@ -22,7 +22,7 @@ from .names import value_range
 from .point.base import constraints
 
 if TYPE_CHECKING:
-    from .lowering import Layout
+    from .layout import Layout
 
 
 def conform(params, base: dict, path: str = "params"):

@@ -6,13 +6,14 @@ from __future__ import annotations
 import platform
 import sys
 
+from .version import __version__
+
 
 def report() -> str:
     import jax
     import jaxlib
     import numpy
 
-    from . import __version__
     from .solver import native_available, native_unavailable_reason
 
     lines = [

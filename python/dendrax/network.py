@@ -24,7 +24,11 @@ from dataclasses import replace
 import numpy as np
 
 from . import connection_rules as rules
-from .cell import Cell, Location, SectionRef, synapse_mechanism, synapse_values
+from .cell import Cell, synapse_mechanism, synapse_values
+from .extracellular import fields
+from .extracellular.geometry import check_position, rotation_matrix, soma_centre
+from .locations import CellView, Location, SectionRef, locations_in
+from .lowering import lower
 from .mechanisms.base import GradedSynapse
 from .names import REDUCTIONS
 from .populations import (Neurons, Population, neurons, plastic_onto_cells_refused,
@@ -43,7 +47,7 @@ def _real(name: str, value) -> float:
     return float(value)
 
 
-class NetCell:
+class NetCell(CellView):
     """Cell ``index`` of a network: every method of the ``Cell`` (insert, set, iclamp,
     record, ...), with locations (``soma``, ``section(k)(x)``) that carry the cell index."""
 
@@ -66,7 +70,7 @@ class NetCell:
             return attr
 
         def call(*args, **kwargs):
-            for item in _locations((*args, *kwargs.values())):
+            for item in locations_in((*args, *kwargs.values())):
                 if item.cell not in (None, self.index):
                     raise ValueError(f"{item} is on cell {item.cell}, not on cell {self.index}")
             return attr(*args, **kwargs)
@@ -162,7 +166,6 @@ class Network:
 
     def place(self, i: int, position=None, rotation=None) -> "Network":
         """Put cell ``i`` at ``position`` (soma centre, um) with ``rotation`` (see ``add``)."""
-        from .extracellular.geometry import check_position, rotation_matrix
 
         i = self.cell(i).index
         pos = None if position is None else check_position(magnitude(position, "um", "position"))
@@ -173,7 +176,6 @@ class Network:
 
     def position(self, i: int) -> np.ndarray:
         """[3] where cell ``i``'s soma centre is (um), placed or as in its morphology."""
-        from .extracellular.geometry import soma_centre
 
         i = self.cell(i).index
         pos = self.wiring.placements.get(i, (None, None))[0]
@@ -541,7 +543,6 @@ class Network:
         """Record the extracellular potential at ``electrodes`` (``dendrax.Electrodes``)
         made by the membrane currents of ``cells`` (indices; default all), each placed as
         ``add``/``replicate``/``place`` put it, inside the run: ``res[name]`` [E, n_t], uV."""
-        from .extracellular import fields
 
         fields.check_name(name, self._field_names())
         rec = fields.FieldRecord(name, "lfp", fields.check_electrodes(electrodes),
@@ -554,7 +555,6 @@ class Network:
         """Record the current dipole moment (nA um) of ``cells`` (default all) inside the run:
         ``res[name]`` [3, n_t] summed over them, or with ``per_cell`` one moment per cell,
         [3 C, n_t] (rows 3 k + axis for the k-th cell: ``res[name].reshape(C, 3, -1)``)."""
-        from .extracellular import fields
 
         fields.check_name(name, self._field_names())
         if not isinstance(per_cell, (bool, np.bool_)):
@@ -592,13 +592,11 @@ class Network:
     @property
     def params(self) -> dict:
         """The params pytree of ``dendrax.lower(net)`` (see ``dendrax.lowering``)."""
-        from .lowering import lower
 
         return lower(self).params
 
     def param_slots(self, name: str, where=None):
         """Where parameter ``name`` at ``where`` lives in ``net.params`` (``Layout.slots``)."""
-        from .lowering import lower
 
         return lower(self).layout.slots(name, where)
 
@@ -615,15 +613,6 @@ def _per_connection(name: str, value, n: int) -> np.ndarray:
     except ValueError:
         raise ValueError(f"{name}: give one number or one per connection ({n}), got shape "
                          f"{v.shape}") from None
-
-
-def _locations(x):
-    """The Locations and SectionRefs in x, however deep in lists and tuples."""
-    if isinstance(x, (Location, SectionRef)):
-        yield x
-    elif isinstance(x, (list, tuple)):
-        for item in x:
-            yield from _locations(item)
 
 
 def _indices(values, what: str) -> np.ndarray:

@@ -42,6 +42,8 @@ from datetime import datetime
 
 import numpy as np
 
+from .version import __version__
+
 __all__ = ["read_nwb", "write_nwb"]
 
 INSTALL_HINT = "dendrax.nwb needs pynwb: pip install 'dendrax[nwb]' (or pip install pynwb)"
@@ -214,7 +216,6 @@ def write_nwb(result, path, *, target=None, session_description: str = "dendrax 
             not the model it came from.
         FileNotFoundError: the folder of ``path`` does not exist.
     """
-    from . import __version__
     from .cell import Cell
     from .network import Network
     from .result import Result

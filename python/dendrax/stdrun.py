@@ -19,13 +19,15 @@ import numpy as np
 
 from .checks import check_finite, check_values, conform, refuse_invalid
 from .delays import sized
-from .lowering import Layout, core_params, lower
+from .layout import Layout
+from .lowering import core_params, lower
 from .model import Model
 from .timecourse import drive, step_count
 from .quantities import magnitude
 from .point.plasticity import PLASTIC
 from .result import Result
 from .simulation import METHODS, advance, initialize, run, schedule, statistics
+from .version import __version__
 
 
 MAX_STEPS = 2**31 - 1  # the time loop counts steps in int32
@@ -419,7 +421,6 @@ def run_meta(layout, params, dt, n_steps, v_init, celsius, method, record_every)
     """A Result's ``meta``: the run's settings, the fingerprint of what was simulated, and
     digests of its params and of what a resumed run must keep ("fixed"); v_init and celsius
     only where concrete, the params digest None where traced."""
-    from . import __version__
 
     meta = {"dt": float(dt), "t_stop": n_steps * float(dt), "v_init": v_init, "celsius": celsius,
             "method": method, "record_every": record_every, "dendrax": __version__,

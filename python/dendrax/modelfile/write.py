@@ -18,6 +18,7 @@ from ..point import GENERATORS, GROUP as POINT_NEURONS, Generator, SpikeGenerato
 from ..point.plasticity import PLASTIC
 from ..point.surrogate import as_surrogate
 from .format import CHANNELS, FORMAT, GENERATOR, SYNAPSES, UNITS, VERSION, ModelFileError
+from ..version import __version__
 
 
 def save(target, path) -> None:
@@ -37,7 +38,6 @@ def save(target, path) -> None:
 
 def dumps(target) -> str:
     """The text ``save`` writes."""
-    from .. import __version__
 
     if isinstance(target, Network):
         kind, cells = "network", list(target.cells)

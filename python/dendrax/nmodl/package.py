@@ -20,6 +20,7 @@ import warnings
 from pathlib import Path
 
 from .. import plugins
+from ..version import __version__ as dendrax_version
 
 from .codegen import identifier, generate
 from .describe import describe, read
@@ -118,8 +119,6 @@ def _toml_key(name: str) -> str:
 
 
 def _pyproject(dist, pkg, channels, synapses) -> str:
-    from .. import __version__ as dendrax_version
-
     lines = ["[build-system]", 'requires = ["setuptools>=61"]',
              'build-backend = "setuptools.build_meta"', "", "[project]", f'name = "{dist}"',
              'version = "0.1.0"',

@@ -1,0 +1,52 @@
+"""Where things are on cells: a ``Location`` (NEURON's sec(x)), a ``SectionRef`` (a
+section, called with x), and ``CellView``, what a network's cell view is to the modules
+that read locations (lowering, trainables). Description and lowering both import these;
+neither imports the other's module for them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import NamedTuple
+
+from .quantities import is_number
+
+
+class Location(NamedTuple):
+    """A point on a section: section index and x in [0, 1] (NEURON's sec(x)); in a
+    network, ``cell`` is the index of the cell (None: the cell it is used with)."""
+
+    section: int
+    x: float
+    cell: int | None = None
+
+
+@dataclass(frozen=True)
+class SectionRef:
+    """A section of a cell; call it with x to get a Location, like NEURON's sec(x)."""
+
+    index: int
+    region: str
+    cell: int | None = None
+
+    def __call__(self, x: float = 0.5) -> Location:
+        if not is_number(x):
+            raise ValueError(f"x must be a number in [0, 1], got {x!r}")
+        if not 0.0 <= x <= 1.0:
+            raise ValueError(f"x must lie in [0, 1], got {x}")
+        return Location(self.index, float(x), self.cell)
+
+
+class CellView:
+    """Cell ``index`` of a network (``Network.cell(i)``, a ``NetCell``): ``where=`` arguments
+    accept it for the whole cell."""
+
+    index: int
+
+
+def locations_in(x):
+    """The Locations and SectionRefs in x, however deep in lists and tuples."""
+    if isinstance(x, (Location, SectionRef)):
+        yield x
+    elif isinstance(x, (list, tuple)):
+        for item in x:
+            yield from locations_in(item)
