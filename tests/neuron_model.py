@@ -121,8 +121,8 @@ def parent_info(secs) -> tuple[np.ndarray, np.ndarray]:
 
 def segment_geometry(secs) -> dict[str, np.ndarray]:
     """Per segment of each section (in order, sections in order): section index,
-    centre x, area (um2) and ri (MOhm), plus ri at each section's x=1 end."""
-    sec_i, x, area, ri = [], [], [], []
+    centre x, area (um2), ri (MOhm) and diam (um), plus ri at each section's x=1 end."""
+    sec_i, x, area, ri, diam = [], [], [], [], []
     ri_end = []
     for i, s in enumerate(secs):
         for seg in s:
@@ -130,9 +130,10 @@ def segment_geometry(secs) -> dict[str, np.ndarray]:
             x.append(seg.x)
             area.append(seg.area())
             ri.append(seg.ri())
+            diam.append(seg.diam)
         ri_end.append(s(1.0).ri())
     return {"section": np.array(sec_i), "x": np.array(x), "area": np.array(area),
-            "ri": np.array(ri), "ri_end": np.array(ri_end)}
+            "ri": np.array(ri), "ri_end": np.array(ri_end), "diam": np.array(diam)}
 
 
 def d_lambda_nseg(secs, d_lambda=0.1, freq=100.0) -> np.ndarray:

@@ -153,3 +153,49 @@ def test_random_chains_match_numpy(lengths, diam, taper, nseg):
     area, axial = geometry(frustum_table(m, nseg), m.point_diameters)
     np.testing.assert_allclose(area, c.area, rtol=1e-12)
     np.testing.assert_allclose(axial, c.axial_integral, rtol=1e-12)
+
+
+def test_a_channel_reads_its_segments_diameter_and_its_gradient():
+    """env["diam"] in a run is each segment's mean diameter (NEURON's seg.diam: tested
+    against NEURON in test_geometry_neuron.py), in the channel's own nodes, and gradients
+    w.r.t. the 3-D point diameters reach it (vs finite differences)."""
+    import dendrax as dx
+    from dendrax.mechanisms.base import Channel
+
+    class Shell(Channel):  # a leak whose density scales with 1 / diam (made up)
+        name = "shell"
+        params = {"g": 1e-4}
+        units = {"g": "S/cm2"}
+
+        def current(self, v, states, params, env):
+            return {"": params["g"] * (10.0 / env["diam"]) * (v + 50.0)}
+
+    cell = dx.Cell.from_sections([
+        {"length": 20.0, "diam": 20.0, "parent": -1, "region": "soma"},
+        {"length": 300.0, "diams": [4.0, 1.0, 2.5], "parent": 0, "parent_x": 1.0,
+         "region": "dend"}], nseg=[1, 5])
+    cell.insert("pas").insert(Shell, "dend")
+    cell.record("v", cell.section(1)(0.9)).record("shell.i", cell.section(1)(0.3))
+
+    def run(params):
+        return dx.simulate(cell, 2.0, 0.025, params=params).traces
+
+    params = cell.params
+    v, i = np.asarray(run(params))
+    # the segment at 0.3 (the 2nd of 5): the mean of the linear taper over [60, 120] um
+    # of the 3-point section (points at 0, 150 and 300 um)
+    d_mean = np.mean(np.interp(np.linspace(60.0, 120.0, 100001), [0.0, 150.0, 300.0],
+                               [4.0, 1.0, 2.5]))
+    v_prev = np.asarray(dx.simulate(cell.copy().record("v", cell.section(1)(0.3)), 2.0,
+                                    0.025).traces[-1])
+    np.testing.assert_allclose(i[1:], 1e-4 * 10.0 / d_mean * (v_prev[:-1] + 50.0), rtol=1e-6)
+    loss = lambda p: jnp.sum(run(p)[0])  # noqa: E731
+    g = jax.grad(loss)(params)["cable"]["diam"]
+    d = params["cable"]["diam"]
+    for k in range(1, d.shape[0]):  # the dendrite's 3 points (pt3d diameters are float32,
+        step = np.zeros(d.shape)    # as NEURON stores them: steps of 1e-4 um)
+        step[k] = 1e-4
+        fd = (float(loss({**params, "cable": {**params["cable"], "diam": d + step}}))
+              - float(loss({**params, "cable": {**params["cable"], "diam": d - step}}))) / 2e-4
+        assert abs(fd) > 1e-3, (k, fd)
+        assert abs(float(g[k]) - fd) <= 1e-5 * abs(fd), (k, float(g[k]), fd)

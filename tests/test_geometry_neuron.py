@@ -3,8 +3,9 @@
 * read_swc vs Import3d: section count, pt3d points (bit for bit), parent and parent_x,
   on the shared real cells, on synthetic files for every soma kind and on random trees;
 * compartments vs NEURON: every segment's area and ri, ri at x = 1, total area, at
-  nseg 1, 3 and by the d_lambda rule (agreement to 1e-6 relative is required; it is in
-  fact ~1e-15), and the node tree itself (seg.node_index());
+  nseg 1, 3 and by the d_lambda rule (agreement to 4e-15 relative is required; it is in
+  fact ~1e-15), every segment's diam (seg.diam), and the node tree itself
+  (seg.node_index());
 * Morphology.from_sections cells with unequal nseg, built in NEURON from the same pt3d.
 """
 
@@ -19,8 +20,8 @@ pytest.importorskip("neuron")
 
 from neuron import h  # noqa: E402
 
-from dendrax.morphology import (Morphology, compartments, node_index,  # noqa: E402
-                                nseg_d_lambda, read_swc)
+from dendrax.morphology import (Morphology, compartments, frustum_table,  # noqa: E402
+                                mean_diameters, node_index, nseg_d_lambda, read_swc)
 from neuron_model import (d_lambda_nseg, neuron_from_morphology, neuron_from_swc,  # noqa: E402
                           parent_info, pt3d, segment_geometry)
 from swc_cases import SOMA_CASES, random_swc, write_swc  # noqa: E402
@@ -74,6 +75,13 @@ def assert_same_geometry(secs, comps, Ra=RA):
     for k, v in errors.items():
         assert v < RTOL, f"{k}: max relative error {v:.3g}"
     return errors
+
+
+def assert_same_diameters(secs, morph, nseg, comps):
+    """Each segment's diam (NEURON's seg.diam: the mean along the segment) vs NEURON."""
+    ours = np.asarray(mean_diameters(frustum_table(morph, nseg), morph.point_diameters))
+    err = rel(ours[centre_nodes(comps)], segment_geometry(secs)["diam"])
+    assert err < RTOL, f"diam: max relative error {err:.3g}"
 
 
 def assert_same_nodes(secs, comps):
@@ -130,6 +138,7 @@ def test_shared_cell_geometry(cell, nseg):
         sec.nseg = n
     comps = compartments(morph, ns)
     assert_same_geometry(secs, comps)
+    assert_same_diameters(secs, morph, ns, comps)
     assert_same_nodes(secs, comps)
 
 
@@ -227,6 +236,7 @@ def test_random_programmatic_trees(seed):
         comps = compartments(morph, nseg)
         assert_same_sections(secs, morph)
         assert_same_geometry(secs, comps, Ra=Ra)
+        assert_same_diameters(secs, morph, nseg, comps)
         assert_same_nodes(secs, comps)
 
 

@@ -93,6 +93,9 @@ CASES = {
             -10.0),
     # a pool whose STATE ca is copied to cai by its DERIVATIVE (Mainen's cad.mod layout)
     "cad": ({"cahvx": {"gbar": 0.003}, "cadx": {}}, 0.3, -10.0),
+    # a pool reading its segment's diam, and a channel reading its cai
+    "caddiam": ({"cahvx": {"gbar": 0.003}, "caddiamx": {"depth": 5.0}, "kcax": {"gbar": 0.005},
+                 "hhx": {"gnabar": 0.0, "gkbar": 0.036, "gl": 0.0}}, 0.3, -10.0),
     # file-level LOCAL scratch, SOLVE of a PROCEDURE stepping with dt, VERBATIM return 0
     "mainen": ({"mainenx": {"gbar": 0.1}, "hhx": {"gnabar": 0.0, "gkbar": 0.036, "gl": 0.0}},
                0.3, -10.0),
@@ -118,6 +121,7 @@ TOL = {
     "mainen": (3e-12, 1e-8, 2e-10),  # 5.1e-13, 1.6e-9 (vc), 2.6e-11 (hhx.h)
     "cad": (3e-12, 1e-8, 1e-11),  # 4.8e-13, 1.6e-9 (vc), 1.8e-12 (cahvx.m)
     "cad:cn": (5e-12, 3e-11, 3e-13),  # 9.2e-13, 4.6e-12, 4.1e-14 (cahvx.m)
+    "caddiam": (3e-12, 1e-8, 2e-10),  # 2.8e-13, 1.6e-9 (vc), 2.6e-11 (hhx.h)
     "Exp2Synx": (1e-10, 1e-9, 1e-17),  # 2.5e-11, 2.2e-10, 1.7e-18 uS (A)
     # NEURON takes di/dv as (i(v + 0.001) - i(v)) / 0.001, dendrax exactly: for a current
     # non-linear in v (the Mg block) the implicit steps differ by that

@@ -17,7 +17,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .mechanisms.base import IONS, IonPool, assigned_of, concentrations_read, nernst
+from .mechanisms.base import (IONS, IonPool, assigned_of, concentrations_read, environment_read,
+                             nernst)
 from .model import Model
 
 DENSITY_TO_NA = 1e-2  # (mA/cm2) * um2 -> nA, and (S/cm2) * um2 -> uS
@@ -76,13 +77,14 @@ def environment(model: Model, core, conc, dt=None, secondorder: int = 0):
 
     Returns:
         {"celsius": scalar degC, "dt": scalar ms (where given), "secondorder": 0 or 2
-        (a Python int), and per ion "e<ion>" (mV),
+        (a Python int), "diam": [N] um (each segment's diameter, NEURON's seg.diam), and
+        per ion "e<ion>" (mV),
         "<ion>i", "<ion>o" (mM)}: [N] or scalars; "e<ion>" follows Nernst at the nodes
         where a mechanism reads the ion's concentrations or a pool changes them (NEURON's
         ion style), else it is the parameter.
     """
     env = {"celsius": core["celsius"],  # a scalar: temperature factors are computed once
-           "secondorder": secondorder}
+           "secondorder": secondorder, "diam": core["diam"]}
     if dt is not None:
         env["dt"] = dt
     for ion in model.ions:
@@ -117,11 +119,13 @@ def nernst_nodes(model: Model, ion: str):
 def local_environment(env, mech, nodes):
     """The part of ``env`` (``environment``'s, and "i<ion>" ion current densities in
     mA/cm2 where given) that mechanism ``mech`` reads, at its ``nodes``: "celsius", "dt",
-    "secondorder" and "e<ion>", "<ion>i", "<ion>o", "i<ion>" of its ions, each [n] (or
-    scalar)."""
+    "secondorder", "e<ion>", "<ion>i", "<ion>o", "i<ion>" of its ions and, where it reads
+    it, "diam" (um), each [n] (or scalar)."""
     shared = ("celsius", "dt", "secondorder")
     keys = [*shared] + [k for ion in mech.ions
                         for k in (f"e{ion}", f"{ion}i", f"{ion}o", f"i{ion}")]
+    if "diam" in environment_read(mech):  # only where read: one gather less per step
+        keys.append("diam")
     return {k: env[k] if k in shared else take(env[k], nodes) for k in keys if k in env}
 
 

@@ -162,7 +162,8 @@ def _split_core(core, plan: _Plan):
     return {
         "v_init": jnp.broadcast_to(core["v_init"], (n_dev,)),
         "celsius": jnp.broadcast_to(core["celsius"], (n_dev,)),
-        "area": node(core["area"]), "g_axial": node(core["g_axial"]), "cm": node(core["cm"]),
+        "area": node(core["area"]), "diam": node(core["diam"]), "g_axial": node(core["g_axial"]),
+        "cm": node(core["cm"]),
         "ions": {k: node(a) for k, a in core["ions"].items()},
         "channels": tuple({k: a[e] for k, a in p.items()} for p, (e, _) in
                           zip(core["channels"], plan.channels)),

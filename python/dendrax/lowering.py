@@ -581,15 +581,17 @@ def core_params(layout: Layout, params: dict, *, v_init, celsius) -> dict:
     """Params in simulator units, per-node arrays in solver order: geometry becomes areas
     and axial conductances (differentiable in diam and L)."""
     cable = params["cable"]
-    area, axial = morph_lib.geometry_jax(layout.frustums, cable["diam"], cable["L"] / layout.lengths)
-    area, axial = area[layout.order], axial[layout.order]
+    scale = cable["L"] / layout.lengths
+    area, axial = morph_lib.geometry_jax(layout.frustums, cable["diam"], scale)
+    diam = morph_lib.mean_diameters(layout.frustums, cable["diam"], scale)
+    area, axial, diam = area[layout.order], axial[layout.order], diam[layout.order]
     ri = 4e-2 / np.pi * cable["Ra"][layout.section_of] * axial
     has_parent = np.concatenate([c.compartments.parent >= 0 for c in layout.cells]
                                 + [np.zeros(0, bool)])[layout.order]
     g_axial = jnp.where(has_parent, 1.0 / jnp.where(has_parent, ri, 1.0), 0.0)
     synapses = params["synapses"]
     return {
-        "area": area, "g_axial": g_axial, "cm": cable["cm"],
+        "area": area, "diam": diam, "g_axial": g_axial, "cm": cable["cm"],
         "v_init": jnp.asarray(v_init, area.dtype), "celsius": jnp.asarray(celsius, area.dtype),
         "ions": params["ions"],
         "channels": tuple(params["channels"][n] for n in layout.channels),

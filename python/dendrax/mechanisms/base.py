@@ -320,7 +320,7 @@ def _abstract_inputs(mech, n: int):
 
     one = jax.ShapeDtypeStruct((n,), jnp.float32)
     env = {"celsius": jax.ShapeDtypeStruct((), jnp.float32),
-           "dt": jax.ShapeDtypeStruct((), jnp.float32), "secondorder": 0,
+           "dt": jax.ShapeDtypeStruct((), jnp.float32), "secondorder": 0, "diam": one,
            **{f"{k}{ion}{q}": one for ion in mech.ions for k, q in (("e", ""), ("", "i"),
                                                                     ("", "o"), ("i", ""))}}
     return one, env
@@ -354,38 +354,46 @@ class _ReadsEnv(dict):
         return super().items()
 
 
-_CONCENTRATIONS_READ: "weakref.WeakKeyDictionary[type, frozenset]" = weakref.WeakKeyDictionary()
+_ENV_READ: "weakref.WeakKeyDictionary[type, frozenset]" = weakref.WeakKeyDictionary()
 
 
-def concentrations_read(mech) -> frozenset:
-    """The ions whose concentrations ("<ion>i", "<ion>o") a channel's ``current``,
-    ``rates`` or ``advance`` reads from its environment, or an ion pool changes (traced once
-    per class on placeholder arrays). NEURON computes such an ion's reversal potential from
-    its concentrations (Nernst) wherever one is read, not only where a pool changes them."""
+def environment_read(mech) -> frozenset:
+    """The keys of its environment a channel's ``current``, ``rates``, ``steady_state`` or
+    ``advance`` (or an ion pool's) reads (traced once per class on placeholder arrays)."""
     import jax
 
     cls = type(mech)
-    if cls in _CONCENTRATIONS_READ:
-        return _CONCENTRATIONS_READ[cls]
+    if cls in _ENV_READ:
+        return _ENV_READ[cls]
     seen: set = set()
     one = jnp.ones(3, jnp.float32)
-    values = {"celsius": jnp.float32(6.3),
+    values = {"celsius": jnp.float32(6.3), "diam": one,
               **{f"{k}{ion}{q}": one for ion in mech.ions for k, q in (("e", ""), ("", "i"),
                                                                        ("", "o"), ("i", ""))}}
     params, states = {k: one for k in mech.params}, {k: one for k in mech.states}
     calls = (lambda env: mech.current(one, states, params, env),
              lambda env: mech.rates(one, params, env),
+             lambda env: mech.steady_state(one, params, env),
              lambda env: mech.advance(one, states, params, env, jnp.float32(0.025)))
     for call in calls if isinstance(mech, (Channel, IonPool)) else ():
         try:
             jax.eval_shape(lambda: call(_ReadsEnv(values, seen)))
         except Exception:  # what the mechanism cannot do (a pool's current) or needs more
             pass
+    _ENV_READ[cls] = out = frozenset(seen)
+    return out
+
+
+def concentrations_read(mech) -> frozenset:
+    """The ions whose concentrations ("<ion>i", "<ion>o") a channel's ``current``,
+    ``rates`` or ``advance`` reads from its environment, or an ion pool changes. NEURON
+    computes such an ion's reversal potential from its concentrations (Nernst) wherever one
+    is read, not only where a pool changes them."""
+    seen = environment_read(mech)
     ions = {ion for ion in mech.ions if f"{ion}i" in seen or f"{ion}o" in seen}
     if isinstance(mech, IonPool):
         ions.add(mech.ion)
-    _CONCENTRATIONS_READ[cls] = out = frozenset(ions)
-    return out
+    return frozenset(ions)
 
 
 REQUIRED = {Channel: ("name", "current"), IonPool: ("name", "ion", "advance"),

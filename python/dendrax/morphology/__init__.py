@@ -6,11 +6,13 @@
 * :func:`compartments`, :func:`node_index`, :func:`dropped_end`, :func:`nseg_d_lambda`,
   :func:`nseg_max_length` -- NEURON's node tree, areas and axial resistances
   (``segmentation.py``);
-* :func:`frustum_table`, :func:`geometry_jax` -- the same geometry as a differentiable
-  JAX function of diameters and section lengths (``geometry.py``).
+* :func:`frustum_table`, :func:`geometry_jax`, :func:`mean_diameters` -- the same geometry
+  (and NEURON's ``seg.diam``) as differentiable JAX functions of diameters and section
+  lengths (``geometry.py``).
 """
 
-from .geometry import FrustumTable, concatenate_tables, frustum_table, geometry_jax
+from .geometry import (FrustumTable, concatenate_tables, frustum_table, geometry_jax,
+                       mean_diameters)
 from .morphology import Morphology, MorphologyError, Section
 from .readers import known_formats, read_morphology
 from .segmentation import (Compartments, compartments, dropped_end, node_index,
@@ -22,5 +24,5 @@ __all__ = [
     "read_swc", "read_morphology", "known_formats",
     "Compartments", "compartments", "dropped_end", "node_index", "nseg_d_lambda",
     "nseg_max_length",
-    "FrustumTable", "concatenate_tables", "frustum_table", "geometry_jax",
+    "FrustumTable", "concatenate_tables", "frustum_table", "geometry_jax", "mean_diameters",
 ]

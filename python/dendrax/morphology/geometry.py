@@ -164,3 +164,30 @@ def geometry_jax(table: FrustumTable, point_diameters, section_length_scale=1.0)
     axial = jax.ops.segment_sum(axial_terms, table.axial_node,
                                 num_segments=table.n_nodes + 1)[: table.n_nodes]
     return area, axial
+
+
+def mean_diameters(table: FrustumTable, point_diameters, section_length_scale=1.0):
+    """Each node's segment diameter as NEURON's ``seg.diam``: the mean of the diameter
+    along the segment (its frusta weighted by length), differentiable in the point
+    diameters and lengths.
+
+    Args:
+        table, point_diameters, section_length_scale: as :func:`geometry_jax`.
+
+    Returns:
+        diam [N] um (0 at the zero-area nodes, which hold no membrane).
+    """
+    D = jnp.asarray(point_diameters)
+    dtype = jnp.result_type(D.dtype, jnp.float32)
+    D = D.astype(dtype)
+    scale = jnp.broadcast_to(jnp.asarray(section_length_scale, dtype=dtype),
+                             (table.n_sections,))
+    f1 = jnp.asarray(table.f1, dtype=dtype)
+    f2 = jnp.asarray(table.f2, dtype=dtype)
+    y1 = (1.0 - f1) * D[table.a1] + f1 * D[table.b1]
+    y2 = (1.0 - f2) * D[table.a2] + f2 * D[table.b2]
+    length = scale[table.section] * jnp.asarray(table.length, dtype=dtype)
+    total = jax.ops.segment_sum(length, table.area_node, num_segments=table.n_nodes)
+    weighted = jax.ops.segment_sum(0.5 * (y1 + y2) * length, table.area_node,
+                                   num_segments=table.n_nodes)
+    return jnp.where(total > 0, weighted / jnp.where(total > 0, total, 1.0), 0.0)

@@ -67,14 +67,17 @@ def join(cond, base: tuple, then: tuple, other: tuple) -> None:
 
 
 def exp(x):
-    """exp(x) as NEURON computes it (inf where it overflows) whose derivative is 0 there,
-    not inf: an IF computes both branches, so a guard such as ``if (x > 700) {y = 0} else
-    {y = 1/(1 + exp(x))}`` would otherwise turn every gradient into NaN (0 * inf in the
-    branch it does not take)."""
+    """NEURON's exp in .mod files (nocmodl's ``#define exp hoc_Exp``): exp(x), but 0 below
+    x = -700 and exp(700) above x = 700 (NEURON warns there), so its derivative is 0 there,
+    never inf: an IF computes both branches, and a guard such as ``if (x > 700) {y = 0}
+    else {y = 1/(1 + exp(x))}`` cannot turn a gradient into NaN (0 * inf in the branch it
+    does not take). In float32 exp(700) is inf, as is exp past ~88.7."""
     x = jnp.asarray(x, jnp.result_type(x, float))
     info = jnp.finfo(x.dtype)
-    top = np.nextafter(np.log(info.max), 0, dtype=info.dtype)  # the largest finite exp
-    return jnp.where(x > top, jnp.inf, jnp.exp(jnp.minimum(x, top)))
+    top = min(700.0, float(np.nextafter(np.log(info.max), 0, dtype=info.dtype)))
+    y = jnp.exp(jnp.clip(x, -700.0, top))
+    big = np.exp(np.asarray(700.0, info.dtype)) if top == 700.0 else np.inf
+    return jnp.where(x < -700.0, 0.0, jnp.where(x > top, big, y))
 
 
 def exprelr(x):
