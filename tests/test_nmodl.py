@@ -585,8 +585,8 @@ FUNCTION sigm(x) {
 
 def test_an_exp_overflow_guard_keeps_gradients_finite():
     """Both branches of an IF are computed: the one not taken overflows exp (v far below vh
-    with k = 0.05 mV), whose derivative is then 0, not inf (0 * inf would make every
-    gradient NaN). Values stay NEURON's: exp is inf past its overflow."""
+    with k = 0.05 mV). exp is NEURON's hoc_Exp, constant beyond +-700, so its derivative
+    there is 0, not inf (0 * inf would make every gradient NaN)."""
     cls = nmodl.load(OVERFLOW_GUARD, register=False)
     v = jnp.asarray([-70.0, -30.5, -29.9])  # x = 800 (guarded), 10, -2
 
@@ -606,6 +606,21 @@ def test_an_exp_overflow_guard_keeps_gradients_finite():
     sigm = 1 / (1 + np.exp(-(np.array([-30.5, -29.9]) + 30) / 0.05))
     np.testing.assert_allclose(ina[1:], 1e-4 * sigm * (np.array([-30.5, -29.9]) - 50.0),
                                rtol=1e-12)
+
+
+def test_exp_is_neurons_hoc_exp():
+    """nocmodl compiles exp as hoc_Exp: 0 below -700, exp(700) above 700 (h.exp is the
+    same function)."""
+    from dendrax.nmodl import runtime as rt
+
+    x = np.array([-800.0, -700.5, -699.5, 0.0, 1.0, 699.5, 700.5, 1e4])
+    ours = np.asarray(rt.exp(jnp.asarray(x)))
+    want = np.where(x < -700, 0.0, np.exp(np.minimum(x, 700.0)))
+    np.testing.assert_allclose(ours, want, rtol=1e-15, atol=0)
+    assert np.all(np.asarray(jax.vmap(jax.grad(rt.exp))(jnp.asarray(x)))[[0, 1, 6, 7]] == 0)
+    neuron = pytest.importorskip("neuron")
+    for xi, yi in zip(x[1:-1], ours[1:-1]):
+        assert neuron.h.exp(xi) == pytest.approx(yi, rel=1e-15, abs=0)
 
 
 def test_gradient_through_a_simulation():
