@@ -122,7 +122,8 @@ def shadowed(classes: dict):
     """While active, ``cell.insert(name)`` (dendrax.mechanisms.registry.channel) finds the
     given classes under their names instead of the installed plugins of those names."""
     from dendrax.mechanisms import registry
-    from dendrax.mechanisms.base import Channel, IonPool, check_mechanism
+    from dendrax.mechanisms.base import Channel, IonPool
+    from dendrax.mechanisms.validation import check_mechanism
 
     original = registry.channel
 

@@ -24,7 +24,8 @@ pytest.importorskip("neuron.nmodl", reason="NEURON's NMODL framework (dendrax[nm
 import dendrax as dx
 from dendrax import nmodl
 from dendrax.mechanisms import hay, registry
-from dendrax.mechanisms.base import FARADAY, GAS_CONSTANT, Channel, IonPool, Synapse, assigned_names
+from dendrax.mechanisms.base import FARADAY, GAS_CONSTANT, Channel, IonPool, Synapse
+from dendrax.mechanisms.introspect import assigned_names
 from dendrax.nmodl import NmodlError
 from dendrax.nmodl import registry as nmodl_registry
 from dendrax.nmodl.cli import main as nmodl_main

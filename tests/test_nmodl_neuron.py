@@ -49,7 +49,7 @@ import pytest
 
 import dendrax as dx
 from dendrax import nmodl
-from dendrax.mechanisms.base import assigned_names
+from dendrax.mechanisms.introspect import assigned_names
 from dendrax.nmodl import registry as nmodl_registry
 
 from conftest_mechanisms import ReferenceUnavailable, _library, _nrnivmodl

@@ -23,8 +23,10 @@ from .lowering import lower
 from .quantities import is_number, magnitude, real_array
 from . import plugins
 from .mechanisms import registry
-from .mechanisms.base import (IONS, NONNEGATIVE, Channel, IonPool, Synapse, assigned_names,
-                              channel_currents, check_mechanism)
+from .mechanisms.base import IONS, Channel, IonPool, Synapse
+from .ranges import NONNEGATIVE
+from .mechanisms.introspect import assigned_names, channel_currents
+from .mechanisms.validation import check_mechanism
 from .names import (CORE_RANGES, JAXLEY_NAMES, MEMBRANE_UNITS, REDUCTIONS, REGION_ALIASES,
                     check_name, ion_quantity, value_range)
 

@@ -16,7 +16,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .mechanisms.base import NONNEGATIVE, POSITIVE, as_range
+from .ranges import NONNEGATIVE, POSITIVE, as_range
 from .model import Model
 from .names import value_range
 from .point.base import constraints

@@ -17,8 +17,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .mechanisms.base import (IONS, IonPool, assigned_of, concentrations_read, environment_read,
-                             nernst)
+from .mechanisms.base import IONS, IonPool, nernst
+from .mechanisms.introspect import assigned_of, concentrations_read, environment_read
 from .model import Model
 
 DENSITY_TO_NA = 1e-2  # (mA/cm2) * um2 -> nA, and (S/cm2) * um2 -> uS

@@ -38,7 +38,8 @@ import numpy as np
 from . import morphology as morph_lib
 from .layout import Layout, SynapseGroup
 from .locations import Location
-from .mechanisms.base import IonPool, assigned_names, channel_currents
+from .mechanisms.base import IonPool
+from .mechanisms.introspect import assigned_names, channel_currents
 from .model import (EventInputs, GradedPlacement, Model, PlasticPlacement, Placement,
                     PointPlacement, Recording, StaticInputs)
 from .names import ion_quantity

@@ -7,7 +7,8 @@ not take, and Jaxley's names for dendrax's. Units are NEURON's (uF/cm2, ohm cm, 
 
 from __future__ import annotations
 
-from .mechanisms.base import IONS, NONNEGATIVE, POSITIVE, Range, as_range
+from .mechanisms.base import IONS
+from .ranges import NONNEGATIVE, POSITIVE, Range, as_range
 
 REDUCTIONS = (None, "max", "min", "mean")
 MEMBRANE_UNITS = {"v": "mV", "i_cap": "mA/cm2", "i_membrane": "nA"}

@@ -11,7 +11,8 @@ import numpy as np
 
 from . import connection_rules as rules
 from .cell import Location, synapse_mechanism, synapse_values
-from .mechanisms.base import GradedSynapse, as_range
+from .mechanisms.base import GradedSynapse
+from .ranges import as_range
 from .names import check_name
 from .point import Generator, SpikeGenerator, StaticSynapse, model as point_model
 from .point.base import constraints

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from .. import plugins
-from .base import Channel, GradedSynapse, IonPool, Mechanism, Synapse, check_mechanism
+from .base import Channel, GradedSynapse, IonPool, Mechanism, Synapse
+from .validation import check_mechanism
 
 
 def channel(name: str) -> Mechanism:

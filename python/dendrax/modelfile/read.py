@@ -14,7 +14,8 @@ import numpy as np
 from .. import plugins
 from ..cell import Cell, Location, Stimuli
 from ..mechanisms import registry
-from ..mechanisms.base import GradedSynapse, IonPool, Synapse, as_range
+from ..mechanisms.base import GradedSynapse, IonPool, Synapse
+from ..ranges import as_range
 from ..morphology import Morphology, Section, dropped_end
 from ..names import REDUCTIONS
 from ..nmodl.registry import PACKAGE as NMODL_LOADED

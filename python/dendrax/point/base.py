@@ -15,6 +15,12 @@ from __future__ import annotations
 import weakref
 from typing import Any, ClassVar, Mapping
 
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ..ranges import as_range
+
 Array = Any
 
 
@@ -121,12 +127,6 @@ def check_point_model(model) -> None:
     states, ranges and units naming unknown entries, recordables that are not states, and
     (on abstract arrays: no computation) ``initial`` and ``update`` not giving one [n]
     array per state and an [n] spike flag."""
-    import jax
-    import jax.numpy as jnp
-    import numpy as np
-
-    from ..mechanisms.base import as_range
-
     cls = type(model)
     if cls in _CHECKED:
         return

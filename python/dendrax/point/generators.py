@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from ..mechanisms.base import NONNEGATIVE, POSITIVE
+from ..ranges import NONNEGATIVE, POSITIVE
 
 
 class Generator:

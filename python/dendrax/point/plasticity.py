@@ -31,7 +31,7 @@ from typing import ClassVar
 
 import jax.numpy as jnp
 
-from ..mechanisms.base import NONNEGATIVE, POSITIVE, Range
+from ..ranges import NONNEGATIVE, POSITIVE, Range
 
 
 class PlasticSynapse:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 
-from ...mechanisms.base import NONNEGATIVE, POSITIVE
+from ...ranges import NONNEGATIVE, POSITIVE
 from ..base import PointNeuron
 from ..propagators import refractory_steps, rkf45_evolve
 from .common import NoRecordInternals, state, zeros

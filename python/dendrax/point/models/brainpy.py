@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 
-from ...mechanisms.base import FLAG, NONNEGATIVE, POSITIVE
+from ...ranges import FLAG, NONNEGATIVE, POSITIVE
 from ..base import PointNeuron
 from .common import NoRecordInternals, exp_euler, flag, state, zeros
 

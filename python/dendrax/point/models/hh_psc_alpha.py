@@ -7,7 +7,7 @@ import math
 
 import jax.numpy as jnp
 
-from ...mechanisms.base import NONNEGATIVE, POSITIVE, Range
+from ...ranges import NONNEGATIVE, POSITIVE, Range
 from ..base import PointNeuron
 from ..propagators import refractory_steps, rkf45_evolve
 from .common import E, NoRecordInternals, is_spike, state, when, zeros

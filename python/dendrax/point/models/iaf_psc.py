@@ -8,7 +8,7 @@ import sys
 
 import jax.numpy as jnp
 
-from ...mechanisms.base import FLAG, NONNEGATIVE, POSITIVE
+from ...ranges import FLAG, NONNEGATIVE, POSITIVE
 from ..base import PointNeuron
 from ..propagators import psc_alpha_p31_p32, psc_exp_p21, refractory_steps
 from .common import E, NoRecordInternals, flag, is_spike, state, zeros

@@ -6,7 +6,7 @@ import sys
 
 import jax.numpy as jnp
 
-from ...mechanisms.base import FLAG
+from ...ranges import FLAG
 from ..base import PointNeuron
 from .common import NoRecordInternals, flag, is_spike, state, zeros
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 
-from ...mechanisms.base import NONNEGATIVE, POSITIVE
+from ...ranges import NONNEGATIVE, POSITIVE
 from ..base import PointNeuron
 from ..propagators import psc_exp_p21, refractory_steps
 from .iaf_cond import beta_normalization

@@ -1,0 +1,137 @@
+"""What a mechanism does, read by tracing its functions on placeholder arrays (no
+computation): its currents' names, what its ``assigned`` records, which environment
+entries it reads. Lowering, the step's currents and the checks at insertion ask these."""
+
+from __future__ import annotations
+
+import weakref
+
+import jax
+import jax.numpy as jnp
+
+from .base import Channel, IonPool, Synapse
+
+
+def channel_currents(mech: Channel) -> dict[str, str]:
+    """The currents a channel can record -> their keys in ``current``'s dict: "i<ion>" ->
+    "<ion>" for each ion it carries, ``nonspecific`` -> "" (found by tracing ``current``
+    once on abstract arrays, so it costs no computation)."""
+    one, env = abstract_inputs(mech, 1)
+    try:
+        keys = jax.eval_shape(mech.current, one, {k: one for k in mech.states},
+                              {k: one for k in mech.params}, env).keys()
+    except Exception:  # a current that needs more than the documented env: assume all ions
+        keys = [*mech.ions, ""]
+    return {(f"i{k}" if k else mech.nonspecific): k for k in keys}
+
+
+def assigned_of(mech):
+    """A channel's or event synapse's ``assigned`` where it belongs to its ``current``: defined
+    by the class that defines ``current`` or by one derived from it (a subclass that
+    rewrites ``current`` does not inherit what its parent's current computed); else None."""
+    if not isinstance(mech, (Channel, Synapse)):
+        return None
+    mro = type(mech).__mro__
+    owner = {name: next(k for k in mro if name in vars(k)) for name in ("assigned", "current")}
+    return mech.assigned if issubclass(owner["assigned"], owner["current"]) else None
+
+
+def assigned_args(mech, one, env):
+    args = (one, {k: one for k in mech.states}, {k: one for k in mech.params})
+    return args + ((env,) if isinstance(mech, Channel) else ())
+
+
+def assigned_names(mech) -> tuple[str, ...]:
+    """The names of what a mechanism's ``assigned`` returns (traced once per instance on
+    abstract arrays; () where it has none)."""
+    if mech in _ASSIGNED_NAMES:
+        return _ASSIGNED_NAMES[mech]
+    fn = assigned_of(mech)
+    names = ()
+    if fn is not None:
+        one, env = abstract_inputs(mech, 1)
+        names = tuple(jax.eval_shape(fn, *assigned_args(mech, one, env)))
+    _ASSIGNED_NAMES[mech] = names
+    return names
+
+
+_ASSIGNED_NAMES: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def abstract_inputs(mech, n: int):
+    """(an abstract [n] float32 array, the documented environment of abstract arrays) for
+    tracing a mechanism's functions with ``jax.eval_shape`` (no computation)."""
+    one = jax.ShapeDtypeStruct((n,), jnp.float32)
+    env = {"celsius": jax.ShapeDtypeStruct((), jnp.float32),
+           "dt": jax.ShapeDtypeStruct((), jnp.float32), "secondorder": 0, "diam": one,
+           **{f"{k}{ion}{q}": one for ion in mech.ions for k, q in (("e", ""), ("", "i"),
+                                                                    ("", "o"), ("i", ""))}}
+    return one, env
+
+
+class _ReadsEnv(dict):
+    """An environment that notes which keys a mechanism reads."""
+
+    def __init__(self, values, seen):
+        super().__init__(values)
+        self.seen = seen
+
+    def __getitem__(self, key):
+        self.seen.add(key)
+        return super().__getitem__(key)
+
+    def get(self, key, default=None):
+        self.seen.add(key)
+        return super().get(key, default)
+
+    def __contains__(self, key):
+        self.seen.add(key)
+        return super().__contains__(key)
+
+    def __iter__(self):
+        self.seen.update(self.keys())
+        return super().__iter__()
+
+    def items(self):
+        self.seen.update(self.keys())
+        return super().items()
+
+
+_ENV_READ: "weakref.WeakKeyDictionary[type, frozenset]" = weakref.WeakKeyDictionary()
+
+
+def environment_read(mech) -> frozenset:
+    """The keys of its environment a channel's ``current``, ``rates``, ``steady_state`` or
+    ``advance`` (or an ion pool's) reads (traced once per class on placeholder arrays)."""
+    cls = type(mech)
+    if cls in _ENV_READ:
+        return _ENV_READ[cls]
+    seen: set = set()
+    one = jnp.ones(3, jnp.float32)
+    values = {"celsius": jnp.float32(6.3), "diam": one,
+              **{f"{k}{ion}{q}": one for ion in mech.ions for k, q in (("e", ""), ("", "i"),
+                                                                       ("", "o"), ("i", ""))}}
+    params, states = {k: one for k in mech.params}, {k: one for k in mech.states}
+    calls = (lambda env: mech.current(one, states, params, env),
+             lambda env: mech.rates(one, params, env),
+             lambda env: mech.steady_state(one, params, env),
+             lambda env: mech.advance(one, states, params, env, jnp.float32(0.025)))
+    for call in calls if isinstance(mech, (Channel, IonPool)) else ():
+        try:
+            jax.eval_shape(lambda: call(_ReadsEnv(values, seen)))
+        except Exception:  # what the mechanism cannot do (a pool's current) or needs more
+            pass
+    _ENV_READ[cls] = out = frozenset(seen)
+    return out
+
+
+def concentrations_read(mech) -> frozenset:
+    """The ions whose concentrations ("<ion>i", "<ion>o") a channel's ``current``,
+    ``rates`` or ``advance`` reads from its environment, or an ion pool changes. NEURON
+    computes such an ion's reversal potential from its concentrations (Nernst) wherever one
+    is read, not only where a pool changes them."""
+    seen = environment_read(mech)
+    ions = {ion for ion in mech.ions if f"{ion}i" in seen or f"{ion}o" in seen}
+    if isinstance(mech, IonPool):
+        ions.add(mech.ion)
+    return frozenset(ions)

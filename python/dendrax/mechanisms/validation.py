@@ -1,0 +1,266 @@
+"""Checking a mechanism when it is inserted: what it must define, its tables (params,
+states, ranges, units) and, traced once per class on placeholder arrays, that its
+functions return what the loop can use. A broken plugin gets a ValueError naming the
+problem here, not an error deep inside a run."""
+
+from __future__ import annotations
+
+import weakref
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ..ranges import as_range
+from .base import Channel, GradedSynapse, IonPool, Mechanism, Synapse
+from .introspect import abstract_inputs, assigned_args, assigned_names, assigned_of, channel_currents
+from .ions import IONS
+
+
+REQUIRED = {Channel: ("name", "current"), IonPool: ("name", "ion", "advance"),
+            Synapse: ("name", "current", "on_spike"), GradedSynapse: ("name", "current")}
+
+
+def check_mechanism(obj, kind: type) -> Mechanism:
+    """An instance of ``obj`` (class or instance), or a ValueError naming what is missing."""
+    cls = obj if isinstance(obj, type) else type(obj)
+    if not (isinstance(cls, type) and issubclass(cls, kind)):
+        raise ValueError(f"{obj!r} is not a dendrax {kind.__name__} subclass")
+    missing = [m for m in REQUIRED[kind] if not hasattr(cls, m)
+               or (m in ("current", "on_spike") and getattr(cls, m) is getattr(kind, m, None))
+               or (m == "advance" and kind is IonPool and cls.advance is Mechanism.advance)]
+    if missing:
+        raise ValueError(f"{kind.__name__} {cls.__name__} does not define {', '.join(missing)}")
+    for what in ("params", "states"):
+        table = getattr(cls, what)
+        if not isinstance(table, dict) or not all(isinstance(k, str) for k in table):
+            raise ValueError(f"{cls.__name__}.{what} must be a dict name -> default value")
+    bad_ions = [i for i in cls.ions if i not in IONS]
+    if bad_ions:
+        raise ValueError(f"{cls.__name__} uses unknown ions {bad_ions}; known: {sorted(IONS)}")
+    for k, default in cls.params.items():
+        if isinstance(default, (str, bytes, bool)) or not np.isscalar(default) and \
+                np.ndim(default) != 0 or not np.isfinite(np.asarray(default, float)):
+            raise ValueError(f"{cls.__name__}.params[{k!r}] must be a finite number (the "
+                             f"default), got {default!r}")
+    for k, default in (cls.states.items() if isinstance(cls.states, dict) else ()):
+        if isinstance(default, (str, bytes, bool)) or default is None or \
+                np.ndim(default) != 0 or not np.isfinite(np.asarray(default, float)):
+            raise ValueError(f"{cls.__name__}.states[{k!r}] must be a finite number (its "
+                             f"default), got {default!r}")
+    # a typo in ranges or units would leave a parameter unchecked or unlabelled, silently
+    for what, known in (("ranges", cls.params), ("units", {**cls.params, **cls.states})):
+        unknown = sorted(set(getattr(cls, what, {})) - set(known))
+        if unknown and what == "units" and kind in (Channel, Synapse):  # of what it assigns
+            unknown = sorted(set(unknown) - set(_traced_assigned(obj)))
+        if unknown:
+            if what == "units" and kind in (Channel, Synapse):
+                known = {**known, **dict.fromkeys(_traced_assigned(obj))}
+            raise ValueError(f"{cls.__name__}.{what} names {unknown}, which are not its "
+                             f"{'parameters' if what == 'ranges' else 'parameters, states or assigned'}: "
+                             f"{sorted(known)}")
+    for k, r in getattr(cls, "ranges", {}).items():
+        try:
+            rng = as_range(r)
+        except (TypeError, ValueError):
+            rng = None
+        if rng is None or np.isnan(rng.low) or np.isnan(rng.high) or rng.low > rng.high:
+            raise ValueError(f"{cls.__name__}.ranges[{k!r}] must be a Range or a (low, high) "
+                             f"pair with low <= high (None: unbounded), got {r!r}")
+    for k, u in getattr(cls, "units", {}).items():
+        if not isinstance(u, str):
+            raise ValueError(f"{cls.__name__}.units[{k!r}] must be a string, got {u!r}")
+    if kind is IonPool:
+        ion = getattr(cls, "ion", None)
+        if ion not in IONS or f"{ion}i" not in cls.states:
+            raise ValueError(f"IonPool {cls.__name__}: ion must be one of {sorted(IONS)} and "
+                             f"its state '<ion>i' (e.g. 'cai'), got ion={ion!r}, states "
+                             f"{sorted(cls.states)}")
+        if ion not in getattr(cls, "ions", ()):
+            raise ValueError(f"IonPool {cls.__name__}: its ion {ion!r} must be in its ions "
+                             f"(ions = ({ion!r},)): that is how it reads i{ion} and {ion}i, got "
+                             f"ions={getattr(cls, 'ions', ())!r}")
+    mech = obj() if isinstance(obj, type) else obj
+    if cls not in _OUTPUTS_CHECKED:  # tracing takes ~5 ms a mechanism: once per class
+        if kind is Channel:
+            _check_outputs(mech)
+        if kind in (Channel, IonPool, Synapse):
+            _check_kinetics(mech)
+        if kind is Synapse:
+            _check_spike(mech)
+        _OUTPUTS_CHECKED.add(cls)
+    return mech
+
+
+_OUTPUTS_CHECKED: "weakref.WeakSet[type]" = weakref.WeakSet()
+
+
+def _traced(label: str, mech, fn, *args, env=()):
+    """``jax.eval_shape(fn, *args)``, or None where tracing on the documented inputs fails
+    (left to the run), but a ValueError where ``fn`` reads a name it is not given (a state,
+    parameter or environment entry it does not declare: a bare KeyError at run time)."""
+    try:
+        return jax.eval_shape(fn, *args)
+    except KeyError as err:
+        key = err.args[0] if err.args else None
+        if not isinstance(key, str):
+            return None
+        raise ValueError(f"{label} reads {key!r}, which it is not given: its states "
+                         f"{sorted(mech.states)}, parameters {sorted(mech.params)} and "
+                         f"environment {sorted(env)} (declare it; an ion's e<ion>, <ion>i, "
+                         "<ion>o need the ion in ions)") from None
+    except Exception:
+        return None
+
+
+def _check_kinetics(mech) -> None:
+    """A ValueError where ``rates`` does not give (steady state, time constant) pairs, or
+    ``advance`` or a synapse's ``current`` returns what the loop cannot carry (checked on
+    abstract arrays: no computation; what needs more than the documented environment is
+    left to the run)."""
+    name = type(mech).__name__
+    one, env = abstract_inputs(mech, 3)
+    params, states = {k: one for k in mech.params}, {k: one for k in mech.states}
+    env = {**env, **({f"i{mech.ion}": one} if isinstance(mech, IonPool) else {})}
+    if isinstance(mech, Mechanism) and mech._has_alpha_beta():
+        ab = _traced(f"{name}.alpha_beta", mech, mech.alpha_beta, one, params, env, env=env)
+        _tuples(f"{name}.alpha_beta", ab, "a triple (alpha, beta in 1/ms, temperature factor q)")
+    rates = _traced(f"{name}.rates", mech, mech.rates, one, params, env, env=env)
+    for k, pair in _tuples(f"{name}.rates", rates, "a pair (steady state, time constant in ms)"):
+        for x in pair:
+            _one_each(f"{name}.rates[{k!r}]", x, "node")
+    adv_env = {} if isinstance(mech, Synapse) else env
+    out = _traced(f"{name}.advance", mech, mech.advance, one, states, params, adv_env,
+                  jax.ShapeDtypeStruct((), jnp.float32), env=adv_env)
+    if out is not None:
+        _states_out(f"{name}.advance", out, mech.states, "node")
+    init_env = {"dt": env["dt"]} if isinstance(mech, Synapse) else env
+    out = _traced(f"{name}.steady_state", mech, mech.steady_state, one, params, init_env,
+                  env=init_env)
+    if out is not None:
+        _states_out(f"{name}.steady_state", out, mech.states, "node")
+    if isinstance(mech, Synapse):
+        cur = _traced(f"{name}.current", mech, mech.current, one, states, params)
+        if cur is None:
+            return
+        if not hasattr(cur, "dtype") or not jnp.issubdtype(cur.dtype, jnp.floating):
+            raise ValueError(f"{name}.current must return one float array (nA, [n]), got "
+                             f"{type(cur).__name__}")
+        _one_each(f"{name}.current", cur, "synapse")
+
+
+def _tuples(label: str, out, what: str) -> list:
+    """The (state, tuple) items of ``out`` (an abstract ``{state: tuple}``, or None where
+    tracing was left to the run); a ValueError where a value is not ``what`` ("a pair
+    (...)" or "a triple (...)": its length from the word)."""
+    n = {"pair": 2, "triple": 3}[what.split()[1]]
+    items = list(out.items()) if isinstance(out, dict) else []
+    for k, value in items:
+        if not (isinstance(value, (tuple, list)) and len(value) == n):
+            got = (f"{len(value)} values" if isinstance(value, (tuple, list))
+                   else type(value).__name__)
+            raise ValueError(f"{label}[{k!r}] must be {what}, got {got}")
+    return items
+
+
+def _check_spike(mech) -> None:
+    """A ValueError where a synapse's ``on_spike`` does not return its states, each one
+    value per synapse (checked on abstract arrays: no computation)."""
+    name = type(mech).__name__
+    one, _ = abstract_inputs(mech, 3)
+    try:
+        out = jax.eval_shape(mech.on_spike, {k: one for k in mech.states},
+                             {k: one for k in mech.params}, one)
+    except Exception:
+        out = None  # what fails on abstract inputs is left to the run
+    if out is not None:
+        _states_out(f"{name}.on_spike", out, mech.states, "synapse")
+    _check_assigned(mech, {"i"}, "synapse")
+
+
+def _states_out(label: str, out, states, each: str) -> None:
+    """A ValueError unless the abstract output ``out`` is a dict of exactly ``states``, each
+    a float array of one value per ``each``."""
+    if not isinstance(out, dict) or set(out) != set(states):
+        got = sorted(out) if isinstance(out, dict) else type(out).__name__
+        raise ValueError(f"{label} must return a dict of its states {sorted(states)}, got {got}")
+    for k, x in out.items():
+        _one_each(f"{label}[{k!r}]", x, each)
+        if not jnp.issubdtype(x.dtype, jnp.floating):
+            raise ValueError(f"{label}[{k!r}] must be a float array, got {x.dtype}")
+
+
+def _one_each(label: str, x, each: str) -> None:
+    """A ValueError unless the abstract output x of a function traced on [3] arrays
+    (``_abstract_inputs``) has one value per node or synapse (or is a scalar)."""
+    if getattr(x, "shape", None) not in ((3,), ()):
+        raise ValueError(f"{label} must have one value per {each} (shape [n]), got shape "
+                         f"{getattr(x, 'shape', None)}")
+
+
+def _check_outputs(mech) -> None:
+    """A ValueError where a channel's ``rates`` name a state it does not declare (it would
+    be dropped), or its ``current`` returns what the loop cannot use: not a dict, a current
+    of an ion it does not declare, or not one value per node (checked on abstract arrays:
+    no computation). What needs more than the documented environment is left to the run."""
+    name = type(mech).__name__
+    one, env = abstract_inputs(mech, 3)
+    rates = _traced(f"{name}.rates", mech, mech.rates, one, {k: one for k in mech.params}, env,
+                    env=env) or {}
+    if isinstance(rates, dict) and set(rates) - set(mech.states):
+        raise ValueError(f"{name}'s rates give {sorted(set(rates) - set(mech.states))}, which are "
+                         f"not its states {sorted(mech.states)}: declare them in states")
+    out = _traced(f"{name}.current", mech, mech.current, one, {k: one for k in mech.states},
+                  {k: one for k in mech.params}, env, env=env)
+    if out is None:
+        return
+    if not isinstance(out, dict):
+        raise ValueError(f"{name}.current must return a dict {{ion: current, '': the "
+                         f"nonspecific current}}, got {type(out).__name__}")
+    bad = sorted(set(out) - set(mech.ions) - {""})
+    if bad:
+        raise ValueError(f"{name}.current returns currents of {bad}, which it does not declare: "
+                         f"ions = {tuple(mech.ions)} ('' is its nonspecific current)")
+    for k, x in out.items():
+        _one_each(f"{name}.current[{k!r}]", x, "node")
+        if not jnp.issubdtype(x.dtype, jnp.floating):
+            raise ValueError(f"{name}.current[{k!r}] must be a float array, got {x.dtype}")
+    _check_assigned(mech, set(channel_currents(mech)), "node")
+
+
+def _check_assigned(mech, currents: set, each: str) -> None:
+    """A ValueError unless a mechanism's ``assigned`` (where it has one) returns a dict of
+    new names (identifiers; not its parameters, states or currents) -> one float per
+    ``each`` (or a scalar), on abstract arrays; a failing trace is named here, not left to
+    a run that records something else."""
+    fn = assigned_of(mech)
+    if fn is None:
+        return
+    name = type(mech).__name__
+    one, env = abstract_inputs(mech, 3)
+    try:
+        extra = jax.eval_shape(fn, *assigned_args(mech, one, env))
+    except Exception as err:
+        raise ValueError(f"{name}.assigned fails on arrays of the documented inputs: "
+                         f"{type(err).__name__}: {err}") from None
+    if not isinstance(extra, dict) or not all(isinstance(k, str) and k.isidentifier()
+                                              for k in extra):
+        raise ValueError(f"{name}.assigned must return a dict name -> array (names that are "
+                         f"Python identifiers), got {extra!r:.200}")
+    clash = sorted(set(extra) & (set(mech.states) | set(mech.params) | currents))
+    if clash:
+        raise ValueError(f"{name}.assigned names {clash}, which are already its parameters, "
+                         "states or currents: give them names of their own")
+    for k, x in extra.items():
+        _one_each(f"{name}.assigned[{k!r}]", x, each)
+        if not jnp.issubdtype(x.dtype, jnp.floating):
+            raise ValueError(f"{name}.assigned[{k!r}] must be a float array, got {x.dtype}")
+
+
+def _traced_assigned(obj) -> tuple:
+    """The names a mechanism class's (or instance's) ``assigned`` returns; () where tracing
+    fails (``_check_assigned`` then names the problem)."""
+    try:
+        return assigned_names(obj() if isinstance(obj, type) else obj)
+    except Exception:
+        return ()
