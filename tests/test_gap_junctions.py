@@ -135,3 +135,58 @@ def test_model_file_round_trip(tmp_path):
     dx.save(net, tmp_path / "gap.dendrax")
     again = dx.load(tmp_path / "gap.dendrax")
     np.testing.assert_array_equal(np.asarray(dx.simulate(again, 5.0, DT).traces), traces)
+
+
+GAP_TOML = """
+[[cell]]
+model = "ball_and_stick"
+nseg = [1, 5]
+Ra = 100.0
+count = 3
+
+[[gap_junction]]
+a = "0:2"
+b = [1, 2]
+g = 0.02
+a_loc = "dend[0](0.5)"
+
+[simulation]
+t_stop = 5.0
+
+[record]
+v = ["cell 0", "cell 2"]
+"""
+
+
+def test_network_spec_gap_junctions():
+    """[[gap_junction]] tables (docs/cli.md) place what Network.gap_junction places: a[i]
+    joined to b[i] at a_loc / b_loc (default soma(0.5))."""
+    from dendrax.spec import NetworkSpec, SpecError
+
+    try:
+        import tomllib
+    except ImportError:  # Python 3.10
+        import tomli as tomllib
+
+    net = NetworkSpec.from_dict(tomllib.loads(GAP_TOML)).build()
+    ref = dx.Network([dx.Cell.ball_and_stick(nseg=[1, 5], Ra=100.0).insert("hh")
+                      for _ in range(3)])
+    for a, b in ((0, 1), (1, 2)):
+        ref.gap_junction(ref.cell(a).section(1)(0.5), ref.cell(b).soma(0.5), g=0.02)
+    model, params, layout = dx.lower(net)
+    model_r, params_r, layout_r = dx.lower(ref)
+    (ours,), (theirs,) = model.graded, model_r.graded
+    np.testing.assert_array_equal(ours.nodes, theirs.nodes)
+    np.testing.assert_array_equal(model.graded_pre_nodes[ours.pre],
+                                  model_r.graded_pre_nodes[theirs.pre])
+    np.testing.assert_array_equal(params["synapses"]["GapJunction"]["g"], [0.02] * 4)
+    for bad, words in (("a = [0, 1]\nb = [1]\ng = 0.1\nb_loc = 'x'", "no sections in region 'x'"),
+                       ("a = [0, 1, 2]\nb = [1, 2]\ng = 0.1", "as many cells"),
+                       ("a = 0\nb = 1", "needs a, b"),
+                       ("a = 0\nb = 1\ng = -1.0", "g must be >= 0"),
+                       ("a = 0\nb = 0\ng = 0.1", "same node"),
+                       ("a = 0\nb = 7\ng = 0.1", "out of range"),
+                       ("a = 0\nb = 1\ng = 0.1\nweight = 2.0", "weight")):
+        text = GAP_TOML.replace('a = "0:2"\nb = [1, 2]\ng = 0.02\na_loc = "dend[0](0.5)"', bad)
+        with pytest.raises(SpecError, match=words):
+            NetworkSpec.from_dict(tomllib.loads(text)).build()

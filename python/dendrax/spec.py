@@ -404,11 +404,13 @@ class CellSpec:
 
 
 # --- networks -------------------------------------------------------------------------------
-NETWORK_KEYS = ("cell", "population", "connection", "simulation", "record", "out")
+NETWORK_KEYS = ("cell", "population", "connection", "gap_junction", "simulation", "record",
+                "out")
 POPULATION_KEYS = ("model", "n", "name", "params", "spike_times")
 NETWORK_CELL_KEYS = ("model", "swc", "nseg", "Ra", "cm", "mechanisms", "set", "iclamp", "count")
 CONNECTION_KEYS = ("pre", "post", "synapse", "weight", "delay", "threshold", "p", "seed",
                    "params", "pre_loc", "post_loc", "one_to_one")
+GAP_JUNCTION_KEYS = ("a", "b", "g", "a_loc", "b_loc")
 SIMULATION_KEYS = ("t_stop", "dt", "v_init", "celsius", "method")
 SIMULATION_DEFAULTS = {"t_stop": 100.0, "dt": 0.025, "v_init": -65.0, "celsius": 6.3,
                        "method": "backward_euler"}
@@ -456,6 +458,8 @@ class NetworkSpec:
     Attributes:
         cells: (CellSpec, count) per ``[[cell]]`` table; cells are numbered in table order.
         connections: the ``[[connection]]`` tables, checked.
+        gap_junctions: the ``[[gap_junction]]`` tables, checked: pairs of cells (a, b) and
+            their sites, each joined by a junction of conductance g (uS).
         simulation: t_stop, dt, v_init, celsius, method.
         record: spikes (True, False, or cell indices), v (``"cell N LOCATION"`` strings),
             spike_threshold (mV), V_m ((population, neuron indices) to record).
@@ -470,6 +474,7 @@ class NetworkSpec:
     record: dict = field(default_factory=dict)
     out: str | None = None
     populations: list = field(default_factory=list)
+    gap_junctions: list = field(default_factory=list)
 
     @classmethod
     def from_dict(cls, cfg: Mapping) -> "NetworkSpec":
@@ -500,6 +505,10 @@ class NetworkSpec:
         if not isinstance(connections, list):
             raise SpecError("connections are [[connection]] tables (an array of tables)")
         connections = [cls._connection(c, k, n_cells, sizes) for k, c in enumerate(connections)]
+        gaps = cfg.get("gap_junction", [])
+        if not isinstance(gaps, list):
+            raise SpecError("gap junctions are [[gap_junction]] tables (an array of tables)")
+        gaps = [cls._gap_junction(t, k, n_cells) for k, t in enumerate(gaps)]
 
         sim_table = cfg.get("simulation", {})
         check_keys(sim_table, SIMULATION_KEYS, "[simulation]")
@@ -531,7 +540,7 @@ class NetworkSpec:
         out = cfg.get("out")
         if out is not None and not isinstance(out, str):
             raise SpecError(f"out must be a folder name, got {out!r}")
-        return cls(cells, connections, simulation, record, out, populations)
+        return cls(cells, connections, simulation, record, out, populations, gaps)
 
     @staticmethod
     def _population(table, k: int) -> dict:
@@ -606,6 +615,36 @@ class NetworkSpec:
             conn[key] = value
         return conn
 
+    @staticmethod
+    def _gap_junction(table, k: int, n_cells: int) -> dict:
+        where = f"[[gap_junction]] {k}"
+        if not isinstance(table, Mapping):
+            raise SpecError(f"{where} must be a table")
+        check_keys(table, GAP_JUNCTION_KEYS, where)
+        for key in ("a", "b", "g"):
+            if key not in table:
+                raise SpecError(f"{where} needs a, b (the cells it joins: an index, a range "
+                                f"\"0:10\" or a list, paired in order) and g (uS)")
+        a, b = (parse_cells(table[key], n_cells, f"{where} {key}") for key in ("a", "b"))
+        if len(a) == 1:
+            a = a * len(b)
+        if len(b) == 1:
+            b = b * len(a)
+        if len(a) != len(b):
+            raise SpecError(f"{where}: a and b pair cells in order, so they must name as many "
+                            f"cells (or one), got {len(a)} and {len(b)}")
+        g = get_number(table, "g", prefix=f"{where} ")
+        if not g >= 0:
+            raise SpecError(f"{where} g must be >= 0 uS, got {g}")
+        locs = {}
+        for key in ("a_loc", "b_loc"):
+            value = table.get(key, "soma(0.5)")
+            if not isinstance(value, str):
+                raise SpecError(f"{where} {key} must be a location such as \"dend[0](0.5)\", "
+                                f"got {value!r}")
+            locs[key] = value
+        return {"a": a, "b": b, "g": g, "where": where, **locs}
+
     @property
     def n_cells(self) -> int:
         return sum(count for _, count in self.cells)
@@ -639,6 +678,13 @@ class NetworkSpec:
                 self._connect_points(net, conn, pops, n)
             else:
                 self._connect(net, conn, table, first)
+        for gap in self.gap_junctions:
+            for a, b in zip(gap["a"], gap["b"]):
+                try:
+                    net.gap_junction(parse_location(net.cell(a), gap["a_loc"]),
+                                     parse_location(net.cell(b), gap["b_loc"]), g=gap["g"])
+                except (ValueError, IndexError) as err:
+                    raise SpecError(f"{gap['where']}: cells {a} and {b}: {err}") from None
         if self.record["spikes"] is not False:
             if self.cells:
                 net.record_spikes(None if self.record["spikes"] is True else self.record["spikes"],
