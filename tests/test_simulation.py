@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 import dendrax as dx
-from dendrax import simulation
+from dendrax import scan, simulation
 
 
 def hh_ball_and_stick(amp=0.3):
@@ -416,6 +416,14 @@ def test_gradient_reuses_each_steps_factored_matrix():
     assert calls(8) == [2, 1]  # plus the forward rerun of each checkpointed stretch
 
 
+def _unroll(model):
+    return scan.unroll_for(model.parent.size + model.n_points)
+
+
+def _chunk(model, n, record_every, dtype):
+    return scan.chunk_for(n, simulation.loop_width(model, record_every, dtype))
+
+
 @pytest.mark.parametrize("shape", ["unrolled", "chunked"])
 def test_time_loop_shapes_give_the_same_bits(monkeypatch, shape):
     """A small model runs several steps per iteration of the time loop (unrolled), or its
@@ -428,11 +436,11 @@ def test_time_loop_shapes_give_the_same_bits(monkeypatch, shape):
     cell = hh_ball_and_stick()
     model = dx.lower(cell).model
     if shape == "unrolled":
-        monkeypatch.setattr(simulation, "_SEQUENTIAL_BYTES", 0)  # no chunks
-        assert simulation._unroll(model) > 1  # the model is small enough
+        monkeypatch.setattr(scan, "SEQUENTIAL_BYTES", 0)  # no chunks
+        assert _unroll(model) > 1  # the model is small enough
     else:
-        assert simulation._chunk(model, 402, 1, np.float64) == 6  # 402 = 6 * 67
-        assert simulation._chunk(model, 120, 1, np.float64) > 1
+        assert _chunk(model, 402, 1, np.float64) == 6  # 402 = 6 * 67
+        assert _chunk(model, 120, 1, np.float64) > 1
 
     def run():
         out = dx.simulate(cell, 10.05, 0.025).traces  # 402 steps
@@ -441,10 +449,10 @@ def test_time_loop_shapes_give_the_same_bits(monkeypatch, shape):
         return out, g
 
     shaped = run()
-    monkeypatch.setattr(simulation, "_SMALL", 0)
-    monkeypatch.setattr(simulation, "_SEQUENTIAL_BYTES", 0)
+    monkeypatch.setattr(scan, "SMALL", 0)
+    monkeypatch.setattr(scan, "SEQUENTIAL_BYTES", 0)
     jax.clear_caches()
-    assert simulation._unroll(model) == 1 and simulation._chunk(model, 402, 1, np.float64) == 1
+    assert _unroll(model) == 1 and _chunk(model, 402, 1, np.float64) == 1
     plain = run()
     np.testing.assert_array_equal(shaped[0], plain[0])
     for a, b in zip(jax.tree_util.tree_leaves(shaped[1]), jax.tree_util.tree_leaves(plain[1])):
@@ -460,18 +468,18 @@ def test_chunks_divide_the_loop_and_fit_the_sequential_size():
     none does."""
     model = dx.lower(hh_ball_and_stick()).model
     width = max(model.parent.size, sum(r.reduce is None for r in model.recordings)) * 8
-    top = simulation._SEQUENTIAL_BYTES // width
+    top = scan.SEQUENTIAL_BYTES // width
     assert top >= 2
     for n in (2, 3, 97, 120, 4000, 4001):
-        c = simulation._chunk(model, n, 1, np.float64)
+        c = _chunk(model, n, 1, np.float64)
         assert n % c == 0 and c <= top
         assert c == max([d for d in range(1, top + 1) if n % d == 0 and d <= n // 2] or [1])
-    assert simulation._chunk(model, 97, 1, np.float64) == 1  # a prime: unrolled instead
+    assert _chunk(model, 97, 1, np.float64) == 1  # a prime: unrolled instead
     # float32 halves the bytes per entry
-    assert simulation._chunk(model, 10 ** 6, 1, np.float32) >= simulation._chunk(model, 10 ** 6, 1, np.float64)
+    assert _chunk(model, 10 ** 6, 1, np.float32) >= _chunk(model, 10 ** 6, 1, np.float64)
     big = dx.Cell.ball_and_stick(nseg=[1, 80])
     big.insert("hh")
-    assert simulation._chunk(dx.lower(big).model, 4000, 1, np.float64) == 1  # 82 nodes: too large
+    assert _chunk(dx.lower(big).model, 4000, 1, np.float64) == 1  # 82 nodes: too large
 
 
 def test_simulate_inside_jit():

@@ -23,7 +23,7 @@ Units: area um2, conductance uS, current nA, capacitance from cm (uF/cm2).
 
 from __future__ import annotations
 
-from functools import lru_cache, partial
+from functools import partial
 from typing import Any, NamedTuple
 
 import jax
@@ -38,6 +38,8 @@ from .extracellular.fields import observe as observe_fields
 from .mechanisms.base import IonPool
 from .model import Model
 from .point_step import update_points
+from .recording import accumulate, recorded, statistics
+from .scan import chunk_for, every, scan_steps, unroll_for
 from .solver import hines_solve
 
 METHODS = {"backward_euler": 1.0, "crank_nicolson": 2.0}
@@ -332,8 +334,8 @@ def _step(model: Model, core, mat, dt, k, backend, carry: State, xs):
            "points": points, "plastic": plastic,
            "ion_values": _ion_values(model, env_start, conc)}
     obs["extracellular"] = observe_fields(core.get("extracellular", ()), obs["i_membrane"])
-    carry = carry._replace(stats=_accumulate(model, carry.stats, obs))
-    return carry, (_record(model, obs), fired[model.spike_records])
+    carry = carry._replace(stats=accumulate(model, carry.stats, obs))
+    return carry, (recorded(model, obs), fired[model.spike_records])
 
 
 def _ion_values(model: Model, env, conc) -> dict:
@@ -350,48 +352,6 @@ def _put_into(total, nodes, x):
     return x if nodes is None else total.at[nodes].set(x)
 
 
-@lru_cache(maxsize=64)
-def _record_plan(model: Model, reduced: bool):
-    """The traces (or, with ``reduced``, the statistics) grouped by the array they read (one
-    gather each), and the permutation back to the order they were added:
-    ((source, indices), ...), order."""
-    groups: dict[tuple, list] = {}
-    rows = [r for r in model.recordings if (r.reduce is not None) == reduced]
-    for i, r in enumerate(rows):
-        groups.setdefault(r.source, []).append((i, r.local))
-    plan = tuple((key, np.asarray([k for _, k in items], np.int32)) for key, items in groups.items())
-    order = np.argsort([i for items in groups.values() for i, _ in items]).astype(np.int32)
-    return plan, order
-
-
-def _record(model: Model, obs: dict, reduced: bool = False):
-    """The recorded quantities [R] (traces, or with ``reduced`` the quantities kept as
-    statistics) from what a step exposes (``obs``), one gather per array they come from."""
-    plan, order = _record_plan(model, reduced)
-    if not plan:
-        return jnp.zeros(0, obs["v"].dtype)
-    pieces = []
-    for (kind, j, key), index in plan:
-        source = obs[kind]
-        if isinstance(source, tuple):
-            source = source[j]
-        if isinstance(source, dict):
-            source = source[key]
-        pieces.append(jnp.broadcast_to(source, obs["v"].shape)[index] if source.ndim == 0
-                      else source[index])
-    out = pieces[0] if len(pieces) == 1 else jnp.concatenate(pieces)
-    return out if np.array_equal(order, np.arange(order.size)) else out[order]
-
-
-def _accumulate(model: Model, stats: dict, obs: dict) -> dict:
-    """Running max, min and sum of the recordings kept as statistics."""
-    if not stats:
-        return stats
-    x = _record(model, obs, reduced=True)
-    return {"max": jnp.maximum(stats["max"], x), "min": jnp.minimum(stats["min"], x),
-            "sum": stats["sum"] + x}
-
-
 @partial(jax.jit, static_argnames=("model",))
 def initialize(model: Model, core, waveform0=None, dt=None):
     """The simulation state at t = 0 and the traces there ([n_traces]); ``waveform0`` [W]:
@@ -401,9 +361,9 @@ def initialize(model: Model, core, waveform0=None, dt=None):
         waveform0 = jnp.zeros(model.waveform_nodes.shape[0], state.v.dtype)
     obs = _observe_initial(model, core, state, waveform0, dt)
     if any(r.reduce for r in model.recordings):
-        first = _record(model, obs, reduced=True)
+        first = recorded(model, obs, reduced=True)
         state = state._replace(stats={"max": first, "min": first, "sum": first})
-    return state, _record(model, obs)
+    return state, recorded(model, obs)
 
 
 def schedule(model: Model, core, drive, dt, start: int = 0, size: int | None = None):
@@ -460,12 +420,12 @@ def advance(model: Model, core, state, xs, dt, *, method: str = "backward_euler"
     if k > 1:
         n = jax.tree_util.tree_leaves(xs)[0].shape[0]
         xs = jax.tree_util.tree_map(lambda a: a.reshape(n // k, k, *a.shape[1:]), xs)
-        step = _every(step, k, sum(r.reduce is None for r in model.recordings))
+        step = every(step, k, sum(r.reduce is None for r in model.recordings))
         checkpoint = None if checkpoint is None else checkpoint // k
     n_iter = jax.tree_util.tree_leaves(xs)[0].shape[0]
     span = n_iter if checkpoint is None else min(checkpoint, n_iter)  # what one scan runs
-    state, out = _scan(step, checkpoint, state, xs, _unroll(model),
-                       _chunk(model, span, k, state.v.dtype))
+    state, out = scan_steps(step, checkpoint, state, xs, unroll_for(model.parent.size + model.n_points),
+                            chunk_for(span, loop_width(model, k, state.v.dtype)))
     if k > 1:
         out = (out[0], out[1].reshape(n, out[1].shape[-1]))
     if model.n_sources or model.graded:
@@ -477,69 +437,20 @@ def advance(model: Model, core, state, xs, dt, *, method: str = "backward_euler"
     return state, out
 
 
-# A model of at most _SMALL nodes and point neurons runs _UNROLL steps per iteration of the
-# time loop: where a step takes a few microseconds, XLA's per-iteration work (the loop
-# test, copies of the carry; in reverse mode also the stacking of what each step keeps)
-# is a large part of it. HH ball-and-stick, 100 ms: 2 compartments, 23 -> 18 thunks per
-# step, forward ~15% and gradient ~2x faster (37-44 -> 20-21 ms); 32 compartments,
-# gradient 47-52 -> 33-39 ms. Compiling takes ~1-1.5 s longer. A cell of hundreds of
-# compartments gained nothing measurable (forward or gradient). Not with ``checkpoint``
-# (see _scan).
-_SMALL, _UNROLL = 64, 4
-
-
-def _unroll(model: Model) -> int:
-    return _UNROLL if model.parent.size + model.n_points <= _SMALL else 1
-
-
-# XLA:CPU runs the operations of a loop body one after another when every buffer they use
-# is at most 512 bytes (its ThunkExecutor's fixed threshold); otherwise it dispatches each
-# to its thread pool as its inputs become ready, which costs ~0.2-0.5 us an operation. A
-# small model's step has dozens of operations on arrays of a few nodes, but the traces of
-# the whole run are one large buffer that every step writes. So a model whose per-step
-# arrays are small runs its time loop as a loop over chunks: an inner loop of ``chunk``
-# steps writes the chunk's traces into a small buffer, and the outer loop copies them
-# into the run's (the same arithmetic, bit for bit). L5PC-like ball-and-stick (2
-# compartments, 13 mechanisms), 100 ms: forward 14.5 -> 5.2 ms, gradient 79 -> 44 ms
-# (8 compartments); HH 2.4 -> 1.9 ms. A vmapped batch has large arrays anyway (~4%
-# slower chunked). The chunk divides the number of iterations (with ``checkpoint``, the
-# steps of a rematerialised stretch), so the step is compiled once; where no divisor
-# fits, the loop is unrolled instead (_unroll).
-_SEQUENTIAL_BYTES = 512
-
-
-def _chunk(model: Model, n: int, record_every: int, dtype) -> int:
-    """Steps per inner loop for n iterations of the time loop (each record_every steps):
-    the largest divisor of n whose per-chunk arrays (nodes and point neurons, the traces,
-    in reverse mode each step's kept state; the spike flags of record_every steps) fit
-    _SEQUENTIAL_BYTES; 1 where none does (no inner loop)."""
-    width = max(model.parent.size + model.n_points,
-                sum(r.reduce is None for r in model.recordings), 1) * np.dtype(dtype).itemsize
-    width = max(width, model.spike_records.size * record_every)
-    largest = min(_SEQUENTIAL_BYTES // width, n // 2)
-    return next((c for c in range(largest, 1, -1) if n % c == 0), 1)
-
-
-def _every(step, k: int, n_traces: int):
-    """k steps as one scan body: the traces of the last, the spikes of all."""
-
-    def body(state, xs):
-        def inner(carry, x):
-            state, (rec, fired) = step(carry[0], x)
-            return (state, rec), fired
-
-        init = (state, jnp.zeros(n_traces, state.v.dtype))
-        (state, rec), fired = lax.scan(inner, init, xs)
-        return state, (rec, fired)
-
-    return body
-
-
 # What reverse mode keeps of each step: the voltage solve's solution and pivots (named in
 # dendrax.solver); the rest is recomputed. Storing the pivots costs less than factoring
 # again (HH, 880 compartments: gradient 3.3x -> 2.9x the forward); storing the gates' rates
 # as well costs more than it saves (the stores are memory-bound).
 _KEEP = jax.checkpoint_policies.save_only_these_names("dendrax.solve")
+
+
+def loop_width(model: Model, record_every: int, dtype) -> int:
+    """Bytes of the largest per-step array of the time loop (nodes and point neurons, the
+    traces, in reverse mode each step's kept state; the spike flags of record_every
+    steps), for ``scan.chunk_for``."""
+    width = max(model.parent.size + model.n_points,
+                sum(r.reduce is None for r in model.recordings), 1) * np.dtype(dtype).itemsize
+    return max(width, model.spike_records.size * record_every)
 
 
 def step_function(model: Model, core, dt, *, method: str = "backward_euler",
@@ -565,46 +476,6 @@ def step_function(model: Model, core, dt, *, method: str = "backward_euler",
     return jax.checkpoint(partial(_step, model, core, mat, dt, k, backend), prevent_cse=False,
                           policy=_KEEP), too_long
 
-
-
-def _scan(step, checkpoint, state, xs, unroll: int = 1, chunk: int = 1):
-    """lax.scan of step over xs (``_chunked``); with ``checkpoint``, in rematerialised
-    stretches of that many steps (not unrolled: compiling the unrolled, rematerialised
-    loops of a many-channel model took 5x longer)."""
-    n = jax.tree_util.tree_leaves(xs)[0].shape[0]
-    if checkpoint is None or checkpoint >= n:
-        return _chunked(step, state, xs, unroll, chunk)
-    if checkpoint < 1:
-        raise ValueError(f"checkpoint must be a positive number of steps, got {checkpoint}")
-    n_chunks, rest = divmod(n, checkpoint)
-
-    @jax.checkpoint
-    def stretch(carry, piece):
-        return _chunked(step, carry, piece, 1, chunk)
-
-    state, out = lax.scan(stretch, state, _split(xs, n_chunks, checkpoint))
-    out = jax.tree_util.tree_map(lambda a: a.reshape(n_chunks * checkpoint, *a.shape[2:]), out)
-    if rest:
-        tail = jax.tree_util.tree_map(lambda a: a[n_chunks * checkpoint:], xs)
-        state, out_tail = lax.scan(step, state, tail)
-        out = jax.tree_util.tree_map(lambda a, b: jnp.concatenate([a, b], axis=0), out, out_tail)
-    return state, out
-
-
-def _chunked(step, state, xs, unroll: int = 1, chunk: int = 1):
-    """lax.scan of step over xs, ``unroll`` steps per iteration, or (``chunk`` > 1, which
-    divides the length) as a scan over chunks of a scan of ``chunk`` steps."""
-    if chunk <= 1:
-        return lax.scan(step, state, xs, unroll=unroll)
-    n = jax.tree_util.tree_leaves(xs)[0].shape[0]
-    state, out = lax.scan(partial(lax.scan, step), state, _split(xs, n // chunk, chunk))
-    return state, jax.tree_util.tree_map(lambda a: a.reshape(n, *a.shape[2:]), out)
-
-
-def _split(xs, n_chunks: int, size: int):
-    """The first n_chunks * size rows of each leaf of xs as [n_chunks, size, ...]."""
-    return jax.tree_util.tree_map(
-        lambda a: a[: n_chunks * size].reshape(n_chunks, size, *a.shape[1:]), xs)
 
 
 class Output(NamedTuple):
@@ -641,13 +512,3 @@ def run(model: Model, core, drive, dt, *, method: str = "backward_euler", backen
     if fresh:
         rec = jnp.concatenate([rec0[None], rec], axis=0)
     return Output(rec, spikes, statistics(model, state.stats, n_steps), state)
-
-
-def statistics(model: Model, stats: dict, n_steps: int):
-    """[n_stats] the requested statistic of each recording kept as one, after n_steps."""
-    how = [r.reduce for r in model.recordings if r.reduce is not None]
-    if not how:
-        return jnp.zeros(0)
-    code = np.asarray([("max", "min", "mean").index(h) for h in how])
-    return jnp.where(code == 0, stats["max"],
-                     jnp.where(code == 1, stats["min"], stats["sum"] / (n_steps + 1)))

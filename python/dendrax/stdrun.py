@@ -26,7 +26,8 @@ from .timecourse import drive, step_count
 from .quantities import magnitude
 from .point.plasticity import PLASTIC
 from .result import Result
-from .simulation import METHODS, advance, initialize, run, schedule, statistics
+from .recording import statistics
+from .simulation import METHODS, advance, initialize, run, schedule
 from .version import __version__
 
 
