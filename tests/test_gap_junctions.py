@@ -186,7 +186,10 @@ def test_network_spec_gap_junctions():
                        ("a = 0\nb = 1\ng = -1.0", "g must be >= 0"),
                        ("a = 0\nb = 0\ng = 0.1", "same node"),
                        ("a = 0\nb = 7\ng = 0.1", "out of range"),
-                       ("a = 0\nb = 1\ng = 0.1\nweight = 2.0", "weight")):
+                       ("a = 0\nb = 1\ng = 0.1\nweight = 2.0", "weight"),
+                       ("a = []\nb = 1\ng = 0.1", "at least one cell"),
+                       ("a = 0\nb = 1\ng = 0.1\n[[connection]]\npre = 0\npost = 1\n"
+                        "synapse = 'GapJunction'\nparams = {g = 0.1}", "one half")):
         text = GAP_TOML.replace('a = "0:2"\nb = [1, 2]\ng = 0.02\na_loc = "dend[0](0.5)"', bad)
         with pytest.raises(SpecError, match=words):
             NetworkSpec.from_dict(tomllib.loads(text)).build()

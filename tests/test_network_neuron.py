@@ -181,10 +181,21 @@ def gap_junctions() -> NetSpec:
         t_stop=40.0, dt=DT)
 
 
+def gap_junctions_at_ends() -> NetSpec:
+    """Junctions at section ends, where NEURON gives each half-gap a zero-area node of its
+    own (a terminal dend(1), the root's soma(0)), one of them to a site of the same cell
+    (dend(0.9)): those nodes then have voltages of their own."""
+    return NetSpec(
+        cells=[bs([(SOMA, 0.5, 2.0, 30.0, 0.25)]), bs()],
+        gaps=[((0, 1, 1.0), (0, 1, 0.9), 0.01), ((0, 1, 1.0), (1, SOMA, 0.0), 0.02)],
+        record=[(0, 1, 1.0), (0, 1, 0.9), (1, SOMA, 0.0)],
+        t_stop=30.0, dt=DT)
+
+
 CASES = {f.__name__: f for f in (feedforward, recurrent_loop, offgrid_delays,
                                  subthreshold_crossing, simultaneous_arrivals, swc_network,
                                  offgrid_sources, half_step_delays, synapses_at_section_ends,
-                                 gap_junctions)}
+                                 gap_junctions, gap_junctions_at_ends)}
 
 
 def make(name) -> NetSpec:
@@ -260,6 +271,9 @@ def test_neuron_scenario(name):
     elif name == "gap_junctions":  # B fires only through the junction, after A
         assert n[0] >= 2 and n[1] == n[0] and n[2] >= 1, n
         assert np.all((ref.spikes[1] - ref.spikes[0] > 0) & (ref.spikes[1] - ref.spikes[0] < 1))
+    elif name == "gap_junctions_at_ends":  # the end node's own voltage
+        end, near = ref.v[2], ref.v[3]
+        assert n[0] >= 1 and np.abs(end - near).max() > 0.5, np.abs(end - near).max()
     elif name == "synapses_at_section_ends":
         assert n[0] == 1 and n[1] >= 1, n
         end, near = ref.v[2], ref.v[3]  # the synapse's node has its own voltage

@@ -25,7 +25,7 @@ import dendrax as dx
 from dendrax import nmodl
 from dendrax.mechanisms import hay, registry
 from dendrax.mechanisms.base import FARADAY, GAS_CONSTANT, Channel, IonPool, Synapse
-from dendrax.mechanisms.introspect import assigned_names
+from dendrax.mechanisms.introspect import assigned_names, solved_names
 from dendrax.nmodl import NmodlError
 from dendrax.nmodl import registry as nmodl_registry
 from dendrax.nmodl.cli import main as nmodl_main
@@ -118,22 +118,37 @@ PROCEDURE rates(v (mV)) {
 
 
 def test_which_range_assigned_are_recordable():
-    """BREAKPOINT's RANGE ASSIGNED are recorded as NEURON records them where BREAKPOINT
-    sets them on every path and the SOLVE does not set them again; the others (NEURON's
-    value would be the SOLVE's, at v(t + dt), or the last one set) are refused, saying why."""
+    """RANGE ASSIGNED are recorded as NEURON records them: BREAKPOINT's where it sets them on
+    every path (at v(t), the step's currents), the SOLVE'd block's where a cnexp block sets
+    them on every path (at v(t + dt), the state update's: minf, also set by BREAKPOINT,
+    which runs first); the others (the last value set on some path, one never set, one set
+    inside an implicit solve) are refused, saying why."""
     cls = nmodl.load(RANGE_CASES, register=False)
     assert assigned_names(cls()) == ("g", "tauv")
+    assert solved_names(cls()) == ("minf",)
     assert cls.units["g"] == "S/cm2"
-    assert set(cls.unrecordable) == {"minf", "stick", "never"}
+    assert set(cls.unrecordable) == {"stick", "never"}
     cell = dx.Cell.ball_and_stick(nseg=[1, 1]).insert(cls)
-    for name, why in (("minf", "its SOLVE'd block sets it"),
-                      ("stick", "BREAKPOINT sets it on some paths only"),
+    for name, why in (("stick", "BREAKPOINT sets it on some paths only"),
                       ("never", "BREAKPOINT does not set it")):
         with pytest.raises(ValueError, match=rf"its NMODL file declares RANGE {name}, but {why}"):
             cell.record(f"rangex.{name}", cell.soma(0.5))
-    cell.record("rangex.g", cell.soma(0.5)).record("rangex.m", cell.soma(0.5))
-    g, m = np.asarray(dx.simulate(cell, 1.0, 0.025).traces)
+    cell.iclamp(cell.soma(), delay=0.2, dur=1.0, amp=0.5)
+    for q in ("g", "m", "minf", "tauv"):
+        cell.record(f"rangex.{q}", cell.soma(0.5))
+    cell.record("v", cell.soma(0.5))
+    g, m, minf, tauv, v = np.asarray(dx.simulate(cell, 1.0, 0.025).traces)
     np.testing.assert_allclose(g, 0.01 * np.concatenate([m[:1], m[:-1]]), rtol=1e-13)
+    # the state update's minf at the new v; BREAKPOINT's mtau (tauv) at the step's start
+    np.testing.assert_allclose(minf, 1 / (1 + np.exp(-(v + 40) / 8)), rtol=1e-13)
+    v_start = np.concatenate([v[:1], v[:-1]])
+    np.testing.assert_allclose(tauv, 1 + 4 / (1 + np.exp((v_start + 40) / 10)), rtol=1e-13)
+    assert np.ptp(v) > 1.0
+    # set inside an implicit solve: NEURON's value is its Newton iteration's, refused
+    implicit = nmodl.load(RANGE_CASES.replace("METHOD cnexp", "METHOD derivimplicit"),
+                          register=False)
+    assert solved_names(implicit()) == ()
+    assert "inside its derivimplicit solve" in implicit.unrecordable["minf"]
     # an ion pool's RANGE ASSIGNED: set by its SOLVE'd block, or not recordable at all
     text = (CASES / "capoolx.mod").read_text()
     assert "ASSIGNED {" in text and "RANGE depth" in text
@@ -141,12 +156,12 @@ def test_which_range_assigned_are_recordable():
         "ASSIGNED {", "ASSIGNED { irate (mM/ms) spare (1)")
     text = text.replace("DERIVATIVE st {", "DERIVATIVE st {\n    irate = 2 * ica")
     pool = nmodl.load(text, register=False)
-    assert set(pool.unrecordable) == {"irate", "spare"}
+    assert set(pool.unrecordable) == {"spare"} and solved_names(pool()) == ("irate",)
     cell = dx.Cell.ball_and_stick(nseg=[1, 1]).insert(pool)
-    for name, why in (("irate", "its SOLVE'd block sets it"),
-                      ("spare", "an ion pool's recordables are its states")):
-        with pytest.raises(ValueError, match=rf"declares RANGE {name}, but {why}"):
-            cell.record(f"{pool.name}.{name}", cell.soma(0.5))
+    with pytest.raises(ValueError, match=r"declares RANGE spare, but an ion pool's recordables "
+                                         r"are its states"):
+        cell.record(f"{pool.name}.spare", cell.soma(0.5))
+    assert cell.record(f"{pool.name}.irate", cell.soma(0.5)) is cell
 
 
 def test_a_pool_writing_cai_sets_it():

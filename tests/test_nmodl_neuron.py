@@ -49,7 +49,7 @@ import pytest
 
 import dendrax as dx
 from dendrax import nmodl
-from dendrax.mechanisms.introspect import assigned_names
+from dendrax.mechanisms.introspect import assigned_names, solved_names
 from dendrax.nmodl import registry as nmodl_registry
 
 from conftest_mechanisms import ReferenceUnavailable, _library, _nrnivmodl
@@ -112,14 +112,14 @@ TOL = {
     "kin3": (2e-12, 1e-8, 3e-11),  # 2.4e-13, 1.3e-9 (vc), 3.8e-12 (kin3.C)
     "nadi": (1e-11, 5e-10, 5e-10),  # 1.7e-12, 7.3e-11 (vc), 1.1e-10 (nadi.s)
     "leakunit": (2e-12, 1e-8, 2e-10),  # 2.8e-13, 1.6e-9 (vc), 2.6e-11 (hhx.h)
-    "capool": (1e-12, 1e-8, 2e-11),  # 2.1e-13, 1.2e-9 (vc), 2.8e-12 (kcax.C0)
+    "capool": (1e-12, 1e-8, 5e-11),  # 2.1e-13, 1.2e-9 (vc), 2.6e-11 (cahvx.minf)
     # non-linear: NEURON's Newton stops at a relative change of 1e-6
     "bufpool": (2e-6, 1e-5, 6e-7),  # 3.7e-7, 2.1e-6 (cc), 1.1e-7 (bufpoolx.cai)
     "ssdi": (2e-11, 1e-8, 2e-11),  # 3.1e-12, 1.6e-9 (vc), 2.6e-12 (ssdix.p)
     "coop": (2e-12, 1e-8, 2e-14),  # 2.8e-13, 1.6e-9 (vc), 2.7e-15 (coopx.O)
     "mix": (2e-12, 1e-8, 2e-10),  # 2.9e-13, 1.6e-9 (vc), 2.6e-11 (hhx.h)
     "mainen": (3e-12, 1e-8, 2e-10),  # 5.1e-13, 1.6e-9 (vc), 2.6e-11 (hhx.h)
-    "cad": (3e-12, 1e-8, 1e-11),  # 4.8e-13, 1.6e-9 (vc), 1.8e-12 (cahvx.m)
+    "cad": (3e-12, 1e-8, 5e-11),  # 4.8e-13, 1.6e-9 (vc), 2.6e-11 (cahvx.minf)
     "cad:cn": (5e-12, 3e-11, 3e-13),  # 9.2e-13, 4.6e-12, 4.1e-14 (cahvx.m)
     "caddiam": (3e-12, 1e-8, 2e-10),  # 2.8e-13, 1.6e-9 (vc), 2.6e-11 (hhx.h)
     "Exp2Synx": (1e-10, 1e-9, 1e-17),  # 2.5e-11, 2.2e-10, 1.7e-18 uS (A)
@@ -275,7 +275,7 @@ def states_of(case):
     out = []
     for m in CASES[case][0]:
         cls = CLASSES[m]
-        out += [(m, s) for s in (*cls.states, *assigned_names(cls()))]
+        out += [(m, s) for s in (*cls.states, *assigned_names(cls()), *solved_names(cls()))]
     return out
 
 

@@ -25,7 +25,7 @@ from . import plugins
 from .mechanisms import registry
 from .mechanisms.base import IONS, Channel, IonPool, Synapse
 from .ranges import NONNEGATIVE
-from .mechanisms.introspect import assigned_names, channel_currents
+from .mechanisms.introspect import assigned_names, channel_currents, solved_names
 from .mechanisms.validation import check_mechanism
 from .names import (CORE_RANGES, JAXLEY_NAMES, MEMBRANE_UNITS, REDUCTIONS, REGION_ALIASES,
                     check_name, ion_quantity, value_range)
@@ -611,7 +611,7 @@ class Cell:
         m = self.mechanisms[mech]
         pool = f"{m.ion}i" if isinstance(m, IonPool) else None
         currents = channel_currents(m) if isinstance(m, Channel) else {}
-        assigned = assigned_names(m)
+        assigned = set(assigned_names(m)) | set(solved_names(m))
         if q in m.states or q == pool:
             unit = m.units.get(q, "mM" if q == pool else "1")
         elif q in currents:
@@ -619,7 +619,7 @@ class Cell:
         elif q in assigned:
             unit = m.units.get(q, "1")
         else:
-            known = set(m.states) | set(currents) | set(assigned) | ({pool} - {None})
+            known = set(m.states) | set(currents) | assigned | ({pool} - {None})
             raise ValueError(f"{mech} has no state, current or assigned variable {q!r}; "
                              f"record one of {sorted(known)}{_unrecordable(m, q)}")
         if not self.mechanism_nodes[mech][segment]:

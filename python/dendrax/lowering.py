@@ -39,7 +39,7 @@ from . import morphology as morph_lib
 from .layout import Layout, SynapseGroup
 from .locations import Location
 from .mechanisms.base import IonPool
-from .mechanisms.introspect import assigned_names, channel_currents
+from .mechanisms.introspect import assigned_names, channel_currents, solved_names
 from .model import (EventInputs, GradedPlacement, Model, PlasticPlacement, Placement,
                     PointPlacement, Recording, StaticInputs)
 from .names import ion_quantity
@@ -426,6 +426,8 @@ def _lower(cells: tuple, wiring) -> Lowered:
                 source = ("channels", j, q)
             elif q in channel_currents(m):
                 source = ("channel_currents", j, channel_currents(m)[q])
+            elif q in solved_names(m):
+                source = ("channel_solved", j, q)
             else:
                 source = ("channel_assigned", j, q)
         recs.append(Recording(name, node, source, local, reduce))

@@ -24,6 +24,7 @@ from dataclasses import replace
 import numpy as np
 
 from . import connection_rules as rules
+from . import morphology as morph_lib
 from .cell import Cell, synapse_mechanism, synapse_values
 from .extracellular import fields
 from .extracellular.geometry import check_position, rotation_matrix, soma_centre
@@ -310,7 +311,7 @@ class Network:
         halves are two entries of ``params["synapses"]["GapJunction"]["g"]``. ``synapse``:
         another graded synapse class for both halves (e.g. a rectifying junction)."""
         ca, cb = self._cell_of(a), self._cell_of(b)
-        if ca == cb and self._cells[ca].node(a) == self._cells[cb].node(b):
+        if ca == cb and self._point_site(ca, a) == self._point_site(cb, b):
             raise ValueError(f"a gap junction joins two different sites; {a} and {b} are the "
                              "same node")
         if not isinstance(synapse_mechanism(synapse), GradedSynapse):
@@ -319,6 +320,15 @@ class Network:
         return self._block(synapse, [ca, cb], [a.section, b.section], [a.x, b.x], None,
                            [cb, ca], [b.section, a.section], [b.x, a.x], None, 0.0,
                            NETCON_THRESHOLD, {"g": g})
+
+    def _point_site(self, c: int, loc: Location) -> tuple:
+        """Where a point process at ``loc`` of cell ``c`` sits: its node, or a section end
+        that gets a node of its own once something is placed there (NEURON's zero-area
+        node at a terminal x = 1 or the root's x = 0)."""
+        cell = self._cells[c]
+        if morph_lib.dropped_end(cell.compartments, loc.section, loc.x):
+            return ("end", loc.section, float(loc.x))
+        return ("node", cell.node(loc))
 
     def fully_connect(self, pre, post, synapse: str, *, pre_loc: Location | None = None,
                       post_loc: Location | None = None, **kwargs) -> "Network":

@@ -154,9 +154,19 @@ def _observe_initial(model: Model, core, state: State, waveform0, dt=None) -> di
     # current flows and the membrane takes what the electrodes inject)
     i_membrane = (jnp.zeros_like(v).at[model.iclamp_nodes].add(iclamp)
                   .at[model.waveform_nodes].add(waveform0).at[model.vclamp_nodes].add(vclamp))
+    # what the state updates compute (minf, ...) at v_init, as INITIAL's rates(v) set them
+    wanted = {r.source[1] for r in model.recordings if r.source[0] == "channel_solved"}
+    step = jnp.asarray(0.025 if dt is None else dt, v.dtype)  # (the values do not use it)
+    solved = tuple(
+        placement.mech.solved(take(v, placement.nodes), s, p,
+                              local_environment(env, placement.mech, placement.nodes), step)
+        if j in wanted else {}
+        for j, (placement, p, s) in enumerate(zip(model.channels, core["channels"],
+                                                  state.channels)))
     return {"v": v, "channels": state.channels, "synapses": state.synapses, "graded": state.graded,
             "channel_currents": per_mech, "ions": i_ion, "i_cap": jnp.zeros_like(v),
             **assigned_values(model, core, v, state.channels, env, state.synapses),
+            "channel_solved": solved,
             "i_membrane": i_membrane, "synapse_currents": event, "graded_currents": graded,
             "iclamp": iclamp, "waveform": waveform0, "vclamp": vclamp, "points": state.points,
             "plastic": state.plastic, "ion_values": _ion_values(model, env, state.conc),
@@ -281,12 +291,19 @@ def _step(model: Model, core, mat, dt, k, backend, carry: State, xs):
         i_ion = {ion: i_ion[ion] + g_ion[0][ion] * (u - v) for ion in model.ions}
     # 4. pools, then gates, at the new v
     new_states = list(states)
+    # what a recorded placement's state update computes besides its states (NEURON's
+    # RANGE variables its SOLVE sets, e.g. minf), at v(t + dt) from the states at t
+    solved = [{} for _ in model.channels]
+    wanted = {r.source[1] for r in model.recordings if r.source[0] == "channel_solved"}
     if model.dynamic_ions:
         env = {**env, **{f"i{ion}": i_ion[ion] for ion in model.ions}}
         for j, (placement, p, s) in enumerate(zip(model.channels, core["channels"], states)):
             if isinstance(placement.mech, IonPool):
                 local = local_environment(env, placement.mech, placement.nodes)
-                s = placement.mech.advance(take(v_new, placement.nodes), s, p, local, dt)
+                vl = take(v_new, placement.nodes)
+                if j in wanted:
+                    solved[j] = placement.mech.solved(vl, s, p, local, dt)
+                s = placement.mech.advance(vl, s, p, local, dt)
                 new_states[j] = s
                 ion = placement.mech.ion
                 conc = {**conc, ion: _put_into(conc[ion], placement.nodes, s[f"{ion}i"])}
@@ -294,7 +311,10 @@ def _step(model: Model, core, mat, dt, k, backend, carry: State, xs):
     for j, (placement, p, s) in enumerate(zip(model.channels, core["channels"], states)):
         if not isinstance(placement.mech, IonPool):
             local = local_environment(env, placement.mech, placement.nodes)
-            new_states[j] = placement.mech.advance(take(v_new, placement.nodes), s, p, local, dt)
+            vl = take(v_new, placement.nodes)
+            if j in wanted:
+                solved[j] = placement.mech.solved(vl, s, p, local, dt)
+            new_states[j] = placement.mech.advance(vl, s, p, local, dt)
     so = {"secondorder": secondorder}
     syn_states = tuple(placement.mech.advance(v_new[placement.nodes], s, p, so, dt)
                        for placement, p, s in zip(model.synapses, core["synapses"], syn_states))
@@ -327,6 +347,7 @@ def _step(model: Model, core, mat, dt, k, backend, carry: State, xs):
     obs = {"v": v_new, "channels": carry.channels, "synapses": syn_states, "graded": graded_states,
            "channel_currents": per_mech, "ions": i_ion,
            **assigned_values(model, core, v, states, env_start, syn_seen),
+           "channel_solved": tuple(solved),
            "i_cap": core["cm"] * (v_new - v) / dt * 1e-3,  # uF/cm2 mV/ms -> mA/cm2
            "i_membrane": i_cap + i_membrane + g_membrane * (u - v),
            "synapse_currents": event_cur, "graded_currents": graded_cur, "iclamp": iclamp,

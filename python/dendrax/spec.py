@@ -583,6 +583,10 @@ class NetworkSpec:
         if not isinstance(synapse, str):
             raise SpecError(f"{where} synapse must be a name such as \"Exp2Syn\", got "
                             f"{synapse!r}")
+        if synapse == "GapJunction":
+            raise SpecError(f"{where}: a GapJunction connection would place one half of a gap "
+                            "junction (a one-way coupling); join two cells with a "
+                            "[[gap_junction]] table (a, b, g)")
         conn = {key: ends[key] if ends[key] is not None else
                 parse_cells(table[key], n_cells, f"{where} {key}") for key in ("pre", "post")}
         one_to_one = table.get("one_to_one", False)
@@ -626,6 +630,8 @@ class NetworkSpec:
                 raise SpecError(f"{where} needs a, b (the cells it joins: an index, a range "
                                 f"\"0:10\" or a list, paired in order) and g (uS)")
         a, b = (parse_cells(table[key], n_cells, f"{where} {key}") for key in ("a", "b"))
+        if not a or not b:
+            raise SpecError(f"{where}: a and b must name at least one cell each")
         if len(a) == 1:
             a = a * len(b)
         if len(b) == 1:

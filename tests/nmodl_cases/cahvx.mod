@@ -2,7 +2,7 @@
 NEURON {
     SUFFIX cahvx
     USEION ca READ eca WRITE ica
-    RANGE gbar
+    RANGE gbar, minf, mtau
 }
 UNITS { (mA) = (milliamp) (mV) = (millivolt) (S) = (siemens) }
 PARAMETER { gbar = 0.003 (S/cm2) }

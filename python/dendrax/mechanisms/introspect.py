@@ -58,6 +58,36 @@ def assigned_names(mech) -> tuple[str, ...]:
 _ASSIGNED_NAMES: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
 
+def solved_of(mech):
+    """A channel's or ion pool's ``solved`` (what its state update computes besides the
+    states, e.g. an NMODL file's RANGE minf) where it belongs to its ``advance``: defined by
+    the class that defines ``advance`` or by one derived from it; else None."""
+    if not isinstance(mech, (Channel, IonPool)) or not hasattr(mech, "solved"):
+        return None
+    mro = type(mech).__mro__
+    owner = {name: next(k for k in mro if name in vars(k)) for name in ("solved", "advance")}
+    return mech.solved if issubclass(owner["solved"], owner["advance"]) else None
+
+
+def solved_names(mech) -> tuple[str, ...]:
+    """The names of what a mechanism's ``solved`` returns (traced once per instance on
+    abstract arrays; () where it has none)."""
+    if mech in _SOLVED_NAMES:
+        return _SOLVED_NAMES[mech]
+    fn = solved_of(mech)
+    names = ()
+    if fn is not None:
+        one, env = abstract_inputs(mech, 1)
+        names = tuple(jax.eval_shape(fn, one, {k: one for k in mech.states},
+                                     {k: one for k in mech.params}, env,
+                                     jax.ShapeDtypeStruct((), jnp.float32)))
+    _SOLVED_NAMES[mech] = names
+    return names
+
+
+_SOLVED_NAMES: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
 def abstract_inputs(mech, n: int):
     """(an abstract [n] float32 array, the documented environment of abstract arrays) for
     tracing a mechanism's functions with ``jax.eval_shape`` (no computation)."""

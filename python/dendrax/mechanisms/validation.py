@@ -13,7 +13,8 @@ import numpy as np
 
 from ..ranges import as_range
 from .base import Channel, GradedSynapse, IonPool, Mechanism, Synapse
-from .introspect import abstract_inputs, assigned_args, assigned_names, assigned_of, channel_currents
+from .introspect import (abstract_inputs, assigned_args, assigned_names, assigned_of,
+                         channel_currents, solved_names, solved_of)
 from .ions import IONS
 
 
@@ -51,11 +52,13 @@ def check_mechanism(obj, kind: type) -> Mechanism:
     # a typo in ranges or units would leave a parameter unchecked or unlabelled, silently
     for what, known in (("ranges", cls.params), ("units", {**cls.params, **cls.states})):
         unknown = sorted(set(getattr(cls, what, {})) - set(known))
-        if unknown and what == "units" and kind in (Channel, Synapse):  # of what it assigns
-            unknown = sorted(set(unknown) - set(_traced_assigned(obj)))
+        computed = ()  # what it assigns or its state update computes, for its units
+        if unknown and what == "units" and kind in (Channel, Synapse, IonPool):
+            computed = _traced_assigned(obj) + _traced_solved(obj)
+            unknown = sorted(set(unknown) - set(computed))
         if unknown:
-            if what == "units" and kind in (Channel, Synapse):
-                known = {**known, **dict.fromkeys(_traced_assigned(obj))}
+            if what == "units":
+                known = {**known, **dict.fromkeys(computed)}
             raise ValueError(f"{cls.__name__}.{what} names {unknown}, which are not its "
                              f"{'parameters' if what == 'ranges' else 'parameters, states or assigned'}: "
                              f"{sorted(known)}")
@@ -86,6 +89,8 @@ def check_mechanism(obj, kind: type) -> Mechanism:
             _check_outputs(mech)
         if kind in (Channel, IonPool, Synapse):
             _check_kinetics(mech)
+        if kind in (Channel, IonPool):
+            _check_solved(mech)
         if kind is Synapse:
             _check_spike(mech)
         _OUTPUTS_CHECKED.add(cls)
@@ -255,6 +260,46 @@ def _check_assigned(mech, currents: set, each: str) -> None:
         _one_each(f"{name}.assigned[{k!r}]", x, each)
         if not jnp.issubdtype(x.dtype, jnp.floating):
             raise ValueError(f"{name}.assigned[{k!r}] must be a float array, got {x.dtype}")
+
+
+def _traced_solved(obj) -> tuple:
+    """The names a mechanism's ``solved`` returns; () where it has none or tracing fails
+    (``_check_solved`` then names the problem)."""
+    try:
+        return solved_names(obj() if isinstance(obj, type) else obj)
+    except Exception:
+        return ()
+
+
+def _check_solved(mech) -> None:
+    """A ValueError unless a channel's or ion pool's ``solved`` (where it has one) returns a
+    dict of new names -> one float per node, on abstract arrays."""
+    fn = solved_of(mech)
+    if fn is None:
+        return
+    name = type(mech).__name__
+    one, env = abstract_inputs(mech, 3)
+    try:
+        extra = jax.eval_shape(fn, one, {k: one for k in mech.states},
+                               {k: one for k in mech.params}, env,
+                               jax.ShapeDtypeStruct((), jnp.float32))
+    except Exception as err:
+        raise ValueError(f"{name}.solved fails on arrays of the documented inputs: "
+                         f"{type(err).__name__}: {err}") from None
+    if not isinstance(extra, dict) or not all(isinstance(k, str) and k.isidentifier()
+                                              for k in extra):
+        raise ValueError(f"{name}.solved must return a dict name -> array (names that are "
+                         f"Python identifiers), got {extra!r:.200}")
+    currents = set(channel_currents(mech)) if isinstance(mech, Channel) else set()
+    clash = sorted(set(extra) & (set(mech.states) | set(mech.params) | currents
+                                 | set(assigned_names(mech))))
+    if clash:
+        raise ValueError(f"{name}.solved names {clash}, which are already its parameters, "
+                         "states, currents or assigned values: give them names of their own")
+    for k, x in extra.items():
+        _one_each(f"{name}.solved[{k!r}]", x, "node")
+        if not jnp.issubdtype(x.dtype, jnp.floating):
+            raise ValueError(f"{name}.solved[{k!r}] must be a float array, got {x.dtype}")
 
 
 def _traced_assigned(obj) -> tuple:

@@ -114,16 +114,26 @@ class Generator:
         # from ``assigned``, as NEURON records them, where BREAKPOINT sets them on every path
         # and the SOLVE'd block does not set them again (then NEURON records its value)
         certain, written, solved = self.breakpoint_sets
-        self.range_assigned, self.unrecordable = [], {}
+        # and those the SOLVE'd block sets (minf, mtau): NEURON records the value of the
+        # state update, at v(t + dt); recordable from ``solved`` where a cnexp block or a
+        # PROCEDURE sets them on every path (a density mechanism's)
+        stepwise = d.solve is not None and not d.point and (
+            d.solve[0] in d.functions or d.solve[1] == "cnexp")
+        self.range_assigned, self.solved, self.unrecordable = [], [], {}
         for k in d.range_vars:
             if k not in self.assigned or k in d.nonspecific or k in self.carried:
                 continue
-            if self.pool and k not in solved:
+            if k in solved and stepwise and k in self.solve_certain:
+                self.solved.append(k)
+            elif k in solved:
+                how = ("on some paths only" if stepwise else
+                       f"inside its {d.solve[1] or 'implicit'} solve" if not d.point else
+                       "in a POINT_PROCESS")
+                self.unrecordable[k] = (f"its SOLVE'd block sets it {how} (NEURON records "
+                                        "the state update's value): dendrax does not keep it")
+            elif self.pool:
                 self.unrecordable[k] = ("an ion pool's recordables are its states (its "
                                         "concentration): dendrax does not keep it")
-            elif k in solved:
-                self.unrecordable[k] = ("its SOLVE'd block sets it (NEURON records that value, "
-                                        "at v(t + dt)): dendrax does not keep it")
             elif k in certain:
                 self.range_assigned.append(k)
             elif k in written:
@@ -240,6 +250,7 @@ class Generator:
             reads[where], writes[where] = r, w
         self.breakpoint_sets = (certain["BREAKPOINT"], writes["BREAKPOINT"],
                                 writes.get("SOLVE", set()))
+        self.solve_certain = certain.get("SOLVE", set())
         written = set().union(*writes.values())
         carried = []
         for name in sorted(set().union(*reads.values()) & written):
@@ -549,7 +560,8 @@ class Generator:
           + "}")
         units = {k: p.unit for k, p in self.params.items() if p.unit}
         units.update({k: u for k, u in d.states.items() if u})
-        units.update({k: self.assigned[k] for k in self.range_assigned if self.assigned[k]})
+        units.update({k: self.assigned[k] for k in self.range_assigned + self.solved
+                      if self.assigned[k]})
         e(1, f"units = {units!r}")
         limits = {k: (p.low, p.high) for k, p in self.params.items() if p.low is not None}
         if limits:  # not ranges: NEURON does not enforce them either
@@ -693,17 +705,35 @@ class Generator:
     def advance_method(self):
         d = self.d
         e = self.emit
-        e(0, "")
-        e(1, "def advance(self, v, states, params, env, dt):")
-        e(2, '"""SOLVE: the states one step dt (ms) later, at the new potential v."""')
+        if self.solved:  # the step's variables, for the states and for what it records
+            e(0, "")
+            e(1, "def advance(self, v, states, params, env, dt):")
+            e(2, '"""SOLVE: the states one step dt (ms) later, at the new potential v."""')
+            e(2, "return self._states(self._solve(v, states, params, env, dt), v)")
+            e(0, "")
+            e(1, "def solved(self, v, states, params, env, dt):")
+            e(2, '"""The RANGE ASSIGNED variables the SOLVE\'d block sets, as NEURON records')
+            e(2, 'them: at the new potential v, from the states before the step."""')
+            e(2, "x = self._solve(v, states, params, env, dt)")
+            e(2, "return {" + ", ".join(f"{k!r}: rt.like(v, x[{k!r}])" for k in self.solved)
+              + "}")
+            e(0, "")
+            e(1, "def _solve(self, v, states, params, env, dt):")
+            e(2, '"""SOLVE: the variables after the step (states one step dt later)."""')
+            done = "return x"
+        else:
+            e(0, "")
+            e(1, "def advance(self, v, states, params, env, dt):")
+            e(2, '"""SOLVE: the states one step dt (ms) later, at the new potential v."""')
+            done = "return self._states(x, v)"
         e(2, "x = self._vars(v, states, params, env, dt)")
         if d.solve is None:
-            e(2, "return self._states(x, v)")
+            e(2, done)
             return
         name, method, ln = d.solve
         if name in d.functions:
             e(2, f"self.{_method(name)}(x)  # SOLVE {name}: a PROCEDURE, run every step")
-            e(2, "return self._states(x, v)")
+            e(2, done)
             return
         b = d.blocks[name]
         states = tuple(self.block_states(b))
@@ -719,7 +749,7 @@ class Generator:
                  "secondorder=env.get('secondorder', 0))")
         elif method == "euler":
             e(2, f"rt.euler(self.{_block(b.kind, name)}, x, {states!r}, dt)")
-        e(2, "return self._states(x, v)")
+        e(2, done)
 
     def spike_method(self):
         d = self.d
