@@ -3,6 +3,7 @@
 import os
 import textwrap
 
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -462,3 +463,54 @@ def test_example_plugin_package_used_by_name(tmp_path):
     assert available()["dendrax.channels"]["kdr_demo"] == "dendrax-example-plugin"
     assert available()["dendrax.synapses"]["ExpSynDemo"] == "dendrax-example-plugin"
     assert available()["dendrax.morphology_readers"]["cyl"] == "dendrax-example-plugin"
+
+
+def test_a_plugins_solved_values_are_checked_and_recorded_at_the_new_v():
+    """``solved(v, states, params, env, dt)``: what the state update computes (NEURON's
+    RANGE minf), recorded at v(t + dt) from the states at t; checked at insert like
+    ``assigned``; a subclass that rewrites ``advance`` does not inherit it."""
+    from dendrax.mechanisms import Channel
+
+    class Gate(Channel):
+        name = "gate_solved_test"
+        params = {"g": 1e-3, "e": -80.0}
+        states = {"n": 0.1}
+        units = {"ninf": "1"}
+
+        def current(self, v, states, params, env):
+            return {"": params["g"] * states["n"] * (v - params["e"])}
+
+        def rates(self, v, params, env):
+            return {"n": (self.solved(v, {}, params, env, 0.0)["ninf"], 2.0 + 0 * v)}
+
+        def solved(self, v, states, params, env, dt):
+            return {"ninf": 1.0 / (1.0 + jnp.exp(-(v + 40.0) / 5.0))}
+
+    cell = dx.Cell.ball_and_stick(nseg=[1, 1]).insert(Gate)
+    cell.iclamp(cell.soma(0.5), delay=0.2, dur=1.0, amp=0.3)
+    cell.record("v", cell.soma(0.5)).record("gate_solved_test.ninf", cell.soma(0.5))
+    res = dx.simulate(cell, 1.5, 0.025)
+    v, ninf = np.asarray(res.traces)
+    np.testing.assert_allclose(ninf, 1 / (1 + np.exp(-(v + 40) / 5)), rtol=1e-13)
+    assert np.ptp(v) > 1.0 and res.units[1] == "1"
+
+    class Bad(Gate):
+        name = "gate_bad_test"
+
+        def solved(self, v, states, params, env, dt):
+            return {"n": v}
+
+    with pytest.raises(ValueError, match=r"Bad.solved names \['n'\], which are already its "
+                                         r"parameters, states, currents or assigned values"):
+        dx.Cell.ball_and_stick().insert(Bad)
+
+    class OwnStep(Gate):
+        name = "gate_ownstep_test"
+        units = {}
+
+        def advance(self, v, states, params, env, dt):
+            return dict(states)
+
+    cell = dx.Cell.ball_and_stick().insert(OwnStep)
+    with pytest.raises(ValueError, match="has no state, current or assigned variable 'ninf'"):
+        cell.record("gate_ownstep_test.ninf", cell.soma(0.5))

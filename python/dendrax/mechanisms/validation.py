@@ -58,6 +58,12 @@ def check_mechanism(obj, kind: type) -> Mechanism:
             unknown = sorted(set(unknown) - set(computed))
         if unknown:
             if what == "units":
+                # an assigned or solved that fails to trace: its own error, not this one
+                inst = obj() if isinstance(obj, type) else obj
+                if kind in (Channel, Synapse):
+                    _check_assigned(inst, set(), "node" if kind is Channel else "synapse")
+                if kind in (Channel, IonPool):
+                    _check_solved(inst)
                 known = {**known, **dict.fromkeys(computed)}
             raise ValueError(f"{cls.__name__}.{what} names {unknown}, which are not its "
                              f"{'parameters' if what == 'ranges' else 'parameters, states or assigned'}: "
@@ -239,27 +245,45 @@ def _check_assigned(mech, currents: set, each: str) -> None:
     ``each`` (or a scalar), on abstract arrays; a failing trace is named here, not left to
     a run that records something else."""
     fn = assigned_of(mech)
-    if fn is None:
-        return
+    if fn is not None:
+        one, env = abstract_inputs(mech, 3)
+        _check_extra(mech, "assigned", fn, assigned_args(mech, one, env), currents, each)
+
+
+def _check_solved(mech) -> None:
+    """As ``_check_assigned``, for a channel's or ion pool's ``solved`` (whose names must
+    differ from its assigned values' too)."""
+    fn = solved_of(mech)
+    if fn is not None:
+        one, env = abstract_inputs(mech, 3)
+        currents = set(channel_currents(mech)) if isinstance(mech, Channel) else set()
+        args = (one, {k: one for k in mech.states}, {k: one for k in mech.params}, env,
+                jax.ShapeDtypeStruct((), jnp.float32))
+        _check_extra(mech, "solved", fn, args, currents | set(assigned_names(mech)), "node")
+
+
+def _check_extra(mech, label: str, fn, args, taken: set, each: str) -> None:
+    """``fn(*args)`` (traced) is a dict of new identifiers -> one float per ``each``."""
     name = type(mech).__name__
-    one, env = abstract_inputs(mech, 3)
     try:
-        extra = jax.eval_shape(fn, *assigned_args(mech, one, env))
+        extra = jax.eval_shape(fn, *args)
     except Exception as err:
-        raise ValueError(f"{name}.assigned fails on arrays of the documented inputs: "
+        raise ValueError(f"{name}.{label} fails on arrays of the documented inputs: "
                          f"{type(err).__name__}: {err}") from None
     if not isinstance(extra, dict) or not all(isinstance(k, str) and k.isidentifier()
                                               for k in extra):
-        raise ValueError(f"{name}.assigned must return a dict name -> array (names that are "
+        raise ValueError(f"{name}.{label} must return a dict name -> array (names that are "
                          f"Python identifiers), got {extra!r:.200}")
-    clash = sorted(set(extra) & (set(mech.states) | set(mech.params) | currents))
+    clash = sorted(set(extra) & (set(mech.states) | set(mech.params) | taken))
     if clash:
-        raise ValueError(f"{name}.assigned names {clash}, which are already its parameters, "
-                         "states or currents: give them names of their own")
+        what = "states, currents or assigned values" if label == "solved" else \
+            "states or currents"
+        raise ValueError(f"{name}.{label} names {clash}, which are already its parameters, "
+                         f"{what}: give them names of their own")
     for k, x in extra.items():
-        _one_each(f"{name}.assigned[{k!r}]", x, each)
+        _one_each(f"{name}.{label}[{k!r}]", x, each)
         if not jnp.issubdtype(x.dtype, jnp.floating):
-            raise ValueError(f"{name}.assigned[{k!r}] must be a float array, got {x.dtype}")
+            raise ValueError(f"{name}.{label}[{k!r}] must be a float array, got {x.dtype}")
 
 
 def _traced_solved(obj) -> tuple:
@@ -269,37 +293,6 @@ def _traced_solved(obj) -> tuple:
         return solved_names(obj() if isinstance(obj, type) else obj)
     except Exception:
         return ()
-
-
-def _check_solved(mech) -> None:
-    """A ValueError unless a channel's or ion pool's ``solved`` (where it has one) returns a
-    dict of new names -> one float per node, on abstract arrays."""
-    fn = solved_of(mech)
-    if fn is None:
-        return
-    name = type(mech).__name__
-    one, env = abstract_inputs(mech, 3)
-    try:
-        extra = jax.eval_shape(fn, one, {k: one for k in mech.states},
-                               {k: one for k in mech.params}, env,
-                               jax.ShapeDtypeStruct((), jnp.float32))
-    except Exception as err:
-        raise ValueError(f"{name}.solved fails on arrays of the documented inputs: "
-                         f"{type(err).__name__}: {err}") from None
-    if not isinstance(extra, dict) or not all(isinstance(k, str) and k.isidentifier()
-                                              for k in extra):
-        raise ValueError(f"{name}.solved must return a dict name -> array (names that are "
-                         f"Python identifiers), got {extra!r:.200}")
-    currents = set(channel_currents(mech)) if isinstance(mech, Channel) else set()
-    clash = sorted(set(extra) & (set(mech.states) | set(mech.params) | currents
-                                 | set(assigned_names(mech))))
-    if clash:
-        raise ValueError(f"{name}.solved names {clash}, which are already its parameters, "
-                         "states, currents or assigned values: give them names of their own")
-    for k, x in extra.items():
-        _one_each(f"{name}.solved[{k!r}]", x, "node")
-        if not jnp.issubdtype(x.dtype, jnp.floating):
-            raise ValueError(f"{name}.solved[{k!r}] must be a float array, got {x.dtype}")
 
 
 def _traced_assigned(obj) -> tuple:

@@ -132,6 +132,20 @@ def concatenate_tables(tables) -> FrustumTable:
                         n_points=int(pt_off[-1]))
 
 
+def _frusta(table: FrustumTable, point_diameters, section_length_scale):
+    """(start diameter, end diameter, length) of every frustum piece, um: [n_pieces] each."""
+    D = jnp.asarray(point_diameters)
+    dtype = jnp.result_type(D.dtype, jnp.float32)
+    D = D.astype(dtype)
+    scale = jnp.broadcast_to(jnp.asarray(section_length_scale, dtype=dtype),
+                             (table.n_sections,))
+    f1 = jnp.asarray(table.f1, dtype=dtype)
+    f2 = jnp.asarray(table.f2, dtype=dtype)
+    y1 = (1.0 - f1) * D[table.a1] + f1 * D[table.b1]
+    y2 = (1.0 - f2) * D[table.a2] + f2 * D[table.b2]
+    return y1, y2, scale[table.section] * jnp.asarray(table.length, dtype=dtype)
+
+
 def geometry_jax(table: FrustumTable, point_diameters, section_length_scale=1.0):
     """Segment areas and axial integrals as a differentiable JAX function.
 
@@ -145,16 +159,7 @@ def geometry_jax(table: FrustumTable, point_diameters, section_length_scale=1.0)
     Returns:
         (area [N] um2, axial_integral [N] 1/um), as :func:`compartments` returns them.
     """
-    D = jnp.asarray(point_diameters)
-    dtype = jnp.result_type(D.dtype, jnp.float32)
-    D = D.astype(dtype)
-    scale = jnp.broadcast_to(jnp.asarray(section_length_scale, dtype=dtype),
-                             (table.n_sections,))
-    f1 = jnp.asarray(table.f1, dtype=dtype)
-    f2 = jnp.asarray(table.f2, dtype=dtype)
-    y1 = (1.0 - f1) * D[table.a1] + f1 * D[table.b1]
-    y2 = (1.0 - f2) * D[table.a2] + f2 * D[table.b2]
-    length = scale[table.section] * jnp.asarray(table.length, dtype=dtype)
+    y1, y2, length = _frusta(table, point_diameters, section_length_scale)
     length = jnp.maximum(length, 1e-15)  # NEURON's guard for zero-length pieces
     half = 0.5 * (y2 - y1)
     area_terms = (y2 + y1) * jnp.sqrt(length * length + half * half)
@@ -177,16 +182,7 @@ def mean_diameters(table: FrustumTable, point_diameters, section_length_scale=1.
     Returns:
         diam [N] um (0 at the zero-area nodes, which hold no membrane).
     """
-    D = jnp.asarray(point_diameters)
-    dtype = jnp.result_type(D.dtype, jnp.float32)
-    D = D.astype(dtype)
-    scale = jnp.broadcast_to(jnp.asarray(section_length_scale, dtype=dtype),
-                             (table.n_sections,))
-    f1 = jnp.asarray(table.f1, dtype=dtype)
-    f2 = jnp.asarray(table.f2, dtype=dtype)
-    y1 = (1.0 - f1) * D[table.a1] + f1 * D[table.b1]
-    y2 = (1.0 - f2) * D[table.a2] + f2 * D[table.b2]
-    length = scale[table.section] * jnp.asarray(table.length, dtype=dtype)
+    y1, y2, length = _frusta(table, point_diameters, section_length_scale)
     total = jax.ops.segment_sum(length, table.area_node, num_segments=table.n_nodes)
     weighted = jax.ops.segment_sum(0.5 * (y1 + y2) * length, table.area_node,
                                    num_segments=table.n_nodes)
