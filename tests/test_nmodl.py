@@ -144,11 +144,23 @@ def test_which_range_assigned_are_recordable():
     v_start = np.concatenate([v[:1], v[:-1]])
     np.testing.assert_allclose(tauv, 1 + 4 / (1 + np.exp((v_start + 40) / 10)), rtol=1e-13)
     assert np.ptp(v) > 1.0
+    # at t = 0 what initialization left: here neither INITIAL nor BREAKPOINT computes
+    # minf, so NEURON records 0 after finitialize; later the state update's value
+    bare = RANGE_CASES.replace("INITIAL { rates(v)  m = minf }", "INITIAL { m = 0.1 }")
+    bare = bare.replace("    rates(v)\n    g = gbar*m", "    g = gbar*m")
+    assert bare.count("rates(v)") == 1
+    cell = dx.Cell.ball_and_stick(nseg=[1, 1]).insert(nmodl.load(bare, register=False))
+    cell.iclamp(cell.soma(), delay=0.2, dur=1.0, amp=0.5)
+    cell.record("rangex.minf", cell.soma(0.5)).record("v", cell.soma(0.5))
+    minf, v = np.asarray(dx.simulate(cell, 1.0, 0.025).traces)
+    assert minf[0] == 0.0
+    np.testing.assert_allclose(minf[1:], 1 / (1 + np.exp(-(v[1:] + 40) / 8)), rtol=1e-13)
     # set inside an implicit solve: NEURON's value is its Newton iteration's, refused
     implicit = nmodl.load(RANGE_CASES.replace("METHOD cnexp", "METHOD derivimplicit"),
                           register=False)
     assert solved_names(implicit()) == ()
-    assert "inside its derivimplicit solve" in implicit.unrecordable["minf"]
+    assert "inside its derivimplicit solve (NEURON records its Newton iteration's value)" \
+        in implicit.unrecordable["minf"]
     # an ion pool's RANGE ASSIGNED: set by its SOLVE'd block, or not recordable at all
     text = (CASES / "capoolx.mod").read_text()
     assert "ASSIGNED {" in text and "RANGE depth" in text
@@ -161,7 +173,14 @@ def test_which_range_assigned_are_recordable():
     with pytest.raises(ValueError, match=r"declares RANGE spare, but an ion pool's recordables "
                                          r"are its states"):
         cell.record(f"{pool.name}.spare", cell.soma(0.5))
-    assert cell.record(f"{pool.name}.irate", cell.soma(0.5)) is cell
+    cell.insert(nmodl.load(CASES / "cahvx.mod", register=False))
+    cell.iclamp(cell.soma(), delay=0.1, dur=1.0, amp=0.3)
+    cell.record(f"{pool.name}.irate", cell.soma(0.5)).record("ica", cell.soma(0.5))
+    irate, ica = np.asarray(dx.simulate(cell, 1.0, 0.025).traces)
+    # the pool's step from the step's ion current (recorded with it); at t = 0 0, as
+    # NEURON after finitialize (the pool's INITIAL does not set irate)
+    np.testing.assert_allclose(irate[1:], 2 * ica[1:], rtol=1e-12)
+    assert irate[0] == 0.0 and np.ptp(irate) > 0
 
 
 def test_a_pool_writing_cai_sets_it():

@@ -422,10 +422,11 @@ def _lower(cells: tuple, wiring) -> Lowered:
             if nodes is not None:
                 local = int(np.searchsorted(nodes, node))
             m = placements[j].mech
+            currents = {} if isinstance(m, IonPool) else channel_currents(m)
             if q in m.states or (isinstance(m, IonPool) and q == f"{m.ion}i"):
                 source = ("channels", j, q)
-            elif q in channel_currents(m):
-                source = ("channel_currents", j, channel_currents(m)[q])
+            elif q in currents:
+                source = ("channel_currents", j, currents[q])
             elif q in solved_names(m):
                 source = ("channel_solved", j, q)
             else:

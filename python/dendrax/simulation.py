@@ -154,12 +154,13 @@ def _observe_initial(model: Model, core, state: State, waveform0, dt=None) -> di
     # current flows and the membrane takes what the electrodes inject)
     i_membrane = (jnp.zeros_like(v).at[model.iclamp_nodes].add(iclamp)
                   .at[model.waveform_nodes].add(waveform0).at[model.vclamp_nodes].add(vclamp))
-    # what the state updates compute (minf, ...) at v_init, as INITIAL's rates(v) set them
+    # what the state updates compute (minf, ...), at t = 0 (dt None): as initialization
+    # left it, the ion currents at v_init included
     wanted = {r.source[1] for r in model.recordings if r.source[0] == "channel_solved"}
-    step = jnp.asarray(0.025 if dt is None else dt, v.dtype)  # (the values do not use it)
+    env_now = {**env, **{f"i{ion}": i_ion[ion] for ion in model.ions}}
     solved = tuple(
         placement.mech.solved(take(v, placement.nodes), s, p,
-                              local_environment(env, placement.mech, placement.nodes), step)
+                              local_environment(env_now, placement.mech, placement.nodes), None)
         if j in wanted else {}
         for j, (placement, p, s) in enumerate(zip(model.channels, core["channels"],
                                                   state.channels)))

@@ -126,11 +126,13 @@ class Generator:
             if k in solved and stepwise and k in self.solve_certain:
                 self.solved.append(k)
             elif k in solved:
-                how = ("on some paths only" if stepwise else
-                       f"inside its {d.solve[1] or 'implicit'} solve" if not d.point else
-                       "in a POINT_PROCESS")
-                self.unrecordable[k] = (f"its SOLVE'd block sets it {how} (NEURON records "
-                                        "the state update's value): dendrax does not keep it")
+                kind = d.blocks[d.solve[0]].kind if d.solve[0] in d.blocks else "PROCEDURE"
+                how = ("on some paths only (NEURON keeps the last value set)" if stepwise else
+                       "in a POINT_PROCESS (NEURON records the state update's value)"
+                       if d.point else
+                       f"inside its {'KINETIC scheme' if kind == 'KINETIC' else d.solve[1]} "
+                       "solve (NEURON records its Newton iteration's value)")
+                self.unrecordable[k] = f"its SOLVE'd block sets it {how}: dendrax does not keep it"
             elif self.pool:
                 self.unrecordable[k] = ("an ion pool's recordables are its states (its "
                                         "concentration): dendrax does not keep it")
@@ -647,8 +649,16 @@ class Generator:
         d = self.d
         e = self.emit
         e(0, "")
-        e(1, "def steady_state(self, v, params, env):")
-        e(2, '"""INITIAL: the states at potential v."""')
+        if self.solved:  # what INITIAL leaves is also what the solved values are at t = 0
+            e(1, "def steady_state(self, v, params, env):")
+            e(2, '"""INITIAL: the states at potential v."""')
+            e(2, "return self._states(self._initial(v, params, env), v)")
+            e(0, "")
+            e(1, "def _initial(self, v, params, env):")
+            e(2, '"""INITIAL: the variables it leaves, at potential v."""')
+        else:
+            e(1, "def steady_state(self, v, params, env):")
+            e(2, '"""INITIAL: the states at potential v."""')
         start = {k: 0.0 for k in d.states}
         start.update({k: 0.0 for k in self.carried if k not in self.params})
         # an ion's concentration that is a STATE starts at the ion's value, as NEURON's
@@ -662,7 +672,7 @@ class Generator:
         else:
             e(2, "l = {}")
         self.body(d.initial, self.ctx("initial", d.initial_locals), 2)
-        e(2, "return self._states(x, v)")
+        e(2, "return x" if self.solved else "return self._states(x, v)")
 
     def current_method(self):
         d = self.d
@@ -713,8 +723,18 @@ class Generator:
             e(0, "")
             e(1, "def solved(self, v, states, params, env, dt):")
             e(2, '"""The RANGE ASSIGNED variables the SOLVE\'d block sets, as NEURON records')
-            e(2, 'them: at the new potential v, from the states before the step."""')
-            e(2, "x = self._solve(v, states, params, env, dt)")
+            e(2, 'them: at the new potential v, from the states before the step; at t = 0')
+            e(2, '(dt None) what INITIAL, then BREAKPOINT, left at v (0 where neither sets')
+            e(2, 'them)."""')
+            e(2, "if dt is None:")
+            e(3, "x = self._initial(v, params, env)")
+            at_start = [k for k in self.solved if k in self.breakpoint_sets[0]]
+            if at_start:
+                e(3, "b = self._breakpoint(v, states, params, env)")
+                for k in at_start:
+                    e(3, f"x[{k!r}] = b[{k!r}]  # BREAKPOINT runs after INITIAL")
+            e(2, "else:")
+            e(3, "x = self._solve(v, states, params, env, dt)")
             e(2, "return {" + ", ".join(f"{k!r}: rt.like(v, x[{k!r}])" for k in self.solved)
               + "}")
             e(0, "")
