@@ -64,6 +64,8 @@ class CellLike(Protocol):
         spike_records: (section, x, threshold) of its recorded spike sources.
         recorded: (name, Location, reduce) of its recordings, in order.
         field_records: its extracellular recordings (``dendrax.extracellular``).
+        ends: (section, x) of the section ends kept as zero-area nodes of their own (where
+            a point process sits: a terminal x = 1, the root's x = 0).
     """
 
     morphology: object
@@ -77,6 +79,7 @@ class CellLike(Protocol):
     spike_records: list
     recorded: list
     field_records: list
+    ends: tuple
 
     def node(self, loc: Location) -> int: ...
 

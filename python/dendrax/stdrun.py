@@ -20,6 +20,7 @@ import numpy as np
 from .checks import check_finite, check_values, conform, refuse_invalid
 from .delays import sized
 from .layout import Layout
+from .locations import Location
 from .lowering import core_params, lower
 from .model import Model
 from .timecourse import drive, step_count
@@ -147,6 +148,7 @@ def simulate(target, t_stop: float, dt: float | None = None, *, params=None,
     model, base, layout, n_steps = run_.model, run_.params, run_.layout, run_.n_steps
     t_stop, dt, v_init, celsius, method = run_.t_stop, run_.dt, run_.v_init, run_.celsius, \
         run_.method
+    _warn_if_unstable(model, layout, method)
     start = 0 if resume is None else _resumed_steps(resume, layout, n_steps, t_stop)
     chunk = _check_pieces(n_steps - start, record_every, checkpoint, chunk, stream, progress)
     if resume is not None and params is None and \
@@ -309,6 +311,25 @@ def random_key(key):
         return key
     raise ValueError(f"key must be an int seed or a JAX PRNG key (jax.random.PRNGKey(seed)), "
                      f"got {key!r}")
+
+
+def _warn_if_unstable(model, layout, method) -> None:
+    """Crank-Nicolson with a graded synapse (a gap junction) on a zero-area node (a section
+    end where a point process sits): the explicit coupling there, with no capacitance to
+    damp it, alternates sign from step to step and grows until the run fails, in NEURON as
+    here; say so before the run."""
+    if method != "crank_nicolson" or not model.graded:
+        return
+    nodes = np.concatenate([np.asarray(g.nodes) for g in model.graded])
+    ends = [layout.rank[layout.node_offset[c] + cell.node(Location(s, x))]
+            for c, cell in enumerate(layout.cells) for s, x in cell.ends]
+    on_end = np.isin(nodes, ends)
+    if on_end.any():
+        warnings.warn(f"{int(on_end.sum())} graded synapse(s) (e.g. a gap junction) sit "
+                      "on a section end's zero-area node: under Crank-Nicolson their explicit "
+                      "coupling there oscillates and grows (in NEURON too); place them on a "
+                      "segment (e.g. x = 0.9 instead of 1) or use backward Euler",
+                      RuntimeWarning, stacklevel=3)
 
 
 def warn_if_rounded(t_stop, dt, n_steps) -> None:
