@@ -96,6 +96,9 @@ CASES = {
     # a pool reading its segment's diam, and a channel reading its cai
     "caddiam": ({"cahvx": {"gbar": 0.003}, "caddiamx": {"depth": 5.0}, "kcax": {"gbar": 0.005},
                  "hhx": {"gnabar": 0.0, "gkbar": 0.036, "gl": 0.0}}, 0.3, -10.0),
+    # a leak reading its segment's area (1257 um2 here)
+    "area": ({"areax": {"g": 5e-4, "e": -50.0}, "hhx": {"gnabar": 0.12, "gkbar": 0.036,
+                                                       "gl": 0.0}}, 0.3, -10.0),
     # file-level LOCAL scratch, SOLVE of a PROCEDURE stepping with dt, VERBATIM return 0
     "mainen": ({"mainenx": {"gbar": 0.1}, "hhx": {"gnabar": 0.0, "gkbar": 0.036, "gl": 0.0}},
                0.3, -10.0),
@@ -121,6 +124,7 @@ TOL = {
     "mainen": (3e-12, 1e-8, 2e-10),  # 5.1e-13, 1.6e-9 (vc), 2.6e-11 (hhx.h)
     "cad": (3e-12, 1e-8, 5e-11),  # 4.8e-13, 1.6e-9 (vc), 2.6e-11 (cahvx.minf)
     "cad:cn": (5e-12, 3e-11, 3e-13),  # 9.2e-13, 4.6e-12, 4.1e-14 (cahvx.m)
+    "area": (3e-12, 1e-8, 2e-10),  # 7.2e-14, 7.3e-11 (vc), 1.6e-13 (hhx.n)
     "caddiam": (3e-12, 1e-8, 2e-10),  # 2.8e-13, 1.6e-9 (vc), 2.6e-11 (hhx.h)
     "Exp2Synx": (1e-10, 1e-9, 1e-17),  # 2.5e-11, 2.2e-10, 1.7e-18 uS (A)
     # NEURON takes di/dv as (i(v + 0.001) - i(v)) / 0.001, dendrax exactly: for a current

@@ -77,14 +77,14 @@ def environment(model: Model, core, conc, dt=None, secondorder: int = 0):
 
     Returns:
         {"celsius": scalar degC, "dt": scalar ms (where given), "secondorder": 0 or 2
-        (a Python int), "diam": [N] um (each segment's diameter, NEURON's seg.diam), and
-        per ion "e<ion>" (mV),
+        (a Python int), "diam": [N] um (each segment's diameter, NEURON's seg.diam),
+        "area": [N] um2 (each node's membrane area, NEURON's area), and per ion "e<ion>" (mV),
         "<ion>i", "<ion>o" (mM)}: [N] or scalars; "e<ion>" follows Nernst at the nodes
         where a mechanism reads the ion's concentrations or a pool changes them (NEURON's
         ion style), else it is the parameter.
     """
     env = {"celsius": core["celsius"],  # a scalar: temperature factors are computed once
-           "secondorder": secondorder, "diam": core["diam"]}
+           "secondorder": secondorder, "diam": core["diam"], "area": core["area"]}
     if dt is not None:
         env["dt"] = dt
     for ion in model.ions:
@@ -120,12 +120,12 @@ def local_environment(env, mech, nodes):
     """The part of ``env`` (``environment``'s, and "i<ion>" ion current densities in
     mA/cm2 where given) that mechanism ``mech`` reads, at its ``nodes``: "celsius", "dt",
     "secondorder", "e<ion>", "<ion>i", "<ion>o", "i<ion>" of its ions and, where it reads
-    it, "diam" (um), each [n] (or scalar)."""
+    them, "diam" (um) and "area" (um2), each [n] (or scalar)."""
     shared = ("celsius", "dt", "secondorder")
     keys = [*shared] + [k for ion in mech.ions
                         for k in (f"e{ion}", f"{ion}i", f"{ion}o", f"i{ion}")]
-    if "diam" in environment_read(mech):  # only where read: one gather less per step
-        keys.append("diam")
+    read = environment_read(mech)  # the geometry only where read: a gather less per step
+    keys += [k for k in ("diam", "area") if k in read]
     return {k: env[k] if k in shared else take(env[k], nodes) for k in keys if k in env}
 
 

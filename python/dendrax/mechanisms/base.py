@@ -14,8 +14,9 @@ inserted, shape [n]:
     states  dict state name -> array
     params  dict parameter name -> array (the mechanism's own, unprefixed)
     env     dict of what the compartment provides, read-only: "celsius" (degC),
-            and for each ion X the mechanism lists: "eX" (mV), "Xi", "Xo" (mM),
-            and "iX" (mA/cm2, total membrane current of that ion; for pools)
+            "diam" (um) and "area" (um2) of its segment, and for each ion X the
+            mechanism lists: "eX" (mV), "Xi", "Xo" (mM), and "iX" (mA/cm2, total
+            membrane current of that ion; for pools)
 
 Units are NEURON's: densities in S/cm2 and mA/cm2 (outward positive), point
 processes in uS and nA, time in ms.

@@ -93,7 +93,7 @@ def abstract_inputs(mech, n: int):
     tracing a mechanism's functions with ``jax.eval_shape`` (no computation)."""
     one = jax.ShapeDtypeStruct((n,), jnp.float32)
     env = {"celsius": jax.ShapeDtypeStruct((), jnp.float32),
-           "dt": jax.ShapeDtypeStruct((), jnp.float32), "secondorder": 0, "diam": one,
+           "dt": jax.ShapeDtypeStruct((), jnp.float32), "secondorder": 0, "diam": one, "area": one,
            **{f"{k}{ion}{q}": one for ion in mech.ions for k, q in (("e", ""), ("", "i"),
                                                                     ("", "o"), ("i", ""))}}
     return one, env
@@ -138,7 +138,7 @@ def environment_read(mech) -> frozenset:
         return _ENV_READ[cls]
     seen: set = set()
     one = jnp.ones(3, jnp.float32)
-    values = {"celsius": jnp.float32(6.3), "diam": one,
+    values = {"celsius": jnp.float32(6.3), "diam": one, "area": one,
               **{f"{k}{ion}{q}": one for ion in mech.ions for k, q in (("e", ""), ("", "i"),
                                                                        ("", "o"), ("i", ""))}}
     params, states = {k: one for k in mech.params}, {k: one for k in mech.states}

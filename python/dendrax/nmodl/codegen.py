@@ -359,7 +359,7 @@ class Generator:
         if name in self.d.states and ctx.get("where") == "current":
             self.problems.append((s.line, f"BREAKPOINT assigns the STATE {name}: only SOLVE "
                                           "changes states"))
-        if name in ("v", "celsius", "dt", "diam"):
+        if name in ("v", "celsius", "dt", "diam", "area"):
             self.problems.append((s.line, f"assignment to '{name}' is not supported"))
             return
         if name in self.ion_vars and name not in self.d.states:
@@ -610,7 +610,7 @@ class Generator:
         e(0, "")
         e(1, "def _vars(self, v, states, params, env, dt=None):")
         e(2, '"""The variables a block sees: assigned (0 until set), parameters, states (and')
-        e(2, 'carried values), v (mV), dt (ms), celsius (degC), diam (um), ions\' e (mV), i, o (mM)."""')
+        e(2, 'carried values), v (mV), dt (ms), celsius (degC), diam, area, ions\' e, i, o."""')
         e(2, f"x = {assigned!r}")
         e(2, "x.update(params)")
         e(2, "x.update(states)")
@@ -620,6 +620,8 @@ class Generator:
             e(2, "x['celsius'] = env['celsius']")
         if not d.point and "diam" in d.used:
             e(2, "x['diam'] = env['diam']  # um, the segment's diameter (NEURON's seg.diam)")
+        if not d.point and "area" in d.used:
+            e(2, "x['area'] = env['area']  # um2, the segment's membrane area (NEURON's area)")
         for ion, u in d.ions.items():
             for var in u["read"]:
                 if var in d.states:

@@ -175,7 +175,8 @@ MECHANISMS = [{items}]
 
 
 def env_for(mech, v):
-    env = {{"celsius": jnp.asarray(34.0), "dt": 0.025, "diam": jnp.full_like(v, 2.0)}}
+    env = {{"celsius": jnp.asarray(34.0), "dt": 0.025, "diam": jnp.full_like(v, 2.0),
+           "area": jnp.full_like(v, 100.0)}}
     for ion in getattr(mech, "ions", ()):
         info = IONS[ion]
         env.update({{f"e{{ion}}": jnp.full_like(v, info.e), f"{{ion}}i": jnp.full_like(v, info.ci),

@@ -79,13 +79,11 @@ def check(d: Description, problem, lines) -> None:
     declared = (set(d.params) | set(d.states) | set(d.assigned) | set(d.constants)
                 | {v for u in d.ions.values() for v in u["read"] + u["write"]}
                 | set(d.nonspecific) | SPECIAL | {"PI", "FARADAY", "R"})
-    if "area" in d.used:
-        problem(lines.find_word("area"), "'area' is not supported (dendrax passes mechanisms "
-                                         "their segment's diam only)")
-    if d.point and "diam" in d.used:
-        problem(lines.find_word("diam"), "'diam' in a POINT_PROCESS is not supported (dendrax "
-                                         "passes synapses no geometry; a density mechanism "
-                                         "reads its segment's diam)")
+    for name in ("diam", "area"):
+        if d.point and name in d.used:
+            problem(lines.find_word(name), f"'{name}' in a POINT_PROCESS is not supported "
+                                           "(dendrax passes synapses no geometry; a density "
+                                           "mechanism reads its segment's diam and area)")
     if "t" in d.used:
         problem(lines.find_word("t"), "'t' (time) is not supported: dendrax mechanisms are "
                                         "time-invariant functions of their states")
