@@ -443,7 +443,7 @@ def markdown(rows, args, machine, notes) -> str:
         "compartments up. There dendrax runs its time loop in chunks of a few steps whose "
         "arrays all stay under 512 bytes, the size below which XLA:CPU runs a loop's "
         "operations one after another instead of dispatching each to its thread pool "
-        "(`python/dendrax/simulation.py`; L5PC-like ball-and-stick, nseg 1: 14.5 -> 5.2 ms). On "
+        "(`python/dendrax/scan.py`; L5PC-like ball-and-stick, nseg 1: 14.5 -> 5.2 ms). On "
         "a 2-core machine shared with other jobs (see the load average) timings move by tens "
         "of percent from run to run.",
         "- L5PC-like: `dendrax.models.l5pc_like` on the same SWC with the same nseg: the Hay "
