@@ -96,7 +96,7 @@ def test_plugin_class_missing_members_is_rejected_at_build_time(fake_entry_point
     ('ranges = {"gg": (0, None)}', r"Leaky.ranges names \['gg'\], which are not its parameters: "
                                     r"\['e', 'g'\]"),
     ('units = {"gbar": "S/cm2"}', r"Leaky.units names \['gbar'\], which are not its parameters, "
-                                   r"states or assigned"),
+                                   r"states, assigned or solved values"),
     ('ranges = {"g": (0, 1, 2)}', r"Leaky.ranges\['g'\] must be a Range or a \(low, high\) pair"),
     ('ranges = {"g": (1.0, 0.0)}', r"with low <= high"),
     ('ranges = {"g": (float("nan"), None)}', r"Leaky.ranges\['g'\] must be a Range"),
@@ -514,3 +514,66 @@ def test_a_plugins_solved_values_are_checked_and_recorded_at_the_new_v():
     cell = dx.Cell.ball_and_stick().insert(OwnStep)
     with pytest.raises(ValueError, match="has no state, current or assigned variable 'ninf'"):
         cell.record("gate_ownstep_test.ninf", cell.soma(0.5))
+
+
+def test_solved_and_assigned_edge_cases_of_hand_written_plugins():
+    """(code review) what assigned/solved read of the environment reaches them; solved must
+    accept dt None (t = 0); a constant solved value is one per node; a subclass that
+    rewrites the kinetics (rates) does not inherit its parent's solved."""
+    from dendrax.mechanisms import Channel
+
+    class Total(Channel):  # the total current in nA, from the segment's area
+        name = "total_area_test"
+        params = {"g": 1e-4, "e": -70.0}
+
+        def current(self, v, states, params, env):
+            return {"": params["g"] * (v - params["e"])}
+
+        def assigned(self, v, states, params, env):
+            return {"I": self.current(v, states, params, env)[""] * env["area"] * 1e-2}
+
+    cell = dx.Cell.ball_and_stick(nseg=[1, 1]).insert(Total)
+    cell.record("total_area_test.I", cell.soma(0.5)).record("v", cell.soma(0.5))
+    total, v = np.asarray(dx.simulate(cell, 0.1, 0.025).traces)
+    area = np.pi * 20.0 * 20.0  # the soma's lateral area, um2
+    np.testing.assert_allclose(total[1:], 1e-4 * (v[:-1] + 70.0) * area * 1e-2, rtol=1e-12)
+
+    class Gate(Channel):
+        name = "gate_edge_test"
+        params = {"g": 1e-3}
+        states = {"n": 0.1}
+
+        def current(self, v, states, params, env):
+            return {"": params["g"] * states["n"] * v}
+
+        def rates(self, v, params, env):
+            return {"n": (self.solved(v, {}, params, env, 0.0)["ninf"], 2.0 + 0 * v)}
+
+        def solved(self, v, states, params, env, dt):
+            return {"ninf": 1.0 / (1.0 + jnp.exp(-(v + 40.0) / 5.0)), "two": 2.0}
+
+    cell = dx.Cell.ball_and_stick(nseg=[1, 1]).insert(Gate)
+    cell.record("gate_edge_test.two", cell.soma(0.5))
+    assert np.all(np.asarray(dx.simulate(cell, 0.1, 0.025).traces) == 2.0)
+
+    class NeedsDt(Gate):
+        name = "gate_needsdt_test"
+
+        def rates(self, v, params, env):
+            return {"n": (0.5 + 0 * v, 2.0 + 0 * v)}
+
+        def solved(self, v, states, params, env, dt):
+            return {"decay": jnp.exp(-dt / 2.0) + 0 * v}
+
+    with pytest.raises(ValueError, match=r"solved \(at t = 0, dt=None\) fails"):
+        dx.Cell.ball_and_stick().insert(NeedsDt)
+
+    class Shifted(Gate):
+        name = "gate_shifted_test"
+
+        def rates(self, v, params, env):
+            return {"n": (1.0 / (1.0 + jnp.exp(-(v + 30.0) / 5.0)), 2.0 + 0 * v)}
+
+    cell = dx.Cell.ball_and_stick().insert(Shifted)
+    with pytest.raises(ValueError, match="has no state, current or assigned variable 'ninf'"):
+        cell.record("gate_shifted_test.ninf", cell.soma(0.5))

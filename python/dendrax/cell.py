@@ -633,7 +633,7 @@ class Cell:
         for mech in sorted(self.mechanisms, key=len, reverse=True):
             var = name[:-len(mech) - 1] if name.endswith("_" + mech) else ""
             m = self.mechanisms[mech]
-            if var and (var in m.states or var in assigned_names(m) or
+            if var and (var in m.states or var in assigned_names(m) or var in solved_names(m) or
                         (isinstance(m, Channel) and var in channel_currents(m))):
                 return f" (NEURON's {name} is {mech}.{var} here)"
         return ""

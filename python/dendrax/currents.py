@@ -222,6 +222,18 @@ def assigned_values(model: Model, core, v, states, env, syn_states) -> dict:
     return {"channel_assigned": tuple(out[0]), "synapse_assigned": tuple(out[1])}
 
 
+def solved_wanted(model: Model) -> set:
+    """The channel placements (indices) whose ``solved`` values are recorded."""
+    return {r.source[1] for r in model.recordings if r.source[0] == "channel_solved"}
+
+
+def solved_values(placement, v, states, params, env, dt) -> dict:
+    """What a placement's ``solved`` gives at v [n] (its new potential), from its states
+    before the step, each as [n] ({name: [n]}); dt None at t = 0."""
+    return {k: jnp.broadcast_to(jnp.asarray(x, v.dtype), v.shape)
+            for k, x in placement.mech.solved(v, states, params, env, dt).items()}
+
+
 def synaptic_currents(model: Model, core, v, syn_states, v_pre, graded_states):
     """Synaptic current (nA) and its conductance (uS) per node, event-driven and graded,
     and each placement's {"i": nA, "g": uS (di/dv)} per synapse.

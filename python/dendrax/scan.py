@@ -52,15 +52,16 @@ def chunk_for(n: int, width: int) -> int:
     return next((c for c in range(largest, 1, -1) if n % c == 0), 1)
 
 
-def every(step, k: int, n_traces: int):
-    """k steps as one scan body: the traces of the last, the spikes of all."""
+def every(step, k: int, n_traces: int, dtype):
+    """k steps as one scan body: the traces (``n_traces`` of ``dtype``) of the last, the
+    spikes of all."""
 
     def body(state, xs):
         def inner(carry, x):
             state, (rec, fired) = step(carry[0], x)
             return (state, rec), fired
 
-        init = (state, jnp.zeros(n_traces, state.v.dtype))
+        init = (state, jnp.zeros(n_traces, dtype))
         (state, rec), fired = lax.scan(inner, init, xs)
         return state, (rec, fired)
 

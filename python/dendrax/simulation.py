@@ -32,7 +32,8 @@ import numpy as np
 from jax import lax
 
 from .currents import (assigned_values, environment, iclamp_currents, local_environment,
-                       membrane_currents, synaptic_currents, take, vclamp_currents, vclamp_level)
+                       membrane_currents, solved_values, solved_wanted, synaptic_currents, take,
+                       vclamp_currents, vclamp_level)
 from .delays import fit_buffers, warn_too_long
 from .extracellular.fields import observe as observe_fields
 from .mechanisms.base import IonPool
@@ -156,12 +157,11 @@ def _observe_initial(model: Model, core, state: State, waveform0, dt=None) -> di
                   .at[model.waveform_nodes].add(waveform0).at[model.vclamp_nodes].add(vclamp))
     # what the state updates compute (minf, ...), at t = 0 (dt None): as initialization
     # left it, the ion currents at v_init included
-    wanted = {r.source[1] for r in model.recordings if r.source[0] == "channel_solved"}
     env_now = {**env, **{f"i{ion}": i_ion[ion] for ion in model.ions}}
     solved = tuple(
-        placement.mech.solved(take(v, placement.nodes), s, p,
-                              local_environment(env_now, placement.mech, placement.nodes), None)
-        if j in wanted else {}
+        solved_values(placement, take(v, placement.nodes), s, p,
+                      local_environment(env_now, placement.mech, placement.nodes), None)
+        if j in solved_wanted(model) else {}
         for j, (placement, p, s) in enumerate(zip(model.channels, core["channels"],
                                                   state.channels)))
     return {"v": v, "channels": state.channels, "synapses": state.synapses, "graded": state.graded,
@@ -295,7 +295,7 @@ def _step(model: Model, core, mat, dt, k, backend, carry: State, xs):
     # what a recorded placement's state update computes besides its states (NEURON's
     # RANGE variables its SOLVE sets, e.g. minf), at v(t + dt) from the states at t
     solved = [{} for _ in model.channels]
-    wanted = {r.source[1] for r in model.recordings if r.source[0] == "channel_solved"}
+    wanted = solved_wanted(model)
     if model.dynamic_ions:
         env = {**env, **{f"i{ion}": i_ion[ion] for ion in model.ions}}
         for j, (placement, p, s) in enumerate(zip(model.channels, core["channels"], states)):
@@ -303,7 +303,7 @@ def _step(model: Model, core, mat, dt, k, backend, carry: State, xs):
                 local = local_environment(env, placement.mech, placement.nodes)
                 vl = take(v_new, placement.nodes)
                 if j in wanted:
-                    solved[j] = placement.mech.solved(vl, s, p, local, dt)
+                    solved[j] = solved_values(placement, vl, s, p, local, dt)
                 s = placement.mech.advance(vl, s, p, local, dt)
                 new_states[j] = s
                 ion = placement.mech.ion
@@ -314,7 +314,7 @@ def _step(model: Model, core, mat, dt, k, backend, carry: State, xs):
             local = local_environment(env, placement.mech, placement.nodes)
             vl = take(v_new, placement.nodes)
             if j in wanted:
-                solved[j] = placement.mech.solved(vl, s, p, local, dt)
+                solved[j] = solved_values(placement, vl, s, p, local, dt)
             new_states[j] = placement.mech.advance(vl, s, p, local, dt)
     so = {"secondorder": secondorder}
     syn_states = tuple(placement.mech.advance(v_new[placement.nodes], s, p, so, dt)
@@ -442,7 +442,7 @@ def advance(model: Model, core, state, xs, dt, *, method: str = "backward_euler"
     if k > 1:
         n = jax.tree_util.tree_leaves(xs)[0].shape[0]
         xs = jax.tree_util.tree_map(lambda a: a.reshape(n // k, k, *a.shape[1:]), xs)
-        step = every(step, k, sum(r.reduce is None for r in model.recordings))
+        step = every(step, k, sum(r.reduce is None for r in model.recordings), state.v.dtype)
         checkpoint = None if checkpoint is None else checkpoint // k
     n_iter = jax.tree_util.tree_leaves(xs)[0].shape[0]
     span = n_iter if checkpoint is None else min(checkpoint, n_iter)  # what one scan runs

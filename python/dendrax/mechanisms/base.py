@@ -14,9 +14,14 @@ inserted, shape [n]:
     states  dict state name -> array
     params  dict parameter name -> array (the mechanism's own, unprefixed)
     env     dict of what the compartment provides, read-only: "celsius" (degC),
-            "diam" (um) and "area" (um2) of its segment, and for each ion X the
-            mechanism lists: "eX" (mV), "Xi", "Xo" (mM), and "iX" (mA/cm2, total
-            membrane current of that ion; for pools)
+            "diam" (um) and "area" (um2) of its segment (channels and pools that read
+            them), and for each ion X the mechanism lists: "eX" (mV), "Xi", "Xo" (mM),
+            and "iX" (mA/cm2, total membrane current of that ion; for pools)
+
+Optional, for recording: a channel's or event synapse's ``assigned(v, states, params[,
+env])`` (what it computes with its current, at v(t)), and a channel's or pool's
+``solved(v, states, params, env, dt)`` (what its state update computes besides the
+states, at the new v(t + dt); dt None at t = 0, for the values initialization leaves).
 
 Units are NEURON's: densities in S/cm2 and mA/cm2 (outward positive), point
 processes in uS and nA, time in ms.

@@ -25,15 +25,24 @@ def channel_currents(mech: Channel) -> dict[str, str]:
     return {(f"i{k}" if k else mech.nonspecific): k for k in keys}
 
 
+def _owned(mech, method: str, *by: str):
+    """``mech.<method>`` where the class defining it is (or derives from) each class that
+    defines one of ``by`` (a subclass that rewrites those does not inherit what its parent
+    computed with them); else None."""
+    mro = type(mech).__mro__
+    owner = next((k for k in mro if method in vars(k)), None)
+    if owner is None:
+        return None
+    others = [next((k for k in mro if name in vars(k)), None) for name in by]
+    return getattr(mech, method) if all(o is None or issubclass(owner, o) for o in others) \
+        else None
+
+
 def assigned_of(mech):
     """A channel's or event synapse's ``assigned`` where it belongs to its ``current``: defined
     by the class that defines ``current`` or by one derived from it (a subclass that
     rewrites ``current`` does not inherit what its parent's current computed); else None."""
-    if not isinstance(mech, (Channel, Synapse)):
-        return None
-    mro = type(mech).__mro__
-    owner = {name: next(k for k in mro if name in vars(k)) for name in ("assigned", "current")}
-    return mech.assigned if issubclass(owner["assigned"], owner["current"]) else None
+    return _owned(mech, "assigned", "current") if isinstance(mech, (Channel, Synapse)) else None
 
 
 def assigned_args(mech, one, env):
@@ -61,12 +70,11 @@ _ASSIGNED_NAMES: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 def solved_of(mech):
     """A channel's or ion pool's ``solved`` (what its state update computes besides the
     states, e.g. an NMODL file's RANGE minf) where it belongs to its ``advance``: defined by
-    the class that defines ``advance`` or by one derived from it; else None."""
-    if not isinstance(mech, (Channel, IonPool)) or not hasattr(mech, "solved"):
+    the class that defines its kinetics (``advance``, ``rates``, ``alpha_beta``) or by one
+    derived from it; else None."""
+    if not isinstance(mech, (Channel, IonPool)):
         return None
-    mro = type(mech).__mro__
-    owner = {name: next(k for k in mro if name in vars(k)) for name in ("solved", "advance")}
-    return mech.solved if issubclass(owner["solved"], owner["advance"]) else None
+    return _owned(mech, "solved", "advance", "rates", "alpha_beta")
 
 
 def solved_names(mech) -> tuple[str, ...]:
@@ -92,11 +100,15 @@ def abstract_inputs(mech, n: int):
     """(an abstract [n] float32 array, the documented environment of abstract arrays) for
     tracing a mechanism's functions with ``jax.eval_shape`` (no computation)."""
     one = jax.ShapeDtypeStruct((n,), jnp.float32)
-    env = {"celsius": jax.ShapeDtypeStruct((), jnp.float32),
-           "dt": jax.ShapeDtypeStruct((), jnp.float32), "secondorder": 0, "diam": one, "area": one,
-           **{f"{k}{ion}{q}": one for ion in mech.ions for k, q in (("e", ""), ("", "i"),
-                                                                    ("", "o"), ("i", ""))}}
-    return one, env
+    return one, _environment(mech, one, jax.ShapeDtypeStruct((), jnp.float32))
+
+
+def _environment(mech, one, scalar) -> dict:
+    """The documented environment of a mechanism, every entry ``one`` (per node) or
+    ``scalar``."""
+    return {"celsius": scalar, "dt": scalar, "secondorder": 0, "diam": one, "area": one,
+            **{f"{k}{ion}{q}": one for ion in mech.ions for k, q in (("e", ""), ("", "i"),
+                                                                     ("", "o"), ("i", ""))}}
 
 
 class _ReadsEnv(dict):
@@ -131,21 +143,27 @@ _ENV_READ: "weakref.WeakKeyDictionary[type, frozenset]" = weakref.WeakKeyDiction
 
 
 def environment_read(mech) -> frozenset:
-    """The keys of its environment a channel's ``current``, ``rates``, ``steady_state`` or
-    ``advance`` (or an ion pool's) reads (traced once per class on placeholder arrays)."""
+    """The keys of its environment a channel's (or an ion pool's) functions read:
+    ``current``, ``rates``, ``steady_state``, ``advance``, ``assigned``, ``solved`` (traced
+    once per class on placeholder arrays: what a mechanism reads must not depend on its
+    instance's settings)."""
     cls = type(mech)
     if cls in _ENV_READ:
         return _ENV_READ[cls]
     seen: set = set()
     one = jnp.ones(3, jnp.float32)
-    values = {"celsius": jnp.float32(6.3), "diam": one, "area": one,
-              **{f"{k}{ion}{q}": one for ion in mech.ions for k, q in (("e", ""), ("", "i"),
-                                                                       ("", "o"), ("i", ""))}}
+    values = _environment(mech, one, jnp.float32(0.025))
     params, states = {k: one for k in mech.params}, {k: one for k in mech.states}
-    calls = (lambda env: mech.current(one, states, params, env),
+    dt = jnp.float32(0.025)
+    calls = [lambda env: mech.current(one, states, params, env),
              lambda env: mech.rates(one, params, env),
              lambda env: mech.steady_state(one, params, env),
-             lambda env: mech.advance(one, states, params, env, jnp.float32(0.025)))
+             lambda env: mech.advance(one, states, params, env, dt)]
+    if assigned_of(mech) is not None and isinstance(mech, Channel):
+        calls.append(lambda env: assigned_of(mech)(one, states, params, env))
+    if solved_of(mech) is not None:
+        calls += [lambda env: solved_of(mech)(one, states, params, env, dt),
+                  lambda env: solved_of(mech)(one, states, params, env, None)]
     for call in calls if isinstance(mech, (Channel, IonPool)) else ():
         try:
             jax.eval_shape(lambda: call(_ReadsEnv(values, seen)))

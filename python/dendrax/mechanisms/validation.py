@@ -66,7 +66,7 @@ def check_mechanism(obj, kind: type) -> Mechanism:
                     _check_solved(inst)
                 known = {**known, **dict.fromkeys(computed)}
             raise ValueError(f"{cls.__name__}.{what} names {unknown}, which are not its "
-                             f"{'parameters' if what == 'ranges' else 'parameters, states or assigned'}: "
+                             f"{'parameters' if what == 'ranges' else 'parameters, states, assigned or solved values'}: "
                              f"{sorted(known)}")
     for k, r in getattr(cls, "ranges", {}).items():
         try:
@@ -257,9 +257,12 @@ def _check_solved(mech) -> None:
     if fn is not None:
         one, env = abstract_inputs(mech, 3)
         currents = set(channel_currents(mech)) if isinstance(mech, Channel) else set()
-        args = (one, {k: one for k in mech.states}, {k: one for k in mech.params}, env,
-                jax.ShapeDtypeStruct((), jnp.float32))
-        _check_extra(mech, "solved", fn, args, currents | set(assigned_names(mech)), "node")
+        args = (one, {k: one for k in mech.states}, {k: one for k in mech.params}, env)
+        taken = currents | set(assigned_names(mech))
+        _check_extra(mech, "solved", fn, args + (jax.ShapeDtypeStruct((), jnp.float32),),
+                     taken, "node")
+        # at t = 0 (dt None): the values initialization leaves
+        _check_extra(mech, "solved (at t = 0, dt=None)", fn, args + (None,), taken, "node")
 
 
 def _check_extra(mech, label: str, fn, args, taken: set, each: str) -> None:

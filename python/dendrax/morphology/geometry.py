@@ -29,7 +29,7 @@ import numpy as np
 from .morphology import Morphology
 from .segmentation import PI, node_layout, piece_nodes, pt3d, section_pieces
 
-__all__ = ["FrustumTable", "concatenate_tables", "frustum_table", "geometry_jax"]
+__all__ = ["FrustumTable", "concatenate_tables", "frustum_table", "geometry_jax", "mean_diameters"]
 
 
 @jax.tree_util.register_pytree_node_class

@@ -123,13 +123,19 @@ class Generator:
         for k in d.range_vars:
             if k not in self.assigned or k in d.nonspecific or k in self.carried:
                 continue
-            if k in solved and stepwise and k in self.solve_certain:
+            if k in solved and stepwise and k in self.solve_certain and not (
+                    self.pool and k in certain):
                 self.solved.append(k)
+            elif k in solved and self.pool and k in certain:
+                self.unrecordable[k] = ("an ion pool's BREAKPOINT and SOLVE'd block both set it: "
+                                        "dendrax does not keep it")
             elif k in solved:
                 kind = d.blocks[d.solve[0]].kind if d.solve[0] in d.blocks else "PROCEDURE"
                 how = ("on some paths only (NEURON keeps the last value set)" if stepwise else
                        "in a POINT_PROCESS (NEURON records the state update's value)"
                        if d.point else
+                       "inside its euler step (on a copy of the variables)"
+                       if d.solve[1] == "euler" else
                        f"inside its {'KINETIC scheme' if kind == 'KINETIC' else d.solve[1]} "
                        "solve (NEURON records its Newton iteration's value)")
                 self.unrecordable[k] = f"its SOLVE'd block sets it {how}: dendrax does not keep it"
