@@ -53,18 +53,22 @@ def assigned_args(mech, one, env):
 def assigned_names(mech) -> tuple[str, ...]:
     """The names of what a mechanism's ``assigned`` returns (traced once per instance on
     abstract arrays; () where it has none)."""
-    if mech in _ASSIGNED_NAMES:
-        return _ASSIGNED_NAMES[mech]
-    fn = assigned_of(mech)
-    names = ()
-    if fn is not None:
+    return _names(mech, "assigned", assigned_of,
+                  lambda one, env: assigned_args(mech, one, env))
+
+
+def _names(mech, what: str, of, args) -> tuple[str, ...]:
+    """The keys of the dict ``of(mech)(*args(one, env))`` returns, traced on abstract
+    arrays once per instance and ``what``; () where ``of(mech)`` is None."""
+    cache = _NAMES.setdefault(mech, {})
+    if what not in cache:
+        fn = of(mech)
         one, env = abstract_inputs(mech, 1)
-        names = tuple(jax.eval_shape(fn, *assigned_args(mech, one, env)))
-    _ASSIGNED_NAMES[mech] = names
-    return names
+        cache[what] = () if fn is None else tuple(jax.eval_shape(fn, *args(one, env)))
+    return cache[what]
 
 
-_ASSIGNED_NAMES: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+_NAMES: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
 
 def solved_of(mech):
@@ -80,20 +84,9 @@ def solved_of(mech):
 def solved_names(mech) -> tuple[str, ...]:
     """The names of what a mechanism's ``solved`` returns (traced once per instance on
     abstract arrays; () where it has none)."""
-    if mech in _SOLVED_NAMES:
-        return _SOLVED_NAMES[mech]
-    fn = solved_of(mech)
-    names = ()
-    if fn is not None:
-        one, env = abstract_inputs(mech, 1)
-        names = tuple(jax.eval_shape(fn, one, {k: one for k in mech.states},
-                                     {k: one for k in mech.params}, env,
-                                     jax.ShapeDtypeStruct((), jnp.float32)))
-    _SOLVED_NAMES[mech] = names
-    return names
-
-
-_SOLVED_NAMES: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+    return _names(mech, "solved", solved_of, lambda one, env: (
+        one, {k: one for k in mech.states}, {k: one for k in mech.params}, env,
+        jax.ShapeDtypeStruct((), jnp.float32)))
 
 
 def abstract_inputs(mech, n: int):
