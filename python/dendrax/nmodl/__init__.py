@@ -62,7 +62,8 @@ def load(path_or_text, *, register: bool = True):
             syntax error (with the parser's message and line).
         ImportError: NEURON's NMODL framework is not installed (``dendrax[nmodl]``).
     """
-    from .codegen import generate, identifier
+    from .codegen import generate
+    from .naming import identifier
 
     global _count
     text, name = read(path_or_text)

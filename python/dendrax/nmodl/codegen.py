@@ -23,12 +23,13 @@ extra states, as NEURON keeps them per instance.
 
 from __future__ import annotations
 
-import keyword
 import math
-import re
 
 from .description import (SPECIAL, Assign, Call, Conserve, Description, Diff, If,
                           NmodlError, Reaction, SolveSteady, mentioned)
+from . import naming
+from .flow import entry_points, persistence, recordables, walk
+from .naming import identifier
 from .units import UnitError, Units
 
 FUNCS = {"exp": "rt.exp", "log": "jnp.log", "log10": "jnp.log10", "fabs": "jnp.abs",
@@ -41,41 +42,6 @@ FUNCS = {"exp": "rt.exp", "log": "jnp.log", "log10": "jnp.log10", "fabs": "jnp.a
 PREC = {"||": 1, "&&": 2, "not": 3, "<": 4, ">": 4, "<=": 4, ">=": 4, "==": 4, "!=": 4,
         "+": 5, "-": 5, "*": 6, "/": 6, "neg": 7, "^": 8}
 NEWTON_ITERATIONS = 8
-
-
-RESERVED = {"x", "l", "s", "f", "cons", "self", "jnp", "rt", "weight", "v", "states", "params",
-            "env", "dt"}
-
-
-def identifier(name: str) -> str:
-    """A Python identifier for an NMODL name (keywords get a trailing underscore)."""
-    out = re.sub(r"\W", "_", name)
-    if not out or out[0].isdigit():
-        out = "M_" + out
-    return out + "_" if keyword.iskeyword(out) else out
-
-
-TAKEN = {"name", "params", "units", "ranges", "states", "ions", "ion", "nonspecific", "carried",
-         "newton_iterations", "current", "advance", "steady_state", "on_spike", "rates"}
-
-
-def _method(name: str) -> str:
-    """The method name of a FUNCTION or PROCEDURE (avoiding the mechanism API's names)."""
-    out = identifier(name)
-    return out + "_" if out in TAKEN - {"rates"} or out.startswith("_") else out
-
-
-def _block(kind: str, name: str) -> str:
-    """The method name of a DERIVATIVE or KINETIC block."""
-    return f"_{kind.lower()}_{identifier(name)}"
-
-
-def _arg(name: str) -> str:
-    """A Python parameter name for a FUNCTION/PROCEDURE argument, or the module-level name
-    of a CONSTANT or UNITS factor: never one the generated code uses itself (its own
-    locals start with "_")."""
-    out = identifier(name)
-    return out + "_" if out in RESERVED else out
 
 
 class Generator:
@@ -105,53 +71,18 @@ class Generator:
                          if k not in specials and k not in d.states and k not in self.params}
         for cur in d.nonspecific:
             self.assigned.setdefault(cur, "nA" if d.point else "mA/cm2")
-        self.carried = self._carried()
+        flows = persistence(d, self.params, self.assigned)
+        self.carried, self.breakpoint_certain = flows.carried, flows.breakpoint_certain
+        self.problems += flows.problems
         # a pool whose STATE is not <ion>i but copied to it by the SOLVE'd block (cai = ca,
         # Mainen's cad.mod): <ion>i is a state too, set where the file sets it
         if self.pool and f"{self.pool}i" not in d.states:
             self.carried.append(f"{self.pool}i")
-        # RANGE ASSIGNED variables BREAKPOINT sets (a conductance, e.g. gNaTa_t): recordable
-        # from ``assigned``, as NEURON records them, where BREAKPOINT sets them on every path
-        # and the SOLVE'd block does not set them again (then NEURON records its value)
-        certain, written, solved = self.breakpoint_sets
-        # and those the SOLVE'd block sets (minf, mtau): NEURON records the value of the
-        # state update, at v(t + dt); recordable from ``solved`` where a cnexp block or a
-        # PROCEDURE sets them on every path (a density mechanism's)
-        stepwise = d.solve is not None and not d.point and (
-            d.solve[0] in d.functions or d.solve[1] == "cnexp")
-        self.range_assigned, self.solved, self.unrecordable = [], [], {}
-        for k in d.range_vars:
-            if k not in self.assigned or k in d.nonspecific or k in self.carried:
-                continue
-            if k in solved and stepwise and k in self.solve_certain and not (
-                    self.pool and k in certain):
-                self.solved.append(k)
-            elif k in solved and self.pool and k in certain:
-                self.unrecordable[k] = ("an ion pool's BREAKPOINT and SOLVE'd block both set it: "
-                                        "dendrax does not keep it")
-            elif k in solved:
-                kind = d.blocks[d.solve[0]].kind if d.solve[0] in d.blocks else "PROCEDURE"
-                how = ("on some paths only (NEURON keeps the last value set)" if stepwise else
-                       "in a POINT_PROCESS (NEURON records the state update's value)"
-                       if d.point else
-                       "inside its euler step (on a copy of the variables)"
-                       if d.solve[1] == "euler" else
-                       f"inside its {'KINETIC scheme' if kind == 'KINETIC' else d.solve[1]} "
-                       "solve (NEURON records its Newton iteration's value)")
-                self.unrecordable[k] = f"its SOLVE'd block sets it {how}: dendrax does not keep it"
-            elif self.pool:
-                self.unrecordable[k] = ("an ion pool's recordables are its states (its "
-                                        "concentration): dendrax does not keep it")
-            elif k in certain:
-                self.range_assigned.append(k)
-            elif k in written:
-                self.unrecordable[k] = ("BREAKPOINT sets it on some paths only (NEURON keeps "
-                                        "the last value set): dendrax does not keep it")
-            else:
-                self.unrecordable[k] = "BREAKPOINT does not set it: dendrax does not keep it"
+        self.range_assigned, self.solved, self.unrecordable = recordables(
+            d, self.assigned, self.carried, flows, self.pool)
         if d.point:  # a point process's current and NET_RECEIVE get no dt from dendrax
             for where in ("BREAKPOINT", "NET_RECEIVE"):
-                for st in self._entry_points().get(where, ([], set()))[0]:
+                for st in entry_points(self.d).get(where, ([], set()))[0]:
                     if "dt" in mentioned([st], self.d.functions):
                         self.problems.append((st.line, f"dt in {where} of a POINT_PROCESS is "
                                                        "not supported (dendrax gives it to "
@@ -161,120 +92,6 @@ class Generator:
     def _declared_vars(self):
         d = self.d
         return set(d.params) | set(d.states) | set(d.assigned) | set(d.constants)
-
-    # --- which variables persist between blocks ----------------------------------------
-    def _tracked(self):
-        return set(self.assigned) | set(self.params)
-
-    def _flow(self, stmts, defined: set, local: set, memo: dict, reads: set, writes: set):
-        """Reads (before being set) and writes of mechanism variables by ``stmts``; returns
-        the variables certainly set after them."""
-        tracked = self._tracked()
-
-        def expr(e):
-            if e[0] == "var":
-                if e[1] in tracked and e[1] not in local and e[1] not in defined:
-                    reads.add(e[1])
-            elif e[0] == "bin":
-                expr(e[2])
-                expr(e[3])
-            elif e[0] in ("neg", "not"):
-                expr(e[1])
-            elif e[0] == "call":
-                for a in e[2]:
-                    expr(a)
-                call(e[1])
-
-        def call(name):
-            f = self.d.functions.get(name)
-            if f is None:
-                return
-            if name not in memo:
-                memo[name] = None  # recursion guard
-                r, w = set(), set()
-                sets = self._flow(f.body, set(), set(f.args) | set(f.locals) | {f.name}, memo,
-                                  r, w)
-                memo[name] = (r, w, sets)
-            if memo[name] is None:
-                return
-            r, w, sets = memo[name]
-            reads.update(r - defined)
-            writes.update(w)
-            defined.update(sets)
-
-        for s in stmts:
-            if isinstance(s, Assign):
-                expr(s.expr)
-                if s.name not in local and s.name in tracked:
-                    writes.add(s.name)
-                    defined.add(s.name)
-            elif isinstance(s, Call):
-                for a in s.args:
-                    expr(a)
-                call(s.name)
-            elif isinstance(s, If):
-                expr(s.cond)
-                d1, d2 = set(defined), set(defined)
-                self._flow(s.body, d1, local, memo, reads, writes)
-                self._flow(s.orelse, d2, local, memo, reads, writes)
-                defined |= d1 & d2
-            elif isinstance(s, Diff):
-                expr(s.expr)
-            elif isinstance(s, Reaction):
-                expr(s.kf)
-                if s.kb is not None:
-                    expr(s.kb)
-            elif isinstance(s, Conserve):
-                expr(s.total)
-            elif isinstance(s, SolveSteady):
-                b = self.d.blocks.get(s.block)
-                if b is not None:
-                    self._flow(b.body, defined, set(b.locals), memo, reads, writes)
-                else:
-                    call(s.block)
-        return defined
-
-    def _entry_points(self):
-        d = self.d
-        out = {"INITIAL": (d.initial, set(d.initial_locals)),
-               "BREAKPOINT": (d.breakpoint, set(d.breakpoint_locals))}
-        if d.solve is not None:
-            name = d.solve[0]
-            if name in d.blocks:
-                out["SOLVE"] = (d.blocks[name].body, set(d.blocks[name].locals))
-            elif name in d.functions:
-                out["SOLVE"] = ([Call(name, [], d.solve[2])], set())
-        if d.net_receive is not None:
-            args, body, local, _ = d.net_receive
-            out["NET_RECEIVE"] = (body, set(args) | set(local))
-        return out
-
-    def _carried(self):
-        reads, writes = {}, {}
-        certain = {}
-        for where, (stmts, local) in self._entry_points().items():
-            r, w = set(), set()
-            certain[where] = self._flow(stmts, set(), local, {}, r, w)
-            reads[where], writes[where] = r, w
-        self.breakpoint_sets = (certain["BREAKPOINT"], writes["BREAKPOINT"],
-                                writes.get("SOLVE", set()))
-        self.solve_certain = certain.get("SOLVE", set())
-        written = set().union(*writes.values())
-        carried = []
-        for name in sorted(set().union(*reads.values()) & written):
-            if name in self.params and not any(name in w for w in writes.values()):
-                continue
-            if name in writes["BREAKPOINT"]:
-                wherever = [k for k, r in reads.items() if name in r]
-                self.problems.append((0, f"'{name}' is set in BREAKPOINT and read in "
-                                         f"{' and '.join(wherever)} before being set there: "
-                                         "dendrax computes currents without side effects"))
-                continue
-            if name in self.params and "INITIAL" not in [k for k, w in writes.items() if name in w]:
-                self.problems.append((0, f"PARAMETER '{name}' is changed outside INITIAL"))
-                continue
-            carried.append(name)
-        return carried
 
     # --- expressions -----------------------------------------------------------------
     def expr(self, e, ctx, parent: int = 0, right: bool = False) -> str:
@@ -312,7 +129,7 @@ class Generator:
         if name in ctx["local"]:
             return f'{ctx["l"]}[{name!r}]'
         if name in self.constants and name not in self._declared_vars() - set(self.d.constants):
-            return _arg(name)
+            return naming.argument(name)
         if name == "PI" and "PI" in self.constants:
             return "PI"
         return f'{ctx["x"]}[{name!r}]'
@@ -324,7 +141,7 @@ class Generator:
             if len(args) != len(f.args):
                 self.problems.append((ctx.get("line", 0), f"{name} takes {len(f.args)} "
                                                           f"arguments, called with {len(args)}"))
-            return f"self.{_method(name)}({', '.join([ctx['x']] + rendered)})"
+            return f"self.{naming.method(name)}({', '.join([ctx['x']] + rendered)})"
         if name in FUNCS:
             return f"{FUNCS[name]}({', '.join(rendered)})"
         self.problems.append((ctx.get("line", 0), f"unknown function {name}()"))
@@ -483,16 +300,16 @@ class Generator:
         b = self.d.blocks.get(s.block)
         if b is None:
             if s.block in self.d.functions and not s.steady:
-                self.emit(depth, f"self.{_method(s.block)}({x})")
+                self.emit(depth, f"self.{naming.method(s.block)}({x})")
                 return
             self.problems.append((s.line, f"SOLVE {s.block} in INITIAL: no such block"))
             return
         states = self.block_states(b)
         if b.kind == "KINETIC" and s.method in (None, "sparse") and s.steady:
-            self.emit(depth, f"rt.kinetic_steady(self.{_block(b.kind, b.name)}, {x}, {tuple(states)!r}, "
+            self.emit(depth, f"rt.kinetic_steady(self.{naming.block(b.kind, b.name)}, {x}, {tuple(states)!r}, "
                              f"self.newton_iterations, linear={self.linear(b)})")
         elif b.kind == "DERIVATIVE" and s.method == "derivimplicit" and s.steady:
-            self.emit(depth, f"rt.implicit_steady(self.{_block(b.kind, b.name)}, {x}, "
+            self.emit(depth, f"rt.implicit_steady(self.{naming.block(b.kind, b.name)}, {x}, "
                              f"{tuple(states)!r}, self.newton_iterations)")
         else:
             what = f"SOLVE {s.block}" + (f" STEADYSTATE {s.method}" if s.steady else "")
@@ -502,7 +319,7 @@ class Generator:
 
     def block_states(self, b):
         out = []
-        for s in _walk(b.body):
+        for s in walk(b.body):
             if isinstance(s, Diff):
                 out.append(s.state)
             elif isinstance(s, Reaction):
@@ -514,7 +331,7 @@ class Generator:
         every reaction first order, one state on each side. It looks at nothing else: rates
         that depend on states (directly, or through variables the block computes) are held
         at the step's starting states in that one iteration (``rt.kinetic``)."""
-        for s in _walk(b.body):
+        for s in walk(b.body):
             if isinstance(s, Reaction):
                 if any(c != 1 for c, _ in s.lhs + s.rhs) or len(s.lhs) > 1 or len(s.rhs) > 1:
                     return False
@@ -553,7 +370,7 @@ class Generator:
         e(0, "")
         for name, (value, note) in self.constants.items():
             if name in d.used:
-                e(0, f"{_arg(name)} = {value!r}  # {note}")
+                e(0, f"{naming.argument(name)} = {value!r}  # {note}")
 
     def cls(self):
         d = self.d
@@ -649,7 +466,7 @@ class Generator:
 
     def locals_line(self, names, args=()):
         init = {a: a for a in args}
-        parts = [f"{a!r}: {_arg(a)}" for a in args]
+        parts = [f"{a!r}: {naming.argument(a)}" for a in args]
         parts += [f"{n!r}: 0.0" for n in names if n not in init]
         self.emit(2, "l = {" + ", ".join(parts) + "}")
 
@@ -736,7 +553,7 @@ class Generator:
             e(2, 'them)."""')
             e(2, "if dt is None:")
             e(3, "x = self._initial(v, params, env)")
-            at_start = [k for k in self.solved if k in self.breakpoint_sets[0]]
+            at_start = [k for k in self.solved if k in self.breakpoint_certain]
             if at_start:
                 e(3, "b = self._breakpoint(v, states, params, env)")
                 for k in at_start:
@@ -760,23 +577,23 @@ class Generator:
             return
         name, method, ln = d.solve
         if name in d.functions:
-            e(2, f"self.{_method(name)}(x)  # SOLVE {name}: a PROCEDURE, run every step")
+            e(2, f"self.{naming.method(name)}(x)  # SOLVE {name}: a PROCEDURE, run every step")
             e(2, done)
             return
         b = d.blocks[name]
         states = tuple(self.block_states(b))
         if b.kind == "KINETIC":
-            e(2, f"rt.kinetic(self.{_block(b.kind, name)}, x, {states!r}, dt, self.newton_iterations, "
+            e(2, f"rt.kinetic(self.{naming.block(b.kind, name)}, x, {states!r}, dt, self.newton_iterations, "
                  f"linear={self.linear(b)}, secondorder=env.get('secondorder', 0))")
         elif method == "cnexp":
             e(2, f"# SOLVE {name} METHOD cnexp: each state's exact exponential step, in order")
             e(2, "l = {" + ", ".join(f"{n!r}: 0.0" for n in b.locals) + "}")
             self.body(b.body, {**self.ctx("advance", b.locals, "cnexp")}, 2)
         elif method == "derivimplicit":
-            e(2, f"rt.implicit(self.{_block(b.kind, name)}, x, {states!r}, dt, self.newton_iterations, "
+            e(2, f"rt.implicit(self.{naming.block(b.kind, name)}, x, {states!r}, dt, self.newton_iterations, "
                  "secondorder=env.get('secondorder', 0))")
         elif method == "euler":
-            e(2, f"rt.euler(self.{_block(b.kind, name)}, x, {states!r}, dt)")
+            e(2, f"rt.euler(self.{naming.block(b.kind, name)}, x, {states!r}, dt)")
         e(2, done)
 
     def spike_method(self):
@@ -801,19 +618,19 @@ class Generator:
         method = None
         if d.solve and d.solve[0] == b.name:
             method = d.solve[1]
-        steady = [s for s in _walk(d.initial) if isinstance(s, SolveSteady) and s.block == b.name]
+        steady = [s for s in walk(d.initial) if isinstance(s, SolveSteady) and s.block == b.name]
         if method == "cnexp" and not steady:
             return  # inlined in advance
         states = self.block_states(b)
         e(0, "")
         if b.kind == "KINETIC":
-            e(1, f"def {_block(b.kind, b.name)}(self, x, s=None):")
+            e(1, f"def {naming.block(b.kind, b.name)}(self, x, s=None):")
             e(2, f'"""KINETIC {b.name}: d/dt of {", ".join(states)} (per ms) and the')
             e(2, "conservation residuals: the reactions' rates (and << fluxes) from the")
             e(2, 'variables in x, their reactants from s (default x)."""')
             e(2, "s = x if s is None else s")
         else:
-            e(1, f"def {_block(b.kind, b.name)}(self, x):")
+            e(1, f"def {naming.block(b.kind, b.name)}(self, x):")
             e(2, f'"""DERIVATIVE {b.name}: d/dt of {", ".join(states)} (per ms) at the states in x."""')
         e(2, "l = {" + ", ".join(f"{n!r}: 0.0" for n in b.locals) + "}")
         e(2, "x.update({" + ", ".join(f"{s + chr(39)!r}: 0.0" for s in states) + "})")
@@ -828,23 +645,15 @@ class Generator:
 
     def function_method(self, f):
         e = self.emit
-        args = [_arg(a) for a in f.args]
+        args = [naming.argument(a) for a in f.args]
         e(0, "")
-        e(1, f"def {_method(f.name)}(self, x{''.join(', ' + a for a in args)}):")
+        e(1, f"def {naming.method(f.name)}(self, x{''.join(', ' + a for a in args)}):")
         e(2, f'"""{f.kind} {f.name}({", ".join(f.args)})."""')
         local = list(f.locals) + ([f.name] if f.kind == "FUNCTION" else [])
         self.locals_line(local, f.args)
         self.body(f.body, self.ctx("function", set(local) | set(f.args), "derivimplicit"), 2)
         if f.kind == "FUNCTION":
             e(2, f"return l[{f.name!r}]")
-
-
-def _walk(stmts):
-    for s in stmts:
-        yield s
-        if isinstance(s, If):
-            yield from _walk(s.body)
-            yield from _walk(s.orelse)
 
 
 def _short(source: str) -> str:

@@ -22,7 +22,8 @@ from pathlib import Path
 from .. import plugins
 from ..version import __version__ as dendrax_version
 
-from .codegen import identifier, generate
+from .codegen import generate
+from .naming import identifier
 from .describe import describe, read
 from .description import NmodlError
 

@@ -1,0 +1,199 @@
+"""Which mechanism variables each NMODL block reads before setting, writes, and sets on
+every path: what persists between blocks (NEURON keeps every variable per instance;
+dendrax carries those one block sets and another reads as extra states) and which RANGE
+ASSIGNED variables can be recorded (``assigned`` at v(t), ``solved`` at v(t + dt))."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from .description import (Assign, Call, Conserve, Description, Diff, If, Reaction,
+                          SolveSteady)
+
+
+def walk(stmts):
+    """Every statement of ``stmts``, those inside IF/ELSE too."""
+    for s in stmts:
+        yield s
+        if isinstance(s, If):
+            yield from walk(s.body)
+            yield from walk(s.orelse)
+
+
+def entry_points(d: Description) -> dict:
+    """The blocks dendrax calls, {"INITIAL", "BREAKPOINT", "SOLVE", "NET_RECEIVE": (their
+    statements, their local names)}, of those the file has."""
+    out = {"INITIAL": (d.initial, set(d.initial_locals)),
+           "BREAKPOINT": (d.breakpoint, set(d.breakpoint_locals))}
+    if d.solve is not None:
+        name = d.solve[0]
+        if name in d.blocks:
+            out["SOLVE"] = (d.blocks[name].body, set(d.blocks[name].locals))
+        elif name in d.functions:
+            out["SOLVE"] = ([Call(name, [], d.solve[2])], set())
+    if d.net_receive is not None:
+        args, body, local, _ = d.net_receive
+        out["NET_RECEIVE"] = (body, set(args) | set(local))
+    return out
+
+
+def flow(d: Description, tracked: set, stmts, defined: set, local: set, memo: dict,
+         reads: set, writes: set) -> set:
+    """Adds to ``reads`` the ``tracked`` variables ``stmts`` read before setting them, to
+    ``writes`` those they set (through the FUNCTIONs and PROCEDUREs they call too); returns
+    ``defined`` with those they set on every path."""
+
+    def expr(e):
+        if e[0] == "var":
+            if e[1] in tracked and e[1] not in local and e[1] not in defined:
+                reads.add(e[1])
+        elif e[0] == "bin":
+            expr(e[2])
+            expr(e[3])
+        elif e[0] in ("neg", "not"):
+            expr(e[1])
+        elif e[0] == "call":
+            for a in e[2]:
+                expr(a)
+            call(e[1])
+
+    def call(name):
+        f = d.functions.get(name)
+        if f is None:
+            return
+        if name not in memo:
+            memo[name] = None  # recursion guard
+            r, w = set(), set()
+            sets = flow(d, tracked, f.body, set(), set(f.args) | set(f.locals) | {f.name}, memo,
+                        r, w)
+            memo[name] = (r, w, sets)
+        if memo[name] is None:
+            return
+        r, w, sets = memo[name]
+        reads.update(r - defined)
+        writes.update(w)
+        defined.update(sets)
+
+    for s in stmts:
+        if isinstance(s, Assign):
+            expr(s.expr)
+            if s.name not in local and s.name in tracked:
+                writes.add(s.name)
+                defined.add(s.name)
+        elif isinstance(s, Call):
+            for a in s.args:
+                expr(a)
+            call(s.name)
+        elif isinstance(s, If):
+            expr(s.cond)
+            d1, d2 = set(defined), set(defined)
+            flow(d, tracked, s.body, d1, local, memo, reads, writes)
+            flow(d, tracked, s.orelse, d2, local, memo, reads, writes)
+            defined |= d1 & d2
+        elif isinstance(s, Diff):
+            expr(s.expr)
+        elif isinstance(s, Reaction):
+            expr(s.kf)
+            if s.kb is not None:
+                expr(s.kb)
+        elif isinstance(s, Conserve):
+            expr(s.total)
+        elif isinstance(s, SolveSteady):
+            b = d.blocks.get(s.block)
+            if b is not None:
+                flow(d, tracked, b.body, defined, set(b.locals), memo, reads, writes)
+            else:
+                call(s.block)
+    return defined
+
+
+class Persistence(NamedTuple):
+    """What ``persistence`` finds.
+
+    Attributes:
+        carried: the variables carried between calls as extra states (sorted).
+        problems: [(line, message)]: variables dendrax cannot carry.
+        breakpoint_certain: what BREAKPOINT sets on every path.
+        breakpoint_written: what BREAKPOINT sets on some path.
+        solve_written: what the SOLVE'd block sets on some path.
+        solve_certain: what it sets on every path.
+    """
+
+    carried: list
+    problems: list
+    breakpoint_certain: set
+    breakpoint_written: set
+    solve_written: set
+    solve_certain: set
+
+
+def persistence(d: Description, params, assigned) -> Persistence:
+    """The ASSIGNED variables and PARAMETERs (``assigned``, ``params``: the mechanism's, ion
+    variables and specials left out) one block sets and another reads before setting:
+    carried as states (Exp2Syn's ``factor``, set in INITIAL, read in NET_RECEIVE)."""
+    tracked = set(assigned) | set(params)
+    reads, writes, certain = {}, {}, {}
+    for where, (stmts, local) in entry_points(d).items():
+        r, w = set(), set()
+        certain[where] = flow(d, tracked, stmts, set(), local, {}, r, w)
+        reads[where], writes[where] = r, w
+    written = set().union(*writes.values())
+    carried, problems = [], []
+    for name in sorted(set().union(*reads.values()) & written):
+        if name in params and not any(name in w for w in writes.values()):
+            continue
+        if name in writes["BREAKPOINT"]:
+            wherever = [k for k, r in reads.items() if name in r]
+            problems.append((0, f"'{name}' is set in BREAKPOINT and read in "
+                                f"{' and '.join(wherever)} before being set there: "
+                                "dendrax computes currents without side effects"))
+            continue
+        if name in params and "INITIAL" not in [k for k, w in writes.items() if name in w]:
+            problems.append((0, f"PARAMETER '{name}' is changed outside INITIAL"))
+            continue
+        carried.append(name)
+    return Persistence(carried, problems, certain["BREAKPOINT"], writes["BREAKPOINT"],
+                       writes.get("SOLVE", set()), certain.get("SOLVE", set()))
+
+
+def recordables(d: Description, assigned, carried, flows: Persistence, pool):
+    """Which RANGE ASSIGNED variables can be recorded, as NEURON records them: (those
+    ``assigned`` gives, set by BREAKPOINT on every path and not set again by the SOLVE'd
+    block; those ``solved`` gives, set on every path of a cnexp block or SOLVE'd PROCEDURE
+    of a density mechanism; {name: why not} for the rest). ``pool``: the ion whose inside
+    concentration the mechanism writes, or None."""
+    certain, written, solved_set = (flows.breakpoint_certain, flows.breakpoint_written,
+                                    flows.solve_written)
+    stepwise = d.solve is not None and not d.point and (
+        d.solve[0] in d.functions or d.solve[1] == "cnexp")
+    range_assigned, solved, unrecordable = [], [], {}
+    for k in d.range_vars:
+        if k not in assigned or k in d.nonspecific or k in carried:
+            continue
+        if k in solved_set and stepwise and k in flows.solve_certain and not (
+                pool and k in certain):
+            solved.append(k)
+        elif k in solved_set and pool and k in certain:
+            unrecordable[k] = ("an ion pool's BREAKPOINT and SOLVE'd block both set it: "
+                               "dendrax does not keep it")
+        elif k in solved_set:
+            kind = d.blocks[d.solve[0]].kind if d.solve[0] in d.blocks else "PROCEDURE"
+            how = ("on some paths only (NEURON keeps the last value set)" if stepwise else
+                   "in a POINT_PROCESS (NEURON records the state update's value)"
+                   if d.point else
+                   "inside its euler step (on a copy of the variables)"
+                   if d.solve[1] == "euler" else
+                   f"inside its {'KINETIC scheme' if kind == 'KINETIC' else d.solve[1]} "
+                   "solve (NEURON records its Newton iteration's value)")
+            unrecordable[k] = f"its SOLVE'd block sets it {how}: dendrax does not keep it"
+        elif pool:
+            unrecordable[k] = ("an ion pool's recordables are its states (its "
+                               "concentration): dendrax does not keep it")
+        elif k in certain:
+            range_assigned.append(k)
+        elif k in written:
+            unrecordable[k] = ("BREAKPOINT sets it on some paths only (NEURON keeps "
+                               "the last value set): dendrax does not keep it")
+        else:
+            unrecordable[k] = "BREAKPOINT does not set it: dendrax does not keep it"
+    return range_assigned, solved, unrecordable
