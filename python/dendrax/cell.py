@@ -25,16 +25,11 @@ from . import plugins
 from .mechanisms import registry
 from .mechanisms.base import IONS, Channel, IonPool, Synapse
 from .ranges import NONNEGATIVE
-from .mechanisms.introspect import assigned_names, channel_currents, solved_names
+from .recordables import (mechanism_quantity, mechanism_recordables, synapse_quantity,
+                          synapse_recordables, unrecordable)
 from .mechanisms.validation import check_mechanism
 from .names import (CORE_RANGES, JAXLEY_NAMES, MEMBRANE_UNITS, REDUCTIONS, REGION_ALIASES,
                     check_name, ion_quantity, value_range)
-
-def _unrecordable(mech, name: str) -> str:
-    """Why an NMODL mechanism's RANGE variable ``name`` cannot be recorded ("" if it does
-    not declare it): the generated class lists them in ``unrecordable``."""
-    why = getattr(mech, "unrecordable", {}).get(name)
-    return "" if why is None else f" (its NMODL file declares RANGE {name}, but {why})"
 
 
 def _same_settings(a, b) -> bool:
@@ -593,12 +588,11 @@ class Cell:
                     not any(x[0] == node for x in self.stimuli.spikes[mech][1]):
                 raise ValueError(f"cannot record {name!r} at {loc}: no {mech} synapse there")
             syn = kinds[mech]
-            assigned = assigned_names(syn)
-            if q in syn.states or q in assigned or q in ("i", "g"):
-                return syn.units.get(q, {"i": "nA", "g": "uS"}.get(q, "1"))
+            found = synapse_quantity(syn, q)
+            if found is not None:
+                return found.unit
             raise ValueError(f"{mech} has no state or assigned variable {q!r}; record one of "
-                             f"{sorted(set(syn.states) | set(assigned) | {'g', 'i'})}"
-                             f"{_unrecordable(syn, q)}")
+                             f"{sorted(synapse_recordables(syn))}{unrecordable(syn, q)}")
         if not dot:
             hint = self._neuron_spelling(name)
             raise ValueError(f"cannot record {name!r}{hint}: record one of "
@@ -609,32 +603,22 @@ class Cell:
         if mech not in self.mechanisms:
             raise ValueError(f"cannot record {name!r}: {mech!r} is not inserted in this cell")
         m = self.mechanisms[mech]
-        pool = f"{m.ion}i" if isinstance(m, IonPool) else None
-        currents = channel_currents(m) if isinstance(m, Channel) else {}
-        assigned = set(assigned_names(m)) | set(solved_names(m))
-        if q in m.states or q == pool:
-            unit = m.units.get(q, "mM" if q == pool else "1")
-        elif q in currents:
-            unit = "mA/cm2"
-        elif q in assigned:
-            unit = m.units.get(q, "1")
-        else:
-            known = set(m.states) | set(currents) | assigned | ({pool} - {None})
+        found = mechanism_quantity(m, q)
+        if found is None:
             raise ValueError(f"{mech} has no state, current or assigned variable {q!r}; "
-                             f"record one of {sorted(known)}{_unrecordable(m, q)}")
+                             f"record one of {sorted(mechanism_recordables(m))}"
+                             f"{unrecordable(m, q)}")
         if not self.mechanism_nodes[mech][segment]:
             raise ValueError(f"cannot record {name!r} at {self._where(loc)}: {mech} is not "
                              "inserted there")
-        return unit
+        return found.unit
 
     def _neuron_spelling(self, name: str) -> str:
         """A hint where ``name`` is NEURON's <variable>_<suffix> of an inserted mechanism
         (gna_hh, m_NaTa_t) and that variable is recordable: "" otherwise."""
         for mech in sorted(self.mechanisms, key=len, reverse=True):
             var = name[:-len(mech) - 1] if name.endswith("_" + mech) else ""
-            m = self.mechanisms[mech]
-            if var and (var in m.states or var in assigned_names(m) or var in solved_names(m) or
-                        (isinstance(m, Channel) and var in channel_currents(m))):
+            if var and var in mechanism_recordables(self.mechanisms[mech]):
                 return f" (NEURON's {name} is {mech}.{var} here)"
         return ""
 

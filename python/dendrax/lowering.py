@@ -39,7 +39,7 @@ from . import morphology as morph_lib
 from .layout import Layout, SynapseGroup
 from .locations import Location
 from .mechanisms.base import IonPool
-from .mechanisms.introspect import assigned_names, channel_currents, solved_names
+from .recordables import mechanism_quantity, synapse_quantity
 from .model import (EventInputs, GradedPlacement, Model, PlasticPlacement, Placement,
                     PointPlacement, Recording, StaticInputs)
 from .names import ion_quantity
@@ -416,24 +416,16 @@ def _lower(cells: tuple, wiring) -> Lowered:
             kind = "graded" if group.graded else "synapses"
             j = (graded_index if group.graded else event_index)[mech]
             currents = "graded_currents" if group.graded else "synapse_currents"
-            source = ((kind, j, q) if q in group.mech.states else
-                      ("synapse_assigned", j, q) if q in assigned_names(group.mech) else
-                      (currents, j, q))
+            found = synapse_quantity(group.mech, q)
+            source = ({"states": kind, "currents": currents}.get(found.source, found.source),
+                      j, found.key)
         else:
             j = channel_index[mech]
             nodes = placements[j].nodes
             if nodes is not None:
                 local = int(np.searchsorted(nodes, node))
-            m = placements[j].mech
-            currents = {} if isinstance(m, IonPool) else channel_currents(m)
-            if q in m.states or (isinstance(m, IonPool) and q == f"{m.ion}i"):
-                source = ("channels", j, q)
-            elif q in currents:
-                source = ("channel_currents", j, currents[q])
-            elif q in solved_names(m):
-                source = ("channel_solved", j, q)
-            else:
-                source = ("channel_assigned", j, q)
+            found = mechanism_quantity(placements[j].mech, q)
+            source = (found.source, j, found.key)
         recs.append(Recording(name, node, source, local, reduce))
         labels.append((name, loc._replace(cell=c) if network else loc))
 
