@@ -158,10 +158,11 @@ def _observe_initial(model: Model, core, state: State, waveform0, dt=None) -> di
     # what the state updates compute (minf, ...), at t = 0 (dt None): as initialization
     # left it, the ion currents at v_init included
     env_now = {**env, **{f"i{ion}": i_ion[ion] for ion in model.ions}}
+    wanted = solved_wanted(model)
     solved = tuple(
         solved_values(placement, take(v, placement.nodes), s, p,
                       local_environment(env_now, placement.mech, placement.nodes), None)
-        if j in solved_wanted(model) else {}
+        if j in wanted else {}
         for j, (placement, p, s) in enumerate(zip(model.channels, core["channels"],
                                                   state.channels)))
     return {"v": v, "channels": state.channels, "synapses": state.synapses, "graded": state.graded,
