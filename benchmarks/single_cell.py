@@ -446,6 +446,15 @@ def markdown(rows, args, machine, notes) -> str:
         "(`python/dendrax/scan.py`; L5PC-like ball-and-stick, nseg 1: 14.5 -> 5.2 ms). On "
         "a 2-core machine shared with other jobs (see the load average) timings move by tens "
         "of percent from run to run.",
+        "- A process's speed can also settle into one of two modes. Measured on 2 cores "
+        "(2026-12-02), the L5PC-like forward run on NMO_49821_ca1_pyramidal.swc at nseg 4 "
+        "took ~180 ms in some fresh processes and ~290 ms in others (12 of 26). The slow mode "
+        "was not steal time, and it came with address-space randomisation off too. It spent "
+        "1.5x the CPU time, with more kernel time: XLA:CPU hands the many small "
+        "per-mechanism operations of each step between its threads, and there the handoffs "
+        "cost more. On one core (`taskset -c 0`) the same run took 236 ms in every process. "
+        "HH's step, with fewer independent operations, moved less (42-52 ms). Each row is "
+        "one process's median.",
         "- L5PC-like: `dendrax.models.l5pc_like` on the same SWC with the same nseg: the Hay "
         "et al. (2011) channels (NaTa_t, NaTs2_t, Nap_Et2, K_Pst, K_Tst, SKv3_1, SK_E2, "
         "Ca_HVA, Ca_LVAst, Im, Ih, CaDynamics_E2, pas) with their densities by region, Ih "
