@@ -226,3 +226,60 @@ def test_result_access_refuses_what_was_not_recorded(reference):
         with pytest.raises(ValueError, match=rf"{next(iter(window))} must be a time within the "
                                              rf"run, 0 to {T_STOP:g} ms"):
             res.rates(**window)
+
+
+def test_units_of_synapse_quantities():
+    """A synapse's "g" and "i" are uS and nA whether "g" is its state, its assigned value
+    (an NMDA synapse's conductance with its Mg block) or the di/dv the step computes;
+    another quantity is what ``units`` says, else dimensionless."""
+    import jax.numpy as jnp
+
+    from dendrax.mechanisms.base import Synapse
+
+    class StateG(Synapse):  # the docs' single-exponential synapse: a state named g
+        name = "state_g"
+        params = {"tau": 2.0, "e": 0.0}
+        units = {"tau": "ms", "e": "mV"}
+        states = {"g": 0.0, "x": 0.0}
+
+        def advance(self, v, states, params, env, dt):
+            return {"g": states["g"] * jnp.exp(-dt / params["tau"]), "x": states["x"]}
+
+        def on_spike(self, states, params, weight):
+            return {"g": states["g"] + weight, "x": states["x"]}
+
+        def current(self, v, states, params):
+            return states["g"] * (v - params["e"])
+
+        def assigned(self, v, states, params):
+            return {"y": states["x"]}
+
+    class AssignedG(StateG):  # a conductance given by ``assigned``, no unit declared
+        name = "assigned_g"
+        states = {"s": 0.0}
+
+        def advance(self, v, states, params, env, dt):
+            return {"s": states["s"] * jnp.exp(-dt / params["tau"])}
+
+        def on_spike(self, states, params, weight):
+            return {"s": states["s"] + weight}
+
+        def current(self, v, states, params):
+            return states["s"] * (v - params["e"])
+
+        def assigned(self, v, states, params):
+            return {"g": states["s"]}
+
+    cell = dx.Cell.ball_and_stick(nseg=1)
+    cell.insert("hh")
+    loc = cell.section(1)(0.5)
+    cell.synapse(StateG, loc, spike_times=[1.0])
+    cell.synapse(AssignedG, loc, spike_times=[1.0])
+    cell.synapse("Exp2Syn", loc, spike_times=[1.0])
+    wanted = {"state_g.g": "uS", "state_g.i": "nA", "state_g.x": "1", "state_g.y": "1",
+              "assigned_g.g": "uS", "assigned_g.s": "1", "Exp2Syn.g": "uS", "Exp2Syn.i": "nA"}
+    assert {name: cell.check_record(name, loc) for name in wanted} == wanted
+    for name in wanted:
+        cell.record(name, loc)
+    res = dx.simulate(cell, 3.0, DT)
+    assert list(res.units) == list(wanted.values())

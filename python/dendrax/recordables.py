@@ -16,7 +16,9 @@ class Quantity(NamedTuple):
     Attributes:
         source: where the step's observations keep it: "channels" (a channel's or pool's
             state), "channel_currents", "channel_solved", "channel_assigned"; for a
-            synapse "states", "synapse_assigned" or "currents" ("i", "g").
+            synapse "states", "synapse_assigned" or "currents" ("i", "g"), which lowering
+            names by the synapse's kind ("synapses" / "graded", "synapse_currents" /
+            "graded_currents").
         key: its key there (a current: the ion of ``current``'s dict, "" nonspecific).
         unit: its unit.
     """
@@ -53,12 +55,13 @@ def mechanism_recordables(mech) -> set[str]:
 def synapse_quantity(syn, q: str) -> Quantity | None:
     """``q`` of a synapse (a state, assigned value, its current "i" or conductance "g"),
     None where it has none."""
+    unit = syn.units.get(q, {"i": "nA", "g": "uS"}.get(q, "1"))  # a state "g" is uS too
     if q in syn.states:
-        return Quantity("states", q, syn.units.get(q, "1"))
+        return Quantity("states", q, unit)
     if q in assigned_names(syn):
-        return Quantity("synapse_assigned", q, syn.units.get(q, "1"))
+        return Quantity("synapse_assigned", q, unit)
     if q in ("i", "g"):
-        return Quantity("currents", q, syn.units.get(q, {"i": "nA", "g": "uS"}[q]))
+        return Quantity("currents", q, unit)
     return None
 
 

@@ -28,8 +28,7 @@ import math
 from .description import (SPECIAL, Assign, Call, Conserve, Description, Diff, If,
                           NmodlError, Reaction, SolveSteady, mentioned)
 from . import naming
-from .flow import entry_points, persistence, recordables, walk
-from .naming import identifier
+from .flow import entry_points, persistence, range_recordables, walk
 from .units import UnitError, Units
 
 FUNCS = {"exp": "rt.exp", "log": "jnp.log", "log10": "jnp.log10", "fabs": "jnp.abs",
@@ -78,7 +77,7 @@ class Generator:
         # Mainen's cad.mod): <ion>i is a state too, set where the file sets it
         if self.pool and f"{self.pool}i" not in d.states:
             self.carried.append(f"{self.pool}i")
-        self.range_assigned, self.solved, self.unrecordable = recordables(
+        self.range_assigned, self.solved, self.unrecordable = range_recordables(
             d, self.assigned, self.carried, flows, self.pool)
         if d.point:  # a point process's current and NET_RECEIVE get no dt from dendrax
             for where in ("BREAKPOINT", "NET_RECEIVE"):
@@ -376,7 +375,7 @@ class Generator:
         d = self.d
         e = self.emit
         e(0, "")
-        e(0, f"class {identifier(d.name)}({self.kind}):")
+        e(0, f"class {naming.identifier(d.name)}({self.kind}):")
         doc = d.title or f"{d.name}, from NMODL"
         e(1, f'"""{doc}"""')
         e(0, "")

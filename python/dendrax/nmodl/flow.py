@@ -156,7 +156,7 @@ def persistence(d: Description, params, assigned) -> Persistence:
                        writes.get("SOLVE", set()), certain.get("SOLVE", set()))
 
 
-def recordables(d: Description, assigned, carried, flows: Persistence, pool):
+def range_recordables(d: Description, assigned, carried, flows: Persistence, pool):
     """Which RANGE ASSIGNED variables can be recorded, as NEURON records them: (those
     ``assigned`` gives, set by BREAKPOINT on every path and not set again by the SOLVE'd
     block; those ``solved`` gives, set on every path of a cnexp block or SOLVE'd PROCEDURE

@@ -11,7 +11,6 @@ from typing import Mapping
 import numpy as np
 
 from ..quantities import decimal
-
 from .parse import (SpecError, check_keys, get_number, get_strings, parse_location,
                     parse_where, split_where)
 
