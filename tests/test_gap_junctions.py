@@ -123,6 +123,9 @@ def test_halves_sit_where_asked():
     (lambda n: n.gap_junction(n.cell(0).soma(), dx.Cell.ball_and_stick().soma(), g=0.01),
      "which cell"),
     (lambda n: n.gap_junction(n.cell(0).soma(), n.cell(1).soma(), g=[0.1, 0.2, 0.3]), "2"),
+    # one per half or one number: a list of one is not stretched (as simulate's params)
+    (lambda n: n.gap_junction(n.cell(0).soma(), n.cell(1).soma(), g=[0.1]),
+     r"g is one number or one per half \(\[2\]: the half at b, then at a\), got shape \(1,\)"),
 ])
 def test_bad_junctions_are_refused(call, match):
     net = dx.Network([compartment(1e-3, -65.0), compartment(1e-3, -65.0)])
@@ -184,6 +187,7 @@ def test_network_spec_gap_junctions():
                        ("a = [0, 1, 2]\nb = [1, 2]\ng = 0.1", "as many cells"),
                        ("a = 0\nb = 1", "needs a, b"),
                        ("a = 0\nb = 1\ng = -1.0", "g must be >= 0"),
+                       ("a = 0\nb = 1\ng = nan", "g must be a finite number, got nan"),
                        ("a = 0\nb = 0\ng = 0.1", "same node"),
                        ("a = 0\nb = 7\ng = 0.1", "out of range"),
                        ("a = 0\nb = 1\ng = 0.1\nweight = 2.0", "weight"),

@@ -199,3 +199,49 @@ def test_a_channel_reads_its_segments_diameter_and_its_gradient():
               - float(loss({**params, "cable": {**params["cable"], "diam": d - step}}))) / 2e-4
         assert abs(fd) > 1e-3, (k, fd)
         assert abs(float(g[k]) - fd) <= 1e-5 * abs(fd), (k, float(g[k]), fd)
+
+
+def test_diam_and_area_are_finite_where_there_is_no_membrane():
+    """A mechanism inserted everywhere is also evaluated at nodes without membrane (the
+    soma-dendrite junction, kept section ends), where NEURON has no segment: there it sees
+    diam 1 um and area 1 um2, its current counts 0, and the run equals one with the
+    mechanism inserted region by region (no NaN from dividing by a zero diameter)."""
+    import dendrax as dx
+    from dendrax.mechanisms.base import Channel, IonPool
+
+    class Shell(Channel):  # a leak scaled by 1 / diam and by 1 / area (made up)
+        name = "shell_everywhere"
+        params = {"g": 1e-4}
+        units = {"g": "S/cm2"}
+
+        def current(self, v, states, params, env):
+            return {"": params["g"] * (10.0 / env["diam"]) * (300.0 / env["area"]) * (v + 50.0)}
+
+    class Pool(IonPool):  # a shell pool whose volume is its diameter's (made up)
+        name = "pool_everywhere"
+        ion = "ca"
+        ions = ("ca",)
+        params = {"tau": 20.0}
+        states = {"cai": 5e-5}
+
+        def advance(self, v, states, params, env, dt):
+            drive = -env["ica"] * 4.0 / env["diam"]
+            return {"cai": states["cai"] + dt * (drive - (states["cai"] - 5e-5) / params["tau"])}
+
+    def run(where):
+        cell = dx.Cell.ball_and_stick(nseg=2)
+        cell.insert("hh")
+        for w in where:
+            cell.insert(Shell, w).insert(Pool, w)
+        cell.iclamp(cell.soma(0.5), delay=1.0, dur=3.0, amp=0.3)
+        cell.record("v", cell.segments()).record("pool_everywhere.cai", cell.soma(0.5))
+        return cell, np.asarray(dx.simulate(cell, 5.0, 0.025).traces)
+
+    cell, everywhere = run([None])
+    _, by_region = run(["soma", "dend"])
+    assert np.all(np.isfinite(everywhere))
+    np.testing.assert_allclose(everywhere, by_region, rtol=0, atol=1e-12)
+    g = jax.grad(lambda d: jnp.sum(dx.simulate(cell, 2.0, 0.025, params={
+        **cell.params, "cable": {**cell.params["cable"], "diam": d}}).traces[0]))(
+        cell.params["cable"]["diam"])
+    assert np.all(np.isfinite(np.asarray(g)))

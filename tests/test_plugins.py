@@ -214,7 +214,7 @@ def test_a_subclass_that_rewrites_current_does_not_inherit_assigned():
         name = "coldhh_test"
 
     cell = dx.Cell.ball_and_stick(nseg=[1, 1]).insert(FastNa, "soma").insert(ColdHH, "dend")
-    with pytest.raises(ValueError, match="fastna_test has no state, current or assigned "
+    with pytest.raises(ValueError, match="fastna_test has no state, current, assigned or solved "
                                          "variable 'gna'"):
         cell.record("fastna_test.gna", cell.soma(0.5))
     for q in ("gna", "m", "h"):
@@ -512,7 +512,7 @@ def test_a_plugins_solved_values_are_checked_and_recorded_at_the_new_v():
             return dict(states)
 
     cell = dx.Cell.ball_and_stick().insert(OwnStep)
-    with pytest.raises(ValueError, match="has no state, current or assigned variable 'ninf'"):
+    with pytest.raises(ValueError, match="has no state, current, assigned or solved variable 'ninf'"):
         cell.record("gate_ownstep_test.ninf", cell.soma(0.5))
 
 
@@ -575,5 +575,5 @@ def test_solved_and_assigned_edge_cases_of_hand_written_plugins():
             return {"n": (1.0 / (1.0 + jnp.exp(-(v + 30.0) / 5.0)), 2.0 + 0 * v)}
 
     cell = dx.Cell.ball_and_stick().insert(Shifted)
-    with pytest.raises(ValueError, match="has no state, current or assigned variable 'ninf'"):
+    with pytest.raises(ValueError, match="has no state, current, assigned or solved variable 'ninf'"):
         cell.record("gate_shifted_test.ninf", cell.soma(0.5))

@@ -168,7 +168,9 @@ def test_refusals(kwargs, message):
 
 @pytest.mark.parametrize("name,where,message", [
     ("v", None, None),
-    ("hh.q", "soma", r"hh has no state, current or assigned variable 'q'; record one of "
+    (None, "soma", r"what to record is a name such as 'v' or 'hh.m', got None"),
+    (3, "soma", r"what to record is a name such as 'v' or 'hh.m', got 3"),
+    ("hh.q", "soma", r"hh has no state, current, assigned or solved variable 'q'; record one of "
                      r"\['gk', 'gna', 'h', 'ik', 'il', 'ina', 'm', 'n'\]"),
     ("ica", "soma", "no mechanism there uses ca"),
     ("eca", "soma", "no mechanism there uses ca"),

@@ -506,6 +506,8 @@ class Cell:
         computed during the step from t (i_cap, i_membrane and vclamp.i use its new v).
         """
         self._touch()
+        if not isinstance(name, str):
+            raise ValueError(f"what to record is a name such as 'v' or 'hh.m', got {name!r}")
         if reduce not in REDUCTIONS:
             raise ValueError(f"reduce must be one of {REDUCTIONS}, got {reduce!r}")
         locs = [self.soma() if loc is None else loc] if not isinstance(loc, (list, tuple)) \
@@ -605,7 +607,7 @@ class Cell:
         m = self.mechanisms[mech]
         found = mechanism_quantity(m, q)
         if found is None:
-            raise ValueError(f"{mech} has no state, current or assigned variable {q!r}; "
+            raise ValueError(f"{mech} has no state, current, assigned or solved variable {q!r}; "
                              f"record one of {sorted(mechanism_recordables(m))}"
                              f"{unrecordable(m, q)}")
         if not self.mechanism_nodes[mech][segment]:

@@ -78,13 +78,20 @@ def environment(model: Model, core, conc, dt=None, secondorder: int = 0):
     Returns:
         {"celsius": scalar degC, "dt": scalar ms (where given), "secondorder": 0 or 2
         (a Python int), "diam": [N] um (each segment's diameter, NEURON's seg.diam),
-        "area": [N] um2 (each node's membrane area, NEURON's area), and per ion "e<ion>" (mV),
+        "area": [N] um2 (each node's membrane area, NEURON's area; 1 um and 1 um2 at nodes
+        without membrane, where currents count 0), and per ion "e<ion>" (mV),
         "<ion>i", "<ion>o" (mM)}: [N] or scalars; "e<ion>" follows Nernst at the nodes
         where a mechanism reads the ion's concentrations or a pool changes them (NEURON's
         ion style), else it is the parameter.
     """
+    # a node without membrane (a junction, a kept section end: NEURON has no segment there)
+    # counts a mechanism's current times its area, 0; a mechanism inserted everywhere is
+    # evaluated there too and sees diam 1 um and area 1 um2, so that what it computes (a
+    # division by diam, a shell's volume) stays finite
+    membrane = core["area"] > 0
     env = {"celsius": core["celsius"],  # a scalar: temperature factors are computed once
-           "secondorder": secondorder, "diam": core["diam"], "area": core["area"]}
+           "secondorder": secondorder, "diam": jnp.where(membrane, core["diam"], 1.0),
+           "area": jnp.where(membrane, core["area"], 1.0)}
     if dt is not None:
         env["dt"] = dt
     for ion in model.ions:

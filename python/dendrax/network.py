@@ -310,6 +310,9 @@ class Network:
         ``g`` is one number or one per half ([2]: the half at ``b``, then at ``a``); the
         halves are two entries of ``params["synapses"]["GapJunction"]["g"]``. ``synapse``:
         another graded synapse class for both halves (e.g. a rectifying junction)."""
+        if np.ndim(g) > 0 and np.shape(g) != (2,):
+            raise ValueError(f"g is one number or one per half ([2]: the half at b, then at a), "
+                             f"got shape {np.shape(g)}")
         ca, cb = self._cell_of(a), self._cell_of(b)
         if ca == cb and self._point_site(ca, a) == self._point_site(cb, b):
             raise ValueError(f"a gap junction joins two different sites; {a} and {b} are the "

@@ -52,7 +52,7 @@ def get_number(table, key, default=None, *, positive=False, integer=False, prefi
     if ok and integer:
         ok = isinstance(value, int) or float(value).is_integer()
     if not ok or (positive and value <= 0):
-        kind = "a positive " if positive else ("an " if integer else "a ")
+        kind = "a positive " if positive else ("an " if integer else "a finite ")
         raise SpecError(f"{prefix}{key} must be {kind}{'integer' if integer else 'number'}, "
                         f"got {value!r}")
     return int(value) if integer else float(value)
