@@ -147,6 +147,22 @@ class Description:
     used: set = field(default_factory=set)  # every variable name read or written anywhere
 
 
+def names_in(e):
+    """The variables and calls of expression ``e`` in evaluation order: ("var", name) for
+    each variable read, ("call", name) for each FUNCTION called, after its arguments'."""
+    if e[0] == "var":
+        yield "var", e[1]
+    elif e[0] == "bin":
+        yield from names_in(e[2])
+        yield from names_in(e[3])
+    elif e[0] in ("neg", "not"):
+        yield from names_in(e[1])
+    elif e[0] == "call":
+        for a in e[2]:
+            yield from names_in(a)
+        yield "call", e[1]
+
+
 def mentioned(stmts, functions: dict | None = None) -> set:
     """Every variable name ``stmts`` read (in expressions) or write (assignments,
     DERIVATIVE states); with ``functions`` (name -> Function), also those of the FUNCTIONs
@@ -161,17 +177,11 @@ def mentioned(stmts, functions: dict | None = None) -> set:
             walk(f.body)
 
     def ex(e):
-        if e[0] == "var":
-            out.add(e[1])
-        elif e[0] == "bin":
-            ex(e[2])
-            ex(e[3])
-        elif e[0] in ("neg", "not"):
-            ex(e[1])
-        elif e[0] == "call":
-            for a in e[2]:
-                ex(a)
-            call(e[1])
+        for kind, name in names_in(e):
+            if kind == "var":
+                out.add(name)
+            else:
+                call(name)
 
     def walk(body):
         for s in body:

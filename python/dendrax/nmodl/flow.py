@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from .description import (Assign, Call, Conserve, Description, Diff, If, Reaction,
-                          SolveSteady)
+                          SolveSteady, names_in)
 
 
 def walk(stmts):
@@ -44,18 +44,11 @@ def flow(d: Description, tracked: set, stmts, defined: set, local: set, memo: di
     ``defined`` with those they set on every path."""
 
     def expr(e):
-        if e[0] == "var":
-            if e[1] in tracked and e[1] not in local and e[1] not in defined:
-                reads.add(e[1])
-        elif e[0] == "bin":
-            expr(e[2])
-            expr(e[3])
-        elif e[0] in ("neg", "not"):
-            expr(e[1])
-        elif e[0] == "call":
-            for a in e[2]:
-                expr(a)
-            call(e[1])
+        for kind, name in names_in(e):
+            if kind == "call":
+                call(name)
+            elif name in tracked and name not in local and name not in defined:
+                reads.add(name)
 
     def call(name):
         f = d.functions.get(name)
