@@ -1039,3 +1039,20 @@ def test_an_empty_region_name_is_refused(saved):
     with pytest.raises(ModelFileError, match=r"sections\[1\]\.region: region must be a non-empty "
                                              r"string"):
         load(write(doc))
+
+
+def test_a_cells_recordings_in_a_network_file_are_its_own(tmp_path):
+    """A network cell's own recordings (net.cell(i).record) are saved without the cell
+    index; files that kept it (earlier versions) load when it is the cell's, and are
+    refused when it names another cell."""
+    net = dx.Network.replicate(dx.Cell.ball_and_stick(), 2)
+    net.cell(1).record("v", net.cell(1).soma())
+    doc = json.loads(modelfile.dumps(net))
+    assert doc["cells"][1]["recordings"] == [["v", {"section": 0, "x": 0.5, "cell": None}, None]]
+    doc["cells"][1]["recordings"][0][1]["cell"] = 1
+    loaded = modelfile.loads(json.dumps(doc))
+    assert loaded.cells[1].recordings == [("v", dx.Location(0, 0.5))]
+    doc["cells"][1]["recordings"][0][1]["cell"] = 0
+    with pytest.raises(ModelFileError, match=r"cells\[1\]\.recordings\[0\].*a location of "
+                                             r"cell 0 in the recordings of cell 1"):
+        modelfile.loads(json.dumps(doc))

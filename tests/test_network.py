@@ -914,3 +914,34 @@ def test_a_graded_delay_rounds_half_steps_up():
         s = run(halves * DT / 2)
         np.testing.assert_allclose(s[steps:], base[:base.size - steps], rtol=0, atol=1e-14)
         assert np.abs(s[steps - 1:] - base[:base.size - steps + 1]).max() > 1e-6
+
+
+def test_a_cell_refuses_a_network_location_and_keeps_its_own_in_two_networks():
+    """A Cell's own methods refuse a location that carries a network's cell index (they put
+    everything on the cell itself: a recording of cell 1's soma asked of cell 0's Cell
+    recorded cell 0's soma); a NetCell passes its locations on without the index, so a cell
+    sitting at different indices in two networks records itself in both."""
+    a, b = dx.Cell.ball_and_stick(), dx.Cell.ball_and_stick()
+    for c in (a, b):
+        c.insert("hh")
+    b.iclamp(b.soma(), delay=1.0, dur=5.0, amp=0.5)  # b fires, a rests
+    net = dx.Network([a, b])
+    for method, call in (("record", lambda loc: a.record("v", [a.soma(), loc])),
+                         ("iclamp", lambda loc: a.iclamp(loc, delay=0.0, dur=1.0, amp=0.1)),
+                         ("synapse", lambda loc: a.synapse("Exp2Syn", loc, spike_times=[1.0])),
+                         ("record_spikes", lambda loc: a.record_spikes(loc)),
+                         ("insert", lambda loc: a.insert("pas", loc)),
+                         ("set", lambda loc: a.set("hh.gnabar", 0.1, loc))):
+        with pytest.raises(ValueError, match=rf"is a location of cell 1 of a network; Cell\."
+                                             rf"{method} takes the cell's own locations .* "
+                                             rf"net\.cell\(1\)\.{method}\(\.\.\.\)"):
+            call(net.cell(1).section(1)(0.5) if method in ("insert", "set")
+                 else net.cell(1).soma())
+    assert a.recordings == [] and a.stimuli.iclamp == []
+    other = dx.Network([b, a])  # a is cell 1 here
+    other.cell(1).record("v", other.cell(1).soma())
+    assert a.recordings == [("v", a.soma())]  # stored without the index
+    for n, index in ((net, 0), (other, 1)):
+        res = dx.simulate(n, 10.0, 0.025)
+        assert res.labels[0][1] == a.soma()._replace(cell=index)
+        assert float(np.max(res.traces[0])) < -60.0  # a's soma: at rest, not b's spike

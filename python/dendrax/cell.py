@@ -18,7 +18,7 @@ import numpy as np
 
 from . import morphology as morph_lib
 from .extracellular import fields
-from .locations import Location, SectionRef
+from .locations import Location, SectionRef, locations_in
 from .lowering import lower
 from .quantities import is_number, magnitude, real_array
 from . import plugins
@@ -307,6 +307,7 @@ class Cell:
         e.g. "hh"; "<package>:<name>" picks one where two packages register a name), or
         a Channel/IonPool instance or class (to try one before packaging it)."""
         self._touch()
+        self._own("insert", where)
         if isinstance(mechanism, str):  # a name, or "<package>:<name>" to pick a provider
             check_name(mechanism.rpartition(":")[2])
             # the registered mechanism; a name only this cell knows (a class inserted by
@@ -349,6 +350,7 @@ class Cell:
         ``cell.nodes(where)``, per section, or per 3-D point for "diam").
         """
         self._touch()
+        self._own("set", where)
         if name in ("Ra", "L", "diam", "cm") or name in self.values["ions"]:
             rng, unit = value_range(name)
         else:
@@ -422,6 +424,7 @@ class Cell:
     def iclamp(self, loc: Location, *, delay: float, dur: float, amp: float) -> "Cell":
         """A step current (nA) from delay to delay + dur (ms), as NEURON's IClamp."""
         self._touch()
+        self._own("iclamp", loc)
         delay, dur, amp = (magnitude(v, u, f"iclamp {k}") for v, u, k in
                            ((delay, "ms", "delay"), (dur, "ms", "dur"), (amp, "nA", "amp")))
         for k, v in (("delay", delay), ("dur", dur), ("amp", amp)):
@@ -437,6 +440,7 @@ class Cell:
     def stimulate(self, loc: Location, t, i) -> "Cell":
         """A current waveform i (nA) at times t (ms), linearly interpolated (Vector.play)."""
         self._touch()
+        self._own("stimulate", loc)
         t, i = magnitude(t, "ms", "waveform times"), magnitude(i, "nA", "waveform")
         _check_finite("waveform times", t)
         _check_finite("waveform", i)
@@ -456,6 +460,7 @@ class Cell:
     def vclamp(self, loc: Location, *, amp, dur, rs: float = 1.0) -> "Cell":
         """A voltage clamp as NEURON's SEClamp: up to three levels amp (mV) held for dur (ms) each, then off; series resistance rs (MOhm)."""
         self._touch()
+        self._own("vclamp", loc)
         rs = magnitude(rs, "MOhm", "vclamp rs")
         amp, dur = magnitude(amp, "mV", "vclamp amp"), magnitude(dur, "ms", "vclamp dur")
         for k, v in (("amp", amp), ("dur", dur), ("rs", rs)):  # before numpy reads "-70" as -70
@@ -506,6 +511,7 @@ class Cell:
         computed during the step from t (i_cap, i_membrane and vclamp.i use its new v).
         """
         self._touch()
+        self._own("record", loc)
         if not isinstance(name, str):
             raise ValueError(f"what to record is a name such as 'v' or 'hh.m', got {name!r}")
         if reduce not in REDUCTIONS:
@@ -532,6 +538,7 @@ class Cell:
         ``NetCon.record``: a spike when v rises above ``threshold`` (mV, NEURON's default
         10), found at the start of each step; ``res.spikes``. Needs no trace recording."""
         self._touch()
+        self._own("record_spikes", loc)
         loc = self.soma() if loc is None else loc
         self.node(loc)
         threshold = magnitude(threshold, "mV", "threshold")
@@ -642,6 +649,7 @@ class Cell:
         spikes at ``spike_times`` (ms), arriving after ``delay`` (ms) with ``weight`` (uS for
         conductance synapses), as a NEURON NetCon from a VecStim."""
         self._touch()
+        self._own("synapse", loc)
         mech = synapse_mechanism(name)
         name = mech.name  # "<package>:<name>" picks one of several providers
         if not isinstance(mech, Synapse):
@@ -709,6 +717,16 @@ class Cell:
         new.field_records = list(self.field_records)
         new.revision = 0
         return new
+
+    def _own(self, method: str, *args) -> None:
+        """Refuse a network's location (one carrying a cell index) in a cell's own method:
+        the cell does not know where it sits in a network, and would put it on itself."""
+        for item in locations_in(args):
+            if item.cell is not None:
+                raise ValueError(f"{item} is a location of cell {item.cell} of a network; "
+                                 f"Cell.{method} takes the cell's own locations (cell.soma(0.5), "
+                                 f"cell.section(k)(x)); in a network use "
+                                 f"net.cell({item.cell}).{method}(...)")
 
     def _touch(self):
         self.revision += 1

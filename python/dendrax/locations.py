@@ -5,7 +5,7 @@ neither imports the other's module for them."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import NamedTuple
 
 from .quantities import is_number
@@ -50,3 +50,15 @@ def locations_in(x):
     elif isinstance(x, (list, tuple)):
         for item in x:
             yield from locations_in(item)
+
+
+def untagged(x):
+    """x with the cell index of every Location and SectionRef in it (however deep in
+    lists and tuples) removed: what a cell's own methods take."""
+    if isinstance(x, Location):
+        return x._replace(cell=None)
+    if isinstance(x, SectionRef):
+        return replace(x, cell=None)
+    if isinstance(x, (list, tuple)):
+        return type(x)(untagged(item) for item in x)
+    return x

@@ -28,7 +28,7 @@ from . import morphology as morph_lib
 from .cell import Cell, synapse_mechanism, synapse_values
 from .extracellular import fields
 from .extracellular.geometry import check_position, rotation_matrix, soma_centre
-from .locations import CellView, Location, SectionRef, locations_in
+from .locations import CellView, Location, SectionRef, locations_in, untagged
 from .lowering import lower
 from .mechanisms.base import GradedSynapse
 from .names import REDUCTIONS
@@ -74,7 +74,9 @@ class NetCell(CellView):
             for item in locations_in((*args, *kwargs.values())):
                 if item.cell not in (None, self.index):
                     raise ValueError(f"{item} is on cell {item.cell}, not on cell {self.index}")
-            return attr(*args, **kwargs)
+            # the cell's own methods take its own locations (it may sit in other networks
+            # at other indices)
+            return attr(*untagged(args), **{k: untagged(v) for k, v in kwargs.items()})
 
         return call
 

@@ -13,6 +13,7 @@ import numpy as np
 
 from .. import plugins
 from ..cell import Cell, Location, Stimuli
+from ..locations import locations_in, untagged
 from ..mechanisms import registry
 from ..mechanisms.base import GradedSynapse, IonPool, Synapse
 from ..ranges import as_range
@@ -87,7 +88,8 @@ def loads(text: str, path: str = "<string>"):
     if kind == "cell" and len(cells_doc) != 1:
         r.fail("cells", f"a file of kind 'cell' holds exactly one cell, got {len(cells_doc)}")
     templates: dict = {}
-    cells = [r.named(f"cells[{i}]", _read_cell, r, c, f"cells[{i}]", morphs, mechs, templates)
+    cells = [r.named(f"cells[{i}]", _read_cell, r, c, f"cells[{i}]", morphs, mechs, templates,
+                     i if kind == "network" else None)
              for i, c in enumerate(cells_doc)]
     if kind == "cell":
         if "wiring" in doc:
@@ -308,7 +310,8 @@ def _keep_ends(r: _Reader, cell: Cell, nodes: dict, where: str) -> None:
             cell.point_node(Location(s, at))
 
 
-def _read_cell(r: _Reader, c, where, morphs, mechs, templates) -> Cell:
+def _read_cell(r: _Reader, c, where, morphs, mechs, templates, index) -> Cell:
+    """The cell ``c``; ``index``: its place in a network file (None in a cell's file)."""
     r.keys(c, where, {"morphology", "nseg", "nodes", "values", "channels", "stimuli",
                       "recordings", "spike_records"})
     m = r.int(c["morphology"], f"{where}.morphology", 0, len(morphs))
@@ -427,7 +430,11 @@ def _read_cell(r: _Reader, c, where, morphs, mechs, templates) -> Cell:
         _check_recording(r, cell, rec, f"{where}.recordings[{i}]")
         if len(rec) != 3:
             r.fail(f"{where}.recordings[{i}]", "a recording is [name, location, reduce]")
-        cell.record(rec[0], rec[1], reduce=rec[2])
+        for loc in locations_in(rec):  # files of earlier versions kept the cell index
+            if index is not None and loc.cell not in (None, index):
+                r.fail(f"{where}.recordings[{i}]", f"a location of cell {loc.cell} in the "
+                                                   f"recordings of cell {index}")
+        cell.record(rec[0], untagged(rec[1]), reduce=rec[2])
     cell.revision = 0
     return cell
 
