@@ -16,9 +16,10 @@ channels' conductances (hh.gna, hh.gk, NaTa_t.gNaTa_t, ...: RANGE ASSIGNED varia
 
 Both protocols share one compiled dendrax model (two IClamps and one SEClamp;
 in cc the clamp's series resistance is 1e12 MOhm, i.e. disconnected, in both
-simulators), so the file compiles once. Tolerances: mean |dV| < 1e-8 mV (the
-docs claim ~1e-10 mV: dendrax runs NEURON's own scheme, so the errors are
-round-off, ~1e-11) and states within 1e-4, with tighter bounds below.
+simulators), so the file compiles once. dendrax runs NEURON's own scheme, so the
+errors are round-off (docs/mechanisms.md: voltages ~1e-11 mV on average, gates ~1e-10,
+currents ~1e-10 of the peak); asserted about 5x the measured: mean |dV| < 5e-11 mV,
+gates within 4e-10, currents within 6e-10 of the peak.
 
 Run with ``pytest -s`` to see the per-case error table.
 """
@@ -219,7 +220,7 @@ def test_matches_neuron(neuron_cell, dendrax_cell, case, mode):
     # currents (mA/cm2, nA) at every recorded time, relative to the largest current there
     scale = np.maximum(np.abs(ref_currents).max(axis=1), 1e-12)
     cur_err = np.abs(currents - ref_currents).max(axis=1) / scale
-    assert cur_err.max() < 1e-9, dict(zip(CURRENTS, cur_err))  # measured <= 1.2e-10
+    assert cur_err.max() < 6e-10, dict(zip(CURRENTS, cur_err))  # measured <= 1.2e-10
     assert np.abs(ref_currents[list(CURRENTS).index("i_membrane")]).max() > 1e-3  # not vacuous
     dv = np.abs(out[0] - ref[0])
     err = {f"{m}.{s}": float(np.max(np.abs(out[1 + i] - ref[1 + i]))) for i, (m, s) in enumerate(STATES)}
@@ -233,8 +234,8 @@ def test_matches_neuron(neuron_cell, dendrax_cell, case, mode):
     # ~1e-11 mV on average, gates to ~1e-10; measured (pytest -s): mean <= 1.7e-11 mV,
     # max <= 7.4e-9 mV (hay_soma; the clamps' switching steps), gates <= 7.7e-11, cai <=
     # 1e-12 relative)
-    assert dv.mean() < 1e-10, f"mean |dV| {dv.mean():.3g} mV"
-    assert gates < 1e-9, f"worst state {max(err, key=err.get)}: {gates:.3g}"
+    assert dv.mean() < 5e-11, f"mean |dV| {dv.mean():.3g} mV"
+    assert gates < 4e-10, f"worst state {max(err, key=err.get)}: {gates:.3g}"
     assert dv.max() < 3e-8 and err_cai_rel < 1e-11, (dv.max(), err_cai_rel)
     # the case is not vacuous: the tested gates move, the membrane does something
     for k in tested:
