@@ -1,6 +1,7 @@
 """The dendrax command line: the main job, options, TOML config, errors."""
 
 import importlib.util
+import os
 import subprocess
 import sys
 
@@ -141,6 +142,18 @@ def test_info_and_plugins_as_console_commands():
     assert "native cpu: available" in info.stdout
     plugins = subprocess.run([sys.executable, "-m", "dendrax", "plugins"], capture_output=True, text=True)
     assert plugins.returncode == 0 and "hh" in plugins.stdout and "swc" in plugins.stdout
+
+
+def test_the_command_simulates_in_float64_by_itself(tmp_path):
+    """README: the dendrax command turns float64 on itself (a fresh process, without
+    JAX_ENABLE_X64: the test processes have it on)."""
+    env = {k: v for k, v in os.environ.items() if k != "JAX_ENABLE_X64"}
+    out = tmp_path / "run"
+    done = subprocess.run([sys.executable, "-m", "dendrax", "simulate", "--t-stop", "1",
+                           "--out", str(out), "--quiet", "--no-plot"], capture_output=True,
+                          text=True, env=env)
+    assert done.returncode == 0, done.stderr
+    assert np.load(out / "traces.npz")["traces"].dtype == np.float64
 
 
 # --- dendrax.spec: one builder for the command line and the config files ------------------

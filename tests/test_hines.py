@@ -696,3 +696,28 @@ def test_solver_docs_examples_run():
             exec(compile(block, f"docs/solver.md[block {k}]", "exec"), namespace)
         except Exception as err:  # pragma: no cover - report which block failed
             raise AssertionError(f"docs/solver.md block {k} failed:\n{block}") from err
+
+
+def _gpu():
+    try:
+        return jax.devices("gpu")[0]
+    except RuntimeError:
+        return None
+
+
+@pytest.mark.skipif(_gpu() is None or not native_available("CUDA"),
+                    reason="needs a GPU with the CUDA kernel built (docs/solver.md; run "
+                           "benchmarks/gpu.py where one is lent)")
+def test_cuda_kernel_equals_the_cpu_kernel_bit_for_bit():
+    """docs/solver.md: the CUDA kernel rounds exactly as the CPU's, one system per thread
+    (a batch) and a large cell level by level (a schedule) alike; float64 and float32."""
+    gpu, cpu = _gpu(), jax.devices("cpu")[0]
+    rng = np.random.default_rng(7)
+    for n, batch in ((2000, ()), (300, (64,)), (12, (3, 5))):
+        parent = np.r_[-1, [rng.integers(max(0, i - 40), i) for i in range(1, n)]]
+        parent = parent.astype(np.int32)
+        for dtype in (np.float64, np.float32):
+            ops = make_system(parent, batch, dtype, seed=n)
+            solve = jax.jit(lambda *a: dendrax.hines_solve(parent, *a, backend="native"))
+            on = [np.asarray(solve(*[jax.device_put(o, d) for o in ops])) for d in (gpu, cpu)]
+            np.testing.assert_array_equal(on[0], on[1], err_msg=f"n={n} batch={batch} {dtype}")
