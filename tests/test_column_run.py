@@ -47,8 +47,29 @@ def test_proxies_are_the_documented_maps(run):
     model, sig = run
     g, B = model.geometry, model.basis_spec
     W = B["LFP-proxy"].matrix
+    # the documented map: exp(-|z_j - z_e| / 100 um) over the neurons of the electrode's
+    # column, rows normalised
+    ref = np.exp(-np.abs(g.positions[None, :, 2] - g.electrodes[:, None, 2]) / 100.0)
+    ref *= g.electrode_column[:, None] == g.column[None, :]
+    np.testing.assert_allclose(W, ref / ref.sum(axis=1, keepdims=True), rtol=1e-12)
     assert np.allclose(W.sum(axis=1), 1.0)
-    assert np.all(W[:6, g.column == 1] == 0)  # electrodes of column A see column A only
+    # EEG-proxy cos(theta) / d^2 and MEG-proxy sin(theta) / d^2 of each column's dipole
+    # (at its electrodes' x, y and middle depth) seen from each sensor: EEG sensors 10 mm
+    # above the columns (from their depth_um), MEG sensors also 10 mm to the side
+    centres = np.array([[*g.electrodes[g.electrode_column == c][0, :2],
+                         np.mean(g.electrodes[g.electrode_column == c, 2][[0, -1]])]
+                        for c in range(2)])
+    depth = {c.name: c.depth_um for c in model.cfg.columns}
+    for c, name in enumerate(g.column_names):
+        top = [*centres[c, :2], depth[name]]
+        np.testing.assert_allclose(g.eeg_sensors[c], np.add(top, [0.0, 0.0, 1e4]))
+        np.testing.assert_allclose(g.meg_sensors[c], np.add(top, [1e4, 0.0, 1e4]))
+    for key, sensors, lead in (("EEG-proxy", g.eeg_sensors, lambda r, d: r[..., 2] / d),
+                               ("MEG-proxy", g.meg_sensors,
+                                lambda r, d: np.hypot(r[..., 0], r[..., 1]) / d)):
+        r = sensors[:, None, :] - centres[None, :, :]
+        d = np.linalg.norm(r, axis=2)
+        np.testing.assert_allclose(B[key].matrix, lead(r, d) / d ** 2, rtol=1e-12)
     assert np.allclose(sig.LFP, sig.V_m @ W.T)
     h = g.electrodes[0, 2] - g.electrodes[1, 2]
     L = sig.LFP
