@@ -247,13 +247,14 @@ def test_matches_neuron(neuron_cell, dendrax_cell, case, mode):
         assert cai.max() > 2e-4, "calcium hardly enters the pool"
 
 
-def test_report_table():
-    """Prints the per-case errors measured above (pytest -s)."""
-    if not REPORT:
-        pytest.skip("no NEURON comparison ran")
-    print("\ncase            mode  mean|dV| mV  max|dV| mV  max gate err  max cai err (rel)")
-    for (case, mode), (mean, mx, gates, cai) in REPORT.items():
-        print(f"{case:15s} {mode:4s}  {mean:11.2e}  {mx:10.2e}  {gates:12.2e}  {cai:16.2e}")
+@pytest.fixture(scope="module", autouse=True)
+def report_table():
+    """Prints the per-case errors the module's tests measured (pytest -s), after them."""
+    yield
+    if REPORT:
+        print("\ncase            mode  mean|dV| mV  max|dV| mV  max gate err  max cai err (rel)")
+        for (case, mode), (mean, mx, gates, cai) in REPORT.items():
+            print(f"{case:15s} {mode:4s}  {mean:11.2e}  {mx:10.2e}  {gates:12.2e}  {cai:16.2e}")
 
 
 # --- numerical soundness of the rate functions ----------------------------------

@@ -151,7 +151,7 @@ def compare(cls, configs, T, dt, tol):
     got, got_spikes = ours(cls, configs, T, dt)
     dev = {k: float(np.max(np.abs(got[k] - ref[k]))) for k in model.recordables}
     for i, (a, b) in enumerate(zip(ref_spikes, got_spikes)):
-        assert len(a) == len(b) and np.allclose(a, b, atol=1e-9 * dt), (i, a, b)
+        assert len(a) == len(b) and np.allclose(a, b, rtol=0, atol=1e-9 * dt), (i, a, b)
     for k, d in dev.items():
         t = tol[k] if isinstance(tol, dict) else tol
         assert d <= t, (k, d, t)

@@ -67,7 +67,7 @@ def test_a_cell_in_other_units_runs_as_in_neurons():
 
 
 @pytest.mark.parametrize("call, message", [
-    (lambda c: c.set("cm", 1.0 * u.mV), "cm = .* cannot be expressed in uF/cm2"),
+    (lambda c: c.set("cm", 1.0 * u.mV), r"cm = 1\.0 millivolt cannot be expressed in uF/cm2 \(.*\); give it in uF/cm2"),
     (lambda c: c.set("hh.gkbar", 36 * u.ms), "hh.gkbar = .* cannot be expressed in S/cm2"),
     (lambda c: c.iclamp(c.soma(), delay=1 * u.mV, dur=1.0, amp=0.1), "iclamp delay .* ms"),
     (lambda c: c.iclamp(c.soma(), delay=1.0, dur=1.0, amp=0.1 * u.mV), "iclamp amp .* nA"),

@@ -88,7 +88,7 @@ def magnitude(value, unit: str, name: str):
             q = value.to(unit)
             return _plain(q.magnitude if hasattr(q, "magnitude") else q.value)
     except Exception as err:  # the library's own dimensionality error, named
-        raise ValueError(f"{name} = {value!r} cannot be expressed in {shown} ({err}); give it "
+        raise ValueError(f"{name} = {value} cannot be expressed in {shown} ({err}); give it "
                          f"in {shown}") from None
     raise ValueError(f"{name} = {value!r} has a unit dendrax cannot convert; give a plain number "
                      f"in {shown}")
