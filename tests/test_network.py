@@ -854,6 +854,8 @@ def test_bad_network_inputs_are_refused_where_given():
         net.fully_connect([0, 1], [2], "Exp2Syn", weight=0.01, threshold=[1.0, 2.0, 3.0])
     with pytest.raises(ValueError, match="is on cell 1, not on cell 0"):
         net.cell(0).record("v", (net.cell(1).soma(),))
+    with pytest.raises(ValueError, match="pre: give a list of cell indices, got 0"):
+        net.fully_connect(0, 1, "Exp2Syn", weight=0.01)
     with pytest.raises(ValueError, match=r"a 'static' connection \(the default synapse\) is "
                                          r"one onto point neurons; .* 'Exp2Syn'"):
         net.connect(net.cell(0).soma(), net.cell(1).soma())

@@ -198,7 +198,7 @@ def test_populations_params_are_trainable_leaves():
     (lambda net, pop: net.population("spike_generator", 2, spike_times=[[1.0]]), "or 2 lists"),
     (lambda net, pop: net.population(Counter, 1, name="counters"), "exists already"),
     (lambda net, pop: net.record("v", pop), "cannot record 'v'"),
-    (lambda net, pop: pop[5], "out of bounds"),
+    (lambda net, pop: pop[5], r"population .* has neurons 0\.\.2; select them by"),
     # NEST's set_status refuses these; so does dendrax (the constructor and simulate)
     (lambda net, pop: net.population("iaf_psc_alpha", 2, V_th=-80.0, V_reset=-70.0),
      r"iaf_psc_alpha population .*: V_reset < V_th required"),
@@ -226,6 +226,39 @@ def test_populations_params_are_trainable_leaves():
     (lambda net, pop: net.connect(net.population("noise_generator", 1, std=1.0, dt=0.25), pop,
                                   weight=1.0, all_to_all=True),
      r"noise_generator .*: dt = 0.25 ms is not a multiple of the simulation step 0.1 ms"),
+    # audit: a population of another network was read as this one's of the same index
+    (lambda net, pop: net.connect(dx.Network().population("spike_generator", 1,
+                                                          spike_times=[1.0]), pop, weight=1.0),
+     r"population 0 of another network"),
+    (lambda net, pop: net.record("V_m", dx.Network().population(Counter, 2)[:1]),
+     r"population 0 of another network"),
+    # a cell's spikes detected at a NaN threshold never reached the point neurons
+    (lambda net, pop: net.connect(dx.Network.add(net, dx.Cell.ball_and_stick()).soma(), pop,
+                                  weight=1.0, threshold=float("nan")),
+     r"threshold must be finite \(mV\), got nan"),
+    # text and booleans were read as numbers; arguments that do not apply were ignored
+    (lambda net, pop: net.connect(pop, pop, weight="1e3"), r"weight must be real numbers"),
+    (lambda net, pop: net.connect(pop, pop, weight=1.0, delay=True),
+     r"delay must be real numbers"),
+    (lambda net, pop: net.connect(pop, net.population("iaf_psc_alpha", 1), "stdp_synapse",
+                                  weight=1.0, Wmax="100"), r"Wmax must be real numbers"),
+    (lambda net, pop: net.connect(pop, pop, weight=1.0, threshold=-20.0),
+     r"threshold= detects spikes on cells; a point population's neurons spike by their own"),
+    (lambda net, pop: net.connect(pop, pop, weight=1.0, key=1),
+     r"key= draws the random rules .*; all_to_all connects without it"),
+    (lambda net, pop: net.connect(pop, pop, weight=1.0, one_to_one="no"),
+     r"one_to_one must be True or False, got 'no'"),
+    (lambda net, pop: net.connect(pop[[]], pop, weight=1.0, indegree=2, key=1),
+     r"indegree=2 needs sources to draw from: none are selected"),
+    (lambda net, pop: net.population("spike_generator", 1, spike_times=5.0),
+     r"spike_times: give a list of times \(ms\), or one list per neuron, got 5.0"),
+    (lambda net, pop: net.population("spike_generator", 1, spike_times=[[1.0, [2.0]]]),
+     r"spike_generator spike_times must be real numbers"),
+    (lambda net, pop: net.population("iaf_psc_alpha", 1, surrogate=3),
+     r"a surrogate is a name, \(name, slope\) or a Surrogate; got 3"),
+    (lambda net, pop: net.population("iaf_psc_alpha", 1, name="a b"),
+     r"population name 'a b' must be an identifier"),
+    (lambda net, pop: pop[1.0], r"population 'counters' has neurons 0\.\.2"),
 ])
 def test_refusals(build, message):
     net = dx.Network()

@@ -38,7 +38,7 @@ def test_value_is_the_step_and_the_derivative_the_surrogate(name, slope):
 def test_refusals():
     with pytest.raises(ValueError, match="unknown surrogate 'relu'"):
         as_surrogate("relu")
-    with pytest.raises(ValueError, match="slope must be > 0"):
+    with pytest.raises(ValueError, match="slope must be a number > 0"):
         as_surrogate(("sigmoid", -1.0))
     assert as_surrogate(None) is None and as_surrogate("sigmoid") == Surrogate("sigmoid", 1.0)
 

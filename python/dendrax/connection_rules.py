@@ -56,6 +56,8 @@ def fixed_indegree(n_pre: int, n_post: int, indegree, key):
         raise ValueError("indegree= needs key= (a JAX PRNG key or an int seed)")
     if not isinstance(indegree, (int, np.integer)) or isinstance(indegree, bool) or indegree < 0:
         raise ValueError(f"indegree must be a whole number >= 0, got {indegree!r}")
+    if n_pre == 0 and n_post and indegree:
+        raise ValueError(f"indegree={indegree} needs sources to draw from: none are selected")
     j = np.repeat(np.arange(n_post), int(indegree))
     i = rng(key).integers(0, n_pre, j.size) if n_pre else np.zeros(0, int)
     return i, j

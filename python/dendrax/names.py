@@ -58,12 +58,13 @@ JAXLEY_NAMES = {"radius": "diam (2 x radius)", "length": "L", "axial_resistivity
                 "HH_gLeak": "hh.gl", "HH_eLeak": "hh.el", "HH_eNa": "ena", "HH_eK": "ek"}
 
 
-def check_name(name) -> None:
-    """A mechanism name must be a plain identifier that no core quantity uses."""
+def check_name(name, what: str = "mechanism") -> None:
+    """A mechanism's (or a population's: ``what``) name must be a plain identifier that no
+    core quantity uses."""
     if not isinstance(name, str) or not name.isidentifier():
-        raise ValueError(f"mechanism name {name!r} must be an identifier (letters, digits, _)")
+        raise ValueError(f"{what} name {name!r} must be an identifier (letters, digits, _)")
     ion_names = {f"{p}{i}{q}" for i in IONS for p, q in (("e", ""), ("", "i"), ("", "i0"),
                                                          ("", "o"), ("i", ""))}
     if name in RESERVED or name in ion_names:
-        raise ValueError(f"mechanism name {name!r} is reserved (core names: {RESERVED} and ion "
-                         "names); rename the mechanism")
+        raise ValueError(f"{what} name {name!r} is reserved (core names: {RESERVED} and ion "
+                         f"names); rename the {what}")

@@ -251,7 +251,7 @@ class Network:
 
     # --- connections ------------------------------------------------------------
     def connect(self, pre, post, synapse: str = "static", *, weight=None, delay=None,
-                threshold=NETCON_THRESHOLD, p: float | None = None, key=None,
+                threshold=None, p: float | None = None, key=None,
                 one_to_one: bool = False, all_to_all: bool = False, indegree: int | None = None,
                 **params) -> "Network":
         """Connect ``pre`` to ``post`` with synapses of kind ``synapse``.
@@ -276,15 +276,26 @@ class Network:
             delay: ms from the spike (or, for graded synapses, the presynaptic voltage)
                 to its effect, >= 0 (>= dt onto point neurons, as NEST). Default: 1 ms for
                 spikes (NEURON's NetCon, NEST's default), 0 for graded synapses (as Jaxley).
-            threshold: mV; spikes are detected when a cell's v rises above it.
+            threshold: mV; spikes are detected when a cell's v rises above it (default
+                NEURON's NetCon threshold, 10 mV; only where ``pre`` is on a cell).
             **params: the synapse's parameters (e.g. tau1, tau2, e).
         """
+        for flag, value in (("one_to_one", one_to_one), ("all_to_all", all_to_all)):
+            if not isinstance(value, (bool, np.bool_)):
+                raise ValueError(f"{flag} must be True or False, got {value!r}")
         points = any(isinstance(x, (Population, Neurons)) for x in (pre, post))
         if points:
             rule = "one_to_one" if one_to_one else "pairwise_bernoulli" if p is not None \
                 else "fixed_indegree" if indegree is not None else "all_to_all"
             if one_to_one + (p is not None) + all_to_all + (indegree is not None) > 1:
                 raise ValueError("choose one rule: all_to_all, one_to_one, p or indegree")
+            if key is not None and rule not in ("pairwise_bernoulli", "fixed_indegree"):
+                raise ValueError("key= draws the random rules (p= or indegree=); "
+                                 f"{rule} connects without it")
+            if threshold is not None and isinstance(pre, (Population, Neurons)):
+                raise ValueError("threshold= detects spikes on cells; a point population's "
+                                 "neurons spike by their own model")
+            threshold = NETCON_THRESHOLD if threshold is None else threshold
             return self._connect_points(pre, post, synapse, weight,
                                         1.0 if delay is None else delay, threshold, params,
                                         rule, indegree if indegree is not None else p, key)
@@ -295,6 +306,7 @@ class Network:
         if p is not None or key is not None or one_to_one or all_to_all or indegree is not None:
             raise ValueError("p, key, indegree, one_to_one and all_to_all are rules between populations; "
                              "between cells use fully_connect / sparse_connect / connect_matrix")
+        threshold = NETCON_THRESHOLD if threshold is None else threshold
         if isinstance(pre, Source):
             return self._block(synapse, None, None, None, [pre.index], [self._cell_of(post)],
                                [post.section], [post.x], weight, delay, threshold, params)
@@ -633,6 +645,11 @@ def _per_connection(name: str, value, n: int) -> np.ndarray:
 def _indices(values, what: str) -> np.ndarray:
     """int [n] cell indices from an iterable; a ValueError for anything that is not a whole
     number (a float would be truncated, a boolean read as 0 or 1)."""
+    if np.ndim(values) == 0 and not isinstance(values, (list, tuple, range)):
+        try:
+            values = list(values)  # any other iterable (a generator, a set)
+        except TypeError:
+            raise ValueError(f"{what}: give a list of cell indices, got {values!r}") from None
     arr = np.asarray(list(values) if not isinstance(values, np.ndarray) else values)
     if arr.size and (arr.dtype.kind not in "iu" or arr.ndim != 1):
         if arr.dtype.kind == "f" and arr.ndim == 1 and np.all(np.isfinite(arr)) \

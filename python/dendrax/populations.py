@@ -18,7 +18,7 @@ from .point import Generator, SpikeGenerator, StaticSynapse, model as point_mode
 from .point.base import constraints
 from .point.plasticity import PLASTIC
 from .point.surrogate import as_surrogate
-from .quantities import is_number, magnitude, real_array
+from .quantities import is_number, is_quantity, magnitude, real_array
 from .wiring import Block, Neurons, PopulationSpec
 
 
@@ -46,12 +46,18 @@ class Population:
         return self.spec.size
 
     def __getitem__(self, key) -> Neurons:
-        ids = np.arange(len(self))[key]
-        return Neurons(self.index, np.atleast_1d(ids).astype(int))
+        try:
+            ids = np.arange(len(self))[key]
+        except IndexError:
+            raise IndexError(f"population {self.name!r} has neurons 0..{len(self) - 1}; "
+                             f"select them by an integer, a slice, a list of integers or a "
+                             f"boolean mask, got {key!r}") from None
+        return Neurons(self.index, np.atleast_1d(ids).astype(int),
+                       id(self.network.wiring.populations))
 
     @property
     def all(self) -> Neurons:
-        return Neurons(self.index, np.arange(len(self)))
+        return Neurons(self.index, np.arange(len(self)), id(self.network.wiring.populations))
 
     def __repr__(self):
         return f"Population({self.name!r}: {len(self)} {self.model.name})"
@@ -71,7 +77,7 @@ def population_spec(populations: list, model, n: int, name: str | None, spike_ti
         raise ValueError(f"n must be a positive integer, got {n!r}")
     n = int(n)
     name = f"{mech.name}_{len(populations)}" if name is None else name
-    check_name(name)
+    check_name(name, "population")
     if any(p.name == name for p in populations):
         raise ValueError(f"a population named {name!r} exists already")
     unknown = set(params) - set(mech.params)
@@ -99,8 +105,12 @@ def population_spec(populations: list, model, n: int, name: str | None, spike_ti
     trains = ()
     if isinstance(mech, SpikeGenerator):
         spike_times = magnitude(spike_times, "ms", "spike_times")
+        if spike_times is not None and not isinstance(spike_times, (list, tuple, np.ndarray)):
+            raise ValueError(f"spike_generator spike_times: give a list of times (ms), or one "
+                             f"list per neuron, got {spike_times!r}")
         times = [] if spike_times is None else list(spike_times)
-        if not times or np.ndim(times[0]) == 0:  # one list (maybe empty) for every member
+        if not times or not isinstance(times[0], (list, tuple, np.ndarray)):  # one list
+            # (maybe empty) for every member
             times = [times] * n
         if len(times) != n:
             raise ValueError(f"spike_generator: give one list of spike times, or {n} lists")
@@ -120,12 +130,15 @@ def neurons(populations: list, x) -> Neurons:
     """The neurons of a Population / Neurons ``x``, checked against its population."""
     if isinstance(x, Population):
         x = x.all
+    if x.owner is not None and x.owner != id(populations):
+        raise ValueError(f"population {x.population} of another network: use this network's "
+                         "populations (the handles its population() returned)")
     pop = populations[x.population]
     ids = np.asarray(x.index, int).ravel()
     if ids.size and (ids.min() < 0 or ids.max() >= pop.size):
         raise IndexError(f"neurons of {pop.name!r} range over 0..{pop.size - 1}, got "
                          f"{ids.min()}..{ids.max()}")
-    return Neurons(x.population, ids)
+    return Neurons(x.population, ids, x.owner)
 
 
 def point_connections(populations: list, cell_of, pre, post, synapse, weight, delay,
@@ -154,6 +167,11 @@ def point_connections(populations: list, cell_of, pre, post, synapse, weight, de
         target_unit = getattr(target, "weight_unit", "pA")
         weight = magnitude(weight, target_unit, "weight")
     delay = magnitude(delay, "ms", "delay")
+    for k, v in (("weight", weight), ("delay", delay), *params.items()):  # "1e3", True:
+        quantity = is_quantity(v) or (isinstance(v, (list, tuple))     # refused, not read
+                                      and any(is_quantity(x) for x in v))
+        if v is not None and not quantity:
+            real_array(v, k)
     if rule == "pairwise_bernoulli":
         if not is_number(p) or not 0.0 <= p <= 1.0:
             raise ValueError(f"p must lie in [0, 1], got {p!r}")
@@ -174,6 +192,8 @@ def point_connections(populations: list, cell_of, pre, post, synapse, weight, de
         pre_x = np.array([loc.x for loc in locs], float)[i]
         thr = np.broadcast_to(real_array(magnitude(threshold, "mV", "threshold"), "threshold"),
                               (i.size,)).copy()
+        if not np.all(np.isfinite(thr)):
+            raise ValueError(f"threshold must be finite (mV), got {threshold!r}")
     source = populations[a.population].model if isinstance(a, Neurons) else None
     if isinstance(b, Neurons):
         if isinstance(populations[b.population].model, Generator):

@@ -89,10 +89,12 @@ class NeuronRef(NamedTuple):
 
 
 class Neurons(NamedTuple):
-    """Some neurons of a point population: its index and theirs within it (int [k])."""
+    """Some neurons of a point population: its index and theirs within it (int [k]);
+    ``owner``: the id of its network's population list (None: not checked)."""
 
     population: int
     index: np.ndarray
+    owner: int | None = None
 
 
 @dataclass

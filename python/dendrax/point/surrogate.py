@@ -30,6 +30,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
+from ..quantities import is_number
 
 
 class Surrogate(NamedTuple):
@@ -59,11 +60,16 @@ def as_surrogate(s) -> Surrogate | None:
     """None, a name, or a Surrogate -> a checked Surrogate (or None)."""
     if s is None:
         return None
-    s = Surrogate(s) if isinstance(s, str) else Surrogate(*s)
+    if isinstance(s, str):
+        s = Surrogate(s)
+    elif isinstance(s, (tuple, list)) and 1 <= len(s) <= 2:
+        s = Surrogate(*s)
+    else:
+        raise ValueError(f"a surrogate is a name, (name, slope) or a Surrogate; got {s!r}")
     if s.name not in NAMES:
         raise ValueError(f"unknown surrogate {s.name!r}; choose one of {NAMES}")
-    if not (np.isfinite(s.slope) and s.slope > 0):
-        raise ValueError(f"a surrogate's slope must be > 0 (1/mV), got {s.slope!r}")
+    if not is_number(s.slope) or not (np.isfinite(s.slope) and s.slope > 0):
+        raise ValueError(f"a surrogate's slope must be a number > 0 (1/mV), got {s.slope!r}")
     return Surrogate(s.name, float(s.slope))
 
 
