@@ -474,6 +474,37 @@ REFUSALS = {
                   16, "FUNCTION fact calls itself (fact -> fact)"),
     "mutual recursion": (_bad(extra="FUNCTION f(x) { f = g(x) }\nPROCEDURE g(x) { f(x) }"), 16,
                          "FUNCTION f calls itself (f -> g -> f)"),
+    # bad-input audit: each of these loaded and simulated something else than NEURON
+    "unterminated comment": (_bad(extra="COMMENT\n no end"), 16, "COMMENT has no ENDCOMMENT"),
+    "unterminated verbatim": (_bad(extra="VERBATIM\n x = 1;"), 16,
+                              "VERBATIM has no ENDVERBATIM"),
+    "reading a derivative": (_bad(deriv="n' = (1 - n) / 5 - 0 * n'"), 14,
+                             "reading a derivative n'"),
+    "second breakpoint": (_bad(extra="BREAKPOINT { ik = 0 }"), 16,
+                          "a second BREAKPOINT block (the first at line 9): merge them"),
+    "second initial": (_bad(extra="INITIAL { n = 0 }\nINITIAL { n = 1 }"), 17,
+                       "a second INITIAL block (the first at line 16)"),
+    "function twice": (_bad(extra="FUNCTION f() { f = 1 }\nFUNCTION f() { f = 2 }"), 17,
+                       "FUNCTION f is defined twice (the first at line 16)"),
+    "function and procedure": (_bad(extra="FUNCTION f() { f = 1 }\nPROCEDURE f() { }"), 17,
+                               "PROCEDURE f is defined twice (the first at line 16)"),
+    "derivative twice": (_bad(extra="DERIVATIVE st { n' = -n }"), 16,
+                         "DERIVATIVE st is defined twice (the first at line 13)"),
+    "constant twice": (_bad(extra="CONSTANT { c = 1 c = 2 }"), 16,
+                       "c is declared twice in CONSTANT"),
+    "constant and parameter": (_bad(extra="CONSTANT { gbar = 1 }"), 16,
+                               "gbar is declared twice (PARAMETER, then CONSTANT)"),
+    "infinite constant": (_bad(extra="CONSTANT { big = 1e400 }"), 16,
+                          "CONSTANT big = inf: not a finite number"),
+    "infinite unit factor": (_bad(extra="UNITS { big = 1e400 (mV) }"), 16,
+                             "unit factor big = inf: not a finite number"),
+    "undeclared FARADAY": (_bad(deriv="n' = (1 - n) / 5 + 0 * FARADAY"), 14,
+                           "'FARADAY' is used but not declared: define it in the UNITS block, "
+                           "e.g. FARADAY = (faraday) (coulombs)"),
+    "fractional valence": (_bad(neuron="USEION ca READ eca VALENCE 2.5"), 4,
+                           "USEION ca VALENCE 2.5: dendrax's ca has charge 2"),
+    "procedure as a value": (_bad(extra="PROCEDURE p() { }\nFUNCTION f() { f = p() }"), 17,
+                             "PROCEDURE p is used as a value (NEURON gives 0)"),
 }
 
 
@@ -485,6 +516,60 @@ def test_refused_with_construct_and_line(case):
     assert any(ln == line and words in msg for ln, msg in err.value.problems), err.value.problems
     assert f":{line}: " in str(err.value)
     assert nmodl.check(text), "check reports the problem too"
+
+
+def test_refused_where_the_whole_file_decides():
+    """Audit: a current set on some paths only (0 on the others, where NEURON keeps its
+    last value), an expression too deep to translate (a RecursionError), a state-dependent
+    << flux in a STEADYSTATE solve, v read in NET_RECEIVE through a FUNCTION, a CONSTANT
+    named as the mechanism: each an NmodlError, nothing loaded."""
+    if_only = _bad().replace("ik = gbar * n * (v - ek)", "if (v > -60) { ik = gbar * n * (v - ek) }")
+    deep = _bad().replace("ik = gbar * n * (v - ek)", "ik = " + " + ".join(["n"] * 3000))
+    flux = """NEURON { SUFFIX flux NONSPECIFIC_CURRENT i }
+    ASSIGNED { v (mV) i (mA/cm2) }
+    STATE { A B }
+    INITIAL { SOLVE k STEADYSTATE sparse }
+    BREAKPOINT { SOLVE k METHOD sparse  i = 0.001*B*(v + 70) }
+    KINETIC k { ~ A <-> B (0.3, 0.1)  ~ B << (-0.02*B) }
+    """
+    through = """NEURON { POINT_PROCESS through NONSPECIFIC_CURRENT i }
+    ASSIGNED { v (mV) i (nA) }
+    STATE { g (uS) }
+    BREAKPOINT { SOLVE state METHOD cnexp  i = g*v }
+    DERIVATIVE state { g' = -g }
+    NET_RECEIVE(w (uS)) { g = g + w*vdep() }
+    FUNCTION vdep() { vdep = 1/(1 + exp(-(v + 60)/5)) }
+    """
+    named = _bad().replace("SUFFIX bad", "SUFFIX cst") + "CONSTANT { cst = 2 }"
+    for text, words in ((if_only, "BREAKPOINT sets the current ik on some paths only"),
+                        (deep, "an expression nested too deeply, or too long a sum or product"),
+                        (flux, "a << flux that depends on a state, in a STEADYSTATE solve"),
+                        (through, "'v' in NET_RECEIVE (through FUNCTION vdep)"),
+                        (named, "the CONSTANT or UNITS factor cst has the mechanism's name")):
+        with pytest.raises(NmodlError) as err:
+            nmodl.load(text, register=False)
+        assert any(words in msg for _, msg in err.value.problems), err.value.problems
+
+
+def test_names_the_generated_code_uses_are_kept_apart():
+    """A TITLE with quotes and backslashes, SUFFIX rt (the runtime's module name), a
+    FUNCTION named assigned, a CONSTANT named Channel: each loads and runs as the same
+    file with plain names does (they broke the generated Python)."""
+    plain = _bad().replace("SUFFIX bad", "SUFFIX plain")
+    runs = []
+    for text in (plain,
+                 'TITLE Kv "A-type" \\ \n' + _bad().replace("SUFFIX bad", "SUFFIX rt"),
+                 _bad(extra="FUNCTION assigned(x) { assigned = x }").replace(
+                     "SUFFIX bad", "SUFFIX fas").replace("(1 - n) / 5", "(assigned(1) - n) / 5"),
+                 _bad(extra="CONSTANT { Channel = 5 }").replace("SUFFIX bad", "SUFFIX cch")
+                 .replace("(1 - n) / 5", "(1 - n) / Channel")):
+        mech = nmodl.load(text, register=False)
+        cell = dx.Cell.from_sections([{"length": 10.0, "diam": 10.0, "region": "soma"}])
+        cell.insert(mech).record(f"{mech.name}.n")
+        runs.append(np.asarray(dx.simulate(cell, 2.0, 0.025).traces))
+    assert np.ptp(runs[0]) > 0.1
+    for r in runs[1:]:
+        np.testing.assert_array_equal(r, runs[0])
 
 
 @settings(max_examples=25, deadline=None)

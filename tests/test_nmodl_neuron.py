@@ -88,6 +88,10 @@ CASES = {
     "bufpool": ({"cahvx": {"gbar": 0.001}, "bufpoolx": {}}, 0.1, -10.0),
     "ssdi": ({"ssdix": {}}, 0.3, -10.0),  # STEADYSTATE derivimplicit (a 1e-9 ms step)
     "coop": ({"coopx": {}}, 0.2, -10.0),  # rates depending on states in a linear scheme
+    # a conductance the SOLVE'd block sets for BREAKPOINT: euler's at the step's start (it
+    # was never updated), a linear KINETIC scheme's at the new states (it lagged a step)
+    "eulgk": ({"eulgkx": {}}, 0.3, -10.0),
+    "kingk": ({"kingkx": {}}, 0.3, -10.0),
     # comparisons as numbers, CONSTANT names, '->' units, dt in INITIAL and BREAKPOINT
     "mix": ({"mixx": {"g": 1e-4}, "hhx": {"gnabar": 0.12, "gkbar": 0.036, "gl": 0.0}}, 0.3,
             -10.0),
@@ -120,6 +124,8 @@ TOL = {
     "bufpool": (2e-6, 1e-5, 6e-7),  # 3.7e-7, 2.1e-6 (cc), 1.1e-7 (bufpoolx.cai)
     "ssdi": (2e-11, 1e-8, 2e-11),  # 3.1e-12, 1.6e-9 (vc), 2.6e-12 (ssdix.p)
     "coop": (2e-12, 1e-8, 2e-14),  # 2.8e-13, 1.6e-9 (vc), 2.7e-15 (coopx.O)
+    "eulgk": (1e-12, 1e-8, 3e-14),  # 2.1e-13, 1.2e-9 (vc), 5.6e-15 (eulgkx.m)
+    "kingk": (2e-12, 1e-8, 1e-10),  # 2.8e-13, 1.6e-9 (vc), 2.2e-11 (kingkx.C)
     "mix": (2e-12, 1e-8, 2e-10),  # 2.9e-13, 1.6e-9 (vc), 2.6e-11 (hhx.h)
     "mainen": (3e-12, 1e-8, 2e-10),  # 5.1e-13, 1.6e-9 (vc), 2.6e-11 (hhx.h)
     "cad": (3e-12, 1e-8, 5e-11),  # 4.8e-13, 1.6e-9 (vc), 2.6e-11 (cahvx.minf)

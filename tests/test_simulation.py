@@ -806,3 +806,38 @@ def test_a_vmapped_result_is_read_per_member():
     np.testing.assert_allclose(one["hh.m", cell.soma(0.5)], alone["hh.m", cell.soma(0.5)],
                                rtol=0, atol=1e-12)
     assert [list(s) for s in one.spikes] == [list(s) for s in alone.spikes]
+
+
+def test_a_mechanisms_settings_are_part_of_what_is_compiled():
+    """Two instances of one channel class with different settings (here the reversal
+    potential its __init__ takes) are different models: the second run compiled its own
+    code (it reused the first's, silently giving the first's answer); changing a class
+    attribute after a run takes effect in the next."""
+    from dendrax.mechanisms import Channel
+
+    class Leak(Channel):
+        name = "settings_leak"
+        params = {"g": 1e-3}
+        scale = 1.0
+
+        def __init__(self, e=-70.0):
+            self.e = e
+
+        def current(self, v, states, params, env):
+            return {"": self.scale * params["g"] * (v - self.e)}
+
+    def rest(mech):
+        cell = dx.Cell.ball_and_stick()
+        cell.insert(mech).record("v")
+        return float(dx.simulate(cell, 100.0, 0.025, v_init=-65.0).traces[0, -1])
+
+    assert rest(Leak(-70.0)) == pytest.approx(-70.0, abs=1e-6)
+    assert rest(Leak(-50.0)) == pytest.approx(-50.0, abs=1e-6)
+    Leak.scale = 0.0  # no current: v stays where it starts
+    assert rest(Leak(-50.0)) == pytest.approx(-65.0, abs=1e-6)
+    cell = dx.Cell.ball_and_stick()  # the same cell, simulated again after a change
+    cell.insert(Leak(-50.0)).record("v")
+    before = float(dx.simulate(cell, 100.0, 0.025, v_init=-65.0).traces[0, -1])
+    Leak.scale = 1.0
+    after = float(dx.simulate(cell, 100.0, 0.025, v_init=-65.0).traces[0, -1])
+    assert before == pytest.approx(-65.0, abs=1e-6) and after == pytest.approx(-50.0, abs=1e-6)

@@ -137,7 +137,7 @@ def lower(x: Simulatable) -> Lowered:
                         "dendrax.Network, or an object with cells, wiring and revision")
     key = (x.revision, jax.config.jax_enable_x64)  # arrays are made in the current float dtype
     hit = _CACHE.get(x)
-    if hit is None or hit[0] != key:
+    if hit is None or hit[0] != key or hit[1][0].settings_changed():
         # concrete arrays even when first lowered inside jit (e.g. cell.params in a loss):
         # the cache outlives the trace, so a traced array kept in it would leak
         with jax.ensure_compile_time_eval():

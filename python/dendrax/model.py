@@ -26,16 +26,55 @@ def _bytes(a):
     return None if a is None else (a.dtype.str, a.tobytes())
 
 
+def _frozen(v):
+    """A hashable image of a setting's value (numbers, text, arrays, containers of them)."""
+    if isinstance(v, dict):
+        return tuple(sorted(((str(k), _frozen(x)) for k, x in v.items()), key=lambda kv: kv[0]))
+    if isinstance(v, (list, tuple, set, frozenset)):
+        items = [_frozen(x) for x in v]
+        return ("set", tuple(sorted(items, key=repr))) if isinstance(v, (set, frozenset)) \
+            else (type(v).__name__, tuple(items))
+    if isinstance(v, np.ndarray) or (hasattr(v, "shape") and hasattr(v, "dtype")):
+        a = np.asarray(v)
+        return ("array", a.shape, a.dtype.str, a.tobytes())
+    try:
+        hash(v)
+        return v
+    except TypeError:
+        return repr(v)
+
+
+def mechanism_key(mech) -> tuple:
+    """What identifies a mechanism's code for compiling: its class and every setting of
+    it, its instance's attributes and its classes' (a plugin's ``__init__`` arguments,
+    an NMODL class's ``newton_iterations``, changed after a run: each compiles anew, never
+    running another setting's code)."""
+    settings = {}
+    for cls in reversed(type(mech).__mro__):
+        if cls is object:
+            continue
+        for k, v in vars(cls).items():
+            if not k.startswith("__") and not callable(v) \
+                    and not isinstance(v, (property, staticmethod, classmethod)):
+                settings[k] = v
+    settings.update(vars(mech) if hasattr(mech, "__dict__") else {})
+    return (type(mech).__module__, type(mech).__qualname__, id(type(mech)),
+            tuple((k, _frozen(v)) for k, v in sorted(settings.items())))
+
+
 @dataclass(frozen=True, eq=False)
 class Placement:
     """A mechanism and the nodes it sits on (None: every node)."""
 
     mech: Channel | IonPool | Synapse | GradedSynapse
     nodes: np.ndarray | None  # int32 [n]
+    settings: tuple = field(init=False, repr=False)  # mechanism_key(mech) when placed
+
+    def __post_init__(self):
+        object.__setattr__(self, "settings", mechanism_key(self.mech))
 
     def key(self):
-        return (type(self.mech).__module__, type(self.mech).__qualname__, self.mech.name,
-                _bytes(self.nodes))
+        return (self.settings, _bytes(self.nodes))
 
 
 @dataclass(frozen=True, eq=False)
@@ -67,10 +106,13 @@ class GradedPlacement:
     mech: GradedSynapse
     nodes: np.ndarray  # int32 [n] postsynaptic nodes
     pre: np.ndarray  # int32 [n] index into Model.graded_pre_nodes
+    settings: tuple = field(init=False, repr=False)  # mechanism_key(mech) when placed
+
+    def __post_init__(self):
+        object.__setattr__(self, "settings", mechanism_key(self.mech))
 
     def key(self):
-        return (type(self.mech).__module__, type(self.mech).__qualname__, self.mech.name,
-                _bytes(self.nodes), _bytes(self.pre))
+        return (self.settings, _bytes(self.nodes), _bytes(self.pre))
 
 
 @dataclass(frozen=True, eq=False)
@@ -105,10 +147,13 @@ class PointPlacement:
     start: int
     size: int
     population: int
+    settings: tuple = field(init=False, repr=False)  # mechanism_key(model) when placed
+
+    def __post_init__(self):
+        object.__setattr__(self, "settings", mechanism_key(self.model))
 
     def key(self):
-        return (type(self.model).__module__, type(self.model).__qualname__, self.model.name,
-                self.start, self.size, self.population, getattr(self.model, "surrogate", None))
+        return (self.settings, self.start, self.size, self.population)
 
 
 @dataclass(frozen=True, eq=False)
@@ -119,9 +164,13 @@ class PlasticPlacement:
     mech: object
     source: np.ndarray
     target: np.ndarray
+    settings: tuple = field(init=False, repr=False)  # mechanism_key(mech) when placed
+
+    def __post_init__(self):
+        object.__setattr__(self, "settings", mechanism_key(self.mech))
 
     def key(self):
-        return (self.mech.name, _bytes(self.source), _bytes(self.target))
+        return (self.settings, _bytes(self.source), _bytes(self.target))
 
 
 @dataclass(frozen=True, eq=False)
@@ -275,6 +324,13 @@ class Model:
             None if self.static is None else self.static.key(),
             _bytes(self.spike_generators),
         )
+
+    def settings_changed(self) -> bool:
+        """Whether a mechanism's settings changed since it was placed (a class attribute set
+        after lowering): the model is then lowered anew."""
+        placed = [*self.channels, *self.synapses, *self.graded, *self.points, *self.plastic]
+        return any(p.settings != mechanism_key(p.model if isinstance(p, PointPlacement)
+                                               else p.mech) for p in placed)
 
     def __hash__(self):
         return hash(self._key())

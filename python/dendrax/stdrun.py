@@ -496,6 +496,11 @@ def check_run(t_stop, dt, v_init, celsius) -> list:
     return traced
 
 
+# an NMODL mechanism's implicit step gives NaN where Newton did not converge (docs/nmodl.md)
+_NEWTON = ("; an imported NMODL mechanism with an implicit step: raise its class's "
+           "newton_iterations")
+
+
 def _warn_nonfinite(traces, dt, labels, t0=0.0, stats=None) -> bool:
     """A run that blew up (e.g. a huge current into a thin dendrite) is reported, not silent
     (traces [n_t, R] sampled every dt from t0; stats [S]). Whether it warned."""
@@ -506,12 +511,12 @@ def _warn_nonfinite(traces, dt, labels, t0=0.0, stats=None) -> bool:
         step, rec = np.argwhere(~finite)[0]
         warnings.warn(f"dendrax: the simulation became non-finite at t = {t0 + step * dt:g} ms "
                       f"(first in recording {labels[rec]}); check stimuli and parameters "
-                      "(or reduce dt)", RuntimeWarning, stacklevel=3)
+                      f"(or reduce dt{_NEWTON})", RuntimeWarning, stacklevel=3)
         return True
     if stats is not None and not isinstance(stats, jax.core.Tracer) and \
             not np.isfinite(np.asarray(stats)).all():
         warnings.warn("dendrax: the simulation became non-finite (a recorded statistic is not "
-                      "finite); check stimuli and parameters (or reduce dt)", RuntimeWarning,
-                      stacklevel=3)
+                      f"finite); check stimuli and parameters (or reduce dt{_NEWTON})",
+                      RuntimeWarning, stacklevel=3)
         return True
     return False

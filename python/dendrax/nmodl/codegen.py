@@ -26,10 +26,9 @@ from __future__ import annotations
 import math
 
 from .description import (SPECIAL, Assign, Call, Conserve, Description, Diff, If,
-                          NmodlError, Reaction, SolveSteady, mentioned)
+                          NmodlError, Reaction, SolveSteady, TOO_DEEP, mentioned)
 from . import naming
-from .flow import entry_points, persistence, range_recordables, walk
-from .units import UnitError, Units
+from .flow import entry_points, flow, persistence, range_recordables, walk
 
 FUNCS = {"exp": "rt.exp", "log": "jnp.log", "log10": "jnp.log10", "fabs": "jnp.abs",
          "sqrt": "jnp.sqrt", "pow": "jnp.power", "sin": "jnp.sin", "cos": "jnp.cos",
@@ -54,13 +53,10 @@ class Generator:
         self.pool = next((ion for ion, u in d.ions.items() if f"{ion}i" in u["write"]), None)
         self.kind = "Synapse" if d.point else ("IonPool" if self.pool else "Channel")
         self.constants = dict(d.constants)
-        for name, (u1, u2) in (("FARADAY", ("faraday", "coulombs")),
-                               ("R", ("k-mole", "joule/degC"))):
-            if name in d.used and name not in self._declared_vars():
-                try:
-                    self.constants[name] = (Units().factor(u1, u2), f"({u1}) ({u2})")
-                except (UnitError, ImportError) as err:  # pragma: no cover - no neuron
-                    self.problems.append((0, f"{name}: {err}"))
+        for name in self.constants:
+            if naming.argument(name) == naming.class_name(d.name):
+                self.problems.append((0, f"the CONSTANT or UNITS factor {name} has the "
+                                         "mechanism's name: rename it"))
         if "PI" in d.used and "PI" not in self._declared_vars():
             self.constants["PI"] = (math.pi, "pi")
         self.ion_vars = {v for u in d.ions.values() for v in u["read"] + u["write"]}
@@ -73,6 +69,15 @@ class Generator:
         flows = persistence(d, self.params, self.assigned)
         self.carried, self.breakpoint_certain = flows.carried, flows.breakpoint_certain
         self.problems += flows.problems
+        # a current BREAKPOINT sets on some paths only would be 0 on the others, where
+        # NEURON keeps the last value set
+        currents = set(d.nonspecific) | {f"i{ion}" for ion, u in d.ions.items()
+                                         if f"i{ion}" in u["write"]}
+        stmts, local = entry_points(d)["BREAKPOINT"]
+        for cur in sorted(currents - flow(d, currents, stmts, set(), local, {}, set(), set())):
+            self.problems.append((0, f"BREAKPOINT sets the current {cur} on some paths only "
+                                     "(NEURON keeps its last value on the others): set it on "
+                                     "every path"))
         # a pool whose STATE is not <ion>i but copied to it by the SOLVE'd block (cai = ca,
         # Mainen's cad.mod): <ion>i is a state too, set where the file sets it
         if self.pool and f"{self.pool}i" not in d.states:
@@ -305,6 +310,12 @@ class Generator:
             return
         states = self.block_states(b)
         if b.kind == "KINETIC" and s.method in (None, "sparse") and s.steady:
+            if self.linear(b):  # its few long steps hold such a flux at the start's states
+                for r in walk(b.body):
+                    if isinstance(r, Reaction) and r.op == "<<" and set(self.d.states) & mentioned(
+                            [Assign("_", r.kf, r.line)], self.d.functions):
+                        self.problems.append((r.line, f"'{r.text}': a << flux that depends on a "
+                                              "state, in a STEADYSTATE solve, is not supported"))
             self.emit(depth, f"rt.kinetic_steady(self.{naming.block(b.kind, b.name)}, {x}, {tuple(states)!r}, "
                              f"self.newton_iterations, linear={self.linear(b)})")
         elif b.kind == "DERIVATIVE" and s.method == "derivimplicit" and s.steady:
@@ -354,8 +365,9 @@ class Generator:
     def header(self):
         d = self.d
         e = self.emit
-        title = f" ({d.title})" if d.title else ""
-        e(0, f'"""dendrax mechanism {d.name}{title}, generated from {_short(d.source)} by '
+        title = f" ({_docstring(d.title)})" if d.title else ""
+        e(0, f'"""dendrax mechanism {d.name}{title}, generated from '
+             f'{_docstring(_short(d.source))} by '
              "dendrax.nmodl.")
         e(0, "")
         e(0, "Edit the NMODL and regenerate rather than this file. Units are NEURON's: mV, ms,")
@@ -375,8 +387,8 @@ class Generator:
         d = self.d
         e = self.emit
         e(0, "")
-        e(0, f"class {naming.identifier(d.name)}({self.kind}):")
-        doc = d.title or f"{d.name}, from NMODL"
+        e(0, f"class {naming.class_name(d.name)}({self.kind}):")
+        doc = _docstring(d.title) or f"{d.name}, from NMODL"
         e(1, f'"""{doc}"""')
         e(0, "")
         e(1, f"name = {d.name!r}")
@@ -655,6 +667,12 @@ class Generator:
             e(2, f"return l[{f.name!r}]")
 
 
+def _docstring(text: str) -> str:
+    """``text`` as it can stand inside a triple-quoted docstring (a TITLE's quotes and
+    backslashes: "A-type" -> 'A-type')."""
+    return text.replace("\\", "/").replace('"', "'")
+
+
 def _short(source: str) -> str:
     return source.replace("\\", "/").rsplit("/", 1)[-1]
 
@@ -662,7 +680,12 @@ def _short(source: str) -> str:
 def generate(d: Description) -> str:
     """The Python module source of the mechanism ``d`` describes (NmodlError listing the
     problems when something cannot be generated)."""
-    return Generator(d).source()
+    try:
+        code = Generator(d).source()
+        compile(code, d.source, "exec")  # Python's own limits on nesting
+    except (RecursionError, SyntaxError, MemoryError):
+        raise NmodlError(d.source, [(0, TOO_DEEP)]) from None
+    return code
 
 
 __all__ = ["generate", "Generator"]

@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 from .description import (BUILTINS, Assign, Block, Call, Conserve, Description, Diff,
-                          Function, If, NmodlError, Param, Reaction, SolveSteady)
+                          Function, If, NmodlError, Param, Reaction, SolveSteady, TOO_DEEP)
 from .semantics import check
 
 # constructs refused wherever they appear: AST node type -> how the message names them
@@ -131,6 +131,7 @@ class Walker:
         self.d = Description(source=source, text=text)
         self.line = 1  # the line statements are searched from
         self.declared = {}  # name -> the block declaring it
+        self.defined = {}  # a block's keyword (BREAKPOINT, ...) or name -> its line
         self.stop: int | None = None
 
     def problem(self, line: int, msg: str) -> None:
@@ -147,12 +148,15 @@ class Walker:
     # blocks ----------------------------------------------------------------------------
     def program(self, prog) -> Description:
         heads = []
-        cursor = 1
+        cursor, seen = 1, {}
         for b in prog.blocks:
             key = self._block_keyword(b)
-            ln = self.lines.find(key, cursor) if key else 0
+            # a block written twice: the second after the first
+            ln = self.lines.find(key, max(cursor, seen.get(key, 0) + 1)) if key else 0
             heads.append(ln)
             cursor = ln or cursor
+            if key and ln:
+                seen[key] = ln
         for i, b in enumerate(prog.blocks):
             self.line = heads[i] or 1
             later = [h for h in heads[i + 1:] if h]
@@ -199,6 +203,18 @@ class Walker:
         if handler is None:
             self.problem(ln, f"the {_keyword(t)} block is not supported")
             return
+        once = {"BreakpointBlock": "BREAKPOINT", "InitialBlock": "INITIAL",
+                "NetReceiveBlock": "NET_RECEIVE"}.get(t)
+        key = once or (_name(b) if t in ("DerivativeBlock", "KineticBlock", "FunctionBlock",
+                                          "ProcedureBlock") else None)
+        if key is not None:  # a second one replaced the first, where NEURON refuses it
+            if key in self.defined:  # (or, for BREAKPOINT and INITIAL, runs both)
+                self.problem(ln, f"a second {key} block (the first at line "
+                                 f"{self.defined[key]}): merge them into one" if once else
+                             f"{_keyword(t)} {key} is defined twice (the first at line "
+                             f"{self.defined[key]}): NEURON refuses it")
+                return
+            self.defined[key] = ln
         handler(b)
 
     def _NeuronBlock(self, b):
@@ -275,6 +291,8 @@ class Walker:
                 except (UnitError, ImportError) as err:
                     self.problem(ln, f"unit factor {name}: {err}")
                     continue
+                if not math.isfinite(value):
+                    self.problem(ln, f"unit factor {name} = {value}: not a finite number")
                 self.d.constants[name] = (value, note)
 
     def _ConstantBlock(self, b):
@@ -282,7 +300,13 @@ class Walker:
             if _type(s) != "ConstantStatement":
                 continue
             c = s.constant
-            self.d.constants[_name(c.name)] = (_number(c.value), "CONSTANT")
+            name = _name(c.name)
+            ln = self.at(_word(name))
+            self._declare(name, ln, "CONSTANT")
+            value = _number(c.value)
+            if not math.isfinite(value):
+                self.problem(ln, f"CONSTANT {name} = {value}: not a finite number")
+            self.d.constants[name] = (value, "CONSTANT")
 
     def _ParamBlock(self, b):
         for s in b.statements:
@@ -321,7 +345,7 @@ class Walker:
             table[name] = _unit(s.unit)
 
     def _declare(self, name, ln, what):
-        """A name is declared once, in one of PARAMETER, ASSIGNED and STATE (NEURON's
+        """A name is declared once, in one of PARAMETER, ASSIGNED, STATE and CONSTANT (NEURON's
         nocmodl refuses a redeclaration; here the later one would silently win)."""
         before = self.declared.get(name)
         if before is None:
@@ -589,6 +613,8 @@ class Walker:
         if t == "Boolean":
             return ("num", 1.0 if e.eval() else 0.0)
         if t == "VarName":
+            if _type(e.name) == "PrimeName":  # s' read on a right-hand side
+                self.problem(ln, f"reading a derivative {to_nmodl(e)} is not supported")
             if e.index is not None or _type(e.name) == "IndexedName":
                 self.problem(ln, f"array element {_name(e)}[...] is not supported")
             if e.at is not None:
@@ -612,6 +638,7 @@ class Walker:
         if t == "FunctionCall":
             name = _name(e)
             self.check_call(name, ln, len(e.arguments))
+            self.d.valued.setdefault(name, ln)
             return ("call", name, [self.expr(a, ln) for a in e.arguments])
         self.problem(ln, f"the expression '{to_nmodl(e).strip()}' is not supported")
         return ("num", math.nan)
@@ -646,6 +673,27 @@ def _nmodl_framework():
     return neuron.nmodl
 
 
+def _unterminated(text: str) -> tuple[str | None, int]:
+    """(COMMENT or VERBATIM, its line) of a block the file never ends, else (None, 0): the
+    parser reads such a block to the end of the file and returns what came before it."""
+    block, start = None, 0
+    for n, line in enumerate(text.splitlines(), 1):
+        rest = line
+        while rest:
+            if block is None:
+                code = re.split(r"[:?]", rest, maxsplit=1)[0]  # after : or ?, a comment
+                m = re.search(r"\b(COMMENT|VERBATIM)\b", code)
+                if m is None:
+                    break
+                block, start, rest = m.group(1), n, code[m.end():]
+            else:
+                m = re.search(rf"\bEND{block}\b", rest)
+                if m is None:
+                    break
+                block, rest = None, rest[m.end():]
+    return block, start
+
+
 def parse(text: str, source: str = "<text>"):
     """The NMODL framework's AST of ``text``, or an NmodlError with the parser's message."""
     try:
@@ -653,6 +701,10 @@ def parse(text: str, source: str = "<text>"):
     except ImportError as err:
         raise ImportError("reading NMODL needs NEURON's NMODL framework: pip install "
                           f"'dendrax[nmodl]' (the neuron package, >= 9.0): {err}") from None
+    block, line = _unterminated(text)
+    if block:
+        raise NmodlError(source, [(line, f"{block} has no END{block}: the rest of the file "
+                                         "would be swallowed (NEURON refuses it too)")])
     try:
         return NmodlDriver().parse_string(text)
     except RuntimeError as err:
@@ -666,8 +718,11 @@ def describe(text: str, source: str = "<text>") -> Description:
     """The Description of an NMODL text; NmodlError listing every construct refused."""
     prog = parse(text, source)
     w = Walker(text, source)
-    d = w.program(prog)
-    check(d, w.problem, w.lines)
+    try:
+        d = w.program(prog)
+        check(d, w.problem, w.lines)
+    except RecursionError:
+        raise NmodlError(source, [(0, TOO_DEEP)]) from None
     if w.problems:
         raise NmodlError(source, sorted(w.problems))
     return d

@@ -145,6 +145,11 @@ class Description:
     solve: tuple | None = None  # (block name, method or None, line)
     net_receive: tuple | None = None  # (args, body, locals, line)
     used: set = field(default_factory=set)  # every variable name read or written anywhere
+    valued: dict = field(default_factory=dict)  # name -> line of a call used as a value
+
+
+TOO_DEEP = ("an expression nested too deeply, or too long a sum or product, for dendrax "
+            "to translate: split it with LOCAL variables")
 
 
 def names_in(e):

@@ -98,8 +98,9 @@ def cnexp(f, s, dt):
 
 
 def euler(deriv, x: dict, names, dt) -> None:
-    """Forward Euler: all states advance by dt times their derivatives at the old states."""
-    d = deriv(dict(x))
+    """Forward Euler: all states advance by dt times their derivatives at the old states;
+    what else the block sets (an assigned conductance) keeps its value there, as NEURON's."""
+    d = deriv(x)
     for k in names:
         x[k] = x[k] + dt * d[k]
 
@@ -189,15 +190,12 @@ def _scheme_residual(scheme, x: dict, names, dt, linear: bool):
     return residual, old
 
 
-def _finish(scheme, x: dict, names, values, linear: bool) -> None:
+def _finish(scheme, x: dict, names, values) -> None:
     """The solved states into ``x``, and the block's assigned variables as NEURON leaves
-    them: computed at the states of the last iteration's start (a linear scheme: the
-    step's start; a non-linear one: converged, so at the solution)."""
-    if linear:
-        scheme(x)
+    them: computed at the solution (its solver evaluates the block once more there, to
+    find that the step has converged)."""
     x.update(zip(names, values))
-    if not linear:
-        scheme(x)
+    scheme(x)
 
 
 def kinetic(scheme, x: dict, names, dt, iterations: int, linear: bool,
@@ -213,7 +211,7 @@ def kinetic(scheme, x: dict, names, dt, iterations: int, linear: bool,
     values = _newton(residual, old, 1 if linear else iterations, clamp=not linear)
     if secondorder:
         values = [2.0 * v - o for v, o in zip(values, old)]
-    _finish(scheme, x, names, values, linear)
+    _finish(scheme, x, names, values)
 
 
 def kinetic_steady(scheme, x: dict, names, iterations: int, linear: bool) -> None:
@@ -221,7 +219,7 @@ def kinetic_steady(scheme, x: dict, names, iterations: int, linear: bool) -> Non
     iterated (negative states clamped to 0), as NEURON's."""
     residual, old = _scheme_residual(scheme, x, names, STEADY_DT, linear)
     values = _newton(residual, old, 3 if linear else iterations, clamp=True)
-    _finish(scheme, x, names, values, linear)
+    _finish(scheme, x, names, values)
 
 
 def implicit_steady(deriv, x: dict, names, iterations: int) -> None:

@@ -24,7 +24,7 @@ def check(d: Description, problem, lines) -> None:
         if ion not in IONS:
             problem(ln, f"USEION {ion}: dendrax knows the ions {', '.join(known_ions)}")
             continue
-        if use["valence"] is not None and int(use["valence"]) != IONS[ion].charge:
+        if use["valence"] is not None and use["valence"] != IONS[ion].charge:
             problem(ln, f"USEION {ion} VALENCE {use['valence']:g}: dendrax's {ion} has charge "
                         f"{IONS[ion].charge}")
         if d.point:
@@ -78,7 +78,12 @@ def check(d: Description, problem, lines) -> None:
     # variables
     declared = (set(d.params) | set(d.states) | set(d.assigned) | set(d.constants)
                 | {v for u in d.ions.values() for v in u["read"] + u["write"]}
-                | set(d.nonspecific) | SPECIAL | {"PI", "FARADAY", "R"})
+                | set(d.nonspecific) | SPECIAL | {"PI"})
+    for name, units in (("FARADAY", "(faraday) (coulombs)"), ("R", "(k-mole) (joule/degC)")):
+        if name in d.used and name not in declared:  # as NEURON 9's nocmodl
+            problem(lines.find_word(name), f"'{name}' is used but not declared: define it in "
+                                           f"the UNITS block, e.g. {name} = {units}")
+            declared.add(name)
     for name in ("diam", "area"):
         if d.point and name in d.used:
             problem(lines.find_word(name), f"'{name}' in a POINT_PROCESS is not supported "
@@ -100,6 +105,11 @@ def check(d: Description, problem, lines) -> None:
                 name not in d.initial_locals + d.breakpoint_locals and \
                 not (d.net_receive and name in d.net_receive[0] + d.net_receive[2]):
             problem(lines.find_word(name), f"'{name}' is used but not declared")
+    for name, ln in d.valued.items():
+        f = d.functions.get(name)
+        if f is not None and f.kind == "PROCEDURE":
+            problem(ln, f"PROCEDURE {name} is used as a value (NEURON gives 0): make it a "
+                        "FUNCTION, or call it as a statement")
     for name, cycle in _recursion(d.functions).items():
         problem(d.functions[name].line, f"{d.functions[name].kind} {name} calls itself "
                                         f"({' -> '.join(cycle)}): recursion is not supported "
@@ -113,6 +123,17 @@ def check(d: Description, problem, lines) -> None:
                         "per event")
         if "v" in mentioned(body):
             problem(ln, "'v' in NET_RECEIVE is not supported")
+        else:  # through the FUNCTIONs and PROCEDUREs it calls
+            todo, seen = list(_called(body)), set()
+            while todo:
+                f = d.functions.get(todo.pop())
+                if f is None or f.name in seen:
+                    continue
+                seen.add(f.name)
+                if "v" in mentioned(f.body) - set(f.args) - set(f.locals):
+                    problem(ln, f"'v' in NET_RECEIVE (through {f.kind} {f.name}) is not "
+                                "supported")
+                todo += _called(f.body)
     for name in d.range_vars + d.global_vars:
         if name not in declared:
             problem(lines.find_word(name), f"RANGE/GLOBAL {name} is not declared")
