@@ -10,7 +10,8 @@ whose INITIAL reads cai; ssdix: STEADYSTATE derivimplicit; coopx: a linear schem
 rate depends on a state; mixx: comparisons as numbers, CONSTANT names, '->' units, dt
 outside the SOLVE; mainenx: a file-level LOCAL, a SOLVE of a PROCEDURE stepping with dt,
 VERBATIM return 0 closing it; cadx: a pool whose STATE ca is copied to cai, as Mainen's
-cad.mod) -- is compiled with nrnivmodl
+cad.mod; eulgkx, kingkx: euler and linear sparse blocks that also set a conductance) --
+is compiled with nrnivmodl
 into one library (cached in the temp dir by a hash of the files) and simulated by NEURON in
 a subprocess (a process loads one mechanism library only, and the test process may hold
 tests/nmodl's). dendrax simulates the same one-compartment cell (L = diam = 20 um, pas)
