@@ -259,6 +259,16 @@ def test_populations_params_are_trainable_leaves():
     (lambda net, pop: net.population("iaf_psc_alpha", 1, name="a b"),
      r"population name 'a b' must be an identifier"),
     (lambda net, pop: pop[1.0], r"population 'counters' has neurons 0\.\.2"),
+    # NEST refuses these: aeif's exponential overflows at the peak; a noise interval that
+    # rounds to no step; a Poisson count per step beyond the int32 draw (it wrapped)
+    (lambda net, pop: net.population("aeif_cond_exp", 1, Delta_T=0.05),
+     r"\(V_peak - V_th\) / Delta_T < log\(DBL_MAX / 1e20\) = 664.4 required"),
+    (lambda net, pop: net.connect(net.population("noise_generator", 1, std=1.0, dt=1e-12), pop,
+                                  weight=1.0),
+     r"noise_generator .*: dt = 1e-12 ms is not a multiple of the simulation step"),
+    (lambda net, pop: net.connect(net.population("poisson_generator", 1, rate=3e13), pop,
+                                  weight=1.0),
+     r"rate = 3e\+13 Hz makes 3e\+09 spikes per step of dt = 0.1 ms; at most 1e\+08"),
 ])
 def test_refusals(build, message):
     net = dx.Network()

@@ -117,13 +117,25 @@ def sized(model: Model, layout, params, dt) -> Model:
                 raise ValueError(f"{pop.model.name} {pop.name!r}: {k} = {edge[off][0]:g} ms is "
                                  f"not a multiple of the simulation step {dt:g} ms (NEST "
                                  "requires one)")
+    for pop in layout.populations:  # a step's Poisson count is an int32
+        rate = params["populations"][pop.name].get("rate") if pop.model.name == \
+            "poisson_generator" else None
+        if rate is None or isinstance(rate, jax.core.Tracer):
+            continue
+        per_step = np.max(np.asarray(rate, float), initial=0.0) * float(dt) * 1e-3
+        if per_step > MAX_SPIKES_PER_STEP:
+            raise ValueError(f"poisson_generator {pop.name!r}: rate = "
+                             f"{np.max(np.asarray(rate, float)):g} Hz makes {per_step:.3g} "
+                             f"spikes per step of dt = {dt:g} ms; at most "
+                             f"{MAX_SPIKES_PER_STEP:g} are supported")
     for pop in layout.populations:  # NEST: a noise_generator's dt is a multiple of the step
         interval = params["populations"][pop.name].get("dt") if pop.model.name == \
             "noise_generator" else None
         if interval is None or isinstance(interval, jax.core.Tracer):
             continue
         steps = np.asarray(interval, float) / dt
-        if np.any(np.abs(steps - np.round(steps)) > 1e-9 * np.maximum(steps, 1.0)):
+        if np.any(np.round(steps) < 1) or \
+                np.any(np.abs(steps - np.round(steps)) > 1e-9 * np.maximum(steps, 1.0)):
             raise ValueError(f"noise_generator {pop.name!r}: dt = {np.ravel(interval)[0]:g} ms "
                              f"is not a multiple of the simulation step {dt:g} ms (NEST "
                              "requires one)")
@@ -169,6 +181,7 @@ def sized(model: Model, layout, params, dt) -> Model:
 
 
 MAX_ARRIVALS = 64  # spikes of one train at one synapse within one step
+MAX_SPIKES_PER_STEP = 1e8  # a poisson_generator's mean count per step (int32 counts)
 
 
 def _max_arrivals(trains, dt) -> int:

@@ -107,12 +107,21 @@ def constraints(values: Mapping) -> list:
     elif "V_reset" in v and "V_th" in v:
         rule("V_reset < V_th required (the reset potential must be below threshold)",
              v["V_reset"] < v["V_th"])
+    if {"Delta_T", "V_peak", "V_th"} <= set(v):  # NEST's aeif models: exp() at the peak
+        dt_ = v["Delta_T"]
+        rule("(V_peak - V_th) / Delta_T < log(DBL_MAX / 1e20) = 664.4 required (the "
+             "exponential current at V_peak overflows)",
+             (dt_ <= 0) | ((v["V_peak"] - v["V_th"]) / jnp.where(dt_ > 0, dt_, 1.0)
+                           < _AEIF_EXP_LIMIT))
     if "start" in v and "stop" in v:
         rule("stop >= start required", v["stop"] >= v["start"])
     if "Wmax" in v and "weight" in v:
         rule("weight and Wmax must have the same sign",
              (v["weight"] >= 0) == (v["Wmax"] >= 0))
     return [(text, bad if _traced(bad) else bool(bad)) for text, bad in rules]
+
+
+_AEIF_EXP_LIMIT = float(np.log(np.finfo(np.float64).max / 1e20))  # NEST's aeif models
 
 
 def _traced(x) -> bool:
