@@ -487,6 +487,12 @@ def test_two_spike_generator_times_on_one_step_are_refused():
     (dict(update=lambda self, s, p, inp, dt: ({"V_m": s["V_m"][:2], "I": s["I"]}, s["V_m"] > 0)),
      r"update\(\)\['V_m'\] must have one value per neuron \(shape \[n\]\), got shape \(2,\)"),
     (dict(update=lambda self, s, p, inp, dt: (s, None)), r"update must return \(states, spiked"),
+    # a float "flag" fired every step where non-zero; an int state failed inside the loop
+    (dict(update=lambda self, s, p, inp, dt: (s, s["V_m"] + 0.5)),
+     r"update's spiked must be booleans .* got float32"),
+    (dict(initial=lambda self, p, dt: {"V_m": jnp.zeros(p["V_th"].shape, jnp.int32),
+                                       "I": jnp.zeros_like(p["V_th"])}),
+     r"initial\(\)\['V_m'\] must be floating point .* got int32"),
 ])
 def test_a_point_model_plugin_is_checked_where_used(edit, message):
     Broken = type("Broken", (Counter,), {"name": "broken_test", **edit})

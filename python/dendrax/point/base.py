@@ -183,9 +183,16 @@ def check_point_model(model) -> None:
             if getattr(x, "shape", None) not in ((3,), ()):
                 raise ValueError(f"{label}: {what}()[{k!r}] must have one value per neuron "
                                  f"(shape [n]), got shape {getattr(x, 'shape', None)}")
+            if not jnp.issubdtype(x.dtype, jnp.floating):
+                raise ValueError(f"{label}: {what}()[{k!r}] must be floating point (the "
+                                 f"parameters' dtype), got {x.dtype}")
     if getattr(spiked, "shape", None) not in ((3,), ()):
         raise ValueError(f"{label}: update must return (states, spiked [n]), got spiked "
                          f"{spiked!r}")
+    if getattr(model, "surrogate", None) is None and spiked.dtype != jnp.bool_:
+        raise ValueError(f"{label}: update's spiked must be booleans (whether each neuron "
+                         f"fired: v >= threshold, or self.spike(v - threshold)), got "
+                         f"{spiked.dtype}")
     _CHECKED.add(cls)
 
 
