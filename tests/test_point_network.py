@@ -532,3 +532,17 @@ def test_a_traced_delay_the_network_cannot_run_is_nan_and_warned(kind, delay):
         out = np.asarray(run(p))
         jax.effects_barrier()
     assert np.all(np.isnan(out[:, 1:]))
+
+
+def test_connections_made_after_recording_a_plastic_kind_warn():
+    """net.record(name, kind) records the connections of that kind made so far; more made
+    later are not recorded, and the connect that makes them says so."""
+    net = dx.Network()
+    pre = net.population("parrot_neuron", 2)
+    post = net.population("iaf_psc_alpha", 2)
+    net.connect(pre[:1], post, "stdp_synapse", weight=1.0)
+    net.record("weight", "stdp_synapse")
+    with pytest.warns(UserWarning, match=r"these stdp_synapse connections are not among those "
+                                         r"recorded: .* call it again"):
+        net.connect(pre[1:], post, "stdp_synapse", weight=1.0)
+    assert len(net.wiring.point_recordings) == 2  # the first block's two connections

@@ -19,6 +19,7 @@ Two kinds of synapses connect cells:
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import replace
 
 import numpy as np
@@ -245,6 +246,10 @@ class Network:
                                   weight, delay, threshold, params, rule, p, key)
         if block.post_cell is not None:  # point neurons onto cells' synapses
             self._keep_post_ends(block.post_cell, block.post_section, block.post_x)
+        if any(r[0] == block.synapse for r in self.wiring.point_recordings):
+            warnings.warn(f"these {block.synapse} connections are not among those recorded: "
+                          f"net.record(name, {block.synapse!r}) records the connections made "
+                          "before it; call it again to record these too", stacklevel=3)
         self.wiring.blocks.append(block)
         self._revision += 1
         return self
@@ -529,7 +534,9 @@ class Network:
     def record(self, name: str = "v", loc=None, *, reduce: str | None = None) -> "Network":
         """Record ``name`` (as ``Cell.record``: "v", a state, a current, a synapse's "i" or
         "g", ...) at ``loc``, a location on a cell (``net.cell(2).soma(0.5)``) or a list of
-        them; ``reduce`` "max" / "min" / "mean" keeps only that statistic."""
+        them; ``reduce`` "max" / "min" / "mean" keeps only that statistic. ``loc`` may also
+        be a population (its neurons' states) or a plastic synapse kind ("stdp_synapse":
+        every connection of it made so far, a trace each)."""
         if reduce not in REDUCTIONS:
             raise ValueError(f"reduce must be one of {REDUCTIONS}, got {reduce!r}")
         if isinstance(loc, str):  # a plastic synapse kind: every connection of it
