@@ -420,11 +420,17 @@ def test_units_of_a_network_with_cells_and_point_neurons_name_their_sources(tmp_
     c.iclamp(c.soma(0.5), delay=1.0, dur=10.0, amp=0.3)
     pop = net.population("iaf_psc_alpha", 2, name="readout", I_e=[400.0, 0.0])
     net.record_spikes([0]).record_spikes(pop)
-    path = write_nwb(dx.simulate(net, 20.0, DT), str(tmp_path / "mixed.nwb"), target=net)
+    res = dx.simulate(net, 20.0, DT)
+    path = write_nwb(res, str(tmp_path / "mixed.nwb"), target=net)
     with pynwb.NWBHDF5IO(str(path), "r") as io:
         units = io.read().units
         assert list(units["location"][:]) == ["cell[0].soma(0.5)", "readout[0]", "readout[1]"]
         assert list(units["cell"][:]) == [0, 1, 2]
+        assert "then point neurons C + k" in units["cell"].description
+    # without the network the point neurons are not called cells (they were "cell[1]", ...)
+    path = write_nwb(res, str(tmp_path / "bare.nwb"))
+    with pynwb.NWBHDF5IO(str(path), "r") as io:
+        assert list(io.read().units["location"][:]) == ["neuron[0]", "neuron[1]", "neuron[2]"]
 
 
 def test_read_nwb_applies_a_rewritten_series_conversion(cell_run, tmp_path):

@@ -412,12 +412,15 @@ def write_nwb(result, path, *, target=None, session_description: str = "dendrax 
 
     if spike_cells:
         sites = _spike_locations(target, len(spike_cells))
-        nwb.add_unit_column(name="cell", description="index of the cell (0 for a single cell)")
+        nwb.add_unit_column(name="cell", description="the neuron (Result.spike_cells): cells "
+                                                     "0 .. C - 1 (0 for a single cell), then "
+                                                     "point neurons C + k, k numbered over all "
+                                                     "populations")
         nwb.add_unit_column(name="location", description="where spikes were detected (v "
                                                          "crossing the threshold upward)")
         for q, (times, c) in enumerate(zip(spikes, spike_cells)):
             if sites is None:
-                where = f"cell[{c}]" if isinstance(target, Network) or c else "unknown"
+                where = f"neuron[{c}]"  # a cell or a point neuron: target= says which
             else:
                 where = _location_name(target, sites[q])
             nwb.add_unit(spike_times=np.asarray(times, np.float64) / 1e3, cell=int(c),
