@@ -316,6 +316,29 @@ def test_population_params_passed_to_simulate_are_checked():
     assert np.isnan(inf_ie(jnp.full(2, jnp.inf))).all()
 
 
+def test_traced_generator_times_off_the_grid_give_nan():
+    """A generator's start/stop and a noise_generator's dt traced off the step grid cannot
+    raise as concrete ones do: the run is NaN (it ran rounded)."""
+    net = dx.Network()
+    dc = net.population("dc_generator", 1, amplitude=100.0, start=2.0, name="dc")
+    noise = net.population("noise_generator", 1, std=10.0, dt=0.2, name="nz")
+    pop = net.population("iaf_psc_alpha", 1, name="a")
+    net.connect(dc, pop, weight=1.0)
+    net.connect(noise, pop, weight=1.0)
+    net.record("V_m", pop)
+
+    def run(start, interval):
+        p = net.params
+        p["populations"]["dc"] = {**p["populations"]["dc"], "start": start}
+        p["populations"]["nz"] = {**p["populations"]["nz"], "dt": interval}
+        return dx.simulate(net, 4.0, DT, params=p).traces
+
+    run = jax.jit(run)
+    assert np.isfinite(run(jnp.full(1, 2.0), jnp.full(1, 0.2))).all()
+    for start, interval in ((2.05, 0.2), (2.0, 0.15), (2.0, 1e-12)):
+        assert np.isnan(run(jnp.full(1, start), jnp.full(1, interval))).all(), (start, interval)
+
+
 def test_a_step_off_nests_clock_is_refused():
     """Point neurons count steps in NEST's 1 us tics: a dt that is not a whole number of
     them is refused, as NEST refuses it (0.0375 ms once made t_ref = 2 ms 1.9875 ms, and

@@ -180,6 +180,31 @@ def sized(model: Model, layout, params, dt) -> Model:
                    inbuf_size=max(inbuf, 1), inputs=inputs)
 
 
+def off_grid(layout, params, dt) -> list:
+    """The traced generator ``start``/``stop`` and noise_generator ``dt`` (inside jit, grad
+    or vmap, where no error can be raised): [boolean scalar: off the step grid], which
+    ``simulate`` turns into NaN outputs, as ``checks.check_values``' (concrete ones are
+    refused by ``sized``)."""
+    out = []
+    tics_per_step = round(float(dt) * TICS_PER_MS)
+    for pop in layout.populations:
+        if not isinstance(pop.model, Generator):
+            continue
+        values = params["populations"][pop.name]
+        for k in ("start", "stop"):
+            edge = values.get(k)
+            if isinstance(edge, jax.core.Tracer):
+                tics = jnp.floor(jnp.where(jnp.isfinite(edge), edge, 0.0) * TICS_PER_MS + 0.5)
+                out.append(jnp.any(tics % tics_per_step != 0))
+        interval = values.get("dt") if pop.model.name == "noise_generator" else None
+        if isinstance(interval, jax.core.Tracer):
+            steps = interval / dt
+            whole = jnp.round(steps)
+            tol = 16 * jnp.finfo(steps.dtype).eps * jnp.maximum(steps, 1.0)
+            out.append(jnp.any((whole < 1) | (jnp.abs(steps - whole) > tol)))
+    return out
+
+
 MAX_ARRIVALS = 64  # spikes of one train at one synapse within one step
 MAX_SPIKES_PER_STEP = 1e8  # a poisson_generator's mean count per step (int32 counts)
 

@@ -18,7 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .checks import check_finite, check_values, conform, refuse_invalid
-from .delays import sized
+from .delays import off_grid, sized
 from .layout import Layout
 from .locations import Location
 from .lowering import core_params, lower
@@ -94,7 +94,8 @@ def checked_params(run_: Run, params=None) -> tuple:
     """(model sized for ``params``, params conformed to the target's, every traced value out
     of range): ``params`` default the target's own."""
     params = conform(run_.params if params is None else params, run_.params)
-    invalid = run_.invalid + check_finite(params) + check_values(run_.model, run_.layout, params)
+    invalid = (run_.invalid + check_finite(params) + check_values(run_.model, run_.layout, params)
+               + off_grid(run_.layout, params, run_.dt))
     return sized(run_.model, run_.layout, params, run_.dt), params, invalid
 
 
