@@ -221,6 +221,11 @@ def test_unit_factors_as_neuron():
     assert u.factor("pi", "1") == pytest.approx(np.pi, rel=1e-15)
     with pytest.raises(ValueError, match="different dimensions"):
         u.factor("millivolt", "milliamp")
+    # a prefix alone is its number, as nocmodl reads "(mM) = (milli/liter)" (a factor of mM
+    # was "unknown unit 'milli'")
+    u.define("mM", "milli/liter")
+    assert u.factor("mM", "mole/liter") == float.fromhex("0x1.071f77905d352p-89")  # nocmodl
+    assert u.factor("micro", "1") == 1e-6
     from dendrax.nmodl.describe import read
     d = nmodl.describe(*read(HERE / "nmodl" / "CaDynamics_E2.mod"))
     assert d.constants["FARADAY"][0] == FARADAY
@@ -910,3 +915,29 @@ BREAKPOINT { i = g*(v + 70) + big + w }
     assert [m for _, m in err.value.problems] == [
         "PARAMETER big = inf: not a finite number", "array PARAMETER g[...] is not supported",
         "array ASSIGNED w[...] is not supported"]
+
+
+def test_names_of_simulator_variables_as_locals_and_arguments_are_theirs():
+    """'t' as a FUNCTION's argument or a LOCAL, 'diam' as a point process's LOCAL: the
+    file's own names, as nocmodl reads them (they were refused as the time and the
+    geometry); 't' as the time is still refused."""
+    targ = _bad(extra="FUNCTION f(t) { f = 1 + 0*t }").replace("(1 - n) / 5", "(f(1) - n) / 5")
+    tlocal = _bad(deriv="LOCAL t\n    t = 5\n    n' = (1 - n) / t")
+    for text in (targ, tlocal):
+        assert nmodl.check(text) == []
+    pdiam = """NEURON { POINT_PROCESS pdiam NONSPECIFIC_CURRENT i }
+    ASSIGNED { v (mV) i (nA) }
+    STATE { g (uS) }
+    BREAKPOINT { SOLVE st METHOD cnexp  i = g*v }
+    DERIVATIVE st { LOCAL diam  diam = 2  g' = -g/diam }
+    NET_RECEIVE(w (uS)) { g = g + w }
+    """
+    syn = nmodl.load(pdiam, register=False)
+    cell = dx.Cell.ball_and_stick()
+    site = cell.section(1)(0.5)
+    cell.synapse(syn, site, spike_times=[1.0], weight=0.01).record("pdiam.g", site)
+    res = dx.simulate(cell, 5.0, 0.025)
+    t, g = np.asarray(res.t), np.asarray(res["pdiam.g", site])
+    after = t > 1.0 + 0.0125
+    np.testing.assert_allclose(g[after], 0.01 * np.exp(-(t[after] - 1.0) / 2.0), rtol=1e-12)
+    assert any("'t' (time)" in msg for _, msg in nmodl.check(_bad(deriv="n' = (1 - n) / 5 + t")))

@@ -111,6 +111,8 @@ class Units:
                 rest = self._lookup(word[len(p):], depth)
                 if rest is not None:
                     return PREFIXES[p] * rest[0], rest[1]
+        if word in PREFIXES:  # a prefix alone is its number: (mM) = (milli/liter)
+            return PREFIXES[word], (0,) * len(self.primitives)
         return None
 
     def value(self, text: str, depth: int = 0):
