@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import jax
@@ -941,3 +942,19 @@ def test_names_of_simulator_variables_as_locals_and_arguments_are_theirs():
     after = t > 1.0 + 0.0125
     np.testing.assert_allclose(g[after], 0.01 * np.exp(-(t[after] - 1.0) / 2.0), rtol=1e-12)
     assert any("'t' (time)" in msg for _, msg in nmodl.check(_bad(deriv="n' = (1 - n) / 5 + t")))
+
+
+def test_a_name_loaded_again_from_another_file_warns():
+    """Loading the same file again (edited) replaces its class quietly; another file with
+    the same SUFFIX replaces it with a warning (it replaced it silently)."""
+    first = _bad().replace("SUFFIX bad", "SUFFIX twice_loaded")
+    path = HERE / "nmodl_cases" / "hhx.mod"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        nmodl.load(first)
+        nmodl.load(first)
+        nmodl.load(path)
+        nmodl.load(path)
+    with pytest.warns(RuntimeWarning, match=r"'hhx' \(loaded from .*hhx.mod\) is replaced by "
+                                            r"the one from <text>"):
+        nmodl.load(path.read_text())

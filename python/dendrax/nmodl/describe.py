@@ -74,6 +74,7 @@ class Lines:
     def __init__(self, text: str):
         text = re.sub(r"(?s)\bCOMMENT\b.*?\bENDCOMMENT\b", lambda m: "\n" * m.group(0).count("\n"),
                       text)
+        text = re.sub(r"(?m)^(\s*TITLE\b).*$", r"\1", text)  # a title's words are prose
         self.lines = [re.sub(r"[:?].*", "", ln) for ln in text.splitlines()]
 
     def find(self, words, start: int = 1, stop: int | None = None) -> int:

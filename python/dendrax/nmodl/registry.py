@@ -66,6 +66,15 @@ def register(cls, *, point: bool) -> bool:
                       "NMODL is not registered under that name (insert the returned class "
                       "itself, or rename the SUFFIX)", RuntimeWarning, stacklevel=3)
         return False
+    before = _loaded.get((group, name))
+    if before is not None:  # reloading the same file (edited) replaces it quietly
+        module, _, attr = before.partition(":")
+        old = getattr(sys.modules.get(module), attr, None)
+        source = getattr(old, "nmodl_source", None)
+        if source != getattr(cls, "nmodl_source", None):
+            warnings.warn(f"dendrax.nmodl: {name!r} (loaded from {source}) is replaced by the "
+                          f"one from {getattr(cls, 'nmodl_source', None)}; cells that "
+                          "inserted the first keep it", RuntimeWarning, stacklevel=3)
     if _finder not in sys.meta_path:
         sys.meta_path.append(_finder)
     _loaded[group, name] = f"{cls.__module__}:{cls.__qualname__}"
