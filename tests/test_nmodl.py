@@ -809,6 +809,40 @@ def test_packaging_a_name_taken_by_another_package_warns(tmp_path, capsys):
         assert nmodl_main(["nmodl", str(mod), "-o", str(tmp_path / "leak")]) == 0
 
 
+def test_packaging_refuses_what_would_break_or_replace_things(tmp_path):
+    """Two SUFFIXes differing in case (one module file: the package did not import), a
+    folder holding another project's pyproject.toml (it was overwritten), a package name
+    of dendrax's or Python's own (installing it replaces that), are refused; a SUFFIX rt
+    packages under a class name that keeps the runtime."""
+    from dendrax.nmodl.package import write_package
+
+    def leak(suffix):
+        return ("NEURON {\n  SUFFIX %s\n  NONSPECIFIC_CURRENT i\n}\n"
+                "PARAMETER { g = 0.001 (S/cm2) }\nASSIGNED { v (mV) i (mA/cm2) }\n"
+                "BREAKPOINT { i = g * (v + 70) }\n" % suffix)
+
+    files = tmp_path / "mods"
+    files.mkdir()
+    (files / "a.mod").write_text(leak("Kv"))
+    (files / "b.mod").write_text(leak("kv"))
+    with pytest.raises(ValueError, match=r"would be one module, kv.py \(names differing only "
+                                         r"in case\): rename one"):
+        write_package([files], tmp_path / "out")
+    (files / "b.mod").write_text(leak("rt"))
+    other = tmp_path / "project"
+    other.mkdir()
+    (other / "pyproject.toml").write_text('[project]\nname = "mine"\n')
+    with pytest.raises(ValueError, match="holds a pyproject.toml dendrax nmodl did not write"):
+        write_package([files], other)
+    assert (other / "pyproject.toml").read_text() == '[project]\nname = "mine"\n'
+    for name, owner in (("dendrax", "a package"), ("json", "Python's standard library")):
+        with pytest.raises(ValueError, match=rf"the package name '{name}' is {owner}'s"):
+            write_package([files], tmp_path / "named", name=name)
+    done = write_package([files], tmp_path / "good")
+    assert done["channels"]["rt"] == "good.rt:rt_"
+    write_package([files], tmp_path / "good")  # its own output: written again
+
+
 def test_a_saved_model_of_a_loaded_mod_file_says_how_to_load_it(tmp_path):
     """A mechanism from dendrax.nmodl.load is no installed package: loading the model where
     the file was not loaded says to load it (or package it), not to install a package."""

@@ -16,6 +16,7 @@ dendrax. The generated modules need dendrax (not NEURON) at run time.
 from __future__ import annotations
 
 import re
+import sys
 import warnings
 from pathlib import Path
 
@@ -23,7 +24,7 @@ from .. import plugins
 from ..version import __version__ as dendrax_version
 
 from .codegen import generate
-from .naming import identifier
+from .naming import class_name, identifier
 from .describe import describe, read
 from .description import NmodlError
 
@@ -64,6 +65,14 @@ def write_package(files, out, *, name: str | None = None, skip_unsupported: bool
     out = Path(out)
     pkg = package_name(out, name)
     dist = pkg.replace("_", "-")
+    if pkg in sys.stdlib_module_names or pkg in SHADOWED:  # installing it would replace it
+        owner = "Python's standard library" if pkg in sys.stdlib_module_names else "a package"
+        raise ValueError(f"the package name {pkg!r} is {owner}'s: choose another (--name, or "
+                         "the output folder's name)")
+    ours = out / "pyproject.toml"
+    if ours.exists() and MARKER not in ours.read_text(errors="replace"):
+        raise ValueError(f"{out} holds a pyproject.toml dendrax nmodl did not write: write the "
+                         "package into a new folder (-o)")
     generated, skipped, errors = {}, {}, []
     seen: dict[str, Path] = {}
     for f in mod_files(files):
@@ -87,6 +96,11 @@ def write_package(files, out, *, name: str | None = None, skip_unsupported: bool
                           f"this package is installed, cell.insert({d.name!r}) is ambiguous "
                           f"and needs '<package>:{d.name}' (e.g. '{dist}:{d.name}'). Rename "
                           "the SUFFIX / POINT_PROCESS to avoid that", UserWarning, stacklevel=2)
+        clash = next((m for m in seen if _module_name(m) == _module_name(d.name)), None)
+        if clash is not None:
+            raise ValueError(f"{f} ({d.name}) and {seen[clash]} ({clash}) would be one module, "
+                             f"{_module_name(d.name)}.py (names differing only in case): "
+                             "rename one")
         seen[d.name] = f
         generated[d.name] = (d, code, f)
     if errors:
@@ -101,7 +115,7 @@ def write_package(files, out, *, name: str | None = None, skip_unsupported: bool
     for mech, (d, code, f) in generated.items():
         module = _module_name(mech)
         (src / f"{module}.py").write_text(code)
-        target = f"{pkg}.{module}:{identifier(mech)}"
+        target = f"{pkg}.{module}:{class_name(mech)}"
         (synapses if d.point else channels)[mech] = target
     (src / "__init__.py").write_text(_init(pkg, generated))
     (out / "pyproject.toml").write_text(_pyproject(dist, pkg, channels, synapses))
@@ -109,6 +123,11 @@ def write_package(files, out, *, name: str | None = None, skip_unsupported: bool
     (out / "tests" / f"test_{pkg}.py").write_text(_test(pkg, generated))
     return {"package": dist, "module": pkg, "channels": channels, "synapses": synapses,
             "skipped": skipped, "files": {m: str(v[2]) for m, v in generated.items()}}
+
+
+MARKER = "dendrax mechanisms generated from NMODL by dendrax nmodl"  # in pyproject.toml
+SHADOWED = {"dendrax", "jax", "jaxlib", "numpy", "scipy", "neuron", "nest", "optax",
+            "pytest", "hypothesis", "setuptools", "pip"}
 
 
 def _module_name(mech: str) -> str:
@@ -123,7 +142,7 @@ def _pyproject(dist, pkg, channels, synapses) -> str:
     lines = ["[build-system]", 'requires = ["setuptools>=61"]',
              'build-backend = "setuptools.build_meta"', "", "[project]", f'name = "{dist}"',
              'version = "0.1.0"',
-             'description = "dendrax mechanisms generated from NMODL by dendrax nmodl"',
+             f'description = "{MARKER}"',
              'requires-python = ">=3.10"', f'dependencies = ["dendrax>={dendrax_version}"]', "",
              "[tool.setuptools.packages.find]", 'where = ["src"]', ""]
     for group, table in (("dendrax.channels", channels), ("dendrax.synapses", synapses)):
@@ -136,9 +155,9 @@ def _pyproject(dist, pkg, channels, synapses) -> str:
 
 def _init(pkg, generated) -> str:
     names = ", ".join(sorted(generated))
-    imports = "\n".join(f"from .{_module_name(m)} import {identifier(m)}" for m in sorted(generated))
+    imports = "\n".join(f"from .{_module_name(m)} import {class_name(m)}" for m in sorted(generated))
     return (f'"""dendrax mechanisms generated from NMODL by ``dendrax nmodl``: {names}."""\n\n'
-            f"{imports}\n\n__all__ = {[identifier(m) for m in sorted(generated)]!r}\n")
+            f"{imports}\n\n__all__ = {[class_name(m) for m in sorted(generated)]!r}\n")
 
 
 def _readme(dist, generated) -> str:
@@ -152,7 +171,7 @@ def _readme(dist, generated) -> str:
 
 
 def _test(pkg, generated) -> str:
-    items = ", ".join(f"({identifier(m)!r}, {d.point})" for m, (d, _, f) in sorted(generated.items()))
+    items = ", ".join(f"({class_name(m)!r}, {d.point})" for m, (d, _, f) in sorted(generated.items()))
     return f'''"""Every mechanism of {pkg} imports, is registered by name, and runs finite."""
 
 import sys
