@@ -838,6 +838,11 @@ def test_packaging_refuses_what_would_break_or_replace_things(tmp_path):
     for name, owner in (("dendrax", "a package"), ("json", "Python's standard library")):
         with pytest.raises(ValueError, match=rf"the package name '{name}' is {owner}'s"):
             write_package([files], tmp_path / "named", name=name)
+    braces = tmp_path / "dir{x}"  # a path holding "{" was read as NMODL text
+    braces.mkdir()
+    (braces / "leak.mod").write_text(leak("braced"))
+    assert nmodl.load(braces / "leak.mod", register=False).name == "braced"
+    assert nmodl.load(str(braces / "leak.mod"), register=False).name == "braced"
     done = write_package([files], tmp_path / "good")
     assert done["channels"]["rt"] == "good.rt:rt_"
     write_package([files], tmp_path / "good")  # its own output: written again

@@ -736,8 +736,8 @@ def read(path_or_text) -> tuple[str, str]:
                         f"{type(path_or_text).__name__}")
     if isinstance(path_or_text, str) and not path_or_text.strip():
         raise ValueError("empty NMODL path or text")
-    if isinstance(path_or_text, Path) or (isinstance(path_or_text, str) and "\n" not in path_or_text
-                                          and "{" not in path_or_text):
+    if isinstance(path_or_text, Path) or ("\n" not in path_or_text and (
+            "{" not in path_or_text or Path(path_or_text).exists())):  # a path may hold "{"
         p = Path(path_or_text)
         if not p.exists():
             raise FileNotFoundError(f"no NMODL file {str(p)!r}")
