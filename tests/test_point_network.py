@@ -372,6 +372,9 @@ def test_the_run_key_sets_the_poisson_draws():
     b = np.asarray(dx.simulate(net, 50.0, DT, key=jax.random.PRNGKey(1)).traces)
     c = np.asarray(dx.simulate(net, 50.0, DT, key=2).traces)
     assert np.array_equal(a, b) and not np.array_equal(a, c)
+    for bad in (-1, 2 ** 31, 2 ** 70):  # -1 ran; 2**70 overflowed inside JAX
+        with pytest.raises(ValueError, match=r"key must be an int seed in \[0, 2\*\*31\)"):
+            dx.simulate(net, 1.0, DT, key=bad)
 
 
 def test_quantities_are_converted_or_refused():
