@@ -259,6 +259,12 @@ def test_populations_params_are_trainable_leaves():
     (lambda net, pop: net.population("iaf_psc_alpha", 1, name="a b"),
      r"population name 'a b' must be an identifier"),
     (lambda net, pop: pop[1.0], r"population 'counters' has neurons 0\.\.2"),
+    # sizes that were killed for their memory (a dense draw of 1e5 x 1e5: 75 GiB)
+    (lambda net, pop: net.population("iaf_psc_alpha", 10 ** 9),
+     r"n = 1e\+09 neurons in one population: at most 1e\+08"),
+    (lambda net, pop: net.connect(*[net.population("parrot_neuron", 10 ** 5)] * 2, weight=1.0,
+                                  p=0.1, key=1),
+     r"p = 0.1 would make 1e\+09 connections in one call"),
     # NEST refuses these: aeif's exponential overflows at the peak; a noise interval that
     # rounds to no step; a Poisson count per step beyond the int32 draw (it wrapped)
     (lambda net, pop: net.population("aeif_cond_exp", 1, Delta_T=0.05),

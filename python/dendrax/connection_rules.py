@@ -29,8 +29,21 @@ def rng(key) -> np.random.Generator:
     return np.random.default_rng(np.asarray(key).astype(np.uint64).ravel().tolist())
 
 
+# the most connections one call makes (two int64 indices each, and the block's values:
+# ~40 bytes a connection, 20 GB here), and the random numbers drawn at once
+MAX_CONNECTIONS = 5 * 10 ** 8
+_ROWS_OF = 2 ** 24
+
+
+def _check_count(n: float, rule: str) -> None:
+    if n > MAX_CONNECTIONS:
+        raise ValueError(f"{rule} would make {n:.3g} connections in one call (at most "
+                         f"{MAX_CONNECTIONS:.0e}): connect smaller blocks of neurons")
+
+
 def all_to_all(n_pre: int, n_post: int):
     """Every pre to every post, pre-major."""
+    _check_count(float(n_pre) * n_post, "all_to_all")
     return np.repeat(np.arange(n_pre), n_post), np.tile(np.arange(n_post), n_pre)
 
 
@@ -46,7 +59,17 @@ def pairwise_bernoulli(n_pre: int, n_post: int, p, key):
     included)."""
     if key is None:
         raise ValueError("p= needs key= (a JAX PRNG key or an int seed)")
-    return np.nonzero(rng(key).random((n_pre, n_post)) < p)
+    _check_count(float(p) * n_pre * n_post, f"p = {p:g}")
+    # drawn in blocks of rows, the same numbers as one [n_pre, n_post] draw
+    gen, step = rng(key), max(1, _ROWS_OF // max(n_post, 1))
+    pre, post = [], []
+    for start in range(0, n_pre, step):
+        i, j = np.nonzero(gen.random((min(step, n_pre - start), n_post)) < p)
+        pre.append(i + start)
+        post.append(j)
+    if not pre:
+        return np.zeros(0, int), np.zeros(0, int)
+    return np.concatenate(pre), np.concatenate(post)
 
 
 def fixed_indegree(n_pre: int, n_post: int, indegree, key):
@@ -58,6 +81,7 @@ def fixed_indegree(n_pre: int, n_post: int, indegree, key):
         raise ValueError(f"indegree must be a whole number >= 0, got {indegree!r}")
     if n_pre == 0 and n_post and indegree:
         raise ValueError(f"indegree={indegree} needs sources to draw from: none are selected")
+    _check_count(float(n_post) * indegree, f"indegree = {indegree}")
     j = np.repeat(np.arange(n_post), int(indegree))
     i = rng(key).integers(0, n_pre, j.size) if n_pre else np.zeros(0, int)
     return i, j

@@ -63,6 +63,9 @@ class Population:
         return f"Population({self.name!r}: {len(self)} {self.model.name})"
 
 
+MAX_NEURONS = 10 ** 8
+
+
 def population_spec(populations: list, model, n: int, name: str | None, spike_times,
                     surrogate, params: dict) -> PopulationSpec:
     """The checked description of a new population after ``populations`` (``Network.population``
@@ -75,6 +78,8 @@ def population_spec(populations: list, model, n: int, name: str | None, spike_ti
         mech.surrogate = as_surrogate(surrogate)
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
         raise ValueError(f"n must be a positive integer, got {n!r}")
+    if n > MAX_NEURONS:  # 2e7 took ~2 GB to build; 1e9 was killed for its memory
+        raise ValueError(f"n = {n:.3g} neurons in one population: at most {MAX_NEURONS:.0e}")
     n = int(n)
     name = f"{mech.name}_{len(populations)}" if name is None else name
     check_name(name, "population")
