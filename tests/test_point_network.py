@@ -5,6 +5,8 @@ test_point_models.py; whole networks in test_point_nest.py."""
 
 from __future__ import annotations
 
+import warnings
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -578,3 +580,22 @@ def test_connections_made_after_recording_a_plastic_kind_warn():
                                          r"recorded: .* call it again"):
         net.connect(pre[1:], post, "stdp_synapse", weight=1.0)
     assert len(net.wiring.point_recordings) == 2  # the first block's two connections
+
+
+def test_a_parrot_both_plastic_target_and_relay_warns():
+    """A parrot that a plastic connection targets and other inputs reach counts their
+    spikes of one step as one post spike (documented); connecting so says it. The usual
+    relay (generator -> parrot -> plastic -> neuron) does not."""
+    net = dx.Network()
+    gen = net.population("spike_generator", 1, spike_times=[1.0])
+    relay = net.population("parrot_neuron", 1)
+    post = net.population("iaf_psc_alpha", 1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        net.connect(gen, relay, weight=1.0)
+        net.connect(relay, post, "stdp_synapse", weight=1.0)
+    target = net.population("parrot_neuron", 1)
+    net.connect(relay, target, "stdp_synapse", weight=1.0)
+    with pytest.warns(UserWarning, match="a parrot_neuron that is a plastic connection's target "
+                                         "also gets other inputs"):
+        net.connect(gen, target, weight=1.0)
