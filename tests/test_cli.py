@@ -397,6 +397,11 @@ def test_spike_count_is_the_soma_s_whatever_is_recorded_first(tmp_path, capsys):
      "one_to_one must be true or false, got 'false'"),
     ('[[population]]\nmodel = "iaf_psc_alpha"\nn = 3\nname = "a"\n[[connection]]\npre = "a[5:9]"\n'
      'post = "a"\nweight = 1.0\n', "'a[5:9]' selects no neuron of a (3 neurons)"),
+    # a bare ValueError without its table; a threshold that did nothing
+    ('[[population]]\nmodel = "poisson_generator"\nn = 1\nname = "g"\n[record]\nV_m = ["g"]\n',
+     "[record] V_m: poisson_generator cannot record 'V_m'"),
+    ('[[population]]\nmodel = "iaf_psc_alpha"\nn = 3\nname = "a"\n[[connection]]\npre = "a"\n'
+     'post = "a"\nweight = 1.0\nthreshold = -20.0\n', "threshold= detects spikes on cells"),
 ])
 def test_point_network_toml_refusals(tmp_path, capsys, toml, message):
     (tmp_path / "p.toml").write_text(toml)

@@ -436,6 +436,9 @@ def test_refuses_bad_point_populations_and_connections(tmp_path):
             r"populations\[0\]\.model: unknown generator 'poisson_gone'")
     refused(lambda d: pop(d).update(group="dendrax.synapses"),
             r"populations\[3\]\.group: expected 'dendrax.point_neurons' or 'generator'")
+    refused(lambda d: pop(d, 0).update(group="dendrax.point_neurons"),  # said: install dendrax
+            r"populations\[0\]\.group: 'poisson_generator' is one of dendrax's generators: its "
+            r"group is 'generator', not 'dendrax.point_neurons'")
     refused(lambda d: pop(d)["values"]["I_e"].pop(),
             r"populations\[3\]\.values\.I_e: expected 6 entries \(one per neuron\), got 5")
     refused(lambda d: pop(d)["values"].pop("tau_m"),

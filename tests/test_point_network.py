@@ -599,3 +599,19 @@ def test_a_parrot_both_plastic_target_and_relay_warns():
     with pytest.warns(UserWarning, match="a parrot_neuron that is a plastic connection's target "
                                          "also gets other inputs"):
         net.connect(gen, target, weight=1.0)
+
+
+def test_resuming_with_longer_delays_says_the_delays_are_kept():
+    """A longer delay also resizes the spike buffers: the refusal named the state's shape
+    instead of the delays (a shorter delay named them)."""
+    net = dx.Network()
+    gen = net.population("spike_generator", 1, spike_times=[1.0])
+    pop = net.population("iaf_psc_alpha", 1, name="a")
+    net.connect(gen, pop, weight=100.0, delay=1.0)
+    net.record("V_m", pop)
+    first = dx.simulate(net, 2.0, DT)
+    for delay in (0.5, 2.0):
+        later = net.params
+        later["synapses"]["static"]["delay"] = jnp.asarray([delay])
+        with pytest.raises(ValueError, match="keeps the delays of the run it continues"):
+            dx.simulate(net, 4.0, params=later, resume=first)

@@ -169,6 +169,8 @@ def simulate(target, t_stop: float, dt: float | None = None, *, params=None,
         key = random_key(key)
         if core.get("key") is not None:  # only poisson_generator populations draw
             core["key"] = key
+    if resume is not None:  # what must not change first: it may also change the buffers
+        _check_fixed(resume.meta.get("fixed", ()), _fixed_at_start(params))
     state = None if resume is None else _resumed_state(resume, model, core, dt)
     drv, step = drive(layout, n_steps, dt), jnp.asarray(dt)
     traced = [r.reduce is None for r in model.recordings]
@@ -183,8 +185,6 @@ def simulate(target, t_stop: float, dt: float | None = None, *, params=None,
             data = jax.random.key_data(key) if jax.dtypes.issubdtype(
                 key.dtype, jax.dtypes.prng_key) else key
             meta["key"] = tuple(int(x) for x in np.asarray(data).ravel())
-    if resume is not None:
-        _check_fixed(resume.meta.get("fixed", ()), meta["fixed"])
     kw = dict(units=[u for u, keep in zip(layout.units, traced) if keep],
               stat_labels=[(*lab, r.reduce) for lab, r in zip(layout.labels, model.recordings)
                            if r.reduce is not None],

@@ -539,6 +539,9 @@ def _read_population(r: _Reader, e, w, net: Network):
         spec = model
         mech = GENERATORS[model]()
     elif group == POINT_NEURONS:
+        if model in GENERATORS and model not in plugins.providers(POINT_NEURONS):
+            r.fail(f"{w}.group", f"{model!r} is one of dendrax's generators: its group is "
+                                 f"{GENERATOR!r}, not {POINT_NEURONS!r}")
         chosen = _chosen(r, w, POINT_NEURONS, model, package, "point-neuron model")
         spec = f"{chosen.package}:{model}"
         try:

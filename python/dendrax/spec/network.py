@@ -313,7 +313,10 @@ class NetworkSpec:
         for text in self.record["v"]:
             net.record("v", parse_cell_location(net, text, "[record] v"))
         for name, index in self.record.get("V_m", []):
-            net.record("V_m", pops[name][index])
+            try:
+                net.record("V_m", pops[name][index])
+            except (ValueError, IndexError) as err:
+                raise SpecError(f"[record] V_m: {err}") from None
         return net
 
     @staticmethod
