@@ -997,3 +997,16 @@ def test_a_name_loaded_again_from_another_file_warns():
     with pytest.warns(RuntimeWarning, match=r"'hhx' \(loaded from .*hhx.mod\) is replaced by "
                                             r"the one from <text>"):
         nmodl.load(path.read_text())
+
+
+def test_a_solve_of_a_refused_block_is_one_problem():
+    """A LINEAR block that BREAKPOINT solves: its refusal alone (a second problem said the
+    SOLVE named no DERIVATIVE, KINETIC or PROCEDURE)."""
+    text = """NEURON { SUFFIX lin NONSPECIFIC_CURRENT i }
+    ASSIGNED { v (mV) i (mA/cm2) }
+    STATE { x }
+    BREAKPOINT { SOLVE eqs  i = 0.001*x*(v + 70) }
+    LINEAR eqs { ~ x = 1 }
+    """
+    problems = nmodl.check(text)
+    assert [msg for _, msg in problems] == ["LINEAR block is not supported"], problems

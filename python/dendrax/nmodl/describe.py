@@ -199,6 +199,8 @@ class Walker:
             return
         if t in REFUSED_NODES:
             self.problem(ln, _refused(t))
+            if t in ("LinearBlock", "NonLinearBlock", "DiscreteBlock", "PartialBlock"):
+                self.d.refused_blocks.add(_name(b))  # a SOLVE of it: no second problem
             return
         handler = getattr(self, f"_{t}", None)
         if handler is None:

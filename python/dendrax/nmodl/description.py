@@ -146,6 +146,7 @@ class Description:
     net_receive: tuple | None = None  # (args, body, locals, line)
     used: set = field(default_factory=set)  # every variable name read or written anywhere
     valued: dict = field(default_factory=dict)  # name -> line of a call used as a value
+    refused_blocks: set = field(default_factory=set)  # LINEAR, NONLINEAR, ... blocks' names
 
 
 TOO_DEEP = ("an expression nested too deeply, or too long a sum or product, for dendrax "

@@ -69,7 +69,7 @@ def check(d: Description, problem, lines) -> None:
         elif block in d.functions and d.functions[block].kind == "PROCEDURE":
             if method is not None:
                 problem(ln, f"SOLVE {block} METHOD {method}: a PROCEDURE is solved without METHOD")
-        else:
+        elif block not in d.refused_blocks:
             problem(ln, f"SOLVE {block}: no DERIVATIVE, KINETIC or PROCEDURE named {block}")
     elif d.states and not pools:
         changing = [b for b in d.blocks.values()]
