@@ -552,6 +552,9 @@ def test_builder_and_connect_errors():
         net.poisson_source("5", 1, stop=10.0)
     with pytest.raises(ValueError, match=r"rate x duration = 1e\+10 spikes expected"):
         net.poisson_source(1e12, 1, stop=10.0)
+    with pytest.raises(ValueError, match=r"start and stop must be finite \(ms; the train is "
+                                         r"drawn up front\), got start=0.0, stop=inf"):
+        net.poisson_source(10.0, 1, stop=float("inf"))
     # never a truncated index, a boolean read as 0 or 1, or a dropped cell
     with pytest.raises(ValueError, match=r"pre must be cell indices \(whole numbers\), got \[0.7\]"):
         net.fully_connect([0.7], [1], "Exp2Syn", weight=0.001)

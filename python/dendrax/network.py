@@ -202,7 +202,10 @@ class Network:
                              (("rate", rate, "Hz"), ("start", start, "ms"), ("stop", stop, "ms")))
         if not (np.isfinite(rate) and rate >= 0):
             raise ValueError(f"rate must be a finite number >= 0 Hz, got {rate!r}")
-        if not (np.isfinite(start) and np.isfinite(stop) and 0 <= start <= stop):
+        if not (np.isfinite(start) and np.isfinite(stop)):
+            raise ValueError(f"start and stop must be finite (ms; the train is drawn up front), "
+                             f"got start={start}, stop={stop}")
+        if not 0 <= start <= stop:
             raise ValueError(f"need 0 <= start <= stop (ms), got start={start}, stop={stop}")
         mean = rate * (stop - start) * 1e-3
         if mean > 1e8:
