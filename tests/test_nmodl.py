@@ -1010,3 +1010,14 @@ def test_a_solve_of_a_refused_block_is_one_problem():
     """
     problems = nmodl.check(text)
     assert [msg for _, msg in problems] == ["LINEAR block is not supported"], problems
+
+
+def test_prose_and_one_line_texts_are_not_misread():
+    """Review: a TITLE mentioning VERBATIM or COMMENT is prose (it was read as an
+    unterminated block); one line of NMODL text holding '{' is text, not a path (it raised
+    OSError: file name too long)."""
+    leak = ("NEURON {{ SUFFIX {} NONSPECIFIC_CURRENT i }} PARAMETER {{ g = 0.001 (S/cm2) }} "
+            "ASSIGNED {{ v (mV) i (mA/cm2) }} BREAKPOINT {{ i = g*(v + 70) }}")
+    assert nmodl.check("TITLE leak, no VERBATIM code\n" + leak.format("prose1")) == []
+    assert nmodl.check("TITLE leak (COMMENT block below removed)\n" + leak.format("prose2")) == []
+    assert nmodl.check(leak.format("oneline")) == []

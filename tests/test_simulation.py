@@ -841,3 +841,40 @@ def test_a_mechanisms_settings_are_part_of_what_is_compiled():
     Leak.scale = 1.0
     after = float(dx.simulate(cell, 100.0, 0.025, v_init=-65.0).traces[0, -1])
     assert before == pytest.approx(-65.0, abs=1e-6) and after == pytest.approx(-50.0, abs=1e-6)
+
+
+def test_equal_mechanisms_share_compiled_code_and_odd_attributes_are_harmless():
+    """Review of mechanism_key: fresh cells whose mechanism instances are equal (a NaN made
+    in __init__ equals itself; a function attribute is code, not a setting) share one
+    compiled loop; a traced value a plugin leaves on itself is no setting (it broke
+    lowering); two cells of one network inserting one name with different settings are
+    refused (the first one's setting ran for both)."""
+    from dendrax import simulation
+    from dendrax.mechanisms import Channel
+
+    class Odd(Channel):
+        name = "odd_settings_leak"
+        params = {"g": 1e-3}
+
+        def __init__(self, e=-70.0):
+            self.e, self.unset = e, float("nan")
+            self.shape = lambda x: jnp.tanh(x)
+
+        def current(self, v, states, params, env):
+            self.last = v  # a tracer, left behind
+            return {"": params["g"] * (v - self.e)}
+
+    def build(e=-70.0):
+        cell = dx.Cell.ball_and_stick(nseg=1)
+        cell.insert(Odd(e)).record("v")
+        return cell
+
+    dx.simulate(build(), 2.0, 0.1)
+    size = simulation.advance._cache_size()
+    for _ in range(2):
+        dx.simulate(build(), 2.0, 0.1)
+    assert simulation.advance._cache_size() == size
+    net = dx.Network([build(-70.0), build(-50.0)])
+    with pytest.raises(ValueError, match="two cells of this network insert "
+                                         "'odd_settings_leak' with different settings"):
+        dx.simulate(net, 2.0, 0.1)

@@ -186,16 +186,17 @@ def off_grid(layout, params, dt) -> list:
     ``simulate`` turns into NaN outputs, as ``checks.check_values``' (concrete ones are
     refused by ``sized``)."""
     out = []
-    tics_per_step = round(float(dt) * TICS_PER_MS)
     for pop in layout.populations:
         if not isinstance(pop.model, Generator):
             continue
         values = params["populations"][pop.name]
         for k in ("start", "stop"):
             edge = values.get(k)
-            if isinstance(edge, jax.core.Tracer):
-                tics = jnp.floor(jnp.where(jnp.isfinite(edge), edge, 0.0) * TICS_PER_MS + 0.5)
-                out.append(jnp.any(tics % tics_per_step != 0))
+            if isinstance(edge, jax.core.Tracer):  # in steps, to the dtype's rounding (a
+                steps = jnp.where(jnp.isfinite(edge), edge, 0.0) / dt  # float32 grid point
+                whole = jnp.round(steps)                              # is a few ulp off)
+                tol = 16 * jnp.finfo(steps.dtype).eps * jnp.maximum(jnp.abs(steps), 1.0)
+                out.append(jnp.any(jnp.abs(steps - whole) > tol))
         interval = values.get("dt") if pop.model.name == "noise_generator" else None
         if isinstance(interval, jax.core.Tracer):
             steps = interval / dt

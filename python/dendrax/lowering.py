@@ -41,7 +41,7 @@ from .locations import Location
 from .mechanisms.base import IonPool
 from .recordables import mechanism_quantity, synapse_quantity
 from .model import (EventInputs, GradedPlacement, Model, PlasticPlacement, Placement,
-                    PointPlacement, Recording, StaticInputs)
+                    PointPlacement, Recording, StaticInputs, mechanism_key)
 from .names import ion_quantity
 from .extracellular.fields import device_tables, lower_fields
 from .wiring import NeuronRef, Wiring
@@ -217,6 +217,10 @@ def _lower(cells: tuple, wiring) -> Lowered:
             if type(other) is not type(m):
                 raise ValueError(f"two different mechanisms are named {name!r} in this network "
                                  f"({type(other).__qualname__} and {type(m).__qualname__})")
+            if other is not m and mechanism_key(other) != mechanism_key(m):
+                raise ValueError(f"two cells of this network insert {name!r} with different "
+                                 "settings (instances of one class that differ): give one of "
+                                 "them another name")
     placements, channel_nodes, channel_params = [], {}, {}
     for name, m in mechs.items():
         mask = np.concatenate([c.mechanism_nodes.get(name, np.zeros(c.n_nodes, bool)) for c in cells])
@@ -269,6 +273,9 @@ def _lower(cells: tuple, wiring) -> Lowered:
                                      "conn_local": [], "conn_source": [], "pre": []})
         if type(g["mech"]) is not type(mech):
             raise ValueError(f"two different synapse kinds are named {name!r}")
+        if g["mech"] is not mech and mechanism_key(g["mech"]) != mechanism_key(mech):
+            raise ValueError(f"two synapses named {name!r} have different settings (instances "
+                             "of one class that differ): give one of them another name")
         return g
 
     for c, cell in enumerate(cells):

@@ -10,9 +10,11 @@ structure compare equal, so they share compiled code.
 
 from __future__ import annotations
 
+import types
 from dataclasses import dataclass, field
 from functools import cached_property
 
+import jax
 import numpy as np
 
 from .mechanisms.base import Channel, GradedSynapse, IonPool, Synapse
@@ -26,40 +28,49 @@ def _bytes(a):
     return None if a is None else (a.dtype.str, a.tobytes())
 
 
-def _frozen(v):
-    """A hashable image of a setting's value (numbers, text, arrays, containers of them)."""
+def _frozen(v, depth: int = 0):
+    """A hashable image of a setting's value (numbers, text, arrays, containers of them,
+    objects by their attributes); floats by their bits (a NaN setting equals itself)."""
+    if depth > 8:  # a cycle, or something too deep to be a setting
+        return ("object", id(v))
+    if isinstance(v, float):
+        return ("float", v.hex())
     if isinstance(v, dict):
-        return tuple(sorted(((str(k), _frozen(x)) for k, x in v.items()), key=lambda kv: kv[0]))
+        return tuple(sorted(((str(k), _frozen(x, depth + 1)) for k, x in v.items()),
+                            key=lambda kv: kv[0]))
     if isinstance(v, (list, tuple, set, frozenset)):
-        items = [_frozen(x) for x in v]
+        items = [_frozen(x, depth + 1) for x in v]
         return ("set", tuple(sorted(items, key=repr))) if isinstance(v, (set, frozenset)) \
             else (type(v).__name__, tuple(items))
-    if isinstance(v, np.ndarray) or (hasattr(v, "shape") and hasattr(v, "dtype")):
+    if isinstance(v, jax.core.Tracer):  # left on the mechanism by a trace (in a container)
+        return None
+    if isinstance(v, np.ndarray) or isinstance(v, (jax.Array, np.generic)):
         a = np.asarray(v)
         return ("array", a.shape, a.dtype.str, a.tobytes())
+    if hasattr(v, "__dict__") and type(v).__eq__ is object.__eq__ and not callable(v) \
+            and not isinstance(v, (type, types.ModuleType)):  # an object of settings: by
+        return (type(v), _frozen(vars(v), depth + 1))        # them (a copy equals it)
     try:
         hash(v)
         return v
     except TypeError:
-        return repr(v)
+        return ("object", id(v))
 
 
 def mechanism_key(mech) -> tuple:
     """What identifies a mechanism's code for compiling: its class and every setting of
     it, its instance's attributes and its classes' (a plugin's ``__init__`` arguments,
     an NMODL class's ``newton_iterations``, changed after a run: each compiles anew, never
-    running another setting's code)."""
+    running another setting's code). Methods and other callables are the class's code."""
     settings = {}
     for cls in reversed(type(mech).__mro__):
         if cls is object:
             continue
-        for k, v in vars(cls).items():
-            if not k.startswith("__") and not callable(v) \
-                    and not isinstance(v, (property, staticmethod, classmethod)):
-                settings[k] = v
+        settings.update((k, v) for k, v in vars(cls).items() if not k.startswith("__"))
     settings.update(vars(mech) if hasattr(mech, "__dict__") else {})
-    return (type(mech).__module__, type(mech).__qualname__, id(type(mech)),
-            tuple((k, _frozen(v)) for k, v in sorted(settings.items())))
+    return (type(mech), tuple((k, _frozen(v)) for k, v in sorted(settings.items())
+                              if not callable(v) and not isinstance(
+                                  v, (property, staticmethod, classmethod, jax.core.Tracer))))
 
 
 @dataclass(frozen=True, eq=False)

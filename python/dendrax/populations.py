@@ -66,6 +66,14 @@ class Population:
 MAX_NEURONS = 10 ** 8
 
 
+def _ndim(x) -> int:
+    """Dimensions of an array-like (a list, range, numpy or JAX array); 1 for a ragged one."""
+    try:
+        return np.ndim(x)
+    except ValueError:
+        return 1
+
+
 def population_spec(populations: list, model, n: int, name: str | None, spike_times,
                     surrogate, params: dict) -> PopulationSpec:
     """The checked description of a new population after ``populations`` (``Network.population``
@@ -110,12 +118,11 @@ def population_spec(populations: list, model, n: int, name: str | None, spike_ti
     trains = ()
     if isinstance(mech, SpikeGenerator):
         spike_times = magnitude(spike_times, "ms", "spike_times")
-        if spike_times is not None and not isinstance(spike_times, (list, tuple, np.ndarray)):
+        if spike_times is not None and _ndim(spike_times) == 0:
             raise ValueError(f"spike_generator spike_times: give a list of times (ms), or one "
                              f"list per neuron, got {spike_times!r}")
         times = [] if spike_times is None else list(spike_times)
-        if not times or not isinstance(times[0], (list, tuple, np.ndarray)):  # one list
-            # (maybe empty) for every member
+        if not times or _ndim(times[0]) == 0:  # one list (maybe empty) for every member
             times = [times] * n
         if len(times) != n:
             raise ValueError(f"spike_generator: give one list of spike times, or {n} lists")

@@ -305,8 +305,8 @@ def _resumed_state(resume, model, core, dt):
 def random_key(key):
     """A JAX PRNG key from an int seed or a key; a ValueError for anything else."""
     if isinstance(key, (int, np.integer)) and not isinstance(key, bool):
-        if not 0 <= key < 2 ** 31:  # 2**70 overflowed inside JAX; without x64 it keeps 32
-            raise ValueError(f"key must be an int seed in [0, 2**31) or a JAX PRNG key, got "
+        if not 0 <= key < 2 ** 32:  # 2**70 overflowed inside JAX; without x64 it keeps 32
+            raise ValueError(f"key must be an int seed in [0, 2**32) or a JAX PRNG key, got "
                              f"{key}")                      # bits (2**62 was the seed 0)
         return jax.random.PRNGKey(key)
     if isinstance(key, (jax.Array, np.ndarray)) and (

@@ -681,7 +681,7 @@ def _unterminated(text: str) -> tuple[str | None, int]:
     parser reads such a block to the end of the file and returns what came before it."""
     block, start = None, 0
     for n, line in enumerate(text.splitlines(), 1):
-        rest = line
+        rest = "" if block is None and re.match(r"\s*TITLE\b", line) else line  # prose
         while rest:
             if block is None:
                 code = re.split(r"[:?]", rest, maxsplit=1)[0]  # after : or ?, a comment
@@ -731,6 +731,13 @@ def describe(text: str, source: str = "<text>") -> Description:
     return d
 
 
+def _exists(path: str) -> bool:
+    try:
+        return Path(path).exists()
+    except OSError:  # one line of NMODL text is no file name (too long, say)
+        return False
+
+
 def read(path_or_text) -> tuple[str, str]:
     """(text, source name) of a path or of NMODL text itself."""
     if not isinstance(path_or_text, (str, Path)):
@@ -739,7 +746,7 @@ def read(path_or_text) -> tuple[str, str]:
     if isinstance(path_or_text, str) and not path_or_text.strip():
         raise ValueError("empty NMODL path or text")
     if isinstance(path_or_text, Path) or ("\n" not in path_or_text and (
-            "{" not in path_or_text or Path(path_or_text).exists())):  # a path may hold "{"
+            "{" not in path_or_text or _exists(path_or_text))):  # a path may hold "{"
         p = Path(path_or_text)
         if not p.exists():
             raise FileNotFoundError(f"no NMODL file {str(p)!r}")
