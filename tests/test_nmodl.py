@@ -1,7 +1,8 @@
-"""NMODL import without running NEURON: what loads, as what, refusals with their lines,
-unit factors, differentiability, registration, the CLI and the plugin package.
+"""NMODL import without running NEURON: what loads, as what, unit factors,
+differentiability, registration, the CLI and the plugin package.
 
-(The agreement with NEURON compiling the same files is tests/test_nmodl_neuron.py.)
+(The agreement with NEURON compiling the same files is tests/test_nmodl_neuron.py; the
+refusals, with their lines, tests/test_nmodl_refusals.py.)
 References here are independent of the generator: dendrax's hand-written Hay channels
 (mechanisms/hay.py), the constants of mechanisms/base.py, closed-form expressions written
 out in numpy, and central finite differences for gradients.
@@ -11,14 +12,12 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import warnings
 from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
 
 pytest.importorskip("neuron.nmodl", reason="NEURON's NMODL framework (dendrax[nmodl])")
 
@@ -227,7 +226,7 @@ def test_unit_factors_as_neuron():
     u.define("mM", "milli/liter")
     assert u.factor("mM", "mole/liter") == float.fromhex("0x1.071f77905d352p-89")  # nocmodl
     assert u.factor("micro", "1") == 1e-6
-    from dendrax.nmodl.describe import read
+    from dendrax.nmodl.source import read
     d = nmodl.describe(*read(HERE / "nmodl" / "CaDynamics_E2.mod"))
     assert d.constants["FARADAY"][0] == FARADAY
 
@@ -419,246 +418,6 @@ def test_net_receive_runs_once_per_event_only_where_events_arrive():
     np.testing.assert_allclose(g, expected, rtol=1e-12, atol=1e-18)
 
 
-# --- refusals, with the construct and the line ------------------------------------------------
-
-BASE = """NEURON {{
-    SUFFIX bad
-    USEION k READ ek WRITE ik
-    {neuron}
-}}
-PARAMETER {{ gbar = 0.01 (S/cm2) }}
-ASSIGNED {{ v (mV) ek (mV) ik (mA/cm2) }}
-STATE {{ n }}
-BREAKPOINT {{
-    SOLVE st METHOD {method}
-    ik = gbar * n * (v - ek)
-}}
-DERIVATIVE st {{
-    {deriv}
-}}
-{extra}
-"""
-
-
-def _bad(neuron="", method="cnexp", deriv="n' = (1 - n) / 5", extra=""):
-    return BASE.format(neuron=neuron, method=method, deriv=deriv, extra=extra)
-
-
-REFUSALS = {
-    "verbatim": (_bad(extra="PROCEDURE f() {\nVERBATIM\n  nrn_flag = 1;\nENDVERBATIM\n}"), 17,
-                 "VERBATIM"),
-    # a FUNCTION's C return would replace its value (a PROCEDURE's closing "return 0;" is
-    # read as the no-op it is, tests/nmodl_cases/mainenx.mod)
-    "verbatim return in a function": (
-        _bad(extra="FUNCTION g() {\ng = 1\nVERBATIM\n  return 0;\nENDVERBATIM\n}"), 18,
-        "VERBATIM"),
-    "pointer": (_bad(neuron="POINTER pp"), 4, "POINTER"),
-    "function_table": (_bad(extra="FUNCTION_TABLE tab(x)"), 16, "FUNCTION_TABLE"),
-    "watch": (_bad(extra="NET_RECEIVE(w) {\n  WATCH (v > 0) 2\n}"), 17, "WATCH"),
-    "net_send": (_bad(extra="NET_RECEIVE(w) {\n  net_send(1, 1)\n}"), 17, "net_send"),
-    "initial in net_receive": (_bad(extra="NET_RECEIVE(w) {\n  INITIAL { n = 0 }\n}"), 17,
-                               "INITIAL inside NET_RECEIVE"),
-    "time": (_bad(deriv="n' = (1 - n) / 5 + t"), 14, "'t'"),
-    "unknown ion": (_bad(neuron="USEION h READ eh"), 4, "USEION h"),
-    "nonlinear cnexp": (_bad(deriv="n' = (1 - n) / 5 - n * n"), 14, "cnexp needs n' linear"),
-    "method": (_bad(method="runge"), 10, "METHOD runge"),
-    "undeclared": (_bad(deriv="n' = (ninf - n) / 5"), 14, "'ninf' is used but not declared"),
-    "array": (_bad(extra="ASSIGNED { arr[3] }"), 16, "array"),
-    "syntax": (_bad(deriv="n' = (1 - n) / "), 15, "syntax error"),
-    # nocmodl refuses these; loading them would let the later declaration silently win
-    "two suffixes": (_bad(neuron="SUFFIX other"), 4, "a second SUFFIX (other) after bad"),
-    "parameter twice": (_bad(extra="PARAMETER { gbar = 0.02 (S/cm2) }"), 16,
-                        "gbar is declared twice in PARAMETER"),
-    "parameter twice on one line": (_bad(extra="PARAMETER { c = 1 c = 2 }"), 16,
-                                    "c is declared twice in PARAMETER"),
-    "parameter and state": (_bad(extra="PARAMETER { n = 1 }"), 16,
-                            "n is declared twice (STATE, then PARAMETER)"),
-    "empty limits": (_bad(extra="PARAMETER { a = 0.5 <1, 0> }"), 16, "limits <1, 0> admit no value"),
-    "infinite": (_bad(extra="PARAMETER { big = 1e400 }"), 16, "big = inf: not a finite number"),
-    # nocmodl compiles these to C; dendrax inlines while tracing, so it would never end
-    "recursion": (_bad(extra="FUNCTION fact(k) {\n  if (k > 1) { fact = k * fact(k - 1) } else { fact = 1 }\n}"),
-                  16, "FUNCTION fact calls itself (fact -> fact)"),
-    "mutual recursion": (_bad(extra="FUNCTION f(x) { f = g(x) }\nPROCEDURE g(x) { f(x) }"), 16,
-                         "FUNCTION f calls itself (f -> g -> f)"),
-    # bad-input audit: each of these loaded and simulated something else than NEURON
-    "unterminated comment": (_bad(extra="COMMENT\n no end"), 16, "COMMENT has no ENDCOMMENT"),
-    "unterminated verbatim": (_bad(extra="VERBATIM\n x = 1;"), 16,
-                              "VERBATIM has no ENDVERBATIM"),
-    "reading a derivative": (_bad(deriv="n' = (1 - n) / 5 - 0 * n'"), 14,
-                             "reading a derivative n'"),
-    "second breakpoint": (_bad(extra="BREAKPOINT { ik = 0 }"), 16,
-                          "a second BREAKPOINT block (the first at line 9): merge them"),
-    "second initial": (_bad(extra="INITIAL { n = 0 }\nINITIAL { n = 1 }"), 17,
-                       "a second INITIAL block (the first at line 16)"),
-    "function twice": (_bad(extra="FUNCTION f() { f = 1 }\nFUNCTION f() { f = 2 }"), 17,
-                       "FUNCTION f is defined twice (the first at line 16)"),
-    "function and procedure": (_bad(extra="FUNCTION f() { f = 1 }\nPROCEDURE f() { }"), 17,
-                               "PROCEDURE f is defined twice (the first at line 16)"),
-    "derivative twice": (_bad(extra="DERIVATIVE st { n' = -n }"), 16,
-                         "DERIVATIVE st is defined twice (the first at line 13)"),
-    "constant twice": (_bad(extra="CONSTANT { c = 1 c = 2 }"), 16,
-                       "c is declared twice in CONSTANT"),
-    "constant and parameter": (_bad(extra="CONSTANT { gbar = 1 }"), 16,
-                               "gbar is declared twice (PARAMETER, then CONSTANT)"),
-    "infinite constant": (_bad(extra="CONSTANT { big = 1e400 }"), 16,
-                          "CONSTANT big = inf: not a finite number"),
-    "infinite unit factor": (_bad(extra="UNITS { big = 1e400 (mV) }"), 16,
-                             "unit factor big = inf: not a finite number"),
-    "undeclared FARADAY": (_bad(deriv="n' = (1 - n) / 5 + 0 * FARADAY"), 14,
-                           "'FARADAY' is used but not declared: define it in the UNITS block, "
-                           "e.g. FARADAY = (faraday) (coulombs)"),
-    "fractional valence": (_bad(neuron="USEION ca READ eca VALENCE 2.5"), 4,
-                           "USEION ca VALENCE 2.5: dendrax's ca has charge 2"),
-    "procedure as a value": (_bad(extra="PROCEDURE p() { }\nFUNCTION f() { f = p() }"), 17,
-                             "PROCEDURE p is used as a value (NEURON gives 0)"),
-}
-
-
-@pytest.mark.parametrize("case", list(REFUSALS))
-def test_refused_with_construct_and_line(case):
-    text, line, words = REFUSALS[case]
-    with pytest.raises(NmodlError) as err:
-        nmodl.load(text, register=False)
-    assert any(ln == line and words in msg for ln, msg in err.value.problems), err.value.problems
-    assert f":{line}: " in str(err.value)
-    assert nmodl.check(text), "check reports the problem too"
-
-
-def test_refused_where_the_whole_file_decides():
-    """Audit: a current set on some paths only (0 on the others, where NEURON keeps its
-    last value), an expression too deep to translate (a RecursionError), a state-dependent
-    << flux in a STEADYSTATE solve, v read in NET_RECEIVE through a FUNCTION, a CONSTANT
-    named as the mechanism: each an NmodlError, nothing loaded."""
-    if_only = _bad().replace("ik = gbar * n * (v - ek)", "if (v > -60) { ik = gbar * n * (v - ek) }")
-    deep = _bad().replace("ik = gbar * n * (v - ek)", "ik = " + " + ".join(["n"] * 3000))
-    flux = """NEURON { SUFFIX flux NONSPECIFIC_CURRENT i }
-    ASSIGNED { v (mV) i (mA/cm2) }
-    STATE { A B }
-    INITIAL { SOLVE k STEADYSTATE sparse }
-    BREAKPOINT { SOLVE k METHOD sparse  i = 0.001*B*(v + 70) }
-    KINETIC k { ~ A <-> B (0.3, 0.1)  ~ B << (-0.02*B) }
-    """
-    through = """NEURON { POINT_PROCESS through NONSPECIFIC_CURRENT i }
-    ASSIGNED { v (mV) i (nA) }
-    STATE { g (uS) }
-    BREAKPOINT { SOLVE state METHOD cnexp  i = g*v }
-    DERIVATIVE state { g' = -g }
-    NET_RECEIVE(w (uS)) { g = g + w*vdep() }
-    FUNCTION vdep() { vdep = 1/(1 + exp(-(v + 60)/5)) }
-    """
-    named = _bad().replace("SUFFIX bad", "SUFFIX cst") + "CONSTANT { cst = 2 }"
-    for text, words in ((if_only, "BREAKPOINT sets the current ik on some paths only"),
-                        (deep, "an expression nested too deeply, or too long a sum or product"),
-                        (flux, "a << flux that depends on a state, in a STEADYSTATE solve"),
-                        (through, "'v' in NET_RECEIVE (through FUNCTION vdep)"),
-                        (named, "the CONSTANT or UNITS factor cst has the mechanism's name")):
-        with pytest.raises(NmodlError) as err:
-            nmodl.load(text, register=False)
-        assert any(words in msg for _, msg in err.value.problems), err.value.problems
-
-
-def test_names_the_generated_code_uses_are_kept_apart():
-    """A TITLE with quotes and backslashes, SUFFIX rt (the runtime's module name), a
-    FUNCTION named assigned, a CONSTANT named Channel: each loads and runs as the same
-    file with plain names does (they broke the generated Python)."""
-    plain = _bad().replace("SUFFIX bad", "SUFFIX plain")
-    runs = []
-    for text in (plain,
-                 'TITLE Kv "A-type" \\ \n' + _bad().replace("SUFFIX bad", "SUFFIX rt"),
-                 _bad(extra="FUNCTION assigned(x) { assigned = x }").replace(
-                     "SUFFIX bad", "SUFFIX fas").replace("(1 - n) / 5", "(assigned(1) - n) / 5"),
-                 _bad(extra="CONSTANT { Channel = 5 }").replace("SUFFIX bad", "SUFFIX cch")
-                 .replace("(1 - n) / 5", "(1 - n) / Channel")):
-        mech = nmodl.load(text, register=False)
-        cell = dx.Cell.from_sections([{"length": 10.0, "diam": 10.0, "region": "soma"}])
-        cell.insert(mech).record(f"{mech.name}.n")
-        runs.append(np.asarray(dx.simulate(cell, 2.0, 0.025).traces))
-    assert np.ptp(runs[0]) > 0.1
-    for r in runs[1:]:
-        np.testing.assert_array_equal(r, runs[0])
-
-
-@settings(max_examples=25, deadline=None)
-@given(st.integers(1, 5).flatmap(lambda n: st.lists(
-    st.lists(st.integers(0, n - 1), max_size=3), min_size=n, max_size=n)))
-def test_recursion_refused_exactly_on_call_cycles(callees):
-    """Random call graphs of FUNCTIONs: those on a cycle (reachable from themselves, by a
-    transitive closure computed here) are refused, and only those."""
-    n = len(callees)
-    funcs = "\n".join(f"FUNCTION f{i}(x) {{ f{i} = x" + "".join(f" + f{j}(x)" for j in calls)
-                      + " }" for i, calls in enumerate(callees))
-    reach = np.zeros((n, n), bool)
-    for i, calls in enumerate(callees):
-        reach[i, calls] = True
-    for _ in range(n):
-        reach |= (reach.astype(int) @ reach.astype(int)) > 0
-    cyclic = {f"f{i}" for i in range(n) if reach[i, i]}
-    text = _bad(extra=funcs)
-    problems = nmodl.check(text)
-    flagged = {m.split()[1] for _, m in problems if "calls itself" in m}
-    assert flagged == cyclic, (callees, problems)
-    if not cyclic:
-        nmodl.load(text, register=False)  # the rest of the file is fine
-
-
-def test_every_problem_is_reported_at_once():
-    text = _bad(neuron="POINTER pp", deriv="n' = (1 - n) / 5 + t")
-    problems = nmodl.check(text)
-    assert {ln for ln, _ in problems} >= {4, 14}
-
-
-RUNAWAY = """NEURON {
-    SUFFIX runaway
-    NONSPECIFIC_CURRENT i
-    RANGE k
-}
-PARAMETER { k = 1e6 (/ms) }
-ASSIGNED { v (mV) i (mA/cm2) }
-STATE { m }
-INITIAL { m = 1 }
-BREAKPOINT {
-    SOLVE st METHOD derivimplicit
-    i = 1e-6 * m * (v + 65)
-}
-DERIVATIVE st { m' = k * m * m * m }
-"""
-
-
-def test_newton_that_does_not_converge_gives_nan_not_a_wrong_state():
-    """derivimplicit's 8 Newton iterations from m = 1 on m' = k m^3 (k = 1e6/ms): the
-    implicit step's root (m ~ -0.034) is far, and the last iterate still moves by a third.
-    dendrax returns NaN for that compartment (a finite state that solves nothing would be
-    a silent wrong answer; NEURON iterates up to 50 times and stops with "not converged"
-    beyond), while a mild k converges to the root of the backward-Euler equation."""
-    cls = nmodl.load(RUNAWAY, register=False)
-    mech, v = cls(), jnp.full(2, -65.0)
-    env = {"celsius": jnp.asarray(6.3)}
-    for k, converged in ((1e6, False), (0.01, True)):
-        params = {"k": jnp.full(2, k)}
-        s = mech.advance(v, mech.steady_state(v, params, env), params, env, 0.025)
-        if converged:
-            m = np.asarray(s["m"])  # backward Euler: m - 1 = dt k m^3
-            np.testing.assert_allclose(m - 1.0, 0.025 * k * m ** 3, rtol=1e-12)
-        else:
-            assert np.isnan(np.asarray(s["m"])).all()
-    # with more iterations (docs/nmodl.md) the stiff step converges too
-    cls.newton_iterations = 40
-    params = {"k": jnp.full(2, 1e6)}
-    m = np.asarray(mech.advance(v, mech.steady_state(v, params, env), params, env, 0.025)["m"])
-    np.testing.assert_allclose(m - 1.0, 0.025 * 1e6 * m ** 3, rtol=1e-9, atol=1e-12)
-
-
-def test_missing_file_and_missing_current():
-    with pytest.raises(FileNotFoundError, match="no NMODL file"):
-        nmodl.load("does/not/exist.mod")
-    with pytest.raises(ValueError, match="empty NMODL path or text"):
-        nmodl.load("")
-    with pytest.raises(TypeError, match="give a path to an NMODL file or its text"):
-        nmodl.load(None)
-    with pytest.raises(NmodlError, match="writes no current"):
-        nmodl.load("NEURON { SUFFIX quiet }\nPARAMETER { a = 1 }\n", register=False)
-
-
 # --- differentiable, jitted, in every PARAMETER -------------------------------------------------
 
 def _rollout_loss(cls, v, params, steps=40, dt=0.025):
@@ -786,14 +545,15 @@ def test_load_registers_by_name_and_warns_on_taken_names():
 
 def test_cli_check(capsys, tmp_path):
     bad = tmp_path / "bad.mod"
-    bad.write_text(REFUSALS["pointer"][0])
+    bad.write_text("NEURON { SUFFIX ptr NONSPECIFIC_CURRENT i POINTER pp }\n"
+                   "ASSIGNED { v (mV) i (mA/cm2) pp }\nBREAKPOINT { i = 0 }\n")
     assert nmodl_main(["nmodl", "--check", str(CASES)]) == 0
     out = capsys.readouterr().out
     assert "kin3.mod: supported: Channel kin3" in out and "METHOD sparse" in out
     assert "exp2synx.mod: supported: Synapse Exp2Synx" in out
     assert nmodl_main(["nmodl", "--check", str(bad), str(CASES / "hhx.mod")]) == 1
     out = capsys.readouterr().out
-    assert "bad.mod: NOT supported" in out and "line 4: POINTER is not supported" in out
+    assert "bad.mod: NOT supported" in out and "line 1: POINTER is not supported" in out
     assert nmodl_main(["nmodl", str(bad), "-o", str(tmp_path / "pkg")]) == 2
     assert "POINTER" in capsys.readouterr().err
 
@@ -932,92 +692,3 @@ def test_a_latin1_file_loads_as_its_utf8_twin(tmp_path):
         (tmp_path / encoding / "hhx.mod").write_bytes(latin.encode(encoding))
     assert nmodl.source(tmp_path / "latin-1" / "hhx.mod").replace("latin-1", "utf-8") == \
         nmodl.source(tmp_path / "utf-8" / "hhx.mod")
-
-
-def test_a_math_function_with_the_wrong_number_of_arguments_is_refused():
-    text = (CASES / "hhx.mod").read_text()
-    assert "exp(" in text
-    bad = text.replace("exp(", "exp(1, ", 1)
-    with pytest.raises(NmodlError, match=r"exp\(\) takes 1 argument, got 2"):
-        nmodl.source(bad)
-
-
-def test_a_refused_declaration_still_declares_its_name():
-    """An array or non-finite PARAMETER is refused once, where it is declared: no second
-    "used but not declared" problem where it is used."""
-    text = """NEURON { SUFFIX arr RANGE g NONSPECIFIC_CURRENT i }
-PARAMETER { g[3] (S/cm2) big = 1e400 }
-ASSIGNED { v (mV) i (mA/cm2) w[2] }
-BREAKPOINT { i = g*(v + 70) + big + w }
-"""
-    with pytest.raises(NmodlError) as err:
-        nmodl.load(text, register=False)
-    assert [m for _, m in err.value.problems] == [
-        "PARAMETER big = inf: not a finite number", "array PARAMETER g[...] is not supported",
-        "array ASSIGNED w[...] is not supported"]
-
-
-def test_names_of_simulator_variables_as_locals_and_arguments_are_theirs():
-    """'t' as a FUNCTION's argument or a LOCAL, 'diam' as a point process's LOCAL: the
-    file's own names, as nocmodl reads them (they were refused as the time and the
-    geometry); 't' as the time is still refused."""
-    targ = _bad(extra="FUNCTION f(t) { f = 1 + 0*t }").replace("(1 - n) / 5", "(f(1) - n) / 5")
-    tlocal = _bad(deriv="LOCAL t\n    t = 5\n    n' = (1 - n) / t")
-    for text in (targ, tlocal):
-        assert nmodl.check(text) == []
-    pdiam = """NEURON { POINT_PROCESS pdiam NONSPECIFIC_CURRENT i }
-    ASSIGNED { v (mV) i (nA) }
-    STATE { g (uS) }
-    BREAKPOINT { SOLVE st METHOD cnexp  i = g*v }
-    DERIVATIVE st { LOCAL diam  diam = 2  g' = -g/diam }
-    NET_RECEIVE(w (uS)) { g = g + w }
-    """
-    syn = nmodl.load(pdiam, register=False)
-    cell = dx.Cell.ball_and_stick()
-    site = cell.section(1)(0.5)
-    cell.synapse(syn, site, spike_times=[1.0], weight=0.01).record("pdiam.g", site)
-    res = dx.simulate(cell, 5.0, 0.025)
-    t, g = np.asarray(res.t), np.asarray(res["pdiam.g", site])
-    after = t > 1.0 + 0.0125
-    np.testing.assert_allclose(g[after], 0.01 * np.exp(-(t[after] - 1.0) / 2.0), rtol=1e-12)
-    assert any("'t' (time)" in msg for _, msg in nmodl.check(_bad(deriv="n' = (1 - n) / 5 + t")))
-
-
-def test_a_name_loaded_again_from_another_file_warns():
-    """Loading the same file again (edited) replaces its class quietly; another file with
-    the same SUFFIX replaces it with a warning (it replaced it silently)."""
-    first = _bad().replace("SUFFIX bad", "SUFFIX twice_loaded")
-    path = HERE / "nmodl_cases" / "hhx.mod"
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        nmodl.load(first)
-        nmodl.load(first)
-        nmodl.load(path)
-        nmodl.load(path)
-    with pytest.warns(RuntimeWarning, match=r"'hhx' \(loaded from .*hhx.mod\) is replaced by "
-                                            r"the one from <text>"):
-        nmodl.load(path.read_text())
-
-
-def test_a_solve_of_a_refused_block_is_one_problem():
-    """A LINEAR block that BREAKPOINT solves: its refusal alone (a second problem said the
-    SOLVE named no DERIVATIVE, KINETIC or PROCEDURE)."""
-    text = """NEURON { SUFFIX lin NONSPECIFIC_CURRENT i }
-    ASSIGNED { v (mV) i (mA/cm2) }
-    STATE { x }
-    BREAKPOINT { SOLVE eqs  i = 0.001*x*(v + 70) }
-    LINEAR eqs { ~ x = 1 }
-    """
-    problems = nmodl.check(text)
-    assert [msg for _, msg in problems] == ["LINEAR block is not supported"], problems
-
-
-def test_prose_and_one_line_texts_are_not_misread():
-    """Review: a TITLE mentioning VERBATIM or COMMENT is prose (it was read as an
-    unterminated block); one line of NMODL text holding '{' is text, not a path (it raised
-    OSError: file name too long)."""
-    leak = ("NEURON {{ SUFFIX {} NONSPECIFIC_CURRENT i }} PARAMETER {{ g = 0.001 (S/cm2) }} "
-            "ASSIGNED {{ v (mV) i (mA/cm2) }} BREAKPOINT {{ i = g*(v + 70) }}")
-    assert nmodl.check("TITLE leak, no VERBATIM code\n" + leak.format("prose1")) == []
-    assert nmodl.check("TITLE leak (COMMENT block below removed)\n" + leak.format("prose2")) == []
-    assert nmodl.check(leak.format("oneline")) == []

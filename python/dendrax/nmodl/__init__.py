@@ -22,7 +22,8 @@ from __future__ import annotations
 import sys
 import types
 
-from .describe import describe, read
+from .describe import describe
+from .source import read
 from .description import NmodlError
 
 __all__ = ["load", "check", "source", "NmodlError", "describe"]

@@ -31,7 +31,8 @@ def add_parser(subparsers):
 
 def _describe_ok(path) -> str:
     from .codegen import Generator
-    from .describe import describe, read
+    from .describe import describe
+    from .source import read
 
     d = describe(*read(path))
     g = Generator(d)

@@ -25,7 +25,8 @@ from ..version import __version__ as dendrax_version
 
 from .codegen import generate
 from .naming import class_name, identifier
-from .describe import describe, read
+from .describe import describe
+from .source import read
 from .description import NmodlError
 
 
