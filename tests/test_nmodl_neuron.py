@@ -10,7 +10,9 @@ whose INITIAL reads cai; ssdix: STEADYSTATE derivimplicit; coopx: a linear schem
 rate depends on a state; mixx: comparisons as numbers, CONSTANT names, '->' units, dt
 outside the SOLVE; mainenx: a file-level LOCAL, a SOLVE of a PROCEDURE stepping with dt,
 VERBATIM return 0 closing it; cadx: a pool whose STATE ca is copied to cai, as Mainen's
-cad.mod; eulgkx, kingkx: euler and linear sparse blocks that also set a conductance) --
+cad.mod; eulgkx, kingkx: euler and linear sparse blocks that also set a conductance;
+nmdacax: an NMDA-like POINT_PROCESS carrying calcium (USEION ca READ eca, cai WRITE ica,
+celsius in INITIAL) into a pool; ppgeomx: a POINT_PROCESS reading area and diam) --
 is compiled with nrnivmodl
 into one library (cached in the temp dir by a hash of the files) and simulated by NEURON in
 a subprocess (a process loads one mechanism library only, and the test process may hold
@@ -217,10 +219,11 @@ NEURON_SCRIPT = textwrap.dedent('''
             pp = getattr(h, mech)(seg)
             for p, x in values.items():
                 setattr(pp, p, x)
-            nc = h.NetCon(None, pp)
-            nc.weight[0] = w
             syns.append(pp)
-            ncs.append((nc, times))
+            if times:
+                nc = h.NetCon(None, pp)
+                nc.weight[0] = w
+                ncs.append((nc, times))
         fih = h.FInitializeHandler(lambda: [nc.event(t) for nc, ts in ncs for t in ts])
         vecs = []
         for kind, a, b in run["record"]:
@@ -313,6 +316,29 @@ def synapse_spec(mech="Exp2Synx"):
             "synapses": [(mech, p, SYN_TIMES, w) for p, w in SYNAPSE_PARAMS[mech]]}
 
 
+# an NMDA-like synapse carrying calcium into a pool (capoolx): linear in v (mg = 0, where
+# NEURON's finite-difference di/dv is exact) and with its Mg block; q10 through celsius
+ION_SYNAPSES = [({"tau1": 2.0, "tau2": 50.0, "fca": 0.2, "q10": 1.5}, 0.02),
+                ({"tau1": 1.0, "tau2": 30.0, "fca": 0.5, "q10": 2.0}, 0.01)]
+ION_RECORDS = ("v", "cai", "ica", "eca", "nmdacax.ica", "nmdacax.g")
+ION_RUNS = [(mode, mg) for mode in ("cc", "cn") for mg in (0.0, 1.0)]
+GEOMETRY_RECORDS = ("v", "ppgeomx.a", "ppgeomx.d")
+
+
+def ion_synapse_spec(mode, mg):
+    record = [("v", None, None), ("ion", "cai", None), ("ion", "ica", None),
+              ("ion", "eca", None), ("pp", 0, "ica"), ("pp", 0, "g")]
+    return {"name": f"nmdacax:{mode}:{mg:g}", "mechs": {"capoolx": {}}, "record": record,
+            "synapses": [("nmdacax", {**p, "mg": mg}, SYN_TIMES, w) for p, w in ION_SYNAPSES],
+            "secondorder": 2 if mode == "cn" else 0}
+
+
+def geometry_spec():
+    return {"name": "ppgeomx", "mechs": {}, "iclamp": [(*HYPER,), (DEPOL[0], DEPOL[1], 0.3)],
+            "record": [("v", None, None), ("pp", 0, "a"), ("pp", 0, "d")],
+            "synapses": [("ppgeomx", {"g": 0.05}, [], 0.0)]}
+
+
 # --- dendrax ----------------------------------------------------------------------------
 
 def _load_all():
@@ -340,7 +366,8 @@ def reference(tmp_path_factory):
     except ReferenceUnavailable as err:
         pytest.skip(f"NEURON reference unavailable: {err}")
     runs = [neuron_spec(c, m) for c in CASES for m in modes(c)] + [
-        synapse_spec(m) for m in SYNAPSE_RECORDS]
+        synapse_spec(m) for m in SYNAPSE_RECORDS] + [
+        ion_synapse_spec(mode, mg) for mode, mg in ION_RUNS] + [geometry_spec()]
     return neuron_runs(runs, tmp_path_factory.mktemp("nrn"))
 
 
@@ -463,6 +490,69 @@ def test_a_synapse_records_its_own_range_conductance(reference):
     assert res.units[labels.index("nmdax.g") + 1] == "uS"
     g = ref[1 + labels.index("nmdax.g")]
     assert g.max() > 1e-4 and np.ptp(ref[1 + labels.index("nmdax.block")]) > 0.01
+
+
+def _one_compartment():
+    cell = dx.Cell.from_sections([{"length": LENGTH, "diam": DIAM, "parent": -1, "region": "soma"}])
+    cell.insert("pas")
+    cell.set("pas.g", LEAK["g"])
+    cell.set("pas.e", LEAK["e"])
+    return cell
+
+
+# (mean |dV| mV, max |dV| mV, cai relative to its peak, ica mA/cm2, nmdacax.ica nA); measured
+# (the worse of BE and CN): 6.3e-15, 7.9e-13, 3.2e-15, 9.5e-16, 7.4e-16 (mg 0) and 3.7e-7,
+# 1.5e-5, 2.2e-8, 5.0e-10, 1.9e-9 (mg 1: NEURON's finite-difference di/dv)
+ION_TOL = {0.0: (5e-14, 5e-12, 2e-14, 5e-15, 5e-15), 1.0: (2e-6, 5e-5, 1e-7, 3e-9, 1e-8)}
+
+
+def test_a_synapse_carrying_calcium_matches_neuron(reference):
+    """nmdacax's ica (nA) enters the segment's calcium current as ica * 100 / area, which the
+    pool integrates; it reads cai and eca (Nernst, as the pool changes cai) and celsius.
+    With its current linear in v (mg = 0) it matches NEURON to round-off, under backward
+    Euler and Crank-Nicolson (where the ion current moves to t + dt/2 with its di/dv);
+    with the Mg block, within NEURON's finite-difference di/dv (as nmdax)."""
+    for mode, mg in ION_RUNS:
+        cell = _one_compartment()
+        cell.insert("capoolx")
+        for p, w in ION_SYNAPSES:
+            cell.synapse("nmdacax", cell.soma(0.5), spike_times=SYN_TIMES, weight=w,
+                         **{**p, "mg": mg})
+        for q in ION_RECORDS:
+            cell.record(q)
+        res = dx.simulate(cell, T_STOP, DT, v_init=V_INIT, celsius=CELSIUS,
+                          method="crank_nicolson" if mode == "cn" else "backward_euler")
+        out, ref = np.asarray(res.traces), reference[f"nmdacax:{mode}:{mg:g}"]
+        assert out.shape == ref.shape
+        dv = np.abs(out[0] - ref[0])
+        cai = np.abs(out[1] - ref[1]).max() / ref[1].max()
+        ica, pp_ica = (np.abs(out[k] - ref[k]).max() for k in (2, 4))
+        REPORT[f"nmdacax:{mode}:mg{mg:g}"] = (dv.mean(), dv.max(), "cai (relative)", cai)
+        tol = ION_TOL[mg]
+        assert dv.mean() < tol[0] and dv.max() < tol[1], (mode, mg, dv.mean(), dv.max())
+        assert cai < tol[2] and ica < tol[3] and pp_ica < tol[4], (mode, mg, cai, ica, pp_ica)
+        # not vacuous: the synapses depolarize, calcium enters and changes eca, the pool
+        # sees it
+        assert ref[0].max() > -10.0 and ref[1].max() > 100 * ref[1][0]
+        assert np.ptp(ref[3]) > 50.0 and ref[4].min() < -1e-3
+        assert res.units[ION_RECORDS.index("nmdacax.ica")] == "nA"
+
+
+def test_a_point_process_reading_its_segment_matches_neuron(reference):
+    """ppgeomx reads area (um2) and diam (um) as NEURON gives a point process them."""
+    cell = _one_compartment()
+    cell.synapse("ppgeomx", cell.soma(0.5), g=0.05)
+    cell.iclamp(cell.soma(0.5), delay=HYPER[0], dur=HYPER[1], amp=HYPER[2])
+    cell.iclamp(cell.soma(0.5), delay=DEPOL[0], dur=DEPOL[1], amp=0.3)
+    for q in GEOMETRY_RECORDS:
+        cell.record(q)
+    out = np.asarray(dx.simulate(cell, T_STOP, DT, v_init=V_INIT, celsius=CELSIUS).traces)
+    ref = reference["ppgeomx"]
+    assert ref[1][-1] == pytest.approx(np.pi * LENGTH * DIAM, rel=1e-12) and ref[2][-1] == DIAM
+    np.testing.assert_allclose(out[1:], ref[1:], rtol=1e-14)
+    dv = np.abs(out[0] - ref[0])
+    REPORT["ppgeomx"] = (dv.mean(), dv.max(), None, np.nan)
+    assert dv.max() < 5e-11 and np.ptp(ref[0]) > 5.0  # measured 9.2e-12 (at the steps)
 
 
 def test_hay_matches_hand_written():

@@ -318,6 +318,39 @@ def test_names_of_simulator_variables_as_locals_and_arguments_are_theirs():
     assert any("'t' (time)" in msg for _, msg in nmodl.check(_bad(deriv="n' = (1 - n) / 5 + t")))
 
 
+def _point(neuron="USEION ca READ cai, eca WRITE ica", current="ica = g*(v - eca)",
+           receive="g = g + w"):
+    return f"""NEURON {{ POINT_PROCESS pca {neuron} }}
+    ASSIGNED {{ v (mV) ica (nA) cai (mM) eca (mV) i (nA) }}
+    STATE {{ g (uS) }}
+    BREAKPOINT {{ SOLVE st METHOD cnexp  {current} }}
+    DERIVATIVE st {{ g' = -g }}
+    NET_RECEIVE(w (uS)) {{ {receive} }}
+    FUNCTION hot() {{ hot = celsius/10 }}
+    """
+
+
+def test_point_processes_with_ions_refused_only_where_they_cannot_run():
+    """A POINT_PROCESS whose only current is an ion's (USEION ca WRITE ica) loads; refused
+    with its reason: one writing a concentration (a pool: a SUFFIX's job), one with no
+    current, a NET_RECEIVE reading an ion's concentration or celsius, directly or through
+    a FUNCTION (on_spike is given neither)."""
+    syn = nmodl.load(_point(), register=False)
+    assert syn.ions == ("ca",)
+    for text, line, words in (
+            (_point(neuron="USEION ca READ ica WRITE cai NONSPECIFIC_CURRENT i",
+                    current="i = g*v"), 1, "a POINT_PROCESS writing cai (an ion pool)"),
+            (_point(neuron="USEION ca READ eca", current="g = g"), 0,
+             "a POINT_PROCESS needs a current: a NONSPECIFIC_CURRENT or USEION"),
+            (_point(receive="g = g + w*cai"), 6, "'cai' in NET_RECEIVE is not supported"),
+            (_point(receive="g = g + w*hot()"), 6,
+             "'celsius' in NET_RECEIVE (through FUNCTION hot) is not supported")):
+        with pytest.raises(NmodlError) as err:
+            nmodl.load(text, register=False)
+        assert any(ln == line and words in msg for ln, msg in err.value.problems), \
+            err.value.problems
+
+
 def test_a_solve_of_a_refused_block_is_one_problem():
     """A LINEAR block that BREAKPOINT solves: its refusal alone (a second problem said the
     SOLVE named no DERIVATIVE, KINETIC or PROCEDURE)."""

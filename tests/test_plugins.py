@@ -327,7 +327,7 @@ def test_kinetics_pools_and_synapse_currents_are_checked_at_use():
     with pytest.raises(ValueError, match=r"IonPool Unlisted: its ion 'ca' must be in its ions"):
         cell.insert(Unlisted)
     with pytest.raises(ValueError, match=r"DictCurrent.current must return one float array "
-                                         r"\(nA, \[n\]\), got dict"):
+                                         r"\(nA, \[n\]\), or, taking env, a dict"):
         cell.synapse(DictCurrent, cell.soma(), spike_times=[1.0])
 
     # reading a name a mechanism is not given, a state without a number for its default,
@@ -577,3 +577,93 @@ def test_solved_and_assigned_edge_cases_of_hand_written_plugins():
     cell = dx.Cell.ball_and_stick().insert(Shifted)
     with pytest.raises(ValueError, match="has no state, current, assigned or solved variable 'ninf'"):
         cell.record("gate_shifted_test.ninf", cell.soma(0.5))
+
+
+def _calcium_leak_synapse(ion="ca"):
+    """A synapse declaring calcium, carrying a constant conductance g (uS): its current
+    {ion: nA}."""
+    from dendrax.mechanisms import Synapse
+
+    class CaLeakSyn(Synapse):
+        name = "caleaksyn_test"
+        params = {"g": 2e-3}
+        states = {"s": 1.0}
+
+        def current(self, v, states, params, env):
+            return {ion: params["g"] * states["s"] * (v - env["eca"])}
+
+        def on_spike(self, states, params, weight):
+            return dict(states)
+
+    CaLeakSyn.ions = ("ca",)
+    return CaLeakSyn
+
+
+def test_a_synapse_carrying_calcium_is_a_channel_of_its_current_over_area():
+    """An ion current i (nA) of a synapse adds i * 100 / area (mA/cm2) to its compartment's
+    ion current, as NEURON adds a point process's: a calcium-carrying synapse of g uS runs
+    as a calcium channel of g * 100 / area S/cm2 there, the pool filling alike (to
+    round-off); the synapse's ica is recorded in nA. A synapse returning an ion it does not
+    declare is refused at use; one reading area at a section's end sees 100 um2 (NEURON's
+    value there), and one carrying an ion is refused there (NEURON refuses it too)."""
+    from dendrax.mechanisms import Channel, Synapse
+
+    class CaLeak(Channel):
+        name = "caleak_test"
+        params = {"gbar": 1e-4}
+        ions = ("ca",)
+
+        def current(self, v, states, params, env):
+            return {"ca": params["gbar"] * (v - env["eca"])}
+
+    traces = []
+    for carrier in ("synapse", "channel"):
+        cell = dx.Cell.from_sections([{"length": 20.0, "diam": 20.0, "parent": -1,
+                                       "region": "soma"}])
+        site = cell.soma(0.5)
+        area = np.pi * 20.0 * 20.0
+        cell.insert("pas").insert("CaDynamics_E2")
+        if carrier == "synapse":
+            cell.synapse(_calcium_leak_synapse(), site, g=2e-3)
+            cell.record("caleaksyn_test.ica", site)
+        else:
+            cell.insert(CaLeak).set("caleak_test.gbar", 2e-3 * 100.0 / area)
+            cell.record("caleak_test.ica", site)
+        for q in ("v", "cai", "ica", "eca"):
+            cell.record(q, site)
+        res = dx.simulate(cell, 50.0, 0.025, v_init=-65.0)
+        traces.append(np.asarray(res.traces))
+        if carrier == "synapse":
+            assert res.units[0] == "nA"
+    syn, chan = traces
+    np.testing.assert_allclose(syn[1:], chan[1:], rtol=1e-12, atol=1e-20)
+    np.testing.assert_allclose(syn[0], chan[0] * area * 1e-2, rtol=1e-12)  # nA, mA/cm2
+    assert syn[2, -1] > 5 * syn[2, 0] and np.ptp(syn[4]) > 10.0  # calcium in, eca moves
+
+    cell = dx.Cell.ball_and_stick()
+    with pytest.raises(ValueError, match=r"CaLeakSyn.current returns currents of \['na'\], "
+                                         r"which it does not declare"):
+        cell.synapse(_calcium_leak_synapse(ion="na")(), cell.soma(0.5))
+    cell.synapse(_calcium_leak_synapse(), cell.section(1)(1.0))
+    with pytest.raises(ValueError, match=r"caleaksyn_test at a section's end .* reads ca"):
+        dx.simulate(cell, 1.0, 0.025)
+
+    class AreaSyn(Synapse):
+        name = "areasyn_test"
+        states = {"s": 0.0}
+
+        def current(self, v, states, params, env):
+            return states["s"] * v
+
+        def assigned(self, v, states, params, env):
+            return {"a": env["area"] + 0.0 * v}
+
+        def on_spike(self, states, params, weight):
+            return dict(states)
+
+    cell = dx.Cell.ball_and_stick(nseg=1)  # the dendrite: one segment, 200 um x 1 um
+    for x in (1.0, 0.5):
+        cell.synapse(AreaSyn, cell.section(1)(x)).record("areasyn_test.a", cell.section(1)(x))
+    res = dx.simulate(cell, 0.1, 0.025)
+    # (the segment's area from 3-D points kept in float32, as NEURON keeps them)
+    assert np.asarray(res.traces)[:, -1] == pytest.approx([100.0, np.pi * 200.0], rel=1e-7)

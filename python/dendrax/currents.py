@@ -18,7 +18,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from .mechanisms.base import IONS, IonPool, nernst
-from .mechanisms.introspect import assigned_of, concentrations_read, environment_read
+from .mechanisms.introspect import (assigned_of, concentrations_read, environment_read,
+                                    takes_environment)
 from .model import Model
 
 DENSITY_TO_NA = 1e-2  # (mA/cm2) * um2 -> nA, and (S/cm2) * um2 -> uS
@@ -110,8 +111,10 @@ def environment(model: Model, core, conc, dt=None, secondorder: int = 0):
 def nernst_nodes(model: Model, ion: str):
     """Where ``ion``'s reversal potential follows Nernst: False (nowhere), None (at every
     node) or a bool mask [N] (numpy where the placements' nodes are, else traced): the
-    nodes of the mechanisms that read its concentrations or change them."""
-    readers = [p.nodes for p in model.channels if ion in concentrations_read(p.mech)]
+    nodes of the mechanisms (channels, pools, event synapses) that read its concentrations
+    or change them."""
+    readers = [p.nodes for p in model.channels + model.synapses
+               if ion in concentrations_read(p.mech)]
     if not readers:
         return False
     if any(nodes is None for nodes in readers):
@@ -221,8 +224,9 @@ def assigned_values(model: Model, core, v, states, env, syn_states) -> dict:
                 out[kind == "synapse_assigned"].append({})
                 continue
             vl = take(v, placement.nodes)
-            args = (vl, s, p) + ((local_environment(env, placement.mech, placement.nodes),)
-                                 if kind == "channel_assigned" else ())
+            here = env if kind == "channel_assigned" else synapse_environment(core, env)
+            args = (vl, s, p) + ((local_environment(here, placement.mech, placement.nodes),)
+                                 if takes_environment(placement.mech) else ())
             out[kind == "synapse_assigned"].append(
                 {k: jnp.broadcast_to(jnp.asarray(x, vl.dtype), vl.shape)
                  for k, x in fn(*args).items()})
@@ -241,32 +245,57 @@ def solved_values(placement, v, states, params, env, dt) -> dict:
             for k, x in placement.mech.solved(v, states, params, env, dt).items()}
 
 
-def synaptic_currents(model: Model, core, v, syn_states, v_pre, graded_states):
+def synaptic_currents(model: Model, core, v, syn_states, v_pre, graded_states, env):
     """Synaptic current (nA) and its conductance (uS) per node, event-driven and graded,
-    and each placement's {"i": nA, "g": uS (di/dv)} per synapse.
+    each placement's {"i": nA, "g": uS (di/dv), "i<ion>": nA} per synapse, and the ion
+    currents of the synapses that carry ions, as densities.
 
     Args:
         model: static structure; ``model.synapses`` and ``model.graded`` the placements.
-        core: params pytree in simulator units ("synapses", "graded").
+        core: params pytree in simulator units ("synapses", "graded", "area").
         v: [N] membrane potential, mV.
         syn_states: per event-synapse placement, its states {name: [n]}.
         v_pre: per graded placement, the presynaptic potential [n] (mV) its synapses see.
         graded_states: per graded placement, its states {name: [n]}.
+        env: the ionic environment (``environment``), for the synapses that take it.
 
     Returns:
-        (i [N] nA, g [N] uS, per event placement {"i", "g"}: [n], per graded placement
-        {"i", "g"}: [n]).
+        (i [N] nA, g [N] uS, per event placement {"i", "g", "i<ion>"}: [n], per graded
+        placement {"i", "g"}: [n], {ion: [N] mA/cm2}, {ion: [N] mA/cm2/mV}): the last two,
+        the currents of the ions synapses carry and their di/dv, as NEURON adds a point
+        process's: i * 100 / area, with 100 um2 at nodes without membrane.
     """
     n = model.n_nodes
     i_tot = jnp.zeros(n, v.dtype)
     g_tot = jnp.zeros(n, v.dtype)
+    i_ion, g_ion = {}, {}  # of the ions synapses carry
     event, graded = [], []
+    syn_env = None
     for placement, p, s in zip(model.synapses, core["synapses"], syn_states):
-        vl = v[placement.nodes]
-        cur, dcur = jax.jvp(lambda u: placement.mech.current(u, s, p), (vl,), (jnp.ones_like(vl),))
-        i_tot = i_tot.at[placement.nodes].add(cur)
-        g_tot = g_tot.at[placement.nodes].add(dcur)
-        event.append({"i": cur, "g": dcur})
+        mech, nodes = placement.mech, placement.nodes
+        vl = v[nodes]
+        if takes_environment(mech):
+            if syn_env is None:
+                syn_env = synapse_environment(core, env)
+            local = local_environment(syn_env, mech, nodes)
+            cur, dcur = jax.jvp(lambda u: mech.current(u, s, p, local), (vl,),
+                                (jnp.ones_like(vl),))
+        else:
+            cur, dcur = jax.jvp(lambda u: mech.current(u, s, p), (vl,), (jnp.ones_like(vl),))
+        if isinstance(cur, dict):
+            ions = {f"i{ion}": cur[ion] for ion in cur if ion}
+            per_area = 1.0 / (syn_env["area"][nodes] * DENSITY_TO_NA)
+            for ion in cur:
+                if ion:
+                    zero = jnp.zeros(n, v.dtype)
+                    i_ion[ion] = i_ion.get(ion, zero).at[nodes].add(cur[ion] * per_area)
+                    g_ion[ion] = g_ion.get(ion, zero).at[nodes].add(dcur[ion] * per_area)
+            cur, dcur = sum(cur.values()), sum(dcur.values())
+        else:
+            ions = {}
+        i_tot = i_tot.at[nodes].add(cur)
+        g_tot = g_tot.at[nodes].add(dcur)
+        event.append({"i": cur, "g": dcur, **ions})
     for placement, p, s, vp in zip(model.graded, core["graded"], graded_states, v_pre):
         vl = v[placement.nodes]
         cur, dcur = jax.jvp(lambda u: placement.mech.current(u, vp, s, p), (vl,),
@@ -274,7 +303,13 @@ def synaptic_currents(model: Model, core, v, syn_states, v_pre, graded_states):
         i_tot = i_tot.at[placement.nodes].add(cur)
         g_tot = g_tot.at[placement.nodes].add(dcur)
         graded.append({"i": cur, "g": dcur})
-    return i_tot, g_tot, tuple(event), tuple(graded)
+    return i_tot, g_tot, tuple(event), tuple(graded), i_ion, g_ion
+
+
+def synapse_environment(core, env):
+    """``env`` as event synapses see it: "area" (um2) 100 at nodes without membrane, as
+    NEURON's point processes (so that their currents in nA count as mA/cm2 there)."""
+    return {**env, "area": jnp.where(core["area"] > 0, core["area"], 100.0)}
 
 
 def vclamp_level(vc, t):

@@ -39,6 +39,7 @@ from . import morphology as morph_lib
 from .layout import Layout, SynapseGroup
 from .locations import Location
 from .mechanisms.base import IonPool
+from .mechanisms.introspect import environment_read
 from .recordables import mechanism_quantity, synapse_quantity
 from .model import (EventInputs, GradedPlacement, Model, PlasticPlacement, Placement,
                     PointPlacement, Recording, StaticInputs, mechanism_key)
@@ -370,6 +371,12 @@ def _lower(cells: tuple, wiring) -> Lowered:
             graded_placements.append(GradedPlacement(g["mech"], as_solver(node), pre))
             max_graded = max(max_graded, float(values["delay"].max(initial=0.0)))
             continue
+        needs = sorted({*g["mech"].ions} | {"diam"} & environment_read(g["mech"]))
+        if needs and not is_segment[node].all():
+            raise ValueError(
+                f"synapse {name} at a section's end (x = 0 or 1: a node without membrane) "
+                f"reads {', '.join(needs)}, which a segment has and that node does not "
+                "(NEURON refuses such a point process there too): place it at 0 < x < 1")
         event_placements.append(Placement(g["mech"], as_solver(node)))
         inputs.append(EventInputs(np.asarray(g["conn_local"], np.int32),
                                   np.asarray(g["conn_source"], np.int32),
@@ -472,7 +479,7 @@ def _lower(cells: tuple, wiring) -> Lowered:
         inputs=tuple(inputs),
         graded=tuple(graded_placements),
         graded_pre_nodes=np.asarray(sorted(graded_pre, key=graded_pre.get), np.int32),
-        ions=ions,
+        ions=tuple(sorted({*ions, *(i for p in event_placements for i in p.mech.ions)})),
         dynamic_ions=dynamic,
         iclamp_nodes=as_solver([s[0] for s in iclamp]),
         waveform_nodes=as_solver([s[0] for s in waves]),

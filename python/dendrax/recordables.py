@@ -7,7 +7,8 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from .mechanisms.base import Channel, IonPool
-from .mechanisms.introspect import assigned_names, channel_currents, solved_names
+from .mechanisms.introspect import (assigned_names, channel_currents, solved_names,
+                                    synapse_ion_currents)
 
 
 class Quantity(NamedTuple):
@@ -53,21 +54,23 @@ def mechanism_recordables(mech) -> set[str]:
 
 
 def synapse_quantity(syn, q: str) -> Quantity | None:
-    """``q`` of a synapse (a state, assigned value, its current "i" or conductance "g"),
-    None where it has none."""
-    unit = syn.units.get(q, {"i": "nA", "g": "uS"}.get(q, "1"))  # a state "g" is uS too
+    """``q`` of a synapse (a state, assigned value, its current "i", an ion's part of it
+    "i<ion>", or its conductance "g"), None where it has none."""
+    ions = synapse_ion_currents(syn)
+    unit = syn.units.get(q, "nA" if q == "i" or q in ions else "uS" if q == "g" else "1")
     if q in syn.states:
         return Quantity("states", q, unit)
     if q in assigned_names(syn):
         return Quantity("synapse_assigned", q, unit)
-    if q in ("i", "g"):
+    if q in ("i", "g") or q in ions:
         return Quantity("currents", q, unit)
     return None
 
 
 def synapse_recordables(syn) -> set[str]:
     """Every ``q`` of ``synapse_quantity``'s for the synapse."""
-    return set(syn.states) | set(assigned_names(syn)) | {"i", "g"}
+    return set(syn.states) | set(assigned_names(syn)) | {"i", "g"} | set(
+        synapse_ion_currents(syn))
 
 
 def unrecordable(mech, q: str) -> str:

@@ -32,8 +32,8 @@ import numpy as np
 from jax import lax
 
 from .currents import (assigned_values, environment, iclamp_currents, local_environment,
-                       membrane_currents, solved_values, solved_wanted, synaptic_currents, take,
-                       vclamp_currents, vclamp_level)
+                       membrane_currents, solved_values, solved_wanted, synapse_environment,
+                       synaptic_currents, take, vclamp_currents, vclamp_level)
 from .delays import fit_buffers, warn_too_long
 from .extracellular.fields import observe as observe_fields
 from .mechanisms.base import IonPool
@@ -117,7 +117,9 @@ def initial_state(model: Model, core, dt=None) -> State:
                 ion = placement.mech.ion
                 conc = {**conc, ion: _put_into(conc[ion], placement.nodes, s[f"{ion}i"])}
             states[j] = s
-    syn = [placement.mech.steady_state(v[placement.nodes], p, {} if dt is None else {"dt": dt})
+    syn_env = {**synapse_environment(core, env), **({} if dt is None else {"dt": dt})}
+    syn = [placement.mech.steady_state(v[placement.nodes], p,
+                                       local_environment(syn_env, placement.mech, placement.nodes))
            for placement, p in zip(model.synapses, core["synapses"])]
     v_pre = v[model.graded_pre_nodes]
     graded = [placement.mech.steady_state(v_pre[placement.pre], p, {"v": v[placement.nodes]})
@@ -148,7 +150,10 @@ def _observe_initial(model: Model, core, state: State, waveform0, dt=None) -> di
     env = environment(model, core, state.conc, dt)
     _, _, i_ion, per_mech = membrane_currents(model, core, v, state.channels, env)
     v_pre = [state.history[0][g.pre] for g in model.graded]
-    _, _, event, graded = synaptic_currents(model, core, v, state.synapses, v_pre, state.graded)
+    _, _, event, graded, i_syn_ion, _ = synaptic_currents(model, core, v, state.synapses, v_pre,
+                                                          state.graded, env)
+    i_ion = {ion: i_ion[ion] + i_syn_ion[ion] if ion in i_syn_ion else i_ion[ion]
+             for ion in model.ions}
     t0 = jnp.zeros((), v.dtype)
     iclamp, vclamp = iclamp_currents(core, t0), vclamp_currents(model, core, t0, v)
     # NEURON's i_membrane_ at t = 0: the electrodes' currents (v is uniform, so no axial
@@ -269,9 +274,13 @@ def _step(model: Model, core, mat, dt, k, backend, carry: State, xs):
         for placement, p, s, vp in zip(model.graded, core["graded"], graded_states, v_pre))
     event_cur, graded_cur = (), ()
     if model.synapses or model.graded:
-        i_syn, g_syn, event_cur, graded_cur = synaptic_currents(model, core, v, syn_states,
-                                                                v_pre, graded_states)
+        i_syn, g_syn, event_cur, graded_cur, i_syn_ion, g_syn_ion = synaptic_currents(
+            model, core, v, syn_states, v_pre, graded_states, env)
         i_mem, g_mem = i_mem + i_syn, g_mem + g_syn
+        for ion in i_syn_ion:  # the ions synapses carry (NMDA's calcium)
+            i_ion = {**i_ion, ion: i_ion[ion] + i_syn_ion[ion]}
+            if half_step_ions:
+                g_ion = [{**g_ion[0], ion: g_ion[0][ion] + g_syn_ion[ion]}]
     i_membrane, g_membrane = i_mem, g_mem  # membrane only, before the electrodes
     iclamp = iclamp_currents(core, t_mid)
     if model.iclamp_nodes.size:
@@ -317,8 +326,11 @@ def _step(model: Model, core, mat, dt, k, backend, carry: State, xs):
             if j in wanted:
                 solved[j] = solved_values(placement, vl, s, p, local, dt)
             new_states[j] = placement.mech.advance(vl, s, p, local, dt)
-    so = {"secondorder": secondorder}
-    syn_states = tuple(placement.mech.advance(v_new[placement.nodes], s, p, so, dt)
+    # event synapses' states, at the new v and (as channels') the pools' new concentrations
+    syn_env = synapse_environment(core, env) if model.synapses else None
+    syn_states = tuple(placement.mech.advance(v_new[placement.nodes], s, p,
+                                              local_environment(syn_env, placement.mech,
+                                                                placement.nodes), dt)
                        for placement, p, s in zip(model.synapses, core["synapses"], syn_states))
     points, point_fired = carry.points, carry.point_fired
     spike_history, point_spikes = carry.spike_history, carry.point_spikes

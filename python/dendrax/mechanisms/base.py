@@ -155,6 +155,17 @@ class Synapse(Mechanism):
 
     Must define ``current`` (nA, outward positive, as NEURON's NONSPECIFIC_CURRENT
     of a point process) and ``on_spike`` (NEURON's NET_RECEIVE).
+
+    A synapse that carries ions or reads its compartment (an NMDA synapse's calcium;
+    NMODL's USEION, celsius, diam or area in a POINT_PROCESS) takes the compartment's
+    environment as a fourth argument, ``current(v, states, params, env)`` (and
+    ``assigned(v, states, params, env)``), with env as a channel's: "celsius", "diam",
+    "area" and its ``ions``' "e<ion>", "<ion>i", "<ion>o"; ``steady_state`` and
+    ``advance`` get it too. Its current is then one array (nA, nonspecific) or a dict
+    {ion: nA, "": nA nonspecific} of the ions it declares, recorded as "i<ion>" (its
+    "i" is the sum). As NEURON, an ion's current i (nA) of a point process adds
+    i * 100 / area to its compartment's ion current density (mA/cm2), which ion pools
+    see; at a node without membrane, area counts 100 um2.
     """
 
     def current(self, v, states: States, params: Params) -> Array:
@@ -163,7 +174,8 @@ class Synapse(Mechanism):
     def assigned(self, v, states: States, params: Params) -> dict[str, Array]:
         """Optional: what else the synapse computes with its current that can be recorded,
         as ``Channel.assigned`` (e.g. an NMDA synapse's conductance with its Mg block: a
-        "g" given here is recorded in place of di/dv)."""
+        "g" given here is recorded in place of di/dv); with env where ``current`` takes
+        it."""
         return {}
 
     def on_spike(self, states: States, params: Params, weight) -> dict[str, Array]:

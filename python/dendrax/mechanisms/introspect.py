@@ -4,6 +4,7 @@ entries it reads. Lowering, the step's currents and the checks at insertion ask 
 
 from __future__ import annotations
 
+import inspect
 import weakref
 
 import jax
@@ -47,7 +48,48 @@ def assigned_of(mech):
 
 def assigned_args(mech, one, env):
     args = (one, {k: one for k in mech.states}, {k: one for k in mech.params})
-    return args + ((env,) if isinstance(mech, Channel) else ())
+    return args + ((env,) if takes_environment(mech) else ())
+
+
+_TAKES_ENV: "weakref.WeakKeyDictionary[type, bool]" = weakref.WeakKeyDictionary()
+
+
+def takes_environment(mech) -> bool:
+    """Whether a mechanism's ``current`` (and ``assigned``) take its compartment's
+    environment: a channel's always; an event synapse's where its ``current`` has a
+    fourth parameter, ``current(v, states, params, env)`` (one that carries ions or reads
+    celsius, diam or area)."""
+    if isinstance(mech, Channel):
+        return True
+    if not isinstance(mech, Synapse):
+        return False
+    cls = type(mech)
+    if cls not in _TAKES_ENV:
+        try:
+            sig = inspect.signature(cls.current)
+        except (TypeError, ValueError):  # not introspectable: the documented 3 arguments
+            _TAKES_ENV[cls] = False
+        else:
+            P = inspect.Parameter
+            kinds = [p.kind for p in sig.parameters.values()]
+            positional = sum(k in (P.POSITIONAL_ONLY, P.POSITIONAL_OR_KEYWORD) for k in kinds)
+            _TAKES_ENV[cls] = positional >= 5 or P.VAR_POSITIONAL in kinds
+    return _TAKES_ENV[cls]
+
+
+def synapse_ion_currents(mech) -> dict[str, str]:
+    """The ion currents an event synapse can record -> their keys in ``current``'s dict:
+    "i<ion>" -> "<ion>" (found by tracing ``current`` once on abstract arrays; {} where it
+    returns one array)."""
+    if not takes_environment(mech):
+        return {}
+    one, env = abstract_inputs(mech, 1)
+    try:
+        out = jax.eval_shape(mech.current, one, {k: one for k in mech.states},
+                             {k: one for k in mech.params}, env)
+    except Exception:  # left to the run (validation names what it can)
+        return {}
+    return {f"i{k}": k for k in out if k} if isinstance(out, dict) else {}
 
 
 def assigned_names(mech) -> tuple[str, ...]:
@@ -136,10 +178,10 @@ _ENV_READ: "weakref.WeakKeyDictionary[type, frozenset]" = weakref.WeakKeyDiction
 
 
 def environment_read(mech) -> frozenset:
-    """The keys of its environment a channel's (or an ion pool's) functions read:
-    ``current``, ``rates``, ``steady_state``, ``advance``, ``assigned``, ``solved`` (traced
-    once per class on placeholder arrays: what a mechanism reads must not depend on its
-    instance's settings)."""
+    """The keys of its environment a channel's, an ion pool's or an event synapse's
+    functions read: ``current``, ``rates``, ``steady_state``, ``advance``, ``assigned``,
+    ``solved`` (traced once per class on placeholder arrays: what a mechanism reads must
+    not depend on its instance's settings)."""
     cls = type(mech)
     if cls in _ENV_READ:
         return _ENV_READ[cls]
@@ -152,12 +194,14 @@ def environment_read(mech) -> frozenset:
              lambda env: mech.rates(one, params, env),
              lambda env: mech.steady_state(one, params, env),
              lambda env: mech.advance(one, states, params, env, dt)]
-    if assigned_of(mech) is not None and isinstance(mech, Channel):
+    if not takes_environment(mech):
+        calls = calls[1:]
+    if assigned_of(mech) is not None and takes_environment(mech):
         calls.append(lambda env: assigned_of(mech)(one, states, params, env))
     if solved_of(mech) is not None:
         calls += [lambda env: solved_of(mech)(one, states, params, env, dt),
                   lambda env: solved_of(mech)(one, states, params, env, None)]
-    for call in calls if isinstance(mech, (Channel, IonPool)) else ():
+    for call in calls if isinstance(mech, (Channel, IonPool, Synapse)) else ():
         try:
             jax.eval_shape(lambda: call(_ReadsEnv(values, seen)))
         except Exception:  # what the mechanism cannot do (a pool's current) or needs more
@@ -167,8 +211,9 @@ def environment_read(mech) -> frozenset:
 
 
 def concentrations_read(mech) -> frozenset:
-    """The ions whose concentrations ("<ion>i", "<ion>o") a channel's ``current``,
-    ``rates`` or ``advance`` reads from its environment, or an ion pool changes. NEURON
+    """The ions whose concentrations ("<ion>i", "<ion>o") a channel's (or event
+    synapse's) ``current``, ``rates`` or ``advance`` reads from its environment, or an ion
+    pool changes. NEURON
     computes such an ion's reversal potential from its concentrations (Nernst) wherever one
     is read, not only where a pool changes them."""
     seen = environment_read(mech)

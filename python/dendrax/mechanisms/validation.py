@@ -14,7 +14,8 @@ import numpy as np
 from ..ranges import as_range
 from .base import Channel, GradedSynapse, IonPool, Mechanism, Synapse
 from .introspect import (abstract_inputs, assigned_args, assigned_names, assigned_of,
-                         channel_currents, solved_names, solved_of)
+                         channel_currents, solved_names, solved_of, synapse_ion_currents,
+                         takes_environment)
 from .ions import IONS
 
 
@@ -140,24 +141,32 @@ def _check_kinetics(mech) -> None:
     for k, pair in _tuples(f"{name}.rates", rates, "a pair (steady state, time constant in ms)"):
         for x in pair:
             _one_each(f"{name}.rates[{k!r}]", x, "node")
-    adv_env = {} if isinstance(mech, Synapse) else env
-    out = _traced(f"{name}.advance", mech, mech.advance, one, states, params, adv_env,
-                  jax.ShapeDtypeStruct((), jnp.float32), env=adv_env)
+    out = _traced(f"{name}.advance", mech, mech.advance, one, states, params, env,
+                  jax.ShapeDtypeStruct((), jnp.float32), env=env)
     if out is not None:
         _states_out(f"{name}.advance", out, mech.states, "node")
-    init_env = {"dt": env["dt"]} if isinstance(mech, Synapse) else env
-    out = _traced(f"{name}.steady_state", mech, mech.steady_state, one, params, init_env,
-                  env=init_env)
+    out = _traced(f"{name}.steady_state", mech, mech.steady_state, one, params, env, env=env)
     if out is not None:
         _states_out(f"{name}.steady_state", out, mech.states, "node")
     if isinstance(mech, Synapse):
-        cur = _traced(f"{name}.current", mech, mech.current, one, states, params)
+        with_env = (env,) if takes_environment(mech) else ()
+        cur = _traced(f"{name}.current", mech, mech.current, one, states, params, *with_env,
+                      env=env if with_env else {})
         if cur is None:
             return
-        if not hasattr(cur, "dtype") or not jnp.issubdtype(cur.dtype, jnp.floating):
-            raise ValueError(f"{name}.current must return one float array (nA, [n]), got "
-                             f"{type(cur).__name__}")
-        _one_each(f"{name}.current", cur, "synapse")
+        if with_env and isinstance(cur, dict):  # a synapse carrying ions
+            bad = sorted(set(cur) - set(mech.ions) - {""})
+            if bad:
+                raise ValueError(f"{name}.current returns currents of {bad}, which it does not "
+                                 f"declare: ions = {tuple(mech.ions)} ('' is its nonspecific "
+                                 "current)")
+        for k, x in (cur.items() if with_env and isinstance(cur, dict) else [(None, cur)]):
+            label = f"{name}.current" + ("" if k is None else f"[{k!r}]")
+            if not hasattr(x, "dtype") or not jnp.issubdtype(x.dtype, jnp.floating):
+                raise ValueError(f"{label} must return " + (
+                    "one float array (nA, [n]), or, taking env, a dict {ion: nA, '': nA}"
+                    if k is None else "a float array (nA, [n])") + f", got {type(x).__name__}")
+            _one_each(label, x, "synapse")
 
 
 def _tuples(label: str, out, what: str) -> list:
@@ -186,7 +195,7 @@ def _check_spike(mech) -> None:
         out = None  # what fails on abstract inputs is left to the run
     if out is not None:
         _states_out(f"{name}.on_spike", out, mech.states, "synapse")
-    _check_assigned(mech, {"i"}, "synapse")
+    _check_assigned(mech, {"i", *synapse_ion_currents(mech)}, "synapse")
 
 
 def _states_out(label: str, out, states, each: str) -> None:

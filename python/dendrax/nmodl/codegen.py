@@ -413,7 +413,7 @@ class Generator:
             e(1, "# RANGE variables that cannot be recorded, and why")
             e(1, f"unrecordable = {self.unrecordable!r}")
         ions = tuple(d.ions)
-        if not d.point:
+        if ions or not d.point:
             e(1, f"ions = {ions!r}")
         if self.pool:
             e(1, f"ion = {self.pool!r}")
@@ -449,13 +449,21 @@ class Generator:
         e(2, "x.update(params)")
         e(2, "x.update(states)")
         e(2, "x['v'] = v")
+        for u in d.ions.values():
+            for var in u["write"]:
+                if var not in d.states:  # set by the blocks (a pool's read: below)
+                    e(2, f"x[{var!r}] = 0.0")
+        if d.point:  # NET_RECEIVE gets no environment (it reads none of it: refused)
+            e(2, "if env is None:")
+            e(3, "return x")
         e(2, "x['dt'] = env.get('dt') if dt is None else dt  # ms")
-        if not d.point and "celsius" in d.used:
+        if "celsius" in d.used:
             e(2, "x['celsius'] = env['celsius']")
-        if not d.point and "diam" in d.used:
+        if "diam" in d.used:
             e(2, "x['diam'] = env['diam']  # um, the segment's diameter (NEURON's seg.diam)")
-        if not d.point and "area" in d.used:
-            e(2, "x['area'] = env['area']  # um2, the segment's membrane area (NEURON's area)")
+        if "area" in d.used:
+            e(2, "x['area'] = env['area']  # um2, the segment's membrane area (NEURON's area" +
+              ("; 100 at a node without membrane)" if d.point else ")"))
         for ion, u in d.ions.items():
             for var in u["read"]:
                 if var in d.states:
@@ -464,9 +472,6 @@ class Generator:
                     e(2, f"x[{var!r}] = env.get({var!r}, 0.0)  # mA/cm2, the ion's total current")
                 else:
                     e(2, f"x[{var!r}] = env[{var!r}]")
-            for var in u["write"]:
-                if var not in d.states and var not in u["read"]:
-                    e(2, f"x[{var!r}] = 0.0")
         e(2, "return x")
         e(0, "")
         e(1, "def _states(self, x, ref):")
@@ -513,33 +518,33 @@ class Generator:
     def current_method(self):
         d = self.d
         e = self.emit
-        env = "" if d.point else ", env"
         e(0, "")
-        e(1, f"def _breakpoint(self, v, states, params{env}):")
+        e(1, "def _breakpoint(self, v, states, params, env):")
         e(2, '"""BREAKPOINT after its SOLVE: the variables it sets, at v and the states."""')
-        e(2, f"x = self._vars(v, states, params, {'{}' if d.point else 'env'})")
+        e(2, "x = self._vars(v, states, params, env)")
         self.breakpoint_body()
         e(2, "return x")
         e(0, "")
-        e(1, f"def current(self, v, states, params{env}):")
+        e(1, "def current(self, v, states, params, env):")
         nonspec = " + ".join(f"x[{n!r}]" for n in d.nonspecific)
-        if d.point:
+        out = [f"{ion!r}: rt.like(v, x[{'i' + ion!r}])" for ion, u in d.ions.items()
+               if f"i{ion}" in u["write"]]
+        if d.point and not out:
             e(2, '"""BREAKPOINT: the current in nA (outward positive)."""')
-            e(2, "x = self._breakpoint(v, states, params)")
+            e(2, "x = self._breakpoint(v, states, params, env)")
             e(2, f"return rt.like(v, {nonspec})")
         else:
-            e(2, '"""BREAKPOINT: current densities in mA/cm2 by ion ("" nonspecific), outward."""')
+            unit = "currents in nA" if d.point else "current densities in mA/cm2"
+            e(2, f'"""BREAKPOINT: {unit} by ion ("" nonspecific), outward."""')
             e(2, "x = self._breakpoint(v, states, params, env)")
-            out = [f"{ion!r}: rt.like(v, x[{'i' + ion!r}])" for ion, u in d.ions.items()
-                   if f"i{ion}" in u["write"]]
             if nonspec:
                 out.append(f"'': rt.like(v, {nonspec})")
             e(2, "return {" + ", ".join(out) + "}")
         if self.range_assigned:
             e(0, "")
-            e(1, f"def assigned(self, v, states, params{env}):")
+            e(1, "def assigned(self, v, states, params, env):")
             e(2, '"""BREAKPOINT\'s RANGE ASSIGNED variables, as NEURON records them."""')
-            e(2, f"x = self._breakpoint(v, states, params{env})")
+            e(2, "x = self._breakpoint(v, states, params, env)")
             e(2, "return {" + ", ".join(f"{k!r}: rt.like(v, x[{k!r}])"
                                         for k in self.range_assigned) + "}")
 
@@ -618,7 +623,7 @@ class Generator:
             return
         args, body, local, _ = d.net_receive
         e(2, f'"""NET_RECEIVE({args[0]}): the states after an event of this weight."""')
-        e(2, "x = self._vars(None, states, params, {})")
+        e(2, "x = self._vars(None, states, params, None)")
         e(2, "l = {" + ", ".join([f"{args[0]!r}: weight"] + [f"{n!r}: 0.0" for n in local]) + "}")
         self.body(body, self.ctx("net_receive", set(args) | set(local)), 2)
         e(2, "return self._states(x, weight)")

@@ -27,9 +27,6 @@ def check(d: Description, problem, lines) -> None:
         if use["valence"] is not None and use["valence"] != IONS[ion].charge:
             problem(ln, f"USEION {ion} VALENCE {use['valence']:g}: dendrax's {ion} has charge "
                         f"{IONS[ion].charge}")
-        if d.point:
-            problem(ln, f"USEION in a POINT_PROCESS is not supported (dendrax synapses see no "
-                        f"ion concentrations): {ion}")
         for var in use["write"]:
             if var not in (f"i{ion}", f"{ion}i"):
                 problem(ln, f"USEION {ion} WRITE {var} is not supported (a mechanism writes "
@@ -40,7 +37,11 @@ def check(d: Description, problem, lines) -> None:
                             "the ion's current")
     pools = [ion for ion, u in d.ions.items() if f"{ion}i" in u["write"]]
     writes_current = [ion for ion, u in d.ions.items() if f"i{ion}" in u["write"]] + d.nonspecific
-    if pools:
+    if pools and d.point:
+        problem(d.ions[pools[0]]["line"], f"a POINT_PROCESS writing {pools[0]}i (an ion pool) "
+                                          "is not supported: a density mechanism (SUFFIX) "
+                                          "changes concentrations")
+    elif pools:
         ion = pools[0]
         ln = d.ions[ion]["line"]
         if len(pools) > 1:
@@ -53,8 +54,9 @@ def check(d: Description, problem, lines) -> None:
                         "pools integrate it")
     elif not d.point and not writes_current:
         problem(0, "the mechanism writes no current and no concentration")
-    if d.point and not d.nonspecific:
-        problem(0, "a POINT_PROCESS needs a NONSPECIFIC_CURRENT (its current in nA)")
+    if d.point and not writes_current:
+        problem(0, "a POINT_PROCESS needs a current: a NONSPECIFIC_CURRENT or USEION ... WRITE "
+                   "i<ion> (nA)")
     # the SOLVE statement and the solved block
     if d.solve is not None:
         block, method, ln = d.solve
@@ -84,20 +86,12 @@ def check(d: Description, problem, lines) -> None:
             problem(lines.find_word(name), f"'{name}' is used but not declared: define it in "
                                            f"the UNITS block, e.g. {name} = {units}")
             declared.add(name)
-    for name in ("diam", "area"):
-        if d.point and _global_use(d, name):
-            problem(lines.find_word(name), f"'{name}' in a POINT_PROCESS is not supported "
-                                           "(dendrax passes synapses no geometry; a density "
-                                           "mechanism reads its segment's diam and area)")
     if _global_use(d, "t"):
         problem(lines.find_word("t"), "'t' (time) is not supported: dendrax mechanisms are "
                                         "time-invariant functions of their states")
     if d.point and "flag" in d.used and "flag" not in declared:
         problem(lines.find_word("flag"), "'flag' in NET_RECEIVE is not supported (dendrax "
                                            "has no self-events: net_send, WATCH)")
-    if d.point and "celsius" in d.used:
-        problem(lines.find_word("celsius"), "'celsius' in a POINT_PROCESS is not supported "
-                                              "(dendrax synapses see no temperature)")
     flag = {"flag"} if d.point else set()  # refused above
     for name in sorted(d.used - declared - set(d.functions) - set(BUILTINS) - flag):
         if not any(name in f.args + f.locals for f in d.functions.values()) and \
@@ -121,19 +115,21 @@ def check(d: Description, problem, lines) -> None:
         if len(args) != 1:
             problem(ln, f"NET_RECEIVE with {len(args)} arguments: dendrax delivers one weight "
                         "per event")
-        if "v" in mentioned(body):
-            problem(ln, "'v' in NET_RECEIVE is not supported")
-        else:  # through the FUNCTIONs and PROCEDUREs it calls
-            todo, seen = list(_called(body)), set()
-            while todo:
-                f = d.functions.get(todo.pop())
-                if f is None or f.name in seen:
-                    continue
-                seen.add(f.name)
-                if "v" in mentioned(f.body) - set(f.args) - set(f.locals):
-                    problem(ln, f"'v' in NET_RECEIVE (through {f.kind} {f.name}) is not "
-                                "supported")
-                todo += _called(f.body)
+        # what a synapse's on_spike is not given: v, its compartment, its ions
+        unseen = {"v", "celsius", "diam", "area"} | {
+            var for u in d.ions.values() for var in u["read"] + u["write"]} - set(d.states)
+        for name in sorted(unseen & mentioned(body) - set(args) - set(d.net_receive[2])):
+            problem(ln, f"'{name}' in NET_RECEIVE is not supported")
+        todo, seen = list(_called(body)), set()  # through the FUNCTIONs and PROCEDUREs
+        while todo:
+            f = d.functions.get(todo.pop())
+            if f is None or f.name in seen:
+                continue
+            seen.add(f.name)
+            for name in sorted(unseen & mentioned(f.body) - set(f.args) - set(f.locals)):
+                problem(ln, f"'{name}' in NET_RECEIVE (through {f.kind} {f.name}) is not "
+                            "supported")
+            todo += _called(f.body)
     for name in d.range_vars + d.global_vars:
         if name not in declared:
             problem(lines.find_word(name), f"RANGE/GLOBAL {name} is not declared")
