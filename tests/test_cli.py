@@ -432,3 +432,44 @@ def test_record_on_a_saved_network_refused(tmp_path, capsys):
     assert main(["simulate", str(tmp_path / "net.json"), "--record", "v@soma(0.5)",
                  "--out", str(tmp_path / "o"), "--quiet", "--no-plot"]) == 2
     assert "--record does not apply to a saved network" in capsys.readouterr().err
+
+
+def test_a_saved_models_summary_counts_the_somas_spikes_and_configs_do_not_override_it(
+        tmp_path, capsys):
+    """Audit: a saved model's own spike detector (threshold -64 mV, which a subthreshold
+    step crosses) was reported as the soma's spikes above 10 mV, and merged into
+    traces.npz; a config's cell options, or a network config, were silently dropped for a
+    saved model: refused as the same options on the command line are."""
+    cell = dx.Cell.ball_and_stick(nseg=[1, 3])
+    cell.insert("hh")
+    cell.iclamp(cell.soma(0.5), delay=1.0, dur=2.0, amp=0.05)  # below threshold
+    cell.record("v", cell.soma(0.5))
+    cell.record_spikes(cell.soma(0.5), threshold=-64.0)
+    dx.save(cell, tmp_path / "m.dendrax.json")
+    args = ["simulate", str(tmp_path / "m.dendrax.json"), "--t-stop", "5", "--out",
+            str(tmp_path / "o"), "--quiet", "--no-plot"]
+    assert main(args) == 0
+    assert "0 spikes at the soma (v > 10 mV, 0.0 Hz)" in capsys.readouterr().out
+    assert np.load(tmp_path / "o" / "traces.npz")["spike_times"].size == 0
+    assert dx.simulate(cell, 5.0, 0.025).spikes[0].size == 1  # the model's own detector fires
+    (tmp_path / "run.toml").write_text('iclamp = "1.0,1,2@soma(0.5)"\nt_stop = 5\n')
+    assert main(args + ["--config", str(tmp_path / "run.toml")]) == 2
+    assert "config keys ['iclamp']" in capsys.readouterr().err
+    (tmp_path / "net.toml").write_text('[[cell]]\nmodel = "ball_and_stick"\ncount = 2\n')
+    assert main(args + ["--config", str(tmp_path / "net.toml")]) == 2
+    assert "two models: the saved model" in capsys.readouterr().err
+
+
+def test_ra_and_cm_of_the_bundled_cell_set_its_d_lambda_segments(tmp_path):
+    """Audit: --Ra and --cm were set after the bundled cell was segmented at Ra 100, cm 1:
+    the d_lambda rule now sees them, as for an SWC."""
+    from dendrax.models import branched_neuron
+
+    assert main(["simulate", "--Ra", "1000", "--cm", "4", "--t-stop", "1", "--out",
+                 str(tmp_path / "o"), "--quiet", "--no-plot"]) == 0
+    saved = dx.load(tmp_path / "o" / "model.dendrax.json")
+    ref = branched_neuron(Ra=1000.0, cm=4.0)
+    np.testing.assert_array_equal(saved.nseg, ref.nseg)
+    assert saved.n_nodes > branched_neuron().n_nodes
+    np.testing.assert_array_equal(saved.values["Ra"], 1000.0)
+    np.testing.assert_array_equal(saved.values["cm"], 4.0)

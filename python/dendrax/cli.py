@@ -59,8 +59,10 @@ def _simulate(opts, model=None) -> int:
     res = simulate(cell, opts.t_stop, opts.dt, v_init=opts.v_init, celsius=opts.celsius,
                    method=opts.method, progress=not opts.quiet and n_steps * cell.n_nodes > 2e6)
     source = opts.swc or opts.model_file or "default branched neuron"
+    spikes = res.spikes[-1]  # the soma's, recorded last (a saved model may have its own)
     written = saved + _write_traces(out, res, names, {**res.meta, "morphology": str(source),
-                                                     "options": _options_json(opts)})
+                                                     "options": _options_json(opts)},
+                                    soma_spikes=spikes)
     if opts.nwb:
         written.append(_write_nwb(out, res, cell, source))
     if not opts.no_plot:
@@ -72,10 +74,9 @@ def _simulate(opts, model=None) -> int:
         plot_run(cell, Result(res.t, res.traces, res.labels, units=res.units, meta=res.meta),
                  out / "voltage.png", peak=peak, title=f"dendrax: {Path(str(source)).name}")
         written.append(out / "voltage.png")
-    spikes = res.spikes[0]
     print(f"simulated {cell.n_nodes} nodes for {res.meta['t_stop']:g} ms (dt {opts.dt:g} ms): "
           f"{spikes.size} spike{'' if spikes.size == 1 else 's'} at the soma (v > 10 mV, "
-          f"{res.rates()[0]:.1f} Hz); wrote "
+          f"{res.rates()[-1]:.1f} Hz); wrote "
           f"{', '.join(map(str, written))}")
     return 0
 
@@ -87,9 +88,10 @@ def _options_json(opts) -> str:
                        if k not in ("quiet", "no_plot", "out")})
 
 
-def _write_traces(out: Path, res, names, meta) -> list:
+def _write_traces(out: Path, res, names, meta, soma_spikes=None) -> list:
     """traces.csv (a column per trace, named with its unit) and traces.npz (t, traces,
-    labels, units and the run's settings)."""
+    labels, units and the run's settings; a network's spike_cells and spike_times, or a
+    cell's soma spikes as spike_times)."""
     import json
 
     t = np.asarray(res.t)
@@ -98,7 +100,9 @@ def _write_traces(out: Path, res, names, meta) -> list:
     np.savetxt(out / "traces.csv", np.column_stack([t, traces.T]), delimiter=",", header=header,
                comments="")
     extra = {}
-    if res.spike_cells:
+    if soma_spikes is not None:
+        extra = {"spike_times": np.asarray(soma_spikes, float)}
+    elif res.spike_cells:
         rows = sorted((float(s), c) for c, ts in zip(res.spike_cells, res.spikes) for s in ts)
         extra = {"spike_cells": np.asarray([c for _, c in rows], int),
                  "spike_times": np.asarray([s for s, _ in rows], float)}
@@ -198,6 +202,16 @@ def _merge_config(opts):
     network = None
     if opts.config:
         cfg = load_toml(opts.config)
+        if is_network(cfg) and model_file is not None:
+            raise UsageError(f"two models: the saved model {model_file} and the network config "
+                             f"{opts.config}: give one")
+        if model_file is not None:
+            given = [k for k in cfg if k.replace("-", "_") in CELL_OPTIONS + ("swc",)
+                     and k != "record"]
+            if given:
+                raise UsageError(f"config keys {given} of {opts.config} do not apply to a saved "
+                                 f"model ({model_file}): its values are in the file; change "
+                                 "them in Python and save again")
         if is_network(cfg):
             given = [k for k in CELL_OPTIONS + ("swc",) if getattr(opts, k, None) is not None]
             if given:

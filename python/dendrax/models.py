@@ -7,14 +7,16 @@ import numpy as np
 from .cell import Cell
 
 
-def branched_neuron(*, nseg="d_lambda", amp: float = 0.8, record: bool = True) -> Cell:
+def branched_neuron(*, nseg="d_lambda", amp: float = 0.8, record: bool = True,
+                    Ra: float = 100.0, cm: float = 1.0) -> Cell:
     """The default cell of ``dendrax simulate``: a small branched neuron that fires.
 
     A soma (20 x 20 um), an axon (400 x 1 um), two basal dendrites (150 x 1.5 um)
     and an apical trunk (250 x 3 um) forking into two tuft branches (200 x 1.5 um);
-    HH in every section, Ra = 100 ohm cm, cm = 1 uF/cm2, segments by the d_lambda
-    rule, a 0.8 nA step at the soma from 5 to 85 ms (a train of spikes), and
-    (with ``record``) v recorded at the soma, the axon's end and the tuft.
+    HH in every section, Ra = 100 ohm cm, cm = 1 uF/cm2 (by default), segments by the
+    d_lambda rule (at that Ra and cm), a 0.8 nA step at the soma from 5 to 85 ms (a
+    train of spikes), and (with ``record``) v recorded at the soma, the axon's end and
+    the tuft.
     """
     sections = [
         {"length": 20.0, "diam": 20.0, "parent": -1, "region": "soma"},
@@ -25,7 +27,7 @@ def branched_neuron(*, nseg="d_lambda", amp: float = 0.8, record: bool = True) -
         {"length": 200.0, "diam": 1.5, "parent": 4, "parent_x": 1.0, "region": "apic"},
         {"length": 200.0, "diam": 1.5, "parent": 4, "parent_x": 1.0, "region": "apic"},
     ]
-    cell = Cell.from_sections(sections, nseg=nseg, Ra=100.0, cm=1.0)
+    cell = Cell.from_sections(sections, nseg=nseg, Ra=Ra, cm=cm)
     cell.insert("hh")
     cell.iclamp(cell.soma(0.5), delay=5.0, dur=80.0, amp=amp)
     if record:

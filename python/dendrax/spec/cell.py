@@ -179,7 +179,9 @@ class CellSpec:
             # user recordings replace the bundled cell's own
             cell = models.branched_neuron(nseg=self.nseg or "d_lambda",
                                           amp=0.8 if defaults else 0.0,
-                                          record=defaults and not self.record)
+                                          record=defaults and not self.record,
+                                          Ra=100.0 if self.Ra is None else self.Ra,
+                                          cm=1.0 if self.cm is None else self.cm)
         else:
             kwargs = {"nseg": self.nseg or 1, "Ra": 35.4 if self.Ra is None else self.Ra,
                       "cm": 1.0 if self.cm is None else self.cm}
@@ -189,10 +191,6 @@ class CellSpec:
                 from ..morphology import read_morphology
 
                 cell = Cell(read_morphology(self.swc), **kwargs)
-        if bundled and self.Ra is not None:
-            cell.set("Ra", self.Ra)
-        if bundled and self.cm is not None:
-            cell.set("cm", self.cm)
         mechanisms = self.mechanisms if self.mechanisms is not None else ([] if bundled else ["hh"])
         for text in mechanisms:
             name, where = split_where(text)
