@@ -8,6 +8,7 @@ import json
 import subprocess
 import sys
 
+import jax
 import numpy as np
 import pytest
 
@@ -316,6 +317,10 @@ def test_bad_inputs(cell_run, tmp_path):
     empty = dx.Result(np.arange(3) * DT, np.zeros((0, 3)), [])
     with pytest.raises(ValueError, match="no recordings and no spike sources"):
         write_nwb(empty, tmp_path / "x.nwb")
+    # a vmapped batch (was: "the truth value of an array ... is ambiguous")
+    batch = jax.tree_util.tree_map(lambda a: np.stack([a, a]), res)
+    with pytest.raises(ValueError, match="write_nwb writes one run; this Result holds a batch"):
+        write_nwb(batch, tmp_path / "x.nwb")
     other = dx.Cell.from_sections([{"length": 20.0, "diam": 20.0, "parent": -1, "region": "soma"}])
     with pytest.raises(ValueError, match="target"):
         write_nwb(res, tmp_path / "x.nwb", target=other)

@@ -561,6 +561,11 @@ def test_impossible_values_are_refused_naming_parameter_value_and_range():
         (lambda: dx.simulate(cell, 5.0, 0.025, v_init=float("nan")), r"v_init must be a finite"),
         (lambda: dx.simulate(cell, 5.0, 0.025, v_init=True), r"v_init must be a number \(mV\)"),
         (lambda: dx.simulate(cell, 5.0, 0.025, celsius="x"), r"celsius must be a number \(degC\)"),
+        # one per run (were a bare broadcasting error, or a per-node celsius kept silently)
+        (lambda: dx.simulate(cell, 5.0, 0.025, v_init=np.array([-65.0, -70.0])),
+         r"v_init must be one number \(mV\) for the whole run, got shape \(2,\)"),
+        (lambda: dx.simulate(cell, 5.0, 0.025, celsius=np.full(5, 6.3)),
+         r"celsius must be one number \(degC\) for the whole run, got shape \(5,\)"),
         (lambda: dx.simulate(cell, 0.01, 0.025), r"shorter than half a step"),
         (lambda: dx.simulate(cell, 5.0, "0.025"), r"dt must be one number of ms, got '0.025'"),
         (lambda: dx.simulate(cell, [5.0], 0.025), r"t_stop must be one number of ms"),
@@ -690,6 +695,24 @@ def test_values_at_a_section_end_set_its_end_segment_as_neuron():
     np.testing.assert_array_equal(cell.get("hh.gnabar")[segs], [0.12, 0.3, 0.12, 0.12])
     with pytest.raises(ValueError, match=r"x must lie in \[0, 1\]"):
         cell.set("cm", 1.0, where=cell.section(1)(1.5))
+
+
+def test_a_list_of_locations_selects_their_segments():
+    """Audit: where=[loc, ...] selected each location's whole section (where=loc one
+    segment); section values (Ra, L, diam) at a location are refused, not applied to the
+    whole section."""
+    cell = dx.Cell.ball_and_stick(nseg=[1, 5])
+    cell.insert("hh")
+    cell.set("hh.gnabar", 0.5, where=[cell.soma(0.5), cell.section(1)(0.3)])
+    cell.insert("pas", where=[cell.section(1)(0.9), "soma"])
+    segs = cell.nodes()
+    np.testing.assert_array_equal(cell.get("hh.gnabar")[segs], [0.5, 0.12, 0.5, 0.12, 0.12, 0.12])
+    np.testing.assert_array_equal(cell.mechanism_nodes["pas"][segs], [1, 0, 0, 0, 0, 1])
+    for name in ("diam", "L", "Ra"):
+        with pytest.raises(ValueError, match=f"{name} is a section's"):
+            cell.set(name, 3.0, where=cell.section(1)(0.5))
+        with pytest.raises(ValueError, match=f"{name} is a section's"):
+            cell.set(name, 3.0, where=[1, cell.section(1)(0.5)])
 
 
 @pytest.mark.parametrize("build, error, message", [

@@ -297,6 +297,8 @@ class Cell:
             comps, s = self.compartments, where.section
             n = int(comps.nseg[s])
             return np.array([int(comps.first_centre[s]) + min(int(n * float(where.x)), n - 1)])
+        if _holds_locations(where):  # each location its segment, each other entry its sections
+            return np.unique(np.concatenate([self.nodes(w) for w in where]))
         secs = np.asarray(self.sections(where))
         comps = self.compartments
         return np.flatnonzero(np.isin(comps.section, secs) & ~comps.is_junction)
@@ -360,6 +362,10 @@ class Cell:
         _check_finite(name, value)
         if rng is not None:
             rng.check(name, value, unit)
+        if name in ("Ra", "L", "diam") and (isinstance(where, Location) or _holds_locations(where)):
+            raise ValueError(f"{name} is a section's (its 3-D points' for diam), not a "
+                             f"segment's: select sections (a region, cell.section(i), an index), "
+                             f"not a location, got {where!r}")
         if name in ("Ra", "L"):
             secs = self.sections(where)
             _assign(name, self.values[name], secs, value, "section")
@@ -760,6 +766,12 @@ def _segmentation(morphology, nseg, max_length, d_lambda, freq, Ra, cm) -> np.nd
     if np.any(arr < 1):
         raise ValueError(f"nseg must be >= 1 in every section, got {arr.min():g}")
     return np.broadcast_to(arr, (n_sec,)).astype(int)
+
+
+def _holds_locations(where) -> bool:
+    """Whether ``where`` is a list (or other collection) with a Location among its entries."""
+    return isinstance(where, (list, tuple, set, frozenset)) and any(
+        isinstance(w, Location) for w in where)
 
 
 def synapse_mechanism(synapse):

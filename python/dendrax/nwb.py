@@ -223,6 +223,10 @@ def write_nwb(result, path, *, target=None, session_description: str = "dendrax 
     if not isinstance(result, Result):
         raise TypeError(f"write_nwb needs the dendrax.Result of dendrax.simulate, got "
                         f"{type(result).__name__}")
+    if np.ndim(result.t) != 1:
+        raise ValueError(f"write_nwb writes one run; this Result holds a batch of runs (t "
+                         f"{np.shape(result.t)}, from jax.vmap): take one run's first, e.g. "
+                         "jax.tree_util.tree_map(lambda a: a[i], res)")
     if target is not None and not isinstance(target, (Cell, Network)):
         raise TypeError(f"target must be the simulated dendrax.Cell or dendrax.Network (or "
                         f"None), got {type(target).__name__}")
@@ -455,7 +459,8 @@ def read_nwb(path) -> dict:
         recorded unit, unit)}, "spikes": [spike times (ms) per unit], "spike_cells": [cell
         index per unit], "stats": {(quantity, Location, "max" | "min" | "mean"): (value,
         unit)}, "meta": the run's settings (dict)}. The traces are the stored
-        values (bit for bit); spike times went through seconds (to ~1 ulp).
+        values (bit for bit; a quantity recorded twice at one location is one entry, the
+        same data); spike times went through seconds (to ~1 ulp).
     """
     pynwb = _pynwb()
     from .cell import Location

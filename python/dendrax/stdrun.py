@@ -478,11 +478,15 @@ def check_run(t_stop, dt, v_init, celsius) -> list:
         raise ValueError(f"t_stop = {t_stop} ms is shorter than half a step (dt = {dt} ms): no "
                          "step would run; use t_stop >= dt")
     for name, value in (("v_init", v_init), ("celsius", celsius)):
+        unit = "mV" if name == "v_init" else "degC"
         if not isinstance(value, jax.core.Tracer) and (
                 isinstance(value, (str, bytes, bool, np.bool_))
                 or np.asarray(value).dtype.kind not in "iuf"):
-            raise ValueError(f"{name} must be a number ({'mV' if name == 'v_init' else 'degC'}), "
-                             f"got {value!r}")
+            raise ValueError(f"{name} must be a number ({unit}), got {value!r}")
+        if np.ndim(value) != 0:  # one for the whole run (vmap maps a batch of them)
+            raise ValueError(f"{name} must be one number ({unit}) for the whole run, got shape "
+                             f"{np.shape(value)}; for several values use simulate_batch or "
+                             "jax.vmap")
     traced = []  # traced values cannot raise: [boolean scalar: broken], as check_values
     if isinstance(v_init, jax.core.Tracer):
         traced.append(jnp.any(~jnp.isfinite(v_init)))
