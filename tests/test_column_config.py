@@ -106,6 +106,27 @@ def test_layer_counts_of_one_neuron_each():
     assert cfg.columns[0].layers == (("L4", 0.5), ("L5", 0.5))
 
 
+@pytest.mark.parametrize("layers, n, types, expected", [
+    (["L2/3", "L5"], 2, {"E": 1, "I": 1}, (1, 1)),  # docs/columns.md's detailed example
+    (["L2/3", "L4", "L5", "L6"], 8, {"E": 4, "I": 4}, (4, 4)),
+    (["L2/3", "L4", "L5", "L6"], 4, {"E": 0.8, "I": 0.2}, (3, 1)),
+    (["L2/3", "L4", "L5", "L6"], 80, {"E": 0.8, "I": 0.2}, (64, 16)),
+    (["L2/3", "L4", "L5"], 9, {"E": 6, "I": 3}, (6, 3)),
+])
+def test_cell_type_counts_are_the_columns(layers, n, types, expected):
+    """Audit: types were split layer by layer, each rounded on its own ({"E": 1, "I": 1}
+    on 2 layers of 1 gave 2 E and no I). The column's counts hold exactly, each layer
+    keeps its size, and the types spread over the layers in proportion."""
+    cfg = dc.configuration().runtime(duration_ms=1.0, dt_ms=0.5).column("A", layers, n)
+    g = G.build(cfg.cell_types(types).validate())
+    assert ((g.cell_type == "E").sum(), (g.cell_type == "I").sum()) == expected
+    sizes = [int((g.layer == name).sum()) for name in layers]
+    assert sizes == G.split(n, [1.0] * len(layers)).tolist()  # each layer keeps its size
+    for name in layers:  # E spread in proportion: each layer within one of its share
+        share = expected[0] * sizes[layers.index(name)] / n
+        assert abs(((g.layer == name) & (g.cell_type == "E")).sum() - share) < 1.0
+
+
 def test_construct_refuses_other_objects():
     with pytest.raises(TypeError, match="Configuration"):
         dc.construct({"columns": []})

@@ -42,6 +42,13 @@ def test_detailed_column_physical_signals():
     moved = dc.construct(small(center=(2000.0, 0.0))).simulate()
     np.testing.assert_allclose(moved.LFP, sig.LFP, rtol=0, atol=1e-12 * np.abs(sig.LFP).max())
     np.testing.assert_allclose(moved.MEG, sig.MEG, rtol=1e-9, atol=1e-12 * np.abs(sig.MEG).max())
+    # and the EEG: the column stands radially in the spherical head wherever its centre
+    # (was: shifted flat, its pia 100 um below the surface at the axis only; far out its
+    # dipole left the brain sphere, 12 mm: an error after the run)
+    far = dc.construct(small(center=(0.0, 30000.0))).simulate()
+    for other in (moved, far):
+        np.testing.assert_allclose(other.EEG, sig.EEG, rtol=1e-9,
+                                   atol=1e-12 * np.abs(sig.EEG).max())
     # run settings the drive, drawn when the model was built, cannot follow: refused
     with pytest.raises(ValueError, match="drawn up to its configuration's duration"):
         model.simulate(duration_ms=10.0)

@@ -192,3 +192,14 @@ def test_float32_and_plasticity():
     with jax.enable_x64(False):
         with pytest.raises(ValueError, match="64-bit mode is off"):
             dc.construct(cfg.runtime(dtype="float64")).simulate()
+
+
+def test_a_run_at_another_dt_is_checked_as_construct_checks(run):
+    """Audit: model.simulate(dt_ms=...) skipped the checks construct makes for the
+    configuration's dt (a delay shorter than the step ran silently)."""
+    model, _ = run
+    with pytest.raises(ValueError, match=r"delay_ms = 1.5 is shorter than dt_ms = 2.0"):
+        model.simulate(duration_ms=100.0, dt_ms=2.0)
+    with pytest.raises(ValueError, match=r"noise_dt_ms \(1.0\) must be a whole multiple of "
+                                         r"dt_ms \(0.4\)"):
+        model.simulate(duration_ms=100.0, dt_ms=0.4)

@@ -211,6 +211,37 @@ def test_bad_electrodes_are_refused(kwargs, message):
         Electrodes(args.pop("xyz"), **args)
 
 
+def test_electrodes_cannot_change_and_quantities_are_converted():
+    """Audit: an Electrodes' sigma changed after a run was ignored by the next run (and a
+    negative one unchecked): an Electrodes cannot change. Quantities given to csd,
+    eeg_four_sphere and meg were read as bare numbers (3 mS/cm as 3 S/m): converted."""
+    u = pytest.importorskip("pint").UnitRegistry()
+    el = Electrodes([[0.0, 0.0, 10.0]], sigma=0.3)
+    for name, value in (("sigma", 0.6), ("method", "pointsource"), ("xyz", np.zeros((1, 3)))):
+        with pytest.raises(AttributeError, match=f"Electrodes cannot be changed \\(its {name}"):
+            setattr(el, name, value)
+    import copy
+    import pickle
+    assert copy.deepcopy(el) is el and pickle.loads(pickle.dumps(el)) == el
+    with pytest.raises(ValueError, match="sigma must be one finite conductivity"):
+        Electrodes([[0.0, 0.0, 1.0]], sigma=True)
+    z = np.arange(5) * 100.0
+    lfp = (z ** 2)[:, None] * np.ones((1, 2))
+    ref = csd(lfp, z, sigma=0.3)
+    np.testing.assert_allclose(csd(lfp * u.uV, (z * u.um).to("mm"), sigma=3 * u.mS / u.cm), ref,
+                               rtol=1e-12)
+    xyz = np.array([[0.0, 0.0, 90000.0]])
+    p = np.array([0.0, 0.0, 100.0])
+    np.testing.assert_allclose(
+        eeg_four_sphere(p * u.nA * u.um, (np.array([0, 0, 78000.0]) * u.um).to("cm"),
+                        (xyz * u.um).to("m")), eeg_four_sphere(p, [0, 0, 78000.0], xyz),
+        rtol=1e-12)
+    np.testing.assert_allclose(meg(p, np.zeros(3) * u.um, np.array([[0.1, 0.0, 0.0]]) * u.m),
+                               meg(p, np.zeros(3), [[1e5, 0.0, 0.0]]), rtol=1e-12)
+    with pytest.raises(ValueError, match="electrodes_xyz must be \\[E, 3\\] \\(um\\) with E >= 1"):
+        eeg_four_sphere(p, [0, 0, 78000.0], np.zeros((0, 3)))
+
+
 def test_electrode_on_a_segment_reads_the_surface_potential():
     """Documented: closer than the radius (here exactly on the segment) counts as the radius."""
     geom = SegmentGeometry(np.array([[0.0, 0, 0]]), np.array([[10.0, 0, 0]]), np.array([2.0]),

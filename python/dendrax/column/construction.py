@@ -34,6 +34,15 @@ class SimulationSpec:
     seed: int | None = None
 
 
+def check_noise_dt(cfg, dt: float) -> None:
+    """A ValueError unless the drive's noise step is a whole multiple of dt (ms)."""
+    noise_dt = cfg.drive_values()["noise_dt_ms"]
+    steps = noise_dt / dt
+    if abs(steps - round(steps)) > 1e-9 or steps < 1 - 1e-9:
+        raise ValueError(f"drive noise_dt_ms ({noise_dt}) must be a whole multiple of dt_ms "
+                         f"({dt})")
+
+
 def simulation(duration_ms: float | None = None, dt_ms: float | None = None,
                seed: int | None = None) -> SimulationSpec:
     """Run settings to pass to ``simulate(model, spec)`` / ``Model.simulate(spec)``: the
@@ -83,10 +92,7 @@ class Model:
         net = dx.Network()
         con, drive = cfg.connectivity_values(), cfg.drive_values()
         dt = cfg.dt_ms
-        steps = cfg.drive_values()["noise_dt_ms"] / dt
-        if abs(steps - round(steps)) > 1e-9 or steps < 1 - 1e-9:
-            raise ValueError(f"drive noise_dt_ms ({drive['noise_dt_ms']}) must be a whole "
-                             f"multiple of dt_ms ({dt})")
+        check_noise_dt(cfg, dt)
         rng = np.random.default_rng([cfg.seed, 11])
         pops, idx, labels = [], [], []  # populations; global neuron indices; static blocks
         for ci, c in enumerate(cfg.columns):
@@ -212,6 +218,10 @@ class Model:
         duration = cfg.duration_ms if duration_ms is None else check_duration(duration_ms)
         dt = cfg.dt_ms if dt_ms is None else float(dt_ms)
         check_steps(duration, dt)
+        if dt != cfg.dt_ms:  # what construct checked, for this dt: the delay, the noise step
+            cfg.runtime(dt_ms=dt).validate()
+            if self._detailed is None:
+                check_noise_dt(cfg, dt)
         seed = cfg.seed if seed is None else seed
         if self._detailed is not None:
             return self._detailed.run(params, duration, dt, seed)

@@ -181,7 +181,8 @@ class DetailedColumn:
                 # on the coordinates' origin
                 p = res[name][:, 1:] - self.drive_current(c) * self.dipole_location(c)[:, None]
                 if "EEG" in modes:
-                    eeg = eeg + eeg_four_sphere(p, self.head_location(c), scalp)
+                    eeg = eeg + eeg_four_sphere(jnp.asarray(self.head_rotation(c)) @ p,
+                                                self.head_location(c), scalp)
                 if "MEG" in modes:
                     loc = self.dipole_location(c)
                     b = meg(p, loc, g.meg_sensors)  # [S, 3, T] fT
@@ -208,24 +209,35 @@ class DetailedColumn:
         z = g.electrodes[g.electrode_column == c, 2]
         return np.array([*g.electrodes[g.electrode_column == c][0, :2], 0.5 * (z.min() + z.max())])
 
+    def head_rotation(self, c):
+        """[3, 3]: column c's coordinates into the head's. The column stands radially: its
+        axis (z) along the radius through its centre's place on the pia sphere, reached by
+        an arc of length |(x, y)| from the top of the head towards (x, y) (so that every
+        column's pia is PIA_DEPTH_UM below the brain's surface, wherever its centre)."""
+        from ..extracellular import RADII
+
+        x, y = self.dipole_location(c)[:2]
+        theta, phi = np.hypot(x, y) / (RADII[0] - PIA_DEPTH_UM), np.arctan2(y, x)
+        cp, sp, ct, st = np.cos(phi), np.sin(phi), np.cos(theta), np.sin(theta)
+        rz = np.array([[cp, -sp, 0.0], [sp, cp, 0.0], [0.0, 0.0, 1.0]])
+        ry = np.array([[ct, 0.0, st], [0.0, 1.0, 0.0], [-st, 0.0, ct]])
+        return rz @ ry @ rz.T
+
     def head_location(self, c):
-        """[3] um: column c's centre in head coordinates (pia PIA_DEPTH_UM below the brain
-        sphere's surface)."""
+        """[3] um: column c's centre in head coordinates (its pia PIA_DEPTH_UM below the
+        brain sphere's surface, the column radial: ``head_rotation``)."""
         from ..extracellular import RADII
 
         col = self.model.cfg.columns[c]
-        loc = self.dipole_location(c)
-        return np.array([loc[0], loc[1], RADII[0] - PIA_DEPTH_UM - col.depth_um + loc[2]])
+        radius = RADII[0] - PIA_DEPTH_UM - col.depth_um + self.dipole_location(c)[2]
+        return self.head_rotation(c) @ np.array([0.0, 0.0, radius])
 
     def scalp_electrodes(self):
         """[C, 3] um: an EEG electrode on the scalp above each column (head coordinates)."""
         from ..extracellular import RADII
 
-        out = []
-        for c in range(len(self.model.cfg.columns)):
-            x, y, _ = self.head_location(c)
-            out.append([x, y, np.sqrt(RADII[3] ** 2 - x ** 2 - y ** 2)])
-        return np.asarray(out)
+        return np.asarray([self.head_rotation(c) @ np.array([0.0, 0.0, RADII[3]])
+                           for c in range(len(self.model.cfg.columns))])
 
 
 def build_detailed(model) -> DetailedColumn:

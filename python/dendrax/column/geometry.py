@@ -101,6 +101,19 @@ def type_counts(types: dict, n: int) -> dict:
     return dict(zip(names, counts.tolist()))
 
 
+def layer_type_counts(types: dict, layer_n, names) -> dict:
+    """{layer: {"E": n_E, "I": n_I}}: the column's type counts (``type_counts`` of its n,
+    so counts are kept exactly) spread over its layers in proportion to their sizes, each
+    layer keeping its size ``layer_n`` (largest remainder: the excitatory neurons first,
+    the rest of each layer inhibitory)."""
+    layer_n = np.asarray(layer_n, int)
+    totals = type_counts(types, int(layer_n.sum()))
+    kinds = list(totals)
+    first = split(totals[kinds[0]], layer_n) if layer_n.sum() else np.zeros_like(layer_n)
+    rows = [first] + ([layer_n - first] if len(kinds) > 1 else [])
+    return {name: {k: int(r[li]) for k, r in zip(kinds, rows)} for li, name in enumerate(names)}
+
+
 def build(cfg) -> Geometry:
     """The geometry of a (validated) configuration: counts per layer and type, positions
     drawn from the configuration's seed, electrodes and sensors."""
@@ -110,11 +123,10 @@ def build(cfg) -> Geometry:
     for ci, c in enumerate(cfg.columns):
         thick = c.depth_um / len(c.layers)
         layer_n = split(c.n, [f for _, f in c.layers])
-        per_layer = {}
-        for li, ((name, _), n_l) in enumerate(zip(c.layers, layer_n)):
+        per_layer = layer_type_counts(dict(cfg.types), layer_n, [name for name, _ in c.layers])
+        for li, (name, _) in enumerate(c.layers):
             top = c.depth_um - li * thick
             bounds[(c.name, name)] = (top - thick, top)
-            per_layer[name] = type_counts(dict(cfg.types), int(n_l))
         for t in ("E", "I"):
             for name, _ in c.layers:
                 k = per_layer[name].get(t, 0)

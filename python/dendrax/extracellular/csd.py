@@ -22,7 +22,7 @@ import numpy as np
 import jax
 import jax.numpy as jnp
 
-from ..quantities import is_number
+from ..quantities import is_number, magnitude
 
 CSD_METHODS = ("standard", "delta")
 UA_PER_MM3 = 1e3  # (S/m) (uV / um^2) in uA/mm^3
@@ -49,16 +49,20 @@ def csd(lfp, z, *, sigma: float = 0.3, method: str = "standard", diam: float = 5
 
     if method not in CSD_METHODS:
         raise ValueError(f"unknown CSD method {method!r}; choose one of {list(CSD_METHODS)}")
-    sigma = check_sigma(sigma)
+    sigma = check_sigma(magnitude(sigma, "S/m", "sigma"))
+    lfp, z, diam = (magnitude(lfp, "uV", "lfp"), magnitude(z, "um", "z"),
+                    magnitude(diam, "um", "diam"))
     if not isinstance(vaknin, (bool, np.bool_)):
         raise ValueError(f"vaknin must be True or False, got {vaknin!r}")
+    if not isinstance(lfp, jax.core.Tracer) and np.asarray(lfp).dtype.kind not in "iuf":
+        raise ValueError(f"lfp must be numbers (uV), got {np.asarray(lfp).dtype} values")
     phi = jnp.asarray(lfp)
     if not isinstance(phi, jax.core.Tracer) and not np.all(np.isfinite(np.asarray(phi))):
         raise ValueError("lfp has non-finite values (a run that blew up?)")
     z = np.asarray(z, float)
     if z.ndim != 1 or z.size < 3 or not np.all(np.isfinite(z)):
         raise ValueError(f"z must be 1-D finite depths (um) of at least 3 contacts, got {z!r}")
-    if phi.shape[0] != z.size or phi.ndim not in (1, 2):
+    if phi.ndim not in (1, 2) or phi.shape[0] != z.size:
         raise ValueError(f"lfp must be [E] or [E, T] with E = len(z) = {z.size}, got shape "
                          f"{phi.shape}")
     dz = np.diff(z)

@@ -26,6 +26,8 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
+from ..quantities import magnitude
+
 RADII = (79000.0, 80000.0, 85000.0, 90000.0)  # um: brain, CSF, skull, scalp (outer)
 SIGMAS = (0.3, 1.5, 0.015, 0.3)  # S/m
 MU0 = 4e-7 * np.pi  # T m / A
@@ -45,7 +47,7 @@ def current_dipole_moment(i_membrane, geom):
 
 
 def _check_dipole(dipole):
-    p = jnp.asarray(dipole)
+    p = jnp.asarray(magnitude(dipole, "nA*um", "dipole"))
     if p.ndim not in (1, 2) or p.shape[0] != 3:
         raise ValueError(f"a dipole is [3] or [3, T] (nA um), got shape {p.shape}")
     if _concrete(p) and not np.all(np.isfinite(np.asarray(p))):
@@ -77,6 +79,13 @@ def eeg_four_sphere(dipole, location, electrodes_xyz, radii=RADII, sigmas=SIGMAS
         [E] or [E, T] potentials, uV (lfpykit's mV times 1e3).
     """
     p = _check_dipole(dipole)
+    location, electrodes_xyz, radii = (magnitude(x, "um", name) for x, name in (
+        (location, "location"), (electrodes_xyz, "electrodes_xyz"), (radii, "radii")))
+    sigmas = magnitude(sigmas, "S/m", "sigmas")
+    if _concrete(electrodes_xyz) and (np.ndim(electrodes_xyz) != 2 or np.shape(electrodes_xyz)[0]
+                                      < 1 or np.shape(electrodes_xyz)[1] != 3):
+        raise ValueError(f"electrodes_xyz must be [E, 3] (um) with E >= 1, got shape "
+                         f"{np.shape(electrodes_xyz)}")
     radii = np.asarray(radii, float) if _concrete(radii) else radii
     sigmas = np.asarray(sigmas, float) if _concrete(sigmas) else sigmas
     if _concrete(radii) and (np.shape(radii) != (4,) or not np.all(np.isfinite(radii)) or not
@@ -189,8 +198,8 @@ def meg(dipole, location, sensors_xyz):
         ``calculate_B`` gives mu0 H in units of 1e-3 T, i.e. 1e12 fT).
     """
     p = _check_dipole(dipole)
-    loc = jnp.asarray(location, float)
-    sens = jnp.asarray(sensors_xyz, float)
+    loc = jnp.asarray(magnitude(location, "um", "location"), float)
+    sens = jnp.asarray(magnitude(sensors_xyz, "um", "sensors_xyz"), float)
     if loc.shape != (3,):
         raise ValueError(f"location must be [3] (um), got shape {loc.shape}")
     if sens.ndim != 2 or sens.shape[1] != 3:

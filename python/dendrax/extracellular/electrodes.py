@@ -37,6 +37,8 @@ UV_PER_NA = 1e3  # (nA / (S/m um)) in uV
 def check_sigma(sigma) -> float:
     if isinstance(sigma, jax.core.Tracer):  # a traced conductivity (differentiating): trusted
         return sigma
+    if isinstance(sigma, (bool, np.bool_, str, bytes)):
+        raise ValueError(f"sigma must be one finite conductivity > 0 (S/m), got {sigma!r}")
     s = np.asarray(sigma, float)
     if s.shape != () or not np.isfinite(s) or not s > 0:
         raise ValueError(f"sigma must be one finite conductivity > 0 (S/m), got {sigma!r}")
@@ -44,6 +46,9 @@ def check_sigma(sigma) -> float:
 
 
 def check_xyz(xyz, what: str = "electrode positions") -> np.ndarray:
+    if np.asarray(xyz).dtype.kind not in "iuf":
+        raise ValueError(f"{what} must be numbers x, y, z (um), got "
+                         f"{np.asarray(xyz).dtype} values")
     a = np.asarray(xyz, float)
     if a.ndim == 1 and a.shape == (3,):
         a = a[None]
@@ -74,11 +79,30 @@ class Electrodes:
     ``cell.record_extracellular(el)`` then gives ``res["lfp"]``, [E, n_t] in uV.
     """
 
+    __slots__ = ("xyz", "sigma", "method")
+
     def __init__(self, xyz, *, sigma: float = 0.3, method: str = "linesource"):
-        self.xyz = check_xyz(magnitude(xyz, "um", "electrode positions"))
-        self.xyz.setflags(write=False)
-        self.sigma = check_sigma(magnitude(sigma, "S/m", "sigma"))
-        self.method = check_method(method)
+        xyz = check_xyz(magnitude(xyz, "um", "electrode positions"))
+        xyz.setflags(write=False)
+        object.__setattr__(self, "xyz", xyz)
+        object.__setattr__(self, "sigma", check_sigma(magnitude(sigma, "S/m", "sigma")))
+        object.__setattr__(self, "method", check_method(method))
+
+    def __setattr__(self, name, value):
+        # what a cell records with is compiled into its run: changed afterwards it would be
+        # ignored (or unchecked)
+        raise AttributeError(f"Electrodes cannot be changed (its {name} is part of the "
+                             "recordings made with it): make a new Electrodes(xyz, sigma=, "
+                             "method=)")
+
+    def __reduce__(self):  # pickling: built again, through the checks
+        return _rebuilt, (np.asarray(self.xyz), self.sigma, self.method)
+
+    def __copy__(self):  # unchangeable: a copy is itself
+        return self
+
+    def __deepcopy__(self, memo):
+        return self
 
     def __len__(self) -> int:
         return int(self.xyz.shape[0])
@@ -162,3 +186,7 @@ def line_source_matrix(xyz, start, end, diam, sigma):
                       jnp.where(behind, jnp.log((root(h_b) - h_b) / (root(l_b) - l_b)),
                                 jnp.log((root(h_c) - h_c) * (root(l_c) + l_c) / r2)))
     return UV_PER_NA / (4.0 * jnp.pi * sigma * length)[None, :] * value
+
+
+def _rebuilt(xyz, sigma, method) -> Electrodes:
+    return Electrodes(xyz, sigma=sigma, method=method)
