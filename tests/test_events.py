@@ -203,9 +203,10 @@ def make_net(seed=0, s=20, p=15, d=5, c=300, dtype=np.float64):
     return ptr, target.astype(np.int32), delay.astype(np.int32), weight
 
 
-def run_loop(weight, spikes, net, d, p, backend, take=True):
+def run_loop(weight, spikes, net, d, p, backend, take=True, remat=False):
     """Each step: deliver the step's spikes into the carried ring, then read and
-    zero row step % D. Returns the rows read, [T, 2, P]."""
+    zero row step % D. Returns the rows read, [T, 2, P]. ``remat``: the step
+    rematerialised in reverse mode, as dendrax's time loop has it."""
     ptr, target, delay, _ = net
 
     def body(buffer, xs):
@@ -217,7 +218,8 @@ def run_loop(weight, spikes, net, d, p, backend, take=True):
         return buffer.at[row].set(0), buffer[row]
 
     steps = jnp.arange(spikes.shape[0], dtype=jnp.int32)
-    _, rows = lax.scan(body, jnp.zeros((d, 2, p), weight.dtype), (steps, spikes))
+    _, rows = lax.scan(jax.checkpoint(body) if remat else body,
+                       jnp.zeros((d, 2, p), weight.dtype), (steps, spikes))
     return rows
 
 
@@ -270,12 +272,35 @@ def test_scan_loop_gradient_matches_twin_autodiff(backend):
 
 
 def test_scan_loop_gradient_keeps_no_per_step_connection_residuals():
-    """Reverse mode through T steps saves the spikes per step, not [T, C] arrays."""
+    """Reverse mode through T steps of the rematerialised step (dendrax's time loop)
+    saves the spikes per step, not [T, C] arrays (the connections' ring slots, which
+    the weights' transposed tangent reads, are computed again)."""
     d, p, t = 5, 15, 17
     net = make_net(d=d, p=p, c=301)
     spikes = np.zeros((t, 20), bool)
-    jaxpr = str(jax.make_jaxpr(jax.grad(lambda w: jnp.sum(run_loop(w, spikes, net, d, p, "auto"))))(net[3]))
+    jaxpr = str(jax.make_jaxpr(jax.grad(lambda w: jnp.sum(
+        run_loop(w, spikes, net, d, p, "auto", remat=True))))(net[3]))
     assert f"[{t},301]" not in jaxpr.replace(" ", "")
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_forward_mode_equals_reverse_mode(backend):
+    """Forward mode (jvp, jacfwd; jacrev(jacfwd) for second derivatives) through the
+    kernels: the Jacobian in the weights equals reverse mode's (it was refused: the
+    kernels had a reverse rule only)."""
+    d, p = 5, 15
+    net = make_net(d=d, p=p, c=40)
+    spikes = np.random.default_rng(4).random((12, 20)) < 0.4
+    probe = np.random.default_rng(5).normal(size=(12, 2, p))
+
+    def loss(w):
+        return jnp.sum(jnp.tanh(run_loop(w, spikes, net, d, p, backend, remat=True)) * probe)
+
+    w = jnp.asarray(net[3])
+    np.testing.assert_allclose(jax.jacfwd(loss)(w), jax.grad(loss)(w), rtol=1e-12, atol=1e-14)
+    hess = jax.jacrev(jax.jacfwd(loss))(w)
+    np.testing.assert_allclose(hess, hess.T, rtol=1e-10, atol=1e-12)
+    assert np.count_nonzero(np.asarray(jax.grad(loss)(w))) > 0
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

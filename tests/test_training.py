@@ -90,6 +90,11 @@ def test_transform_bounds_and_errors():
         Sigmoid(1.0, 1.0)
     with pytest.raises(ValueError, match="nonzero scale"):
         Affine(0.0)
+    with pytest.raises(ValueError, match=r"Sigmoid's lower must be one number \(a transform's "
+                                         r"bounds are shared"):
+        Sigmoid(np.array([0.0, 0.1]), np.array([1.0, 2.0]))
+    with pytest.raises(ValueError, match=r"Softplus's lower must be one number"):
+        Softplus(True)
     with pytest.raises(TypeError, match="Transform"):
         Chain(Sigmoid(0, 1), "exp")
     g = jax.grad(lambda f: Chain(Softplus(), Affine(3.0)).forward(f))(0.0)
@@ -178,8 +183,11 @@ def test_trainables_errors():
     with pytest.raises(KeyError, match=r"theta has labels \['hh.gkbarr'\] that are not trained"):
         tr.apply({**good, "hh.gkbarr": jnp.zeros(1)})
     regions = Trainables(cell).add("hh.gnabar", share="region", transform=Sigmoid(0.05, 0.3))
-    with pytest.raises(ValueError, match=r"hh.gnabar: got 4 values for its 3 groups \["):
+    with pytest.raises(ValueError, match=r"hh.gnabar: got values of shape \(4,\) for its 3 "
+                                         r"groups \["):
         regions.from_values({"hh.gnabar": [0.1, 0.1, 0.1, 0.1]})
+    with pytest.raises(ValueError, match=r"got values of shape \(1, 3\) .* \(shape \(3,\)\)"):
+        regions.from_values({"hh.gnabar": [[0.1, 0.1, 0.1]]})
     with pytest.raises(ValueError, match=r"must lie inside \(0.05, 0.3\)"):
         regions.from_values({"hh.gnabar": 0.5})
     # bounds that would fit only refused values
@@ -193,6 +201,26 @@ def test_trainables_errors():
         fit(lambda th: 0.0, {}, steps=2.5)
     with pytest.raises(ValueError, match=r"optimizer must be an optax optimizer"):
         fit(lambda th: 0.0, {}, optimizer="adam", steps=1)
+
+
+def test_trainables_refuse_params_of_another_layout():
+    """Audit: entries are numbered when added; after a mechanism was inserted elsewhere (or
+    with another model's params as base) they landed on other compartments, silently."""
+    cell = dx.Cell.ball_and_stick(nseg=[1, 2])
+    cell.insert("hh", where="dend")
+    tr = Trainables(cell).add("hh.gnabar", "dend", transform=(0.01, 0.5))
+    theta = tr.from_values({"hh.gnabar@dend": 0.3})
+    np.testing.assert_array_equal(tr.apply(theta)["channels"]["hh"]["gnabar"], [0.3, 0.3])
+    other = dx.Cell.ball_and_stick(nseg=[1, 5])
+    other.insert("hh")
+    for base in (other.params, None):
+        if base is None:
+            cell.insert("hh", where="soma")  # hh's leaf grows: the dend entries move
+        with pytest.raises(ValueError, match=r"hh.gnabar@dend: channels/hh/gnabar has shape "
+                                             r"\(\d+,\), but it had shape \(2,\) when it was added"):
+            tr.apply(theta, base)
+        with pytest.raises(ValueError, match="make the Trainables again"):
+            tr.init(base)
 
 
 def test_sample_inside_bounds_apply_jits_and_vmaps():
@@ -340,6 +368,13 @@ SHARDED_SCRIPT = textwrap.dedent("""
     g, eps = float(jax.grad(f)(0.3)), 1e-6
     fd = (float(f(0.3 + eps)) - float(f(0.3 - eps))) / (2 * eps)
     assert abs(g - fd) <= 1e-5 * abs(fd), (g, fd)
+    # a loss weighting the members (eager grad: its cotangent is not sharded as the batch
+    # was; refused once with "Sharding passed to jit does not match")
+    w = jnp.arange(1.0, 9.0)[:, None, None]
+    f = lambda s, d: jnp.sum(w * simulate_batch(
+        cell, {"stimuli": {"iclamp": {"amp": s * jnp.ones((8, 1))}}}, 6.0, 0.025, devices=d))
+    np.testing.assert_allclose(float(jax.grad(f)(0.3, None)), float(jax.grad(f)(0.3, 1)),
+                               rtol=1e-10)
     print("sharded ok")
 """)
 

@@ -45,20 +45,17 @@ def _slots(buffer_shape, fired, ptr, target, delay, weight, step):
 
 def deliver(buffer, fired, ptr, target, delay, weight, step):
     """buffer [D, 2, P] + the connections of the fired sources (see module doc)."""
+    return deliver_values(buffer, fired, ptr, target, delay, weight, weight, step)
+
+
+def deliver_values(buffer, fired, ptr, target, delay, weight, values, step):
+    """buffer + ``values`` [C] where ``deliver`` would add the weights (their channels by
+    the weights' signs): the tangent of ``deliver`` in weight, for tangents ``values``."""
     if target.shape[0] == 0 or buffer.size == 0:
         return buffer
     idx = _slots(buffer.shape, fired, ptr, target, delay, weight, step)
-    flat = buffer.reshape(-1).at[idx].add(weight.astype(buffer.dtype), mode="drop")
+    flat = buffer.reshape(-1).at[idx].add(values.astype(buffer.dtype), mode="drop")
     return flat.reshape(buffer.shape)
-
-
-def weight_cotangent(g, fired, ptr, target, delay, weight, step):
-    """d weight[c] = fired[src(c)] * g[(step + delay[c]) % D, sign(c), target[c]]
-    (0 for connections that deliver nothing): the transpose of ``deliver`` in weight."""
-    if target.shape[0] == 0 or g.size == 0:
-        return jnp.zeros_like(weight)
-    idx = _slots(g.shape, fired, ptr, target, delay, weight, step)
-    return g.reshape(-1).at[idx].get(mode="fill", fill_value=0).astype(weight.dtype)
 
 
 def take(buffer, step):

@@ -179,7 +179,7 @@ def _compiled(cell, t_stop, dt, in_axes, devices, kwargs, resumed: bool):
                                        is_leaf=lambda a: a is None)
         spmd = jax.shard_map(batched, mesh=mesh, in_specs=(specs, P()), out_specs=P(AXIS),
                              check_vma=False)
-        entry = (jax.jit(spmd, out_shardings=NamedSharding(mesh, P(AXIS))), specs, mesh)
+        entry = (jax.jit(spmd), specs, mesh)
     if len(per_cell) >= 8:
         per_cell.pop(next(iter(per_cell)))
     per_cell[key] = entry

@@ -49,6 +49,7 @@ class _Entry:
     groups: tuple  # names of the groups
     transform: Transform
     factor: float  # leaf value = factor * trained value ("radius": 2)
+    shape: tuple  # the leaf's, when added: its entries are numbered for that layout
 
 
 def _where_text(where) -> str:
@@ -162,8 +163,9 @@ class Trainables:
                 raise ValueError(f"{name} at {where!r} overlaps entries already trained as {e.label!r}")
         transform = as_transform(transform)
         _check_bounds(name, transform, *valid_range(lower(cell).model, slots.path), factor)
+        shape = tuple(np.shape(_get(cell.params, slots.path)))
         self._entries.append(_Entry(label, name, slots.path, index, np.asarray(group, int),
-                                    groups, transform, factor))
+                                    groups, transform, factor, shape))
         return self
 
     # --- inspecting -------------------------------------------------------
@@ -199,8 +201,21 @@ class Trainables:
         base = self.cell.params if base is None else base
         return {e.label: self._init_entry(e, base) for e in self._entries}
 
+    def _leaf(self, e: _Entry, params: dict):
+        """The leaf of ``e`` in ``params``, or a ValueError where its layout is not the one
+        ``e``'s entries were numbered for (a mechanism inserted since, another cell's
+        params): they would land on other compartments."""
+        leaf = _get(params, e.path)
+        if tuple(np.shape(leaf)) != e.shape:
+            raise ValueError(f"{e.label}: {'/'.join(e.path)} has shape {tuple(np.shape(leaf))}, "
+                             f"but it had shape {e.shape} when it was added (the cell changed "
+                             "since, e.g. a mechanism inserted, or these params are another "
+                             "model's): its entries would land elsewhere; make the Trainables "
+                             "again")
+        return leaf
+
     def _init_entry(self, e: _Entry, base: dict):
-        leaf = np.asarray(_get(base, e.path), float)[e.index] / e.factor
+        leaf = np.asarray(self._leaf(e, base), float)[e.index] / e.factor
         value = np.bincount(e.group, leaf, len(e.groups)) / np.bincount(e.group, None, len(e.groups))
         free = np.asarray(e.transform.inverse(jnp.asarray(value)))
         bad = ~np.isfinite(free)
@@ -237,8 +252,9 @@ class Trainables:
             e = self._entry(label)
             v = jnp.asarray(v, float)
             if v.ndim > 1 or (v.ndim == 1 and v.shape[0] != len(e.groups)):
-                raise ValueError(f"{label}: got {v.size} values for its {len(e.groups)} groups "
-                                 f"{list(e.groups)}: give one per group, or one scalar")
+                raise ValueError(f"{label}: got values of shape {v.shape} for its "
+                                 f"{len(e.groups)} groups {list(e.groups)}: give one per group "
+                                 f"(shape ({len(e.groups)},)), or one scalar")
             v = jnp.broadcast_to(v, (len(e.groups),))
             free = e.transform.inverse(v)
             if not bool(jnp.all(jnp.isfinite(free))):
@@ -272,7 +288,7 @@ class Trainables:
                            f"{self.labels}")
         params = _copy_dicts(self.cell.params if base is None else base)
         for e in self._entries:
-            leaf = jnp.asarray(_get(params, e.path))
+            leaf = jnp.asarray(self._leaf(e, params))
             raw = jnp.asarray(theta[e.label])
             if not jnp.issubdtype(raw.dtype, jnp.floating):  # ints: the same numbers as floats
                 if not jnp.issubdtype(raw.dtype, jnp.integer):

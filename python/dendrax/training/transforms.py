@@ -74,7 +74,7 @@ class Sigmoid(Transform):
     """
 
     def __init__(self, lower: float, upper: float):
-        lower, upper = float(lower), float(upper)
+        lower, upper = _number("Sigmoid", "lower", lower), _number("Sigmoid", "upper", upper)
         if not (np.isfinite(lower) and np.isfinite(upper) and lower < upper):
             raise ValueError(f"Sigmoid needs finite lower < upper, got ({lower}, {upper})")
         self.lower, self.upper = lower, upper
@@ -96,7 +96,7 @@ class Softplus(Transform):
     """Onto (lower, inf): ``lower + log(1 + exp(free))``; close to ``lower + free`` for large free."""
 
     def __init__(self, lower: float = 0.0):
-        lower = float(lower)
+        lower = _number("Softplus", "lower", lower)
         if not np.isfinite(lower):
             raise ValueError(f"Softplus needs a finite lower bound, got {lower}")
         self.lower = lower
@@ -117,7 +117,7 @@ class Affine(Transform):
     """``scale * free + shift`` (scale != 0); e.g. to put a small conductance on unit scale."""
 
     def __init__(self, scale: float = 1.0, shift: float = 0.0):
-        scale, shift = float(scale), float(shift)
+        scale, shift = _number("Affine", "scale", scale), _number("Affine", "shift", shift)
         if not (np.isfinite(scale) and np.isfinite(shift) and scale != 0.0):
             raise ValueError(f"Affine needs a finite nonzero scale and finite shift, got ({scale}, {shift})")
         self.scale, self.shift = scale, shift
@@ -170,3 +170,12 @@ def as_transform(t) -> Transform:
     if isinstance(t, (tuple, list)) and len(t) == 2:
         return Sigmoid(*t)
     raise TypeError(f"transform must be a Transform, None or a (lower, upper) pair, got {t!r}")
+
+
+def _number(transform: str, name: str, value) -> float:
+    """``value`` as a float, or a ValueError naming it: a transform's bounds are one number
+    each (one transform per trained parameter; its groups share it)."""
+    if isinstance(value, (bool, np.bool_, str, bytes)) or np.ndim(value) != 0:
+        raise ValueError(f"{transform}'s {name} must be one number (a transform's bounds are "
+                         f"shared by all the groups of a parameter), got {value!r}")
+    return float(value)
