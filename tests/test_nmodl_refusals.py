@@ -134,6 +134,22 @@ def test_refused_with_construct_and_line(case):
     assert nmodl.check(text), "check reports the problem too"
 
 
+def test_a_refused_construct_is_one_problem():
+    """Audit leftovers: an ARTIFICIAL_CELL was also told it writes no current and that its
+    NET_RECEIVE sits in a density mechanism; printf's format string was a second problem."""
+    artificial = """NEURON { ARTIFICIAL_CELL ac RANGE tau }
+    PARAMETER { tau = 10 (ms) }
+    ASSIGNED { m }
+    NET_RECEIVE (w) { m = m + w }
+    """
+    printf = _bad().replace("ik = gbar * n * (v - ek)",
+                            'ik = gbar * n * (v - ek)\n    printf("v %g\\n", v)')
+    for text, words in ((artificial, "ARTIFICIAL_CELL is not supported"),
+                        (printf, "printf is not supported")):
+        problems = nmodl.check(text)
+        assert len(problems) == 1 and words in problems[0][1], problems
+
+
 def test_refused_where_the_whole_file_decides():
     """Audit: a current set on some paths only (0 on the others, where NEURON keeps its
     last value), an expression too deep to translate (a RecursionError), a state-dependent

@@ -233,6 +233,7 @@ class Walker:
                 if kind == "POINT_PROCESS":
                     d.point = True
                 elif kind == "ARTIFICIAL_CELL":
+                    d.artificial = True
                     self.problem(self.line, "ARTIFICIAL_CELL is not supported (dendrax synapses "
                                  "sit on a compartment: write a POINT_PROCESS; spike sources "
                                  "and NEST's point neurons are built in: Cell.synapse("
@@ -521,7 +522,8 @@ class Walker:
             name = _name(e)
             ln = self.at(_word(name) + r"\s*\(")
             self.check_call(name, ln, len(e.arguments))
-            body.append(Call(name, [self.expr(a, ln) for a in e.arguments], ln))
+            if name not in REFUSED_CALLS:  # refused: its arguments (printf's format) too
+                body.append(Call(name, [self.expr(a, ln) for a in e.arguments], ln))
             return
         if t == "SolveBlock":
             ln = self.at(r"\bSOLVE\b")
@@ -640,6 +642,8 @@ class Walker:
             name = _name(e)
             self.check_call(name, ln, len(e.arguments))
             self.d.valued.setdefault(name, ln)
+            if name in REFUSED_CALLS:  # refused above: its arguments (printf's format) too
+                return ("num", math.nan)
             return ("call", name, [self.expr(a, ln) for a in e.arguments])
         self.problem(ln, f"the expression '{to_nmodl(e).strip()}' is not supported")
         return ("num", math.nan)

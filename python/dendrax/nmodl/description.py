@@ -125,6 +125,7 @@ class Description:
 
     name: str = ""
     point: bool = False  # POINT_PROCESS (a synapse) rather than SUFFIX (a density mechanism)
+    artificial: bool = False  # ARTIFICIAL_CELL (refused)
     title: str = ""
     source: str = "<text>"
     text: str = ""

@@ -18,6 +18,8 @@ def check(d: Description, problem, lines) -> None:
     if not d.name:
         problem(0, "no SUFFIX or POINT_PROCESS in the NEURON block")
         return
+    if d.artificial:  # refused by itself: what a density mechanism needs does not apply
+        return
     known_ions = sorted(IONS)
     for ion, use in d.ions.items():
         ln = use["line"]
