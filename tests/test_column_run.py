@@ -203,3 +203,8 @@ def test_a_run_at_another_dt_is_checked_as_construct_checks(run):
     with pytest.raises(ValueError, match=r"noise_dt_ms \(1.0\) must be a whole multiple of "
                                          r"dt_ms \(0.4\)"):
         model.simulate(duration_ms=100.0, dt_ms=0.4)
+    # the run's duration is what must be whole steps, not the configuration's (review: 9
+    # ms at 0.75 ms was refused as 100 ms is not whole steps of 0.75)
+    cfg = (dc.configuration().runtime(seed=2, duration_ms=100.0, dt_ms=0.5)
+           .column("A", ["L2/3", "L5"], 10).drive(noise_dt_ms=1.5))
+    assert dc.construct(cfg).simulate(duration_ms=9.0, dt_ms=0.75).t.size == 12

@@ -324,13 +324,14 @@ def test_names_of_simulator_variables_as_locals_and_arguments_are_theirs():
     NET_RECEIVE(w (uS)) { g = g + w }
     """
     syn = nmodl.load(pdiam, register=False)
-    cell = dx.Cell.ball_and_stick()
-    site = cell.section(1)(0.5)
-    cell.synapse(syn, site, spike_times=[1.0], weight=0.01).record("pdiam.g", site)
-    res = dx.simulate(cell, 5.0, 0.025)
-    t, g = np.asarray(res.t), np.asarray(res["pdiam.g", site])
-    after = t > 1.0 + 0.0125
-    np.testing.assert_allclose(g[after], 0.01 * np.exp(-(t[after] - 1.0) / 2.0), rtol=1e-12)
+    for x in (0.5, 1.0):  # its own diam: not the segment's, so at a section's end too
+        cell = dx.Cell.ball_and_stick()
+        site = cell.section(1)(x)
+        cell.synapse(syn, site, spike_times=[1.0], weight=0.01).record("pdiam.g", site)
+        res = dx.simulate(cell, 5.0, 0.025)
+        t, g = np.asarray(res.t), np.asarray(res["pdiam.g", site])
+        after = t > 1.0 + 0.0125
+        np.testing.assert_allclose(g[after], 0.01 * np.exp(-(t[after] - 1.0) / 2.0), rtol=1e-12)
     assert any("'t' (time)" in msg for _, msg in nmodl.check(_bad(deriv="n' = (1 - n) / 5 + t")))
 
 

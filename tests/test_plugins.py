@@ -637,6 +637,17 @@ def test_a_synapse_carrying_calcium_is_a_channel_of_its_current_over_area():
             assert res.units[0] == "nA"
     syn, chan = traces
     np.testing.assert_allclose(syn[1:], chan[1:], rtol=1e-12, atol=1e-20)
+    # where the synapse is the compartment's only calcium user (no pool): its ica, eca
+    # and cai are recorded there, as NEURON's
+    alone = dx.Cell.from_sections([{"length": 20.0, "diam": 20.0, "parent": -1,
+                                    "region": "soma"}]).insert("pas")
+    alone.synapse(_calcium_leak_synapse(), alone.soma(0.5), g=2e-3)
+    for q in ("ica", "eca", "cai", "caleaksyn_test.ica"):
+        alone.record(q, alone.soma(0.5))
+    out = np.asarray(dx.simulate(alone, 1.0, 0.025, v_init=-65.0).traces)
+    np.testing.assert_allclose(out[0], out[3] / (area * 1e-2), rtol=1e-12)
+    with pytest.raises(ValueError, match="no mechanism there uses na"):
+        alone.record("ina", alone.soma(0.5))
     np.testing.assert_allclose(syn[0], chan[0] * area * 1e-2, rtol=1e-12)  # nA, mA/cm2
     assert syn[2, -1] > 5 * syn[2, 0] and np.ptp(syn[4]) > 10.0  # calcium in, eca moves
 
@@ -667,3 +678,31 @@ def test_a_synapse_carrying_calcium_is_a_channel_of_its_current_over_area():
     res = dx.simulate(cell, 0.1, 0.025)
     # (the segment's area from 3-D points kept in float32, as NEURON keeps them)
     assert np.asarray(res.traces)[:, -1] == pytest.approx([100.0, np.pi * 200.0], rel=1e-7)
+
+
+def test_a_synapse_takes_env_only_where_its_current_names_it():
+    """Review: a fourth parameter of another name (an option with a default) or *args was
+    taken for env: the env dict became the option (truthy: an Mg block switched on,
+    silently) or broke the call. Only a parameter named env is given the environment."""
+    from dendrax.mechanisms.exp2syn import Exp2Syn
+
+    class WithOption(Exp2Syn):
+        name = "with_option_test"
+
+        def current(self, v, states, params, blocked=False):
+            return super().current(v, states, params) * (0.0 if blocked else 1.0)
+
+    class Forwarding(Exp2Syn):
+        name = "forwarding_test"
+
+        def current(self, *args, **kwargs):
+            return super().current(*args, **kwargs)
+
+    peaks = []
+    for kind in ("Exp2Syn", WithOption, Forwarding):
+        cell = dx.Cell.ball_and_stick()
+        site = cell.section(1)(0.5)
+        cell.insert("pas").synapse(kind, site, spike_times=[1.0], weight=0.01)
+        cell.record("v", site)
+        peaks.append(float(np.max(dx.simulate(cell, 5.0, 0.025).traces)))
+    assert peaks[0] > -60.0 and peaks[1] == peaks[0] and peaks[2] == peaks[0]

@@ -586,8 +586,13 @@ class Cell:
         mech, dot, q = name.partition(".")
         ion = ion_quantity(name)
         if ion is not None:  # ina; ena, nai, nao
-            if not any(ion in m.ions or getattr(m, "ion", None) == ion
-                       for k, m in self.mechanisms.items() if self.mechanism_nodes[k][segment]):
+            # a channel or pool there, a synapse of this cell there carrying the ion, or a
+            # kind of synapse a network places that carries it
+            if not (any(ion in m.ions or getattr(m, "ion", None) == ion
+                        for k, m in self.mechanisms.items() if self.mechanism_nodes[k][segment])
+                    or any(ion in m.ions and any(x[0] in (node, segment) for x in items)
+                           for m, items in self.stimuli.spikes.values())
+                    or any(ion in m.ions for m in (synapses or {}).values())):
                 raise ValueError(f"cannot record {name!r} at {self._where(loc)}: no mechanism "
                                  f"there uses {ion}")
             return {"i": "mA/cm2", "e": "mV"}.get(name[0], "mM")

@@ -9,7 +9,7 @@ the probes need, the geometry and the proxies' linear maps (``basis_spec``).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import jax
 import jax.numpy as jnp
@@ -219,7 +219,7 @@ class Model:
         dt = cfg.dt_ms if dt_ms is None else float(dt_ms)
         check_steps(duration, dt)
         if dt != cfg.dt_ms:  # what construct checked, for this dt: the delay, the noise step
-            cfg.runtime(dt_ms=dt).validate()
+            replace(cfg, dt_ms=dt).validate()  # (the run's duration is checked above)
             if self._detailed is None:
                 check_noise_dt(cfg, dt)
         seed = cfg.seed if seed is None else seed

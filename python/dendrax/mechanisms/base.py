@@ -158,7 +158,7 @@ class Synapse(Mechanism):
 
     A synapse that carries ions or reads its compartment (an NMDA synapse's calcium;
     NMODL's USEION, celsius, diam or area in a POINT_PROCESS) takes the compartment's
-    environment as a fourth argument, ``current(v, states, params, env)`` (and
+    environment as a fourth argument named env, ``current(v, states, params, env)`` (and
     ``assigned(v, states, params, env)``), with env as a channel's: "celsius", "diam",
     "area" and its ``ions``' "e<ion>", "<ion>i", "<ion>o"; ``steady_state`` and
     ``advance`` get it too. Its current is then one array (nA, nonspecific) or a dict

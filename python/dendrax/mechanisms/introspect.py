@@ -56,9 +56,10 @@ _TAKES_ENV: "weakref.WeakKeyDictionary[type, bool]" = weakref.WeakKeyDictionary(
 
 def takes_environment(mech) -> bool:
     """Whether a mechanism's ``current`` (and ``assigned``) take its compartment's
-    environment: a channel's always; an event synapse's where its ``current`` has a
-    fourth parameter, ``current(v, states, params, env)`` (one that carries ions or reads
-    celsius, diam or area)."""
+    environment: a channel's always; an event synapse's where its ``current`` names a
+    fourth parameter ``env``, ``current(v, states, params, env)`` (one that carries ions
+    or reads celsius, diam or area). Only the name decides: a fourth parameter of
+    another name (an option with a default) or ``*args`` keep the three-argument call."""
     if isinstance(mech, Channel):
         return True
     if not isinstance(mech, Synapse):
@@ -66,14 +67,13 @@ def takes_environment(mech) -> bool:
     cls = type(mech)
     if cls not in _TAKES_ENV:
         try:
-            sig = inspect.signature(cls.current)
+            params = list(inspect.signature(cls.current).parameters.values())
         except (TypeError, ValueError):  # not introspectable: the documented 3 arguments
-            _TAKES_ENV[cls] = False
-        else:
-            P = inspect.Parameter
-            kinds = [p.kind for p in sig.parameters.values()]
-            positional = sum(k in (P.POSITIONAL_ONLY, P.POSITIONAL_OR_KEYWORD) for k in kinds)
-            _TAKES_ENV[cls] = positional >= 5 or P.VAR_POSITIONAL in kinds
+            params = []
+        P = inspect.Parameter
+        positional = [p.name for p in params if p.kind in (P.POSITIONAL_ONLY,
+                                                            P.POSITIONAL_OR_KEYWORD)]
+        _TAKES_ENV[cls] = positional[4:5] == ["env"]  # after self, v, states, params
     return _TAKES_ENV[cls]
 
 

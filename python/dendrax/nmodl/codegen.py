@@ -26,7 +26,7 @@ from __future__ import annotations
 import math
 
 from .description import (SPECIAL, Assign, Call, Conserve, Description, Diff, If,
-                          NmodlError, Reaction, SolveSteady, TOO_DEEP, mentioned)
+                          NmodlError, Reaction, SolveSteady, TOO_DEEP, global_use, mentioned)
 from . import naming
 from .flow import entry_points, flow, persistence, range_recordables, walk
 
@@ -457,11 +457,11 @@ class Generator:
             e(2, "if env is None:")
             e(3, "return x")
         e(2, "x['dt'] = env.get('dt') if dt is None else dt  # ms")
-        if "celsius" in d.used:
+        if global_use(d, "celsius"):
             e(2, "x['celsius'] = env['celsius']")
-        if "diam" in d.used:
+        if global_use(d, "diam"):  # (not a LOCAL diam: it would count as reading the segment)
             e(2, "x['diam'] = env['diam']  # um, the segment's diameter (NEURON's seg.diam)")
-        if "area" in d.used:
+        if global_use(d, "area"):
             e(2, "x['area'] = env['area']  # um2, the segment's membrane area (NEURON's area" +
               ("; 100 at a node without membrane)" if d.point else ")"))
         for ion, u in d.ions.items():

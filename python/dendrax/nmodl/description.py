@@ -209,3 +209,21 @@ def mentioned(stmts, functions: dict | None = None) -> set:
 
     walk(stmts)
     return out
+
+
+def global_use(d: Description, name: str) -> bool:
+    """Whether ``name`` is read or written anywhere as the simulator's variable, not as a
+    FUNCTION's argument or a block's LOCAL of that name (``FUNCTION f(t)``)."""
+    if name not in d.used:
+        return False
+    scopes = [(f.body, set(f.args) | set(f.locals)) for f in d.functions.values()]
+    scopes += [(b.body, set(b.locals)) for b in d.blocks.values()]
+    scopes += [(d.initial, set(d.initial_locals)), (d.breakpoint, set(d.breakpoint_locals))]
+    if d.net_receive is not None:
+        args, body, local, _ = d.net_receive
+        scopes.append((body, set(args) | set(local)))
+    used = [name in mentioned(body) and name not in local for body, local in scopes]
+    shadowed = any(name in local for _, local in scopes)
+    return any(used) or not shadowed  # (elsewhere: a declaration, a unit factor, ...)
+
+

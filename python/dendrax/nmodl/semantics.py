@@ -4,7 +4,8 @@ not declared, recursion (``check``, run by ``dendrax.nmodl.describe`` after its 
 from __future__ import annotations
 
 from ..mechanisms.base import IONS
-from .description import BUILTINS, SPECIAL, Assign, Call, Description, If, mentioned
+from .description import (BUILTINS, SPECIAL, Assign, Call, Description, If, global_use,
+                          mentioned)
 
 
 def check(d: Description, problem, lines) -> None:
@@ -88,7 +89,7 @@ def check(d: Description, problem, lines) -> None:
             problem(lines.find_word(name), f"'{name}' is used but not declared: define it in "
                                            f"the UNITS block, e.g. {name} = {units}")
             declared.add(name)
-    if _global_use(d, "t"):
+    if global_use(d, "t"):
         problem(lines.find_word("t"), "'t' (time) is not supported: dendrax mechanisms are "
                                         "time-invariant functions of their states")
     if d.point and "flag" in d.used and "flag" not in declared:
@@ -139,22 +140,6 @@ def check(d: Description, problem, lines) -> None:
         if name in ("weight", "delay") and d.point:
             problem(lines.find_word(name), f"PARAMETER '{name}' clashes with dendrax's "
                                              "synapse weight/delay: rename it")
-
-
-def _global_use(d: Description, name: str) -> bool:
-    """Whether ``name`` is read or written anywhere as the simulator's variable, not as a
-    FUNCTION's argument or a block's LOCAL of that name (``FUNCTION f(t)``)."""
-    if name not in d.used:
-        return False
-    scopes = [(f.body, set(f.args) | set(f.locals)) for f in d.functions.values()]
-    scopes += [(b.body, set(b.locals)) for b in d.blocks.values()]
-    scopes += [(d.initial, set(d.initial_locals)), (d.breakpoint, set(d.breakpoint_locals))]
-    if d.net_receive is not None:
-        args, body, local, _ = d.net_receive
-        scopes.append((body, set(args) | set(local)))
-    used = [name in mentioned(body) and name not in local for body, local in scopes]
-    shadowed = any(name in local for _, local in scopes)
-    return any(used) or not shadowed  # (elsewhere: a declaration, a unit factor, ...)
 
 
 def _called(node) -> set:
