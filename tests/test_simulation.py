@@ -866,9 +866,48 @@ def test_a_mechanisms_settings_are_part_of_what_is_compiled():
     assert before == pytest.approx(-65.0, abs=1e-6) and after == pytest.approx(-50.0, abs=1e-6)
 
 
+def test_a_function_an_instance_keeps_is_part_of_what_is_compiled():
+    """A rate law given to a plugin's __init__ (a function, a partial, a closure over a
+    number) is a setting: two instances that keep different ones run their own code (the
+    second reused the first's compiled loop, silently giving the first's answer: functions
+    were not part of what identified the code)."""
+    import functools
+
+    from dendrax.mechanisms import Channel
+
+    class Leak(Channel):
+        name = "function_settings_leak"
+        params = {"g": 1e-3}
+
+        def __init__(self, reversal):
+            self.reversal = reversal
+
+        def current(self, v, states, params, env):
+            return {"": params["g"] * (v - self.reversal())}
+
+    def rest(mech):
+        cell = dx.Cell.ball_and_stick(nseg=1)
+        cell.insert(mech).record("v")
+        return float(dx.simulate(cell, 100.0, 0.025, v_init=-65.0).traces[0, -1])
+
+    def at(e):
+        return lambda: e
+
+    def fixed(e):
+        return e
+
+    assert rest(Leak(lambda: -70.0)) == pytest.approx(-70.0, abs=1e-6)
+    assert rest(Leak(lambda: -50.0)) == pytest.approx(-50.0, abs=1e-6)
+    assert rest(Leak(at(-60.0))) == pytest.approx(-60.0, abs=1e-6)
+    assert rest(Leak(at(-55.0))) == pytest.approx(-55.0, abs=1e-6)
+    assert rest(Leak(functools.partial(fixed, -75.0))) == pytest.approx(-75.0, abs=1e-6)
+    assert rest(Leak(functools.partial(fixed, -45.0))) == pytest.approx(-45.0, abs=1e-6)
+
+
 def test_equal_mechanisms_share_compiled_code_and_odd_attributes_are_harmless():
     """Review of mechanism_key: fresh cells whose mechanism instances are equal (a NaN made
-    in __init__ equals itself; a function attribute is code, not a setting) share one
+    in __init__ equals itself; a lambda made in __init__ is the same code, even where it
+    closes over the instance) share one
     compiled loop; a traced value a plugin leaves on itself is no setting (it broke
     lowering); two cells of one network inserting one name with different settings are
     refused (the first one's setting ran for both)."""
@@ -882,6 +921,8 @@ def test_equal_mechanisms_share_compiled_code_and_odd_attributes_are_harmless():
         def __init__(self, e=-70.0):
             self.e, self.unset = e, float("nan")
             self.shape = lambda x: jnp.tanh(x)
+            self.scaled = lambda x: self.e * x
+            self.method = self.current
 
         def current(self, v, states, params, env):
             self.last = v  # a tracer, left behind

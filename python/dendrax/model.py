@@ -10,6 +10,7 @@ structure compare equal, so they share compiled code.
 
 from __future__ import annotations
 
+import functools
 import types
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -28,28 +29,47 @@ def _bytes(a):
     return None if a is None else (a.dtype.str, a.tobytes())
 
 
-def _frozen(v, depth: int = 0):
+def _frozen(v, stack: tuple = ()):
     """A hashable image of a setting's value (numbers, text, arrays, containers of them,
-    objects by their attributes); floats by their bits (a NaN setting equals itself)."""
-    if depth > 8:  # a cycle, or something too deep to be a setting
+    functions by their code and what they close over, objects by their attributes);
+    floats by their bits (a NaN setting equals itself). ``stack``: the ids of what ``v``
+    sits in (an object met again inside itself is marked, not followed)."""
+    if id(v) in stack:
+        return ("cycle", stack.index(id(v)))
+    if len(stack) > 8:  # too deep to be a setting
         return ("object", id(v))
+    inner = stack + (id(v),)
     if isinstance(v, float):
         return ("float", v.hex())
     if isinstance(v, dict):
-        return tuple(sorted(((str(k), _frozen(x, depth + 1)) for k, x in v.items()),
+        return tuple(sorted(((str(k), _frozen(x, inner)) for k, x in v.items()),
                             key=lambda kv: kv[0]))
     if isinstance(v, (list, tuple, set, frozenset)):
-        items = [_frozen(x, depth + 1) for x in v]
+        items = [_frozen(x, inner) for x in v]
         return ("set", tuple(sorted(items, key=repr))) if isinstance(v, (set, frozenset)) \
             else (type(v).__name__, tuple(items))
     if isinstance(v, jax.core.Tracer):  # left on the mechanism by a trace (in a container)
         return None
+    if isinstance(v, types.FunctionType):  # by its code and what it closes over
+        cells = []
+        for c in v.__closure__ or ():
+            try:
+                cells.append(_frozen(c.cell_contents, inner))
+            except ValueError:  # an empty cell
+                cells.append(None)
+        return ("function", v.__code__, _frozen(v.__defaults__, inner),
+                _frozen(v.__kwdefaults__, inner), tuple(cells))
+    if isinstance(v, types.MethodType):
+        return ("method", _frozen(v.__func__, inner), _frozen(v.__self__, inner))
+    if isinstance(v, functools.partial):
+        return ("partial", _frozen(v.func, inner), _frozen(v.args, inner),
+                _frozen(v.keywords, inner))
     if isinstance(v, np.ndarray) or isinstance(v, (jax.Array, np.generic)):
         a = np.asarray(v)
         return ("array", a.shape, a.dtype.str, a.tobytes())
     if hasattr(v, "__dict__") and type(v).__eq__ is object.__eq__ and not callable(v) \
             and not isinstance(v, (type, types.ModuleType)):  # an object of settings: by
-        return (type(v), _frozen(vars(v), depth + 1))        # them (a copy equals it)
+        return (type(v), _frozen(vars(v), inner))            # them (a copy equals it)
     try:
         hash(v)
         return v
@@ -61,16 +81,21 @@ def mechanism_key(mech) -> tuple:
     """What identifies a mechanism's code for compiling: its class and every setting of
     it, its instance's attributes and its classes' (a plugin's ``__init__`` arguments,
     an NMODL class's ``newton_iterations``, changed after a run: each compiles anew, never
-    running another setting's code). Methods and other callables are the class's code."""
+    running another setting's code). The class's methods are its code; a function kept
+    by the instance is a setting by its code and the values it closes over (a rate law
+    given to ``__init__``: another one compiles anew; one lambda made in ``__init__`` is
+    the same setting in every instance)."""
     settings = {}
     for cls in reversed(type(mech).__mro__):
         if cls is object:
             continue
-        settings.update((k, v) for k, v in vars(cls).items() if not k.startswith("__"))
-    settings.update(vars(mech) if hasattr(mech, "__dict__") else {})
-    return (type(mech), tuple((k, _frozen(v)) for k, v in sorted(settings.items())
-                              if not callable(v) and not isinstance(
-                                  v, (property, staticmethod, classmethod, jax.core.Tracer))))
+        settings.update((k, v) for k, v in vars(cls).items() if not k.startswith("__")
+                        and not callable(v) and not isinstance(
+                            v, (property, staticmethod, classmethod, jax.core.Tracer)))
+    own = vars(mech) if hasattr(mech, "__dict__") else {}
+    settings.update((k, v) for k, v in own.items() if not isinstance(v, jax.core.Tracer))
+    return (type(mech), tuple((k, _frozen(v, (id(mech),)))
+                              for k, v in sorted(settings.items())))
 
 
 @dataclass(frozen=True, eq=False)
