@@ -145,7 +145,8 @@ def test_float32_clock_does_not_drift(tmp_path):
 
 def test_float32_values_beyond_float32_are_refused(tmp_path):
     """In float32 a value finite in float64 but beyond float32 became inf and the run NaN
-    (a warning only); it is refused by name, as Cell.set refuses it."""
+    (a warning only); it is refused by name, as Cell.set refuses it; a population's value
+    is named as given."""
     code = """
         import json, warnings
         import numpy as np
@@ -154,18 +155,25 @@ def test_float32_values_beyond_float32_are_refused(tmp_path):
         c = dx.Cell.ball_and_stick(nseg=[1, 2]); c.insert("hh"); c.record("v")
         p = c.params
         p["channels"]["hh"]["gnabar"] = np.full(np.shape(p["channels"]["hh"]["gnabar"]), 1e39)
+        net = dx.Network()
+        dc = net.population("dc_generator", 1, amplitude=100.0, start=1e300)
+        iaf = net.population("iaf_psc_alpha", 1)
+        net.connect(dc, iaf, weight=1.0, delay=1.0)
+        net.record_spikes(iaf)
         out = []
-        for kw in (dict(params=p), dict(v_init=1e39)):
+        for what, kw in ((c, dict(params=p)), (c, dict(v_init=1e39)), (net, {})):
             try:
-                dx.simulate(c, 1.0, **kw)
+                dx.simulate(what, 1.0, **kw)
                 out.append("ran")
             except ValueError as err:
                 out.append(str(err))
         print(json.dumps(out))
     """
-    params, v_init = run_python(code, tmp_path, x64="0")
+    params, v_init, start = run_python(code, tmp_path, x64="0")
     assert "['channels']['hh']['gnabar'] has values beyond float32" in params
     assert "v_init must be a finite potential (mV; within float32" in v_init
+    # it said "start must be finite ..., got inf" of the 1e300 given
+    assert "dc_generator_0.start = 1e+300 is beyond float32" in start
 
 
 def test_float32_spike_times_of_a_run_in_pieces_are_on_the_grid(tmp_path):

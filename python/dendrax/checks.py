@@ -146,6 +146,13 @@ def check_values(model: Model, layout: Layout, params: dict) -> list:
             if isinstance(leaf, jax.core.Tracer):  # check_finite lets NEST's inf through
                 traced.append(jnp.any(jnp.isinf(leaf)))
             elif np.any(np.isinf(np.asarray(leaf))):
+                given = np.asarray(pop.values.get(k, np.inf), float)  # as created
+                if not jax.config.jax_enable_x64 and np.all(np.isfinite(given)) \
+                        and np.any(np.abs(given) > F32_MAX):
+                    raise ValueError(
+                        f"{pop.name}.{k} = {given.flat[np.argmax(np.abs(given))]:g} is beyond "
+                        f"float32 (|x| <= {F32_MAX:.4g}), the precision dendrax runs in "
+                        "while jax_enable_x64 is off")
                 raise ValueError(f"{pop.name}.{k} must be finite ({mech.name}'s {k} has a "
                                  f"finite default, {mech.params[k]:g}), got inf")
         for rule, bad in constraints(values):
