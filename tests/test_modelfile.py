@@ -68,6 +68,18 @@ def round_trip(target, tmp_path, name="model.dendrax.json"):
     return loaded, path
 
 
+def as_version_3(doc, model):
+    """A current file ``doc`` of ``model`` as version 3 wrote it: every L and diam written
+    (no null for the morphology's own values), no nmodl_sha256."""
+    cells = model.cells if isinstance(model, dx.Network) else [model]
+    for c, cell in zip(doc["cells"], cells):
+        c["values"]["L"], c["values"]["diam"] = cell.get("L").tolist(), cell.get("diam").tolist()
+    for m in doc["mechanisms"]:
+        m.pop("nmodl_sha256", None)
+    doc["version"] = 3
+    return doc
+
+
 def ball_and_stick():
     """HH ball-and-stick with values set by region, every kind of stimulus, recordings of v,
     a gate and a synapse state, and spike recording."""
@@ -147,7 +159,7 @@ def test_ball_and_stick_round_trip(tmp_path):
     assert len(res.spikes[0]) >= 1  # a run that does something
 
     doc = json.loads(path.read_text())
-    assert (doc["format"], doc["version"], doc["kind"]) == ("dendrax-model", 3, "cell")
+    assert (doc["format"], doc["version"], doc["kind"]) == ("dendrax-model", 4, "cell")
     assert doc["dendrax"] == dx.__version__
     assert {(m["name"], m["package"]) for m in doc["mechanisms"]} == {
         ("hh", "dendrax"), ("pas", "dendrax"), ("Exp2Syn", "dendrax")}
@@ -254,7 +266,7 @@ def small_network():
     for i in range(5):
         net.record("v", net.cell(i).soma())
     net.record("IonotropicSynapse.s", net.cell(3).section(1)(0.9))
-    net.record("Exp2Syn.g", net.cell(2).soma())
+    net.record("Exp2Syn[1].g", net.cell(2).soma())  # of the 3 there: the first fully_connect
     net.record("v", [net.cell(1).section(1)(0.1), net.cell(1).section(1)(0.9)], reduce="max")
     net.cell(2).record("hh.n", net.cell(2).soma())  # a recording held by the cell
     return net
@@ -309,7 +321,7 @@ def point_network():
     net.record("I_syn_ex", exc[0])
     net.record("V_m", exc, reduce="max")
     net.record("v", c.soma())
-    net.record("Exp2Syn.g", c.section(1)(0.5))
+    net.record("Exp2Syn[2].g", c.section(1)(0.5))  # of the 3 there: from exc[2]
     return net
 
 
@@ -335,7 +347,7 @@ def test_point_network_round_trip(tmp_path):
     assert loaded.n_connections == net.n_connections
     assert modelfile.dumps(point_network()) == path.read_text()  # the same bytes every time
     doc = json.loads(path.read_text())
-    assert doc["version"] == 3
+    assert doc["version"] == 4
     pops = doc["wiring"]["populations"]
     assert [(p["model"], p["group"], p["package"]) for p in pops] == [
         ("poisson_generator", "generator", "dendrax"), ("spike_generator", "generator", "dendrax"),
@@ -367,7 +379,7 @@ def test_a_network_of_point_neurons_only_round_trips(tmp_path):
 def test_loads_version_1_files(tmp_path):
     """A version 1 file (no point populations, no pre_neuron / post_neuron) still loads."""
     net = small_network()
-    doc = json.loads(modelfile.dumps(net))
+    doc = as_version_3(json.loads(modelfile.dumps(net)), net)
     doc["version"] = 1
     for k in ("populations", "point_spike_records", "point_recordings"):
         assert doc["wiring"].pop(k) == []
@@ -669,7 +681,7 @@ def test_loads_version_2_files(tmp_path):
     adds is refused in it."""
     net = point_network()
     text = modelfile.dumps(net)
-    doc = json.loads(text)
+    doc = as_version_3(json.loads(text), net)
     doc["version"] = 2
     for p in doc["wiring"]["populations"]:
         assert p.pop("surrogate") is None
@@ -689,7 +701,8 @@ def test_loads_version_2_files(tmp_path):
     refused({**doc, "wiring": {**doc["wiring"], "point_recordings": [
         ["stdp_synapse", "weight", 0, None], *recs]}},
         r"point_recordings\[0\]\[0\]: expected an integer, got 'stdp_synapse'")
-    plastic = json.loads(modelfile.dumps(plastic_network()))
+    plastic_net = plastic_network()
+    plastic = as_version_3(json.loads(modelfile.dumps(plastic_net)), plastic_net)
     plastic["version"] = 2
     for p in plastic["wiring"]["populations"]:
         p.pop("surrogate")
@@ -1059,3 +1072,155 @@ def test_a_cells_recordings_in_a_network_file_are_its_own(tmp_path):
     with pytest.raises(ModelFileError, match=r"cells\[1\]\.recordings\[0\].*a location of "
                                              r"cell 0 in the recordings of cell 1"):
         modelfile.loads(json.dumps(doc))
+
+
+# --------------------------------------------------------------------------- geometry, NMODL
+def test_loads_version_3_files():
+    """A version 3 file (every L and diam written, no nmodl_sha256) still loads, its values
+    taking precedence over the points as they did; version 4's null is refused in it."""
+    cell = ball_and_stick()
+    text = modelfile.dumps(cell)
+    doc = as_version_3(json.loads(text), cell)
+    loaded = modelfile.loads(json.dumps(doc))
+    assert modelfile.dumps(loaded) == text  # rewritten as the current version
+    assert_same_params(cell, loaded)
+    doc["morphologies"][0]["sections"][0]["points"][0][3] = 25.0  # a soma diameter: 20 -> 25
+    np.testing.assert_array_equal(modelfile.loads(json.dumps(doc)).get("diam"), cell.get("diam"))
+    doc["cells"][0]["values"]["L"][0] = None
+    with pytest.raises(ModelFileError, match=r"cells\[0\]\.values\.L: expected an array of "
+                                             r"numbers"):
+        modelfile.loads(json.dumps(doc))
+
+
+def test_edited_points_are_the_geometry_unless_L_or_diam_was_set():
+    """values.L and values.diam repeated the points' geometry and took precedence: an edit of
+    the points in the file was silently ignored. null now stands for the morphology's own
+    value, so edited points are the geometry (as NEURON's pt3d), and an explicit Cell.set
+    of L or diam stays (as sec.L = ... after pt3dadd)."""
+    def build(morph=None):
+        cell = (dx.Cell.ball_and_stick(nseg=[1, 5]) if morph is None
+                else dx.Cell(morph, nseg=[1, 5]))
+        cell.insert("hh").iclamp(cell.soma(0.5), delay=0.5, dur=1.0, amp=0.3)
+        cell.record("v", cell.section(1)(1.0))
+        return cell
+
+    cell = build()
+    doc = json.loads(modelfile.dumps(cell))
+    assert doc["cells"][0]["values"]["L"] == [None, None]
+    assert doc["cells"][0]["values"]["diam"] == [None] * 4
+    points = doc["morphologies"][0]["sections"][1]["points"]
+    points[1][0] = points[0][0] + 2000.0  # the dendrite about ten times as long
+    points[0][3] = points[1][3] = 5.0  # and five times as thick
+    loaded = modelfile.loads(json.dumps(doc))
+    assert loaded.get("L")[1] == loaded.morphology.lengths[1] > 2000.0
+    np.testing.assert_array_equal(loaded.get("diam"), [20.0, 20.0, 5.0, 5.0])
+    assert_same_run(build(loaded.morphology), loaded, 3.0)  # as a cell built from those points
+
+    cell.set("L", 170.0, where="dend").set("diam", [1.7, 1.1], where="dend")
+    doc = json.loads(modelfile.dumps(cell))
+    set_L, set_diam = cell.get("L")[1], cell.get("diam")[2:].tolist()  # as Cell.set keeps them
+    assert doc["cells"][0]["values"]["L"] == [None, set_L]
+    assert doc["cells"][0]["values"]["diam"] == [None, None, *set_diam]
+    doc["morphologies"][0]["sections"][1]["points"][1][0] += 2000.0
+    doc["morphologies"][0]["sections"][0]["points"][0][3] = 25.0
+    loaded = modelfile.loads(json.dumps(doc))
+    np.testing.assert_array_equal(loaded.get("L"), [20.0, set_L])  # set: kept
+    np.testing.assert_array_equal(loaded.get("diam"), [25.0, 20.0, *set_diam])
+    doc["cells"][0]["values"]["L"][1] = "long"
+    with pytest.raises(ModelFileError, match=r"cells\[0\]\.values\.L\[1\]: expected a finite "
+                                             r"number, got 'long'"):
+        modelfile.loads(json.dumps(doc))
+
+
+COORD = r"is beyond float32 \(in which NEURON's pt3d holds points\): coordinates must be " \
+        r"within \+-3\.40282e\+38 um"
+DIAM = r"is out of float32's range \(in which NEURON's pt3d holds it\): diameters must be in " \
+       r"\[1\.4013e-45, 3\.40282e\+38\] um"
+
+
+@pytest.mark.parametrize("k, value, match", [
+    (0, 1e300, r"x = 1e\+300 um " + COORD),
+    (2, -1e39, r"z = -1e\+39 um " + COORD),
+    (1, "1e999", r"y = inf um " + COORD),  # JSON's 1e999 reads as infinity
+    (0, 10 ** 400, r"x = inf um " + COORD),  # an integer too large for a float
+    (3, 1e39, r"diameter = 1e\+39 um " + DIAM),
+    (3, 1e-60, r"diameter = 1e-60 um " + DIAM),  # rounds to 0 as float32
+], ids=["x", "z", "y-1e999", "x-int", "diameter-large", "diameter-tiny"])
+def test_refuses_points_beyond_float32(saved, k, value, match):
+    """A 3-D point beyond float32 (as NEURON's pt3d holds it) loaded, and the run gave NaN."""
+    path, doc, write = saved
+    doc["morphologies"][0]["sections"][1]["points"][1][k] = 12345.5 if isinstance(value, str) \
+        else value
+    path = write(doc)
+    path.write_text(path.read_text().replace("12345.5", str(value)))
+    with pytest.raises(ModelFileError, match=rf"{path.name}: morphologies\[0\]\.sections\[1\]\."
+                                             rf"points\[1\]: {match}"):
+        load(path)
+
+
+def test_a_recorded_nmodl_hash_is_checked(saved):
+    """A mechanism entry's nmodl_sha256 must be a SHA-256, and the mechanism found by name
+    one generated from that NMODL text."""
+    path, doc, write = saved
+    k, entry = next((k, m) for k, m in enumerate(doc["mechanisms"]) if m["name"] == "hh")
+    entry["nmodl_sha256"] = "0" * 64
+    with pytest.raises(ModelFileError, match=rf"mechanisms\[{k}\]\.nmodl_sha256: mechanism 'hh' "
+                                             r"was saved from NMODL text with SHA-256 0{64}, "
+                                             r"but the 'hh' available here \(package 'dendrax'\) "
+                                             r"was not generated from NMODL"):
+        load(write(doc))
+    entry["nmodl_sha256"] = "xyz"
+    with pytest.raises(ModelFileError, match=r"expected a SHA-256 \(64 lowercase hexadecimal "
+                                             r"digits\), got 'xyz'"):
+        load(write(doc))
+
+
+LEAK_MOD = """NEURON {{ SUFFIX leak_sha NONSPECIFIC_CURRENT i }}
+PARAMETER {{ g = 0.001 (S/cm2) }}
+ASSIGNED {{ v (mV) i (mA/cm2) }}
+BREAKPOINT {{ i = g * (v + {e}) }}
+"""
+
+
+def test_an_nmodl_mechanism_is_saved_with_its_hash_and_another_mod_file_refused(tmp_path):
+    """A mechanism from dendrax.nmodl.load was recorded by SUFFIX only: loading the model
+    where another .mod file with that SUFFIX was loaded ran the other one, silently."""
+    pytest.importorskip("neuron.nmodl", reason="NEURON's NMODL framework (dendrax[nmodl])")
+    from dendrax import nmodl
+    from dendrax.nmodl import registry
+
+    saved_text, other_text = LEAK_MOD.format(e=70), LEAK_MOD.format(e=50)
+    sha, other = nmodl.sha256(saved_text), nmodl.sha256(other_text)
+    path = tmp_path / "leak.dendrax.json"
+    try:
+        nmodl.load(saved_text)
+        cell = dx.Cell.ball_and_stick(nseg=[1, 3]).insert("leak_sha")
+        cell.record("v", cell.soma(0.5))
+        save(cell, path)
+        assert json.loads(path.read_text())["mechanisms"][0]["nmodl_sha256"] == sha
+        assert_same_run(cell, load(path), 2.0)  # the same text loaded: the same model
+
+        registry.unregister()
+        nmodl.load(other_text)  # the same SUFFIX, another current
+        with pytest.raises(ModelFileError, match=(
+                rf"{path.name}: mechanisms\[0\]\.nmodl_sha256: mechanism 'leak_sha' was saved "
+                rf"from NMODL text with SHA-256 {sha}, but the 'leak_sha' available here "
+                rf"\(package 'dendrax-nmodl-loaded', loaded from <text>\) was generated from "
+                rf"NMODL text with SHA-256 {other}: a different mechanism with the same name\. "
+                r"Load the \.mod file the model was saved with")):
+            load(path)
+
+        registry.unregister()
+        nmodl.load(saved_text.replace("\n", "\r\n"))  # CRLF line endings: the same text
+        assert_same_run(cell, load(path), 2.0)
+
+        registry.unregister()
+        nmodl.load(other_text)  # a file written before hashes loads as it did
+        old = as_version_3(json.loads(path.read_text()), cell)
+        assert list(modelfile.loads(json.dumps(old)).mechanisms) == ["leak_sha"]
+        old["mechanisms"][0]["nmodl_sha256"] = sha
+        with pytest.raises(ModelFileError, match=r"mechanisms\[0\]: unknown keys "
+                                                 r"\['nmodl_sha256'\]"):
+            modelfile.loads(json.dumps(old))
+    finally:
+        registry.unregister()

@@ -19,6 +19,7 @@ from ..mechanisms.base import GradedSynapse, IonPool, Synapse
 from ..ranges import as_range
 from ..morphology import Morphology, Section, dropped_end
 from ..names import REDUCTIONS
+from ..nmodl import mechanism_sha256
 from ..nmodl.registry import PACKAGE as NMODL_LOADED
 from ..network import Network
 from ..point import GENERATORS, GROUP as POINT_NEURONS, Generator, PointNeuron, SpikeGenerator
@@ -27,6 +28,10 @@ from ..point.plasticity import PLASTIC
 from ..point.surrogate import NAMES as SURROGATES, Surrogate
 from ..wiring import Block
 from .format import CHANNELS, FORMAT, GENERATOR, SYNAPSES, VERSION, ModelFileError
+
+# the range of float32, in which NEURON's pt3d holds 3-D points (um)
+F32_MAX = float(np.finfo(np.float32).max)
+F32_TINY = float(np.finfo(np.float32).smallest_subnormal)  # a diameter below rounds to 0
 
 
 def load(path):
@@ -38,9 +43,11 @@ def load(path):
             dendrax model file, a newer format version, a missing or malformed entry
             (named by its place in the file, e.g. ``cells[0].values.cm``), a wrong-length
             array, a connection to a point neuron that does not exist, an unknown plastic
-            synapse kind or surrogate, a parameter out of its range, or a mechanism or
-            point-neuron model that no installed package registers (naming it and the
-            package that provided it).
+            synapse kind or surrogate, a parameter out of its range, a 3-D point beyond
+            float32 (as NEURON's pt3d holds it), a mechanism or point-neuron model that no
+            installed package registers (naming it and the package that provided it), or
+            a mechanism saved with the SHA-256 of its NMODL text where the one found by
+            its name was made from other text (naming both hashes).
         FileNotFoundError: no such file.
     """
     path = os.fspath(path)
@@ -219,7 +226,8 @@ def _read_mechanisms(r: _Reader, table, where="mechanisms") -> dict:
              SYNAPSES: {"synapse": False, "graded_synapse": True}}
     for i, e in enumerate(r.list(table, where)):
         w = f"{where}[{i}]"
-        r.keys(e, w, {"group", "name", "kind", "package"}, {"entry_point"})
+        r.keys(e, w, {"group", "name", "kind", "package"},
+               {"entry_point", *(("nmodl_sha256",) if r.version >= 4 else ())})
         group, name, kind, package = (r.str(e[k], f"{w}.{k}")
                                       for k in ("group", "name", "kind", "package"))
         if group not in kinds:
@@ -236,8 +244,34 @@ def _read_mechanisms(r: _Reader, table, where="mechanisms") -> dict:
         if is_special != kinds[group][kind]:
             r.fail(f"{w}.kind", f"the file says {name!r} is a {kind}, but the installed "
                                 f"{name!r} ({chosen.package}) is not")
+        if "nmodl_sha256" in e:
+            _same_nmodl(r, f"{w}.nmodl_sha256", e["nmodl_sha256"], mech, chosen)
         out[(group, name)] = mech
     return out
+
+
+def _same_nmodl(r: _Reader, w, saved, mech, chosen: plugins.Plugin) -> None:
+    """The mechanism found by name must be generated from the NMODL text the model was saved
+    with (its SHA-256 ``saved``), not another .mod file with the same SUFFIX."""
+    saved = r.str(saved, w)
+    if len(saved) != 64 or any(c not in "0123456789abcdef" for c in saved):
+        r.fail(w, f"expected a SHA-256 (64 lowercase hexadecimal digits), got {saved!r}")
+    here = mechanism_sha256(mech)
+    if here == saved:
+        return
+    origin = getattr(type(mech), "nmodl_source", None)
+    found = (f"the {mech.name!r} available here (package {chosen.package!r}"
+             + (f", loaded from {origin}" if origin else "") + ")")
+    if here is None:
+        found += " was not generated from NMODL"
+    else:
+        found += f" was generated from NMODL text with SHA-256 {here}"
+    r.fail(w, f"mechanism {mech.name!r} was saved from NMODL text with SHA-256 {saved}, but "
+              f"{found}: a different mechanism with the same name. Load the .mod file the "
+              f"model was saved with (dendrax.nmodl.load(path); dendrax.nmodl.sha256(path) "
+              f"gives a file's hash) before dendrax.load, or, to use this one on purpose, "
+              f"build the model with it and save it again (or delete this nmodl_sha256 "
+              f"entry from the file)")
 
 
 def _chosen(r: _Reader, w, group, name, package, what) -> plugins.Plugin:
@@ -277,7 +311,7 @@ def _read_morphology(r: _Reader, m, where) -> Morphology:
         w = f"{where}.sections[{i}]"
         r.keys(s, w, {"region", "parent", "parent_x", "points"})
         pts = r.list(s["points"], f"{w}.points")
-        rows = [r.floats(p, f"{w}.points[{k}]", 4, "x, y, z, diameter") for k, p in enumerate(pts)]
+        rows = [_point(r, p, f"{w}.points[{k}]") for k, p in enumerate(pts)]
         xyz = np.array(rows, float).reshape(-1, 4)[:, :3]
         if len(xyz) >= 2 and not np.any(np.linalg.norm(np.diff(xyz, axis=0), axis=1) > 0):
             r.fail(w, "the section has zero length (all its points coincide): its membrane "
@@ -295,6 +329,33 @@ def _read_morphology(r: _Reader, m, where) -> Morphology:
         return Morphology(tuple(sections), name=name)
     except (ValueError, TypeError) as err:
         r.fail(where, str(err))
+
+
+def _point(r: _Reader, p, where) -> np.ndarray:
+    """A 3-D point [x, y, z, diameter] (um) that float32 holds, as NEURON's pt3d stores it:
+    |x|, |y|, |z| <= F32_MAX and a positive diameter not beyond F32_MAX nor rounding to 0
+    (a non-positive one is left for Section to refuse)."""
+    row = r.list(p, where, 4, "x, y, z, diameter")
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in row):
+        r.fail(where, "expected an array of numbers")
+    row = np.array([_float(v) for v in row])  # 1e999 reads as inf: refused below, by range
+    for k, axis in enumerate("xyz"):
+        if abs(row[k]) > F32_MAX:
+            r.fail(where, f"{axis} = {row[k]:g} um is beyond float32 (in which NEURON's pt3d "
+                          f"holds points): coordinates must be within +-{F32_MAX:g} um")
+    d = row[3]
+    if d > F32_MAX or (d > 0 and np.float32(d) == 0):
+        r.fail(where, f"diameter = {d:g} um is out of float32's range (in which NEURON's pt3d "
+                      f"holds it): diameters must be in [{F32_TINY:g}, {F32_MAX:g}] um")
+    return row
+
+
+def _float(v) -> float:
+    """A JSON number as a float (an integer too large for one: +-inf)."""
+    try:
+        return float(v)
+    except OverflowError:
+        return math.inf if v > 0 else -math.inf
 
 
 def _keep_ends(r: _Reader, cell: Cell, nodes: dict, where: str) -> None:
@@ -322,7 +383,6 @@ def _read_cell(r: _Reader, c, where, morphs, mechs, templates, index) -> Cell:
     if key not in templates:  # cells of one morphology and nseg share their geometry
         templates[key] = Cell(morph, nseg=nseg)
     cell = templates[key].copy()
-    n_pts = int(morph.point_offsets[-1])
 
     nodes = r.keys(c["nodes"], f"{where}.nodes", {"section", "x"})
     _keep_ends(r, cell, nodes, f"{where}.nodes")
@@ -337,8 +397,9 @@ def _read_cell(r: _Reader, c, where, morphs, mechs, templates, index) -> Cell:
     vw = f"{where}.values"
     v = r.keys(c["values"], vw, {"cm", "Ra", "L", "diam", "ions"})
     ions = r.keys(v["ions"], f"{vw}.ions", set(cell.values["ions"]))
-    values = {"diam": r.floats(v["diam"], f"{vw}.diam", n_pts, "one per 3-D point"),
-              "L": r.floats(v["L"], f"{vw}.L", n_sec, "one per section"),
+    values = {"diam": _geometry(r, v["diam"], f"{vw}.diam", morph.point_diameters,
+                                "one per 3-D point"),
+              "L": _geometry(r, v["L"], f"{vw}.L", morph.lengths, "one per section"),
               "cm": r.floats(v["cm"], f"{vw}.cm", n, "one per node"),
               "Ra": r.floats(v["Ra"], f"{vw}.Ra", n_sec, "one per section"),
               "ions": {k: r.floats(a, f"{vw}.ions.{k}", n, "one per node")
@@ -437,6 +498,21 @@ def _read_cell(r: _Reader, c, where, morphs, mechs, templates, index) -> Cell:
         cell.record(rec[0], untagged(rec[1]), reduce=rec[2])
     cell.revision = 0
     return cell
+
+
+def _geometry(r: _Reader, x, where, own, what) -> np.ndarray:
+    """A cell's L (per section) or diam (per 3-D point): the file's numbers, and from
+    version 4 on, where it writes null, the morphology's ``own`` value (from its points).
+    So the points are the geometry, as NEURON's pt3d; a number is an explicit Cell.set
+    (as ``sec.L = ...`` after pt3dadd), which stays authoritative where it is given."""
+    own = np.asarray(own, dtype=np.float64)
+    if r.version < 4:  # every value written; they take precedence over the points
+        return r.floats(x, where, own.size, what)
+    out = own.copy()
+    for k, v in enumerate(r.list(x, where, own.size, what)):
+        if v is not None:
+            out[k] = r.number(v, f"{where}[{k}]")
+    return out
 
 
 def _read_entries(r: _Reader, e, where) -> tuple:

@@ -13,6 +13,7 @@ from ..cell import Cell, Location
 from ..mechanisms.base import GradedSynapse, IonPool
 from ..morphology import Morphology
 from ..network import Network
+from ..nmodl import mechanism_sha256
 from ..wiring import Block, Wiring
 from ..point import GENERATORS, GROUP as POINT_NEURONS, Generator, SpikeGenerator, StaticSynapse
 from ..point.plasticity import PLASTIC
@@ -92,6 +93,9 @@ class _Encoder:
                     SYNAPSES: "graded_synapse" if isinstance(mech, GradedSynapse) else "synapse"}
             self.mechanisms[key] = {"group": group, "name": mech.name, "kind": kind[group],
                                     "package": p.package, "entry_point": p.value}
+            sha = mechanism_sha256(mech)
+            if sha is not None:  # load refuses another .mod file with this SUFFIX
+                self.mechanisms[key]["nmodl_sha256"] = sha
         return mech.name
 
     def morphology(self, m: Morphology) -> int:
@@ -121,7 +125,8 @@ class _Encoder:
             "nseg": [int(n) for n in cell.nseg],
             "nodes": {"section": np.asarray(comps.section).tolist(), "x": _floats(comps.x)},
             "values": {"cm": _floats(vals["cm"]), "Ra": _floats(vals["Ra"]),
-                       "L": _floats(vals["L"]), "diam": _floats(vals["diam"]),
+                       "L": _overrides(vals["L"], cell.morphology.lengths),
+                       "diam": _overrides(vals["diam"], cell.morphology.point_diameters),
                        "ions": {k: _floats(v) for k, v in vals["ions"].items()}},
             "channels": channels,
             "stimuli": {
@@ -249,6 +254,15 @@ def _morphology(m: Morphology) -> dict:
 
 def _floats(a) -> list:
     return np.asarray(a, dtype=np.float64).ravel().tolist()
+
+
+def _overrides(values, own) -> list:
+    """``values`` as floats, with null where one equals (bit for bit) the morphology's
+    ``own`` value: the points are the geometry, a number is an explicit Cell.set."""
+    values = np.asarray(values, dtype=np.float64).ravel()
+    own = np.asarray(own, dtype=np.float64).ravel()
+    same = values.view(np.int64) == own.view(np.int64)
+    return [None if s else v for s, v in zip(same.tolist(), values.tolist())]
 
 
 def _numbers(a) -> list:

@@ -13,12 +13,16 @@ derivimplicit, sparse) in JAX: jit-compiled, differentiable in every PARAMETER.
 
 ``check(path)`` says whether a file is supported, and what is not. ``source(path)`` is the
 generated Python, which ``dendrax nmodl FILES -o DIR`` packages as an installable plugin.
+``sha256(path)`` is the hash of a file's NMODL text that a saved model file records of a
+mechanism made from it (``mechanism_sha256(mech)``), so that loading the model refuses a
+different file with the same SUFFIX.
 Constructs outside the supported subset (VERBATIM, POINTER, WATCH, net_send, ...) raise
 ``NmodlError`` naming each construct and its line.
 """
 
 from __future__ import annotations
 
+import hashlib
 import sys
 import types
 
@@ -26,7 +30,7 @@ from .describe import describe
 from .source import read
 from .description import NmodlError
 
-__all__ = ["load", "check", "source", "NmodlError", "describe"]
+__all__ = ["load", "check", "source", "sha256", "mechanism_sha256", "NmodlError", "describe"]
 
 _count = 0
 
@@ -93,3 +97,25 @@ def check(path_or_text) -> list[tuple[int, str]]:
     return []
 
 
+def sha256(path_or_text) -> str:
+    """The SHA-256 (64 hexadecimal digits) of an NMODL file's text (a path, or the text
+    itself), with line endings as LF: what a model file records of a mechanism made from
+    it (``mechanism_sha256``). Any edit of the text, a comment's too, changes it."""
+    text, _ = read(path_or_text)
+    return text_sha256(text)
+
+
+def text_sha256(text: str) -> str:
+    """The SHA-256 of NMODL text, its UTF-8 bytes with CRLF and CR line endings read as
+    LF (so a file checked out on Windows hashes as on Linux)."""
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def mechanism_sha256(mechanism) -> str | None:
+    """The ``sha256`` of the NMODL text a mechanism (a class or an instance) was generated
+    from -- by ``load`` or in a package ``dendrax nmodl -o DIR`` wrote, whose module keeps
+    the text as ``NMODL`` -- or None for a mechanism not generated from NMODL."""
+    cls = mechanism if isinstance(mechanism, type) else type(mechanism)
+    text = getattr(sys.modules.get(cls.__module__), "NMODL", None)
+    return text_sha256(text) if isinstance(text, str) else None
