@@ -15,6 +15,9 @@ def test_networks_guide_examples_run():
     for block in code:
         exec(compile(block, "docs/networks.md", "exec"), ns)
     res = ns["res"]
+    # each of two Exp2Syn on one soma is recorded on its own (peak g = its weight, uS)
+    g = np.asarray(ns["per_synapse"].traces).max(axis=1)
+    np.testing.assert_allclose(g, [0.001, 0.003], rtol=0.01)
     assert [len(s) for s in res.spikes[:3]] == [1, 1, 1]  # the chain 0 -> 1 -> 2 fires once
     assert ns["big"].n_connections == 100 + len(ns["big"].wiring.blocks[1].post_cell) + 19
     r = np.asarray(ns["out"].traces[1])

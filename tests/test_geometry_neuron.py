@@ -272,3 +272,77 @@ def test_kept_section_ends_match_neuron():
     np.testing.assert_allclose(axial, comps.axial_integral, rtol=1e-14)
     with pytest.raises(ValueError, match="not a section end"):
         compartments(morph, nseg, [(1, 0.0)])  # a child's 0 end is its parent's node
+
+
+# --------------------------------------------------------------------------- edits, float32
+def _edited_geometry_neuron_and_ours():
+    """A tapering cell edited in dendrax (cell.set "diam" and "L") and in NEURON
+    (sec.diam =, pt3dchange, sec.L =) on the same pt3d: (NEURON's sections, the cell,
+    its area [N] and axial integrals [N] from its edited values)."""
+    import dendrax as dx
+    from dendrax.morphology import geometry_jax
+
+    morph = Morphology.from_sections([
+        dict(length=20.0, diam=20.0, region="soma"),
+        dict(length=300.0, diams=[4.0, 3.0, 2.5, 1.0], parent=0, region="apic"),
+        dict(length=120.0, diams=[2.0, 1.0], parent=1, parent_x=0.5),
+        dict(length=80.0, diam=0.7, parent=1),
+    ])
+    nseg = np.array([1, 5, 3, 3])
+    secs = neuron_from_morphology(morph, nseg, Ra=100.0)
+    cell = dx.Cell(morph, nseg=list(nseg), Ra=100.0)
+    secs[1].diam = 0.7                       # every 3-D point of the section
+    cell.set("diam", 0.7, where=cell.section(1))
+    taper = [1.3, 0.9]                       # one value per 3-D point
+    for i, d in enumerate(taper):
+        h.pt3dchange(i, d, sec=secs[2])
+    cell.set("diam", taper, where=cell.section(2))
+    secs[3].L = 33.3
+    cell.set("L", 33.3, where=cell.section(3))
+    area, axial = geometry_jax(cell.frustums, cell.get("diam"), cell.get("L") / morph.lengths)
+    return secs, cell, np.asarray(area), np.asarray(axial)
+
+
+def test_set_diam_and_L_match_neuron():
+    """cell.set("diam") stores float32 diameters, as NEURON's sec.diam = d (and
+    pt3dchange) store them in the 3-D points: the areas and ri after the edit are
+    NEURON's to rounding (were 1.7e-8 apart: set kept the float64 0.7)."""
+    secs, cell, area, axial = _edited_geometry_neuron_and_ours()
+    np.testing.assert_array_equal(cell.get("diam"),
+                                  np.concatenate([pt3d(s)[:, 3] for s in secs]))
+    g, idx = segment_geometry(secs), centre_nodes(cell.compartments)
+    assert rel(area[idx], g["area"]) < RTOL
+    assert rel(100.0 * 4e-2 / np.pi * axial[idx], g["ri"]) < RTOL
+
+
+def test_from_sections_lengths_are_neurons_from_the_same_points():
+    """Far from the origin float32 points shorten a short section; NEURON computes the
+    same length from the same points (so from_sections keeps it, within LENGTH_RTOL)."""
+    morph = Morphology.from_sections([
+        dict(length=20.0, diam=20.0, region="soma"),
+        dict(length=20000.0, diam=1.0, parent=0, region="axon"),
+        dict(length=0.5, diam=1.0, parent=1),
+    ])
+    secs = neuron_from_morphology(morph, 1)
+    np.testing.assert_array_equal([s.L for s in secs], morph.lengths)
+    assert morph.lengths[2] != 0.5 and abs(morph.lengths[2] - 0.5) < 1e-3 * 0.5
+
+
+def test_d_lambda_argument_edges_follow_neuron():
+    """cm = 0 is NEURON's (lambda_f = 1e10 um: one segment); freq = 0 makes NEURON's
+    lambda_f divide by zero and NEURON refuses Ra = 0: nseg_d_lambda refuses both by name."""
+    morph = Morphology.from_sections([dict(length=20.0, diam=20.0, region="soma"),
+                                      dict(length=900.0, diams=[3.0, 1.0], parent=0)])
+    secs = neuron_from_morphology(morph, 1, Ra=100.0, cm=0.0)
+    np.testing.assert_array_equal(nseg_d_lambda(morph, Ra=100.0, cm=0.0),
+                                  d_lambda_nseg(secs))
+    assert d_lambda_nseg(secs).tolist() == [1, 1]
+    secs[1].cm = 1.0
+    with pytest.raises(RuntimeError):
+        h.lambda_f(0.0, sec=secs[1])
+    with pytest.raises(ValueError, match=r"freq must be a finite number > 0 \(Hz\), got 0.0"):
+        nseg_d_lambda(morph, freq=0.0)
+    with pytest.raises(ValueError, match="Ra must be > 0"):  # NEURON refuses Ra = 0
+        secs[1].Ra = 0.0
+    with pytest.raises(ValueError, match=r"Ra must be finite and > 0 ohm cm, got 0.0"):
+        nseg_d_lambda(morph, Ra=0.0)

@@ -36,6 +36,26 @@ def test_section_validates_points():
         Section(np.array([[0, 0, 0, 1.0], [1, 0, 0, 1]]), parent=0, parent_x=1.5)
 
 
+@pytest.mark.parametrize("row, message", [
+    ([1e39, 0, 0, 1.0], r"Section.points\[1\] \(x\) = 1e\+39 um is beyond float32.*"
+                        r"within \+-3.4028235e\+38 um"),
+    ([0, -4e38, 0, 1.0], r"Section.points\[1\] \(y\) = -4e\+38 um is beyond float32"),
+    ([0, 0, 0, 1e39], r"Section.points\[1\] \(diameter\) = 1e\+39 um is beyond float32"),
+    ([1, 0, 0, 1e-50], r"Section.points\[1\] has a non-positive diameter as float32.*"
+                       r"1e-50 um rounds to 0; give at least 1.4e-45 um"),
+    ([3e38, 0, 0, 1.0], r"Section.points\[1\] \(x\): the step from the previous point "
+                        r"overflows float32.*within 3.4028235e\+38 um of each other"),
+])
+def test_section_refuses_values_beyond_float32(row, message):
+    """NEURON stores pt3d as float32: a value it cannot hold made lengths inf and areas
+    NaN (found only when simulating); refused, naming the point, field and range."""
+    first = [-3e38, 0, 0, 1.0] if "step" in message else [0, 0, 0, 1.0]
+    with pytest.raises(ValueError, match=message):
+        Section(np.array([first, row]))
+    edge = np.finfo(np.float32).max
+    assert np.isfinite(Section(np.array([[edge, 0, 0, 1.0], [edge, 1, 0, edge]])).length)
+
+
 def test_section_is_immutable():
     s = Section(np.array([[0, 0, 0, 1.0], [3, 4, 0, 1]]), region="axon")
     with pytest.raises(ValueError):
@@ -116,6 +136,33 @@ def test_from_sections_rejects_bad_child():
         Morphology.from_sections([base, dict(base, parent=0, region="")])
     with pytest.raises(ValueError, match="no sections"):
         Morphology.from_sections([])
+
+
+def test_from_sections_refuses_lengths_float32_cannot_hold():
+    """Far from the origin float32 coordinates (NEURON's pt3d) change a short section's
+    length: kept (as NEURON computes it from the same points) within LENGTH_RTOL,
+    refused beyond (0.0005 um became 0.00098 um, 0.01 um 0.0098 um, without a word)."""
+    from dendrax.morphology.morphology import LENGTH_RTOL
+
+    base = [dict(length=20.0, diam=20.0, region="soma"),
+            dict(length=20000.0, diam=1.0, parent=0, region="axon")]
+    m = Morphology.from_sections(base + [dict(length=0.5, diam=1.0, parent=1)])
+    assert m.lengths[2] == pt3d_arc(m.sections[2].points)[-1]
+    assert 0 < abs(m.lengths[2] - 0.5) <= LENGTH_RTOL * 0.5
+    for length in (0.01, 0.0005, 1e-9):
+        with pytest.raises(ValueError, match=rf"section 2: length {length:g} um becomes "
+                                             r"\S+ um with float32 coordinates.*keeps lengths "
+                                             r"to 0.001 relative: give a length of at least"):
+            Morphology.from_sections(base + [dict(length=length, diam=1.0, parent=1)])
+    near = Morphology.from_sections([base[0], dict(length=0.01, diam=1.0, parent=0)])
+    assert abs(near.lengths[1] - 0.01) <= LENGTH_RTOL * 0.01
+    with pytest.raises(ValueError, match=r"section 0: diameters\[1\] = 1e-50 um is not "
+                                         r"positive as float32.*at least 1.4e-45 um"):
+        Morphology.from_sections([dict(length=10.0, diams=[1.0, 1e-50])])
+    with pytest.raises(ValueError, match=r"section 1: coordinates\[1, 0\] = \S+ um is "
+                                         r"beyond float32.*at most 3.4028235e\+38 um"):
+        Morphology.from_sections([dict(length=10.0, diam=1.0),
+                                  dict(length=1e39, diam=1.0, parent=0)])
 
 
 def test_pt3d_arc_uses_float32_differences():
@@ -383,6 +430,64 @@ def test_nseg_arguments():
         nseg_max_length(m, 1e-300)
     with pytest.raises(ValueError, match=r"section 0: length must be a number, got '20'"):
         Morphology.from_sections([dict(length="20", diam=2.0)])
+
+
+@pytest.mark.parametrize("kwargs, error, message", [
+    (dict(d_lambda=0.0), ValueError, r"d_lambda must be a finite number > 0, got 0.0"),
+    (dict(d_lambda=-0.1), ValueError, r"d_lambda must be a finite number > 0, got -0.1"),
+    (dict(d_lambda=float("nan")), ValueError, r"d_lambda must be a finite number > 0, got nan"),
+    (dict(d_lambda="0.1"), TypeError, r"d_lambda must be a finite number > 0, got '0.1'"),
+    (dict(d_lambda=[0.1]), TypeError, r"d_lambda must be .* \(one number\)"),
+    (dict(freq=0.0), ValueError, r"freq must be a finite number > 0 \(Hz\), got 0.0"),
+    (dict(freq=-100.0), ValueError, r"freq must be a finite number > 0 \(Hz\), got -100.0"),
+    (dict(freq=float("inf")), ValueError, r"freq must be a finite number > 0 \(Hz\), got inf"),
+    (dict(freq=None), TypeError, r"freq must be a finite number > 0 \(Hz\), got None"),
+    (dict(Ra=0.0), ValueError, r"Ra must be finite and > 0 ohm cm, got 0.0"),
+    (dict(Ra=-35.4), ValueError, r"Ra must be finite and > 0 ohm cm, got -35.4"),
+    (dict(Ra=[35.4] * 6 + [np.nan]), ValueError, r"Ra must be finite and > 0 ohm cm, got nan"),
+    (dict(Ra=[35.4, 35.4]), ValueError, r"Ra must be one number or one per section \(7\), "
+                                        r"got shape \(2,\)"),
+    (dict(Ra=True), TypeError, r"Ra must be finite and > 0 ohm cm, got True"),
+    (dict(cm=-1.0), ValueError, r"cm must be finite and >= 0 uF/cm2, got -1.0"),
+    (dict(cm=1 + 2j), TypeError, r"cm must be finite and >= 0 uF/cm2, got \(1\+2j\)"),
+    (dict(round_up=1.5), ValueError, r"round_up must be a number in \[0, 1\], got 1.5"),
+])
+def test_nseg_d_lambda_refuses_bad_arguments(kwargs, error, message):
+    """Were a ZeroDivisionError, 'math domain error', nseg 1 (freq = 0, Ra = 0) or a
+    negative nseg (d_lambda < 0)."""
+    with pytest.raises(error, match=message):
+        nseg_d_lambda(_toy(), **kwargs)
+
+
+def test_nseg_d_lambda_takes_a_morphology():
+    with pytest.raises(TypeError, match="nseg_d_lambda takes a Morphology, got str"):
+        nseg_d_lambda("cell.swc")
+
+
+_bad_numbers = st.one_of(st.floats(max_value=0.0), st.just(float("inf")), st.just(float("nan")))
+
+
+@settings(max_examples=60, deadline=None)
+@given(d_lambda=st.floats(0.01, 1.0), freq=st.floats(0.1, 1e4), Ra=st.floats(1.0, 1e3),
+       cm=st.floats(0.0, 10.0), bad=st.sampled_from(["d_lambda", "freq", "Ra", "cm"]),
+       value=_bad_numbers)
+def test_nseg_d_lambda_properties(d_lambda, freq, Ra, cm, bad, value):
+    """Valid arguments: odd nseg >= 1 per section, the same for Ra and cm given per
+    section, never fewer for a smaller d_lambda; an invalid one (non-positive for
+    d_lambda, freq and Ra, negative for cm, non-finite) is a ValueError naming it."""
+    m = _toy()
+    args = dict(d_lambda=d_lambda, freq=freq, Ra=Ra, cm=cm)
+    n = nseg_d_lambda(m, **args)
+    assert n.dtype == np.int64 and n.shape == (m.n_sections,)
+    assert np.all(n >= 1) and np.all(n % 2 == 1)
+    per_section = dict(args, Ra=np.full(m.n_sections, Ra), cm=np.full(m.n_sections, cm))
+    np.testing.assert_array_equal(nseg_d_lambda(m, **per_section), n)
+    assert np.all(nseg_d_lambda(m, **dict(args, d_lambda=d_lambda / 2)) >= n)
+    if bad == "cm" and value == 0.0:  # cm = 0 is NEURON's: lambda_f = 1e10 um, one segment
+        assert np.all(nseg_d_lambda(m, **dict(args, cm=value)) == 1)
+        return
+    with pytest.raises(ValueError, match=rf"^{bad} must be "):
+        nseg_d_lambda(m, **dict(args, **{bad: value}))
 
 
 def test_a_byte_order_mark_is_not_part_of_the_first_id(tmp_path):

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import textwrap
 import time
+import warnings
 
 import jax
 import jax.numpy as jnp
@@ -618,6 +619,59 @@ def small_net():
     return net
 
 
+def test_simulate_batch_sizes_its_buffers_for_its_longest_concrete_delay():
+    """A batch of concrete delays longer than the network was built with (Exp2Syn 2 ms,
+    IonotropicSynapse 0.5 ms) runs every member as dx.simulate runs it alone: the spike
+    ring and the voltage history are sized for the batch's longest (the longest member was
+    NaN, with advice to pass concrete params)."""
+    net = dx.Network([hh_cell((1, 1)), hh_cell((1, 1))])
+    net.cell(0).iclamp(net.cell(0).soma(0.5), delay=1.0, dur=1.0, amp=0.5)
+    net.connect(net.cell(0).soma(0.5), net.cell(1).soma(0.5), "Exp2Syn", weight=0.02,
+                delay=2.0)
+    net.connect(net.cell(0).soma(0.5), net.cell(1).soma(0.5), "IonotropicSynapse", gS=0.002,
+                delay=0.5)
+    net.record("v", net.cell(1).soma(0.5))
+    D = np.array([[0.5], [2.0], [3.5]])
+    G = np.array([[0.2], [1.5], [0.5]])
+    batch = {"synapses": {"Exp2Syn": {"delay": D}, "IonotropicSynapse": {"delay": G}}}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "longer than the network was built for"
+        out = np.asarray(simulate_batch(net, batch, 12.0, DT))
+        jax.effects_barrier()
+    spikes = []
+    for k in range(3):
+        p = net.params
+        p["synapses"]["Exp2Syn"]["delay"] = jnp.asarray(D[k])
+        p["synapses"]["IonotropicSynapse"]["delay"] = jnp.asarray(G[k])
+        alone = dx.simulate(net, 12.0, DT, params=p)
+        np.testing.assert_allclose(out[k], alone.traces, rtol=0, atol=1e-10)
+        spikes.append(float(np.asarray(alone.t)[np.argmax(np.asarray(alone.traces[0]))]))
+    assert spikes[0] < spikes[1] < spikes[2]  # cell 1's peak: the delays do matter
+
+
+def test_delays_recompile_only_when_they_outgrow_the_buffers_built(delay_net):
+    """docs/networks.md: concrete delays up to the longest built in reuse the compiled
+    loop; a longer one sizes the spike ring (or voltage history) for the run's longest
+    delay, in whole steps, and the loop compiles once per buffer size."""
+    net = delay_net  # Exp2Syn delay 3 ms, IonotropicSynapse 1 ms built in
+    dx.simulate(net, 10.0, DT)
+    before = simulation.advance._cache_size()
+
+    def run(exp2syn, graded):
+        p = net.params
+        p["synapses"]["Exp2Syn"]["delay"] = jnp.array([exp2syn])
+        p["synapses"]["IonotropicSynapse"]["delay"] = jnp.array([graded])
+        dx.simulate(net, 10.0, DT, params=p)
+        return simulation.advance._cache_size() - before
+
+    assert run(1.0, 0.5) == 0 and run(3.0, 1.0) == 0  # within the buffers built
+    assert run(4.0, 1.0) == 1  # the ring grows: 161 steps
+    assert run(4.01, 1.0) == 1  # 4.01 ms rounds to 160 steps too: the same ring
+    assert run(3.0, 2.0) == 2  # the voltage history grows
+    assert run(4.0, 1.0) == 2  # a size compiled before is reused
+    assert run(3.5, 1.0) == 3  # a ring of 141 steps: sized for the run, a new size
+
+
 def test_simulate_batch_over_network_weights_equals_separate_runs():
     net = small_net()
     W = jnp.array([[0.0, 0.0, 0.0], [0.01, 0.002, 0.0], [0.02, 0.005, 0.01]])
@@ -877,6 +931,52 @@ def test_bad_network_inputs_are_refused_where_given():
         dx.simulate(net, 1.0)
 
 
+def test_a_synapse_shared_node_needs_a_pick():
+    """Where two Exp2Syn share a node, the plain name is refused (it recorded the first
+    one, silently), through net.record, a network cell's record and a lone Cell's alike;
+    "Exp2Syn[k].g" records the k-th, each its own, on a lone Cell as in a network, and
+    each equals the same synapse simulated without the other."""
+    def cell(which=(0, 1)):
+        c = one_compartment()
+        for t, w in [((1.0, 0.001), (5.0, 0.003))[k] for k in which]:
+            c.synapse("Exp2Syn", c.soma(), spike_times=[t], weight=w)
+        return c
+
+    alone = [np.asarray(dx.simulate(cell([k]).record("Exp2Syn.g", dx.Location(0, 0.5)),
+                                    10.0, DT).traces[0]) for k in (0, 1)]
+    lone = cell()
+    for k in (0, 1):
+        lone.record(f"Exp2Syn[{k}].g", lone.soma())
+    res = dx.simulate(lone, 10.0, DT)
+    net = dx.Network([cell()])
+    for k in (0, 1):
+        net.record(f"Exp2Syn[{k}].g", net.cell(0).soma())
+    g = np.asarray(dx.simulate(net, 10.0, DT).traces)
+    for k in (0, 1):
+        np.testing.assert_allclose(res[f"Exp2Syn[{k}].g", lone.soma()], alone[k],
+                                   rtol=0, atol=1e-15)
+        np.testing.assert_allclose(g[k], alone[k], rtol=0, atol=1e-15)
+    np.testing.assert_allclose(g.max(axis=1), [0.001, 0.003], rtol=0.01)  # peak g = weight
+    for record in (lambda n: n.record("Exp2Syn.g", n.cell(0).soma()),
+                   lambda n: n.cell(0).record("Exp2Syn.g", n.cell(0).soma()),
+                   None):
+        shared = dx.Network([cell()]) if record else cell().record("Exp2Syn.g")
+        if record:
+            record(shared)
+        with pytest.raises(ValueError, match=r"cannot record 'Exp2Syn.g' at .* of cell 0: 2 "
+                                             r"Exp2Syn synapses share that node .* "
+                                             r"'Exp2Syn\[k\]\.g', k = 0 \.\. 1"):
+            dx.simulate(shared, 1.0, DT)
+    net.record("Exp2Syn[2].g", net.cell(0).soma())
+    with pytest.raises(ValueError, match=r"2 Exp2Syn synapses there; pick one of 0 \.\. 1"):
+        dx.simulate(net, 1.0, DT)
+    for owner in (dx.Network([cell()]), cell()):
+        with pytest.raises(ValueError, match=r"\[0\] picks one of the synapses .* 'pas' is "
+                                             r"not a synapse kind here; record 'pas.i'"):
+            owner.record("pas[0].i", dx.Location(0, 0.5, 0) if isinstance(owner, dx.Network)
+                         else dx.Location(0, 0.5))
+
+
 def test_a_location_recorded_on_several_cells_asks_for_the_cell():
     cell = dx.Cell.ball_and_stick(nseg=1)
     cell.insert("hh")
@@ -919,23 +1019,45 @@ def test_simulate_batch_takes_a_prng_key_as_simulate_does():
                                rtol=0, atol=1e-12)
 
 
+def _graded_s(delay):
+    """The postsynaptic s of an IonotropicSynapse whose (clamped) presynaptic cell steps from
+    -65 to -20 mV at 0.5 ms, read ``delay`` ms late, [81] over 2 ms at DT."""
+    pre = one_compartment()
+    pre.vclamp(pre.soma(), amp=[-65.0, -20.0], dur=[0.5, 10.0], rs=0.01)
+    net = dx.Network([pre, one_compartment()])
+    net.connect(net.cell(0).soma(), net.cell(1).soma(), "IonotropicSynapse", delay=delay,
+                **KIN)
+    net.record("IonotropicSynapse.s", net.cell(1).soma())
+    return np.asarray(dx.simulate(net, 2.0, DT).traces[0])
+
+
+def _assert_read_late(s, base, steps):
+    """s is base shifted by exactly ``steps`` steps (s rests at first: so is base)."""
+    np.testing.assert_allclose(s[steps:], base[:base.size - steps], rtol=0, atol=1e-14)
+    assert np.abs(s[steps - 1:] - base[:base.size - steps + 1]).max() > 1e-6
+
+
 def test_a_graded_delay_rounds_half_steps_up():
     """delay / dt = 2.5 steps reads v_pre 3 steps late (numpy's round gave 2: halves to
     even), as 1.5 reads it 2 late: the delayed run is the undelayed one shifted."""
-    def run(delay):
-        pre = one_compartment()
-        pre.vclamp(pre.soma(), amp=[-65.0, -20.0], dur=[0.5, 10.0], rs=0.01)
-        net = dx.Network([pre, one_compartment()])
-        net.connect(net.cell(0).soma(), net.cell(1).soma(), "IonotropicSynapse", delay=delay,
-                    **KIN)
-        net.record("IonotropicSynapse.s", net.cell(1).soma())
-        return np.asarray(dx.simulate(net, 2.0, DT).traces[0])
-
-    base = run(0.0)
+    base = _graded_s(0.0)
     for halves, steps in ((3, 2), (5, 3)):
-        s = run(halves * DT / 2)
-        np.testing.assert_allclose(s[steps:], base[:base.size - steps], rtol=0, atol=1e-14)
-        assert np.abs(s[steps - 1:] - base[:base.size - steps + 1]).max() > 1e-6
+        _assert_read_late(_graded_s(halves * DT / 2), base, steps)
+
+
+def test_a_graded_delay_typed_as_a_half_step_rounds_up_as_an_event_delay():
+    """0.0375 and 0.0875 ms at dt 0.025 ms are 1.4999999999999998 and 3.4999999999999996
+    steps in binary: floor(delay / dt + 1/2) read v_pre 1 and 3 steps late; rounded as an
+    event's delay (NEURON's 1e-10 ms, halves up) they read it 2 and 4 steps late, as 0.0625
+    (2.5 steps exactly) reads it 3."""
+    from dendrax.delays import event_delay_steps
+
+    base = _graded_s(0.0)
+    for delay, steps in ((0.0375, 2), (0.0875, 4), (0.0625, 3)):
+        assert int(event_delay_steps(delay, DT)) == steps
+        if steps != 3:
+            assert delay / DT < steps - 0.5  # the premise: just below the half in binary
+        _assert_read_late(_graded_s(delay), base, steps)
 
 
 def test_a_cell_refuses_a_network_location_and_keeps_its_own_in_two_networks():

@@ -313,3 +313,87 @@ def compare(name):
 @pytest.mark.parametrize("name", list(CASES))
 def test_network_matches_neuron(name):
     compare(name)
+
+
+# --- what NEURON keeps per object and per source -----------------------------------
+
+def shared_node() -> NetSpec:
+    """Three Exp2Syn at B's soma (two trains, one from A, which fires) and two gap junction
+    halves at C's soma (C-A, C-B; C fires through them)."""
+    return NetSpec(
+        cells=[bs([(SOMA, 0.5, 1.0, 30.0, 0.2)]), bs(), bs()],
+        sources=[[1.0, 9.0], [5.0]],
+        conns=[Conn(("source", 0), (1, SOMA, 0.5), weight=0.001, delay=0.5),
+               Conn(("source", 1), (1, SOMA, 0.5), weight=0.003, delay=0.0, tau1=0.5,
+                    tau2=5.0),
+               Conn((0, SOMA, 0.5), (1, SOMA, 0.5), weight=0.002, delay=1.0, threshold=0.0,
+                    e=-80.0)],
+        gaps=[((0, SOMA, 0.5), (2, SOMA, 0.5), 0.01), ((1, SOMA, 0.5), (2, SOMA, 0.5), 0.05)],
+        record=[(1, SOMA, 0.5)], t_stop=20.0, dt=DT)
+
+
+def test_each_synapse_sharing_a_node_records_as_its_neuron_object():
+    """"Exp2Syn[k].g" / ".i" and "GapJunction[k].i" record the k-th synapse placed at a
+    node, as NEURON's syn._ref_g of each object (the plain name recorded the first one,
+    whichever synapse was meant; it is refused now)."""
+    from neuron import h
+
+    import dendrax as dx
+    from neuron_network import build_dendrax
+
+    spec = shared_node()
+    try:
+        nrn = build_neuron(spec)
+    except ReferenceUnavailable as err:  # the halves need tests/nmodl_neuron built
+        pytest.skip(str(err))
+    syns = [o for o in nrn.keep if o.hname().startswith("Exp2Syn")]
+    halves = [o for o in nrn.keep if o.hname().startswith("halfgap")]  # (A, C), (B, C)
+    recs = [h.Vector().record(s._ref_g) for s in syns] + \
+        [h.Vector().record(s._ref_i) for s in syns] + \
+        [h.Vector().record(halves[k]._ref_i) for k in (1, 3)]
+    ref = nrn.run()
+    want = np.array([np.array(r) for r in recs])
+    assert [len(s) for s in ref.spikes] == [1, 1, 1]  # A fires, so do B and C
+    net, sites = build_dendrax(spec)
+    b, c = net.cell(1).soma(0.5), net.cell(2).soma(0.5)
+    names = [f"Exp2Syn[{k}].{q}" for q in "gi" for k in range(3)] + \
+        [f"GapJunction[{k}].i" for k in range(2)]
+    for name in names:
+        net.record(name, c if name.startswith("Gap") else b)
+    res = dx.simulate(net, spec.t_stop, spec.dt, v_init=spec.v_init, celsius=spec.celsius)
+    got = np.asarray(res.traces)[len(sites):]
+    assert [lab[0] for lab in res.labels[len(sites):]] == names
+    for name, a, w in zip(names, got, want):
+        np.testing.assert_allclose(a, w, rtol=0, atol=1e-9 * np.abs(w).max(), err_msg=name)
+    # the synapses do differ: one trace for all would not match
+    assert np.abs(want[0] - want[1]).max() > 1e-3 and np.abs(want[6] - want[7]).max() > 0.1
+    net.record("Exp2Syn.g", b)
+    with pytest.raises(ValueError, match=r"3 Exp2Syn synapses share that node .* "
+                                         r"'Exp2Syn\[k\]\.g', k = 0 \.\. 2"):
+        dx.simulate(net, 1.0, DT)
+
+
+def one_source_two_thresholds(threshold_c) -> NetSpec:
+    """A (subthreshold EPSPs from a train, peaks near -59 mV) drives B through threshold
+    -60 mV and C through ``threshold_c``, both from A's soma(0.5)."""
+    return NetSpec(
+        cells=[bs(), bs(), bs()], sources=[[5.0, 25.0]],
+        conns=[Conn(("source", 0), (0, SOMA, 0.5), weight=0.001, delay=0.0),
+               Conn((0, SOMA, 0.5), (1, SOMA, 0.5), weight=0.004, delay=1.0, threshold=-60.0),
+               Conn((0, SOMA, 0.5), (2, SOMA, 0.5), weight=0.004, delay=1.0,
+                    threshold=threshold_c)],
+        t_stop=40.0, dt=DT)
+
+
+def test_connections_from_one_node_keep_their_own_thresholds_unlike_neurons_netcons():
+    """docs/networks.md: each dendrax connection detects at its own threshold, as a NetCon
+    would alone; NEURON's NetCons on one node share one threshold (the last set wins)."""
+    alone = build_neuron(one_source_two_thresholds(-60.0)).run()  # both NetCons at -60
+    shared = build_neuron(one_source_two_thresholds(-60.0))
+    shared.netcons[2].threshold = 20.0  # a NEURON script's nc.threshold = 20: both at 20
+    assert shared.netcons[1].threshold == 20.0
+    shared = shared.run()
+    assert len(alone.spikes[1]) == 2 and len(shared.spikes[1]) == 0  # EPSPs cross -60 only
+    ours = run_dendrax(one_source_two_thresholds(20.0))
+    np.testing.assert_allclose(ours.spikes[1], alone.spikes[1], atol=1e-9)  # A -> B at -60
+    assert len(ours.spikes[2]) == 0  # A -> C at 20: A never gets there

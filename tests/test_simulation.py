@@ -537,6 +537,23 @@ def test_params_namespaces_and_reserved_mechanism_names():
     assert dx.simulate(cell, 1.0, 0.025).traces.shape == (2, 41)
 
 
+def test_set_diam_stores_neurons_float32_diameters():
+    """NEURON's sec.diam = d stores d as float32 in every 3-D point (areas were 1.7e-8
+    from NEURON's after set("diam", 0.7)); a diam float32 cannot hold is refused with
+    its range (1e39 made areas inf, 1e-50 made them 0)."""
+    cell = hh_ball_and_stick()
+    cell.set("diam", 0.7, where="dend").set("diam", [1.3, 0.9], where=cell.section(1))
+    assert cell.get("diam")[2:].tolist() == [float(np.float32(1.3)), float(np.float32(0.9))]
+    cell.set("diam", 0.7)
+    assert np.all(cell.get("diam") == float(np.float32(0.7)))
+    with pytest.raises(ValueError, match=r"diam = 1e\+39 um is beyond float32.*at most "
+                                         r"3.4028235e\+38 um"):
+        cell.set("diam", 1e39)
+    with pytest.raises(ValueError, match=r"diam\[1\] = 1e-50 um is not positive as float32.*"
+                                         r"at least 1.4e-45 um"):
+        cell.set("diam", [1.0, 1e-50], where="dend")
+
+
 def test_impossible_values_are_refused_naming_parameter_value_and_range():
     """Physically impossible values never run: each is a ValueError that names the
     parameter, the value and the valid range (issue: cm = -1 ran and 'spiked' 1,906 times)."""

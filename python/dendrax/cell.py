@@ -17,6 +17,7 @@ import jax
 import numpy as np
 
 from . import morphology as morph_lib
+from .morphology.morphology import pt3d_float32
 from .extracellular import fields
 from .locations import Location, SectionRef, locations_in
 from .lowering import lower
@@ -25,8 +26,8 @@ from . import plugins
 from .mechanisms import registry
 from .mechanisms.base import IONS, Channel, IonPool, Synapse
 from .ranges import NONNEGATIVE
-from .recordables import (mechanism_quantity, mechanism_recordables, synapse_quantity,
-                          synapse_recordables, unrecordable)
+from .recordables import (mechanism_quantity, mechanism_recordables, synapse_pick,
+                          synapse_quantity, synapse_recordables, unrecordable)
 from .mechanisms.validation import check_mechanism
 from .names import (CORE_RANGES, JAXLEY_NAMES, MEMBRANE_UNITS, REDUCTIONS, REGION_ALIASES,
                     check_name, ion_quantity, value_range)
@@ -94,7 +95,7 @@ class Cell:
         self.frustums = morph_lib.frustum_table(morphology, nseg)
         self.revision = 0  # counts changes, so lowerings can be cached
         self.values = {
-            "diam": morphology.point_diameters.astype(float),
+            "diam": pt3d_float32(morphology.point_diameters, "diam"),  # as NEURON holds them
             "L": np.array(morphology.lengths, float),
             "cm": np.full(n, float(cm)),
             "Ra": np.full(n_sec, float(Ra)),
@@ -346,7 +347,9 @@ class Cell:
         """Set a parameter where given (default everywhere).
 
         Names: "cm" (uF/cm2), "Ra" (ohm cm, per section), "diam" (um, every 3-D
-        point of the selected sections), "L" (um, section length), an ion's
+        point of the selected sections; rounded to float32, as NEURON's ``sec.diam =``
+        stores pt3d diameters, so within 1.4e-45..3.4028235e38 um), "L" (um, section
+        length), an ion's
         "ena"/"cai0"/"cao"..., or "<mech>.<param>" such as "hh.gnabar". ``value``
         is a scalar, or one value per selected entry (per node of
         ``cell.nodes(where)``, per section, or per 3-D point for "diam").
@@ -374,7 +377,10 @@ class Cell:
             offsets = self.morphology.point_offsets
             points = np.concatenate([np.arange(offsets[s], offsets[s + 1])
                                      for s in self.sections(where)])
-            _assign(name, self.values["diam"], points, value, "3-D point")
+            # NEURON's sec.diam = x on a section with 3-D points stores x in every pt3d
+            # point: as float32, like pt3dadd's diameters
+            _assign(name, self.values["diam"], points, pt3d_float32(value, "diam", positive=True),
+                    "3-D point")
             return self
         nodes = self.nodes(where)
         if name == "cm":
@@ -503,7 +509,9 @@ class Cell:
                   ionic and synaptic; not electrodes), as NEURON's ``i_membrane_``: over a
                   cell it sums to the current the electrodes inject;
                 * "<synapse>.<state>", "<synapse>.i" (nA), "<synapse>.g" (uS, di/dv): the
-                  first such synapse at ``loc``, e.g. "Exp2Syn.g";
+                  synapse of that kind at ``loc``'s node, e.g. "Exp2Syn.g"; where several
+                  share the node, "Exp2Syn[k].g" is the k-th placed there (from 0), and
+                  the plain name is refused when the run starts;
                 * "iclamp.i", "vclamp.i": an electrode's current into the cell, nA.
             loc: a Location or a list of them (e.g. ``cell.segments()``). At a section end
                 (x = 0 or 1), as NEURON: v and i_membrane are the end's node's (a zero-area
@@ -582,6 +590,13 @@ class Cell:
         node = self.node(loc)
         if name in MEMBRANE_UNITS:
             return MEMBRANE_UNITS[name]
+        name, pick = synapse_pick(name)  # "Exp2Syn[1].g": one of several at a node
+        if pick is not None and name.partition(".")[0] not in {
+                *(synapses or {}), *self.stimuli.spikes}:
+            raise ValueError(f"cannot record '{name.partition('.')[0]}[{pick}]."
+                             f"{name.partition('.')[2]}': [{pick}] picks one of the synapses "
+                             f"of a kind at a node, and {name.partition('.')[0]!r} is not a "
+                             f"synapse kind here; record {name!r}")
         segment = self.segment_node(loc)  # range variables: the segment's (NEURON's)
         mech, dot, q = name.partition(".")
         ion = ion_quantity(name)

@@ -2,14 +2,20 @@
 
 Events between cells follow NEURON's fixed step (``event_delay_steps``); connections onto
 point neurons NEST's rounding (``dendrax.point.propagators.delay_steps``); graded synapses
-read the presynaptic voltage ``floor(delay / dt + 1/2)`` steps back. ``sized`` gives a model the
-spike ring, voltage history and input buffer its delays need at a dt; ``fit_buffers``
-gives the loop each connection's delay in steps and whether a traced one overflows them.
+read the presynaptic voltage as many steps back as an event with their delay would take
+(``event_delay_steps``: delay / dt rounded, halves up, with NEURON's 1e-10 ms, so that a
+half typed in decimal, 0.0375 ms at dt 0.025 ms, rounds up as an exact one does).
+``sized`` gives a model the spike ring, voltage history and input buffer its delays need at
+a dt; ``fit_buffers`` gives the loop each connection's delay in steps and whether a traced
+one overflows them. ``longest_delays`` and ``delays_up_to`` size a compiled batch
+(``simulate_batch``) for its members' concrete delays, which are traced inside it.
 """
 
 from __future__ import annotations
 
 import warnings
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import replace
 
 import jax
@@ -31,8 +37,10 @@ THRESHOLD_EVENT_OFFSET = 1e-10
 
 def event_delay_steps(delay, dt):
     """Whole steps between a spike's detection at t_n and its delivery (int32, shaped as
-    delay): NEURON delivers the event due at t_e = t_n + 1e-10 + delay in the step from t_m
-    when t_e <= t_m + dt/2."""
+    delay; delay and dt in ms): NEURON delivers the event due at t_e = t_n + 1e-10 + delay
+    in the step from t_m when t_e <= t_m + dt/2. That is delay / dt rounded to whole steps,
+    halves up, and the 1e-10 ms makes a half typed in decimal (0.0375 ms at dt 0.025 ms,
+    1.4999999999999998 steps in binary) round up too; graded synapses round so as well."""
     xp = jnp if isinstance(delay, jax.Array) or isinstance(dt, jax.Array) else np
     steps = xp.ceil((delay + THRESHOLD_EVENT_OFFSET) / dt - 0.5)
     return counted(xp, xp.maximum(steps, 0))
@@ -44,9 +52,8 @@ def fit_buffers(model: Model, core, dt):
     holds (possible only with traced delays)."""
     event = tuple(event_delay_steps(p["delay"][inp.conn_local], dt) if inp.conn_local.size else None
                   for inp, p in zip(model.inputs, core["synapses"]))
-    # whole steps, halves up (numpy's round takes halves to even: 2.5 steps -> 2)
-    graded = tuple(jnp.maximum(jnp.floor(p["delay"] / dt + 0.5), 0).astype(jnp.int32)
-                   for p in core["graded"])
+    # whole steps, halves up, as the events' (numpy's round takes halves to even: 2.5 -> 2)
+    graded = tuple(event_delay_steps(p["delay"], dt) for p in core["graded"])
     over = jnp.zeros((), bool)
     for d in event:
         if d is not None:
@@ -67,22 +74,80 @@ def fit_buffers(model: Model, core, dt):
 
 
 def warn_too_long(over):
+    """Warn (``over``: a boolean, a run's traced delays overflowed its buffers) that the
+    run's outputs are NaN, and what to do."""
     if bool(np.any(np.asarray(over))):
-        warnings.warn("dendrax: a delay in params is longer than the network was built for "
-                      "(or, onto point neurons, shorter than one step); the run's outputs are "
-                      "NaN. Build the network with the longest delay you will use "
-                      "(connect(..., delay=...)) or pass concrete params", RuntimeWarning)
+        warnings.warn("dendrax: a traced delay in params (inside jax.jit, jax.grad or a "
+                      "jax.vmap of your own) is longer than the network was built for (or, "
+                      "onto point neurons, shorter than one step); the run's outputs are NaN. "
+                      "Traced delays cannot resize the spike ring or voltage history: build "
+                      "the network with the longest delay you will use (connect(..., "
+                      "delay=...)); dendrax.simulate and simulate_batch given concrete delays "
+                      "size them for those", RuntimeWarning)
+
+
+# {synapse kind: ms}: the longest delays the buffers must hold where the params' are traced
+_PROMISED: ContextVar = ContextVar("dendrax_delays_up_to", default={})
+
+
+@contextmanager
+def delays_up_to(longest: dict):
+    """Within this block, ``sized`` makes the buffers hold delays up to ``longest`` ({kind of
+    ``params["synapses"]``: ms}) even where the params' delays are traced: how a compiled
+    batch (``simulate_batch``, traced inside its ``vmap``) is sized for the concrete delays
+    of its members (``longest_delays``)."""
+    token = _PROMISED.set({**_PROMISED.get(), **longest})
+    try:
+        yield
+    finally:
+        _PROMISED.reset(token)
+
+
+def longest_delays(layout, params, dt) -> dict:
+    """{synapse kind: ms} for each kind whose concrete delays in ``params`` (with any leading
+    batch axes) are longer than those the network was built with: the longest, rounded up
+    to a whole number of steps of dt (ms), so that batches whose longest delays differ
+    within a step share one compiled program. Traced delays are left out."""
+    built = {name: layout.max_graded_delay if g.graded else layout.max_delay
+             for name, g in layout.synapses.items()}
+    built.update({name: layout.max_static_delay for name in ("static", *layout.plastic)})
+    out = {}
+    for name, longest in built.items():
+        delay = params.get("synapses", {}).get(name, {}).get("delay")
+        if delay is None or isinstance(delay, jax.core.Tracer) or not np.size(delay):
+            continue
+        d = float(np.max(np.asarray(delay)))
+        if d > longest:
+            out[name] = float(np.ceil(d / dt)) * float(dt)
+    return out
+
+
+def _longest(delay, name: str):
+    """The longest delay (ms) the buffers must hold for synapse kind ``name``: the maximum of
+    ``delay`` where concrete, where traced the one promised by ``delays_up_to`` (None: no
+    delay, or none promised)."""
+    if isinstance(delay, jax.core.Tracer):
+        return _PROMISED.get().get(name)
+    return float(np.max(np.asarray(delay))) if np.size(delay) else None
+
+
+def _longest_onto_points(delay, name: str, built: float) -> float:
+    """The longest delay (ms) of connections of kind ``name`` onto point neurons: the
+    concrete delays' maximum (0 for none); for traced ones the longest built in (``built``,
+    ms) or promised, whichever is longer."""
+    d = _longest(delay, name) or 0.0
+    return max(built, d) if isinstance(delay, jax.core.Tracer) else d
 
 
 def sized(model: Model, layout, params, dt) -> Model:
     """``model`` with its spike ring and voltage history sized for the longest delays at dt
-    (the delays in ``params`` when they are concrete, else those built in)."""
+    (the delays in ``params`` when they are concrete, else those built in, or those promised
+    by ``delays_up_to``, when longer)."""
     event, graded = layout.max_delay, layout.max_graded_delay
     for name, group in layout.synapses.items():
-        delay = params["synapses"][name]["delay"]
-        if isinstance(delay, jax.core.Tracer) or not delay.size:
+        d = _longest(params["synapses"][name]["delay"], name)
+        if d is None:
             continue
-        d = float(np.max(np.asarray(delay)))
         if group.graded:
             graded = max(graded, d)
         else:
@@ -98,7 +163,7 @@ def sized(model: Model, layout, params, dt) -> Model:
                 raise ValueError(f"a connection onto point neurons has delay {delay.min():g} ms, "
                                  f"which rounds to no step (dt = {dt:g} ms); NEST's minimum "
                                  "delay is the resolution: use delay >= dt")
-            static = max(static, float(delay.max(initial=0.0)))
+        static = max(static, _longest(delay, "static") or 0.0)
         ring = max(ring, int(nest_delay_steps(static, dt)))
         ring_ms = max(ring_ms, static)
     if layout.populations:  # point neurons follow NEST's clock of 1 us tics
@@ -142,8 +207,7 @@ def sized(model: Model, layout, params, dt) -> Model:
     inbuf = 1
     for name in layout.plastic:  # STDP reads the post spikes of d + 1 steps ago
         delay = params["synapses"][name]["delay"]
-        d = layout.max_static_delay if isinstance(delay, jax.core.Tracer) else float(
-            np.max(np.asarray(delay), initial=0.0))
+        d = _longest_onto_points(delay, name, layout.max_static_delay)
         if not isinstance(delay, jax.core.Tracer) and np.asarray(delay).size and \
                 nest_delay_steps(np.min(np.asarray(delay)), dt) < 1:
             raise ValueError(f"a {name} connection has delay {np.min(delay):g} ms, which rounds "
@@ -154,10 +218,9 @@ def sized(model: Model, layout, params, dt) -> Model:
         inbuf = max(inbuf, int(nest_delay_steps(d, dt)))
     if model.events:
         delay = params["synapses"]["static"]["delay"]
-        d = layout.max_static_delay if isinstance(delay, jax.core.Tracer) else float(
-            np.max(np.asarray(delay), initial=0.0))
+        d = _longest_onto_points(delay, "static", layout.max_static_delay)
         inbuf = max(inbuf, int(nest_delay_steps(d, dt)))
-    history = int(np.floor(graded / dt + 0.5)) + 1 if model.graded else 1
+    history = int(event_delay_steps(graded, dt)) + 1 if model.graded else 1
     itemsize = np.dtype(jnp.result_type(float)).itemsize
     buffers = (("spike ring", ring, 4 * -(-max(model.n_sources + model.n_points, 1) // 32), ring_ms),
                ("voltage history", history, itemsize * model.graded_pre_nodes.size, graded),

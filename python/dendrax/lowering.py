@@ -40,7 +40,7 @@ from .layout import Layout, SynapseGroup
 from .locations import Location
 from .mechanisms.base import IonPool
 from .mechanisms.introspect import environment_read
-from .recordables import mechanism_quantity, synapse_quantity
+from .recordables import mechanism_quantity, synapse_pick, synapse_quantity
 from .model import (EventInputs, GradedPlacement, Model, PlasticPlacement, Placement,
                     PointPlacement, Recording, StaticInputs, mechanism_key)
 from .names import ion_quantity
@@ -406,10 +406,11 @@ def _lower(cells: tuple, wiring) -> Lowered:
     kinds = {name: g.mech for name, g in synapse_groups.items()}
 
     def recording(c, name, loc, reduce):
+        bare, pick = synapse_pick(name)  # "Exp2Syn[1].g": the second Exp2Syn there
         units.append(cells[c].check_record(name, loc, synapses=kinds))
         fnode = forest(c, cells[c].node(loc))
         node = int(rank[fnode])
-        mech, _, q = name.partition(".")
+        mech, _, q = bare.partition(".")
         if not (name in ("v", "i_membrane", "iclamp.i", "vclamp.i") or mech in synapse_groups):
             node = int(rank[forest(c, cells[c].segment_node(loc))])  # a range variable
         local = node
@@ -422,11 +423,7 @@ def _lower(cells: tuple, wiring) -> Lowered:
             source, local = (kind, 0, ""), clamps[kind].index(fnode)
         elif mech in synapse_groups:
             group = synapse_groups[mech]
-            hits = np.flatnonzero(group.node == fnode)
-            if not hits.size:
-                raise ValueError(f"cannot record {name!r} at {loc} of cell {c}: no {mech} "
-                                 "synapse there")
-            local = int(hits[0])
+            local = _synapse_at(group.node, fnode, name, pick, f"{loc} of cell {c}")
             kind = "graded" if group.graded else "synapses"
             j = (graded_index if group.graded else event_index)[mech]
             currents = "graded_currents" if group.graded else "synapse_currents"
@@ -514,6 +511,31 @@ def _lower(cells: tuple, wiring) -> Lowered:
             "conn": _put(static_inputs.ring_conn[static_inputs.csr_order])},
         max_static_delay=max_static, fields=tuple(field_tables))
     return Lowered(model, params, layout)
+
+
+def _synapse_at(nodes, fnode: int, name: str, pick: int | None, where: str) -> int:
+    """The entry (in params order) of the synapse a recording ``name`` reads at forest node
+    ``fnode``: the only synapse of its kind there, or the ``pick``-th of several (counted
+    from 0 in the order they were placed: a cell's own synapses, then the network's in the
+    order connected); ``nodes``: the forest node of every synapse of the kind. A ValueError
+    where several are there and no pick (a location names them all), none is there, or the
+    pick is not."""
+    hits = np.flatnonzero(np.asarray(nodes) == fnode)
+    mech, _, q = synapse_pick(name)[0].partition(".")
+    if not hits.size:
+        raise ValueError(f"cannot record {name!r} at {where}: no {mech} synapse there")
+    if pick is None and hits.size > 1:
+        raise ValueError(
+            f"cannot record {name!r} at {where}: {hits.size} {mech} synapses share that node "
+            f"(entries {hits.tolist()} of params['synapses'][{mech!r}]) and a location names "
+            f"them all; record each on its own as '{mech}[k].{q}', k = 0 .. {hits.size - 1} in "
+            f"the order they were placed there (a cell's own synapses first, then "
+            f"connections in the order made), e.g. record('{mech}[1].{q}', loc)")
+    if pick is not None and pick >= hits.size:
+        raise ValueError(f"cannot record {name!r} at {where}: {hits.size} {mech} "
+                         f"synapse{'s' if hits.size > 1 else ''} there; pick one of 0 .. "
+                         f"{hits.size - 1}")
+    return int(hits[pick or 0])
 
 
 def _lower_points(populations, static, n_cell_sources):

@@ -561,7 +561,14 @@ class Network:
         "g", ...) at ``loc``, a location on a cell (``net.cell(2).soma(0.5)``) or a list of
         them; ``reduce`` "max" / "min" / "mean" keeps only that statistic. ``loc`` may also
         be a population (its neurons' states) or a plastic synapse kind ("stdp_synapse":
-        every connection of it made so far, a trace each)."""
+        every connection of it made so far, a trace each).
+
+        A synapse's quantity ("Exp2Syn.g") names the one synapse of that kind at ``loc``'s
+        node; where several share it (``fully_connect`` onto one soma, two gap junction
+        halves at one site), "Exp2Syn[k].g" records the k-th of them, counted from 0 in the
+        order they were placed there (a cell's own synapses, then connections in the order
+        made; ``gap_junction(a, b)`` places the half at b, then at a), as NEURON records
+        each synapse object; the plain name is refused there when the run is lowered."""
         if reduce not in REDUCTIONS:
             raise ValueError(f"reduce must be one of {REDUCTIONS}, got {reduce!r}")
         if isinstance(loc, str):  # a plastic synapse kind: every connection of it

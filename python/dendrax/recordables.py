@@ -1,9 +1,12 @@
 """What a mechanism or synapse can record, by name: the grammar of "<mechanism>.<q>" and
 "<synapse>.<q>" recordings, shared by ``Cell.check_record`` (is it recordable, in what
-unit) and lowering (where the simulation finds its value: ``Recording.source``)."""
+unit) and lowering (where the simulation finds its value: ``Recording.source``). Where
+several synapses of one kind share a node, "<synapse>[k].<q>" names the k-th of them
+(``synapse_pick``)."""
 
 from __future__ import annotations
 
+import re
 from typing import NamedTuple
 
 from .mechanisms.base import Channel, IonPool
@@ -65,6 +68,19 @@ def synapse_quantity(syn, q: str) -> Quantity | None:
     if q in ("i", "g") or q in ions:
         return Quantity("currents", q, unit)
     return None
+
+
+_PICK = re.compile(r"^([^.\[\]]+)\[(\d+)\]\.([^.\[\]]+)$")
+
+
+def synapse_pick(name: str) -> tuple[str, int | None]:
+    """A recording's name without its pick, and the pick: ("Exp2Syn.g", 1) for
+    "Exp2Syn[1].g" (the second Exp2Syn at the recorded node, counted from 0 in the order
+    they were placed there), (name, None) for a name without one ("Exp2Syn.g", "v")."""
+    m = _PICK.match(name) if isinstance(name, str) else None
+    if m is None:
+        return name, None
+    return f"{m.group(1)}.{m.group(3)}", int(m.group(2))
 
 
 def synapse_recordables(syn) -> set[str]:

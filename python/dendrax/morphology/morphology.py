@@ -10,8 +10,9 @@ Units are NEURON's: coordinates and diameters in um.
 
 NEURON stores pt3d coordinates and diameters as 32-bit floats. Every section built by
 this package holds float64 arrays whose values are float32-representable, i.e. exactly
-the numbers NEURON holds; a :class:`Section` built by hand may hold any float64 values,
-and the geometry functions round them to float32 as NEURON's ``pt3dadd`` would.
+the numbers NEURON holds; a :class:`Section` built by hand may hold any float64 values
+within float32's range (|value| <= 3.4028235e38 um, a diameter not rounding to 0), and
+the geometry functions round them to float32 as NEURON's ``pt3dadd`` would.
 """
 
 from __future__ import annotations
@@ -22,7 +23,17 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
-__all__ = ["Section", "Morphology", "MorphologyError", "REGIONS", "region_of_type", "pt3d_arc"]
+__all__ = ["Section", "Morphology", "MorphologyError", "REGIONS", "region_of_type", "pt3d_arc",
+           "pt3d_float32", "F32_MAX", "F32_TINY", "LENGTH_RTOL"]
+
+#: The largest float32 (um): NEURON stores pt3d coordinates and diameters as float32.
+F32_MAX = float(np.finfo(np.float32).max)
+#: The smallest positive float32 (um): a diameter below about half of it rounds to 0.
+F32_TINY = float(np.finfo(np.float32).smallest_subnormal)
+#: How far (relative) ``Morphology.from_sections`` lets float32 coordinates change a
+#: requested section length before it refuses the section.
+LENGTH_RTOL = 1e-3
+_COLUMNS = ("x", "y", "z", "diameter")
 
 
 class MorphologyError(ValueError):
@@ -44,7 +55,10 @@ class Section:
 
     Attributes:
         points: float64 [P, 4], P >= 2: x, y, z, diameter (um) of the pt3d points, in
-            order from the 0 end to the 1 end (read-only array).
+            order from the 0 end to the 1 end (read-only array); finite, within
+            float32's range (|value| <= 3.4028235e38 um, consecutive points within that
+            of each other), diameters positive as float32 (>= 1.4e-45 um), else a
+            ValueError naming the point and the field.
         parent: index of the parent section in ``Morphology.sections``; -1 for a root.
         parent_x: where the section's 0 end attaches on its parent, in [0, 1]
             (NEURON's ``child.connect(parent(parent_x), 0)``); ignored for a root.
@@ -66,6 +80,7 @@ class Section:
             raise ValueError("Section.points has non-finite values")
         if np.any(pts[:, 3] <= 0):
             raise ValueError("Section.points has a non-positive diameter")
+        _check_float32_points(pts)
         pts.setflags(write=False)
         object.__setattr__(self, "points", pts)
         object.__setattr__(self, "parent", int(self.parent))
@@ -113,6 +128,61 @@ class Section:
     def __repr__(self) -> str:
         return (f"Section(n_points={self.n_points}, parent={self.parent}, "
                 f"parent_x={self.parent_x}, region={self.region!r}, length={self.length:.6g})")
+
+
+def _quiet_float32(values: np.ndarray) -> np.ndarray:
+    """values as float32, an overflow giving inf without a RuntimeWarning."""
+    with np.errstate(over="ignore"):
+        return np.asarray(values, dtype=np.float64).astype(np.float32)
+
+
+def _check_float32_points(pts: np.ndarray) -> None:
+    """A ValueError naming the point and field where pt3d points [P, 4] (um) leave
+    float32's range as NEURON stores and subtracts them: a value beyond +-F32_MAX, a
+    diameter that rounds to 0, or a step between consecutive points that overflows."""
+    f = _quiet_float32(pts)
+    bad = np.argwhere(~np.isfinite(f))
+    if bad.size:
+        row, col = (int(v) for v in bad[0])
+        raise ValueError(f"Section.points[{row}] ({_COLUMNS[col]}) = {pts[row, col]:g} um is "
+                         "beyond float32, as NEURON stores 3-D points: coordinates and "
+                         f"diameters must lie within +-{F32_MAX:.8g} um")
+    zero = np.flatnonzero(f[:, 3] <= 0)
+    if zero.size:
+        row = int(zero[0])
+        raise ValueError(f"Section.points[{row}] has a non-positive diameter as float32 "
+                         f"(NEURON's storage): {pts[row, 3]:g} um rounds to 0; give at least "
+                         f"{F32_TINY:.2g} um")
+    with np.errstate(over="ignore"):
+        steps = f[1:, :3] - f[:-1, :3]
+    bad = np.argwhere(~np.isfinite(steps))
+    if bad.size:
+        row, col = (int(v) for v in bad[0])
+        raise ValueError(f"Section.points[{row + 1}] ({_COLUMNS[col]}): the step from the previous "
+                         "point overflows float32, in which NEURON subtracts 3-D points: "
+                         f"consecutive points must lie within {F32_MAX:.8g} um of each other")
+
+
+def pt3d_float32(values, name: str, *, positive: bool = False) -> np.ndarray:
+    """``values`` (um, a scalar or an array) as NEURON stores a pt3d coordinate or
+    diameter: rounded to float32, returned as float64 of the same shape.
+
+    Raises:
+        ValueError: naming ``name`` (and the first offending entry), for a value
+            beyond float32 (|value| > 3.4028235e38 um), or, with ``positive``, one that
+            is not positive once rounded (a diameter under ~7e-46 um rounds to 0).
+    """
+    arr = np.asarray(values, dtype=np.float64)
+    f = _quiet_float32(arr)
+    for bad, problem in ((~np.isfinite(f), f"is beyond float32, as NEURON stores 3-D points: "
+                                           f"give at most {F32_MAX:.8g} um in magnitude"),
+                         (positive & (f <= 0), f"is not positive as float32, as NEURON stores "
+                                               f"3-D diameters: give at least {F32_TINY:.2g} um")):
+        if np.any(bad):
+            first = tuple(int(i) for i in np.argwhere(bad)[0])
+            where = f"[{', '.join(map(str, first))}]" if first else ""
+            raise ValueError(f"{name}{where} = {float(arr[first]):g} um {problem}")
+    return f.astype(np.float64)
 
 
 def pt3d_arc(points: np.ndarray) -> np.ndarray:
@@ -251,12 +321,23 @@ class Morphology:
         The first point of a child is placed at its attachment point on the parent;
         roots start at (0, 100 k, 0) for the k-th root and run along +x; each child runs
         in a direction turned from its parent's, so that branches do not overlap.
-        Coordinates and diameters are rounded to float32, as NEURON stores pt3d; the
-        resulting lengths equal the requested ones to ~1e-7 relative.
+        Coordinates and diameters are rounded to float32, as NEURON stores pt3d, and a
+        section's length is the one NEURON computes from those points (``pt3dadd``
+        them to NEURON and its ``L`` is the same number). Float32 resolves about 1e-7
+        times the distance from the origin, so a length is kept to ~1e-7 relative near
+        the origin, but a short section far out changes: 0.5 um at the end of a 20 mm
+        axon becomes 0.4997 um, as it does in NEURON from the same points (a NEURON
+        section given ``L`` and placed by ``define_shape`` instead keeps its ``L`` until
+        its points change). A section whose length would change by more than
+        ``LENGTH_RTOL`` (1e-3) relative is refused (this can happen to a section shorter
+        than ~4 um 20 mm from the origin, where float32 resolves 0.002 um), and so is
+        one whose length would collapse to 0.
 
         Raises:
             ValueError: naming the section and the problem (non-positive or non-finite
-                length or diameter, bad parent index, parent_x outside [0, 1], ...).
+                length or diameter, bad parent index, parent_x outside [0, 1], a
+                coordinate or diameter beyond float32, a length float32 coordinates
+                cannot hold to ``LENGTH_RTOL``, ...).
         """
         if isinstance(sections, Mapping):
             raise ValueError("from_sections expects a list of dicts, one per section")
@@ -320,10 +401,15 @@ class Morphology:
                 direction = _turn(directions[parent], k)
             frac = np.linspace(0.0, 1.0, diams.size)
             xyz = start[None, :] + (length * frac)[:, None] * direction[None, :]
-            pts = np.column_stack([xyz, diams]).astype(np.float32).astype(np.float64)
-            if np.any(pts[:, 3] <= 0):
-                raise ValueError(f"{where}: diameter underflows float32")
-            built.append(Section(pts, parent, px if parent >= 0 else 1.0, region))
+            try:
+                pts = np.column_stack([pt3d_float32(xyz, f"{where}: coordinates"),
+                                       pt3d_float32(diams, f"{where}: diameters", positive=True)])
+                section = Section(pts, parent, px if parent >= 0 else 1.0, region)
+            except ValueError as err:
+                raise ValueError(f"{where}: {err}" if not str(err).startswith(where)
+                                 else str(err)) from None
+            _check_kept_length(section, length, where)
+            built.append(section)
             directions.append(direction)
         return cls(tuple(built), name=name)
 
@@ -340,6 +426,22 @@ def _positive_number(v: Any, what: str) -> float:
     if x <= 0:
         raise ValueError(f"{what} must be positive, got {x}")
     return x
+
+
+def _check_kept_length(section: Section, length: float, where: str) -> None:
+    """A ValueError if the float32 points of a section built for ``length`` (um) give a
+    length more than ``LENGTH_RTOL`` (relative) away from it."""
+    got = section.length
+    if abs(got - length) <= LENGTH_RTOL * length:
+        return
+    far = float(np.max(np.abs(section.xyz)))
+    step = float(np.spacing(np.float32(far)))
+    raise ValueError(f"{where}: length {length:g} um becomes {got:g} um with float32 "
+                     f"coordinates, as NEURON stores 3-D points (the section lies {far:g} um "
+                     f"from the origin, where float32 resolves {step:.2g} um); from_sections "
+                     f"keeps lengths to {LENGTH_RTOL:g} relative: give a length of at least "
+                     f"~{2 * step / LENGTH_RTOL:.2g} um there, or attach the section nearer "
+                     "the origin")
 
 
 def _point_at(sec: Section, x: float) -> np.ndarray:

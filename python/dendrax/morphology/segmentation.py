@@ -65,6 +65,45 @@ def _lambda_f(arc: np.ndarray, diam: np.ndarray, freq: float, Ra: float, cm: flo
     return L / lam if lam != 0 else math.inf
 
 
+def _real(value, name: str, valid: str) -> np.ndarray:
+    """value as a float64 array; a TypeError naming ``name`` and its valid range
+    ``valid`` for anything but real numbers (text, booleans, None, complex)."""
+    try:
+        arr = np.asarray(value)
+    except (TypeError, ValueError):  # a ragged list
+        arr = np.asarray(None, dtype=object)
+    if arr.dtype.kind not in "iuf":
+        raise TypeError(f"{name} must be {valid}, got {value!r}")
+    return arr.astype(np.float64)
+
+
+def _rule_number(value, name: str, valid: str, low: float, *, low_ok: bool = False,
+                 high: float = math.inf) -> float:
+    """One real number in (low, high] (``low_ok``: [low, high]); a TypeError or
+    ValueError naming ``name`` and its valid range ``valid`` otherwise."""
+    arr = _real(value, name, valid)
+    if arr.ndim:
+        raise TypeError(f"{name} must be {valid} (one number), got {value!r}")
+    x = float(arr)
+    if not (math.isfinite(x) and (x >= low if low_ok else x > low) and x <= high):
+        raise ValueError(f"{name} must be {valid}, got {x!r}")
+    return x
+
+
+def _per_section(value, name: str, valid: str, n: int, *, zero_ok: bool) -> np.ndarray:
+    """float64 [n] from one number or one per section, each finite and > 0 (``zero_ok``:
+    >= 0); a TypeError or ValueError naming ``name`` and ``valid`` otherwise."""
+    arr = _real(value, name, valid)
+    if arr.shape not in ((), (n,)):
+        raise ValueError(f"{name} must be one number or one per section ({n}), got shape "
+                         f"{arr.shape}")
+    bad = ~np.isfinite(arr) | ((arr < 0) if zero_ok else (arr <= 0))
+    if np.any(bad):
+        first = float(arr[np.argwhere(bad)[0][0]] if arr.ndim else arr)
+        raise ValueError(f"{name} must be {valid}, got {first!r}")
+    return np.broadcast_to(arr, (n,))
+
+
 def nseg_d_lambda(morph: Morphology, d_lambda: float = 0.1, freq: float = 100.0,
                   Ra: float = 35.4, cm: float = 1.0, *, round_up: float = 0.999) -> np.ndarray:
     """nseg per section by NEURON's d_lambda rule.
@@ -72,15 +111,36 @@ def nseg_d_lambda(morph: Morphology, d_lambda: float = 0.1, freq: float = 100.0,
     ``nseg = int((L / (d_lambda * lambda_f(freq)) + round_up) / 2) * 2 + 1``, the
     CellBuilder's ``geom_nseg`` (``round_up = 0.999``; the NEURON book's fixnseg.hoc
     uses 0.9), with ``lambda_f`` the AC length constant at ``freq`` (Hz) computed from
-    all the 3-D points as NEURON's stdlib does. Ra in ohm cm, cm in uF/cm2 (scalars or
-    one value per section).
+    all the 3-D points as NEURON's stdlib does.
+
+    Args:
+        morph: the morphology.
+        d_lambda: the longest segment allowed, as a fraction of ``lambda_f`` (finite,
+            > 0).
+        freq: frequency (Hz, finite, > 0) of the AC length constant.
+        Ra: axial resistivity (ohm cm, finite, > 0): one number or one per section.
+        cm: specific capacitance (uF/cm2, finite, >= 0): one number or one per section.
+            cm = 0 makes ``lambda_f`` 1e10 um, as NEURON's (so nseg 1).
+        round_up: added before rounding down to the odd number (in [0, 1]).
 
     Returns:
         int64 [S] odd nseg >= 1.
+
+    Raises:
+        TypeError: ``morph`` not a Morphology, or an argument that is not a real number.
+        ValueError: an argument outside its range, naming it (NEURON refuses Ra = 0;
+            its ``lambda_f`` divides by zero for freq = 0, ``geom_nseg`` for
+            d_lambda = 0); or a section the rule gives more than 32767 segments.
     """
+    if not isinstance(morph, Morphology):
+        raise TypeError(f"nseg_d_lambda takes a Morphology, got {type(morph).__name__}")
+    d_lambda = _rule_number(d_lambda, "d_lambda", "a finite number > 0", 0.0)
+    freq = _rule_number(freq, "freq", "a finite number > 0 (Hz)", 0.0)
+    round_up = _rule_number(round_up, "round_up", "a number in [0, 1]", 0.0, low_ok=True,
+                            high=1.0)
     n = morph.n_sections
-    ras = np.broadcast_to(np.asarray(Ra, dtype=np.float64), (n,))
-    cms = np.broadcast_to(np.asarray(cm, dtype=np.float64), (n,))
+    ras = _per_section(Ra, "Ra", "finite and > 0 ohm cm", n, zero_ok=False)
+    cms = _per_section(cm, "cm", "finite and >= 0 uF/cm2", n, zero_ok=True)
     out = np.empty(n, dtype=np.int64)
     for i, sec in enumerate(morph.sections):
         arc, diam = pt3d(sec.points)

@@ -14,6 +14,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
 from .. import timecourse
 from ..checks import check_finite, check_values
+from ..delays import delays_up_to, longest_delays
 from ..distributed import resolve_devices
 from ..lowering import lower
 from ..result import Result
@@ -89,7 +90,11 @@ def simulate_batch(cell, params_batch, t_stop: float, dt: float | None = None, *
 
     The compiled batch function is cached per cell and settings, so repeated calls
     with new values (same shapes) do not recompile; inside a jitted loss it is
-    traced into the caller's program.
+    traced into the caller's program. Delays given concretely size the spike ring and
+    voltage history as ``dendrax.simulate`` does: for the longest delay of any member
+    (compiled again when that grows past what was compiled, in whole steps); traced ones
+    (inside a jitted loss) fit within the delays the network was built with, or that
+    member's outputs are NaN, with a warning.
     """
     if "params" in simulate_kwargs or "progress" in simulate_kwargs:
         raise ValueError("simulate_batch takes the params as params_batch and has no progress bar")
@@ -128,8 +133,9 @@ def simulate_batch(cell, params_batch, t_stop: float, dt: float | None = None, *
     resume = simulate_kwargs.pop("resume", None)  # every member goes on from its state
     if dt is None:
         dt = resume.meta.get("dt", 0.025) if isinstance(resume, Result) else 0.025
+    longest = longest_delays(layout, params, float(dt))  # concrete delays, traced inside
     fn, specs, mesh = _compiled(cell, float(t_stop), float(dt), in_axes, tuple(devices),
-                                simulate_kwargs, resume is not None)
+                                simulate_kwargs, resume is not None, longest)
     if mesh is not None:
         params = jax.tree_util.tree_map(lambda x, s: jax.device_put(x, NamedSharding(mesh, s)),
                                         params, specs)
@@ -151,7 +157,10 @@ def _hashable(value):
 _CACHE: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
 
-def _compiled(cell, t_stop, dt, in_axes, devices, kwargs, resumed: bool):
+def _compiled(cell, t_stop, dt, in_axes, devices, kwargs, resumed: bool, longest: dict):
+    """The compiled batch function (and its sharding specs and mesh, None on one device),
+    cached per cell and everything it bakes in; ``longest``: {synapse kind: ms} the buffers
+    must hold beyond the delays built in (``dendrax.delays.longest_delays``)."""
     n_steps = timecourse.step_count(t_stop, dt) if dt > 0 and np.isfinite(t_stop / dt) else 0
     model, _, layout = lower(cell)
     with jax.ensure_compile_time_eval():  # concrete even when called inside a jitted loss
@@ -161,14 +170,16 @@ def _compiled(cell, t_stop, dt, in_axes, devices, kwargs, resumed: bool):
         digest.update(np.asarray(leaf).tobytes())
     axes, treedef = jax.tree_util.tree_flatten(in_axes, is_leaf=lambda a: a is None)
     key = (model, digest.hexdigest(), t_stop, dt, treedef, tuple(axes), devices, resumed,
-           tuple(sorted((k, _hashable(v)) for k, v in kwargs.items())))
+           tuple(sorted((k, _hashable(v)) for k, v in kwargs.items())),
+           tuple(sorted(longest.items())))
     per_cell = _CACHE.setdefault(cell, {})
     if key in per_cell:
         return per_cell[key]
     ref = weakref.ref(cell)  # the cache must not keep the cell alive
 
     def one(p, resume):  # the resumed Result is an argument (a pytree), shared by all
-        return simulate(ref(), t_stop, dt, params=p, resume=resume, **kwargs).traces
+        with delays_up_to(longest):  # p's delays are traced here: size for the batch's
+            return simulate(ref(), t_stop, dt, params=p, resume=resume, **kwargs).traces
 
     batched = jax.vmap(one, in_axes=(in_axes, None))
     if len(devices) == 1:
