@@ -1132,19 +1132,18 @@ def test_edited_points_are_the_geometry_unless_L_or_diam_was_set():
         modelfile.loads(json.dumps(doc))
 
 
-COORD = r"is beyond float32 \(in which NEURON's pt3d holds points\): coordinates must be " \
-        r"within \+-3\.40282e\+38 um"
-DIAM = r"is out of float32's range \(in which NEURON's pt3d holds it\): diameters must be in " \
-       r"\[1\.4013e-45, 3\.40282e\+38\] um"
+COORD = r"um is beyond float32, as NEURON stores 3-D points: coordinates and diameters " \
+        r"must lie within \+-3\.4028235e\+38 um"
 
 
 @pytest.mark.parametrize("k, value, match", [
-    (0, 1e300, r"x = 1e\+300 um " + COORD),
-    (2, -1e39, r"z = -1e\+39 um " + COORD),
-    (1, "1e999", r"y = inf um " + COORD),  # JSON's 1e999 reads as infinity
-    (0, 10 ** 400, r"x = inf um " + COORD),  # an integer too large for a float
-    (3, 1e39, r"diameter = 1e\+39 um " + DIAM),
-    (3, 1e-60, r"diameter = 1e-60 um " + DIAM),  # rounds to 0 as float32
+    (0, 1e300, r" \(x\) = 1e\+300 " + COORD),
+    (2, -1e39, r" \(z\) = -1e\+39 " + COORD),
+    (1, "1e999", r" \(y\) = inf um is not finite"),  # JSON's 1e999 reads as infinity
+    (0, 10 ** 400, r" \(x\) = inf um is not finite"),  # an integer too large for a float
+    (3, 1e39, r" \(diameter\) = 1e\+39 " + COORD),
+    (3, 1e-60, r" has a non-positive diameter as float32 \(NEURON's storage\): 1e-60 um "
+               r"rounds to 0; give at least 1\.4e-45 um"),
 ], ids=["x", "z", "y-1e999", "x-int", "diameter-large", "diameter-tiny"])
 def test_refuses_points_beyond_float32(saved, k, value, match):
     """A 3-D point beyond float32 (as NEURON's pt3d holds it) loaded, and the run gave NaN."""
@@ -1153,8 +1152,8 @@ def test_refuses_points_beyond_float32(saved, k, value, match):
         else value
     path = write(doc)
     path.write_text(path.read_text().replace("12345.5", str(value)))
-    with pytest.raises(ModelFileError, match=rf"{path.name}: morphologies\[0\]\.sections\[1\]\."
-                                             rf"points\[1\]: {match}"):
+    with pytest.raises(ModelFileError, match=rf"{path.name}: morphologies\[0\]\.sections\[1\]: "
+                                             rf"Section\.points\[1\]{match}"):
         load(path)
 
 

@@ -28,7 +28,7 @@ def test_section_validates_points():
         Section(np.zeros((3, 3)))
     with pytest.raises(ValueError, match="at least 2"):
         Section(np.array([[0, 0, 0, 1.0]]))
-    with pytest.raises(ValueError, match="non-finite"):
+    with pytest.raises(ValueError, match=r"Section.points\[1\] \(x\) = nan um is not finite"):
         Section(np.array([[0, 0, 0, 1.0], [np.nan, 0, 0, 1]]))
     with pytest.raises(ValueError, match="non-positive diameter"):
         Section(np.array([[0, 0, 0, 1.0], [1, 0, 0, 0]]))

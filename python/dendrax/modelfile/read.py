@@ -29,9 +29,6 @@ from ..point.surrogate import NAMES as SURROGATES, Surrogate
 from ..wiring import Block
 from .format import CHANNELS, FORMAT, GENERATOR, SYNAPSES, VERSION, ModelFileError
 
-# the range of float32, in which NEURON's pt3d holds 3-D points (um)
-F32_MAX = float(np.finfo(np.float32).max)
-F32_TINY = float(np.finfo(np.float32).smallest_subnormal)  # a diameter below rounds to 0
 
 
 def load(path):
@@ -312,19 +309,19 @@ def _read_morphology(r: _Reader, m, where) -> Morphology:
         r.keys(s, w, {"region", "parent", "parent_x", "points"})
         pts = r.list(s["points"], f"{w}.points")
         rows = [_point(r, p, f"{w}.points[{k}]") for k, p in enumerate(pts)]
-        xyz = np.array(rows, float).reshape(-1, 4)[:, :3]
+        if isinstance(s["region"], str) and not s["region"]:  # as from_sections refuses it
+            r.fail(f"{w}.region", "region must be a non-empty string")
+        try:  # Section refuses points float32 cannot hold, as NEURON's pt3d stores them
+            section = Section(np.array(rows).reshape(-1, 4), r.int(s["parent"], f"{w}.parent"),
+                              r.number(s["parent_x"], f"{w}.parent_x"),
+                              r.str(s["region"], f"{w}.region"))
+        except ValueError as err:
+            r.fail(w, str(err))
+        xyz = section.points[:, :3]
         if len(xyz) >= 2 and not np.any(np.linalg.norm(np.diff(xyz, axis=0), axis=1) > 0):
             r.fail(w, "the section has zero length (all its points coincide): its membrane "
                       "area would be 0")
-        if isinstance(s["region"], str) and not s["region"]:  # as from_sections refuses it
-            r.fail(f"{w}.region", "region must be a non-empty string")
-        try:
-            sections.append(Section(np.array(rows).reshape(-1, 4),
-                                    r.int(s["parent"], f"{w}.parent"),
-                                    r.number(s["parent_x"], f"{w}.parent_x"),
-                                    r.str(s["region"], f"{w}.region")))
-        except ValueError as err:
-            r.fail(w, str(err))
+        sections.append(section)
     try:
         return Morphology(tuple(sections), name=name)
     except (ValueError, TypeError) as err:
@@ -332,22 +329,11 @@ def _read_morphology(r: _Reader, m, where) -> Morphology:
 
 
 def _point(r: _Reader, p, where) -> np.ndarray:
-    """A 3-D point [x, y, z, diameter] (um) that float32 holds, as NEURON's pt3d stores it:
-    |x|, |y|, |z| <= F32_MAX and a positive diameter not beyond F32_MAX nor rounding to 0
-    (a non-positive one is left for Section to refuse)."""
+    """A 3-D point [x, y, z, diameter] (um); its range is Section's to check."""
     row = r.list(p, where, 4, "x, y, z, diameter")
     if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in row):
         r.fail(where, "expected an array of numbers")
-    row = np.array([_float(v) for v in row])  # 1e999 reads as inf: refused below, by range
-    for k, axis in enumerate("xyz"):
-        if abs(row[k]) > F32_MAX:
-            r.fail(where, f"{axis} = {row[k]:g} um is beyond float32 (in which NEURON's pt3d "
-                          f"holds points): coordinates must be within +-{F32_MAX:g} um")
-    d = row[3]
-    if d > F32_MAX or (d > 0 and np.float32(d) == 0):
-        r.fail(where, f"diameter = {d:g} um is out of float32's range (in which NEURON's pt3d "
-                      f"holds it): diameters must be in [{F32_TINY:g}, {F32_MAX:g}] um")
-    return row
+    return np.array([_float(v) for v in row])  # 1e999 reads as inf: Section refuses it
 
 
 def _float(v) -> float:

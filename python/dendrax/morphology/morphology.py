@@ -77,7 +77,9 @@ class Section:
         if pts.shape[0] < 2:
             raise ValueError(f"Section.points needs at least 2 points, got {pts.shape[0]}")
         if not np.all(np.isfinite(pts)):
-            raise ValueError("Section.points has non-finite values")
+            row, col = (int(v) for v in np.argwhere(~np.isfinite(pts))[0])
+            raise ValueError(f"Section.points[{row}] ({_COLUMNS[col]}) = {pts[row, col]:g} um "
+                             "is not finite")
         if np.any(pts[:, 3] <= 0):
             raise ValueError("Section.points has a non-positive diameter")
         _check_float32_points(pts)
