@@ -1095,8 +1095,9 @@ def test_loads_version_3_files():
 def test_edited_points_are_the_geometry_unless_L_or_diam_was_set():
     """values.L and values.diam repeated the points' geometry and took precedence: an edit of
     the points in the file was silently ignored. null now stands for the morphology's own
-    value, so edited points are the geometry (as NEURON's pt3d), and an explicit Cell.set
-    of L or diam stays (as sec.L = ... after pt3dadd)."""
+    value, so edited points are the geometry (as NEURON's pt3d, diameters rounded to
+    float32 as a Cell's), and an explicit Cell.set of L or diam stays (as sec.L = ...
+    after pt3dadd)."""
     def build(morph=None):
         cell = (dx.Cell.ball_and_stick(nseg=[1, 5]) if morph is None
                 else dx.Cell(morph, nseg=[1, 5]))
@@ -1110,11 +1111,15 @@ def test_edited_points_are_the_geometry_unless_L_or_diam_was_set():
     assert doc["cells"][0]["values"]["diam"] == [None] * 4
     points = doc["morphologies"][0]["sections"][1]["points"]
     points[1][0] = points[0][0] + 2000.0  # the dendrite about ten times as long
-    points[0][3] = points[1][3] = 5.0  # and five times as thick
+    points[0][3] = points[1][3] = 0.7  # and thinner: as float32 (NEURON's pt3d) holds it
     loaded = modelfile.loads(json.dumps(doc))
     assert loaded.get("L")[1] == loaded.morphology.lengths[1] > 2000.0
-    np.testing.assert_array_equal(loaded.get("diam"), [20.0, 20.0, 5.0, 5.0])
+    np.testing.assert_array_equal(loaded.get("diam"), [20.0, 20.0, *[np.float32(0.7)] * 2])
     assert_same_run(build(loaded.morphology), loaded, 3.0)  # as a cell built from those points
+    morph = dx.Morphology.from_sections([  # a diameter float32 does not hold, unset: null
+        {"length": 10.0, "diam": 0.7}, {"parent": 0, "length": 100.0, "diam": 0.3}])
+    doc = json.loads(modelfile.dumps(dx.Cell(morph).record("v", dx.Location(1, 0.5))))
+    assert doc["cells"][0]["values"]["diam"] == [None] * 4
 
     cell.set("L", 170.0, where="dend").set("diam", [1.7, 1.1], where="dend")
     doc = json.loads(modelfile.dumps(cell))

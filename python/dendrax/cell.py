@@ -95,7 +95,7 @@ class Cell:
         self.frustums = morph_lib.frustum_table(morphology, nseg)
         self.revision = 0  # counts changes, so lowerings can be cached
         self.values = {
-            "diam": pt3d_float32(morphology.point_diameters, "diam"),  # as NEURON holds them
+            "diam": morphology.point_diameters,  # float32, as NEURON holds them
             "L": np.array(morphology.lengths, float),
             "cm": np.full(n, float(cm)),
             "Ra": np.full(n_sec, float(Ra)),

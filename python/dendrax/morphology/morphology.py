@@ -276,9 +276,10 @@ class Morphology:
 
     @property
     def point_diameters(self) -> np.ndarray:
-        """float64 [sum P] all diameters (um), concatenated in section order: the input
+        """float64 [sum P] all diameters (um), concatenated in section order, rounded to
+        float32 as NEURON's pt3d holds them: a Cell's diameters where not set, the input
         of :func:`dendrax.morphology.geometry_jax`."""
-        return self.all_points[:, 3].copy()
+        return pt3d_float32(self.all_points[:, 3], "diam")
 
     def children(self, i: int) -> list[int]:
         """Indices of the sections whose parent is section ``i``."""
