@@ -924,7 +924,7 @@ def test_a_function_an_instance_keeps_is_part_of_what_is_compiled():
 def test_equal_mechanisms_share_compiled_code_and_odd_attributes_are_harmless():
     """Review of mechanism_key: fresh cells whose mechanism instances are equal (a NaN made
     in __init__ equals itself; a lambda made in __init__ is the same code, even where it
-    closes over the instance) share one
+    closes over the instance or is jitted; a callable object by its attributes) share one
     compiled loop; a traced value a plugin leaves on itself is no setting (it broke
     lowering); two cells of one network inserting one name with different settings are
     refused (the first one's setting ran for both)."""
@@ -940,6 +940,8 @@ def test_equal_mechanisms_share_compiled_code_and_odd_attributes_are_harmless():
             self.shape = lambda x: jnp.tanh(x)
             self.scaled = lambda x: self.e * x
             self.method = self.current
+            self.jitted = jax.jit(lambda x: 2.0 * x)
+            self.vectorized = np.vectorize(lambda x: x)  # a callable object with settings
 
         def current(self, v, states, params, env):
             self.last = v  # a tracer, left behind
@@ -956,6 +958,8 @@ def test_equal_mechanisms_share_compiled_code_and_odd_attributes_are_harmless():
         dx.simulate(build(), 2.0, 0.1)
     assert simulation.advance._cache_size() == size
     net = dx.Network([build(-70.0), build(-50.0)])
+    dx.simulate(dx.Network([build(-70.0), build(-70.0)]), 2.0, 0.1)  # equal: accepted
     with pytest.raises(ValueError, match="two cells of this network insert "
-                                         "'odd_settings_leak' with different settings"):
+                                         r"'odd_settings_leak' with different settings \(e "
+                                         "differ\)"):
         dx.simulate(net, 2.0, 0.1)

@@ -42,7 +42,8 @@ from .mechanisms.base import IonPool
 from .mechanisms.introspect import environment_read
 from .recordables import mechanism_quantity, synapse_pick, synapse_quantity
 from .model import (EventInputs, GradedPlacement, Model, PlasticPlacement, Placement,
-                    PointPlacement, Recording, StaticInputs, mechanism_key)
+                    PointPlacement, Recording, StaticInputs, differing_settings,
+                    mechanism_key)
 from .names import ion_quantity
 from .extracellular.fields import device_tables, lower_fields
 from .wiring import NeuronRef, Wiring
@@ -220,8 +221,8 @@ def _lower(cells: tuple, wiring) -> Lowered:
                                  f"({type(other).__qualname__} and {type(m).__qualname__})")
             if other is not m and mechanism_key(other) != mechanism_key(m):
                 raise ValueError(f"two cells of this network insert {name!r} with different "
-                                 "settings (instances of one class that differ): give one of "
-                                 "them another name")
+                                 f"settings ({', '.join(differing_settings(other, m))} differ): "
+                                 "give one of them another name")
     placements, channel_nodes, channel_params = [], {}, {}
     for name, m in mechs.items():
         mask = np.concatenate([c.mechanism_nodes.get(name, np.zeros(c.n_nodes, bool)) for c in cells])
@@ -275,8 +276,9 @@ def _lower(cells: tuple, wiring) -> Lowered:
         if type(g["mech"]) is not type(mech):
             raise ValueError(f"two different synapse kinds are named {name!r}")
         if g["mech"] is not mech and mechanism_key(g["mech"]) != mechanism_key(mech):
-            raise ValueError(f"two synapses named {name!r} have different settings (instances "
-                             "of one class that differ): give one of them another name")
+            raise ValueError(f"two synapses named {name!r} have different settings "
+                             f"({', '.join(differing_settings(g['mech'], mech))} differ): give "
+                             "one of them another name")
         return g
 
     for c, cell in enumerate(cells):

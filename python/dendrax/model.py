@@ -64,12 +64,14 @@ def _frozen(v, stack: tuple = ()):
     if isinstance(v, functools.partial):
         return ("partial", _frozen(v.func, inner), _frozen(v.args, inner),
                 _frozen(v.keywords, inner))
+    if callable(v) and getattr(v, "__wrapped__", None) is not None:  # jax.jit, custom_jvp,
+        return ("wrapped", type(v), _frozen(v.__wrapped__, inner))   # functools.wraps
     if isinstance(v, np.ndarray) or isinstance(v, (jax.Array, np.generic)):
         a = np.asarray(v)
         return ("array", a.shape, a.dtype.str, a.tobytes())
-    if hasattr(v, "__dict__") and type(v).__eq__ is object.__eq__ and not callable(v) \
-            and not isinstance(v, (type, types.ModuleType)):  # an object of settings: by
-        return (type(v), _frozen(vars(v), inner))            # them (a copy equals it)
+    if hasattr(v, "__dict__") and type(v).__eq__ is object.__eq__ \
+            and not isinstance(v, (type, types.ModuleType)):  # an object of settings (or a
+        return (type(v), _frozen(vars(v), inner))            # callable one): by them
     try:
         hash(v)
         return v
@@ -96,6 +98,13 @@ def mechanism_key(mech) -> tuple:
     settings.update((k, v) for k, v in own.items() if not isinstance(v, jax.core.Tracer))
     return (type(mech), tuple((k, _frozen(v, (id(mech),)))
                               for k, v in sorted(settings.items())))
+
+
+def differing_settings(a, b) -> list[str]:
+    """The names of the settings in which two mechanisms of one class differ (for a
+    message: ``mechanism_key`` tells whether they do)."""
+    ka, kb = dict(mechanism_key(a)[1]), dict(mechanism_key(b)[1])
+    return sorted(k for k in ka.keys() | kb.keys() if ka.get(k) != kb.get(k))
 
 
 @dataclass(frozen=True, eq=False)
