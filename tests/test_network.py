@@ -647,6 +647,15 @@ def test_simulate_batch_sizes_its_buffers_for_its_longest_concrete_delay():
         np.testing.assert_allclose(out[k], alone.traces, rtol=0, atol=1e-10)
         spikes.append(float(np.asarray(alone.t)[np.argmax(np.asarray(alone.traces[0]))]))
     assert spikes[0] < spikes[1] < spikes[2]  # cell 1's peak: the delays do matter
+    # sized as dx.simulate sizes a run of the same delay (4.01 ms was rounded up to 4.025
+    # ms, one ring slot more: a batch resuming a single run's state did not fit it)
+    p = net.params
+    p["synapses"]["Exp2Syn"]["delay"] = jnp.asarray([4.01])
+    first = dx.simulate(net, 3.0, DT, params=p)
+    batch = {"synapses": {"Exp2Syn": {"delay": np.array([[4.01], [4.01]])}}}
+    out = np.asarray(simulate_batch(net, batch, 8.0, DT, resume=first))
+    np.testing.assert_allclose(out[1], dx.simulate(net, 8.0, DT, params=p, resume=first).traces,
+                               rtol=0, atol=1e-10)
 
 
 def test_delays_recompile_only_when_they_outgrow_the_buffers_built(delay_net):
@@ -971,10 +980,22 @@ def test_a_synapse_shared_node_needs_a_pick():
     with pytest.raises(ValueError, match=r"2 Exp2Syn synapses there; pick one of 0 \.\. 1"):
         dx.simulate(net, 1.0, DT)
     for owner in (dx.Network([cell()]), cell()):
-        with pytest.raises(ValueError, match=r"\[0\] picks one of the synapses .* 'pas' is "
-                                             r"not a synapse kind here; record 'pas.i'"):
+        with pytest.raises(ValueError, match=r"\[0\] picks one of the synapses .* this cell "
+                                             r"has no pas synapse; record 'pas.i'"):
             owner.record("pas[0].i", dx.Location(0, 0.5, 0) if isinstance(owner, dx.Network)
                          else dx.Location(0, 0.5))
+    # connections' synapses through a network cell's record (it said "not inserted")
+    wired = dx.Network([one_compartment()])
+    for k in (1, 2):
+        wired.connect(wired.spike_source([2.0 * k]), wired.cell(0).soma(), "Exp2Syn",
+                      weight=0.001 * k, delay=1.0)
+    for k in (0, 1):
+        wired.cell(0).record(f"Exp2Syn[{k}].g", wired.cell(0).soma())
+    res = dx.simulate(wired, 10.0, DT)
+    np.testing.assert_allclose(res.traces.max(axis=1), [0.001, 0.002], rtol=0.01)
+    with pytest.raises(ValueError, match=r"this cell has no Exp2Syn synapse; a network's "
+                                         r"connections are recorded by the network"):
+        one_compartment().record("Exp2Syn[1].g", dx.Location(0, 0.5))
 
 
 def test_a_location_recorded_on_several_cells_asks_for_the_cell():

@@ -591,12 +591,13 @@ class Cell:
         if name in MEMBRANE_UNITS:
             return MEMBRANE_UNITS[name]
         name, pick = synapse_pick(name)  # "Exp2Syn[1].g": one of several at a node
-        if pick is not None and name.partition(".")[0] not in {
-                *(synapses or {}), *self.stimuli.spikes}:
-            raise ValueError(f"cannot record '{name.partition('.')[0]}[{pick}]."
-                             f"{name.partition('.')[2]}': [{pick}] picks one of the synapses "
-                             f"of a kind at a node, and {name.partition('.')[0]!r} is not a "
-                             f"synapse kind here; record {name!r}")
+        kind, _, q = name.partition(".")
+        if pick is not None and kind not in {*(synapses or {}), *self.stimuli.spikes}:
+            hint = (f"record {name!r}" if kind in self.mechanisms else
+                    "a network's connections are recorded by the network: net.record(...)")
+            raise ValueError(f"cannot record '{kind}[{pick}].{q}': [{pick}] picks one of the "
+                             f"synapses of a kind at a node, and this cell has no {kind} "
+                             f"synapse; {hint}")
         segment = self.segment_node(loc)  # range variables: the segment's (NEURON's)
         mech, dot, q = name.partition(".")
         ion = ion_quantity(name)

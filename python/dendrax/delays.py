@@ -105,9 +105,11 @@ def delays_up_to(longest: dict):
 
 def longest_delays(layout, params, dt) -> dict:
     """{synapse kind: ms} for each kind whose concrete delays in ``params`` (with any leading
-    batch axes) are longer than those the network was built with: the longest, rounded up
-    to a whole number of steps of dt (ms), so that batches whose longest delays differ
-    within a step share one compiled program. Traced delays are left out."""
+    batch axes) are longer than those the network was built with: the longest, as the
+    whole number of steps of dt it rounds to (as ``sized`` rounds it: NEURON's rule for
+    synapses on cells, NEST's onto point neurons) times dt, so that batches whose longest
+    delays round alike share one compiled program, sized as ``dendrax.simulate`` sizes a
+    run of that delay. Traced delays are left out."""
     built = {name: layout.max_graded_delay if g.graded else layout.max_delay
              for name, g in layout.synapses.items()}
     built.update({name: layout.max_static_delay for name in ("static", *layout.plastic)})
@@ -118,7 +120,9 @@ def longest_delays(layout, params, dt) -> dict:
             continue
         d = float(np.max(np.asarray(delay)))
         if d > longest:
-            out[name] = float(np.ceil(d / dt)) * float(dt)
+            onto_points = name == "static" or name in layout.plastic
+            steps = (nest_delay_steps if onto_points else event_delay_steps)(d, dt)
+            out[name] = int(steps) * float(dt)
     return out
 
 

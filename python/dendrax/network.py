@@ -36,6 +36,7 @@ from .names import REDUCTIONS
 from .populations import (Neurons, Population, neurons, plastic_onto_cells_refused,
                           point_connections, population_spec)
 from .quantities import is_number, magnitude, real_array
+from .recordables import synapse_pick
 from .wiring import NETCON_THRESHOLD, Block, NeuronRef, Source, Wiring
 
 __all__ = ["Network", "NetCell", "Population", "Neurons", "NeuronRef", "Source",
@@ -47,6 +48,15 @@ def _real(name: str, value) -> float:
     if not is_number(value):
         raise ValueError(f"{name} must be a number, got {value!r}")
     return float(value)
+
+
+def _tagged(x, index: int):
+    """x with every Location in it (however deep in lists and tuples) on cell ``index``."""
+    if isinstance(x, Location):
+        return x._replace(cell=index)
+    if isinstance(x, (list, tuple)):
+        return type(x)(_tagged(item, index) for item in x)
+    return x
 
 
 class NetCell(CellView):
@@ -65,6 +75,21 @@ class NetCell(CellView):
 
     def segments(self, where=None) -> list[Location]:
         return [loc._replace(cell=self.index) for loc in self.cell.segments(where)]
+
+    def record(self, name: str = "v", loc=None, *, reduce: str | None = None) -> "NetCell":
+        """``Cell.record``; a quantity of a synapse kind the network's connections place
+        (not the cell's own, e.g. "Exp2Syn[1].g") is recorded by the network
+        (``Network.record``), which knows them."""
+        kinds = {b.synapse for b in self.network.wiring.blocks} - set(self.cell.stimuli.spikes)
+        kind = synapse_pick(name)[0].partition(".")[0] if isinstance(name, str) else None
+        if kind not in kinds:
+            return self.__getattr__("record")(name, loc, reduce=reduce)
+        for item in locations_in(loc):
+            if item.cell not in (None, self.index):
+                raise ValueError(f"{item} is on cell {item.cell}, not on cell {self.index}")
+        where = self.soma() if loc is None else _tagged(loc, self.index)
+        self.network.record(name, where, reduce=reduce)
+        return self
 
     def __getattr__(self, name):
         attr = getattr(self.cell, name)
