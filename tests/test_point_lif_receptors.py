@@ -270,6 +270,44 @@ def test_gradients_match_finite_differences():
         assert grad[i] == pytest.approx(fd, rel=1e-6), (k, grad[i], fd)
 
 
+def test_nmda_gradient_and_values_through_equal_time_constants():
+    # audit: d mean(V_m) / d tau_rise_NMDA at tau_rise = tau_decay = 100 ms was +1.6e-5
+    # (central difference -1.81e-4: NEST's alpha branch ignores tau_rise), -2.5e4 at
+    # 100 - 1e-10 and -1.4e10 at 100 - 1e-13 (its regular branch cancels there); the
+    # normalisation (beta_peak_factor) is now smooth through equality, values and slopes
+    m = CLS()
+    dt, n = 0.1, 300
+    ex = np.zeros((n, 1))
+    ex[10], ex[80] = 5.0, 5.0
+    xs = {"ex": jnp.asarray(ex), "in": jnp.zeros((n, 1)), "current": jnp.zeros((n, 1))}
+    base = full_params(m, {**NO_SPIKE, "tau_decay_NMDA": 100.0, "NMDA_ratio": 2.0, "Mg": 0.0},
+                       1)
+
+    @jax.jit
+    def mean_v(tau_rise):
+        p = {**base, "tau_rise_NMDA": jnp.reshape(tau_rise, (1,))}
+
+        def step(s, x):
+            s, _ = m.update(s, p, x, dt)
+            return s, s["V_m"]
+
+        return jnp.mean(jax.lax.scan(step, m.initial(p, dt), xs)[1])
+
+    grad = jax.grad(mean_v)
+    h = 1e-3  # the central difference spans equality: the values are smooth there
+    fd = (float(mean_v(100.0 + h)) - float(mean_v(100.0 - h))) / (2 * h)
+    assert fd < 0
+    for x in (100.0, 100.0 - 1e-13, 100.0 - 1e-10, 100.0 + 1e-8, 100.0 - 1e-5):
+        assert float(grad(x)) == pytest.approx(fd, rel=1e-6), x
+    # the values: continuous through equality (NEST's branches jumped by ~1e-8 mV here)
+    v0 = float(mean_v(100.0))
+    for x in (100.0 - 1e-8, 100.0 + 1e-8, 100.0 - 1e-11):
+        assert abs(float(mean_v(x)) - v0) < abs(fd) * 1e-8 + 1e-13, x
+    # and away from it as before (the closed form, NEST's value to rounding)
+    fd = (float(mean_v(20.0 + h)) - float(mean_v(20.0 - h))) / (2 * h)
+    assert float(grad(20.0)) == pytest.approx(fd, rel=1e-6)
+
+
 def test_surrogate_keeps_values_and_trains():
     p = {"I_e": 800.0}
     plain, sp_plain = run(CLS, p, 1, 400, 0.1)

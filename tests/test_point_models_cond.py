@@ -19,6 +19,7 @@ import math
 import sys
 from pathlib import Path
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -179,6 +180,57 @@ def test_beta_normalization():
     assert near == pytest.approx(math.e / 2.0, rel=1e-6)
     assert np.all(np.isfinite(np.asarray(M.beta_normalization(jnp.array([1.0, 1.0]),
                                                                jnp.array([1.0, 5.0])))))
+
+
+def test_beta_normalization_derivatives_through_equal_taus():
+    # audit: at tau_rise = tau_decay NEST's alpha branch e/tau_decay has no derivative in
+    # tau_rise, and next to equality its regular branch cancels (derivatives ~1e4 .. 1e10
+    # off); the values stay NEST's, the derivatives are those of beta_peak_factor
+    from dendrax.point.models.iaf_cond import beta_peak_factor
+
+    d = jax.grad(M.beta_normalization, argnums=(0, 1))
+    slope = -math.e / (2 * 2.0 ** 2)  # c = e/tau at equality, split evenly between the taus
+    for tr, td in ((2.0, 2.0), (2.0 - 1e-13, 2.0), (2.0, 2.0 + 1e-10), (2.0 + 1e-7, 2.0)):
+        d_rise, d_decay = (float(x) for x in d(tr, td))
+        assert d_rise == pytest.approx(slope, rel=1e-6), (tr, td)
+        assert d_decay == pytest.approx(slope, rel=1e-6), (tr, td)
+        assert d_rise + d_decay == pytest.approx(-math.e / 4.0, rel=1e-6)  # d(e/tau)/dtau
+    assert float(M.beta_normalization(2.0, 2.0)) == math.e / 2.0  # NEST's value kept
+    # the smooth form: NEST's closed form to rounding where that is accurate, and
+    # derivatives that match central differences on both sides of the series' switch
+    for tr, td in ((0.2, 2.0), (2.0, 100.0), (3.0, 0.7), (1.0, 1.0999), (1.0, 1.1001),
+                   (50.0, 0.5), (1e-3, 1e3)):
+        assert float(beta_peak_factor(tr, td)) == pytest.approx(
+            float(M.beta_normalization(tr, td)), rel=1e-14)
+        h = 1e-5 * tr
+        fd = (float(beta_peak_factor(tr + h, td)) - float(beta_peak_factor(tr - h, td))) / (2 * h)
+        assert float(d(tr, td)[0]) == pytest.approx(fd, rel=1e-6), (tr, td)
+    assert float(beta_peak_factor(2.0, 2.0 * (1 + 1e-7))) == pytest.approx(
+        math.e / 2.0 * (1 - 0.5e-7), rel=1e-14)  # c ~ e/tau (1 - v/2), v = 1e-7
+
+
+def test_iaf_cond_beta_forward_mode_derivative_at_equal_taus():
+    # forward mode through the RKF45 loop: d mean(g_ex) / d tau_rise_ex at NEST's default
+    # tau_rise = tau_decay lacked the normalisation's share (the alpha branch's e/tau_decay)
+    m = M.IafCondBeta()
+    dt, n = 0.1, 300
+    ex = np.zeros((n, 1))
+    ex[20], ex[150] = 4.0, 6.0
+    xs = {"ex": jnp.asarray(ex), "in": jnp.zeros((n, 1)), "current": jnp.zeros((n, 1))}
+    base = full_params(m, {"tau_rise_ex": 2.0, "tau_decay_ex": 2.0}, 1)
+
+    def mean_g(tau_rise):
+        p = {**base, "tau_rise_ex": jnp.reshape(tau_rise, (1,))}
+
+        def step(s, x):
+            s, _ = m.update(s, p, x, dt)
+            return s, s["g_ex"]
+
+        return jnp.mean(jax.lax.scan(step, m.initial(p, dt), xs)[1])
+
+    h = 1e-4
+    fd = (float(mean_g(2.0 + h)) - float(mean_g(2.0 - h))) / (2 * h)
+    assert float(jax.jacfwd(mean_g)(2.0)) == pytest.approx(fd, rel=1e-6)
 
 
 @pytest.mark.parametrize("cls", [M.IafCondAlpha, M.IafCondBeta], ids=lambda c: c.name)

@@ -164,3 +164,69 @@ def test_current_devices_from_the_first_step_as_nests(model, params, delay):
     k = np.round(t_ref / DT).astype(int)
     assert np.allclose(t[k], t_ref) and np.ptp(ref) > 10.0
     np.testing.assert_allclose(ours[k], ref, rtol=0, atol=5e-13)
+
+
+def _aeif_bursts(simulator, dt, i_e):
+    """aeif_cond_exp neurons under a huge current (t_ref = 0, NEST's default, but the last:
+    1 ms) firing up to 4 times within one step, into two non-leaky iaf_psc_delta counters
+    (excitatory, and inhibitory from the first two) and an iaf_psc_alpha: the aeif neurons'
+    spike times and every V_m sampled at dt."""
+    t_stop, i_es, t_refs = 50.0, [i_e, 0.5 * i_e, i_e], [0.0, 0.0, 1.0]
+    counter = {"V_th": 1e9, "tau_m": 1e9}
+    if simulator == "nest":
+        nest.ResetKernel()
+        nest.set(resolution=dt, print_time=False)
+        nest.verbosity = nest.VerbosityLevel.ERROR
+        a = nest.Create("aeif_cond_exp", 3, params={"I_e": i_es, "t_ref": t_refs})
+        c = nest.Create("iaf_psc_delta", 2, params=counter)
+        r = nest.Create("iaf_psc_alpha")
+        nest.Connect(a, c[0], syn_spec={"weight": 0.01, "delay": 1.0})
+        nest.Connect(a[:2], c[1], syn_spec={"weight": -0.02, "delay": 2.5})
+        nest.Connect(a, r, syn_spec={"weight": 3.0, "delay": 1.5})
+        sr = nest.Create("spike_recorder")
+        nest.Connect(a, sr)
+        mm = nest.Create("multimeter", params={"record_from": ["V_m"], "interval": dt})
+        nest.Connect(mm, a + c + r)
+        nest.Simulate(t_stop)
+        ev, m = sr.get("events"), mm.get("events")
+        ids = (a + c + r).tolist()
+        spikes = [np.sort(ev["times"][ev["senders"] == k]) for k in ids[:3]]
+        t = m["times"][m["senders"] == ids[0]]
+        return spikes, t, np.array([m["V_m"][m["senders"] == k] for k in ids])
+    net = dx.Network()
+    a = net.population("aeif_cond_exp", 3, I_e=i_es, t_ref=t_refs)
+    c = net.population("iaf_psc_delta", 2, **counter)
+    r = net.population("iaf_psc_alpha", 1)
+    net.connect(a, c[0], weight=0.01, delay=1.0)
+    net.connect(a[:2], c[1], weight=-0.02, delay=2.5)
+    net.connect(a, r, weight=3.0, delay=1.5)
+    net.record_spikes(a)
+    for pop in (a, c, r):
+        net.record("V_m", pop)
+    res = dx.simulate(net, t_stop, dt)
+    return res.spikes, np.asarray(res.t), np.asarray(res.traces)
+
+
+@pytest.mark.parametrize("dt, i_e", [(1.0, 2e4), (0.1, 1e5)])
+def test_aeif_firing_several_times_in_a_step_sends_and_records_each_spike_as_nest(dt, i_e):
+    """NEST's aeif_cond_exp with t_ref = 0 fires as often as it reaches V_peak within a step
+    and sends one event per firing: the targets receive every one (the weight times the
+    count) and the recorder lists the time once per firing. dendrax once sent and recorded
+    one per step (dt 1 ms, 20 nA: 50 spikes where NEST has 125; its targets 48 of 121)."""
+    ref_spikes, t_ref, ref = _aeif_bursts("nest", dt, i_e)
+    spikes, t, ours = _aeif_bursts("dendrax", dt, i_e)
+    assert any(s.size > np.unique(s).size for s in ref_spikes), "no step with several spikes"
+    for k, (r, o) in enumerate(zip(ref_spikes, spikes)):
+        assert o.size == r.size, (k, o.size, r.size)
+        np.testing.assert_allclose(o, r, rtol=0, atol=1e-9 * dt, err_msg=f"aeif {k}")
+    steps = np.round(t_ref / dt).astype(int)
+    assert np.allclose(t[steps], t_ref)
+    ours = ours[:, steps]
+    assert np.ptp(ref[3]) > 0.5 and np.ptp(ref[4]) > 0.5  # the counters counted
+    # the downstream neurons (exact integration) as in the whole networks above [measured
+    # 8.5e-14 mV]: every spike arrived in its step
+    np.testing.assert_allclose(ours[3:], ref[3:], rtol=0, atol=5e-13)
+    # the aeif neurons' own V_m: mid-upswing samples under these currents are as sensitive
+    # as NEST is to itself (I_e + 1 ulp moves NEST's V_m by 0.018 mV at dt 0.1, 100 nA)
+    # [measured 2.6e-2 mV at dt 0.1, 100 nA; 5.8e-4 at dt 1, 20 nA]
+    assert np.abs(ours[:3] - ref[:3]).max() < 0.1

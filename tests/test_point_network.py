@@ -256,6 +256,26 @@ def test_populations_params_are_trainable_leaves():
      r"spike_times: give a list of times \(ms\), or one list per neuron, got 5.0"),
     (lambda net, pop: net.population("spike_generator", 1, spike_times=[[1.0, [2.0]]]),
      r"spike_generator spike_times must be real numbers"),
+    # audit: a (1, 3) array for 3 neurons was "got 3 values for 3 neurons"
+    (lambda net, pop: net.population("iaf_psc_alpha", 3, I_e=[[1.0, 2.0, 3.0]]),
+     r"iaf_psc_alpha.I_e: got an array of shape \(1, 3\) for 3 neurons; give an array of "
+     r"shape \(3,\) \(one value per neuron\) or one scalar"),
+    (lambda net, pop: net.population("iaf_psc_alpha", 3, I_e=[1.0, 2.0]),
+     r"iaf_psc_alpha.I_e: got 2 values for 3 neurons; give an array of shape \(3,\)"),
+    # booleans: NEST's flags take them (test_nest_boolean_flags_are_0_or_1), others not
+    (lambda net, pop: net.population("iaf_psc_alpha", 1, I_e=True),
+     r"iaf_psc_alpha.I_e must be real numbers, got True"),
+    (lambda net, pop: net.population("iaf_psc_delta", 1, refractory_input=2.0),
+     r"iaf_psc_delta.refractory_input must be 0 or 1, got 2"),
+    # audit: positive values XLA flushes to 0 (subnormal) passed the check, and V_m was NaN
+    (lambda net, pop: net.population("iaf_psc_alpha", 1, C_m=1e-310),
+     r"iaf_psc_alpha.C_m = 1e-310 pF is below 2.225e-308, the smallest normal float64 "
+     r"number, which XLA flushes to 0: give a value >= 2.225e-308 pF"),
+    (lambda net, pop: net.population("LIF", 2, tau=[10.0, 1e-310]),
+     r"LIF.tau = 1e-310 ms is below 2.225e-308"),
+    (lambda net, pop: net.connect(pop, net.population("iaf_psc_alpha", 1), "stdp_synapse",
+                                  weight=1.0, tau_plus=1e-310),
+     r"stdp_synapse.tau_plus = 1e-310 ms is below 2.225e-308"),
     (lambda net, pop: net.population("iaf_psc_alpha", 1, surrogate=3),
      r"a surrogate is a name, \(name, slope\) or a Surrogate; got 3"),
     (lambda net, pop: net.population("iaf_psc_alpha", 1, name="a b"),
@@ -322,6 +342,117 @@ def test_population_params_passed_to_simulate_are_checked():
         V_min=np.full(2, -np.inf))).traces).all()
     inf_ie = jax.jit(lambda ie: dx.simulate(net, 2.0, DT, params=with_values(I_e=ie)).traces)
     assert np.isnan(inf_ie(jnp.full(2, jnp.inf))).all()
+
+
+def test_subnormal_positive_params_passed_to_simulate_are_refused():
+    """Strictly positive parameters below the smallest normal float (which XLA flushes to
+    0: NaN from the first step) are refused by name when given to simulate, and make a
+    traced run NaN; non-negative ones (0 allowed) keep such values (flushed to 0, valid)."""
+    net = dx.Network()
+    pop = net.population("iaf_psc_alpha", 2, I_e=400.0, name="a")
+    net.record("V_m", pop)
+
+    def with_values(**values):
+        p = net.params
+        p["populations"]["a"] = {**p["populations"]["a"], **values}
+        return p
+
+    with pytest.raises(ValueError, match=r"a.tau_m = 1e-310 ms is below 2.225e-308, the "
+                                         r"smallest normal float64 number"):
+        dx.simulate(net, 2.0, DT, params=with_values(tau_m=np.array([10.0, 1e-310])))
+    traced = jax.jit(lambda c: dx.simulate(net, 2.0, DT, params=with_values(C_m=c)).traces)
+    assert np.isnan(traced(jnp.full(2, 1e-310))).all()
+    assert np.isfinite(traced(jnp.full(2, 1e-300))).all()  # small, but a normal number
+    ok = dx.simulate(net, 2.0, DT, params=with_values(t_ref=np.full(2, 1e-310))).traces
+    assert np.isfinite(ok).all()
+    # detailed cells hold their positive quantities (cm, Ra, diam, L, concentrations) and
+    # mechanism parameters to the same rule; non-negative conductances keep 0 .. tiny
+    cell = dx.Cell.ball_and_stick()
+    cell.insert("hh")
+    with pytest.raises(ValueError, match=r"cm = 1e-310 uF/cm2 is below 2.225e-308"):
+        cell.set("cm", 1e-310)
+    with pytest.raises(ValueError, match=r"cai0 = 1e-310 mM is below 2.225e-308"):
+        cell.set("cai0", 1e-310)
+    cell.set("cm", 1e-300)
+    cell.set("hh.gnabar", 1e-310)
+    with pytest.raises(ValueError, match=r"Exp2Syn.tau1 = 1e-310 ms is below 2.225e-308"):
+        cell.synapse("Exp2Syn", cell.soma(), tau1=1e-310)
+
+
+def test_nest_boolean_flags_are_0_or_1():
+    """NEST's boolean parameters (iaf_psc_delta's refractory_input, izhikevich's
+    consistent_integration; the brainpy-style models' soft_reset) take True / False as
+    NEST does: 1 / 0 (they were refused as "must be real numbers, got True")."""
+    net = dx.Network()
+    a = net.population("iaf_psc_delta", 2, refractory_input=True, name="a")
+    b = net.population("izhikevich", 1, consistent_integration=False, name="b")
+    c = net.population("LIF", 2, soft_reset=[True, False], name="c")
+    d = net.population("iaf_psc_delta", 2, refractory_input=1.0, name="d")
+    values = net.params["populations"]
+    assert np.array_equal(values["a"]["refractory_input"], [1.0, 1.0])
+    assert np.array_equal(values["b"]["consistent_integration"], [0.0])
+    assert np.array_equal(values["c"]["soft_reset"], [1.0, 0.0])
+    for pop in (a, d):
+        net.record("V_m", pop)
+    gen = net.population("spike_generator", 1, spike_times=[1.0, 1.5, 2.0])
+    net.connect(gen, a, weight=20.0)
+    net.connect(gen, d, weight=20.0)
+    traces = np.asarray(dx.simulate(net, 5.0, DT).traces)
+    assert np.array_equal(traces[:2], traces[2:])  # True runs as 1
+    assert b.model.name == "izhikevich" and c.model.name == "LIF"
+
+
+def _gsl_net(surrogate, record_gsl):
+    """A spike_generator driving two iaf_cond_exp (I_e 200 pA: subthreshold; 500: firing),
+    the second driving an iaf_psc_alpha; (network, loss(i_e of the first, weight onto the
+    iaf_psc_alpha, row of the traces) -> mean of that row)."""
+    net = dx.Network()
+    gen = net.population("spike_generator", 1, spike_times=[1.0, 3.0, 5.0])
+    g = net.population("iaf_cond_exp", 2, I_e=[200.0, 500.0], name="g", surrogate=surrogate)
+    out = net.population("iaf_psc_alpha", 1, name="out")
+    net.connect(gen, g, weight=5.0, delay=1.0)
+    net.connect(g[1:], out, weight=50.0, delay=1.0)
+    if record_gsl:
+        net.record("V_m", g)
+    net.record("V_m", out)
+    base = net.params
+
+    def loss(i_e, w_out, row):
+        p = jax.tree_util.tree_map(lambda a: a, base)
+        p["populations"]["g"] = {**p["populations"]["g"], "I_e": jnp.stack(
+            [jnp.asarray(i_e, float), jnp.asarray(500.0)])}
+        p["synapses"]["static"] = {**p["synapses"]["static"], "weight": p["synapses"][
+            "static"]["weight"].at[-1].set(w_out)}
+        return jnp.mean(dx.simulate(net, 30.0, DT, params=p).traces[row])
+
+    return net, loss
+
+
+def test_reverse_mode_through_a_gsl_model_names_it_and_forward_mode_works():
+    """jax.grad through an RKF45-integrated model (a lax.while_loop) raised JAX's "Reverse-mode
+    differentiation does not work for lax.while_loop ..." naming neither the model nor what
+    to do; it names both now. Forward mode matches central differences (a surrogate on the
+    population is for it), and reverse mode works where no gradient flows back into the
+    model's sub-steps (not recorded, no surrogate: its spikes carry none)."""
+    _, loss = _gsl_net("fast_sigmoid", record_gsl=True)
+    mean_g0 = lambda i_e: loss(i_e, 50.0, 0)  # noqa: E731
+    message = (r"reverse-mode differentiation \(jax.grad, .*\) cannot pass through iaf_cond_exp "
+               r"\(integrated by NEST's GSL solver.*Use forward mode \(jax.jacfwd, jax.jvp.*"
+               r"exactly integrated model \(iaf_psc_alpha")
+    with pytest.raises(ValueError, match=message):
+        jax.grad(mean_g0)(200.0)
+    with pytest.raises(ValueError, match=message):
+        jax.jit(jax.grad(mean_g0))(200.0)
+    with pytest.raises(ValueError, match=message):  # the readout, past surrogate spikes
+        jax.grad(lambda w: loss(200.0, w, 2))(50.0)
+    h = 1e-3
+    fd = (float(mean_g0(200.0 + h)) - float(mean_g0(200.0 - h))) / (2 * h)
+    assert fd > 0 and float(jax.jacfwd(mean_g0)(200.0)) == pytest.approx(fd, rel=1e-6)
+    # a fixed, unrecorded GSL population without a surrogate driving a differentiated one
+    _, loss = _gsl_net(None, record_gsl=False)
+    mean_out = lambda w: loss(200.0, w, 0)  # noqa: E731
+    fd = (float(mean_out(50.0 + h)) - float(mean_out(50.0 - h))) / (2 * h)
+    assert fd > 0 and float(jax.grad(mean_out)(50.0)) == pytest.approx(fd, rel=1e-6)
 
 
 def test_traced_generator_times_off_the_grid_give_nan():
@@ -487,6 +618,141 @@ def test_poisson_counts_follow_the_poisson_law(lam):
     assert abs(k.mean() - lam) < 5 * np.sqrt(lam / k.size)
 
 
+def test_float32_poisson_draws_never_run_off_the_end_of_the_cdf():
+    """In float32 the CDF the inversion sums tops out below the largest uniforms for some
+    means (at 8.568949, 1 - 4.2e-7: 3.6e-7 of the uniforms lie above it), and those draws ran
+    off the end of its loop as k = 47 (9 of these 2e7 draws; P(k >= 40) is 1e-13 for
+    Poisson(8.57)). Scaled by the sum's last value, the uniform stays inside the CDF."""
+    from scipy import stats
+
+    from dendrax.point_step import poisson
+
+    lam = np.float32(8.568949)
+    draw = jax.jit(lambda key: poisson(key, jnp.full(5_000_000, lam, jnp.float32)))
+    k = np.concatenate([np.asarray(draw(jax.random.PRNGKey(s))) for s in range(4)])
+    assert k.max() < 40, (k.max(), np.sum(k >= 40))
+    observed = np.bincount(k, minlength=k.max() + 1)
+    expected = stats.poisson.pmf(np.arange(observed.size), float(lam)) * k.size
+    keep = expected > 5
+    chi2 = ((observed[keep] - expected[keep]) ** 2 / expected[keep]).sum()
+    assert stats.chi2.sf(chi2, keep.sum() - 1) > 1e-3, chi2
+
+
+def test_float32_poisson_inversion_stops_inside_the_cdf_for_every_mean():
+    """The largest uniform (1 - 2^-23), scaled as the sampler scales it, lands inside the
+    float32 CDF for every mean up to 10 (unscaled it ran off the end for 1.6% of them)."""
+    from dendrax.point_step import _TERMS, _cdf_top, _inverse_cdf
+
+    lam = jnp.asarray(np.linspace(1e-4, 10.0, 200_001), jnp.float32)
+    top = jnp.full(lam.shape, 1.0 - 2.0 ** -23, jnp.float32)
+    assert int(jnp.max(_inverse_cdf(top, lam))) == _TERMS - 1  # what went wrong
+    k = np.asarray(_inverse_cdf(top * _cdf_top(lam), lam))
+    assert k.max() < 40, (k.max(), np.asarray(lam)[k.argmax()])
+
+
+def _bursting(surrogate=None, t_ref=0.0):
+    """aeif_cond_exp neurons under 20 and 10 nA (dt 1 ms), firing up to 4 times within one
+    step (t_ref = 0), into two non-leaky iaf_psc_delta counters: one excitatory (1 ms), one
+    inhibitory (2 ms); with a ``surrogate`` population in the network the spikes go through
+    the ring instead of event-driven delivery."""
+    net = dx.Network()
+    a = net.population("aeif_cond_exp", 2, I_e=[2e4, 1e4], t_ref=t_ref)
+    c = net.population("iaf_psc_delta", 2, V_th=1e9, tau_m=1e15, E_L=0.0, V_m=0.0)
+    if surrogate:
+        net.population("LIF", 1, surrogate=surrogate)
+    net.connect(a, c[0], weight=0.01, delay=1.0)
+    net.connect(a, c[1], weight=-0.02, delay=2.0)
+    net.record_spikes(a)
+    net.record("V_m", c)
+    return net
+
+
+def test_several_spikes_in_one_step_are_each_delivered_and_recorded():
+    """A model that fires k times within one step (aeif_cond_exp with t_ref = 0, as NEST's)
+    sends k spikes: its targets add k weights (by event delivery and through the ring alike)
+    and the recorder lists the time k times (tests/test_point_nest.py compares with NEST)."""
+    events, ring = _bursting(), _bursting("fast_sigmoid")
+    assert dx.lower(events).model.events and not dx.lower(ring).model.events
+    res, res_ring = dx.simulate(events, 40.0, 1.0), dx.simulate(ring, 40.0, 1.0)
+    raster = np.asarray(res.raster)
+    assert raster.dtype == np.int32 and raster.max() >= 3
+    assert [s.size for s in res.spikes] == list(raster.sum(axis=0))
+    for q, times in enumerate(res.spikes):
+        steps = np.round(times / 1.0).astype(int) - 1  # a row's spikes are at its step's end
+        np.testing.assert_array_equal(np.bincount(steps, minlength=raster.shape[0]), raster[:, q])
+    # each counter's V_m jumps by weight x spikes, delay after they were sent
+    sent = raster.sum(axis=1)
+    jumps = np.diff(np.asarray(res.traces), axis=1)
+    np.testing.assert_allclose(jumps[0, 1:], 0.01 * sent[:-1], rtol=0, atol=1e-9)
+    np.testing.assert_allclose(jumps[1, 2:], -0.02 * sent[:-2], rtol=0, atol=1e-9)
+    np.testing.assert_allclose(res_ring.traces, res.traces, rtol=0, atol=1e-12)
+    assert [s.tolist() for s in res_ring.spikes] == [s.tolist() for s in res.spikes]
+    # refractory for 1 ms: once per step at most
+    once = np.asarray(dx.simulate(_bursting(t_ref=1.0), 40.0, 1.0).raster)
+    assert once.max() == 1 and once.sum() > 10
+
+
+def test_several_spikes_in_one_step_survive_pieces_and_resuming():
+    """Streamed in pieces, or resumed mid-run, the counts and the deliveries are the run's
+    (the spikes beyond the first of the last step are state, as the ring's bits)."""
+    net = _bursting()
+    whole = dx.simulate(net, 40.0, 1.0)
+    pieces = dx.simulate(net, 40.0, 1.0, chunk=7)
+    first = dx.simulate(net, 17.0, 1.0)
+    second = dx.simulate(net, 40.0, 1.0, resume=first)
+    assert [s.tolist() for s in pieces.spikes] == [s.tolist() for s in whole.spikes]
+    np.testing.assert_array_equal(np.asarray(pieces.raster), np.asarray(whole.raster))
+    for a, b, w in zip(first.spikes, second.spikes, whole.spikes):
+        assert np.concatenate([a, b]).tolist() == w.tolist()
+    np.testing.assert_array_equal(np.asarray(second.traces), np.asarray(whole.traces)[:, 18:])
+
+
+def test_several_spikes_in_one_step_reach_a_cells_synapse():
+    """A point neuron's k spikes in one step reach a detailed cell's synapse as k spikes:
+    the cell's v equals that of the same synapse given the spike times as a train."""
+    times = np.asarray(dx.simulate(_bursting(), 20.0, 0.5).spikes[0])
+    assert times.size > np.unique(times).size
+
+    def cell_v(driven):
+        cell = dx.Cell.ball_and_stick(nseg=[1, 3])
+        cell.insert("pas")
+        net = dx.Network([cell])
+        loc = net.cell(0).section(1)(0.5)
+        if driven:
+            a = net.population("aeif_cond_exp", 2, I_e=[2e4, 1e4])
+            net.connect(a[0], loc, "Exp2Syn", weight=0.002, delay=1.0)
+        else:
+            net.cell(0).synapse("Exp2Syn", loc, spike_times=times, weight=0.002, delay=1.0)
+        net.record("v", net.cell(0).soma(0.5))
+        return np.asarray(dx.simulate(net, 20.0, 0.5).traces[0])
+
+    driven, train = cell_v(True), cell_v(False)
+    assert np.ptp(train) > 1.0
+    np.testing.assert_allclose(driven, train, rtol=0, atol=1e-10)
+
+
+def test_plastic_connections_of_a_neuron_firing_several_times_in_a_step_warn():
+    """The plastic rules take one spike per step (NEST applies theirs to each): a run where
+    a plastic connection's source fired more than once in a step says so; a refractory
+    source (once per step) runs silently."""
+    def run(t_ref):
+        net = dx.Network()
+        a = net.population("aeif_cond_exp", 1, I_e=2e4, t_ref=t_ref)
+        post = net.population("iaf_psc_alpha", 1)
+        net.connect(a, post, "stdp_synapse", weight=1.0, delay=1.0)
+        net.record("V_m", post)
+        return dx.simulate(net, 20.0, 1.0)
+
+    with pytest.warns(RuntimeWarning, match=r"fired more than once within one step .* took "
+                                            r"those spikes as one"):
+        run(0.0)
+        jax.effects_barrier()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        run(1.0)
+        jax.effects_barrier()
+
+
 def test_switches_are_0_or_1_and_generators_spikes_are_not_recorded():
     net = dx.Network()
     with pytest.raises(ValueError, match="LIF.soft_reset must be 0 or 1, got 0.5"):
@@ -525,6 +791,7 @@ def test_two_spike_generator_times_on_one_step_are_refused():
     # a float "flag" fired every step where non-zero; an int state failed inside the loop
     (dict(update=lambda self, s, p, inp, dt: (s, s["V_m"] + 0.5)),
      r"update's spiked must be booleans .* got float32"),
+    (dict(spike_count="n_spikes"), r"spike_count must name one of its states \['V_m', 'I'\]"),
     (dict(initial=lambda self, p, dt: {"V_m": jnp.zeros(p["V_th"].shape, jnp.int32),
                                        "I": jnp.zeros_like(p["V_th"])}),
      r"initial\(\)\['V_m'\] must be floating point .* got int32"),

@@ -176,6 +176,51 @@ def test_float32_values_beyond_float32_are_refused(tmp_path):
     assert "dc_generator_0.start = 1e+300 is beyond float32" in start
 
 
+def test_float32_connection_values_and_subnormal_params_are_named(tmp_path):
+    """In float32: a static weight of 1e39 (inf once lowered) was "has non-finite values",
+    it is named as beyond float32 as a population's value is; positive parameters below
+    float32's smallest normal number (1.2e-38, flushed to 0 by XLA: NaN V_m from the first
+    step, no error) are refused by name, and normal small ones still run."""
+    code = """
+        import json, warnings
+        warnings.simplefilter("ignore")
+        import numpy as np
+        import dendrax as dx
+
+        def net_with(model="iaf_psc_alpha", weight=1.0, synapse="static", **params):
+            net = dx.Network()
+            src = net.population("spike_generator", 1, spike_times=[1.0])
+            if synapse != "static":
+                src_ = net.population("parrot_neuron", 1)
+                net.connect(src, src_, weight=1.0)
+                src = src_
+            pop = net.population(model, 1, **params)
+            net.connect(src, pop, synapse, weight=weight, delay=1.0)
+            net.record("V_m", pop)
+            return dx.simulate(net, 3.0, 0.1)
+
+        out = []
+        for kw in (dict(weight=1e39), dict(weight=1e39, synapse="stdp_synapse"),
+                   dict(C_m=1e-40), dict(model="LIF", tau=1e-40), dict(model="LIF", tau=1e-37)):
+            try:
+                res = net_with(**kw)
+                out.append(["ran", bool(np.isfinite(np.asarray(res.traces)).all())])
+            except ValueError as err:
+                out.append(str(err))
+        print(json.dumps(out))
+    """
+    static, plastic, c_m, tau, small = run_python(code, tmp_path, x64="0")
+    assert static == ("parameter ['synapses']['static']['weight'] = 1e+39 is beyond float32 "
+                      "(|x| <= 3.403e+38), the precision dendrax runs in while jax_enable_x64 "
+                      "is off")
+    assert "['synapses']['stdp_synapse']['weight'] = 1e+39 is beyond float32" in plastic
+    assert c_m == ("iaf_psc_alpha.C_m = 1e-40 pF is below 1.175e-38, the smallest normal "
+                   "float32 number (the precision dendrax runs in while jax_enable_x64 is off), "
+                   "which XLA flushes to 0: give a value >= 1.175e-38 pF")
+    assert tau.startswith("LIF.tau = 1e-40 ms is below 1.175e-38, the smallest normal float32")
+    assert small == ["ran", True]
+
+
 def test_float32_spike_times_of_a_run_in_pieces_are_on_the_grid(tmp_path):
     """A run in pieces gave float32 runs' spike times as step x float32(dt) (3.45000005 ms
     where the run in one piece gives 3.45)."""

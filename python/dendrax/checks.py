@@ -169,9 +169,11 @@ def check_values(model: Model, layout: Layout, params: dict) -> list:
     return traced
 
 
-def check_finite(params) -> list:
+def check_finite(params, given=None) -> list:
     """A ValueError for a parameter with non-finite values; for traced leaves (which cannot
-    raise) [boolean scalar: non-finite], as ``check_values``."""
+    raise) [boolean scalar: non-finite], as ``check_values``. ``given`` (``beyond_float32``'s
+    function: params path -> the value given, or None) names a connection's value that the
+    float32 lowering turned into inf, as beyond float32 rather than non-finite."""
     traced = []
     for path, leaf in jax.tree_util.tree_leaves_with_path(params):
         name = f"parameter {jax.tree_util.keystr(path)}"
@@ -184,11 +186,35 @@ def check_finite(params) -> list:
         if nest:
             value = np.where(np.isinf(value), 0.0, value)
         if not np.all(np.isfinite(value)):
+            wide = None if given is None else given(tuple(getattr(k, "key", k) for k in path))
+            if wide is not None:
+                raise ValueError(_beyond_float32(f"{name} = {wide:g} is"))
             raise ValueError(f"{name} has non-finite values")
         if not jax.config.jax_enable_x64 and np.any(np.abs(value) > F32_MAX):
-            raise ValueError(f"{name} has values beyond float32 (|x| <= {F32_MAX:.4g}), the "
-                             "precision dendrax runs in while jax_enable_x64 is off")
+            raise ValueError(_beyond_float32(f"{name} has values"))
     return traced
+
+
+def beyond_float32(wiring, path: tuple):
+    """The first value of a network's connections (``wiring.blocks``: weights, delays,
+    synapse parameters) at params ``path`` ("synapses", kind, name) that is finite but beyond
+    float32 (lowering, in float32 while jax_enable_x64 is off, made it inf); None where there
+    is none (or in float64)."""
+    if jax.config.jax_enable_x64 or wiring is None or len(path) != 3 or path[0] != "synapses":
+        return None
+    for block in getattr(wiring, "blocks", ()):
+        if path[1] not in (block.synapse, getattr(block.mech, "name", None)):
+            continue
+        arr = np.asarray(block.values.get(path[2], 0.0), float)
+        wide = np.isfinite(arr) & (np.abs(arr) > F32_MAX)
+        if np.any(wide):
+            return float(arr[wide].flat[0])
+    return None
+
+
+def _beyond_float32(what: str) -> str:
+    return (f"{what} beyond float32 (|x| <= {F32_MAX:.4g}), the precision dendrax runs in "
+            "while jax_enable_x64 is off")
 
 
 F32_MAX = float(np.finfo(np.float32).max)

@@ -343,6 +343,30 @@ class Model:
         """Spike sources in the ring: the cells' watched nodes, then every point neuron."""
         return int(self.source_nodes.shape[0]) + self.n_points
 
+    @cached_property
+    def multi_points(self) -> np.ndarray:
+        """int32 [M]: the point neurons (numbered over all populations) whose model can fire
+        more than once in one step (``PointNeuron.spike_count``); their spikes beyond the
+        first travel beside the spike ring's bits, as counts."""
+        ranges = [np.arange(p.start, p.start + p.size) for p in self.points
+                  if getattr(p.model, "spike_count", None) is not None]
+        return np.concatenate(ranges).astype(np.int32) if ranges else _empty()
+
+    @cached_property
+    def multi_slot(self) -> np.ndarray:
+        """int32 [n_sources]: each ring source's index in ``multi_points``, or -1."""
+        slot = np.full(self.n_sources, -1, np.int32)
+        slot[int(self.source_nodes.shape[0]) + self.multi_points] = np.arange(
+            self.multi_points.size, dtype=np.int32)
+        return slot
+
+    @property
+    def records_counts(self) -> bool:
+        """Whether a recorded spike source can fire more than once per step: the raster then
+        holds counts (int32), else flags (bool)."""
+        return bool(self.multi_points.size) and bool(np.any(
+            self.multi_slot[np.asarray(self.spike_records)] >= 0))
+
     def _key(self):
         return (
             _bytes(self.parent),

@@ -12,7 +12,7 @@ import numpy as np
 from . import connection_rules as rules
 from .cell import Location, synapse_mechanism, synapse_values
 from .mechanisms.base import GradedSynapse
-from .ranges import as_range
+from .ranges import as_range, is_flag
 from .names import check_name
 from .point import Generator, SpikeGenerator, StaticSynapse, model as point_model
 from .point.base import constraints
@@ -104,10 +104,12 @@ def population_spec(populations: list, model, n: int, name: str | None, spike_ti
     values = {}
     for k, default in mech.params.items():
         v = real_array(magnitude(params.get(k, default), mech.units.get(k, "1"),
-                                 f"{mech.name}.{k}"), f"{mech.name}.{k}")
+                                 f"{mech.name}.{k}"), f"{mech.name}.{k}",
+                       flag=is_flag(mech.ranges.get(k)))  # NEST's booleans: True -> 1
         if v.ndim and v.shape != (n,):
-            raise ValueError(f"{mech.name}.{k}: got {v.size} values for {n} neurons, or give "
-                             "one scalar")
+            got = f"{v.size} values" if v.ndim == 1 else f"an array of shape {v.shape}"
+            raise ValueError(f"{mech.name}.{k}: got {got} for {n} neurons; give an array of "
+                             f"shape ({n},) (one value per neuron) or one scalar")
         if np.any(np.isnan(v)) or (np.any(np.isinf(v)) and np.isfinite(default)):
             raise ValueError(f"{mech.name}.{k} must be finite, got {params.get(k)!r}")
         rng = mech.ranges.get(k)

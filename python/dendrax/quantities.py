@@ -45,15 +45,18 @@ def decimal(text: str) -> float:
     return float(t)
 
 
-def real_array(value, name: str) -> np.ndarray:
+def real_array(value, name: str, flag: bool = False) -> np.ndarray:
     """``value`` (plain numbers, a list or an array of them) as a float array; a ValueError
     naming ``name`` for text, booleans or complex numbers, which numpy would turn into
-    other numbers ("2.5" -> 2.5, True -> 1.0)."""
+    other numbers ("2.5" -> 2.5, True -> 1.0). With ``flag`` (a switch, 0 or 1, as NEST's
+    boolean parameters) booleans are taken as 0 and 1 (False, True)."""
     try:
         arr = np.asarray(value)
     except ValueError:  # a ragged list
         arr = np.asarray(None)
     flat = value if isinstance(value, (list, tuple)) else ()
+    if flag and arr.dtype.kind in "biuf":
+        return arr.astype(float)
     if arr.dtype.kind not in "iuf" or any(isinstance(v, (bool, np.bool_)) for v in flat):
         raise ValueError(f"{name} must be real numbers, got {value!r}")
     return arr.astype(float)

@@ -26,7 +26,9 @@ class Result:
         stat_labels: (name, Location, "max" | "min" | "mean") of each statistic.
         stat_units: the unit of each statistic.
         raster: [n_steps, Q] bool: whether recorded spike source q fired at step n (t = n dt;
-            a resumed run's rows from its ``first_step``).
+            a resumed run's rows from its ``first_step``); int32, how many times, where a
+            recorded source can fire more than once in one step (``PointNeuron.spike_count``:
+            aeif_cond_exp with t_ref = 0, as NEST's, which records one event per firing).
         spike_cells: [Q] the neuron of each recorded spike source: cells 0 .. C - 1, then
             point neurons C + k (k numbered over all populations).
         spike_shift: [Q] steps from a raster row to the spike's time (1 for point neurons,
@@ -134,13 +136,18 @@ class Result:
     @property
     def raster(self):
         """[n_steps, Q] bool: whether recorded spike source q fired at step n (t = n dt; a
-        resumed run's rows from its first step)."""
+        resumed run's rows from its first step); int32 counts where a source fired more
+        than once in one step (a spike time repeated in ``spikes``)."""
         if self._raster is None:  # a run streamed in pieces keeps spike times only
             n_steps = int(round(float(self.meta["t_stop"]) / self.dt)) - self.first_step
-            raster = np.zeros((n_steps, len(self._spike_times)), bool)
+            repeated = any(np.any(np.diff(t) == 0) for t in self._spike_times)
+            raster = np.zeros((n_steps, len(self._spike_times)), np.int32 if repeated else bool)
             for q, times in enumerate(self._spike_times):
                 rows = np.round(times / self.dt).astype(int) - self.spike_shift[q] - self.first_step
-                raster[rows, q] = True
+                if repeated:
+                    np.add.at(raster[:, q], rows, 1)
+                else:
+                    raster[rows, q] = True
             self._raster = raster
         return self._raster
 
@@ -175,7 +182,9 @@ class Result:
     def spikes(self) -> list:
         """Spike times (ms) of each recorded source, in the order recorded: a list of
         numpy arrays (NEURON's NetCon.record: the time of the step at whose start v was
-        first found above threshold)."""
+        first found above threshold). A point neuron that fired k times in one step
+        (``raster`` holds counts) has that step's time k times, as NEST's spike_recorder
+        lists one event per firing."""
         if self._spike_times is not None:
             return list(self._spike_times)
         raster = np.asarray(self.raster)
@@ -184,5 +193,8 @@ class Result:
                              "jax.vmap): take one run's first, e.g. "
                              "jax.tree_util.tree_map(lambda a: a[i], res)")
         steps = np.arange(raster.shape[0]) + self.first_step
-        return [(steps[raster[:, q]] + self.spike_shift[q]) * self.dt
+        if raster.dtype == bool:
+            return [(steps[raster[:, q]] + self.spike_shift[q]) * self.dt
+                    for q in range(raster.shape[1])]
+        return [(np.repeat(steps, raster[:, q]) + self.spike_shift[q]) * self.dt
                 for q in range(raster.shape[1])]

@@ -23,6 +23,7 @@ Units: area um2, conductance uS, current nA, capacitance from cm (uF/cm2).
 
 from __future__ import annotations
 
+import warnings
 from functools import partial
 from typing import Any, NamedTuple
 
@@ -38,7 +39,7 @@ from .delays import fit_buffers, warn_too_long
 from .extracellular.fields import observe as observe_fields
 from .mechanisms.base import IonPool
 from .model import Model
-from .point_step import update_points
+from .point_step import extra_spikes, plastic_multi_slots, update_points
 from .recording import accumulate, recorded, statistics
 from .scan import chunk_for, every, scan_steps, unroll_for
 from .solver import hines_solve
@@ -75,6 +76,13 @@ class State(NamedTuple):
         plastic: per plastic connection kind, its states {name: [C]} (e.g. the weights).
         inbuf: [inbuf_size, 2, n_points] the input plastic connections sent to each point
             neuron for the coming steps (excitatory, inhibitory), or None.
+        point_extra: int32 [M] the spikes beyond the first that each point neuron able to
+            fire more than once per step (``Model.multi_points``) fired in the last step, and
+        extra_ring: int32 [ring_size, M] those of the last ring_size steps (slot step %
+            ring_size, as the ring's bits); both None where no model can.
+        plastic_merged: int32, the steps in which such a neuron, the source or target of a
+            plastic connection, fired more than once (the plastic rules take one spike per
+            step: the run warns), or None.
     """
 
     v: Any
@@ -94,6 +102,9 @@ class State(NamedTuple):
     spike_history: Any = None
     plastic: tuple = ()
     inbuf: Any = None
+    point_extra: Any = None
+    extra_ring: Any = None
+    plastic_merged: Any = None
 
 
 def initial_state(model: Model, core, dt=None) -> State:
@@ -136,6 +147,12 @@ def initial_state(model: Model, core, dt=None) -> State:
                                 zip(model.plastic, core.get("plastic", ()))),
                   inbuf=jnp.zeros((model.inbuf_size, 2, model.n_points), dtype)
                   if model.plastic or model.events else None)
+    if model.multi_points.size:
+        m = model.multi_points.size
+        state = state._replace(point_extra=jnp.zeros(m, jnp.int32),
+                               extra_ring=jnp.zeros((model.ring_size, m), jnp.int32),
+                               plastic_merged=jnp.zeros((), jnp.int32)
+                               if plastic_multi_slots(model).size else None)
     if model.surrogate:
         state = state._replace(point_spikes=jnp.zeros(model.n_points, dtype),
                                spike_history=jnp.zeros((model.ring_size, model.n_points), dtype))
@@ -223,6 +240,9 @@ def _step(model: Model, core, mat, dt, k, backend, carry: State, xs):
         row = pack_bits(jnp.concatenate([fired, point_fired]) if model.n_points else fired)
         ring = lax.dynamic_update_slice(ring, row[None],
                                         (n % model.ring_size, jnp.asarray(mat["ring_offset"], n.dtype)))
+    extra_ring = carry.extra_ring  # spikes beyond the first, beside the ring's bits
+    if extra_ring is not None:
+        extra_ring = extra_ring.at[n % model.ring_size].set(carry.point_extra)
     history = carry.history
     if model.graded_pre_nodes.size:
         history = history.at[n % model.history_size].set(v[model.graded_pre_nodes])
@@ -234,8 +254,11 @@ def _step(model: Model, core, mat, dt, k, backend, carry: State, xs):
         if inp.train_local.size:
             count = count.at[inp.train_local].set(trains)
         if inp.conn_local.size:
-            words = ring[(n - delay) % model.ring_size, inp.conn_source // 32]
+            rows = (n - delay) % model.ring_size
+            words = ring[rows, inp.conn_source // 32]
             bits = ((words >> (inp.conn_source % 32).astype(jnp.uint32)) & jnp.uint32(1)).astype(v.dtype)
+            if extra_ring is not None:  # a point neuron's several spikes in one step
+                bits = bits + extra_spikes(model, extra_ring, rows, inp.conn_source, v.dtype)
             # every synapse fed by a connection, in order (no spike trains): no scatter
             count = bits if inp.conn_local.size == count.shape[0] else count.at[inp.conn_local].set(bits)
         # NET_RECEIVE runs once per arriving spike (of any weight, 0 included), as NEURON's;
@@ -337,22 +360,28 @@ def _step(model: Model, core, mat, dt, k, backend, carry: State, xs):
     if model.surrogate:  # the spikes entering the ring now, as floats with gradients
         spike_history = spike_history.at[n % model.ring_size].set(point_spikes)
     plastic, inbuf = carry.plastic, carry.inbuf
+    point_extra, merged = carry.point_extra, carry.plastic_merged
     if model.points:
         row = jnp.concatenate([fired, carry.point_fired if not model.spike_generators.size
                                else point_fired_in])
-        points, point_spikes, plastic, inbuf = update_points(model, core, mat, dt, carry, ring,
-                                                              n, spike_history, row)
+        points, point_spikes, plastic, inbuf, point_extra = update_points(
+            model, core, mat, dt, carry._replace(extra_ring=extra_ring), ring, n, spike_history,
+            row)
         point_fired = point_spikes > 0.5 if model.surrogate else point_spikes
+        if merged is not None:  # a plastic connection's neuron fired more than once
+            merged = merged + jnp.any(point_extra[plastic_multi_slots(model)] > 0)
     carry = State(v=v_new, channels=tuple(new_states), conc=conc, synapses=syn_states,
                   graded=graded_states, t=t_mid + 0.5 * dt, step=n + 1, ring=ring, above=above,
                   history=history, stats=carry.stats, points=points, point_fired=point_fired,
                   point_spikes=point_spikes if model.surrogate else None,
-                  spike_history=spike_history, plastic=plastic, inbuf=inbuf)
+                  spike_history=spike_history, plastic=plastic, inbuf=inbuf,
+                  point_extra=point_extra, extra_ring=extra_ring, plastic_merged=merged)
     if model.n_points:  # recorded point spikes: those of this step's update (at t + dt)
         fired = jnp.concatenate([fired, point_fired])
+    spikes = _recorded_spikes(model, fired, point_extra)
     record = mat["record"]  # a part of a split network records its own sites
     if record is not None:
-        return carry, (record(carry), fired[model.spike_records])
+        return carry, (record(carry), spikes)
     # what can be recorded after the step, as NEURON records it: currents computed in the
     # step from v(t); the capacitive and whole-membrane currents over the step (NEURON's
     # i_cap and i_membrane_); the clamp currents (SEClamp's at the new v)
@@ -370,7 +399,19 @@ def _step(model: Model, core, mat, dt, k, backend, carry: State, xs):
            "ion_values": _ion_values(model, env_start, conc)}
     obs["extracellular"] = observe_fields(core.get("extracellular", ()), obs["i_membrane"])
     carry = carry._replace(stats=accumulate(model, carry.stats, obs))
-    return carry, (recorded(model, obs), fired[model.spike_records])
+    return carry, (recorded(model, obs), spikes)
+
+
+def _recorded_spikes(model: Model, fired, point_extra):
+    """The recorded sources' spikes of a step: ``fired`` [n_sources] at the recorded sources
+    (bool), or where a recorded source can fire more than once per step, how many times
+    each fired (int32: the flag plus ``point_extra`` [M], its spikes beyond the first)."""
+    out = fired[model.spike_records]
+    if not model.records_counts:
+        return out
+    slot = model.multi_slot[model.spike_records]
+    hit = np.flatnonzero(slot >= 0)
+    return out.astype(jnp.int32).at[hit].add(point_extra[slot[hit]])
 
 
 def _ion_values(model: Model, env, conc) -> dict:
@@ -448,7 +489,8 @@ def advance(model: Model, core, state, xs, dt, *, method: str = "backward_euler"
 
     Returns:
         (state, (traces [n_steps / k, n_traces] at t + k dt, ..., t + n_steps dt,
-        spikes [n_steps, Q]: whether each recorded source fired at the start of each step)).
+        spikes [n_steps, Q]: whether each recorded source fired at the start of each step;
+        int32 counts where a recorded source can fire more than once per step)).
     """
     step, too_long = step_function(model, core, dt, method=method, backend=backend)
     k = record_every
@@ -459,6 +501,7 @@ def advance(model: Model, core, state, xs, dt, *, method: str = "backward_euler"
         checkpoint = None if checkpoint is None else checkpoint // k
     n_iter = jax.tree_util.tree_leaves(xs)[0].shape[0]
     span = n_iter if checkpoint is None else min(checkpoint, n_iter)  # what one scan runs
+    merged_before = state.plastic_merged
     state, out = scan_steps(step, checkpoint, state, xs, unroll_for(model.parent.size + model.n_points),
                             chunk_for(span, loop_width(model, k, state.v.dtype)))
     if k > 1:
@@ -469,7 +512,24 @@ def advance(model: Model, core, state, xs, dt, *, method: str = "backward_euler"
         jax.debug.callback(warn_too_long, too_long)
         out = jax.tree_util.tree_map(
             lambda a: jnp.where(too_long, jnp.nan, a) if a.dtype.kind == "f" else a, out)
+    if merged_before is not None:
+        jax.debug.callback(warn_plastic_multiplicity, state.plastic_merged - merged_before)
     return state, out
+
+
+def warn_plastic_multiplicity(steps):
+    """Warn (``steps``: in how many steps of this run it happened) that a neuron firing more
+    than once in one step was the source or target of a plastic connection, whose rule took
+    those spikes as one."""
+    if int(np.max(np.asarray(steps))) > 0:
+        warnings.warn(
+            "dendrax: a neuron that fired more than once within one step (e.g. aeif_cond_exp "
+            "with t_ref = 0) is the source or target of plastic connections, in "
+            f"{int(np.max(steps))} step(s) of this run: the plastic rules (stdp_synapse, "
+            "tsodyks2_synapse) took those spikes as one (each spike was delivered, with the "
+            "weight the rule gave the first), where NEST applies its rule once per spike, so "
+            "the weights differ from NEST's. Give the model a refractory time (t_ref > 0) or "
+            "use a smaller dt", RuntimeWarning)
 
 
 # What reverse mode keeps of each step: the voltage solve's solution and pivots (named in
@@ -485,7 +545,7 @@ def loop_width(model: Model, record_every: int, dtype) -> int:
     steps), for ``scan.chunk_for``."""
     width = max(model.parent.size + model.n_points,
                 sum(r.reduce is None for r in model.recordings), 1) * np.dtype(dtype).itemsize
-    return max(width, model.spike_records.size * record_every)
+    return max(width, model.spike_records.size * record_every * (4 if model.records_counts else 1))
 
 
 def step_function(model: Model, core, dt, *, method: str = "backward_euler",
@@ -519,7 +579,8 @@ class Output(NamedTuple):
     Attributes:
         traces: [n_t, n_traces] at t = 0, k dt, 2 k dt, ..., n_steps dt (k = record_every);
             a run resumed at step s: at (s + k) dt, ..., n_steps dt.
-        raster: [n_steps - s, Q] bool: whether recorded spike source q fired at step s + n.
+        raster: [n_steps - s, Q] bool: whether recorded spike source q fired at step s + n
+            (int32: how many times, where a recorded source can fire more than once per step).
         stats: [n_stats] the statistic ("max", "min", "mean") of each recording kept as one,
             over the whole run from t = 0.
         state: the ``State`` at the end, to resume from.

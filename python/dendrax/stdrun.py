@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import hashlib
 import warnings
-from typing import NamedTuple
+from functools import partial
+from typing import Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .checks import check_finite, check_values, conform, refuse_invalid
+from .checks import beyond_float32, check_finite, check_values, conform, refuse_invalid
 from .delays import off_grid, sized
 from .layout import Layout
 from .locations import Location
@@ -65,6 +66,7 @@ class Run(NamedTuple):
     method: str
     n_steps: int
     invalid: tuple  # traced settings out of range (``refuse_invalid``)
+    given: Callable | None = None  # params path -> a connection's value beyond float32
 
 
 def prepare(target, t_stop, dt=None, v_init=None, celsius=None, method=None) -> Run:
@@ -87,14 +89,16 @@ def prepare(target, t_stop, dt=None, v_init=None, celsius=None, method=None) -> 
         raise ValueError("nothing is recorded: call .record(...) or .record_spikes() before simulate")
     n_steps = step_count(t_stop, dt)
     warn_if_rounded(t_stop, dt, n_steps)
-    return Run(model, base, layout, t_stop, dt, v_init, celsius, method, n_steps, invalid)
+    given = partial(beyond_float32, getattr(target, "wiring", None))
+    return Run(model, base, layout, t_stop, dt, v_init, celsius, method, n_steps, invalid, given)
 
 
 def checked_params(run_: Run, params=None) -> tuple:
     """(model sized for ``params``, params conformed to the target's, every traced value out
     of range): ``params`` default the target's own."""
     params = conform(run_.params if params is None else params, run_.params)
-    invalid = (run_.invalid + check_finite(params) + check_values(run_.model, run_.layout, params)
+    invalid = (run_.invalid + check_finite(params, run_.given)
+               + check_values(run_.model, run_.layout, params)
                + off_grid(run_.layout, params, run_.dt))
     return sized(run_.model, run_.layout, params, run_.dt), params, invalid
 
@@ -425,9 +429,10 @@ def _run_in_pieces(model, core, drive, dt, method, backend, record_every, chunk,
                 f.write(rec.tobytes())
             else:
                 keep.append(rec)
-            steps, sources = np.nonzero(np.asarray(raster))
-            for n, q in zip(steps, sources):
-                spikes[q].append((start + n + shift[q]) * dt_ms)
+            raster = np.asarray(raster)
+            steps, sources = np.nonzero(raster)
+            for n, q in zip(steps, sources):  # a count: the time repeated (several spikes)
+                spikes[q].extend([(start + n + shift[q]) * dt_ms] * int(raster[n, q]))
             if bar is not None:
                 bar.update(size)
     finally:

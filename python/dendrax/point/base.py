@@ -38,6 +38,12 @@ class PointNeuron:
         recordables: the states a multimeter can record (default: all of ``states``).
         weight_unit: the unit of weights onto it: "pA" (current-based), "nS"
             (conductance-based) or "mV" (voltage jumps).
+        spike_count: for a model that can fire more than once within one step (NEST's
+            aeif_cond_exp with t_ref = 0, which sends one spike event per firing), the state
+            that holds how many times each neuron fired in the step (a whole number >= 1
+            where ``update``'s flag is set); the network then delivers and records every one
+            of them (the weight times the count, the spike time repeated). None (the
+            default): at most one spike per step.
     """
 
     name: ClassVar[str]
@@ -47,6 +53,7 @@ class PointNeuron:
     states: ClassVar[tuple[str, ...]] = ()
     surrogate = None  # a dendrax.point.surrogate.Surrogate (set per population) or None
     weight_unit: ClassVar[str] = "pA"  # what a connection's weight onto it is in
+    spike_count: ClassVar[str | None] = None  # the state counting a step's spikes, if several
 
     def spike(self, x):
         """Threshold crossing, x = V - threshold (mV): a bool array, or with the
@@ -162,6 +169,10 @@ def check_point_model(model) -> None:
         except (TypeError, ValueError):
             raise ValueError(f"{label}: ranges[{k!r}] must be a Range or a (low, high) pair, "
                              f"got {r!r}") from None
+    count = getattr(cls, "spike_count", None)
+    if count is not None and count not in states:
+        raise ValueError(f"{label}: spike_count must name one of its states {list(states)} (the "
+                         f"one counting a step's spikes) or be None, got {count!r}")
     extra = sorted(set(model.recordables) - set(states))
     if extra:
         raise ValueError(f"{label}: recordables {extra} are not states {list(states)}")

@@ -29,9 +29,37 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+import jax
 import jax.numpy as jnp
 
 from ..ranges import NONNEGATIVE, POSITIVE, Range
+
+
+def bounded_power(base, exponent):
+    """``base ** exponent`` as NEST's STDP weight dependence uses ``std::pow`` (base: the
+    weight's distance from a bound over Wmax, exponent: mu_plus or mu_minus; dimensionless),
+    with the same updates and derivatives that stay finite at the bounds.
+
+    For base > 0 it is ``jnp.power``, differentiated in both arguments. For base <= 0 (the
+    weight at Wmax in the facilitation or at 0 in the depression, or a weight set beyond
+    Wmax) the slope exponent * base^(exponent - 1) is used where it is finite (exponent 1,
+    NEST's default, or above), 0 where it is not (exponent < 1 at base 0: infinite), and the
+    derivative w.r.t. the exponent is 0; a power that is not real (a negative base with a
+    fractional exponent: NaN in NEST) is 0. In each case the update the power enters clips at
+    its bound as NEST's does (fac = w/Wmax + lambda P k >= 1 for w >= Wmax, NaN failing
+    ``fac < 1`` in NEST; dep = w/Wmax - alpha lambda P k <= 0 for w <= 0), so the result
+    does not depend on the power there, and the zeros are the derivatives of the clipped
+    result where plain ``jnp.power`` inside ``jnp.where`` gives 0 * inf or 0 * NaN = NaN
+    (the double-where, safe-base pattern).
+    """
+    positive = base > 0
+    smooth = jnp.power(jnp.where(positive, base, 1.0), exponent)
+    b, e = jax.lax.stop_gradient(base), jax.lax.stop_gradient(exponent)
+    value = jnp.power(b, e)
+    slope = e * jnp.power(b, e - 1.0)
+    slope = jnp.where(positive | ~jnp.isfinite(slope), 0.0, slope)
+    edge = jnp.where(jnp.isnan(value), 0.0, value) + (base - b) * slope
+    return jnp.where(positive, smooth, edge)
 
 
 class PlasticSynapse:
@@ -73,10 +101,10 @@ class StdpSynapse(PlasticSynapse):
         wmax = p["Wmax"]
         # K-(t - d): post spikes strictly before t - d
         kminus = (s["Kminus"] + post_before) * jnp.exp(-dt / p["tau_minus"])
-        fac = w / wmax + p["lambda"] * jnp.power(1.0 - w / wmax, p["mu_plus"]) * (
+        fac = w / wmax + p["lambda"] * bounded_power(1.0 - w / wmax, p["mu_plus"]) * (
             kplus * jnp.exp((t_last - t) / p["tau_plus"]))
         w = jnp.where(post_arrival, jnp.where(fac < 1.0, fac * wmax, wmax), w)
-        dep = w / wmax - p["alpha"] * p["lambda"] * jnp.power(w / wmax, p["mu_minus"]) * kminus
+        dep = w / wmax - p["alpha"] * p["lambda"] * bounded_power(w / wmax, p["mu_minus"]) * kminus
         w = jnp.where(pre, jnp.where(dep > 0.0, dep * wmax, 0.0), w)
         kplus = jnp.where(pre, kplus * jnp.exp((t_last - t) / p["tau_plus"]) + 1.0, kplus)
         t_last = jnp.where(pre, t, t_last)

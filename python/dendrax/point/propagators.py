@@ -29,6 +29,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .forward_only import forward_only
+
 Array = Any
 
 TICS_PER_MS = 1000.0  # NEST's default resolution of its clock (tics_per_ms)
@@ -226,7 +228,7 @@ def rkf45_step(f: Callable, y, h):
 
 def rkf45_evolve(f: Callable, y: tuple, h_int, t_end: float, *, eps_abs: float, eps_rel: float,
                  a_y: float, a_dydt: float, aux=None, f_aux: Callable | None = None,
-                 after_substep: Callable | None = None):
+                 after_substep: Callable | None = None, model: str = ""):
     """Advance y over [0, t_end] as NEST's ``while ( t < B_.step_ ) gsl_odeiv_evolve_apply(...)``.
 
     Each iteration is one attempt of GSL's evolve_apply (per neuron, vectorised):
@@ -247,7 +249,9 @@ def rkf45_evolve(f: Callable, y: tuple, h_int, t_end: float, *, eps_abs: float, 
 
     Returns (y, h_int, aux): the carried step size as NEST's ``B_.IntegrationStep_``.
     Implemented with ``lax.while_loop`` (runs until every neuron reached t_end): exact in the
-    forward pass but not reverse-mode differentiable. A neuron whose step would need more
+    forward pass, differentiable in forward mode but not in reverse mode, which raises an
+    error naming ``model`` (the point model's name) and the alternatives
+    (``forward_only``) instead of JAX's about the loop. A neuron whose step would need more
     than ``MAX_SUBSTEPS`` substeps (a runaway, or a tolerance no float reaches) gets NaN
     states rather than hanging the run: its recorded traces are NaN (the run warns of
     them) and it fires no more.
@@ -293,6 +297,7 @@ def rkf45_evolve(f: Callable, y: tuple, h_int, t_end: float, *, eps_abs: float, 
         return t, h, yy_acc, aa, n + 1
 
     t, h_int, y, aux, _ = jax.lax.while_loop(cond, body, (t0, h_int, tuple(y), aux, 0))
+    t, h_int, y, aux = forward_only((t, h_int, y, aux), model)
     unfinished = t < t_end_a
     return tuple(jnp.where(unfinished, jnp.nan, yi) for yi in y), h_int, aux
 

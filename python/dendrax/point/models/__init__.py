@@ -41,8 +41,11 @@ in forward mode only.
 
 Not expressible in this API (and so not modelled): iaf_psc_exp's stochastic threshold
 (rho, delta) and its second current port (receptor 1, filtered current input); NEST's
-ignore_and_spike mode; aeif_cond_exp can fire more than once in one step when t_ref = 0 (the
-update's flag says it fired; its state "n_spikes" says how often).
+ignore_and_spike mode.
+
+aeif_cond_exp can fire more than once in one step when t_ref = 0, as NEST's: the update's flag
+says it fired, its state "n_spikes" how often (``PointNeuron.spike_count``), and a network
+delivers and records each spike. The other models fire at most once per step, as NEST's.
 """
 
 from __future__ import annotations

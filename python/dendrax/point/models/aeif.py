@@ -35,11 +35,13 @@ class AeifCondExp(NoRecordInternals, PointNeuron):
     Units: mV, ms, pF, pA, nS; weights nS; a in nS, b in pA. The state "h_int" is the
     integrator's step (ms). With t_ref = 0 (the default) the neuron can fire more than once in
     a step, as NEST's (which sends one spike event each time): the returned spike flag says it
-    fired at least once, the state "n_spikes" how often.
+    fired at least once, the state "n_spikes" how often (``spike_count``), and a network
+    delivers and records every one of those spikes, as NEST does.
     """
 
     name = "aeif_cond_exp"
     weight_unit = "nS"
+    spike_count = "n_spikes"
     params = {"C_m": 281.0, "Delta_T": 2.0, "E_L": -70.6, "E_ex": 0.0, "E_in": -85.0,
               "I_e": 0.0, "V_m": -70.6, "V_peak": 0.0, "V_reset": -60.0, "V_th": -50.4,
               "a": 4.0, "b": 80.5, "g_L": 30.0, "g_ex": 0.0, "g_in": 0.0, "gsl_error_tol": 1e-6,

@@ -107,7 +107,7 @@ class HhPscAlpha(NoRecordInternals, PointNeuron):
         u_old = states["V_m"]
         y, h_int, _ = rkf45_evolve(f, tuple(states[k] for k in names), states["h_int"], dt,
                                    eps_abs=self.eps_abs, eps_rel=self.eps_rel, a_y=1.0,
-                                   a_dydt=0.0)
+                                   a_dydt=0.0, model=self.name)
         new = dict(zip(names, y))
         new["dI_syn_ex"] = new["dI_syn_ex"] + inputs["ex"] * (1.0 * E / tau_ex)
         new["dI_syn_in"] = new["dI_syn_in"] + inputs["in"] * (1.0 * E / tau_in)

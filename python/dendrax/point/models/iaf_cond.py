@@ -4,11 +4,12 @@ solver: iaf_cond_exp, iaf_cond_alpha, iaf_cond_beta (conventions: ``dendrax.poin
 from __future__ import annotations
 
 
+import jax
 import jax.numpy as jnp
 
 from ...ranges import NONNEGATIVE, POSITIVE
 from ..base import PointNeuron
-from ..propagators import refractory_steps, rkf45_evolve
+from ..propagators import _SERIES, _with_derivatives_of, refractory_steps, rkf45_evolve
 from .common import E, NoRecordInternals, is_spike, state, when, zeros
 
 
@@ -71,7 +72,7 @@ class IafCondExp(NoRecordInternals, PointNeuron):
         y = (states["V_m"], states["g_ex"], states["g_in"])
         (v, g_ex, g_in), h_int, _ = rkf45_evolve(
             f, y, states["h_int"], dt, eps_abs=self.eps_abs, eps_rel=self.eps_rel, a_y=1.0,
-            a_dydt=0.0)
+            a_dydt=0.0, model=self.name)
         g_ex = g_ex + inputs["ex"]
         g_in = g_in - inputs["in"]
         v = jnp.where(refr, p["V_reset"], v)
@@ -85,16 +86,26 @@ class IafCondExp(NoRecordInternals, PointNeuron):
 
 def beta_normalization(tau_rise, tau_decay):
     r"""The jump of dg/dt per unit weight that makes a dual-exponential conductance peak at
-    1 nS per nS of weight (NEST's ``beta_normalization_factor``, libnestutil; Rotter &
-    Diesmann 1999; Roth & van Rossum 2010).
+    1 nS per nS of weight (1/ms; taus in ms): NEST's ``beta_normalization_factor``
+    (libnestutil; Rotter & Diesmann 1999; Roth & van Rossum 2010), its values to rounding,
+    differentiated as ``beta_peak_factor`` (the same function, smooth through equal taus).
 
     For dx/dt = -x/tau_decay, dg/dt = x - g/tau_rise and x(0) = c, g(0) = 0:
     g(t) = c / (1/tau_rise - 1/tau_decay) (e^{-t/tau_decay} - e^{-t/tau_rise}), with its
     peak at t* = tau_decay tau_rise ln(tau_decay/tau_rise) / (tau_decay - tau_rise), so
     c = (1/tau_rise - 1/tau_decay) / (e^{-t*/tau_decay} - e^{-t*/tau_rise}). Where the taus
     are equal (|tau_decay - tau_rise| or the peak difference below machine epsilon, as NEST
-    tests it) the alpha function's e / tau_decay.
+    tests it) the alpha function's e / tau_decay. NEST's branches are not differentiable
+    through equality (the alpha branch ignores tau_rise, the regular one cancels
+    catastrophically next to it), hence the derivatives of ``beta_peak_factor``.
     """
+    return _with_derivatives_of(_nest_beta_normalization(tau_rise, tau_decay),
+                                beta_peak_factor(tau_rise, tau_decay))
+
+
+def _nest_beta_normalization(tau_rise, tau_decay):
+    """NEST's ``beta_normalization_factor`` (1/ms), as NEST evaluates it (its branches and
+    rounding; ``beta_normalization`` documents it), made finite where a branch is not taken."""
     f = jnp.result_type(float)
     tau_rise, tau_decay = jnp.asarray(tau_rise, f), jnp.asarray(tau_decay, f)
     eps = jnp.finfo(f).eps
@@ -107,6 +118,44 @@ def beta_normalization(tau_rise, tau_decay):
     alpha = jnp.abs(peak) < eps
     peak_safe = jnp.where(alpha, 1.0, peak)
     return jnp.where(alpha, E / tau_decay, (1.0 / tau_rise - 1.0 / tau_decay) / peak_safe)
+
+
+# Taylor coefficients of L(v) = log1p(v) / v: 1 - v/2 + v^2/3 - ..., to v^19 (error below
+# 0.1^20 / 21 where it is used, |v| < _SERIES = 0.1)
+_LOG1P_RATIO = [(-1.0) ** k / (k + 1.0) for k in range(20)]
+
+
+def beta_peak_factor(tau_rise, tau_decay):
+    r"""The normalisation of ``beta_normalization`` (1/ms; taus in ms), written so that its
+    values and derivatives are smooth through tau_rise = tau_decay and accurate near it.
+
+    With u = tau_decay / tau_rise the peak time is t* = tau_decay ln(u) / (u - 1) and
+    e^{-t*/tau_rise} = e^{-t*/tau_decay} / u, so the peak of
+    (e^{-t/tau_decay} - e^{-t/tau_rise}) / (1/tau_rise - 1/tau_decay) is
+    tau_rise e^{-L}, L = ln(u) / (u - 1), and
+
+    .. math:: c = e^{L} / \tau_{rise},
+
+    with L = log1p(v) / v, v = u - 1 = (tau_decay - tau_rise) / tau_rise, by its Taylor
+    series for |v| < 0.1 (L = 1 at v = 0: the alpha function's e / tau, and
+    dc/dtau_rise = dc/dtau_decay = -e / (2 tau^2) at equal taus), ln(u) / v elsewhere.
+    Agrees with NEST's closed form to a few ulp where that is accurate (taus well apart).
+    An infinite tau (a conductance held constant) takes NEST's value (0 for both infinite:
+    no jump), not differentiated.
+    """
+    f = jnp.result_type(float)
+    tau_rise, tau_decay = jnp.asarray(tau_rise, f), jnp.asarray(tau_decay, f)
+    finite = jnp.isfinite(tau_rise) & jnp.isfinite(tau_decay)
+    held = jax.lax.stop_gradient(_nest_beta_normalization(tau_rise, tau_decay))
+    tau_rise, tau_decay = jnp.where(finite, tau_rise, 1.0), jnp.where(finite, tau_decay, 1.0)
+    v = (tau_decay - tau_rise) / tau_rise
+    near = jnp.abs(v) < _SERIES
+    v_near = jnp.where(near, v, 0.0)
+    series = jnp.zeros_like(v_near)
+    for c in reversed(_LOG1P_RATIO):
+        series = series * v_near + c
+    closed = jnp.log(jnp.where(near, 2.0, tau_decay / tau_rise)) / jnp.where(near, 1.0, v)
+    return jnp.where(finite, jnp.exp(jnp.where(near, series, closed)) / tau_rise, held)
 
 
 class _IafCondDual(NoRecordInternals, PointNeuron):
@@ -158,7 +207,7 @@ class _IafCondDual(NoRecordInternals, PointNeuron):
         names = ("V_m", "dg_ex", "g_ex", "dg_in", "g_in")
         y, h_int, _ = rkf45_evolve(f, tuple(states[k] for k in names), states["h_int"], dt,
                                    eps_abs=self.eps_abs, eps_rel=self.eps_rel, a_y=1.0,
-                                   a_dydt=0.0)
+                                   a_dydt=0.0, model=self.name)
         new = dict(zip(names, y))
         v = jnp.where(refr, p["V_reset"], new["V_m"])
         spike = when(self.spike(v - p["V_th"]), ~refr)

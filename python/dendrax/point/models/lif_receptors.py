@@ -9,7 +9,7 @@ import jax.numpy as jnp
 from ...ranges import NONNEGATIVE, POSITIVE
 from ..base import PointNeuron
 from ..propagators import psc_exp_p21, refractory_steps
-from .iaf_cond import beta_normalization
+from .iaf_cond import beta_peak_factor
 from .common import NoRecordInternals, exp_euler, is_spike, state, when, zeros
 
 
@@ -43,10 +43,12 @@ class LifAmpaNmda(NoRecordInternals, PointNeuron):
         B(V) = 1 / (1 + [Mg] e^{-\gamma_{Mg} V} / K_{Mg})  \quad (``mg_block``)
 
     An excitatory spike (weight w > 0, nS) adds w to g_AMPA (an exponential conductance of
-    peak w) and ``NMDA_ratio`` w c to x_NMDA, c = ``beta_normalization(tau_rise_NMDA,
-    tau_decay_NMDA)``, so that g_NMDA(t) = NMDA_ratio w c (e^{-t/tau_decay} - e^{-t/tau_rise})
-    / (1/tau_rise - 1/tau_decay) peaks at NMDA_ratio w (before the block; the alpha function
-    when the taus are equal); an inhibitory one (w < 0) adds |w| to g_GABA_A.
+    peak w) and ``NMDA_ratio`` w c to x_NMDA, c = ``beta_peak_factor(tau_rise_NMDA,
+    tau_decay_NMDA)`` (NEST's beta normalisation, written smooth through equal taus), so
+    that g_NMDA(t) = NMDA_ratio w c (e^{-t/tau_decay} - e^{-t/tau_rise}) / (1/tau_rise -
+    1/tau_decay) peaks at NMDA_ratio w (before the block; the alpha function when the taus
+    are equal, with values and gradients continuous through equality); an inhibitory one
+    (w < 0) adds |w| to g_GABA_A.
 
     Per step, from t to t + h:
 
@@ -125,7 +127,7 @@ class LifAmpaNmda(NoRecordInternals, PointNeuron):
         g_g = states["g_GABA_A"] * jnp.exp(-h / p["tau_GABA_A"]) + w_in
         x = states["x_NMDA"]
         g_n = states["g_NMDA"] * jnp.exp(-h / tau_r) + x * psc_exp_p21(tau_r, tau_d, 1.0, h)
-        x = x * jnp.exp(-h / tau_d) + p["NMDA_ratio"] * w_ex * beta_normalization(tau_r, tau_d)
+        x = x * jnp.exp(-h / tau_d) + p["NMDA_ratio"] * w_ex * beta_peak_factor(tau_r, tau_d)
 
         # 2. membrane: exponential Rosenbrock-Euler with the conductances of this step
         v = states["V_m"]
