@@ -455,6 +455,34 @@ def test_reverse_mode_through_a_gsl_model_names_it_and_forward_mode_works():
     assert fd > 0 and float(jax.grad(mean_out)(50.0)) == pytest.approx(fd, rel=1e-6)
 
 
+def test_reverse_mode_through_weights_from_a_neuron_firing_several_times_a_step():
+    """An aeif_cond_exp (t_ref = 0: several spikes in some steps at dt 1 ms) driving an
+    iaf_psc_alpha: the gradient of the target's mean V_m w.r.t. the weight is central
+    differences' (the extra spikes were delivered in a while_loop: reverse mode failed for
+    every network holding an aeif population)."""
+    net = dx.Network()
+    a = net.population("aeif_cond_exp", 1, I_e=20000.0, t_ref=0.0, name="a")
+    out = net.population("iaf_psc_alpha", 1, name="out")
+    net.connect(a, out, weight=5.0, delay=1.0)
+    net.record("V_m", out)
+    net.record_spikes(a)
+    net.record_spikes(out)
+    base = net.params
+
+    def mean_v(w):
+        p = jax.tree_util.tree_map(lambda x: x, base)
+        p["synapses"]["static"] = {**p["synapses"]["static"], "weight": jnp.stack([w])}
+        return jnp.mean(dx.simulate(net, 30.0, 1.0, params=p).traces[0])
+
+    spikes = dx.simulate(net, 30.0, 1.0).spikes
+    times = np.asarray(spikes[0])
+    assert times.size > np.unique(times).size  # several spikes in some step
+    assert len(spikes[1]) == 0  # the target stays below threshold: V_m is smooth in w
+    h = 1e-4
+    fd = (float(mean_v(5.0 + h)) - float(mean_v(5.0 - h))) / (2 * h)
+    assert fd > 0 and float(jax.grad(mean_v)(5.0)) == pytest.approx(fd, rel=1e-6)
+
+
 def test_traced_generator_times_off_the_grid_give_nan():
     """A generator's start/stop and a noise_generator's dt traced off the step grid cannot
     raise as concrete ones do: the run is NaN (it ran rounded)."""

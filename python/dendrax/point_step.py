@@ -147,19 +147,13 @@ def extra_spikes(model: Model, extra_ring, rows, source, dtype):
 def _deliver_extra(model: Model, core, mat, inbuf, extra, n):
     """The input buffer with the spikes beyond the first (``extra`` [M], of the neurons
     ``Model.multi_points``, sent in this ring row) delivered over the static connections
-    too: one more event-driven delivery per extra spike (in the steps where some neuron
-    fired more than once; none in the others), each with its connection's weight."""
+    too: one delivery of each connection's weight times its source's extra spikes (linear
+    in the weights: reverse mode differentiates it, as the first spike's delivery)."""
     csr = core["static_csr"]
     where = model.source_nodes.shape[0] + model.multi_points
-    most = jnp.max(extra)
-
-    def deliver_level(level_inbuf):  # the sources with more than ``level`` extra spikes
-        level, buf = level_inbuf
-        fired = jnp.zeros(model.n_sources, bool).at[where].set(extra > level)
-        return level + 1, deliver(buf, fired, csr["ptr"], csr["target"], mat["events_delay"],
-                                  mat["events_weight"], n)
-
-    return lax.while_loop(lambda c: c[0] < most, deliver_level, (jnp.int32(0), inbuf))[1]
+    count = jnp.zeros(model.n_sources, mat["events_weight"].dtype).at[where].set(extra)
+    return deliver(inbuf, count > 0, csr["ptr"], csr["target"], mat["events_delay"],
+                   mat["events_weight"] * count[mat["events_source"]], n)
 
 
 def plastic_multi_slots(model: Model) -> np.ndarray:

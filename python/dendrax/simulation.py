@@ -566,6 +566,10 @@ def step_function(model: Model, core, dt, *, method: str = "backward_euler",
         conn = core["static_csr"]["conn"]
         mat["events_weight"] = core["static"]["weight"][conn]
         mat["events_delay"] = mat["static_steps"][conn] - 1
+        if model.multi_points.size:  # each connection's source, for the extra spikes
+            ptr = core["static_csr"]["ptr"]
+            mat["events_source"] = jnp.searchsorted(
+                ptr, jnp.arange(conn.shape[0]), side="right").astype(jnp.int32) - 1
         too_long |= jnp.any(mat["events_delay"] >= model.inbuf_size)
     mat["ring_offset"], mat["record"] = ring_offset, record
     return jax.checkpoint(partial(_step, model, core, mat, dt, k, backend), prevent_cse=False,
