@@ -320,7 +320,7 @@ def synapse_spec(mech="Exp2Synx"):
 # NEURON's finite-difference di/dv is exact) and with its Mg block; q10 through celsius
 ION_SYNAPSES = [({"tau1": 2.0, "tau2": 50.0, "fca": 0.2, "q10": 1.5}, 0.02),
                 ({"tau1": 1.0, "tau2": 30.0, "fca": 0.5, "q10": 2.0}, 0.01)]
-ION_RECORDS = ("v", "cai", "ica", "eca", "nmdacax.ica", "nmdacax.g")
+ION_RECORDS = ("v", "cai", "ica", "eca", "nmdacax[0].ica", "nmdacax[0].g")  # syns[0]
 ION_RUNS = [(mode, mg) for mode in ("cc", "cn") for mg in (0.0, 1.0)]
 GEOMETRY_RECORDS = ("v", "ppgeomx.a", "ppgeomx.d")
 
@@ -452,12 +452,12 @@ def test_exp2syn_like_matches_neuron(reference):
         cell.synapse("Exp2Synx", cell.soma(0.5), spike_times=SYN_TIMES, weight=w, **p)
     cell.record("v")
     for q in SYNAPSE_RECORDS["Exp2Synx"]:
-        cell.record(f"Exp2Synx.{q}")
+        cell.record(f"Exp2Synx[0].{q}")  # NEURON records the first, syns[0]
     res = dx.simulate(cell, T_STOP, DT, v_init=V_INIT, celsius=CELSIUS)
     ref = reference["Exp2Synx:events"]
     out = np.asarray(res.traces)
     assert np.ptp(ref[0]) > 1.0
-    compare("Exp2Synx:events", out, ref, [f"Exp2Synx.{q}" for q in SYNAPSE_RECORDS["Exp2Synx"]])
+    compare("Exp2Synx:events", out, ref, [f"Exp2Synx[0].{q}" for q in SYNAPSE_RECORDS["Exp2Synx"]])
     # and the built-in Exp2Syn gives the same
     cell2 = dx.Cell.from_sections([{"length": LENGTH, "diam": DIAM, "parent": -1, "region": "soma"}])
     cell2.insert("pas")
@@ -480,16 +480,16 @@ def test_a_synapse_records_its_own_range_conductance(reference):
     for p, w in SYNAPSE_PARAMS["nmdax"]:
         cell.synapse("nmdax", cell.soma(0.5), spike_times=SYN_TIMES, weight=w, **p)
     cell.record("v")
-    labels = [f"nmdax.{q}" for q in SYNAPSE_RECORDS["nmdax"]]
+    labels = [f"nmdax[0].{q}" for q in SYNAPSE_RECORDS["nmdax"]]  # NEURON's syns[0]
     for lab in labels:
         cell.record(lab)
     res = dx.simulate(cell, T_STOP, DT, v_init=V_INIT, celsius=CELSIUS)
     ref = reference["nmdax:events"]
     out = np.asarray(res.traces)
     compare("nmdax:events", out, ref, labels)
-    assert res.units[labels.index("nmdax.g") + 1] == "uS"
-    g = ref[1 + labels.index("nmdax.g")]
-    assert g.max() > 1e-4 and np.ptp(ref[1 + labels.index("nmdax.block")]) > 0.01
+    assert res.units[labels.index("nmdax[0].g") + 1] == "uS"
+    g = ref[1 + labels.index("nmdax[0].g")]
+    assert g.max() > 1e-4 and np.ptp(ref[1 + labels.index("nmdax[0].block")]) > 0.01
 
 
 def _one_compartment():
@@ -535,7 +535,7 @@ def test_a_synapse_carrying_calcium_matches_neuron(reference):
         # sees it
         assert ref[0].max() > -10.0 and ref[1].max() > 100 * ref[1][0]
         assert np.ptp(ref[3]) > 50.0 and ref[4].min() < -1e-3
-        assert res.units[ION_RECORDS.index("nmdacax.ica")] == "nA"
+        assert res.units[ION_RECORDS.index("nmdacax[0].ica")] == "nA"
 
 
 def test_a_point_process_reading_its_segment_matches_neuron(reference):

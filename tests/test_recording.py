@@ -98,7 +98,7 @@ def test_network_recordings_in_pieces():
                 delay=2.0)
     net.record_spikes()
     net.record("v", [net.cell(i).soma(0.5) for i in range(3)])
-    net.record("Exp2Syn.i", net.cell(1).section(1)(0.5))
+    net.record("Exp2Syn[1].i", net.cell(1).section(1)(0.5))
     net.record("v", net.cell(1).segments(), reduce="max")
     one = dx.simulate(net, T_STOP, DT)
     pieces = dx.simulate(net, T_STOP, DT, chunk=250)

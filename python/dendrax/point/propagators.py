@@ -107,24 +107,24 @@ def _p32(tau_syn, tau_m, c_m, h):
     # tau_m == tau_syn (NEST's singular branch depends on tau_m alone, and its regular one
     # cancels near it): P32 = h / C_m exp(-h/tau_m) g(h delta), delta = 1/tau_syn - 1/tau_m
     smooth = h / c_m * exp_h_tau * _series_or(h * (1.0 / tau_syn - 1.0 / tau_m), _G)
-    p32 = _with_derivatives_of(p32, smooth)
+    p32 = with_derivatives_of(p32, smooth)
     return p32, exp_h_tau_syn, exp_h_tau, beta, gamma, expm1_h_tau
 
 
 # Taylor coefficients of g(x) = (1 - exp(-x)) / x and q(x) = (expm1(x) - x) / x^2, and the
-# functions themselves (for |x| >= _SERIES, where they do not cancel much)
+# functions themselves (for |x| >= SERIES_BELOW, where they do not cancel much)
 _G = ([(-1.0) ** k / np.prod(np.arange(1.0, k + 2.0)) for k in range(12)],
       lambda x: -jnp.expm1(-x) / x)
 _Q = ([1.0 / np.prod(np.arange(1.0, k + 3.0)) for k in range(12)],
       lambda x: (jnp.expm1(x) - x) / (x * x))
-_SERIES = 0.1  # |x| below which the series (to x^11: error < 1e-19) is used
+SERIES_BELOW = 0.1  # |x| below which the series (to x^11: error < 1e-19) is used
 
 
 def _series_or(x, fn):
     """fn = (coefficients, closed form) at x: the series near 0, the closed form elsewhere,
     with finite derivatives on both sides."""
     coefficients, closed = fn
-    near = jnp.abs(x) < _SERIES
+    near = jnp.abs(x) < SERIES_BELOW
     xs = jnp.where(near, x, 0.0)
     series = jnp.zeros_like(xs)
     for c in reversed(coefficients):
@@ -132,7 +132,7 @@ def _series_or(x, fn):
     return jnp.where(near, series, closed(jnp.where(near, 1.0, x)))
 
 
-def _with_derivatives_of(value, smooth):
+def with_derivatives_of(value, smooth):
     """``value`` (NEST's numbers), differentiated as ``smooth`` (the same function)."""
     return jax.lax.stop_gradient(value) + (smooth - jax.lax.stop_gradient(smooth))
 
@@ -171,7 +171,7 @@ def psc_alpha_p31_p32(tau_syn, tau_m, c_m, h):
     f = jnp.result_type(float)
     tau_syn, tau_m, c_m = (jnp.asarray(x, dtype=f) for x in (tau_syn, tau_m, c_m))
     smooth = h * h / c_m * exp_h_tau_syn * _series_or(h * (1.0 / tau_syn - 1.0 / tau_m), _Q)
-    return _with_derivatives_of(jnp.where(h_min_ok, p31_regular, p31_singular), smooth), p32
+    return with_derivatives_of(jnp.where(h_min_ok, p31_regular, p31_singular), smooth), p32
 
 
 # ---------------------------------------------------------------------------------------------

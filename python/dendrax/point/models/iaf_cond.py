@@ -9,7 +9,7 @@ import jax.numpy as jnp
 
 from ...ranges import NONNEGATIVE, POSITIVE
 from ..base import PointNeuron
-from ..propagators import _SERIES, _with_derivatives_of, refractory_steps, rkf45_evolve
+from ..propagators import SERIES_BELOW, with_derivatives_of, refractory_steps, rkf45_evolve
 from .common import E, NoRecordInternals, is_spike, state, when, zeros
 
 
@@ -99,7 +99,7 @@ def beta_normalization(tau_rise, tau_decay):
     through equality (the alpha branch ignores tau_rise, the regular one cancels
     catastrophically next to it), hence the derivatives of ``beta_peak_factor``.
     """
-    return _with_derivatives_of(_nest_beta_normalization(tau_rise, tau_decay),
+    return with_derivatives_of(_nest_beta_normalization(tau_rise, tau_decay),
                                 beta_peak_factor(tau_rise, tau_decay))
 
 
@@ -121,7 +121,7 @@ def _nest_beta_normalization(tau_rise, tau_decay):
 
 
 # Taylor coefficients of L(v) = log1p(v) / v: 1 - v/2 + v^2/3 - ..., to v^19 (error below
-# 0.1^20 / 21 where it is used, |v| < _SERIES = 0.1)
+# 0.1^20 / 21 where it is used, |v| < SERIES_BELOW = 0.1)
 _LOG1P_RATIO = [(-1.0) ** k / (k + 1.0) for k in range(20)]
 
 
@@ -149,7 +149,7 @@ def beta_peak_factor(tau_rise, tau_decay):
     held = jax.lax.stop_gradient(_nest_beta_normalization(tau_rise, tau_decay))
     tau_rise, tau_decay = jnp.where(finite, tau_rise, 1.0), jnp.where(finite, tau_decay, 1.0)
     v = (tau_decay - tau_rise) / tau_rise
-    near = jnp.abs(v) < _SERIES
+    near = jnp.abs(v) < SERIES_BELOW
     v_near = jnp.where(near, v, 0.0)
     series = jnp.zeros_like(v_near)
     for c in reversed(_LOG1P_RATIO):
