@@ -130,6 +130,51 @@ def test_delays_round_to_steps_as_nests(dt, delay):
     np.testing.assert_allclose(_relayed("dendrax", dt, delay), nest_times, atol=1e-9)
 
 
+def _repeated(simulator, weight):
+    """Two spike_generators (1 and 2 ms; 1 ms) into one parrot_neuron with ``weight``, the
+    parrot into an iaf_psc_delta that never fires: the parrot's spikes and the target's
+    peak V_m - E_L."""
+    if simulator == "nest":
+        nest.ResetKernel()
+        nest.set(resolution=DT, print_time=False)
+        nest.verbosity = nest.VerbosityLevel.ERROR
+        gens = [nest.Create("spike_generator", params={"spike_times": t})
+                for t in ([1.0, 2.0], [1.0])]
+        parrot = nest.Create("parrot_neuron")
+        post = nest.Create("iaf_psc_delta", params={"V_th": 1e9})
+        for g in gens:
+            nest.Connect(g, parrot, syn_spec={"weight": weight, "delay": 1.0})
+        nest.Connect(parrot, post, syn_spec={"weight": 1.0, "delay": 1.0})
+        rec = nest.Create("spike_recorder")
+        meter = nest.Create("multimeter", params={"record_from": ["V_m"], "interval": DT})
+        nest.Connect(parrot, rec)
+        nest.Connect(meter, post)
+        nest.Simulate(5.0)
+        return np.asarray(rec.get("events")["times"]), max(meter.get("events")["V_m"]) + 70.0
+    net = dx.Network()
+    gens = [net.population("spike_generator", 1, spike_times=t) for t in ([1.0, 2.0], [1.0])]
+    parrot = net.population("parrot_neuron", 1)
+    post = net.population("iaf_psc_delta", 1, V_th=1e9)
+    for g in gens:
+        net.connect(g, parrot, weight=weight, delay=1.0)
+    net.connect(parrot, post, weight=1.0, delay=1.0)
+    net.record_spikes(parrot).record("V_m", post)
+    res = dx.simulate(net, 5.0, DT)
+    return np.asarray(res.spikes[0]), float(np.max(np.asarray(res.traces))) + 70.0
+
+
+@pytest.mark.parametrize("weight", [1.0, 2.5, -1.0, 0.0])
+def test_a_parrot_repeats_every_spike_whatever_the_weight(weight):
+    """NEST's parrot_neuron ignores the weights onto it and repeats each spike, several
+    arriving in one step with their multiplicity: two at 2 ms, one at 3 ms, and its target
+    gets both (V_m peak 2.81 mV, not the 1.41 of one spike)."""
+    nest_times, nest_peak = _repeated("nest", weight)
+    np.testing.assert_allclose(nest_times, [2.0, 2.0, 3.0])
+    times, peak = _repeated("dendrax", weight)
+    np.testing.assert_allclose(times, nest_times, atol=1e-9)
+    assert abs(peak - nest_peak) < 1e-12, (peak, nest_peak)
+
+
 def _driven(simulator, model, params, delay):
     """A current device with its default start (0) into one iaf_psc_alpha: (t, V_m)."""
     if simulator == "nest":

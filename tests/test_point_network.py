@@ -112,6 +112,29 @@ def test_poisson_generator_rates_and_independence():
     assert np.array_equal(tr, again)
 
 
+def test_a_parrot_relays_every_poisson_spike():
+    """A poisson_generator's draws of several spikes in one step reach a parrot_neuron as
+    that many spikes and leave it as that many (NEST's multiplicity), whatever the weight
+    onto it: at 5 kHz and dt 0.1 ms (mean 0.5 per step) a parrot relaying one spike per
+    step would pass 1 - exp(-0.5) = 79% of them."""
+    net = dx.Network()
+    noise = net.population("poisson_generator", 1, rate=5000.0)
+    parrots = net.population("parrot_neuron", 100)
+    pop = net.population(Counter, 100)
+    net.connect(noise, parrots, weight=0.3, delay=1.0)
+    net.connect(parrots, pop, one_to_one=True, weight=1.0, delay=1.0)
+    net.record("V_m", pop).record_spikes(parrots)
+    res = dx.simulate(net, 202.0, DT)
+    counts = np.asarray(res.traces)[:, -1]  # spikes received per target
+    expected = 5000.0 * 0.2  # drawn for 200 ms: read 1 ms later by the parrot, 1 ms on
+    assert abs(counts.mean() - expected) < 4 * np.sqrt(expected / counts.size), counts.mean()
+    assert abs(counts.var() / expected - 1.0) < 0.3  # Poisson: variance = mean
+    # each spike recorded as NEST's: those at t <= 201 ms reached the counters by the end
+    relayed = np.array([np.sum(s <= 201.0 + 1e-9) for s in res.spikes])
+    assert np.array_equal(relayed, counts), (relayed[:5], counts[:5])
+    assert res.raster.dtype == np.int32 and int(res.raster.max()) >= 2
+
+
 def test_point_neurons_drive_cells_as_spike_sources_do():
     """A point neuron's spikes reach an Exp2Syn on a cell exactly as the same spike times
     from a spike source do (that path is compared with NEURON in test_network_neuron.py)."""
@@ -878,23 +901,27 @@ def test_connections_made_after_recording_a_plastic_kind_warn():
     assert len(net.wiring.point_recordings) == 2  # the first block's two connections
 
 
-def test_a_parrot_both_plastic_target_and_relay_warns():
-    """A parrot that a plastic connection targets and other inputs reach counts their
-    spikes of one step as one post spike (documented); connecting so says it. The usual
-    relay (generator -> parrot -> plastic -> neuron) does not."""
-    net = dx.Network()
-    gen = net.population("spike_generator", 1, spike_times=[1.0])
-    relay = net.population("parrot_neuron", 1)
-    post = net.population("iaf_psc_alpha", 1)
+def test_a_parrot_relaying_several_spikes_of_one_step_to_a_plastic_connection_warns():
+    """A parrot that several spikes reach in one step sends them all (NEST's multiplicity)
+    but a plastic rule takes them as one: the run says so. The usual relay (one spike per
+    step: generator -> parrot -> plastic -> neuron) does not."""
+    def run(times):
+        net = dx.Network()
+        gens = [net.population("spike_generator", 1, spike_times=t) for t in times]
+        relay = net.population("parrot_neuron", 1)
+        post = net.population("iaf_psc_alpha", 1)
+        for g in gens:
+            net.connect(g, relay, weight=1.0)
+        net.connect(relay, post, "stdp_synapse", weight=1.0)
+        net.record_spikes(relay)
+        dx.simulate(net, 3.0, DT)
+        jax.effects_barrier()
+
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        net.connect(gen, relay, weight=1.0)
-        net.connect(relay, post, "stdp_synapse", weight=1.0)
-    target = net.population("parrot_neuron", 1)
-    net.connect(relay, target, "stdp_synapse", weight=1.0)
-    with pytest.warns(UserWarning, match="a parrot_neuron that is a plastic connection's target "
-                                         "also gets other inputs"):
-        net.connect(gen, target, weight=1.0)
+        run([[1.0], [1.5]])
+    with pytest.warns(RuntimeWarning, match="a parrot_neuron that several spikes reached"):
+        run([[1.0], [1.0]])
 
 
 def test_resuming_with_longer_delays_says_the_delays_are_kept():

@@ -353,6 +353,15 @@ class Model:
         return np.concatenate(ranges).astype(np.int32) if ranges else _empty()
 
     @cached_property
+    def spike_counters(self) -> np.ndarray:
+        """bool [n_points]: the point neurons whose input is the number of spikes reaching
+        them, not their weights (``weight_unit`` "1": NEST's parrot_neuron)."""
+        out = np.zeros(self.n_points, bool)
+        for p in self.points:
+            out[p.start:p.start + p.size] = getattr(p.model, "weight_unit", None) == "1"
+        return out
+
+    @cached_property
     def multi_slot(self) -> np.ndarray:
         """int32 [n_sources]: each ring source's index in ``multi_points``, or -1."""
         slot = np.full(self.n_sources, -1, np.int32)

@@ -274,7 +274,6 @@ class Network:
                                   weight, delay, threshold, params, rule, p, key)
         if block.post_cell is not None:  # point neurons onto cells' synapses
             self._keep_post_ends(block.post_cell, block.post_section, block.post_x)
-        self._warn_parrot_targets(block)
         if any(r[0] == block.synapse for r in self.wiring.point_recordings):
             warnings.warn(f"these {block.synapse} connections are not among those recorded: "
                           f"net.record(name, {block.synapse!r}) records the connections made "
@@ -282,27 +281,6 @@ class Network:
         self.wiring.blocks.append(block)
         self._revision += 1
         return self
-
-    def _warn_parrot_targets(self, block) -> None:
-        """A parrot that is a plastic connection's target and gets other inputs too counts
-        inputs of one step as one post spike, where NEST counts each (docs/point_neurons.md)."""
-        from .point.plasticity import PLASTIC
-
-        if block.post_neuron is None:
-            return
-        parrots = np.zeros(sum(p.size for p in self.wiring.populations), bool)
-        for p in self.wiring.populations:
-            if p.model.name == "parrot_neuron":
-                parrots[p.offset:p.offset + p.size] = True
-        mine = np.unique(block.post_neuron[parrots[block.post_neuron]])
-        for other in self.wiring.blocks:
-            if mine.size and other.post_neuron is not None and \
-                    (block.synapse in PLASTIC or other.synapse in PLASTIC) and \
-                    np.intersect1d(mine, other.post_neuron).size:
-                warnings.warn("a parrot_neuron that is a plastic connection's target also gets "
-                              "other inputs: spikes reaching it in one step count as one post "
-                              "spike for its STDP, where NEST counts each", stacklevel=4)
-                return
 
     # --- connections ------------------------------------------------------------
     def connect(self, pre, post, synapse: str = "static", *, weight=None, delay=None,

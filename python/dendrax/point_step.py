@@ -51,7 +51,7 @@ def update_points(model: Model, core, mat, dt, carry, ring, n, spike_history, ro
                 bits = bits + jnp.where(k >= 0, h - lax.stop_gradient(h), 0.0)
             # split by the weight's sign, not the product's: where no spike arrived the
             # product is 0 but carries the surrogate's gradient
-            w = weight[st.ring_conn]
+            w = delivered_weight(model, weight[st.ring_conn], st.ring_target)
             x = w * bits
             ex += jax.ops.segment_sum(jnp.where(w > 0, x, 0.0), st.ring_target, P)
             inh += jax.ops.segment_sum(jnp.where(w < 0, x, 0.0), st.ring_target, P)
@@ -66,7 +66,7 @@ def update_points(model: Model, core, mat, dt, carry, ring, n, spike_history, ro
             lam = jnp.where(active, lam_gen[g], 0.0)
             top = None if lam.dtype == jnp.float64 else jnp.where(active, _cdf_top(lam_gen)[g], 1.0)
             k = poisson(jax.random.fold_in(core["key"], n), lam, top).astype(dtype)
-            w = weight[st.poisson_conn]
+            w = delivered_weight(model, weight[st.poisson_conn], st.poisson_target)
             x = w * k
             ex += jax.ops.segment_sum(jnp.where(w > 0, x, 0.0), st.poisson_target, P)
             inh += jax.ops.segment_sum(jnp.where(w < 0, x, 0.0), st.poisson_target, P)
@@ -117,6 +117,15 @@ def update_points(model: Model, core, mat, dt, carry, ring, n, spike_history, ro
             extra.append(_beyond_first(new[pl.model.spike_count], spiked))
     extra = jnp.concatenate(extra) if extra else None
     return tuple(states), fired, plastic, inbuf, extra
+
+
+def delivered_weight(model: Model, weight, target):
+    """[C] the weights ``weight`` [C] of connections onto point neurons ``target`` [C] as
+    delivered: 1 onto spike counters (``Model.spike_counters``: each spike counts once, as
+    NEST's parrot_neuron ignores weights), else as given."""
+    if not model.spike_counters.any():
+        return weight
+    return jnp.where(jnp.asarray(model.spike_counters)[target], jnp.ones_like(weight), weight)
 
 
 def _beyond_first(count, spiked):
@@ -190,7 +199,7 @@ def _plastic_step(model: Model, core, dt, carry, ring, n):
         before = _ring_bit(model, ring, n - d - 1, post, carry.v.dtype)
         new, w = pl.mech.step(s, p, t, dt, pre, arrival, before)
         states.append(new)
-        x = jnp.where(pre, w, 0.0)
+        x = jnp.where(pre, delivered_weight(model, w, pl.target), 0.0)
         if carry.extra_ring is not None:  # every spike sent, though the rule took them as
             # one (the run warns: simulation.warn_plastic_multiplicity)
             x = x * (1.0 + extra_spikes(model, carry.extra_ring, n % model.ring_size,

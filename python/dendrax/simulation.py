@@ -39,7 +39,7 @@ from .delays import fit_buffers, warn_too_long
 from .extracellular.fields import observe as observe_fields
 from .mechanisms.base import IonPool
 from .model import Model
-from .point_step import extra_spikes, plastic_multi_slots, update_points
+from .point_step import delivered_weight, extra_spikes, plastic_multi_slots, update_points
 from .recording import accumulate, recorded, statistics
 from .scan import chunk_for, every, scan_steps, unroll_for
 from .solver import hines_solve
@@ -140,7 +140,7 @@ def initial_state(model: Model, core, dt=None) -> State:
                   ring=jnp.zeros((model.ring_size, -(-model.n_sources // 32)), jnp.uint32),
                   above=jnp.zeros(model.source_nodes.shape[0], bool),
                   history=jnp.broadcast_to(v_pre, (model.history_size, v_pre.shape[0])), stats={},
-                  points=tuple(pl.model.initial(p, dt) for pl, p in
+                  points=tuple(_sized(pl.model.initial(p, dt), pl.size, dtype) for pl, p in
                                zip(model.points, core.get("points", ()))),
                   point_fired=jnp.zeros(model.n_points, bool),
                   plastic=tuple(pl.mech.initial(p) for pl, p in
@@ -517,19 +517,27 @@ def advance(model: Model, core, state, xs, dt, *, method: str = "backward_euler"
     return state, out
 
 
+def _sized(states, size: int, dtype):
+    """A population's initial states, a scalar (a model without parameters, e.g.
+    parrot_neuron, does not know its size) broadcast to [size] in the run's dtype."""
+    return {k: jnp.broadcast_to(jnp.asarray(v, dtype), (size,)) if jnp.ndim(v) == 0 else v
+            for k, v in states.items()}
+
+
 def warn_plastic_multiplicity(steps):
     """Warn (``steps``: in how many steps of this run it happened) that a neuron firing more
     than once in one step was the source or target of a plastic connection, whose rule took
     those spikes as one."""
     if int(np.max(np.asarray(steps))) > 0:
         warnings.warn(
-            "dendrax: a neuron that fired more than once within one step (e.g. aeif_cond_exp "
-            "with t_ref = 0) is the source or target of plastic connections, in "
+            "dendrax: a neuron that fired more than once within one step (aeif_cond_exp "
+            "with t_ref = 0, or a parrot_neuron that several spikes reached) is the source "
+            "or target of plastic connections, in "
             f"{int(np.max(steps))} step(s) of this run: the plastic rules (stdp_synapse, "
             "tsodyks2_synapse) took those spikes as one (each spike was delivered, with the "
             "weight the rule gave the first), where NEST applies its rule once per spike, so "
-            "the weights differ from NEST's. Give the model a refractory time (t_ref > 0) or "
-            "use a smaller dt", RuntimeWarning)
+            "the weights differ from NEST's. Give aeif_cond_exp a refractory time (t_ref > 0), "
+            "or use a smaller dt", RuntimeWarning)
 
 
 # What reverse mode keeps of each step: the voltage solve's solution and pivots (named in
@@ -564,7 +572,8 @@ def step_function(model: Model, core, dt, *, method: str = "backward_euler",
         model, core, dt)
     if model.events:  # sorted by source once per run, outside the time loop
         conn = core["static_csr"]["conn"]
-        mat["events_weight"] = core["static"]["weight"][conn]
+        mat["events_weight"] = delivered_weight(model, core["static"]["weight"][conn],
+                                                core["static_csr"]["target"])
         mat["events_delay"] = mat["static_steps"][conn] - 1
         if model.multi_points.size:  # each connection's source, for the extra spikes
             ptr = core["static_csr"]["ptr"]

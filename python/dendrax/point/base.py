@@ -37,7 +37,9 @@ class PointNeuron:
             ...); refractory counters are states too.
         recordables: the states a multimeter can record (default: all of ``states``).
         weight_unit: the unit of weights onto it: "pA" (current-based), "nS"
-            (conductance-based) or "mV" (voltage jumps).
+            (conductance-based), "mV" (voltage jumps), or "1": a spike counter, whose input
+            "ex" is the number of spikes that reach it in the step, whatever the
+            connections' weights (NEST's parrot_neuron ignores them).
         spike_count: for a model that can fire more than once within one step (NEST's
             aeif_cond_exp with t_ref = 0, which sends one spike event per firing), the state
             that holds how many times each neuron fired in the step (a whole number >= 1

@@ -45,9 +45,8 @@ ignore_and_spike mode.
 
 aeif_cond_exp can fire more than once in one step when t_ref = 0, as NEST's: the update's flag
 says it fired, its state "n_spikes" how often (``PointNeuron.spike_count``), and a network
-delivers and records each spike. The other models fire at most once per step, as NEST's,
-but parrot_neuron, which sends one spike for all that reach it in a step where NEST's
-repeats their multiplicity.
+delivers and records each spike; parrot_neuron repeats as many spikes as reach it in a step
+(NEST's multiplicity). The other models fire at most once per step, as NEST's.
 """
 
 from __future__ import annotations
