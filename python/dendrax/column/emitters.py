@@ -56,6 +56,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 import jax.numpy as jnp
+from jax import lax
 
 FAMILIES = ("izhikevich", "lif", "adex", "multicompartment")
 
@@ -156,8 +157,10 @@ def recording_model(base: type) -> type:
       izhikevich: (sum of this step's spike weights, mV) / dt -> mV/ms (NEST's "pA" of the
       izhikevich model); iaf_psc_exp: I_syn_ex + I_syn_in (pA) after the step;
       aeif_cond_exp: g_ex (E_ex - V) + g_in (E_in - V) (pA) after the step.
-    * ``spike`` [n]: 1.0 if the neuron spiked in the step (at its end), else 0.0; with a
-      surrogate it carries the surrogate gradient (a differentiable spike count).
+    * ``spike`` [n]: the neuron's spikes in the step (at its end): 1.0 or 0.0, or for a
+      model that can fire several times in one step (aeif_cond_exp with t_ref = 0) how
+      many; with a surrogate it carries the surrogate gradient (a differentiable spike
+      count).
 
     The model's own dynamics are unchanged.
     """
@@ -178,8 +181,10 @@ def recording_model(base: type) -> type:
             own = {k: v for k, v in states.items() if k not in extra}
             new, spike = super().update(own, params, inputs, dt)
             i_syn = _synaptic_current(base.name, new, params, inputs, dt)
-            return {**new, "I_syn": i_syn * 1.0,
-                    "spike": spike.astype(new["V_m"].dtype)}, spike
+            count = spike.astype(new["V_m"].dtype)
+            if base.spike_count is not None:  # each spike of the step, as the network sends
+                count = count * jnp.maximum(lax.stop_gradient(new[base.spike_count]), 1.0)
+            return {**new, "I_syn": i_syn * 1.0, "spike": count}, spike
 
     Recording.__name__ = Recording.__qualname__ = f"Column{base.__name__}"
     Recording.name = base.name
