@@ -738,9 +738,13 @@ def test_several_spikes_in_one_step_are_each_delivered_and_recorded():
     np.testing.assert_allclose(jumps[1, 2:], -0.02 * sent[:-2], rtol=0, atol=1e-9)
     np.testing.assert_allclose(res_ring.traces, res.traces, rtol=0, atol=1e-12)
     assert [s.tolist() for s in res_ring.spikes] == [s.tolist() for s in res.spikes]
-    # refractory for 1 ms: once per step at most
-    once = np.asarray(dx.simulate(_bursting(t_ref=1.0), 40.0, 1.0).raster)
-    assert once.max() == 1 and once.sum() > 10
+    # refractory for 1 ms: once per step at most; the raster's dtype is the model's (counts
+    # where it could fire more than once), in one piece or streamed
+    once = dx.simulate(_bursting(t_ref=1.0), 40.0, 1.0)
+    assert once.raster.max() == 1 and once.raster.sum() > 10
+    streamed = dx.simulate(_bursting(t_ref=1.0), 40.0, 1.0, chunk=7).raster
+    assert once.raster.dtype == streamed.dtype == np.int32
+    np.testing.assert_array_equal(np.asarray(streamed), np.asarray(once.raster))
 
 
 def test_several_spikes_in_one_step_survive_pieces_and_resuming():

@@ -28,7 +28,8 @@ class Result:
         raster: [n_steps, Q] bool: whether recorded spike source q fired at step n (t = n dt;
             a resumed run's rows from its ``first_step``); int32, how many times, where a
             recorded source can fire more than once in one step (``PointNeuron.spike_count``:
-            aeif_cond_exp with t_ref = 0, as NEST's, which records one event per firing).
+            aeif_cond_exp with t_ref = 0, as NEST's, which records one event per firing, and
+            parrot_neuron), in one piece or streamed.
         spike_cells: [Q] the neuron of each recorded spike source: cells 0 .. C - 1, then
             point neurons C + k (k numbered over all populations).
         spike_shift: [Q] steps from a raster row to the spike's time (1 for point neurons,
@@ -45,7 +46,7 @@ class Result:
 
     def __init__(self, t, traces, labels, raster=None, spike_cells=(), *, units=None, stats=None,
                  stat_labels=(), stat_units=(), meta=None, spike_times=None, spike_shift=None,
-                 state=None):
+                 state=None, counts=False):
         self.t, self.traces, self.labels, self.state = t, traces, list(labels), state
         self.units = tuple(units) if units is not None else tuple(
             "mV" if name == "v" else "" for name, _ in self.labels)
@@ -56,6 +57,7 @@ class Result:
         self.spike_shift = tuple(int(k) for k in (spike_shift if spike_shift is not None
                                                   else [0] * len(self.spike_cells)))
         self._spike_times = spike_times
+        self._counts = bool(counts)  # spike_times' raster holds counts (as the run's would)
         if raster is None and spike_times is None:
             raster = jnp.zeros((max(len(t) - 1, 0), 0), bool)
         self._raster = raster
@@ -136,11 +138,12 @@ class Result:
     @property
     def raster(self):
         """[n_steps, Q] bool: whether recorded spike source q fired at step n (t = n dt; a
-        resumed run's rows from its first step); int32 counts where a source fired more
-        than once in one step (a spike time repeated in ``spikes``)."""
+        resumed run's rows from its first step); int32 counts where a recorded source can
+        fire more than once in one step (``PointNeuron.spike_count``; a spike time repeated
+        in ``spikes``)."""
         if self._raster is None:  # a run streamed in pieces keeps spike times only
             n_steps = int(round(float(self.meta["t_stop"]) / self.dt)) - self.first_step
-            repeated = any(np.any(np.diff(t) == 0) for t in self._spike_times)
+            repeated = self._counts or any(np.any(np.diff(t) == 0) for t in self._spike_times)
             raster = np.zeros((n_steps, len(self._spike_times)), np.int32 if repeated else bool)
             for q, times in enumerate(self._spike_times):
                 rows = np.round(times / self.dt).astype(int) - self.spike_shift[q] - self.first_step

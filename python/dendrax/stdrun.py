@@ -212,7 +212,8 @@ def simulate(target, t_stop: float, dt: float | None = None, *, params=None,
         model, core, drv, step, method, backend, record_every, chunk, stream, progress, labels,
         layout.spike_shift, float(dt), state, start)
     return Result(t, traces.T, labels, None, layout.spike_cells, stats=stats,
-                  spike_shift=layout.spike_shift, spike_times=spike_times, state=state, **kw)
+                  spike_shift=layout.spike_shift, spike_times=spike_times, state=state,
+                  counts=model.records_counts, **kw)
 
 
 # what a resumed run cannot change: fixed when the run started (NEURON fixes an event's
