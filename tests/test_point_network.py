@@ -786,28 +786,6 @@ def test_several_spikes_in_one_step_reach_a_cells_synapse():
     np.testing.assert_allclose(driven, train, rtol=0, atol=1e-10)
 
 
-def test_plastic_connections_of_a_neuron_firing_several_times_in_a_step_warn():
-    """The plastic rules take one spike per step (NEST applies theirs to each): a run where
-    a plastic connection's source fired more than once in a step says so; a refractory
-    source (once per step) runs silently."""
-    def run(t_ref):
-        net = dx.Network()
-        a = net.population("aeif_cond_exp", 1, I_e=2e4, t_ref=t_ref)
-        post = net.population("iaf_psc_alpha", 1)
-        net.connect(a, post, "stdp_synapse", weight=1.0, delay=1.0)
-        net.record("V_m", post)
-        return dx.simulate(net, 20.0, 1.0)
-
-    with pytest.warns(RuntimeWarning, match=r"fired more than once within one step .* took "
-                                            r"those spikes as one"):
-        run(0.0)
-        jax.effects_barrier()
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        run(1.0)
-        jax.effects_barrier()
-
-
 def test_switches_are_0_or_1_and_generators_spikes_are_not_recorded():
     net = dx.Network()
     with pytest.raises(ValueError, match="LIF.soft_reset must be 0 or 1, got 0.5"):
@@ -905,27 +883,29 @@ def test_connections_made_after_recording_a_plastic_kind_warn():
     assert len(net.wiring.point_recordings) == 2  # the first block's two connections
 
 
-def test_a_parrot_relaying_several_spikes_of_one_step_to_a_plastic_connection_warns():
-    """A parrot that several spikes reach in one step sends them all (NEST's multiplicity)
-    but a plastic rule takes them as one: the run says so. The usual relay (one spike per
-    step: generator -> parrot -> plastic -> neuron) does not."""
-    def run(times):
+def test_more_spikes_in_one_step_than_the_rules_take_one_by_one_warn():
+    """A plastic rule takes up to EACH_SPIKE_UP_TO spikes of one step one by one, as NEST
+    each (tests/test_point_plasticity_nest.py); a parrot relaying more to a plastic
+    connection says the rest took the last one's weight. Up to that many: silent."""
+    from dendrax.point.plasticity import EACH_SPIKE_UP_TO
+
+    def run(k):
         net = dx.Network()
-        gens = [net.population("spike_generator", 1, spike_times=t) for t in times]
+        gen = net.population("spike_generator", k, spike_times=[1.0])
         relay = net.population("parrot_neuron", 1)
         post = net.population("iaf_psc_alpha", 1)
-        for g in gens:
-            net.connect(g, relay, weight=1.0)
+        net.connect(gen, relay, weight=1.0)
         net.connect(relay, post, "stdp_synapse", weight=1.0)
-        net.record_spikes(relay)
+        net.record("weight", "stdp_synapse")
         dx.simulate(net, 3.0, DT)
         jax.effects_barrier()
 
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        run([[1.0], [1.5]])
-    with pytest.warns(RuntimeWarning, match="a parrot_neuron that several spikes reached"):
-        run([[1.0], [1.0]])
+        run(EACH_SPIKE_UP_TO)
+    with pytest.warns(RuntimeWarning, match=f"fired more than {EACH_SPIKE_UP_TO} times within "
+                                            "one step .* took the first"):
+        run(EACH_SPIKE_UP_TO + 1)
 
 
 def test_resuming_with_longer_delays_says_the_delays_are_kept():

@@ -119,13 +119,15 @@ def update_points(model: Model, core, mat, dt, carry, ring, n, spike_history, ro
     return tuple(states), fired, plastic, inbuf, extra
 
 
-def delivered_weight(model: Model, weight, target):
+def delivered_weight(model: Model, weight, target, spikes=1.0):
     """[C] the weights ``weight`` [C] of connections onto point neurons ``target`` [C] as
-    delivered: 1 onto spike counters (``Model.spike_counters``: each spike counts once, as
-    NEST's parrot_neuron ignores weights), else as given."""
+    delivered: onto spike counters (``Model.spike_counters``) the number of ``spikes`` (a
+    bool or count, [C] or scalar; each counts once, as NEST's parrot_neuron ignores
+    weights), else as given."""
     if not model.spike_counters.any():
         return weight
-    return jnp.where(jnp.asarray(model.spike_counters)[target], jnp.ones_like(weight), weight)
+    return jnp.where(jnp.asarray(model.spike_counters)[target],
+                     jnp.ones_like(weight) * spikes, weight)
 
 
 def _beyond_first(count, spiked):
@@ -197,13 +199,17 @@ def _plastic_step(model: Model, core, dt, carry, ring, n):
         pre = _ring_bit(model, ring, n, pl.source)
         arrival = _ring_bit(model, ring, n - d, post)  # post spikes at t - d reach it now
         before = _ring_bit(model, ring, n - d - 1, post, carry.v.dtype)
+        if carry.extra_ring is not None:  # how many, where a neuron can fire several times
+            dtype = carry.v.dtype
+            pre = pre + extra_spikes(model, carry.extra_ring, n % model.ring_size, pl.source,
+                                     dtype)
+            arrival = arrival + extra_spikes(model, carry.extra_ring, (n - d) % model.ring_size,
+                                             post, dtype)
+            before = before + extra_spikes(model, carry.extra_ring,
+                                           (n - d - 1) % model.ring_size, post, dtype)
         new, w = pl.mech.step(s, p, t, dt, pre, arrival, before)
         states.append(new)
-        x = jnp.where(pre, delivered_weight(model, w, pl.target), 0.0)
-        if carry.extra_ring is not None:  # every spike sent, though the rule took them as
-            # one (the run warns: simulation.warn_plastic_multiplicity)
-            x = x * (1.0 + extra_spikes(model, carry.extra_ring, n % model.ring_size,
-                                        pl.source, x.dtype))
+        x = jnp.where(pre > 0, delivered_weight(model, w, pl.target, pre), 0.0)
         inbuf = inbuf.at[(n + d - 1) % model.inbuf_size, (x < 0).astype(jnp.int32),
                          pl.target].add(x)
     return tuple(states), inbuf

@@ -39,6 +39,7 @@ from .delays import fit_buffers, warn_too_long
 from .extracellular.fields import observe as observe_fields
 from .mechanisms.base import IonPool
 from .model import Model
+from .point.plasticity import EACH_SPIKE_UP_TO
 from .point_step import delivered_weight, extra_spikes, plastic_multi_slots, update_points
 from .recording import accumulate, recorded, statistics
 from .scan import chunk_for, every, scan_steps, unroll_for
@@ -81,8 +82,8 @@ class State(NamedTuple):
         extra_ring: int32 [ring_size, M] those of the last ring_size steps (slot step %
             ring_size, as the ring's bits); both None where no model can.
         plastic_merged: int32, the steps in which such a neuron, the source or target of a
-            plastic connection, fired more than once (the plastic rules take one spike per
-            step: the run warns), or None.
+            plastic connection, fired more than ``EACH_SPIKE_UP_TO`` times (the plastic
+            rules take that many one by one: the run warns), or None.
     """
 
     v: Any
@@ -368,8 +369,10 @@ def _step(model: Model, core, mat, dt, k, backend, carry: State, xs):
             model, core, mat, dt, carry._replace(extra_ring=extra_ring), ring, n, spike_history,
             row)
         point_fired = point_spikes > 0.5 if model.surrogate else point_spikes
-        if merged is not None:  # a plastic connection's neuron fired more than once
-            merged = merged + jnp.any(point_extra[plastic_multi_slots(model)] > 0)
+        if merged is not None:  # a plastic connection's neuron fired more times than the
+            # rules take one by one
+            merged = merged + jnp.any(point_extra[plastic_multi_slots(model)]
+                                      >= EACH_SPIKE_UP_TO)
     carry = State(v=v_new, channels=tuple(new_states), conc=conc, synapses=syn_states,
                   graded=graded_states, t=t_mid + 0.5 * dt, step=n + 1, ring=ring, above=above,
                   history=history, stats=carry.stats, points=points, point_fired=point_fired,
@@ -526,18 +529,18 @@ def _sized(states, size: int, dtype):
 
 def warn_plastic_multiplicity(steps):
     """Warn (``steps``: in how many steps of this run it happened) that a neuron firing more
-    than once in one step was the source or target of a plastic connection, whose rule took
-    those spikes as one."""
+    than ``EACH_SPIKE_UP_TO`` times in one step was the source or target of a plastic
+    connection, whose rule took the spikes beyond those as the last."""
     if int(np.max(np.asarray(steps))) > 0:
         warnings.warn(
-            "dendrax: a neuron that fired more than once within one step (aeif_cond_exp "
-            "with t_ref = 0, or a parrot_neuron that several spikes reached) is the source "
-            "or target of plastic connections, in "
-            f"{int(np.max(steps))} step(s) of this run: the plastic rules (stdp_synapse, "
-            "tsodyks2_synapse) took those spikes as one (each spike was delivered, with the "
-            "weight the rule gave the first), where NEST applies its rule once per spike, so "
-            "the weights differ from NEST's. Give aeif_cond_exp a refractory time (t_ref > 0), "
-            "or use a smaller dt", RuntimeWarning)
+            f"dendrax: a neuron that fired more than {EACH_SPIKE_UP_TO} times within one step "
+            "(aeif_cond_exp with t_ref = 0, or a parrot_neuron that many spikes reached) is "
+            f"the source or target of plastic connections, in {int(np.max(steps))} step(s) "
+            "of this run: the plastic rules (stdp_synapse, tsodyks2_synapse) took the first "
+            f"{EACH_SPIKE_UP_TO} one by one, as NEST takes every spike, and each further "
+            "spike as the last of those (sent with its weight), so the weights differ from "
+            "NEST's. Give aeif_cond_exp a refractory time (t_ref > 0), or use a smaller dt",
+            RuntimeWarning)
 
 
 # What reverse mode keeps of each step: the voltage solve's solution and pivots (named in

@@ -22,6 +22,12 @@ connection onto one neuron to match NEST).
 after the first, with h = t - t_last, x <- 1 + (x - x u - 1) exp(-h/tau_rec),
 u <- U + u (1 - U) exp(-h/tau_fac) (0 for tau_fac = 0); the spike carries weight u x w.
 
+Several spikes in one step (a parrot_neuron relaying k spikes, aeif_cond_exp with t_ref = 0
+firing k times) are taken one by one, as NEST's events: each presynaptic spike is depressed
+and sent with its own weight (and adds 1 to K+), a tsodyks2 spike after another at the same
+time has h = 0; each postsynaptic spike facilitates (and adds 1 to K-). Up to
+``EACH_SPIKE_UP_TO`` spikes per step and connection; the run warns beyond.
+
 Units: ms, weights as the target model's (pA or nS).
 """
 
@@ -33,6 +39,33 @@ import jax
 import jax.numpy as jnp
 
 from ..ranges import NONNEGATIVE, POSITIVE, Range
+
+EACH_SPIKE_UP_TO = 8  # spikes per step and connection a rule takes one by one (NEST: all)
+
+
+def more_spikes(update, state, count, carried=None):
+    """The spikes beyond the first of a step, one by one: ``update(state) -> state`` (a
+    pytree of [C] arrays) once per further spike of ``count`` [C] (bool: none further; else
+    how many spikes, whole numbers >= 0). Returns (the state after them, the sum over them of
+    ``carried(state)`` after each: what each further spike sends; 0 without ``carried``).
+    Spikes beyond ``EACH_SPIKE_UP_TO`` send what the last carried (the run warns). A step
+    with no connection seeing a second spike skips the work (``lax.cond``)."""
+    if count.dtype == jnp.bool_:
+        return state, 0.0
+
+    def further(args):
+        state, sent = args
+        for j in range(1, EACH_SPIKE_UP_TO):
+            nxt = update(state)
+            state = jax.tree.map(lambda a, b: jnp.where(count > j, a, b), nxt, state)
+            if carried is not None:
+                sent = sent + jnp.where(count > j, carried(state), 0.0)
+        if carried is not None:
+            sent = sent + jnp.maximum(count - EACH_SPIKE_UP_TO, 0.0) * carried(state)
+        return state, sent
+
+    zero = jnp.zeros_like(count)
+    return jax.lax.cond(jnp.any(count > 1), further, lambda a: a, (state, zero))
 
 
 def bounded_power(base, exponent):
@@ -93,23 +126,35 @@ class StdpSynapse(PlasticSynapse):
                 "Kminus": jnp.zeros_like(w), "w_facilitated": w * 1.0}
 
     def step(self, s, p, t, dt, pre, post_arrival, post_before):
-        """One step at time t (ms): ``pre`` [C] whether the presynaptic spike is sent now,
-        ``post_arrival`` [C] whether a postsynaptic spike reaches the synapse now (t_post + d
-        = t), ``post_before`` [C] whether the postsynaptic neuron spiked at t - d - dt (for
-        the trace K-(t - d)). Returns (new states, the weight each sent spike carries)."""
+        """One step at time t (ms): ``pre`` [C] the presynaptic spikes sent now,
+        ``post_arrival`` [C] the postsynaptic spikes reaching the synapse now (t_post + d
+        = t), ``post_before`` [C] the postsynaptic neuron's spikes at t - d - dt (for the
+        trace K-(t - d)); each bool (one or none) or how many. Returns (new states, the
+        weight the spikes sent now carry in all: one spike's weight where ``pre`` is bool)."""
         w, kplus, t_last = s["w_facilitated"], s["Kplus"], s["t_last"]
         wmax = p["Wmax"]
         # K-(t - d): post spikes strictly before t - d
         kminus = (s["Kminus"] + post_before) * jnp.exp(-dt / p["tau_minus"])
-        fac = w / wmax + p["lambda"] * bounded_power(1.0 - w / wmax, p["mu_plus"]) * (
-            kplus * jnp.exp((t_last - t) / p["tau_plus"]))
-        w = jnp.where(post_arrival, jnp.where(fac < 1.0, fac * wmax, wmax), w)
-        dep = w / wmax - p["alpha"] * p["lambda"] * bounded_power(w / wmax, p["mu_minus"]) * kminus
-        w = jnp.where(pre, jnp.where(dep > 0.0, dep * wmax, 0.0), w)
-        kplus = jnp.where(pre, kplus * jnp.exp((t_last - t) / p["tau_plus"]) + 1.0, kplus)
-        t_last = jnp.where(pre, t, t_last)
-        return {"weight": jnp.where(pre, w, s["weight"]), "Kplus": kplus, "t_last": t_last,
-                "Kminus": kminus, "w_facilitated": w}, w
+        reach = kplus * jnp.exp((t_last - t) / p["tau_plus"])
+
+        def facilitate(w):
+            fac = w / wmax + p["lambda"] * bounded_power(1.0 - w / wmax, p["mu_plus"]) * reach
+            return jnp.where(fac < 1.0, fac * wmax, wmax)
+
+        def depress(w):
+            dep = w / wmax - p["alpha"] * p["lambda"] * bounded_power(w / wmax,
+                                                                      p["mu_minus"]) * kminus
+            return jnp.where(dep > 0.0, dep * wmax, 0.0)
+
+        w = jnp.where(post_arrival > 0, facilitate(w), w)
+        w, _ = more_spikes(facilitate, w, post_arrival)
+        w = first = jnp.where(pre > 0, depress(w), w)  # the first spike is sent with it
+        w, more = more_spikes(depress, w, pre, lambda w: w)
+        sent = first + more
+        kplus = jnp.where(pre > 0, kplus * jnp.exp((t_last - t) / p["tau_plus"]) + pre, kplus)
+        t_last = jnp.where(pre > 0, t, t_last)
+        return {"weight": jnp.where(pre > 0, w, s["weight"]), "Kplus": kplus, "t_last": t_last,
+                "Kminus": kminus, "w_facilitated": w}, sent
 
 
 class Tsodyks2Synapse(PlasticSynapse):
@@ -127,15 +172,23 @@ class Tsodyks2Synapse(PlasticSynapse):
         return {"u": u, "x": jnp.asarray(p["x"]) * 1.0, "t_last": jnp.full_like(u, -1.0)}
 
     def step(self, s, p, t, dt, pre, post_arrival, post_before):
+        """As ``StdpSynapse.step``; the postsynaptic spikes play no part."""
         u, x, t_last = s["u"], s["x"], s["t_last"]
-        h = t - t_last
-        x_decay = jnp.exp(-h / p["tau_rec"])
-        u_decay = jnp.where(p["tau_fac"] == 0, 0.0,
-                            jnp.exp(-h / jnp.where(p["tau_fac"] == 0, 1.0, p["tau_fac"])))
-        later = pre & (t_last >= 0.0)
-        x = jnp.where(later, 1.0 + (x - x * u - 1.0) * x_decay, x)
-        u = jnp.where(later, p["U"] + u * (1.0 - p["U"]) * u_decay, u)
-        return {"u": u, "x": x, "t_last": jnp.where(pre, t, t_last)}, x * u * p["weight"]
+        no_fac = p["tau_fac"] == 0
+
+        def spike(ux, h):  # a spike h ms after the last
+            u, x = ux
+            u_decay = jnp.where(no_fac, 0.0, jnp.exp(-h / jnp.where(no_fac, 1.0, p["tau_fac"])))
+            return p["U"] + u * (1.0 - p["U"]) * u_decay, 1.0 + (x - x * u - 1.0) * jnp.exp(
+                -h / p["tau_rec"])
+
+        later = (pre > 0) & (t_last >= 0.0)
+        u_new, x_new = spike((u, x), t - t_last)
+        u, x = jnp.where(later, u_new, u), jnp.where(later, x_new, x)
+        first = x * u * p["weight"]
+        (u, x), more = more_spikes(lambda ux: spike(ux, 0.0), (u, x), pre,
+                                   lambda ux: ux[0] * ux[1] * p["weight"])
+        return {"u": u, "x": x, "t_last": jnp.where(pre > 0, t, t_last)}, first + more
 
 
 PLASTIC = {k.name: k for k in (StdpSynapse, Tsodyks2Synapse)}
