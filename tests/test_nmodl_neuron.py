@@ -12,7 +12,8 @@ outside the SOLVE; mainenx: a file-level LOCAL, a SOLVE of a PROCEDURE stepping 
 VERBATIM return 0 closing it; cadx: a pool whose STATE ca is copied to cai, as Mainen's
 cad.mod; eulgkx, kingkx: euler and linear sparse blocks that also set a conductance;
 nmdacax: an NMDA-like POINT_PROCESS carrying calcium (USEION ca READ eca, cai WRITE ica,
-celsius in INITIAL) into a pool; ppgeomx: a POINT_PROCESS reading area and diam) --
+celsius in INITIAL) into a pool; ppgeomx: a POINT_PROCESS reading area and diam; startx:
+states started at their x0) --
 is compiled with nrnivmodl
 into one library (cached in the temp dir by a hash of the files) and simulated by NEURON in
 a subprocess (a process loads one mechanism library only, and the test process may hold
@@ -109,6 +110,10 @@ CASES = {
     # file-level LOCAL scratch, SOLVE of a PROCEDURE stepping with dt, VERBATIM return 0
     "mainen": ({"mainenx": {"gbar": 0.1}, "hhx": {"gnabar": 0.0, "gkbar": 0.036, "gl": 0.0}},
                0.3, -10.0),
+    # states started at their x0 (h0 GLOBAL, m0 RANGE set here), INITIAL setting neither
+    # (they started at 0: 9-14 mV off)
+    "start": ({"startx": {"m0": 0.3}, "hhx": {"gnabar": 0.12, "gkbar": 0.036, "gl": 0.0}},
+              0.3, -10.0),
 }
 SYN_TIMES = [5.0, 5.0125, 12.3, 30.0, 30.01, 55.5]
 SYNAPSES = [({"tau1": 0.5, "tau2": 5.0, "e": 0.0}, 0.004), ({"tau1": 3.0, "tau2": 3.0, "e": -80.0},
@@ -131,6 +136,7 @@ TOL = {
     "kingk": (2e-12, 1e-8, 1e-10),  # 2.8e-13, 1.6e-9 (vc), 2.2e-11 (kingkx.C)
     "mix": (2e-12, 1e-8, 2e-10),  # 2.9e-13, 1.6e-9 (vc), 2.6e-11 (hhx.h)
     "mainen": (3e-12, 1e-8, 2e-10),  # 5.1e-13, 1.6e-9 (vc), 2.6e-11 (hhx.h)
+    "start": (2e-12, 1e-8, 1e-10),  # 2.1e-13, 1.2e-9 (vc), 1.2e-11 (hhx.m)
     "cad": (3e-12, 1e-8, 5e-11),  # 4.8e-13, 1.6e-9 (vc), 2.6e-11 (cahvx.minf)
     "cad:cn": (5e-12, 3e-11, 3e-13),  # 9.2e-13, 4.6e-12, 4.1e-14 (cahvx.m)
     "area": (3e-12, 1e-8, 2e-10),  # 7.2e-14, 7.3e-11 (vc), 1.6e-13 (hhx.n)

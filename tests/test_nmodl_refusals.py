@@ -164,6 +164,20 @@ def test_refused_where_the_whole_file_decides():
     BREAKPOINT { SOLVE k METHOD sparse  i = 0.001*B*(v + 70) }
     KINETIC k { ~ A <-> B (0.3, 0.1)  ~ B << (-0.02*B) }
     """
+    # non-linear (a buffer): NEURON's steady state breaks its CONSERVE (B 12959 of 0.5 mM)
+    buffered = """NEURON { SUFFIX bufss USEION ca READ ica WRITE cai }
+    UNITS { (mA) = (milliamp) (mM) = (milli/liter) FARADAY = (faraday) (coulombs) }
+    PARAMETER { kon = 500 (/mM-ms) koff = 0.05 (/ms) btot = 0.5 (mM) taur = 50 (ms) }
+    ASSIGNED { ica (mA/cm2) }
+    STATE { cai (mM) B (mM) CaB (mM) }
+    INITIAL { cai = 1e-3  B = btot  CaB = 0  SOLVE kin STEADYSTATE sparse }
+    BREAKPOINT { SOLVE kin METHOD sparse }
+    KINETIC kin {
+      ~ cai << (-(10000)*ica/(2*FARADAY) - (cai - 5e-5)/taur)
+      ~ cai + B <-> CaB (kon, koff)
+      CONSERVE B + CaB = btot
+    }
+    """
     through = """NEURON { POINT_PROCESS through NONSPECIFIC_CURRENT i }
     ASSIGNED { v (mV) i (nA) }
     STATE { g (uS) }
@@ -176,6 +190,7 @@ def test_refused_where_the_whole_file_decides():
     for text, words in ((if_only, "BREAKPOINT sets the current ik on some paths only"),
                         (deep, "an expression nested too deeply, or too long a sum or product"),
                         (flux, "a << flux that depends on a state, in a STEADYSTATE solve"),
+                        (buffered, "a << flux that depends on a state, in a STEADYSTATE solve"),
                         (through, "'v' in NET_RECEIVE (through FUNCTION vdep)"),
                         (named, "the CONSTANT or UNITS factor cst has the mechanism's name")):
         with pytest.raises(NmodlError) as err:

@@ -310,12 +310,13 @@ class Generator:
             return
         states = self.block_states(b)
         if b.kind == "KINETIC" and s.method in (None, "sparse") and s.steady:
-            if self.linear(b):  # its few long steps hold such a flux at the start's states
-                for r in walk(b.body):
-                    if isinstance(r, Reaction) and r.op == "<<" and set(self.d.states) & mentioned(
-                            [Assign("_", r.kf, r.line)], self.d.functions):
-                        self.problems.append((r.line, f"'{r.text}': a << flux that depends on a "
-                                              "state, in a STEADYSTATE solve, is not supported"))
+            # NEURON's few long steps hold such a flux at the start's states (a linear
+            # scheme), or break the scheme's CONSERVE (a non-linear one)
+            for r in walk(b.body):
+                if isinstance(r, Reaction) and r.op == "<<" and set(self.d.states) & mentioned(
+                        [Assign("_", r.kf, r.line)], self.d.functions):
+                    self.problems.append((r.line, f"'{r.text}': a << flux that depends on a "
+                                          "state, in a STEADYSTATE solve, is not supported"))
             self.emit(depth, f"rt.kinetic_steady(self.{naming.block(b.kind, b.name)}, {x}, {tuple(states)!r}, "
                              f"self.newton_iterations, linear={self.linear(b)})")
         elif b.kind == "DERIVATIVE" and s.method == "derivimplicit" and s.steady:
@@ -505,6 +506,9 @@ class Generator:
         # an ion's concentration that is a STATE starts at the ion's value, as NEURON's
         ion_states = [k for ion in d.ions for k in (f"{ion}i", f"{ion}o") if k in d.states]
         e(2, f"_start = {start!r}  # states start at 0, as NEURON's")
+        for k in d.states:  # ... or at their x0 where the file declares it (NEURON's x0)
+            if f"{k}0" in self.params and k not in ion_states:
+                e(2, f"_start[{k!r}] = params[{k + '0'!r}]")
         for k in dict.fromkeys(ion_states):
             e(2, f"_start[{k!r}] = env[{k!r}]  # the ion's concentration (mM)")
         e(2, "x = self._vars(v, _start, params, env)")

@@ -20,6 +20,18 @@ def walk(stmts):
             yield from walk(s.orelse)
 
 
+def set_at(d: Description, stmts, name: str, seen=frozenset()) -> int:
+    """The line of ``stmts`` that sets ``name`` first (an assignment, or the call of a
+    PROCEDURE or FUNCTION that sets it), 0 if none does."""
+    for s in walk(stmts):
+        if isinstance(s, Assign) and s.name == name:
+            return s.line
+        if isinstance(s, Call) and s.name in d.functions and s.name not in seen:
+            if set_at(d, d.functions[s.name].body, name, seen | {s.name}):
+                return s.line
+    return 0
+
+
 def entry_points(d: Description) -> dict:
     """The blocks dendrax calls, {"INITIAL", "BREAKPOINT", "SOLVE", "NET_RECEIVE": (their
     statements, their local names)}, of those the file has."""
@@ -137,12 +149,15 @@ def persistence(d: Description, params, assigned) -> Persistence:
             continue
         if name in writes["BREAKPOINT"]:
             wherever = [k for k, r in reads.items() if name in r]
-            problems.append((0, f"'{name}' is set in BREAKPOINT and read in "
-                                f"{' and '.join(wherever)} before being set there: "
-                                "dendrax computes currents without side effects"))
+            problems.append((set_at(d, d.breakpoint, name),
+                             f"'{name}' is set in BREAKPOINT and read in "
+                             f"{' and '.join(wherever)} before being set there: "
+                             "dendrax computes currents without side effects"))
             continue
         if name in params and "INITIAL" not in [k for k, w in writes.items() if name in w]:
-            problems.append((0, f"PARAMETER '{name}' is changed outside INITIAL"))
+            line = next((n for k, (stmts, _) in entry_points(d).items() if k != "INITIAL"
+                         for n in [set_at(d, stmts, name)] if n), 0)
+            problems.append((line, f"PARAMETER '{name}' is changed outside INITIAL"))
             continue
         carried.append(name)
     return Persistence(carried, problems, certain["BREAKPOINT"], writes["BREAKPOINT"],
