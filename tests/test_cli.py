@@ -113,11 +113,35 @@ quiet = true
     (["simulate", "--iclamp", "0.1,1_0,5"], "--iclamp takes amp,delay,dur"),
     (["simulate", "--record", "v@soma(2)"], "x must lie in"),
     (["simulate", "--iclamp", "1,2@soma"], "--iclamp takes amp,delay,dur"),
+    (["simulate", "--record", "v@soma(1..2)"], "bad location 'soma(1..2)': x '1..2' is not a "
+                                               "number"),
 ])
 def test_bad_arguments_give_one_line_and_exit_2(args, message, capsys, tmp_path):
     assert main(args + ["--out", str(tmp_path), "--quiet", "--no-plot"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("dendrax: error:") and message in err and "\n" not in err, err
+
+
+def test_cells_without_a_soma_and_custom_regions(tmp_path, capsys):
+    """A reconstruction without a soma runs with the defaults (clamp, recording and spike
+    count at section 0's middle, said so in the summary: it refused, 'no sections in region
+    soma'); a region SWC's type 7 makes, custom7, is a location as dendrax names it."""
+    swc = tmp_path / "nosoma.swc"
+    swc.write_text("1 3 0 0 0 1 -1\n2 3 100 0 0 1 1\n")
+    assert main(["simulate", str(swc), "--out", str(tmp_path / "a"), "--quiet", "--no-plot",
+                 "--t-stop", "20", "--iclamp", "0.3,1,15"]) == 0
+    out = capsys.readouterr().out
+    assert "spike at dend(0.5)" in out or "spikes at dend(0.5)" in out, out
+    assert (np.load(tmp_path / "a" / "traces.npz")["traces"][0].max()) > 0  # clamped, fired
+    custom = tmp_path / "custom.swc"
+    custom.write_text("1 1 0 0 0 6 -1\n2 7 6 0 0 1 1\n3 7 106 0 0 0.5 2\n")
+    cell = dx.Cell(dx.read_morphology(custom))
+    assert cell.location_name(cell.section(1)(0.5)) == "custom7(0.5)"
+    for where in ("custom7(0.5)", "custom7[0](0.5)"):
+        assert main(["simulate", str(custom), "--out", str(tmp_path / "b"), "--quiet",
+                     "--no-plot", "--t-stop", "2", "--record", f"v@{where}"]) == 0
+        header = (tmp_path / "b" / "traces.csv").read_text().splitlines()[0]
+        assert header == f"t (ms),v@{where} (mV)"
 
 
 def test_bad_config_file(tmp_path, capsys):

@@ -983,6 +983,29 @@ def test_refuses_missing_keys_and_wrong_lengths(saved):
         load(write(doc))
 
 
+def test_refuses_integers_beyond_64_bits(saved):
+    """An index too large for int64 (a node's section, a channel's nodes, a spike record's or
+    recording's section) is a ModelFileError naming its place (OverflowError and TypeError
+    escaped)."""
+    path, doc, write = saved
+    c = doc["cells"][0]
+    c["spike_records"] = [{"section": 0, "x": 0.5, "threshold": 10.0}]
+    c["recordings"] = [["v", {"section": 0, "x": 0.5, "cell": None}]]
+    edits = [(lambda d, v: d["nodes"]["section"].__setitem__(1, v), r"cells\[0\]\.nodes\.section"),
+             (lambda d, v: d["channels"][0]["nodes"].__setitem__(0, v),
+              r"cells\[0\]\.channels\[0\]\.nodes"),
+             (lambda d, v: d["spike_records"][0].__setitem__("section", v),
+              r"cells\[0\]\.spike_records\[0\]\.section"),
+             (lambda d, v: d["recordings"][0][1].__setitem__("section", v),
+              r"cells\[0\]\.recordings\[0\]\[1\]\.section")]
+    for edit, where in edits:
+        changed = json.loads(json.dumps(doc))
+        edit(changed["cells"][0], 10 ** 20)
+        with pytest.raises(ModelFileError, match=f"{path.name}: {where}: (entry )?10+ is out of "
+                                                 r"range \(beyond a 64-bit integer\)"):
+            load(write(changed))
+
+
 def test_refuses_bad_network_wiring(tmp_path):
     path = tmp_path / "net.json"
     save(small_network(), path)

@@ -583,7 +583,9 @@ def test_impossible_values_are_refused_naming_parameter_value_and_range():
          r"v_init must be one number \(mV\) for the whole run, got shape \(2,\)"),
         (lambda: dx.simulate(cell, 5.0, 0.025, celsius=np.full(5, 6.3)),
          r"celsius must be one number \(degC\) for the whole run, got shape \(5,\)"),
-        (lambda: dx.simulate(cell, 0.01, 0.025), r"shorter than half a step"),
+        (lambda: dx.simulate(cell, 0.01, 0.025), r"rounds to no step of dt = 0.025 ms"),
+        # exactly half a step: NEURON's run() takes no step either (it ran none, warning)
+        (lambda: dx.simulate(cell, 0.0125, 0.025), r"t_stop = 0.0125 ms rounds to no step"),
         (lambda: dx.simulate(cell, 5.0, "0.025"), r"dt must be one number of ms, got '0.025'"),
         (lambda: dx.simulate(cell, [5.0], 0.025), r"t_stop must be one number of ms"),
         (lambda: dx.simulate(cell, 1e9, 1e-9), r"t_stop / dt = 1e\+18 steps; a run takes at most "

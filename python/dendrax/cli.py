@@ -19,7 +19,8 @@ from pathlib import Path
 import numpy as np
 
 from .modelfile import save as dx_save
-from .spec import CellSpec, NetworkSpec, SpecError, is_network, load_toml, parse_location
+from .spec import (CellSpec, NetworkSpec, SpecError, default_site, is_network, load_toml,
+                   parse_location)
 
 __all__ = ["UsageError", "main", "parse_location"]
 
@@ -43,23 +44,24 @@ def _simulate(opts, model=None) -> int:
         cell, records = model, None
         for text in opts.record or []:
             name, _, where = text.partition("@")
-            cell.record(name, parse_location(cell, where or "soma(0.5)"))
+            cell.record(name, parse_location(cell, where or default_site(cell)))
         if opts.record:
             dx_save(cell, out / "model.dendrax.json")
             saved = [out / "model.dendrax.json"]
     # columns named as the user wrote them (v@apic[3](1)); a saved model's by NEURON's names
-    names = [text if "@" in text else f"{text}@soma(0.5)" for text in records] \
+    site = default_site(cell)
+    names = [text if "@" in text else f"{text}@{site}" for text in records] \
         if records else [f"{n}@{cell.location_name(loc)}" for n, loc in cell.recordings]
     # peak v at every segment for the morphology plot: a statistic, no trace kept
     segments = cell.segments()
     if not opts.no_plot:
         cell.record("v", segments, reduce="max")
-    cell.record_spikes(cell.soma(0.5) if "soma" in cell.regions() else cell.section(0)(0.5))
+    cell.record_spikes(parse_location(cell, site))
     n_steps = int(round(opts.t_stop / opts.dt))
     res = simulate(cell, opts.t_stop, opts.dt, v_init=opts.v_init, celsius=opts.celsius,
                    method=opts.method, progress=not opts.quiet and n_steps * cell.n_nodes > 2e6)
     source = opts.swc or opts.model_file or "default branched neuron"
-    spikes = res.spikes[-1]  # the soma's, recorded last (a saved model may have its own)
+    spikes = res.spikes[-1]  # the soma's (site's), recorded last (a saved model may have its own)
     written = saved + _write_traces(out, res, names, {**res.meta, "morphology": str(source),
                                                      "options": _options_json(opts)},
                                     soma_spikes=spikes)
@@ -74,8 +76,9 @@ def _simulate(opts, model=None) -> int:
         plot_run(cell, Result(res.t, res.traces, res.labels, units=res.units, meta=res.meta),
                  out / "voltage.png", peak=peak, title=f"dendrax: {Path(str(source)).name}")
         written.append(out / "voltage.png")
+    where = "the soma" if site == "soma(0.5)" else cell.location_name(parse_location(cell, site))
     print(f"simulated {cell.n_nodes} nodes for {res.meta['t_stop']:g} ms (dt {opts.dt:g} ms): "
-          f"{spikes.size} spike{'' if spikes.size == 1 else 's'} at the soma (v > 10 mV, "
+          f"{spikes.size} spike{'' if spikes.size == 1 else 's'} at {where} (v > 10 mV, "
           f"{res.rates()[-1]:.1f} Hz); wrote "
           f"{', '.join(map(str, written))}")
     return 0

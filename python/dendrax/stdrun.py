@@ -480,9 +480,9 @@ def check_run(t_stop, dt, v_init, celsius) -> list:
         raise ValueError(f"t_stop / dt = {t_stop / dt:.3g} steps; a run takes at most "
                          f"{MAX_STEPS:,} steps (its step counter is int32): use a larger dt "
                          "or a shorter run")
-    if t_stop < 0.5 * dt:
-        raise ValueError(f"t_stop = {t_stop} ms is shorter than half a step (dt = {dt} ms): no "
-                         "step would run; use t_stop >= dt")
+    if step_count(float(t_stop), float(dt)) < 1:  # as the run counts its steps
+        raise ValueError(f"t_stop = {t_stop} ms rounds to no step of dt = {dt} ms (at most "
+                         "half a step): no step would run; use t_stop >= dt")
     for name, value in (("v_init", v_init), ("celsius", celsius)):
         unit = "mV" if name == "v_init" else "degC"
         if not isinstance(value, jax.core.Tracer) and (

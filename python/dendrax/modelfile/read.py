@@ -117,6 +117,8 @@ def _in_range(target):
     return target
 
 
+INT64 = (-(2 ** 63), 2 ** 63 - 1)  # the integers a file's indices may hold
+
 class _Reader:
     """Checks of the parsed JSON that raise a ModelFileError naming the file and the place."""
 
@@ -170,6 +172,9 @@ class _Reader:
         x = self.list(x, where, n, what)
         if not all(isinstance(v, int) and not isinstance(v, bool) for v in x):
             self.fail(where, "expected an array of integers")
+        big = next((v for v in x if not INT64[0] <= v <= INT64[1]), None)
+        if big is not None:
+            self.fail(where, f"entry {big} is out of range (beyond a 64-bit integer)")
         a = np.array(x, dtype=np.int64)
         if a.size and low is not None and a.min() < low:
             self.fail(where, f"entry {a.min()} is below {low}")
@@ -200,6 +205,8 @@ class _Reader:
     def int(self, x, where, low=None, high=None) -> int:
         if isinstance(x, bool) or not isinstance(x, int):
             self.fail(where, f"expected an integer, got {x!r}")
+        if not INT64[0] <= x <= INT64[1]:
+            self.fail(where, f"{x} is out of range (beyond a 64-bit integer)")
         if (low is not None and x < low) or (high is not None and x >= high):
             self.fail(where, f"{x} is out of range [{low}, {high})")
         return x
@@ -465,10 +472,10 @@ def _read_cell(r: _Reader, c, where, morphs, mechs, templates, index) -> Cell:
     for i, e in enumerate(r.list(c["spike_records"], f"{where}.spike_records")):
         w = f"{where}.spike_records[{i}]"
         r.keys(e, w, {"section", "x", "threshold"})
+        loc = Location(r.int(e["section"], f"{w}.section"), r.number(e["x"], f"{w}.x"))
+        threshold = r.number(e["threshold"], f"{w}.threshold")
         try:
-            cell.record_spikes(Location(r.int(e["section"], f"{w}.section"),
-                                        r.number(e["x"], f"{w}.x")),
-                               threshold=r.number(e["threshold"], f"{w}.threshold"))
+            cell.record_spikes(loc, threshold=threshold)
         except (ValueError, IndexError) as err:
             r.fail(w, str(err))
     recordings = [_read_entries(r, e, f"{where}.recordings[{i}]")

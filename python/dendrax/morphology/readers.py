@@ -52,7 +52,8 @@ def read_morphology(path: str | os.PathLike, format: str | None = None) -> Morph
         fmt = p.suffix.lower().lstrip(".")
         if not fmt:
             raise MorphologyError(f"cannot tell the format of {str(p)!r} (no file suffix); "
-                                  f"pass format=..., one of: {', '.join(known) or 'none'}")
+                                  f"pass format=... (Python) or give the file its suffix "
+                                  f"(e.g. .swc), one of: {', '.join(known) or 'none'}")
     else:
         fmt = str(format).lower().lstrip(".")
     if fmt not in known:

@@ -393,8 +393,9 @@ def _f32(a: np.ndarray) -> np.ndarray:
     return np.asarray(a, dtype=np.float64).astype(np.float32).astype(np.float64)
 
 
-def sections_from_samples(s: SwcSamples) -> list[Section]:
-    """The sections NEURON's Import3d builds from validated samples."""
+def sections_from_samples(s: SwcSamples, path="<samples>") -> list[Section]:
+    """The sections NEURON's Import3d builds from validated samples (of the file ``path``,
+    named in errors)."""
     raw = _drop_degenerate(_raw_sections(s))
     sections = []
     for sec in raw:
@@ -402,6 +403,11 @@ def sections_from_samples(s: SwcSamples) -> list[Section]:
         if pts.shape[0] == 1:  # single-point (root) section: a cylinder of length d
             x, y, z, d = pts[0]
             pts = np.array([[x - d / 2, y, z, d], [x, y, z, d], [x + d / 2, y, z, d]])
+        if not np.any(np.diff(_f32(pts)[:, :3], axis=0)):  # kept: the root (the others went)
+            raise _fail(path, int(s.line[sec.first]),
+                        "the section starting here has zero length in float32, as NEURON "
+                        "stores its points (a single-point soma's cylinder of its diameter, "
+                        "or points that round to one at these coordinates)")
         sections.append(Section(_f32(pts), sec.parent_sec,
                                 sec.parent_x if sec.parent_sec >= 0 else 1.0,
                                 region_of_type(sec.type)))
@@ -423,4 +429,4 @@ def read_swc(path: str | os.PathLike) -> Morphology:
         FileNotFoundError: no such file.
     """
     samples = parse_swc(path)
-    return Morphology(tuple(sections_from_samples(samples)), name=Path(path).stem)
+    return Morphology(tuple(sections_from_samples(samples, path)), name=Path(path).stem)

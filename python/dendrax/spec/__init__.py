@@ -25,11 +25,11 @@ message naming the option or TOML key it came from.
 
 from .cell import CELL_KEYS, MODELS, CellSpec
 from .network import CONNECTION_KEYS, NETWORK_CELL_KEYS, NetworkSpec, is_network
-from .parse import (SpecError, check_keys, get_number, get_strings, load_toml,
+from .parse import (SpecError, check_keys, default_site, get_number, get_strings, load_toml,
                     parse_cell_location, parse_cells, parse_location, parse_where, split_where)
 
 __all__ = [
     "CELL_KEYS", "CONNECTION_KEYS", "MODELS", "NETWORK_CELL_KEYS", "CellSpec", "NetworkSpec",
-    "SpecError", "check_keys", "get_number", "get_strings", "is_network", "load_toml",
+    "SpecError", "check_keys", "default_site", "get_number", "get_strings", "is_network", "load_toml",
     "parse_cell_location", "parse_cells", "parse_location", "parse_where", "split_where",
 ]

@@ -11,13 +11,13 @@ from typing import Mapping
 import numpy as np
 
 from ..quantities import decimal
-from .parse import (SpecError, check_keys, get_number, get_strings, parse_location,
-                    parse_where, split_where)
+from .parse import (SpecError, check_keys, default_site, get_number, get_strings,
+                    parse_location, parse_where, split_where)
 
 MODELS = ("branched_neuron", "ball_and_stick")
 CELL_KEYS = ("model", "swc", "nseg", "Ra", "cm", "mechanisms", "set", "iclamp", "record")
 LIST_KEYS = ("mechanisms", "set", "iclamp", "record")
-DEFAULT_ICLAMP = "0.5,5,80@soma(0.5)"
+DEFAULT_ICLAMP = "0.5,5,80"  # at the soma (parse.default_site)
 
 
 @dataclass
@@ -218,11 +218,12 @@ class CellSpec:
             except ValueError:
                 raise SpecError(f"{self.label('iclamp')} takes amp,delay,dur[@location], got "
                                 f"{text!r}") from None
-            cell.iclamp(parse_location(cell, where or "soma(0.5)"), delay=delay, dur=dur, amp=amp)
+            cell.iclamp(parse_location(cell, where or default_site(cell)), delay=delay, dur=dur,
+                        amp=amp)
         if self.record:
             for text in self.record:
                 name, where = split_where(text)
-                cell.record(name, parse_location(cell, where or "soma(0.5)"))
+                cell.record(name, parse_location(cell, where or default_site(cell)))
         elif defaults and not bundled:
-            cell.record("v", cell.soma(0.5) if "soma" in cell.regions() else cell.section(0)(0.5))
+            cell.record("v", parse_location(cell, default_site(cell)))
         return cell

@@ -13,7 +13,9 @@ class SpecError(ValueError):
     """A bad value in a spec (a config file or a command-line option); one-line message."""
 
 
-LOCATION = re.compile(r"^\s*(?P<sec>[A-Za-z_]+(\[\d+\])?|\d+)\s*(\(\s*(?P<x>[0-9.eE+-]+)\s*\))?\s*$")
+# a region is named as SWC's (soma, dend, custom7, custom-3: dendrax.morphology.swc)
+LOCATION = re.compile(r"^\s*(?P<sec>[A-Za-z_][A-Za-z0-9_-]*(\[\d+\])?|\d+)\s*"
+                      r"(\(\s*(?P<x>[0-9.eE+-]+)\s*\))?\s*$")
 CELL_LOCATION = re.compile(
     r"^\s*cell\s*(?:\[\s*(?P<i>\d+)\s*\]\s*|(?P<j>\d+)(?:\s+|$))(?P<loc>.*?)\s*$")
 
@@ -82,7 +84,12 @@ def parse_location(cell, text: str):
     m = LOCATION.match(text)
     if not m:
         raise SpecError(f"bad location {text!r}; use e.g. soma(0.5), 12(0.3) or apic[2](1)")
-    sec, x = m.group("sec"), float(m.group("x") or 0.5)
+    sec = m.group("sec")
+    try:
+        x = float(m.group("x") or 0.5)
+    except ValueError:
+        raise SpecError(f"bad location {text!r}: x {m.group('x')!r} is not a number; use "
+                        "e.g. soma(0.5), 12(0.3) or apic[2](1)") from None
     if sec.isdigit():
         return cell.section(int(sec))(x)
     region, _, k = sec.partition("[")
@@ -91,6 +98,13 @@ def parse_location(cell, text: str):
     if k >= len(secs):
         raise SpecError(f"{region} has {len(secs)} sections, no [{k}]")
     return cell.section(secs[k])(x)
+
+
+def default_site(cell) -> str:
+    """Where a clamp, recording or spike record without a location goes: ``"soma(0.5)"``,
+    or on a cell without a soma (many reconstructions) the middle of section 0,
+    ``"0(0.5)"``."""
+    return "soma(0.5)" if "soma" in cell.regions() else "0(0.5)"
 
 
 def parse_where(cell, where):
