@@ -136,7 +136,8 @@ def test_refused_with_construct_and_line(case):
 
 def test_a_refused_construct_is_one_problem():
     """Audit leftovers: an ARTIFICIAL_CELL was also told it writes no current and that its
-    NET_RECEIVE sits in a density mechanism; printf's format string was a second problem."""
+    NET_RECEIVE sits in a density mechanism; printf's format string was a second problem; an
+    ELECTRODE_CURRENT was also told a POINT_PROCESS needs a current."""
     artificial = """NEURON { ARTIFICIAL_CELL ac RANGE tau }
     PARAMETER { tau = 10 (ms) }
     ASSIGNED { m }
@@ -144,7 +145,14 @@ def test_a_refused_construct_is_one_problem():
     """
     printf = _bad().replace("ik = gbar * n * (v - ek)",
                             'ik = gbar * n * (v - ek)\n    printf("v %g\\n", v)')
+    electrode = """NEURON { POINT_PROCESS stim ELECTRODE_CURRENT i RANGE amp }
+    PARAMETER { amp = 0.1 (nA) }
+    ASSIGNED { i (nA) }
+    BREAKPOINT { i = -amp }
+    """
     for text, words in ((artificial, "ARTIFICIAL_CELL is not supported"),
+                        (electrode, "ELECTRODE_CURRENT is not supported (electrodes are "
+                                    "built in"),
                         (printf, "printf is not supported")):
         problems = nmodl.check(text)
         assert len(problems) == 1 and words in problems[0][1], problems

@@ -262,6 +262,7 @@ class Walker:
             elif t in REFUSED_NODES:
                 word = REFUSED_NODES[t].split()[0]
                 self.problem(self.at(rf"\b{word}\b"), _refused(t))
+                d.refused_current |= t == "ElectrodeCurrent"
             else:
                 from neuron.nmodl import to_nmodl
 

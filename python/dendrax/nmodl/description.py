@@ -126,6 +126,7 @@ class Description:
     name: str = ""
     point: bool = False  # POINT_PROCESS (a synapse) rather than SUFFIX (a density mechanism)
     artificial: bool = False  # ARTIFICIAL_CELL (refused)
+    refused_current: bool = False  # an ELECTRODE_CURRENT (refused): no "needs a current"
     title: str = ""
     source: str = "<text>"
     text: str = ""

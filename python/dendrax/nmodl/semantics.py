@@ -57,7 +57,7 @@ def check(d: Description, problem, lines) -> None:
                         "pools integrate it")
     elif not d.point and not writes_current:
         problem(0, "the mechanism writes no current and no concentration")
-    if d.point and not writes_current:
+    if d.point and not writes_current and not d.refused_current:
         problem(0, "a POINT_PROCESS needs a current: a NONSPECIFIC_CURRENT or USEION ... WRITE "
                    "i<ion> (nA)")
     # the SOLVE statement and the solved block
