@@ -23,10 +23,10 @@ Physical signals (recorded inside the run, ``Network.record_extracellular`` /
   IClamp drive's net current is not a dipole), the column's pia placed 100 um below
   the brain sphere's surface on the z axis (shifted by its centre's x, y), an electrode on
   the scalp above each column; each electrode sums all columns;
-* ``MEG`` [time, sensors] fT: ``meg`` of each column's dipole at the MEG sensors of the
-  geometry (infinite homogeneous conductor), the component along e_phi = z x R / |z x R|
-  (the azimuthal direction about the column's axis, where a radial dipole's field lies),
-  summed over columns.
+* ``MEG`` [time, sensors] fT: ``meg`` of the columns' dipoles at the MEG sensors of the
+  geometry (infinite homogeneous conductor), summed, then the component along
+  e_phi = z x R / |z x R|, R from the sensor's own column (the azimuthal direction about
+  its axis, where a radial dipole's field lies): ``azimuthal_meg``.
 """
 
 from __future__ import annotations
@@ -43,6 +43,25 @@ PIA_DEPTH_UM = 100.0  # the pia below the brain sphere's surface (EEG)
 # sections of emitters.pyramidal_morphology
 SOMA, BASAL, OBLIQUE, TUFT = 0, 2, 8, 9
 
+
+
+def azimuthal_meg(moments, locations, sensors):
+    """[S, T] fT: the magnetic field of the columns' current dipoles ``moments`` (C of
+    [3, T] nA um, at ``locations`` C of [3] um, column coordinates) at ``sensors`` [S, 3]
+    um (sensor s beside column s, S = C), in an infinite homogeneous conductor, summed over
+    the columns and then taken along each sensor's azimuthal direction about its own
+    column's vertical axis (one direction per sensor: the sum of per-column projections
+    would not be a component of the field)."""
+    import jax.numpy as jnp
+
+    from ..extracellular import meg
+
+    sensors = np.asarray(sensors, float)
+    own = np.stack([np.asarray(loc, float) for loc in locations])
+    e_phi = np.cross([0.0, 0.0, 1.0], sensors - own)
+    e_phi = e_phi / np.linalg.norm(e_phi, axis=1, keepdims=True)
+    total = sum(meg(p, loc, sensors) for p, loc in zip(moments, locations))  # [S, 3, T]
+    return jnp.einsum("sct,sc->st", total, e_phi)
 
 class DetailedColumn:
     """The network and recordings of a multicompartment column (built by ``build_detailed``)."""
@@ -135,7 +154,7 @@ class DetailedColumn:
         import jax.numpy as jnp
 
         import dendrax as dx
-        from ..extracellular import csd, eeg_four_sphere, meg
+        from ..extracellular import csd, eeg_four_sphere
 
         model, g, cfg = self.model, self.model.geometry, self.model.cfg
         modes = cfg.probe.modes
@@ -173,8 +192,9 @@ class DetailedColumn:
                                      method="standard", vaknin=False))
                 physical["CSD"] = (jnp.concatenate(parts, axis=0).T, "uA/mm^3")
         if "EEG" in modes or "MEG" in modes:
-            eeg = meg_total = 0.0
+            eeg = 0.0
             scalp = self.scalp_electrodes()
+            moments, locations = [], []
             for c, name in enumerate(self.dipoles):
                 # about the column's centre, where the signals put the dipole: the IClamp
                 # drive's net current (no return path in the model) would make it depend
@@ -183,17 +203,12 @@ class DetailedColumn:
                 if "EEG" in modes:
                     eeg = eeg + eeg_four_sphere(jnp.asarray(self.head_rotation(c)) @ p,
                                                 self.head_location(c), scalp)
-                if "MEG" in modes:
-                    loc = self.dipole_location(c)
-                    b = meg(p, loc, g.meg_sensors)  # [S, 3, T] fT
-                    r = g.meg_sensors - loc[None, :]
-                    e_phi = np.cross([0.0, 0.0, 1.0], r)
-                    e_phi = e_phi / np.linalg.norm(e_phi, axis=1, keepdims=True)
-                    meg_total = meg_total + jnp.einsum("sct,sc->st", b, e_phi)
+                moments.append(p)
+                locations.append(self.dipole_location(c))
             if "EEG" in modes:
                 physical["EEG"] = (eeg.T, "uV")
             if "MEG" in modes:
-                physical["MEG"] = (meg_total.T, "fT")
+                physical["MEG"] = (azimuthal_meg(moments, locations, g.meg_sensors).T, "fT")
         return model.derive(t, spikes=jnp.asarray(spikes), V_m=v, I_syn=None, dt=dt,
                             duration=duration, seed=seed, physical=physical)
 
