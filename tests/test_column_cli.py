@@ -74,3 +74,17 @@ def test_column_cli_bad_config(tmp_path, capsys):
     cfg.write_text(TOML + '\n[[readout]]\nname = "r2"\nmetric = "mean_V_m"\nlayr = "L4"\n')
     assert main(["column", str(cfg)]) == 2
     assert "[[readout]] 'r2' has unknown keys ['layr']" in capsys.readouterr().err
+
+
+def test_column_cli_refuses_bad_layers_and_readouts_before_running(tmp_path, capsys):
+    """`layers = 5` (a TypeError traceback, exit 1) and a readout of an unknown layer (found
+    after the run, raster.png already written) are one line and exit 2, nothing written."""
+    cfg = tmp_path / "bad.toml"
+    cfg.write_text(TOML.replace('layers = {"L2/3" = 0.5, "L5" = 0.5}', "layers = 5"))
+    assert main(["column", str(cfg), "--out", str(tmp_path / "a")]) == 2
+    assert "layers must be a layer name, a list" in capsys.readouterr().err
+    cfg.write_text(TOML.replace('layer = "L5"', 'layer = "L6"'))
+    out = tmp_path / "b"
+    assert main(["column", str(cfg), "--out", str(out)]) == 2
+    assert "unknown layer 'L6'" in capsys.readouterr().err
+    assert not out.exists() or not any(out.iterdir())

@@ -69,7 +69,14 @@ def test_immutable_and_chainable():
     (lambda: dc.configuration().runtime(dtype="float16"), "unknown dtype"),
     (lambda: dc.configuration().runtime(seed=-1), "seed"),
     (lambda: base().column("A", ["L4"], 5), "exists already"),
-    (lambda: dc.configuration().column("A", ["L4"], 0), "positive integer"),
+    (lambda: dc.configuration().column("A", ["L4"], 0), "n must be an integer >= 1"),
+    # a raw TypeError before ('int' object is not iterable); a seed no run can take
+    (lambda: dc.configuration().column("A", 5, 10), "layers must be a layer name, a list"),
+    (lambda: dc.configuration().column("A", None, 10), "layers must be a layer name, a list"),
+    (lambda: dc.configuration().runtime(seed=2 ** 64), "seed must be an integer in [0, 4294967296)"),
+    (lambda: dc.simulation(dt_ms=float("nan")), "dt_ms must be a finite number > 0"),
+    (lambda: dc.readout_spec("r", "spike_rate_hz", t_start_ms=None), "t_start_ms must be a "
+                                                                     "finite time"),
     (lambda: dc.configuration().column("A", ["L4", "L4"], 4), "repeat"),
     (lambda: dc.simulation(duration_ms=-1.0), "duration_ms"),
     (lambda: dc.readout_spec("r", "gamma_power"), "unknown metric 'gamma_power'"),
@@ -176,6 +183,19 @@ def test_the_recorded_spike_counts_every_spike_of_a_step():
     counts = np.asarray(res.traces).sum(axis=1)
     assert np.array_equal(counts, [s.size for s in res.spikes]), counts
     assert np.asarray(res.traces).max() >= 2.0  # some steps do hold several
+
+
+def test_numpy_integers_are_integers_and_bursts_count_each_spike():
+    """n and seed as numpy integers (refused: 'must be an integer >= 0, got np.int64(3)');
+    a step holding 2 spikes (adex, t_ref = 0) is a burst (its interval is 0)."""
+    from dendrax.column.readouts import bursts
+
+    cfg = dc.configuration().column("A", ["L4"], np.int64(10)).runtime(seed=np.int64(3))
+    assert cfg.columns[0].n == 10 and cfg.seed == 3 and type(cfg.seed) is int
+    raster = np.zeros((20, 2))
+    raster[5, 0] = 2.0  # two spikes in one step
+    raster[[3, 15], 1] = 1.0  # 12 steps apart at dt 1 ms: no burst
+    assert bursts(raster, 1.0) == 1
 
 
 def test_geometry_layers_and_electrodes():

@@ -1,6 +1,7 @@
 """fit: surrogate-gradient descent on a column's drive and weights reaches a target rate."""
 
 import numpy as np
+import jax
 import pytest
 
 import dendrax.column as dc
@@ -38,6 +39,12 @@ def test_fit_errors():
         dc.fit(small(), [], steps=1)
     with pytest.raises(ValueError, match="point-neuron columns"):
         dc.fit(small().set_emitter("multicompartment"), dc.objective("r", "spike_rate_hz", 5.0))
+    # checked as simulate checks them (ran silently in float32; a NaN rate accepted)
+    for rate in (float("nan"), -0.1, 0):
+        with pytest.raises(ValueError, match="learning_rate must be a finite number > 0"):
+            dc.fit(small(), dc.objective("r", "spike_rate_hz", 5.0), learning_rate=rate)
+    with jax.enable_x64(False), pytest.raises(ValueError, match="JAX's 64-bit mode is off"):
+        dc.fit(small().runtime(dtype="float64"), dc.objective("r", "spike_rate_hz", 5.0))
 
 
 def test_reverse_and_forward_mode_give_the_same_fit():

@@ -63,11 +63,14 @@ def run(path, out=None, quiet: bool = False) -> int:
     """Run the column of a TOML file; returns the exit status (0)."""
     from . import plots
     from .construction import construct
+    from .readouts import check_selection
 
     cfg, specs, folder, save_signals = load(path)
     folder = Path(out) if out is not None else folder
     folder.mkdir(parents=True, exist_ok=True)
     model = construct(cfg)
+    for spec in specs:  # before the run: a bad selection costs no simulation
+        check_selection(model.geometry, spec)
     sig = model.simulate()
     written = []
     if sig.spikes is not None:

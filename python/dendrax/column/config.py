@@ -68,6 +68,18 @@ def _number(name, value, *, low=-math.inf, high=math.inf, low_open=False):
     return value
 
 
+def whole(name, value, *, low=0, high=None, what="") -> int:
+    """``value`` as an int: a whole number (Python's or numpy's, not bool) in [low, high);
+    a ValueError naming ``name`` and the range otherwise."""
+    import numbers
+
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low or (
+            high is not None and value >= high):
+        rng = f">= {low}" if high is None else f"in [{low}, {high})"
+        raise ValueError(f"{name} must be an integer {rng}{what}, got {value!r}")
+    return int(value)
+
+
 def _per_type(name, value, *, low=-math.inf):
     """A scalar (both types) or a mapping {"E": x, "I": y} -> {"E": x, "I": y} floats."""
     if isinstance(value, Mapping):
@@ -144,9 +156,7 @@ class Configuration:
         duration). Arguments left None keep their values."""
         new = {}
         if seed is not None:
-            if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-                raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
-            new["seed"] = int(seed)
+            new["seed"] = whole("seed", seed, high=2 ** 32)  # a run's key (dendrax.simulate)
         if dtype is not None:
             if dtype not in DTYPES:
                 raise ValueError(f"unknown dtype {dtype!r}; choose one of {list(DTYPES)}")
@@ -172,10 +182,12 @@ class Configuration:
         if any(c.name == name for c in self.columns):
             raise ValueError(f"a column named {name!r} exists already; columns: "
                              f"{[c.name for c in self.columns]}")
-        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-            raise ValueError(f"n must be a positive integer (neurons), got {n!r}")
+        n = whole("n", n, low=1, what=" (neurons)")
         if isinstance(layers, str):
             layers = [layers]
+        if not isinstance(layers, (Mapping, list, tuple)):
+            raise ValueError(f"layers must be a layer name, a list of them or a mapping "
+                             f"{{layer: fraction or count}}, got {layers!r}")
         if isinstance(layers, Mapping):
             items = list(layers.items())
             if not items:

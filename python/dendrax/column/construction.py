@@ -16,7 +16,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import geometry as geo
-from .config import CELL_TYPES, PAIRS, Configuration, check_duration, check_steps
+from .config import (CELL_TYPES, PAIRS, Configuration, check_duration, check_steps,
+                     whole)
 from .emitters import point_emitter
 from .proxies import apply, bases
 from .signals import Signals
@@ -50,11 +51,28 @@ def simulation(duration_ms: float | None = None, dt_ms: float | None = None,
     the configuration's seed when constructed). None keeps the configuration's value."""
     if duration_ms is not None:
         check_duration(duration_ms)
-    if dt_ms is not None and not (isinstance(dt_ms, (int, float)) and dt_ms > 0):
-        raise ValueError(f"dt_ms must be a number > 0 (ms), got {dt_ms!r}")
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
-        raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
+    if dt_ms is not None:
+        check_dt(dt_ms)
+    if seed is not None:
+        whole("seed", seed, high=2 ** 32)
     return SimulationSpec(duration_ms, dt_ms, seed)
+
+
+def check_dt(dt_ms) -> float:
+    """dt_ms as a float; a ValueError unless it is a finite number > 0 (ms)."""
+    if isinstance(dt_ms, bool) or not isinstance(dt_ms, (int, float, np.number)) or not (
+            np.isfinite(dt_ms) and dt_ms > 0):
+        raise ValueError(f"dt_ms must be a finite number > 0 (ms), got {dt_ms!r}")
+    return float(dt_ms)
+
+
+def check_precision(cfg) -> None:
+    """A ValueError where the configuration's dtype is "float64" and JAX's 64-bit mode is
+    off (the run would be float32)."""
+    if cfg.dtype == "float64" and not jax.config.jax_enable_x64:
+        raise ValueError("the configuration's dtype is 'float64' but JAX's 64-bit mode is "
+                         "off: call jax.config.update('jax_enable_x64', True) first, or "
+                         "choose .runtime(dtype='float32')")
 
 
 class Model:
@@ -216,7 +234,9 @@ class Model:
         """``simulate`` with an explicit params pytree (traceable: jit and differentiate)."""
         cfg = self.cfg
         duration = cfg.duration_ms if duration_ms is None else check_duration(duration_ms)
-        dt = cfg.dt_ms if dt_ms is None else float(dt_ms)
+        dt = cfg.dt_ms if dt_ms is None else check_dt(dt_ms)
+        if seed is not None:
+            whole("seed", seed, high=2 ** 32)
         check_steps(duration, dt)
         if dt != cfg.dt_ms:  # what construct checked, for this dt: the delay, the noise step
             replace(cfg, dt_ms=dt).validate()  # (the run's duration is checked above)
@@ -288,10 +308,7 @@ class Model:
                 duration_ms.seed
         if duration_ms is not None:
             check_duration(duration_ms)
-        if self.cfg.dtype == "float64" and not jax.config.jax_enable_x64:
-            raise ValueError("the configuration's dtype is 'float64' but JAX's 64-bit mode is "
-                             "off: call jax.config.update('jax_enable_x64', True) first, or "
-                             "choose .runtime(dtype='float32')")
+        check_precision(self.cfg)
         if self.cfg.dtype == "float32" and jax.config.jax_enable_x64:
             import warnings
 

@@ -25,7 +25,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .config import CELL_TYPES, PAIRS
-from .construction import construct
+from .construction import check_precision, construct
 from .objectives import Objective, loss
 from .readouts import SIGNAL_OF
 
@@ -83,6 +83,10 @@ def fit(cfg, objectives, params=TUNABLE, steps: int = 50, learning_rate: float =
                          "detailed cells use dendrax.training with the model's network")
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
         raise ValueError(f"steps must be a positive integer, got {steps!r}")
+    if isinstance(learning_rate, bool) or not isinstance(learning_rate, (int, float)) or not (
+            np.isfinite(learning_rate) and learning_rate > 0):
+        raise ValueError(f"learning_rate must be a finite number > 0, got {learning_rate!r}")
+    check_precision(cfg)
     if mode not in ("auto", "forward", "reverse"):
         raise ValueError(f"unknown mode {mode!r}; choose 'auto', 'forward' or 'reverse'")
     needed = tuple(dict.fromkeys(MODE_FOR[SIGNAL_OF[o.spec.metric][0]] for o in objectives))

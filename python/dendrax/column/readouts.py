@@ -72,7 +72,8 @@ def readout_spec(name: str, metric: str, *, column: str | None = None, layer: st
     if metric in ("mean_LFP", "mean_CSD") and (layer is not None or cell_type is not None):
         raise ValueError(f"{metric} averages electrodes: select them by column only")
     for what, value in (("t_start_ms", t_start_ms), ("t_stop_ms", t_stop_ms)):
-        if value is not None and (not is_number(value) or not np.isfinite(value)):
+        if (value is not None or what == "t_start_ms") and (
+                not is_number(value) or not np.isfinite(value)):
             raise ValueError(f"{what} must be a finite time in ms, got {value!r}")
     t0 = float(t_start_ms)
     if t0 < 0:
@@ -120,6 +121,18 @@ def _window(signals, spec):
     return slice(k0, k1), (k1 - k0) * dt
 
 
+def check_selection(geometry, spec: ReadoutSpec) -> None:
+    """A ValueError where ``spec`` names a column or layer the geometry does not have, or
+    selects no neurons (checked before a run, and by ``metric_value``)."""
+    g = geometry
+    if spec.column is not None and spec.column not in g.column_names:
+        raise ValueError(f"readout {spec.name!r}: unknown column {spec.column!r}; columns: "
+                         f"{list(g.column_names)}")
+    if spec.metric not in ("mean_LFP", "mean_CSD") and not g.select(
+            column=spec.column, layer=spec.layer, cell_type=spec.cell_type).any():
+        raise ValueError(f"readout {spec.name!r} selects no neurons")
+
+
 def metric_value(model, signals, spec: ReadoutSpec):
     """The value of one readout (jnp scalar; differentiable where the metric is)."""
     name, mode = SIGNAL_OF[spec.metric]
@@ -127,19 +140,15 @@ def metric_value(model, signals, spec: ReadoutSpec):
     rows, length = _window(signals, spec)
     x = x[rows]
     g = model.geometry
+    check_selection(g, spec)
     if spec.metric in ("mean_LFP", "mean_CSD"):
         cols = np.ones(x.shape[1], bool)
         if spec.column is not None:
-            if spec.column not in g.column_names:
-                raise ValueError(f"unknown column {spec.column!r}; columns: "
-                                 f"{list(g.column_names)}")
             el_col = g.electrode_column if spec.metric == "mean_LFP" else \
                 g.electrode_column[g.csd_electrodes]
             cols = el_col == g.column_names.index(spec.column)
         return jnp.mean(x[:, np.flatnonzero(cols)])
     mask = g.select(column=spec.column, layer=spec.layer, cell_type=spec.cell_type)
-    if not mask.any():
-        raise ValueError(f"readout {spec.name!r} selects no neurons")
     x = x[:, np.flatnonzero(mask)]
     if spec.metric == "spike_rate_hz":
         return jnp.sum(x) / x.shape[1] / (length * 1e-3)
@@ -155,8 +164,8 @@ def bursts(spikes: np.ndarray, dt: float, isi_ms: float = BURST_ISI_MS) -> int:
     """The number of bursts in a raster [time, neurons] (a burst: >= 2 spikes, each within
     ``isi_ms`` of the previous)."""
     total = 0
-    for col in np.asarray(spikes).T:
-        times = np.flatnonzero(col > 0.5) * dt
+    for col in np.asarray(spikes).T:  # a step's count of spikes (adex: several), each one
+        times = np.repeat(np.arange(col.size), np.rint(np.maximum(col, 0)).astype(int)) * dt
         if times.size < 2:
             continue
         close = np.diff(times) <= isi_ms + 1e-9
