@@ -282,7 +282,7 @@ MALFORMED = [
     ("non_integer_id", "1 1 0 0 0 5 -1\n2.5 3 5 0 0 1 1\n", 2, r"field 1 \(id\) is not an integer"),
     # a single-point soma far out: its cylinder x -+ d/2 rounds to x in float32 (L = 0)
     ("soma_length_rounds_to_0", "1 1 3.4e38 0 0 6 -1\n2 3 6 0 0 1 1\n", 1,
-     "the section starting here has zero length in float32"),
+     "a single-point soma of diameter 12 um at x = 3.4e.38 um has zero length in float32"),
     # what Python's float() reads but C's strtod (NEURON's reader) does not
     ("underscore_digits", "1 1 0 0 0 5 -1\n2 3 1_0 0 0 1 1\n", 2,
      r"field 3 \(x\) is not a decimal number.*'1_0'"),

@@ -403,11 +403,11 @@ def sections_from_samples(s: SwcSamples, path="<samples>") -> list[Section]:
         if pts.shape[0] == 1:  # single-point (root) section: a cylinder of length d
             x, y, z, d = pts[0]
             pts = np.array([[x - d / 2, y, z, d], [x, y, z, d], [x + d / 2, y, z, d]])
-        if not np.any(np.diff(_f32(pts)[:, :3], axis=0)):  # kept: the root (the others went)
-            raise _fail(path, int(s.line[sec.first]),
-                        "the section starting here has zero length in float32, as NEURON "
-                        "stores its points (a single-point soma's cylinder of its diameter, "
-                        "or points that round to one at these coordinates)")
+            if not np.any(np.diff(_f32(pts)[:, 0])):  # x -+ d/2 rounds to x: length 0
+                raise _fail(path, int(s.line[sec.first]),
+                            f"a single-point soma of diameter {d:g} um at x = {x:g} um has "
+                            "zero length in float32, as NEURON stores its points (its "
+                            "cylinder x -+ d/2 rounds to x): move the cell nearer the origin")
         sections.append(Section(_f32(pts), sec.parent_sec,
                                 sec.parent_x if sec.parent_sec >= 0 else 1.0,
                                 region_of_type(sec.type)))
