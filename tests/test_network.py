@@ -905,6 +905,17 @@ def test_bad_network_inputs_are_refused_where_given():
     cell = dx.Cell.ball_and_stick(nseg=2)
     cell.insert("hh")
     net = dx.Network.replicate(cell, 3)
+    # a spike source is its network's: another's with the same number fed this one's
+    # train; a threshold from a source was dropped unchecked (NaN, wrong length)
+    other = dx.Network.replicate(cell, 1)
+    mine, theirs = net.spike_source([2.0]), other.spike_source([10.0])
+    assert mine.index == theirs.index == 0
+    with pytest.raises(ValueError, match="was made by another network"):
+        net.connect(theirs, net.cell(0).soma(), "Exp2Syn", weight=0.01)
+    with pytest.raises(ValueError, match="threshold must be finite"):
+        net.connect(mine, net.cell(0).soma(), "Exp2Syn", weight=0.01, threshold=float("nan"))
+    with pytest.raises(ValueError, match=r"threshold: give one number or one per connection"):
+        net.connect(mine, net.cell(0).soma(), "Exp2Syn", weight=0.01, threshold=[1.0, 2.0])
     with pytest.raises(TypeError, match="Network.add takes a dendrax.Cell, got str"):
         net.add("x")
     with pytest.raises(ValueError, match="already in the network"):

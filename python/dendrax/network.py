@@ -218,7 +218,7 @@ class Network:
             raise ValueError(f"spike times must be finite and >= 0 ms, got {times}")
         self.wiring.sources.append(times)
         self._revision += 1
-        return Source(len(self.wiring.sources) - 1)
+        return Source(len(self.wiring.sources) - 1, id(self))
 
     def poisson_source(self, rate: float, key, *, start: float = 0.0, stop: float) -> Source:
         """A Poisson spike train of ``rate`` (Hz) from ``start`` to ``stop`` (ms), drawn from the
@@ -341,6 +341,9 @@ class Network:
                              "between cells use fully_connect / sparse_connect / connect_matrix")
         threshold = NETCON_THRESHOLD if threshold is None else threshold
         if isinstance(pre, Source):
+            if pre.network is not None and pre.network != id(self):
+                raise ValueError(f"{pre} was made by another network: a spike source feeds the "
+                                 "network whose spike_source / poisson_source made it")
             return self._block(synapse, None, None, None, [pre.index], [self._cell_of(post)],
                                [post.section], [post.x], weight, delay, threshold, params)
         return self._block(synapse, [self._cell_of(pre)], [pre.section], [pre.x], None,
@@ -502,11 +505,13 @@ class Network:
             if pre_source.min(initial=0) < 0 or pre_source.max(initial=-1) >= len(self.wiring.sources):
                 raise ValueError("unknown spike source")
         thr = None
-        if not graded and pre_cell is not None:
+        if not graded:  # checked from a spike source too, where it plays no part (NEURON's)
             thr = _per_connection("threshold", real_array(magnitude(threshold, "mV", "threshold"),
                                                           "threshold"), n)
             if not np.all(np.isfinite(thr)):
                 raise ValueError(f"threshold must be finite, got {threshold!r}")
+            if pre_cell is None:
+                thr = None
         self._keep_post_ends(post_cell, np.asarray(post_section, int), np.asarray(post_x, float))
         as_arr = lambda a, t: None if a is None else np.asarray(a, t)  # noqa: E731
         self.wiring.blocks.append(Block(

@@ -16,9 +16,12 @@ NETCON_THRESHOLD = 10.0  # mV, NEURON's default NetCon threshold
 
 
 class Source(NamedTuple):
-    """An artificial spike source of a network (``spike_source``, ``poisson_source``)."""
+    """An artificial spike source of a network (``spike_source``, ``poisson_source``):
+    its index there, and ``network``, the id of the Network that made it (a source is that
+    network's only)."""
 
     index: int
+    network: int | None = None
 
 
 @dataclass(frozen=True, eq=False)
