@@ -910,6 +910,8 @@ def test_bad_network_inputs_are_refused_where_given():
     other = dx.Network.replicate(cell, 1)
     mine, theirs = net.spike_source([2.0]), other.spike_source([10.0])
     assert mine.index == theirs.index == 0
+    with pytest.raises(ValueError, match=r"1-D list \(ms\), got shape \(2, 2\)"):
+        net.spike_source([[5.0, 1.0], [3.0, 7.0]])  # was flattened into one train
     with pytest.raises(ValueError, match="was made by another network"):
         net.connect(theirs, net.cell(0).soma(), "Exp2Syn", weight=0.01)
     with pytest.raises(ValueError, match="threshold must be finite"):

@@ -212,8 +212,13 @@ class Network:
 
     # --- sources --------------------------------------------------------------
     def spike_source(self, times) -> Source:
-        """An artificial spike source firing at ``times`` (ms), as NEURON's VecStim."""
-        times = np.sort(real_array(magnitude(times, "ms", "spike times"), "spike times").ravel())
+        """An artificial spike source firing at ``times`` (ms; one number or a 1-D list, in
+        any order), as NEURON's VecStim."""
+        times = real_array(magnitude(times, "ms", "spike times"), "spike times")
+        if np.ndim(times) > 1:
+            raise ValueError(f"spike times of one source are a 1-D list (ms), got shape "
+                             f"{np.shape(times)}: one spike_source per train")
+        times = np.sort(np.ravel(times))
         if not np.all(np.isfinite(times)) or np.any(times < 0):
             raise ValueError(f"spike times must be finite and >= 0 ms, got {times}")
         self.wiring.sources.append(times)
