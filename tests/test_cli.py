@@ -144,6 +144,31 @@ def test_cells_without_a_soma_and_custom_regions(tmp_path, capsys):
         assert header == f"t (ms),v@{where} (mV)"
 
 
+def test_a_network_of_cells_without_a_soma_runs_with_the_defaults(tmp_path, capsys):
+    """A network TOML of soma-less cells: v recorded and spikes counted at section 0's middle
+    and a connection without pre_loc/post_loc between them (it refused: no soma)."""
+    swc = tmp_path / "nosoma.swc"
+    swc.write_text("1 3 0 0 0 1 -1\n2 3 100 0 0 1 1\n")
+    toml = tmp_path / "net.toml"
+    toml.write_text(f"""[[cell]]
+swc = "{swc}"
+count = 2
+iclamp = "0.3,1,15"
+[[connection]]
+pre = 0
+post = 1
+synapse = "Exp2Syn"
+weight = 0.01
+[simulation]
+t_stop = 20.0
+""")
+    assert main(["simulate", str(toml), "--out", str(tmp_path / "o"), "--quiet",
+                 "--no-plot"]) == 0
+    header = (tmp_path / "o" / "traces.csv").read_text().splitlines()[0]
+    assert header == "t (ms),v@cell[0].dend(0.5) (mV)", header
+    assert "spikes from" in capsys.readouterr().out
+
+
 def test_bad_config_file(tmp_path, capsys):
     bad = tmp_path / "bad.toml"
     bad.write_text("t_stop = [\n")

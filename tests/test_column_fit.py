@@ -43,6 +43,11 @@ def test_fit_errors():
     for rate in (float("nan"), -0.1, 0):
         with pytest.raises(ValueError, match="learning_rate must be a finite number > 0"):
             dc.fit(small(), dc.objective("r", "spike_rate_hz", 5.0), learning_rate=rate)
+    import optax  # a schedule and a numpy number stay accepted
+
+    for rate in (np.float32(0.05), optax.exponential_decay(0.05, 1, 0.9)):
+        dc.fit(small().runtime(duration_ms=10.0), dc.objective("r", "spike_rate_hz", 5.0),
+               steps=1, learning_rate=rate)
     with jax.enable_x64(False), pytest.raises(ValueError, match="JAX's 64-bit mode is off"):
         dc.fit(small().runtime(dtype="float64"), dc.objective("r", "spike_rate_hz", 5.0))
 

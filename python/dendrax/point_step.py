@@ -199,10 +199,13 @@ def _plastic_step(model: Model, core, dt, carry, ring, n):
         pre = _ring_bit(model, ring, n, pl.source)
         arrival = _ring_bit(model, ring, n - d, post)  # post spikes at t - d reach it now
         before = _ring_bit(model, ring, n - d - 1, post, carry.v.dtype)
-        if carry.extra_ring is not None:  # how many, where a neuron can fire several times
-            dtype = carry.v.dtype
+        # how many, where an end can fire several times per step (decided when tracing:
+        # bool flags elsewhere, and the rules take no more_spikes path)
+        dtype = carry.v.dtype
+        if carry.extra_ring is not None and np.any(model.multi_slot[pl.source] >= 0):
             pre = pre + extra_spikes(model, carry.extra_ring, n % model.ring_size, pl.source,
                                      dtype)
+        if carry.extra_ring is not None and np.any(model.multi_slot[post] >= 0):
             arrival = arrival + extra_spikes(model, carry.extra_ring, (n - d) % model.ring_size,
                                              post, dtype)
             before = before + extra_spikes(model, carry.extra_ring,

@@ -61,7 +61,8 @@ def fit(cfg, objectives, params=TUNABLE, steps: int = 50, learning_rate: float =
     ``objective(...)`` or a list) are met; see the module docstring.
 
     Args:
-        steps: Adam steps (>= 1); learning_rate: Adam's (free values are O(1)).
+        steps: Adam steps (>= 1); learning_rate: Adam's (free values are O(1)), a number
+            or an optax schedule.
         duration_ms: the length of each run (default the configuration's).
         mode: "auto", "forward" or "reverse" (how gradients are taken).
         callback: ``callback(step, loss, values)`` returning True stops early.
@@ -83,9 +84,12 @@ def fit(cfg, objectives, params=TUNABLE, steps: int = 50, learning_rate: float =
                          "detailed cells use dendrax.training with the model's network")
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
         raise ValueError(f"steps must be a positive integer, got {steps!r}")
-    if isinstance(learning_rate, bool) or not isinstance(learning_rate, (int, float)) or not (
-            np.isfinite(learning_rate) and learning_rate > 0):
-        raise ValueError(f"learning_rate must be a finite number > 0, got {learning_rate!r}")
+    if not callable(learning_rate) and (  # an optax schedule, or a number
+            isinstance(learning_rate, bool) or not isinstance(learning_rate, (int, float,
+                                                                              np.number))
+            or not (np.isfinite(learning_rate) and learning_rate > 0)):
+        raise ValueError(f"learning_rate must be a finite number > 0 or an optax schedule, got "
+                         f"{learning_rate!r}")
     check_precision(cfg)
     if mode not in ("auto", "forward", "reverse"):
         raise ValueError(f"unknown mode {mode!r}; choose 'auto', 'forward' or 'reverse'")

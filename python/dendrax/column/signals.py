@@ -24,7 +24,8 @@ class Signals:
     Attributes:
         t: [time] ms.
         V_m: [time, neurons] mV, the membrane potential (multicompartment: at the soma).
-        spikes: [time, neurons] 1.0 where a neuron spiked in the step, else 0.0.
+        spikes: [time, neurons] the neuron's spikes in the step: 1.0 or 0.0 (adex with
+            t_ref = 0 can fire several times in one step: their number).
         I_syn: [time, neurons] the synaptic input current (docs/columns.md: per emitter).
         source: [time, neurons] the source proxy, -I_syn: the net current leaving the
             neuron at its synapses' return path, sign as a CSD (positive: a source).

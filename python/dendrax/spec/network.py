@@ -10,8 +10,8 @@ from typing import Mapping
 import numpy as np
 
 from .cell import CellSpec
-from .parse import (SpecError, check_keys, get_number, get_strings, parse_cell_location,
-                    parse_cells, parse_location)
+from .parse import (SpecError, check_keys, default_site, get_number, get_strings,
+                    parse_cell_location, parse_cells, parse_location)
 
 NETWORK_KEYS = ("cell", "population", "connection", "gap_junction", "simulation", "record",
                 "out")
@@ -140,7 +140,7 @@ class NetworkSpec:
         v = get_strings(rec, "v", "[record]")
         if v is None:  # default: the soma of the first cell of every [[cell]] table
             starts = np.cumsum([0] + [count for _, count in cells[:-1]]) if cells else []
-            v = [f"cell {int(s)} soma(0.5)" for s in starts]
+            v = [f"cell {int(s)}" for s in starts]  # at its soma (parse.default_site)
         record["v"] = v
         record["V_m"] = [parse_population(t, sizes, "[record] V_m")
                          for t in (get_strings(rec, "V_m", "[record]") or [])]
@@ -253,8 +253,8 @@ class NetworkSpec:
             raise SpecError(f"{where} g must be >= 0 uS, got {g}")
         locs = {}
         for key in ("a_loc", "b_loc"):
-            value = table.get(key, "soma(0.5)")
-            if not isinstance(value, str):
+            value = table.get(key)  # None: each cell's soma (parse.default_site)
+            if value is not None and not isinstance(value, str):
                 raise SpecError(f"{where} {key} must be a location such as \"dend[0](0.5)\", "
                                 f"got {value!r}")
             locs[key] = value
@@ -296,14 +296,26 @@ class NetworkSpec:
         for gap in self.gap_junctions:
             for a, b in zip(gap["a"], gap["b"]):
                 try:
-                    net.gap_junction(parse_location(net.cell(a), gap["a_loc"]),
-                                     parse_location(net.cell(b), gap["b_loc"]), g=gap["g"])
+                    net.gap_junction(
+                        parse_location(net.cell(a), gap["a_loc"] or default_site(net.cell(a))),
+                        parse_location(net.cell(b), gap["b_loc"] or default_site(net.cell(b))),
+                        g=gap["g"])
                 except (ValueError, IndexError) as err:
                     raise SpecError(f"{gap['where']}: cells {a} and {b}: {err}") from None
         if self.record["spikes"] is not False:
             if self.cells:
-                net.record_spikes(None if self.record["spikes"] is True else self.record["spikes"],
-                                  threshold=self.record["spike_threshold"])
+                chosen = range(len(net)) if self.record["spikes"] is True else \
+                    self.record["spikes"]
+                somaless = {c for c in chosen if "soma" not in net.cell(c).regions()}
+                thr = self.record["spike_threshold"]
+                if len(somaless) < len(chosen):
+                    net.record_spikes(None if self.record["spikes"] is True and not somaless
+                                      else [c for c in chosen if c not in somaless],
+                                      threshold=thr)
+                if somaless:  # at section 0's middle (parse.default_site)
+                    net.record_spikes(sorted(somaless), threshold=thr,
+                                      loc=parse_location(net.cell(min(somaless)), "0(0.5)")
+                                      ._replace(cell=None))
             if self.record["spikes"] is True:
                 from ..point import Generator
 
@@ -331,7 +343,7 @@ class NetworkSpec:
             if len(value) != 1:
                 raise SpecError(f"{where}: a connection with a population takes one cell "
                                 f"(its soma), got {len(value)} cells")
-            return net.cell(value[0]).soma(0.5)
+            return parse_location(net.cell(value[0]), default_site(net.cell(value[0])))
 
         kwargs = dict(conn["kwargs"])
         if conn["p"] is not None:
@@ -349,10 +361,13 @@ class NetworkSpec:
         def loc_of(text, cell_index, key):
             # a location on the cell's own morphology, without the cell index (applied to
             # every cell of the group)
+            cell = net.cell(int(cell_index))
             if text is None:
-                return None
+                if "soma" in cell.regions():
+                    return None  # the soma of each (Network's default)
+                text = default_site(cell)
             try:
-                loc = parse_location(net.cell(int(cell_index)), text)
+                loc = parse_location(cell, text)
             except (ValueError, IndexError) as err:
                 raise SpecError(f"{where} {key}: {err}") from None
             return type(loc)(loc[0], loc[1])

@@ -155,8 +155,8 @@ def parse_cells(value, n_cells: int, what: str) -> list[int]:
 
 
 def parse_cell_location(net, text: str, what: str = "location"):
-    """``"cell 2 soma(0.5)"`` (also ``"cell[2] dend[0](1)"``; no location: soma(0.5)) ->
-    a Location on cell 2 of ``net``."""
+    """``"cell 2 soma(0.5)"`` (also ``"cell[2] dend[0](1)"``; no location: its soma, or
+    ``default_site``) -> a Location on cell 2 of ``net``."""
     m = CELL_LOCATION.match(text)
     if not m:
         raise SpecError(f"{what}: bad location {text!r}; use e.g. \"cell 2 soma(0.5)\"")
@@ -164,6 +164,6 @@ def parse_cell_location(net, text: str, what: str = "location"):
     if not 0 <= index < len(net):
         raise SpecError(f"{what}: cell {index} out of range (the network has {len(net)} cells)")
     try:
-        return parse_location(net.cell(index), m.group("loc") or "soma(0.5)")
+        return parse_location(net.cell(index), m.group("loc") or default_site(net.cell(index)))
     except (ValueError, IndexError) as err:
         raise SpecError(f"{what} {text!r}: {err}") from None
