@@ -50,8 +50,8 @@ def more_spikes(update, state, count, carried=None):
     ``carried(state)`` after each: what each further spike sends; 0 without ``carried``).
     Spikes beyond ``EACH_SPIKE_UP_TO`` send what the last carried (the run warns). A step
     with no connection seeing a second spike skips the work (``lax.cond``); under
-    ``jax.vmap`` (``simulate_batch``) the cond becomes a select and every step does it (a
-    batch of 4 parrot -> stdp networks of 10^4 connections: ~3-4x the step's time)."""
+    ``jax.vmap`` (``simulate_batch``) the cond becomes a select and every step does it
+    (``EACH_SPIKE_UP_TO`` evaluations of the rule per connection)."""
     if count.dtype == jnp.bool_:
         return state, 0.0
 
