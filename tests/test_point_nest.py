@@ -252,8 +252,8 @@ def _aeif_bursts(simulator, dt, i_e):
     return res.spikes, np.asarray(res.t), np.asarray(res.traces)
 
 
-@pytest.mark.parametrize("dt, i_e", [(1.0, 2e4), (0.1, 1e5)])
-def test_aeif_firing_several_times_in_a_step_sends_and_records_each_spike_as_nest(dt, i_e):
+@pytest.mark.parametrize("dt, i_e, own_atol", [(1.0, 2e4, 1e-3), (0.1, 1e5, 0.1)])
+def test_aeif_firing_several_times_in_a_step_sends_and_records_each_spike_as_nest(dt, i_e, own_atol):
     """NEST's aeif_cond_exp with t_ref = 0 fires as often as it reaches V_peak within a step
     and sends one event per firing: the targets receive every one (the weight times the
     count) and the recorder lists the time once per firing. dendrax once sent and recorded
@@ -274,4 +274,4 @@ def test_aeif_firing_several_times_in_a_step_sends_and_records_each_spike_as_nes
     # the aeif neurons' own V_m: mid-upswing samples under these currents are as sensitive
     # as NEST is to itself (I_e + 1 ulp moves NEST's V_m by 0.018 mV at dt 0.1, 100 nA)
     # [measured 2.6e-2 mV at dt 0.1, 100 nA; 5.8e-4 at dt 1, 20 nA]
-    assert np.abs(ours[:3] - ref[:3]).max() < 0.1
+    assert np.abs(ours[:3] - ref[:3]).max() < own_atol
