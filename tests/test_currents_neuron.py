@@ -101,9 +101,14 @@ def test_currents_match_neuron(runs):
     scale = np.abs(ref).max(axis=1)
     err = np.abs(ours - ref).max(axis=1) / scale
     names = [f"{n} {cell.location_name(loc)}" for n, loc in res.labels]
-    # round-off of NEURON's own scheme: ~1e-10 of the peak; up to ~5e-8 next to the stiff
-    # voltage clamp (rs 0.5 MOhm), where v itself differs by ~1e-7 mV at worst
-    assert err.max() < 1e-7, sorted(zip(err, names))[-3:]
+    # round-off of NEURON's own scheme, relative to each current's peak: the soma's channel
+    # and capacitive currents and the clamps' [measured <= 1.8e-9]; membrane currents in
+    # the dendrite, whose small peaks meet the round-off of v near the stiff voltage clamp
+    # (rs 0.5 MOhm) [measured <= 4.6e-8]; the synapse's conductance [3.5e-16]
+    bound = {"i_membrane": 1e-7, "pas.i": 1e-7, "Exp2Syn.i": 1e-7, "Exp2Syn.g": 1e-13,
+             "iclamp.i": 1e-14}
+    limits = np.array([bound.get(n, 1e-8) for n, _ in res.labels])
+    assert np.all(err < limits), [(n, e, b) for n, e, b in zip(names, err, limits) if e >= b]
     # none is vacuous: every current flows at some time
     assert np.all(scale > 1e-6), dict(zip(names, scale))
 
@@ -123,10 +128,11 @@ def test_membrane_currents_sum_to_the_electrodes(runs):
     n_seg = len(cell.segments())
     total = ours[:n_seg].sum(axis=0)
     injected = res["iclamp.i", cell.soma(0.5)] + res["vclamp.i", cell.section(1)(0.5)]
-    assert np.abs(total - np.asarray(injected)).max() < 1e-9 * np.abs(ours[:n_seg]).max()
+    # [measured 2.7e-14 of the largest membrane current here, 1.7e-11 in the quiet cell]
+    assert np.abs(total - np.asarray(injected)).max() < 1e-10 * np.abs(ours[:n_seg]).max()
     quiet = dx.Cell.ball_and_stick(nseg=4)
     quiet.insert("hh")
     quiet.synapse("Exp2Syn", quiet.section(1)(0.5), spike_times=[1.0], weight=0.01)
     quiet.record("i_membrane", quiet.segments())
     r = np.asarray(dx.simulate(quiet, 5.0, DT).traces)
-    assert np.abs(r).max() > 1e-3 and np.abs(r.sum(axis=0)).max() < 1e-9 * np.abs(r).max()
+    assert np.abs(r).max() > 1e-3 and np.abs(r.sum(axis=0)).max() < 1e-10 * np.abs(r).max()

@@ -13,6 +13,14 @@ def test_cells_guide_examples_run():
     for block in code:
         exec(compile(block, "docs/cells.md", "exec"), namespace)
     assert namespace["res"].traces.shape[0] == 1
+    # what the comments say they print
+    import numpy as np
+
+    other = namespace["other"]
+    assert abs(other.get("hh.gnabar")[0] - 0.12) < 1e-15 and other.get("cm")[0] == 1.0
+    i_mem, injected = namespace["i_mem"], namespace["injected"]
+    assert np.abs(injected).max() > 0.1
+    assert np.abs(i_mem.sum(axis=0) - injected).max() < 1e-10  # "~2e-12 nA: Kirchhoff"
 
 
 def test_cli_guide_config_is_accepted(tmp_path):

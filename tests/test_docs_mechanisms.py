@@ -31,3 +31,8 @@ def test_code_blocks_run():
             exec(compile(code, f"{DOC}:{line}", "exec"), namespace)
         except Exception as err:  # report which block failed, with its line in the doc
             pytest.fail(f"docs/mechanisms.md block at line {line} failed: {type(err).__name__}: {err}")
+    # what the synapse example's comment says it prints: -0.065 nA, inward
+    syn = namespace["ExpSynapse"]()
+    sp = {"tau": 2.0, "e": 0.0}
+    g = syn.on_spike({"g": 0.0}, sp, 0.001)
+    assert abs(float(syn.current(-65.0, g, sp)) + 0.065) < 1e-15

@@ -23,11 +23,18 @@ def blocks():
 def test_code_blocks_run(capsys):
     from dendrax.nmodl import registry
 
+    import contextlib
+    import io
+
     namespace: dict = {"__name__": "docs_nmodl"}
+    printed = {}  # each block's code -> what it printed
     try:
         for line, code in blocks():
             try:
-                exec(compile(code, f"{DOC}:{line}", "exec"), namespace)
+                with contextlib.redirect_stdout(io.StringIO()) as buf:
+                    exec(compile(code, f"{DOC}:{line}", "exec"), namespace)
+                printed[code] = buf.getvalue()
+                print(printed[code], end="")
             except Exception as err:  # which block failed, with its line in the doc
                 pytest.fail(f"docs/nmodl.md block at line {line} failed: "
                             f"{type(err).__name__}: {err}")
@@ -45,3 +52,6 @@ def test_code_blocks_run(capsys):
         assert "shipped vs built-in: max |dV|" in out
     assert "POINTER is not supported" in out and "'t' (time) is not supported" in out
     assert '[project.entry-points."dendrax.channels"]' in out
+    # the SHA-256 of the NMODL text is the loaded class's
+    sha = [out for code, out in printed.items() if "mechanism_sha256(Kdr)" in code]
+    assert sha == ["True\n"]
