@@ -38,16 +38,18 @@ def spike_times(v, dt, threshold=0.0):
     return (up + 1) * dt
 
 
-def assert_agree(ours, ref, dt, tol=1e-9):  # docs: ~1e-10 mV
+def assert_agree(ours, ref, dt):
+    """docs: ~1e-10 mV (asserted: mean |dV| < 5e-10 mV, max < 5e-9 mV; measured mean
+    1e-12 to 2.6e-10 (a repetitively firing soma), max up to 1.4e-9 on real reconstructions);
+    spikes in the same steps."""
     ours = np.asarray(ours)
     assert ours.shape == ref.shape
-    mean_dv = np.abs(ours - ref).mean()
-    assert mean_dv < tol, f"mean |dV| = {mean_dv} mV"
+    dv = np.abs(ours - ref)
+    assert dv.mean() < 5e-10, f"mean |dV| = {dv.mean()} mV"
+    assert dv.max() < 5e-9, f"max |dV| = {dv.max()} mV"
     for a, b in zip(ours, ref):
-        ta, tb = spike_times(a, dt), spike_times(b, dt)
-        assert len(ta) == len(tb), (ta, tb)
-        assert np.all(np.abs(ta - tb) <= dt + 1e-9)
-    return mean_dv
+        np.testing.assert_array_equal(spike_times(a, dt), spike_times(b, dt))
+    return dv.mean()
 
 
 def hh_everywhere(secs, gnabar=None):
