@@ -362,6 +362,17 @@ def test_linexp():
     at0, far = derivs(jnp.asarray([0.0])), derivs(jnp.asarray([-1e5, -400.0, 400.0, 1e5]))
     np.testing.assert_allclose(at0[0], [k, 0.5, 1.0 / (6.0 * k)], rtol=1e-12)
     assert np.isfinite(far).all()
+    # the exact limits far out: ~x above, ~0 below (with slopes 1 and 0)
+    np.testing.assert_allclose(far[2:, :2], [[400.0, 1.0], [1e5, 1.0]], rtol=1e-12)
+    np.testing.assert_allclose(far[:2, :2], 0.0, atol=1e-30)
+    # float32: finite values and gradients where exp(-x / k) overflows (x / k < -88: the
+    # gradients once were NaN there), the values as float64's to float32's round-off
+    x32 = jnp.asarray([-1e5, -1e3, -90.0 * k, -89.0 * k, -60.0, 0.0, 1e-3, 60.0, 1e3, 1e5],
+                      jnp.float32)
+    out32 = np.asarray(derivs(x32))
+    assert out32.dtype == np.float32 and np.isfinite(out32).all()
+    np.testing.assert_allclose(out32[:, 0], np.asarray(derivs(x32.astype(jnp.float64)))[:, 0],
+                               rtol=1e-6, atol=1e-30)
 
 
 def test_temperature_factor():

@@ -36,10 +36,13 @@ def linexp(x, k):
 
     Rates like alpha = a (v - vh) / (1 - exp(-(v - vh) / k)) are ``a * linexp(v - vh, k)``.
     """
-    u = jnp.clip(x / k, -300.0, 300.0)  # beyond, the value is ~0 or ~x; keeps gradients finite
+    u = x / k
     small = jnp.abs(u) < 1e-6
-    safe = jnp.where(small, 1.0, u)
-    return k * jnp.where(small, 1.0 + u / 2.0 + u * u / 12.0, safe / -jnp.expm1(-safe))
+    a = jnp.where(small, 1.0, jnp.abs(u))
+    # |u| / (1 - exp(-|u|)), times exp(u) where u < 0: no exponential of a positive number,
+    # so value and gradients stay finite at any voltage, in float32 too
+    far = a / -jnp.expm1(-a) * jnp.exp(jnp.minimum(u, 0.0))
+    return k * jnp.where(small, 1.0 + u / 2.0 + u * u / 12.0, far)
 
 
 def sigmoid(x):
