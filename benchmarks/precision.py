@@ -169,8 +169,8 @@ def table_rows(rows):
 
 def markdown(rows, args, machine, notes) -> str:
     lines = [
-        "Written by `benchmarks/precision.py`. The *Single cell* models in float64 (dendrax's "
-        "default: `jax_enable_x64` on) and float32 (x64 off, in a fresh process), against "
+        "Written by `benchmarks/precision.py`. The *Single cell* models in float64 (`jax_enable_x64` "
+        "on, NEURON's precision: README, Precision) and float32 (x64 off, in a fresh process), against "
         "NEURON with exact rates (`usetable_hh = 0`). Spikes: upward crossings of 0 mV at the "
         "soma. *float32 sufficient*: the same somatic spikes, none moved by more than "
         f"{SPIKE_TOL_MS:g} ms, mean |dV| below {MEAN_DV_TOL:g} mV.", "",

@@ -68,6 +68,13 @@ def _conform_leaf(x, ref, path: str):
         raise ValueError(f"{path} has dtype {x.dtype}; {expected}")
     if x.dtype.kind in "iu":
         x = x.astype(np.asarray(ref).dtype)
+    run = jnp.result_type(float)  # JAX's default float: what the run computes in
+    if x.dtype.itemsize < np.dtype(run).itemsize:
+        raise ValueError(
+            f"{path} is {x.dtype}, but this run computes in {np.dtype(run)} (jax_enable_x64 "
+            f"{'on' if run == jnp.float64 else 'off'}): it would take the whole run down to "
+            f"{x.dtype}. Cast the params first (jax.tree.map(lambda a: a.astype(jnp.{np.dtype(run)}), "
+            f"params)), or run in {x.dtype} (README: Precision)")
     shape = np.shape(x)
     if _broadcast_shape(shape, want) != want:
         raise ValueError(f"{path} has shape {shape}; expected {shaped}")
