@@ -130,6 +130,10 @@ def test_a_plugins_declarations_are_checked(declare, message):
      r"Ohmic.current\[''\] must have one value per node \(shape \[n\]\), got shape \(2,\)"),
     ('{"": (params["g"] * (v - params["e"])).astype(int)}',
      r"Ohmic.current\[''\] must be a float array, got int"),
+    # one number where each node needs its own (every node would get it: 39 mV off once)
+    ('{"": jnp.sum(params["g"] * (v - params["e"]))}',
+     r"Ohmic.current\[''\] is one number computed from the per-node .* inputs, e.g. a sum"),
+    ('{"": params["g"][0] * (v[0] - params["e"][0])}', r"Ohmic.current\[''\] is one number"),
 ])
 def test_a_channels_current_is_checked_at_insert(returns, message):
     """What current returns is checked on abstract arrays when the channel is inserted: a
@@ -138,11 +142,66 @@ def test_a_channels_current_is_checked_at_insert(returns, message):
         dx.Cell.ball_and_stick().insert(_ohmic(returns))
 
 
+def test_a_scalar_from_scalars_alone_is_broadcast_a_reduced_one_refused():
+    """A time constant of celsius alone is one number for every node, as meant (accepted and
+    run as the per-node form); a rate or a synapse's current reduced over nodes is not."""
+    from dendrax.mechanisms import Channel, Synapse
+
+    class Gate(Channel):
+        name = "gate_test"
+        params = {"gbar": 1e-3}
+        states = {"n": 0.0}
+        ions = ("k",)
+
+        def rates(self, v, params, env):
+            return {"n": (1.0 / (1.0 + jnp.exp(-(v + 40.0) / 8.0)),
+                          2.0 * 3.0 ** ((34.0 - env["celsius"]) / 10.0))}
+
+        def current(self, v, states, params, env):
+            return {"k": params["gbar"] * states["n"] ** 4 * (v - env["ek"])}
+
+    class PerNode(Gate):
+        def rates(self, v, params, env):
+            n_inf, tau = Gate.rates(self, v, params, env)["n"]
+            return {"n": (n_inf, tau + 0.0 * v)}
+
+    class Reduced(Gate):
+        def rates(self, v, params, env):
+            n_inf, tau = Gate.rates(self, v, params, env)["n"]
+            return {"n": (n_inf, tau * jnp.mean(v) / -65.0)}
+
+    runs = []
+    for mech in (Gate, PerNode):
+        cell = dx.Cell.ball_and_stick(nseg=3).insert("hh", "soma").insert(mech)
+        cell.iclamp(cell.soma(), delay=0.5, dur=2.0, amp=0.3).record("v", cell.section(1)(0.9))
+        runs.append(np.asarray(dx.simulate(cell, 4.0, 0.025).traces))
+    np.testing.assert_array_equal(runs[0], runs[1])
+    with pytest.raises(ValueError, match=r"Reduced.rates\['n'\]\[1\] is one number computed"):
+        dx.Cell.ball_and_stick().insert(Reduced)
+
+    class Syn(Synapse):
+        name = "syn_sum_test"
+        params = {"e": 0.0}
+        states = {"g": 0.0}
+
+        def advance(self, states, params, dt):
+            return states
+
+        def on_spike(self, states, params, weight):
+            return {"g": states["g"] + weight}
+
+        def current(self, v, states, params):
+            return jnp.sum(states["g"] * (v - params["e"]))
+
+    with pytest.raises(ValueError, match=r"Syn.current is one number computed"):
+        dx.Cell.ball_and_stick().synapse(Syn, dx.Location(0, 0.5), spike_times=[1.0])
+
+
 def _ohmic(current, assigned=None):
     """A leak channel class "ohmic_test" whose current (and assigned) return the given code."""
     from dendrax.mechanisms import Channel
 
-    lines = ["class Ohmic(Channel):", '    name = "ohmic_test"',
+    lines = ["import jax.numpy as jnp", "class Ohmic(Channel):", '    name = "ohmic_test"',
              '    params = {"g": 1e-4, "e": -70.0}',
              "    def current(self, v, states, params, env):", f"        return {current}"]
     if assigned is not None:
@@ -162,6 +221,7 @@ def _ohmic(current, assigned=None):
     ('{"g.x": params["g"] + 0 * v}', r"names that are Python identifiers"),
     ('{"q": float(v[0])}', r"Ohmic.assigned fails on arrays of the documented inputs: "
                            r"ConcretizationTypeError"),
+    ('{"gmean": jnp.mean(params["g"] + 0 * v)}', r"Ohmic.assigned\['gmean'\] is one number"),
 ])
 def test_a_channels_assigned_values_are_checked_at_insert(returns, message):
     """``assigned`` (recordable extras, NEURON's RANGE ASSIGNED) is checked like current:

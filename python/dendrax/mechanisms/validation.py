@@ -112,7 +112,7 @@ def _traced(label: str, mech, fn, *args, env=()):
     (left to the run), but a ValueError where ``fn`` reads a name it is not given (a state,
     parameter or environment entry it does not declare: a bare KeyError at run time)."""
     try:
-        return jax.eval_shape(fn, *args)
+        closed, out = jax.make_jaxpr(fn, return_shape=True)(*args)
     except KeyError as err:
         key = err.args[0] if err.args else None
         if not isinstance(key, str):
@@ -123,6 +123,28 @@ def _traced(label: str, mech, fn, *args, env=()):
                          "<ion>o need the ion in ions)") from None
     except Exception:
         return None
+    _refuse_reduced(label, closed.jaxpr, out)
+    return out
+
+
+def _refuse_reduced(label: str, jaxpr, out) -> None:
+    """A ValueError where an output of ``jaxpr`` (traced on [n] arrays per node or synapse
+    and scalars such as celsius and dt; ``out``: its output shapes) is a scalar that depends
+    on an [n] input: a sum, a mean or one element, which the loop would give every node. A
+    scalar that depends on scalars alone (a temperature factor) is broadcast, as meant."""
+    from jax.extend.core import Literal
+
+    dep = {v for v in jaxpr.invars if getattr(v.aval, "ndim", 0) == 1}
+    for eqn in jaxpr.eqns:
+        if any(not isinstance(v, Literal) and v in dep for v in eqn.invars):
+            dep.update(eqn.outvars)
+    leaves = jax.tree_util.tree_flatten_with_path(out)[0]
+    for (path, _), v in zip(leaves, jaxpr.outvars):
+        if not isinstance(v, Literal) and v in dep and v.aval.ndim == 0:
+            raise ValueError(f"{label}{jax.tree_util.keystr(path)} is one number computed from "
+                             "the per-node (or per-synapse) inputs, e.g. a sum, a mean or one "
+                             "element: it must keep one value per node or synapse (shape "
+                             "[n]); the loop would give that number to every one")
 
 
 def _check_kinetics(mech) -> None:
@@ -278,10 +300,11 @@ def _check_extra(mech, label: str, fn, args, taken: set, each: str) -> None:
     """``fn(*args)`` (traced) is a dict of new identifiers -> one float per ``each``."""
     name = type(mech).__name__
     try:
-        extra = jax.eval_shape(fn, *args)
+        closed, extra = jax.make_jaxpr(fn, return_shape=True)(*args)
     except Exception as err:
         raise ValueError(f"{name}.{label} fails on arrays of the documented inputs: "
                          f"{type(err).__name__}: {err}") from None
+    _refuse_reduced(f"{name}.{label}", closed.jaxpr, extra)
     if not isinstance(extra, dict) or not all(isinstance(k, str) and k.isidentifier()
                                               for k in extra):
         raise ValueError(f"{name}.{label} must return a dict name -> array (names that are "
