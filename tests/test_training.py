@@ -197,6 +197,28 @@ def test_trainables_errors():
     with pytest.raises(ValueError, match=r"cm must be > 0 uF/cm2, but Softplus\(-1\)"):
         Trainables(cell).add("cm", transform=Softplus(-1.0))
     Trainables(cell).add("hh.gnabar", transform=(0.0, 0.5)).add("hh.el", transform=(-90.0, -40.0))
+    with pytest.raises(TypeError, match="Trainables takes the Cell or Network"):
+        Trainables(cell.params)
+    with pytest.raises(TypeError, match="must be a string such as 'hh.gnabar'"):
+        Trainables(cell).add(3)
+    # what theta's values and table read is checked as apply checks it
+    for bad in (jnp.zeros(2), jnp.zeros(4), jnp.zeros((3, 1))):
+        for read in (regions.values, regions.table, regions.apply):
+            with pytest.raises(ValueError, match=r"theta\['hh.gnabar'\] must have shape \(3,\)"):
+                read({"hh.gnabar": bad})
+    # parameters the run never reads (their gradient is 0, a fit would never move them)
+    with pytest.raises(ValueError, match=r"eca has no effect: no mechanism of the model uses ca"):
+        Trainables(cell).add("eca")
+    with pytest.raises(ValueError, match=r"nao has no effect here: no mechanism reads na's "
+                                         r"concentrations.*train ena instead"):
+        Trainables(cell).add("nao")
+    ca = dx.Cell.ball_and_stick(nseg=2).insert("Ca_HVA").insert("CaDynamics_E2", "soma")
+    with pytest.raises(ValueError, match=r"eca has no effect here: ca's reversal potential "
+                                         r"follows Nernst.*train cao or cai0 instead"):
+        Trainables(ca).add("eca", "soma")
+    Trainables(ca).add("eca", "dend").add("cao", "soma").add("cai0", "soma")
+    with pytest.raises(ValueError, match=r"cao has no effect here"):
+        Trainables(ca).add("cao", "dend")
     with pytest.raises(ValueError, match=r"steps must be a whole number >= 0, got 2.5"):
         fit(lambda th: 0.0, {}, steps=2.5)
     with pytest.raises(ValueError, match=r"optimizer must be an optax optimizer"):
@@ -317,6 +339,11 @@ def test_simulate_batch_over_parameters_and_stimuli_equals_separate_runs():
         simulate_batch(cell, {"channels": {"hh": {"gnabar": gna}}, "stimuli": {"iclamp": {"amp": amps[:2]}}}, 8.0, 0.025)
     with pytest.raises(ValueError, match="no leaf"):
         simulate_batch(cell, {}, 8.0, 0.025)
+    for bad in (None, jnp.zeros((2, 1))):
+        with pytest.raises(ValueError, match="params_batch must be a params pytree"):
+            simulate_batch(cell, bad, 8.0, 0.025)
+    with pytest.raises(ValueError, match="holds 0 parameter sets"):
+        simulate_batch(cell, {"stimuli": {"iclamp": {"amp": amps[:0]}}}, 8.0, 0.025)
     with pytest.raises(ValueError, match=r"runs each member in one piece: it takes no \['chunk'\]"):
         simulate_batch(cell, {"channels": {"hh": {"gnabar": gna}}}, 8.0, 0.025, chunk=40)
     with pytest.raises(ValueError, match="lack"):
@@ -332,6 +359,27 @@ def test_simulate_batch_over_parameters_and_stimuli_equals_separate_runs():
     out = traced(gna.at[1].multiply(-1.0))
     assert np.isnan(out[1]).all()
     np.testing.assert_allclose(out[np.array([0, 2])], traced(gna)[np.array([0, 2])], rtol=0, atol=1e-12)
+
+
+
+def test_simulate_batch_differentiates_v_init_and_celsius_as_simulate():
+    """v_init and celsius traced by the caller (a loss of them, under grad or jit) pass into
+    the compiled batch (they once failed building its cache key): the batch's gradient is
+    the sum of the members' own."""
+    cell = three_section_cell(nseg=(1, 2, 2))
+    amps = jnp.array([[0.1], [0.3]])
+    for kw, x0 in (("celsius", 6.3), ("v_init", -65.0)):
+        batch = lambda x: jnp.mean(simulate_batch(
+            cell, {"stimuli": {"iclamp": {"amp": amps}}}, 5.0, 0.025, **{kw: x}), axis=(1, 2))
+        members = []
+        for a in amps:
+            p = cell.params
+            p["stimuli"]["iclamp"]["amp"] = a
+            members.append(jax.grad(lambda x: jnp.mean(
+                dx.simulate(cell, 5.0, 0.025, params=p, **{kw: x}).traces))(x0))
+        g = jax.grad(lambda x: jnp.sum(batch(x)))(x0)
+        assert abs(float(g) - float(sum(members))) < 1e-10 * abs(float(g)), (kw, g, members)
+        np.testing.assert_allclose(jax.jit(batch)(x0), batch(x0), rtol=0, atol=1e-12)
 
 
 SHARDED_SCRIPT = textwrap.dedent("""
@@ -524,6 +572,22 @@ def test_cli_fit_npz_target_writes_results(tmp_path, capsys):
     assert 3.2e-4 < out["fitted"]["hh.gl"]["cell"] < 6e-4  # from 3e-4 toward the target's 5e-4
 
 
+def test_cli_fit_share_list_items_may_list_several_selections(tmp_path):
+    """share = [["soma", "dend"]] is one value for both, as Trainables.add takes it (the
+    item once failed as a region named "['soma', 'dend']")."""
+    from dendrax.cli import main
+
+    (tmp_path / "cell.swc").write_text(SWC)
+    n_t = int(round(8.0 / 0.05)) + 1
+    np.savez(tmp_path / "t.npz", t=np.arange(n_t) * 0.05, traces=np.zeros((2, n_t)) - 65.0)
+    cfg = CLI_CONFIG.format(out=tmp_path / "out", swc=tmp_path / "cell.swc", npz=tmp_path / "t.npz")
+    cfg = cfg.replace('name = "hh.gl"', 'name = "hh.gl"\nshare = [["soma", "dend"]]')
+    (tmp_path / "fit.toml").write_text(cfg.replace("steps = 5", "steps = 1"))
+    assert main(["fit", str(tmp_path / "fit.toml"), "--quiet"]) == 0
+    out = json.loads((tmp_path / "out" / "fitted.json").read_text())
+    assert list(out["fitted"]["hh.gl"]) == ["soma+dend"]
+
+
 @pytest.mark.parametrize("edit,message", [
     (lambda c: c.replace("[optimizer]", "[optimizer]\nrate = 1"), "unknown config key"),
     (lambda c: c.replace('name = "hh.gl"', 'name = "hh.gll"'), "no parameter 'gll'"),
@@ -543,6 +607,9 @@ def test_cli_fit_npz_target_writes_results(tmp_path, capsys):
      "hh.gl must be >= 0 S/cm2, but Sigmoid"),
     (lambda c: c.replace('npz = "', 'npz = "' + __file__ + '" #"'), "as an .npz file of traces"),
     (lambda c: c.replace("[optimizer]", "[optimizer]\nseed = 2.5"), "seed must be an integer"),
+    (lambda c: c.replace("t_stop = 8.0", "t_stop = 8.0\namps = [[true], [0.3]]"),
+     "amps must be a list of numbers"),
+    (lambda c: c.replace('out = "', 'out = 3 #"'), "out must be a folder's path"),
 ])
 def test_cli_fit_bad_configs_exit_2_with_one_line(tmp_path, capsys, edit, message):
     from dendrax.cli import main

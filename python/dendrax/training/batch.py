@@ -102,6 +102,10 @@ def simulate_batch(cell, params_batch, t_stop: float, dt: float | None = None, *
     if pieces:
         raise ValueError(f"simulate_batch runs each member in one piece: it takes no {pieces} "
                          "(split a long batch run with dendrax.simulate per member instead)")
+    if not isinstance(params_batch, dict):
+        raise ValueError("params_batch must be a params pytree (a dict, complete or partial, "
+                         "e.g. {'channels': {'hh': {'gnabar': [B, n]}}}), got "
+                         f"{type(params_batch).__name__}")
     base = cell.params if base is None else base
     params = _merge(base, params_batch)
     # values given concretely are checked here, where an error can name them (inside the
@@ -123,6 +127,9 @@ def simulate_batch(cell, params_batch, t_stop: float, dt: float | None = None, *
         if not leaves or len(set(leaves)) != 1:
             raise ValueError("in_axes must mark at least one leaf 0, all of one batch size")
         size = leaves[0]
+    if size == 0:
+        raise ValueError("params_batch holds 0 parameter sets (its batched leaves have a "
+                         "leading axis of size 0): give at least one")
     devices = resolve_devices(devices)
     n_dev = len(devices)
     pad = -size % n_dev
@@ -134,12 +141,16 @@ def simulate_batch(cell, params_batch, t_stop: float, dt: float | None = None, *
     if dt is None:
         dt = resume.meta.get("dt", 0.025) if isinstance(resume, Result) else 0.025
     longest = longest_delays(layout, params, float(dt))  # concrete delays, traced inside
+    # values traced by the caller (a jitted or differentiated loss of v_init, celsius or a
+    # PRNG key) are arguments of the compiled batch, concrete ones part of its cache key
+    traced = {k: simulate_kwargs.pop(k) for k in list(simulate_kwargs)
+              if isinstance(simulate_kwargs[k], jax.core.Tracer)}
     fn, specs, mesh = _compiled(cell, float(t_stop), float(dt), in_axes, tuple(devices),
-                                simulate_kwargs, resume is not None, longest)
+                                simulate_kwargs, resume is not None, longest, tuple(sorted(traced)))
     if mesh is not None:
         params = jax.tree_util.tree_map(lambda x, s: jax.device_put(x, NamedSharding(mesh, s)),
                                         params, specs)
-    out = fn(params, resume)
+    out = fn(params, resume, traced)
     return out[:size] if pad else out
 
 
@@ -157,10 +168,12 @@ def _hashable(value):
 _CACHE: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
 
-def _compiled(cell, t_stop, dt, in_axes, devices, kwargs, resumed: bool, longest: dict):
+def _compiled(cell, t_stop, dt, in_axes, devices, kwargs, resumed: bool, longest: dict,
+              traced: tuple = ()):
     """The compiled batch function (and its sharding specs and mesh, None on one device),
     cached per cell and everything it bakes in; ``longest``: {synapse kind: ms} the buffers
-    must hold beyond the delays built in (``dendrax.delays.longest_delays``)."""
+    must hold beyond the delays built in (``dendrax.delays.longest_delays``); ``traced``:
+    the names of simulate's keywords it takes as its third argument, a dict."""
     n_steps = timecourse.step_count(t_stop, dt) if dt > 0 and np.isfinite(t_stop / dt) else 0
     model, _, layout = lower(cell)
     with jax.ensure_compile_time_eval():  # concrete even when called inside a jitted loss
@@ -171,24 +184,25 @@ def _compiled(cell, t_stop, dt, in_axes, devices, kwargs, resumed: bool, longest
     axes, treedef = jax.tree_util.tree_flatten(in_axes, is_leaf=lambda a: a is None)
     key = (model, digest.hexdigest(), t_stop, dt, treedef, tuple(axes), devices, resumed,
            tuple(sorted((k, _hashable(v)) for k, v in kwargs.items())),
-           tuple(sorted(longest.items())))
+           tuple(sorted(longest.items())), traced)
     per_cell = _CACHE.setdefault(cell, {})
     if key in per_cell:
         return per_cell[key]
     ref = weakref.ref(cell)  # the cache must not keep the cell alive
 
-    def one(p, resume):  # the resumed Result is an argument (a pytree), shared by all
+    def one(p, resume, given):  # the resumed Result is an argument (a pytree), shared by all
         with delays_up_to(longest):  # p's delays are traced here: size for the batch's
-            return simulate(ref(), t_stop, dt, params=p, resume=resume, **kwargs).traces
+            return simulate(ref(), t_stop, dt, params=p, resume=resume, **kwargs,
+                            **given).traces
 
-    batched = jax.vmap(one, in_axes=(in_axes, None))
+    batched = jax.vmap(one, in_axes=(in_axes, None, None))
     if len(devices) == 1:
         entry = (jax.jit(batched), None, None)
     else:
         mesh = Mesh(np.asarray(devices), (AXIS,))
         specs = jax.tree_util.tree_map(lambda a: P() if a is None else P(AXIS), in_axes,
                                        is_leaf=lambda a: a is None)
-        spmd = jax.shard_map(batched, mesh=mesh, in_specs=(specs, P()), out_specs=P(AXIS),
+        spmd = jax.shard_map(batched, mesh=mesh, in_specs=(specs, P(), P()), out_specs=P(AXIS),
                              check_vma=False)
         entry = (jax.jit(spmd), specs, mesh)
     if len(per_cell) >= 8:

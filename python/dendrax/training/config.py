@@ -106,6 +106,11 @@ def build(cfg) -> dict:
                                     section="[stimulus] ")
     n_clamps = len(cell.params["stimuli"]["iclamp"]["amp"])
     amps = s.get("amps", [list(np.asarray(cell.params["stimuli"]["iclamp"]["amp"]))])
+    flat = [x for a in (amps if isinstance(amps, list) else [amps])
+            for x in (a if isinstance(a, list) else [a])]
+    if not isinstance(amps, list) or any(isinstance(x, bool) for x in flat):
+        raise SpecError(f"[stimulus] amps must be a list of numbers (nA) or of lists with one "
+                        f"amplitude per iclamp, got {s['amps']!r}")
     try:
         amps = np.asarray([a if isinstance(a, list) else [a] * n_clamps for a in amps], float)
     except (TypeError, ValueError):
@@ -134,8 +139,9 @@ def build(cfg) -> dict:
         else:
             transform = Identity()
         share = p.get("share", "cell")
-        if isinstance(share, list):
-            share = [parse_where(cell, str(w)) for w in share]
+        if isinstance(share, list):  # an item may itself list several selections
+            share = [[parse_where(cell, str(x)) for x in w] if isinstance(w, list)
+                     else parse_where(cell, str(w)) for w in share]
         where = p.get("where")
         where = None if where is None else parse_where(cell, str(where))
         tr.add(p["name"], where, share=share, transform=transform, label=p.get("label"))
@@ -206,9 +212,12 @@ def build(cfg) -> dict:
     if settings["start"] not in ("random", "cell"):
         raise SpecError(f"[optimizer] start must be random (inside the bounds) or cell, got "
                          f"{settings['start']!r}")
+    out = cfg.get("out", "dendrax_fit")
+    if not isinstance(out, str) or not out:
+        raise SpecError(f"out must be a folder's path (a string), got {out!r}")
     built = {"cell": cell, "trainables": tr, "amps": jnp.asarray(amps), "t_stop": t_stop,
              "dt": dt, "sim": sim, "truth": truth, "optimizer": settings,
-             "out": Path(cfg.get("out", "dendrax_fit"))}
+             "out": Path(out)}
     built["target"] = (jnp.asarray(target) if target is not None
                        else _simulate(built, synthetic_params, checkpoint=False))
     return built

@@ -86,6 +86,9 @@ class Trainables:
     """
 
     def __init__(self, cell):
+        if not hasattr(cell, "param_slots"):
+            raise TypeError(f"Trainables takes the Cell or Network whose parameters it trains "
+                            f"(it finds their entries there), got {type(cell).__name__}")
         self.cell = cell  # a Cell or a Network (anything with params and param_slots)
         self._entries: list[_Entry] = []
 
@@ -109,6 +112,9 @@ class Trainables:
             self, so calls chain.
         """
         cell = self.cell
+        if not isinstance(name, str):
+            raise TypeError(f"the parameter's name must be a string such as 'hh.gnabar', "
+                            f"'cm' or 'Exp2Syn.weight', got {name!r}")
         factor = 1.0
         leaf_name = name
         if isinstance(name, str) and name.rpartition(".")[2] == "delay":
@@ -120,6 +126,8 @@ class Trainables:
         slots = cell.param_slots(leaf_name, where)
         if slots.index.size == 0:
             raise ValueError(f"{name} has no entries at {where!r}")
+        if slots.path[0] == "ions":
+            _check_ion_read(name, lower(cell).model, slots.node)
         index, section = np.asarray(slots.index), np.asarray(slots.section)
         if isinstance(share, str):
             if share not in SHARES:
@@ -265,7 +273,8 @@ class Trainables:
 
     def values(self, theta: dict) -> dict:
         """Constrained values {label: array [n_groups]} (differentiable)."""
-        return {e.label: e.transform.forward(theta[e.label]) for e in self._entries}
+        _check_labels(theta, self.labels)
+        return {e.label: _constrained(e, theta[e.label]) for e in self._entries}
 
     def table(self, theta: dict) -> dict:
         """{label: {group name: constrained value}} as plain floats (for printing and JSON)."""
@@ -276,34 +285,71 @@ class Trainables:
     def apply(self, theta: dict, base: dict | None = None) -> dict:
         """The full params pytree (``base``, default ``cell.params``) with the trained entries
         replaced by the constrained values of ``theta``. Pure JAX: jit and grad through it."""
-        if not isinstance(theta, dict):
-            raise TypeError(f"theta must be a dict label -> array (from init or sample), got "
-                            f"{type(theta).__name__}")
-        missing = [e.label for e in self._entries if e.label not in theta]
-        if missing:
-            raise KeyError(f"theta lacks {missing}; expected labels {self.labels}")
-        unknown = sorted(set(theta) - set(self.labels), key=str)
-        if unknown:  # a misspelt label would leave its parameter untrained, silently
-            raise KeyError(f"theta has labels {unknown} that are not trained; trained: "
-                           f"{self.labels}")
+        _check_labels(theta, self.labels)
         params = _copy_dicts(self.cell.params if base is None else base)
         for e in self._entries:
             leaf = jnp.asarray(self._leaf(e, params))
-            raw = jnp.asarray(theta[e.label])
-            if not jnp.issubdtype(raw.dtype, jnp.floating):  # ints: the same numbers as floats
-                if not jnp.issubdtype(raw.dtype, jnp.integer):
-                    raise ValueError(f"theta[{e.label!r}] must be real numbers, got dtype "
-                                     f"{raw.dtype}")
-                raw = raw.astype(leaf.dtype)
-            value = e.factor * e.transform.forward(raw)
-            if value.shape != (len(e.groups),):
-                raise ValueError(f"theta[{e.label!r}] must have shape ({len(e.groups)},), got "
-                                 f"{value.shape}; vmap apply over batches of theta")
+            value = e.factor * _constrained(e, theta[e.label], leaf.dtype)
             node = params
             for k in e.path[:-1]:
                 node = node[k]
             node[e.path[-1]] = leaf.at[e.index].set(value[e.group].astype(leaf.dtype))
         return params
+
+
+def _check_labels(theta, labels) -> None:
+    """A TypeError or KeyError unless ``theta`` is a dict of exactly these labels (a
+    misspelt label would leave its parameter untrained, silently)."""
+    if not isinstance(theta, dict):
+        raise TypeError(f"theta must be a dict label -> array (from init or sample), got "
+                        f"{type(theta).__name__}")
+    missing = [label for label in labels if label not in theta]
+    if missing:
+        raise KeyError(f"theta lacks {missing}; expected labels {labels}")
+    unknown = sorted(set(theta) - set(labels), key=str)
+    if unknown:
+        raise KeyError(f"theta has labels {unknown} that are not trained; trained: {labels}")
+
+
+def _constrained(e: _Entry, raw, dtype=None):
+    """The constrained values [n_groups] of ``raw`` (free space; whole numbers are taken as
+    floats), or a ValueError naming ``e.label`` where it is not real numbers of that shape."""
+    raw = jnp.asarray(raw)
+    if not jnp.issubdtype(raw.dtype, jnp.floating):
+        if not jnp.issubdtype(raw.dtype, jnp.integer):
+            raise ValueError(f"theta[{e.label!r}] must be real numbers, got dtype {raw.dtype}")
+        raw = raw.astype(dtype or jnp.result_type(float))
+    if raw.shape != (len(e.groups),):
+        raise ValueError(f"theta[{e.label!r}] must have shape ({len(e.groups)},), one value per "
+                         f"group {list(e.groups)}, got {raw.shape}; vmap over batches of theta")
+    return e.transform.forward(raw)
+
+
+def _check_ion_read(name: str, model, nodes) -> None:
+    """A ValueError where the ion parameter ``name`` ("ena", "cao", "cai0", ...) is read at
+    none of its ``nodes``: its gradient would be 0 and a fit would never move it. An ion's
+    reversal potential is the parameter where no mechanism reads the ion's concentrations;
+    elsewhere it follows Nernst, from the concentrations (docs/cells.md)."""
+    from ..currents import nernst_nodes
+    from ..names import ion_quantity
+
+    ion = ion_quantity(name.removesuffix("0"))
+    if ion is None:
+        return
+    if ion not in model.ions:
+        raise ValueError(f"{name} has no effect: no mechanism of the model uses {ion} (its "
+                         f"ions: {list(model.ions)})")
+    where = nernst_nodes(model, ion)
+    nernst = np.ones(len(nodes), bool) if where is None else (
+        np.zeros(len(nodes), bool) if where is False else np.asarray(where)[nodes])
+    if name == f"e{ion}" and nernst.all():
+        raise ValueError(f"{name} has no effect here: {ion}'s reversal potential follows Nernst "
+                         f"from its concentrations (a mechanism reads or changes them): train "
+                         f"{ion}o or {ion}i0 instead")
+    if name != f"e{ion}" and not nernst.any():
+        raise ValueError(f"{name} has no effect here: no mechanism reads {ion}'s "
+                         f"concentrations, so its reversal potential is the parameter e{ion}: "
+                         f"train e{ion} instead")
 
 
 def _check_bounds(name, transform, rng, unit, factor) -> None:
