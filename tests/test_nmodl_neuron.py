@@ -114,6 +114,9 @@ CASES = {
     # (they started at 0: 9-14 mV off)
     "start": ({"startx": {"m0": 0.3}, "hhx": {"gnabar": 0.12, "gkbar": 0.036, "gl": 0.0}},
               0.3, -10.0),
+    # a PROCEDURE moving v (the Hay ModelDB files' nudge off a singularity; was refused)
+    "vnudge": ({"vnudgex": {}, "hhx": {"gnabar": 0.12, "gkbar": 0.036, "gl": 0.0}}, 0.3,
+               -10.0),
 }
 SYN_TIMES = [5.0, 5.0125, 12.3, 30.0, 30.01, 55.5]
 SYNAPSES = [({"tau1": 0.5, "tau2": 5.0, "e": 0.0}, 0.004), ({"tau1": 3.0, "tau2": 3.0, "e": -80.0},
@@ -137,6 +140,7 @@ TOL = {
     "mix": (2e-12, 1e-8, 2e-10),  # 2.9e-13, 1.6e-9 (vc), 2.6e-11 (hhx.h)
     "mainen": (3e-12, 1e-8, 2e-10),  # 5.1e-13, 1.6e-9 (vc), 2.6e-11 (hhx.h)
     "start": (2e-12, 1e-8, 1e-10),  # 2.1e-13, 1.2e-9 (vc), 1.2e-11 (hhx.m)
+    "vnudge": (2e-12, 1e-8, 1e-10),  # 2.8e-13, 1.6e-9 (vc), 2.6e-11 (hhx.h)
     "cad": (3e-12, 1e-8, 5e-11),  # 4.8e-13, 1.6e-9 (vc), 2.6e-11 (cahvx.minf)
     "cad:cn": (5e-12, 3e-11, 3e-13),  # 9.2e-13, 4.6e-12, 4.1e-14 (cahvx.m)
     "area": (3e-12, 1e-8, 2e-10),  # 7.2e-14, 7.3e-11 (vc), 1.6e-13 (hhx.n)

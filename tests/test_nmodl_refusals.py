@@ -121,6 +121,9 @@ REFUSALS = {
                            "USEION ca VALENCE 2.5: dendrax's ca has charge 2"),
     "procedure as a value": (_bad(extra="PROCEDURE p() { }\nFUNCTION f() { f = p() }"), 17,
                              "PROCEDURE p is used as a value (NEURON gives 0)"),
+    # the simulator's values other than v (which a block may move: vnudgex.mod)
+    "celsius assigned": (_bad(deriv="celsius = 30\n    n' = (1 - n) / 5"), 14,
+                         "assignment to 'celsius' is not supported"),
 }
 
 

@@ -186,7 +186,7 @@ class Generator:
         if name in self.d.states and ctx.get("where") == "current":
             self.problems.append((s.line, f"BREAKPOINT assigns the STATE {name}: only SOLVE "
                                           "changes states"))
-        if name in ("v", "celsius", "dt", "diam", "area") and name not in ctx["local"]:
+        if name in ("celsius", "dt", "diam", "area") and name not in ctx["local"]:
             self.problems.append((s.line, f"assignment to '{name}' is not supported"))
             return
         if name in self.ion_vars and name not in self.d.states:
