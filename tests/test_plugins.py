@@ -197,6 +197,47 @@ def test_a_scalar_from_scalars_alone_is_broadcast_a_reduced_one_refused():
         dx.Cell.ball_and_stick().synapse(Syn, dx.Location(0, 0.5), spike_times=[1.0])
 
 
+@pytest.mark.parametrize("advance,message", [
+    ('{"n": (states["n"] + dt * (v - states["n"])).astype(jnp.float32)}',
+     r"Kin.advance\['n'\] is float32, but the run computes in float64"),
+    ('{"n": jnp.float64(0.5)}', r"Kin.advance\['n'\] must have one value per node \(shape "
+                               r"\[n\]\), got one number"),
+    ('{"n": jnp.mean(states["n"])}', r"Kin.advance\['n'\] is one number computed"),
+])
+def test_states_keep_the_runs_dtype_and_one_value_per_node(advance, message):
+    """A state the loop carries from step to step must keep the inputs' dtype and shape:
+    refused at insert (they failed inside lax.scan, naming neither class nor function)."""
+    from dendrax.mechanisms import Channel
+
+    namespace = {"Channel": Channel, "jnp": jnp}
+    exec(textwrap.dedent(f"""
+        class Kin(Channel):
+            name = "kin_test"
+            params = {{"g": 1e-4}}
+            states = {{"n": 0.0}}
+
+            def advance(self, v, states, params, env, dt):
+                return {advance}
+
+            def steady_state(self, v, params, env):
+                return {{"n": 0.0 * v}}
+
+            def current(self, v, states, params, env):
+                return {{"": params["g"] * states["n"] * v}}
+    """), namespace)
+    with pytest.raises(ValueError, match=message):
+        dx.Cell.ball_and_stick().insert(namespace["Kin"])
+
+
+def test_a_current_of_another_float_width_is_refused():
+    """A float16 (or float32) current in a float64 run lost precision silently."""
+    for dtype in ("float16", "float32"):
+        with pytest.raises(ValueError, match=rf"Ohmic.current\[''\] is {dtype}, but the run "
+                                             r"computes in float64"):
+            dx.Cell.ball_and_stick().insert(
+                _ohmic(f'{{"": (params["g"] * (v - params["e"])).astype(jnp.{dtype})}}'))
+
+
 def _ohmic(current, assigned=None):
     """A leak channel class "ohmic_test" whose current (and assigned) return the given code."""
     from dendrax.mechanisms import Channel

@@ -132,10 +132,12 @@ def solved_names(mech) -> tuple[str, ...]:
 
 
 def abstract_inputs(mech, n: int):
-    """(an abstract [n] float32 array, the documented environment of abstract arrays) for
-    tracing a mechanism's functions with ``jax.eval_shape`` (no computation)."""
-    one = jax.ShapeDtypeStruct((n,), jnp.float32)
-    return one, _environment(mech, one, jax.ShapeDtypeStruct((), jnp.float32))
+    """(an abstract [n] array of the run's dtype (JAX's default float), the documented
+    environment of abstract arrays) for tracing a mechanism's functions with
+    ``jax.eval_shape`` (no computation)."""
+    dtype = jnp.result_type(float)
+    one = jax.ShapeDtypeStruct((n,), dtype)
+    return one, _environment(mech, one, jax.ShapeDtypeStruct((), dtype))
 
 
 def _environment(mech, one, scalar) -> dict:

@@ -164,7 +164,7 @@ def _check_kinetics(mech) -> None:
         for x in pair:
             _one_each(f"{name}.rates[{k!r}]", x, "node")
     out = _traced(f"{name}.advance", mech, mech.advance, one, states, params, env,
-                  jax.ShapeDtypeStruct((), jnp.float32), env=env)
+                  jax.ShapeDtypeStruct((), one.dtype), env=env)
     if out is not None:
         _states_out(f"{name}.advance", out, mech.states, "node")
     out = _traced(f"{name}.steady_state", mech, mech.steady_state, one, params, env, env=env)
@@ -228,8 +228,22 @@ def _states_out(label: str, out, states, each: str) -> None:
         raise ValueError(f"{label} must return a dict of its states {sorted(states)}, got {got}")
     for k, x in out.items():
         _one_each(f"{label}[{k!r}]", x, each)
-        if not jnp.issubdtype(x.dtype, jnp.floating):
-            raise ValueError(f"{label}[{k!r}] must be a float array, got {x.dtype}")
+        if getattr(x, "shape", None) == ():  # a state is carried from step to step
+            raise ValueError(f"{label}[{k!r}] must have one value per {each} (shape [n]), got "
+                             "one number")
+        _run_dtype(f"{label}[{k!r}]", x)
+
+
+def _run_dtype(label: str, x) -> None:
+    """A ValueError unless the abstract output ``x`` is a float array of the run's dtype
+    (that of the inputs it was traced on): a float32 state would break the float64 loop, a
+    float16 current lose precision silently."""
+    run = jnp.result_type(float)
+    if not jnp.issubdtype(x.dtype, jnp.floating):
+        raise ValueError(f"{label} must be a float array, got {x.dtype}")
+    if x.dtype != run:
+        raise ValueError(f"{label} is {x.dtype}, but the run computes in {np.dtype(run)} (its "
+                         "inputs' dtype): compute it from the inputs, without casting")
 
 
 def _one_each(label: str, x, each: str) -> None:
@@ -265,8 +279,7 @@ def _check_outputs(mech) -> None:
                          f"ions = {tuple(mech.ions)} ('' is its nonspecific current)")
     for k, x in out.items():
         _one_each(f"{name}.current[{k!r}]", x, "node")
-        if not jnp.issubdtype(x.dtype, jnp.floating):
-            raise ValueError(f"{name}.current[{k!r}] must be a float array, got {x.dtype}")
+        _run_dtype(f"{name}.current[{k!r}]", x)
     _check_assigned(mech, set(channel_currents(mech)), "node")
 
 
@@ -290,7 +303,7 @@ def _check_solved(mech) -> None:
         currents = set(channel_currents(mech)) if isinstance(mech, Channel) else set()
         args = (one, {k: one for k in mech.states}, {k: one for k in mech.params}, env)
         taken = currents | set(assigned_names(mech))
-        _check_extra(mech, "solved", fn, args + (jax.ShapeDtypeStruct((), jnp.float32),),
+        _check_extra(mech, "solved", fn, args + (jax.ShapeDtypeStruct((), one.dtype),),
                      taken, "node")
         # at t = 0 (dt None): the values initialization leaves
         _check_extra(mech, "solved (at t = 0, dt=None)", fn, args + (None,), taken, "node")
