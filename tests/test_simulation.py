@@ -595,6 +595,12 @@ def test_impossible_values_are_refused_naming_parameter_value_and_range():
         # exactly half a step: NEURON's run() takes no step either (it ran none, warning)
         (lambda: dx.simulate(cell, 0.0125, 0.025), r"t_stop = 0.0125 ms rounds to no step"),
         (lambda: dx.simulate(cell, 5.0, "0.025"), r"dt must be one number of ms, got '0.025'"),
+        # a float32 0.025 is 0.025000000373 ms: the run ended off its grid (a warning that
+        # showed "dt = 0.025"); float32 numbers that are exact (2.0, 0.5) are taken
+        (lambda: dx.simulate(cell, 5.0, np.float32(0.025)),
+         r"dt is a float32 number, 0.02500000037252903 ms \(the float32 nearest 0.025\), but "
+         r"the run computes in float64: give it as a Python float"),
+        (lambda: dx.simulate(cell, np.float32(5.1), 0.025), r"t_stop is a float32 number"),
         (lambda: dx.simulate(cell, [5.0], 0.025), r"t_stop must be one number of ms"),
         (lambda: dx.simulate(cell, 1e9, 1e-9), r"t_stop / dt = 1e\+18 steps; a run takes at most "
                                               r"2,147,483,647 steps"),

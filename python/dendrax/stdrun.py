@@ -474,6 +474,13 @@ def check_run(t_stop, dt, v_init, celsius) -> list:
         if isinstance(value, (str, bytes, bool)) or np.ndim(value) != 0 or \
                 np.asarray(value).dtype.kind not in "iuf":
             raise ValueError(f"{name} must be one number of ms, got {value!r}")
+        narrow, run = np.asarray(value).dtype, np.dtype(jnp.result_type(float))
+        if narrow.kind == "f" and narrow.itemsize < run.itemsize:
+            meant = float(np.format_float_positional(np.asarray(value)[()], unique=True))
+            if meant != float(value):  # np.float32(0.025) is 0.025000000372529...
+                raise ValueError(f"{name} is a {narrow} number, {float(value)!r} ms (the "
+                                 f"{narrow} nearest {meant:g}), but the run computes in {run}: "
+                                 "give it as a Python float")
     if not (np.isfinite(dt) and dt > 0) or not (np.isfinite(t_stop) and t_stop > 0):
         raise ValueError(f"need dt > 0 and t_stop > 0, got dt={dt}, t_stop={t_stop}")
     if t_stop / dt > MAX_STEPS:
