@@ -102,6 +102,26 @@ quiet = true
     np.testing.assert_allclose(a["traces"], b["traces"])
 
 
+def test_v_init_celsius_and_method_options_reach_the_run(tmp_path):
+    """--v-init, --celsius and --method give the run simulate gives with those settings."""
+    swc = tmp_path / "cell.swc"
+    swc.write_text(SWC)
+    args = ["simulate", str(swc), "--nseg", "3", "--iclamp", "0.4,2,10@soma(0.5)",
+            "--record", "v@soma(0.5)", "--t-stop", "8", "--v-init", "-72.5", "--celsius", "20",
+            "--method", "crank_nicolson", "--out", str(tmp_path / "a"), "--no-plot", "--quiet"]
+    assert main(args) == 0
+    got = np.load(tmp_path / "a" / "traces.npz")["traces"]
+    cell = dx.Cell(dx.read_morphology(swc), nseg=3).insert("hh")
+    cell.iclamp(cell.soma(0.5), delay=2.0, dur=10.0, amp=0.4).record("v", cell.soma(0.5))
+    want = dx.simulate(cell, 8.0, 0.025, v_init=-72.5, celsius=20.0, method="crank_nicolson")
+    assert got[0, 0] == -72.5 and np.ptp(got) > 50.0  # it fired
+    np.testing.assert_array_equal(got, np.asarray(want.traces))
+    with pytest.raises(SystemExit) as exit_:  # argparse's own refusal of a choice
+        main(args[:-6] + ["--method", "crank-nicolson", "--out", str(tmp_path / "b"),
+                          "--no-plot", "--quiet"])
+    assert exit_.value.code == 2
+
+
 @pytest.mark.parametrize("args,message", [
     (["simulate", "--nseg", "x"], "--nseg must be an integer"),
     (["simulate", "/no/such/file.swc"], "does not exist"),

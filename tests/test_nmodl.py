@@ -625,6 +625,27 @@ def test_a_saved_model_of_a_loaded_mod_file_says_how_to_load_it(tmp_path):
         dx.load(path)
 
 
+def test_cli_skip_unsupported_and_name(tmp_path, capsys):
+    """An unsupported file stops the package (exit 2, its problems named); with
+    --skip-unsupported the others are packaged and it is listed; --name names the package."""
+    folder = tmp_path / "mods"
+    folder.mkdir()
+    (folder / "leakunit.mod").write_text((CASES / "leakunit.mod").read_text())
+    (folder / "bad.mod").write_text("NEURON { SUFFIX bad NONSPECIFIC_CURRENT i POINTER p }\n"
+                                    "ASSIGNED { v (mV) i (mA/cm2) p }\n"
+                                    "BREAKPOINT { i = 0.001*(v + 65) }\n")
+    out = tmp_path / "pkg"
+    assert nmodl_main(["nmodl", str(folder), "-o", str(out)]) == 2
+    assert "POINTER is not supported" in capsys.readouterr().err and not out.exists()
+    assert nmodl_main(["nmodl", str(folder), "-o", str(out), "--skip-unsupported",
+                       "--name", "lab-leaks"]) == 0
+    printed = capsys.readouterr()
+    assert "package lab-leaks with 1 mechanisms (leakunit)" in printed.out
+    assert f"skipped {folder / 'bad.mod'}" in printed.err and "POINTER" in printed.err
+    pyproject = (out / "pyproject.toml").read_text()
+    assert 'name = "lab-leaks"' in pyproject and "leakunit" in pyproject and "bad" not in pyproject
+
+
 def test_cli_writes_an_installable_package(tmp_path, capsys, monkeypatch):
     out = tmp_path / "my-lab-model"
     assert nmodl_main(["nmodl", str(CASES), str(HERE / "nmodl" / "CaDynamics_E2.mod"),
