@@ -7,7 +7,9 @@ the build instead of compiling for ~30 s again), loads it into this process's
 NEURON, and returns ``neuron.h``. NEURON can load a mechanism library only once
 per process, so the result is cached; a second test module asking for it gets
 the same. Raises ``ReferenceUnavailable`` (tests turn it into a skip) when
-NEURON, nrnivmodl or a C++ compiler is missing or the build fails.
+NEURON, nrnivmodl or a C++ compiler is missing; a build that fails with them present,
+or a clash with a library loaded before, is a ``RuntimeError``: the test errs rather
+than skipping the comparison it exists for.
 
 Use from a test module::
 
@@ -80,7 +82,7 @@ def build_reference_mechanisms() -> Path:
     proc = subprocess.run([exe, "."], cwd=work, capture_output=True, text=True, env=env)
     if proc.returncode != 0 or _library(work) is None:
         tail = (proc.stdout + proc.stderr)[-2000:]
-        raise ReferenceUnavailable(f"nrnivmodl failed on tests/nmodl (exit {proc.returncode}):\n{tail}")
+        raise RuntimeError(f"nrnivmodl failed on tests/nmodl (exit {proc.returncode}):\n{tail}")
     try:
         work.rename(cache)  # atomic; another process may have won the race
     except OSError:
@@ -112,11 +114,11 @@ def load_reference_mechanisms():
 
     if not all(_known(h, m) for m in MECHANISMS):
         if any(_known(h, m) for m in MECHANISMS):
-            raise ReferenceUnavailable(
+            raise RuntimeError(
                 "another mechanism library with the same names (e.g. a Hay model) is already "
                 "loaded into this process's NEURON; run these tests in their own process")
         if not neuron.load_mechanisms(str(build), warn_if_already_loaded=False):
-            raise ReferenceUnavailable(f"neuron.load_mechanisms({str(build)!r}) failed")
+            raise RuntimeError(f"neuron.load_mechanisms({str(build)!r}) failed")
     h.load_file("stdrun.hoc")
     _loaded = h
     return h

@@ -180,8 +180,8 @@ def build_library() -> Path:
     env = {**os.environ, "MAKEFLAGS": r"CXXFLAGS=-O0\ -std=c++17"}
     proc = subprocess.run([exe, "."], cwd=work, capture_output=True, text=True, env=env)
     if proc.returncode != 0 or _library(work) is None:
-        raise ReferenceUnavailable(f"nrnivmodl failed (exit {proc.returncode}):\n"
-                                   f"{(proc.stdout + proc.stderr)[-2000:]}")
+        raise RuntimeError(f"nrnivmodl failed (exit {proc.returncode}):\n"
+                           f"{(proc.stdout + proc.stderr)[-2000:]}")
     try:
         work.rename(cache)
     except OSError:
