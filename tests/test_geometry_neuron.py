@@ -158,14 +158,23 @@ def test_soma_kinds_match_import3d(tmp_path, case):
 def test_random_trees_match_import3d(tmp_path, block):
     for seed in range(block * 25, block * 25 + 25):
         path = write_swc(tmp_path, f"random{seed}", random_swc(seed))
-        secs = neuron_from_swc(path)
+        secs = neuron_from_swc(path, Ra=150.0, cm=2.0)
         morph = read_swc(path)
         try:
             assert_same_sections(secs, morph)
+            # the d_lambda rule as NEURON's lambda_f computes it, on every random tree (the
+            # real cells of ../shared test it too, where present)
+            # (lambda_f divides by zero where a section's points coincide: left out; dendrax
+            # gives them one segment)
+            some = np.array([s.arc3d(int(s.n3d()) - 1) > 0 for s in secs])
+            for d_lambda, freq in [(0.1, 100.0), (0.02, 1000.0)]:
+                ours = nseg_d_lambda(morph, d_lambda=d_lambda, freq=freq, Ra=150.0, cm=2.0)
+                np.testing.assert_array_equal(
+                    ours[some], d_lambda_nseg([s for s, k in zip(secs, some) if k], d_lambda, freq))
             nseg = (np.arange(morph.n_sections) * 7 + seed) % 4 + 1
             for sec, n in zip(secs, nseg.tolist()):
                 sec.nseg = n
-            assert_same_geometry(secs, compartments(morph, nseg))
+            assert_same_geometry(secs, compartments(morph, nseg), Ra=150.0)
         except AssertionError as err:
             raise AssertionError(f"seed {seed}:\n{path.read_text()}") from err
 
