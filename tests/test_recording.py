@@ -79,6 +79,26 @@ def test_a_run_in_pieces_equals_one_run(reference, chunk, tmp_path):
     assert isinstance(streamed.traces.base, np.memmap) or isinstance(streamed.traces, np.memmap)
 
 
+def test_a_stream_to_a_used_path_leaves_earlier_results_as_they_were(reference, tmp_path):
+    """A streamed Result maps its file: a later run streamed to the same path (another run,
+    the run that continues it, a shorter one) writes a new file, and the earlier Result
+    keeps its traces (they were overwritten in place; a shorter run made reading them a
+    SIGBUS)."""
+    cell, full = reference
+    path = str(tmp_path / "run.npy")
+    first = dx.simulate(cell, T_STOP, DT, stream=path)
+    kept = np.array(first.traces)
+    later = dx.simulate(cell, T_STOP, DT, stream=path, v_init=-70.0)
+    np.testing.assert_array_equal(np.asarray(first.traces), kept)
+    assert not np.array_equal(np.asarray(later.traces), kept)
+    dx.simulate(cell, 1.0, DT, stream=path)  # shorter
+    np.testing.assert_array_equal(np.asarray(first.traces), kept)
+    resumed = dx.simulate(cell, T_STOP + 1.0, DT, resume=first, stream=path)
+    np.testing.assert_array_equal(np.asarray(first.traces), kept)
+    assert np.asarray(resumed.traces).shape[-1] == round(1.0 / DT)
+    assert [p.name for p in tmp_path.iterdir()] == ["run.npy"]  # no part left behind
+
+
 def test_statistics_and_spikes_survive_pieces(reference):
     cell = hh_cell()
     cell.record("v", cell.segments(), reduce="max")

@@ -401,8 +401,14 @@ def _run_in_pieces(model, core, drive, dt, method, backend, record_every, chunk,
         n_rec = sum(r.reduce is None for r in model.recordings)
         rec0 = np.zeros((0, n_rec), np.asarray(state.v).dtype)
     n_t = (n_steps - first) // record_every + rec0.shape[0]
-    if stream is not None:
-        f = open(stream, "wb")
+    if stream is not None:  # written beside it, then renamed into place: an earlier Result
+        # that maps the file (the run this one continues, say) keeps its own data
+        import os
+        import tempfile
+
+        fd, part = tempfile.mkstemp(suffix=".part.npy", dir=os.path.dirname(os.fspath(stream))
+                                    or ".", prefix=os.path.basename(os.fspath(stream)) + ".")
+        f = os.fdopen(fd, "wb")
         np.lib.format.write_array_header_2_0(
             f, {"descr": np.lib.format.dtype_to_descr(rec0.dtype), "fortran_order": False,
                 "shape": (n_t, rec0.shape[1])})
@@ -436,11 +442,15 @@ def _run_in_pieces(model, core, drive, dt, method, backend, record_every, chunk,
                 spikes[q].extend([(start + n + shift[q]) * dt_ms] * int(raster[n, q]))
             if bar is not None:
                 bar.update(size)
+        if keep is None:
+            f.close()
+            os.replace(part, stream)
     finally:
         if bar is not None:
             bar.close()
-        if keep is None:
+        if keep is None and not f.closed:  # the run failed: no file, not half of one
             f.close()
+            os.remove(part)
     traces = np.concatenate(keep) if keep is not None else np.load(stream, mmap_mode="r")
     times = [np.asarray(s, float) for s in spikes]
     stats = statistics(model, state.stats, n_steps)
