@@ -11,6 +11,7 @@ matplotlib.use("Agg")
 
 import dendrax as dx  # noqa: E402
 from dendrax.plotting import plot_network, plot_run, quantity_label, short_title  # noqa: E402
+from dendrax.timecourse import play  # noqa: E402
 
 
 def _axes(fig):
@@ -232,6 +233,22 @@ def test_every_kind_of_stimulus_is_marked(tmp_path):
     assert "SEClamp -70/-20 mV" in texts and "I(t) 0.05 nA peak" in texts
     assert [ln.get_label() for ln in ax.lines].count("synapse") == 1
     assert _legend_texts(_axes(fig)["stimulus"]) == ["I(t) 0.05 nA peak dend(0.875)"]
+
+
+def test_a_waveform_is_drawn_as_the_cell_receives_it(tmp_path):
+    """Before its first time a waveform holds its first value (NEURON's Vector.play): the
+    panel drew a ramp from 0 at t = 0 to it; points beyond the run are not drawn."""
+    cell = dx.Cell.ball_and_stick(nseg=[1, 2])
+    cell.stimulate(cell.soma(0.5), [5.0, 10.0, 25.0, 40.0], [0.2, 0.2, 0.1, 0.3])
+    cell.record("v", cell.soma(0.5))
+    t = np.arange(0.0, 30.0 + 1e-9, 0.5)
+    res = SimpleNamespace(t=t, traces=np.full((1, t.size), -65.0), labels=cell.recordings)
+    line = _axes(plot_run(cell, res, tmp_path / "w.png"))["stimulus"].lines[0]
+    ts, ys = line.get_xdata(), line.get_ydata()
+    assert ts.min() == 0.0 and ts.max() == 30.0
+    np.testing.assert_allclose(np.interp(t, ts, ys), play(t, np.array([5.0, 10.0, 25.0, 40.0]),
+                                                          np.array([0.2, 0.2, 0.1, 0.3])),
+                               rtol=0, atol=1e-12)
 
 
 def test_labels_and_titles():

@@ -344,11 +344,13 @@ def plot_run(cell, result, path, *, peak=None, title="dendrax", stimuli=None):
                 ts = np.clip(np.array([t[0], a, a, a + b, a + b, t[-1]]), t[0], t[-1])
                 after = 0.0 if a + b < t[-1] else amp
                 ys = np.array([0, 0, amp, amp, after, after])
-            else:  # the played waveform: its points, and its value at the end of the run
+            else:  # the played waveform: its value at the run's ends, its points between
+                # (before its first time it holds its first value, as NEURON's Vector.play)
                 a, b = np.asarray(a, float), np.asarray(b, float)
-                end = play(np.array([t[-1]]), a, b)[0]
-                ts = np.concatenate([[t[0]], a, [t[-1]]])
-                ys = np.concatenate([[0.0 if a[0] > t[0] else b[0]], b, [end]])
+                inside = (a > t[0]) & (a < t[-1])
+                ends = play(np.array([t[0], t[-1]]), a, b)
+                ts = np.concatenate([[t[0]], a[inside], [t[-1]]])
+                ys = np.concatenate([[ends[0]], b[inside], [ends[1]]])
             ax_s.plot(ts, ys, color=STIM_COLOR, lw=1.1, ls=LINESTYLES[k % len(LINESTYLES)],
                       label=f"{_stim_label(kind, a, b, amp)} {_location_name(cell, loc)}")
         ax_s.set_ylabel("stimulus (nA)")
