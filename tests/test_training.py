@@ -219,6 +219,24 @@ def test_trainables_errors():
     Trainables(ca).add("eca", "dend").add("cao", "soma").add("cai0", "soma")
     with pytest.raises(ValueError, match=r"cao has no effect here"):
         Trainables(ca).add("cao", "dend")
+    # a branched cell and a network, where the solver numbers nodes otherwise than the
+    # cells do (the check once read the wrong entries: refused cao where a pool reads it)
+    tree = dx.Cell.from_sections([
+        {"length": 20.0, "diam": 20.0, "parent": -1, "region": "soma"},
+        {"length": 200.0, "diam": 2.0, "parent": 0, "parent_x": 1.0, "region": "dend"},
+        {"length": 150.0, "diam": 1.0, "parent": 0, "parent_x": 0.0, "region": "axon"},
+        {"length": 100.0, "diam": 1.0, "parent": 1, "parent_x": 1.0, "region": "apic"},
+    ], nseg=[1, 4, 3, 2]).insert("Ca_HVA").insert("CaDynamics_E2", "axon")
+    Trainables(tree).add("cao", "axon").add("eca", "dend").add("eca", "apic", label="e2")
+    for region in ("soma", "dend", "apic"):
+        with pytest.raises(ValueError, match=r"cao has no effect here"):
+            Trainables(tree).add("cao", region)
+    with pytest.raises(ValueError, match=r"eca has no effect here"):
+        Trainables(tree).add("eca", "axon")
+    net = dx.Network.replicate(tree, 2)
+    Trainables(net).add("cao", net.cell(1).section(2)).add("eca", net.cell(1).section(0))
+    with pytest.raises(ValueError, match=r"eca has no effect here"):
+        Trainables(net).add("eca", net.cell(1).section(2))
     with pytest.raises(ValueError, match=r"steps must be a whole number >= 0, got 2.5"):
         fit(lambda th: 0.0, {}, steps=2.5)
     with pytest.raises(ValueError, match=r"optimizer must be an optax optimizer"):

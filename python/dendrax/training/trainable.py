@@ -127,7 +127,7 @@ class Trainables:
         if slots.index.size == 0:
             raise ValueError(f"{name} has no entries at {where!r}")
         if slots.path[0] == "ions":
-            _check_ion_read(name, lower(cell).model, slots.node)
+            _check_ion_read(name, lower(cell).model, slots.index)
         index, section = np.asarray(slots.index), np.asarray(slots.section)
         if isinstance(share, str):
             if share not in SHARES:
@@ -327,9 +327,10 @@ def _constrained(e: _Entry, raw, dtype=None):
 
 def _check_ion_read(name: str, model, nodes) -> None:
     """A ValueError where the ion parameter ``name`` ("ena", "cao", "cai0", ...) is read at
-    none of its ``nodes``: its gradient would be 0 and a fit would never move it. An ion's
-    reversal potential is the parameter where no mechanism reads the ion's concentrations;
-    elsewhere it follows Nernst, from the concentrations (docs/cells.md)."""
+    none of its ``nodes`` (entries of the per-node leaf, in the solver's order): its gradient
+    would be 0 and a fit would never move it. An ion's reversal potential is the parameter
+    where no mechanism reads the ion's concentrations; elsewhere it follows Nernst, from the
+    concentrations (docs/cells.md)."""
     from ..currents import nernst_nodes
     from ..names import ion_quantity
 
