@@ -3,6 +3,7 @@
 import os
 import textwrap
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -170,12 +171,33 @@ def test_a_scalar_from_scalars_alone_is_broadcast_a_reduced_one_refused():
             n_inf, tau = Gate.rates(self, v, params, env)["n"]
             return {"n": (n_inf, tau * jnp.mean(v) / -65.0)}
 
+    @jax.jit
+    def gate(v, celsius):  # a jitted helper: its scalar output is still of scalars alone
+        return Gate.rates(None, v, None, {"celsius": celsius})["n"]
+
+    class Jitted(Gate):
+        def rates(self, v, params, env):
+            return {"n": gate(v, env["celsius"])}
+
+    class Branched(Gate):  # lax.cond on celsius: each branch's tau of scalars alone
+        def rates(self, v, params, env):
+            n_inf, tau = Gate.rates(self, v, params, env)["n"]
+            return {"n": jax.lax.cond(env["celsius"] > 100.0, lambda a: (a, 0.5 * tau),
+                                      lambda a: (a, tau), n_inf)}
+
+    class Started(Gate):  # every node starts at one number
+        def steady_state(self, v, params, env):
+            return {"n": 0.25}
+
     runs = []
-    for mech in (Gate, PerNode):
+    for mech in (Gate, PerNode, Jitted, Branched, Started):
         cell = dx.Cell.ball_and_stick(nseg=3).insert("hh", "soma").insert(mech)
         cell.iclamp(cell.soma(), delay=0.5, dur=2.0, amp=0.3).record("v", cell.section(1)(0.9))
+        cell.record(f"{mech.name}.n", cell.section(1)(0.9))
         runs.append(np.asarray(dx.simulate(cell, 4.0, 0.025).traces))
-    np.testing.assert_array_equal(runs[0], runs[1])
+    for other in runs[1:4]:
+        np.testing.assert_allclose(other, runs[0], rtol=0, atol=1e-12)
+    assert runs[4][1, 0] == 0.25 and not np.allclose(runs[4], runs[0])
     with pytest.raises(ValueError, match=r"Reduced.rates\['n'\]\[1\] is one number computed"):
         dx.Cell.ball_and_stick().insert(Reduced)
 

@@ -124,17 +124,19 @@ def initial_state(model: Model, core, dt=None) -> State:
             if pools[j] != first:
                 continue
             local = local_environment(env, placement.mech, placement.nodes)
-            s = placement.mech.steady_state(take(v, placement.nodes), p, local)
+            vn = take(v, placement.nodes)
+            s = _each(placement.mech.steady_state(vn, p, local), vn)
             if first:
                 ion = placement.mech.ion
                 conc = {**conc, ion: _put_into(conc[ion], placement.nodes, s[f"{ion}i"])}
             states[j] = s
     syn_env = {**synapse_environment(core, env), **({} if dt is None else {"dt": dt})}
-    syn = [placement.mech.steady_state(v[placement.nodes], p,
-                                       local_environment(syn_env, placement.mech, placement.nodes))
+    syn = [_each(placement.mech.steady_state(v[placement.nodes], p, local_environment(
+               syn_env, placement.mech, placement.nodes)), v[placement.nodes])
            for placement, p in zip(model.synapses, core["synapses"])]
     v_pre = v[model.graded_pre_nodes]
-    graded = [placement.mech.steady_state(v_pre[placement.pre], p, {"v": v[placement.nodes]})
+    graded = [_each(placement.mech.steady_state(v_pre[placement.pre], p,
+                                                {"v": v[placement.nodes]}), v_pre[placement.pre])
               for placement, p in zip(model.graded, core["graded"])]
     state = State(v=v, channels=tuple(states), conc=conc, synapses=tuple(syn), graded=tuple(graded),
                   t=jnp.zeros((), dtype), step=jnp.zeros((), jnp.int32),
@@ -158,6 +160,13 @@ def initial_state(model: Model, core, dt=None) -> State:
         state = state._replace(point_spikes=jnp.zeros(model.n_points, dtype),
                                spike_history=jnp.zeros((model.ring_size, model.n_points), dtype))
     return state
+
+
+def _each(states: dict, like) -> dict:
+    """A mechanism's initial states, each one value per node or synapse (a number, e.g. a
+    steady state that does not depend on v, is that value everywhere) in ``like``'s
+    shape and dtype."""
+    return {k: jnp.broadcast_to(jnp.asarray(x, like.dtype), like.shape) for k, x in states.items()}
 
 
 def _observe_initial(model: Model, core, state: State, waveform0, dt=None) -> dict:

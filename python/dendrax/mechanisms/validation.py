@@ -132,19 +132,40 @@ def _refuse_reduced(label: str, jaxpr, out) -> None:
     and scalars such as celsius and dt; ``out``: its output shapes) is a scalar that depends
     on an [n] input: a sum, a mean or one element, which the loop would give every node. A
     scalar that depends on scalars alone (a temperature factor) is broadcast, as meant."""
-    from jax.extend.core import Literal
-
-    dep = {v for v in jaxpr.invars if getattr(v.aval, "ndim", 0) == 1}
-    for eqn in jaxpr.eqns:
-        if any(not isinstance(v, Literal) and v in dep for v in eqn.invars):
-            dep.update(eqn.outvars)
+    per_node = [getattr(v.aval, "ndim", 0) == 1 for v in jaxpr.invars]
     leaves = jax.tree_util.tree_flatten_with_path(out)[0]
-    for (path, _), v in zip(leaves, jaxpr.outvars):
-        if not isinstance(v, Literal) and v in dep and v.aval.ndim == 0:
+    for (path, _), v, dep in zip(leaves, jaxpr.outvars, _dependence(jaxpr, per_node)):
+        if dep and v.aval.ndim == 0:
             raise ValueError(f"{label}{jax.tree_util.keystr(path)} is one number computed from "
                              "the per-node (or per-synapse) inputs, e.g. a sum, a mean or one "
                              "element: it must keep one value per node or synapse (shape "
                              "[n]); the loop would give that number to every one")
+
+
+def _dependence(jaxpr, given: list) -> list:
+    """Which outputs of ``jaxpr`` depend on the inputs flagged in ``given``, looking into the
+    jaxprs of nested calls (a ``jax.jit`` helper, ``custom_jvp``, ``checkpoint``) and of
+    ``lax.cond``'s branches; other nested loops count every output as depending on every
+    input (a refusal of such an output names it, and it is rare in a mechanism)."""
+    from jax.extend.core import ClosedJaxpr, Jaxpr, Literal
+
+    dep = {v for v, d in zip(jaxpr.invars, given) if d}
+    for eqn in jaxpr.eqns:
+        ins = [not isinstance(v, Literal) and v in dep for v in eqn.invars]
+        if not any(ins):
+            continue
+        subs = [j.jaxpr if isinstance(j, ClosedJaxpr) else j for j in eqn.params.values()
+                if isinstance(j, (ClosedJaxpr, Jaxpr))]
+        branches = eqn.params.get("branches")
+        if branches and not ins[0]:  # lax.cond: an index, then each branch's operands
+            outs = [any(col) for col in zip(*(_dependence(b.jaxpr, ins[1:]) for b in branches))]
+        elif len(subs) == 1 and len(subs[0].invars) == len(ins) \
+                and len(subs[0].outvars) == len(eqn.outvars):
+            outs = _dependence(subs[0], ins)
+        else:
+            outs = [True] * len(eqn.outvars)
+        dep.update(v for v, d in zip(eqn.outvars, outs) if d)
+    return [not isinstance(v, Literal) and v in dep for v in jaxpr.outvars]
 
 
 def _check_kinetics(mech) -> None:
@@ -168,8 +189,8 @@ def _check_kinetics(mech) -> None:
     if out is not None:
         _states_out(f"{name}.advance", out, mech.states, "node")
     out = _traced(f"{name}.steady_state", mech, mech.steady_state, one, params, env, env=env)
-    if out is not None:
-        _states_out(f"{name}.steady_state", out, mech.states, "node")
+    if out is not None:  # a number of scalars alone starts every node at it
+        _states_out(f"{name}.steady_state", out, mech.states, "node", carried=False)
     if isinstance(mech, Synapse):
         with_env = (env,) if takes_environment(mech) else ()
         cur = _traced(f"{name}.current", mech, mech.current, one, states, params, *with_env,
@@ -220,7 +241,7 @@ def _check_spike(mech) -> None:
     _check_assigned(mech, {"i", *synapse_ion_currents(mech)}, "synapse")
 
 
-def _states_out(label: str, out, states, each: str) -> None:
+def _states_out(label: str, out, states, each: str, carried: bool = True) -> None:
     """A ValueError unless the abstract output ``out`` is a dict of exactly ``states``, each
     a float array of one value per ``each``."""
     if not isinstance(out, dict) or set(out) != set(states):
@@ -228,7 +249,7 @@ def _states_out(label: str, out, states, each: str) -> None:
         raise ValueError(f"{label} must return a dict of its states {sorted(states)}, got {got}")
     for k, x in out.items():
         _one_each(f"{label}[{k!r}]", x, each)
-        if getattr(x, "shape", None) == ():  # a state is carried from step to step
+        if carried and getattr(x, "shape", None) == ():  # carried from step to step
             raise ValueError(f"{label}[{k!r}] must have one value per {each} (shape [n]), got "
                              "one number")
         _run_dtype(f"{label}[{k!r}]", x)
