@@ -121,6 +121,13 @@ REFUSALS = {
                            "USEION ca VALENCE 2.5: dendrax's ca has charge 2"),
     "procedure as a value": (_bad(extra="PROCEDURE p() { }\nFUNCTION f() { f = p() }"), 17,
                              "PROCEDURE p is used as a value (NEURON gives 0)"),
+    # v moved where the current is computed (NEURON's di/dv evaluates it twice, at v and
+    # v + 0.001: a conditional move differs, 12 mV here once); SOLVE'd blocks may move it
+    "v moved in BREAKPOINT": (BASE.format(neuron="", method="cnexp", deriv="n' = (1 - n) / 5",
+                                          extra="PROCEDURE p() {\n  if (v == -70) { v = v + 10 }\n}")
+                              .replace("ik = gbar", "p()\n    ik = gbar"), 18,
+                              "BREAKPOINT assigns v (in PROCEDURE p): NEURON takes the current's "
+                              "di/dv"),
     # the simulator's values other than v (which a block may move: vnudgex.mod)
     "celsius assigned": (_bad(deriv="celsius = 30\n    n' = (1 - n) / 5"), 14,
                          "assignment to 'celsius' is not supported"),

@@ -111,6 +111,13 @@ def check(d: Description, problem, lines) -> None:
         problem(d.functions[name].line, f"{d.functions[name].kind} {name} calls itself "
                                         f"({' -> '.join(cycle)}): recursion is not supported "
                                         "(dendrax inlines FUNCTIONs and PROCEDUREs when it traces)")
+    # a v that BREAKPOINT moves: NEURON evaluates BREAKPOINT at v + 0.001 and at v for its
+    # di/dv, so a move there (a conditional one above all) is not what dendrax's exact
+    # derivative sees; the SOLVE'd block and INITIAL may move v (vnudgex.mod)
+    for ln, where in _assigns_v(d, d.breakpoint, set(d.breakpoint_locals), "", set()):
+        problem(ln, f"BREAKPOINT assigns v{where}: NEURON takes the current's di/dv as (i(v + "
+                    "0.001) - i(v)) / 0.001, which a moved v changes; move v where the SOLVE'd "
+                    "block or INITIAL computes the rates")
     if d.net_receive is not None:
         args, body, _, ln = d.net_receive
         if not d.point:
@@ -140,6 +147,25 @@ def check(d: Description, problem, lines) -> None:
         if name in ("weight", "delay") and d.point:
             problem(lines.find_word(name), f"PARAMETER '{name}' clashes with dendrax's "
                                              "synapse weight/delay: rename it")
+
+
+def _assigns_v(d: Description, stmts, local: set, where: str, seen: set) -> list:
+    """(line, " (in PROCEDURE p)") of each assignment to the segment's v in ``stmts``, and
+    in the FUNCTIONs and PROCEDUREs they call (where v is not their own argument or
+    LOCAL)."""
+    out = []
+    for s in stmts:
+        if isinstance(s, Assign) and s.name == "v" and "v" not in local:
+            out.append((s.line, where))
+        elif isinstance(s, If):
+            out += _assigns_v(d, s.body + s.orelse, local, where, seen)
+    for name in sorted(_called(stmts) - seen):
+        f = d.functions.get(name)
+        if f is not None:
+            seen.add(name)
+            out += _assigns_v(d, f.body, set(f.args) | set(f.locals), f" (in {f.kind} {name})",
+                              seen)
+    return out
 
 
 def _called(node) -> set:
