@@ -601,6 +601,10 @@ def test_impossible_values_are_refused_naming_parameter_value_and_range():
          r"dt is a float32 number, 0.02500000037252903 ms \(the float32 nearest 0.025\), but "
          r"the run computes in float64: give it as a Python float"),
         (lambda: dx.simulate(cell, np.float32(5.1), 0.025), r"t_stop is a float32 number"),
+        (lambda: dx.simulate(cell, 5.0, 0.025, celsius=np.float32(6.3)),
+         r"celsius is a float32 number, 6.300000190734863 degC"),
+        (lambda: dx.simulate(cell, 5.0, 0.025, v_init=jnp.float32(-65.3)),
+         r"v_init is a float32 number"),
         (lambda: dx.simulate(cell, [5.0], 0.025), r"t_stop must be one number of ms"),
         (lambda: dx.simulate(cell, 1e9, 1e-9), r"t_stop / dt = 1e\+18 steps; a run takes at most "
                                               r"2,147,483,647 steps"),
