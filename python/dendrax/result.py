@@ -18,8 +18,11 @@ class Result:
         t: [n_t] times in ms (0, k dt, ..., t_stop; k = record_every; a resumed run's from
             t_start + k dt).
         traces: [n_traces, n_t] in the recorded quantity's units (``units``).
-        labels: (name, Location) of each trace, in the order they were added (in a
-            network, each Location carries its cell index).
+        labels: (name, Location) of each trace (in a network, each Location carries its
+            cell index), grouped: each cell's own recordings (cell 0's first), the
+            network's recordings of cells (``Network.record``), those of point neurons and
+            plastic connections, then extracellular readouts; within a group in the order
+            added. Read a trace by its label (``res[name, loc]``) rather than by position.
         units: the unit of each trace ("mV", "nA", "mA/cm2", "uS", "mM", "1"; extracellular
             readouts: "uV" for potentials, "nA um" for current dipole moments).
         stats: [n_stats] the statistics asked for with ``record(..., reduce=...)``.
@@ -83,7 +86,7 @@ class Result:
     def __getitem__(self, key):
         """res[i]; res[name, location] as recorded (e.g. res["v", cell.soma(0.5)]), a trace;
         res[name, location, "max" | "min" | "mean"], a statistic; res[name], every trace
-        recorded under that name, [rows, n_t] in the order recorded (e.g. res["lfp"]: one
+        recorded under that name, [rows, n_t] in the order of ``labels`` (e.g. res["lfp"]: one
         row per electrode, uV). A Result of ``jax.vmap`` keeps its batch axes in front:
         [*batch, n_t] per trace."""
         if isinstance(key, (int, np.integer)) and not isinstance(key, bool):
