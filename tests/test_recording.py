@@ -305,3 +305,22 @@ def test_units_of_synapse_quantities():
         cell.record(name, loc)
     res = dx.simulate(cell, 3.0, DT)
     assert list(res.units) == list(wanted.values())
+
+
+def test_a_networks_traces_come_in_the_documented_groups():
+    """Result.labels: each cell's own recordings (cell 0's first), the network's of cells,
+    of point neurons, then readouts; each group in the order added (docs/networks.md)."""
+    cell = dx.Cell.ball_and_stick(nseg=[1, 3]).insert("hh")
+    net = dx.Network.replicate(cell, 2)
+    pop = net.population("iaf_psc_alpha", 1, I_e=450.0, name="p")
+    probe = dx.Electrodes(np.array([[0.0, 50.0, 0.0]]), sigma=0.3)
+    net.record_extracellular(probe)
+    net.record("V_m", pop)
+    net.record("v", net.cell(1).soma(0.5))
+    net.record("v", net.cell(0).section(1)(0.5))
+    net.cell(1).record("hh.m", net.cell(1).soma(0.5))
+    net.cell(0).record("v", net.cell(0).soma(0.5))
+    res = dx.simulate(net, 2.0, 0.025)
+    assert [(n, net.location_name(loc)) if n != "lfp" else n for n, loc in res.labels] == [
+        ("v", "cell[0].soma(0.5)"), ("hh.m", "cell[1].soma(0.5)"),
+        ("v", "cell[1].soma(0.5)"), ("v", "cell[0].dend(0.5)"), ("V_m", "p[0]"), "lfp"]
