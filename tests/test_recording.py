@@ -324,3 +324,22 @@ def test_a_networks_traces_come_in_the_documented_groups():
     assert [(n, net.location_name(loc)) if n != "lfp" else n for n, loc in res.labels] == [
         ("v", "cell[0].soma(0.5)"), ("hh.m", "cell[1].soma(0.5)"),
         ("v", "cell[1].soma(0.5)"), ("v", "cell[0].dend(0.5)"), ("V_m", "p[0]"), "lfp"]
+
+
+def test_a_point_neurons_trace_is_found_by_its_neuron():
+    """res[name, pop[i]] reads what net.record(name, pop) recorded of neuron i (it raised an
+    AttributeError); several neurons, or one not recorded, give a KeyError saying so."""
+    from dendrax.wiring import NeuronRef
+
+    net = dx.Network()
+    exc = net.population("iaf_psc_alpha", 3, I_e=[300.0, 400.0, 500.0], name="exc")
+    net.record("V_m", exc[[0, 2]])
+    res = dx.simulate(net, 5.0, 0.1)
+    np.testing.assert_array_equal(np.asarray(res["V_m", exc[2]]),
+                                  np.asarray(res["V_m", NeuronRef(0, 2)]))
+    assert not np.array_equal(np.asarray(res["V_m", exc[2]]), np.asarray(res["V_m", exc[0]]))
+    with pytest.raises(KeyError, match="reads one neuron's trace; got 2 neurons"):
+        res["V_m", exc[0:2]]
+    for missing in (("V_m", exc[1]), ("v", exc[0]), ("V_m", exc[0], "max")):
+        with pytest.raises(KeyError, match="was not recorded"):
+            res[missing]

@@ -111,9 +111,10 @@ class Result:
         def row(i):  # a trace [..., n_t] or a statistic [...], batch axes first
             return values[..., i, :] if len(key) == 2 else values[..., i]
 
+        key = (key[0], _one_neuron(key[1]), *key[2:])
         if key in labels:
             return row(labels.index(key))
-        if len(key) >= 2 and hasattr(key[1], "_replace") and key[1].cell is None:
+        if hasattr(key[1], "_replace") and getattr(key[1], "cell", 0) is None:
             hits = [i for i, lab in enumerate(labels)
                     if lab[0] == key[0] and lab[1]._replace(cell=None) == key[1] and lab[2:] == key[2:]]
             if len(hits) == 1:
@@ -204,3 +205,17 @@ class Result:
                     for q in range(raster.shape[1])]
         return [(np.repeat(steps, raster[:, q]) + self.spike_shift[q]) * self.dt
                 for q in range(raster.shape[1])]
+
+
+def _one_neuron(where):
+    """A point neuron as recordings label it, (population, neuron), from ``pop[i]`` (a
+    ``Neurons`` of one) or a population of one; anything else as it is."""
+    if hasattr(where, "spec") and hasattr(where, "all"):  # a Population
+        where = where.all
+    if hasattr(where, "population") and np.ndim(getattr(where, "index", 0)) == 1:  # Neurons
+        ids = np.asarray(where.index)
+        if ids.size != 1:
+            raise KeyError(f"res[name, neurons] reads one neuron's trace; got {ids.size} "
+                           "neurons: give one, e.g. pop[0] (res[name] gives every row)")
+        return (int(where.population), int(ids[0]))
+    return where
