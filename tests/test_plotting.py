@@ -251,6 +251,23 @@ def test_a_waveform_is_drawn_as_the_cell_receives_it(tmp_path):
                                rtol=0, atol=1e-12)
 
 
+def test_extracellular_readouts_get_panels_of_their_own(tmp_path):
+    """A cell recording an LFP and a dipole: their rows are drawn in uV and nA um panels,
+    labelled by contact and axis (plot_run raised an AttributeError on them)."""
+    cell = dx.Cell.ball_and_stick(nseg=[1, 3]).insert("hh")
+    cell.iclamp(cell.soma(0.5), delay=0.5, dur=2.0, amp=0.3).record("v", cell.soma(0.5))
+    cell.record_extracellular(dx.Electrodes(np.array([[0.0, 20.0, 0.0], [50.0, 20.0, 0.0]]),
+                                            sigma=0.3)).record_dipole()
+    res = dx.simulate(cell, 3.0, 0.025)
+    axes = _axes(plot_run(cell, res, tmp_path / "x.png"))
+    lfp = axes["traces uV"]
+    assert lfp.get_ylabel() == "extracellular potential (µV)"
+    assert _legend_texts(lfp) == ["lfp[0]", "lfp[1]"]
+    np.testing.assert_array_equal(lfp.lines[1].get_ydata(), np.asarray(res["lfp"])[1])
+    assert _legend_texts(axes["traces nA um"]) == ["dipole[x]", "dipole[y]", "dipole[z]"]
+    assert [t.get_text() for t in axes["morphology"].texts].count("soma(0.5)") == 1
+
+
 def test_labels_and_titles():
     assert short_title("dendrax: /a/b/c/cell.swc") == "dendrax: cell.swc"
     assert short_title("dendrax: runs/net.toml") == "dendrax: net.toml"

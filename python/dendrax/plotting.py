@@ -29,9 +29,10 @@ SCALE_BARS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000)  # um
 
 QUANTITIES = {"mV": "potential", "nA": "current", "mA/cm2": "current density",
               "uS": "conductance", "S/cm2": "conductance density", "mM": "concentration",
-              "ms": "time", "um": "length"}
+              "ms": "time", "um": "length", "uV": "extracellular potential",
+              "nA um": "current dipole moment", "pA": "current", "nS": "conductance"}
 PRETTY_UNITS = {"uS": "µS", "um": "µm", "mA/cm2": "mA/cm²", "uF/cm2": "µF/cm²",
-                "S/cm2": "S/cm²"}
+                "S/cm2": "S/cm²", "uV": "µV", "nA um": "nA µm"}
 
 
 # --- labels ---------------------------------------------------------------------------------
@@ -101,7 +102,8 @@ def _first_labels(labels) -> list:
     """The first (name, Location) of each recorded location, in order."""
     seen: dict = {}
     for name, loc in labels:
-        seen.setdefault((loc.section, float(loc.x)), (name, loc))
+        if hasattr(loc, "section"):  # not an extracellular readout's row
+            seen.setdefault((loc.section, float(loc.x)), (name, loc))
     return list(seen.values())
 
 
@@ -294,9 +296,14 @@ def plot_run(cell, result, path, *, peak=None, title="dendrax", stimuli=None):
                                  f"got the entry {item!r}") from None
     current_stims = [s for s in stims if s[0] in ("IClamp", "waveform")]
 
-    # colours: one per recorded location
-    loc_keys = list(dict.fromkeys((loc.section, float(loc.x)) for _, loc in labels))
+    # colours: one per recorded location; extracellular readouts (an electrode's contact,
+    # a dipole's axis: no site on the cell) take the ones after them, in their own panels
+    sites = [loc for _, loc in labels if hasattr(loc, "section")]
+    loc_keys = list(dict.fromkeys((loc.section, float(loc.x)) for loc in sites))
     colour = {k: PALETTE[i % len(PALETTE)] for i, k in enumerate(loc_keys)}
+    readouts = list(dict.fromkeys(lab for lab in labels if not hasattr(lab[1], "section")))
+    colour.update({lab: PALETTE[(len(loc_keys) + i) % len(PALETTE)]
+                   for i, lab in enumerate(readouts)})
 
     groups = _groups(units)
     if "mV" in groups:  # membrane potential first
@@ -326,8 +333,12 @@ def plot_run(cell, result, path, *, peak=None, title="dendrax", stimuli=None):
         style = {n: LINESTYLES[k % len(LINESTYLES)] for k, n in enumerate(dict.fromkeys(names))}
         for i in idx:
             name, loc = labels[i]
-            ax.plot(t, traces[i], lw=1.1, color=colour[(loc.section, float(loc.x))],
-                    ls=style[name], label=f"{name} {_location_name(cell, loc)}")
+            if hasattr(loc, "section"):
+                ax.plot(t, traces[i], lw=1.1, color=colour[(loc.section, float(loc.x))],
+                        ls=style[name], label=f"{name} {_location_name(cell, loc)}")
+            else:  # ElectrodeRef(contact, cell) or DipoleRef(axis, cell)
+                ax.plot(t, traces[i], lw=1.1, color=colour[labels[i]], ls=style[name],
+                        label=f"{name}[{loc[0]}]")
         ax.set_ylabel(quantity_label(unit, names))
         ax.set_label(f"traces {unit}")
         ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8, frameon=False,
