@@ -279,6 +279,23 @@ def test_sparser_recordings_and_units_without_result_units(tmp_path):
         assert nwb.units is None
 
 
+def test_a_float32_runs_times_are_written_as_a_rate(tmp_path):
+    """A float32 run's times are k dt rounded to float32 (7.6e-7 ms off at 30 ms): evenly
+    spaced to their own rounding, so starting_time and rate, as a float64 run's (they were
+    1201 explicit float32-rounded timestamps)."""
+    t = (np.arange(1201) * DT).astype(np.float32)
+    res = dx.Result(t, np.full((1, t.size), -65.0, np.float32), [("v", dx.Location(0, 0.5))])
+    with pynwb.NWBHDF5IO(str(write_nwb(res, tmp_path / "f.nwb")), mode="r") as io:
+        (v,) = io.read().acquisition.values()
+        assert v.timestamps is None and v.rate == pytest.approx(1e3 / DT, rel=1e-12)
+    # float64 times with that much scatter are not evenly spaced: timestamps
+    res = dx.Result(t.astype(np.float64) + np.where(np.arange(t.size) == 600, 2e-6, 0.0),
+                    np.full((1, t.size), -65.0), [("v", dx.Location(0, 0.5))])
+    with pynwb.NWBHDF5IO(str(write_nwb(res, tmp_path / "g.nwb")), mode="r") as io:
+        (v,) = io.read().acquisition.values()
+        assert v.rate is None
+
+
 def test_uneven_times_are_written_as_timestamps(tmp_path):
     t = np.array([0.0, 0.1, 0.3, 0.35])
     res = dx.Result(t, np.array([[-65.0, -64.0, -63.0, -62.0]]), [("v", dx.Location(0, 0.5))])

@@ -147,12 +147,14 @@ def _spike_locations(target, n_sources):
     return sites if len(sites) == n_sources else None
 
 
-def _timing(t_ms: np.ndarray, dt):
+def _timing(t_ms: np.ndarray, dt, eps: float = np.finfo(float).eps):
     """pynwb timing keywords for samples at ``t_ms``: starting_time and rate (Hz) when
-    they are evenly spaced, else timestamps (s)."""
+    they are evenly spaced (up to the rounding ``eps`` of the run's times: a float32 run's
+    are float32), else timestamps (s)."""
     if t_ms.size >= 2:
         step = (t_ms[-1] - t_ms[0]) / (t_ms.size - 1)
-        if step > 0 and np.allclose(np.diff(t_ms), step, rtol=1e-6, atol=0.0):
+        slack = 8 * eps * float(np.max(np.abs(t_ms)))
+        if step > 0 and np.allclose(np.diff(t_ms), step, rtol=1e-6, atol=slack):
             if dt:  # every k steps of dt: the exact multiple
                 k = round(step / dt)
                 if k >= 1 and abs(k * dt - step) <= 1e-6 * step:
@@ -305,7 +307,9 @@ def write_nwb(result, path, *, target=None, session_description: str = "dendrax 
         raise TypeError(f"write_nwb: a metadata field is not an NWBFile field or has the "
                         f"wrong type: {err}") from err
 
-    timing = _timing(t_ms, meta.get("dt"))
+    t_kind = np.asarray(result.t).dtype
+    timing = _timing(t_ms, meta.get("dt"),
+                     np.finfo(t_kind).eps if t_kind.kind == "f" else np.finfo(float).eps)
     first_series = []  # the first series written shares its timestamps with the others
 
     def timed():
