@@ -10,6 +10,8 @@ runs the time loop (``dendrax.simulation``) in one piece or in pieces (``chunk``
 from __future__ import annotations
 
 import hashlib
+import os
+import tempfile
 import warnings
 from functools import partial
 from typing import Callable, NamedTuple
@@ -403,9 +405,6 @@ def _run_in_pieces(model, core, drive, dt, method, backend, record_every, chunk,
     n_t = (n_steps - first) // record_every + rec0.shape[0]
     if stream is not None:  # written beside it, then renamed into place: an earlier Result
         # that maps the file (the run this one continues, say) keeps its own data
-        import os
-        import tempfile
-
         fd, part = tempfile.mkstemp(suffix=".part.npy", dir=os.path.dirname(os.fspath(stream))
                                     or ".", prefix=os.path.basename(os.fspath(stream)) + ".")
         f = os.fdopen(fd, "wb")
