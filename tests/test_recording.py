@@ -96,7 +96,18 @@ def test_a_stream_to_a_used_path_leaves_earlier_results_as_they_were(reference, 
     resumed = dx.simulate(cell, T_STOP + 1.0, DT, resume=first, stream=path)
     np.testing.assert_array_equal(np.asarray(first.traces), kept)
     assert np.asarray(resumed.traces).shape[-1] == round(1.0 / DT)
-    assert [p.name for p in tmp_path.iterdir()] == ["run.npy"]  # no part left behind
+    assert [p.name for p in tmp_path.iterdir()] == ["run.npy"]
+    # a link is followed (its target gets the new file), and the file is made as open()
+    # makes one (a temporary file's 0600 mode once stayed)
+    (tmp_path / "data").mkdir()
+    link = tmp_path / "link.npy"
+    link.symlink_to(tmp_path / "data" / "real.npy")
+    linked = dx.simulate(cell, 1.0, DT, stream=str(link))
+    assert link.is_symlink() and (tmp_path / "data" / "real.npy").is_file()
+    np.testing.assert_array_equal(np.load(link).T, np.asarray(linked.traces))
+    with open(tmp_path / "plain", "wb"):
+        pass
+    assert (tmp_path / "run.npy").stat().st_mode == (tmp_path / "plain").stat().st_mode
 
 
 def test_statistics_and_spikes_survive_pieces(reference):

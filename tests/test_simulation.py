@@ -605,6 +605,8 @@ def test_impossible_values_are_refused_naming_parameter_value_and_range():
          r"celsius is a float32 number, 6.300000190734863 degC"),
         (lambda: dx.simulate(cell, 5.0, 0.025, v_init=jnp.float32(-65.3)),
          r"v_init is a float32 number"),
+        (lambda: dx.simulate(cell, 5.0, 0.025, v_init=np.float32("nan")),
+         r"v_init must be a finite potential"),
         (lambda: dx.simulate(cell, [5.0], 0.025), r"t_stop must be one number of ms"),
         (lambda: dx.simulate(cell, 1e9, 1e-9), r"t_stop / dt = 1e\+18 steps; a run takes at most "
                                               r"2,147,483,647 steps"),

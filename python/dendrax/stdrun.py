@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 import warnings
 from functools import partial
 from typing import Callable, NamedTuple
@@ -403,11 +402,12 @@ def _run_in_pieces(model, core, drive, dt, method, backend, record_every, chunk,
         n_rec = sum(r.reduce is None for r in model.recordings)
         rec0 = np.zeros((0, n_rec), np.asarray(state.v).dtype)
     n_t = (n_steps - first) // record_every + rec0.shape[0]
-    if stream is not None:  # written beside it, then renamed into place: an earlier Result
-        # that maps the file (the run this one continues, say) keeps its own data
-        fd, part = tempfile.mkstemp(suffix=".part.npy", dir=os.path.dirname(os.fspath(stream))
-                                    or ".", prefix=os.path.basename(os.fspath(stream)) + ".")
-        f = os.fdopen(fd, "wb")
+    if stream is not None:  # a new file (the link's target, where it is a link): an earlier
+        # Result that maps the old one (the run this one continues, say) keeps its data
+        target = os.path.realpath(os.fspath(stream))
+        if os.path.isfile(target):
+            os.remove(target)
+        f = open(target, "wb")
         np.lib.format.write_array_header_2_0(
             f, {"descr": np.lib.format.dtype_to_descr(rec0.dtype), "fortran_order": False,
                 "shape": (n_t, rec0.shape[1])})
@@ -441,15 +441,11 @@ def _run_in_pieces(model, core, drive, dt, method, backend, record_every, chunk,
                 spikes[q].extend([(start + n + shift[q]) * dt_ms] * int(raster[n, q]))
             if bar is not None:
                 bar.update(size)
-        if keep is None:
-            f.close()
-            os.replace(part, stream)
     finally:
         if bar is not None:
             bar.close()
-        if keep is None and not f.closed:  # the run failed: no file, not half of one
+        if keep is None:
             f.close()
-            os.remove(part)
     traces = np.concatenate(keep) if keep is not None else np.load(stream, mmap_mode="r")
     times = [np.asarray(s, float) for s in spikes]
     stats = statistics(model, state.stats, n_steps)
@@ -477,7 +473,7 @@ def _refuse_narrow(name: str, value, unit: str) -> None:
     it prints (np.float32(0.025) is 0.025000000372529 ms): the run would silently take the
     float32 number; exact ones (np.float32(0.5)) are taken."""
     narrow, run = np.asarray(value).dtype, np.dtype(jnp.result_type(float))
-    if narrow.kind == "f" and narrow.itemsize < run.itemsize:
+    if narrow.kind == "f" and narrow.itemsize < run.itemsize and np.isfinite(value):
         meant = float(np.format_float_positional(np.asarray(value)[()], unique=True))
         if meant != float(value):
             raise ValueError(f"{name} is a {narrow} number, {float(value)!r} {unit} (the "
