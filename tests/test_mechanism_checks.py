@@ -106,6 +106,16 @@ def test_a_scalar_from_scalars_alone_is_broadcast_a_reduced_one_refused():
             return {"n": jax.lax.cond(env["celsius"] > 100.0, lambda a: (a, 0.5 * tau),
                                       lambda a: (a, tau), n_inf)}
 
+    class Scanned(Gate):  # a sum over the nodes carried through lax.scan: still refused
+        def rates(self, v, params, env):
+            n_inf, tau = Gate.rates(self, v, params, env)["n"]
+            (total, _), _ = jax.lax.scan(lambda c, x: ((c[1], c[0] + x), None),
+                                         (0.0 * tau, 0.0 * tau), v)
+            return {"n": (n_inf, tau + 0.0 * total)}
+
+    with pytest.raises(ValueError, match=r"Scanned.rates\['n'\]\[1\] is one number computed"):
+        dx.Cell.ball_and_stick().insert(Scanned)
+
     class Started(Gate):  # every node starts at one number
         def steady_state(self, v, params, env):
             return {"n": 0.25}

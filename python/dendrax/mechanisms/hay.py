@@ -41,9 +41,10 @@ def linexp(x, k):
     # 1e-17 for |u| < 0.1), whose derivatives do not cancel as the quotient's do (in float32
     # the quotient's slope was 19% off at |u| = 1e-3)
     small = jnp.abs(u) < 0.1
-    u2 = u * u
-    series = 1.0 + u / 2.0 + u2 * (1.0 / 12.0 + u2 * (-1.0 / 720.0 + u2 * (
-        1.0 / 30240.0 - u2 / 1209600.0)))
+    s = jnp.where(small, u, 0.0)  # the branch not taken stays finite (float32: u^8 overflows)
+    s2 = s * s
+    series = 1.0 + s / 2.0 + s2 * (1.0 / 12.0 + s2 * (-1.0 / 720.0 + s2 * (
+        1.0 / 30240.0 - s2 / 1209600.0)))
     a = jnp.where(small, 1.0, jnp.abs(u))
     # |u| / (1 - exp(-|u|)), times exp(u) where u < 0: no exponential of a positive number,
     # so value and gradients stay finite at any voltage, in float32 too

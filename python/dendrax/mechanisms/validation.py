@@ -145,8 +145,9 @@ def _refuse_reduced(label: str, jaxpr, out) -> None:
 def _dependence(jaxpr, given: list) -> list:
     """Which outputs of ``jaxpr`` depend on the inputs flagged in ``given``, looking into the
     jaxprs of nested calls (a ``jax.jit`` helper, ``custom_jvp``, ``checkpoint``) and of
-    ``lax.cond``'s branches; other nested loops count every output as depending on every
-    input (a refusal of such an output names it, and it is rare in a mechanism)."""
+    ``lax.cond``'s branches; loops (scan, while) and other primitives with jaxprs count
+    every output as depending on every input (a refusal of such an output names it, and it
+    is rare in a mechanism)."""
     from jax.extend.core import ClosedJaxpr, Jaxpr, Literal
 
     dep = {v for v, d in zip(jaxpr.invars, given) if d}
@@ -157,7 +158,9 @@ def _dependence(jaxpr, given: list) -> list:
         subs = [j.jaxpr if isinstance(j, ClosedJaxpr) else j for j in eqn.params.values()
                 if isinstance(j, (ClosedJaxpr, Jaxpr))]
         branches = eqn.params.get("branches")
-        if branches and not ins[0]:  # lax.cond: an index, then each branch's operands
+        if eqn.primitive.name in ("scan", "while"):  # carries feed back: every output
+            outs = [True] * len(eqn.outvars)
+        elif branches and not ins[0]:  # lax.cond: an index, then each branch's operands
             outs = [any(col) for col in zip(*(_dependence(b.jaxpr, ins[1:]) for b in branches))]
         elif len(subs) == 1 and len(subs[0].invars) == len(ins) \
                 and len(subs[0].outvars) == len(eqn.outvars):
