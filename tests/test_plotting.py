@@ -249,6 +249,15 @@ def test_a_waveform_is_drawn_as_the_cell_receives_it(tmp_path):
     np.testing.assert_allclose(np.interp(t, ts, ys), play(t, np.array([5.0, 10.0, 25.0, 40.0]),
                                                           np.array([0.2, 0.2, 0.1, 0.3])),
                                rtol=0, atol=1e-12)
+    # a pulse ending at the run's end, or spanning the whole run, is flat (not a ramp to the
+    # mean of its last two values)
+    for times in ([5.0, 5.0, 30.0, 30.0], [0.0, 0.0, 30.0, 30.0]):
+        other = dx.Cell.ball_and_stick(nseg=[1, 2])
+        other.stimulate(other.soma(0.5), times, [0.0, 0.2, 0.2, 0.0])
+        other.record("v", other.soma(0.5))
+        line = _axes(plot_run(other, res, tmp_path / "p.png"))["stimulus"].lines[0]
+        mid = t[(t > times[1]) & (t < 30.0)]
+        np.testing.assert_allclose(np.interp(mid, line.get_xdata(), line.get_ydata()), 0.2)
 
 
 def test_extracellular_readouts_get_panels_of_their_own(tmp_path):

@@ -153,7 +153,7 @@ def _timing(t_ms: np.ndarray, dt, eps: float = np.finfo(float).eps):
     are float32), else timestamps (s)."""
     if t_ms.size >= 2:
         step = (t_ms[-1] - t_ms[0]) / (t_ms.size - 1)
-        slack = 8 * eps * float(np.max(np.abs(t_ms)))
+        slack = 2 * eps * float(np.max(np.abs(t_ms)))  # two roundings of k dt
         if step > 0 and np.allclose(np.diff(t_ms), step, rtol=1e-6, atol=slack):
             if dt:  # every k steps of dt: the exact multiple
                 k = round(step / dt)

@@ -358,10 +358,12 @@ def plot_run(cell, result, path, *, peak=None, title="dendrax", stimuli=None):
             else:  # the played waveform: its value at the run's ends, its points between
                 # (before its first time it holds its first value, as NEURON's Vector.play)
                 a, b = np.asarray(a, float), np.asarray(b, float)
-                inside = (a > t[0]) & (a < t[-1])
-                ends = play(np.array([t[0], t[-1]]), a, b)
-                ts = np.concatenate([[t[0]], a[inside], [t[-1]]])
-                ys = np.concatenate([[ends[0]], b[inside], [ends[1]]])
+                inside = (a >= t[0]) & (a <= t[-1])
+                ts, ys = a[inside], b[inside]
+                if not ts.size or ts[0] > t[0]:
+                    ts, ys = np.r_[t[0], ts], np.r_[play(np.array([t[0]]), a, b), ys]
+                if ts[-1] < t[-1]:
+                    ts, ys = np.r_[ts, t[-1]], np.r_[ys, play(np.array([t[-1]]), a, b)]
             ax_s.plot(ts, ys, color=STIM_COLOR, lw=1.1, ls=LINESTYLES[k % len(LINESTYLES)],
                       label=f"{_stim_label(kind, a, b, amp)} {_location_name(cell, loc)}")
         ax_s.set_ylabel("stimulus (nA)")
