@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 import dendrax as dx
+from dendrax.morphology import compartments, frustum_table, mean_diameters
 
 neuron = pytest.importorskip("neuron")
 from neuron import h  # noqa: E402
@@ -299,6 +300,44 @@ def test_distance_from_soma_matches_neuron():
     comps = cell.compartments
     ref = [h.distance(secs[s](x)) for s, x in zip(comps.section, comps.x)]
     np.testing.assert_allclose(cell.distance(), ref, atol=1e-9)
+
+
+@pytest.mark.parametrize("soma_nseg", [2, 4])
+def test_distance_from_a_soma_of_even_nseg_matches_neuron(soma_nseg):
+    # NEURON measures from the node holding soma(0.5): with an even nseg, the centre of
+    # segment nseg / 2, not x = 0.5 itself
+    sections = [
+        {"length": 20.0, "diam": 20.0, "parent": -1, "region": "soma"},
+        {"length": 100.0, "diam": 2.0, "parent": 0, "parent_x": 1.0, "region": "dend"},
+        {"length": 60.0, "diam": 1.0, "parent": 0, "parent_x": 0.3, "region": "dend"},
+        {"length": 50.0, "diam": 1.0, "parent": 1, "parent_x": 0.5, "region": "dend"},
+    ]
+    nseg = [soma_nseg, 4, 3, 2]
+    cell = dx.Cell.from_sections(sections, nseg=nseg)
+    secs = neuron_from_morphology(cell.morphology, nseg)
+    comps = cell.compartments
+    ref = [h.distance(secs[0](0.5), secs[s](x)) for s, x in zip(comps.section, comps.x)]
+    np.testing.assert_allclose(cell.distance(), ref, atol=1e-9)
+
+
+def test_a_section_of_zero_length_is_read_as_neuron_and_refused_for_a_cell(tmp_path):
+    # a branch whose samples all coincide with its parent sample: Import3d keeps it as a
+    # section with L = 1e-9 um and seg.diam 500, but its ri of ~1e-15 MOhm leaves NEURON's
+    # voltages to round-off (a passive cell at rest moves by 30 mV in 4 steps)
+    path = tmp_path / "zero.swc"
+    path.write_text("1 1 0 0 0 5 -1\n2 3 5 0 0 1 1\n3 3 15 0 0 1 2\n4 3 25 5 0 0.5 3\n"
+                    "5 3 15 0 0 0.7 3\n6 3 15 0 0 0.7 5\n7 3 25 -5 0 0.5 6\n"
+                    "8 3 25 -9 0 0.5 6\n")
+    morph = dx.read_morphology(path)
+    secs = neuron_from_swc(path, nseg=1)
+    np.testing.assert_array_equal(morph.lengths, [s.L for s in secs])
+    assert morph.lengths[3] == 1e-9
+    diam = mean_diameters(frustum_table(morph, 1), morph.point_diameters)
+    np.testing.assert_allclose(np.asarray(diam)[compartments(morph, 1).first_centre],
+                               [s(0.5).diam for s in secs], rtol=1e-14)
+    with pytest.raises(ValueError, match=r"section 3 \(dend, at \(15, 0, 0\) um\) has zero "
+                                         r"length: all its points coincide"):
+        dx.Cell(morph)
 
 
 def test_exp2syn_synapses_and_their_states():

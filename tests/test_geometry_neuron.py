@@ -42,8 +42,10 @@ def shared(name: str) -> Path:
 
 
 def assert_same_sections(secs, morph):
-    """NEURON's Import3d sections == ours: count, pt3d bit for bit, parents."""
+    """NEURON's Import3d sections == ours: count, pt3d bit for bit, parents, L (1e-9 um
+    where the points coincide)."""
     assert len(secs) == morph.n_sections
+    np.testing.assert_array_equal(morph.lengths, [sec.L for sec in secs])
     parents, xs = parent_info(secs)
     for i, (sec, ours) in enumerate(zip(secs, morph.sections)):
         np.testing.assert_array_equal(pt3d(sec), ours.points, err_msg=f"section {i}")
@@ -174,7 +176,9 @@ def test_random_trees_match_import3d(tmp_path, block):
             nseg = (np.arange(morph.n_sections) * 7 + seed) % 4 + 1
             for sec, n in zip(secs, nseg.tolist()):
                 sec.nseg = n
-            assert_same_geometry(secs, compartments(morph, nseg), Ra=150.0)
+            comps = compartments(morph, nseg)
+            assert_same_geometry(secs, comps, Ra=150.0)
+            assert_same_diameters(secs, morph, nseg, comps)
         except AssertionError as err:
             raise AssertionError(f"seed {seed}:\n{path.read_text()}") from err
 

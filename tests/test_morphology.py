@@ -13,6 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import dendrax as dx
 from dendrax.morphology import (Compartments, Morphology, MorphologyError, Section,
                                 compartments, known_formats, node_index, nseg_d_lambda,
                                 nseg_max_length, read_morphology, read_swc)
@@ -30,7 +31,7 @@ def test_section_validates_points():
         Section(np.array([[0, 0, 0, 1.0]]))
     with pytest.raises(ValueError, match=r"Section.points\[1\] \(x\) = nan um is not finite"):
         Section(np.array([[0, 0, 0, 1.0], [np.nan, 0, 0, 1]]))
-    with pytest.raises(ValueError, match="non-positive diameter"):
+    with pytest.raises(ValueError, match=r"Section.points\[1\] \(diameter\) = 0 um is not positive"):
         Section(np.array([[0, 0, 0, 1.0], [1, 0, 0, 0]]))
     with pytest.raises(ValueError, match="parent_x"):
         Section(np.array([[0, 0, 0, 1.0], [1, 0, 0, 1]]), parent=0, parent_x=1.5)
@@ -65,6 +66,25 @@ def test_section_is_immutable():
     assert s.length == 5.0
     assert s == Section(np.array([[0, 0, 0, 1.0], [3, 4, 0, 1]]), region="axon")
     assert hash(s) == hash(Section(np.array([[0, 0, 0, 1.0], [3, 4, 0, 1]]), region="axon"))
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"parent": 0.7}, "parent must be an int"), ({"parent": "0"}, "parent must be an int"),
+    ({"parent": True}, "parent must be an int"),
+    ({"parent_x": True}, "parent_x must be a number in"),
+    ({"parent_x": "0.5"}, "parent_x must be a number in"),
+    ({"parent_x": float("nan")}, r"parent_x must be in \[0, 1\], got nan"),
+    ({"region": ""}, "region must be a non-empty string"),
+    ({"region": None}, "region must be a non-empty string"),
+    ({"region": 3}, "region must be a non-empty string"),
+    ({"points": [[0, 0, 0, 1.0], [3, 4, 0, -1]]}, r"points\[1\] \(diameter\) = -1 um is not "
+                                                   "positive"),
+])
+def test_section_refuses_what_it_would_coerce(kwargs, message):
+    # (these were taken as int(), float(), str(): parent 0.7 became 0, region None "None")
+    points = kwargs.pop("points", [[0, 0, 0, 1.0], [3, 4, 0, 1]])
+    with pytest.raises(ValueError, match=message):
+        Section(np.array(points), **{"parent": 0, **kwargs})
 
 
 def test_morphology_requires_parents_first():
@@ -233,6 +253,20 @@ def test_custom_types_and_zero_length_pieces(tmp_path):
     m = read_swc(write_swc(tmp_path, "custom", SOMA_CASES["custom_types"]))
     assert [s.region for s in m.sections] == ["soma", "custom7", "dend", "custom0"]
     assert m.sections[2].n_points == 4  # duplicate sample kept inside a section
+    # NEURON's Import3d names type 7's sections dend_7[k]: that name selects them too
+    cell = dx.Cell(m)
+    assert cell.sections("dend_7") == cell.sections("custom7") == [1]
+    assert cell.sections("dend_0") == [3]
+    with pytest.raises(ValueError, match="no sections in region 'dend_5'"):
+        cell.sections("dend_5")
+    # names that could mean several regions are refused, not read as one of them
+    # ("dendrites" was the basal dend alone: apical sections silently left out)
+    for name in ("dendrite", "dendrites"):
+        with pytest.raises(ValueError, match=r"not a region: 'dend' selects the basal .* "
+                                             r"where=\['dend', 'apic'\] for both"):
+            cell.insert("pas", where=name)
+    with pytest.raises(ValueError, match=r"where='all' is not a region: where=None"):
+        cell.sections("all")
 
 
 def test_lines_end_at_newlines_only(tmp_path):

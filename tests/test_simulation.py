@@ -241,12 +241,27 @@ def test_bad_inputs_raise_clear_errors():
     (dict(nseg="d_lambda", d_lambda=-0.1), r"d_lambda must be a finite number > 0, got -0.1"),
     (dict(nseg="d_lambda", d_lambda=float("nan")), r"d_lambda must be a finite number > 0"),
     (dict(nseg="d_lambda", freq=-100.0), r"freq must be a finite number > 0, got -100"),
-    (dict(max_length=-1.0), r"max_length must be positive"),
+    (dict(max_length=-1.0), r"max_length must be a finite number > 0 \(um\), got -1"),
+    (dict(max_length=True), r"max_length must be a finite number > 0 \(um\), got True"),
+    (dict(max_length="20"), r"max_length must be a finite number > 0 \(um\), got '20'"),
+    (dict(max_length=[5.0]), r"max_length must be .* \(one number\), got \[5.0\]"),
 ])
 def test_segmentation_settings_that_do_not_make_one_are_refused(kwargs, message):
     """Never a truncated nseg or a silently ignored setting."""
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises((ValueError, TypeError), match=message):
         dx.Cell.ball_and_stick(**kwargs)
+
+
+def test_nseg_is_fixed_once_the_cell_is_built():
+    # (an edit in place re-segmented part of the cell at its next kept section end, with
+    # the mechanisms left on the old centres; a new array was ignored)
+    cell = dx.Cell.ball_and_stick(nseg=[1, 3])
+    with pytest.raises(AttributeError, match="nseg is fixed when it is built"):
+        cell.nseg = np.array([1, 9])
+    with pytest.raises(ValueError, match="read-only"):
+        cell.nseg[1] = 9
+    cell.iclamp(cell.section(1)(1.0), delay=0.0, dur=1.0, amp=0.1)  # keeps an end node
+    assert list(cell.nseg) == [1, 3] and list(cell.compartments.nseg) == [1, 3]
 
 
 def test_segmentation_defaults():

@@ -30,7 +30,7 @@ from .recordables import (mechanism_quantity, mechanism_recordables, synapse_pic
                           synapse_quantity, synapse_recordables, unrecordable)
 from .mechanisms.validation import check_mechanism
 from .names import (CORE_RANGES, JAXLEY_NAMES, MEMBRANE_UNITS, REDUCTIONS, REGION_ALIASES,
-                    check_name, ion_quantity, value_range)
+                    check_name, ion_quantity, region_name, value_range)
 
 
 def _same_settings(a, b) -> bool:
@@ -85,10 +85,12 @@ class Cell:
                                  f"section or node: cell.set), got {value!r}")
             _check_finite(name, value)
             CORE_RANGES[name][0].check(name, value, CORE_RANGES[name][1])
+        _refuse_zero_length(morphology)
         self.morphology = morphology
         n_sec = len(morphology.sections)
         nseg = _segmentation(morphology, nseg, max_length, d_lambda, freq, Ra, cm)
-        self.nseg = nseg
+        nseg.flags.writeable = False
+        self._nseg = nseg
         self.ends: tuple = ()  # (section, x) ends whose zero-area node is kept (point_node)
         self.compartments = morph_lib.compartments(morphology, nseg)
         n = len(self.compartments.parent)
@@ -133,6 +135,17 @@ class Cell:
              "region": "dend"},
         ], **kwargs)
 
+    @property
+    def nseg(self) -> np.ndarray:
+        """Segments per section, int [sections] (read-only: fixed when the cell is built)."""
+        return self._nseg
+
+    @nseg.setter
+    def nseg(self, value):
+        raise AttributeError("a Cell's nseg is fixed when it is built (its compartments, "
+                             "values and stimuli are laid out on it): build a new one, "
+                             "dx.Cell(morphology, nseg=...)")
+
     # --- locations --------------------------------------------------------
     @property
     def n_nodes(self) -> int:
@@ -167,7 +180,7 @@ class Cell:
         if where is None:
             return list(range(n))
         if isinstance(where, str):
-            region = REGION_ALIASES.get(where, where)
+            region = region_name(where)
             secs = [i for i, s in enumerate(self.morphology.sections) if s.region == region]
             if not secs:
                 present = set(self.regions())
@@ -228,8 +241,8 @@ class Cell:
         self._touch()
         old = self.compartments
         self.ends = tuple(sorted(self.ends + ((section, x),)))
-        self.compartments = morph_lib.compartments(self.morphology, self.nseg, self.ends)
-        self.frustums = morph_lib.frustum_table(self.morphology, self.nseg, self.ends)
+        self.compartments = morph_lib.compartments(self.morphology, self._nseg, self.ends)
+        self.frustums = morph_lib.frustum_table(self.morphology, self._nseg, self.ends)
         source, added = _renumbering(old, self.compartments)
         moved = np.empty(old.n_nodes, dtype=int)
         moved[source[~added]] = np.flatnonzero(~added)
@@ -248,20 +261,26 @@ class Cell:
 
     def distance(self) -> np.ndarray:
         """Path length (um) along the tree from the soma centre to every node, as
-        NEURON's ``h.distance(soma(0.5), seg)`` (which measures a branch point at
-        the centre of the parent segment it joins). float64 [N]."""
+        NEURON's ``h.distance(soma(0.5), seg)``, which measures from the node of the
+        segment holding soma(0.5) (with an even nseg, not x = 0.5 itself) and a branch
+        point at the centre of the parent segment it joins. float64 [N]."""
         morph, comps = self.morphology, self.compartments
         L = morph.lengths
         n_sec = len(morph.sections)
         parent = [sec.parent for sec in morph.sections]
         # where each section's 0 end sits on its parent: the joined node's x
-        joint = np.zeros(n_sec)
-        for i, sec in enumerate(morph.sections):
-            x, p = sec.parent_x, sec.parent
-            if p >= 0 and 0.0 < x < 1.0:
-                n = int(self.nseg[p])
-                x = (min(int(n * x), n - 1) + 0.5) / n
-            joint[i] = x
+        nseg = self.compartments.nseg
+
+        def centre(section, x):
+            """x of the node NEURON measures at for section(x): its segment's centre (the
+            section's ends are nodes of their own)."""
+            if 0.0 < x < 1.0:
+                n = int(nseg[section])
+                return (min(int(n * x), n - 1) + 0.5) / n
+            return x
+
+        joint = np.array([centre(sec.parent, sec.parent_x) if sec.parent >= 0 else sec.parent_x
+                          for sec in morph.sections])
         lineage = []  # sections from the root down to each section
         for i in range(n_sec):
             lineage.append((lineage[parent[i]] if parent[i] >= 0 else []) + [i])
@@ -284,7 +303,7 @@ class Cell:
                     total += joint[t] * L[s]
                 return total, joint[rest[0]]
 
-            da, xa = down(a, soma.x)
+            da, xa = down(a, centre(soma.section, soma.x))
             db, xb = down(b, float(x))
             out[k] = da + db + abs(xa - xb) * L[common]
         return out
@@ -757,6 +776,21 @@ class Cell:
 
     def _touch(self):
         self.revision += 1
+
+
+def _refuse_zero_length(morphology) -> None:
+    """A ValueError for a section whose points all coincide (an SWC branch whose samples
+    repeat its parent's point): NEURON keeps it with L = 1e-9 um, but its axial resistance
+    (~1e-15 MOhm) leaves only round-off in the voltages around it (a passive cell of six
+    sections with one such, at rest, moved by 30 mV in 4 steps of 0.025 ms in NEURON)."""
+    for i, sec in enumerate(morphology.sections):
+        if sec.arc[-1] == 0.0:
+            x, y, z = (float(c) for c in sec.points[0, :3])
+            raise ValueError(
+                f"section {i} ({sec.region}, at ({x:g}, {y:g}, {z:g}) um) has zero length: "
+                "all its points coincide. NEURON gives it L = 1e-9 um, whose axial "
+                "resistance leaves its voltages to round-off; remove those points from the "
+                "morphology, or move them apart")
 
 
 def _segmentation(morphology, nseg, max_length, d_lambda, freq, Ra, cm) -> np.ndarray:

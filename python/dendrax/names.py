@@ -7,6 +7,8 @@ not take, and Jaxley's names for dendrax's. Units are NEURON's (uF/cm2, ohm cm, 
 
 from __future__ import annotations
 
+import re
+
 from .mechanisms.base import IONS
 from .ranges import NONNEGATIVE, POSITIVE, Range, as_range
 
@@ -23,7 +25,23 @@ def ion_quantity(name: str) -> str | None:
     return None
 
 
-REGION_ALIASES = {"apical": "apic", "basal": "dend", "dendrite": "dend", "dendrites": "dend"}
+REGION_ALIASES = {"apical": "apic", "basal": "dend"}
+# names a user may mean for more than one region (refused, with the regions named)
+AMBIGUOUS_REGIONS = frozenset({"dendrite", "dendrites", "all"})
+
+
+def region_name(name: str) -> str:
+    """The region a name selects: the aliases above, and NEURON Import3d's name of an SWC
+    type's sections, "dend_7", for dendrax's "custom7"; a ValueError for a name that could
+    mean several regions ("dendrites": basal and apical?) or NEURON's "all"."""
+    if name in AMBIGUOUS_REGIONS:
+        raise ValueError(
+            f"where={name!r} is not a region: " + (
+                "'dend' selects the basal dendrites (SWC type 3), 'apic' the apical ones "
+                "(type 4); give where=['dend', 'apic'] for both" if name != "all" else
+                "where=None (the default) selects every section"))
+    custom = re.fullmatch(r"dend_(-?\d+)", name)
+    return f"custom{int(custom[1])}" if custom else REGION_ALIASES.get(name, name)
 
 # valid values and units of the core quantities (mechanisms declare their own ``ranges``)
 CORE_RANGES = {"cm": (POSITIVE, "uF/cm2"), "Ra": (POSITIVE, "ohm cm"), "diam": (POSITIVE, "um"),

@@ -29,6 +29,8 @@ import numpy as np
 from .morphology import Morphology
 from .segmentation import PI, node_layout, piece_nodes, pt3d, section_pieces
 
+ZERO_LENGTH_DIAM = 500.0  # um: NEURON's seg.diam in a section of zero length
+
 __all__ = ["FrustumTable", "concatenate_tables", "frustum_table", "geometry_jax", "mean_diameters"]
 
 
@@ -180,10 +182,13 @@ def mean_diameters(table: FrustumTable, point_diameters, section_length_scale=1.
         table, point_diameters, section_length_scale: as :func:`geometry_jax`.
 
     Returns:
-        diam [N] um (0 at the zero-area nodes, which hold no membrane).
+        diam [N] um (0 at the zero-area nodes, which hold no membrane; 500 in a segment of
+        zero length, as NEURON gives there).
     """
     y1, y2, length = _frusta(table, point_diameters, section_length_scale)
     total = jax.ops.segment_sum(length, table.area_node, num_segments=table.n_nodes)
     weighted = jax.ops.segment_sum(0.5 * (y1 + y2) * length, table.area_node,
                                    num_segments=table.n_nodes)
-    return jnp.where(total > 0, weighted / jnp.where(total > 0, total, 1.0), 0.0)
+    pieces = np.bincount(np.asarray(table.area_node), minlength=table.n_nodes)[:table.n_nodes]
+    empty = jnp.where(pieces > 0, ZERO_LENGTH_DIAM, 0.0)
+    return jnp.where(total > 0, weighted / jnp.where(total > 0, total, 1.0), empty)

@@ -34,6 +34,7 @@ F32_TINY = float(np.finfo(np.float32).smallest_subnormal)
 #: requested section length before it refuses the section.
 LENGTH_RTOL = 1e-3
 _COLUMNS = ("x", "y", "z", "diameter")
+MIN_LENGTH = 1e-9  # um: NEURON's shortest L (its section_length())
 
 
 class MorphologyError(ValueError):
@@ -47,6 +48,18 @@ REGIONS = {1: "soma", 2: "axon", 3: "dend", 4: "apic"}
 def region_of_type(type_code: int) -> str:
     """Region name of an SWC type code: soma/axon/dend/apic, else ``custom<code>``."""
     return REGIONS.get(int(type_code), f"custom{int(type_code)}")
+
+
+def _fraction(value, name: str) -> float:
+    """value as a float in [0, 1]; a ValueError naming ``name`` for anything else (text,
+    booleans, NaN)."""
+    if isinstance(value, (bool, np.bool_, str, bytes)) or not isinstance(
+            value, (int, float, np.integer, np.floating)):
+        raise ValueError(f"{name} must be a number in [0, 1], got {value!r}")
+    x = float(value)
+    if not 0.0 <= x <= 1.0:  # False for NaN too
+        raise ValueError(f"{name} must be in [0, 1], got {x}")
+    return x
 
 
 @dataclass(frozen=True, eq=False)
@@ -81,16 +94,21 @@ class Section:
             raise ValueError(f"Section.points[{row}] ({_COLUMNS[col]}) = {pts[row, col]:g} um "
                              "is not finite")
         if np.any(pts[:, 3] <= 0):
-            raise ValueError("Section.points has a non-positive diameter")
+            row = int(np.argmax(pts[:, 3] <= 0))
+            raise ValueError(f"Section.points[{row}] (diameter) = {pts[row, 3]:g} um is not "
+                             "positive")
         _check_float32_points(pts)
         pts.setflags(write=False)
         object.__setattr__(self, "points", pts)
+        if isinstance(self.parent, (bool, np.bool_)) or not isinstance(self.parent,
+                                                                      (int, np.integer)):
+            raise ValueError(f"Section.parent must be an int (-1 for a root), got "
+                             f"{self.parent!r}")
         object.__setattr__(self, "parent", int(self.parent))
-        px = float(self.parent_x)
-        if not (0.0 <= px <= 1.0):
-            raise ValueError(f"Section.parent_x must be in [0, 1], got {px}")
-        object.__setattr__(self, "parent_x", px)
-        object.__setattr__(self, "region", str(self.region))
+        object.__setattr__(self, "parent_x", _fraction(self.parent_x, "Section.parent_x"))
+        if not isinstance(self.region, str) or not self.region:
+            raise ValueError(f"Section.region must be a non-empty string such as 'dend', got "
+                             f"{self.region!r}")
 
     @property
     def n_points(self) -> int:
@@ -114,8 +132,9 @@ class Section:
 
     @property
     def length(self) -> float:
-        """Arc length of the section (um): NEURON's ``L`` for a section with pt3d."""
-        return float(self.arc[-1])
+        """Arc length of the section (um): NEURON's ``L`` for a section with pt3d, which is
+        at least 1e-9 um (a section whose points all coincide has L = 1e-9, as NEURON's)."""
+        return max(float(self.arc[-1]), MIN_LENGTH)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Section):
@@ -383,13 +402,7 @@ class Morphology:
             if parent < -1 or parent >= i:
                 raise ValueError(f"{where}: parent {parent} must be -1 (a root) or the "
                                  f"index of an earlier section (0..{i - 1})")
-            px = spec.get("parent_x", 1.0)
-            try:
-                px = float(px)
-            except (TypeError, ValueError):
-                raise ValueError(f"{where}: parent_x must be a number, got {px!r}") from None
-            if not math.isfinite(px) or not 0.0 <= px <= 1.0:
-                raise ValueError(f"{where}: parent_x must be in [0, 1], got {px}")
+            px = _fraction(spec.get("parent_x", 1.0), f"{where}: parent_x")
             region = spec.get("region", "dend")
             if not isinstance(region, str) or not region:
                 raise ValueError(f"{where}: region must be a non-empty string")
@@ -434,7 +447,7 @@ def _positive_number(v: Any, what: str) -> float:
 def _check_kept_length(section: Section, length: float, where: str) -> None:
     """A ValueError if the float32 points of a section built for ``length`` (um) give a
     length more than ``LENGTH_RTOL`` (relative) away from it."""
-    got = section.length
+    got = float(section.arc[-1])  # (not L, which is at least 1e-9)
     if abs(got - length) <= LENGTH_RTOL * length:
         return
     far = float(np.max(np.abs(section.xyz)))

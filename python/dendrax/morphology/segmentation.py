@@ -162,8 +162,7 @@ def nseg_max_length(morph: Morphology, max_length: float, *, odd: bool = False) 
     Returns:
         int64 [S] nseg >= 1.
     """
-    if not max_length > 0:
-        raise ValueError(f"max_length must be positive, got {max_length}")
+    max_length = _rule_number(max_length, "max_length", "a finite number > 0 (um)", 0.0)
     n = np.maximum(1, np.ceil(morph.lengths / max_length - 1e-9))
     if np.any(n > 32767):  # beyond any nseg (and int64 would wrap an overflow)
         i = int(np.argmax(n))
