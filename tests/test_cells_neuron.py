@@ -180,11 +180,20 @@ def test_voltage_clamp_and_waveform():
     ([0.0, 1.0, 1.0, 5.0, 5.0], [0.0, 0.0, 0.1, 0.1, 0.0]),      # ends on a step: the mean
     ([-5.0, 1.0, 12.0], [0.1, 0.2, 0.2]),                        # began before t = 0
     ([4.0, 12.0], [0.05, 0.05]),                                 # begins after t = 0
-], ids=["ramp", "step_at_end", "before_0", "after_0"])
+    # several points at t <= 0: finitialize delivers their play events one by one
+    ([-5.0, -1.0, 12.0], [0.0, 0.4, 0.1]),
+    ([0.0, 0.0, 12.0], [0.1, 0.3, 0.3]),
+    ([-2.0, -1.0, -1.0, 12.0], [0.7, 0.1, 0.3, 0.3]),
+    ([-1.0, 0.0, 0.0, 0.0, 12.0], [0.5, 0.1, 0.2, 0.3, 0.4]),
+    ([-1.0, 0.0, 0.0], [0.5, 0.1, 0.3]),
+], ids=["ramp", "step_at_end", "before_0", "after_0", "two_before_0", "two_at_0",
+        "pair_before_0", "three_at_0", "ends_at_0"])
 def test_waveform_ends_and_start_as_neurons_vector_play(t_w, i_w):
     """A waveform past its last time goes on as NEURON's Vector.play(continuous=1) extends
-    its last segment (with a warning: rarely meant); at t = 0 the electrode shows i[0]
-    only where the waveform has begun. Voltage and electrode current, every sample."""
+    its last segment (with a warning: rarely meant); at t = 0 the electrode shows what the
+    play events at t <= 0 leave (0 where the waveform begins later; with several such
+    points, not always the last one's value). Voltage and electrode current, every
+    sample."""
     cell = dx.Cell.ball_and_stick(nseg=[1, 3], Ra=100.0)
     cell.insert("hh")
     cell.stimulate(cell.soma(0.5), t_w, i_w)
@@ -255,6 +264,28 @@ def test_a_t_stop_off_the_grid_takes_neurons_number_of_steps(t_stop, dt):
     else:
         res = dx.simulate(cell, t_stop, dt)
     assert len(res.t) == len(t), (len(res.t), len(t))
+    del sec
+
+
+def test_step_counts_of_long_runs_follow_neurons_clock():
+    """NEURON adds dt/2 twice a step: its clock falls behind, by more than hoc's 1e-11 from
+    ~7000 steps of 0.025 ms on, so on a half step it then takes the later step (249.9875 ms
+    at dt 0.025: 10000 steps, where an exact clock gives 9999)."""
+    from dendrax.timecourse import step_count
+
+    sec = h.Section(name="steps")
+    cases = [(0.025, k + f) for k in (6919, 6920, 9999, 12345, 40001) for f in (0.5, 0.4999999)]
+    cases += [(dt, k + 0.5) for dt in (0.01, 0.1, 1 / 3) for k in (9999, 30001)]
+    for dt, steps in cases:
+        h.dt = dt
+        h.finitialize(-65.0)
+        h.continuerun(steps * dt)
+        assert step_count(steps * dt, dt) == round(h.t / dt), (dt, steps, h.t)
+    assert step_count(249.9875, 0.025) == 10000
+    cell = dx.Cell.from_sections([{"length": 10.0, "diam": 10.0, "parent": -1, "region": "soma"}])
+    cell.insert("pas").record("v")
+    with pytest.warns(UserWarning, match="the run ends at the nearest step, t = 250 ms"):
+        assert dx.simulate(cell, 249.9875, 0.025).traces.shape[-1] == 10001
     del sec
 
 SWC_FILES = ["ball_and_stick.swc", "C010398B-P2.CNG.swc", "n120_ca1.swc", "NMO_49821_ca1_pyramidal.swc"]

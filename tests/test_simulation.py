@@ -639,6 +639,12 @@ def test_impossible_values_are_refused_naming_parameter_value_and_range():
          r"vclamp rs must be one number \(MOhm\)"),
         (lambda: cell.vclamp(cell.soma(), amp=[-70.0, -10.0], dur=[2.0, -1.0]),
          r"vclamp dur must be >= 0 ms, got -1"),
+        # (a 2-D amp or dur was kept, and lowering failed with numpy's inhomogeneous shape)
+        (lambda: cell.vclamp(cell.soma(), amp=[[-70.0, -10.0, -70.0]], dur=[5.0, 5.0, 5.0]),
+         r"vclamp amp must be one number or a list of up to 3 \(one per level\), got shape "
+         r"\(1, 3\)"),
+        (lambda: cell.vclamp(cell.soma(), amp=[-70.0, -10.0], dur=[[5.0], [5.0]]),
+         r"vclamp dur must be one number or a list .* got shape \(2, 1\)"),
         (lambda: cell.vclamp(cell.soma(), amp="-70", dur=[1.0]),
          r"vclamp amp must be real numbers, got '-70'"),
     ]

@@ -498,8 +498,12 @@ class Cell:
             _check_finite(f"vclamp {k}", v)
         if np.ndim(rs):
             raise ValueError(f"vclamp rs must be one number (MOhm), got {rs!r}")
-        amp = list(np.atleast_1d(np.asarray(amp, float)))
-        dur = list(np.atleast_1d(np.asarray(dur, float)))
+        for k, v in (("amp", amp), ("dur", dur)):
+            if np.ndim(v) > 1:
+                raise ValueError(f"vclamp {k} must be one number or a list of up to 3 (one per "
+                                 f"level), got shape {np.shape(v)}")
+        amp = [float(a) for a in np.atleast_1d(np.asarray(amp, float))]
+        dur = [float(d) for d in np.atleast_1d(np.asarray(dur, float))]
         if len(amp) != len(dur) or not 1 <= len(amp) <= 3:
             raise ValueError("vclamp takes 1 to 3 levels: amp and dur of equal length")
         if rs <= 0:

@@ -21,8 +21,32 @@ HOC_FLOAT_EPSILON = 1e-11  # hoc's tolerance in comparisons (float_epsilon)
 def step_count(t_stop: float, dt: float) -> int:
     """The number of steps of dt NEURON's run() takes to t_stop (ms): it steps while
     t < t_stop - dt/2 in hoc, whose comparisons allow float_epsilon (1e-11), so to the step
-    nearest t_stop, and on a half step to the earlier one."""
-    return max(math.ceil(t_stop / dt - 0.5 - HOC_FLOAT_EPSILON / dt), 0)
+    nearest t_stop; on a half step to the earlier one, but where its clock (dt/2 added twice
+    a step) has fallen behind by more than 1e-11 ms (from ~7000 steps of 0.025 ms on) to
+    the later one, as NEURON's."""
+    limit = t_stop - dt / 2
+    n = max(math.ceil(limit / dt - HOC_FLOAT_EPSILON / dt), 0)  # with an exact clock
+    if n < 2:
+        return n
+    # NEURON's clock at steps n - 1 and n (the drift is far below a step: one of them is
+    # the first at or past the limit)
+    t_before = clock(n - 1, dt)
+    if t_before - limit >= -HOC_FLOAT_EPSILON:
+        return n - 1
+    if (t_before + 0.5 * dt) + 0.5 * dt - limit < -HOC_FLOAT_EPSILON:
+        return n + 1
+    return n
+
+
+def clock(n_steps: int, dt: float) -> float:
+    """NEURON's t after n_steps steps of dt (ms): dt/2 added 2 n_steps times, bit for bit
+    (in blocks, so that a long run's clock takes no long array)."""
+    t, half, left = 0.0, 0.5 * dt, 2 * n_steps
+    while left:
+        k = min(left, 1 << 20)
+        t = float(np.cumsum(np.concatenate([[t], np.full(k, half)]))[-1])
+        left -= k
+    return t
 
 
 def half_step_times(n_steps: int, dt: float) -> np.ndarray:
@@ -46,6 +70,38 @@ def play(tq: np.ndarray, t: np.ndarray, i: np.ndarray) -> np.ndarray:
         else:
             out[past] = i[-1] + (tq[past] - t[-1]) * ((i[-1] - i[-2]) / (t[-1] - t[-2]))
     return out
+
+
+def at_start(t: np.ndarray, i: np.ndarray) -> float:
+    """What NEURON's IClamp shows at t = 0 under a waveform (times t [k] ms, values i [k]):
+    finitialize delivers the play events at t <= 0 one by one, each setting the value
+    ``Vector.play(continuous=1)`` interpolates at its time with the search state the
+    events before it left (so with points at equal times, not always the last one's
+    value); 0, the amp before the play, where the waveform begins later."""
+    n, upper, last, value = len(t), 0, 0, 0.0
+    for k in range(n):
+        tt = t[k]
+        if tt > 0.0:
+            break
+        last = upper
+        upper = min(upper + 1, n - 1)  # the next event
+        if tt >= t[upper]:
+            last = upper
+            if last == 0:
+                value = float(i[0])
+                continue
+        elif tt <= t[0]:
+            value = float(i[0])
+            last = 0
+            continue
+        else:
+            while tt < t[last]:
+                last -= 1
+            while tt >= t[last]:
+                last += 1
+        t0, t1, x0, x1 = t[last - 1], t[last], i[last - 1], i[last]
+        value = float(0.5 * (x0 + x1) if t0 == t1 else x0 + (tt - t0) / (t1 - t0) * (x1 - x0))
+    return value
 
 
 def drive(layout, n_steps: int, dt: float) -> dict:
@@ -96,8 +152,5 @@ def drive(layout, n_steps: int, dt: float) -> dict:
                          "most one spike per generator and step (NEST would send them with a "
                          "multiplicity): space the times by at least dt")
     return {"waveform": np.stack(wave, 1) if wave else np.zeros((n_steps, 0)),
-            # at t = 0 NEURON's IClamp shows the waveform's first value once it has begun,
-            # else its amp before the play (0)
-            "waveform0": np.asarray([i[0] if t[0] <= 0.0 else 0.0 for t, i in layout.waveforms],
-                                    float),
+            "waveform0": np.asarray([at_start(t, i) for t, i in layout.waveforms], float),
             "t_deliver": t_deliver, "trains": tuple(trains), "generators": generators}
