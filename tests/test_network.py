@@ -842,6 +842,20 @@ SPLIT_SCRIPT = textwrap.dedent("""
         u = pint.UnitRegistry()
         res = distributed.simulate(net, 0.06 * u.s, 25.0 * u.us, devices=2, v_init=-0.065 * u.V)
         assert np.abs(np.asarray(res.traces) - np.asarray(ref.traces)).max() < 1e-9
+    # the gradient over the whole params pytree (its delays traced: the network's own set
+    # the exchange interval; this raised a TracerArrayConversionError), as dx.simulate's
+    import jax.numpy as jnp
+    def loss(p, run):
+        return jnp.mean(run(net, 6.0, 0.025, params=p).traces[:, -40:] ** 2)
+    def split(*args, **kw):
+        return distributed.simulate(*args, devices=2, **kw)
+    g1 = jax.grad(loss)(net.params, dx.simulate)["synapses"]["Exp2Syn"]["weight"]
+    g2 = jax.grad(loss)(net.params, split)["synapses"]["Exp2Syn"]["weight"]
+    assert np.abs(g1).max() > 0 and np.allclose(g1, g2, rtol=1e-9, atol=1e-12), (g1, g2)
+    short = jax.tree_util.tree_map(lambda x: x, net.params)  # below the interval: NaN
+    short["synapses"]["Exp2Syn"]["delay"] = short["synapses"]["Exp2Syn"]["delay"].at[0].set(0.5)
+    out = jax.jit(lambda p: split(net, 6.0, 0.025, params=p).traces)(short)
+    assert np.all(np.isnan(np.asarray(out)))
     # refusals name the problem
     net.connect(net.cell(1).soma(0.5), net.cell(2).soma(0.5), "Exp2Syn", weight=0.01, delay=0.01)
     try:

@@ -366,6 +366,18 @@ def test_simulate_batch_over_parameters_and_stimuli_equals_separate_runs():
         simulate_batch(cell, {"channels": {"hh": {"gnabar": gna}}}, 8.0, 0.025, chunk=40)
     with pytest.raises(ValueError, match="lack"):
         simulate_batch(cell, {"channels": {"hh": {"gnabarr": gna}}}, 8.0, 0.025)
+    # (an AttributeError and JAX's pytree-structure error before)
+    with pytest.raises(ValueError, match=r"params_batch has an array at channels where the "
+                                         r"cell's params have a dict \(of \['hh'\]\)"):
+        simulate_batch(cell, {"channels": gna}, 8.0, 0.025)
+    with pytest.raises(ValueError, match=r"params_batch at stimuli/iclamp/amp must be an array "
+                                         r"of numbers, got None"):
+        simulate_batch(cell, {"stimuli": {"iclamp": {"amp": None}}}, 8.0, 0.025)
+    # a list of numbers is an array; in_axes partial as params_batch (the rest shared)
+    listed = simulate_batch(cell, {"stimuli": {"iclamp": {"amp": amps.tolist()}}}, 8.0, 0.025,
+                            in_axes={"stimuli": {"iclamp": {"amp": 0}}})
+    np.testing.assert_array_equal(listed, simulate_batch(cell, {"stimuli": {"iclamp": {
+        "amp": amps}}}, 8.0, 0.025))
     # values are checked as simulate checks them: by name where they are concrete...
     with pytest.raises(ValueError, match=r"\['gnabar'\] has non-finite values"):
         simulate_batch(cell, {"channels": {"hh": {"gnabar": gna.at[1, 0].set(jnp.nan)}}}, 8.0, 0.025)
@@ -378,6 +390,42 @@ def test_simulate_batch_over_parameters_and_stimuli_equals_separate_runs():
     assert np.isnan(out[1]).all()
     np.testing.assert_allclose(out[np.array([0, 2])], traced(gna)[np.array([0, 2])], rtol=0, atol=1e-12)
 
+
+
+def test_simulate_batch_follows_edits_of_what_it_bakes_in_and_refuses_what_it_drops():
+    """The extracellular tables (from positions and diameters when lowered) are constants
+    of the compiled batch: a cell moved, turned or given another diam gets new ones (the
+    cached batch returned the LFP and dipole of before, 2 uV and 130 nA um off). Statistics
+    (reduce=) are not in its traces: refused (they were dropped, the rows misnumbered)."""
+    def build():
+        c = dx.Cell.ball_and_stick(nseg=[1, 3])
+        c.insert("hh")
+        net = dx.Network.replicate(c, 2)
+        net.cell(0).iclamp(net.cell(0).soma(0.5), delay=1.0, dur=5.0, amp=0.5)
+        net.record("v", net.cell(0).soma(0.5))
+        net.record_extracellular(dx.Electrodes([[50.0, 0.0, 0.0], [0.0, 80.0, 0.0]]))
+        net.record_dipole()
+        return net
+
+    amps = {"stimuli": {"iclamp": {"amp": jnp.array([[0.4], [0.6]])}}}
+    net = build()
+    before = np.asarray(simulate_batch(net, amps, 4.0, 0.025))
+    net.place(0, [300.0, 0.0, 0.0], rotation=[0.0, 0.0, 1.0])
+    net.cell(1).set("diam", 3.0, where="dend")
+    after = np.asarray(simulate_batch(net, amps, 4.0, 0.025))
+    assert np.abs(after[:, 1:] - before[:, 1:]).max() > 1.0
+    p = net.params
+    for k in range(2):
+        p["stimuli"]["iclamp"]["amp"] = amps["stimuli"]["iclamp"]["amp"][k]
+        np.testing.assert_allclose(after[k], dx.simulate(net, 4.0, 0.025, params=p).traces,
+                                   rtol=1e-9, atol=1e-9)
+    net.record("v", net.cell(1).soma(0.5), reduce="max")
+    with pytest.raises(ValueError, match=r"returns traces only, and 1 recording\(s\) are kept "
+                                         r"as statistics \(reduce='max'\)"):
+        simulate_batch(net, amps, 4.0, 0.025)
+    spiking = build().record_spikes()
+    with pytest.warns(UserWarning, match="the recorded spikes are not in its output"):
+        simulate_batch(spiking, amps, 4.0, 0.025)
 
 
 def test_simulate_batch_differentiates_v_init_and_celsius_as_simulate():

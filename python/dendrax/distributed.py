@@ -179,7 +179,11 @@ def simulate(net, t_stop: float, dt: float = 0.025, *, devices=None, params=None
              v_init: float = -65.0, celsius: float = 6.3, method: str = "backward_euler",
              backend: str = "auto"):
     """Simulate ``net`` split by cells over ``devices`` (None: every device; an int: the
-    first n; or a list). Arguments and result as ``dendrax.simulate``."""
+    first n; or a list). The other arguments and the result as ``dendrax.simulate``'s of
+    those names (it takes no record_every, resume, checkpoint or key). The shortest
+    connection delay sets how often the parts exchange spikes: where ``params`` is traced
+    (jit, grad), the network's own delays set it, and traced delays shorter than that make
+    the outputs NaN."""
     run_ = prepare(net, t_stop, dt, v_init, celsius, method)
     model, layout, n_steps, dt = run_.model, run_.layout, run_.n_steps, run_.dt
     if model.graded:
@@ -194,7 +198,8 @@ def simulate(net, t_stop: float, dt: float = 0.025, *, devices=None, params=None
                          "(reduce=...): use dendrax.simulate for them, or reduce the traces")
     devices = resolve_devices(devices)
     model, params, invalid = checked_params(run_, params)
-    block = _min_delay_steps(model, layout, params, dt, n_steps)
+    block, shorter = _min_delay_steps(model, layout, params, run_.params, dt, n_steps)
+    invalid = invalid + shorter  # a traced delay below the exchange interval: NaN
     parts = partition(np.diff(layout.node_offset), len(devices))
     plan = _Plan(model, layout, parts)
     drv = drive(layout, n_steps, dt)
@@ -207,18 +212,28 @@ def simulate(net, t_stop: float, dt: float = 0.025, *, devices=None, params=None
                   layout.spike_cells, units=layout.units, meta=meta)
 
 
-def _min_delay_steps(model, layout, params, dt, n_steps) -> int:
-    """The exchange interval: the shortest connection delay in steps (all steps if none)."""
-    delays = [np.asarray(params["synapses"][name]["delay"])[inp.conn_local]
-              for (name, g), inp in zip(((n, g) for n, g in layout.synapses.items() if not g.graded),
-                                        model.inputs) if inp.conn_local.size]
-    if not delays:
-        return max(n_steps, 1)
-    steps = int(np.min(event_delay_steps(np.concatenate(delays), dt)))
+def _min_delay_steps(model, layout, params, built, dt, n_steps) -> tuple[int, list]:
+    """The exchange interval: the shortest connection delay in steps (all steps if none),
+    and the traced checks (see ``checks.refuse_invalid``) that traced delays are no
+    shorter: the interval is set from concrete delays, ``built`` (the network's own)
+    where ``params`` holds traced ones (jit or grad over the whole params pytree)."""
+    names = [(name, inp.conn_local) for (name, g), inp in zip(
+        ((n, g) for n, g in layout.synapses.items() if not g.graded), model.inputs)
+        if inp.conn_local.size]
+    if not names:
+        return max(n_steps, 1), []
+    given = [params["synapses"][name]["delay"] for name, _ in names]
+    traced = any(isinstance(d, jax.core.Tracer) for d in given)
+    source = [built["synapses"][name]["delay"] for name, _ in names] if traced else given
+    delays = np.concatenate([np.asarray(d)[local] for d, (_, local) in zip(source, names)])
+    steps = int(np.min(event_delay_steps(delays, dt)))
     if steps < 1:
         raise ValueError("a split network exchanges spikes once per minimum delay: every "
-                         f"connection delay must exceed dt/2 ({dt / 2:g} ms)")
-    return min(steps, max(n_steps, 1))
+                         f"connection delay must be at least dt/2 ({dt / 2:g} ms)")
+    block = min(steps, max(n_steps, 1))
+    invalid = [jnp.any(event_delay_steps(jnp.asarray(d)[local], dt) < block)
+               for d, (_, local) in zip(given, names) if isinstance(d, jax.core.Tracer)]
+    return block, invalid
 
 
 def resolve_devices(devices) -> list:

@@ -27,7 +27,6 @@ mechanism type.
 from __future__ import annotations
 
 import sys
-import weakref
 from dataclasses import replace
 from typing import NamedTuple, Protocol, Sequence, runtime_checkable
 
@@ -125,7 +124,9 @@ class Lowered(NamedTuple):
     layout: Layout
 
 
-_CACHE: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+# the last lowering of a description, kept on it (a Cell's layout holds the cell itself:
+# in a weak-keyed table that reference kept every lowered cell alive for good)
+_CACHED = "_dendrax_lowered"
 
 
 def lower(x: Simulatable) -> Lowered:
@@ -137,14 +138,19 @@ def lower(x: Simulatable) -> Lowered:
     if not isinstance(x, Simulatable):
         raise TypeError(f"cannot simulate {type(x).__name__}: expected a dendrax.Cell, a "
                         "dendrax.Network, or an object with cells, wiring and revision")
-    key = (x.revision, jax.config.jax_enable_x64)  # arrays are made in the current float dtype
-    hit = _CACHE.get(x)
+    # arrays are made in the current float dtype; id: a copy (copy.copy) carries the
+    # attribute along, but not this lowering, whose layout holds the original
+    key = (id(x), x.revision, jax.config.jax_enable_x64)
+    hit = getattr(x, _CACHED, None)
     if hit is None or hit[0] != key or hit[1][0].settings_changed():
         # concrete arrays even when first lowered inside jit (e.g. cell.params in a loss):
         # the cache outlives the trace, so a traced array kept in it would leak
         with jax.ensure_compile_time_eval():
             hit = (key, _lower(tuple(x.cells), x.wiring))
-        _CACHE[x] = hit
+        try:
+            setattr(x, _CACHED, hit)
+        except AttributeError:  # an object that takes no attributes: lowered every time
+            pass
     model, params, layout = hit[1]
     return Lowered(model, _copy_dicts(params), layout)  # the caller may edit its params
 

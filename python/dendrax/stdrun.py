@@ -510,8 +510,8 @@ def check_run(t_stop, dt, v_init, celsius) -> list:
             raise ValueError(f"{name} must be a number ({unit}), got {value!r}")
         if np.ndim(value) != 0:  # one for the whole run (vmap maps a batch of them)
             raise ValueError(f"{name} must be one number ({unit}) for the whole run, got shape "
-                             f"{np.shape(value)}; for several values use simulate_batch or "
-                             "jax.vmap")
+                             f"{np.shape(value)}; for several values jax.vmap a function of "
+                             f"it (simulate_batch batches params, not {name})")
         if not isinstance(value, jax.core.Tracer):
             _refuse_narrow(name, value, unit)
     traced = []  # traced values cannot raise: [boolean scalar: broken], as check_values

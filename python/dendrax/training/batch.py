@@ -5,6 +5,7 @@ across it, each device running its share with ``jax.shard_map``)."""
 from __future__ import annotations
 
 import hashlib
+import warnings
 import weakref
 
 import jax
@@ -23,18 +24,33 @@ from ..stdrun import simulate
 AXIS = "batch"
 
 
-def _merge(base, update, path=()):
-    """``base`` with the leaves given in the (partial) pytree ``update`` replaced."""
+def _merge(base, update, path=(), what="params_batch"):
+    """``base`` with the leaves given in the (partial) pytree ``update`` replaced (numbers
+    and lists of them as arrays)."""
+    where = "/".join(path) or "the top"
+    if isinstance(base, dict) and not isinstance(update, dict):
+        kind = "an array" if hasattr(update, "shape") else repr(update)
+        raise ValueError(f"{what} has {kind} at {where} where the cell's params have a dict "
+                         f"(of {sorted(base)})")
     if not isinstance(update, dict):
-        return update
+        if what == "in_axes":
+            return update
+        try:
+            value = jnp.asarray(update)
+        except (TypeError, ValueError):
+            value = None
+        if value is None or value.dtype.kind not in "iufb":
+            raise ValueError(f"params_batch at {where} must be an array of numbers, got "
+                             f"{update!r}")
+        return value
     if not isinstance(base, dict):
-        raise ValueError(f"params_batch has a dict at {'/'.join(path) or 'the top'} where the "
-                         "cell's params have an array")
+        raise ValueError(f"{what} has a dict at {where} where the cell's params have an array")
     unknown = set(update) - set(base)
     if unknown:
-        raise ValueError(f"params_batch has keys {sorted(unknown)} at {'/'.join(path) or 'the top'}"
-                         f" that the cell's params lack; known: {sorted(base)}")
-    return {k: _merge(v, update[k], path + (k,)) if k in update else v for k, v in base.items()}
+        raise ValueError(f"{what} has keys {sorted(unknown)} at {where} that the cell's "
+                         f"params lack; known: {sorted(base)}")
+    return {k: _merge(v, update[k], path + (k,), what) if k in update else v
+            for k, v in base.items()}
 
 
 def batch_axes(params, base) -> tuple[dict, int]:
@@ -111,11 +127,23 @@ def simulate_batch(cell, params_batch, t_stop: float, dt: float | None = None, *
     # values given concretely are checked here, where an error can name them (inside the
     # compiled batch they are traced: a broken rule would only make that member NaN)
     model, _, layout = lower(cell)
+    kept = [r for r in model.recordings if r.reduce is not None]
+    if kept:
+        raise ValueError(f"simulate_batch returns traces only, and {len(kept)} recording(s) "
+                         f"are kept as statistics (reduce={kept[0].reduce!r}): record them as "
+                         "traces, or jax.vmap dendrax.simulate (whose Result holds them)")
+    if model.spike_records.size:
+        warnings.warn("simulate_batch returns traces only: the recorded spikes are not in "
+                      "its output (jax.vmap dendrax.simulate for a Result with them)",
+                      UserWarning, stacklevel=2)
     check_finite(params)
     check_values(model, layout, params)
     if in_axes is None:
         in_axes, size = batch_axes(params, base)
-    else:
+    else:  # complete, or partial as params_batch (the leaves not given: None, shared)
+        if isinstance(in_axes, dict):
+            in_axes = _merge(jax.tree_util.tree_map(lambda _: None, params), in_axes,
+                             what="in_axes")
         try:
             axes = jax.tree_util.tree_structure(params).flatten_up_to(in_axes)
         except (ValueError, TypeError):
@@ -178,8 +206,9 @@ def _compiled(cell, t_stop, dt, in_axes, devices, kwargs, resumed: bool, longest
     model, _, layout = lower(cell)
     with jax.ensure_compile_time_eval():  # concrete even when called inside a jitted loss
         drive = timecourse.drive(layout, n_steps, dt) if n_steps > 0 else {}
-    digest = hashlib.sha1()
-    for leaf in jax.tree_util.tree_leaves(drive):
+    digest = hashlib.sha1()  # what the batch bakes in besides the model: the drive, and
+    # the extracellular tables (from the cells' positions and geometry when lowered)
+    for leaf in jax.tree_util.tree_leaves((drive, layout.fields)):
         digest.update(np.asarray(leaf).tobytes())
     axes, treedef = jax.tree_util.tree_flatten(in_axes, is_leaf=lambda a: a is None)
     key = (model, digest.hexdigest(), t_stop, dt, treedef, tuple(axes), devices, resumed,
