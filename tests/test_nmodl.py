@@ -202,6 +202,27 @@ PROCEDURE tell(x) { cai = ca }
     assert set(nmodl.load(body, register=False).states) == {"ca", "cai"}
 
 
+def test_a_range_name_declared_nowhere_else_is_ignored_with_a_warning():
+    """nocmodl compiles a file whose RANGE or GLOBAL lists a name declared nowhere else
+    (BBP's Ca_HVA2, Traub's naf_tcr, Poirazi's hha2): it was refused; now it is ignored,
+    said, and the mechanism is the same as without it."""
+    text = (HERE / "nmodl" / "Ih.mod").read_text()
+    stray = text.replace("RANGE gIhbar", "RANGE gIhbar, stray_x", 1)
+    assert stray != text
+    with pytest.warns(UserWarning, match=r":\d+: RANGE/GLOBAL stray_x is declared nowhere "
+                                         r"else in the file: ignored, as NEURON's nocmodl"):
+        ih = nmodl.load(stray, register=False)
+    plain = nmodl.load(text, register=False)
+    assert ih.params == plain.params and ih.states == plain.states
+
+    def run(mech):
+        cell = dx.Cell.from_sections([{"length": 20.0, "diam": 20.0, "region": "soma"}])
+        cell.insert(mech).iclamp(cell.soma(0.5), delay=1.0, dur=5.0, amp=-0.1)
+        return dx.simulate(cell.record("v").record("Ih.m"), 10.0, 0.025).traces
+
+    np.testing.assert_array_equal(run(ih), run(plain))
+
+
 def test_nonspecific_current_name():
     ih = nmodl.load(HERE / "nmodl" / "Ih.mod", register=False)
     assert ih.nonspecific == "ihcn" and ih.ions == ()

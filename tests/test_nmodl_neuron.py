@@ -114,6 +114,10 @@ CASES = {
     # (they started at 0: 9-14 mV off)
     "start": ({"startx": {"m0": 0.3}, "hhx": {"gnabar": 0.12, "gkbar": 0.036, "gl": 0.0}},
               0.3, -10.0),
+    # a pool clamping cai in its BREAKPOINT, after the SOLVE (the statements were dropped:
+    # cai rose to 1.1 mM past a 2e-4 mM ceiling, v 127 mV off with Mainen's channels)
+    "ceil": ({"cahvx": {"gbar": 0.003}, "ceilx": {"ceiling": 2e-4}, "kcax": {"gbar": 0.005}},
+             0.3, -10.0),
     # a PROCEDURE moving v (the Hay ModelDB files' nudge off a singularity; was refused)
     "vnudge": ({"vnudgex": {}, "hhx": {"gnabar": 0.12, "gkbar": 0.036, "gl": 0.0}}, 0.3,
                -10.0),
@@ -141,6 +145,7 @@ TOL = {
     "mainen": (3e-12, 1e-8, 2e-10),  # 5.1e-13, 1.6e-9 (vc), 2.6e-11 (hhx.h)
     "start": (2e-12, 1e-8, 1e-10),  # 2.1e-13, 1.2e-9 (vc), 1.2e-11 (hhx.m)
     "vnudge": (2e-12, 1e-8, 1e-10),  # 2.8e-13, 1.6e-9 (vc), 2.6e-11 (hhx.h)
+    "ceil": (2e-12, 5e-10, 5e-13),  # 2.4e-13, 7.3e-11 (vc), 6.1e-14 (ceilx.cai)
     "cad": (3e-12, 1e-8, 5e-11),  # 4.8e-13, 1.6e-9 (vc), 2.6e-11 (cahvx.minf)
     "cad:cn": (5e-12, 3e-11, 3e-13),  # 9.2e-13, 4.6e-12, 4.1e-14 (cahvx.m)
     "area": (3e-12, 1e-8, 2e-10),  # 7.2e-14, 7.3e-11 (vc), 1.6e-13 (hhx.n)
@@ -447,6 +452,9 @@ def test_matches_neuron(reference, case):
         assert moved, f"no state moves in {case}/{mode}"
         if case == "cad":  # the pool fills (cai = ca, from 1e-4 mM at rest)
             assert ref[1 + labels.index("cadx.cai")].max() > 1e-3
+        if case == "ceil":  # the ceiling holds cai, for a while
+            cai = ref[1 + labels.index("ceilx.cai")]
+            assert cai.max() == 2e-4 and np.sum(cai == 2e-4) > 100
     if case == "hay":  # spikes, and calcium enters the pool
         ref = reference["hay:cc"]
         assert ref[0].max() > 0.0

@@ -69,6 +69,15 @@ REFUSALS = {
     "initial in net_receive": (_bad(extra="NET_RECEIVE(w) {\n  INITIAL { n = 0 }\n}"), 17,
                                "INITIAL inside NET_RECEIVE"),
     "time": (_bad(deriv="n' = (1 - n) / 5 + t"), 14, "'t'"),
+    # at its use, not at the INDEPENDENT declaration (line 16 here)
+    "time after INDEPENDENT": (_bad(deriv="n' = (1 - n) / 5",
+                                    extra="INDEPENDENT { t FROM 0 TO 1 WITH 1 (ms) }\n"
+                                          "FUNCTION f() { f = t }"), 17, "'t'"),
+    "kinetic flux": (_bad(extra="FUNCTION f() { f = f_flux }"), 16,
+                     "'f_flux' (a KINETIC reaction's flux) is not supported"),
+    # (reported at line 0: the line was found by "r =", not "r[0] =")
+    "array element assigned": (_bad(extra="PROCEDURE p() {\n  LOCAL r[2]\n  r[0] = 1\n}"), 18,
+                               "assignment to an array element r[...]"),
     "unknown ion": (_bad(neuron="USEION h READ eh"), 4, "USEION h"),
     "nonlinear cnexp": (_bad(deriv="n' = (1 - n) / 5 - n * n"), 14, "cnexp needs n' linear"),
     "method": (_bad(method="runge"), 10, "METHOD runge"),

@@ -697,7 +697,8 @@ class Cell:
         """A synapse (a registered plugin's name, e.g. "Exp2Syn", or a ``Synapse`` class) at
         ``loc`` driven by presynaptic
         spikes at ``spike_times`` (ms), arriving after ``delay`` (ms) with ``weight`` (uS for
-        conductance synapses), as a NEURON NetCon from a VecStim."""
+        conductance synapses), as a NEURON NetCon from a VecStim (but for the default
+        delay: 0 here, 1 ms for a NetCon)."""
         self._touch()
         self._own("synapse", loc)
         mech = synapse_mechanism(name)

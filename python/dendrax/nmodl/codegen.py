@@ -593,11 +593,13 @@ class Generator:
             done = "return self._states(x, v)"
         e(2, "x = self._vars(v, states, params, env, dt)")
         if d.solve is None:
+            self.pool_breakpoint()
             e(2, done)
             return
         name, method, ln = d.solve
         if name in d.functions:
             e(2, f"self.{naming.method(name)}(x)  # SOLVE {name}: a PROCEDURE, run every step")
+            self.pool_breakpoint()
             e(2, done)
             return
         b = d.blocks[name]
@@ -614,7 +616,17 @@ class Generator:
                  "secondorder=env.get('secondorder', 0))")
         elif method == "euler":
             e(2, f"rt.euler(self.{naming.block(b.kind, name)}, x, {states!r}, dt)")
+        self.pool_breakpoint()
         e(2, done)
+
+    def pool_breakpoint(self):
+        """A pool has no current: NEURON runs its BREAKPOINT's statements after the SOLVE,
+        in the state update of the same step (a clamp such as Traub's cai ceiling)."""
+        d = self.d
+        if self.pool and not d.point and d.breakpoint:
+            self.emit(2, "# BREAKPOINT after its SOLVE (a pool's: in the state update, as NEURON's)")
+            self.locals_line(d.breakpoint_locals) if d.breakpoint_locals else self.emit(2, "l = {}")
+            self.body(d.breakpoint, self.ctx("pool breakpoint", d.breakpoint_locals), 2)
 
     def spike_method(self):
         d = self.d

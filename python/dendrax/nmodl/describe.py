@@ -280,7 +280,7 @@ class Walker:
                 units.define(_unit(s.unit1), _unit(s.unit2))
             elif t == "FactorDef":
                 name = _name(s.name)
-                ln = self.at(_word(name) + r"\s*=")
+                ln = self.at(_word(name) + r"\s*(\[[^\]]*\])?\s*=")
                 try:
                     if s.value is not None:
                         value = _number(s.value)
@@ -513,7 +513,7 @@ class Walker:
                 self.problem(ln, f"assignment to '{to_nmodl(e.lhs)}' is not supported")
                 return
             name = _name(e.lhs)
-            ln = self.at(_word(name) + r"\s*=")
+            ln = self.at(_word(name) + r"\s*(\[[^\]]*\])?\s*=")
             if e.lhs.index is not None or _type(e.lhs.name) == "IndexedName":
                 self.problem(ln, f"assignment to an array element {name}[...] is not supported")
                 return

@@ -3,13 +3,16 @@ not declared, recursion (``check``, run by ``dendrax.nmodl.describe`` after its 
 
 from __future__ import annotations
 
+import warnings
+
 from ..mechanisms.base import IONS
 from .description import (BUILTINS, SPECIAL, Assign, Call, Description, If, global_use,
                           mentioned)
 
 
 def check(d: Description, problem, lines) -> None:
-    """Refusals that need the whole file: names, ions, solve methods, variables.
+    """Refusals that need the whole file: names, ions, solve methods, variables (a RANGE
+    or GLOBAL name declared nowhere else is dropped from ``d``, with a warning).
 
     Args:
         d: the walk's Description.
@@ -90,7 +93,10 @@ def check(d: Description, problem, lines) -> None:
                                            f"the UNITS block, e.g. {name} = {units}")
             declared.add(name)
     if global_use(d, "t"):
-        problem(lines.find_word("t"), "'t' (time) is not supported: dendrax mechanisms are "
+        ln = lines.find_word("t")  # where it is used, not its INDEPENDENT declaration
+        while ln and ln == lines.find(r"\bINDEPENDENT\b", ln):
+            ln = lines.find_word("t", ln + 1)
+        problem(ln, "'t' (time) is not supported: dendrax mechanisms are "
                                         "time-invariant functions of their states")
     if d.point and "flag" in d.used and "flag" not in declared:
         problem(lines.find_word("flag"), "'flag' in NET_RECEIVE is not supported (dendrax "
@@ -101,7 +107,9 @@ def check(d: Description, problem, lines) -> None:
                 not any(name in b.locals for b in d.blocks.values()) and \
                 name not in d.initial_locals + d.breakpoint_locals and \
                 not (d.net_receive and name in d.net_receive[0] + d.net_receive[2]):
-            problem(lines.find_word(name), f"'{name}' is used but not declared")
+            problem(lines.find_word(name), f"'{name}' (a KINETIC reaction's flux) is not "
+                                           "supported" if name in ("f_flux", "b_flux") else
+                    f"'{name}' is used but not declared")
     for name, ln in d.valued.items():
         f = d.functions.get(name)
         if f is not None and f.kind == "PROCEDURE":
@@ -140,9 +148,13 @@ def check(d: Description, problem, lines) -> None:
                 problem(ln, f"'{name}' in NET_RECEIVE (through {f.kind} {f.name}) is not "
                             "supported")
             todo += _called(f.body)
-    for name in d.range_vars + d.global_vars:
-        if name not in declared:
-            problem(lines.find_word(name), f"RANGE/GLOBAL {name} is not declared")
+    stray = [name for name in d.range_vars + d.global_vars if name not in declared]
+    for name in dict.fromkeys(stray):  # nocmodl compiles such a file: the name is ignored
+        warnings.warn(f"{d.source}:{lines.find_word(name)}: RANGE/GLOBAL {name} is declared "
+                      "nowhere else in the file: ignored, as NEURON's nocmodl ignores it",
+                      UserWarning, stacklevel=2)
+    d.range_vars = [n for n in d.range_vars if n not in stray]
+    d.global_vars = [n for n in d.global_vars if n not in stray]
     for name in d.params:
         if name in ("weight", "delay") and d.point:
             problem(lines.find_word(name), f"PARAMETER '{name}' clashes with dendrax's "
