@@ -197,6 +197,9 @@ def test_bad_config_file(tmp_path, capsys):
     bad.write_text("tstop = 5\n")
     assert main(["simulate", "--config", str(bad)]) == 2
     assert "unknown config key 'tstop'" in capsys.readouterr().err
+    bad.write_text('mechanisms = ["hh"]\n')
+    assert main(["simulate", "--config", str(bad)]) == 2
+    assert "(did you mean 'mechanism'?)" in capsys.readouterr().err
     bad.write_text('no_plot = "no"\n')
     assert main(["simulate", "--config", str(bad)]) == 2
     assert "no_plot must be true or false, got 'no'" in capsys.readouterr().err
@@ -268,6 +271,8 @@ def test_cell_spec_defaults():
     ({"Ra": -1}, "[cell] Ra must be a positive number"),
     ({"mechanisms": [1]}, "[cell] mechanisms must be a string or a list of strings"),
     ({"nsegs": 1}, "unknown config key(s) ['nsegs'] in [cell]"),
+    # one cell's config spells it as its option, -m/--mechanism: the error says which
+    ({"mechanism": ["hh"]}, "(did you mean 'mechanisms'?)"),
 ])
 def test_cell_spec_errors_name_the_key(table, message):
     from dendrax.spec import CellSpec, SpecError

@@ -734,3 +734,14 @@ def test_cuda_kernel_equals_the_cpu_kernel_bit_for_bit():
             solve = jax.jit(lambda *a: dendrax.hines_solve(parent, *a, backend="native"))
             on = [np.asarray(solve(*[jax.device_put(o, d) for o in ops])) for d in (gpu, cpu)]
             np.testing.assert_array_equal(on[0], on[1], err_msg=f"n={n} batch={batch} {dtype}")
+
+
+def test_native_availability_takes_the_platform_in_any_spelling():
+    """"cuda" and "gpu" name the CUDA kernel, any case (install.md's "CUDA"; they raised a
+    bare KeyError); another platform is a ValueError naming the choices."""
+    for name in ("cuda", "gpu", "GPU"):
+        assert native_unavailable_reason(name) == native_unavailable_reason("CUDA")
+    assert native_available("CPU") == native_available("cpu")
+    with pytest.raises(ValueError, match=r"platform 'tpu': the native kernels are for "
+                                         r"\['CUDA', 'cpu'\]"):
+        native_available("tpu")

@@ -241,6 +241,9 @@ def test_unknown_names_suggest_the_nearest():
     (lambda c: c.insert("SEClamp"), r"'SEClamp' is an electrode: cell.vclamp\("),
     (lambda c: c.synapse("NetStim", c.soma()), "'NetStim' is a spike source"),
     (lambda c: c.synapse("ExpSyn", c.soma()), "load NEURON's expsyn.mod with dendrax.nmodl.load"),
+    # (was "did you mean 'TanhRateSynapse'?")
+    (lambda c: c.synapse("AlphaSynapse", c.soma()), "Exp2Syn with tau1 = tau2 is the alpha "
+                                                    "function, peaking at its weight"),
 ])
 def test_names_of_another_kind_say_where_they_belong(place, message):
     with pytest.raises(PluginError, match=message):

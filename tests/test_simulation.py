@@ -657,9 +657,11 @@ def test_impossible_values_are_refused_naming_parameter_value_and_range():
     assert np.isfinite(np.asarray(traced(6.3, -65.0))).all()
     assert np.isnan(np.asarray(traced(-300.0, -65.0))).all()
     assert np.isnan(np.asarray(traced(6.3, jnp.inf))).all()
-    for index in (1.5, "1", True):  # was a TypeError from inside (tuple indices, '<=')
+    for index in (1.5, True):  # was a TypeError from inside (tuple indices, '<=')
         with pytest.raises(TypeError, match="section index must be a whole number"):
             cell.section(index)
+    with pytest.raises(ValueError, match="section name '1': give a region and an index"):
+        cell.section("1")
     # a params pytree passed to simulate is checked too (the description was not involved)
     p = cell.params
     p["cable"]["cm"] = p["cable"]["cm"].at[0].set(-1.0)
@@ -1029,3 +1031,46 @@ def test_a_cell_is_freed_once_dropped_and_a_copy_is_lowered_as_itself():
     del cell
     gc.collect()
     assert alive() is None
+
+
+def test_set_takes_one_value_per_node_of_the_cell_as_get_and_distance_give():
+    """NEURON's ``for seg in sec: seg.gbar = f(h.distance(seg))``: distance() and get() are
+    [n_nodes], junction nodes included, and set took only one value per selected node, so
+    on any branched cell they were refused ("6 values for 5 entries")."""
+    cell = dx.Cell.ball_and_stick(nseg=[1, 4])
+    cell.insert("pas")
+    d = cell.distance()
+    assert d.shape == (cell.n_nodes,) and cell.n_nodes > len(cell.nodes())
+    cell.set("pas.g", 1e-4 * (1 + d / 100.0))
+    seg = cell.nodes()
+    np.testing.assert_array_equal(cell.get("pas.g")[seg], 1e-4 * (1 + d[seg] / 100.0))
+    cell.set("pas.g", 2e-4 * (1 + d / 100.0), where="dend")  # the selected nodes' values
+    dend = cell.nodes("dend")
+    np.testing.assert_array_equal(cell.get("pas.g")[dend], 2e-4 * (1 + d[dend] / 100.0))
+    assert cell.get("pas.g")[cell.nodes("soma")] == 1e-4 * (1 + d[cell.nodes("soma")] / 100.0)
+    cell.set("cm", cell.get("cm") * 2)  # a round trip
+    assert np.all(cell.get("cm")[seg] == 2.0)
+    with pytest.raises(ValueError):  # other lengths are still refused
+        cell.set("cm", np.ones(cell.n_nodes - 2))
+
+
+def test_sections_by_neurons_names():
+    """cell.section("apic[2]"): the name location_name() gives (and NEURON's Import3d, whose
+    h.allsec() order differs from the indices) selects the section."""
+    cell = dx.Cell.from_sections([
+        {"length": 20.0, "diam": 20.0, "region": "soma"},
+        {"length": 100.0, "diam": 2.0, "parent": 0, "region": "apic"},
+        {"length": 80.0, "diam": 1.0, "parent": 0, "parent_x": 0.0, "region": "dend"},
+        {"length": 60.0, "diam": 1.0, "parent": 1, "region": "apic"}])
+    for k in range(4):
+        name = cell.location_name(cell.section(k)(0.5))[:-len("(0.5)")]
+        assert cell.section(name).index == k
+    assert cell.section("apic[1]").index == 3 and cell.section("dend").index == 2
+    with pytest.raises(ValueError, match=r"region 'apic' has 2 sections: name one, e.g. 'apic\[0\]'"):
+        cell.section("apic")
+    with pytest.raises(IndexError, match=r"apic\[2\]: region 'apic' has 2 sections"):
+        cell.section("apic[2]")
+    with pytest.raises(ValueError, match="give a region and an index"):
+        cell.section("apic 2")
+    with pytest.raises(TypeError, match="a whole number or a name"):
+        cell.section(1.5)

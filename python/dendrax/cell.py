@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 from dataclasses import dataclass
 from typing import Iterable
 
@@ -154,16 +155,38 @@ class Cell:
         mechanism sits there); ``cell.nodes()`` lists the segment centres."""
         return len(self.compartments.parent)
 
-    def section(self, index: int) -> SectionRef:
+    def section(self, index) -> SectionRef:
+        """Section ``index`` (an int, negative from the end), or by NEURON's name: "apic[2]",
+        the k-th section of a region in the cell's order, or "soma" for a region's only
+        section."""
         n = len(self.morphology.sections)
-        if isinstance(index, (bool, np.bool_)) or isinstance(index, (str, bytes)) \
+        if isinstance(index, str):
+            return self.section(self._named_section(index))
+        if isinstance(index, (bool, np.bool_)) or isinstance(index, bytes) \
                 or np.ndim(index) != 0 or np.asarray(index).dtype.kind not in "iu":
-            raise TypeError(f"section index must be a whole number, got {index!r}")
+            raise TypeError(f"section index must be a whole number or a name such as "
+                            f"'apic[2]', got {index!r}")
         index = int(index)
         if not -n <= index < n:
             raise IndexError(f"section {index} out of range: the cell has {n} sections")
         index %= n
         return SectionRef(index, self.morphology.sections[index].region)
+
+    def _named_section(self, name: str) -> int:
+        m = re.fullmatch(r"\s*([A-Za-z_][\w-]*)\s*(?:\[\s*(\d+)\s*\])?\s*", name)
+        if not m:
+            raise ValueError(f"section name {name!r}: give a region and an index, e.g. "
+                             "'apic[2]', or an int")
+        secs = self.sections(m[1])
+        if m[2] is None:
+            if len(secs) != 1:
+                raise ValueError(f"region {m[1]!r} has {len(secs)} sections: name one, e.g. "
+                                 f"'{m[1]}[0]'")
+            return secs[0]
+        k = int(m[2])
+        if k >= len(secs):
+            raise IndexError(f"{m[1]}[{k}]: region {m[1]!r} has {len(secs)} sections")
+        return secs[k]
 
     def soma(self, x: float = 0.5) -> Location:
         secs = self.sections("soma")
@@ -371,7 +394,9 @@ class Cell:
         length), an ion's
         "ena"/"cai0"/"cao"..., or "<mech>.<param>" such as "hh.gnabar". ``value``
         is a scalar, or one value per selected entry (per node of
-        ``cell.nodes(where)``, per section, or per 3-D point for "diam").
+        ``cell.nodes(where)``, per section, or per 3-D point for "diam"); a per-node
+        parameter also takes one value per node of the cell, [n_nodes] as ``get`` and
+        ``distance`` give them, and uses the selected nodes' (NaN elsewhere is fine).
         """
         self._touch()
         self._own("set", where)
@@ -381,6 +406,11 @@ class Cell:
             mech, param = self._mech_param(name)
             rng, unit = value_range(param, self.mechanisms[mech])
         value = magnitude(value, unit, name)
+        if name not in ("Ra", "L", "diam") and np.ndim(value) == 1 \
+                and len(value) == self.n_nodes and self.n_nodes != len(self.nodes(where)):
+            # one value per node of the cell, as get() and distance() give them (NaN at
+            # the junctions): the selected nodes' values
+            value = np.asarray(value)[self._targets(name, where)]
         _check_finite(name, value)
         if rng is not None:
             rng.check(name, value, unit)
@@ -401,24 +431,32 @@ class Cell:
             _assign(name, self.values["diam"], points, pt3d_float32(value, "diam", positive=True),
                     "3-D point")
             return self
-        nodes = self.nodes(where)
+        targets = self._targets(name, where)
         if name == "cm":
-            _assign(name, self.values["cm"], nodes, value, "node")
+            _assign(name, self.values["cm"], targets, value, "node")
             return self
         if name in self.values["ions"]:
-            _assign(name, self.values["ions"][name], nodes, value, "node")
+            _assign(name, self.values["ions"][name], targets, value, "node")
             return self
-        present = nodes[self.mechanism_nodes[mech][nodes]]
-        if present.size == 0:
+        if targets.size == 0:
             raise ValueError(f"{mech} is not inserted where {name} was set ({where!r})")
-        _assign(name, self.values["mechs"][mech][param], present, value, f"node with {mech}")
+        _assign(name, self.values["mechs"][mech][param], targets, value, f"node with {mech}")
         return self
+
+    def _targets(self, name: str, where) -> np.ndarray:
+        """The nodes a per-node parameter is set at: those of ``where`` (with the mechanism,
+        for "<mech>.<param>")."""
+        nodes = self.nodes(where)
+        if name == "cm" or name in self.values["ions"]:
+            return nodes
+        return nodes[self.mechanism_nodes[self._mech_param(name)[0]][nodes]]
 
     def get(self, name: str) -> np.ndarray:
         """Current values of a parameter (a copy): [N] per node for "cm", ions and
-        "<mech>.<param>" (NaN where the mechanism is not inserted, and at the zero-area
-        nodes where sections join, which have no membrane: index with ``cell.nodes()`` for
-        the segments), [n_sections] for "Ra" and "L", [n_points] for "diam"."""
+        "<mech>.<param>" (for a mechanism's, NaN where it is not inserted and at the
+        zero-area nodes where sections join, which have no membrane; "cm" and ions hold
+        a value there that nothing uses: index with ``cell.nodes()`` for the segments),
+        [n_sections] for "Ra" and "L", [n_points] for "diam"."""
         if name in ("Ra", "L", "diam", "cm"):
             return self.values[name].copy()
         if name in self.values["ions"]:

@@ -19,8 +19,8 @@ from pathlib import Path
 import numpy as np
 
 from .modelfile import save as dx_save
-from .spec import (CellSpec, NetworkSpec, SpecError, default_site, is_network, load_toml,
-                   parse_location)
+from .spec import (CellSpec, NetworkSpec, SpecError, default_site, did_you_mean, is_network,
+                   load_toml, parse_location)
 
 __all__ = ["UsageError", "main", "parse_location"]
 
@@ -228,7 +228,8 @@ def _merge_config(opts):
         for key, value in cfg.items():
             k = key.replace("-", "_")
             if k not in values:
-                raise UsageError(f"unknown config key {key!r}; known: {sorted(values)}")
+                raise UsageError(f"unknown config key {key!r}; known: {sorted(values)}"
+                                 + did_you_mean([key], values))
             if k in ("mechanism", "set", "iclamp", "record") and isinstance(value, str):
                 value = [value]
             values[k] = value

@@ -40,7 +40,13 @@ class Extensions:
         return None
 
     def unavailable_reason(self, platform: str) -> str | None:
-        """None when the native kernel for ``platform`` ("cpu" or "CUDA") is registered."""
+        """None when the native kernel for ``platform`` ("cpu" or "CUDA"; any case, "gpu"
+        for "CUDA") is registered; a ValueError for another platform."""
+        platform = {"cpu": "cpu", "cuda": "CUDA", "gpu": "CUDA"}.get(str(platform).lower(),
+                                                                      platform)
+        if platform not in self.modules:
+            raise ValueError(f"platform {platform!r}: the native kernels are for "
+                             f"{sorted(self.modules)}")
         with self._lock:
             if platform not in self._status:
                 self._status[platform] = self._register(platform)

@@ -75,7 +75,11 @@ ELSEWHERE = {"iclamp": "an electrode: cell.iclamp(loc, delay=, dur=, amp=)",
              "netstim": "a spike source: cell.synapse(name, loc, spike_times=...), "
                         "Network.spike_source or Network.poisson_source",
              "expsyn": "NEURON's ExpSyn: load NEURON's expsyn.mod with dendrax.nmodl.load "
-                       "(docs/nmodl.md), or use Exp2Syn"}
+                       "(docs/nmodl.md), or use Exp2Syn",
+             "alphasynapse": "NEURON's AlphaSynapse (a conductance at a fixed onset time): "
+                             "Exp2Syn with tau1 = tau2 is the alpha function, peaking at its "
+                             "weight: cell.synapse(\"Exp2Syn\", loc, spike_times=[onset], "
+                             "tau1=tau, tau2=tau, weight=gmax)"}
 # the other group a mechanism name may belong to, and how that kind is placed
 PLACED = {"dendrax.channels": ("dendrax.synapses", "a synapse: place it with "
                                "cell.synapse(name, loc, ...) or Network.connect"),

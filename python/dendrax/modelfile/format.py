@@ -122,7 +122,10 @@ UNITS = {"length": "um", "diameter": "um", "time": "ms", "voltage": "mV", "cm": 
          "Ra": "ohm cm", "concentration": "mM", "current (iclamp, waveform)": "nA",
          "synaptic weight": "uS", "vclamp rs": "MOhm",
          "channel parameters": "as each mechanism declares (densities in S/cm2)",
-         "point populations": "NEST's (mV, ms, pF, pA, nS, Hz); weights onto them pA or nS"}
+         "point populations": "NEST's (mV, ms, pF, pA, nS, Hz); weights onto them as "
+                              "each model's weight_unit: pA (current-based), nS "
+                              "(conductance-based), mV (iaf_psc_delta, izhikevich, "
+                              "the brainpy-style models)"}
 
 
 class ModelFileError(ValueError):

@@ -16,7 +16,7 @@ One place turns text into models for every front end (``dendrax simulate``,
   ``Network`` with its recordings.
 * The parsers the specs use are public too: ``parse_location``,
   ``parse_where``, ``split_where``, ``parse_cells``, ``parse_cell_location``,
-  and ``load_toml``, ``check_keys``, ``get_number``, ``get_strings`` for config
+  and ``load_toml``, ``check_keys``, ``did_you_mean``, ``get_number``, ``get_strings`` for config
   files.
 
 Every bad value raises ``SpecError`` (a ``ValueError``) with a one-line
@@ -25,11 +25,12 @@ message naming the option or TOML key it came from.
 
 from .cell import CELL_KEYS, MODELS, CellSpec
 from .network import CONNECTION_KEYS, NETWORK_CELL_KEYS, NetworkSpec, is_network
-from .parse import (SpecError, check_keys, default_site, get_number, get_strings, load_toml,
-                    parse_cell_location, parse_cells, parse_location, parse_where, split_where)
+from .parse import (SpecError, check_keys, default_site, did_you_mean, get_number, get_strings,
+                    load_toml, parse_cell_location, parse_cells, parse_location, parse_where,
+                    split_where)
 
 __all__ = [
     "CELL_KEYS", "CONNECTION_KEYS", "MODELS", "NETWORK_CELL_KEYS", "CellSpec", "NetworkSpec",
-    "SpecError", "check_keys", "default_site", "get_number", "get_strings", "is_network", "load_toml",
+    "SpecError", "check_keys", "default_site", "did_you_mean", "get_number", "get_strings", "is_network", "load_toml",
     "parse_cell_location", "parse_cells", "parse_location", "parse_where", "split_where",
 ]

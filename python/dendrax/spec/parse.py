@@ -3,6 +3,8 @@ selections; every bad value raises ``SpecError`` naming where it came from."""
 
 from __future__ import annotations
 
+import difflib
+
 import re
 from typing import Mapping
 
@@ -43,7 +45,13 @@ def check_keys(table, known, where: str) -> None:
     unknown = set(table) - set(known)
     if unknown:
         raise SpecError(f"unknown config key(s) {sorted(unknown)} in {where}; known: "
-                        f"{sorted(known)}")
+                        f"{sorted(known)}" + did_you_mean(unknown, known))
+
+
+def did_you_mean(unknown, known) -> str:
+    """" (did you mean 'mechanisms'?)" for the known names nearest the unknown ones."""
+    near = sorted({m for u in unknown for m in difflib.get_close_matches(str(u), list(known), 1)})
+    return f" (did you mean {', '.join(map(repr, near))}?)" if near else ""
 
 
 def get_number(table, key, default=None, *, positive=False, integer=False, prefix=""):
