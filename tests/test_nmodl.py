@@ -223,6 +223,31 @@ def test_a_range_name_declared_nowhere_else_is_ignored_with_a_warning():
     np.testing.assert_array_equal(run(ih), run(plain))
 
 
+def test_an_ion_dendrax_does_not_know_read_only_is_a_parameter():
+    """BBP's USEION ttx READ ttxo, ttxi (a TTX-block flag) was refused: the values are
+    parameters of the mechanism at NEURON's for a new ion (1 mM; matched against NEURON in
+    test_nmodl_neuron.py), said in a warning, and setting them blocks the channel here."""
+    with pytest.warns(UserWarning, match=r"ttxnax.mod:8: USEION ttx, an ion dendrax does not "
+                                         r"know, only read: ttxo, ttxi are parameters of "
+                                         r"ttxnax at NEURON's values"):
+        ttx = nmodl.load(CASES / "ttxnax.mod", register=False)
+    assert ttx.params["ttxo"] == ttx.params["ttxi"] == 1.0 and ttx.ions == ("na",)
+
+    def spikes(**flags):
+        cell = dx.Cell.from_sections([{"length": 20.0, "diam": 20.0, "region": "soma"}])
+        cell.insert(ttx).insert("hh").set("hh.gnabar", 0.0)
+        for name, value in flags.items():
+            cell.set(f"ttxnax.{name}", value)
+        cell.iclamp(cell.soma(0.5), delay=1.0, dur=20.0, amp=0.3).record_spikes()
+        return len(dx.simulate(cell, 25.0, 0.025).spikes[0])
+
+    assert spikes() >= 1 and spikes(ttxi=0.015625, ttxo=1e-5) == 0
+    written = (CASES / "ttxnax.mod").read_text().replace("READ ttxo, ttxi VALENCE 1",
+                                                         "READ ttxo WRITE ttxi VALENCE 1")
+    with pytest.raises(NmodlError, match="USEION ttx: dendrax knows the ions"):
+        nmodl.load(written, register=False)
+
+
 def test_nonspecific_current_name():
     ih = nmodl.load(HERE / "nmodl" / "Ih.mod", register=False)
     assert ih.nonspecific == "ihcn" and ih.ions == ()

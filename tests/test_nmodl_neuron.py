@@ -118,6 +118,10 @@ CASES = {
     # cai rose to 1.1 mM past a 2e-4 mM ceiling, v 127 mV off with Mainen's channels)
     "ceil": ({"cahvx": {"gbar": 0.003}, "ceilx": {"ceiling": 2e-4}, "kcax": {"gbar": 0.005}},
              0.3, -10.0),
+    # an ion dendrax does not know, only read (BBP's ttx flag): parameters at NEURON's
+    # values for a new ion (it was refused: every BBP NaTg, NaTg2, Nap_Et2)
+    "ttx": ({"ttxnax": {"gbar": 0.1}, "hhx": {"gnabar": 0.0, "gkbar": 0.036, "gl": 0.0}},
+            0.3, -10.0),
     # a PROCEDURE moving v (the Hay ModelDB files' nudge off a singularity; was refused)
     "vnudge": ({"vnudgex": {}, "hhx": {"gnabar": 0.12, "gkbar": 0.036, "gl": 0.0}}, 0.3,
                -10.0),
@@ -145,6 +149,7 @@ TOL = {
     "mainen": (3e-12, 1e-8, 2e-10),  # 5.1e-13, 1.6e-9 (vc), 2.6e-11 (hhx.h)
     "start": (2e-12, 1e-8, 1e-10),  # 2.1e-13, 1.2e-9 (vc), 1.2e-11 (hhx.m)
     "vnudge": (2e-12, 1e-8, 1e-10),  # 2.8e-13, 1.6e-9 (vc), 2.6e-11 (hhx.h)
+    "ttx": (2e-12, 1e-8, 2e-10),  # 2.8e-13, 1.6e-9 (vc), 2.6e-11 (hhx.h)
     "ceil": (2e-12, 5e-10, 5e-13),  # 2.4e-13, 7.3e-11 (vc), 6.1e-14 (ceilx.cai)
     "cad": (3e-12, 1e-8, 5e-11),  # 4.8e-13, 1.6e-9 (vc), 2.6e-11 (cahvx.minf)
     "cad:cn": (5e-12, 3e-11, 3e-13),  # 9.2e-13, 4.6e-12, 4.1e-14 (cahvx.m)

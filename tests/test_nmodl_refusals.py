@@ -78,7 +78,8 @@ REFUSALS = {
     # (reported at line 0: the line was found by "r =", not "r[0] =")
     "array element assigned": (_bad(extra="PROCEDURE p() {\n  LOCAL r[2]\n  r[0] = 1\n}"), 18,
                                "assignment to an array element r[...]"),
-    "unknown ion": (_bad(neuron="USEION h READ eh"), 4, "USEION h"),
+    # (read only, it is a parameter: tests/test_nmodl.py)
+    "unknown ion written": (_bad(neuron="USEION h READ eh WRITE ih VALENCE 1"), 4, "USEION h"),
     "nonlinear cnexp": (_bad(deriv="n' = (1 - n) / 5 - n * n"), 14, "cnexp needs n' linear"),
     "method": (_bad(method="runge"), 10, "METHOD runge"),
     "undeclared": (_bad(deriv="n' = (ninf - n) / 5"), 14, "'ninf' is used but not declared"),

@@ -6,8 +6,34 @@ from __future__ import annotations
 import warnings
 
 from ..mechanisms.base import IONS
-from .description import (BUILTINS, SPECIAL, Assign, Call, Description, If, global_use,
-                          mentioned)
+from .description import (BUILTINS, SPECIAL, Assign, Call, Description, If, Param,
+                          global_use, mentioned)
+
+
+# NEURON's values of an ion it did not know before (its DEF_ioni, DEF_iono, DEF_eion)
+NEW_ION_DEFAULTS = {"i": (1.0, "mM"), "o": (1.0, "mM"), "e": (0.0, "mV")}
+
+
+def _read_only_ions_as_parameters(d: Description) -> None:
+    """An ion dendrax does not know that the file only READs (BBP's ``USEION ttx READ
+    ttxo, ttxi``: a flag for TTX block) becomes parameters of the mechanism, at NEURON's
+    values for a new ion (1 mM inside and out, reversal 0 mV), with a warning: NEURON's
+    ion is one value per segment shared by every mechanism (another may WRITE it),
+    these are the mechanism's own."""
+    for ion in [i for i, u in d.ions.items() if i not in IONS and not u["write"]]:
+        kinds = {f"{ion}i": "i", f"{ion}o": "o", f"e{ion}": "e"}
+        read, line = list(d.ions[ion]["read"]), d.ions[ion]["line"]
+        if not set(read) <= set(kinds):
+            continue  # reads the ion's current: refused below
+        for var in read:
+            default, unit = NEW_ION_DEFAULTS[kinds[var]]
+            d.params.setdefault(var, Param(default, d.assigned.pop(var, None) or unit))
+        del d.ions[ion]
+        example = f"{d.name}.{read[0]}" if read else d.name
+        warnings.warn(f"{d.source}:{line}: USEION {ion}, an ion dendrax does not know, only "
+                      f"read: {', '.join(read)} are parameters of {d.name} at NEURON's values "
+                      f"for a new ion (1 mM, 0 mV), set per mechanism (cell.set({example!r}, "
+                      "...)), not an ion that other mechanisms share", UserWarning, stacklevel=3)
 
 
 def check(d: Description, problem, lines) -> None:
@@ -24,6 +50,7 @@ def check(d: Description, problem, lines) -> None:
         return
     if d.artificial:  # refused by itself: what a density mechanism needs does not apply
         return
+    _read_only_ions_as_parameters(d)
     known_ions = sorted(IONS)
     for ion, use in d.ions.items():
         ln = use["line"]
