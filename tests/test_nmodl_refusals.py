@@ -138,6 +138,11 @@ REFUSALS = {
                               .replace("ik = gbar", "p()\n    ik = gbar"), 18,
                               "BREAKPOINT assigns v (in PROCEDURE p): NEURON takes the current's "
                               "di/dv"),
+    # (Destexhe's nmda5, Migliore's nmda_kin; the message says why and what to do)
+    "statements before SOLVE": (_bad().replace("BREAKPOINT {\n    SOLVE",
+                                               "BREAKPOINT {\n    LOCAL q\n    q = 1\n    SOLVE"),
+                                12, "statements before SOLVE in BREAKPOINT are not supported "
+                                    "(NEURON runs them with the currents"),
     # the simulator's values other than v (which a block may move: vnudgex.mod)
     "celsius assigned": (_bad(deriv="celsius = 30\n    n' = (1 - n) / 5"), 14,
                          "assignment to 'celsius' is not supported"),
