@@ -839,7 +839,7 @@ def test_any_float_round_trips_exactly(data):
 def test_the_format_covers_every_piece_of_model_state():
     """If a Cell, a Wiring or a Block gains state, the file format must learn it too."""
     assert set(vars(dx.Cell.ball_and_stick())) == {
-        "morphology", "nseg", "compartments", "frustums", "revision", "values", "mechanisms",
+        "morphology", "_nseg", "compartments", "frustums", "revision", "values", "mechanisms",
         "mechanism_nodes", "stimuli", "_recordings", "spike_records",
         "field_records",  # extracellular readouts: save refuses them by name (not in the format)
         "ends"}  # the kept end nodes: read back from "nodes"

@@ -1050,6 +1050,11 @@ def test_set_takes_one_value_per_node_of_the_cell_as_get_and_distance_give():
     assert cell.get("pas.g")[cell.nodes("soma")] == 1e-4 * (1 + d[cell.nodes("soma")] / 100.0)
     cell.set("cm", cell.get("cm") * 2)  # a round trip
     assert np.all(cell.get("cm")[seg] == 2.0)
+    # a mechanism on part of a one-section cell (no junction nodes): its nodes' values
+    soma = dx.Cell.from_sections([{"length": 20.0, "diam": 20.0, "region": "soma"}], nseg=5)
+    soma.insert("pas", where=[soma.soma(0.1), soma.soma(0.9)])
+    soma.set("pas.g", np.arange(1.0, 6.0) * 1e-4)
+    np.testing.assert_array_equal(soma.get("pas.g"), [1e-4, np.nan, np.nan, np.nan, 5e-4])
     with pytest.raises(ValueError):  # other lengths are still refused
         cell.set("cm", np.ones(cell.n_nodes - 2))
 
@@ -1066,6 +1071,10 @@ def test_sections_by_neurons_names():
         name = cell.location_name(cell.section(k)(0.5))[:-len("(0.5)")]
         assert cell.section(name).index == k
     assert cell.section("apic[1]").index == 3 and cell.section("dend").index == 2
+    assert cell.sections("apic[1]") == [3]  # where= takes the names too (the CLI's @apic[1])
+    cell.insert("pas", where="apic[1]")
+    assert np.isfinite(cell.get("pas.g")[cell.nodes(3)]).all()
+    assert np.isnan(cell.get("pas.g")[cell.nodes(1)]).all()
     with pytest.raises(ValueError, match=r"region 'apic' has 2 sections: name one, e.g. 'apic\[0\]'"):
         cell.section("apic")
     with pytest.raises(IndexError, match=r"apic\[2\]: region 'apic' has 2 sections"):

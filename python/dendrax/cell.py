@@ -202,6 +202,8 @@ class Cell:
         n = len(self.morphology.sections)
         if where is None:
             return list(range(n))
+        if isinstance(where, str) and "[" in where:  # a section by NEURON's name
+            return [self._named_section(where)]
         if isinstance(where, str):
             region = region_name(where)
             secs = [i for i, s in enumerate(self.morphology.sections) if s.region == region]
@@ -407,7 +409,8 @@ class Cell:
             rng, unit = value_range(param, self.mechanisms[mech])
         value = magnitude(value, unit, name)
         if name not in ("Ra", "L", "diam") and np.ndim(value) == 1 \
-                and len(value) == self.n_nodes and self.n_nodes != len(self.nodes(where)):
+                and len(value) == self.n_nodes \
+                and self.n_nodes != len(self._targets(name, where)):
             # one value per node of the cell, as get() and distance() give them (NaN at
             # the junctions): the selected nodes' values
             value = np.asarray(value)[self._targets(name, where)]

@@ -125,7 +125,7 @@ UNITS = {"length": "um", "diameter": "um", "time": "ms", "voltage": "mV", "cm": 
          "point populations": "NEST's (mV, ms, pF, pA, nS, Hz); weights onto them as "
                               "each model's weight_unit: pA (current-based), nS "
                               "(conductance-based), mV (iaf_psc_delta, izhikevich, "
-                              "the brainpy-style models)"}
+                              "the brainpy-style models), none onto parrot_neuron"}
 
 
 class ModelFileError(ValueError):
