@@ -13,7 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dendrax.morphology import (FrustumTable, Morphology, Section, compartments,
-                                frustum_table, geometry_jax, nseg_d_lambda, read_swc)
+                                frustum_table, geometry_jax, mean_diameters, nseg_d_lambda,
+                                read_swc)
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "morphologies"
 geometry = jax.jit(geometry_jax)  # one compilation per table shape (eager is slow)
@@ -44,6 +45,9 @@ def test_matches_numpy_and_jits():
     np.testing.assert_allclose(axial, c.axial_integral, rtol=1e-13, atol=0)
     area2, _ = geometry_jax(t, m.point_diameters, np.ones(m.n_sections))
     np.testing.assert_allclose(area2, c.area, rtol=1e-13)
+    # the segments' diameters jit too (the table traced: a host count of its pieces failed)
+    np.testing.assert_array_equal(jax.jit(mean_diameters)(t, m.point_diameters),
+                                  mean_diameters(t, m.point_diameters))
 
 
 @pytest.mark.parametrize("name", ["n120_ca1.swc", "NMO_49821_ca1_pyramidal.swc"])

@@ -267,6 +267,12 @@ def test_custom_types_and_zero_length_pieces(tmp_path):
             cell.insert("pas", where=name)
     with pytest.raises(ValueError, match=r"where='all' is not a region: where=None"):
         cell.sections("all")
+    # a region of the cell by its own name is that region, whatever the aliases say
+    own = dx.Cell.from_sections([{"length": 10.0, "diam": 10.0, "region": "soma"},
+                                 {"length": 50.0, "diam": 1.0, "parent": 0, "region": "all"},
+                                 {"length": 50.0, "diam": 1.0, "parent": 0, "region": "dend_7"}])
+    assert own.sections("all") == [1] and own.sections("dend_7") == [2]
+    assert own.location_name(own.section(2)(0.5)) == "dend_7(0.5)"
 
 
 def test_lines_end_at_newlines_only(tmp_path):

@@ -73,6 +73,9 @@ REFUSALS = {
     "time after INDEPENDENT": (_bad(deriv="n' = (1 - n) / 5",
                                     extra="INDEPENDENT { t FROM 0 TO 1 WITH 1 (ms) }\n"
                                           "FUNCTION f() { f = t }"), 17, "'t'"),
+    "time after a multi-line INDEPENDENT": (_bad(deriv="n' = (1 - n) / 5",
+                                                 extra="INDEPENDENT {\n  t FROM 0 TO 1 WITH 1 (ms)"
+                                                       "\n}\nFUNCTION f() { f = t }"), 19, "'t'"),
     "kinetic flux": (_bad(extra="FUNCTION f() { f = f_flux }"), 16,
                      "'f_flux' (a KINETIC reaction's flux) is not supported"),
     # (reported at line 0: the line was found by "r =", not "r[0] =")

@@ -204,8 +204,8 @@ class Cell:
             return list(range(n))
         if isinstance(where, str) and "[" in where:  # a section by NEURON's name
             return [self._named_section(where)]
-        if isinstance(where, str):
-            region = region_name(where)
+        if isinstance(where, str):  # a region of the cell, or an alias
+            region = where if where in self.regions() else region_name(where)
             secs = [i for i, s in enumerate(self.morphology.sections) if s.region == region]
             if not secs:
                 present = set(self.regions())

@@ -24,18 +24,24 @@ def step_count(t_stop: float, dt: float) -> int:
     nearest t_stop; on a half step to the earlier one, but where its clock (dt/2 added twice
     a step) has fallen behind by more than 1e-11 ms (from ~7000 steps of 0.025 ms on) to
     the later one, as NEURON's."""
-    limit = t_stop - dt / 2
-    n = max(math.ceil(limit / dt - HOC_FLOAT_EPSILON / dt), 0)  # with an exact clock
-    if n < 2:
+    limit = t_stop - dt / 2 - HOC_FLOAT_EPSILON  # NEURON steps while its t is below this
+    n = max(math.ceil(limit / dt), 0)  # with an exact clock
+    # NEURON's clock is off by at most ~one rounding of t per half step: only a t_stop
+    # that close to a half step needs it (it takes time in proportion to the run)
+    drift = 4.0 * n * np.finfo(float).eps * max(abs(t_stop), dt)
+    if n < 2 or n > MAX_CLOCKED_STEPS or abs(n * dt - limit) > drift + dt * 1e-9:
         return n
-    # NEURON's clock at steps n - 1 and n (the drift is far below a step: one of them is
-    # the first at or past the limit)
-    t_before = clock(n - 1, dt)
-    if t_before - limit >= -HOC_FLOAT_EPSILON:
-        return n - 1
-    if (t_before + 0.5 * dt) + 0.5 * dt - limit < -HOC_FLOAT_EPSILON:
-        return n + 1
-    return n
+    margin = int(drift / dt) + 2
+    k = max(n - margin, 0)
+    t = clock(k, dt)
+    while t < limit:  # the steps NEURON takes from step k on
+        t = (t + 0.5 * dt) + 0.5 * dt
+        k += 1
+    return k
+
+
+# beyond this many steps the run is refused anyway (its step counter is int32)
+MAX_CLOCKED_STEPS = 2**31 - 1
 
 
 def clock(n_steps: int, dt: float) -> float:

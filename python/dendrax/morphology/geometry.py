@@ -189,6 +189,7 @@ def mean_diameters(table: FrustumTable, point_diameters, section_length_scale=1.
     total = jax.ops.segment_sum(length, table.area_node, num_segments=table.n_nodes)
     weighted = jax.ops.segment_sum(0.5 * (y1 + y2) * length, table.area_node,
                                    num_segments=table.n_nodes)
-    pieces = np.bincount(np.asarray(table.area_node), minlength=table.n_nodes)[:table.n_nodes]
+    pieces = jax.ops.segment_sum(jnp.ones_like(length), table.area_node,
+                                 num_segments=table.n_nodes)
     empty = jnp.where(pieces > 0, ZERO_LENGTH_DIAM, 0.0)
     return jnp.where(total > 0, weighted / jnp.where(total > 0, total, 1.0), empty)

@@ -120,8 +120,11 @@ def check(d: Description, problem, lines) -> None:
                                            f"the UNITS block, e.g. {name} = {units}")
             declared.add(name)
     if global_use(d, "t"):
-        ln = lines.find_word("t")  # where it is used, not its INDEPENDENT declaration
-        while ln and ln == lines.find(r"\bINDEPENDENT\b", ln):
+        # where it is used, not in its INDEPENDENT declaration (one line or several)
+        start = lines.find(r"\bINDEPENDENT\b")
+        end = lines.find(r"\}", start) if start else 0
+        ln = lines.find_word("t")
+        while ln and start <= ln <= end:
             ln = lines.find_word("t", ln + 1)
         problem(ln, "'t' (time) is not supported: dendrax mechanisms are "
                                         "time-invariant functions of their states")
