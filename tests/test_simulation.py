@@ -1027,6 +1027,13 @@ def test_a_cell_is_freed_once_dropped_and_a_copy_is_lowered_as_itself():
     assert dx.lower(copy).layout.cells[0] is copy
     copy.set("hh.gnabar", 0.2)
     assert float(dx.lower(cell).params["channels"]["hh"]["gnabar"][0]) == 0.12
+    # a pickle (and a deep copy) carries no lowering: the copy lowers itself
+    import pickle
+    size = len(pickle.dumps(copy))
+    dx.lower(copy)
+    assert len(pickle.dumps(copy)) < size + 200
+    again = pickle.loads(pickle.dumps(copy))
+    assert dx.lower(again).layout.cells[0] is again
     alive = weakref.ref(cell)
     del cell
     gc.collect()

@@ -129,6 +129,14 @@ class Lowered(NamedTuple):
 _CACHED = "_dendrax_lowered"
 
 
+class _Kept(tuple):
+    """(key, lowered): pickled and deep-copied as an empty entry, so a copy lowers itself
+    and a pickle does not carry the lowering."""
+
+    def __reduce__(self):
+        return (_Kept, ((None, None),))
+
+
 def lower(x: Simulatable) -> Lowered:
     """Lower a ``Cell`` or a ``Network`` (anything ``Simulatable``) to (model, params, layout).
 
@@ -146,7 +154,7 @@ def lower(x: Simulatable) -> Lowered:
         # concrete arrays even when first lowered inside jit (e.g. cell.params in a loss):
         # the cache outlives the trace, so a traced array kept in it would leak
         with jax.ensure_compile_time_eval():
-            hit = (key, _lower(tuple(x.cells), x.wiring))
+            hit = _Kept((key, _lower(tuple(x.cells), x.wiring)))
         try:
             setattr(x, _CACHED, hit)
         except AttributeError:  # an object that takes no attributes: lowered every time
