@@ -214,6 +214,10 @@ def test_info_and_plugins_as_console_commands():
     assert "native cpu: available" in info.stdout
     plugins = subprocess.run([sys.executable, "-m", "dendrax", "plugins"], capture_output=True, text=True)
     assert plugins.returncode == 0 and "hh" in plugins.stdout and "swc" in plugins.stdout
+    # the built-in generators and plastic kinds, which are not plugins, are listed too
+    assert "built in (net.population): dc_generator, noise_generator, poisson_generator, " \
+           "spike_generator" in plugins.stdout
+    assert "stdp_synapse, tsodyks2_synapse" in plugins.stdout
 
 
 def test_the_command_simulates_in_float64_by_itself(tmp_path):

@@ -123,10 +123,16 @@ def _write_nwb(out: Path, res, target, source) -> Path:
 def _plugins(opts) -> int:
     from .mechanisms import available
 
+    from .point import GENERATORS
+    from .point.plasticity import PLASTIC
+
     for group, names in available().items():
         print(f"{group}:")
         for name, package in names.items():
             print(f"  {name:16s} {package}")
+    # built in, not plugins: what net.population and net.connect also take by name
+    print("built in (net.population): " + ", ".join(sorted(GENERATORS)))
+    print("built in (net.connect between point neurons): static, " + ", ".join(sorted(PLASTIC)))
     return 0
 
 
