@@ -281,6 +281,14 @@ def test_step_counts_of_long_runs_follow_neurons_clock():
         h.finitialize(-65.0)
         h.continuerun(steps * dt)
         assert step_count(steps * dt, dt) == round(h.t / dt), (dt, steps, h.t)
+    # just past a half step (as arithmetic makes them): NEURON's clock, ahead or behind,
+    # decides on either side of it (a first version looked at one side only: 40002)
+    for t_stop, dt in ((1000.03750000002, 0.025), (70.015000000011, 0.01),
+                       (100.01250000001, 0.025)):
+        h.dt = dt
+        h.finitialize(-65.0)
+        h.continuerun(t_stop)
+        assert step_count(t_stop, dt) == round(h.t / dt), (t_stop, dt, h.t)
     assert step_count(249.9875, 0.025) == 10000
     cell = dx.Cell.from_sections([{"length": 10.0, "diam": 10.0, "parent": -1, "region": "soma"}])
     cell.insert("pas").record("v")

@@ -29,7 +29,8 @@ def step_count(t_stop: float, dt: float) -> int:
     # NEURON's clock is off by at most ~one rounding of t per half step: only a t_stop
     # that close to a half step needs it (it takes time in proportion to the run)
     drift = 4.0 * n * np.finfo(float).eps * max(abs(t_stop), dt)
-    if n < 2 or n > MAX_CLOCKED_STEPS or abs(n * dt - limit) > drift + dt * 1e-9:
+    off_grid = abs(limit - round(limit / dt) * dt)  # from the nearest step, either side
+    if n < 2 or n > MAX_CLOCKED_STEPS or off_grid > drift + dt * 1e-9:
         return n
     margin = int(drift / dt) + 2
     k = max(n - margin, 0)

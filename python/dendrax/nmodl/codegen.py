@@ -84,17 +84,6 @@ class Generator:
             self.carried.append(f"{self.pool}i")
         self.range_assigned, self.solved, self.unrecordable = range_recordables(
             d, self.assigned, self.carried, flows, self.pool)
-        # a PARAMETER INITIAL changes (Exp2Syn's tau1 clamp) is carried, with the value it
-        # was given at the start: a run resumed with another value takes that one, as a
-        # value set between NEURON's continuerun calls replaces what INITIAL left
-        taken = self._declared_vars() | set(self.carried)
-        self.given = {}
-        for k in self.carried:
-            if k in self.params:
-                hidden = f"_{k}_given"
-                while hidden in taken:
-                    hidden = "_" + hidden
-                self.given[k] = hidden
         if d.point:  # a point process's current and NET_RECEIVE get no dt from dendrax
             for where in ("BREAKPOINT", "NET_RECEIVE"):
                 for st in entry_points(self.d).get(where, ([], set()))[0]:
@@ -417,15 +406,10 @@ class Generator:
         states = {k: 0.0 for k in d.states}
         for k in self.carried:
             states[k] = 0.0
-        for hidden in self.given.values():
-            states[hidden] = 0.0
         e(1, f"states = {states!r}")
         if self.carried:
             e(1, "# set in one block, read in another: carried between calls as states")
             e(1, f"carried = {tuple(self.carried)!r}")
-        if self.given:
-            e(1, "# a PARAMETER INITIAL changes, and the value it was given at the start")
-            e(1, f"given = {self.given!r}")
         if self.unrecordable:
             e(1, "# RANGE variables that cannot be recorded, and why")
             e(1, f"unrecordable = {self.unrecordable!r}")
@@ -465,10 +449,6 @@ class Generator:
         e(2, f"x = {assigned!r}")
         e(2, "x.update(params)")
         e(2, "x.update(states)")
-        for k, hidden in self.given.items():  # INITIAL's value, unless given another since
-            e(2, f"if {hidden!r} in states:")
-            e(3, f"x[{k!r}] = jnp.where(states[{hidden!r}] == params[{k!r}], states[{k!r}], "
-                 f"params[{k!r}])")
         e(2, "x['v'] = v")
         for u in d.ions.values():
             for var in u["write"]:
@@ -537,8 +517,6 @@ class Generator:
         else:
             e(2, "l = {}")
         self.body(d.initial, self.ctx("initial", d.initial_locals), 2)
-        for k, hidden in self.given.items():
-            e(2, f"x[{hidden!r}] = params[{k!r}]  # the value given at the start")
         e(2, "return x" if self.solved else "return self._states(x, v)")
 
     def current_method(self):
