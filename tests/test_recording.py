@@ -207,7 +207,7 @@ def test_refusals(kwargs, message):
     ("eca", "soma", "no mechanism there uses ca"),
     ("cao", "soma", "no mechanism there uses ca"),
     ("vclamp.i", "soma", "no vclamp there"),
-    ("Exp2Syn.x", "syn", r"Exp2Syn has no state or assigned variable 'x'; record one of \['A', 'B', 'g', 'i'\]"),
+    ("Exp2Syn.x", "syn", r"Exp2Syn has no state or assigned variable 'x'; record one of \['A', 'B', 'factor', 'g', 'i'\]"),
     ("i_membranes", "soma", "cannot record 'i_membranes'"),
     ("gna_hh", "soma", r"cannot record 'gna_hh' \(NEURON's gna_hh is hh.gna here\)"),
 ])
