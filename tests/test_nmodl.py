@@ -244,8 +244,39 @@ def test_an_ion_dendrax_does_not_know_read_only_is_a_parameter():
     assert spikes() >= 1 and spikes(ttxi=0.015625, ttxo=1e-5) == 0
     written = (CASES / "ttxnax.mod").read_text().replace("READ ttxo, ttxi VALENCE 1",
                                                          "READ ttxo WRITE ttxi VALENCE 1")
-    with pytest.raises(NmodlError, match="USEION ttx: dendrax knows the ions"):
+    with pytest.raises(NmodlError, match="USEION ttx WRITE ttxi: dendrax knows the ions"):
         nmodl.load(written, register=False)
+
+
+def test_an_ion_dendrax_does_not_know_written_is_a_nonspecific_current():
+    """Poirazi's and Migliore's USEION h READ eh WRITE ih was refused: ih is the
+    mechanism's nonspecific current (recorded as "hpx.ih") and eh its parameter at NEURON's
+    value for a new ion (0 mV; the cell matched against NEURON in test_nmodl_neuron.py),
+    said in a warning; the current is gbar l (v - eh) and moves the membrane."""
+    with pytest.warns(UserWarning, match=r"hpx.mod:7: USEION h, an ion dendrax does not "
+                                         r"know, read and written: eh is a parameter of hpx "
+                                         r"at NEURON's values .* its current ih is a "
+                                         r"nonspecific current of hpx"):
+        hp = nmodl.load(CASES / "hpx.mod", register=False)
+    assert hp.params["eh"] == 0.0 and hp.ions == () and hp.nonspecific == "ih"
+
+    def run(eh):
+        cell = dx.Cell.from_sections([{"length": 20.0, "diam": 20.0, "region": "soma"}])
+        cell.insert("pas").insert(hp).set("hpx.gbar", 2e-3).set("hpx.eh", eh)
+        cell.record("v").record("hpx.ih").record("hpx.l").record("hpx.ghd")
+        return np.asarray(dx.simulate(cell, 20.0, 0.025, v_init=-70.0).traces)
+
+    for eh in (0.0, -30.0):  # recorded as NEURON records both: from the step's BREAKPOINT,
+        v, ih, _, ghd = run(eh)  # at the step's starting v
+        np.testing.assert_allclose(ih[1:], ghd[1:] * (v[:-1] - eh), rtol=1e-12, atol=1e-18)
+        assert np.abs(ih).max() > 1e-3
+    assert run(0.0)[0, -1] - run(-30.0)[0, -1] > 5.0  # eh moves the cell
+    with pytest.warns(UserWarning, match="written: its current ih is a nonspecific current"):
+        only = nmodl.load((CASES / "hpx.mod").read_text()
+                          .replace("READ eh WRITE ih", "WRITE ih").replace("    eh (mV)\n", "")
+                          .replace("vhalf = -81 (mV)", "vhalf = -81 (mV)\n    eh = -30 (mV)"),
+                          register=False)
+    assert only.params["eh"] == -30.0 and only.nonspecific == "ih"
 
 
 def test_nonspecific_current_name():

@@ -13,7 +13,8 @@ VERBATIM return 0 closing it; cadx: a pool whose STATE ca is copied to cai, as M
 cad.mod; eulgkx, kingkx: euler and linear sparse blocks that also set a conductance;
 nmdacax: an NMDA-like POINT_PROCESS carrying calcium (USEION ca READ eca, cai WRITE ica,
 celsius in INITIAL) into a pool; ppgeomx: a POINT_PROCESS reading area and diam; startx:
-states started at their x0) --
+states started at their x0; ttxnax: a sodium channel reading an ion dendrax does not know;
+hpx: an Ih current written on such an ion, USEION h READ eh WRITE ih) --
 is compiled with nrnivmodl
 into one library (cached in the temp dir by a hash of the files) and simulated by NEURON in
 a subprocess (a process loads one mechanism library only, and the test process may hold
@@ -122,6 +123,10 @@ CASES = {
     # values for a new ion (it was refused: every BBP NaTg, NaTg2, Nap_Et2)
     "ttx": ({"ttxnax": {"gbar": 0.1}, "hhx": {"gnabar": 0.0, "gkbar": 0.036, "gl": 0.0}},
             0.3, -10.0),
+    # an Ih current on an ion dendrax does not know (Poirazi's USEION h READ eh WRITE ih):
+    # eh a parameter of the mechanism, ih a nonspecific current (it was refused)
+    "hp": ({"hpx": {"gbar": 2e-3, "eh": -30.0}, "hhx": {"gnabar": 0.12, "gkbar": 0.036,
+                                                       "gl": 0.0}}, 0.3, -10.0),
     # a PROCEDURE moving v (the Hay ModelDB files' nudge off a singularity; was refused)
     "vnudge": ({"vnudgex": {}, "hhx": {"gnabar": 0.12, "gkbar": 0.036, "gl": 0.0}}, 0.3,
                -10.0),
@@ -150,6 +155,7 @@ TOL = {
     "start": (2e-12, 1e-8, 1e-10),  # 2.1e-13, 1.2e-9 (vc), 1.2e-11 (hhx.m)
     "vnudge": (2e-12, 1e-8, 1e-10),  # 2.8e-13, 1.6e-9 (vc), 2.6e-11 (hhx.h)
     "ttx": (2e-12, 1e-8, 2e-10),  # 2.8e-13, 1.6e-9 (vc), 2.6e-11 (hhx.h)
+    "hp": (2e-12, 1e-8, 2e-10),  # 2.8e-13, 1.6e-9 (vc), 2.6e-11 (hhx.h); cc 3.4e-14
     "ceil": (2e-12, 5e-10, 5e-13),  # 2.4e-13, 7.3e-11 (vc), 6.1e-14 (ceilx.cai)
     "cad": (3e-12, 1e-8, 5e-11),  # 4.8e-13, 1.6e-9 (vc), 2.6e-11 (cahvx.minf)
     "cad:cn": (5e-12, 3e-11, 3e-13),  # 9.2e-13, 4.6e-12, 4.1e-14 (cahvx.m)
@@ -218,8 +224,9 @@ NEURON_SCRIPT = textwrap.dedent('''
         seg.pas.g, seg.pas.e = spec["leak"]["g"], spec["leak"]["e"]
         for mech, values in run["mechs"].items():
             sec.insert(mech)
-            for p, x in values.items():
-                setattr(getattr(seg, mech), p, x)
+            for p, x in values.items():  # an ion's variable (eh) is the segment's
+                mine = getattr(seg, mech)
+                setattr(mine if hasattr(mine, p) else seg, p, x)
         for name, x in run.get("globals", {}).items():
             setattr(h, name, x)
         stims = []

@@ -81,8 +81,11 @@ REFUSALS = {
     # (reported at line 0: the line was found by "r =", not "r[0] =")
     "array element assigned": (_bad(extra="PROCEDURE p() {\n  LOCAL r[2]\n  r[0] = 1\n}"), 18,
                                "assignment to an array element r[...]"),
-    # (read only, it is a parameter: tests/test_nmodl.py)
-    "unknown ion written": (_bad(neuron="USEION h READ eh WRITE ih VALENCE 1"), 4, "USEION h"),
+    # (read, or its current written, it is the mechanism's own: tests/test_nmodl.py)
+    "unknown ion's concentration written": (_bad(neuron="USEION h READ eh WRITE hi VALENCE 1"),
+                                            4, "USEION h WRITE hi: dendrax knows the ions"),
+    "unknown ion's current read": (_bad(neuron="USEION h READ ih VALENCE 1"), 4,
+                                   "USEION h READ ih: dendrax knows the ions"),
     "nonlinear cnexp": (_bad(deriv="n' = (1 - n) / 5 - n * n"), 14, "cnexp needs n' linear"),
     "method": (_bad(method="runge"), 10, "METHOD runge"),
     "undeclared": (_bad(deriv="n' = (ninf - n) / 5"), 14, "'ninf' is used but not declared"),

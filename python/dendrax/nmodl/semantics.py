@@ -14,26 +14,37 @@ from .description import (BUILTINS, SPECIAL, Assign, Call, Description, If, Para
 NEW_ION_DEFAULTS = {"i": (1.0, "mM"), "o": (1.0, "mM"), "e": (0.0, "mV")}
 
 
-def _read_only_ions_as_parameters(d: Description) -> None:
-    """An ion dendrax does not know that the file only READs (BBP's ``USEION ttx READ
-    ttxo, ttxi``: a flag for TTX block) becomes parameters of the mechanism, at NEURON's
-    values for a new ion (1 mM inside and out, reversal 0 mV), with a warning: NEURON's
-    ion is one value per segment shared by every mechanism (another may WRITE it),
-    these are the mechanism's own."""
-    for ion in [i for i, u in d.ions.items() if i not in IONS and not u["write"]]:
+def _unknown_ions(d: Description) -> None:
+    """An ion dendrax does not know, which the file only READs (BBP's ``USEION ttx READ
+    ttxo, ttxi``: a flag for TTX block) or whose current it WRITEs (Poirazi's and
+    Migliore's ``USEION h READ eh WRITE ih``: an Ih current with its own reversal), is
+    made the mechanism's own, with a warning: what it reads become parameters of the
+    mechanism at NEURON's values for a new ion (1 mM inside and out, reversal 0 mV), the
+    current it writes a nonspecific current (recorded as ``<mechanism>.i<ion>``).
+    NEURON's ion is one value per segment shared by every mechanism; these are the
+    mechanism's own. An unknown ion whose concentration is written, or whose current is
+    read, is left to ``check`` to refuse."""
+    for ion in [i for i, u in d.ions.items() if i not in IONS]:
         kinds = {f"{ion}i": "i", f"{ion}o": "o", f"e{ion}": "e"}
-        read, line = list(d.ions[ion]["read"]), d.ions[ion]["line"]
-        if not set(read) <= set(kinds):
-            continue  # reads the ion's current: refused below
+        read, write = list(d.ions[ion]["read"]), list(d.ions[ion]["write"])
+        line = d.ions[ion]["line"]
+        if not set(read) <= set(kinds) or not set(write) <= {f"i{ion}"}:
+            continue  # reads the ion's current or writes a concentration: refused below
         for var in read:
             default, unit = NEW_ION_DEFAULTS[kinds[var]]
             d.params.setdefault(var, Param(default, d.assigned.pop(var, None) or unit))
+        d.nonspecific += [v for v in write if v not in d.nonspecific]
         del d.ions[ion]
         example = f"{d.name}.{read[0]}" if read else d.name
-        warnings.warn(f"{d.source}:{line}: USEION {ion}, an ion dendrax does not know, only "
-                      f"read: {', '.join(read)} are parameters of {d.name} at NEURON's values "
-                      f"for a new ion (1 mM, 0 mV), set per mechanism (cell.set({example!r}, "
-                      "...)), not an ion that other mechanisms share", UserWarning, stacklevel=3)
+        are = "is a parameter" if len(read) == 1 else "are parameters"
+        said = [f"{', '.join(read)} {are} of {d.name} at NEURON's values for a new "
+                f"ion (1 mM, 0 mV), set per mechanism (cell.set({example!r}, ...))"] if read \
+            else []
+        said += [f"its current i{ion} is a nonspecific current of {d.name}"] if write else []
+        what = "read and written" if read and write else "written" if write else "only read"
+        warnings.warn(f"{d.source}:{line}: USEION {ion}, an ion dendrax does not know, {what}: "
+                      f"{'; '.join(said)}; not an ion that other mechanisms share",
+                      UserWarning, stacklevel=3)
 
 
 def check(d: Description, problem, lines) -> None:
@@ -50,12 +61,17 @@ def check(d: Description, problem, lines) -> None:
         return
     if d.artificial:  # refused by itself: what a density mechanism needs does not apply
         return
-    _read_only_ions_as_parameters(d)
+    _unknown_ions(d)
     known_ions = sorted(IONS)
     for ion, use in d.ions.items():
         ln = use["line"]
         if ion not in IONS:
-            problem(ln, f"USEION {ion}: dendrax knows the ions {', '.join(known_ions)}")
+            bad = [v for v in use["write"] if v != f"i{ion}"] or [f"i{ion}"]
+            verb = "WRITE" if bad[0] in use["write"] else "READ"
+            problem(ln, f"USEION {ion} {verb} {bad[0]}: dendrax knows the ions "
+                        f"{', '.join(known_ions)}; of another ion a mechanism may read "
+                        f"e{ion}, {ion}i, {ion}o and write i{ion} (its own parameters and "
+                        "current), not write its concentration or read its current")
             continue
         if use["valence"] is not None and use["valence"] != IONS[ion].charge:
             problem(ln, f"USEION {ion} VALENCE {use['valence']:g}: dendrax's {ion} has charge "

@@ -1,0 +1,44 @@
+: An Ih channel written for dendrax's NMODL import tests that carries its current on an
+: ion dendrax does not know, in the manner of Poirazi's and Migliore's h.mod files:
+: USEION h READ eh WRITE ih VALENCE 1. NEURON makes h a new ion (eh 0 mV unless set);
+: dendrax makes eh a parameter of the mechanism and ih a nonspecific current.
+NEURON {
+    SUFFIX hpx
+    USEION h READ eh WRITE ih VALENCE 1
+    RANGE gbar, ghd
+}
+UNITS {
+    (mA) = (milliamp)
+    (mV) = (millivolt)
+    (S) = (siemens)
+}
+PARAMETER {
+    gbar = 2e-4 (S/cm2)
+    vhalf = -81 (mV)
+}
+ASSIGNED {
+    v (mV)
+    eh (mV)
+    ih (mA/cm2)
+    ghd (S/cm2)
+    linf
+    ltau (ms)
+}
+STATE { l }
+BREAKPOINT {
+    SOLVE states METHOD cnexp
+    ghd = gbar * l
+    ih = ghd * (v - eh)
+}
+INITIAL {
+    rates(v)
+    l = linf
+}
+DERIVATIVE states {
+    rates(v)
+    l' = (linf - l) / ltau
+}
+PROCEDURE rates(v (mV)) {
+    linf = 1 / (1 + exp((v - vhalf) / 8))
+    ltau = 20 + 200 * exp(-((v + 75) / 25) ^ 2)
+}
