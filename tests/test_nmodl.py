@@ -512,7 +512,7 @@ def _rollout_loss(cls, v, params, steps=40, dt=0.025):
     return sum(jnp.sum(c) for c in cur.values())
 
 
-@pytest.mark.parametrize("mod", ["hhx", "kin3", "nadi"])
+@pytest.mark.parametrize("mod", ["hhx", "kin3", "nadi", "rungex", "hpx"])
 def test_gradients_in_every_parameter(mod):
     cls = nmodl.load(CASES / f"{mod}.mod", register=False)
     v = jnp.asarray([-70.0, -60.0])

@@ -127,6 +127,9 @@ CASES = {
     # eh a parameter of the mechanism, ih a nonspecific current (it was refused)
     "hp": ({"hpx": {"gbar": 2e-3, "eh": -30.0}, "hhx": {"gnabar": 0.12, "gkbar": 0.036,
                                                        "gl": 0.0}}, 0.3, -10.0),
+    # NEURON's 4th-order Runge-Kutta (METHOD runge; it was refused), a gate non-linear in a
+    # state and a conductance the block sets (at the new states, as NEURON's)
+    "runge": ({"rungex": {}, "hhx": {"gnabar": 0.12, "gkbar": 0.036, "gl": 0.0}}, 0.3, -10.0),
     # a PROCEDURE moving v (the Hay ModelDB files' nudge off a singularity; was refused)
     "vnudge": ({"vnudgex": {}, "hhx": {"gnabar": 0.12, "gkbar": 0.036, "gl": 0.0}}, 0.3,
                -10.0),
@@ -155,6 +158,7 @@ TOL = {
     "start": (2e-12, 1e-8, 1e-10),  # 2.1e-13, 1.2e-9 (vc), 1.2e-11 (hhx.m)
     "vnudge": (2e-12, 1e-8, 1e-10),  # 2.8e-13, 1.6e-9 (vc), 2.6e-11 (hhx.h)
     "ttx": (2e-12, 1e-8, 2e-10),  # 2.8e-13, 1.6e-9 (vc), 2.6e-11 (hhx.h)
+    "runge": (2e-12, 1e-8, 2e-10),
     "hp": (2e-12, 1e-8, 2e-10),  # 2.8e-13, 1.6e-9 (vc), 2.6e-11 (hhx.h); cc 3.4e-14
     "ceil": (2e-12, 5e-10, 5e-13),  # 2.4e-13, 7.3e-11 (vc), 6.1e-14 (ceilx.cai)
     "cad": (3e-12, 1e-8, 5e-11),  # 4.8e-13, 1.6e-9 (vc), 2.6e-11 (cahvx.minf)
@@ -295,7 +299,7 @@ def neuron_runs(runs, tmp: Path) -> dict:
 # cases also run under Crank-Nicolson ("cn": the cc protocol with NEURON's secondorder = 2),
 # where derivimplicit and sparse take nocmodl's implicit midpoint form (dendrax once took
 # the full implicit step: 0.012 mV for a linear gate, 0.4 mV for a non-linear synapse)
-CN_CASES = ("nadi", "kin3", "bufpool", "coop", "capool", "cad")
+CN_CASES = ("nadi", "kin3", "bufpool", "coop", "capool", "cad", "runge")
 
 
 def modes(case):

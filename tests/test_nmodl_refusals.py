@@ -87,7 +87,8 @@ REFUSALS = {
     "unknown ion's current read": (_bad(neuron="USEION h READ ih VALENCE 1"), 4,
                                    "USEION h READ ih: dendrax knows the ions"),
     "nonlinear cnexp": (_bad(deriv="n' = (1 - n) / 5 - n * n"), 14, "cnexp needs n' linear"),
-    "method": (_bad(method="runge"), 10, "METHOD runge"),
+    "method": (_bad(method="newton"), 10, "METHOD newton: DERIVATIVE blocks are solved with "
+                                              "cnexp, derivimplicit, euler or runge"),
     "undeclared": (_bad(deriv="n' = (ninf - n) / 5"), 14, "'ninf' is used but not declared"),
     "array": (_bad(extra="ASSIGNED { arr[3] }"), 16, "array"),
     "syntax": (_bad(deriv="n' = (1 - n) / "), 15, "syntax error"),

@@ -616,6 +616,9 @@ class Generator:
                  "secondorder=env.get('secondorder', 0))")
         elif method == "euler":
             e(2, f"rt.euler(self.{naming.block(b.kind, name)}, x, {states!r}, dt)")
+        elif method == "runge":
+            e(2, f"rt.runge(self.{naming.block(b.kind, name)}, x, {states!r}, dt, "
+                 "secondorder=env.get('secondorder', 0))")
         self.pool_breakpoint()
         e(2, done)
 

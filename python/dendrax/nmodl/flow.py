@@ -189,8 +189,8 @@ def range_recordables(d: Description, assigned, carried, flows: Persistence, poo
             how = ("on some paths only (NEURON keeps the last value set)" if stepwise else
                    "in a POINT_PROCESS (NEURON records the state update's value)"
                    if d.point else
-                   "inside its euler step (on a copy of the variables)"
-                   if d.solve[1] == "euler" else
+                   f"inside its {d.solve[1]} step (on a copy of the variables)"
+                   if d.solve[1] in ("euler", "runge") else
                    f"inside its {'KINETIC scheme' if kind == 'KINETIC' else d.solve[1]} "
                    "solve (NEURON records its Newton iteration's value)")
             unrecordable[k] = f"its SOLVE'd block sets it {how}: dendrax does not keep it"

@@ -17,12 +17,13 @@ Methods, as NEURON's NMODL translator (nocmodl) generates them:
   iteration with its rates at the step's starting states, as NEURON's (whose matrix holds
   rates fixed); non-linear ones iterate and clamp negative states to 0 after each
   iteration, as NEURON's;
-- ``euler``: forward Euler.
+- ``euler``: forward Euler;
+- ``runge``: the classical 4th-order Runge-Kutta step (scopmath's ``runge``).
 
-Under Crank-Nicolson (NEURON's ``secondorder`` 2, ``env["secondorder"]``) derivimplicit
-and sparse take nocmodl's implicit midpoint form: the implicit step over dt / 2, then the
-states move on by dt / 2 times their derivatives (cnexp and euler are unchanged, as in
-NEURON).
+Under Crank-Nicolson (NEURON's ``secondorder`` 2, ``env["secondorder"]``) derivimplicit,
+sparse and runge take nocmodl's midpoint form: their step over dt / 2 (implicit for
+derivimplicit and sparse), then the states move on by dt / 2 times their derivatives
+(runge: the last stage's); cnexp and euler are unchanged, as in NEURON.
 
 Units: dt in ms, derivatives in (state unit)/ms.
 """
@@ -103,6 +104,31 @@ def euler(deriv, x: dict, names, dt) -> None:
     d = deriv(x)
     for k in names:
         x[k] = x[k] + dt * d[k]
+
+
+def runge(deriv, x: dict, names, dt, secondorder: int = 0) -> None:
+    """NEURON's runge (scopmath's classical 4th-order Runge-Kutta, at the step's v), in
+    place in ``x``, summed in its order; the block runs once more at the new states, as
+    NEURON's, so what else it sets (an assigned conductance) is computed there. Under
+    Crank-Nicolson (``secondorder`` 2) as nocmodl's: the step over dt / 2, then the states
+    move on by dt / 2 times the last stage's derivatives."""
+    if secondorder:
+        dt = 0.5 * dt
+    y0 = {k: x[k] for k in names}
+    d = deriv(x)
+    total = {k: y0[k] + (0.5 * dt * d[k]) / 3.0 for k in names}
+    x.update({k: y0[k] + 0.5 * dt * d[k] for k in names})
+    d = deriv(x)
+    total = {k: total[k] + (dt * d[k]) / 3.0 for k in names}
+    x.update({k: y0[k] + (dt * d[k]) / 2.0 for k in names})
+    d = deriv(x)
+    total = {k: total[k] + (dt * d[k]) / 3.0 for k in names}
+    x.update({k: y0[k] + dt * d[k] for k in names})
+    d = deriv(x)
+    x.update({k: total[k] + (dt / 6.0) * d[k] for k in names})
+    if secondorder:
+        x.update({k: x[k] + dt * d[k] for k in names})
+    deriv(x)
 
 
 def _newton(residual, values, iterations: int, clamp: bool):

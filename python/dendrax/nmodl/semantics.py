@@ -11,6 +11,8 @@ from .description import (BUILTINS, SPECIAL, Assign, Call, Description, If, Para
 
 
 # NEURON's values of an ion it did not know before (its DEF_ioni, DEF_iono, DEF_eion)
+# NEURON's methods for a DERIVATIVE block that dendrax runs (rt.<method> in runtime.py)
+DERIVATIVE_METHODS = ("cnexp", "derivimplicit", "euler", "runge")
 NEW_ION_DEFAULTS = {"i": (1.0, "mM"), "o": (1.0, "mM"), "e": (0.0, "mV")}
 
 
@@ -111,10 +113,10 @@ def check(d: Description, problem, lines) -> None:
         block, method, ln = d.solve
         if block in d.blocks:
             kind = d.blocks[block].kind
-            if kind == "DERIVATIVE" and method not in ("cnexp", "derivimplicit", "euler"):
+            if kind == "DERIVATIVE" and method not in DERIVATIVE_METHODS:
+                how = ", ".join(DERIVATIVE_METHODS[:-1]) + f" or {DERIVATIVE_METHODS[-1]}"
                 problem(ln, f"SOLVE {block} METHOD {method}: DERIVATIVE blocks are solved with "
-                            "cnexp, derivimplicit or euler" if method else
-                        f"SOLVE {block}: name the METHOD (cnexp, derivimplicit or euler)")
+                            f"{how}" if method else f"SOLVE {block}: name the METHOD ({how})")
             if kind == "KINETIC" and method not in (None, "sparse"):
                 problem(ln, f"SOLVE {block} METHOD {method}: KINETIC blocks are solved with sparse")
         elif block in d.functions and d.functions[block].kind == "PROCEDURE":
