@@ -27,11 +27,10 @@ from . import plugins
 from .mechanisms import registry
 from .mechanisms.base import IONS, Channel, IonPool, Synapse
 from .ranges import NONNEGATIVE
-from .recordables import (mechanism_quantity, mechanism_recordables, synapse_pick,
-                          synapse_quantity, synapse_recordables, unrecordable)
+from . import recordables
 from .mechanisms.validation import check_mechanism
-from .names import (CORE_RANGES, JAXLEY_NAMES, MEMBRANE_UNITS, REDUCTIONS, REGION_ALIASES,
-                    check_name, ion_quantity, region_name, value_range)
+from .names import (CORE_RANGES, JAXLEY_NAMES, REDUCTIONS, REGION_ALIASES, check_name,
+                    region_name, value_range)
 
 
 def _same_settings(a, b) -> bool:
@@ -86,10 +85,10 @@ class Cell:
                                  f"section or node: cell.set), got {value!r}")
             _check_finite(name, value)
             CORE_RANGES[name][0].check(name, value, CORE_RANGES[name][1])
-        _refuse_zero_length(morphology)
+        morph_lib.refuse_zero_length(morphology)
         self.morphology = morphology
         n_sec = len(morphology.sections)
-        nseg = _segmentation(morphology, nseg, max_length, d_lambda, freq, Ra, cm)
+        nseg = morph_lib.resolve_nseg(morphology, nseg, max_length, d_lambda, freq, Ra, cm)
         nseg.flags.writeable = False
         self._nseg = nseg
         self.ends: tuple = ()  # (section, x) ends whose zero-area node is kept (point_node)
@@ -268,7 +267,7 @@ class Cell:
         self.ends = tuple(sorted(self.ends + ((section, x),)))
         self.compartments = morph_lib.compartments(self.morphology, self._nseg, self.ends)
         self.frustums = morph_lib.frustum_table(self.morphology, self._nseg, self.ends)
-        source, added = _renumbering(old, self.compartments)
+        source, added = morph_lib.renumbering(old, self.compartments)
         moved = np.empty(old.n_nodes, dtype=int)
         moved[source[~added]] = np.flatnonzero(~added)
         vals = self.values
@@ -289,49 +288,7 @@ class Cell:
         NEURON's ``h.distance(soma(0.5), seg)``, which measures from the node of the
         segment holding soma(0.5) (with an even nseg, not x = 0.5 itself) and a branch
         point at the centre of the parent segment it joins. float64 [N]."""
-        morph, comps = self.morphology, self.compartments
-        L = morph.lengths
-        n_sec = len(morph.sections)
-        parent = [sec.parent for sec in morph.sections]
-        # where each section's 0 end sits on its parent: the joined node's x
-        nseg = self.compartments.nseg
-
-        def centre(section, x):
-            """x of the node NEURON measures at for section(x): its segment's centre (the
-            section's ends are nodes of their own)."""
-            if 0.0 < x < 1.0:
-                n = int(nseg[section])
-                return (min(int(n * x), n - 1) + 0.5) / n
-            return x
-
-        joint = np.array([centre(sec.parent, sec.parent_x) if sec.parent >= 0 else sec.parent_x
-                          for sec in morph.sections])
-        lineage = []  # sections from the root down to each section
-        for i in range(n_sec):
-            lineage.append((lineage[parent[i]] if parent[i] >= 0 else []) + [i])
-        soma = self.soma()
-        out = np.empty(self.n_nodes)
-        for k, (sec, x) in enumerate(zip(comps.section, comps.x)):
-            a, b = lineage[soma.section], lineage[int(sec)]
-            depth = 0
-            while depth < min(len(a), len(b)) and a[depth] == b[depth]:
-                depth += 1
-            common = a[depth - 1]
-
-            def down(path, x_end):
-                """Path length from the common section to (path[-1], x_end) and the exit x on it."""
-                if len(path) == depth:
-                    return 0.0, x_end
-                rest = path[depth:]
-                total = x_end * L[rest[-1]]
-                for s, t in zip(rest[:-1], rest[1:]):
-                    total += joint[t] * L[s]
-                return total, joint[rest[0]]
-
-            da, xa = down(a, centre(soma.section, soma.x))
-            db, xb = down(b, float(x))
-            out[k] = da + db + abs(xa - xb) * L[common]
-        return out
+        return morph_lib.path_distances(self.morphology, self.compartments, self.soma())
 
     def nodes(self, where=None) -> np.ndarray:
         """Node indices (segment centres) of ``where``; a Location selects the segment
@@ -651,87 +608,7 @@ class Cell:
         """The unit of ``name`` at ``loc``, or a ValueError unless it can be recorded there
         (``synapses``: {name: mechanism} of synapse kinds placed from outside the cell,
         e.g. by a network)."""
-        node = self.node(loc)
-        if name in MEMBRANE_UNITS:
-            return MEMBRANE_UNITS[name]
-        name, pick = synapse_pick(name)  # "Exp2Syn[1].g": one of several at a node
-        kind, _, q = name.partition(".")
-        if pick is not None and kind not in {*(synapses or {}), *self.stimuli.spikes}:
-            hint = (f"record {name!r}" if kind in self.mechanisms else
-                    "a network's connections are recorded by the network: net.record(...)")
-            raise ValueError(f"cannot record '{kind}[{pick}].{q}': [{pick}] picks one of the "
-                             f"synapses of a kind at a node, and this cell has no {kind} "
-                             f"synapse; {hint}")
-        segment = self.segment_node(loc)  # range variables: the segment's (NEURON's)
-        mech, dot, q = name.partition(".")
-        ion = ion_quantity(name)
-        if ion is not None:  # ina; ena, nai, nao
-            # a channel or pool there, a synapse of this cell there carrying the ion, or a
-            # kind of synapse a network places that carries it
-            if not (any(ion in m.ions or getattr(m, "ion", None) == ion
-                        for k, m in self.mechanisms.items() if self.mechanism_nodes[k][segment])
-                    or any(ion in m.ions and any(x[0] in (node, segment) for x in items)
-                           for m, items in self.stimuli.spikes.values())
-                    or any(ion in m.ions for m in (synapses or {}).values())):
-                raise ValueError(f"cannot record {name!r} at {self._where(loc)}: no mechanism "
-                                 f"there uses {ion}")
-            return {"i": "mA/cm2", "e": "mV"}.get(name[0], "mM")
-        if name in ("iclamp.i", "vclamp.i"):
-            clamps = self.stimuli.iclamp + self.stimuli.waveform if mech == "iclamp" \
-                else self.stimuli.vclamp
-            if not any(c[0] == node for c in clamps):
-                raise ValueError(f"cannot record {name!r} at {loc}: no {mech} there")
-            return "nA"
-        kinds = {**(synapses or {}), **{k: m for k, (m, _) in self.stimuli.spikes.items()}}
-        if mech in kinds:
-            if mech in self.stimuli.spikes and not (synapses and mech in synapses) and \
-                    not any(x[0] == node for x in self.stimuli.spikes[mech][1]):
-                raise ValueError(f"cannot record {name!r} at {loc}: no {mech} synapse there")
-            syn = kinds[mech]
-            found = synapse_quantity(syn, q)
-            if found is not None:
-                return found.unit
-            raise ValueError(f"{mech} has no state or assigned variable {q!r}; record one of "
-                             f"{sorted(synapse_recordables(syn))}{unrecordable(syn, q)}")
-        if not dot:
-            hint = self._neuron_spelling(name)
-            raise ValueError(f"cannot record {name!r}{hint}: record one of "
-                             f"{sorted(MEMBRANE_UNITS)}, an ion's current (ina, ik, ica), "
-                             "reversal potential (ena, ek, eca) or concentrations (nai, nao, "
-                             "cai, ...), '<mechanism>.<state, current or assigned>' or "
-                             "'iclamp.i' / 'vclamp.i'")
-        if mech not in self.mechanisms:
-            raise ValueError(f"cannot record {name!r}: {mech!r} is not inserted in this cell")
-        m = self.mechanisms[mech]
-        found = mechanism_quantity(m, q)
-        if found is None:
-            raise ValueError(f"{mech} has no state, current, assigned or solved variable {q!r}; "
-                             f"record one of {sorted(mechanism_recordables(m))}"
-                             f"{unrecordable(m, q)}")
-        if not self.mechanism_nodes[mech][segment]:
-            raise ValueError(f"cannot record {name!r} at {self._where(loc)}: {mech} is not "
-                             "inserted there")
-        return found.unit
-
-    def _neuron_spelling(self, name: str) -> str:
-        """A hint where ``name`` is NEURON's <variable>_<suffix> of an inserted mechanism
-        (gna_hh, m_NaTa_t) and that variable is recordable: "" otherwise."""
-        for mech in sorted(self.mechanisms, key=len, reverse=True):
-            var = name[:-len(mech) - 1] if name.endswith("_" + mech) else ""
-            if var and var in mechanism_recordables(self.mechanisms[mech]):
-                return f" (NEURON's {name} is {mech}.{var} here)"
-        return ""
-
-    def _where(self, loc: Location) -> str:
-        """A location's name for messages; at a section end, the segment NEURON reads."""
-        name = self.location_name(loc)
-        if loc.x not in (0.0, 1.0):
-            return name
-        seg = self.compartments.x[self.segment_node(loc)]
-        which = "first" if loc.x == 0.0 else "last"
-        return (f"{name} (a range variable at x = {loc.x:g} is the {which} segment's, "
-                f"{self.location_name(Location(loc.section, float(seg)))}; v and i_membrane are "
-                "the end node's)")
+        return recordables.check_record(self, name, loc, synapses=synapses)
 
     def synapse(self, name, loc: Location, *, spike_times=(), weight: float = 0.001,
                 delay: float = 0.0, **params) -> "Cell":
@@ -824,51 +701,6 @@ class Cell:
         self.revision += 1
 
 
-def _refuse_zero_length(morphology) -> None:
-    """A ValueError for a section whose points all coincide (an SWC branch whose samples
-    repeat its parent's point): NEURON keeps it with L = 1e-9 um, but its axial resistance
-    (~1e-15 MOhm) leaves only round-off in the voltages around it (a passive cell of six
-    sections with one such, at rest, moved by 30 mV in 4 steps of 0.025 ms in NEURON)."""
-    for i, sec in enumerate(morphology.sections):
-        if sec.arc[-1] == 0.0:
-            x, y, z = (float(c) for c in sec.points[0, :3])
-            raise ValueError(
-                f"section {i} ({sec.region}, at ({x:g}, {y:g}, {z:g}) um) has zero length: "
-                "all its points coincide. NEURON gives it L = 1e-9 um, whose axial "
-                "resistance leaves its voltages to round-off; remove those points from the "
-                "morphology, or move them apart")
-
-
-def _segmentation(morphology, nseg, max_length, d_lambda, freq, Ra, cm) -> np.ndarray:
-    """int [sections] nseg from Cell's arguments; a ValueError for values or combinations
-    that do not make one (never a silently truncated or ignored setting)."""
-    n_sec = len(morphology.sections)
-    for name, value in (("d_lambda", d_lambda), ("freq", freq)):
-        if value is not None and not (is_number(value) and np.isfinite(value) and value > 0):
-            raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
-    if max_length is not None:
-        if nseg is not None:
-            raise ValueError("give nseg or max_length, not both")
-        nseg = morph_lib.nseg_max_length(morphology, max_length)
-    if (d_lambda is not None or freq is not None) and not (isinstance(nseg, str)):
-        raise ValueError("d_lambda and freq set the segmentation with nseg='d_lambda'; "
-                         f"got nseg={nseg!r}")
-    if isinstance(nseg, str):
-        if nseg != "d_lambda":
-            raise ValueError(f"nseg must be an int, a list of ints or 'd_lambda', got {nseg!r}")
-        return morph_lib.nseg_d_lambda(morphology, d_lambda=0.1 if d_lambda is None else d_lambda,
-                                       freq=100.0 if freq is None else freq, Ra=Ra, cm=cm)
-    arr = np.asarray(1 if nseg is None else nseg)
-    if arr.dtype.kind not in "iuf" or not np.all(np.isfinite(arr)) or np.any(arr % 1):
-        raise ValueError(f"nseg must be whole numbers of segments, got {nseg!r}")
-    if arr.ndim > 1 or (arr.ndim == 1 and arr.size != n_sec):
-        raise ValueError(f"nseg has {arr.size} values for {n_sec} sections: give one int, or "
-                         "one per section")
-    if np.any(arr < 1):
-        raise ValueError(f"nseg must be >= 1 in every section, got {arr.min():g}")
-    return np.broadcast_to(arr, (n_sec,)).astype(int)
-
-
 def _holds_locations(where) -> bool:
     """Whether ``where`` is a list (or other collection) with a Location among its entries."""
     return isinstance(where, (list, tuple, set, frozenset)) and any(
@@ -901,18 +733,6 @@ def synapse_values(mech, params: dict, **extra) -> dict:
         if rng is not None:
             rng.check(f"{mech.name}.{k}", v, unit)
     return values
-
-
-def _renumbering(old, new) -> tuple[np.ndarray, np.ndarray]:
-    """(source [N_new]: each new node's node in ``old``, added [N_new]: whether it is new)
-    between two node trees of one morphology and nseg, ``new`` with more kept section
-    ends; a kept end's source is the segment centre whose voltage it had."""
-    index = {(int(s), float(x)): i for i, (s, x) in enumerate(zip(old.section, old.x))}
-    added = np.array([(int(s), float(x)) not in index for s, x in zip(new.section, new.x)])
-    source = np.array([index.get((int(s), float(x)), -1) if not a else
-                       morph_lib.node_index(old, int(s), float(x))
-                       for s, x, a in zip(new.section, new.x, added)], dtype=int)
-    return source, added
 
 
 def _assign(name, table, index, value, what):

@@ -33,10 +33,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..quantities import is_number
 from .morphology import Morphology
 
 __all__ = ["Compartments", "compartments", "node_index", "dropped_end", "nseg_d_lambda",
-           "nseg_max_length", "section_pieces", "Pieces", "PI"]
+           "nseg_max_length", "resolve_nseg", "refuse_zero_length", "renumbering",
+           "path_distances", "section_pieces", "Pieces", "PI"]
 
 PI = 3.14159265358979323846  # NEURON's PI
 _RI_FACTOR = 4.0 * 0.01 / PI  # ri [MOhm] = Ra [ohm cm] * _RI_FACTOR * integral [1/um]
@@ -541,3 +543,111 @@ def dropped_end(comps: Compartments, section: int, x: float) -> bool:
     if x == 1.0:
         return int(comps.end_node[s]) < 0
     return x == 0.0 and int(comps.attach_node[s]) < 0
+
+
+# --------------------------------------------------------------------------- a cell's segmentation
+
+def refuse_zero_length(morphology) -> None:
+    """A ValueError for a section whose points all coincide (an SWC branch whose samples
+    repeat its parent's point): NEURON keeps it with L = 1e-9 um, but its axial resistance
+    (~1e-15 MOhm) leaves only round-off in the voltages around it (a passive cell of six
+    sections with one such, at rest, moved by 30 mV in 4 steps of 0.025 ms in NEURON)."""
+    for i, sec in enumerate(morphology.sections):
+        if sec.arc[-1] == 0.0:
+            x, y, z = (float(c) for c in sec.points[0, :3])
+            raise ValueError(
+                f"section {i} ({sec.region}, at ({x:g}, {y:g}, {z:g}) um) has zero length: "
+                "all its points coincide. NEURON gives it L = 1e-9 um, whose axial "
+                "resistance leaves its voltages to round-off; remove those points from the "
+                "morphology, or move them apart")
+
+
+def resolve_nseg(morphology, nseg, max_length, d_lambda, freq, Ra, cm) -> np.ndarray:
+    """int [sections] nseg from Cell's arguments; a ValueError for values or combinations
+    that do not make one (never a silently truncated or ignored setting)."""
+    n_sec = len(morphology.sections)
+    for name, value in (("d_lambda", d_lambda), ("freq", freq)):
+        if value is not None and not (is_number(value) and np.isfinite(value) and value > 0):
+            raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
+    if max_length is not None:
+        if nseg is not None:
+            raise ValueError("give nseg or max_length, not both")
+        nseg = nseg_max_length(morphology, max_length)
+    if (d_lambda is not None or freq is not None) and not (isinstance(nseg, str)):
+        raise ValueError("d_lambda and freq set the segmentation with nseg='d_lambda'; "
+                         f"got nseg={nseg!r}")
+    if isinstance(nseg, str):
+        if nseg != "d_lambda":
+            raise ValueError(f"nseg must be an int, a list of ints or 'd_lambda', got {nseg!r}")
+        return nseg_d_lambda(morphology, d_lambda=0.1 if d_lambda is None else d_lambda,
+                             freq=100.0 if freq is None else freq, Ra=Ra, cm=cm)
+    arr = np.asarray(1 if nseg is None else nseg)
+    if arr.dtype.kind not in "iuf" or not np.all(np.isfinite(arr)) or np.any(arr % 1):
+        raise ValueError(f"nseg must be whole numbers of segments, got {nseg!r}")
+    if arr.ndim > 1 or (arr.ndim == 1 and arr.size != n_sec):
+        raise ValueError(f"nseg has {arr.size} values for {n_sec} sections: give one int, or "
+                         "one per section")
+    if np.any(arr < 1):
+        raise ValueError(f"nseg must be >= 1 in every section, got {arr.min():g}")
+    return np.broadcast_to(arr, (n_sec,)).astype(int)
+
+
+def renumbering(old, new) -> tuple[np.ndarray, np.ndarray]:
+    """(source [N_new]: each new node's node in ``old``, added [N_new]: whether it is new)
+    between two node trees of one morphology and nseg, ``new`` with more kept section
+    ends; a kept end's source is the segment centre whose voltage it had."""
+    index = {(int(s), float(x)): i for i, (s, x) in enumerate(zip(old.section, old.x))}
+    added = np.array([(int(s), float(x)) not in index for s, x in zip(new.section, new.x)])
+    source = np.array([index.get((int(s), float(x)), -1) if not a else
+                       node_index(old, int(s), float(x))
+                       for s, x, a in zip(new.section, new.x, added)], dtype=int)
+    return source, added
+
+
+def path_distances(morph: Morphology, comps: Compartments, soma) -> np.ndarray:
+    """Path length (um) along the tree from ``soma`` (a location: ``.section``, ``.x``)
+    to every node of ``comps``, as NEURON's ``h.distance(soma, seg)``, which measures
+    from the node of the segment holding ``soma`` (for soma(0.5) with an even nseg, not
+    x = 0.5 itself) and a branch point at the centre of the parent segment it joins
+    (``Cell.distance``). float64 [N]."""
+    L = morph.lengths
+    n_sec = len(morph.sections)
+    parent = [sec.parent for sec in morph.sections]
+    # where each section's 0 end sits on its parent: the joined node's x
+    nseg = comps.nseg
+
+    def centre(section, x):
+        """x of the node NEURON measures at for section(x): its segment's centre (the
+        section's ends are nodes of their own)."""
+        if 0.0 < x < 1.0:
+            n = int(nseg[section])
+            return (min(int(n * x), n - 1) + 0.5) / n
+        return x
+
+    joint = np.array([centre(sec.parent, sec.parent_x) if sec.parent >= 0 else sec.parent_x
+                      for sec in morph.sections])
+    lineage = []  # sections from the root down to each section
+    for i in range(n_sec):
+        lineage.append((lineage[parent[i]] if parent[i] >= 0 else []) + [i])
+    out = np.empty(len(comps.parent))
+    for k, (sec, x) in enumerate(zip(comps.section, comps.x)):
+        a, b = lineage[soma.section], lineage[int(sec)]
+        depth = 0
+        while depth < min(len(a), len(b)) and a[depth] == b[depth]:
+            depth += 1
+        common = a[depth - 1]
+
+        def down(path, x_end):
+            """Path length from the common section to (path[-1], x_end) and the exit x on it."""
+            if len(path) == depth:
+                return 0.0, x_end
+            rest = path[depth:]
+            total = x_end * L[rest[-1]]
+            for s, t in zip(rest[:-1], rest[1:]):
+                total += joint[t] * L[s]
+            return total, joint[rest[0]]
+
+        da, xa = down(a, centre(soma.section, soma.x))
+        db, xb = down(b, float(x))
+        out[k] = da + db + abs(xa - xb) * L[common]
+    return out
