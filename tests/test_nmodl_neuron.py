@@ -14,7 +14,8 @@ cad.mod; eulgkx, kingkx: euler and linear sparse blocks that also set a conducta
 nmdacax: an NMDA-like POINT_PROCESS carrying calcium (USEION ca READ eca, cai WRITE ica,
 celsius in INITIAL) into a pool; ppgeomx: a POINT_PROCESS reading area and diam; startx:
 states started at their x0; ttxnax: a sodium channel reading an ion dendrax does not know;
-hpx: an Ih current written on such an ion, USEION h READ eh WRITE ih) --
+hpx: an Ih current written on such an ion, USEION h READ eh WRITE ih; rungex: METHOD runge;
+presolvex: statements before SOLVE in BREAKPOINT) --
 is compiled with nrnivmodl
 into one library (cached in the temp dir by a hash of the files) and simulated by NEURON in
 a subprocess (a process loads one mechanism library only, and the test process may hold
@@ -127,6 +128,10 @@ CASES = {
     # eh a parameter of the mechanism, ih a nonspecific current (it was refused)
     "hp": ({"hpx": {"gbar": 2e-3, "eh": -30.0}, "hhx": {"gnabar": 0.12, "gkbar": 0.036,
                                                        "gl": 0.0}}, 0.3, -10.0),
+    # statements before SOLVE in BREAKPOINT (a Mg block, as Destexhe's nmda5.mod; they were
+    # refused), run with the currents as NEURON's
+    "presolve": ({"presolvex": {"mg": 1.5}, "hhx": {"gnabar": 0.12, "gkbar": 0.036,
+                                                    "gl": 0.0}}, 0.3, -10.0),
     # NEURON's 4th-order Runge-Kutta (METHOD runge; it was refused), a gate non-linear in a
     # state and a conductance the block sets (at the new states, as NEURON's)
     "runge": ({"rungex": {}, "hhx": {"gnabar": 0.12, "gkbar": 0.036, "gl": 0.0}}, 0.3, -10.0),
@@ -159,6 +164,9 @@ TOL = {
     "vnudge": (2e-12, 1e-8, 1e-10),  # 2.8e-13, 1.6e-9 (vc), 2.6e-11 (hhx.h)
     "ttx": (2e-12, 1e-8, 2e-10),  # 2.8e-13, 1.6e-9 (vc), 2.6e-11 (hhx.h)
     "runge": (2e-12, 1e-8, 2e-10),
+    # the Mg block makes the current non-linear in v: NEURON's finite-difference di/dv (below;
+    # with mg = 0, 1.1e-11 mV max)
+    "presolve": (2e-8, 1e-6, 2e-8),  # 4.8e-9, 1.6e-7 (cc), 4.1e-9 (hhx.m)
     "hp": (2e-12, 1e-8, 2e-10),  # 2.8e-13, 1.6e-9 (vc), 2.6e-11 (hhx.h); cc 3.4e-14
     "ceil": (2e-12, 5e-10, 5e-13),  # 2.4e-13, 7.3e-11 (vc), 6.1e-14 (ceilx.cai)
     "cad": (3e-12, 1e-8, 5e-11),  # 4.8e-13, 1.6e-9 (vc), 2.6e-11 (cahvx.minf)

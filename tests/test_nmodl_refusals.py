@@ -145,11 +145,24 @@ REFUSALS = {
                               .replace("ik = gbar", "p()\n    ik = gbar"), 18,
                               "BREAKPOINT assigns v (in PROCEDURE p): NEURON takes the current's "
                               "di/dv"),
-    # (Destexhe's nmda5, Migliore's nmda_kin; the message says why and what to do)
-    "statements before SOLVE": (_bad().replace("BREAKPOINT {\n    SOLVE",
-                                               "BREAKPOINT {\n    LOCAL q\n    q = 1\n    SOLVE"),
-                                12, "statements before SOLVE in BREAKPOINT are not supported "
-                                    "(NEURON runs them with the currents"),
+    # statements before SOLVE run with the currents (tests/nmodl_cases/presolvex.mod); what
+    # they set the SOLVE'd block may not read (NEURON's sees the step's starting value)
+    "set before SOLVE, read by it": (
+        _bad(deriv="n' = (q - n) / 5", extra="ASSIGNED { q }").replace(
+            "BREAKPOINT {\n    SOLVE", "BREAKPOINT {\n    q = 1\n    SOLVE"), 10,
+        "'q' is set in BREAKPOINT and read in SOLVE before being set there"),
+    "statements before an ion pool's SOLVE": ("""
+NEURON { SUFFIX pl USEION ca READ ica WRITE cai }
+UNITS { (mM) = (milli/liter) (mA) = (milliamp) }
+ASSIGNED { ica (mA/cm2) q }
+STATE { cai (mM) }
+INITIAL { cai = 1e-4 }
+BREAKPOINT {
+    q = 1
+    SOLVE st METHOD cnexp
+}
+DERIVATIVE st { cai' = -ica - (cai - 1e-4)/5 }
+""", 9, "statements before SOLVE in an ion pool's BREAKPOINT are not supported"),
     # the simulator's values other than v (which a block may move: vnudgex.mod)
     "celsius assigned": (_bad(deriv="celsius = 30\n    n' = (1 - n) / 5"), 14,
                          "assignment to 'celsius' is not supported"),

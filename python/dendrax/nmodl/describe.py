@@ -389,11 +389,8 @@ class Walker:
                 if self.d.solve is not None:
                     self.problem(ln, "more than one SOLVE in BREAKPOINT is not supported")
                 self.d.solve = (_name(sb.block_name), method, ln)
-                if body:
-                    self.problem(ln, "statements before SOLVE in BREAKPOINT are not supported "
-                                     "(NEURON runs them with the currents, so the SOLVE sees "
-                                     "what they set a step late; dendrax keeps currents and "
-                                     "state updates apart): move them into the SOLVE'd block")
+                if body:  # run with the currents, as NEURON's (a pool's: semantics)
+                    self.d.before_solve = ln
                 continue
             self.statement(s, body, local)
         self.d.breakpoint, self.d.breakpoint_locals = body, local

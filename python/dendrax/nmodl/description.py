@@ -145,6 +145,7 @@ class Description:
     breakpoint: list = field(default_factory=list)
     breakpoint_locals: list = field(default_factory=list)
     solve: tuple | None = None  # (block name, method or None, line)
+    before_solve: int = 0  # line of a SOLVE with BREAKPOINT statements before it, else 0
     net_receive: tuple | None = None  # (args, body, locals, line)
     used: set = field(default_factory=set)  # every variable name read or written anywhere
     valued: dict = field(default_factory=dict)  # name -> line of a call used as a value

@@ -152,7 +152,8 @@ def persistence(d: Description, params, assigned) -> Persistence:
             problems.append((set_at(d, d.breakpoint, name),
                              f"'{name}' is set in BREAKPOINT and read in "
                              f"{' and '.join(wherever)} before being set there: "
-                             "dendrax computes currents without side effects"))
+                             "dendrax computes currents without side effects (set it "
+                             "in the block that reads it)"))
             continue
         if name in params and "INITIAL" not in [k for k, w in writes.items() if name in w]:
             line = next((n for k, (stmts, _) in entry_points(d).items() if k != "INITIAL"

@@ -99,6 +99,9 @@ def check(d: Description, problem, lines) -> None:
             problem(ln, f"a mechanism writing several concentrations ({pools}) is not supported")
         if writes_current:
             problem(ln, "a mechanism writing both a concentration and a current is not supported")
+        if d.before_solve:
+            problem(d.before_solve, "statements before SOLVE in an ion pool's BREAKPOINT are "
+                                    "not supported: move them into the SOLVE'd block")
         if f"{ion}i" not in d.states and not solved_sets(d, f"{ion}i"):
             problem(ln, f"WRITE {ion}i needs {ion}i to be a STATE, or set from one by the "
                         f"SOLVE'd block ({ion}i = {ion}, as Mainen's cad.mod): dendrax's ion "
