@@ -124,8 +124,8 @@ def check_record(cell, name: str, loc: Location, *, synapses=None) -> str:
                 or any(ion in m.ions and any(x[0] in (node, segment) for x in items)
                        for m, items in cell.stimuli.spikes.values())
                 or any(ion in m.ions for m in (synapses or {}).values())):
-            raise ValueError(f"cannot record {name!r} at {location_message(cell, loc)}: no mechanism "
-                             f"there uses {ion}")
+            raise ValueError(f"cannot record {name!r} at {location_message(cell, loc)}: no "
+                             f"mechanism there uses {ion}")
         return {"i": "mA/cm2", "e": "mV"}.get(name[0], "mM")
     if name in ("iclamp.i", "vclamp.i"):
         clamps = cell.stimuli.iclamp + cell.stimuli.waveform if mech == "iclamp" \
