@@ -253,9 +253,10 @@ def test_an_ion_dendrax_does_not_know_written_is_a_nonspecific_current():
     mechanism's nonspecific current (recorded as "hpx.ih") and eh its parameter at NEURON's
     value for a new ion (0 mV; the cell matched against NEURON in test_nmodl_neuron.py),
     said in a warning; the current is gbar l (v - eh) and moves the membrane."""
-    with pytest.warns(UserWarning, match=r"hpx.mod:7: USEION h, an ion dendrax does not "
+    with pytest.warns(UserWarning, match=r"hpx.mod:9: USEION h, an ion dendrax does not "
                                          r"know, read and written: eh is a parameter of hpx "
-                                         r"at NEURON's values .* its current ih is a "
+                                         r"at NEURON's values .*; the file's eh = -45 is not "
+                                         r"used, as in NEURON.* its current ih is a "
                                          r"nonspecific current of hpx"):
         hp = nmodl.load(CASES / "hpx.mod", register=False)
     assert hp.params["eh"] == 0.0 and hp.ions == () and hp.nonspecific == "ih"
@@ -273,10 +274,36 @@ def test_an_ion_dendrax_does_not_know_written_is_a_nonspecific_current():
     assert run(0.0)[0, -1] - run(-30.0)[0, -1] > 5.0  # eh moves the cell
     with pytest.warns(UserWarning, match="written: its current ih is a nonspecific current"):
         only = nmodl.load((CASES / "hpx.mod").read_text()
-                          .replace("READ eh WRITE ih", "WRITE ih").replace("    eh (mV)\n", "")
-                          .replace("vhalf = -81 (mV)", "vhalf = -81 (mV)\n    eh = -30 (mV)"),
+                          .replace("READ eh WRITE ih", "WRITE ih").replace("eh = -45", "eh = -30"),
                           register=False)
-    assert only.params["eh"] == -30.0 and only.nonspecific == "ih"
+    assert only.params["eh"] == -30.0 and only.nonspecific == "ih"  # not the ion's: its own
+
+
+def test_several_nonspecific_currents_are_recorded_each_by_its_name():
+    """NONSPECIFIC_CURRENT i beside an unknown ion's ih: "nsh.i" recorded i + ih and "nsh.ih"
+    could not be recorded (NEURON's i is i alone; tests/nmodl_cases/twonsx.mod against
+    NEURON); their sum is "nsh.i_nonspecific". A POINT_PROCESS's eh is set per synapse."""
+    text = """
+NEURON { SUFFIX nsh NONSPECIFIC_CURRENT i USEION h READ eh WRITE ih VALENCE 1 RANGE g, gh }
+PARAMETER { g = 1e-4 (S/cm2) gh = 2e-3 (S/cm2) }
+ASSIGNED { v (mV) i (mA/cm2) ih (mA/cm2) eh (mV) }
+BREAKPOINT { i = g*(v + 70)  ih = gh*(v - eh) }
+"""
+    with pytest.warns(UserWarning, match=r"cell.set\('nsh.eh', ...\)"):
+        nsh = nmodl.load(text, register=False)
+    assert nsh.nonspecific == "i_nonspecific"
+    cell = dx.Cell.from_sections([{"length": 20.0, "diam": 20.0, "region": "soma"}])
+    cell.insert(nsh).set("nsh.eh", -30.0)
+    for name in ("v", "nsh.i", "nsh.ih", "nsh.i_nonspecific"):
+        cell.record(name)
+    v, i, ih, total = np.asarray(dx.simulate(cell, 1.0, 0.025, v_init=-60.0).traces)
+    np.testing.assert_allclose(i[1:], 1e-4 * (v[:-1] + 70.0), rtol=1e-13)
+    np.testing.assert_allclose(ih[1:], 2e-3 * (v[:-1] + 30.0), rtol=1e-13)
+    np.testing.assert_allclose(total, i + ih, rtol=1e-13)
+    point = text.replace("SUFFIX nsh", "POINT_PROCESS nsh").replace("(mA/cm2)", "(nA)").replace(
+        "(S/cm2)", "(uS)")
+    with pytest.warns(UserWarning, match=r"cell.synapse\('nsh', loc, eh=...\)"):
+        nmodl.load(point, register=False)
 
 
 def test_nonspecific_current_name():

@@ -15,7 +15,7 @@ nmdacax: an NMDA-like POINT_PROCESS carrying calcium (USEION ca READ eca, cai WR
 celsius in INITIAL) into a pool; ppgeomx: a POINT_PROCESS reading area and diam; startx:
 states started at their x0; ttxnax: a sodium channel reading an ion dendrax does not know;
 hpx: an Ih current written on such an ion, USEION h READ eh WRITE ih; rungex: METHOD runge;
-presolvex: statements before SOLVE in BREAKPOINT) --
+presolvex: statements before SOLVE in BREAKPOINT; twonsx: two NONSPECIFIC_CURRENTs) --
 is compiled with nrnivmodl
 into one library (cached in the temp dir by a hash of the files) and simulated by NEURON in
 a subprocess (a process loads one mechanism library only, and the test process may hold
@@ -132,8 +132,15 @@ CASES = {
     # refused), run with the currents as NEURON's
     "presolve": ({"presolvex": {"mg": 1.5}, "hhx": {"gnabar": 0.12, "gkbar": 0.036,
                                                     "gl": 0.0}}, 0.3, -10.0),
+    # the same with eh not set: the file's PARAMETER eh = -45 is not used, as NEURON's (the
+    # name is the ion's, 0 mV; dendrax used -45)
+    "hp0": ({"hpx": {"gbar": 2e-3}, "hhx": {"gnabar": 0.12, "gkbar": 0.036, "gl": 0.0}}, 0.3,
+            -10.0),
+    # two NONSPECIFIC_CURRENTs, recorded each by its name (i was recorded as i + il)
+    "twons": ({"twonsx": {}, "hhx": {"gnabar": 0.12, "gkbar": 0.036, "gl": 0.0}}, 0.3, -10.0),
     # NEURON's 4th-order Runge-Kutta (METHOD runge; it was refused), a gate non-linear in a
-    # state and a conductance the block sets (at the new states, as NEURON's)
+    # state and a conductance and minf the block sets (at the new states, as NEURON's), dt
+    # read in the block (halved under Crank-Nicolson, as NEURON's)
     "runge": ({"rungex": {}, "hhx": {"gnabar": 0.12, "gkbar": 0.036, "gl": 0.0}}, 0.3, -10.0),
     # a PROCEDURE moving v (the Hay ModelDB files' nudge off a singularity; was refused)
     "vnudge": ({"vnudgex": {}, "hhx": {"gnabar": 0.12, "gkbar": 0.036, "gl": 0.0}}, 0.3,
@@ -167,7 +174,9 @@ TOL = {
     # the Mg block makes the current non-linear in v: NEURON's finite-difference di/dv (below;
     # with mg = 0, 1.1e-11 mV max)
     "presolve": (2e-8, 1e-6, 2e-8),  # 4.8e-9, 1.6e-7 (cc), 4.1e-9 (hhx.m)
-    "hp": (2e-12, 1e-8, 2e-10),  # 2.8e-13, 1.6e-9 (vc), 2.6e-11 (hhx.h); cc 3.4e-14
+    "hp": (2e-12, 1e-8, 2e-10),
+    "hp0": (2e-12, 1e-8, 2e-10),
+    "twons": (2e-12, 1e-8, 2e-10),  # 2.8e-13, 1.6e-9 (vc), 2.6e-11 (hhx.h); cc 3.4e-14
     "ceil": (2e-12, 5e-10, 5e-13),  # 2.4e-13, 7.3e-11 (vc), 6.1e-14 (ceilx.cai)
     "cad": (3e-12, 1e-8, 5e-11),  # 4.8e-13, 1.6e-9 (vc), 2.6e-11 (cahvx.minf)
     "cad:cn": (5e-12, 3e-11, 3e-13),  # 9.2e-13, 4.6e-12, 4.1e-14 (cahvx.m)
@@ -476,6 +485,8 @@ def test_matches_neuron(reference, case):
         assert moved, f"no state moves in {case}/{mode}"
         if case == "cad":  # the pool fills (cai = ca, from 1e-4 mM at rest)
             assert ref[1 + labels.index("cadx.cai")].max() > 1e-3
+        if case == "twons":  # each current recorded (and compared) by its name
+            assert {"twonsx.i", "twonsx.il"} <= set(labels)
         if case == "ceil":  # the ceiling holds cai, for a while
             cai = ref[1 + labels.index("ceilx.cai")]
             assert cai.max() == 2e-4 and np.sum(cai == 2e-4) > 100

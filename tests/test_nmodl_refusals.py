@@ -151,6 +151,24 @@ REFUSALS = {
         _bad(deriv="n' = (q - n) / 5", extra="ASSIGNED { q }").replace(
             "BREAKPOINT {\n    SOLVE", "BREAKPOINT {\n    q = 1\n    SOLVE"), 10,
         "'q' is set in BREAKPOINT and read in SOLVE before being set there"),
+    # a variable set before SOLVE under an IF only, read after it
+    "set before SOLVE on some paths": (
+        _bad(extra="ASSIGNED { k }").replace(
+            "BREAKPOINT {\n    SOLVE", "BREAKPOINT {\n    if (v > -50) { k = 2 }\n    SOLVE")
+        .replace("ik = gbar * n", "ik = k * gbar * n"), 10,
+        "'k' is set in BREAKPOINT and read in BREAKPOINT before being set there: dendrax "
+        "computes currents without side effects (set it on every path before BREAKPOINT "
+        "reads it)"),
+    # NEURON computes eh from the concentrations where a mechanism reads them (its ion style)
+    "unknown ion's reversal read with a concentration": (
+        _bad(neuron="USEION h READ eh, ho WRITE ih VALENCE 1"), 4,
+        "USEION h READ eh, ho: NEURON computes eh from hi and ho (Nernst)"),
+    # as nocmodl: every SOLVE of a block solved to its STEADYSTATE by derivimplicit uses it
+    "runge with STEADYSTATE derivimplicit": (
+        _bad(method="runge").replace("SOLVE st METHOD runge",
+                                     "SOLVE st METHOD runge").replace(
+            "STATE { n }", "STATE { n }\nINITIAL { SOLVE st STEADYSTATE derivimplicit }"), 9,
+        "SOLVE st STEADYSTATE derivimplicit with BREAKPOINT's SOLVE st METHOD runge"),
     "statements before an ion pool's SOLVE": ("""
 NEURON { SUFFIX pl USEION ca READ ica WRITE cai }
 UNITS { (mM) = (milli/liter) (mA) = (milliamp) }

@@ -4,13 +4,13 @@ COMMENT
 Written for dendrax's NMODL import tests: two coupled gates, one non-linear in a state
 (so that runge differs from the other methods), and a conductance the DERIVATIVE block
 sets, which BREAKPOINT uses: NEURON computes it at the new states, once the step is done
-(not at the step's last stage).
+(not at the step's last stage); so is minf, recorded as NEURON records it.
 ENDCOMMENT
 
 NEURON {
     SUFFIX rungex
     NONSPECIFIC_CURRENT i
-    RANGE gbar, gk
+    RANGE gbar, gk, minf
 }
 
 PARAMETER { gbar = 0.004 (S/cm2) }
@@ -38,6 +38,6 @@ BREAKPOINT {
 DERIVATIVE gates {
     minf = 1/(1 + exp(-(v + 50)/6))
     m' = (minf - m)/2
-    s' = (m*m*(1 - s) - 0.3*s*s)/4
+    s' = (m*m*(1 - s) - 0.3*s*s)/(3 + 40*dt)  : dt: dt / 2 under Crank-Nicolson, as NEURON's
     gk = gbar*m*s
 }

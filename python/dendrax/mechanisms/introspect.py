@@ -19,7 +19,7 @@ def channel_currents(mech: Channel) -> dict[str, str]:
     once on abstract arrays, so it costs no computation)."""
     one, env = abstract_inputs(mech, 1)
     try:
-        keys = jax.eval_shape(mech.current, one, {k: one for k in mech.states},
+        keys = shapes(mech.current, one, {k: one for k in mech.states},
                               {k: one for k in mech.params}, env).keys()
     except Exception:  # a current that needs more than the documented env: assume all ions
         keys = [*mech.ions, ""]
@@ -85,7 +85,7 @@ def synapse_ion_currents(mech) -> dict[str, str]:
         return {}
     one, env = abstract_inputs(mech, 1)
     try:
-        out = jax.eval_shape(mech.current, one, {k: one for k in mech.states},
+        out = shapes(mech.current, one, {k: one for k in mech.states},
                              {k: one for k in mech.params}, env)
     except Exception:  # left to the run (validation names what it can)
         return {}
@@ -106,7 +106,7 @@ def _names(mech, what: str, of, args) -> tuple[str, ...]:
     if what not in cache:
         fn = of(mech)
         one, env = abstract_inputs(mech, 1)
-        cache[what] = () if fn is None else tuple(jax.eval_shape(fn, *args(one, env)))
+        cache[what] = () if fn is None else tuple(shapes(fn, *args(one, env)))
     return cache[what]
 
 
@@ -129,6 +129,30 @@ def solved_names(mech) -> tuple[str, ...]:
     return _names(mech, "solved", solved_of, lambda one, env: (
         one, {k: one for k in mech.states}, {k: one for k in mech.params}, env,
         jax.ShapeDtypeStruct((), jnp.float32)))
+
+
+def static_numbers(fn, *args):
+    """(``call``, the abstract arrays among ``args``): ``call(*arrays)`` is ``fn(*args)``
+    with those arrays put back, and every other leaf of ``args`` (the environment's
+    ``secondorder``, a Python number) passed as it is, not traced: what ``jax.eval_shape``
+    and ``jax.make_jaxpr`` of a mechanism's function take, as the run gives it."""
+    leaves, tree = jax.tree_util.tree_flatten(args)
+    where = [i for i, x in enumerate(leaves) if isinstance(x, jax.ShapeDtypeStruct)]
+
+    def call(*arrays):
+        full = list(leaves)
+        for i, a in zip(where, arrays):
+            full[i] = a
+        return fn(*jax.tree_util.tree_unflatten(tree, full))
+
+    return call, [leaves[i] for i in where]
+
+
+def shapes(fn, *args):
+    """``jax.eval_shape(fn, *args)``, the Python numbers among ``args`` passed as they are
+    (``static_numbers``)."""
+    call, arrays = static_numbers(fn, *args)
+    return jax.eval_shape(call, *arrays)
 
 
 def abstract_inputs(mech, n: int):

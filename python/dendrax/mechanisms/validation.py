@@ -14,8 +14,8 @@ import numpy as np
 from ..ranges import as_range
 from .base import Channel, GradedSynapse, IonPool, Mechanism, Synapse
 from .introspect import (abstract_inputs, assigned_args, assigned_names, assigned_of,
-                         channel_currents, solved_names, solved_of, synapse_ion_currents,
-                         takes_environment)
+                         channel_currents, solved_names, solved_of, static_numbers,
+                         synapse_ion_currents, takes_environment)
 from .ions import IONS
 
 
@@ -111,8 +111,9 @@ def _traced(label: str, mech, fn, *args, env=()):
     """``jax.eval_shape(fn, *args)``, or None where tracing on the documented inputs fails
     (left to the run), but a ValueError where ``fn`` reads a name it is not given (a state,
     parameter or environment entry it does not declare: a bare KeyError at run time)."""
+    call, arrays = static_numbers(fn, *args)
     try:
-        closed, out = jax.make_jaxpr(fn, return_shape=True)(*args)
+        closed, out = jax.make_jaxpr(call, return_shape=True)(*arrays)
     except KeyError as err:
         key = err.args[0] if err.args else None
         if not isinstance(key, str):
@@ -336,8 +337,9 @@ def _check_solved(mech) -> None:
 def _check_extra(mech, label: str, fn, args, taken: set, each: str) -> None:
     """``fn(*args)`` (traced) is a dict of new identifiers -> one float per ``each``."""
     name = type(mech).__name__
+    call, arrays = static_numbers(fn, *args)
     try:
-        closed, extra = jax.make_jaxpr(fn, return_shape=True)(*args)
+        closed, extra = jax.make_jaxpr(call, return_shape=True)(*arrays)
     except Exception as err:
         raise ValueError(f"{name}.{label} fails on arrays of the documented inputs: "
                          f"{type(err).__name__}: {err}") from None

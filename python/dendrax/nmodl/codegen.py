@@ -36,6 +36,10 @@ FUNCS = {"exp": "rt.exp", "log": "jnp.log", "log10": "jnp.log10", "fabs": "jnp.a
          "atan2": "jnp.arctan2", "sinh": "jnp.sinh", "cosh": "jnp.cosh", "tanh": "jnp.tanh",
          "floor": "jnp.floor", "ceil": "jnp.ceil", "fmin": "jnp.minimum", "fmax": "jnp.maximum",
          "exprelr": "rt.exprelr", "expm1": "jnp.expm1", "fmod": "jnp.fmod"}
+# the recorded name of the sum of a density mechanism's nonspecific currents where it has
+# several (NONSPECIFIC_CURRENT i, il; or beside an unknown ion's current): each is recorded
+# by its own name
+NONSPECIFIC_SUM = "i_nonspecific"
 # Python operator precedence (higher binds tighter)
 PREC = {"||": 1, "&&": 2, "not": 3, "<": 4, ">": 4, "<=": 4, ">=": 4, "==": 4, "!=": 4,
         "+": 5, "-": 5, "*": 6, "/": 6, "neg": 7, "^": 8}
@@ -84,6 +88,10 @@ class Generator:
             self.carried.append(f"{self.pool}i")
         self.range_assigned, self.solved, self.unrecordable = range_recordables(
             d, self.assigned, self.carried, flows, self.pool)
+        if len(d.nonspecific) > 1:  # each recorded by its name, as NEURON's (a synapse's "i"
+            #                         is its whole current); a channel's sum as NONSPECIFIC_SUM
+            self.range_assigned += [c for c in d.nonspecific if c not in self.range_assigned
+                                    and not (d.point and c == "i")]
         if d.point:  # a point process's current and NET_RECEIVE get no dt from dendrax
             for where in ("BREAKPOINT", "NET_RECEIVE"):
                 for st in entry_points(self.d).get(where, ([], set()))[0]:
@@ -320,6 +328,13 @@ class Generator:
             self.emit(depth, f"rt.kinetic_steady(self.{naming.block(b.kind, b.name)}, {x}, {tuple(states)!r}, "
                              f"self.newton_iterations, linear={self.linear(b)})")
         elif b.kind == "DERIVATIVE" and s.method == "derivimplicit" and s.steady:
+            solved = self.d.solve
+            if solved and solved[0] == b.name and solved[1] in ("euler", "runge"):
+                self.problems.append((s.line, f"SOLVE {s.block} STEADYSTATE derivimplicit with "
+                                              f"BREAKPOINT's SOLVE {b.name} METHOD {solved[1]}: "
+                                              "as nocmodl, every SOLVE of a block with "
+                                              "STEADYSTATE derivimplicit must use derivimplicit "
+                                              "(or cnexp)"))
             self.emit(depth, f"rt.implicit_steady(self.{naming.block(b.kind, b.name)}, {x}, "
                              f"{tuple(states)!r}, self.newton_iterations)")
         else:
@@ -419,7 +434,7 @@ class Generator:
         if self.pool:
             e(1, f"ion = {self.pool!r}")
         if d.nonspecific and not d.point:
-            e(1, f"nonspecific = {d.nonspecific[0]!r}")
+            e(1, f"nonspecific = {d.nonspecific[0] if len(d.nonspecific) == 1 else NONSPECIFIC_SUM!r}")
         solved = d.blocks.get(d.solve[0]) if d.solve else None
         if solved is not None and (d.solve[1] in ("derivimplicit", "sparse", None)
                                    or any(isinstance(s, SolveSteady) for s in d.initial)):
@@ -604,6 +619,9 @@ class Generator:
             return
         b = d.blocks[name]
         states = tuple(self.block_states(b))
+        if b.kind == "KINETIC" or method in ("derivimplicit", "runge"):
+            e(2, "if env.get('secondorder', 0):  # NEURON halves dt for the whole state update")
+            e(3, "x['dt'] = 0.5 * x['dt']")
         if b.kind == "KINETIC":
             e(2, f"rt.kinetic(self.{naming.block(b.kind, name)}, x, {states!r}, dt, self.newton_iterations, "
                  f"linear={self.linear(b)}, secondorder=env.get('secondorder', 0))")

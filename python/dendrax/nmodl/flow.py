@@ -149,11 +149,12 @@ def persistence(d: Description, params, assigned) -> Persistence:
             continue
         if name in writes["BREAKPOINT"]:
             wherever = [k for k, r in reads.items() if name in r]
+            fix = ("set it on every path before BREAKPOINT reads it" if wherever ==
+                   ["BREAKPOINT"] else "set it in the block that reads it")
             problems.append((set_at(d, d.breakpoint, name),
                              f"'{name}' is set in BREAKPOINT and read in "
                              f"{' and '.join(wherever)} before being set there: "
-                             "dendrax computes currents without side effects (set it "
-                             "in the block that reads it)"))
+                             f"dendrax computes currents without side effects ({fix})"))
             continue
         if name in params and "INITIAL" not in [k for k, w in writes.items() if name in w]:
             line = next((n for k, (stmts, _) in entry_points(d).items() if k != "INITIAL"
@@ -168,13 +169,13 @@ def persistence(d: Description, params, assigned) -> Persistence:
 def range_recordables(d: Description, assigned, carried, flows: Persistence, pool):
     """Which RANGE ASSIGNED variables can be recorded, as NEURON records them: (those
     ``assigned`` gives, set by BREAKPOINT on every path and not set again by the SOLVE'd
-    block; those ``solved`` gives, set on every path of a cnexp block or SOLVE'd PROCEDURE
+    block; those ``solved`` gives, set on every path of a cnexp or runge block or SOLVE'd PROCEDURE
     of a density mechanism; {name: why not} for the rest). ``pool``: the ion whose inside
     concentration the mechanism writes, or None."""
     certain, written, solved_set = (flows.breakpoint_certain, flows.breakpoint_written,
                                     flows.solve_written)
     stepwise = d.solve is not None and not d.point and (
-        d.solve[0] in d.functions or d.solve[1] == "cnexp")
+        d.solve[0] in d.functions or d.solve[1] in ("cnexp", "runge"))
     range_assigned, solved, unrecordable = [], [], {}
     for k in d.range_vars:
         if k not in assigned or k in d.nonspecific or k in carried:
@@ -190,8 +191,8 @@ def range_recordables(d: Description, assigned, carried, flows: Persistence, poo
             how = ("on some paths only (NEURON keeps the last value set)" if stepwise else
                    "in a POINT_PROCESS (NEURON records the state update's value)"
                    if d.point else
-                   f"inside its {d.solve[1]} step (on a copy of the variables)"
-                   if d.solve[1] in ("euler", "runge") else
+                   "inside its euler step (on a copy of the variables)"
+                   if d.solve[1] == "euler" else
                    f"inside its {'KINETIC scheme' if kind == 'KINETIC' else d.solve[1]} "
                    "solve (NEURON records its Newton iteration's value)")
             unrecordable[k] = f"its SOLVE'd block sets it {how}: dendrax does not keep it"

@@ -21,27 +21,41 @@ def _unknown_ions(d: Description) -> None:
     ttxo, ttxi``: a flag for TTX block) or whose current it WRITEs (Poirazi's and
     Migliore's ``USEION h READ eh WRITE ih``: an Ih current with its own reversal), is
     made the mechanism's own, with a warning: what it reads become parameters of the
-    mechanism at NEURON's values for a new ion (1 mM inside and out, reversal 0 mV), the
-    current it writes a nonspecific current (recorded as ``<mechanism>.i<ion>``).
-    NEURON's ion is one value per segment shared by every mechanism; these are the
-    mechanism's own. An unknown ion whose concentration is written, or whose current is
-    read, is left to ``check`` to refuse."""
+    mechanism at NEURON's values for a new ion (1 mM inside and out, reversal 0 mV; a
+    value the file's PARAMETER block gives is not used, as in NEURON, where the name is
+    the ion's), the current it writes a nonspecific current (recorded as
+    ``<mechanism>.i<ion>``). NEURON's ion is one value per segment shared by every
+    mechanism; these are the mechanism's own. An unknown ion whose concentration is
+    written, whose current is read, or whose reversal is read with a concentration
+    (NEURON then computes it from them) is left to ``check`` to refuse."""
     for ion in [i for i, u in d.ions.items() if i not in IONS]:
         kinds = {f"{ion}i": "i", f"{ion}o": "o", f"e{ion}": "e"}
         read, write = list(d.ions[ion]["read"]), list(d.ions[ion]["write"])
         line = d.ions[ion]["line"]
-        if not set(read) <= set(kinds) or not set(write) <= {f"i{ion}"}:
-            continue  # reads the ion's current or writes a concentration: refused below
+        if not set(read) <= set(kinds) or not set(write) <= {f"i{ion}"} or (
+                f"e{ion}" in read and len(read) > 1):
+            continue  # refused by check
+        ignored = []
         for var in read:
             default, unit = NEW_ION_DEFAULTS[kinds[var]]
-            d.params.setdefault(var, Param(default, d.assigned.pop(var, None) or unit))
+            given = d.params.pop(var, None)
+            if given is not None and given.default != default:
+                ignored.append(f"{var} = {given.default:g}")
+            unit = d.assigned.pop(var, None) or (given.unit if given else None) or unit
+            d.params[var] = Param(default, unit)
         d.nonspecific += [v for v in write if v not in d.nonspecific]
         del d.ions[ion]
-        example = f"{d.name}.{read[0]}" if read else d.name
+        if not read:
+            how = ""
+        elif d.point:
+            how = f", set per synapse (cell.synapse({d.name!r}, loc, {read[0]}=...))"
+        else:
+            how = f", set per mechanism (cell.set('{d.name}.{read[0]}', ...))"
         are = "is a parameter" if len(read) == 1 else "are parameters"
         said = [f"{', '.join(read)} {are} of {d.name} at NEURON's values for a new "
-                f"ion (1 mM, 0 mV), set per mechanism (cell.set({example!r}, ...))"] if read \
-            else []
+                f"ion (1 mM, 0 mV){how}"] if read else []
+        said += [f"the file's {', '.join(ignored)} is not used, as in NEURON, where the name "
+                 "is the ion's: set it as said to apply it"] if ignored else []
         said += [f"its current i{ion} is a nonspecific current of {d.name}"] if write else []
         what = "read and written" if read and write else "written" if write else "only read"
         warnings.warn(f"{d.source}:{line}: USEION {ion}, an ion dendrax does not know, {what}: "
@@ -67,6 +81,12 @@ def check(d: Description, problem, lines) -> None:
     known_ions = sorted(IONS)
     for ion, use in d.ions.items():
         ln = use["line"]
+        if ion not in IONS and f"e{ion}" in use["read"] and len(use["read"]) > 1:
+            problem(ln, f"USEION {ion} READ {', '.join(use['read'])}: NEURON computes e{ion} "
+                        f"from {ion}i and {ion}o (Nernst) where a mechanism reads them, and "
+                        f"dendrax does not for an ion it does not know: read e{ion} or the "
+                        "concentrations, not both")
+            continue
         if ion not in IONS:
             bad = [v for v in use["write"] if v != f"i{ion}"] or [f"i{ion}"]
             verb = "WRITE" if bad[0] in use["write"] else "READ"
