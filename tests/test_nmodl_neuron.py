@@ -15,7 +15,8 @@ nmdacax: an NMDA-like POINT_PROCESS carrying calcium (USEION ca READ eca, cai WR
 celsius in INITIAL) into a pool; ppgeomx: a POINT_PROCESS reading area and diam; startx:
 states started at their x0; ttxnax: a sodium channel reading an ion dendrax does not know;
 hpx: an Ih current written on such an ion, USEION h READ eh WRITE ih; rungex: METHOD runge;
-presolvex: statements before SOLVE in BREAKPOINT; twonsx: two NONSPECIFIC_CURRENTs) --
+presolvex: statements before SOLVE in BREAKPOINT; twonsx: two NONSPECIFIC_CURRENTs;
+precx: PARAMETER defaults of more than six digits) --
 is compiled with nrnivmodl
 into one library (cached in the temp dir by a hash of the files) and simulated by NEURON in
 a subprocess (a process loads one mechanism library only, and the test process may hold
@@ -138,6 +139,8 @@ CASES = {
             -10.0),
     # two NONSPECIFIC_CURRENTs, recorded each by its name (i was recorded as i + il)
     "twons": ({"twonsx": {}, "hhx": {"gnabar": 0.12, "gkbar": 0.036, "gl": 0.0}}, 0.3, -10.0),
+    # PARAMETER defaults of more than six digits, as nocmodl writes them (%g)
+    "prec": ({"precx": {}, "hhx": {"gnabar": 0.12, "gkbar": 0.036, "gl": 0.0}}, 0.3, -10.0),
     # NEURON's 4th-order Runge-Kutta (METHOD runge; it was refused), a gate non-linear in a
     # state and a conductance and minf the block sets (at the new states, as NEURON's), dt
     # read in the block (halved under Crank-Nicolson, as NEURON's)
@@ -176,7 +179,8 @@ TOL = {
     "presolve": (2e-8, 1e-6, 2e-8),  # 4.8e-9, 1.6e-7 (cc), 4.1e-9 (hhx.m)
     "hp": (2e-12, 1e-8, 2e-10),
     "hp0": (2e-12, 1e-8, 2e-10),
-    "twons": (2e-12, 1e-8, 2e-10),  # 2.8e-13, 1.6e-9 (vc), 2.6e-11 (hhx.h); cc 3.4e-14
+    "twons": (2e-12, 1e-8, 2e-10),
+    "prec": (2e-12, 1e-8, 2e-10),  # 2.8e-13, 1.6e-9 (vc), 2.6e-11 (hhx.h); cc 3.4e-14
     "ceil": (2e-12, 5e-10, 5e-13),  # 2.4e-13, 7.3e-11 (vc), 6.1e-14 (ceilx.cai)
     "cad": (3e-12, 1e-8, 5e-11),  # 4.8e-13, 1.6e-9 (vc), 2.6e-11 (cahvx.minf)
     "cad:cn": (5e-12, 3e-11, 3e-13),  # 9.2e-13, 4.6e-12, 4.1e-14 (cahvx.m)

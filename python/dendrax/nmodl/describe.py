@@ -63,7 +63,15 @@ def _refused(node_type: str) -> str:
     return f"{REFUSED_NODES[node_type]} is not supported" + (f" ({hint})" if hint else "")
 
 
+def neuron_default(value: float) -> float:
+    """A PARAMETER's default as NEURON runs it: nocmodl writes it into the C++ with
+    printf's %g, six significant digits (0.000123456789 -> 0.000123457, 15.87301587302 ->
+    15.873); CONSTANTs and numbers in expressions keep every digit."""
+    return float(f"{value:g}") if math.isfinite(value) else value
+
+
 # --- locating lines -------------------------------------------------------------------
+
 
 class Lines:
     """Finds where a construct is in the text (the parser's AST carries no positions to
@@ -319,8 +327,8 @@ class Walker:
             ln = self.at(_word(name))
             if s.value is None:
                 default = 0.0
-            else:
-                default = _number(s.value)
+            else:  # as NEURON runs it: nocmodl writes the default with printf's %g
+                default = neuron_default(_number(s.value))
             p = Param(default, _unit(s.unit))
             if s.limit is not None:
                 p.low, p.high = _number(s.limit.min), _number(s.limit.max)
