@@ -16,7 +16,7 @@ celsius in INITIAL) into a pool; ppgeomx: a POINT_PROCESS reading area and diam;
 states started at their x0; ttxnax: a sodium channel reading an ion dendrax does not know;
 hpx: an Ih current written on such an ion, USEION h READ eh WRITE ih; rungex: METHOD runge;
 presolvex: statements before SOLVE in BREAKPOINT; twonsx: two NONSPECIFIC_CURRENTs;
-precx: PARAMETER defaults of more than six digits) --
+precx: PARAMETER defaults of more than six digits; cacumx: Migliore's cacumm.mod layout) --
 is compiled with nrnivmodl
 into one library (cached in the temp dir by a hash of the files) and simulated by NEURON in
 a subprocess (a process loads one mechanism library only, and the test process may hold
@@ -139,6 +139,9 @@ CASES = {
             -10.0),
     # two NONSPECIFIC_CURRENTs, recorded each by its name (i was recorded as i + il)
     "twons": ({"twonsx": {}, "hhx": {"gnabar": 0.12, "gkbar": 0.036, "gl": 0.0}}, 0.3, -10.0),
+    # Migliore's cacumm.mod: a pool with a dummy current (0; it was refused), a running
+    # maximum kept in BREAKPOINT (refused), irest = ica in INITIAL
+    "cacum": ({"cahvx": {"gbar": 0.003}, "cacumx": {}, "kcax": {"gbar": 0.005}}, 0.3, -10.0),
     # PARAMETER defaults of more than six digits, as nocmodl writes them (%g)
     "prec": ({"precx": {}, "hhx": {"gnabar": 0.12, "gkbar": 0.036, "gl": 0.0}}, 0.3, -10.0),
     # NEURON's 4th-order Runge-Kutta (METHOD runge; it was refused), a gate non-linear in a
@@ -180,7 +183,8 @@ TOL = {
     "hp": (2e-12, 1e-8, 2e-10),
     "hp0": (2e-12, 1e-8, 2e-10),
     "twons": (2e-12, 1e-8, 2e-10),
-    "prec": (2e-12, 1e-8, 2e-10),  # 2.8e-13, 1.6e-9 (vc), 2.6e-11 (hhx.h); cc 3.4e-14
+    "prec": (2e-12, 1e-8, 2e-10),
+    "cacum": (2e-12, 1e-8, 2e-10),  # 2.8e-13, 1.6e-9 (vc), 2.6e-11 (hhx.h); cc 3.4e-14
     "ceil": (2e-12, 5e-10, 5e-13),  # 2.4e-13, 7.3e-11 (vc), 6.1e-14 (ceilx.cai)
     "cad": (3e-12, 1e-8, 5e-11),  # 4.8e-13, 1.6e-9 (vc), 2.6e-11 (cahvx.minf)
     "cad:cn": (5e-12, 3e-11, 3e-13),  # 9.2e-13, 4.6e-12, 4.1e-14 (cahvx.m)
@@ -489,6 +493,9 @@ def test_matches_neuron(reference, case):
         assert moved, f"no state moves in {case}/{mode}"
         if case == "cad":  # the pool fills (cai = ca, from 1e-4 mM at rest)
             assert ref[1 + labels.index("cadx.cai")].max() > 1e-3
+        if case == "cacum":  # the running maximum is compared, and moves
+            cmax = ref[1 + labels.index("cacumx.cmax")]
+            assert cmax.max() > 2 * cmax[0]
         if case == "twons":  # each current recorded (and compared) by its name
             assert {"twonsx.i", "twonsx.il"} <= set(labels)
         if case == "ceil":  # the ceiling holds cai, for a while

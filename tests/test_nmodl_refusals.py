@@ -169,6 +169,30 @@ REFUSALS = {
                                      "SOLVE st METHOD runge").replace(
             "STATE { n }", "STATE { n }\nINITIAL { SOLVE st STEADYSTATE derivimplicit }"), 9,
         "SOLVE st STEADYSTATE derivimplicit with BREAKPOINT's SOLVE st METHOD runge"),
+    # a peak-voltage recorder (Hemond's distr.mod): a recording in dendrax
+    "no current, no concentration": ("""
+NEURON { SUFFIX ds RANGE vmax }
+ASSIGNED { v (mV) vmax }
+INITIAL { vmax = v }
+BREAKPOINT { if (v > vmax) { vmax = v } }
+""", 2, 'the mechanism writes no current and no concentration (one that only keeps a value, '
+        'such as a peak-voltage recorder, is a recording in dendrax: cell.record("v", '
+        'locations, reduce="max"))'),
+    # a pool whose dummy current is dropped runs its BREAKPOINT in the state update, where v
+    # is not the value NEURON's current evaluation saw
+    "dropped dummy current, BREAKPOINT reading v": ("""
+NEURON { SUFFIX pl USEION ca READ ica WRITE cai NONSPECIFIC_CURRENT i RANGE vmax }
+UNITS { (mM) = (milli/liter) (mA) = (milliamp) }
+ASSIGNED { ica (mA/cm2) i (mA/cm2) v (mV) vmax }
+STATE { cai (mM) }
+INITIAL { cai = 1e-4 vmax = v }
+BREAKPOINT {
+    SOLVE st METHOD cnexp
+    if (v > vmax) { vmax = v }
+    i = 0
+}
+DERIVATIVE st { cai' = -ica - (cai - 1e-4)/5 }
+""", 7, "pl's BREAKPOINT, run with its dropped current in NEURON, reads v"),
     "statements before an ion pool's SOLVE": ("""
 NEURON { SUFFIX pl USEION ca READ ica WRITE cai }
 UNITS { (mM) = (milli/liter) (mA) = (milliamp) }

@@ -70,7 +70,7 @@ class Generator:
                          if k not in specials and k not in d.states and k not in self.params}
         for cur in d.nonspecific:
             self.assigned.setdefault(cur, "nA" if d.point else "mA/cm2")
-        flows = persistence(d, self.params, self.assigned)
+        flows = persistence(d, self.params, self.assigned, self.pool)
         self.carried, self.breakpoint_certain = flows.carried, flows.breakpoint_certain
         self.problems += flows.problems
         # a current BREAKPOINT sets on some paths only would be 0 on the others, where
@@ -607,6 +607,8 @@ class Generator:
             e(2, '"""SOLVE: the states one step dt (ms) later, at the new potential v."""')
             done = "return self._states(x, v)"
         e(2, "x = self._vars(v, states, params, env, dt)")
+        if d.breakpoint_first:  # NEURON ran them with the (dropped) current, at the step's start
+            self.pool_breakpoint(first=True)
         if d.solve is None:
             self.pool_breakpoint()
             e(2, done)
@@ -640,11 +642,12 @@ class Generator:
         self.pool_breakpoint()
         e(2, done)
 
-    def pool_breakpoint(self):
+    def pool_breakpoint(self, first: bool = False):
         """A pool has no current: NEURON runs its BREAKPOINT's statements after the SOLVE,
-        in the state update of the same step (a clamp such as Traub's cai ceiling)."""
+        in the state update of the same step (a clamp such as Traub's cai ceiling); a pool
+        whose current was dropped (``breakpoint_first``), before it (``first``)."""
         d = self.d
-        if self.pool and not d.point and d.breakpoint:
+        if self.pool and not d.point and d.breakpoint and first == d.breakpoint_first:
             self.emit(2, "# BREAKPOINT after its SOLVE (a pool's: in the state update, as NEURON's)")
             self.locals_line(d.breakpoint_locals) if d.breakpoint_locals else self.emit(2, "l = {}")
             self.body(d.breakpoint, self.ctx("pool breakpoint", d.breakpoint_locals), 2)

@@ -146,6 +146,9 @@ class Description:
     breakpoint_locals: list = field(default_factory=list)
     solve: tuple | None = None  # (block name, method or None, line)
     before_solve: int = 0  # line of a SOLVE with BREAKPOINT statements before it, else 0
+    # an ion pool whose BREAKPOINT had a current (0: dropped), so NEURON ran its statements
+    # with the currents, at the step's start: before the SOLVE of the state update
+    breakpoint_first: bool = False
     net_receive: tuple | None = None  # (args, body, locals, line)
     used: set = field(default_factory=set)  # every variable name read or written anywhere
     valued: dict = field(default_factory=dict)  # name -> line of a call used as a value

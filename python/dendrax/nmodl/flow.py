@@ -132,10 +132,13 @@ class Persistence(NamedTuple):
     solve_certain: set
 
 
-def persistence(d: Description, params, assigned) -> Persistence:
+def persistence(d: Description, params, assigned, pool=None) -> Persistence:
     """The ASSIGNED variables and PARAMETERs (``assigned``, ``params``: the mechanism's, ion
     variables and specials left out) one block sets and another reads before setting:
-    carried as states (Exp2Syn's ``factor``, set in INITIAL, read in NET_RECEIVE)."""
+    carried as states (Exp2Syn's ``factor``, set in INITIAL, read in NET_RECEIVE). An ion
+    pool's (``pool``: its ion) BREAKPOINT runs in the state update, so what it carries
+    (a running maximum, ``if (cai > cmax) {cmax = cai}``) is carried too; a current's
+    BREAKPOINT has no side effects."""
     tracked = set(assigned) | set(params)
     reads, writes, certain = {}, {}, {}
     for where, (stmts, local) in entry_points(d).items():
@@ -147,7 +150,7 @@ def persistence(d: Description, params, assigned) -> Persistence:
     for name in sorted(set().union(*reads.values()) & written):
         if name in params and not any(name in w for w in writes.values()):
             continue
-        if name in writes["BREAKPOINT"]:
+        if name in writes["BREAKPOINT"] and not pool:
             wherever = [k for k, r in reads.items() if name in r]
             fix = ("set it on every path before BREAKPOINT reads it" if wherever ==
                    ["BREAKPOINT"] else "set it in the block that reads it")

@@ -8,6 +8,7 @@ import warnings
 from ..mechanisms.base import IONS
 from .description import (BUILTINS, SPECIAL, Assign, Call, Description, If, Param,
                           global_use, mentioned)
+from .flow import walk
 
 
 # NEURON's values of an ion it did not know before (its DEF_ioni, DEF_iono, DEF_eion)
@@ -63,6 +64,30 @@ def _unknown_ions(d: Description) -> None:
                       UserWarning, stacklevel=3)
 
 
+def _dummy_currents(d: Description) -> None:
+    """A density mechanism writing a concentration whose NONSPECIFIC_CURRENTs are 0
+    wherever they are set (Migliore's cacumm.mod: "i is a dummy current needed to force a
+    BREAKPOINT") is an ion pool: the currents are dropped, with a warning. NEURON runs its
+    BREAKPOINT's other statements with the currents, at the step's start: dendrax at the
+    start of the state update, before the SOLVE (the same states; refused where they read
+    v or an ion's current, which differ there)."""
+    if d.point or not d.nonspecific or not any(f"{ion}i" in u["write"]
+                                               for ion, u in d.ions.items()):
+        return
+    blocks = [d.initial, d.breakpoint, *(b.body for b in d.blocks.values()),
+              *(f.body for f in d.functions.values())]
+    for cur in list(d.nonspecific):
+        sets = [s for body in blocks for s in walk(body) if isinstance(s, Assign)
+                and s.name == cur]
+        if sets and all(s.expr == ("num", 0.0) for s in sets):
+            d.nonspecific.remove(cur)
+            d.breakpoint_first = True
+            warnings.warn(f"{d.source}:{sets[0].line}: NONSPECIFIC_CURRENT {cur} is 0 wherever "
+                          f"it is set: {d.name} is an ion pool without it; its BREAKPOINT "
+                          "statements run at the start of the state update, before its SOLVE, "
+                          "where NEURON runs them with the currents", UserWarning, stacklevel=3)
+
+
 def check(d: Description, problem, lines) -> None:
     """Refusals that need the whole file: names, ions, solve methods, variables (a RANGE
     or GLOBAL name declared nowhere else is dropped from ``d``, with a warning).
@@ -78,6 +103,7 @@ def check(d: Description, problem, lines) -> None:
     if d.artificial:  # refused by itself: what a density mechanism needs does not apply
         return
     _unknown_ions(d)
+    _dummy_currents(d)
     known_ions = sorted(IONS)
     for ion, use in d.ions.items():
         ln = use["line"]
@@ -119,6 +145,13 @@ def check(d: Description, problem, lines) -> None:
             problem(ln, f"a mechanism writing several concentrations ({pools}) is not supported")
         if writes_current:
             problem(ln, "a mechanism writing both a concentration and a current is not supported")
+        moved = sorted(mentioned(d.breakpoint, d.functions) & ({"v"} | {
+            f"i{i}" for i in d.ions})) if d.breakpoint_first else []
+        if moved:
+            problem(lines.find(r"\bBREAKPOINT\b"),
+                    f"{d.name}'s BREAKPOINT, run with its dropped current in NEURON, reads "
+                    f"{', '.join(moved)}: dendrax runs it in the state update, where they "
+                    "differ")
         if d.before_solve:
             problem(d.before_solve, "statements before SOLVE in an ion pool's BREAKPOINT are "
                                     "not supported: move them into the SOLVE'd block")
@@ -127,7 +160,9 @@ def check(d: Description, problem, lines) -> None:
                         f"SOLVE'd block ({ion}i = {ion}, as Mainen's cad.mod): dendrax's ion "
                         "pools integrate it")
     elif not d.point and not writes_current:
-        problem(0, "the mechanism writes no current and no concentration")
+        problem(lines.find(r"\bSUFFIX\b"), "the mechanism writes no current and no concentration "
+                   "(one that only keeps a value, such as a peak-voltage recorder, is a "
+                   "recording in dendrax: cell.record(\"v\", locations, reduce=\"max\"))")
     if d.point and not writes_current and not d.refused_current:
         problem(0, "a POINT_PROCESS needs a current: a NONSPECIFIC_CURRENT or USEION ... WRITE "
                    "i<ion> (nA)")
