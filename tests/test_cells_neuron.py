@@ -341,6 +341,28 @@ def test_distance_from_soma_matches_neuron():
     np.testing.assert_allclose(cell.distance(), ref, atol=1e-9)
 
 
+def test_segment_diameters_match_neuron():
+    # NEURON's seg.diam (the mean along the segment) for tapering sections, after set("diam")
+    sections = [
+        {"length": 20.0, "diams": [20.0, 16.0], "parent": -1, "region": "soma"},
+        {"length": 120.0, "diams": [4.0, 2.0, 0.5], "parent": 0, "region": "dend"},
+        {"length": 50.0, "diams": [3.0, 1.0], "parent": 0, "parent_x": 0.3, "region": "dend"},
+    ]
+    cell = dx.Cell.from_sections(sections, nseg=[3, 5, 2])
+    secs = neuron_from_morphology(cell.morphology, [3, 5, 2])
+    comps = cell.compartments
+    segment = ~comps.is_junction
+    ref = np.array([secs[s](x).diam for s, x in zip(comps.section, comps.x)])
+    np.testing.assert_allclose(cell.diameters()[segment], ref[segment], rtol=1e-12)
+    assert np.all(cell.diameters()[comps.is_junction] == 0.0)
+    cell.set("diam", 2.5, where="dend")
+    for sec in secs[1:]:
+        for seg in sec:
+            seg.diam = 2.5
+    ref = np.array([secs[s](x).diam for s, x in zip(comps.section, comps.x)])
+    np.testing.assert_allclose(cell.diameters()[segment], ref[segment], rtol=1e-12)
+
+
 @pytest.mark.parametrize("soma_nseg", [2, 4])
 def test_distance_from_a_soma_of_even_nseg_matches_neuron(soma_nseg):
     # NEURON measures from the node holding soma(0.5): with an even nseg, the centre of

@@ -290,6 +290,14 @@ class Cell:
         point at the centre of the parent segment it joins. float64 [N]."""
         return morph_lib.path_distances(self.morphology, self.compartments, self.soma())
 
+    def diameters(self) -> np.ndarray:
+        """Each node's segment diameter (um) as NEURON's ``seg.diam``: the mean diameter
+        along the segment, at the cell's present diam and L (0 at the zero-area nodes
+        where sections join; index with ``nodes(where)``). float64 [N]."""
+        scale = self.values["L"] / self.morphology.lengths
+        return np.asarray(morph_lib.mean_diameters(self.frustums, self.values["diam"], scale),
+                          float)
+
     def nodes(self, where=None) -> np.ndarray:
         """Node indices (segment centres) of ``where``; a Location selects the segment
         holding its x (x = 0 and 1: the section's first and last segment, as NEURON
