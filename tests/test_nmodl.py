@@ -817,3 +817,16 @@ def test_a_latin1_file_loads_as_its_utf8_twin(tmp_path):
         (tmp_path / encoding / "hhx.mod").write_bytes(latin.encode(encoding))
     assert nmodl.source(tmp_path / "latin-1" / "hhx.mod").replace("latin-1", "utf-8") == \
         nmodl.source(tmp_path / "utf-8" / "hhx.mod")
+
+
+def test_a_parameter_breakpoint_sets_is_an_assigned_variable():
+    """Migliore's cal2.mod declares ggk a PARAMETER and sets it in BREAKPOINT: NEURON never
+    reads the value given to it and records it (tests/nmodl_cases/precx.mod's gm against
+    NEURON); it was a parameter whose setting did nothing, and not recordable."""
+    text = (CASES / "precx.mod").read_text()
+    mech = nmodl.load(text, register=False)
+    assert "gm" not in mech.params and "gm" in assigned_names(mech())
+    cell = dx.Cell.from_sections([{"length": 20.0, "diam": 20.0, "region": "soma"}])
+    cell.insert(mech)
+    with pytest.raises(ValueError, match="gm"):
+        cell.set("precx.gm", 1.0)

@@ -493,6 +493,8 @@ def test_matches_neuron(reference, case):
         assert moved, f"no state moves in {case}/{mode}"
         if case == "cad":  # the pool fills (cai = ca, from 1e-4 mM at rest)
             assert ref[1 + labels.index("cadx.cai")].max() > 1e-3
+        if case == "prec":  # a PARAMETER BREAKPOINT sets is recorded (and compared)
+            assert "precx.gm" in labels
         if case == "cacum":  # the running maximum is compared, and moves
             cmax = ref[1 + labels.index("cacumx.cmax")]
             assert cmax.max() > 2 * cmax[0]

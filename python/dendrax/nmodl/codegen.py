@@ -28,7 +28,8 @@ import math
 from .description import (SPECIAL, Assign, Call, Conserve, Description, Diff, If,
                           NmodlError, Reaction, SolveSteady, TOO_DEEP, global_use, mentioned)
 from . import naming
-from .flow import entry_points, flow, persistence, range_recordables, walk
+from .flow import (entry_points, flow, overwritten_params, persistence, range_recordables,
+                   walk)
 
 FUNCS = {"exp": "rt.exp", "log": "jnp.log", "log10": "jnp.log10", "fabs": "jnp.abs",
          "sqrt": "jnp.sqrt", "pow": "jnp.power", "sin": "jnp.sin", "cos": "jnp.cos",
@@ -70,6 +71,8 @@ class Generator:
                          if k not in specials and k not in d.states and k not in self.params}
         for cur in d.nonspecific:
             self.assigned.setdefault(cur, "nA" if d.point else "mA/cm2")
+        for k in sorted(overwritten_params(d, self.params)):  # never read: not a parameter
+            self.assigned[k] = self.params.pop(k).unit
         flows = persistence(d, self.params, self.assigned, self.pool)
         self.carried, self.breakpoint_certain = flows.carried, flows.breakpoint_certain
         self.problems += flows.problems

@@ -112,6 +112,23 @@ def flow(d: Description, tracked: set, stmts, defined: set, local: set, memo: di
     return defined
 
 
+def overwritten_params(d: Description, params) -> set:
+    """The PARAMETERs (of ``params``) that BREAKPOINT sets on every path and no block reads
+    before setting or sets elsewhere (Migliore's cal2.mod ``ggk = ghk(v, cai, cao)``):
+    ASSIGNED variables in effect, whose value NEURON never reads."""
+    tracked = set(params)
+    reads, elsewhere, certain = set(), set(), set()
+    for where, (stmts, local) in entry_points(d).items():
+        r, w = set(), set()
+        defined = flow(d, tracked, stmts, set(), local, {}, r, w)
+        reads |= r
+        if where == "BREAKPOINT":
+            certain = defined
+        else:
+            elsewhere |= w
+    return (certain & tracked) - reads - elsewhere
+
+
 class Persistence(NamedTuple):
     """What ``persistence`` finds.
 
