@@ -412,3 +412,36 @@ def test_an_nmodl_mechanism_is_saved_with_its_hash_and_another_mod_file_refused(
             modelfile.loads(json.dumps(old))
     finally:
         registry.unregister()
+
+
+def test_a_parameter_now_read_as_assigned_is_left_out_of_an_older_file(tmp_path):
+    """A file saved while dendrax took an NMODL PARAMETER that BREAKPOINT sets (Migliore's
+    cal2.mod ggk) as a parameter holds its values: they are left out with a warning (a
+    review found such a file refused), and the model runs as saved."""
+    pytest.importorskip("neuron.nmodl", reason="NEURON's NMODL framework (dendrax[nmodl])")
+    from dendrax import nmodl
+    from dendrax.nmodl import registry
+
+    text = """
+NEURON { SUFFIX leak_gm NONSPECIFIC_CURRENT i RANGE g, gm }
+PARAMETER { g = 1e-4 (S/cm2) gm (S/cm2) }
+ASSIGNED { v (mV) i (mA/cm2) }
+BREAKPOINT { gm = g  i = gm*(v + 70) }
+"""
+    path = tmp_path / "gm.dendrax.json"
+    try:
+        mech = nmodl.load(text)
+        assert mech.overwritten == ("gm",) and "gm" not in mech.params
+        cell = dx.Cell.ball_and_stick(nseg=[1, 3]).insert("leak_gm")
+        cell.record("v", cell.soma(0.5)).iclamp(cell.soma(), delay=0.5, dur=1.0, amp=0.1)
+        save(cell, path)
+        data = json.loads(path.read_text())
+        params = data["cells"][0]["channels"][0]["params"]
+        params["gm"] = [0.5] * len(params["g"])  # as an older dendrax saved it
+        path.write_text(json.dumps(data))
+        with pytest.warns(UserWarning, match=r"\['gm'\] of leak_gm left out: its BREAKPOINT "
+                                             r"sets them"):
+            again = load(path)
+        assert_same_run(cell, again, 2.0)
+    finally:
+        registry.unregister()

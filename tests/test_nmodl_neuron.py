@@ -184,7 +184,8 @@ TOL = {
     "hp0": (2e-12, 1e-8, 2e-10),
     "twons": (2e-12, 1e-8, 2e-10),
     "prec": (2e-12, 1e-8, 2e-10),
-    "cacum": (2e-12, 1e-8, 2e-10),  # 2.8e-13, 1.6e-9 (vc), 2.6e-11 (hhx.h); cc 3.4e-14
+    # the worst state is the accumulator acc (a sum over 24000 runs of BREAKPOINT)
+    "cacum": (2e-12, 1e-8, 1e-9),  # 2.8e-13, 1.6e-9 (vc), 2.0e-10 (cacumx.acc)  # 2.8e-13, 1.6e-9 (vc), 2.6e-11 (hhx.h); cc 3.4e-14
     "ceil": (2e-12, 5e-10, 5e-13),  # 2.4e-13, 7.3e-11 (vc), 6.1e-14 (ceilx.cai)
     "cad": (3e-12, 1e-8, 5e-11),  # 4.8e-13, 1.6e-9 (vc), 2.6e-11 (cahvx.minf)
     "cad:cn": (5e-12, 3e-11, 3e-13),  # 9.2e-13, 4.6e-12, 4.1e-14 (cahvx.m)
@@ -324,7 +325,7 @@ def neuron_runs(runs, tmp: Path) -> dict:
 # cases also run under Crank-Nicolson ("cn": the cc protocol with NEURON's secondorder = 2),
 # where derivimplicit and sparse take nocmodl's implicit midpoint form (dendrax once took
 # the full implicit step: 0.012 mV for a linear gate, 0.4 mV for a non-linear synapse)
-CN_CASES = ("nadi", "kin3", "bufpool", "coop", "capool", "cad", "runge")
+CN_CASES = ("nadi", "kin3", "bufpool", "coop", "capool", "cad", "runge", "eulgk")
 
 
 def modes(case):
@@ -495,9 +496,11 @@ def test_matches_neuron(reference, case):
             assert ref[1 + labels.index("cadx.cai")].max() > 1e-3
         if case == "prec":  # a PARAMETER BREAKPOINT sets is recorded (and compared)
             assert "precx.gm" in labels
-        if case == "cacum":  # the running maximum is compared, and moves
-            cmax = ref[1 + labels.index("cacumx.cmax")]
-            assert cmax.max() > 2 * cmax[0]
+        if case == "cacum":  # the running maximum is compared, and moves; the accumulator
+            cmax = ref[1 + labels.index("cacumx.cmax")]  # grows by 2 cai a step (NEURON's
+            assert cmax.max() > 2 * cmax[0]  # BREAKPOINT runs twice, at v + 0.001 and v)
+            acc = ref[1 + labels.index("cacumx.acc")]
+            assert acc[-1] > 1.9 * 50e-6 * 2 * (T_STOP / DT)
         if case == "twons":  # each current recorded (and compared) by its name
             assert {"twonsx.i", "twonsx.il"} <= set(labels)
         if case == "ceil":  # the ceiling holds cai, for a while

@@ -159,6 +159,17 @@ REFUSALS = {
         "'k' is set in BREAKPOINT and read in BREAKPOINT before being set there: dendrax "
         "computes currents without side effects (set it on every path before BREAKPOINT "
         "reads it)"),
+    # an unknown ion's variable read is the ion's: NEURON's INITIAL sets a copy that
+    # BREAKPOINT does not see (it was carried: 2.2 mV off)
+    "unknown ion's variable assigned": ("""
+NEURON { SUFFIX hh2 USEION h READ eh WRITE ih VALENCE 1 RANGE g }
+PARAMETER { g = 1e-3 (S/cm2) }
+ASSIGNED { v (mV) eh (mV) ih (mA/cm2) }
+INITIAL {
+    eh = -30
+}
+BREAKPOINT { ih = g*(v - eh) }
+""", 6, "assignment to eh, which USEION h only READs"),
     # NEURON computes eh from the concentrations where a mechanism reads them (its ion style)
     "unknown ion's reversal read with a concentration": (
         _bad(neuron="USEION h READ eh, ho WRITE ih VALENCE 1"), 4,

@@ -27,6 +27,6 @@ BREAKPOINT {
 }
 
 DERIVATIVE gate {
-    m' = (1/(1 + exp(-(v + 60)/5)) - m)/3
+    m' = (1/(1 + exp(-(v + 60)/5)) - m)/(2 + 40*dt)  : dt: dt/2 under Crank-Nicolson
     gk = gbar*m  : at the step's start, as NEURON's euler leaves it
 }

@@ -1,6 +1,6 @@
 : Two gates started by their x0 (NEURON's start value of a STATE x, here declared in
-: PARAMETER: h0 GLOBAL, m0 RANGE), with an INITIAL that sets neither, written for dendrax's
-: NMODL import tests.
+: PARAMETER: h0 GLOBAL, m0 RANGE), a third by its START in STATE (nocmodl's n0, %g'd; it
+: started at 0), with an INITIAL that sets none, written for dendrax's NMODL import tests.
 NEURON {
     SUFFIX startx
     NONSPECIFIC_CURRENT i
@@ -26,11 +26,11 @@ ASSIGNED {
     hinf
 }
 
-STATE { m h }
+STATE { m h n START 0.123456789 }
 
 BREAKPOINT {
     SOLVE states METHOD cnexp
-    i = g*m*h*(v - e)
+    i = g*m*h*(v - e) + g*n*(v + 80)
 }
 
 INITIAL {
@@ -41,4 +41,5 @@ DERIVATIVE states {
     hinf = 1/(1 + exp((v + 60)/5))
     m' = (1/(1 + exp(-(v + 60)/5)) - m)/3
     h' = (hinf - h)/20
+    n' = (0.5 - n)/30
 }

@@ -208,7 +208,7 @@ def read_cell(r: Reader, c, where, morphs, mechs, templates, index) -> Cell:
             r.fail(f"{w}.name", f"{name!r} is listed twice")
         mask = np.zeros(n, bool)
         mask[r.ints(ch["nodes"], f"{w}.nodes", low=0, high=n)] = True
-        params = r.keys(ch["params"], f"{w}.params", set(mech.params))
+        params = r.params(ch["params"], f"{w}.params", mech)
         mechanisms[name] = mech
         mech_nodes[name] = mask
         values["mechs"][name] = {p: r.floats(params[p], f"{w}.params.{p}", n, "one per node")
@@ -256,7 +256,7 @@ def read_cell(r: Reader, c, where, morphs, mechs, templates, index) -> Cell:
         for k, item in enumerate(r.list(e["items"], f"{w}.items")):
             wk = f"{w}.items[{k}]"
             r.keys(item, wk, {"node", "values", "times"})
-            vals = r.keys(item["values"], f"{wk}.values", {*mech.params, "weight", "delay"})
+            vals = r.params(item["values"], f"{wk}.values", mech, ("weight", "delay"))
             times = r.floats(item["times"], f"{wk}.times")
             if np.any(times < 0):
                 r.fail(f"{wk}.times", "spike times must be >= 0 ms")

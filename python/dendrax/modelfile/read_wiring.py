@@ -310,7 +310,7 @@ def _read_block(r: Reader, b, where, cells, mechs, n_sources, populations=()) ->
         for c, s, x in set(zip(cs.tolist(), ss.tolist(), xs.tolist())):
             check_site(r, cells[c], s, x, where)
     if post_neuron is not None:  # every parameter of the kind (none for static), in order
-        vals = r.keys(b["values"], f"{where}.values", {*mech.params, "weight", "delay"})
+        vals = r.params(b["values"], f"{where}.values", mech, ("weight", "delay"))
         values = {k: r.floats(vals[k], f"{where}.values.{k}", n, what)
                   for k in (*mech.params, "weight", "delay")}
         for k, rng in mech.ranges.items():

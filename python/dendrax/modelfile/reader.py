@@ -5,6 +5,7 @@ range."""
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 
@@ -45,6 +46,19 @@ class Reader:
         if unknown:
             self.fail(where, f"unknown keys {unknown}; expected {sorted({*required, *optional})}")
         return obj
+
+    def params(self, obj, where, mech, extra=()):
+        """``keys`` of a mechanism's values (its params and ``extra``): names its NMODL file
+        declares as PARAMETERs but BREAKPOINT sets (the class's ``overwritten``: a file
+        saved before dendrax read them as ASSIGNED holds them) are left out, with a
+        warning (NEURON never reads their value either)."""
+        gone = [k for k in getattr(mech, "overwritten", ()) if isinstance(obj, dict) and k in obj]
+        if gone:
+            warnings.warn(f"{self.path}: {where}: {gone} of {mech.name} left out: its BREAKPOINT "
+                          "sets them, so they are not parameters (NEURON never reads the value "
+                          "given)", UserWarning, stacklevel=3)
+            obj = {k: v for k, v in obj.items() if k not in gone}
+        return self.keys(obj, where, {*mech.params, *extra})
 
     def list(self, x, where, n=None, what=""):
         if not isinstance(x, list):

@@ -71,7 +71,8 @@ class Generator:
                          if k not in specials and k not in d.states and k not in self.params}
         for cur in d.nonspecific:
             self.assigned.setdefault(cur, "nA" if d.point else "mA/cm2")
-        for k in sorted(overwritten_params(d, self.params)):  # never read: not a parameter
+        self.overwritten = sorted(overwritten_params(d, self.params))
+        for k in self.overwritten:  # never read: not a parameter
             self.assigned[k] = self.params.pop(k).unit
         flows = persistence(d, self.params, self.assigned, self.pool)
         self.carried, self.breakpoint_certain = flows.carried, flows.breakpoint_certain
@@ -200,6 +201,9 @@ class Generator:
         if name in ("celsius", "dt", "diam", "area") and name not in ctx["local"]:
             self.problems.append((s.line, f"assignment to '{name}' is not supported"))
             return
+        if name in self.d.foreign_reads and name not in ctx["local"]:
+            self.problems.append((s.line, f"assignment to {name}, which USEION "
+                                          f"{self.d.foreign_reads[name]} only READs"))
         if name in self.ion_vars and name not in self.d.states:
             ion = next(i for i, u in self.d.ions.items() if name in u["read"] + u["write"])
             if name not in self.d.ions[ion]["write"] and name not in self.d.nonspecific:
@@ -428,6 +432,9 @@ class Generator:
         if self.carried:
             e(1, "# set in one block, read in another: carried between calls as states")
             e(1, f"carried = {tuple(self.carried)!r}")
+        if self.overwritten:
+            e(1, "# PARAMETERs of the file that BREAKPOINT sets: ASSIGNED variables in effect")
+            e(1, f"overwritten = {tuple(self.overwritten)!r}")
         if self.unrecordable:
             e(1, "# RANGE variables that cannot be recorded, and why")
             e(1, f"unrecordable = {self.unrecordable!r}")
@@ -535,6 +542,9 @@ class Generator:
         else:
             e(2, "l = {}")
         self.body(d.initial, self.ctx("initial", d.initial_locals), 2)
+        if d.breakpoint_first:  # finitialize evaluates the (dropped) current, twice
+            self.pool_breakpoint(first=True)
+            self.pool_breakpoint(first=True)
         e(2, "return x" if self.solved else "return self._states(x, v)")
 
     def current_method(self):
@@ -610,7 +620,9 @@ class Generator:
             e(2, '"""SOLVE: the states one step dt (ms) later, at the new potential v."""')
             done = "return self._states(x, v)"
         e(2, "x = self._vars(v, states, params, env, dt)")
-        if d.breakpoint_first:  # NEURON ran them with the (dropped) current, at the step's start
+        if d.breakpoint_first:  # NEURON ran them with the (dropped) current, at the step's
+            #                     start: twice (its di/dv evaluates the current at v + 0.001, v)
+            self.pool_breakpoint(first=True)
             self.pool_breakpoint(first=True)
         if d.solve is None:
             self.pool_breakpoint()
@@ -624,7 +636,7 @@ class Generator:
             return
         b = d.blocks[name]
         states = tuple(self.block_states(b))
-        if b.kind == "KINETIC" or method in ("derivimplicit", "runge"):
+        if b.kind == "KINETIC" or method in ("derivimplicit", "runge", "euler"):
             e(2, "if env.get('secondorder', 0):  # NEURON halves dt for the whole state update")
             e(3, "x['dt'] = 0.5 * x['dt']")
         if b.kind == "KINETIC":

@@ -354,6 +354,11 @@ class Walker:
                 self.problem(ln, f"array {what} {name}[...] is not supported")
             self._declare(name, ln, what)
             table[name] = _unit(s.unit)
+            if what == "STATE" and getattr(s, "start", None) is not None:
+                # STATE { m START 0.1 }: nocmodl's m0, where m starts before INITIAL (as a
+                # PARAMETER m0 declares it; a PARAMETER of that name wins)
+                self.d.params.setdefault(f"{name}0", Param(neuron_default(_number(s.start)),
+                                                           _unit(s.unit)))
 
     def _declare(self, name, ln, what):
         """A name is declared once, in one of PARAMETER, ASSIGNED, STATE and CONSTANT (NEURON's

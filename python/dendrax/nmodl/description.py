@@ -149,6 +149,8 @@ class Description:
     # an ion pool whose BREAKPOINT had a current (0: dropped), so NEURON ran its statements
     # with the currents, at the step's start: before the SOLVE of the state update
     breakpoint_first: bool = False
+    # what the file READs of an ion dendrax does not know (now its parameters): name -> ion
+    foreign_reads: dict = field(default_factory=dict)
     net_receive: tuple | None = None  # (args, body, locals, line)
     used: set = field(default_factory=set)  # every variable name read or written anywhere
     valued: dict = field(default_factory=dict)  # name -> line of a call used as a value

@@ -44,6 +44,7 @@ def _unknown_ions(d: Description) -> None:
                 ignored.append(f"{var} = {given.default:g}")
             unit = d.assigned.pop(var, None) or (given.unit if given else None) or unit
             d.params[var] = Param(default, unit)
+            d.foreign_reads[var] = ion
         d.nonspecific += [v for v in write if v not in d.nonspecific]
         del d.ions[ion]
         if not read:
