@@ -156,6 +156,12 @@ def test_a_scalar_from_scalars_alone_is_broadcast_a_reduced_one_refused():
     ('{"n": jnp.float64(0.5)}', r"Kin.advance\['n'\] must have one value per node \(shape "
                                r"\[n\]\), got one number"),
     ('{"n": jnp.mean(states["n"])}', r"Kin.advance\['n'\] is one number computed"),
+    # a branch only Crank-Nicolson takes (env["secondorder"] 2) is checked too (review)
+    ('{"n": jnp.mean(states["n"])} if env["secondorder"] else states',
+     r"Kin.advance \(Crank-Nicolson, env\['secondorder'\] 2\)\['n'\] is one number"),
+    ('{"n": states["n"] + dt * env["foo"]} if env["secondorder"] else states',
+     r"Kin.advance \(Crank-Nicolson, env\['secondorder'\] 2\) reads 'foo', which it is not "
+     r"given"),
 ])
 def test_states_keep_the_runs_dtype_and_one_value_per_node(advance, message):
     """A state the loop carries from step to step must keep the inputs' dtype and shape:

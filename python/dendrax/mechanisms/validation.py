@@ -188,10 +188,12 @@ def _check_kinetics(mech) -> None:
     for k, pair in _tuples(f"{name}.rates", rates, "a pair (steady state, time constant in ms)"):
         for x in pair:
             _one_each(f"{name}.rates[{k!r}]", x, "node")
-    out = _traced(f"{name}.advance", mech, mech.advance, one, states, params, env,
-                  jax.ShapeDtypeStruct((), one.dtype), env=env)
-    if out is not None:
-        _states_out(f"{name}.advance", out, mech.states, "node")
+    for order in (0, 2):  # backward Euler's and Crank-Nicolson's (env["secondorder"])
+        label = f"{name}.advance" + (" (Crank-Nicolson, env['secondorder'] 2)" if order else "")
+        out = _traced(label, mech, mech.advance, one, states, params, {**env, "secondorder": order},
+                      jax.ShapeDtypeStruct((), one.dtype), env=env)
+        if out is not None:
+            _states_out(label, out, mech.states, "node")
     out = _traced(f"{name}.steady_state", mech, mech.steady_state, one, params, env, env=env)
     if out is not None:  # a number of scalars alone starts every node at it
         _states_out(f"{name}.steady_state", out, mech.states, "node", carried=False)
