@@ -250,7 +250,7 @@ def test_stimulus_edges_on_half_steps_switch_in_neurons_step(k):
 def test_a_t_stop_off_the_grid_takes_neurons_number_of_steps(t_stop, dt):
     """NEURON's run() steps while t < t_stop - dt/2 (hoc compares with a 1e-11 tolerance):
     to the nearest step, on a half step to the earlier one; simulate takes as many (a t_stop
-    that takes no step, dt/2 or less, is refused: tests/test_simulation.py)."""
+    that takes no step, dt/2 or less, is refused: tests/test_simulation_inputs.py)."""
     sec = h.Section(name="steps")
     t = h.Vector().record(h._ref_t)
     h.dt = dt
