@@ -666,3 +666,19 @@ def test_a_parameter_breakpoint_sets_is_an_assigned_variable():
     cell.insert(mech)
     with pytest.raises(ValueError, match="gm"):
         cell.set("precx.gm", 1.0)
+
+
+def test_a_global_kept_between_calls_is_said_to_be_per_instance():
+    """Baker's Exp2NMDAR: GLOBAL total, summed in NET_RECEIVE, is one value in NEURON for
+    every instance and one per synapse here (an audit found it silent); state_discontinuity
+    (A, x) is the assignment NEURON 9 makes of it (tests/nmodl_cases/exp2synx.mod against
+    NEURON)."""
+    text = (CASES / "exp2synx.mod").read_text().replace(
+        "    RANGE g\n", "    RANGE g\n    GLOBAL total\n").replace(
+        "    factor\n", "    factor\n    total (uS)\n").replace(
+        "NET_RECEIVE(weight (uS)) {\n", "NET_RECEIVE(weight (uS)) {\n    total = total + weight\n")
+    assert "total = total + weight" in text and "GLOBAL total" in text
+    with pytest.warns(UserWarning, match=r"GLOBAL total, kept from one call to the next, is one "
+                                         r"value per synapse in dendrax; NEURON's is one value"):
+        syn = nmodl.load(text, register=False)
+    assert "total" in syn.states

@@ -1,6 +1,7 @@
 : A double-exponential synapse written for dendrax's NMODL import tests, in the layout of
 : NEURON's Exp2Syn: a conductance B - A with rise tau1 and decay tau2 (ms), a factor computed
-: in INITIAL so that one event of weight w (uS) peaks at w, and NET_RECEIVE incrementing both.
+: in INITIAL so that one event of weight w (uS) peaks at w, and NET_RECEIVE incrementing both
+: (B by the state_discontinuity of older ModelDB files: an assignment in NEURON 9).
 NEURON {
     POINT_PROCESS Exp2Synx
     RANGE tau1, tau2, e, i
@@ -60,5 +61,5 @@ DERIVATIVE state {
 
 NET_RECEIVE(weight (uS)) {
     A = A + weight*factor
-    B = B + weight*factor
+    state_discontinuity(B, B + weight*factor)
 }

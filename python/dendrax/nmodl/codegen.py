@@ -24,6 +24,7 @@ extra states, as NEURON keeps them per instance.
 from __future__ import annotations
 
 import math
+import warnings
 
 from .description import (SPECIAL, Assign, Call, Conserve, Description, Diff, If,
                           NmodlError, Reaction, SolveSteady, TOO_DEEP, global_use, mentioned)
@@ -76,6 +77,12 @@ class Generator:
             self.assigned[k] = self.params.pop(k).unit
         flows = persistence(d, self.params, self.assigned, self.pool)
         self.carried, self.breakpoint_certain = flows.carried, flows.breakpoint_certain
+        shared = [k for k in self.carried if k in d.global_vars]
+        if shared:  # kept from call to call: NEURON's one value is every instance's
+            warnings.warn(f"{d.source}: GLOBAL {', '.join(shared)}, kept from one call to the "
+                          f"next, is one value per {'synapse' if d.point else 'compartment'} "
+                          "in dendrax; NEURON's is one value that every instance of "
+                          f"{d.name} reads and writes", UserWarning, stacklevel=4)
         self.problems += flows.problems
         # a current BREAKPOINT sets on some paths only would be 0 on the others, where
         # NEURON keeps the last value set

@@ -535,6 +535,11 @@ class Walker:
         if t == "FunctionCall":
             name = _name(e)
             ln = self.at(_word(name) + r"\s*\(")
+            if name == "state_discontinuity" and len(e.arguments) == 2 and \
+                    _type(e.arguments[0]) == "VarName":
+                # state_discontinuity(A, A + w): an assignment, as NEURON 9 runs it
+                body.append(Assign(_name(e.arguments[0]), self.expr(e.arguments[1], ln), ln))
+                return
             self.check_call(name, ln, len(e.arguments))
             if name not in REFUSED_CALLS:  # refused: its arguments (printf's format) too
                 body.append(Call(name, [self.expr(a, ln) for a in e.arguments], ln))
