@@ -345,3 +345,36 @@ def test_kinetics_pools_and_synapse_currents_are_checked_at_use():
     with pytest.raises(ValueError, match=r"Leak.steady_state must return a dict of its states "
                                          r"\['m', 'n'\], got \['m'\]"):
         cell.insert(partial)
+
+
+def _event_synapse(name, on_spike):
+    return type(name, (dx.mechanisms.Synapse,), {
+        "name": name, "params": {"tau": 2.0}, "states": {"g": 0.0, "last": 0.0},
+        "steady_state": lambda self, v, params, env: {"g": 0.0 * v, "last": 0.0 * v},
+        "advance": lambda self, v, states, params, env, dt: {
+            **states, "g": states["g"] * jnp.exp(-dt / params["tau"])},
+        "current": lambda self, v, states, params: states["g"] * v,
+        "on_spike": on_spike})
+
+
+def test_an_on_spike_taking_the_event_time_is_named_t():
+    """on_spike(states, params, weight, t) is given each event's time; a fourth parameter
+    of another name, or a keyword-only t, is refused at insert by name (it failed inside
+    the run's scan with a bare TypeError); a staticmethod or a default works."""
+    ok = {"static": staticmethod(lambda states, params, weight, t: {
+              "g": states["g"] + weight, "last": t}),
+          "default": lambda self, states, params, weight, t=0.0: {
+              "g": states["g"] + weight, "last": t}}
+    for name, fn in ok.items():
+        cell = dx.Cell.from_sections([{"length": 20.0, "diam": 20.0, "parent": -1,
+                                       "region": "soma"}])
+        cell.synapse(_event_synapse(f"ev_{name}", fn), cell.soma(), spike_times=[1.0],
+                     weight=0.01, delay=0.2)
+        cell.record(f"ev_{name}.last")
+        assert abs(float(dx.simulate(cell, 2.0, 0.025).traces[0][-1]) - 1.2) < 1e-12
+    for name, fn in (("time", lambda self, states, params, weight, time: dict(states)),
+                     ("kwonly", lambda self, states, params, weight, *, t: dict(states))):
+        cell = dx.Cell.from_sections([{"length": 20.0, "diam": 20.0, "parent": -1,
+                                       "region": "soma"}])
+        with pytest.raises(ValueError, match="on_spike needs .* make .* that parameter t"):
+            cell.synapse(_event_synapse(f"ev_{name}", fn), cell.soma(), spike_times=[1.0])

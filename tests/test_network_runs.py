@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 import warnings
 
 import jax
@@ -386,6 +387,47 @@ SPLIT_SCRIPT = textwrap.dedent("""
             assert words in str(err), err
     print("split ok")
 """)
+
+
+TIMED_SPLIT_SCRIPT = textwrap.dedent("""
+    import jax, numpy as np
+    jax.config.update("jax_enable_x64", True)
+    import dendrax as dx
+    from dendrax import distributed, nmodl
+
+    nmodl.load(%r)  # NET_RECEIVE reads t: each event's own time
+    cells = []
+    for i in range(4):
+        c = dx.Cell.ball_and_stick(nseg=[1, 2])
+        c.insert("hh")
+        cells.append(c)
+    net = dx.Network(cells)
+    net.cell(0).iclamp(net.cell(0).soma(0.5), delay=1.0, dur=60.0, amp=0.3)
+    for post in (1, 2, 3):
+        net.connect(net.cell(0).soma(0.5), net.cell(post).soma(0.5), "stpx", weight=0.05,
+                    delay=1.013, U=0.3)
+    for post, times in ((3, [2.0, 2.01, 7.5, 20.0]), (1, [3.0, 9.5, 20.0])):
+        net.connect(net.spike_source(times), net.cell(post).section(1)(0.5), "stpx",
+                    weight=0.1, delay=0.7)
+    for i in range(4):
+        net.record("v", net.cell(i).soma(0.5))
+    ref = dx.simulate(net, 40.0, 0.025)
+    res = distributed.simulate(net, 40.0, 0.025, devices=2)
+    dv = np.abs(np.asarray(res.traces) - np.asarray(ref.traces)).max()
+    assert dv < 1e-9, dv
+    print("timed split ok")
+""")
+
+
+def test_a_synapse_reading_event_times_split_over_devices_equals_the_unsplit_run():
+    """Spike trains' event times (NET_RECEIVE reading t, tests/nmodl_cases/stpx.mod) reach
+    the synapses of each part of a split network (they were not passed)."""
+    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
+    stpx = str(Path(__file__).parent / "nmodl_cases" / "stpx.mod")
+    out = subprocess.run([sys.executable, "-c", TIMED_SPLIT_SCRIPT % stpx], env=env,
+                         capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "timed split ok" in out.stdout
 
 
 def test_one_network_split_over_four_devices_equals_the_unsplit_run():

@@ -297,3 +297,59 @@ def test_a_graded_delay_typed_as_a_half_step_rounds_up_as_an_event_delay():
         if steps != 3:
             assert delay / DT < steps - 0.5  # the premise: just below the half in binary
         _assert_read_late(_graded_s(delay), base, steps)
+
+
+# --- synapses reading each event's time (NEURON's t in NET_RECEIVE) ---------------------
+class _LastEvent(dx.mechanisms.Synapse):
+    """A depressing synapse that keeps the time of its last event (on_spike takes t): each
+    event uses half of what recovered since the last one, in 10 ms."""
+
+    name = "last_event_test"
+    params = {"tau": 2.0}
+    states = {"g": 0.0, "r": 1.0, "last": 0.0}
+
+    def steady_state(self, v, params, env):
+        one = jnp.ones_like(v)
+        return {"g": 0.0 * one, "r": one, "last": 0.0 * one}
+
+    def advance(self, v, states, params, env, dt):
+        return {**states, "g": states["g"] * jnp.exp(-dt / params["tau"])}
+
+    def on_spike(self, states, params, weight, t):
+        r = 1.0 - (1.0 - states["r"]) * jnp.exp(-(t - states["last"]) / 10.0)
+        return {"g": states["g"] + weight * 0.5 * r, "r": 0.5 * r, "last": t}
+
+    def current(self, v, states, params):
+        return states["g"] * v
+
+
+def test_point_neuron_spikes_reach_a_time_reading_synapse_at_their_times():
+    """A spike_generator's spike at t_s reaches the synapse at t_s + delay exactly (NEURON's
+    1e-10 ms is a threshold crossing's: it was added here too); a point neuron firing
+    several times in one step (parrot_neuron repeating a poisson_generator) is one call of
+    the summed weight, as documented, whether or not another synapse of the placement gets
+    several train spikes in one step (that made each of its spikes a call of its own)."""
+    def run(extra_train):
+        cell = one_compartment()
+        net = dx.Network()
+        c = net.add(cell)
+        gen = net.population("spike_generator", 1, spike_times=[1.0, 2.5])
+        net.connect(gen, c.soma(0.5), _LastEvent, weight=0.05, delay=0.5)
+        pois = net.population("poisson_generator", 1, rate=20000.0)
+        parrot = net.population("parrot_neuron", 1)
+        net.connect(pois, parrot, weight=1.0, delay=0.1)
+        net.connect(parrot, c.soma(0.5), _LastEvent, weight=0.05, delay=0.5)
+        if extra_train:  # an unrelated synapse of the kind, 3 train spikes in one step
+            net.connect(net.spike_source([1.0, 1.01, 1.02]), c.soma(0.5), _LastEvent,
+                        weight=0.0, delay=0.0)
+        net.record(f"{_LastEvent.name}[0].last", c.soma(0.5))
+        net.record(f"{_LastEvent.name}[1].g", c.soma(0.5))
+        res = dx.simulate(net, 4.0, 0.1, key=3)
+        return np.asarray(res.traces), np.asarray(res.t)
+
+    (last, g), t = run(False)
+    assert abs(last[np.searchsorted(t, 2.0)] - 1.5) < 1e-12 and abs(last[-1] - 3.0) < 1e-12
+    assert np.ptp(g) > 0.01  # not vacuous: the parrot's spikes arrive
+    (last2, g2), _ = run(True)
+    np.testing.assert_array_equal(g2, g)
+    np.testing.assert_array_equal(last2, last)

@@ -629,6 +629,65 @@ def test_gradient_through_a_simulation():
     assert abs(float(g["gnabar"][0])) > 0
 
 
+def test_gradient_through_a_synapse_reading_event_times():
+    """stpx (NET_RECEIVE's per-connection arguments and t): the gradient of the mean v in
+    its U, tau_rec and the delay (which moves the events' times t, not their steps)
+    against central finite differences."""
+    nmodl.load(CASES / "stpx.mod")
+    try:
+        cell = dx.Cell.from_sections([{"length": 20.0, "diam": 20.0, "parent": -1,
+                                       "region": "soma"}])
+        cell.insert("pas")
+        cell.synapse("stpx", cell.soma(), spike_times=[1.0, 1.01, 3.3, 6.0], weight=0.05,
+                     delay=0.3)
+        cell.record("v")
+        params = cell.params
+
+        def loss(p):
+            return dx.simulate(cell, 10.0, 0.025, params=p, v_init=-70.0).traces.mean()
+
+        grad = jax.grad(loss)(params)["synapses"]["stpx"]
+        for name in ("U", "tau_rec", "delay"):
+            base = float(params["synapses"]["stpx"][name][0])
+            h = 1e-6 * max(abs(base), 1.0)
+
+            def at(x):
+                syn = {**params["synapses"]["stpx"], name: jnp.asarray([x])}
+                return float(loss({**params, "synapses": {"stpx": syn}}))
+
+            fd = (at(base + h) - at(base - h)) / (2 * h)
+            assert abs(fd) > 1e-6, name  # not vacuous
+            np.testing.assert_allclose(float(grad[name][0]), fd, rtol=1e-5, err_msg=name)
+    finally:
+        nmodl_registry.unregister("stpx")
+
+
+def test_net_receive_initial_reads_the_connection_weight():
+    """An INITIAL inside NET_RECEIVE reading the weight (NEURON's NetCon weight) and what the
+    mechanism's INITIAL set (it runs after it, as NEURON's): it was accepted by the import
+    and refused by the run ("reads 'weight', which it is not given")."""
+    text = """NEURON { POINT_PROCESS wini NONSPECIFIC_CURRENT i RANGE scale }
+    PARAMETER { scale = 3 }
+    ASSIGNED { v (mV) i (nA) factor }
+    STATE { g (uS) }
+    INITIAL { g = 0  factor = 2*scale }
+    BREAKPOINT { SOLVE st METHOD cnexp  i = g*v }
+    DERIVATIVE st { g' = -g }
+    NET_RECEIVE(weight (uS), w0 (uS), tsyn (ms)) {
+        INITIAL { w0 = weight*factor  tsyn = t - 5 }
+        g = g + w0  w0 = 0.5*w0  tsyn = t
+    }
+    """
+    cls = nmodl.load(text, register=False)
+    cell = dx.Cell.from_sections([{"length": 20.0, "diam": 20.0, "parent": -1, "region": "soma"}])
+    cell.synapse(cls, cell.soma(), spike_times=[1.0], weight=0.01)
+    for q in ("w0", "tsyn"):
+        cell.record(f"wini.{q}")
+    w0, tsyn = np.asarray(dx.simulate(cell, 2.0, 0.025).traces)
+    assert w0[0] == 0.06 and tsyn[0] == -5.0  # weight x factor, t - 5 at t = 0
+    assert w0[-1] == 0.03 and tsyn[-1] == 1.0  # after the event
+
+
 def test_reading_nmodl_headless_prints_no_display_warning():
     """NEURON, loaded to parse NMODL on a machine without a display, says nothing of it;
     the environment is left as it was."""

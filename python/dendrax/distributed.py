@@ -337,6 +337,10 @@ def _compiled(model, plan, n_dev, devices, block, dt, method, backend, n_steps):
             "trains": tuple(_gather(t.T, s[5], 0.0).transpose(2, 0, 1)
                             for t, s in zip(xs["trains"], plan.synapses)),
         }
+        if "train_times" in xs:  # [steps, arrivals, r] -> [steps, devices, arrivals, width]
+            part_xs["train_times"] = tuple(
+                None if t is None else _gather(t.transpose(2, 0, 1), s[5], 0.0).transpose(2, 0, 3, 1)
+                for t, s in zip(xs["train_times"], plan.synapses))
         rec, fired = sharded(pieces, index, part_xs)
         return rec[:, plan.rec_slot], fired[:, plan.spike_slot]
 

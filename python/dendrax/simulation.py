@@ -35,9 +35,10 @@ from jax import lax
 from .currents import (assigned_values, environment, iclamp_currents, local_environment,
                        membrane_currents, solved_values, solved_wanted, synapse_environment,
                        synaptic_currents, take, vclamp_currents, vclamp_level)
-from .delays import fit_buffers, warn_too_long
+from .delays import THRESHOLD_EVENT_OFFSET, fit_buffers, warn_too_long
 from .extracellular.fields import observe as observe_fields
 from .mechanisms.base import IonPool
+from .mechanisms.introspect import takes_event_time
 from .model import Model
 from .point.plasticity import EACH_SPIKE_UP_TO
 from .point_step import delivered_weight, extra_spikes, plastic_multi_slots, update_points
@@ -258,8 +259,10 @@ def _step(model: Model, core, mat, dt, k, backend, carry: State, xs):
         history = history.at[n % model.history_size].set(v[model.graded_pre_nodes])
     # 1. events due by t + dt/2 reach their synapses
     new_syn = []
-    for placement, inp, p, s, trains, delay in zip(model.synapses, model.inputs, core["synapses"],
-                                                   syn_states, xs["trains"], mat["delay_steps"]):
+    train_times = xs.get("train_times", (None,) * len(model.synapses))
+    for placement, inp, p, s, trains, delay, when in zip(
+            model.synapses, model.inputs, core["synapses"], syn_states, xs["trains"],
+            mat["delay_steps"], train_times):
         count = jnp.zeros(placement.nodes.shape[0], v.dtype)
         if inp.train_local.size:
             count = count.at[inp.train_local].set(trains)
@@ -271,12 +274,40 @@ def _step(model: Model, core, mat, dt, k, backend, carry: State, xs):
                 bits = bits + extra_spikes(model, extra_ring, rows, inp.conn_source, v.dtype)
             # every synapse fed by a connection, in order (no spike trains): no scatter
             count = bits if inp.conn_local.size == count.shape[0] else count.at[inp.conn_local].set(bits)
-        # NET_RECEIVE runs once per arriving spike (of any weight, 0 included), as NEURON's;
-        # the last call takes any spikes beyond max_arrivals (none, when it is set for dt)
+        # NET_RECEIVE runs once per arriving spike of a train (of any weight, 0 included),
+        # as NEURON's; the last call takes any spikes beyond max_arrivals (none, when it is
+        # set for dt). A connection brings one spike a step, but from a point neuron that
+        # fires several times in one step (NEST's multiplicity): one call of their summed
+        # weight, whatever the trains of the placement make max_arrivals
+        mixed = inp.max_arrivals > 1 and inp.conn_local.size
+        if mixed:
+            conn_fed = jnp.zeros(count.shape[0], bool).at[inp.conn_local].set(True)
+        timed = takes_event_time(placement.mech)
+        if timed:  # NEURON's t in NET_RECEIVE: spike time (+ 1e-10 ms from a threshold, as
+            #        NEURON's) + delay (trains: below)
+            t_event = jnp.zeros(count.shape, carry.t.dtype)
+            if inp.conn_local.size:
+                offset = THRESHOLD_EVENT_OFFSET
+                if model.n_points:  # a point neuron's spike crossed no threshold
+                    offset = jnp.where(inp.conn_source < model.source_nodes.shape[0], offset, 0.0)
+                sent = carry.t - delay.astype(carry.t.dtype) * dt + offset
+                t_event = t_event.at[inp.conn_local].set(sent + p["delay"][inp.conn_local])
         for j in range(inp.max_arrivals):
-            w = p["weight"] * (count - j if j == inp.max_arrivals - 1 else 1.0)
-            after = placement.mech.on_spike(s, p, w)
-            s = {name: jnp.where(count > j, x, s[name]) for name, x in after.items()}
+            last = j == inp.max_arrivals - 1
+            if mixed:
+                w = p["weight"] * jnp.where(conn_fed, count if j == 0 else 0.0,
+                                            count - j if last else 1.0)
+                arrives = jnp.where(conn_fed, (count > 0) & (j == 0), count > j)
+            else:
+                w = p["weight"] * (count - j if last else 1.0)
+                arrives = count > j
+            if timed:
+                if inp.train_local.size:  # the j-th spike of the step, at its own time
+                    t_event = t_event.at[inp.train_local].set(when[j])
+                after = placement.mech.on_spike(s, p, w, t_event)
+            else:
+                after = placement.mech.on_spike(s, p, w)
+            s = {name: jnp.where(arrives, x, s[name]) for name, x in after.items()}
         new_syn.append(s)
     syn_states = tuple(new_syn)
     syn_seen = syn_states  # what this step's synaptic currents see (for recording)
@@ -461,19 +492,28 @@ def schedule(model: Model, core, drive, dt, start: int = 0, size: int | None = N
     delivered as NEURON delivers them)."""
     size = drive["waveform"].shape[0] - start if size is None else size  # a static shape
     dtype = jnp.result_type(float)
-    trains = []
-    for inp, p, times in zip(model.inputs, core["synapses"], drive["trains"]):
+    trains, times = [], []
+    for placement, inp, p, spikes in zip(model.synapses, model.inputs, core["synapses"],
+                                        drive["trains"]):
         r = inp.train_local.size
+        times.append(None)
         if not r:
             trains.append(jnp.zeros((size, 0), dtype))
             continue
         t_deliver = jnp.asarray(drive["t_deliver"])
-        arrival = jnp.asarray(times) + p["delay"][inp.train_local][:, None]
-        step = jnp.searchsorted(t_deliver, arrival, side="left") - start
-        step = jnp.where(step >= 0, step, size)  # before this piece: dropped
+        arrival = jnp.sort(jnp.asarray(spikes) + p["delay"][inp.train_local][:, None], axis=1)
+        due = jnp.searchsorted(t_deliver, arrival, side="left") - start  # sorted in each row
+        step = jnp.where(due >= 0, due, size)  # before this piece: dropped
         col = jnp.broadcast_to(jnp.arange(r)[:, None], step.shape)
         trains.append(jnp.zeros((size, r), dtype).at[step, col].add(1.0, mode="drop"))
+        if takes_event_time(placement.mech):  # on_spike(..., t): the j-th spike's time of
+            rank = jnp.arange(due.shape[1]) - jax.vmap(  # each step, [size, arrivals, r]
+                lambda s: jnp.searchsorted(s, s, side="left"))(due)
+            times[-1] = jnp.zeros((size, inp.max_arrivals, r), dtype).at[step, rank, col].set(
+                arrival, mode="drop")
     out = {"waveform": jnp.asarray(drive["waveform"][start:start + size]), "trains": tuple(trains)}
+    if any(t is not None for t in times):
+        out["train_times"] = tuple(times)
     if model.spike_generators.size:
         out["generators"] = jnp.asarray(drive["generators"][start:start + size])
     return out

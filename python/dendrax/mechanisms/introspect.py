@@ -52,6 +52,7 @@ def assigned_args(mech, one, env):
 
 
 _TAKES_ENV: "weakref.WeakKeyDictionary[type, bool]" = weakref.WeakKeyDictionary()
+_TAKES_TIME: "weakref.WeakKeyDictionary[type, bool]" = weakref.WeakKeyDictionary()
 
 
 def takes_environment(mech) -> bool:
@@ -75,6 +76,26 @@ def takes_environment(mech) -> bool:
                                                             P.POSITIONAL_OR_KEYWORD)]
         _TAKES_ENV[cls] = positional[4:5] == ["env"]  # after self, v, states, params
     return _TAKES_ENV[cls]
+
+
+def takes_event_time(mech) -> bool:
+    """Whether a synapse's ``on_spike`` takes the event's time (ms) as a fourth parameter
+    named t, ``on_spike(states, params, weight, t)`` (NEURON's t in NET_RECEIVE: the
+    presynaptic spike's time plus the delay, a spike train's time plus the delay). Only
+    the name decides, as for ``takes_environment``."""
+    if not isinstance(mech, Synapse):
+        return False
+    cls = type(mech)
+    if cls not in _TAKES_TIME:
+        try:  # bound: without self (a staticmethod has none either)
+            params = list(inspect.signature(mech.on_spike).parameters.values())
+        except (TypeError, ValueError):
+            params = []
+        P = inspect.Parameter
+        positional = [p.name for p in params if p.kind in (P.POSITIONAL_ONLY,
+                                                            P.POSITIONAL_OR_KEYWORD)]
+        _TAKES_TIME[cls] = positional[3:4] == ["t"]  # after states, params, weight
+    return _TAKES_TIME[cls]
 
 
 def synapse_ion_currents(mech) -> dict[str, str]:

@@ -5,6 +5,7 @@ problem here, not an error deep inside a run."""
 
 from __future__ import annotations
 
+import inspect
 import weakref
 
 import jax
@@ -15,7 +16,7 @@ from ..ranges import as_range
 from .base import Channel, GradedSynapse, IonPool, Mechanism, Synapse
 from .introspect import (abstract_inputs, assigned_args, assigned_names, assigned_of,
                          channel_currents, solved_names, solved_of, static_numbers,
-                         synapse_ion_currents, takes_environment)
+                         synapse_ion_currents, takes_environment, takes_event_time)
 from .ions import IONS
 
 
@@ -180,6 +181,8 @@ def _check_kinetics(mech) -> None:
     name = type(mech).__name__
     one, env = abstract_inputs(mech, 3)
     params, states = {k: one for k in mech.params}, {k: one for k in mech.states}
+    if isinstance(mech, Synapse):  # the run gives a synapse its connection's values too
+        params = {**params, "weight": one, "delay": one}
     env = {**env, **({f"i{mech.ion}": one} if isinstance(mech, IonPool) else {})}
     if isinstance(mech, Mechanism) and mech._has_alpha_beta():
         ab = _traced(f"{name}.alpha_beta", mech, mech.alpha_beta, one, params, env, env=env)
@@ -236,10 +239,25 @@ def _check_spike(mech) -> None:
     """A ValueError where a synapse's ``on_spike`` does not return its states, each one
     value per synapse (checked on abstract arrays: no computation)."""
     name = type(mech).__name__
+    timed = takes_event_time(mech)
+    try:
+        given = list(inspect.signature(mech.on_spike).parameters.values())
+    except (TypeError, ValueError):
+        given = []
+    P = inspect.Parameter
+    needed = [p.name for p in given[3 + timed:] if p.default is P.empty
+              and p.kind not in (P.VAR_POSITIONAL, P.VAR_KEYWORD)]
+    if needed:
+        raise ValueError(f"{name}.on_spike needs {needed[0]!r}, which dendrax does not give: "
+                         "it calls on_spike(states, params, weight) or, where the fourth "
+                         "positional parameter is named t, on_spike(states, params, weight, "
+                         f"t) (each event's time, ms): make {needed[0]} that parameter t, or "
+                         "give it a default")
     one, _ = abstract_inputs(mech, 3)
+    extra = (one,) if timed else ()  # the event's time
     try:
         out = jax.eval_shape(mech.on_spike, {k: one for k in mech.states},
-                             {k: one for k in mech.params}, one)
+                             {k: one for k in mech.params}, one, *extra)
     except Exception:
         out = None  # what fails on abstract inputs is left to the run
     if out is not None:

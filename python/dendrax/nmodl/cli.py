@@ -48,7 +48,9 @@ def _describe_ok(path) -> str:
         else:
             what.append(f"SOLVE {block} (PROCEDURE, run every step)")
     if d.net_receive:
-        what.append("NET_RECEIVE")
+        args = d.net_receive[0]
+        what.append(f"NET_RECEIVE({', '.join(args)})" + (" at the event's time t" if
+                                                         g.event_time else ""))
     if g.carried:
         what.append("carried " + ", ".join(g.carried))
     return "; ".join(what)

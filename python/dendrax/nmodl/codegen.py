@@ -77,6 +77,7 @@ class Generator:
             self.assigned[k] = self.params.pop(k).unit
         flows = persistence(d, self.params, self.assigned, self.pool)
         self.carried, self.breakpoint_certain = flows.carried, flows.breakpoint_certain
+        self.kept = flows.kept  # BREAKPOINT's, for the next events (carried too)
         shared = [k for k in self.carried if k in d.global_vars]
         if shared:  # kept from call to call: NEURON's one value is every instance's
             warnings.warn(f"{d.source}: GLOBAL {', '.join(shared)}, kept from one call to the "
@@ -97,8 +98,13 @@ class Generator:
         # Mainen's cad.mod): <ion>i is a state too, set where the file sets it
         if self.pool and f"{self.pool}i" not in d.states:
             self.carried.append(f"{self.pool}i")
-        self.range_assigned, self.solved, self.unrecordable = range_recordables(
+        # NET_RECEIVE's arguments after the weight: NEURON keeps them per connection (a
+        # Tsodyks-Markram synapse's y, z, u, tsyn); one connection per synapse here: states
+        self.event_args = list(d.net_receive[0][1:]) if d.net_receive else []
+        self.event_time = d.net_receive is not None and "t" in mentioned(d.net_receive[1])
+        self.range_assigned, self.solved, last_set, self.unrecordable = range_recordables(
             d, self.assigned, self.carried, flows, self.pool)
+        self.carried += last_set  # kept as states, for recording
         if len(d.nonspecific) > 1:  # each recorded by its name, as NEURON's (a synapse's "i"
             #                         is its whole current); a channel's sum as NONSPECIFIC_SUM
             self.range_assigned += [c for c in d.nonspecific if c not in self.range_assigned
@@ -433,9 +439,13 @@ class Generator:
         if limits:  # not ranges: NEURON does not enforce them either
             e(1, f"# PARAMETER limits, hints for NEURON's GUI that it does not enforce: {limits!r}")
         states = {k: 0.0 for k in d.states}
-        for k in self.carried:
+        for k in self.carried + self.event_args:
             states[k] = 0.0
         e(1, f"states = {states!r}")
+        if self.event_args:
+            e(1, "# NET_RECEIVE's arguments after the weight (NEURON's per connection; a")
+            e(1, "# synapse has one connection): states")
+            e(1, f"per_connection = {tuple(self.event_args)!r}")
         if self.carried:
             e(1, "# set in one block, read in another: carried between calls as states")
             e(1, f"carried = {tuple(self.carried)!r}")
@@ -535,6 +545,7 @@ class Generator:
             e(2, '"""INITIAL: the states at potential v."""')
         start = {k: 0.0 for k in d.states}
         start.update({k: 0.0 for k in self.carried if k not in self.params})
+        start.update({k: 0.0 for k in self.event_args})
         # an ion's concentration that is a STATE starts at the ion's value, as NEURON's
         ion_states = [k for ion in d.ions for k in (f"{ion}i", f"{ion}o") if k in d.states]
         e(2, f"_start = {start!r}  # states start at 0, as NEURON's")
@@ -544,6 +555,8 @@ class Generator:
         for k in dict.fromkeys(ion_states):
             e(2, f"_start[{k!r}] = env[{k!r}]  # the ion's concentration (mM)")
         e(2, "x = self._vars(v, _start, params, env)")
+        if "t" in d.used:
+            e(2, "x['t'] = 0.0  # ms: INITIAL runs at t = 0")
         if d.initial_locals:
             self.locals_line(d.initial_locals)
         else:
@@ -552,6 +565,16 @@ class Generator:
         if d.breakpoint_first:  # finitialize evaluates the (dropped) current, twice
             self.pool_breakpoint(first=True)
             self.pool_breakpoint(first=True)
+        if d.net_initial is not None:  # NET_RECEIVE's INITIAL, NEURON's per connection
+            body, local, _ = d.net_initial
+            weight = d.net_receive[0][0]
+            e(2, "# INITIAL inside NET_RECEIVE (NEURON runs it per connection, after INITIAL)")
+            self.locals_line(local) if local else e(2, "l = {}")
+            e(2, f"l[{weight!r}] = params['weight']  # the connection's weight")
+            self.body(body, self.ctx("initial", set(local) | {weight}), 2)
+        if self.kept:  # finitialize runs BREAKPOINT after INITIAL: what the events read first
+            e(2, "b = self._breakpoint(v, self._states(x, v), params, env)")
+            e(2, "x.update({" + ", ".join(f"{k!r}: b[{k!r}]" for k in self.kept) + "})")
         e(2, "return x" if self.solved else "return self._states(x, v)")
 
     def current_method(self):
@@ -627,6 +650,10 @@ class Generator:
             e(2, '"""SOLVE: the states one step dt (ms) later, at the new potential v."""')
             done = "return self._states(x, v)"
         e(2, "x = self._vars(v, states, params, env, dt)")
+        if self.kept:  # NEURON's BREAKPOINT at this step's states, read by the next events
+            e(2, "b = self._breakpoint(v, states, params, env)  # (not from v: any v will do)")
+            e(2, "kept = {" + ", ".join(f"{k!r}: b[{k!r}]" for k in self.kept) + "}")
+            done = "x.update(kept)\n" + "    " * 2 + done
         if d.breakpoint_first:  # NEURON ran them with the (dropped) current, at the step's
             #                     start: twice (its di/dv evaluates the current at v + 0.001, v)
             self.pool_breakpoint(first=True)
@@ -678,16 +705,20 @@ class Generator:
         d = self.d
         e = self.emit
         e(0, "")
-        e(1, "def on_spike(self, states, params, weight):")
+        e(1, "def on_spike(self, states, params, weight" + (", t):" if self.event_time else "):"))
         if d.net_receive is None:
             e(2, '"""No NET_RECEIVE: events change nothing."""')
             e(2, "return dict(states)")
             return
         args, body, local, _ = d.net_receive
-        e(2, f'"""NET_RECEIVE({args[0]}): the states after an event of this weight."""')
+        at = " arriving at t (ms)" if self.event_time else ""
+        e(2, f'"""NET_RECEIVE({", ".join(args)}): the states after an event of this '
+             f'weight{at}."""')
         e(2, "x = self._vars(None, states, params, None)")
+        if self.event_time:
+            e(2, "x['t'] = t")
         e(2, "l = {" + ", ".join([f"{args[0]!r}: weight"] + [f"{n!r}: 0.0" for n in local]) + "}")
-        self.body(body, self.ctx("net_receive", set(args) | set(local)), 2)
+        self.body(body, self.ctx("net_receive", {args[0]} | set(local)), 2)
         e(2, "return self._states(x, weight)")
 
     def block_method(self, b):

@@ -50,14 +50,6 @@ def _returns_zero(s) -> bool:
     return re.sub(r"\s+", "", text) == "return0;"
 
 
-def _unsupported_statement(text: str, kind) -> str:
-    if kind == "NET_RECEIVE" and re.match(r"INITIAL\b", text):
-        return ("INITIAL inside NET_RECEIVE (values kept per connection, as Tsodyks-Markram's "
-                "R and tsyn) is not supported: dendrax keeps a synapse's states per synapse; "
-                "give each connection its own synapse, with those values as STATEs")
-    return f"the statement '{text}' is not supported"
-
-
 def _refused(node_type: str) -> str:
     hint = INSTEAD.get(node_type)
     return f"{REFUSED_NODES[node_type]} is not supported" + (f" ({hint})" if hint else "")
@@ -500,7 +492,7 @@ class Walker:
         text = to_nmodl(s).strip().split("\n")[0]
         first = re.match(r"\w+", text)
         ln = self.at(_word(first.group(0))) if first else self.line
-        self.problem(ln, _unsupported_statement(text, kind))
+        self.problem(ln, f"the statement '{text}' is not supported")
 
     def statement_expr(self, e, body, local, kind):
         from neuron.nmodl import to_nmodl
@@ -544,6 +536,14 @@ class Walker:
             if name not in REFUSED_CALLS:  # refused: its arguments (printf's format) too
                 body.append(Call(name, [self.expr(a, ln) for a in e.arguments], ln))
             return
+        if t == "InitialBlock" and kind == "NET_RECEIVE":
+            # run per connection at finitialize (Tsodyks-Markram's tsyn = t): its own scope
+            ln = self.at(r"\bINITIAL\b")
+            if self.d.net_initial is not None:
+                self.problem(ln, "a second INITIAL inside NET_RECEIVE (merge them)")
+            inner, inner_local = self.statements(e.statement_block, kind="NET_RECEIVE INITIAL")
+            self.d.net_initial = (inner, inner_local, ln)
+            return
         if t == "SolveBlock":
             ln = self.at(r"\bSOLVE\b")
             method = _name(e.method) if e.method is not None else None
@@ -559,7 +559,7 @@ class Walker:
         text = to_nmodl(e).strip().split("\n")[0]
         first = re.match(r"\w+", text)
         ln = self.at(_word(first.group(0))) if first else self.line
-        self.problem(ln, _unsupported_statement(text, kind))
+        self.problem(ln, f"the statement '{text}' is not supported")
 
     def if_statement(self, s, local, kind):
         ln = self.at(r"\bif\s*\(")

@@ -152,6 +152,8 @@ class Description:
     # what the file READs of an ion dendrax does not know (now its parameters): name -> ion
     foreign_reads: dict = field(default_factory=dict)
     net_receive: tuple | None = None  # (args, body, locals, line)
+    # its INITIAL block (NEURON runs it per connection at finitialize): (body, locals, line)
+    net_initial: tuple | None = None
     used: set = field(default_factory=set)  # every variable name read or written anywhere
     valued: dict = field(default_factory=dict)  # name -> line of a call used as a value
     refused_blocks: set = field(default_factory=set)  # LINEAR, NONLINEAR, ... blocks' names
@@ -229,6 +231,9 @@ def global_use(d: Description, name: str) -> bool:
     if d.net_receive is not None:
         args, body, local, _ = d.net_receive
         scopes.append((body, set(args) | set(local)))
+    if d.net_initial is not None:
+        body, local, _ = d.net_initial
+        scopes.append((body, set(d.net_receive[0]) | set(local)))
     used = [name in mentioned(body) and name not in local for body, local in scopes]
     shadowed = any(name in local for _, local in scopes)
     return any(used) or not shadowed  # (elsewhere: a declaration, a unit factor, ...)

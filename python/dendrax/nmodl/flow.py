@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from .description import (Assign, Call, Conserve, Description, Diff, If, Reaction,
-                          SolveSteady, names_in)
+                          SolveSteady, mentioned, names_in)
 
 
 def walk(stmts):
@@ -37,6 +37,9 @@ def entry_points(d: Description) -> dict:
     statements, their local names)}, of those the file has."""
     out = {"INITIAL": (d.initial, set(d.initial_locals)),
            "BREAKPOINT": (d.breakpoint, set(d.breakpoint_locals))}
+    if d.net_initial is not None:  # NEURON runs it after INITIAL, at finitialize
+        body, local, _ = d.net_initial
+        out["INITIAL"] = (d.initial + body, set(d.initial_locals) | set(local))
     if d.solve is not None:
         name = d.solve[0]
         if name in d.blocks:
@@ -129,24 +132,73 @@ def overwritten_params(d: Description, params) -> set:
     return (certain & tracked) - reads - elsewhere
 
 
+def depends_on(d: Description, stmts, sources: set) -> set:
+    """The variables ``stmts`` may compute from ``sources`` (``{"v"}``: from the membrane
+    potential): through assignments, the IF conditions around them, and the FUNCTIONs
+    and PROCEDUREs they call (what a PROCEDURE sets, where it reads any of them). The
+    order of the statements is not followed: a superset, to refuse by."""
+    out = set(sources)
+
+    def scan(body, around: set) -> bool:
+        grew = False
+        for s in body:
+            if isinstance(s, Assign):
+                needs = mentioned([Call("", [s.expr], 0)], d.functions) | around
+                if s.name not in out and needs & out:
+                    out.add(s.name)
+                    grew = True
+            elif isinstance(s, Call):
+                needs = mentioned([s], d.functions) | around
+                if needs & out:
+                    f = d.functions.get(s.name)
+                    sets = {a.name for a in walk_calls(d, f.body)} if f else set()
+                    grew |= bool(sets - out)
+                    out.update(sets)
+            elif isinstance(s, If):
+                cond = mentioned([Call("", [s.cond], 0)], d.functions) | around
+                grew |= scan(s.body, cond)
+                grew |= scan(s.orelse, cond)
+        return grew
+
+    while scan(stmts, set()):
+        pass
+    return out
+
+
+def walk_calls(d: Description, stmts, seen=frozenset()):
+    """Every assignment of ``stmts``, inside IF/ELSE and the PROCEDUREs and FUNCTIONs they
+    call too."""
+    for s in walk(stmts):
+        if isinstance(s, Assign):
+            yield s
+        elif isinstance(s, Call) and s.name in d.functions and s.name not in seen:
+            yield from walk_calls(d, d.functions[s.name].body, seen | {s.name})
+
+
 class Persistence(NamedTuple):
     """What ``persistence`` finds.
 
     Attributes:
         carried: the variables carried between calls as extra states (sorted).
+        kept: those of them BREAKPOINT sets (on every path, not from v) and only NET_RECEIVE
+            reads, as NEURON's events read what the last BREAKPOINT left (BMTK's stp2syn
+            ``Pmax = n*p0``): computed in the state update, from the states before it.
         problems: [(line, message)]: variables dendrax cannot carry.
         breakpoint_certain: what BREAKPOINT sets on every path.
         breakpoint_written: what BREAKPOINT sets on some path.
         solve_written: what the SOLVE'd block sets on some path.
         solve_certain: what it sets on every path.
+        elsewhere_written: what INITIAL and NET_RECEIVE set on some path.
     """
 
     carried: list
+    kept: list
     problems: list
     breakpoint_certain: set
     breakpoint_written: set
     solve_written: set
     solve_certain: set
+    elsewhere_written: set
 
 
 def persistence(d: Description, params, assigned, pool=None) -> Persistence:
@@ -163,14 +215,30 @@ def persistence(d: Description, params, assigned, pool=None) -> Persistence:
         certain[where] = flow(d, tracked, stmts, set(), local, {}, r, w)
         reads[where], writes[where] = r, w
     written = set().union(*writes.values())
-    carried, problems = [], []
+    carried, kept, problems = [], [], []
+    from_v = None
     for name in sorted(set().union(*reads.values()) & written):
         if name in params and not any(name in w for w in writes.values()):
             continue
         if name in writes["BREAKPOINT"] and not pool:
             wherever = [k for k, r in reads.items() if name in r]
+            if d.point and wherever == ["NET_RECEIVE"] and name in certain["BREAKPOINT"]:
+                if from_v is None:  # (and the ions' variables, which change every step)
+                    ions = {var for u in d.ions.values() for var in u["read"]}
+                    from_v = depends_on(d, d.breakpoint, {"v"} | ions)
+                if name not in from_v:
+                    carried.append(name)
+                    kept.append(name)
+                    continue
+                problems.append((set_at(d, d.breakpoint, name),
+                                 f"'{name}' is set in BREAKPOINT from v (or an ion's "
+                                 "variables) and read in NET_RECEIVE: NEURON's events read "
+                                 "the value of the last BREAKPOINT, at the previous step's "
+                                 "v, which dendrax does not keep"))
+                continue
             fix = ("set it on every path before BREAKPOINT reads it" if wherever ==
-                   ["BREAKPOINT"] else "set it in the block that reads it")
+                   ["BREAKPOINT"] else "set it in the block that reads it, which changes "
+                   "the results: NEURON reads the value of the last BREAKPOINT")
             problems.append((set_at(d, d.breakpoint, name),
                              f"'{name}' is set in BREAKPOINT and read in "
                              f"{' and '.join(wherever)} before being set there: "
@@ -182,21 +250,23 @@ def persistence(d: Description, params, assigned, pool=None) -> Persistence:
             problems.append((line, f"PARAMETER '{name}' is changed outside INITIAL"))
             continue
         carried.append(name)
-    return Persistence(carried, problems, certain["BREAKPOINT"], writes["BREAKPOINT"],
-                       writes.get("SOLVE", set()), certain.get("SOLVE", set()))
+    return Persistence(carried, kept, problems, certain["BREAKPOINT"], writes["BREAKPOINT"],
+                       writes.get("SOLVE", set()), certain.get("SOLVE", set()),
+                       writes["INITIAL"] | writes.get("NET_RECEIVE", set()))
 
 
 def range_recordables(d: Description, assigned, carried, flows: Persistence, pool):
     """Which RANGE ASSIGNED variables can be recorded, as NEURON records them: (those
     ``assigned`` gives, set by BREAKPOINT on every path and not set again by the SOLVE'd
     block; those ``solved`` gives, set on every path of a cnexp or runge block or SOLVE'd PROCEDURE
-    of a density mechanism; {name: why not} for the rest). ``pool``: the ion whose inside
-    concentration the mechanism writes, or None."""
+    of a density mechanism; those INITIAL or NET_RECEIVE set and nothing else does, to be
+    kept as states, recorded as their last value; {name: why not} for the rest). ``pool``:
+    the ion whose inside concentration the mechanism writes, or None."""
     certain, written, solved_set = (flows.breakpoint_certain, flows.breakpoint_written,
                                     flows.solve_written)
     stepwise = d.solve is not None and not d.point and (
         d.solve[0] in d.functions or d.solve[1] in ("cnexp", "runge"))
-    range_assigned, solved, unrecordable = [], [], {}
+    range_assigned, solved, last_set, unrecordable = [], [], [], {}
     for k in d.range_vars:
         if k not in assigned or k in d.nonspecific or k in carried:
             continue
@@ -224,6 +294,8 @@ def range_recordables(d: Description, assigned, carried, flows: Persistence, poo
         elif k in written:
             unrecordable[k] = ("BREAKPOINT sets it on some paths only (NEURON keeps "
                                "the last value set): dendrax does not keep it")
+        elif k in flows.elsewhere_written:  # (a synapse's release probability, set by events)
+            last_set.append(k)
         else:
             unrecordable[k] = "BREAKPOINT does not set it: dendrax does not keep it"
-    return range_assigned, solved, unrecordable
+    return range_assigned, solved, last_set, unrecordable

@@ -17,6 +17,22 @@ DERIVATIVE_METHODS = ("cnexp", "derivimplicit", "euler", "runge")
 NEW_ION_DEFAULTS = {"i": (1.0, "mM"), "o": (1.0, "mM"), "e": (0.0, "mV")}
 
 
+def _time_used(d: Description) -> str:
+    """Where ``t`` is read outside INITIAL and NET_RECEIVE (the blocks dendrax gives it
+    to: 0 at initialization, the event's time), "" if nowhere: BREAKPOINT, the SOLVE'd
+    blocks, FUNCTIONs and PROCEDUREs (dendrax's are time-invariant)."""
+    if "t" not in d.used:
+        return ""
+    scopes = [(f"{f.kind} {f.name}", f.body, set(f.args) | set(f.locals))
+              for f in d.functions.values()]
+    scopes += [(f"{b.kind} {b.name}", b.body, set(b.locals)) for b in d.blocks.values()]
+    scopes += [("BREAKPOINT", d.breakpoint, set(d.breakpoint_locals))]
+    for where, body, local in scopes:
+        if "t" in mentioned(body) and "t" not in local:
+            return where
+    return ""
+
+
 def _unknown_ions(d: Description) -> None:
     """An ion dendrax does not know, which the file only READs (BBP's ``USEION ttx READ
     ttxo, ttxi``: a flag for TTX block) or whose current it WRITEs (Poirazi's and
@@ -192,19 +208,23 @@ def check(d: Description, problem, lines) -> None:
                 | {v for u in d.ions.values() for v in u["read"] + u["write"]}
                 | set(d.nonspecific) | SPECIAL | {"PI"})
     for name, units in (("FARADAY", "(faraday) (coulombs)"), ("R", "(k-mole) (joule/degC)")):
-        if name in d.used and name not in declared:  # as NEURON 9's nocmodl
+        # as NEURON 9's nocmodl (a block's LOCAL or argument R is another name: Tsodyks-
+        # Markram files' NET_RECEIVE(weight, R, u, tlast))
+        if name not in declared and global_use(d, name):
             problem(lines.find_word(name), f"'{name}' is used but not declared: define it in "
                                            f"the UNITS block, e.g. {name} = {units}")
             declared.add(name)
-    if global_use(d, "t"):
+    timed = _time_used(d)
+    if timed:
         # where it is used, not in its INDEPENDENT declaration (one line or several)
         start = lines.find(r"\bINDEPENDENT\b")
         end = lines.find(r"\}", start) if start else 0
         ln = lines.find_word("t")
         while ln and start <= ln <= end:
             ln = lines.find_word("t", ln + 1)
-        problem(ln, "'t' (time) is not supported: dendrax mechanisms are "
-                                        "time-invariant functions of their states")
+        problem(ln, f"'t' (time) in {timed} is not supported: dendrax mechanisms are "
+                    "time-invariant functions of their states (t is given to INITIAL, 0, "
+                    "and to NET_RECEIVE, the event's time)")
     if d.point and "flag" in d.used and "flag" not in declared:
         problem(lines.find_word("flag"), "'flag' in NET_RECEIVE is not supported (dendrax "
                                            "has no self-events: net_send, WATCH)")
@@ -237,9 +257,16 @@ def check(d: Description, problem, lines) -> None:
         args, body, _, ln = d.net_receive
         if not d.point:
             problem(ln, "NET_RECEIVE in a density mechanism")
-        if len(args) != 1:
-            problem(ln, f"NET_RECEIVE with {len(args)} arguments: dendrax delivers one weight "
-                        "per event")
+        if not args:
+            problem(ln, "NET_RECEIVE without arguments: dendrax delivers a weight per event "
+                        "(NET_RECEIVE(weight))")
+        declared_here = set(d.params) | set(d.states) | set(d.assigned) | set(d.constants)
+        for name in args[1:]:  # kept per connection: a synapse's states (one connection each)
+            if name in declared_here or name in SPECIAL or name in d.functions:
+                problem(ln, f"the NET_RECEIVE argument {name} has the name of a variable of "
+                            f"the mechanism: NEURON's NET_RECEIVE then reads and sets the "
+                            f"argument (kept per connection), never the variable {name}; "
+                            "rename one of them")
         # what a synapse's on_spike is not given: v, its compartment, its ions
         unseen = {"v", "celsius", "diam", "area"} | {
             var for u in d.ions.values() for var in u["read"] + u["write"]} - set(d.states)
