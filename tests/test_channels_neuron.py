@@ -503,6 +503,39 @@ def test_exp2syn_matches_neuron(nrn):
         np.testing.assert_allclose(ab[:, 1, j], ref[2 + 2 * j], rtol=1e-11, atol=1e-300)
 
 
+def test_events_at_t0_show_in_the_t0_sample_as_neuron(nrn):
+    """NEURON's finitialize delivers the events due at t = 0 before its t = 0 sample (A, B,
+    i); those at 0 < t <= dt/2 come in the first step. dendrax's t = 0 sample showed the
+    states before them (the run from then on was NEURON's already)."""
+    h = nrn
+    times = [0.0, 0.0, 0.01, 2.0]
+    sec = h.Section(name="t0_soma")
+    sec.L, sec.diam, sec.nseg = LENGTH, DIAM, 1
+    sec.insert("pas")
+    syn = h.Exp2Syn(sec(0.5))
+    syn.tau1, syn.tau2 = 0.5, 2.0
+    nc = h.NetCon(None, syn)
+    nc.weight[0] = 0.01
+    recs = [h.Vector().record(sec(0.5)._ref_v)] + [h.Vector().record(getattr(syn, f"_ref_{q}"))
+                                                   for q in ("A", "B", "i")]
+    fih = h.FInitializeHandler(lambda: [nc.event(t) for t in times])  # noqa: F841
+    fixed_step(h)
+    h.finitialize(-65.0)
+    h.continuerun(5.0)
+    ref = np.array([np.array(r) for r in recs])
+    del fih
+    cell = dx.Cell.from_sections([{"length": LENGTH, "diam": DIAM, "parent": -1, "region": "soma"}])
+    cell.insert("pas")
+    cell.synapse("Exp2Syn", cell.soma(0.5), spike_times=times, weight=0.01, tau1=0.5, tau2=2.0)
+    for q in ("v", "Exp2Syn.A", "Exp2Syn.B", "Exp2Syn.i"):
+        cell.record(q)
+    for chunk in (None, 3):  # also a run in pieces
+        out = np.asarray(dx.simulate(cell, 5.0, DT, v_init=-65.0, celsius=CELSIUS,
+                                     chunk=chunk).traces)
+        assert ref[1][0] > 0.03 and ref[3].min() < -0.01  # not vacuous: two events at t = 0
+        np.testing.assert_allclose(out, ref, rtol=1e-11, atol=1e-15)
+
+
 @pytest.mark.parametrize("method, secondorder", [("backward_euler", 0), ("crank_nicolson", 2)])
 def test_a_calcium_pool_under_both_integrators_matches_neuron(nrn, method, secondorder):
     """hh, Ca_HVA and CaDynamics_E2 in one compartment, spiking. Under Crank-Nicolson NEURON

@@ -170,10 +170,36 @@ def _each(states: dict, like) -> dict:
     return {k: jnp.broadcast_to(jnp.asarray(x, like.dtype), like.shape) for k, x in states.items()}
 
 
-def _observe_initial(model: Model, core, state: State, waveform0, dt=None) -> dict:
+def _events_at_zero(model: Model, core, synapses, trains):
+    """The synapses' states with the spike-train events due at t = 0 delivered, as NEURON's
+    finitialize delivers them before its t = 0 sample (``trains``: the drive's, per event
+    placement [r, k]). For that sample only: the run delivers them at the start of its
+    first step, which gives the same states from then on."""
+    out = []
+    for placement, inp, p, s, times in zip(model.synapses, model.inputs, core["synapses"],
+                                           synapses, trains):
+        if not inp.train_local.size:
+            out.append(s)
+            continue
+        due = jnp.sum(jnp.asarray(times) + p["delay"][inp.train_local][:, None] <= 0.0, axis=1)
+        count = jnp.zeros(placement.nodes.shape[0], p["weight"].dtype).at[
+            inp.train_local].set(due.astype(p["weight"].dtype))
+        timed = (jnp.zeros_like(count),) if takes_event_time(placement.mech) else ()
+        for j in range(inp.max_arrivals):
+            w = p["weight"] * (count - j if j == inp.max_arrivals - 1 else 1.0)
+            after = placement.mech.on_spike(s, p, w, *timed)
+            s = {name: jnp.where(count > j, x, s[name]) for name, x in after.items()}
+        out.append(s)
+    return tuple(out)
+
+
+def _observe_initial(model: Model, core, state: State, waveform0, dt=None, trains=None) -> dict:
     """What can be recorded at t = 0 (``_step`` gives it at every later step), as NEURON
     after finitialize: currents at v_init with the initial states, no capacitive current,
-    electrode currents at t = 0 (``waveform0`` [W]: the waveform clamps')."""
+    electrode currents at t = 0 (``waveform0`` [W]: the waveform clamps'), synapses after
+    the spike-train events due at t = 0 (``trains``, the drive's)."""
+    if trains is not None and any(inp.train_local.size for inp in model.inputs):
+        state = state._replace(synapses=_events_at_zero(model, core, state.synapses, trains))
     v = state.v
     env = environment(model, core, state.conc, dt)
     _, _, i_ion, per_mech = membrane_currents(model, core, v, state.channels, env)
@@ -472,13 +498,15 @@ def _put_into(total, nodes, x):
 
 
 @partial(jax.jit, static_argnames=("model",))
-def initialize(model: Model, core, waveform0=None, dt=None):
+def initialize(model: Model, core, waveform0=None, dt=None, trains=None):
     """The simulation state at t = 0 and the traces there ([n_traces]); ``waveform0`` [W]:
-    the waveform clamps' currents at t = 0 (nA; default 0); dt (ms) for point neurons."""
+    the waveform clamps' currents at t = 0 (nA; default 0); dt (ms) for point neurons;
+    ``trains``: the drive's spike trains, whose events due at t = 0 the traces there show
+    (as NEURON's; the state delivers them in the first step)."""
     state = initial_state(model, core, dt)
     if waveform0 is None:
         waveform0 = jnp.zeros(model.waveform_nodes.shape[0], state.v.dtype)
-    obs = _observe_initial(model, core, state, waveform0, dt)
+    obs = _observe_initial(model, core, state, waveform0, dt, trains)
     if any(r.reduce for r in model.recordings):
         first = recorded(model, obs, reduced=True)
         state = state._replace(stats={"max": first, "min": first, "sum": first})
@@ -666,7 +694,7 @@ def run(model: Model, core, drive, dt, *, method: str = "backward_euler", backen
     n_steps = drive["waveform"].shape[0]
     fresh = state is None
     if fresh:
-        state, rec0 = initialize(model, core, drive["waveform0"], dt)
+        state, rec0 = initialize(model, core, drive["waveform0"], dt, drive["trains"])
     xs = schedule(model, core, drive, dt, start, n_steps - start)
     state, (rec, spikes) = advance(model, core, state, xs, dt, method=method, backend=backend,
                                    checkpoint=checkpoint, record_every=record_every)

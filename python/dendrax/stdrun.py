@@ -396,7 +396,7 @@ def _run_in_pieces(model, core, drive, dt, method, backend, record_every, chunk,
     if drive["t_deliver"] is not None:  # on the device once, not once per piece
         drive = {**drive, "t_deliver": jnp.asarray(drive["t_deliver"])}
     if state is None:
-        state, rec0 = initialize(model, core, drive["waveform0"], dt)
+        state, rec0 = initialize(model, core, drive["waveform0"], dt, drive["trains"])
         rec0 = np.asarray(rec0)[None]
     else:  # a resumed run: its samples start after its first step
         n_rec = sum(r.reduce is None for r in model.recordings)
