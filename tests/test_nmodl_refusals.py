@@ -526,18 +526,20 @@ def test_a_value_breakpoint_sets_for_net_receive_is_kept_unless_it_follows_v():
     NEURON's events read it at the previous step's v, which dendrax does not keep."""
     base = """NEURON {{ POINT_PROCESS kp NONSPECIFIC_CURRENT i }}
     PARAMETER {{ p0 = 0.3 }}
-    ASSIGNED {{ v (mV) i (nA) P }}
+    ASSIGNED {{ v (mV) i (nA) P q dum }}
     STATE {{ g (uS) n }}
     INITIAL {{ n = 1 }}
     BREAKPOINT {{ SOLVE st METHOD cnexp  i = g*v  {bp} }}
     DERIVATIVE st {{ g' = -g  n' = 1 - n }}
     NET_RECEIVE(w (uS)) {{ g = g + w*P  n = n*(1 - p0) }}
     FUNCTION boost(x) {{ boost = x*exp(v/50) }}
+    FUNCTION side() {{ q = (v + 65)/100  side = 1 }}
     """
     syn = nmodl.load(base.format(bp="P = n*p0"), register=False)
     assert "P" in syn.states and syn.carried == ("P",)
     for bp in ("P = n*p0*exp(v/10)", "if (v > -50) { P = p0 } else { P = n*p0 }",
-               "P = boost(n*p0)"):
+               "P = boost(n*p0)", "dum = side()  P = n*p0*(1 + q)"):  # (a FUNCTION's
+        #                                                         side effect: was accepted)
         with pytest.raises(NmodlError, match="'P' is set in BREAKPOINT from v"):
             nmodl.load(base.format(bp=bp), register=False)
 

@@ -144,9 +144,11 @@ def depends_on(d: Description, stmts, sources: set) -> set:
         for s in body:
             if isinstance(s, Assign):
                 needs = mentioned([Call("", [s.expr], 0)], d.functions) | around
-                if s.name not in out and needs & out:
-                    out.add(s.name)
-                    grew = True
+                if needs & out:  # the target, and what the FUNCTIONs it calls set
+                    sets = {s.name} | {a.name for name in _calls(s.expr) if name in d.functions
+                                       for a in walk_calls(d, d.functions[name].body)}
+                    grew |= bool(sets - out)
+                    out.update(sets)
             elif isinstance(s, Call):
                 needs = mentioned([s], d.functions) | around
                 if needs & out:
@@ -163,6 +165,11 @@ def depends_on(d: Description, stmts, sources: set) -> set:
     while scan(stmts, set()):
         pass
     return out
+
+
+def _calls(e) -> set:
+    """The names of the functions expression ``e`` calls."""
+    return {name for kind, name in names_in(e) if kind == "call"}
 
 
 def walk_calls(d: Description, stmts, seen=frozenset()):
