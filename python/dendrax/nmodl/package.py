@@ -210,6 +210,8 @@ def test_runs(name, point):
     mech = getattr({pkg}, name)()
     v = jnp.linspace(-90.0, 30.0, 7)
     params = {{k: jnp.full_like(v, x) for k, x in mech.params.items()}}
+    if point:  # a synapse is given its connection's weight (uS) and delay (ms) too
+        params.update(weight=jnp.full_like(v, 0.001), delay=jnp.zeros_like(v))
     env = env_for(mech, v)
     states = mech.steady_state(v, params, env)
     new = jax.jit(mech.advance)(v, states, params, env, 0.025)
