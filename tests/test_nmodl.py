@@ -450,22 +450,41 @@ def test_numbers_as_in_c():
     assert np.isfinite(np.asarray(dx.simulate(cell, 1.0, 0.025).traces)).all()
 
 
-def test_flag_in_net_receive_refused_by_name():
+def test_flag_is_0_for_a_spike_and_self_events_are_counted_when_slots_run_out():
+    """NET_RECEIVE's flag is 0 for a spike (it was refused); a synapse that sends itself more
+    events than it has slots for (8 pending) drops the rest and the run warns."""
     text = """NEURON { POINT_PROCESS flagsyn NONSPECIFIC_CURRENT i }
-PARAMETER { g = 0.001 (uS) }
+PARAMETER { g = 0.001 (uS) hold = 50 (ms) }
 ASSIGNED { v (mV) i (nA) }
 STATE { s }
 BREAKPOINT { SOLVE st METHOD cnexp  i = g * s * v }
-DERIVATIVE st { s' = -s }
+DERIVATIVE st { s' = -s/1000 }
 NET_RECEIVE(w) {
-    if (flag == 0) { s = s + w }
+    if (flag == 0) { s = s + w  net_send(hold, 1) }
+    if (flag == 1) { s = s - w }
 }
 """
-    with pytest.raises(NmodlError) as err:
-        nmodl.load(text, register=False)
-    assert any(ln == 8 and "'flag' in NET_RECEIVE is not supported" in m
-               for ln, m in err.value.problems), err.value.problems
-    assert not any("not declared" in m for _, m in err.value.problems)
+    cls = nmodl.load(text, register=False)
+    assert cls.self_events == 8
+
+    def run(times):
+        cell = dx.Cell.from_sections([{"length": 10.0, "diam": 10.0, "parent": -1,
+                                       "region": "soma"}])
+        cell.synapse(cls, cell.soma(), spike_times=times, weight=1.0)
+        cell.record("flagsyn.s")
+        cell.record("flagsyn.net_send_lost")
+        return np.asarray(dx.simulate(cell, 60.0, 0.025).traces)
+
+    s, lost = run([1.0, 2.0, 3.0])  # each spike's self-event takes its weight back 50 ms on
+    t = np.arange(s.size) * 0.025
+    assert s[np.searchsorted(t, 3.5)] > 2.0 and s[-1] < 0 and lost[-1] == 0
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        s, lost = run(np.arange(1.0, 11.0))  # 10 pending at once: 2 dropped
+    assert lost[-1] == 2
+    assert any("self-event(s) (NMODL net_send) found" in str(w.message) for w in caught)
 
 
 def test_dt_in_a_point_process_current_refused():
@@ -660,6 +679,38 @@ def test_gradient_through_a_synapse_reading_event_times():
             np.testing.assert_allclose(float(grad[name][0]), fd, rtol=1e-5, err_msg=name)
     finally:
         nmodl_registry.unregister("stpx")
+
+
+def test_gradient_through_a_synapse_sending_itself_events():
+    """pulsex (net_send): the gradient of the mean v in Cdur (which moves the self-events'
+    times t) and the weight against central finite differences."""
+    nmodl.load(CASES / "pulsex.mod")
+    try:
+        cell = dx.Cell.from_sections([{"length": 20.0, "diam": 20.0, "parent": -1,
+                                       "region": "soma"}])
+        cell.insert("pas")
+        cell.synapse("pulsex", cell.soma(), spike_times=[1.0, 1.01, 3.3, 6.0], weight=0.01,
+                     delay=0.3)
+        cell.record("v")
+        params = cell.params
+
+        def loss(p):
+            return dx.simulate(cell, 10.0, 0.025, params=p, v_init=-70.0).traces.mean()
+
+        grad = jax.grad(loss)(params)["synapses"]["pulsex"]
+        for name in ("Cdur", "weight"):
+            base = float(params["synapses"]["pulsex"][name][0])
+            h = 1e-6 * max(abs(base), 1.0)
+
+            def at(x):
+                syn = {**params["synapses"]["pulsex"], name: jnp.asarray([x])}
+                return float(loss({**params, "synapses": {"pulsex": syn}}))
+
+            fd = (at(base + h) - at(base - h)) / (2 * h)
+            assert abs(fd) > 1e-6, name  # not vacuous
+            np.testing.assert_allclose(float(grad[name][0]), fd, rtol=1e-5, err_msg=name)
+    finally:
+        nmodl_registry.unregister("pulsex")
 
 
 def test_net_receive_initial_reads_the_connection_weight():

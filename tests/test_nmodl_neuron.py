@@ -19,7 +19,8 @@ presolvex: statements before SOLVE in BREAKPOINT; twonsx: two NONSPECIFIC_CURREN
 precx: PARAMETER defaults of more than six digits; cacumx: Migliore's cacumm.mod layout;
 stpx: a Tsodyks-Markram synapse, NET_RECEIVE's per-connection arguments, its INITIAL and t,
 from spike trains and, in a network, from a spiking cell; relx: BMTK's stp2syn layout, a
-value BREAKPOINT sets that NET_RECEIVE reads) --
+value BREAKPOINT sets that NET_RECEIVE reads; pulsex: Destexhe et al.'s event-driven kinetic
+synapse, net_send self-events and flag) --
 is compiled with nrnivmodl
 into one library (cached in the temp dir by a hash of the files) and simulated by NEURON in
 a subprocess (a process loads one mechanism library only, and the test process may hold
@@ -200,6 +201,7 @@ TOL = {
     "nmdax": (2e-6, 2.5e-5, 4e-7),  # 3.9e-7, 4.6e-6, 7.0e-8 (nmdax.block)
     "stpx": (3e-13, 1e-11, 1e-15),  # 6.3e-14, 2.2e-12, 1.1e-16 (stpx[0].x)
     "relx": (3e-13, 2.5e-11, 1e-15),  # 7.2e-14, 5.5e-12, 5.6e-17 (relx[0].n)
+    "pulsex": (3e-13, 1e-11, 1e-15),  # 5.5e-14, 6.2e-13, 0 (pulsex[0].Ron)
     "hay vs hay.py": (1e-13, 5e-12, 1e-13),  # 1.2e-14, 9.3e-13, 1.2e-14 (Im.m)
     # Crank-Nicolson (were 3e-5..5e-3 mean, 2.5e-3..9e-2 max before nocmodl's midpoint form)
     "kin3:cn": (3e-10, 1e-9, 2e-10),  # 6.0e-11, 2.2e-10, 4.3e-11 (kin3.I)
@@ -365,7 +367,8 @@ def neuron_spec(case, mode):
 
 
 SYNAPSE_RECORDS = {"Exp2Synx": ("A", "B", "g"), "nmdax": ("A", "B", "g", "block"),
-                   "stpx": ("g", "x"), "relx": ("n", "g", "P")}
+                   "stpx": ("g", "x"), "relx": ("n", "g", "P"),
+                   "pulsex": ("Ron", "Roff", "synon")}
 SYNAPSE_PARAMS = {"Exp2Synx": SYNAPSES,
                   "nmdax": [({"tau1": 2.0, "tau2": 50.0, "e": 0.0}, 0.004),
                             ({"tau1": 1.0, "tau2": 30.0, "e": 0.0, "mg": 2.0}, 0.002)],
@@ -373,7 +376,9 @@ SYNAPSE_PARAMS = {"Exp2Synx": SYNAPSES,
                   "stpx": [({"tau_1": 3.0, "tau_rec": 100.0, "tau_facil": 50.0, "U": 0.1,
                              "u0": 0.05}, 0.05),
                            ({"tau_1": 2.0, "tau_rec": 40.0, "tau_facil": 0.0, "U": 0.5}, 0.03)],
-                  "relx": [({}, 0.05), ({"p0": 0.8, "tau_r": 50.0}, 0.03)]}
+                  "relx": [({}, 0.05), ({"p0": 0.8, "tau_r": 50.0}, 0.03)],
+                  # pulses overlapping (5.0, 5.0125; 30.0, 30.01) and not; a shorter one
+                  "pulsex": [({}, 0.01), ({"Cdur": 0.3, "Beta": 0.5}, 0.02)]}
 
 
 def synapse_spec(mech="Exp2Synx"):
@@ -623,6 +628,29 @@ def test_a_value_breakpoint_sets_for_net_receive_matches_neuron(reference):
     assert p[0] == 0.4 and p.min() < 0.2  # not vacuous: P falls with the vesicles
 
 
+def test_a_synapse_sending_itself_events_matches_neuron(reference):
+    """pulsex (Destexhe et al. 1994's event-driven kinetic synapses): NET_RECEIVE sends
+    itself an event (net_send) Cdur later, flagged with the spike's number, which closes
+    the transmitter pulse unless a later spike extended it (5.0 and 5.0125 ms; 30.0 and
+    30.01 ms); delivered in time order with the spikes, as NEURON's. It was refused."""
+    cell = dx.Cell.from_sections([{"length": LENGTH, "diam": DIAM, "parent": -1, "region": "soma"}])
+    cell.insert("pas")
+    cell.set("pas.g", LEAK["g"])
+    cell.set("pas.e", LEAK["e"])
+    for p, w in SYNAPSE_PARAMS["pulsex"]:
+        cell.synapse("pulsex", cell.soma(0.5), spike_times=SYN_TIMES, weight=w, **p)
+    cell.record("v")
+    labels = [f"pulsex[0].{q}" for q in SYNAPSE_RECORDS["pulsex"]]  # NEURON's syns[0]
+    for lab in labels:
+        cell.record(lab)
+    res = dx.simulate(cell, T_STOP, DT, v_init=V_INIT, celsius=CELSIUS)
+    ref = reference["pulsex:events"]
+    compare("pulsex:events", np.asarray(res.traces), ref, labels)
+    synon = ref[1 + labels.index("pulsex[0].synon")]
+    t = np.arange(synon.size) * DT  # not vacuous: the pulse ends at the last spike + Cdur
+    assert synon[np.searchsorted(t, 5.9)] == 0.01 and synon[np.searchsorted(t, 6.1)] == 0.0
+
+
 NETWORK_SCRIPT = textwrap.dedent('''
     import json, sys
     import numpy as np
@@ -641,7 +669,7 @@ NETWORK_SCRIPT = textwrap.dedent('''
     stim.delay, stim.dur, stim.amp = spec["stim"]
     syns, ncs = [], []
     for values, w, delay in spec["synapses"]:
-        syn = h.stpx(post(0.5))
+        syn = getattr(h, spec["mech"])(post(0.5))
         for p, x in values.items():
             setattr(syn, p, x)
         nc = h.NetCon(pre(0.5)._ref_v, syn, sec=pre)
@@ -650,7 +678,8 @@ NETWORK_SCRIPT = textwrap.dedent('''
         ncs.append(nc)
     spikes = h.Vector()
     ncs[0].record(spikes)
-    vecs = [h.Vector().record(post(0.5)._ref_v)] + [h.Vector().record(s._ref_g) for s in syns]
+    vecs = [h.Vector().record(post(0.5)._ref_v)] + [
+        h.Vector().record(getattr(s, "_ref_" + spec["state"])) for s in syns]
     h.cvode_active(0)
     h.usetable_hh = 0  # exact rates, as dendrax's
     h.celsius, h.dt = spec["celsius"], spec["dt"]
@@ -660,21 +689,26 @@ NETWORK_SCRIPT = textwrap.dedent('''
              spikes=np.array(spikes))
 ''')
 NETWORK_STIM = (2.0, 80.0, 0.3)  # nA: the presynaptic HH soma fires repeatedly
-NETWORK_SYNAPSES = [(SYNAPSE_PARAMS["stpx"][0][0], 0.05, 1.013),  # off the dt grid
-                    (SYNAPSE_PARAMS["stpx"][1][0], 0.03, 2.0)]
+# (mechanism, a state compared): per mechanism two connections, a delay off the dt grid
+NETWORK_CASES = {"stpx": "g", "pulsex": "Ron"}
+NETWORK_DELAYS = (1.013, 2.0)
 
 
-def test_a_tsodyks_markram_like_synapse_in_a_network_matches_neuron(tmp_path):
-    """stpx driven through NetCons from a spiking cell: t in NET_RECEIVE is the spike's
-    time (the step's t + 1e-10 ms, NEURON's threshold event) plus the delay, also a delay
-    off the step grid (1.013 ms)."""
+@pytest.mark.parametrize("mech", list(NETWORK_CASES))
+def test_a_synapse_reading_event_times_in_a_network_matches_neuron(tmp_path, mech):
+    """stpx (Tsodyks-Markram) and pulsex (net_send) driven through NetCons from a spiking
+    cell: t in NET_RECEIVE is the spike's time (the step's t + 1e-10 ms, NEURON's threshold
+    event) plus the delay, also a delay off the step grid (1.013 ms); pulsex's self-events
+    are sent from those times."""
     try:
         lib = build_library()
     except ReferenceUnavailable as err:
         pytest.skip(f"NEURON reference unavailable: {err}")
+    state = NETWORK_CASES[mech]
+    synapses = [(values, w, d) for (values, w), d in zip(SYNAPSE_PARAMS[mech], NETWORK_DELAYS)]
     spec = {"lib": str(lib), "L": LENGTH, "diam": DIAM, "leak": LEAK, "stim": NETWORK_STIM,
-            "synapses": NETWORK_SYNAPSES, "threshold": 0.0, "celsius": 6.3, "dt": DT,
-            "t_stop": 100.0, "v_init": -65.0}
+            "synapses": synapses, "threshold": 0.0, "celsius": 6.3, "dt": DT,
+            "t_stop": 100.0, "v_init": -65.0, "mech": mech, "state": state}
     (tmp_path / "spec.json").write_text(json.dumps(spec))
     (tmp_path / "run.py").write_text(NETWORK_SCRIPT)
     proc = subprocess.run([sys.executable, str(tmp_path / "run.py"), str(tmp_path / "spec.json"),
@@ -690,21 +724,22 @@ def test_a_tsodyks_markram_like_synapse_in_a_network_matches_neuron(tmp_path):
     net = dx.Network([pre, post])
     delay, dur, amp = NETWORK_STIM
     net.cell(0).iclamp(net.cell(0).soma(0.5), delay=delay, dur=dur, amp=amp)
-    for values, w, d in NETWORK_SYNAPSES:
-        net.connect(net.cell(0).soma(0.5), net.cell(1).soma(0.5), "stpx", weight=w, delay=d,
+    for values, w, d in synapses:
+        net.connect(net.cell(0).soma(0.5), net.cell(1).soma(0.5), mech, weight=w, delay=d,
                     threshold=0.0, **values)
     net.record("v", net.cell(1).soma(0.5))
     for k in range(2):
-        net.record(f"stpx[{k}].g", net.cell(1).soma(0.5))
+        net.record(f"{mech}[{k}].{state}", net.cell(1).soma(0.5))
     res = dx.simulate(net, 100.0, DT, v_init=-65.0, celsius=6.3)
     out = np.asarray(res.traces)
     expected = ref["traces"]
     assert len(ref["spikes"]) >= 5  # not vacuous: a train, each event depressed or facilitated
-    g = expected[1]
-    steps = np.diff(g)[np.diff(g) > 0]
-    assert len(steps) >= 5 and np.ptp(steps / steps.max()) > 0.2
+    if mech == "stpx":
+        g = expected[1]
+        steps = np.diff(g)[np.diff(g) > 0]
+        assert len(steps) >= 5 and np.ptp(steps / steps.max()) > 0.2
     dv = np.abs(out[0] - expected[0])
-    # measured: mean |dV| 8.1e-14 mV, max 1.4e-12 mV, g 1.2e-16 uS
+    # measured: stpx mean |dV| 8.1e-14 mV, max 1.4e-12 mV, g 1.2e-16 uS
     assert dv.mean() < 5e-13 and dv.max() < 1e-11 and \
         np.abs(out[1:] - expected[1:]).max() < 1e-14, \
         (dv.max(), np.abs(out[1:] - expected[1:]).max())

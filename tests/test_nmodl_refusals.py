@@ -65,7 +65,8 @@ REFUSALS = {
     "pointer": (_bad(neuron="POINTER pp"), 4, "POINTER"),
     "function_table": (_bad(extra="FUNCTION_TABLE tab(x)"), 16, "FUNCTION_TABLE"),
     "watch": (_bad(extra="NET_RECEIVE(w) {\n  WATCH (v > 0) 2\n}"), 17, "WATCH"),
-    "net_send": (_bad(extra="NET_RECEIVE(w) {\n  net_send(1, 1)\n}"), 17, "net_send"),
+    "net_send in INITIAL": (_bad(extra="INITIAL {\n  net_send(1, 1)\n}"), 17,
+                            "net_send outside NET_RECEIVE is not supported"),
     "time": (_bad(deriv="n' = (1 - n) / 5 + t"), 14, "'t'"),
     # at its use, not at the INDEPENDENT declaration (line 16 here)
     "time after INDEPENDENT": (_bad(deriv="n' = (1 - n) / 5",
@@ -513,7 +514,9 @@ def test_net_receive_arguments_and_time_refused_where_they_cannot_run():
             (_point().replace("g' = -g", "g' = -g*t"), "'t' (time) in DERIVATIVE st"),
             (_point(receive="g = g + w*late()") + "FUNCTION late() { late = t }",
              "'t' (time) in FUNCTION late"),
-            (_point().replace("(w (uS))", "()"), "NET_RECEIVE without arguments")):
+            (_point().replace("(w (uS))", "()"), "NET_RECEIVE without arguments"),
+            (_point(receive="if (flag == 0) { g = g + w }", current="ica = g*(v - eca)*flag"),
+             "'flag' outside NET_RECEIVE")):
         with pytest.raises(NmodlError) as err:
             nmodl.load(text, register=False)
         assert any(words in msg for _, msg in err.value.problems), err.value.problems

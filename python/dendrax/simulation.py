@@ -39,6 +39,7 @@ from .delays import THRESHOLD_EVENT_OFFSET, fit_buffers, warn_too_long
 from .extracellular.fields import observe as observe_fields
 from .mechanisms.base import IonPool
 from .mechanisms.introspect import takes_event_time
+from .net_receive import lost_self_events, receive, warn_lost_self_events
 from .model import Model
 from .point.plasticity import EACH_SPIKE_UP_TO
 from .point_step import delivered_weight, extra_spikes, plastic_multi_slots, update_points
@@ -184,12 +185,10 @@ def _events_at_zero(model: Model, core, synapses, trains):
         due = jnp.sum(jnp.asarray(times) + p["delay"][inp.train_local][:, None] <= 0.0, axis=1)
         count = jnp.zeros(placement.nodes.shape[0], p["weight"].dtype).at[
             inp.train_local].set(due.astype(p["weight"].dtype))
-        timed = (jnp.zeros_like(count),) if takes_event_time(placement.mech) else ()
-        for j in range(inp.max_arrivals):
-            w = p["weight"] * (count - j if j == inp.max_arrivals - 1 else 1.0)
-            after = placement.mech.on_spike(s, p, w, *timed)
-            s = {name: jnp.where(count > j, x, s[name]) for name, x in after.items()}
-        out.append(s)
+        zero = jnp.zeros_like(count)
+        at_zero = jnp.zeros((inp.max_arrivals, inp.train_local.size), count.dtype)
+        out.append(receive(placement.mech, p, s, count, zero, at_zero, inp.train_local,
+                           inp.max_arrivals, None, zero[:1].sum()))
     return tuple(out)
 
 
@@ -283,7 +282,9 @@ def _step(model: Model, core, mat, dt, k, backend, carry: State, xs):
     history = carry.history
     if model.graded_pre_nodes.size:
         history = history.at[n % model.history_size].set(v[model.graded_pre_nodes])
-    # 1. events due by t + dt/2 reach their synapses
+    # 1. events due by t + dt/2 reach their synapses (NET_RECEIVE: dendrax.net_receive)
+    window = (carry.t + 0.5 * dt if carry.t.dtype == jnp.float64
+              else (n.astype(carry.t.dtype) + 0.5) * jnp.asarray(dt, carry.t.dtype))
     new_syn = []
     train_times = xs.get("train_times", (None,) * len(model.synapses))
     for placement, inp, p, s, trains, delay, when in zip(
@@ -300,17 +301,12 @@ def _step(model: Model, core, mat, dt, k, backend, carry: State, xs):
                 bits = bits + extra_spikes(model, extra_ring, rows, inp.conn_source, v.dtype)
             # every synapse fed by a connection, in order (no spike trains): no scatter
             count = bits if inp.conn_local.size == count.shape[0] else count.at[inp.conn_local].set(bits)
-        # NET_RECEIVE runs once per arriving spike of a train (of any weight, 0 included),
-        # as NEURON's; the last call takes any spikes beyond max_arrivals (none, when it is
-        # set for dt). A connection brings one spike a step, but from a point neuron that
-        # fires several times in one step (NEST's multiplicity): one call of their summed
-        # weight, whatever the trains of the placement make max_arrivals
-        mixed = inp.max_arrivals > 1 and inp.conn_local.size
-        if mixed:
+        conn_fed = None  # a placement whose trains bring several spikes a step: its
+        if inp.max_arrivals > 1 and inp.conn_local.size:  # connections' synapses
             conn_fed = jnp.zeros(count.shape[0], bool).at[inp.conn_local].set(True)
-        timed = takes_event_time(placement.mech)
-        if timed:  # NEURON's t in NET_RECEIVE: spike time (+ 1e-10 ms from a threshold, as
-            #        NEURON's) + delay (trains: below)
+        t_event = None
+        if takes_event_time(placement.mech):  # NEURON's t in NET_RECEIVE: spike time (+ 1e-10
+            #                                   ms from a threshold, as NEURON's) + delay
             t_event = jnp.zeros(count.shape, carry.t.dtype)
             if inp.conn_local.size:
                 offset = THRESHOLD_EVENT_OFFSET
@@ -318,22 +314,8 @@ def _step(model: Model, core, mat, dt, k, backend, carry: State, xs):
                     offset = jnp.where(inp.conn_source < model.source_nodes.shape[0], offset, 0.0)
                 sent = carry.t - delay.astype(carry.t.dtype) * dt + offset
                 t_event = t_event.at[inp.conn_local].set(sent + p["delay"][inp.conn_local])
-        for j in range(inp.max_arrivals):
-            last = j == inp.max_arrivals - 1
-            if mixed:
-                w = p["weight"] * jnp.where(conn_fed, count if j == 0 else 0.0,
-                                            count - j if last else 1.0)
-                arrives = jnp.where(conn_fed, (count > 0) & (j == 0), count > j)
-            else:
-                w = p["weight"] * (count - j if last else 1.0)
-                arrives = count > j
-            if timed:
-                if inp.train_local.size:  # the j-th spike of the step, at its own time
-                    t_event = t_event.at[inp.train_local].set(when[j])
-                after = placement.mech.on_spike(s, p, w, t_event)
-            else:
-                after = placement.mech.on_spike(s, p, w)
-            s = {name: jnp.where(arrives, x, s[name]) for name, x in after.items()}
+        s = receive(placement.mech, p, s, count, t_event, when, inp.train_local,
+                    inp.max_arrivals, conn_fed, window)
         new_syn.append(s)
     syn_states = tuple(new_syn)
     syn_seen = syn_states  # what this step's synaptic currents see (for recording)
@@ -582,6 +564,7 @@ def advance(model: Model, core, state, xs, dt, *, method: str = "backward_euler"
     n_iter = jax.tree_util.tree_leaves(xs)[0].shape[0]
     span = n_iter if checkpoint is None else min(checkpoint, n_iter)  # what one scan runs
     merged_before = state.plastic_merged
+    lost_before = lost_self_events(model, state.synapses)
     state, out = scan_steps(step, checkpoint, state, xs, unroll_for(model.parent.size + model.n_points),
                             chunk_for(span, loop_width(model, k, state.v.dtype)))
     if k > 1:
@@ -594,6 +577,9 @@ def advance(model: Model, core, state, xs, dt, *, method: str = "backward_euler"
             lambda a: jnp.where(too_long, jnp.nan, a) if a.dtype.kind == "f" else a, out)
     if merged_before is not None:
         jax.debug.callback(warn_plastic_multiplicity, state.plastic_merged - merged_before)
+    if lost_before is not None:
+        jax.debug.callback(warn_lost_self_events,
+                           lost_self_events(model, state.synapses) - lost_before)
     return state, out
 
 

@@ -179,6 +179,10 @@ class Synapse(Mechanism):
         return {}
 
     def on_spike(self, states: States, params: Params, weight) -> dict[str, Array]:
+        """The states after an event of ``weight`` (NEURON's NET_RECEIVE). Declared as
+        ``on_spike(states, params, weight, t)`` it also gets each event's time (ms), and
+        with ``self_events`` slots ``on_spike(states, params, weight, t, flag)`` its flag
+        (0: a spike; see ``dendrax.net_receive``)."""
         raise NotImplementedError
 
 

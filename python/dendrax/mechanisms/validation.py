@@ -245,7 +245,8 @@ def _check_spike(mech) -> None:
     except (TypeError, ValueError):
         given = []
     P = inspect.Parameter
-    needed = [p.name for p in given[3 + timed:] if p.default is P.empty
+    sends = bool(getattr(mech, "self_events", 0))  # and flag (net_send's self-events)
+    needed = [p.name for p in given[3 + timed + sends:] if p.default is P.empty
               and p.kind not in (P.VAR_POSITIONAL, P.VAR_KEYWORD)]
     if needed:
         raise ValueError(f"{name}.on_spike needs {needed[0]!r}, which dendrax does not give: "
@@ -253,8 +254,18 @@ def _check_spike(mech) -> None:
                          "positional parameter is named t, on_spike(states, params, weight, "
                          f"t) (each event's time, ms): make {needed[0]} that parameter t, or "
                          "give it a default")
+    if sends:
+        queue = [f"net_send_{what}{k}" for k in range(int(mech.self_events))
+                 for what in ("t", "flag")] + ["net_send_lost"]
+        missing = [k for k in queue if k not in mech.states]
+        if missing or not timed:
+            raise ValueError(f"{name}.self_events = {mech.self_events}: its states must hold the "
+                             "pending self-events (net_send_t<k>: ms, +inf when free; "
+                             "net_send_flag<k>; net_send_lost) and on_spike take (states, "
+                             f"params, weight, t, flag)" + (f"; missing {missing}" if missing
+                                                            else ""))
     one, _ = abstract_inputs(mech, 3)
-    extra = (one,) if timed else ()  # the event's time
+    extra = (one,) * (timed + sends)  # the event's time (and flag)
     try:
         out = jax.eval_shape(mech.on_spike, {k: one for k in mech.states},
                              {k: one for k in mech.params}, one, *extra)

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import warnings
 
-from .description import (SPECIAL, Description, NmodlError, SolveSteady, TOO_DEEP, global_use,
+from .description import (SPECIAL, Call, Description, NmodlError, SolveSteady, TOO_DEEP, global_use,
                           mentioned)
 from . import naming
 from .flow import (entry_points, flow, overwritten_params, persistence, range_recordables,
@@ -36,6 +36,7 @@ from .statements import StatementWriter
 # by its own name
 NONSPECIFIC_SUM = "i_nonspecific"
 NEWTON_ITERATIONS = 8
+SELF_EVENTS = 8  # pending self-events (net_send) a synapse holds
 
 
 class Generator(StatementWriter):
@@ -84,7 +85,11 @@ class Generator(StatementWriter):
         # NET_RECEIVE's arguments after the weight: NEURON keeps them per connection (a
         # Tsodyks-Markram synapse's y, z, u, tsyn); one connection per synapse here: states
         self.event_args = list(d.net_receive[0][1:]) if d.net_receive else []
-        self.event_time = d.net_receive is not None and "t" in mentioned(d.net_receive[1])
+        sends = d.net_receive is not None and any(
+            isinstance(st, Call) and st.name == "net_send" for st in walk(d.net_receive[1]))
+        self.self_events = SELF_EVENTS if sends else 0  # slots for pending net_send events
+        self.event_time = d.net_receive is not None and (
+            "t" in mentioned(d.net_receive[1]) or sends)
         self.range_assigned, self.solved, last_set, self.unrecordable = range_recordables(
             d, self.assigned, self.carried, flows, self.pool)
         self.carried += last_set  # kept as states, for recording
@@ -157,9 +162,13 @@ class Generator(StatementWriter):
         if limits:  # not ranges: NEURON does not enforce them either
             e(1, f"# PARAMETER limits, hints for NEURON's GUI that it does not enforce: {limits!r}")
         states = {k: 0.0 for k in d.states}
-        for k in self.carried + self.event_args:
+        for k in self.carried + self.event_args + self.queue_states():
             states[k] = 0.0
         e(1, f"states = {states!r}")
+        if self.self_events:
+            e(1, "# pending self-events (net_send): states net_send_t<k> (ms, +inf: free),")
+            e(1, "# net_send_flag<k>; net_send_lost counts those that found no free slot")
+            e(1, f"self_events = {self.self_events}")
         if self.event_args:
             e(1, "# NET_RECEIVE's arguments after the weight (NEURON's per connection; a")
             e(1, "# synapse has one connection): states")
@@ -244,6 +253,13 @@ class Generator(StatementWriter):
         parts += [f"{n!r}: 0.0" for n in names if n not in init]
         self.emit(2, "l = {" + ", ".join(parts) + "}")
 
+    def queue_states(self) -> list:
+        """The states holding pending self-events (net_send), where there are any."""
+        if not self.self_events:
+            return []
+        return [f"net_send_{what}{k}" for k in range(self.self_events) for what in ("t", "flag")
+                ] + ["net_send_lost"]
+
     def initial_method(self):
         d = self.d
         e = self.emit
@@ -260,7 +276,7 @@ class Generator(StatementWriter):
             e(2, '"""INITIAL: the states at potential v."""')
         start = {k: 0.0 for k in d.states}
         start.update({k: 0.0 for k in self.carried if k not in self.params})
-        start.update({k: 0.0 for k in self.event_args})
+        start.update({k: 0.0 for k in self.event_args + self.queue_states()})
         # an ion's concentration that is a STATE starts at the ion's value, as NEURON's
         ion_states = [k for ion in d.ions for k in (f"{ion}i", f"{ion}o") if k in d.states]
         e(2, f"_start = {start!r}  # states start at 0, as NEURON's")
@@ -269,6 +285,9 @@ class Generator(StatementWriter):
                 e(2, f"_start[{k!r}] = params[{k + '0'!r}]")
         for k in dict.fromkeys(ion_states):
             e(2, f"_start[{k!r}] = env[{k!r}]  # the ion's concentration (mM)")
+        if self.self_events:
+            e(2, "_start.update({f'net_send_t{k}': float('inf') for k in range(self.self_events)})"
+                 "  # free")
         e(2, "x = self._vars(v, _start, params, env)")
         if "t" in d.used:
             e(2, "x['t'] = 0.0  # ms: INITIAL runs at t = 0")
@@ -420,7 +439,8 @@ class Generator(StatementWriter):
         d = self.d
         e = self.emit
         e(0, "")
-        e(1, "def on_spike(self, states, params, weight" + (", t):" if self.event_time else "):"))
+        e(1, "def on_spike(self, states, params, weight" + (", t" if self.event_time else "")
+          + (", flag):" if self.self_events else "):"))
         if d.net_receive is None:
             e(2, '"""No NET_RECEIVE: events change nothing."""')
             e(2, "return dict(states)")
@@ -432,8 +452,12 @@ class Generator(StatementWriter):
         e(2, "x = self._vars(None, states, params, None)")
         if self.event_time:
             e(2, "x['t'] = t")
+        flagged = "flag" in mentioned(body) and "flag" not in local
         e(2, "l = {" + ", ".join([f"{args[0]!r}: weight"] + [f"{n!r}: 0.0" for n in local]) + "}")
-        self.body(body, self.ctx("net_receive", {args[0]} | set(local)), 2)
+        if flagged:  # 0 for a spike, net_send's flag for a self-event
+            e(2, "l['flag'] = flag" if self.self_events else "l['flag'] = 0.0  # spikes only")
+        self.body(body, self.ctx("net_receive", {args[0]} | set(local) | ({"flag"} if flagged
+                                                                       else set())), 2)
         e(2, "return self._states(x, weight)")
 
     def block_method(self, b):

@@ -31,7 +31,7 @@ REFUSED_NODES = {
     "BeforeBlock": "BEFORE block", "AfterBlock": "AFTER block", "RandomVarList": "RANDOM",
     "IndependentBlock": None, "Include": "INCLUDE", "Define": "DEFINE",
 }
-REFUSED_CALLS = {"net_send": "net_send (self-events)", "net_event": "net_event",
+REFUSED_CALLS = {"net_send": "net_send outside NET_RECEIVE", "net_event": "net_event",
                  "net_move": "net_move", "printf": "printf", "random": "random numbers",
                  "normrand": "random numbers", "scop_random": "random numbers",
                  "nrn_random_pick": "random numbers", "at_time": "at_time"}
@@ -531,6 +531,13 @@ class Walker:
                     _type(e.arguments[0]) == "VarName":
                 # state_discontinuity(A, A + w): an assignment, as NEURON 9 runs it
                 body.append(Assign(_name(e.arguments[0]), self.expr(e.arguments[1], ln), ln))
+                return
+            if name == "net_send" and kind == "NET_RECEIVE":  # a self-event (flag, t + delay)
+                if len(e.arguments) != 2:
+                    self.problem(ln, f"net_send takes 2 arguments (delay, flag), got "
+                                     f"{len(e.arguments)}")
+                    return
+                body.append(Call(name, [self.expr(a, ln) for a in e.arguments], ln))
                 return
             self.check_call(name, ln, len(e.arguments))
             if name not in REFUSED_CALLS:  # refused: its arguments (printf's format) too

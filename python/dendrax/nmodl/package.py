@@ -215,7 +215,8 @@ def test_runs(name, point):
     env = env_for(mech, v)
     states = mech.steady_state(v, params, env)
     new = jax.jit(mech.advance)(v, states, params, env, 0.025)
-    assert all(np.isfinite(np.asarray(new[k])).all() for k in mech.states)
+    queue = [k for k in mech.states if k.startswith("net_send_t")]  # +inf: a free slot
+    assert all(np.isfinite(np.asarray(new[k])).all() for k in mech.states if k not in queue)
     if point or isinstance(mech, Channel):
         cur = mech.current(v, new, params, env)
         cur = cur if isinstance(cur, dict) else {{"": cur}}

@@ -253,3 +253,19 @@ def implicit_steady(deriv, x: dict, names, iterations: int) -> None:
     STEADY_DT_DERIVIMPLICIT (1e-9 ms), as NEURON's: not the steady state, but (next to) the
     states INITIAL set."""
     implicit(deriv, x, names, STEADY_DT_DERIVIMPLICIT, iterations)
+
+
+def net_send(x: dict, when, flag, slots: int) -> None:
+    """NEURON's ``net_send(delay, flag)`` from NET_RECEIVE: a self-event at ``when`` (ms:
+    the event's t + delay) with ``flag``, put in the first free one of the synapse's
+    ``slots`` (states ``net_send_t<k>``, +inf when free, and ``net_send_flag<k>``), which
+    the simulation delivers to NET_RECEIVE in time order with the other events; where no
+    slot is free, ``net_send_lost`` counts it (the run warns)."""
+    taken = jnp.zeros(jnp.shape(x["net_send_lost"]), bool)
+    for k in range(slots):
+        t_k, f_k = f"net_send_t{k}", f"net_send_flag{k}"
+        put = jnp.isinf(x[t_k]) & ~taken
+        x[t_k] = jnp.where(put, when, x[t_k])
+        x[f_k] = jnp.where(put, flag, x[f_k])
+        taken = taken | put
+    x["net_send_lost"] = x["net_send_lost"] + jnp.where(taken, 0.0, 1.0)

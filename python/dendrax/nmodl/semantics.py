@@ -225,10 +225,15 @@ def check(d: Description, problem, lines) -> None:
         problem(ln, f"'t' (time) in {timed} is not supported: dendrax mechanisms are "
                     "time-invariant functions of their states (t is given to INITIAL, 0, "
                     "and to NET_RECEIVE, the event's time)")
-    if d.point and "flag" in d.used and "flag" not in declared:
-        problem(lines.find_word("flag"), "'flag' in NET_RECEIVE is not supported (dendrax "
-                                           "has no self-events: net_send, WATCH)")
-    flag = {"flag"} if d.point else set()  # refused above
+    # NET_RECEIVE's flag: 0 for a spike, net_send's for a self-event; NEURON has none
+    # elsewhere (its build fails)
+    flag = {"flag"} if d.net_receive is not None and "flag" in mentioned(d.net_receive[1]) \
+        and "flag" not in declared else set()
+    elsewhere = [d.initial, d.breakpoint] + [b.body for b in d.blocks.values()] + [
+        f.body for f in d.functions.values() if "flag" not in f.args + f.locals]
+    if flag and any("flag" in mentioned(body) for body in elsewhere):
+        problem(lines.find_word("flag"), "'flag' outside NET_RECEIVE (NEURON's is "
+                                         "NET_RECEIVE's only)")
     for name in sorted(d.used - declared - set(d.functions) - set(BUILTINS) - flag):
         if not any(name in f.args + f.locals for f in d.functions.values()) and \
                 not any(name in b.locals for b in d.blocks.values()) and \

@@ -10,6 +10,7 @@ A statement becomes one line or a few, at the depth it is written at:
 
     x = e                 x['x'] = ... (l['x'] for a LOCAL)
     p(a)                  self.p(x, a): a PROCEDURE is a method of the class
+    net_send(d, f)        rt.net_send: a self-event at t + d, flag f (in NET_RECEIVE)
     IF (c) {...} ELSE     both branches run, on copies of x and l (``rt.fork``); the
                           result is selected with ``jnp.where`` (``rt.join``), so the
                           code traces under ``jit`` and differentiates like any JAX function
@@ -138,6 +139,11 @@ class StatementWriter:
                     self.emit(depth, self.call_expr(s.name, s.args, ctx))
                 elif s.name in FUNCS:
                     continue  # a builtin called for nothing
+                elif s.name == "net_send" and ctx.get("where") == "net_receive":
+                    delay, flag = (self.expr(a, ctx) for a in s.args)
+                    x = ctx["x"]  # a self-event at t + delay (the simulation delivers it)
+                    self.emit(depth, f"rt.net_send({x}, {x}['t'] + ({delay}), {flag}, "
+                                     f"self.self_events)")
                 else:
                     self.problems.append((s.line, f"unknown procedure {s.name}()"))
             elif isinstance(s, If):
