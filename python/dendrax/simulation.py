@@ -188,7 +188,7 @@ def _events_at_zero(model: Model, core, synapses, trains):
         zero = jnp.zeros_like(count)
         at_zero = jnp.zeros((inp.max_arrivals, inp.train_local.size), count.dtype)
         out.append(receive(placement.mech, p, s, count, zero, at_zero, inp.train_local,
-                           inp.max_arrivals, None, zero[:1].sum()))
+                           inp.max_arrivals, None, jnp.zeros((), count.dtype)))
     return tuple(out)
 
 
@@ -282,9 +282,16 @@ def _step(model: Model, core, mat, dt, k, backend, carry: State, xs):
     history = carry.history
     if model.graded_pre_nodes.size:
         history = history.at[n % model.history_size].set(v[model.graded_pre_nodes])
+    # t + dt/2: the events' delivery window and the stimuli's time (t advances by dt/2
+    # twice a step, as NEURON's: stimulus edges on half steps switch in NEURON's step; the
+    # barrier keeps XLA from folding the two halves of a constant dt into one; in float32
+    # the sum would drift, so there t + dt/2 = (n + 1/2) dt)
+    t = carry.t
+    if t.dtype == jnp.float64:  # NEURON's clock, to its last bit
+        t_mid = lax.optimization_barrier(t + 0.5 * dt)
+    else:  # float32 would drift (1e-3 ms per 1000 ms): from the step count instead
+        t_mid = (n.astype(t.dtype) + 0.5) * jnp.asarray(dt, t.dtype)
     # 1. events due by t + dt/2 reach their synapses (NET_RECEIVE: dendrax.net_receive)
-    window = (carry.t + 0.5 * dt if carry.t.dtype == jnp.float64
-              else (n.astype(carry.t.dtype) + 0.5) * jnp.asarray(dt, carry.t.dtype))
     new_syn = []
     train_times = xs.get("train_times", (None,) * len(model.synapses))
     for placement, inp, p, s, trains, delay, when in zip(
@@ -315,21 +322,13 @@ def _step(model: Model, core, mat, dt, k, backend, carry: State, xs):
                 sent = carry.t - delay.astype(carry.t.dtype) * dt + offset
                 t_event = t_event.at[inp.conn_local].set(sent + p["delay"][inp.conn_local])
         s = receive(placement.mech, p, s, count, t_event, when, inp.train_local,
-                    inp.max_arrivals, conn_fed, window)
+                    inp.max_arrivals, conn_fed, t_mid)
         new_syn.append(s)
     syn_states = tuple(new_syn)
     syn_seen = syn_states  # what this step's synaptic currents see (for recording)
     v_pre = [history[(n - d) % model.history_size, g.pre]
              for g, d in zip(model.graded, mat["graded_steps"])]
-    # 2. currents at v(t), stimuli at t + dt/2 (t advances by dt/2 twice a step, as
-    #    NEURON's: stimulus edges on half steps switch in NEURON's step; the barrier keeps
-    #    XLA from folding the two halves of a constant dt into one; in float32 the sum
-    #    would drift, so there t + dt/2 = (n + 1/2) dt)
-    t = carry.t
-    if t.dtype == jnp.float64:  # NEURON's clock, to its last bit
-        t_mid = lax.optimization_barrier(t + 0.5 * dt)
-    else:  # float32 would drift (1e-3 ms per 1000 ms): from the step count instead
-        t_mid = (n.astype(t.dtype) + 0.5) * jnp.asarray(dt, t.dtype)
+    # 2. currents at v(t), stimuli at t + dt/2
     secondorder = 0 if k == 1.0 else 2  # NEURON's global, for implicit state updates
     env = environment(model, core, conc, dt, secondorder)
     env_start = env  # the reversal potentials of this step's currents
