@@ -246,7 +246,8 @@ REFUSED = {
     "netstim.mod": ["ARTIFICIAL_CELL is not supported (dendrax synapses sit on a compartment: "
                     "write a POINT_PROCESS; spike sources and NEST's point neurons are built in: "
                     "Cell.synapse(spike_times=...), Network.spike_source, "
-                    "Network.poisson_source, Network.population)", "net_send (self-events) is not supported",
+                    "Network.poisson_source, Network.population)",
+                    "net_send outside NET_RECEIVE is not supported", "RANDOM is not supported",
                     "net_event is not supported", "VERBATIM (C code) is not supported"],
     "pattern.mod": ["ARTIFICIAL_CELL is not supported", "BBCOREPOINTER is not supported",
                     "VERBATIM (C code) is not supported"],
