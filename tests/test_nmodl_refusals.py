@@ -490,7 +490,7 @@ def test_point_processes_with_ions_refused_only_where_they_cannot_run():
 
 def test_net_receive_arguments_and_time_refused_where_they_cannot_run():
     """NET_RECEIVE's arguments after the weight and t in NET_RECEIVE and INITIAL load (a
-    Tsodyks-Markram synapse, tests/test_nmodl_neuron.py); refused with their reason: an
+    Tsodyks-Markram synapse, tests/test_nmodl_synapses_neuron.py); refused with their reason: an
     argument named as a variable of the mechanism (nocmodl compiles it, and NEURON's
     NET_RECEIVE then sets the argument, never the variable: the synapse never conducts),
     t in BREAKPOINT, the SOLVE'd block or a FUNCTION (also one NET_RECEIVE calls), a
@@ -524,7 +524,7 @@ def test_net_receive_arguments_and_time_refused_where_they_cannot_run():
 
 def test_a_value_breakpoint_sets_for_net_receive_is_kept_unless_it_follows_v():
     """A value BREAKPOINT sets and only NET_RECEIVE reads (BMTK's stp2syn Pmax) is kept from
-    the state update for the next events (tests/test_nmodl_neuron.py: relx.mod against
+    the state update for the next events (tests/test_nmodl_synapses_neuron.py: relx.mod against
     NEURON); one computed from v (directly, through an IF or a FUNCTION) is refused, as
     NEURON's events read it at the previous step's v, which dendrax does not keep."""
     base = """NEURON {{ POINT_PROCESS kp NONSPECIFIC_CURRENT i }}

@@ -16,7 +16,7 @@ generated Python, which ``dendrax nmodl FILES -o DIR`` packages as an installabl
 ``sha256(path)`` is the hash of a file's NMODL text that a saved model file records of a
 mechanism made from it (``mechanism_sha256(mech)``), so that loading the model refuses a
 different file with the same SUFFIX.
-Constructs outside the supported subset (VERBATIM, POINTER, WATCH, net_send, ...) raise
+Constructs outside the supported subset (VERBATIM, POINTER, WATCH, net_send outside NET_RECEIVE, ...) raise
 ``NmodlError`` naming each construct and its line.
 """
 
