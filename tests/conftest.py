@@ -1,6 +1,7 @@
 """The suite checks NEURON agreement in float64: turn JAX's 64-bit mode on, as the
 README tells users to (importing dendrax does not; see tests/test_precision.py)."""
 
+import gc
 import os
 import subprocess
 import sys
@@ -42,3 +43,14 @@ def _exact_hh_rates_in_neuron():
         if hasattr(h, "usetable_hh"):
             h.usetable_hh = 0
     yield
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _compiled_code_freed_per_module():
+    """JAX keeps what it compiled outside dendrax.compiled (the tests' own jitted functions
+    and op-by-op shapes) for the life of the process, each a few memory mappings, and Linux
+    allows a process 65530 (vm.max_map_count): the whole suite in one process came near
+    and crashed inside XLA. Each test module's compiled code is dropped after it."""
+    yield
+    jax.clear_caches()
+    gc.collect()
