@@ -18,9 +18,9 @@ import numpy as np
 import pytest
 
 import dendrax as dx
-from dendrax import simulation
 from dendrax.training.batch import simulate_batch
 from network_cases import DT, hh_cell
+from simulation_cases import loop_compiles
 
 
 # --- weights and delays in params: no recompile, the expected effect -------------------
@@ -42,19 +42,19 @@ def test_changing_weights_and_delays_does_not_recompile(delay_net):
     net = delay_net
     base = dx.simulate(net, 10.0, DT)
     assert [len(s) for s in base.spikes] == [1, 1]
-    before = simulation.advance._cache_size()
-    p = net.params
-    p["synapses"]["Exp2Syn"]["delay"] = jnp.array([1.0])
-    early = dx.simulate(net, 10.0, DT, params=p)
-    p["synapses"]["Exp2Syn"]["delay"] = jnp.array([2.0])
-    mid = dx.simulate(net, 10.0, DT, params=p)
-    p["synapses"]["Exp2Syn"]["weight"] = jnp.array([0.0])
-    p["synapses"]["IonotropicSynapse"]["gS"] = jnp.array([0.0])
-    silent = dx.simulate(net, 10.0, DT, params=p)
-    q = net.params
-    q["synapses"]["IonotropicSynapse"]["delay"] = jnp.array([0.5])
-    graded_early = dx.simulate(net, 10.0, DT, params=q)
-    assert simulation.advance._cache_size() == before
+    with loop_compiles() as compiled:
+        p = net.params
+        p["synapses"]["Exp2Syn"]["delay"] = jnp.array([1.0])
+        early = dx.simulate(net, 10.0, DT, params=p)
+        p["synapses"]["Exp2Syn"]["delay"] = jnp.array([2.0])
+        mid = dx.simulate(net, 10.0, DT, params=p)
+        p["synapses"]["Exp2Syn"]["weight"] = jnp.array([0.0])
+        p["synapses"]["IonotropicSynapse"]["gS"] = jnp.array([0.0])
+        silent = dx.simulate(net, 10.0, DT, params=p)
+        q = net.params
+        q["synapses"]["IonotropicSynapse"]["delay"] = jnp.array([0.5])
+        graded_early = dx.simulate(net, 10.0, DT, params=q)
+    assert not compiled
     # the presynaptic spike is the same; the postsynaptic one moves by the delay change
     for r in (early, mid):
         np.testing.assert_array_equal(r.spikes[0], base.spikes[0])
@@ -130,21 +130,21 @@ def test_delays_recompile_only_when_they_outgrow_the_buffers_built(delay_net):
     delay, in whole steps, and the loop compiles once per buffer size."""
     net = delay_net  # Exp2Syn delay 3 ms, IonotropicSynapse 1 ms built in
     dx.simulate(net, 10.0, DT)
-    before = simulation.advance._cache_size()
 
     def run(exp2syn, graded):
         p = net.params
         p["synapses"]["Exp2Syn"]["delay"] = jnp.array([exp2syn])
         p["synapses"]["IonotropicSynapse"]["delay"] = jnp.array([graded])
         dx.simulate(net, 10.0, DT, params=p)
-        return simulation.advance._cache_size() - before
+        return len(compiled)
 
-    assert run(1.0, 0.5) == 0 and run(3.0, 1.0) == 0  # within the buffers built
-    assert run(4.0, 1.0) == 1  # the ring grows: 161 steps
-    assert run(4.01, 1.0) == 1  # 4.01 ms rounds to 160 steps too: the same ring
-    assert run(3.0, 2.0) == 2  # the voltage history grows
-    assert run(4.0, 1.0) == 2  # a size compiled before is reused
-    assert run(3.5, 1.0) == 3  # a ring of 141 steps: sized for the run, a new size
+    with loop_compiles() as compiled:
+        assert run(1.0, 0.5) == 0 and run(3.0, 1.0) == 0  # within the buffers built
+        assert run(4.0, 1.0) == 1  # the ring grows: 161 steps
+        assert run(4.01, 1.0) == 1  # 4.01 ms rounds to 160 steps too: the same ring
+        assert run(3.0, 2.0) == 2  # the voltage history grows
+        assert run(4.0, 1.0) == 2  # a size compiled before is reused
+        assert run(3.5, 1.0) == 3  # a ring of 141 steps: sized for the run, a new size
 
 
 def test_simulate_batch_over_network_weights_equals_separate_runs():

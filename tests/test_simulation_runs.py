@@ -17,7 +17,7 @@ from hypothesis import given, settings, strategies as st
 
 import dendrax as dx
 from dendrax import scan, simulation
-from simulation_cases import hh_ball_and_stick
+from simulation_cases import hh_ball_and_stick, loop_compiles
 
 
 def test_sealed_cable_steady_state_is_cosh():
@@ -58,13 +58,85 @@ def test_input_resistance_of_a_sphere_like_soma():
 def test_no_recompile_when_values_change():
     cell = hh_ball_and_stick()
     dx.simulate(cell, 5.0, 0.025)
-    before = simulation.advance._cache_size()
-    cell.set("hh.gnabar", 0.2)
-    cell.set("cm", 1.3)
-    other = hh_ball_and_stick(amp=0.7)  # a new cell of the same structure
-    dx.simulate(cell, 5.0, 0.025)
-    dx.simulate(other, 5.0, 0.025)
-    assert simulation.advance._cache_size() == before
+    with loop_compiles() as compiled:
+        cell.set("hh.gnabar", 0.2)
+        cell.set("cm", 1.3)
+        other = hh_ball_and_stick(amp=0.7)  # a new cell of the same structure
+        dx.simulate(cell, 5.0, 0.025)
+        dx.simulate(other, 5.0, 0.025)
+    assert not compiled
+
+
+def test_a_new_morphology_compiles_three_functions():
+    """A cell of a new shape (recording as many traces for as many steps as an earlier
+    one) compiles its cable geometry, its initial state and its time loop, and nothing op
+    by op: the geometry, computed eagerly, compiled ~40 small
+    functions per new shape, each kept by JAX for the process's life (~50 MB and ~0.5 s
+    per morphology in a sweep over morphologies)."""
+    compiles = []
+
+    def listener(name, secs, **kwargs):
+        if name == "/jax/core/compile/backend_compile_duration":
+            compiles.append(name)
+
+    def cell_of(nseg):
+        cell = dx.Cell.ball_and_stick(nseg=[1, nseg], dend_length=100.0 + nseg)
+        cell.insert("hh")
+        cell.record("v")
+        return cell
+
+    dx.simulate(cell_of(5), 1.0, 0.025)  # what any cell of one trace, 40 steps needs
+    jax.monitoring.register_event_duration_secs_listener(listener)
+    try:
+        for nseg in (7, 9):
+            cell = cell_of(nseg)
+            before = len(compiles)
+            dx.simulate(cell, 1.0, 0.025)
+            assert len(compiles) - before == 3, (nseg, len(compiles) - before)
+            cell.set("hh.gnabar", 0.2)  # new values: nothing compiles
+            before = len(compiles)
+            dx.simulate(cell, 1.0, 0.025)
+            assert len(compiles) == before
+    finally:
+        jax.monitoring.unregister_event_duration_listener(listener)
+
+
+def test_compiled_code_is_kept_while_its_structure_lives():
+    """A structure's compiled functions are kept while a cell of it lives, or while it is
+    among the last RECENT run; then freed (a sweep over morphologies kept ~10 MB and ~120
+    memory mappings per structure for the process's life, until it ran out of memory or
+    of the mappings Linux allows a process, where XLA crashed)."""
+    import gc
+    import weakref
+
+    from dendrax import compiled
+
+    def cell_of(nseg):
+        cell = dx.Cell.ball_and_stick(nseg=[1, nseg], dend_length=50.0 + nseg)
+        cell.insert("hh")
+        cell.record("v")
+        return cell
+
+    n = compiled.RECENT + 3
+    cells = [cell_of(k) for k in range(2, 2 + n)]
+    loops = []
+    for cell in cells:
+        dx.simulate(cell, 0.5, 0.025)
+        loops.append(weakref.ref(simulation.compiled(dx.lower(cell)[0]).advance))
+    kept = cells[0]
+    del cells, cell
+    gc.collect()
+    alive = [r() is not None for r in loops]
+    # the first lives; the next two died and were pushed out of the last RECENT; the
+    # last RECENT died but are kept
+    assert alive == [True, False, False] + [True] * compiled.RECENT, alive
+    assert not compiled.kept(dx.lower(cell_of(3))[0])
+    # a new cell of a kept structure reuses its compiled loop
+    again = cell_of(2 + n - 1)
+    with loop_compiles() as compiled:
+        dx.simulate(again, 0.5, 0.025)
+    assert not compiled
+    del kept
 
 
 def test_native_and_jax_backends_agree():
@@ -296,7 +368,6 @@ def test_equal_mechanisms_share_compiled_code_and_odd_attributes_are_harmless():
     compiled loop; a traced value a plugin leaves on itself is no setting (it broke
     lowering); two cells of one network inserting one name with different settings are
     refused (the first one's setting ran for both)."""
-    from dendrax import simulation
     from dendrax.mechanisms import Channel
 
     class Odd(Channel):
@@ -321,10 +392,10 @@ def test_equal_mechanisms_share_compiled_code_and_odd_attributes_are_harmless():
         return cell
 
     dx.simulate(build(), 2.0, 0.1)
-    size = simulation.advance._cache_size()
-    for _ in range(2):
-        dx.simulate(build(), 2.0, 0.1)
-    assert simulation.advance._cache_size() == size
+    with loop_compiles() as compiled:
+        for _ in range(2):
+            dx.simulate(build(), 2.0, 0.1)
+    assert not compiled
     net = dx.Network([build(-70.0), build(-50.0)])
     dx.simulate(dx.Network([build(-70.0), build(-70.0)]), 2.0, 0.1)  # equal: accepted
     with pytest.raises(ValueError, match="two cells of this network insert "

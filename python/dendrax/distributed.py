@@ -205,7 +205,7 @@ def simulate(net, t_stop: float, dt: float = 0.025, *, devices=None, params=None
     drv = drive(layout, n_steps, dt)
     fn = _compiled(model, plan, len(devices), tuple(devices), block, float(dt), run_.method,
                    backend, n_steps)
-    core = core_params(layout, params, v_init=run_.v_init, celsius=run_.celsius)
+    core = core_params(layout, params, v_init=run_.v_init, celsius=run_.celsius, model=model)
     traces, raster = refuse_invalid(fn(core, drv), invalid)
     meta = run_meta(layout, params, dt, n_steps, run_.v_init, run_.celsius, run_.method, 1)
     return Result(jnp.asarray(np.arange(n_steps + 1) * dt), traces.T, layout.labels, raster,

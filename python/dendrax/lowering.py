@@ -27,6 +27,7 @@ mechanism type.
 from __future__ import annotations
 
 import sys
+from functools import partial
 from dataclasses import replace
 from typing import NamedTuple, Protocol, Sequence, runtime_checkable
 
@@ -35,6 +36,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import morphology as morph_lib
+from .compiled import functions as compiled_functions
 from .layout import Layout, SynapseGroup
 from .locations import Location
 from .mechanisms.base import IonPool
@@ -628,18 +630,18 @@ def _unique_rows(*columns):
 
 
 # --- values in simulator units (pure JAX: differentiable) -------------------
-def core_params(layout: Layout, params: dict, *, v_init, celsius) -> dict:
+def core_params(layout: Layout, params: dict, *, v_init, celsius, model: Model | None = None
+                ) -> dict:
     """Params in simulator units, per-node arrays in solver order: geometry becomes areas
-    and axial conductances (differentiable in diam and L)."""
+    and axial conductances (differentiable in diam and L). With the ``model`` lowered with
+    ``layout``, the geometry's compiled function is kept as long as its structure is
+    (``dendrax.compiled``); without, for the life of the process."""
     cable = params["cable"]
-    scale = cable["L"] / layout.lengths
-    area, axial = morph_lib.geometry_jax(layout.frustums, cable["diam"], scale)
-    diam = morph_lib.mean_diameters(layout.frustums, cable["diam"], scale)
-    area, axial, diam = area[layout.order], axial[layout.order], diam[layout.order]
-    ri = 4e-2 / np.pi * cable["Ra"][layout.section_of] * axial
     has_parent = np.concatenate([c.compartments.parent >= 0 for c in layout.cells]
                                 + [np.zeros(0, bool)])[layout.order]
-    g_axial = jnp.where(has_parent, 1.0 / jnp.where(has_parent, ri, 1.0), 0.0)
+    geometry = _cable if model is None else compiled_functions(model, _jit_cable)
+    area, diam, g_axial = geometry(layout.frustums, cable["diam"], cable["L"], layout.lengths,
+                                   cable["Ra"], layout.order, layout.section_of, has_parent)
     synapses = params["synapses"]
     return {
         "area": area, "diam": diam, "g_axial": g_axial, "cm": cable["cm"],
@@ -652,6 +654,28 @@ def core_params(layout: Layout, params: dict, *, v_init, celsius) -> dict:
         "extracellular": device_tables(layout.fields, area.dtype),
         **_point_params(layout, params, area.dtype),
     }
+
+
+def _cable_geometry(frustums, point_diam, L, lengths, Ra, order, section_of, has_parent):
+    """(area um2, diam um, axial conductance uS) per node in solver order, from the pt3d
+    diameters, the sections' L (lengths: at scale 1) and Ra. Compiled as one function
+    (eagerly, op by op, a new morphology compiled ~40 small ones, each kept by JAX for the
+    process's life: ~50 MB and ~0.5 s per morphology)."""
+    scale = L / lengths
+    area, axial = morph_lib.geometry_jax(frustums, point_diam, scale)
+    diam = morph_lib.mean_diameters(frustums, point_diam, scale)
+    area, axial, diam = area[order], axial[order], diam[order]
+    ri = 4e-2 / np.pi * Ra[section_of] * axial
+    return area, diam, jnp.where(has_parent, 1.0 / jnp.where(has_parent, ri, 1.0), 0.0)
+
+
+_cable = jax.jit(_cable_geometry)
+
+
+def _jit_cable(model: Model):
+    # a function object of its own: JAX keeps compiled code per function object, and frees
+    # it with the object (one jax.jit of _cable_geometry keeps every shape's for good)
+    return jax.jit(partial(_cable_geometry))
 
 
 def _point_params(layout: Layout, params: dict, dtype) -> dict:

@@ -13,12 +13,12 @@ from .model import Model
 
 
 @lru_cache(maxsize=64)
-def record_plan(model: Model, reduced: bool):
+def record_plan(recordings: tuple, reduced: bool):
     """The traces (or, with ``reduced``, the statistics) grouped by the array they read (one
     gather each), and the permutation back to the order they were added:
     ((source, indices), ...), order."""
     groups: dict[tuple, list] = {}
-    rows = [r for r in model.recordings if (r.reduce is not None) == reduced]
+    rows = [r for r in recordings if (r.reduce is not None) == reduced]
     for i, r in enumerate(rows):
         groups.setdefault(r.source, []).append((i, r.local))
     plan = tuple((key, np.asarray([k for _, k in items], np.int32)) for key, items in groups.items())
@@ -29,7 +29,7 @@ def record_plan(model: Model, reduced: bool):
 def recorded(model: Model, obs: dict, reduced: bool = False):
     """The recorded quantities [R] (traces, or with ``reduced`` the quantities kept as
     statistics) from what a step exposes (``obs``), one gather per array they come from."""
-    plan, order = record_plan(model, reduced)
+    plan, order = record_plan(model.recordings, reduced)  # (not the model: kept by the cache)
     if not plan:
         return jnp.zeros(0, obs["v"].dtype)
     pieces = []

@@ -32,6 +32,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
+from .compiled import functions as compiled_functions
 from .currents import (assigned_values, environment, iclamp_currents, local_environment,
                        membrane_currents, solved_values, solved_wanted, synapse_environment,
                        synaptic_currents, take, vclamp_currents, vclamp_level)
@@ -478,8 +479,40 @@ def _put_into(total, nodes, x):
     return x if nodes is None else total.at[nodes].set(x)
 
 
-@partial(jax.jit, static_argnames=("model",))
+class Compiled(NamedTuple):
+    """A model's jitted ``initialize`` and ``advance`` (without the model argument)."""
+
+    initialize: Any
+    advance: Any
+
+
+def _compile(model: Model) -> Compiled:
+    return Compiled(jax.jit(partial(_initialize, model)),
+                    jax.jit(partial(_advance, model),
+                            static_argnames=("method", "backend", "checkpoint", "record_every")))
+
+
+def compiled(model: Model) -> Compiled:
+    """The model's compiled functions, kept while a model of its structure lives
+    (``dendrax.compiled``)."""
+    return compiled_functions(model, _compile)
+
+
 def initialize(model: Model, core, waveform0=None, dt=None, trains=None):
+    """The simulation state at t = 0 and the traces there, compiled per structure (as
+    ``_initialize``)."""
+    return compiled(model).initialize(core, waveform0, dt, trains)
+
+
+def advance(model: Model, core, state, xs, dt, *, method: str = "backward_euler",
+            backend: str = "auto", checkpoint: int | None = None, record_every: int = 1):
+    """``state`` advanced by as many steps of dt as ``xs`` has rows, compiled per structure
+    (as ``_advance``, which documents it)."""
+    return compiled(model).advance(core, state, xs, dt, method=method, backend=backend,
+                                   checkpoint=checkpoint, record_every=record_every)
+
+
+def _initialize(model: Model, core, waveform0=None, dt=None, trains=None):
     """The simulation state at t = 0 and the traces there ([n_traces]); ``waveform0`` [W]:
     the waveform clamps' currents at t = 0 (nA; default 0); dt (ms) for point neurons;
     ``trains``: the drive's spike trains, whose events due at t = 0 the traces there show
@@ -528,9 +561,8 @@ def schedule(model: Model, core, drive, dt, start: int = 0, size: int | None = N
     return out
 
 
-@partial(jax.jit, static_argnames=("model", "method", "backend", "checkpoint", "record_every"))
-def advance(model: Model, core, state, xs, dt, *, method: str = "backward_euler",
-            backend: str = "auto", checkpoint: int | None = None, record_every: int = 1):
+def _advance(model: Model, core, state, xs, dt, *, method: str = "backward_euler",
+             backend: str = "auto", checkpoint: int | None = None, record_every: int = 1):
     """Advance ``state`` by as many steps of dt (ms) as ``xs`` has rows.
 
     Args:

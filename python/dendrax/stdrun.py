@@ -164,7 +164,7 @@ def simulate(target, t_stop: float, dt: float | None = None, *, params=None,
                          "the continued run to differ (a resumed run takes its values from "
                          "params, not from the run it continues)")
     model, params, invalid = checked_params(run_, params)
-    core = core_params(layout, params, v_init=v_init, celsius=celsius)
+    core = core_params(layout, params, v_init=v_init, celsius=celsius, model=model)
     if key is None and resume is not None and "key" in resume.meta:
         if resume.meta["key"] == "traced":
             raise ValueError("the run to resume drew its Poisson spikes with a traced key (not "
