@@ -13,7 +13,7 @@ time compiles once. When an entry goes, so does its compiled code.
 from __future__ import annotations
 
 import collections
-import copy
+import dataclasses
 import threading
 import weakref
 from typing import Callable
@@ -40,7 +40,7 @@ def functions(model, build: Callable):
     with _LOCK:
         entry = _ENTRIES.get(model)
         if entry is None:
-            own = copy.copy(model)
+            own = dataclasses.replace(model)  # its fields only, not what a model caches
             entry = _ENTRIES[own] = _Entry(own)
         if id(model) not in entry.users:
             entry.users.add(id(model))

@@ -27,6 +27,7 @@ from .point.generators import Generator
 from .point.propagators import TICS_PER_MS, check_dt, counted, delay_steps as nest_delay_steps
 
 _MAX_DELAY_BUFFER = 2**31  # bytes: a delay buffer beyond this is a mistake, not a model
+SIZED_KEPT = 8  # a model's sizings of its buffers kept with it (one loop each)
 
 
 # NEURON's fixed step sends a threshold crossing detected at t as an event at t + 1e-10 ms
@@ -243,8 +244,17 @@ def sized(model: Model, layout, params, dt) -> Model:
                          f"step (dt = {dt:g} ms); at most {MAX_ARRIVALS} are supported: check "
                          "the rate (Hz) and times (ms), use a smaller dt, or spread the train "
                          "over several synapses")
-    return replace(model, ring_size=max(ring, 1), history_size=max(history, 1),
-                   inbuf_size=max(inbuf, 1), inputs=inputs)
+    sizes = (max(ring, 1), max(history, 1), max(inbuf, 1))
+    key = (*sizes, tuple(inp.max_arrivals for inp in inputs))
+    # one object per sizing, held by the model (a cell holds its model): what is compiled
+    # for it is kept while the cell lives (dendrax.compiled), not dropped after each run
+    variants = model.__dict__.setdefault("_sized", {})
+    if key not in variants:
+        if len(variants) >= SIZED_KEPT:
+            variants.pop(next(iter(variants)))
+        variants[key] = replace(model, ring_size=sizes[0], history_size=sizes[1],
+                                inbuf_size=sizes[2], inputs=inputs)
+    return variants[key]
 
 
 def off_grid(layout, params, dt) -> list:

@@ -27,8 +27,8 @@ mechanism type.
 from __future__ import annotations
 
 import sys
-from functools import partial
 from dataclasses import replace
+from functools import partial
 from typing import NamedTuple, Protocol, Sequence, runtime_checkable
 
 import jax
