@@ -61,19 +61,24 @@ def _library(build: Path) -> Path | None:
 
 def build_reference_mechanisms() -> Path:
     """The directory holding the compiled reference mechanisms (built if needed)."""
+    return compile_mod_files(FILES, "dendrax-nmodl")
+
+
+def compile_mod_files(files, prefix: str) -> Path:
+    """nrnivmodl of ``files``, built if needed into the temp dir's ``prefix``-<hash of the
+    files and NEURON's version> (shared by the test processes)."""
     try:
         import neuron
     except ImportError as err:  # pragma: no cover - neuron is a test dependency
         raise ReferenceUnavailable(f"NEURON is not installed: {err}") from None
-    files = FILES
     digest = hashlib.sha256(neuron.__version__.encode())
     for f in files:
         digest.update(f.name.encode() + f.read_bytes())
-    cache = Path(tempfile.gettempdir()) / f"dendrax-nmodl-{digest.hexdigest()[:16]}"
+    cache = Path(tempfile.gettempdir()) / f"{prefix}-{digest.hexdigest()[:16]}"
     if _library(cache) is not None:
         return cache
     exe = _nrnivmodl()
-    work = Path(tempfile.mkdtemp(prefix="dendrax-nmodl-build-"))
+    work = Path(tempfile.mkdtemp(prefix=f"{prefix}-build-"))
     for f in files:
         shutil.copy(f, work / f.name)
     # -O0: these small files then build in ~10 s instead of ~30 s (same arithmetic:
@@ -82,7 +87,7 @@ def build_reference_mechanisms() -> Path:
     proc = subprocess.run([exe, "."], cwd=work, capture_output=True, text=True, env=env)
     if proc.returncode != 0 or _library(work) is None:
         tail = (proc.stdout + proc.stderr)[-2000:]
-        raise RuntimeError(f"nrnivmodl failed on tests/nmodl (exit {proc.returncode}):\n{tail}")
+        raise RuntimeError(f"nrnivmodl failed (exit {proc.returncode}):\n{tail}")
     try:
         work.rename(cache)  # atomic; another process may have won the race
     except OSError:

@@ -8,13 +8,9 @@ makes from the same files, at the same dt."""
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
-import shutil
 import subprocess
 import sys
-import tempfile
 import textwrap
 from pathlib import Path
 
@@ -23,7 +19,7 @@ import numpy as np
 import dendrax as dx
 from dendrax import nmodl
 
-from conftest_mechanisms import ReferenceUnavailable, _library, _nrnivmodl
+from conftest_mechanisms import compile_mod_files
 
 HERE = Path(__file__).resolve().parent
 MOD_FILES = sorted((HERE / "nmodl").glob("*.mod")) + sorted((HERE / "nmodl_cases").glob("*.mod"))
@@ -57,33 +53,7 @@ def one_compartment():
 
 def build_library() -> Path:
     """nrnivmodl of every .mod file here, cached in the temp dir by a hash of them."""
-    try:
-        import neuron
-    except ImportError as err:  # pragma: no cover
-        raise ReferenceUnavailable(f"NEURON is not installed: {err}") from None
-    digest = hashlib.sha256(neuron.__version__.encode())
-    for f in MOD_FILES:
-        digest.update(f.name.encode() + f.read_bytes())
-    cache = Path(tempfile.gettempdir()) / f"dendrax-nmodl-import-{digest.hexdigest()[:16]}"
-    if _library(cache) is not None:
-        return cache
-    exe = _nrnivmodl()
-    work = Path(tempfile.mkdtemp(prefix="dendrax-nmodl-import-build-"))
-    for f in MOD_FILES:
-        shutil.copy(f, work / f.name)
-    env = {**os.environ, "MAKEFLAGS": r"CXXFLAGS=-O0\ -std=c++17"}
-    proc = subprocess.run([exe, "."], cwd=work, capture_output=True, text=True, env=env)
-    if proc.returncode != 0 or _library(work) is None:
-        raise RuntimeError(f"nrnivmodl failed (exit {proc.returncode}):\n"
-                           f"{(proc.stdout + proc.stderr)[-2000:]}")
-    try:
-        work.rename(cache)
-    except OSError:
-        if _library(cache) is None:
-            return work
-        shutil.rmtree(work, ignore_errors=True)
-    return cache
-
+    return compile_mod_files(MOD_FILES, "dendrax-nmodl-import")
 
 
 NEURON_SCRIPT = textwrap.dedent('''
