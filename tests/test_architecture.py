@@ -77,8 +77,8 @@ def _cycles(edges) -> list[list[str]]:
 
 
 def test_the_module_list_is_the_package():
-    assert {"dendrax.cell", "dendrax.lowering", "dendrax.simulation",
-            "dendrax.solver.hines"} <= set(MODULES)
+    assert {"dendrax.cell", "dendrax.lowering", "dendrax.simulation", "dendrax.step",
+            "dendrax.state", "dendrax.solver.hines"} <= set(MODULES)
 
 
 def test_no_import_cycles():
@@ -90,6 +90,8 @@ def test_no_import_cycles():
     ("dendrax.layout", "dendrax.cell"), ("dendrax.simulation", "dendrax.cell"),
     ("dendrax.simulation", "dendrax.network"), ("dendrax.simulation", "dendrax.lowering"),
     ("dendrax.solver.hines", "dendrax.simulation"), ("dendrax.events.delivery", "dendrax.simulation"),
+    ("dendrax.step", "dendrax.simulation"), ("dendrax.step", "dendrax.lowering"),
+    ("dendrax.state", "dendrax.step"), ("dendrax.state", "dendrax.simulation"),
 ])
 def test_imports_flow_one_way(lower, upper):
     """Lowering reads descriptions through its contract (``CellLike``), the loop reads a

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import dendrax as dx
-from dendrax import simulation
+from dendrax.state import initial_state
 from simulation_cases import hh_ball_and_stick
 
 
@@ -75,7 +75,7 @@ def test_channels_of_several_regions_add_up_and_differentiate_in_both_modes(monk
 
     model, _, layout = lowering.lower(cell)
     core = lowering.core_params(layout, cell.params, v_init=-65.0, celsius=6.3)
-    state = simulation.initial_state(model, core)
+    state = initial_state(model, core)
     v = state.v + jnp.asarray(np.random.default_rng(1).uniform(-20.0, 40.0, state.v.shape))
     env = environment(model, core, state.conc)
     i_tot, g_tot, i_ion, per_mech = membrane_currents(model, core, v, state.channels, env)

@@ -400,7 +400,7 @@ def test_equal_mechanisms_share_compiled_code_and_odd_attributes_are_harmless():
     dx.simulate(dx.Network([build(-70.0), build(-70.0)]), 2.0, 0.1)  # equal: accepted
     with pytest.raises(ValueError, match="two cells of this network insert "
                                          r"'odd_settings_leak' with different settings \(e "
-                                         "differ\)"):
+                                         r"differ\)"):
         dx.simulate(net, 2.0, 0.1)
 
 

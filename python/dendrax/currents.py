@@ -1,7 +1,7 @@
 """The currents of one step: ionic environment, channel and synaptic currents and their
 conductances (dI/dv), clamp currents.
 
-The time loop (``dendrax.simulation``) calls these at v(t) to set up its implicit
+The time step (``dendrax.step``) calls these at v(t) to set up its implicit
 voltage step, and again to report what it records. Conductances are the currents'
 derivatives by the membrane potential (by autodiff, ``jax.jvp``), as NEURON's
 ``di/dv``. Arrays are per solver node [N] unless said otherwise; a placement's

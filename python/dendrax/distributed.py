@@ -25,13 +25,15 @@ import numpy as np
 from jax import lax
 from jax.sharding import Mesh, PartitionSpec as P
 
-from . import simulation as sim
+from .simulation import schedule
 from .delays import event_delay_steps
 from .checks import refuse_invalid
 from .lowering import core_params
 from .timecourse import drive
 from .model import EventInputs, Model, Placement
 from .result import Result
+from .state import initial_state
+from .step import pack_bits, step_function
 from .stdrun import checked_params, prepare, run_meta
 
 AXIS = "cells"
@@ -296,15 +298,15 @@ def _compiled(model, plan, n_dev, devices, block, dt, method, backend, n_steps):
         idx = jax.tree_util.tree_map(lambda a: a[0], idx)
         xs = jax.tree_util.tree_map(lambda a: a[:, 0], xs)
         m = _part_model(model, plan, idx)
-        step, too_long = sim.step_function(
+        step, too_long = step_function(
             m, core, dt, method=method, backend=backend,
             ring_offset=lax.axis_index(AXIS) * plan.words, record=lambda st: st.v[idx["rec"]])
-        state = sim.initial_state(m, core, dt)
+        state = initial_state(m, core, dt)
         state = state._replace(ring=jnp.zeros((model.ring_size, n_dev * plan.words), jnp.uint32))
 
         def run_block(state, piece):
             state, (rec, fired) = lax.scan(step, state, piece)
-            words = jax.vmap(sim.pack_bits)(fired)  # [M, words]: this part's spikes
+            words = jax.vmap(pack_bits)(fired)  # [M, words]: this part's spikes
             everyone = lax.all_gather(words, AXIS, axis=1, tiled=True)  # [M, n_dev * words]
             m_steps = fired.shape[0]
             slots = (state.step - m_steps + jnp.arange(m_steps)) % model.ring_size
@@ -330,7 +332,7 @@ def _compiled(model, plan, n_dev, devices, block, dt, method, backend, n_steps):
     @jax.jit
     def run(core, drv):
         pieces = _split_core(core, plan)
-        xs = sim.schedule(model, core, drv, dt)
+        xs = schedule(model, core, drv, dt)
         part_xs = {
             "waveform": _gather(xs["waveform"].T, plan.waveform[0], 0.0).transpose(2, 0, 1)
             if model.waveform_nodes.size else jnp.zeros((n_steps, n_dev, 0)),

@@ -1,4 +1,4 @@
-"""The point neurons' part of the time step (called by ``dendrax.simulation``'s step):
+"""The point neurons' part of the time step (called by ``dendrax.step``):
 inputs from static connections (the spike ring, or event by event through
 ``dendrax.events``), generators (Poisson, dc, noise), plastic connections, then each
 population's update (NEST's grid-based order).

@@ -41,7 +41,7 @@ class Result:
             dendrax version and "model", a fingerprint of the simulated description
             (``Layout.fingerprint``: its sections, nodes and recordings); a resumed run's
             also "t_start", where it took over (its samples and raster start after it).
-        state: the simulation state at t_stop (``dendrax.simulation.State``), which
+        state: the simulation state at t_stop (``dendrax.state.State``), which
             ``simulate(..., resume=res)`` goes on from. A Result returned from ``jax.jit`` or
             ``jax.vmap`` carries it too (per member: v, gates, spike buffers, plastic
             weights); return ``res.traces`` where only the traces are needed.
