@@ -15,11 +15,12 @@ import textwrap
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 import dendrax as dx
 from dendrax import nmodl
 
-from conftest_mechanisms import compile_mod_files
+from conftest_mechanisms import ReferenceUnavailable, compile_mod_files
 
 HERE = Path(__file__).resolve().parent
 MOD_FILES = sorted((HERE / "nmodl").glob("*.mod")) + sorted((HERE / "nmodl_cases").glob("*.mod"))
@@ -54,6 +55,14 @@ def one_compartment():
 def build_library() -> Path:
     """nrnivmodl of every .mod file here, cached in the temp dir by a hash of them."""
     return compile_mod_files(MOD_FILES, "dendrax-nmodl-import")
+
+
+def library_or_skip() -> Path:
+    """``build_library()``, or the calling test skipped with the reason NEURON is missing."""
+    try:
+        return build_library()
+    except ReferenceUnavailable as err:
+        pytest.skip(f"NEURON reference unavailable: {err}")
 
 
 NEURON_SCRIPT = textwrap.dedent('''

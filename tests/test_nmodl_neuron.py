@@ -40,8 +40,7 @@ import dendrax as dx
 from dendrax.mechanisms.introspect import assigned_names, solved_names
 from dendrax.nmodl import registry as nmodl_registry
 
-from conftest_mechanisms import ReferenceUnavailable
-from nmodl_reference import (CELSIUS, DEPOL, DT, HYPER, T_STOP, V_INIT, build_library, compare,
+from nmodl_reference import (CELSIUS, DEPOL, DT, HYPER, T_STOP, V_INIT, compare, library_or_skip,
                              load_all, neuron_runs, one_compartment, print_report)
 
 VCLAMP_DUR = (15.0, 50.0, 1000.0)
@@ -225,10 +224,7 @@ def classes():
 
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory):
-    try:
-        build_library()
-    except ReferenceUnavailable as err:
-        pytest.skip(f"NEURON reference unavailable: {err}")
+    library_or_skip()
     runs = [neuron_spec(c, m) for c in CASES for m in modes(c)]
     return neuron_runs(runs, tmp_path_factory.mktemp("nrn"))
 

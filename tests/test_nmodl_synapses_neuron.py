@@ -26,9 +26,8 @@ import pytest
 import dendrax as dx
 from dendrax.nmodl import registry as nmodl_registry
 
-from conftest_mechanisms import ReferenceUnavailable
 from nmodl_reference import (CELSIUS, DEPOL, DIAM, DT, HYPER, LEAK, LENGTH, T_STOP, V_INIT,
-                             build_library, compare, load_all, neuron_runs, one_compartment,
+                             compare, library_or_skip, load_all, neuron_runs, one_compartment,
                              print_report)
 
 SYN_TIMES = [5.0, 5.0125, 12.3, 30.0, 30.01, 55.5]
@@ -102,10 +101,7 @@ def classes():
 
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory):
-    try:
-        build_library()
-    except ReferenceUnavailable as err:
-        pytest.skip(f"NEURON reference unavailable: {err}")
+    library_or_skip()
     runs = [synapse_spec(m) for m in SYNAPSE_RECORDS] + [
         ion_synapse_spec(mode, mg) for mode, mg in ION_RUNS] + [geometry_spec()]
     return neuron_runs(runs, tmp_path_factory.mktemp("nrn"))
@@ -238,10 +234,7 @@ def test_a_synapse_reading_event_times_in_a_network_matches_neuron(tmp_path, mec
     cell: t in NET_RECEIVE is the spike's time (the step's t + 1e-10 ms, NEURON's threshold
     event) plus the delay, also a delay off the step grid (1.013 ms); pulsex's self-events
     are sent from those times."""
-    try:
-        lib = build_library()
-    except ReferenceUnavailable as err:
-        pytest.skip(f"NEURON reference unavailable: {err}")
+    lib = library_or_skip()
     state = NETWORK_CASES[mech]
     synapses = [(values, w, d) for (values, w), d in zip(SYNAPSE_PARAMS[mech], NETWORK_DELAYS)]
     spec = {"lib": str(lib), "L": LENGTH, "diam": DIAM, "leak": LEAK, "stim": NETWORK_STIM,
