@@ -438,3 +438,53 @@ def test_one_network_split_over_four_devices_equals_the_unsplit_run():
                          text=True, timeout=600)
     assert out.returncode == 0, out.stderr[-3000:]
     assert "split ok" in out.stdout
+
+
+@pytest.mark.parametrize("method", ["backward_euler", "crank_nicolson"])
+def test_synapses_and_electrodes_at_their_nodes_equal_them_in_the_membrane_currents(
+        monkeypatch, method):
+    """The voltage step adds synapses' and electrodes' currents at their nodes after the
+    membrane's pass (large models: dendrax.step.POINTS_APART) or into the membrane's
+    currents everywhere:
+    the same sums in the same order, so the same run to rounding (XLA may contract a
+    product and a sum differently next to an SEClamp). Event and graded synapses, IClamp,
+    SEClamp, a waveform clamp; i_membrane (with the synapses) recorded too."""
+    from dendrax import lowering, step, timecourse
+    from dendrax.delays import sized
+    from dendrax.simulation import schedule
+    from dendrax.state import initial_state
+
+    net = dx.Network([hh_cell() for _ in range(3)])
+    a, b, c = (net.cell(i) for i in range(3))
+    a.iclamp(a.soma(0.5), delay=1.0, dur=20.0, amp=0.4)
+    b.vclamp(b.soma(0.5), amp=[-65.0, -20.0, -65.0], dur=[2.0, 5.0, 20.0], rs=0.5)
+    c.stimulate(c.section(1)(0.5), [0.0, 10.0, 20.0, 30.0], [0.0, 0.2, 0.0, 0.0])
+    c.synapse("Exp2Syn", c.section(1)(0.9), spike_times=[2.0, 3.0], weight=0.01, tau1=0.5,
+              tau2=5.0)
+    net.connect(a.soma(0.5), b.section(1)(0.5), "Exp2Syn", weight=0.02, delay=1.0)
+    net.connect(a.soma(0.5), c.soma(0.5), "Exp2Syn", weight=0.01, delay=2.0)
+    net.gap_junction(b.section(1)(0.9), c.section(1)(0.9), g=0.001)
+    for cell in (a, b, c):
+        net.record("v", cell.soma(0.5)).record("v", cell.section(1)(0.7))
+    net.record("i_membrane", b.soma(0.5))
+    model, params, layout = lowering.lower(net)
+    model = sized(model, layout, params, DT)
+    n_steps = round(30.0 / DT)
+    drv = timecourse.drive(layout, n_steps, DT)
+    assert 0 < step.point_nodes(model).size < model.n_nodes
+
+    def traces(apart):  # the time loop traced anew (dx.simulate's is compiled once)
+        monkeypatch.setattr(step, "POINTS_APART_NODES", 0)
+        monkeypatch.setattr(step, "POINTS_APART", apart)
+
+        def loop(core):
+            body, _ = step.step_function(model, core, DT, method=method)
+            xs = schedule(model, core, drv, DT)
+            return jax.lax.scan(body, initial_state(model, core, DT), xs)[1][0]
+
+        return np.asarray(jax.jit(loop)(lowering.core_params(layout, params, v_init=-65.0,
+                                                             celsius=6.3)))
+
+    at_nodes, everywhere = traces(1.0), traces(0.0)
+    assert np.isfinite(at_nodes).all() and np.ptp(at_nodes[:, 0]) > 50.0  # cell a spikes
+    np.testing.assert_allclose(at_nodes, everywhere, rtol=0, atol=1e-11)

@@ -62,6 +62,47 @@ def matrix(model: Model, core, dt, k):
     return {"parent": parent, "off": -g_ax, "cap_dt": cap_dt, "diag": cap_dt + diag_ax}
 
 
+# Synapses and electrodes add their currents to the voltage step at their nodes, after
+# the membrane's pass over all nodes, in models of at least POINTS_APART_NODES nodes where
+# they sit at no more than a fraction POINTS_APART of them. Added to the membrane's
+# currents first, they split the loop XLA fuses to compute the membrane's currents and
+# the right-hand side, which costs in proportion to the nodes: the SWC network of
+# docs/benchmarks.md (3470 nodes, 101 with synapses or IClamps) runs 2.02 -> 1.75 s apart.
+# Apart takes ~5 more operations a step, each dispatched to XLA's threads (~0.5 us), which
+# cost more on smaller models (an HH cell of 112 nodes with 5 synapses and an IClamp:
+# 10.7 -> 24 ms; 985 nodes: 61 -> 75 ms; one IClamp alone: +4%) and where points are
+# many (the ball-and-stick network, 188 of 700 nodes: 0.64 -> 0.71 s).
+POINTS_APART_NODES, POINTS_APART = 2000, 0.1
+
+
+def point_nodes(model: Model) -> np.ndarray | None:
+    """The nodes where synapses (event and graded) or electrodes (IClamp, waveform,
+    SEClamp) add current, sorted, each once; None where they are traced (a part of a
+    network split over devices)."""
+    arrays = [p.nodes for p in (*model.synapses, *model.graded)] + [
+        model.iclamp_nodes, model.waveform_nodes, model.vclamp_nodes]
+    if any(isinstance(a, jax.core.Tracer) for a in arrays):
+        return None
+    return np.unique(np.concatenate([np.asarray(a, np.int64) for a in arrays]))
+
+
+def _electrodes(model: Model, core, xs, v, t, iclamp, i, g, at):
+    """Currents ``i`` (nA) and conductances ``g`` (uS) with the electrodes' added: IClamps
+    (``iclamp`` [K] nA, into the cell), waveform clamps, SEClamps at time t (ms); ``at``
+    maps nodes to indices of i and g."""
+    if model.iclamp_nodes.size:
+        i = i.at[at(model.iclamp_nodes)].add(-iclamp)
+    if model.waveform_nodes.size:
+        i = i.at[at(model.waveform_nodes)].add(-xs["waveform"])
+    if model.vclamp_nodes.size:
+        vc = core["vclamp"]
+        nodes = model.vclamp_nodes
+        level, on = vclamp_level(vc, t)
+        i = i.at[at(nodes)].add(-jnp.where(on, (level - v[nodes]) / vc["rs"], 0.0))
+        g = g.at[at(nodes)].add(jnp.where(on, 1.0 / vc["rs"], 0.0))
+    return i, g
+
+
 def pack_bits(flags):
     """bool [S] -> uint32 [ceil(S / 32)], bit i % 32 of word i // 32 set where flags[i]."""
     n_words = -(-flags.shape[0] // 32)
@@ -160,30 +201,49 @@ def step(model: Model, core, mat, dt, k, backend, carry: State, xs):
                                dt)
         for placement, p, s, vp in zip(model.graded, core["graded"], graded_states, v_pre))
     event_cur, graded_cur = (), ()
+    i_membrane, g_membrane = i_mem, g_mem  # what NEURON's i_membrane_ sums: with synapses
     if model.synapses or model.graded:
         i_syn, g_syn, event_cur, graded_cur, i_syn_ion, g_syn_ion = synaptic_currents(
             model, core, v, syn_states, v_pre, graded_states, env)
-        i_mem, g_mem = i_mem + i_syn, g_mem + g_syn
+        i_membrane, g_membrane = i_mem + i_syn, g_mem + g_syn
         for ion in i_syn_ion:  # the ions synapses carry (NMDA's calcium)
             i_ion = {**i_ion, ion: i_ion[ion] + i_syn_ion[ion]}
             if half_step_ions:
                 g_ion = [{**g_ion[0], ion: g_ion[0][ion] + g_syn_ion[ion]}]
-    i_membrane, g_membrane = i_mem, g_mem  # membrane only, before the electrodes
-    iclamp = iclamp_currents(core, t_mid)
-    if model.iclamp_nodes.size:
-        i_mem = i_mem.at[model.iclamp_nodes].add(-iclamp)
-    if model.waveform_nodes.size:
-        i_mem = i_mem.at[model.waveform_nodes].add(-xs["waveform"])
-    if model.vclamp_nodes.size:
-        vc = core["vclamp"]
-        nodes = model.vclamp_nodes
-        level, on = vclamp_level(vc, t_mid)
-        i_mem = i_mem.at[nodes].add(-jnp.where(on, (level - v[nodes]) / vc["rs"], 0.0))
-        g_mem = g_mem.at[nodes].add(jnp.where(on, 1.0 / vc["rs"], 0.0))
     # 3. implicit voltage step, solved for u = v + dv:
     #    (k C/dt + G_axial + g) u = (k C/dt + g) v - i
-    rhs = (mat["cap_dt"] + g_mem) * v - i_mem
-    u = hines_solve(parent, mat["off"], mat["diag"] + g_mem, mat["off"], rhs, backend=backend)
+    iclamp = iclamp_currents(core, t_mid)
+    points = point_nodes(model)
+    if (points is None or model.n_nodes < POINTS_APART_NODES
+            or points.size > POINTS_APART * model.n_nodes):
+        # a part of a network split over devices (its nodes are traced), a small model, or
+        # points at many nodes: synapses' and electrodes' currents go into the membrane's
+        i_tot, g_tot = _electrodes(model, core, xs, v, t_mid, iclamp, i_membrane, g_membrane,
+                                   lambda nodes: nodes)
+        rhs = (mat["cap_dt"] + g_tot) * v - i_tot
+        diag = mat["diag"] + g_tot
+    else:
+        # The membrane's terms in one pass over the nodes; then, at the few nodes where
+        # synapses and electrodes add current, those entries again with them (the same
+        # sums in the same order; XLA may contract a product and a sum differently:
+        # ~1e-12 mV next to an SEClamp). See POINTS_APART.
+        rhs = (mat["cap_dt"] + g_mem) * v - i_mem
+        diag = mat["diag"] + g_mem
+        if points.size:
+            def at(nodes):
+                return np.searchsorted(points, nodes)
+
+            i_pt, g_pt = i_mem[points], g_mem[points]
+            if model.synapses or model.graded:  # as synaptic_currents adds them
+                i_s, g_s = jnp.zeros_like(i_pt), jnp.zeros_like(g_pt)
+                for placement, c in zip(model.synapses + model.graded, event_cur + graded_cur):
+                    i_s = i_s.at[at(placement.nodes)].add(c["i"])
+                    g_s = g_s.at[at(placement.nodes)].add(c["g"])
+                i_pt, g_pt = i_pt + i_s, g_pt + g_s
+            i_pt, g_pt = _electrodes(model, core, xs, v, t_mid, iclamp, i_pt, g_pt, at)
+            rhs = rhs.at[points].set((mat["cap_dt"][points] + g_pt) * v[points] - i_pt)
+            diag = diag.at[points].set(mat["diag"][points] + g_pt)
+    u = hines_solve(parent, mat["off"], diag, mat["off"], rhs, backend=backend)
     v_new = u if k == 1.0 else k * u - (k - 1.0) * v
     if half_step_ions:
         i_ion = {ion: i_ion[ion] + g_ion[0][ion] * (u - v) for ion in model.ions}
