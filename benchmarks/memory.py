@@ -1,7 +1,6 @@
-"""Recording memory and compile time: the CLI's peak-v plot, many sites, long runs, a
-sweep over cell structures.
+"""Recording memory and compile time: the CLI's peak-v plot, many sites, long runs.
 
-Four cases, every measurement in a fresh Python process (peak resident memory and
+Three cases, every measurement in a fresh Python process (peak resident memory and
 compile time are then the run's own, not left over from an earlier one):
 
 * *CLI vs API* on a ~6,000-node cell (default ``NMO_49821_ca1_pyramidal.swc`` from
@@ -26,14 +25,8 @@ compile time are then the run's own, not left over from an earlier one):
   of 10,000 steps (``stream=..., chunk=10_000``); each also for 5 s, to show which
   memory grows with the run's length. The streamed file and the every-40th traces are
   checked against the in-memory run.
-* *structure sweep*: in one process, 40 HH ball-and-stick cells whose dendrites have 1, 2,
-  ..., 40 segments (each a new structure, so each compiles), each simulated for 5 ms and
-  dropped, as a parameter sweep over morphologies does; after each, the process's RSS
-  (after ``gc.collect`` and glibc's ``malloc_trim``) and its number of memory mappings
-  (``/proc/self/maps``; Linux allows 65,530). Then the last cell rebuilt and simulated
-  again (its compiled code is kept: nothing compiles).
 
-    python benchmarks/memory.py                                   # everything (~3 min)
+    python benchmarks/memory.py                                   # everything (~2 min)
     python benchmarks/memory.py --quick                           # small sizes, < 1 min
     python benchmarks/memory.py --markdown docs/benchmarks.md     # rewrite "## Recording memory"
     python benchmarks/memory.py --json run.json                   # keep the raw results
@@ -64,9 +57,6 @@ TITLE = "Recording memory"
 TARGET_RATIO = 2.0  # the CLI's peak-v plot within 2x the API's time and memory
 TARGET_FLAT = 1.5  # compile time at any number of sites within 1.5x that of one site
 TARGET_GROWTH_MIB = 16.0  # streamed run: peak RSS growth from the short to the long run
-# structure sweep: what a dropped structure may leave behind (compiled code was kept for the
-# process's life: ~55 MiB and ~145 memory mappings per structure before dendrax.compiled)
-TARGET_SWEEP_MIB, TARGET_SWEEP_MAPS = 4.0, 5.0
 CLI_RA, CLI_CM = 35.4, 1.0  # what `dendrax simulate CELL.swc` builds (dendrax.spec.CellSpec)
 CLI_STIM = (0.5, 5.0, 80.0)  # its default --iclamp 0.5,5,80@soma(0.5): amp nA, delay, dur ms
 V_INIT, CELSIUS, DT = -65.0, 6.3, 0.025
@@ -74,14 +64,13 @@ MIB = 1024.0
 # record_every=k runs another compiled program (k steps nested in each scan step), whose
 # floating-point operations XLA may fuse differently: equal to round-off, not bit for bit
 EVERY_TOL = 1e-9  # mV
-KEPT = 8  # structures whose compiled code stays after their cells die (dendrax.compiled.RECENT)
 
 
 def parse(argv):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--cases", nargs="+", choices=["cli", "compile", "long", "sweep"],
-                   default=["cli", "compile", "long", "sweep"])
+    p.add_argument("--cases", nargs="+", choices=["cli", "compile", "long"],
+                   default=["cli", "compile", "long"])
     p.add_argument("--quick", action="store_true",
                    help="small sizes and fewer rows (a smoke run, < 1 min on a quiet machine): "
                         "nseg 1, 20 ms, 0.2 and 0.4 s long runs")
@@ -106,8 +95,6 @@ def parse(argv):
     p.add_argument("--long-sites", type=int, default=10)
     p.add_argument("--record-every", type=int, default=40)
     p.add_argument("--chunk", type=int, default=None, help="steps per piece (default 10000)")
-    p.add_argument("--structures", type=int, default=None,
-                   help="structure sweep: cells of different structure (default 40)")
     p.add_argument("--timeout", type=float, default=1800.0, help="seconds per process")
     p.add_argument("--workdir", help="folder for the CLI output and streamed files (default: "
                    "a temporary one, removed at the end)")
@@ -124,7 +111,7 @@ def parse(argv):
                 "separate": 100 if q else 1000, "compile_repeats": 1 if q else 2,
                 "cli_repeats": 1 if q else 3,
                 "long_t_stop": [200.0, 400.0] if q else [5000.0, 30000.0],
-                "chunk": 1000 if q else 10_000, "structures": 12 if q else 40}
+                "chunk": 1000 if q else 10_000}
     for k, v in defaults.items():
         if getattr(args, k) is None:
             setattr(args, k, v)
@@ -137,9 +124,6 @@ def parse(argv):
         if steps % args.record_every:
             p.error(f"--long-t-stop {t:g} ms is {steps} steps, not a multiple of "
                     f"--record-every {args.record_every}")
-    if args.structures < KEPT + 4:
-        p.error(f"--structures {args.structures}: at least {KEPT + 4} (the growth is fitted "
-                f"over the structures after the {KEPT} that stay compiled)")
     if args.chunk % args.record_every:
         p.error(f"--chunk {args.chunk} must be a multiple of --record-every {args.record_every}")
     return args
@@ -217,65 +201,13 @@ def _status() -> dict:
     return {k: v / MIB for k, v in R.rss_kib().items()}
 
 
-def _maps() -> int:
-    """This process's memory mappings."""
-    with open("/proc/self/maps") as f:
-        return sum(1 for _ in f)
-
-
-def sweep(jax, dx, case) -> dict:
-    """Case 4: ``case["structures"]`` cells of different structure, each simulated once and
-    dropped; the RSS and mappings after each (malloc_trim'd), each one's first simulate
-    (compile + run), then the last cell rebuilt and simulated again."""
-    import ctypes
-    import gc
-
-    trim = getattr(ctypes.CDLL(None), "malloc_trim", None)  # glibc
-
-    def build(k):
-        cell = dx.Cell.ball_and_stick(nseg=[1, k])
-        cell.insert("hh")
-        cell.iclamp(cell.soma(0.5), delay=1.0, dur=case["t_stop"], amp=0.3)
-        return cell.record("v", cell.soma(0.5))
-
-    def simulate(cell):
-        t0 = time.perf_counter()
-        res = dx.simulate(cell, case["t_stop"], DT, v_init=V_INIT, celsius=CELSIUS)
-        jax.block_until_ready(res.traces)
-        return time.perf_counter() - t0
-
-    first, rss, maps = [], [], []
-    for k in range(1, case["structures"] + 1):
-        first.append(simulate(build(k)))
-        gc.collect()
-        if trim is not None:
-            trim(0)
-        rss.append(_status()["VmRSS"])
-        maps.append(_maps())
-    again = [simulate(build(case["structures"])) for _ in range(5)]
-    from dendrax.compiled import RECENT
-
-    after = np.arange(RECENT, len(rss))  # each a structure dropped: one more beyond RECENT
-
-    def slope(y):  # the growth per dropped structure
-        return float(np.polyfit(after, np.asarray(y)[after], 1)[0])
-
-    return {"first_s": first, "rss_mib": rss, "maps": maps, "again_s": float(np.median(again)),
-            "mib_per_structure": slope(rss), "maps_per_structure": slope(maps),
-            "trimmed": trim is not None}
-
-
 def run_case(case) -> dict:
-    """One measurement: kind "api" (case 1), "compile" (case 2), "long" (case 3) or "sweep"
-    (case 4)."""
+    """One measurement: kind "api" (case 1), "compile" (case 2) or "long" (case 3)."""
     t_proc = time.perf_counter()
     jax = R.setup_jax()
     import dendrax as dx
 
     import_s = time.perf_counter() - t_proc
-    if case["kind"] == "sweep":
-        return {**case, **sweep(jax, dx, case), "import_s": import_s,
-                "child_hwm_mib": _status()["VmHWM"]}
     t0 = time.perf_counter()
     kind = case["kind"]
     cell = build_cell(case["path"], case["nseg"],
@@ -562,16 +494,6 @@ def bench_long(args, path, work: Path) -> dict:
     return {"rows": rows, "checks": checks}
 
 
-def bench_sweep(args) -> dict:
-    r = run_child({"kind": "sweep", "structures": args.structures, "t_stop": 5.0}, args.timeout)
-    if "error" not in r:
-        log(f"  {args.structures} structures: first simulate median "
-            f"{np.median(r['first_s']):.2f} s, again {r['again_s'] * 1e3:.1f} ms, "
-            f"{r['mib_per_structure']:+.2f} MiB and {r['maps_per_structure']:+.2f} mappings "
-            "per structure")
-    return r
-
-
 def check_long(work: Path, t_stop: float, k: int) -> dict:
     """Whether the streamed file equals the in-memory run and the every-k traces its every
     k-th column (compared in blocks: memory maps, nothing read whole)."""
@@ -699,25 +621,6 @@ def long_rows(long_, args) -> list:
     return out
 
 
-SWEEP_HEADERS = ["structures", "first simulate (s): median, range", "again (ms)",
-                 f"RSS after the 1st / {KEPT}th / last (MiB)",
-                 f"mappings after the 1st / {KEPT}th / last",
-                 "per dropped structure: MiB, mappings"]
-
-
-def sweep_rows(r) -> list:
-    if "error" in r:
-        return [[r.get("structures", "-"), r["error"], "", "", "", ""]]
-    first, rss, maps = r["first_s"], r["rss_mib"], r["maps"]
-
-    def pick(y, f):
-        return " / ".join(f(y[i]) for i in (0, KEPT - 1, -1))
-
-    return [[r["structures"], f"{np.median(first):.2f} ({min(first):.2f}-{max(first):.2f})",
-             f"{r['again_s'] * 1e3:.1f}", pick(rss, lambda x: f"{x:.0f}"),
-             pick(maps, str), f"{r['mib_per_structure']:+.2f}, {r['maps_per_structure']:+.2f}"]]
-
-
 def _by(rows, **kw):
     return next((r for r in rows if all(r.get(k) == v for k, v in kw.items())
                  and "error" not in r), None)
@@ -781,20 +684,6 @@ def targets(res, args) -> list[str]:
                          f"equal every {args.record_every}th point of them to round-off (max "
                          f"|dv| {every} mV, tolerance {EVERY_TOL:g}): "
                          f"**{'met' if ok else 'not met'}**")
-    sw = res.get("sweep")
-    if sw and "error" not in sw:
-        mib, maps = sw["mib_per_structure"], sw["maps_per_structure"]
-        kept_mib, kept_maps = ((sw[k][KEPT - 1] - sw[k][0]) / (KEPT - 1)
-                               for k in ("rss_mib", "maps"))
-        ok = mib <= TARGET_SWEEP_MIB and maps <= TARGET_SWEEP_MAPS
-        lines.append(f"- a sweep over {sw['structures']} cell structures keeps at most "
-                     f"{TARGET_SWEEP_MIB:g} MiB and {TARGET_SWEEP_MAPS:g} memory mappings per "
-                     f"dropped structure (a kept one: {kept_mib:.0f} MiB, {kept_maps:.0f} "
-                     f"mappings): {mib:+.2f} "
-                     f"MiB, {maps:+.2f} mappings: "
-                     f"**{'met' if ok else 'not met'}**")
-    elif sw:
-        lines.append(f"- structure sweep: {sw['error']}")
     return lines
 
 
@@ -863,29 +752,7 @@ def markdown(res, args, machine, notes) -> str:
             R.markdown_table(LONG_HEADERS, long_rows(long_, args)),
             "",
         ]
-    sw = res.get("sweep")
-    if sw:
-        body += [
-            f"**Structure sweep**: in one process, {args.structures} HH ball-and-stick cells "
-            f"whose dendrites have 1, 2, ..., {args.structures} segments (each a new "
-            "structure: its geometry, initial state and time loop compile), each simulated "
-            "for 5 ms, v at the soma, then dropped, as a sweep over morphologies does. "
-            "*first simulate*: compile + run of each; *again*: the last cell rebuilt and "
-            "simulated (median of 5; its compiled code is kept, `dendrax.compiled`); *RSS* "
-            "and *mappings* (`/proc/self/maps`; Linux allows 65,530 a process) after each "
-            "cell, after `gc.collect()` and glibc's `malloc_trim`; the code of the last "
-            f"{KEPT} structures run stays compiled; "
-            f"*per dropped structure*: the least-squares slope from the {KEPT + 1}th "
-            "structure on, each of which drops one (what stays: JAX's own bounded caches of "
-            "traced functions per shape). Before compiled code was freed with its "
-            "structure, each structure kept ~55 MiB and ~145 mappings for the process's "
-            "life.",
-            "",
-            R.markdown_table(SWEEP_HEADERS, sweep_rows(sw)),
-            "",
-        ]
-    body += ["Targets (issue 9 and the structure sweep; 2 shared cores):", "",
-             *targets(res, args), ""]
+    body += ["Targets (issue 9; 2 shared cores):", "", *targets(res, args), ""]
     body += ["Notes:", ""] + [f"- {n}" for n in notes] + ["", M.ATTRIBUTION]
     return "\n".join(body)
 
@@ -922,9 +789,6 @@ def main(argv=None) -> int:
             log(f"long runs: {long_path.name}, nseg {args.long_nseg}, "
                 f"{' and '.join(f'{t / 1e3:g} s' for t in args.long_t_stop)}")
             res["long"] = bench_long(args, long_path, work)
-        if "sweep" in args.cases:
-            log(f"structure sweep: {args.structures} ball-and-stick structures")
-            res["sweep"] = bench_sweep(args)
         notes.append(f"the benchmark's own process had a peak RSS of {PARENT_PEAK[0]:.0f} MiB "
                      "when it started its last child (a child's `ru_maxrss` starts from its "
                      "parent's peak at the time it started: no row is below this floor)")
@@ -944,8 +808,6 @@ def report(res, args, machine, notes):
         log("\n" + R.markdown_table(COMPILE_HEADERS, compile_rows(res["compile"])))
     if res.get("long"):
         log("\n" + R.markdown_table(LONG_HEADERS, long_rows(res["long"], args)))
-    if res.get("sweep"):
-        log("\n" + R.markdown_table(SWEEP_HEADERS, sweep_rows(res["sweep"])))
     log("")
     for line in targets(res, args):
         log(line)

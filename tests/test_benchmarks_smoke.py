@@ -279,17 +279,24 @@ def test_batch_smoke(files, capsys):
         assert "| neuron | 3 | 4 |" in text
 
 
-def test_memory_long_and_sweep_smoke(files, capsys):
-    """benchmarks/memory.py: the long-run case (its streamed run reports the RSS after its
-    pieces, watched through what dx.simulate calls) and the structure sweep, on the tiny
-    cell, each in its subprocesses."""
+def test_memory_long_smoke(files, capsys):
+    """benchmarks/memory.py: the long-run case on the tiny cell, in its subprocesses; the
+    streamed run reports the RSS after its pieces (watched through what dx.simulate calls)."""
     swc, md = files
     mod = load("memory")
-    assert mod.main(["--cases", "long", "sweep", "--quick", "--long-cell", str(swc),
-                     "--long-t-stop", "20", "40", "--chunk", "400", "--structures", "12",
-                     "--markdown", str(md)]) == 0
+    assert mod.main(["--cases", "long", "--quick", "--long-cell", str(swc),
+                     "--long-t-stop", "20", "40", "--chunk", "400", "--markdown", str(md)]) == 0
     text = md.read_text()
     assert "## Hines solve\n\nsomeone else's table" in text and "error" not in text
     assert "(2 pieces)" in text and "(4 pieces)" in text  # 20 and 40 ms in pieces of 10 ms
-    assert "**Structure sweep**" in text and "| 12 | " in text
+
+
+def test_structures_smoke(files, capsys):
+    """benchmarks/structures.py: a sweep over 12 cell structures in this process."""
+    _, md = files
+    mod = load("structures")
+    assert mod.main(["--structures", "12", "--markdown", str(md)]) == 0
+    text = md.read_text()
+    assert "## Hines solve\n\nsomeone else's table" in text
+    assert "## Structure sweep" in text and "| 12 | " in text
     assert "a sweep over 12 cell structures keeps" in text
