@@ -315,6 +315,23 @@ def test_network_matches_neuron(name):
     compare(name)
 
 
+@pytest.mark.parametrize("name", list(CASES))
+def test_network_with_synapses_apart_matches_neuron(name, monkeypatch):
+    """The same cases with synapses' and electrodes' currents added at their nodes after
+    the membrane's pass (the voltage step of models of >= dendrax.step.POINTS_APART_NODES
+    nodes, forced here on small ones), compiled anew (the compiled functions of a
+    structure are kept per structure, not per path)."""
+    import collections
+
+    from dendrax import compiled, step
+
+    monkeypatch.setattr(step, "POINTS_APART_NODES", 0)
+    monkeypatch.setattr(step, "POINTS_APART", 1.0)
+    monkeypatch.setattr(compiled, "_ENTRIES", {})
+    monkeypatch.setattr(compiled, "_RECENT", collections.OrderedDict())
+    compare(name)
+
+
 # --- what NEURON keeps per object and per source -----------------------------------
 
 def shared_node() -> NetSpec:

@@ -266,8 +266,6 @@ def synaptic_currents(model: Model, core, v, syn_states, v_pre, graded_states, e
         process's: i * 100 / area, with 100 um2 at nodes without membrane.
     """
     n = model.n_nodes
-    i_tot = jnp.zeros(n, v.dtype)
-    g_tot = jnp.zeros(n, v.dtype)
     i_ion, g_ion = {}, {}  # of the ions synapses carry
     event, graded = [], []
     syn_env = None
@@ -293,17 +291,27 @@ def synaptic_currents(model: Model, core, v, syn_states, v_pre, graded_states, e
             cur, dcur = sum(cur.values()), sum(dcur.values())
         else:
             ions = {}
-        i_tot = i_tot.at[nodes].add(cur)
-        g_tot = g_tot.at[nodes].add(dcur)
         event.append({"i": cur, "g": dcur, **ions})
     for placement, p, s, vp in zip(model.graded, core["graded"], graded_states, v_pre):
         vl = v[placement.nodes]
         cur, dcur = jax.jvp(lambda u: placement.mech.current(u, vp, s, p), (vl,),
                             (jnp.ones_like(vl),))
-        i_tot = i_tot.at[placement.nodes].add(cur)
-        g_tot = g_tot.at[placement.nodes].add(dcur)
         graded.append({"i": cur, "g": dcur})
+    i_tot, g_tot = summed_at_nodes(model, event, graded, n, v.dtype)
     return i_tot, g_tot, tuple(event), tuple(graded), i_ion, g_ion
+
+
+def summed_at_nodes(model: Model, event, graded, size: int, dtype, at=None):
+    """The synapses' currents (nA) and conductances (uS) summed per node: event
+    placements' then graded ones', each in order ([size] each; ``event``, ``graded``: per
+    placement {"i", "g"}: [n], as ``synaptic_currents`` returns them). ``at`` maps a
+    placement's nodes to indices into the sums (default: the nodes themselves)."""
+    i_tot, g_tot = jnp.zeros(size, dtype), jnp.zeros(size, dtype)
+    for placement, c in zip((*model.synapses, *model.graded), (*event, *graded)):
+        idx = placement.nodes if at is None else at(placement.nodes)
+        i_tot = i_tot.at[idx].add(c["i"])
+        g_tot = g_tot.at[idx].add(c["g"])
+    return i_tot, g_tot
 
 
 def synapse_environment(core, env):

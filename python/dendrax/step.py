@@ -31,8 +31,9 @@ import numpy as np
 from jax import lax
 
 from .currents import (assigned_values, environment, iclamp_currents, local_environment,
-                       membrane_currents, solved_values, solved_wanted, synapse_environment,
-                       synaptic_currents, take, vclamp_currents, vclamp_level)
+                       membrane_currents, solved_values, solved_wanted, summed_at_nodes,
+                       synapse_environment, synaptic_currents, take, vclamp_currents,
+                       vclamp_level)
 from .delays import THRESHOLD_EVENT_OFFSET, fit_buffers
 from .extracellular.fields import observe as observe_fields
 from .mechanisms.base import IonPool
@@ -235,10 +236,7 @@ def step(model: Model, core, mat, dt, k, backend, carry: State, xs):
 
             i_pt, g_pt = i_mem[points], g_mem[points]
             if model.synapses or model.graded:  # as synaptic_currents adds them
-                i_s, g_s = jnp.zeros_like(i_pt), jnp.zeros_like(g_pt)
-                for placement, c in zip(model.synapses + model.graded, event_cur + graded_cur):
-                    i_s = i_s.at[at(placement.nodes)].add(c["i"])
-                    g_s = g_s.at[at(placement.nodes)].add(c["g"])
+                i_s, g_s = summed_at_nodes(model, event_cur, graded_cur, points.size, v.dtype, at)
                 i_pt, g_pt = i_pt + i_s, g_pt + g_s
             i_pt, g_pt = _electrodes(model, core, xs, v, t_mid, iclamp, i_pt, g_pt, at)
             rhs = rhs.at[points].set((mat["cap_dt"][points] + g_pt) * v[points] - i_pt)
