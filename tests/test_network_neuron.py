@@ -332,6 +332,17 @@ def test_network_with_synapses_apart_matches_neuron(name, monkeypatch):
     compare(name)
 
 
+@pytest.mark.parametrize("name", list(CASES))
+def test_network_at_segment_nodes_only_matches_neuron(name, monkeypatch):
+    """The same cases with the mechanisms inserted everywhere computed at segment nodes
+    only, as in models of many junction nodes (dendrax.lowering.SEGMENTS_ONLY_JUNCTIONS),
+    forced here (every case has junction nodes or kept section ends)."""
+    from dendrax import lowering
+
+    monkeypatch.setattr(lowering, "SEGMENTS_ONLY_JUNCTIONS", 1)
+    compare(name)
+
+
 # --- what NEURON keeps per object and per source -----------------------------------
 
 def shared_node() -> NetSpec:

@@ -112,6 +112,55 @@ def test_channels_of_several_regions_add_up_and_differentiate_in_both_modes(monk
     _fd_check(loss_of, cell.params, ("channels", "hh", "gnabar"), 1e-6)
 
 
+def test_mechanisms_at_segment_nodes_only_equal_them_at_every_node(monkeypatch):
+    """Mechanisms inserted everywhere computed at every node (the junctions too, where
+    their current counts 0) or at segment nodes only (models of many junction nodes:
+    dendrax.lowering.SEGMENTS_ONLY_JUNCTIONS): the same traces (a calcium pool and a
+    calcium channel too), and the same gradients w.r.t. their per-node parameters, 0 at the
+    junctions, in reverse and forward mode."""
+    from dendrax import lowering
+
+    def cell_of():  # anew for each (a cell keeps its lowering)
+        cell = dx.Cell.ball_and_stick(nseg=[3, 5], Ra=100.0, cm=1.0, dend_length=150.0,
+                                      dend_diam=2.0)
+        for name in ("hh", "Ca_HVA", "CaDynamics_E2"):
+            cell.insert(name)
+        cell.iclamp(cell.soma(0.5), delay=1.0, dur=10.0, amp=0.3)
+        cell.record("v", cell.soma(0.5)).record("v", cell.section(1)(0.9))
+        cell.record("cai", cell.section(1)(0.3)).record("hh.m", cell.section(1)(0.9))
+        return cell
+
+    cell = cell_of()
+    layout = lowering.lower(cell)[2]
+    junctions = layout.rank[np.flatnonzero(cell.compartments.is_junction)]  # params order
+    assert junctions.size == 1
+
+    def run(threshold):
+        monkeypatch.setattr(lowering, "SEGMENTS_ONLY_JUNCTIONS", threshold)
+        cell = cell_of()
+        model = lowering.lower(cell)[0]
+        assert all((p.nodes is None) == (threshold > 1) for p in model.channels)
+
+        def loss(gnabar, gbar):
+            ch = cell.params["channels"]
+            params = {**cell.params, "channels": {
+                **ch, "hh": {**ch["hh"], "gnabar": gnabar},
+                "Ca_HVA": {**ch["Ca_HVA"], "gCa_HVAbar": gbar}}}
+            return jnp.mean(dx.simulate(cell, 12.0, 0.025, params=params).traces ** 2) / 1e3
+
+        args = (cell.params["channels"]["hh"]["gnabar"],
+                cell.params["channels"]["Ca_HVA"]["gCa_HVAbar"])
+        return (np.asarray(dx.simulate(cell, 12.0, 0.025).traces), jax.grad(loss, (0, 1))(*args),
+                jax.jacfwd(loss, (0, 1))(*args))
+
+    every, segments = run(2), run(1)
+    assert np.ptp(every[0][0]) > 50.0  # the soma spikes
+    np.testing.assert_allclose(segments[0], every[0], rtol=1e-12, atol=1e-11)
+    for got, want in zip((*segments[1], *segments[2]), every[1]):
+        np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-12 * float(np.abs(want).max()))
+        assert np.all(np.asarray(got)[junctions] == 0.0)
+
+
 def test_vmap_over_parameter_sets_equals_separate_runs():
     cell = hh_ball_and_stick()
     base = cell.params

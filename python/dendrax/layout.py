@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import difflib
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 
 import numpy as np
@@ -63,7 +63,11 @@ class Layout:
         lengths: float [n_sections] section lengths at scale 1 (um).
         section_of: int [N] global section of each solver node.
         regions: str [n_sections] region of each section.
-        channels: per channel name, the solver nodes it sits on (None: all).
+        channels: per channel name, the solver nodes it sits on (None: all), where its
+            parameters are.
+        segments_only: per channel inserted everywhere that the model computes at its
+            segment nodes only (``dendrax.lowering.SEGMENTS_ONLY_JUNCTIONS``), those solver
+            nodes; its parameters stay per node.
         synapses: per synapse name, a ``SynapseGroup``.
         labels: (name, Location) of every recording, in order (traces and statistics).
         units: the unit of each recording ("mV", "nA", ...).
@@ -108,6 +112,7 @@ class Layout:
     spike_shift: np.ndarray = None
     max_static_delay: float = 0.0
     fields: tuple = ()  # extracellular readouts' tables (dendrax.extracellular.fields)
+    segments_only: dict = field(default_factory=dict)
 
     @cached_property
     def fingerprint(self) -> str:

@@ -49,6 +49,16 @@ from .names import ion_quantity
 from .extracellular.fields import device_tables, lower_fields
 from .wiring import NeuronRef, Wiring
 
+# A mechanism inserted everywhere is computed at every solver node, the zero-area junction
+# nodes too (where its current counts 0): it then needs no gather of v and no scatter of its
+# currents, ~8 more operations a step, each dispatched on its own by XLA:CPU. In models with
+# at least SEGMENTS_ONLY_JUNCTIONS junction nodes it is computed at the segment nodes only,
+# which saves more than those operations cost: the SWC network of docs/benchmarks.md (3470
+# nodes, 1130 of them junctions; HH everywhere) 0.49 -> 0.41 s, its gradient 2.10 -> 1.91 s;
+# on 2 cores, where 34 junctions (an HH cell of 112 nodes) ran 13.6 -> 15.7 ms and ~100
+# (325 nodes; two cells' network, 347) about as fast. Its parameters stay per node.
+SEGMENTS_ONLY_JUNCTIONS = 500
+
 
 class CellLike(Protocol):
     """What lowering reads of a cell (``dendrax.Cell`` is one): its geometry, the values
@@ -239,11 +249,15 @@ def _lower(cells: tuple, wiring) -> Lowered:
                 raise ValueError(f"two cells of this network insert {name!r} with different "
                                  f"settings ({', '.join(differing_settings(other, m))} differ): "
                                  "give one of them another name")
-    placements, channel_nodes, channel_params = [], {}, {}
+    placements, channel_nodes, channel_params, segments_only = [], {}, {}, {}
+    many_junctions = (~is_segment).sum() >= SEGMENTS_ONLY_JUNCTIONS
     for name, m in mechs.items():
         mask = np.concatenate([c.mechanism_nodes.get(name, np.zeros(c.n_nodes, bool)) for c in cells])
         nodes = None if mask[is_segment].all() else np.flatnonzero(mask[order]).astype(np.int32)
-        placements.append(Placement(m, nodes))
+        computed = nodes
+        if nodes is None and many_junctions:
+            computed = segments_only[name] = np.flatnonzero(is_segment[order]).astype(np.int32)
+        placements.append(Placement(m, computed))
         channel_nodes[name] = nodes
         table = {}
         for p, default in m.params.items():
@@ -519,6 +533,7 @@ def _lower(cells: tuple, wiring) -> Lowered:
         order=order, rank=rank, frustums=morph_lib.concatenate_tables([c.frustums for c in cells]),
         lengths=np.concatenate([c.morphology.lengths for c in cells] + [np.zeros(0)]).astype(float),
         section_of=section[order], regions=regions, channels=channel_nodes,
+        segments_only=segments_only,
         synapses=synapse_groups, labels=tuple(labels), units=tuple(units), spike_cells=np.asarray(spike_cells, int),
         trains=tuple(trains), waveforms=tuple((t, i) for _, t, i in waves),
         max_delay=max_delay, max_graded_delay=max_graded, network=network,
@@ -647,13 +662,36 @@ def core_params(layout: Layout, params: dict, *, v_init, celsius, model: Model |
         "area": area, "diam": diam, "g_axial": g_axial, "cm": cable["cm"],
         "v_init": jnp.asarray(v_init, area.dtype), "celsius": jnp.asarray(celsius, area.dtype),
         "ions": params["ions"],
-        "channels": tuple(params["channels"][n] for n in layout.channels),
+        "channels": _channel_params(layout, params, model),
         "synapses": tuple(synapses[n] for n, g in layout.synapses.items() if not g.graded),
         "graded": tuple(synapses[n] for n, g in layout.synapses.items() if g.graded),
         "iclamp": params["stimuli"]["iclamp"], "vclamp": params["stimuli"]["vclamp"],
         "extracellular": device_tables(layout.fields, area.dtype),
         **_point_params(layout, params, area.dtype),
     }
+
+
+def _channel_params(layout: Layout, params: dict, model: Model | None) -> tuple:
+    """Each channel's parameters at the nodes it is computed at: those of the channels
+    computed at segment nodes only (``SEGMENTS_ONLY_JUNCTIONS``) taken there, by a compiled
+    function as the geometry's (see ``core_params``)."""
+    channels = tuple(params["channels"][n] for n in layout.channels)
+    if not layout.segments_only:
+        return channels
+    take = _taken if model is None else compiled_functions(model, _jit_taken)
+    return take(channels, tuple(layout.segments_only.get(n) for n in layout.channels))
+
+
+def _taken_at(channels, nodes):
+    return tuple(c if k is None else {p: a[k] for p, a in c.items()}
+                 for c, k in zip(channels, nodes))
+
+
+_taken = jax.jit(_taken_at)
+
+
+def _jit_taken(model: Model):
+    return jax.jit(partial(_taken_at))  # a function object of its own, as _jit_cable's
 
 
 def _cable_geometry(frustums, point_diam, L, lengths, Ra, order, section_of, has_parent):
