@@ -517,7 +517,10 @@ def markdown(res, args, machine, notes, k) -> str:
         "the membrane's pass over all nodes (`dendrax.step.POINTS_APART`; 2.02 -> 1.75 s "
         "against adding them to the membrane's currents everywhere, which splits the loop "
         "XLA fuses for the currents and the right-hand side); in the ball-and-stick "
-        "network they sit at 188 of 700 nodes and go in with the membrane's currents.",
+        "network they sit at 188 of 700 nodes and go in with the membrane's currents. "
+        "The SWC network's HH is computed at its 2340 segment nodes only, not at its 1130 "
+        "zero-area junction nodes (`dendrax.lowering.SEGMENTS_ONLY_JUNCTIONS`; measured "
+        "over 200 ms on 2 cores of an AMD EPYC: 0.41 -> 0.34 s).",
         "- NEURON: the same cells (`neuron_from_morphology` for the ball-and-stick, Import3d "
         "for the SWC cells), one `h.Exp2Syn` and one `h.NetCon` per connection, the same "
         "recordings (soma `Vector.record`, `NetCon.record` of the spikes); *user*: "
