@@ -54,9 +54,10 @@ from .wiring import NeuronRef, Wiring
 # currents, ~8 more operations a step, each dispatched on its own by XLA:CPU. In models with
 # at least SEGMENTS_ONLY_JUNCTIONS junction nodes it is computed at the segment nodes only,
 # which saves more than those operations cost: the SWC network of docs/benchmarks.md (3470
-# nodes, 1130 of them junctions; HH everywhere) 0.49 -> 0.41 s, its gradient 2.10 -> 1.91 s;
+# nodes, 1130 of them junctions; HH everywhere) 0.41 -> 0.34 s, its gradient 2.10 -> 1.91 s;
 # on 2 cores, where 34 junctions (an HH cell of 112 nodes) ran 13.6 -> 15.7 ms and ~100
-# (325 nodes; two cells' network, 347) about as fast. Its parameters stay per node.
+# (325 nodes; two cells' network, 347) about as fast. Its parameters stay per node; its
+# states (a Result's final state) are then per segment node.
 SEGMENTS_ONLY_JUNCTIONS = 500
 
 
