@@ -87,8 +87,9 @@ def environment(model: Model, core, conc, dt=None, secondorder: int = 0):
     """
     # a node without membrane (a junction, a kept section end: NEURON has no segment there)
     # counts a mechanism's current times its area, 0; a mechanism inserted everywhere is
-    # evaluated there too (below lowering.SEGMENTS_ONLY_JUNCTIONS) and sees diam 1 um and area 1 um2, so that what it computes (a
-    # division by diam, a shell's volume) stays finite
+    # evaluated there too (in models of fewer than lowering.SEGMENTS_ONLY_JUNCTIONS
+    # junctions) and sees diam 1 um and area 1 um2, so that what it computes (a division
+    # by diam, a shell's volume) stays finite
     membrane = core["area"] > 0
     env = {"celsius": core["celsius"],  # a scalar: temperature factors are computed once
            "secondorder": secondorder, "diam": jnp.where(membrane, core["diam"], 1.0),
