@@ -161,6 +161,42 @@ def test_mechanisms_at_segment_nodes_only_equal_them_at_every_node(monkeypatch):
         assert np.all(np.asarray(got)[junctions] == 0.0)
 
 
+def test_segment_nodes_only_batches_resumes_and_trains_as_every_node(monkeypatch):
+    """Mechanisms at segment nodes only (dendrax.lowering.SEGMENTS_ONLY_JUNCTIONS) through
+    the rest of the API: a batch of conductances (simulate_batch), a run resumed from
+    another (the final state holds the channels' states at the segment nodes only), and a
+    gradient w.r.t. Trainables shared per region give what the every-node model gives."""
+    from dendrax import lowering
+    from dendrax.training import Trainables, simulate_batch
+
+    def run(threshold):
+        monkeypatch.setattr(lowering, "SEGMENTS_ONLY_JUNCTIONS", threshold)
+        cell = dx.Cell.ball_and_stick(nseg=[3, 5], Ra=100.0, cm=1.0, dend_length=150.0,
+                                      dend_diam=2.0).insert("hh")
+        cell.iclamp(cell.soma(0.5), delay=1.0, dur=10.0, amp=0.3)
+        cell.record("v", cell.soma(0.5)).record("v", cell.section(1)(0.9))
+        n, n_segments = cell.compartments.is_junction.size, 8
+        gna = cell.params["channels"]["hh"]["gnabar"]
+        batch = simulate_batch(cell, {"channels": {"hh": {
+            "gnabar": jnp.array([0.8, 1.0, 1.3])[:, None] * gna}}}, 12.0, 0.025)
+        first = dx.simulate(cell, 6.0, 0.025)
+        assert first.state.channels[0]["m"].shape == ((n_segments,) if threshold == 1 else (n,))
+        resumed = dx.simulate(cell, 12.0, resume=first)
+        tr = Trainables(cell).add("hh.gnabar", share="region").add("hh.gkbar", share="region")
+        theta = tr.init()
+        grads = jax.grad(lambda th: jnp.mean(
+            dx.simulate(cell, 12.0, 0.025, params=tr.apply(th)).traces ** 2) / 1e3)(theta)
+        return np.asarray(batch), np.asarray(resumed.traces), grads
+
+    every, segments = run(2), run(1)
+    assert np.ptp(every[0]) > 50.0 and not np.allclose(every[0][0], every[0][2], atol=1.0)
+    np.testing.assert_allclose(segments[0], every[0], rtol=1e-12, atol=1e-11)
+    np.testing.assert_allclose(segments[1], every[1], rtol=1e-12, atol=1e-11)
+    for key, want in every[2].items():
+        assert np.all(np.asarray(want) != 0.0), key
+        np.testing.assert_allclose(segments[2][key], want, rtol=1e-9)
+
+
 def test_vmap_over_parameter_sets_equals_separate_runs():
     cell = hh_ball_and_stick()
     base = cell.params

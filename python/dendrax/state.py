@@ -26,7 +26,10 @@ class State(NamedTuple):
 
     Attributes:
         v: [N] membrane potential, mV, per solver node.
-        channels: per channel placement, its states {name: [n]}.
+        channels: per channel placement, its states {name: [n]} at the placement's nodes
+            (``Model.channels``; one inserted everywhere is at every node, or, in models
+            of ``dendrax.lowering.SEGMENTS_ONLY_JUNCTIONS`` junction nodes or more, at
+            the segment nodes only).
         conc: inside concentration [N] (mM) of each ion a pool changes.
         synapses: per event-synapse placement, its states {name: [n]}.
         graded: per graded-synapse placement, its states {name: [n]}.
