@@ -35,7 +35,8 @@ def unroll_for(size: int) -> int:
 # the whole run are one large buffer that every step writes. So a model whose per-step
 # arrays are small runs its time loop as a loop over chunks: an inner loop of ``chunk``
 # steps writes the chunk's traces into a small buffer, and the outer loop copies them
-# into the run's (the same arithmetic, bit for bit). L5PC-like ball-and-stick (2
+# into the run's (the same steps, to rounding: XLA compiles the inner loop's step on its
+# own and may contract a product and a sum differently, ~1e-12 mV). L5PC-like ball-and-stick (2
 # compartments, 13 mechanisms), 100 ms: forward 14.5 -> 5.2 ms, gradient 79 -> 44 ms
 # (8 compartments); HH 2.4 -> 1.9 ms. A vmapped batch has large arrays anyway (~4%
 # slower chunked). The chunk divides the number of iterations (with ``checkpoint``, the
