@@ -239,36 +239,11 @@ def _lower(cells: tuple, wiring) -> Lowered:
         return nodes[inverse]
 
     # --- channels and ion pools: one placement per mechanism over all cells ---
-    mechs: dict[str, object] = {}
-    for cell in cells:
-        for name, m in cell.mechanisms.items():
-            other = mechs.setdefault(name, m)
-            if type(other) is not type(m):
-                raise ValueError(f"two different mechanisms are named {name!r} in this network "
-                                 f"({type(other).__qualname__} and {type(m).__qualname__})")
-            if other is not m and mechanism_key(other) != mechanism_key(m):
-                raise ValueError(f"two cells of this network insert {name!r} with different "
-                                 f"settings ({', '.join(differing_settings(other, m))} differ): "
-                                 "give one of them another name")
-    placements, channel_nodes, channel_params, segments_only = [], {}, {}, {}
-    many_junctions = (~is_segment).sum() >= SEGMENTS_ONLY_JUNCTIONS
-    for name, m in mechs.items():
-        mask = np.concatenate([c.mechanism_nodes.get(name, np.zeros(c.n_nodes, bool)) for c in cells])
-        nodes = None if mask[is_segment].all() else np.flatnonzero(mask[order]).astype(np.int32)
-        computed = nodes
-        if nodes is None and many_junctions:
-            computed = segments_only[name] = np.flatnonzero(is_segment[order]).astype(np.int32)
-        placements.append(Placement(m, computed))
-        channel_nodes[name] = nodes
-        table = {}
-        for p, default in m.params.items():
-            full = np.concatenate([c.values["mechs"][name][p] if name in c.values["mechs"]
-                                   else np.full(c.n_nodes, float(default)) for c in cells])[order]
-            table[p] = _put(full if nodes is None else full[nodes])
-        channel_params[name] = table
-    ions = tuple(sorted({i for m in mechs.values() for i in m.ions}
-                        | {m.ion for m in mechs.values() if isinstance(m, IonPool)}))
-    dynamic = tuple(sorted({m.ion for m in mechs.values() if isinstance(m, IonPool)}))
+    placements, channel_nodes, channel_params, segments_only = _channels(cells, is_segment, order)
+    mechs = [p.mech for p in placements]
+    ions = tuple(sorted({i for m in mechs for i in m.ions}
+                        | {m.ion for m in mechs if isinstance(m, IonPool)}))
+    dynamic = tuple(sorted({m.ion for m in mechs if isinstance(m, IonPool)}))
 
     # --- cable and ion values ----------------------------------------------
     cat = lambda key: np.concatenate([np.asarray(c.values[key], float) for c in cells]  # noqa: E731
@@ -323,8 +298,6 @@ def _lower(cells: tuple, wiring) -> Lowered:
                 g["values"].append({k: np.asarray([v], float) for k, v in values.items()})
     spike_cells = []
     spike_records = []
-    labels = []
-    net_recordings = []
     for c, cell in enumerate(cells):
         for sec, x, thr in cell.spike_records:
             spike_records.append(source(forest(c, cell.node(Location(sec, x))), thr))
@@ -376,7 +349,6 @@ def _lower(cells: tuple, wiring) -> Lowered:
         for c, sec, x, thr in wiring.spike_records:
             spike_records.append(source(forest(c, cells[c].node(Location(sec, x))), thr))
             spike_cells.append(c)
-        net_recordings = wiring.recordings
     # point neurons follow the cells' spike sources in the ring: source n_cell_sources + k
     # for the k-th point neuron (numbered over all populations)
     n_cell_sources = len(sources)
@@ -430,76 +402,12 @@ def _lower(cells: tuple, wiring) -> Lowered:
     plastic = plastic[0]
 
     # --- recordings ------------------------------------------------------------
-    channel_index = {p.mech.name: j for j, p in enumerate(placements)}
-    event_index = {p.mech.name: j for j, p in enumerate(event_placements)}
-    graded_index = {p.mech.name: j for j, p in enumerate(graded_placements)}
     clamps = {"iclamp": [s[0] for s in iclamp], "waveform": [s[0] for s in waves],
               "vclamp": [s[0] for s in vclamp]}
-    recs, units = [], []
-    kinds = {name: g.mech for name, g in synapse_groups.items()}
-
-    def recording(c, name, loc, reduce):
-        bare, pick = synapse_pick(name)  # "Exp2Syn[1].g": the second Exp2Syn there
-        units.append(cells[c].check_record(name, loc, synapses=kinds))
-        fnode = forest(c, cells[c].node(loc))
-        node = int(rank[fnode])
-        mech, _, q = bare.partition(".")
-        if not (name in ("v", "i_membrane", "iclamp.i", "vclamp.i") or mech in synapse_groups):
-            node = int(rank[forest(c, cells[c].segment_node(loc))])  # a range variable
-        local = node
-        if name in ("v", "i_cap", "i_membrane"):
-            source = (name, 0, "")
-        elif ion_quantity(name) is not None:  # ina: a current; ena, nai, nao: the ion's
-            source = ("ions", 0, name[1:]) if name[0] == "i" else ("ion_values", 0, name)
-        elif name in ("iclamp.i", "vclamp.i"):
-            kind = mech if fnode in clamps[mech] else "waveform"
-            source, local = (kind, 0, ""), clamps[kind].index(fnode)
-        elif mech in synapse_groups:
-            group = synapse_groups[mech]
-            local = _synapse_at(group.node, fnode, name, pick, f"{loc} of cell {c}")
-            kind = "graded" if group.graded else "synapses"
-            j = (graded_index if group.graded else event_index)[mech]
-            currents = "graded_currents" if group.graded else "synapse_currents"
-            found = synapse_quantity(group.mech, q)
-            source = ({"states": kind, "currents": currents}.get(found.source, found.source),
-                      j, found.key)
-        else:
-            j = channel_index[mech]
-            nodes = placements[j].nodes
-            if nodes is not None:
-                local = int(np.searchsorted(nodes, node))
-            found = mechanism_quantity(placements[j].mech, q)
-            source = (found.source, j, found.key)
-        recs.append(Recording(name, node, source, local, reduce))
-        labels.append((name, loc._replace(cell=c) if network else loc))
-
-    for c, cell in enumerate(cells):
-        for name, loc, reduce in cell.recorded:
-            recording(c, name, loc, reduce)
-    for c, name, loc, reduce in net_recordings:
-        recording(c, name, loc, reduce)
-    point_index = {pl.population: j for j, pl in enumerate(points)}
-    plastic_index = {pl.mech.name: j for j, pl in enumerate(plastic)}
-    for pop, name, i, reduce in (wiring.point_recordings if network else ()):
-        if isinstance(pop, str):  # a plastic connection's state
-            mech = plastic[plastic_index[pop]].mech
-            recs.append(Recording(name, -1, ("plastic", plastic_index[pop], name), int(i), reduce))
-            units.append("ms" if name == "t_last" else mech.units.get(
-                name, "pA or nS" if name == "weight" else "1"))
-        else:
-            spec = populations[pop]
-            recs.append(Recording(name, -1, ("points", point_index[pop], name), int(i), reduce))
-            units.append(spec.model.units.get(name, ""))
-        labels.append((name, NeuronRef(pop, int(i))))
-
-    field_rows, field_tables = lower_fields(
-        cells, [c.field_records for c in cells],
-        wiring.fields if network else [], wiring.placements if network else {}, node_off, rank)
-    for j, (name, rows, unit) in enumerate(field_rows):
-        for e, label in enumerate(rows):
-            recs.append(Recording(name, -1, ("extracellular", j, ""), e, None))
-            labels.append((name, label))
-            units.append(unit)
+    recs, labels, units, field_tables = _recordings(
+        cells, wiring, node_off, rank, clamps, synapse_groups,
+        (tuple(placements), tuple(event_placements), tuple(graded_placements)),
+        points, plastic, populations)
 
     src = sorted(sources.items(), key=lambda kv: kv[1])
     model = Model(
@@ -545,6 +453,128 @@ def _lower(cells: tuple, wiring) -> Lowered:
             "conn": _put(static_inputs.ring_conn[static_inputs.csr_order])},
         max_static_delay=max_static, fields=tuple(field_tables))
     return Lowered(model, params, layout)
+
+
+def _recordings(cells, wiring, node_off, rank, clamps, synapse_groups, placed, points, plastic,
+                populations):
+    """What is recorded, where the time loop finds it: [Recording], their labels and units,
+    and the extracellular readouts' tables. ``placed``: the channel, event-synapse and
+    graded-synapse placements; ``clamps``: the forest nodes of each kind of electrode."""
+    network = wiring is not None
+    placements, event_placements, graded_placements = placed
+    channel_index = {p.mech.name: j for j, p in enumerate(placements)}
+    event_index = {p.mech.name: j for j, p in enumerate(event_placements)}
+    graded_index = {p.mech.name: j for j, p in enumerate(graded_placements)}
+    recs, labels, units = [], [], []
+    kinds = {name: g.mech for name, g in synapse_groups.items()}
+
+    def forest(c, node):
+        return int(node_off[c]) + int(node)
+
+    def recording(c, name, loc, reduce):
+        bare, pick = synapse_pick(name)  # "Exp2Syn[1].g": the second Exp2Syn there
+        units.append(cells[c].check_record(name, loc, synapses=kinds))
+        fnode = forest(c, cells[c].node(loc))
+        node = int(rank[fnode])
+        mech, _, q = bare.partition(".")
+        if not (name in ("v", "i_membrane", "iclamp.i", "vclamp.i") or mech in synapse_groups):
+            node = int(rank[forest(c, cells[c].segment_node(loc))])  # a range variable
+        local = node
+        if name in ("v", "i_cap", "i_membrane"):
+            source = (name, 0, "")
+        elif ion_quantity(name) is not None:  # ina: a current; ena, nai, nao: the ion's
+            source = ("ions", 0, name[1:]) if name[0] == "i" else ("ion_values", 0, name)
+        elif name in ("iclamp.i", "vclamp.i"):
+            kind = mech if fnode in clamps[mech] else "waveform"
+            source, local = (kind, 0, ""), clamps[kind].index(fnode)
+        elif mech in synapse_groups:
+            group = synapse_groups[mech]
+            local = _synapse_at(group.node, fnode, name, pick, f"{loc} of cell {c}")
+            kind = "graded" if group.graded else "synapses"
+            j = (graded_index if group.graded else event_index)[mech]
+            currents = "graded_currents" if group.graded else "synapse_currents"
+            found = synapse_quantity(group.mech, q)
+            source = ({"states": kind, "currents": currents}.get(found.source, found.source),
+                      j, found.key)
+        else:
+            j = channel_index[mech]
+            nodes = placements[j].nodes
+            if nodes is not None:
+                local = int(np.searchsorted(nodes, node))
+            found = mechanism_quantity(placements[j].mech, q)
+            source = (found.source, j, found.key)
+        recs.append(Recording(name, node, source, local, reduce))
+        labels.append((name, loc._replace(cell=c) if network else loc))
+
+    for c, cell in enumerate(cells):
+        for name, loc, reduce in cell.recorded:
+            recording(c, name, loc, reduce)
+    for c, name, loc, reduce in (wiring.recordings if network else ()):
+        recording(c, name, loc, reduce)
+    point_index = {pl.population: j for j, pl in enumerate(points)}
+    plastic_index = {pl.mech.name: j for j, pl in enumerate(plastic)}
+    for pop, name, i, reduce in (wiring.point_recordings if network else ()):
+        if isinstance(pop, str):  # a plastic connection's state
+            mech = plastic[plastic_index[pop]].mech
+            recs.append(Recording(name, -1, ("plastic", plastic_index[pop], name), int(i), reduce))
+            units.append("ms" if name == "t_last" else mech.units.get(
+                name, "pA or nS" if name == "weight" else "1"))
+        else:
+            spec = populations[pop]
+            recs.append(Recording(name, -1, ("points", point_index[pop], name), int(i), reduce))
+            units.append(spec.model.units.get(name, ""))
+        labels.append((name, NeuronRef(pop, int(i))))
+
+    field_rows, field_tables = lower_fields(
+        cells, [c.field_records for c in cells],
+        wiring.fields if network else [], wiring.placements if network else {}, node_off, rank)
+    for j, (name, rows, unit) in enumerate(field_rows):
+        for e, label in enumerate(rows):
+            recs.append(Recording(name, -1, ("extracellular", j, ""), e, None))
+            labels.append((name, label))
+            units.append(unit)
+    return recs, labels, units, field_tables
+
+
+def _channels(cells, is_segment: np.ndarray, order: np.ndarray):
+    """Channels and ion pools, one placement per mechanism over all cells (solver order).
+
+    Returns:
+        placements: [Placement] (nodes None: every node);
+        channel_nodes: name -> the solver nodes it is inserted at, None where at every
+            segment (its parameters are then per node, [N]);
+        channel_params: name -> {parameter: values at those nodes};
+        segments_only: name -> the segment nodes, for each inserted everywhere that the
+            model computes there only (``SEGMENTS_ONLY_JUNCTIONS``).
+    """
+    mechs: dict[str, object] = {}
+    for cell in cells:
+        for name, m in cell.mechanisms.items():
+            other = mechs.setdefault(name, m)
+            if type(other) is not type(m):
+                raise ValueError(f"two different mechanisms are named {name!r} in this network "
+                                 f"({type(other).__qualname__} and {type(m).__qualname__})")
+            if other is not m and mechanism_key(other) != mechanism_key(m):
+                raise ValueError(f"two cells of this network insert {name!r} with different "
+                                 f"settings ({', '.join(differing_settings(other, m))} differ): "
+                                 "give one of them another name")
+    placements, channel_nodes, channel_params, segments_only = [], {}, {}, {}
+    many_junctions = (~is_segment).sum() >= SEGMENTS_ONLY_JUNCTIONS
+    for name, m in mechs.items():
+        mask = np.concatenate([c.mechanism_nodes.get(name, np.zeros(c.n_nodes, bool)) for c in cells])
+        nodes = None if mask[is_segment].all() else np.flatnonzero(mask[order]).astype(np.int32)
+        computed = nodes
+        if nodes is None and many_junctions:
+            computed = segments_only[name] = np.flatnonzero(is_segment[order]).astype(np.int32)
+        placements.append(Placement(m, computed))
+        channel_nodes[name] = nodes
+        table = {}
+        for p, default in m.params.items():
+            full = np.concatenate([c.values["mechs"][name][p] if name in c.values["mechs"]
+                                   else np.full(c.n_nodes, float(default)) for c in cells])[order]
+            table[p] = _put(full if nodes is None else full[nodes])
+        channel_params[name] = table
+    return placements, channel_nodes, channel_params, segments_only
 
 
 def _synapse_at(nodes, fnode: int, name: str, pick: int | None, where: str) -> int:
