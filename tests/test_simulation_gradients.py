@@ -55,7 +55,7 @@ def test_gradients_match_finite_differences(path, eps):
 
 
 @pytest.mark.parametrize("one_scatter", [True, False])
-def test_channels_of_several_regions_add_up_and_differentiate_in_both_modes(monkeypatch,
+def test_channels_of_several_regions_add_up_and_differentiate_in_both_modes(monkeypatch, request,
                                                                              one_scatter):
     """Channels placed on different node sets add into the node vectors (in one scatter
     where the values are few; its derivative scatters each quantity on its own, as where
@@ -66,6 +66,8 @@ def test_channels_of_several_regions_add_up_and_differentiate_in_both_modes(monk
 
     if not one_scatter:  # a scatter per node set and quantity, as for many values
         monkeypatch.setattr(currents, "_ONE_SCATTER", 0)
+    jax.clear_caches()  # simulate traced with this setting, not the other case's compiled run
+    request.addfinalizer(jax.clear_caches)  # nor later tests with this one's
 
     cell = dx.Cell.ball_and_stick(nseg=[1, 5], Ra=100.0, cm=1.0, dend_length=150.0, dend_diam=2.0)
     cell.insert("hh", where="soma")

@@ -183,7 +183,7 @@ def _chunk(model, n, record_every, dtype):
 
 
 @pytest.mark.parametrize("shape", ["unrolled", "chunked"])
-def test_time_loop_shapes_give_the_same_bits(monkeypatch, shape):
+def test_time_loop_shapes_give_the_same_bits(monkeypatch, request, shape):
     """A small model runs several steps per iteration of the time loop (unrolled), or its
     loop as a loop over chunks of steps; either changes how XLA schedules the steps,
     not what they compute: unrolled traces (any length, including one that is not a
@@ -194,6 +194,7 @@ def test_time_loop_shapes_give_the_same_bits(monkeypatch, shape):
     the channels' parameters here; the cable's geometry (Ra, L, diam: sums of large
     terms that cancel) to ~1e-10 of each leaf's largest entry."""
     jax.clear_caches()  # compiled for this shape, not one an earlier test left for this cell
+    request.addfinalizer(jax.clear_caches)  # nor later tests with this one's plain loop
     cell = hh_ball_and_stick()
     model = dx.lower(cell).model
     if shape == "unrolled":
