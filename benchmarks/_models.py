@@ -129,7 +129,7 @@ def dendrax_forward(cell, t_stop, dt, *, v_init=V_INIT, celsius=CELSIUS, checkpo
     (``dendrax.simulation.run``) with the model, stimulus drive and dt fixed, ready for
     ``jax.jit``/``grad``/``vmap`` (what ``dx.simulate`` runs, without its Python wrapper)."""
     import jax.numpy as jnp
-    from dendrax import lowering, timecourse
+    from dendrax import lowering, simulator_units, timecourse
     from dendrax.simulation import run
 
     n_steps = int(round(t_stop / dt))
@@ -137,7 +137,7 @@ def dendrax_forward(cell, t_stop, dt, *, v_init=V_INIT, celsius=CELSIUS, checkpo
     drive = timecourse.drive(layout, n_steps, dt)
 
     def forward(params):
-        core = lowering.core_params(layout, params, v_init=v_init, celsius=celsius)
+        core = simulator_units.core_params(layout, params, v_init=v_init, celsius=celsius)
         return run(model, core, drive, jnp.asarray(dt), checkpoint=checkpoint)[0]
 
     return forward

@@ -176,7 +176,7 @@ def dendrax_loop(net, t_stop, dt, *, checkpoint=None):
     """params -> (soma traces [n_t, n_cells], spike raster [n_steps, n_cells]): the time
     loop of ``dx.simulate`` without its Python wrapper, ready for jit/grad."""
     import jax.numpy as jnp
-    from dendrax import lowering, timecourse
+    from dendrax import lowering, simulator_units, timecourse
     from dendrax.delays import sized
     from dendrax.simulation import run
 
@@ -186,7 +186,7 @@ def dendrax_loop(net, t_stop, dt, *, checkpoint=None):
     drv = timecourse.drive(layout, n_steps, dt)
 
     def forward(p):
-        core = lowering.core_params(layout, p, v_init=M.V_INIT, celsius=M.CELSIUS)
+        core = simulator_units.core_params(layout, p, v_init=M.V_INIT, celsius=M.CELSIUS)
         out = run(model, core, drv, jnp.asarray(dt), checkpoint=checkpoint)
         return out.traces, out.raster, out.stats
 

@@ -32,7 +32,7 @@ import numpy as np
 import pytest
 
 import dendrax as dx
-from dendrax import lowering, simulation, timecourse
+from dendrax import simulation, simulator_units, timecourse
 from dendrax.mechanisms import channel, synapse
 from dendrax.mechanisms import hay
 from dendrax.mechanisms.exp2syn import Exp2Syn, peak_factor
@@ -488,7 +488,7 @@ def test_exp2syn_matches_neuron(nrn):
     syn = Exp2Syn()
     p = {k: jnp.asarray([t[i] for t in taus]) for i, k in enumerate(("tau1", "tau2", "e"))}
     model, params, layout = dx.lower(cell)
-    core = lowering.core_params(layout, params, v_init=-70.0, celsius=CELSIUS)
+    core = simulator_units.core_params(layout, params, v_init=-70.0, celsius=CELSIUS)
     xs = simulation.schedule(model, core, timecourse.drive(layout, int(round(80.0 / DT)), DT), DT)
     w_steps = xs["trains"][0] * jnp.asarray(weights)
 

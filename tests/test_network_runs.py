@@ -449,7 +449,7 @@ def test_synapses_and_electrodes_at_their_nodes_equal_them_in_the_membrane_curre
     the same sums in the same order, so the same run to rounding (XLA may contract a
     product and a sum differently next to an SEClamp). Event and graded synapses, IClamp,
     SEClamp, a waveform clamp; i_membrane (with the synapses) recorded too."""
-    from dendrax import lowering, step, timecourse
+    from dendrax import lowering, simulator_units, step, timecourse
     from dendrax.delays import sized
     from dendrax.simulation import schedule
     from dendrax.state import initial_state
@@ -482,8 +482,8 @@ def test_synapses_and_electrodes_at_their_nodes_equal_them_in_the_membrane_curre
             xs = schedule(model, core, drv, DT)
             return jax.lax.scan(body, initial_state(model, core, DT), xs)[1][0]
 
-        return np.asarray(jax.jit(loop)(lowering.core_params(layout, params, v_init=-65.0,
-                                                             celsius=6.3)))
+        core = simulator_units.core_params(layout, params, v_init=-65.0, celsius=6.3)
+        return np.asarray(jax.jit(loop)(core))
 
     at_nodes, everywhere = traces(1.0), traces(0.0)
     assert np.isfinite(at_nodes).all() and np.ptp(at_nodes[:, 0]) > 50.0  # cell a spikes

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 import dendrax as dx
-from dendrax import lowering, simulation, timecourse
+from dendrax import lowering, simulation, simulator_units, timecourse
 
 T_STOP, DT = 20.0, 0.025
 
@@ -142,7 +142,7 @@ def test_network_recordings_in_pieces():
 
 def _n_equations(cell):
     model, params, layout = lowering.lower(cell)
-    core = lowering.core_params(layout, params, v_init=-65.0, celsius=6.3)
+    core = simulator_units.core_params(layout, params, v_init=-65.0, celsius=6.3)
     drv = timecourse.drive(layout, 10, DT)
     jaxpr = jax.make_jaxpr(lambda c: simulation.run(model, c, drv, DT))(core)
     return len(str(jaxpr).splitlines())

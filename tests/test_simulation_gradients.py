@@ -61,7 +61,7 @@ def test_channels_of_several_regions_add_up_and_differentiate_in_both_modes(monk
     where the values are few; its derivative scatters each quantity on its own, as where
     they are many): the currents equal each placement's added at its nodes, and forward
     mode, reverse mode and finite differences agree."""
-    from dendrax import currents, lowering
+    from dendrax import currents, lowering, simulator_units
     from dendrax.currents import environment, membrane_currents
 
     if not one_scatter:  # a scatter per node set and quantity, as for many values
@@ -76,7 +76,7 @@ def test_channels_of_several_regions_add_up_and_differentiate_in_both_modes(monk
     cell.record("v", cell.soma(0.5)).record("v", cell.section(1)(0.9))
 
     model, _, layout = lowering.lower(cell)
-    core = lowering.core_params(layout, cell.params, v_init=-65.0, celsius=6.3)
+    core = simulator_units.core_params(layout, cell.params, v_init=-65.0, celsius=6.3)
     state = initial_state(model, core)
     v = state.v + jnp.asarray(np.random.default_rng(1).uniform(-20.0, 40.0, state.v.shape))
     env = environment(model, core, state.conc)

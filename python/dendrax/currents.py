@@ -70,7 +70,7 @@ def environment(model: Model, core, conc, dt=None, secondorder: int = 0):
 
     Args:
         model: static structure (``dendrax.lower``); its ions and those a pool changes.
-        core: params pytree in simulator units (``dendrax.lowering.core_params``).
+        core: params pytree in simulator units (``dendrax.simulator_units.core_params``).
         conc: {ion: [N]} inside concentrations (mM) of the ions a pool changes.
         dt: the time step (ms), if known.
         secondorder: 2 under Crank-Nicolson (implicit state updates then take NEURON's

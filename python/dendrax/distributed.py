@@ -28,7 +28,7 @@ from jax.sharding import Mesh, PartitionSpec as P
 from .simulation import schedule
 from .delays import event_delay_steps
 from .checks import refuse_invalid
-from .lowering import core_params
+from .simulator_units import core_params
 from .timecourse import drive
 from .model import EventInputs, Model, Placement
 from .result import Result

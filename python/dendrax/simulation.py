@@ -115,7 +115,7 @@ def _advance(model: Model, core, state, xs, dt, *, method: str = "backward_euler
 
     Args:
         model: static structure (``dendrax.lower``).
-        core: params pytree in simulator units (``dendrax.lowering.core_params``).
+        core: params pytree in simulator units (``dendrax.simulator_units.core_params``).
         state: from ``initialize`` or a previous ``advance``.
         xs: per-step inputs from ``schedule``: "waveform" [n_steps, W] (nA at t + dt/2)
             and "trains", a tuple of [n_steps, r] spike counts per event placement.

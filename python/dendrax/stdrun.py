@@ -23,7 +23,8 @@ from .checks import beyond_float32, check_finite, check_values, conform, refuse_
 from .delays import off_grid, sized
 from .layout import Layout
 from .locations import Location
-from .lowering import core_params, lower
+from .lowering import lower
+from .simulator_units import core_params
 from .model import Model
 from .timecourse import drive, step_count
 from .quantities import magnitude
