@@ -228,13 +228,6 @@ def _lower(cells: tuple, wiring) -> Lowered:
     def as_solver(nodes):
         return rank[np.asarray(nodes, int)].astype(np.int32)
 
-    def sites(cell, sec, x):
-        """Forest nodes [n] of the locations (cell [n], section [n], x [n])."""
-        first, inverse = _unique_rows(cell, sec, x)
-        nodes = np.array([forest(int(cell[i]), cells[int(cell[i])].node(Location(int(sec[i]), float(x[i]))))
-                          for i in first], int)
-        return nodes[inverse]
-
     # --- channels and ion pools: one placement per mechanism over all cells ---
     placements, channel_nodes, channel_params, segments_only = _channels(cells, is_segment, order)
     mechs = [p.mech for p in placements]
@@ -262,7 +255,114 @@ def _lower(cells: tuple, wiring) -> Lowered:
                           "dur": _put(np.asarray([s[2] for s in vclamp], float).reshape(-1, 3)),
                           "rs": _put(np.asarray([s[3] for s in vclamp], float))}}
 
-    # --- spike sources (watched nodes) -------------------------------------
+    # --- synapses and spike sources ------------------------------------------
+    populations = tuple(wiring.populations) if network else ()
+    gathered = _gather_synapses(cells, wiring, node_off, populations)
+    placed = _place_synapses(gathered.groups, rank, is_segment)
+    synapse_params = placed.params
+
+    # --- point neurons: one placement per population, static inputs by kind ---------
+    points, static_inputs, plastic, population_params, max_static = _lower_points(
+        populations, gathered.static, gathered.n_cell_sources)
+    if static_inputs is not None:
+        synapse_params["static"] = {"weight": _put(static_inputs.weight),
+                                    "delay": _put(static_inputs.delay)}
+        static_inputs = replace(static_inputs, weight=None, delay=None)
+    for name, values in plastic[1].items():
+        synapse_params[name] = {k: _put(v) for k, v in values.items()}
+    plastic = plastic[0]
+
+    # --- recordings ------------------------------------------------------------
+    clamps = {"iclamp": [s[0] for s in iclamp], "waveform": [s[0] for s in waves],
+              "vclamp": [s[0] for s in vclamp]}
+    recs, labels, units, field_tables = _recordings(
+        cells, wiring, node_off, rank, clamps, placed.groups,
+        (tuple(placements), tuple(placed.events), tuple(placed.graded)),
+        points, plastic, populations)
+
+    src = sorted(gathered.sources.items(), key=lambda kv: kv[1])
+    model = Model(
+        parent=solver_parent,
+        channels=tuple(placements),
+        synapses=tuple(placed.events),
+        inputs=tuple(placed.inputs),
+        graded=tuple(placed.graded),
+        graded_pre_nodes=placed.graded_pre_nodes,
+        ions=tuple(sorted({*ions, *(i for p in placed.events for i in p.mech.ions)})),
+        dynamic_ions=dynamic,
+        iclamp_nodes=as_solver([s[0] for s in iclamp]),
+        waveform_nodes=as_solver([s[0] for s in waves]),
+        vclamp_nodes=as_solver([s[0] for s in vclamp]),
+        source_nodes=as_solver([k[0] for k, _ in src]),
+        source_threshold=np.asarray([k[1] for k, _ in src], float),
+        spike_records=np.asarray(gathered.spike_records, np.int32),
+        recordings=tuple(recs),
+        points=points,
+        plastic=plastic,
+        n_points=sum(p.size for p in populations),
+        static=static_inputs,
+        spike_generators=np.asarray([p.offset + i for p in populations if p.spike_times
+                                     for i in range(p.size)], np.int32),
+    )
+    params = {"cable": cable, "ions": ion_params, "channels": channel_params,
+              "synapses": synapse_params, "stimuli": stimuli}
+    if populations:
+        params["populations"] = population_params
+    layout = Layout(
+        cells=cells, node_offset=node_off, section_offset=sec_off, point_offset=pt_off,
+        order=order, rank=rank, frustums=morph_lib.concatenate_tables([c.frustums for c in cells]),
+        lengths=np.concatenate([c.morphology.lengths for c in cells] + [np.zeros(0)]).astype(float),
+        section_of=section[order], regions=regions, channels=channel_nodes,
+        segments_only=segments_only,
+        synapses=placed.groups, labels=tuple(labels), units=tuple(units),
+        spike_cells=np.asarray(gathered.spike_cells, int),
+        trains=tuple(placed.trains), waveforms=tuple((t, i) for _, t, i in waves),
+        max_delay=placed.max_delay, max_graded_delay=placed.max_graded_delay, network=network,
+        populations=populations, spike_shift=np.asarray(gathered.spike_shift, int),
+        plastic=tuple(pl.mech.name for pl in plastic),
+        static_csr=None if static_inputs is None else {
+            "ptr": _put(static_inputs.csr_ptr), "target": _put(static_inputs.csr_target),
+            "conn": _put(static_inputs.ring_conn[static_inputs.csr_order])},
+        max_static_delay=max_static, fields=tuple(field_tables))
+    return Lowered(model, params, layout)
+
+
+class _Gathered(NamedTuple):
+    """The synapses of the cells and the wiring, before placement.
+
+    ``groups``: synapse name -> {"mech", "graded", "node" (forest nodes), "cell", "values"
+    (param tables), and how each is fed: "train_local"/"trains" (spike trains),
+    "conn_local"/"conn_source" (spike sources), "pre" (graded: presynaptic forest nodes)};
+    ``static``: the connections onto point neurons (static and plastic); ``sources``:
+    (forest node, threshold) -> spike source, numbered in order of first use, with the
+    point neurons after them (source ``n_cell_sources + k`` is the k-th point neuron over
+    all populations); ``spike_records``/``spike_cells``/``spike_shift``: the recorded spike
+    sources, their cells (point neurons after the cells) and their time shifts in steps."""
+
+    groups: dict
+    static: dict
+    sources: dict
+    n_cell_sources: int
+    spike_records: list
+    spike_cells: list
+    spike_shift: list
+
+
+def _gather_synapses(cells, wiring, node_off, populations) -> _Gathered:
+    """Who feeds which synapse: the cells' spike-train-fed synapses, then the network's
+    connections, each under its synapse's name (``_Gathered``)."""
+    network = wiring is not None
+
+    def forest(c, node):
+        return int(node_off[c]) + int(node)
+
+    def sites(cell, sec, x):
+        """Forest nodes [n] of the locations (cell [n], section [n], x [n])."""
+        first, inverse = _unique_rows(cell, sec, x)
+        nodes = np.array([forest(int(cell[i]), cells[int(cell[i])].node(Location(int(sec[i]), float(x[i]))))
+                          for i in first], int)
+        return nodes[inverse]
+
     sources: dict[tuple[int, float], int] = {}
 
     def source(fnode, threshold):
@@ -349,7 +449,6 @@ def _lower(cells: tuple, wiring) -> Lowered:
     # point neurons follow the cells' spike sources in the ring: source n_cell_sources + k
     # for the k-th point neuron (numbered over all populations)
     n_cell_sources = len(sources)
-    populations = tuple(wiring.populations) if network else ()
     spike_shift = [0] * len(spike_records)
     for g in groups.values():
         g["conn_source"] = [q if q >= 0 else n_cell_sources - 1 - q for q in g["conn_source"]]
@@ -357,7 +456,30 @@ def _lower(cells: tuple, wiring) -> Lowered:
         spike_records.append(n_cell_sources + populations[pop].offset + i)
         spike_cells.append(len(cells) + populations[pop].offset + i)
         spike_shift.append(1)  # a point neuron spikes at the end of its update step
+    return _Gathered(groups, static, sources, n_cell_sources, spike_records, spike_cells,
+                     spike_shift)
 
+
+class _Placed(NamedTuple):
+    """The synapses as the time loop runs them: ``params`` {name: {param: [n]}}, ``groups``
+    {name: SynapseGroup}, the event-driven ``events`` [Placement] with their ``inputs``
+    [EventInputs] and spike ``trains``, the ``graded`` [GradedPlacement] with the solver
+    nodes whose voltage they read (``graded_pre_nodes``), and the longest delays (ms)."""
+
+    params: dict
+    groups: dict
+    events: list
+    inputs: list
+    trains: list
+    graded: list
+    graded_pre_nodes: np.ndarray
+    max_delay: float
+    max_graded_delay: float
+
+
+def _place_synapses(groups: dict, rank: np.ndarray, is_segment: np.ndarray) -> _Placed:
+    """One placement per synapse name over all cells (solver order ``rank``); a ValueError
+    where one reads an ion or the diameter at a node without membrane."""
     synapse_params, event_placements, inputs, trains = {}, [], [], []
     graded_placements, graded_pre = [], {}
     synapse_groups = {}
@@ -370,7 +492,7 @@ def _lower(cells: tuple, wiring) -> Lowered:
         if g["graded"]:
             pre = np.asarray([graded_pre.setdefault(int(rank[p]), len(graded_pre)) for p in g["pre"]],
                              np.int32)
-            graded_placements.append(GradedPlacement(g["mech"], as_solver(node), pre))
+            graded_placements.append(GradedPlacement(g["mech"], rank[node].astype(np.int32), pre))
             max_graded = max(max_graded, float(values["delay"].max(initial=0.0)))
             continue
         needs = sorted({*g["mech"].ions} | {"diam"} & environment_read(g["mech"]))
@@ -379,77 +501,17 @@ def _lower(cells: tuple, wiring) -> Lowered:
                 f"synapse {name} at a section's end (x = 0 or 1: a node without membrane) "
                 f"reads {', '.join(needs)}, which a segment has and that node does not "
                 "(NEURON refuses such a point process there too): place it at 0 < x < 1")
-        event_placements.append(Placement(g["mech"], as_solver(node)))
+        event_placements.append(Placement(g["mech"], rank[node].astype(np.int32)))
         inputs.append(EventInputs(np.asarray(g["conn_local"], np.int32),
                                   np.asarray(g["conn_source"], np.int32),
                                   np.asarray(g["train_local"], np.int32)))
         trains.append(tuple(np.asarray(t, float) for t in g["trains"]))
         if g["conn_local"]:
             max_delay = max(max_delay, float(values["delay"][g["conn_local"]].max()))
-
-    # --- point neurons: one placement per population, static inputs by kind ---------
-    points, static_inputs, plastic, population_params, max_static = _lower_points(
-        populations, static, n_cell_sources)
-    if static_inputs is not None:
-        synapse_params["static"] = {"weight": _put(static_inputs.weight),
-                                    "delay": _put(static_inputs.delay)}
-        static_inputs = replace(static_inputs, weight=None, delay=None)
-    for name, values in plastic[1].items():
-        synapse_params[name] = {k: _put(v) for k, v in values.items()}
-    plastic = plastic[0]
-
-    # --- recordings ------------------------------------------------------------
-    clamps = {"iclamp": [s[0] for s in iclamp], "waveform": [s[0] for s in waves],
-              "vclamp": [s[0] for s in vclamp]}
-    recs, labels, units, field_tables = _recordings(
-        cells, wiring, node_off, rank, clamps, synapse_groups,
-        (tuple(placements), tuple(event_placements), tuple(graded_placements)),
-        points, plastic, populations)
-
-    src = sorted(sources.items(), key=lambda kv: kv[1])
-    model = Model(
-        parent=solver_parent,
-        channels=tuple(placements),
-        synapses=tuple(event_placements),
-        inputs=tuple(inputs),
-        graded=tuple(graded_placements),
-        graded_pre_nodes=np.asarray(sorted(graded_pre, key=graded_pre.get), np.int32),
-        ions=tuple(sorted({*ions, *(i for p in event_placements for i in p.mech.ions)})),
-        dynamic_ions=dynamic,
-        iclamp_nodes=as_solver([s[0] for s in iclamp]),
-        waveform_nodes=as_solver([s[0] for s in waves]),
-        vclamp_nodes=as_solver([s[0] for s in vclamp]),
-        source_nodes=as_solver([k[0] for k, _ in src]),
-        source_threshold=np.asarray([k[1] for k, _ in src], float),
-        spike_records=np.asarray(spike_records, np.int32),
-        recordings=tuple(recs),
-        points=points,
-        plastic=plastic,
-        n_points=sum(p.size for p in populations),
-        static=static_inputs,
-        spike_generators=np.asarray([p.offset + i for p in populations if p.spike_times
-                                     for i in range(p.size)], np.int32),
-    )
-    params = {"cable": cable, "ions": ion_params, "channels": channel_params,
-              "synapses": synapse_params, "stimuli": stimuli}
-    if populations:
-        params["populations"] = population_params
-    layout = Layout(
-        cells=cells, node_offset=node_off, section_offset=sec_off, point_offset=pt_off,
-        order=order, rank=rank, frustums=morph_lib.concatenate_tables([c.frustums for c in cells]),
-        lengths=np.concatenate([c.morphology.lengths for c in cells] + [np.zeros(0)]).astype(float),
-        section_of=section[order], regions=regions, channels=channel_nodes,
-        segments_only=segments_only,
-        synapses=synapse_groups, labels=tuple(labels), units=tuple(units), spike_cells=np.asarray(spike_cells, int),
-        trains=tuple(trains), waveforms=tuple((t, i) for _, t, i in waves),
-        max_delay=max_delay, max_graded_delay=max_graded, network=network,
-        populations=populations, spike_shift=np.asarray(spike_shift, int),
-        plastic=tuple(pl.mech.name for pl in plastic),
-        static_csr=None if static_inputs is None else {
-            "ptr": _put(static_inputs.csr_ptr), "target": _put(static_inputs.csr_target),
-            "conn": _put(static_inputs.ring_conn[static_inputs.csr_order])},
-        max_static_delay=max_static, fields=tuple(field_tables))
-    return Lowered(model, params, layout)
+    return _Placed(synapse_params, synapse_groups, event_placements, inputs, trains,
+                   graded_placements,
+                   np.asarray(sorted(graded_pre, key=graded_pre.get), np.int32),
+                   max_delay, max_graded)
 
 
 def _recordings(cells, wiring, node_off, rank, clamps, synapse_groups, placed, points, plastic,
