@@ -244,7 +244,7 @@ def test_impossible_values_are_refused_naming_parameter_value_and_range():
     cases = [
         (lambda: cell.set("cm", -1.0, "soma"), r"cm must be > 0 uF/cm2, got -1"),
         (lambda: cell.set("Ra", 0.0), r"Ra must be > 0 ohm cm, got 0"),
-        (lambda: cell.set("L", -5.0), r"L must be > 0 um, got -5"),
+        (lambda: cell.set("L", -5.0), r"L must be in \[0.001, 1e\+08\] um, got -5"),
         (lambda: cell.set("diam", 0.0), r"diam must be > 0 um, got 0"),
         (lambda: cell.set("hh.gnabar", -0.1), r"hh.gnabar must be >= 0 S/cm2, got -0.1"),
         (lambda: cell.set("cai0", -1e-4), r"cai0 must be > 0 mM, got -0.0001"),
@@ -535,3 +535,88 @@ def test_sections_by_neurons_names():
         cell.section("apic 2")
     with pytest.raises(TypeError, match="a whole number or a name"):
         cell.section(1.5)
+
+
+def test_section_lengths_outside_what_the_solve_resolves_are_refused():
+    """L below 1 nm left a passive cell's voltages to round-off (1e-15 um: 63 mV off rest in
+    1 ms) and L = 1e200 um ran to NaN; both were taken by set() and by params. The shortest
+    length accepted keeps a cell at rest to round-off."""
+    cell = dx.Cell.ball_and_stick(nseg=[1, 2])
+    cell.insert("pas").set("pas.e", -65.0).record("v", cell.soma(0.5))
+    for bad in (1e-15, 1e-4, 1e200):
+        with pytest.raises(ValueError, match=r"L must be in \[0.001, 1e\+08\] um, got "):
+            cell.set("L", bad, where="dend")
+    p = cell.params
+    p["cable"]["L"] = np.array([20.0, 1e-15])
+    with pytest.raises(ValueError, match=r"L must be in \[0.001, 1e\+08\] um, got 1e-15"):
+        dx.simulate(cell, 1.0, 0.025, v_init=-65.0, params=p)
+    cell.set("L", 1e-3, where="dend")
+    rest = dx.simulate(cell, 1.0, 0.025, v_init=-65.0).traces
+    assert np.abs(np.asarray(rest) + 65.0).max() < 1e-6
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda c: c.set("hh.gnabar", np.float32(0.12)),
+     r"hh.gnabar is a float32 number, 0.11999999731779099 \(the float32 nearest 0.12\), but "
+     r"the run computes in float64: give it as a Python float"),
+    (lambda c: c.set("hh.gnabar", np.float16(0.12)), r"hh.gnabar is a float16 number"),
+    (lambda c: c.set("cm", np.full(c.n_nodes, 1.1, np.float32)),
+     r"cm is an array of float32 numbers, but the run computes in float64: they would be "
+     r"taken as they are"),
+    (lambda c: c.insert("pas").set("pas.g", jnp.asarray([1e-4] * 3, jnp.float32), where="dend"),
+     r"pas.g is an array of float32 numbers"),
+    (lambda c: dx.Network().population("iaf_psc_alpha", 1, I_e=np.float32(376.1)),
+     r"iaf_psc_alpha.I_e is a float32 number, 376.1000061035156"),
+    (lambda c: c.synapse("Exp2Syn", c.soma(), spike_times=np.array([1.1], np.float32)),
+     r"Exp2Syn spike times is an array of float32 numbers"),
+])
+def test_narrower_floats_given_to_a_cell_or_network_are_refused(call, message):
+    """float32 numbers were narrowed silently where a cell or network takes values (set:
+    0.12 became 0.11999999731779099), while simulate refused them in its params."""
+    cell = dx.Cell.ball_and_stick(nseg=[1, 3])
+    cell.insert("hh")
+    with pytest.raises(ValueError, match=message):
+        call(cell)
+
+
+def test_float32_numbers_that_are_what_they_print_are_taken():
+    cell = dx.Cell.ball_and_stick(nseg=[1, 3])
+    cell.insert("hh").set("hh.gnabar", np.float32(0.5)).set("cm", np.float32(2.0))
+    assert cell.get("hh.gnabar")[0] == 0.5 and cell.get("cm")[0] == 2.0
+
+
+@pytest.mark.parametrize("dtype, message", [
+    (np.longdouble, r"is float128, which JAX cannot take \(float64 at most\): give float64"),
+    (jnp.bfloat16, r"is bfloat16, but this run computes in float64 .*\)\)$"),
+])
+def test_params_of_other_float_widths_are_refused_by_name(dtype, message):
+    """A float128 leaf failed inside JAX with the whole model in the message; bfloat16 was
+    "expected real numbers"."""
+    if np.dtype(np.longdouble).itemsize <= 8 and dtype is np.longdouble:
+        pytest.skip("numpy's longdouble is float64 on this platform")
+    cell = hh_ball_and_stick()
+    p = cell.params
+    p["channels"]["hh"]["gnabar"] = np.asarray(p["channels"]["hh"]["gnabar"]).astype(dtype)
+    with pytest.raises(ValueError, match=r"params\['channels'\]\['hh'\]\['gnabar'\] " + message):
+        dx.simulate(cell, 0.5, 0.025, params=p)
+
+
+def test_a_reversal_potential_that_follows_nernst_cannot_be_set():
+    """eca set where a pool changes cai was taken and ignored (the run used Nernst's
+    127.5 mV, as NEURON does): refused there, taken where no mechanism reads calcium's
+    concentrations."""
+    cell = dx.Cell.ball_and_stick(nseg=[1, 1])
+    cell.insert("Ca_HVA", where="soma").insert("CaDynamics_E2", where="soma").insert("pas")
+    for where, chosen in (("soma", "where='soma'"), (None, "the whole cell")):
+        with pytest.raises(ValueError, match=(
+                r"eca follows the Nernst equation from cai and cao wherever CaDynamics_E2 "
+                rf"reads or changes them, as in NEURON, and {chosen} includes such nodes: .* "
+                r"Set cai0 / cao there instead")):
+            cell.set("eca", 50.0, where=where)
+    cell.set("eca", 50.0, where="dend")
+    assert cell.get("eca")[cell.nodes("dend")].tolist() == [50.0]
+    cell.insert("Ca_HVA", where="dend").record("ica", cell.section("dend[0]")(0.5))
+    cell.set("Ca_HVA.gCa_HVAbar", 1e-3, where="dend")
+    ica = dx.simulate(cell, 0.5, 0.025, v_init=-20.0).traces
+    cell.set("eca", 120.0, where="dend")  # used there: the current changes
+    assert not np.allclose(dx.simulate(cell, 0.5, 0.025, v_init=-20.0).traces, ica)

@@ -301,7 +301,7 @@ def grad_setup():
     tr.add("Ra", transform=Sigmoid(20.0, 300.0))
     tr.add("diam", "dend", share="segment")
     tr.add("radius", "axon")
-    tr.add("L", share="section", transform=Softplus() >> Affine(100.0))
+    tr.add("L", share="section", transform=Softplus(0.01) >> Affine(100.0))  # L >= 1 um
     tr.add("Exp2Syn.weight", transform=Softplus())
 
     def loss(theta):

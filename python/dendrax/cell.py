@@ -28,6 +28,7 @@ from .mechanisms import registry
 from .mechanisms.base import IONS, Channel, IonPool, Synapse
 from .ranges import NONNEGATIVE
 from . import recordables
+from .mechanisms.introspect import concentrations_read
 from .mechanisms.validation import check_mechanism
 from .names import (CORE_RANGES, JAXLEY_NAMES, REDUCTIONS, REGION_ALIASES, check_name,
                     region_name, value_range)
@@ -404,12 +405,30 @@ class Cell:
             _assign(name, self.values["cm"], targets, value, "node")
             return self
         if name in self.values["ions"]:
+            if name[0] == "e":
+                self._refuse_nernst(name, targets, where)
             _assign(name, self.values["ions"][name], targets, value, "node")
             return self
         if targets.size == 0:
             raise ValueError(f"{mech} is not inserted where {name} was set ({where!r})")
         _assign(name, self.values["mechs"][mech][param], targets, value, f"node with {mech}")
         return self
+
+    def _refuse_nernst(self, name: str, targets: np.ndarray, where) -> None:
+        """A ValueError where a reversal potential ``name`` ("eca") is set at nodes where it
+        follows Nernst (a mechanism there reads or changes the ion's concentrations): the
+        run, as NEURON's, would ignore the value there."""
+        ion = name[1:]
+        readers = [m for m, mech in self.mechanisms.items()
+                   if ion in concentrations_read(mech) and self.mechanism_nodes[m][targets].any()]
+        if readers:
+            chosen = "the whole cell" if where is None else f"where={where!r}"
+            raise ValueError(
+                f"{name} follows the Nernst equation from {ion}i and {ion}o wherever "
+                f"{', '.join(readers)} {'reads or changes' if len(readers) == 1 else 'read or change'} "
+                f"them, as in NEURON, and {chosen} includes such nodes: a value set there "
+                f"would be ignored. Set {ion}i0 / {ion}o there instead, or set {name} only "
+                f"where no mechanism reads {ion}'s concentrations")
 
     def _targets(self, name: str, where) -> np.ndarray:
         """The nodes a per-node parameter is set at: those of ``where`` (with the mechanism,

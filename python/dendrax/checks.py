@@ -64,17 +64,21 @@ def _conform_leaf(x, ref, path: str):
             x = np.asarray(x)
         except ValueError:  # a ragged list
             raise ValueError(f"{path} is a ragged list; {expected}") from None
-    if x.dtype.kind not in "iuf":
+    floating = jnp.issubdtype(x.dtype, jnp.floating)  # bfloat16 and float8s too
+    if x.dtype.kind not in "iu" and not floating:
         raise ValueError(f"{path} has dtype {x.dtype}; {expected}")
     if x.dtype.kind in "iu":
         x = x.astype(np.asarray(ref).dtype)
     run = jnp.result_type(float)  # JAX's default float: what the run computes in
+    if x.dtype.itemsize > 8:  # float128: JAX takes float64 at most
+        raise ValueError(f"{path} is {x.dtype}, which JAX cannot take (float64 at most): give "
+                         f"{np.dtype(run)} numbers (np.asarray(x, np.{np.dtype(run)}))")
     if x.dtype.itemsize < np.dtype(run).itemsize:
         raise ValueError(
             f"{path} is {x.dtype}, but this run computes in {np.dtype(run)} (jax_enable_x64 "
             f"{'on' if run == jnp.float64 else 'off'}): it would take the whole run down to "
             f"{x.dtype}. Cast the params first (jax.tree.map(lambda a: a.astype(jnp.{np.dtype(run)}), "
-            f"params)), or run in {x.dtype} (README: Precision)")
+            f"params)){', or run in float32 (README: Precision)' if x.dtype == np.float32 else ''}")
     shape = np.shape(x)
     if _broadcast_shape(shape, want) != want:
         raise ValueError(f"{path} has shape {shape}; expected {shaped}")

@@ -44,8 +44,13 @@ def region_name(name: str) -> str:
     return f"custom{int(custom[1])}" if custom else REGION_ALIASES.get(name, name)
 
 # valid values and units of the core quantities (mechanisms declare their own ``ranges``)
+# A section's length: below 1 nm (a membrane is ~5 nm thick) its axial conductance leaves
+# the voltages around it to round-off (1e-15 um moved a passive cell at rest by 63 mV in
+# 1 ms; NEURON gives a zero-length section 1e-9 um, off by 0.002 mV), and above 100 m
+# (an axon is at most metres) the run overflows.
+SECTION_LENGTH = Range(1e-3, 1e8)
 CORE_RANGES = {"cm": (POSITIVE, "uF/cm2"), "Ra": (POSITIVE, "ohm cm"), "diam": (POSITIVE, "um"),
-               "L": (POSITIVE, "um"), "delay": (NONNEGATIVE, "ms")}
+               "L": (SECTION_LENGTH, "um"), "delay": (NONNEGATIVE, "ms")}
 
 
 def value_range(name: str, mech=None) -> tuple[Range | None, str]:

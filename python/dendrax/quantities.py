@@ -59,7 +59,36 @@ def real_array(value, name: str, flag: bool = False) -> np.ndarray:
         return arr.astype(float)
     if arr.dtype.kind not in "iuf" or any(isinstance(v, (bool, np.bool_)) for v in flat):
         raise ValueError(f"{name} must be real numbers, got {value!r}")
+    refuse_narrow(name, arr)
     return arr.astype(float)
+
+
+def refuse_narrow(name: str, value, unit: str = "") -> None:
+    """A ValueError where ``value`` holds floats narrower than the run's (float32 numbers
+    while jax_enable_x64 is on), which the run would silently take as they are:
+    np.float32(0.025) is 0.025000000372529. One such number that is the number it prints
+    (np.float32(0.5)) is taken; an array of them is refused, as simulate refuses float32
+    params."""
+    import jax.numpy as jnp
+
+    arr = np.asarray(value)
+    run = np.dtype(jnp.result_type(float))
+    if arr.dtype.kind != "f" or arr.dtype.itemsize >= run.itemsize:
+        return
+    unit = f" {unit}" if unit else ""
+    if arr.ndim == 0:
+        if not np.isfinite(arr):
+            return  # refused as non-finite where it matters
+        meant = float(np.format_float_positional(arr[()], unique=True))
+        if meant != float(arr):
+            raise ValueError(f"{name} is a {arr.dtype} number, {float(arr)!r}{unit} (the "
+                             f"{arr.dtype} nearest {meant:g}), but the run computes in {run}: "
+                             "give it as a Python float")
+        return
+    raise ValueError(f"{name} is an array of {arr.dtype} numbers, but the run computes in "
+                     f"{run}: they would be taken as they are ({arr.dtype}'s nearest to 0.1 "
+                     f"is {float(np.asarray(0.1, arr.dtype))!r}); give {run} numbers or "
+                     f"Python floats (np.asarray(x, np.{run}) keeps the {arr.dtype} values)")
 
 
 def is_quantity(value) -> bool:

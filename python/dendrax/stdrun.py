@@ -27,7 +27,7 @@ from .lowering import lower
 from .simulator_units import core_params
 from .model import Model
 from .timecourse import drive, step_count
-from .quantities import magnitude
+from .quantities import magnitude, refuse_narrow
 from .point.plasticity import PLASTIC
 from .result import Result
 from .recording import statistics
@@ -469,19 +469,6 @@ def run_meta(layout, params, dt, n_steps, v_init, celsius, method, record_every)
     return meta
 
 
-def _refuse_narrow(name: str, value, unit: str) -> None:
-    """A ValueError where ``value`` is a float narrower than the run's that is not the number
-    it prints (np.float32(0.025) is 0.025000000372529 ms): the run would silently take the
-    float32 number; exact ones (np.float32(0.5)) are taken."""
-    narrow, run = np.asarray(value).dtype, np.dtype(jnp.result_type(float))
-    if narrow.kind == "f" and narrow.itemsize < run.itemsize and np.isfinite(value):
-        meant = float(np.format_float_positional(np.asarray(value)[()], unique=True))
-        if meant != float(value):
-            raise ValueError(f"{name} is a {narrow} number, {float(value)!r} {unit} (the "
-                             f"{narrow} nearest {meant:g}), but the run computes in {run}: "
-                             "give it as a Python float")
-
-
 def check_run(t_stop, dt, v_init, celsius) -> list:
     """ValueErrors for run settings no simulation can have (before anything runs); for a
     traced v_init or celsius (which cannot raise) [boolean scalar: broken]."""
@@ -493,7 +480,7 @@ def check_run(t_stop, dt, v_init, celsius) -> list:
         if isinstance(value, (str, bytes, bool)) or np.ndim(value) != 0 or \
                 np.asarray(value).dtype.kind not in "iuf":
             raise ValueError(f"{name} must be one number of ms, got {value!r}")
-        _refuse_narrow(name, value, "ms")
+        refuse_narrow(name, value, "ms")
     if not (np.isfinite(dt) and dt > 0) or not (np.isfinite(t_stop) and t_stop > 0):
         raise ValueError(f"need dt > 0 and t_stop > 0, got dt={dt}, t_stop={t_stop}")
     if t_stop / dt > MAX_STEPS:
@@ -514,7 +501,7 @@ def check_run(t_stop, dt, v_init, celsius) -> list:
                              f"{np.shape(value)}; for several values jax.vmap a function of "
                              f"it (simulate_batch batches params, not {name})")
         if not isinstance(value, jax.core.Tracer):
-            _refuse_narrow(name, value, unit)
+            refuse_narrow(name, value, unit)
     traced = []  # traced values cannot raise: [boolean scalar: broken], as check_values
     if isinstance(v_init, jax.core.Tracer):
         traced.append(jnp.any(~jnp.isfinite(v_init)))
