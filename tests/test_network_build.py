@@ -454,3 +454,43 @@ def test_a_cell_refuses_a_network_location_and_keeps_its_own_in_two_networks():
         res = dx.simulate(n, 10.0, 0.025)
         assert res.labels[0][1] == a.soma()._replace(cell=index)
         assert float(np.max(res.traces[0])) < -60.0  # a's soma: at rest, not b's spike
+
+
+def test_locations_and_cells_of_another_network_are_refused():
+    """A location carried only its cell's index: another network's net.cell(0).soma(0.5)
+    recorded or connected this network's cell 0, whatever cell that was. Now it names the
+    network that made it; a copy or pickle of it is the plain index."""
+    import pickle
+
+    from dendrax.training import Trainables
+
+    a, b = hh_cell(), hh_cell()
+    n1, n2 = dx.Network([a, b]), dx.Network([b.copy(), a.copy()])
+    theirs = n1.cell(0).soma(0.5)
+    post = n1.cell(1).section(1)(0.5)
+    message = r"Location\(section=0, x=0.5, cell=0\) is on a cell of another network: use this"
+    for call in (lambda: n2.record("v", theirs),
+                 lambda: n2.connect(theirs, n2.cell(1).soma(0.5), "Exp2Syn", weight=0.01),
+                 lambda: n2.connect(n2.cell(1).soma(0.5), theirs, "Exp2Syn", weight=0.01),
+                 lambda: n2.gap_junction(n2.cell(1).soma(0.5), theirs, g=1e-3),
+                 lambda: n2.cell(0).record("v", theirs),
+                 lambda: n2.cell(0).iclamp(theirs, delay=1.0, dur=1.0, amp=0.1),
+                 lambda: n2.location_name(theirs)):
+        with pytest.raises(ValueError, match=message):
+            call()
+    for where, what in ((n1.cell(0), r"NetCell\(0, .*\) is a cell"),
+                        ([n1.cell(1).section(1)], r"SectionRef\(index=1, .*\) is on a cell"),
+                        (post, r"Location\(section=1, x=0.5, cell=1\) is on a cell")):
+        with pytest.raises(ValueError, match=what + " of another network"):
+            Trainables(n2).add("hh.gnabar", where)
+    # in its own network it is the plain index: equal, hashed and printed as one
+    assert theirs == dx.Location(0, 0.5, 0) and hash(theirs) == hash(dx.Location(0, 0.5, 0))
+    assert repr(theirs) == "Location(section=0, x=0.5, cell=0)"
+    n1.record("v", theirs).connect(theirs, post, "Exp2Syn", weight=0.01)
+    Trainables(n1).add("hh.gnabar", n1.cell(0))
+    res = dx.simulate(n1, 1.0, DT)
+    np.testing.assert_array_equal(res[("v", dx.Location(0, 0.5, 0))], res[("v", theirs)])
+    # a pickled location (a saved script's, another process's) is not tied to a network
+    again = pickle.loads(pickle.dumps(theirs))
+    assert type(again.cell) is int
+    n2.record("v", again)

@@ -36,6 +36,35 @@ class SectionRef:
         return Location(self.index, float(x), self.cell)
 
 
+class CellIndex(int):
+    """The index of a network's cell as its locations carry it (``net.cell(2).soma(0.5)``):
+    an int (equal to, hashed and printed as the plain index) that also knows which
+    network made it (``network``: its id), so that another network can refuse it. A copy
+    or pickle is the plain int."""
+
+    network: int
+
+    def __new__(cls, index: int, network: int):
+        self = super().__new__(cls, index)
+        self.network = network
+        return self
+
+    def __repr__(self):
+        return int.__repr__(self)
+
+    __str__ = __repr__
+
+    def __reduce__(self):
+        return int, (int(self),)
+
+
+def other_network(loc, network) -> bool:
+    """Whether ``loc`` (a Location or SectionRef) was made by a network other than
+    ``network`` (its ``net.cell(i)``)."""
+    owner = getattr(loc.cell, "network", None)
+    return owner is not None and owner != id(network)
+
+
 class CellView:
     """Cell ``index`` of a network (``Network.cell(i)``, a ``NetCell``): ``where=`` arguments
     accept it for the whole cell."""

@@ -29,7 +29,8 @@ from . import morphology as morph_lib
 from .cell import Cell, synapse_mechanism, synapse_values
 from .extracellular import fields
 from .extracellular.geometry import check_position, rotation_matrix, soma_centre
-from .locations import CellView, Location, SectionRef, locations_in, untagged
+from .locations import (CellIndex, CellView, Location, SectionRef, locations_in,
+                        other_network, untagged)
 from .lowering import lower
 from .mechanisms.base import GradedSynapse
 from .names import REDUCTIONS
@@ -67,14 +68,28 @@ class NetCell(CellView):
         self.network, self.index = network, index
         self.cell = network.cells[index]
 
+    @property
+    def _tag(self) -> CellIndex:
+        """The cell index its locations carry: this network's."""
+        return CellIndex(self.index, id(self.network))
+
     def section(self, k: int) -> SectionRef:
-        return replace(self.cell.section(k), cell=self.index)
+        return replace(self.cell.section(k), cell=self._tag)
 
     def soma(self, x: float = 0.5) -> Location:
-        return self.cell.soma(x)._replace(cell=self.index)
+        return self.cell.soma(x)._replace(cell=self._tag)
 
     def segments(self, where=None) -> list[Location]:
-        return [loc._replace(cell=self.index) for loc in self.cell.segments(where)]
+        return [loc._replace(cell=self._tag) for loc in self.cell.segments(where)]
+
+    def _check_own(self, args) -> None:
+        """A ValueError for a location in ``args`` on another cell or another network's."""
+        for item in locations_in(args):
+            if other_network(item, self.network):
+                raise ValueError(f"{item} is on a cell of another network: use this "
+                                 f"network's net.cell({self.index}) for its locations")
+            if item.cell not in (None, self.index):
+                raise ValueError(f"{item} is on cell {item.cell}, not on cell {self.index}")
 
     def record(self, name: str = "v", loc=None, *, reduce: str | None = None) -> "NetCell":
         """``Cell.record``; a quantity of a synapse kind the network's connections place
@@ -84,10 +99,8 @@ class NetCell(CellView):
         kind = synapse_pick(name)[0].partition(".")[0] if isinstance(name, str) else None
         if kind not in kinds:
             return self.__getattr__("record")(name, loc, reduce=reduce)
-        for item in locations_in(loc):
-            if item.cell not in (None, self.index):
-                raise ValueError(f"{item} is on cell {item.cell}, not on cell {self.index}")
-        where = self.soma() if loc is None else _tagged(loc, self.index)
+        self._check_own(loc)
+        where = self.soma() if loc is None else _tagged(loc, self._tag)
         self.network.record(name, where, reduce=reduce)
         return self
 
@@ -97,9 +110,7 @@ class NetCell(CellView):
             return attr
 
         def call(*args, **kwargs):
-            for item in locations_in((*args, *kwargs.values())):
-                if item.cell not in (None, self.index):
-                    raise ValueError(f"{item} is on cell {item.cell}, not on cell {self.index}")
+            self._check_own((*args, *kwargs.values()))
             # the cell's own methods take its own locations (it may sit in other networks
             # at other indices)
             return attr(*untagged(args), **{k: untagged(v) for k, v in kwargs.items()})
@@ -477,6 +488,9 @@ class Network:
         if loc.cell is None:
             raise ValueError(f"{loc} does not say which cell it is on: use net.cell(i).soma(0.5) "
                              "or net.cell(i).section(k)(x)")
+        if other_network(loc, self):
+            raise ValueError(f"{loc} is on a cell of another network: use this network's "
+                             f"net.cell({loc.cell}) for its locations")
         c = self.cell(loc.cell).index
         self._cells[c].node(loc)  # validates section and x
         return c
@@ -676,7 +690,15 @@ class Network:
 
     def param_slots(self, name: str, where=None):
         """Where parameter ``name`` at ``where`` lives in ``net.params`` (``Layout.slots``)."""
-
+        items = where if isinstance(where, (list, tuple)) and not isinstance(where, Location) \
+            else [where]
+        for item in items:
+            theirs = item.network is not self if isinstance(item, NetCell) else \
+                isinstance(item, (Location, SectionRef)) and other_network(item, self)
+            if theirs:
+                what = "is a cell" if isinstance(item, NetCell) else "is on a cell"
+                raise ValueError(f"{item!r} {what} of another network: use this network's "
+                                 "net.cell(i)")
         return lower(self).layout.slots(name, where)
 
     def __repr__(self):
