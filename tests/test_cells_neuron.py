@@ -455,12 +455,15 @@ def place_at(kind, cell, secs, section, x):
     return [p, nc, h.FInitializeHandler(lambda: nc.event(2.0))]
 
 
+@pytest.mark.parametrize("method", ["backward_euler", "crank_nicolson"])
 @pytest.mark.parametrize("end", list(END_SITES))
 @pytest.mark.parametrize("kind", ["iclamp", "vclamp", "exp2syn"])
-def test_point_processes_at_section_ends(kind, end):
+def test_point_processes_at_section_ends(kind, end, method):
     """NEURON puts a point process at a terminal sec(1) or the root's sec(0) on the
     zero-area node there, which then has its own voltage (an Exp2Syn at dend(1): soma v
-    30.6 mV in dendrax vs -16.4 mV in NEURON when dendrax put it on the last segment)."""
+    30.6 mV in dendrax vs -16.4 mV in NEURON when dendrax put it on the last segment).
+    Under Crank-Nicolson that node's v alternates from step to step, in NEURON as here
+    (docs/networks.md)."""
     section, x = END_SITES[end]
     cell = dx.Cell.ball_and_stick(nseg=[1, 5], Ra=150.0, dend_diam=0.5)
     cell.insert("hh")
@@ -475,12 +478,19 @@ def test_point_processes_at_section_ends(kind, end):
     seg = secs[section](x)
     h.cvode.use_fast_imem(1)
     extra = [h.Vector().record(r) for r in (seg._ref_i_cap, seg._ref_m_hh, seg._ref_i_membrane_)]
-    res = dx.simulate(cell, 20.0, 0.025)
-    ref = neuron_run(secs, sites, t_stop=20.0, dt=0.025, method="backward_euler")
+    res = dx.simulate(cell, 20.0, 0.025, method=method)
+    ref = neuron_run(secs, sites, t_stop=20.0, dt=0.025, method=method)
     h.cvode.use_fast_imem(0)
     assert np.ptp(ref[0]) > 30.0  # the process does something
     dv = np.abs(np.asarray(res.traces[:len(sites)]) - ref)
-    assert dv.max() < 1e-9, f"max |dV| = {dv.max()} mV at {sites[int(dv.max(1).argmax())]}"
+    # [measured max 2e-11 .. 8e-10 mV; mean 1e-12 .. 1e-10]. But an SEClamp at a terminal
+    # end under Crank-Nicolson: 1.3e-7 mV there (2.5e-11 elsewhere), growing by ~3e-10 mV a
+    # step while it clamps and then constant: NEURON takes the clamp's conductance as a
+    # finite difference (relative round-off ~5e-12; 10x less with a 10x larger rs), and the
+    # zero-area node's undamped alternation carries each step's difference on
+    tol = 5e-7 if (kind, end, method) == ("vclamp", "dend(1)", "crank_nicolson") else 1e-9
+    assert dv.max() < tol, f"max |dV| = {dv.max()} mV at {sites[int(dv.max(1).argmax())]}"
+    assert np.delete(dv, 0, axis=0).max() < 1e-9  # the rest of the cell
     for got, want in zip(res.traces[len(sites):], extra):
         np.testing.assert_allclose(got, np.array(want), atol=1e-9, rtol=0)
 

@@ -114,5 +114,9 @@ def test_agrees_with_neuron(dendrax_run):
     h.continuerun(T_STOP)
     ref = np.array([np.array(r) for r in rec])
     mean_dv = np.abs(v - ref).mean(axis=1)
-    print("L5PC-like mean |dV| vs NEURON per site (mV):", mean_dv)
-    assert np.all(mean_dv < 1e-9), f"mean |dV| per site: {mean_dv}"  # docs: ~1e-10 mV
+    max_dv = np.abs(v - ref).max(axis=1)
+    print("L5PC-like |dV| vs NEURON per site (mV): mean", mean_dv, "max", max_dv)
+    # docs/cells.md's bounds for real reconstructions [measured: mean <= 3.6e-11, max
+    # 2.4e-9 mV, at the soma's spikes]
+    assert np.all(mean_dv < 5e-10), f"mean |dV| per site: {mean_dv}"
+    assert np.all(max_dv < 5e-9), f"max |dV| per site: {max_dv}"

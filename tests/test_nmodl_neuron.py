@@ -108,6 +108,9 @@ CASES = {
     # refused), run with the currents as NEURON's
     "presolve": ({"presolvex": {"mg": 1.5}, "hhx": {"gnabar": 0.12, "gkbar": 0.036,
                                                     "gl": 0.0}}, 0.3, -10.0),
+    # the same without the Mg block (mg 0: the current linear in v): round-off
+    "presolve0": ({"presolvex": {"mg": 0.0}, "hhx": {"gnabar": 0.12, "gkbar": 0.036,
+                                                     "gl": 0.0}}, 0.3, -10.0),
     # the same with eh not set: the file's PARAMETER eh = -45 is not used, as NEURON's (the
     # name is the ion's, 0 mV; dendrax used -45)
     "hp0": ({"hpx": {"gbar": 2e-3}, "hhx": {"gnabar": 0.12, "gkbar": 0.036, "gl": 0.0}}, 0.3,
@@ -152,12 +155,13 @@ TOL = {
     # the Mg block makes the current non-linear in v: NEURON's finite-difference di/dv (below;
     # with mg = 0, 1.1e-11 mV max)
     "presolve": (2e-8, 1e-6, 2e-8),  # 4.8e-9, 1.6e-7 (cc), 4.1e-9 (hhx.m)
+    "presolve0": (1e-12, 5e-10, 2e-12),  # 1.8e-13, 7.3e-11 (vc; cc 1.1e-11), 2.6e-13 (hhx.m)
     "hp": (2e-12, 1e-8, 2e-10),
     "hp0": (2e-12, 1e-8, 2e-10),
     "twons": (2e-12, 1e-8, 2e-10),
     "prec": (2e-12, 1e-8, 2e-10),
     # the worst state is the accumulator acc (a sum over 24000 runs of BREAKPOINT)
-    "cacum": (2e-12, 1e-8, 1e-9),  # 2.8e-13, 1.6e-9 (vc), 2.0e-10 (cacumx.acc)  # 2.8e-13, 1.6e-9 (vc), 2.6e-11 (hhx.h); cc 3.4e-14
+    "cacum": (2e-12, 1e-8, 1e-9),  # 2.8e-13, 1.6e-9 (vc), 2.0e-10 (cacumx.acc; hhx.h 2.6e-11)
     "ceil": (2e-12, 5e-10, 5e-13),  # 2.4e-13, 7.3e-11 (vc), 6.1e-14 (ceilx.cai)
     "cad": (3e-12, 1e-8, 5e-11),  # 4.8e-13, 1.6e-9 (vc), 2.6e-11 (cahvx.minf)
     "cad:cn": (5e-12, 3e-11, 3e-13),  # 9.2e-13, 4.6e-12, 4.1e-14 (cahvx.m)

@@ -132,8 +132,8 @@ def test_delays_round_to_steps_as_nests(dt, delay):
 
 def _repeated(simulator, weight):
     """Two spike_generators (1 and 2 ms; 1 ms) into one parrot_neuron with ``weight``, the
-    parrot into an iaf_psc_delta that never fires: the parrot's spikes and the target's
-    peak V_m - E_L."""
+    parrot into an iaf_psc_delta that never fires: the parrot's spikes, and the target's
+    (times, V_m) every step."""
     if simulator == "nest":
         nest.ResetKernel()
         nest.set(resolution=DT, print_time=False)
@@ -150,7 +150,9 @@ def _repeated(simulator, weight):
         nest.Connect(parrot, rec)
         nest.Connect(meter, post)
         nest.Simulate(5.0)
-        return np.asarray(rec.get("events")["times"]), max(meter.get("events")["V_m"]) + 70.0
+        events = meter.get("events")
+        return (np.asarray(rec.get("events")["times"]), np.asarray(events["times"]),
+                np.asarray(events["V_m"]))
     net = dx.Network()
     gens = [net.population("spike_generator", 1, spike_times=t) for t in ([1.0, 2.0], [1.0])]
     parrot = net.population("parrot_neuron", 1)
@@ -160,7 +162,7 @@ def _repeated(simulator, weight):
     net.connect(parrot, post, weight=1.0, delay=1.0)
     net.record_spikes(parrot).record("V_m", post)
     res = dx.simulate(net, 5.0, DT)
-    return np.asarray(res.spikes[0]), float(np.max(np.asarray(res.traces))) + 70.0
+    return np.asarray(res.spikes[0]), np.asarray(res.t), np.asarray(res.traces)[0]
 
 
 @pytest.mark.parametrize("weight", [1.0, 2.5, -1.0, 0.0])
@@ -168,11 +170,14 @@ def test_a_parrot_repeats_every_spike_whatever_the_weight(weight):
     """NEST's parrot_neuron ignores the weights onto it and repeats each spike, several
     arriving in one step with their multiplicity: two at 2 ms, one at 3 ms, and its target
     gets both (V_m peak 2.81 mV, not the 1.41 of one spike)."""
-    nest_times, nest_peak = _repeated("nest", weight)
+    nest_times, nest_t, nest_v = _repeated("nest", weight)
     np.testing.assert_allclose(nest_times, [2.0, 2.0, 3.0])
-    times, peak = _repeated("dendrax", weight)
+    assert abs(nest_v.max() + 70.0 - 2.81) < 0.01  # both spikes of 2 ms, not one
+    times, t, v = _repeated("dendrax", weight)
     np.testing.assert_allclose(times, nest_times, atol=1e-9)
-    assert abs(peak - nest_peak) < 1e-12, (peak, nest_peak)
+    steps = np.round(nest_t / DT).astype(int)
+    assert nest_t.max() >= 4.0 - 1e-9 and np.allclose(t[steps], nest_t)  # both arrivals
+    np.testing.assert_allclose(v[steps], nest_v, rtol=0, atol=1e-12)
 
 
 def _driven(simulator, model, params, delay):
