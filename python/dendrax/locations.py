@@ -58,11 +58,13 @@ class CellIndex(int):
         return int, (int(self),)
 
 
-def other_network(loc, network) -> bool:
-    """Whether ``loc`` (a Location or SectionRef) was made by a network other than
-    ``network`` (its ``net.cell(i)``)."""
+def refuse_other_network(loc, network) -> None:
+    """A ValueError where ``loc`` (a Location or SectionRef) was made by a network other
+    than ``network`` (by its ``net.cell(i)``)."""
     owner = getattr(loc.cell, "network", None)
-    return owner is not None and owner != id(network)
+    if owner is not None and owner != id(network):
+        raise ValueError(f"{loc!r} is on a cell of another network: use this network's "
+                         f"net.cell({int(loc.cell)}) for its locations")
 
 
 class CellView:

@@ -30,7 +30,7 @@ from .cell import Cell, synapse_mechanism, synapse_values
 from .extracellular import fields
 from .extracellular.geometry import check_position, rotation_matrix, soma_centre
 from .locations import (CellIndex, CellView, Location, SectionRef, locations_in,
-                        other_network, untagged)
+                        refuse_other_network, untagged)
 from .lowering import lower
 from .mechanisms.base import GradedSynapse
 from .names import REDUCTIONS
@@ -85,9 +85,7 @@ class NetCell(CellView):
     def _check_own(self, args) -> None:
         """A ValueError for a location in ``args`` on another cell or another network's."""
         for item in locations_in(args):
-            if other_network(item, self.network):
-                raise ValueError(f"{item} is on a cell of another network: use this "
-                                 f"network's net.cell({self.index}) for its locations")
+            refuse_other_network(item, self.network)
             if item.cell not in (None, self.index):
                 raise ValueError(f"{item} is on cell {item.cell}, not on cell {self.index}")
 
@@ -488,9 +486,7 @@ class Network:
         if loc.cell is None:
             raise ValueError(f"{loc} does not say which cell it is on: use net.cell(i).soma(0.5) "
                              "or net.cell(i).section(k)(x)")
-        if other_network(loc, self):
-            raise ValueError(f"{loc} is on a cell of another network: use this network's "
-                             f"net.cell({loc.cell}) for its locations")
+        refuse_other_network(loc, self)
         c = self.cell(loc.cell).index
         self._cells[c].node(loc)  # validates section and x
         return c
@@ -693,12 +689,11 @@ class Network:
         items = where if isinstance(where, (list, tuple)) and not isinstance(where, Location) \
             else [where]
         for item in items:
-            theirs = item.network is not self if isinstance(item, NetCell) else \
-                isinstance(item, (Location, SectionRef)) and other_network(item, self)
-            if theirs:
-                what = "is a cell" if isinstance(item, NetCell) else "is on a cell"
-                raise ValueError(f"{item!r} {what} of another network: use this network's "
+            if isinstance(item, NetCell) and item.network is not self:
+                raise ValueError(f"{item!r} is a cell of another network: use this network's "
                                  "net.cell(i)")
+            if isinstance(item, (Location, SectionRef)):
+                refuse_other_network(item, self)
         return lower(self).layout.slots(name, where)
 
     def __repr__(self):
