@@ -25,7 +25,9 @@ loop is traced) or to the one-thread-per-system kernel (parent traced) is printe
     python benchmarks/gpu.py --cells n120_ca1.swc --nseg 4 --batch 1 100 --repeats 3
     python benchmarks/gpu.py --check-cpu                  # no GPU: the CPU-side pieces run
                                                           # on the CPU (a smoke test)
-    python benchmarks/gpu.py --json gpu.json
+    python benchmarks/gpu.py --json gpu.json --markdown docs/benchmarks.md   # "## GPU"
+    python benchmarks/gpu.py --from-json a.json b.json --markdown docs/benchmarks.md
+                                                          # re-render saved runs (no GPU)
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ import _models as M  # noqa: E402
 import _runner as R  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
+TITLE = "GPU"
 DEFAULT_CELLS = ["C010398B-P2.CNG.swc", "n120_ca1.swc", "NMO_49821_ca1_pyramidal.swc"]
 
 
@@ -69,6 +72,14 @@ def parse(argv):
                    help="no GPU: run every step's CPU-side part on the CPU with tiny sizes "
                         "(t-stop 2 ms, batch 2, no tests) to check that the script works")
     p.add_argument("--json", metavar="PATH", help="write the results as JSON")
+    p.add_argument("--markdown", metavar="PATH",
+                   help=f"rewrite the '## {TITLE}' section of this file")
+    p.add_argument("--from-json", nargs="+", metavar="PATH",
+                   help="render saved runs (--json) instead of measuring; their cells are "
+                        "listed together, each run's machine lines and notes above them")
+    p.add_argument("--note", action="append", default=[],
+                   help="a line for the section's notes (repeatable), e.g. how the tests went "
+                        "when they ran separately")
     args = p.parse_args(argv)
     if args.check_cpu:
         args.t_stop, args.batch, args.repeats, args.solve_batch = 2.0, [2], 1, 8
@@ -94,6 +105,7 @@ def environment(jax, check_cpu):
 
     platform = "cpu" if check_cpu else "CUDA"
     env = {"devices": [str(d) for d in jax.devices()], "default_backend": jax.default_backend(),
+           "device_kind": jax.devices()[0].device_kind,
            "versions": R.versions(),
            "native_cuda": native_unavailable_reason("CUDA") or "registered",
            "native_cpu": native_unavailable_reason("cpu") or "registered"}
@@ -197,6 +209,14 @@ def dendrax_runs(jax, cell, args, device):
     one = jax.jit(lambda: loop(params))
     out["kernels"] = lowered_kernels(one)
     out["single_s"] = time_call(one, (), args.repeats)
+    # the same run on the CPU (native kernels there): the GPU's traces should agree to
+    # round-off (exp and expm1 differ in their last bits between the two backends)
+    cpu = jax.devices("cpu")[0]
+    v_gpu = np.asarray(one())
+    with jax.default_device(cpu):
+        v_cpu = np.asarray(jax.jit(loop)(jax.device_put(cell.params, cpu)))
+    out["max_abs_dv_vs_cpu_mV"] = float(np.max(np.abs(v_gpu - v_cpu)))
+    out["spikes_gpu_cpu"] = [int(np.sum((v[1:, 0] >= 0) & (v[:-1, 0] < 0))) for v in (v_gpu, v_cpu)]
     for bsz in args.batch:
         s = jax.device_put(jnp.linspace(0.9, 1.1, bsz), device)
         f = jax.jit(jax.vmap(scaled))
@@ -247,7 +267,8 @@ def bench_cell(jax, path, nseg, args, device, have_jaxley):
     row["dendrax"] = d
     ns = lambda sec, cells=1, comps=n_comp: sec / (comps * n_steps * cells) * 1e9  # noqa: E731
     log(f"  dendrax: solve kernels {d['kernels']}; single {d['single_s'] * 1e3:.1f} ms "
-        f"({ns(d['single_s']):.1f} ns/compartment-step)")
+        f"({ns(d['single_s']):.1f} ns/compartment-step); GPU vs CPU trace: max |dV| "
+        f"{d['max_abs_dv_vs_cpu_mV']:.1e} mV, soma spikes {d['spikes_gpu_cpu']}")
     j = None
     if have_jaxley and not args.skip_jaxley:
         xyz = np.array([M.site_xyz(cell.morphology, loc) for loc in sites])
@@ -272,11 +293,144 @@ def bench_cell(jax, path, nseg, args, device, have_jaxley):
     return row
 
 
+# --- the section of docs/benchmarks.md -----------------------------------------------------
+
+def _ns(seconds, row, cells=1, comps=None):
+    return seconds / ((comps or row["n_comp"]) * row["n_steps"] * cells) * 1e9
+
+
+def _batches(row):
+    return sorted(int(k.split("_")[1]) for k in row.get("dendrax", {}) if k.startswith("batch_"))
+
+
+def _jaxley(row):
+    j = row.get("jaxley")
+    return j if j and "error" not in j else None
+
+
+def targets(cells) -> list[str]:
+    """The issue's GPU goals as met / not met lines."""
+    out = []
+    solves = [(c, name, r) for c in cells for name, r in c["solver"].items()]
+    worst = max(r["max_diff_cpu"] for _, _, r in solves)
+    same = all(r["identical_to_cpu"] for _, _, r in solves)
+    out.append(f"- the CUDA solve equals the CPU kernel's bit for bit ({len(solves)} cases): "
+               f"largest difference {worst:.1e}, **{'met' if same else 'not met'}**")
+    sims = [c for c in cells if "dendrax" in c]
+    if sims:
+        dv = max(c["dendrax"]["max_abs_dv_vs_cpu_mV"] for c in sims)
+        spikes = all(len(set(c["dendrax"]["spikes_gpu_cpu"])) == 1 for c in sims)
+        ok = dv < 1e-9 and spikes
+        out.append(f"- a simulation on the GPU equals the CPU's to round-off (max |dV| < 1e-9 mV, "
+                   f"the same spikes; {len(sims)} cells): largest {dv:.1e} mV, "
+                   f"**{'met' if ok else 'not met'}**")
+        scheduled = all(k.endswith("_scheduled") for c in sims for k in c["dendrax"]["kernels"])
+        out.append("- one cell solved in parallel (the simulation lowers to the branch-level "
+                   f"scheduled kernel): **{'met' if scheduled else 'not met'}**")
+    ratios = [(j[k] / c["dendrax"][k], c, k) for c in sims if (j := _jaxley(c))
+              for k in ["single_s"] + [f"batch_{b}_s" for b in _batches(c)] if k in j]
+    if ratios:
+        r, c, k = min(ratios, key=lambda t: t[0])
+        what = "one cell" if k == "single_s" else f"batch {k.split('_')[1]}"
+        out.append(f"- faster than Jaxley on the same GPU, one cell and batches ({len(ratios)} "
+                   f"rows): smallest Jaxley / dendrax {r:.2f} ({c['cell']}, nseg {c['nseg']}, "
+                   f"{what}), **{'met' if r > 1 else 'not met'}**")
+    return out
+
+
+def markdown(runs) -> str:
+    """The '## GPU' section from saved runs (each what --json writes)."""
+    cells = [c for run in runs for c in run["cells"]]
+    a = runs[0]["args"]
+    lines = [
+        "Written by `benchmarks/gpu.py` on a GPU (a CUDA build of dendrax: docs/install.md). "
+        f"The *Single cell* HH model (soma step, float64), {a['t_stop']:g} ms at dt {a['dt']:g} "
+        "ms: dendrax's jitted loop and Jaxley's `jx.integrate`, one cell and `jax.vmap` over B "
+        "parameter sets (gNa x 0.9 ... 1.1); the median of the calls after the first. The "
+        "solve alone: one system [N], a batch [N, B] and a vmapped batch [B, N], the native "
+        "kernel against the pure-JAX solve on the same GPU, and its result against the CPU "
+        "kernel's.", ""]
+    for run in runs:
+        lines += run.get("machine", [f"- Versions: {run['env'].get('versions')}"])
+        lines += [f"- note: {n}" for n in run.get("notes", [])]
+    sim_rows, batch_rows, solve_rows = [], [], []
+    for c in cells:
+        sched = c["schedule"]
+        tree = f"{sched['branches']} / {sched['levels']} / {sched['width']}"
+        for name, r in c["solver"].items():
+            solve_rows.append([c["cell"], c["nseg"], c["n_nodes"], tree, name,
+                               f"{r['native'] * 1e6:.0f}", f"{r['jax'] * 1e6:.0f}",
+                               f"{r['jax_over_native']:.1f}",
+                               "yes" if r["identical_to_cpu"] else "**no**"])
+        d = c.get("dendrax")
+        if not d:
+            continue
+        j = _jaxley(c)
+        sim_rows.append([
+            c["cell"], c["nseg"], c["n_comp"], ", ".join(d["kernels"]),
+            f"{d['single_s'] * 1e3:.1f}", f"{_ns(d['single_s'], c):.0f}",
+            f"{j['single_s'] * 1e3:.1f}" if j else "-",
+            f"{_ns(j['single_s'], c, comps=j['n_comp']):.0f}" if j else "-",
+            f"{j['single_s'] / d['single_s']:.2f}" if j else "-",
+            f"{d['max_abs_dv_vs_cpu_mV']:.1e}", ", ".join(map(str, d["spikes_gpu_cpu"]))])
+        for b in _batches(c):
+            k = f"batch_{b}_s"
+            jb = j.get(k) if j else None
+            batch_rows.append([
+                c["cell"], c["nseg"], c["n_comp"], b, f"{d[k] * 1e3:.1f}",
+                f"{_ns(d[k], c, b):.2f}", f"{jb * 1e3:.1f}" if jb else "-",
+                f"{_ns(jb, c, b, j['n_comp']):.2f}" if jb else "-",
+                f"{jb / d[k]:.2f}" if jb else "-"])
+    lines += ["", "One cell:", "", R.markdown_table(
+        ["cell", "nseg", "compartments", "solve kernel", "dendrax ms", "ns/comp-step",
+         "Jaxley ms", "Jaxley ns/comp-step", "Jaxley / dendrax", "max abs dV vs CPU (mV)",
+         "soma spikes (GPU, CPU)"], sim_rows)]
+    if batch_rows:
+        lines += ["", "Batches:", "", R.markdown_table(
+            ["cell", "nseg", "compartments", "batch", "dendrax ms", "ns/comp-step/cell",
+             "Jaxley ms", "Jaxley ns/comp-step/cell", "Jaxley / dendrax"], batch_rows)]
+    lines += ["", "The solve alone (tree: branches / levels / widest level):", "",
+              R.markdown_table(["cell", "nseg", "nodes", "tree", "call", "native us",
+                                "pure-JAX us", "pure-JAX / native", "same bits as CPU"],
+                               solve_rows),
+              "", *targets(cells), "", why(cells)]
+    return "\n".join(lines)
+
+
+def why(cells) -> str:
+    """Why one cell is slow on a GPU, with this run's step times."""
+    steps = ", ".join(f"{c['dendrax']['single_s'] / c['n_steps'] * 1e6:.0f} us ({c['n_comp']} "
+                      "compartments)" for c in cells if "dendrax" in c)
+    return ("- Why one cell is slower on the GPU than on two CPU cores (the *Single cell* "
+            "section): one cell's time step took " + steps + ". A step is a chain of small "
+            "kernels, each waiting for the one before, so its time is launch and memory "
+            "latency, not arithmetic; the solve's critical path (the tree's depth in nodes, one "
+            "barrier per level of branches) grows with nseg. A batch fills each kernel: the GPU "
+            "pays from batches of about a hundred cells. The solve-alone times are single "
+            "jitted calls from Python: they include JAX's dispatch, not the solve's cost inside "
+            "a simulation's step.")
+
+
 def main(argv=None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = parse(argv)
+    if args.from_json:
+        runs = [json.loads(Path(p).read_text()) for p in args.from_json]
+        for run in runs:
+            run.setdefault("notes", [])
+        runs[-1]["notes"] += args.note
+        text = markdown(runs)
+        log(text)
+        if args.markdown:
+            R.write_section(args.markdown, TITLE, text)
+            log(f"wrote section '## {TITLE}' of {args.markdown}")
+        return 0
     jax = R.setup_jax()
     env, ok = environment(jax, args.check_cpu)
-    results = {"env": env, "args": vars(args), "cells": []}
+    machine = R.machine_lines("python benchmarks/gpu.py " + " ".join(R.shown_args(argv)))
+    machine.insert(0, f"- GPU: {env.get('device_kind', '?')} ({env['devices'][0]})")
+    results = {"env": env, "args": vars(args), "cells": [], "machine": machine,
+               "notes": list(args.note)}
     if not ok:
         return 1
     device = jax.devices("cpu")[0] if args.check_cpu else jax.devices()[0]
@@ -292,9 +446,16 @@ def main(argv=None) -> int:
         for path in paths:
             for nseg in args.nseg:
                 results["cells"].append(bench_cell(jax, path, nseg, args, device, have_jaxley))
+    if "tests" in results:
+        t = results["tests"]
+        results["notes"].append(f"tests on the GPU (`JAX_PLATFORMS=cuda,cpu`): "
+                                f"{t['tail'][-1] if t['tail'] else '?'}")
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1, default=str))
         log(f"wrote {args.json}")
+    if args.markdown:
+        R.write_section(args.markdown, TITLE, markdown([results]))
+        log(f"wrote section '## {TITLE}' of {args.markdown}")
     return 0 if results.get("tests", {}).get("returncode", 0) == 0 else 1
 
 

@@ -253,11 +253,20 @@ def test_gpu_benchmark_cpu_pieces(files, capsys):
     out_json = md.with_suffix(".gpu.json")
     mod = load("gpu")
     assert mod.main(["--check-cpu", "--cells", str(swc), "--nseg", "2", "--skip-jaxley",
-                     "--json", str(out_json)]) == 0
+                     "--json", str(out_json), "--markdown", str(md), "--note", "a note"]) == 0
     out = capsys.readouterr().out
     assert "schedule:" in out and "same bits as CPU: True" in out and "batch     2" in out
     row = json.loads(out_json.read_text())["cells"][0]
     assert row["schedule"]["levels"] >= 1 and row["dendrax"]["single_s"] > 0
+    text = md.read_text()
+    assert "## Hines solve\n\nsomeone else's table" in text
+    assert "## GPU" in text and "- note: a note" in text and "| tiny.swc | 2 |" in text
+    assert "bit for bit (3 cases): largest difference 0.0e+00, **met**" in text
+    assert "equals the CPU's to round-off" in text  # (here both runs are on the CPU)
+    # a saved run renders the same section without a GPU
+    md.write_text("# Benchmarks\n")
+    assert mod.main(["--from-json", str(out_json), "--markdown", str(md)]) == 0
+    assert md.read_text().split("## GPU")[1] == text.split("## GPU")[1]
 
 
 def test_precision_smoke(files, capsys):

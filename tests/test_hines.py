@@ -448,8 +448,8 @@ def test_cpu_vmap_keeps_the_batch_where_it_is():
     solve = lambda d, r: dendrax.hines_solve(parent, lower, d, upper, r, backend="native")  # noqa: E731
     args = (np.tile(diag, (b, 1)), np.tile(rhs, (b, 1)))
     grad = jax.grad(lambda d, r: jnp.sum(jax.vmap(solve)(d, r) ** 2), argnums=(0, 1))
-    for f in (jax.vmap(solve), grad):
-        text = jax.jit(f).lower(*args).as_text()
+    for f in (jax.vmap(solve), grad):  # lowered for the CPU, also where a GPU is the default
+        text = jax.jit(f).trace(*args).lower(lowering_platforms=("cpu",)).as_text()
         calls = re.findall(r"custom_call @dendrax_hines_\w+\((.*?)\) \{.*?: \((.*?)\) ->", text)
         assert calls, text
         for _, types in calls:
@@ -665,7 +665,7 @@ TRACED_BAD_PARENT = textwrap.dedent("""
             else:  # the CUDA kernel: NaN for the bad system (no host synchronisation)
                 bad_part = np.asarray(out)[-1] if name == "vmap" else np.asarray(out)
                 ok = jax.default_backend() == "gpu" and np.all(np.isnan(bad_part))
-                print(("raised" if ok else "NO ERROR"), name, out)
+                print(f"raised {name}" if ok else f"NO ERROR {name} {out}")
     print("good", float(jax.jit(solve)(good, *ops).sum()))
 """)
 
