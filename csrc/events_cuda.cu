@@ -8,6 +8,8 @@
 // Bad traced data is clamped or skipped (see events_kernel.h); nothing is reported
 // back, so the call never waits for the device.
 // take: one thread per element of the row: copy it out, zero it.
+// Both are command-buffer compatible (as the Hines handlers, hines_cuda.cu): XLA:GPU may
+// record them into a CUDA graph.
 #include <cuda_runtime.h>
 
 #include <cstdint>
@@ -188,7 +190,8 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(DendraxEventsTakeCuda, dendrax::events::TakeCuda,
                                   .Arg<xla::ffi::AnyBuffer>()
                                   .Arg<xla::ffi::Buffer<xla::ffi::S32>>()
                                   .Ret<xla::ffi::AnyBuffer>()
-                                  .Ret<xla::ffi::AnyBuffer>());
+                                  .Ret<xla::ffi::AnyBuffer>(),
+                              {xla::ffi::Traits::kCmdBufferCompatible});
 
 XLA_FFI_DEFINE_HANDLER_SYMBOL(DendraxEventsDeliverCuda, dendrax::events::DeliverCuda,
                               xla::ffi::Ffi::Bind()
@@ -200,7 +203,8 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(DendraxEventsDeliverCuda, dendrax::events::Deliver
                                   .Arg<xla::ffi::Buffer<xla::ffi::S32>>()
                                   .Arg<xla::ffi::AnyBuffer>()
                                   .Arg<xla::ffi::Buffer<xla::ffi::S32>>()
-                                  .Ret<xla::ffi::AnyBuffer>());
+                                  .Ret<xla::ffi::AnyBuffer>(),
+                              {xla::ffi::Traits::kCmdBufferCompatible});
 
 NB_MODULE(_events_cuda, m) {
   m.doc() = "CUDA handlers of dendrax's event delivery (dendrax.events) for the XLA FFI.";

@@ -1,5 +1,8 @@
 // CUDA handlers of the Hines solve on the typed XLA FFI. No handler synchronises the
-// host: each enqueues one kernel on XLA's stream and returns.
+// host: each enqueues one kernel on XLA's stream and returns. So each is marked
+// command-buffer compatible (it launches on XLA's stream only, allocates nothing and
+// never queries the stream): XLA:GPU may then record it into one CUDA graph with the
+// ops around it, e.g. a whole time step, instead of launching it on its own.
 //
 // Two kinds of targets:
 //  * dendrax_hines_factor_solve / dendrax_hines_substitute (parent traced, e.g. one
@@ -341,7 +344,8 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(DendraxHinesFactorSolveCuda, dendrax::FactorSolveC
                                   .Arg<xla::ffi::AnyBuffer>()
                                   .Arg<xla::ffi::AnyBuffer>()
                                   .Ret<xla::ffi::AnyBuffer>()
-                                  .Ret<xla::ffi::AnyBuffer>());
+                                  .Ret<xla::ffi::AnyBuffer>(),
+                              {xla::ffi::Traits::kCmdBufferCompatible});
 
 XLA_FFI_DEFINE_HANDLER_SYMBOL(DendraxHinesSubstituteCuda, dendrax::SubstituteCuda,
                               xla::ffi::Ffi::Bind()
@@ -351,7 +355,8 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(DendraxHinesSubstituteCuda, dendrax::SubstituteCud
                                   .Arg<xla::ffi::AnyBuffer>()
                                   .Arg<xla::ffi::AnyBuffer>()
                                   .Arg<xla::ffi::AnyBuffer>()
-                                  .Ret<xla::ffi::AnyBuffer>());
+                                  .Ret<xla::ffi::AnyBuffer>(),
+                              {xla::ffi::Traits::kCmdBufferCompatible});
 
 XLA_FFI_DEFINE_HANDLER_SYMBOL(DendraxHinesFactorSolveScheduledCuda,
                               dendrax::FactorSolveScheduledCuda,
@@ -365,7 +370,8 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(DendraxHinesFactorSolveScheduledCuda,
                                   .Arg<xla::ffi::Buffer<xla::ffi::S32>>()
                                   .Ret<xla::ffi::AnyBuffer>()
                                   .Ret<xla::ffi::AnyBuffer>()
-                                  .Attr<int64_t>("width"));
+                                  .Attr<int64_t>("width"),
+                              {xla::ffi::Traits::kCmdBufferCompatible});
 
 XLA_FFI_DEFINE_HANDLER_SYMBOL(DendraxHinesSubstituteScheduledCuda,
                               dendrax::SubstituteScheduledCuda,
@@ -378,7 +384,8 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(DendraxHinesSubstituteScheduledCuda,
                                   .Arg<xla::ffi::AnyBuffer>()
                                   .Arg<xla::ffi::Buffer<xla::ffi::S32>>()
                                   .Ret<xla::ffi::AnyBuffer>()
-                                  .Attr<int64_t>("width"));
+                                  .Attr<int64_t>("width"),
+                              {xla::ffi::Traits::kCmdBufferCompatible});
 
 NB_MODULE(_hines_cuda, m) {
   m.doc() = "CUDA handlers of dendrax's Hines solve for the XLA FFI.";

@@ -8,6 +8,7 @@ import importlib
 import importlib.util
 import os
 import pathlib
+import re
 import shutil
 import subprocess
 import sysconfig
@@ -48,6 +49,18 @@ def test_nvcc_compiles_cuda_kernel(tmp_path, kernel):
     assert proc.returncode == 0, f"{' '.join(cmd)}\n{proc.stderr[-5000:]}"
     assert obj.stat().st_size > 0
     assert "warning" not in (proc.stdout + proc.stderr).lower(), proc.stderr[-5000:]
+
+
+@pytest.mark.parametrize("kernel", ["hines", "events"])
+def test_cuda_handlers_are_command_buffer_compatible(kernel):
+    """Every CUDA handler only enqueues work on XLA's stream, so each says so: without the
+    trait XLA:GPU launches the call on its own, outside the CUDA graph of the step around
+    it (docs/solver.md, On the GPU)."""
+    source = (ROOT / "csrc" / f"{kernel}_cuda.cu").read_text()
+    handlers = re.findall(r"XLA_FFI_DEFINE_HANDLER_SYMBOL\((\w+),(.*?)\);\n", source, re.S)
+    assert handlers
+    for name, body in handlers:
+        assert body.rstrip().endswith("{xla::ffi::Traits::kCmdBufferCompatible}"), name
 
 
 def cuda_build_requested() -> bool:
