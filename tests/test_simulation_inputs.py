@@ -245,7 +245,7 @@ def test_impossible_values_are_refused_naming_parameter_value_and_range():
         (lambda: cell.set("cm", -1.0, "soma"), r"cm must be > 0 uF/cm2, got -1"),
         (lambda: cell.set("Ra", 0.0), r"Ra must be > 0 ohm cm, got 0"),
         (lambda: cell.set("L", -5.0), r"L must be in \[0.001, 1e\+08\] um, got -5"),
-        (lambda: cell.set("diam", 0.0), r"diam must be > 0 um, got 0"),
+        (lambda: cell.set("diam", 0.0), r"diam = 0 um is not positive as float32.*at least 1.4e-45 um"),
         (lambda: cell.set("hh.gnabar", -0.1), r"hh.gnabar must be >= 0 S/cm2, got -0.1"),
         (lambda: cell.set("cai0", -1e-4), r"cai0 must be > 0 mM, got -0.0001"),
         (lambda: cell.set("hh.gl", np.ones(3)),
@@ -553,6 +553,20 @@ def test_section_lengths_outside_what_the_solve_resolves_are_refused():
     cell.set("L", 1e-3, where="dend")
     rest = dx.simulate(cell, 1.0, 0.025, v_init=-65.0).traces
     assert np.abs(np.asarray(rest) + 65.0).max() < 1e-6
+
+
+def test_diameters_in_params_beyond_float32_are_refused():
+    """set() refused a diameter float32 cannot hold, but params took any positive one:
+    1e200 um overflowed the areas and the run went NaN (with only a warning)."""
+    cell = hh_ball_and_stick()
+    cell.record("v", cell.soma(0.5))
+    p = cell.params
+    p["cable"]["diam"] = np.asarray(p["cable"]["diam"], float).copy()
+    p["cable"]["diam"][-1] = 1e200
+    with pytest.raises(ValueError, match=r"diam must be in \(0, 3.40282e\+38\] um, got 1e\+200"):
+        dx.simulate(cell, 1.0, 0.025, params=p)
+    p["cable"]["diam"][-1] = 1e-30  # tiny but positive: the dendrite is cut off, and runs
+    assert np.all(np.isfinite(np.asarray(dx.simulate(cell, 1.0, 0.025, params=p).traces)))
 
 
 @pytest.mark.parametrize("call, message", [

@@ -381,6 +381,8 @@ class Cell:
             # the junctions): the selected nodes' values
             value = np.asarray(value)[self._targets(name, where)]
         _check_finite(name, value)
+        if name == "diam":  # as NEURON stores it; its refusals say why (float32) first
+            value = pt3d_float32(value, "diam", positive=True)
         if rng is not None:
             rng.check(name, value, unit)
         if name in ("Ra", "L", "diam") and (isinstance(where, Location) or _holds_locations(where)):
@@ -397,8 +399,7 @@ class Cell:
                                      for s in self.sections(where)])
             # NEURON's sec.diam = x on a section with 3-D points stores x in every pt3d
             # point: as float32, like pt3dadd's diameters
-            _assign(name, self.values["diam"], points, pt3d_float32(value, "diam", positive=True),
-                    "3-D point")
+            _assign(name, self.values["diam"], points, value, "3-D point")
             return self
         targets = self._targets(name, where)
         if name == "cm":

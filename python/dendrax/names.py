@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
+
 from .mechanisms.base import IONS
 from .ranges import NONNEGATIVE, POSITIVE, Range, as_range
 
@@ -49,7 +51,11 @@ def region_name(name: str) -> str:
 # 1 ms; NEURON gives a zero-length section 1e-9 um, off by 0.002 mV), and above 100 m
 # (an axon is at most metres) the run overflows.
 SECTION_LENGTH = Range(1e-3, 1e8)
-CORE_RANGES = {"cm": (POSITIVE, "uF/cm2"), "Ra": (POSITIVE, "ohm cm"), "diam": (POSITIVE, "um"),
+# A diameter: positive and at most float32's largest, as NEURON stores diameters (pt3d
+# points) and as set() takes them; in params beyond it (1e200 um) the areas overflowed
+# and the run went NaN.
+DIAMETER = Range(0.0, float(np.finfo(np.float32).max), strict=True)
+CORE_RANGES = {"cm": (POSITIVE, "uF/cm2"), "Ra": (POSITIVE, "ohm cm"), "diam": (DIAMETER, "um"),
                "L": (SECTION_LENGTH, "um"), "delay": (NONNEGATIVE, "ms")}
 
 
