@@ -8,6 +8,7 @@ would break or replace things refused) and a saved model of a loaded file.
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -64,6 +65,17 @@ def test_cli_check(capsys, tmp_path):
     assert "bad.mod: NOT supported" in out and "line 1: POINTER is not supported" in out
     assert nmodl_main(["nmodl", str(bad), "-o", str(tmp_path / "pkg")]) == 2
     assert "POINTER" in capsys.readouterr().err
+    # two files of one mechanism: refused by --check as by packaging (it said "supported")
+    twice = tmp_path / "twice"
+    twice.mkdir()
+    for name in ("a.mod", "b.mod"):
+        (twice / name).write_text((CASES / "hhx.mod").read_text())
+    assert nmodl_main(["nmodl", "--check", str(twice)]) == 1
+    out = capsys.readouterr().out
+    assert "a.mod: supported" in out
+    assert f"b.mod: NOT supported beside {twice / 'a.mod'}: both define the mechanism 'hhx'" in out
+    assert nmodl_main(["nmodl", str(twice), "-o", str(tmp_path / "pkg2")]) == 2
+    assert "both define the mechanism 'hhx'" in capsys.readouterr().err
 
 
 def test_packaging_a_name_taken_by_another_package_warns(tmp_path, capsys):
@@ -103,6 +115,9 @@ def test_packaging_refuses_what_would_break_or_replace_things(tmp_path):
     with pytest.raises(ValueError, match="holds a pyproject.toml dendrax nmodl did not write"):
         write_package([files], other)
     assert (other / "pyproject.toml").read_text() == '[project]\nname = "mine"\n'
+    for name in ("bad name!", "", "-x"):  # were changed quietly ("", to the folder's name)
+        with pytest.raises(ValueError, match=rf"--name '{re.escape(name)}' is not a package name"):
+            write_package([files], tmp_path / "named", name=name)
     for name, owner in (("dendrax", "a package"), ("json", "Python's standard library")):
         with pytest.raises(ValueError, match=rf"the package name '{name}' is {owner}'s"):
             write_package([files], tmp_path / "named", name=name)

@@ -218,6 +218,27 @@ DERIVATIVE st { cai' = -ica - (cai - 1e-4)/5 }
     # the simulator's values other than v (which a block may move: vnudgex.mod)
     "celsius assigned": (_bad(deriv="celsius = 30\n    n' = (1 - n) / 5"), 14,
                          "assignment to 'celsius' is not supported"),
+    # names that mean two things (a probe: each loaded, and ran another model)
+    "ion current also nonspecific": (_bad(neuron="NONSPECIFIC_CURRENT ik"), 4,
+                                     "ik is USEION k's current and a NONSPECIFIC_CURRENT"),
+    "a FUNCTION named as a built-in": (_bad(extra="FUNCTION exp(x) { exp = 0 }"), 16,
+                                       "FUNCTION exp has the name of the built-in function "
+                                       "exp()"),
+    "a FUNCTION named as a PARAMETER": (_bad(extra="FUNCTION gbar(x) { gbar = x }"), 16,
+                                        "gbar is both a PARAMETER and a FUNCTION"),
+    "a PROCEDURE named as a STATE": (_bad(extra="PROCEDURE n() { }"), 16,
+                                     "n is both a STATE and a PROCEDURE"),
+    "two valences of one ion": (_bad(neuron="USEION ttx READ ttxo VALENCE 1\n"
+                                            "    USEION ttx READ ttxi VALENCE 2"), 4,
+                                "USEION ttx VALENCE 2 after VALENCE 1"),
+    "a USEION variable not the ion's": (_bad().replace("READ ek WRITE", "READ ekk WRITE"), 3,
+                                        "USEION k READ ekk: ekk is not a variable of the ion k "
+                                        "(its variables: ek, ki, ko, ik)"),
+    "a reserved SUFFIX": (_bad().replace("SUFFIX bad", "SUFFIX cai"), 2,
+                          "mechanism name 'cai' is reserved"),
+    "a reserved POINT_PROCESS": (_bad().replace("SUFFIX bad", "POINT_PROCESS weight")
+                                 .replace("(mA/cm2)", "(nA)"), 2,
+                                 "synapse name 'weight' is reserved"),
 }
 
 

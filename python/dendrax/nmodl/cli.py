@@ -29,7 +29,7 @@ def add_parser(subparsers):
     return p
 
 
-def _describe_ok(path) -> str:
+def _describe_ok(path) -> tuple[str, str]:
     from .codegen import Generator
     from .describe import describe
     from .source import read
@@ -53,7 +53,7 @@ def _describe_ok(path) -> str:
                                                          g.event_time else ""))
     if g.carried:
         what.append("carried " + ", ".join(g.carried))
-    return "; ".join(what)
+    return d.name, "; ".join(what)
 
 
 def check_files(files, out=None) -> int:
@@ -62,10 +62,17 @@ def check_files(files, out=None) -> int:
     from .package import mod_files
 
     out = sys.stdout if out is None else out
-    status = 0
+    status, seen = 0, {}
     for f in mod_files(files):
         try:
-            print(f"{f}: supported: {_describe_ok(f)}", file=out)
+            name, what = _describe_ok(f)
+            if name in seen:  # as writing the package refuses them
+                status = 1
+                print(f"{f}: NOT supported beside {seen[name]}: both define the mechanism "
+                      f"{name!r}", file=out)
+                continue
+            seen[name] = f
+            print(f"{f}: supported: {what}", file=out)
         except NmodlError as err:
             status = 1
             print(f"{f}: NOT supported:", file=out)

@@ -248,7 +248,11 @@ class Walker:
                 use["read"] += [_name(v) for v in s.readlist]
                 use["write"] += [_name(v) for v in s.writelist]
                 if s.valence is not None:
-                    use["valence"] = _number(s.valence.value)
+                    valence = _number(s.valence.value)
+                    if use["valence"] is not None and valence != use["valence"]:
+                        self.problem(ln, f"USEION {ion} VALENCE {valence:g} after VALENCE "
+                                         f"{use['valence']:g}: an ion has one valence")
+                    use["valence"] = valence
             elif t == "Nonspecific":
                 self.at(r"\bNONSPECIFIC_CURRENT\b")
                 d.nonspecific += [_name(v) for v in s.currents]

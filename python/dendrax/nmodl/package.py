@@ -47,7 +47,11 @@ def mod_files(paths) -> list[Path]:
 
 
 def package_name(out: Path, name: str | None = None) -> str:
-    """A Python package name: ``name`` or the output folder's name, as an identifier."""
+    """A Python package name: ``name`` or the output folder's name, as an identifier. A
+    given ``name`` must be a valid distribution name (letters, digits, "-", "_", ".")."""
+    if name is not None and not re.fullmatch(r"[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?", name):
+        raise ValueError(f"--name {name!r} is not a package name: use letters, digits and "
+                         "'-', '_', '.' (not at either end)")
     raw = name or out.resolve().name
     ident = re.sub(r"\W+", "_", raw.replace("-", "_")).strip("_").lower()
     if not ident or ident[0].isdigit():

@@ -6,6 +6,7 @@ from __future__ import annotations
 import warnings
 
 from ..mechanisms.base import IONS
+from ..names import check_name
 from .description import (BUILTINS, SPECIAL, Assign, Call, Description, If, Param,
                           global_use, mentioned)
 from .flow import walk
@@ -105,6 +106,40 @@ def _dummy_currents(d: Description) -> None:
                           "where NEURON runs them with the currents", UserWarning, stacklevel=3)
 
 
+def _names(d: Description, problem, lines) -> None:
+    """Names that mean two things: a USEION variable that is not its ion's, an ion's
+    current that is also a NONSPECIFIC_CURRENT (it was counted twice), a FUNCTION or
+    PROCEDURE named as a built-in function (every call of that function went to it) or as
+    a variable."""
+    for ion, use in d.ions.items():
+        own = (f"e{ion}", f"{ion}i", f"{ion}o", f"i{ion}")
+        for verb in ("read", "write"):
+            for var in use[verb]:
+                if var not in own:
+                    problem(use["line"], f"USEION {ion} {verb.upper()} {var}: {var} is not a "
+                                         f"variable of the ion {ion} (its variables: "
+                                         f"{', '.join(own)})")
+        for var in use["read"] + use["write"]:
+            if var in d.nonspecific:
+                problem(lines.find(r"\bNONSPECIFIC_CURRENT\b"),
+                        f"{var} is USEION {ion}'s {'current' if var == f'i{ion}' else 'variable'} "
+                        "and a NONSPECIFIC_CURRENT: declare it once")
+    variables = {"PARAMETER": d.params, "STATE": d.states, "ASSIGNED": d.assigned,
+                 "CONSTANT": d.constants}
+    for name, f in d.functions.items():
+        if name in BUILTINS:
+            problem(f.line, f"{f.kind} {name} has the name of the built-in function {name}(), "
+                            "which every call of it would then run: rename it")
+            continue
+        what = next((k for k, table in variables.items() if name in table), None)
+        if what is None and any(name in u["read"] + u["write"] for u in d.ions.values()):
+            what = "USEION variable"
+        if what is None and name in d.nonspecific:
+            what = "NONSPECIFIC_CURRENT"
+        if what is not None:
+            problem(f.line, f"{name} is both a {what} and a {f.kind}: rename one")
+
+
 def check(d: Description, problem, lines) -> None:
     """Refusals that need the whole file: names, ions, solve methods, variables (a RANGE
     or GLOBAL name declared nowhere else is dropped from ``d``, with a warning).
@@ -119,6 +154,11 @@ def check(d: Description, problem, lines) -> None:
         return
     if d.artificial:  # refused by itself: what a density mechanism needs does not apply
         return
+    try:  # as cell.insert / cell.synapse would refuse it, but at its line
+        check_name(d.name, "synapse" if d.point else "mechanism")
+    except ValueError as err:
+        problem(lines.find(r"\b(SUFFIX|POINT_PROCESS)\b"), str(err))
+    _names(d, problem, lines)
     _unknown_ions(d)
     _dummy_currents(d)
     known_ions = sorted(IONS)
