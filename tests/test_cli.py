@@ -194,6 +194,13 @@ def test_bad_config_file(tmp_path, capsys):
     bad.write_text("t_stop = [\n")
     assert main(["simulate", "--config", str(bad)]) == 2
     assert "not valid TOML" in capsys.readouterr().err
+    # binary: the codec's message, naming no file
+    binary = tmp_path / "b.toml"
+    binary.write_bytes(b"\x00\xff")
+    for argv in (["simulate", "--config", str(binary)], ["column", str(binary)],
+                 ["fit", str(binary)]):
+        assert main(argv) == 2
+        assert f"config {binary} is not valid TOML: not UTF-8 text" in capsys.readouterr().err
     bad.write_text("tstop = 5\n")
     assert main(["simulate", "--config", str(bad)]) == 2
     assert "unknown config key 'tstop'" in capsys.readouterr().err

@@ -82,6 +82,17 @@ def test_immutable_and_chainable():
     (lambda: dc.readout_spec("r", "gamma_power"), "unknown metric 'gamma_power'"),
     (lambda: dc.readout_spec("r", "spike_rate_hz", cell_type="P"), "unknown cell type"),
     (lambda: dc.objective("o", "spike_rate_hz", float("nan")), "finite"),
+    # a probe: a nested mode was a TypeError (unhashable list); numbers given as text were
+    # taken (TOML's duration_ms = "20"), as a bool was (True: 1)
+    (lambda: dc.configuration().probes([["SPK"]]), "probes takes a list of modes"),
+    (lambda: dc.configuration().runtime(duration_ms="20"), "duration_ms must be a number > 0 "
+                                                           "(ms), got '20'"),
+    (lambda: dc.configuration().connectivity(p="0.1"), "p must be a number, got '0.1'"),
+    (lambda: dc.configuration().connectivity(p=b"0.1"), "p must be a number, got b'0.1'"),
+    (lambda: dc.configuration().connectivity(p=True), "p must be a number, got True"),
+    (lambda: dc.configuration().drive(mean="5"), "must be a number, got '5'"),
+    (lambda: dc.configuration().cell_types({"E": "0.8", "I": 0.2}), "must be a number, got '0.8'"),
+    (lambda: dc.objective("o", "spike_rate_hz", "5"), "target and weight must be numbers"),
 ])
 def test_bad_values_refused(make, needle):
     with pytest.raises(ValueError, match=None) as err:
@@ -99,6 +110,12 @@ def test_bad_values_refused(make, needle):
      "physical signal or its proxy"),
     (base().set_emitter("multicompartment").probes(["SPK", "EMM"]), "point-neuron emitters"),
     (base().runtime(dt_ms=2.0, duration_ms=10.0).connectivity(delay_ms=1.0), "shorter than dt_ms"),
+    # the factor at fault is named (it said "layer factor ... inter_layer")
+    (base().column("B", ["L4"], 10).connectivity(p=0.5, inter_column=5.0),
+     "connection probability EE times inter_column exceeds 1 (max 2.5); lower p_EE or "
+     "inter_column"),
+    (base().connectivity(p=0.5, inter_layer=3.0), "times its layer factor exceeds 1 (max 1.5); "
+                                                  "lower p_EE or the layer_pairs / inter_layer"),
 ])
 def test_whole_configuration_checks(cfg, needle):
     with pytest.raises(ValueError) as err:
@@ -213,3 +230,12 @@ def test_geometry_layers_and_electrodes():
     with pytest.raises(ValueError, match="unknown column"):
         g.select(column="C")
     assert list(G.split(10, [0.33, 0.33, 0.34])) == [3, 3, 4]
+
+
+def test_signals_files_that_are_not_signals_are_refused_by_name(tmp_path):
+    """A binary file raised a bare UnicodeDecodeError."""
+    for name, content in (("garbage.json", b"{not json"), ("binary.json", b"\x00\xff")):
+        path = tmp_path / name
+        path.write_bytes(content)
+        with pytest.raises(ValueError, match=rf"{name}: not a Signals JSON file"):
+            dc.Signals.load_json(path)

@@ -362,6 +362,33 @@ def test_bad_inputs(cell_run, tmp_path):
     (tmp_path / "text.nwb").write_text("not hdf5")
     with pytest.raises(ValueError, match=r"text.nwb is not an NWB file \(NWB files are HDF5"):
         read_nwb(tmp_path / "text.nwb")
+    # HDF5 but not NWB: pynwb's TypeError ("Missing NWB version"), without the path
+    import h5py
+    with h5py.File(tmp_path / "plain.h5", "w") as f:
+        f["x"] = np.zeros(3)
+    with pytest.raises(ValueError, match=r"plain.h5 is not an NWB file"):
+        read_nwb(tmp_path / "plain.h5")
+
+
+def test_results_whose_times_and_traces_do_not_line_up_are_refused(cell_run, tmp_path):
+    """A Result built by hand: an extra trace row was dropped, a missing one an
+    IndexError, times cut short or decreasing or NaN were written, a NaN dt failed in
+    round() ("cannot convert float NaN to integer")."""
+    _, res = cell_run
+    t, traces, labels = np.asarray(res.t), np.asarray(res.traces), list(res.labels)
+    shape = r"the Result's traces have shape \(\d+, \d+\): write_nwb needs one row per recording"
+    order = r"the Result's t must be finite times in increasing order"
+    for bad_t, bad_traces, match in ((t, np.vstack([traces, traces[:1]]), shape),
+                                     (t, traces[:0], shape),
+                                     (t[:-5], traces, shape),
+                                     (t[::-1], traces, order),
+                                     (np.where(np.arange(t.size) == 3, np.nan, t), traces, order)):
+        with pytest.raises(ValueError, match=match):
+            write_nwb(dx.Result(bad_t, bad_traces, labels), tmp_path / "x.nwb")
+    bad = dx.Result(t, traces, labels)
+    bad.meta = {**(res.meta or {}), "dt": float("nan")}
+    with pytest.raises(ValueError, match=r"meta\['dt'\] must be a finite step > 0 \(ms\), got nan"):
+        write_nwb(bad, tmp_path / "x.nwb")
 
 
 
@@ -386,6 +413,10 @@ def _foreign(path, *, units=False, comments="no comment", notes=None):
     ({"comments": json.dumps({"dendrax": {"quantity": "v"}})},
      r"series 'v' has a dendrax label without \['cell', 'section', 'unit', 'x'\]"),
     ({"notes": "dendrax settings (JSON): {not json"}, "run settings in its notes are not valid JSON"),
+    # a label whose location is no location (it came back as Location('soma', 'mid'))
+    ({"comments": json.dumps({"dendrax": {"quantity": "v", "unit": "mV", "section": "soma",
+                                          "x": "mid", "cell": None}})},
+     r"series 'v' has a dendrax label with a bad location"),
 ])
 def test_files_not_written_by_dendrax_are_refused_by_name(tmp_path, kwargs, match):
     path = _foreign(tmp_path / "other.nwb", **kwargs)

@@ -42,6 +42,7 @@ from datetime import datetime
 
 import numpy as np
 
+from .quantities import is_number
 from .version import __version__
 
 __all__ = ["read_nwb", "write_nwb"]
@@ -163,6 +164,23 @@ def _timing(t_ms: np.ndarray, dt, eps: float = np.finfo(float).eps):
     return {"timestamps": t_ms / 1e3}
 
 
+def _check_times(t_ms, traces, labels, result) -> None:
+    """A ValueError unless the Result's times are finite and increasing, its traces one row
+    per recording of one value per time, and its dt (meta) a finite step > 0: a Result
+    built by hand had rows dropped, times cut short or written decreasing."""
+    if t_ms.ndim != 1 or not np.all(np.isfinite(t_ms)) or np.any(np.diff(t_ms) <= 0):
+        raise ValueError("the Result's t must be finite times in increasing order (ms), one "
+                         f"axis; got shape {t_ms.shape}"
+                         + ("" if t_ms.ndim != 1 else f", from {t_ms[:3]} ..."))
+    if labels and traces.shape != (len(labels), t_ms.size):
+        raise ValueError(f"the Result's traces have shape {traces.shape}: write_nwb needs one "
+                         f"row per recording and one value per time, ({len(labels)}, "
+                         f"{t_ms.size}) here")
+    dt = (getattr(result, "meta", None) or {}).get("dt")
+    if dt is not None and not (is_number(dt) and np.isfinite(dt) and dt > 0):
+        raise ValueError(f"the Result's meta['dt'] must be a finite step > 0 (ms), got {dt!r}")
+
+
 def _jsonable(value):
     if isinstance(value, dict):
         return {str(k): _jsonable(v) for k, v in value.items()}
@@ -253,6 +271,7 @@ def write_nwb(result, path, *, target=None, session_description: str = "dendrax 
     except Exception as err:  # a traced Result (inside jit/grad) has no values yet
         raise TypeError("write_nwb needs a Result with concrete values (not one traced inside "
                         "jax.jit or jax.grad)") from err
+    _check_times(t_ms, traces, labels, result)
     units = getattr(result, "units", None)
     units = tuple(units) if units is not None else ("",) * len(labels)
     if len(units) != len(labels):
@@ -480,7 +499,10 @@ def read_nwb(path) -> dict:
     except OSError as err:  # h5py's "file signature not found" and the like
         raise ValueError(f"{path} is not an NWB file (NWB files are HDF5; {err})") from None
     with io:
-        nwb = io.read()
+        try:
+            nwb = io.read()
+        except (TypeError, ValueError, KeyError) as err:  # HDF5, but not NWB (pynwb's words)
+            raise ValueError(f"{path} is not an NWB file ({err})") from None
         notes = nwb.notes or ""
         if NOTES_MARKER in notes:
             try:
@@ -520,6 +542,12 @@ def read_nwb(path) -> dict:
             loc = (label["readout"] if "readout" in label
                    else NeuronRef(label["population"], label["neuron"]) if "population" in label
                    else Location(label["section"], label["x"], label["cell"]))
+            if isinstance(loc, Location) and not (
+                    isinstance(loc.section, int) and is_number(loc.x) and 0 <= loc.x <= 1
+                    and (loc.cell is None or isinstance(loc.cell, int))):
+                raise ValueError(f"{path}: series {ts.name!r} has a dendrax label with a bad "
+                                 f"location (section: an index, x: a number in [0, 1], cell: "
+                                 f"an index or null): {label}")
             out["traces"][(label["quantity"], loc)] = (_in_unit(ts, label["unit"]),
                                                        label["unit"])
             if not out["t"].size:

@@ -11,7 +11,6 @@ docs/columns.md documents the format.
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 from .config import TOP_KEYS, from_dict
@@ -22,16 +21,10 @@ READOUT_KEYS = ("column", "layer", "cell_type", "t_start_ms", "t_stop_ms")  # re
 
 def load(path):
     """(Configuration, readout specs, out folder, save_signals) from a TOML file."""
-    if sys.version_info >= (3, 11):
-        import tomllib
-    else:  # pragma: no cover
-        import tomli as tomllib
+    from ..spec import load_toml
     from .readouts import readout_spec
 
-    try:
-        data = tomllib.loads(Path(path).read_text())
-    except tomllib.TOMLDecodeError as err:
-        raise ValueError(f"{path}: not valid TOML: {err}") from None
+    data = load_toml(path)
     unknown = set(data) - set(TOP_KEYS) - set(EXTRA_KEYS)
     if unknown:
         raise ValueError(f"{path}: unknown keys {sorted(unknown)}; valid: "

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Mapping
 
+from ..quantities import is_number
 from .emitters import CURRENT_UNIT, WEIGHT_UNIT, check_emitter
 
 CELL_TYPES = ("E", "I")
@@ -55,13 +56,16 @@ DRIVE_DEFAULTS = {
 DRIVE_KEYS = ("mean", "std", "noise_dt_ms", "rate_hz", "weight")
 
 
+def _real(name, value, what="a number") -> float:
+    """``value`` as a float where it is one real number (``quantities.is_number``): not a
+    bool, nor a string that reads as one (TOML's "0.5" is a string: it was taken as 0.5)."""
+    if not is_number(value):
+        raise ValueError(f"{name} must be {what}, got {value!r}")
+    return float(value)
+
+
 def _number(name, value, *, low=-math.inf, high=math.inf, low_open=False):
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        try:
-            value = float(value)
-        except (TypeError, ValueError):
-            raise ValueError(f"{name} must be a number, got {value!r}") from None
-    value = float(value)
+    value = _real(name, value)
     if not math.isfinite(value) or value < low or value > high or (low_open and value == low):
         rng = f"{'(' if low_open else '['}{low}, {high}]"
         raise ValueError(f"{name} must lie in {rng}, got {value!r}")
@@ -327,7 +331,7 @@ class Configuration:
         labels them; ``electrodes``: number of laminar electrodes on each column's axis."""
         if isinstance(modes, str):
             modes = [modes]
-        if not isinstance(modes, (list, tuple)):
+        if not isinstance(modes, (list, tuple)) or not all(isinstance(m, str) for m in modes):
             raise ValueError(f"probes takes a list of modes of {list(MODES)}, got {modes!r}")
         modes = tuple(dict.fromkeys(modes))
         unknown = [m for m in modes if m not in MODES]
@@ -506,12 +510,7 @@ def configuration() -> Configuration:
 
 def check_duration(duration_ms) -> float:
     """duration_ms as a float > 0, or a ValueError saying so."""
-    if isinstance(duration_ms, bool):
-        raise ValueError(f"duration_ms must be a number > 0 (ms), got {duration_ms!r}")
-    try:
-        d = float(duration_ms)
-    except (TypeError, ValueError):
-        raise ValueError(f"duration_ms must be a number > 0 (ms), got {duration_ms!r}") from None
+    d = _real("duration_ms", duration_ms, "a number > 0 (ms)")
     if not math.isfinite(d) or d <= 0:
         raise ValueError(f"duration_ms must be a number > 0 (ms), got {duration_ms!r}")
     return d

@@ -154,9 +154,7 @@ class Model:
                         factor = np.where((lp[:, None] == src) & (lq[None, :] == dst), f, factor)
                     p = p * factor
                 if np.any(p > 1.0):
-                    raise ValueError(f"connection probability {pair} times its layer factor "
-                                     f"exceeds 1 (max {p.max():g}); lower p_{pair} or the "
-                                     "layer_pairs / inter_layer factor")
+                    raise ValueError(probability_too_high(pair, p.max(), c_pre != c_post))
                 draw = rng.random(p.shape) < p
                 if a == b and not con["autapses"]:
                     np.fill_diagonal(draw, False)
@@ -355,3 +353,11 @@ def simulate(model: Model, duration_ms=None, dt_ms=None, seed=None) -> Signals:
     if not isinstance(model, Model):
         raise TypeError(f"simulate takes a Model from construct(cfg), got {type(model).__name__}")
     return model.simulate(duration_ms, dt_ms, seed)
+
+
+def probability_too_high(pair: str, p_max: float, between_columns: bool) -> str:
+    """The message for connection probabilities above 1, naming the factor at fault."""
+    factor = "inter_column" if between_columns else "the layer_pairs / inter_layer factor"
+    times = "inter_column" if between_columns else "its layer factor"
+    return (f"connection probability {pair} times {times} exceeds 1 (max {p_max:g}); lower "
+            f"p_{pair} or {factor}")

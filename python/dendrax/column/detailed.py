@@ -34,6 +34,7 @@ from __future__ import annotations
 import numpy as np
 
 from .config import CELL_TYPES
+from .construction import probability_too_high
 
 SPIKE_THRESHOLD = -10.0  # mV
 TAU1, TAU2 = 0.5, 3.0  # ms
@@ -99,8 +100,8 @@ class DetailedColumn:
                     factor = np.where((lp == src) & (lq == dst), f, factor)
                 p = p * np.where(same, factor, con["inter_column"])
                 if np.any(p > 1.0):
-                    raise ValueError(f"connection probability {pair} times its layer factor "
-                                     f"exceeds 1 (max {p.max():g})")
+                    raise ValueError(probability_too_high(pair, p.max(),
+                                                          bool(np.any((p > 1.0) & ~same))))
                 draw = rng.random(p.shape) < p
                 if not con["autapses"]:
                     draw &= pre[:, None] != post[None, :]

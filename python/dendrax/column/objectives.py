@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import jax.numpy as jnp
 import numpy as np
 
+from ..quantities import is_number
 from .readouts import ReadoutSpec, metric_value, readout_spec
 
 
@@ -44,12 +45,10 @@ def objective(name: str, metric: str, target: float, weight: float = 1.0, **sele
     ``weight`` (>= 0) scales its share of the loss; ``selection``: column, layer,
     cell_type, t_start_ms, t_stop_ms."""
     spec = readout_spec(name, metric, **selection)
-    try:
-        target = float(target)
-        weight = float(weight)
-    except (TypeError, ValueError):
+    if not (is_number(target) and is_number(weight)):
         raise ValueError(f"objective {name!r}: target and weight must be numbers, got "
-                         f"{target!r}, {weight!r}") from None
+                         f"{target!r}, {weight!r}")
+    target, weight = float(target), float(weight)
     if not np.isfinite(target):
         raise ValueError(f"objective {name!r}: target must be finite, got {target!r}")
     if not (np.isfinite(weight) and weight >= 0):

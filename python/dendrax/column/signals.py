@@ -130,8 +130,8 @@ class Signals:
     def load_json(cls, path) -> "Signals":
         """Signals from a file written by ``save_json``."""
         try:
-            data = json.loads(Path(path).read_text())
-        except json.JSONDecodeError as err:
+            data = json.loads(Path(path).read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as err:
             raise ValueError(f"{path}: not a Signals JSON file ({err})") from None
         try:
             return cls.from_dict(data)

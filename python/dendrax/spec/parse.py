@@ -36,6 +36,8 @@ def load_toml(path) -> dict:
         raise SpecError(f"cannot read config {path}: {err.strerror}") from None
     except tomllib.TOMLDecodeError as err:
         raise SpecError(f"config {path} is not valid TOML: {err}") from None
+    except UnicodeDecodeError:
+        raise SpecError(f"config {path} is not valid TOML: not UTF-8 text") from None
 
 
 def check_keys(table, known, where: str) -> None:
