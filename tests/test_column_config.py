@@ -93,6 +93,9 @@ def test_immutable_and_chainable():
     (lambda: dc.configuration().drive(mean="5"), "must be a number, got '5'"),
     (lambda: dc.configuration().cell_types({"E": "0.8", "I": 0.2}), "must be a number, got '0.8'"),
     (lambda: dc.objective("o", "spike_rate_hz", "5"), "target and weight must be numbers"),
+    # a TypeError ('int' object is not iterable) before
+    (lambda: dc.fit(base(), dc.objective("o", "spike_rate_hz", 5.0), params=5),
+     "fit params are names of"),
 ])
 def test_bad_values_refused(make, needle):
     with pytest.raises(ValueError, match=None) as err:
@@ -239,3 +242,12 @@ def test_signals_files_that_are_not_signals_are_refused_by_name(tmp_path):
         path.write_bytes(content)
         with pytest.raises(ValueError, match=rf"{name}: not a Signals JSON file"):
             dc.Signals.load_json(path)
+
+
+def test_fit_and_readouts_of_the_wrong_kind_are_named():
+    """AttributeErrors before ('str' object has no attribute 'family' / 'require')."""
+    with pytest.raises(TypeError, match="fit takes a dendrax.column.Configuration, got str"):
+        dc.fit("cfg.toml", dc.objective("o", "spike_rate_hz", 5.0), params="p")
+    from dendrax.column.readouts import compute_readout
+    with pytest.raises(TypeError, match="readouts are made by readout_spec"):
+        compute_readout(None, None, {"name": "r"})

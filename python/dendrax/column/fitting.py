@@ -24,7 +24,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .config import CELL_TYPES, PAIRS
+from .config import CELL_TYPES, PAIRS, Configuration
 from .construction import check_precision, construct
 from .objectives import Objective, loss
 from .readouts import SIGNAL_OF
@@ -69,6 +69,8 @@ def fit(cfg, objectives, params=TUNABLE, steps: int = 50, learning_rate: float =
     """
     import optax
 
+    if not isinstance(cfg, Configuration):
+        raise TypeError(f"fit takes a dendrax.column.Configuration, got {type(cfg).__name__}")
     if isinstance(objectives, Objective):
         objectives = [objectives]
     objectives = list(objectives)
@@ -76,6 +78,9 @@ def fit(cfg, objectives, params=TUNABLE, steps: int = 50, learning_rate: float =
         raise ValueError("fit needs objectives made by objective(name, metric, target)")
     if isinstance(params, str):
         params = (params,)
+    if not isinstance(params, (list, tuple)):
+        raise ValueError(f"fit params are names of {list(TUNABLE)} (a name or a list), got "
+                         f"{params!r}")
     bad = [p for p in params if p not in TUNABLE]
     if bad or not params:
         raise ValueError(f"unknown fit params {bad or params!r}; tunable: {list(TUNABLE)}")
