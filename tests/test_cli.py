@@ -239,6 +239,17 @@ def test_the_command_simulates_in_float64_by_itself(tmp_path):
     assert np.load(out / "traces.npz")["traces"].dtype == np.float64
 
 
+def test_the_command_prints_a_warning_as_one_line(tmp_path):
+    """It printed Python's file:line and the source line of the call (cli.py:61 ...)."""
+    done = subprocess.run([sys.executable, "-m", "dendrax", "simulate", "--t-stop", "5",
+                           "--dt", "3", "--out", str(tmp_path / "run"), "--quiet", "--no-plot"],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    lines = [ln for ln in done.stderr.splitlines() if "warning" in ln.lower()]
+    assert lines and all(ln.startswith("dendrax: warning: ") for ln in lines), done.stderr
+    assert "cli.py" not in done.stderr and "simulate(" not in done.stderr, done.stderr
+
+
 # --- dendrax.spec: one builder for the command line and the config files ------------------
 
 def test_cell_spec_from_dict_and_from_options_build_the_same_cell(tmp_path):

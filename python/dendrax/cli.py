@@ -294,10 +294,18 @@ def _simulate_network(opts, spec, source) -> int:
     return 0
 
 
+def _warning_line(message, category, filename, lineno, line=None) -> str:
+    return f"dendrax: warning: {message}\n"
+
+
 def main(argv=None) -> int:
     import jax
 
     jax.config.update("jax_enable_x64", True)  # the command owns its process: NEURON's float64
+    if argv is None:  # run as the command: a warning is one line, not Python's file and source
+        import warnings
+
+        warnings.formatwarning = _warning_line
     opts = _parser().parse_args(argv)
     try:
         if opts.command == "info":
