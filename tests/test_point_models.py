@@ -297,6 +297,21 @@ def test_iaf_psc_exp_coarse_step():
             {"V_m": EXACT_V, "I_syn_ex": EXACT_I, "I_syn_in": EXACT_I})
 
 
+@pytest.mark.parametrize("cls", [M.IafPscExp, M.IafPscAlpha])
+def test_tiny_membrane_time_constants_as_nest(cls):
+    """tau_m far below dt (1e-4 ms at dt 0.1): the propagators' smooth form for the
+    derivatives was 0 * inf there, and the run NaN from the first step; NEST's numbers."""
+    sets = [{"I_e": 1000.0, "tau_m": 1e-4}, {"I_e": 1000.0, "tau_m": 1e-10},
+            {"tau_m": 1e-4, "tau_syn_ex": 1e-3}]
+    configs = [{"params": p, "spikes": train(40 + i, 40, 45.0, 200.0, 4000.0)}
+               for i, p in enumerate(sets)]
+    compare(cls, configs, 50.0, 0.1, {"V_m": EXACT_V, "I_syn_ex": EXACT_I, "I_syn_in": EXACT_I})
+    # and the derivatives there are finite
+    g = jax.grad(lambda tm: sum(psc_alpha_p31_p32(2.0, tm, 250.0, 0.1))
+                 + psc_exp_p21(2.0, tm, 250.0, 0.1))
+    assert np.isfinite(float(g(1e-4))) and np.isfinite(float(g(1e-10)))
+
+
 def test_iaf_psc_delta_vs_nest():
     sets = [{}, {"I_e": 400.0}, {"I_e": 390.0, "t_ref": 3.33},
             {"I_e": 390.0, "t_ref": 3.33, "refractory_input": True},

@@ -106,30 +106,31 @@ def _p32(tau_syn, tau_m, c_m, h):
     # NEST's value, with the derivatives of the same function written smoothly across
     # tau_m == tau_syn (NEST's singular branch depends on tau_m alone, and its regular one
     # cancels near it): P32 = h / C_m exp(-h/tau_m) g(h delta), delta = 1/tau_syn - 1/tau_m
-    smooth = h / c_m * exp_h_tau * _series_or(h * (1.0 / tau_syn - 1.0 / tau_m), _G)
+    # (away from 0 as (exp(-h/tau_m) - exp(-h/tau_syn)) / (C_m delta): a tau_m of 1e-4 ms
+    # made the closed form 0 * inf, and the run NaN)
+    delta = 1.0 / tau_syn - 1.0 / tau_m
+    near, series = _series(h * delta, _G)
+    smooth = jnp.where(near, h / c_m * exp_h_tau * series,
+                       (exp_h_tau - exp_h_tau_syn) / (c_m * jnp.where(near, 1.0, delta)))
     p32 = with_derivatives_of(p32, smooth)
     return p32, exp_h_tau_syn, exp_h_tau, beta, gamma, expm1_h_tau
 
 
-# Taylor coefficients of g(x) = (1 - exp(-x)) / x and q(x) = (expm1(x) - x) / x^2, and the
-# functions themselves (for |x| >= SERIES_BELOW, where they do not cancel much)
-_G = ([(-1.0) ** k / np.prod(np.arange(1.0, k + 2.0)) for k in range(12)],
-      lambda x: -jnp.expm1(-x) / x)
-_Q = ([1.0 / np.prod(np.arange(1.0, k + 3.0)) for k in range(12)],
-      lambda x: (jnp.expm1(x) - x) / (x * x))
+# Taylor coefficients of g(x) = (1 - exp(-x)) / x and q(x) = (expm1(x) - x) / x^2 (their
+# callers write the products they appear in without cancellation for |x| >= SERIES_BELOW)
+_G = [(-1.0) ** k / np.prod(np.arange(1.0, k + 2.0)) for k in range(12)]
+_Q = [1.0 / np.prod(np.arange(1.0, k + 3.0)) for k in range(12)]
 SERIES_BELOW = 0.1  # |x| below which the series (to x^11: error < 1e-19) is used
 
 
-def _series_or(x, fn):
-    """fn = (coefficients, closed form) at x: the series near 0, the closed form elsewhere,
-    with finite derivatives on both sides."""
-    coefficients, closed = fn
+def _series(x, coefficients):
+    """(|x| < SERIES_BELOW, the series at x there and at 0 elsewhere: finite derivatives)."""
     near = jnp.abs(x) < SERIES_BELOW
     xs = jnp.where(near, x, 0.0)
     series = jnp.zeros_like(xs)
     for c in reversed(coefficients):
         series = series * xs + c
-    return jnp.where(near, series, closed(jnp.where(near, 1.0, x)))
+    return near, series
 
 
 def with_derivatives_of(value, smooth):
@@ -170,7 +171,13 @@ def psc_alpha_p31_p32(tau_syn, tau_m, c_m, h):
     # differentiated as h^2 / C_m exp(-h/tau_syn) q(h delta), smooth across tau_m == tau_syn
     f = jnp.result_type(float)
     tau_syn, tau_m, c_m = (jnp.asarray(x, dtype=f) for x in (tau_syn, tau_m, c_m))
-    smooth = h * h / c_m * exp_h_tau_syn * _series_or(h * (1.0 / tau_syn - 1.0 / tau_m), _Q)
+    # (away from 0 as (exp(-h/tau_m) - (1 + h delta) exp(-h/tau_syn)) / (C_m delta^2))
+    delta = 1.0 / tau_syn - 1.0 / tau_m
+    near, series = _series(h * delta, _Q)
+    delta_far = jnp.where(near, 1.0, delta)
+    smooth = jnp.where(near, h * h / c_m * exp_h_tau_syn * series,
+                       (exp_h_tau - (1.0 + h * delta_far) * exp_h_tau_syn)
+                       / (c_m * delta_far * delta_far))
     return with_derivatives_of(jnp.where(h_min_ok, p31_regular, p31_singular), smooth), p32
 
 
