@@ -389,6 +389,26 @@ def test_aeif_cond_exp_several_spikes_in_one_step():
     assert len(spikes[0]) > 1.5 * len(np.unique(spikes[0]))
 
 
+def test_aeif_cond_exp_runaway_is_nest_s_numerical_instability():
+    """NEST throws NumericalInstability where V_m < -1e3 mV or |w| > 1e6 pA; dendrax ran on
+    to -4205 mV (I_e = -3e5 pA, 5 ms) without a word: now NaN from that step, which simulate
+    reports."""
+    import dendrax as dx
+
+    nest.ResetKernel()
+    nrn = nest.Create("aeif_cond_exp", params={"I_e": -3e5})
+    with pytest.raises(nest.NESTError, match="numerical instability"):
+        nest.Simulate(5.0)
+    net = dx.Network()
+    pop = net.population("aeif_cond_exp", 1, I_e=-3e5)
+    net.record("V_m", pop)
+    with pytest.warns(RuntimeWarning, match="became non-finite"):
+        v = np.asarray(dx.simulate(net, 5.0, 0.1).traces)[0]
+    bad = np.flatnonzero(np.isnan(v))[0]
+    assert bad > 0 and v[bad - 1] >= -1e3 and np.all(np.isnan(v[bad:]))
+    del nrn
+
+
 def test_hh_psc_alpha_vs_nest():
     sets = [{}, {"I_e": 800.0}, {"I_e": 500.0, "t_ref": 3.05},
             {"I_e": 300.0, "tau_syn_ex": 1.0, "tau_syn_in": 5.0, "g_K": 3000.0}]

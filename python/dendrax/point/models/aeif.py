@@ -105,6 +105,11 @@ class AeifCondExp(NoRecordInternals, PointNeuron):
             None, y, states["h_int"], dt, eps_abs=tol, eps_rel=tol, a_y=0.0, a_dydt=1.0,
             aux=aux, f_aux=f, after_substep=after)
         r = jnp.where(r > 0, r - 1, r)
+        # NEST throws NumericalInstability where V_m < -1e3 mV or |w| > 1e6 pA; a run cannot
+        # raise here, so it goes NaN from there (simulate warns where a run turns non-finite;
+        # it ran on to -1.9e5 mV)
+        unstable = (v < -1e3) | (jnp.abs(w) > 1e6)
+        v, w = jnp.where(unstable, jnp.nan, v), jnp.where(unstable, jnp.nan, w)
         return ({"V_m": v, "g_ex": g_ex + inputs["ex"], "g_in": g_in - inputs["in"], "w": w,
                  "I_stim": inputs["current"] * 1.0, "refractory": r, "h_int": h_int,
                  "n_spikes": fired}, self.spike(fired - 0.5))
