@@ -265,9 +265,8 @@ def bench_cell(jax, path, nseg, args, device, have_jaxley):
         return row
     d = dendrax_runs(jax, cell, args, device)
     row["dendrax"] = d
-    ns = lambda sec, cells=1, comps=n_comp: sec / (comps * n_steps * cells) * 1e9  # noqa: E731
     log(f"  dendrax: solve kernels {d['kernels']}; single {d['single_s'] * 1e3:.1f} ms "
-        f"({ns(d['single_s']):.1f} ns/compartment-step); GPU vs CPU trace: max |dV| "
+        f"({_ns(d['single_s'], row):.1f} ns/compartment-step); GPU vs CPU trace: max |dV| "
         f"{d['max_abs_dv_vs_cpu_mV']:.1e} mV, soma spikes {d['spikes_gpu_cpu']}")
     j = None
     if have_jaxley and not args.skip_jaxley:
@@ -280,14 +279,14 @@ def bench_cell(jax, path, nseg, args, device, have_jaxley):
         row["jaxley"] = j
     if j and "error" not in j:
         log(f"  Jaxley: {j['n_comp']} compartments, single {j['single_s'] * 1e3:.1f} ms "
-            f"({ns(j['single_s'], comps=j['n_comp']):.1f} ns); Jaxley / dendrax "
+            f"({_ns(j['single_s'], row, comps=j['n_comp']):.1f} ns); Jaxley / dendrax "
             f"{j['single_s'] / d['single_s']:.2f}")
     for bsz in args.batch:
         key = f"batch_{bsz}_s"
         line = (f"  batch {bsz:>5}: dendrax {d[key] * 1e3:9.1f} ms "
-                f"({ns(d[key], bsz):7.2f} ns/compartment-step/cell)")
+                f"({_ns(d[key], row, bsz):7.2f} ns/compartment-step/cell)")
         if j and "error" not in j:
-            line += (f", Jaxley {j[key] * 1e3:9.1f} ms ({ns(j[key], bsz, j['n_comp']):7.2f}); "
+            line += (f", Jaxley {j[key] * 1e3:9.1f} ms ({_ns(j[key], row, bsz, j['n_comp']):7.2f}); "
                      f"Jaxley / dendrax {j[key] / d[key]:.2f}")
         log(line)
     return row
@@ -312,10 +311,11 @@ def targets(cells) -> list[str]:
     """The issue's GPU goals as met / not met lines."""
     out = []
     solves = [(c, name, r) for c in cells for name, r in c["solver"].items()]
-    worst = max(r["max_diff_cpu"] for _, _, r in solves)
-    same = all(r["identical_to_cpu"] for _, _, r in solves)
-    out.append(f"- the CUDA solve equals the CPU kernel's bit for bit ({len(solves)} cases): "
-               f"largest difference {worst:.1e}, **{'met' if same else 'not met'}**")
+    if solves:
+        worst = max(r["max_diff_cpu"] for _, _, r in solves)
+        same = all(r["identical_to_cpu"] for _, _, r in solves)
+        out.append(f"- the CUDA solve equals the CPU kernel's bit for bit ({len(solves)} "
+                   f"cases): largest difference {worst:.1e}, **{'met' if same else 'not met'}**")
     sims = [c for c in cells if "dendrax" in c]
     if sims:
         dv = max(c["dendrax"]["max_abs_dv_vs_cpu_mV"] for c in sims)
@@ -342,6 +342,8 @@ def markdown(runs) -> str:
     """The '## GPU' section from saved runs (each what --json writes)."""
     cells = [c for run in runs for c in run["cells"]]
     a = runs[0]["args"]
+    if any((r["args"]["t_stop"], r["args"]["dt"]) != (a["t_stop"], a["dt"]) for r in runs):
+        raise ValueError("these runs have different t_stop or dt: render them one at a time")
     lines = [
         "Written by `benchmarks/gpu.py` on a GPU (a CUDA build of dendrax: docs/install.md). "
         f"The *Single cell* HH model (soma step, float64), {a['t_stop']:g} ms at dt {a['dt']:g} "

@@ -194,7 +194,7 @@ def test_bad_config_file(tmp_path, capsys):
     bad.write_text("t_stop = [\n")
     assert main(["simulate", "--config", str(bad)]) == 2
     assert "not valid TOML" in capsys.readouterr().err
-    # binary: the codec's message, naming no file
+    # binary: it was the codec's message, naming no file
     binary = tmp_path / "b.toml"
     binary.write_bytes(b"\x00\xff")
     for argv in (["simulate", "--config", str(binary)], ["column", str(binary)],

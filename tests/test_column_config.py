@@ -250,4 +250,4 @@ def test_fit_and_readouts_of_the_wrong_kind_are_named():
         dc.fit("cfg.toml", dc.objective("o", "spike_rate_hz", 5.0), params="p")
     from dendrax.column.readouts import compute_readout
     with pytest.raises(TypeError, match="readouts are made by readout_spec"):
-        compute_readout(None, None, {"name": "r"})
+        compute_readout(None, None, 5)

@@ -76,6 +76,9 @@ def test_cli_check(capsys, tmp_path):
     assert f"b.mod: NOT supported beside {twice / 'a.mod'}: both define the mechanism 'hhx'" in out
     assert nmodl_main(["nmodl", str(twice), "-o", str(tmp_path / "pkg2")]) == 2
     assert "both define the mechanism 'hhx'" in capsys.readouterr().err
+    # one file named twice (or with its folder) is one mechanism
+    assert nmodl_main(["nmodl", "--check", str(twice / "a.mod"), str(twice / "a.mod")]) == 0
+    assert capsys.readouterr().out.count("supported") == 1
 
 
 def test_packaging_a_name_taken_by_another_package_warns(tmp_path, capsys):
@@ -116,7 +119,8 @@ def test_packaging_refuses_what_would_break_or_replace_things(tmp_path):
         write_package([files], other)
     assert (other / "pyproject.toml").read_text() == '[project]\nname = "mine"\n'
     for name in ("bad name!", "", "-x"):  # were changed quietly ("", to the folder's name)
-        with pytest.raises(ValueError, match=rf"--name '{re.escape(name)}' is not a package name"):
+        with pytest.raises(ValueError, match=rf"the package name '{re.escape(name)}' \(--name\) "
+                                             r"is not valid"):
             write_package([files], tmp_path / "named", name=name)
     for name, owner in (("dendrax", "a package"), ("json", "Python's standard library")):
         with pytest.raises(ValueError, match=rf"the package name '{name}' is {owner}'s"):

@@ -221,16 +221,17 @@ DERIVATIVE st { cai' = -ica - (cai - 1e-4)/5 }
     # names that mean two things (a probe: each loaded, and ran another model)
     "ion current also nonspecific": (_bad(neuron="NONSPECIFIC_CURRENT ik"), 4,
                                      "ik is USEION k's current and a NONSPECIFIC_CURRENT"),
-    "a FUNCTION named as a built-in": (_bad(extra="FUNCTION exp(x) { exp = 0 }"), 16,
-                                       "FUNCTION exp has the name of the built-in function "
-                                       "exp()"),
+    "a FUNCTION named as a reserved function": (_bad(extra="FUNCTION exp(x) { exp = 0 }"), 16,
+                                                "FUNCTION exp: exp is a reserved function name"),
+    "a FUNCTION named as a RANGE variable": (_bad(neuron="RANGE f", extra="FUNCTION f(x) { f = x }"),
+                                             16, "f is both a RANGE variable and a FUNCTION"),
     "a FUNCTION named as a PARAMETER": (_bad(extra="FUNCTION gbar(x) { gbar = x }"), 16,
                                         "gbar is both a PARAMETER and a FUNCTION"),
     "a PROCEDURE named as a STATE": (_bad(extra="PROCEDURE n() { }"), 16,
                                      "n is both a STATE and a PROCEDURE"),
-    "two valences of one ion": (_bad(neuron="USEION ttx READ ttxo VALENCE 1\n"
-                                            "    USEION ttx READ ttxi VALENCE 2"), 4,
-                                "USEION ttx VALENCE 2 after VALENCE 1"),
+    "a second USEION of one ion": (_bad(neuron="USEION ttx READ ttxo VALENCE 1\n"
+                                               "    USEION ttx READ ttxi VALENCE 2"), 5,
+                                   "a second USEION ttx: name all of ttx's variables in one"),
     "a USEION variable not the ion's": (_bad().replace("READ ek WRITE", "READ ekk WRITE"), 3,
                                         "USEION k READ ekk: ekk is not a variable of the ion k "
                                         "(its variables: ek, ki, ko, ik)"),
@@ -250,6 +251,24 @@ def test_refused_with_construct_and_line(case):
     assert any(ln == line and words in msg for ln, msg in err.value.problems), err.value.problems
     assert f":{line}: " in str(err.value)
     assert nmodl.check(text), "check reports the problem too"
+
+
+def test_names_nocmodl_takes_are_taken_and_each_refusal_is_one_problem():
+    """A file may define its own exprelr, expm1, fmin or fmax (nocmodl does not reserve
+    them): its calls run the file's; a USEION variable not the ion's is one problem (it was
+    also "WRITE kk is not supported", and for an unknown ion a made-up READ ittx)."""
+    own = _bad(extra="FUNCTION fmax(a, b) { fmax = a }").replace(
+        "ik = gbar * n * (v - ek)", "ik = gbar * n * fmax(v - ek, 1e9)")
+    runs = []
+    for text in (own, _bad()):  # the file's fmax(a, b) = a: the plain current
+        cell = dx.Cell.from_sections([{"length": 20.0, "diam": 20.0, "region": "soma"}])
+        cell.insert(nmodl.load(text, register=False)).record("v", cell.soma())
+        runs.append(np.asarray(dx.simulate(cell, 2.0, 0.025, v_init=-60.0).traces))
+    np.testing.assert_array_equal(runs[0], runs[1])
+    for text, word in ((_bad().replace("WRITE ik", "WRITE ik, kk"), "kk is not a variable"),
+                       (_bad(neuron="USEION ttx READ ttxo, foo"), "foo is not a variable")):
+        problems = nmodl.check(text)
+        assert len(problems) == 1 and word in problems[0][1], problems
 
 
 def test_a_refused_construct_is_one_problem():

@@ -366,7 +366,7 @@ def test_bad_inputs(cell_run, tmp_path):
     import h5py
     with h5py.File(tmp_path / "plain.h5", "w") as f:
         f["x"] = np.zeros(3)
-    with pytest.raises(ValueError, match=r"plain.h5 is not an NWB file"):
+    with pytest.raises(ValueError, match=r"plain.h5 could not be read as an NWB file"):
         read_nwb(tmp_path / "plain.h5")
 
 

@@ -381,7 +381,8 @@ class Cell:
             # the junctions): the selected nodes' values
             value = np.asarray(value)[self._targets(name, where)]
         _check_finite(name, value)
-        if name == "diam":  # as NEURON stores it; its refusals say why (float32) first
+        if name == "diam" and np.all(np.asarray(value) > 0):
+            # positive: stored as NEURON stores it (float32), whose refusals say why
             value = pt3d_float32(value, "diam", positive=True)
         if rng is not None:
             rng.check(name, value, unit)

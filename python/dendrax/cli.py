@@ -295,7 +295,8 @@ def _simulate_network(opts, spec, source) -> int:
 
 
 def _warning_line(message, category, filename, lineno, line=None) -> str:
-    return f"dendrax: warning: {message}\n"
+    kind = "warning" if category in (UserWarning, RuntimeWarning) else category.__name__
+    return f"dendrax: {kind}: {message}\n"
 
 
 def main(argv=None) -> int:

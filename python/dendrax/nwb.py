@@ -502,7 +502,7 @@ def read_nwb(path) -> dict:
         try:
             nwb = io.read()
         except (TypeError, ValueError, KeyError) as err:  # HDF5, but not NWB (pynwb's words)
-            raise ValueError(f"{path} is not an NWB file ({err})") from None
+            raise ValueError(f"{path} could not be read as an NWB file ({err})") from None
         notes = nwb.notes or ""
         if NOTES_MARKER in notes:
             try:

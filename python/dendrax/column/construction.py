@@ -154,7 +154,8 @@ class Model:
                         factor = np.where((lp[:, None] == src) & (lq[None, :] == dst), f, factor)
                     p = p * factor
                 if np.any(p > 1.0):
-                    raise ValueError(probability_too_high(pair, p.max(), c_pre != c_post))
+                    raise ValueError(probability_too_high(pair, p.max(), within=c_pre == c_post,
+                                                          between=c_pre != c_post))
                 draw = rng.random(p.shape) < p
                 if a == b and not con["autapses"]:
                     np.fill_diagonal(draw, False)
@@ -355,9 +356,12 @@ def simulate(model: Model, duration_ms=None, dt_ms=None, seed=None) -> Signals:
     return model.simulate(duration_ms, dt_ms, seed)
 
 
-def probability_too_high(pair: str, p_max: float, between_columns: bool) -> str:
-    """The message for connection probabilities above 1, naming the factor at fault."""
-    factor = "inter_column" if between_columns else "the layer_pairs / inter_layer factor"
-    times = "inter_column" if between_columns else "its layer factor"
+def probability_too_high(pair: str, p_max: float, *, within: bool, between: bool) -> str:
+    """The message for connection probabilities above 1, naming the factors at fault: the
+    layer factor (within a column) and/or inter_column (between columns)."""
+    times = " / ".join(w for w, on in (("its layer factor", within), ("inter_column", between))
+                       if on)
+    factors = " / ".join(w for w, on in (("the layer_pairs / inter_layer factor", within),
+                                          ("inter_column", between)) if on)
     return (f"connection probability {pair} times {times} exceeds 1 (max {p_max:g}); lower "
-            f"p_{pair} or {factor}")
+            f"p_{pair} or {factors}")

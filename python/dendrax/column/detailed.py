@@ -100,8 +100,9 @@ class DetailedColumn:
                     factor = np.where((lp == src) & (lq == dst), f, factor)
                 p = p * np.where(same, factor, con["inter_column"])
                 if np.any(p > 1.0):
-                    raise ValueError(probability_too_high(pair, p.max(),
-                                                          bool(np.any((p > 1.0) & ~same))))
+                    raise ValueError(probability_too_high(
+                        pair, p.max(), within=bool(np.any((p > 1.0) & same)),
+                        between=bool(np.any((p > 1.0) & ~same))))
                 draw = rng.random(p.shape) < p
                 if not con["autapses"]:
                     draw &= pre[:, None] != post[None, :]

@@ -78,9 +78,11 @@ def fit(cfg, objectives, params=TUNABLE, steps: int = 50, learning_rate: float =
         raise ValueError("fit needs objectives made by objective(name, metric, target)")
     if isinstance(params, str):
         params = (params,)
-    if not isinstance(params, (list, tuple)):
+    try:
+        params = tuple(params)
+    except TypeError:
         raise ValueError(f"fit params are names of {list(TUNABLE)} (a name or a list), got "
-                         f"{params!r}")
+                         f"{params!r}") from None
     bad = [p for p in params if p not in TUNABLE]
     if bad or not params:
         raise ValueError(f"unknown fit params {bad or params!r}; tunable: {list(TUNABLE)}")

@@ -178,10 +178,11 @@ def compute_readout(model, signals, specs) -> ReadoutResult:
     """Each readout of ``specs`` (a ReadoutSpec or a list of them) on ``signals``."""
     if isinstance(specs, ReadoutSpec):
         specs = [specs]
-    if not isinstance(specs, (list, tuple)):
+    try:
+        specs = tuple(specs)
+    except TypeError:
         raise TypeError(f"readouts are made by readout_spec(name, metric) (one, or a list), "
-                        f"got {specs!r}")
-    specs = tuple(specs)
+                        f"got {specs!r}") from None
     for s in specs:
         if not isinstance(s, ReadoutSpec):
             raise TypeError(f"readouts are made by readout_spec(name, metric), got {s!r}")

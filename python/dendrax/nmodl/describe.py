@@ -243,16 +243,18 @@ class Walker:
                     self.problem(self.line, f"{kind} is not supported")
             elif t == "Useion":
                 ion = _name(s.name)
-                ln = self.at(r"\bUSEION\s+" + re.escape(ion))
-                use = d.ions.setdefault(ion, {"read": [], "write": [], "valence": None, "line": ln})
+                pattern = r"\bUSEION\s+" + re.escape(ion) + r"\b"
+                ln = self.at(pattern)
+                if ion in d.ions:  # nocmodl: "merging of neuron models not supported"
+                    ln = self.lines.find(pattern, d.ions[ion]["line"] + 1) or ln
+                    self.problem(ln, f"a second USEION {ion}: name all of {ion}'s variables "
+                                     "in one USEION statement (NEURON refuses this too)")
+                    continue
+                use = d.ions[ion] = {"read": [], "write": [], "valence": None, "line": ln}
                 use["read"] += [_name(v) for v in s.readlist]
                 use["write"] += [_name(v) for v in s.writelist]
                 if s.valence is not None:
-                    valence = _number(s.valence.value)
-                    if use["valence"] is not None and valence != use["valence"]:
-                        self.problem(ln, f"USEION {ion} VALENCE {valence:g} after VALENCE "
-                                         f"{use['valence']:g}: an ion has one valence")
-                    use["valence"] = valence
+                    use["valence"] = _number(s.valence.value)
             elif t == "Nonspecific":
                 self.at(r"\bNONSPECIFIC_CURRENT\b")
                 d.nonspecific += [_name(v) for v in s.currents]

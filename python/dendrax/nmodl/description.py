@@ -18,6 +18,9 @@ BUILTINS = {**dict.fromkeys(("exp", "log", "log10", "fabs", "sqrt", "sin", "cos"
                              "acos", "atan", "sinh", "cosh", "tanh", "floor", "ceil", "exprelr",
                              "expm1"), 1),
             **dict.fromkeys(("pow", "atan2", "fmin", "fmax", "fmod"), 2)}
+# those NEURON's nocmodl reserves (a FUNCTION of that name is refused); a file may define
+# its own exprelr, expm1, fmin or fmax, which its calls then run (as in NEURON)
+RESERVED_FUNCTIONS = frozenset(BUILTINS) - {"exprelr", "expm1", "fmin", "fmax"}
 
 
 class NmodlError(ValueError):

@@ -31,18 +31,22 @@ from .description import NmodlError
 
 
 def mod_files(paths) -> list[Path]:
-    """The .mod files of ``paths`` (files, or folders whose *.mod are taken, sorted)."""
-    out = []
+    """The .mod files of ``paths`` (files, or folders whose *.mod are taken, sorted), each
+    once (a file named twice, or also through its folder, is not two mechanisms)."""
+    out, seen = [], set()
     for p in map(Path, paths):
         if p.is_dir():
             found = sorted(p.glob("*.mod"))
             if not found:
                 raise FileNotFoundError(f"no .mod files in {str(p)!r}")
-            out += found
         elif p.exists():
-            out.append(p)
+            found = [p]
         else:
             raise FileNotFoundError(f"no NMODL file {str(p)!r}")
+        for f in found:
+            if f.resolve() not in seen:
+                seen.add(f.resolve())
+                out.append(f)
     return out
 
 
@@ -50,8 +54,8 @@ def package_name(out: Path, name: str | None = None) -> str:
     """A Python package name: ``name`` or the output folder's name, as an identifier. A
     given ``name`` must be a valid distribution name (letters, digits, "-", "_", ".")."""
     if name is not None and not re.fullmatch(r"[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?", name):
-        raise ValueError(f"--name {name!r} is not a package name: use letters, digits and "
-                         "'-', '_', '.' (not at either end)")
+        raise ValueError(f"the package name {name!r} (--name) is not valid: use letters, "
+                         "digits and '-', '_', '.' (not at either end)")
     raw = name or out.resolve().name
     ident = re.sub(r"\W+", "_", raw.replace("-", "_")).strip("_").lower()
     if not ident or ident[0].isdigit():

@@ -7,8 +7,8 @@ import warnings
 
 from ..mechanisms.base import IONS
 from ..names import check_name
-from .description import (BUILTINS, SPECIAL, Assign, Call, Description, If, Param,
-                          global_use, mentioned)
+from .description import (BUILTINS, RESERVED_FUNCTIONS, SPECIAL, Assign, Call, Description,
+                          If, Param, global_use, mentioned)
 from .flow import walk
 
 
@@ -107,10 +107,11 @@ def _dummy_currents(d: Description) -> None:
 
 
 def _names(d: Description, problem, lines) -> None:
-    """Names that mean two things: a USEION variable that is not its ion's, an ion's
-    current that is also a NONSPECIFIC_CURRENT (it was counted twice), a FUNCTION or
-    PROCEDURE named as a built-in function (every call of that function went to it) or as
-    a variable."""
+    """Names that mean two things, refused as NEURON's nocmodl refuses them: a USEION
+    variable that is not its ion's (then dropped: refused once), a FUNCTION or PROCEDURE
+    named as a reserved function (exp: every call of it went to the file's) or as a
+    variable; and an ion's current that is also a NONSPECIFIC_CURRENT (nocmodl takes it
+    and counts the current twice)."""
     for ion, use in d.ions.items():
         own = (f"e{ion}", f"{ion}i", f"{ion}o", f"i{ion}")
         for verb in ("read", "write"):
@@ -119,17 +120,19 @@ def _names(d: Description, problem, lines) -> None:
                     problem(use["line"], f"USEION {ion} {verb.upper()} {var}: {var} is not a "
                                          f"variable of the ion {ion} (its variables: "
                                          f"{', '.join(own)})")
+            use[verb] = [v for v in use[verb] if v in own]
         for var in use["read"] + use["write"]:
             if var in d.nonspecific:
                 problem(lines.find(r"\bNONSPECIFIC_CURRENT\b"),
                         f"{var} is USEION {ion}'s {'current' if var == f'i{ion}' else 'variable'} "
                         "and a NONSPECIFIC_CURRENT: declare it once")
     variables = {"PARAMETER": d.params, "STATE": d.states, "ASSIGNED": d.assigned,
-                 "CONSTANT": d.constants}
+                 "CONSTANT": d.constants, "RANGE variable": d.range_vars,
+                 "GLOBAL variable": d.global_vars}
     for name, f in d.functions.items():
-        if name in BUILTINS:
-            problem(f.line, f"{f.kind} {name} has the name of the built-in function {name}(), "
-                            "which every call of it would then run: rename it")
+        if name in RESERVED_FUNCTIONS:
+            problem(f.line, f"{f.kind} {name}: {name} is a reserved function name (in NEURON "
+                            "too): rename it")
             continue
         what = next((k for k, table in variables.items() if name in table), None)
         if what is None and any(name in u["read"] + u["write"] for u in d.ions.values()):
@@ -154,7 +157,7 @@ def check(d: Description, problem, lines) -> None:
         return
     if d.artificial:  # refused by itself: what a density mechanism needs does not apply
         return
-    try:  # as cell.insert / cell.synapse would refuse it, but at its line
+    try:  # a name dendrax keeps for its own quantities (cell.insert refuses it too)
         check_name(d.name, "synapse" if d.point else "mechanism")
     except ValueError as err:
         problem(lines.find(r"\b(SUFFIX|POINT_PROCESS)\b"), str(err))
