@@ -274,7 +274,7 @@ def test_populations_params_are_trainable_leaves():
     (lambda net, pop: net.connect(pop, pop, weight=1.0, one_to_one="no"),
      r"one_to_one must be True or False, got 'no'"),
     (lambda net, pop: net.connect(pop[[]], pop, weight=1.0, indegree=2, key=1),
-     r"indegree=2 needs sources to draw from: none are selected"),
+     r"got \[\]: it selects no neurons"),
     (lambda net, pop: net.population("spike_generator", 1, spike_times=5.0),
      r"spike_times: give a list of times \(ms\), or one list per neuron, got 5.0"),
     (lambda net, pop: net.population("spike_generator", 1, spike_times=[[1.0, [2.0]]]),
@@ -320,6 +320,21 @@ def test_populations_params_are_trainable_leaves():
     (lambda net, pop: net.connect(net.population("poisson_generator", 1, rate=3e13), pop,
                                   weight=1.0),
      r"rate = 3e\+13 Hz makes 3e\+09 spikes per step of dt = 0.1 ms; at most 1e\+08"),
+    # a probe's (NEST refuses each): a slice beyond the population (0 connections, no
+    # error), an empty or None or True selection, unsorted spike times (sorted silently),
+    # a current into a parrot (it never fired), a NetCon threshold or site for a point
+    # population's spikes (ignored, even NaN)
+    (lambda net, pop: net.connect(pop[5:10], pop, weight=1.0),
+     r"has neurons 0\.\.2; .*got slice\(5, 10, None\): it selects no neurons"),
+    (lambda net, pop: pop[None], r"has neurons 0\.\.2; .*got None"),
+    (lambda net, pop: pop[True], r"has neurons 0\.\.2; .*got True"),
+    (lambda net, pop: net.population("spike_generator", 1, spike_times=[5.0, 2.0, 3.0]),
+     r"spike_generator times must be sorted in non-descending order, as NEST requires"),
+    (lambda net, pop: net.connect(net.population("dc_generator", 1, amplitude=1e3),
+                                  net.population("parrot_neuron", 1), weight=1.0),
+     r"a parrot_neuron relays spikes, and a dc_generator sends a current"),
+    (lambda net, pop: net.record_spikes(pop, threshold=float("nan")),
+     r"threshold and loc are a detailed cell's"),
 ])
 def test_refusals(build, message):
     net = dx.Network()
@@ -328,6 +343,18 @@ def test_refusals(build, message):
     with pytest.raises((ValueError, IndexError), match=message):
         build(net, pop)
         dx.simulate(net, 1.0, DT)
+
+
+def test_record_spikes_of_several_populations():
+    """A list of populations was numpy's 'inhomogeneous shape' error; each is recorded."""
+    net = dx.Network()
+    a = net.population("parrot_neuron", 2)
+    b = net.population("parrot_neuron", 1)
+    src = net.population("spike_generator", 1, spike_times=[1.0, 2.0])
+    net.connect(src, a, weight=1.0).connect(src, b, weight=1.0)
+    net.record_spikes([a, b[0]])
+    res = dx.simulate(net, 5.0, DT)
+    assert len(res.spikes) == 3 and all(len(s) == 2 for s in res.spikes)
 
 
 def test_population_params_passed_to_simulate_are_checked():

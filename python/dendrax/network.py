@@ -556,7 +556,16 @@ class Network:
         centre), as NEURON's ``NetCon.record``: ``res.spikes[k]`` for the k-th recorded.
         ``cells`` may be a point population or some of its neurons (``pop[:100]``): their
         spikes on the grid, as NEST's spike_recorder."""
+        if isinstance(cells, (list, tuple)) and cells and all(
+                isinstance(c, (Population, Neurons)) for c in cells):
+            for c in cells:  # several populations (or selections), each as one
+                self.record_spikes(c, threshold=threshold, loc=loc)
+            return self
         if isinstance(cells, (Population, Neurons)):
+            if loc is not None or threshold != NETCON_THRESHOLD:
+                raise ValueError("threshold and loc are a detailed cell's (NEURON's NetCon); "
+                                 "a point neuron's spikes are its model's: record_spikes(pop) "
+                                 "takes neither")
             nrn = neurons(self.wiring.populations, cells)
             from .point import Generator
 

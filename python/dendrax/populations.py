@@ -46,14 +46,17 @@ class Population:
         return self.spec.size
 
     def __getitem__(self, key) -> Neurons:
+        how = (f"population {self.name!r} has neurons 0..{len(self) - 1}; select them by an "
+               f"integer, a slice, a list of integers or a boolean mask, got {key!r}")
+        if key is None or isinstance(key, (bool, np.bool_)):  # numpy: a new axis, a 0-d mask
+            raise IndexError(how)
         try:
-            ids = np.arange(len(self))[key]
+            ids = np.atleast_1d(np.arange(len(self))[key])
         except IndexError:
-            raise IndexError(f"population {self.name!r} has neurons 0..{len(self) - 1}; "
-                             f"select them by an integer, a slice, a list of integers or a "
-                             f"boolean mask, got {key!r}") from None
-        return Neurons(self.index, np.atleast_1d(ids).astype(int),
-                       id(self.network.wiring.populations))
+            raise IndexError(how) from None
+        if ids.ndim != 1 or ids.size == 0:  # a slice beyond the population selected none
+            raise IndexError(f"{how}: it selects {'no neurons' if ids.size == 0 else ids}")
+        return Neurons(self.index, ids.astype(int), id(self.network.wiring.populations))
 
     @property
     def all(self) -> Neurons:
@@ -128,12 +131,14 @@ def population_spec(populations: list, model, n: int, name: str | None, spike_ti
             times = [times] * n
         if len(times) != n:
             raise ValueError(f"spike_generator: give one list of spike times, or {n} lists")
-        trains = tuple(np.sort(real_array(t, "spike_generator spike_times").ravel())
-                       for t in times)
+        trains = tuple(real_array(t, "spike_generator spike_times").ravel() for t in times)
         for t in trains:
             if not np.all(np.isfinite(t)) or np.any(t <= 0):
                 raise ValueError(f"spike_generator times must be finite and > 0 ms (NEST "
                                  f"refuses a spike at 0), got {t}")
+            if np.any(np.diff(t) < 0):  # NEST: "Spike times must be sorted"
+                raise ValueError(f"spike_generator times must be sorted in non-descending "
+                                 f"order, as NEST requires, got {t}")
     elif spike_times is not None:
         raise ValueError(f"spike_times is for spike_generator, not {mech.name}")
     offset = sum(p.size for p in populations)
@@ -212,6 +217,10 @@ def point_connections(populations: list, cell_of, pre, post, synapse, weight, de
     if isinstance(b, Neurons):
         if isinstance(populations[b.population].model, Generator):
             raise ValueError("a generator cannot be a connection's target")
+        if isinstance(source, Generator) and source.name in ("dc_generator", "noise_generator") \
+                and populations[b.population].model.name == "parrot_neuron":
+            raise ValueError(f"a parrot_neuron relays spikes, and a {source.name} sends a "
+                             "current (NEST's IllegalConnection): it would never fire")
         kw["post_neuron"] = offsets[b.population] + b.index[j]
         post_cell = post_section = post_x = None
         if synapse in ("static", "static_synapse", StaticSynapse):
