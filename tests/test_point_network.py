@@ -335,6 +335,9 @@ def test_populations_params_are_trainable_leaves():
      r"a parrot_neuron relays spikes, and a dc_generator sends a current"),
     (lambda net, pop: net.record_spikes(pop, threshold=float("nan")),
      r"threshold and loc are a detailed cell's"),
+    (lambda net, pop: net.connect(net.population("noise_generator", 1, std=1.0, dt=1e300), pop,
+                                  weight=1.0),
+     r"dt = 1e\+300 ms is beyond NEST's clock \(at most 4.61e\+15 ms\), which NEST refuses"),
 ])
 def test_refusals(build, message):
     net = dx.Network()
@@ -343,6 +346,20 @@ def test_refusals(build, message):
     with pytest.raises((ValueError, IndexError), match=message):
         build(net, pop)
         dx.simulate(net, 1.0, DT)
+
+
+def test_a_generator_stop_beyond_nests_clock_is_its_end():
+    """NEST clamps stop = 1e300 ms to its clock's end; it was refused as "not a multiple of
+    the simulation step"."""
+    runs = []
+    for stop in (1e300, np.inf):
+        net = dx.Network()
+        pop = net.population("iaf_psc_alpha", 1)
+        net.connect(net.population("dc_generator", 1, amplitude=300.0, stop=stop), pop,
+                    weight=1.0)
+        net.record("V_m", pop)
+        runs.append(np.asarray(dx.simulate(net, 5.0, DT).traces))
+    np.testing.assert_array_equal(runs[0], runs[1])
 
 
 def test_record_spikes_of_several_populations():

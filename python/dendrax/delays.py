@@ -24,7 +24,8 @@ import numpy as np
 
 from .model import Model
 from .point.generators import Generator
-from .point.propagators import TICS_PER_MS, check_dt, counted, delay_steps as nest_delay_steps
+from .point.propagators import (MAX_TICS, TICS_PER_MS, check_dt, counted,
+                                 delay_steps as nest_delay_steps)
 
 _MAX_DELAY_BUFFER = 2**31  # bytes: a delay buffer beyond this is a mistake, not a model
 SIZED_KEPT = 8  # a model's sizings of its buffers kept with it (one loop each)
@@ -181,6 +182,9 @@ def sized(model: Model, layout, params, dt) -> Model:
             if edge is None or isinstance(edge, jax.core.Tracer):
                 continue
             edge = np.asarray(edge, float)
+            # beyond NEST's clock (int64 tics) a time is its end, as NEST clamps it: never
+            # off the grid (1e300 ms was "not a multiple of the step")
+            edge = np.where(np.abs(edge) * TICS_PER_MS < MAX_TICS, edge, np.inf)
             tics = np.floor(np.where(np.isfinite(edge), edge, 0.0) * TICS_PER_MS + 0.5)
             off = tics % tics_per_step != 0  # stop = inf (the default): never off
             if np.any(off):
@@ -203,6 +207,10 @@ def sized(model: Model, layout, params, dt) -> Model:
             "noise_generator" else None
         if interval is None or isinstance(interval, jax.core.Tracer):
             continue
+        if np.any(np.asarray(interval, float) * TICS_PER_MS >= MAX_TICS):
+            raise ValueError(f"noise_generator {pop.name!r}: dt = {np.max(interval):g} ms is "
+                             f"beyond NEST's clock (at most {MAX_TICS / TICS_PER_MS:.3g} ms), "
+                             "which NEST refuses")
         steps = np.asarray(interval, float) / dt
         if np.any(np.round(steps) < 1) or \
                 np.any(np.abs(steps - np.round(steps)) > 1e-9 * np.maximum(steps, 1.0)):

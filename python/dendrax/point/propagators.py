@@ -34,6 +34,7 @@ from .forward_only import forward_only
 Array = Any
 
 TICS_PER_MS = 1000.0  # NEST's default resolution of its clock (tics_per_ms)
+MAX_TICS = 2.0 ** 62  # NEST's clock counts tics in an int64: times beyond are its end (+-inf)
 NUMERICAL_STABILITY_FACTOR = 1e-7  # libnestutil/iaf_propagator.h
 
 
