@@ -523,3 +523,14 @@ def check_steps(duration_ms: float, dt_ms: float) -> int:
         raise ValueError(f"duration_ms ({duration_ms}) must be a whole multiple (>= 1) of "
                          f"dt_ms ({dt_ms})")
     return int(round(n))
+
+
+def probability_too_high(pair: str, p_max: float, *, within: bool, between: bool) -> str:
+    """The message for connection probabilities above 1, naming the factors at fault: the
+    layer factor (within a column) and/or inter_column (between columns)."""
+    times = " / ".join(w for w, on in (("its layer factor", within), ("inter_column", between))
+                       if on)
+    factors = " / ".join(w for w, on in (("the layer_pairs / inter_layer factor", within),
+                                          ("inter_column", between)) if on)
+    return (f"connection probability {pair} times {times} exceeds 1 (max {p_max:g}); lower "
+            f"p_{pair} or {factors}")

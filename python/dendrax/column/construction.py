@@ -17,7 +17,7 @@ import numpy as np
 
 from . import geometry as geo
 from .config import (CELL_TYPES, PAIRS, Configuration, check_duration, check_steps,
-                     whole)
+                     probability_too_high, whole)
 from .emitters import point_emitter
 from .proxies import apply, bases
 from .signals import Signals
@@ -354,14 +354,3 @@ def simulate(model: Model, duration_ms=None, dt_ms=None, seed=None) -> Signals:
     if not isinstance(model, Model):
         raise TypeError(f"simulate takes a Model from construct(cfg), got {type(model).__name__}")
     return model.simulate(duration_ms, dt_ms, seed)
-
-
-def probability_too_high(pair: str, p_max: float, *, within: bool, between: bool) -> str:
-    """The message for connection probabilities above 1, naming the factors at fault: the
-    layer factor (within a column) and/or inter_column (between columns)."""
-    times = " / ".join(w for w, on in (("its layer factor", within), ("inter_column", between))
-                       if on)
-    factors = " / ".join(w for w, on in (("the layer_pairs / inter_layer factor", within),
-                                          ("inter_column", between)) if on)
-    return (f"connection probability {pair} times {times} exceeds 1 (max {p_max:g}); lower "
-            f"p_{pair} or {factors}")

@@ -33,8 +33,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .config import CELL_TYPES
-from .construction import probability_too_high
+from .config import CELL_TYPES, probability_too_high
 
 SPIKE_THRESHOLD = -10.0  # mV
 TAU1, TAU2 = 0.5, 3.0  # ms
