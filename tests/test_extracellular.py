@@ -143,6 +143,20 @@ def test_four_sphere_eeg_other_head_and_gradient():
     assert_close(g, 1e3 * ref_m)
 
 
+def test_four_sphere_eeg_refuses_a_series_it_cannot_converge():
+    """A dipole 1 um below the brain surface beside a contact on it needs ~3e6 terms: the
+    default was cut at 200,000 and gave -0.119 uV where the converged value is +0.0538 uV
+    (lfpykit warns there). Refused; an explicit n_terms short of it warns."""
+    p, loc = np.array([30.0, 50.0, 100.0]), np.array([0.0, 0.0, 78999.0])
+    el = np.array([[0.0, 300.0, 79000.0]])
+    el = el / np.linalg.norm(el) * 79000.0
+    with pytest.raises(ValueError, match=r"too close to the brain surface or an electrode .* "
+                                         r"needs about 3.09e\+06 terms"):
+        eeg_four_sphere(p, loc, el)
+    with pytest.warns(RuntimeWarning, match="n_terms = 1000 is short of the about 3.09e"):
+        eeg_four_sphere(p, loc, el, n_terms=1000)
+
+
 def test_meg_matches_lfpykit():
     rng = np.random.default_rng(7)
     sensors = rng.uniform(-1e5, 1e5, (6, 3))

@@ -20,6 +20,8 @@ grouped so that none exceeds 1, which keeps the terms finite for thousands of n)
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 import jax
@@ -57,6 +59,9 @@ def _check_dipole(dipole):
 
 def _concrete(x) -> bool:
     return not isinstance(x, jax.core.Tracer)
+
+
+MAX_TERMS = 200_000  # eeg_four_sphere's default series at most (beyond: give n_terms)
 
 
 def eeg_four_sphere(dipole, location, electrodes_xyz, radii=RADII, sigmas=SIGMAS, *,
@@ -118,9 +123,20 @@ def eeg_four_sphere(dipole, location, electrodes_xyz, radii=RADII, sigmas=SIGMAS
         if np.any(r_ > radii[3] * (1 + 1e-12)) or np.any(r_ <= rz_):
             raise ValueError(f"every electrode must lie between the dipole and the scalp "
                              f"surface ({rz_:g} < |r| <= {radii[3]:g} um); got |r| = {r_}")
+        q = np.max(np.maximum(rz_ / r_, rz_ * np.minimum(r_, radii[0]) / radii[0] ** 2))
+        needed = np.ceil(np.log(1e-17) / np.log(q)) + 10 if q < 1 else np.inf
         if n_terms is None:
-            q = np.max(np.maximum(rz_ / r_, rz_ * np.minimum(r_, radii[0]) / radii[0] ** 2))
-            n_terms = int(np.clip(np.ceil(np.log(1e-17) / np.log(q)) + 10, 50, 200_000))
+            if needed > MAX_TERMS:  # the series was cut there: another value, even the sign
+                raise ValueError(
+                    f"the dipole (|r| = {rz_:g} um) lies too close to the brain surface or an "
+                    f"electrode for the four-sphere series: it needs about {needed:.3g} terms "
+                    f"(at most {MAX_TERMS:,} by default); move them apart, or give n_terms")
+            n_terms = int(max(needed, 50))
+        elif n_terms < needed:
+            warnings.warn(f"eeg_four_sphere: n_terms = {n_terms} is short of the about "
+                          f"{needed:.3g} terms the series needs here to converge (largest "
+                          "term ratio to 1e-17): the potentials may be off", RuntimeWarning,
+                          stacklevel=2)
     if n_terms is None:
         raise ValueError("n_terms must be given when the positions are traced")
     t = _series(rz, r, radii, sigmas, int(n_terms))  # [E, n] coefficients T_n
