@@ -378,6 +378,12 @@ def test_simulate_batch_over_parameters_and_stimuli_equals_separate_runs():
                             in_axes={"stimuli": {"iclamp": {"amp": 0}}})
     np.testing.assert_array_equal(listed, simulate_batch(cell, {"stimuli": {"iclamp": {
         "amp": amps}}}, 8.0, 0.025))
+    # a leaf in_axes marks 0 without a batch axis was batched over its own (per-node) axis
+    own = cell.params["channels"]["hh"]["gnabar"]
+    with pytest.raises(ValueError, match=rf"\['gnabar'\] has shape \({own.size},\); in_axes "
+                                         rf"marks it 0, so it must be \[B, {own.size}\]"):
+        simulate_batch(cell, {"channels": {"hh": {"gnabar": own}}}, 8.0, 0.025,
+                       in_axes={"channels": {"hh": {"gnabar": 0}}})
     # values are checked as simulate checks them: by name where they are concrete...
     with pytest.raises(ValueError, match=r"\['gnabar'\] has non-finite values"):
         simulate_batch(cell, {"channels": {"hh": {"gnabar": gna.at[1, 0].set(jnp.nan)}}}, 8.0, 0.025)

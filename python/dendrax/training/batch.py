@@ -151,6 +151,14 @@ def simulate_batch(cell, params_batch, t_stop: float, dt: float | None = None, *
                              "(0 or None per leaf)") from None
         if any(a not in (0, None) for a in axes):
             raise ValueError("in_axes may hold only 0 (batched) and None (shared)")
+        refs = jax.tree_util.tree_leaves(base)
+        for (path, x), a, ref in zip(jax.tree_util.tree_leaves_with_path(params), axes, refs):
+            shape, ref = np.shape(x), np.shape(ref)
+            if shape != ((shape[:1] + ref) if a == 0 and len(shape) else ref):
+                # a leaf marked 0 without a batch axis was batched over its own axis
+                raise ValueError(f"params_batch{jax.tree_util.keystr(path)} has shape {shape}; "
+                                 f"in_axes marks it {a}, so it must be "
+                                 + (f"[B, {', '.join(map(str, ref))}]" if a == 0 else f"{ref}"))
         leaves = [np.shape(x)[0] for x, a in zip(jax.tree_util.tree_leaves(params), axes) if a == 0]
         if not leaves or len(set(leaves)) != 1:
             raise ValueError("in_axes must mark at least one leaf 0, all of one batch size")
