@@ -169,12 +169,23 @@ def test_trainables_errors():
         Trainables(cell).add("cm", share="branch")
     with pytest.raises(ValueError, match="overlap"):
         Trainables(cell).add("cm", share=["soma", 0])
+    # groups covering part of where: the rest was left untrained under the label "cm"
+    with pytest.raises(ValueError, match=r"share groups \['soma'\] cover only part of cm at None: "
+                                         r"its entries in \['axon', 'dend'\] are in no group"):
+        Trainables(cell).add("cm", share=["soma"])
+    # a transform whose whole range is invalid (one end infinite: it was not checked)
+    with pytest.raises(ValueError, match=r"hh.gl must be >= 0 S/cm2, but .* spans \(-inf, 0\)"):
+        Trainables(cell).add("hh.gl", transform=Softplus() >> Affine(-1e-4))
     with pytest.raises(ValueError, match="no parameter 'gnabarr'"):
         Trainables(cell).add("hh.gnabarr")
     with pytest.raises(ValueError, match="unknown parameter 'cmm'"):
         Trainables(cell).add("cmm")
     with pytest.raises(ValueError, match="outside the open interval"):
         Trainables(cell).add("hh.gnabar", transform=Sigmoid(0.2, 0.3)).init()
+    # a non-finite start stopped at step 0 with a warning and an empty history
+    with pytest.raises(ValueError, match=r"theta0\['a'\] has non-finite values"):
+        fit(lambda th: jnp.sum(th["a"] ** 2), {"a": jnp.array([1.0, jnp.nan])}, steps=2,
+            progress=False)
     with pytest.raises(KeyError, match="lacks"):
         tr.apply({})
     with pytest.raises(ValueError, match="shape"):

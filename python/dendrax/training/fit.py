@@ -68,6 +68,10 @@ def fit(loss, theta0, *, optimizer=None, steps: int, progress: bool = True, call
         raise ValueError(f"optimizer must be an optax optimizer (e.g. optax.adam(0.05)), got "
                          f"{optimizer!r}")
     extra_args = isinstance(optimizer, optax.GradientTransformationExtraArgs)
+    for path, x in jax.tree_util.tree_leaves_with_path(theta0):  # it stopped at step 0
+        if not isinstance(x, jax.core.Tracer) and not np.all(np.isfinite(np.asarray(x, float))):
+            raise ValueError(f"theta0{jax.tree_util.keystr(path)} has non-finite values: start "
+                             "from finite ones (e.g. Trainables.init() or .sample(key))")
 
     def step(theta, state):
         value, grad = jax.value_and_grad(loss)(theta)

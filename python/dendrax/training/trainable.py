@@ -160,8 +160,12 @@ class Trainables:
                 if (group[member] >= 0).any():
                     raise ValueError(f"share groups overlap: {w!r} repeats entries of an earlier group")
                 group[member] = g
-            keep = group >= 0  # entries in no group stay untrained
-            index, group = index[keep], group[keep]
+            if (group < 0).any():  # they were left untrained under a label naming them all
+                left = sorted(set(np.asarray(slots.region, str)[group < 0].tolist()))
+                raise ValueError(f"share groups {[_where_text(w) for w in items]} cover only part "
+                                 f"of {name} at {where!r}: its entries in {left} are in no group; "
+                                 "add a group for them, or select only what the groups cover "
+                                 "with where=")
             groups = tuple(_where_text(w) for w in items)
         label = label or (name if where is None else f"{name}@{_where_text(where)}")
         if any(e.label == label for e in self._entries):
@@ -362,7 +366,8 @@ def _check_bounds(name, transform, rng, unit, factor) -> None:
     lo, hi = (b * factor for b in transform.bounds)  # values in the leaf's terms (radius: diam)
     below = np.isfinite(lo) and lo < rng.low
     above = np.isfinite(hi) and hi > rng.high
-    if below or above:
+    outside = hi <= rng.low or lo >= rng.high  # (open bounds) e.g. (-inf, 0) for gl >= 0
+    if below or above or outside:
         raise ValueError(f"{name} must be {rng}{' ' + unit if unit else ''}, but {transform!r} "
                          f"spans ({transform.bounds[0]:g}, {transform.bounds[1]:g}): choose "
                          "bounds inside the valid range")
