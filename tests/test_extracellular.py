@@ -157,6 +157,24 @@ def test_four_sphere_eeg_refuses_a_series_it_cannot_converge():
         eeg_four_sphere(p, loc, el, n_terms=1000)
 
 
+@pytest.mark.parametrize("call, message", [
+    (lambda z, a: point_source_matrix(z, z, np.zeros(1), 0.3), r"diam must be > 0 \(um\), got 0"),
+    (lambda z, a: point_source_matrix(z, z, np.ones(1), 0.0), r"sigma must be one conductivity > 0"),
+    (lambda z, a: point_source_matrix(a, z, np.ones(1), -1.0), r"sigma must be one conductivity > 0"),
+    (lambda z, a: line_source_matrix(a, z, z, np.ones(1), 0.3), r"line source 0 has length 0"),
+    (lambda z, a: line_source_matrix([[np.nan, 0, 0]], z, a, np.ones(1), 0.3),
+     r"xyz has non-finite values"),
+    (lambda z, a: point_source_matrix(z, np.zeros((2, 3)), np.ones(3), 0.3),
+     r"diam must be \[N\] \(um\), one per source"),
+    (lambda z, a: point_source_matrix(np.zeros(3), z, np.ones(1), 0.3), r"xyz must be \[E, 3\]"),
+])
+def test_source_matrices_refuse_what_gives_inf_nan_or_a_flipped_sign(call, message):
+    """A probe: diam 0 on a contact gave inf, sigma 0 inf, sigma < 0 a flipped sign, a
+    zero-length line NaN, shapes failed inside JAX."""
+    with pytest.raises(ValueError, match=message):
+        call(np.zeros((1, 3)), np.array([[10.0, 0.0, 0.0]]))
+
+
 def test_meg_matches_lfpykit():
     rng = np.random.default_rng(7)
     sensors = rng.uniform(-1e5, 1e5, (6, 3))

@@ -138,16 +138,16 @@ class Electrodes:
             return np.zeros((len(self), 0))
         start, end, diam = geom.start, geom.end, geom.diam
         if self.method == "pointsource":
-            m = point_source_matrix(self.xyz, 0.5 * (start + end), diam, self.sigma)
+            m = _point_source(self.xyz, 0.5 * (start + end), diam, self.sigma)
         else:
-            m = line_source_matrix(self.xyz, start, end, diam, self.sigma)
+            m = _line_source(self.xyz, start, end, diam, self.sigma)
             dot = np.flatnonzero(np.all(start == end, axis=1))
             if dot.size:  # a segment of zero length is a point
                 m = jnp.asarray(m).at[:, dot].set(
-                    point_source_matrix(self.xyz, start[dot], diam[dot], self.sigma))
+                    _point_source(self.xyz, start[dot], diam[dot], self.sigma))
             if self.method == "root_as_point" and len(roots):
                 col = np.asarray(roots, int)
-                pt = point_source_matrix(self.xyz, 0.5 * (start[col] + end[col]), diam[col],
+                pt = _point_source(self.xyz, 0.5 * (start[col] + end[col]), diam[col],
                                          self.sigma)
                 m = jnp.asarray(m).at[:, col].set(pt)
         return np.asarray(m)
@@ -156,7 +156,13 @@ class Electrodes:
 def point_source_matrix(xyz, mid, diam, sigma):
     """[E, N] uV per nA from point sources at ``mid`` [N, 3] (um) to contacts ``xyz``
     [E, 3] (um) in a medium of ``sigma`` (S/m); distances below ``diam / 2`` [N] are
-    taken as diam / 2. Pure JAX: differentiable in every argument."""
+    taken as diam / 2. Pure JAX: differentiable in every argument; concrete arguments are
+    checked (finite positions, diam > 0, sigma > 0, the shapes)."""
+    _check_sources(xyz, {"mid": mid}, diam, sigma)
+    return _point_source(xyz, mid, diam, sigma)
+
+
+def _point_source(xyz, mid, diam, sigma):
     xyz, mid, diam = jnp.asarray(xyz), jnp.asarray(mid), jnp.asarray(diam)
     r2 = jnp.sum((xyz[:, None, :] - mid[None, :, :]) ** 2, axis=-1)
     r2 = jnp.maximum(r2, (0.5 * diam)[None, :] ** 2)
@@ -166,7 +172,46 @@ def point_source_matrix(xyz, mid, diam, sigma):
 def line_source_matrix(xyz, start, end, diam, sigma):
     """[E, N] uV per nA from line sources ``start`` -> ``end`` [N, 3] (um, nonzero
     lengths) to contacts ``xyz`` [E, 3] (um) in a medium of ``sigma`` (S/m); axial
-    distances below ``diam / 2`` [N] are taken as diam / 2. Pure JAX: differentiable."""
+    distances below ``diam / 2`` [N] are taken as diam / 2. Pure JAX: differentiable;
+    concrete arguments are checked (as ``point_source_matrix``'s, and lengths > 0)."""
+    _check_sources(xyz, {"start": start, "end": end}, diam, sigma)
+    if not any(isinstance(a, jax.core.Tracer) for a in (start, end)):
+        length = np.linalg.norm(np.asarray(end, float) - np.asarray(start, float), axis=-1)
+        if np.any(length <= 0):
+            raise ValueError(f"line source {int(np.argmax(length <= 0))} has length 0 (start "
+                             "== end): use point_source_matrix for it")
+    return _line_source(xyz, start, end, diam, sigma)
+
+
+def _check_sources(xyz, positions: dict, diam, sigma) -> None:
+    """A ValueError naming what is wrong with concrete source-matrix arguments: shapes
+    ([E, 3], [N, 3], [N]), non-finite positions, diam <= 0, sigma <= 0 (each gave inf,
+    NaN or a flipped sign)."""
+    def concrete(a):
+        return not isinstance(a, jax.core.Tracer)
+
+    arrays = {"xyz": xyz, **positions, "diam": diam, "sigma": sigma}
+    values = {k: np.asarray(a, float) for k, a in arrays.items() if concrete(a)}
+    for k, a in values.items():
+        if not np.all(np.isfinite(a)):
+            raise ValueError(f"{k} has non-finite values")
+    for k in ("xyz", *positions):
+        if k in values and (values[k].ndim != 2 or values[k].shape[1] != 3):
+            raise ValueError(f"{k} must be [{'E' if k == 'xyz' else 'N'}, 3] (um), got shape "
+                             f"{values[k].shape}")
+    n = {values[k].shape[0] for k in positions if k in values}
+    if "diam" in values:
+        if values["diam"].ndim != 1 or (n and values["diam"].shape[0] not in n) or len(n) > 1:
+            raise ValueError(f"diam must be [N] (um), one per source, and the sources' arrays "
+                             f"must agree: got diam {values['diam'].shape}, "
+                             + ", ".join(f"{k} {values[k].shape}" for k in positions if k in values))
+        if np.any(values["diam"] <= 0):
+            raise ValueError(f"diam must be > 0 (um), got {values['diam'].min():g}")
+    if "sigma" in values and (values["sigma"].ndim != 0 or values["sigma"] <= 0):
+        raise ValueError(f"sigma must be one conductivity > 0 (S/m), got {sigma!r}")
+
+
+def _line_source(xyz, start, end, diam, sigma):
     xyz, start, end, diam = (jnp.asarray(a) for a in (xyz, start, end, diam))
     seg = end - start  # [N, 3]
     length = jnp.sqrt(jnp.sum(seg * seg, axis=-1))  # [N]
