@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 
 import dendrax as dx
 from dendrax.extracellular import (Electrodes, SegmentGeometry, current_dipole_moment, csd,
-                                   dipole_matrix, eeg_four_sphere, line_source_matrix, meg,
-                                   point_source_matrix)
+                                   delta_matrix, dipole_matrix, eeg_four_sphere,
+                                   line_source_matrix, meg, point_source_matrix)
 
 lfpykit = pytest.importorskip("lfpykit", reason="lfpykit is the reference (pip install lfpykit)")
 from lfpykit.eegmegcalc import FourSphereVolumeConductor, InfiniteHomogeneousVolCondMEG  # noqa: E402
@@ -159,8 +159,8 @@ def test_four_sphere_eeg_refuses_a_series_it_cannot_converge():
 
 @pytest.mark.parametrize("call, message", [
     (lambda z, a: point_source_matrix(z, z, np.zeros(1), 0.3), r"diam must be > 0 \(um\), got 0"),
-    (lambda z, a: point_source_matrix(z, z, np.ones(1), 0.0), r"sigma must be one conductivity > 0"),
-    (lambda z, a: point_source_matrix(a, z, np.ones(1), -1.0), r"sigma must be one conductivity > 0"),
+    (lambda z, a: point_source_matrix(z, z, np.ones(1), 0.0), r"sigma must be one finite conductivity > 0"),
+    (lambda z, a: point_source_matrix(a, z, np.ones(1), -1.0), r"sigma must be one finite conductivity > 0"),
     (lambda z, a: line_source_matrix(a, z, z, np.ones(1), 0.3), r"line source 0 has length 0"),
     (lambda z, a: line_source_matrix([[np.nan, 0, 0]], z, a, np.ones(1), 0.3),
      r"xyz has non-finite values"),
@@ -315,3 +315,15 @@ def test_bad_head_and_meg_inputs_are_refused():
         dx.Electrodes.from_dict({"xyz": [[0.0, 0.0, 0.0]]})
     with pytest.raises(ValueError, match="unknown CSD method 'kcsd'; choose one of"):
         csd(np.zeros((5, 2)), np.arange(5.0), method="kcsd")
+    # arguments of the other method were ignored (diam = -5 and vaknin=False passed)
+    with pytest.raises(ValueError, match="diam applies to method='delta' only, not 'standard'"):
+        csd(np.zeros((5, 2)), np.arange(5.0), diam=-5.0)
+    with pytest.raises(ValueError, match="vaknin applies to method='standard' only, not 'delta'"):
+        csd(np.zeros((5, 2)), np.arange(5.0), method="delta", vaknin=False)
+    # delta_matrix: a bare ZeroDivisionError, a matrix for a negative diam, NaN for one contact
+    with pytest.raises(ValueError, match="sigma must be one finite conductivity > 0"):
+        delta_matrix(np.arange(5.0), 0.0, 500.0)
+    with pytest.raises(ValueError, match="diam must be a finite disc diameter > 0"):
+        delta_matrix(np.arange(5.0), 0.3, -1.0)
+    with pytest.raises(ValueError, match="at least 2 contacts"):
+        delta_matrix(np.zeros(1), 0.3, 500.0)

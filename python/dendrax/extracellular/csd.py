@@ -28,8 +28,8 @@ CSD_METHODS = ("standard", "delta")
 UA_PER_MM3 = 1e3  # (S/m) (uV / um^2) in uA/mm^3
 
 
-def csd(lfp, z, *, sigma: float = 0.3, method: str = "standard", diam: float = 500.0,
-        vaknin: bool = True):
+def csd(lfp, z, *, sigma: float = 0.3, method: str = "standard", diam: float | None = None,
+        vaknin: bool | None = None):
     """The current source density (uA/mm^3) at the contacts of a laminar array.
 
     Args:
@@ -37,10 +37,11 @@ def csd(lfp, z, *, sigma: float = 0.3, method: str = "standard", diam: float = 5
         z: [E] contact depths (um), strictly increasing or decreasing.
         sigma: extracellular conductivity (S/m), finite and > 0.
         method: "standard" (second spatial difference) or "delta" (delta-source iCSD).
-        diam: "delta" only: the diameter (um) of the disc sources (the lateral extent of
-            the activity; default 500 um).
-        vaknin: "standard" only: pad the ends as Vaknin et al. (default) so that every
-            contact gets a value; False gives the E - 2 inner contacts only.
+        diam: "delta" only (refused for "standard"): the diameter (um) of the disc
+            sources (the lateral extent of the activity; default 500 um).
+        vaknin: "standard" only (refused for "delta"): pad the ends as Vaknin et al.
+            (default True) so that every contact gets a value; False gives the E - 2 inner
+            contacts only.
 
     Returns:
         [E, T] (or [E - 2, T] for "standard" without Vaknin's padding) in uA/mm^3.
@@ -49,6 +50,11 @@ def csd(lfp, z, *, sigma: float = 0.3, method: str = "standard", diam: float = 5
 
     if method not in CSD_METHODS:
         raise ValueError(f"unknown CSD method {method!r}; choose one of {list(CSD_METHODS)}")
+    for name, value, owner in (("diam", diam, "delta"), ("vaknin", vaknin, "standard")):
+        if value is not None and method != owner:  # it was ignored
+            raise ValueError(f"{name} applies to method={owner!r} only, not {method!r}")
+    diam = 500.0 if diam is None else diam
+    vaknin = True if vaknin is None else vaknin
     sigma = check_sigma(magnitude(sigma, "S/m", "sigma"))
     lfp, z, diam = (magnitude(lfp, "uV", "lfp"), magnitude(z, "um", "z"),
                     magnitude(diam, "um", "diam"))
@@ -83,7 +89,15 @@ def delta_matrix(z, sigma, diam) -> np.ndarray:
     """[E, E] the delta-iCSD forward matrix F (uV per uA/mm^3): the potential at contact i
     (um depths ``z``) of a thin disc source of diameter ``diam`` (um) at contact j with
     CSD 1 uA/mm^3 spread over the spacing h."""
+    from .electrodes import check_sigma
+
+    sigma = check_sigma(sigma)
     z = np.asarray(z, float)
+    if z.ndim != 1 or z.size < 2 or not np.all(np.isfinite(z)) or np.any(np.diff(z) == 0):
+        raise ValueError(f"z must be 1-D finite, distinct depths (um) of at least 2 contacts, "
+                         f"got {z!r}")
+    if not is_number(diam) or not (np.isfinite(diam) and diam > 0):
+        raise ValueError(f"diam must be a finite disc diameter > 0 (um), got {diam!r}")
     h = float(np.abs(np.diff(z)).mean())
     d = np.abs(z[:, None] - z[None, :])
     # h / (2 sigma) (...) in um^2 m/S; times 1 uA/mm^3 = 1e3 A/m^3 gives 1e-3 uV

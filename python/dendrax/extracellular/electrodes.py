@@ -185,12 +185,13 @@ def line_source_matrix(xyz, start, end, diam, sigma):
 
 def _check_sources(xyz, positions: dict, diam, sigma) -> None:
     """A ValueError naming what is wrong with concrete source-matrix arguments: shapes
-    ([E, 3], [N, 3], [N]), non-finite positions, diam <= 0, sigma <= 0 (each gave inf,
-    NaN or a flipped sign)."""
+    ([E, 3], [N, 3], [N]), non-finite positions, diam <= 0, sigma <= 0 (``check_sigma``)
+    (each gave inf, NaN or a flipped sign)."""
     def concrete(a):
         return not isinstance(a, jax.core.Tracer)
 
-    arrays = {"xyz": xyz, **positions, "diam": diam, "sigma": sigma}
+    check_sigma(sigma)
+    arrays = {"xyz": xyz, **positions, "diam": diam}
     values = {k: np.asarray(a, float) for k, a in arrays.items() if concrete(a)}
     for k, a in values.items():
         if not np.all(np.isfinite(a)):
@@ -207,8 +208,6 @@ def _check_sources(xyz, positions: dict, diam, sigma) -> None:
                              + ", ".join(f"{k} {values[k].shape}" for k in positions if k in values))
         if np.any(values["diam"] <= 0):
             raise ValueError(f"diam must be > 0 (um), got {values['diam'].min():g}")
-    if "sigma" in values and (values["sigma"].ndim != 0 or values["sigma"] <= 0):
-        raise ValueError(f"sigma must be one conductivity > 0 (S/m), got {sigma!r}")
 
 
 def _line_source(xyz, start, end, diam, sigma):
