@@ -307,6 +307,8 @@ def test_bad_head_and_meg_inputs_are_refused():
             eeg_four_sphere(np.ones(3), [0, 0, 78000.0], xyz, n_terms=n_terms)
     with pytest.raises(ValueError, match="electrodes_xyz has non-finite values"):
         eeg_four_sphere(np.ones(3), [0, 0, 78000.0], [[0, 0, np.nan]])
+    with pytest.raises(ValueError, match="a dipole is real numbers"):  # complex was taken
+        eeg_four_sphere(np.array([1j, 0, 0]), [0, 0, 78000.0], xyz)
     with pytest.raises(ValueError, match="the dipole has non-finite values"):
         eeg_four_sphere([1.0, np.nan, 0.0], [0, 0, 78000.0], xyz)
     with pytest.raises(ValueError, match="sensors_xyz has non-finite values"):

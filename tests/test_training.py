@@ -165,6 +165,9 @@ def test_trainables_errors():
         tr.add("hh.gnabar", "soma", label="again")
     with pytest.raises(ValueError, match="already used"):
         tr.add("cm", label="hh.gnabar")
+    for bad in (5, ""):  # taken as 5, or quietly the default label
+        with pytest.raises(ValueError, match="label must be a non-empty string"):
+            Trainables(cell).add("cm", label=bad)
     with pytest.raises(ValueError, match="share must be"):
         Trainables(cell).add("cm", share="branch")
     with pytest.raises(ValueError, match="overlap"):

@@ -49,7 +49,11 @@ def current_dipole_moment(i_membrane, geom):
 
 
 def _check_dipole(dipole):
-    p = jnp.asarray(magnitude(dipole, "nA*um", "dipole"))
+    dipole = magnitude(dipole, "nA*um", "dipole")
+    if _concrete(dipole) and np.asarray(dipole).dtype.kind not in "iuf":
+        raise ValueError(f"a dipole is real numbers (nA um), got {np.asarray(dipole).dtype} "
+                         "values")
+    p = jnp.asarray(dipole)
     if p.ndim not in (1, 2) or p.shape[0] != 3:
         raise ValueError(f"a dipole is [3] or [3, T] (nA um), got shape {p.shape}")
     if _concrete(p) and not np.all(np.isfinite(np.asarray(p))):

@@ -167,6 +167,8 @@ class Trainables:
                                  "add a group for them, or select only what the groups cover "
                                  "with where=")
             groups = tuple(_where_text(w) for w in items)
+        if label is not None and (not isinstance(label, str) or not label):
+            raise ValueError(f"label must be a non-empty string, got {label!r}")
         label = label or (name if where is None else f"{name}@{_where_text(where)}")
         if any(e.label == label for e in self._entries):
             raise ValueError(f"label {label!r} is already used; pass label= to add {name} again")
