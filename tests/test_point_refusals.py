@@ -165,17 +165,24 @@ def test_refusals(build, message):
         dx.simulate(net, 1.0, DT)
 
 
-def test_population_params_passed_to_simulate_are_checked():
-    """Params given to simulate meet the constructor's rules: concrete ones raise naming the
-    parameter; traced ones (jit, grad, vmap) cannot raise, so the run's outputs are NaN."""
+def _network_a():
+    """Two iaf_psc_alpha neurons ("a", V_m recorded), and ``with_values(**values)``: the
+    network's params with those of "a" replaced."""
     net = dx.Network()
-    pop = net.population("iaf_psc_alpha", 2, I_e=400.0, name="a")
-    net.record("V_m", pop)
+    net.record("V_m", net.population("iaf_psc_alpha", 2, I_e=400.0, name="a"))
 
     def with_values(**values):
         p = net.params
         p["populations"]["a"] = {**p["populations"]["a"], **values}
         return p
+
+    return net, with_values
+
+
+def test_population_params_passed_to_simulate_are_checked():
+    """Params given to simulate meet the constructor's rules: concrete ones raise naming the
+    parameter; traced ones (jit, grad, vmap) cannot raise, so the run's outputs are NaN."""
+    net, with_values = _network_a()
 
     base = net.params["populations"]["a"]
     with pytest.raises(ValueError, match=r"a.C_m must be > 0 pF, got -250"):
@@ -206,14 +213,7 @@ def test_subnormal_positive_params_passed_to_simulate_are_refused():
     """Strictly positive parameters below the smallest normal float (which XLA flushes to
     0: NaN from the first step) are refused by name when given to simulate, and make a
     traced run NaN; non-negative ones (0 allowed) keep such values (flushed to 0, valid)."""
-    net = dx.Network()
-    pop = net.population("iaf_psc_alpha", 2, I_e=400.0, name="a")
-    net.record("V_m", pop)
-
-    def with_values(**values):
-        p = net.params
-        p["populations"]["a"] = {**p["populations"]["a"], **values}
-        return p
+    net, with_values = _network_a()
 
     with pytest.raises(ValueError, match=r"a.tau_m = 1e-310 ms is below 2.225e-308, the "
                                          r"smallest normal float64 number"):
