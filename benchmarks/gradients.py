@@ -343,6 +343,18 @@ def markdown(rows, args, machine, notes, k) -> str:
         "it is off where the step is differentiated (91 -> 84 ms). Small models run their "
         "loop in chunks that XLA runs sequentially (see *Single cell*), which speeds forward "
         "and gradient alike.",
+        "- Another design measured (a prototype, not shipped; HH, NMO_49821_ca1_pyramidal.swc "
+        "nseg 4, 985 nodes, forward 55-60 ms): the whole time loop as one custom VJP, whose "
+        "forward pass keeps each step's state and the solve's pivots in one packed row (39 KB "
+        "a step, one write instead of seven, no copies of the carry) and whose backward pass "
+        "differentiates each step at its kept state, with the solve's solution known. Its "
+        "forward pass took 113 ms against reverse mode's 142, but its backward pass ~157 ms "
+        "against ~102 (the same per-step operations, reading the packed rows): 270 against "
+        "244 ms in all, and it would have cut forward mode (`jax.jvp`) through the loop. Both "
+        "designs spend ~1x the forward on keeping the state (157 MB written over 4000 steps, "
+        "read back once) and ~1.7x on the backward's per-step operations, each a pass over "
+        "the nodes through memory: <= 3x needs the step's channels, solve and their adjoints "
+        "fused into one native pass per step, per channel model, which dendrax does not have.",
         *[f"- {n}" for n in notes],
         "",
         M.ATTRIBUTION,
