@@ -10,10 +10,10 @@ Each step from t to t + dt, as NEURON's ``fadvance`` with ``cvode`` off:
 2. graded synapses' states advance first (Jaxley's order, from v_pre at t - delay);
    membrane currents and their conductances (d i / d v, by autodiff) at v(t),
    stimuli at t + dt/2 (``dendrax.currents``);
-3. the implicit voltage step: one Hines solve for dv, whose right-hand side takes
-   the axial currents as differences g (v_i - v_j), as NEURON's does. Backward Euler
-   (NEURON's default) applies v += dv; Crank-Nicolson (``secondorder=2``) solves
-   with 2 C / dt and applies v += 2 dv;
+3. the implicit voltage step: one Hines solve, in float64 for u = v + dv (which saves
+   the axial currents), in float32 for dv (``axial_currents``). Backward Euler
+   (NEURON's default) applies v += dv; Crank-Nicolson (``secondorder=2``) solves with
+   2 C / dt and applies v += 2 dv;
 4. ion pools, then gates, advance to t + dt at the new v (exponential Euler,
    NEURON's cnexp), so gates are staggered half a step from v; under Crank-Nicolson
    implicit state updates take nocmodl's midpoint form (``env["secondorder"]`` 2).
@@ -65,10 +65,14 @@ def matrix(model: Model, core, dt, k):
 
 def axial_currents(mat, v):
     """The axial current out of each node (nA; v [N] in mV), each coupling's g (v_i - v_j)
-    with the difference taken first. The voltage step solves for dv with these on the
-    right-hand side: solved for v + dv instead, with (C/dt + g) v on the right, float32
-    lost the digits of dv to v's size (an HH ball-and-stick, 10 ms: 9e-3 mV from float64,
-    its gradient w.r.t. cm 9% off; solved for dv: 2e-5 mV and 4e-4)."""
+    with the difference taken first.
+
+    In float32 the voltage step solves for dv with these on the right-hand side, as
+    NEURON's does: solved for u = v + dv, with (C/dt + g) v on the right, float32 kept too
+    few digits of dv beside v (HH, n120_ca1.swc nseg 4, 30 ms: 0.13 mV from float64, cable
+    gradients up to 89x off; solved for dv: 1.8e-5 mV and 5e-4). float64 keeps enough and
+    solves for u, which saves these (a gather and a scatter a step: single cell ~5%,
+    a batch of 100 ~20% slower on 2 cores)."""
     parent = mat["parent"]
     has = parent >= 0
     to = (jnp if isinstance(parent, jax.core.Tracer) else np).maximum(parent, 0)
@@ -224,8 +228,10 @@ def step(model: Model, core, mat, dt, k, backend, carry: State, xs):
             i_ion = {**i_ion, ion: i_ion[ion] + i_syn_ion[ion]}
             if half_step_ions:
                 g_ion = [{**g_ion[0], ion: g_ion[0][ion] + g_syn_ion[ion]}]
-    # 3. implicit voltage step, solved for dv (axial_currents):
-    #    (k C/dt + G_axial + g) dv = -i - G_axial v
+    # 3. implicit voltage step, in float64 solved for u = v + dv:
+    #    (k C/dt + G_axial + g) u = (k C/dt + g) v - i
+    #    in float32 for dv (axial_currents): (k C/dt + G_axial + g) dv = -i - G_axial v
+    for_dv = v.dtype != jnp.float64
     iclamp = iclamp_currents(core, t_mid)
     points = point_nodes(model)
     if (points is None or model.n_nodes < POINTS_APART_NODES
@@ -234,15 +240,19 @@ def step(model: Model, core, mat, dt, k, backend, carry: State, xs):
         # points at many nodes: synapses' and electrodes' currents go into the membrane's
         i_tot, g_tot = _electrodes(model, core, xs, v, t_mid, iclamp, i_membrane, g_membrane,
                                    lambda nodes: nodes)
-        rhs = -i_tot - axial_currents(mat, v)
+        rhs = (-i_tot - axial_currents(mat, v) if for_dv
+               else (mat["cap_dt"] + g_tot) * v - i_tot)
         diag = mat["diag"] + g_tot
     else:
         # The membrane's terms in one pass over the nodes; then, at the few nodes where
         # synapses and electrodes add current, those entries again with them (the same
         # sums in the same order; XLA may contract a product and a sum differently:
         # ~1e-12 mV next to an SEClamp). See POINTS_APART.
-        i_axial = axial_currents(mat, v)
-        rhs = -i_mem - i_axial
+        if for_dv:
+            i_axial = axial_currents(mat, v)
+            rhs = -i_mem - i_axial
+        else:
+            rhs = (mat["cap_dt"] + g_mem) * v - i_mem
         diag = mat["diag"] + g_mem
         if points.size:
             def at(nodes):
@@ -253,10 +263,14 @@ def step(model: Model, core, mat, dt, k, backend, carry: State, xs):
                 i_s, g_s = summed_at_nodes(model, event_cur, graded_cur, points.size, v.dtype, at)
                 i_pt, g_pt = i_pt + i_s, g_pt + g_s
             i_pt, g_pt = _electrodes(model, core, xs, v, t_mid, iclamp, i_pt, g_pt, at)
-            rhs = rhs.at[points].set(-i_pt - i_axial[points])
+            rhs = rhs.at[points].set(-i_pt - i_axial[points] if for_dv else
+                                     (mat["cap_dt"][points] + g_pt) * v[points] - i_pt)
             diag = diag.at[points].set(mat["diag"][points] + g_pt)
-    dv = hines_solve(parent, mat["off"], diag, mat["off"], rhs, backend=backend)
-    v_new = v + k * dv
+    x = hines_solve(parent, mat["off"], diag, mat["off"], rhs, backend=backend)
+    if for_dv:
+        dv, v_new = x, v + k * x
+    else:  # x = u = v + dv
+        dv, v_new = x - v, (x if k == 1.0 else k * x - (k - 1.0) * v)
     if half_step_ions:
         i_ion = {ion: i_ion[ion] + g_ion[0][ion] * dv for ion in model.ions}
     # 4. pools, then gates, at the new v
@@ -324,7 +338,7 @@ def step(model: Model, core, mat, dt, k, backend, carry: State, xs):
     # step from v(t); the capacitive and whole-membrane currents over the step (NEURON's
     # i_cap and i_membrane_); the clamp currents (SEClamp's at the new v)
     cap = core["cm"] * CAP_TO_NF * core["area"]  # nF
-    i_cap = k * dv / dt * cap  # nA
+    i_cap = k * dv / dt * cap  # nA (k dv: v_new - v keeps fewer digits in float32)
     obs = {"v": v_new, "channels": carry.channels, "synapses": syn_states, "graded": graded_states,
            "channel_currents": per_mech, "ions": i_ion,
            **assigned_values(model, core, v, states, env_start, syn_seen),
