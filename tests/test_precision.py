@@ -246,3 +246,27 @@ def test_float32_spike_times_of_a_run_in_pieces_are_on_the_grid(tmp_path):
     """
     whole, pieces = run_python(code, tmp_path, x64="0")
     assert len(whole[0]) >= 2 and pieces == whole
+
+
+APART_RUN = """
+    import json, sys, warnings
+    import numpy as np
+    import dendrax as dx
+    from dendrax import step
+    from test_precision import hh_cell
+    warnings.simplefilter("ignore")
+    step.POINTS_APART_NODES, step.POINTS_APART = 0, 1.0
+    np.save(sys.argv[1] + "/apart.npy", np.asarray(dx.simulate(hh_cell(), 20.0, 0.025).traces))
+    print(json.dumps({}))
+"""
+
+
+def test_float32_step_with_electrodes_apart(tmp_path):
+    """Large models add the electrodes' currents at their nodes after the membrane's pass
+    (dendrax.step.POINTS_APART); in float32 that path too solves for dv, and agrees with
+    float64 as the other path does (test_float32_mode)."""
+    run_python(APART_RUN, tmp_path)
+    v32 = np.load(tmp_path / "apart.npy").astype(np.float64)
+    v64 = np.asarray(dx.simulate(hh_cell(), 20.0, 0.025).traces)
+    dv = np.abs(v32 - v64)
+    assert dv.max() < 2e-3 and dv.mean() < 1e-4, (dv.max(), dv.mean())
