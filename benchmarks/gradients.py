@@ -352,9 +352,10 @@ def markdown(rows, args, machine, notes, k) -> str:
         "against ~102 (the same per-step operations, reading the packed rows): 250-290 ms "
         "against 232-244 in all (three variants, each timed beside reverse mode in one "
         "process), and it would have cut forward mode (`jax.jvp`) through the loop. Both "
-        "designs spend 1x the forward or more on keeping the state (157 MB written over "
-        "4000 steps, read back once) and ~1.7x on the backward's per-step operations, each a pass over "
-        "the nodes through memory: <= 3x needs the step's channels, solve and their adjoints "
+        "designs spend 1x the forward or more on keeping the state (157 MB written over 4000 "
+        "steps, read back once) and 1.7x or more on the backward's per-step operations "
+        "(reverse mode's backward pass; the prototype's took ~2.7x), each a pass over the "
+        "nodes through memory: <= 3x needs the step's channels, solve and their adjoints "
         "fused into one native pass per step, per channel model, which dendrax does not have.",
         *[f"- {n}" for n in notes],
         "",

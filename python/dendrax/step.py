@@ -57,10 +57,12 @@ def matrix(model: Model, core, dt, k):
     traced = isinstance(model.parent, jax.core.Tracer)
     parent = model.parent if traced else np.asarray(model.parent, np.int32)
     has = parent >= 0
+    to = (jnp if traced else np).maximum(parent, 0)  # each node's parent (roots: 0)
     g_ax = jnp.where(has, core["g_axial"], 0.0)
-    diag_ax = g_ax.at[(jnp if traced else np).maximum(parent, 0)].add(g_ax)
+    diag_ax = g_ax.at[to].add(g_ax)
     cap_dt = k * core["cm"] * core["area"] * CAP_TO_NF / dt
-    return {"parent": parent, "off": -g_ax, "cap_dt": cap_dt, "diag": cap_dt + diag_ax}
+    return {"parent": parent, "to": to, "off": -g_ax, "cap_dt": cap_dt,
+            "diag": cap_dt + diag_ax}
 
 
 def axial_currents(mat, v):
@@ -69,14 +71,12 @@ def axial_currents(mat, v):
 
     In float32 the voltage step solves for dv with these on the right-hand side, as
     NEURON's does: solved for u = v + dv, with (C/dt + g) v on the right, float32 kept too
-    few digits of dv beside v (HH, n120_ca1.swc nseg 4, 30 ms: 0.13 mV from float64, cable
-    gradients up to 89x off; solved for dv: 1.8e-5 mV and 5e-4). float64 keeps enough and
-    solves for u, which saves these (a gather and a scatter a step: single cell ~5%,
-    a batch of 100 ~20% slower on 2 cores)."""
-    parent = mat["parent"]
-    has = parent >= 0
-    to = (jnp if isinstance(parent, jax.core.Tracer) else np).maximum(parent, 0)
-    out = jnp.where(has, -mat["off"] * (v - v[to]), 0.0)  # from each node to its parent
+    few digits of dv beside v (tests/test_precision.py's HH ball-and-stick, 20 ms: 0.025 mV
+    from float64 and its gradient w.r.t. L off by 1e-2 of its largest entry; solved for
+    dv: 3.6e-4 mV and 7e-6). float64 keeps enough and solves for u, which saves these (a
+    gather and a scatter a step: single cell ~5%, a batch of 100 ~20% slower on 2 cores)."""
+    to = mat["to"]
+    out = -mat["off"] * (v - v[to])  # from each node to its parent (off is 0 at roots)
     return out.at[to].add(-out)
 
 
@@ -232,6 +232,15 @@ def step(model: Model, core, mat, dt, k, backend, carry: State, xs):
     #    (k C/dt + G_axial + g) u = (k C/dt + g) v - i
     #    in float32 for dv (axial_currents): (k C/dt + G_axial + g) dv = -i - G_axial v
     for_dv = v.dtype != jnp.float64
+    i_axial = axial_currents(mat, v) if for_dv else None
+
+    def rhs_at(i, g, nodes=slice(None)):
+        """The right-hand side at ``nodes`` for membrane (and point) currents i and
+        conductances g there."""
+        if for_dv:
+            return -i - i_axial[nodes]
+        return (mat["cap_dt"][nodes] + g) * v[nodes] - i
+
     iclamp = iclamp_currents(core, t_mid)
     points = point_nodes(model)
     if (points is None or model.n_nodes < POINTS_APART_NODES
@@ -240,19 +249,14 @@ def step(model: Model, core, mat, dt, k, backend, carry: State, xs):
         # points at many nodes: synapses' and electrodes' currents go into the membrane's
         i_tot, g_tot = _electrodes(model, core, xs, v, t_mid, iclamp, i_membrane, g_membrane,
                                    lambda nodes: nodes)
-        rhs = (-i_tot - axial_currents(mat, v) if for_dv
-               else (mat["cap_dt"] + g_tot) * v - i_tot)
+        rhs = rhs_at(i_tot, g_tot)
         diag = mat["diag"] + g_tot
     else:
         # The membrane's terms in one pass over the nodes; then, at the few nodes where
         # synapses and electrodes add current, those entries again with them (the same
         # sums in the same order; XLA may contract a product and a sum differently:
         # ~1e-12 mV next to an SEClamp). See POINTS_APART.
-        if for_dv:
-            i_axial = axial_currents(mat, v)
-            rhs = -i_mem - i_axial
-        else:
-            rhs = (mat["cap_dt"] + g_mem) * v - i_mem
+        rhs = rhs_at(i_mem, g_mem)
         diag = mat["diag"] + g_mem
         if points.size:
             def at(nodes):
@@ -263,14 +267,15 @@ def step(model: Model, core, mat, dt, k, backend, carry: State, xs):
                 i_s, g_s = summed_at_nodes(model, event_cur, graded_cur, points.size, v.dtype, at)
                 i_pt, g_pt = i_pt + i_s, g_pt + g_s
             i_pt, g_pt = _electrodes(model, core, xs, v, t_mid, iclamp, i_pt, g_pt, at)
-            rhs = rhs.at[points].set(-i_pt - i_axial[points] if for_dv else
-                                     (mat["cap_dt"][points] + g_pt) * v[points] - i_pt)
+            rhs = rhs.at[points].set(rhs_at(i_pt, g_pt, points))
             diag = diag.at[points].set(mat["diag"][points] + g_pt)
     x = hines_solve(parent, mat["off"], diag, mat["off"], rhs, backend=backend)
-    if for_dv:
-        dv, v_new = x, v + k * x
+    if for_dv:  # change: v_new - v, as the step computed it
+        dv, change = x, k * x
+        v_new = v + change
     else:  # x = u = v + dv
         dv, v_new = x - v, (x if k == 1.0 else k * x - (k - 1.0) * v)
+        change = v_new - v
     if half_step_ions:
         i_ion = {ion: i_ion[ion] + g_ion[0][ion] * dv for ion in model.ions}
     # 4. pools, then gates, at the new v
@@ -338,12 +343,12 @@ def step(model: Model, core, mat, dt, k, backend, carry: State, xs):
     # step from v(t); the capacitive and whole-membrane currents over the step (NEURON's
     # i_cap and i_membrane_); the clamp currents (SEClamp's at the new v)
     cap = core["cm"] * CAP_TO_NF * core["area"]  # nF
-    i_cap = k * dv / dt * cap  # nA (k dv: v_new - v keeps fewer digits in float32)
+    i_cap = change / dt * cap  # nA
     obs = {"v": v_new, "channels": carry.channels, "synapses": syn_states, "graded": graded_states,
            "channel_currents": per_mech, "ions": i_ion,
            **assigned_values(model, core, v, states, env_start, syn_seen),
            "channel_solved": tuple(solved),
-           "i_cap": core["cm"] * (k * dv) / dt * 1e-3,  # uF/cm2 mV/ms -> mA/cm2
+           "i_cap": core["cm"] * change / dt * 1e-3,  # uF/cm2 mV/ms -> mA/cm2
            "i_membrane": i_cap + i_membrane + g_membrane * dv,
            "synapse_currents": event_cur, "graded_currents": graded_cur, "iclamp": iclamp,
            "waveform": xs["waveform"], "vclamp": vclamp_currents(model, core, t_mid, v_new),
