@@ -12,8 +12,10 @@ first site is the soma) run three ways:
 
 Reported per model: mean and max |dV| against NEURON over all sites and time points,
 the somatic spike count and the largest spike-time difference (upward crossings of 0 mV,
-linearly interpolated), and time per run (median of --repeats after the first call) with
-the float64 / float32 time ratio. Float32 is "sufficient" (a documented claim, checked
+linearly interpolated), time per run (median of --repeats after the first call) with
+the float64 / float32 time ratio, and how far float32's gradient of the mean somatic v
+(all time points) w.r.t. every parameter is from float64's: per parameter max |g32 - g64|
+/ max |g64| over its entries, the largest and the median over the parameters. Float32 is "sufficient" (a documented claim, checked
 in tests/test_precision.py on a small cell) when it keeps every somatic spike and moves
 none by more than 0.1 ms and mean |dV| stays below 0.1 mV.
 
@@ -75,8 +77,11 @@ def run_dendrax(jax, kind, path, nseg, args) -> dict:
     params = cell.params
     traces, _, steady = R.timed(lambda: fwd(params).block_until_ready(), args.repeats)
     traces = np.asarray(traces)
+    grad = jax.jit(jax.grad(lambda p: fwd(p)[:, 0].mean()))(params)  # mean somatic v
+    names, leaves = zip(*((jax.tree_util.keystr(k), np.asarray(g, np.float64))
+                          for k, g in jax.tree_util.tree_flatten_with_path(grad)[0]))
     return {"traces": traces.T.astype(np.float64), "run_s": steady, "dtype": str(traces.dtype),
-            "n_comp": M.n_segments(cell)}
+            "n_comp": M.n_segments(cell), "grad_names": list(names), "grads": list(leaves)}
 
 
 def run_case(case) -> dict:
@@ -90,6 +95,7 @@ def run_case(case) -> dict:
     args = parse(case["argv"])
     out = run_dendrax(jax, case["kind"], Path(case["path"]), case["nseg"], args)
     np.save(case["out"], out.pop("traces"))
+    np.savez(case["out"] + ".grads.npz", *out.pop("grads"))
     return {**case, **out}
 
 
@@ -109,6 +115,17 @@ def compare(a, ref, t) -> dict:
             "ref_spikes": int(sr.size), "max_shift_ms": shift}
 
 
+def compare_gradients(names, g32, g64) -> dict:
+    """Per parameter max |g32 - g64| / max |g64| (parameters whose float64 gradient is not
+    all 0): the largest (and which) and the median."""
+    rel = {n: float(np.max(np.abs(a - b)) / np.max(np.abs(b)))
+           for n, a, b in zip(names, g32, g64) if np.any(b)}
+    if not rel:
+        return None
+    worst = max(rel, key=rel.get)
+    return {"max": rel[worst], "worst": worst, "median": float(np.median(list(rel.values())))}
+
+
 def run_model(jax, kind, path, nseg, args, have_neuron, tmp) -> dict:
     row = {"model": kind, "cell": path.name, "nseg": nseg}
     t = np.arange(int(round(args.t_stop / args.dt)) + 1) * args.dt
@@ -124,6 +141,9 @@ def run_model(jax, kind, path, nseg, args, have_neuron, tmp) -> dict:
     f32 = np.load(case["out"])
     row.update(f32_s=d32["run_s"], speedup=d64["run_s"] / d32["run_s"], f32_dtype=d32["dtype"])
     row["f32_vs_f64"] = compare(f32, d64["traces"], t)
+    with np.load(case["out"] + ".grads.npz") as z:
+        g32 = [z[f"arr_{i}"] for i in range(len(z.files))]
+    row["f32_grad"] = compare_gradients(d64["grad_names"], g32, d64["grads"])
     if have_neuron:
         cell, sites, v_init, celsius = build(kind, path, nseg)
         model = (M.neuron_hh(path, nseg, sites, args.t_stop, args.dt) if kind == "HH" else
@@ -145,7 +165,8 @@ def sufficient(c) -> bool:
 HEADERS = ["model", "cell", "nseg", "compartments", "float64 s", "float32 s",
            "float64 / float32", "float64 mean / max abs dV vs NEURON (mV)",
            "float32 mean / max abs dV vs NEURON (mV)", "soma spikes (NEURON, float32)",
-           "max spike shift float32 (ms)", "float32 sufficient"]
+           "max spike shift float32 (ms)", "float32 sufficient",
+           "float32 gradient off float64 (largest / median)"]
 
 
 def table_rows(rows):
@@ -153,7 +174,7 @@ def table_rows(rows):
     for r in rows:
         if "f32_s" not in r:
             out.append([r["model"], r["cell"], r["nseg"], r["n_comp"], R.fmt(r["f64_s"], ".3f"),
-                        r.get("f32", "-")] + ["-"] * 6)
+                        r.get("f32", "-")] + ["-"] * 7)
             continue
         ref = r.get("f32_vs_neuron", r["f32_vs_f64"])
         f64 = r.get("f64_vs_neuron")
@@ -163,8 +184,14 @@ def table_rows(rows):
             "-" if f64 is None else f"{f64['mean_dv']:.1e} / {f64['max_dv']:.1e}",
             f"{ref['mean_dv']:.1e} / {ref['max_dv']:.1e}",
             f"{ref['ref_spikes']}, {ref['spikes']}", R.fmt(ref["max_shift_ms"], ".2e"),
-            "yes" if sufficient(ref) else "**no**"])
+            "yes" if sufficient(ref) else "**no**", grad_cell(r.get("f32_grad"))])
     return out
+
+
+def grad_cell(g) -> str:
+    if g is None:
+        return "-"
+    return f"{g['max']:.1e} ({g['worst']}) / {g['median']:.1e}"
 
 
 def markdown(rows, args, machine, notes) -> str:
@@ -173,7 +200,10 @@ def markdown(rows, args, machine, notes) -> str:
         "on, NEURON's precision: README, Precision) and float32 (x64 off, in a fresh process), against "
         "NEURON with exact rates (`usetable_hh = 0`). Spikes: upward crossings of 0 mV at the "
         "soma. *float32 sufficient*: the same somatic spikes, none moved by more than "
-        f"{SPIKE_TOL_MS:g} ms, mean |dV| below {MEAN_DV_TOL:g} mV.", "",
+        f"{SPIKE_TOL_MS:g} ms, mean |dV| below {MEAN_DV_TOL:g} mV. *float32 gradient*: of "
+        "the mean somatic v over the run w.r.t. every parameter (`jax.grad`), per parameter "
+        "max |g32 - g64| / max |g64| over its entries; the largest over the parameters (which) "
+        "and their median.", "",
         *machine, *[f"- note: {n}" for n in notes], "",
         R.markdown_table(HEADERS, table_rows(rows)), ""]
     ok = [r for r in rows if "f32_s" in r]
@@ -182,6 +212,13 @@ def markdown(rows, args, machine, notes) -> str:
         lines.append(f"- float32 sufficient in {len(good)} of {len(ok)} models")
         lines.append(f"- float32 speed-up over float64: {min(r['speedup'] for r in ok):.2f}x to "
                      f"{max(r['speedup'] for r in ok):.2f}x")
+        for kind in dict.fromkeys(r["model"] for r in ok):
+            g = [r["f32_grad"] for r in ok if r["model"] == kind and r.get("f32_grad")]
+            if g:
+                lines.append(f"- {kind}: float32 gradients off float64's by at most "
+                             f"{max(x['max'] for x in g):.1e} of a parameter's largest entry "
+                             f"(medians {min(x['median'] for x in g):.1e} to "
+                             f"{max(x['median'] for x in g):.1e})")
     return "\n".join(lines)
 
 

@@ -279,6 +279,7 @@ def test_precision_smoke(files, capsys):
     assert "## Hines solve\n\nsomeone else's table" in text
     assert "## float32" in text and "| HH | tiny.swc | 1 | 4 |" in text
     assert "float32 sufficient in 1 of 1 models" in text
+    assert "- HH: float32 gradients off float64's by at most" in text
 
 
 def test_batch_smoke(files, capsys):
